@@ -1,0 +1,145 @@
+/**
+ * The rules engine: load rules files, index the rules by source and event type, and turn
+ * events into matches. Knows nothing of where events come from or where matches go.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import type { Event } from '../events.js';
+import type { FieldRegistry } from '../fields/registry.js';
+import { type CompiledRule, type RulesFileInput, type Ruleset, loadRules } from './loader.js';
+import { type Match, type Priority, RulesLoadError, priorityRank } from './types.js';
+import { BUILTIN_PLUGINS, type BuiltinPlugin } from './version.js';
+
+
+export interface EngineOptions {
+  registry: FieldRegistry;
+  /** Event sources loaded (default: every source the registry has fields for). */
+  sources?: string[];
+  plugins?: BuiltinPlugin[];
+  /** Falco's rule_matching: 'first' stops at the first matching rule (Falco's default), 'all' reports each. */
+  ruleMatching?: 'first' | 'all';
+  /** Rules less severe than this are not loaded (Falco's `priority` setting). */
+  minPriority?: Priority;
+  hostname?: string;
+  /** Only rules carrying one of these tags (Falco's -t). */
+  enabledTags?: string[];
+  /** Rules carrying any of these tags are left out (Falco's -T). */
+  disabledTags?: string[];
+  /** Rules by name left out (Falco's -D takes a substring; so does this). */
+  disabledRules?: string[];
+}
+
+/** Expand directories into their YAML files (sorted, as Falco reads rules.d) and read them all. */
+export function readRulesFiles(paths: string[]): RulesFileInput[] {
+  const out: RulesFileInput[] = [];
+  const problems: { file: string; msg: string }[] = [];
+  for (const p of paths) {
+    try {
+      if (statSync(p).isDirectory()) {
+        for (const f of readdirSync(p).filter((n) => /\.ya?ml$/.test(n)).sort()) {
+          const full = `${p.replace(/\/$/, '')}/${f}`;
+          out.push({ path: full, text: readFileSync(full, 'utf8') });
+        }
+      } else out.push({ path: p, text: readFileSync(p, 'utf8') });
+    } catch (e) {
+      problems.push({ file: p, msg: `cannot read rules file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path` });
+    }
+  }
+  if (problems.length) {
+    throw new RulesLoadError(problems.map((x) => ({ pos: { file: x.file, line: 0, col: 0 }, message: x.msg })));
+  }
+  return out;
+}
+
+interface SourceIndex {
+  byType: Map<string, CompiledRule[]>;
+  anyType: CompiledRule[];
+  /** typed ∪ anyType in load order, per event type, built on first use. */
+  merged: Map<string, CompiledRule[]>;
+}
+
+export class RulesEngine {
+  readonly ruleset: Ruleset;
+  /** The rules that run, after priority, tag and name filters. */
+  readonly active: CompiledRule[];
+  private readonly index = new Map<string, SourceIndex>();
+  private readonly matchAll: boolean;
+  private readonly hostname: string;
+
+  constructor(files: RulesFileInput[], readonly options: EngineOptions) {
+    const registry = options.registry;
+    const sources = new Set(options.sources ?? registry.sources());
+    this.ruleset = loadRules(files, { registry, sources, plugins: options.plugins ?? BUILTIN_PLUGINS });
+    this.matchAll = options.ruleMatching === 'all';
+    this.hostname = options.hostname ?? osHostname();
+    const minRank = options.minPriority ? priorityRank(options.minPriority) : Infinity;
+    const onTags = options.enabledTags?.length ? new Set(options.enabledTags) : undefined;
+    const offTags = new Set(options.disabledTags ?? []);
+    const offNames = options.disabledRules ?? [];
+    this.active = this.ruleset.compiled.filter(({ def }) =>
+      priorityRank(def.priority) <= minRank &&
+      (!onTags || def.tags.some((t) => onTags.has(t))) &&
+      !def.tags.some((t) => offTags.has(t)) &&
+      !offNames.some((n) => def.name.includes(n)));
+    for (const r of this.active) {
+      let si = this.index.get(r.def.source);
+      if (!si) this.index.set(r.def.source, (si = { byType: new Map(), anyType: [], merged: new Map() }));
+      if (!r.evttypes) si.anyType.push(r);
+      else for (const t of r.evttypes) {
+        const list = si.byType.get(t);
+        if (list) list.push(r);
+        else si.byType.set(t, [r]);
+      }
+    }
+  }
+
+  get warnings() {
+    return this.ruleset.warnings;
+  }
+
+  /** The rules an event of this source and type meets, in load order. */
+  rulesFor(source: string, type: string): CompiledRule[] {
+    const si = this.index.get(source);
+    if (!si) return [];
+    let m = si.merged.get(type);
+    if (!m) {
+      const typed = si.byType.get(type) ?? [];
+      m = typed.length === 0 ? si.anyType : si.anyType.length === 0 ? typed : [...typed, ...si.anyType].sort((a, b) => this.active.indexOf(a) - this.active.indexOf(b));
+      si.merged.set(type, m);
+    }
+    return m;
+  }
+
+  /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
+  process(ev: Event): Match[] {
+    const rules = this.rulesFor(ev.source, ev.type);
+    let out: Match[] | undefined;
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
+      let hit: boolean;
+      try {
+        hit = r.pred(ev);
+      } catch {
+        hit = false;
+      }
+      if (!hit) continue;
+      const { text, fields } = r.output.render(ev);
+      const m: Match = {
+        rule: r.def.name,
+        priority: r.def.priority,
+        source: r.def.source,
+        tags: r.def.tags,
+        output: text,
+        outputFields: fields,
+        time: ev.ts,
+        hostname: ev.hostname ?? this.hostname,
+        event: ev,
+      };
+      (out ??= []).push(m);
+      if (!this.matchAll) break;
+    }
+    return out ?? NO_MATCHES;
+  }
+}
+
+const NO_MATCHES: Match[] = Object.freeze([]) as unknown as Match[];

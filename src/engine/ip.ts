@@ -1,0 +1,82 @@
+/** IPv4/IPv6 addresses and CIDR networks as bigints, for typed ipaddr/ipnet comparisons. */
+
+export interface IpNet {
+  v6: boolean;
+  base: bigint;
+  bits: number;
+}
+
+function parseV4(s: string): bigint | undefined {
+  const parts = s.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0n;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    n = (n << 8n) | BigInt(v);
+  }
+  return n;
+}
+
+function parseV6(s: string): bigint | undefined {
+  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(':')) return undefined;
+  // An embedded IPv4 tail (::ffff:1.2.3.4) is rewritten as its two 16-bit groups.
+  const lastColon = s.lastIndexOf(':');
+  const tail = s.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const v4 = parseV4(tail);
+    if (v4 === undefined) return undefined;
+    s = `${s.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const toGroups = (h: string): bigint[] | undefined => {
+    if (h === '') return [];
+    const out: bigint[] = [];
+    for (const g of h.split(':')) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+      out.push(BigInt('0x' + g));
+    }
+    return out;
+  };
+  const left = toGroups(halves[0]!);
+  const right = halves.length === 2 ? toGroups(halves[1]!) : [];
+  if (!left || !right) return undefined;
+  const fill = 8 - left.length - right.length;
+  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
+  const groups = [...left, ...new Array<bigint>(fill).fill(0n), ...right];
+  return groups.reduce((acc, g) => (acc << 16n) | g, 0n);
+}
+
+/** Parse an address; IPv4-mapped IPv6 (::ffff:a.b.c.d) is taken as the IPv4 address it maps. */
+export function parseIp(s: string): { v6: boolean; n: bigint } | undefined {
+  const v4 = parseV4(s);
+  if (v4 !== undefined) return { v6: false, n: v4 };
+  const v6 = parseV6(s);
+  if (v6 === undefined) return undefined;
+  if (v6 >> 32n === 0xffffn) return { v6: false, n: v6 & 0xffffffffn };
+  return { v6: true, n: v6 };
+}
+
+/** Parse "10.0.0.0/8", "fd00::/8" or a bare address (a /32 or /128 network). */
+export function parseNet(s: string): IpNet | undefined {
+  const slash = s.indexOf('/');
+  const ip = parseIp(slash < 0 ? s : s.slice(0, slash));
+  if (!ip) return undefined;
+  const max = ip.v6 ? 128 : 32;
+  let bits = max;
+  if (slash >= 0) {
+    const b = s.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(b) || Number(b) > max) return undefined;
+    bits = Number(b);
+  }
+  const shift = BigInt(max - bits);
+  return { v6: ip.v6, base: (ip.n >> shift) << shift, bits };
+}
+
+export function netContains(net: IpNet, ip: { v6: boolean; n: bigint }): boolean {
+  if (net.v6 !== ip.v6) return false;
+  const shift = BigInt((net.v6 ? 128 : 32) - net.bits);
+  return (ip.n >> shift) << shift === net.base;
+}

@@ -1,0 +1,228 @@
+/**
+ * The event model (ARCHITECTURE.md, "The event model").
+ *
+ * An event is a plain object `{ source, type, ts, ... }`. Timestamps are nanoseconds since the
+ * epoch as `bigint` in memory and as decimal strings in JSON lines, because a JS number loses
+ * nanoseconds past 2^53. Every syscall event is an exit event (`evt.dir` is `<`).
+ *
+ * Rules never read these properties directly: the field catalog (src/fields) maps each Falco
+ * field name to an extractor over this shape, so the shape can grow without touching rules.
+ */
+
+/** Falco's event source names. */
+export type SourceName = 'syscall' | 'k8s_audit' | 'github' | (string & {});
+
+export interface BaseEvent {
+  source: SourceName;
+  /** Falco event type: execve, connect, openat, chmod, … or the audit/webhook kind. */
+  type: string;
+  /** Nanoseconds since the epoch. */
+  ts: bigint;
+  /** Monotonic event number (evt.num); assigned by the source. */
+  num?: number;
+  /** Host that produced the event (evt.hostname); the local hostname when absent. */
+  hostname?: string;
+}
+
+/** A process as the enrichment layer knows it. `parent` links form the ancestry chain. */
+export interface ProcessInfo {
+  pid: number;
+  tid?: number;
+  ppid?: number;
+  /** pid and tid as seen inside the process's own pid namespace. */
+  vpid?: number;
+  vtid?: number;
+  sid?: number;
+  vpgid?: number;
+  /** Kernel comm (proc.name): at most 15 characters. */
+  name: string;
+  /** argv[0] (proc.exe). */
+  exe?: string;
+  /** Full path of the executable (proc.exepath), the /proc/PID/exe target. */
+  exepath?: string;
+  /** argv[1..] (proc.args is these joined by spaces). */
+  args?: string[];
+  cwd?: string;
+  /** Environment as `KEY=value` strings. */
+  env?: string[];
+  /** Controlling terminal device number; 0 when none. */
+  tty?: number;
+  uid?: number;
+  gid?: number;
+  /** Audit login uid; -1 (4294967295 as unsigned) when unset. */
+  loginuid?: number;
+  /** Names resolved for uid, gid and loginuid (user.name, group.name, user.loginname). */
+  user?: string;
+  group?: string;
+  loginname?: string;
+  homedir?: string;
+  shell?: string;
+  /** Process start time, ns since the epoch: with pid, the process's identity. */
+  start_ts?: bigint;
+  /** Executable lives on the container's writable (overlay upper) layer. */
+  exe_upper_layer?: boolean;
+  /** Executable was run from a memfd (fileless). */
+  exe_from_memfd?: boolean;
+  exe_writable?: boolean;
+  exe_ino?: number;
+  exe_ino_ctime?: bigint;
+  exe_ino_mtime?: bigint;
+  /** Capability sets in Falco's text form, e.g. "CAP_CHOWN CAP_SYS_ADMIN". */
+  cap_permitted?: string;
+  cap_effective?: string;
+  cap_inheritable?: string;
+  is_vpgid_leader?: boolean;
+  is_sid_leader?: boolean;
+  /** Session leader and process group leader, for proc.sname and proc.vpgid.*. */
+  session_leader?: Pick<ProcessInfo, 'name' | 'exe' | 'exepath' | 'pid'>;
+  vpgid_leader?: Pick<ProcessInfo, 'name' | 'exe' | 'exepath' | 'pid'>;
+  parent?: ProcessInfo;
+}
+
+export type FdType =
+  | 'file' | 'directory' | 'ipv4' | 'ipv6' | 'unix' | 'pipe' | 'event' | 'signalfd'
+  | 'eventpoll' | 'inotify' | 'timerfd' | 'netlink' | 'bpf' | 'userfaultfd' | 'io_uring'
+  | 'memfd' | 'pidfd';
+
+/** The file descriptor an event acts on. For sockets, client/server follow Falco's fd.c*, fd.s*. */
+export interface FdInfo {
+  num?: number;
+  type?: FdType;
+  /** Path for files; "cip:cport->sip:sport" for sockets (fd.name); derived when absent. */
+  name?: string;
+  nameraw?: string;
+  name_changed?: boolean;
+  l4proto?: 'tcp' | 'udp' | 'icmp' | 'raw';
+  sockfamily?: 'ip' | 'unix';
+  cip?: string;
+  cport?: number;
+  sip?: string;
+  sport?: number;
+  /** True when this process is the server side of the socket (accept): local = server. */
+  is_server?: boolean;
+  connected?: boolean;
+  /** Names for the addresses, set by the DNS enricher (fd.sip.name, fd.cip.name, …). */
+  sip_name?: string;
+  cip_name?: string;
+  dev?: number;
+  ino?: number;
+}
+
+export interface ContainerMount {
+  source: string;
+  dest: string;
+  mode?: string;
+  rw?: boolean;
+  propagation?: string;
+}
+
+export interface ContainerInfo {
+  /** 12-hex short id, or "host" for processes outside any container. */
+  id: string;
+  full_id?: string;
+  name?: string;
+  /** Full image reference as the runtime reports it (container.image). */
+  image?: string;
+  image_repository?: string;
+  image_tag?: string;
+  image_digest?: string;
+  image_id?: string;
+  /** docker, containerd, cri-o, podman, … */
+  type?: string;
+  privileged?: boolean;
+  mounts?: ContainerMount[];
+  start_ts?: bigint;
+  labels?: Record<string, string>;
+}
+
+export interface K8sInfo {
+  ns_name?: string;
+  pod_name?: string;
+  pod_uid?: string;
+  pod_labels?: Record<string, string>;
+  pod_ip?: string;
+  /** Owning workload, as found from the pod's ownerReferences. */
+  owner_kind?: string;
+  owner_name?: string;
+}
+
+/** A syscall exit event. `args` holds evt.arg.* as Falco renders them (strings or numbers). */
+export interface SyscallEvent extends BaseEvent {
+  source: 'syscall';
+  /** Return value (evt.rawres); negative errno on failure. */
+  res?: number;
+  args?: Record<string, string | number>;
+  /** Payload bytes seen by a read/write-family event (evt.buffer), as latin1 text. */
+  buffer?: string;
+  proc: ProcessInfo;
+  fd?: FdInfo;
+  container?: ContainerInfo;
+  k8s?: K8sInfo;
+  /** CPU sampler figures (mw.cpu.*), set on the sampler's events. */
+  cpu?: Record<string, number | string>;
+}
+
+/** Events of plugin sources (k8s_audit, github) carry their decoded JSON payload. */
+export interface PluginEvent extends BaseEvent {
+  payload: unknown;
+}
+
+export type Event = SyscallEvent | PluginEvent | (BaseEvent & Record<string, unknown>);
+
+/** Keys whose decimal-string values become bigints when an event is read from JSON. */
+const BIGINT_KEYS = new Set(['ts', 'start_ts', 'exe_ino_ctime', 'exe_ino_mtime']);
+
+export class EventDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EventDecodeError';
+  }
+}
+
+function reviveBigints(value: unknown, where: string): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => reviveBigints(v, `${where}[${i}]`));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (BIGINT_KEYS.has(k) && (typeof v === 'string' || typeof v === 'number')) {
+        const s = String(v);
+        if (!/^-?\d+$/.test(s)) {
+          throw new EventDecodeError(`${where}.${k}: expected nanoseconds as a decimal integer, got ${JSON.stringify(v)}`);
+        }
+        out[k] = BigInt(s);
+      } else {
+        out[k] = reviveBigints(v, `${where}.${k}`);
+      }
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Parse one JSON-lines record into an event; throws EventDecodeError naming what is wrong. */
+export function decodeEvent(line: string): Event {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (e) {
+    throw new EventDecodeError(`not valid JSON (${(e as Error).message})`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new EventDecodeError('an event must be a JSON object');
+  }
+  const obj = raw as Record<string, unknown>;
+  if (typeof obj.type !== 'string' || obj.type === '') throw new EventDecodeError('missing "type" (the Falco event type, e.g. "execve")');
+  if (obj.source === undefined) obj.source = 'syscall';
+  if (typeof obj.source !== 'string') throw new EventDecodeError('"source" must be a string (syscall, k8s_audit, github)');
+  if (obj.ts === undefined) throw new EventDecodeError('missing "ts" (nanoseconds since the epoch, as a decimal string)');
+  const ev = reviveBigints(obj, 'event') as Event;
+  if (ev.source === 'syscall' && (typeof (ev as SyscallEvent).proc !== 'object' || (ev as SyscallEvent).proc === null)) {
+    throw new EventDecodeError('a syscall event needs a "proc" object (at least {"pid": N, "name": "comm"})');
+  }
+  return ev;
+}
+
+/** Serialize an event to one JSON line, bigints as decimal strings. */
+export function encodeEvent(ev: Event): string {
+  return JSON.stringify(ev, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}

@@ -1,0 +1,16 @@
+/** The field catalogs minewatch ships, one per event source. */
+import { FieldRegistry } from './registry.js';
+import { mwFields } from './mw.js';
+import { syscallFields } from './syscall.js';
+import type { FieldCatalog } from './types.js';
+
+export const syscallCatalog: FieldCatalog = { source: 'syscall', fields: [...syscallFields, ...mwFields] };
+
+/** Every catalog available in this build. */
+export function builtinCatalogs(): FieldCatalog[] {
+  return [syscallCatalog];
+}
+
+export function defaultRegistry(): FieldRegistry {
+  return new FieldRegistry(builtinCatalogs());
+}

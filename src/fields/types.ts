@@ -1,0 +1,53 @@
+/**
+ * The field catalog's vocabulary. Each source (syscall, k8s_audit, github) contributes one module
+ * of FieldDefs; the compiler resolves a field name once, through the catalog, into an Extractor.
+ */
+import type { Event } from '../events.js';
+
+/**
+ * Falco's field types, folded to what comparisons need:
+ * - charbuf: text; every string operator applies.
+ * - bytebuf: raw bytes (evt.buffer); string operators plus bcontains/bstartswith.
+ * - int64, uint64, port, reltime (ns duration), abstime (ns since epoch): numbers.
+ * - bool: true/false.
+ * - ipaddr: an IP address; compared with addresses or CIDR networks.
+ * - ipnet: the event's address compared against networks (fd.net = "10.0.0.0/8").
+ * - flags, mode: rendered flag names such as "O_WRONLY|O_CREAT"; `contains` tests a flag.
+ */
+export type FieldType =
+  | 'charbuf' | 'bytebuf' | 'int64' | 'uint64' | 'port' | 'reltime' | 'abstime'
+  | 'bool' | 'ipaddr' | 'ipnet' | 'flags' | 'mode';
+
+export type FieldValue = string | number | bigint | boolean;
+/** What an extractor returns: a value, an array of values for list fields, or undefined when missing (<NA>). */
+export type Extracted = FieldValue | FieldValue[] | undefined;
+export type Extractor = (ev: Event) => Extracted;
+
+export interface FieldDef {
+  /** Full Falco name, e.g. "proc.aname"; arguments come after it as [x] or .x */
+  name: string;
+  type: FieldType;
+  desc: string;
+  /**
+   * How the field takes an argument:
+   * - none: never (proc.name)
+   * - index: numeric `[N]` (proc.aname[2]); `optional` says whether it may be omitted
+   * - key: text key `[KEY]` or `.KEY` (evt.arg.mode, evt.arg[1], proc.env[HOME])
+   */
+  arg?: 'none' | 'index' | 'key';
+  argOptional?: boolean;
+  /** True when the field yields several values (fd.types, ka.req.pod.containers.image). */
+  isList?: boolean;
+  /**
+   * For fields like proc.aname and proc.apid: without an index they yield every ancestor, and a
+   * comparison succeeds when any of them satisfies it (Falco's semantics), not all.
+   */
+  anyWhenNoArg?: boolean;
+  /** Build the extractor once, at compile time, with the argument bound. */
+  bind(arg: string | undefined): Extractor;
+}
+
+export interface FieldCatalog {
+  source: string;
+  fields: FieldDef[];
+}
