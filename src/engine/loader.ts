@@ -359,10 +359,11 @@ class Loader {
       this.error(this.posOf(it, node), 'required_plugin_versions must be a list of {name, version}');
       return;
     }
-    for (const req of raw as Array<Record<string, unknown>>) {
+    (raw as Array<Record<string, unknown>>).forEach((req, i) => {
+      const at = this.posOf(it, isSeq(node) ? ((node as YAMLSeq).items[i] as YNode) : node);
       if (!req || typeof req.name !== 'string' || req.version === undefined) {
-        this.error(this.posOf(it, node), 'each required_plugin_versions entry needs a name and a version');
-        continue;
+        this.error(at, 'each required_plugin_versions entry needs a name and a version');
+        return;
       }
       const alts = [{ name: req.name, version: String(req.version) }];
       if (Array.isArray(req.alternatives)) {
@@ -374,12 +375,12 @@ class Loader {
         const have = alts.map((a) => this.opts.plugins.find((p) => p.name === a.name)).find(Boolean);
         const why = have ? ` (minewatch has ${have.name} ${have.version})` : '';
         this.error(
-          this.posOf(it, node),
+          at,
           `Plugin requirement not satisfied, must load one of: ${alts.map((a) => `${a.name} (>= ${a.version})`).join(', ')}${why}`,
-          req.name,
+          req.name as string,
         );
       }
-    }
+    });
   }
 
   private list(it: Item): boolean {

@@ -1,0 +1,49 @@
+/** Helpers the CLI commands share: resolving --rules, printing load problems with context. */
+import { readFileSync } from 'node:fs';
+import { DEFAULT_RULES_FILES, type RuleProblem, RulesLoadError, formatProblem } from '../engine/index.js';
+
+/** --rules values in order; the word `default` stands for minewatch's own rules. None: the defaults. */
+export function resolveRulesPaths(rules: string[] | undefined): string[] {
+  if (!rules || rules.length === 0) return [...DEFAULT_RULES_FILES];
+  return rules.flatMap((r) => (r === 'default' ? DEFAULT_RULES_FILES : [r]));
+}
+
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+const fileCache = new Map<string, string[] | null>();
+
+function sourceLine(file: string, line: number): string | undefined {
+  if (!fileCache.has(file)) {
+    try {
+      fileCache.set(file, readFileSync(file, 'utf8').split('\n'));
+    } catch {
+      fileCache.set(file, null);
+    }
+  }
+  return fileCache.get(file)?.[line - 1];
+}
+
+/** A problem as a compiler prints one: the message, then the line with a caret under the column. */
+export function describeProblem(p: RuleProblem, kind: 'error' | 'warning'): string {
+  const head = formatProblem(p, kind);
+  const src = p.pos.line > 0 ? sourceLine(p.pos.file, p.pos.line) : undefined;
+  if (src === undefined) return head;
+  const caret = ' '.repeat(Math.max(0, p.pos.col - 1)) + '^';
+  return `${head}\n    ${src}\n    ${caret}`;
+}
+
+export function printLoadError(e: unknown): number {
+  if (e instanceof RulesLoadError) {
+    for (const w of e.warnings) process.stderr.write(describeProblem(w, 'warning') + '\n');
+    for (const err of e.errors) process.stderr.write(describeProblem(err, 'error') + '\n');
+    process.stderr.write(`${e.errors.length} error(s): the rules were not loaded. Fix the lines above and run again.\n`);
+    return 1;
+  }
+  throw e;
+}
+
+export function problemJson(p: RuleProblem) {
+  return { file: p.pos.file, line: p.pos.line, col: p.pos.col, message: p.message, snippet: p.snippet ?? null, item: p.item ?? null };
+}

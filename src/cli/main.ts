@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/** The `minewatch` command: parses flags and hands off to the modules that do the work. */
+import { Command } from 'commander';
+import { registerFields } from './fields.js';
+import { registerReplay } from './replay.js';
+import { registerRules } from './rules.js';
+import { packageVersion, registerVersion } from './version.js';
+
+const program = new Command();
+program
+  .name('minewatch')
+  .description('Catch and stop cryptojacking on Linux hosts, containers and Kubernetes (Falco-compatible rules)')
+  .version(packageVersion(), '-V, --version')
+  .showHelpAfterError();
+
+registerReplay(program);
+registerRules(program);
+registerFields(program);
+registerVersion(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`minewatch: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(70);
+});

@@ -1,0 +1,97 @@
+/** `minewatch replay FILE`: feed recorded events through the rules and print the alerts. */
+import type { Command } from 'commander';
+import { DnsCache } from '../enrich/dns.js';
+import { Engine, parsePriority } from '../engine/index.js';
+import { formatText, toFalcoJson } from '../engine/output.js';
+import type { SyscallEvent } from '../events.js';
+import { ReplayLineError, readEventsFile } from '../sources/replay.js';
+import { collect, printLoadError, resolveRulesPaths } from './common.js';
+
+interface ReplayOpts {
+  rules?: string[];
+  json?: boolean;
+  allMatches?: boolean;
+  source?: string;
+  minPriority?: string;
+  hosts?: string[];
+  dns?: string[];
+  iso8601?: boolean;
+}
+
+export function registerReplay(program: Command): void {
+  program
+    .command('replay')
+    .description('replay a JSON-lines events file through the rules and print the alerts it produces')
+    .argument('<file>', 'events file, one JSON event per line ("-" for standard input)')
+    .option('-r, --rules <file>', 'rules file or folder (repeatable, in order; "default" = minewatch\'s own)', collect)
+    .option('--json', 'print alerts as Falco JSON, one per line')
+    .option('--all-matches', 'report every rule an event matches (Falco\'s rule_matching: all), not only the first')
+    .option('-s, --source <source>', 'only events of this source (syscall, k8s_audit, github)')
+    .option('--min-priority <priority>', 'leave out rules less severe than this (e.g. warning)')
+    .option('--hosts <file>', 'hosts file for fd.*.name lookups (repeatable)', collect)
+    .option('--dns <name=ip[,ip]>', 'static DNS entry for fd.*.name lookups (repeatable)', collect)
+    .option('--iso8601', 'ISO 8601 times in text alerts')
+    .action(async (file: string, opts: ReplayOpts) => {
+      process.exitCode = await replay(file, opts);
+    });
+}
+
+async function replay(file: string, opts: ReplayOpts): Promise<number> {
+  let minPriority;
+  if (opts.minPriority) {
+    minPriority = parsePriority(opts.minPriority);
+    if (!minPriority) {
+      process.stderr.write(`--min-priority: unknown priority '${opts.minPriority}' (emergency … debug)\n`);
+      return 2;
+    }
+  }
+  let engine: Engine;
+  try {
+    engine = Engine.fromFiles(resolveRulesPaths(opts.rules), { ruleMatching: opts.allMatches ? 'all' : 'first', minPriority });
+  } catch (e) {
+    return printLoadError(e);
+  }
+  const dns = new DnsCache();
+  for (const h of opts.hosts ?? []) dns.loadHostsFile(h);
+  for (const entry of opts.dns ?? []) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) {
+      process.stderr.write(`--dns: expected NAME=IP[,IP], got '${entry}'\n`);
+      return 2;
+    }
+    dns.addStatic(entry.slice(0, eq), entry.slice(eq + 1).split(','));
+  }
+  const byRule = new Map<string, number>();
+  let events = 0;
+  let alerts = 0;
+  let bad = 0;
+  const progress = process.stderr.isTTY;
+  try {
+    for await (const ev of readEventsFile(file, {
+      source: opts.source,
+      onError: (err: ReplayLineError) => {
+        bad++;
+        process.stderr.write(`${err.message} (line skipped)\n`);
+      },
+    })) {
+      events++;
+      if (ev.source === 'syscall') dns.enrich(ev as SyscallEvent);
+      for (const m of engine.process(ev)) {
+        alerts++;
+        byRule.set(m.rule, (byRule.get(m.rule) ?? 0) + 1);
+        process.stdout.write((opts.json ? JSON.stringify(toFalcoJson(m, { iso8601: opts.iso8601 })) : formatText(m, { iso8601: opts.iso8601 })) + '\n');
+      }
+      if (progress && events % 100_000 === 0) process.stderr.write(`\r${events.toLocaleString('en-US')} events, ${alerts} alerts`);
+    }
+  } catch (e) {
+    if (e instanceof ReplayLineError) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  if (progress && events >= 100_000) process.stderr.write('\n');
+  const rules = [...byRule].map(([r, n]) => `${n} × ${r}`).join('; ');
+  process.stderr.write(`replayed ${events} events from ${file}: ${alerts} alert(s)${rules ? ` (${rules})` : ''}${bad ? `, ${bad} bad line(s) skipped` : ''}\n`);
+  return 0;
+}
