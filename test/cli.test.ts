@@ -1,0 +1,130 @@
+/** The `minewatch` command as a user runs it: real processes, real files, exit codes and output. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CLI, FALCO_CORPUS } from './helpers/paths.js';
+
+function run(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'minewatch-cli-'));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const GOOD = file('good.yaml', `
+- list: miners
+  items: [xmrig, minerd]
+- rule: Miner started
+  desc: a known miner binary starts
+  condition: evt.type = execve and proc.name in (miners)
+  output: miner %proc.name started (cmd=%proc.cmdline container=%container.id)
+  priority: CRITICAL
+  tags: [mining]
+`);
+
+test('rules validate: Ok per file, exit 0', () => {
+  const r = run(['rules', 'validate', GOOD]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, `${GOOD}: Ok (1 rules, 0 macros, 1 lists)\n`);
+});
+
+test('rules validate: an error names file:line:col, shows the line, exits 1', () => {
+  const bad = file('bad.yaml', `- rule: Bad
+  desc: d
+  output: o
+  priority: INFO
+  condition: >
+    evt.type = execve
+    and proc.name = "unterminated
+`);
+  const r = run(['rules', 'validate', bad]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, new RegExp(`^${bad.replace(/[.]/g, '\\.')}:7:21: error \\(Bad\\): unterminated string: no closing "`, 'm'));
+  assert.match(r.err, /\n {8}and proc\.name = "unterminated\n {24}\^\n/);
+  assert.match(r.err, /1 error\(s\): the rules were not loaded/);
+  const j = run(['rules', 'validate', '--json', bad]);
+  assert.equal(j.code, 1);
+  const parsed = JSON.parse(j.out);
+  assert.equal(parsed.valid, false);
+  assert.deepEqual({ line: parsed.errors[0].line, col: parsed.errors[0].col }, { line: 7, col: 21 });
+});
+
+test('rules validate: Falco\'s three files in order, then ours ("default")', () => {
+  const files = ['falco_rules.yaml', 'falco-incubating_rules.yaml', 'falco-sandbox_rules.yaml'].map((f) => FALCO_CORPUS + f);
+  const r = run(['rules', 'validate', '-q', ...files]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out.split('\n').filter((l) => l.endsWith(')') && l.includes(': Ok (')).length, 3);
+});
+
+test('rules list --json gives name, source, priority, enabled, tags', () => {
+  const r = run(['rules', 'list', '--rules', GOOD, '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), [{ name: 'Miner started', source: 'syscall', priority: 'CRITICAL', enabled: true, tags: ['mining'] }]);
+});
+
+test('fields --json lists the catalog with types; unknown source exits 1', () => {
+  const r = run(['fields', '--source', 'syscall', '--json']);
+  assert.equal(r.code, 0, r.err);
+  const fields = JSON.parse(r.out) as { name: string; type: string }[];
+  assert.equal(fields.find((f) => f.name === 'proc.name')?.type, 'charbuf');
+  assert.equal(fields.find((f) => f.name === 'fd.net')?.type, 'ipnet');
+  assert.ok(fields.some((f) => f.name.startsWith('mw.wallet.')));
+  const bad = run(['fields', '--source', 'nope']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /unknown source 'nope'/);
+});
+
+test('version --json names the engine version and the built-in container plugin', () => {
+  const r = run(['version', '--json']);
+  assert.equal(r.code, 0, r.err);
+  const v = JSON.parse(r.out);
+  assert.equal(v.engine_version, '0.57.0');
+  assert.deepEqual(v.plugins.map((p: { name: string }) => p.name), ['container']);
+});
+
+test('replay --json prints Falco JSON alerts; a bad line is reported with file:line and skipped', () => {
+  const events = file('events.jsonl', [
+    JSON.stringify({ source: 'syscall', type: 'execve', ts: '1764100000123456789', proc: { pid: 7, name: 'xmrig', args: ['-o', 'x'] }, container: { id: 'abc123abc123' } }),
+    '{ not json',
+    JSON.stringify({ source: 'syscall', type: 'execve', ts: '1764100000200000000', proc: { pid: 8, name: 'bash', args: [] } }),
+    '',
+  ].join('\n'));
+  const r = run(['replay', events, '--rules', GOOD, '--json']);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trim().split('\n');
+  assert.equal(lines.length, 1);
+  const alert = JSON.parse(lines[0]!);
+  assert.deepEqual(Object.keys(alert), ['hostname', 'output', 'output_fields', 'priority', 'rule', 'source', 'tags', 'time']);
+  assert.equal(alert.rule, 'Miner started');
+  assert.equal(alert.priority, 'Critical');
+  assert.equal(alert.time, '2025-11-25T19:46:40.123456789Z');
+  assert.equal(alert.output, '19:46:40.123456789: Critical miner xmrig started (cmd=xmrig -o x container=abc123abc123)');
+  assert.deepEqual(alert.output_fields, { 'proc.name': 'xmrig', 'proc.cmdline': 'xmrig -o x', 'container.id': 'abc123abc123' });
+  assert.match(r.err, new RegExp(`${events.replace(/[.]/g, '\\.')}:2: not valid JSON`));
+  assert.match(r.err, /replayed 2 events .*: 1 alert\(s\) \(1 × Miner started\), 1 bad line\(s\) skipped/);
+});
+
+test('replay reads standard input with "-"; a missing file is a clear error', () => {
+  const r = run(['replay', '-', '--rules', GOOD], JSON.stringify({ type: 'execve', ts: '1764100000000000000', proc: { pid: 1, name: 'minerd' } }) + '\n');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^\d\d:\d\d:\d\d\.\d{9}: Critical miner minerd started/);
+  const missing = run(['replay', join(dir, 'nope.jsonl'), '--rules', GOOD]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /nope\.jsonl:0: cannot read events file: ENOENT/);
+});
+
+test('every command has --help', () => {
+  for (const cmd of [[], ['replay'], ['rules'], ['rules', 'validate'], ['rules', 'list'], ['fields'], ['version']]) {
+    const r = run([...cmd, '--help']);
+    assert.equal(r.code, 0, cmd.join(' '));
+    assert.match(r.out, /^Usage: minewatch/);
+  }
+});
