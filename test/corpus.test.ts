@@ -97,3 +97,15 @@ test('corpus rules fire on real-looking events', () => {
   const ordinary = engine.process(exec({ name: 'nginx', exe: 'nginx', exepath: '/usr/sbin/nginx', args: ['-g', 'daemon off;'] }));
   assert.ok(!ordinary.some((m) => m.rule === 'Detect crypto miners using the Stratum protocol'));
 });
+
+test('Launch Sensitive Mount Container: fires for a /proc mount, not for an ordinary container', () => {
+  const engine = Engine.fromFiles(FILES, { ruleMatching: 'all' });
+  const rule = 'Launch Sensitive Mount Container';
+  const start = (mounts: { source: string; dest: string }[]) =>
+    engine.process(exec({ name: 'nginx', exepath: '/usr/sbin/nginx', vpid: 1 }, {
+      container: { id: 'deadbeef0002', name: 'web', image_repository: 'docker.io/library/nginx', mounts },
+    })).map((m) => m.rule);
+  assert.ok(!start([{ source: '/data/www', dest: '/usr/share/nginx/html' }]).includes(rule));
+  assert.ok(!start([]).includes(rule));
+  assert.ok(start([{ source: '/proc', dest: '/host/proc' }]).includes(rule));
+});

@@ -1,0 +1,673 @@
+/**
+ * The syscall source's field catalog: Falco's field names and types over our event model
+ * (src/events.ts). Every field a Falco rules file may name for syscall events lives here; our own
+ * additions live under `mw.` elsewhere.
+ *
+ * Conventions, all of them Falco's unless said otherwise:
+ * - Missing data yields `undefined` (printed as <NA>); extractors never throw (see `safe`).
+ * - Numbers are JS numbers; nanosecond times and durations (abstime, reltime) are bigints.
+ * - A process outside any container has container.id and container.name "host".
+ * - proc.aname and friends: [0] is the process itself, [1] its parent, …; without an index they
+ *   yield every ancestor (not the process itself) and a comparison holds when any of them matches.
+ */
+import { hostname as osHostname } from 'node:os';
+import { globToRegExp } from '../engine/glob.js';
+import { posix as posixPath } from 'node:path';
+import type { ContainerMount, Event, FdInfo, FdType, ProcessInfo, SyscallEvent } from '../events.js';
+import type { Extracted, Extractor, FieldDef, FieldType, FieldValue } from './types.js';
+import { modeHasExec, openAccess, renderArg, renderResult } from './flags.js';
+
+type Get = (ev: SyscallEvent) => Extracted;
+
+/** Wrap an extractor so a malformed event gives <NA> instead of an exception in the engine. */
+function safe(get: Get): Extractor {
+  return (ev: Event) => {
+    try {
+      return get(ev as SyscallEvent);
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+interface ArgOpts {
+  arg: 'index' | 'key';
+  argOptional?: boolean;
+  isList?: boolean;
+  anyWhenNoArg?: boolean;
+}
+
+/** A field without an argument. */
+function plain(
+  name: string,
+  type: FieldType,
+  desc: string,
+  get: Get,
+  opts: { isList?: boolean; anyWhenNoArg?: boolean } = {},
+): FieldDef {
+  return { name, type, desc, arg: 'none', ...opts, bind: () => safe(get) };
+}
+
+/** A field with an argument; `make` runs once at compile time with the argument bound. */
+function withArg(name: string, type: FieldType, desc: string, opts: ArgOpts, make: (arg: string | undefined) => Get): FieldDef {
+  return { name, type, desc, ...opts, bind: (arg) => safe(make(arg)) };
+}
+
+const isDigits = (s: string): boolean => /^\d+$/.test(s);
+
+/** obj[key] for a key that comes from data or rules, never from Object.prototype ("constructor"). */
+function own<T>(obj: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return obj !== undefined && obj !== null && Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event
+
+/** Event types that Falco does not count as system calls (syscall.type is unset for them). */
+const NON_SYSCALL_TYPES = new Set(['container', 'procexit', 'switch', 'notification', 'infra', 'procinfo', 'drop', 'asyncevent', 'pluginevent', 'cpu_hotplug']);
+const OPEN_TYPES = new Set(['open', 'openat', 'openat2', 'open_by_handle_at']);
+const READ_TYPES = new Set(['read', 'readv', 'pread', 'pread64', 'preadv', 'recv', 'recvfrom', 'recvmsg', 'recvmmsg']);
+const WRITE_TYPES = new Set(['write', 'writev', 'pwrite', 'pwrite64', 'pwritev', 'send', 'sendto', 'sendmsg', 'sendmmsg']);
+
+/** Events whose return value is the new fd: fd.num is it, or -1 when they failed. */
+const FD_CREATING_TYPECHAR: Readonly<Record<string, string>> = {
+  open: 'f', openat: 'f', openat2: 'f', creat: 'f', open_by_handle_at: 'f',
+  // Falco guesses IPv4 for these too when it has no fd state.
+  socket: '4', accept: '4', accept4: '4',
+  pipe: 'p', pipe2: 'p', eventfd: 'e', eventfd2: 'e', signalfd: 's', signalfd4: 's',
+  timerfd_create: 't', inotify_init: 'i', inotify_init1: 'i', memfd_create: 'm',
+};
+
+let cachedHostname: string | undefined;
+function localHostname(): string {
+  return (cachedHostname ??= osHostname());
+}
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+const nsPart = (ts: bigint): string => pad(Number(((ts % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n), 9);
+const dateOf = (ts: bigint): Date => new Date(Number(ts / 1_000_000n));
+/** HH:MM:SS in local time, as Falco prints evt.time. */
+const clock = (d: Date): string => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+const day = (d: Date): string => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+function iso8601(ts: bigint): string {
+  const d = dateOf(ts);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${nsPart(ts)}Z`;
+}
+
+/** Text of one argument as evt.arg shows it: the resolved form when there is one, else the raw one. */
+function argText(ev: SyscallEvent, key: string, value: string | number): string {
+  const r = renderEventArg(ev, key, value);
+  return r.resolved ?? r.raw;
+}
+
+/** renderArg plus the resolutions that need the event: an fd's name, a uid's user name. */
+function renderEventArg(ev: SyscallEvent, key: string, value: string | number): { raw: string; resolved?: string } {
+  if (typeof value === 'number') {
+    if (key === 'fd' && ev.fd && ev.fd.num === value) {
+      const name = fdName(ev);
+      const tc = fdTypechar(ev);
+      if (name !== undefined && tc !== undefined) {
+        const proto = isSocketType(fdType(ev)) && ev.fd.l4proto ? ev.fd.l4proto[0] : '';
+        return { raw: String(value), resolved: `<${tc}${proto}>${name}` };
+      }
+    }
+    if (/^[res]?uid$/.test(key) || /^[res]?gid$/.test(key)) {
+      if (value === -1 || value === 4294967295) return { raw: '-1', resolved: '<NONE>' };
+      const isUid = key.endsWith('uid');
+      const ownId = isUid ? ev.proc.uid : ev.proc.gid;
+      const name = isUid ? ev.proc.user : ev.proc.group;
+      // Only the event's own user is known by name; another id is shown as the number.
+      if (ownId === value && name) return { raw: String(value), resolved: name };
+    }
+  }
+  return renderArg(ev.type, key, value);
+}
+
+function argValue(ev: SyscallEvent, key: string): string | number | undefined {
+  const v = own(ev.args, key);
+  if (v === undefined || v === null) {
+    // Exit events carry the return value as their first argument in Falco.
+    if (key === 'res' && ev.res !== undefined) return ev.res;
+    return undefined;
+  }
+  return v;
+}
+
+/** Falco's evt.args text: "k=raw" or "k=raw(resolved)" for each argument, in order. */
+function allArgs(ev: SyscallEvent): string | undefined {
+  if (!ev.args) return undefined;
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(ev.args)) {
+    if (v === undefined || v === null) continue;
+    const r = renderEventArg(ev, k, v);
+    parts.push(r.resolved !== undefined ? `${k}=${r.raw}(${r.resolved})` : `${k}=${r.raw}`);
+  }
+  return parts.join(' ');
+}
+
+const eventFields: FieldDef[] = [
+  plain('evt.num', 'uint64', 'Sequence number the source gave the event.', (ev) => ev.num),
+  plain('evt.time', 'charbuf', 'Event time of day (local time) with nanoseconds, HH:MM:SS.nnnnnnnnn.', (ev) => `${clock(dateOf(ev.ts))}.${nsPart(ev.ts)}`),
+  plain('evt.time.s', 'charbuf', 'Event time of day (local time) without nanoseconds.', (ev) => clock(dateOf(ev.ts))),
+  plain('evt.time.iso8601', 'charbuf', 'Event time in ISO 8601, UTC, with nanoseconds.', (ev) => iso8601(ev.ts)),
+  plain('evt.datetime', 'charbuf', 'Event date and time (local time) with nanoseconds.', (ev) => {
+    const d = dateOf(ev.ts);
+    return `${day(d)} ${clock(d)}.${nsPart(ev.ts)}`;
+  }),
+  plain('evt.datetime.s', 'charbuf', 'Event date and time (local time) without nanoseconds.', (ev) => {
+    const d = dateOf(ev.ts);
+    return `${day(d)} ${clock(d)}`;
+  }),
+  plain('evt.rawtime', 'abstime', 'Event time in nanoseconds since the epoch.', (ev) => ev.ts),
+  plain('evt.rawtime.s', 'abstime', 'Whole seconds of the event time since the epoch.', (ev) => ev.ts / 1_000_000_000n),
+  plain('evt.rawtime.ns', 'abstime', 'Nanosecond part of the event time.', (ev) => ev.ts % 1_000_000_000n),
+  plain('evt.hostname', 'charbuf', 'Host the event came from (this host unless the event says otherwise).', (ev) => ev.hostname ?? localHostname()),
+  plain('evt.source', 'charbuf', 'Name of the source that produced the event (syscall).', (ev) => ev.source),
+  plain('evt.is_async', 'bool', 'True for asynchronous (non-syscall) events; ours never are.', () => false),
+  plain('evt.dir', 'charbuf', "Event direction; always '<' because every event here is a syscall exit.", () => '<'),
+  plain('evt.type', 'charbuf', 'Event type, e.g. execve, openat, connect.', (ev) => ev.type),
+  plain('syscall.type', 'charbuf', 'Name of the system call; unset for events that are not system calls.', (ev) =>
+    NON_SYSCALL_TYPES.has(ev.type) ? undefined : ev.type),
+  plain('evt.args', 'charbuf', 'All arguments as one string, "name=value name=value", names resolved in parentheses.', allArgs),
+  withArg('evt.arg', 'charbuf', 'One argument by name (evt.arg.flags, evt.arg[flags]) or by 0-based position (evt.arg[0]), rendered as text: flags and modes as names, errors as errno names.',
+    { arg: 'key' }, (arg) => {
+      const key = arg ?? '';
+      if (isDigits(key)) {
+        const idx = Number(key);
+        return (ev) => {
+          if (!ev.args) return undefined;
+          const k = Object.keys(ev.args)[idx];
+          const v = k === undefined ? undefined : ev.args[k];
+          return k === undefined || v === undefined || v === null ? undefined : argText(ev, k, v);
+        };
+      }
+      return (ev) => {
+        const v = argValue(ev, key);
+        return v === undefined ? undefined : argText(ev, key, v);
+      };
+    }),
+  withArg('evt.rawarg', 'int64', 'One argument by name as the source gave it, unrendered (numbers stay numbers).', { arg: 'key' }, (arg) => {
+    const key = arg ?? '';
+    return (ev) => argValue(ev, key);
+  }),
+  plain('evt.info', 'charbuf', 'Summary of the event; here the same text as evt.args.', allArgs),
+  plain('evt.buffer', 'bytebuf', 'Data read or written by I/O events (latin1 text of the bytes).', (ev) => ev.buffer),
+  plain('evt.buflen', 'uint64', 'Byte count an I/O event moved (its non-negative return value).', (ev) =>
+    (READ_TYPES.has(ev.type) || WRITE_TYPES.has(ev.type)) && ev.res !== undefined && ev.res >= 0 ? ev.res : undefined),
+  plain('evt.res', 'charbuf', 'Result as text: SUCCESS, or the errno name (ENOENT, EINPROGRESS, …) when the call failed.', (ev) =>
+    ev.res === undefined ? undefined : renderResult(ev.res)),
+  plain('evt.rawres', 'int64', 'Result as a number; a negative errno on failure.', (ev) => ev.res),
+  plain('evt.failed', 'bool', 'True when the call returned an error.', (ev) => (ev.res === undefined ? undefined : ev.res < 0)),
+  plain('evt.is_io', 'bool', 'True for events that read or write data through an fd.', (ev) => READ_TYPES.has(ev.type) || WRITE_TYPES.has(ev.type)),
+  plain('evt.is_io_read', 'bool', 'True for events that read data through an fd.', (ev) => READ_TYPES.has(ev.type)),
+  plain('evt.is_io_write', 'bool', 'True for events that write data through an fd.', (ev) => WRITE_TYPES.has(ev.type)),
+  plain('evt.io_dir', 'charbuf', "'read' or 'write' for I/O events.", (ev) =>
+    WRITE_TYPES.has(ev.type) ? 'write' : READ_TYPES.has(ev.type) ? 'read' : undefined),
+  plain('evt.count', 'uint64', 'Always 1: handy to count matching events.', () => 1),
+  plain('evt.is_open_read', 'bool', 'True for open-family events whose flags ask for reading.', (ev) => {
+    const flags = OPEN_TYPES.has(ev.type) ? argValue(ev, 'flags') : undefined;
+    return flags === undefined ? false : openAccess(flags).read;
+  }),
+  plain('evt.is_open_write', 'bool', 'True for open-family events whose flags ask for writing.', (ev) => {
+    const flags = OPEN_TYPES.has(ev.type) ? argValue(ev, 'flags') : undefined;
+    return flags === undefined ? false : openAccess(flags).write;
+  }),
+  plain('evt.is_open_exec', 'bool', 'True for open-family (O_CREAT or O_TMPFILE) and creat events that create a file with an execute bit.', (ev) => {
+    const mode = argValue(ev, 'mode');
+    if (ev.type === 'creat') return mode === undefined ? false : modeHasExec(mode);
+    if (!OPEN_TYPES.has(ev.type) || ev.type === 'open_by_handle_at') return false;
+    const flags = argValue(ev, 'flags');
+    if (flags === undefined || mode === undefined) return false;
+    const a = openAccess(flags);
+    return (a.create || a.tmpfile) && modeHasExec(mode);
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Processes and threads
+
+const MAX_DEPTH = 256;
+
+/** The process `n` generations up (0 = itself); undefined past the known ancestry. */
+function ancestor(p: ProcessInfo | undefined, n: number): ProcessInfo | undefined {
+  let cur = p;
+  for (let i = 0; i < n && cur; i++) cur = cur.parent;
+  return cur;
+}
+
+/** Parent, grandparent, … (not the process itself); stops on a cycle. */
+function ancestors(p: ProcessInfo | undefined): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
+  const seen = new Set<ProcessInfo>(p ? [p] : []);
+  for (let cur = p?.parent; cur && !seen.has(cur) && out.length < MAX_DEPTH; cur = cur.parent) {
+    out.push(cur);
+    seen.add(cur);
+  }
+  return out;
+}
+
+function cmdline(p: ProcessInfo | undefined): string | undefined {
+  if (!p || p.name === undefined) return undefined;
+  return p.args && p.args.length ? `${p.name} ${p.args.join(' ')}` : p.name;
+}
+
+type Leader = Pick<ProcessInfo, 'name' | 'exe' | 'exepath' | 'pid'>;
+
+/**
+ * The session or process-group leader: the one the enricher named, else the eldest ancestor in an
+ * unbroken line sharing the id (Falco's fallback when the leader is gone or in another pid ns).
+ */
+function leaderOf(p: ProcessInfo, key: 'sid' | 'vpgid'): Leader | undefined {
+  const given = key === 'sid' ? p.session_leader : p.vpgid_leader;
+  if (given) return given;
+  const id = p[key];
+  if (id === undefined) return undefined;
+  let best: ProcessInfo = p;
+  for (const a of ancestors(p)) {
+    if (a[key] !== id) break;
+    best = a;
+  }
+  return best;
+}
+
+/** proc.aname-style field: [N] is the Nth ancestor (0 = self); no index = every ancestor. */
+function ancestorField(name: string, type: FieldType, desc: string, pick: (p: ProcessInfo) => FieldValue | undefined): FieldDef {
+  return withArg(name, type, desc, { arg: 'index', argOptional: true, isList: true, anyWhenNoArg: true }, (arg) => {
+    if (arg === undefined) {
+      return (ev) => ancestors(ev.proc).map(pick).filter((v): v is FieldValue => v !== undefined);
+    }
+    const n = Number(arg);
+    return (ev) => {
+      const a = ancestor(ev.proc, n);
+      return a ? pick(a) : undefined;
+    };
+  });
+}
+
+function envOf(p: ProcessInfo, key: string): string | undefined {
+  if (!p.env) return undefined;
+  const prefix = key + '=';
+  const hit = p.env.find((e) => e.startsWith(prefix));
+  // Falco gives an empty string, not <NA>, for a variable the environment lacks.
+  return hit === undefined ? '' : hit.slice(prefix.length);
+}
+
+const sinceStart = (ev: SyscallEvent, start: bigint | undefined): bigint | undefined =>
+  start === undefined ? undefined : ev.ts - start;
+
+const processFields: FieldDef[] = [
+  plain('proc.name', 'charbuf', 'Process name as the kernel keeps it (comm, at most 15 characters).', (ev) => ev.proc.name),
+  plain('proc.exe', 'charbuf', 'First command-line argument (argv[0]).', (ev) => ev.proc.exe),
+  plain('proc.exepath', 'charbuf', 'Full path of the executable file.', (ev) => ev.proc.exepath),
+  plain('proc.args', 'charbuf', 'Command-line arguments after argv[0], space separated.', (ev) => ev.proc.args?.join(' ')),
+  plain('proc.cmdline', 'charbuf', 'proc.name followed by the arguments.', (ev) => cmdline(ev.proc)),
+  plain('proc.exeline', 'charbuf', 'proc.exe followed by the arguments.', (ev) =>
+    ev.proc.exe === undefined ? undefined : [ev.proc.exe, ...(ev.proc.args ?? [])].join(' ')),
+  plain('proc.cmdnargs', 'uint64', 'Number of command-line arguments after argv[0].', (ev) => ev.proc.args?.length),
+  plain('proc.cmdlenargs', 'uint64', 'Total length of the arguments after argv[0], without separators.', (ev) =>
+    ev.proc.args?.reduce((n, a) => n + a.length, 0)),
+  withArg('proc.env', 'charbuf', 'Environment as "K=v K=v"; proc.env[NAME] gives one variable\'s value.', { arg: 'key', argOptional: true }, (arg) =>
+    arg === undefined ? (ev) => ev.proc.env?.join(' ') : (ev) => envOf(ev.proc, arg)),
+  plain('proc.cwd', 'charbuf', 'Current working directory.', (ev) => ev.proc.cwd),
+  plain('proc.tty', 'uint64', 'Controlling terminal device number; 0 when there is none.', (ev) => ev.proc.tty),
+  plain('proc.pid', 'int64', 'Id of the process that made the call.', (ev) => ev.proc.pid),
+  plain('proc.ppid', 'int64', 'Id of the parent process.', (ev) => ev.proc.ppid ?? ev.proc.parent?.pid),
+  plain('proc.vpid', 'int64', 'Process id inside its own pid namespace.', (ev) => ev.proc.vpid),
+  plain('proc.pvpid', 'int64', 'Parent process id inside its pid namespace.', (ev) => ev.proc.parent?.vpid),
+  plain('proc.sid', 'int64', 'Session id of the process.', (ev) => ev.proc.sid),
+  plain('proc.sname', 'charbuf', 'Name of the session leader.', (ev) => leaderOf(ev.proc, 'sid')?.name),
+  plain('proc.sid.exe', 'charbuf', 'argv[0] of the session leader.', (ev) => leaderOf(ev.proc, 'sid')?.exe),
+  plain('proc.sid.exepath', 'charbuf', 'Executable path of the session leader.', (ev) => leaderOf(ev.proc, 'sid')?.exepath),
+  plain('proc.vpgid', 'int64', 'Process group id inside the pid namespace.', (ev) => ev.proc.vpgid),
+  plain('proc.vpgid.name', 'charbuf', 'Name of the process group leader.', (ev) => leaderOf(ev.proc, 'vpgid')?.name),
+  plain('proc.vpgid.exe', 'charbuf', 'argv[0] of the process group leader.', (ev) => leaderOf(ev.proc, 'vpgid')?.exe),
+  plain('proc.vpgid.exepath', 'charbuf', 'Executable path of the process group leader.', (ev) => leaderOf(ev.proc, 'vpgid')?.exepath),
+  plain('proc.is_sid_leader', 'bool', 'True when the process leads its session (sid equals its vpid).', (ev) => {
+    const p = ev.proc;
+    if (p.is_sid_leader !== undefined) return p.is_sid_leader;
+    return p.sid === undefined ? undefined : p.sid === (p.vpid ?? p.pid);
+  }),
+  plain('proc.is_vpgid_leader', 'bool', 'True when the process leads its process group (vpgid equals its vpid), e.g. a command typed at a shell.', (ev) => {
+    const p = ev.proc;
+    if (p.is_vpgid_leader !== undefined) return p.is_vpgid_leader;
+    return p.vpgid === undefined ? undefined : p.vpgid === (p.vpid ?? p.pid);
+  }),
+  plain('proc.pname', 'charbuf', 'Name of the parent process.', (ev) => ev.proc.parent?.name),
+  plain('proc.pexe', 'charbuf', 'argv[0] of the parent process.', (ev) => ev.proc.parent?.exe),
+  plain('proc.pexepath', 'charbuf', 'Executable path of the parent process.', (ev) => ev.proc.parent?.exepath),
+  plain('proc.pcmdline', 'charbuf', 'Command line (name and arguments) of the parent process.', (ev) => cmdline(ev.proc.parent)),
+  ancestorField('proc.aname', 'charbuf', 'Name of an ancestor: [0] self, [1] parent, [2] grandparent…; without index, any ancestor.', (p) => p.name),
+  ancestorField('proc.aexe', 'charbuf', 'argv[0] of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.exe),
+  ancestorField('proc.aexepath', 'charbuf', 'Executable path of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.exepath),
+  ancestorField('proc.acmdline', 'charbuf', 'Command line of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => cmdline(p)),
+  ancestorField('proc.apid', 'int64', 'Pid of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.pid),
+  plain('proc.loginshellid', 'int64', 'Pid of the eldest shell (a name ending in "sh") among the process and its ancestors.', (ev) => {
+    let pid: number | undefined;
+    for (const p of [ev.proc, ...ancestors(ev.proc)]) if (p.name?.endsWith('sh')) pid = p.pid;
+    return pid;
+  }),
+  plain('proc.duration', 'reltime', 'Nanoseconds since the process started.', (ev) => sinceStart(ev, ev.proc.start_ts)),
+  plain('proc.ppid.duration', 'reltime', 'Nanoseconds since the parent process started.', (ev) => sinceStart(ev, ev.proc.parent?.start_ts)),
+  plain('proc.pid.ts', 'reltime', 'Process start time, nanoseconds since the epoch.', (ev) => ev.proc.start_ts),
+  plain('proc.ppid.ts', 'reltime', 'Parent process start time, nanoseconds since the epoch.', (ev) => ev.proc.parent?.start_ts),
+  plain('proc.is_exe_writable', 'bool', 'True when the executable is writable by the user that started the process.', (ev) => ev.proc.exe_writable),
+  plain('proc.is_exe_upper_layer', 'bool', "True when the executable lives on the container's writable overlay layer (dropped in after the image was built).", (ev) => ev.proc.exe_upper_layer),
+  plain('proc.is_exe_from_memfd', 'bool', 'True when the executable is an in-memory file (memfd_create): fileless execution.', (ev) => ev.proc.exe_from_memfd),
+  plain('proc.exe_ino', 'int64', 'Inode number of the executable.', (ev) => ev.proc.exe_ino || undefined),
+  plain('proc.exe_ino.ctime', 'abstime', 'Last status change time of the executable inode, ns since the epoch.', (ev) => ev.proc.exe_ino_ctime || undefined),
+  plain('proc.exe_ino.mtime', 'abstime', 'Last modification time of the executable inode, ns since the epoch.', (ev) => ev.proc.exe_ino_mtime || undefined),
+  plain('proc.exe_ino.ctime_duration_proc_start', 'abstime', 'Nanoseconds between the last status change of the executable and the process start.', (ev) => {
+    const { start_ts, exe_ino_ctime } = ev.proc;
+    if (start_ts === undefined || !exe_ino_ctime) return undefined;
+    const d = start_ts - exe_ino_ctime;
+    return d > 0n ? d : undefined;
+  }),
+  plain('thread.tid', 'int64', 'Id of the thread that made the call.', (ev) => ev.proc.tid ?? ev.proc.pid),
+  plain('thread.vtid', 'int64', 'Thread id inside its pid namespace.', (ev) => ev.proc.vtid),
+  plain('thread.ismain', 'bool', 'True when the thread is the main thread of its process.', (ev) => (ev.proc.tid ?? ev.proc.pid) === ev.proc.pid),
+  plain('thread.cap_permitted', 'charbuf', 'Permitted capability set, e.g. "CAP_CHOWN CAP_SYS_ADMIN".', (ev) => ev.proc.cap_permitted),
+  plain('thread.cap_effective', 'charbuf', 'Effective capability set.', (ev) => ev.proc.cap_effective),
+  plain('thread.cap_inheritable', 'charbuf', 'Inheritable capability set.', (ev) => ev.proc.cap_inheritable),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Users and groups
+
+const userFields: FieldDef[] = [
+  plain('user.uid', 'uint64', 'User id the process runs as.', (ev) => ev.proc.uid),
+  plain('user.name', 'charbuf', 'Name of the user the process runs as.', (ev) => ev.proc.user),
+  plain('user.homedir', 'charbuf', 'Home directory of the user.', (ev) => ev.proc.homedir),
+  plain('user.shell', 'charbuf', 'Login shell of the user.', (ev) => ev.proc.shell),
+  plain('user.loginuid', 'int64', 'Audit login uid; -1 when unset.', (ev) => {
+    const l = ev.proc.loginuid;
+    return l === 4294967295 ? -1 : l;
+  }),
+  plain('user.loginname', 'charbuf', 'User name of the audit login uid.', (ev) => ev.proc.loginname),
+  plain('group.gid', 'uint64', 'Group id the process runs as.', (ev) => ev.proc.gid),
+  plain('group.name', 'charbuf', 'Name of the group the process runs as.', (ev) => ev.proc.group),
+];
+
+// ---------------------------------------------------------------------------------------------
+// File descriptors
+
+const TYPECHAR: Readonly<Record<FdType, string>> = {
+  file: 'f', directory: 'd', ipv4: '4', ipv6: '6', unix: 'u', pipe: 'p', event: 'e', signalfd: 's',
+  eventpoll: 'l', inotify: 'i', timerfd: 't', netlink: 'n', bpf: 'b', userfaultfd: 'u', io_uring: 'r',
+  memfd: 'm', pidfd: 'P',
+};
+
+const isSocketType = (t: FdType | undefined): boolean => t === 'ipv4' || t === 'ipv6';
+
+/** The fd's type, inferred from its addresses or path when the source left it out. */
+function fdType(ev: SyscallEvent): FdType | undefined {
+  const fd = ev.fd;
+  if (!fd) return undefined;
+  if (fd.type) return fd.type;
+  const ip = fd.sip ?? fd.cip;
+  if (ip !== undefined) return ip.includes(':') ? 'ipv6' : 'ipv4';
+  if (fd.name?.startsWith('/')) return 'file';
+  return undefined;
+}
+
+function fdTypechar(ev: SyscallEvent): string | undefined {
+  const t = fdType(ev);
+  if (t) return own(TYPECHAR, t) ?? 'o';
+  if (ev.fd) return own(FD_CREATING_TYPECHAR, ev.type) ?? 'o';
+  // No fd state at all: Falco guesses from the event type, for fd-creating events only.
+  return own(FD_CREATING_TYPECHAR, ev.type);
+}
+
+/** A path argument resolved against the process cwd when relative. */
+function resolvePath(ev: SyscallEvent, p: string): string {
+  if (p.startsWith('/') || !ev.proc.cwd) return p;
+  return posixPath.resolve(ev.proc.cwd, p);
+}
+
+/** The path an open-family event names, straight from its arguments. */
+function openPathArg(ev: SyscallEvent): string | undefined {
+  if (!OPEN_TYPES.has(ev.type) && ev.type !== 'creat') return undefined;
+  const v = ev.args?.name ?? ev.args?.path ?? ev.args?.pathname;
+  return typeof v === 'string' ? v : undefined;
+}
+
+function fdName(ev: SyscallEvent): string | undefined {
+  const fd = ev.fd;
+  if (fd?.name !== undefined) return fd.name;
+  if (fd && fd.cip !== undefined && fd.sip !== undefined) {
+    return `${fd.cip}:${fd.cport ?? 0}->${fd.sip}:${fd.sport ?? 0}`;
+  }
+  // A failed open has no fd, yet Falco still names the file it tried.
+  const p = openPathArg(ev);
+  return p === undefined ? undefined : resolvePath(ev, p);
+}
+
+/** fd type for path fields: a failed open has no fd but is still about a file (Falco's null-fd case). */
+const pathKind = (ev: SyscallEvent): FdType | undefined => fdType(ev) ?? (!ev.fd && openPathArg(ev) !== undefined ? 'file' : undefined);
+
+function fdDirectory(ev: SyscallEvent): string | undefined {
+  const t = pathKind(ev);
+  const name = fdName(ev);
+  if (name === undefined) return undefined;
+  if (t === 'directory') return name;
+  if (t !== 'file') return undefined;
+  const pos = name.lastIndexOf('/');
+  if (pos <= 0) return '/';
+  return pos < name.length - 1 ? name.slice(0, pos) : name;
+}
+
+/** Is the local end the server? Unknown is taken as the client, except for accepted sockets. */
+const localIsServer = (fd: FdInfo, ev: SyscallEvent): boolean => fd.is_server ?? ev.type.startsWith('accept');
+
+/** Socket-only getter: undefined unless the fd is an IP socket. */
+function sock<T>(get: (fd: FdInfo, ev: SyscallEvent) => T | undefined): Get {
+  return (ev) => {
+    const fd = ev.fd;
+    if (!fd || !isSocketType(fdType(ev))) return undefined;
+    return get(fd, ev) as Extracted;
+  };
+}
+
+/** Both ends, for fd.ip, fd.port and fd.net: a comparison holds when either end matches. */
+const bothEnds = <T extends FieldValue>(a: T | undefined, b: T | undefined): T[] =>
+  [a, b].filter((v): v is T => v !== undefined);
+
+/** container.id's value, for the fd.container* fields that prefix it. */
+const containerId = (ev: SyscallEvent): string => (!ev.container || !ev.container.id ? 'host' : ev.container.id);
+
+const localIp = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.sip : fd.cip);
+const remoteIp = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.cip : fd.sip);
+const localPort = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.sport : fd.cport);
+const remotePort = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.cport : fd.sport);
+const localName = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.sip_name : fd.cip_name);
+const remoteName = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.cip_name : fd.sip_name);
+
+const ANY = { isList: true, anyWhenNoArg: true } as const;
+
+const fdFields: FieldDef[] = [
+  plain('fd.num', 'int64', 'Number of the fd the event used or created; -1 when a call that creates one failed.', (ev) => {
+    if (ev.fd?.num !== undefined) return ev.fd.num;
+    if (own(FD_CREATING_TYPECHAR, ev.type) !== undefined && ev.res !== undefined) return ev.res >= 0 ? ev.res : -1;
+    const a = ev.args?.fd;
+    return typeof a === 'number' ? a : undefined;
+  }),
+  plain('fd.type', 'charbuf', 'Kind of fd: file, directory, ipv4, ipv6, unix, pipe, event, signalfd, eventpoll, inotify, timerfd, netlink, bpf, memfd, …', (ev) => fdType(ev)),
+  plain('fd.typechar', 'charbuf', "fd kind as one character: f file, d directory, 4 ipv4, 6 ipv6, u unix, p pipe, e event, s signalfd, l eventpoll, i inotify, t timerfd, n netlink, b bpf, r io_uring, m memfd, P pidfd, o other.", (ev) => fdTypechar(ev)),
+  plain('fd.name', 'charbuf', 'Full name: the absolute path of a file, "cip:cport->sip:sport" for a socket.', (ev) => fdName(ev)),
+  plain('fd.nameraw', 'charbuf', 'File path as the process passed it, before it was made absolute.', (ev) =>
+    ev.fd?.nameraw ?? openPathArg(ev) ?? (pathKind(ev) === 'file' ? ev.fd?.name : undefined)),
+  plain('fd.name_changed', 'bool', "True when this event changed the fd's name (e.g. a UDP socket sending to a new peer).", (ev) =>
+    ev.fd ? ev.fd.name_changed === true : undefined),
+  plain('fd.directory', 'charbuf', 'Directory holding the file (for a directory fd, the directory itself).', fdDirectory),
+  plain('fd.filename', 'charbuf', 'File name without its directory.', (ev) => {
+    const name = fdName(ev);
+    if (name === undefined || pathKind(ev) !== 'file') return undefined;
+    const pos = name.lastIndexOf('/');
+    if (pos < 0) return '/';
+    return pos < name.length - 1 ? name.slice(pos + 1) : name;
+  }),
+  plain('fd.ip', 'ipaddr', 'Either IP address of the socket (client or server): matches when one of them does.', sock((fd) => bothEnds(fd.cip, fd.sip)), ANY),
+  plain('fd.cip', 'ipaddr', 'IP address of the client end of the socket.', sock((fd) => fd.cip)),
+  plain('fd.sip', 'ipaddr', 'IP address of the server end of the socket.', sock((fd) => fd.sip)),
+  plain('fd.lip', 'ipaddr', 'Local IP address (the server address when this process accepted the connection).', sock(localIp)),
+  plain('fd.rip', 'ipaddr', 'IP address of the remote end of the socket.', sock(remoteIp)),
+  plain('fd.port', 'port', 'Either port of the socket: matches when one of them does.', sock((fd) => bothEnds(fd.cport, fd.sport)), ANY),
+  plain('fd.cport', 'port', 'Port of the client end of a TCP/UDP socket.', sock((fd) => fd.cport)),
+  plain('fd.sport', 'port', 'Port of the server end of a TCP/UDP socket.', sock((fd) => fd.sport)),
+  plain('fd.lport', 'port', 'Port of the local end of a TCP/UDP socket.', sock(localPort)),
+  plain('fd.rport', 'port', 'Port of the remote end of a TCP/UDP socket.', sock(remotePort)),
+  plain('fd.net', 'ipnet', 'Either address of the socket, for network (CIDR) comparisons.', sock((fd) => bothEnds(fd.cip, fd.sip)), ANY),
+  plain('fd.cnet', 'ipnet', 'Client address, for network (CIDR) comparisons.', sock((fd) => fd.cip)),
+  plain('fd.snet', 'ipnet', 'Server address, for network (CIDR) comparisons.', sock((fd) => fd.sip)),
+  plain('fd.lnet', 'ipnet', 'Local address, for network (CIDR) comparisons.', sock(localIp)),
+  plain('fd.rnet', 'ipnet', 'Remote address, for network (CIDR) comparisons.', sock(remoteIp)),
+  plain('fd.cip.name', 'charbuf', 'Domain name known for the client address.', sock((fd) => fd.cip_name)),
+  plain('fd.sip.name', 'charbuf', 'Domain name known for the server address.', sock((fd) => fd.sip_name)),
+  plain('fd.lip.name', 'charbuf', 'Domain name known for the local address.', sock(localName)),
+  plain('fd.rip.name', 'charbuf', 'Domain name known for the remote address.', sock(remoteName)),
+  plain('fd.l4proto', 'charbuf', 'Transport protocol of a socket: tcp, udp, icmp or raw.', (ev) => ev.fd?.l4proto),
+  plain('fd.sockfamily', 'charbuf', "Socket family: 'ip' or 'unix'.", (ev) => {
+    if (ev.fd?.sockfamily) return ev.fd.sockfamily;
+    const t = fdType(ev);
+    return isSocketType(t) ? 'ip' : t === 'unix' ? 'unix' : undefined;
+  }),
+  plain('fd.is_server', 'bool', 'True when this process is the server end of the connection.', sock((fd, ev) => localIsServer(fd, ev))),
+  plain('fd.connected', 'bool', 'True when the socket is connected.', (ev) => ev.fd?.connected),
+  // Falco lists every open fd's type; the event carries only its own fd, so that is the list.
+  withArg('fd.types', 'charbuf', "Types of the process's fds; fd.types[N] gives the type of fd N. Only the event's fd is known here.",
+    { arg: 'index', argOptional: true, isList: true }, (arg) => (ev) => {
+      const t = fdType(ev);
+      if (t === undefined || !ev.fd) return undefined;
+      if (arg !== undefined && ev.fd.num !== Number(arg)) return undefined;
+      return [t];
+    }),
+  plain('fd.dev', 'int64', 'Device number of the file.', (ev) => ev.fd?.dev),
+  plain('fd.dev.major', 'int64', 'Major device number of the file.', (ev) => (ev.fd?.dev === undefined ? undefined : ev.fd.dev >>> 20)),
+  plain('fd.dev.minor', 'int64', 'Minor device number of the file.', (ev) => (ev.fd?.dev === undefined ? undefined : ev.fd.dev & 0xfffff)),
+  plain('fd.ino', 'int64', 'Inode number of the file.', (ev) => ev.fd?.ino),
+  plain('fd.containername', 'charbuf', 'Container id and fd name joined by a colon.', (ev) => {
+    const n = fdName(ev);
+    return n === undefined ? undefined : `${containerId(ev)}:${n}`;
+  }),
+  plain('fd.containerdirectory', 'charbuf', 'Container id and fd directory joined by a colon.', (ev) => {
+    const d = fdDirectory(ev);
+    return d === undefined ? undefined : `${containerId(ev)}:${d}`;
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Filesystem paths named by arguments (unlink, rename, symlink… have no fd)
+
+const LINK_TYPES = new Set(['symlink', 'symlinkat']);
+const TWO_PATH_TYPES = new Set(['rename', 'renameat', 'renameat2', 'link', 'linkat']);
+
+function pathArg(ev: SyscallEvent, role: 'name' | 'source' | 'target'): string | undefined {
+  const a = ev.args;
+  if (!a) return undefined;
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  if (role === 'name') {
+    if (TWO_PATH_TYPES.has(ev.type) || LINK_TYPES.has(ev.type)) return undefined;
+    return str(a.name) ?? str(a.path) ?? str(a.pathname) ?? str(a.filename);
+  }
+  if (LINK_TYPES.has(ev.type)) return role === 'source' ? str(a.target) : str(a.linkpath);
+  if (TWO_PATH_TYPES.has(ev.type)) return role === 'source' ? str(a.oldpath) : str(a.newpath);
+  return undefined;
+}
+
+const fsPathFields: FieldDef[] = (['name', 'source', 'target'] as const).flatMap((role) => [
+  plain(`fs.path.${role}`, 'charbuf', `Path the call acts on (${role === 'name' ? 'its single path' : `the ${role} of a rename, link or symlink`}), made absolute.`, (ev) => {
+    const p = pathArg(ev, role);
+    // A symlink's target is stored as given: it is not resolved against the caller's cwd.
+    return p === undefined ? undefined : role === 'source' && LINK_TYPES.has(ev.type) ? p : resolvePath(ev, p);
+  }),
+  plain(`fs.path.${role}raw`, 'charbuf', `fs.path.${role} exactly as the process passed it.`, (ev) => pathArg(ev, role)),
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Containers and Kubernetes
+
+const inHost = (ev: SyscallEvent): boolean => containerId(ev) === 'host';
+
+/** Container getter that is <NA> for host processes. */
+function ctr(get: (c: NonNullable<SyscallEvent['container']>, ev: SyscallEvent) => Extracted): Get {
+  return (ev) => (inHost(ev) ? undefined : get(ev.container!, ev));
+}
+
+const mountText = (m: ContainerMount): string => `${m.source}:${m.dest}:${m.mode ?? ''}:${m.rw ? 'true' : 'false'}:${m.propagation ?? ''}`;
+
+/**
+ * container.mount.* take [N] (the Nth mount) or [glob]; the glob matches the mount source, except
+ * for container.mount.source where it matches the destination (Falco's convention).
+ */
+function mountField(name: string, desc: string, by: 'source' | 'dest', pick: (m: ContainerMount) => string): FieldDef {
+  return withArg(name, 'charbuf', desc, { arg: 'key' }, (arg) => {
+    const key = arg ?? '';
+    const find: (ms: ContainerMount[]) => ContainerMount | undefined = isDigits(key)
+      ? (ms) => ms[Number(key)]
+      : ((re) => (ms: ContainerMount[]) => ms.find((m) => m[by] === key || re.test(m[by])))(globToRegExp(key));
+    // In a container with no such mount the value is "N/A", as Falco's container plugin gives it:
+    // Falco's sensitive_mount macro tests `not container.mount.dest[/proc*] in ("<NA>","N/A")`.
+    return ctr((c) => {
+      const m = c.mounts ? find(c.mounts) : undefined;
+      return m ? pick(m) : 'N/A';
+    });
+  });
+}
+
+/** "k:v, k:v" sorted by key, without Kubernetes-internal labels: Falco's label list text. */
+function labelsText(labels: Record<string, string> | undefined): string | undefined {
+  if (!labels) return undefined;
+  return Object.keys(labels)
+    .filter((k) => !k.startsWith('annotation.') && !k.startsWith('io.kubernetes.'))
+    .sort()
+    .map((k) => (labels[k] ? `${k}:${labels[k]}` : k))
+    .join(', ');
+}
+
+const containerFields: FieldDef[] = [
+  plain('container.id', 'charbuf', 'Short (12 hex) container id; "host" for processes outside containers.', (ev) => (inHost(ev) ? 'host' : ev.container!.id)),
+  plain('container.full_id', 'charbuf', 'Full (64 hex) container id.', ctr((c) => c.full_id)),
+  plain('container.name', 'charbuf', 'Container name; "host" for processes outside containers.', (ev) => (inHost(ev) ? 'host' : ev.container!.name)),
+  plain('container.image', 'charbuf', 'Image reference as the runtime reports it, e.g. docker.io/library/nginx:1.25.', ctr((c) => c.image)),
+  plain('container.image.id', 'charbuf', 'Id of the container image.', ctr((c) => c.image_id)),
+  plain('container.image.repository', 'charbuf', 'Image repository, without tag or digest.', ctr((c) => c.image_repository)),
+  plain('container.image.tag', 'charbuf', 'Tag of the container image, e.g. latest.', ctr((c) => c.image_tag)),
+  plain('container.image.digest', 'charbuf', 'Image registry digest (sha256:…).', ctr((c) => c.image_digest)),
+  plain('container.type', 'charbuf', 'Container runtime: docker, containerd, cri-o, podman, …', ctr((c) => c.type)),
+  plain('container.privileged', 'bool', 'True for a privileged container.', ctr((c) => c.privileged)),
+  plain('container.mounts', 'charbuf', 'All mounts, comma separated, each as source:dest:mode:rdwr:propagation.', ctr((c) => c.mounts?.map(mountText).join(','))),
+  mountField('container.mount', 'One mount as source:dest:mode:rdwr:propagation, by index or by source path glob.', 'source', mountText),
+  mountField('container.mount.source', 'Source of a mount, chosen by index or by destination path glob.', 'dest', (m) => m.source),
+  mountField('container.mount.dest', 'Destination of a mount, chosen by index or by source path glob (container.mount.dest[/proc*]).', 'source', (m) => m.dest),
+  mountField('container.mount.mode', 'Mode of a mount, chosen by index or by source path glob.', 'source', (m) => m.mode ?? ''),
+  mountField('container.mount.rdwr', 'Whether a mount is read-write ("true"/"false"), chosen by index or by source path glob.', 'source', (m) => (m.rw ? 'true' : 'false')),
+  mountField('container.mount.propagation', 'Propagation of a mount, chosen by index or by source path glob.', 'source', (m) => m.propagation ?? ''),
+  plain('container.start_ts', 'uint64', 'Container start time, ns since the epoch.', ctr((c) => c.start_ts)),
+  plain('container.duration', 'reltime', 'Nanoseconds since the container started.', ctr((c, ev) => sinceStart(ev, c.start_ts))),
+  withArg('container.label', 'charbuf', 'One container label, container.label[KEY] or container.label.KEY.', { arg: 'key' }, (arg) =>
+    ctr((c) => (arg === undefined ? undefined : own(c.labels, arg)))),
+  plain('container.labels', 'charbuf', 'Container labels as "key:value, key:value".', ctr((c) => labelsText(c.labels))),
+  // Falco's placeholder, filled by its -pc/-pk options; we always render the container part.
+  plain('container.info', 'charbuf', 'Container summary for outputs: "container_id=<id> container_name=<name>".', (ev) =>
+    inHost(ev) ? 'container_id=host container_name=host' : `container_id=${ev.container!.id} container_name=${ev.container!.name ?? '<NA>'}`),
+];
+
+const k8sFields: FieldDef[] = [
+  plain('k8s.ns.name', 'charbuf', 'Kubernetes namespace of the pod.', (ev) => ev.k8s?.ns_name),
+  plain('k8s.pod.name', 'charbuf', 'Name of the Kubernetes pod.', (ev) => ev.k8s?.pod_name),
+  plain('k8s.pod.uid', 'charbuf', 'UID of the Kubernetes pod.', (ev) => ev.k8s?.pod_uid),
+  plain('k8s.pod.id', 'charbuf', 'Legacy name of k8s.pod.uid.', (ev) => ev.k8s?.pod_uid),
+  withArg('k8s.pod.label', 'charbuf', 'One pod label, k8s.pod.label[KEY] or k8s.pod.label.KEY.', { arg: 'key' }, (arg) => (ev) =>
+    arg === undefined ? undefined : own(ev.k8s?.pod_labels, arg)),
+  plain('k8s.pod.labels', 'charbuf', 'Pod labels as "key:value, key:value".', (ev) => labelsText(ev.k8s?.pod_labels)),
+  plain('k8s.pod.ip', 'charbuf', 'IP address of the Kubernetes pod.', (ev) => ev.k8s?.pod_ip),
+];
+
+export const syscallFields: FieldDef[] = [
+  ...eventFields,
+  ...processFields,
+  ...userFields,
+  ...fdFields,
+  ...fsPathFields,
+  ...containerFields,
+  ...k8sFields,
+];
