@@ -1,0 +1,290 @@
+/**
+ * minewatch's own syscall-source fields, all under `mw.` so a Falco user can tell them from
+ * Falco's at a glance (ARCHITECTURE.md, "The event model"):
+ *
+ *   mw.wallet.found / .type / .address   a valid wallet address in the command line or environment
+ *   mw.stratum.url / .scheme / .host / .port   the first mining-pool (stratum-family) URL
+ *   mw.miner.flags                       the arguments look like a miner's
+ *   mw.cpu.percent / .limit_percent / .duration / .scope   figures set by the CPU sampler
+ *
+ * Several rules often ask for these on one event (a wallet rule, a stratum rule, a flags rule),
+ * so the work that is not trivial is done once per event and kept in a WeakMap keyed on the
+ * event object: nothing to clean up, and it goes away with the event.
+ */
+import type { Event, SyscallEvent } from '../events.js';
+import type { Extracted, FieldDef, FieldType } from './types.js';
+import { findWallets, type WalletMatch, type WalletType } from './wallets.js';
+
+// ---- per-event cache ---------------------------------------------------------------------------
+
+interface StratumUrl {
+  url: string;
+  /** Lowercased, e.g. "stratum+tcp". */
+  scheme: string;
+  host: string;
+  port?: number;
+}
+
+interface Parsed {
+  cmdline?: string;
+  wallets?: WalletMatch[];
+  /** null: looked, found none. */
+  stratum?: StratumUrl | null;
+  minerFlags?: boolean;
+}
+
+const cache = new WeakMap<object, Parsed>();
+
+function parsed(ev: Event): Parsed {
+  let p = cache.get(ev);
+  if (!p) cache.set(ev, (p = {}));
+  return p;
+}
+
+function procOf(ev: Event): SyscallEvent['proc'] | undefined {
+  const proc = (ev as Partial<SyscallEvent>).proc;
+  return proc !== null && typeof proc === 'object' ? proc : undefined;
+}
+
+/**
+ * proc.cmdline exactly as Falco builds it: the comm (proc.name), then each argument after one
+ * space. argv[0] is not repeated: Falco's args are argv[1..].
+ */
+export function cmdlineOf(ev: Event): string | undefined {
+  const proc = procOf(ev);
+  if (!proc) return undefined;
+  const p = parsed(ev);
+  if (p.cmdline === undefined) {
+    const args = proc.args ?? [];
+    p.cmdline = args.length > 0 ? `${proc.name} ${args.join(' ')}` : proc.name;
+  }
+  return p.cmdline;
+}
+
+// ---- wallets -----------------------------------------------------------------------------------
+
+function walletsOf(ev: Event): WalletMatch[] | undefined {
+  const cmd = cmdlineOf(ev);
+  if (cmd === undefined) return undefined;
+  const p = parsed(ev);
+  if (!p.wallets) {
+    const env = procOf(ev)?.env;
+    // Command line first, so mw.wallet.address prefers what the process was told on its argv.
+    p.wallets = findWallets(cmd);
+    if (env && env.length > 0) p.wallets.push(...findWallets(env.join('\n')));
+  }
+  return p.wallets;
+}
+
+// ---- stratum URLs ------------------------------------------------------------------------------
+
+/**
+ * Schemes of the stratum family as miners spell them: stratum with a transport (+tcp, +ssl, +tls,
+ * +tls12, +tcps, +udp), the numbered flavours (stratum1 = eth-proxy, stratum2 = NiceHash, also
+ * Stratum V2), the autodetect forms (stratum, stratums, stratumss), and the eth pool dialects
+ * (ethproxy, ethnh, ethstratum). Recognition is broad on purpose; the rules decide which schemes
+ * count through the overridable list mw_stratum_schemes.
+ */
+const STRATUM_URL_RE = /\b((?:stratum|ethstratum|ethproxy|ethnh)[a-z0-9]*(?:\+[a-z0-9]+)?):\/\/([^\s"'<>`]*)/i;
+
+export function parseStratumUrl(text: string): StratumUrl | undefined {
+  const m = STRATUM_URL_RE.exec(text);
+  if (!m) return undefined;
+  const scheme = m[1]!.toLowerCase();
+  const rest = m[2]!;
+  // authority = up to the first path, query or fragment; userinfo (ethminer: wallet.worker:pass@)
+  // ends at its last '@'.
+  let authority = rest.split(/[/?#]/, 1)[0]!;
+  const at = authority.lastIndexOf('@');
+  if (at >= 0) authority = authority.slice(at + 1);
+  let host = authority;
+  let portText: string | undefined;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    host = close > 0 ? authority.slice(1, close) : authority.slice(1);
+    if (close > 0 && authority[close + 1] === ':') portText = authority.slice(close + 2);
+  } else {
+    const colon = authority.lastIndexOf(':');
+    if (colon >= 0) {
+      host = authority.slice(0, colon);
+      portText = authority.slice(colon + 1);
+    }
+  }
+  const port = portText !== undefined && /^\d{1,5}$/.test(portText) ? Number(portText) : undefined;
+  return { url: m[0], scheme, host: host.toLowerCase(), port: port !== undefined && port > 0 && port < 65536 ? port : undefined };
+}
+
+function stratumOf(ev: Event): StratumUrl | undefined {
+  const cmd = cmdlineOf(ev);
+  if (cmd === undefined) return undefined;
+  const p = parsed(ev);
+  if (p.stratum === undefined) p.stratum = parseStratumUrl(cmd) ?? null;
+  return p.stratum ?? undefined;
+}
+
+// ---- miner flags -------------------------------------------------------------------------------
+
+/**
+ * Options that only miners have (xmrig, cpuminer, their forks): one is enough. They are long,
+ * specific names; a generic tool does not take --donate-level or --randomx-mode.
+ */
+const MINER_ONLY_OPTIONS = new Set([
+  '--donate-level', '--donate-over-proxy', '--cpu-priority', '--max-cpu-usage', '--cpu-max-threads-hint',
+  '--nicehash', '--rig-id', '--huge-pages-jit', '--daemon-zmq-port', '--self-select', '--submit-to-origin',
+]);
+const MINER_ONLY_PREFIXES = ['--randomx-', '--astrobwt-', '--argon2-'];
+
+/**
+ * Mining algorithm names as miners take them after -a/--algo. Deliberately no generic hash
+ * names (sha256, blake2, scrypt, md5): `--algo sha256` is a checksum tool, not a miner.
+ */
+const MINING_ALGO_RE = new RegExp(
+  '^(?:' +
+    [
+      '(?:rx|cn|cn-lite|cn-heavy|cn-pico|cn-ultralite|cn-femto|argon2|astrobwt|gr)/[a-z0-9._-]+',
+      'cn-pico', 'astrobwt', 'randomx[a-z0-9]*', 'random(?:wow|arq|keva|sfx|xl|epic)', 'cryptonight[a-z0-9_/.-]*',
+      'kawpow', 'ethash[a-z0-9]*', 'etchash', 'autolykos2?', 'k?heavyhash', 'karlsenhash', 'equihash[0-9_,-]*',
+      'zhash', 'beamhash[a-z0-9]*', 'octopus', 'progpow[a-z0-9_-]*', 'firopow', 'ghostrider', 'verushash',
+      'cuckatoo[0-9]*', 'cuckaroo[a-z0-9]*', 'cuckoo(?:cycle)?[0-9]*', 'sha256d', 'x16r(?:v2)?', 'x25x',
+      'lyra2rev[23]', 'lyra2z', 'neoscrypt', 'yespower[a-z0-9]*', 'nexapow', 'fishhash', 'sha3x', 'dynexsolve',
+      'xelishash[a-z0-9]*',
+    ].join('|') +
+    ')$',
+  'i',
+);
+
+/** Coins as miners take them after --coin (xmrig: "--coin monero"). */
+const MINED_COINS = new Set([
+  'monero', 'xmr', 'wownero', 'wow', 'arqma', 'arq', 'keva', 'zephyr', 'zeph', 'ravencoin', 'rvn', 'dero',
+  'salvium', 'sal', 'graft', 'turtlecoin', 'trtl', 'conceal', 'ccx', 'haven', 'xhv', 'ergo', 'erg', 'kaspa', 'kas',
+  'etc', 'ethw', 'firo', 'neoxa', 'clore',
+]);
+
+/** A pool as -o/--url gives it: a stratum-family URL, or a bare host:port (no http scheme). */
+const POOL_HOSTPORT_RE = /^(?:[a-z0-9-]+\.)+[a-z0-9-]+:\d{2,5}$/i;
+
+function isPoolValue(v: string): boolean {
+  return POOL_HOSTPORT_RE.test(v) || parseStratumUrl(v)?.url === v;
+}
+
+/**
+ * The value of option `names` at token i: "--algo=rx/0", "--algo rx/0", or for a one-letter
+ * option also "-arx/0" (getopt allows the value glued on).
+ */
+function optionValue(args: string[], i: number, long: string[], short?: string): string | undefined | null {
+  const t = args[i]!;
+  for (const n of long) {
+    if (t === n) return args[i + 1];
+    if (t.startsWith(`${n}=`)) return t.slice(n.length + 1);
+  }
+  if (short) {
+    if (t === short) return args[i + 1];
+    if (t.startsWith(short) && t.length > short.length && !t.startsWith('--')) return t.slice(short.length);
+  }
+  return null; // not this option
+}
+
+/**
+ * True when the arguments carry a miner's options. Each signal is one a normal tool does not
+ * produce: a miner-only option; -a/--algo naming a mining algorithm; --coin naming a mined coin;
+ * or -o/--url naming a pool (host:port or stratum URL) together with -u/--user or -O/--userpass.
+ * So `gcc -o out -u sym`, `tar -a …` and `sha256sum --algo sha256` stay quiet.
+ */
+export function hasMinerFlags(args: readonly string[] | undefined): boolean {
+  if (!args || args.length === 0) return false;
+  const a = args as string[];
+  let pool = false;
+  let user = false;
+  for (let i = 0; i < a.length; i++) {
+    const t = a[i]!;
+    if (t.length < 2 || t[0] !== '-') continue;
+    const name = t.startsWith('--') ? t.split('=', 1)[0]! : t;
+    if (MINER_ONLY_OPTIONS.has(name)) return true;
+    if (name.startsWith('--') && MINER_ONLY_PREFIXES.some((p) => name.startsWith(p))) return true;
+
+    const algo = optionValue(a, i, ['--algo', '--algorithm'], '-a');
+    if (algo && MINING_ALGO_RE.test(algo)) return true;
+    const coin = optionValue(a, i, ['--coin']);
+    if (coin && MINED_COINS.has(coin.toLowerCase())) return true;
+
+    const url = optionValue(a, i, ['--url'], '-o');
+    if (url && isPoolValue(url)) pool = true;
+    if (optionValue(a, i, ['--user', '--userpass'], '-u')) user = true;
+    // -O takes user:password; demanding the colon keeps gcc's -O2 out.
+    if (optionValue(a, i, [], '-O')?.includes(':')) user = true;
+    if (pool && user) return true;
+  }
+  return false;
+}
+
+function minerFlagsOf(ev: Event): boolean | undefined {
+  const proc = procOf(ev);
+  if (!proc) return undefined;
+  const p = parsed(ev);
+  if (p.minerFlags === undefined) p.minerFlags = hasMinerFlags(proc.args);
+  return p.minerFlags;
+}
+
+// ---- CPU sampler figures -----------------------------------------------------------------------
+
+function cpuValue(ev: Event, key: string, numeric: boolean): Extracted {
+  const cpu = (ev as Partial<SyscallEvent>).cpu;
+  if (!cpu || typeof cpu !== 'object') return undefined;
+  const v = cpu[key];
+  if (v === undefined || v === null) return undefined;
+  if (!numeric) return String(v);
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+// ---- the catalog -------------------------------------------------------------------------------
+
+function field(name: string, type: FieldType, desc: string, get: (ev: Event) => Extracted, isList = false): FieldDef {
+  return { name, type, desc, arg: 'none', isList, bind: () => get };
+}
+
+export const mwFields: FieldDef[] = [
+  field('mw.wallet.found', 'bool',
+    'true when proc.cmdline or the process environment holds a valid cryptocurrency wallet address (Monero, Bitcoin, Ethereum; format and checksum verified)',
+    (ev) => {
+      const w = walletsOf(ev);
+      return w === undefined ? undefined : w.length > 0;
+    }),
+  field('mw.wallet.type', 'charbuf',
+    'the wallet families found in proc.cmdline and the environment (monero, bitcoin, ethereum), each once, in order of appearance',
+    (ev) => {
+      const w = walletsOf(ev);
+      if (!w || w.length === 0) return undefined;
+      return [...new Set<WalletType>(w.map((x) => x.type))];
+    }, true),
+  field('mw.wallet.address', 'charbuf',
+    'the first valid wallet address in proc.cmdline, else in the environment',
+    (ev) => walletsOf(ev)?.[0]?.address),
+  field('mw.stratum.url', 'charbuf',
+    'the first mining-pool URL of the stratum family in proc.cmdline (stratum+tcp://, stratum+ssl://, stratum2+tcp://, stratums://, ethproxy+tcp://, …)',
+    (ev) => stratumOf(ev)?.url),
+  field('mw.stratum.scheme', 'charbuf',
+    'the scheme of mw.stratum.url, lowercased, e.g. stratum+tcp',
+    (ev) => stratumOf(ev)?.scheme),
+  field('mw.stratum.host', 'charbuf',
+    'the host of mw.stratum.url, lowercased, without user info or port',
+    (ev) => stratumOf(ev)?.host),
+  field('mw.stratum.port', 'port',
+    'the port of mw.stratum.url, when it names one',
+    (ev) => stratumOf(ev)?.port),
+  field('mw.miner.flags', 'bool',
+    "true when the process arguments carry a miner's options: --donate-level, --randomx-*, --cpu-priority, -a/--algo with a mining algorithm (rx/0, cryptonight, kawpow, ethash, …), --coin monero, or -o/--url with a pool plus -u/--user",
+    minerFlagsOf),
+  field('mw.cpu.percent', 'int64',
+    'CPU use of the process or container, in percent of one CPU (may exceed 100 on several CPUs), as measured by the CPU sampler',
+    (ev) => cpuValue(ev, 'percent', true)),
+  field('mw.cpu.limit_percent', 'int64',
+    "the container's CPU limit in percent of one CPU (cgroup cpu.max), when it has one",
+    (ev) => cpuValue(ev, 'limit_percent', true)),
+  field('mw.cpu.duration', 'reltime',
+    'how long, in nanoseconds, the CPU use has stayed above the sampler threshold',
+    (ev) => cpuValue(ev, 'duration', true)),
+  field('mw.cpu.scope', 'charbuf',
+    "what the CPU figures measure: 'process' or 'container'",
+    (ev) => cpuValue(ev, 'scope', false)),
+];
