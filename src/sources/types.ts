@@ -7,3 +7,34 @@ export interface Source {
   start(emit: (ev: Event) => void): Promise<void>;
   stop(): Promise<void>;
 }
+
+/**
+ * A process lifecycle notice from the kernel (proc connector) or the /proc poller. It says only
+ * that something happened to a pid; the process table reads /proc to turn an exec into an event.
+ */
+export interface ProcNotice {
+  kind: 'exec' | 'fork' | 'exit' | 'uid';
+  /** Thread group id (the process id). */
+  pid: number;
+  /** Thread id; equals pid for the main thread. */
+  tid: number;
+  /** For fork: the parent's pid. */
+  ppid?: number;
+  /** For uid: the new real and effective uid. */
+  ruid?: number;
+  euid?: number;
+  /** For exit: the exit code. */
+  exitCode?: number;
+  /** ns since the epoch, when the notice was made. */
+  ts: bigint;
+}
+
+/** A producer of ProcNotices (proc connector, procfs poller). */
+export interface ProcNoticeSource {
+  readonly name: string;
+  /** Resolves once it is listening; rejects with a reason a user can act on when it cannot run here. */
+  start(notify: (n: ProcNotice) => void): Promise<void>;
+  stop(): Promise<void>;
+  /** Notices lost (kernel buffer overruns, queue overflow) since start. */
+  readonly drops: number;
+}
