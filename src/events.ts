@@ -64,6 +64,10 @@ export interface ProcessInfo {
   /** Executable was run from a memfd (fileless). */
   exe_from_memfd?: boolean;
   exe_writable?: boolean;
+  /** The executable was deleted after it started (/proc/PID/exe ends in " (deleted)"). */
+  exe_deleted?: boolean;
+  /** SHA-256 of the executable file (mw.proc.exe_sha256), hashed once per file version. */
+  exe_sha256?: string;
   exe_ino?: number;
   exe_ino_ctime?: bigint;
   exe_ino_mtime?: bigint;
