@@ -1,0 +1,169 @@
+/**
+ * Reads the one config file: YAML → sections, each validated by the schema its module registered.
+ * Falco's own falco.yaml keys that mean the same thing are accepted and translated. Every problem
+ * names the key's path and its file:line:col.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import type { ConfigRegistry } from './registry.js';
+import { type Config, defaultSections } from './sections.js';
+
+export interface ConfigProblem {
+  /** Dotted path of the key at fault, e.g. "sources.cpu.threshold". */
+  path: string;
+  message: string;
+  file: string;
+  line: number;
+  col: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatConfigProblem).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatConfigProblem(p: ConfigProblem): string {
+  const at = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : p.file;
+  return `${at}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
+}
+
+/** Falco keys with no meaning here: accepted with a warning, so a falco.yaml loads. */
+const FALCO_IGNORED = new Set([
+  'log_level', 'log_stderr', 'log_syslog', 'libs_logger', 'buffered_outputs', 'outputs', 'syscall_event_drops',
+  'syscall_event_timeouts', 'metrics', 'watch_config_files', 'time_format_iso_8601', 'webserver', 'grpc', 'grpc_output',
+  'syslog_output', 'load_plugins', 'plugins', 'engine_kind', 'base_syscalls', 'falco_libs', 'output_timeout',
+  'outputs_queue', 'config_files', 'rules_matching', 'append_output', 'static_fields', 'container_engines',
+  'json_include_output_property', 'json_include_tags_property', 'json_include_message_property',
+  'json_include_output_fields_property', 'http_output', 'program_output', 'capture', 'plugins_hostinfo',
+]);
+
+interface Raw {
+  [k: string]: unknown;
+}
+
+function deepMerge(base: Raw, over: Raw): Raw {
+  const out: Raw = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = b && v && typeof b === 'object' && typeof v === 'object' && !Array.isArray(b) && !Array.isArray(v) ? deepMerge(b as Raw, v as Raw) : v;
+  }
+  return out;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  warnings: ConfigProblem[];
+}
+
+/** Parse config text. `file` names it in messages. Throws ConfigError listing every problem. */
+export function parseConfig(text: string, file: string, registry: ConfigRegistry = defaultSections()): LoadedConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const problems: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
+  // Falco keys translated into ours: report problems at the key the user wrote.
+  const aliasOf = new Map<string, (string | number)[]>();
+  const at = (path: (string | number)[]): { line: number; col: number } => {
+    for (let n = path.length; n > 0; n--) {
+      const alias = aliasOf.get(path.slice(0, n).join('.'));
+      if (alias) path = alias;
+    }
+    for (let n = path.length; n >= 0; n--) {
+      const node = (doc as Document).getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      const key = n > 0 && n === path.length ? findKeyNode(doc, path) : undefined;
+      const off = key?.range?.[0] ?? node?.range?.[0];
+      if (off !== undefined) return lc.linePos(off);
+    }
+    return { line: 1, col: 1 };
+  };
+  const problem = (list: ConfigProblem[], path: (string | number)[], message: string): void => {
+    list.push({ path: path.join('.'), message, file, ...at(path) });
+  };
+  if (doc.errors.length) {
+    for (const e of doc.errors) {
+      const lp = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+      problems.push({ path: '', message: `invalid YAML: ${e.message.split('\n')[0]}`, file, line: lp.line, col: lp.col });
+    }
+    throw new ConfigError(problems);
+  }
+  const raw = (doc.toJSON() ?? {}) as unknown;
+  if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) {
+    throw new ConfigError([{ path: '', message: 'the config file must be a YAML mapping of sections (rules_files:, sources:, …)', file, line: 1, col: 1 }]);
+  }
+  let input: Raw = {};
+  let falco: Raw = {};
+  // Falco's falco.yaml keys that mean what ours mean.
+  for (const [k, v] of Object.entries(raw as Raw)) {
+    switch (k) {
+      case 'json_output':
+        falco = deepMerge(falco, { outputs: { stdout: { format: v ? 'json' : 'text' }, file: { format: v ? 'json' : 'text' } } });
+        break;
+      case 'stdout_output':
+        falco = deepMerge(falco, { outputs: { stdout: { enabled: (v as Raw | null)?.enabled ?? true } } });
+        break;
+      case 'file_output': {
+        const f = (v ?? {}) as Raw;
+        falco = deepMerge(falco, { outputs: { file: { enabled: f.enabled ?? false, ...(f.filename ? { path: f.filename } : {}) } } });
+        break;
+      }
+      case 'priority':
+        falco = deepMerge(falco, { engine: { priority: v } });
+        aliasOf.set('engine.priority', ['priority']);
+        break;
+      case 'rule_matching':
+        falco = deepMerge(falco, { engine: { rule_matching: v } });
+        aliasOf.set('engine.rule_matching', ['rule_matching']);
+        break;
+      default:
+        if (registry.get(k)) input[k] = v;
+        else if (FALCO_IGNORED.has(k) && !(k === 'outputs' && isMap(doc.get(k, true)))) {
+          problem(warnings, [k], `Falco setting '${k}' has no effect in minewatch yet; ignored`);
+        } else if (k === 'outputs') input[k] = v;
+        else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, priority, rule_matching)`);
+    }
+  }
+  input = deepMerge(falco, input);
+  const config: Raw = {};
+  for (const name of registry.names()) {
+    const section = registry.get(name)!;
+    const r = (section.schema as z.ZodType).safeParse(input[name] ?? section.empty);
+    if (r.success) {
+      config[name] = r.data;
+      continue;
+    }
+    for (const issue of r.error.issues) {
+      const path = [name, ...(issue.path as (string | number)[])];
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of (issue as { keys: string[] }).keys) problem(problems, [...path, key], 'unknown key; check its spelling against the documentation of this section');
+      } else problem(problems, path, issue.message);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { config: config as Config, warnings };
+}
+
+function findKeyNode(doc: Document, path: (string | number)[]): { range?: [number, number, number] } | undefined {
+  const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
+  if (!isMap(parent)) return undefined;
+  const last = path[path.length - 1];
+  const pair = parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === last);
+  return (pair?.key ?? undefined) as { range?: [number, number, number] } | undefined;
+}
+
+export function loadConfigFile(path: string, registry?: ConfigRegistry): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `cannot read config file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path given to --config`, file: path, line: 0, col: 0 }]);
+  }
+  return parseConfig(text, path, registry);
+}
+
+/** The configuration with every default, as when no --config is given. */
+export function defaultConfig(): Config {
+  return parseConfig('{}', '<defaults>').config;
+}

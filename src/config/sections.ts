@@ -1,0 +1,80 @@
+/** The sections this build of minewatch understands, each owned by the module it configures. */
+import { z } from 'zod';
+import { parsePriority } from '../engine/types.js';
+import { ConfigRegistry } from './registry.js';
+
+const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
+  message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
+});
+
+export const engineSection = z.strictObject({
+  /** Falco's rule_matching: first (Falco's default) or all. */
+  rule_matching: z.enum(['first', 'all']).default('first'),
+  /** Rules less severe than this are not loaded (Falco's `priority`). */
+  priority: priority.default('debug'),
+  enabled_tags: z.array(z.string()).default([]),
+  disabled_tags: z.array(z.string()).default([]),
+  disabled_rules: z.array(z.string()).default([]),
+});
+
+export const rulesFilesSection = z.array(z.string().min(1)).min(1).default(['default']);
+
+export const sourcesSection = z.strictObject({
+  /** auto: the proc connector when it can run here, else the /proc poller. */
+  driver: z.enum(['auto', 'proc', 'procfs']).default('auto'),
+  /** Events waiting for the engine; past this they are dropped and counted. */
+  queue_size: z.number().int().min(16).default(10_000),
+  procfs: z.strictObject({ interval_ms: z.number().int().min(10).default(100) }).default({ interval_ms: 100 }),
+  connections: z.strictObject({
+    enabled: z.boolean().default(true),
+    interval_ms: z.number().int().min(20).default(250),
+  }).default({ enabled: true, interval_ms: 250 }),
+  cpu: z.strictObject({
+    enabled: z.boolean().default(true),
+    interval_ms: z.number().int().min(50).default(5000),
+    /** Fraction of one core (or of the container's CPU limit). */
+    threshold: z.number().positive().default(0.9),
+    duration_s: z.number().positive().default(300),
+  }).default({ enabled: true, interval_ms: 5000, threshold: 0.9, duration_s: 300 }),
+  containers: z.strictObject({
+    docker_socket: z.string().default('/var/run/docker.sock'),
+    lookup_timeout_ms: z.number().int().min(0).default(50),
+  }).default({ docker_socket: '/var/run/docker.sock', lookup_timeout_ms: 50 }),
+  dns: z.strictObject({
+    hosts_files: z.array(z.string()).default(['/etc/hosts']),
+    /** name → address(es): the static table behind fd.sip.name and friends. */
+    static: z.record(z.string(), z.union([z.string(), z.array(z.string())])).default({}),
+  }).default({ hosts_files: ['/etc/hosts'], static: {} }),
+});
+
+export const outputsSection = z.strictObject({
+  stdout: z.strictObject({
+    enabled: z.boolean().default(true),
+    format: z.enum(['text', 'json']).default('text'),
+  }).default({ enabled: true, format: 'text' }),
+  file: z.strictObject({
+    enabled: z.boolean().default(false),
+    path: z.string().default('/var/log/minewatch/alerts.jsonl'),
+    format: z.enum(['text', 'json']).default('json'),
+  }).default({ enabled: false, path: '/var/log/minewatch/alerts.jsonl', format: 'json' }),
+});
+
+export type EngineConfig = z.infer<typeof engineSection>;
+export type SourcesConfig = z.infer<typeof sourcesSection>;
+export type OutputsConfig = z.infer<typeof outputsSection>;
+
+export interface Config {
+  rules_files: string[];
+  engine: EngineConfig;
+  sources: SourcesConfig;
+  outputs: OutputsConfig;
+  [section: string]: unknown;
+}
+
+export function defaultSections(): ConfigRegistry {
+  return new ConfigRegistry()
+    .register({ name: 'rules_files', describe: 'rules files and folders, loaded in order ("default" = minewatch\'s own)', schema: rulesFilesSection })
+    .register({ name: 'engine', empty: {}, describe: 'rule matching, minimum priority, tag and name filters', schema: engineSection })
+    .register({ name: 'sources', empty: {}, describe: 'kernel driver, polling intervals, queues, containers, DNS', schema: sourcesSection })
+    .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection });
+}
