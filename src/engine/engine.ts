@@ -104,7 +104,8 @@ export class RulesEngine {
     let m = si.merged.get(type);
     if (!m) {
       const typed = si.byType.get(type) ?? [];
-      m = typed.length === 0 ? si.anyType : si.anyType.length === 0 ? typed : [...typed, ...si.anyType].sort((a, b) => this.active.indexOf(a) - this.active.indexOf(b));
+      const anyType = si.anyType.filter((r) => !r.excludedTypes?.has(type));
+      m = typed.length === 0 ? anyType : anyType.length === 0 ? typed : [...typed, ...anyType].sort((a, b) => this.active.indexOf(a) - this.active.indexOf(b));
       si.merged.set(type, m);
     }
     return m;

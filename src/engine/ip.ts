@@ -62,14 +62,22 @@ export function parseIp(s: string): { v6: boolean; n: bigint } | undefined {
 /** Parse "10.0.0.0/8", "fd00::/8" or a bare address (a /32 or /128 network). */
 export function parseNet(s: string): IpNet | undefined {
   const slash = s.indexOf('/');
-  const ip = parseIp(slash < 0 ? s : s.slice(0, slash));
+  const addr = slash < 0 ? s : s.slice(0, slash);
+  const ip = parseIp(addr);
   if (!ip) return undefined;
   const max = ip.v6 ? 128 : 32;
   let bits = max;
   if (slash >= 0) {
     const b = s.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(b) || Number(b) > max) return undefined;
+    if (!/^\d{1,3}$/.test(b)) return undefined;
     bits = Number(b);
+    // A v4-mapped network written in IPv6 (::ffff:0:0/96, ::ffff:10.0.0.0/104) counts its prefix
+    // over 128 bits; as the IPv4 network it maps, it has 96 bits fewer.
+    if (!ip.v6 && addr.includes(':')) {
+      if (bits < 96 || bits > 128) return undefined;
+      bits -= 96;
+    }
+    if (bits > max) return undefined;
   }
   const shift = BigInt(max - bits);
   return { v6: ip.v6, base: (ip.n >> shift) << shift, bits };

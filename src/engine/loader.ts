@@ -60,6 +60,8 @@ export interface CompiledRule {
   def: RuleDef;
   /** Event types the rule can match; undefined when it can match any type. */
   evttypes: Set<string> | undefined;
+  /** When `evttypes` is undefined: types the rule can never match (`not evt.type = execve`). */
+  excludedTypes?: Set<string>;
   pred: Pred;
   output: OutputFormat;
 }
@@ -119,6 +121,10 @@ function scalarLocator(file: string, text: string, lc: LineCounter, node: YNode 
         } else j++;
       }
       map[v.length] = Math.min(j, raw.length);
+      // Errors "at the end" point just past the last non-blank character, not at the line after
+      // a block scalar's trailing newline.
+      const trimmed = v.replace(/\s+$/, '').length;
+      if (trimmed < v.length) map.length = trimmed + 1;
     }
     return toPos(start + (map[Math.min(at, map.length - 1)] ?? 0));
   };
@@ -166,6 +172,8 @@ const OVERRIDABLE = {
   },
 } as const;
 const VALID_OPS = new Set<string>([...NUM_OPS, ...STR_OPS, ...LIST_OPS, 'exists']);
+/** Lists naming lists naming lists…: deeper than this is an error (and no stack overflow). */
+const MAX_LIST_NESTING = 1000;
 
 class Loader {
   readonly errors: RuleProblem[] = [];
@@ -400,7 +408,8 @@ class Loader {
     }
     // Falco lets an item carry its own quotes ('"sh -c"'): they delimit it, they are not part of it.
     const clean = items.map((s) => (s.length >= 2 && (s[0] === '"' || s[0] === "'") && s.at(-1) === s[0] ? s.slice(1, -1) : s));
-    if (existing && modes && (modes.size === 0 || modes.get('items') === 'append')) existing.items.push(...clean);
+    // A loop, not push(...clean): spreading a list of 100k+ items overflows the call stack.
+    if (existing && modes && (modes.size === 0 || modes.get('items') === 'append')) for (const x of clean) existing.items.push(x);
     else this.lists.set(name, { items: clean, pos: it.pos });
     return true;
   }
@@ -493,8 +502,17 @@ class Loader {
       if (it.keys.has('output') && mode('output')) {
         const out = this.str(it, 'output', name);
         if (out !== undefined) {
-          existing.output = mode('output') === 'append' ? `${existing.output} ${out}` : out;
-          existing.outputLocate = this.locator(it, 'output');
+          const locate = this.locator(it, 'output');
+          if (mode('output') === 'append') {
+            // Offsets into the joined text map back to the file each part came from.
+            const before = existing.output.length + 1;
+            const prev = existing.outputLocate;
+            existing.output = `${existing.output} ${out}`;
+            existing.outputLocate = (at) => (at < before ? prev(at) : locate(at - before));
+          } else {
+            existing.output = out;
+            existing.outputLocate = locate;
+          }
           existing.outputPos = this.posOf(it, it.keys.get('output'));
         }
       }
@@ -521,7 +539,7 @@ class Loader {
         else {
           for (const e of exc) {
             const prev = existing.exceptions.find((x) => x.name === e.name);
-            if (prev) prev.values.push(...e.values);
+            if (prev) for (const v of e.values) prev.values.push(v);
             else existing.exceptions.push(e);
           }
         }
@@ -628,8 +646,14 @@ class Loader {
           this.warn(r.pos, `rule '${r.name}' matches too many event types: it is evaluated for every event (add an evt.type test)`, undefined, r.name);
         }
         const pred = ConditionCompiler.build(ConditionCompiler.simplify(ir, evttypes));
-        if (r.enabled) compiled.push({ def: r, evttypes, pred, output });
+        const excludedTypes = canTrue.neg && canTrue.set.size ? new Set(canTrue.set) : undefined;
+        if (r.enabled) compiled.push({ def: r, evttypes, excludedTypes, pred, output });
       } catch (e) {
+        if (e instanceof RangeError) {
+          // A blown stack (macros nested thousands deep): an error in this rule, not a crash.
+          this.error(r.pos, `condition is too large or nests too deeply to compile (${e.message})`, undefined, r.name);
+          continue;
+        }
         if (!(e instanceof CompileError)) throw e;
         if (e.unknownField && r.skipIfUnknownFilter) {
           this.warn(e.pos, `rule '${r.name}' is skipped (skip-if-unknown-filter): ${e.message}`, e.snippet, r.name);
@@ -639,15 +663,13 @@ class Loader {
     for (const [name, m] of this.macros) {
       if (!usedMacros.has(name) && macros.has(name)) this.warn(m.pos, `macro '${name}' is not used by any rule or macro`, name, name);
     }
+    // Names that appear in another list's items, gathered once (a scan per list is quadratic).
+    const namedByLists = new Set<string>();
+    for (const [other, l] of this.lists) for (const item of l.items) if (item !== other) namedByLists.add(item);
     for (const [name, l] of this.lists) {
-      if (!usedLists.has(name) && !this.listUsedByList(name)) this.warn(l.pos, `list '${name}' is not used by any rule, macro or list`, name, name);
+      if (!usedLists.has(name) && !namedByLists.has(name)) this.warn(l.pos, `list '${name}' is not used by any rule, macro or list`, name, name);
     }
     return { rules, compiled, macros, lists, warnings: this.warnings, files: this.files };
-  }
-
-  private listUsedByList(name: string): boolean {
-    for (const [other, l] of this.lists) if (other !== name && l.items.includes(name)) return true;
-    return false;
   }
 
   /** Lists may name other lists (in any order of definition): expand them, refusing cycles. */
@@ -662,10 +684,16 @@ class Loader {
         this.error(l.pos, `list '${name}' contains itself (through other lists)`, name, name);
         return [];
       }
+      if (visiting.size >= MAX_LIST_NESTING) {
+        this.error(l.pos, `list '${name}' is nested more than ${MAX_LIST_NESTING} lists deep`, name, name);
+        done.set(name, []);
+        return [];
+      }
       visiting.add(name);
       const out: string[] = [];
       for (const item of l.items) {
-        if (item !== name && this.lists.has(item)) out.push(...expand(item));
+        // A loop, not push(...items): spreading a list of 100k+ items overflows the call stack.
+        if (item !== name && this.lists.has(item)) for (const x of expand(item)) out.push(x);
         else out.push(item);
       }
       visiting.delete(name);

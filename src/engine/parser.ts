@@ -205,12 +205,15 @@ export class Parser {
     for (const fn of TRANSFORMERS) {
       if (this.src.startsWith(fn + '(', this.pos)) {
         this.pos += fn.length + 1;
+        // Transformers nest (tolower(basename(fd.name))): bounded like every other nesting.
+        this.enter();
         this.blanks();
         const inner = this.parseFieldOrTransformer();
         if (!inner) this.fail(`${fn}() takes a field`, this.pos);
         this.blanks();
         if (this.src[this.pos] !== ')') this.fail(`expected ')' to close ${fn}(`, this.pos);
         this.pos++;
+        this.depth--;
         return { kind: 'transform', fn: fn as Transformer, arg: inner!, at };
       }
     }

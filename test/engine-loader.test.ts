@@ -1,0 +1,753 @@
+/**
+ * Rules files: every error with its exact file:line:col and snippet, warnings, several files
+ * (append, override, replace, enable/disable), exceptions, and how rules are matched and indexed.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Event } from '../src/events.js';
+import { ev } from './helpers/catalog.js';
+import { assertProblem, fired, load, loadFail, oneError, rule, show, y } from './helpers/rules.js';
+
+const bash = ev({ proc: { name: 'bash', pid: 100 } });
+const head = (name = 'R') => ['- rule: ' + name, '  desc: d'];
+const tail = ['  output: o', '  priority: WARNING'];
+
+describe('errors: YAML and file shape', () => {
+  test('a YAML syntax error', () => {
+    // The flow sequence opened on line 4 is still open where line 5 begins.
+    const p = oneError(y('- list: a', '  items: [x]', '- rule: R', '  desc: [unclosed', '  output: o'));
+    assertProblem(p, 'x.yaml:5:3', 'invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]');
+  });
+
+  test('an unterminated YAML quote is found where the document ends', () => {
+    // The yaml parser only notices the missing quote at the end of the text (see the report).
+    const p = oneError(y('- rule: R', '  desc: d', '  condition: "unterminated', '  output: o'));
+    assertProblem(p, 'x.yaml:5:1', 'invalid YAML: Missing closing "quote');
+  });
+
+  test('the top level must be a sequence', () => {
+    const p = oneError(y('rule: R', 'desc: d'));
+    assertProblem(p, 'x.yaml:1:1', 'a rules file must be a YAML sequence');
+  });
+
+  test('each item must be a mapping', () => {
+    const p = oneError(y('- list: a', '  items: [x]', '- just a string', '- list: b', '  items: [y]'));
+    assertProblem(p, 'x.yaml:3:3', 'each item of a rules file must be a mapping');
+  });
+
+  test('an empty file loads, with nothing in it', () => {
+    const e = load('');
+    assert.equal(e.ruleset.rules.length, 0);
+    assert.equal(load('# only a comment\n').ruleset.rules.length, 0);
+  });
+});
+
+describe('errors: condition syntax, placed through YAML folding', () => {
+  test('an unterminated quote on the 2nd line of a folded condition', () => {
+    const p = oneError(y(...head(), '  condition: >', '    evt.type = execve', '    and proc.name = "bash', ...tail));
+    assertProblem(p, 'x.yaml:5:21', 'unterminated string', '"bash');
+    assert.equal(p.item, 'R');
+  });
+
+  test("a missing ')' on the 3rd line is reported where the text ends", () => {
+    const p = oneError(y(...head(), '  condition: >', '    evt.type = execve and', '    (proc.name = bash or', '    proc.name = sh', ...tail));
+    assert.match(p.message, /expected '\)'/);
+    assert.equal(p.snippet, '<end>');
+    // The condition ends right after "sh" on line 6; the error must not point into another line.
+    assert.equal(`${p.pos.line}:${p.pos.col}`, '6:19', show([p]));
+  });
+
+  test('an unknown operator on the 3rd line', () => {
+    const p = oneError(y(...head(), '  condition: >', '    evt.type = execve and', '    proc.name = bash and', '    fd.name like /tmp', ...tail));
+    assertProblem(p, 'x.yaml:6:13', "unknown operator after 'fd.name'", 'like');
+  });
+
+  test('trailing text after a complete expression', () => {
+    const p = oneError(y(...head(), '  condition: >', '    evt.type = execve and', '    proc.name = bash)', ...tail));
+    assertProblem(p, 'x.yaml:5:21', 'unexpected text after a complete expression', ')');
+  });
+
+  test('an error in a more-indented line of a folded scalar (its newline is kept)', () => {
+    const p = oneError(y(...head(), '  condition: >', '    evt.type = execve and', '      (proc.name = bash', '    or proc.name = "x', ...tail));
+    assertProblem(p, 'x.yaml:6:20', 'unterminated string', '"x');
+  });
+
+  test('an error in a plain multi-line scalar', () => {
+    const p = oneError(y(...head(), '  condition: evt.type = execve', '    and proc.name ~ bash', ...tail));
+    assertProblem(p, 'x.yaml:4:19', "unknown operator after 'proc.name'", '~');
+  });
+
+  test('an error in a double-quoted scalar with escapes before it', () => {
+    const p = oneError(y(...head(), '  condition: "proc.name = \\"x\\" and and"', ...tail));
+    // The two escaped quotes before it shift the column by two.
+    assertProblem(p, 'x.yaml:3:37', "'and' needs an expression before it", 'and');
+  });
+
+  test('an empty condition', () => {
+    const p = oneError(y(...head(), '  condition: ""', ...tail));
+    assert.match(p.message, /empty condition/);
+    assert.equal(`${p.pos.line}`, '3');
+  });
+
+  // A macro that does not parse is also undefined for the rules using it: a second error follows.
+  test('a syntax error in a macro names the macro and its place', () => {
+    const { errors } = loadFail(y('- macro: m', '  condition: >', '    proc.name = bash and', '    (fd.name = x', rule('R', 'm')));
+    assertProblem(errors[0]!, 'x.yaml:4:17', "macro condition: expected ')' to close the '('", '<end>');
+    assert.equal(errors[0]!.item, 'm');
+    // (Today a rule using the broken macro also reports it undefined; that follow-on error is tolerated, nothing else.)
+    assert.ok(errors.slice(1).every((e) => e.message === "undefined macro 'm'"), show(errors));
+  });
+
+  test('a syntax error in a macro on the first line', () => {
+    const { errors } = loadFail(y('- macro: m', '  condition: proc.name in (a, b', rule('R', 'm')));
+    assertProblem(errors[0]!, 'x.yaml:2:32', "macro condition: expected ',' or ')'", '<end>');
+  });
+});
+
+describe('errors: names that do not resolve', () => {
+  test('an unknown macro', () => {
+    const p = oneError(rule('R', 'evt.type = execve and no_such_macro'));
+    assertProblem(p, 'x.yaml:4:27', "undefined macro 'no_such_macro'", 'no_such_macro');
+  });
+
+  test('a list used as a macro gets a hint', () => {
+    const p = oneError(y('- list: shells', '  items: [sh]', rule('R', 'shells')));
+    assertProblem(p, 'x.yaml:6:5', "'shells' is a list", 'shells');
+  });
+
+  test('an unknown list after in', () => {
+    const p = oneError(rule('R', 'evt.type = execve and proc.name in undefined_list'));
+    assertProblem(p, 'x.yaml:4:40', "undefined list 'undefined_list'", 'undefined_list');
+  });
+
+  test('an unknown field', () => {
+    const p = oneError(rule('R', 'evt.type = execve and proc.nmae = bash'));
+    assertProblem(p, 'x.yaml:4:27', "unknown field 'proc.nmae'", 'proc.nmae');
+  });
+
+  test('an unknown field inside a macro is placed in the macro', () => {
+    const p = oneError(y('- macro: m', '  condition: proc.name = a or fd.nme = b', rule('R', 'evt.type = execve and m')));
+    assertProblem(p, 'x.yaml:2:31', "unknown field 'fd.nme'", 'fd.nme');
+    assert.equal(p.item, 'R');
+  });
+
+  test('field argument errors', () => {
+    assertProblem(oneError(rule('R', 'proc.aname[x] = a')), 'x.yaml:4:5', "takes a numeric index, got '[x]'", 'proc.aname[x]');
+    assertProblem(oneError(rule('R', 'proc.name[1] = a')), 'x.yaml:4:5', "field 'proc.name' takes no argument", 'proc.name[1]');
+    assertProblem(oneError(rule('R', 'evt.type = execve and evt.arg = a')), 'x.yaml:4:27', "field 'evt.arg' needs an argument", 'evt.arg');
+    assertProblem(oneError(rule('R', 'proc.aname[] = a')), 'x.yaml:4:16', "empty argument for field 'proc.aname'");
+    assertProblem(oneError(rule('R', 'proc.aname[1 = a')), 'x.yaml:4:17', "expected ']'");
+  });
+});
+
+describe('errors: keys and values of a rule', () => {
+  test('a bad priority', () => {
+    const p = oneError(y(...head(), '  condition: proc.name = a', '  output: o', '  priority: SEVERE'));
+    assertProblem(p, 'x.yaml:5:13', "invalid priority 'SEVERE'", 'SEVERE');
+  });
+
+  test('priority spellings Falco accepts', () => {
+    const e = load(['info', 'Warn', 'CRIT', 'err', 'emerg', 'Informational', 'notice', 'debug', 'alert']
+      .map((p, i) => y(`- rule: R${i}`, '  desc: d', '  condition: proc.name = a', '  output: o', `  priority: ${p}`)).join(''));
+    assert.deepEqual(e.ruleset.rules.map((r) => r.priority),
+      ['INFORMATIONAL', 'WARNING', 'CRITICAL', 'ERROR', 'EMERGENCY', 'INFORMATIONAL', 'NOTICE', 'DEBUG', 'ALERT']);
+  });
+
+  test('a value of the wrong type for the field', () => {
+    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid = abc')), 'x.yaml:4:38', "'abc' is not a number", 'abc');
+    assertProblem(oneError(rule('R', 'evt.is_open_write = maybe')), 'x.yaml:4:25', "'maybe' is not a boolean", 'maybe');
+    assertProblem(oneError(rule('R', 'fd.net = notanip')), 'x.yaml:4:14', "'notanip' is not an IP address or CIDR network", 'notanip');
+    assertProblem(oneError(rule('R', 'fd.sip in (1.2.3.4, 300.1.1.1)')), 'x.yaml:4:15', "'300.1.1.1' is not an IP address", '300.1.1.1');
+    assertProblem(oneError(rule('R', 'fd.net = "10.0.0.0/33"')), 'x.yaml:4:14', 'is not an IP address or CIDR network', '10.0.0.0/33');
+    assertProblem(oneError(rule('R', 'fd.sport in (80, http)')), 'x.yaml:4:17', "'http' is not a number", 'http');
+    assertProblem(oneError(rule('R', 'evt.buffer bcontains 6g')), 'x.yaml:4:26', 'not an even-length hexadecimal', '6g');
+    assertProblem(oneError(rule('R', 'evt.buffer bcontains abc')), 'x.yaml:4:26', 'not an even-length hexadecimal', 'abc');
+  });
+
+  test('a numeric operator needs a number', () => {
+    assertProblem(oneError(rule('R', 'proc.pid > abc')), 'x.yaml:4:16', 'expected a number', 'abc');
+  });
+
+  test('a rule with no condition, output, desc or priority: one error per missing key, at the rule', () => {
+    const { errors } = loadFail(y('- list: a', '  items: [x]', '- rule: Empty', '  enabled: true', '  tags: [t]'));
+    // With only `enabled`, this reads as a toggle of an unknown rule; give it a tag so it is a definition.
+    assert.deepEqual(errors.map((e) => `${e.pos.line}:${e.pos.col} ${e.message}`), [
+      "3:3 rule 'Empty' has no 'condition'",
+      "3:3 rule 'Empty' has no 'output'",
+      "3:3 rule 'Empty' has no 'desc'",
+      "3:3 rule 'Empty' has no 'priority'",
+    ]);
+    assert.ok(errors.every((e) => e.snippet === 'Empty'));
+  });
+
+  test('a rule missing only its condition', () => {
+    const p = oneError(y('- rule: R', '  desc: d', '  output: o', '  priority: INFO'));
+    assertProblem(p, 'x.yaml:1:3', "rule 'R' has no 'condition'", 'R');
+  });
+
+  test('an operator that does not apply to the field type', () => {
+    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid contains 1')), 'x.yaml:4:36', "operator 'contains' does not apply to numbers", 'contains');
+    assertProblem(oneError(rule('R', 'evt.is_open_write startswith true')), 'x.yaml:4:23', "operator 'startswith' does not apply to booleans", 'startswith');
+    assertProblem(oneError(rule('R', 'fd.sip contains 10.0.0.1')), 'x.yaml:4:12', "operator 'contains' does not apply to addresses", 'contains');
+    assertProblem(oneError(rule('R', 'proc.pid glob 1')), 'x.yaml:4:14', "operator 'glob' does not apply to numbers", 'glob');
+    assertProblem(oneError(rule('R', 'tolower(proc.pid) = 1')), 'x.yaml:4:5', 'tolower() applies to text fields', 'tolower(proc.pid)');
+  });
+
+  test('an invalid regular expression', () => {
+    const p = oneError(rule('R', 'evt.type = execve and proc.name regex "(("'));
+    assertProblem(p, 'x.yaml:4:43', 'invalid regular expression', '((');
+  });
+
+  test('a macro that refers to itself, directly or through another', () => {
+    const self = oneError(y('- macro: a', '  condition: proc.name = x or a', rule('R', 'a')));
+    assertProblem(self, 'x.yaml:2:31', "macro 'a' refers to itself", 'a');
+    const { errors } = loadFail(y('- macro: a', '  condition: b', '- macro: b', '  condition: proc.name = x and a', rule('R', 'a')));
+    assert.equal(errors.length, 1, show(errors));
+    assert.match(errors[0]!.message, /refers to itself/);
+    assert.equal(`${errors[0]!.pos.line}:${errors[0]!.pos.col}`, '4:32');
+  });
+
+  test('a list that contains itself, through another list', () => {
+    const p = oneError(y('- list: a', '  items: [x, b]', '- list: b', '  items: [a]', rule('R', 'proc.name in (a)')));
+    assertProblem(p, 'x.yaml:1:3', "list 'a' contains itself (through other lists)", 'a');
+    // A list naming only itself is not a cycle: the name is an ordinary item.
+    const e = load(y('- list: a', '  items: [x, a]') + rule('R', 'evt.type = execve and proc.name in (a)'));
+    assert.deepEqual(e.ruleset.lists.get('a'), ['x', 'a']);
+  });
+});
+
+describe('errors: append and override', () => {
+  test('append to a rule that does not exist', () => {
+    const p = oneError(y('- rule: Ghost', '  condition: and proc.name = x', '  append: true'));
+    assertProblem(p, 'x.yaml:1:3', "rule 'Ghost' has 'append: true' but no rule by that name is defined before it", 'Ghost');
+  });
+
+  test('append to a list or macro that does not exist', () => {
+    assertProblem(oneError(y('- list: nol', '  items: [x]', '  append: true')), 'x.yaml:1:3', "list 'nol' has 'append: true'", 'nol');
+    assertProblem(oneError(y('- macro: nom', '  condition: or x', '  append: true')), 'x.yaml:1:3', "macro 'nom' has 'append: true'", 'nom');
+  });
+
+  test('override of a rule that does not exist', () => {
+    const p = oneError(y('- rule: Ghost', '  output: new', '  override:', '    output: replace'));
+    assertProblem(p, 'x.yaml:1:3', "rule 'Ghost' has an 'override' key but no rule by that name is defined before it", 'Ghost');
+  });
+
+  test('an appended item that comes before its definition (later in the same file) still fails', () => {
+    const p = oneError(y('- rule: R', '  condition: and proc.name = x', '  append: true', rule('R', 'proc.name = y')));
+    assertProblem(p, 'x.yaml:1:3', "has 'append: true' but no rule by that name is defined before it");
+  });
+
+  test('override and append together', () => {
+    const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  condition: or proc.name = b', '  append: true', '  override:', '    condition: append'));
+    assertProblem(p, 'x.yaml:11:5', "'override' and 'append: true' cannot be used together", 'override');
+  });
+
+  test('an override of a key that cannot be overridden that way', () => {
+    const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  priority: ERROR', '  override:', '    priority: append'));
+    assertProblem(p, 'x.yaml:10:5', "'priority' cannot be overridden with append for a rule", 'priority');
+    const l = oneError(y('- list: l', '  items: [a]', '- list: l', '  items: [b]', '  override:', '    desc: append'));
+    assertProblem(l, 'x.yaml:6:5', "'desc' cannot be overridden with append for a list", 'desc');
+  });
+
+  test('an override mode other than append or replace', () => {
+    const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  output: x', '  override:', '    output: merge'));
+    assertProblem(p, 'x.yaml:10:5', "override of 'output' must be 'append' or 'replace', got 'merge'", 'merge');
+  });
+
+  test('an override naming a key the item does not have', () => {
+    const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  output: x', '  override:', '    output: replace', '    condition: append'));
+    assertProblem(p, 'x.yaml:10:5', "override names 'condition' but the item has no 'condition' key", 'condition');
+  });
+
+  test('a key set beside override that override does not mention', () => {
+    const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  output: x', '  desc: new', '  override:', '    output: replace'));
+    assertProblem(p, 'x.yaml:9:9', "key 'desc' is set but 'override' does not say whether to append or replace it", 'desc');
+  });
+
+  test('an enabled-only toggle of an unknown rule', () => {
+    const p = oneError(rule('R', 'proc.name = a') + y('- rule: Other', '  enabled: false'));
+    assertProblem(p, 'x.yaml:7:3', "rule 'Other' only sets 'enabled', but no rule by that name is defined before it", 'Other');
+  });
+});
+
+describe('errors: exceptions', () => {
+  const withExc = (...lines: string[]) => rule('R', 'evt.type = execve', ['exceptions:', ...lines.map((l) => '  ' + l)]);
+
+  test('fields and comps of different lengths', () => {
+    const p = oneError(withExc('- name: e', '  fields: [proc.name, fd.name]', '  comps: [=]', '  values: [[a, b]]'));
+    assertProblem(p, 'x.yaml:8:7', "exception 'e': has 2 fields but 1 comps");
+    assert.equal(p.item, 'R');
+  });
+
+  test('a value tuple of the wrong length', () => {
+    const p = oneError(withExc('- name: e', '  fields: [proc.name, fd.name]', '  values: [[a, b], [c]]'));
+    assertProblem(p, 'x.yaml:8:7', "exception 'e': each value must be a list of 2 item(s), matching fields [proc.name, fd.name]", '["c"]');
+  });
+
+  test('an unknown comparison operator, an unknown field, a missing name', () => {
+    assertProblem(oneError(withExc('- name: e', '  fields: [proc.name]', '  comps: [like]', '  values: [[a]]')), 'x.yaml:8:7', "unknown comparison operator 'like'", 'like');
+    assertProblem(oneError(withExc('- name: e', '  fields: [proc.nmae]', '  values: [[a]]')), 'x.yaml:8:7', "unknown field 'proc.nmae'", 'proc.nmae');
+    assertProblem(oneError(withExc('- fields: [proc.name]', '  values: [[a]]')), 'x.yaml:8:7', 'each exception needs a name');
+    assertProblem(oneError(withExc('- name: e', '  fields: proc.name', '  comps: "="', '  values: [a]')), 'x.yaml:8:7', 'with a single field, comps must be in, pmatch or intersects');
+  });
+});
+
+describe('errors: engine and plugin requirements', () => {
+  test('required_engine_version: an integer N means 0.N.0', () => {
+    const e = load(y('- required_engine_version: 15') + rule('R', 'proc.name = a'));
+    assert.equal(e.ruleset.files[0]!.requiredEngineVersion, '0.15.0');
+    assert.equal(load(y("- required_engine_version: '0.57.0'")).ruleset.files[0]!.requiredEngineVersion, '0.57.0');
+  });
+
+  test('required_engine_version above ours fails, in both forms', () => {
+    const semver = oneError(y('- list: a', '  items: [x]', '- required_engine_version: 0.99.0'));
+    assertProblem(semver, 'x.yaml:3:28', "rules require engine version 0.99.0, but minewatch's engine version is 0.57.0", '0.99.0');
+    const int = oneError(y('- required_engine_version: 58'));
+    assertProblem(int, 'x.yaml:1:28', 'rules require engine version 0.58.0', '58');
+    assertProblem(oneError(y('- required_engine_version: soon')), 'x.yaml:1:28', 'required_engine_version must be an integer', 'soon');
+  });
+
+  test('required_plugin_versions: one we lack, with alternatives', () => {
+    const p = oneError(y(
+      '- required_plugin_versions:',
+      '  - name: container',
+      '    version: 0.2.0',
+      '  - name: k8saudit',
+      '    version: 0.7.0',
+      '    alternatives:',
+      '      - name: k8saudit-eks',
+      '        version: 0.4.0',
+    ));
+    assertProblem(p, 'x.yaml:4:5', 'Plugin requirement not satisfied, must load one of: k8saudit (>= 0.7.0), k8saudit-eks (>= 0.4.0)', 'k8saudit');
+  });
+
+  test('required_plugin_versions: a plugin we have, but too new a version or another major', () => {
+    const newer = oneError(y('- required_plugin_versions:', '  - name: container', '    version: 0.9.0'));
+    assertProblem(newer, 'x.yaml:2:5', 'Plugin requirement not satisfied, must load one of: container (>= 0.9.0) (minewatch has container 0.4.0)');
+    const major = oneError(y('- required_plugin_versions:', '  - name: container', '    version: 1.0.0'));
+    assertProblem(major, 'x.yaml:2:5', 'must load one of: container (>= 1.0.0)');
+    // An alternative we have satisfies the requirement.
+    load(y('- required_plugin_versions:', '  - name: nope', '    version: 1.0.0', '    alternatives:', '      - name: container', '        version: 0.1.0'));
+  });
+});
+
+describe('one error anywhere fails the whole load', () => {
+  test('an error in the 2nd file: the load throws and reports the 2nd file', () => {
+    const files = [
+      { path: 'a.yaml', text: rule('A', 'evt.type = execve and proc.name = bash') },
+      { path: 'b.yaml', text: y('- list: l', '  items: [x]') + rule('B', 'proc.name in (l) and') },
+    ];
+    const { errors } = loadFail(files);
+    assert.equal(errors.length, 1, show(errors));
+    assertProblem(errors[0]!, 'b.yaml:6:25', 'expression ends too early', '<end>');
+  });
+
+  test('every error of every file is reported, not only the first', () => {
+    const files = [
+      { path: 'a.yaml', text: y('- rule: A', '  desc: d', '  condition: proc.name = a', '  output: o', '  priority: HUGE') },
+      { path: 'b.yaml', text: y('- list: l', '  items: [x]', '  append: true') },
+    ];
+    const { errors } = loadFail(files);
+    assert.deepEqual(errors.map((e) => `${e.pos.file}:${e.pos.line}:${e.pos.col}`), ['a.yaml:5:13', 'b.yaml:1:3']);
+  });
+
+  test('semantic errors in several rules are all reported', () => {
+    const { errors } = loadFail(rule('A', 'proc.nope = 1') + rule('B', 'fd.name = x and m'));
+    assert.deepEqual(errors.map((e) => `${e.pos.line}:${e.pos.col} ${e.item}`), ['4:5 A', '10:21 B']);
+  });
+});
+
+describe('warnings', () => {
+  test('an unknown top-level item is a warning, not an error', () => {
+    const e = load(y('- rule: R', '  desc: d', '  condition: evt.type = execve', '  output: o', '  priority: INFO', '- foo: bar', '  baz: 1'));
+    const w = e.warnings.find((x) => x.message.includes('unknown top-level item'));
+    assert.ok(w, show(e.warnings));
+    assertProblem(w, 'x.yaml:6:3', 'unknown top-level item with keys: foo, baz');
+    assert.equal(e.ruleset.rules.length, 1);
+  });
+
+  test('an unknown key in a rule', () => {
+    const e = load(rule('R', 'evt.type = execve', ['colour: red']));
+    const w = e.warnings.find((x) => x.message.includes("unexpected key 'colour'"));
+    assert.ok(w, show(e.warnings));
+    assertProblem(w, 'x.yaml:7:11', "unexpected key 'colour' is ignored", 'colour');
+    assert.deepEqual(fired(e, bash), ['R']);
+  });
+
+  test('a rule for a source that is not loaded is skipped', () => {
+    const e = load(rule('K', 'ka.verb = create', ['source: k8s_audit']) + rule('R', 'evt.type = execve'));
+    const w = e.warnings.find((x) => x.item === 'K');
+    assert.ok(w, show(e.warnings));
+    assertProblem(w, 'x.yaml:1:3', "rule 'K' is for source 'k8s_audit', which is not loaded; it is skipped", 'k8s_audit');
+    assert.deepEqual(e.active.map((r) => r.def.name), ['R']);
+  });
+
+  test('skip-if-unknown-filter turns an unknown field into a warning and skips the rule', () => {
+    const e = load(rule('S', 'evt.type = execve and proc.future_field = 1', ['skip-if-unknown-filter: true']) + rule('R', 'evt.type = execve'));
+    const w = e.warnings.find((x) => x.item === 'S');
+    assert.ok(w, show(e.warnings));
+    assertProblem(w, 'x.yaml:4:27', "rule 'S' is skipped (skip-if-unknown-filter): unknown field 'proc.future_field'", 'proc.future_field');
+    assert.deepEqual(fired(e, bash), ['R']);
+    // Without the flag, the same rule fails the load.
+    assertProblem(oneError(rule('S', 'evt.type = execve and proc.future_field = 1')), 'x.yaml:4:27', "unknown field 'proc.future_field'");
+  });
+
+  test('skip-if-unknown-filter does not excuse other errors', () => {
+    const p = oneError(rule('S', 'proc.pid = abc', ['skip-if-unknown-filter: true']));
+    assertProblem(p, 'x.yaml:4:16', "'abc' is not a number");
+  });
+
+  test('unused macros and lists', () => {
+    const e = load(y('- list: used', '  items: [a]', '- list: unused_l', '  items: [b]', '- macro: unused_m', '  condition: proc.name = x',
+      '- list: inner', '  items: [c]', '- list: outer', '  items: [inner]') + rule('R', 'evt.type = execve and proc.name in (used, outer)'));
+    const unused = e.warnings.filter((w) => /is not used/.test(w.message));
+    assert.deepEqual(unused.map((w) => `${w.pos.line}:${w.pos.col} ${w.message}`), [
+      "5:3 macro 'unused_m' is not used by any rule or macro",
+      "3:3 list 'unused_l' is not used by any rule, macro or list",
+    ]);
+  });
+
+  test('a rule with no evt.type test', () => {
+    const e = load(rule('Wide', 'proc.name = xmrig') + rule('Narrow', 'evt.type = execve and proc.name = xmrig') + rule('Quiet', 'proc.name = x', ['warn_evttypes: false']));
+    const w = e.warnings.filter((x) => x.message.includes('matches too many event types'));
+    assert.deepEqual(w.map((x) => `${x.pos.line}:${x.pos.col} ${x.item}`), ['1:3 Wide']);
+  });
+
+  test('warnings travel with a failed load too', () => {
+    const { warnings } = loadFail(y('- foo: 1') + rule('R', 'proc.nope = 1'));
+    assert.ok(warnings.some((w) => w.message.includes('unknown top-level item')), show(warnings));
+  });
+});
+
+describe('several files', () => {
+  const f = (path: string, ...texts: string[]) => ({ path, text: texts.join('') });
+  const sh = ev({ proc: { name: 'sh', pid: 1 } });
+  const zsh = ev({ proc: { name: 'zsh', pid: 1 } });
+
+  test('a later file appends to a list (legacy append: true and override: items: append)', () => {
+    const base = f('a.yaml', y('- list: shells', '  items: [bash]'), rule('R', 'evt.type = execve and proc.name in (shells)'));
+    const legacy = load([base, f('b.yaml', y('- list: shells', '  items: [sh]', '  append: true'))]);
+    const over = load([base, f('b.yaml', y('- list: shells', '  items: [sh]', '  override:', '    items: append'))]);
+    for (const e of [legacy, over]) {
+      assert.deepEqual(e.ruleset.lists.get('shells'), ['bash', 'sh']);
+      assert.deepEqual(fired(e, bash), ['R']);
+      assert.deepEqual(fired(e, sh), ['R']);
+      assert.deepEqual(fired(e, zsh), []);
+    }
+  });
+
+  test('a later file replaces a list (plain redefinition and override: items: replace)', () => {
+    const base = f('a.yaml', y('- list: shells', '  items: [bash]'), rule('R', 'evt.type = execve and proc.name in (shells)'));
+    const plain = load([base, f('b.yaml', y('- list: shells', '  items: [sh]'))]);
+    const over = load([base, f('b.yaml', y('- list: shells', '  items: [sh]', '  override:', '    items: replace'))]);
+    for (const e of [plain, over]) {
+      assert.deepEqual(e.ruleset.lists.get('shells'), ['sh']);
+      assert.deepEqual(fired(e, bash), []);
+      assert.deepEqual(fired(e, sh), ['R']);
+    }
+  });
+
+  test('a list appended to after a rule that uses it is seen by that rule (lists resolve at the end)', () => {
+    const e = load([f('a.yaml', rule('R', 'evt.type = execve and proc.name in (shells)'), y('- list: shells', '  items: [bash]')),
+      f('b.yaml', y('- list: shells', '  items: [zsh]', '  append: true'))]);
+    assert.deepEqual(fired(e, zsh), ['R']);
+  });
+
+  test('a later file appends to and replaces a macro', () => {
+    const base = f('a.yaml', y('- macro: shell', '  condition: proc.name = bash'), rule('R', 'evt.type = execve and shell'));
+    const legacy = load([base, f('b.yaml', y('- macro: shell', '  condition: or proc.name = sh', '  append: true'))]);
+    const over = load([base, f('b.yaml', y('- macro: shell', '  condition: or proc.name = sh', '  override:', '    condition: append'))]);
+    for (const e of [legacy, over]) {
+      assert.deepEqual(fired(e, bash), ['R']);
+      assert.deepEqual(fired(e, sh), ['R']);
+      assert.deepEqual(fired(e, zsh), []);
+    }
+    const replaced = load([base, f('b.yaml', y('- macro: shell', '  condition: proc.name = zsh'))]);
+    assert.deepEqual(fired(replaced, bash), []);
+    assert.deepEqual(fired(replaced, zsh), ['R']);
+    const replaced2 = load([base, f('b.yaml', y('- macro: shell', '  condition: proc.name = zsh', '  override:', '    condition: replace'))]);
+    assert.deepEqual(fired(replaced2, zsh), ['R']);
+  });
+
+  test("appending to a rule's condition joins the text with a space: Falco's precedence pitfall", () => {
+    // R: A or B.  Appended: "and C".  The text becomes "A or B and C" = A or (B and C), not (A or B) and C.
+    const base = f('a.yaml', rule('R', 'evt.type = execve and proc.name = bash or evt.type = execve and proc.name = sh'));
+    const e = load([base, f('b.yaml', y('- rule: R', '  condition: and proc.pid = 42', '  append: true'))]);
+    const bash1 = ev({ proc: { name: 'bash', pid: 1 } });
+    const sh1 = ev({ proc: { name: 'sh', pid: 1 } });
+    const sh42 = ev({ proc: { name: 'sh', pid: 42 } });
+    assert.deepEqual(fired(e, bash1), ['R'], 'the first alternative is untouched by the appended "and"');
+    assert.deepEqual(fired(e, sh1), []);
+    assert.deepEqual(fired(e, sh42), ['R']);
+    // The same append through override behaves identically.
+    const o = load([base, f('b.yaml', y('- rule: R', '  condition: and proc.pid = 42', '  override:', '    condition: append'))]);
+    assert.deepEqual([fired(o, bash1), fired(o, sh1), fired(o, sh42)], [['R'], [], ['R']]);
+    // Parenthesised in the base, the append applies to the whole.
+    const safe = load([f('a.yaml', rule('R', '(evt.type = execve and proc.name in (bash, sh))')), f('b.yaml', y('- rule: R', '  condition: and proc.pid = 42', '  append: true'))]);
+    assert.deepEqual([fired(safe, bash1), fired(safe, sh42)], [[], ['R']]);
+  });
+
+  test('override replaces a condition', () => {
+    const e = load([f('a.yaml', rule('R', 'evt.type = execve and proc.name = bash')),
+      f('b.yaml', y('- rule: R', '  condition: evt.type = execve and proc.name = sh', '  override:', '    condition: replace'))]);
+    assert.deepEqual([fired(e, bash), fired(e, sh)], [[], ['R']]);
+  });
+
+  test('override of output, priority, tags, desc: append and replace', () => {
+    const base = f('a.yaml', rule('R', 'evt.type = execve', ['tags: [a, b]']));
+    const appended = load([base, f('b.yaml', y('- rule: R', '  output: more %proc.name', '  desc: too', '  tags: [c]', '  override:', '    output: append', '    desc: append', '    tags: append'))]);
+    const r1 = appended.ruleset.rules[0]!;
+    assert.equal(r1.output, 'o more %proc.name');
+    assert.equal(r1.desc, 'd too');
+    assert.deepEqual(r1.tags, ['a', 'b', 'c']);
+    assert.equal(appended.process(bash)[0]!.output, 'o more bash');
+    const replaced = load([base, f('b.yaml', y('- rule: R', '  output: new %proc.pid', '  desc: nd', '  priority: CRITICAL', '  tags: [z]', '  override:', '    output: replace', '    desc: replace', '    priority: replace', '    tags: replace'))]);
+    const r2 = replaced.ruleset.rules[0]!;
+    assert.deepEqual([r2.output, r2.desc, r2.priority, r2.tags], ['new %proc.pid', 'nd', 'CRITICAL', ['z']]);
+    const m = replaced.process(bash)[0]!;
+    assert.deepEqual([m.output, m.priority, m.tags], ['new 100', 'CRITICAL', ['z']]);
+  });
+
+  test('legacy append ignores output/priority with a warning', () => {
+    const e = load([f('a.yaml', rule('R', 'evt.type = execve')), f('b.yaml', y('- rule: R', '  condition: and proc.name = bash', '  priority: DEBUG', '  append: true'))]);
+    assert.equal(e.ruleset.rules[0]!.priority, 'WARNING');
+    const w = e.warnings.find((x) => x.message.includes("'priority' is ignored with 'append: true'"));
+    assert.ok(w, show(e.warnings));
+    assertProblem(w, 'b.yaml:3:13', "'priority' is ignored", 'priority');
+  });
+
+  test('override of enabled; an enabled-only item toggles; enabled: true re-enables', () => {
+    const base = f('a.yaml', rule('R', 'evt.type = execve'), rule('Off', 'evt.type = execve', ['enabled: false']));
+    assert.deepEqual(fired(load([base]), bash), ['R']);
+    const toggled = load([base, f('b.yaml', y('- rule: R', '  enabled: false', '- rule: Off', '  enabled: true'))]);
+    assert.deepEqual(fired(toggled, bash), ['Off']);
+    assert.deepEqual(toggled.ruleset.rules.map((r) => [r.name, r.enabled]), [['R', false], ['Off', true]]);
+    const over = load([base, f('b.yaml', y('- rule: R', '  enabled: false', '  override:', '    enabled: replace'))]);
+    assert.deepEqual(fired(over, bash), []);
+    // Toggled off and back on across three files.
+    const thrice = load([base, f('b.yaml', y('- rule: R', '  enabled: false')), f('c.yaml', y('- rule: R', '  enabled: true'))]);
+    assert.deepEqual(fired(thrice, bash), ['R']);
+  });
+
+  test('a disabled rule is still compiled: its errors are reported', () => {
+    const p = oneError(rule('R', 'proc.nope = 1', ['enabled: false']));
+    assertProblem(p, 'x.yaml:4:5', "unknown field 'proc.nope'");
+  });
+
+  test('redefining a rule without append replaces it in place', () => {
+    const a = f('a.yaml', rule('First', 'evt.type = execve and proc.name = sh'), rule('Second', 'evt.type = execve'));
+    const b = f('b.yaml', y('- rule: First', '  desc: new', '  condition: evt.type = execve and proc.name = bash', '  output: replaced %proc.name', '  priority: ERROR'));
+    const e = load([a, b], { ruleMatching: 'first' });
+    assert.deepEqual(e.ruleset.rules.map((r) => r.name), ['First', 'Second']);
+    const m = e.process(bash);
+    assert.deepEqual(m.map((x) => [x.rule, x.output, x.priority]), [['First', 'replaced bash', 'ERROR']]);
+    assert.deepEqual(fired(e, sh), ['Second']);
+    assert.equal(e.ruleset.rules[0]!.pos.file, 'b.yaml');
+  });
+
+  test('a macro and a list defined in file 1 are used in file 2', () => {
+    const e = load([f('a.yaml', y('- list: miners', '  items: [xmrig]', '- macro: spawned', '  condition: evt.type = execve')),
+      f('b.yaml', rule('R', 'spawned and proc.name in (miners)'))]);
+    assert.deepEqual(fired(e, ev({ proc: { name: 'xmrig', pid: 1 } })), ['R']);
+    assert.deepEqual(fired(e, bash), []);
+  });
+
+  test("errors in text appended by file 2 point at file 2's line and column", () => {
+    const base = f('a.yaml', y('- list: pad', '  items: [x]'), rule('R', 'evt.type = execve and proc.name in (pad)'));
+    const syntax = oneError([base, f('b.yaml', y('# comment', '- rule: R', '  condition: >', '    and proc.name', '    = "x', '  append: true'))]);
+    assertProblem(syntax, 'b.yaml:5:7', 'unterminated string', '"x');
+    const field = oneError([base, f('b.yaml', y('- rule: R', '  condition: and fd.nope = 1', '  append: true'))]);
+    assertProblem(field, 'b.yaml:2:18', "unknown field 'fd.nope'", 'fd.nope');
+    const macro = loadFail([f('a.yaml', y('- macro: m', '  condition: proc.name = a'), rule('R', 'evt.type = execve and m')),
+      f('b.yaml', y('', '- macro: m', '  condition: or proc.name in (b', '  append: true'))]).errors[0]!;
+    assertProblem(macro, 'b.yaml:3:32', "macro condition: expected ',' or ')'", '<end>');
+    // And an error in the base text still points at file 1.
+    const first = oneError([f('a.yaml', rule('R', 'evt.type = execve and proc.nope = 1')), f('b.yaml', y('- rule: R', '  condition: and proc.name = x', '  append: true'))]);
+    assertProblem(first, 'a.yaml:4:27', "unknown field 'proc.nope'");
+  });
+
+  test('an unknown output field in an appended output points at file 2', () => {
+    const p = oneError([f('a.yaml', rule('R', 'evt.type = execve')), f('b.yaml', y('- rule: R', '  output: x=%proc.nope', '  override:', '    output: append'))]);
+    assertProblem(p, 'b.yaml:2:14', "output: unknown field 'proc.nope'", 'proc.nope');
+    // And an unknown field in the first part still points at the first file.
+    const q = oneError([f('a.yaml', y('- rule: R', '  desc: d', '  condition: evt.type = execve', '  output: x %fd.nope', '  priority: INFO')),
+      f('b.yaml', y('- rule: R', '  output: more %proc.name', '  override:', '    output: append'))]);
+    assertProblem(q, 'a.yaml:4:14', "output: unknown field 'fd.nope'", 'fd.nope');
+  });
+});
+
+describe('exceptions', () => {
+  const ex = (...lines: string[]) => ['exceptions:', ...lines.map((l) => '  ' + l)];
+  const e1 = (name: string, file: string) => ev({ type: 'openat', proc: { name, pid: 1 }, fd: { name: file } });
+
+  test('tuple form: default comps are =, all fields of a tuple must match', () => {
+    const e = load(rule('R', 'evt.type = openat', ex('- name: known', '  fields: [proc.name, fd.name]', '  values:', '    - [bash, /tmp/a]', '    - [sh, /tmp/b]')));
+    assert.deepEqual(fired(e, e1('bash', '/tmp/a')), []);
+    assert.deepEqual(fired(e, e1('sh', '/tmp/b')), []);
+    assert.deepEqual(fired(e, e1('bash', '/tmp/b')), ['R'], 'values of different tuples do not combine');
+    assert.deepEqual(fired(e, e1('zsh', '/tmp/a')), ['R']);
+    // = is exact, not a prefix.
+    assert.deepEqual(fired(e, e1('bash', '/tmp/a/x')), ['R']);
+  });
+
+  test('with the default comps (=), a value that names a list is just that text', () => {
+    const e = load(y('- list: shells', '  items: [bash]') + rule('R', 'evt.type = openat and not proc.name in (shells)', ex('- name: n', '  fields: [proc.name, fd.name]', '  values: [[shells, /x]]')));
+    assert.deepEqual(fired(e, e1('shells', '/x')), []);
+    assert.deepEqual(fired(e, e1('zsh', '/x')), ['R']);
+    // And a list value where = expects one value is an error at the exception.
+    const p = oneError(rule('R', 'evt.type = openat', ex('- name: n', '  fields: [proc.name, fd.name]', '  values: [[[a, b], /x]]')));
+    assertProblem(p, 'x.yaml:8:7', "exception 'n': operator '=' takes a single value, got a list", '["a","b"]');
+  });
+
+  test('comps with in: inline lists and list names inside the tuple', () => {
+    const prelude = y('- list: shells', '  items: [bash, sh]');
+    const e = load(prelude + rule('R', 'evt.type = openat', ex('- name: known', '  fields: [proc.name, fd.name]', '  comps: [in, =]', '  values:', '    - [[python, node], /tmp/a]', '    - [shells, /tmp/b]', '    - [[shells, perl], /tmp/c]')));
+    assert.deepEqual(fired(e, e1('node', '/tmp/a')), []);
+    assert.deepEqual(fired(e, e1('bash', '/tmp/a')), ['R']);
+    assert.deepEqual(fired(e, e1('sh', '/tmp/b')), []);
+    assert.deepEqual(fired(e, e1('perl', '/tmp/b')), ['R']);
+    assert.deepEqual(fired(e, e1('perl', '/tmp/c')), []);
+    assert.deepEqual(fired(e, e1('bash', '/tmp/c')), []);
+    // A list used only by an exception is not reported unused.
+    assert.ok(!e.warnings.some((w) => w.message.includes("list 'shells' is not used")), show(e.warnings));
+  });
+
+  test('single-field form: comps default to in, values are a flat list', () => {
+    const e = load(rule('R', 'evt.type = openat', ex('- name: procs', '  fields: proc.name', '  values: [bash, sh]')));
+    assert.deepEqual(fired(e, e1('bash', '/x')), []);
+    assert.deepEqual(fired(e, e1('sh', '/x')), []);
+    assert.deepEqual(fired(e, e1('zsh', '/x')), ['R']);
+  });
+
+  test('single-field form with pmatch', () => {
+    const e = load(rule('R', 'evt.type = openat', ex('- name: dirs', '  fields: fd.name', '  comps: pmatch', '  values: [/tmp/hello, /var/lib]')));
+    assert.deepEqual(fired(e, e1('bash', '/tmp/hello/x')), []);
+    assert.deepEqual(fired(e, e1('bash', '/var/lib')), []);
+    assert.deepEqual(fired(e, e1('bash', '/tmp/hello_world')), ['R']);
+  });
+
+  test('tuple form with pmatch and other operators', () => {
+    const e = load(rule('R', 'evt.type = openat', ex('- name: mixed', '  fields: [proc.name, fd.name]', '  comps: [startswith, pmatch]', '  values:', '    - [py, [/opt/app, /srv]]')));
+    assert.deepEqual(fired(e, e1('python3', '/opt/app/x.py')), []);
+    assert.deepEqual(fired(e, e1('python3', '/srv')), []);
+    assert.deepEqual(fired(e, e1('python3', '/opt/application')), ['R']);
+    assert.deepEqual(fired(e, e1('perl', '/srv/x')), ['R']);
+  });
+
+  test('exceptions with no values have no effect', () => {
+    const e = load(rule('R', 'evt.type = openat', ex('- name: later', '  fields: [proc.name, fd.name]', '- name: later2', '  fields: proc.name', '  values: []')));
+    assert.deepEqual(fired(e, e1('bash', '/x')), ['R']);
+  });
+
+  test('exception values appended by a later file (legacy append and override append)', () => {
+    const base = { path: 'a.yaml', text: rule('R', 'evt.type = openat', ex('- name: known', '  fields: [proc.name, fd.name]', '  values:', '    - [bash, /tmp/a]')) };
+    const legacy = { path: 'b.yaml', text: y('- rule: R', '  exceptions:', '    - name: known', '      values:', '        - [sh, /tmp/b]', '  append: true') };
+    const over = { path: 'b.yaml', text: y('- rule: R', '  exceptions:', '    - name: known', '      values:', '        - [sh, /tmp/b]', '  override:', '    exceptions: append') };
+    for (const later of [legacy, over]) {
+      const e = load([base, later]);
+      assert.deepEqual(fired(e, e1('bash', '/tmp/a')), [], 'the first file\'s value still applies');
+      assert.deepEqual(fired(e, e1('sh', '/tmp/b')), [], 'the appended value applies');
+      assert.deepEqual(fired(e, e1('sh', '/tmp/a')), ['R']);
+    }
+  });
+
+  test('a new exception appended by a later file, and exceptions replaced', () => {
+    const base = { path: 'a.yaml', text: rule('R', 'evt.type = openat', ex('- name: known', '  fields: [proc.name]', '  values: [[bash]]')) };
+    const added = load([base, { path: 'b.yaml', text: y('- rule: R', '  exceptions:', '    - name: dirs', '      fields: fd.name', '      comps: pmatch', '      values: [/tmp]', '  append: true') }]);
+    assert.deepEqual([fired(added, e1('bash', '/x')), fired(added, e1('sh', '/tmp/x')), fired(added, e1('sh', '/x'))], [[], [], ['R']]);
+    const replaced = load([base, { path: 'b.yaml', text: y('- rule: R', '  exceptions:', '    - name: other', '      fields: [proc.name]', '      values: [[sh]]', '  override:', '    exceptions: replace') }]);
+    assert.deepEqual([fired(replaced, e1('bash', '/x')), fired(replaced, e1('sh', '/x'))], [['R'], []]);
+  });
+
+  test('an exception applies to the whole condition, however it is written', () => {
+    // Without grouping, a textual "cond and not exc" would bind to the last alternative only.
+    const e = load(rule('R', 'evt.type = openat and fd.name = /a or evt.type = openat and fd.name = /b', ex('- name: n', '  fields: proc.name', '  values: [bash]')));
+    assert.deepEqual(fired(e, e1('bash', '/a')), []);
+    assert.deepEqual(fired(e, e1('bash', '/b')), []);
+    assert.deepEqual(fired(e, e1('sh', '/a')), ['R']);
+  });
+});
+
+describe('rule matching and selection', () => {
+  const three = rule('A', 'evt.type = execve', ['tags: [t1, shared]'])
+    + y('- rule: B', '  desc: d', '  condition: evt.type = execve', '  output: o', '  priority: CRITICAL', '  tags: [t2, shared]')
+    + y('- rule: C miner', '  desc: d', '  condition: proc.name = bash', '  output: o', '  priority: NOTICE', '  tags: [t3]');
+
+  test("ruleMatching 'first' (the default) stops at the first matching rule in load order", () => {
+    const e = load(three, { ruleMatching: undefined });
+    assert.deepEqual(fired(e, bash), ['A']);
+    assert.deepEqual(fired(load(three, { ruleMatching: 'first' }), bash), ['A']);
+    // The first *matching* rule: A does not match openat, C (any type) does.
+    assert.deepEqual(fired(e, ev({ type: 'openat', proc: { name: 'bash', pid: 1 } })), ['C miner']);
+  });
+
+  test("ruleMatching 'all' returns every match, in load order, typed and untyped rules interleaved", () => {
+    const e = load(rule('Any1', 'proc.pid > 0') + three + rule('Any2', 'proc.pid > 0'));
+    assert.deepEqual(fired(e, bash), ['Any1', 'A', 'B', 'C miner', 'Any2']);
+  });
+
+  test('minPriority keeps rules at least that severe', () => {
+    assert.deepEqual(fired(load(three, { minPriority: 'WARNING' }), bash), ['A', 'B']);
+    assert.deepEqual(fired(load(three, { minPriority: 'CRITICAL' }), bash), ['B']);
+    assert.deepEqual(fired(load(three, { minPriority: 'EMERGENCY' }), bash), []);
+    assert.deepEqual(fired(load(three, { minPriority: 'DEBUG' }), bash), ['A', 'B', 'C miner']);
+  });
+
+  test('enabledTags, disabledTags and disabledRules', () => {
+    assert.deepEqual(fired(load(three, { enabledTags: ['t2', 't3'] }), bash), ['B', 'C miner']);
+    assert.deepEqual(fired(load(three, { disabledTags: ['shared'] }), bash), ['C miner']);
+    assert.deepEqual(fired(load(three, { disabledRules: ['miner'] }), bash), ['A', 'B']);
+    assert.deepEqual(fired(load(three, { enabledTags: ['shared'], disabledRules: ['B'] }), bash), ['A']);
+    assert.deepEqual(load(three, { enabledTags: ['shared'] }).active.map((r) => r.def.name), ['A', 'B']);
+  });
+
+  test('the event-type index', () => {
+    const e = load(
+      rule('Open', 'evt.type in (openat) and fd.name = /x')
+      + rule('NotExec', 'not evt.type = execve and proc.name = bash')
+      + rule('NotIn', 'not evt.type in (execve, openat) and proc.name = bash')
+      + rule('Untyped', 'proc.name = bash')
+      + rule('Both', 'evt.type = connect or (evt.type = execve and proc.name = bash)')
+      + rule('Macro', 'is_open', [])
+      + y('- macro: is_open', '  condition: evt.type = openat or evt.type = openat2'),
+    );
+    const names = (t: string) => e.rulesFor('syscall', t).map((r) => r.def.name);
+    assert.deepEqual(names('openat'), ['Open', 'NotExec', 'Untyped', 'Macro']);
+    assert.deepEqual(names('execve'), ['Untyped', 'Both']);
+    assert.deepEqual(names('connect'), ['NotExec', 'NotIn', 'Untyped', 'Both']);
+    assert.deepEqual(names('openat2'), ['NotExec', 'NotIn', 'Untyped', 'Macro']);
+    assert.deepEqual(names('read'), ['NotExec', 'NotIn', 'Untyped']);
+    assert.deepEqual(e.rulesFor('k8s_audit', 'openat'), []);
+    const byName = new Map(e.active.map((r) => [r.def.name, r.evttypes]));
+    assert.deepEqual([...byName.get('Open')!], ['openat']);
+    assert.deepEqual([...byName.get('Both')!].sort(), ['connect', 'execve']);
+    assert.deepEqual([...byName.get('Macro')!].sort(), ['openat', 'openat2']);
+    assert.equal(byName.get('Untyped'), undefined);
+    // And the index agrees with evaluation.
+    const forType = (t: string) => fired(e, { ...bash, type: t } as Event);
+    assert.deepEqual(forType('execve'), ['Untyped', 'Both']);
+    assert.deepEqual(forType('connect'), ['NotExec', 'NotIn', 'Untyped', 'Both']);
+  });
+
+  test('evt.type != and not evt.type in (...) keep a rule out of those buckets only', () => {
+    const e = load(rule('Ne', 'evt.type != execve and proc.name = bash') + rule('NotIn', 'not (evt.type in (execve, connect) or proc.name = x)'));
+    const names = (t: string) => e.rulesFor('syscall', t).map((r) => r.def.name);
+    assert.deepEqual(names('execve'), []);
+    assert.deepEqual(names('connect'), ['Ne']);
+    assert.deepEqual(names('openat'), ['Ne', 'NotIn']);
+    assert.deepEqual([...e.active[1]!.excludedTypes!].sort(), ['connect', 'execve']);
+  });
+
+  test('a rule whose condition can never match any type is warned about', () => {
+    const e = load(rule('Never', 'evt.type = execve and evt.type = openat'));
+    assert.ok(e.warnings.some((w) => w.item === 'Never' && w.message.includes('can never match')), show(e.warnings));
+    assert.deepEqual(e.rulesFor('syscall', 'execve').map((r) => r.def.name), []);
+    assert.deepEqual(e.rulesFor('syscall', 'openat').map((r) => r.def.name), []);
+  });
+
+  test('a disabled rule is neither indexed nor evaluated', () => {
+    const e = load(rule('Off', 'evt.type = execve', ['enabled: false']) + rule('On', 'evt.type = execve'));
+    assert.deepEqual(e.rulesFor('syscall', 'execve').map((r) => r.def.name), ['On']);
+    assert.equal(e.ruleset.rules.length, 2);
+  });
+});
