@@ -751,3 +751,9 @@ describe('rule matching and selection', () => {
     assert.equal(e.ruleset.rules.length, 2);
   });
 });
+
+test('an operator that does not fit the field type is named before its value is judged', () => {
+  // `t` is no boolean either, but the operator is the mistake to report.
+  assertProblem(oneError(rule('R', 'evt.is_open_write startswith t')), 'x.yaml:4:23', "operator 'startswith' does not apply to booleans", 'startswith');
+  assertProblem(oneError(rule('R', 'proc.pid glob 1*')), 'x.yaml:4:14', "operator 'glob' does not apply to numbers", 'glob');
+});

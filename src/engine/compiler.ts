@@ -290,6 +290,9 @@ export class ConditionCompiler {
     const bad = (what: string): never => {
       throw new CompileError(`operator '${op}' ${what}; ${left.text} is ${t}`, opPos, op);
     };
+    // The operator is checked before the value, so the message names the real mistake.
+    const family = NUMERIC.has(t) ? 'numbers' : t === 'bool' ? 'booleans' : t === 'ipaddr' || t === 'ipnet' ? 'addresses' : 'text';
+    if (!OPS_BY_FAMILY[family].has(op)) bad(`does not apply to ${family}`);
     if (NUMERIC.has(t)) {
       const nums = values.map((v) => {
         const n = parseNumber(v);
@@ -497,6 +500,14 @@ function fuseContains(items: IR[]): IR[] {
   }
   return out;
 }
+
+const EQUALITY = ['=', '==', '!=', 'in', 'intersects'] as const;
+const OPS_BY_FAMILY: Record<'numbers' | 'booleans' | 'addresses' | 'text', ReadonlySet<string>> = {
+  numbers: new Set([...EQUALITY, '<', '<=', '>', '>=']),
+  booleans: new Set(EQUALITY),
+  addresses: new Set(EQUALITY),
+  text: new Set([...EQUALITY, 'contains', 'icontains', 'bcontains', 'startswith', 'bstartswith', 'endswith', 'glob', 'iglob', 'regex', 'pmatch']),
+};
 
 interface ScalarTest {
   one: (v: FieldValue) => boolean;
