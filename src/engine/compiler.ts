@@ -203,7 +203,7 @@ export class ConditionCompiler {
         const items = lit.quoted ? undefined : this.ctx.lists.get(lit.value);
         if (items) {
           this.ctx.usedLists?.add(lit.value);
-          out.push(...items);
+          for (const x of items) out.push(x); // not push(...items): a 100k-item list would overflow the stack
         } else out.push(lit.value);
       }
       return { values: out, at: right.at };
@@ -393,7 +393,7 @@ export class ConditionCompiler {
           const s = ConditionCompiler.simplify(it, types);
           if (isFalse(s)) return s;
           if (isTrue(s)) continue;
-          if (s.k === 'and') items.push(...s.items);
+          if (s.k === 'and') for (const x of s.items) items.push(x);
           else items.push(s);
         }
         if (items.length === 0) return { k: 'const', v: true };
@@ -405,7 +405,7 @@ export class ConditionCompiler {
           const s = ConditionCompiler.simplify(it, types);
           if (isTrue(s)) return s;
           if (isFalse(s)) continue;
-          if (s.k === 'or') items.push(...s.items);
+          if (s.k === 'or') for (const x of s.items) items.push(x);
           else items.push(s);
         }
         const fused = fuseContains(items);

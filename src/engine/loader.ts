@@ -3,7 +3,7 @@
  * later ones appending to or overriding earlier ones; exceptions; version and plugin requirements.
  * Every problem carries file:line:col; any error fails the whole load (never a half-loaded set).
  */
-import { LineCounter, YAMLMap, YAMLSeq, isMap, isScalar, isSeq, parseDocument, type Node as YNode } from 'yaml';
+import { type Document, LineCounter, YAMLMap, YAMLSeq, isAlias, isMap, isScalar, isSeq, parseDocument, type Node as YNode } from 'yaml';
 import type { FieldRegistry } from '../fields/registry.js';
 import type { Expr, FieldOperand, Literal, Op } from './ast.js';
 import { LIST_OPS, NUM_OPS, STR_OPS } from './ast.js';
@@ -172,6 +172,8 @@ const OVERRIDABLE = {
   },
 } as const;
 const VALID_OPS = new Set<string>([...NUM_OPS, ...STR_OPS, ...LIST_OPS, 'exists']);
+/** What js() gives for a value it could not build: no accessor takes it for a valid value. */
+const BAD_YAML_VALUE = Symbol('bad YAML value');
 /** Lists naming lists naming lists…: deeper than this is an error (and no stack overflow). */
 const MAX_LIST_NESTING = 1000;
 
@@ -183,6 +185,8 @@ class Loader {
   readonly rules = new Map<string, RuleDef>();
   readonly order: string[] = [];
   readonly files: FileStats[] = [];
+  /** The file being read: YAML aliases (*name) resolve against its document, as yaml-cpp does for Falco. */
+  private cur?: { doc: Document; file: string; lc: LineCounter };
 
   constructor(private readonly opts: LoadOptions) {}
 
@@ -212,6 +216,8 @@ class Loader {
       }
       return;
     }
+    this.cur = { doc, file: f.path, lc };
+    const deref = (v: unknown): YNode | null => (isAlias(v) ? (v.resolve(doc) ?? v) : ((v as YNode | null | undefined) ?? null));
     const root = doc.contents;
     if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) return;
     if (!isSeq(root)) {
@@ -219,7 +225,7 @@ class Loader {
       return;
     }
     for (const node of (root as YAMLSeq).items) {
-      const n = node as YNode;
+      const n = deref(node) as YNode;
       const base = { file: f.path, text: f.text, lc };
       const pos = this.posOf(base, n);
       if (!isMap(n)) {
@@ -228,8 +234,9 @@ class Loader {
       }
       const keys = new Map<string, YNode | null>();
       for (const pair of (n as YAMLMap).items) {
-        const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-        keys.set(k, (pair.value as YNode | null) ?? null);
+        const key = deref(pair.key);
+        const k = isScalar(key) ? String(key.value) : String(key);
+        keys.set(k, deref(pair.value));
       }
       const it: Item = { map: n as YAMLMap, pos, keys, ...base };
       if (keys.has('required_engine_version')) this.engineVersion(it, stats);
@@ -250,7 +257,14 @@ class Loader {
 
   private js(node: YNode | null | undefined): unknown {
     if (node === null || node === undefined) return null;
-    return (node as { toJSON(): unknown }).toJSON();
+    if (!this.cur) return (node as { toJSON(): unknown }).toJSON();
+    try {
+      return node.toJS(this.cur.doc, { maxAliasCount: 1000 });
+    } catch (e) {
+      // An alias without its anchor, or an alias bomb: a problem in the file, not a crash.
+      this.error(this.posOf(this.cur, node), `YAML alias: ${(e as Error).message}`);
+      return BAD_YAML_VALUE;
+    }
   }
 
   private str(it: Item, key: string, item?: string): string | undefined {
