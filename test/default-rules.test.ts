@@ -212,7 +212,7 @@ test('allow-lists are overridable: a sanctioned miner image goes quiet', async (
 test('sustained high CPU from the sampler fires; short or low use does not', () => {
   const engine = Engine.fromFiles(DEFAULT_RULES_FILES, { ruleMatching: 'all' });
   const sample = (cpu: Record<string, number | string>): SyscallEvent => ({
-    source: 'syscall', type: 'cpu', ts: 1764000000000000000n, num: 1,
+    source: 'syscall', type: 'cpu_sustained', ts: 1764000000000000000n, num: 1,
     proc: { pid: 777, name: 'kswapd1', args: [] }, container: { id: '1234567890ab', image_repository: 'docker.io/library/php' }, cpu,
   });
   const rules = (cpu: Record<string, number | string>) => engine.process(sample(cpu)).map((m) => m.rule);

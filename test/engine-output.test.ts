@@ -154,7 +154,7 @@ const cmdEvent = (cmd: string) => ev({ proc: { name: 'p', pid: 1, args: [cmd] } 
 function leaves(condition: string): number {
   const compiler = new ConditionCompiler({ registry: testRegistry(), source: 'syscall', macros: new Map(), lists: new Map() });
   const ir = ConditionCompiler.simplify(compiler.toIR(parseCondition(condition), () => ({ file: 'c', line: 1, col: 1 })), undefined);
-  const count = (x: IR): number => (x.k === 'leaf' ? 1 : x.k === 'const' ? 0 : x.k === 'not' ? count(x.x) : x.items.reduce((a, b) => a + count(b), 0));
+  const count = (x: IR): number => (x.k === 'leaf' ? 1 : x.k === 'const' ? 0 : x.k === 'not' ? count(x.x) : x.k === 'macro' ? count(x.ir) : x.items.reduce((a, b) => a + count(b), 0));
   return count(ir);
 }
 
@@ -354,8 +354,8 @@ describe('IP addresses and networks', () => {
     assert.equal(inNet('::ffff:10.0.0.0/104', '10.9.9.9'), true);
     assert.equal(inNet('::ffff:10.0.0.0/104', '11.0.0.0'), false);
     assert.equal(inNet('::ffff:10.0.0.0/104', '::1'), false);
-    assert.deepEqual(parseNet('::ffff:10.0.0.0/104'), { v6: false, base: 0x0a000000n, bits: 8 });
-    assert.deepEqual(parseNet('10.1.2.3/8'), { v6: false, base: 0x0a000000n, bits: 8 });
+    assert.deepEqual(parseNet('::ffff:10.0.0.0/104'), { v6: false, base: 0x0a000000n, bits: 8, base4: 0x0a000000, mask4: 0xff000000 });
+    assert.deepEqual(parseNet('10.1.2.3/8'), { v6: false, base: 0x0a000000n, bits: 8, base4: 0x0a000000, mask4: 0xff000000 });
     for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/8/8', '10.0.0.0/x', 'nope/8']) {
       assert.equal(parseNet(bad), undefined, bad);
     }

@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { Event } from '../events.js';
+import { nextEvent } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
 import { type CompiledRule, type RulesFileInput, type Ruleset, loadRules } from './loader.js';
 import { type Match, type Priority, RulesLoadError, priorityRank } from './types.js';
@@ -113,6 +114,7 @@ export class RulesEngine {
 
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
   process(ev: Event): Match[] {
+    nextEvent();
     const rules = this.rulesFor(ev.source, ev.type);
     let out: Match[] | undefined;
     for (let i = 0; i < rules.length; i++) {

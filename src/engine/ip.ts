@@ -4,6 +4,9 @@ export interface IpNet {
   v6: boolean;
   base: bigint;
   bits: number;
+  /** For IPv4: the network and its mask as unsigned 32-bit numbers. */
+  base4: number;
+  mask4: number;
 }
 
 function parseV4(s: string): bigint | undefined {
@@ -50,13 +53,35 @@ function parseV6(s: string): bigint | undefined {
 }
 
 /** Parse an address; IPv4-mapped IPv6 (::ffff:a.b.c.d) is taken as the IPv4 address it maps. */
-export function parseIp(s: string): { v6: boolean; n: bigint } | undefined {
+export interface ParsedIp {
+  v6: boolean;
+  n: bigint;
+  /** IPv4 as an unsigned 32-bit number: network tests on it need no BigInt arithmetic. */
+  n4: number;
+}
+
+/** Addresses repeat endlessly on a busy host (a connect per request): each is parsed once. */
+const parsedCache = new Map<string, ParsedIp | null>();
+
+export function parseIp(s: string): ParsedIp | undefined {
+  let p = parsedCache.get(s);
+  if (p === undefined) {
+    if (parsedCache.size >= 8192) parsedCache.clear();
+    parsedCache.set(s, (p = parseIpUncached(s) ?? null));
+  }
+  return p ?? undefined;
+}
+
+function parseIpUncached(s: string): ParsedIp | undefined {
   const v4 = parseV4(s);
-  if (v4 !== undefined) return { v6: false, n: v4 };
+  if (v4 !== undefined) return { v6: false, n: v4, n4: Number(v4) };
   const v6 = parseV6(s);
   if (v6 === undefined) return undefined;
-  if (v6 >> 32n === 0xffffn) return { v6: false, n: v6 & 0xffffffffn };
-  return { v6: true, n: v6 };
+  if (v6 >> 32n === 0xffffn) {
+    const n = v6 & 0xffffffffn;
+    return { v6: false, n, n4: Number(n) };
+  }
+  return { v6: true, n: v6, n4: 0 };
 }
 
 /** Parse "10.0.0.0/8", "fd00::/8" or a bare address (a /32 or /128 network). */
@@ -80,11 +105,14 @@ export function parseNet(s: string): IpNet | undefined {
     if (bits > max) return undefined;
   }
   const shift = BigInt(max - bits);
-  return { v6: ip.v6, base: (ip.n >> shift) << shift, bits };
+  const base = (ip.n >> shift) << shift;
+  const mask4 = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return { v6: ip.v6, base, bits, base4: ip.v6 ? 0 : Number(base), mask4 };
 }
 
-export function netContains(net: IpNet, ip: { v6: boolean; n: bigint }): boolean {
+export function netContains(net: IpNet, ip: ParsedIp): boolean {
   if (net.v6 !== ip.v6) return false;
-  const shift = BigInt((net.v6 ? 128 : 32) - net.bits);
+  if (!net.v6) return ((ip.n4 & net.mask4) >>> 0) === net.base4;
+  const shift = BigInt(128 - net.bits);
   return (ip.n >> shift) << shift === net.base;
 }

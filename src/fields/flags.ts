@@ -89,7 +89,29 @@ export function renderOpenFlags(flags: number): string {
 }
 
 /** Read and write intent of open flags, given as a number or as already rendered text. */
-export function openAccess(flags: number | string): { read: boolean; write: boolean; create: boolean; tmpfile: boolean } {
+export interface OpenAccess {
+  read: boolean;
+  write: boolean;
+  create: boolean;
+  tmpfile: boolean;
+}
+
+/** Rendered flag strings repeat endlessly on a busy host: each is split into names once. */
+const accessByText = new Map<string, OpenAccess>();
+
+export function openAccess(flags: number | string): OpenAccess {
+  if (typeof flags === 'string') {
+    let a = accessByText.get(flags);
+    if (!a) {
+      if (accessByText.size >= 4096) accessByText.clear();
+      accessByText.set(flags, (a = computeOpenAccess(flags)));
+    }
+    return a;
+  }
+  return computeOpenAccess(flags);
+}
+
+function computeOpenAccess(flags: number | string): OpenAccess {
   if (typeof flags === 'string' && /^\d+$/.test(flags.trim())) flags = Number(flags.trim());
   if (typeof flags === 'number') {
     const v = flags >>> 0;

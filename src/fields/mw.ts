@@ -6,13 +6,15 @@
  *   mw.stratum.url / .scheme / .host / .port   the first mining-pool (stratum-family) URL
  *   mw.miner.flags                       the arguments look like a miner's
  *   mw.cpu.percent / .limit_percent / .duration / .scope   figures set by the CPU sampler
+ *   mw.proc.exe_sha256                   SHA-256 of the executable (set by the process table)
  *
  * Several rules often ask for these on one event (a wallet rule, a stratum rule, a flags rule),
- * so the work that is not trivial is done once per event and kept in a WeakMap keyed on the
- * event object: nothing to clean up, and it goes away with the event.
+ * so the work that is not trivial is done once per event (src/fields/memo.ts): a fresh record
+ * per event, no map lookups on the hot path.
  */
 import type { Event, SyscallEvent } from '../events.js';
 import type { Extracted, FieldDef, FieldType } from './types.js';
+import { memoPerEvent } from './memo.js';
 import { findWallets, type WalletMatch, type WalletType } from './wallets.js';
 
 // ---- per-event cache ---------------------------------------------------------------------------
@@ -33,13 +35,7 @@ interface Parsed {
   minerFlags?: boolean;
 }
 
-const cache = new WeakMap<object, Parsed>();
-
-function parsed(ev: Event): Parsed {
-  let p = cache.get(ev);
-  if (!p) cache.set(ev, (p = {}));
-  return p;
-}
+const parsed: (ev: Event) => Parsed = memoPerEvent((_ev: Event): Parsed => ({}));
 
 function procOf(ev: Event): SyscallEvent['proc'] | undefined {
   const proc = (ev as Partial<SyscallEvent>).proc;
@@ -133,6 +129,11 @@ const MINER_ONLY_OPTIONS = new Set([
   '--nicehash', '--rig-id', '--huge-pages-jit', '--daemon-zmq-port', '--self-select', '--submit-to-origin',
 ]);
 const MINER_ONLY_PREFIXES = ['--randomx-', '--astrobwt-', '--argon2-'];
+const ALGO_OPTS = ['--algo', '--algorithm'];
+const COIN_OPTS = ['--coin'];
+const URL_OPTS = ['--url'];
+const USER_OPTS = ['--user', '--userpass'];
+const NO_OPTS: string[] = [];
 
 /**
  * Mining algorithm names as miners take them after -a/--algo. Deliberately no generic hash
@@ -175,7 +176,8 @@ function optionValue(args: string[], i: number, long: string[], short?: string):
   const t = args[i]!;
   for (const n of long) {
     if (t === n) return args[i + 1];
-    if (t.startsWith(`${n}=`)) return t.slice(n.length + 1);
+    // `--algo=rx/0`: tested without building "--algo=" (this runs for every argument of every exec).
+    if (t.length > n.length && t.charCodeAt(n.length) === 61 && t.startsWith(n)) return t.slice(n.length + 1);
   }
   if (short) {
     if (t === short) return args[i + 1];
@@ -198,20 +200,21 @@ export function hasMinerFlags(args: readonly string[] | undefined): boolean {
   for (let i = 0; i < a.length; i++) {
     const t = a[i]!;
     if (t.length < 2 || t[0] !== '-') continue;
-    const name = t.startsWith('--') ? t.split('=', 1)[0]! : t;
+    const eq = t.startsWith('--') ? t.indexOf('=') : -1;
+    const name = eq < 0 ? t : t.slice(0, eq);
     if (MINER_ONLY_OPTIONS.has(name)) return true;
     if (name.startsWith('--') && MINER_ONLY_PREFIXES.some((p) => name.startsWith(p))) return true;
 
-    const algo = optionValue(a, i, ['--algo', '--algorithm'], '-a');
+    const algo = optionValue(a, i, ALGO_OPTS, '-a');
     if (algo && MINING_ALGO_RE.test(algo)) return true;
-    const coin = optionValue(a, i, ['--coin']);
+    const coin = optionValue(a, i, COIN_OPTS);
     if (coin && MINED_COINS.has(coin.toLowerCase())) return true;
 
-    const url = optionValue(a, i, ['--url'], '-o');
+    const url = optionValue(a, i, URL_OPTS, '-o');
     if (url && isPoolValue(url)) pool = true;
-    if (optionValue(a, i, ['--user', '--userpass'], '-u')) user = true;
+    if (optionValue(a, i, USER_OPTS, '-u')) user = true;
     // -O takes user:password; demanding the colon keeps gcc's -O2 out.
-    if (optionValue(a, i, [], '-O')?.includes(':')) user = true;
+    if (optionValue(a, i, NO_OPTS, '-O')?.includes(':')) user = true;
     if (pool && user) return true;
   }
   return false;
@@ -275,6 +278,9 @@ export const mwFields: FieldDef[] = [
   field('mw.miner.flags', 'bool',
     "true when the process arguments carry a miner's options: --donate-level, --randomx-*, --cpu-priority, -a/--algo with a mining algorithm (rx/0, cryptonight, kawpow, ethash, …), --coin monero, or -o/--url with a pool plus -u/--user",
     minerFlagsOf),
+  field('mw.proc.exe_sha256', 'charbuf',
+    "SHA-256 (lowercase hex) of the process's executable file, read through /proc/PID/exe so deleted, memfd and container files are hashed too; computed in the background once per file version, so the first event of a new binary may not have it yet",
+    (ev) => procOf(ev)?.exe_sha256),
   field('mw.cpu.percent', 'int64',
     'CPU use of the process or container, in percent of one CPU (may exceed 100 on several CPUs), as measured by the CPU sampler',
     (ev) => cpuValue(ev, 'percent', true)),
