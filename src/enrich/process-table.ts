@@ -1,0 +1,633 @@
+/**
+ * The process table: pid → ProcessInfo with `parent` links, so proc.aname[N], proc.apid[N],
+ * proc.pcmdline and friends work, plus each process's container and pod.
+ *
+ * It is seeded from all of /proc at start and then kept current by ProcNotices (proc connector or
+ * poller): a fork adds the child as a copy of its parent (what a forked child is until it execs),
+ * an exec re-reads /proc/PID and yields the `execve` event, an exit removes the entry after a short
+ * grace so the late lookups that follow a death (a connection or CPU sample of a process that just
+ * ended) still resolve. Other sources ask `lookup(pid)` / `describe(pid)`, which read /proc on a
+ * miss.
+ *
+ * Ground rules:
+ * - Nothing here throws on account of a process: every read may race with an exit, and a process
+ *   that is gone before it was read gives a minimal event (pid and what the table knew) or none.
+ * - Notices for one pid are handled one after another (a fork and the exec that follows it must
+ *   not overtake each other), notices for different pids concurrently.
+ * - A pid is a process only together with its start time: a pid seen again with another start
+ *   time is a new process (the old one's exit was missed), never the old one's ancestry.
+ * - The table is bounded (`maxEntries`); evictions are counted.
+ *
+ * Ancestry: each ProcessInfo's `parent` points at the parent's current ProcessInfo. An exec or a
+ * uid change gives the process a new ProcessInfo object (so an event already emitted keeps what
+ * was true when it happened); children's links are brought up to date when they next appear in an
+ * event or lookup (`link`), which also follows reparenting to a reaper when a parent is gone.
+ */
+import type { ContainerInfo, K8sInfo, ProcessInfo, SyscallEvent } from '../events.js';
+import type { ProcNotice } from '../sources/types.js';
+import { ContainerResolver, hostContainer, type CgroupContainer } from './containers.js';
+import { ExeIdentity } from './exe-identity.js';
+import {
+  capsToText,
+  listPidsSync,
+  parseStat,
+  parseStatus,
+  readProcess,
+  readProcessSync,
+  readSmall,
+  readStatSync,
+  bootTimeNs,
+  clockTicks,
+  startTsFromTicks,
+  type ProcRead,
+  type ProcStatus,
+} from './procfs.js';
+import { UserDb, type UserScope } from './users.js';
+
+export interface ProcessTableOptions {
+  /** Where procfs is mounted (default '/proc'). */
+  procRoot?: string;
+  clkTck?: number;
+  /** Most processes kept (default 65536). */
+  maxEntries?: number;
+  /** How long an exited process stays resolvable (default 5000 ms). */
+  exitGraceMs?: number;
+  /** The agent's own pid, for isSelf (default process.pid). */
+  selfPid?: number;
+  /** uid/gid names; false to skip (default: a UserDb on the host's /etc). */
+  users?: UserDb | false;
+  /** Container metadata (default: a resolver with no runtime clients: ids from cgroups only). */
+  containers?: ContainerResolver;
+  /** Executable facts and hashes; false to skip (default: an ExeIdentity on procRoot). */
+  exe?: ExeIdentity | false;
+  /** Compute mw.proc.exe_sha256 (default true). */
+  hash?: boolean;
+  /** Read the environment of exec'd processes (default true: mw.wallet.* looks there). */
+  readEnv?: boolean;
+  /** Read the environment of every process at seed time (default false: memory). */
+  seedEnv?: boolean;
+  /** How long an exec event waits for the container runtime's answer (default 0: never). */
+  containerWaitMs?: number;
+  /** How long an exec event waits for the exe hash (default 0: never; later events carry it). */
+  hashWaitMs?: number;
+  /** Check the start time on lookup() so a reused pid is not mistaken for the old process (default true). */
+  verifyLookups?: boolean;
+  /** Clock in ms for the exit grace (default Date.now). */
+  now?: () => number;
+}
+
+/** A process with the container and pod it runs in: what an event needs besides the syscall. */
+export interface ProcessContext {
+  proc: ProcessInfo;
+  container: ContainerInfo;
+  k8s?: K8sInfo;
+}
+
+export interface ProcessTableStats {
+  entries: number;
+  /** Entries dropped to stay under maxEntries. */
+  evictions: number;
+  execs: number;
+  forks: number;
+  exits: number;
+  /** Execs of processes that were gone before they could be read. */
+  vanished: number;
+  /** Pids found reused (a new start time under a known pid). */
+  reused: number;
+  /** Lookups that had to read /proc. */
+  lookupMisses: number;
+  /** Notices that failed in an unexpected way (a bug, not a race): counted, never thrown. */
+  errors: number;
+}
+
+interface Entry {
+  info: ProcessInfo;
+  /** Container per the cgroup path; undefined for a host process. */
+  cgroup?: CgroupContainer;
+  /** True when start_ts came from /proc (not estimated from a notice time). */
+  exactStart: boolean;
+  /** Supplementary groups and effective caps, for exe writability. */
+  groups?: number[];
+  capEff?: bigint;
+  root?: string;
+  mntns?: string;
+  /** When the exit grace ends (ms), for an exited process. */
+  exitAt?: number;
+  hashing?: boolean;
+}
+
+const MAX_DEPTH = 256;
+const last = (a: number[] | undefined): number | undefined => (a && a.length > 0 ? a[a.length - 1] : undefined);
+
+export class ProcessTable {
+  private readonly procRoot: string;
+  private readonly clkTck: number | undefined;
+  private readonly maxEntries: number;
+  private readonly grace: number;
+  private readonly selfPid: number;
+  private readonly users: UserDb | undefined;
+  readonly containers: ContainerResolver;
+  private readonly exe: ExeIdentity | undefined;
+  private readonly hashEnabled: boolean;
+  private readonly readEnv: boolean;
+  private readonly seedEnv: boolean;
+  private readonly containerWaitMs: number;
+  private readonly hashWaitMs: number;
+  private readonly verifyLookups: boolean;
+  private readonly now: () => number;
+
+  private readonly entries = new Map<number, Entry>();
+  /** Per-pid tail of the notice queue. */
+  private readonly chains = new Map<number, Promise<void>>();
+  /** Reads of /proc/PID in flight for lookups, shared by concurrent askers. */
+  private readonly loading = new Map<number, Promise<Entry | undefined>>();
+  /** Exited entries in exit order, which is also the order their grace ends in. */
+  private exiting: Array<{ pid: number; e: Entry }> = [];
+  private exitHead = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, reused: 0, lookupMisses: 0, errors: 0 };
+
+  constructor(opts: ProcessTableOptions = {}) {
+    this.procRoot = opts.procRoot ?? '/proc';
+    this.clkTck = opts.clkTck;
+    this.maxEntries = Math.max(16, opts.maxEntries ?? 65536);
+    this.grace = opts.exitGraceMs ?? 5000;
+    this.selfPid = opts.selfPid ?? process.pid;
+    this.users = opts.users === false ? undefined : (opts.users ?? new UserDb());
+    this.containers = opts.containers ?? new ContainerResolver();
+    this.exe = opts.exe === false ? undefined : (opts.exe ?? new ExeIdentity({ procRoot: this.procRoot }));
+    this.hashEnabled = (opts.hash ?? true) && this.exe !== undefined;
+    this.readEnv = opts.readEnv ?? true;
+    this.seedEnv = opts.seedEnv ?? false;
+    this.containerWaitMs = opts.containerWaitMs ?? 0;
+    this.hashWaitMs = opts.hashWaitMs ?? 0;
+    this.verifyLookups = opts.verifyLookups ?? true;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get stats(): ProcessTableStats {
+    return { entries: this.entries.size, ...this.counters };
+  }
+
+  /** Stop the background sweep timer (entries stay). */
+  close(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  // ---- building entries ------------------------------------------------------------------------
+
+  private procOpts(env: boolean) {
+    return { procRoot: this.procRoot, clkTck: this.clkTck, env };
+  }
+
+  private scopeFor(pid: number, cgroup: CgroupContainer | undefined): UserScope | undefined {
+    return cgroup ? { key: cgroup.full_id, root: `${this.procRoot}/${pid}/root` } : undefined;
+  }
+
+  /** user, group, homedir, shell, loginname from the ids on `info`, in the process's container. */
+  private nameUsers(info: ProcessInfo, scope: UserScope | undefined): void {
+    if (!this.users) return;
+    const u = this.users.user(info.uid, scope);
+    info.user = u?.name;
+    info.homedir = u?.home;
+    info.shell = u?.shell;
+    info.group = this.users.group(info.gid, scope);
+    info.loginname = info.loginuid !== undefined && info.loginuid >= 0 ? this.users.user(info.loginuid, scope)?.name : undefined;
+  }
+
+  /** A fresh entry from a full /proc read. */
+  private entryFromRead(r: ProcRead): Entry {
+    const st: ProcStatus = r.status ?? {};
+    const argv = r.argv;
+    const info: ProcessInfo = {
+      pid: r.pid,
+      tid: r.pid,
+      ppid: st.ppid ?? r.stat.ppid,
+      vpid: last(st.nstgid) ?? last(st.nspid) ?? r.pid,
+      vtid: last(st.nspid) ?? r.pid,
+      // Falco's proc.sid is the session id from stat; vpgid is the group id in the process's pid ns.
+      sid: r.stat.session,
+      vpgid: last(st.nspgid) ?? r.stat.pgrp,
+      name: r.comm,
+      tty: r.stat.tty_nr,
+      start_ts: r.startTs,
+    };
+    // An empty cmdline (kernel thread, zombie) gives exe "" and no args, as in Falco.
+    if (argv !== undefined) {
+      info.exe = argv[0] ?? '';
+      info.args = argv.slice(1);
+    }
+    if (r.exepath !== undefined) {
+      info.exepath = r.exepath;
+      info.exe_deleted = r.exeDeleted;
+      info.exe_from_memfd = r.exeFromMemfd;
+    }
+    if (r.cwd !== undefined) info.cwd = r.cwd;
+    if (r.env !== undefined) info.env = r.env;
+    // Falco reports the effective ids (libscap keeps euid/egid from the Uid:/Gid: lines).
+    if (st.uids) info.uid = st.uids[1];
+    if (st.gids) info.gid = st.gids[1];
+    if (r.loginuid !== undefined) info.loginuid = r.loginuid;
+    if (st.capPrm !== undefined) info.cap_permitted = capsToText(st.capPrm);
+    if (st.capEff !== undefined) info.cap_effective = capsToText(st.capEff);
+    if (st.capInh !== undefined) info.cap_inheritable = capsToText(st.capInh);
+
+    const cgroup = this.containers.identify(r.cgroups);
+    const entry: Entry = { info, cgroup, exactStart: true, groups: st.groups, capEff: st.capEff, root: r.root, mntns: r.mntns };
+    this.nameUsers(info, this.scopeFor(r.pid, cgroup));
+    if (this.exe && r.exepath !== undefined) {
+      const f = this.exe.inspect({
+        pid: r.pid, exepath: r.exepath, deleted: r.exeDeleted, memfd: r.exeFromMemfd, root: r.root, mntns: r.mntns,
+        uid: info.uid, gid: info.gid, groups: st.groups, capEff: st.capEff,
+      });
+      if (f.upperLayer !== undefined) info.exe_upper_layer = f.upperLayer;
+      if (f.writable !== undefined) info.exe_writable = f.writable;
+      if (f.ino !== undefined) info.exe_ino = f.ino;
+      if (f.ctimeNs !== undefined) info.exe_ino_ctime = f.ctimeNs;
+      if (f.mtimeNs !== undefined) info.exe_ino_mtime = f.mtimeNs;
+    }
+    return entry;
+  }
+
+  /** Put an entry in the table, evicting the least recently set ones beyond maxEntries. */
+  private put(pid: number, e: Entry): void {
+    this.entries.delete(pid);
+    this.entries.set(pid, e);
+    if (this.entries.size > this.maxEntries) this.sweep(true);
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined || oldest === pid) break;
+      this.entries.delete(oldest);
+      this.counters.evictions++;
+    }
+  }
+
+  // ---- seeding ---------------------------------------------------------------------------------
+
+  /** Read every process in /proc into the table; returns how many were added. */
+  seed(): number {
+    let n = 0;
+    for (const pid of listPidsSync(this.procRoot)) {
+      const r = readProcessSync(pid, this.procOpts(this.seedEnv));
+      if (!r) continue;
+      const e = this.entryFromRead(r);
+      this.put(pid, e);
+      if (e.cgroup) this.containers.get(e.cgroup);
+      n++;
+    }
+    // Link after reading everything: parents are not listed before their children in general.
+    for (const e of this.entries.values()) {
+      const p = e.info.ppid !== undefined ? this.entries.get(e.info.ppid) : undefined;
+      if (p && p !== e) e.info.parent = p.info;
+    }
+    this.startSweeper();
+    return n;
+  }
+
+  private startSweeper(): void {
+    if (this.sweepTimer || this.grace <= 0) return;
+    this.sweepTimer = setInterval(() => this.sweep(false), Math.max(250, Math.min(this.grace, 5000)));
+    this.sweepTimer.unref();
+  }
+
+  /** Drop exited entries whose grace is over (all exited ones when `force`, to make room). */
+  private sweep(force: boolean): void {
+    const now = this.now();
+    while (this.exitHead < this.exiting.length) {
+      const x = this.exiting[this.exitHead]!;
+      if (!force && x.e.exitAt !== undefined && x.e.exitAt > now) break;
+      this.exitHead++;
+      // Unless the pid already belongs to a new process.
+      if (this.entries.get(x.pid) === x.e) this.entries.delete(x.pid);
+    }
+    if (this.exitHead === this.exiting.length) {
+      this.exiting = [];
+      this.exitHead = 0;
+    } else if (this.exitHead > 1024) {
+      this.exiting = this.exiting.slice(this.exitHead);
+      this.exitHead = 0;
+    }
+  }
+
+  // ---- notices ---------------------------------------------------------------------------------
+
+  /** Run `fn` after every earlier notice for `pid` has been handled. */
+  private serial<T>(pid: number, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(pid) ?? Promise.resolve();
+    const next = prev.then(fn);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.chains.set(pid, tail);
+    void tail.then(() => {
+      if (this.chains.get(pid) === tail) this.chains.delete(pid);
+    });
+    return next;
+  }
+
+  /**
+   * Apply a lifecycle notice. Resolves with the `execve` event for an exec, undefined otherwise.
+   * Never rejects.
+   */
+  onNotice(n: ProcNotice): Promise<SyscallEvent | undefined> {
+    this.startSweeper();
+    if (this.exitHead < this.exiting.length) this.sweep(false);
+    return this.serial(n.pid, async () => {
+      try {
+        switch (n.kind) {
+          case 'exec':
+            return await this.onExec(n);
+          case 'fork':
+            await this.onFork(n);
+            return undefined;
+          case 'exit':
+            this.onExit(n);
+            return undefined;
+          case 'uid':
+            this.onUid(n);
+            return undefined;
+          default:
+            return undefined;
+        }
+      } catch {
+        this.counters.errors++;
+        return undefined;
+      }
+    });
+  }
+
+  private async onExec(n: ProcNotice): Promise<SyscallEvent | undefined> {
+    this.counters.execs++;
+    const prior = this.entries.get(n.pid);
+    const r = await readProcess(n.pid, this.procOpts(this.readEnv));
+    if (!r) {
+      this.counters.vanished++;
+      return this.vanishedExec(n, prior);
+    }
+    if (prior?.exactStart && prior.info.start_ts !== undefined && prior.info.start_ts !== r.startTs) this.counters.reused++;
+    const e = this.entryFromRead(r);
+    this.put(n.pid, e);
+    await this.link(e);
+    const hash = this.ensureHash(e);
+    const ctx = await this.contextOf(e, this.containerWaitMs);
+    if (hash && this.hashWaitMs > 0) await waitFor(hash, this.hashWaitMs);
+    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: e.info, container: ctx.container };
+    if (ctx.k8s) ev.k8s = ctx.k8s;
+    return ev;
+  }
+
+  /**
+   * An exec whose process was gone before /proc could be read (a short-lived command). What the
+   * table knew from the fork is the parent's image, not the new one, so only identity and
+   * ancestry are kept: pid, parent, start time, ids, container.
+   */
+  private async vanishedExec(n: ProcNotice, prior: Entry | undefined): Promise<SyscallEvent> {
+    const info: ProcessInfo = { pid: n.pid, tid: n.tid, name: '' };
+    if (prior) {
+      const p = prior.info;
+      Object.assign(info, { ppid: p.ppid, vpid: p.vpid, sid: p.sid, vpgid: p.vpgid, start_ts: p.start_ts, uid: p.uid, gid: p.gid, user: p.user, group: p.group, loginuid: p.loginuid, loginname: p.loginname });
+      await this.link(prior);
+      info.parent = prior.info.parent;
+    }
+    const ctx = prior ? await this.contextOf(prior, 0) : { container: hostContainer() };
+    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
+    if (ctx.k8s) ev.k8s = ctx.k8s;
+    return ev;
+  }
+
+  private async onFork(n: ProcNotice): Promise<void> {
+    // Thread creation shares the process; only new processes get entries.
+    if (n.tid !== n.pid || n.ppid === undefined || n.ppid === n.pid) return;
+    this.counters.forks++;
+    const prior = this.entries.get(n.pid);
+    const parent = this.entries.get(n.ppid) ?? (await this.load(n.ppid));
+    const dir = `${this.procRoot}/${n.pid}`;
+    const [statText, statusText] = await Promise.all([readSmall(`${dir}/stat`), readSmall(`${dir}/status`)]);
+    const stat = statText === undefined ? undefined : parseStat(statText);
+    const status = statusText === undefined ? undefined : parseStatus(statusText);
+    const btime = bootTimeNs(this.procRoot);
+    const startTs = stat && stat.pid === n.pid && btime !== undefined
+      ? startTsFromTicks(stat.starttime, btime, this.clkTck ?? clockTicks())
+      : undefined;
+    if (prior && prior.exactStart && startTs !== undefined && prior.info.start_ts !== startTs) this.counters.reused++;
+
+    if (!parent) {
+      // Parent unknown and unreadable: read the child as it is now, if it is still there.
+      const e = await this.load(n.pid, true);
+      if (!e) this.put(n.pid, { info: { pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.ts }, exactStart: false });
+      return;
+    }
+    const p = parent.info;
+    // A forked child is its parent's image: same name, argv, cwd, exe and its facts, container.
+    const info: ProcessInfo = { ...p, pid: n.pid, tid: n.pid, ppid: n.ppid, parent: p, start_ts: startTs ?? n.ts };
+    delete info.is_sid_leader;
+    delete info.is_vpgid_leader;
+    delete info.session_leader;
+    delete info.vpgid_leader;
+    if (stat) {
+      info.sid = stat.session;
+      info.tty = stat.tty_nr;
+      info.vpgid = last(status?.nspgid) ?? stat.pgrp;
+    }
+    info.vpid = last(status?.nstgid) ?? (p.vpid === p.pid ? n.pid : undefined);
+    info.vtid = last(status?.nspid) ?? info.vpid;
+    this.put(n.pid, {
+      info,
+      cgroup: parent.cgroup,
+      exactStart: startTs !== undefined,
+      groups: parent.groups,
+      capEff: parent.capEff,
+      root: parent.root,
+      mntns: parent.mntns,
+    });
+  }
+
+  private onExit(n: ProcNotice): void {
+    if (n.tid !== n.pid) return;
+    this.counters.exits++;
+    const e = this.entries.get(n.pid);
+    if (!e || e.exitAt !== undefined) return;
+    if (this.grace <= 0) {
+      this.entries.delete(n.pid);
+      return;
+    }
+    e.exitAt = this.now() + this.grace;
+    this.exiting.push({ pid: n.pid, e });
+  }
+
+  private onUid(n: ProcNotice): void {
+    const e = this.entries.get(n.pid);
+    if (!e || n.euid === undefined) return;
+    // A new object: events already emitted keep the uid they happened under.
+    const info: ProcessInfo = { ...e.info, uid: n.euid };
+    this.nameUsers(info, this.scopeFor(n.pid, e.cgroup));
+    e.info = info;
+  }
+
+  // ---- lookups ---------------------------------------------------------------------------------
+
+  /** Read a process from /proc into the table (deduplicating concurrent reads of one pid). */
+  private load(pid: number, env = false): Promise<Entry | undefined> {
+    const pending = this.loading.get(pid);
+    if (pending) return pending;
+    const p = (async () => {
+      const r = await readProcess(pid, this.procOpts(env));
+      if (!r) return undefined;
+      const e = this.entryFromRead(r);
+      this.put(pid, e);
+      return e;
+    })().finally(() => this.loading.delete(pid));
+    this.loading.set(pid, p);
+    return p;
+  }
+
+  /** Point each ancestor's `parent` at the current entry of its parent pid, following reparenting. */
+  private async link(e: Entry): Promise<void> {
+    let cur = e;
+    const seen = new Set<number>([cur.info.pid]);
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      let ppid = cur.info.ppid;
+      if (ppid === undefined || ppid <= 0 || seen.has(ppid)) {
+        if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
+        return;
+      }
+      let p: Entry | undefined = this.entries.get(ppid) ?? (await this.load(ppid));
+      // A parent always started before its child: a later start means the parent pid was reused
+      // by an unrelated process after the real parent died.
+      if (p && startedAfter(p, cur)) p = undefined;
+      if (!p) {
+        // The parent is gone: the kernel has reparented this process (to init or a subreaper),
+        // and its stat says to whom.
+        const now = readStatSync(cur.info.pid, { procRoot: this.procRoot, clkTck: this.clkTck });
+        if (now && now.stat.ppid !== ppid) {
+          ppid = now.stat.ppid;
+          cur.info.ppid = ppid;
+          if (ppid <= 0 || seen.has(ppid)) {
+            cur.info.parent = undefined;
+            return;
+          }
+          p = this.entries.get(ppid) ?? (await this.load(ppid));
+          if (p && startedAfter(p, cur)) p = undefined;
+        }
+      }
+      if (!p) {
+        cur.info.parent = undefined;
+        return;
+      }
+      if (cur.info.parent !== p.info) cur.info.parent = p.info;
+      seen.add(ppid);
+      cur = p;
+    }
+  }
+
+  /** Start hashing the executable unless its hash is known or on its way. */
+  private ensureHash(e: Entry): Promise<void> | undefined {
+    if (!this.hashEnabled || !this.exe || e.info.exe_sha256 !== undefined || e.hashing || e.info.exepath === undefined) return undefined;
+    e.hashing = true;
+    const info = e.info;
+    return this.exe.hashExe(info.pid).then((h) => {
+      e.hashing = false;
+      // Only if it is still the same file: the process may have exec'd something else meanwhile.
+      if (h && (info.exe_ino === undefined || info.exe_ino === h.ino)) {
+        info.exe_sha256 = h.sha256;
+        // The entry may hold a newer object for the same image (a uid change): give it the hash too.
+        if (e.info !== info && e.info.exe_ino === h.ino && e.info.exe_sha256 === undefined) e.info.exe_sha256 = h.sha256;
+      }
+    });
+  }
+
+  private async contextOf(e: Entry, waitMs: number): Promise<{ container: ContainerInfo; k8s?: K8sInfo }> {
+    if (!e.cgroup) return { container: hostContainer() };
+    const r = waitMs > 0 ? await this.containers.resolve(e.cgroup, waitMs) : this.containers.get(e.cgroup);
+    return r.k8s ? { container: r.container, k8s: r.k8s } : { container: r.container };
+  }
+
+  private async current(pid: number): Promise<Entry | undefined> {
+    let e = this.entries.get(pid);
+    if (e && this.verifyLookups && e.exactStart && e.exitAt === undefined) {
+      const now = readStatSync(pid, { procRoot: this.procRoot, clkTck: this.clkTck });
+      if (now && now.startTs !== e.info.start_ts) {
+        // A new process under an old pid: the old one's exit notice never came.
+        this.counters.reused++;
+        this.entries.delete(pid);
+        e = undefined;
+      }
+    }
+    if (!e) {
+      this.counters.lookupMisses++;
+      e = await this.load(pid, this.readEnv);
+    }
+    return e;
+  }
+
+  /** The table's entry for a pid, without reading /proc (undefined when unknown). */
+  get(pid: number): ProcessInfo | undefined {
+    return this.entries.get(pid)?.info;
+  }
+
+  /** The current ProcessInfo of a pid with its ancestry, reading /proc when the table lacks it. */
+  async lookup(pid: number): Promise<ProcessInfo | undefined> {
+    try {
+      const e = await this.current(pid);
+      if (!e) return undefined;
+      await this.link(e);
+      this.ensureHash(e);
+      return e.info;
+    } catch {
+      this.counters.errors++;
+      return undefined;
+    }
+  }
+
+  /** lookup() plus the container and pod, for sources that build their own events. */
+  async describe(pid: number, containerWaitMs = this.containerWaitMs): Promise<ProcessContext | undefined> {
+    try {
+      const e = await this.current(pid);
+      if (!e) return undefined;
+      await this.link(e);
+      this.ensureHash(e);
+      const ctx = await this.contextOf(e, containerWaitMs);
+      return { proc: e.info, ...ctx };
+    } catch {
+      this.counters.errors++;
+      return undefined;
+    }
+  }
+
+  /**
+   * True for the agent itself and the processes it spawned (any descendant), so the agent can
+   * leave its own activity out. Decided from the table, reading /proc for a pid it lacks.
+   */
+  isSelf(pid: number): boolean {
+    if (pid === this.selfPid) return true;
+    let cur = pid;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const ppid = this.entries.get(cur)?.info.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
+      if (ppid === undefined || ppid <= 0) return false;
+      if (ppid === this.selfPid) return true;
+      if (ppid === cur) return false;
+      cur = ppid;
+    }
+    return false;
+  }
+}
+
+/** True when `a` started after `b`, judged only on start times both read from /proc. */
+function startedAfter(a: Entry, b: Entry): boolean {
+  const x = a.info.start_ts;
+  const y = b.info.start_ts;
+  return a.exactStart && b.exactStart && x !== undefined && y !== undefined && x > y;
+}
+
+/** Wait for `p` at most `ms`; never rejects. */
+async function waitFor(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((res) => (timer = setTimeout(res, ms)))]);
+  clearTimeout(timer);
+}

