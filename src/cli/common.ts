@@ -1,12 +1,8 @@
 /** Helpers the CLI commands share: resolving --rules, printing load problems with context. */
 import { readFileSync } from 'node:fs';
-import { DEFAULT_RULES_FILES, type RuleProblem, RulesLoadError, formatProblem } from '../engine/index.js';
+import { type RuleProblem, RulesLoadError, formatProblem } from '../engine/index.js';
 
-/** --rules values in order; the word `default` stands for minewatch's own rules. None: the defaults. */
-export function resolveRulesPaths(rules: string[] | undefined): string[] {
-  if (!rules || rules.length === 0) return [...DEFAULT_RULES_FILES];
-  return rules.flatMap((r) => (r === 'default' ? DEFAULT_RULES_FILES : [r]));
-}
+export { resolveRulesPaths } from '../engine/index.js';
 
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

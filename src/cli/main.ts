@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerFields } from './fields.js';
 import { registerReplay } from './replay.js';
 import { registerRules } from './rules.js';
+import { registerRun } from './run.js';
 import { packageVersion, registerVersion } from './version.js';
 
 const program = new Command();
@@ -13,6 +14,7 @@ program
   .version(packageVersion(), '-V, --version')
   .showHelpAfterError();
 
+registerRun(program);
 registerReplay(program);
 registerRules(program);
 registerFields(program);

@@ -16,6 +16,12 @@ export { RulesEngine, readRulesFiles } from './engine.js';
 export const DEFAULT_RULES_DIR = fileURLToPath(new URL('../../../rules/', import.meta.url));
 export const DEFAULT_RULES_FILES = [fileURLToPath(new URL('../../../rules/minewatch_rules.yaml', import.meta.url))];
 
+/** Rules paths in order; the word `default` stands for minewatch's own rules. None: the defaults. */
+export function resolveRulesPaths(rules: readonly string[] | undefined): string[] {
+  if (!rules || rules.length === 0) return [...DEFAULT_RULES_FILES];
+  return rules.flatMap((r) => (r === 'default' ? DEFAULT_RULES_FILES : [r]));
+}
+
 export type EngineOptions = Omit<CoreOptions, 'registry'> & { registry?: CoreOptions['registry'] };
 
 /** The rules engine over the built-in catalogs unless a registry is given. */

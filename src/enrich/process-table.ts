@@ -571,6 +571,13 @@ export class ProcessTable {
     return this.entries.get(pid)?.info;
   }
 
+  /** The container of a pid the table knows, without waiting on the runtime (host when none). */
+  containerOf(pid: number): ContainerInfo | undefined {
+    const e = this.entries.get(pid);
+    if (!e) return undefined;
+    return e.cgroup ? this.containers.get(e.cgroup).container : hostContainer();
+  }
+
   /** The current ProcessInfo of a pid with its ancestry, reading /proc when the table lacks it. */
   async lookup(pid: number): Promise<ProcessInfo | undefined> {
     try {

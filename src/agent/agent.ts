@@ -1,0 +1,216 @@
+/**
+ * The agent: live sources → process table and DNS enrichment → bounded queue → engine → alerts.
+ * Sources never wait for the engine; what does not fit in the queue is dropped and counted.
+ */
+import type { Config } from '../config/sections.js';
+import { DnsCache } from '../enrich/dns.js';
+import { ContainerResolver, DockerClient } from '../enrich/containers.js';
+import { ProcessTable } from '../enrich/process-table.js';
+import { type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
+import type { Event, SyscallEvent } from '../events.js';
+import { ConnectionsSource } from '../sources/connections.js';
+import { CpuSampler } from '../sources/cpu-sampler.js';
+import { ProcConnectorSource } from '../sources/proc-connector.js';
+import { ProcfsPollerSource } from '../sources/procfs-poller.js';
+import type { ProcNoticeSource, Source } from '../sources/types.js';
+import { AlertWriter } from './alert-writer.js';
+import type { Logger } from './logger.js';
+import { BoundedQueue } from './queue.js';
+import { RulesManager } from './rules-manager.js';
+import type { Match } from '../engine/types.js';
+
+/** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
+const BATCH = 512;
+/** How often drop counters are checked and, when they moved, reported. */
+const DROP_REPORT_MS = 10_000;
+
+export interface AgentStats {
+  driver: string;
+  queued: number;
+  processed: number;
+  alerts: number;
+  /** Events refused by the full queue. */
+  queueDrops: number;
+  /** Notices lost before they reached us (kernel buffer, addon queue). */
+  sourceDrops: number;
+  /** Events of the agent's own processes, left out. */
+  own: number;
+  ruleLoads: number;
+  ruleReloadsRefused: number;
+}
+
+export interface AgentHooks {
+  /** Every match, before it is written (tests and the response stage hang here). */
+  onMatch?: (m: Match) => void;
+}
+
+export class Agent {
+  readonly rules: RulesManager;
+  readonly table: ProcessTable;
+  private readonly queue: BoundedQueue<Event>;
+  private readonly dns = new DnsCache();
+  private readonly writer: AlertWriter;
+  private notices: ProcNoticeSource | undefined;
+  private readonly sources: Source[] = [];
+  private driver = 'none';
+  private draining = false;
+  private stopped = false;
+  private dropTimer: NodeJS.Timeout | undefined;
+  private lastDrops = 0;
+  private readonly counters = { processed: 0, alerts: 0, own: 0 };
+
+  constructor(private readonly config: Config, private readonly log: Logger, private readonly hooks: AgentHooks = {}) {
+    const e = config.engine;
+    const minPriority: Priority | undefined = parsePriority(e.priority);
+    this.rules = new RulesManager(resolveRulesPaths(config.rules_files), {
+      ruleMatching: e.rule_matching,
+      minPriority,
+      enabledTags: e.enabled_tags,
+      disabledTags: e.disabled_tags,
+      disabledRules: e.disabled_rules,
+    }, log);
+    this.queue = new BoundedQueue<Event>(config.sources.queue_size);
+    this.writer = new AlertWriter(config.outputs, log);
+    const c = config.sources.containers;
+    this.table = new ProcessTable({
+      containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
+      containerWaitMs: c.lookup_timeout_ms,
+    });
+    for (const h of config.sources.dns.hosts_files) {
+      try {
+        this.dns.loadHostsFile(h);
+      } catch (err) {
+        log.warn({ path: h, err: (err as Error).message }, 'cannot read hosts file for fd.*.name');
+      }
+    }
+    for (const [name, ips] of Object.entries(config.sources.dns.static)) this.dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
+  }
+
+  /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
+  async start(): Promise<void> {
+    const seeded = this.table.seed();
+    this.log.info({ processes: seeded }, 'process table seeded from /proc');
+    this.notices = await this.startNotices();
+    const s = this.config.sources;
+    if (s.connections.enabled) {
+      this.sources.push(new ConnectionsSource((pid) => this.table.get(pid), (pid) => this.table.containerOf(pid), {
+        intervalMs: s.connections.interval_ms,
+        onError: (err) => this.log.warn({ err: String(err) }, 'connections source error'),
+      }));
+    }
+    if (s.cpu.enabled) {
+      this.sources.push(new CpuSampler((pid) => this.table.get(pid), (pid) => this.table.containerOf(pid), {
+        intervalMs: s.cpu.interval_ms,
+        threshold: s.cpu.threshold,
+        durationMs: s.cpu.duration_s * 1000,
+        onError: (err) => this.log.warn({ err: String(err) }, 'cpu sampler error'),
+      }));
+    }
+    for (const src of this.sources) await src.start((ev) => this.enqueue(ev));
+    this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
+    this.dropTimer.unref();
+    this.log.info({ driver: this.driver, sources: this.sources.map((x) => x.name) }, 'agent started');
+  }
+
+  private async startNotices(): Promise<ProcNoticeSource> {
+    const want = this.config.sources.driver;
+    const onNotice = (n: Parameters<Parameters<ProcNoticeSource['start']>[0]>[0]): void => {
+      this.table.onNotice(n).then(
+        (ev) => {
+          if (ev) this.enqueue(ev);
+        },
+        (err: unknown) => this.log.warn({ err: String(err), pid: n.pid }, 'process event lost'),
+      );
+    };
+    if (want !== 'procfs') {
+      const conn = new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
+      try {
+        await conn.start(onNotice);
+        this.driver = 'proc';
+        return conn;
+      } catch (err) {
+        if (want === 'proc') throw err;
+        this.log.warn({ reason: (err as Error).message }, 'proc connector unavailable; falling back to the /proc poller');
+      }
+    }
+    const poller = new ProcfsPollerSource({
+      intervalMs: this.config.sources.procfs.interval_ms,
+      onError: (m) => this.log.warn({ err: m }, 'procfs poller error'),
+    });
+    await poller.start(onNotice);
+    this.driver = 'procfs';
+    return poller;
+  }
+
+  /** Take an event from a source: never blocks, never throws. */
+  private enqueue(ev: Event): void {
+    if (this.stopped) return;
+    const pid = (ev as SyscallEvent).proc?.pid;
+    if (pid !== undefined && this.table.isSelf(pid)) {
+      this.counters.own++;
+      return;
+    }
+    this.queue.push(ev);
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  private drain(): void {
+    const engine = this.rules.engine;
+    for (let i = 0; i < BATCH; i++) {
+      const ev = this.queue.shift();
+      if (!ev) break;
+      this.counters.processed++;
+      try {
+        if (ev.source === 'syscall') this.dns.enrich(ev as SyscallEvent);
+        for (const m of engine.process(ev)) {
+          this.counters.alerts++;
+          this.hooks.onMatch?.(m);
+          this.writer.write(m);
+        }
+      } catch (err) {
+        this.log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped');
+      }
+    }
+    if (this.queue.length > 0 && !this.stopped) setImmediate(() => this.drain());
+    else this.draining = false;
+  }
+
+  private reportDrops(): void {
+    const total = this.queue.dropped + (this.notices?.drops ?? 0);
+    if (total > this.lastDrops) {
+      this.log.warn({ queueDrops: this.queue.dropped, sourceDrops: this.notices?.drops ?? 0, sinceLast: total - this.lastDrops }, 'events dropped: the agent could not keep up');
+      this.lastDrops = total;
+    }
+  }
+
+  stats(): AgentStats {
+    return {
+      driver: this.driver,
+      queued: this.queue.length,
+      processed: this.counters.processed,
+      alerts: this.counters.alerts,
+      queueDrops: this.queue.dropped,
+      sourceDrops: this.notices?.drops ?? 0,
+      own: this.counters.own,
+      ruleLoads: this.rules.loads,
+      ruleReloadsRefused: this.rules.refused,
+    };
+  }
+
+  /** Stop the sources, evaluate what is queued, and release everything. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await this.notices?.stop().catch(() => undefined);
+    for (const s of this.sources) await s.stop().catch(() => undefined);
+    // Events already accepted are still evaluated: nothing the kernel told us is lost on shutdown.
+    while (this.queue.length > 0) this.drain();
+    this.stopped = true;
+    clearInterval(this.dropTimer);
+    this.rules.close();
+    this.table.close();
+    this.log.info(this.stats(), 'agent stopped');
+  }
+}

@@ -1,0 +1,90 @@
+/** `minewatch run`: the agent on this host. */
+import type { Command } from 'commander';
+import { Agent } from '../agent/agent.js';
+import { createLogger } from '../agent/logger.js';
+import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/sections.js';
+import { collect, printLoadError } from './common.js';
+
+interface RunOpts {
+  config?: string;
+  rules?: string[];
+  driver?: 'auto' | 'proc' | 'procfs';
+  json?: boolean;
+  source?: string[];
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('watch this host: process execs, connections and CPU use, through the rules; alerts to standard output')
+    .option('-c, --config <file>', 'the config file (YAML; Falco\'s falco.yaml keys are understood too)')
+    .option('-r, --rules <file>', 'rules file or folder (repeatable, in order; replaces the config\'s rules_files; "default" = minewatch\'s own)', collect)
+    .option('--driver <driver>', 'kernel source: auto (proc connector, else /proc poller), proc, procfs')
+    .option('--source <source>', 'event source to run (repeatable; only syscall is available in this build)', collect)
+    .option('--json', 'alerts as Falco JSON, one per line')
+    .action(async (opts: RunOpts) => {
+      process.exitCode = await run(opts);
+    });
+}
+
+function buildConfig(opts: RunOpts): Config {
+  let config: Config;
+  if (opts.config) {
+    const { config: c, warnings } = loadConfigFile(opts.config);
+    for (const w of warnings) process.stderr.write(`warning: ${formatConfigProblem(w)}\n`);
+    config = c;
+  } else config = defaultConfig();
+  // Flags override the file (ARCHITECTURE.md, "One config file").
+  if (opts.rules?.length) config.rules_files = opts.rules;
+  if (opts.driver) config.sources.driver = opts.driver;
+  if (opts.json) config.outputs.stdout.format = 'json';
+  return config;
+}
+
+async function run(opts: RunOpts): Promise<number> {
+  if (opts.driver && !['auto', 'proc', 'procfs'].includes(opts.driver)) {
+    process.stderr.write(`--driver: '${opts.driver}' is not one of auto, proc, procfs\n`);
+    return 2;
+  }
+  const unknown = (opts.source ?? []).filter((s) => s !== 'syscall');
+  if (unknown.length) {
+    process.stderr.write(`--source: ${unknown.join(', ')} not available in this build (only syscall)\n`);
+    return 2;
+  }
+  let config: Config;
+  try {
+    config = buildConfig(opts);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\nThe config was not loaded; fix the keys above.\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const log = createLogger();
+  let agent: Agent;
+  try {
+    agent = new Agent(config, log);
+  } catch (e) {
+    return printLoadError(e);
+  }
+  try {
+    await agent.start();
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'cannot start');
+    await agent.stop();
+    return 1;
+  }
+  process.on('SIGHUP', () => agent.rules.reload('SIGHUP'));
+  agent.rules.watchFiles();
+  await new Promise<void>((resolve) => {
+    const done = (sig: string) => {
+      log.info({ signal: sig }, 'shutting down');
+      agent.stop().finally(resolve);
+    };
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
+  });
+  return 0;
+}
