@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "minewatch_native",
+      "sources": ["native/proc_connector.c"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

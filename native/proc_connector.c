@@ -1,0 +1,713 @@
+/*
+ * minewatch_native: the Linux process events connector (NETLINK_CONNECTOR, CN_IDX_PROC) for Node,
+ * written against plain Node-API so one binary serves every Node version (prebuildify --napi).
+ *
+ * JS API
+ *   open(callback, { threads?: boolean, queueSize?: number }) -> handle
+ *       Subscribes (PROC_CN_MCAST_LISTEN) and waits for the kernel's acknowledgement, so every
+ *       reason it cannot work here is thrown now, with err.code set:
+ *         EPERM / EACCES           not root (no CAP_NET_ADMIN); kernels since 6.6 let anyone listen
+ *         EPROTONOSUPPORT          kernel built without CONFIG_CONNECTOR / CONFIG_PROC_EVENTS
+ *         ERR_NOT_HOST_NETNS       this process is not in the host's network namespace
+ *         ERR_NO_ACK               the kernel ignored us (not in the initial PID/user namespace)
+ *       callback(events, error?) is called on the JS thread with a batch of events
+ *       ({ kind, pid, tid, cpu, ts, ... }, ts a bigint of ns since the epoch); error is a
+ *       string, given once, when the reader thread stops because of an unexpected failure.
+ *   close(handle)            unsubscribes, stops the reader thread, lets Node exit. Idempotent.
+ *   stats(handle) -> { events, drops, kernelDrops }
+ *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
+ *       kernelDrops: ENOBUFS from recv: the socket buffer overflowed, one or more events lost
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 6
+#include <node_api.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __linux__
+#include <fcntl.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Events per batch handed to JS; a burst (fork bomb, make -j) fills batches, a quiet host sends
+ * one event per batch so latency stays at one wake-up. */
+#define BATCH_MAX 256
+/* Batches waiting for the JS thread before we start dropping (and counting) instead of blocking
+ * the reader: a blocked reader would make the kernel drop silently. */
+#define DEFAULT_QUEUE 256
+/* recv() calls per wake-up before looking at the stop pipe again. */
+#define DRAIN_MAX 128
+/* How long open() waits for the kernel's acknowledgement of LISTEN. The ack is sent from within
+ * our own sendto(), so it is there at once when it is coming at all. */
+#define ACK_TIMEOUT_MS 1000
+/* Receive buffer: bursts of thousands of forks must not overflow it while JS is busy. */
+#define RCVBUF_BYTES (8 * 1024 * 1024)
+
+typedef struct {
+  uint32_t what;
+  uint32_t cpu;
+  int32_t pid, tid;   /* thread group id (the process id) and thread id */
+  int32_t ppid, ptid; /* fork, exit (kernels >= 4.18), coredump: the parent's tgid and tid */
+  uint32_t a, b;      /* uid: ruid/euid, gid: rgid/egid, exit: wait status / exit_signal */
+  uint64_t ts;        /* ns since the epoch */
+  char comm[16];
+} mw_event;
+
+typedef struct {
+  size_t count;
+  char error[160]; /* non-empty: the reader stopped for this reason */
+  mw_event ev[];
+} mw_batch;
+
+typedef struct mw_conn {
+  napi_env env;
+  napi_threadsafe_function tsfn;
+  int sock;
+  int wake[2];
+  pthread_t thread;
+  int closed;
+  int threads;
+  atomic_uint_fast64_t events, drops, kernel_drops;
+} mw_conn;
+
+static int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
+
+/* The kernel stamps events with ktime_get_ns() (CLOCK_MONOTONIC). REALTIME - MONOTONIC turns that
+ * into epoch time; it is re-measured on every wake-up so a clock step or a suspend does not leave
+ * a stale offset behind. Bracketing REALTIME between two MONOTONIC reads halves the error. */
+static int64_t realtime_offset(void) {
+  struct timespec m1, r, m2;
+  clock_gettime(CLOCK_MONOTONIC, &m1);
+  clock_gettime(CLOCK_REALTIME, &r);
+  clock_gettime(CLOCK_MONOTONIC, &m2);
+  return ts_ns(&r) - (ts_ns(&m1) + (ts_ns(&m2) - ts_ns(&m1)) / 2);
+}
+
+static mw_batch *batch_new(void) {
+  mw_batch *b = malloc(sizeof(mw_batch) + BATCH_MAX * sizeof(mw_event));
+  if (b) {
+    b->count = 0;
+    b->error[0] = '\0';
+  }
+  return b;
+}
+
+/* ---- messages to and from the kernel ---- */
+
+static int send_mcast_op(int sock, enum proc_cn_mcast_op op, uint32_t seq) {
+  struct {
+    struct nlmsghdr nl;
+    struct cn_msg cn;
+    enum proc_cn_mcast_op op;
+  } __attribute__((packed)) msg;
+  struct sockaddr_nl to = {.nl_family = AF_NETLINK, .nl_pid = 0 /* the kernel */};
+  memset(&msg, 0, sizeof msg);
+  msg.nl.nlmsg_len = sizeof msg;
+  msg.nl.nlmsg_type = NLMSG_DONE;
+  msg.nl.nlmsg_pid = 0; /* filled in by the kernel from our socket */
+  msg.cn.id.idx = CN_IDX_PROC;
+  msg.cn.id.val = CN_VAL_PROC;
+  msg.cn.seq = seq;
+  msg.cn.ack = seq; /* the kernel answers with ack + 1 */
+  msg.cn.len = sizeof(enum proc_cn_mcast_op);
+  msg.op = op;
+  for (;;) {
+    ssize_t n = sendto(sock, &msg, sizeof msg, 0, (struct sockaddr *)&to, sizeof to);
+    if (n >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+/* Decode one proc_event into the batch. Returns 1 when it was the ack to `ack_seq` (its error in
+ * *ack_err), 0 otherwise. Short messages from older kernels are zero-filled, never over-read. */
+static int decode(mw_conn *c, const struct cn_msg *cn, size_t avail, int64_t offset, mw_batch *b,
+                  uint32_t ack_seq, int *ack_err) {
+  struct proc_event ev;
+  size_t len = cn->len;
+  if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC) return 0;
+  if (len > avail) len = avail;
+  if (len < offsetof(struct proc_event, event_data)) return 0;
+  memset(&ev, 0, sizeof ev);
+  memcpy(&ev, cn->data, len < sizeof ev ? len : sizeof ev);
+
+  if (ev.what == PROC_EVENT_NONE) {
+    /* Match on ack only: the kernel answers with our ack + 1 but overwrites seq with its own
+     * per-CPU counter (send_msg in cn_proc.c). Other listeners' acks carry their own nonces. */
+    if (ack_err && cn->ack == ack_seq + 1) {
+      *ack_err = (int)ev.event_data.ack.err;
+      return 1;
+    }
+    return 0;
+  }
+  if (!b || b->count >= BATCH_MAX) {
+    /* Only when one datagram carries more events than the batch has room for. */
+    atomic_fetch_add(&c->drops, 1);
+    return 0;
+  }
+
+  mw_event *e = &b->ev[b->count];
+  memset(e, 0, sizeof *e);
+  e->what = ev.what;
+  e->cpu = ev.cpu;
+  e->ts = (uint64_t)((int64_t)ev.timestamp_ns + offset);
+  switch (ev.what) {
+  case PROC_EVENT_FORK:
+    e->pid = ev.event_data.fork.child_tgid;
+    e->tid = ev.event_data.fork.child_pid;
+    e->ppid = ev.event_data.fork.parent_tgid;
+    e->ptid = ev.event_data.fork.parent_pid;
+    break;
+  case PROC_EVENT_EXEC:
+    e->pid = ev.event_data.exec.process_tgid;
+    e->tid = ev.event_data.exec.process_pid;
+    break;
+  case PROC_EVENT_UID:
+  case PROC_EVENT_GID:
+    e->pid = ev.event_data.id.process_tgid;
+    e->tid = ev.event_data.id.process_pid;
+    e->a = ev.event_data.id.r.ruid;
+    e->b = ev.event_data.id.e.euid;
+    break;
+  case PROC_EVENT_COMM:
+    e->pid = ev.event_data.comm.process_tgid;
+    e->tid = ev.event_data.comm.process_pid;
+    memcpy(e->comm, ev.event_data.comm.comm, sizeof e->comm);
+    e->comm[sizeof e->comm - 1] = '\0';
+    break;
+  case PROC_EVENT_COREDUMP:
+    e->pid = ev.event_data.coredump.process_tgid;
+    e->tid = ev.event_data.coredump.process_pid;
+    e->ppid = ev.event_data.coredump.parent_tgid;
+    e->ptid = ev.event_data.coredump.parent_pid;
+    break;
+  case PROC_EVENT_EXIT:
+    e->pid = ev.event_data.exit.process_tgid;
+    e->tid = ev.event_data.exit.process_pid;
+    e->a = ev.event_data.exit.exit_code; /* the wait status: code << 8 | signal | 0x80 core */
+    e->b = ev.event_data.exit.exit_signal;
+    e->ppid = ev.event_data.exit.parent_tgid;
+    e->ptid = ev.event_data.exit.parent_pid;
+    break;
+  default:
+    return 0; /* sid, ptrace: not reported */
+  }
+  /* A thread's own fork/exit/uid/comm is noise for a process view (a miner starts one thread
+   * per core); exec always reports the thread group leader. */
+  if (!c->threads && e->pid != e->tid) return 0;
+  b->count++;
+  atomic_fetch_add(&c->events, 1);
+  return 0;
+}
+
+/* Walk the netlink messages of one datagram. */
+static int parse_datagram(mw_conn *c, const char *buf, size_t n, int64_t offset, mw_batch *b,
+                          uint32_t ack_seq, int *ack_err) {
+  int got_ack = 0;
+  for (const struct nlmsghdr *nl = (const struct nlmsghdr *)buf; NLMSG_OK(nl, n); nl = NLMSG_NEXT(nl, n)) {
+    if (nl->nlmsg_type == NLMSG_NOOP || nl->nlmsg_type == NLMSG_ERROR || nl->nlmsg_type == NLMSG_OVERRUN) continue;
+    if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(struct cn_msg))) continue;
+    const struct cn_msg *cn = NLMSG_DATA(nl);
+    size_t avail = nl->nlmsg_len - NLMSG_LENGTH(sizeof(struct cn_msg));
+    if (decode(c, cn, avail, offset, b, ack_seq, ack_err)) got_ack = 1;
+  }
+  return got_ack;
+}
+
+/* Receive one datagram without blocking. Returns its size, 0 when there is nothing (or it did not
+ * come from the kernel: anyone may unicast to our port id, and forged events must not count),
+ * or -errno. */
+static ssize_t recv_one(int sock, char *buf, size_t size) {
+  struct sockaddr_nl from;
+  socklen_t fl = sizeof from;
+  for (;;) {
+    ssize_t n = recvfrom(sock, buf, size, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+    if (n >= 0) return (fl >= sizeof from && from.nl_pid == 0) ? n : 0;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return -errno;
+  }
+}
+
+/* ---- the reader thread ---- */
+
+/* Offer the batch to JS without blocking. On a full queue a partial batch is kept to retry (it
+ * keeps filling meanwhile); a full one is dropped and counted. Returns -1 once the tsfn closes. */
+static int flush(mw_conn *c, mw_batch **bp) {
+  mw_batch *b = *bp;
+  if (!b || (b->count == 0 && b->error[0] == '\0')) return 0;
+  napi_status st = napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking);
+  if (st == napi_ok) {
+    *bp = NULL;
+    return 0;
+  }
+  if (st == napi_queue_full) {
+    if (b->count >= BATCH_MAX) {
+      atomic_fetch_add(&c->drops, b->count);
+      b->count = 0;
+    }
+    return 0;
+  }
+  return -1;
+}
+
+static void *reader_main(void *arg) {
+  mw_conn *c = arg;
+  char buf[CONNECTOR_MAX_MSG_SIZE] __attribute__((aligned(8)));
+  mw_batch *b = NULL;
+  char error[160] = "";
+
+  for (;;) {
+    struct pollfd p[2] = {{.fd = c->sock, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
+    /* With a batch held back by a full queue, wake up soon to offer it again. */
+    int r = poll(p, 2, (b && b->count) ? 5 : -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      snprintf(error, sizeof error, "proc connector: poll failed: %s", strerror(errno));
+      break;
+    }
+    if (p[1].revents) break; /* close() asked us to stop */
+
+    int64_t offset = realtime_offset();
+    for (int i = 0; i < DRAIN_MAX; i++) {
+      if (!b && !(b = batch_new())) {
+        snprintf(error, sizeof error, "proc connector: out of memory");
+        goto out;
+      }
+      if (b->count >= BATCH_MAX && flush(c, &b) < 0) goto out;
+      if (!b && !(b = batch_new())) {
+        snprintf(error, sizeof error, "proc connector: out of memory");
+        goto out;
+      }
+      ssize_t n = recv_one(c->sock, buf, sizeof buf);
+      if (n == -ENOBUFS) {
+        /* The socket buffer overflowed: the kernel dropped one or more events. */
+        atomic_fetch_add(&c->kernel_drops, 1);
+        continue;
+      }
+      if (n < 0) {
+        snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror((int)-n));
+        goto out;
+      }
+      if (n == 0) {
+        /* Nothing, or a forged datagram: see whether more is waiting before sleeping. */
+        struct pollfd q = {.fd = c->sock, .events = POLLIN};
+        if (poll(&q, 1, 0) <= 0) break;
+        continue;
+      }
+      parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
+    }
+    if (flush(c, &b) < 0) goto out;
+  }
+out:
+  if (error[0]) {
+    if (!b) b = batch_new();
+    if (b) {
+      snprintf(b->error, sizeof b->error, "%s", error);
+      if (napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking) == napi_ok) b = NULL;
+    }
+  }
+  if (b) {
+    atomic_fetch_add(&c->drops, b->count);
+    free(b);
+  }
+  return NULL;
+}
+
+/* ---- the JS side ---- */
+
+static const char *kind_name(uint32_t what) {
+  switch (what) {
+  case PROC_EVENT_FORK: return "fork";
+  case PROC_EVENT_EXEC: return "exec";
+  case PROC_EVENT_UID: return "uid";
+  case PROC_EVENT_GID: return "gid";
+  case PROC_EVENT_COMM: return "comm";
+  case PROC_EVENT_COREDUMP: return "coredump";
+  case PROC_EVENT_EXIT: return "exit";
+  default: return "other";
+  }
+}
+
+static napi_value event_object(napi_env env, const mw_event *e) {
+  napi_value o, v;
+  napi_create_object(env, &o);
+#define SET(name, make) do { make; napi_set_named_property(env, o, name, v); } while (0)
+  SET("kind", napi_create_string_latin1(env, kind_name(e->what), NAPI_AUTO_LENGTH, &v));
+  SET("pid", napi_create_int32(env, e->pid, &v));
+  SET("tid", napi_create_int32(env, e->tid, &v));
+  SET("cpu", napi_create_uint32(env, e->cpu, &v));
+  SET("ts", napi_create_bigint_uint64(env, e->ts, &v));
+  switch (e->what) {
+  case PROC_EVENT_FORK:
+  case PROC_EVENT_COREDUMP:
+    SET("ppid", napi_create_int32(env, e->ppid, &v));
+    SET("ptid", napi_create_int32(env, e->ptid, &v));
+    break;
+  case PROC_EVENT_EXIT:
+    SET("status", napi_create_uint32(env, e->a, &v));
+    SET("exitSignal", napi_create_uint32(env, e->b, &v));
+    if (e->ppid) {
+      SET("ppid", napi_create_int32(env, e->ppid, &v));
+      SET("ptid", napi_create_int32(env, e->ptid, &v));
+    }
+    break;
+  case PROC_EVENT_UID:
+    SET("ruid", napi_create_uint32(env, e->a, &v));
+    SET("euid", napi_create_uint32(env, e->b, &v));
+    break;
+  case PROC_EVENT_GID:
+    SET("rgid", napi_create_uint32(env, e->a, &v));
+    SET("egid", napi_create_uint32(env, e->b, &v));
+    break;
+  case PROC_EVENT_COMM:
+    SET("comm", napi_create_string_latin1(env, e->comm, NAPI_AUTO_LENGTH, &v));
+    break;
+  }
+#undef SET
+  return o;
+}
+
+/* Runs on the JS thread. env is NULL when the tsfn is being torn down with batches still queued:
+ * then only free them. It never touches the mw_conn, which may already be gone. */
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)context;
+  mw_batch *b = data;
+  if (env && js_cb) {
+    napi_value arr, argv[2], undef;
+    size_t argc = 1;
+    napi_create_array_with_length(env, b->count, &arr);
+    for (size_t i = 0; i < b->count; i++) napi_set_element(env, arr, (uint32_t)i, event_object(env, &b->ev[i]));
+    argv[0] = arr;
+    if (b->error[0]) {
+      napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &argv[1]);
+      argc = 2;
+    }
+    napi_get_undefined(env, &undef);
+    napi_call_function(env, undef, js_cb, argc, argv, NULL);
+  }
+  free(b);
+}
+
+static void cleanup_hook(void *arg);
+
+/* Stop the reader, unsubscribe, release the tsfn so Node can exit. Safe to call twice. */
+static void conn_close(mw_conn *c, int from_cleanup_hook) {
+  if (c->closed) return;
+  c->closed = 1;
+  ssize_t w;
+  do w = write(c->wake[1], "x", 1); while (w < 0 && errno == EINTR);
+  pthread_join(c->thread, NULL);
+  /* Tell the kernel one listener fewer, so it stops building events once nobody listens. */
+  send_mcast_op(c->sock, PROC_CN_MCAST_IGNORE, 0);
+  close(c->sock);
+  close(c->wake[0]);
+  close(c->wake[1]);
+  /* release (not abort): batches already queued still reach JS, then the tsfn finalizes. */
+  napi_release_threadsafe_function(c->tsfn, napi_tsfn_release);
+  if (!from_cleanup_hook) napi_remove_env_cleanup_hook(c->env, cleanup_hook, c);
+}
+
+/* The environment is going away (process exit, worker termination) with the connector open:
+ * join the thread before the module's code is unloaded under it. */
+static void cleanup_hook(void *arg) { conn_close(arg, 1); }
+
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  conn_close(data, 0);
+  free(data);
+}
+
+static napi_value throw_code(napi_env env, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static napi_value throw_code(napi_env env, const char *code, const char *fmt, ...) {
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static const char *errno_code(int err) {
+  switch (err) {
+  case EPERM: return "EPERM";
+  case EACCES: return "EACCES";
+  case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+  case EAFNOSUPPORT: return "EAFNOSUPPORT";
+  case ECONNREFUSED: return "ECONNREFUSED";
+  case EMFILE: return "EMFILE";
+  case ENFILE: return "ENFILE";
+  case ENOMEM: return "ENOMEM";
+  default: return "ERR_PROC_CONNECTOR";
+  }
+}
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  if (err == EPERM || err == EACCES)
+    return throw_code(env, errno_code(err),
+                      "%s: %s: the proc connector needs root (CAP_NET_ADMIN in the host's user namespace)",
+                      what, strerror(err));
+  if (err == EPROTONOSUPPORT || err == EAFNOSUPPORT)
+    return throw_code(env, errno_code(err),
+                      "%s: %s: this kernel has no process events connector (CONFIG_CONNECTOR and CONFIG_PROC_EVENTS)",
+                      what, strerror(err));
+  if (err == ECONNREFUSED) {
+    /* The connector's kernel socket exists in the initial network namespace only: from any other
+     * one the kernel refuses the LISTEN message (this is how it shows when /proc/1 is unreadable
+     * and other_netns() could not tell beforehand). */
+    char ns[64] = "";
+    ssize_t n = readlink("/proc/self/ns/net", ns, sizeof ns - 1);
+    ns[n > 0 ? n : 0] = '\0';
+    return throw_code(env, "ERR_NOT_HOST_NETNS",
+                      "%s: %s: the proc connector answers only in the host's network namespace, and this "
+                      "process is in %s", what, strerror(err), ns[0] ? ns : "another one");
+  }
+  return throw_code(env, errno_code(err), "%s: %s", what, strerror(err));
+}
+
+/* The connector's kernel socket lives in the initial network namespace only: elsewhere a socket
+ * opens and binds fine, and then nothing ever arrives. Compare our netns with pid 1's. Returns 1
+ * (and the two inodes) when they differ; 0 when equal or when it cannot tell. */
+static int other_netns(unsigned long *ours, unsigned long *host) {
+  struct stat a, b;
+  if (stat("/proc/self/ns/net", &a) != 0 || stat("/proc/1/ns/net", &b) != 0) return 0;
+  *ours = (unsigned long)a.st_ino;
+  *host = (unsigned long)b.st_ino;
+  return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+static int get_bool(napi_env env, napi_value obj, const char *name, int dflt) {
+  bool has = false, v = false;
+  napi_value val;
+  napi_valuetype t;
+  if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return dflt;
+  napi_get_named_property(env, obj, name, &val);
+  napi_typeof(env, val, &t);
+  if (t != napi_boolean) return dflt;
+  napi_get_value_bool(env, val, &v);
+  return v;
+}
+
+static uint32_t get_uint(napi_env env, napi_value obj, const char *name, uint32_t dflt) {
+  bool has = false;
+  uint32_t v = dflt;
+  napi_value val;
+  napi_valuetype t;
+  if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return dflt;
+  napi_get_named_property(env, obj, name, &val);
+  napi_typeof(env, val, &t);
+  if (t != napi_number || napi_get_value_uint32(env, val, &v) != napi_ok || v == 0) return dflt;
+  return v;
+}
+
+/* Subscribe and wait for the kernel's ack. Events that arrive first are kept in *early. */
+static napi_value subscribe(napi_env env, mw_conn *c, mw_batch *early) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  /* A nonce to recognise our own ack among those of other listeners (acks are multicast). */
+  uint32_t seq = ((uint32_t)getpid() * 2654435761u) ^ (uint32_t)t.tv_nsec ^ (uint32_t)(uintptr_t)c;
+  if (seq == UINT32_MAX || seq == 0) seq = 1;
+  int err = send_mcast_op(c->sock, PROC_CN_MCAST_LISTEN, seq);
+  if (err) return throw_errno(env, "proc connector: PROC_CN_MCAST_LISTEN", err);
+
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  char *buf = malloc(CONNECTOR_MAX_MSG_SIZE);
+  if (!buf) return throw_code(env, "ENOMEM", "proc connector: out of memory");
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int left = ACK_TIMEOUT_MS - (int)((ts_ns(&now) - ts_ns(&start)) / 1000000);
+    struct pollfd p = {.fd = c->sock, .events = POLLIN};
+    int r = left > 0 ? poll(&p, 1, left) : 0;
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      free(buf);
+      return throw_code(env, "ERR_NO_ACK",
+                        "proc connector: the kernel did not answer PROC_CN_MCAST_LISTEN within %d ms: it answers "
+                        "only processes in the host's PID and user namespaces (run on the host, or in a container "
+                        "with hostPID and hostNetwork)", ACK_TIMEOUT_MS);
+    }
+    ssize_t n = recv_one(c->sock, buf, CONNECTOR_MAX_MSG_SIZE);
+    if (n == -ENOBUFS) {
+      atomic_fetch_add(&c->kernel_drops, 1);
+      continue;
+    }
+    if (n < 0) {
+      free(buf);
+      return throw_errno(env, "proc connector: recv", (int)-n);
+    }
+    int ack_err = 0;
+    if (n > 0 && parse_datagram(c, buf, (size_t)n, realtime_offset(), early, seq, &ack_err)) {
+      free(buf);
+      if (ack_err) return throw_errno(env, "proc connector: PROC_CN_MCAST_LISTEN refused", ack_err);
+      napi_value ok;
+      napi_get_boolean(env, true, &ok);
+      return ok;
+    }
+  }
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], resource, handle;
+  napi_valuetype t;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
+  int threads = 0;
+  uint32_t queue = DEFAULT_QUEUE;
+  if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
+    threads = get_bool(env, argv[1], "threads", 0);
+    queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
+  }
+
+  unsigned long ours, host;
+  if (other_netns(&ours, &host))
+    return throw_code(env, "ERR_NOT_HOST_NETNS",
+                      "the proc connector answers only in the host's network namespace: this process is in "
+                      "net:[%lu], the host (pid 1) in net:[%lu]; no process events would ever arrive here",
+                      ours, host);
+
+  mw_conn *c = calloc(1, sizeof *c);
+  mw_batch *early = batch_new();
+  if (!c || !early) {
+    free(c);
+    free(early);
+    return throw_code(env, "ENOMEM", "proc connector: out of memory");
+  }
+  c->env = env;
+  c->threads = threads;
+  c->wake[0] = c->wake[1] = -1;
+
+  c->sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+  if (c->sock < 0) {
+    int err = errno;
+    free(c);
+    free(early);
+    return throw_errno(env, "proc connector: socket(AF_NETLINK, NETLINK_CONNECTOR)", err);
+  }
+  int sz = RCVBUF_BYTES;
+  /* FORCE passes net.core.rmem_max when we are root; otherwise take what the sysctl allows. */
+  if (setsockopt(c->sock, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) != 0)
+    setsockopt(c->sock, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+
+  struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
+  napi_value ok = NULL;
+  if (bind(c->sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    throw_errno(env, "proc connector: bind to the CN_IDX_PROC group", errno);
+  } else {
+    ok = subscribe(env, c, early);
+  }
+  if (!ok) goto fail;
+
+  if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    throw_errno(env, "proc connector: pipe", errno);
+    goto fail_listening;
+  }
+  napi_create_string_utf8(env, "minewatch:proc-connector", NAPI_AUTO_LENGTH, &resource);
+  if (napi_create_threadsafe_function(env, argv[0], NULL, resource, queue, 1, NULL, NULL, NULL, call_js, &c->tsfn) != napi_ok) {
+    throw_code(env, "ERR_PROC_CONNECTOR", "proc connector: cannot create the thread-safe function");
+    goto fail_listening;
+  }
+  /* Events that came in before the ack are real: deliver them first. */
+  if (early->count > 0 && napi_call_threadsafe_function(c->tsfn, early, napi_tsfn_nonblocking) == napi_ok) early = NULL;
+  free(early);
+  early = NULL;
+  if (pthread_create(&c->thread, NULL, reader_main, c) != 0) {
+    napi_release_threadsafe_function(c->tsfn, napi_tsfn_abort);
+    throw_code(env, "ERR_PROC_CONNECTOR", "proc connector: cannot start the reader thread");
+    goto fail_listening;
+  }
+  napi_add_env_cleanup_hook(env, cleanup_hook, c);
+  if (napi_create_external(env, c, handle_finalize, NULL, &handle) != napi_ok) {
+    conn_close(c, 0);
+    free(c);
+    return throw_code(env, "ERR_PROC_CONNECTOR", "proc connector: cannot create the handle");
+  }
+  return handle;
+
+fail_listening:
+  send_mcast_op(c->sock, PROC_CN_MCAST_IGNORE, 0);
+fail:
+  close(c->sock);
+  if (c->wake[0] >= 0) close(c->wake[0]);
+  if (c->wake[1] >= 0) close(c->wake[1]);
+  free(c);
+  free(early);
+  return NULL;
+}
+
+static mw_conn *get_conn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_valuetype t;
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok || !data) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "expected a handle returned by open()");
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  mw_conn *c = get_conn(env, info);
+  if (c) conn_close(c, 0);
+  return NULL;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  mw_conn *c = get_conn(env, info);
+  if (!c) return NULL;
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_double(env, (double)atomic_load(&c->events), &v);
+  napi_set_named_property(env, o, "events", v);
+  napi_create_double(env, (double)atomic_load(&c->drops), &v);
+  napi_set_named_property(env, o, "drops", v);
+  napi_create_double(env, (double)atomic_load(&c->kernel_drops), &v);
+  napi_set_named_property(env, o, "kernelDrops", v);
+  napi_get_boolean(env, !c->closed, &v);
+  napi_set_named_property(env, o, "open", v);
+  return o;
+}
+
+#else /* not Linux: the module loads, and open() says why it cannot work */
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_throw_error(env, "ENOSYS", "the proc connector exists only on Linux");
+  return NULL;
+}
+static napi_value js_close(napi_env env, napi_callback_info info) { (void)env; (void)info; return NULL; }
+static napi_value js_stats(napi_env env, napi_callback_info info) { return js_open(env, info); }
+
+#endif
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

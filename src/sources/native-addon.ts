@@ -1,0 +1,92 @@
+/**
+ * Loads the native addon (native/proc_connector.c, target `minewatch_native`) through
+ * node-gyp-build, which picks build/Release when the addon was compiled here and a matching
+ * prebuilds/<platform>-<arch>/ binary otherwise.
+ *
+ * Loading never throws: the addon is optional (its install step may have failed on a host without
+ * a compiler), and the agent falls back to the /proc poller when it is missing. Callers get
+ * `{ addon }` or `{ error }` with the reason.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** One process event as the addon reports it (see the comment at the top of proc_connector.c). */
+export interface NativeProcEvent {
+  kind: 'fork' | 'exec' | 'exit' | 'uid' | 'gid' | 'comm' | 'coredump' | 'other';
+  /** Thread group id (the process id). */
+  pid: number;
+  /** Thread id. */
+  tid: number;
+  cpu: number;
+  /** ns since the epoch (the kernel's CLOCK_MONOTONIC stamp plus REALTIME - MONOTONIC). */
+  ts: bigint;
+  /** fork, coredump, exit (kernels >= 4.18): the parent's tgid and tid. */
+  ppid?: number;
+  ptid?: number;
+  /** exit: the wait status (code << 8 | terminating signal | 0x80 for a core dump). */
+  status?: number;
+  /** exit: the signal the parent gets (SIGCHLD, usually); not the one that killed it. */
+  exitSignal?: number;
+  ruid?: number;
+  euid?: number;
+  rgid?: number;
+  egid?: number;
+  comm?: string;
+}
+
+export interface NativeOpenOptions {
+  /** Report fork/exit/uid/comm of every thread, not only of thread group leaders (default false). */
+  threads?: boolean;
+  /** Batches waiting for the JS thread before new ones are dropped and counted (default 256). */
+  queueSize?: number;
+}
+
+export interface NativeStats {
+  /** Events decoded and queued for JS. */
+  events: number;
+  /** Events dropped because JS did not keep up with the bounded queue. */
+  drops: number;
+  /** ENOBUFS from recv: times the socket buffer overflowed (each loses one or more events). */
+  kernelDrops: number;
+  open: boolean;
+}
+
+/** An opaque handle returned by open(). */
+export type NativeHandle = { readonly __brand: 'minewatch_native_handle' };
+
+export interface ProcConnectorAddon {
+  /** Throws an Error with `code` (EPERM, EPROTONOSUPPORT, ERR_NOT_HOST_NETNS, ERR_NO_ACK, …). */
+  open(callback: (events: NativeProcEvent[], error?: string) => void, options?: NativeOpenOptions): NativeHandle;
+  close(handle: NativeHandle): void;
+  stats(handle: NativeHandle): NativeStats;
+}
+
+export type AddonLoad = { addon: ProcConnectorAddon } | { error: string };
+
+/** The package root: this file compiles to dist/src/sources/, three levels below it. */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+let cached: AddonLoad | undefined;
+
+/** Load the addon once; later calls return the same answer. */
+export function loadNativeAddon(): AddonLoad {
+  cached ??= load();
+  return cached;
+}
+
+function load(): AddonLoad {
+  if (process.platform !== 'linux') return { error: `the proc connector exists only on Linux (this is ${process.platform})` };
+  try {
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    const mod = nodeGypBuild(PACKAGE_ROOT) as Partial<ProcConnectorAddon> | null;
+    if (!mod || typeof mod.open !== 'function' || typeof mod.close !== 'function' || typeof mod.stats !== 'function') {
+      return { error: 'the native addon loaded but lacks open/close/stats (a stale build? run `npm rebuild minewatch`)' };
+    }
+    return { addon: mod as ProcConnectorAddon };
+  } catch (e) {
+    // node-gyp-build's "No native build was found for platform=… abi=…" spans lines: keep the first.
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.trim();
+    return { error: msg };
+  }
+}

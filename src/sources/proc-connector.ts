@@ -1,0 +1,166 @@
+/**
+ * Process notices from the kernel's process events connector (netlink, CN_IDX_PROC), through the
+ * native addon. It sees every fork, exec and exit on the host however short-lived, which the /proc
+ * poller cannot. It must run in the host's network, PID and user namespaces; kernels before 6.6
+ * also want root (CAP_NET_ADMIN), later ones let any user listen (6.18 here does).
+ */
+import type { ProcNotice, ProcNoticeSource } from './types.js';
+import {
+  type AddonLoad,
+  type NativeHandle,
+  type NativeProcEvent,
+  type ProcConnectorAddon,
+  loadNativeAddon,
+} from './native-addon.js';
+
+export interface ProcConnectorOptions {
+  /** Also report fork/exit/uid of threads, not only of processes (default false). */
+  threads?: boolean;
+  /** Batches queued for the JS thread before new ones are dropped and counted (default 256). */
+  queueSize?: number;
+  /** Called once if the reader thread stops on an unexpected error; default: one line on stderr. */
+  onError?: (message: string) => void;
+  /** The addon to use (tests); by default loadNativeAddon(). */
+  addon?: AddonLoad;
+}
+
+/** A reason the connector cannot run here, phrased for the user; `code` for programs. */
+export class ProcConnectorError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'ProcConnectorError';
+  }
+}
+
+const FALLBACK = 'or run with --driver procfs (no privileges needed, but it misses processes that live less than its poll interval)';
+
+/** Turn the addon's error into what to do about it. */
+export function explainOpenError(e: unknown): ProcConnectorError {
+  const err = e as Error & { code?: string };
+  const code = err?.code ?? 'ERR_PROC_CONNECTOR';
+  const detail = err?.message ?? String(e);
+  switch (code) {
+    case 'EPERM':
+    case 'EACCES':
+      return new ProcConnectorError(`the proc connector needs root (CAP_NET_ADMIN) on this kernel: run minewatch as root, ${FALLBACK} [${detail}]`, code);
+    case 'EPROTONOSUPPORT':
+    case 'EAFNOSUPPORT':
+      return new ProcConnectorError(`this kernel has no process events connector (CONFIG_PROC_EVENTS): ${FALLBACK} [${detail}]`, code);
+    case 'ERR_NOT_HOST_NETNS':
+      return new ProcConnectorError(
+        `the proc connector answers only in the host's network namespace, and minewatch is running in another one: ` +
+          `run it on the host or in a container with the host's network (docker run --network host, Kubernetes hostNetwork: true), ${FALLBACK} [${detail}]`,
+        code,
+      );
+    case 'ERR_NO_ACK':
+      return new ProcConnectorError(
+        `the kernel did not answer the proc connector: it answers only in the host's PID and user namespaces; ` +
+          `run minewatch on the host or with hostPID (docker run --pid host), ${FALLBACK} [${detail}]`,
+        code,
+      );
+    default:
+      return new ProcConnectorError(`the proc connector cannot start: ${detail}; ${FALLBACK}`, code);
+  }
+}
+
+/**
+ * The kernel reports exit_code as the wait status. ProcNotice has no signal field, so a process
+ * killed by a signal gets 128 + signal, the shell's `$?` convention.
+ */
+export function exitCodeFromStatus(status: number): number {
+  const signal = status & 0x7f;
+  return signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+}
+
+/** One addon event as a ProcNotice, or undefined for kinds ProcNotice does not carry. */
+export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
+  switch (e.kind) {
+    case 'exec':
+      return { kind: 'exec', pid: e.pid, tid: e.tid, ts: e.ts };
+    case 'fork':
+      return { kind: 'fork', pid: e.pid, tid: e.tid, ppid: e.ppid, ts: e.ts };
+    case 'exit':
+      return { kind: 'exit', pid: e.pid, tid: e.tid, exitCode: exitCodeFromStatus(e.status ?? 0), ts: e.ts };
+    case 'uid':
+      return { kind: 'uid', pid: e.pid, tid: e.tid, ruid: e.ruid, euid: e.euid, ts: e.ts };
+    default:
+      return undefined;
+  }
+}
+
+export class ProcConnectorSource implements ProcNoticeSource {
+  readonly name = 'proc-connector';
+  private addon?: ProcConnectorAddon;
+  private handle?: NativeHandle;
+  private notify?: (n: ProcNotice) => void;
+  /** Drops counted up to the last stop(), so `drops` still answers after it. */
+  private dropsBefore = 0;
+  /** Set when the reader thread stopped on an error. */
+  error?: string;
+
+  constructor(private readonly opts: ProcConnectorOptions = {}) {}
+
+  async start(notify: (n: ProcNotice) => void): Promise<void> {
+    if (this.handle) throw new ProcConnectorError('the proc connector is already started', 'ERR_ALREADY_STARTED');
+    const loaded = this.opts.addon ?? loadNativeAddon();
+    if ('error' in loaded) {
+      throw new ProcConnectorError(
+        `the proc connector's native addon is not available (${loaded.error}): build it with \`npm rebuild minewatch\` ` +
+          `(needs g++, make and python3), ${FALLBACK}`,
+        'ERR_ADDON_MISSING',
+      );
+    }
+    this.addon = loaded.addon;
+    this.notify = notify;
+    this.error = undefined;
+    try {
+      this.handle = this.addon.open((events, error) => this.onBatch(events, error), {
+        threads: this.opts.threads ?? false,
+        queueSize: this.opts.queueSize,
+      });
+    } catch (e) {
+      this.notify = undefined;
+      throw explainOpenError(e);
+    }
+  }
+
+  async stop(): Promise<void> {
+    // Batches the addon queued before close() still arrive afterwards: notify is cleared first
+    // so nobody hears from a stopped source.
+    this.notify = undefined;
+    if (!this.handle || !this.addon) return;
+    const s = this.addon.stats(this.handle);
+    this.dropsBefore += s.drops + s.kernelDrops;
+    this.addon.close(this.handle);
+    this.handle = undefined;
+  }
+
+  get drops(): number {
+    if (!this.handle || !this.addon) return this.dropsBefore;
+    const s = this.addon.stats(this.handle);
+    return this.dropsBefore + s.drops + s.kernelDrops;
+  }
+
+  private onBatch(events: NativeProcEvent[], error?: string): void {
+    const notify = this.notify;
+    if (notify) {
+      for (const e of events) {
+        const n = toNotice(e);
+        if (!n) continue;
+        try {
+          notify(n);
+        } catch (err) {
+          // A consumer's bug must surface as an ordinary uncaught exception, not be swallowed
+          // by Node-API's handling of exceptions in thread-safe function callbacks.
+          process.nextTick(() => {
+            throw err;
+          });
+        }
+      }
+    }
+    if (error) {
+      this.error = error;
+      (this.opts.onError ?? ((m: string) => process.stderr.write(`minewatch: ${m}\n`)))(error);
+    }
+  }
+}

@@ -1,0 +1,178 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import type { ProcNotice } from '../src/sources/types.js';
+import { ProcConnectorSource, exitCodeFromStatus, toNotice } from '../src/sources/proc-connector.js';
+import { loadNativeAddon } from '../src/sources/native-addon.js';
+import { ROOT } from './helpers/paths.js';
+
+const MODULE = `${ROOT}dist/src/sources/proc-connector.js`;
+
+/** Why the live connector cannot be tested here, or undefined when it can. */
+function whyNot(): string | undefined {
+  if (process.platform !== 'linux') return 'the proc connector is Linux only';
+  const loaded = loadNativeAddon();
+  if ('error' in loaded) return `the native addon is not built (${loaded.error}); build it with npm rebuild minewatch`;
+  return undefined;
+}
+
+/** Not in the host's network namespace (pid 1's), when that can be told. */
+function inOtherNetns(): boolean {
+  try {
+    return statSync('/proc/self/ns/net').ino !== statSync('/proc/1/ns/net').ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Codes that mean "this host or user cannot run the connector", not "the connector is broken". */
+const ENVIRONMENT = new Set(['EPERM', 'EACCES', 'EPROTONOSUPPORT', 'ERR_NOT_HOST_NETNS', 'ERR_NO_ACK']);
+
+/**
+ * Skip (with the reason) when the connector cannot run here. Unprivileged users are tried, not
+ * assumed to fail: recent kernels (6.18 here) accept PROC_CN_MCAST_LISTEN without CAP_NET_ADMIN,
+ * older ones answer EPERM.
+ */
+async function skipped(t: TestContext): Promise<boolean> {
+  let why = whyNot() ?? (inOtherNetns() ? 'not in the host network namespace, where the proc connector answers' : undefined);
+  if (!why) {
+    const probe = new ProcConnectorSource();
+    try {
+      await probe.start(() => {});
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      if (!ENVIRONMENT.has(code)) throw e;
+      why = `the proc connector cannot run here (${code}${process.geteuid?.() !== 0 ? ', not root' : ''}): ${(e as Error).message}`;
+    } finally {
+      await probe.stop();
+    }
+  }
+  if (why) t.skip(why);
+  return why !== undefined;
+}
+
+function waitFor(pred: () => boolean, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const tick = () => {
+      if (pred()) return resolve(true);
+      if (Date.now() - t0 > ms) return resolve(false);
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+function run(cmd: string, args: string[]): Promise<{ pid: number; code: number | null }> {
+  const child = spawn(cmd, args, { stdio: 'ignore' });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ pid: child.pid!, code })));
+}
+
+test('exit status: the kernel reports the wait status; notices carry the exit code', () => {
+  assert.equal(exitCodeFromStatus(3 << 8), 3);
+  assert.equal(exitCodeFromStatus(0), 0);
+  assert.equal(exitCodeFromStatus(255 << 8), 255);
+  assert.equal(exitCodeFromStatus(9), 128 + 9, 'killed by SIGKILL: 128 + 9, as the shell says');
+  assert.equal(exitCodeFromStatus(11 | 0x80), 128 + 11, 'SIGSEGV with a core dump');
+  assert.deepEqual(toNotice({ kind: 'exit', pid: 5, tid: 5, cpu: 0, ts: 7n, status: 768, exitSignal: 17 }), {
+    kind: 'exit', pid: 5, tid: 5, exitCode: 3, ts: 7n,
+  });
+  assert.equal(toNotice({ kind: 'comm', pid: 5, tid: 5, cpu: 0, ts: 7n, comm: 'x' }), undefined);
+});
+
+test('a missing addon is a start() error that says how to build it', async () => {
+  const src = new ProcConnectorSource({ addon: { error: 'No native build was found for platform=linux arch=x64' } });
+  await assert.rejects(src.start(() => {}), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_ADDON_MISSING');
+    assert.match(e.message, /npm rebuild minewatch/);
+    assert.match(e.message, /--driver procfs/);
+    return true;
+  });
+  assert.equal(src.drops, 0);
+});
+
+test('live: fork, exec and exit of real children, with their pids, parent and exit code', async (t) => {
+  if (await skipped(t)) return;
+  const got: ProcNotice[] = [];
+  const src = new ProcConnectorSource();
+  await src.start((n) => got.push(n));
+  try {
+    const before = BigInt(Date.now()) * 1_000_000n;
+    const [sleep, sh] = await Promise.all([run('/bin/sleep', ['0.2']), run('/bin/sh', ['-c', 'exit 3'])]);
+    assert.equal(sh.code, 3);
+    const of = (pid: number, kind: ProcNotice['kind']) => got.filter((n) => n.pid === pid && n.kind === kind);
+    const complete = () => [sleep.pid, sh.pid].every((p) => of(p, 'fork').length && of(p, 'exec').length && of(p, 'exit').length);
+    assert.ok(await waitFor(complete, 3000), `fork, exec and exit for both children (got ${JSON.stringify(got.filter((n) => n.pid === sleep.pid || n.pid === sh.pid), (_k, v) => (typeof v === 'bigint' ? String(v) : v))})`);
+    const after = BigInt(Date.now()) * 1_000_000n;
+
+    for (const child of [sleep, sh]) {
+      const [fork] = of(child.pid, 'fork');
+      const execs = of(child.pid, 'exec');
+      const [exit] = of(child.pid, 'exit');
+      assert.equal(fork!.ppid, process.pid, 'forked by us');
+      assert.equal(fork!.tid, child.pid);
+      assert.equal(execs.length, 1, 'exactly one exec for the child');
+      assert.equal(execs[0]!.tid, child.pid);
+      assert.ok(fork!.ts <= execs[0]!.ts && execs[0]!.ts <= exit!.ts, 'fork, exec, exit in time order');
+      // The kernel's monotonic stamp, moved to the epoch: within the test's own wall-clock window.
+      assert.ok(fork!.ts >= before - 50_000_000n && exit!.ts <= after + 50_000_000n, 'ts is ns since the epoch');
+    }
+    assert.equal(of(sh.pid, 'exit')[0]!.exitCode, 3);
+    assert.equal(of(sleep.pid, 'exit')[0]!.exitCode, 0);
+    assert.equal(src.drops, 0);
+  } finally {
+    await src.stop();
+  }
+  const count = got.length;
+  await run('/bin/true', []);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(got.length, count, 'nothing is heard after stop()');
+});
+
+test('live: stop() lets the process exit (the reader thread ends, the tsfn is released)', async (t) => {
+  if (await skipped(t)) return;
+  const script = `
+    const { ProcConnectorSource } = await import(${JSON.stringify(MODULE)});
+    const { spawn } = await import('node:child_process');
+    const src = new ProcConnectorSource();
+    let seen = false;
+    await src.start((n) => { if (n.kind === 'exec') seen = true; });
+    spawn('/bin/true').on('exit', () => setTimeout(async () => { await src.stop(); console.log(seen ? 'stopped' : 'no exec seen'); }, 50));
+  `;
+  const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+  assert.equal(res.error, undefined, 'the child exited on its own within 10 s');
+  assert.equal(res.status, 0, res.stderr);
+  assert.equal(res.stdout.trim(), 'stopped');
+});
+
+test('live: in a network namespace of its own, start() says the connector answers only in the host one', (t) => {
+  const why = whyNot();
+  if (why) {
+    t.skip(why);
+    return;
+  }
+  // Root makes a network namespace directly; anyone else needs a user namespace around it (-r).
+  const unshare = process.geteuid?.() === 0 ? ['-n'] : ['-r', '-n'];
+  const probe = spawnSync('unshare', [...unshare, 'true']);
+  if (probe.error || probe.status !== 0) {
+    t.skip(`cannot make a network namespace here (unshare ${unshare.join(' ')}: ${probe.error?.message ?? String(probe.stderr).trim()})`);
+    return;
+  }
+  const script = `
+    const { ProcConnectorSource } = await import(${JSON.stringify(MODULE)});
+    try {
+      await new ProcConnectorSource().start(() => {});
+      console.log(JSON.stringify({ started: true }));
+      process.exit(0);
+    } catch (e) {
+      console.log(JSON.stringify({ code: e.code, message: e.message }));
+    }
+  `;
+  const res = spawnSync('unshare', [...unshare, process.execPath, '--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+  assert.equal(res.status, 0, res.stderr);
+  const out = JSON.parse(res.stdout) as { started?: boolean; code?: string; message?: string };
+  assert.equal(out.started, undefined, 'start() must not succeed where no event can arrive');
+  assert.equal(out.code, 'ERR_NOT_HOST_NETNS');
+  assert.match(out.message!, /answers only in the host's network namespace/);
+});
