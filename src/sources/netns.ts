@@ -1,0 +1,101 @@
+/**
+ * Which processes live in which network namespace.
+ *
+ * Every pod (every container with its own network) has its own network namespace, with its own
+ * socket tables: /proc/net/tcp of the agent shows only the agent's namespace. Reading
+ * /proc/<pid>/net/tcp shows the tables of <pid>'s namespace, so one pid per namespace is enough
+ * to see every socket on the node. This module groups pids by namespace (the inode of
+ * /proc/PID/ns/net) and keeps the grouping cheap to refresh: only pids it has not seen before are
+ * looked up, because a process almost never changes namespace; a full re-read every
+ * `revalidateMs` catches the few that do (setns, unshare) and pids reused between two refreshes.
+ */
+import { readdirSync, readlinkSync } from 'node:fs';
+
+/** Numeric entries of /proc (processes; threads are not listed at the top level). */
+export function listPids(procRoot = '/proc'): number[] {
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(procRoot);
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    // charCode test first: most of /proc's non-pid entries start with a letter.
+    const c = n.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const pid = Number(n);
+    if (Number.isInteger(pid) && pid > 0) out.push(pid);
+  }
+  return out;
+}
+
+/** "net:[4026531840]" → "4026531840"; undefined when the link cannot be read (gone, no access). */
+export function netnsOf(pid: number, procRoot = '/proc'): string | undefined {
+  try {
+    const link = readlinkSync(`${procRoot}/${pid}/ns/net`);
+    const open = link.indexOf('[');
+    const close = link.lastIndexOf(']');
+    return open >= 0 && close > open ? link.slice(open + 1, close) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface NetnsIndexOptions {
+  procRoot?: string;
+  /** Re-read every pid's namespace this often (ms); in between only new pids are read. */
+  revalidateMs?: number;
+  /** Monotonic clock in ms (tests). */
+  nowMs?: () => number;
+}
+
+export class NetnsIndex {
+  private readonly procRoot: string;
+  private readonly revalidateMs: number;
+  private readonly nowMs: () => number;
+  /** pid → namespace id; null when it could not be read (kept so it is not retried every poll). */
+  private readonly nsByPid = new Map<number, string | null>();
+  private lastFull = -Infinity;
+  /** Pids that appeared in the last refresh (not known to the one before). */
+  readonly newPids = new Set<number>();
+  /** Namespace → its live pids, ascending, as of the last refresh. */
+  groups = new Map<string, number[]>();
+
+  constructor(opts: NetnsIndexOptions = {}) {
+    this.procRoot = opts.procRoot ?? '/proc';
+    this.revalidateMs = opts.revalidateMs ?? 10_000;
+    this.nowMs = opts.nowMs ?? (() => performance.now());
+  }
+
+  /** Re-list /proc and regroup; returns the groups (also kept in `groups`). */
+  refresh(): Map<string, number[]> {
+    const now = this.nowMs();
+    const full = now - this.lastFull >= this.revalidateMs;
+    if (full) this.lastFull = now;
+    const pids = listPids(this.procRoot);
+    const live = new Set(pids);
+    for (const pid of this.nsByPid.keys()) if (!live.has(pid)) this.nsByPid.delete(pid);
+    this.newPids.clear();
+    const groups = new Map<string, number[]>();
+    for (const pid of pids) {
+      let ns = this.nsByPid.get(pid);
+      if (ns === undefined) this.newPids.add(pid);
+      if (ns === undefined || full) {
+        ns = netnsOf(pid, this.procRoot) ?? null;
+        this.nsByPid.set(pid, ns);
+      }
+      if (ns === null) continue;
+      let g = groups.get(ns);
+      if (!g) groups.set(ns, (g = []));
+      g.push(pid);
+    }
+    this.groups = groups;
+    return groups;
+  }
+
+  /** The namespace of a pid as of the last refresh. */
+  nsOf(pid: number): string | undefined {
+    return this.nsByPid.get(pid) ?? undefined;
+  }
+}
