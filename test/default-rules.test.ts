@@ -209,14 +209,22 @@ test('allow-lists are overridable: a sanctioned miner image goes quiet', async (
   assert.deepEqual(fired.get(1002), [R.poolUrl, R.minerOptions, R.wallet].sort());
 });
 
-test('sustained high CPU from the sampler fires; short or low use does not', () => {
+test('sustained high CPU from the sampler fires; a tightened macro leaves lower use out', () => {
   const engine = Engine.fromFiles(DEFAULT_RULES_FILES, { ruleMatching: 'all' });
+  const tightened = load([...readRulesFiles(DEFAULT_RULES_FILES), {
+    path: 'local.yaml',
+    text: '- macro: mw_cpu_sustained_high\n  condition: (mw.cpu.percent >= 150)\n  override:\n    condition: replace\n',
+  }]);
   const sample = (cpu: Record<string, number | string>): SyscallEvent => ({
     source: 'syscall', type: 'cpu_sustained', ts: 1764000000000000000n, num: 1,
     proc: { pid: 777, name: 'kswapd1', args: [] }, container: { id: '1234567890ab', image_repository: 'docker.io/library/php' }, cpu,
   });
-  const rules = (cpu: Record<string, number | string>) => engine.process(sample(cpu)).map((m) => m.rule);
+  const rules = (cpu: Record<string, number | string>, e = engine) => e.process(sample(cpu)).map((m) => m.rule);
+  // The sampler decides what is sustained (sources.cpu); the rule reports what it sends.
   assert.deepEqual(rules({ percent: 398, duration: 600_000_000_000, scope: 'container' }), [R.cpu]);
-  assert.deepEqual(rules({ percent: 95, duration: 60_000_000_000, scope: 'process' }), []);
-  assert.deepEqual(rules({ percent: 40, duration: 900_000_000_000, scope: 'process' }), []);
+  assert.deepEqual(rules({ percent: 95, duration: 60_000_000_000, scope: 'process' }), [R.cpu]);
+  assert.deepEqual(rules({ percent: 398, duration: 600_000_000_000, scope: 'container' }, tightened), [R.cpu]);
+  assert.deepEqual(rules({ percent: 95, duration: 60_000_000_000, scope: 'process' }, tightened), []);
+  // Other events never carry sampler figures.
+  assert.deepEqual(engine.process({ ...sample({}), type: 'execve', cpu: undefined }).map((m) => m.rule), []);
 });
