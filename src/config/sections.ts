@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
+import { type ResponseConfig, responseSection } from '../response/config.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
@@ -68,6 +69,7 @@ export interface Config {
   engine: EngineConfig;
   sources: SourcesConfig;
   outputs: OutputsConfig;
+  response: ResponseConfig;
   [section: string]: unknown;
 }
 
@@ -76,5 +78,6 @@ export function defaultSections(): ConfigRegistry {
     .register({ name: 'rules_files', describe: 'rules files and folders, loaded in order ("default" = minewatch\'s own)', schema: rulesFilesSection })
     .register({ name: 'engine', empty: {}, describe: 'rule matching, minimum priority, tag and name filters', schema: engineSection })
     .register({ name: 'sources', empty: {}, describe: 'kernel driver, polling intervals, queues, containers, DNS', schema: sourcesSection })
-    .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection });
+    .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection })
+    .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection });
 }

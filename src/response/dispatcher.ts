@@ -1,0 +1,131 @@
+/**
+ * Takes every match (and every detector's request) first, before throttling or storage, and runs
+ * the configured actions on it. Each outcome — done, would-do, spared, missed, failed — comes back
+ * as an alert of its own, so what minewatch did is in the same place as what it saw.
+ */
+import { hostname as osHostname } from 'node:os';
+import type { Match, Priority } from '../engine/types.js';
+import { parsePriority, priorityRank } from '../engine/types.js';
+import type { SyscallEvent } from '../events.js';
+import type { ResponseConfig } from './config.js';
+import type { ActionName, ActionOutcome, ActionRequest, ActionResult, ResponseAction, Target } from './types.js';
+
+export interface DispatcherStats {
+  requested: number;
+  byOutcome: Record<ActionOutcome, number>;
+}
+
+const OUTCOME_PRIORITY: Record<ActionOutcome, Priority> = {
+  done: 'CRITICAL',
+  failed: 'ERROR',
+  dryrun: 'WARNING',
+  missed: 'NOTICE',
+  spared: 'NOTICE',
+};
+
+/** The process and destination an event is about, with the identity the kill will check. */
+export function targetOf(ev: SyscallEvent): Target {
+  const p = ev.proc;
+  const remote = ev.fd?.sip !== undefined && !ev.fd.is_server ? { ip: ev.fd.sip, port: ev.fd.sport } : ev.fd?.cip !== undefined && ev.fd.is_server ? { ip: ev.fd.cip, port: ev.fd.cport } : undefined;
+  return {
+    pid: p.pid,
+    startTs: p.start_ts,
+    cmdline: [p.name, ...(p.args ?? [])].join(' '),
+    exepath: p.exepath,
+    container: ev.container,
+    k8s: ev.k8s,
+    remote,
+  };
+}
+
+/** An action's outcome as an alert: its own rule name, the process, and what was done or why not. */
+export function resultToMatch(r: ActionResult, host: string): Match {
+  const { request: q, outcome } = r;
+  const t = q.target;
+  const verb = outcome === 'done' ? 'done' : outcome === 'dryrun' ? 'would run (dry run)' : outcome;
+  const why = r.reason ? ` (${r.reason})` : '';
+  const fields: Match['outputFields'] = {
+    'mw.response.action': q.action,
+    'mw.response.outcome': outcome,
+    'mw.response.reason': r.reason ?? null,
+    'mw.response.trigger': q.trigger,
+    'mw.response.mode': q.mode,
+    'proc.pid': t.pid,
+    'proc.cmdline': t.cmdline ?? null,
+    'container.id': t.container?.id ?? null,
+    'k8s.ns.name': t.k8s?.ns_name ?? null,
+    'k8s.pod.name': t.k8s?.pod_name ?? null,
+    'fd.rip': t.remote?.ip ?? null,
+  };
+  for (const [k, v] of Object.entries(q.details ?? {})) fields[`mw.response.${k}`] = v;
+  const detail = Object.entries(q.details ?? {}).map(([k, v]) => ` ${k}=${String(v)}`).join('');
+  return {
+    rule: `minewatch response: ${q.action}`,
+    priority: OUTCOME_PRIORITY[outcome],
+    source: 'minewatch',
+    tags: ['minewatch', 'response', q.action, outcome],
+    output: `${q.action} of pid ${t.pid} ${verb}${why}: triggered by ${q.trigger} | cmdline=${t.cmdline ?? '<NA>'} container_id=${t.container?.id ?? '<NA>'}${t.remote ? ` destination=${t.remote.ip}` : ''}${detail}`,
+    outputFields: fields,
+    time: BigInt(Date.now()) * 1_000_000n,
+    hostname: host,
+    event: q.event ?? ({ source: 'minewatch', type: 'response', ts: BigInt(Date.now()) * 1_000_000n } as Match['event']),
+  };
+}
+
+export class ResponseDispatcher {
+  readonly stats: DispatcherStats = { requested: 0, byOutcome: { done: 0, dryrun: 0, spared: 0, missed: 0, failed: 0 } };
+  private readonly host: string;
+
+  constructor(
+    private readonly cfg: ResponseConfig,
+    private readonly actions: Partial<Record<ActionName, ResponseAction>>,
+    /** Where the outcome alerts go (the alert pipeline). */
+    private readonly emit: (m: Match) => void,
+    host?: string,
+  ) {
+    this.host = host ?? osHostname();
+  }
+
+  /** The actions configured for a rule match, in the order they are listed, each once. */
+  actionsFor(m: Match): ActionName[] {
+    const out: ActionName[] = [];
+    for (const entry of this.cfg.actions) {
+      const min = entry.priority ? parsePriority(entry.priority) : undefined;
+      const hit = entry.rules.includes(m.rule) || entry.tags.some((t) => m.tags.includes(t)) || (min !== undefined && priorityRank(m.priority) <= priorityRank(min));
+      if (hit) for (const a of entry.do) if (!out.includes(a)) out.push(a);
+    }
+    return out;
+  }
+
+  /** A rule matched: run its actions. Never throws; outcomes arrive as alerts. */
+  onMatch(m: Match): void {
+    if (m.source === 'minewatch') return; // never act on our own outcome alerts
+    const ev = m.event as SyscallEvent;
+    if (ev.source !== 'syscall' || !ev.proc) return;
+    const names = this.actionsFor(m);
+    if (names.length === 0) return;
+    const target = targetOf(ev);
+    for (const action of names) this.request({ action, target, trigger: m.rule, mode: this.cfg.mode, event: ev, match: m });
+  }
+
+  /** A detector (execwhacker, tcpflowkiller) asks for an action. */
+  request(req: ActionRequest): void {
+    this.stats.requested++;
+    const impl = this.actions[req.action];
+    const started = process.hrtime.bigint();
+    const finish = (r: ActionResult): void => {
+      r.decideNs ??= Number(process.hrtime.bigint() - started);
+      this.stats.byOutcome[r.outcome]++;
+      try {
+        this.emit(resultToMatch(r, this.host));
+      } catch {
+        // An output failing must not turn into an unhandled rejection here.
+      }
+    };
+    if (!impl) {
+      finish({ request: req, outcome: 'failed', reason: `action '${req.action}' is not available on this host` });
+      return;
+    }
+    impl.run(req).then(finish, (e: unknown) => finish({ request: req, outcome: 'failed', reason: (e as Error).message ?? String(e) }));
+  }
+}
