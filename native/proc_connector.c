@@ -700,6 +700,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) { return js_op
 
 #endif
 
+void mw_pidfd_register(napi_env env, napi_value exports); /* native/pidfd.c */
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -707,6 +709,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  mw_pidfd_register(env, exports);
   return exports;
 }
 

@@ -54,7 +54,22 @@ export interface NativeStats {
 /** An opaque handle returned by open(). */
 export type NativeHandle = { readonly __brand: 'minewatch_native_handle' };
 
-export interface ProcConnectorAddon {
+/**
+ * Process file descriptors (native/pidfd.c), for the response actions. Each function throws an
+ * Error with Node's system-error fields on failure: `code` ("ESRCH", "ENOSYS", "EPERM", "EINVAL",
+ * "EBADF", …), `errno` (negative) and `syscall`.
+ */
+export interface PidfdFunctions {
+  /** pidfd_open(pid, 0): an fd naming this one process (close-on-exec). ESRCH: no such process;
+   * EINVAL: a thread id, not a process; ENOSYS: kernel older than 5.3. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(fd, signal, NULL, 0); signal 0 only probes. ESRCH: the process has exited. */
+  pidfdSendSignal(fd: number, signal: number): void;
+  /** close(fd). */
+  closeFd(fd: number): void;
+}
+
+export interface ProcConnectorAddon extends Partial<PidfdFunctions> {
   /** Throws an Error with `code` (EPERM, EPROTONOSUPPORT, ERR_NOT_HOST_NETNS, ERR_NO_ACK, …). */
   open(callback: (events: NativeProcEvent[], error?: string) => void, options?: NativeOpenOptions): NativeHandle;
   close(handle: NativeHandle): void;

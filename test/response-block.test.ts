@@ -1,0 +1,230 @@
+/**
+ * `block_destination` for real, inside network namespaces the test makes (nftables tables are per
+ * network namespace, so the host's firewall is never touched): a listener at 198.51.100.7 (and
+ * 2001:db8:51::7) in one namespace, the client in another, joined by a veth pair. The first
+ * connection succeeds; after the block the second fails; after `unblock` (the API and the CLI) it
+ * works again. Plus the nft set listing, TTLs, and what is never blocked.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { BlockDestinationAction, normalizeAddress, parseNftSetJson } from '../src/response/block-destination.js';
+import { AllowList, Safety } from '../src/response/safety.js';
+import type { ActionRequest, Target } from '../src/response/types.js';
+import { haveCommand, isRoot, killAll, run, tryRun } from './helpers/live.js';
+
+// ---- unit ------------------------------------------------------------------------------------------
+
+describe('block_destination: addresses and nft output', () => {
+  test('addresses in nft\'s canonical form', () => {
+    assert.deepEqual(normalizeAddress('198.51.100.7'), { ip: '198.51.100.7', v6: false });
+    assert.deepEqual(normalizeAddress('::ffff:198.51.100.7'), { ip: '198.51.100.7', v6: false });
+    assert.deepEqual(normalizeAddress('2001:DB8:0:0:0:0:0:7'), { ip: '2001:db8::7', v6: true });
+    assert.deepEqual(normalizeAddress('2001:db8:0:1:0:0:0:0'), { ip: '2001:db8:0:1::', v6: true });
+    assert.equal(normalizeAddress('pool.example.com'), undefined);
+    assert.equal(normalizeAddress('198.51.100.7; flush ruleset'), undefined);
+  });
+
+  test('the set listing (nft -j)', () => {
+    const text = '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "blocked4", "table": "minewatch", "type": "ipv4_addr", "flags": ["timeout"], "elem": [{"elem": {"val": "198.51.100.7", "timeout": 3600, "expires": 3598}}, "203.0.113.9"]}}]}';
+    assert.deepEqual(parseNftSetJson(text, 'ipv4'), [
+      { ip: '198.51.100.7', family: 'ipv4', timeoutS: 3600, expiresS: 3598 },
+      { ip: '203.0.113.9', family: 'ipv4' },
+    ]);
+    assert.deepEqual(parseNftSetJson('{"nftables": [{"set": {"name": "blocked6"}}]}', 'ipv6'), []);
+  });
+
+  test('never blocked: loopback, unspecified, link-local, multicast, and what the user protects; dry runs', async () => {
+    const a = new BlockDestinationAction({ protect: ['203.0.113.53/32'], nft: ['/nonexistent/nft'] });
+    const r = (ip: string, mode: 'dryrun' | 'enforce' = 'enforce') => a.run({ action: 'block_destination', target: { pid: 0x3ffffff0, remote: { ip } }, trigger: 'test', mode });
+    for (const ip of ['127.0.0.1', '0.0.0.0', '169.254.169.254', '224.0.0.251', '::1', 'fe80::1', '203.0.113.53']) {
+      const x = await r(ip);
+      assert.equal(x.outcome, 'spared', ip);
+      assert.match(x.reason!, /never blocked/);
+    }
+    assert.equal((await r('not-an-ip')).outcome, 'failed');
+    const none = await a.run({ action: 'block_destination', target: { pid: 5 }, trigger: 'test', mode: 'enforce' });
+    assert.equal(none.outcome, 'failed');
+    const d = await r('198.51.100.7', 'dryrun');
+    assert.equal(d.outcome, 'dryrun');
+    assert.match(d.reason!, /would add 198\.51\.100\.7 to nftables set inet minewatch blocked4 for 3600 s/);
+    // An allow-listed process's destination is not blocked.
+    const allowed = new BlockDestinationAction({ safety: new Safety({ allow: new AllowList({ images: ['registry.example.com/trusted/*'] }) }), nft: ['/nonexistent/nft'] });
+    const s = await allowed.run({ action: 'block_destination', target: { pid: 0x3ffffff0, container: { id: 'abcdefabcdef', image: 'registry.example.com/trusted/app:1' }, remote: { ip: '198.51.100.7' } }, trigger: 'test', mode: 'enforce' });
+    assert.equal(s.outcome, 'spared');
+    // Without nft: a clear failure, not a crash.
+    const f = await r('198.51.100.7');
+    assert.equal(f.outcome, 'failed');
+    assert.match(f.reason!, /command not found \(install nftables\)/);
+  });
+});
+
+// ---- live, in network namespaces --------------------------------------------------------------------
+
+const skip = !isRoot()
+  ? 'SKIPPED: block_destination tests need root (ip netns, nft)'
+  : !haveCommand('ip')
+    ? 'SKIPPED: block_destination tests need iproute2 (`apt-get install iproute2`)'
+    : !haveCommand('nft')
+      ? 'SKIPPED: block_destination tests need nft (`apt-get install nftables`)'
+      : false;
+
+/** Try one TCP connection from inside a namespace; resolves 'ok' or the error code. */
+function connectFrom(ns: string, host: string, port: number, timeoutMs = 1000): Promise<string> {
+  const script = `const s = require('net').connect({ host: ${JSON.stringify(host)}, port: ${port} });
+s.setTimeout(${timeoutMs}, () => { console.log('ETIMEDOUT'); process.exit(0); });
+s.on('connect', () => { console.log('ok'); s.destroy(); process.exit(0); });
+s.on('error', (e) => { console.log(e.code || e.message); process.exit(0); });`;
+  return new Promise((resolve, reject) => {
+    execFile('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { timeout: timeoutMs + 5000 }, (err, stdout) => {
+      if (err) reject(err);
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('block_destination: nftables in a network namespace (root, iproute2, nftables)', { skip }, () => {
+  const id = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`.slice(-8);
+  const srv = `mwblk-s-${id}`;
+  const cln = `mwblk-c-${id}`;
+  const children: ChildProcess[] = [];
+  let port = 0;
+  let port6 = 0;
+
+  before(async () => {
+    run('ip', ['netns', 'add', srv]);
+    run('ip', ['netns', 'add', cln]);
+    // A veth pair with one end in each namespace: nothing of this reaches the host's interfaces.
+    run('ip', ['-n', srv, 'link', 'add', `mws${id}`, 'type', 'veth', 'peer', 'name', `mwc${id}`, 'netns', cln]);
+    run('ip', ['-n', srv, 'addr', 'add', '198.51.100.7/24', 'dev', `mws${id}`]);
+    run('ip', ['-n', srv, 'addr', 'add', '2001:db8:51::7/64', 'dev', `mws${id}`, 'nodad']);
+    run('ip', ['-n', cln, 'addr', 'add', '198.51.100.2/24', 'dev', `mwc${id}`]);
+    run('ip', ['-n', cln, 'addr', 'add', '2001:db8:51::2/64', 'dev', `mwc${id}`, 'nodad']);
+    for (const ns of [srv, cln]) {
+      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      run('ip', ['-n', ns, 'link', 'set', ns === srv ? `mws${id}` : `mwc${id}`, 'up']);
+    }
+    const lsn = spawn('ip', ['netns', 'exec', srv, process.execPath, '-e', `const net = require('net');
+const a = net.createServer((c) => c.end()).listen(0, '198.51.100.7', () => {
+  const b = net.createServer((c) => c.end()).listen(0, '2001:db8:51::7', () => console.log(JSON.stringify({ port: a.address().port, port6: b.address().port })));
+});`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(lsn);
+    const ports = await new Promise<{ port: number; port6: number }>((resolve, reject) => {
+      let out = '';
+      lsn.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(JSON.parse(out) as { port: number; port6: number });
+      });
+      lsn.on('exit', (c) => reject(new Error(`listener exited (${c})`)));
+    });
+    ({ port, port6 } = ports);
+  });
+
+  after(() => {
+    killAll(children);
+    tryRun('ip', ['netns', 'exec', cln, 'nft', 'delete', 'table', 'inet', 'minewatch']);
+    tryRun('ip', ['netns', 'del', cln]);
+    tryRun('ip', ['netns', 'del', srv]);
+  });
+
+  const req = (ip: string, target: Partial<Target> = {}, mode: 'dryrun' | 'enforce' = 'enforce'): ActionRequest => ({
+    action: 'block_destination',
+    // The process that connected has usually gone by now: a pid that does not exist.
+    target: { pid: 0x3ffffff0, remote: { ip, port }, ...target },
+    trigger: 'test',
+    mode,
+  });
+
+  test('connect works; block; connect fails; unblock; connect works again', async () => {
+    const act = new BlockDestinationAction({ netns: cln, safety: new Safety({ isSelf: (p) => p === process.pid }) });
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ok', 'first connection');
+    assert.deepEqual(await act.list(), [], 'no table yet: nothing blocked');
+
+    const d = await act.run(req('198.51.100.7', {}, 'dryrun'));
+    assert.equal(d.outcome, 'dryrun');
+    assert.deepEqual(await act.list(), [], 'a dry run blocks nothing');
+
+    const r = await act.run(req('198.51.100.7'));
+    assert.equal(r.outcome, 'done', r.reason);
+    assert.match(r.reason!, /added 198\.51\.100\.7 to nftables set inet minewatch blocked4 for 3600 s/);
+    const listed = await act.list();
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]!.ip, '198.51.100.7');
+    assert.equal(listed[0]!.timeoutS, 3600);
+    assert.ok(listed[0]!.expiresS! > 3500 && listed[0]!.expiresS! <= 3600);
+
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ETIMEDOUT', 'second connection dropped');
+
+    // Blocking again restarts the TTL (and does not duplicate anything).
+    await act.block('198.51.100.7', 120);
+    const again = await act.list();
+    assert.equal(again.length, 1);
+    assert.equal(again[0]!.timeoutS, 120);
+
+    assert.equal(await act.unblock('198.51.100.7'), true);
+    assert.equal(await act.unblock('198.51.100.7'), false, 'not blocked any more');
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ok', 'works again after unblock');
+  });
+
+  test('IPv6: blocked6', async () => {
+    const act = new BlockDestinationAction({ netns: cln, ttlSeconds: 600 });
+    assert.equal(await connectFrom(cln, '2001:db8:51::7', port6), 'ok');
+    const r = await act.run(req('2001:DB8:51:0::7', { remote: { ip: '2001:DB8:51:0::7', port: port6 } }));
+    assert.equal(r.outcome, 'done', r.reason);
+    assert.match(r.reason!, /2001:db8:51::7 to nftables set inet minewatch blocked6 for 600 s/);
+    assert.equal(await connectFrom(cln, '2001:db8:51::7', port6), 'ETIMEDOUT');
+    assert.deepEqual((await act.list()).map((e) => [e.ip, e.family]), [['2001:db8:51::7', 'ipv6']]);
+    assert.equal(await act.unblock('2001:db8:51::7'), true);
+    assert.equal(await connectFrom(cln, '2001:db8:51::7', port6), 'ok');
+  });
+
+  test('the table is made again when it vanished (a ruleset flush), and repaired when its rules are gone', async () => {
+    const act = new BlockDestinationAction({ netns: cln });
+    await act.block('198.51.100.7');
+    run('ip', ['netns', 'exec', cln, 'nft', 'delete', 'table', 'inet', 'minewatch']);
+    await act.block('198.51.100.7');
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ETIMEDOUT');
+    // Someone flushed our output chain: ensure() puts the rules back, keeping the set.
+    run('ip', ['netns', 'exec', cln, 'nft', 'flush', 'chain', 'inet', 'minewatch', 'output']);
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ok');
+    await new BlockDestinationAction({ netns: cln }).ensure();
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ETIMEDOUT');
+    const rules = run('ip', ['netns', 'exec', cln, 'nft', 'list', 'chain', 'inet', 'minewatch', 'output']);
+    assert.equal(rules.split('\n').filter((l) => l.includes('@blocked4')).length, 1, 'one rule, not duplicated');
+    assert.equal(await act.unblock('198.51.100.7'), true);
+  });
+
+  test('CLI: minewatch response block / blocked / unblock', async () => {
+    const b = await cli(['response', 'block', '198.51.100.7', '--ttl', '300', '--netns', cln]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stdout, /blocked 198\.51\.100\.7 for 300 s/);
+    const text = await cli(['response', 'blocked', '--netns', cln]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /198\.51\.100\.7\s+5m00s\s+[45]m\d\ds/);
+    const json = await cli(['response', 'blocked', '--json', '--netns', cln]);
+    const list = JSON.parse(json.stdout) as Array<{ ip: string; family: string; ttl_s: number; expires_in_s: number }>;
+    assert.deepEqual(list.map((e) => [e.ip, e.family, e.ttl_s]), [['198.51.100.7', 'ipv4', 300]]);
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ETIMEDOUT');
+    const u = await cli(['response', 'unblock', '198.51.100.7', '--netns', cln]);
+    assert.equal(u.code, 0, u.stderr);
+    assert.match(u.stdout, /unblocked 198\.51\.100\.7/);
+    const u2 = await cli(['response', 'unblock', '198.51.100.7', '--netns', cln]);
+    assert.equal(u2.code, 1);
+    assert.match(u2.stderr, /is not blocked/);
+    assert.equal(await connectFrom(cln, '198.51.100.7', port), 'ok');
+    const empty = await cli(['response', 'blocked', '--netns', cln]);
+    assert.match(empty.stdout, /no blocked addresses/);
+  });
+});
