@@ -18,11 +18,18 @@ import type { Logger } from './logger.js';
 import { BoundedQueue } from './queue.js';
 import { RulesManager } from './rules-manager.js';
 import type { Match } from '../engine/types.js';
+import { BlockDestinationAction } from '../response/block-destination.js';
+import { ResponseDispatcher } from '../response/dispatcher.js';
+import { KillContainerAction } from '../response/kill-container.js';
+import { KillAction } from '../response/kill.js';
+import { AllowList, Safety } from '../response/safety.js';
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
 /** How often drop counters are checked and, when they moved, reported. */
 const DROP_REPORT_MS = 10_000;
+/** Longest a connection or CPU event waits for its process's pending notices (enqueueSettled). */
+const SETTLE_WAIT_MS = 2_000;
 
 export interface AgentStats {
   driver: string;
@@ -47,6 +54,7 @@ export interface AgentHooks {
 export class Agent {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
+  readonly response: ResponseDispatcher;
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
   private readonly writer: AlertWriter;
@@ -58,6 +66,8 @@ export class Agent {
   private dropTimer: NodeJS.Timeout | undefined;
   private lastDrops = 0;
   private readonly counters = { processed: 0, alerts: 0, own: 0 };
+  /** Per pid, the last process notice still being applied to the table (see enqueueSettled). */
+  private readonly applying = new Map<number, Promise<void>>();
 
   constructor(private readonly config: Config, private readonly log: Logger, private readonly hooks: AgentHooks = {}) {
     const e = config.engine;
@@ -84,6 +94,17 @@ export class Agent {
       }
     }
     for (const [name, ips] of Object.entries(config.sources.dns.static)) this.dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
+    // Response actions never touch the agent, its children, the host's init, kernel threads or
+    // the allow-list; each outcome is written as an alert of its own.
+    const safety = new Safety({ allow: new AllowList(config.response.allow), isSelf: (pid) => this.table.isSelf(pid) });
+    this.response = new ResponseDispatcher(config.response, {
+      kill: new KillAction({ safety }),
+      kill_container: new KillContainerAction({ safety }),
+      block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s }),
+    }, (m) => {
+      this.counters.alerts++;
+      this.writer.write(m);
+    });
   }
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
@@ -106,7 +127,7 @@ export class Agent {
         onError: (err) => this.log.warn({ err: String(err) }, 'cpu sampler error'),
       }));
     }
-    for (const src of this.sources) await src.start((ev) => this.enqueue(ev));
+    for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
     this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
     this.dropTimer.unref();
     this.log.info({ driver: this.driver, sources: this.sources.map((x) => x.name) }, 'agent started');
@@ -115,12 +136,18 @@ export class Agent {
   private async startNotices(): Promise<ProcNoticeSource> {
     const want = this.config.sources.driver;
     const onNotice = (n: Parameters<Parameters<ProcNoticeSource['start']>[0]>[0]): void => {
-      this.table.onNotice(n).then(
+      const done = this.table.onNotice(n).then(
         (ev) => {
           if (ev) this.enqueue(ev);
         },
         (err: unknown) => this.log.warn({ err: String(err), pid: n.pid }, 'process event lost'),
       );
+      if (n.kind === 'exit') return;
+      // The table applies one pid's notices in order, so the last one pending settles them all.
+      const tracked: Promise<void> = done.finally(() => {
+        if (this.applying.get(n.pid) === tracked) this.applying.delete(n.pid);
+      });
+      this.applying.set(n.pid, tracked);
     };
     if (want !== 'procfs') {
       const conn = new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
@@ -157,6 +184,41 @@ export class Agent {
     }
   }
 
+  /**
+   * Take an event that a source built from the process table (a connection, a CPU sample). It
+   * names the process as the table knew it when the source looked; a process that has just
+   * exec'd (a miner that starts and connects at once) may still be on its way through the table,
+   * and the event would name the image it was forked from (seen: 3 pool connections in 60
+   * attributed to `node` under an exec burst). Such an event waits for its pid's pending notices
+   * and then takes the process afresh. setImmediate first: it runs after the event loop's poll
+   * phase, which delivers the proc connector's batches, so notices the kernel sent before the
+   * source looked are pending by then.
+   */
+  private enqueueSettled(ev: Event): void {
+    const pid = (ev as SyscallEvent).proc?.pid;
+    if (pid === undefined) return this.enqueue(ev);
+    setImmediate(() => {
+      const pending = this.applying.get(pid);
+      if (!pending) return this.enqueue(ev);
+      // The table's notices always settle; the timer only bounds the wait should one not.
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = Promise.race([pending, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
+      void bounded.then(() => {
+        clearTimeout(timer);
+        const sev = ev as SyscallEvent;
+        const now = this.table.get(pid);
+        const was = sev.proc!;
+        // Only the same process (same start time), never a new one under a reused pid.
+        if (now && now !== was && (was.start_ts === undefined || now.start_ts === undefined || now.start_ts === was.start_ts)) {
+          sev.proc = now;
+          const c = this.table.containerOf(pid);
+          if (c) sev.container = c;
+        }
+        this.enqueue(ev);
+      });
+    });
+  }
+
   private drain(): void {
     const engine = this.rules.engine;
     for (let i = 0; i < BATCH; i++) {
@@ -166,6 +228,8 @@ export class Agent {
       try {
         if (ev.source === 'syscall') this.dns.enrich(ev as SyscallEvent);
         for (const m of engine.process(ev)) {
+          // Response first, before anything else sees the match (ARCHITECTURE.md).
+          this.response.onMatch(m);
           this.counters.alerts++;
           this.hooks.onMatch?.(m);
           this.writer.write(m);
