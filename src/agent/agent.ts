@@ -188,11 +188,12 @@ export class Agent {
    * Take an event that a source built from the process table (a connection, a CPU sample). It
    * names the process as the table knew it when the source looked; a process that has just
    * exec'd (a miner that starts and connects at once) may still be on its way through the table,
-   * and the event would name the image it was forked from (seen: 3 pool connections in 60
-   * attributed to `node` under an exec burst). Such an event waits for its pid's pending notices
-   * and then takes the process afresh. setImmediate first: it runs after the event loop's poll
-   * phase, which delivers the proc connector's batches, so notices the kernel sent before the
-   * source looked are pending by then.
+   * and the event would name the image it was forked from (seen: a container's miner connected
+   * 8 ms after its exec, and the pool alert named `sh`). Such an event waits for its pid's
+   * pending notices and then takes the process afresh. setImmediate first: it runs after the
+   * event loop's poll phase, which delivers the proc connector's batches, so notices the kernel
+   * sent before the source looked are pending by then. An exec notice that was dropped (a burst
+   * past the connector's queue) is not recovered here: the event keeps the forked image.
    */
   private enqueueSettled(ev: Event): void {
     const pid = (ev as SyscallEvent).proc?.pid;

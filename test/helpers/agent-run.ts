@@ -1,0 +1,384 @@
+/**
+ * Helpers for tests and benchmarks that run the real agent (`minewatch run`) as a child process:
+ * start it with a config, wait for its log lines (pino JSON on stderr) and its alerts (Falco JSON
+ * on stdout, with --json), stop it with a signal, and small things around that (compiling the C
+ * fixtures, a marker process that proves the agent has caught up, network namespaces for a
+ * stand-in mining pool that never reach past this machine).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI } from './paths.js';
+import { run, tryRun } from './live.js';
+
+/** A Falco JSON alert as the agent writes it. */
+export interface Alert {
+  hostname: string;
+  output: string;
+  output_fields: Record<string, unknown>;
+  priority: string;
+  rule: string;
+  source: string;
+  tags: string[];
+  time: string;
+}
+
+/** One of the agent's log lines (pino). */
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface AgentExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface StartOptions {
+  /** Extra arguments after `run --config FILE --json`. */
+  args?: string[];
+  /** Run as this uid/gid (through setpriv, groups cleared). */
+  user?: { uid: number; gid: number };
+  /** Environment additions. */
+  env?: Record<string, string>;
+  /** Leave out --json (text alerts are then only collected as raw lines). */
+  text?: boolean;
+}
+
+/** The agent as a child process, with everything it has said so far. */
+export class AgentRun {
+  readonly child: ChildProcess;
+  readonly alerts: Alert[] = [];
+  readonly logs: LogLine[] = [];
+  /** stdout and stderr lines that are not JSON (text alerts, config errors, crashes). */
+  readonly rawOut: string[] = [];
+  readonly rawErr: string[] = [];
+  readonly exited: Promise<AgentExit>;
+  exit: AgentExit | undefined;
+  /** Called with each alert as its line arrives (benchmarks time them here). */
+  onAlert: ((a: Alert) => void) | undefined;
+
+  constructor(configPath: string | undefined, opts: StartOptions = {}) {
+    const args = [CLI, 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']), ...(opts.args ?? [])];
+    const cmd = opts.user ? 'setpriv' : process.execPath;
+    const argv = opts.user
+      ? [`--reuid=${opts.user.uid}`, `--regid=${opts.user.gid}`, '--clear-groups', '--', process.execPath, ...args]
+      : args;
+    this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    lines(this.child.stdout!, (l) => {
+      const v = parseJson(l);
+      if (v && typeof v === 'object' && 'rule' in v) {
+        this.alerts.push(v as Alert);
+        this.onAlert?.(v as Alert);
+      }
+      else this.rawOut.push(l);
+    });
+    lines(this.child.stderr!, (l) => {
+      const v = parseJson(l);
+      if (v && typeof v === 'object' && 'msg' in v) this.logs.push(v as LogLine);
+      else this.rawErr.push(l);
+    });
+    this.exited = new Promise<AgentExit>((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+      this.child.on('error', (e) => {
+        this.rawErr.push(`spawn error: ${e.message}`);
+        this.exit = { code: -1, signal: null };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** The last lines of stderr, for failure messages. */
+  tail(n = 15): string {
+    const all = [...this.logs.map((l) => JSON.stringify(l)), ...this.rawErr];
+    return all.slice(-n).join('\n');
+  }
+
+  /** Resolve with the first item (present or future) that `pred` accepts; fail on timeout or exit. */
+  private async waitIn<T>(items: T[], pred: (x: T) => boolean, timeoutMs: number, what: string, from = 0): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (let i = from; i < items.length; i++) if (pred(items[i]!)) return items[i]!;
+      if (this.exit) {
+        // Let the pipes drain: the line may be on its way.
+        await sleep(50);
+        for (let i = from; i < items.length; i++) if (pred(items[i]!)) return items[i]!;
+        throw new Error(`the agent exited (${JSON.stringify(this.exit)}) before ${what}\n${this.tail()}`);
+      }
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms\n${this.tail()}`);
+      await sleep(20);
+    }
+  }
+
+  waitLog(pred: (l: LogLine) => boolean, timeoutMs: number, what: string, from = 0): Promise<LogLine> {
+    return this.waitIn(this.logs, pred, timeoutMs, `log line: ${what}`, from);
+  }
+
+  waitAlert(pred: (a: Alert) => boolean, timeoutMs: number, what: string, from = 0): Promise<Alert> {
+    return this.waitIn(this.alerts, pred, timeoutMs, `alert: ${what}`, from);
+  }
+
+  /** Wait for "agent started"; returns that line (driver, sources). */
+  started(timeoutMs = 20_000): Promise<LogLine> {
+    return this.waitLog((l) => l.msg === 'agent started', timeoutMs, 'agent started');
+  }
+
+  /** Send a signal and wait for the exit (SIGKILL after timeoutMs). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<AgentExit> {
+    if (this.exit) return this.exit;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.kill(), timeoutMs);
+    const e = await this.exited;
+    clearTimeout(timer);
+    // The last lines may still be in the pipes.
+    await sleep(50);
+    return e;
+  }
+
+  /** SIGKILL if still running (cleanup). */
+  kill(): void {
+    if (this.exit === undefined && this.child.exitCode === null) {
+      try {
+        this.child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+function parseJson(l: string): unknown {
+  if (!l.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(l);
+  } catch {
+    return undefined;
+  }
+}
+
+function lines(stream: NodeJS.ReadableStream, onLine: (l: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (l.trim() !== '') onLine(l);
+    }
+  });
+  stream.on('end', () => {
+    if (buf.trim() !== '') onLine(buf);
+    buf = '';
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Write a config file: JSON is YAML, so the object goes out as indented JSON. */
+export function writeConfig(path: string, config: Record<string, unknown>): string {
+  writeFileSync(path, JSON.stringify(config, null, 2) + '\n');
+  chmodSync(path, 0o644);
+  return path;
+}
+
+/** Compile one C file with `cc` (static when asked and possible). Throws with cc's stderr. */
+export function compileC(src: string, out: string, opts: { static?: boolean } = {}): void {
+  const args = ['-O2', '-o', out, src];
+  if (opts.static) {
+    try {
+      execFileSync('cc', ['-static', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      chmodSync(out, 0o755);
+      return;
+    } catch {
+      // No static libc here: a dynamic binary does for everything but the container's bare root.
+    }
+  }
+  run('cc', args);
+  chmodSync(out, 0o755);
+}
+
+// ---- marker processes ---------------------------------------------------------------------------
+
+/** The comm of marker processes (a copy of the fake miner that only sleeps). */
+export const MARKER_NAME = 'mwmarker';
+export const MARKER_RULE = 'Agent Test Marker';
+
+/**
+ * A rules file with one rule that matches only the marker program, and the given extra text (rules
+ * that test outputs, or overrides). Loaded after the default rules.
+ */
+export function markerRules(extra = '', ruleName = MARKER_RULE): string {
+  return `- rule: ${ruleName}
+  desc: a test-only rule; it matches only the marker process the test starts
+  condition: evt.type in (execve, execveat) and proc.name = ${MARKER_NAME}
+  output: marker seen (cmdline=%proc.cmdline pid=%proc.pid)
+  priority: DEBUG
+  tags: [test]
+${extra}`;
+}
+
+/**
+ * Runs the marker program with a unique argument and waits for its alert. The agent's queue is
+ * FIFO, so once the marker's alert is out, every exec the agent saw before it has been evaluated.
+ */
+export class Marker {
+  private seq = 0;
+  readonly path: string;
+
+  constructor(dir: string, fakeMinerBinary: string, private readonly user?: { uid: number; gid: number }) {
+    this.path = join(dir, MARKER_NAME);
+    copyFileSync(fakeMinerBinary, this.path);
+    chmodSync(this.path, 0o755);
+  }
+
+  /** Start a marker; resolves with its alert (from `rule`, default the marker rule). */
+  async fire(agent: AgentRun, what: string, timeoutMs = 15_000, rule = MARKER_RULE): Promise<Alert> {
+    const token = `--mark=${process.pid}-${++this.seq}-${Date.now()}`;
+    const from = agent.alerts.length;
+    const child = this.user
+      ? spawn('setpriv', [`--reuid=${this.user.uid}`, `--regid=${this.user.gid}`, '--clear-groups', '--', this.path, '--hold-ms', '400', token], { stdio: 'ignore' })
+      : spawn(this.path, ['--hold-ms', '400', token], { stdio: 'ignore' });
+    child.on('error', () => {});
+    return agent.waitAlert(
+      (a) => a.rule === rule && String(a.output_fields['proc.cmdline'] ?? '').includes(token),
+      timeoutMs,
+      `marker (${what})`,
+      from,
+    );
+  }
+}
+
+// ---- a stand-in mining pool in its own network namespace ----------------------------------------
+
+/**
+ * A network namespace holding the pool address (198.51.100.7/24), joined to the host by a veth
+ * pair whose host end has 198.51.100.1/32: a /32 adds no route, so nothing on the host is routed
+ * into the namespace (another test using the same documentation prefix keeps its routes), and a
+ * connection reaches the pool only when its socket is bound to `hostIf` (SO_BINDTODEVICE: the
+ * fake miner's FAKE_MINER_BIND_DEV), which the kernel then treats as on-link.
+ */
+export interface PoolNetns {
+  name: string;
+  hostIf: string;
+  nsIf: string;
+  /** Extra veth pairs and namespaces made for containers, removed with the pool. */
+  extra: { netns: string[]; links: string[] };
+}
+
+/**
+ * Run `ip ARGS` inside a named network namespace through nsenter, which joins only the network
+ * namespace. `ip -n` and `ip netns exec` also make a short-lived mount namespace each time, and
+ * the kernel reuses a dead namespace's inode number at once: the container's mount namespace
+ * made right after would share its number with one the agent has just looked at (see the report
+ * on ExeIdentity's mount table cache, keyed by that number).
+ */
+function ipIn(ns: string, args: string[]): void {
+  run('nsenter', [`--net=/run/netns/${ns}`, 'ip', ...args]);
+}
+
+function uniqueId(tag: string): string {
+  return `${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}${tag}`.slice(-8);
+}
+
+export function makePoolNetns(tag: string, poolAddr = '198.51.100.7', hostAddr = '198.51.100.1'): PoolNetns {
+  const id = uniqueId(tag);
+  const ns: PoolNetns = { name: `mwpool-${id}`, hostIf: `mwph${id}`, nsIf: `mwpn${id}`, extra: { netns: [], links: [] } };
+  try {
+    run('ip', ['netns', 'add', ns.name]);
+    run('ip', ['link', 'add', ns.hostIf, 'type', 'veth', 'peer', 'name', ns.nsIf]);
+    run('ip', ['link', 'set', ns.nsIf, 'netns', ns.name]);
+    run('ip', ['addr', 'add', `${hostAddr}/32`, 'dev', ns.hostIf]);
+    run('ip', ['link', 'set', ns.hostIf, 'up']);
+    ipIn(ns.name, ['addr', 'add', `${poolAddr}/24`, 'dev', ns.nsIf]);
+    ipIn(ns.name, ['link', 'set', ns.nsIf, 'up']);
+    ipIn(ns.name, ['link', 'set', 'lo', 'up']);
+  } catch (e) {
+    removePoolNetns(ns);
+    throw e;
+  }
+  return ns;
+}
+
+/**
+ * A second namespace (a container's network) with a veth straight into the pool's namespace:
+ * 203.0.113.1/24 on the pool side, 203.0.113.2/24 inside, and a route to the pool's /24 through it.
+ */
+export function addContainerNetns(pool: PoolNetns, tag: string): { name: string; addr: string } {
+  const id = uniqueId(tag);
+  const name = `mwctr-${id}`;
+  const a = `mwca${id}`;
+  const b = `mwcb${id}`;
+  pool.extra.netns.push(name);
+  run('ip', ['netns', 'add', name]);
+  run('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+  run('ip', ['link', 'set', a, 'netns', pool.name]);
+  run('ip', ['link', 'set', b, 'netns', name]);
+  ipIn(pool.name, ['addr', 'add', '203.0.113.1/24', 'dev', a]);
+  ipIn(pool.name, ['link', 'set', a, 'up']);
+  ipIn(name, ['addr', 'add', '203.0.113.2/24', 'dev', b]);
+  ipIn(name, ['link', 'set', b, 'up']);
+  ipIn(name, ['link', 'set', 'lo', 'up']);
+  ipIn(name, ['route', 'add', '198.51.100.0/24', 'via', '203.0.113.1']);
+  return { name, addr: '203.0.113.2' };
+}
+
+export function removePoolNetns(ns: PoolNetns): void {
+  for (const n of ns.extra.netns) tryRun('ip', ['netns', 'del', n]);
+  tryRun('ip', ['netns', 'del', ns.name]);
+  tryRun('ip', ['link', 'del', ns.hostIf]);
+}
+
+/**
+ * A stratum listener inside the namespace: prints {"listening":true} when ready, then one JSON line
+ * per line a client sends ({"got": "..."}). Runs until killed.
+ */
+export interface PoolServer {
+  child: ChildProcess;
+  ready: Promise<void>;
+  received: string[];
+}
+
+export function startPool(ns: PoolNetns, addr = '198.51.100.7', port = 4444): PoolServer {
+  const script = `
+const net = require('node:net');
+const server = net.createServer((s) => {
+  let buf = '';
+  s.setEncoding('utf8');
+  s.on('error', () => {});
+  s.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\\n')) >= 0) {
+      console.log(JSON.stringify({ got: buf.slice(0, nl) }));
+      buf = buf.slice(nl + 1);
+      s.write('{"id":1,"jsonrpc":"2.0","error":null,"result":{"status":"OK"}}\\n');
+    }
+  });
+});
+server.listen(${port}, ${JSON.stringify(addr)}, () => console.log(JSON.stringify({ listening: true })));`;
+  const child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const received: string[] = [];
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    lines(child.stdout!, (l) => {
+      const v = parseJson(l) as { listening?: boolean; got?: string } | undefined;
+      if (v?.listening) resolve();
+      if (v?.got !== undefined) received.push(v.got);
+    });
+    child.on('exit', (code, sig) => reject(new Error(`pool listener exited (${code ?? sig}): ${err}`)));
+    child.on('error', reject);
+  });
+  ready.catch(() => {});
+  return { child, ready, received };
+}
