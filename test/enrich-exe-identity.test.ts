@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -219,4 +219,24 @@ test('hashing: through /proc/PID/exe, once per file version, deleted files too',
     for (const ch of children) ch.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a cached mount table is not reused once its namespace number may belong to another namespace', () => {
+  const root = mkdtempSync(join(tmpdir(), 'mw-mntns-'));
+  const proc = (pid: number, line: string): void => {
+    mkdirSync(join(root, String(pid), 'ns'), { recursive: true });
+    writeFileSync(join(root, String(pid), 'mountinfo'), line + '\n');
+    symlinkSync('mnt:[4026532999]', join(root, String(pid), 'ns', 'mnt'));
+    symlinkSync('/', join(root, String(pid), 'root'));
+  };
+  proc(100, '1 0 0:1 / / rw - overlay overlay rw,upperdir=/u1');
+  proc(200, '1 0 0:2 / / rw - ext4 /dev/sda1 rw');
+  const exe = new ExeIdentity({ procRoot: root, mountCacheMs: 60_000 });
+  assert.equal(exe.mounts(100, 'mnt:[4026532999]')?.[0]?.fstype, 'overlay');
+  // Same namespace, reader still alive: the cached table serves.
+  assert.equal(exe.mounts(200, 'mnt:[4026532999]')?.[0]?.fstype, 'overlay');
+  // The reader is gone: the number may now name a new namespace, so the table is read again.
+  rmSync(join(root, '100'), { recursive: true });
+  assert.equal(exe.mounts(200, 'mnt:[4026532999]')?.[0]?.fstype, 'ext4');
+  rmSync(root, { recursive: true });
 });

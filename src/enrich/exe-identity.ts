@@ -17,7 +17,7 @@
  * Hashing reads whole files, so it runs off the event path, at most `concurrency` at a time, and
  * once per file version: results are cached by (device, inode, mtime, size).
  */
-import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { posix as posixPath } from 'node:path';
@@ -208,7 +208,7 @@ export class ExeIdentity {
   private readonly concurrency: number;
   private readonly cacheSize: number;
   private readonly now: () => number;
-  private readonly mountCache = new Map<string, { at: number; mounts: MountEntry[] }>();
+  private readonly mountCache = new Map<string, { at: number; mounts: MountEntry[]; pid: number }>();
   private readonly hashes = new Map<string, string>();
   private readonly inflight = new Map<string, Promise<string | undefined>>();
   private running = 0;
@@ -228,9 +228,13 @@ export class ExeIdentity {
   /** The mount table as process `pid` sees it, shared by every process of its mount namespace. */
   mounts(pid: number, mntns?: string): MountEntry[] | undefined {
     const now = this.now();
-    if (mntns) {
-      const hit = this.mountCache.get(mntns);
-      if (hit && now - hit.at < this.mountCacheMs) return hit.mounts;
+    // The kernel hands a dead namespace's inode number to the next one at once (`ip netns exec`
+    // makes short-lived ones), and a chroot sees another table in the same namespace: a cached
+    // table counts only while the process that read it is still in that namespace, and per root.
+    const key = mntns ? `${mntns}|${this.link(`${this.procRoot}/${pid}/root`) ?? ''}` : undefined;
+    if (key) {
+      const hit = this.mountCache.get(key);
+      if (hit && now - hit.at < this.mountCacheMs && this.link(`${this.procRoot}/${hit.pid}/ns/mnt`) === mntns) return hit.mounts;
     }
     let text: string;
     try {
@@ -240,11 +244,19 @@ export class ExeIdentity {
       return undefined;
     }
     const mounts = parseMountinfo(text);
-    if (mntns) {
+    if (key) {
       if (this.mountCache.size > 512) this.mountCache.clear();
-      this.mountCache.set(mntns, { at: now, mounts });
+      this.mountCache.set(key, { at: now, mounts, pid });
     }
     return mounts;
+  }
+
+  private link(path: string): string | undefined {
+    try {
+      return readlinkSync(path);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The process's view of its exe path: a chroot within our namespace shows up in the link. */
