@@ -3,9 +3,11 @@
 import { Command } from 'commander';
 import { registerFields } from './fields.js';
 import { registerReplay } from './replay.js';
+import { registerResponse } from './response.js';
 import { registerRules } from './rules.js';
 import { registerRun } from './run.js';
 import { packageVersion, registerVersion } from './version.js';
+import { registerWhack } from './whack.js';
 
 const program = new Command();
 program
@@ -18,7 +20,9 @@ registerRun(program);
 registerReplay(program);
 registerRules(program);
 registerFields(program);
+registerResponse(program);
 registerVersion(program);
+registerWhack(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`minewatch: ${(e as Error).stack ?? String(e)}\n`);

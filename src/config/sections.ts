@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
 import { type ResponseConfig, responseSection } from '../response/config.js';
+import { detectorsSection } from './detectors.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
@@ -79,5 +80,6 @@ export function defaultSections(): ConfigRegistry {
     .register({ name: 'engine', empty: {}, describe: 'rule matching, minimum priority, tag and name filters', schema: engineSection })
     .register({ name: 'sources', empty: {}, describe: 'kernel driver, polling intervals, queues, containers, DNS', schema: sourcesSection })
     .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection })
-    .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection });
+    .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection })
+    .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection });
 }
