@@ -23,6 +23,13 @@ import { ResponseDispatcher } from '../response/dispatcher.js';
 import { KillContainerAction } from '../response/kill-container.js';
 import { KillAction } from '../response/kill.js';
 import { AllowList, Safety } from '../response/safety.js';
+import { targetOf } from '../response/dispatcher.js';
+import { execMatcherFromConfig } from '../response/execwhacker/index.js';
+import type { ExecMatcher } from '../response/execwhacker/matcher.js';
+import { TcpFlowKiller } from '../response/tcpflowkiller.js';
+import type { DetectorsConfig } from '../config/detectors.js';
+import { readStartTs } from '../enrich/procfs.js';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
@@ -55,6 +62,12 @@ export class Agent {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
   readonly response: ResponseDispatcher;
+  /** cryptnono's execwhacker: undefined while it is off. Swapped whole on reload. */
+  private whacker: ExecMatcher | undefined;
+  private flowKiller: TcpFlowKiller | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private readonly rescanAsked = new Set<string>();
+  readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0 } as Record<string, number>, rescans: 0 };
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
   private readonly writer: AlertWriter;
@@ -103,8 +116,100 @@ export class Agent {
       block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s }),
     }, (m) => {
       this.counters.alerts++;
+      this.hooks.onMatch?.(m);
       this.writer.write(m);
     });
+    this.setDetectors(config.detectors);
+  }
+
+  /**
+   * (Re)build the detectors from their config section. The new matcher is built before it replaces
+   * the old one, so there is no moment without one. Detectors, once enabled, act (as cryptnono's do);
+   * their safety rules are the response stage's.
+   */
+  setDetectors(d: DetectorsConfig): void {
+    this.whacker = d.execwhacker.enabled ? execMatcherFromConfig(d) : undefined;
+    this.flowKiller?.close();
+    this.flowKiller = undefined;
+    if (d.tcpflowkiller.enabled) {
+      const fk = d.tcpflowkiller.config.FlowKiller;
+      this.flowKiller = new TcpFlowKiller({
+        banned_ipv4_file_globs: fk.banned_ipv4_file_globs,
+        lookback_duration_seconds: fk.lookback_duration_seconds,
+        unique_destinations_threshold: fk.unique_destinations_threshold,
+        log_connects: fk.log_connects,
+        log_container_info: fk.log_container_info,
+        exempt_cidrs: d.tcpflowkiller.exempt_cidrs,
+        mode: 'enforce',
+        log: (level, msg, fields) => this.log[level](fields ?? {}, msg),
+      });
+      this.flowKiller.start();
+    }
+    clearInterval(this.rescanTimer);
+    this.rescanTimer = undefined;
+    if (this.whacker && d.execwhacker.rescan_interval_s > 0) {
+      // A process can rewrite its argv after exec: look at every running one again.
+      this.rescanTimer = setInterval(() => this.rescan(), d.execwhacker.rescan_interval_s * 1000);
+      this.rescanTimer.unref();
+    }
+  }
+
+  /** The detectors read events directly, before the rules. */
+  private detect(ev: SyscallEvent): void {
+    if (this.whacker && (ev.type === 'execve' || ev.type === 'execveat')) {
+      this.detectorStats.checked++;
+      const r = this.whacker.matchProcess(ev.proc);
+      if (r.kill) {
+        this.detectorStats.kills++;
+        this.response.request({
+          action: 'kill', target: targetOf(ev), trigger: 'execwhacker', mode: 'enforce', event: ev,
+          details: { config: r.config ?? '', banned: r.banned ?? '' },
+        });
+      } else if (r.spared) this.detectorStats.spared[r.spared] = (this.detectorStats.spared[r.spared] ?? 0) + 1;
+    }
+    if (this.flowKiller && ev.type === 'connect') {
+      const req = this.flowKiller.decide(ev);
+      if (req) this.response.request(req);
+    }
+  }
+
+  /** Every running process's current command line through the execwhacker. */
+  private rescan(): void {
+    const m = this.whacker;
+    if (!m) return;
+    this.detectorStats.rescans++;
+    let pids: string[];
+    try {
+      pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+    } catch {
+      return;
+    }
+    for (const name of pids) {
+      const pid = Number(name);
+      if (this.table.isSelf(pid)) continue;
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      } catch {
+        continue; // gone, or a kernel thread
+      }
+      if (argv.length && argv[argv.length - 1] === '') argv.pop();
+      if (argv.length === 0) continue;
+      const r = m.matchProcess({ exe: Buffer.from(argv[0]!, 'latin1').toString('utf8'), exepath: this.table.get(pid)?.exepath, args: argv.slice(1).map((a) => Buffer.from(a, 'latin1').toString('utf8')) });
+      if (!r.kill) continue;
+      // One request per process: one the safety rules spared is not asked about every rescan.
+      const startTs = readStartTs(pid);
+      const key = `${pid}:${startTs}`;
+      if (this.rescanAsked.has(key)) continue;
+      if (this.rescanAsked.size > 10_000) this.rescanAsked.clear();
+      this.rescanAsked.add(key);
+      this.detectorStats.kills++;
+      this.response.request({
+        action: 'kill', trigger: 'execwhacker', mode: 'enforce',
+        target: { pid, startTs, cmdline: argv.join(' '), container: this.table.containerOf(pid) },
+        details: { config: r.config ?? '', banned: r.banned ?? '', rescan: true },
+      });
+    }
   }
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
@@ -227,7 +332,10 @@ export class Agent {
       if (!ev) break;
       this.counters.processed++;
       try {
-        if (ev.source === 'syscall') this.dns.enrich(ev as SyscallEvent);
+        if (ev.source === 'syscall') {
+          this.dns.enrich(ev as SyscallEvent);
+          this.detect(ev as SyscallEvent);
+        }
         for (const m of engine.process(ev)) {
           // Response first, before anything else sees the match (ARCHITECTURE.md).
           this.response.onMatch(m);
@@ -274,6 +382,8 @@ export class Agent {
     while (this.queue.length > 0) this.drain();
     this.stopped = true;
     clearInterval(this.dropTimer);
+    clearInterval(this.rescanTimer);
+    this.flowKiller?.close();
     this.rules.close();
     this.table.close();
     this.log.info(this.stats(), 'agent stopped');

@@ -76,7 +76,17 @@ async function run(opts: RunOpts): Promise<number> {
     await agent.stop();
     return 1;
   }
-  process.on('SIGHUP', () => agent.rules.reload('SIGHUP'));
+  process.on('SIGHUP', () => {
+    agent.rules.reload('SIGHUP');
+    // The detectors' config lives in the config file: re-read it; a bad file leaves them as they are.
+    if (!opts.config) return;
+    try {
+      agent.setDetectors(loadConfigFile(opts.config).config.detectors);
+      log.info({ config: opts.config }, 'detectors reloaded');
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'config refused on reload; the running detectors stay');
+    }
+  });
   agent.rules.watchFiles();
   await new Promise<void>((resolve) => {
     const done = (sig: string) => {

@@ -142,6 +142,11 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
     }
   }
   if (problems.length) throw new ConfigError(problems);
+  // Sections may note keys they accept but do nothing with (cryptnono's deployment-only chart keys).
+  for (const name of registry.names()) {
+    const notes = (config[name] as { notes?: { path: string; message: string }[] } | undefined)?.notes;
+    if (Array.isArray(notes)) for (const n of notes) problem(warnings, [name, ...n.path.split('.').filter(Boolean)], n.message);
+  }
   return { config: config as Config, warnings };
 }
 

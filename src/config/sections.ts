@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
 import { type ResponseConfig, responseSection } from '../response/config.js';
-import { detectorsSection } from './detectors.js';
+import { type DetectorsConfig, detectorsSection } from './detectors.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
@@ -71,6 +71,7 @@ export interface Config {
   sources: SourcesConfig;
   outputs: OutputsConfig;
   response: ResponseConfig;
+  detectors: DetectorsConfig;
   [section: string]: unknown;
 }
 
