@@ -9,6 +9,9 @@
  *    cgroup, its own network, mount and pid namespaces, an overlayfs root): the alerts carry its
  *    container.id, its connection is seen from inside its own network namespace, and the binary
  *    on the overlay's upper layer counts as drift;
+ *  - a busy loop in such a container (its image named by a stand-in Docker Engine API on a unix
+ *    socket) is reported as sustained CPU use with the container's id and image, for the process
+ *    and for the container; once the image is on mw_allowed_cpu_heavy_images it is not;
  *  - ordinary activity (a compile, npm install, shell loops, curl) gives no alert;
  *  - rules reload (a bad file refused, a good one taken, SIGHUP), drops under a burst, clean exits
  *    and clear errors for a bad config, sustained CPU.
@@ -34,8 +37,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  type Alert, AgentRun, addContainerNetns, compileC, makePoolNetns, Marker, markerRules, MARKER_RULE, type PoolNetns,
-  type PoolServer, removePoolNetns, sleep, startPool, writeConfig,
+  type Alert, AgentRun, addContainerNetns, compileC, type ContainerApi, makeEmptyNetns, makePoolNetns, Marker, markerRules,
+  MARKER_RULE, type PoolNetns, type PoolServer, removeNetns, removePoolNetns, sleep, startContainerApi, startPool, writeConfig,
 } from './helpers/agent-run.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { FIXTURES, ROOT } from './helpers/paths.js';
@@ -403,6 +406,239 @@ function rmdirRetry(d: string): void {
     }
   }
 }
+
+// ---- sustained CPU in a hand-made container, and its image on the allow-list ----------------------
+
+const BUSYBOX_REPO = 'docker.io/library/busybox';
+const BUSYBOX_TAG = '1.36';
+// Made-up image id and digest, shaped as dockerd gives them.
+const BUSYBOX_IMAGE_ID = 'sha256:65ad0d468eb1c558bf7f4e64e790f586e9eda649ee9f130cd0e835b292bbc5ac';
+const BUSYBOX_DIGEST = 'sha256:5eef5ed34e1e1ff0a4ae850395cbf665c4de6b4b83a32a0bc7bcb998e24e7bbb';
+const SPIN_NAME = 'mwspin';
+const CPU_RULE = 'Sustained High CPU Use';
+
+/** GET /containers/<id>/json for `docker run -d --name NAME -l team=batch docker.io/library/busybox:1.36 /mwspin`. */
+function busyboxRecord(id: string, name: string): Record<string, unknown> {
+  return {
+    Id: id,
+    Created: '2024-05-03T12:00:00.000000001Z',
+    Path: `/${SPIN_NAME}`,
+    Args: [],
+    State: {
+      Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+      Pid: 0, ExitCode: 0, Error: '', StartedAt: '2024-05-03T12:00:01.123456789Z', FinishedAt: '0001-01-01T00:00:00Z',
+    },
+    Image: BUSYBOX_IMAGE_ID,
+    Name: `/${name}`,
+    RestartCount: 0,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    HostConfig: { Binds: null, NetworkMode: 'none', Privileged: false, PidMode: '', CapAdd: null },
+    Mounts: [],
+    Config: {
+      Hostname: id.slice(0, 12), User: '', Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      Cmd: [`/${SPIN_NAME}`], Image: `${BUSYBOX_REPO}:${BUSYBOX_TAG}`,
+      Labels: { team: 'batch' },
+    },
+    NetworkSettings: { IPAddress: '' },
+  };
+}
+
+/** Pids in a cgroup (v1 or v2: cgroup.procs either way); empty when it is gone. */
+function cgroupPids(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+describe('agent end to end: sustained CPU in a hand-made container, and its image allow-listed', { skip: netSkip }, () => {
+  /** Why the tests cannot run here (found in before()), or undefined. */
+  let why: string | undefined;
+  let dir = '';
+  let api: ContainerApi | undefined;
+  let netns: string | undefined;
+  let rt: ReturnType<typeof start> | undefined;
+  let marker: Marker;
+  const id = randomBytes(32).toString('hex');
+  const short = id.slice(0, 12);
+  const ctrName = `mw-spin-${short.slice(0, 6)}`;
+  let spinPid = 0;
+  const record = busyboxRecord(id, ctrName);
+  const cgDirs: string[] = [];
+  const agents: AgentRun[] = [];
+  const children: ChildProcess[] = [];
+  const cleanups: Array<() => void> = [];
+
+  /** The agent's config: the stand-in's socket, samples every 200 ms, 50 % of a core for 1 s. */
+  const config = (name: string, rulesFiles: string[]): string =>
+    writeConfig(join(dir, name), agentConfig({
+      rules_files: ['default', join(WORK, 'marker.yaml'), ...rulesFiles],
+      sources: {
+        cpu: { interval_ms: 200, threshold: 0.5, duration_s: 1 },
+        containers: { docker_socket: api!.socketPath },
+      },
+    }));
+
+  before(async () => {
+    dir = mkdtempSync(join(WORK, 'ctr-cpu-'));
+    chmodSync(dir, 0o755);
+    // The loop runs in a bare overlay root: it must be static.
+    const spinSrc = join(dir, 'spin.c');
+    writeFileSync(spinSrc, 'int main(void) { for (;;); }\n');
+    for (const d of ['lower', 'upper', 'work', 'rootfs']) mkdirSync(join(dir, d));
+    const spin = join(dir, `lower/${SPIN_NAME}`);
+    compileC(spinSrc, spin, { static: true });
+    if (!isStatic(spin)) {
+      why = 'needs a static busy loop (no static libc for cc -static) to run in a bare overlay root';
+      return;
+    }
+    const found = containerCgroupDirs(id);
+    if (found.length === 0) {
+      why = 'no cgroup v1 cpu/cpuacct hierarchy nor cgroup v2 root found under /sys/fs/cgroup';
+      return;
+    }
+    for (const d of found) {
+      const parent = join(d, '..');
+      const madeParent = !existsSync(parent);
+      mkdirSync(d, { recursive: true });
+      cgDirs.push(d);
+      cleanups.push(() => {
+        rmdirRetry(d);
+        if (madeParent) rmdirRetry(parent);
+      });
+    }
+    netns = makeEmptyNetns('s');
+    api = await startContainerApi(join(dir, 'docker.sock'), { [id]: record }, {
+      [BUSYBOX_IMAGE_ID]: {
+        Id: BUSYBOX_IMAGE_ID,
+        RepoTags: [`${BUSYBOX_REPO.replace(/^docker\.io\/library\//, '')}:${BUSYBOX_TAG}`],
+        RepoDigests: [`${BUSYBOX_REPO.replace(/^docker\.io\/library\//, '')}@${BUSYBOX_DIGEST}`],
+      },
+    });
+    // The test-only rules: name and tag of the container in the CPU rule's output, besides the
+    // id and repository it names already.
+    writeFileSync(join(dir, 'cpu-output.yaml'), `- rule: ${CPU_RULE}\n  output: ctr_name=%container.name image_tag=%container.image.tag\n  override:\n    output: append\n`);
+    writeFileSync(join(dir, 'allow-busybox.yaml'), `- list: mw_allowed_cpu_heavy_images\n  items: [${BUSYBOX_REPO}]\n  override:\n    items: append\n`);
+    marker = new Marker(dir, MINER);
+  });
+
+  after(async () => {
+    for (const a of agents) a.kill();
+    for (const c of children) killQuietly(c);
+    if (rt) {
+      killQuietly(rt.child);
+      // The loop dies with the runtime (PR_SET_PDEATHSIG); whatever is still in the cgroup goes too.
+      for (const d of cgDirs) {
+        for (const pid of cgroupPids(d)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+      }
+      await Promise.race([exitOf(rt.child), sleep(5000)]);
+    }
+    await Promise.all(agents.map((a) => Promise.race([a.exited, sleep(5000)])));
+    for (const f of cleanups.reverse()) {
+      try {
+        f();
+      } catch {
+        /* best effort */
+      }
+    }
+    if (netns) removeNetns(netns);
+    await api?.close().catch(() => undefined);
+  });
+
+  test('a busy loop in the container: Sustained High CPU Use for the process and the container, with its id and image from the Docker API', async (t) => {
+    if (why) return t.skip(why);
+    const agent = new AgentRun(config('ctr-cpu.yaml', [join(dir, 'cpu-output.yaml')]));
+    agents.push(agent);
+    await agent.started();
+    // The image's own binary (lower layer), as `docker run busybox` would run one of busybox's.
+    rt = start(RUNTIME, [
+      ...cgDirs.flatMap((d) => ['--cgroup', d]),
+      '--netns', `/run/netns/${netns!}`,
+      '--lower', join(dir, 'lower'), '--upper', join(dir, 'upper'), '--work', join(dir, 'work'), '--rootfs', join(dir, 'rootfs'),
+      '--', `/${SPIN_NAME}`,
+    ]);
+    children.push(rt.child);
+    // The loop's pid on the host: the member of the container's cgroup that is not the runtime.
+    const deadline = Date.now() + DEADLINE;
+    while (spinPid === 0) {
+      spinPid = cgroupPids(cgDirs[0]!).find((p) => p !== rt!.child.pid && commOf(p) === SPIN_NAME) ?? 0;
+      if (spinPid) break;
+      if (rt.child.exitCode !== null || rt.child.signalCode !== null) throw new Error(`the container exited: ${rt.err()}`);
+      if (Date.now() > deadline) throw new Error(`no ${SPIN_NAME} in ${cgDirs[0]!} within ${DEADLINE} ms: ${rt.err()}`);
+      await sleep(20);
+    }
+    (record.State as Record<string, unknown>).Pid = spinPid;
+    const ofCtr = (scope: string) => (a: Alert) => a.rule === CPU_RULE && a.output_fields['container.id'] === short && a.output_fields['mw.cpu.scope'] === scope;
+    const [proc, ctr] = await Promise.all([
+      agent.waitAlert(ofCtr('process'), DEADLINE, `${CPU_RULE} (process) for the container's loop`),
+      agent.waitAlert(ofCtr('container'), DEADLINE, `${CPU_RULE} (container) for the container`),
+    ]);
+    t.diagnostic(`process: ${proc.output}`);
+    t.diagnostic(`container: ${ctr.output}`);
+    assert.equal(proc.output_fields['proc.pid'], spinPid);
+    assert.equal(proc.output_fields['proc.name'], SPIN_NAME);
+    assert.ok(Number(proc.output_fields['mw.cpu.percent']) >= 50, `cpu_percent ${String(proc.output_fields['mw.cpu.percent'])}`);
+    // The container's busiest process stands for it.
+    assert.equal(ctr.output_fields['proc.pid'], spinPid);
+    assert.ok(Number(ctr.output_fields['mw.cpu.percent']) >= 50, `cpu_percent ${String(ctr.output_fields['mw.cpu.percent'])}`);
+    for (const a of [proc, ctr]) {
+      assert.equal(a.output_fields['container.id'], short);
+      assert.equal(a.output_fields['container.image.repository'], BUSYBOX_REPO, `${String(a.output_fields['mw.cpu.scope'])}: ${a.output}`);
+      assert.equal(a.output_fields['container.image.tag'], BUSYBOX_TAG);
+      assert.equal(a.output_fields['container.name'], ctrName);
+      assert.equal(a.priority, 'Notice');
+    }
+    assert.ok(api!.requests.some((p) => p.endsWith(`/containers/${id}/json`)), `the agent asked the Docker API about the container: ${JSON.stringify(api!.requests)}`);
+    const e = await agent.stop();
+    assert.deepEqual(e, { code: 0, signal: null }, agent.tail());
+  });
+
+  test('with busybox on mw_allowed_cpu_heavy_images, the same loop gives no Sustained High CPU Use (a host loop still does)', async (t) => {
+    if (why) return t.skip(why);
+    assert.ok(spinPid !== 0 && commOf(spinPid) === SPIN_NAME, 'the container\'s loop from the first run is still running');
+    const fromReq = api!.requests.length;
+    const agent = new AgentRun(config('ctr-cpu-allowed.yaml', [join(dir, 'cpu-output.yaml'), join(dir, 'allow-busybox.yaml')]));
+    agents.push(agent);
+    await agent.started();
+    // The proof that the sampler had its chance: a loop on the host, started after the agent
+    // (after the container's loop was first sampled), is reported; the container's would have
+    // been reported in the same sample or an earlier one, and queued no later.
+    const host = start(BUSY, []);
+    children.push(host.child);
+    try {
+      await agent.waitAlert((a) => a.rule === CPU_RULE && a.output_fields['proc.pid'] === host.child.pid, DEADLINE, `${CPU_RULE} for the host loop`);
+    } finally {
+      killQuietly(host.child);
+      await exitOf(host.child);
+    }
+    // Two more samples, then the marker: everything queued before it has been evaluated.
+    await sleep(500);
+    const mark = await marker.fire(agent, 'after the allow-listed container\'s loop');
+    assert.equal(commOf(spinPid), SPIN_NAME, 'the container\'s loop ran all along');
+    const window = agent.alerts.slice(0, agent.alerts.indexOf(mark));
+    const ours = window.filter((a) => a.rule === CPU_RULE && (a.output_fields['container.id'] === short || a.output_fields['proc.pid'] === spinPid));
+    assert.deepEqual(ours.map((a) => a.output), [], 'no Sustained High CPU Use for the allow-listed image');
+    assert.ok(api!.requests.slice(fromReq).some((p) => p.endsWith(`/containers/${id}/json`)), `the new agent asked the Docker API about the container: ${JSON.stringify(api!.requests.slice(fromReq))}`);
+    const e = await agent.stop();
+    assert.deepEqual(e, { code: 0, signal: null }, agent.tail());
+  });
+});
 
 // ---- the /proc poller, agent and miner as an unprivileged user ----------------------------------
 

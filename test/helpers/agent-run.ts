@@ -5,8 +5,10 @@
  * fixtures, a marker process that proves the agent has caught up, network namespaces for a
  * stand-in mining pool that never reach past this machine).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { CLI } from './paths.js';
 import { run, tryRun } from './live.js';
@@ -44,6 +46,11 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Leave out --json (text alerts are then only collected as raw lines). */
   text?: boolean;
+  /**
+   * Run the agent inside this named network namespace (`nsenter --net=/run/netns/NAME`, which
+   * execs the agent: the child's pid is the agent's). Not together with `user`.
+   */
+  netns?: string;
 }
 
 /** The agent as a child process, with everything it has said so far. */
@@ -61,10 +68,13 @@ export class AgentRun {
 
   constructor(configPath: string | undefined, opts: StartOptions = {}) {
     const args = [CLI, 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']), ...(opts.args ?? [])];
-    const cmd = opts.user ? 'setpriv' : process.execPath;
+    if (opts.user && opts.netns) throw new Error('AgentRun: user and netns together are not supported');
+    const cmd = opts.user ? 'setpriv' : opts.netns ? 'nsenter' : process.execPath;
     const argv = opts.user
       ? [`--reuid=${opts.user.uid}`, `--regid=${opts.user.gid}`, '--clear-groups', '--', process.execPath, ...args]
-      : args;
+      : opts.netns
+        ? [`--net=/run/netns/${opts.netns}`, '--', process.execPath, ...args]
+        : args;
     this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     lines(this.child.stdout!, (l) => {
       const v = parseJson(l);
@@ -332,6 +342,26 @@ export function addContainerNetns(pool: PoolNetns, tag: string): { name: string;
   return { name, addr: '203.0.113.2' };
 }
 
+/**
+ * A network namespace of its own for a hand-made container, with nothing in it but loopback (up):
+ * the container cannot reach anything, not even the host.
+ */
+export function makeEmptyNetns(tag: string): string {
+  const name = `mwctr-${uniqueId(tag)}`;
+  run('ip', ['netns', 'add', name]);
+  try {
+    ipIn(name, ['link', 'set', 'lo', 'up']);
+  } catch (e) {
+    tryRun('ip', ['netns', 'del', name]);
+    throw e;
+  }
+  return name;
+}
+
+export function removeNetns(name: string): void {
+  tryRun('ip', ['netns', 'del', name]);
+}
+
 export function removePoolNetns(ns: PoolNetns): void {
   for (const n of ns.extra.netns) tryRun('ip', ['netns', 'del', n]);
   tryRun('ip', ['netns', 'del', ns.name]);
@@ -381,4 +411,218 @@ server.listen(${port}, ${JSON.stringify(addr)}, () => console.log(JSON.stringify
   });
   ready.catch(() => {});
   return { child, ready, received };
+}
+
+// ---- a Docker Engine API for the agent's containers -----------------------------------------------
+
+/**
+ * A Docker Engine API stand-in for the agent (test/helpers/docker-standin.ts serves fixed
+ * records for the client's unit tests; this one serves the records a test gives it, for the
+ * containers it makes): real HTTP on a unix socket, GET /containers/<id>/json and
+ * /images/<id>/json (with or without a /v1.xx prefix), dockerd's headers, 404 with dockerd's
+ * message for anything else.
+ */
+export interface ContainerApi {
+  socketPath: string;
+  /** Request paths received, in order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+export interface ContainerApiOptions {
+  /**
+   * Called with each request path before it is answered; the answer waits for the promise it
+   * returns (a test holds the agent's container lookup, and so the exec event behind it, while it
+   * does something to the process).
+   */
+  hold?: (path: string) => Promise<void> | void;
+}
+
+export async function startContainerApi(
+  socketPath: string,
+  containers: Record<string, Record<string, unknown>>,
+  images: Record<string, Record<string, unknown>> = {},
+  opts: ContainerApiOptions = {},
+): Promise<ContainerApi> {
+  const requests: string[] = [];
+  const send = (res: ServerResponse, status: number, body: unknown): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Api-Version': '1.45', Server: 'Docker/26.1.0 (linux)', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  const answer = (path: string, res: ServerResponse): void => {
+    const c = /^\/(?:v[\d.]+\/)?containers\/([^/]+)\/json$/.exec(path);
+    if (c) {
+      const id = decodeURIComponent(c[1]!);
+      const rec = containers[id];
+      return rec ? send(res, 200, rec) : send(res, 404, { message: `No such container: ${id}` });
+    }
+    const i = /^\/(?:v[\d.]+\/)?images\/([^/]+)\/json$/.exec(path);
+    if (i) {
+      const id = decodeURIComponent(i[1]!);
+      const rec = images[id];
+      return rec ? send(res, 200, rec) : send(res, 404, { message: `No such image: ${id}` });
+    }
+    send(res, 404, { message: 'page not found' });
+  };
+  const server: Server = createServer((req, res) => {
+    const path = req.url ?? '';
+    requests.push(path);
+    const held = opts.hold?.(path);
+    if (!held) return answer(path, res);
+    held.then(
+      () => answer(path, res),
+      () => answer(path, res),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  chmodSync(socketPath, 0o660);
+  return {
+    socketPath,
+    requests,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+// ---- for the response tests: namespaces that never touch the host, listeners, exits ---------------
+
+/** A random hex token: banned strings and names unique to one run, so nothing else on the host matches. */
+export function randomToken(bytes = 6): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/**
+ * Two network namespaces joined by a veth pair, with no leg on the host: nothing on the host is
+ * routed into them and their addresses cannot clash with another test's (the same documentation
+ * addresses may live in other namespaces). `a` gets aAddr/prefix, `b` gets bAddrs[0]/prefix and
+ * the rest of bAddrs as /32s on the same link (answered on it: arp_ignore is 0 by default).
+ */
+export interface NetnsPair {
+  a: string;
+  b: string;
+}
+
+export function makeNetnsPair(tag: string, aAddr: string, bAddrs: string[], prefix = 24): NetnsPair {
+  const id = uniqueId(tag);
+  const pair: NetnsPair = { a: `mwra-${id}`, b: `mwrb-${id}` };
+  const ia = `mwra${id}`;
+  const ib = `mwrb${id}`;
+  try {
+    run('ip', ['netns', 'add', pair.a]);
+    run('ip', ['netns', 'add', pair.b]);
+    // Made inside a, its peer moved to b: the pair never exists on the host.
+    ipIn(pair.a, ['link', 'add', ia, 'type', 'veth', 'peer', 'name', ib, 'netns', pair.b]);
+    ipIn(pair.a, ['addr', 'add', `${aAddr}/${prefix}`, 'dev', ia]);
+    ipIn(pair.a, ['link', 'set', ia, 'up']);
+    ipIn(pair.a, ['link', 'set', 'lo', 'up']);
+    bAddrs.forEach((addr, i) => ipIn(pair.b, ['addr', 'add', `${addr}/${i === 0 ? prefix : 32}`, 'dev', ib]));
+    ipIn(pair.b, ['link', 'set', ib, 'up']);
+    ipIn(pair.b, ['link', 'set', 'lo', 'up']);
+  } catch (e) {
+    removeNetnsPair(pair);
+    throw e;
+  }
+  return pair;
+}
+
+/** Delete both namespaces (the veth pair and any nftables table in them go too). */
+export function removeNetnsPair(pair: NetnsPair): void {
+  tryRun('ip', ['netns', 'del', pair.a]);
+  tryRun('ip', ['netns', 'del', pair.b]);
+}
+
+/** Spawn a command inside a named network namespace (nsenter execs it: the child's pid is the command's). */
+export function spawnIn(netns: string, cmd: string, args: string[], opts: { env?: Record<string, string>; stdio?: 'ignore' | 'pipe' } = {}): ChildProcess {
+  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', cmd, ...args], {
+    stdio: ['ignore', opts.stdio ?? 'pipe', opts.stdio ?? 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  child.on('error', () => {});
+  return child;
+}
+
+/**
+ * A TCP listener inside a namespace on every port given (all addresses of the namespace): it
+ * accepts and holds connections. Prints {"listening":true} when all ports listen.
+ */
+export interface Listener {
+  child: ChildProcess;
+  ready: Promise<void>;
+}
+
+export function startListener(netns: string, ports: number[]): Listener {
+  const script = `
+const net = require('node:net');
+const held = [];
+let left = ${ports.length};
+for (const port of ${JSON.stringify(ports)}) {
+  const server = net.createServer((s) => { s.on('error', () => {}); held.push(s); });
+  server.listen(port, '0.0.0.0', () => { if (--left === 0) console.log(JSON.stringify({ listening: true })); });
+}`;
+  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    lines(child.stdout!, (l) => {
+      if ((parseJson(l) as { listening?: boolean } | undefined)?.listening) resolve();
+    });
+    child.on('exit', (code, sig) => reject(new Error(`listener exited (${code ?? sig}): ${err}`)));
+    child.on('error', reject);
+  });
+  ready.catch(() => {});
+  return { child, ready };
+}
+
+/**
+ * One TCP connection attempt from inside a namespace, given up after timeoutMs: whether it
+ * connected, and the error otherwise.
+ */
+export function probeConnect(netns: string, addr: string, port: number, timeoutMs = 1500): Promise<{ ok: boolean; err?: string }> {
+  const script = `
+const s = require('node:net').connect(${port}, ${JSON.stringify(addr)});
+const done = (r) => { console.log(JSON.stringify(r)); s.destroy(); process.exit(0); };
+s.setTimeout(${timeoutMs}, () => done({ ok: false, err: 'timeout' }));
+s.on('connect', () => done({ ok: true }));
+s.on('error', (e) => done({ ok: false, err: e.code || e.message }));`;
+  return new Promise((resolve) => {
+    execFile('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, '-e', script], { timeout: timeoutMs + 10_000 }, (err, stdout) => {
+      const v = parseJson(stdout.trim()) as { ok: boolean; err?: string } | undefined;
+      resolve(v ?? { ok: false, err: `probe failed: ${err?.message ?? stdout}` });
+    });
+  });
+}
+
+/** How a child ended: its exit code or the signal that killed it. */
+export function exitOf(child: ChildProcess): Promise<AgentExit> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Whether a child is still running (not exited, not reaped). */
+export const isRunning = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
+/**
+ * Every IPv4 address except one CIDR, as a list of CIDRs, plus all of IPv6: an `exempt_cidrs`
+ * that leaves only a test's own range open to tcpflowkiller's scan count, so nothing else on
+ * the host can be counted (let alone killed) while the test runs.
+ */
+export function allExceptCidr(cidr: string): string[] {
+  const [addr, bitsText] = cidr.split('/');
+  const bits = Number(bitsText);
+  const n = addr!.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  const out: string[] = [];
+  for (let p = 1; p <= bits; p++) {
+    const size = 2 ** (32 - p);
+    // The sibling, at prefix length p, of the block holding the range.
+    const sibling = (Math.floor(n / size) ^ 1) * size;
+    out.push(`${[24, 16, 8, 0].map((s) => Math.floor(sibling / 2 ** s) % 256).join('.')}/${p}`);
+  }
+  out.push('::/0');
+  return out;
 }
