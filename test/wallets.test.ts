@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  findWallets, isValidBitcoinBase58, isValidBitcoinSegwit, isValidEthereum, isValidMonero, moneroBase58Decode, walletType,
+  findWallets, isValidBitcoinBase58, isValidBitcoinSegwit, isValidEthereum, isValidMonero, mayHoldWallet, moneroBase58Decode, walletType,
 } from '../src/fields/wallets.js';
 
 const MONERO_VALID = [
@@ -239,4 +239,42 @@ test('hashes are not wallets: 64-hex sha256, 0x + 64 hex, a 40-hex git sha', () 
   assert.deepEqual(findWallets(`sha256:${sha256}`), []);
   assert.deepEqual(findWallets(`git checkout ${gitSha}`), []);
   assert.deepEqual(findWallets(`GIT_COMMIT=${gitSha} IMAGE=registry/app@sha256:${sha256}`), []);
+});
+
+test('mayHoldWallet: the one-scan prefilter never hides an address', () => {
+  const every = [...MONERO_VALID, ...BITCOIN_BASE58_VALID, ...BITCOIN_SEGWIT_VALID, ...ETHEREUM_CHECKSUMMED];
+  // The finders' candidate patterns (wallets.ts), before validation: a text any of them matches
+  // must pass the prefilter, since findWallets looks no further when it does not.
+  const B58 = '1-9A-HJ-NP-Za-km-z';
+  const candidates = [new RegExp(`\\b[48][${B58}]{94}(?:[${B58}]{11})?\\b`), new RegExp(`\\b[13][${B58}]{24,34}\\b`), /\bbc1[02-9ac-hj-np-z]{11,87}\b/i, /\b0x[0-9a-fA-F]{40}\b/];
+  const candidate = (t: string): boolean => candidates.some((re) => re.test(t));
+  for (const a of every) {
+    for (const text of [a, ` ${a} `, `x=${a}`, `--user ${a}.rig`, a.toUpperCase(), `-u\n${a}`]) {
+      if (candidate(text)) assert.ok(mayHoldWallet(text), text);
+    }
+  }
+  assert.ok(every.every((a) => candidate(a) && mayHoldWallet(a)));
+  assert.equal(findWallets(`-u ${MONERO_VALID[0]}`).length, 1);
+  // Shortest address run: 14 letters and digits (bc1 + 11).
+  assert.equal(mayHoldWallet('a'.repeat(13)), false);
+  assert.equal(mayHoldWallet('a'.repeat(14)), true);
+  assert.equal(mayHoldWallet(`${'a'.repeat(13)}-${'b'.repeat(13)}`), false);
+  assert.equal(mayHoldWallet(`${'a'.repeat(7)}_${'b'.repeat(7)}`), false, 'an underscore ends a run');
+  assert.equal(mayHoldWallet('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'), false);
+  assert.equal(mayHoldWallet('ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ'), false, 'only ASCII letters count');
+  // Random text: whenever findWallets finds something, the prefilter let it through.
+  let seed = 99;
+  let hits = 0;
+  const alphabet = `${'123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'.repeat(3)}0x qlIO-_.:/=`;
+  for (let i = 0; i < 3000; i++) {
+    let s = i % 5 === 0 ? every[i % every.length]!.slice(0, 20 + (i % 60)) : '';
+    const n = 10 + (i % 120);
+    for (let j = 0; j < n; j++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      s += alphabet[seed % alphabet.length];
+    }
+    if (candidate(s)) assert.ok(mayHoldWallet(s), s);
+    hits += candidate(s) ? 1 : 0;
+  }
+  assert.ok(hits > 50, `${hits} texts with candidates`);
 });

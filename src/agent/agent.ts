@@ -161,16 +161,39 @@ export class Agent {
       const r = this.whacker.matchProcess(ev.proc);
       if (r.kill) {
         this.detectorStats.kills++;
+        // Asked once: the rescan does not ask again about the same process (same start time).
+        if (ev.proc.start_ts !== undefined) this.rememberAsked(`${ev.proc.pid}:${ev.proc.start_ts}`);
         this.response.request({
           action: 'kill', target: targetOf(ev), trigger: 'execwhacker', mode: 'enforce', event: ev,
           details: { config: r.config ?? '', banned: r.banned ?? '' },
         });
-      } else if (r.spared) this.detectorStats.spared[r.spared] = (this.detectorStats.spared[r.spared] ?? 0) + 1;
+      } else if (r.spared) {
+        this.detectorStats.spared[r.spared] = (this.detectorStats.spared[r.spared] ?? 0) + 1;
+        // A banned string matched and an allowed pattern spared the process: that is a decision
+        // the user wants to see (issue: every case shows up as an alert). Word-boundary and
+        // no-match spares are not: nothing banned was there.
+        if (r.spared === 'allowed') {
+          this.response.report({
+            request: {
+              action: 'kill', target: targetOf(ev), trigger: 'execwhacker', mode: 'enforce', event: ev,
+              details: { config: r.config ?? '', banned: r.banned ?? '', allowed_by: r.allowedBy ?? '', allowed_config: r.allowedConfig ?? '' },
+            },
+            outcome: 'spared',
+            reason: `allowed pattern ${JSON.stringify(r.allowedBy ?? '')} of config ${r.allowedConfig ?? '?'}`,
+          });
+        }
+      }
     }
     if (this.flowKiller && ev.type === 'connect') {
       const req = this.flowKiller.decide(ev);
       if (req) this.response.request(req);
     }
+  }
+
+  /** Remember a process (pid:start) the execwhacker has asked about, so it is asked about once. */
+  private rememberAsked(key: string): void {
+    if (this.rescanAsked.size > 10_000) this.rescanAsked.clear();
+    this.rescanAsked.add(key);
   }
 
   /** Every running process's current command line through the execwhacker. */
@@ -199,10 +222,23 @@ export class Agent {
       if (!r.kill) continue;
       // One request per process: one the safety rules spared is not asked about every rescan.
       const startTs = readStartTs(pid);
+      if (startTs === undefined) {
+        // Gone between the two reads: a lost race, not a process whose identity cannot be
+        // checked (the kill would report that as "spared").
+        this.response.report({
+          request: {
+            action: 'kill', trigger: 'execwhacker', mode: 'enforce',
+            target: { pid, cmdline: argv.join(' '), container: this.table.containerOf(pid) },
+            details: { config: r.config ?? '', banned: r.banned ?? '', rescan: true },
+          },
+          outcome: 'missed',
+          reason: 'process gone before its start time could be read',
+        });
+        continue;
+      }
       const key = `${pid}:${startTs}`;
       if (this.rescanAsked.has(key)) continue;
-      if (this.rescanAsked.size > 10_000) this.rescanAsked.clear();
-      this.rescanAsked.add(key);
+      this.rememberAsked(key);
       this.detectorStats.kills++;
       this.response.request({
         action: 'kill', trigger: 'execwhacker', mode: 'enforce',

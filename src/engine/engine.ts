@@ -1,12 +1,16 @@
 /**
  * The rules engine: load rules files, index the rules by source and event type, and turn
  * events into matches. Knows nothing of where events come from or where matches go.
+ * Per event type it keeps a plan (plan.ts): the rules for that type with their conditions
+ * specialized to it, guards and a value index that skip rules which cannot match.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { Event } from '../events.js';
 import { nextEvent } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
+import type { IR } from './compiler.js';
+import { TypePlan } from './plan.js';
 import { type CompiledRule, type RulesFileInput, type Ruleset, loadRules } from './loader.js';
 import { type Match, type Priority, RulesLoadError, priorityRank } from './types.js';
 import { BUILTIN_PLUGINS, type BuiltinPlugin } from './version.js';
@@ -57,6 +61,24 @@ interface SourceIndex {
   anyType: CompiledRule[];
   /** typed ∪ anyType in load order, per event type, built on first use. */
   merged: Map<string, CompiledRule[]>;
+  /** What process() runs per event type, built on first use. */
+  plans: Map<string, TypePlan>;
+  /**
+   * Event types some rule names (in its event types or in any evt.type test of a rule for all
+   * types), built on first use. Every other type gets the same plan, `otherPlan`: its evt.type
+   * tests all fold the same way. So event types from data that no rule knows cost no compiling.
+   */
+  named?: Set<string>;
+  otherPlan?: TypePlan;
+}
+
+/** Event types remembered per source beyond those the rules name (the others share one plan). */
+const MAX_PLANS = 4096;
+/** An event type no rule names, standing for all of them. */
+function unnamed(named: ReadonlySet<string>): string {
+  let t = '\u0000other';
+  while (named.has(t)) t += '\u0000';
+  return t;
 }
 
 export class RulesEngine {
@@ -84,7 +106,7 @@ export class RulesEngine {
       !offNames.some((n) => def.name.includes(n)));
     for (const r of this.active) {
       let si = this.index.get(r.def.source);
-      if (!si) this.index.set(r.def.source, (si = { byType: new Map(), anyType: [], merged: new Map() }));
+      if (!si) this.index.set(r.def.source, (si = { byType: new Map(), anyType: [], merged: new Map(), plans: new Map<string, TypePlan>() }));
       if (!r.evttypes) si.anyType.push(r);
       else for (const t of r.evttypes) {
         const list = si.byType.get(t);
@@ -112,20 +134,39 @@ export class RulesEngine {
     return m;
   }
 
+  /** The source of the previous event and its plans: events come mostly from one source. */
+  private lastSource: string | undefined;
+  private lastPlans: Map<string, TypePlan> | undefined;
+
+  /** What runs for an event of this source and type (see plan.ts), built on first use. */
+  private planFor(source: string, type: string): TypePlan {
+    let plans = this.lastPlans;
+    if (source !== this.lastSource || !plans) {
+      const si = this.index.get(source);
+      if (!si) return NO_PLAN;
+      this.lastSource = source;
+      this.lastPlans = plans = si.plans;
+    }
+    return plans.get(type) ?? this.newPlan(source, type);
+  }
+
+  private newPlan(source: string, type: string): TypePlan {
+    const si = this.index.get(source)!;
+    si.named ??= namedTypes(si);
+    let plan: TypePlan;
+    if (si.named.has(type)) plan = new TypePlan(this.rulesFor(source, type), type);
+    else plan = si.otherPlan ??= new TypePlan(si.anyType, unnamed(si.named));
+    if (si.named.has(type) || si.plans.size < MAX_PLANS) si.plans.set(type, plan);
+    return plan;
+  }
+
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
   process(ev: Event): Match[] {
     nextEvent();
-    const rules = this.rulesFor(ev.source, ev.type);
+    const plan = this.planFor(ev.source, ev.type);
     let out: Match[] | undefined;
-    for (let i = 0; i < rules.length; i++) {
-      const r = rules[i]!;
-      let hit: boolean;
-      try {
-        hit = r.pred(ev);
-      } catch {
-        hit = false;
-      }
-      if (!hit) continue;
+    for (let pos = plan.next(ev, 0); pos >= 0; pos = this.matchAll ? plan.next(ev, pos + 1) : -1) {
+      const r = plan.rule(pos);
       const { text, fields } = r.output.render(ev);
       const m: Match = {
         rule: r.def.name,
@@ -139,10 +180,36 @@ export class RulesEngine {
         event: ev,
       };
       (out ??= []).push(m);
-      if (!this.matchAll) break;
     }
     return out ?? NO_MATCHES;
   }
 }
 
+/** The event types the rules of a source name: their indexed types and every evt.type test. */
+function namedTypes(si: SourceIndex): Set<string> {
+  const out = new Set<string>(si.byType.keys());
+  const seen = new Set<IR>();
+  const walk = (ir: IR): void => {
+    if (seen.has(ir)) return;
+    seen.add(ir);
+    switch (ir.k) {
+      case 'leaf':
+        if (ir.evtTypes) for (const t of ir.evtTypes.set) out.add(t);
+        break;
+      case 'not':
+        walk(ir.x);
+        break;
+      case 'macro':
+        walk(ir.ir);
+        break;
+      case 'and': case 'or':
+        for (const x of ir.items) walk(x);
+        break;
+    }
+  };
+  for (const r of si.anyType) walk(r.condition);
+  return out;
+}
+
 const NO_MATCHES: Match[] = Object.freeze([]) as unknown as Match[];
+const NO_PLAN = new TypePlan([], '');

@@ -52,6 +52,39 @@ function parseV6(s: string): bigint | undefined {
   return groups.reduce((acc, g) => (acc << 16n) | g, 0n);
 }
 
+/**
+ * A dotted-quad IPv4 address ("10.0.3.7") as an unsigned 32-bit number, or -1 when `s` is not
+ * one by parseV4's rules (four parts of one to three ASCII digits, each at most 255). No
+ * allocation, no cache: the common case of an address test, before parseIp.
+ */
+export function parseV4Number(s: string): number {
+  const len = s.length;
+  if (len < 7 || len > 15) return -1;
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return -1;
+      part = part * 10 + (c - 48);
+    } else if (c === 46) {
+      if (digits === 0 || part > 255 || ++dots > 3) return -1;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0 || part > 255) return -1;
+  return n * 256 + part;
+}
+
+/** Is the IPv4 address `n4` (from parseV4Number) inside `net`? */
+export function netContains4(net: IpNet, n4: number): boolean {
+  return !net.v6 && ((n4 & net.mask4) >>> 0) === net.base4;
+}
+
 /** Parse an address; IPv4-mapped IPv6 (::ffff:a.b.c.d) is taken as the IPv4 address it maps. */
 export interface ParsedIp {
   v6: boolean;

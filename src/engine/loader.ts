@@ -63,6 +63,11 @@ export interface CompiledRule {
   /** When `evttypes` is undefined: types the rule can never match (`not evt.type = execve`). */
   excludedTypes?: Set<string>;
   pred: Pred;
+  /**
+   * The condition (with exceptions) before simplification: the engine specializes it per event
+   * type (ConditionCompiler.simplify with that one type), folding its evt.type tests away.
+   */
+  condition: IR;
   output: OutputFormat;
 }
 
@@ -661,7 +666,7 @@ class Loader {
         }
         const pred = ConditionCompiler.build(ConditionCompiler.simplify(ir, evttypes));
         const excludedTypes = canTrue.neg && canTrue.set.size ? new Set(canTrue.set) : undefined;
-        if (r.enabled) compiled.push({ def: r, evttypes, excludedTypes, pred, output });
+        if (r.enabled) compiled.push({ def: r, evttypes, excludedTypes, pred, condition: ir, output });
       } catch (e) {
         if (e instanceof RangeError) {
           // A blown stack (macros nested thousands deep): an error in this rule, not a crash.

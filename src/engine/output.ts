@@ -22,6 +22,14 @@ function toOutputValue(v: Extracted): OutputValue {
   return v;
 }
 
+/**
+ * The same text as a property key the runtime has already seen (internalized): storing under it
+ * needs no lookup of the key in the runtime's string table on every render.
+ */
+function internalized(key: string): string {
+  return Object.keys({ [key]: null })[0]!;
+}
+
 export class OutputFormat {
   private constructor(private readonly parts: Part[], readonly fieldNames: string[]) {}
 
@@ -70,7 +78,7 @@ export class OutputFormat {
       }
       if (lit) parts.push(lit);
       lit = '';
-      parts.push({ text: token, get });
+      parts.push({ text: internalized(token), get });
       if (!names.includes(token)) names.push(token);
     }
     if (lit) parts.push(lit);
@@ -80,7 +88,9 @@ export class OutputFormat {
   render(ev: Event): { text: string; fields: Record<string, OutputValue> } {
     let text = '';
     const fields: Record<string, OutputValue> = {};
-    for (const p of this.parts) {
+    const parts = this.parts;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
       if (typeof p === 'string') {
         text += p;
         continue;
@@ -92,7 +102,7 @@ export class OutputFormat {
         v = null; // an extractor must never take the engine down with it
       }
       fields[p.text] = v;
-      text += v === null ? '<NA>' : String(v);
+      text += v === null ? '<NA>' : typeof v === 'string' ? v : String(v);
     }
     return { text, fields };
   }

@@ -11,6 +11,11 @@ export function nextEvent(): void {
   generation++;
 }
 
+/** The current event's generation: changes with every nextEvent(). */
+export function currentGeneration(): number {
+  return generation;
+}
+
 export function memoPerEvent<E extends object, V>(fn: (ev: E) => V): (ev: E) => V {
   let gen = -1;
   let last: E | undefined;

@@ -15,7 +15,7 @@
 import type { Event, SyscallEvent } from '../events.js';
 import type { Extracted, FieldDef, FieldType } from './types.js';
 import { memoPerEvent } from './memo.js';
-import { findWallets, type WalletMatch, type WalletType } from './wallets.js';
+import { findWallets, mayHoldWallet, type WalletMatch, type WalletType } from './wallets.js';
 
 // ---- per-event cache ---------------------------------------------------------------------------
 
@@ -59,6 +59,9 @@ export function cmdlineOf(ev: Event): string | undefined {
 
 // ---- wallets -----------------------------------------------------------------------------------
 
+/** An environment entry is normally a string; anything else is looked at as its text, as join() does. */
+const mayHoldEnvWallet = (e: unknown): boolean => mayHoldWallet(typeof e === 'string' ? e : `${e as string}`);
+
 function walletsOf(ev: Event): WalletMatch[] | undefined {
   const cmd = cmdlineOf(ev);
   if (cmd === undefined) return undefined;
@@ -67,7 +70,9 @@ function walletsOf(ev: Event): WalletMatch[] | undefined {
     const env = procOf(ev)?.env;
     // Command line first, so mw.wallet.address prefers what the process was told on its argv.
     p.wallets = findWallets(cmd);
-    if (env && env.length > 0) p.wallets.push(...findWallets(env.join('\n')));
+    // Entries are joined by a newline, which no address spans: when no entry may hold one, the
+    // joined text cannot either, and is not built.
+    if (env && env.length > 0 && env.some(mayHoldEnvWallet)) p.wallets.push(...findWallets(env.join('\n')));
   }
   return p.wallets;
 }
@@ -84,6 +89,8 @@ function walletsOf(ev: Event): WalletMatch[] | undefined {
 const STRATUM_URL_RE = /\b((?:stratum|ethstratum|ethproxy|ethnh)[a-z0-9]*(?:\+[a-z0-9]+)?):\/\/([^\s"'<>`]*)/i;
 
 export function parseStratumUrl(text: string): StratumUrl | undefined {
+  // Every URL has "://": a plain substring search rejects most text before the regex runs.
+  if (!text.includes('://')) return undefined;
   const m = STRATUM_URL_RE.exec(text);
   if (!m) return undefined;
   const scheme = m[1]!.toLowerCase();

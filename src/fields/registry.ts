@@ -2,7 +2,7 @@
  * Looks up field names across the catalogs of the loaded sources. Knows the two ways Falco
  * spells an argument: `name[arg]` and `name.arg` (evt.arg.flags is evt.arg with key "flags").
  */
-import type { FieldCatalog, FieldDef, Extractor } from './types.js';
+import type { AnyOf, FieldCatalog, FieldDef, Extractor } from './types.js';
 
 export interface ResolvedField {
   def: FieldDef;
@@ -11,7 +11,11 @@ export interface ResolvedField {
   text: string;
   /** When proc.aname has no index: every ancestor is a candidate value. */
   anyOf: boolean;
+  /** Several values: a list field, except an anyWhenNoArg field given an index (proc.aname[2]). */
+  multi: boolean;
   extract: Extractor;
+  /** With anyOf, when the field has one: its values walked without an array. */
+  any?: AnyOf;
 }
 
 export class FieldResolveError extends Error {
@@ -85,6 +89,8 @@ export class FieldRegistry {
     if (kind === 'index' && arg !== undefined && !/^\d+$/.test(arg)) {
       throw new FieldResolveError(`field '${def.name}' takes a numeric index, got '[${arg}]'`);
     }
-    return { def, arg, text, anyOf: !!def.anyWhenNoArg && arg === undefined, extract: def.bind(arg) };
+    const anyOf = !!def.anyWhenNoArg && arg === undefined;
+    const multi = anyOf || (!!def.isList && !(def.anyWhenNoArg && arg !== undefined));
+    return { def, arg, text, anyOf, multi, extract: def.bind(arg), any: anyOf && def.bindAny ? def.bindAny() : undefined };
   }
 }

@@ -14,7 +14,7 @@ import { hostname as osHostname } from 'node:os';
 import { globToRegExp } from '../engine/glob.js';
 import { posix as posixPath } from 'node:path';
 import type { ContainerMount, Event, FdInfo, FdType, ProcessInfo, SyscallEvent } from '../events.js';
-import type { Extracted, Extractor, FieldDef, FieldType, FieldValue } from './types.js';
+import type { AnyOf, Extracted, Extractor, FieldDef, FieldType, FieldValue } from './types.js';
 import { modeHasExec, openAccess, renderArg, renderResult } from './flags.js';
 
 type Get = (ev: SyscallEvent) => Extracted;
@@ -35,6 +35,7 @@ interface ArgOpts {
   argOptional?: boolean;
   isList?: boolean;
   anyWhenNoArg?: boolean;
+  bindAny?: () => AnyOf;
 }
 
 /** A field without an argument. */
@@ -43,9 +44,23 @@ function plain(
   type: FieldType,
   desc: string,
   get: Get,
-  opts: { isList?: boolean; anyWhenNoArg?: boolean } = {},
+  opts: { isList?: boolean; anyWhenNoArg?: boolean; bindAny?: () => AnyOf } = {},
 ): FieldDef {
   return { name, type, desc, arg: 'none', ...opts, bind: () => safe(get) };
+}
+
+/** Fields whose extractors run bare, without `safe` (see bare()). */
+export const BARE_FIELDS = new Set<string>();
+
+/**
+ * A field that is a few property reads. `get` must never throw on any event, however malformed
+ * (optional chaining at every step): it runs bare, one call instead of two (`safe` and `get`) each
+ * time the engine extracts it.
+ */
+function bare(name: string, type: FieldType, desc: string, get: (ev: SyscallEvent) => FieldValue | undefined): FieldDef {
+  const extract = get as Extractor;
+  BARE_FIELDS.add(name);
+  return { name, type, desc, arg: 'none', bind: () => extract };
 }
 
 /** A field with an argument; `make` runs once at compile time with the argument bound. */
@@ -100,6 +115,10 @@ function argText(ev: SyscallEvent, key: string, value: string | number): string 
   return r.resolved ?? r.raw;
 }
 
+/** Argument names that hold a user or group id (uid, ruid, euid, suid; gid, …). */
+const UID_KEYS = new Set(['uid', 'ruid', 'euid', 'suid']);
+const GID_KEYS = new Set(['gid', 'rgid', 'egid', 'sgid']);
+
 /** renderArg plus the resolutions that need the event: an fd's name, a uid's user name. */
 function renderEventArg(ev: SyscallEvent, key: string, value: string | number): { raw: string; resolved?: string } {
   if (typeof value === 'number') {
@@ -111,9 +130,9 @@ function renderEventArg(ev: SyscallEvent, key: string, value: string | number): 
         return { raw: String(value), resolved: `<${tc}${proto}>${name}` };
       }
     }
-    if (/^[res]?uid$/.test(key) || /^[res]?gid$/.test(key)) {
+    const isUid = UID_KEYS.has(key);
+    if (isUid || GID_KEYS.has(key)) {
       if (value === -1 || value === 4294967295) return { raw: '-1', resolved: '<NONE>' };
-      const isUid = key.endsWith('uid');
       const ownId = isUid ? ev.proc.uid : ev.proc.gid;
       const name = isUid ? ev.proc.user : ev.proc.group;
       // Only the event's own user is known by name; another id is shown as the number.
@@ -146,7 +165,7 @@ function allArgs(ev: SyscallEvent): string | undefined {
 }
 
 const eventFields: FieldDef[] = [
-  plain('evt.num', 'uint64', 'Sequence number the source gave the event.', (ev) => ev.num),
+  bare('evt.num', 'uint64', 'Sequence number the source gave the event.', (ev) => ev.num),
   plain('evt.time', 'charbuf', 'Event time of day (local time) with nanoseconds, HH:MM:SS.nnnnnnnnn.', (ev) => `${clock(dateOf(ev.ts))}.${nsPart(ev.ts)}`),
   plain('evt.time.s', 'charbuf', 'Event time of day (local time) without nanoseconds.', (ev) => clock(dateOf(ev.ts))),
   plain('evt.time.iso8601', 'charbuf', 'Event time in ISO 8601, UTC, with nanoseconds.', (ev) => iso8601(ev.ts)),
@@ -162,10 +181,10 @@ const eventFields: FieldDef[] = [
   plain('evt.rawtime.s', 'abstime', 'Whole seconds of the event time since the epoch.', (ev) => ev.ts / 1_000_000_000n),
   plain('evt.rawtime.ns', 'abstime', 'Nanosecond part of the event time.', (ev) => ev.ts % 1_000_000_000n),
   plain('evt.hostname', 'charbuf', 'Host the event came from (this host unless the event says otherwise).', (ev) => ev.hostname ?? localHostname()),
-  plain('evt.source', 'charbuf', 'Name of the source that produced the event (syscall).', (ev) => ev.source),
+  bare('evt.source', 'charbuf', 'Name of the source that produced the event (syscall).', (ev) => ev.source),
   plain('evt.is_async', 'bool', 'True for asynchronous (non-syscall) events; ours never are.', () => false),
   plain('evt.dir', 'charbuf', "Event direction; always '<' because every event here is a syscall exit.", () => '<'),
-  plain('evt.type', 'charbuf', 'Event type, e.g. execve, openat, connect.', (ev) => ev.type),
+  bare('evt.type', 'charbuf', 'Event type, e.g. execve, openat, connect.', (ev) => ev.type),
   plain('syscall.type', 'charbuf', 'Name of the system call; unset for events that are not system calls.', (ev) =>
     NON_SYSCALL_TYPES.has(ev.type) ? undefined : ev.type),
   plain('evt.args', 'charbuf', 'All arguments as one string, "name=value name=value", names resolved in parentheses.', allArgs),
@@ -183,7 +202,8 @@ const eventFields: FieldDef[] = [
       }
       return (ev) => {
         const v = argValue(ev, key);
-        return v === undefined ? undefined : argText(ev, key, v);
+        // Text is shown as it is (renderArg renders numbers only): no rendering needed.
+        return typeof v === 'string' ? v : v === undefined ? undefined : argText(ev, key, v);
       };
     }),
   withArg('evt.rawarg', 'int64', 'One argument by name as the source gave it, unrendered (numbers stay numbers).', { arg: 'key' }, (arg) => {
@@ -196,7 +216,7 @@ const eventFields: FieldDef[] = [
     (READ_TYPES.has(ev.type) || WRITE_TYPES.has(ev.type)) && ev.res !== undefined && ev.res >= 0 ? ev.res : undefined),
   plain('evt.res', 'charbuf', 'Result as text: SUCCESS, or the errno name (ENOENT, EINPROGRESS, …) when the call failed.', (ev) =>
     ev.res === undefined ? undefined : renderResult(ev.res)),
-  plain('evt.rawres', 'int64', 'Result as a number; a negative errno on failure.', (ev) => ev.res),
+  bare('evt.rawres', 'int64', 'Result as a number; a negative errno on failure.', (ev) => ev.res),
   plain('evt.failed', 'bool', 'True when the call returned an error.', (ev) => (ev.res === undefined ? undefined : ev.res < 0)),
   plain('evt.is_io', 'bool', 'True for events that read or write data through an fd.', (ev) => READ_TYPES.has(ev.type) || WRITE_TYPES.has(ev.type)),
   plain('evt.is_io_read', 'bool', 'True for events that read data through an fd.', (ev) => READ_TYPES.has(ev.type)),
@@ -270,9 +290,34 @@ function leaderOf(p: ProcessInfo, key: 'sid' | 'vpgid'): Leader | undefined {
   return best;
 }
 
-/** proc.aname-style field: [N] is the Nth ancestor (0 = self); no index = every ancestor. */
-function ancestorField(name: string, type: FieldType, desc: string, pick: (p: ProcessInfo) => FieldValue | undefined): FieldDef {
-  return withArg(name, type, desc, { arg: 'index', argOptional: true, isList: true, anyWhenNoArg: true }, (arg) => {
+/**
+ * ancestors(p).map(pick) walked without arrays: true when `test` holds for a defined value. The
+ * same walk as ancestors(): parent first, at most MAX_DEPTH, stopping at a process already seen
+ * (a cycle), found by walking the chain again from `p` (ancestries are short; this allocates
+ * nothing, unlike a set).
+ */
+function someAncestor(p: ProcessInfo | undefined, pick: (p: ProcessInfo) => FieldValue | undefined, test: (v: FieldValue) => boolean): boolean {
+  let n = 0;
+  for (let cur = p?.parent; cur && n < MAX_DEPTH; cur = cur.parent) {
+    if (cur === p) return false;
+    let a = p!.parent;
+    for (let i = 0; i < n; i++, a = a!.parent) if (a === cur) return false;
+    const v = pick(cur);
+    if (v !== undefined && test(v)) return true;
+    n++;
+  }
+  return false;
+}
+
+/**
+ * proc.aname-style field: [N] is the Nth ancestor (0 = self); no index = every ancestor.
+ * `pickNeverThrows`: pick is a property read, so comparisons may walk the ancestors lazily
+ * (FieldDef.bindAny) and stop at the first match; a pick that may throw must see them all first,
+ * as the extractor does, since one exception makes the whole field undefined.
+ */
+function ancestorField(name: string, type: FieldType, desc: string, pick: (p: ProcessInfo) => FieldValue | undefined, pickNeverThrows = false): FieldDef {
+  const bindAny = pickNeverThrows ? (): AnyOf => (ev, test) => someAncestor((ev as SyscallEvent).proc, pick, test) : undefined;
+  return withArg(name, type, desc, { arg: 'index', argOptional: true, isList: true, anyWhenNoArg: true, bindAny }, (arg) => {
     if (arg === undefined) {
       return (ev) => ancestors(ev.proc).map(pick).filter((v): v is FieldValue => v !== undefined);
     }
@@ -296,9 +341,9 @@ const sinceStart = (ev: SyscallEvent, start: bigint | undefined): bigint | undef
   start === undefined ? undefined : ev.ts - start;
 
 const processFields: FieldDef[] = [
-  plain('proc.name', 'charbuf', 'Process name as the kernel keeps it (comm, at most 15 characters).', (ev) => ev.proc.name),
-  plain('proc.exe', 'charbuf', 'First command-line argument (argv[0]).', (ev) => ev.proc.exe),
-  plain('proc.exepath', 'charbuf', 'Full path of the executable file.', (ev) => ev.proc.exepath),
+  bare('proc.name', 'charbuf', 'Process name as the kernel keeps it (comm, at most 15 characters).', (ev) => ev.proc?.name),
+  bare('proc.exe', 'charbuf', 'First command-line argument (argv[0]).', (ev) => ev.proc?.exe),
+  bare('proc.exepath', 'charbuf', 'Full path of the executable file.', (ev) => ev.proc?.exepath),
   plain('proc.args', 'charbuf', 'Command-line arguments after argv[0], space separated.', (ev) => ev.proc.args?.join(' ')),
   plain('proc.cmdline', 'charbuf', 'proc.name followed by the arguments.', (ev) => cmdline(ev.proc)),
   plain('proc.exeline', 'charbuf', 'proc.exe followed by the arguments.', (ev) =>
@@ -308,17 +353,17 @@ const processFields: FieldDef[] = [
     ev.proc.args?.reduce((n, a) => n + a.length, 0)),
   withArg('proc.env', 'charbuf', 'Environment as "K=v K=v"; proc.env[NAME] gives one variable\'s value.', { arg: 'key', argOptional: true }, (arg) =>
     arg === undefined ? (ev) => ev.proc.env?.join(' ') : (ev) => envOf(ev.proc, arg)),
-  plain('proc.cwd', 'charbuf', 'Current working directory.', (ev) => ev.proc.cwd),
-  plain('proc.tty', 'uint64', 'Controlling terminal device number; 0 when there is none.', (ev) => ev.proc.tty),
-  plain('proc.pid', 'int64', 'Id of the process that made the call.', (ev) => ev.proc.pid),
+  bare('proc.cwd', 'charbuf', 'Current working directory.', (ev) => ev.proc?.cwd),
+  bare('proc.tty', 'uint64', 'Controlling terminal device number; 0 when there is none.', (ev) => ev.proc?.tty),
+  bare('proc.pid', 'int64', 'Id of the process that made the call.', (ev) => ev.proc?.pid),
   plain('proc.ppid', 'int64', 'Id of the parent process.', (ev) => ev.proc.ppid ?? ev.proc.parent?.pid),
-  plain('proc.vpid', 'int64', 'Process id inside its own pid namespace.', (ev) => ev.proc.vpid),
+  bare('proc.vpid', 'int64', 'Process id inside its own pid namespace.', (ev) => ev.proc?.vpid),
   plain('proc.pvpid', 'int64', 'Parent process id inside its pid namespace.', (ev) => ev.proc.parent?.vpid),
-  plain('proc.sid', 'int64', 'Session id of the process.', (ev) => ev.proc.sid),
+  bare('proc.sid', 'int64', 'Session id of the process.', (ev) => ev.proc?.sid),
   plain('proc.sname', 'charbuf', 'Name of the session leader.', (ev) => leaderOf(ev.proc, 'sid')?.name),
   plain('proc.sid.exe', 'charbuf', 'argv[0] of the session leader.', (ev) => leaderOf(ev.proc, 'sid')?.exe),
   plain('proc.sid.exepath', 'charbuf', 'Executable path of the session leader.', (ev) => leaderOf(ev.proc, 'sid')?.exepath),
-  plain('proc.vpgid', 'int64', 'Process group id inside the pid namespace.', (ev) => ev.proc.vpgid),
+  bare('proc.vpgid', 'int64', 'Process group id inside the pid namespace.', (ev) => ev.proc?.vpgid),
   plain('proc.vpgid.name', 'charbuf', 'Name of the process group leader.', (ev) => leaderOf(ev.proc, 'vpgid')?.name),
   plain('proc.vpgid.exe', 'charbuf', 'argv[0] of the process group leader.', (ev) => leaderOf(ev.proc, 'vpgid')?.exe),
   plain('proc.vpgid.exepath', 'charbuf', 'Executable path of the process group leader.', (ev) => leaderOf(ev.proc, 'vpgid')?.exepath),
@@ -332,15 +377,15 @@ const processFields: FieldDef[] = [
     if (p.is_vpgid_leader !== undefined) return p.is_vpgid_leader;
     return p.vpgid === undefined ? undefined : p.vpgid === (p.vpid ?? p.pid);
   }),
-  plain('proc.pname', 'charbuf', 'Name of the parent process.', (ev) => ev.proc.parent?.name),
-  plain('proc.pexe', 'charbuf', 'argv[0] of the parent process.', (ev) => ev.proc.parent?.exe),
-  plain('proc.pexepath', 'charbuf', 'Executable path of the parent process.', (ev) => ev.proc.parent?.exepath),
+  bare('proc.pname', 'charbuf', 'Name of the parent process.', (ev) => ev.proc?.parent?.name),
+  bare('proc.pexe', 'charbuf', 'argv[0] of the parent process.', (ev) => ev.proc?.parent?.exe),
+  bare('proc.pexepath', 'charbuf', 'Executable path of the parent process.', (ev) => ev.proc?.parent?.exepath),
   plain('proc.pcmdline', 'charbuf', 'Command line (name and arguments) of the parent process.', (ev) => cmdline(ev.proc.parent)),
-  ancestorField('proc.aname', 'charbuf', 'Name of an ancestor: [0] self, [1] parent, [2] grandparent…; without index, any ancestor.', (p) => p.name),
-  ancestorField('proc.aexe', 'charbuf', 'argv[0] of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.exe),
-  ancestorField('proc.aexepath', 'charbuf', 'Executable path of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.exepath),
+  ancestorField('proc.aname', 'charbuf', 'Name of an ancestor: [0] self, [1] parent, [2] grandparent…; without index, any ancestor.', (p) => p.name, true),
+  ancestorField('proc.aexe', 'charbuf', 'argv[0] of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.exe, true),
+  ancestorField('proc.aexepath', 'charbuf', 'Executable path of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.exepath, true),
   ancestorField('proc.acmdline', 'charbuf', 'Command line of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => cmdline(p)),
-  ancestorField('proc.apid', 'int64', 'Pid of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.pid),
+  ancestorField('proc.apid', 'int64', 'Pid of an ancestor ([0] self, [1] parent…); without index, any ancestor.', (p) => p.pid, true),
   plain('proc.loginshellid', 'int64', 'Pid of the eldest shell (a name ending in "sh") among the process and its ancestors.', (ev) => {
     let pid: number | undefined;
     for (const p of [ev.proc, ...ancestors(ev.proc)]) if (p.name?.endsWith('sh')) pid = p.pid;
@@ -350,9 +395,9 @@ const processFields: FieldDef[] = [
   plain('proc.ppid.duration', 'reltime', 'Nanoseconds since the parent process started.', (ev) => sinceStart(ev, ev.proc.parent?.start_ts)),
   plain('proc.pid.ts', 'reltime', 'Process start time, nanoseconds since the epoch.', (ev) => ev.proc.start_ts),
   plain('proc.ppid.ts', 'reltime', 'Parent process start time, nanoseconds since the epoch.', (ev) => ev.proc.parent?.start_ts),
-  plain('proc.is_exe_writable', 'bool', 'True when the executable is writable by the user that started the process.', (ev) => ev.proc.exe_writable),
-  plain('proc.is_exe_upper_layer', 'bool', "True when the executable lives on the container's writable overlay layer (dropped in after the image was built).", (ev) => ev.proc.exe_upper_layer),
-  plain('proc.is_exe_from_memfd', 'bool', 'True when the executable is an in-memory file (memfd_create): fileless execution.', (ev) => ev.proc.exe_from_memfd),
+  bare('proc.is_exe_writable', 'bool', 'True when the executable is writable by the user that started the process.', (ev) => ev.proc?.exe_writable),
+  bare('proc.is_exe_upper_layer', 'bool', "True when the executable lives on the container's writable overlay layer (dropped in after the image was built).", (ev) => ev.proc?.exe_upper_layer),
+  bare('proc.is_exe_from_memfd', 'bool', 'True when the executable is an in-memory file (memfd_create): fileless execution.', (ev) => ev.proc?.exe_from_memfd),
   plain('proc.exe_ino', 'int64', 'Inode number of the executable.', (ev) => ev.proc.exe_ino || undefined),
   plain('proc.exe_ino.ctime', 'abstime', 'Last status change time of the executable inode, ns since the epoch.', (ev) => ev.proc.exe_ino_ctime || undefined),
   plain('proc.exe_ino.mtime', 'abstime', 'Last modification time of the executable inode, ns since the epoch.', (ev) => ev.proc.exe_ino_mtime || undefined),
@@ -365,26 +410,26 @@ const processFields: FieldDef[] = [
   plain('thread.tid', 'int64', 'Id of the thread that made the call.', (ev) => ev.proc.tid ?? ev.proc.pid),
   plain('thread.vtid', 'int64', 'Thread id inside its pid namespace.', (ev) => ev.proc.vtid),
   plain('thread.ismain', 'bool', 'True when the thread is the main thread of its process.', (ev) => (ev.proc.tid ?? ev.proc.pid) === ev.proc.pid),
-  plain('thread.cap_permitted', 'charbuf', 'Permitted capability set, e.g. "CAP_CHOWN CAP_SYS_ADMIN".', (ev) => ev.proc.cap_permitted),
-  plain('thread.cap_effective', 'charbuf', 'Effective capability set.', (ev) => ev.proc.cap_effective),
-  plain('thread.cap_inheritable', 'charbuf', 'Inheritable capability set.', (ev) => ev.proc.cap_inheritable),
+  bare('thread.cap_permitted', 'charbuf', 'Permitted capability set, e.g. "CAP_CHOWN CAP_SYS_ADMIN".', (ev) => ev.proc?.cap_permitted),
+  bare('thread.cap_effective', 'charbuf', 'Effective capability set.', (ev) => ev.proc?.cap_effective),
+  bare('thread.cap_inheritable', 'charbuf', 'Inheritable capability set.', (ev) => ev.proc?.cap_inheritable),
 ];
 
 // ---------------------------------------------------------------------------------------------
 // Users and groups
 
 const userFields: FieldDef[] = [
-  plain('user.uid', 'uint64', 'User id the process runs as.', (ev) => ev.proc.uid),
-  plain('user.name', 'charbuf', 'Name of the user the process runs as.', (ev) => ev.proc.user),
-  plain('user.homedir', 'charbuf', 'Home directory of the user.', (ev) => ev.proc.homedir),
-  plain('user.shell', 'charbuf', 'Login shell of the user.', (ev) => ev.proc.shell),
-  plain('user.loginuid', 'int64', 'Audit login uid; -1 when unset.', (ev) => {
-    const l = ev.proc.loginuid;
+  bare('user.uid', 'uint64', 'User id the process runs as.', (ev) => ev.proc?.uid),
+  bare('user.name', 'charbuf', 'Name of the user the process runs as.', (ev) => ev.proc?.user),
+  bare('user.homedir', 'charbuf', 'Home directory of the user.', (ev) => ev.proc?.homedir),
+  bare('user.shell', 'charbuf', 'Login shell of the user.', (ev) => ev.proc?.shell),
+  bare('user.loginuid', 'int64', 'Audit login uid; -1 when unset.', (ev) => {
+    const l = ev.proc?.loginuid;
     return l === 4294967295 ? -1 : l;
   }),
-  plain('user.loginname', 'charbuf', 'User name of the audit login uid.', (ev) => ev.proc.loginname),
-  plain('group.gid', 'uint64', 'Group id the process runs as.', (ev) => ev.proc.gid),
-  plain('group.name', 'charbuf', 'Name of the group the process runs as.', (ev) => ev.proc.group),
+  bare('user.loginname', 'charbuf', 'User name of the audit login uid.', (ev) => ev.proc?.loginname),
+  bare('group.gid', 'uint64', 'Group id the process runs as.', (ev) => ev.proc?.gid),
+  bare('group.name', 'charbuf', 'Name of the group the process runs as.', (ev) => ev.proc?.group),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -409,12 +454,21 @@ function fdType(ev: SyscallEvent): FdType | undefined {
   return undefined;
 }
 
+/** The tables above as maps: looked up on every event, with keys that come from data. */
+const TYPECHAR_OF = new Map<string, string>(Object.entries(TYPECHAR));
+const FD_CREATING_TYPECHAR_OF = new Map<string, string>(Object.entries(FD_CREATING_TYPECHAR));
+
+/** table[key] for a key from data: a map lookup for text, the own-property rule for anything else. */
+function lookup(map: ReadonlyMap<string, string>, table: Readonly<Record<string, string>>, key: unknown): string | undefined {
+  return typeof key === 'string' ? map.get(key) : own(table, key as string);
+}
+
 function fdTypechar(ev: SyscallEvent): string | undefined {
   const t = fdType(ev);
-  if (t) return own(TYPECHAR, t) ?? 'o';
-  if (ev.fd) return own(FD_CREATING_TYPECHAR, ev.type) ?? 'o';
+  if (t) return lookup(TYPECHAR_OF, TYPECHAR, t) ?? 'o';
+  if (ev.fd) return lookup(FD_CREATING_TYPECHAR_OF, FD_CREATING_TYPECHAR, ev.type) ?? 'o';
   // No fd state at all: Falco guesses from the event type, for fd-creating events only.
-  return own(FD_CREATING_TYPECHAR, ev.type);
+  return lookup(FD_CREATING_TYPECHAR_OF, FD_CREATING_TYPECHAR, ev.type);
 }
 
 /** A path argument resolved against the process cwd when relative. */
@@ -471,8 +525,33 @@ function sock<T>(get: (fd: FdInfo, ev: SyscallEvent) => T | undefined): Get {
 const bothEnds = <T extends FieldValue>(a: T | undefined, b: T | undefined): T[] =>
   [a, b].filter((v): v is T => v !== undefined);
 
+/**
+ * bothEnds over a socket's two ends as an AnyOf: client end, then server end, no array. Only
+ * deciding that the fd is an IP socket may throw (on malformed data), and then, as `sock` under
+ * `safe` gives undefined, no value is tested.
+ */
+function eitherEnd(client: 'cip' | 'cport', server: 'sip' | 'sport'): AnyOf {
+  return (e, test) => {
+    const ev = e as SyscallEvent;
+    let fd: FdInfo | undefined;
+    try {
+      fd = ev.fd;
+      if (!fd || !isSocketType(fdType(ev))) return false;
+    } catch {
+      return false;
+    }
+    const a = fd[client];
+    if (a !== undefined && test(a)) return true;
+    const b = fd[server];
+    return b !== undefined && test(b);
+  };
+}
+
 /** container.id's value, for the fd.container* fields that prefix it. */
-const containerId = (ev: SyscallEvent): string => (!ev.container || !ev.container.id ? 'host' : ev.container.id);
+const containerId = (ev: SyscallEvent): string => {
+  const c = ev.container;
+  return c && c.id ? c.id : 'host';
+};
 
 const localIp = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.sip : fd.cip);
 const remoteIp = (fd: FdInfo, ev: SyscallEvent) => (localIsServer(fd, ev) ? fd.cip : fd.sip);
@@ -486,7 +565,7 @@ const ANY = { isList: true, anyWhenNoArg: true } as const;
 const fdFields: FieldDef[] = [
   plain('fd.num', 'int64', 'Number of the fd the event used or created; -1 when a call that creates one failed.', (ev) => {
     if (ev.fd?.num !== undefined) return ev.fd.num;
-    if (own(FD_CREATING_TYPECHAR, ev.type) !== undefined && ev.res !== undefined) return ev.res >= 0 ? ev.res : -1;
+    if (lookup(FD_CREATING_TYPECHAR_OF, FD_CREATING_TYPECHAR, ev.type) !== undefined && ev.res !== undefined) return ev.res >= 0 ? ev.res : -1;
     const a = ev.args?.fd;
     return typeof a === 'number' ? a : undefined;
   }),
@@ -505,17 +584,17 @@ const fdFields: FieldDef[] = [
     if (pos < 0) return '/';
     return pos < name.length - 1 ? name.slice(pos + 1) : name;
   }),
-  plain('fd.ip', 'ipaddr', 'Either IP address of the socket (client or server): matches when one of them does.', sock((fd) => bothEnds(fd.cip, fd.sip)), ANY),
+  plain('fd.ip', 'ipaddr', 'Either IP address of the socket (client or server): matches when one of them does.', sock((fd) => bothEnds(fd.cip, fd.sip)), { ...ANY, bindAny: () => eitherEnd('cip', 'sip') }),
   plain('fd.cip', 'ipaddr', 'IP address of the client end of the socket.', sock((fd) => fd.cip)),
   plain('fd.sip', 'ipaddr', 'IP address of the server end of the socket.', sock((fd) => fd.sip)),
   plain('fd.lip', 'ipaddr', 'Local IP address (the server address when this process accepted the connection).', sock(localIp)),
   plain('fd.rip', 'ipaddr', 'IP address of the remote end of the socket.', sock(remoteIp)),
-  plain('fd.port', 'port', 'Either port of the socket: matches when one of them does.', sock((fd) => bothEnds(fd.cport, fd.sport)), ANY),
+  plain('fd.port', 'port', 'Either port of the socket: matches when one of them does.', sock((fd) => bothEnds(fd.cport, fd.sport)), { ...ANY, bindAny: () => eitherEnd('cport', 'sport') }),
   plain('fd.cport', 'port', 'Port of the client end of a TCP/UDP socket.', sock((fd) => fd.cport)),
   plain('fd.sport', 'port', 'Port of the server end of a TCP/UDP socket.', sock((fd) => fd.sport)),
   plain('fd.lport', 'port', 'Port of the local end of a TCP/UDP socket.', sock(localPort)),
   plain('fd.rport', 'port', 'Port of the remote end of a TCP/UDP socket.', sock(remotePort)),
-  plain('fd.net', 'ipnet', 'Either address of the socket, for network (CIDR) comparisons.', sock((fd) => bothEnds(fd.cip, fd.sip)), ANY),
+  plain('fd.net', 'ipnet', 'Either address of the socket, for network (CIDR) comparisons.', sock((fd) => bothEnds(fd.cip, fd.sip)), { ...ANY, bindAny: () => eitherEnd('cip', 'sip') }),
   plain('fd.cnet', 'ipnet', 'Client address, for network (CIDR) comparisons.', sock((fd) => fd.cip)),
   plain('fd.snet', 'ipnet', 'Server address, for network (CIDR) comparisons.', sock((fd) => fd.sip)),
   plain('fd.lnet', 'ipnet', 'Local address, for network (CIDR) comparisons.', sock(localIp)),
@@ -524,14 +603,14 @@ const fdFields: FieldDef[] = [
   plain('fd.sip.name', 'charbuf', 'Domain name known for the server address.', sock((fd) => fd.sip_name)),
   plain('fd.lip.name', 'charbuf', 'Domain name known for the local address.', sock(localName)),
   plain('fd.rip.name', 'charbuf', 'Domain name known for the remote address.', sock(remoteName)),
-  plain('fd.l4proto', 'charbuf', 'Transport protocol of a socket: tcp, udp, icmp or raw.', (ev) => ev.fd?.l4proto),
+  bare('fd.l4proto', 'charbuf', 'Transport protocol of a socket: tcp, udp, icmp or raw.', (ev) => ev.fd?.l4proto),
   plain('fd.sockfamily', 'charbuf', "Socket family: 'ip' or 'unix'.", (ev) => {
     if (ev.fd?.sockfamily) return ev.fd.sockfamily;
     const t = fdType(ev);
     return isSocketType(t) ? 'ip' : t === 'unix' ? 'unix' : undefined;
   }),
   plain('fd.is_server', 'bool', 'True when this process is the server end of the connection.', sock((fd, ev) => localIsServer(fd, ev))),
-  plain('fd.connected', 'bool', 'True when the socket is connected.', (ev) => ev.fd?.connected),
+  bare('fd.connected', 'bool', 'True when the socket is connected.', (ev) => ev.fd?.connected),
   // Falco lists every open fd's type; the event carries only its own fd, so that is the list.
   withArg('fd.types', 'charbuf', "Types of the process's fds; fd.types[N] gives the type of fd N. Only the event's fd is known here.",
     { arg: 'index', argOptional: true, isList: true }, (arg) => (ev) => {
@@ -585,7 +664,11 @@ const fsPathFields: FieldDef[] = (['name', 'source', 'target'] as const).flatMap
 // ---------------------------------------------------------------------------------------------
 // Containers and Kubernetes
 
-const inHost = (ev: SyscallEvent): boolean => containerId(ev) === 'host';
+/** Outside any container (also when the container's id says "host"). Never throws. */
+const inHost = (ev: SyscallEvent): boolean => {
+  const c = ev.container;
+  return !c || !c.id || c.id === 'host';
+};
 
 /** Container getter that is <NA> for host processes. */
 function ctr(get: (c: NonNullable<SyscallEvent['container']>, ev: SyscallEvent) => Extracted): Get {
@@ -624,16 +707,16 @@ function labelsText(labels: Record<string, string> | undefined): string | undefi
 }
 
 const containerFields: FieldDef[] = [
-  plain('container.id', 'charbuf', 'Short (12 hex) container id; "host" for processes outside containers.', (ev) => (inHost(ev) ? 'host' : ev.container!.id)),
+  bare('container.id', 'charbuf', 'Short (12 hex) container id; "host" for processes outside containers.', containerId),
   plain('container.full_id', 'charbuf', 'Full (64 hex) container id.', ctr((c) => c.full_id)),
-  plain('container.name', 'charbuf', 'Container name; "host" for processes outside containers.', (ev) => (inHost(ev) ? 'host' : ev.container!.name)),
-  plain('container.image', 'charbuf', 'Image reference as the runtime reports it, e.g. docker.io/library/nginx:1.25.', ctr((c) => c.image)),
-  plain('container.image.id', 'charbuf', 'Id of the container image.', ctr((c) => c.image_id)),
-  plain('container.image.repository', 'charbuf', 'Image repository, without tag or digest.', ctr((c) => c.image_repository)),
-  plain('container.image.tag', 'charbuf', 'Tag of the container image, e.g. latest.', ctr((c) => c.image_tag)),
-  plain('container.image.digest', 'charbuf', 'Image registry digest (sha256:…).', ctr((c) => c.image_digest)),
-  plain('container.type', 'charbuf', 'Container runtime: docker, containerd, cri-o, podman, …', ctr((c) => c.type)),
-  plain('container.privileged', 'bool', 'True for a privileged container.', ctr((c) => c.privileged)),
+  bare('container.name', 'charbuf', 'Container name; "host" for processes outside containers.', (ev) => (inHost(ev) ? 'host' : ev.container!.name)),
+  bare('container.image', 'charbuf', 'Image reference as the runtime reports it, e.g. docker.io/library/nginx:1.25.', (ev) => (inHost(ev) ? undefined : ev.container!.image)),
+  bare('container.image.id', 'charbuf', 'Id of the container image.', (ev) => (inHost(ev) ? undefined : ev.container!.image_id)),
+  bare('container.image.repository', 'charbuf', 'Image repository, without tag or digest.', (ev) => (inHost(ev) ? undefined : ev.container!.image_repository)),
+  bare('container.image.tag', 'charbuf', 'Tag of the container image, e.g. latest.', (ev) => (inHost(ev) ? undefined : ev.container!.image_tag)),
+  bare('container.image.digest', 'charbuf', 'Image registry digest (sha256:…).', (ev) => (inHost(ev) ? undefined : ev.container!.image_digest)),
+  bare('container.type', 'charbuf', 'Container runtime: docker, containerd, cri-o, podman, …', (ev) => (inHost(ev) ? undefined : ev.container!.type)),
+  bare('container.privileged', 'bool', 'True for a privileged container.', (ev) => (inHost(ev) ? undefined : ev.container!.privileged)),
   plain('container.mounts', 'charbuf', 'All mounts, comma separated, each as source:dest:mode:rdwr:propagation.', ctr((c) => c.mounts?.map(mountText).join(','))),
   mountField('container.mount', 'One mount as source:dest:mode:rdwr:propagation, by index or by source path glob.', 'source', mountText),
   mountField('container.mount.source', 'Source of a mount, chosen by index or by destination path glob.', 'dest', (m) => m.source),
@@ -652,8 +735,8 @@ const containerFields: FieldDef[] = [
 ];
 
 const k8sFields: FieldDef[] = [
-  plain('k8s.ns.name', 'charbuf', 'Kubernetes namespace of the pod.', (ev) => ev.k8s?.ns_name),
-  plain('k8s.pod.name', 'charbuf', 'Name of the Kubernetes pod.', (ev) => ev.k8s?.pod_name),
+  bare('k8s.ns.name', 'charbuf', 'Kubernetes namespace of the pod.', (ev) => ev.k8s?.ns_name),
+  bare('k8s.pod.name', 'charbuf', 'Name of the Kubernetes pod.', (ev) => ev.k8s?.pod_name),
   plain('k8s.pod.uid', 'charbuf', 'UID of the Kubernetes pod.', (ev) => ev.k8s?.pod_uid),
   plain('k8s.pod.id', 'charbuf', 'Legacy name of k8s.pod.uid.', (ev) => ev.k8s?.pod_uid),
   withArg('k8s.pod.label', 'charbuf', 'One pod label, k8s.pod.label[KEY] or k8s.pod.label.KEY.', { arg: 'key' }, (arg) => (ev) =>

@@ -22,6 +22,12 @@ export type FieldValue = string | number | bigint | boolean;
 /** What an extractor returns: a value, an array of values for list fields, or undefined when missing (<NA>). */
 export type Extracted = FieldValue | FieldValue[] | undefined;
 export type Extractor = (ev: Event) => Extracted;
+/**
+ * Walks the values of a list field without building its array: true when `test` holds for one of
+ * the values the field's extractor would give, false when it gives none (or undefined). Never
+ * throws, like an extractor; `test` must not throw either.
+ */
+export type AnyOf = (ev: Event, test: (v: FieldValue) => boolean) => boolean;
 
 export interface FieldDef {
   /** Full Falco name, e.g. "proc.aname"; arguments come after it as [x] or .x */
@@ -40,11 +46,17 @@ export interface FieldDef {
   isList?: boolean;
   /**
    * For fields like proc.aname and proc.apid: without an index they yield every ancestor, and a
-   * comparison succeeds when any of them satisfies it (Falco's semantics), not all.
+   * comparison succeeds when any of them satisfies it (Falco's semantics), not all. With an index
+   * they yield one value (proc.aname[2]), and compare as a single-valued field.
    */
   anyWhenNoArg?: boolean;
   /** Build the extractor once, at compile time, with the argument bound. */
   bind(arg: string | undefined): Extractor;
+  /**
+   * For anyWhenNoArg fields used without an argument: an AnyOf over the same values the extractor
+   * gives, so a comparison (any value satisfies it) allocates nothing.
+   */
+  bindAny?: () => AnyOf;
 }
 
 export interface FieldCatalog {

@@ -263,9 +263,35 @@ const FINDERS: { type: WalletType; re: RegExp; valid: (s: string) => boolean }[]
 /** Shortest text that can hold any address we know (a 14-char bech32); shorter text is skipped. */
 const MIN_ADDRESS_LENGTH = 14;
 
+/**
+ * True when `text` has a run of at least MIN_ADDRESS_LENGTH ASCII letters and digits. Every
+ * candidate the finders accept is such a run (base58, bech32 and 0x-hex are all alphanumeric, and
+ * case-insensitive matching never maps a non-ASCII character onto an ASCII one), so text without
+ * one holds no address: a single scan spares most command lines and environments the four
+ * regular expressions.
+ */
+export function mayHoldWallet(text: string): boolean {
+  const n = text.length;
+  if (n < MIN_ADDRESS_LENGTH) return false;
+  let run = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    const l = c | 0x20; // ASCII letters to lower case
+    if ((c >= 48 && c <= 57) || (l >= 97 && l <= 122)) {
+      if (++run >= MIN_ADDRESS_LENGTH) return true;
+    } else {
+      // The longest run still possible is too short: stop early.
+      if (n - i - 1 < MIN_ADDRESS_LENGTH) return false;
+      run = 0;
+    }
+  }
+  return false;
+}
+
 /** Every valid wallet address in `text`, in order of appearance. */
 export function findWallets(text: string): WalletMatch[] {
   if (text.length < MIN_ADDRESS_LENGTH) return [];
+  if (typeof text === 'string' && !mayHoldWallet(text)) return [];
   const found: { at: number; m: WalletMatch }[] = [];
   for (const f of FINDERS) {
     f.re.lastIndex = 0;

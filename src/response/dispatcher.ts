@@ -108,6 +108,19 @@ export class ResponseDispatcher {
     for (const action of names) this.request({ action, target, trigger: m.rule, mode: this.cfg.mode, event: ev, match: m });
   }
 
+  /**
+   * A detector decided not to act and says so (execwhacker: a banned string matched, an allowed
+   * pattern spared the process): the outcome is written as an alert like any other; nothing runs.
+   */
+  report(r: ActionResult): void {
+    this.stats.byOutcome[r.outcome]++;
+    try {
+      this.emit(resultToMatch(r, this.host));
+    } catch {
+      // An output failing must not throw into the detector.
+    }
+  }
+
   /** A detector (execwhacker, tcpflowkiller) asks for an action. */
   request(req: ActionRequest): void {
     this.stats.requested++;
@@ -115,12 +128,7 @@ export class ResponseDispatcher {
     const started = process.hrtime.bigint();
     const finish = (r: ActionResult): void => {
       r.decideNs ??= Number(process.hrtime.bigint() - started);
-      this.stats.byOutcome[r.outcome]++;
-      try {
-        this.emit(resultToMatch(r, this.host));
-      } catch {
-        // An output failing must not turn into an unhandled rejection here.
-      }
+      this.report(r);
     };
     if (!impl) {
       finish({ request: req, outcome: 'failed', reason: `action '${req.action}' is not available on this host` });
