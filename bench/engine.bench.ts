@@ -14,6 +14,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import type { Match } from '../src/engine/index.js';
 import type { ContainerInfo, Event, FdInfo, ProcessInfo, SyscallEvent } from '../src/events.js';
+import { prng } from '../test/helpers/prng.js';
+import { fmt, median } from './lib.js';
 
 /** ../shared beside the checkout, as the tests find it (MINEWATCH_SHARED overrides). */
 const SHARED = process.env.MINEWATCH_SHARED ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -23,26 +25,8 @@ const SEED = 0x6d696e65; // "mine"
 
 // ---- small helpers ------------------------------------------------------------------------------
 
-const fmt = (n: number, digits = 0): string =>
-  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
-/** mulberry32: tiny, fast, and repeatable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function corpusFiles(): string[] | undefined {
   const files = FALCO_FILES.map((f) => CORPUS_DIR + f);

@@ -16,27 +16,13 @@ import { join } from 'node:path';
 import { ExecMatcher } from '../src/response/execwhacker/matcher.js';
 import { casefold } from '../src/response/execwhacker/casefold.js';
 import { shlexJoin } from '../src/response/execwhacker/shlex.js';
+import { prng } from '../test/helpers/prng.js';
+import { fmt, median } from './lib.js';
 
 const SEED = 0x77686b; // "whk"
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Gen {
   pick<T>(xs: readonly T[]): T;

@@ -37,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  type Alert, AgentRun, addContainerNetns, compileC, type ContainerApi, makeEmptyNetns, makePoolNetns, Marker, markerRules,
+  type Alert, AgentRun, addContainerNetns, compileC, dockerCgroupDirs, type ContainerApi, makeEmptyNetns, makePoolNetns, Marker, markerRules,
   MARKER_RULE, type PoolNetns, type PoolServer, removeNetns, removePoolNetns, sleep, startContainerApi, startPool, writeConfig,
 } from './helpers/agent-run.js';
 import { haveCommand, isRoot } from './helpers/live.js';
@@ -372,22 +372,7 @@ describe('agent end to end: root, default driver', { skip: netSkip }, () => {
 
 /** Where to make the container's cgroup: v1 cpu and cpuacct hierarchies, or the v2 root. */
 function containerCgroupDirs(id: string): string[] {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-  const v1: string[] = [];
-  let v2: string | undefined;
-  for (const line of mounts) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0) continue;
-    const fstype = f[sep + 1];
-    const point = f[4]!;
-    if (fstype === 'cgroup') {
-      const opts = (f[sep + 3] ?? '').split(',');
-      if ((opts.includes('cpu') || opts.includes('cpuacct')) && !v1.includes(point)) v1.push(point);
-    } else if (fstype === 'cgroup2' && point === '/sys/fs/cgroup') v2 = point;
-  }
-  if (v1.length) return v1.map((p) => join(p, 'docker', id));
-  return v2 ? [join(v2, 'docker', id)] : [];
+  return dockerCgroupDirs(id, ['cpu', 'cpuacct']);
 }
 
 function rmdirRetry(d: string): void {

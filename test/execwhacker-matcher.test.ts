@@ -8,6 +8,7 @@ import { ExecMatcher, type ExecConfigEntry, type MatchResult } from '../src/resp
 import { casefold } from '../src/response/execwhacker/casefold.js';
 import { compileAllowedPattern } from '../src/response/execwhacker/pyregex.js';
 import { shlexJoin } from '../src/response/execwhacker/shlex.js';
+import { prng } from './helpers/prng.js';
 
 // ---- the reference ------------------------------------------------------------------------------
 
@@ -52,16 +53,6 @@ function reference(configs: readonly ExecConfigEntry[], cmdline: string): MatchR
 
 // ---- random inputs (fixed seed) -----------------------------------------------------------------
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Pieces chosen to collide: overlapping miner names, separators that are and are not word

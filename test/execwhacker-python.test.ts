@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { casefold, casefoldWithOffsets, isWordCodePoint } from '../src/response/execwhacker/casefold.js';
 import { PyRegexError, compileAllowedPattern } from '../src/response/execwhacker/pyregex.js';
 import { shlexJoin, shlexQuote } from '../src/response/execwhacker/shlex.js';
+import { prng } from './helpers/prng.js';
 
 const PYTHON = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import sys; assert sys.version_info >= (3, 8)']).status === 0);
 const skipNoPython = PYTHON ? false : 'python3 (3.8 or later) is not installed: the comparisons with Python are skipped';
@@ -21,16 +22,6 @@ function python(code: string, input: unknown): unknown {
   return JSON.parse(r.stdout);
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TRICKY_ARGS = [
   '', ' ', 'plain', 'with space', "it's", '"double"', "'single'", '$HOME', '${x}', '!', 'a!b', '!!', '*.txt', '~', '~user',

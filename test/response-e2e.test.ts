@@ -48,7 +48,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  type Alert, AgentRun, allExceptCidr, compileC, type ContainerApi, exitOf, isRunning, type Listener, makeNetnsPair,
+  type Alert, AgentRun, allExceptCidr, compileC, dockerCgroupDirs, type ContainerApi, exitOf, isRunning, type Listener, makeNetnsPair,
   type NetnsPair, probeConnect, randomToken, removeNetnsPair, sleep, spawnIn, startContainerApi, startListener, writeConfig,
 } from './helpers/agent-run.js';
 import { haveCommand, isRoot } from './helpers/live.js';
@@ -263,18 +263,7 @@ function assertOutcome(a: Alert, want: { outcome: string; trigger: string; pid: 
 
 /** A cgroup named as docker's cgroupfs driver names a container's (v1 pids hierarchy, else the v2 root). */
 function makeContainerCgroup(id: string): string | undefined {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-  let dir: string | undefined;
-  for (const line of mounts) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0) continue;
-    const fstype = f[sep + 1];
-    const point = f[4]!;
-    const opts = (f[sep + 3] ?? '').split(',');
-    if (fstype === 'cgroup' && opts.includes('pids')) dir = join(point, 'docker', id);
-    else if (!dir && fstype === 'cgroup2' && point === '/sys/fs/cgroup') dir = join(point, 'docker', id);
-  }
+  const dir = dockerCgroupDirs(id, ['pids'])[0];
   if (!dir) return undefined;
   // The docker/ parent too, when this test makes it (removed after, if nobody else uses it by then).
   const parent = join(dir, '..');

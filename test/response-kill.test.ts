@@ -299,56 +299,41 @@ async function spawnAsPid(want: number): Promise<ChildProcess | undefined> {
   return undefined;
 }
 
-describe('kill: a pid really reused by another process (root)', { skip: reuseSkip }, () => {
-  test('A is pinned, dies, B gets its pid before the start-time check (afterPidfd hook): missed, B lives', async (t) => {
-    const a = spawnSleep();
-    const ta = await targetOf(a, 'sleep');
-    let b: ChildProcess | undefined;
-    const kill = new KillAction({
-      safety: testSafety(),
-      hooks: {
-        afterPidfd: async (pid) => {
-          a.kill('SIGKILL');
-          await exited(a);
-          await sleep(TICK_MS);
-          b = await spawnAsPid(pid);
-        },
+/**
+ * Kill A, with the pid handed to a new process B at the hook's moment (A dies, B gets A's pid):
+ * the kill must report "missed" with `reason`, and B must live.
+ */
+async function killWhilePidIsReused(t: { skip(msg: string): void }, hook: 'afterPidfd' | 'beforeSignal', reason: RegExp, why: string): Promise<void> {
+  const a = spawnSleep();
+  const ta = await targetOf(a, 'sleep');
+  let b: ChildProcess | undefined;
+  const kill = new KillAction({
+    safety: testSafety(),
+    hooks: {
+      [hook]: async (pid: number) => {
+        a.kill('SIGKILL');
+        await exited(a);
+        await sleep(TICK_MS);
+        b = await spawnAsPid(pid);
       },
-    });
-    const r = await kill.run(req(ta));
-    if (!b) return t.skip('could not get the kernel to reuse the pid (a busy host)');
-    assert.equal(b.pid, ta.pid, 'B has A\'s pid');
-    assert.equal(r.outcome, 'missed');
-    assert.match(r.reason!, /start time changed/);
-    await sleep(50);
-    assert.ok(alive(b), 'B, the new owner of the pid, is alive');
-    b.kill('SIGKILL');
+    },
   });
+  const r = await kill.run(req(ta));
+  if (!b) return t.skip('could not get the kernel to reuse the pid (a busy host)');
+  assert.equal(b.pid, ta.pid, 'B has A\'s pid');
+  assert.equal(r.outcome, 'missed');
+  assert.match(r.reason!, reason);
+  await sleep(50);
+  assert.ok(alive(b), why);
+  b.kill('SIGKILL');
+}
 
-  test('A passes every check, then dies and B gets its pid before the signal (beforeSignal hook): the pidfd still names A; B lives', async (t) => {
-    const a = spawnSleep();
-    const ta = await targetOf(a, 'sleep');
-    let b: ChildProcess | undefined;
-    const kill = new KillAction({
-      safety: testSafety(),
-      hooks: {
-        beforeSignal: async (pid) => {
-          a.kill('SIGKILL');
-          await exited(a);
-          await sleep(TICK_MS);
-          b = await spawnAsPid(pid);
-        },
-      },
-    });
-    const r = await kill.run(req(ta));
-    if (!b) return t.skip('could not get the kernel to reuse the pid (a busy host)');
-    assert.equal(b.pid, ta.pid, 'B has A\'s pid');
-    assert.equal(r.outcome, 'missed');
-    assert.match(r.reason!, /pidfd says it exited/);
-    await sleep(50);
-    assert.ok(alive(b), 'B is alive: the signal went to A\'s pidfd, not to the pid');
-    b.kill('SIGKILL');
-  });
+describe('kill: a pid really reused by another process (root)', { skip: reuseSkip }, () => {
+  test('A is pinned, dies, B gets its pid before the start-time check (afterPidfd hook): missed, B lives', (t) =>
+    killWhilePidIsReused(t, 'afterPidfd', /start time changed/, 'B, the new owner of the pid, is alive'));
+
+  test('A passes every check, then dies and B gets its pid before the signal (beforeSignal hook): the pidfd still names A; B lives', (t) =>
+    killWhilePidIsReused(t, 'beforeSignal', /pidfd says it exited/, 'B is alive: the signal went to A\'s pidfd, not to the pid'));
 });
 
 // ---- a container's pid 1 is fair game ------------------------------------------------------------

@@ -37,6 +37,7 @@
  *    poll). An inode still unattributed after `giveUpPolls` is counted in `stats.unattributed`
  *    and dropped (e.g. a socket passed to a process in another namespace).
  */
+import { PollLoop } from './poll-loop.js';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { ContainerInfo, Event, FdInfo, ProcessInfo, SyscallEvent } from '../events.js';
@@ -322,8 +323,7 @@ export class ConnectionsSource implements Source {
   /** Socket inode → who holds it; inodes are unique across namespaces (one sockfs). */
   private readonly owners = new Map<number, Owner>();
   private emit?: (ev: Event) => void;
-  private timer?: NodeJS.Timeout;
-  private running = false;
+  private loop: PollLoop | undefined;
   private seq = 0;
   private pollNo = 0;
   private budget = 0;
@@ -350,15 +350,10 @@ export class ConnectionsSource implements Source {
 
   /** Polls once at once (existing connections are reported), then every intervalMs. */
   async start(emit: (ev: Event) => void): Promise<void> {
-    if (this.running) return;
+    if (this.loop?.running) return;
     this.emit = emit;
-    this.running = true;
-    const tick = (): void => {
-      if (!this.running) return;
-      this.poll();
-      if (this.running) this.timer = setTimeout(tick, this.intervalMs);
-    };
-    tick();
+    this.loop = new PollLoop(() => this.poll(), this.intervalMs);
+    this.loop.start();
     if (this.stats.netns === 0) {
       await this.stop();
       throw new Error(`connections: no socket table readable under ${this.procRoot}/PID/net; is procfs mounted there?`);
@@ -366,9 +361,7 @@ export class ConnectionsSource implements Source {
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop?.stop();
   }
 
   /** One poll: every namespace's tables, new outbound sockets, owners, events. Public for tests and tools. */

@@ -26,6 +26,7 @@
  * /proc/PID/cgroup is read only while it uses CPU, and again at most every `cgroupRefreshMs`;
  * one usage read per container per sample; limits are cached for `limitRefreshMs`.
  */
+import { PollLoop } from './poll-loop.js';
 import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../events.js';
@@ -280,8 +281,7 @@ export class CpuSampler implements Source {
   private readonly containers = new Map<string, ContainerState>();
   private readonly limits = new Map<string, LimitEntry>();
   private emit?: (ev: Event) => void;
-  private timer?: NodeJS.Timeout;
-  private running = false;
+  private loop: PollLoop | undefined;
   private seq = 0;
   readonly stats: CpuSamplerStats = { samples: 0, events: 0, processes: 0, containers: 0, lastSampleMs: 0, maxSampleMs: 0 };
 
@@ -310,15 +310,10 @@ export class CpuSampler implements Source {
 
   /** Takes the baseline sample at once, then samples every intervalMs. */
   async start(emit: (ev: Event) => void): Promise<void> {
-    if (this.running) return;
+    if (this.loop?.running) return;
     this.emit = emit;
-    this.running = true;
-    const tick = (): void => {
-      if (!this.running) return;
-      this.sample();
-      if (this.running) this.timer = setTimeout(tick, this.intervalMs);
-    };
-    tick();
+    this.loop = new PollLoop(() => this.sample(), this.intervalMs);
+    this.loop.start();
     if (this.stats.processes === 0) {
       await this.stop();
       throw new Error(`cpu sampler: no process readable under ${this.procRoot}; is procfs mounted there?`);
@@ -326,9 +321,7 @@ export class CpuSampler implements Source {
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.loop?.stop();
   }
 
   /** Take one sample and emit what it concludes. The timer calls it; tests call it directly. */

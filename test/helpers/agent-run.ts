@@ -7,9 +7,10 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { parseMountinfo } from '../../src/enrich/exe-identity.js';
 import { CLI } from './paths.js';
 import { run, tryRun } from './live.js';
 
@@ -625,4 +626,17 @@ export function allExceptCidr(cidr: string): string[] {
   }
   out.push('::/0');
   return out;
+}
+
+/**
+ * Where a docker-named container cgroup goes: docker/<id> under each cgroup v1 hierarchy that
+ * carries one of `controllers`, else under the v2 root. Read from this process's mount table.
+ */
+export function dockerCgroupDirs(id: string, controllers: readonly string[]): string[] {
+  const mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  const v1 = [...new Set(mounts
+    .filter((m) => m.fstype === 'cgroup' && m.superOptions.some((o) => controllers.includes(o)))
+    .map((m) => m.mountPoint))];
+  if (v1.length) return v1.map((p) => join(p, 'docker', id));
+  return mounts.some((m) => m.fstype === 'cgroup2' && m.mountPoint === '/sys/fs/cgroup') ? [join('/sys/fs/cgroup', 'docker', id)] : [];
 }
