@@ -98,3 +98,51 @@ export interface Output {
 export class PermanentDeliveryError extends Error {
   override name = 'PermanentDeliveryError';
 }
+
+/** Counts for the dashboard's summary: over the alerts a query selects (counts are match counts). */
+export interface AlertStats {
+  /** Groups and matches selected. */
+  groups: number;
+  matches: number;
+  byPriority: Record<string, number>;
+  /** [value, matches], most first, at most 50 each. */
+  byRule: [string, number][];
+  byNamespace: [string, number][];
+  byHostname: [string, number][];
+  /** Matches per time bucket (bucket start in ms since the epoch), oldest first. */
+  timeline: { t: number; count: number }[];
+}
+
+/** What the web API reads (implemented by AlertStore in src/alerts/store.ts). */
+export interface AlertReader {
+  query(q: AlertQuery): AlertRecord[];
+  get(id: number): AlertRecord | undefined;
+  stats(q: AlertQuery, bucketMs: number): AlertStats;
+}
+
+/**
+ * A Falco JSON alert received over HTTP (`POST /`, `POST /falco`), validated. When it comes from
+ * another minewatch agent it carries the `minewatch` group data, and is stored under its uuid.
+ */
+export type IncomingAlert = FalcoJsonAlert & { minewatch?: Partial<AlertMessage['minewatch']> };
+
+/** Told of every stored change: a new group, or a group whose count or summary changed. */
+export type AlertListener = (rec: AlertRecord, change: 'new' | 'update') => void;
+
+/** Delivery state of one output, for /metrics and the API. */
+export interface OutputStats {
+  name: string;
+  pending: number;
+  delivered: number;
+  failures: number;
+  /** Last error text, when the last attempt failed. */
+  lastError: string | null;
+}
+
+/** What the web server needs from the pipeline (implemented by AlertPipeline in src/alerts/). */
+export interface AlertService extends AlertReader {
+  /** Store (and forward) an alert received from Falco or an agent. */
+  ingest(a: IncomingAlert): AlertRecord;
+  subscribe(l: AlertListener): () => void;
+  outputStats(): OutputStats[];
+}
