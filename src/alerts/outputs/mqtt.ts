@@ -1,0 +1,86 @@
+/**
+ * Alerts published to an MQTT broker at QoS 1, retain off, on a topic made from a template
+ * (priority, rule, …); resolved on the broker's PUBACK. While the client is disconnected, sends
+ * fail at once rather than filling mqtt.js's offline queue; a PUBACK that does not come in time
+ * fails the send and withdraws the message, so the queue's retry is the only copy in flight.
+ */
+import { randomBytes } from 'node:crypto';
+import { type MqttClient, connect } from 'mqtt';
+import type { AlertMessage } from '../types.js';
+import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
+import { fillTemplate } from './render.js';
+
+export interface MqttOutputOptions extends OutputOptions {
+  url: string;
+  topic: string;
+  username?: string;
+  password?: string;
+  clientId?: string;
+  timeoutMs: number;
+}
+
+/** A topic level: no separators, wildcards or spaces. */
+export const mqttLevel = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
+
+export class MqttOutput extends FilteredOutput {
+  private readonly opts: MqttOutputOptions;
+  private client: MqttClient | undefined;
+  private lastError = '';
+
+  constructor(opts: MqttOutputOptions) {
+    super(opts);
+    this.opts = opts;
+  }
+
+  private connected(): Promise<MqttClient> {
+    const o = this.opts;
+    let client = this.client;
+    if (!client) {
+      client = this.client = connect(o.url, {
+        clientId: o.clientId ?? `minewatch-${randomBytes(6).toString('hex')}`,
+        username: o.username,
+        password: o.password,
+        connectTimeout: o.timeoutMs,
+        reconnectPeriod: 500,
+        clean: true,
+        queueQoSZero: false,
+      });
+      client.on('error', (e) => {
+        const text = describeError(e);
+        if (text !== this.lastError) this.log?.warn({ output: this.name, url: redactUrl(o.url), err: text }, 'mqtt output connection problem');
+        this.lastError = text;
+      });
+      client.on('connect', () => (this.lastError = ''));
+    }
+    if (client.connected) return Promise.resolve(client);
+    const c = client;
+    return withDeadline(new Promise<MqttClient>((resolve) => c.once('connect', () => resolve(c))), o.timeoutMs, 'waiting for the connection')
+      .catch((e: Error) => {
+        throw new RetryableDeliveryError(`${this.where}.url: not connected to ${redactUrl(o.url)}${this.lastError ? `: ${this.lastError}` : ''} (${e.message})`);
+      });
+  }
+
+  protected async deliver(msg: AlertMessage): Promise<void> {
+    const client = await this.connected();
+    const topic = fillTemplate(this.opts.topic, msg, mqttLevel);
+    let id: number | undefined;
+    const acked = new Promise<void>((resolve, reject) => {
+      client.publish(topic, JSON.stringify(msg), { qos: 1, retain: false }, (err) => (err ? reject(err) : resolve()));
+      id = client.getLastMessageId();
+    });
+    try {
+      await withDeadline(acked, this.opts.timeoutMs, 'waiting for PUBACK', () => {
+        // Withdraw it, or mqtt.js would resend it after a reconnect beside the queue's retry.
+        if (id !== undefined && client.outgoing[id]) client.removeOutgoingMessage(id);
+      });
+    } catch (e) {
+      throw new RetryableDeliveryError(`${this.where}: publish to '${topic}' on ${redactUrl(this.opts.url)} failed: ${describeError(e)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) await withDeadline(client.endAsync(), this.opts.timeoutMs, 'closing').catch(() => client.end(true));
+  }
+}
