@@ -62,6 +62,10 @@ export class HttpTarget {
 
   /** POST `body`; resolves on 2xx, rejects with PermanentDeliveryError or a retryable error. */
   post(body: string, headers: Record<string, string> = {}): Promise<void> {
+    return this.attempt(body, headers, true);
+  }
+
+  private attempt(body: string, headers: Record<string, string>, mayRetryStale: boolean): Promise<void> {
     const { where, timeoutMs } = this.opts;
     const target = this.opts.secretPath ? `${this.url.origin}/…` : `${this.url.origin}${this.url.pathname}`;
     return new Promise<void>((resolve, reject) => {
@@ -93,7 +97,13 @@ export class HttpTarget {
       });
       const timer = setTimeout(() => req.destroy(new RetryableDeliveryError(`no answer within ${timeoutMs} ms`)), timeoutMs);
       req.on('close', () => clearTimeout(timer));
-      req.on('error', (e) => reject(new RetryableDeliveryError(`${where}: cannot POST to ${target}: ${describeError(e)}`)));
+      req.on('error', (e) => {
+        // A kept-alive connection the server closed while idle: the request never reached it, so
+        // sending it once more on a fresh connection cannot duplicate it (Node's documented pattern).
+        const stale = req.reusedSocket && ((e as NodeJS.ErrnoException).code === 'ECONNRESET' || e.message === 'socket hang up');
+        if (stale && mayRetryStale) this.attempt(body, headers, false).then(resolve, reject);
+        else reject(new RetryableDeliveryError(`${where}: cannot POST to ${target}: ${describeError(e)}`));
+      });
       req.end(body);
     });
   }
