@@ -107,9 +107,11 @@ test('program keep_alive: one process takes every alert; killed, it is restarted
   const path = join(dir, 'program-kept.jsonl');
   const o = new ProgramOutput({ name: 'program', program: `exec cat >> '${path}'`, keepAlive: true, format: 'json', timeoutMs: 5000 });
   const before = [alertMessage(), alertMessage()];
-  for (const m of before) await o.send(m);
+  await o.send(before[0]!);
   const pid = o.pid;
   assert.ok(pid, 'a kept-alive process runs');
+  await o.send(before[1]!);
+  assert.equal(o.pid, pid, 'the same process takes the next alert');
   await eventually(async () => assert.equal(lines(path).length, 2), 40, 50);
 
   process.kill(pid, 'SIGKILL');

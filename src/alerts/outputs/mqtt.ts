@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { type MqttClient, connect } from 'mqtt';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
+import { LiveClient } from './live-client.js';
 import { fillTemplate } from './render.js';
 
 export interface MqttOutputOptions extends OutputOptions {
@@ -24,44 +25,28 @@ export const mqttLevel = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '
 
 export class MqttOutput extends FilteredOutput {
   private readonly opts: MqttOutputOptions;
-  private client: MqttClient | undefined;
-  private lastError = '';
+  private readonly live: LiveClient<MqttClient>;
 
   constructor(opts: MqttOutputOptions) {
     super(opts);
     this.opts = opts;
-  }
-
-  private connected(): Promise<MqttClient> {
-    const o = this.opts;
-    let client = this.client;
-    if (!client) {
-      client = this.client = connect(o.url, {
-        clientId: o.clientId ?? `minewatch-${randomBytes(6).toString('hex')}`,
-        username: o.username,
-        password: o.password,
-        connectTimeout: o.timeoutMs,
+    this.live = new LiveClient(opts, this.where, {
+      create: () => connect(opts.url, {
+        clientId: opts.clientId ?? `minewatch-${randomBytes(6).toString('hex')}`,
+        username: opts.username,
+        password: opts.password,
+        connectTimeout: opts.timeoutMs,
         reconnectPeriod: 500,
         clean: true,
         queueQoSZero: false,
-      });
-      client.on('error', (e) => {
-        const text = describeError(e);
-        if (text !== this.lastError) this.log?.warn({ output: this.name, url: redactUrl(o.url), err: text }, 'mqtt output connection problem');
-        this.lastError = text;
-      });
-      client.on('connect', () => (this.lastError = ''));
-    }
-    if (client.connected) return Promise.resolve(client);
-    const c = client;
-    return withDeadline(new Promise<MqttClient>((resolve) => c.once('connect', () => resolve(c))), o.timeoutMs, 'waiting for the connection')
-      .catch((e: Error) => {
-        throw new RetryableDeliveryError(`${this.where}.url: not connected to ${redactUrl(o.url)}${this.lastError ? `: ${this.lastError}` : ''} (${e.message})`);
-      });
+      }),
+      isReady: (c) => c.connected,
+      readyEvent: 'connect',
+    });
   }
 
   protected async deliver(msg: AlertMessage): Promise<void> {
-    const client = await this.connected();
+    const client = await this.live.get();
     const topic = fillTemplate(this.opts.topic, msg, mqttLevel);
     let id: number | undefined;
     const acked = new Promise<void>((resolve, reject) => {
@@ -79,8 +64,7 @@ export class MqttOutput extends FilteredOutput {
   }
 
   async close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
+    const client = this.live.take();
     if (client) await withDeadline(client.endAsync(), this.opts.timeoutMs, 'closing').catch(() => client.end(true));
   }
 }

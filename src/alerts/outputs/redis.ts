@@ -7,6 +7,7 @@
 import { type RedisClientType, createClient } from 'redis';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
+import { LiveClient } from './live-client.js';
 
 export interface RedisOutputOptions extends OutputOptions {
   url: string;
@@ -20,45 +21,31 @@ const MAX_RECONNECT_WAIT_MS = 1000;
 
 export class RedisOutput extends FilteredOutput {
   private readonly opts: RedisOutputOptions;
-  private client: RedisClientType | undefined;
-  private lastError = '';
+  private readonly live: LiveClient<RedisClientType>;
 
   constructor(opts: RedisOutputOptions) {
     super(opts);
     this.opts = opts;
-  }
-
-  /** The client, connecting on first use; kept across outages (it reconnects by itself). */
-  private connected(): Promise<RedisClientType> {
-    const o = this.opts;
-    let client = this.client;
-    if (!client) {
-      client = this.client = createClient({
-        url: o.url,
-        disableOfflineQueue: true,
-        socket: {
-          connectTimeout: o.timeoutMs,
-          reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_WAIT_MS),
-        },
-      }) as RedisClientType;
-      client.on('error', (e: unknown) => {
-        const text = describeError(e);
-        if (text !== this.lastError) this.log?.warn({ output: this.name, url: redactUrl(o.url), err: text }, 'redis output connection problem');
-        this.lastError = text;
-      });
-      client.connect().catch(() => undefined); // retried by reconnectStrategy until close()
-    }
-    if (client.isReady) return Promise.resolve(client);
-    // First connection (or just reconnecting): wait a little, not for the whole outage.
-    const ready = client;
-    return withDeadline(new Promise<RedisClientType>((resolve) => ready.once('ready', () => resolve(ready))), o.timeoutMs, `${this.where}: connecting to ${redactUrl(o.url)}`)
-      .catch((e: Error) => {
-        throw new RetryableDeliveryError(`${this.where}.url: not connected to ${redactUrl(o.url)}${this.lastError ? `: ${this.lastError}` : ''} (${e.message})`);
-      });
+    this.live = new LiveClient(opts, this.where, {
+      create: () => {
+        const client = createClient({
+          url: opts.url,
+          disableOfflineQueue: true,
+          socket: {
+            connectTimeout: opts.timeoutMs,
+            reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_WAIT_MS),
+          },
+        }) as RedisClientType;
+        client.connect().catch(() => undefined); // retried by reconnectStrategy until close()
+        return client;
+      },
+      isReady: (c) => c.isReady,
+      readyEvent: 'ready',
+    });
   }
 
   protected async deliver(msg: AlertMessage): Promise<void> {
-    const client = await this.connected();
+    const client = await this.live.get();
     const o = this.opts;
     const mw = msg.minewatch;
     const fields: Record<string, string> = {
@@ -81,8 +68,7 @@ export class RedisOutput extends FilteredOutput {
   }
 
   async close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
+    const client = this.live.take();
     if (!client) return;
     try {
       if (client.isReady) await withDeadline(client.close(), this.opts.timeoutMs, 'closing');
