@@ -1,0 +1,100 @@
+/** Helpers for the web server's tests: Falco alerts to post, a server on loopback, requests. */
+import type { AlertService } from '../../src/alerts/types.js';
+import type { FalcoJsonAlert, OutputValue } from '../../src/engine/output.js';
+import { createWebServer, type WebServer, type WebServerOptions } from '../../src/web/server.js';
+import { MemAlerts } from './mem-alerts.js';
+
+export interface AlertSpec {
+  rule?: string;
+  priority?: string;
+  /** ms since the epoch (default now). */
+  at?: number;
+  host?: string;
+  namespace?: string | null;
+  pod?: string | null;
+  container?: string;
+  output?: string;
+  fields?: Record<string, OutputValue>;
+}
+
+let seq = 0;
+
+/** A Falco JSON alert as Falco's http_output sends it. */
+export function falcoAlert(s: AlertSpec = {}): FalcoJsonAlert {
+  const n = ++seq;
+  const at = s.at ?? Date.now();
+  const container = s.container ?? `c${n.toString(16).padStart(11, '0')}`;
+  const fields: Record<string, OutputValue> = {
+    'container.id': container,
+    'container.name': `box-${n}`,
+    'k8s.ns.name': s.namespace === undefined ? 'default' : s.namespace,
+    'k8s.pod.name': s.pod === undefined ? `pod-${n}` : s.pod,
+    'proc.cmdline': `xmrig --donate-level 1 -o pool.example:3333 #${n}`,
+    'proc.name': 'xmrig',
+    ...s.fields,
+  };
+  const time = new Date(at).toISOString().replace('Z', '123456Z');
+  return {
+    hostname: s.host ?? 'node-a',
+    output: s.output ?? `Miner started (proc.cmdline=${fields['proc.cmdline']} container=${container})`,
+    output_fields: fields,
+    priority: s.priority ?? 'Critical',
+    rule: s.rule ?? 'Launch Cryptominer',
+    source: 'syscall',
+    tags: ['mitre_impact', 'cryptomining'],
+    time,
+  };
+}
+
+/** A fresh alert service for one test. */
+export function newAlertService(): AlertService & { close?: () => void } {
+  return new MemAlerts();
+}
+
+export interface Running {
+  url: string;
+  server: WebServer;
+  alerts: AlertService;
+  close(): Promise<void>;
+}
+
+/** A web server on 127.0.0.1, an ephemeral port, over a fresh alert service unless one is given. */
+export async function startWeb(opts: WebServerOptions = {}): Promise<Running> {
+  const alerts = opts.alerts ?? newAlertService();
+  const server = createWebServer({ listen: '127.0.0.1:0', ...opts, alerts });
+  const url = await server.start();
+  return {
+    url, server, alerts,
+    async close() {
+      await server.close();
+      (alerts as { close?: () => void }).close?.();
+    },
+  };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+/** One request; `body` objects are sent as JSON, strings as they are. */
+export async function call(url: string, path: string, o: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { ...o.headers };
+  if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+  let body: string | undefined;
+  if (o.body !== undefined) {
+    body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(url + path, { method: o.method ?? (body === undefined ? 'GET' : 'POST'), headers, body });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
