@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { createWebServer, webServerOptions, WebConfigError } from '../src/web/server.js';
-import { call, falcoAlert, startWeb, type Running } from './helpers/web.js';
+import { call, falcoAlert, openStream, startWeb, type Running } from './helpers/web.js';
 import { FIXTURES } from './helpers/paths.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -292,5 +292,14 @@ describe('web config section', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('closing', () => {
+  test('close() ends open streams instead of waiting for them', async () => {
+    const web = await startWeb();
+    const stream = await openStream(web.url);
+    await web.close();
+    await assert.rejects(stream.next(() => true), /stream ended/);
   });
 });

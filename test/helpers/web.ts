@@ -98,3 +98,75 @@ export async function call(url: string, path: string, o: { method?: string; toke
   }
   return { status: res.status, headers: res.headers, text, json };
 }
+
+export interface StreamEvent {
+  event: string;
+  id?: string;
+  data: any;
+}
+
+/** A reader of /api/stream: `next(pred)` resolves with the first event that satisfies it. */
+export async function openStream(url: string, token?: string): Promise<{ next(pred?: (e: StreamEvent) => boolean, waitMs?: number): Promise<StreamEvent>; close(): void }> {
+  const ctrl = new AbortController();
+  const res = await fetch(`${url}/api/stream`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: ctrl.signal });
+  if (res.status !== 200 || !res.body) throw new Error(`stream: HTTP ${res.status}`);
+  if (!/text\/event-stream/.test(res.headers.get('content-type') ?? '')) throw new Error(`stream: content-type ${res.headers.get('content-type')}`);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  const events: StreamEvent[] = [];
+  let buf = '';
+  let ended = false;
+  let wake: (() => void) | undefined;
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const ev: StreamEvent = { event: 'message', data: undefined };
+          const data: string[] = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const i = line.indexOf(':');
+            const k = line.slice(0, i);
+            const v = line.slice(i + 1).replace(/^ /, '');
+            if (k === 'event') ev.event = v;
+            else if (k === 'id') ev.id = v;
+            else if (k === 'data') data.push(v);
+          }
+          if (data.length) {
+            ev.data = JSON.parse(data.join('\n'));
+            events.push(ev);
+            wake?.();
+          }
+        }
+      }
+    } catch {
+      // aborted
+    }
+    ended = true;
+    wake?.();
+  })();
+  return {
+    async next(pred = () => true, waitMs = 10_000) {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const i = events.findIndex(pred);
+        if (i >= 0) return events.splice(i, 1)[0]!;
+        if (ended) throw new Error('stream ended before the event arrived');
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no such stream event within ${waitMs} ms; got ${JSON.stringify(events).slice(0, 500)}`);
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, left).unref();
+        });
+      }
+    },
+    close() {
+      ctrl.abort();
+    },
+  };
+}
