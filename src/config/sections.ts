@@ -1,4 +1,5 @@
 /** The sections this build of minewatch understands, each owned by the module it configures. */
+import { alertsSection, type AlertsConfig } from '../alerts/config.js';
 import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
@@ -67,6 +68,7 @@ export type SourcesConfig = z.infer<typeof sourcesSection>;
 export type OutputsConfig = z.infer<typeof outputsSection>;
 
 export interface Config {
+  alerts: AlertsConfig;
   rules_files: string[];
   engine: EngineConfig;
   sources: SourcesConfig;
@@ -82,6 +84,7 @@ export function defaultSections(): ConfigRegistry {
     .register({ name: 'rules_files', describe: 'rules files and folders, loaded in order ("default" = minewatch\'s own)', schema: rulesFilesSection })
     .register({ name: 'engine', empty: {}, describe: 'rule matching, minimum priority, tag and name filters', schema: engineSection })
     .register({ name: 'sources', empty: {}, describe: 'kernel driver, polling intervals, queues, containers, DNS', schema: sourcesSection })
+    .register({ name: 'alerts', empty: {}, describe: 'throttling and grouping, the alert store, retention, delivery retries', schema: alertsSection })
     .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection })
     .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection })
     .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection })

@@ -1,0 +1,146 @@
+/**
+ * One delivery worker per output: sends the output's pending messages from the store, oldest
+ * first, a few at a time, and deletes each once the target accepted it. A failure pauses only this
+ * output, with exponential backoff; the messages stay in the store, so a restart resumes them.
+ * Delivery is at least once: a send that timed out may still have arrived, and is sent again.
+ */
+import type { Logger } from '../agent/logger.js';
+import type { DeliveryConfig } from './config.js';
+import type { AlertStore, PendingDelivery } from './store.js';
+import { PermanentDeliveryError, type AlertMessage, type Output } from './types.js';
+
+class SendTimeout extends Error {}
+
+export class DeliveryWorker {
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private waker: (() => void) | undefined;
+  private woken = false;
+  private failuresInRow = 0;
+  /** Sends in flight right now (for stop). */
+  private inFlight = 0;
+
+  constructor(
+    readonly output: Output,
+    private readonly store: AlertStore,
+    private readonly cfg: DeliveryConfig,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (!this.running) {
+      this.running = this.loop().catch((err) => {
+        // Only a store that went away (closed under a late send) gets here; pending rows stay.
+        if (!this.stopped) this.log.error({ output: this.output.name, err: String(err) }, 'delivery worker stopped');
+      });
+    }
+  }
+
+  /** New messages were queued: look now (unless backing off). */
+  wake(): void {
+    this.woken = true;
+    this.waker?.();
+  }
+
+  /** Wait until woken, or `ms` passed (forever when undefined). */
+  private sleep(ms: number | undefined): Promise<void> {
+    if (this.woken || this.stopped) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const t = ms === undefined ? undefined : setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.waker = undefined;
+        self.woken = false;
+        resolve();
+      }
+      this.waker = done;
+    });
+  }
+
+  private backoffMs(): number {
+    const base = Math.min(this.cfg.retry_max_ms, this.cfg.retry_initial_ms * 2 ** Math.min(this.failuresInRow - 1, 30));
+    // Jitter, so agents that lost one server don't all come back at the same instant.
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  private async sendOne(d: PendingDelivery): Promise<'ok' | 'retry' | 'dead'> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const msg = JSON.parse(d.payload) as AlertMessage;
+      await Promise.race([
+        this.output.send(msg),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new SendTimeout(`no answer in ${this.cfg.send_timeout_ms} ms`)), this.cfg.send_timeout_ms);
+        }),
+      ]);
+      this.store.delivered(this.output.name, d);
+      return 'ok';
+    } catch (err) {
+      const permanent = err instanceof PermanentDeliveryError || err instanceof SyntaxError;
+      const text = err instanceof Error ? err.message : String(err);
+      if (this.stopped && !this.store.db.open) return 'retry';
+      this.store.failed(this.output.name, d, text, permanent);
+      if (permanent) this.log.error({ output: this.output.name, alert: d.alertId, err: text }, 'output refused an alert for good; it is kept in the store, not retried');
+      return permanent ? 'dead' : 'retry';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      let batch: PendingDelivery[];
+      try {
+        batch = this.store.pending(this.output.name, 0, this.cfg.concurrency);
+      } catch (err) {
+        if (this.stopped) break;
+        this.log.error({ output: this.output.name, err: String(err) }, 'cannot read pending deliveries');
+        await this.sleep(1000);
+        continue;
+      }
+      if (batch.length === 0) {
+        await this.sleep(undefined);
+        continue;
+      }
+      this.inFlight = batch.length;
+      const results = await Promise.all(batch.map((d) => this.sendOne(d)));
+      this.inFlight = 0;
+      if (results.includes('retry')) {
+        this.failuresInRow++;
+        const wait = this.backoffMs();
+        if (this.failuresInRow === 1 || this.failuresInRow % 10 === 0) {
+          this.log.warn({ output: this.output.name, failuresInRow: this.failuresInRow, retryInMs: wait, pending: this.store.counters(this.output.name).pending }, 'output is failing; alerts are kept and retried');
+        }
+        // Only a timer ends a backoff: new alerts must not hammer a target that is down.
+        this.woken = false;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => { this.waker = undefined; resolve(); }, wait);
+          this.waker = () => { if (this.stopped) { clearTimeout(t); this.waker = undefined; resolve(); } };
+        });
+      } else if (this.failuresInRow > 0) {
+        this.log.info({ output: this.output.name, afterFailures: this.failuresInRow }, 'output is delivering again');
+        this.failuresInRow = 0;
+      }
+    }
+  }
+
+  /** Stop after the sends in flight (waiting at most `graceMs`); pending messages stay stored. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.stopped = true;
+    this.waker?.();
+    if (this.running) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([this.running, new Promise<void>((r) => { t = setTimeout(r, graceMs); })]);
+      clearTimeout(t);
+    }
+    await this.output.close().catch((err) => this.log.warn({ output: this.output.name, err: String(err) }, 'output did not close cleanly'));
+  }
+
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+}

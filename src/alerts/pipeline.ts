@@ -1,0 +1,359 @@
+/**
+ * The alert pipeline (ARCHITECTURE.md, "Matches, alerts, actions"): throttle and group → store →
+ * outputs. A group's first match is stored and queued for every output at once, never delayed; its
+ * repeats only count, and when the window closes one summary with the count is queued. Response
+ * actions never pass through here: they ran before the match reached us.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../agent/logger.js';
+import { encodeEvent, type SyscallEvent } from '../events.js';
+import { clockTime, isoTime, type OutputValue } from '../engine/output.js';
+import { parsePriority, priorityLabel, type Match } from '../engine/types.js';
+import type { AlertsConfig, GroupKey } from './config.js';
+import { DeliveryWorker } from './delivery.js';
+import { AlertStore, type GroupUpdate } from './store.js';
+import { Throttle, type Candidate, type OpenGroup } from './throttle.js';
+import type {
+  AlertListener, AlertMessage, AlertQuery, AlertRecord, AlertService, AlertStats, DeliveryKind, IncomingAlert, Output, OutputStats,
+} from './types.js';
+
+/** How often counted repeats are written and windows checked. Also the most a SIGKILL can lose of a count. */
+const FLUSH_MS = 200;
+
+export interface PipelineOptions {
+  config: AlertsConfig;
+  outputs: Output[];
+  log: Logger;
+  /** An open store to use instead of opening config.store.path (tests, benches). */
+  store?: AlertStore;
+  /** Wall clock in ns (tests move it). */
+  now?: () => bigint;
+}
+
+/** A match count for /metrics: rule and priority. */
+export interface MatchCount {
+  rule: string;
+  priority: string;
+  source: string;
+  count: number;
+}
+
+function str(v: OutputValue | undefined): string | null {
+  return v === undefined || v === null || v === '' ? null : String(v);
+}
+
+const TEXT_PREFIX = /^\S+: (?:Emergency|Alert|Critical|Error|Warning|Notice|Informational|Debug) /;
+
+export class AlertPipeline implements AlertService {
+  readonly store: AlertStore;
+  private readonly throttle: Throttle;
+  private readonly workers: DeliveryWorker[];
+  private readonly outputNames: string[];
+  private readonly listeners = new Set<AlertListener>();
+  private readonly log: Logger;
+  private readonly now: () => bigint;
+  private timer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly matchCounts = new Map<string, MatchCount>();
+  readonly counters = { matches: 0, groups: 0, repeats: 0, summaries: 0, ingested: 0, storeErrors: 0 };
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.log = opts.log;
+    this.now = opts.now ?? (() => BigInt(Date.now()) * 1_000_000n);
+    this.store = opts.store ?? new AlertStore(opts.config.store.path);
+    this.throttle = new Throttle(opts.config.throttle);
+    const names = new Set<string>();
+    for (const o of opts.outputs) {
+      if (names.has(o.name)) throw new Error(`outputs: two outputs are named '${o.name}'; give each a unique name`);
+      names.add(o.name);
+    }
+    this.outputNames = [...names];
+    this.workers = opts.outputs.map((o) => new DeliveryWorker(o, this.store, opts.config.delivery, opts.log));
+  }
+
+  /** Resume open groups and pending deliveries, start the timers and the outputs. */
+  start(): this {
+    const now = this.now();
+    for (const rec of this.store.openGroups()) {
+      this.throttle.start(rec.groupKey, rec, rec.windowEnd ?? now);
+    }
+    for (const [output, n] of this.store.pendingByOutput()) {
+      if (!this.outputNames.includes(output)) {
+        this.log.warn({ output, pending: n }, 'alerts are pending for an output that is no longer configured; they stay stored until it is configured again');
+      } else {
+        this.log.info({ output, pending: n }, 'resuming pending alert deliveries');
+      }
+    }
+    this.tick();
+    this.timer = setInterval(() => this.tick(), FLUSH_MS);
+    this.timer.unref();
+    const r = this.opts.config.retention;
+    this.runRetention();
+    this.retentionTimer = setInterval(() => this.runRetention(), r.interval_s * 1000);
+    this.retentionTimer.unref();
+    for (const w of this.workers) w.start();
+    return this;
+  }
+
+  // ---- intake ----
+
+  /** A match from this process's engine. */
+  accept(m: Match): AlertRecord | undefined {
+    const ev = m.event as Partial<SyscallEvent>;
+    const f = m.outputFields;
+    return this.offer({
+      rule: m.rule,
+      priority: m.priority,
+      source: m.source,
+      tags: m.tags,
+      hostname: m.hostname,
+      output: m.output,
+      outputFields: f,
+      time: m.time,
+      namespace: ev.k8s?.ns_name ?? str(f['k8s.ns.name']),
+      pod: ev.k8s?.pod_name ?? str(f['k8s.pod.name']),
+      containerId: ev.container?.id ?? str(f['container.id']),
+      containerName: ev.container?.name ?? str(f['container.name']),
+      event: () => encodeEvent(m.event),
+      origin: 'local',
+      extra: (k: GroupKey) => {
+        switch (k) {
+          case 'proc.name': return ev.proc?.name ?? str(f['proc.name']);
+          case 'proc.exepath': return ev.proc?.exepath ?? str(f['proc.exepath']);
+          case 'user.name': return ev.proc?.user ?? str(f['user.name']);
+          default: return str(f[k]);
+        }
+      },
+    });
+  }
+
+  /** A Falco JSON alert received over HTTP (from Falco, or from another minewatch agent). */
+  ingest(a: IncomingAlert): AlertRecord {
+    this.counters.ingested++;
+    const priority = parsePriority(a.priority) ?? 'WARNING';
+    const f = a.output_fields ?? {};
+    const time = parseIsoNs(a.time) ?? this.now();
+    const output = a.output.replace(TEXT_PREFIX, '');
+    const mw = a.minewatch;
+    if (mw?.uuid) return this.ingestGroup(a, mw as AlertMessage['minewatch'], priority, output, time);
+    return this.offer({
+      rule: a.rule, priority, source: a.source ?? 'syscall', tags: a.tags ?? [], hostname: a.hostname ?? '', output, outputFields: f, time,
+      namespace: str(f['k8s.ns.name']), pod: str(f['k8s.pod.name']), containerId: str(f['container.id']), containerName: str(f['container.name']),
+      event: () => null, origin: 'input', extra: (k) => str(f[k]),
+    })!;
+  }
+
+  /** An agent's group, under the agent's uuid: created once, updated by its summary. */
+  private ingestGroup(a: IncomingAlert, mw: AlertMessage['minewatch'], priority: AlertRecord['priority'], output: string, time: bigint): AlertRecord {
+    const firstSeen = parseIsoNs(mw.first_seen) ?? time;
+    const lastSeen = parseIsoNs(mw.last_seen) ?? time;
+    const count = Math.max(1, Math.floor(Number(mw.count) || 1));
+    const existing = this.store.getByUuid(mw.uuid);
+    this.countMatch(a.rule, priority, a.source ?? 'syscall', existing ? Math.max(0, count - existing.count) : count);
+    const kind: DeliveryKind = mw.kind === 'summary' ? 'summary' : 'first';
+    if (existing) {
+      if (count <= existing.count && lastSeen <= existing.lastSeen) return existing; // a redelivery
+      const u: GroupUpdate = { id: existing.id, count: Math.max(count, existing.count), lastSeen: lastSeen > existing.lastSeen ? lastSeen : existing.lastSeen, changed: mw.changed ?? existing.changed, windowEnd: null };
+      this.store.closeGroup(u, JSON.stringify({ ...a, minewatch: { ...mw, kind } }), this.outputNames);
+      const rec = { ...existing, ...u };
+      this.afterWrite(rec, 'update');
+      return rec;
+    }
+    const f = a.output_fields ?? {};
+    const rec = this.store.insertGroup({
+      uuid: mw.uuid, groupKey: `${a.rule}\u0000${a.hostname ?? ''}`, rule: a.rule, priority, source: a.source ?? 'syscall', tags: a.tags ?? [],
+      hostname: a.hostname ?? '', output, outputFields: f, firstSeen, lastSeen, count, changed: mw.changed ?? {},
+      namespace: str(f['k8s.ns.name']), pod: str(f['k8s.pod.name']), containerId: str(f['container.id']), containerName: str(f['container.name']),
+      event: null, origin: 'input', windowEnd: null,
+    }, this.outputNames, JSON.stringify({ ...a, minewatch: { ...mw, kind } }));
+    this.counters.groups++;
+    this.afterWrite(rec, 'new');
+    return rec;
+  }
+
+  private countMatch(rule: string, priority: string, source: string, n: number): void {
+    this.counters.matches += n;
+    const k = `${rule}\u0000${priority}\u0000${source}`;
+    const c = this.matchCounts.get(k);
+    if (c) c.count += n;
+    else this.matchCounts.set(k, { rule, priority, source, count: n });
+  }
+
+  private offer(c: Candidate): AlertRecord | undefined {
+    this.countMatch(c.rule, c.priority, c.source, 1);
+    const now = this.now();
+    const key = this.throttle.keyOf(c);
+    const open = this.throttle.find(key, now);
+    if (open) {
+      this.throttle.count(open, c);
+      this.counters.repeats++;
+      return undefined;
+    }
+    const windowEnd = this.throttle.enabled ? this.throttle.windowEndFrom(now) : null;
+    const uuid = randomUUID();
+    const group = {
+      uuid, groupKey: key, rule: c.rule, priority: c.priority, source: c.source, tags: c.tags, hostname: c.hostname, output: c.output,
+      outputFields: c.outputFields, firstSeen: c.time, lastSeen: c.time, count: 1, changed: {}, namespace: c.namespace, pod: c.pod,
+      containerId: c.containerId, containerName: c.containerName, origin: c.origin, windowEnd,
+    };
+    let rec: AlertRecord;
+    try {
+      // Stored before anything forwards it; the first message is queued in the same transaction.
+      const msg = this.message({ ...group, id: 0, event: null }, 'first');
+      rec = this.store.insertGroup({ ...group, event: c.event() }, this.outputNames, JSON.stringify(msg));
+    } catch (err) {
+      this.counters.storeErrors++;
+      this.log.error({ rule: c.rule, err: String(err) }, 'cannot store an alert; it is written to the log instead');
+      this.log.error({ alert: { rule: c.rule, priority: c.priority, output: c.output, hostname: c.hostname } }, 'unstored alert');
+      return undefined;
+    }
+    this.counters.groups++;
+    if (windowEnd !== null) this.throttle.start(key, rec, windowEnd);
+    this.afterWrite(rec, 'new');
+    return rec;
+  }
+
+  private afterWrite(rec: AlertRecord, change: 'new' | 'update'): void {
+    for (const w of this.workers) w.wake();
+    for (const l of this.listeners) {
+      try {
+        l(rec, change);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'alert listener failed');
+      }
+    }
+  }
+
+  /** Falco's JSON alert for a group, with the group data beside it. */
+  message(rec: AlertRecord, kind: DeliveryKind): AlertMessage {
+    const time = kind === 'first' ? rec.firstSeen : rec.lastSeen;
+    const label = priorityLabel(rec.priority);
+    const repeated = kind === 'summary' ? ` (${rec.count} times from ${isoTime(rec.firstSeen)} to ${isoTime(rec.lastSeen)})` : '';
+    return {
+      hostname: rec.hostname,
+      output: `${clockTime(time)}: ${label} ${rec.output}${repeated}`,
+      output_fields: rec.outputFields,
+      priority: label,
+      rule: rec.rule,
+      source: rec.source,
+      tags: rec.tags,
+      time: isoTime(time),
+      minewatch: {
+        uuid: rec.uuid,
+        kind,
+        count: rec.count,
+        first_seen: isoTime(rec.firstSeen),
+        last_seen: isoTime(rec.lastSeen),
+        ...(Object.keys(rec.changed).length > 0 ? { changed: rec.changed } : {}),
+      },
+    };
+  }
+
+  // ---- timers ----
+
+  private toUpdate(g: OpenGroup, open: boolean): GroupUpdate {
+    return { id: g.id, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: open ? g.windowEnd : null };
+  }
+
+  /** Write counted repeats; close the windows that ended, queueing a summary where there were repeats. */
+  private tick(): void {
+    if (this.stopped) return;
+    try {
+      const dirty = this.throttle.takeDirty();
+      this.store.updateGroups(dirty.map((g) => this.toUpdate(g, true)));
+      for (const g of dirty) this.notifyUpdate(g.id);
+      for (const g of this.throttle.closeDue(this.now())) {
+        const rec = this.store.get(g.id);
+        if (!rec) continue;
+        const final = { ...rec, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: null };
+        const summary = g.count > 1 ? JSON.stringify(this.message(final, 'summary')) : null;
+        this.store.closeGroup(this.toUpdate(g, false), summary, this.outputNames);
+        if (summary) {
+          this.counters.summaries++;
+          this.afterWrite(final, 'update');
+        }
+      }
+    } catch (err) {
+      this.counters.storeErrors++;
+      this.log.error({ err: String(err) }, 'cannot write alert counts; retrying');
+    }
+  }
+
+  private notifyUpdate(id: number): void {
+    if (this.listeners.size === 0) return;
+    const rec = this.store.get(id);
+    if (rec) for (const l of this.listeners) l(rec, 'update');
+  }
+
+  private runRetention(): void {
+    const r = this.opts.config.retention;
+    try {
+      const n = this.store.applyRetention({ nowNs: this.now(), maxAgeDays: r.max_age_days, maxAlerts: r.max_alerts, maxSizeMb: r.max_size_mb });
+      if (n > 0) this.log.info({ deleted: n }, 'alert retention deleted old groups');
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'alert retention failed');
+    }
+  }
+
+  /** Write what is counted now (tests, before a planned stop). */
+  flush(): void {
+    this.tick();
+  }
+
+  // ---- AlertService ----
+
+  query(q: AlertQuery): AlertRecord[] {
+    return this.store.query(q);
+  }
+
+  get(id: number): AlertRecord | undefined {
+    return this.store.get(id);
+  }
+
+  stats(q: AlertQuery, bucketMs: number): AlertStats {
+    return this.store.stats(q, bucketMs);
+  }
+
+  subscribe(l: AlertListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  outputStats(): OutputStats[] {
+    return this.outputNames.map((name) => {
+      const c = this.store.counters(name);
+      return { name, pending: c.pending, delivered: c.delivered, failures: c.failures, lastError: c.lastError };
+    });
+  }
+
+  /** Matches counted so far, by rule, priority and source (for /metrics). */
+  matchCountsByRule(): MatchCount[] {
+    return [...this.matchCounts.values()];
+  }
+
+  get openGroups(): number {
+    return this.throttle.size;
+  }
+
+  /** Write what is counted, stop the outputs (pending messages stay stored), close the store. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.tick();
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearInterval(this.retentionTimer);
+    await Promise.all(this.workers.map((w) => w.stop()));
+    if (!this.opts.store) this.store.close();
+  }
+}
+
+/** "2026-11-25T20:16:35.123456789Z" (any fraction length, or an offset) → ns. */
+export function parseIsoNs(s: string | undefined): bigint | undefined {
+  if (typeof s !== 'string') return undefined;
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/.exec(s.trim());
+  if (!m) return undefined;
+  const ms = Date.parse(m[1] + (m[3] ? (m[3].length === 5 ? m[3].slice(0, 3) + ':' + m[3].slice(3) : m[3]) : 'Z'));
+  if (Number.isNaN(ms)) return undefined;
+  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0') || '0');
+}

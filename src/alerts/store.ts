@@ -1,0 +1,435 @@
+/**
+ * The alert store: one SQLite database (WAL) holding every alert group, the messages waiting for
+ * each output, and each output's delivery counters. Alerts are written here before anything
+ * forwards them, so a crash or a dead output loses nothing: on restart, pending deliveries resume.
+ *
+ * Times are ns since the epoch in INTEGER columns (good to 2262); statements that read them use
+ * safe integers so no nanosecond is rounded away.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { OutputValue } from '../engine/output.js';
+import { PRIORITIES, priorityRank, type Priority } from '../engine/types.js';
+import type { AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
+
+/** A group as the pipeline creates it: an AlertRecord before it has a row id. */
+export type NewGroup = Omit<AlertRecord, 'id' | 'event'> & { event: string | null };
+
+/** What a group's repeats change. */
+export interface GroupUpdate {
+  id: number;
+  count: number;
+  lastSeen: bigint;
+  changed: Record<string, OutputValue[]>;
+  windowEnd: bigint | null;
+}
+
+/** One message waiting for one output. */
+export interface PendingDelivery {
+  id: number;
+  messageId: number;
+  alertId: number;
+  kind: DeliveryKind;
+  payload: string;
+  attempts: number;
+}
+
+export interface OutputCounters {
+  pending: number;
+  dead: number;
+  delivered: number;
+  failures: number;
+  lastError: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  group_key TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  prank INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  output TEXT NOT NULL,
+  output_fields TEXT NOT NULL,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  changed TEXT NOT NULL,
+  namespace TEXT,
+  pod TEXT,
+  container_id TEXT,
+  container_name TEXT,
+  event TEXT,
+  origin TEXT NOT NULL,
+  window_end INTEGER
+);
+CREATE INDEX IF NOT EXISTS alerts_rule ON alerts(rule);
+CREATE INDEX IF NOT EXISTS alerts_prank ON alerts(prank);
+CREATE INDEX IF NOT EXISTS alerts_hostname ON alerts(hostname);
+CREATE INDEX IF NOT EXISTS alerts_namespace ON alerts(namespace);
+CREATE INDEX IF NOT EXISTS alerts_pod ON alerts(pod);
+CREATE INDEX IF NOT EXISTS alerts_container ON alerts(container_id);
+CREATE INDEX IF NOT EXISTS alerts_source ON alerts(source);
+CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts(last_seen);
+CREATE INDEX IF NOT EXISTS alerts_open ON alerts(window_end) WHERE window_end IS NOT NULL;
+CREATE VIRTUAL TABLE IF NOT EXISTS alerts_text USING fts5(output, content='alerts', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS alerts_text_ins AFTER INSERT ON alerts BEGIN
+  INSERT INTO alerts_text(rowid, output) VALUES (new.id, new.output);
+END;
+CREATE TRIGGER IF NOT EXISTS alerts_text_del AFTER DELETE ON alerts BEGIN
+  INSERT INTO alerts_text(alerts_text, rowid, output) VALUES ('delete', old.id, old.output);
+END;
+CREATE TABLE IF NOT EXISTS messages (
+  id INTEGER PRIMARY KEY,
+  alert_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_alert ON messages(alert_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER NOT NULL,
+  output TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  dead INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries(output, dead, id);
+CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
+CREATE TABLE IF NOT EXISTS output_counters (
+  name TEXT PRIMARY KEY,
+  delivered INTEGER NOT NULL DEFAULT 0,
+  failures INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+`;
+
+type Row = Record<string, unknown>;
+
+function num(v: unknown): number {
+  return typeof v === 'bigint' ? Number(v) : (v as number);
+}
+
+function big(v: unknown): bigint {
+  return typeof v === 'bigint' ? v : BigInt(v as number);
+}
+
+function parseJson<T>(text: unknown, fallback: T): T {
+  if (typeof text !== 'string') return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+function toRecord(r: Row): AlertRecord {
+  return {
+    id: num(r.id),
+    uuid: r.uuid as string,
+    groupKey: r.group_key as string,
+    rule: r.rule as string,
+    priority: r.priority as Priority,
+    source: r.source as string,
+    tags: parseJson<string[]>(r.tags, []),
+    hostname: r.hostname as string,
+    output: r.output as string,
+    outputFields: parseJson<Record<string, OutputValue>>(r.output_fields, {}),
+    firstSeen: big(r.first_seen),
+    lastSeen: big(r.last_seen),
+    count: num(r.count),
+    changed: parseJson<Record<string, OutputValue[]>>(r.changed, {}),
+    namespace: (r.namespace as string | null) ?? null,
+    pod: (r.pod as string | null) ?? null,
+    containerId: (r.container_id as string | null) ?? null,
+    containerName: (r.container_name as string | null) ?? null,
+    event: parseJson<unknown>(r.event, null),
+    origin: r.origin === 'input' ? 'input' : 'local',
+    windowEnd: r.window_end === null || r.window_end === undefined ? null : big(r.window_end),
+  };
+}
+
+/** Escape a user's search text for an FTS5 trigram phrase. */
+function ftsPhrase(text: string): string {
+  return '"' + text.replace(/"/g, '""') + '"';
+}
+
+export class AlertStore implements AlertReader {
+  readonly db: Database.Database;
+  readonly path: string;
+  private readonly st: ReturnType<AlertStore['prepare']>;
+
+  constructor(path: string) {
+    this.path = path;
+    if (path !== ':memory:') {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (e) {
+        throw new Error(`alerts.store.path: cannot create the folder of ${path}: ${(e as Error).message}; set alerts.store.path to a writable place`);
+      }
+    }
+    try {
+      this.db = new Database(path);
+    } catch (e) {
+      throw new Error(`alerts.store.path: cannot open ${path}: ${(e as Error).message}; set alerts.store.path to a writable file`);
+    }
+    // WAL: readers (the API) never block the writer. synchronous=NORMAL in WAL mode survives the
+    // process being killed (SIGKILL) with every committed write; only power loss may drop the
+    // last transactions.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.st = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    const read = <T extends Database.Statement>(s: T): T => s.safeIntegers(true) as T;
+    return {
+      insertAlert: db.prepare(`INSERT INTO alerts (uuid, group_key, rule, priority, prank, source, tags, hostname, output, output_fields,
+        first_seen, last_seen, count, changed, namespace, pod, container_id, container_name, event, origin, window_end)
+        VALUES (@uuid, @groupKey, @rule, @priority, @prank, @source, @tags, @hostname, @output, @outputFields,
+        @firstSeen, @lastSeen, @count, @changed, @namespace, @pod, @containerId, @containerName, @event, @origin, @windowEnd)`),
+      updateAlert: db.prepare('UPDATE alerts SET count = ?, last_seen = ?, changed = ?, window_end = ? WHERE id = ?'),
+      closeWindow: db.prepare('UPDATE alerts SET window_end = NULL WHERE id = ?'),
+      byId: read(db.prepare('SELECT * FROM alerts WHERE id = ?')),
+      byUuid: read(db.prepare('SELECT * FROM alerts WHERE uuid = ?')),
+      open: read(db.prepare('SELECT * FROM alerts WHERE window_end IS NOT NULL')),
+      insertMessage: db.prepare('INSERT INTO messages (alert_id, kind, payload) VALUES (?, ?, ?)'),
+      insertDelivery: db.prepare('INSERT INTO deliveries (message_id, output) VALUES (?, ?)'),
+      pending: db.prepare(`SELECT d.id, d.message_id AS messageId, m.alert_id AS alertId, m.kind, m.payload, d.attempts
+        FROM deliveries d JOIN messages m ON m.id = d.message_id
+        WHERE d.output = ? AND d.dead = 0 AND d.id > ? ORDER BY d.id LIMIT ?`),
+      deleteDelivery: db.prepare('DELETE FROM deliveries WHERE id = ?'),
+      deleteMessageIfDone: db.prepare('DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = ?)'),
+      failDelivery: db.prepare('UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?'),
+      killDelivery: db.prepare('UPDATE deliveries SET attempts = attempts + 1, last_error = ?, dead = 1 WHERE id = ?'),
+      counterEnsure: db.prepare('INSERT OR IGNORE INTO output_counters (name) VALUES (?)'),
+      counterDelivered: db.prepare('UPDATE output_counters SET delivered = delivered + 1, last_error = NULL WHERE name = ?'),
+      counterFailed: db.prepare('UPDATE output_counters SET failures = failures + 1, last_error = ? WHERE name = ?'),
+      counters: db.prepare('SELECT delivered, failures, last_error AS lastError FROM output_counters WHERE name = ?'),
+      pendingCount: db.prepare('SELECT SUM(dead = 0) AS pending, SUM(dead = 1) AS dead FROM deliveries WHERE output = ?'),
+      pendingOutputs: db.prepare('SELECT output, COUNT(*) AS n FROM deliveries WHERE dead = 0 GROUP BY output'),
+    };
+  }
+
+  /** Store a new group, and queue its first message for the given outputs: one transaction. */
+  insertGroup(g: NewGroup, outputs: readonly string[], payload: string | null): AlertRecord {
+    const tx = this.db.transaction(() => {
+      const id = Number(this.st.insertAlert.run({
+        ...g,
+        prank: priorityRank(g.priority),
+        tags: JSON.stringify(g.tags),
+        outputFields: JSON.stringify(g.outputFields),
+        changed: JSON.stringify(g.changed),
+        windowEnd: g.windowEnd,
+      }).lastInsertRowid);
+      if (payload !== null) this.enqueueIn(id, 'first', payload, outputs);
+      return id;
+    });
+    const id = tx();
+    return { ...g, id, event: g.event === null ? null : parseJson<unknown>(g.event, null) };
+  }
+
+  private enqueueIn(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[]): void {
+    if (outputs.length === 0) return;
+    const mid = this.st.insertMessage.run(alertId, kind, payload).lastInsertRowid;
+    for (const o of outputs) this.st.insertDelivery.run(mid, o);
+  }
+
+  /** Queue one message (a summary, a forwarded update) for the given outputs. */
+  enqueue(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[]): void {
+    this.db.transaction(() => this.enqueueIn(alertId, kind, payload, outputs))();
+  }
+
+  /** Write the counts and changed values of many groups in one transaction. */
+  updateGroups(updates: readonly GroupUpdate[]): void {
+    if (updates.length === 0) return;
+    this.db.transaction(() => {
+      for (const u of updates) this.st.updateAlert.run(u.count, u.lastSeen, JSON.stringify(u.changed), u.windowEnd, u.id);
+    })();
+  }
+
+  /** Close a group's window, writing its final counts and queueing its summary, atomically. */
+  closeGroup(u: GroupUpdate, summary: string | null, outputs: readonly string[]): void {
+    this.db.transaction(() => {
+      this.st.updateAlert.run(u.count, u.lastSeen, JSON.stringify(u.changed), null, u.id);
+      if (summary !== null) this.enqueueIn(u.id, 'summary', summary, outputs);
+    })();
+  }
+
+  /** Groups whose throttle window was still open when the store was last written. */
+  openGroups(): AlertRecord[] {
+    return (this.st.open.all() as Row[]).map(toRecord);
+  }
+
+  get(id: number): AlertRecord | undefined {
+    const r = this.st.byId.get(id) as Row | undefined;
+    return r ? toRecord(r) : undefined;
+  }
+
+  getByUuid(uuid: string): AlertRecord | undefined {
+    const r = this.st.byUuid.get(uuid) as Row | undefined;
+    return r ? toRecord(r) : undefined;
+  }
+
+  // ---- deliveries ----
+
+  /** Up to `limit` pending messages for an output, oldest first, after delivery id `afterId`. */
+  pending(output: string, afterId: number, limit: number): PendingDelivery[] {
+    return this.st.pending.all(output, afterId, limit) as PendingDelivery[];
+  }
+
+  delivered(output: string, d: PendingDelivery): void {
+    this.db.transaction(() => {
+      this.st.deleteDelivery.run(d.id);
+      this.st.deleteMessageIfDone.run(d.messageId, d.messageId);
+      this.st.counterEnsure.run(output);
+      this.st.counterDelivered.run(output);
+    })();
+  }
+
+  /** A failed attempt: the delivery stays pending (or, when `permanent`, is set aside as dead). */
+  failed(output: string, d: PendingDelivery, error: string, permanent: boolean): void {
+    this.db.transaction(() => {
+      (permanent ? this.st.killDelivery : this.st.failDelivery).run(error, d.id);
+      this.st.counterEnsure.run(output);
+      this.st.counterFailed.run(error, output);
+    })();
+  }
+
+  counters(output: string): OutputCounters {
+    const c = this.st.counters.get(output) as { delivered: number; failures: number; lastError: string | null } | undefined;
+    const p = this.st.pendingCount.get(output) as { pending: number | null; dead: number | null };
+    return { pending: p.pending ?? 0, dead: p.dead ?? 0, delivered: c?.delivered ?? 0, failures: c?.failures ?? 0, lastError: c?.lastError ?? null };
+  }
+
+  /** Outputs with pending deliveries, and how many each: finds outputs no longer configured. */
+  pendingByOutput(): Map<string, number> {
+    return new Map((this.st.pendingOutputs.all() as { output: string; n: number }[]).map((r) => [r.output, r.n]));
+  }
+
+  // ---- queries ----
+
+  private where(q: AlertQuery): { sql: string; params: unknown[] } {
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    const inList = (col: string, vals: readonly string[] | undefined) => {
+      if (!vals || vals.length === 0) return;
+      parts.push(`${col} IN (${vals.map(() => '?').join(',')})`);
+      params.push(...vals);
+    };
+    if (q.from !== undefined) { parts.push('last_seen >= ?'); params.push(q.from); }
+    if (q.to !== undefined) { parts.push('last_seen < ?'); params.push(q.to); }
+    inList('rule', q.rule);
+    inList('priority', q.priority);
+    if (q.minPriority !== undefined) { parts.push('prank <= ?'); params.push(priorityRank(q.minPriority)); }
+    inList('source', q.source);
+    inList('hostname', q.hostname);
+    inList('namespace', q.namespace);
+    inList('pod', q.pod);
+    if (q.container && q.container.length > 0) {
+      // A container is named by its id or its name.
+      const marks = q.container.map(() => '?').join(',');
+      parts.push(`(container_id IN (${marks}) OR container_name IN (${marks}))`);
+      params.push(...q.container, ...q.container);
+    }
+    const text = q.text?.trim();
+    if (text) {
+      // Trigram FTS needs 3 characters; shorter searches scan (they are rarely selective anyway).
+      if ([...text].length >= 3) {
+        parts.push('id IN (SELECT rowid FROM alerts_text WHERE alerts_text MATCH ?)');
+        params.push(ftsPhrase(text));
+      } else {
+        parts.push("output LIKE ? ESCAPE '\\'");
+        params.push('%' + text.replace(/[\\%_]/g, (c) => '\\' + c) + '%');
+      }
+    }
+    if (q.beforeId !== undefined) { parts.push('id < ?'); params.push(q.beforeId); }
+    return { sql: parts.length ? ' WHERE ' + parts.join(' AND ') : '', params };
+  }
+
+  query(q: AlertQuery): AlertRecord[] {
+    const { sql, params } = this.where(q);
+    const limit = Math.max(1, Math.min(q.limit ?? 100, 1000));
+    const rows = this.db.prepare(`SELECT * FROM alerts${sql} ORDER BY id DESC LIMIT ?`).safeIntegers(true).all(...params, limit) as Row[];
+    return rows.map(toRecord);
+  }
+
+  stats(q: AlertQuery, bucketMs: number): AlertStats {
+    const { sql, params } = this.where({ ...q, beforeId: undefined });
+    const all = (s: string) => this.db.prepare(s).all(...params) as { k: string | null; n: number }[];
+    const total = this.db.prepare(`SELECT COUNT(*) AS g, COALESCE(SUM(count), 0) AS m FROM alerts${sql}`).get(...params) as { g: number; m: number };
+    const byPriority: Record<string, number> = {};
+    for (const p of PRIORITIES) byPriority[p] = 0;
+    for (const r of all(`SELECT priority AS k, SUM(count) AS n FROM alerts${sql} GROUP BY prank`)) byPriority[r.k as string] = r.n;
+    const top = (col: string) =>
+      all(`SELECT ${col} AS k, SUM(count) AS n FROM alerts${sql}${sql ? ' AND' : ' WHERE'} ${col} IS NOT NULL GROUP BY ${col} ORDER BY n DESC LIMIT 50`).map(
+        (r) => [r.k as string, r.n] as [string, number],
+      );
+    const bucketNs = BigInt(Math.max(1000, Math.floor(bucketMs))) * 1_000_000n;
+    const timeline = (this.db.prepare(`SELECT last_seen / ? AS b, SUM(count) AS n FROM alerts${sql} GROUP BY b ORDER BY b`).safeIntegers(true).all(bucketNs, ...params) as { b: bigint; n: bigint }[])
+      .map((r) => ({ t: Number((r.b * bucketNs) / 1_000_000n), count: Number(r.n) }));
+    return {
+      groups: total.g,
+      matches: total.m,
+      byPriority,
+      byRule: top('rule'),
+      byNamespace: top('namespace'),
+      byHostname: top('hostname'),
+      timeline,
+    };
+  }
+
+  // ---- retention ----
+
+  /**
+   * Delete groups past the age, count and size limits, oldest first. Groups with a message still
+   * waiting for an output, and groups whose window is open, are kept: retention never loses an
+   * alert that has not been delivered. Returns how many were deleted.
+   */
+  applyRetention(opts: { nowNs: bigint; maxAgeDays: number; maxAlerts: number; maxSizeMb: number }): number {
+    const keep = 'window_end IS NULL AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.alert_id = alerts.id)';
+    let deleted = 0;
+    const delete_ = (cond: string, params: unknown[]) => {
+      deleted += this.db.prepare(`DELETE FROM alerts WHERE ${keep} AND ${cond}`).run(...params).changes;
+    };
+    if (opts.maxAgeDays > 0) {
+      const cutoff = opts.nowNs - BigInt(Math.floor(opts.maxAgeDays * 86_400)) * 1_000_000_000n;
+      delete_('last_seen < ?', [cutoff]);
+    }
+    if (opts.maxAlerts > 0) {
+      const n = (this.db.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n;
+      if (n > opts.maxAlerts) delete_('id IN (SELECT id FROM alerts ORDER BY id LIMIT ?)', [n - opts.maxAlerts]);
+    }
+    if (opts.maxSizeMb > 0) {
+      // Delete the oldest tenth at a time until the live pages fit; freed pages are reused.
+      for (let i = 0; i < 10 && this.liveBytes() > opts.maxSizeMb * 1024 * 1024; i++) {
+        const n = (this.db.prepare('SELECT COUNT(*) AS n FROM alerts').get() as { n: number }).n;
+        if (n === 0) break;
+        const before = deleted;
+        delete_('id IN (SELECT id FROM alerts ORDER BY id LIMIT ?)', [Math.max(1, Math.ceil(n / 10))]);
+        if (deleted === before) break;
+      }
+    }
+    return deleted;
+  }
+
+  /** Bytes in use (pages not on the free list). */
+  liveBytes(): number {
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    const size = this.db.pragma('page_size', { simple: true }) as number;
+    return (pages - free) * size;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The alert pipeline on a real SQLite store: grouping, store-before-forward, per-output delivery
+ * with retries, restart recovery, agent-group ingest, queries and retention. Outputs here are
+ * in-process targets that record what they accept; the real outputs have their own tests.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { alertsSection, type AlertsConfig } from '../src/alerts/config.js';
+import { AlertPipeline, parseIsoNs } from '../src/alerts/pipeline.js';
+import { AlertStore } from '../src/alerts/store.js';
+import { PermanentDeliveryError, type AlertMessage, type Output } from '../src/alerts/types.js';
+import { createLogger } from '../src/agent/logger.js';
+import type { Match, Priority } from '../src/engine/types.js';
+import type { SyscallEvent } from '../src/events.js';
+
+const log = createLogger('silent');
+const dirs: string[] = [];
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+function dbPath(): string {
+  const d = mkdtempSync(join(tmpdir(), 'mw-alerts-'));
+  dirs.push(d);
+  return join(d, 'alerts.db');
+}
+
+/** Wait until `cond` holds (each look after a short pause); the test's own timeout bounds it. */
+async function eventually(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
+function config(over: Record<string, unknown> = {}): AlertsConfig {
+  return alertsSection.parse({ delivery: { retry_initial_ms: 5, retry_max_ms: 20 }, ...over });
+}
+
+/** An output that records what it accepted; `fail` decides per attempt whether to refuse. */
+class RecordingOutput implements Output {
+  readonly got: AlertMessage[] = [];
+  attempts = 0;
+  closed = false;
+  private waiters: { n: number; resolve: () => void }[] = [];
+  constructor(readonly name: string, public fail: (attempt: number, msg: AlertMessage) => Error | undefined = () => undefined) {}
+  async send(msg: AlertMessage): Promise<void> {
+    const err = this.fail(++this.attempts, msg);
+    if (err) throw err;
+    this.got.push(msg);
+    this.waiters = this.waiters.filter((w) => (this.got.length >= w.n ? (w.resolve(), false) : true));
+  }
+  async close(): Promise<void> { this.closed = true; }
+  /** Resolves once `n` messages arrived (the test's timeout bounds it, not a timing assert). */
+  until(n: number): Promise<void> {
+    if (this.got.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+}
+
+function match(over: { rule?: string; priority?: Priority; container?: string; ns?: string; pid?: number; time?: bigint; output?: string } = {}): Match {
+  const pid = over.pid ?? 4242;
+  const event: SyscallEvent = {
+    source: 'syscall', type: 'execve', ts: over.time ?? 1_764_000_000_000_000_000n,
+    proc: { pid, name: 'xmrig', exe: './xmrig', exepath: '/tmp/xmrig', args: ['-o', 'pool'], cwd: '/tmp', uid: 0, user: 'root' } as SyscallEvent['proc'],
+    container: { id: over.container ?? 'c0ffee000001', name: 'web', image: 'alpine:3' },
+    ...(over.ns ? { k8s: { ns_name: over.ns, pod_name: 'web-1' } } : {}),
+  };
+  return {
+    rule: over.rule ?? 'Detect crypto miners using the Stratum protocol',
+    priority: over.priority ?? 'CRITICAL',
+    source: 'syscall',
+    tags: ['mitre_impact'],
+    output: over.output ?? `Miner started (proc.pid=${pid} container.id=${event.container!.id})`,
+    outputFields: { 'proc.pid': pid, 'container.id': event.container!.id },
+    time: event.ts,
+    hostname: 'node-1',
+    event,
+  };
+}
+
+/** A clock the test moves: windows close when the test says so, not when a timer fires. */
+function clock(startMs = 1_764_000_000_000) {
+  let ns = BigInt(startMs) * 1_000_000n;
+  return { now: () => ns, advance: (s: number) => { ns += BigInt(Math.round(s * 1e9)); } };
+}
+
+describe('throttling and grouping', () => {
+  it('10,000 repeats for one container: one stored group with count 10,000, two messages (first at once, summary at window close)', async () => {
+    const out = new RecordingOutput('hook');
+    const c = clock();
+    const p = new AlertPipeline({ config: config({ store: { path: dbPath() } }), outputs: [out], log, now: c.now }).start();
+    for (let i = 0; i < 10_000; i++) p.accept(match({ pid: 1000 + (i % 7) }));
+    await out.until(1);
+    assert.equal(out.got.length, 1);
+    assert.equal(out.got[0].minewatch.kind, 'first');
+    assert.equal(out.got[0].minewatch.count, 1);
+    p.flush();
+    const [g] = p.query({});
+    assert.equal(p.query({}).length, 1);
+    assert.equal(g.count, 10_000);
+    assert.deepEqual(g.changed['proc.pid']?.slice().sort(), [1000, 1001, 1002, 1003, 1004, 1005, 1006]);
+    c.advance(301);
+    p.flush();
+    await out.until(2);
+    assert.equal(out.got[1].minewatch.kind, 'summary');
+    assert.equal(out.got[1].minewatch.count, 10_000);
+    assert.match(out.got[1].output, /10000 times/);
+    assert.equal(p.get(g.id)!.windowEnd, null);
+    await p.stop();
+    assert.equal(out.got.length, 2);
+  });
+
+  it('two containers give two groups; after the window closes a new match starts a new group', async () => {
+    const out = new RecordingOutput('hook');
+    const c = clock();
+    const p = new AlertPipeline({ config: config({ store: { path: ':memory:' } }), outputs: [out], log, now: c.now }).start();
+    for (let i = 0; i < 50; i++) {
+      p.accept(match({ container: 'aaaaaaaaaaaa' }));
+      p.accept(match({ container: 'bbbbbbbbbbbb' }));
+    }
+    p.flush();
+    const groups = p.query({});
+    assert.equal(groups.length, 2);
+    assert.deepEqual(groups.map((g) => g.count), [50, 50]);
+    c.advance(301);
+    p.flush();
+    p.accept(match({ container: 'aaaaaaaaaaaa' }));
+    assert.equal(p.query({}).length, 3);
+    await out.until(5); // 3 firsts + 2 summaries
+    await p.stop();
+  });
+
+  it('a lone alert gets no summary; window 0 turns grouping off', async () => {
+    const out = new RecordingOutput('hook');
+    const c = clock();
+    const p = new AlertPipeline({ config: config({ store: { path: ':memory:' } }), outputs: [out], log, now: c.now }).start();
+    p.accept(match());
+    c.advance(400);
+    p.flush();
+    await out.until(1);
+    await p.stop();
+    assert.equal(out.got.length, 1);
+    const off = new AlertPipeline({ config: config({ store: { path: ':memory:' }, throttle: { window_s: 0 } }), outputs: [], log }).start();
+    for (let i = 0; i < 3; i++) off.accept(match());
+    assert.equal(off.query({}).length, 3);
+    await off.stop();
+  });
+});
+
+describe('delivery', () => {
+  it('an output that is down gets every alert once it is back; a second output is not held up', async () => {
+    let down = true;
+    const flaky = new RecordingOutput('flaky', () => (down ? new Error('connect ECONNREFUSED') : undefined));
+    const steady = new RecordingOutput('steady');
+    const p = new AlertPipeline({ config: config({ store: { path: dbPath() }, throttle: { window_s: 0 } }), outputs: [flaky, steady], log }).start();
+    for (let i = 0; i < 30; i++) p.accept(match({ pid: i }));
+    await steady.until(30);
+    assert.equal(flaky.got.length, 0);
+    assert.ok(p.outputStats().find((s) => s.name === 'flaky')!.pending > 0);
+    down = false;
+    await flaky.until(30);
+    assert.deepEqual(flaky.got.map((m) => m.output_fields['proc.pid']).sort((a, b) => Number(a) - Number(b)), [...Array(30).keys()]);
+    await eventually(() => p.outputStats().find((s) => s.name === 'flaky')!.pending === 0);
+    const st = p.outputStats().find((s) => s.name === 'flaky')!;
+    assert.equal(st.delivered, 30);
+    assert.ok(st.failures > 0);
+    await p.stop();
+  });
+
+  it('a refusal for good is not retried and is counted', async () => {
+    const out = new RecordingOutput('strict', (_n, m) => (m.output_fields['proc.pid'] === 1 ? new PermanentDeliveryError('HTTP 400 bad request') : undefined));
+    const p = new AlertPipeline({ config: config({ store: { path: ':memory:' }, throttle: { window_s: 0 } }), outputs: [out], log }).start();
+    p.accept(match({ pid: 1 }));
+    p.accept(match({ pid: 2 }));
+    await out.until(1);
+    await eventually(() => p.store.counters('strict').dead === 1 && p.store.counters('strict').pending === 0);
+    assert.equal(out.attempts, 2);
+    await p.stop();
+  });
+
+  it('pending deliveries and open windows survive a restart on the same store', async () => {
+    const path = dbPath();
+    const c = clock();
+    const dead = new RecordingOutput('hook', () => new Error('down'));
+    const p1 = new AlertPipeline({ config: config({ store: { path } }), outputs: [dead], log, now: c.now }).start();
+    for (let i = 0; i < 5; i++) p1.accept(match());
+    p1.accept(match({ container: 'cccccccccccc' }));
+    await p1.stop();
+    const out = new RecordingOutput('hook');
+    const p2 = new AlertPipeline({ config: config({ store: { path } }), outputs: [out], log, now: c.now }).start();
+    await out.until(2);
+    // The open group goes on counting under the same row after the restart.
+    p2.accept(match());
+    p2.flush();
+    assert.equal(p2.query({}).length, 2);
+    assert.equal(p2.query({ container: ['c0ffee000001'] })[0].count, 6);
+    c.advance(301);
+    p2.flush();
+    await out.until(3);
+    assert.equal(out.got[2].minewatch.count, 6);
+    await p2.stop();
+  });
+});
+
+describe('ingest (POST / from Falco or an agent)', () => {
+  it("stores an agent's group under its uuid and updates it with the summary; redeliveries change nothing", async () => {
+    const fwd = new RecordingOutput('fwd');
+    const p = new AlertPipeline({ config: config({ store: { path: ':memory:' } }), outputs: [fwd], log }).start();
+    const base = {
+      hostname: 'node-7', output: '20:16:35.123456789: Critical Miner started (k8s.ns.name=prod)', output_fields: { 'k8s.ns.name': 'prod', 'k8s.pod.name': 'api-1', 'container.id': 'abcabcabcabc' },
+      priority: 'Critical', rule: 'Miner', source: 'syscall', tags: ['a'], time: '2026-11-25T20:16:35.123456789Z',
+    };
+    const mw = { uuid: '3f1c2d9e-0000-4000-8000-000000000001', kind: 'first' as const, count: 1, first_seen: base.time, last_seen: base.time };
+    const r1 = p.ingest({ ...base, minewatch: mw });
+    p.ingest({ ...base, minewatch: mw });
+    const r2 = p.ingest({ ...base, minewatch: { ...mw, kind: 'summary', count: 40, last_seen: '2026-11-25T20:18:00Z' } });
+    assert.equal(r1.id, r2.id);
+    const [g] = p.query({});
+    assert.equal(p.query({}).length, 1);
+    assert.equal(g.count, 40);
+    assert.equal(g.hostname, 'node-7');
+    assert.equal(g.namespace, 'prod');
+    assert.equal(g.pod, 'api-1');
+    assert.equal(g.output, 'Miner started (k8s.ns.name=prod)');
+    assert.equal(g.firstSeen, 1_795_637_795_123_456_789n);
+    await fwd.until(2);
+    await p.stop();
+  });
+
+  it('plain Falco alerts are grouped like local ones', async () => {
+    const p = new AlertPipeline({ config: config({ store: { path: ':memory:' } }), outputs: [], log }).start();
+    const a = { hostname: 'h', output: '20:16:35.1: Warning x', output_fields: { 'container.id': 'host' }, priority: 'Warning', rule: 'R', source: 'syscall', tags: [], time: '2026-11-25T20:16:35.1Z' };
+    for (let i = 0; i < 3; i++) p.ingest(a);
+    p.flush();
+    assert.deepEqual(p.query({}).map((g) => [g.count, g.origin, g.priority]), [[3, 'input', 'WARNING']]);
+    await p.stop();
+  });
+
+  it('parses Falco times with any fraction or an offset', () => {
+    assert.equal(parseIsoNs('2026-11-25T20:16:35Z'), 1_795_637_795_000_000_000n);
+    assert.equal(parseIsoNs('2026-11-25T20:16:35.5+00:00'), 1_795_637_795_500_000_000n);
+    assert.equal(parseIsoNs('2026-11-25T21:16:35.000000001+0100'), 1_795_637_795_000_000_001n);
+    assert.equal(parseIsoNs('yesterday'), undefined);
+  });
+});
+
+describe('store queries and retention', () => {
+  const store = new AlertStore(':memory:');
+  const p = new AlertPipeline({ config: config({ throttle: { window_s: 0 } }), outputs: [], log, store }).start();
+  const t0 = 1_764_000_000_000_000_000n;
+  p.accept(match({ rule: 'A', priority: 'CRITICAL', ns: 'prod', time: t0, output: 'xmrig connected to pool.supportxmr.com' }));
+  p.accept(match({ rule: 'B', priority: 'WARNING', ns: 'dev', time: t0 + 60_000_000_000n, output: 'setuid bit on /tmp/x' }));
+  p.accept(match({ rule: 'A', priority: 'CRITICAL', ns: 'dev', container: 'dddddddddddd', time: t0 + 120_000_000_000n, output: 'xmrig connected to gulf.moneroocean.stream' }));
+  after(() => p.stop().then(() => store.close()));
+
+  it('filters by rule, priority, namespace, container, time and text; pages newest first', () => {
+    assert.deepEqual(p.query({ rule: ['A'] }).map((r) => r.namespace), ['dev', 'prod']);
+    assert.deepEqual(p.query({ priority: ['WARNING'] }).map((r) => r.rule), ['B']);
+    assert.deepEqual(p.query({ minPriority: 'ERROR' }).map((r) => r.rule), ['A', 'A']);
+    assert.deepEqual(p.query({ namespace: ['dev'] }).map((r) => r.rule), ['A', 'B']);
+    assert.deepEqual(p.query({ container: ['dddddddddddd'] }).length, 1);
+    assert.deepEqual(p.query({ from: t0 + 1n }).length, 2);
+    assert.deepEqual(p.query({ text: 'MONEROOCEAN' }).map((r) => r.namespace), ['dev']);
+    assert.deepEqual(p.query({ text: 'x' }).length, 3);
+    assert.deepEqual(p.query({ text: 'no such thing' }).length, 0);
+    const page1 = p.query({ limit: 2 });
+    const page2 = p.query({ limit: 2, beforeId: page1[1].id });
+    assert.deepEqual([...page1, ...page2].map((r) => r.rule), ['A', 'B', 'A']);
+  });
+
+  it('counts by priority, rule, namespace and host, and a timeline', () => {
+    const s = p.stats({}, 60_000);
+    assert.equal(s.groups, 3);
+    assert.equal(s.byPriority.CRITICAL, 2);
+    assert.equal(s.byPriority.WARNING, 1);
+    assert.deepEqual(s.byRule, [['A', 2], ['B', 1]]);
+    assert.deepEqual(s.byNamespace, [['dev', 2], ['prod', 1]]);
+    assert.deepEqual(s.timeline.map((b) => b.count), [1, 1, 1]);
+  });
+
+  it('retention deletes by age and count, never an alert still waiting for an output', async () => {
+    const s2 = new AlertStore(':memory:');
+    const stuck = new RecordingOutput('stuck', () => new Error('down'));
+    const q = new AlertPipeline({ config: config({ throttle: { window_s: 0 } }), outputs: [stuck], log, store: s2 }).start();
+    q.accept(match({ time: t0 }));
+    await q.stop();
+    const q2 = new AlertPipeline({ config: config({ throttle: { window_s: 0 } }), outputs: [], log, store: s2 }).start();
+    q2.accept(match({ time: t0 }));
+    q2.accept(match({ time: t0 + 86_400_000_000_000n * 40n }));
+    const now = t0 + 86_400_000_000_000n * 41n;
+    assert.equal(s2.applyRetention({ nowNs: now, maxAgeDays: 30, maxAlerts: 0, maxSizeMb: 0 }), 1);
+    assert.equal(s2.query({}).length, 2); // the undelivered one stays
+    assert.equal(s2.applyRetention({ nowNs: now, maxAgeDays: 0, maxAlerts: 1, maxSizeMb: 0 }), 0);
+    await q2.stop();
+    s2.close();
+  });
+});
