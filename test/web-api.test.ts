@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { call, falcoAlert, openStream, startWeb, type Running } from './helpers/web.js';
 
 const TOKEN = 'api-test-token-0123456789';
-const BASE = Date.UTC(2026, 10, 20, 12, 0, 0);
+// Two hours ago, on a 10-minute boundary (the timeline's buckets), well inside retention.
+const BASE = Math.floor((Date.now() - 2 * 3600_000) / 600_000) * 600_000;
 const RULES = ['Rule A', 'Rule B', 'Rule C', 'Rule D'];
 const PRIOS = ['Critical', 'Warning', 'Notice', 'Error', 'Emergency'];
 const N = 40;
@@ -32,7 +33,7 @@ const seeds: Seed[] = Array.from({ length: N }, (_, i) => ({
 
 const RANK: Record<string, number> = { Emergency: 0, Alert: 1, Critical: 2, Error: 3, Warning: 4, Notice: 5, Informational: 6, Debug: 7 };
 
-describe('JSON API', () => {
+describe('JSON API', { timeout: 60_000 }, () => {
   let web: Running;
   const ids: number[] = [];
   const get = async (path: string) => {
@@ -164,6 +165,27 @@ describe('JSON API', () => {
       assert.equal(ev.id, String(r.json.ids[0]));
       assert.equal(ev.data.alert.priority, 'Alert');
       assert.equal(ev.data.alert.hostname, 'node-live');
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('a repeat inside the throttle window is counted into its group, and the stream says so', async () => {
+    const stream = await openStream(web.url, TOKEN);
+    try {
+      const a = falcoAlert({ rule: 'Repeated Rule', host: 'node-rep', container: 'c0000000rep1' });
+      const first = await call(web.url, '/', { token: TOKEN, body: a });
+      const id = first.json.ids[0];
+      assert.equal((await stream.next((e) => e.data.alert.id === id)).data.change, 'new');
+      const again = await call(web.url, '/', { token: TOKEN, body: [{ ...a, output_fields: { ...a.output_fields, 'proc.name': 'xmrig2' } }] });
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.json.ids, [null], 'no new row for a repeat');
+      const upd = await stream.next((e) => e.data.alert.id === id && e.data.change === 'update');
+      assert.equal(upd.data.alert.count, 2);
+      const full = await call(web.url, `/api/alerts/${id}`, { token: TOKEN });
+      assert.equal(full.json.count, 2);
+      assert.equal(full.json.window_open, true);
+      assert.deepEqual(full.json.changed['proc.name'], ['xmrig', 'xmrig2']);
     } finally {
       stream.close();
     }

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { createWebServer, webServerOptions, WebConfigError } from '../src/web/server.js';
-import { call, falcoAlert, openStream, startWeb, type Running } from './helpers/web.js';
+import type { Output } from '../src/alerts/types.js';
+import { call, falcoAlert, newAlertService, openStream, startWeb, type Running } from './helpers/web.js';
 import { FIXTURES } from './helpers/paths.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -197,8 +198,12 @@ describe('alert inputs', () => {
 });
 
 describe('/metrics', () => {
-  test('reports alerts by rule and priority, events, drops, rules loaded and output delivery state', async () => {
+  test('reports alerts by rule and priority, events, drops, rules loaded and output delivery state', { timeout: 60_000 }, async () => {
+    // A real pipeline with an output whose target is down: a queue that grows, failures counted.
+    const down: Output = { name: 'webhook-down', send: async () => { throw new Error('connect ECONNREFUSED 127.0.0.1:9'); }, close: async () => {} };
+    const alerts = newAlertService([down]);
     const web = await startWeb({
+      alerts,
       metrics: {
         events: () => [['syscall', 'execve', 42], ['syscall', 'connect', 7]],
         drops: () => [['queue', 3]],
@@ -214,12 +219,18 @@ describe('/metrics', () => {
       assert.match(r.text, /^minewatch_events_total\{source="syscall",type="execve"\} 42$/m);
       assert.match(r.text, /^minewatch_events_dropped_total\{where="queue"\} 3$/m);
       assert.match(r.text, /^minewatch_rules_loaded 12$/m);
+      while (alerts.outputStats()[0]!.failures === 0) await new Promise((r) => setTimeout(r, 10));
+      const m = await call(web.url, '/metrics');
+      assert.match(m.text, /^minewatch_output_queue_depth\{output="webhook-down"\} 2$/m);
+      assert.match(m.text, /^minewatch_output_failures_total\{output="webhook-down"\} [1-9]\d*$/m);
+      assert.match(m.text, /^minewatch_output_delivered_total\{output="webhook-down"\} 0$/m);
       for (const o of web.alerts.outputStats()) {
         assert.match(r.text, new RegExp(`^minewatch_output_queue_depth\\{output="${o.name}"\\} ${o.pending}$`, 'm'));
         assert.match(r.text, new RegExp(`^minewatch_output_failures_total\\{output="${o.name}"\\} ${o.failures}$`, 'm'));
       }
     } finally {
       await web.close();
+      await alerts.close();
     }
   });
 });

@@ -6,7 +6,7 @@
  */
 import type { FalcoJsonAlert, OutputValue } from '../engine/output.js';
 import { parsePriority } from '../engine/types.js';
-import type { AlertService, IncomingAlert } from '../alerts/types.js';
+import type { AlertRecord, AlertService, IncomingAlert } from '../alerts/types.js';
 import type { RoutePlugin } from './types.js';
 
 export class AlertShapeError extends Error {
@@ -122,7 +122,8 @@ export function inputRoutes(alerts: AlertService): RoutePlugin {
         if (e instanceof AlertShapeError) return reply.code(400).send({ error: e.message });
         throw e;
       }
-      const ids = batch.map((a) => alerts.ingest(a).id);
+      // null: counted into a group whose window is open (a repeat), so no new row.
+      const ids = batch.map((a) => (alerts.ingest(a) as AlertRecord | undefined)?.id ?? null);
       return reply.code(200).send({ accepted: ids.length, ids });
     };
     app.post('/', { config: { auth: 'token' } }, handler);

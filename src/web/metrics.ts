@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AlertService, OutputStats } from '../alerts/types.js';
-import { priorityLabel } from '../engine/types.js';
+import { parsePriority, priorityLabel } from '../engine/types.js';
 import type { RoutePlugin } from './types.js';
 
 /**
@@ -41,6 +41,21 @@ export class PairCounter {
   *entries(): IterableIterator<[string, string, number]> {
     for (const c of this.counts.values()) yield [c.a, c.b, c.n];
   }
+}
+
+/** What the alert pipeline counts itself (AlertPipeline.matchCountsByRule). */
+export interface PipelineMatchCounts {
+  matchCountsByRule(): { rule: string; priority: string; count: number }[];
+}
+
+/** MetricsSources.alerts from the pipeline's own counts (every match, repeats included). */
+export function matchCountsOf(p: PipelineMatchCounts): NonNullable<MetricsSources['alerts']> {
+  return function* () {
+    for (const c of p.matchCountsByRule()) {
+      const canon = parsePriority(c.priority);
+      yield [c.rule, canon ? priorityLabel(canon) : c.priority, c.count];
+    }
+  };
 }
 
 /**

@@ -15,7 +15,7 @@ import { authHook, BearerToken } from './auth.js';
 import { DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, isLoopback, parseListen, readSecretFile, type WebConfig } from './config.js';
 import { dashboardRoutes } from './dashboard.js';
 import { inputRoutes } from './input.js';
-import { alertCountsFrom, type MetricsSources, metricsRegistry, metricsRoutes } from './metrics.js';
+import { alertCountsFrom, matchCountsOf, type MetricsSources, metricsRegistry, metricsRoutes, type PipelineMatchCounts } from './metrics.js';
 import { streamRoutes } from './stream.js';
 import type { RoutePlugin } from './types.js';
 
@@ -124,6 +124,8 @@ export function createWebServer(opts: WebServerOptions = {}): WebServer {
   const sources: MetricsSources = { ...opts.metrics };
   if (alerts) {
     sources.outputs ??= () => alerts.outputStats();
+    const own = (alerts as Partial<PipelineMatchCounts>).matchCountsByRule;
+    if (!sources.alerts && typeof own === 'function') sources.alerts = matchCountsOf(alerts as unknown as PipelineMatchCounts);
     if (!sources.alerts) {
       const counted = alertCountsFrom(alerts);
       sources.alerts = counted.read;

@@ -1,8 +1,13 @@
 /** Helpers for the web server's tests: Falco alerts to post, a server on loopback, requests. */
-import type { AlertService } from '../../src/alerts/types.js';
+import type { AlertService, Output } from '../../src/alerts/types.js';
 import type { FalcoJsonAlert, OutputValue } from '../../src/engine/output.js';
 import { createWebServer, type WebServer, type WebServerOptions } from '../../src/web/server.js';
-import { MemAlerts } from './mem-alerts.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { alertsSection } from '../../src/alerts/config.js';
+import { AlertPipeline } from '../../src/alerts/pipeline.js';
+import { createLogger } from '../../src/agent/logger.js';
 
 export interface AlertSpec {
   rule?: string;
@@ -46,9 +51,20 @@ export function falcoAlert(s: AlertSpec = {}): FalcoJsonAlert {
   };
 }
 
-/** A fresh alert service for one test. */
-export function newAlertService(): AlertService & { close?: () => void } {
-  return new MemAlerts();
+/**
+ * A fresh alert pipeline for one test: the real store (SQLite, WAL) in its own temp folder, the
+ * default throttle, no outputs. `close` stops it and removes the folder.
+ */
+export function newAlertService(outputs: Output[] = [], alertsConfig: Record<string, unknown> = {}): AlertPipeline & { close(): Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-web-store-'));
+  const config = alertsSection.parse({ ...alertsConfig, store: { path: join(dir, 'alerts.db') } });
+  const pipeline = new AlertPipeline({ config, outputs, log: createLogger('silent') }).start();
+  return Object.assign(pipeline, {
+    async close() {
+      await pipeline.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
 }
 
 export interface Running {
@@ -60,14 +76,15 @@ export interface Running {
 
 /** A web server on 127.0.0.1, an ephemeral port, over a fresh alert service unless one is given. */
 export async function startWeb(opts: WebServerOptions = {}): Promise<Running> {
-  const alerts = opts.alerts ?? newAlertService();
+  const owned = opts.alerts ? undefined : newAlertService();
+  const alerts = opts.alerts ?? owned!;
   const server = createWebServer({ listen: '127.0.0.1:0', ...opts, alerts });
   const url = await server.start();
   return {
     url, server, alerts,
     async close() {
       await server.close();
-      (alerts as { close?: () => void }).close?.();
+      await owned?.close();
     },
   };
 }
