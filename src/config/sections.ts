@@ -8,6 +8,7 @@ import { type DetectorsConfig, detectorsSection } from './detectors.js';
 import { type OutputsConfig, outputsSection } from '../alerts/outputs/config.js';
 
 export { type OutputsConfig, outputsSection };
+import { type WebConfig, webSection } from '../web/config.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
@@ -64,6 +65,7 @@ export interface Config {
   outputs: OutputsConfig;
   response: ResponseConfig;
   detectors: DetectorsConfig;
+  web: WebConfig;
   [section: string]: unknown;
 }
 
@@ -75,5 +77,6 @@ export function defaultSections(): ConfigRegistry {
     .register({ name: 'alerts', empty: {}, describe: 'throttling and grouping, the alert store, retention, delivery retries', schema: alertsSection })
     .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection })
     .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection })
-    .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection });
+    .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection })
+    .register({ name: 'web', empty: {}, describe: 'the HTTP server: listen address, tokens, TLS, request size limit', schema: webSection });
 }

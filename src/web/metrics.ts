@@ -1,0 +1,133 @@
+/**
+ * /metrics in Prometheus' text format. The figures are read from their owners when scraped (the
+ * agent's counters, the pipeline's delivery state), so nothing on the hot path touches prom-client.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AlertService, OutputStats } from '../alerts/types.js';
+import { parsePriority, priorityLabel } from '../engine/types.js';
+import type { RoutePlugin } from './types.js';
+
+/**
+ * What /metrics reports, each read at scrape time. Every member is optional: a `minewatch server`
+ * has no events, an agent without a store has no outputs. Counts are totals since the start.
+ */
+export interface MetricsSources {
+  /** Alerts (rule matches) by rule and priority. */
+  alerts?: () => Iterable<[rule: string, priority: string, count: number]>;
+  /** Events taken from the sources, by source and event type. */
+  events?: () => Iterable<[source: string, type: string, count: number]>;
+  /** Events dropped, by where (e.g. `queue`, `source`). */
+  drops?: () => Iterable<[where: string, count: number]>;
+  /** Enabled rules currently loaded. */
+  rulesLoaded?: () => number;
+  /** Delivery state per output (AlertService.outputStats). */
+  outputs?: () => OutputStats[];
+}
+
+/**
+ * A counter keyed by two labels, cheap enough to bump per event (one Map lookup on a joined key);
+ * its `entries` suit MetricsSources.alerts and .events.
+ */
+export class PairCounter {
+  private readonly counts = new Map<string, { a: string; b: string; n: number }>();
+
+  inc(a: string, b: string, by = 1): void {
+    const key = `${a}\u0000${b}`;
+    const c = this.counts.get(key);
+    if (c) c.n += by;
+    else this.counts.set(key, { a, b, n: by });
+  }
+
+  *entries(): IterableIterator<[string, string, number]> {
+    for (const c of this.counts.values()) yield [c.a, c.b, c.n];
+  }
+}
+
+/** What the alert pipeline counts itself (AlertPipeline.matchCountsByRule). */
+export interface PipelineMatchCounts {
+  matchCountsByRule(): { rule: string; priority: string; count: number }[];
+}
+
+/** MetricsSources.alerts from the pipeline's own counts (every match, repeats included). */
+export function matchCountsOf(p: PipelineMatchCounts): NonNullable<MetricsSources['alerts']> {
+  return function* () {
+    for (const c of p.matchCountsByRule()) {
+      const canon = parsePriority(c.priority);
+      yield [c.rule, canon ? priorityLabel(canon) : c.priority, c.count];
+    }
+  };
+}
+
+/**
+ * Alerts by rule and priority counted from the store's change feed, for when the pipeline does
+ * not feed its own counts: a new group adds its count; an update adds what the count grew by.
+ * Only groups whose throttle window is open are remembered (a closed group no longer grows), so
+ * the memory is bounded by the groups open at once.
+ */
+export function alertCountsFrom(alerts: AlertService): { read: NonNullable<MetricsSources['alerts']>; stop: () => void } {
+  const counts = new PairCounter();
+  const open = new Map<number, number>();
+  const stop = alerts.subscribe((rec, change) => {
+    const before = change === 'new' ? 0 : open.get(rec.id);
+    // An update to a group opened before this server started: its earlier matches were not seen here.
+    const grew = before === undefined ? 0 : rec.count - before;
+    if (grew > 0) counts.inc(rec.rule, priorityLabel(rec.priority), grew);
+    if (rec.windowEnd !== null) open.set(rec.id, rec.count);
+    else open.delete(rec.id);
+  });
+  return { read: () => counts.entries(), stop };
+}
+
+/** A prom-client registry whose metrics pull their values from `src` at each scrape. */
+export function metricsRegistry(src: MetricsSources): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'minewatch_' });
+  const counterOf = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>) => void): void => {
+    new Counter<L>({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset();
+        fill(this);
+      },
+    });
+  };
+  counterOf('minewatch_alerts_total', 'Rule matches, by rule and priority.', ['rule', 'priority'], (c) => {
+    for (const [rule, priority, n] of src.alerts?.() ?? []) c.inc({ rule, priority }, n);
+  });
+  counterOf('minewatch_events_total', 'Events taken from the sources, by source and type.', ['source', 'type'], (c) => {
+    for (const [source, type, n] of src.events?.() ?? []) c.inc({ source, type }, n);
+  });
+  counterOf('minewatch_events_dropped_total', 'Events dropped before the engine saw them, by where.', ['where'], (c) => {
+    for (const [where, n] of src.drops?.() ?? []) c.inc({ where }, n);
+  });
+  counterOf('minewatch_output_delivered_total', 'Messages an output accepted.', ['output'], (c) => {
+    for (const o of src.outputs?.() ?? []) c.inc({ output: o.name }, o.delivered);
+  });
+  counterOf('minewatch_output_failures_total', 'Failed delivery attempts, by output.', ['output'], (c) => {
+    for (const o of src.outputs?.() ?? []) c.inc({ output: o.name }, o.failures);
+  });
+  new Gauge({
+    name: 'minewatch_output_queue_depth', help: 'Messages waiting for delivery, by output.', labelNames: ['output'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const o of src.outputs?.() ?? []) this.set({ output: o.name }, o.pending);
+    },
+  });
+  new Gauge({
+    name: 'minewatch_rules_loaded', help: 'Enabled rules loaded.', registers: [registry],
+    collect() {
+      this.set(src.rulesLoaded?.() ?? 0);
+    },
+  });
+  return registry;
+}
+
+/** GET /metrics (auth `metrics`: open unless a metrics token is configured). */
+export function metricsRoutes(registry: Registry): RoutePlugin {
+  return async (app) => {
+    app.get('/metrics', { config: { auth: 'metrics' } }, async (_req, reply) => {
+      const text = await registry.metrics();
+      return reply.type(registry.contentType).send(text);
+    });
+  };
+}
