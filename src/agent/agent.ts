@@ -13,8 +13,8 @@ import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
 import { ProcfsPollerSource } from '../sources/procfs-poller.js';
 import type { ProcNoticeSource, Source } from '../sources/types.js';
-import { AlertWriter } from './alert-writer.js';
 import type { Logger } from './logger.js';
+import { PairCounter } from '../web/metrics.js';
 import { BoundedQueue } from './queue.js';
 import { RulesManager } from './rules-manager.js';
 import type { Match } from '../engine/types.js';
@@ -54,7 +54,7 @@ export interface AgentStats {
 }
 
 export interface AgentHooks {
-  /** Every match, before it is written (tests and the response stage hang here). */
+  /** Every match (rule matches after the response stage, and response outcomes): the alert pipeline takes them here. */
   onMatch?: (m: Match) => void;
 }
 
@@ -70,7 +70,6 @@ export class Agent {
   readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0 } as Record<string, number>, rescans: 0 };
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
-  private readonly writer: AlertWriter;
   private notices: ProcNoticeSource | undefined;
   private readonly sources: Source[] = [];
   private driver = 'none';
@@ -79,6 +78,8 @@ export class Agent {
   private dropTimer: NodeJS.Timeout | undefined;
   private lastDrops = 0;
   private readonly counters = { processed: 0, alerts: 0, own: 0 };
+  /** Events evaluated, by source and type (for /metrics). */
+  readonly eventCounts = new PairCounter();
   /** Per pid, the last process notice still being applied to the table (see enqueueSettled). */
   private readonly applying = new Map<number, Promise<void>>();
 
@@ -93,7 +94,6 @@ export class Agent {
       disabledRules: e.disabled_rules,
     }, log);
     this.queue = new BoundedQueue<Event>(config.sources.queue_size);
-    this.writer = new AlertWriter(config.outputs, log);
     const c = config.sources.containers;
     this.table = new ProcessTable({
       containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
@@ -117,7 +117,6 @@ export class Agent {
     }, (m) => {
       this.counters.alerts++;
       this.hooks.onMatch?.(m);
-      this.writer.write(m);
     });
     this.setDetectors(config.detectors);
   }
@@ -367,6 +366,7 @@ export class Agent {
       const ev = this.queue.shift();
       if (!ev) break;
       this.counters.processed++;
+      this.eventCounts.inc(ev.source, ev.type);
       try {
         if (ev.source === 'syscall') {
           this.dns.enrich(ev as SyscallEvent);
@@ -377,7 +377,6 @@ export class Agent {
           this.response.onMatch(m);
           this.counters.alerts++;
           this.hooks.onMatch?.(m);
-          this.writer.write(m);
         }
       } catch (err) {
         this.log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped');

@@ -6,6 +6,7 @@ import { registerReplay } from './replay.js';
 import { registerResponse } from './response.js';
 import { registerRules } from './rules.js';
 import { registerRun } from './run.js';
+import { registerServer } from './server.js';
 import { packageVersion, registerVersion } from './version.js';
 import { registerWhack } from './whack.js';
 
@@ -17,6 +18,7 @@ program
   .showHelpAfterError();
 
 registerRun(program);
+registerServer(program);
 registerReplay(program);
 registerRules(program);
 registerFields(program);

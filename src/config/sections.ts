@@ -74,8 +74,8 @@ export function defaultSections(): ConfigRegistry {
     .register({ name: 'rules_files', describe: 'rules files and folders, loaded in order ("default" = minewatch\'s own)', schema: rulesFilesSection })
     .register({ name: 'engine', empty: {}, describe: 'rule matching, minimum priority, tag and name filters', schema: engineSection })
     .register({ name: 'sources', empty: {}, describe: 'kernel driver, polling intervals, queues, containers, DNS', schema: sourcesSection })
-    .register({ name: 'alerts', empty: {}, describe: 'throttling and grouping, the alert store, retention, delivery retries', schema: alertsSection })
     .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection })
+    .register({ name: 'alerts', empty: {}, describe: 'throttling and grouping, the alert store, retention, delivery retries', schema: alertsSection })
     .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection })
     .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection })
     .register({ name: 'web', empty: {}, describe: 'the HTTP server: listen address, tokens, TLS, request size limit', schema: webSection });

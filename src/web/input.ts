@@ -123,7 +123,9 @@ export function inputRoutes(alerts: AlertService): RoutePlugin {
         throw e;
       }
       // null: counted into a group whose window is open (a repeat), so no new row.
-      const ids = batch.map((a) => (alerts.ingest(a) as AlertRecord | undefined)?.id ?? null);
+      const ids = batch.map((a) => alerts.ingest(a)?.id ?? null);
+      // Acknowledged means stored: the sender may forget these alerts once it has our 200.
+      alerts.commit();
       return reply.code(200).send({ accepted: ids.length, ids });
     };
     app.post('/', { config: { auth: 'token' } }, handler);
