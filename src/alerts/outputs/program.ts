@@ -103,7 +103,14 @@ export class ProgramOutput extends FilteredOutput {
     }
     const current = run;
     const written = new Promise<void>((resolve, reject) => {
-      current.child.stdin!.write(line, (err) => (err ? reject(new RetryableDeliveryError(`${this.where}: cannot write to '${this.opts.program}': ${err.message}`)) : resolve()));
+      current.child.stdin!.write(line, (err) => {
+        if (!err) return resolve();
+        // The pipe broke because the program ended: its exit status and stderr say why.
+        const pause = new Promise<undefined>((r) => setTimeout(r, 1000));
+        void Promise.race([current.exited, pause]).then((how) => {
+          reject(how ? this.failure(current, how) : new RetryableDeliveryError(`${this.where}: cannot write to '${this.opts.program}': ${err.message}`));
+        });
+      });
     });
     await withDeadline(written, this.opts.timeoutMs, `${this.where}: '${this.opts.program}' does not read its input`, () => {
       // A program that stopped reading is as good as dead: the next alert starts a new one.
