@@ -100,6 +100,7 @@ test("Falco's program_output and http_output turn on the program and webhook out
   // falco.yaml's own defaults (disabled, url: "") load without a word.
   const quietly = parseConfig('http_output:\n  enabled: false\n  url: ""\n  echo: false\nprogram_output:\n  enabled: false\n  keep_alive: false\n  program: "mail -s alert root"\n', 'falco.yaml');
   assert.equal(quietly.config.outputs.webhook.enabled, false);
+  assert.equal(quietly.config.outputs.program.format, 'text', "without json_output, Falco's program gets text lines");
   assert.deepEqual(quietly.warnings, []);
 
   // A problem in a Falco key points at the Falco key.

@@ -146,6 +146,8 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
       case 'http_output': {
         const kind = k === 'program_output' ? 'program' : 'webhook';
         const { settings, ignored } = falcoOutputAlias(k, (v ?? {}) as Raw);
+        // Falco pipes text lines to its program unless json_output says JSON.
+        if (kind === 'program' && (raw as Raw).json_output === undefined) settings.format = 'text';
         falco = deepMerge(falco, { outputs: { [kind]: settings } });
         for (const [ours, theirs] of Object.entries(FALCO_OUTPUT_KEYS[k]!)) aliasOf.set(`outputs.${kind}.${ours}`, [k, theirs]);
         aliasOf.set(`outputs.${kind}`, [k]);
