@@ -51,6 +51,8 @@ test('an enabled output without its target, a bad URL, a bad priority: errors na
     '    token: a',
     '    token_file: /b',
     '  kafka: {}',
+    '  redis:',
+    '    maxlen: 0',
     '',
   ].join('\n'));
   const expect = [
@@ -60,6 +62,7 @@ test('an enabled output without its target, a bad URL, a bad priority: errors na
     /^c\.yaml:11:5: outputs\.mqtt\.minimum_priority: not a priority/,
     /^c\.yaml:16:5: outputs\.falcosidekick\.token_file: set token or token_file, not both$/,
     /^c\.yaml:17:3: outputs\.kafka: unknown key/,
+    /^c\.yaml:19:5: outputs\.redis\.maxlen: /,
   ];
   for (const re of expect) assert.ok(lines.some((l) => re.test(l)), `${re} in:\n${lines.join('\n')}`);
 });
@@ -130,6 +133,11 @@ test('createOutputs: one output per enabled kind, named by kind or by name; a cl
 
   const badCa = parseConfig('outputs:\n  webhook: { enabled: true, url: "https://a/", ca_file: /nonexistent/ca.pem }\n', 'c.yaml');
   assert.throws(() => createOutputs(badCa.config.outputs, quiet), /outputs\.webhook\.ca_file: cannot read \/nonexistent\/ca\.pem: ENOENT/);
+
+  for (const [yaml, re] of [
+    ['nats: { subject: "alerts.*" }', /outputs\.nats\.subject: a subject to publish on has no spaces and no wildcards/],
+    ['mqtt: { topic: "alerts/#" }', /outputs\.mqtt\.topic: a topic to publish on has no wildcards/],
+  ] as const) assert.ok(problems(`outputs:\n  ${yaml}\n`).some((l) => re.test(l)), yaml);
 
   const badSubject = parseConfig('outputs:\n  nats: { enabled: true, subject: "{rule}.alerts" }\n', 'c.yaml');
   assert.throws(() => createOutputs(badSubject.config.outputs, quiet), /outputs\.nats\.stream_subjects: the subject template '\{rule\}\.alerts' starts with a placeholder/);
