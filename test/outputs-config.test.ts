@@ -106,6 +106,28 @@ test("Falco's program_output and http_output turn on the program and webhook out
   assert.equal(quietly.config.outputs.program.format, 'text', "without json_output, Falco's program gets text lines");
   assert.deepEqual(quietly.warnings, []);
 
+  // A whole falco.yaml as people write it: Falco's `outputs:` rate limiter is a warning, not an error.
+  const falcoYaml = parseConfig([
+    'json_output: true',
+    'outputs:',
+    '  rate: 1',
+    '  max_burst: 1000',
+    'stdout_output:',
+    '  enabled: true',
+    'file_output:',
+    '  enabled: true',
+    '  keep_alive: false',
+    '  filename: /var/log/falco/events.log',
+    'http_output:',
+    '  enabled: true',
+    '  url: http://falco-falcosidekick:2801/',
+    '  insecure: true',
+    '',
+  ].join('\n'), 'falco.yaml');
+  assert.equal(falcoYaml.config.outputs.file.path, '/var/log/falco/events.log');
+  assert.equal(falcoYaml.config.outputs.webhook.insecure, true);
+  assert.deepEqual(falcoYaml.warnings.map((w) => `${w.line}: ${w.path}`), ['3: outputs.rate', '4: outputs.max_burst']);
+
   // A problem in a Falco key points at the Falco key.
   const lines = problems('http_output:\n  enabled: true\n  url: not a url\n');
   assert.ok(lines.some((l) => /^c\.yaml:3:3: outputs\.webhook\.url: not a http\/https URL/.test(l)), lines.join('\n'));
