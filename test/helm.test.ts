@@ -59,6 +59,7 @@ function render(k: KubeTools, args: string[] = []): K8sObject[] {
 
 const CUSTOM = ['-f', CUSTOM_VALUES];
 const NO_EBPF = ['--set', 'agent.ebpf.enabled=false'];
+const EXISTING_SECRETS = ['--set', 'auth.existingSecret=my-auth', '--set', 'server.tls.existingSecret=my-tls', '--set', 'server.tls.caBundle=Zm9v'];
 
 function one(objects: K8sObject[], kind: string, name: string): K8sObject {
   const found = objects.filter((o) => o.kind === kind && o.metadata.name === name);
@@ -122,6 +123,9 @@ test('every rendered object validates against the Kubernetes schemas (kubernetes
     [[], KINDS_DEFAULT],
     [CUSTOM, [...KINDS_DEFAULT, 'PersistentVolumeClaim', 'ServiceMonitor']],
     [NO_EBPF, KINDS_DEFAULT],
+    [['--set', 'server.enabled=false'], ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'ServiceAccount']],
+    [['--set', 'agent.enabled=false'], ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
+    [EXISTING_SECRETS, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
   ];
   for (const [args, kinds] of cases) {
     const objects = render(k, args);
@@ -564,6 +568,21 @@ test('tokens and keys: agents get only their token and the CA; the server gets t
     assert.equal(c.readinessProbe.httpGet.scheme, 'HTTPS');
     assert.equal(serverConfig(objs).k8s.audit.token_file, '/etc/minewatch/secrets/audit-token');
   }
+});
+
+test('without a server the agent only logs; with existing Secrets the chart makes none and mounts those', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const alone = render(k, ['--set', 'server.enabled=false']);
+  assert.deepEqual(Object.keys(agentConfig(alone).outputs), ['stdout']);
+  assert.deepEqual(agentDs(alone).spec.template.spec.volumes.filter((v: any) => v.secret), []);
+
+  const objs = render(k, EXISTING_SECRETS);
+  assert.equal(objs.some((o) => o.kind === 'Secret'), false);
+  const secretsOf = (pod: any) => pod.volumes.filter((v: any) => v.secret).map((v: any) => v.secret.secretName).sort();
+  assert.deepEqual(secretsOf(agentDs(objs).spec.template.spec), ['my-auth', 'my-tls']);
+  assert.deepEqual(secretsOf(serverDeploy(objs).spec.template.spec), ['my-auth', 'my-tls']);
+  assert.equal(one(objs, 'ValidatingWebhookConfiguration', FULL).webhooks[0].clientConfig.caBundle, 'Zm9v');
 });
 
 test('persistence and the ServiceMonitor by value', (t) => {
