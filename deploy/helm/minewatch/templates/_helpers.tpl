@@ -149,3 +149,26 @@ app.kubernetes.io/component: {{ .component }}
 }}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.server.extraConfig)) }}
 {{- end }}
+
+{{/* Where a component's pods run and what they pull with: call with (dict "ctx" $ "v" .Values.agent). */}}
+{{- define "minewatch.podPlacement" -}}
+{{- with .v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .ctx.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
