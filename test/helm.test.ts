@@ -184,7 +184,7 @@ function agentContainer(objs: K8sObject[]): { pod: any; c: any } {
   return { pod, c: pod.containers[0] };
 }
 
-const BASE_CAPS = ['NET_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH', 'KILL'];
+const BASE_CAPS = ['NET_ADMIN', 'SYS_PTRACE', 'DAC_READ_SEARCH'];
 const EBPF_CAPS = ['BPF', 'PERFMON', 'SYS_RESOURCE'];
 
 test('agent DaemonSet: host PID and network, exactly the mounts and capabilities the agent needs', (t) => {
@@ -206,6 +206,7 @@ test('agent DaemonSet: host PID and network, exactly the mounts and capabilities
   assert.equal(sc.allowPrivilegeEscalation, false);
   assert.equal(sc.readOnlyRootFilesystem, true);
   assert.deepEqual(sc.capabilities.drop, ['ALL']);
+  // Default values kill nothing (detectors off, dry run): no KILL either.
   assert.deepEqual([...sc.capabilities.add].sort(), [...BASE_CAPS, ...EBPF_CAPS].sort());
   assert.equal(pod.securityContext, undefined, 'no pod-level overrides');
 
@@ -247,9 +248,24 @@ test('agent DaemonSet with the custom values: custom rules and the Docker socket
   assert.deepEqual(byPath.get('/etc/minewatch/rules.d'), { mountPath: '/etc/minewatch/rules.d', readOnly: true, source: `configMap:${FULL}-rules` });
   assert.deepEqual(byPath.get('/var/run/docker.sock'), { mountPath: '/var/run/docker.sock', readOnly: true, source: 'hostPath:/var/run/docker.sock (Socket)' });
   assert.equal(byPath.get('/sys/fs/cgroup')!.readOnly, false, 'kill_container (enforce) writes cgroup.kill');
+  assert.deepEqual([...c.securityContext.capabilities.add].sort(), [...BASE_CAPS, ...EBPF_CAPS, 'KILL'].sort(), 'the execwhacker is on: KILL');
   // Enforce without kill_container keeps it read-only.
   const other = agentContainer(render(k, [...CUSTOM, '--set', 'response.actions[0].do={delete_pod}']));
   assert.equal(mountsOf(other.pod, other.c).find((m) => m.mountPath === '/sys/fs/cgroup')!.readOnly, true);
+});
+
+test('agent KILL capability: only when something may kill (a killing detector, or kill / kill_container in enforce)', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const kills = (args: string[]) => agentContainer(render(k, args)).c.securityContext.capabilities.add.includes('KILL');
+  const action = (mode: string, what: string) => ['--set', `response.mode=${mode}`, '--set', 'response.actions[0].tags={mining}', '--set', `response.actions[0].do={${what}}`];
+  assert.equal(kills([]), false);
+  assert.equal(kills(['--set', 'detectors.execwhacker.enabled=true']), true);
+  assert.equal(kills(['--set', 'detectors.tcpflowkiller.enabled=true']), true);
+  assert.equal(kills(action('enforce', 'kill')), true);
+  assert.equal(kills(action('enforce', 'kill_container')), true);
+  assert.equal(kills(action('dryrun', 'kill')), false, 'a dry run signals nothing');
+  assert.equal(kills(action('enforce', 'delete_pod')), false, 'delete_pod is the server\'s, through the API');
 });
 
 // ---- config files and what they name ---------------------------------------------------------------

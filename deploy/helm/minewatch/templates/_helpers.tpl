@@ -102,6 +102,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "minewatch.enforces" (dict "ctx" . "action" "kill_container") }}
 {{- end }}
 
+{{/* "true" when the agent may signal processes: a killing detector is on, or kill / kill_container is enforced. */}}
+{{- define "minewatch.agentKills" -}}
+{{- $d := .Values.detectors }}
+{{- if or (dig "execwhacker" "enabled" false $d) (dig "tcpflowkiller" "enabled" false $d) (include "minewatch.enforces" (dict "ctx" . "action" "kill")) (include "minewatch.agentWritesCgroups" .) }}true{{ end }}
+{{- end }}
+
 {{/* The agent's config file (minewatch run --config /etc/minewatch/minewatch.yaml). */}}
 {{- define "minewatch.agentConfig" -}}
 {{- $sources := mergeOverwrite (dict "driver" .Values.agent.driver) (deepCopy .Values.agent.sources) }}
