@@ -239,6 +239,17 @@ test('agent DaemonSet with the eBPF driver off: no BPF, PERFMON, SYS_RESOURCE or
   assert.deepEqual(mountsOf(pod, c).map((m) => m.mountPath).sort(), ['/etc/minewatch/minewatch.yaml', '/etc/minewatch/secrets', '/etc/minewatch/tls', '/sys/fs/cgroup', '/var/lib/minewatch']);
 });
 
+test('agent DaemonSet with the CPU sampler off: no cgroup mount, unless kill_container is enforced', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const cgroup = (args: string[]) => {
+    const { pod, c } = agentContainer(render(k, ['--set', 'agent.sources.cpu.enabled=false', ...args]));
+    return mountsOf(pod, c).find((m) => m.mountPath === '/sys/fs/cgroup');
+  };
+  assert.equal(cgroup([]), undefined);
+  assert.equal(cgroup(['--set', 'response.mode=enforce', '--set', 'response.actions[0].tags={mining}', '--set', 'response.actions[0].do={kill_container}'])?.readOnly, false);
+});
+
 test('agent DaemonSet with the custom values: custom rules and the Docker socket read-only; cgroups writable only for kill_container in enforce', (t) => {
   const k = toolsOrSkip(t);
   if (!k) return;
@@ -369,10 +380,11 @@ function loadRendered(t: TestContext, cfg: Record<string, any>, file: string): {
 test('the rendered configs load with minewatch\'s own config schema', (t) => {
   const k = toolsOrSkip(t);
   if (!k) return;
-  for (const args of [[], CUSTOM, NO_EBPF]) {
+  for (const args of [[], CUSTOM, NO_EBPF, ['--set', 'agent.sources.cpu.enabled=false', '--set', 'agent.driver=procfs']]) {
     const objs = render(k, args);
     const agent = loadRendered(t, agentConfig(objs), 'minewatch.yaml').config;
-    assert.equal(agent.sources.driver, 'auto');
+    assert.equal(agent.sources.driver, args.includes('agent.driver=procfs') ? 'procfs' : 'auto');
+    assert.equal(agent.sources.cpu.enabled, !args.includes('agent.sources.cpu.enabled=false'), 'agent.sources merges into sources');
     const server = loadRendered(t, serverConfig(objs), 'server.yaml').config;
     assert.deepEqual(server.rules_files, agent.rules_files);
   }
