@@ -219,6 +219,7 @@ test('agent DaemonSet: host PID and network, exactly the mounts and capabilities
       { mountPath: '/etc/minewatch/tls', readOnly: true, source: `secret:${FULL}-server-tls[ca.crt]` },
       { mountPath: '/sys/fs/cgroup', readOnly: true, source: 'hostPath:/sys/fs/cgroup (Directory)' },
       { mountPath: '/sys/kernel/tracing', readOnly: true, source: 'hostPath:/sys/kernel/tracing (Directory)' },
+      { mountPath: '/tmp', readOnly: false, source: 'emptyDir' },
       { mountPath: '/var/lib/minewatch', readOnly: false, source: 'hostPath:/var/lib/minewatch (DirectoryOrCreate)' },
     ],
   );
@@ -236,7 +237,7 @@ test('agent DaemonSet with the eBPF driver off: no BPF, PERFMON, SYS_RESOURCE or
   if (!k) return;
   const { pod, c } = agentContainer(render(k, NO_EBPF));
   assert.deepEqual([...c.securityContext.capabilities.add].sort(), [...BASE_CAPS].sort());
-  assert.deepEqual(mountsOf(pod, c).map((m) => m.mountPath).sort(), ['/etc/minewatch/minewatch.yaml', '/etc/minewatch/secrets', '/etc/minewatch/tls', '/sys/fs/cgroup', '/var/lib/minewatch']);
+  assert.deepEqual(mountsOf(pod, c).map((m) => m.mountPath).sort(), ['/etc/minewatch/minewatch.yaml', '/etc/minewatch/secrets', '/etc/minewatch/tls', '/sys/fs/cgroup', '/tmp', '/var/lib/minewatch']);
 });
 
 test('agent DaemonSet with the CPU sampler off: no cgroup mount, unless kill_container is enforced', (t) => {
@@ -255,7 +256,7 @@ test('agent DaemonSet with the custom values: custom rules and the Docker socket
   if (!k) return;
   const { pod, c } = agentContainer(render(k, CUSTOM));
   const byPath = new Map(mountsOf(pod, c).map((m) => [m.mountPath, m]));
-  assert.deepEqual([...byPath.keys()].sort(), ['/etc/minewatch/minewatch.yaml', '/etc/minewatch/rules.d', '/etc/minewatch/secrets', '/etc/minewatch/tls', '/sys/fs/cgroup', '/sys/kernel/tracing', '/var/lib/minewatch', '/var/run/docker.sock']);
+  assert.deepEqual([...byPath.keys()].sort(), ['/etc/minewatch/minewatch.yaml', '/etc/minewatch/rules.d', '/etc/minewatch/secrets', '/etc/minewatch/tls', '/sys/fs/cgroup', '/sys/kernel/tracing', '/tmp', '/var/lib/minewatch', '/var/run/docker.sock']);
   assert.deepEqual(byPath.get('/etc/minewatch/rules.d'), { mountPath: '/etc/minewatch/rules.d', readOnly: true, source: `configMap:${FULL}-rules` });
   assert.deepEqual(byPath.get('/var/run/docker.sock'), { mountPath: '/var/run/docker.sock', readOnly: true, source: 'hostPath:/var/run/docker.sock (Socket)' });
   assert.equal(byPath.get('/sys/fs/cgroup')!.readOnly, false, 'kill_container (enforce) writes cgroup.kill');
