@@ -5,6 +5,7 @@
  * denies it with the rule's output as the reason. Falco sees a miner only after it was admitted;
  * this refuses it.
  */
+import { Engine, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
 import type { PluginEvent } from '../events.js';
 import type { RoutePlugin } from '../web/types.js';
@@ -16,7 +17,7 @@ import { type Obj, dig, isObj } from './workload.js';
 export type AdmissionMode = 'dryrun' | 'enforce';
 
 export interface AdmissionOptions {
-  /** Runs the admission-tagged rules (see admissionEngineOptions) on one event. */
+  /** Runs the admission-tagged rules (admissionEngine().process) on one event. */
   evaluate: (ev: PluginEvent) => Match[];
   mode: AdmissionMode;
   /** Every match, in both modes, with the decision taken: the alert. */
@@ -26,8 +27,10 @@ export interface AdmissionOptions {
   path?: string;
 }
 
-/** Engine options that select the rules the webhook runs. */
-export const ADMISSION_ENGINE_OPTIONS = { enabledTags: ['admission'], sources: ['k8s_audit'], ruleMatching: 'all' } as const;
+/** The webhook's engine: the rules tagged `admission` of these rules files (default: minewatch's). */
+export function admissionEngine(rules?: string[]): Engine {
+  return Engine.fromFiles(resolveRulesPaths(rules), { enabledTags: ['admission'], sources: ['k8s_audit'], ruleMatching: 'all' });
+}
 
 const VERB_OF_OPERATION: Readonly<Record<string, string>> = { CREATE: 'create', UPDATE: 'update', DELETE: 'delete', CONNECT: 'connect' };
 
