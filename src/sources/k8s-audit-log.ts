@@ -75,7 +75,8 @@ const CHUNK = 1 << 20;
  * Follows an audit log as `tail -F` does. The API server rotates by renaming the file and opening a
  * new one (--audit-log-maxsize), or a log rotator truncates it: a new inode or a size below what we
  * read means the old file is finished (its last lines are read first) and the new one is read from
- * its beginning. A missing file is waited for.
+ * its beginning. A missing file is waited for. (Like tail -F, a file truncated and refilled past
+ * the old length between two looks cannot be told from one that grew.)
  */
 export class AuditLogFollower implements Source {
   readonly name = 'k8s-audit-log';
@@ -142,6 +143,8 @@ export class AuditLogFollower implements Source {
         // Truncated in place (copytruncate): start again from the beginning.
         this.offset = 0;
         this.partial = '';
+        this.decoder = new StringDecoder('utf8');
+        this.lineNo = 0;
         this.rotations++;
       }
       this.readNew();
