@@ -5,7 +5,7 @@
  * would create it; plus namespaces without a ResourceQuota or a LimitRange. It never changes
  * anything.
  */
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import { Engine, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
 import { admissionAuditEvent } from './admission.js';
@@ -116,13 +116,14 @@ export class ManifestError extends Error {}
 /** The objects of a YAML (or JSON) text with several documents; throws ManifestError naming file:line:col. */
 export function parseManifests(text: string, file: string): ScanObject[] {
   const out: ScanObject[] = [];
-  const docs = parseAllDocuments(text, { prettyErrors: false });
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines });
   if (!Array.isArray(docs)) return out;
   docs.forEach((doc, i) => {
     const err = doc.errors[0];
     if (err) {
-      const pos = err.linePos?.[0];
-      throw new ManifestError(`${file}:${pos ? `${pos.line}:${pos.col}` : '?'}: not valid YAML (${err.message.split('\n')[0]}); fix the manifest or the template that printed it`);
+      const pos = lines.linePos(err.pos[0]);
+      throw new ManifestError(`${file}:${pos.line}:${pos.col}: not valid YAML (${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}); fix the manifest or the template that printed it`);
     }
     const v = doc.toJS({ maxAliasCount: 1000 }) as unknown;
     if (v === null || v === undefined) return;
