@@ -341,14 +341,34 @@ const evtFields: FieldDef[] = [
 
 // ---- mw.k8s.* ------------------------------------------------------------------------------------
 
-/** What the mw.k8s fields read, worked out once per event. */
-interface View {
-  obj?: Obj;
-  kind?: string;
-  containers: Obj[];
-  images: ImageRef[];
-  cmdlines: string[];
-  resources: ContainerResources[];
+/**
+ * What the mw.k8s fields read, worked out once per event and each part only when a rule asks:
+ * most audit events (gets, lists, watches) never need the containers.
+ */
+class View {
+  private containersCache?: Obj[];
+  private imagesCache?: ImageRef[];
+  private cmdlinesCache?: string[];
+  private resourcesCache?: ContainerResources[];
+
+  constructor(readonly obj: Obj | undefined, readonly kind: string | undefined, private readonly spec: Obj | undefined) {}
+
+  get containers(): Obj[] {
+    return (this.containersCache ??= allContainers(this.spec));
+  }
+
+  get images(): ImageRef[] {
+    return (this.imagesCache ??= this.containers.flatMap((c) => (typeof c.image === 'string' ? [parseImage(c.image)] : [])));
+  }
+
+  get cmdlines(): string[] {
+    return (this.cmdlinesCache ??= this.containers.map((c) => commandOf(c).join(' ')).filter((x) => x !== ''));
+  }
+
+  /** Requests and limits of the regular containers. */
+  get resources(): ContainerResources[] {
+    return (this.resourcesCache ??= mainContainers(this.spec).map(resourcesOf));
+  }
 }
 
 /**
@@ -371,14 +391,7 @@ function kindOf(p: Obj, obj: Obj | undefined): string | undefined {
 export function workloadView(p: Obj): View {
   const obj = targetObject(p);
   const kind = kindOf(p, obj);
-  const spec = podSpecOf(obj, obj && typeof obj.kind === 'string' ? undefined : kind);
-  const containers = allContainers(spec);
-  return {
-    obj, kind, containers,
-    images: containers.flatMap((c) => (typeof c.image === 'string' ? [parseImage(c.image)] : [])),
-    cmdlines: containers.map((c) => commandOf(c).join(' ')).filter((s) => s !== ''),
-    resources: mainContainers(spec).map(resourcesOf),
-  };
+  return new View(obj, kind, podSpecOf(obj, obj && typeof obj.kind === 'string' ? undefined : kind));
 }
 
 const view = memoPerEvent((ev: Event): View | undefined => {
