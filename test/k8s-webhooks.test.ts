@@ -5,12 +5,14 @@
  * ordinary workloads do neither.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { DEFAULT_RULES_FILES, Engine, type Match } from '../src/engine/index.js';
 import type { Event } from '../src/events.js';
 import { admissionEngine, admissionRoutes } from '../src/k8s/admission.js';
 import { auditWebhookRoutes } from '../src/k8s/audit-webhook.js';
+import { k8sRoutes } from '../src/k8s/routes.js';
 import { K8S_CASES, fixtureText, post, serve } from './helpers/k8s.js';
 import { K8S_AUDIT_CORPUS } from './helpers/paths.js';
 
@@ -159,4 +161,27 @@ test('admission webhook: 400 for what is not an admission.k8s.io/v1 AdmissionRev
   r = await post(`${url}/admission`, JSON.stringify(small), auth);
   assert.equal(r.status, 200);
   assert.equal(r.json.response.allowed, false);
+});
+
+test('k8sRoutes: the config mounts what is enabled, with the token from token_file; a missing token file names its key', async (t) => {
+  const dir = mkdtempSync(`${tmpdir()}/mw-k8s-routes-`);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(`${dir}/token`, 'from-a-file\n');
+  const got: Event[] = [];
+  const routes = k8sRoutes(
+    { audit: { enabled: true, token_file: `${dir}/token`, max_body_bytes: 1 << 20 }, admission: { enabled: false, mode: 'dryrun', max_body_bytes: 1 << 20 } },
+    { sink: (ev) => (got.push(ev), true) },
+  );
+  assert.equal(routes.length, 1);
+  const { app, url } = await serve(...routes);
+  t.after(() => app.close());
+  const body = JSON.stringify(recorded('exec_pod.json'));
+  assert.equal((await post(`${url}/k8s-audit`, body, { authorization: 'Bearer from-a-file' })).status, 200);
+  assert.equal((await post(`${url}/k8s-audit`, body)).status, 401);
+  assert.equal((await post(`${url}/admission`, body)).status, 404, 'admission is off');
+  assert.equal(got.length, 1);
+  assert.throws(
+    () => k8sRoutes({ audit: { enabled: true, token_file: `${dir}/nope`, max_body_bytes: 1024 }, admission: { enabled: false, mode: 'dryrun', max_body_bytes: 1024 } }, { sink: () => true }),
+    /k8s\.audit\.token_file: cannot read .*nope \(ENOENT\)/,
+  );
 });
