@@ -16,7 +16,7 @@ export interface BuiltinPlugin {
 
 /**
  * Built-in equivalents of Falco plugins. `container` is the container.* field set of the syscall
- * source. k8saudit and github join this list when their sources exist.
+ * source; k8saudit and json are the k8s_audit source's fields. github joins when its source exists.
  */
 export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { name: 'container', version: '0.4.0', provides: 'container.* fields (syscall source)' },
