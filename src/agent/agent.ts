@@ -12,6 +12,8 @@ import { ConnectionsSource } from '../sources/connections.js';
 import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
 import { ProcfsPollerSource } from '../sources/procfs-poller.js';
+import { AuditLogFollower } from '../sources/k8s-audit-log.js';
+import type { K8sConfig } from '../k8s/config.js';
 import type { ProcNoticeSource, Source } from '../sources/types.js';
 import type { Logger } from './logger.js';
 import { PairCounter } from '../web/metrics.js';
@@ -267,6 +269,10 @@ export class Agent {
         onError: (err) => this.log.warn({ err: String(err) }, 'cpu sampler error'),
       }));
     }
+    const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
+    if (auditLog) {
+      this.sources.push(new AuditLogFollower(auditLog, { onError: (err) => this.log.warn({ err: err.message }, 'k8s audit log: line skipped') }));
+    }
     for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
     this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
     this.dropTimer.unref();
@@ -308,6 +314,17 @@ export class Agent {
     this.driver = 'procfs';
     return poller;
   }
+
+  /**
+   * The EventSink of webhook sources (POST /k8s-audit): false when the queue is full, so the
+   * route answers 503 and the sender retries.
+   */
+  readonly sink = (ev: Event): boolean => {
+    if (this.stopped) return false;
+    const before = this.queue.dropped;
+    this.enqueue(ev);
+    return this.queue.dropped === before;
+  };
 
   /** Take an event from a source: never blocks, never throws. */
   private enqueue(ev: Event): void {

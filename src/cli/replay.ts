@@ -5,6 +5,7 @@ import { Engine, parsePriority } from '../engine/index.js';
 import { formatText, toFalcoJson } from '../engine/output.js';
 import type { SyscallEvent } from '../events.js';
 import { ReplayLineError, readEventsFile } from '../sources/replay.js';
+import { readAuditFile } from '../sources/k8s-audit-log.js';
 import { collect, printLoadError, resolveRulesPaths } from './common.js';
 
 interface ReplayOpts {
@@ -22,7 +23,7 @@ export function registerReplay(program: Command): void {
   program
     .command('replay')
     .description('replay a JSON-lines events file through the rules and print the alerts it produces')
-    .argument('<file>', 'events file, one JSON event per line ("-" for standard input)')
+    .argument('<file>', 'events file, one JSON event per line ("-" for standard input); with --source k8s_audit, a Kubernetes audit log (one audit Event per line)')
     .option('-r, --rules <file>', 'rules file or folder (repeatable, in order; "default" = minewatch\'s own)', collect)
     .option('--json', 'print alerts as Falco JSON, one per line')
     .option('--all-matches', 'report every rule an event matches (Falco\'s rule_matching: all), not only the first')
@@ -67,13 +68,13 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
   let bad = 0;
   const progress = process.stderr.isTTY;
   try {
-    for await (const ev of readEventsFile(file, {
-      source: opts.source,
-      onError: (err: ReplayLineError) => {
-        bad++;
-        process.stderr.write(`${err.message} (line skipped)\n`);
-      },
-    })) {
+    const onError = (err: Error): void => {
+      bad++;
+      process.stderr.write(`${err.message} (line skipped)\n`);
+    };
+    // k8s_audit files are audit logs as the API server writes them (one Event per line).
+    const stream = opts.source === 'k8s_audit' ? readAuditFile(file, onError) : readEventsFile(file, { source: opts.source, onError });
+    for await (const ev of stream) {
       events++;
       if (ev.source === 'syscall') dns.enrich(ev as SyscallEvent);
       for (const m of engine.process(ev)) {

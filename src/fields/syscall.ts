@@ -94,17 +94,17 @@ const FD_CREATING_TYPECHAR: Readonly<Record<string, string>> = {
 };
 
 let cachedHostname: string | undefined;
-function localHostname(): string {
+export function localHostname(): string {
   return (cachedHostname ??= osHostname());
 }
 
-const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
-const nsPart = (ts: bigint): string => pad(Number(((ts % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n), 9);
-const dateOf = (ts: bigint): Date => new Date(Number(ts / 1_000_000n));
+export const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+export const nsPart = (ts: bigint): string => pad(Number(((ts % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n), 9);
+export const dateOf = (ts: bigint): Date => new Date(Number(ts / 1_000_000n));
 /** HH:MM:SS in local time, as Falco prints evt.time. */
-const clock = (d: Date): string => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-const day = (d: Date): string => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-function iso8601(ts: bigint): string {
+export const clock = (d: Date): string => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+export const day = (d: Date): string => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+export function iso8601(ts: bigint): string {
   const d = dateOf(ts);
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${nsPart(ts)}Z`;
 }
