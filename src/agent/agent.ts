@@ -58,6 +58,11 @@ export interface AgentStats {
 export interface AgentHooks {
   /** Every match (rule matches after the response stage, and response outcomes): the alert pipeline takes them here. */
   onMatch?: (m: Match) => void;
+  /**
+   * false: no sources of this host (process notices, connections, CPU): `minewatch server` runs
+   * the engine only for what its webhooks and log files feed it (k8s_audit, github).
+   */
+  hostSources?: boolean;
 }
 
 export class Agent {
@@ -251,6 +256,20 @@ export class Agent {
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
+    const host = this.hooks.hostSources !== false;
+    if (host) await this.startHostSources();
+    const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
+    if (auditLog) {
+      this.sources.push(new AuditLogFollower(auditLog, { onError: (err) => this.log.warn({ err: err.message }, 'k8s audit log: line skipped') }));
+    }
+    for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
+    this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
+    this.dropTimer.unref();
+    this.log.info({ driver: this.driver, sources: this.sources.map((x) => x.name) }, 'agent started');
+  }
+
+  /** The process table, the kernel's process notices, connections and CPU use of this host. */
+  private async startHostSources(): Promise<void> {
     const seeded = this.table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
@@ -269,14 +288,6 @@ export class Agent {
         onError: (err) => this.log.warn({ err: String(err) }, 'cpu sampler error'),
       }));
     }
-    const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
-    if (auditLog) {
-      this.sources.push(new AuditLogFollower(auditLog, { onError: (err) => this.log.warn({ err: err.message }, 'k8s audit log: line skipped') }));
-    }
-    for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
-    this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
-    this.dropTimer.unref();
-    this.log.info({ driver: this.driver, sources: this.sources.map((x) => x.name) }, 'agent started');
   }
 
   private async startNotices(): Promise<ProcNoticeSource> {

@@ -7,6 +7,7 @@ import type { Config } from '../config/sections.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { collect, printLoadError } from './common.js';
+import { webhookRoutes } from './webhooks.js';
 
 interface RunOpts {
   config?: string;
@@ -81,6 +82,7 @@ async function run(opts: RunOpts): Promise<number> {
   try {
     alerting = await startAlerting(config, log, {
       webRequired: false,
+      routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
       metrics: {
         events: () => agent.eventCounts.entries(),
         drops: () => {

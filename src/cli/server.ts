@@ -7,7 +7,11 @@ import type { Command } from 'commander';
 import { createLogger } from '../agent/logger.js';
 import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/sections.js';
-import { startAlerting } from './alerting.js';
+import { Agent } from '../agent/agent.js';
+import type { Match } from '../engine/types.js';
+import { type Alerting, startAlerting } from './alerting.js';
+import { printLoadError } from './common.js';
+import { webhookRoutes } from './webhooks.js';
 
 interface ServerOpts {
   config?: string;
@@ -56,19 +60,39 @@ async function serve(opts: ServerOpts): Promise<number> {
     process.stderr.write('web.enabled is false: a server without its web server takes no alerts; set web.enabled: true\n');
     return 2;
   }
-  let alerting;
+  // The engine runs here only for what the webhooks and log files feed it (k8s_audit, github).
+  let onMatch: (m: Match) => void = () => undefined;
+  let agent: Agent;
   try {
-    alerting = await startAlerting(config, log, { webRequired: true });
+    agent = new Agent(config, log, { onMatch: (m) => onMatch(m), hostSources: false });
+  } catch (e) {
+    return printLoadError(e);
+  }
+  let alerting: Alerting | undefined;
+  try {
+    alerting = await startAlerting(config, log, {
+      webRequired: true,
+      routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
+      metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
+    });
+    const pipeline = alerting.pipeline;
+    onMatch = (m) => pipeline.accept(m);
+    await agent.start();
   } catch (e) {
     log.error({ err: (e as Error).message }, 'cannot start');
     process.stderr.write(`minewatch server: ${(e as Error).message}\n`);
+    await agent.stop();
+    await alerting?.stop();
     return 1;
   }
-  log.info({ url: alerting.url }, 'server started');
+  const running = alerting;
+  agent.rules.watchFiles();
+  process.on('SIGHUP', () => agent.rules.reload('SIGHUP'));
+  log.info({ url: running.url }, 'server started');
   await new Promise<void>((resolve) => {
     const done = (sig: string) => {
       log.info({ signal: sig }, 'shutting down');
-      alerting.stop().finally(resolve);
+      agent.stop().then(() => running.stop()).finally(resolve);
     };
     process.once('SIGINT', () => done('SIGINT'));
     process.once('SIGTERM', () => done('SIGTERM'));
