@@ -30,6 +30,7 @@ import { TcpFlowKiller } from '../response/tcpflowkiller.js';
 import type { DetectorsConfig } from '../config/detectors.js';
 import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
+import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
@@ -62,6 +63,8 @@ export class Agent {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
   readonly response: ResponseDispatcher;
+  /** Pod context and cluster responses; empty outside Kubernetes. */
+  readonly k8s: AgentK8s;
   /** cryptnono's execwhacker: undefined while it is off. Swapped whole on reload. */
   private whacker: ExecMatcher | undefined;
   private flowKiller: TcpFlowKiller | undefined;
@@ -109,8 +112,11 @@ export class Agent {
     for (const [name, ips] of Object.entries(config.sources.dns.static)) this.dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
     // Response actions never touch the agent, its children, the host's init, kernel threads or
     // the allow-list; each outcome is written as an alert of its own.
-    const safety = new Safety({ allow: new AllowList(config.response.allow), isSelf: (pid) => this.table.isSelf(pid) });
+    const allow = new AllowList(config.response.allow);
+    const safety = new Safety({ allow, isSelf: (pid) => this.table.isSelf(pid) });
+    this.k8s = agentK8s(config, log, allow);
     this.response = new ResponseDispatcher(config.response, {
+      ...this.k8s.actions,
       kill: new KillAction({ safety }),
       kill_container: new KillContainerAction({ safety }),
       block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s }),
@@ -250,6 +256,7 @@ export class Agent {
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
+    this.k8s.pods?.start();
     const seeded = this.table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
@@ -370,6 +377,7 @@ export class Agent {
       try {
         if (ev.source === 'syscall') {
           this.dns.enrich(ev as SyscallEvent);
+          this.k8s.pods?.enrich(ev as SyscallEvent);
           this.detect(ev as SyscallEvent);
         }
         for (const m of engine.process(ev)) {
@@ -413,6 +421,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     await this.notices?.stop().catch(() => undefined);
+    await this.k8s.pods?.stop();
     for (const s of this.sources) await s.stop().catch(() => undefined);
     // Events already accepted are still evaluated: nothing the kernel told us is lost on shutdown.
     while (this.queue.length > 0) this.drain();
