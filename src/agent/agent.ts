@@ -31,6 +31,7 @@ import type { DetectorsConfig } from '../config/detectors.js';
 import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
+import type { ActionName, ResponseAction } from '../response/types.js';
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
@@ -63,8 +64,11 @@ export class Agent {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
   readonly response: ResponseDispatcher;
-  /** Pod context and cluster responses; empty outside Kubernetes. */
-  readonly k8s: AgentK8s;
+  /** Pod context and cluster responses (set by start()); empty outside Kubernetes. */
+  k8s: AgentK8s = { actions: {} };
+  private readonly allow: AllowList;
+  /** The dispatcher's actions; the cluster ones join at start(). */
+  private readonly actions: Partial<Record<ActionName, ResponseAction>>;
   /** cryptnono's execwhacker: undefined while it is off. Swapped whole on reload. */
   private whacker: ExecMatcher | undefined;
   private flowKiller: TcpFlowKiller | undefined;
@@ -112,15 +116,14 @@ export class Agent {
     for (const [name, ips] of Object.entries(config.sources.dns.static)) this.dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
     // Response actions never touch the agent, its children, the host's init, kernel threads or
     // the allow-list; each outcome is written as an alert of its own.
-    const allow = new AllowList(config.response.allow);
-    const safety = new Safety({ allow, isSelf: (pid) => this.table.isSelf(pid) });
-    this.k8s = agentK8s(config, log, allow);
-    this.response = new ResponseDispatcher(config.response, {
-      ...this.k8s.actions,
+    this.allow = new AllowList(config.response.allow);
+    const safety = new Safety({ allow: this.allow, isSelf: (pid) => this.table.isSelf(pid) });
+    this.actions = {
       kill: new KillAction({ safety }),
       kill_container: new KillContainerAction({ safety }),
       block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s }),
-    }, (m) => {
+    };
+    this.response = new ResponseDispatcher(config.response, this.actions, (m) => {
       this.counters.alerts++;
       this.hooks.onMatch?.(m);
       this.writer.write(m);
@@ -256,6 +259,8 @@ export class Agent {
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
+    this.k8s = await agentK8s(this.config, this.log, this.allow);
+    Object.assign(this.actions, this.k8s.actions);
     this.k8s.pods?.start();
     const seeded = this.table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');

@@ -2,18 +2,15 @@
  * What the agent gets from the Kubernetes API, built from the `k8s.api` config: the pod watcher
  * that fills k8s.* on syscall events, and the cluster response actions. Outside Kubernetes (no
  * in-cluster env, no kubeconfig, no server) there is neither, and the agent runs as before; a
- * client that cannot be built is logged, never fatal.
+ * client that cannot be built is logged, never fatal. @kubernetes/client-node takes a second or
+ * two to load, so it is loaded only when there is an API server to talk to.
  */
 import type { Logger } from '../agent/logger.js';
-import { PodWatcher } from '../enrich/pods.js';
-import { DeletePodAction } from '../response/k8s/delete-pod.js';
-import { IsolatePodAction } from '../response/k8s/isolate-pod.js';
-import { QuarantineWorkloadAction } from '../response/k8s/quarantine.js';
-import { SuggestRevokeAction } from '../response/k8s/suggest-revoke.js';
+import type { PodWatcher } from '../enrich/pods.js';
 import type { AllowList } from '../response/safety.js';
 import type { ActionName, ResponseAction } from '../response/types.js';
 import { K8S_API_DEFAULT, type K8sApiConfig, clientOptions, enrichEnabled, k8sApiSchema, nodeName } from './api-config.js';
-import { K8sClient } from './client.js';
+import type { K8sClient } from './client.js';
 
 export interface AgentK8s {
   client?: K8sClient;
@@ -28,13 +25,17 @@ export function apiConfigOf(config: Record<string, unknown>): K8sApiConfig {
   return k8sApiSchema.parse(api);
 }
 
-export function agentK8s(config: Record<string, unknown>, log: Logger, allow: AllowList, env: NodeJS.ProcessEnv = process.env): AgentK8s {
+export async function agentK8s(config: Record<string, unknown>, log: Logger, allow: AllowList, env: NodeJS.ProcessEnv = process.env): Promise<AgentK8s> {
   const api = apiConfigOf(config);
   const configured = Boolean(api.server || api.kubeconfig || env.KUBERNETES_SERVICE_HOST);
   if (!configured) {
     if (api.enrich.enabled === true) log.error({}, 'k8s.api.enrich.enabled is true but no API server is configured: set k8s.api.kubeconfig or run in a pod');
     return { actions: {} };
   }
+  const [{ K8sClient }, { PodWatcher }, { DeletePodAction }, { IsolatePodAction }, { QuarantineWorkloadAction }, { SuggestRevokeAction }] = await Promise.all([
+    import('./client.js'), import('../enrich/pods.js'), import('../response/k8s/delete-pod.js'), import('../response/k8s/isolate-pod.js'),
+    import('../response/k8s/quarantine.js'), import('../response/k8s/suggest-revoke.js'),
+  ]);
   let client: K8sClient;
   try {
     client = new K8sClient(clientOptions(api));

@@ -20,7 +20,7 @@ export const CNI_NOTE = 'a NetworkPolicy only takes effect with a CNI that enfor
 
 /** A DNS-1123 subdomain name for the pod's isolation policy. */
 export function isolationPolicyName(podName: string): string {
-  return `minewatch-isolate-${podName}`.slice(0, 253).replace(/[^a-z0-9.-]/g, '-').replace(/[-.]+$/, '');
+  return `minewatch-isolate-${podName}`.slice(0, 253).toLowerCase().replace(/[^a-z0-9.-]/g, '-').replace(/[-.]+$/, '');
 }
 
 type Json = Record<string, unknown>;

@@ -112,7 +112,8 @@ export class QuarantineWorkloadAction implements ResponseAction {
         const jobs = this.kinds.Job!;
         await callApi(this.call(jobs, 'delete', ns), () => jobs.remove!(ns, plan.alsoDeleteJob!));
       }
-      return result(req, 'done', plan.what.replace(/^(\w+)/, (w) => ({ scale: 'scaled', suspend: 'suspended', delete: 'deleted' }[w] ?? w)), details);
+      const past: Record<string, string> = { scale: 'scaled', suspend: 'suspended', delete: 'deleted' };
+      return result(req, 'done', plan.what.replace(/^(\w+)/, (w) => past[w] ?? w).replace(' and delete ', ' and deleted '), details);
     } catch (e) {
       return failureResult(req, e, details);
     }
