@@ -134,7 +134,10 @@ export async function listClusterWorkloads(client: K8sClient, opts: ListOptions 
   for (const l of listers) {
     for (const item of byKind.get(l.kind) ?? []) {
       if (!keep(l.kind, item)) continue;
-      objects.push({ ...(obj(item) ?? {}), kind: l.kind, apiVersion: l.apiVersion });
+      // The client gives model class instances with Date timestamps; the scanner wants the API's
+      // JSON, as a manifest would give it (field names of workload kinds are the same in both).
+      const plain = JSON.parse(JSON.stringify(item)) as Json;
+      objects.push({ ...plain, kind: l.kind, apiVersion: l.apiVersion });
     }
   }
   const nsOf = (o: unknown): string | undefined => {
