@@ -497,6 +497,8 @@ export class PodWatcher {
       }
       if (end.kind === 'error') {
         this.fail({ verb: 'watch', resource: 'pods', group: '' }, end.error);
+        const status = (end.error as { statusCode?: number }).statusCode;
+        if (status === 401 || status === 403) backoff = this.opts.backoffMaxMs;
         await wait();
         continue;
       }
