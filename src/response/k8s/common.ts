@@ -58,6 +58,20 @@ export function spareReason(req: ActionRequest, pod: PodRef, opts: K8sActionOpti
   return undefined;
 }
 
+export type Details = Record<string, string | number | boolean>;
+
+/**
+ * The pod a request acts on, with the alert details naming it; or the `spared` result that ends
+ * the action (no pod known, allow-listed, minewatch's own or a protected namespace).
+ */
+export function podTarget(req: ActionRequest, opts: K8sActionOptions, workloadLevel: boolean, extra: (pod: PodRef) => Details = () => ({})): { pod: PodRef; details: Details } | ActionResult {
+  const pod = podOfRequest(req);
+  if (typeof pod === 'string') return result(req, 'spared', pod);
+  const details: Details = { namespace: pod.namespace, pod: pod.name, ...extra(pod) };
+  const spare = spareReason(req, pod, opts, workloadLevel);
+  return spare ? result(req, 'spared', spare, details) : { pod, details };
+}
+
 /** A failed API call as an outcome: the object gone (404) or replaced (409) is a lost race. */
 export function failureResult(req: ActionRequest, e: unknown, details?: Record<string, string | number | boolean>): ActionResult {
   if (e instanceof K8sApiError) {

@@ -6,18 +6,16 @@
  */
 import { callApi } from '../../k8s/client.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../types.js';
-import { type K8sActionOptions, failureResult, podOfRequest, result, shq, spareReason } from './common.js';
+import { type K8sActionOptions, failureResult, podTarget, result, shq } from './common.js';
 
 export class DeletePodAction implements ResponseAction {
   readonly name = 'delete_pod' as const;
   constructor(private readonly opts: K8sActionOptions) {}
 
   async run(req: ActionRequest): Promise<ActionResult> {
-    const pod = podOfRequest(req);
-    if (typeof pod === 'string') return result(req, 'spared', pod);
-    const details = { namespace: pod.namespace, pod: pod.name };
-    const spare = spareReason(req, pod, this.opts, false);
-    if (spare) return result(req, 'spared', spare, details);
+    const t = podTarget(req, this.opts, false);
+    if ('outcome' in t) return t;
+    const { pod, details } = t;
     const cmd = `kubectl delete pod -n ${shq(pod.namespace)} ${shq(pod.name)} --grace-period=0 --force`;
     if (req.mode !== 'enforce') return result(req, 'dryrun', `would delete pod ${pod.namespace}/${pod.name} with grace period 0 (${cmd})`, details);
     try {

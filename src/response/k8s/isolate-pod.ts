@@ -14,7 +14,7 @@
  */
 import { callApi } from '../../k8s/client.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../types.js';
-import { ANNOTATION_PREFIX, type K8sActionOptions, MANAGED_BY, failureResult, obj, podOfRequest, readPod, result, shq, spareReason, str } from './common.js';
+import { ANNOTATION_PREFIX, type K8sActionOptions, MANAGED_BY, failureResult, obj, podTarget, readPod, result, shq, str } from './common.js';
 
 export const CNI_NOTE = 'a NetworkPolicy only takes effect with a CNI that enforces policies (Calico, Cilium, Antrea, kube-router, …)';
 
@@ -59,14 +59,12 @@ export class IsolatePodAction implements ResponseAction {
   constructor(private readonly opts: K8sActionOptions) {}
 
   async run(req: ActionRequest): Promise<ActionResult> {
-    const pod = podOfRequest(req);
-    if (typeof pod === 'string') return result(req, 'spared', pod);
+    const t = podTarget(req, this.opts, false, (p) => ({ policy: isolationPolicyName(p.name), note: CNI_NOTE }));
+    if ('outcome' in t) return t;
+    const { pod, details } = t;
     const ns = pod.namespace;
     const name = isolationPolicyName(pod.name);
-    const details: Record<string, string | number | boolean> = { namespace: ns, pod: pod.name, policy: name, note: CNI_NOTE };
-    const spare = spareReason(req, pod, this.opts, false);
-    if (spare) return result(req, 'spared', spare, details);
-    const { core: _core, net } = this.opts.client;
+    const { net } = this.opts.client;
     try {
       const live = await readPod(this.opts.client, pod);
       const labels: Record<string, string> = {};

@@ -12,7 +12,7 @@
 import { type ApiCall, K8sApiError, callApi, mergePatch } from '../../k8s/client.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../types.js';
 import {
-  ANNOTATION_PREFIX, type K8sActionOptions, type OwnerRef, failureResult, obj, ownerChain, podOfRequest, readPod, result, shq, spareReason, str,
+  ANNOTATION_PREFIX, type K8sActionOptions, type OwnerRef, failureResult, obj, ownerChain, podTarget, readPod, result, shq, str,
 } from './common.js';
 
 type Op = 'scale' | 'suspend' | 'delete';
@@ -76,11 +76,9 @@ export class QuarantineWorkloadAction implements ResponseAction {
   }
 
   async run(req: ActionRequest): Promise<ActionResult> {
-    const pod = podOfRequest(req);
-    if (typeof pod === 'string') return result(req, 'spared', pod);
-    const details: Record<string, string | number | boolean> = { namespace: pod.namespace, pod: pod.name };
-    const spare = spareReason(req, pod, this.opts, true);
-    if (spare) return result(req, 'spared', spare, details);
+    const t = podTarget(req, this.opts, true);
+    if ('outcome' in t) return t;
+    const { pod, details } = t;
     const ns = pod.namespace;
     try {
       // Read-only steps run in dry run too, so the dry run says exactly what enforce would do.
