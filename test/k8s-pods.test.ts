@@ -198,6 +198,18 @@ describe('pod context on syscall events', () => {
       assert.equal(m.length, 1);
       assert.equal(m[0]!.output.replace(/^\S+ \S+: /, ''), 'ns=shop pod=miner-7d4b9c8f5-x2x9q uid=5f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9 app=miner labels=(app:miner, pod-template-hash:7d4b9c8f5) ip=10.244.1.23');
 
+      const fields = new Engine([{ path: 'f.yaml', text: [
+        '- rule: owners',
+        '  desc: d',
+        '  condition: evt.type = execve and mw.k8s.pod.owner.kind = Deployment',
+        '  output: rs=%k8s.rs.name deploy=%k8s.deployment.name owner=%mw.k8s.pod.owner.kind/%mw.k8s.pod.owner.name node=%mw.k8s.pod.node sa=%mw.k8s.pod.service_account images=%mw.k8s.pod.images',
+        '  priority: WARNING',
+      ].join('\n') }], { ruleMatching: 'all', hostname: 'h' });
+      for (let i = 0; i < 50 && w.podOfContainer(MINER_CID)?.owner_kind !== 'Deployment'; i++) await new Promise((r) => setTimeout(r, 10));
+      const owned = ev(MINER_CID);
+      w.enrich(owned);
+      assert.equal(fields.process(owned)[0]?.output.replace(/^\S+ \S+: /, ''), 'rs=miner-7d4b9c8f5 deploy=miner owner=Deployment/miner node=node-a sa=deployer images=metal3d/xmrig:latest');
+
       // Not in the pod's status yet, but the cgroup path named the pod uid.
       const byUid = ev(LATE_CID, '0a0b0c0d-1111-4222-8333-444455556666');
       w.enrich(byUid);
