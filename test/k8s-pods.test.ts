@@ -9,7 +9,7 @@ import { Engine } from '../src/engine/index.js';
 import { PodWatcher, podInfo, stripRuntimePrefix } from '../src/enrich/pods.js';
 import type { SyscallEvent } from '../src/events.js';
 import { K8sClient } from '../src/k8s/client.js';
-import { K8sApiStandin, listObject, podObject, requestLine, sendForbidden, sendJson, workloadObject } from './helpers/k8s-api-standin.js';
+import { type Handler, K8sApiStandin, listObject, podObject, requestLine, sendForbidden, sendJson, sendStatus, workloadObject } from './helpers/k8s-api-standin.js';
 
 const NODE = 'node-a';
 const MINER_CID = 'c0ffee00a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c';
@@ -150,7 +150,36 @@ describe('pod watcher: outages and refusals', () => {
     }
   });
 
-  test('a 403 on the list is reported with the RBAC rule to grant, and retried only with backoff', async () => {
+  test('a watch refused with HTTP 410 relists; an ERROR event other than 410 resumes from the last rv after a backoff', async () => {
+    const s = await K8sApiStandin.start();
+    let lists = 0;
+    const list: Handler = (_r, res) => sendJson(res, 200, listObject('PodList', 'v1', String(500 + 100 * ++lists), [minerPod()]));
+    s.serveWatches('/api/v1/pods', list);
+    // The first watch request is answered 410 outright, as for a resourceVersion already compacted away.
+    const off = s.on('GET', '/api/v1/pods', (r, res) => {
+      if (r.query.watch !== 'true') return list(r, res);
+      off();
+      sendStatus(res, 410, 'Expired', 'too old resource version: 600 (900)');
+    });
+    const w = watcher(s, { resolveOwners: false });
+    w.start();
+    try {
+      const w1 = await s.nextWatch();
+      assert.equal(requestLine(w1.request), watchLine('700'), 'relisted after the 410, watching from the new list');
+      w1.bookmark('Pod', 'v1', '750');
+      w1.send('ERROR', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'etcdserver: request timed out', reason: 'InternalError', code: 500 });
+      const w2 = await s.nextWatch();
+      assert.equal(requestLine(w2.request), watchLine('750'), 'resumed, not relisted');
+      assert.deepEqual(s.lines((r) => r.query.watch !== 'true'), [LIST_LINE, LIST_LINE]);
+      assert.equal(w.stats.expired, 1);
+      assert.match(w.stats.lastError ?? '', /etcdserver: request timed out/);
+    } finally {
+      await w.stop();
+      await s.close();
+    }
+  });
+
+  test('a 403 on the list is reported with the RBAC rule to grant, logged once, and no watch starts without a list', async () => {
     const s = await K8sApiStandin.start();
     s.on('GET', '/api/v1/pods', (_r, res) => sendForbidden(res, 'list', 'pods', ''));
     const warned: string[] = [];
