@@ -114,6 +114,32 @@ describe('pod watcher: list, watch, bookmarks, 410', () => {
   });
 });
 
+describe('pod watcher: periodic resync', () => {
+  test('resync ends the watch and takes a fresh list; pods gone from it stop enriching after their grace', async () => {
+    const s = await K8sApiStandin.start();
+    scriptPods(s, [{ rv: '100', items: [minerPod(), webPod()] }, { rv: '200', items: [webPod()] }]);
+    let now = 1_000_000;
+    const w = watcher(s, { resolveOwners: false, deletedGraceMs: 30_000, now: () => now });
+    w.start();
+    try {
+      const w1 = await s.nextWatch();
+      assert.equal(requestLine(w1.request), watchLine('100'));
+      w.resync();
+      const w2 = await s.nextWatch();
+      assert.equal(requestLine(w2.request), watchLine('200'));
+      assert.deepEqual(s.lines(), [LIST_LINE, watchLine('100'), LIST_LINE, watchLine('200')]);
+      assert.equal(w.stats.resyncs, 1);
+      assert.equal(w.podOfContainer(MINER_CID)?.pod_name, 'miner-7d4b9c8f5-x2x9q', 'still resolves within the grace');
+      now += 30_001;
+      assert.equal(w.podOfContainer(MINER_CID), undefined, 'gone after the grace');
+      assert.equal(w.podOfContainer(WEB_CID)?.pod_name, 'web-0');
+    } finally {
+      await w.stop();
+      await s.close();
+    }
+  });
+});
+
 describe('pod watcher: outages and refusals', () => {
   test('an API outage mid-watch: the known pods keep enriching, the watch resumes from its rv once the server is back', async () => {
     const s = await K8sApiStandin.start();
