@@ -32,6 +32,8 @@ import { TcpFlowKiller } from '../response/tcpflowkiller.js';
 import type { DetectorsConfig } from '../config/detectors.js';
 import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
+import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
+import type { ActionName, ResponseAction } from '../response/types.js';
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
@@ -69,6 +71,11 @@ export class Agent {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
   readonly response: ResponseDispatcher;
+  /** Pod context and cluster responses (set by start()); empty outside Kubernetes. */
+  k8s: AgentK8s = { actions: {} };
+  private readonly allow: AllowList;
+  /** The dispatcher's actions; the cluster ones join at start(). */
+  private readonly actions: Partial<Record<ActionName, ResponseAction>>;
   /** cryptnono's execwhacker: undefined while it is off. Swapped whole on reload. */
   private whacker: ExecMatcher | undefined;
   private flowKiller: TcpFlowKiller | undefined;
@@ -116,12 +123,14 @@ export class Agent {
     for (const [name, ips] of Object.entries(config.sources.dns.static)) this.dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
     // Response actions never touch the agent, its children, the host's init, kernel threads or
     // the allow-list; each outcome is written as an alert of its own.
-    const safety = new Safety({ allow: new AllowList(config.response.allow), isSelf: (pid) => this.table.isSelf(pid) });
-    this.response = new ResponseDispatcher(config.response, {
+    this.allow = new AllowList(config.response.allow);
+    const safety = new Safety({ allow: this.allow, isSelf: (pid) => this.table.isSelf(pid) });
+    this.actions = {
       kill: new KillAction({ safety }),
       kill_container: new KillContainerAction({ safety }),
       block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s }),
-    }, (m) => {
+    };
+    this.response = new ResponseDispatcher(config.response, this.actions, (m) => {
       this.counters.alerts++;
       this.hooks.onMatch?.(m);
     });
@@ -256,6 +265,9 @@ export class Agent {
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
+    this.k8s = await agentK8s(this.config, this.log, this.allow);
+    Object.assign(this.actions, this.k8s.actions);
+    this.k8s.pods?.start();
     const host = this.hooks.hostSources !== false;
     if (host) await this.startHostSources();
     const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
@@ -398,6 +410,7 @@ export class Agent {
       try {
         if (ev.source === 'syscall') {
           this.dns.enrich(ev as SyscallEvent);
+          this.k8s.pods?.enrich(ev as SyscallEvent);
           this.detect(ev as SyscallEvent);
         }
         for (const m of engine.process(ev)) {
@@ -440,6 +453,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     await this.notices?.stop().catch(() => undefined);
+    await this.k8s.pods?.stop();
     for (const s of this.sources) await s.stop().catch(() => undefined);
     // Events already accepted are still evaluated: nothing the kernel told us is lost on shutdown.
     while (this.queue.length > 0) this.drain();

@@ -743,7 +743,14 @@ const k8sFields: FieldDef[] = [
     arg === undefined ? undefined : own(ev.k8s?.pod_labels, arg)),
   plain('k8s.pod.labels', 'charbuf', 'Pod labels as "key:value, key:value".', (ev) => labelsText(ev.k8s?.pod_labels)),
   plain('k8s.pod.ip', 'charbuf', 'IP address of the Kubernetes pod.', (ev) => ev.k8s?.pod_ip),
+  // Falco's (pre-0.37) workload fields, from the pod's owner chain (pod enrichment).
+  plain('k8s.rs.name', 'charbuf', 'Name of the ReplicaSet that owns the pod.', (ev) => ownerNamed(ev, 'ReplicaSet')),
+  plain('k8s.deployment.name', 'charbuf', 'Name of the Deployment that owns the pod (through its ReplicaSet).', (ev) => ownerNamed(ev, 'Deployment')),
 ];
+
+function ownerNamed(ev: SyscallEvent, kind: string): string | undefined {
+  return ev.k8s?.owners?.find((o) => o.kind === kind)?.name;
+}
 
 export const syscallFields: FieldDef[] = [
   ...eventFields,

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { K8S_API_SHAPE } from './api-config.js';
 
 /** Falco's k8saudit plugin takes batches up to 12 MiB (its webhookMaxBatchSize); so do we. */
 export const DEFAULT_MAX_BODY_BYTES = 12 * 1024 * 1024;
@@ -35,6 +36,7 @@ export const k8sAdmissionSchema = z.strictObject({
 export const K8S_SECTION_SHAPE = {
   audit: k8sAuditSchema.default({ enabled: false, max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
   admission: k8sAdmissionSchema.default({ enabled: false, mode: 'dryrun', max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
+  ...K8S_API_SHAPE,
 };
 
 export const k8sSection = z.strictObject(K8S_SECTION_SHAPE);

@@ -19,7 +19,7 @@ export interface K8sRouteDeps {
 }
 
 /** Throws with the config key at fault when a token file cannot be read, or the rules do not load. */
-export function k8sRoutes(config: K8sConfig, deps: K8sRouteDeps): RoutePlugin[] {
+export function k8sRoutes(config: Pick<K8sConfig, 'audit' | 'admission'>, deps: K8sRouteDeps): RoutePlugin[] {
   const out: RoutePlugin[] = [];
   if (config.audit.enabled) {
     out.push(auditWebhookRoutes({ sink: deps.sink, token: resolveToken(config.audit, 'k8s.audit'), maxBodyBytes: config.audit.max_body_bytes }));
