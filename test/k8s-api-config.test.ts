@@ -1,6 +1,5 @@
 /**
- * The `k8s.api` config part (registered here in a test-only `k8s` section: the lead joins it with
- * the audit/admission parts) and what the agent builds from it: a pod watcher on this node, taken
+ * The `k8s.api` config part (in the `k8s` section beside audit and admission) and what the agent builds from it: a pod watcher on this node, taken
  * from NODE_NAME, talking to the configured server, and the four cluster response actions.
  */
 import assert from 'node:assert/strict';
@@ -8,16 +7,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { z } from 'zod';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { defaultSections } from '../src/config/sections.js';
-import { K8S_API_SHAPE, enrichEnabled, k8sApiSchema, nodeName } from '../src/k8s/api-config.js';
+import { enrichEnabled, k8sApiSchema, nodeName } from '../src/k8s/api-config.js';
 import { agentK8s, apiConfigOf } from '../src/k8s/agent-k8s.js';
 import { scanClientOptions } from '../src/k8s/cluster-scan.js';
 import { AllowList } from '../src/response/safety.js';
 import { K8sApiStandin, listObject, requestLine, sendJson } from './helpers/k8s-api-standin.js';
 
-const registry = () => defaultSections().register({ name: 'k8s', empty: {}, describe: 'Kubernetes (test)', schema: z.strictObject(K8S_API_SHAPE) });
+const registry = () => defaultSections();
 const quietLog = () => {
   const lines: string[] = [];
   const log = { info: () => undefined, warn: (_o: object, m: string) => lines.push(m), error: (o: object, m: string) => lines.push(`${m} ${JSON.stringify(o)}`), debug: () => undefined };

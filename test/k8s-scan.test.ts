@@ -78,21 +78,27 @@ test('k8s scan: bad YAML names the file and line (exit 2); no --manifests says w
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const none = run(['k8s', 'scan']);
+  // No cluster anywhere (no KUBECONFIG, no service account, no ~/.kube/config): it says what to give.
+  const home = mkdtempSync(`${tmpdir()}/mw-k8s-home-`);
+  const none = spawnSync(process.execPath, [CLI, 'k8s', 'scan'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: home } });
+  rmSync(home, { recursive: true, force: true });
   assert.equal(none.status, 2);
-  assert.match(none.stderr, /give --manifests PATH\|-/);
+  assert.match(none.stderr, /no cluster to scan: give --kubeconfig PATH .*--manifests PATH\|-/);
   assert.match(run(['k8s', 'scan', '--help']).stdout, /--manifests <path>/);
 });
 
 test('config: the k8s section has defaults, takes its keys and refuses wrong ones with their path', () => {
+  const api = { kubeconfig: '', node_name: '', enrich: { enabled: 'auto', resync_interval_s: 300 } };
   assert.deepEqual(defaultConfig().k8s, {
     audit: { enabled: false, max_body_bytes: 12 * 1024 * 1024 },
     admission: { enabled: false, mode: 'dryrun', max_body_bytes: 12 * 1024 * 1024 },
+    api,
   });
   const { config } = parseConfig('k8s:\n  audit:\n    enabled: true\n    token_file: /run/secrets/audit-token\n    log_path: /var/log/kube-audit.log\n  admission:\n    enabled: true\n    mode: enforce\n', 'c.yaml');
   assert.deepEqual(config.k8s, {
     audit: { enabled: true, token_file: '/run/secrets/audit-token', log_path: '/var/log/kube-audit.log', max_body_bytes: 12 * 1024 * 1024 },
     admission: { enabled: true, mode: 'enforce', max_body_bytes: 12 * 1024 * 1024 },
+    api,
   });
   for (const [text, where] of [
     ['k8s:\n  admission:\n    mode: block\n', /k8s\.admission\.mode/],

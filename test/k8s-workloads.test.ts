@@ -5,9 +5,14 @@
  * with the rule to grant and not asked again, and a flaky resource retried a bounded number of times.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { K8sClient } from '../src/k8s/client.js';
 import { listClusterWorkloads } from '../src/k8s/workloads.js';
+import { CLI } from './helpers/paths.js';
 import { K8sApiStandin, listObject, podObject, requestLine, sendForbidden, sendJson, sendStatus, workloadObject } from './helpers/k8s-api-standin.js';
 
 const ns = (name: string) => ({ metadata: { name, uid: `ns-${name}`, resourceVersion: '1' }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
@@ -125,5 +130,38 @@ describe('cluster listing for k8s scan', () => {
     assert.equal(out.problems.length, 9);
     assert.ok(out.problems.every((p) => p.status === 0 && /cannot reach the API server to list/.test(p.message)), out.problems[0]?.message);
     assert.deepEqual(out.objects, []);
+  });
+});
+
+describe('minewatch k8s scan against a cluster', () => {
+  test('lists the cluster read-only through a kubeconfig and reports namespaces without a ResourceQuota or LimitRange', async () => {
+    const s = await K8sApiStandin.start();
+    const dir = mkdtempSync(join(tmpdir(), 'mw-k8s-scan-cluster-'));
+    try {
+      scriptCluster(s);
+      const kubeconfig = join(dir, 'kubeconfig');
+      writeFileSync(kubeconfig, [
+        'apiVersion: v1', 'kind: Config', 'current-context: standin',
+        // The stand-in speaks plain HTTP, which the client takes only with TLS verification off.
+        'clusters: [{name: standin, cluster: {server: "' + s.url + '", insecure-skip-tls-verify: true}}]',
+        'users: [{name: u, user: {token: "' + s.token + '"}}]',
+        'contexts: [{name: standin, context: {cluster: standin, user: u}}]', '',
+      ].join('\n'));
+      const child = spawn(process.execPath, [CLI, 'k8s', 'scan', '--kubeconfig', kubeconfig, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((r) => child.on('exit', r));
+      assert.equal(code, 1, err);
+      const report = JSON.parse(out) as { findings: { rule: string; name: string }[] };
+      const about = (rule: string) => report.findings.filter((f) => f.rule === rule).map((f) => f.name).sort();
+      assert.deepEqual(about('Namespace Without ResourceQuota'), ['default', 'kube-system']);
+      assert.deepEqual(about('Namespace Without LimitRange'), ['default', 'shop']);
+      assert.ok(s.requests.every((r) => r.method === 'GET'), 'the scan changes nothing');
+    } finally {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

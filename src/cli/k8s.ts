@@ -3,10 +3,12 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Engine } from '../engine/index.js';
 import { type Finding, ManifestError, type ScanObject, parseManifests, scanEngine, scanItems } from '../k8s/scan.js';
+import { clusterScanInput, problemLines, scanClientOptions } from '../k8s/cluster-scan.js';
 import { collect, printLoadError } from './common.js';
 
 interface ScanOpts {
   manifests?: string;
+  kubeconfig?: string;
   rules?: string[];
   json?: boolean;
 }
@@ -17,6 +19,7 @@ export function registerK8s(program: Command): void {
     .command('scan')
     .description('find workloads that match the mining rules (images, commands, requests without limits) and namespaces without a ResourceQuota or LimitRange; changes nothing. Exit 1 when something is found')
     .option('-m, --manifests <path>', 'YAML manifests to scan offline: a file, a folder (its .yaml/.yml/.json files) or "-" for standard input (helm template … | minewatch k8s scan --manifests -)')
+    .option('--kubeconfig <path>', 'the cluster to scan without --manifests (default: $KUBECONFIG, the pod\'s service account, ~/.kube/config); needs list on workloads, namespaces, resourcequotas, limitranges')
     .option('-r, --rules <file>', 'rules file or folder (repeatable, in order; "default" = minewatch\'s own)', collect)
     .option('--json', 'print findings as JSON')
     .action(async (opts: ScanOpts) => {
@@ -45,17 +48,39 @@ function table(findings: Finding[]): string {
   return [line(head), ...rows.map(line)].join('\n');
 }
 
-async function scan(opts: ScanOpts): Promise<number> {
-  if (!opts.manifests) {
-    process.stderr.write('k8s scan: give --manifests PATH|- (a cluster-wide scan needs the Kubernetes API client, which this build does not have)\n');
+/** The cluster's workloads, read-only; findings about kinds that could not be listed are left out. */
+async function scanCluster(opts: ScanOpts, engine: Engine): Promise<number> {
+  let input;
+  try {
+    input = await clusterScanInput(scanClientOptions(opts.kubeconfig));
+  } catch (e) {
+    process.stderr.write(`k8s scan: ${(e as Error).message}\n`);
     return 2;
   }
+  for (const l of problemLines(input.problems)) process.stderr.write(l + '\n');
+  const unknownQuota = input.namespaces.some((n) => n.resourceQuota === undefined);
+  const unknownLimits = input.namespaces.some((n) => n.limitRange === undefined);
+  const findings = scanItems(input.items, engine).filter(
+    (f) => !(unknownQuota && f.rule === 'Namespace Without ResourceQuota') && !(unknownLimits && f.rule === 'Namespace Without LimitRange'),
+  );
+  report(opts, findings, input.items.length, ` in ${input.server}`);
+  return findings.length ? 1 : input.problems.length ? 2 : 0;
+}
+
+function report(opts: ScanOpts, findings: Finding[], objects: number, where = ''): void {
+  if (opts.json) process.stdout.write(JSON.stringify({ objects, findings }, null, 2) + '\n');
+  else if (findings.length) process.stdout.write(table(findings) + '\n');
+  else process.stdout.write(`no findings in ${objects} object(s)${where}\n`);
+}
+
+async function scan(opts: ScanOpts): Promise<number> {
   let engine: Engine;
   try {
     engine = scanEngine(opts.rules);
   } catch (e) {
     return printLoadError(e);
   }
+  if (!opts.manifests) return scanCluster(opts, engine);
   let objects: ScanObject[];
   try {
     objects = readManifests(opts.manifests);
@@ -65,8 +90,6 @@ async function scan(opts: ScanOpts): Promise<number> {
     return 2;
   }
   const findings = scanItems(objects, engine);
-  if (opts.json) process.stdout.write(JSON.stringify({ objects: objects.length, findings }, null, 2) + '\n');
-  else if (findings.length) process.stdout.write(table(findings) + '\n');
-  else process.stdout.write(`no findings in ${objects.length} object(s)\n`);
+  report(opts, findings, objects.length);
   return findings.length ? 1 : 0;
 }

@@ -8,7 +8,6 @@
  * - `kubeconfig`: a kubeconfig file (its current context);
  * - in-cluster: the pod's service account token and the KUBERNETES_SERVICE_HOST/PORT env.
  */
-import './node20-compat.js';
 import {
   ApiException,
   AppsV1Api,
