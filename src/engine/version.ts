@@ -20,6 +20,7 @@ export interface BuiltinPlugin {
  */
 export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { name: 'container', version: '0.4.0', provides: 'container.* fields (syscall source)' },
+  { name: 'github', version: '0.10.0', provides: 'github source: POST /github webhook, github.* fields (src/fields/github.ts)' },
 ];
 
 /** Falco's integer engine versions (e.g. 15) mean 0.15.0. */
