@@ -4,6 +4,7 @@ import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
 import { type ResponseConfig, responseSection } from '../response/config.js';
 import { type DetectorsConfig, detectorsSection } from './detectors.js';
+import { githubSection } from '../github/config.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
@@ -82,5 +83,6 @@ export function defaultSections(): ConfigRegistry {
     .register({ name: 'sources', empty: {}, describe: 'kernel driver, polling intervals, queues, containers, DNS', schema: sourcesSection })
     .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection })
     .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection })
-    .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection });
+    .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection })
+    .register({ name: 'github', empty: {}, describe: 'GitHub webhook source (POST /github): secret, API URL and token for workflow and diff fetches, limits', schema: githubSection });
 }
