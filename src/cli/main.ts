@@ -2,6 +2,7 @@
 /** The `minewatch` command: parses flags and hands off to the modules that do the work. */
 import { Command } from 'commander';
 import { registerFields } from './fields.js';
+import { registerGithub } from './github.js';
 import { registerReplay } from './replay.js';
 import { registerResponse } from './response.js';
 import { registerRules } from './rules.js';
@@ -23,6 +24,7 @@ registerFields(program);
 registerResponse(program);
 registerVersion(program);
 registerWhack(program);
+registerGithub(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`minewatch: ${(e as Error).stack ?? String(e)}\n`);

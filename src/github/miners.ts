@@ -74,6 +74,8 @@ interface Hit {
   needle: string;
   /** A Bitcoin/Ethereum address alone: a finding only next to a strong one. */
   weak?: boolean;
+  /** Offset in the analysed value where the finding starts (for unwrapped text: where the wrapper starts). */
+  at: number;
 }
 
 /** The name of the miner a file or folder name stands for, if it stands for one. */
@@ -128,21 +130,22 @@ class TextAnalyzer {
     for (let rest = text, guard = 0; guard < 50; guard++) {
       const s = parseStratumUrl(rest);
       if (!s) break;
-      hits.push({ type: 'stratum', detail: `stratum URL ${short(s.url)}`, needle: s.url });
-      rest = rest.slice(rest.indexOf(s.url) + s.url.length);
+      const at = text.length - rest.length + rest.indexOf(s.url);
+      hits.push({ type: 'stratum', detail: `stratum URL ${short(s.url)}`, needle: s.url, at });
+      rest = text.slice(at + s.url.length);
     }
     // matchAll: each call gets its own iterator, so the recursion below cannot reset a shared lastIndex.
     for (const m of text.matchAll(HOST_RE)) {
-      if (isPoolHost(this.iocs, m[0])) hits.push({ type: 'pool', detail: `mining pool host ${m[0].toLowerCase()}`, needle: m[0] });
+      if (isPoolHost(this.iocs, m[0])) hits.push({ type: 'pool', detail: `mining pool host ${m[0].toLowerCase()}`, needle: m[0], at: m.index });
     }
     for (const w of findWallets(text)) {
-      hits.push({ type: 'wallet', detail: `${w.type} wallet ${shortWallet(w.address)}`, needle: w.address, weak: w.type !== 'monero' });
+      hits.push({ type: 'wallet', detail: `${w.type} wallet ${shortWallet(w.address)}`, needle: w.address, weak: w.type !== 'monero', at: text.indexOf(w.address) });
     }
     for (const m of text.matchAll(BASE64_RE)) {
       const decoded = decodeBase64Text(m[0]);
       if (decoded === undefined) continue;
       for (const h of this.analyze(decoded, depth + 1)) {
-        hits.push({ ...h, detail: `${h.detail} (in base64 ${short(m[0], 24)})`, needle: m[0].slice(0, 40) });
+        hits.push({ ...h, detail: `${h.detail} (in base64 ${short(m[0], 24)})`, needle: m[0].slice(0, 40), at: m.index });
       }
     }
   }
@@ -152,7 +155,7 @@ class TextAnalyzer {
     if (argv.length === 0) return;
     const prog = argv[0]!;
     const progName = minerNameOf(this.iocs, basename(prog.text));
-    if (progName) hits.push({ type: progName, detail: `runs ${short(prog.text)}`, needle: prog.raw });
+    if (progName) hits.push({ type: progName, detail: `runs ${short(prog.text)}`, needle: prog.raw, at: prog.start });
     // Downloads, unpacking, chmod, copies: any URL or path that names a miner.
     for (const w of cmd) {
       if (w === prog && progName) continue;
@@ -161,7 +164,7 @@ class TextAnalyzer {
       for (const seg of segs) {
         const name = minerNameOf(this.iocs, seg);
         if (name) {
-          hits.push({ type: name, detail: `fetches or names ${short(w.text)}`, needle: w.raw });
+          hits.push({ type: name, detail: `fetches or names ${short(w.text)}`, needle: w.raw, at: w.start });
           break;
         }
       }
@@ -174,13 +177,13 @@ class TextAnalyzer {
           const t = argv[i]!.text;
           if (t.startsWith('-')) continue;
           const name = minerImageOf(this.iocs, t);
-          if (name) hits.push({ type: name, detail: `container image ${short(t)}`, needle: argv[i]!.raw });
+          if (name) hits.push({ type: name, detail: `container image ${short(t)}`, needle: argv[i]!.raw, at: argv[i]!.start });
           break; // the first non-option word is the image (options with values may confuse it; the path test above covers those)
         }
       }
     }
     const args = argv.slice(1).map((w) => w.text);
-    if (hasMinerFlags(args)) hits.push({ type: 'miner_flags', detail: `miner options: ${short(argv.map((w) => w.text).join(' '))}`, needle: prog.raw });
+    if (hasMinerFlags(args)) hits.push({ type: 'miner_flags', detail: `miner options: ${short(argv.map((w) => w.text).join(' '))}`, needle: prog.raw, at: prog.start });
     for (let i = 1; i < argv.length; i++) {
       const t = argv[i]!.text;
       const eq = t.indexOf('=');
@@ -189,10 +192,10 @@ class TextAnalyzer {
       const value = eq > 0 && t.startsWith('--') ? t.slice(eq + 1) : argv[i + 1]?.text;
       const addr = value?.split(/[.+:/]/)[0];
       const type = addr ? walletType(addr) : undefined;
-      if (type) hits.push({ type: 'wallet', detail: `${type} wallet ${shortWallet(addr!)} given to ${opt}`, needle: addr! });
+      if (type) hits.push({ type: 'wallet', detail: `${type} wallet ${shortWallet(addr!)} given to ${opt}`, needle: addr!, at: argv[i]!.start });
     }
     const inner = inlineScript(argv);
-    if (inner) hits.push(...this.analyze(inner.text, depth + 1));
+    if (inner) for (const h of this.analyze(inner.text, depth + 1)) hits.push({ ...h, at: inner.start });
   }
 
   /** An action reference (owner/repo/path@ref): named after a miner, or a docker:// image. */
@@ -201,14 +204,14 @@ class TextAnalyzer {
     const path = ref.split('@')[0]!;
     for (const seg of path.split('/')) {
       const name = minerNameOf(this.iocs, seg);
-      if (name) return [{ type: name, detail: `uses ${short(ref)}`, needle: ref }];
+      if (name) return [{ type: name, detail: `uses ${short(ref)}`, needle: ref, at: 0 }];
     }
     return [];
   }
 
   image(ref: string): Hit[] {
     const name = minerImageOf(this.iocs, ref);
-    return name ? [{ type: name, detail: `container image ${short(ref)}`, needle: ref.replace(/^docker:\/\//, '') }] : [];
+    return name ? [{ type: name, detail: `container image ${short(ref)}`, needle: ref.replace(/^docker:\/\//, ''), at: 0 }] : [];
   }
 }
 
@@ -232,6 +235,14 @@ interface Snippet {
   kind: 'shell' | 'image' | 'uses';
   firstLine: number;
   lastLine: number;
+  /** The line of an offset in `text`, when the value is written out verbatim (literal blocks, one-line values, Groovy strings). */
+  lineAt?: (at: number) => number;
+}
+
+function newlinesBefore(text: string, at: number): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < at; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 /** Scan one CI definition. `file` is only used to label findings. */
@@ -257,7 +268,7 @@ export function scanCiText(text: string, file: string, kind: CiFileKind = 'yaml'
   for (const sn of snippets) {
     const hits = sn.kind === 'image' ? analyzer.image(sn.text) : sn.kind === 'uses' ? analyzer.uses(sn.text) : analyzer.analyze(sn.text);
     for (const h of hits) {
-      const line = locate(lines, h.needle, sn.firstLine, sn.lastLine);
+      const line = sn.lineAt ? sn.lineAt(h.at) : locate(lines, h.needle, sn.firstLine, sn.lastLine);
       const key = `${h.type}:${line}:${h.needle}`;
       const had = found.get(key);
       if (had) had.weak &&= !!h.weak;
@@ -317,7 +328,10 @@ function yamlSnippets(text: string): { snippets: Snippet[]; localActions: string
       } else if (keys.some((x) => DESCRIPTIVE_KEYS.has(x))) {
         return;
       }
-      snippets.push({ text: value, kind, firstLine, lastLine });
+      // Offsets map to lines exactly in a literal block (content starts on the line after `|`) and in a one-line value.
+      const lineAt = node.type === 'BLOCK_LITERAL' ? (at: number) => firstLine + 1 + newlinesBefore(value, at)
+        : firstLine === lastLine ? () => firstLine : undefined;
+      snippets.push({ text: value, kind, firstLine, lastLine, lineAt });
     },
   });
   return { snippets, localActions };
@@ -332,7 +346,9 @@ function groovyStrings(text: string): Snippet[] {
     const s = m[0];
     if (s.startsWith('//') || s.startsWith('/*')) continue;
     const q = s.startsWith("'''") || s.startsWith('"""') ? 3 : 1;
-    out.push({ text: s.slice(q, s.length - q), kind: 'shell', firstLine: lineAt(m.index), lastLine: lineAt(m.index + s.length) });
+    const first = lineAt(m.index);
+    const body = s.slice(q, s.length - q);
+    out.push({ text: body, kind: 'shell', firstLine: first, lastLine: lineAt(m.index + s.length), lineAt: (at) => first + newlinesBefore(body, at) });
   }
   return out;
 }
