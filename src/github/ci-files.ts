@@ -33,12 +33,17 @@ export function ciKindOf(rel: string): CiFileKind | undefined {
   return undefined;
 }
 
+/** A file named on the command line: a Jenkinsfile (any spelling) or Groovy is Groovy, the rest YAML. */
+export function singleFileKind(name: string): CiFileKind {
+  return /jenkinsfile|\.groovy$/i.test(name) ? 'jenkins' : 'yaml';
+}
+
 /** The CI files under `root` (a folder), or `root` itself when it is a file. Sorted by path. */
 export function findCiFiles(root: string): CiFile[] {
   const st = statSync(root);
   if (st.isFile()) {
     const name = root.split(sep).pop()!;
-    return [{ path: root, rel: name, kind: /^Jenkinsfile|\.(?:groovy|jenkinsfile)$/.test(name) ? 'jenkins' : 'yaml' }];
+    return [{ path: root, rel: name, kind: singleFileKind(name) }];
   }
   const out: CiFile[] = [];
   const walk = (dir: string, depth: number) => {
