@@ -57,7 +57,7 @@ const DESCRIPTIVE_KEYS = new Set([
   'outputs', 'resource_class', 'coverage', 'when', 'allow_failure', 'retry', 'interruptible', 'artifacts', 'cache',
 ]);
 
-const ARCHIVE_EXT = /\.(?:tar\.gz|tar\.xz|tar\.bz2|tgz|txz|zip|7z|gz|xz|exe|deb|rpm|apk|appimage|sh)$/;
+const ARCHIVE_EXT = /\.(?:git|tar\.gz|tar\.xz|tar\.bz2|tgz|txz|zip|7z|gz|xz|exe|deb|rpm|apk|appimage|sh)$/;
 /** What may follow a miner's name in a release file or folder name: xmrig-6.21.0-linux-x64, xmrig_setup. */
 const VERSIONED_SUFFIX = /^[-_.](?:v?\d|linux|static|x64|x86|amd64|arm64|aarch64|setup|install|notls|cuda|opencl|proxy|bin|master|main|latest|mo\b|gcc|msvc|focal|jammy|bionic|xenial|freebsd|macos)/;
 const DOCKER_CLIS = new Set(['docker', 'podman', 'nerdctl', 'ctr', 'crictl']);
@@ -298,7 +298,7 @@ function keyOf(p: Pair): string | undefined {
 
 function yamlSnippets(text: string): { snippets: Snippet[]; localActions: string[] } | { error: string } {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, strict: false, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, strict: false, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const at = e.linePos?.[0];
