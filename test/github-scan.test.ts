@@ -102,6 +102,18 @@ test('false-positive traps, one by one', () => {
   assert.ok(r.findings.some((f) => f.type === 'wallet'), JSON.stringify(r.findings));
 });
 
+test('hidden runs: hex, escaped hex, bash -c, eval, wrappers', () => {
+  const cmd = './xmrig -o stratum+tcp://198.51.100.3:3333 -u x';
+  const hex = Buffer.from(cmd).toString('hex');
+  const escaped = [...Buffer.from(cmd)].map((b) => '\\x' + b.toString(16).padStart(2, '0')).join('');
+  const found = (run: string) => scanCiText(`steps:\n  - run: |\n      make\n      ${run}\n`, 'x.yml').findings.map((f) => `${f.type}@${f.line}`);
+  for (const run of [`echo ${hex} | xxd -r -p | sh`, `printf "${escaped}" | sh`, `bash -c "${cmd}"`, `eval '${cmd}'`, `sudo -E nohup timeout 3600 ${cmd} &`]) {
+    const got = found(run);
+    assert.ok(got.includes('xmrig@4'), `${run}: ${got.join(', ')}`);
+  }
+  assert.deepEqual(found('git checkout 3f786850e387550fdab836ed7e6dc881de23001b'), [], 'a git sha is hex, but not text');
+});
+
 test('a file that is not YAML is still read, line by line, and says so', () => {
   const r = scanCiText('jobs:\n  a: [unclosed\n  run: ./xmrig -o stratum+tcp://198.51.100.2:3333\n', 'broken.yml');
   assert.match(r.parseError!, /line \d+/);

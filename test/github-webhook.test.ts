@@ -231,6 +231,26 @@ describe('github.yaml on enriched deliveries (loopback GitHub API stand-in)', ()
     assert.deepEqual(engine.process(ev), []);
   });
 
+  test('payloads of the wrong shape are taken, leave <NA> and a reason, never crash the route', async () => {
+    const odd = [
+      { workflow: 'not an object', repository: [], workflow_run: { head_sha: 42 } },
+      { workflow: { path: '../../../etc/passwd' }, workflow_run: { head_sha: HEAD_SHA, head_repository: { full_name: 'a/b/c' } } },
+      { action: 'requested' },
+    ];
+    let i = 0;
+    for (const payload of odd) {
+      const d = delivery('workflow_run', payload, `odd-${i++}`);
+      assert.equal((await post(h.url, d.body, d.headers)).status, 202);
+      const ev = h.events.at(-1) as PluginEvent;
+      assert.equal(defaultRegistry().resolve('github', 'github.workflow.has_miners').extract(ev), undefined);
+      assert.ok((ev.payload as { mw_github?: { fetch_error?: string } }).mw_github?.fetch_error);
+      assert.deepEqual(engine.process(ev), []);
+    }
+    assert.ok(standin.requests.every((r) => r.path.startsWith('/repos/acme/widgets/')), 'no request leaves the repository');
+    const push = delivery('push', { after: 12, repository: 'x' }, 'odd-push');
+    assert.equal((await post(h.url, push.body, push.headers)).status, 202);
+  });
+
   test('a push adding an AWS key fires the secret rule with file, line and link, never the key', async () => {
     const key = 'AKIA' + 'Q3EGRIT7WXYZ2K4M';
     standin.diffs.set(`${REPO}:${BEFORE_SHA}...${HEAD_SHA}`, [

@@ -143,7 +143,12 @@ export function repoPath(fullName: string): string | undefined {
   return m ? `/repos/${m[1]}/${m[2]}` : undefined;
 }
 
-/** A file path in a repository, each segment URL-encoded. */
+/**
+ * A file path in a repository, each segment URL-encoded. `.` and `..` segments are refused: a
+ * payload's path must not walk the request out of the repository's contents to another API call.
+ */
 export function encodePath(p: string): string {
-  return p.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+  const segs = p.split('/').filter(Boolean);
+  if (segs.length === 0 || segs.some((x) => x === '.' || x === '..')) throw new GithubApiError(`'${p}' is not a file path inside a repository`);
+  return segs.map(encodeURIComponent).join('/');
 }

@@ -15,7 +15,7 @@
  *   a known miner image; miner options (mw.miner.flags' test); a stratum URL; a pool host from the
  *   IOC lists; a Monero wallet, or a Bitcoin/Ethereum wallet given as a miner's user or next to
  *   another finding (alone, an Ethereum address in a dapp's tests is not a miner).
- * - `bash -c "…"`, `eval "…"` and base64 blobs (decoded when they decode to text) are read again,
+ * - `bash -c "…"`, `eval "…"`, base64 and hex blobs (decoded when they decode to text) are read again,
  *   up to MAX_DEPTH levels, so `echo … | base64 -d | sh` hides nothing.
  */
 import { LineCounter, type Node, parseDocument, isMap, isPair, isScalar, isSeq, visit, type Pair, type Scalar } from 'yaml';
@@ -66,6 +66,8 @@ const DOCKER_IMAGE_VERBS = new Set(['run', 'pull', 'create']);
 const USER_OPTS = new Set(['-u', '--user', '--wallet', '-w', '--address', '--login', '-l', '--userpass', '-O']);
 const HOST_RE = /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b/gi;
 const BASE64_RE = /[A-Za-z0-9+/]{24,}={0,2}/g;
+/** Hex text (xxd -p, printf '\\x..' runs, hex strings fed to python's bytes.fromhex). */
+const HEX_RE = /(?:\\x[0-9a-fA-F]{2}){12,}|\b[0-9a-fA-F]{24,}\b/g;
 
 interface Hit {
   type: string;
@@ -141,11 +143,23 @@ class TextAnalyzer {
     for (const w of findWallets(text)) {
       hits.push({ type: 'wallet', detail: `${w.type} wallet ${shortWallet(w.address)}`, needle: w.address, weak: w.type !== 'monero', at: text.indexOf(w.address) });
     }
+    this.encoded(text, hits, depth);
+  }
+
+  /** Text hidden as base64 or hex, decoded and read again. */
+  private encoded(text: string, hits: Hit[], depth: number): void {
+    const blobs: Array<{ raw: string; at: number; decoded: string; how: string }> = [];
     for (const m of text.matchAll(BASE64_RE)) {
       const decoded = decodeBase64Text(m[0]);
-      if (decoded === undefined) continue;
-      for (const h of this.analyze(decoded, depth + 1)) {
-        hits.push({ ...h, detail: `${h.detail} (in base64 ${short(m[0], 24)})`, needle: m[0].slice(0, 40), at: m.index });
+      if (decoded !== undefined) blobs.push({ raw: m[0], at: m.index, decoded, how: 'base64' });
+    }
+    for (const m of text.matchAll(HEX_RE)) {
+      const decoded = decodeHexText(m[0]);
+      if (decoded !== undefined) blobs.push({ raw: m[0], at: m.index, decoded, how: 'hex' });
+    }
+    for (const b of blobs) {
+      for (const h of this.analyze(b.decoded, depth + 1)) {
+        hits.push({ ...h, detail: `${h.detail} (in ${b.how} ${short(b.raw, 24)})`, needle: b.raw.slice(0, 40), at: b.at });
       }
     }
   }
@@ -220,13 +234,24 @@ export function decodeBase64Text(s: string): string | undefined {
   if (s.length % 4 === 1) return undefined;
   // Long runs of letters only are words or hashes, not base64 of a script.
   if (!/[0-9+/=]/.test(s) && !/[A-Z].*[a-z]|[a-z].*[A-Z]/.test(s)) return undefined;
-  const buf = Buffer.from(s, 'base64');
+  return asCommandText(Buffer.from(s, 'base64'));
+}
+
+/** Enough printable text with a space, slash or URL in it to be a command, not binary or a hash. */
+function asCommandText(buf: Buffer): string | undefined {
   if (buf.length < 12) return undefined;
   let printable = 0;
   for (const b of buf) if ((b >= 32 && b < 127) || b === 9 || b === 10 || b === 13) printable++;
   if (printable / buf.length < 0.97) return undefined;
   const text = buf.toString('latin1');
-  return /\s/.test(text) || text.includes('/') || text.includes('://') ? text : undefined;
+  return /\s/.test(text) || text.includes('/') ? text : undefined;
+}
+
+/** Hex (plain or \\x-escaped) that decodes to command text; a git sha decodes to binary and is dropped. */
+export function decodeHexText(s: string): string | undefined {
+  const hex = s.replace(/\\x/g, '');
+  if (hex.length % 2 !== 0) return undefined;
+  return asCommandText(Buffer.from(hex, 'hex'));
 }
 
 /** A piece of the file read as one value, with the lines it spans. */
