@@ -214,6 +214,8 @@ describe('github.yaml on enriched deliveries (loopback GitHub API stand-in)', ()
     const fields = (f: string) => defaultRegistry().resolve('github', f).extract(ev);
     assert.equal(fields('github.workflow.has_miners'), 'true');
     assert.deepEqual(String(fields('github.workflow.miners.type')).split(',').sort(), ['miner_flags', 'pool', 'wallet', 'xmrig']);
+    assert.match(String(fields('mw.github.workflow.findings')), /^\.github\/workflows\/ci\.yml:17:/);
+    assert.equal(fields('mw.github.fetch_error'), undefined);
   });
 
   test('a clean workflow does not fire; a missing file leaves the miner fields <NA> and logs why', async () => {
@@ -227,7 +229,7 @@ describe('github.yaml on enriched deliveries (loopback GitHub API stand-in)', ()
     assert.equal((await post(h.url, missing.body, missing.headers)).status, 202);
     const ev = h.events.at(-1) as PluginEvent;
     assert.equal(defaultRegistry().resolve('github', 'github.workflow.has_miners').extract(ev), undefined);
-    assert.match(String((ev.payload as { mw_github: { fetch_error: string } }).mw_github.fetch_error), /not found at d{40}/);
+    assert.match(String(defaultRegistry().resolve('github', 'mw.github.fetch_error').extract(ev)), /not found at d{40}/);
     assert.deepEqual(engine.process(ev), []);
   });
 

@@ -140,4 +140,15 @@ export const githubFields: FieldDef[] = [
     }),
   field('github.workflow.filename', 'For workflow_run messages, the path of the workflow file (workflow.path).', (ev) =>
     str(ev, 'workflow', 'path') || str(ev, 'workflow_run', 'path')),
+  // minewatch's own, under mw. as everywhere: where the miner check looked and what stopped it.
+  field('mw.github.workflow.findings', "For workflow_run messages, each miner finding as FILE:LINE:TYPE, comma-separated (the workflow and the local actions it uses); <NA> when the file could not be fetched",
+    (ev) => {
+      const m = minerMatches(ev) as Array<{ type?: string; file?: string; line?: number }> | undefined;
+      return m ? m.map((x) => `${x.file ?? ''}:${x.line ?? 0}:${x.type ?? ''}`).join(',') : undefined;
+    }),
+  field('mw.github.fetch_error', 'Why the workflow file or push diff could not be fetched (rate limit, timeout, HTTP status, …); <NA> when nothing failed',
+    (ev) => {
+      const e = obj(payloadOf(ev)?.mw_github)?.fetch_error;
+      return typeof e === 'string' ? e : undefined;
+    }),
 ];
