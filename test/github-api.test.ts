@@ -126,6 +126,23 @@ describe('workflow fetches', () => {
     assert.match(fetchError(p)!, /timed out after 200 ms/);
   });
 
+  test('one event\'s budget: a local action that cannot be fetched in time is skipped, the workflow\'s own findings stay', async () => {
+    standin.addFile(REPO, '2'.repeat(40), '.github/workflows/ci.yml', XMRIG_WORKFLOW + '      - run: ./xmrig -o 198.51.100.7:3333 -u x\n');
+    standin.delays.push({ match: /actions\/toolchain/, ms: 1500 });
+    try {
+      const seen: Array<{ action?: string; reason?: string }> = [];
+      const e = new GithubEnricher(new GithubApi({ baseUrl: base, token: 'ghs_standinToken', timeoutMs: 5000 }), { budgetMs: 400, log: { warn: (o) => seen.push(o) } });
+      const p: Payload = workflowRunPayload({ sha: '2'.repeat(40) });
+      await e.enrich('workflow_run', p);
+      assert.equal(fetchError(p), undefined);
+      assert.deepEqual([...new Set(detections(p)!.matches.map((m) => m.file))], ['.github/workflows/ci.yml']);
+      assert.equal(seen[0]!.action, './.github/actions/toolchain');
+      assert.match(seen[0]!.reason!, /timed out after \d+ ms|budget/);
+    } finally {
+      standin.delays.length = 0;
+    }
+  });
+
   test('bad credentials, a bad repository name and an unreachable API each give a reason', async () => {
     const noToken = new GithubEnricher(new GithubApi({ baseUrl: base }));
     const p: Payload = workflowRunPayload({ sha: '1'.repeat(40) });

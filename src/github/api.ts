@@ -49,9 +49,10 @@ export class GithubApi {
     this.now = opts.now ?? Date.now;
   }
 
-  /** GET a JSON document at `path` (starting with /). */
-  async getJson(path: string): Promise<unknown> {
-    const deadline = this.now() + this.timeoutMs;
+  /** GET a JSON document at `path` (starting with /), within the timeout or `budgetMs` if shorter. */
+  async getJson(path: string, budgetMs = Infinity): Promise<unknown> {
+    const limit = Math.min(this.timeoutMs, budgetMs);
+    const deadline = this.now() + limit;
     for (let attempt = 0; ; attempt++) {
       const wait = this.blockedUntil - this.now();
       if (wait > 0) {
@@ -61,7 +62,7 @@ export class GithubApi {
         }
         await sleep(wait);
       }
-      const res = await this.fetchOnce(path, deadline);
+      const res = await this.fetchOnce(path, deadline, limit);
       if (res.retryAt !== undefined) {
         this.blockedUntil = Math.max(this.blockedUntil, res.retryAt);
         if (attempt === 0 && res.retryAt < deadline) continue;
@@ -71,7 +72,7 @@ export class GithubApi {
     }
   }
 
-  private async fetchOnce(path: string, deadline: number): Promise<{ status: number; body?: unknown; retryAt?: number }> {
+  private async fetchOnce(path: string, deadline: number, limit: number): Promise<{ status: number; body?: unknown; retryAt?: number }> {
     const url = this.baseUrl + path;
     const headers: Record<string, string> = {
       accept: 'application/vnd.github+json',
@@ -80,7 +81,7 @@ export class GithubApi {
     };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const budget = deadline - this.now();
-    if (budget <= 0) throw new GithubApiError(`GET ${url}: timed out after ${this.timeoutMs} ms`);
+    if (budget <= 0) throw new GithubApiError(`GET ${url}: timed out after ${limit} ms`);
     this.calls++;
     let res: Response;
     let text: string;
@@ -95,7 +96,7 @@ export class GithubApi {
     } catch (e) {
       if (e instanceof GithubApiError) throw e;
       const err = e as Error;
-      if (err.name === 'TimeoutError' || err.name === 'AbortError') throw new GithubApiError(`GET ${url}: timed out after ${this.timeoutMs} ms`);
+      if (err.name === 'TimeoutError' || err.name === 'AbortError') throw new GithubApiError(`GET ${url}: timed out after ${limit} ms`);
       throw new GithubApiError(`GET ${url}: ${err.message}${(err.cause as Error | undefined)?.message ? ` (${(err.cause as Error).message})` : ''}`);
     }
     if (text.length > this.maxBytes) throw new GithubApiError(`GET ${url}: response is over the ${this.maxBytes}-byte limit`);

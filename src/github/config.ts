@@ -24,6 +24,8 @@ export const githubSection = z.strictObject({
   token_file: z.string().min(1).optional(),
   /** Budget for one API call, retries included. */
   fetch_timeout_ms: z.number().int().min(100).max(60_000).default(5000),
+  /** Budget for all the calls of one event (GitHub waits 10 s for the webhook's answer). */
+  event_budget_ms: z.number().int().min(100).max(60_000).default(8000),
   /** Largest webhook body accepted (GitHub's own cap is 25 MB). */
   max_body_bytes: z.number().int().min(1024).max(25 * 1024 * 1024).default(DEFAULT_MAX_BODY),
   /** Fetch the workflow file of workflow_run events and check it for miners. */
@@ -72,7 +74,7 @@ export function resolveGithubSettings(cfg: GithubConfig, env: NodeJS.ProcessEnv 
 /** The API client and enricher a config describes. */
 export function githubEnricherFor(cfg: GithubConfig, settings: GithubSettings, log?: EnrichLogger): GithubEnricher {
   const api = new GithubApi({ baseUrl: cfg.api_url, token: settings.token, timeoutMs: cfg.fetch_timeout_ms });
-  return new GithubEnricher(api, { workflows: cfg.scan_workflows, diffs: cfg.scan_diffs, log });
+  return new GithubEnricher(api, { workflows: cfg.scan_workflows, diffs: cfg.scan_diffs, budgetMs: cfg.event_budget_ms, log });
 }
 
 /** The POST /github route for the agent's web server, from the `github` section. */

@@ -25,7 +25,14 @@ export interface EnrichOptions {
   /** Fetch push diffs and look for secrets (default true). */
   diffs?: boolean;
   cacheSize?: number;
+  /**
+   * Time for all the calls of one event (the workflow, its local actions, a diff). GitHub waits
+   * 10 s for the webhook's answer, and the route answers after enriching, so the default stays
+   * under that; local actions not fetched in time are skipped (and logged).
+   */
+  budgetMs?: number;
   log?: EnrichLogger;
+  now?: () => number;
 }
 
 const NULL_SHA = /^0{40}$/;
@@ -55,9 +62,16 @@ export class GithubEnricher {
   /** Add the derived keys to `payload` (in place) for an event of type `type`. Never throws. */
   async enrich(type: string, payload: Json): Promise<void> {
     payload.webhook_type ??= type;
+    const now = this.opts.now ?? Date.now;
+    const deadline = now() + (this.opts.budgetMs ?? 8000);
+    const left = () => {
+      const ms = deadline - now();
+      if (ms <= 0) throw new GithubApiError(`the ${this.opts.budgetMs ?? 8000} ms budget for one event's fetches is spent`);
+      return ms;
+    };
     try {
-      if (type === 'workflow_run' && this.opts.workflows !== false) await this.workflowRun(payload);
-      else if (type === 'push' && this.opts.diffs !== false) await this.push(payload);
+      if (type === 'workflow_run' && this.opts.workflows !== false) await this.workflowRun(payload, left);
+      else if (type === 'push' && this.opts.diffs !== false) await this.push(payload, left);
     } catch (e) {
       const reason = e instanceof GithubApiError ? e.message : `unexpected: ${(e as Error).message}`;
       payload.mw_github = { ...obj(payload.mw_github), fetch_error: reason };
@@ -65,7 +79,7 @@ export class GithubEnricher {
     }
   }
 
-  private async workflowRun(payload: Json): Promise<void> {
+  private async workflowRun(payload: Json, left: () => number): Promise<void> {
     if (obj(payload.workflow_miner_detections)) return; // already derived (a replayed, enriched event)
     const run = obj(payload.workflow_run);
     const path = s(obj(payload.workflow)?.path) ?? s(run?.path);
@@ -73,31 +87,36 @@ export class GithubEnricher {
     // A fork's run: the file at the head commit lives in the head repository.
     const repo = s(obj(run?.head_repository)?.full_name) ?? s(obj(payload.repository)?.full_name);
     if (!path || !sha || !repo) throw new GithubApiError('workflow_run without workflow.path, workflow_run.head_sha or repository.full_name');
-    const main = await this.scanFile(repo, path, sha);
+    const main = await this.scanFile(repo, path, sha, left);
     if (!main) throw new GithubApiError(`${repo}: ${path} not found at ${sha}`);
     const matches = [...main.findings];
     for (const local of main.localActions.slice(0, MAX_LOCAL_ACTIONS)) {
       const dir = local.replace(/^\.\//, '');
-      const found = (await this.scanFile(repo, `${dir}/action.yml`, sha)) ?? (await this.scanFile(repo, `${dir}/action.yaml`, sha));
-      if (found) matches.push(...found.findings);
+      try {
+        const found = (await this.scanFile(repo, `${dir}/action.yml`, sha, left)) ?? (await this.scanFile(repo, `${dir}/action.yaml`, sha, left));
+        if (found) matches.push(...found.findings);
+      } catch (e) {
+        // The workflow itself was checked: report what it has, and say which action was not.
+        this.log?.warn({ repo, workflow: path, action: local, reason: (e as Error).message }, 'github: a local action of the workflow could not be checked');
+      }
     }
     payload.workflow_miner_detections = { name: path, matches };
   }
 
   /** Fetch `path` at `ref` and check it, through both caches; undefined when the file does not exist. */
-  private async scanFile(repo: string, path: string, ref: string): Promise<BlobScan | undefined> {
+  private async scanFile(repo: string, path: string, ref: string, left: () => number): Promise<BlobScan | undefined> {
     const base = repoPath(repo);
     if (!base) throw new GithubApiError(`'${repo}' is not an owner/name repository`);
     const refKey = `${repo}\0${path}\0${ref}`;
     const knownBlob = this.blobByRef.get(refKey);
-    if (knownBlob !== undefined) return knownBlob === '' ? undefined : this.scanByBlob.get(knownBlob) ?? this.fetchAndScan(base, repo, path, ref, refKey);
-    return this.fetchAndScan(base, repo, path, ref, refKey);
+    if (knownBlob !== undefined) return knownBlob === '' ? undefined : this.scanByBlob.get(knownBlob) ?? this.fetchAndScan(base, repo, path, ref, refKey, left);
+    return this.fetchAndScan(base, repo, path, ref, refKey, left);
   }
 
-  private async fetchAndScan(base: string, repo: string, path: string, ref: string, refKey: string): Promise<BlobScan | undefined> {
+  private async fetchAndScan(base: string, repo: string, path: string, ref: string, refKey: string, left: () => number): Promise<BlobScan | undefined> {
     let doc: Json | undefined;
     try {
-      doc = obj(await this.api.getJson(`${base}/contents/${encodePath(path)}?ref=${encodeURIComponent(ref)}`));
+      doc = obj(await this.api.getJson(`${base}/contents/${encodePath(path)}?ref=${encodeURIComponent(ref)}`, left()));
     } catch (e) {
       if (e instanceof GithubApiError && e.status === 404) {
         this.blobByRef.set(refKey, '');
@@ -120,7 +139,7 @@ export class GithubEnricher {
     return result;
   }
 
-  private async push(payload: Json): Promise<void> {
+  private async push(payload: Json, left: () => number): Promise<void> {
     if (Array.isArray(payload.files)) return;
     const before = s(payload.before);
     const after = s(payload.after);
@@ -131,7 +150,7 @@ export class GithubEnricher {
     if (!base) throw new GithubApiError(`'${repo}' is not an owner/name repository`);
     // A new branch has no "before": compare with the default branch, as GitHub's own compare link does.
     const from = before && !NULL_SHA.test(before) ? before : s(obj(payload.repository)?.default_branch);
-    const diff = obj(await this.api.getJson(from ? `${base}/compare/${encodeURIComponent(from)}...${encodeURIComponent(after)}` : `${base}/commits/${encodeURIComponent(after)}`));
+    const diff = obj(await this.api.getJson(from ? `${base}/compare/${encodeURIComponent(from)}...${encodeURIComponent(after)}` : `${base}/commits/${encodeURIComponent(after)}`, left()));
     const files: DiffFileSecrets[] = [];
     for (const f of Array.isArray(diff?.files) ? diff.files : []) {
       const name = s(obj(f)?.filename);

@@ -37,6 +37,8 @@ export class GithubStandin {
   readonly forced: ForcedAnswer[] = [];
   /** Headers added to every real answer (e.g. X-RateLimit-Remaining). */
   extraHeaders: Record<string, string> = {};
+  /** Real answers to matching paths wait this long first. */
+  readonly delays: Array<{ match: RegExp; ms: number }> = [];
   /** When set, requests without `Bearer <token>` get 401. */
   token?: string;
   private readonly sockets = new Set<import('node:net').Socket>();
@@ -76,6 +78,9 @@ export class GithubStandin {
       if (!res.destroyed) this.send(res, forced.status, forced.body ?? { message: 'forced' }, forced.headers);
       return;
     }
+    const delay = this.delays.find((d) => d.match.test(url.pathname));
+    if (delay) await new Promise((r) => setTimeout(r, delay.ms));
+    if (res.destroyed) return;
     if (this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, { message: 'Bad credentials' });
     if (!url.pathname.startsWith(this.prefix + '/repos/')) return this.send(res, 404, { message: 'Not Found' });
     const rest = url.pathname.slice(this.prefix.length + '/repos/'.length);
