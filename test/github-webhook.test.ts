@@ -33,7 +33,7 @@ async function startHook(opts: { enricher?: GithubEnricher; maxBodyBytes?: numbe
   const warnings: string[] = [];
   const app = Fastify();
   // The server's own JSON parser stays in place outside the plugin: the route must not depend on it.
-  app.get('/other', async () => ({ ok: true }));
+  app.post('/other', async (req) => ({ ok: true, got: req.body }));
   await app.register(githubWebhookRoutes({
     secret: SECRET,
     sink: (ev) => (accept.value ? (events.push(ev), true) : false),
@@ -147,8 +147,8 @@ describe('signature checks', () => {
   });
 
   test('the server\'s other routes keep their own JSON parsing', async () => {
-    const res = await fetch(h.url.replace('/github', '/other'));
-    assert.deepEqual(await res.json(), { ok: true });
+    const res = await fetch(h.url.replace('/github', '/other'), { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+    assert.deepEqual(await res.json(), { ok: true, got: { a: 1 } });
   });
 
   test('verifySignature: constant-time over every configured secret, hex only', () => {

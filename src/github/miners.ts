@@ -64,7 +64,8 @@ const DOCKER_CLIS = new Set(['docker', 'podman', 'nerdctl', 'ctr', 'crictl']);
 const DOCKER_IMAGE_VERBS = new Set(['run', 'pull', 'create']);
 /** Options after which a miner expects its payout address. */
 const USER_OPTS = new Set(['-u', '--user', '--wallet', '-w', '--address', '--login', '-l', '--userpass', '-O']);
-const HOST_RE = /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b/gi;
+// At most 8 labels: an unbounded repeat backtracks quadratically over a long a.a.a.… run.
+const HOST_RE = /\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,8}[a-z]{2,24}\b/gi;
 const BASE64_RE = /[A-Za-z0-9+/]{24,}={0,2}/g;
 /** Hex text (xxd -p, printf '\\x..' runs, hex strings fed to python's bytes.fromhex). */
 const HEX_RE = /(?:\\x[0-9a-fA-F]{2}){12,}|\b[0-9a-fA-F]{24,}\b/g;
@@ -233,7 +234,8 @@ class TextAnalyzer {
 export function decodeBase64Text(s: string): string | undefined {
   if (s.length % 4 === 1) return undefined;
   // Long runs of letters only are words or hashes, not base64 of a script.
-  if (!/[0-9+/=]/.test(s) && !/[A-Z].*[a-z]|[a-z].*[A-Z]/.test(s)) return undefined;
+  // (Two plain tests: a pattern like /[A-Z].*[a-z]/ is quadratic over a long run of one case.)
+  if (!/[0-9+/=]/.test(s) && !(/[A-Z]/.test(s) && /[a-z]/.test(s))) return undefined;
   return asCommandText(Buffer.from(s, 'base64'));
 }
 
