@@ -112,6 +112,9 @@ test('hidden runs: hex, escaped hex, bash -c, eval, wrappers', () => {
     assert.ok(got.includes('xmrig@4'), `${run}: ${got.join(', ')}`);
   }
   assert.deepEqual(found('git checkout 3f786850e387550fdab836ed7e6dc881de23001b'), [], 'a git sha is hex, but not text');
+  // An image with no slash, after options that take values, is still the image.
+  const bare = scanCiText('steps:\n  - run: docker run -d --name svc -e A=1 --cpus 2 xmrig:latest\n', 'x.yml').findings;
+  assert.ok(bare.some((f) => f.type === 'xmrig' && f.detail.startsWith('container image')), JSON.stringify(bare));
 });
 
 test('a file that is not YAML is still read, line by line, and says so', () => {

@@ -62,6 +62,14 @@ const ARCHIVE_EXT = /\.(?:git|tar\.gz|tar\.xz|tar\.bz2|tgz|txz|zip|7z|gz|xz|exe|
 const VERSIONED_SUFFIX = /^[-_.](?:v?\d|linux|static|x64|x86|amd64|arm64|aarch64|setup|install|notls|cuda|opencl|proxy|bin|master|main|latest|mo\b|gcc|msvc|focal|jammy|bionic|xenial|freebsd|macos)/;
 const DOCKER_CLIS = new Set(['docker', 'podman', 'nerdctl', 'ctr', 'crictl']);
 const DOCKER_IMAGE_VERBS = new Set(['run', 'pull', 'create']);
+/** docker/podman run options that take a value as the next word (so that word is not the image). */
+const DOCKER_VALUE_OPTS = new Set([
+  '--name', '-e', '--env', '--env-file', '-v', '--volume', '-p', '--publish', '--network', '--net', '--entrypoint', '-w',
+  '--workdir', '-u', '--user', '--cpus', '-c', '--cpu-shares', '-m', '--memory', '--restart', '-l', '--label', '--mount',
+  '--platform', '-h', '--hostname', '--add-host', '--log-driver', '--log-opt', '--cap-add', '--cap-drop', '--device',
+  '--gpus', '--runtime', '--pull', '--security-opt', '--ulimit', '--shm-size', '--tmpfs', '--dns', '--ipc', '--pid',
+  '--cidfile', '--cgroup-parent', '--cpuset-cpus', '--stop-signal', '--health-cmd', '--expose', '--link', '--volumes-from',
+]);
 /** Options after which a miner expects its payout address. */
 const USER_OPTS = new Set(['-u', '--user', '--wallet', '-w', '--address', '--login', '-l', '--userpass', '-O']);
 // At most 8 labels: an unbounded repeat backtracks quadratically over a long a.a.a.… run.
@@ -190,10 +198,13 @@ class TextAnalyzer {
       if (verb > 0) {
         for (let i = verb + 1; i < argv.length; i++) {
           const t = argv[i]!.text;
-          if (t.startsWith('-')) continue;
+          if (t.startsWith('-')) {
+            if (DOCKER_VALUE_OPTS.has(t)) i++; // --name svc: skip the value too
+            continue;
+          }
           const name = minerImageOf(this.iocs, t);
           if (name) hits.push({ type: name, detail: `container image ${short(t)}`, needle: argv[i]!.raw, at: argv[i]!.start });
-          break; // the first non-option word is the image (options with values may confuse it; the path test above covers those)
+          break; // the first word that is neither an option nor an option's value is the image
         }
       }
     }
