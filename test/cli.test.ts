@@ -87,7 +87,7 @@ test('version --json names the engine version and the built-in plugins (containe
   assert.equal(r.code, 0, r.err);
   const v = JSON.parse(r.out);
   assert.equal(v.engine_version, '0.57.0');
-  assert.deepEqual(v.plugins.map((p: { name: string; version: string }) => `${p.name} ${p.version}`), ['container 0.4.0', 'k8saudit 0.18.0', 'json 0.7.0']);
+  assert.deepEqual(v.plugins.map((p: { name: string; version: string }) => `${p.name} ${p.version}`), ['container 0.4.0', 'k8saudit 0.18.0', 'json 0.7.0', 'github 0.10.0']);
 });
 
 test('replay --json prints Falco JSON alerts; a bad line is reported with file:line and skipped', () => {

@@ -32,6 +32,7 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
       outputs: { stdout: { enabled: false } },
       web: { token },
       k8s: { audit: { enabled: true, token: auditToken }, admission: { enabled: true, mode: 'enforce' } },
+      github: { enabled: true, secret: randomToken(16) },
     });
     const server = new AgentRun(cfg, { command: 'server' });
     runs.push(server);
@@ -58,6 +59,8 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
       const r = await fetch(`${base}/api/alerts?rule=${encodeURIComponent('K8s Workload Runs Miner Command')}`, { headers: auth });
       return ((await r.json()) as { alerts: unknown[] }).alerts.length > 0;
     });
+    // The GitHub webhook is mounted too, and refuses what is not signed with its secret.
+    assert.equal((await post('/github', { zen: 'hi' }, { 'x-github-event': 'ping', 'x-github-delivery': 'd-1' })).status, 401);
     const ok = await (await post('/admission', fixture('admission/deployment-nginx-with-limits.json'), {})).json() as { response: { allowed: boolean } };
     assert.equal(ok.response.allowed, true);
     await server.stop();

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerFields } from './fields.js';
 import { registerK8s } from './k8s.js';
+import { registerGithub } from './github.js';
 import { registerReplay } from './replay.js';
 import { registerResponse } from './response.js';
 import { registerRules } from './rules.js';
@@ -27,6 +28,7 @@ registerResponse(program);
 registerVersion(program);
 registerWhack(program);
 registerK8s(program);
+registerGithub(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`minewatch: ${(e as Error).stack ?? String(e)}\n`);
