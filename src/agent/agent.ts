@@ -7,11 +7,12 @@ import { DnsCache } from '../enrich/dns.js';
 import { ContainerResolver, DockerClient } from '../enrich/containers.js';
 import { ProcessTable } from '../enrich/process-table.js';
 import { type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
-import type { Event, SyscallEvent } from '../events.js';
+import type { Event, ProcessInfo, SyscallEvent } from '../events.js';
 import { ConnectionsSource } from '../sources/connections.js';
 import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
 import { ProcfsPollerSource } from '../sources/procfs-poller.js';
+import { EbpfSource, applyKernelExec } from '../sources/ebpf/index.js';
 import type { ProcNoticeSource, Source } from '../sources/types.js';
 import { AlertWriter } from './alert-writer.js';
 import type { Logger } from './logger.js';
@@ -30,6 +31,17 @@ import { TcpFlowKiller } from '../response/tcpflowkiller.js';
 import type { DetectorsConfig } from '../config/detectors.js';
 import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
+
+/**
+ * For the eBPF driver's events: the table's entry replaces the kernel's view of the process only
+ * once the table has taken in the same exec (same comm), not while it still holds the forked image;
+ * and a command line the table could not read (the process exited first) stays the kernel's.
+ */
+function preferKernelImage(was: ProcessInfo, now: ProcessInfo): ProcessInfo {
+  if (was.name !== now.name) return was;
+  if (was.exepath !== undefined && now.exepath === undefined) return { ...now, exe: was.exe, args: was.args, exepath: was.exepath };
+  return now;
+}
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
@@ -254,7 +266,8 @@ export class Agent {
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
     const s = this.config.sources;
-    if (s.connections.enabled) {
+    // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
+    if (s.connections.enabled && this.driver !== 'ebpf') {
       this.sources.push(new ConnectionsSource((pid) => this.table.get(pid), (pid) => this.table.containerOf(pid), {
         intervalMs: s.connections.interval_ms,
         onError: (err) => this.log.warn({ err: String(err) }, 'connections source error'),
@@ -279,7 +292,7 @@ export class Agent {
     const onNotice = (n: Parameters<Parameters<ProcNoticeSource['start']>[0]>[0]): void => {
       const done = this.table.onNotice(n).then(
         (ev) => {
-          if (ev) this.enqueue(ev);
+          if (ev) this.enqueue(n.exec ? applyKernelExec(ev, n.exec) : ev);
         },
         (err: unknown) => this.log.warn({ err: String(err), pid: n.pid }, 'process event lost'),
       );
@@ -290,11 +303,28 @@ export class Agent {
       });
       this.applying.set(n.pid, tracked);
     };
+    if (want === 'auto' || want === 'ebpf') {
+      const ebpf = this.newEbpfSource();
+      try {
+        await ebpf.start(onNotice);
+        this.driver = 'ebpf';
+        const fpu = ebpf.fpuStatus;
+        if (this.config.detectors.monero.enabled && fpu === 'missing') {
+          this.log.warn({}, 'RandomX detector off: this kernel has no x86_fpu:x86_fpu_regs_deactivated tracepoint (x86 only)');
+        }
+        this.log.info({ driver: 'ebpf', why: want === 'ebpf' ? 'asked for (--driver ebpf)' : 'the best driver this host offers', randomx: fpu }, 'driver chosen');
+        return ebpf;
+      } catch (err) {
+        if (want === 'ebpf') throw err;
+        this.log.warn({ reason: (err as Error).message }, 'eBPF driver unavailable; trying the proc connector');
+      }
+    }
     if (want !== 'procfs') {
       const conn = new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
       try {
         await conn.start(onNotice);
         this.driver = 'proc';
+        this.log.info({ driver: 'proc', why: want === 'proc' ? 'asked for (--driver proc)' : 'the eBPF driver is unavailable' }, 'driver chosen');
         return conn;
       } catch (err) {
         if (want === 'proc') throw err;
@@ -307,7 +337,23 @@ export class Agent {
     });
     await poller.start(onNotice);
     this.driver = 'procfs';
+    this.log.info({ driver: 'procfs', why: want === 'procfs' ? 'asked for (--driver procfs)' : 'neither eBPF nor the proc connector is available' }, 'driver chosen');
     return poller;
+  }
+
+  /** The eBPF driver, its syscall events into the queue like the other sources' (see enqueueSettled). */
+  private newEbpfSource(): EbpfSource {
+    const src = new EbpfSource({
+      lookup: (pid) => this.table.get(pid),
+      containerOf: (pid) => this.table.containerOf(pid),
+      dns: this.dns,
+      fpu: this.config.detectors.monero.enabled,
+      // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
+      wanted: (type) => this.rules.engine.rulesFor('syscall', type).length > 0,
+      onError: (m) => this.log.error({ err: m }, 'eBPF driver stopped'),
+    });
+    src.onEvents((ev) => this.enqueueSettled(ev, preferKernelImage));
+    return src;
   }
 
   /** Take an event from a source: never blocks, never throws. */
@@ -336,7 +382,7 @@ export class Agent {
    * sent before the source looked are pending by then. An exec notice that was dropped (a burst
    * past the connector's queue) is not recovered here: the event keeps the forked image.
    */
-  private enqueueSettled(ev: Event): void {
+  private enqueueSettled(ev: Event, pick?: (was: ProcessInfo, now: ProcessInfo) => ProcessInfo): void {
     const pid = (ev as SyscallEvent).proc?.pid;
     if (pid === undefined) return this.enqueue(ev);
     setImmediate(() => {
@@ -351,8 +397,9 @@ export class Agent {
         const now = this.table.get(pid);
         const was = sev.proc!;
         // Only the same process (same start time), never a new one under a reused pid.
+        // `pick` lets a source that knows better keep (some of) what it saw.
         if (now && now !== was && (was.start_ts === undefined || now.start_ts === undefined || now.start_ts === was.start_ts)) {
-          sev.proc = now;
+          sev.proc = pick ? pick(was, now) : now;
           const c = this.table.containerOf(pid);
           if (c) sev.container = c;
         }

@@ -22,8 +22,8 @@ export const engineSection = z.strictObject({
 export const rulesFilesSection = z.array(z.string().min(1)).min(1).default(['default']);
 
 export const sourcesSection = z.strictObject({
-  /** auto: the proc connector when it can run here, else the /proc poller. */
-  driver: z.enum(['auto', 'proc', 'procfs']).default('auto'),
+  /** auto: the eBPF driver when it can run here, else the proc connector, else the /proc poller. */
+  driver: z.enum(['auto', 'ebpf', 'proc', 'procfs']).default('auto'),
   /** Events waiting for the engine; past this they are dropped and counted. */
   queue_size: z.number().int().min(16).default(10_000),
   procfs: z.strictObject({ interval_ms: z.number().int().min(10).default(100) }).default({ interval_ms: 100 }),
