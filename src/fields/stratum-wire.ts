@@ -112,8 +112,8 @@ export function parseStratumPayload(payload: string | undefined): StratumMessage
     const m = parseLine(line);
     if (!m) continue;
     if (!found) found = m;
-    found.agent ??= m.agent;
-    found.login ??= m.login;
+    if (found.agent === undefined && m.agent !== undefined) found.agent = m.agent;
+    if (found.login === undefined && m.login !== undefined) found.login = m.login;
   }
   return found;
 }
