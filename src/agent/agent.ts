@@ -348,6 +348,8 @@ export class Agent {
       containerOf: (pid) => this.table.containerOf(pid),
       dns: this.dns,
       fpu: this.config.detectors.monero.enabled,
+      openRead: this.config.sources.ebpf.open_read,
+      ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
       wanted: (type) => this.rules.engine.rulesFor('syscall', type).length > 0,
       onError: (m) => this.log.error({ err: m }, 'eBPF driver stopped'),

@@ -27,6 +27,12 @@ export const sourcesSection = z.strictObject({
   /** Events waiting for the engine; past this they are dropped and counted. */
   queue_size: z.number().int().min(16).default(10_000),
   procfs: z.strictObject({ interval_ms: z.number().int().min(10).default(100) }).default({ interval_ms: 100 }),
+  ebpf: z.strictObject({
+    /** A BTF file for kernels that do not expose /sys/kernel/btf/vmlinux (e.g. one from BTFHub). */
+    btf: z.string().min(1).optional(),
+    /** Report read-only opens too (many: off by default; opens that may write or create always come). */
+    open_read: z.boolean().default(false),
+  }).default({ open_read: false }),
   connections: z.strictObject({
     enabled: z.boolean().default(true),
     interval_ms: z.number().int().min(20).default(250),
