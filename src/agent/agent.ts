@@ -354,7 +354,7 @@ export class Agent {
       wanted: (type) => this.rules.engine.rulesFor('syscall', type).length > 0,
       onError: (m) => this.log.error({ err: m }, 'eBPF driver stopped'),
     });
-    src.onEvents((ev) => this.enqueueSettled(ev, preferKernelImage));
+    src.onEvents((ev) => this.enqueueSettled(ev, preferKernelImage, true));
     return src;
   }
 
@@ -384,9 +384,12 @@ export class Agent {
    * sent before the source looked are pending by then. An exec notice that was dropped (a burst
    * past the connector's queue) is not recovered here: the event keeps the forked image.
    */
-  private enqueueSettled(ev: Event, pick?: (was: ProcessInfo, now: ProcessInfo) => ProcessInfo): void {
+  private enqueueSettled(ev: Event, pick?: (was: ProcessInfo, now: ProcessInfo) => ProcessInfo, ordered = false): void {
     const pid = (ev as SyscallEvent).proc?.pid;
     if (pid === undefined) return this.enqueue(ev);
+    // A source whose notices and events come in one ordered stream (eBPF) has delivered every
+    // notice before the event already: nothing to wait for unless one is still being applied.
+    if (ordered && !this.applying.has(pid)) return this.enqueue(ev);
     setImmediate(() => {
       const pending = this.applying.get(pid);
       if (!pending) return this.enqueue(ev);
