@@ -72,7 +72,8 @@ function buildAddon() {
   if (process.platform !== 'linux') return;
   const addon = join(SRC, 'build', 'Release', 'minewatch_ebpf.node');
   if (existsSync(addon) && mtime(join(SRC, 'addon.c')) <= mtime(addon) && mtime(join(SRC, 'minewatch.h')) <= mtime(addon)) return;
-  if (!existsSync('/usr/include/bpf/libbpf.h')) {
+  // MINEWATCH_LIBBPF_H: where libbpf.h is looked for (tests point it at nothing).
+  if (!existsSync(process.env.MINEWATCH_LIBBPF_H ?? '/usr/include/bpf/libbpf.h')) {
     return say('eBPF driver not built: libbpf-dev is missing (apt-get install libbpf-dev, then npm rebuild minewatch); the agent will use the proc connector');
   }
   const gyp = nodeGyp();
