@@ -237,6 +237,38 @@ describe('eBPF driver end to end (root, BTF)', { skip: SKIP }, () => {
   });
 });
 
+describe('eBPF driver: the kernel filter follows the rules', { skip: SKIP }, () => {
+  test('chmod stays in the kernel while no rule names it, and comes once one does', async () => {
+    const seen: Array<{ type: string; pid: number }> = [];
+    const src = new EbpfSource({ lookup: () => undefined, containerOf: () => undefined, wanted: () => false });
+    src.onEvents((ev) => seen.push({ type: ev.type, pid: (ev as { proc: { pid: number } }).proc.pid }));
+    await src.start(() => {});
+    try {
+      const file = join(WORK, 'filtered');
+      writeFileSync(file, '');
+      const chmodOnce = async (): Promise<number> => {
+        const c = spawn('chmod', ['600', file], { stdio: 'ignore' });
+        assert.equal(await exitOf(c), 0);
+        // The reader hands records over within a few milliseconds; a connect of our own after the
+        // chmod is the proof that everything before it has arrived.
+        const probe = spawn(process.execPath, ['-e', `require('node:net').connect(9, '127.0.0.1').on('error', () => {}); setTimeout(() => process.exit(0), 50)`], { stdio: 'ignore' });
+        await exitOf(probe);
+        const deadline = Date.now() + DEADLINE;
+        while (!seen.some((e) => e.type === 'connect' && e.pid === probe.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(seen.some((e) => e.type === 'connect' && e.pid === probe.pid), 'the probe connect arrived');
+        return c.pid!;
+      };
+      const before = await chmodOnce();
+      assert.deepEqual(seen.filter((e) => e.pid === before), [], 'no rule names chmod: nothing came up');
+      src.setWanted((t) => t === 'fchmodat');
+      const after = await chmodOnce();
+      assert.deepEqual(seen.filter((e) => e.pid === after).map((e) => e.type), ['fchmodat']);
+    } finally {
+      await src.stop();
+    }
+  });
+});
+
 describe('eBPF driver unavailable: a clear reason, and the fallback', { skip: NO_EBPF ?? NO_TOOLS }, () => {
   test('without BTF the source refuses with ERR_NO_BTF, naming the file', async () => {
     const src = new EbpfSource({ lookup: () => undefined, containerOf: () => undefined, btfPath: join(WORK, 'no-such-vmlinux') });

@@ -16,6 +16,7 @@
  *       (minewatch.h), offsetNs a bigint to add to their CLOCK_BOOTTIME stamps for epoch time.
  *   stats(handle) -> { events, drops, queueDrops, fpu }   drops: the ring buffer was full (kernel),
  *       queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint)
+ *   setSysFlags(handle, Uint8Array(512))   what to report from now on (the rules changed)
  *   close(handle)   detach, stop the reader, free. Idempotent.
  */
 #define _GNU_SOURCE
@@ -67,6 +68,7 @@ typedef struct {
   int nlinks;
   struct ring_buffer *rb;
   int counters_fd;
+  int flags_fd;
   int wake[2];
   pthread_t thread;
   int closed;
@@ -338,6 +340,15 @@ static void *rodata_var(struct bpf_object *obj, struct bpf_map *rodata, const ch
   return NULL;
 }
 
+/* Write the per-syscall flags into the kernel's map: 0 on success, -1 with errno. */
+static int set_flags(mw_ebpf *c, const uint8_t flags[512]) {
+  for (uint32_t nr = 0; nr < 512; nr++) {
+    uint32_t v = flags[nr];
+    if (bpf_map_update_elem(c->flags_fd, &nr, &v, BPF_ANY) != 0) return -1;
+  }
+  return 0;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], resource, handle;
@@ -408,11 +419,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     if (strcmp(name, "events") == 0) bpf_map__set_max_entries(m, ring);
   }
   struct mw_config *cfg_img = rodata ? rodata_var(c->obj, rodata, "cfg", sizeof cfg) : NULL;
-  uint8_t *flags_img = rodata ? rodata_var(c->obj, rodata, "sys_flags", sizeof flags) : NULL;
-  if (!cfg_img || !flags_img) {
+  if (!cfg_img) {
     teardown(c);
     free(c);
-    return throw_code(env, "ERR_BPF_OBJECT", "%s: the object lacks its cfg/sys_flags globals (a stale build?)", path);
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: the object lacks its cfg global (a stale build?)", path);
   }
 
   /* The RandomX program only where its tracepoint exists and it is wanted. */
@@ -428,7 +438,6 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   if (fpu_prog && !cfg.fpu) bpf_program__set_autoload(fpu_prog, false);
   memcpy(cfg_img, &cfg, sizeof cfg);
-  memcpy(flags_img, flags, sizeof flags);
 
   err = bpf_object__load(c->obj);
   if (err == -EAGAIN && attempt < 5) {
@@ -448,6 +457,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_code(env, "ERR_BPF_LOAD", "the kernel refused the BPF programs: %s [%s]", strerror(err), tail);
   }
   break;
+  }
+  c->flags_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_flags");
+  if (c->flags_fd < 0 || set_flags(c, flags) != 0) {
+    err = errno;
+    teardown(c);
+    free(c);
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags map: %s (a stale build?)", path, strerror(err));
   }
   struct bpf_program *prog;
   bpf_object__for_each_program(prog, c->obj) {
@@ -531,8 +547,32 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* setSysFlags(handle, Uint8Array(512)): what to report from now on (the rules changed). */
+static napi_value js_set_sys_flags(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "setSysFlags(handle, flags): expected a handle returned by open()");
+  mw_ebpf *c = data;
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[1], &is_ta);
+  if (!is_ta) return throw_code(env, "ERR_INVALID_ARG_TYPE", "setSysFlags(handle, flags): flags must be a Uint8Array");
+  napi_typedarray_type tt;
+  size_t len;
+  void *bytes;
+  napi_get_typedarray_info(env, argv[1], &tt, &len, &bytes, NULL, NULL);
+  uint8_t flags[512] = {0};
+  if (tt == napi_uint8_array) memcpy(flags, bytes, len < sizeof flags ? len : sizeof flags);
+  if (c->closed) return NULL;
+  if (set_flags(c, flags) != 0) return throw_code(env, "ERR_BPF_MAP", "cannot update the sys_flags map: %s", strerror(errno));
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
+      {"setSysFlags", NULL, js_set_sys_flags, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -61,7 +61,19 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Set by the loader before the object is loaded (it patches .rodata). */
 const volatile struct mw_config cfg = {};
-const volatile unsigned char sys_flags[NR_MAX] = {};
+
+/* What to report per syscall number (MW_SYS_*): the loader fills it, and again when rules change. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, NR_MAX);
+  __type(key, u32);
+  __type(value, u32);
+} sys_flags SEC(".maps");
+
+static __always_inline u32 sys_flag(u32 nr) {
+  u32 *f = bpf_map_lookup_elem(&sys_flags, &nr);
+  return f ? *f : 0;
+}
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -361,7 +373,7 @@ int BPF_PROG(mw_exit, struct task_struct *p) {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(mw_sys_enter, struct pt_regs *regs, long id) {
   if (id < 0 || id >= NR_MAX) return 0;
-  u8 fl = sys_flags[id];
+  u32 fl = sys_flag(id);
   if (!fl) return 0;
   u64 pt = bpf_get_current_pid_tgid();
   if ((pt >> 32) == cfg.self_tgid) return 0;
@@ -415,7 +427,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
   struct stash st = *sp;
   bpf_map_delete_elem(&stash, &tid);
   u32 nr = st.nr;
-  if (nr >= NR_MAX || (sys_flags[nr] & MW_SYS_EXEC)) return 0; /* an exec that failed */
+  if (nr >= NR_MAX || (sys_flag(nr) & MW_SYS_EXEC)) return 0; /* an exec that failed */
 
   struct scratch *s = get_scratch();
   if (!s) return 0;

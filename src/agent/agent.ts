@@ -308,6 +308,8 @@ export class Agent {
       try {
         await ebpf.start(onNotice);
         this.driver = 'ebpf';
+        // New rules may name syscalls the kernel was told to keep: tell it again.
+        this.rules.onReload = () => ebpf.setWanted(this.wantedBy());
         const fpu = ebpf.fpuStatus;
         if (this.config.detectors.monero.enabled && fpu === 'missing') {
           this.log.warn({}, 'RandomX detector off: this kernel has no x86_fpu:x86_fpu_regs_deactivated tracepoint (x86 only)');
@@ -341,6 +343,12 @@ export class Agent {
     return poller;
   }
 
+  /** Whether the current rules can use an event type. */
+  private wantedBy(): (type: string) => boolean {
+    const engine = this.rules.engine;
+    return (type) => engine.rulesFor('syscall', type).length > 0;
+  }
+
   /** The eBPF driver, its syscall events into the queue like the other sources' (see enqueueSettled). */
   private newEbpfSource(): EbpfSource {
     const src = new EbpfSource({
@@ -351,7 +359,7 @@ export class Agent {
       openRead: this.config.sources.ebpf.open_read,
       ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
-      wanted: (type) => this.rules.engine.rulesFor('syscall', type).length > 0,
+      wanted: this.wantedBy(),
       onError: (m) => this.log.error({ err: m }, 'eBPF driver stopped'),
     });
     src.onEvents((ev) => this.enqueueSettled(ev, preferKernelImage, true));

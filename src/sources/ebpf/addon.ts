@@ -43,6 +43,8 @@ export interface EbpfAddon {
   open(objectPath: string, options: EbpfOpenOptions, callback: (batch: Buffer, offsetNs: bigint, error?: string) => void): EbpfHandle;
   close(handle: EbpfHandle): void;
   stats(handle: EbpfHandle): EbpfStats;
+  /** What to report from now on (the rules changed); throws ERR_BPF_MAP. */
+  setSysFlags(handle: EbpfHandle, flags: Uint8Array): void;
 }
 
 export type EbpfAddonLoad = { addon: EbpfAddon; objectPath: string } | { error: string; code: string };
@@ -75,8 +77,8 @@ function load(): EbpfAddonLoad {
   try {
     const require = createRequire(import.meta.url);
     const mod = require(EBPF_ADDON_PATH) as Partial<EbpfAddon>;
-    if (typeof mod.open !== 'function' || typeof mod.close !== 'function' || typeof mod.stats !== 'function') {
-      return { error: 'the eBPF addon loaded but lacks open/close/stats (a stale build? run `npm rebuild minewatch`)', code: 'ERR_ADDON_MISSING' };
+    if (typeof mod.open !== 'function' || typeof mod.close !== 'function' || typeof mod.stats !== 'function' || typeof mod.setSysFlags !== 'function') {
+      return { error: 'the eBPF addon loaded but lacks open/close/stats/setSysFlags (a stale build? run `npm rebuild minewatch`)', code: 'ERR_ADDON_MISSING' };
     }
     return { addon: mod as EbpfAddon, objectPath: EBPF_OBJECT_PATH };
   } catch (e) {

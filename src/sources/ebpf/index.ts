@@ -152,6 +152,14 @@ export class EbpfSource implements ProcNoticeSource {
     }
   }
 
+  /**
+   * The rules changed: report from now on what `wanted` says they can use (and what the agent
+   * itself always needs).
+   */
+  setWanted(wanted: (type: string) => boolean): void {
+    if (this.handle && this.addon) this.addon.setSysFlags(this.handle, sysFlags(wanted));
+  }
+
   /** on, off, or missing (this kernel has no x86_fpu_regs_deactivated tracepoint). */
   get fpuStatus(): EbpfStats['fpu'] {
     return this.stats()?.fpu ?? 'off';
