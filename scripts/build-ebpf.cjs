@@ -17,9 +17,10 @@ const ROOT = join(__dirname, '..');
 const SRC = join(ROOT, 'native', 'ebpf');
 const OUT = join(SRC, 'out');
 const args = process.argv.slice(2);
-const wantObject = args.length === 0 || args.includes('--object');
-const wantAddon = args.length === 0 || args.includes('--addon');
 const quiet = args.includes('--quiet');
+const parts = args.filter((a) => a !== '--quiet');
+const wantObject = parts.length === 0 || parts.includes('--object');
+const wantAddon = parts.length === 0 || parts.includes('--addon');
 
 function say(msg) {
   if (!quiet) process.stderr.write(`minewatch: ${msg}\n`);
