@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/sections.js';
 import { DnsCache } from '../enrich/dns.js';
+import { UserDb } from '../enrich/users.js';
 import { ContainerResolver, DockerClient } from '../enrich/containers.js';
 import { ProcessTable } from '../enrich/process-table.js';
 import { type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
@@ -82,6 +83,8 @@ export class Agent {
   readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0 } as Record<string, number>, rescans: 0 };
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
+  /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
+  private readonly users = new UserDb();
   private readonly writer: AlertWriter;
   private notices: ProcNoticeSource | undefined;
   private readonly sources: Source[] = [];
@@ -354,6 +357,7 @@ export class Agent {
     const src = new EbpfSource({
       lookup: (pid) => this.table.get(pid),
       containerOf: (pid) => this.table.containerOf(pid),
+      userName: (uid) => this.users.user(uid)?.name,
       dns: this.dns,
       fpu: this.config.detectors.monero.enabled,
       openRead: this.config.sources.ebpf.open_read,

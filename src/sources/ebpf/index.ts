@@ -25,6 +25,8 @@ export interface EbpfSourceOptions {
   /** The process table's entry for a pid (without reading /proc). */
   lookup: (pid: number) => ProcessInfo | undefined;
   containerOf: (pid: number) => ContainerInfo | undefined;
+  /** A uid's name on the host, for processes the table could not read (user.name). */
+  userName?: (uid: number) => string | undefined;
   /** Learns the addresses of every DNS answer the host receives. */
   dns?: DnsCache;
   /** The RandomX detector (detectors.monero.enabled). */
@@ -254,6 +256,8 @@ export class EbpfSource implements ProcNoticeSource {
   private rememberExec(r: ExecRecord): void {
     const parent = this.opts.lookup(r.ppid);
     const info: ProcessInfo = { pid: r.pid, tid: r.pid, ppid: r.ppid, name: r.comm, uid: r.uid, start_ts: r.start };
+    const user = this.opts.userName?.(r.uid);
+    if (user !== undefined) info.user = user;
     if (r.argv.length > 0) {
       info.exe = r.argv[0];
       info.args = r.argv.slice(1);
