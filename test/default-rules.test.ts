@@ -33,6 +33,7 @@ const R = {
   cpu: 'Sustained High CPU Use',
   stratumWire: 'Stratum Mining Protocol on the Wire',
   randomx: 'RandomX Floating-Point Rounding Pattern',
+  poolLookup: 'Mining Pool Domain Resolved',
 } as const;
 
 /** Load files, failing the test with every problem listed when the load fails. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DnsCache } from '../src/enrich/dns.js';
 import { RecordDecoder, type SysRecord } from '../src/sources/ebpf/decode.js';
-import { parseDnsAnswer } from '../src/sources/ebpf/dns-answer.js';
+import { parseDnsAnswer } from '../src/enrich/dns-answer.js';
 import { SYSCALLS, sysFlags, toSyscallEvent } from '../src/sources/ebpf/syscalls.js';
 import { applyKernelExec } from '../src/sources/ebpf/index.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
@@ -205,6 +205,18 @@ describe('DNS answers', () => {
     const loop = Buffer.from([0, 0, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12]);
     assert.equal(parseDnsAnswer(loop), undefined);
     assert.equal(parseDnsAnswer(Buffer.alloc(5)), undefined);
+  });
+
+  test('an answer for a pool domain is an alert of its own, with the name asked for', () => {
+    const engine = Engine.fromFiles(DEFAULT_RULES_FILES);
+    const recv = (name: string, sport = 53) => engine.process({
+      source: 'syscall', type: 'recvmsg', ts: 1n, res: 80, buffer: dnsResponse(name).toString('latin1'), proc: { pid: 5, name: 'curl' },
+      fd: { num: 4, type: 'ipv4', l4proto: 'udp', cip: '10.0.0.2', cport: 40000, sip: '10.0.0.53', sport },
+    }).map((m) => `${m.rule}/${String(m.outputFields['mw.dns.query'])}`);
+    assert.deepEqual(recv('XMR-EU1.nanopool.org'), ['Mining Pool Domain Resolved/xmr-eu1.nanopool.org']);
+    assert.deepEqual(recv('pool.supportxmr.com'), ['Mining Pool Domain Resolved/pool.supportxmr.com']);
+    assert.deepEqual(recv('www.example.org'), []);
+    assert.deepEqual(recv('xmr-eu1.nanopool.org', 5353), [], 'not from port 53: not a DNS answer');
   });
 
   test('learned names name the address for fd.sip.name, in canonical form', () => {

@@ -199,6 +199,8 @@ describe('eBPF driver end to end (root, BTF)', { skip: SKIP }, () => {
     const d = await agent.waitAlert((x) => byPid('Outbound Connection to a Mining Pool', r.pid!)(x) && x.output_fields['fd.sport'] === 8443, DEADLINE, 'the pool connection (name from DNS)');
     clearTimeout(explain);
     assert.equal(d.output_fields['fd.sip.name'], DNS_POOL);
+    const lookup = await agent.waitAlert(byPid('Mining Pool Domain Resolved', r.pid!), DEADLINE, 'the pool lookup');
+    assert.equal(lookup.output_fields['mw.dns.query'], DNS_POOL);
     assert.match(String(d.output_fields['fd.name']), new RegExp(`->${DNS_POOL_ADDR.replace(/\./g, '\\.')}:8443$`));
     assert.equal(await exitOf(r), 0);
   });

@@ -6,6 +6,7 @@
  *   mw.stratum.url / .scheme / .host / .port   the first mining-pool (stratum-family) URL
  *   mw.miner.flags                       the arguments look like a miner's
  *   mw.stratum.method / .agent / .login  a mining protocol message in the first bytes a connection sent
+ *   mw.dns.query                         the name a DNS answer the process received was for
  *   mw.cpu.percent / .limit_percent / .duration / .scope   figures set by the CPU sampler
  *   mw.fpu.rounding_count / .rounding_rate / .rounding_changes   figures set by the RandomX detector
  *   mw.proc.exe_sha256                   SHA-256 of the executable (set by the process table)
@@ -19,6 +20,7 @@ import type { Extracted, FieldDef, FieldType } from './types.js';
 import { memoPerEvent } from './memo.js';
 import { findWallets, mayHoldWallet, type WalletMatch, type WalletType } from './wallets.js';
 import { parseStratumPayload, type StratumMessage } from './stratum-wire.js';
+import { parseDnsAnswer } from '../enrich/dns-answer.js';
 
 // ---- per-event cache ---------------------------------------------------------------------------
 
@@ -38,6 +40,8 @@ interface Parsed {
   minerFlags?: boolean;
   /** null: looked, found none. */
   wire?: StratumMessage | null;
+  /** null: looked, not a DNS answer. */
+  dnsQuery?: string | null;
 }
 
 const parsed: (ev: Event) => Parsed = memoPerEvent((_ev: Event): Parsed => ({}));
@@ -250,6 +254,18 @@ function wireOf(ev: Event): StratumMessage | undefined {
   return p.wire ?? undefined;
 }
 
+// ---- DNS answers -------------------------------------------------------------------------------
+
+const RECV_TYPES = new Set(['recvfrom', 'recvmsg', 'read', 'recv']);
+
+function dnsQueryOf(ev: Event): string | undefined {
+  const e = ev as Partial<SyscallEvent>;
+  if (typeof e.buffer !== 'string' || !RECV_TYPES.has(ev.type) || e.fd?.sport !== 53) return undefined;
+  const p = parsed(ev);
+  if (p.dnsQuery === undefined) p.dnsQuery = parseDnsAnswer(Buffer.from(e.buffer, 'latin1'))?.query ?? null;
+  return p.dnsQuery ?? undefined;
+}
+
 // ---- RandomX detector figures ------------------------------------------------------------------
 
 function fpuValue(ev: Event, key: string): Extracted {
@@ -315,6 +331,9 @@ export const mwFields: FieldDef[] = [
   field('mw.stratum.login', 'charbuf',
     'the account the miner logs in as in that message (a wallet, or wallet.worker): XMRig login params.login, mining.authorize\'s first parameter',
     (ev) => wireOf(ev)?.login),
+  field('mw.dns.query', 'charbuf',
+    'the name (lowercased) a DNS answer was for, on the eBPF driver\'s recvfrom/recvmsg events from port 53: a lookup of a pool domain is an event of its own',
+    dnsQueryOf),
   field('mw.fpu.rounding_count', 'uint64',
     "times the RandomX detector saw the process leave the CPU with a floating-point rounding mode other than round-to-nearest (MXCSR bits 13-14, at x86_fpu_regs_deactivated); cryptnono's monero detector kills at 64",
     (ev) => fpuValue(ev, 'rounding_count')),

@@ -18,7 +18,7 @@ import { exitCodeFromStatus } from '../proc-connector.js';
 import type { ProcNotice, ProcNoticeSource } from '../types.js';
 import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, loadEbpfAddon } from './addon.js';
 import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type SysRecord } from './decode.js';
-import { parseDnsAnswer } from './dns-answer.js';
+import { parseDnsAnswer } from '../../enrich/dns-answer.js';
 import { sysFlags, toSyscallEvent } from './syscalls.js';
 
 export interface EbpfSourceOptions {
