@@ -91,7 +91,8 @@ test('Dockerfile: the runtime tree holds what the package ships, the addon bindi
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { files: string[]; bin: Record<string, string> };
   const optional = /for p in (.*?); do/.exec(gather.args)![1]!.split(/\s+/);
   const shipped = [...always, ...optional];
-  for (const f of pkg.files.filter((f) => !['binding.gyp', 'native', 'scripts/native-fallback.cjs'].includes(f))) {
+  // Build inputs (the addon sources, the install scripts) and npm's exclusions ("!…") are not runtime files.
+  for (const f of pkg.files.filter((f) => !['binding.gyp', 'native', 'scripts/native-fallback.cjs', 'scripts/build-ebpf.cjs'].includes(f) && !f.startsWith('!'))) {
     assert.ok(shipped.some((s) => f === s || f.startsWith(`${s}/`)), `the image ships ${f} (package.json files)`);
   }
   const gyp = JSON.parse(readFileSync(`${ROOT}binding.gyp`, 'utf8')) as { targets: { target_name: string }[] };

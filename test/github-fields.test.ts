@@ -36,15 +36,15 @@ test('github.yaml loads with no error and no warning: 15 rules on the github sou
   assert.ok(!pluginSatisfies(BUILTIN_PLUGINS, 'github', '1.0.0'), 'a future major version is refused, as in Falco');
 });
 
-test('plugin requirements: github and its alternatives are met, json (not built in) fails with its name and line', () => {
+test('plugin requirements: github and its alternatives are met, a plugin that is not built in fails with its name and line', () => {
   const file = (req: string) => [{ path: 'r.yaml', text: `- required_plugin_versions:\n${req}\n- rule: r\n  desc: d\n  condition: github.type=ping\n  output: o\n  priority: INFO\n  source: github\n` }];
   assert.equal(new Engine(file('  - name: github\n    version: 0.10.0')).ruleset.rules.length, 1);
   assert.equal(new Engine(file('  - name: github-enterprise\n    version: 1.0.0\n    alternatives:\n      - name: github\n        version: 0.8.0')).ruleset.rules.length, 1);
-  assert.throws(() => new Engine(file('  - name: github\n    version: 0.8.0\n  - name: json\n    version: 0.7.0')), (e: unknown) => {
+  assert.throws(() => new Engine(file('  - name: github\n    version: 0.8.0\n  - name: gitlab\n    version: 0.1.0')), (e: unknown) => {
     assert.ok(e instanceof RulesLoadError);
     assert.equal(e.errors.length, 1);
     assert.equal(`${e.errors[0]!.pos.file}:${e.errors[0]!.pos.line}`, 'r.yaml:4');
-    assert.match(e.errors[0]!.message, /must load one of: json \(>= 0\.7\.0\)/);
+    assert.match(e.errors[0]!.message, /must load one of: gitlab \(>= 0\.1\.0\)/);
     return true;
   });
   assert.throws(() => new Engine(file('  - name: github\n    version: 0.11.0')), /github \(>= 0\.11\.0\) \(minewatch has github 0\.10\.0\)/);
