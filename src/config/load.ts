@@ -37,8 +37,41 @@ const FALCO_IGNORED = new Set([
   'syslog_output', 'load_plugins', 'plugins', 'engine_kind', 'base_syscalls', 'falco_libs', 'output_timeout',
   'outputs_queue', 'config_files', 'rules_matching', 'append_output', 'static_fields', 'container_engines',
   'json_include_output_property', 'json_include_tags_property', 'json_include_message_property',
-  'json_include_output_fields_property', 'http_output', 'program_output', 'capture', 'plugins_hostinfo',
+  'json_include_output_fields_property', 'capture', 'plugins_hostinfo',
 ]);
+
+/** Falco's program_output and http_output keys → ours (outputs.program, outputs.webhook). */
+const FALCO_OUTPUT_KEYS: Record<string, Record<string, string>> = {
+  program_output: { enabled: 'enabled', keep_alive: 'keep_alive', program: 'program' },
+  http_output: {
+    enabled: 'enabled', url: 'url', user_agent: 'user_agent', insecure: 'insecure', ca_file: 'ca_cert',
+    cert_file: 'client_cert', key_file: 'client_key',
+  },
+};
+
+/** Translate one Falco output block; keys with no meaning here are returned to be warned about. */
+function falcoOutputAlias(key: string, v: Raw): { settings: Raw; ignored: string[] } {
+  const map = FALCO_OUTPUT_KEYS[key]!;
+  const theirsToOurs = new Map(Object.entries(map).map(([ours, theirs]) => [theirs, ours]));
+  const settings: Raw = { enabled: v.enabled ?? false };
+  const ignored: string[] = [];
+  for (const [k, val] of Object.entries(v)) {
+    // falco.yaml spells "not set" as "" (url: "", ca_cert: "").
+    if (val === '' || val === null) continue;
+    const ours = theirsToOurs.get(k);
+    if (ours) settings[ours] = val;
+    // Falco's CA bundle is the same file as its ca_cert; mtls only switches client_cert/key on.
+    else if (key === 'http_output' && k === 'ca_bundle') settings.ca_file ??= val;
+    else if (key === 'http_output' && k === 'mtls') continue;
+    // Falco's defaults (echo: false, ca_path: /etc/ssl/certs, …) and disabled outputs: no noise.
+    else if (v.enabled === true && val !== false && !(k === 'ca_path' && val === '/etc/ssl/certs') && k !== 'max_consecutive_timeouts') ignored.push(k);
+  }
+  if (key === 'http_output' && v.mtls !== true) {
+    delete settings.cert_file;
+    delete settings.key_file;
+  }
+  return { settings, ignored };
+}
 
 interface Raw {
   [k: string]: unknown;
@@ -99,7 +132,7 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
   for (const [k, v] of Object.entries(raw as Raw)) {
     switch (k) {
       case 'json_output':
-        falco = deepMerge(falco, { outputs: { stdout: { format: v ? 'json' : 'text' }, file: { format: v ? 'json' : 'text' } } });
+        falco = deepMerge(falco, { outputs: { stdout: { format: v ? 'json' : 'text' }, file: { format: v ? 'json' : 'text' }, program: { format: v ? 'json' : 'text' } } });
         break;
       case 'stdout_output':
         falco = deepMerge(falco, { outputs: { stdout: { enabled: (v as Raw | null)?.enabled ?? true } } });
@@ -107,6 +140,16 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
       case 'file_output': {
         const f = (v ?? {}) as Raw;
         falco = deepMerge(falco, { outputs: { file: { enabled: f.enabled ?? false, ...(f.filename ? { path: f.filename } : {}) } } });
+        break;
+      }
+      case 'program_output':
+      case 'http_output': {
+        const kind = k === 'program_output' ? 'program' : 'webhook';
+        const { settings, ignored } = falcoOutputAlias(k, (v ?? {}) as Raw);
+        falco = deepMerge(falco, { outputs: { [kind]: settings } });
+        for (const [ours, theirs] of Object.entries(FALCO_OUTPUT_KEYS[k]!)) aliasOf.set(`outputs.${kind}.${ours}`, [k, theirs]);
+        aliasOf.set(`outputs.${kind}`, [k]);
+        for (const key of ignored) problem(warnings, [k, key], `Falco setting '${k}.${key}' has no effect in minewatch; ignored`);
         break;
       }
       case 'priority':
@@ -122,7 +165,7 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
         else if (FALCO_IGNORED.has(k) && !(k === 'outputs' && isMap(doc.get(k, true)))) {
           problem(warnings, [k], `Falco setting '${k}' has no effect in minewatch yet; ignored`);
         } else if (k === 'outputs') input[k] = v;
-        else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, priority, rule_matching)`);
+        else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, program_output, http_output, priority, rule_matching)`);
     }
   }
   input = deepMerge(falco, input);

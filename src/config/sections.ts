@@ -5,6 +5,9 @@ import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
 import { type ResponseConfig, responseSection } from '../response/config.js';
 import { type DetectorsConfig, detectorsSection } from './detectors.js';
+import { type OutputsConfig, outputsSection } from '../alerts/outputs/config.js';
+
+export { type OutputsConfig, outputsSection };
 import { type WebConfig, webSection } from '../web/config.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
@@ -51,21 +54,8 @@ export const sourcesSection = z.strictObject({
   }).default({ hosts_files: ['/etc/hosts'], static: {} }),
 });
 
-export const outputsSection = z.strictObject({
-  stdout: z.strictObject({
-    enabled: z.boolean().default(true),
-    format: z.enum(['text', 'json']).default('text'),
-  }).default({ enabled: true, format: 'text' }),
-  file: z.strictObject({
-    enabled: z.boolean().default(false),
-    path: z.string().default('/var/log/minewatch/alerts.jsonl'),
-    format: z.enum(['text', 'json']).default('json'),
-  }).default({ enabled: false, path: '/var/log/minewatch/alerts.jsonl', format: 'json' }),
-});
-
 export type EngineConfig = z.infer<typeof engineSection>;
 export type SourcesConfig = z.infer<typeof sourcesSection>;
-export type OutputsConfig = z.infer<typeof outputsSection>;
 
 export interface Config {
   alerts: AlertsConfig;

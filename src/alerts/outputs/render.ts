@@ -1,0 +1,33 @@
+/**
+ * The two line formats Falco users know: the text line ("<time>: <Priority> <output>") and the
+ * JSON alert. A summary (the repeats of a group when its throttle window closes) says so in text.
+ */
+import type { AlertMessage } from '../types.js';
+
+export type LineFormat = 'text' | 'json';
+
+/** Falco's text line; a summary gets its count and time span appended. */
+export function textLine(msg: AlertMessage): string {
+  const mw = msg.minewatch;
+  if (mw?.kind !== 'summary') return msg.output;
+  return `${msg.output} (repeated: ${mw.count} matches from ${mw.first_seen} to ${mw.last_seen})`;
+}
+
+/** One line, without its newline. */
+export function renderLine(msg: AlertMessage, format: LineFormat): string {
+  return format === 'json' ? JSON.stringify(msg) : textLine(msg);
+}
+
+/**
+ * `template` with {priority} (lower case), {rule}, {source}, {hostname} and {kind} filled in, each
+ * value passed through `clean` so it cannot break the subject or topic's structure.
+ */
+export function fillTemplate(template: string, msg: AlertMessage, clean: (s: string) => string): string {
+  return template.replace(/\{(priority|rule|source|hostname|kind)\}/g, (_, key: string) => {
+    const v = key === 'kind' ? msg.minewatch?.kind ?? 'first' : key === 'priority' ? msg.priority.toLowerCase() : String(msg[key as 'rule' | 'source' | 'hostname'] ?? '');
+    return clean(v) || '_';
+  });
+}
+
+/** The placeholders fillTemplate knows. */
+export const TEMPLATE_KEYS = ['priority', 'rule', 'source', 'hostname', 'kind'];
