@@ -59,7 +59,12 @@ describe('auth', () => {
     assert.equal((await call(guarded.url, '/', { token: TOKEN, body: falcoAlert() })).status, 200);
     const lower = await call(guarded.url, '/api/alerts', { headers: { authorization: `bearer ${TOKEN}` } });
     assert.equal(lower.status, 200, 'the scheme is case-insensitive');
-    assert.equal((await call(guarded.url, '/api/alerts', { headers: { authorization: `Basic ${TOKEN}` } })).status, 401);
+    assert.equal((await call(guarded.url, '/api/alerts', { headers: { authorization: `Token ${TOKEN}` } })).status, 401);
+    // Falco's http_output cannot add headers; it sends its URL's user and password (Basic).
+    const basic = (user: string, pass: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` });
+    assert.equal((await call(guarded.url, '/falco', { headers: basic('falco', TOKEN), body: falcoAlert() })).status, 200);
+    assert.equal((await call(guarded.url, '/falco', { headers: basic('falco', 'wrong-token-0123456789abcdef'), body: falcoAlert() })).status, 401);
+    assert.equal((await call(guarded.url, '/falco', { headers: basic(TOKEN, ''), body: falcoAlert() })).status, 401, 'the token is the password, not the user');
   });
 
   test('an unknown path asks for the token before saying it does not exist', async () => {
