@@ -129,6 +129,7 @@ function serviceOver(store: AlertStore): AlertService {
     ingest: () => {
       throw new Error('read-only bench service');
     },
+    commit: () => {},
     subscribe: () => () => {},
     outputStats: () => [],
   };

@@ -148,6 +148,12 @@ export interface K8sInfo {
   /** Owning workload, as found from the pod's ownerReferences. */
   owner_kind?: string;
   owner_name?: string;
+  /** The pod's owners from its direct controller to the top one (ReplicaSet, then Deployment). */
+  owners?: Array<{ kind: string; name: string; uid?: string; apiVersion?: string }>;
+  node_name?: string;
+  service_account?: string;
+  /** Images of the pod's containers, as the pod spec names them. */
+  images?: string[];
 }
 
 /** A syscall exit event. `args` holds evt.arg.* as Falco renders them (strings or numbers). */

@@ -212,7 +212,7 @@ describe('ingest (POST / from Falco or an agent)', () => {
     const r1 = p.ingest({ ...base, minewatch: mw });
     p.ingest({ ...base, minewatch: mw });
     const r2 = p.ingest({ ...base, minewatch: { ...mw, kind: 'summary', count: 40, last_seen: '2026-11-25T20:18:00Z' } });
-    assert.equal(r1.id, r2.id);
+    assert.equal(r1!.id, r2!.id);
     const [g] = p.query({});
     assert.equal(p.query({}).length, 1);
     assert.equal(g.count, 40);

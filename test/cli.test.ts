@@ -82,12 +82,12 @@ test('fields --json lists the catalog with types; unknown source exits 1', () =>
   assert.match(bad.err, /unknown source 'nope'/);
 });
 
-test('version --json names the engine version and the built-in container plugin', () => {
+test('version --json names the engine version and the built-in plugins (container, k8saudit, json)', () => {
   const r = run(['version', '--json']);
   assert.equal(r.code, 0, r.err);
   const v = JSON.parse(r.out);
   assert.equal(v.engine_version, '0.57.0');
-  assert.deepEqual(v.plugins.map((p: { name: string }) => p.name), ['container']);
+  assert.deepEqual(v.plugins.map((p: { name: string; version: string }) => `${p.name} ${p.version}`), ['container 0.4.0', 'k8saudit 0.18.0', 'json 0.7.0', 'github 0.10.0']);
 });
 
 test('replay --json prints Falco JSON alerts; a bad line is reported with file:line and skipped', () => {

@@ -54,20 +54,10 @@ test('each file also loads alone, with the engine and plugin versions it asks fo
   }
 });
 
-test('k8s_audit_rules.yaml and github.yaml fail on their plugin requirement, as in Falco', () => {
-  for (const [file, plugin] of [['k8s_audit_rules.yaml', 'k8saudit (>= 0.18.0)'], ['github.yaml', 'github (>= 0.8.0)']] as const) {
-    assert.throws(
-      () => Engine.fromFiles([FALCO_CORPUS + file]),
-      (e: unknown) => {
-        assert.ok(e instanceof RulesLoadError);
-        const first = e.errors[0]!;
-        assert.match(first.message, /^Plugin requirement not satisfied, must load one of: /);
-        assert.ok(first.message.includes(plugin), first.message);
-        assert.equal(first.pos.file, FALCO_CORPUS + file);
-        assert.ok(first.pos.line > 1);
-        return true;
-      },
-    );
+test('every corpus rules file loads with its plugins built in (k8s_audit: k8s-audit-corpus.test.ts; github: github-fields.test.ts)', () => {
+  for (const file of ['k8s_audit_rules.yaml', 'github.yaml']) {
+    const engine = Engine.fromFiles([FALCO_CORPUS + file]);
+    assert.ok(engine.active.length > 0, file);
   }
 });
 

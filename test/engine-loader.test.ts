@@ -312,13 +312,13 @@ describe('errors: engine and plugin requirements', () => {
       '- required_plugin_versions:',
       '  - name: container',
       '    version: 0.2.0',
-      '  - name: k8saudit',
+      '  - name: gcpaudit',
       '    version: 0.7.0',
       '    alternatives:',
-      '      - name: k8saudit-eks',
+      '      - name: k8saudit-gke',
       '        version: 0.4.0',
     ));
-    assertProblem(p, 'x.yaml:4:5', 'Plugin requirement not satisfied, must load one of: k8saudit (>= 0.7.0), k8saudit-eks (>= 0.4.0)', 'k8saudit');
+    assertProblem(p, 'x.yaml:4:5', 'Plugin requirement not satisfied, must load one of: gcpaudit (>= 0.7.0), k8saudit-gke (>= 0.4.0)', 'gcpaudit');
   });
 
   test('required_plugin_versions: a plugin we have, but too new a version or another major', () => {

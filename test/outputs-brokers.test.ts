@@ -93,7 +93,7 @@ describe('nats output (JetStream)', TIMEOUT, () => {
     if (b.skip) return t.skip(b.skip);
     const o = make(`MWTEST_${unique()}`, `mwtest${unique()}`, { createStream: false });
     t.after(() => o.close());
-    await rejectsRetryable(o.send(alertMessage()), /outputs\.nats: no JetStream stream stores subject 'mwtest.*' on nats:\/\/.*; create stream 'MWTEST_.*' or set outputs\.nats\.create_stream: true/);
+    await rejectsRetryable(o.send(alertMessage()), /outputs\.nats: no JetStream stream stores subject 'mwtest.*' on nats:\/\/.* \(or JetStream is off there: nats-server -js\); create stream 'MWTEST_.*' or set outputs\.nats\.create_stream: true/);
   });
 
   test('nothing listening: the send fails at once naming the URL', async (t) => {

@@ -51,6 +51,8 @@ test('an enabled output without its target, a bad URL, a bad priority: errors na
     '    token: a',
     '    token_file: /b',
     '  kafka: {}',
+    '  redis:',
+    '    maxlen: 0',
     '',
   ].join('\n'));
   const expect = [
@@ -60,6 +62,7 @@ test('an enabled output without its target, a bad URL, a bad priority: errors na
     /^c\.yaml:11:5: outputs\.mqtt\.minimum_priority: not a priority/,
     /^c\.yaml:16:5: outputs\.falcosidekick\.token_file: set token or token_file, not both$/,
     /^c\.yaml:17:3: outputs\.kafka: unknown key/,
+    /^c\.yaml:19:5: outputs\.redis\.maxlen: /,
   ];
   for (const re of expect) assert.ok(lines.some((l) => re.test(l)), `${re} in:\n${lines.join('\n')}`);
 });
@@ -100,7 +103,30 @@ test("Falco's program_output and http_output turn on the program and webhook out
   // falco.yaml's own defaults (disabled, url: "") load without a word.
   const quietly = parseConfig('http_output:\n  enabled: false\n  url: ""\n  echo: false\nprogram_output:\n  enabled: false\n  keep_alive: false\n  program: "mail -s alert root"\n', 'falco.yaml');
   assert.equal(quietly.config.outputs.webhook.enabled, false);
+  assert.equal(quietly.config.outputs.program.format, 'text', "without json_output, Falco's program gets text lines");
   assert.deepEqual(quietly.warnings, []);
+
+  // A whole falco.yaml as people write it: Falco's `outputs:` rate limiter is a warning, not an error.
+  const falcoYaml = parseConfig([
+    'json_output: true',
+    'outputs:',
+    '  rate: 1',
+    '  max_burst: 1000',
+    'stdout_output:',
+    '  enabled: true',
+    'file_output:',
+    '  enabled: true',
+    '  keep_alive: false',
+    '  filename: /var/log/falco/events.log',
+    'http_output:',
+    '  enabled: true',
+    '  url: http://falco-falcosidekick:2801/',
+    '  insecure: true',
+    '',
+  ].join('\n'), 'falco.yaml');
+  assert.equal(falcoYaml.config.outputs.file.path, '/var/log/falco/events.log');
+  assert.equal(falcoYaml.config.outputs.webhook.insecure, true);
+  assert.deepEqual(falcoYaml.warnings.map((w) => `${w.line}: ${w.path}`), ['3: outputs.rate', '4: outputs.max_burst']);
 
   // A problem in a Falco key points at the Falco key.
   const lines = problems('http_output:\n  enabled: true\n  url: not a url\n');
@@ -129,6 +155,11 @@ test('createOutputs: one output per enabled kind, named by kind or by name; a cl
 
   const badCa = parseConfig('outputs:\n  webhook: { enabled: true, url: "https://a/", ca_file: /nonexistent/ca.pem }\n', 'c.yaml');
   assert.throws(() => createOutputs(badCa.config.outputs, quiet), /outputs\.webhook\.ca_file: cannot read \/nonexistent\/ca\.pem: ENOENT/);
+
+  for (const [yaml, re] of [
+    ['nats: { subject: "alerts.*" }', /outputs\.nats\.subject: a subject to publish on has no spaces and no wildcards/],
+    ['mqtt: { topic: "alerts/#" }', /outputs\.mqtt\.topic: a topic to publish on has no wildcards/],
+  ] as const) assert.ok(problems(`outputs:\n  ${yaml}\n`).some((l) => re.test(l)), yaml);
 
   const badSubject = parseConfig('outputs:\n  nats: { enabled: true, subject: "{rule}.alerts" }\n', 'c.yaml');
   assert.throws(() => createOutputs(badSubject.config.outputs, quiet), /outputs\.nats\.stream_subjects: the subject template '\{rule\}\.alerts' starts with a placeholder/);

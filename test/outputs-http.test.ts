@@ -56,25 +56,33 @@ test('webhook: 400/401/404 are refused for good; 500, 503 and 429 are retried', 
   assert.equal(rx.requests.length, 7);
 });
 
-test('webhook: a closed port fails at once, a silent server after timeout_ms; back up, it delivers', async (t) => {
-  const rx = await new Receiver().listen();
-  t.after(() => rx.close());
-  const o = new WebhookOutput({ name: 'webhook', url: rx.url, headers: {}, timeoutMs: 400 });
-  t.after(() => o.close());
-  await o.send(alertMessage());
+const httpOutputs: [string, (url: string, timeoutMs: number) => WebhookOutput | SlackOutput][] = [
+  ['webhook', (url, timeoutMs) => new WebhookOutput({ name: 'webhook', url, headers: {}, timeoutMs })],
+  ['slack', (url, timeoutMs) => new SlackOutput({ name: 'slack', webhookUrl: `${url}/services/T/B/X`, username: 'minewatch', timeoutMs })],
+  ['falcosidekick', (url, timeoutMs) => new FalcosidekickOutput({ name: 'falcosidekick', url, headers: {}, timeoutMs })],
+];
 
-  await rx.close();
-  await assert.rejects(o.send(alertMessage()), (e: Error) => !isPermanent(e) && /outputs\.webhook: cannot POST to http:\/\/127\.0\.0\.1:\d+\/: .*ECONNREFUSED/.test(e.message));
+for (const [kind, make] of httpOutputs) {
+  test(`${kind}: a closed port fails at once, a silent server after timeout_ms; back up, it delivers`, async (t) => {
+    const rx = await new Receiver().listen();
+    t.after(() => rx.close());
+    const o = make(rx.url, 400);
+    t.after(() => o.close());
+    await o.send(alertMessage());
 
-  await rx.listen();
-  rx.status = 'hang';
-  await assert.rejects(o.send(alertMessage()), (e: Error) => !isPermanent(e) && /no answer within 400 ms/.test(e.message));
+    await rx.close();
+    await assert.rejects(o.send(alertMessage()), (e: Error) => !isPermanent(e) && new RegExp(`outputs\\.${kind}: cannot POST to http://127\\.0\\.0\\.1:\\d+/.*ECONNREFUSED`).test(e.message));
 
-  rx.status = 200;
-  const later = alertMessage();
-  await eventually(() => o.send(later), 20, 100);
-  assert.equal(JSON.parse(rx.requests.at(-1)!.body).minewatch.uuid, later.minewatch.uuid);
-});
+    await rx.listen();
+    rx.status = 'hang';
+    await assert.rejects(o.send(alertMessage()), (e: Error) => !isPermanent(e) && /no answer within 400 ms/.test(e.message));
+
+    rx.status = 200;
+    const later = alertMessage();
+    await eventually(() => o.send(later), 20, 100);
+    assert.ok(rx.requests.at(-1)!.body.includes(later.output), 'the last request carries the later alert');
+  });
+}
 
 test('webhook: token_file is read, and re-read once it changes', async (t) => {
   const rx = await new Receiver().listen();

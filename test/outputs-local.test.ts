@@ -115,6 +115,9 @@ test('program keep_alive: one process takes every alert; killed, it is restarted
   await eventually(async () => assert.equal(lines(path).length, 2), 40, 50);
 
   process.kill(pid, 'SIGKILL');
+  // Once it is gone (a line written before the kill lands would be in a dead pipe: the loss
+  // keep_alive accepts, as Falco's does), the next alert must start a new process and arrive.
+  await eventually(async () => assert.equal(o.pid, undefined), 40, 50);
   const next = alertMessage();
   // The queue's retry: the first attempt may hit the dead pipe; a later one starts a new process.
   await eventually(() => o.send(next), 20, 100);

@@ -12,9 +12,11 @@ import { ConnectionsSource } from '../sources/connections.js';
 import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
 import { ProcfsPollerSource } from '../sources/procfs-poller.js';
+import { AuditLogFollower } from '../sources/k8s-audit-log.js';
+import type { K8sConfig } from '../k8s/config.js';
 import type { ProcNoticeSource, Source } from '../sources/types.js';
-import { AlertWriter } from './alert-writer.js';
 import type { Logger } from './logger.js';
+import { PairCounter } from '../web/metrics.js';
 import { BoundedQueue } from './queue.js';
 import { RulesManager } from './rules-manager.js';
 import type { Match } from '../engine/types.js';
@@ -30,6 +32,8 @@ import { TcpFlowKiller } from '../response/tcpflowkiller.js';
 import type { DetectorsConfig } from '../config/detectors.js';
 import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
+import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
+import type { ActionName, ResponseAction } from '../response/types.js';
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
@@ -54,14 +58,24 @@ export interface AgentStats {
 }
 
 export interface AgentHooks {
-  /** Every match, before it is written (tests and the response stage hang here). */
+  /** Every match (rule matches after the response stage, and response outcomes): the alert pipeline takes them here. */
   onMatch?: (m: Match) => void;
+  /**
+   * false: no sources of this host (process notices, connections, CPU): `minewatch server` runs
+   * the engine only for what its webhooks and log files feed it (k8s_audit, github).
+   */
+  hostSources?: boolean;
 }
 
 export class Agent {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
   readonly response: ResponseDispatcher;
+  /** Pod context and cluster responses (set by start()); empty outside Kubernetes. */
+  k8s: AgentK8s = { actions: {} };
+  private readonly allow: AllowList;
+  /** The dispatcher's actions; the cluster ones join at start(). */
+  private readonly actions: Partial<Record<ActionName, ResponseAction>>;
   /** cryptnono's execwhacker: undefined while it is off. Swapped whole on reload. */
   private whacker: ExecMatcher | undefined;
   private flowKiller: TcpFlowKiller | undefined;
@@ -70,7 +84,6 @@ export class Agent {
   readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0 } as Record<string, number>, rescans: 0 };
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
-  private readonly writer: AlertWriter;
   private notices: ProcNoticeSource | undefined;
   private readonly sources: Source[] = [];
   private driver = 'none';
@@ -79,6 +92,8 @@ export class Agent {
   private dropTimer: NodeJS.Timeout | undefined;
   private lastDrops = 0;
   private readonly counters = { processed: 0, alerts: 0, own: 0 };
+  /** Events evaluated, by source and type (for /metrics). */
+  readonly eventCounts = new PairCounter();
   /** Per pid, the last process notice still being applied to the table (see enqueueSettled). */
   private readonly applying = new Map<number, Promise<void>>();
 
@@ -93,7 +108,6 @@ export class Agent {
       disabledRules: e.disabled_rules,
     }, log);
     this.queue = new BoundedQueue<Event>(config.sources.queue_size);
-    this.writer = new AlertWriter(config.outputs, log);
     const c = config.sources.containers;
     this.table = new ProcessTable({
       containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
@@ -109,15 +123,16 @@ export class Agent {
     for (const [name, ips] of Object.entries(config.sources.dns.static)) this.dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
     // Response actions never touch the agent, its children, the host's init, kernel threads or
     // the allow-list; each outcome is written as an alert of its own.
-    const safety = new Safety({ allow: new AllowList(config.response.allow), isSelf: (pid) => this.table.isSelf(pid) });
-    this.response = new ResponseDispatcher(config.response, {
+    this.allow = new AllowList(config.response.allow);
+    const safety = new Safety({ allow: this.allow, isSelf: (pid) => this.table.isSelf(pid) });
+    this.actions = {
       kill: new KillAction({ safety }),
       kill_container: new KillContainerAction({ safety }),
       block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s }),
-    }, (m) => {
+    };
+    this.response = new ResponseDispatcher(config.response, this.actions, (m) => {
       this.counters.alerts++;
       this.hooks.onMatch?.(m);
-      this.writer.write(m);
     });
     this.setDetectors(config.detectors);
   }
@@ -250,6 +265,23 @@ export class Agent {
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
+    this.k8s = await agentK8s(this.config, this.log, this.allow);
+    Object.assign(this.actions, this.k8s.actions);
+    this.k8s.pods?.start();
+    const host = this.hooks.hostSources !== false;
+    if (host) await this.startHostSources();
+    const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
+    if (auditLog) {
+      this.sources.push(new AuditLogFollower(auditLog, { onError: (err) => this.log.warn({ err: err.message }, 'k8s audit log: line skipped') }));
+    }
+    for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
+    this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
+    this.dropTimer.unref();
+    this.log.info({ driver: this.driver, sources: this.sources.map((x) => x.name) }, 'agent started');
+  }
+
+  /** The process table, the kernel's process notices, connections and CPU use of this host. */
+  private async startHostSources(): Promise<void> {
     const seeded = this.table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
@@ -268,10 +300,6 @@ export class Agent {
         onError: (err) => this.log.warn({ err: String(err) }, 'cpu sampler error'),
       }));
     }
-    for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
-    this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
-    this.dropTimer.unref();
-    this.log.info({ driver: this.driver, sources: this.sources.map((x) => x.name) }, 'agent started');
   }
 
   private async startNotices(): Promise<ProcNoticeSource> {
@@ -309,6 +337,17 @@ export class Agent {
     this.driver = 'procfs';
     return poller;
   }
+
+  /**
+   * The EventSink of webhook sources (POST /k8s-audit): false when the queue is full, so the
+   * route answers 503 and the sender retries.
+   */
+  readonly sink = (ev: Event): boolean => {
+    if (this.stopped) return false;
+    const before = this.queue.dropped;
+    this.enqueue(ev);
+    return this.queue.dropped === before;
+  };
 
   /** Take an event from a source: never blocks, never throws. */
   private enqueue(ev: Event): void {
@@ -367,9 +406,11 @@ export class Agent {
       const ev = this.queue.shift();
       if (!ev) break;
       this.counters.processed++;
+      this.eventCounts.inc(ev.source, ev.type);
       try {
         if (ev.source === 'syscall') {
           this.dns.enrich(ev as SyscallEvent);
+          this.k8s.pods?.enrich(ev as SyscallEvent);
           this.detect(ev as SyscallEvent);
         }
         for (const m of engine.process(ev)) {
@@ -377,7 +418,6 @@ export class Agent {
           this.response.onMatch(m);
           this.counters.alerts++;
           this.hooks.onMatch?.(m);
-          this.writer.write(m);
         }
       } catch (err) {
         this.log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped');
@@ -413,6 +453,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     await this.notices?.stop().catch(() => undefined);
+    await this.k8s.pods?.stop();
     for (const s of this.sources) await s.stop().catch(() => undefined);
     // Events already accepted are still evaluated: nothing the kernel told us is lost on shutdown.
     while (this.queue.length > 0) this.drain();

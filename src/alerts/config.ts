@@ -1,5 +1,23 @@
 /** The `alerts` config section: throttling and grouping, the store, retention, delivery. */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
+
+/**
+ * Where minewatch keeps its state: $MINEWATCH_STATE_DIR, else /var/lib/minewatch as root (the
+ * agent's normal case), else ~/.local/state/minewatch (a user trying it out).
+ */
+export function stateDir(): string {
+  const env = process.env.MINEWATCH_STATE_DIR;
+  if (env) return env;
+  if (process.getuid?.() === 0) return '/var/lib/minewatch';
+  return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'minewatch');
+}
+
+/** The store's file: the configured path, or alerts.db in the state folder. */
+export function storePath(configured: string): string {
+  return configured === '' ? join(stateDir(), 'alerts.db') : configured;
+}
 
 /** Keys a group can be made of: the rule always; then any of these, in the order given. */
 export const GROUP_KEYS = ['hostname', 'container.id', 'k8s.ns.name', 'k8s.pod.name', 'source', 'proc.name', 'proc.exepath', 'user.name'] as const;
@@ -15,8 +33,11 @@ const throttle = z.strictObject({
 });
 
 const store = z.strictObject({
-  /** SQLite database file (WAL). ":memory:" keeps nothing across restarts (tests, replays). */
-  path: z.string().default('/var/lib/minewatch/alerts.db'),
+  /**
+   * SQLite database file (WAL). Empty: alerts.db in the state folder (see stateDir). ":memory:"
+   * keeps nothing across restarts (replays, throwaway runs).
+   */
+  path: z.string().default(''),
 });
 
 const retention = z.strictObject({

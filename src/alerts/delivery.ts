@@ -93,6 +93,12 @@ export class DeliveryWorker {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      // Messages written in a transaction not yet committed are not sent: what an output has is
+      // always in the store too. The commit wakes this worker.
+      if (this.store.db.inTransaction) {
+        await this.sleep(50);
+        continue;
+      }
       let batch: PendingDelivery[];
       try {
         batch = this.store.pending(this.output.name, 0, this.cfg.concurrency);

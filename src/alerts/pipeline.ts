@@ -9,7 +9,7 @@ import type { Logger } from '../agent/logger.js';
 import { encodeEvent, type SyscallEvent } from '../events.js';
 import { clockTime, isoTime, type OutputValue } from '../engine/output.js';
 import { parsePriority, priorityLabel, type Match } from '../engine/types.js';
-import type { AlertsConfig, GroupKey } from './config.js';
+import { storePath, type AlertsConfig, type GroupKey } from './config.js';
 import { DeliveryWorker } from './delivery.js';
 import { AlertStore, type GroupUpdate } from './store.js';
 import { Throttle, type Candidate, type OpenGroup } from './throttle.js';
@@ -55,13 +55,15 @@ export class AlertPipeline implements AlertService {
   private timer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** A write transaction is open (group commit: committed once per event-loop turn). */
+  private txOpen = false;
   private readonly matchCounts = new Map<string, MatchCount>();
   readonly counters = { matches: 0, groups: 0, repeats: 0, summaries: 0, ingested: 0, storeErrors: 0 };
 
   constructor(private readonly opts: PipelineOptions) {
     this.log = opts.log;
     this.now = opts.now ?? (() => BigInt(Date.now()) * 1_000_000n);
-    this.store = opts.store ?? new AlertStore(opts.config.store.path);
+    this.store = opts.store ?? new AlertStore(storePath(opts.config.store.path));
     this.throttle = new Throttle(opts.config.throttle);
     const names = new Set<string>();
     for (const o of opts.outputs) {
@@ -129,7 +131,7 @@ export class AlertPipeline implements AlertService {
   }
 
   /** A Falco JSON alert received over HTTP (from Falco, or from another minewatch agent). */
-  ingest(a: IncomingAlert): AlertRecord {
+  ingest(a: IncomingAlert): AlertRecord | undefined {
     this.counters.ingested++;
     const priority = parsePriority(a.priority) ?? 'WARNING';
     const f = a.output_fields ?? {};
@@ -141,7 +143,7 @@ export class AlertPipeline implements AlertService {
       rule: a.rule, priority, source: a.source ?? 'syscall', tags: a.tags ?? [], hostname: a.hostname ?? '', output, outputFields: f, time,
       namespace: str(f['k8s.ns.name']), pod: str(f['k8s.pod.name']), containerId: str(f['container.id']), containerName: str(f['container.name']),
       event: () => null, origin: 'input', extra: (k) => str(f[k]),
-    })!;
+    });
   }
 
   /** An agent's group, under the agent's uuid: created once, updated by its summary. */
@@ -149,6 +151,7 @@ export class AlertPipeline implements AlertService {
     const firstSeen = parseIsoNs(mw.first_seen) ?? time;
     const lastSeen = parseIsoNs(mw.last_seen) ?? time;
     const count = Math.max(1, Math.floor(Number(mw.count) || 1));
+    this.begin();
     const existing = this.store.getByUuid(mw.uuid);
     this.countMatch(a.rule, priority, a.source ?? 'syscall', existing ? Math.max(0, count - existing.count) : count);
     const kind: DeliveryKind = mw.kind === 'summary' ? 'summary' : 'first';
@@ -198,6 +201,7 @@ export class AlertPipeline implements AlertService {
       containerId: c.containerId, containerName: c.containerName, origin: c.origin, windowEnd,
     };
     let rec: AlertRecord;
+    this.begin();
     try {
       // Stored before anything forwards it; the first message is queued in the same transaction.
       const msg = this.message({ ...group, id: 0, event: null }, 'first');
@@ -214,8 +218,37 @@ export class AlertPipeline implements AlertService {
     return rec;
   }
 
-  private afterWrite(rec: AlertRecord, change: 'new' | 'update'): void {
+  /**
+   * Open the write transaction for this event-loop turn, if none is. Every alert of a burst then
+   * shares one commit (and one full-text index flush) instead of paying for its own; the commit
+   * comes at the end of the turn, before any output is told of the new messages.
+   */
+  private begin(): void {
+    if (this.txOpen || this.stopped) return;
+    this.store.db.exec('BEGIN');
+    this.txOpen = true;
+    setImmediate(() => this.commit());
+  }
+
+  commit(): void {
+    if (!this.txOpen) return;
+    this.txOpen = false;
+    try {
+      this.store.db.exec('COMMIT');
+    } catch (err) {
+      this.counters.storeErrors++;
+      this.log.error({ err: String(err) }, 'cannot commit alerts to the store');
+      try {
+        if (this.store.db.inTransaction) this.store.db.exec('ROLLBACK');
+      } catch {
+        /* already rolled back */
+      }
+      return;
+    }
     for (const w of this.workers) w.wake();
+  }
+
+  private afterWrite(rec: AlertRecord, change: 'new' | 'update'): void {
     for (const l of this.listeners) {
       try {
         l(rec, change);
@@ -259,6 +292,7 @@ export class AlertPipeline implements AlertService {
   /** Write counted repeats; close the windows that ended, queueing a summary where there were repeats. */
   private tick(): void {
     if (this.stopped) return;
+    this.begin();
     try {
       const dirty = this.throttle.takeDirty();
       this.store.updateGroups(dirty.map((g) => this.toUpdate(g, true)));
@@ -288,6 +322,7 @@ export class AlertPipeline implements AlertService {
 
   private runRetention(): void {
     const r = this.opts.config.retention;
+    this.begin();
     try {
       const n = this.store.applyRetention({ nowNs: this.now(), maxAgeDays: r.max_age_days, maxAlerts: r.max_alerts, maxSizeMb: r.max_size_mb });
       if (n > 0) this.log.info({ deleted: n }, 'alert retention deleted old groups');
@@ -296,9 +331,10 @@ export class AlertPipeline implements AlertService {
     }
   }
 
-  /** Write what is counted now (tests, before a planned stop). */
+  /** Write what is counted now, and commit (tests, before a planned stop). */
   flush(): void {
     this.tick();
+    this.commit();
   }
 
   // ---- AlertService ----
@@ -340,6 +376,7 @@ export class AlertPipeline implements AlertService {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.tick();
+    this.commit();
     this.stopped = true;
     clearInterval(this.timer);
     clearInterval(this.retentionTimer);

@@ -219,9 +219,17 @@ export class AlertStore implements AlertReader {
     };
   }
 
+  /**
+   * Run `fn` atomically: in a transaction of its own, or, inside the pipeline's group commit, as
+   * part of that one (a savepoint per alert would cost more than the alert's own rows).
+   */
+  private atomic<T>(fn: () => T): T {
+    return this.db.inTransaction ? fn() : this.db.transaction(fn)();
+  }
+
   /** Store a new group, and queue its first message for the given outputs: one transaction. */
   insertGroup(g: NewGroup, outputs: readonly string[], payload: string | null): AlertRecord {
-    const tx = this.db.transaction(() => {
+    const id = this.atomic(() => {
       const id = Number(this.st.insertAlert.run({
         ...g,
         prank: priorityRank(g.priority),
@@ -233,7 +241,6 @@ export class AlertStore implements AlertReader {
       if (payload !== null) this.enqueueIn(id, 'first', payload, outputs);
       return id;
     });
-    const id = tx();
     return { ...g, id, event: g.event === null ? null : parseJson<unknown>(g.event, null) };
   }
 
@@ -245,23 +252,23 @@ export class AlertStore implements AlertReader {
 
   /** Queue one message (a summary, a forwarded update) for the given outputs. */
   enqueue(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[]): void {
-    this.db.transaction(() => this.enqueueIn(alertId, kind, payload, outputs))();
+    this.atomic(() => this.enqueueIn(alertId, kind, payload, outputs));
   }
 
   /** Write the counts and changed values of many groups in one transaction. */
   updateGroups(updates: readonly GroupUpdate[]): void {
     if (updates.length === 0) return;
-    this.db.transaction(() => {
+    this.atomic(() => {
       for (const u of updates) this.st.updateAlert.run(u.count, u.lastSeen, JSON.stringify(u.changed), u.windowEnd, u.id);
-    })();
+    });
   }
 
   /** Close a group's window, writing its final counts and queueing its summary, atomically. */
   closeGroup(u: GroupUpdate, summary: string | null, outputs: readonly string[]): void {
-    this.db.transaction(() => {
+    this.atomic(() => {
       this.st.updateAlert.run(u.count, u.lastSeen, JSON.stringify(u.changed), null, u.id);
       if (summary !== null) this.enqueueIn(u.id, 'summary', summary, outputs);
-    })();
+    });
   }
 
   /** Groups whose throttle window was still open when the store was last written. */
@@ -287,21 +294,21 @@ export class AlertStore implements AlertReader {
   }
 
   delivered(output: string, d: PendingDelivery): void {
-    this.db.transaction(() => {
+    this.atomic(() => {
       this.st.deleteDelivery.run(d.id);
       this.st.deleteMessageIfDone.run(d.messageId, d.messageId);
       this.st.counterEnsure.run(output);
       this.st.counterDelivered.run(output);
-    })();
+    });
   }
 
   /** A failed attempt: the delivery stays pending (or, when `permanent`, is set aside as dead). */
   failed(output: string, d: PendingDelivery, error: string, permanent: boolean): void {
-    this.db.transaction(() => {
+    this.atomic(() => {
       (permanent ? this.st.killDelivery : this.st.failDelivery).run(error, d.id);
       this.st.counterEnsure.run(output);
       this.st.counterFailed.run(error, output);
-    })();
+    });
   }
 
   counters(output: string): OutputCounters {

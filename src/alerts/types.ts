@@ -141,8 +141,16 @@ export interface OutputStats {
 
 /** What the web server needs from the pipeline (implemented by AlertPipeline in src/alerts/). */
 export interface AlertService extends AlertReader {
-  /** Store (and forward) an alert received from Falco or an agent. */
-  ingest(a: IncomingAlert): AlertRecord;
+  /**
+   * Store (and forward) an alert received from Falco or an agent. Undefined when it was a repeat
+   * counted into an open group (no row of its own).
+   */
+  ingest(a: IncomingAlert): AlertRecord | undefined;
+  /**
+   * Make everything accepted so far durable (writes are committed in groups, once per event-loop
+   * turn): an input calls this before it acknowledges a request.
+   */
+  commit(): void;
   subscribe(l: AlertListener): () => void;
   outputStats(): OutputStats[];
 }

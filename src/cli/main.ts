@@ -2,10 +2,13 @@
 /** The `minewatch` command: parses flags and hands off to the modules that do the work. */
 import { Command } from 'commander';
 import { registerFields } from './fields.js';
+import { registerK8s } from './k8s.js';
+import { registerGithub } from './github.js';
 import { registerReplay } from './replay.js';
 import { registerResponse } from './response.js';
 import { registerRules } from './rules.js';
 import { registerRun } from './run.js';
+import { registerServer } from './server.js';
 import { packageVersion, registerVersion } from './version.js';
 import { registerWhack } from './whack.js';
 
@@ -17,12 +20,15 @@ program
   .showHelpAfterError();
 
 registerRun(program);
+registerServer(program);
 registerReplay(program);
 registerRules(program);
 registerFields(program);
 registerResponse(program);
 registerVersion(program);
 registerWhack(program);
+registerK8s(program);
+registerGithub(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`minewatch: ${(e as Error).stack ?? String(e)}\n`);

@@ -3,8 +3,11 @@ import type { Command } from 'commander';
 import { DnsCache } from '../enrich/dns.js';
 import { Engine, parsePriority } from '../engine/index.js';
 import { formatText, toFalcoJson } from '../engine/output.js';
-import type { SyscallEvent } from '../events.js';
+import type { PluginEvent, SyscallEvent } from '../events.js';
+import { GithubApi } from '../github/api.js';
+import { GithubEnricher } from '../github/enrich.js';
 import { ReplayLineError, readEventsFile } from '../sources/replay.js';
+import { readAuditFile } from '../sources/k8s-audit-log.js';
 import { collect, printLoadError, resolveRulesPaths } from './common.js';
 
 interface ReplayOpts {
@@ -16,13 +19,14 @@ interface ReplayOpts {
   hosts?: string[];
   dns?: string[];
   iso8601?: boolean;
+  githubApi?: string;
 }
 
 export function registerReplay(program: Command): void {
   program
     .command('replay')
     .description('replay a JSON-lines events file through the rules and print the alerts it produces')
-    .argument('<file>', 'events file, one JSON event per line ("-" for standard input)')
+    .argument('<file>', 'events file, one JSON event per line ("-" for standard input); with --source k8s_audit, a Kubernetes audit log (one audit Event per line)')
     .option('-r, --rules <file>', 'rules file or folder (repeatable, in order; "default" = minewatch\'s own)', collect)
     .option('--json', 'print alerts as Falco JSON, one per line')
     .option('--all-matches', 'report every rule an event matches (Falco\'s rule_matching: all), not only the first')
@@ -31,6 +35,7 @@ export function registerReplay(program: Command): void {
     .option('--hosts <file>', 'hosts file for fd.*.name lookups (repeatable)', collect)
     .option('--dns <name=ip[,ip]>', 'static DNS entry for fd.*.name lookups (repeatable)', collect)
     .option('--iso8601', 'ISO 8601 times in text alerts')
+    .option('--github-api <url>', 'for github events not yet enriched: fetch workflow files and push diffs from this GitHub API (https://api.github.com, or https://HOST/api/v3); token from GITHUB_TOKEN')
     .action(async (file: string, opts: ReplayOpts) => {
       process.exitCode = await replay(file, opts);
     });
@@ -61,21 +66,23 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
     }
     dns.addStatic(entry.slice(0, eq), entry.slice(eq + 1).split(','));
   }
+  const github = opts.githubApi ? githubEnricher(opts.githubApi) : undefined;
   const byRule = new Map<string, number>();
   let events = 0;
   let alerts = 0;
   let bad = 0;
   const progress = process.stderr.isTTY;
   try {
-    for await (const ev of readEventsFile(file, {
-      source: opts.source,
-      onError: (err: ReplayLineError) => {
-        bad++;
-        process.stderr.write(`${err.message} (line skipped)\n`);
-      },
-    })) {
+    const onError = (err: Error): void => {
+      bad++;
+      process.stderr.write(`${err.message} (line skipped)\n`);
+    };
+    // k8s_audit files are audit logs as the API server writes them (one Event per line).
+    const stream = opts.source === 'k8s_audit' ? readAuditFile(file, onError) : readEventsFile(file, { source: opts.source, onError });
+    for await (const ev of stream) {
       events++;
       if (ev.source === 'syscall') dns.enrich(ev as SyscallEvent);
+      else if (ev.source === 'github' && github) await enrichGithub(github, ev as PluginEvent);
       for (const m of engine.process(ev)) {
         alerts++;
         byRule.set(m.rule, (byRule.get(m.rule) ?? 0) + 1);
@@ -94,4 +101,15 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
   const rules = [...byRule].map(([r, n]) => `${n} × ${r}`).join('; ');
   process.stderr.write(`replayed ${events} events from ${file}: ${alerts} alert(s)${rules ? ` (${rules})` : ''}${bad ? `, ${bad} bad line(s) skipped` : ''}\n`);
   return 0;
+}
+
+function githubEnricher(baseUrl: string): GithubEnricher {
+  const log = { warn: (o: object, msg: string) => process.stderr.write(`${msg}: ${JSON.stringify(o)}\n`) };
+  return new GithubEnricher(new GithubApi({ baseUrl, token: process.env.GITHUB_TOKEN || undefined }), { log });
+}
+
+/** A recorded webhook payload gets what the live source would have added (fetches that fail leave <NA>). */
+async function enrichGithub(enricher: GithubEnricher, ev: PluginEvent): Promise<void> {
+  const p = ev.payload;
+  if (p !== null && typeof p === 'object' && !Array.isArray(p)) await enricher.enrich(ev.type, p as Record<string, unknown>);
 }

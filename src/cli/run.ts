@@ -4,10 +4,14 @@ import { Agent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/sections.js';
+import type { Match } from '../engine/types.js';
+import { type Alerting, startAlerting } from './alerting.js';
 import { collect, printLoadError } from './common.js';
+import { webhookRoutes } from './webhooks.js';
 
 interface RunOpts {
   config?: string;
+  listen?: string;
   rules?: string[];
   driver?: 'auto' | 'proc' | 'procfs';
   json?: boolean;
@@ -23,6 +27,7 @@ export function registerRun(program: Command): void {
     .option('--driver <driver>', 'kernel source: auto (proc connector, else /proc poller), proc, procfs')
     .option('--source <source>', 'event source to run (repeatable; only syscall is available in this build)', collect)
     .option('--json', 'alerts as Falco JSON, one per line')
+    .option('--listen <host:port>', 'the web server\'s address (overrides web.listen; default 127.0.0.1:8788)')
     .action(async (opts: RunOpts) => {
       process.exitCode = await run(opts);
     });
@@ -39,6 +44,7 @@ function buildConfig(opts: RunOpts): Config {
   if (opts.rules?.length) config.rules_files = opts.rules;
   if (opts.driver) config.sources.driver = opts.driver;
   if (opts.json) config.outputs.stdout.format = 'json';
+  if (opts.listen) config.web.listen = opts.listen;
   return config;
 }
 
@@ -63,17 +69,41 @@ async function run(opts: RunOpts): Promise<number> {
     throw e;
   }
   const log = createLogger();
+  // The agent and the alert pipeline meet through onMatch; the pipeline exists first, so not even
+  // the first match is lost, and the agent is built (rules loaded) before anything listens.
+  let onMatch: (m: Match) => void = () => undefined;
   let agent: Agent;
   try {
-    agent = new Agent(config, log);
+    agent = new Agent(config, log, { onMatch: (m) => onMatch(m) });
   } catch (e) {
     return printLoadError(e);
   }
+  let alerting: Alerting;
+  try {
+    alerting = await startAlerting(config, log, {
+      webRequired: false,
+      routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
+      metrics: {
+        events: () => agent.eventCounts.entries(),
+        drops: () => {
+          const s = agent.stats();
+          return [['queue', s.queueDrops], ['source', s.sourceDrops]];
+        },
+        rulesLoaded: () => agent.rules.engine.active.length,
+      },
+    });
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'cannot start the alert pipeline');
+    process.stderr.write(`minewatch run: ${(e as Error).message}\n`);
+    return 1;
+  }
+  onMatch = (m) => alerting.pipeline.accept(m);
   try {
     await agent.start();
   } catch (e) {
     log.error({ err: (e as Error).message }, 'cannot start');
     await agent.stop();
+    await alerting.stop();
     return 1;
   }
   process.on('SIGHUP', () => {
@@ -91,7 +121,8 @@ async function run(opts: RunOpts): Promise<number> {
   await new Promise<void>((resolve) => {
     const done = (sig: string) => {
       log.info({ signal: sig }, 'shutting down');
-      agent.stop().finally(resolve);
+      // The agent first: the events it still holds become alerts, stored before the pipeline stops.
+      agent.stop().then(() => alerting.stop()).finally(resolve);
     };
     process.once('SIGINT', () => done('SIGINT'));
     process.once('SIGTERM', () => done('SIGTERM'));

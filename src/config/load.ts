@@ -32,7 +32,7 @@ export function formatConfigProblem(p: ConfigProblem): string {
 
 /** Falco keys with no meaning here: accepted with a warning, so a falco.yaml loads. */
 const FALCO_IGNORED = new Set([
-  'log_level', 'log_stderr', 'log_syslog', 'libs_logger', 'buffered_outputs', 'outputs', 'syscall_event_drops',
+  'log_level', 'log_stderr', 'log_syslog', 'libs_logger', 'buffered_outputs', 'syscall_event_drops',
   'syscall_event_timeouts', 'metrics', 'watch_config_files', 'time_format_iso_8601', 'webserver', 'grpc', 'grpc_output',
   'syslog_output', 'load_plugins', 'plugins', 'engine_kind', 'base_syscalls', 'falco_libs', 'output_timeout',
   'outputs_queue', 'config_files', 'rules_matching', 'append_output', 'static_fields', 'container_engines',
@@ -146,10 +146,23 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
       case 'http_output': {
         const kind = k === 'program_output' ? 'program' : 'webhook';
         const { settings, ignored } = falcoOutputAlias(k, (v ?? {}) as Raw);
+        // Falco pipes text lines to its program unless json_output says JSON.
+        if (kind === 'program' && (raw as Raw).json_output === undefined) settings.format = 'text';
         falco = deepMerge(falco, { outputs: { [kind]: settings } });
         for (const [ours, theirs] of Object.entries(FALCO_OUTPUT_KEYS[k]!)) aliasOf.set(`outputs.${kind}.${ours}`, [k, theirs]);
         aliasOf.set(`outputs.${kind}`, [k]);
         for (const key of ignored) problem(warnings, [k, key], `Falco setting '${k}.${key}' has no effect in minewatch; ignored`);
+        break;
+      }
+      case 'outputs': {
+        // Falco's own `outputs:` holds its rate limiter (rate, max_burst); ours holds the outputs.
+        input[k] = v;
+        if (!v || typeof v !== 'object' || Array.isArray(v)) break;
+        const ours: Raw = (input[k] = { ...(v as Raw) });
+        for (const key of ['rate', 'max_burst'].filter((x) => x in ours)) {
+          delete ours[key];
+          problem(warnings, ['outputs', key], `Falco setting 'outputs.${key}' has no effect in minewatch (repeats are throttled by the alerts section); ignored`);
+        }
         break;
       }
       case 'priority':
@@ -162,10 +175,9 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
         break;
       default:
         if (registry.get(k)) input[k] = v;
-        else if (FALCO_IGNORED.has(k) && !(k === 'outputs' && isMap(doc.get(k, true)))) {
+        else if (FALCO_IGNORED.has(k)) {
           problem(warnings, [k], `Falco setting '${k}' has no effect in minewatch yet; ignored`);
-        } else if (k === 'outputs') input[k] = v;
-        else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, program_output, http_output, priority, rule_matching)`);
+        } else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, program_output, http_output, priority, rule_matching)`);
     }
   }
   input = deepMerge(falco, input);

@@ -9,6 +9,8 @@ import { type OutputsConfig, outputsSection } from '../alerts/outputs/config.js'
 
 export { type OutputsConfig, outputsSection };
 import { type WebConfig, webSection } from '../web/config.js';
+import { k8sSection } from '../k8s/config.js';
+import { githubSection } from '../github/config.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
@@ -74,9 +76,11 @@ export function defaultSections(): ConfigRegistry {
     .register({ name: 'rules_files', describe: 'rules files and folders, loaded in order ("default" = minewatch\'s own)', schema: rulesFilesSection })
     .register({ name: 'engine', empty: {}, describe: 'rule matching, minimum priority, tag and name filters', schema: engineSection })
     .register({ name: 'sources', empty: {}, describe: 'kernel driver, polling intervals, queues, containers, DNS', schema: sourcesSection })
-    .register({ name: 'alerts', empty: {}, describe: 'throttling and grouping, the alert store, retention, delivery retries', schema: alertsSection })
     .register({ name: 'outputs', empty: {}, describe: 'where alerts go', schema: outputsSection })
+    .register({ name: 'alerts', empty: {}, describe: 'throttling and grouping, the alert store, retention, delivery retries', schema: alertsSection })
     .register({ name: 'response', empty: {}, describe: 'actions on rule matches (kill, kill_container, block_destination), mode, allow-list', schema: responseSection })
     .register({ name: 'detectors', empty: {}, describe: "cryptnono's detectors, its chart values as they are: execwhacker, monero, tcpflowkiller", schema: detectorsSection })
-    .register({ name: 'web', empty: {}, describe: 'the HTTP server: listen address, tokens, TLS, request size limit', schema: webSection });
+    .register({ name: 'web', empty: {}, describe: 'the HTTP server: listen address, tokens, TLS, request size limit', schema: webSection })
+    .register({ name: 'k8s', empty: {}, describe: 'Kubernetes: audit webhook and log file, admission webhook', schema: k8sSection })
+    .register({ name: 'github', empty: {}, describe: 'GitHub webhook source (POST /github): secret, API URL and token for workflow and diff fetches, limits', schema: githubSection });
 }

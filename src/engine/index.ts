@@ -14,7 +14,10 @@ export { RulesEngine, readRulesFiles } from './engine.js';
 
 /** minewatch's own default rules, shipped in the package's rules/ folder. */
 export const DEFAULT_RULES_DIR = fileURLToPath(new URL('../../../rules/', import.meta.url));
-export const DEFAULT_RULES_FILES = [fileURLToPath(new URL('../../../rules/minewatch_rules.yaml', import.meta.url))];
+export const DEFAULT_RULES_FILES = [
+  fileURLToPath(new URL('../../../rules/minewatch_rules.yaml', import.meta.url)),
+  fileURLToPath(new URL('../../../rules/minewatch_k8s_rules.yaml', import.meta.url)),
+];
 
 /** Rules paths in order; the word `default` stands for minewatch's own rules. None: the defaults. */
 export function resolveRulesPaths(rules: readonly string[] | undefined): string[] {

@@ -16,10 +16,13 @@ export interface BuiltinPlugin {
 
 /**
  * Built-in equivalents of Falco plugins. `container` is the container.* field set of the syscall
- * source. k8saudit and github join this list when their sources exist.
+ * source; k8saudit and json are the k8s_audit source's fields. github joins when its source exists.
  */
 export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { name: 'container', version: '0.4.0', provides: 'container.* fields (syscall source)' },
+  { name: 'k8saudit', version: '0.18.0', provides: 'ka.* fields and the k8s_audit source (audit webhook, audit log file)' },
+  { name: 'json', version: '0.7.0', provides: 'json.* and jevt.* fields (k8s_audit source)' },
+  { name: 'github', version: '0.10.0', provides: 'github source: POST /github webhook, github.* fields (src/fields/github.ts)' },
 ];
 
 /** Falco's integer engine versions (e.g. 15) mean 0.15.0. */

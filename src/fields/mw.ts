@@ -300,4 +300,14 @@ export const mwFields: FieldDef[] = [
   field('mw.cpu.scope', 'charbuf',
     "what the CPU figures measure: 'process' or 'container'",
     (ev) => cpuValue(ev, 'scope', false)),
+  // The pod context pod enrichment adds beyond Falco's k8s.* fields.
+  field('mw.k8s.pod.owner.kind', 'charbuf', "kind of the pod's top owner (Deployment, StatefulSet, DaemonSet, CronJob, Job, ReplicaSet, …)", (ev) => k8sOf(ev)?.owner_kind),
+  field('mw.k8s.pod.owner.name', 'charbuf', "name of the pod's top owner", (ev) => k8sOf(ev)?.owner_name),
+  field('mw.k8s.pod.node', 'charbuf', 'node the pod runs on', (ev) => k8sOf(ev)?.node_name),
+  field('mw.k8s.pod.service_account', 'charbuf', 'ServiceAccount the pod runs as', (ev) => k8sOf(ev)?.service_account),
+  field('mw.k8s.pod.images', 'charbuf', "images of the pod's containers as its spec names them, comma separated", (ev) => k8sOf(ev)?.images?.join(',')),
 ];
+
+function k8sOf(ev: Event): SyscallEvent['k8s'] {
+  return (ev as SyscallEvent).k8s;
+}

@@ -94,17 +94,17 @@ const FD_CREATING_TYPECHAR: Readonly<Record<string, string>> = {
 };
 
 let cachedHostname: string | undefined;
-function localHostname(): string {
+export function localHostname(): string {
   return (cachedHostname ??= osHostname());
 }
 
-const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
-const nsPart = (ts: bigint): string => pad(Number(((ts % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n), 9);
-const dateOf = (ts: bigint): Date => new Date(Number(ts / 1_000_000n));
+export const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+export const nsPart = (ts: bigint): string => pad(Number(((ts % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n), 9);
+export const dateOf = (ts: bigint): Date => new Date(Number(ts / 1_000_000n));
 /** HH:MM:SS in local time, as Falco prints evt.time. */
-const clock = (d: Date): string => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-const day = (d: Date): string => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-function iso8601(ts: bigint): string {
+export const clock = (d: Date): string => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+export const day = (d: Date): string => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+export function iso8601(ts: bigint): string {
   const d = dateOf(ts);
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${nsPart(ts)}Z`;
 }
@@ -743,7 +743,14 @@ const k8sFields: FieldDef[] = [
     arg === undefined ? undefined : own(ev.k8s?.pod_labels, arg)),
   plain('k8s.pod.labels', 'charbuf', 'Pod labels as "key:value, key:value".', (ev) => labelsText(ev.k8s?.pod_labels)),
   plain('k8s.pod.ip', 'charbuf', 'IP address of the Kubernetes pod.', (ev) => ev.k8s?.pod_ip),
+  // Falco's (pre-0.37) workload fields, from the pod's owner chain (pod enrichment).
+  plain('k8s.rs.name', 'charbuf', 'Name of the ReplicaSet that owns the pod.', (ev) => ownerNamed(ev, 'ReplicaSet')),
+  plain('k8s.deployment.name', 'charbuf', 'Name of the Deployment that owns the pod (through its ReplicaSet).', (ev) => ownerNamed(ev, 'Deployment')),
 ];
+
+function ownerNamed(ev: SyscallEvent, kind: string): string | undefined {
+  return ev.k8s?.owners?.find((o) => o.kind === kind)?.name;
+}
 
 export const syscallFields: FieldDef[] = [
   ...eventFields,

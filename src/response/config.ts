@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
 
-const actionName = z.enum(['kill', 'kill_container', 'block_destination', 'delete_pod', 'isolate_pod']);
+const actionName = z.enum(['kill', 'kill_container', 'block_destination', 'delete_pod', 'isolate_pod', 'quarantine_workload', 'suggest_revoke']);
 
 export const responseSection = z.strictObject({
   /** dryrun: log and record what would be done; enforce: do it. */

@@ -5,7 +5,7 @@
 import type { ContainerInfo, Event, K8sInfo } from '../events.js';
 import type { Match } from '../engine/types.js';
 
-export type ActionName = 'kill' | 'kill_container' | 'block_destination' | 'delete_pod' | 'isolate_pod';
+export type ActionName = 'kill' | 'kill_container' | 'block_destination' | 'delete_pod' | 'isolate_pod' | 'quarantine_workload' | 'suggest_revoke';
 
 /**
  * done: the action happened. dryrun: it would have happened (mode dryrun), with what it would do.

@@ -6,7 +6,7 @@
  */
 import type { FalcoJsonAlert, OutputValue } from '../engine/output.js';
 import { parsePriority } from '../engine/types.js';
-import type { AlertRecord, AlertService, IncomingAlert } from '../alerts/types.js';
+import type { AlertService, IncomingAlert } from '../alerts/types.js';
 import type { RoutePlugin } from './types.js';
 
 export class AlertShapeError extends Error {
@@ -123,7 +123,9 @@ export function inputRoutes(alerts: AlertService): RoutePlugin {
         throw e;
       }
       // null: counted into a group whose window is open (a repeat), so no new row.
-      const ids = batch.map((a) => (alerts.ingest(a) as AlertRecord | undefined)?.id ?? null);
+      const ids = batch.map((a) => alerts.ingest(a)?.id ?? null);
+      // Acknowledged means stored: the sender may forget these alerts once it has our 200.
+      alerts.commit();
       return reply.code(200).send({ accepted: ids.length, ids });
     };
     app.post('/', { config: { auth: 'token' } }, handler);

@@ -7,7 +7,8 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { parseMountinfo } from '../../src/enrich/exe-identity.js';
@@ -52,6 +53,15 @@ export interface StartOptions {
    * execs the agent: the child's pid is the agent's). Not together with `user`.
    */
   netns?: string;
+  /** `run` (the agent, default) or `server` (the central store and dashboard). */
+  command?: 'run' | 'server';
+  /** The web server's address (`--listen`); default 127.0.0.1:0, a free port, so runs never collide. */
+  listen?: string;
+  /**
+   * The state folder (alerts.db): default a fresh temporary one per run, so runs never share a
+   * store. Give the same folder to two runs to test a restart.
+   */
+  stateDir?: string;
 }
 
 /** The agent as a child process, with everything it has said so far. */
@@ -66,9 +76,16 @@ export class AgentRun {
   exit: AgentExit | undefined;
   /** Called with each alert as its line arrives (benchmarks time them here). */
   onAlert: ((a: Alert) => void) | undefined;
+  /** Where this run keeps its alert store. */
+  readonly stateDir: string;
+  private ownStateDir = false;
 
   constructor(configPath: string | undefined, opts: StartOptions = {}) {
-    const args = [CLI, 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']), ...(opts.args ?? [])];
+    const args = [CLI, opts.command ?? 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']),
+      '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.args ?? [])];
+    this.stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'mw-state-'));
+    if (!opts.stateDir) this.ownStateDir = true;
+    if (opts.user) chmodSync(this.stateDir, 0o777);
     if (opts.user && opts.netns) throw new Error('AgentRun: user and netns together are not supported');
     const cmd = opts.user ? 'setpriv' : opts.netns ? 'nsenter' : process.execPath;
     const argv = opts.user
@@ -76,7 +93,7 @@ export class AgentRun {
       : opts.netns
         ? [`--net=/run/netns/${opts.netns}`, '--', process.execPath, ...args]
         : args;
-    this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MINEWATCH_STATE_DIR: this.stateDir, ...opts.env } });
     lines(this.child.stdout!, (l) => {
       const v = parseJson(l);
       if (v && typeof v === 'object' && 'rule' in v) {
@@ -137,6 +154,12 @@ export class AgentRun {
     return this.waitIn(this.alerts, pred, timeoutMs, `alert: ${what}`, from);
   }
 
+  /** The web server's base URL, once it listens (from its log line). */
+  async webUrl(timeoutMs = 20_000): Promise<string> {
+    const l = await this.waitLog((x) => x.msg === 'web server listening', timeoutMs, 'web server listening');
+    return l.url as string;
+  }
+
   /** Wait for "agent started"; returns that line (driver, sources). */
   started(timeoutMs = 20_000): Promise<LogLine> {
     return this.waitLog((l) => l.msg === 'agent started', timeoutMs, 'agent started');
@@ -149,12 +172,13 @@ export class AgentRun {
     const timer = setTimeout(() => this.kill(), timeoutMs);
     const e = await this.exited;
     clearTimeout(timer);
+    if (this.ownStateDir) rmSync(this.stateDir, { recursive: true, force: true });
     // The last lines may still be in the pipes.
     await sleep(50);
     return e;
   }
 
-  /** SIGKILL if still running (cleanup). */
+  /** SIGKILL if still running (cleanup); a temporary state folder goes once the process is gone. */
   kill(): void {
     if (this.exit === undefined && this.child.exitCode === null) {
       try {
@@ -163,6 +187,7 @@ export class AgentRun {
         /* gone */
       }
     }
+    if (this.ownStateDir) void this.exited.then(() => rmSync(this.stateDir, { recursive: true, force: true }));
   }
 }
 
@@ -195,9 +220,14 @@ function lines(stream: NodeJS.ReadableStream, onLine: (l: string) => void): void
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Write a config file: JSON is YAML, so the object goes out as indented JSON. */
+/**
+ * Write a config file: JSON is YAML, so the object goes out as indented JSON. Unless the config
+ * says otherwise, alert grouping is off: these tests follow each process's own alert (markers run
+ * again and again under one rule); grouping has tests of its own (alerts-*.test.ts).
+ */
 export function writeConfig(path: string, config: Record<string, unknown>): string {
-  writeFileSync(path, JSON.stringify(config, null, 2) + '\n');
+  const withAlerts = 'alerts' in config ? config : { ...config, alerts: { throttle: { window_s: 0 } } };
+  writeFileSync(path, JSON.stringify(withAlerts, null, 2) + '\n');
   chmodSync(path, 0o644);
   return path;
 }

@@ -118,7 +118,7 @@ export const natsOutputSchema = z.strictObject({
   ...common,
   url: url(['nats', 'tls', 'ws', 'wss'], 'nats://host:4222').default('nats://127.0.0.1:4222'),
   /** Subject template: {priority} (lower case), {rule}, {source}, {hostname}, {kind}; each made a valid token. */
-  subject: z.string().min(1).default('minewatch.alerts.{priority}.{rule}'),
+  subject: z.string().min(1).regex(/^[^\s*>]+$/, 'a subject to publish on has no spaces and no wildcards ("*", ">")').default('minewatch.alerts.{priority}.{rule}'),
   stream: z.string().regex(/^[^.*> \t]+$/, 'a stream name has no ".", "*", ">" or spaces').default('MINEWATCH_ALERTS'),
   /** Create the stream when it does not exist (listening on `stream_subjects`). */
   create_stream: z.boolean().default(true),
@@ -144,7 +144,7 @@ export const mqttOutputSchema = z.strictObject({
   ...common,
   url: url(['mqtt', 'mqtts', 'ws', 'wss'], 'mqtt://host:1883').default('mqtt://127.0.0.1:1883'),
   /** Topic template: {priority} (lower case), {rule}, {source}, {hostname}, {kind}; each made a valid level. */
-  topic: z.string().min(1).default('minewatch/alerts/{priority}/{rule}'),
+  topic: z.string().min(1).regex(/^[^+#\0]+$/, 'a topic to publish on has no wildcards ("+", "#")').default('minewatch/alerts/{priority}/{rule}'),
   username: z.string().min(1).optional(),
   password: z.string().optional(),
   client_id: z.string().min(1).optional(),

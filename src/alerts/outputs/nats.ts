@@ -138,7 +138,7 @@ export class NatsOutput extends FilteredOutput {
       if (code === '503') {
         // No stream listens on the subject (deleted, or lost with a broker's storage): look again next time.
         this.streamChecked = false;
-        throw new RetryableDeliveryError(`${this.where}: no JetStream stream stores subject '${subject}' on ${o.url}; create stream '${o.stream}' or set ${this.where}.create_stream: true`);
+        throw new RetryableDeliveryError(`${this.where}: no JetStream stream stores subject '${subject}' on ${o.url} (or JetStream is off there: nats-server -js); create stream '${o.stream}' or set ${this.where}.create_stream: true`);
       }
       throw new RetryableDeliveryError(`${this.where}: publish to '${subject}' on ${o.url} failed: ${describeError(e)}`);
     }

@@ -9,6 +9,7 @@
  * a missing binary) fails deliveries instead of swallowing them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, withDeadline } from './base.js';
 import { type LineFormat, renderLine } from './render.js';
@@ -103,7 +104,14 @@ export class ProgramOutput extends FilteredOutput {
     }
     const current = run;
     const written = new Promise<void>((resolve, reject) => {
-      current.child.stdin!.write(line, (err) => (err ? reject(new RetryableDeliveryError(`${this.where}: cannot write to '${this.opts.program}': ${err.message}`)) : resolve()));
+      current.child.stdin!.write(line, (err) => {
+        if (!err) return resolve();
+        // The pipe broke because the program ended: its exit status and stderr say why.
+        const pause = sleep(1000, undefined, { ref: false });
+        void Promise.race([current.exited, pause]).then((how) => {
+          reject(how ? this.failure(current, how) : new RetryableDeliveryError(`${this.where}: cannot write to '${this.opts.program}': ${err.message}`));
+        });
+      });
     });
     await withDeadline(written, this.opts.timeoutMs, `${this.where}: '${this.opts.program}' does not read its input`, () => {
       // A program that stopped reading is as good as dead: the next alert starts a new one.
@@ -112,7 +120,7 @@ export class ProgramOutput extends FilteredOutput {
     });
     const young = START_GRACE_MS - (Date.now() - current.startedAt);
     if (young > 0) {
-      const early = await Promise.race([current.exited, new Promise<undefined>((r) => setTimeout(r, young))]);
+      const early = await Promise.race([current.exited, sleep(young, undefined, { ref: false })]);
       if (early && early.code !== 0) throw this.failure(current, early);
     }
   }

@@ -1,0 +1,180 @@
+{{/* Names, labels, and the two config files, rendered from values. */}}
+
+{{- define "minewatch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "minewatch.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "minewatch.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "minewatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels of one component (agent or server): call with (dict "ctx" $ "component" "agent"). */}}
+{{- define "minewatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "minewatch.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "minewatch.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "minewatch.agentServiceAccount" -}}
+{{- if .Values.serviceAccount.agent.create }}{{ default (printf "%s-agent" (include "minewatch.fullname" .)) .Values.serviceAccount.agent.name }}{{ else }}{{ default "default" .Values.serviceAccount.agent.name }}{{ end }}
+{{- end }}
+
+{{- define "minewatch.serverServiceAccount" -}}
+{{- if .Values.serviceAccount.server.create }}{{ default (printf "%s-server" (include "minewatch.fullname" .)) .Values.serviceAccount.server.name }}{{ else }}{{ default "default" .Values.serviceAccount.server.name }}{{ end }}
+{{- end }}
+
+{{- define "minewatch.serverName" -}}{{ include "minewatch.fullname" . }}-server{{- end }}
+{{- define "minewatch.serverHost" -}}{{ include "minewatch.serverName" . }}.{{ .Release.Namespace }}.svc{{- end }}
+{{- define "minewatch.authSecret" -}}{{ default (printf "%s-auth" (include "minewatch.fullname" .)) .Values.auth.existingSecret }}{{- end }}
+{{- define "minewatch.tlsSecret" -}}{{ default (printf "%s-server-tls" (include "minewatch.fullname" .)) .Values.server.tls.existingSecret }}{{- end }}
+
+{{/* Where files land in the containers (the config files name them). */}}
+{{- define "minewatch.rulesDir" -}}/etc/minewatch/rules.d{{- end }}
+{{- define "minewatch.secretsDir" -}}/etc/minewatch/secrets{{- end }}
+{{- define "minewatch.tlsDir" -}}/etc/minewatch/tls{{- end }}
+{{- define "minewatch.stateDir" -}}/var/lib/minewatch{{- end }}
+
+{{/* rules_files: rulesFiles, then each customRules file by name. Fails on a name a ConfigMap key cannot carry. */}}
+{{- define "minewatch.rulesFiles" -}}
+{{- $files := list }}
+{{- range .Values.rulesFiles }}{{ $files = append $files . }}{{ end }}
+{{- range $name := keys .Values.customRules | sortAlpha }}
+{{- if not (regexMatch "^[-._a-zA-Z0-9]+$" $name) }}
+{{- fail (printf "customRules: %q is not a usable file name: use letters, digits, '-', '_' and '.' only (e.g. my_rules.yaml)" $name) }}
+{{- end }}
+{{- $files = append $files (printf "%s/%s" (include "minewatch.rulesDir" $) $name) }}
+{{- end }}
+{{- toJson $files }}
+{{- end }}
+
+{{/* cryptnono's chart keys that only shape its own pods: left out of minewatch's config. */}}
+{{- define "minewatch.detectors" -}}
+{{- $skip := list "resources" "metrics" "env" "image" "nodeSelector" "tolerations" "affinity" "podAnnotations" "priorityClassName" "threadpoolSize" "containerdHostPath" "dockerHostPath" "lookupContainer" }}
+{{- $out := dict }}
+{{- range $name, $d := .Values.detectors }}
+{{- if kindIs "map" $d }}
+{{- $kept := dict }}
+{{- range $k, $v := $d }}{{ if not (has $k $skip) }}{{ $_ := set $kept $k $v }}{{ end }}{{ end }}
+{{- $_ := set $out $name $kept }}
+{{- else }}
+{{- $_ := set $out $name $d }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* The actions named by any response.actions entry, as a JSON list. */}}
+{{- define "minewatch.responseActions" -}}
+{{- $names := list }}
+{{- range .Values.response.actions }}{{ range .do }}{{ $names = append $names . }}{{ end }}{{ end }}
+{{- toJson ($names | uniq) }}
+{{- end }}
+
+{{/* "true" when the server may act on the cluster with this action: enforce mode and an actions entry names it. Call with (dict "ctx" $ "action" "delete_pod"). */}}
+{{- define "minewatch.enforces" -}}
+{{- $actions := include "minewatch.responseActions" .ctx | fromJsonArray }}
+{{- if and (eq .ctx.Values.response.mode "enforce") (has .action $actions) }}true{{ end }}
+{{- end }}
+
+{{/* kill_container in enforce mode writes cgroup.kill / freezer.state: only then is the cgroup fs mounted writable. */}}
+{{- define "minewatch.agentWritesCgroups" -}}
+{{- include "minewatch.enforces" (dict "ctx" . "action" "kill_container") }}
+{{- end }}
+
+{{/* "true" when the agent may signal processes: a killing detector is on, or kill / kill_container is enforced. */}}
+{{- define "minewatch.agentKills" -}}
+{{- $d := .Values.detectors }}
+{{- if or (dig "execwhacker" "enabled" false $d) (dig "tcpflowkiller" "enabled" false $d) (include "minewatch.enforces" (dict "ctx" . "action" "kill")) (include "minewatch.agentWritesCgroups" .) }}true{{ end }}
+{{- end }}
+
+{{/* The agent's config file (minewatch run --config /etc/minewatch/minewatch.yaml). */}}
+{{- define "minewatch.agentConfig" -}}
+{{- $sources := mergeOverwrite (dict "driver" .Values.agent.driver) (deepCopy .Values.agent.sources) }}
+{{- if .Values.agent.docker.enabled }}
+{{- $containers := mergeOverwrite (dict "docker_socket" .Values.agent.docker.socket) (default (dict) (get $sources "containers")) }}
+{{- $_ := set $sources "containers" $containers }}
+{{- end }}
+{{- $outputs := dict "stdout" (dict "enabled" .Values.agent.stdout.enabled "format" .Values.agent.stdout.format) }}
+{{- if .Values.server.enabled }}
+{{- $_ := set $outputs "falcosidekick" (dict "enabled" true "url" (printf "https://%s:%v/" (include "minewatch.serverHost" .) .Values.server.service.port) "token_file" (printf "%s/agent-token" (include "minewatch.secretsDir" .)) "ca_file" (printf "%s/ca.crt" (include "minewatch.tlsDir" .))) }}
+{{- end }}
+{{- $cfg := dict
+  "rules_files" (include "minewatch.rulesFiles" . | fromJsonArray)
+  "engine" .Values.engine
+  "sources" $sources
+  "outputs" $outputs
+  "web" (dict "listen" .Values.agent.web.listen)
+  "alerts" (dict "store" (dict "path" (printf "%s/alerts.db" (include "minewatch.stateDir" .))))
+  "response" .Values.response
+  "detectors" (include "minewatch.detectors" . | fromJson)
+  "k8s" (dict "api" (dict "in_cluster" true) "enrich" (dict "enabled" true))
+}}
+{{- toYaml (mergeOverwrite $cfg (deepCopy .Values.agent.extraConfig)) }}
+{{- end }}
+
+{{/* The server's config file (minewatch server --config /etc/minewatch/server.yaml). */}}
+{{- define "minewatch.serverConfig" -}}
+{{- $secrets := include "minewatch.secretsDir" . }}
+{{- $tls := include "minewatch.tlsDir" . }}
+{{- $web := dict "listen" .Values.server.listen "token_file" (printf "%s/agent-token" $secrets) "tls" (dict "cert_file" (printf "%s/tls.crt" $tls) "key_file" (printf "%s/tls.key" $tls)) }}
+{{- if .Values.metrics.token }}{{ $_ := set $web "metrics_token_file" (printf "%s/metrics-token" $secrets) }}{{ end }}
+{{- $k8s := dict
+  "audit" (dict "enabled" .Values.server.audit.enabled "token_file" (printf "%s/audit-token" $secrets))
+  "admission" (dict "enabled" .Values.server.admission.enabled "mode" .Values.server.admission.mode)
+  "api" (dict "in_cluster" true)
+}}
+{{- $cfg := dict
+  "rules_files" (include "minewatch.rulesFiles" . | fromJsonArray)
+  "engine" .Values.engine
+  "outputs" (mergeOverwrite (dict "stdout" (dict "enabled" true "format" "json")) (deepCopy .Values.server.outputs))
+  "web" $web
+  "alerts" (mergeOverwrite (dict "store" (dict "path" (printf "%s/alerts.db" (include "minewatch.stateDir" .)))) (deepCopy .Values.server.alerts))
+  "response" .Values.response
+  "k8s" $k8s
+}}
+{{- toYaml (mergeOverwrite $cfg (deepCopy .Values.server.extraConfig)) }}
+{{- end }}
+
+{{/* Where a component's pods run and what they pull with: call with (dict "ctx" $ "v" .Values.agent). */}}
+{{- define "minewatch.podPlacement" -}}
+{{- with .v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .ctx.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,101 @@
+/**
+ * `minewatch server`: the central store, dashboard, API and inputs, with no sources of its own.
+ * Agents on many nodes forward to it (their falcosidekick output pointed at its POST /), and so can
+ * Falco itself (http_output), so a cluster has one alert history and one dashboard.
+ */
+import type { Command } from 'commander';
+import { createLogger } from '../agent/logger.js';
+import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/sections.js';
+import { Agent } from '../agent/agent.js';
+import type { Match } from '../engine/types.js';
+import { type Alerting, startAlerting } from './alerting.js';
+import { printLoadError } from './common.js';
+import { webhookRoutes } from './webhooks.js';
+
+interface ServerOpts {
+  config?: string;
+  listen?: string;
+  json?: boolean;
+}
+
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('the central alert store, dashboard, API and inputs (POST / and /falco take Falco JSON alerts from agents and Falco); no sources')
+    .option('-c, --config <file>', 'the config file (alerts, outputs, web, k8s sections)')
+    .option('--listen <host:port>', 'the web server\'s address (overrides web.listen; default 127.0.0.1:8788)')
+    .option('--json', 'the stdout output, if on, prints Falco JSON')
+    .action(async (opts: ServerOpts) => {
+      process.exitCode = await serve(opts);
+    });
+}
+
+/** The config file (or the defaults), with the flags applied over it. */
+export function loadWithFlags(path: string | undefined, flags: { listen?: string; json?: boolean }): Config {
+  let config: Config;
+  if (path) {
+    const { config: c, warnings } = loadConfigFile(path);
+    for (const w of warnings) process.stderr.write(`warning: ${formatConfigProblem(w)}\n`);
+    config = c;
+  } else config = defaultConfig();
+  if (flags.listen) config.web.listen = flags.listen;
+  if (flags.json) config.outputs.stdout.format = 'json';
+  return config;
+}
+
+async function serve(opts: ServerOpts): Promise<number> {
+  let config: Config;
+  try {
+    config = loadWithFlags(opts.config, opts);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\nThe config was not loaded; fix the keys above.\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const log = createLogger();
+  if (!config.web.enabled) {
+    process.stderr.write('web.enabled is false: a server without its web server takes no alerts; set web.enabled: true\n');
+    return 2;
+  }
+  // The engine runs here only for what the webhooks and log files feed it (k8s_audit, github).
+  let onMatch: (m: Match) => void = () => undefined;
+  let agent: Agent;
+  try {
+    agent = new Agent(config, log, { onMatch: (m) => onMatch(m), hostSources: false });
+  } catch (e) {
+    return printLoadError(e);
+  }
+  let alerting: Alerting | undefined;
+  try {
+    alerting = await startAlerting(config, log, {
+      webRequired: true,
+      routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
+      metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
+    });
+    const pipeline = alerting.pipeline;
+    onMatch = (m) => pipeline.accept(m);
+    await agent.start();
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'cannot start');
+    process.stderr.write(`minewatch server: ${(e as Error).message}\n`);
+    await agent.stop();
+    await alerting?.stop();
+    return 1;
+  }
+  const running = alerting;
+  agent.rules.watchFiles();
+  process.on('SIGHUP', () => agent.rules.reload('SIGHUP'));
+  log.info({ url: running.url }, 'server started');
+  await new Promise<void>((resolve) => {
+    const done = (sig: string) => {
+      log.info({ signal: sig }, 'shutting down');
+      agent.stop().then(() => running.stop()).finally(resolve);
+    };
+    process.once('SIGINT', () => done('SIGINT'));
+    process.once('SIGTERM', () => done('SIGTERM'));
+  });
+  return 0;
+}

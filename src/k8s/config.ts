@@ -1,0 +1,61 @@
+/**
+ * The `k8s` config section: the audit webhook and log file (`audit`) and the admission webhook
+ * (`admission`). Each part is its own schema and the section is built from a shape, so the
+ * Kubernetes API parts (`api`, `enrich`) join by adding keys to K8S_SECTION_SHAPE.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { K8S_API_SHAPE } from './api-config.js';
+
+/** Falco's k8saudit plugin takes batches up to 12 MiB (its webhookMaxBatchSize); so do we. */
+export const DEFAULT_MAX_BODY_BYTES = 12 * 1024 * 1024;
+
+export const k8sAuditSchema = z.strictObject({
+  /** Serve POST /k8s-audit on the web server. */
+  enabled: z.boolean().default(false),
+  /** Bearer token the API server's webhook kubeconfig sends; none: the route takes any caller. */
+  token: z.string().min(1).optional(),
+  /** A file holding the token (a mounted Secret); read at start. */
+  token_file: z.string().min(1).optional(),
+  max_body_bytes: z.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
+  /** Follow a kube-apiserver --audit-log-path file (JSON lines) too. */
+  log_path: z.string().min(1).optional(),
+}).refine((a) => !(a.token && a.token_file), { message: 'set token or token_file, not both' });
+
+export const k8sAdmissionSchema = z.strictObject({
+  /** Serve POST /admission on the web server. */
+  enabled: z.boolean().default(false),
+  /** dryrun: allow with a warning and an alert; enforce: deny with the rule's output as the reason. */
+  mode: z.enum(['dryrun', 'enforce']).default('dryrun'),
+  token: z.string().min(1).optional(),
+  token_file: z.string().min(1).optional(),
+  max_body_bytes: z.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
+}).refine((a) => !(a.token && a.token_file), { message: 'set token or token_file, not both' });
+
+/** The section's keys: other Kubernetes parts add theirs here. */
+export const K8S_SECTION_SHAPE = {
+  audit: k8sAuditSchema.default({ enabled: false, max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
+  admission: k8sAdmissionSchema.default({ enabled: false, mode: 'dryrun', max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
+  ...K8S_API_SHAPE,
+};
+
+export const k8sSection = z.strictObject(K8S_SECTION_SHAPE);
+
+export type K8sConfig = z.infer<typeof k8sSection>;
+export type K8sAuditConfig = z.infer<typeof k8sAuditSchema>;
+export type K8sAdmissionConfig = z.infer<typeof k8sAdmissionSchema>;
+
+/** The token a part is configured with, reading token_file; throws naming the file when it cannot. */
+export function resolveToken(part: { token?: string; token_file?: string }, where: string): string | undefined {
+  if (part.token) return part.token;
+  if (!part.token_file) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(part.token_file, 'utf8');
+  } catch (e) {
+    throw new Error(`${where}.token_file: cannot read ${part.token_file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the path and its permissions`);
+  }
+  const token = text.trim();
+  if (!token) throw new Error(`${where}.token_file: ${part.token_file} is empty; put the bearer token in it`);
+  return token;
+}

@@ -1,0 +1,68 @@
+/**
+ * `minewatch server` as the cluster's webhook endpoint (the Helm chart's layout): the API server's
+ * audit webhook and the admission webhook land on it, the engine runs there on what they feed it,
+ * and the alerts are in its store and API.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { AgentRun, randomToken, writeConfig } from './helpers/agent-run.js';
+import { FIXTURES } from './helpers/paths.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mw-server-hooks-'));
+const runs: AgentRun[] = [];
+after(() => {
+  for (const r of runs) r.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const fixture = (p: string): unknown => JSON.parse(readFileSync(join(FIXTURES, 'k8s', p), 'utf8'));
+
+async function eventually(cond: () => Promise<boolean>): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, 50));
+}
+
+describe('minewatch server: k8s audit and admission webhooks', () => {
+  it('a miner Deployment through the audit webhook is an alert in the server store; admission in enforce denies it and records the decision', async () => {
+    const token = randomToken(16);
+    const auditToken = randomToken(16);
+    const cfg = writeConfig(join(dir, 'server.yaml'), {
+      outputs: { stdout: { enabled: false } },
+      web: { token },
+      k8s: { audit: { enabled: true, token: auditToken }, admission: { enabled: true, mode: 'enforce' } },
+      github: { enabled: true, secret: randomToken(16) },
+    });
+    const server = new AgentRun(cfg, { command: 'server' });
+    runs.push(server);
+    const base = await server.webUrl();
+    const auth = { authorization: `Bearer ${token}` };
+
+    const post = (path: string, body: unknown, headers: Record<string, string>) =>
+      fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    assert.equal((await post('/k8s-audit', fixture('audit/deployment-metal3d-xmrig.json'), {})).status, 401);
+    assert.equal((await post('/k8s-audit', fixture('audit/deployment-metal3d-xmrig.json'), { authorization: `Bearer ${auditToken}` })).status, 200);
+    let alert: any;
+    await eventually(async () => {
+      const r = await fetch(`${base}/api/alerts?source=k8s_audit`, { headers: auth });
+      alert = ((await r.json()) as { alerts: any[] }).alerts.find((a) => a.rule === 'K8s Workload With Miner Image');
+      return alert !== undefined;
+    });
+    assert.equal(alert.source, 'k8s_audit');
+    assert.match(alert.output, /metal3d\/xmrig/);
+
+    const review = await (await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), {})).json() as { response: { allowed: boolean; status?: { message?: string } } };
+    assert.equal(review.response.allowed, false);
+    assert.match(review.response.status?.message ?? '', /miner/i);
+    await eventually(async () => {
+      const r = await fetch(`${base}/api/alerts?rule=${encodeURIComponent('K8s Workload Runs Miner Command')}`, { headers: auth });
+      return ((await r.json()) as { alerts: unknown[] }).alerts.length > 0;
+    });
+    // The GitHub webhook is mounted too, and refuses what is not signed with its secret.
+    assert.equal((await post('/github', { zen: 'hi' }, { 'x-github-event': 'ping', 'x-github-delivery': 'd-1' })).status, 401);
+    const ok = await (await post('/admission', fixture('admission/deployment-nginx-with-limits.json'), {})).json() as { response: { allowed: boolean } };
+    assert.equal(ok.response.allowed, true);
+    await server.stop();
+  });
+});
