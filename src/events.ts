@@ -170,6 +170,8 @@ export interface SyscallEvent extends BaseEvent {
   k8s?: K8sInfo;
   /** CPU sampler figures (mw.cpu.*), set on the sampler's events. */
   cpu?: Record<string, number | string>;
+  /** RandomX detector figures (mw.fpu.*), set on its mw_fpu_rounding events. */
+  fpu?: Record<string, number>;
 }
 
 /** Events of plugin sources (k8s_audit, github) carry their decoded JSON payload. */

@@ -31,6 +31,9 @@ const R = {
   setuid: 'Setuid or Setgid Bit Set by Chmod',
   drift: 'Container Drift New Executable Run',
   cpu: 'Sustained High CPU Use',
+  stratumWire: 'Stratum Mining Protocol on the Wire',
+  randomx: 'RandomX Floating-Point Rounding Pattern',
+  poolLookup: 'Mining Pool Domain Resolved',
 } as const;
 
 /** Load files, failing the test with every problem listed when the load fails. */

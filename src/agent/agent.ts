@@ -4,16 +4,18 @@
  */
 import type { Config } from '../config/sections.js';
 import { DnsCache } from '../enrich/dns.js';
+import { UserDb } from '../enrich/users.js';
 import { ContainerResolver, DockerClient } from '../enrich/containers.js';
 import { ProcessTable } from '../enrich/process-table.js';
 import { type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
-import type { Event, SyscallEvent } from '../events.js';
+import type { Event, ProcessInfo, SyscallEvent } from '../events.js';
 import { ConnectionsSource } from '../sources/connections.js';
 import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
 import { ProcfsPollerSource } from '../sources/procfs-poller.js';
 import { AuditLogFollower } from '../sources/k8s-audit-log.js';
 import type { K8sConfig } from '../k8s/config.js';
+import { EbpfSource, applyKernelExec } from '../sources/ebpf/index.js';
 import type { ProcNoticeSource, Source } from '../sources/types.js';
 import type { Logger } from './logger.js';
 import { PairCounter } from '../web/metrics.js';
@@ -34,6 +36,17 @@ import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
 import type { ActionName, ResponseAction } from '../response/types.js';
+
+/**
+ * For the eBPF driver's events: the table's entry replaces the kernel's view of the process only
+ * once the table has taken in the same exec (same comm), not while it still holds the forked image;
+ * and a command line the table could not read (the process exited first) stays the kernel's.
+ */
+function preferKernelImage(was: ProcessInfo, now: ProcessInfo): ProcessInfo {
+  if (was.name !== now.name) return was;
+  if (was.exepath !== undefined && now.exepath === undefined) return { ...now, exe: was.exe, args: was.args, exepath: was.exepath };
+  return now;
+}
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
 const BATCH = 512;
@@ -84,6 +97,8 @@ export class Agent {
   readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0 } as Record<string, number>, rescans: 0 };
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
+  /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
+  private readonly users = new UserDb();
   private notices: ProcNoticeSource | undefined;
   private readonly sources: Source[] = [];
   private driver = 'none';
@@ -286,7 +301,8 @@ export class Agent {
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
     const s = this.config.sources;
-    if (s.connections.enabled) {
+    // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
+    if (s.connections.enabled && this.driver !== 'ebpf') {
       this.sources.push(new ConnectionsSource((pid) => this.table.get(pid), (pid) => this.table.containerOf(pid), {
         intervalMs: s.connections.interval_ms,
         onError: (err) => this.log.warn({ err: String(err) }, 'connections source error'),
@@ -307,7 +323,7 @@ export class Agent {
     const onNotice = (n: Parameters<Parameters<ProcNoticeSource['start']>[0]>[0]): void => {
       const done = this.table.onNotice(n).then(
         (ev) => {
-          if (ev) this.enqueue(ev);
+          if (ev) this.enqueue(n.exec ? applyKernelExec(ev, n.exec) : ev);
         },
         (err: unknown) => this.log.warn({ err: String(err), pid: n.pid }, 'process event lost'),
       );
@@ -318,11 +334,30 @@ export class Agent {
       });
       this.applying.set(n.pid, tracked);
     };
+    if (want === 'auto' || want === 'ebpf') {
+      const ebpf = this.newEbpfSource();
+      try {
+        await ebpf.start(onNotice);
+        this.driver = 'ebpf';
+        // New rules may name syscalls the kernel was told to keep: tell it again.
+        this.rules.onReload = () => ebpf.setWanted(this.wantedBy());
+        const fpu = ebpf.fpuStatus;
+        if (this.config.detectors.monero.enabled && fpu === 'missing') {
+          this.log.warn({}, 'RandomX detector off: this kernel has no x86_fpu:x86_fpu_regs_deactivated tracepoint (x86 only)');
+        }
+        this.log.info({ driver: 'ebpf', why: want === 'ebpf' ? 'asked for (--driver ebpf)' : 'the best driver this host offers', randomx: fpu }, 'driver chosen');
+        return ebpf;
+      } catch (err) {
+        if (want === 'ebpf') throw err;
+        this.log.warn({ reason: (err as Error).message }, 'eBPF driver unavailable; trying the proc connector');
+      }
+    }
     if (want !== 'procfs') {
       const conn = new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
       try {
         await conn.start(onNotice);
         this.driver = 'proc';
+        this.log.info({ driver: 'proc', why: want === 'proc' ? 'asked for (--driver proc)' : 'the eBPF driver is unavailable' }, 'driver chosen');
         return conn;
       } catch (err) {
         if (want === 'proc') throw err;
@@ -335,6 +370,7 @@ export class Agent {
     });
     await poller.start(onNotice);
     this.driver = 'procfs';
+    this.log.info({ driver: 'procfs', why: want === 'procfs' ? 'asked for (--driver procfs)' : 'neither eBPF nor the proc connector is available' }, 'driver chosen');
     return poller;
   }
 
@@ -348,6 +384,30 @@ export class Agent {
     this.enqueue(ev);
     return this.queue.dropped === before;
   };
+
+  /** Whether the current rules can use an event type. */
+  private wantedBy(): (type: string) => boolean {
+    const engine = this.rules.engine;
+    return (type) => engine.rulesFor('syscall', type).length > 0;
+  }
+
+  /** The eBPF driver, its syscall events into the queue like the other sources' (see enqueueSettled). */
+  private newEbpfSource(): EbpfSource {
+    const src = new EbpfSource({
+      lookup: (pid) => this.table.get(pid),
+      containerOf: (pid) => this.table.containerOf(pid),
+      userName: (uid) => this.users.user(uid)?.name,
+      dns: this.dns,
+      fpu: this.config.detectors.monero.enabled,
+      openRead: this.config.sources.ebpf.open_read,
+      ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
+      // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
+      wanted: this.wantedBy(),
+      onError: (m) => this.log.error({ err: m }, 'eBPF driver stopped'),
+    });
+    src.onEvents((ev) => this.enqueueSettled(ev, preferKernelImage, true));
+    return src;
+  }
 
   /** Take an event from a source: never blocks, never throws. */
   private enqueue(ev: Event): void {
@@ -375,9 +435,12 @@ export class Agent {
    * sent before the source looked are pending by then. An exec notice that was dropped (a burst
    * past the connector's queue) is not recovered here: the event keeps the forked image.
    */
-  private enqueueSettled(ev: Event): void {
+  private enqueueSettled(ev: Event, pick?: (was: ProcessInfo, now: ProcessInfo) => ProcessInfo, ordered = false): void {
     const pid = (ev as SyscallEvent).proc?.pid;
     if (pid === undefined) return this.enqueue(ev);
+    // A source whose notices and events come in one ordered stream (eBPF) has delivered every
+    // notice before the event already: nothing to wait for unless one is still being applied.
+    if (ordered && !this.applying.has(pid)) return this.enqueue(ev);
     setImmediate(() => {
       const pending = this.applying.get(pid);
       if (!pending) return this.enqueue(ev);
@@ -390,8 +453,9 @@ export class Agent {
         const now = this.table.get(pid);
         const was = sev.proc!;
         // Only the same process (same start time), never a new one under a reused pid.
+        // `pick` lets a source that knows better keep (some of) what it saw.
         if (now && now !== was && (was.start_ts === undefined || now.start_ts === undefined || now.start_ts === was.start_ts)) {
-          sev.proc = now;
+          sev.proc = pick ? pick(was, now) : now;
           const c = this.table.containerOf(pid);
           if (c) sev.container = c;
         }

@@ -28,6 +28,9 @@ export class RulesManager {
     this.log.info({ files: rs.files.map((f) => f.path), rules: rs.rules.length, enabled: this.engine.active.length }, `rules ${what}`);
   }
 
+  /** Called after new rules took over (the eBPF driver re-filters in the kernel). */
+  onReload: (() => void) | undefined;
+
   /** Try the files again; keep the running rules when they fail. Returns whether the new rules took over. */
   reload(reason: string): boolean {
     try {
@@ -35,6 +38,7 @@ export class RulesManager {
       this.engine = next;
       this.loads++;
       this.logLoaded(`reloaded (${reason})`);
+      this.onReload?.();
       return true;
     } catch (e) {
       if (!(e instanceof RulesLoadError)) throw e;

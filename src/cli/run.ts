@@ -13,7 +13,7 @@ interface RunOpts {
   config?: string;
   listen?: string;
   rules?: string[];
-  driver?: 'auto' | 'proc' | 'procfs';
+  driver?: 'auto' | 'ebpf' | 'proc' | 'procfs';
   json?: boolean;
   source?: string[];
 }
@@ -24,7 +24,7 @@ export function registerRun(program: Command): void {
     .description('watch this host: process execs, connections and CPU use, through the rules; alerts to standard output')
     .option('-c, --config <file>', 'the config file (YAML; Falco\'s falco.yaml keys are understood too)')
     .option('-r, --rules <file>', 'rules file or folder (repeatable, in order; replaces the config\'s rules_files; "default" = minewatch\'s own)', collect)
-    .option('--driver <driver>', 'kernel source: auto (proc connector, else /proc poller), proc, procfs')
+    .option('--driver <driver>', 'kernel source: auto (eBPF, else proc connector, else /proc poller), ebpf, proc, procfs')
     .option('--source <source>', 'event source to run (repeatable; only syscall is available in this build)', collect)
     .option('--json', 'alerts as Falco JSON, one per line')
     .option('--listen <host:port>', 'the web server\'s address (overrides web.listen; default 127.0.0.1:8788)')
@@ -49,8 +49,8 @@ function buildConfig(opts: RunOpts): Config {
 }
 
 async function run(opts: RunOpts): Promise<number> {
-  if (opts.driver && !['auto', 'proc', 'procfs'].includes(opts.driver)) {
-    process.stderr.write(`--driver: '${opts.driver}' is not one of auto, proc, procfs\n`);
+  if (opts.driver && !['auto', 'ebpf', 'proc', 'procfs'].includes(opts.driver)) {
+    process.stderr.write(`--driver: '${opts.driver}' is not one of auto, ebpf, proc, procfs\n`);
     return 2;
   }
   const unknown = (opts.source ?? []).filter((s) => s !== 'syscall');

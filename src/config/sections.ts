@@ -29,11 +29,17 @@ export const engineSection = z.strictObject({
 export const rulesFilesSection = z.array(z.string().min(1)).min(1).default(['default']);
 
 export const sourcesSection = z.strictObject({
-  /** auto: the proc connector when it can run here, else the /proc poller. */
-  driver: z.enum(['auto', 'proc', 'procfs']).default('auto'),
+  /** auto: the eBPF driver when it can run here, else the proc connector, else the /proc poller. */
+  driver: z.enum(['auto', 'ebpf', 'proc', 'procfs']).default('auto'),
   /** Events waiting for the engine; past this they are dropped and counted. */
   queue_size: z.number().int().min(16).default(10_000),
   procfs: z.strictObject({ interval_ms: z.number().int().min(10).default(100) }).default({ interval_ms: 100 }),
+  ebpf: z.strictObject({
+    /** A BTF file for kernels that do not expose /sys/kernel/btf/vmlinux (e.g. one from BTFHub). */
+    btf: z.string().min(1).optional(),
+    /** Report read-only opens too (many: off by default; opens that may write or create always come). */
+    open_read: z.boolean().default(false),
+  }).default({ open_read: false }),
   connections: z.strictObject({
     enabled: z.boolean().default(true),
     interval_ms: z.number().int().min(20).default(250),

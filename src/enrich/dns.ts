@@ -92,6 +92,19 @@ export class DnsCache {
     }
   }
 
+  /**
+   * A name the host itself resolved (an answer the eBPF driver saw). Unlike addStatic it never
+   * throws: the answer came off the wire. Answers stop being learned past `max` addresses, so a
+   * host resolving endless names cannot grow the table without bound. Returns true when new.
+   */
+  learn(name: string, ip: string, max = 200_000): boolean {
+    const key = canonicalIp(ip);
+    const n = name.trim();
+    if (!key || !n || /\s/.test(n)) return false;
+    if (!this.byIp.has(key) && this.byIp.size >= max) return false;
+    return this.addName(key, n);
+  }
+
   /** Every name known for the address, first-known first; [] when none (or not an address). */
   namesFor(ip: string): string[] {
     const key = canonicalIp(ip);

@@ -5,7 +5,10 @@
  *   mw.wallet.found / .type / .address   a valid wallet address in the command line or environment
  *   mw.stratum.url / .scheme / .host / .port   the first mining-pool (stratum-family) URL
  *   mw.miner.flags                       the arguments look like a miner's
+ *   mw.stratum.method / .agent / .login  a mining protocol message in the first bytes a connection sent
+ *   mw.dns.query                         the name a DNS answer the process received was for
  *   mw.cpu.percent / .limit_percent / .duration / .scope   figures set by the CPU sampler
+ *   mw.fpu.rounding_count / .rounding_rate / .rounding_changes   figures set by the RandomX detector
  *   mw.proc.exe_sha256                   SHA-256 of the executable (set by the process table)
  *
  * Several rules often ask for these on one event (a wallet rule, a stratum rule, a flags rule),
@@ -16,6 +19,8 @@ import type { Event, SyscallEvent } from '../events.js';
 import type { Extracted, FieldDef, FieldType } from './types.js';
 import { memoPerEvent } from './memo.js';
 import { findWallets, mayHoldWallet, type WalletMatch, type WalletType } from './wallets.js';
+import { parseStratumPayload, type StratumMessage } from './stratum-wire.js';
+import { parseDnsAnswer } from '../enrich/dns-answer.js';
 
 // ---- per-event cache ---------------------------------------------------------------------------
 
@@ -33,6 +38,10 @@ interface Parsed {
   /** null: looked, found none. */
   stratum?: StratumUrl | null;
   minerFlags?: boolean;
+  /** null: looked, found none. */
+  wire?: StratumMessage | null;
+  /** null: looked, not a DNS answer. */
+  dnsQuery?: string | null;
 }
 
 const parsed: (ev: Event) => Parsed = memoPerEvent((_ev: Event): Parsed => ({}));
@@ -235,6 +244,37 @@ function minerFlagsOf(ev: Event): boolean | undefined {
   return p.minerFlags;
 }
 
+// ---- stratum on the wire ---------------------------------------------------------------------
+
+function wireOf(ev: Event): StratumMessage | undefined {
+  const buffer = (ev as Partial<SyscallEvent>).buffer;
+  if (typeof buffer !== 'string') return undefined;
+  const p = parsed(ev);
+  if (p.wire === undefined) p.wire = parseStratumPayload(buffer) ?? null;
+  return p.wire ?? undefined;
+}
+
+// ---- DNS answers -------------------------------------------------------------------------------
+
+const RECV_TYPES = new Set(['recvfrom', 'recvmsg', 'read', 'recv']);
+
+function dnsQueryOf(ev: Event): string | undefined {
+  const e = ev as Partial<SyscallEvent>;
+  if (typeof e.buffer !== 'string' || !RECV_TYPES.has(ev.type) || e.fd?.sport !== 53) return undefined;
+  const p = parsed(ev);
+  if (p.dnsQuery === undefined) p.dnsQuery = parseDnsAnswer(Buffer.from(e.buffer, 'latin1'))?.query ?? null;
+  return p.dnsQuery ?? undefined;
+}
+
+// ---- RandomX detector figures ------------------------------------------------------------------
+
+function fpuValue(ev: Event, key: string): Extracted {
+  const fpu = (ev as Partial<SyscallEvent>).fpu;
+  if (!fpu || typeof fpu !== 'object') return undefined;
+  const v = fpu[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
 // ---- CPU sampler figures -----------------------------------------------------------------------
 
 function cpuValue(ev: Event, key: string, numeric: boolean): Extracted {
@@ -282,6 +322,27 @@ export const mwFields: FieldDef[] = [
   field('mw.stratum.port', 'port',
     'the port of mw.stratum.url, when it names one',
     (ev) => stratumOf(ev)?.port),
+  field('mw.stratum.method', 'charbuf',
+    'the mining protocol method in the first bytes a connection sent (evt.buffer of the eBPF driver\'s write/send events): mining.subscribe, mining.authorize, mining.notify, … (stratum v1), login with an agent (XMRig and its forks), eth_submitLogin (eth-proxy); a message cut short still counts',
+    (ev) => wireOf(ev)?.method),
+  field('mw.stratum.agent', 'charbuf',
+    "the miner's user agent in that message: XMRig's params.agent (\"XMRig/6.21.0 …\"), or mining.subscribe's first parameter",
+    (ev) => wireOf(ev)?.agent),
+  field('mw.stratum.login', 'charbuf',
+    'the account the miner logs in as in that message (a wallet, or wallet.worker): XMRig login params.login, mining.authorize\'s first parameter',
+    (ev) => wireOf(ev)?.login),
+  field('mw.dns.query', 'charbuf',
+    'the name (lowercased) a DNS answer was for, on the eBPF driver\'s recvfrom/recvmsg events from port 53: a lookup of a pool domain is an event of its own',
+    dnsQueryOf),
+  field('mw.fpu.rounding_count', 'uint64',
+    "times the RandomX detector saw the process leave the CPU with a floating-point rounding mode other than round-to-nearest (MXCSR bits 13-14, at x86_fpu_regs_deactivated); cryptnono's monero detector kills at 64",
+    (ev) => fpuValue(ev, 'rounding_count')),
+  field('mw.fpu.rounding_rate', 'uint64',
+    'mw.fpu.rounding_count per second since the first sighting for this process',
+    (ev) => fpuValue(ev, 'rounding_rate')),
+  field('mw.fpu.rounding_changes', 'uint64',
+    "times the rounding mode differed from the one seen at the process's previous switch-out: RandomX changes it all the time, a program that set one mode once never does",
+    (ev) => fpuValue(ev, 'rounding_changes')),
   field('mw.miner.flags', 'bool',
     "true when the process arguments carry a miner's options: --donate-level, --randomx-*, --cpu-priority, -a/--algo with a mining algorithm (rx/0, cryptonight, kawpow, ethash, …), --coin monero, or -o/--url with a pool plus -u/--user",
     minerFlagsOf),

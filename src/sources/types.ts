@@ -27,6 +27,25 @@ export interface ProcNotice {
   exitCode?: number;
   /** ns since the epoch, when the notice was made. */
   ts: bigint;
+  /**
+   * For exec, from the eBPF driver: what the kernel saw at the exec itself. The process may be gone
+   * before /proc can be read; these make its event whole anyway (see applyKernelExec).
+   */
+  exec?: KernelExec;
+}
+
+/** An exec as the kernel saw it (src/sources/ebpf). */
+export interface KernelExec {
+  type: 'execve' | 'execveat';
+  comm: string;
+  /** argv[0..], the kernel's copy. */
+  argv: string[];
+  /** Full path of the executable; '' when the kernel could not name it. */
+  exepath: string;
+  uid: number;
+  ppid: number;
+  /** Start time as the process table counts it (btime + clock ticks). */
+  startTs: bigint;
 }
 
 /** A producer of ProcNotices (proc connector, procfs poller). */

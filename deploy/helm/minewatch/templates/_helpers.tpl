@@ -128,7 +128,7 @@ app.kubernetes.io/component: {{ .component }}
   "alerts" (dict "store" (dict "path" (printf "%s/alerts.db" (include "minewatch.stateDir" .))))
   "response" .Values.response
   "detectors" (include "minewatch.detectors" . | fromJson)
-  "k8s" (dict "api" (dict "in_cluster" true) "enrich" (dict "enabled" true))
+  "k8s" (dict "api" (dict "enrich" (dict "enabled" true)))
 }}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.agent.extraConfig)) }}
 {{- end }}
@@ -142,7 +142,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- $k8s := dict
   "audit" (dict "enabled" .Values.server.audit.enabled "token_file" (printf "%s/audit-token" $secrets))
   "admission" (dict "enabled" .Values.server.admission.enabled "mode" .Values.server.admission.mode)
-  "api" (dict "in_cluster" true)
+  "api" (dict "enrich" (dict "enabled" false))
 }}
 {{- $cfg := dict
   "rules_files" (include "minewatch.rulesFiles" . | fromJsonArray)

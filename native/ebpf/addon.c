@@ -1,0 +1,584 @@
+/*
+ * minewatch_ebpf: loads minewatch.bpf.o with libbpf, attaches its tracepoints and hands the ring
+ * buffer's records to JS in batches. A separate addon from minewatch_native (the proc connector),
+ * built only where libbpf is installed, so a host without libbpf keeps the proc connector.
+ *
+ * JS API
+ *   open(objectPath, options, callback) -> handle
+ *       options: { selfTgid, fpu, openRead, fpuMin, sysFlags: Uint8Array(512), ringBytes?, btfPath? }
+ *       Every reason it cannot work is thrown now, with err.code:
+ *         ERR_NO_BTF        the kernel has no BTF (/sys/kernel/btf/vmlinux), or btfPath is missing
+ *         ERR_BPF_OBJECT    the object file is missing or not a BPF object
+ *         EPERM / EACCES    not privileged enough (CAP_BPF + CAP_PERFMON, or root)
+ *         ERR_BPF_LOAD      the kernel refused a program (verifier); the message has libbpf's log
+ *         ERR_BPF_ATTACH    a tracepoint could not be attached
+ *       callback(batch, offsetNs, error?) on the JS thread: batch is a Buffer of whole records
+ *       (minewatch.h), offsetNs a bigint to add to their CLOCK_BOOTTIME stamps for epoch time.
+ *   stats(handle) -> { events, drops, queueDrops, fpu }   drops: the ring buffer was full (kernel),
+ *       queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint)
+ *   setSysFlags(handle, Uint8Array(512))   what to report from now on (the rules changed)
+ *   close(handle)   detach, stop the reader, free. Idempotent.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 6
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "minewatch.h"
+
+/* A batch grows to BATCH_BYTES; a quiet host sends small ones (one wake-up each). */
+#define BATCH_BYTES (256 * 1024)
+#define BATCH_START (16 * 1024)
+/* Batches waiting for the JS thread before records are dropped (and counted). */
+#define DEFAULT_QUEUE 1024
+#define LOG_BYTES 8192
+/* How long the reader lets records gather after a wake-up (latency added: at most this). */
+#define GATHER_NS 4000000
+
+typedef struct {
+  size_t len;
+  size_t cap;
+  int64_t offset;
+  char error[200];
+  uint8_t data[];
+} mw_batch;
+
+typedef struct {
+  napi_env env;
+  napi_threadsafe_function tsfn;
+  struct bpf_object *obj;
+  struct bpf_link *links[8];
+  int nlinks;
+  struct ring_buffer *rb;
+  int counters_fd;
+  int flags_fd;
+  int wake[2];
+  pthread_t thread;
+  int closed;
+  const char *fpu;
+  mw_batch *batch; /* being filled by the ring buffer callback (reader thread only) */
+  atomic_uint_fast64_t queue_drops;
+} mw_ebpf;
+
+/* ---- libbpf's messages: kept, so a refusal can say why ---- */
+
+static char log_buf[LOG_BYTES];
+static size_t log_len;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  if (n <= 0) return 0;
+  if ((size_t)n >= sizeof line) n = sizeof line - 1;
+  pthread_mutex_lock(&log_lock);
+  if (log_len + n >= LOG_BYTES) { /* keep the tail */
+    size_t keep = LOG_BYTES / 2;
+    memmove(log_buf, log_buf + log_len - keep, keep);
+    log_len = keep;
+  }
+  memcpy(log_buf + log_len, line, n);
+  log_len += n;
+  log_buf[log_len] = '\0';
+  pthread_mutex_unlock(&log_lock);
+  return 0;
+}
+
+/* The last `max` bytes of libbpf's log, one line. */
+static void log_tail(char *out, size_t max) {
+  pthread_mutex_lock(&log_lock);
+  size_t from = log_len > max - 1 ? log_len - (max - 1) : 0;
+  snprintf(out, max, "%s", log_buf + from);
+  pthread_mutex_unlock(&log_lock);
+  for (char *p = out; *p; p++)
+    if (*p == '\n' || *p == '\t') *p = ' ';
+}
+
+static void log_clear(void) {
+  pthread_mutex_lock(&log_lock);
+  log_len = 0;
+  log_buf[0] = '\0';
+  pthread_mutex_unlock(&log_lock);
+}
+
+static int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
+
+/* REALTIME - BOOTTIME, bracketed to halve the error. */
+static int64_t boot_offset(void) {
+  struct timespec b1, r, b2;
+  clock_gettime(CLOCK_BOOTTIME, &b1);
+  clock_gettime(CLOCK_REALTIME, &r);
+  clock_gettime(CLOCK_BOOTTIME, &b2);
+  return ts_ns(&r) - (ts_ns(&b1) + (ts_ns(&b2) - ts_ns(&b1)) / 2);
+}
+
+static napi_value throw_code(napi_env env, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static napi_value throw_code(napi_env env, const char *code, const char *fmt, ...) {
+  char msg[1500];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+/* ---- the reader thread ---- */
+
+static mw_batch *batch_new(void) {
+  mw_batch *b = malloc(sizeof(mw_batch) + BATCH_START);
+  if (b) {
+    b->len = 0;
+    b->cap = BATCH_START;
+    b->error[0] = '\0';
+  }
+  return b;
+}
+
+/* Hand the batch to JS without blocking; on a full queue its records are dropped and counted. */
+static int flush(mw_ebpf *c) {
+  mw_batch *b = c->batch;
+  if (!b || (b->len == 0 && !b->error[0])) return 0;
+  b->offset = boot_offset();
+  napi_status st = napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking);
+  if (st == napi_ok) {
+    c->batch = NULL;
+    return 0;
+  }
+  if (st == napi_queue_full) {
+    /* Count records, not bytes. */
+    size_t n = 0;
+    for (size_t off = 0; off + sizeof(struct mw_hdr) <= b->len;) {
+      const struct mw_hdr *h = (const void *)(b->data + off);
+      if (h->size < sizeof(struct mw_hdr)) break;
+      off += (h->size + 7) & ~7u;
+      n++;
+    }
+    atomic_fetch_add(&c->queue_drops, n);
+    b->len = 0;
+    return 0;
+  }
+  return -1;
+}
+
+static int on_record(void *ctx, void *data, size_t size) {
+  mw_ebpf *c = ctx;
+  if (size < sizeof(struct mw_hdr)) return 0;
+  size_t padded = (size + 7) & ~(size_t)7; /* records stay 8-byte aligned for the JS decoder */
+  if (c->batch && c->batch->len + padded > BATCH_BYTES && flush(c) < 0) return -1;
+  if (!c->batch && !(c->batch = batch_new())) {
+    atomic_fetch_add(&c->queue_drops, 1);
+    return 0;
+  }
+  if (c->batch->len + padded > c->batch->cap) {
+    size_t cap = c->batch->cap * 2;
+    while (cap < c->batch->len + padded) cap *= 2;
+    if (cap > BATCH_BYTES) cap = BATCH_BYTES;
+    mw_batch *grown = realloc(c->batch, sizeof(mw_batch) + cap);
+    if (!grown) {
+      atomic_fetch_add(&c->queue_drops, 1);
+      return 0;
+    }
+    grown->cap = cap;
+    c->batch = grown;
+  }
+  memcpy(c->batch->data + c->batch->len, data, size);
+  struct mw_hdr *h = (void *)(c->batch->data + c->batch->len);
+  h->size = (unsigned short)size; /* the kernel's size, whatever the record claimed */
+  if (padded > size) memset(c->batch->data + c->batch->len + size, 0, padded - size);
+  c->batch->len += padded;
+  return 0;
+}
+
+static void *reader_main(void *arg) {
+  mw_ebpf *c = arg;
+  char error[200] = "";
+  int epfd = ring_buffer__epoll_fd(c->rb);
+  for (;;) {
+    struct pollfd p[2] = {{.fd = epfd, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
+    int r = poll(p, 2, (c->batch && c->batch->len) ? 5 : 1000);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      snprintf(error, sizeof error, "ebpf: poll failed: %s", strerror(errno));
+      break;
+    }
+    if (p[1].revents) break;
+    /* Let a burst gather: one wake-up of this thread and of JS per millisecond at most, instead of
+     * one per record (at 20,000 events/s that is most of the agent's CPU). */
+    if (r > 0) {
+      struct timespec gather = {0, GATHER_NS};
+      nanosleep(&gather, NULL);
+    }
+    int n = ring_buffer__consume(c->rb);
+    if (n < 0 && n != -EINTR) {
+      snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-n));
+      break;
+    }
+    if (flush(c) < 0) goto out;
+  }
+out:
+  if (error[0]) {
+    if (!c->batch) c->batch = batch_new();
+    if (c->batch) {
+      snprintf(c->batch->error, sizeof c->batch->error, "%s", error);
+      if (napi_call_threadsafe_function(c->tsfn, c->batch, napi_tsfn_nonblocking) == napi_ok) c->batch = NULL;
+    }
+  }
+  free(c->batch);
+  c->batch = NULL;
+  return NULL;
+}
+
+/* ---- JS ---- */
+
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)context;
+  mw_batch *b = data;
+  if (env && js_cb) {
+    napi_value argv[3], undef;
+    size_t argc = 2;
+    void *dst;
+    napi_create_buffer_copy(env, b->len, b->data, &dst, &argv[0]);
+    napi_create_bigint_int64(env, b->offset, &argv[1]);
+    if (b->error[0]) {
+      napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &argv[2]);
+      argc = 3;
+    }
+    napi_get_undefined(env, &undef);
+    napi_call_function(env, undef, js_cb, argc, argv, NULL);
+  }
+  free(b);
+}
+
+static void teardown(mw_ebpf *c) {
+  for (int i = 0; i < c->nlinks; i++) bpf_link__destroy(c->links[i]);
+  c->nlinks = 0;
+  if (c->rb) ring_buffer__free(c->rb);
+  c->rb = NULL;
+  if (c->obj) bpf_object__close(c->obj);
+  c->obj = NULL;
+}
+
+static void cleanup_hook(void *arg);
+
+static void conn_close(mw_ebpf *c, int from_hook) {
+  if (c->closed) return;
+  c->closed = 1;
+  ssize_t w;
+  do w = write(c->wake[1], "x", 1); while (w < 0 && errno == EINTR);
+  pthread_join(c->thread, NULL);
+  /* Detach first: the kernel stops producing before the buffer goes away. */
+  teardown(c);
+  close(c->wake[0]);
+  close(c->wake[1]);
+  napi_release_threadsafe_function(c->tsfn, napi_tsfn_release);
+  if (!from_hook) napi_remove_env_cleanup_hook(c->env, cleanup_hook, c);
+}
+
+static void cleanup_hook(void *arg) { conn_close(arg, 1); }
+
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  conn_close(data, 0);
+  free(data);
+}
+
+static int get_prop(napi_env env, napi_value obj, const char *name, napi_value *out) {
+  bool has = false;
+  if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return 0;
+  return napi_get_named_property(env, obj, name, out) == napi_ok;
+}
+
+static uint32_t get_u32(napi_env env, napi_value obj, const char *name, uint32_t dflt) {
+  napi_value v;
+  uint32_t out = dflt;
+  if (get_prop(env, obj, name, &v)) napi_get_value_uint32(env, v, &out);
+  return out;
+}
+
+static int get_flag(napi_env env, napi_value obj, const char *name) {
+  napi_value v;
+  bool out = false;
+  if (get_prop(env, obj, name, &v)) napi_get_value_bool(env, v, &out);
+  return out;
+}
+
+/* Where a global of .rodata lives in the map's initial image, from the object's BTF. */
+static void *rodata_var(struct bpf_object *obj, struct bpf_map *rodata, const char *name, size_t want) {
+  struct btf *btf = bpf_object__btf(obj);
+  size_t size = 0;
+  uint8_t *img = (uint8_t *)(uintptr_t)bpf_map__initial_value(rodata, &size); /* libbpf 1.1 says const; the image is ours until load */
+  if (!btf || !img) return NULL;
+  int id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+  if (id < 0) return NULL;
+  const struct btf_type *sec = btf__type_by_id(btf, id);
+  const struct btf_var_secinfo *v = btf_var_secinfos(sec);
+  for (int i = 0; i < btf_vlen(sec); i++, v++) {
+    const struct btf_type *var = btf__type_by_id(btf, v->type);
+    if (strcmp(btf__name_by_offset(btf, var->name_off), name) == 0 && v->size == want && v->offset + want <= size)
+      return img + v->offset;
+  }
+  return NULL;
+}
+
+/* Write the per-syscall flags into the kernel's map: 0 on success, -1 with errno. */
+static int set_flags(mw_ebpf *c, const uint8_t flags[512]) {
+  for (uint32_t nr = 0; nr < 512; nr++) {
+    uint32_t v = flags[nr];
+    if (bpf_map_update_elem(c->flags_fd, &nr, &v, BPF_ANY) != 0) return -1;
+  }
+  return 0;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], resource, handle;
+  napi_valuetype t;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(objectPath, options, callback): callback must be a function");
+  char path[4096], btf_path[4096] = "";
+  size_t n;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &n) != napi_ok)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "open: objectPath must be a string");
+  napi_value opts = argv[1], v;
+  struct mw_config cfg = {0};
+  cfg.self_tgid = get_u32(env, opts, "selfTgid", (uint32_t)getpid());
+  cfg.fpu = get_flag(env, opts, "fpu");
+  cfg.open_read = get_flag(env, opts, "openRead");
+  cfg.fpu_min = get_u32(env, opts, "fpuMin", 16);
+  uint32_t ring = get_u32(env, opts, "ringBytes", 16u << 20);
+  uint8_t flags[512] = {0};
+  if (get_prop(env, opts, "sysFlags", &v)) {
+    bool is_ta = false;
+    napi_is_typedarray(env, v, &is_ta);
+    if (is_ta) {
+      napi_typedarray_type tt;
+      size_t len;
+      void *data;
+      napi_get_typedarray_info(env, v, &tt, &len, &data, NULL, NULL);
+      if (tt == napi_uint8_array) memcpy(flags, data, len < sizeof flags ? len : sizeof flags);
+    }
+  }
+  if (get_prop(env, opts, "btfPath", &v)) napi_get_value_string_utf8(env, v, btf_path, sizeof btf_path, &n);
+
+  /* BTF first: without it nothing relocates, and libbpf's own message would be about the object. */
+  const char *btf_file = btf_path[0] ? btf_path : "/sys/kernel/btf/vmlinux";
+  struct stat sb;
+  if (stat(btf_file, &sb) != 0)
+    return throw_code(env, "ERR_NO_BTF",
+                      "%s: %s: this kernel exposes no BTF type information (it needs CONFIG_DEBUG_INFO_BTF=y, "
+                      "Linux 5.8 or later as most distributions ship it)", btf_file, strerror(errno));
+  if (stat(path, &sb) != 0)
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: %s: the BPF object was not built (npm run build, with clang "
+                      "and bpftool installed)", path, strerror(errno));
+
+  libbpf_set_print(on_libbpf_print);
+  log_clear();
+  mw_ebpf *c = calloc(1, sizeof *c);
+  if (!c) return throw_code(env, "ENOMEM", "ebpf: out of memory");
+  c->env = env;
+  c->wake[0] = c->wake[1] = -1;
+  char tail[700];
+
+  int err = 0;
+  /* The verifier gives up with EAGAIN when a signal arrives (a profiler's SIGPROF): try again. */
+  for (int attempt = 0;; attempt++) {
+  LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = btf_path[0] ? btf_path : NULL);
+  c->obj = bpf_object__open_file(path, &oo);
+  if (!c->obj) {
+    int err = errno;
+    free(c);
+    log_tail(tail, sizeof tail);
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot open the BPF object: %s [%s]", path, strerror(err), tail);
+  }
+  struct bpf_map *m, *rodata = NULL;
+  bpf_object__for_each_map(m, c->obj) {
+    const char *name = bpf_map__name(m);
+    size_t l = strlen(name);
+    if (l >= 7 && strcmp(name + l - 7, ".rodata") == 0) rodata = m;
+    if (strcmp(name, "events") == 0) bpf_map__set_max_entries(m, ring);
+  }
+  struct mw_config *cfg_img = rodata ? rodata_var(c->obj, rodata, "cfg", sizeof cfg) : NULL;
+  if (!cfg_img) {
+    teardown(c);
+    free(c);
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: the object lacks its cfg global (a stale build?)", path);
+  }
+
+  /* The RandomX program only where its tracepoint exists and it is wanted. */
+  c->fpu = cfg.fpu ? "on" : "off";
+  struct bpf_program *fpu_prog = bpf_object__find_program_by_name(c->obj, "mw_fpu");
+  if (cfg.fpu) {
+    struct btf *vbtf = btf_path[0] ? btf__parse(btf_path, NULL) : btf__load_vmlinux_btf();
+    if (!vbtf || btf__find_by_name_kind(vbtf, "btf_trace_x86_fpu_regs_deactivated", BTF_KIND_TYPEDEF) < 0) {
+      c->fpu = "missing";
+      cfg.fpu = 0;
+    }
+    btf__free(vbtf);
+  }
+  if (fpu_prog && !cfg.fpu) bpf_program__set_autoload(fpu_prog, false);
+  memcpy(cfg_img, &cfg, sizeof cfg);
+
+  err = bpf_object__load(c->obj);
+  if (err == -EAGAIN && attempt < 5) {
+    teardown(c);
+    log_clear();
+    continue;
+  }
+  if (err) {
+    err = -err;
+    log_tail(tail, sizeof tail);
+    teardown(c);
+    free(c);
+    if (err == EPERM || err == EACCES)
+      return throw_code(env, err == EPERM ? "EPERM" : "EACCES",
+                        "loading BPF programs needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN): %s [%s]",
+                        strerror(err), tail);
+    return throw_code(env, "ERR_BPF_LOAD", "the kernel refused the BPF programs: %s [%s]", strerror(err), tail);
+  }
+  break;
+  }
+  c->flags_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_flags");
+  if (c->flags_fd < 0 || set_flags(c, flags) != 0) {
+    err = errno;
+    teardown(c);
+    free(c);
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags map: %s (a stale build?)", path, strerror(err));
+  }
+  struct bpf_program *prog;
+  bpf_object__for_each_program(prog, c->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    struct bpf_link *l = bpf_program__attach(prog);
+    if (!l || c->nlinks >= 8) {
+      err = errno;
+      log_tail(tail, sizeof tail);
+      const char *name = bpf_program__section_name(prog);
+      teardown(c);
+      free(c);
+      return throw_code(env, err == EPERM ? "EPERM" : "ERR_BPF_ATTACH", "cannot attach %s: %s [%s]", name, strerror(err), tail);
+    }
+    c->links[c->nlinks++] = l;
+  }
+  c->counters_fd = bpf_object__find_map_fd_by_name(c->obj, "counters");
+  c->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(c->obj, "events"), on_record, c, NULL);
+  if (!c->rb || pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    err = errno;
+    teardown(c);
+    free(c);
+    return throw_code(env, "ERR_BPF_ATTACH", "cannot set up the ring buffer reader: %s", strerror(err));
+  }
+  napi_create_string_utf8(env, "minewatch:ebpf", NAPI_AUTO_LENGTH, &resource);
+  if (napi_create_threadsafe_function(env, argv[2], NULL, resource, DEFAULT_QUEUE, 1, NULL, NULL, NULL, call_js, &c->tsfn) != napi_ok ||
+      pthread_create(&c->thread, NULL, reader_main, c) != 0) {
+    teardown(c);
+    close(c->wake[0]);
+    close(c->wake[1]);
+    free(c);
+    return throw_code(env, "ERR_BPF_ATTACH", "ebpf: cannot start the reader thread");
+  }
+  napi_add_env_cleanup_hook(env, cleanup_hook, c);
+  napi_create_external(env, c, handle_finalize, NULL, &handle);
+  return handle;
+}
+
+static mw_ebpf *get_handle(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "expected a handle returned by open()");
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  mw_ebpf *c = get_handle(env, info);
+  if (c) conn_close(c, 0);
+  return NULL;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  mw_ebpf *c = get_handle(env, info);
+  if (!c) return NULL;
+  uint64_t sums[MW_CNT_N] = {0};
+  if (!c->closed && c->counters_fd >= 0) {
+    int ncpu = libbpf_num_possible_cpus();
+    if (ncpu > 0) {
+      uint64_t *vals = calloc(ncpu, sizeof *vals);
+      for (uint32_t k = 0; vals && k < MW_CNT_N; k++) {
+        if (bpf_map_lookup_elem(c->counters_fd, &k, vals) == 0)
+          for (int i = 0; i < ncpu; i++) sums[k] += vals[i];
+      }
+      free(vals);
+    }
+  }
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_double(env, (double)sums[MW_CNT_EVENTS], &v);
+  napi_set_named_property(env, o, "events", v);
+  napi_create_double(env, (double)sums[MW_CNT_DROPS], &v);
+  napi_set_named_property(env, o, "drops", v);
+  napi_create_double(env, (double)atomic_load(&c->queue_drops), &v);
+  napi_set_named_property(env, o, "queueDrops", v);
+  napi_create_string_utf8(env, c->fpu, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "fpu", v);
+  return o;
+}
+
+/* setSysFlags(handle, Uint8Array(512)): what to report from now on (the rules changed). */
+static napi_value js_set_sys_flags(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "setSysFlags(handle, flags): expected a handle returned by open()");
+  mw_ebpf *c = data;
+  bool is_ta = false;
+  napi_is_typedarray(env, argv[1], &is_ta);
+  if (!is_ta) return throw_code(env, "ERR_INVALID_ARG_TYPE", "setSysFlags(handle, flags): flags must be a Uint8Array");
+  napi_typedarray_type tt;
+  size_t len;
+  void *bytes;
+  napi_get_typedarray_info(env, argv[1], &tt, &len, &bytes, NULL, NULL);
+  uint8_t flags[512] = {0};
+  if (tt == napi_uint8_array) memcpy(flags, bytes, len < sizeof flags ? len : sizeof flags);
+  if (c->closed) return NULL;
+  if (set_flags(c, flags) != 0) return throw_code(env, "ERR_BPF_MAP", "cannot update the sys_flags map: %s", strerror(errno));
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"setSysFlags", NULL, js_set_sys_flags, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

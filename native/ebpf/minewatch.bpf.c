@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
+/*
+ * minewatch's kernel side: BTF-typed raw tracepoints only (tp_btf), so it needs neither kprobes nor
+ * tracefs nor kernel headers: one CO-RE object, built against a vmlinux.h from the build host's BTF
+ * and relocated by libbpf against the running kernel's /sys/kernel/btf/vmlinux.
+ *
+ *   sched_process_exec / fork / exit    the process table's lifecycle (exec with the kernel's copy
+ *                                       of argv, so a process that lives 100 µs still has one)
+ *   sys_enter / sys_exit                the syscalls the rules and detectors read, filtered here
+ *                                       (sys_flags): a write to a file never leaves the kernel
+ *   x86_fpu_regs_deactivated            the RandomX detector: the saved MXCSR's rounding mode
+ *
+ * Records go up one ring buffer (layouts in minewatch.h); a full ring buffer counts a drop per CPU.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "minewatch.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define SOCK_STREAM 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define O_ACCMODE 3
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define O_TMPFILE 020000000
+#define EINPROGRESS 115
+
+/* x86-64 syscall numbers. */
+#define NR_write 1
+#define NR_open 2
+#define NR_writev 20
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_execve 59
+#define NR_creat 85
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_ptrace 101
+#define NR_setuid 105
+#define NR_setresuid 117
+#define NR_openat 257
+#define NR_fchmodat 268
+#define NR_memfd_create 319
+#define NR_execveat 322
+#define NR_openat2 437
+#define NR_fchmodat2 452
+#define NR_MAX 512
+
+/* Set by the loader before the object is loaded (it patches .rodata). */
+const volatile struct mw_config cfg = {};
+
+/* What to report per syscall number (MW_SYS_*): the loader fills it, and again when rules change. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, NR_MAX);
+  __type(key, u32);
+  __type(value, u32);
+} sys_flags SEC(".maps");
+
+static __always_inline u32 sys_flag(u32 nr) {
+  u32 *f = bpf_map_lookup_elem(&sys_flags, &nr);
+  return f ? *f : 0;
+}
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, MW_CNT_N);
+  __type(key, u32);
+  __type(value, u64);
+} counters SEC(".maps");
+
+/* A syscall's arguments between its entry and its exit, by thread. */
+struct stash {
+  u64 args[6];
+  u64 sk;
+  u32 nr;
+  u32 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, u32);
+  __type(value, struct stash);
+} stash SEC(".maps");
+
+/* Bytes captured so far per TCP socket: a connection gives up its first KiB, then nothing. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, u64);
+  __type(value, u32);
+} sent SEC(".maps");
+
+struct fpu_stat {
+  u64 start;
+  u64 first;
+  u64 count;
+  u64 changes;
+  u64 last_emit;
+  u32 last_mode;
+  u32 pad;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 8192);
+  __type(key, u32);
+  __type(value, struct fpu_stat);
+} fpu_stats SEC(".maps");
+
+/* Room to build one record: a head, then variable parts at offsets masked below DATA_MASK. */
+#define SCRATCH 16384
+#define DATA_MASK 8191
+struct scratch {
+  u8 b[SCRATCH];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, struct scratch);
+} scratch SEC(".maps");
+
+static __always_inline void count(u32 idx) {
+  u64 *c = bpf_map_lookup_elem(&counters, &idx);
+  if (c) *c += 1;
+}
+
+static __always_inline void emit(void *rec, u64 size) {
+  if (size > SCRATCH - 1) size = SCRATCH - 1;
+  if (bpf_ringbuf_output(&events, rec, size, 0) == 0)
+    count(MW_CNT_EVENTS);
+  else
+    count(MW_CNT_DROPS);
+}
+
+static __always_inline struct scratch *get_scratch(void) {
+  u32 zero = 0;
+  return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline void fill_hdr(struct mw_hdr *h, u16 kind, struct task_struct *task) {
+  u64 pt = bpf_get_current_pid_tgid();
+  h->kind = kind;
+  h->pid = pt >> 32;
+  h->tid = (u32)pt;
+  h->uid = BPF_CORE_READ(task, cred, euid.val);
+  h->ts = bpf_ktime_get_boot_ns();
+  h->start = BPF_CORE_READ(task, group_leader, start_boottime);
+  bpf_get_current_comm(h->comm, sizeof h->comm);
+}
+
+/*
+ * Write a path's components, leaf first, NUL separated, at data[pos..], crossing mount points up
+ * to the root of the mount namespace; returns the bytes written. User space reverses them.
+ */
+static __always_inline u32 put_path(u8 *data, u32 pos, struct dentry *dentry, struct vfsmount *vfsmnt) {
+  u32 n = 0;
+  struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+  for (int i = 0; i < MW_PATH_DEPTH; i++) {
+    struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+    struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+    if (dentry == root || dentry == parent) {
+      struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+      if (up == mnt || !up) break; /* the namespace's root */
+      dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+      mnt = up;
+      vfsmnt = (void *)up + bpf_core_field_offset(struct mount, mnt);
+      continue;
+    }
+    if (n > MW_PATH_MAX - 256) break;
+    const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+    long r = bpf_probe_read_kernel_str(data + ((pos + n) & DATA_MASK), 256, name);
+    if (r <= 0) break;
+    n += r;
+    dentry = parent;
+  }
+  return n;
+}
+
+static __always_inline struct file *fd_file(u64 fd) {
+  struct task_struct *t = bpf_get_current_task_btf();
+  struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+  if (!fdt) return NULL;
+  u32 max = BPF_CORE_READ(fdt, max_fds);
+  if (fd >= max) return NULL;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *f = NULL;
+  bpf_probe_read_kernel(&f, sizeof f, &fds[fd]);
+  return f;
+}
+
+static __always_inline struct sock *file_sock(struct file *f) {
+  if (!f) return NULL;
+  umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+  if ((mode & S_IFMT) != S_IFSOCK) return NULL;
+  struct socket *so = BPF_CORE_READ(f, private_data);
+  return BPF_CORE_READ(so, sk);
+}
+
+static __always_inline void sock_tuple(struct sock *sk, struct mw_sys *e) {
+  u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+  e->family = (u8)fam;
+  e->proto = (u8)BPF_CORE_READ(sk, sk_protocol);
+  e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+  e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (fam == AF_INET) {
+    u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+    u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    __builtin_memcpy(e->saddr, &s, 4);
+    __builtin_memcpy(e->daddr, &d, 4);
+  } else if (fam == AF_INET6) {
+    BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO(&e->daddr, sk, __sk_common.skc_v6_daddr);
+  }
+}
+
+/* True for a peer on this host's loopback, or none at all. */
+static __always_inline int peer_is_local(struct sock *sk) {
+  u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (fam == AF_INET) {
+    u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    return d == 0 || (d & 0xff) == 127;
+  }
+  if (fam == AF_INET6) {
+    u32 w[4];
+    BPF_CORE_READ_INTO(&w, sk, __sk_common.skc_v6_daddr);
+    if (w[0] == 0 && w[1] == 0) {
+      if (w[2] == 0 && (w[3] == 0 || w[3] == bpf_htonl(1))) return 1;
+      if (w[2] == bpf_htonl(0xffff) && (w[3] & 0xff) == 127) return 1;
+    }
+    return 0;
+  }
+  return 1;
+}
+
+/* Port of a user sockaddr_in / sockaddr_in6 (host order), filling the peer address; 0 when none. */
+static __always_inline u16 user_sockaddr(const void *uaddr, struct mw_sys *e) {
+  struct {
+    u16 family;
+    u16 port;
+    u32 v4_or_flow;
+    u8 v6[16];
+  } sa = {};
+  if (!uaddr || bpf_probe_read_user(&sa, sizeof sa, uaddr)) return 0;
+  if (sa.family == AF_INET) {
+    __builtin_memset(e->daddr, 0, 16);
+    __builtin_memcpy(e->daddr, &sa.v4_or_flow, 4);
+  } else if (sa.family == AF_INET6) {
+    __builtin_memcpy(e->daddr, sa.v6, 16);
+  } else {
+    return 0;
+  }
+  return bpf_ntohs(sa.port);
+}
+
+/* Copy up to `max` bytes of an iovec array (at most 4 entries) to data[pos..]; returns bytes. */
+static __always_inline u32 put_iov(u8 *data, u32 pos, const struct iovec *iov, u64 cnt, u64 total, u32 max) {
+  u32 n = 0;
+  if (total > max) total = max;
+  for (int i = 0; i < 4; i++) {
+    if (i >= cnt || n >= total) break;
+    struct iovec v = {};
+    if (bpf_probe_read_user(&v, sizeof v, &iov[i])) break;
+    u64 len = v.iov_len;
+    if (len > total - n) len = total - n;
+    len &= 2047;
+    if (len > MW_BUF_MAX) len = MW_BUF_MAX;
+    if (bpf_probe_read_user(data + ((pos + n) & DATA_MASK), len, v.iov_base)) break;
+    n += len;
+  }
+  return n;
+}
+
+/* ---- processes ---- */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
+  struct scratch *s = get_scratch();
+  if (!s) return 0;
+  struct mw_exec *e = (void *)s->b;
+  u8 *data = s->b + sizeof(struct mw_exec);
+  __builtin_memset(e, 0, sizeof *e);
+  fill_hdr(&e->h, MW_EV_EXEC, p);
+  e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+  u32 key = old_pid;
+  struct stash *st = bpf_map_lookup_elem(&stash, &key);
+  e->nr = st ? st->nr : NR_execve;
+  if (st) bpf_map_delete_elem(&stash, &key);
+
+  struct mm_struct *mm = BPF_CORE_READ(p, mm);
+  u64 as = BPF_CORE_READ(mm, arg_start), ae = BPF_CORE_READ(mm, arg_end);
+  u64 es = BPF_CORE_READ(mm, env_start), ee = BPF_CORE_READ(mm, env_end);
+  e->env_size = ee > es ? ee - es : 0;
+  u64 len = ae > as ? ae - as : 0;
+  if (len > MW_ARGV_MAX) {
+    len = MW_ARGV_MAX;
+    e->argv_truncated = 1;
+  }
+  len &= (MW_ARGV_MAX * 2 - 1);
+  if (len > MW_ARGV_MAX) len = MW_ARGV_MAX;
+  u32 pos = 0;
+  if (len && bpf_probe_read_user(data, len, (void *)as) == 0) pos = len;
+  e->argv_len = pos;
+
+  const char *fname = BPF_CORE_READ(bprm, filename);
+  long r = bpf_probe_read_kernel_str(data + (pos & DATA_MASK), MW_STR_MAX, fname);
+  if (r > 0) {
+    e->fname_len = r;
+    pos += r;
+  }
+  struct file *f = BPF_CORE_READ(bprm, file);
+  u32 pl = put_path(data, pos, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+  e->path_len = pl;
+  pos += pl;
+  e->h.size = sizeof(struct mw_exec) + pos;
+  emit(e, sizeof(struct mw_exec) + (pos & DATA_MASK));
+  return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(mw_fork, struct task_struct *parent, struct task_struct *child) {
+  u32 tgid = BPF_CORE_READ(child, tgid), pid = BPF_CORE_READ(child, pid);
+  if (tgid != pid) return 0; /* a new thread, not a process */
+  struct mw_task t = {};
+  fill_hdr(&t.h, MW_EV_FORK, parent);
+  t.ppid = t.h.pid;
+  t.h.pid = tgid;
+  t.h.tid = pid;
+  t.h.start = BPF_CORE_READ(child, start_boottime);
+  t.h.size = sizeof t;
+  emit(&t, sizeof t);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(mw_exit, struct task_struct *p) {
+  u32 tgid = BPF_CORE_READ(p, tgid), pid = BPF_CORE_READ(p, pid);
+  bpf_map_delete_elem(&stash, &pid);
+  if (tgid != pid) return 0; /* a thread */
+  bpf_map_delete_elem(&fpu_stats, &tgid);
+  struct mw_task t = {};
+  fill_hdr(&t.h, MW_EV_EXIT, p);
+  t.ppid = BPF_CORE_READ(p, real_parent, tgid);
+  t.exit_code = BPF_CORE_READ(p, exit_code);
+  t.h.size = sizeof t;
+  emit(&t, sizeof t);
+  return 0;
+}
+
+/* ---- syscalls ---- */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(mw_sys_enter, struct pt_regs *regs, long id) {
+  if (id < 0 || id >= NR_MAX) return 0;
+  u32 fl = sys_flag(id);
+  if (!fl) return 0;
+  u64 pt = bpf_get_current_pid_tgid();
+  if ((pt >> 32) == cfg.self_tgid) return 0;
+  struct stash st = {};
+  st.nr = id;
+  st.args[0] = BPF_CORE_READ(regs, di);
+  st.args[1] = BPF_CORE_READ(regs, si);
+  st.args[2] = BPF_CORE_READ(regs, dx);
+  st.args[3] = BPF_CORE_READ(regs, r10);
+  st.args[4] = BPF_CORE_READ(regs, r8);
+  st.args[5] = BPF_CORE_READ(regs, r9);
+
+  if (fl & (MW_SYS_SOCK_SEND | MW_SYS_SOCK_DNS)) {
+    struct sock *sk = file_sock(fd_file(st.args[0]));
+    if (!sk) return 0;
+    u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+    if (fam != AF_INET && fam != AF_INET6) return 0;
+    u16 proto = BPF_CORE_READ(sk, sk_protocol);
+    if (fl & MW_SYS_SOCK_SEND) {
+      if (proto != IPPROTO_TCP || peer_is_local(sk)) return 0;
+      u64 key = (u64)sk;
+      u32 *done = bpf_map_lookup_elem(&sent, &key);
+      if (done && *done >= MW_BUF_MAX) return 0;
+    } else {
+      if (proto != IPPROTO_UDP) return 0;
+      u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+      /* Connected to something else; or unconnected, where only recvfrom/recvmsg name the peer. */
+      if (dport && dport != 53) return 0;
+      if (!dport && id != NR_recvfrom && id != NR_recvmsg) return 0;
+    }
+    st.sk = (u64)sk;
+  }
+  if ((fl & MW_SYS_OPEN) && !cfg.open_read) {
+    u64 flags = 0;
+    if (id == NR_open) flags = st.args[1];
+    else if (id == NR_openat) flags = st.args[2];
+    else if (id == NR_openat2) bpf_probe_read_user(&flags, sizeof flags, (void *)st.args[2]);
+    else flags = O_CREAT | 1; /* creat */
+    if (!(flags & (O_ACCMODE | O_CREAT | O_TRUNC | O_TMPFILE))) return 0;
+  }
+  u32 tid = (u32)pt;
+  bpf_map_update_elem(&stash, &tid, &st, BPF_ANY);
+  return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
+  u32 tid = (u32)bpf_get_current_pid_tgid();
+  struct stash *sp = bpf_map_lookup_elem(&stash, &tid);
+  if (!sp) return 0;
+  struct stash st = *sp;
+  bpf_map_delete_elem(&stash, &tid);
+  u32 nr = st.nr;
+  if (nr >= NR_MAX || (sys_flag(nr) & MW_SYS_EXEC)) return 0; /* an exec that failed */
+
+  struct scratch *s = get_scratch();
+  if (!s) return 0;
+  struct mw_sys *e = (void *)s->b;
+  u8 *data = s->b + sizeof(struct mw_sys);
+  __builtin_memset(e, 0, sizeof *e);
+  struct task_struct *task = bpf_get_current_task_btf();
+  fill_hdr(&e->h, MW_EV_SYSCALL, task);
+  e->ret = ret;
+  e->nr = nr;
+  for (int i = 0; i < 6; i++) e->args[i] = st.args[i];
+  u32 pos = 0;
+  const char *upath = NULL;
+  struct file *file = NULL;
+
+  switch (nr) {
+  case NR_open:
+  case NR_creat:
+  case NR_chmod:
+  case NR_memfd_create:
+    upath = (const char *)st.args[0];
+    break;
+  case NR_openat:
+  case NR_fchmodat:
+  case NR_fchmodat2:
+    upath = (const char *)st.args[1];
+    break;
+  case NR_openat2: {
+    u64 how[2] = {};
+    bpf_probe_read_user(&how, sizeof how, (void *)st.args[2]);
+    e->args[2] = how[0]; /* flags */
+    e->args[3] = how[1]; /* mode */
+    upath = (const char *)st.args[1];
+    break;
+  }
+  case NR_fchmod:
+    file = fd_file(st.args[0]);
+    break;
+  case NR_connect: {
+    struct sock *sk = file_sock(fd_file(st.args[0]));
+    if (!sk) return 0;
+    u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+    if (fam != AF_INET && fam != AF_INET6) return 0;
+    sock_tuple(sk, e);
+    /* A refused connect may have cleared the peer: the caller's address says where it went. */
+    if (ret < 0 && ret != -EINPROGRESS) e->dport = user_sockaddr((void *)st.args[1], e);
+    break;
+  }
+  case NR_write:
+  case NR_sendto:
+  case NR_writev:
+  case NR_sendmsg: {
+    if (ret <= 0 || !st.sk) return 0;
+    struct sock *sk = (void *)st.sk;
+    sock_tuple(sk, e);
+    u64 key = st.sk;
+    u32 *done = bpf_map_lookup_elem(&sent, &key);
+    u32 before = done ? *done : 0;
+    if (before >= MW_BUF_MAX) return 0;
+    u64 n = (u64)ret;
+    if (n > MW_BUF_MAX) n = MW_BUF_MAX;
+    if (nr == NR_write || nr == NR_sendto) {
+      n &= 2047;
+      if (n > MW_BUF_MAX) n = MW_BUF_MAX;
+      if (bpf_probe_read_user(data, n, (void *)st.args[1])) n = 0;
+    } else {
+      const struct iovec *iov = (void *)st.args[1];
+      u64 cnt = st.args[2];
+      if (nr == NR_sendmsg) {
+        struct user_msghdr m = {};
+        bpf_probe_read_user(&m, sizeof m, (void *)st.args[1]);
+        iov = m.msg_iov;
+        cnt = m.msg_iovlen;
+      }
+      n = put_iov(data, 0, iov, cnt, n, MW_BUF_MAX);
+    }
+    e->buf_len = n;
+    pos = n;
+    u32 now = before + (u32)(ret > 65535 ? 65535 : ret);
+    bpf_map_update_elem(&sent, &key, &now, BPF_ANY);
+    break;
+  }
+  case NR_recvfrom:
+  case NR_recvmsg: {
+    if (ret <= 0 || !st.sk) return 0;
+    struct sock *sk = (void *)st.sk;
+    sock_tuple(sk, e);
+    const void *buf = (void *)st.args[1];
+    const struct iovec *iov = NULL;
+    u64 cnt = 0;
+    if (nr == NR_recvmsg) {
+      struct user_msghdr m = {};
+      bpf_probe_read_user(&m, sizeof m, (void *)st.args[1]);
+      iov = m.msg_iov;
+      cnt = m.msg_iovlen;
+      if (!e->dport) e->dport = user_sockaddr(m.msg_name, e);
+    } else if (!e->dport) {
+      e->dport = user_sockaddr((void *)st.args[4], e);
+    }
+    if (e->dport != 53) return 0;
+    u64 n = (u64)ret;
+    if (iov) {
+      n = put_iov(data, 0, iov, cnt, n, MW_DNS_MAX);
+    } else {
+      n &= 1023;
+      if (n > MW_DNS_MAX) n = MW_DNS_MAX;
+      if (bpf_probe_read_user(data, n, buf)) n = 0;
+    }
+    e->buf_len = n;
+    pos = n;
+    break;
+  }
+  case NR_setuid:
+  case NR_setresuid:
+    e->ruid = BPF_CORE_READ(task, cred, uid.val);
+    e->euid = BPF_CORE_READ(task, cred, euid.val);
+    break;
+  default:
+    break;
+  }
+
+  if (upath) {
+    long r = bpf_probe_read_user_str(data, MW_STR_MAX, upath);
+    if (r > 0) {
+      e->str_len = r;
+      pos = r;
+    }
+  }
+  /* The file an open made, or the one fchmod changed: its full path, device and inode. */
+  if ((nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat) && ret >= 0) file = fd_file(ret);
+  if (file) {
+    u32 pl = put_path(data, pos, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
+    e->path_len = pl;
+    pos += pl;
+    e->ino = BPF_CORE_READ(file, f_inode, i_ino);
+    e->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+  }
+  e->h.size = sizeof(struct mw_sys) + (pos & DATA_MASK);
+  emit(e, sizeof(struct mw_sys) + (pos & DATA_MASK));
+  return 0;
+}
+
+/* ---- RandomX: the rounding mode a task leaves the FPU in ---- */
+
+/* Kernels before 5.16 kept the register image inline in struct fpu. */
+struct fpu___old {
+  union fpregs_state state;
+} __attribute__((preserve_access_index));
+
+SEC("tp_btf/x86_fpu_regs_deactivated")
+int BPF_PROG(mw_fpu, struct fpu *fpu) {
+  if (!cfg.fpu) return 0;
+  u32 mxcsr;
+  if (bpf_core_field_exists(fpu->fpstate))
+    mxcsr = BPF_CORE_READ(fpu, fpstate, regs.xsave.i387.mxcsr);
+  else
+    mxcsr = BPF_CORE_READ((struct fpu___old *)fpu, state.xsave.i387.mxcsr);
+  u32 mode = (mxcsr >> 13) & 3; /* RC: 0 nearest, 1 down, 2 up, 3 toward zero */
+  u64 pt = bpf_get_current_pid_tgid();
+  u32 tgid = pt >> 32;
+  if (!tgid) return 0;
+  struct fpu_stat *st = bpf_map_lookup_elem(&fpu_stats, &tgid);
+  struct task_struct *task = bpf_get_current_task_btf();
+  u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+  u64 now = bpf_ktime_get_boot_ns();
+  if (!st || st->start != start) {
+    /* Only processes seen away from round-to-nearest are followed. */
+    if (!mode) return 0;
+    struct fpu_stat n = {.start = start, .first = now, .count = 1, .last_mode = mode};
+    bpf_map_update_elem(&fpu_stats, &tgid, &n, BPF_ANY);
+    return 0;
+  }
+  if (mode != st->last_mode) __sync_fetch_and_add(&st->changes, 1);
+  st->last_mode = mode;
+  if (!mode) return 0;
+  u64 c = __sync_fetch_and_add(&st->count, 1) + 1;
+  if (c < cfg.fpu_min || now - st->last_emit < 1000000000ULL) return 0;
+  st->last_emit = now;
+  struct mw_fpu r = {};
+  fill_hdr(&r.h, MW_EV_FPU, task);
+  r.h.size = sizeof r;
+  r.count = c;
+  r.changes = st->changes;
+  r.first = st->first;
+  emit(&r, sizeof r);
+  return 0;
+}

@@ -1,0 +1,105 @@
+/*
+ * The records the BPF programs (minewatch.bpf.c) put on the ring buffer and the config they read,
+ * shared with the loader (addon.c). The TypeScript decoder (src/sources/ebpf/decode.ts) reads the
+ * same layout: change both together. Little-endian, naturally aligned, no padding surprises: every
+ * struct is laid out with explicit padding.
+ */
+#ifndef MINEWATCH_BPF_H
+#define MINEWATCH_BPF_H
+
+#define MW_EV_EXEC 1
+#define MW_EV_FORK 2
+#define MW_EV_EXIT 3
+#define MW_EV_SYSCALL 4
+#define MW_EV_FPU 5
+
+/* Byte budgets of the variable parts. */
+#define MW_ARGV_MAX 4096   /* argv of an exec (the kernel copy, NUL separated) */
+#define MW_STR_MAX 512     /* one path or name argument */
+#define MW_PATH_MAX 1024   /* a resolved path: its components, leaf first, NUL separated */
+#define MW_PATH_DEPTH 24   /* components walked */
+#define MW_BUF_MAX 1024    /* payload bytes captured from one send or write */
+#define MW_DNS_MAX 512     /* bytes of a DNS answer */
+
+/* Per-syscall flags (the `sys_flags` array, indexed by x86-64 syscall number). */
+#define MW_SYS_ON 1          /* report it */
+#define MW_SYS_SOCK_SEND 2   /* only on TCP sockets to non-loopback peers, first KiB per socket */
+#define MW_SYS_SOCK_DNS 4    /* only on UDP sockets, answers from port 53 */
+#define MW_SYS_OPEN 8        /* open family: only with write/create flags unless open_read */
+#define MW_SYS_EXEC 16       /* execve/execveat: remembered for sched_process_exec */
+
+/* Indexes of the per-CPU counters (the `counters` map). */
+#define MW_CNT_DROPS 0      /* records the ring buffer had no room for */
+#define MW_CNT_EVENTS 1     /* records written */
+#define MW_CNT_N 4
+
+struct mw_config {
+  unsigned int self_tgid; /* the agent: its own syscalls are not reported */
+  unsigned int fpu;       /* RandomX detector on */
+  unsigned int open_read; /* report read-only opens too */
+  unsigned int fpu_min;   /* sightings before a process's first FPU record */
+};
+
+/* Every record starts with this (48 bytes). */
+struct mw_hdr {
+  unsigned short kind;
+  unsigned short size; /* bytes of the whole record */
+  unsigned int pid;    /* tgid */
+  unsigned int tid;
+  unsigned int uid;    /* effective uid */
+  unsigned long long ts;    /* CLOCK_BOOTTIME ns */
+  unsigned long long start; /* the process's (thread group leader's) start, CLOCK_BOOTTIME ns */
+  char comm[16];
+};
+
+/* MW_EV_EXEC: followed by argv (argv_len bytes), filename (fname_len, NUL included), exe path
+ * components (path_len). 72 bytes. */
+struct mw_exec {
+  struct mw_hdr h;
+  unsigned int ppid;
+  unsigned int nr;     /* 59 execve, 322 execveat */
+  unsigned int env_size;
+  unsigned short argv_len;
+  unsigned short fname_len;
+  unsigned short path_len;
+  unsigned short argv_truncated;
+  unsigned int pad;
+};
+
+/* MW_EV_FORK (pid/tid are the child's) and MW_EV_EXIT. 56 bytes. */
+struct mw_task {
+  struct mw_hdr h;
+  unsigned int ppid;
+  int exit_code;
+};
+
+/* MW_EV_SYSCALL: followed by str (str_len), path (path_len), buf (buf_len). 176 bytes. */
+struct mw_sys {
+  struct mw_hdr h;
+  long long ret;
+  unsigned long long args[6];
+  unsigned int nr;
+  unsigned short str_len;
+  unsigned short path_len;
+  unsigned short buf_len;
+  unsigned char family; /* AF_INET, AF_INET6, 0: not a socket */
+  unsigned char proto;  /* IPPROTO_TCP, IPPROTO_UDP */
+  unsigned short sport; /* local port, host order */
+  unsigned short dport; /* peer port, host order */
+  unsigned char saddr[16];
+  unsigned char daddr[16];
+  unsigned int dev;
+  unsigned int pad;
+  unsigned long long ino;
+  unsigned int ruid, euid; /* after the call (setuid family) */
+};
+
+/* MW_EV_FPU. 72 bytes. */
+struct mw_fpu {
+  struct mw_hdr h;
+  unsigned long long count;   /* deactivations seen with a non-default rounding mode */
+  unsigned long long changes; /* deactivations whose rounding mode differed from the one before */
+  unsigned long long first;   /* CLOCK_BOOTTIME ns of the first sighting */
+};
+
+#endif

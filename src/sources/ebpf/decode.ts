@@ -1,0 +1,246 @@
+/**
+ * Decodes the ring buffer records of native/ebpf/minewatch.bpf.c (layouts in native/ebpf/minewatch.h:
+ * change both together). The addon hands over a Buffer of whole records, each 8-byte aligned and
+ * starting with its header; a record shorter than its layout says is skipped, never over-read.
+ */
+
+export const EV_EXEC = 1;
+export const EV_FORK = 2;
+export const EV_EXIT = 3;
+export const EV_SYSCALL = 4;
+export const EV_FPU = 5;
+
+const HDR = 48;
+const EXEC_HEAD = 72;
+const TASK_SIZE = 56;
+const SYS_HEAD = 176;
+const FPU_SIZE = 72;
+
+/** Converts the kernel's CLOCK_BOOTTIME stamps to what the rest of minewatch uses. */
+export interface Clock {
+  /** REALTIME - BOOTTIME, ns (from the addon, measured with each batch). */
+  offset: bigint;
+  /** Boot time as /proc/stat's btime gives it (whole seconds), ns since the epoch. */
+  btimeNs: bigint;
+  /** USER_HZ: /proc/PID/stat counts start times in these ticks. */
+  clkTck: number;
+}
+
+interface Head {
+  pid: number;
+  tid: number;
+  uid: number;
+  /** ns since the epoch. */
+  ts: bigint;
+  /**
+   * The process start time exactly as the process table computes it from /proc/PID/stat (btime +
+   * whole clock ticks), so that pid + start_ts names the same process whichever source saw it.
+   */
+  start: bigint;
+  comm: string;
+}
+
+export interface ExecRecord extends Head {
+  kind: 'exec';
+  ppid: number;
+  /** 59 execve, 322 execveat. */
+  nr: number;
+  argv: string[];
+  argvTruncated: boolean;
+  /** Bytes of the environment the kernel copied in. */
+  envSize: number;
+  /** The path the caller gave execve. */
+  filename: string;
+  /** The executable's full path (in the process's mount namespace), '' when unknown. */
+  exepath: string;
+}
+
+export interface TaskRecord extends Head {
+  kind: 'fork' | 'exit';
+  ppid: number;
+  exitCode: number;
+}
+
+export interface SysRecord extends Head {
+  kind: 'sys';
+  nr: number;
+  ret: number;
+  args: bigint[];
+  /** The path or name argument (user memory), '' when none. */
+  str: string;
+  /** The file the call acted on, resolved by the kernel. */
+  path: string;
+  /** Payload (first bytes sent, or a DNS answer). */
+  buf: Buffer | undefined;
+  family: number;
+  proto: number;
+  sport: number;
+  dport: number;
+  saddr: string;
+  daddr: string;
+  dev: number;
+  ino: number;
+  ruid: number;
+  euid: number;
+}
+
+export interface FpuRecord extends Head {
+  kind: 'fpu';
+  count: number;
+  changes: number;
+  /** ns since the epoch of the first sighting. */
+  first: bigint;
+}
+
+export type EbpfRecord = ExecRecord | TaskRecord | SysRecord | FpuRecord;
+
+/** Text up to the first NUL (latin1: bytes stay bytes, as Falco shows them). */
+function cstr(b: Buffer, from: number, to: number): string {
+  const end = b.indexOf(0, from);
+  return b.toString('latin1', from, end < 0 || end > to ? to : end);
+}
+
+/** NUL-separated strings; a trailing NUL does not make an empty last one. */
+function splitNul(b: Buffer, from: number, to: number): string[] {
+  if (to <= from) return [];
+  const parts = b.toString('latin1', from, to).split('\0');
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** Path components arrive leaf first: "/" + the reverse. */
+function joinPath(b: Buffer, from: number, to: number): string {
+  const comps = splitNul(b, from, to).filter((c) => c !== '' && c !== '/');
+  return comps.length === 0 ? (to > from ? '/' : '') : '/' + comps.reverse().join('/');
+}
+
+function ip(b: Buffer, at: number, family: number): string {
+  if (family === 2) return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+  if (family !== 10) return '';
+  // IPv4-mapped: shown as the IPv4 address, as Falco does.
+  if (b.readBigUInt64BE(at) === 0n && b.readUInt32BE(at + 8) === 0xffff) return ip(b, at + 12, 2);
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(at + i * 2).toString(16));
+  // Compress the longest run of zero groups (RFC 5952).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+export class RecordDecoder {
+  constructor(private readonly clock: Clock) {}
+
+  setOffset(offset: bigint): void {
+    this.clock.offset = offset;
+  }
+
+  private head(b: Buffer, o: number): Head {
+    const tick = 1_000_000_000n / BigInt(this.clock.clkTck);
+    const start = b.readBigUInt64LE(o + 24);
+    return {
+      pid: b.readUInt32LE(o + 4),
+      tid: b.readUInt32LE(o + 8),
+      uid: b.readUInt32LE(o + 12),
+      ts: b.readBigUInt64LE(o + 16) + this.clock.offset,
+      start: this.clock.btimeNs + (start / tick) * tick,
+      comm: cstr(b, o + 32, o + 48),
+    };
+  }
+
+  /** Every record of a batch, in order. */
+  *records(b: Buffer): Generator<EbpfRecord> {
+    let o = 0;
+    while (o + HDR <= b.length) {
+      const kind = b.readUInt16LE(o);
+      const size = b.readUInt16LE(o + 2);
+      if (size < HDR || o + size > b.length) return;
+      const r = this.one(b, o, kind, size);
+      if (r) yield r;
+      o += (size + 7) & ~7;
+    }
+  }
+
+  private one(b: Buffer, o: number, kind: number, size: number): EbpfRecord | undefined {
+    const end = o + size;
+    switch (kind) {
+      case EV_EXEC: {
+        if (size < EXEC_HEAD) return undefined;
+        const argvLen = b.readUInt16LE(o + 60);
+        const fnameLen = b.readUInt16LE(o + 62);
+        const pathLen = b.readUInt16LE(o + 64);
+        const a = o + EXEC_HEAD;
+        const f = Math.min(a + argvLen, end);
+        const p = Math.min(f + fnameLen, end);
+        return {
+          kind: 'exec', ...this.head(b, o),
+          ppid: b.readUInt32LE(o + 48),
+          nr: b.readUInt32LE(o + 52),
+          envSize: b.readUInt32LE(o + 56),
+          argvTruncated: b.readUInt16LE(o + 66) !== 0,
+          argv: splitNul(b, a, f),
+          filename: cstr(b, f, p),
+          exepath: joinPath(b, p, Math.min(p + pathLen, end)),
+        };
+      }
+      case EV_FORK:
+      case EV_EXIT:
+        if (size < TASK_SIZE) return undefined;
+        return { kind: kind === EV_FORK ? 'fork' : 'exit', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52) };
+      case EV_SYSCALL: {
+        if (size < SYS_HEAD) return undefined;
+        const strLen = b.readUInt16LE(o + 108);
+        const pathLen = b.readUInt16LE(o + 110);
+        const bufLen = b.readUInt16LE(o + 112);
+        const family = b[o + 114]!;
+        const s = o + SYS_HEAD;
+        const p = Math.min(s + strLen, end);
+        const q = Math.min(p + pathLen, end);
+        const args: bigint[] = [];
+        for (let i = 0; i < 6; i++) args.push(b.readBigUInt64LE(o + 56 + i * 8));
+        return {
+          kind: 'sys', ...this.head(b, o),
+          ret: Number(b.readBigInt64LE(o + 48)),
+          args,
+          nr: b.readUInt32LE(o + 104),
+          str: cstr(b, s, p),
+          path: joinPath(b, p, q),
+          buf: bufLen > 0 ? Buffer.from(b.subarray(q, Math.min(q + bufLen, end))) : undefined,
+          family,
+          proto: b[o + 115]!,
+          sport: b.readUInt16LE(o + 116),
+          dport: b.readUInt16LE(o + 118),
+          saddr: ip(b, o + 120, family),
+          daddr: ip(b, o + 136, family),
+          dev: b.readUInt32LE(o + 152),
+          ino: Number(b.readBigUInt64LE(o + 160)),
+          ruid: b.readUInt32LE(o + 168),
+          euid: b.readUInt32LE(o + 172),
+        };
+      }
+      case EV_FPU:
+        if (size < FPU_SIZE) return undefined;
+        return {
+          kind: 'fpu', ...this.head(b, o),
+          count: Number(b.readBigUInt64LE(o + 48)),
+          changes: Number(b.readBigUInt64LE(o + 56)),
+          first: b.readBigUInt64LE(o + 64) + this.clock.offset,
+        };
+      default:
+        return undefined;
+    }
+  }
+}

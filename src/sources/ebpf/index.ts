@@ -1,0 +1,310 @@
+/**
+ * The eBPF driver: one CO-RE object (native/ebpf/minewatch.bpf.c) on BTF-typed tracepoints, loaded
+ * by libbpf through the minewatch_ebpf addon. It is the process table's notice source (exec, fork,
+ * exit, uid: like the proc connector, but each exec carries the kernel's argv, so a process gone in
+ * 100 µs still has its command line) and a source of syscall events in Falco's shape: chmod family,
+ * open family (writes and creations), connect, the first KiB each TCP connection sends to another
+ * host, DNS answers, ptrace, memfd_create, setuid/setresuid; and the RandomX detector's
+ * `mw_fpu_rounding` events.
+ *
+ * Only tp_btf programs: no kprobes (absent on some kernels), no tracefs, no kernel headers. It needs
+ * BTF (/sys/kernel/btf/vmlinux) and root (CAP_BPF + CAP_PERFMON); without either, start() rejects
+ * with an EbpfError saying which and what to do, and the agent falls back to the proc connector.
+ */
+import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../../events.js';
+import type { DnsCache } from '../../enrich/dns.js';
+import { bootTimeNs, clockTicks } from '../../enrich/procfs.js';
+import { exitCodeFromStatus } from '../proc-connector.js';
+import type { ProcNotice, ProcNoticeSource } from '../types.js';
+import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, loadEbpfAddon } from './addon.js';
+import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type SysRecord } from './decode.js';
+import { parseDnsAnswer } from '../../enrich/dns-answer.js';
+import { sysFlags, toSyscallEvent } from './syscalls.js';
+
+export interface EbpfSourceOptions {
+  /** The process table's entry for a pid (without reading /proc). */
+  lookup: (pid: number) => ProcessInfo | undefined;
+  containerOf: (pid: number) => ContainerInfo | undefined;
+  /** A uid's name on the host, for processes the table could not read (user.name). */
+  userName?: (uid: number) => string | undefined;
+  /** Learns the addresses of every DNS answer the host receives. */
+  dns?: DnsCache;
+  /** The RandomX detector (detectors.monero.enabled). */
+  fpu?: boolean;
+  /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 16). */
+  fpuMin?: number;
+  /** Report read-only opens too (default false: only opens that may write or create). */
+  openRead?: boolean;
+  /** Whether the loaded rules can use an event type; unwanted optional syscalls stay in the kernel. */
+  wanted?: (type: string) => boolean;
+  /** Called once if the reader stops on an unexpected error; default: one line on stderr. */
+  onError?: (message: string) => void;
+  /** Tests: the addon to use, another BTF file, another "self". */
+  addon?: EbpfAddonLoad;
+  btfPath?: string;
+  selfPid?: number;
+}
+
+/** A reason the driver cannot run here, phrased for the user; `code` for programs. */
+export class EbpfError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'EbpfError';
+  }
+}
+
+const FALLBACK = 'or run with --driver proc (the proc connector: process events only)';
+
+export function explainEbpfError(e: unknown): EbpfError {
+  const err = e as Error & { code?: string };
+  const code = err?.code ?? 'ERR_BPF';
+  const detail = err?.message ?? String(e);
+  switch (code) {
+    case 'EPERM':
+    case 'EACCES':
+      return new EbpfError(`the eBPF driver needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN): run minewatch as root, ${FALLBACK} [${detail}]`, code);
+    case 'ERR_NO_BTF':
+      return new EbpfError(`this kernel has no BTF, which the eBPF driver's CO-RE programs need (CONFIG_DEBUG_INFO_BTF=y): ${FALLBACK} [${detail}]`, code);
+    case 'ERR_BPF_LOAD':
+      return new EbpfError(`the kernel refused minewatch's eBPF programs: ${FALLBACK}; please report this with your kernel version [${detail}]`, code);
+    default:
+      return new EbpfError(`the eBPF driver cannot start: ${detail}; ${FALLBACK}`, code);
+  }
+}
+
+/** An exec's kernel view laid over the event the process table built from /proc (see KernelExec). */
+export function applyKernelExec(ev: SyscallEvent, k: NonNullable<ProcNotice['exec']>): SyscallEvent {
+  // A copy: the table's object stays as /proc said, events keep what the kernel saw at the exec.
+  const p: ProcessInfo = { ...ev.proc };
+  if (k.argv.length > 0) {
+    p.exe = k.argv[0];
+    p.args = k.argv.slice(1);
+  }
+  if (!p.name) p.name = k.comm;
+  if (!p.exepath && k.exepath) p.exepath = k.exepath;
+  if (p.uid === undefined) p.uid = k.uid;
+  if (p.ppid === undefined) p.ppid = k.ppid;
+  if (p.start_ts === undefined) p.start_ts = k.startTs;
+  ev.proc = p;
+  ev.type = k.type;
+  return ev;
+}
+
+/** mw_fpu_rounding events: the first for a process, then each time its count has doubled. */
+class FpuGate {
+  private readonly last = new Map<string, number>();
+
+  pass(r: FpuRecord): boolean {
+    const key = `${r.pid}:${r.start}`;
+    const prev = this.last.get(key);
+    if (prev !== undefined && r.count < prev * 2) return false;
+    if (this.last.size >= 10_000) this.last.clear();
+    this.last.set(key, r.count);
+    return true;
+  }
+}
+
+export class EbpfSource implements ProcNoticeSource {
+  readonly name = 'ebpf';
+  private addon?: EbpfAddon;
+  private handle?: EbpfHandle;
+  private notify?: (n: ProcNotice) => void;
+  private emit?: (ev: Event) => void;
+  private decoder?: RecordDecoder;
+  private readonly fpuGate = new FpuGate();
+  /**
+   * Each recent exec as the kernel saw it, by pid: the process as syscall events name it until the
+   * table has read it from /proc (or for good, when it was gone before that).
+   */
+  private readonly execs = new Map<number, ProcessInfo>();
+  private dropsBefore = 0;
+  private lastStats: EbpfStats | undefined;
+  /** Records by kind since start (tests, the benchmark). */
+  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0 };
+  error?: string;
+
+  constructor(private readonly opts: EbpfSourceOptions) {}
+
+  /** Where syscall and detector events go (the agent's queue); set before start(). */
+  onEvents(emit: (ev: Event) => void): void {
+    this.emit = emit;
+  }
+
+  async start(notify: (n: ProcNotice) => void): Promise<void> {
+    if (this.handle) throw new EbpfError('the eBPF driver is already started', 'ERR_ALREADY_STARTED');
+    const loaded = this.opts.addon ?? loadEbpfAddon();
+    if ('error' in loaded) throw new EbpfError(`${loaded.error}; ${FALLBACK}`, loaded.code);
+    const btime = bootTimeNs();
+    if (btime === undefined) throw new EbpfError(`cannot read the boot time from /proc/stat; ${FALLBACK}`, 'ERR_NO_PROC');
+    this.decoder = new RecordDecoder({ offset: 0n, btimeNs: btime, clkTck: clockTicks() });
+    this.addon = loaded.addon;
+    this.notify = notify;
+    try {
+      this.handle = this.addon.open(loaded.objectPath, {
+        selfTgid: this.opts.selfPid ?? process.pid,
+        fpu: this.opts.fpu ?? false,
+        openRead: this.opts.openRead ?? false,
+        fpuMin: this.opts.fpuMin ?? 16,
+        sysFlags: sysFlags(this.opts.wanted),
+        ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
+      }, (batch, offset, error) => this.onBatch(batch, offset, error));
+    } catch (e) {
+      this.notify = undefined;
+      throw explainEbpfError(e);
+    }
+  }
+
+  /**
+   * The rules changed: report from now on what `wanted` says they can use (and what the agent
+   * itself always needs).
+   */
+  setWanted(wanted: (type: string) => boolean): void {
+    if (this.handle && this.addon) this.addon.setSysFlags(this.handle, sysFlags(wanted));
+  }
+
+  /** on, off, or missing (this kernel has no x86_fpu_regs_deactivated tracepoint). */
+  get fpuStatus(): EbpfStats['fpu'] {
+    return this.stats()?.fpu ?? 'off';
+  }
+
+  stats(): EbpfStats | undefined {
+    if (this.handle && this.addon) this.lastStats = this.addon.stats(this.handle);
+    return this.lastStats;
+  }
+
+  async stop(): Promise<void> {
+    this.notify = undefined;
+    this.emit = undefined;
+    if (!this.handle || !this.addon) return;
+    const s = this.stats();
+    if (s) this.dropsBefore += s.drops + s.queueDrops;
+    this.addon.close(this.handle);
+    this.handle = undefined;
+  }
+
+  get drops(): number {
+    if (!this.handle || !this.addon) return this.dropsBefore;
+    const s = this.addon.stats(this.handle);
+    return this.dropsBefore + s.drops + s.queueDrops;
+  }
+
+  private onBatch(batch: Buffer, offset: bigint, error?: string): void {
+    const d = this.decoder;
+    if (d && this.notify) {
+      d.setOffset(offset);
+      for (const r of d.records(batch)) {
+        try {
+          this.onRecord(r);
+        } catch (err) {
+          // A consumer's bug surfaces as an ordinary uncaught exception (see proc-connector.ts).
+          process.nextTick(() => {
+            throw err;
+          });
+        }
+      }
+    }
+    if (error) {
+      this.error = error;
+      (this.opts.onError ?? ((m: string) => process.stderr.write(`minewatch: ${m}\n`)))(error);
+    }
+  }
+
+  private onRecord(r: EbpfRecord): void {
+    const notify = this.notify;
+    if (!notify) return;
+    switch (r.kind) {
+      case 'exec':
+        this.counts.exec++;
+        this.rememberExec(r);
+        notify({
+          kind: 'exec', pid: r.pid, tid: r.pid, ts: r.ts,
+          exec: { type: r.nr === 322 ? 'execveat' : 'execve', comm: r.comm, argv: r.argv, exepath: r.exepath, uid: r.uid, ppid: r.ppid, startTs: r.start },
+        });
+        return;
+      case 'fork':
+        this.counts.fork++;
+        notify({ kind: 'fork', pid: r.pid, tid: r.tid, ppid: r.ppid, ts: r.ts });
+        return;
+      case 'exit':
+        this.counts.exit++;
+        notify({ kind: 'exit', pid: r.pid, tid: r.tid, exitCode: exitCodeFromStatus(r.exitCode), ts: r.ts });
+        return;
+      case 'sys':
+        this.counts.sys++;
+        return this.onSyscall(r, notify);
+      case 'fpu':
+        this.counts.fpu++;
+        if (this.fpuGate.pass(r)) this.emitFor(r, (proc) => fpuEvent(r, proc));
+        return;
+    }
+  }
+
+  private onSyscall(r: SysRecord, notify: (n: ProcNotice) => void): void {
+    if ((r.nr === 105 || r.nr === 117) && r.ret === 0) {
+      notify({ kind: 'uid', pid: r.pid, tid: r.tid, ruid: r.ruid, euid: r.euid, ts: r.ts });
+    }
+    if ((r.nr === 45 || r.nr === 47) && r.buf) {
+      const answer = parseDnsAnswer(r.buf);
+      if (answer) {
+        this.counts.dns++;
+        for (const ip of answer.addrs) this.opts.dns?.learn(answer.query, ip);
+      }
+    }
+    this.emitFor(r, (proc) => toSyscallEvent(r, proc));
+  }
+
+  private rememberExec(r: ExecRecord): void {
+    const parent = this.opts.lookup(r.ppid);
+    const info: ProcessInfo = { pid: r.pid, tid: r.pid, ppid: r.ppid, name: r.comm, uid: r.uid, start_ts: r.start };
+    const user = this.opts.userName?.(r.uid);
+    if (user !== undefined) info.user = user;
+    if (r.argv.length > 0) {
+      info.exe = r.argv[0];
+      info.args = r.argv.slice(1);
+    }
+    if (r.exepath) info.exepath = r.exepath;
+    if (parent) info.parent = parent;
+    this.execs.delete(r.pid);
+    this.execs.set(r.pid, info);
+    if (this.execs.size > 8192) this.execs.delete(this.execs.keys().next().value!);
+  }
+
+  /**
+   * The process a record belongs to: the table's entry once it has taken in this process's exec
+   * (same start time and name), else the kernel's view of the exec, else what the record says.
+   * A pid known under another start time is another process: never the old one's identity.
+   */
+  private procOf(r: SysRecord | FpuRecord): ProcessInfo {
+    const known = this.opts.lookup(r.pid);
+    if (known && known.start_ts === r.start && known.name === r.comm) return known;
+    const exec = this.execs.get(r.pid);
+    if (exec && exec.start_ts === r.start) return exec;
+    if (known && (known.start_ts === undefined || known.start_ts === r.start)) return known;
+    return { pid: r.pid, tid: r.tid, name: r.comm, uid: r.uid, start_ts: r.start };
+  }
+
+  /** Build the event for the record's process and send it on (the agent brings proc up to date). */
+  private emitFor(r: SysRecord | FpuRecord, build: (proc: ProcessInfo) => SyscallEvent | undefined): void {
+    const emit = this.emit;
+    if (!emit) return;
+    const proc = this.procOf(r);
+    const ev = build(proc);
+    if (!ev) return;
+    const c = this.opts.containerOf(r.pid);
+    if (c) ev.container = c;
+    emit(ev);
+  }
+}
+
+function fpuEvent(r: FpuRecord, proc: ProcessInfo): SyscallEvent {
+  const secs = Number(r.ts - r.first) / 1e9;
+  return {
+    source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc,
+    fpu: {
+      rounding_count: r.count,
+      rounding_changes: r.changes,
+      // Sightings per second since the first; the first second counts as one.
+      rounding_rate: Math.round(r.count / Math.max(1, secs)),
+    },
+  };
+}

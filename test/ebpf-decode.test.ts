@@ -1,0 +1,230 @@
+/**
+ * The eBPF driver's user-space half without a kernel: the ring buffer records as the BPF programs
+ * lay them out (native/ebpf/minewatch.h) decode to the right values, each syscall becomes the
+ * Falco-shaped event the rules read, and DNS answers fill the DNS cache.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DnsCache } from '../src/enrich/dns.js';
+import { RecordDecoder, type SysRecord } from '../src/sources/ebpf/decode.js';
+import { parseDnsAnswer } from '../src/enrich/dns-answer.js';
+import { SYSCALLS, sysFlags, toSyscallEvent } from '../src/sources/ebpf/syscalls.js';
+import { applyKernelExec } from '../src/sources/ebpf/index.js';
+import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
+
+const BTIME = 1_795_000_000n * 1_000_000_000n;
+const OFFSET = BTIME + 123_456_789n; // REALTIME - BOOTTIME
+const clock = () => ({ offset: OFFSET, btimeNs: BTIME, clkTck: 100 });
+
+function header(b: Buffer, kind: number, size: number, pid: number, comm: string): void {
+  b.writeUInt16LE(kind, 0);
+  b.writeUInt16LE(size, 2);
+  b.writeUInt32LE(pid, 4);
+  b.writeUInt32LE(pid + 1, 8);
+  b.writeUInt32LE(1000, 12);
+  b.writeBigUInt64LE(5_000_000_000n, 16); // 5 s after boot
+  b.writeBigUInt64LE(4_987_654_321n, 24); // started 4.98… s after boot
+  b.write(comm, 32, 'latin1');
+}
+
+const pad8 = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
+
+function execRecord(): Buffer {
+  const argv = Buffer.from('/usr/bin/true\0--donate-level\x001\0', 'latin1');
+  const fname = Buffer.from('/usr/bin/true\0');
+  const path = Buffer.from('true\0bin\0usr\0'); // leaf first
+  const head = Buffer.alloc(72);
+  const size = 72 + argv.length + fname.length + path.length;
+  header(head, 1, size, 4242, 'true');
+  head.writeUInt32LE(1, 48); // ppid
+  head.writeUInt32LE(322, 52); // execveat
+  head.writeUInt32LE(77, 56);
+  head.writeUInt16LE(argv.length, 60);
+  head.writeUInt16LE(fname.length, 62);
+  head.writeUInt16LE(path.length, 64);
+  return pad8(Buffer.concat([head, argv, fname, path]));
+}
+
+function sysRecord(nr: number, ret: number, args: bigint[], fill: (h: Buffer) => void, str = '', path = '', buf?: Buffer): Buffer {
+  const s = str ? Buffer.from(str + '\0', 'latin1') : Buffer.alloc(0);
+  const p = path ? Buffer.from(path.split('/').filter(Boolean).reverse().map((c) => c + '\0').join(''), 'latin1') : Buffer.alloc(0);
+  const d = buf ?? Buffer.alloc(0);
+  const head = Buffer.alloc(176);
+  header(head, 4, 176 + s.length + p.length + d.length, 4242, 'sh');
+  head.writeBigInt64LE(BigInt(ret), 48);
+  args.forEach((a, i) => head.writeBigUInt64LE(a, 56 + i * 8));
+  head.writeUInt32LE(nr, 104);
+  head.writeUInt16LE(s.length, 108);
+  head.writeUInt16LE(p.length, 110);
+  head.writeUInt16LE(d.length, 112);
+  fill(head);
+  return pad8(Buffer.concat([head, s, p, d]));
+}
+
+const decodeOne = <T>(b: Buffer): T => [...new RecordDecoder(clock()).records(b)][0] as T;
+const proc = { pid: 4242, name: 'sh', cwd: '/srv/app' };
+
+describe('eBPF records', () => {
+  test('an exec: argv, path, start time in the process table\'s ticks, epoch timestamps', () => {
+    const recs = [...new RecordDecoder(clock()).records(Buffer.concat([execRecord(), execRecord()]))];
+    assert.equal(recs.length, 2, 'records follow one another 8-byte aligned');
+    const r = recs[0]!;
+    assert.equal(r.kind, 'exec');
+    if (r.kind !== 'exec') return;
+    assert.deepEqual(r.argv, ['/usr/bin/true', '--donate-level', '1']);
+    assert.equal(r.exepath, '/usr/bin/true');
+    assert.equal(r.filename, '/usr/bin/true');
+    assert.equal(r.nr, 322);
+    assert.equal(r.envSize, 77);
+    assert.equal(r.comm, 'true');
+    assert.equal(r.ts, 5_000_000_000n + OFFSET);
+    // /proc/PID/stat counts 498 whole ticks of 10 ms: btime + 4.98 s.
+    assert.equal(r.start, BTIME + 4_980_000_000n);
+  });
+
+  test('a record cut short or with a bad size is skipped, not over-read', () => {
+    const whole = execRecord();
+    assert.equal([...new RecordDecoder(clock()).records(whole.subarray(0, 60))].length, 0);
+    const bad = Buffer.from(whole);
+    bad.writeUInt16LE(20, 2);
+    assert.equal([...new RecordDecoder(clock()).records(bad)].length, 0);
+  });
+
+  test('connect over IPv6 and IPv4-mapped addresses: fd.* as Falco shows them', () => {
+    const r6 = decodeOne<SysRecord>(sysRecord(42, -115, [3n], (h) => {
+      h[114] = 10;
+      h[115] = 6;
+      h.writeUInt16LE(40000, 116);
+      h.writeUInt16LE(3333, 118);
+      Buffer.from('20010db8000000000000000000000001', 'hex').copy(h, 120);
+      Buffer.from('20010db8000000000000000000000007', 'hex').copy(h, 136);
+    }));
+    const ev = toSyscallEvent(r6, proc)!;
+    assert.equal(ev.type, 'connect');
+    assert.deepEqual(ev.fd, { num: 3, type: 'ipv6', l4proto: 'tcp', sockfamily: 'ip', cip: '2001:db8::1', cport: 40000, sip: '2001:db8::7', sport: 3333, connected: true });
+    assert.equal(ev.args?.tuple, '2001:db8::1:40000->2001:db8::7:3333');
+    const mapped = decodeOne<SysRecord>(sysRecord(42, 0, [3n], (h) => {
+      h[114] = 10;
+      h[115] = 6;
+      Buffer.from('00000000000000000000ffffc6336407', 'hex').copy(h, 136);
+    }));
+    assert.equal(mapped.daddr, '198.51.100.7');
+  });
+
+  test('chmod family and opens: Falco argument names; the kernel\'s path, else the argument made absolute', () => {
+    const chmod = toSyscallEvent(decodeOne<SysRecord>(sysRecord(268, 0, [BigInt.asUintN(64, -100n), 0n, 0o4755n], () => {}, 'bin/x')), proc)!;
+    assert.equal(chmod.type, 'fchmodat');
+    assert.deepEqual(chmod.args, { res: 0, dirfd: -100, filename: 'bin/x', mode: 0o4755 });
+    const two = toSyscallEvent(decodeOne<SysRecord>(sysRecord(452, 0, [0n, 0n, 0o2755n], () => {}, '/x')), proc)!;
+    assert.equal(two.type, 'fchmodat', 'fchmodat2 is reported as fchmodat');
+    const open = toSyscallEvent(decodeOne<SysRecord>(sysRecord(257, 5, [BigInt.asUintN(64, -100n), 0n, 0o1101n, 0o755n], (h) => {
+      h.writeUInt32LE(2049, 152);
+      h.writeBigUInt64LE(99n, 160);
+    }, 'out/xmrig', '/srv/app/out/xmrig')), proc)!;
+    assert.equal(open.type, 'openat');
+    assert.equal(open.fd?.name, '/srv/app/out/xmrig');
+    assert.equal(open.fd?.nameraw, 'out/xmrig');
+    assert.equal(open.fd?.ino, 99);
+    assert.equal(open.args?.flags, 0o1101);
+    const unresolved = toSyscallEvent(decodeOne<SysRecord>(sysRecord(2, 4, [0n, 0o101n, 0o644n], () => {}, 'log.txt')), proc)!;
+    assert.equal(unresolved.fd?.name, '/srv/app/log.txt');
+  });
+
+  test('a send carries its bytes as evt.buffer; the default rules read the stratum login in it', () => {
+    const login = '{"id":1,"method":"login","params":{"login":"wallet1","agent":"XMRig/6.21.0"}}\n';
+    const rec = decodeOne<SysRecord>(sysRecord(1, login.length, [7n, 0n, BigInt(login.length)], (h) => {
+      h[114] = 2;
+      h[115] = 6;
+      h.writeUInt16LE(5000, 118);
+      Buffer.from([198, 51, 100, 9]).copy(h, 136);
+    }, '', '', Buffer.from(login)));
+    const ev = toSyscallEvent(rec, proc)!;
+    assert.equal(ev.buffer, login);
+    const matches = Engine.fromFiles(DEFAULT_RULES_FILES).process(ev).map((m) => m.rule);
+    assert.deepEqual(matches, ['Stratum Mining Protocol on the Wire']);
+  });
+
+  test('the kernel filter: syscalls no rule uses stay off, those the agent needs stay on', () => {
+    const none = sysFlags(() => false);
+    for (const d of SYSCALLS) assert.equal(none[d.nr] !== 0, d.always === true, d.type);
+    const all = sysFlags();
+    for (const d of SYSCALLS) assert.notEqual(all[d.nr], 0, d.type);
+  });
+
+  test('an exec whose process was gone before /proc was read keeps the kernel\'s command line', () => {
+    const ev = applyKernelExec({ source: 'syscall', type: 'execve', ts: 1n, proc: { pid: 9, name: '' } }, {
+      type: 'execve', comm: 'true', argv: ['/usr/bin/true', '--donate-level', '1'], exepath: '/usr/bin/true', uid: 0, ppid: 1, startTs: 5n,
+    });
+    assert.equal(ev.proc.name, 'true');
+    assert.deepEqual(ev.proc.args, ['--donate-level', '1']);
+    assert.equal(ev.proc.exepath, '/usr/bin/true');
+    assert.equal(ev.proc.start_ts, 5n);
+  });
+});
+
+/** A DNS response: question for `name`, then a CNAME, an A and an AAAA record (compressed names). */
+function dnsResponse(name: string): Buffer {
+  const labels = Buffer.concat([...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+  const hdr = Buffer.from([0x12, 0x34, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0]);
+  const q = Buffer.concat([labels, Buffer.from([0, 1, 0, 1])]);
+  const ptr = Buffer.from([0xc0, 12]);
+  const rr = (type: number, data: Buffer) => Buffer.concat([ptr, Buffer.from([0, type, 0, 1, 0, 0, 0, 60, 0, data.length]), data]);
+  const cname = Buffer.concat([Buffer.from([4]), Buffer.from('edge'), ptr]);
+  return Buffer.concat([hdr, q, rr(5, cname), rr(1, Buffer.from([198, 51, 100, 7])), rr(28, Buffer.from('20010db8000000000000000000000007', 'hex'))]);
+}
+
+describe('the RandomX rule', () => {
+  const engine = Engine.fromFiles(DEFAULT_RULES_FILES);
+  const fpu = (count: number, changes: number, name = 'nginx-worker') => engine.process({
+    source: 'syscall', type: 'mw_fpu_rounding', ts: 1n, res: 0, proc: { pid: 77, name },
+    fpu: { rounding_count: count, rounding_changes: changes, rounding_rate: count },
+  }).map((m) => `${m.rule}/${m.priority}/${String(m.outputFields['mw.fpu.rounding_count'])}`);
+
+  test('CRITICAL past the macro\'s figures (64 sightings, 16 changes of mode), whatever the name', () => {
+    assert.deepEqual(fpu(64, 16), ['RandomX Floating-Point Rounding Pattern/CRITICAL/64']);
+    assert.deepEqual(fpu(5000, 4000, 'java'), ['RandomX Floating-Point Rounding Pattern/CRITICAL/5000']);
+  });
+
+  test('below them, or a mode set once and kept (no changes), nothing', () => {
+    assert.deepEqual(fpu(63, 40), []);
+    assert.deepEqual(fpu(10_000, 1), []);
+  });
+});
+
+describe('DNS answers', () => {
+  test('the question and every A and AAAA address', () => {
+    assert.deepEqual(parseDnsAnswer(dnsResponse('Pool.SupportXMR.com')), { query: 'pool.supportxmr.com', addrs: ['198.51.100.7', '2001:db8:0:0:0:0:0:7'] });
+  });
+
+  test('queries, truncated and looping messages give nothing or what was readable', () => {
+    const query = dnsResponse('a.example');
+    query[2] = 0x01;
+    assert.equal(parseDnsAnswer(query), undefined);
+    const whole = dnsResponse('a.example');
+    assert.deepEqual(parseDnsAnswer(whole.subarray(0, whole.length - 5))?.addrs, ['198.51.100.7']);
+    const loop = Buffer.from([0, 0, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12]);
+    assert.equal(parseDnsAnswer(loop), undefined);
+    assert.equal(parseDnsAnswer(Buffer.alloc(5)), undefined);
+  });
+
+  test('an answer for a pool domain is an alert of its own, with the name asked for', () => {
+    const engine = Engine.fromFiles(DEFAULT_RULES_FILES);
+    const recv = (name: string, sport = 53) => engine.process({
+      source: 'syscall', type: 'recvmsg', ts: 1n, res: 80, buffer: dnsResponse(name).toString('latin1'), proc: { pid: 5, name: 'curl' },
+      fd: { num: 4, type: 'ipv4', l4proto: 'udp', cip: '10.0.0.2', cport: 40000, sip: '10.0.0.53', sport },
+    }).map((m) => `${m.rule}/${String(m.outputFields['mw.dns.query'])}`);
+    assert.deepEqual(recv('XMR-EU1.nanopool.org'), ['Mining Pool Domain Resolved/xmr-eu1.nanopool.org']);
+    assert.deepEqual(recv('pool.supportxmr.com'), ['Mining Pool Domain Resolved/pool.supportxmr.com']);
+    assert.deepEqual(recv('www.example.org'), []);
+    assert.deepEqual(recv('xmr-eu1.nanopool.org', 5353), [], 'not from port 53: not a DNS answer');
+  });
+
+  test('learned names name the address for fd.sip.name, in canonical form', () => {
+    const dns = new DnsCache();
+    const a = parseDnsAnswer(dnsResponse('pool.supportxmr.com'))!;
+    for (const ip of a.addrs) assert.equal(dns.learn(a.query, ip), true);
+    assert.deepEqual(dns.namesFor('2001:db8::7'), ['pool.supportxmr.com']);
+    assert.equal(dns.learn('x.example', 'not-an-ip'), false);
+    assert.equal(dns.learn('y.example', '198.51.100.8', 1), false, 'past the bound, new addresses are not learned');
+  });
+});
