@@ -26,7 +26,7 @@ async function rowRules(page: Page): Promise<{ rule: string; priority: string }[
   })));
 }
 
-test('dashboard: token, seeded alerts, filters, detail, live update', async (t) => {
+test('dashboard: token, seeded alerts, filters, detail, live update', { timeout: 120_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
     t.skip(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set MINEWATCH_CHROMIUM`);
     return;
@@ -113,6 +113,10 @@ test('dashboard: token, seeded alerts, filters, detail, live update', async (t) 
     assert.equal(await page.evaluate(() => (window as unknown as { marker: number }).marker), 42, 'no reload');
     assert.equal(await page.locator('#alerts tbody tr').count(), both.length + 1);
     await page.waitForFunction((n) => document.getElementById('total-matches')!.textContent === String(n), both.length + 1);
+    // A repeat of it is counted into its group: the same row's count goes up, in place.
+    assert.equal((await call(web.url, '/', { token: TOKEN, body: live })).status, 200);
+    await page.waitForFunction((id) => document.querySelector(`#alerts tbody tr[data-id="${id}"] .c-count`)?.textContent === '2', liveId);
+    assert.equal(await page.locator('#alerts tbody tr').count(), both.length + 1);
 
     // Text search.
     await page.selectOption('#f-priority', '');
@@ -123,6 +127,7 @@ test('dashboard: token, seeded alerts, filters, detail, live update', async (t) 
     await page.selectOption('#f-rule', '');
     await page.fill('#f-q', '');
     await page.waitForFunction((n) => document.querySelectorAll('#alerts tbody tr').length === n, N + 2);
+    assert.equal(await page.textContent('#total-matches'), String(N + 3), 'the repeat counts as a match');
     await page.screenshot({ path: join(ROOT, 'test-results', 'dashboard.png') });
     await page.click(`#alerts tbody tr[data-id="${liveId}"]`);
     await page.locator('#detail').waitFor({ state: 'visible' });

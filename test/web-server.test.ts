@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { createWebServer, webServerOptions, WebConfigError } from '../src/web/server.js';
 import type { Output } from '../src/alerts/types.js';
+import { PairCounter } from '../src/web/metrics.js';
 import { call, falcoAlert, newAlertService, openStream, startWeb, type Running } from './helpers/web.js';
 import { FIXTURES } from './helpers/paths.js';
 
@@ -58,7 +59,12 @@ describe('auth', () => {
     assert.equal((await call(guarded.url, '/', { token: TOKEN, body: falcoAlert() })).status, 200);
     const lower = await call(guarded.url, '/api/alerts', { headers: { authorization: `bearer ${TOKEN}` } });
     assert.equal(lower.status, 200, 'the scheme is case-insensitive');
-    assert.equal((await call(guarded.url, '/api/alerts', { headers: { authorization: `Basic ${TOKEN}` } })).status, 401);
+    assert.equal((await call(guarded.url, '/api/alerts', { headers: { authorization: `Token ${TOKEN}` } })).status, 401);
+    // Falco's http_output cannot add headers; it sends its URL's user and password (Basic).
+    const basic = (user: string, pass: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` });
+    assert.equal((await call(guarded.url, '/falco', { headers: basic('falco', TOKEN), body: falcoAlert() })).status, 200);
+    assert.equal((await call(guarded.url, '/falco', { headers: basic('falco', 'wrong-token-0123456789abcdef'), body: falcoAlert() })).status, 401);
+    assert.equal((await call(guarded.url, '/falco', { headers: basic(TOKEN, ''), body: falcoAlert() })).status, 401, 'the token is the password, not the user');
   });
 
   test('an unknown path asks for the token before saying it does not exist', async () => {
@@ -202,10 +208,13 @@ describe('/metrics', () => {
     // A real pipeline with an output whose target is down: a queue that grows, failures counted.
     const down: Output = { name: 'webhook-down', send: async () => { throw new Error('connect ECONNREFUSED 127.0.0.1:9'); }, close: async () => {} };
     const alerts = newAlertService([down]);
+    const events = new PairCounter();
+    events.inc('syscall', 'execve', 40);
+    events.inc('syscall', 'connect', 7);
     const web = await startWeb({
       alerts,
       metrics: {
-        events: () => [['syscall', 'execve', 42], ['syscall', 'connect', 7]],
+        events: () => events.entries(),
         drops: () => [['queue', 3]],
         rulesLoaded: () => 12,
       },
@@ -216,11 +225,14 @@ describe('/metrics', () => {
       assert.equal(r.status, 200);
       assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
       assert.match(r.text, /^minewatch_alerts_total\{rule="Metric Rule",priority="Warning"\} 2$/m);
-      assert.match(r.text, /^minewatch_events_total\{source="syscall",type="execve"\} 42$/m);
+      assert.match(r.text, /^minewatch_events_total\{source="syscall",type="execve"\} 40$/m);
+      assert.match(r.text, /^minewatch_events_total\{source="syscall",type="connect"\} 7$/m);
       assert.match(r.text, /^minewatch_events_dropped_total\{where="queue"\} 3$/m);
       assert.match(r.text, /^minewatch_rules_loaded 12$/m);
       while (alerts.outputStats()[0]!.failures === 0) await new Promise((r) => setTimeout(r, 10));
+      events.inc('syscall', 'execve', 2);
       const m = await call(web.url, '/metrics');
+      assert.match(m.text, /^minewatch_events_total\{source="syscall",type="execve"\} 42$/m, 'each scrape reads the counts afresh');
       assert.match(m.text, /^minewatch_output_queue_depth\{output="webhook-down"\} 2$/m);
       assert.match(m.text, /^minewatch_output_failures_total\{output="webhook-down"\} [1-9]\d*$/m);
       assert.match(m.text, /^minewatch_output_delivered_total\{output="webhook-down"\} 0$/m);

@@ -2,6 +2,7 @@
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MAX_BARS = 400;
+const TICKS = [60e3, 300e3, 900e3, 1800e3, 3600e3, 3 * 3600e3, 6 * 3600e3, 12 * 3600e3, 86400e3, 2 * 86400e3, 7 * 86400e3];
 
 function el(name, attrs = {}, text) {
   const e = document.createElementNS(SVG, name);
@@ -55,11 +56,15 @@ export function drawTimeline(container, timeline, bucketMs, fromMs, toMs) {
     r.append(el('title', {}, `${new Date(t0).toLocaleString()} — ${c} alert${c === 1 ? '' : 's'}`));
     svg.append(r);
   });
-  const ticks = Math.min(6, n);
-  for (let k = 0; k <= ticks; k++) {
-    const i = Math.round((k / ticks) * n);
-    const x = pad.l + i * bw;
-    svg.append(el('text', { x, y: height - 6, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle', class: 'tick' }, label(start + i * step, end - start)));
+  // Time labels on round local times (every 5 min, 1 h, 6 h, a day…), at most about seven.
+  const span = end - start;
+  const every = TICKS.find((t) => span / t <= 7) ?? TICKS[TICKS.length - 1];
+  const offset = new Date(start).getTimezoneOffset() * 60_000;
+  for (let t = Math.ceil((start - offset) / every) * every + offset; t <= end; t += every) {
+    const x = pad.l + ((t - start) / span) * plotW;
+    if (x < pad.l + 20 || x > width - pad.r - 20) continue;
+    svg.append(el('line', { x1: x, y1: pad.t + plotH, x2: x, y2: pad.t + plotH + 4, class: 'axis' }));
+    svg.append(el('text', { x, y: height - 6, 'text-anchor': 'middle', class: 'tick' }, label(t, span)));
   }
   container.append(svg);
   return step;

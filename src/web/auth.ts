@@ -22,12 +22,21 @@ export class BearerToken {
   }
 }
 
-/** The token from `Authorization: Bearer …` (scheme in any case), or undefined. */
-export function bearerOf(req: FastifyRequest): string | undefined {
+/**
+ * The token a request carries: `Authorization: Bearer <token>`, or Basic credentials whose
+ * password is the token. Basic is for Falco's http_output, which cannot add headers but sends
+ * the user and password of its URL (`url: http://falco:<token>@host:8788/`).
+ */
+export function credentialOf(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   if (typeof h !== 'string') return undefined;
-  const m = /^\s*bearer\s+(\S+)\s*$/i.exec(h);
-  return m ? m[1] : undefined;
+  const bearer = /^\s*bearer\s+(\S+)\s*$/i.exec(h);
+  if (bearer) return bearer[1];
+  const basic = /^\s*basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
+  if (!basic) return undefined;
+  const pair = Buffer.from(basic[1]!, 'base64').toString('utf8');
+  const colon = pair.indexOf(':');
+  return colon < 0 ? undefined : pair.slice(colon + 1);
 }
 
 export interface AuthTokens {
@@ -45,7 +54,7 @@ export function authHook(tokens: AuthTokens) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const auth: RouteAuth = req.routeOptions.config?.auth ?? 'token';
     const need = auth === 'token' ? tokens.token : auth === 'metrics' ? tokens.metrics : null;
-    if (!need || need.matches(bearerOf(req))) return;
+    if (!need || need.matches(credentialOf(req))) return;
     const which = auth === 'metrics' ? 'the metrics token (web.metrics_token)' : 'the token (web.token)';
     reply.header('www-authenticate', 'Bearer realm="minewatch"');
     await reply.code(401).send({ error: `unauthorized: send ${which} as 'Authorization: Bearer <token>'` });

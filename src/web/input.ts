@@ -6,7 +6,7 @@
  */
 import type { FalcoJsonAlert, OutputValue } from '../engine/output.js';
 import { parsePriority } from '../engine/types.js';
-import type { AlertRecord, AlertService, IncomingAlert } from '../alerts/types.js';
+import type { AlertService, IncomingAlert } from '../alerts/types.js';
 import type { RoutePlugin } from './types.js';
 
 export class AlertShapeError extends Error {

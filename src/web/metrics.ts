@@ -3,7 +3,7 @@
  * agent's counters, the pipeline's delivery state), so nothing on the hot path touches prom-client.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AlertService, OutputStats } from '../alerts/types.js';
+import type { OutputStats } from '../alerts/types.js';
 import { parsePriority, priorityLabel } from '../engine/types.js';
 import type { RoutePlugin } from './types.js';
 
@@ -56,26 +56,6 @@ export function matchCountsOf(p: PipelineMatchCounts): NonNullable<MetricsSource
       yield [c.rule, canon ? priorityLabel(canon) : c.priority, c.count];
     }
   };
-}
-
-/**
- * Alerts by rule and priority counted from the store's change feed, for when the pipeline does
- * not feed its own counts: a new group adds its count; an update adds what the count grew by.
- * Only groups whose throttle window is open are remembered (a closed group no longer grows), so
- * the memory is bounded by the groups open at once.
- */
-export function alertCountsFrom(alerts: AlertService): { read: NonNullable<MetricsSources['alerts']>; stop: () => void } {
-  const counts = new PairCounter();
-  const open = new Map<number, number>();
-  const stop = alerts.subscribe((rec, change) => {
-    const before = change === 'new' ? 0 : open.get(rec.id);
-    // An update to a group opened before this server started: its earlier matches were not seen here.
-    const grew = before === undefined ? 0 : rec.count - before;
-    if (grew > 0) counts.inc(rec.rule, priorityLabel(rec.priority), grew);
-    if (rec.windowEnd !== null) open.set(rec.id, rec.count);
-    else open.delete(rec.id);
-  });
-  return { read: () => counts.entries(), stop };
 }
 
 /** A prom-client registry whose metrics pull their values from `src` at each scrape. */

@@ -15,7 +15,7 @@ import { authHook, BearerToken } from './auth.js';
 import { DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, isLoopback, parseListen, readSecretFile, type WebConfig } from './config.js';
 import { dashboardRoutes } from './dashboard.js';
 import { inputRoutes } from './input.js';
-import { alertCountsFrom, matchCountsOf, type MetricsSources, metricsRegistry, metricsRoutes, type PipelineMatchCounts } from './metrics.js';
+import { matchCountsOf, type MetricsSources, metricsRegistry, metricsRoutes, type PipelineMatchCounts } from './metrics.js';
 import { streamRoutes } from './stream.js';
 import type { RoutePlugin } from './types.js';
 
@@ -124,13 +124,9 @@ export function createWebServer(opts: WebServerOptions = {}): WebServer {
   const sources: MetricsSources = { ...opts.metrics };
   if (alerts) {
     sources.outputs ??= () => alerts.outputStats();
+    // The pipeline counts every match, repeats included (AlertPipeline.matchCountsByRule).
     const own = (alerts as Partial<PipelineMatchCounts>).matchCountsByRule;
     if (!sources.alerts && typeof own === 'function') sources.alerts = matchCountsOf(alerts as unknown as PipelineMatchCounts);
-    if (!sources.alerts) {
-      const counted = alertCountsFrom(alerts);
-      sources.alerts = counted.read;
-      app.addHook('onClose', async () => counted.stop());
-    }
   }
   void app.register(metricsRoutes(metricsRegistry(sources)));
   if (alerts) {

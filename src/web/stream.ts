@@ -35,6 +35,7 @@ export function streamRoutes(alerts: AlertService): RoutePlugin {
       // Tell the client how long to wait before reconnecting, and that the stream is live.
       res.write('retry: 3000\n: connected\n\n');
       const unsubscribe = alerts.subscribe((rec, change) => {
+        if (res.destroyed || res.writableEnded) return; // gone; 'close' unsubscribes next
         if (res.writableLength > MAX_BUFFERED_BYTES) {
           req.log.warn({ buffered: res.writableLength }, 'SSE client not reading; disconnecting it');
           res.destroy();
