@@ -75,7 +75,11 @@ CREATE INDEX IF NOT EXISTS alerts_namespace ON alerts(namespace);
 CREATE INDEX IF NOT EXISTS alerts_pod ON alerts(pod);
 CREATE INDEX IF NOT EXISTS alerts_container ON alerts(container_id);
 CREATE INDEX IF NOT EXISTS alerts_source ON alerts(source);
-CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts(last_seen);
+-- The dashboard's aggregates read only these columns, so a range on last_seen is an index-only
+-- scan. It replaces alerts_last_seen (its prefix), which the planner would otherwise pick and then
+-- read every row of the range from the table.
+DROP INDEX IF EXISTS alerts_last_seen;
+CREATE INDEX IF NOT EXISTS alerts_stats ON alerts(last_seen, prank, rule, namespace, hostname, count);
 CREATE INDEX IF NOT EXISTS alerts_open ON alerts(window_end) WHERE window_end IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS alerts_text USING fts5(output, content='alerts', content_rowid='id', tokenize='trigram');
 CREATE TRIGGER IF NOT EXISTS alerts_text_ins AFTER INSERT ON alerts BEGIN
@@ -185,6 +189,8 @@ export class AlertStore implements AlertReader {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Planner statistics where they are missing or stale (cheap when they are current).
+    this.db.pragma('optimize = 0x10002');
     this.st = this.prepare();
   }
 
@@ -365,7 +371,9 @@ export class AlertStore implements AlertReader {
   query(q: AlertQuery): AlertRecord[] {
     const { sql, params } = this.where(q);
     const limit = Math.max(1, Math.min(q.limit ?? 100, 1000));
-    const rows = this.db.prepare(`SELECT * FROM alerts${sql} ORDER BY id DESC LIMIT ?`).safeIntegers(true).all(...params, limit) as Row[];
+    // The page's ids from an index first, then only those rows: with a range on last_seen the
+    // planner would otherwise read every row of the range from the table to sort it by id.
+    const rows = this.db.prepare(`SELECT * FROM alerts WHERE id IN (SELECT id FROM alerts${sql} ORDER BY id DESC LIMIT ?) ORDER BY id DESC`).safeIntegers(true).all(...params, limit) as Row[];
     return rows.map(toRecord);
   }
 
@@ -375,9 +383,11 @@ export class AlertStore implements AlertReader {
     const total = this.db.prepare(`SELECT COUNT(*) AS g, COALESCE(SUM(count), 0) AS m FROM alerts${sql}`).get(...params) as { g: number; m: number };
     const byPriority: Record<string, number> = {};
     for (const p of PRIORITIES) byPriority[p] = 0;
-    for (const r of all(`SELECT priority AS k, SUM(count) AS n FROM alerts${sql} GROUP BY prank`)) byPriority[r.k as string] = r.n;
+    // `+col`: group in a temp b-tree over the covering alerts_stats range, not by walking the
+    // index of `col` in order (no sort, but a table lookup per row: seconds at 1M rows).
+    for (const r of all(`SELECT prank AS k, SUM(count) AS n FROM alerts${sql} GROUP BY +prank`)) byPriority[PRIORITIES[Number(r.k)]!] = r.n;
     const top = (col: string) =>
-      all(`SELECT ${col} AS k, SUM(count) AS n FROM alerts${sql}${sql ? ' AND' : ' WHERE'} ${col} IS NOT NULL GROUP BY ${col} ORDER BY n DESC LIMIT 50`).map(
+      all(`SELECT ${col} AS k, SUM(count) AS n FROM alerts${sql}${sql ? ' AND' : ' WHERE'} +${col} IS NOT NULL GROUP BY +${col} ORDER BY n DESC LIMIT 50`).map(
         (r) => [r.k as string, r.n] as [string, number],
       );
     const bucketNs = BigInt(Math.max(1000, Math.floor(bucketMs))) * 1_000_000n;
@@ -425,6 +435,8 @@ export class AlertStore implements AlertReader {
         if (deleted === before) break;
       }
     }
+    // Keep the planner's statistics current as the table grows and shrinks (cheap when they are).
+    this.db.pragma('optimize');
     return deleted;
   }
 
