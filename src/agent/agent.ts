@@ -103,6 +103,12 @@ export class Agent {
   private readonly sources: Source[] = [];
   private driver = 'none';
   private draining = false;
+  /**
+   * False until start() has the cluster actions: webhook routes take events before that (the web
+   * server listens first), and a match evaluated earlier would find quarantine_workload missing.
+   * Events wait in the queue meanwhile.
+   */
+  private actionsReady = false;
   private stopped = false;
   private dropTimer: NodeJS.Timeout | undefined;
   private lastDrops = 0;
@@ -280,10 +286,12 @@ export class Agent {
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
-    this.k8s = await agentK8s(this.config, this.log, this.allow);
-    Object.assign(this.actions, this.k8s.actions);
-    this.k8s.pods?.start();
     const host = this.hooks.hostSources !== false;
+    this.k8s = await agentK8s(this.config, this.log, this.allow, process.env, { podContext: host });
+    Object.assign(this.actions, this.k8s.actions);
+    this.actionsReady = true;
+    this.kick();
+    this.k8s.pods?.start();
     if (host) await this.startHostSources();
     const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
     if (auditLog) {
@@ -418,7 +426,11 @@ export class Agent {
       return;
     }
     this.queue.push(ev);
-    if (!this.draining) {
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.draining && this.actionsReady && this.queue.length > 0) {
       this.draining = true;
       setImmediate(() => this.drain());
     }

@@ -25,11 +25,20 @@ export function apiConfigOf(config: Record<string, unknown>): K8sApiConfig {
   return k8sApiSchema.parse(api);
 }
 
-export async function agentK8s(config: Record<string, unknown>, log: Logger, allow: AllowList, env: NodeJS.ProcessEnv = process.env): Promise<AgentK8s> {
+export interface AgentK8sOptions {
+  /**
+   * Whether this agent watches its node's pods for k8s.* (default true). `minewatch server` runs
+   * no host sources: it has no node and no syscall events, only the cluster actions for its
+   * k8s_audit matches.
+   */
+  podContext?: boolean;
+}
+
+export async function agentK8s(config: Record<string, unknown>, log: Logger, allow: AllowList, env: NodeJS.ProcessEnv = process.env, options: AgentK8sOptions = {}): Promise<AgentK8s> {
   const api = apiConfigOf(config);
   const configured = Boolean(api.server || api.kubeconfig || env.KUBERNETES_SERVICE_HOST);
   if (!configured) {
-    if (api.enrich.enabled === true) log.error({}, 'k8s.api.enrich.enabled is true but no API server is configured: set k8s.api.kubeconfig or run in a pod');
+    if (api.enrich.enabled === true && options.podContext !== false) log.error({}, 'k8s.api.enrich.enabled is true but no API server is configured: set k8s.api.kubeconfig or run in a pod');
     return { actions: {} };
   }
   const [{ K8sClient }, { PodWatcher }, { DeletePodAction }, { IsolatePodAction }, { QuarantineWorkloadAction }, { SuggestRevokeAction }] = await Promise.all([
@@ -51,7 +60,7 @@ export async function agentK8s(config: Record<string, unknown>, log: Logger, all
     suggest_revoke: new SuggestRevokeAction(opts),
   };
   let pods: PodWatcher | undefined;
-  if (enrichEnabled(api, env)) {
+  if (options.podContext !== false && enrichEnabled(api, env)) {
     const node = nodeName(api, env);
     if (!node) {
       log.error({}, 'pod enrichment needs the node name: set k8s.api.node_name or the NODE_NAME env (fieldRef spec.nodeName in the DaemonSet); running without pod context');

@@ -6,8 +6,9 @@
 import { hostname as osHostname } from 'node:os';
 import type { Match, Priority } from '../engine/types.js';
 import { parsePriority, priorityRank } from '../engine/types.js';
-import type { SyscallEvent } from '../events.js';
+import type { PluginEvent, SyscallEvent } from '../events.js';
 import type { ResponseConfig } from './config.js';
+import { auditSkipReason, auditTarget } from './k8s/audit-target.js';
 import type { ActionName, ActionOutcome, ActionRequest, ActionResult, ResponseAction, Target } from './types.js';
 
 export interface DispatcherStats {
@@ -21,6 +22,7 @@ const OUTCOME_PRIORITY: Record<ActionOutcome, Priority> = {
   dryrun: 'WARNING',
   missed: 'NOTICE',
   spared: 'NOTICE',
+  skipped: 'INFORMATIONAL',
 };
 
 /** The process and destination an event is about, with the identity the kill will check. */
@@ -44,19 +46,22 @@ export function resultToMatch(r: ActionResult, host: string): Match {
   const t = q.target;
   const verb = outcome === 'done' ? 'done' : outcome === 'dryrun' ? 'would run (dry run)' : outcome;
   const why = r.reason ? ` (${r.reason})` : '';
+  const o = t.object;
+  const what = o ? `${o.kind} ${o.namespace}/${o.name}` : `pid ${t.pid}`;
   const fields: Match['outputFields'] = {
     'mw.response.action': q.action,
     'mw.response.outcome': outcome,
     'mw.response.reason': r.reason ?? null,
     'mw.response.trigger': q.trigger,
     'mw.response.mode': q.mode,
-    'proc.pid': t.pid,
+    'proc.pid': o ? null : t.pid,
     'proc.cmdline': t.cmdline ?? null,
     'container.id': t.container?.id ?? null,
     'k8s.ns.name': t.k8s?.ns_name ?? null,
     'k8s.pod.name': t.k8s?.pod_name ?? null,
     'fd.rip': t.remote?.ip ?? null,
   };
+  if (o) Object.assign(fields, { 'ka.target.resource': o.resource, 'ka.target.name': o.name, 'ka.target.namespace': o.namespace, 'ka.user.name': o.user ?? null });
   for (const [k, v] of Object.entries(q.details ?? {})) fields[`mw.response.${k}`] = v;
   const detail = Object.entries(q.details ?? {}).map(([k, v]) => ` ${k}=${String(v)}`).join('');
   return {
@@ -64,7 +69,9 @@ export function resultToMatch(r: ActionResult, host: string): Match {
     priority: OUTCOME_PRIORITY[outcome],
     source: 'minewatch',
     tags: ['minewatch', 'response', q.action, outcome],
-    output: `${q.action} of pid ${t.pid} ${verb}${why}: triggered by ${q.trigger} | cmdline=${t.cmdline ?? '<NA>'} container_id=${t.container?.id ?? '<NA>'}${t.remote ? ` destination=${t.remote.ip}` : ''}${detail}`,
+    output: o
+      ? `${q.action} of ${what} ${verb}${why}: triggered by ${q.trigger} | user=${o.user ?? '<NA>'} verb=${o.verb ?? '<NA>'}${detail}`
+      : `${q.action} of ${what} ${verb}${why}: triggered by ${q.trigger} | cmdline=${t.cmdline ?? '<NA>'} container_id=${t.container?.id ?? '<NA>'}${t.remote ? ` destination=${t.remote.ip}` : ''}${detail}`,
     outputFields: fields,
     time: BigInt(Date.now()) * 1_000_000n,
     hostname: host,
@@ -73,7 +80,7 @@ export function resultToMatch(r: ActionResult, host: string): Match {
 }
 
 export class ResponseDispatcher {
-  readonly stats: DispatcherStats = { requested: 0, byOutcome: { done: 0, dryrun: 0, spared: 0, missed: 0, failed: 0 } };
+  readonly stats: DispatcherStats = { requested: 0, byOutcome: { done: 0, dryrun: 0, spared: 0, missed: 0, failed: 0, skipped: 0 } };
   private readonly host: string;
 
   constructor(
@@ -97,15 +104,34 @@ export class ResponseDispatcher {
     return out;
   }
 
-  /** A rule matched: run its actions. Never throws; outcomes arrive as alerts. */
+  /**
+   * A rule matched: run its actions. A syscall match acts on its process (and its pod); a k8s_audit
+   * match on the object the API request named, and the actions that cannot apply to it are
+   * recorded as skipped. Never throws; outcomes arrive as alerts.
+   */
   onMatch(m: Match): void {
     if (m.source === 'minewatch') return; // never act on our own outcome alerts
-    const ev = m.event as SyscallEvent;
-    if (ev.source !== 'syscall' || !ev.proc) return;
+    const ev = m.event as SyscallEvent | PluginEvent;
+    if (ev.source === 'k8s_audit') return this.onAuditMatch(m, ev as PluginEvent);
+    if (ev.source !== 'syscall' || !(ev as SyscallEvent).proc) return;
     const names = this.actionsFor(m);
     if (names.length === 0) return;
-    const target = targetOf(ev);
+    const target = targetOf(ev as SyscallEvent);
     for (const action of names) this.request({ action, target, trigger: m.rule, mode: this.cfg.mode, event: ev, match: m });
+  }
+
+  private onAuditMatch(m: Match, ev: PluginEvent): void {
+    const names = this.actionsFor(m);
+    if (names.length === 0) return;
+    const a = auditTarget(ev);
+    for (const action of names) {
+      const req: ActionRequest = { action, target: a.target, trigger: m.rule, mode: this.cfg.mode, event: ev, match: m };
+      const skip = auditSkipReason(action, a);
+      if (skip) {
+        this.stats.requested++;
+        this.report({ request: req, outcome: 'skipped', reason: skip });
+      } else this.request(req);
+    }
   }
 
   /**

@@ -88,6 +88,10 @@ export class AllowList {
     return this.exe.some((re) => re.test(exepath)) ? `allow-listed executable ${exepath}` : undefined;
   }
 
+  private imageAllowed(image: string): boolean {
+    return imageRepositoryForms(image).some((f) => this.images.some((re) => re.test(f)));
+  }
+
   /** Why a target is allow-listed by what the request says of it (exe path, image, namespace). */
   targetReason(t: Target): string | undefined {
     const byExe = this.exeReason(t.exepath);
@@ -96,9 +100,13 @@ export class AllowList {
     if (this.images.length && c && c.id !== 'host') {
       const names = [c.image_repository, c.image].filter((s): s is string => !!s);
       for (const n of names) {
-        if (imageRepositoryForms(n).some((f) => this.images.some((re) => re.test(f)))) return `allow-listed image ${n}`;
+        if (this.imageAllowed(n)) return `allow-listed image ${n}`;
       }
     }
+    // An API object (a k8s_audit match) is spared only when every image it runs is allowed: an
+    // allowed sidecar does not shield a miner container next to it.
+    const images = t.object?.images ?? [];
+    if (this.images.length && images.length && images.every((n) => this.imageAllowed(n))) return `allow-listed image${images.length > 1 ? 's' : ''} ${images.join(', ')}`;
     const ns = t.k8s?.ns_name;
     if (ns && this.namespaces.some((re) => re.test(ns))) return `allow-listed namespace ${ns}`;
     return undefined;

@@ -94,6 +94,26 @@ export async function readPod(client: K8sClient, pod: PodRef): Promise<Json> {
   return p ?? {};
 }
 
+/** Read a workload of `kind` (Deployment, StatefulSet, ReplicaSet, DaemonSet, Job, CronJob); its uid must be `uid` when given. */
+export async function readWorkload(client: K8sClient, kind: string, namespace: string, name: string, uid?: string): Promise<Json> {
+  const { apps, batch } = client;
+  const readers: Record<string, [string, string, () => Promise<unknown>]> = {
+    Deployment: ['apps', 'deployments', () => apps.readNamespacedDeployment({ name, namespace })],
+    StatefulSet: ['apps', 'statefulsets', () => apps.readNamespacedStatefulSet({ name, namespace })],
+    ReplicaSet: ['apps', 'replicasets', () => apps.readNamespacedReplicaSet({ name, namespace })],
+    DaemonSet: ['apps', 'daemonsets', () => apps.readNamespacedDaemonSet({ name, namespace })],
+    Job: ['batch', 'jobs', () => batch.readNamespacedJob({ name, namespace })],
+    CronJob: ['batch', 'cronjobs', () => batch.readNamespacedCronJob({ name, namespace })],
+  };
+  const r = readers[kind];
+  if (!r) throw new Error(`${kind} is not a workload kind minewatch reads`);
+  const call: ApiCall = { verb: 'get', resource: r[1], group: r[0], namespace };
+  const o = obj(await callApi<unknown>(call, r[2])) ?? {};
+  const now = str(obj(o.metadata)?.uid);
+  if (uid && now && now !== uid) throw new K8sApiError(call, { status: 409, reason: 'Conflict', message: `${kind} ${namespace}/${name} is now uid ${now}, not the matched ${uid}` });
+  return o;
+}
+
 export interface OwnerRef {
   kind: string;
   name: string;

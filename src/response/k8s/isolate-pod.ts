@@ -11,10 +11,15 @@
  * - Only a CNI that enforces NetworkPolicies (Calico, Cilium, …) applies them; on others
  *   (flannel alone, kindnet before 1.30) the policy is stored and does nothing.
  * The labels select every pod that shares them (the workload's other replicas run the same image).
+ * For a workload a k8s_audit match names (a Deployment created with a miner image), the policy
+ * selects its pod template's labels, so it holds every pod the workload runs, now and later.
  */
 import { callApi } from '../../k8s/client.js';
-import type { ActionRequest, ActionResult, ResponseAction } from '../types.js';
-import { ANNOTATION_PREFIX, type K8sActionOptions, MANAGED_BY, failureResult, obj, podTarget, readPod, result, shq, str } from './common.js';
+import type { ActionRequest, ActionResult, K8sObjectTarget, ResponseAction } from '../types.js';
+import { describeRequest, stringLabels, templateOf } from './audit-target.js';
+import {
+  ANNOTATION_PREFIX, type Details, type K8sActionOptions, MANAGED_BY, failureResult, obj, podTarget, readPod, readWorkload, result, shq, spareReason, str,
+} from './common.js';
 
 export const CNI_NOTE = 'a NetworkPolicy only takes effect with a CNI that enforces policies (Calico, Cilium, Antrea, kube-router, …)';
 
@@ -59,58 +64,84 @@ export class IsolatePodAction implements ResponseAction {
   constructor(private readonly opts: K8sActionOptions) {}
 
   async run(req: ActionRequest): Promise<ActionResult> {
+    const o = req.target.object;
+    return o && o.kind !== 'Pod' ? this.runOnWorkload(req, o) : this.runOnPod(req);
+  }
+
+  /** The matched pod's labels: from the audit event's pod when it carries them, else read from the API. */
+  private async runOnPod(req: ActionRequest): Promise<ActionResult> {
     const t = podTarget(req, this.opts, false, (p) => ({ policy: isolationPolicyName(p.name), note: CNI_NOTE }));
     if ('outcome' in t) return t;
     const { pod, details } = t;
-    const ns = pod.namespace;
-    const name = isolationPolicyName(pod.name);
-    const { net } = this.opts.client;
+    const o = req.target.object;
     try {
-      const live = await readPod(this.opts.client, pod);
-      const labels: Record<string, string> = {};
-      for (const [k, v] of Object.entries(obj(obj(live.metadata)?.labels) ?? {})) if (typeof v === 'string') labels[k] = v;
-      if (Object.keys(labels).length === 0) {
-        return result(req, 'failed', `pod ${ns}/${pod.name} has no labels: a NetworkPolicy selecting it would select every pod in ${ns}; use delete_pod or quarantine_workload`, details);
-      }
-      const list = await callApi({ verb: 'list', resource: 'networkpolicies', group: 'networking.k8s.io', namespace: ns }, () => net.listNamespacedNetworkPolicy({ namespace: ns }));
-      const others = (list.items ?? [])
-        .map((p) => p as unknown as Json)
-        .filter((p) => str(obj(p.metadata)?.name) !== name)
-        .filter((p) => selectorMatches(obj(p.spec)?.podSelector, labels) && allowsEgress(obj(p.spec) ?? {}))
-        .map((p) => str(obj(p.metadata)?.name) ?? '?');
-      if (others.length > 0) {
-        details.warning = `policies add up: ${others.join(', ')} also select${others.length === 1 ? 's' : ''} this pod and allow${others.length === 1 ? 's' : ''} egress, which stays open`;
-      }
-      const undo = `kubectl delete networkpolicy -n ${shq(ns)} ${shq(name)}`;
-      details.undo = undo;
-      const policy = {
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'NetworkPolicy',
-        metadata: {
-          name,
-          namespace: ns,
-          labels: { ...MANAGED_BY, [`${ANNOTATION_PREFIX}isolated-pod`]: pod.name.slice(0, 63).replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '') },
-          annotations: {
-            [`${ANNOTATION_PREFIX}reason`]: `minewatch ${req.trigger}: pod ${ns}/${pod.name}${req.target.cmdline ? ` ran ${req.target.cmdline}` : ''}`.slice(0, 1024),
-            [`${ANNOTATION_PREFIX}isolated-at`]: new Date().toISOString(),
-            [`${ANNOTATION_PREFIX}undo`]: undo,
-          },
-        },
-        spec: { podSelector: { matchLabels: labels }, policyTypes: ['Egress'], egress: [] },
-      };
-      const sel = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-      if (req.mode !== 'enforce') return result(req, 'dryrun', `would create NetworkPolicy ${ns}/${name} denying all egress of pods with labels ${sel}`, details);
-      try {
-        await callApi({ verb: 'create', resource: 'networkpolicies', group: 'networking.k8s.io', namespace: ns }, () => net.createNamespacedNetworkPolicy({ namespace: ns, body: policy }));
-      } catch (e) {
-        if ((e as { failure?: { status?: number } }).failure?.status === 409) {
-          return result(req, 'done', `NetworkPolicy ${ns}/${name} already exists: pods with labels ${sel} were already isolated`, details);
-        }
-        throw e;
-      }
-      return result(req, 'done', `created NetworkPolicy ${ns}/${name} denying all egress of pods with labels ${sel}`, details);
+      const labels = o?.labels ?? stringLabels(obj((await readPod(this.opts.client, pod)).metadata)?.labels);
+      const why = o ? describeRequest(o) : `pod ${pod.namespace}/${pod.name}${req.target.cmdline ? ` ran ${req.target.cmdline}` : ''}`;
+      return await this.isolate(req, details, { ns: pod.namespace, name: isolationPolicyName(pod.name), labels, what: `pod ${pod.namespace}/${pod.name}`, labelKey: 'isolated-pod', labelValue: pod.name, why });
     } catch (e) {
       return failureResult(req, e, details);
     }
+  }
+
+  /** A workload an audit event names: a policy on its pod template's labels isolates every pod it runs. */
+  private async runOnWorkload(req: ActionRequest, o: K8sObjectTarget): Promise<ActionResult> {
+    const ns = o.namespace;
+    const name = isolationPolicyName(`${o.kind}-${o.name}`);
+    const details: Details = { namespace: ns, object: `${o.kind}/${o.name}`, policy: name, note: CNI_NOTE };
+    const spare = spareReason(req, { namespace: ns, name: o.name }, this.opts, false);
+    if (spare) return result(req, 'spared', spare, details);
+    try {
+      // A patch carries no whole object: the template's labels are then read from the API.
+      const labels = o.templateLabels ?? stringLabels(obj(templateOf(await readWorkload(this.opts.client, o.kind, ns, o.name, o.uid), o.kind)?.metadata)?.labels);
+      return await this.isolate(req, details, { ns, name, labels, what: `the pods of ${o.kind} ${ns}/${o.name}`, labelKey: 'isolated-workload', labelValue: `${o.kind}.${o.name}`, why: describeRequest(o) });
+    } catch (e) {
+      return failureResult(req, e, details);
+    }
+  }
+
+  /** Create the deny-all-egress policy selecting `labels`, warning of policies that keep egress open. */
+  private async isolate(req: ActionRequest, details: Details, p: { ns: string; name: string; labels: Record<string, string>; what: string; labelKey: string; labelValue: string; why: string }): Promise<ActionResult> {
+    const { ns, name, labels } = p;
+    const { net } = this.opts.client;
+    if (Object.keys(labels).length === 0) {
+      return result(req, 'failed', `${p.what} ha${p.what.startsWith('pod ') ? 's' : 've'} no labels: a NetworkPolicy selecting them would select every pod in ${ns}; use delete_pod or quarantine_workload`, details);
+    }
+    const list = await callApi({ verb: 'list', resource: 'networkpolicies', group: 'networking.k8s.io', namespace: ns }, () => net.listNamespacedNetworkPolicy({ namespace: ns }));
+    const others = (list.items ?? [])
+      .map((x) => x as unknown as Json)
+      .filter((x) => str(obj(x.metadata)?.name) !== name)
+      .filter((x) => selectorMatches(obj(x.spec)?.podSelector, labels) && allowsEgress(obj(x.spec) ?? {}))
+      .map((x) => str(obj(x.metadata)?.name) ?? '?');
+    if (others.length > 0) {
+      details.warning = `policies add up: ${others.join(', ')} also select${others.length === 1 ? 's' : ''} ${p.what.startsWith('pod ') ? 'this pod' : 'these pods'} and allow${others.length === 1 ? 's' : ''} egress, which stays open`;
+    }
+    const undo = `kubectl delete networkpolicy -n ${shq(ns)} ${shq(name)}`;
+    details.undo = undo;
+    const policy = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {
+        name,
+        namespace: ns,
+        labels: { ...MANAGED_BY, [`${ANNOTATION_PREFIX}${p.labelKey}`]: p.labelValue.slice(0, 63).replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '') },
+        annotations: {
+          [`${ANNOTATION_PREFIX}reason`]: `minewatch ${req.trigger}: ${p.why}`.slice(0, 1024),
+          [`${ANNOTATION_PREFIX}isolated-at`]: new Date().toISOString(),
+          [`${ANNOTATION_PREFIX}undo`]: undo,
+        },
+      },
+      spec: { podSelector: { matchLabels: labels }, policyTypes: ['Egress'], egress: [] },
+    };
+    const sel = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+    if (req.mode !== 'enforce') return result(req, 'dryrun', `would create NetworkPolicy ${ns}/${name} denying all egress of pods with labels ${sel}`, details);
+    try {
+      await callApi({ verb: 'create', resource: 'networkpolicies', group: 'networking.k8s.io', namespace: ns }, () => net.createNamespacedNetworkPolicy({ namespace: ns, body: policy }));
+    } catch (e) {
+      if ((e as { failure?: { status?: number } }).failure?.status === 409) {
+        return result(req, 'done', `NetworkPolicy ${ns}/${name} already exists: pods with labels ${sel} were already isolated`, details);
+      }
+      throw e;
+    }
+    return result(req, 'done', `created NetworkPolicy ${ns}/${name} denying all egress of pods with labels ${sel}`, details);
   }
 }

@@ -35,6 +35,18 @@ function creatorOf(req: ActionRequest): Subject | undefined {
   return subjectOfUsername(name, groups);
 }
 
+/**
+ * Whether the identity is Kubernetes itself: the control plane's users (system:kube-controller-manager,
+ * system:node:…) and kube-system's controller ServiceAccounts, which create a Deployment's
+ * ReplicaSet and its pods on behalf of whoever created the Deployment.
+ */
+export function kubernetesComponent(s: Subject): string | undefined {
+  // Not system:anonymous: what grants anonymous requests anything is exactly what to revoke.
+  if (s.kind === 'User' && /^system:(kube-controller-manager|kube-scheduler|apiserver|kube-proxy|node:.+)$/.test(s.name)) return 'a Kubernetes component';
+  if (s.kind === 'ServiceAccount' && s.namespace === 'kube-system' && s.name.endsWith('-controller')) return 'a Kubernetes controller';
+  return undefined;
+}
+
 function bindsSubject(binding: unknown, s: Subject): boolean {
   const subjects = Array.isArray(obj(binding)?.subjects) ? (obj(binding)!.subjects as unknown[]) : [];
   return subjects.some((x) => {
@@ -54,6 +66,8 @@ export class SuggestRevokeAction implements ResponseAction {
     let subject = creatorOf(req);
     const details: Record<string, string | number | boolean> = {};
     if (typeof pod !== 'string') Object.assign(details, { namespace: pod.namespace, pod: pod.name });
+    const o = req.target.object;
+    if (o) Object.assign(details, { namespace: o.namespace, object: `${o.kind}/${o.name}` });
     try {
       if (!subject) {
         if (typeof pod === 'string') return result(req, 'spared', pod);
@@ -62,6 +76,8 @@ export class SuggestRevokeAction implements ResponseAction {
       }
       const who = subject.kind === 'ServiceAccount' ? `ServiceAccount ${subject.namespace}/${subject.name}` : `user ${subject.name}`;
       details.subject = who;
+      const component = kubernetesComponent(subject);
+      if (component) return result(req, 'spared', `${who} is ${component}: revoking its bindings would break the cluster; suggest_revoke on the match of the object it acted for names who created that`, details);
       const rbac = this.opts.client.rbac;
       const [rbs, crbs] = await Promise.all([
         callApi({ verb: 'list', resource: 'rolebindings', group: 'rbac.authorization.k8s.io' }, () => rbac.listRoleBindingForAllNamespaces()),

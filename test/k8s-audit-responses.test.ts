@@ -1,0 +1,409 @@
+/**
+ * The response section on k8s_audit matches: the workload fixtures (a metal3d/xmrig Deployment, a
+ * DaemonSet, a CronJob, a bare Pod) go through the real engine and rules, their matches through the
+ * dispatcher, and the stand-in API server records the exact requests each action makes. Actions
+ * that cannot apply to an API request (kill) are recorded as skipped; protected namespaces are
+ * spared. Last, a real `minewatch server` does the same for an event posted to its /k8s-audit.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { DEFAULT_RULES_FILES, Engine, type Match } from '../src/engine/index.js';
+import { auditEvent } from '../src/k8s/audit-event.js';
+import { agentK8s } from '../src/k8s/agent-k8s.js';
+import { K8sClient } from '../src/k8s/client.js';
+import type { ResponseConfig } from '../src/response/config.js';
+import { ResponseDispatcher } from '../src/response/dispatcher.js';
+import { DeletePodAction } from '../src/response/k8s/delete-pod.js';
+import { IsolatePodAction } from '../src/response/k8s/isolate-pod.js';
+import { QuarantineWorkloadAction } from '../src/response/k8s/quarantine.js';
+import { SuggestRevokeAction } from '../src/response/k8s/suggest-revoke.js';
+import { AllowList } from '../src/response/safety.js';
+import type { ActionName } from '../src/response/types.js';
+import { AgentRun, randomToken, writeConfig } from './helpers/agent-run.js';
+import { K8sApiStandin, type RecordedRequest, listObject, podObject, requestLine, sendJson, workloadObject } from './helpers/k8s-api-standin.js';
+import { FIXTURES } from './helpers/paths.js';
+
+type Json = Record<string, any>;
+const fixture = (name: string): Json => JSON.parse(readFileSync(join(FIXTURES, 'k8s', 'audit', `${name}.json`), 'utf8'));
+const engine = Engine.fromFiles(DEFAULT_RULES_FILES, { ruleMatching: 'all' });
+const matchesOf = (payload: Json): Match[] => engine.process(auditEvent(payload));
+
+const DEPLOY_UID = 'd0d0d0d0-1111-4222-8333-444455556666';
+const OK = { kind: 'Status', apiVersion: 'v1', status: 'Success' };
+
+function config(mode: 'dryrun' | 'enforce', rule: string, ...actions: ActionName[]): ResponseConfig {
+  return { mode, actions: [{ rules: [rule], tags: [], do: actions }], allow: { exe_paths: [], images: [], namespaces: [] }, block_ttl_s: 60 };
+}
+
+/** An xmrig Deployment as the API server stores it. */
+const xmrigDeployment = (uid = DEPLOY_UID, extra: Json = {}) => workloadObject('apps/v1', 'Deployment', 'default', 'xmrig', uid, {
+  replicas: 1, selector: { matchLabels: { app: 'xmrig' } }, template: { metadata: { labels: { app: 'xmrig' } }, spec: { containers: [{ name: 'xmrig', image: 'metal3d/xmrig:latest' }] } }, ...extra,
+});
+
+describe('cluster responses on k8s_audit matches', () => {
+  let s: K8sApiStandin;
+  let client: K8sClient;
+  let from = 0;
+  before(async () => {
+    s = await K8sApiStandin.start();
+    client = new K8sClient({ server: s.url, token: s.token });
+  });
+  after(() => s.close());
+  beforeEach(() => {
+    from = s.requests.length;
+  });
+  const made = (): RecordedRequest[] => s.requests.slice(from);
+  const lines = (): string[] => made().map(requestLine);
+
+  /** Run the matches of `payload` through a dispatcher with every cluster action; resolves with the outcome alerts. */
+  async function respond(payload: Json, cfg: ResponseConfig, opts: { allow?: AllowList; selfNamespace?: string } = {}): Promise<Match[]> {
+    const o = { client, ...opts };
+    const actions = { delete_pod: new DeletePodAction(o), quarantine_workload: new QuarantineWorkloadAction(o), isolate_pod: new IsolatePodAction(o), suggest_revoke: new SuggestRevokeAction(o) };
+    const alerts: Match[] = [];
+    const d = new ResponseDispatcher(cfg, actions, (m) => alerts.push(m), 'server-0');
+    const matches = matchesOf(payload);
+    assert.ok(matches.length > 0, 'the fixture matches a rule');
+    let expected = 0;
+    for (const m of matches) {
+      expected += d.actionsFor(m).length;
+      d.onMatch(m);
+    }
+    assert.ok(expected > 0, 'the config maps a matched rule to actions');
+    for (let i = 0; i < 500 && alerts.length < expected; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(alerts.length, expected, 'one outcome alert per action');
+    return alerts;
+  }
+  const one = (alerts: Match[], action: ActionName): Match => {
+    const a = alerts.filter((x) => x.outputFields['mw.response.action'] === action);
+    assert.equal(a.length, 1, `one ${action} outcome`);
+    return a[0]!;
+  };
+  const outcome = (m: Match) => m.outputFields['mw.response.outcome'];
+
+  test('metal3d/xmrig Deployment, enforce: quarantine_workload annotates it and scales it to 0 in one merge patch', async () => {
+    const offs = [
+      s.on('GET', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment())),
+      s.on('PATCH', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment(DEPLOY_UID, { replicas: 0 }))),
+    ];
+    const alerts = await respond(fixture('deployment-metal3d-xmrig'), config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload'));
+    offs.forEach((f) => f());
+    assert.deepEqual(lines(), ['GET /apis/apps/v1/namespaces/default/deployments/xmrig', 'PATCH /apis/apps/v1/namespaces/default/deployments/xmrig']);
+    const patch = made()[1]!;
+    assert.equal(patch.contentType, 'application/merge-patch+json');
+    const body = patch.body as { metadata: { uid: string; annotations: Record<string, string> }; spec: unknown };
+    assert.deepEqual(body.spec, { replicas: 0 });
+    assert.equal(body.metadata.uid, DEPLOY_UID, 'the uid rides in the patch: a replaced object refuses it');
+    const ann = body.metadata.annotations;
+    assert.deepEqual(Object.keys(ann).sort(), ['minewatch.io/quarantine-reason', 'minewatch.io/quarantine-undo', 'minewatch.io/quarantined-at', 'minewatch.io/replicas-before']);
+    assert.equal(ann['minewatch.io/quarantine-reason'], 'minewatch K8s Workload With Miner Image: create of Deployment default/xmrig by kubernetes-admin');
+    assert.equal(ann['minewatch.io/replicas-before'], '1');
+    assert.match(ann['minewatch.io/quarantine-undo']!, /^kubectl scale deployment\/xmrig -n default --replicas=1 && kubectl annotate deployment\/xmrig -n default /);
+
+    const a = one(alerts, 'quarantine_workload');
+    assert.equal(a.rule, 'minewatch response: quarantine_workload');
+    assert.equal(a.priority, 'CRITICAL');
+    assert.equal(outcome(a), 'done');
+    assert.equal(a.outputFields['mw.response.reason'], 'scaled Deployment default/xmrig from 1 to 0 replicas');
+    assert.equal(a.outputFields['mw.response.trigger'], 'K8s Workload With Miner Image');
+    assert.equal(a.outputFields['mw.response.owner'], 'Deployment/xmrig');
+    assert.equal(a.outputFields['k8s.ns.name'], 'default');
+    assert.equal(a.outputFields['ka.user.name'], 'kubernetes-admin');
+    assert.equal(a.outputFields['proc.pid'], null, 'no process behind an API request');
+    assert.match(a.output, /^quarantine_workload of Deployment default\/xmrig done \(scaled .*\): triggered by K8s Workload With Miner Image \| user=kubernetes-admin verb=create/);
+    assert.equal((a.event as { source: string }).source, 'k8s_audit');
+  });
+
+  test('metal3d/xmrig Deployment, dry run: reads only, and the alert says what enforce would do', async () => {
+    const offs = [
+      s.on('GET', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment())),
+      s.on('GET', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (_r, res) => sendJson(res, 200, listObject('NetworkPolicyList', 'networking.k8s.io/v1', '9', []))),
+    ];
+    const alerts = await respond(fixture('deployment-metal3d-xmrig'), config('dryrun', 'K8s Workload With Miner Image', 'quarantine_workload', 'isolate_pod'));
+    offs.forEach((f) => f());
+    assert.ok(made().every((r) => r.method === 'GET'), `a dry run only reads: ${lines().join(', ')}`);
+    const q = one(alerts, 'quarantine_workload');
+    assert.equal(outcome(q), 'dryrun');
+    assert.equal(q.outputFields['mw.response.reason'], 'would scale Deployment default/xmrig from 1 to 0 replicas');
+    assert.equal(q.priority, 'WARNING');
+    const i = one(alerts, 'isolate_pod');
+    assert.equal(outcome(i), 'dryrun');
+    assert.equal(i.outputFields['mw.response.reason'], 'would create NetworkPolicy default/minewatch-isolate-deployment-xmrig denying all egress of pods with labels app=xmrig');
+  });
+
+  test('the uid the audit event recorded must still be the object\'s: a replaced Deployment is missed, never patched', async () => {
+    const ev = fixture('deployment-metal3d-xmrig');
+    ev.level = 'RequestResponse';
+    ev.responseObject = { ...xmrigDeployment('0ld0ld00-1111-4222-8333-444455556666'), status: {} };
+    const off = s.on('GET', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment()));
+    const alerts = await respond(ev, config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload'));
+    off();
+    assert.deepEqual(lines(), ['GET /apis/apps/v1/namespaces/default/deployments/xmrig']);
+    const a = one(alerts, 'quarantine_workload');
+    assert.equal(outcome(a), 'missed');
+    assert.match(String(a.outputFields['mw.response.reason']), /replaced or changed before the action: .*is now uid d0d0d0d0-.*not the matched 0ld0ld00-/);
+  });
+
+  test('a Deployment already quarantined (scaled to 0 by minewatch) is not patched again', async () => {
+    const off = s.on('GET', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => {
+      const d = xmrigDeployment(DEPLOY_UID, { replicas: 0 });
+      (d.metadata as Json).annotations = { 'minewatch.io/quarantined-at': '2026-11-26T02:00:00.000Z', 'minewatch.io/replicas-before': '3' };
+      sendJson(res, 200, d);
+    });
+    const alerts = await respond(fixture('deployment-metal3d-xmrig'), config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload'));
+    off();
+    assert.deepEqual(lines(), ['GET /apis/apps/v1/namespaces/default/deployments/xmrig']);
+    const a = one(alerts, 'quarantine_workload');
+    assert.equal(outcome(a), 'done');
+    assert.match(String(a.outputFields['mw.response.reason']), /already quarantined at 2026-11-26T02:00:00.000Z/);
+  });
+
+  test('a DaemonSet is annotated, then deleted with a uid precondition; its manifest is kept in the alert', async () => {
+    const DS_UID = 'e0e0e0e0-1111-4222-8333-444455556666';
+    const ev = fixture('daemonset-unexpected-user');
+    const spec = ev.requestObject.spec;
+    const offs = [
+      s.on('GET', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec))),
+      s.on('PATCH', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec))),
+      s.on('DELETE', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, OK)),
+    ];
+    const alerts = await respond(ev, config('enforce', 'K8s DaemonSet or CronJob By Unexpected User', 'quarantine_workload'));
+    offs.forEach((f) => f());
+    assert.deepEqual(lines(), [
+      'GET /apis/apps/v1/namespaces/logging/daemonsets/log-shipper',
+      'PATCH /apis/apps/v1/namespaces/logging/daemonsets/log-shipper',
+      'DELETE /apis/apps/v1/namespaces/logging/daemonsets/log-shipper?propagationPolicy=Background',
+    ]);
+    assert.equal((made()[1]!.body as { spec?: unknown }).spec, undefined, 'annotations only, before the delete');
+    assert.deepEqual(made()[2]!.body, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: DS_UID } });
+    const a = one(alerts, 'quarantine_workload');
+    assert.equal(outcome(a), 'done');
+    assert.equal(a.outputFields['mw.response.reason'], 'deleted DaemonSet logging/log-shipper (annotated first with why)');
+    assert.deepEqual(JSON.parse(String(a.outputFields['mw.response.manifest'])), { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'log-shipper', namespace: 'logging', annotations: {} }, spec });
+    assert.equal(a.outputFields['mw.response.user'], 'mallory');
+  });
+
+  test('a CronJob is suspended', async () => {
+    const CJ_UID = 'c0c0c0c0-1111-4222-8333-444455556666';
+    const ev = fixture('cronjob-wget-pool');
+    const offs = [
+      s.on('GET', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: false }))),
+      s.on('PATCH', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: true }))),
+    ];
+    const rule = matchesOf(ev)[0]!.rule;
+    const alerts = await respond(ev, config('enforce', rule, 'quarantine_workload'));
+    offs.forEach((f) => f());
+    assert.deepEqual(lines(), ['GET /apis/batch/v1/namespaces/default/cronjobs/cleanup', 'PATCH /apis/batch/v1/namespaces/default/cronjobs/cleanup']);
+    const body = made()[1]!.body as { spec: unknown; metadata: { uid: string; annotations: Record<string, string> } };
+    assert.deepEqual(body.spec, { suspend: true });
+    assert.equal(body.metadata.uid, CJ_UID);
+    assert.match(body.metadata.annotations['minewatch.io/quarantine-undo']!, /kubectl patch cronjob\/cleanup -n default --type=merge -p '\{"spec":\{"suspend":false\}\}'/);
+    assert.equal(outcome(one(alerts, 'quarantine_workload')), 'done');
+    assert.equal(one(alerts, 'quarantine_workload').outputFields['mw.response.reason'], 'suspended CronJob default/cleanup');
+  });
+
+  test('a bare Pod (kubectl run miner): delete_pod deletes it with grace period 0; kill is skipped, with the reason', async () => {
+    const off = s.on('DELETE', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, OK));
+    const alerts = await respond(fixture('pod-kubectl-run-miner'), config('enforce', 'K8s Workload Runs Miner Command', 'kill', 'delete_pod'));
+    off();
+    assert.deepEqual(lines(), ['DELETE /api/v1/namespaces/default/pods/miner?gracePeriodSeconds=0']);
+    assert.deepEqual(made()[0]!.body, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
+    const del = one(alerts, 'delete_pod');
+    assert.equal(outcome(del), 'done');
+    assert.equal(del.outputFields['k8s.pod.name'], 'miner');
+    const kill = one(alerts, 'kill');
+    assert.equal(outcome(kill), 'skipped');
+    assert.equal(kill.priority, 'INFORMATIONAL');
+    assert.match(String(kill.outputFields['mw.response.reason']), /kill acts on a process and a k8s_audit event is an API request, with no process/);
+  });
+
+  test('a bare Pod: quarantine_workload finds no controller and deletes the pod itself, annotated first', async () => {
+    const POD_UID = 'b0b0b0b0-1111-4222-8333-444455556666';
+    const offs = [
+      s.on('GET', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, podObject({ name: 'miner', namespace: 'default', uid: POD_UID, node: 'node-a', labels: { run: 'miner' }, containers: [{ name: 'miner', image: 'alpine' }] }))),
+      s.on('PATCH', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, {})),
+      s.on('DELETE', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, OK)),
+    ];
+    const alerts = await respond(fixture('pod-kubectl-run-miner'), config('enforce', 'K8s Workload Runs Miner Command', 'quarantine_workload'));
+    offs.forEach((f) => f());
+    assert.deepEqual(lines(), ['GET /api/v1/namespaces/default/pods/miner', 'PATCH /api/v1/namespaces/default/pods/miner', 'DELETE /api/v1/namespaces/default/pods/miner?gracePeriodSeconds=0']);
+    assert.deepEqual(made()[2]!.body, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: POD_UID }, gracePeriodSeconds: 0 });
+    const a = one(alerts, 'quarantine_workload');
+    assert.equal(outcome(a), 'done');
+    assert.equal(a.outputFields['mw.response.reason'], 'deleted Pod default/miner (annotated first with why)');
+    assert.equal(JSON.parse(String(a.outputFields['mw.response.manifest'])).kind, 'Pod');
+  });
+
+  test('isolate_pod on a Deployment: a deny-all-egress NetworkPolicy on its pod template labels', async () => {
+    const offs = [
+      s.on('GET', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (_r, res) => sendJson(res, 200, listObject('NetworkPolicyList', 'networking.k8s.io/v1', '9', []))),
+      s.on('POST', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (r, res) => sendJson(res, 201, r.body)),
+    ];
+    const alerts = await respond(fixture('deployment-metal3d-xmrig'), config('enforce', 'K8s Workload With Miner Image', 'isolate_pod'));
+    offs.forEach((f) => f());
+    assert.deepEqual(lines(), ['GET /apis/networking.k8s.io/v1/namespaces/default/networkpolicies', 'POST /apis/networking.k8s.io/v1/namespaces/default/networkpolicies']);
+    const body = made()[1]!.body as { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> }; spec: unknown };
+    assert.equal(body.metadata.name, 'minewatch-isolate-deployment-xmrig');
+    assert.deepEqual(body.metadata.labels, { 'app.kubernetes.io/managed-by': 'minewatch', 'minewatch.io/isolated-workload': 'Deployment.xmrig' });
+    assert.equal(body.metadata.annotations['minewatch.io/reason'], 'minewatch K8s Workload With Miner Image: create of Deployment default/xmrig by kubernetes-admin');
+    assert.deepEqual(body.spec, { podSelector: { matchLabels: { app: 'xmrig' } }, policyTypes: ['Egress'], egress: [] });
+    assert.equal(outcome(one(alerts, 'isolate_pod')), 'done');
+  });
+
+  test('isolate_pod on a bare Pod takes the labels the audit event carries', async () => {
+    const offs = [
+      s.on('GET', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (_r, res) => sendJson(res, 200, listObject('NetworkPolicyList', 'networking.k8s.io/v1', '9', []))),
+      s.on('POST', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (r, res) => sendJson(res, 201, r.body)),
+    ];
+    const alerts = await respond(fixture('pod-kubectl-run-miner'), config('enforce', 'K8s Workload Runs Miner Command', 'isolate_pod'));
+    offs.forEach((f) => f());
+    assert.deepEqual(lines(), ['GET /apis/networking.k8s.io/v1/namespaces/default/networkpolicies', 'POST /apis/networking.k8s.io/v1/namespaces/default/networkpolicies']);
+    const body = made()[1]!.body as { metadata: { name: string }; spec: unknown };
+    assert.equal(body.metadata.name, 'minewatch-isolate-miner');
+    assert.deepEqual(body.spec, { podSelector: { matchLabels: { run: 'miner' } }, policyTypes: ['Egress'], egress: [] });
+    assert.equal(outcome(one(alerts, 'isolate_pod')), 'done');
+  });
+
+  test('suggest_revoke lists the bindings of the user that sent the request, and of a ServiceAccount; changes nothing', async () => {
+    const rb = (ns: string, name: string, subjects: unknown[]) => ({ kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: { name, namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects });
+    const crb = (name: string, subjects: unknown[]) => ({ kind: 'ClusterRoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects });
+    const offs = [
+      s.on('GET', '/apis/rbac.authorization.k8s.io/v1/rolebindings', (_r, res) => sendJson(res, 200, listObject('RoleBindingList', 'rbac.authorization.k8s.io/v1', '5', [
+        rb('default', 'default-sa-edit', [{ kind: 'ServiceAccount', name: 'default', namespace: 'default' }]),
+        rb('team', 'admin-team', [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'kubernetes-admin' }]),
+      ]))),
+      s.on('GET', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', (_r, res) => sendJson(res, 200, listObject('ClusterRoleBindingList', 'rbac.authorization.k8s.io/v1', '5', [
+        crb('admin-user', [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'kubernetes-admin' }]),
+        crb('system:basic-user', [{ kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'system:authenticated' }]),
+      ]))),
+    ];
+    const user = one(await respond(fixture('deployment-metal3d-xmrig'), config('enforce', 'K8s Workload With Miner Image', 'suggest_revoke')), 'suggest_revoke');
+    assert.deepEqual(lines().sort(), ['GET /apis/rbac.authorization.k8s.io/v1/clusterrolebindings', 'GET /apis/rbac.authorization.k8s.io/v1/rolebindings']);
+    assert.equal(outcome(user), 'done');
+    assert.equal(user.outputFields['mw.response.subject'], 'user kubernetes-admin');
+    assert.equal(user.outputFields['mw.response.object'], 'Deployment/xmrig');
+    assert.equal(user.outputFields['mw.response.bindings'], 'ClusterRoleBinding admin-user (ClusterRole cluster-admin); RoleBinding team/admin-team (ClusterRole edit)');
+    assert.match(String(user.outputFields['mw.response.commands']), /^kubectl delete clusterrolebinding admin-user\nkubectl delete rolebinding -n team admin-team\n# kubernetes-admin is a user/);
+
+    from = s.requests.length;
+    const sa = one(await respond(fixture('cronjob-unexpected-user'), config('enforce', 'K8s DaemonSet or CronJob By Unexpected User', 'suggest_revoke')), 'suggest_revoke');
+    offs.forEach((f) => f());
+    assert.ok(made().every((r) => r.method === 'GET'));
+    assert.equal(sa.outputFields['mw.response.subject'], 'ServiceAccount default/default');
+    assert.equal(sa.outputFields['mw.response.bindings'], 'RoleBinding default/default-sa-edit (ClusterRole edit)');
+    assert.match(String(sa.outputFields['mw.response.commands']), /kubectl delete serviceaccount -n default default/);
+  });
+
+  test('suggest_revoke never suggests revoking Kubernetes\' own controllers (a ReplicaSet\'s pods are created by one)', async () => {
+    const ev = fixture('pod-kubectl-run-miner');
+    ev.user = { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] };
+    const a = one(await respond(ev, config('enforce', 'K8s Workload Runs Miner Command', 'suggest_revoke')), 'suggest_revoke');
+    assert.deepEqual(made(), []);
+    assert.equal(outcome(a), 'spared');
+    assert.match(String(a.outputFields['mw.response.reason']), /ServiceAccount kube-system\/replicaset-controller is a Kubernetes controller/);
+  });
+
+  test('kube-system, minewatch\'s own namespace and allow-listed images are spared; process actions and delete_pod on a workload are skipped', async () => {
+    const sys = await respond(fixture('daemonset-xmrig-any-registry'), config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload', 'delete_pod', 'kill', 'kill_container', 'block_destination'));
+    assert.deepEqual(made(), [], 'nothing sent');
+    const q = one(sys, 'quarantine_workload');
+    assert.equal(outcome(q), 'spared');
+    assert.match(String(q.outputFields['mw.response.reason']), /namespace kube-system is protected/);
+    assert.equal(outcome(one(sys, 'delete_pod')), 'skipped');
+    assert.match(String(one(sys, 'delete_pod').outputFields['mw.response.reason']), /names DaemonSet kube-system\/node-agent, not a pod/);
+    for (const k of ['kill', 'kill_container', 'block_destination'] as const) assert.equal(outcome(one(sys, k)), 'skipped', k);
+
+    const own = one(await respond(fixture('deployment-metal3d-xmrig'), config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload'), { selfNamespace: 'default' }), 'quarantine_workload');
+    assert.equal(outcome(own), 'spared');
+    assert.match(String(own.outputFields['mw.response.reason']), /namespace default is minewatch's own/);
+    const allowed = one(await respond(fixture('deployment-metal3d-xmrig'), config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload'), { allow: new AllowList({ images: ['metal3d/xmrig'] }) }), 'quarantine_workload');
+    assert.equal(outcome(allowed), 'spared');
+    assert.match(String(allowed.outputFields['mw.response.reason']), /allow-listed image metal3d\/xmrig:latest/);
+    assert.deepEqual(made(), []);
+  });
+
+  test('a refused request and an admission request name no object to act on: skipped, nothing sent', async () => {
+    const alerts: Match[] = [];
+    const d = new ResponseDispatcher(config('enforce', 'Any', 'quarantine_workload', 'delete_pod'), { quarantine_workload: new QuarantineWorkloadAction({ client }) }, (m) => alerts.push(m), 'h');
+    const m = (payload: Json, type?: string) => ({ rule: 'Any', priority: 'CRITICAL', source: 'k8s_audit', tags: [], output: 'x', outputFields: {}, time: 1n, hostname: 'h', event: auditEvent(payload, type) } as Match);
+    d.onMatch(m(fixture('deployment-xmrig-forbidden')));
+    d.onMatch(m(fixture('deployment-metal3d-xmrig'), 'admission'));
+    assert.equal(alerts.length, 4, 'skips are recorded at once');
+    assert.ok(alerts.every((a) => outcome(a) === 'skipped'));
+    assert.match(String(alerts[0]!.outputFields['mw.response.reason']), /the API server answered 403 to this create request: no object was created/);
+    assert.match(String(alerts[2]!.outputFields['mw.response.reason']), /an admission request: the object does not exist yet/);
+    assert.equal(d.stats.byOutcome.skipped, 4);
+    assert.deepEqual(made(), []);
+  });
+
+  test('agentK8s for `minewatch server` (no host sources): the cluster actions, no pod watcher, no complaint about the node name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-k8s-audit-resp-'));
+    try {
+      writeFileSync(join(dir, 'token'), s.token);
+      const logged: unknown[] = [];
+      const log = { error: (...a: unknown[]) => logged.push(a), warn: (...a: unknown[]) => logged.push(a), info: () => undefined, debug: () => undefined } as unknown as Parameters<typeof agentK8s>[1];
+      const k = await agentK8s({ k8s: { api: { server: s.url, token_file: join(dir, 'token') } } }, log, new AllowList(), {}, { podContext: false });
+      assert.equal(k.pods, undefined);
+      assert.deepEqual(Object.keys(k.actions).sort(), ['delete_pod', 'isolate_pod', 'quarantine_workload', 'suggest_revoke']);
+      assert.deepEqual(logged, []);
+      assert.deepEqual(made(), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('end to end: `minewatch server` takes the Deployment on /k8s-audit, scales it to 0 through the API, and stores the outcome alert', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-k8s-audit-resp-e2e-'));
+    let server: AgentRun | undefined;
+    const offs = [
+      s.on('GET', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment())),
+      s.on('PATCH', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment(DEPLOY_UID, { replicas: 0 }))),
+    ];
+    const failAfter = setTimeout(() => server?.kill(), 60_000);
+    try {
+      writeFileSync(join(dir, 'token'), `${s.token}\n`);
+      const webToken = randomToken(16);
+      const auditToken = randomToken(16);
+      const cfg = writeConfig(join(dir, 'server.yaml'), {
+        outputs: { stdout: { enabled: false } },
+        web: { token: webToken },
+        k8s: { api: { server: s.url, token_file: join(dir, 'token') }, audit: { enabled: true, token: auditToken } },
+        response: { mode: 'enforce', actions: [{ rules: ['K8s Workload With Miner Image'], do: ['quarantine_workload'] }] },
+      });
+      server = new AgentRun(cfg, { command: 'server' });
+      const base = await server.webUrl();
+      const posted = await fetch(`${base}/k8s-audit`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${auditToken}` }, body: JSON.stringify(fixture('deployment-metal3d-xmrig')),
+      });
+      assert.equal(posted.status, 200);
+      // Bounded, so a server that never acts fails with its log rather than hanging the suite.
+      let timer: NodeJS.Timeout | undefined;
+      const patch = await Promise.race([
+        s.waitFor((r) => r.method === 'PATCH', from),
+        new Promise<never>((_r, reject) => {
+          timer = setTimeout(() => reject(new Error(`no PATCH within 20 s; requests: ${lines().join(', ')}; server log: ${JSON.stringify(server!.logs.slice(-20))} ${server!.rawErr.join('\n')}`)), 20_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.equal(patch.path, '/apis/apps/v1/namespaces/default/deployments/xmrig');
+      assert.deepEqual((patch.body as { spec: unknown }).spec, { replicas: 0 });
+      assert.equal(patch.authorization, `Bearer ${s.token}`, 'the token from k8s.api.token_file');
+      assert.deepEqual(made().map(requestLine), ['GET /apis/apps/v1/namespaces/default/deployments/xmrig', 'PATCH /apis/apps/v1/namespaces/default/deployments/xmrig'], 'no pod watch on the server');
+      let alert: Json | undefined;
+      for (let i = 0; i < 200 && !alert; i++) {
+        const r = await fetch(`${base}/api/alerts?rule=${encodeURIComponent('minewatch response: quarantine_workload')}`, { headers: { authorization: `Bearer ${webToken}` } });
+        alert = ((await r.json()) as { alerts: Json[] }).alerts[0];
+        if (!alert) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(alert, 'the outcome alert is in the server store');
+      assert.match(alert.output, /^quarantine_workload of Deployment default\/xmrig done \(scaled Deployment default\/xmrig from 1 to 0 replicas\)/);
+      await server.stop();
+    } finally {
+      clearTimeout(failAfter);
+      offs.forEach((f) => f());
+      server?.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
