@@ -509,11 +509,11 @@ test('response.mode reaches both configs; the agent reads pods only; the server 
   assert.ok(![...serverDef.keys()].some((r) => r.startsWith('secrets')), 'never secrets');
   // enforce with delete_pod, isolate_pod, kill_container (an agent action): exactly those writes.
   assert.deepEqual(writes(grants(one(custom, 'ClusterRole', `${FULL}-server`))), ['create networkpolicies.networking.k8s.io', 'delete pods']);
-  // quarantine_workload adds the scale, suspend and delete verbs.
+  // quarantine_workload adds the scale, suspend and delete verbs, and patch (the annotation) on what it deletes.
   const q = render(k, ['--set', 'response.mode=enforce', '--set', 'response.actions[0].tags={mining}', '--set', 'response.actions[0].do={quarantine_workload}']);
   assert.deepEqual(writes(grants(one(q, 'ClusterRole', `${FULL}-server`))), [
-    'delete daemonsets.apps', 'delete jobs.batch', 'patch cronjobs.batch', 'patch deployments.apps', 'patch deployments/scale.apps',
-    'patch replicasets.apps', 'patch replicasets/scale.apps', 'patch statefulsets.apps', 'patch statefulsets/scale.apps',
+    'delete daemonsets.apps', 'delete jobs.batch', 'delete pods', 'patch cronjobs.batch', 'patch daemonsets.apps', 'patch deployments.apps', 'patch deployments/scale.apps',
+    'patch jobs.batch', 'patch pods', 'patch replicasets.apps', 'patch replicasets/scale.apps', 'patch statefulsets.apps', 'patch statefulsets/scale.apps',
   ]);
   // Named in dryrun: still no writes.
   const dry = render(k, ['--set', 'response.actions[0].tags={mining}', '--set', 'response.actions[0].do={quarantine_workload,delete_pod}']);
