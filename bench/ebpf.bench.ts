@@ -23,6 +23,8 @@ const EXECS = Number(process.env.MW_BENCH_EXECS ?? 2_000);
 const OPENS = Number(process.env.MW_BENCH_OPENS ?? 98_000);
 const RATE = Number(process.env.MW_BENCH_RATE ?? 20_000);
 const TARGET_CPU = 25;
+/** Options for the agents' node, e.g. MW_BENCH_AGENT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+const AGENT_NODE_ARGS = (process.env.MW_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
 const STORM_C = `
 #define _GNU_SOURCE
@@ -86,7 +88,7 @@ async function storm(driver: 'ebpf' | 'proc', dir: string, bin: string, marker: 
   const agent = new AgentRun(writeConfig(join(dir, `${driver}.yaml`), {
     rules_files: ['default', join(dir, 'marker.yaml')],
     sources: { cpu: { enabled: false }, connections: { enabled: false }, queue_size: 100_000 },
-  }), { args: ['--driver', driver] });
+  }), { args: ['--driver', driver], nodeArgs: AGENT_NODE_ARGS });
   try {
     const started = await agent.started(60_000);
     if (started.driver !== driver) throw new Error(`asked for ${driver}, got ${String(started.driver)}`);
