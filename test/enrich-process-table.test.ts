@@ -263,11 +263,17 @@ test('notices the kernel described (eBPF) are applied without reading /proc', as
     void table.onNotice(exit(800));
     const ev = await pending;
     assert.ok(ev);
-    assert.equal(ev.proc.name, '', 'the decoy was not read');
+    assert.equal(ev.proc.name, 'true', "the kernel's comm, not the decoy's");
+    assert.equal(ev.proc.exepath, '/usr/bin/true');
+    assert.equal(ev.proc.cwd, undefined, 'the decoy was not read');
     assert.equal(ev.proc.start_ts, startTs);
     assert.equal(field('proc.pname', ev), 'sh');
     assert.equal(field('container.id', ev), '3ad7b26ded6d');
     assert.equal(table.stats.vanished, 1);
+    // It stands in the table for its last moments: a child it forked names it as its parent.
+    assert.equal(table.get(800), ev.proc);
+    await table.onNotice(fork(802, 800));
+    assert.equal(table.get(802)?.parent?.name, 'true');
     // The same exec with no exit noticed is read from /proc as before.
     const live = await table.onNotice({ ...exec(801), exec: { ...kernel, ppid: 500 } });
     assert.equal(live?.proc.name, 'decoy');

@@ -412,7 +412,9 @@ export class ProcessTable {
   /**
    * An exec whose process was gone before /proc could be read (a short-lived command). What the
    * table knew from the fork is the parent's image, not the new one, so only identity and
-   * ancestry are kept: pid, parent, start time, ids, container.
+   * ancestry are kept: pid, parent, start time, ids, container. When the kernel described the exec
+   * (eBPF), its view of the new image joins them and replaces the forked image in the table, so
+   * that children it forked before it went name it as their parent (`sh -c 'miner &'`).
    */
   private async vanishedExec(n: ProcNotice, prior: Entry | undefined): Promise<SyscallEvent> {
     const info: ProcessInfo = { pid: n.pid, tid: n.tid, name: '' };
@@ -421,6 +423,19 @@ export class ProcessTable {
       Object.assign(info, { ppid: p.ppid, vpid: p.vpid, sid: p.sid, vpgid: p.vpgid, start_ts: p.start_ts, uid: p.uid, gid: p.gid, user: p.user, group: p.group, loginuid: p.loginuid, loginname: p.loginname });
       await this.link(prior);
       info.parent = prior.info.parent;
+    }
+    const k = n.exec;
+    if (k) {
+      info.name = k.comm;
+      if (k.argv.length > 0) {
+        info.exe = k.argv[0];
+        info.args = k.argv.slice(1);
+      }
+      if (k.exepath) info.exepath = k.exepath;
+      info.ppid ??= k.ppid;
+      info.uid ??= k.uid;
+      info.start_ts = k.startTs;
+      this.put(n.pid, { ...prior, info, exactStart: true, exitAt: undefined, hashing: false });
     }
     const ctx = prior ? await this.contextOf(prior, 0) : { container: hostContainer() };
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
