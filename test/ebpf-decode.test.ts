@@ -82,6 +82,19 @@ describe('eBPF records', () => {
     assert.equal(r.start, BTIME + 4_980_000_000n);
   });
 
+  test('fork and exit share a slot: the child\'s pid in its namespace, or the wait status', () => {
+    const task = (kind: number, slot: number): Buffer => {
+      const b = Buffer.alloc(56);
+      header(b, kind, 56, 4300, 'sh');
+      b.writeUInt32LE(4242, 48);
+      b.writeInt32LE(slot, 52);
+      return b;
+    };
+    const [fork, exit] = [...new RecordDecoder(clock()).records(Buffer.concat([task(2, 7), task(3, 9 << 8)]))];
+    assert.deepEqual(fork && { kind: fork.kind, ppid: (fork as { ppid: number }).ppid, vpid: (fork as { vpid: number }).vpid, exitCode: (fork as { exitCode: number }).exitCode }, { kind: 'fork', ppid: 4242, vpid: 7, exitCode: 0 });
+    assert.deepEqual(exit && { kind: exit.kind, vpid: (exit as { vpid: number }).vpid, exitCode: (exit as { exitCode: number }).exitCode }, { kind: 'exit', vpid: 0, exitCode: 9 << 8 });
+  });
+
   test('a record cut short or with a bad size is skipped, not over-read', () => {
     const whole = execRecord();
     assert.equal([...new RecordDecoder(clock()).records(whole.subarray(0, 60))].length, 0);

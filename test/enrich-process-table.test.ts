@@ -237,6 +237,53 @@ test('a process gone before it was read: a minimal event, never a crash', async 
   }
 });
 
+test('notices the kernel described (eBPF) are applied without reading /proc', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    table.seed();
+    // /proc/800 and /proc/801 hold decoys: anything read from them would show.
+    w.fp.add({ pid: 800, ppid: 700, comm: 'decoy', argv: ['decoy'], exe: '/decoy', cwd: '/decoy', starttime: 999, cgroup: DOCKER_CGROUP, nspid: [800, 42], root: w.ctrRoot });
+    w.fp.add({ pid: 801, ppid: 500, comm: 'decoy', argv: ['decoy'], exe: '/decoy', cwd: '/decoy', starttime: 999, nspid: [801, 43] });
+    const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    // A fork with the child's start time and pid in its namespace: the parent's image, the kernel's ids.
+    await table.onNotice({ ...fork(800, 700), startTs, vpid: 9 });
+    const child = table.get(800)!;
+    assert.equal(child.name, 'sh');
+    assert.equal(child.start_ts, startTs, "the kernel's start time, not the decoy's");
+    assert.equal(child.vpid, 9, "the kernel's vpid, not the decoy's");
+    assert.equal(child.parent?.pid, 700);
+    // A host process forking a child into a new pid namespace: its own vpid, no group in its view.
+    await table.onNotice({ ...fork(801, 500), startTs, vpid: 1 });
+    assert.equal(table.get(801)!.vpid, 1);
+    assert.equal(table.get(801)!.vpgid, undefined);
+    // An exec the kernel described whose exit came in the same batch: not read, identity kept.
+    const kernel = { type: 'execve' as const, comm: 'true', argv: ['/bin/true'], exepath: '/usr/bin/true', uid: 0, ppid: 700, startTs };
+    const pending = table.onNotice({ ...exec(800), exec: kernel });
+    void table.onNotice(exit(800));
+    const ev = await pending;
+    assert.ok(ev);
+    assert.equal(ev.proc.name, 'true', "the kernel's comm, not the decoy's");
+    assert.equal(ev.proc.exepath, '/usr/bin/true');
+    assert.equal(ev.proc.cwd, undefined, 'the decoy was not read');
+    assert.equal(ev.proc.start_ts, startTs);
+    assert.equal(field('proc.pname', ev), 'sh');
+    assert.equal(field('container.id', ev), '3ad7b26ded6d');
+    assert.equal(table.stats.vanished, 1);
+    // It stands in the table for its last moments: a child it forked names it as its parent.
+    assert.equal(table.get(800), ev.proc);
+    await table.onNotice(fork(802, 800));
+    assert.equal(table.get(802)?.parent?.name, 'true');
+    // The same exec with no exit noticed is read from /proc as before.
+    const live = await table.onNotice({ ...exec(801), exec: { ...kernel, ppid: 500 } });
+    assert.equal(live?.proc.name, 'decoy');
+    assert.equal(table.stats.vanished, 1);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
 test('garbage in /proc gives undefined, not exceptions', async () => {
   const w = world();
   const table = fakeTable(w);

@@ -348,6 +348,13 @@ int BPF_PROG(mw_fork, struct task_struct *parent, struct task_struct *child) {
   t.h.pid = tgid;
   t.h.tid = pid;
   t.h.start = BPF_CORE_READ(child, start_boottime);
+  /* The child's pid in its own pid namespace (vpid): with the start time, what /proc would have
+     told the process table about a fresh child that it cannot take from the parent. */
+  struct pid *tp = BPF_CORE_READ(child, thread_pid);
+  unsigned int level = BPF_CORE_READ(tp, level);
+  struct upid up = {};
+  bpf_core_read(&up, sizeof up, &tp->numbers[level & 31]);
+  t.exit_code = (int)up.nr;
   t.h.size = sizeof t;
   emit(&t, sizeof t);
   return 0;

@@ -70,7 +70,7 @@ struct mw_exec {
 struct mw_task {
   struct mw_hdr h;
   unsigned int ppid;
-  int exit_code;
+  int exit_code; /* exit: the wait status; fork: the child's pid in its own pid namespace */
 };
 
 /* MW_EV_SYSCALL: followed by str (str_len), path (path_len), buf (buf_len). 176 bytes. */

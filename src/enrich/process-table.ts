@@ -139,6 +139,10 @@ export class ProcessTable {
   private readonly entries = new Map<number, Entry>();
   /** Per-pid tail of the notice queue. */
   private readonly chains = new Map<number, Promise<void>>();
+  /** Numbers the notices in arrival order (see exitedSince). */
+  private noticeSeq = 0;
+  /** Per pid, the number of the last exit notice that arrived and is not yet applied. */
+  private readonly exitNoticed = new Map<number, number>();
   /** Reads of /proc/PID in flight for lookups, shared by concurrent askers. */
   private readonly loading = new Map<number, Promise<Entry | undefined>>();
   /** Exited entries in exit order, which is also the order their grace ends in. */
@@ -338,15 +342,23 @@ export class ProcessTable {
   onNotice(n: ProcNotice): Promise<SyscallEvent | undefined> {
     this.startSweeper();
     if (this.exitHead < this.exiting.length) this.sweep(false);
+    const seq = ++this.noticeSeq;
+    // Known at once, before the queue gets to it: an exec or fork still waiting can skip reading
+    // /proc for a process that is already gone (a storm of short-lived commands).
+    if (n.kind === 'exit' && n.tid === n.pid) {
+      if (this.exitNoticed.size >= 65536) this.exitNoticed.clear();
+      this.exitNoticed.set(n.pid, seq);
+    }
     return this.serial(n.pid, async () => {
       try {
         switch (n.kind) {
           case 'exec':
-            return await this.onExec(n);
+            return await this.onExec(n, seq);
           case 'fork':
-            await this.onFork(n);
+            await this.onFork(n, seq);
             return undefined;
           case 'exit':
+            if (this.exitNoticed.get(n.pid) === seq) this.exitNoticed.delete(n.pid);
             this.onExit(n);
             return undefined;
           case 'uid':
@@ -362,9 +374,24 @@ export class ProcessTable {
     });
   }
 
-  private async onExec(n: ProcNotice): Promise<SyscallEvent | undefined> {
+  /**
+   * True when the process that a notice (number `seq`) is about has exited since: the first exit
+   * notice of its pid after it can only be its own (a pid is reused only after an exit).
+   */
+  private exitedSince(pid: number, seq: number): boolean {
+    const exit = this.exitNoticed.get(pid);
+    return exit !== undefined && exit > seq;
+  }
+
+  private async onExec(n: ProcNotice, seq = 0): Promise<SyscallEvent | undefined> {
     this.counters.execs++;
     const prior = this.entries.get(n.pid);
+    // An exec the kernel described (eBPF: argv, comm, exe path) of a process already gone: /proc
+    // would give nothing more (at best a zombie's empty files), so it is not read.
+    if (n.exec && this.exitedSince(n.pid, seq)) {
+      this.counters.vanished++;
+      return this.vanishedExec(n, prior);
+    }
     const r = await readProcess(n.pid, this.procOpts(this.readEnv));
     if (!r) {
       this.counters.vanished++;
@@ -385,7 +412,9 @@ export class ProcessTable {
   /**
    * An exec whose process was gone before /proc could be read (a short-lived command). What the
    * table knew from the fork is the parent's image, not the new one, so only identity and
-   * ancestry are kept: pid, parent, start time, ids, container.
+   * ancestry are kept: pid, parent, start time, ids, container. When the kernel described the exec
+   * (eBPF), its view of the new image joins them and replaces the forked image in the table, so
+   * that children it forked before it went name it as their parent (`sh -c 'miner &'`).
    */
   private async vanishedExec(n: ProcNotice, prior: Entry | undefined): Promise<SyscallEvent> {
     const info: ProcessInfo = { pid: n.pid, tid: n.tid, name: '' };
@@ -395,32 +424,51 @@ export class ProcessTable {
       await this.link(prior);
       info.parent = prior.info.parent;
     }
+    const k = n.exec;
+    if (k) {
+      info.name = k.comm;
+      if (k.argv.length > 0) {
+        info.exe = k.argv[0];
+        info.args = k.argv.slice(1);
+      }
+      if (k.exepath) info.exepath = k.exepath;
+      info.ppid ??= k.ppid;
+      info.uid ??= k.uid;
+      info.start_ts = k.startTs;
+      this.put(n.pid, { ...prior, info, exactStart: true, exitAt: undefined, hashing: false });
+    }
     const ctx = prior ? await this.contextOf(prior, 0) : { container: hostContainer() };
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
     if (ctx.k8s) ev.k8s = ctx.k8s;
     return ev;
   }
 
-  private async onFork(n: ProcNotice): Promise<void> {
+  private async onFork(n: ProcNotice, seq = 0): Promise<void> {
     // Thread creation shares the process; only new processes get entries.
     if (n.tid !== n.pid || n.ppid === undefined || n.ppid === n.pid) return;
     this.counters.forks++;
     const prior = this.entries.get(n.pid);
     const parent = this.entries.get(n.ppid) ?? (await this.load(n.ppid));
+    // Nothing to read for a child already gone (it stays its parent's image), nor for one the
+    // kernel described (eBPF: start time and pid in its namespace; sid, pgrp and tty are the
+    // parent's at fork, the tracepoint fires before the child first runs).
+    const described = parent !== undefined && n.startTs !== undefined && n.vpid !== undefined;
+    const skipRead = described || this.exitedSince(n.pid, seq);
     const dir = `${this.procRoot}/${n.pid}`;
-    const [statText, statusText] = await Promise.all([readSmall(`${dir}/stat`), readSmall(`${dir}/status`)]);
+    const statText = skipRead ? undefined : await readSmall(`${dir}/stat`);
+    const statusText = statText === undefined ? undefined : await readSmall(`${dir}/status`);
     const stat = statText === undefined ? undefined : parseStat(statText);
     const status = statusText === undefined ? undefined : parseStatus(statusText);
     const btime = bootTimeNs(this.procRoot);
     const startTs = stat && stat.pid === n.pid && btime !== undefined
       ? startTsFromTicks(stat.starttime, btime, this.clkTck ?? clockTicks())
-      : undefined;
+      : n.startTs;
     if (prior && prior.exactStart && startTs !== undefined && prior.info.start_ts !== startTs) this.counters.reused++;
 
     if (!parent) {
       // Parent unknown and unreadable: read the child as it is now, if it is still there.
       const e = await this.load(n.pid, true);
-      if (!e) this.put(n.pid, { info: { pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.ts }, exactStart: false });
+      if (!e) this.put(n.pid, { info: { pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.startTs ?? n.ts }, exactStart: n.startTs !== undefined });
       return;
     }
     const p = parent.info;
@@ -435,8 +483,15 @@ export class ProcessTable {
       info.tty = stat.tty_nr;
       info.vpgid = last(status?.nspgid) ?? stat.pgrp;
     }
-    info.vpid = last(status?.nstgid) ?? (p.vpid === p.pid ? n.pid : undefined);
-    info.vtid = last(status?.nspid) ?? info.vpid;
+    if (!status && n.vpid !== undefined) {
+      info.vpid = n.vpid;
+      info.vtid = n.vpid;
+      // In a pid namespace of its own (CLONE_NEWPID), the parent's group is not in its view.
+      if ((n.vpid === n.pid) !== (p.vpid === p.pid)) info.vpgid = undefined;
+    } else {
+      info.vpid = last(status?.nstgid) ?? (p.vpid === p.pid ? n.pid : undefined);
+      info.vtid = last(status?.nspid) ?? info.vpid;
+    }
     this.put(n.pid, {
       info,
       cgroup: parent.cgroup,

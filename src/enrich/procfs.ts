@@ -473,12 +473,15 @@ export function fetchProcessSync(pid: number, opts: ReadOptions = {}): ProcFiles
   };
 }
 
-/** Gather the raw files of one process, all reads in parallel. */
+/** Gather the raw files of one process: stat, then the others in parallel. */
 export async function fetchProcess(pid: number, opts: ReadOptions = {}): Promise<ProcFiles> {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
   const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
-  const [stat, status, cmdline, comm, exe, cwd, root, loginuid, environ, cgroup, mntns] = await Promise.all([
-    readSmall(`${dir}/stat`),
+  // stat first: a process already gone (most of a storm of short commands) costs one failed open,
+  // not eleven.
+  const stat = await readSmall(`${dir}/stat`);
+  if (stat === undefined) return { pid };
+  const [status, cmdline, comm, exe, cwd, root, loginuid, environ, cgroup, mntns] = await Promise.all([
     readSmall(`${dir}/status`),
     readBytesAsync(`${dir}/cmdline`, max),
     readSmall(`${dir}/comm`),

@@ -25,6 +25,12 @@ export interface ProcNotice {
   euid?: number;
   /** For exit: the exit code. */
   exitCode?: number;
+  /**
+   * For fork, from the eBPF driver: the child's start time as the process table counts it, and its
+   * pid in its own pid namespace. With both, the table builds the child without reading /proc.
+   */
+  startTs?: bigint;
+  vpid?: number;
   /** ns since the epoch, when the notice was made. */
   ts: bigint;
   /**

@@ -62,6 +62,8 @@ export interface StartOptions {
    * store. Give the same folder to two runs to test a restart.
    */
   stateDir?: string;
+  /** Options for the agent's node (benchmarks: `--cpu-prof` to see where its time goes). */
+  nodeArgs?: string[];
 }
 
 /** The agent as a child process, with everything it has said so far. */
@@ -81,7 +83,7 @@ export class AgentRun {
   private ownStateDir = false;
 
   constructor(configPath: string | undefined, opts: StartOptions = {}) {
-    const args = [CLI, opts.command ?? 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']),
+    const args = [...(opts.nodeArgs ?? []), CLI, opts.command ?? 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']),
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.args ?? [])];
     this.stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'mw-state-'));
     if (!opts.stateDir) this.ownStateDir = true;

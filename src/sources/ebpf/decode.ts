@@ -59,6 +59,8 @@ export interface TaskRecord extends Head {
   kind: 'fork' | 'exit';
   ppid: number;
   exitCode: number;
+  /** fork: the child's pid in its own pid namespace (0 when the kernel could not tell). */
+  vpid: number;
 }
 
 export interface SysRecord extends Head {
@@ -199,7 +201,9 @@ export class RecordDecoder {
       case EV_FORK:
       case EV_EXIT:
         if (size < TASK_SIZE) return undefined;
-        return { kind: kind === EV_FORK ? 'fork' : 'exit', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52) };
+        // One slot, two meanings: an exit's wait status, a fork child's pid in its own namespace.
+        if (kind === EV_FORK) return { kind: 'fork', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
+        return { kind: 'exit', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
       case EV_SYSCALL: {
         if (size < SYS_HEAD) return undefined;
         const strLen = b.readUInt16LE(o + 108);

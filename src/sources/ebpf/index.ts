@@ -223,7 +223,7 @@ export class EbpfSource implements ProcNoticeSource {
         return;
       case 'fork':
         this.counts.fork++;
-        notify({ kind: 'fork', pid: r.pid, tid: r.tid, ppid: r.ppid, ts: r.ts });
+        notify({ kind: 'fork', pid: r.pid, tid: r.tid, ppid: r.ppid, ts: r.ts, startTs: r.start, ...(r.vpid > 0 ? { vpid: r.vpid } : {}) });
         return;
       case 'exit':
         this.counts.exit++;
