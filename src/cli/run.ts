@@ -6,7 +6,7 @@ import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from 
 import type { Config } from '../config/sections.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
-import { collect, printLoadError } from './common.js';
+import { collect, printLoadError, untilSignal } from './common.js';
 import { webhookRoutes } from './webhooks.js';
 
 interface RunOpts {
@@ -118,14 +118,7 @@ async function run(opts: RunOpts): Promise<number> {
     }
   });
   agent.rules.watchFiles();
-  await new Promise<void>((resolve) => {
-    const done = (sig: string) => {
-      log.info({ signal: sig }, 'shutting down');
-      // The agent first: the events it still holds become alerts, stored before the pipeline stops.
-      agent.stop().then(() => alerting.stop()).finally(resolve);
-    };
-    process.once('SIGINT', () => done('SIGINT'));
-    process.once('SIGTERM', () => done('SIGTERM'));
-  });
+  // The agent first: the events it still holds become alerts, stored before the pipeline stops.
+  await untilSignal(log, () => agent.stop().then(() => alerting.stop()));
   return 0;
 }

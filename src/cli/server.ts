@@ -10,7 +10,7 @@ import type { Config } from '../config/sections.js';
 import { Agent } from '../agent/agent.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
-import { printLoadError } from './common.js';
+import { printLoadError, untilSignal } from './common.js';
 import { webhookRoutes } from './webhooks.js';
 
 interface ServerOpts {
@@ -89,13 +89,6 @@ async function serve(opts: ServerOpts): Promise<number> {
   agent.rules.watchFiles();
   process.on('SIGHUP', () => agent.rules.reload('SIGHUP'));
   log.info({ url: running.url }, 'server started');
-  await new Promise<void>((resolve) => {
-    const done = (sig: string) => {
-      log.info({ signal: sig }, 'shutting down');
-      agent.stop().then(() => running.stop()).finally(resolve);
-    };
-    process.once('SIGINT', () => done('SIGINT'));
-    process.once('SIGTERM', () => done('SIGTERM'));
-  });
+  await untilSignal(log, () => agent.stop().then(() => running.stop()));
   return 0;
 }
