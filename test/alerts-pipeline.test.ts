@@ -266,6 +266,24 @@ describe('store queries and retention', () => {
     assert.deepEqual([...page1, ...page2].map((r) => r.rule), ['A', 'B', 'A']);
   });
 
+  it('text search takes % and _ literally, and a store made with the old text index is rebuilt on open', async () => {
+    const path = dbPath();
+    const old = new AlertStore(path);
+    // The text index as the first stores had it (with positions).
+    old.db.exec("DROP TABLE alerts_text; CREATE VIRTUAL TABLE alerts_text USING fts5(output, content='alerts', content_rowid='id', tokenize='trigram')");
+    const q = new AlertPipeline({ config: config({ throttle: { window_s: 0 } }), outputs: [], log, store: old }).start();
+    q.accept(match({ output: 'cpu at 100% in proc_miner' }));
+    q.accept(match({ output: 'cpu at 1000 in procXminer' }));
+    await q.stop();
+    old.close();
+    const reopened = new AlertStore(path);
+    assert.match((reopened.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'alerts_text'").get() as { sql: string }).sql, /detail=none/);
+    assert.deepEqual(reopened.query({ text: '100%' }).map((r) => r.output), ['cpu at 100% in proc_miner']);
+    assert.deepEqual(reopened.query({ text: 'proc_miner' }).map((r) => r.output), ['cpu at 100% in proc_miner']);
+    assert.deepEqual(reopened.query({ text: 'PROCXMINER' }).map((r) => r.output), ['cpu at 1000 in procXminer']);
+    reopened.close();
+  });
+
   it('counts by priority, rule, namespace and host, and a timeline', () => {
     const s = p.stats({}, 60_000);
     assert.equal(s.groups, 3);
