@@ -1,5 +1,7 @@
 /** Helpers the CLI commands share: resolving --rules, printing load problems with context. */
 import { readFileSync } from 'node:fs';
+import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/sections.js';
 import { type RuleProblem, RulesLoadError, formatProblem } from '../engine/index.js';
 
 export { resolveRulesPaths } from '../engine/index.js';
@@ -54,4 +56,30 @@ export function untilSignal(log: { info: (o: object, m: string) => void }, stop:
     process.once('SIGINT', () => done('SIGINT'));
     process.once('SIGTERM', () => done('SIGTERM'));
   });
+}
+
+/**
+ * The config file (or the defaults) with the flags both `run` and `server` take applied over it
+ * (ARCHITECTURE.md, "One config file"); `adjust` applies a command's own flags. A config error is
+ * printed with its file:line and comes back as exit code 1.
+ */
+export function loadConfigWithFlags(path: string | undefined, flags: { listen?: string; json?: boolean }, adjust: (c: Config) => void = () => undefined): Config | number {
+  try {
+    let config: Config;
+    if (path) {
+      const { config: c, warnings } = loadConfigFile(path);
+      for (const w of warnings) process.stderr.write(`warning: ${formatConfigProblem(w)}\n`);
+      config = c;
+    } else config = defaultConfig();
+    if (flags.listen) config.web.listen = flags.listen;
+    if (flags.json) config.outputs.stdout.format = 'json';
+    adjust(config);
+    return config;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\nThe config was not loaded; fix the keys above.\n`);
+      return 1;
+    }
+    throw e;
+  }
 }

@@ -2,11 +2,10 @@
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
-import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from '../config/load.js';
-import type { Config } from '../config/sections.js';
+import { loadConfigFile } from '../config/load.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
-import { collect, printLoadError, untilSignal } from './common.js';
+import { collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 import { webhookRoutes } from './webhooks.js';
 
 interface RunOpts {
@@ -33,21 +32,6 @@ export function registerRun(program: Command): void {
     });
 }
 
-function buildConfig(opts: RunOpts): Config {
-  let config: Config;
-  if (opts.config) {
-    const { config: c, warnings } = loadConfigFile(opts.config);
-    for (const w of warnings) process.stderr.write(`warning: ${formatConfigProblem(w)}\n`);
-    config = c;
-  } else config = defaultConfig();
-  // Flags override the file (ARCHITECTURE.md, "One config file").
-  if (opts.rules?.length) config.rules_files = opts.rules;
-  if (opts.driver) config.sources.driver = opts.driver;
-  if (opts.json) config.outputs.stdout.format = 'json';
-  if (opts.listen) config.web.listen = opts.listen;
-  return config;
-}
-
 async function run(opts: RunOpts): Promise<number> {
   if (opts.driver && !['auto', 'ebpf', 'proc', 'procfs'].includes(opts.driver)) {
     process.stderr.write(`--driver: '${opts.driver}' is not one of auto, ebpf, proc, procfs\n`);
@@ -58,16 +42,12 @@ async function run(opts: RunOpts): Promise<number> {
     process.stderr.write(`--source: ${unknown.join(', ')} not available in this build (only syscall)\n`);
     return 2;
   }
-  let config: Config;
-  try {
-    config = buildConfig(opts);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`${e.message}\nThe config was not loaded; fix the keys above.\n`);
-      return 1;
-    }
-    throw e;
-  }
+  // Flags override the file (ARCHITECTURE.md, "One config file").
+  const config = loadConfigWithFlags(opts.config, opts, (c) => {
+    if (opts.rules?.length) c.rules_files = opts.rules;
+    if (opts.driver) c.sources.driver = opts.driver;
+  });
+  if (typeof config === 'number') return config;
   const log = createLogger();
   // The agent and the alert pipeline meet through onMatch; the pipeline exists first, so not even
   // the first match is lost, and the agent is built (rules loaded) before anything listens.

@@ -5,12 +5,10 @@
  */
 import type { Command } from 'commander';
 import { createLogger } from '../agent/logger.js';
-import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile } from '../config/load.js';
-import type { Config } from '../config/sections.js';
 import { Agent } from '../agent/agent.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
-import { printLoadError, untilSignal } from './common.js';
+import { loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 import { webhookRoutes } from './webhooks.js';
 
 interface ServerOpts {
@@ -31,30 +29,9 @@ export function registerServer(program: Command): void {
     });
 }
 
-/** The config file (or the defaults), with the flags applied over it. */
-export function loadWithFlags(path: string | undefined, flags: { listen?: string; json?: boolean }): Config {
-  let config: Config;
-  if (path) {
-    const { config: c, warnings } = loadConfigFile(path);
-    for (const w of warnings) process.stderr.write(`warning: ${formatConfigProblem(w)}\n`);
-    config = c;
-  } else config = defaultConfig();
-  if (flags.listen) config.web.listen = flags.listen;
-  if (flags.json) config.outputs.stdout.format = 'json';
-  return config;
-}
-
 async function serve(opts: ServerOpts): Promise<number> {
-  let config: Config;
-  try {
-    config = loadWithFlags(opts.config, opts);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`${e.message}\nThe config was not loaded; fix the keys above.\n`);
-      return 1;
-    }
-    throw e;
-  }
+  const config = loadConfigWithFlags(opts.config, opts);
+  if (typeof config === 'number') return config;
   const log = createLogger();
   if (!config.web.enabled) {
     process.stderr.write('web.enabled is false: a server without its web server takes no alerts; set web.enabled: true\n');
