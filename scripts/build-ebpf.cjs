@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds the eBPF driver's two parts, each only where its tools are, and never fails the install:
-// without them the agent uses the proc connector, and `minewatch run` says why.
+// without them the agent uses the prebuilt parts (prebuilds/ebpf-linux-x64, scripts/prebuild-ebpf.sh),
+// else the proc connector, and `minewatch run` and `minewatch doctor` say why.
 //
 //   --object   native/ebpf/out/minewatch.bpf.o: clang -target bpf against a vmlinux.h that bpftool
 //              dumps from this host's BTF (CO-RE: the object then loads on any kernel with BTF).
@@ -37,17 +38,23 @@ function has(cmd) {
 
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
+// scripts/prebuild-ebpf.sh ships both parts prebuilt; the agent takes them where none is built here
+// (and checks they were made from these sources), so a missing tool then costs nothing.
+const PREBUILT = join(ROOT, 'prebuilds', 'ebpf-linux-x64');
+const fallback = (part) => (existsSync(join(PREBUILT, part)) ? `the agent will use the prebuilt one (${join('prebuilds', 'ebpf-linux-x64', part)})` : 'the agent will use the proc connector');
+
 function buildObject() {
   const obj = join(OUT, 'minewatch.bpf.o');
   const sources = ['minewatch.bpf.c', 'minewatch.h'].map((f) => join(SRC, f));
   const vmlinux = join(OUT, 'vmlinux.h');
   if (existsSync(obj) && sources.every((s) => mtime(s) <= mtime(obj))) return;
-  if (!has('clang')) return say('eBPF object not built: clang is missing (apt-get install clang); the agent will use the proc connector');
+  const otherwise = fallback('minewatch.bpf.o');
+  if (!has('clang')) return say(`eBPF object not built: clang is missing (apt-get install clang); ${otherwise}`);
   mkdirSync(OUT, { recursive: true });
   if (!existsSync(vmlinux)) {
     const btf = process.env.MINEWATCH_BTF ?? '/sys/kernel/btf/vmlinux';
     if (!has('bpftool') || !existsSync(btf)) {
-      return say(`eBPF object not built: vmlinux.h needs bpftool and ${btf} (apt-get install bpftool on a kernel with BTF)`);
+      return say(`eBPF object not built: vmlinux.h needs bpftool and ${btf} (apt-get install bpftool on a kernel with BTF); ${otherwise}`);
     }
     const text = execFileSync('bpftool', ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 256 << 20 });
     writeFileSync(vmlinux, text);
@@ -57,7 +64,7 @@ function buildObject() {
       `-I${OUT}`, `-I${SRC}`, '-c', join(SRC, 'minewatch.bpf.c'), '-o', obj], { stdio: ['ignore', 'inherit', 'inherit'] });
     say(`eBPF object built: ${obj}`);
   } catch {
-    say('eBPF object not built: clang failed (see above); the agent will use the proc connector');
+    say(`eBPF object not built: clang failed (see above); ${otherwise}`);
   }
 }
 
@@ -75,15 +82,15 @@ function buildAddon() {
   if (existsSync(addon) && mtime(join(SRC, 'addon.c')) <= mtime(addon) && mtime(join(SRC, 'minewatch.h')) <= mtime(addon)) return;
   // MINEWATCH_LIBBPF_H: where libbpf.h is looked for (tests point it at nothing).
   if (!existsSync(process.env.MINEWATCH_LIBBPF_H ?? '/usr/include/bpf/libbpf.h')) {
-    return say('eBPF driver not built: libbpf-dev is missing (apt-get install libbpf-dev, then npm rebuild minewatch); the agent will use the proc connector');
+    return say(`eBPF loader not built: libbpf-dev is missing (apt-get install libbpf-dev, then npm rebuild minewatch); ${fallback('minewatch_ebpf.node')}`);
   }
   const gyp = nodeGyp();
-  if (!gyp) return say('eBPF driver not built: node-gyp not found; the agent will use the proc connector');
+  if (!gyp) return say(`eBPF loader not built: node-gyp not found; ${fallback('minewatch_ebpf.node')}`);
   const extra = existsSync('/usr/include/node/node_api.h') && !process.env.npm_config_nodedir ? ['--nodedir=/usr'] : [];
   try {
     execFileSync(gyp[0], [...gyp.slice(1), 'rebuild', ...extra, ...(quiet ? ['--loglevel=error'] : [])], { cwd: SRC, stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
   } catch {
-    say('eBPF driver not built: node-gyp failed (see above); the agent will use the proc connector');
+    say(`eBPF loader not built: node-gyp failed (see above); ${fallback('minewatch_ebpf.node')}`);
   }
 }
 

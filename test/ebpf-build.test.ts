@@ -25,7 +25,7 @@ test('without clang, bpftool and libbpf-dev the build says so and exits 0, build
     });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /eBPF object not built: clang is missing \(apt-get install clang\)/);
-    assert.match(r.stderr, /eBPF driver not built: libbpf-dev is missing/);
+    assert.match(r.stderr, /eBPF loader not built: libbpf-dev is missing/);
     assert.match(r.stderr, /the agent will use the proc connector/);
     assert.equal(existsSync(join(dir, 'native/ebpf/out/minewatch.bpf.o')), false);
     assert.equal(existsSync(join(dir, 'native/ebpf/build')), false);

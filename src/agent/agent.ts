@@ -357,7 +357,7 @@ export class Agent {
         return ebpf;
       } catch (err) {
         if (want === 'ebpf') throw err;
-        this.log.warn({ reason: (err as Error).message }, 'eBPF driver unavailable; trying the proc connector');
+        this.log.warn({ reason: (err as Error).message, fix: (err as { fix?: string }).fix }, 'eBPF driver unavailable; trying the proc connector');
       }
     }
     if (want !== 'procfs') {

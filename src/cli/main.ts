@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `minewatch` command: parses flags and hands off to the modules that do the work. */
 import { Command } from 'commander';
+import { registerDoctor } from './doctor.js';
 import { registerFields } from './fields.js';
 import { registerK8s } from './k8s.js';
 import { registerGithub } from './github.js';
@@ -29,6 +30,7 @@ registerVersion(program);
 registerWhack(program);
 registerK8s(program);
 registerGithub(program);
+registerDoctor(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`minewatch: ${(e as Error).stack ?? String(e)}\n`);

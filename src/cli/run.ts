@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
 import { createLogger } from '../agent/logger.js';
 import { loadConfigFile } from '../config/load.js';
+import { ebpfPrecheck } from '../sources/driver-check.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
@@ -49,6 +50,14 @@ async function run(opts: RunOpts): Promise<number> {
   });
   if (typeof config === 'number') return config;
   const log = createLogger();
+  // Before anything else: when the eBPF driver will not be there, the first thing a newcomer reads
+  // is what is missing and the one command that fixes it (the fallback itself is logged later).
+  if (config.sources.driver === 'auto') {
+    const missing = ebpfPrecheck(config.sources.ebpf.btf);
+    if (missing) {
+      log.warn({ missing: missing.why, fix: missing.fix }, `eBPF driver unavailable, falling back (no stratum-on-the-wire, DNS, RandomX or chmod events): ${missing.why}; fix: ${missing.fix}`);
+    }
+  }
   // The agent and the alert pipeline meet through onMatch; the pipeline exists first, so not even
   // the first match is lost, and the agent is built (rules loaded) before anything listens.
   let onMatch: (m: Match) => void = () => undefined;

@@ -1,11 +1,13 @@
 /**
  * Loads the eBPF driver's loader addon (native/ebpf/addon.c → minewatch_ebpf.node) and finds its
- * BPF object (native/ebpf/out/minewatch.bpf.o). Both are optional parts of the install
- * (scripts/build-ebpf.cjs builds them only where libbpf-dev and clang are): loading never throws,
- * it says what is missing and how to get it.
+ * BPF object (minewatch.bpf.o). Each is the one built on this host (scripts/build-ebpf.cjs, where
+ * libbpf-dev and clang are), else the prebuilt one the package ships (scripts/prebuild-ebpf.sh),
+ * so a host with only Node and npm still gets the eBPF driver. Loading never throws: it says what
+ * is missing and the one command that fixes it.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../native-addon.js';
 
@@ -47,43 +49,87 @@ export interface EbpfAddon {
   setSysFlags(handle: EbpfHandle, flags: Uint8Array): void;
 }
 
-export type EbpfAddonLoad = { addon: EbpfAddon; objectPath: string } | { error: string; code: string };
+/** Where the loader addon and the BPF object came from: built on this host, or shipped prebuilt. */
+export type EbpfParts = 'built here' | 'prebuilt';
 
-export const EBPF_ADDON_PATH = join(PACKAGE_ROOT, 'native', 'ebpf', 'build', 'Release', 'minewatch_ebpf.node');
-export const EBPF_OBJECT_PATH = join(PACKAGE_ROOT, 'native', 'ebpf', 'out', 'minewatch.bpf.o');
+export type EbpfAddonLoad =
+  | { addon: EbpfAddon; objectPath: string; parts: EbpfParts }
+  | { error: string; code: string; fix: string };
+
+const SRC_DIR = join(PACKAGE_ROOT, 'native', 'ebpf');
+/** Built here by scripts/build-ebpf.cjs (npm install / npm run build) where libbpf-dev and clang are. */
+export const EBPF_ADDON_PATH = join(SRC_DIR, 'build', 'Release', 'minewatch_ebpf.node');
+export const EBPF_OBJECT_PATH = join(SRC_DIR, 'out', 'minewatch.bpf.o');
+/** Shipped in the package by scripts/prebuild-ebpf.sh: libbpf linked in, so no libbpf-dev is needed. */
+export const EBPF_PREBUILT_DIR = join(PACKAGE_ROOT, 'prebuilds', 'ebpf-linux-x64');
+const PREBUILT_ADDON = join(EBPF_PREBUILT_DIR, 'minewatch_ebpf.node');
+const PREBUILT_OBJECT = join(EBPF_PREBUILT_DIR, 'minewatch.bpf.o');
+
+/** The one command that builds both parts on this host (Debian and Ubuntu). */
+export const EBPF_BUILD_FIX = `apt-get update && apt-get install -y clang bpftool libbpf-dev && node ${join(PACKAGE_ROOT, 'scripts', 'build-ebpf.cjs')}`;
+
+/**
+ * Whether the prebuilt parts were made from the sources beside them: the record layout in
+ * minewatch.h is shared by the object, the addon and the decoder, so parts built from other
+ * sources would be read wrong. Undefined when they match; else why not.
+ */
+export function prebuiltMismatch(root = PACKAGE_ROOT): string | undefined {
+  const dir = join(root, 'prebuilds', 'ebpf-linux-x64');
+  const sums = join(dir, 'SOURCES.sha256');
+  if (!existsSync(sums) || !existsSync(join(dir, 'minewatch_ebpf.node')) || !existsSync(join(dir, 'minewatch.bpf.o'))) {
+    return `no prebuilt eBPF parts in ${dir}`;
+  }
+  let checked = 0;
+  for (const line of readFileSync(sums, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]{64})\s+\*?(\S+)$/.exec(line.trim());
+    if (!m) continue;
+    checked++;
+    const file = join(root, m[2]!);
+    if (!existsSync(file)) return `${m[2]} is missing, so the prebuilt eBPF parts cannot be checked against it`;
+    if (createHash('sha256').update(readFileSync(file)).digest('hex') !== m[1]) {
+      return `the prebuilt eBPF parts were built from another ${m[2]} (run scripts/prebuild-ebpf.sh, or build here)`;
+    }
+  }
+  return checked === 3 ? undefined : `${sums} does not list the three sources (minewatch.bpf.c, minewatch.h, addon.c)`;
+}
 
 let cached: EbpfAddonLoad | undefined;
 
-export function loadEbpfAddon(): EbpfAddonLoad {
+/**
+ * The loader addon and the object, each built here if it was (from these sources, so newest),
+ * else the prebuilt one. `prefer: 'prebuilt'` skips the local build (tests of the shipped parts).
+ */
+export function loadEbpfAddon(opts: { prefer?: 'prebuilt' } = {}): EbpfAddonLoad {
+  if (opts.prefer) return load(opts.prefer);
   cached ??= load();
   return cached;
 }
 
-function load(): EbpfAddonLoad {
-  if (process.platform !== 'linux') return { error: `eBPF exists only on Linux (this is ${process.platform})`, code: 'ERR_NOT_LINUX' };
-  if (process.arch !== 'x64') return { error: `the eBPF programs are built for x86-64 syscalls (this is ${process.arch})`, code: 'ERR_ARCH' };
-  if (!existsSync(EBPF_ADDON_PATH)) {
-    return {
-      error: `the eBPF loader addon was not built (${EBPF_ADDON_PATH} is missing): install libbpf-dev and run \`npm rebuild minewatch\``,
-      code: 'ERR_ADDON_MISSING',
-    };
+function load(prefer?: 'prebuilt'): EbpfAddonLoad {
+  if (process.platform !== 'linux') return { error: `eBPF exists only on Linux (this is ${process.platform})`, code: 'ERR_NOT_LINUX', fix: 'run --driver procfs' };
+  if (process.arch !== 'x64') return { error: `the eBPF programs are built for x86-64 syscalls (this is ${process.arch})`, code: 'ERR_ARCH', fix: 'run --driver proc' };
+  const localAddon = prefer !== 'prebuilt' && existsSync(EBPF_ADDON_PATH);
+  const localObject = prefer !== 'prebuilt' && existsSync(EBPF_OBJECT_PATH);
+  const mismatch = localAddon && localObject ? undefined : prebuiltMismatch();
+  if (mismatch !== undefined) {
+    const missing = [!localAddon && `the loader addon (${EBPF_ADDON_PATH})`, !localObject && `the BPF object (${EBPF_OBJECT_PATH})`].filter(Boolean).join(' and ');
+    return { error: `${missing} was not built here and ${mismatch}`, code: localAddon ? 'ERR_BPF_OBJECT' : 'ERR_ADDON_MISSING', fix: EBPF_BUILD_FIX };
   }
-  if (!existsSync(EBPF_OBJECT_PATH)) {
-    return {
-      error: `the BPF object was not built (${EBPF_OBJECT_PATH} is missing): install clang and bpftool and run \`npm run build\``,
-      code: 'ERR_BPF_OBJECT',
-    };
-  }
+  const addonPath = localAddon ? EBPF_ADDON_PATH : PREBUILT_ADDON;
+  const objectPath = localObject ? EBPF_OBJECT_PATH : PREBUILT_OBJECT;
+  const parts: EbpfParts = localAddon && localObject ? 'built here' : 'prebuilt';
   try {
     const require = createRequire(import.meta.url);
-    const mod = require(EBPF_ADDON_PATH) as Partial<EbpfAddon>;
+    const mod = require(addonPath) as Partial<EbpfAddon>;
     if (typeof mod.open !== 'function' || typeof mod.close !== 'function' || typeof mod.stats !== 'function' || typeof mod.setSysFlags !== 'function') {
-      return { error: 'the eBPF addon loaded but lacks open/close/stats/setSysFlags (a stale build? run `npm rebuild minewatch`)', code: 'ERR_ADDON_MISSING' };
+      return { error: `the eBPF addon ${addonPath} lacks open/close/stats/setSysFlags (a stale build)`, code: 'ERR_ADDON_MISSING', fix: EBPF_BUILD_FIX };
     }
-    return { addon: mod as EbpfAddon, objectPath: EBPF_OBJECT_PATH };
+    return { addon: mod as EbpfAddon, objectPath, parts };
   } catch (e) {
-    // A missing libbpf.so.1 shows here: the addon was built elsewhere.
+    // A missing shared library shows here: libbpf.so.1 for a local build made elsewhere, libelf or
+    // zlib for the prebuilt one.
     const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.trim();
-    return { error: `the eBPF addon does not load: ${msg} (is libbpf1 installed?)`, code: 'ERR_ADDON_MISSING' };
+    const fix = addonPath === PREBUILT_ADDON ? 'apt-get update && apt-get install -y libelf1 zlib1g' : EBPF_BUILD_FIX;
+    return { error: `the eBPF addon ${addonPath} does not load: ${msg}`, code: 'ERR_ADDON_MISSING', fix };
   }
 }

@@ -47,7 +47,8 @@ export interface EbpfSourceOptions {
 
 /** A reason the driver cannot run here, phrased for the user; `code` for programs. */
 export class EbpfError extends Error {
-  constructor(message: string, readonly code: string) {
+  /** `fix`: the one thing to do about it (a command, where there is one). */
+  constructor(message: string, readonly code: string, readonly fix?: string) {
     super(message);
     this.name = 'EbpfError';
   }
@@ -62,11 +63,14 @@ export function explainEbpfError(e: unknown): EbpfError {
   switch (code) {
     case 'EPERM':
     case 'EACCES':
-      return new EbpfError(`the eBPF driver needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN): run minewatch as root, ${FALLBACK} [${detail}]`, code);
+      return new EbpfError(`the eBPF driver needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN): run minewatch as root, ${FALLBACK} [${detail}]`, code,
+        'run minewatch as root (sudo), or grant it CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE');
     case 'ERR_NO_BTF':
-      return new EbpfError(`this kernel has no BTF, which the eBPF driver's CO-RE programs need (CONFIG_DEBUG_INFO_BTF=y): ${FALLBACK} [${detail}]`, code);
+      return new EbpfError(`this kernel has no BTF, which the eBPF driver's CO-RE programs need (CONFIG_DEBUG_INFO_BTF=y): ${FALLBACK} [${detail}]`, code,
+        'boot a kernel built with CONFIG_DEBUG_INFO_BTF=y, or point sources.ebpf.btf at a BTF file for this kernel');
     case 'ERR_BPF_LOAD':
-      return new EbpfError(`the kernel refused minewatch's eBPF programs: ${FALLBACK}; please report this with your kernel version [${detail}]`, code);
+      return new EbpfError(`the kernel refused minewatch's eBPF programs: ${FALLBACK}; please report this with your kernel version [${detail}]`, code,
+        'none here: report it with `uname -r` and this message; meanwhile --driver proc');
     default:
       return new EbpfError(`the eBPF driver cannot start: ${detail}; ${FALLBACK}`, code);
   }
@@ -133,7 +137,7 @@ export class EbpfSource implements ProcNoticeSource {
   async start(notify: (n: ProcNotice) => void): Promise<void> {
     if (this.handle) throw new EbpfError('the eBPF driver is already started', 'ERR_ALREADY_STARTED');
     const loaded = this.opts.addon ?? loadEbpfAddon();
-    if ('error' in loaded) throw new EbpfError(`${loaded.error}; ${FALLBACK}`, loaded.code);
+    if ('error' in loaded) throw new EbpfError(`${loaded.error}; ${FALLBACK}`, loaded.code, loaded.fix);
     const btime = bootTimeNs();
     if (btime === undefined) throw new EbpfError(`cannot read the boot time from /proc/stat; ${FALLBACK}`, 'ERR_NO_PROC');
     this.decoder = new RecordDecoder({ offset: 0n, btimeNs: btime, clkTck: clockTicks() });
