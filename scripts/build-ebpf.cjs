@@ -56,7 +56,12 @@ function buildObject() {
     if (!has('bpftool') || !existsSync(btf)) {
       return say(`eBPF object not built: vmlinux.h needs bpftool and ${btf} (apt-get install bpftool on a kernel with BTF); ${otherwise}`);
     }
-    const text = execFileSync('bpftool', ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 256 << 20 });
+    let text;
+    try {
+      text = execFileSync('bpftool', ['btf', 'dump', 'file', btf, 'format', 'c'], { maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return say(`eBPF object not built: bpftool could not dump ${btf}; ${otherwise}`);
+    }
     writeFileSync(vmlinux, text);
   }
   try {
@@ -94,10 +99,11 @@ function buildAddon() {
   }
 }
 
-try {
-  if (wantObject) buildObject();
-  if (wantAddon) buildAddon();
-} catch (e) {
-  say(`eBPF build skipped: ${e && e.message ? e.message.split('\n')[0] : e}`);
+for (const [want, build] of [[wantObject, buildObject], [wantAddon, buildAddon]]) {
+  try {
+    if (want) build();
+  } catch (e) {
+    say(`eBPF build step skipped: ${e && e.message ? e.message.split('\n')[0] : e}`);
+  }
 }
 process.exit(0);
