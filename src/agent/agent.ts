@@ -67,6 +67,8 @@ export interface AgentStats {
   sourceDrops: number;
   /** Events of the agent's own processes, left out. */
   own: number;
+  /** Exec events dropped: the process exec'd again through every re-read of its /proc files. */
+  unsettledExecs: number;
   ruleLoads: number;
   ruleReloadsRefused: number;
 }
@@ -553,6 +555,7 @@ export class Agent {
       queueDrops: this.queue.dropped,
       sourceDrops: this.notices?.drops ?? 0,
       own: this.counters.own,
+      unsettledExecs: this.table.stats.unsettled,
       ruleLoads: this.rules.loads,
       ruleReloadsRefused: this.rules.refused,
     };
