@@ -5,7 +5,7 @@
  * escapes them already).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { StdoutOutput } from '../src/alerts/outputs/stdout.js';
 import { escapeControl } from '../src/engine/escape.js';
 import { alertMessage } from './helpers/alerts.js';
 import { AgentRun, writeConfig } from './helpers/agent-run.js';
+import { CLI } from './helpers/paths.js';
 
 const FORGED = '\nFeb 1 00:00:00 host minewatch: All clear';
 const dir = mkdtempSync(join(tmpdir(), 'mw-msc-escape-'));
@@ -68,6 +69,16 @@ test('stdout, file and program outputs in text mode: one line per alert, the for
   const slack = slackMessage(msg) as { attachments: { text: string; fallback: string }[] };
   assert.equal(slack.attachments[0]!.text, want);
   assert.equal(slack.attachments[0]!.fallback, want);
+});
+
+test('k8s scan: a manifest name carrying a forged line stays inside its table row', () => {
+  const manifest = ['apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  name: "web\\nFeb 1 00:00:00 host minewatch: All clear"', '  namespace: prod',
+    'spec:', '  template:', '    spec:', '      containers:', '      - name: c', '        image: xmrig/xmrig:latest', ''].join('\n');
+  const r = spawnSync(process.execPath, [CLI, 'k8s', 'scan', '--manifests', '-'], { input: manifest, encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  assert.ok(lines.some((l) => /^CRITICAL +Deployment +prod\/web\\nFeb 1 00:00:00 host minewatch: All clear +K8s Workload With Miner Image/.test(l)), r.stdout);
+  assert.equal(lines.filter((l) => l.startsWith('Feb 1')).length, 0, r.stdout);
 });
 
 test('live: a process whose argv carries a forged "All clear" line gives one escaped alert line on stdout and in the file', async (t) => {
