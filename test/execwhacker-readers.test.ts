@@ -151,14 +151,14 @@ describe('spare_readers: live, in the agent', { skip: NO_ROOT ?? NO_TAIL }, () =
     rules_files: [join(work, 'none.yaml')],
     web: { enabled: false },
     sources: { cpu: { enabled: false }, connections: { enabled: false }, dns: { hosts_files: [], static: {} } },
-    detectors: { execwhacker: { enabled: true, default_list: false, rescan_interval_s: 0, spare_readers: spare, configs: { t: { bannedCommandStrings: ['xmrig'] } } } },
+    detectors: { execwhacker: { enabled: true, default_list: false, rescan_interval_s: 1, spare_readers: spare, configs: { t: { bannedCommandStrings: ['xmrig'] } } } },
   });
   writeFileSync(join(work, 'none.yaml'), '[]\n');
 
   const outcome = (agent: AgentRun, pid: number) => agent.waitAlert((a) => a.rule === 'minewatch response: kill' && a.output_fields['proc.pid'] === pid, 15_000, `kill outcome for pid ${pid}`);
   const exited = (c: ChildProcess) => new Promise<NodeJS.Signals | number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.signalCode ?? c.exitCode) : c.once('exit', (code, sig) => r(sig ?? code))));
 
-  test('on: /usr/bin/tail -f …xmrig….log lives (outcome spared); the same tail copied to a temp folder dies', async (t) => {
+  test('on: /usr/bin/tail -f …xmrig….log lives through rescans (outcome spared, once); the same tail copied to a temp folder dies', async (t) => {
     const agent = new AgentRun(config(true));
     try {
       t.diagnostic(`driver: ${String((await agent.started()).driver)}`);
@@ -167,8 +167,11 @@ describe('spare_readers: live, in the agent', { skip: NO_ROOT ?? NO_TAIL }, () =
       const a = await outcome(agent, reader.pid!);
       assert.equal(a.output_fields['mw.response.outcome'], 'spared', a.output);
       assert.match(String(a.output_fields['mw.response.reason']), /^spare_readers: tail is the system's own/);
+      // Rescans (every second) look at it again: it lives on, and the spare is reported once.
+      await new Promise((r) => setTimeout(r, 2500));
       assert.equal(reader.exitCode, null, 'the reader still runs');
       assert.equal(reader.signalCode, null);
+      assert.equal(agent.alerts.filter((x) => x.rule === 'minewatch response: kill' && x.output_fields['proc.pid'] === reader.pid).length, 1);
       const fake = spawn(fakeTail, ['-f', log], { stdio: 'ignore', argv0: 'tail' });
       children.push(fake);
       assert.equal(await exited(fake), 'SIGKILL');

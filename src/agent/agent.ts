@@ -202,7 +202,8 @@ export class Agent {
       this.detectorStats.checked++;
       const r = this.whacker.matchProcess(ev.proc);
       if (r.kill && this.readerSpared(this.whacker, ev.proc.pid, ev.proc.exepath, [ev.proc.exe ?? ev.proc.exepath ?? '', ...(ev.proc.args ?? [])], r, { target: targetOf(ev), event: ev })) {
-        // Spared and reported as such.
+        // Spared and reported once: the rescan does not report it again.
+        if (ev.proc.start_ts !== undefined) this.rememberAsked(`reader:${ev.proc.pid}:${ev.proc.start_ts}`);
       } else if (r.kill) {
         this.detectorStats.kills++;
         // Asked once: the rescan does not ask again about the same process (same start time).
