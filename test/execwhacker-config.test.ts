@@ -44,7 +44,7 @@ const CRYPTNONO_EXAMPLE = `{
 test('defaults: every detector off, cryptnono\'s FlowKiller defaults, private ranges exempt, rescan every 10 s', () => {
   const d = defaultConfig().detectors as DetectorsConfig;
   assert.deepEqual(d, {
-    execwhacker: { enabled: false, debug: false, rescan_interval_s: 10, default_list: true, configs: {} },
+    execwhacker: { enabled: false, debug: false, rescan_interval_s: 10, default_list: true, spare_readers: false, configs: {} },
     monero: { enabled: false },
     tcpflowkiller: {
       enabled: false,

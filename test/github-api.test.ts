@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { GithubApi } from '../src/github/api.js';
+import { GithubApi, GithubApiError, encodePath, pathSegment, repoPath } from '../src/github/api.js';
 import { GithubEnricher } from '../src/github/enrich.js';
 import { scanPatch, findSecrets } from '../src/github/secrets.js';
 import { HEAD_SHA, REPO, pushPayload, workflowRunPayload } from './helpers/github-payloads.js';
@@ -221,5 +221,42 @@ describe('secrets in diffs', () => {
       ['pypi-AgEIcHlwaS5vcmcCJGQ0YjM2ZjY2LTk5ZTUtNDhhMS1hNDUzLWU3ZjRkYjBmZmRmNgACKlszLCJhYmMiXQ', 'pypi_upload_token'],
     ];
     for (const [line, desc] of cases) assert.ok(findSecrets(line).some((s) => s.desc === desc), `${desc}: ${line}`);
+  });
+});
+
+describe('API paths from payload values', () => {
+  test('repoPath refuses owner or repo names of dots, empty parts and extra slashes; keeps real names', () => {
+    assert.equal(repoPath('acme/widgets'), '/repos/acme/widgets');
+    assert.equal(repoPath('acme/.github'), '/repos/acme/.github');
+    assert.equal(repoPath('my-org/repo.js_2'), '/repos/my-org/repo.js_2');
+    for (const bad of ['../orgs', 'acme/..', './x', 'acme/.', '.../x', '/widgets', 'acme/', 'a/b/c', 'acme', '', 'acme/wid gets', 'acme/%2e%2e']) {
+      assert.equal(repoPath(bad), undefined, bad);
+    }
+    assert.throws(() => encodePath('.github/../../x'), GithubApiError);
+    assert.equal(pathSegment('abc123', 'commit'), 'abc123');
+    for (const bad of ['', '.', '..']) assert.throws(() => pathSegment(bad, 'commit'), /is not a commit/);
+  });
+
+  test('a push naming repository "../orgs" or commit ".." makes no API call at all; the fetch error says why', async () => {
+    const standin = new GithubStandin();
+    const api = await standin.start();
+    try {
+      const enricher = new GithubEnricher(new GithubApi({ baseUrl: api, timeoutMs: 3000 }));
+      const byRepo = pushPayload() as Payload;
+      byRepo.repository = { ...(byRepo.repository as Payload), full_name: '../orgs' };
+      await enricher.enrich('push', byRepo);
+      assert.match(String((byRepo.mw_github as Payload).fetch_error), /'\.\.\/orgs' is not an owner\/name repository/);
+      const byCommit = pushPayload({ after: '..', before: '0'.repeat(40) }) as Payload;
+      byCommit.repository = { ...(byCommit.repository as Payload), default_branch: '' };
+      await enricher.enrich('push', byCommit);
+      assert.match(String((byCommit.mw_github as Payload).fetch_error), /'\.\.' is not a commit/);
+      const run = workflowRunPayload() as Payload;
+      (run.workflow_run as Payload).head_repository = { full_name: 'acme/..' };
+      await enricher.enrich('workflow_run', run);
+      assert.match(String((run.mw_github as Payload).fetch_error), /'acme\/\.\.' is not an owner\/name repository/);
+      assert.deepEqual(standin.requests, [], 'no request may leave for a path built from those names');
+    } finally {
+      await standin.stop();
+    }
   });
 });

@@ -132,10 +132,29 @@ describe('signature checks', () => {
     assert.equal(again.status, 200);
     assert.equal(((await again.json()) as { status: string }).status, 'duplicate');
     assert.equal(h.events.length, before + 1);
-    // A different delivery of the same content is a new event.
-    const other = delivery('ping', { zen: 'once' }, '5f0e1b2a-9c8d-11ee-8000-000000000003');
+    // Content that differs is a new event.
+    const other = delivery('ping', { zen: 'twice' }, '5f0e1b2a-9c8d-11ee-8000-000000000003');
     assert.equal((await post(h.url, other.body, other.headers)).status, 202);
     assert.equal(h.events.length, before + 2);
+  });
+
+  test('a replay: the same signed body under new delivery ids (or none, or another event name) is never handed on again', async () => {
+    // The delivery id and X-GitHub-Event are not covered by the signature: whoever saw one signed
+    // delivery (a proxy log, say) could present it again as new events.
+    const d = delivery('workflow_run', { action: 'requested', zen: 'replayed' }, 'aaaaaaaa-0000-0000-0000-000000000001');
+    const before = h.events.length;
+    const warned = h.warnings.length;
+    assert.equal((await post(h.url, d.body, d.headers)).status, 202);
+    for (let i = 2; i < 6; i++) {
+      const r = await post(h.url, d.body, { ...d.headers, 'x-github-delivery': `aaaaaaaa-0000-0000-0000-00000000000${i}` });
+      assert.equal(r.status, 200);
+      assert.deepEqual(await r.json(), { status: 'duplicate', delivery: `aaaaaaaa-0000-0000-0000-00000000000${i}` });
+    }
+    const { 'x-github-delivery': _, ...noId } = d.headers;
+    assert.equal((await post(h.url, d.body, noId)).status, 200);
+    assert.equal((await post(h.url, d.body, { ...noId, 'x-github-event': 'push' })).status, 200);
+    assert.equal(h.events.length, before + 1);
+    assert.ok(h.warnings.slice(warned).some((w) => /a body already taken came again under a new delivery id/.test(w)), h.warnings.join('\n'));
   });
 
   test('a full queue answers 503 and the redelivery is then taken', async () => {

@@ -29,13 +29,14 @@ import { KillAction } from '../response/kill.js';
 import { AllowList, Safety } from '../response/safety.js';
 import { targetOf } from '../response/dispatcher.js';
 import { execMatcherFromConfig } from '../response/execwhacker/index.js';
-import type { ExecMatcher } from '../response/execwhacker/matcher.js';
+import type { ExecMatcher, MatchResult } from '../response/execwhacker/matcher.js';
+import { spareReader } from '../response/execwhacker/readers.js';
 import { TcpFlowKiller } from '../response/tcpflowkiller.js';
 import type { DetectorsConfig } from '../config/detectors.js';
 import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
-import type { ActionName, ResponseAction } from '../response/types.js';
+import type { ActionName, ActionRequest, ResponseAction } from '../response/types.js';
 
 /**
  * For the eBPF driver's events: the table's entry replaces the kernel's view of the process only
@@ -66,6 +67,8 @@ export interface AgentStats {
   sourceDrops: number;
   /** Events of the agent's own processes, left out. */
   own: number;
+  /** Exec events dropped: the process exec'd again through every re-read of its /proc files. */
+  unsettledExecs: number;
   ruleLoads: number;
   ruleReloadsRefused: number;
 }
@@ -91,10 +94,12 @@ export class Agent {
   private readonly actions: Partial<Record<ActionName, ResponseAction>>;
   /** cryptnono's execwhacker: undefined while it is off. Swapped whole on reload. */
   private whacker: ExecMatcher | undefined;
+  /** detectors.execwhacker.spare_readers: spare system readers whose banned strings are operands. */
+  private spareReaders = false;
   private flowKiller: TcpFlowKiller | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly rescanAsked = new Set<string>();
-  readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0 } as Record<string, number>, rescans: 0 };
+  readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0, reader: 0 } as Record<string, number>, rescans: 0 };
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
   /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
@@ -165,6 +170,7 @@ export class Agent {
    */
   setDetectors(d: DetectorsConfig): void {
     this.whacker = d.execwhacker.enabled ? execMatcherFromConfig(d) : undefined;
+    this.spareReaders = d.execwhacker.spare_readers;
     this.flowKiller?.close();
     this.flowKiller = undefined;
     if (d.tcpflowkiller.enabled) {
@@ -195,7 +201,10 @@ export class Agent {
     if (this.whacker && (ev.type === 'execve' || ev.type === 'execveat')) {
       this.detectorStats.checked++;
       const r = this.whacker.matchProcess(ev.proc);
-      if (r.kill) {
+      if (r.kill && this.readerSpared(this.whacker, ev.proc.pid, ev.proc.exepath, [ev.proc.exe ?? ev.proc.exepath ?? '', ...(ev.proc.args ?? [])], r, { target: targetOf(ev), event: ev })) {
+        // Spared and reported once: the rescan does not report it again.
+        if (ev.proc.start_ts !== undefined) this.rememberAsked(`reader:${ev.proc.pid}:${ev.proc.start_ts}`);
+      } else if (r.kill) {
         this.detectorStats.kills++;
         // Asked once: the rescan does not ask again about the same process (same start time).
         if (ev.proc.start_ts !== undefined) this.rememberAsked(`${ev.proc.pid}:${ev.proc.start_ts}`);
@@ -226,6 +235,23 @@ export class Agent {
     }
   }
 
+  /**
+   * spare_readers: a system reader (grep, less, git log…) whose banned strings are only operands
+   * is spared, and the spare is reported as an outcome like an allowed pattern's.
+   */
+  private readerSpared(m: ExecMatcher, pid: number, exepath: string | undefined, argv: string[], r: MatchResult, req: Pick<ActionRequest, 'target'> & Partial<Pick<ActionRequest, 'event'>>): boolean {
+    if (!this.spareReaders) return false;
+    const d = spareReader({ pid, exepath, argv }, (a, e) => m.bannedIn(a, e));
+    if (!d.spared) return false;
+    this.detectorStats.spared.reader = (this.detectorStats.spared.reader ?? 0) + 1;
+    this.response.report({
+      request: { action: 'kill', trigger: 'execwhacker', mode: 'enforce', ...req, details: { config: r.config ?? '', banned: r.banned ?? '', spared_reader: d.tool } },
+      outcome: 'spared',
+      reason: `spare_readers: ${d.tool} is the system's own and the banned string ${JSON.stringify(r.banned ?? '')} is only in what it reads or searches for`,
+    });
+    return true;
+  }
+
   /** Remember a process (pid:start) the execwhacker has asked about, so it is asked about once. */
   private rememberAsked(key: string): void {
     if (this.rescanAsked.size > 10_000) this.rescanAsked.clear();
@@ -254,8 +280,18 @@ export class Agent {
       }
       if (argv.length && argv[argv.length - 1] === '') argv.pop();
       if (argv.length === 0) continue;
-      const r = m.matchProcess({ exe: Buffer.from(argv[0]!, 'latin1').toString('utf8'), exepath: this.table.get(pid)?.exepath, args: argv.slice(1).map((a) => Buffer.from(a, 'latin1').toString('utf8')) });
+      const utf8 = argv.map((a) => Buffer.from(a, 'latin1').toString('utf8'));
+      const exepath = this.table.get(pid)?.exepath;
+      const r = m.matchProcess({ exe: utf8[0], exepath, args: utf8.slice(1) });
       if (!r.kill) continue;
+      if (this.spareReaders) {
+        const key = `reader:${pid}:${readStartTs(pid) ?? ''}`;
+        if (this.rescanAsked.has(key)) continue;
+        if (this.readerSpared(m, pid, exepath, utf8, r, { target: { pid, cmdline: argv.join(' '), container: this.table.containerOf(pid) } })) {
+          this.rememberAsked(key);
+          continue;
+        }
+      }
       // One request per process: one the safety rules spared is not asked about every rescan.
       const startTs = readStartTs(pid);
       if (startTs === undefined) {
@@ -520,6 +556,7 @@ export class Agent {
       queueDrops: this.queue.dropped,
       sourceDrops: this.notices?.drops ?? 0,
       own: this.counters.own,
+      unsettledExecs: this.table.stats.unsettled,
       ruleLoads: this.rules.loads,
       ruleReloadsRefused: this.rules.refused,
     };

@@ -13,6 +13,7 @@ import { storePath, type AlertsConfig, type GroupKey } from './config.js';
 import { DeliveryWorker } from './delivery.js';
 import { AlertStore, type GroupUpdate } from './store.js';
 import { Throttle, type Candidate, type OpenGroup } from './throttle.js';
+import { LabelCap } from '../web/label-cap.js';
 import type {
   AlertListener, AlertMessage, AlertQuery, AlertRecord, AlertService, AlertStats, DeliveryKind, IncomingAlert, Output, OutputStats,
 } from './types.js';
@@ -28,6 +29,11 @@ export interface PipelineOptions {
   store?: AlertStore;
   /** Wall clock in ns (tests move it). */
   now?: () => bigint;
+  /**
+   * Distinct rule names (and sources) the match counts for /metrics keep; the rest are counted
+   * under `other` (web.metrics_max_label_values). Posted alerts name their own rules.
+   */
+  maxLabelValues?: number;
 }
 
 /** A match count for /metrics: rule and priority. */
@@ -58,6 +64,8 @@ export class AlertPipeline implements AlertService {
   /** A write transaction is open (group commit: committed once per event-loop turn). */
   private txOpen = false;
   private readonly matchCounts = new Map<string, MatchCount>();
+  private readonly ruleCap: LabelCap;
+  private readonly sourceCap: LabelCap;
   readonly counters = { matches: 0, groups: 0, repeats: 0, summaries: 0, ingested: 0, storeErrors: 0 };
 
   constructor(private readonly opts: PipelineOptions) {
@@ -65,6 +73,8 @@ export class AlertPipeline implements AlertService {
     this.now = opts.now ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.store = opts.store ?? new AlertStore(storePath(opts.config.store.path));
     this.throttle = new Throttle(opts.config.throttle);
+    this.ruleCap = new LabelCap(opts.maxLabelValues);
+    this.sourceCap = new LabelCap(opts.maxLabelValues);
     const names = new Set<string>();
     for (const o of opts.outputs) {
       if (names.has(o.name)) throw new Error(`outputs: two outputs are named '${o.name}'; give each a unique name`);
@@ -175,8 +185,11 @@ export class AlertPipeline implements AlertService {
     return rec;
   }
 
-  private countMatch(rule: string, priority: string, source: string, n: number): void {
+  private countMatch(ruleName: string, priority: string, sourceName: string, n: number): void {
     this.counters.matches += n;
+    // Bounded here, where the memory is held, not only on the /metrics page.
+    const rule = this.ruleCap.fold(ruleName);
+    const source = this.sourceCap.fold(sourceName);
     const k = `${rule}\u0000${priority}\u0000${source}`;
     const c = this.matchCounts.get(k);
     if (c) c.count += n;

@@ -35,7 +35,7 @@ export interface AlertingOptions {
 
 export async function startAlerting(config: Config, log: Logger, opts: AlertingOptions): Promise<Alerting> {
   const outputs = createOutputs(config.outputs, log);
-  const pipeline = new AlertPipeline({ config: config.alerts, outputs, log }).start();
+  const pipeline = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
   log.info({ store: pipeline.store.path, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
   let web: WebServer | undefined;
   let url: string | undefined;

@@ -1,6 +1,7 @@
 /** `minewatch github scan PATH`: the CI miner check on a checkout, as a pre-merge gate. */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { escapeControl } from '../engine/escape.js';
 import { findCiFiles } from '../github/ci-files.js';
 import { type MinerFinding, scanCiText } from '../github/miners.js';
 
@@ -45,7 +46,8 @@ function scan(path: string, opts: ScanOpts): number {
     process.stdout.write(JSON.stringify({ path, files_scanned: files.map((f) => f.rel), findings, problems }, null, 2) + '\n');
   } else {
     for (const p of problems) process.stderr.write(`${p.file}: warning: ${p.message}\n`);
-    for (const f of findings) process.stdout.write(`${f.file}:${f.line}: ${f.type}: ${f.detail}\n`);
+    // A checkout's file names and contents are the pushers': escaped, one finding stays one line.
+    for (const f of findings) process.stdout.write(escapeControl(`${f.file}:${f.line}: ${f.type}: ${f.detail}`) + '\n');
     const withFindings = new Set(findings.map((f) => f.file)).size;
     process.stderr.write(`scanned ${files.length} CI file(s) under ${path}: ${findings.length ? `${findings.length} miner finding(s) in ${withFindings} file(s)` : 'no miners found'}\n`);
   }

@@ -1,6 +1,7 @@
 /** `minewatch k8s …`: Kubernetes commands. `k8s scan --manifests PATH|-` judges YAML manifests offline. */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
+import { escapeControl } from '../engine/escape.js';
 import type { Engine } from '../engine/index.js';
 import { type Finding, ManifestError, type ScanObject, parseManifests, scanEngine, scanItems } from '../k8s/scan.js';
 import { clusterScanInput, problemLines, scanClientOptions } from '../k8s/cluster-scan.js';
@@ -41,7 +42,8 @@ function readManifests(path: string): ScanObject[] {
 }
 
 function table(findings: Finding[]): string {
-  const rows = findings.map((f) => [f.priority, f.kind, f.namespace ? `${f.namespace}/${f.name}` : f.name, f.rule, f.origin ?? '']);
+  // Manifests under review are the pushers' text: escaped, a name cannot add a row of its own.
+  const rows = findings.map((f) => [f.priority, f.kind, f.namespace ? `${f.namespace}/${f.name}` : f.name, f.rule, f.origin ?? ''].map(escapeControl));
   const head = ['PRIORITY', 'KIND', 'NAME', 'RULE', 'WHERE'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

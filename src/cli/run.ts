@@ -76,7 +76,7 @@ async function run(opts: RunOpts): Promise<number> {
         events: () => agent.eventCounts.entries(),
         drops: () => {
           const s = agent.stats();
-          return [['queue', s.queueDrops], ['source', s.sourceDrops]];
+          return [['queue', s.queueDrops], ['source', s.sourceDrops], ['exec_image_unsettled', s.unsettledExecs]];
         },
         rulesLoaded: () => agent.rules.engine.active.length,
       },

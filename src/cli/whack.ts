@@ -4,6 +4,7 @@ import { ConfigError, type ConfigProblem, formatConfigProblem } from '../config/
 import { DEFAULT_BANNED_CONFIG, type DetectorsConfig, type DetectorsFileKind, detectorsWithDefaults, effectiveExecConfigs, loadDetectorsFiles } from '../config/detectors.js';
 import { defaultSections } from '../config/sections.js';
 import { ExecMatcher, type Explanation } from '../response/execwhacker/matcher.js';
+import { type ReaderDecision, asExecuted, pathProbe, spareReader } from '../response/execwhacker/readers.js';
 import { shlexJoin } from '../response/execwhacker/shlex.js';
 import { collect } from './common.js';
 
@@ -24,15 +25,21 @@ function load(files: string[] | undefined): { detectors: DetectorsConfig; warnin
 /** Quoted for display, as written (JSON.stringify would double every backslash of a regex). */
 const q = (s: string): string => `'${s}'`;
 
-function printExplanation(x: Explanation, d: DetectorsConfig, m: ExecMatcher): void {
+function printExplanation(x: Explanation, d: DetectorsConfig, m: ExecMatcher, reader: ReaderDecision | undefined): void {
   const w = (s: string) => process.stdout.write(s + '\n');
   const where = (): void => {
     w(`  ${x.cmdline}`);
     if (x.at && !/[\n\r\t]/.test(x.cmdline.slice(0, x.at.end))) w(`  ${' '.repeat(x.at.start)}${'^'.repeat(Math.max(1, x.at.end - x.at.start))}`);
   };
+  if (x.kill && reader?.spared) {
+    w(`spared: spare_readers: ${reader.tool} is the system's own and banned string ${q(x.banned!)} (config ${x.config}) is only in what it reads or searches for`);
+    where();
+    return;
+  }
   if (x.kill) {
     w(`kill: banned string ${q(x.banned!)} (config ${x.config}) occurs as a standalone word`);
     where();
+    if (reader && !reader.spared) w(`not spared as a reader (spare_readers): ${reader.reason}`);
     if (!d.execwhacker.enabled) w('note: execwhacker is off in this configuration (detectors.execwhacker.enabled is not true): the agent would not kill it');
     return;
   }
@@ -67,6 +74,7 @@ export function registerWhack(program: Command): void {
     .option('-c, --config <file>', "cryptnono's config.json or chart values, or a minewatch config (repeatable, merged in order)", collect)
     .option('--argv', 'the arguments are argv (argv[0] first), joined as Python\'s shlex.join does, as the agent does')
     .option('--no-default-list', `leave out minewatch's shipped banned list (config ${DEFAULT_BANNED_CONFIG})`)
+    .option('--spare-readers', 'as with detectors.execwhacker.spare_readers: true (the executable is argv[0] found on PATH, on this host)')
     .option('--json', 'print the decision as JSON')
     .addHelpText(
       'after',
@@ -75,9 +83,10 @@ export function registerWhack(program: Command): void {
         '--no-default-list is given or a config sets detectors.execwhacker.default_list: false.\n\n' +
         'Examples:\n  minewatch whack test "/tmp/xmrig -o pool.supportxmr.com:443"\n' +
         '  minewatch whack test --config config.json "allowed cryptnono.BANNED.string1"\n' +
-        '  minewatch whack test --argv -- python3 -c "print(1)"\n',
+        '  minewatch whack test --argv -- python3 -c "print(1)"\n' +
+        '  minewatch whack test --spare-readers --argv -- grep -ri xmrig /var/log/syslog\n',
     )
-    .action((words: string[], opts: { config?: string[]; argv?: boolean; defaultList: boolean; json?: boolean }) => {
+    .action((words: string[], opts: { config?: string[]; argv?: boolean; defaultList: boolean; spareReaders?: boolean; json?: boolean }) => {
       let loaded: ReturnType<typeof load>;
       try {
         loaded = load(opts.config);
@@ -95,13 +104,22 @@ export function registerWhack(program: Command): void {
       const m = new ExecMatcher(effectiveExecConfigs(d));
       const cmdline = opts.argv ? shlexJoin(words) : words.join(' ');
       const x = m.explain(cmdline);
+      let reader: ReaderDecision | undefined;
+      if (x.kill && (opts.spareReaders || d.execwhacker.spare_readers)) {
+        // Without --argv the words are split at spaces (quotes are not undone): give --argv for exactness.
+        const argv = opts.argv || words.length > 1 ? words : cmdline.split(/\s+/).filter(Boolean);
+        const run = asExecuted(argv);
+        reader = run ? spareReader({ pid: 0, ...run }, (a, e) => m.bannedIn(a, e), pathProbe(run.exepath)) : { spared: false, reason: `${argv[0] ?? '(nothing)'} is not found on PATH` };
+      }
+      const kill = x.kill && !reader?.spared;
       if (opts.json) {
         process.stdout.write(
           JSON.stringify(
             {
               cmdline: x.cmdline,
-              kill: x.kill,
-              spared: x.spared ?? null,
+              kill,
+              spared: reader?.spared ? 'reader' : x.spared ?? null,
+              reader: reader ?? null,
               config: x.config ?? null,
               banned: x.banned ?? null,
               allowedBy: x.allowedBy ?? null,
@@ -115,8 +133,8 @@ export function registerWhack(program: Command): void {
             2,
           ) + '\n',
         );
-      } else printExplanation(x, d, m);
-      process.exitCode = x.kill ? EXIT_KILL : EXIT_SPARED;
+      } else printExplanation(x, d, m, reader);
+      process.exitCode = kill ? EXIT_KILL : EXIT_SPARED;
     });
 
   whack

@@ -12,6 +12,7 @@
  *           allowedCommandPatterns: ['^(/usr/bin/)?ls.*$']   # Python regexes, re.match, ignoring case
  *       rescan_interval_s: 10   # ours: rescan running processes this often (0: off)
  *       default_list: true      # ours: include rules/execwhacker-banned.yaml's strings
+ *       spare_readers: false    # ours: spare grep/less/git log… whose banned strings are only operands
  *     monero:
  *       enabled: false
  *     tcpflowkiller:
@@ -118,6 +119,7 @@ const execwhackerInput = z.strictObject({
     .optional(),
   rescan_interval_s: z.number().min(0).optional(),
   default_list: z.boolean().optional(),
+  spare_readers: z.boolean().optional(),
   ...deploymentShape,
 });
 
@@ -162,6 +164,11 @@ export interface ExecwhackerSettings {
   rescan_interval_s: number;
   /** Include minewatch's shipped banned list (rules/execwhacker-banned.yaml). */
   default_list: boolean;
+  /**
+   * Spare system readers and searchers (grep, less, git log, find…) whose banned strings are only
+   * in operands (response/execwhacker/readers.ts). Off: cryptnono's behaviour, they die too.
+   */
+  spare_readers: boolean;
   configs: Record<string, { bannedCommandStrings: string[]; allowedCommandPatterns: string[] }>;
 }
 
@@ -265,6 +272,7 @@ export function detectorsWithDefaults(input: DetectorsInput, enabledNote = true)
       debug: ew.debug ?? false,
       rescan_interval_s: ew.rescan_interval_s ?? 10,
       default_list: ew.default_list ?? true,
+      spare_readers: ew.spare_readers ?? false,
       configs,
     },
     monero: { enabled: input.monero?.enabled ?? false },

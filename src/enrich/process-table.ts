@@ -28,7 +28,9 @@ import type { ProcNotice } from '../sources/types.js';
 import { ContainerResolver, hostContainer, type CgroupContainer } from './containers.js';
 import { ExeIdentity } from './exe-identity.js';
 import {
+  buildProcess,
   capsToText,
+  fetchProcess,
   listPidsSync,
   parseStat,
   parseStatus,
@@ -39,6 +41,7 @@ import {
   bootTimeNs,
   clockTicks,
   startTsFromTicks,
+  type ProcFiles,
   type ProcRead,
   type ProcStatus,
 } from './procfs.js';
@@ -92,6 +95,8 @@ export interface ProcessTableStats {
   exits: number;
   /** Execs of processes that were gone before they could be read. */
   vanished: number;
+  /** Execs dropped: the process exec'd again through every re-read of its /proc files. */
+  unsettled: number;
   /** Pids found reused (a new start time under a known pid). */
   reused: number;
   /** Lookups that had to read /proc. */
@@ -149,7 +154,7 @@ export class ProcessTable {
   private exiting: Array<{ pid: number; e: Entry }> = [];
   private exitHead = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, reused: 0, lookupMisses: 0, errors: 0 };
+  private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, unsettled: 0, reused: 0, lookupMisses: 0, errors: 0 };
 
   constructor(opts: ProcessTableOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -392,7 +397,16 @@ export class ProcessTable {
       this.counters.vanished++;
       return this.vanishedExec(n, prior);
     }
-    const r = await readProcess(n.pid, this.procOpts(this.readEnv));
+    const opts = this.procOpts(this.readEnv);
+    const files = await fetchProcess(n.pid, opts).catch((): ProcFiles => ({ pid: n.pid }));
+    if (files.unsettled) {
+      // It exec'd again through every re-read (procReadStats counts it): no event beats one that
+      // pairs one image's comm with the next one's exe. Its next exec brings an event of its own;
+      // with eBPF the kernel's record of this exec is whole without /proc.
+      this.counters.unsettled++;
+      return n.exec ? this.vanishedExec(n, prior) : undefined;
+    }
+    const r = buildProcess(files, opts);
     if (!r) {
       this.counters.vanished++;
       return this.vanishedExec(n, prior);

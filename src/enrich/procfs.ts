@@ -14,8 +14,8 @@
  * `procRoot` (default '/proc') lets tests point the reader at a fake tree in a temp dir.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readlinkSync, readSync, readdirSync } from 'node:fs';
-import { open as openAsync, readlink as readlinkAsync, readdir as readdirAsync } from 'node:fs/promises';
+import { closeSync, openSync, readlinkSync, readSync, readdirSync, statSync } from 'node:fs';
+import { open as openAsync, readlink as readlinkAsync, readdir as readdirAsync, stat as statAsync } from 'node:fs/promises';
 
 export interface ProcfsOptions {
   /** Where procfs is mounted (default '/proc'). */
@@ -80,6 +80,11 @@ export interface ProcFiles {
   cgroup?: string;
   /** readlink of ns/mnt, e.g. "mnt:[4026531841]": the key for per-namespace caches. */
   mntns?: string;
+  /**
+   * The process exec'd again during every re-read (see fetchProcess): nothing else is set, since
+   * the files would mix two images.
+   */
+  unsettled?: true;
 }
 
 /** Everything procfs tells us about one process, parsed. */
@@ -113,7 +118,15 @@ export interface ReadOptions extends ProcfsOptions {
   env?: boolean;
   /** Most bytes read from cmdline and environ each (default 1 MiB; ARG_MAX is typically 2 MiB). */
   maxArgBytes?: number;
+  /** Tests: called after the files and before the closing image mark (a fake /proc execs here). */
+  betweenReads?: () => void;
 }
+
+/** Re-reads of a process whose image changed while its files were read, before it is dropped. */
+export const MAX_IMAGE_REREADS = 3;
+
+/** Counts for /metrics and the agent's stats: reads redone, and reads dropped, for a mid-read exec. */
+export const procReadStats = { imageRereads: 0, imageUnsettled: 0 };
 
 const DEFAULT_PROC = '/proc';
 const SMALL_FILE = 64 * 1024;
@@ -450,50 +463,126 @@ export async function readlinkQuietAsync(path: string): Promise<string | undefin
   }
 }
 
-/** Gather the raw files of one process, synchronously. */
-export function fetchProcessSync(pid: number, opts: ReadOptions = {}): ProcFiles {
-  const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
-  const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
-  // stat first: if it is gone, nothing else is worth reading.
-  const stat = readSmallSync(`${dir}/stat`);
-  if (stat === undefined) return { pid };
-  return {
-    pid,
-    stat,
-    status: readSmallSync(`${dir}/status`),
-    cmdline: readBytesSync(`${dir}/cmdline`, max),
-    comm: readSmallSync(`${dir}/comm`),
-    exe: readlinkQuiet(`${dir}/exe`),
-    cwd: readlinkQuiet(`${dir}/cwd`),
-    root: readlinkQuiet(`${dir}/root`),
-    loginuid: readSmallSync(`${dir}/loginuid`),
-    environ: opts.env ? readBytesSync(`${dir}/environ`, max) : undefined,
-    cgroup: readSmallSync(`${dir}/cgroup`),
-    mntns: readlinkQuiet(`${dir}/ns/mnt`),
-  };
+/**
+ * Which image a process runs: the executable's device and inode (stat of /proc/PID/exe, which
+ * follows the kernel's link to the very file), comm, and where the kernel mapped the image (stat
+ * fields startcode, endcode, startstack). An exec keeps the pid and the start time, so nothing
+ * else tells a read of one image from a read of the next; the addresses, randomised afresh by
+ * every exec, also tell A → B → A apart from A (the same file and comm twice over).
+ */
+interface ImageMark {
+  key: string;
+  comm?: string;
 }
 
-/** Gather the raw files of one process: stat, then the others in parallel. */
-export async function fetchProcess(pid: number, opts: ReadOptions = {}): Promise<ProcFiles> {
+function markOf(exe: { dev: bigint; ino: bigint } | undefined, comm: string | undefined, stat: string | undefined): ImageMark {
+  // An unreadable exe (another user's process, a kernel thread) leaves comm and the addresses to tell.
+  const close = stat?.lastIndexOf(')') ?? -1;
+  // Fields 26-28 (startcode, endcode, startstack) are rest[23..25] after the comm.
+  const layout = stat && close > 0 ? stat.slice(close + 2).split(' ').slice(23, 26).join(',') : '-';
+  return { key: `${exe ? `${exe.dev}:${exe.ino}` : '-'}|${layout}|${comm ?? '-'}`, comm };
+}
+
+function imageMarkSync(dir: string): ImageMark {
+  let exe: { dev: bigint; ino: bigint } | undefined;
+  try {
+    exe = statSync(`${dir}/exe`, { bigint: true });
+  } catch {
+    exe = undefined;
+  }
+  return markOf(exe, readSmallSync(`${dir}/comm`), readSmallSync(`${dir}/stat`));
+}
+
+async function imageMark(dir: string): Promise<ImageMark> {
+  const [exe, comm, stat] = await Promise.all([statAsync(`${dir}/exe`, { bigint: true }).catch(() => undefined), readSmall(`${dir}/comm`), readSmall(`${dir}/stat`)]);
+  return markOf(exe, comm, stat);
+}
+
+/**
+ * The files of one image: the image is marked before and after the other files are read; when
+ * the marks differ the process exec'd in between (a chain of execs in one pid), and the files
+ * could pair one image's comm with the next one's exe. Then it is read again, up to
+ * MAX_IMAGE_REREADS times, and at last dropped (`unsettled`) and counted.
+ */
+type RestOfFiles = Omit<ProcFiles, 'pid' | 'comm'>;
+
+/** After one read between two marks: the files to return, or undefined to read again. */
+function settle(pid: number, before: ImageMark, after: ImageMark, rest: RestOfFiles, attempt: number): ProcFiles | undefined {
+  if (rest.stat === undefined) return { pid };
+  if (after.key === before.key) return { pid, ...rest, comm: before.comm };
+  if (attempt === MAX_IMAGE_REREADS) {
+    procReadStats.imageUnsettled++;
+    return { pid, unsettled: true };
+  }
+  procReadStats.imageRereads++;
+  return undefined;
+}
+
+function settledSync(pid: number, opts: ReadOptions, readRest: (dir: string) => RestOfFiles): ProcFiles {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
+  for (let attempt = 0; ; attempt++) {
+    const before = imageMarkSync(dir);
+    const rest = readRest(dir);
+    if (rest.stat !== undefined) opts.betweenReads?.();
+    const done = settle(pid, before, rest.stat === undefined ? before : imageMarkSync(dir), rest, attempt);
+    if (done) return done;
+  }
+}
+
+async function settled(pid: number, opts: ReadOptions, readRest: (dir: string) => Promise<RestOfFiles>): Promise<ProcFiles> {
+  const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
+  for (let attempt = 0; ; attempt++) {
+    const before = await imageMark(dir);
+    const rest = await readRest(dir);
+    if (rest.stat !== undefined) opts.betweenReads?.();
+    const done = settle(pid, before, rest.stat === undefined ? before : await imageMark(dir), rest, attempt);
+    if (done) return done;
+  }
+}
+
+/** Gather the raw files of one process, synchronously. */
+export function fetchProcessSync(pid: number, opts: ReadOptions = {}): ProcFiles {
   const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
-  // stat first: a process already gone (most of a storm of short commands) costs one failed open,
-  // not eleven.
-  const stat = await readSmall(`${dir}/stat`);
-  if (stat === undefined) return { pid };
-  const [status, cmdline, comm, exe, cwd, root, loginuid, environ, cgroup, mntns] = await Promise.all([
-    readSmall(`${dir}/status`),
-    readBytesAsync(`${dir}/cmdline`, max),
-    readSmall(`${dir}/comm`),
-    readlinkQuietAsync(`${dir}/exe`),
-    readlinkQuietAsync(`${dir}/cwd`),
-    readlinkQuietAsync(`${dir}/root`),
-    readSmall(`${dir}/loginuid`),
-    opts.env ? readBytesAsync(`${dir}/environ`, max) : Promise.resolve(undefined),
-    readSmall(`${dir}/cgroup`),
-    readlinkQuietAsync(`${dir}/ns/mnt`),
-  ]);
-  return { pid, stat, status, cmdline, comm, exe, cwd, root, loginuid, environ, cgroup, mntns };
+  return settledSync(pid, opts, (dir) => {
+    // stat first: if it is gone, nothing else is worth reading.
+    const stat = readSmallSync(`${dir}/stat`);
+    if (stat === undefined) return {};
+    return {
+      stat,
+      status: readSmallSync(`${dir}/status`),
+      cmdline: readBytesSync(`${dir}/cmdline`, max),
+      exe: readlinkQuiet(`${dir}/exe`),
+      cwd: readlinkQuiet(`${dir}/cwd`),
+      root: readlinkQuiet(`${dir}/root`),
+      loginuid: readSmallSync(`${dir}/loginuid`),
+      environ: opts.env ? readBytesSync(`${dir}/environ`, max) : undefined,
+      cgroup: readSmallSync(`${dir}/cgroup`),
+      mntns: readlinkQuiet(`${dir}/ns/mnt`),
+    };
+  });
+}
+
+/** Gather the raw files of one process: stat, then the others in parallel, between two image marks. */
+export function fetchProcess(pid: number, opts: ReadOptions = {}): Promise<ProcFiles> {
+  const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
+  return settled(pid, opts, async (dir) => {
+    // stat first: a process already gone (most of a storm of short commands) costs one failed
+    // open, not eleven.
+    const stat = await readSmall(`${dir}/stat`);
+    if (stat === undefined) return {};
+    const [status, cmdline, exe, cwd, root, loginuid, environ, cgroup, mntns] = await Promise.all([
+      readSmall(`${dir}/status`),
+      readBytesAsync(`${dir}/cmdline`, max),
+      readlinkQuietAsync(`${dir}/exe`),
+      readlinkQuietAsync(`${dir}/cwd`),
+      readlinkQuietAsync(`${dir}/root`),
+      readSmall(`${dir}/loginuid`),
+      opts.env ? readBytesAsync(`${dir}/environ`, max) : Promise.resolve(undefined),
+      readSmall(`${dir}/cgroup`),
+      readlinkQuietAsync(`${dir}/ns/mnt`),
+    ]);
+    return { stat, status, cmdline, exe, cwd, root, loginuid, environ, cgroup, mntns };
+  });
 }
 
 /** Read and parse one process synchronously; undefined when it is gone (or never was). */

@@ -138,10 +138,20 @@ export class GithubApi {
   }
 }
 
-/** `owner/repo` → "/repos/owner/repo"; undefined for anything that is not one. */
+/**
+ * `owner/repo` → "/repos/owner/repo"; undefined for anything that is not one. A name of dots alone
+ * (`.`, `..`) is refused: `/repos/../x` would be resolved by the URL to another API call.
+ */
 export function repoPath(fullName: string): string | undefined {
   const m = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(fullName);
-  return m ? `/repos/${m[1]}/${m[2]}` : undefined;
+  if (!m || /^\.+$/.test(m[1]!) || /^\.+$/.test(m[2]!)) return undefined;
+  return `/repos/${m[1]}/${m[2]}`;
+}
+
+/** One path segment from a payload value (a commit sha, a ref): encoded; empty, `.` and `..` refused. */
+export function pathSegment(value: string, what: string): string {
+  if (value === '' || value === '.' || value === '..') throw new GithubApiError(`'${value}' is not a ${what}`);
+  return encodeURIComponent(value);
 }
 
 /**

@@ -10,7 +10,7 @@
  * A failure leaves the derived keys out (fields read <NA>), records why under
  * mw_github.fetch_error, and logs it.
  */
-import { GithubApi, GithubApiError, encodePath, repoPath } from './api.js';
+import { GithubApi, GithubApiError, encodePath, pathSegment, repoPath } from './api.js';
 import { LruMap } from './lru.js';
 import { type MinerFinding, scanCiText } from './miners.js';
 import { type DiffFileSecrets, scanPatch } from './secrets.js';
@@ -150,7 +150,8 @@ export class GithubEnricher {
     if (!base) throw new GithubApiError(`'${repo}' is not an owner/name repository`);
     // A new branch has no "before": compare with the default branch, as GitHub's own compare link does.
     const from = before && !NULL_SHA.test(before) ? before : s(obj(payload.repository)?.default_branch);
-    const diff = obj(await this.api.getJson(from ? `${base}/compare/${encodeURIComponent(from)}...${encodeURIComponent(after)}` : `${base}/commits/${encodeURIComponent(after)}`, left()));
+    const to = pathSegment(after, 'commit');
+    const diff = obj(await this.api.getJson(from ? `${base}/compare/${pathSegment(from, 'commit or branch')}...${to}` : `${base}/commits/${to}`, left()));
     const files: DiffFileSecrets[] = [];
     for (const f of Array.isArray(diff?.files) ? diff.files : []) {
       const name = s(obj(f)?.filename);

@@ -5,11 +5,14 @@
  * the shared secret is compared in constant time with X-Hub-Signature-256, and only a body that
  * passes is parsed. Unsigned, mis-signed and truncated signatures get 401 and are never parsed;
  * garbage that is correctly signed gets 400. GitHub redelivers with the same X-GitHub-Delivery:
- * a delivery already taken is answered 200 and not handed on again (the ids are remembered in a
- * bounded LRU). Accepted events are enriched (workflow file, push diff) and handed to the sink;
- * a full queue answers 503 so GitHub's redelivery can bring the event back.
+ * a delivery already taken is answered 200 and not handed on again. The same goes for a body
+ * already taken under another delivery id: the id (and X-GitHub-Event) are not signed, so anyone
+ * who saw one signed delivery could otherwise replay it as many "new" events as they like. Ids and
+ * body digests are remembered in bounded LRUs (no expiry: forgetting by age would only reopen the
+ * replay). Accepted events are enriched (workflow file, push diff) and handed to the sink; a full
+ * queue answers 503 so GitHub's redelivery can bring the event back.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PluginEvent } from '../events.js';
 import type { EventSink, RoutePlugin } from '../web/types.js';
@@ -28,7 +31,7 @@ export interface GithubWebhookOptions {
   enricher?: GithubEnricher;
   /** Largest body accepted, in bytes (GitHub caps payloads at 25 MB). */
   maxBodyBytes?: number;
-  /** Delivery ids remembered for de-duplication. */
+  /** Delivery ids, and body digests, remembered for de-duplication (each). */
   dedupSize?: number;
   log?: GithubWebhookLogger;
   /** Route path (default /github). */
@@ -80,11 +83,12 @@ export function githubWebhookRoutes(opts: GithubWebhookOptions): RoutePlugin {
   if (secrets.length === 0) throw new Error('github webhook: no secret configured (github.secret or github.secret_file); unsigned deliveries are never accepted');
   const bodyLimit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   /**
-   * Delivery id → 'done' once handed on, 'pending' while being enriched. A redelivery that arrives
-   * while the first is pending is answered as a duplicate; if the first then fails, its id is
-   * forgotten so GitHub's next redelivery is taken.
+   * Delivery id, and SHA-256 of the signed body, → 'done' once handed on, 'pending' while being
+   * enriched. A redelivery that arrives while the first is pending is answered as a duplicate; if
+   * the first then fails, both are forgotten so GitHub's next redelivery is taken.
    */
-  const deliveries = new LruMap<string, 'pending' | 'done'>(opts.dedupSize ?? 10_000);
+  const byId = new LruMap<string, 'pending' | 'done'>(opts.dedupSize ?? 10_000);
+  const byBody = new LruMap<string, 'pending' | 'done'>(opts.dedupSize ?? 10_000);
   const log = opts.log;
 
   return async (app) => {
@@ -110,10 +114,16 @@ export function githubWebhookRoutes(opts: GithubWebhookOptions): RoutePlugin {
       } catch (e) {
         return reply.code(400).send({ error: `${event} delivery ${delivery ?? '(no id)'}: ${(e as Error).message}` });
       }
-      if (delivery !== undefined) {
-        if (deliveries.has(delivery)) return reply.code(200).send({ status: 'duplicate', delivery });
-        deliveries.set(delivery, 'pending');
+      const digest = createHash('sha256').update(body).digest('hex');
+      if ((delivery !== undefined && byId.has(delivery)) || byBody.has(digest)) {
+        if (delivery !== undefined && !byId.has(delivery)) log?.warn({ remote: req.ip, delivery, event }, 'github webhook: a body already taken came again under a new delivery id (a replay?); not handed on');
+        return reply.code(200).send({ status: 'duplicate', delivery: delivery ?? null });
       }
+      const remember = (state: 'pending' | 'done'): void => {
+        byBody.set(digest, state);
+        if (delivery !== undefined) byId.set(delivery, state);
+      };
+      remember('pending');
       payload.webhook_type = event;
       const ev: PluginEvent = { source: 'github', type: event, ts: BigInt(Date.now()) * 1_000_000n, payload };
       let taken = false;
@@ -121,13 +131,16 @@ export function githubWebhookRoutes(opts: GithubWebhookOptions): RoutePlugin {
         if (opts.enricher) await opts.enricher.enrich(event, payload);
         taken = opts.sink(ev);
       } finally {
-        if (!taken && delivery !== undefined) deliveries.delete(delivery);
+        if (!taken) {
+          byBody.delete(digest);
+          if (delivery !== undefined) byId.delete(delivery);
+        }
       }
       if (!taken) {
-        // The id was forgotten above: GitHub's redelivery of this event must be taken.
+        // Forgotten above: GitHub's redelivery of this event must be taken.
         return reply.code(503).send({ error: 'event queue full; redeliver later' });
       }
-      if (delivery !== undefined) deliveries.set(delivery, 'done');
+      remember('done');
       return reply.code(202).send({ status: 'accepted', delivery: delivery ?? null });
     });
   };

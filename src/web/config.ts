@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_MAX_LABEL_VALUES } from './label-cap.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8788';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -54,6 +55,8 @@ export const webSection = z.strictObject({
   /** When set, /metrics needs this bearer token; otherwise it is open (Prometheus scrapes). */
   metrics_token: secret.optional(),
   metrics_token_file: z.string().min(1).optional(),
+  /** Distinct values per /metrics label (rule names, sources…); later ones are counted under `other`. */
+  metrics_max_label_values: z.number().int().min(1).max(100_000).default(DEFAULT_MAX_LABEL_VALUES),
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   /** Larger request bodies are answered 413. */
   max_body_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(DEFAULT_MAX_BODY_BYTES),

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { OutputStats } from '../alerts/types.js';
 import { parsePriority, priorityLabel } from '../engine/types.js';
+import { LabelCap } from './label-cap.js';
 import type { RoutePlugin } from './types.js';
 
 /**
@@ -58,16 +59,33 @@ export function matchCountsOf(p: PipelineMatchCounts): NonNullable<MetricsSource
   };
 }
 
-/** A prom-client registry whose metrics pull their values from `src` at each scrape. */
-export function metricsRegistry(src: MetricsSources): Registry {
+export interface MetricsOptions {
+  /** Distinct values each label keeps before the rest is counted under `other`. */
+  maxLabelValues?: number;
+}
+
+/**
+ * A prom-client registry whose metrics pull their values from `src` at each scrape. Every label
+ * value passes through its own LabelCap, so no source (however its keys are chosen) can make the
+ * page or the registry grow without bound.
+ */
+export function metricsRegistry(src: MetricsSources, opts: MetricsOptions = {}): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'minewatch_' });
-  const counterOf = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Counter<L>) => void): void => {
+  const counterOf = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Pick<Counter<L>, 'inc'>) => void): void => {
+    const caps = new Map(labelNames.map((l) => [l, new LabelCap(opts.maxLabelValues)]));
     new Counter<L>({
       name, help, labelNames, registers: [registry],
       collect() {
         this.reset();
-        fill(this);
+        // Folded values add up under `other` (inc on one series accumulates).
+        fill({
+          inc: (labels: Partial<Record<L, string | number>>, n?: number) => {
+            const capped: Partial<Record<L, string>> = {};
+            for (const k of Object.keys(labels) as L[]) capped[k] = caps.get(k)!.fold(String(labels[k]));
+            this.inc(capped, n);
+          },
+        } as Pick<Counter<L>, 'inc'>);
       },
     });
   };

@@ -26,6 +26,8 @@ export interface WebServerOptions {
   token?: string | null;
   /** Bearer token for `metrics` routes; open when absent. */
   metricsToken?: string | null;
+  /** Distinct values per /metrics label before the rest is counted under `other`. */
+  metricsMaxLabelValues?: number;
   /** PEM certificate and key: serve HTTPS. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Larger request bodies are answered 413. Default 1 MiB. */
@@ -55,7 +57,7 @@ export class WebConfigError extends Error {
 
 /** Options from the `web` config section: token and TLS files are read here, errors name them. */
 export function webServerOptions(cfg: WebConfig): WebServerOptions {
-  const opts: WebServerOptions = { listen: cfg.listen, maxBodyBytes: cfg.max_body_bytes };
+  const opts: WebServerOptions = { listen: cfg.listen, maxBodyBytes: cfg.max_body_bytes, metricsMaxLabelValues: cfg.metrics_max_label_values };
   opts.token = cfg.token ?? (cfg.token_file ? readSecretFile(cfg.token_file, 'token_file') : null);
   opts.metricsToken = cfg.metrics_token ?? (cfg.metrics_token_file ? readSecretFile(cfg.metrics_token_file, 'metrics_token_file') : null);
   if (cfg.tls) {
@@ -128,7 +130,7 @@ export function createWebServer(opts: WebServerOptions = {}): WebServer {
     const own = (alerts as Partial<PipelineMatchCounts>).matchCountsByRule;
     if (!sources.alerts && typeof own === 'function') sources.alerts = matchCountsOf(alerts as unknown as PipelineMatchCounts);
   }
-  void app.register(metricsRoutes(metricsRegistry(sources)));
+  void app.register(metricsRoutes(metricsRegistry(sources, { maxLabelValues: opts.metricsMaxLabelValues })));
   if (alerts) {
     void app.register(apiRoutes(alerts));
     void app.register(streamRoutes(alerts));

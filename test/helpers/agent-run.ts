@@ -156,6 +156,11 @@ export class AgentRun {
     return this.waitIn(this.alerts, pred, timeoutMs, `alert: ${what}`, from);
   }
 
+  /** A stdout line that is not a JSON alert (a text alert, with `text: true`). */
+  waitOut(pred: (l: string) => boolean, timeoutMs: number, what: string, from = 0): Promise<string> {
+    return this.waitIn(this.rawOut, pred, timeoutMs, `stdout line: ${what}`, from);
+  }
+
   /** The web server's base URL, once it listens (from its log line). */
   async webUrl(timeoutMs = 20_000): Promise<string> {
     const l = await this.waitLog((x) => x.msg === 'web server listening', timeoutMs, 'web server listening');

@@ -55,10 +55,10 @@ export function falcoAlert(s: AlertSpec = {}): FalcoJsonAlert {
  * A fresh alert pipeline for one test: the real store (SQLite, WAL) in its own temp folder, the
  * default throttle, no outputs. `close` stops it and removes the folder.
  */
-export function newAlertService(outputs: Output[] = [], alertsConfig: Record<string, unknown> = {}): AlertPipeline & { close(): Promise<void> } {
+export function newAlertService(outputs: Output[] = [], alertsConfig: Record<string, unknown> = {}, more: { maxLabelValues?: number } = {}): AlertPipeline & { close(): Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), 'mw-web-store-'));
   const config = alertsSection.parse({ ...alertsConfig, store: { path: join(dir, 'alerts.db') } });
-  const pipeline = new AlertPipeline({ config, outputs, log: createLogger('silent') }).start();
+  const pipeline = new AlertPipeline({ config, outputs, log: createLogger('silent'), ...more }).start();
   return Object.assign(pipeline, {
     async close() {
       await pipeline.stop();

@@ -2,15 +2,19 @@
  * The two line formats Falco users know: the text line ("<time>: <Priority> <output>") and the
  * JSON alert. A summary (the repeats of a group when its throttle window closes) says so in text.
  */
+import { escapeControl } from '../../engine/escape.js';
 import type { AlertMessage } from '../types.js';
 
 export type LineFormat = 'text' | 'json';
 
-/** Falco's text line; a summary gets its count and time span appended. */
+/**
+ * Falco's text line; a summary gets its count and time span appended. Control characters are
+ * escaped (a newline in a command line must not start a forged line of its own).
+ */
 export function textLine(msg: AlertMessage): string {
   const mw = msg.minewatch;
-  if (mw?.kind !== 'summary') return msg.output;
-  return `${msg.output} (repeated: ${mw.count} matches from ${mw.first_seen} to ${mw.last_seen})`;
+  if (mw?.kind !== 'summary') return escapeControl(msg.output);
+  return escapeControl(`${msg.output} (repeated: ${mw.count} matches from ${mw.first_seen} to ${mw.last_seen})`);
 }
 
 /** One line, without its newline. */

@@ -4,6 +4,7 @@
  * summary adds its count and time span. Slack answers 200 "ok", or 4xx with a reason
  * (invalid_payload, no_service, channel_is_archived, …) that no retry fixes; 429 is retried.
  */
+import { escapeControl } from '../../engine/escape.js';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions } from './base.js';
 import { HttpTarget } from './http.js';
@@ -51,9 +52,10 @@ export function slackMessage(msg: AlertMessage, opts: Pick<SlackOptions, 'channe
     ...(opts.channel ? { channel: opts.channel } : {}),
     ...(opts.iconUrl ? { icon_url: opts.iconUrl } : {}),
     attachments: [{
-      fallback: msg.output,
+      fallback: escapeControl(msg.output),
       color: COLOURS[msg.priority.toLowerCase()] ?? COLOURS.debug,
-      text: msg.output,
+      // Escaped as in the text line: one alert must not show as several.
+      text: escapeControl(msg.output),
       fields,
       footer: 'minewatch',
       ts: Math.floor(Date.parse(msg.time) / 1000) || undefined,

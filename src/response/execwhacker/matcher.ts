@@ -159,6 +159,16 @@ export class ExecMatcher {
     return rank(b) > rank(a) ? b : a;
   }
 
+  /**
+   * Whether a standalone banned string is in the command line `argv` joins to, or in the one with
+   * `exepath` in argv[0]'s place; allowed patterns aside (spare_readers asks this of a command line
+   * with its operands blanked).
+   */
+  bannedIn(argv: readonly string[], exepath?: string): boolean {
+    if (this.automaton.scan(shlexJoin(argv)).hit >= 0) return true;
+    return exepath !== undefined && exepath !== argv[0] && this.automaton.scan(shlexJoin([exepath, ...argv.slice(1)])).hit >= 0;
+  }
+
   /** The decision for an already joined command line. */
   matchCmdline(cmdline: string): MatchResult {
     const r = this.automaton.scan(cmdline);

@@ -76,7 +76,18 @@ export function explainEbpfError(e: unknown): EbpfError {
   }
 }
 
-/** An exec's kernel view laid over the event the process table built from /proc (see KernelExec). */
+/** What /proc says about the executable file: not this exec's when /proc shows another file. */
+const LATER_IMAGE_FACTS = ['exe_upper_layer', 'exe_from_memfd', 'exe_writable', 'exe_deleted', 'exe_sha256', 'exe_ino', 'exe_ino_ctime', 'exe_ino_mtime'] as const;
+
+/**
+ * An exec's kernel view laid over the event the process table built from /proc (see KernelExec).
+ *
+ * The kernel's record settles which image the event is about (issue 13: events that mix two
+ * images): it is taken at the exec itself, comm, argv and path together, while /proc is read
+ * later and may already show the next exec of the same pid. So the record's comm, argv and path
+ * win; and when /proc's path is another file, what /proc said about that file (hash, inode, layer,
+ * writability) belongs to the later image and is dropped.
+ */
 export function applyKernelExec(ev: SyscallEvent, k: NonNullable<ProcNotice['exec']>): SyscallEvent {
   // A copy: the table's object stays as /proc said, events keep what the kernel saw at the exec.
   const p: ProcessInfo = { ...ev.proc };
@@ -84,8 +95,14 @@ export function applyKernelExec(ev: SyscallEvent, k: NonNullable<ProcNotice['exe
     p.exe = k.argv[0];
     p.args = k.argv.slice(1);
   }
-  if (!p.name) p.name = k.comm;
-  if (!p.exepath && k.exepath) p.exepath = k.exepath;
+  if (k.comm) p.name = k.comm;
+  else if (!p.name) p.name = k.comm;
+  if (k.exepath && p.exepath !== k.exepath) {
+    if (p.exepath) {
+      for (const f of LATER_IMAGE_FACTS) delete p[f];
+    }
+    p.exepath = k.exepath;
+  }
   if (p.uid === undefined) p.uid = k.uid;
   if (p.ppid === undefined) p.ppid = k.ppid;
   if (p.start_ts === undefined) p.start_ts = k.startTs;
