@@ -319,15 +319,17 @@ export class AlertPipeline implements AlertService {
     this.begin();
     for (const g of groups) {
       try {
+        // A lone match has no summary: only its window is closed, without reading the row back.
+        if (g.count <= 1) {
+          this.store.closeGroup(this.toUpdate(g, false), null, this.outputNames);
+          continue;
+        }
         const rec = this.store.get(g.id);
         if (!rec) continue;
         const final = { ...rec, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: null };
-        const summary = g.count > 1 ? JSON.stringify(this.message(final, 'summary')) : null;
-        this.store.closeGroup(this.toUpdate(g, false), summary, this.outputNames);
-        if (summary) {
-          this.counters.summaries++;
-          this.afterWrite(final, 'update');
-        }
+        this.store.closeGroup(this.toUpdate(g, false), JSON.stringify(this.message(final, 'summary')), this.outputNames);
+        this.counters.summaries++;
+        this.afterWrite(final, 'update');
       } catch (err) {
         this.counters.storeErrors++;
         this.log.error({ err: String(err), rule: g.rule, count: g.count, uuid: g.uuid }, 'cannot close an alert group in the store; its final count is in this line');
