@@ -7,7 +7,10 @@
  * test's, so windows close when the test says.
  */
 import { strict as assert } from 'node:assert';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { alertsSection, DEFAULT_GROUP_KEYS, type AlertsConfig } from '../src/alerts/config.js';
 import { AlertPipeline } from '../src/alerts/pipeline.js';
 import type { AlertMessage, Output } from '../src/alerts/types.js';
@@ -228,6 +231,31 @@ describe('grouping by what ran', () => {
     p.flush();
     assert.equal(p.query({}).length, 8, 'two executables under each of four sources');
     await p.stop();
+  });
+});
+
+describe('a restart', () => {
+  it('resumes the open groups with their place\'s budget spent and its overflow group still counting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-grouping-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'alerts.db');
+    const c = clock();
+    const conf = alertsSection.parse({ store: { path }, throttle: { window_s: 60 } });
+    const p1 = new AlertPipeline({ config: conf, outputs: [], log, now: c.now }).start();
+    for (let i = 0; i < 22; i++) p1.accept(exec(`/tmp/.r/${i}`));
+    await p1.stop();
+    const out = new RecordingOutput();
+    const p2 = new AlertPipeline({ config: conf, outputs: [out], log, now: c.now }).start();
+    p2.accept(exec('/tmp/.r/22'));
+    p2.accept(exec('/tmp/.r/3'));
+    p2.flush();
+    assert.equal(p2.query({}).length, 21, 'no new group: the place had opened its 20 before the restart');
+    const overflow = p2.query({}).find((g) => g.output.includes('more than 20 groups'))!;
+    assert.equal(overflow.count, 3);
+    assert.deepEqual(overflow.changed['proc.exepath'], ['/tmp/.r/20', '/tmp/.r/21', '/tmp/.r/22']);
+    assert.equal(p2.query({}).find((g) => g.output.includes('process=3 '))!.count, 2);
+    await p2.stop();
+    assert.equal(out.firsts().length, 0, 'no new first: the 23rd executable folded, the 4th repeated');
   });
 });
 
