@@ -9,6 +9,8 @@
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { alertsSection, DEFAULT_GROUP_KEYS, type AlertsConfig } from '../src/alerts/config.js';
@@ -18,6 +20,7 @@ import { createLogger } from '../src/agent/logger.js';
 import type { Match } from '../src/engine/types.js';
 import type { Event, SyscallEvent } from '../src/events.js';
 import { auditEvent } from '../src/k8s/audit-event.js';
+import { metricsRegistry } from '../src/web/metrics.js';
 
 const log = createLogger('silent');
 const T0 = 1_764_000_000_000_000_000n;
@@ -263,7 +266,9 @@ describe('the throttle holds at most max_open_groups', () => {
   it('past the bound the oldest group closes early: its count written and its summary sent now, nothing lost, counted', async () => {
     const out = new RecordingOutput();
     const c = clock();
-    const p = new AlertPipeline({ config: config({ max_open_groups: 3, max_new_groups: 0 }), outputs: [out], log, now: c.now }).start();
+    const logged: Record<string, unknown>[] = [];
+    const capture = pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _enc, done) { logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
+    const p = new AlertPipeline({ config: config({ max_open_groups: 3, max_new_groups: 0 }), outputs: [out], log: capture, now: c.now }).start();
     // Five executables, each three times, one after another: at most three groups open at once.
     for (let i = 0; i < 5; i++) for (let k = 0; k < 3; k++) p.accept(exec(`/bin/e${i}`));
     p.flush();
@@ -283,5 +288,13 @@ describe('the throttle holds at most max_open_groups', () => {
     const lone = out.firsts().filter((m) => !out.summaries().some((s) => s.minewatch.uuid === m.minewatch.uuid)).length;
     assert.equal(closed + lone, 16, 'summaries and lone firsts account for every match');
     await p.stop();
+    // Said in the log once (at most once a minute), and on /metrics.
+    const warned = logged.filter((l) => String(l.msg).includes('max_open_groups'));
+    assert.equal(warned.length, 1, JSON.stringify(logged));
+    assert.equal(warned[0]!.maxOpenGroups, 3);
+    const metrics = await metricsRegistry({ grouping: () => p.groupingStats() }).metrics();
+    assert.match(metrics, /^minewatch_alert_groups_closed_early_total 3$/m);
+    assert.match(metrics, /^minewatch_alert_matches_folded_total 0$/m);
+    assert.match(metrics, /^minewatch_alert_groups_open 0$/m);
   });
 });
