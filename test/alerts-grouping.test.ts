@@ -263,6 +263,20 @@ describe('a restart', () => {
 });
 
 describe('the throttle holds at most max_open_groups', () => {
+  it('a group whose window ended before the timer swept it is closed normally when its key comes again: summary sent, not counted as early', async () => {
+    const out = new RecordingOutput();
+    const c = clock();
+    const p = new AlertPipeline({ config: config(), outputs: [out], log, now: c.now }).start();
+    p.accept(exec('/bin/a'));
+    p.accept(exec('/bin/a'));
+    c.advance(301);
+    p.accept(exec('/bin/a'));
+    await out.until(3);
+    assert.deepEqual(out.got.map((m) => [m.minewatch.kind, m.minewatch.count]), [['first', 1], ['summary', 2], ['first', 1]]);
+    assert.equal(p.groupingStats().closedEarly, 0);
+    await p.stop();
+  });
+
   it('past the bound the oldest group closes early: its count written and its summary sent now, nothing lost, counted', async () => {
     const out = new RecordingOutput();
     const c = clock();

@@ -83,7 +83,7 @@ export class AlertPipeline implements AlertService {
   start(): this {
     const now = this.now();
     for (const rec of this.store.openGroups()) {
-      this.closeGroups(this.throttle.start(rec.groupKey, rec, rec.windowEnd ?? now), true);
+      this.closeGroups(this.throttle.start(rec.groupKey, rec, rec.windowEnd ?? now, now), now);
     }
     for (const [output, n] of this.store.pendingByOutput()) {
       if (!this.outputNames.includes(output)) {
@@ -191,6 +191,9 @@ export class AlertPipeline implements AlertService {
       return undefined;
     }
     const key = at.key;
+    // Its last group's window ended between two ticks: that summary goes out before the new first.
+    const ended = this.throttle.takeEnded(key, now);
+    if (ended) this.closeGroups([ended]);
     const windowEnd = this.throttle.enabled ? this.throttle.windowEndFrom(now) : null;
     const uuid = randomUUID();
     const group = {
@@ -213,7 +216,7 @@ export class AlertPipeline implements AlertService {
     }
     this.counters.groups++;
     this.afterWrite(rec, 'new');
-    if (windowEnd !== null) this.closeGroups(this.throttle.start(key, rec, windowEnd), true);
+    if (windowEnd !== null) this.closeGroups(this.throttle.start(key, rec, windowEnd, now), now);
     return rec;
   }
 
@@ -303,7 +306,7 @@ export class AlertPipeline implements AlertService {
       const dirty = this.throttle.takeDirty();
       this.store.updateGroups(dirty.map((g) => this.toUpdate(g, true)));
       for (const g of dirty) this.notifyUpdate(g.id);
-      this.closeGroups(this.throttle.closeDue(this.now()), false);
+      this.closeGroups(this.throttle.closeDue(this.now()));
     } catch (err) {
       this.counters.storeErrors++;
       this.log.error({ err: String(err) }, 'cannot write alert counts; retrying');
@@ -311,10 +314,11 @@ export class AlertPipeline implements AlertService {
   }
 
   /**
-   * Close groups: final counts written, a summary queued where there were repeats. `early`: closed
-   * before their window ended, to keep max_open_groups (counted, and logged at most once a minute).
+   * Close groups: final counts written, a summary queued where there were repeats. With `nowNs`,
+   * those whose window had not ended by then were closed early, to keep max_open_groups: they are
+   * logged (at most once a minute).
    */
-  private closeGroups(groups: OpenGroup[], early: boolean): void {
+  private closeGroups(groups: OpenGroup[], nowNs?: bigint): void {
     if (groups.length === 0) return;
     this.begin();
     for (const g of groups) {
@@ -335,8 +339,10 @@ export class AlertPipeline implements AlertService {
         this.log.error({ err: String(err), rule: g.rule, count: g.count, uuid: g.uuid }, 'cannot close an alert group in the store; its final count is in this line');
       }
     }
-    if (!early) return;
-    this.earlySinceLog += groups.length;
+    if (nowNs === undefined) return;
+    const early = groups.filter((g) => g.windowEnd > nowNs).length;
+    if (early === 0) return;
+    this.earlySinceLog += early;
     const ms = Date.now();
     if (ms - this.earlyLoggedAt < EARLY_LOG_MS) return;
     this.log.warn(

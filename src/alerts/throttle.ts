@@ -220,6 +220,14 @@ export class Throttle {
     return og ? { group: og, key: okey, overflow: true, what } : { key: okey, overflow: true, what };
   }
 
+  /** The group under `key` whose window has ended but that the timer has not swept yet, taken out. */
+  takeEnded(key: string, nowNs: bigint): OpenGroup | undefined {
+    const g = this.open.get(key);
+    if (!g || g.windowEnd > nowNs) return undefined;
+    this.open.delete(key);
+    return g;
+  }
+
   /** The open group under `key`, if its window has not closed. */
   find(key: string, nowNs: bigint): OpenGroup | undefined {
     const g = this.open.get(key);
@@ -230,7 +238,7 @@ export class Throttle {
    * Start tracking a new group (its window ends at windowEnd). Returns the groups closed early to
    * keep max_open_groups: the pipeline writes their counts and sends their summaries now.
    */
-  start(key: string, rec: Pick<AlertRecord, 'id' | 'uuid' | 'rule' | 'count' | 'firstSeen' | 'lastSeen' | 'outputFields' | 'changed'>, windowEnd: bigint): OpenGroup[] {
+  start(key: string, rec: Pick<AlertRecord, 'id' | 'uuid' | 'rule' | 'count' | 'firstSeen' | 'lastSeen' | 'outputFields' | 'changed'>, windowEnd: bigint, nowNs = windowEnd - this.windowNs): OpenGroup[] {
     if (!this.enabled) return [];
     const overflow = isOverflowKey(key);
     const g: OpenGroup = {
@@ -251,7 +259,7 @@ export class Throttle {
       const [k, old] = this.open.entries().next().value as [string, OpenGroup];
       this.open.delete(k);
       early.push(old);
-      if (old.windowEnd > windowEnd - this.windowNs) this.closedEarly++;
+      if (old.windowEnd > nowNs) this.closedEarly++;
     }
     this.open.set(key, g);
     return early;
