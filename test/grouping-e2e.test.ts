@@ -6,6 +6,8 @@
  *    miner's command line) started one after another give one alert line each;
  *  - 1,000 restarts of one binary give one line, and when the window closes one summary with the
  *    count 1,000;
+ *  - a miner renaming itself at every respawn (30 names) gives 20 lines, then one line for a group
+ *    that counts the other 10 (alerts.throttle.max_new_groups);
  *  - the same miner in each of two hand-made containers (mount and pid namespaces, a network
  *    namespace of its own, an overlay root, a cgroup named as docker's systemd driver names it:
  *    system.slice/docker-<64 hex>.scope) gives two lines.
@@ -196,6 +198,25 @@ describe('grouping end to end: the agent\'s lines on standard output, default ke
       assert.ok(MINER_RULES.includes(a.rule), `${a.rule}: ${a.output}`);
       assert.ok(!a.output.includes('more than 20 groups'), `not folded: ${a.output}`);
     }
+    await agent.stop();
+  });
+
+  test('a miner renaming itself at every respawn (30 names) gives 20 lines and one line that counts the rest', async (t) => {
+    const agent = await startAgent(t, 'renaming');
+    agents.push(agent);
+    const paths = Array.from({ length: 30 }, (_, i) => join(WORK, `renamed-${i}`, `kthread-${randomBytes(3).toString('hex')}`));
+    for (const path of paths) await runCopy(path, minerArgs('xmr.2miners.com', ['--hold-ms', '100']));
+    const upTo = await catchUp(agent);
+    const seen = agent.alerts.slice(0, upTo) as GroupAlert[];
+    const own = seen.filter((a) => paths.includes(exeOf(a)) && !a.output.includes('more than 20 groups'));
+    const folded = seen.filter((a) => paths.includes(exeOf(a)) && a.output.includes('more than 20 groups'));
+    t.diagnostic(`30 names: ${own.length} line(s) of their own, ${folded.length} overflow line(s)`);
+    assert.deepEqual(own.map(exeOf), paths.slice(0, 20), `the first 20 names have a line each:\n${lines(own)}`);
+    assert.equal(folded.length, 1, `one overflow line:\n${lines(folded)}`);
+    assert.equal(exeOf(folded[0]!), paths[20], 'the overflow line is the 21st name\'s');
+    assert.match(folded[0]!.output, /other values of proc\.exepath are counted in this alert/);
+    const metrics = await (await fetch(`${await agent.webUrl()}/metrics`)).text();
+    assert.match(metrics, /^minewatch_alert_matches_folded_total 10$/m);
     await agent.stop();
   });
 
