@@ -110,13 +110,30 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-/** Copy the stand-in to `path` (its name is the file name) and run it to its end. */
-async function runCopy(path: string, args: string[]): Promise<void> {
+/**
+ * How long each stand-in lives. The eBPF driver reads an exec in the kernel; the proc connector
+ * and the /proc poller read /proc after the fact and miss a process that is already gone, so each
+ * lives long enough for those drivers too.
+ */
+const HOLD = ['--hold-ms', '1500'];
+
+/** Copy the stand-in to `path` (its name is the file name) and start it; resolves when it ends. */
+function startCopy(path: string, args: string[]): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
   copyFileSync(MINER, path);
   chmodSync(path, 0o755);
   const p = spawnQuiet(path, args);
-  assert.equal(await exited(p.child), 0, `${path} failed: ${p.err()}`);
+  return exited(p.child).then((code) => assert.equal(code, 0, `${path} failed: ${p.err()}`));
+}
+
+/** Start each copy 50 ms after the one before (the agent sees them in this order); wait for all to end. */
+async function startInTurn(paths: string[], args: (i: number) => string[]): Promise<void> {
+  const ends: Promise<void>[] = [];
+  for (const [i, path] of paths.entries()) {
+    ends.push(startCopy(path, args(i)));
+    await sleep(50);
+  }
+  await Promise.all(ends);
 }
 
 /**
@@ -127,7 +144,7 @@ async function catchUp(agent: AgentRun): Promise<number> {
   const seq = ++markSeq;
   const path = join(WORK, `mark-${seq}`, `grpmark${seq}`);
   const from = agent.alerts.length;
-  await runCopy(path, ['--hold-ms', '200']);
+  await startCopy(path, HOLD);
   const a = await agent.waitAlert((x) => x.rule === MARK_RULE && String(x.output_fields['proc.exepath']) === path, DEADLINE, `marker ${seq}`, from);
   return agent.alerts.indexOf(a);
 }
@@ -162,9 +179,9 @@ describe('grouping end to end: the agent\'s lines on standard output, default ke
     mkdirSync(dirname(respawnPath), { recursive: true });
     copyFileSync(MINER, respawnPath);
     chmodSync(respawnPath, 0o755);
-    // 25 at a time, each living 200 ms: long enough for every exec to be read, short enough for
+    // 200 at a time, each living 1.5 s: long enough for every exec to be read, short enough for
     // all 1,000 to start well inside one 30 s window.
-    const r = spawnQuiet(RESPAWN, ['1000', '25', '--', respawnPath, ...minerArgs('pool.supportxmr.com', ['--hold-ms', '200'])]);
+    const r = spawnQuiet(RESPAWN, ['1000', '200', '--', respawnPath, ...minerArgs('pool.supportxmr.com', HOLD)]);
     assert.equal(await exited(r.child), 0, `respawn: ${r.out()} ${r.err()}`);
     assert.match(r.out(), /^runs=1000 failed=0$/m);
     const upTo = await catchUp(agent);
@@ -188,7 +205,7 @@ describe('grouping end to end: the agent\'s lines on standard output, default ke
     ];
     const pools = ['pool.supportxmr.com', 'gulf.moneroocean.stream', 'xmr.2miners.com', 'pool.hashvault.pro', 'xmr-eu1.nanopool.org', 'mine.c3pool.com'];
     const paths = names.map((n, i) => join(WORK, `eighteen-${i}`, n));
-    for (const [i, path] of paths.entries()) await runCopy(path, minerArgs(pools[i % pools.length]!, ['--hold-ms', '100']));
+    await startInTurn(paths, (i) => minerArgs(pools[i % pools.length]!, HOLD));
     const upTo = await catchUp(agent);
     const ours = (agent.alerts.slice(0, upTo) as GroupAlert[]).filter((a) => paths.includes(exeOf(a)));
     t.diagnostic(`18 different binaries: ${ours.length} line(s) on stdout`);
@@ -205,7 +222,7 @@ describe('grouping end to end: the agent\'s lines on standard output, default ke
     const agent = await startAgent(t, 'renaming');
     agents.push(agent);
     const paths = Array.from({ length: 30 }, (_, i) => join(WORK, `renamed-${i}`, `kthread-${randomBytes(3).toString('hex')}`));
-    for (const path of paths) await runCopy(path, minerArgs('xmr.2miners.com', ['--hold-ms', '100']));
+    await startInTurn(paths, () => minerArgs('xmr.2miners.com', HOLD));
     const upTo = await catchUp(agent);
     const seen = agent.alerts.slice(0, upTo) as GroupAlert[];
     const own = seen.filter((a) => paths.includes(exeOf(a)) && !a.output.includes('more than 20 groups'));
@@ -257,7 +274,7 @@ describe('grouping end to end: the agent\'s lines on standard output, default ke
         ...dirs[i]!.flatMap((d) => ['--cgroup', d]),
         '--netns', `/run/netns/${netns}`,
         '--lower', join(ct, 'lower'), '--upper', join(ct, 'upper'), '--work', join(ct, 'work'), '--rootfs', join(ct, 'rootfs'),
-        '--', '/usr/bin/xmrig', ...minerArgs('pool.supportxmr.com', ['--hold-ms', '500']),
+        '--', '/usr/bin/xmrig', ...minerArgs('pool.supportxmr.com', HOLD),
       ]);
     });
     for (const r of runs) assert.equal(await exited(r.child), 0, `the container failed: ${r.err()}`);
@@ -283,7 +300,8 @@ describe('grouping end to end: the agent\'s lines on standard output, default ke
       (WINDOW_S + 30) * 1000,
       'the summary of the 1,000 restarts',
     )) as GroupAlert;
-    t.diagnostic(`summary: count ${summary.minewatch?.count}: ${summary.output}`);
+    const mw = summary.minewatch as { count: number; first_seen?: string; last_seen?: string } | undefined;
+    t.diagnostic(`summary: count ${mw?.count}, first ${mw?.first_seen}, last ${mw?.last_seen}`);
     assert.equal(summary.minewatch?.count, 1000);
     assert.match(summary.output, /\(1000 times from /);
     // And nothing else for that binary: the first line and this summary.
