@@ -8,6 +8,13 @@
  *     directly with the same concurrency and no store;
  *   - repeats: matches per second counted into an open group (the throttled path), against the
  *     stored rate.
+ * groupingBench: the cost of grouping by what ran, in rounds (median and spread):
+ *   - repeats with the default keys (… proc.exepath, read from the event) against the same repeats
+ *     with the old keys (host, container, namespace: columns only);
+ *   - a miner renaming itself at every respawn (a new executable per match, one container): matches
+ *     per second folded into its place's overflow group, against the repeats with the old keys;
+ *   - new groups past max_open_groups (each start closes the oldest group early), against new
+ *     groups with no bound reached.
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,7 +29,7 @@ import { AlertPipeline } from '../src/alerts/pipeline.js';
 import type { AlertMessage } from '../src/alerts/types.js';
 import type { Match } from '../src/engine/types.js';
 import type { SyscallEvent } from '../src/events.js';
-import { fmt } from './lib.js';
+import { fmt, median } from './lib.js';
 
 const STORED = 20_000;
 const FORWARDED = 10_000;
@@ -129,4 +136,45 @@ export async function alertsBench(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const ROUND_MATCHES = 100_000;
+const ROUNDS = 7;
+
+/** Matches per second through accept(), each round on a fresh in-memory pipeline. */
+function acceptRate(keys: unknown, matches: (i: number) => Match, n = ROUND_MATCHES, maxOpen = 10_000): number {
+  const throttle = { window_s: 300, max_open_groups: maxOpen, ...(keys ? { keys } : {}) };
+  const p = new AlertPipeline({ config: alertsSection.parse({ store: { path: ':memory:' }, throttle }), outputs: [], log }).start();
+  const ms = Array.from({ length: n }, (_, i) => matches(i));
+  const t0 = performance.now();
+  for (const m of ms) p.accept(m);
+  const rate = n / ((performance.now() - t0) / 1000);
+  void p.stop();
+  return rate;
+}
+
+export async function groupingBench(): Promise<void> {
+  const one = match(0);
+  const renamed = (i: number): Match => {
+    const m = match(0);
+    const ev = m.event as SyscallEvent;
+    return { ...m, event: { ...ev, proc: { ...ev.proc!, exepath: `/tmp/.x/${i.toString(36)}`, name: i.toString(36) } } as SyscallEvent };
+  };
+  const byDefault: number[] = [];
+  const folded: number[] = [];
+  const oldKeys = ['hostname', 'container.id', 'k8s.ns.name'];
+  const evicting: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const base = acceptRate(oldKeys, () => one);
+    byDefault.push(acceptRate(undefined, () => one) / base);
+    folded.push(acceptRate(undefined, renamed) / base);
+    // 10,000 new groups: with no bound reached, and with 2,000 open at most (8,000 closed early).
+    const unbounded = acceptRate(undefined, match, 10_000, 1_000_000);
+    evicting.push(acceptRate(undefined, match, 10_000, 2_000) / unbounded);
+    await new Promise((res) => setImmediate(res));
+  }
+  const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+  console.log(`repeats, default keys (with proc.exepath): ${median(byDefault).toFixed(2)}x the old keys' rate (host, container, namespace), median of ${ROUNDS} rounds of ${fmt(ROUND_MATCHES)}, spread ${spread(byDefault)}`);
+  console.log(`renaming miner, folded into one overflow group: ${median(folded).toFixed(2)}x the old keys' repeat rate, median of ${ROUNDS} rounds, spread ${spread(folded)}`);
+  console.log(`new groups past max_open_groups (oldest closed early): ${median(evicting).toFixed(2)}x new groups with no bound reached, median of ${ROUNDS} rounds of 10,000, spread ${spread(evicting)}`);
 }

@@ -2,6 +2,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { defaultRegistry } from '../fields/index.js';
+import type { FieldRegistry } from '../fields/registry.js';
 
 /**
  * Where minewatch keeps its state: $MINEWATCH_STATE_DIR, else /var/lib/minewatch as root (the
@@ -19,15 +21,95 @@ export function storePath(configured: string): string {
   return configured === '' ? join(stateDir(), 'alerts.db') : configured;
 }
 
-/** Keys a group can be made of: the rule always; then any of these, in the order given. */
-export const GROUP_KEYS = ['hostname', 'container.id', 'k8s.ns.name', 'k8s.pod.name', 'source', 'proc.name', 'proc.exepath', 'user.name'] as const;
-export type GroupKey = (typeof GROUP_KEYS)[number];
+/**
+ * Keys that are columns of every alert (the rest are fields of the match's source). They say
+ * *where* something happened; see isPlaceKey.
+ */
+export const COLUMN_KEYS = ['hostname', 'container.id', 'k8s.ns.name', 'k8s.pod.name', 'source'] as const;
+
+/** A group key: a column key, or a field of the match's source, e.g. proc.exepath or proc.aname[2]. */
+export type GroupKey = string;
+
+/**
+ * Whether a key says *where* a match happened (host, container, namespace, repository) rather
+ * than *what* ran there (an executable, a user, an object): the groups of one rule in one place
+ * are what `max_new_groups` bounds. Everything not listed here names what matched.
+ */
+export function isPlaceKey(k: GroupKey): boolean {
+  return (COLUMN_KEYS as readonly string[]).includes(k) || k.startsWith('container.') || k.startsWith('k8s.')
+    || k === 'ka.target.namespace' || k === 'github.org' || k === 'github.owner' || k === 'github.repo' || k.startsWith('github.repo.');
+}
+
+/**
+ * The default group keys, by event source (`default` for every source not named):
+ * - syscall and the rest: host, container and namespace, and the executable that ran, so a
+ *   second, different program is a new alert at once while a respawning one stays one group;
+ * - k8s_audit: the object the request names (resource, namespace, name; mw.k8s.name because a
+ *   create request often names its object only in the body, not in objectRef);
+ * - github: the repository and the workflow file.
+ */
+export const DEFAULT_GROUP_KEYS: Readonly<Record<string, readonly GroupKey[]>> = {
+  default: ['hostname', 'container.id', 'k8s.ns.name', 'proc.exepath'],
+  k8s_audit: ['hostname', 'ka.target.resource', 'ka.target.namespace', 'mw.k8s.name'],
+  github: ['hostname', 'github.repo.name', 'github.workflow.filename'],
+};
+
+const FIELD_KEY = /^[A-Za-z_][\w.]*(?:\[[^\]]+\])?$/;
+let knownFields: FieldRegistry | undefined;
+
+/** A key must be a column or a field some source knows (checked once, at load). */
+function groupKeyProblem(k: string): string | undefined {
+  if ((COLUMN_KEYS as readonly string[]).includes(k)) return undefined;
+  const m = FIELD_KEY.exec(k);
+  if (!m) return `'${k}' is not a field name (write it as in a rule: proc.exepath, proc.aname[2])`;
+  const bracket = k.indexOf('[');
+  const name = bracket < 0 ? k : k.slice(0, bracket);
+  const arg = bracket < 0 ? undefined : k.slice(bracket + 1, -1);
+  knownFields ??= defaultRegistry();
+  const reg = knownFields;
+  const errors: string[] = [];
+  for (const source of reg.sources()) {
+    try {
+      reg.resolve(source, name, arg);
+      return undefined;
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  return `${errors[0] ?? `unknown field '${k}'`}; a group key is one of ${COLUMN_KEYS.join(', ')} or a field of the rules' sources (\`minewatch fields\` lists them)`;
+}
+
+const groupKey = z.string().superRefine((k, ctx) => {
+  const p = groupKeyProblem(k);
+  if (p) ctx.addIssue({ code: 'custom', message: p });
+});
+const groupKeyList = z.array(groupKey);
+
+/**
+ * `keys`: one list for every source, or lists by source name (`default` for the sources not
+ * named), merged over DEFAULT_GROUP_KEYS. Normalized to the by-source form.
+ */
+const groupKeys = z
+  .union([groupKeyList, z.record(z.string(), groupKeyList)])
+  .transform((v): Record<string, GroupKey[]> => (Array.isArray(v) ? { default: v } : { ...structuredClone(DEFAULT_GROUP_KEYS) as Record<string, GroupKey[]>, ...v }));
 
 const throttle = z.strictObject({
   /** Repeats inside this many seconds of a group's first alert are counted, not forwarded. 0 = off. */
   window_s: z.number().min(0).default(300),
   /** What makes two matches of one rule the same group (the rule itself always does). */
-  keys: z.array(z.enum(GROUP_KEYS)).default(['hostname', 'container.id', 'k8s.ns.name']),
+  keys: groupKeys.default(() => structuredClone(DEFAULT_GROUP_KEYS) as Record<string, GroupKey[]>),
+  /**
+   * New groups one rule may open in one place (the keys that say where: host, container,
+   * namespace) within a window. Past that, matches that would open another (a miner renaming
+   * itself at every respawn) fold into one group of that place that counts them and lists their
+   * distinct values. 0 = no limit.
+   */
+  max_new_groups: z.number().int().min(0).default(20),
+  /**
+   * Groups open at once (memory). Past this, the oldest group is closed early: its count is
+   * written and its summary sent now, so nothing is lost; a later repeat starts a new group.
+   */
+  max_open_groups: z.number().int().min(1).default(10_000),
   /** How many distinct values per changed field a group keeps. */
   max_changed_values: z.number().int().min(0).default(20),
 });

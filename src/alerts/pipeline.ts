@@ -9,10 +9,10 @@ import type { Logger } from '../agent/logger.js';
 import { encodeEvent, type SyscallEvent } from '../events.js';
 import { clockTime, isoTime, type OutputValue } from '../engine/output.js';
 import { parsePriority, priorityLabel, type Match } from '../engine/types.js';
-import { storePath, type AlertsConfig, type GroupKey } from './config.js';
+import { storePath, type AlertsConfig } from './config.js';
 import { DeliveryWorker } from './delivery.js';
 import { AlertStore, type GroupUpdate } from './store.js';
-import { Throttle, type Candidate, type OpenGroup } from './throttle.js';
+import { Throttle, type Candidate, type OpenGroup, type Placement, type ThrottleStats } from './throttle.js';
 import { LabelCap } from '../web/label-cap.js';
 import type {
   AlertListener, AlertMessage, AlertQuery, AlertRecord, AlertService, AlertStats, DeliveryKind, IncomingAlert, Output, OutputStats,
@@ -20,6 +20,8 @@ import type {
 
 /** How often counted repeats are written and windows checked. Also the most a SIGKILL can lose of a count. */
 const FLUSH_MS = 200;
+/** At most one log line this often about groups closed early (max_open_groups). */
+const EARLY_LOG_MS = 60_000;
 
 export interface PipelineOptions {
   config: AlertsConfig;
@@ -66,6 +68,9 @@ export class AlertPipeline implements AlertService {
   private readonly matchCounts = new Map<string, MatchCount>();
   private readonly ruleCap: LabelCap;
   private readonly sourceCap: LabelCap;
+  /** When groups closed early were last logged, and how many since. */
+  private earlyLoggedAt = 0;
+  private earlySinceLog = 0;
   readonly counters = { matches: 0, groups: 0, repeats: 0, summaries: 0, ingested: 0, storeErrors: 0 };
 
   constructor(private readonly opts: PipelineOptions) {
@@ -88,7 +93,7 @@ export class AlertPipeline implements AlertService {
   start(): this {
     const now = this.now();
     for (const rec of this.store.openGroups()) {
-      this.throttle.start(rec.groupKey, rec, rec.windowEnd ?? now);
+      this.closeGroups(this.throttle.start(rec.groupKey, rec, rec.windowEnd ?? now, now), now);
     }
     for (const [output, n] of this.store.pendingByOutput()) {
       if (!this.outputNames.includes(output)) {
@@ -129,14 +134,7 @@ export class AlertPipeline implements AlertService {
       containerName: ev.container?.name ?? str(f['container.name']),
       event: () => encodeEvent(m.event),
       origin: 'local',
-      extra: (k: GroupKey) => {
-        switch (k) {
-          case 'proc.name': return ev.proc?.name ?? str(f['proc.name']);
-          case 'proc.exepath': return ev.proc?.exepath ?? str(f['proc.exepath']);
-          case 'user.name': return ev.proc?.user ?? str(f['user.name']);
-          default: return str(f[k]);
-        }
-      },
+      raw: m.event,
     });
   }
 
@@ -152,7 +150,7 @@ export class AlertPipeline implements AlertService {
     return this.offer({
       rule: a.rule, priority, source: a.source ?? 'syscall', tags: a.tags ?? [], hostname: a.hostname ?? '', output, outputFields: f, time,
       namespace: str(f['k8s.ns.name']), pod: str(f['k8s.pod.name']), containerId: str(f['container.id']), containerName: str(f['container.name']),
-      event: () => null, origin: 'input', extra: (k) => str(f[k]),
+      event: () => null, origin: 'input',
     });
   }
 
@@ -199,18 +197,22 @@ export class AlertPipeline implements AlertService {
   private offer(c: Candidate): AlertRecord | undefined {
     this.countMatch(c.rule, c.priority, c.source, 1);
     const now = this.now();
-    const key = this.throttle.keyOf(c);
-    const open = this.throttle.find(key, now);
-    if (open) {
-      this.throttle.count(open, c);
+    const at = this.throttle.place(c, now);
+    if (at.group) {
+      this.throttle.count(at.group, c, at.what);
       this.counters.repeats++;
       return undefined;
     }
+    const key = at.key;
+    // Its last group's window ended between two ticks: that summary goes out before the new first.
+    const ended = this.throttle.takeEnded(key, now);
+    if (ended) this.closeGroups([ended]);
     const windowEnd = this.throttle.enabled ? this.throttle.windowEndFrom(now) : null;
     const uuid = randomUUID();
     const group = {
-      uuid, groupKey: key, rule: c.rule, priority: c.priority, source: c.source, tags: c.tags, hostname: c.hostname, output: c.output,
-      outputFields: c.outputFields, firstSeen: c.time, lastSeen: c.time, count: 1, changed: {}, namespace: c.namespace, pod: c.pod,
+      uuid, groupKey: key, rule: c.rule, priority: c.priority, source: c.source, tags: c.tags, hostname: c.hostname,
+      output: at.overflow ? c.output + this.overflowNote(c.source) : c.output,
+      outputFields: c.outputFields, firstSeen: c.time, lastSeen: c.time, count: 1, changed: at.overflow ? firstValues(at) : {}, namespace: c.namespace, pod: c.pod,
       containerId: c.containerId, containerName: c.containerName, origin: c.origin, windowEnd,
     };
     let rec: AlertRecord;
@@ -226,9 +228,16 @@ export class AlertPipeline implements AlertService {
       return undefined;
     }
     this.counters.groups++;
-    if (windowEnd !== null) this.throttle.start(key, rec, windowEnd);
     this.afterWrite(rec, 'new');
+    if (windowEnd !== null) this.closeGroups(this.throttle.start(key, rec, windowEnd, now), now);
     return rec;
+  }
+
+  /** What an overflow group's output says after the first match's own text. */
+  private overflowNote(source: string): string {
+    const t = this.opts.config.throttle;
+    const what = this.throttle.whatKeys(source).join(', ');
+    return ` [more than ${t.max_new_groups} groups of this rule here within ${t.window_s} s: matches with other values of ${what} are counted in this alert, their values listed in its summary]`;
   }
 
   /**
@@ -310,21 +319,51 @@ export class AlertPipeline implements AlertService {
       const dirty = this.throttle.takeDirty();
       this.store.updateGroups(dirty.map((g) => this.toUpdate(g, true)));
       for (const g of dirty) this.notifyUpdate(g.id);
-      for (const g of this.throttle.closeDue(this.now())) {
-        const rec = this.store.get(g.id);
-        if (!rec) continue;
-        const final = { ...rec, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: null };
-        const summary = g.count > 1 ? JSON.stringify(this.message(final, 'summary')) : null;
-        this.store.closeGroup(this.toUpdate(g, false), summary, this.outputNames);
-        if (summary) {
-          this.counters.summaries++;
-          this.afterWrite(final, 'update');
-        }
-      }
+      this.closeGroups(this.throttle.closeDue(this.now()));
     } catch (err) {
       this.counters.storeErrors++;
       this.log.error({ err: String(err) }, 'cannot write alert counts; retrying');
     }
+  }
+
+  /**
+   * Close groups: final counts written, a summary queued where there were repeats. With `nowNs`,
+   * those whose window had not ended by then were closed early, to keep max_open_groups: they are
+   * logged (at most once a minute).
+   */
+  private closeGroups(groups: OpenGroup[], nowNs?: bigint): void {
+    if (groups.length === 0) return;
+    this.begin();
+    for (const g of groups) {
+      try {
+        // A lone match has no summary: only its window is closed, without reading the row back.
+        if (g.count <= 1) {
+          this.store.closeGroup(this.toUpdate(g, false), null, this.outputNames);
+          continue;
+        }
+        const rec = this.store.get(g.id);
+        if (!rec) continue;
+        const final = { ...rec, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: null };
+        this.store.closeGroup(this.toUpdate(g, false), JSON.stringify(this.message(final, 'summary')), this.outputNames);
+        this.counters.summaries++;
+        this.afterWrite(final, 'update');
+      } catch (err) {
+        this.counters.storeErrors++;
+        this.log.error({ err: String(err), rule: g.rule, count: g.count, uuid: g.uuid }, 'cannot close an alert group in the store; its final count is in this line');
+      }
+    }
+    if (nowNs === undefined) return;
+    const early = groups.filter((g) => g.windowEnd > nowNs).length;
+    if (early === 0) return;
+    this.earlySinceLog += early;
+    const ms = Date.now();
+    if (ms - this.earlyLoggedAt < EARLY_LOG_MS) return;
+    this.log.warn(
+      { closedEarly: this.earlySinceLog, maxOpenGroups: this.opts.config.throttle.max_open_groups },
+      'alert groups closed before their window ended: alerts.throttle.max_open_groups are open; their counts and summaries went out early, nothing is lost (raise the limit if this is normal here)',
+    );
+    this.earlyLoggedAt = ms;
+    this.earlySinceLog = 0;
   }
 
   private notifyUpdate(id: number): void {
@@ -385,6 +424,11 @@ export class AlertPipeline implements AlertService {
     return this.throttle.size;
   }
 
+  /** Open groups, groups closed early, matches folded into overflow groups (for /metrics). */
+  groupingStats(): ThrottleStats {
+    return this.throttle.stats();
+  }
+
   /** Write what is counted, stop the outputs (pending messages stay stored), close the store. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -396,6 +440,13 @@ export class AlertPipeline implements AlertService {
     await Promise.all(this.workers.map((w) => w.stop()));
     if (!this.opts.store) this.store.close();
   }
+}
+
+/** An overflow group's first values of the keys that fold into it, so its list of them is complete. */
+function firstValues(at: Placement): Record<string, OutputValue[]> {
+  const out: Record<string, OutputValue[]> = {};
+  for (const [k, v] of at.what) if (v !== null) out[k] = [v];
+  return out;
 }
 
 /** "2026-11-25T20:16:35.123456789Z" (any fraction length, or an offset) → ns. */

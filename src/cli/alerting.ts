@@ -47,6 +47,7 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
         alerts: pipeline,
         metrics: {
           alerts: () => pipeline.matchCountsByRule().map((c) => [c.rule, priorityLabel(c.priority as Priority), c.count] as [string, string, number]),
+          grouping: () => pipeline.groupingStats(),
           ...opts.metrics,
         },
       });

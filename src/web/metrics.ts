@@ -23,6 +23,8 @@ export interface MetricsSources {
   rulesLoaded?: () => number;
   /** Delivery state per output (AlertService.outputStats). */
   outputs?: () => OutputStats[];
+  /** The throttle's groups (AlertPipeline.groupingStats). */
+  grouping?: () => { open: number; closedEarly: number; folded: number };
 }
 
 /**
@@ -110,6 +112,18 @@ export function metricsRegistry(src: MetricsSources, opts: MetricsOptions = {}):
       this.reset();
       for (const o of src.outputs?.() ?? []) this.set({ output: o.name }, o.pending);
     },
+  });
+  new Gauge({
+    name: 'minewatch_alert_groups_open', help: 'Alert groups whose throttle window is open (bounded by alerts.throttle.max_open_groups).', registers: [registry],
+    collect() {
+      this.set(src.grouping?.().open ?? 0);
+    },
+  });
+  counterOf('minewatch_alert_groups_closed_early_total', 'Alert groups closed before their window ended because max_open_groups were open (their summaries went out early).', [], (c) => {
+    c.inc(src.grouping?.().closedEarly ?? 0);
+  });
+  counterOf('minewatch_alert_matches_folded_total', 'Matches counted into an overflow group: past max_new_groups groups of one rule in one place.', [], (c) => {
+    c.inc(src.grouping?.().folded ?? 0);
   });
   new Gauge({
     name: 'minewatch_rules_loaded', help: 'Enabled rules loaded.', registers: [registry],

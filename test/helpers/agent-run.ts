@@ -666,14 +666,16 @@ export function allExceptCidr(cidr: string): string[] {
 }
 
 /**
- * Where a docker-named container cgroup goes: docker/<id> under each cgroup v1 hierarchy that
- * carries one of `controllers`, else under the v2 root. Read from this process's mount table.
+ * Where a docker-named container cgroup goes: docker/<id> (docker's cgroupfs driver), or with
+ * `systemd`, system.slice/docker-<id>.scope (its systemd driver), under each cgroup v1 hierarchy
+ * that carries one of `controllers`, else under the v2 root. Read from this process's mount table.
  */
-export function dockerCgroupDirs(id: string, controllers: readonly string[]): string[] {
+export function dockerCgroupDirs(id: string, controllers: readonly string[], driver: 'cgroupfs' | 'systemd' = 'cgroupfs'): string[] {
   const mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
   const v1 = [...new Set(mounts
     .filter((m) => m.fstype === 'cgroup' && m.superOptions.some((o) => controllers.includes(o)))
     .map((m) => m.mountPoint))];
-  if (v1.length) return v1.map((p) => join(p, 'docker', id));
-  return mounts.some((m) => m.fstype === 'cgroup2' && m.mountPoint === '/sys/fs/cgroup') ? [join('/sys/fs/cgroup', 'docker', id)] : [];
+  const rel = driver === 'systemd' ? join('system.slice', `docker-${id}.scope`) : join('docker', id);
+  if (v1.length) return v1.map((p) => join(p, rel));
+  return mounts.some((m) => m.fstype === 'cgroup2' && m.mountPoint === '/sys/fs/cgroup') ? [join('/sys/fs/cgroup', rel)] : [];
 }
