@@ -6,11 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../agent/logger.js';
-import { encodeEvent, type SyscallEvent } from '../events.js';
+import type { SyscallEvent } from '../events.js';
 import { clockTime, isoTime, type OutputValue } from '../engine/output.js';
 import { parsePriority, priorityLabel, type Match } from '../engine/types.js';
 import { storePath, type AlertsConfig, type GroupKey } from './config.js';
 import { DeliveryWorker } from './delivery.js';
+import { encodeRedactedEvent, redactChanged, redactOutput } from './redact.js';
 import { AlertStore, type GroupUpdate } from './store.js';
 import { Throttle, type Candidate, type OpenGroup } from './throttle.js';
 import type {
@@ -103,21 +104,22 @@ export class AlertPipeline implements AlertService {
   /** A match from this process's engine. */
   accept(m: Match): AlertRecord | undefined {
     const ev = m.event as Partial<SyscallEvent>;
-    const f = m.outputFields;
+    // No environment beyond what the rule matched is stored (src/alerts/redact.ts).
+    const { output, fields: f } = redactOutput(m.output, m.outputFields);
     return this.offer({
       rule: m.rule,
       priority: m.priority,
       source: m.source,
       tags: m.tags,
       hostname: m.hostname,
-      output: m.output,
+      output,
       outputFields: f,
       time: m.time,
       namespace: ev.k8s?.ns_name ?? str(f['k8s.ns.name']),
       pod: ev.k8s?.pod_name ?? str(f['k8s.pod.name']),
       containerId: ev.container?.id ?? str(f['container.id']),
       containerName: ev.container?.name ?? str(f['container.name']),
-      event: () => encodeEvent(m.event),
+      event: () => encodeRedactedEvent(m.event),
       origin: 'local',
       extra: (k: GroupKey) => {
         switch (k) {
@@ -131,8 +133,12 @@ export class AlertPipeline implements AlertService {
   }
 
   /** A Falco JSON alert received over HTTP (from Falco, or from another minewatch agent). */
-  ingest(a: IncomingAlert): AlertRecord | undefined {
+  ingest(received: IncomingAlert): AlertRecord | undefined {
     this.counters.ingested++;
+    // The sender's environment values are redacted as a local match's are (src/alerts/redact.ts).
+    const redacted = redactOutput(received.output, received.output_fields ?? {});
+    const changed = received.minewatch?.changed;
+    const a: IncomingAlert = { ...received, output: redacted.output, output_fields: redacted.fields, ...(changed ? { minewatch: { ...received.minewatch, changed: redactChanged(changed) } } : {}) };
     const priority = parsePriority(a.priority) ?? 'WARNING';
     const f = a.output_fields ?? {};
     const time = parseIsoNs(a.time) ?? this.now();
@@ -152,7 +158,11 @@ export class AlertPipeline implements AlertService {
     const lastSeen = parseIsoNs(mw.last_seen) ?? time;
     const count = Math.max(1, Math.floor(Number(mw.count) || 1));
     this.begin();
-    const existing = this.store.getByUuid(mw.uuid);
+    const found = this.store.getByUuid(mw.uuid);
+    // A uuid names a group of one host: another host's alert under it is a group of its own (the
+    // inputs stamp each sender's hostname, so no agent can update another's groups).
+    if (found && found.hostname !== (a.hostname ?? '')) mw = { ...mw, uuid: randomUUID() };
+    const existing = found && found.uuid === mw.uuid ? found : undefined;
     this.countMatch(a.rule, priority, a.source ?? 'syscall', existing ? Math.max(0, count - existing.count) : count);
     const kind: DeliveryKind = mw.kind === 'summary' ? 'summary' : 'first';
     if (existing) {

@@ -4,10 +4,18 @@
  * server runs this alone.
  */
 import type { Logger } from '../agent/logger.js';
+import { ensureStateToken } from '../agent/state.js';
 import { createOutputs } from '../alerts/outputs/index.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
 import type { Config } from '../config/sections.js';
 import { priorityLabel, type Priority } from '../engine/types.js';
+import { clientOptions } from '../k8s/api-config.js';
+import { K8sClient } from '../k8s/client.js';
+import type { K8sConfig } from '../k8s/config.js';
+import { tokenReviewer } from '../k8s/token-review.js';
+import { BearerToken } from '../web/auth.js';
+import { readSecretFile } from '../web/config.js';
+import { inputIdentities, type InputIdentities } from '../web/input-auth.js';
 import type { MetricsSources } from '../web/metrics.js';
 import { createWebServer, webServerOptions, type WebServer } from '../web/server.js';
 import type { RoutePlugin } from '../web/types.js';
@@ -31,6 +39,48 @@ export interface AlertingOptions {
    * detecting and stopping miners without it, and says so.
    */
   webRequired: boolean;
+  /** Mount the alert inputs (POST /, /falco): the server always, the agent when web.inputs.enabled. */
+  inputs: boolean;
+}
+
+/** The operator's token: web.token, web.token_file, else <state>/token (made when missing). */
+export function operatorToken(config: Config): { token: string; stateFile?: string; created?: boolean } {
+  const w = config.web;
+  if (w.token) return { token: w.token };
+  if (w.token_file) return { token: readSecretFile(w.token_file, 'token_file') };
+  const t = ensureStateToken();
+  return { token: t.token, stateFile: t.path, created: t.created };
+}
+
+/** Who may post alerts: the operator, and the agents the config names (their tokens read now). */
+function senders(config: Config, operator: string, log: Logger): InputIdentities {
+  const inp = config.web.inputs;
+  const agents = inp.agents.map((a, i) => ({ hostname: a.hostname, token: a.token ?? readSecretFile(a.token_file!, `inputs.agents[${i}].token_file`) }));
+  let reviewer;
+  if (inp.service_accounts.length > 0) {
+    try {
+      reviewer = tokenReviewer(new K8sClient(clientOptions((config.k8s as K8sConfig).api)));
+    } catch (e) {
+      throw new Error(`web.inputs.service_accounts: ${(e as Error).message}`);
+    }
+  }
+  return inputIdentities({
+    operator: new BearerToken(operator), agents, serviceAccounts: inp.service_accounts, audience: inp.audience, reviewCacheS: inp.review_cache_s, reviewer, log,
+  });
+}
+
+/**
+ * Where to find the dashboard, once: on a terminal the URL with the generated token (as Jupyter
+ * prints its own), so it opens in one click; elsewhere (journal, container log) only the file
+ * that holds the token, never the token.
+ */
+function announce(url: string, tok: ReturnType<typeof operatorToken>, log: Logger): void {
+  if (!tok.stateFile) return;
+  if (process.stdout.isTTY) {
+    process.stdout.write(`\nThe dashboard, with this agent's token (kept in ${tok.stateFile}):\n    ${url}/?token=${encodeURIComponent(tok.token)}\n\n`);
+  } else {
+    log.info({ token_file: tok.stateFile, created: tok.created }, 'the API, the dashboard and the inputs need the token in token_file (readable by this user only): `minewatch alerts` reads it; the dashboard takes it as ?token=');
+  }
 }
 
 export async function startAlerting(config: Config, log: Logger, opts: AlertingOptions): Promise<Alerting> {
@@ -41,8 +91,15 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
   let url: string | undefined;
   if (config.web.enabled) {
     try {
+      const tok = operatorToken(config);
+      const inputs = opts.inputs ? senders(config, tok.token, log) : false;
+      if (inputs && opts.webRequired && !inputs.hasAgents) {
+        log.warn('every sender posts with the operator\'s token and the hostname each alert claims is stored as it is: give each agent its own token (web.inputs.agents) or ServiceAccount (web.inputs.service_accounts)');
+      }
       web = createWebServer({
         ...webServerOptions(config.web),
+        token: tok.token,
+        inputs,
         logger: log,
         alerts: pipeline,
         metrics: {
@@ -52,6 +109,7 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
       });
       for (const r of opts.routes ?? []) web.register(r);
       url = await web.start();
+      announce(url, tok, log);
     } catch (err) {
       await web?.close().catch(() => undefined);
       web = undefined;
