@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `minewatch` command: parses flags and hands off to the modules that do the work. */
 import { Command } from 'commander';
+import { registerAlerts } from './alerts.js';
 import { registerFields } from './fields.js';
 import { registerK8s } from './k8s.js';
 import { registerGithub } from './github.js';
@@ -25,6 +26,7 @@ registerReplay(program);
 registerRules(program);
 registerFields(program);
 registerResponse(program);
+registerAlerts(program);
 registerVersion(program);
 registerWhack(program);
 registerK8s(program);
