@@ -38,7 +38,11 @@ function target(opts: ClientOpts): { url: string; token: string } {
   else if (config.web.token_file) token = readSecretFile(config.web.token_file, 'token_file');
   else {
     const path = stateTokenPath();
-    token = readPrivateToken(path);
+    try {
+      token = readPrivateToken(path);
+    } catch (e) {
+      throw new ClientError((e as Error).message);
+    }
     if (token === undefined) throw new ClientError(`no token: ${path} does not exist (has the agent run as this user, with this MINEWATCH_STATE_DIR?); pass --token-file, set MINEWATCH_TOKEN, or use the config the agent runs with (-c)`);
   }
   return { url, token };
