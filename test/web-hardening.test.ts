@@ -158,6 +158,33 @@ describe('item 3: the API needs a token on loopback too', () => {
   });
 });
 
+describe('item 3: the link on a terminal', () => {
+  const skip = !haveCommand('script') ? 'needs script (util-linux) for a terminal' : undefined;
+  it('on a terminal the server prints the dashboard link with its token once, as Jupyter does; the token opens the API', { skip, timeout: 60_000 }, async () => {
+    const state = tmp();
+    // `script` gives the server a pseudo-terminal as its standard output.
+    const child = spawn('script', ['-q', '-e', '-c', `${process.execPath} ${CLI} server --listen 127.0.0.1:0`, '/dev/null'], { env: { ...process.env, MINEWATCH_STATE_DIR: state }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      while (!/\?token=\S+/.test(out)) {
+        if (child.exitCode !== null) throw new Error(`the server exited: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const link = /(http:\/\/127\.0\.0\.1:\d+)\/\?token=(\S+)/.exec(out)!;
+      const token = readFileSync(join(state, 'token'), 'utf8').trim();
+      assert.equal(decodeURIComponent(link[2]!), token);
+      assert.equal(out.split('?token=').length - 1, 1, 'printed once');
+      assert.equal((await call(link[1]!, '/api/alerts', { token })).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
+
 describe('item 3: no environment beyond what a rule matched', () => {
   const rules = `- rule: Miner With Environment
   desc: a miner whose output shows its environment

@@ -74,7 +74,7 @@ export function stateTokenPath(dir: string = stateDir()): string {
  * Read a token file that must be private: a regular file (not a link), not readable by others,
  * holding at least 16 characters. Undefined when it does not exist.
  */
-export function readPrivateToken(path: string): string | undefined {
+export function readPrivateToken(path: string, opts: { ownedByMe?: boolean } = {}): string | undefined {
   let fd: number;
   try {
     // O_NOFOLLOW: a link planted in its place is refused, not followed.
@@ -88,6 +88,8 @@ export function readPrivateToken(path: string): string | undefined {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error(`${path} is not a plain file; remove it and restart minewatch`);
+    // A token someone else put there (the folder was theirs to write once) is not ours to trust.
+    if (opts.ownedByMe && process.getuid && st.uid !== process.getuid()) return undefined;
     const text = readFileSync(fd, 'utf8').trim();
     return text.length >= MIN_TOKEN ? text : undefined;
   } finally {
@@ -102,7 +104,7 @@ export function readPrivateToken(path: string): string | undefined {
 export function ensureStateToken(dir: string = stateDir()): { token: string; path: string; created: boolean } {
   securePrivateDir(dir);
   const path = stateTokenPath(dir);
-  const existing = readPrivateToken(path);
+  const existing = readPrivateToken(path, { ownedByMe: true });
   if (existing !== undefined) {
     securePrivateFile(path);
     return { token: existing, path, created: false };

@@ -77,7 +77,7 @@ function senders(config: Config, operator: string, log: Logger): InputIdentities
 function announce(url: string, tok: ReturnType<typeof operatorToken>, log: Logger): void {
   if (!tok.stateFile) return;
   if (process.stdout.isTTY) {
-    process.stdout.write(`\nThe dashboard, with this agent's token (kept in ${tok.stateFile}):\n    ${url}/?token=${encodeURIComponent(tok.token)}\n\n`);
+    process.stdout.write(`\nThe dashboard, with its token (kept in ${tok.stateFile}):\n    ${url}/?token=${encodeURIComponent(tok.token)}\n\n`);
   } else {
     log.info({ token_file: tok.stateFile, created: tok.created }, 'the API, the dashboard and the inputs need the token in token_file (readable by this user only): `minewatch alerts` reads it; the dashboard takes it as ?token=');
   }
