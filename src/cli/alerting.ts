@@ -4,7 +4,6 @@
  * server runs this alone.
  */
 import type { Logger } from '../agent/logger.js';
-import { ensureStateToken } from '../agent/state.js';
 import { createOutputs } from '../alerts/outputs/index.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
 import type { Config } from '../config/sections.js';
@@ -13,7 +12,7 @@ import { clientOptions } from '../k8s/api-config.js';
 import { K8sClient } from '../k8s/client.js';
 import type { K8sConfig } from '../k8s/config.js';
 import { tokenReviewer } from '../k8s/token-review.js';
-import { BearerToken } from '../web/auth.js';
+import { BearerToken, operatorToken } from '../web/auth.js';
 import { readSecretFile } from '../web/config.js';
 import { inputIdentities, type InputIdentities } from '../web/input-auth.js';
 import type { MetricsSources } from '../web/metrics.js';
@@ -43,14 +42,6 @@ export interface AlertingOptions {
   inputs: boolean;
 }
 
-/** The operator's token: web.token, web.token_file, else <state>/token (made when missing). */
-export function operatorToken(config: Config): { token: string; stateFile?: string; created?: boolean } {
-  const w = config.web;
-  if (w.token) return { token: w.token };
-  if (w.token_file) return { token: readSecretFile(w.token_file, 'token_file') };
-  const t = ensureStateToken();
-  return { token: t.token, stateFile: t.path, created: t.created };
-}
 
 /** Who may post alerts: the operator, and the agents the config names (their tokens read now). */
 function senders(config: Config, operator: string, log: Logger): InputIdentities {
@@ -91,7 +82,7 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
   let url: string | undefined;
   if (config.web.enabled) {
     try {
-      const tok = operatorToken(config);
+      const tok = operatorToken(config.web);
       const inputs = opts.inputs ? senders(config, tok.token, log) : false;
       if (inputs && opts.webRequired && !inputs.hasAgents) {
         log.warn('every sender posts with the operator\'s token and the hostname each alert claims is stored as it is: give each agent its own token (web.inputs.agents) or ServiceAccount (web.inputs.service_accounts)');

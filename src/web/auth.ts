@@ -8,6 +8,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ensureStateToken } from '../agent/state.js';
+import { readSecretFile, type WebConfig } from './config.js';
 import type { InputIdentities, Sender } from './input-auth.js';
 import type { RouteAuth } from './types.js';
 
@@ -25,6 +27,19 @@ export class BearerToken {
     if (candidate === undefined) return false;
     return timingSafeEqual(digest(candidate), this.want);
   }
+}
+
+/**
+ * The operator's token: web.token, else the file web.token_file, else <state>/token (made, 0600,
+ * when missing). `minewatch run` and `server` always have one, even on loopback; a route that
+ * checks its own token (the k8s webhooks) falls back to this one, so no input ever runs open.
+ * `stateFile` is set when the token is the generated one.
+ */
+export function operatorToken(web: Pick<WebConfig, 'token' | 'token_file'>): { token: string; stateFile?: string; created?: boolean } {
+  if (web.token) return { token: web.token };
+  if (web.token_file) return { token: readSecretFile(web.token_file, 'token_file') };
+  const t = ensureStateToken();
+  return { token: t.token, stateFile: t.path, created: t.created };
 }
 
 /**
