@@ -81,6 +81,11 @@ describe('minewatch server: one identity per agent', () => {
     assert.notEqual(fromB.id, groupA.id);
     assert.equal(fromB.hostname, 'node-b');
     assert.notEqual(fromB.uuid, uuid);
+    // node-b's own later message under that uuid finds node-b's group, still not node-a's.
+    const again = await call(url, '/', { token: TOKEN_B, body: { ...summary, minewatch: { uuid, kind: 'summary', count: 2000 } } });
+    assert.equal(again.json.ids[0], fromB.id);
+    assert.equal((await call(url, `/api/alerts/${fromB.id}`, { token: OPERATOR })).json.count, 2000);
+    assert.equal((await call(url, `/api/alerts/${groupA.id}`, { token: OPERATOR })).json.count, 1);
     await server.stop();
   });
 

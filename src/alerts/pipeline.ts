@@ -4,7 +4,7 @@
  * repeats only count, and when the window closes one summary with the count is queued. Response
  * actions never pass through here: they ran before the match reached us.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../agent/logger.js';
 import type { SyscallEvent } from '../events.js';
 import { clockTime, isoTime, type OutputValue } from '../engine/output.js';
@@ -158,11 +158,17 @@ export class AlertPipeline implements AlertService {
     const lastSeen = parseIsoNs(mw.last_seen) ?? time;
     const count = Math.max(1, Math.floor(Number(mw.count) || 1));
     this.begin();
-    const found = this.store.getByUuid(mw.uuid);
-    // A uuid names a group of one host: another host's alert under it is a group of its own (the
-    // inputs stamp each sender's hostname, so no agent can update another's groups).
-    if (found && found.hostname !== (a.hostname ?? '')) mw = { ...mw, uuid: randomUUID() };
-    const existing = found && found.uuid === mw.uuid ? found : undefined;
+    // A uuid names a group of one host (the inputs stamp each sender's hostname): another host's
+    // alert under it goes to a uuid of its own host, derived from both, so it never updates the
+    // first host's group and its own later summaries still find it.
+    const host = a.hostname ?? '';
+    let existing = this.store.getByUuid(mw.uuid);
+    if (existing && existing.hostname !== host) {
+      mw = { ...mw, uuid: `${mw.uuid}.${createHash('sha256').update(host).digest('hex').slice(0, 16)}` };
+      existing = this.store.getByUuid(mw.uuid);
+      if (existing && existing.hostname !== host) mw = { ...mw, uuid: randomUUID() };
+      if (existing?.uuid !== mw.uuid) existing = undefined;
+    }
     this.countMatch(a.rule, priority, a.source ?? 'syscall', existing ? Math.max(0, count - existing.count) : count);
     const kind: DeliveryKind = mw.kind === 'summary' ? 'summary' : 'first';
     if (existing) {
