@@ -99,7 +99,8 @@ export function authHook(tokens: AuthTokens) {
         senders.set(req, who);
         return;
       }
-      req.log.info({ url: req.url.split('?')[0], reason: who.reason }, 'input refused');
+      // debug: a flood of bad posts must not become a flood of log lines.
+      req.log.debug({ url: req.url.split('?')[0], reason: who.reason }, 'input refused');
       reply.header('www-authenticate', 'Bearer realm="minewatch"');
       const msg = who.refused === 503
         ? `cannot check the token now (${who.reason}); retry`
@@ -109,7 +110,7 @@ export function authHook(tokens: AuthTokens) {
     }
     const need = auth === 'token' || auth === 'input' ? tokens.token : auth === 'metrics' ? tokens.metrics : null;
     if (!need || need.matches(credentialOf(req))) return;
-    const which = auth === 'metrics' ? 'the metrics token (web.metrics_token)' : 'the token (web.token)';
+    const which = auth === 'metrics' ? 'the metrics token (web.metrics_token)' : 'the token (web.token, else the one the agent keeps in <state>/token: `minewatch dashboard` prints a link with it)';
     reply.header('www-authenticate', 'Bearer realm="minewatch"');
     await reply.code(401).send({ error: `unauthorized: send ${which} as 'Authorization: Bearer <token>'` });
   };
