@@ -42,7 +42,6 @@ export interface AlertingOptions {
   inputs: boolean;
 }
 
-
 /** Who may post alerts: the operator, and the agents the config names (their tokens read now). */
 function senders(config: Config, operator: string, log: Logger): InputIdentities {
   const inp = config.web.inputs;
