@@ -13,10 +13,10 @@ import { K8sClient } from '../k8s/client.js';
 import type { K8sConfig } from '../k8s/config.js';
 import { tokenReviewer } from '../k8s/token-review.js';
 import { BearerToken, operatorToken } from '../web/auth.js';
-import { readSecretFile } from '../web/config.js';
+import { isLoopback, parseListen, readSecretFile } from '../web/config.js';
 import { inputIdentities, type InputIdentities } from '../web/input-auth.js';
 import type { MetricsSources } from '../web/metrics.js';
-import { createWebServer, webServerOptions, type WebServer } from '../web/server.js';
+import { createWebServer, WebConfigError, webServerOptions, type WebServer } from '../web/server.js';
 import type { RoutePlugin } from '../web/types.js';
 
 export interface Alerting {
@@ -81,6 +81,12 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
   let url: string | undefined;
   if (config.web.enabled) {
     try {
+      // Beyond loopback the token must be one the operator chose and handed out on purpose (the
+      // config check says so for web.listen; this catches --listen too).
+      const addr = parseListen(config.web.listen);
+      if (typeof addr !== 'string' && !isLoopback(addr.host) && !config.web.token && !config.web.token_file) {
+        throw new WebConfigError(`--listen/web.listen ${config.web.listen} is beyond loopback: set web.token or web.token_file, or listen on 127.0.0.1`);
+      }
       const tok = operatorToken(config.web);
       const inputs = opts.inputs ? senders(config, tok.token, log) : false;
       if (inputs && opts.webRequired && !inputs.hasAgents) {
