@@ -38,6 +38,16 @@ async function stored(url: string, q: string): Promise<any[]> {
 }
 
 describe('minewatch server: one identity per agent', () => {
+  it('the config refuses an agent token equal to the operator\'s, or two agents sharing one, naming the key', async () => {
+    const { parseConfig, ConfigError } = await import('../src/config/load.js');
+    const twice = `web:\n  token: ${OPERATOR}\n  inputs:\n    agents:\n      - {hostname: a, token: ${TOKEN_A}}\n      - {hostname: b, token: ${TOKEN_A}}\n`;
+    assert.throws(() => parseConfig(twice, 'mw.yaml'), (e: Error) => e instanceof ConfigError && /web\.inputs\.agents\.1\.token: the same token as agents\[0\]/.test(e.message));
+    const operator = `web:\n  token: ${OPERATOR}\n  inputs:\n    agents:\n      - {hostname: a, token: ${OPERATOR}}\n`;
+    assert.throws(() => parseConfig(operator, 'mw.yaml'), /web\.inputs\.agents\.0\.token: the same as web\.token/);
+    assert.throws(() => parseConfig('web:\n  inputs:\n    agents:\n      - {hostname: "a b", token_file: /x}\n', 'mw.yaml'), /web\.inputs\.agents\.0\.hostname: not a hostname/);
+    assert.throws(() => parseConfig('web:\n  inputs:\n    agents:\n      - {hostname: a}\n', 'mw.yaml'), /web\.inputs\.agents\.0\.token: give token or token_file/);
+  });
+
   it('token A claiming hostname B is stored as A; an unknown token is 401; the operator\'s alerts keep their hostname; B cannot update A\'s group', { timeout: 60_000 }, async () => {
     writeFileSync(join(dir, 'b.token'), `${TOKEN_B}\n`);
     const cfg = writeConfig(join(dir, 'server.yaml'), {

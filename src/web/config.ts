@@ -106,6 +106,9 @@ export const webSection = z.strictObject({
 }).superRefine((w, ctx) => {
   if (w.token !== undefined && w.token_file !== undefined) ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'give token or token_file, not both' });
   if (w.metrics_token !== undefined && w.metrics_token_file !== undefined) ctx.addIssue({ code: 'custom', path: ['metrics_token_file'], message: 'give metrics_token or metrics_token_file, not both' });
+  w.inputs.agents.forEach((a, i) => {
+    if (a.token !== undefined && a.token === w.token) ctx.addIssue({ code: 'custom', path: ['inputs', 'agents', i, 'token'], message: 'the same as web.token (the operator\'s, trusted with any hostname): give each agent a token of its own' });
+  });
   const addr = parseListen(w.listen);
   if (typeof addr !== 'string' && !isLoopback(addr.host) && w.token === undefined && w.token_file === undefined) {
     ctx.addIssue({ code: 'custom', path: ['listen'], message: `listening on ${w.listen} (beyond loopback) needs a token: set web.token or web.token_file, or listen on 127.0.0.1` });
