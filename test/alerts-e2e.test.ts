@@ -126,14 +126,15 @@ describe('minewatch server: store, throttle, forward', () => {
     const hook = await new Receiver().listen();
     const server = start(serverConfig(dir, { alerts: { throttle: { window_s: 8 } }, outputs: { webhook: { enabled: true, url: hook.url } } }), { command: 'server' });
     const base = await server.webUrl();
+    const token = server.apiToken();
     for (let b = 0; b < 20; b++) {
       const batch = Array.from({ length: 500 }, (_, i) => falcoAlert(b * 500 + i, 'aaaaaaaaaaaa'));
-      assert.equal(await post(`${base}/`, batch), 200);
+      assert.equal(await post(`${base}/`, batch, token), 200);
     }
-    for (let i = 0; i < 10; i++) assert.equal(await post(`${base}/falco`, falcoAlert(i, 'bbbbbbbbbbbb')), 200);
+    for (let i = 0; i < 10; i++) assert.equal(await post(`${base}/falco`, falcoAlert(i, 'bbbbbbbbbbbb'), token), 200);
     // Both firsts arrive at once; the summaries when the windows close.
     await eventually(() => hook.got.length >= 4);
-    const groups = await allAlerts(base);
+    const groups = await allAlerts(base, token);
     assert.equal(groups.length, 2);
     const byContainer = Object.fromEntries(groups.map((g) => [g.container_id, g]));
     assert.equal(byContainer.aaaaaaaaaaaa.count, 10_000);
@@ -157,13 +158,14 @@ describe('minewatch server: store, throttle, forward', () => {
     const cfg = serverConfig(dir, { alerts: { throttle: { window_s: 0 } }, outputs: { webhook: { enabled: true, url: `http://127.0.0.1:${port}/hook` } } });
     const s1 = start(cfg, { command: 'server', stateDir: state });
     const base1 = await s1.webUrl();
+    const token = s1.apiToken();
     const acked = new Set<number>();
     let seq = 0;
     const sender = (async () => {
       for (;;) {
         const batch = Array.from({ length: 20 }, () => falcoAlert(seq++, `c${String(seq % 5).padStart(11, '0')}`));
         try {
-          if ((await post(`${base1}/`, batch)) === 200) for (const a of batch) acked.add((a.output_fields as { seq: number }).seq);
+          if ((await post(`${base1}/`, batch, token)) === 200) for (const a of batch) acked.add((a.output_fields as { seq: number }).seq);
         } catch {
           return; // the server is gone
         }
@@ -175,7 +177,8 @@ describe('minewatch server: store, throttle, forward', () => {
     await s1.exited;
     const s2 = start(cfg, { command: 'server', stateDir: state });
     const base2 = await s2.webUrl();
-    const stored = new Set((await allAlerts(base2)).map((a) => a.output_fields.seq));
+    assert.equal(s2.apiToken(), token, 'the token survives the restart');
+    const stored = new Set((await allAlerts(base2, token)).map((a) => a.output_fields.seq));
     for (const s of acked) assert.ok(stored.has(s), `acknowledged alert seq=${s} is not in the store after the restart`);
     await hook.listen(port);
     await eventually(() => new Set(hook.got.map((m) => m.output_fields.seq)).size >= stored.size);
@@ -189,12 +192,13 @@ describe('minewatch server: store, throttle, forward', () => {
     const dir = tmp();
     const server = start(serverConfig(dir, { web: { max_body_bytes: 4096 } }), { command: 'server' });
     const base = await server.webUrl();
-    const raw = (body: string) => fetch(`${base}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.status);
+    const token = server.apiToken();
+    const raw = (body: string) => fetch(`${base}/`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body }).then((r) => r.status);
     assert.equal(await raw('{"rule": '), 400);
     assert.equal(await raw('{"rule": "x"}'), 400);
     assert.equal(await raw(JSON.stringify(Array.from({ length: 100 }, (_, i) => falcoAlert(i, 'c')))), 413);
-    assert.equal(await post(`${base}/`, falcoAlert(1, 'cccccccccccc')), 200);
-    assert.equal((await allAlerts(base)).length, 1);
+    assert.equal(await post(`${base}/`, falcoAlert(1, 'cccccccccccc'), token), 200);
+    assert.equal((await allAlerts(base, token)).length, 1);
     await server.stop();
   });
 });
@@ -209,19 +213,21 @@ describe('an agent forwarding to a central server', () => {
     compileC(join(FIXTURES, 'agent', 'fake-miner.c'), miner);
     const marker = new Marker(dir, miner);
     const token = randomToken(16);
+    // The agent's own token: the server stores its alerts under the hostname it gives it.
+    const agentToken = randomToken(16);
     // One fixed port for both server runs: the agent's output points at it.
     const probe = await new Receiver().listen();
     const port = probe.port;
     await probe.close();
     const serverState = tmp();
-    const serverCfg = writeConfig(join(dir, 'server.yaml'), { alerts: { throttle: { window_s: 0 } }, outputs: { stdout: { enabled: false } }, web: { token } });
+    const serverCfg = writeConfig(join(dir, 'server.yaml'), { alerts: { throttle: { window_s: 0 } }, outputs: { stdout: { enabled: false } }, web: { token, inputs: { agents: [{ hostname: hostname(), token: agentToken }] } } });
     let server = start(serverCfg, { command: 'server', stateDir: serverState, listen: `127.0.0.1:${port}` });
     const base = await server.webUrl();
     writeFileSync(join(dir, 'marker.yaml'), markerRules());
     const agentCfg = writeConfig(join(dir, 'agent.yaml'), {
       rules_files: [join(dir, 'marker.yaml')],
       alerts: { throttle: { window_s: 0 }, delivery: { retry_initial_ms: 100, retry_max_ms: 1000 } },
-      outputs: { stdout: { enabled: true, format: 'json' }, falcosidekick: { enabled: true, url: base, token } },
+      outputs: { stdout: { enabled: true, format: 'json' }, falcosidekick: { enabled: true, url: base, token: agentToken } },
     });
     const agent = start(agentCfg, {});
     await agent.started();

@@ -5,11 +5,12 @@
  * A screenshot is saved under test-results/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { AgentRun, writeConfig } from './helpers/agent-run.js';
 import { ROOT } from './helpers/paths.js';
 import { call, falcoAlert, startWeb } from './helpers/web.js';
 
@@ -24,6 +25,15 @@ async function rowRules(page: Page): Promise<{ rule: string; priority: string }[
     rule: tr.querySelector('.c-rule')!.textContent!,
     priority: tr.querySelector('.c-prio')!.textContent!,
   })));
+}
+
+function launch(profile: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1366, height: 900 },
+  });
 }
 
 test('dashboard: token, seeded alerts, filters, detail, live update', { timeout: 120_000 }, async (t) => {
@@ -46,12 +56,7 @@ test('dashboard: token, seeded alerts, filters, detail, live update', { timeout:
     const posted = await call(web.url, '/', { token: TOKEN, body: seeded.map((s) => falcoAlert(s)) });
     assert.equal(posted.status, 200, posted.text);
 
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1366, height: 900 },
-    });
+    ctx = await launch(profile);
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -138,5 +143,48 @@ test('dashboard: token, seeded alerts, filters, detail, live update', { timeout:
     await ctx?.close();
     await web.close();
     rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test("dashboard: the link with the server's own token (as printed on its terminal) opens the data, and the token leaves the address bar", { timeout: 120_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set MINEWATCH_CHROMIUM`);
+    return;
+  }
+  // The real server with no web.token: it makes <state>/token and the API needs it, on loopback too.
+  const dir = mkdtempSync(join(tmpdir(), 'mw-dash-token-'));
+  const server = new AgentRun(writeConfig(join(dir, 'server.yaml'), { outputs: { stdout: { enabled: false } } }), { command: 'server' });
+  const profile = mkdtempSync(join(tmpdir(), 'mw-chromium-'));
+  let ctx: BrowserContext | undefined;
+  try {
+    const url = await server.webUrl();
+    const token = readFileSync(join(server.stateDir, 'token'), 'utf8').trim();
+    assert.equal((await call(url, '/api/alerts')).status, 401, 'no token, no data');
+    assert.equal((await call(url, '/', { token, body: falcoAlert({ rule: 'Launch Cryptominer', output: 'TOKENLINK xmrig' }) })).status, 200);
+
+    ctx = await launch(profile);
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    await page.goto(`${url}/?token=${encodeURIComponent(token)}#rule=Launch+Cryptominer`);
+    await page.waitForFunction(() => document.querySelectorAll('#alerts tbody tr').length === 1);
+    assert.equal(await page.textContent('#alerts tbody tr .c-output'), 'TOKENLINK xmrig');
+    assert.equal(await page.locator('#token-dialog').isVisible(), false, 'no token asked for');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('minewatch.token')), token, 'kept for this tab');
+    const address = page.url();
+    assert.ok(!address.includes(token) && !/[?&]token=/.test(address), `the token is gone from the address: ${address}`);
+    assert.match(address, /#.*rule=Launch\+Cryptominer/, 'the filters in the hash stay');
+    await page.locator('#live-status.on').waitFor();
+    // A reload keeps working from the tab's storage, without the token in the address.
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll('#alerts tbody tr').length === 1);
+
+    // Another tab, without the link: the page asks for the token.
+    const other = await ctx.newPage();
+    await other.goto(url);
+    await other.locator('#token-dialog').waitFor({ state: 'visible' });
+  } finally {
+    await ctx?.close();
+    await server.stop();
+    rmSync(profile, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 });

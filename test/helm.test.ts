@@ -173,6 +173,7 @@ function mountsOf(podSpec: any, container: any): MountView[] {
     else if (v.secret) source = `secret:${v.secret.secretName}${v.secret.items ? `[${v.secret.items.map((i: any) => i.key).join(',')}]` : ''}`;
     else if (v.emptyDir) source = 'emptyDir';
     else if (v.persistentVolumeClaim) source = `pvc:${v.persistentVolumeClaim.claimName}`;
+    else if (v.projected) source = `projected:${v.projected.sources.map((p: any) => (p.serviceAccountToken ? `serviceAccountToken(${p.serviceAccountToken.audience})` : Object.keys(p)[0])).join(',')}`;
     else source = `other:${JSON.stringify(v)}`;
     return { mountPath: m.mountPath, readOnly: m.readOnly === true, source };
   });
@@ -214,8 +215,8 @@ test('agent DaemonSet: host PID and network, exactly the mounts and capabilities
   assert.deepEqual(
     mountsOf(pod, c).sort((a, b) => a.mountPath.localeCompare(b.mountPath)),
     [
+      { mountPath: '/etc/minewatch/identity', readOnly: true, source: 'projected:serviceAccountToken(minewatch)' },
       { mountPath: '/etc/minewatch/minewatch.yaml', readOnly: true, source: `configMap:${FULL}-agent/minewatch.yaml` },
-      { mountPath: '/etc/minewatch/secrets', readOnly: true, source: `secret:${FULL}-auth[agent-token]` },
       { mountPath: '/etc/minewatch/tls', readOnly: true, source: `secret:${FULL}-server-tls[ca.crt]` },
       { mountPath: '/sys/fs/cgroup', readOnly: true, source: 'hostPath:/sys/fs/cgroup (Directory)' },
       { mountPath: '/sys/kernel/tracing', readOnly: true, source: 'hostPath:/sys/kernel/tracing (Directory)' },
@@ -237,7 +238,7 @@ test('agent DaemonSet with the eBPF driver off: no BPF, PERFMON, SYS_RESOURCE or
   if (!k) return;
   const { pod, c } = agentContainer(render(k, NO_EBPF));
   assert.deepEqual([...c.securityContext.capabilities.add].sort(), [...BASE_CAPS].sort());
-  assert.deepEqual(mountsOf(pod, c).map((m) => m.mountPath).sort(), ['/etc/minewatch/minewatch.yaml', '/etc/minewatch/secrets', '/etc/minewatch/tls', '/sys/fs/cgroup', '/tmp', '/var/lib/minewatch']);
+  assert.deepEqual(mountsOf(pod, c).map((m) => m.mountPath).sort(), ['/etc/minewatch/identity', '/etc/minewatch/minewatch.yaml', '/etc/minewatch/tls', '/sys/fs/cgroup', '/tmp', '/var/lib/minewatch']);
 });
 
 test('agent DaemonSet with the CPU sampler off: no cgroup mount, unless kill_container is enforced', (t) => {
@@ -256,7 +257,7 @@ test('agent DaemonSet with the custom values: custom rules and the Docker socket
   if (!k) return;
   const { pod, c } = agentContainer(render(k, CUSTOM));
   const byPath = new Map(mountsOf(pod, c).map((m) => [m.mountPath, m]));
-  assert.deepEqual([...byPath.keys()].sort(), ['/etc/minewatch/minewatch.yaml', '/etc/minewatch/rules.d', '/etc/minewatch/secrets', '/etc/minewatch/tls', '/sys/fs/cgroup', '/sys/kernel/tracing', '/tmp', '/var/lib/minewatch', '/var/run/docker.sock']);
+  assert.deepEqual([...byPath.keys()].sort(), ['/etc/minewatch/identity', '/etc/minewatch/minewatch.yaml', '/etc/minewatch/rules.d', '/etc/minewatch/tls', '/sys/fs/cgroup', '/sys/kernel/tracing', '/tmp', '/var/lib/minewatch', '/var/run/docker.sock']);
   assert.deepEqual(byPath.get('/etc/minewatch/rules.d'), { mountPath: '/etc/minewatch/rules.d', readOnly: true, source: `configMap:${FULL}-rules` });
   assert.deepEqual(byPath.get('/var/run/docker.sock'), { mountPath: '/var/run/docker.sock', readOnly: true, source: 'hostPath:/var/run/docker.sock (Socket)' });
   assert.equal(byPath.get('/sys/fs/cgroup')!.readOnly, false, 'kill_container (enforce) writes cgroup.kill');
@@ -331,11 +332,23 @@ test('every file the agent and server configs name is mounted in their container
       }
       for (const f of cfg.rules_files.filter((r: string) => r !== 'default')) assertMountedFile(objs, pod, c, f, `${name} rules_files`);
     }
-    // The agent forwards to the server's Service, over TLS, with the token the server checks.
+    // The agent forwards to the server's Service, over TLS, with its own identity: its projected
+    // ServiceAccount token, which the server reviews and accepts for the agent's account only.
     const sidekick = agentConfig(objs).outputs.falcosidekick;
     const svc = one(objs, 'Service', `${FULL}-server`);
     assert.equal(sidekick.url, `https://${svc.metadata.name}.${NS}.svc:${svc.spec.ports[0].port}/`);
-    assert.equal(posix.basename(sidekick.token_file), posix.basename(serverConfig(objs).web.token_file), 'agents send the token the server checks');
+    const { pod: agentPod } = agentContainer(objs);
+    const identity = agentPod.volumes.find((v: any) => v.projected);
+    const sat = identity.projected.sources[0].serviceAccountToken;
+    assert.equal(sidekick.token_file, `/etc/minewatch/identity/${sat.path}`, 'agents send their projected token');
+    const inputs = serverConfig(objs).web.inputs;
+    assert.deepEqual(inputs.service_accounts, [{ namespace: NS, name: agentPod.serviceAccountName }], 'the server takes the agents\' ServiceAccount');
+    assert.equal(inputs.audience, sat.audience, 'for the audience the token is projected with');
+    assert.ok(sat.expirationSeconds <= 3600, 'short-lived');
+    assert.notEqual(posix.basename(sidekick.token_file), posix.basename(serverConfig(objs).web.token_file), 'agents never hold the operator token');
+    const delegator = one(objs, 'ClusterRoleBinding', `${FULL}-server-auth-delegator`);
+    assert.equal(delegator.roleRef.name, 'system:auth-delegator', 'the server may create TokenReviews');
+    assert.deepEqual(delegator.subjects, [{ kind: 'ServiceAccount', name: serverDeploy(objs).spec.template.spec.serviceAccountName, namespace: NS }]);
   }
 });
 
@@ -575,7 +588,7 @@ test('tokens and keys: agents get only their token and the CA; the server gets t
     assert.equal(new Set(Object.values(auth)).size, keys.length, 'each token differs');
 
     const agentSecrets = agentDs(objs).spec.template.spec.volumes.filter((v: any) => v.secret);
-    assert.deepEqual(agentSecrets.map((v: any) => v.secret.items.map((i: any) => i.key)).flat().sort(), ['agent-token', 'ca.crt'], 'never the audit token or the TLS key');
+    assert.deepEqual(agentSecrets.map((v: any) => v.secret.items.map((i: any) => i.key)).flat().sort(), ['ca.crt'], 'never a token (their identity is their ServiceAccount) or the TLS key');
 
     const dep = serverDeploy(objs);
     const pod = dep.spec.template.spec;
@@ -609,7 +622,7 @@ test('without a server the agent only logs; with existing Secrets the chart make
   const objs = render(k, EXISTING_SECRETS);
   assert.equal(objs.some((o) => o.kind === 'Secret'), false);
   const secretsOf = (pod: any) => pod.volumes.filter((v: any) => v.secret).map((v: any) => v.secret.secretName).sort();
-  assert.deepEqual(secretsOf(agentDs(objs).spec.template.spec), ['my-auth', 'my-tls']);
+  assert.deepEqual(secretsOf(agentDs(objs).spec.template.spec), ['my-tls'], 'agents: only the CA (their identity is their ServiceAccount)');
   assert.deepEqual(secretsOf(serverDeploy(objs).spec.template.spec), ['my-auth', 'my-tls']);
   assert.equal(one(objs, 'ValidatingWebhookConfiguration', FULL).webhooks[0].clientConfig.caBundle, 'Zm9v');
 });

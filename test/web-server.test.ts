@@ -31,7 +31,9 @@ describe('auth', () => {
     await guarded.close();
   });
 
-  test('on loopback without a token the API and inputs are open', async () => {
+  // The library alone (tests, benches) may run open on loopback; `minewatch run` and `server`
+  // always give it a token (web.token or <state>/token): test/web-hardening.test.ts.
+  test('the library on loopback without a token is open (the agent and server never run it so)', async () => {
     assert.equal((await call(open.url, '/api/alerts')).status, 200);
     assert.equal((await call(open.url, '/', { body: falcoAlert() })).status, 200);
     assert.equal((await call(open.url, '/metrics')).status, 200);

@@ -364,7 +364,21 @@ function askToken() {
   d.showModal();
 }
 
+/**
+ * A token in the address (`/?token=…`, as the agent prints it on its terminal) is kept for this
+ * tab and taken out of the address bar at once, so it is not left in the history or a bookmark.
+ */
+function tokenFromAddress() {
+  const u = new URL(location.href);
+  if (!u.searchParams.has('token')) return;
+  const t = u.searchParams.get('token').trim();
+  if (t) setToken(t);
+  u.searchParams.delete('token');
+  history.replaceState(history.state, '', u.pathname + u.search + u.hash);
+}
+
 function initToken() {
+  tokenFromAddress();
   $('token-button').addEventListener('click', askToken);
   $('token-form').addEventListener('submit', () => {
     setToken($('token-input').value.trim());

@@ -4,13 +4,14 @@
  * repeats only count, and when the window closes one summary with the count is queued. Response
  * actions never pass through here: they ran before the match reached us.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../agent/logger.js';
-import { encodeEvent, type SyscallEvent } from '../events.js';
+import type { SyscallEvent } from '../events.js';
 import { clockTime, isoTime, type OutputValue } from '../engine/output.js';
 import { parsePriority, priorityLabel, type Match } from '../engine/types.js';
 import { storePath, type AlertsConfig } from './config.js';
 import { DeliveryWorker } from './delivery.js';
+import { encodeRedactedEvent, redactChanged, redactOutput } from './redact.js';
 import { AlertStore, type GroupUpdate } from './store.js';
 import { Throttle, type Candidate, type OpenGroup, type Placement, type ThrottleStats } from './throttle.js';
 import { LabelCap } from '../web/label-cap.js';
@@ -118,29 +119,34 @@ export class AlertPipeline implements AlertService {
   /** A match from this process's engine. */
   accept(m: Match): AlertRecord | undefined {
     const ev = m.event as Partial<SyscallEvent>;
-    const f = m.outputFields;
+    // No environment beyond what the rule matched is stored (src/alerts/redact.ts).
+    const { output, fields: f } = redactOutput(m.output, m.outputFields);
     return this.offer({
       rule: m.rule,
       priority: m.priority,
       source: m.source,
       tags: m.tags,
       hostname: m.hostname,
-      output: m.output,
+      output,
       outputFields: f,
       time: m.time,
       namespace: ev.k8s?.ns_name ?? str(f['k8s.ns.name']),
       pod: ev.k8s?.pod_name ?? str(f['k8s.pod.name']),
       containerId: ev.container?.id ?? str(f['container.id']),
       containerName: ev.container?.name ?? str(f['container.name']),
-      event: () => encodeEvent(m.event),
+      event: () => encodeRedactedEvent(m.event),
       origin: 'local',
       raw: m.event,
     });
   }
 
   /** A Falco JSON alert received over HTTP (from Falco, or from another minewatch agent). */
-  ingest(a: IncomingAlert): AlertRecord | undefined {
+  ingest(received: IncomingAlert): AlertRecord | undefined {
     this.counters.ingested++;
+    // The sender's environment values are redacted as a local match's are (src/alerts/redact.ts).
+    const redacted = redactOutput(received.output, received.output_fields ?? {});
+    const changed = received.minewatch?.changed;
+    const a: IncomingAlert = { ...received, output: redacted.output, output_fields: redacted.fields, ...(changed ? { minewatch: { ...received.minewatch, changed: redactChanged(changed) } } : {}) };
     const priority = parsePriority(a.priority) ?? 'WARNING';
     const f = a.output_fields ?? {};
     const time = parseIsoNs(a.time) ?? this.now();
@@ -160,7 +166,17 @@ export class AlertPipeline implements AlertService {
     const lastSeen = parseIsoNs(mw.last_seen) ?? time;
     const count = Math.max(1, Math.floor(Number(mw.count) || 1));
     this.begin();
-    const existing = this.store.getByUuid(mw.uuid);
+    // A uuid names a group of one host (the inputs stamp each sender's hostname): another host's
+    // alert under it goes to a uuid of its own host, derived from both, so it never updates the
+    // first host's group and its own later summaries still find it.
+    const host = a.hostname ?? '';
+    let existing = this.store.getByUuid(mw.uuid);
+    if (existing && existing.hostname !== host) {
+      mw = { ...mw, uuid: `${mw.uuid}.${createHash('sha256').update(host).digest('hex').slice(0, 16)}` };
+      existing = this.store.getByUuid(mw.uuid);
+      if (existing && existing.hostname !== host) mw = { ...mw, uuid: randomUUID() };
+      if (existing?.uuid !== mw.uuid) existing = undefined;
+    }
     this.countMatch(a.rule, priority, a.source ?? 'syscall', existing ? Math.max(0, count - existing.count) : count);
     const kind: DeliveryKind = mw.kind === 'summary' ? 'summary' : 'first';
     if (existing) {

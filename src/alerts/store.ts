@@ -7,8 +7,9 @@
  * safe integers so no nanosecond is rounded away.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { securePrivateFile } from '../agent/state.js';
 import type { OutputValue } from '../engine/output.js';
 import { PRIORITIES, priorityRank, type Priority } from '../engine/types.js';
 import type { AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
@@ -170,9 +171,13 @@ export class AlertStore implements AlertReader {
     this.path = path;
     if (path !== ':memory:') {
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        // The store holds other users' command lines: 0600 from its first byte (SQLite gives the
+        // -wal and -shm files the database file's mode), and older stores are tightened.
+        closeSync(openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600));
+        for (const f of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) securePrivateFile(f);
       } catch (e) {
-        throw new Error(`alerts.store.path: cannot create the folder of ${path}: ${(e as Error).message}; set alerts.store.path to a writable place`);
+        throw new Error(`alerts.store.path: cannot create ${path}: ${(e as Error).message}; set alerts.store.path to a writable place`);
       }
     }
     try {

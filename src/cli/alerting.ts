@@ -8,8 +8,15 @@ import { createOutputs } from '../alerts/outputs/index.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
 import type { Config } from '../config/sections.js';
 import { priorityLabel, type Priority } from '../engine/types.js';
+import { clientOptions } from '../k8s/api-config.js';
+import { K8sClient } from '../k8s/client.js';
+import type { K8sConfig } from '../k8s/config.js';
+import { tokenReviewer } from '../k8s/token-review.js';
+import { BearerToken, operatorToken } from '../web/auth.js';
+import { isLoopback, parseListen, readSecretFile } from '../web/config.js';
+import { inputIdentities, type InputIdentities } from '../web/input-auth.js';
 import type { MetricsSources } from '../web/metrics.js';
-import { createWebServer, webServerOptions, type WebServer } from '../web/server.js';
+import { createWebServer, WebConfigError, webServerOptions, type WebServer } from '../web/server.js';
 import type { RoutePlugin } from '../web/types.js';
 
 export interface Alerting {
@@ -31,6 +38,39 @@ export interface AlertingOptions {
    * detecting and stopping miners without it, and says so.
    */
   webRequired: boolean;
+  /** Mount the alert inputs (POST /, /falco): the server always, the agent when web.inputs.enabled. */
+  inputs: boolean;
+}
+
+/** Who may post alerts: the operator, and the agents the config names (their tokens read now). */
+function senders(config: Config, operator: string, log: Logger): InputIdentities {
+  const inp = config.web.inputs;
+  const agents = inp.agents.map((a, i) => ({ hostname: a.hostname, token: a.token ?? readSecretFile(a.token_file!, `inputs.agents[${i}].token_file`) }));
+  let reviewer;
+  if (inp.service_accounts.length > 0) {
+    try {
+      reviewer = tokenReviewer(new K8sClient(clientOptions((config.k8s as K8sConfig).api)));
+    } catch (e) {
+      throw new Error(`web.inputs.service_accounts: ${(e as Error).message}`);
+    }
+  }
+  return inputIdentities({
+    operator: new BearerToken(operator), agents, serviceAccounts: inp.service_accounts, audience: inp.audience, reviewCacheS: inp.review_cache_s, reviewer, log,
+  });
+}
+
+/**
+ * Where to find the dashboard, once: on a terminal the URL with the generated token (as Jupyter
+ * prints its own), so it opens in one click; elsewhere (journal, container log) only the file
+ * that holds the token, never the token.
+ */
+function announce(url: string, tok: ReturnType<typeof operatorToken>, log: Logger): void {
+  if (!tok.stateFile) return;
+  if (process.stdout.isTTY) {
+    process.stdout.write(`\nThe dashboard, with its token (kept in ${tok.stateFile}):\n    ${url}/?token=${encodeURIComponent(tok.token)}\n\n`);
+  } else {
+    log.info({ token_file: tok.stateFile, created: tok.created }, 'the API, the dashboard and the inputs need the token in token_file (readable by this user only): `minewatch alerts` reads it; the dashboard takes it as ?token=');
+  }
 }
 
 export async function startAlerting(config: Config, log: Logger, opts: AlertingOptions): Promise<Alerting> {
@@ -41,8 +81,21 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
   let url: string | undefined;
   if (config.web.enabled) {
     try {
+      // Beyond loopback the token must be one the operator chose and handed out on purpose (the
+      // config check says so for web.listen; this catches --listen too).
+      const addr = parseListen(config.web.listen);
+      if (typeof addr !== 'string' && !isLoopback(addr.host) && !config.web.token && !config.web.token_file) {
+        throw new WebConfigError(`--listen/web.listen ${config.web.listen} is beyond loopback: set web.token or web.token_file, or listen on 127.0.0.1`);
+      }
+      const tok = operatorToken(config.web);
+      const inputs = opts.inputs ? senders(config, tok.token, log) : false;
+      if (inputs && opts.webRequired && !inputs.hasAgents) {
+        log.warn('every sender posts with the operator\'s token and the hostname each alert claims is stored as it is: give each agent its own token (web.inputs.agents) or ServiceAccount (web.inputs.service_accounts)');
+      }
       web = createWebServer({
         ...webServerOptions(config.web),
+        token: tok.token,
+        inputs,
         logger: log,
         alerts: pipeline,
         metrics: {
@@ -53,6 +106,7 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
       });
       for (const r of opts.routes ?? []) web.register(r);
       url = await web.start();
+      announce(url, tok, log);
     } catch (err) {
       await web?.close().catch(() => undefined);
       web = undefined;

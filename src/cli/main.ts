@@ -2,6 +2,7 @@
 /** The `minewatch` command: parses flags and hands off to the modules that do the work. */
 import { Command } from 'commander';
 import { registerDoctor } from './doctor.js';
+import { registerAlerts } from './alerts.js';
 import { registerFields } from './fields.js';
 import { registerK8s } from './k8s.js';
 import { registerGithub } from './github.js';
@@ -26,6 +27,7 @@ registerReplay(program);
 registerRules(program);
 registerFields(program);
 registerResponse(program);
+registerAlerts(program);
 registerVersion(program);
 registerWhack(program);
 registerK8s(program);

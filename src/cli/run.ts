@@ -1,7 +1,9 @@
 /** `minewatch run`: the agent on this host. */
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
-import { createLogger } from '../agent/logger.js';
+import { createLogger, type Logger } from '../agent/logger.js';
+import { privateUmask } from '../agent/state.js';
+import type { Config } from '../config/sections.js';
 import { loadConfigFile } from '../config/load.js';
 import { ebpfPrecheck } from '../sources/driver-check.js';
 import type { Match } from '../engine/types.js';
@@ -33,7 +35,25 @@ export function registerRun(program: Command): void {
     });
 }
 
+/**
+ * The webhook inputs the config turns on, when web.inputs.enabled allows inputs at all; those it
+ * does not allow are named in the log with the key that would.
+ */
+function agentInputs(config: Config, log: Logger, routes: () => ReturnType<typeof webhookRoutes>): ReturnType<typeof webhookRoutes> {
+  if (config.web.inputs.enabled === true) return routes();
+  const k8s = config.k8s as { audit?: { enabled?: boolean }; admission?: { enabled?: boolean } } | undefined;
+  const wanted = [
+    k8s?.audit?.enabled ? 'k8s.audit (POST /k8s-audit)' : '',
+    k8s?.admission?.enabled ? 'k8s.admission (POST /admission)' : '',
+    (config.github as { enabled?: boolean } | undefined)?.enabled ? 'github (POST /github)' : '',
+  ].filter(Boolean);
+  if (wanted.length) log.warn({ inputs: wanted }, 'these inputs are enabled but web.inputs.enabled is false, so the agent does not mount them: set web.inputs.enabled: true (the agent then takes input from whoever holds a token)');
+  return [];
+}
+
 async function run(opts: RunOpts): Promise<number> {
+  // Everything the agent writes (the store, the token, outputs' files) is its user's alone.
+  privateUmask();
   if (opts.driver && !['auto', 'ebpf', 'proc', 'procfs'].includes(opts.driver)) {
     process.stderr.write(`--driver: '${opts.driver}' is not one of auto, ebpf, proc, procfs\n`);
     return 2;
@@ -71,7 +91,8 @@ async function run(opts: RunOpts): Promise<number> {
   try {
     alerting = await startAlerting(config, log, {
       webRequired: false,
-      routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
+      inputs: config.web.inputs.enabled === true,
+      routes: agentInputs(config, log, () => webhookRoutes(config, agent, (m) => onMatch(m), log)),
       metrics: {
         events: () => agent.eventCounts.entries(),
         drops: () => {

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { createLogger } from '../agent/logger.js';
+import { privateUmask } from '../agent/state.js';
 import { Agent } from '../agent/agent.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
@@ -30,11 +31,16 @@ export function registerServer(program: Command): void {
 }
 
 async function serve(opts: ServerOpts): Promise<number> {
+  privateUmask();
   const config = loadConfigWithFlags(opts.config, opts);
   if (typeof config === 'number') return config;
   const log = createLogger();
   if (!config.web.enabled) {
     process.stderr.write('web.enabled is false: a server without its web server takes no alerts; set web.enabled: true\n');
+    return 2;
+  }
+  if (config.web.inputs.enabled === false) {
+    process.stderr.write('web.inputs.enabled is false: a server takes alerts only through its inputs; remove the key or set it to true\n');
     return 2;
   }
   // The engine runs here only for what the webhooks and log files feed it (k8s_audit, github).
@@ -49,6 +55,7 @@ async function serve(opts: ServerOpts): Promise<number> {
   try {
     alerting = await startAlerting(config, log, {
       webRequired: true,
+      inputs: true,
       routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
       metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
     });

@@ -9,6 +9,7 @@ import type { FastifyReply } from 'fastify';
 import { isoTime } from '../engine/output.js';
 import { type Priority, parsePriority, priorityLabel } from '../engine/types.js';
 import type { AlertQuery, AlertReader, AlertRecord, AlertStats } from '../alerts/types.js';
+import { redactChanged, redactOutput, redactStoredEvent } from '../alerts/redact.js';
 import type { RoutePlugin } from './types.js';
 
 export const DEFAULT_LIMIT = 100;
@@ -121,6 +122,9 @@ export const jsonSafe = (v: unknown): string => JSON.stringify(v, (_k, x) => (ty
 
 /** One group as the API shows it (snake_case like Falco's JSON; times ISO, with ns beside them). */
 export function alertView(r: AlertRecord, withEvent: boolean): Record<string, unknown> {
+  // Stored alerts are redacted as they are written; redacting again here covers stores written
+  // before that (a no-op on the rest).
+  const { output, fields } = redactOutput(r.output, r.outputFields);
   const v: Record<string, unknown> = {
     id: r.id,
     uuid: r.uuid,
@@ -129,14 +133,14 @@ export function alertView(r: AlertRecord, withEvent: boolean): Record<string, un
     source: r.source,
     tags: r.tags,
     hostname: r.hostname,
-    output: r.output,
-    output_fields: r.outputFields,
+    output,
+    output_fields: fields,
     count: r.count,
     first_seen: isoTime(r.firstSeen),
     last_seen: isoTime(r.lastSeen),
     first_seen_ns: r.firstSeen.toString(),
     last_seen_ns: r.lastSeen.toString(),
-    changed: r.changed,
+    changed: redactChanged(r.changed),
     namespace: r.namespace,
     pod: r.pod,
     container_id: r.containerId,
@@ -145,7 +149,7 @@ export function alertView(r: AlertRecord, withEvent: boolean): Record<string, un
     window_open: r.windowEnd !== null,
     group_key: r.groupKey,
   };
-  if (withEvent) v.event = r.event;
+  if (withEvent) v.event = redactStoredEvent(r.event);
   return v;
 }
 

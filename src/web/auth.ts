@@ -1,9 +1,16 @@
 /**
- * Bearer tokens, compared in constant time: both sides are hashed to 32 bytes first, so neither
- * the content nor the length of the configured token leaks through response timing.
+ * Who may call what, in one place. Bearer tokens are compared in constant time: both sides are
+ * hashed to 32 bytes first, so neither the content nor the length of the configured token leaks
+ * through response timing. Every route says how it authenticates (src/web/types.ts): the API and
+ * dashboard data need the operator's token (web.token, else the generated <state>/token, even on
+ * loopback), the inputs need a sender identity (src/web/input-auth.ts), and a route that checks
+ * its own credentials (`own`) can use `checkBearer` below.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ensureStateToken } from '../agent/state.js';
+import { readSecretFile, type WebConfig } from './config.js';
+import type { InputIdentities, Sender } from './input-auth.js';
 import type { RouteAuth } from './types.js';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
@@ -23,6 +30,19 @@ export class BearerToken {
 }
 
 /**
+ * The operator's token: web.token, else the file web.token_file, else <state>/token (made, 0600,
+ * when missing). `minewatch run` and `server` always have one, even on loopback; a route that
+ * checks its own token (the k8s webhooks) falls back to this one, so no input ever runs open.
+ * `stateFile` is set when the token is the generated one.
+ */
+export function operatorToken(web: Pick<WebConfig, 'token' | 'token_file'>): { token: string; stateFile?: string; created?: boolean } {
+  if (web.token) return { token: web.token };
+  if (web.token_file) return { token: readSecretFile(web.token_file, 'token_file') };
+  const t = ensureStateToken();
+  return { token: t.token, stateFile: t.path, created: t.created };
+}
+
+/**
  * The token a request carries: `Authorization: Bearer <token>`, or Basic credentials whose
  * password is the token. Basic is for Falco's http_output, which cannot add headers but sends
  * the user and password of its URL (`url: http://falco:<token>@host:8788/`).
@@ -39,11 +59,31 @@ export function credentialOf(req: FastifyRequest): string | undefined {
   return colon < 0 ? undefined : pair.slice(colon + 1);
 }
 
+/**
+ * For routes with `auth: 'own'`: true when the request carries `token`; otherwise answers 401
+ * naming what to send (`what`, e.g. "the audit token (k8s.audit.token, else web.token)") and
+ * returns false. A null token refuses everything: an input never runs open.
+ */
+export function checkBearer(req: FastifyRequest, reply: FastifyReply, token: BearerToken | null, what: string): boolean {
+  if (token?.matches(credentialOf(req))) return true;
+  void reply.code(401).header('www-authenticate', 'Bearer realm="minewatch"').send({ error: `unauthorized: send ${what} as 'Authorization: Bearer <token>'` });
+  return false;
+}
+
 export interface AuthTokens {
   /** Required by `token` routes when set. */
   token: BearerToken | null;
   /** Required by `metrics` routes when set. */
   metrics: BearerToken | null;
+  /** Who may post to `input` routes; absent: the `token` rule. */
+  inputs?: InputIdentities;
+}
+
+const senders = new WeakMap<FastifyRequest, Sender>();
+
+/** The sender an `input` route's request was identified as (set by the auth hook). */
+export function senderOf(req: FastifyRequest): Sender | undefined {
+  return senders.get(req);
 }
 
 /**
@@ -53,9 +93,24 @@ export interface AuthTokens {
 export function authHook(tokens: AuthTokens) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const auth: RouteAuth = req.routeOptions.config?.auth ?? 'token';
-    const need = auth === 'token' ? tokens.token : auth === 'metrics' ? tokens.metrics : null;
+    if (auth === 'input' && tokens.inputs) {
+      const who = await tokens.inputs.identify(credentialOf(req));
+      if (!('refused' in who)) {
+        senders.set(req, who);
+        return;
+      }
+      // debug: a flood of bad posts must not become a flood of log lines.
+      req.log.debug({ url: req.url.split('?')[0], reason: who.reason }, 'input refused');
+      reply.header('www-authenticate', 'Bearer realm="minewatch"');
+      const msg = who.refused === 503
+        ? `cannot check the token now (${who.reason}); retry`
+        : "unauthorized: send the operator's token (web.token), this agent's own token (web.inputs.agents) or its ServiceAccount token (web.inputs.service_accounts) as 'Authorization: Bearer <token>'";
+      await reply.code(who.refused).send({ error: msg });
+      return;
+    }
+    const need = auth === 'token' || auth === 'input' ? tokens.token : auth === 'metrics' ? tokens.metrics : null;
     if (!need || need.matches(credentialOf(req))) return;
-    const which = auth === 'metrics' ? 'the metrics token (web.metrics_token)' : 'the token (web.token)';
+    const which = auth === 'metrics' ? 'the metrics token (web.metrics_token)' : 'the token (web.token, else the one the agent keeps in <state>/token: `minewatch dashboard` prints a link with it)';
     reply.header('www-authenticate', 'Bearer realm="minewatch"');
     await reply.code(401).send({ error: `unauthorized: send ${which} as 'Authorization: Bearer <token>'` });
   };

@@ -41,6 +41,51 @@ export function isLoopback(host: string): boolean {
 
 const secret = z.string().min(16, { message: 'too short: use at least 16 characters (e.g. `openssl rand -hex 32`)' });
 
+const hostname = z.string().min(1).max(253).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'not a hostname: letters, digits, dots, dashes and underscores' });
+const k8sName = z.string().min(1).max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { message: 'not a Kubernetes name (lower-case letters, digits, dashes, dots)' });
+
+/** One agent allowed to post alerts, with its own token; its alerts are stored under `hostname`. */
+const inputAgent = z.strictObject({
+  hostname,
+  token: secret.optional(),
+  token_file: z.string().min(1).optional(),
+}).superRefine((a, ctx) => {
+  if ((a.token === undefined) === (a.token_file === undefined)) ctx.addIssue({ code: 'custom', path: ['token'], message: 'give token or token_file (one of them)' });
+});
+
+/**
+ * The alert inputs (POST / and /falco; on the agent also the webhooks it mounts). Each sender has
+ * an identity, and the hostname of its alerts is the one its identity gives, never what it claims.
+ */
+export const inputsSection = z.strictObject({
+  /**
+   * `minewatch run` mounts no input unless true (any local user could otherwise post alerts, or
+   * webhook events, to the agent). `minewatch server` always has them: they are its purpose.
+   */
+  enabled: z.boolean().optional(),
+  /** Agents with their own tokens (web.token is the operator's: do not hand it to agents). */
+  agents: z.array(inputAgent).default([]),
+  /**
+   * Kubernetes ServiceAccounts whose tokens are accepted, checked with a TokenReview; the hostname
+   * is the node the token's pod runs on. The Helm chart's agents send their projected token.
+   */
+  service_accounts: z.array(z.strictObject({ namespace: k8sName, name: k8sName })).default([]),
+  /** The audience the ServiceAccount tokens must be issued for (the chart projects this one). */
+  audience: z.string().min(1).default('minewatch'),
+  /** How long a reviewed token's answer is kept (a TokenReview per request would load the API server). */
+  review_cache_s: z.number().int().min(0).max(3600).default(60),
+}).superRefine((inp, ctx) => {
+  const seen = new Map<string, number>();
+  inp.agents.forEach((a, i) => {
+    const t = a.token ?? `file:${a.token_file}`;
+    const j = seen.get(t);
+    if (j !== undefined) ctx.addIssue({ code: 'custom', path: ['agents', i, a.token ? 'token' : 'token_file'], message: `the same token as agents[${j}]: give each agent its own` });
+    seen.set(t, i);
+  });
+});
+
+export type InputsConfig = z.infer<typeof inputsSection>;
+
 export const webSection = z.strictObject({
   enabled: z.boolean().default(true),
   /** HOST:PORT. Beyond loopback the API, dashboard data and inputs need `token`. */
@@ -60,9 +105,13 @@ export const webSection = z.strictObject({
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   /** Larger request bodies are answered 413. */
   max_body_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(DEFAULT_MAX_BODY_BYTES),
+  inputs: inputsSection.default(inputsSection.parse({})),
 }).superRefine((w, ctx) => {
   if (w.token !== undefined && w.token_file !== undefined) ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'give token or token_file, not both' });
   if (w.metrics_token !== undefined && w.metrics_token_file !== undefined) ctx.addIssue({ code: 'custom', path: ['metrics_token_file'], message: 'give metrics_token or metrics_token_file, not both' });
+  w.inputs.agents.forEach((a, i) => {
+    if (a.token !== undefined && a.token === w.token) ctx.addIssue({ code: 'custom', path: ['inputs', 'agents', i, 'token'], message: 'the same as web.token (the operator\'s, trusted with any hostname): give each agent a token of its own' });
+  });
   const addr = parseListen(w.listen);
   if (typeof addr !== 'string' && !isLoopback(addr.host) && w.token === undefined && w.token_file === undefined) {
     ctx.addIssue({ code: 'custom', path: ['listen'], message: `listening on ${w.listen} (beyond loopback) needs a token: set web.token or web.token_file, or listen on 127.0.0.1` });

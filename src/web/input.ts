@@ -7,6 +7,7 @@
 import type { FalcoJsonAlert, OutputValue } from '../engine/output.js';
 import { parsePriority } from '../engine/types.js';
 import type { AlertService, IncomingAlert } from '../alerts/types.js';
+import { senderOf } from './auth.js';
 import type { RoutePlugin } from './types.js';
 
 export class AlertShapeError extends Error {
@@ -111,10 +112,14 @@ export function parseFalcoAlerts(body: unknown): IncomingAlert[] {
   return [parseFalcoAlert(body)];
 }
 
-/** POST / and POST /falco → AlertService.ingest. Auth `token` (when a token is configured). */
+/**
+ * POST / and POST /falco → AlertService.ingest. Auth `input`: the sender's identity decides the
+ * hostname its alerts are stored under (an agent cannot post under another host's name); the
+ * operator's alerts keep their own.
+ */
 export function inputRoutes(alerts: AlertService): RoutePlugin {
   return async (app) => {
-    const handler = async (req: { body: unknown }, reply: import('fastify').FastifyReply) => {
+    const handler = async (req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
       let batch: IncomingAlert[];
       try {
         batch = parseFalcoAlerts(req.body);
@@ -122,13 +127,19 @@ export function inputRoutes(alerts: AlertService): RoutePlugin {
         if (e instanceof AlertShapeError) return reply.code(400).send({ error: e.message });
         throw e;
       }
+      const host = senderOf(req)?.hostname;
+      if (host !== undefined) {
+        const claimed = batch.filter((a) => a.hostname !== '' && a.hostname !== host).length;
+        if (claimed) req.log.warn({ sender: host, alerts: claimed }, 'alerts claimed another hostname; stored under the sender\'s own');
+        batch = batch.map((a) => ({ ...a, hostname: host }));
+      }
       // null: counted into a group whose window is open (a repeat), so no new row.
       const ids = batch.map((a) => alerts.ingest(a)?.id ?? null);
       // Acknowledged means stored: the sender may forget these alerts once it has our 200.
       alerts.commit();
       return reply.code(200).send({ accepted: ids.length, ids });
     };
-    app.post('/', { config: { auth: 'token' } }, handler);
-    app.post('/falco', { config: { auth: 'token' } }, handler);
+    app.post('/', { config: { auth: 'input' } }, handler);
+    app.post('/falco', { config: { auth: 'input' } }, handler);
   };
 }

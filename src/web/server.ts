@@ -15,6 +15,7 @@ import { authHook, BearerToken } from './auth.js';
 import { DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, isLoopback, parseListen, readSecretFile, type WebConfig } from './config.js';
 import { dashboardRoutes } from './dashboard.js';
 import { inputRoutes } from './input.js';
+import type { InputIdentities } from './input-auth.js';
 import { matchCountsOf, type MetricsSources, metricsRegistry, metricsRoutes, type PipelineMatchCounts } from './metrics.js';
 import { streamRoutes } from './stream.js';
 import type { RoutePlugin } from './types.js';
@@ -39,6 +40,11 @@ export interface WebServerOptions {
   metrics?: MetricsSources;
   /** The dashboard's folder (default: the package's ui/); false: no dashboard. */
   dashboard?: string | false;
+  /**
+   * Who may post alerts (POST /, /falco). Absent: the operator's token alone, alerts' hostnames
+   * kept. false: no inputs are mounted (`minewatch run` without web.inputs.enabled).
+   */
+  inputs?: InputIdentities | false;
 }
 
 export interface WebServer {
@@ -107,7 +113,7 @@ export function createWebServer(opts: WebServerOptions = {}): WebServer {
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 
-  app.addHook('onRequest', authHook({ token, metrics: opts.metricsToken ? new BearerToken(opts.metricsToken) : null }));
+  app.addHook('onRequest', authHook({ token, metrics: opts.metricsToken ? new BearerToken(opts.metricsToken) : null, ...(opts.inputs ? { inputs: opts.inputs } : {}) }));
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const known = clientError(err, maxBody);
     if (known) {
@@ -134,7 +140,7 @@ export function createWebServer(opts: WebServerOptions = {}): WebServer {
   if (alerts) {
     void app.register(apiRoutes(alerts));
     void app.register(streamRoutes(alerts));
-    void app.register(inputRoutes(alerts));
+    if (opts.inputs !== false) void app.register(inputRoutes(alerts));
     if (opts.dashboard !== false) void app.register(dashboardRoutes(opts.dashboard));
   }
 

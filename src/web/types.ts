@@ -10,10 +10,12 @@ import type { Event } from '../events.js';
  * - `token`: the server's bearer token when one is configured (API, dashboard, alert inputs);
  * - `metrics`: the metrics token when one is configured, else open (Prometheus scrapes);
  * - `open`: never (/healthz, for probes);
+ * - `input`: a sender identity (src/web/input-auth.ts): the operator's token, an agent's own
+ *   token or a ServiceAccount token; `senderOf(req)` (src/web/auth.ts) says who;
  * - `own`: the route checks its own credentials (GitHub HMAC, the k8s audit webhook's token).
  * A route that says nothing is treated as `token`.
  */
-export type RouteAuth = 'token' | 'metrics' | 'open' | 'own';
+export type RouteAuth = 'token' | 'metrics' | 'open' | 'own' | 'input';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -167,6 +167,14 @@ export class AgentRun {
     return l.url as string;
   }
 
+  /**
+   * The API token the run made in its state folder (<state>/token; runs without web.token make
+   * one, and the API and inputs need it even on loopback). Read once it listens.
+   */
+  apiToken(): string {
+    return readFileSync(join(this.stateDir, 'token'), 'utf8').trim();
+  }
+
   /** Wait for "agent started"; returns that line (driver, sources). */
   started(timeoutMs = 20_000): Promise<LogLine> {
     return this.waitLog((l) => l.msg === 'agent started', timeoutMs, 'agent started');

@@ -52,6 +52,9 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Where files land in the containers (the config files name them). */}}
 {{- define "minewatch.rulesDir" -}}/etc/minewatch/rules.d{{- end }}
 {{- define "minewatch.secretsDir" -}}/etc/minewatch/secrets{{- end }}
+{{/* The agent's projected ServiceAccount token (its identity at the server), and its audience. */}}
+{{- define "minewatch.identityDir" -}}/etc/minewatch/identity{{- end }}
+{{- define "minewatch.tokenAudience" -}}minewatch{{- end }}
 {{- define "minewatch.tlsDir" -}}/etc/minewatch/tls{{- end }}
 {{- define "minewatch.stateDir" -}}/var/lib/minewatch{{- end }}
 
@@ -117,7 +120,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- $outputs := dict "stdout" (dict "enabled" .Values.agent.stdout.enabled "format" .Values.agent.stdout.format) }}
 {{- if .Values.server.enabled }}
-{{- $_ := set $outputs "falcosidekick" (dict "enabled" true "url" (printf "https://%s:%v/" (include "minewatch.serverHost" .) .Values.server.service.port) "token_file" (printf "%s/agent-token" (include "minewatch.secretsDir" .)) "ca_file" (printf "%s/ca.crt" (include "minewatch.tlsDir" .))) }}
+{{- $_ := set $outputs "falcosidekick" (dict "enabled" true "url" (printf "https://%s:%v/" (include "minewatch.serverHost" .) .Values.server.service.port) "token_file" (printf "%s/token" (include "minewatch.identityDir" .)) "ca_file" (printf "%s/ca.crt" (include "minewatch.tlsDir" .))) }}
 {{- end }}
 {{- $cfg := dict
   "rules_files" (include "minewatch.rulesFiles" . | fromJsonArray)
@@ -139,6 +142,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- $tls := include "minewatch.tlsDir" . }}
 {{- $web := dict "listen" .Values.server.listen "token_file" (printf "%s/agent-token" $secrets) "tls" (dict "cert_file" (printf "%s/tls.crt" $tls) "key_file" (printf "%s/tls.key" $tls)) }}
 {{- if .Values.metrics.token }}{{ $_ := set $web "metrics_token_file" (printf "%s/metrics-token" $secrets) }}{{ end }}
+{{- if .Values.agent.enabled }}
+{{- /* Each agent posts with its own projected ServiceAccount token; the server asks the API server
+  (TokenReview) whose it is and stores its alerts under the node its pod runs on. */}}
+{{- $_ := set $web "inputs" (dict "service_accounts" (list (dict "namespace" .Release.Namespace "name" (include "minewatch.agentServiceAccount" .))) "audience" (include "minewatch.tokenAudience" .)) }}
+{{- end }}
 {{- $k8s := dict
   "audit" (dict "enabled" .Values.server.audit.enabled "token_file" (printf "%s/audit-token" $secrets))
   "admission" (dict "enabled" .Values.server.admission.enabled "mode" .Values.server.admission.mode)
