@@ -120,10 +120,10 @@ export function metricsRegistry(src: MetricsSources, opts: MetricsOptions = {}):
     },
   });
   counterOf('minewatch_alert_groups_closed_early_total', 'Alert groups closed before their window ended because max_open_groups were open (their summaries went out early).', [], (c) => {
-    c.inc(src.grouping?.().closedEarly ?? 0);
+    c.inc({}, src.grouping?.().closedEarly ?? 0);
   });
   counterOf('minewatch_alert_matches_folded_total', 'Matches counted into an overflow group: past max_new_groups groups of one rule in one place.', [], (c) => {
-    c.inc(src.grouping?.().folded ?? 0);
+    c.inc({}, src.grouping?.().folded ?? 0);
   });
   new Gauge({
     name: 'minewatch_rules_loaded', help: 'Enabled rules loaded.', registers: [registry],
