@@ -52,7 +52,9 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
     assert.equal(alert.source, 'k8s_audit');
     assert.match(alert.output, /metal3d\/xmrig/);
 
-    const review = await (await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), {})).json() as { response: { allowed: boolean; status?: { message?: string } } };
+    // No token of its own: the admission webhook takes web.token, and never runs open.
+    assert.equal((await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), {})).status, 401);
+    const review = await (await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), auth)).json() as { response: { allowed: boolean; status?: { message?: string } } };
     assert.equal(review.response.allowed, false);
     assert.match(review.response.status?.message ?? '', /miner/i);
     await eventually(async () => {
@@ -61,7 +63,7 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
     });
     // The GitHub webhook is mounted too, and refuses what is not signed with its secret.
     assert.equal((await post('/github', { zen: 'hi' }, { 'x-github-event': 'ping', 'x-github-delivery': 'd-1' })).status, 401);
-    const ok = await (await post('/admission', fixture('admission/deployment-nginx-with-limits.json'), {})).json() as { response: { allowed: boolean } };
+    const ok = await (await post('/admission', fixture('admission/deployment-nginx-with-limits.json'), auth)).json() as { response: { allowed: boolean } };
     assert.equal(ok.response.allowed, true);
     await server.stop();
   });

@@ -6,7 +6,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
-import { webhookRoutes } from './webhooks.js';
+import { webhooks } from './webhooks.js';
 
 interface RunOpts {
   config?: string;
@@ -62,7 +62,7 @@ async function run(opts: RunOpts): Promise<number> {
   try {
     alerting = await startAlerting(config, log, {
       webRequired: false,
-      routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
+      ...webhooks(config, agent, (m) => onMatch(m), log),
       metrics: {
         events: () => agent.eventCounts.entries(),
         drops: () => {

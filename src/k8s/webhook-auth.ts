@@ -1,0 +1,103 @@
+/**
+ * Who may post to POST /k8s-audit and POST /admission. Each route takes its own token
+ * (k8s.audit.token, k8s.admission.token), else the server's (web.token). The audit route never runs
+ * without one: its events drive cluster actions (quarantine_workload scales what they name to 0).
+ * The admission route may, but only when `k8s.admission.allow_unauthenticated` says so, for the
+ * clusters whose API server cannot be given webhook credentials; the startup log, the chart's NOTES
+ * and `minewatch doctor` (through admissionAuthStatus) then say so.
+ *
+ * The token `minewatch` generates into its state folder when web.token is unset is not used here:
+ * the API server must be given the token in its own webhook kubeconfig, so it is chosen and set on
+ * both sides on purpose, and the dashboard's token is not handed to the API server by accident.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BearerToken, credentialOf } from '../web/auth.js';
+import { readSecretFile } from '../web/config.js';
+import { type K8sAdmissionConfig, type K8sAuditConfig, resolveToken } from './config.js';
+
+/** What a webhook route checks: a bearer token (and the config key it comes from), or nothing. */
+export type WebhookCredential = { token: string; key: string } | { token: undefined; key: 'k8s.admission.allow_unauthenticated' };
+
+/** A webhook route that would run open; the message names the keys to set. */
+export class WebhookAuthError extends Error {
+  override name = 'WebhookAuthError';
+}
+
+/** The part of the `web` section the webhooks fall back on. */
+export interface WebTokenConfig {
+  token?: string;
+  token_file?: string;
+}
+
+/** web.token, or the content of web.token_file; undefined when neither is set. */
+export function configuredWebToken(web: WebTokenConfig | undefined): string | undefined {
+  if (web?.token) return web.token;
+  return web?.token_file ? readSecretFile(web.token_file, 'token_file') : undefined;
+}
+
+const ownOrWeb = (part: { token?: string; token_file?: string }, where: string, webToken: string | undefined): { token: string; key: string } | undefined => {
+  const own = resolveToken(part, where);
+  if (own) return { token: own, key: `${where}.token` };
+  return webToken ? { token: webToken, key: 'web.token' } : undefined;
+};
+
+/** The token /k8s-audit checks; throws WebhookAuthError when there is none. */
+export function auditCredential(audit: Pick<K8sAuditConfig, 'token' | 'token_file'>, webToken: string | undefined): { token: string; key: string } {
+  const c = ownOrWeb(audit, 'k8s.audit', webToken);
+  if (c) return c;
+  throw new WebhookAuthError(
+    'k8s.audit.enabled: the audit webhook needs a token, since its events can drive cluster actions: set k8s.audit.token_file (or k8s.audit.token, or web.token) and give the same token to the API server in its --audit-webhook-config-file kubeconfig (deploy/k8s-audit-webhook.yaml)',
+  );
+}
+
+/** What /admission checks; throws WebhookAuthError when nothing is set and running open was not chosen. */
+export function admissionCredential(admission: Pick<K8sAdmissionConfig, 'token' | 'token_file' | 'allow_unauthenticated'>, webToken: string | undefined): WebhookCredential {
+  if (admission.allow_unauthenticated) return { token: undefined, key: 'k8s.admission.allow_unauthenticated' };
+  const c = ownOrWeb(admission, 'k8s.admission', webToken);
+  if (c) return c;
+  throw new WebhookAuthError(
+    'k8s.admission.enabled: the admission webhook needs a token: set k8s.admission.token_file (or web.token) and give it to the API server in the kubeconfig of its --admission-control-config-file; where the API server cannot send one, set k8s.admission.allow_unauthenticated: true and admit only the API server to the port (the chart\'s NetworkPolicy)',
+  );
+}
+
+export interface AdmissionAuthStatus {
+  /** false: no admission webhook configured. */
+  enabled: boolean;
+  /** Whether /admission takes reviews from anyone who reaches it. */
+  unauthenticated: boolean;
+  /** One line for a person: what authenticates the webhook, or the risk and what to do. */
+  message: string;
+}
+
+/**
+ * For `minewatch doctor` and the startup log: whether the admission webhook runs unauthenticated.
+ * Reads only the config's keys (no file is opened), so it never throws.
+ */
+export function admissionAuthStatus(config: { k8s?: { admission?: Partial<K8sAdmissionConfig> }; web?: WebTokenConfig }): AdmissionAuthStatus {
+  const a = config.k8s?.admission;
+  if (!a?.enabled) return { enabled: false, unauthenticated: false, message: 'admission webhook off (k8s.admission.enabled: false)' };
+  if (a.allow_unauthenticated) {
+    return {
+      enabled: true,
+      unauthenticated: true,
+      message: 'the admission webhook takes reviews with no credential (k8s.admission.allow_unauthenticated): anyone who reaches its port can read verdicts and plant admission alerts; admit only the API server to it (a NetworkPolicy) or give the API server a token (k8s.admission.token_file and its --admission-control-config-file kubeconfig)',
+    };
+  }
+  if (a.token || a.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires its own bearer token (k8s.admission.token)' };
+  if (config.web?.token || config.web?.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires the server\'s bearer token (web.token): the API server must send it' };
+  return { enabled: true, unauthenticated: false, message: 'the admission webhook has no token and will not start: set k8s.admission.token_file, or allow_unauthenticated behind a NetworkPolicy' };
+}
+
+/**
+ * The onRequest check of a webhook route: runs before the body is read, so a caller without the
+ * token costs a header parse, never a 10 MB upload parsed. The connection is closed with the 401
+ * so the rest of a large body is not read either.
+ */
+export function bearerHook(credential: WebhookCredential) {
+  const want = credential.token === undefined ? undefined : new BearerToken(credential.token);
+  const message = `missing or wrong bearer token: send the token configured in ${credential.key} as 'Authorization: Bearer <token>'`;
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!want || want.matches(credentialOf(req))) return;
+    await reply.code(401).header('www-authenticate', 'Bearer realm="minewatch"').header('connection', 'close').send({ error: message });
+  };
+}
