@@ -133,6 +133,28 @@ app.kubernetes.io/component: {{ .component }}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.agent.extraConfig)) }}
 {{- end }}
 
+{{/* The server's k8s.admission section: its own port, and a token or, when the API server cannot send one, explicitly none. */}}
+{{- define "minewatch.admissionConfig" -}}
+{{- $a := .Values.server.admission }}
+{{- $out := dict "enabled" $a.enabled "mode" $a.mode "listen" (printf "0.0.0.0:%v" $a.containerPort) "max_in_flight_per_client" $a.maxInFlightPerClient }}
+{{- if $a.token }}
+{{- $_ := set $out "token_file" (printf "%s/admission-token" (include "minewatch.secretsDir" .)) }}
+{{- else }}
+{{- $_ := set $out "allow_unauthenticated" true }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* The API server's addresses as NetworkPolicy ipBlock CIDRs: the values', else the `kubernetes` Service's endpoints (empty under helm template). */}}
+{{- define "minewatch.apiServerCIDRs" -}}
+{{- $cidrs := .Values.server.admission.networkPolicy.apiServerCIDRs | default list }}
+{{- if not $cidrs }}
+{{- $ep := lookup "v1" "Endpoints" "default" "kubernetes" }}
+{{- range ($ep.subsets | default list) }}{{ range (.addresses | default list) }}{{ $cidrs = append $cidrs (printf "%s/%s" .ip (ternary "128" "32" (contains ":" .ip))) }}{{ end }}{{ end }}
+{{- end }}
+{{- toJson $cidrs }}
+{{- end }}
+
 {{/* The server's config file (minewatch server --config /etc/minewatch/server.yaml). */}}
 {{- define "minewatch.serverConfig" -}}
 {{- $secrets := include "minewatch.secretsDir" . }}
@@ -141,7 +163,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.metrics.token }}{{ $_ := set $web "metrics_token_file" (printf "%s/metrics-token" $secrets) }}{{ end }}
 {{- $k8s := dict
   "audit" (dict "enabled" .Values.server.audit.enabled "token_file" (printf "%s/audit-token" $secrets))
-  "admission" (dict "enabled" .Values.server.admission.enabled "mode" .Values.server.admission.mode)
+  "admission" (include "minewatch.admissionConfig" . | fromJson)
   "api" (dict "enrich" (dict "enabled" false))
 }}
 {{- $cfg := dict
