@@ -6,13 +6,17 @@
  * AdmissionReview can be.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { test } from 'node:test';
 import { admissionEngine, admissionRoutes } from '../src/k8s/admission.js';
 import { type K8sConfig, k8sSection } from '../src/k8s/config.js';
-import { k8sRoutes } from '../src/k8s/routes.js';
+import { admissionListener } from '../src/k8s/admission-server.js';
+import { k8sAdmissionRoutes, k8sRoutes } from '../src/k8s/routes.js';
 import { WebhookAuthError, admissionAuthStatus } from '../src/k8s/webhook-auth.js';
 import { HOOK_AUTH, HOOK_TOKEN, fixtureText, post, serve } from './helpers/k8s.js';
+import { FIXTURES } from './helpers/paths.js';
 
 const section = (k8s: Record<string, unknown>): Pick<K8sConfig, 'audit' | 'admission'> => k8sSection.parse(k8s);
 const auditBody = fixtureText('audit/deployment-metal3d-xmrig.json');
@@ -145,4 +149,48 @@ test('admission: past max_in_flight_per_client a client gets 429 while another a
     status = (await postFrom(`${url}/admission`, review, HOOK_AUTH, '127.0.0.2')).status;
   }
   assert.equal(status, 200, 'a client whose requests ended gets its slots back');
+});
+
+test('admission mTLS (k8s.admission.client_ca_file on its own listener): a certificate the CA signed, with an accepted name, passes; a stranger\'s or none gets 401 unless the token comes', { timeout: 30_000 }, async (t) => {
+  const TLS = `${FIXTURES}tls/`;
+  const tls = { cert_file: `${TLS}cert.pem`, key_file: `${TLS}key.pem` };
+  const pem = (f: string) => readFileSync(`${TLS}${f}`);
+  const start = async (admission: Record<string, unknown>) => {
+    const cfg = section({ admission: { enabled: true, listen: '127.0.0.1:0', client_ca_file: `${TLS}webhook-client-ca.pem`, ...admission } });
+    const l = admissionListener({ listen: cfg.admission.listen!, tls, clientCaFile: cfg.admission.client_ca_file, routes: k8sAdmissionRoutes(cfg, { sink: () => true, webToken: 'the-web-token-0123' }) });
+    const url = await l.start();
+    t.after(() => l.close());
+    return url;
+  };
+  const post = (url: string, client?: 'webhook-client' | 'webhook-stranger', headers: Record<string, string> = {}) => new Promise<number>((resolve, reject) => {
+    const u = new URL('/admission', url);
+    const req = httpsRequest({
+      host: u.hostname, port: u.port, path: u.pathname, method: 'POST', ca: pem('cert.pem'), agent: false,
+      ...(client ? { cert: pem(`${client}.pem`), key: pem(`${client}-key.pem`) } : {}),
+      headers: { 'content-type': 'application/json', ...headers },
+    }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(review);
+  });
+
+  const named = await start({ client_names: ['kube-apiserver'] });
+  assert.equal(await post(named, 'webhook-client'), 200, 'signed by the CA, CN kube-apiserver');
+  assert.equal(await post(named, 'webhook-stranger'), 401, 'same CN, not signed by the CA');
+  assert.equal(await post(named), 401, 'no certificate');
+  assert.equal(await post(named, undefined, { authorization: 'Bearer the-web-token-0123' }), 401, 'web.token is not taken instead of a certificate');
+
+  const otherName = await start({ client_names: ['someone-else'] });
+  assert.equal(await post(otherName, 'webhook-client'), 401, 'signed, but not a name on the list');
+
+  const either = await start({ token: 'adm-token' });
+  assert.equal(await post(either, 'webhook-client'), 200, 'any name the CA signed');
+  assert.equal(await post(either, undefined, { authorization: 'Bearer adm-token' }), 200, 'or the token');
+  assert.equal(await post(either), 401);
+
+  assert.throws(() => section({ admission: { enabled: true, client_ca_file: `${TLS}webhook-client-ca.pem` } }), /client_ca_file needs listen/);
+  assert.throws(() => admissionListener({ listen: '127.0.0.1:0', clientCaFile: `${TLS}webhook-client-ca.pem`, routes: async () => undefined }), /client certificates need TLS: set web\.tls/);
+  assert.match(admissionAuthStatus({ k8s: { admission: { enabled: true, client_ca_file: '/etc/ca.pem' } } }).message, /client certificate signed by \/etc\/ca\.pem/);
 });

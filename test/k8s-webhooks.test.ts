@@ -169,7 +169,7 @@ test('k8sRoutes: the config mounts what is enabled, with the token from token_fi
   writeFileSync(`${dir}/token`, 'from-a-file\n');
   const got: Event[] = [];
   const routes = k8sRoutes(
-    { audit: { enabled: true, token_file: `${dir}/token`, max_body_bytes: 1 << 20 }, admission: { enabled: false, mode: 'dryrun', allow_unauthenticated: false, max_body_bytes: 1 << 20, max_in_flight_per_client: 16 } },
+    { audit: { enabled: true, token_file: `${dir}/token`, max_body_bytes: 1 << 20 }, admission: { enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: 1 << 20, max_in_flight_per_client: 16 } },
     { sink: (ev) => (got.push(ev), true) },
   );
   assert.equal(routes.length, 1);
@@ -181,7 +181,7 @@ test('k8sRoutes: the config mounts what is enabled, with the token from token_fi
   assert.equal((await post(`${url}/admission`, body)).status, 404, 'admission is off');
   assert.equal(got.length, 1);
   assert.throws(
-    () => k8sRoutes({ audit: { enabled: true, token_file: `${dir}/nope`, max_body_bytes: 1024 }, admission: { enabled: false, mode: 'dryrun', allow_unauthenticated: false, max_body_bytes: 1024, max_in_flight_per_client: 16 } }, { sink: () => true }),
+    () => k8sRoutes({ audit: { enabled: true, token_file: `${dir}/nope`, max_body_bytes: 1024 }, admission: { enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: 1024, max_in_flight_per_client: 16 } }, { sink: () => true }),
     /k8s\.audit\.token_file: cannot read .*nope \(ENOENT\)/,
   );
 });

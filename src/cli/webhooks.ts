@@ -38,7 +38,7 @@ export function webhooks(config: Config, agent: Agent, onMatch: (m: Match) => vo
   if (status.unauthenticated) log.warn({ key: 'k8s.admission.allow_unauthenticated' }, status.message);
   const listeners: AdmissionListener[] = [];
   if (k8s.admission.enabled && k8s.admission.listen) {
-    listeners.push(admissionListener({ listen: k8s.admission.listen, tls: config.web.tls, routes: k8sAdmissionRoutes(k8s, deps), logger: log }));
+    listeners.push(admissionListener({ listen: k8s.admission.listen, tls: config.web.tls, clientCaFile: k8s.admission.client_ca_file, routes: k8sAdmissionRoutes(k8s, deps), logger: log }));
   }
   return {
     routes: [...k8sRoutes(k8s, deps), ...(github.enabled ? [githubRoutesFor(github, agent.sink, log)] : [])],

@@ -17,6 +17,8 @@ export interface AdmissionListenerOptions {
   listen: string;
   /** PEM files (web.tls): without them it serves plain HTTP, which the API server will not call. */
   tls?: { cert_file: string; key_file: string };
+  /** k8s.admission.client_ca_file: ask for client certificates and verify them against this CA. */
+  clientCaFile?: string;
   routes: RoutePlugin;
   logger?: Logger;
 }
@@ -37,7 +39,20 @@ export function admissionListener(opts: AdmissionListenerOptions): AdmissionList
       throw new Error(`web.tls.${key}: cannot read ${path} for the admission listener: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path and its permissions`);
     }
   };
-  const https = opts.tls ? { cert: read(opts.tls.cert_file, 'cert_file'), key: read(opts.tls.key_file, 'key_file') } : undefined;
+  if (opts.clientCaFile && !opts.tls) throw new Error('k8s.admission.client_ca_file: client certificates need TLS: set web.tls (cert_file, key_file)');
+  let ca: Buffer | undefined;
+  if (opts.clientCaFile) {
+    try {
+      ca = readFileSync(opts.clientCaFile);
+    } catch (e) {
+      throw new Error(`k8s.admission.client_ca_file: cannot read ${opts.clientCaFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path and its permissions`);
+    }
+  }
+  // With a client CA, the certificate is asked for but not required by TLS: the route decides
+  // (a token may do instead), and says why in a 401 rather than a failed handshake.
+  const https = opts.tls
+    ? { cert: read(opts.tls.cert_file, 'cert_file'), key: read(opts.tls.key_file, 'key_file'), ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) }
+    : undefined;
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     ...(https ? { https } : {}),

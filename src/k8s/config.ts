@@ -52,18 +52,27 @@ export const k8sAdmissionSchema = z.strictObject({
   allow_unauthenticated: z.boolean().default(false),
   /** Its own HOST:PORT (the chart's NetworkPolicy opens it to the API server only); none: on the web server. */
   listen: z.string().min(1).optional(),
+  /**
+   * mTLS: a PEM CA; a client certificate it signed is accepted instead of the token (the API
+   * server sends one when its admission kubeconfig gives client-certificate/client-key for the
+   * webhook). Needs `listen` and web.tls: the listener asks for client certificates.
+   */
+  client_ca_file: z.string().min(1).optional(),
+  /** With client_ca_file: the certificate's CN or a DNS name must be one of these (empty: any the CA signed). */
+  client_names: z.array(z.string().min(1)).default([]),
   max_body_bytes: z.number().int().min(1024).default(DEFAULT_ADMISSION_MAX_BODY_BYTES),
   /** Reviews in flight per client address; past it, 429 (one global cap would turn away the API server's own). */
   max_in_flight_per_client: z.number().int().min(1).default(DEFAULT_ADMISSION_MAX_IN_FLIGHT),
 })
   .refine((a) => !(a.token && a.token_file), { message: 'set token or token_file, not both' })
-  .refine((a) => !(a.allow_unauthenticated && (a.token || a.token_file)), { message: 'allow_unauthenticated with a token: choose one (remove allow_unauthenticated to require the token)' });
+  .refine((a) => !(a.allow_unauthenticated && (a.token || a.token_file || a.client_ca_file)), { message: 'allow_unauthenticated with a token or client_ca_file: choose one (remove allow_unauthenticated to require the credential)' })
+  .refine((a) => !a.client_ca_file || a.listen, { message: 'client_ca_file needs listen: client certificates are asked for on the admission webhook\'s own TLS listener' });
 
 /** The section's keys: other Kubernetes parts add theirs here. */
 export const K8S_SECTION_SHAPE = {
   audit: k8sAuditSchema.default({ enabled: false, max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
   admission: k8sAdmissionSchema.default({
-    enabled: false, mode: 'dryrun', allow_unauthenticated: false, max_body_bytes: DEFAULT_ADMISSION_MAX_BODY_BYTES, max_in_flight_per_client: DEFAULT_ADMISSION_MAX_IN_FLIGHT,
+    enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: DEFAULT_ADMISSION_MAX_BODY_BYTES, max_in_flight_per_client: DEFAULT_ADMISSION_MAX_IN_FLIGHT,
   }),
   ...K8S_API_SHAPE,
 };

@@ -10,13 +10,25 @@
  * the API server must be given the token in its own webhook kubeconfig, so it is chosen and set on
  * both sides on purpose, and the dashboard's token is not handed to the API server by accident.
  */
+import type { TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BearerToken, credentialOf } from '../web/auth.js';
 import { readSecretFile } from '../web/config.js';
 import { type K8sAdmissionConfig, type K8sAuditConfig, resolveToken } from './config.js';
 
-/** What a webhook route checks: a bearer token (and the config key it comes from), or nothing. */
-export type WebhookCredential = { token: string; key: string } | { token: undefined; key: 'k8s.admission.allow_unauthenticated' };
+/** Client certificates a route accepts: signed by the listener's client CA, with one of these names (empty: any). */
+export interface ClientCertRule {
+  names: string[];
+}
+
+/**
+ * What a webhook route checks: a bearer token (and the config key it comes from), a client
+ * certificate, either, or (explicitly) nothing.
+ */
+export type WebhookCredential =
+  | { token: string; key: string; clientCerts?: ClientCertRule }
+  | { token: undefined; key: string; clientCerts: ClientCertRule }
+  | { token: undefined; key: 'k8s.admission.allow_unauthenticated'; clientCerts?: undefined };
 
 /** A webhook route that would run open; the message names the keys to set. */
 export class WebhookAuthError extends Error {
@@ -51,8 +63,13 @@ export function auditCredential(audit: Pick<K8sAuditConfig, 'token' | 'token_fil
 }
 
 /** What /admission checks; throws WebhookAuthError when nothing is set and running open was not chosen. */
-export function admissionCredential(admission: Pick<K8sAdmissionConfig, 'token' | 'token_file' | 'allow_unauthenticated'>, webToken: string | undefined): WebhookCredential {
+export function admissionCredential(admission: Pick<K8sAdmissionConfig, 'token' | 'token_file' | 'allow_unauthenticated' | 'client_ca_file' | 'client_names'>, webToken: string | undefined): WebhookCredential {
   if (admission.allow_unauthenticated) return { token: undefined, key: 'k8s.admission.allow_unauthenticated' };
+  const clientCerts = admission.client_ca_file ? { names: admission.client_names ?? [] } : undefined;
+  // With client certificates and no token of its own, the certificate alone: web.token is the
+  // dashboard's, and an API server that sends a certificate has no need of it.
+  const own = resolveToken(admission, 'k8s.admission');
+  if (clientCerts) return own ? { token: own, key: 'k8s.admission.token', clientCerts } : { token: undefined, key: 'k8s.admission.client_ca_file', clientCerts };
   const c = ownOrWeb(admission, 'k8s.admission', webToken);
   if (c) return c;
   throw new WebhookAuthError(
@@ -83,6 +100,7 @@ export function admissionAuthStatus(config: { k8s?: { admission?: Partial<K8sAdm
       message: 'the admission webhook takes reviews with no credential (k8s.admission.allow_unauthenticated): anyone who reaches its port can read verdicts and plant admission alerts; admit only the API server to it (a NetworkPolicy) or give the API server a token (k8s.admission.token_file and its --admission-control-config-file kubeconfig)',
     };
   }
+  if (a.client_ca_file) return { enabled: true, unauthenticated: false, message: `the admission webhook requires a client certificate signed by ${a.client_ca_file}${a.token || a.token_file ? ' or its bearer token (k8s.admission.token)' : ''}` };
   if (a.token || a.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires its own bearer token (k8s.admission.token)' };
   if (config.web?.token || config.web?.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires the server\'s bearer token (web.token): the API server must send it' };
   return { enabled: true, unauthenticated: false, message: 'the admission webhook has no token and will not start: set k8s.admission.token_file, or allow_unauthenticated behind a NetworkPolicy' };
@@ -95,9 +113,27 @@ export function admissionAuthStatus(config: { k8s?: { admission?: Partial<K8sAdm
  */
 export function bearerHook(credential: WebhookCredential) {
   const want = credential.token === undefined ? undefined : new BearerToken(credential.token);
-  const message = `missing or wrong bearer token: send the token configured in ${credential.key} as 'Authorization: Bearer <token>'`;
+  const certs = credential.clientCerts;
+  const open = !want && !certs;
+  const message = want
+    ? `missing or wrong bearer token: send the token configured in ${credential.key} as 'Authorization: Bearer <token>'${certs ? ', or a client certificate signed by k8s.admission.client_ca_file' : ''}`
+    : `no accepted client certificate: present one signed by k8s.admission.client_ca_file${certs?.names.length ? ` naming one of ${certs.names.join(', ')}` : ''}`;
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (!want || want.matches(credentialOf(req))) return;
+    if (open || (certs && clientCertAccepted(req, certs)) || want?.matches(credentialOf(req))) return;
     await reply.code(401).header('www-authenticate', 'Bearer realm="minewatch"').header('connection', 'close').send({ error: message });
   };
+}
+
+/**
+ * Whether the connection presented a client certificate the listener's client CA verified
+ * (`requestCert`, checked by TLS itself), with an accepted CN or DNS name.
+ */
+export function clientCertAccepted(req: FastifyRequest, rule: ClientCertRule): boolean {
+  const sock = req.raw.socket as Partial<TLSSocket>;
+  if (!sock.encrypted || sock.authorized !== true || typeof sock.getPeerCertificate !== 'function') return false;
+  if (rule.names.length === 0) return true;
+  const cert = sock.getPeerCertificate();
+  const cn = cert.subject?.CN;
+  const dns = (cert.subjectaltname ?? '').split(/,\s*/).filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4));
+  return [...(typeof cn === 'string' ? [cn] : []), ...dns].some((n) => rule.names.includes(n));
 }
