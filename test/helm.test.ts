@@ -127,6 +127,7 @@ test('every rendered object validates against the Kubernetes schemas (kubernetes
     [['--set', 'agent.enabled=false'], ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'NetworkPolicy', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
     [EXISTING_SECRETS, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'NetworkPolicy', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
     [['--set', 'server.admission.networkPolicy.enabled=false'], KINDS_DEFAULT.filter((k) => k !== 'NetworkPolicy')],
+    [['--set', 'server.admission.token=true', '--set', 'server.admission.clientCA.existingSecret=ca', '--set', 'server.admission.networkPolicy.apiServerCIDRs={203.0.113.10/32}'], KINDS_DEFAULT],
   ];
   for (const [args, kinds] of cases) {
     const objects = render(k, args);
@@ -623,6 +624,23 @@ test('admission auth: no token by default (managed API servers cannot send one),
   // The rendered configs load, and the server would start its admission route: with a token, or explicitly open.
   loadRendered(t, serverConfig(objs), 'server.yaml');
   loadRendered(t, serverConfig(def), 'server.yaml');
+
+  // mTLS: the CA Secret is mounted and named in the config; no warning about running open.
+  const mtls = ['--set', 'server.admission.clientCA.existingSecret=apiserver-webhook-ca', '--set', 'server.admission.clientCA.names={kube-apiserver}'];
+  const m = render(k, mtls);
+  const mcfg = serverConfig(m).k8s.admission;
+  assert.equal(mcfg.client_ca_file, '/etc/minewatch/admission-client-ca/ca.crt');
+  assert.deepEqual(mcfg.client_names, ['kube-apiserver']);
+  assert.equal(mcfg.allow_unauthenticated, undefined);
+  assert.equal(mcfg.token_file, undefined);
+  const mpod = serverDeploy(m).spec.template.spec;
+  assert.deepEqual(mountsOf(mpod, mpod.containers[0]).find((x) => x.mountPath === '/etc/minewatch/admission-client-ca'),
+    { mountPath: '/etc/minewatch/admission-client-ca', readOnly: true, source: 'secret:apiserver-webhook-ca[ca.crt]' });
+  loadRendered(t, serverConfig(m), 'server.yaml');
+  const mnotes = renderNotes(k, mtls);
+  assert.doesNotMatch(mnotes, /UNAUTHENTICATED/);
+  assert.match(mnotes, /a client certificate signed by the ca\.crt of Secret apiserver-webhook-ca/);
+  assert.match(mnotes, /CN or DNS name one of kube-apiserver/);
 });
 
 test('NetworkPolicy: the admission port admits only the API server\'s CIDRs; the main port stays open', (t) => {

@@ -54,6 +54,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "minewatch.secretsDir" -}}/etc/minewatch/secrets{{- end }}
 {{- define "minewatch.tlsDir" -}}/etc/minewatch/tls{{- end }}
 {{- define "minewatch.stateDir" -}}/var/lib/minewatch{{- end }}
+{{- define "minewatch.admissionClientCADir" -}}/etc/minewatch/admission-client-ca{{- end }}
+
+{{/* "true" when the admission webhook requires a credential (a token or a client certificate). */}}
+{{- define "minewatch.admissionAuthenticated" -}}
+{{- if or .Values.server.admission.token .Values.server.admission.clientCA.existingSecret }}true{{ end }}
+{{- end }}
 
 {{/* rules_files: rulesFiles, then each customRules file by name. Fails on a name a ConfigMap key cannot carry. */}}
 {{- define "minewatch.rulesFiles" -}}
@@ -139,7 +145,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- $out := dict "enabled" $a.enabled "mode" $a.mode "listen" (printf "0.0.0.0:%v" $a.containerPort) "max_in_flight_per_client" $a.maxInFlightPerClient }}
 {{- if $a.token }}
 {{- $_ := set $out "token_file" (printf "%s/admission-token" (include "minewatch.secretsDir" .)) }}
-{{- else }}
+{{- end }}
+{{- if $a.clientCA.existingSecret }}
+{{- $_ := set $out "client_ca_file" (printf "%s/ca.crt" (include "minewatch.admissionClientCADir" .)) }}
+{{- $_ := set $out "client_names" ($a.clientCA.names | default list) }}
+{{- end }}
+{{- if not (include "minewatch.admissionAuthenticated" .) }}
 {{- $_ := set $out "allow_unauthenticated" true }}
 {{- end }}
 {{- toJson $out }}
