@@ -77,9 +77,9 @@ test('admissionAuthStatus (for `minewatch doctor`): says when admission runs una
  * body: resolves with the status if the server answers anyway. A check that waited for the body
  * would never answer; the test's own timeout then fails it.
  */
-function headersOnly(url: string, length: number, headers: Record<string, string>, localAddress = '127.0.0.1'): { status: Promise<number>; abort(): void } {
+function headersOnly(url: string, length: number | 'chunked', headers: Record<string, string>, localAddress = '127.0.0.1'): { status: Promise<number>; abort(): void } {
   const u = new URL(url);
-  const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', localAddress, agent: false, headers: { 'content-type': 'application/json', 'content-length': String(length), ...headers } });
+  const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', localAddress, agent: false, headers: { 'content-type': 'application/json', ...(length === 'chunked' ? {} : { 'content-length': String(length) }), ...headers } });
   let aborted = false;
   const status = new Promise<number>((resolve, reject) => {
     req.on('response', (res) => {
@@ -107,7 +107,7 @@ export function postFrom(url: string, body: string, headers: Record<string, stri
   });
 }
 
-test('admission: no token → 401 and an oversized body → 413, both before a byte of the body is read', { timeout: 20_000 }, async (t) => {
+test('admission: no token → 401, an oversized body → 413, no Content-Length → 411, all before a byte of the body is read', { timeout: 20_000 }, async (t) => {
   const engine = admissionEngine();
   const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: { token: HOOK_TOKEN, key: 'k8s.admission.token' } }));
   t.after(() => app.close());
@@ -121,6 +121,9 @@ test('admission: no token → 401 and an oversized body → 413, both before a b
   const big = headersOnly(`${url}/admission`, 10_000_000, HOOK_AUTH);
   assert.equal(await big.status, 413, 'the default limit (3 MiB) refuses 10 MB from its Content-Length');
   big.abort();
+  const chunked = headersOnly(`${url}/admission`, 'chunked', HOOK_AUTH);
+  assert.equal(await chunked.status, 411, 'a body of unknown length is refused before it is read');
+  chunked.abort();
   // A real review at the limit's edge still passes.
   const padded = JSON.stringify({ ...JSON.parse(review), pad: 'x'.repeat(3 * 1024 * 1024 - review.length - 100) });
   const r = await post(`${url}/admission`, padded, HOOK_AUTH);

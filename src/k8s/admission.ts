@@ -6,8 +6,9 @@
  * this refuses it.
  *
  * What a flood of large reviews must not do is push the API server's own reviews past their
- * timeout (failurePolicy Ignore then admits unseen): the token and a per-client cap are checked
- * before any body is read, and bodies are limited to what an AdmissionReview can be.
+ * timeout (failurePolicy Ignore then admits unseen): the token, a Content-Length (411 without)
+ * and a per-client cap are checked before any body is read, and bodies are limited to what an
+ * AdmissionReview can be (413 from the Content-Length alone).
  */
 import { Engine, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
@@ -15,7 +16,7 @@ import type { PluginEvent } from '../events.js';
 import type { RoutePlugin } from '../web/types.js';
 import { ADMISSION_TYPE, auditEvent } from './audit-event.js';
 import { DEFAULT_ADMISSION_MAX_BODY_BYTES, DEFAULT_ADMISSION_MAX_IN_FLIGHT } from './config.js';
-import { parseJsonBody, perClientCap, rawBodies } from './http.js';
+import { parseJsonBody, perClientCap, rawBodies, requireContentLength } from './http.js';
 import { type WebhookCredential, bearerHook } from './webhook-auth.js';
 import { type Obj, dig, isObj } from './workload.js';
 
@@ -102,6 +103,8 @@ export function admissionRoutes(opts: AdmissionOptions): RoutePlugin {
     // Both before the body is read: a caller without the token, or with too many reviews in
     // flight, costs a header parse. The token first, so strangers get 401 whatever their count.
     app.addHook('onRequest', bearerHook(opts.credential));
+    // A chunked body could only be measured by reading it: refused, as the API server never sends one.
+    app.addHook('onRequest', requireContentLength('an AdmissionReview'));
     app.addHook('onRequest', perClientCap(opts.maxInFlightPerClient ?? DEFAULT_ADMISSION_MAX_IN_FLIGHT, 'admission reviews'));
     app.post(opts.path ?? '/admission', { config: { auth: 'own' }, bodyLimit: maxBytes }, async (req, reply) => {
       const parsed = parseJsonBody(req.body, reply, 'an admission.k8s.io/v1 AdmissionReview');

@@ -38,6 +38,18 @@ export function perClientCap(max: number, what: string) {
 }
 
 /**
+ * An onRequest hook refusing a body of unknown length (chunked) with 411: it could only be judged
+ * against the size limit after reading it. For clients that always send Content-Length (the API
+ * server posts AdmissionReviews from a byte buffer), so a body is accepted or refused by its header.
+ */
+export function requireContentLength(what: string) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (req.headers['content-length'] !== undefined) return;
+    await reply.code(411).header('connection', 'close').send({ error: `${what} without Content-Length: send the body with its length (the API server does)` });
+  };
+}
+
+/**
  * In this plugin's scope only: every body arrives as a Buffer (any content type, as API servers
  * differ), at most maxBytes, and errors become JSON answers that say what to fix.
  */

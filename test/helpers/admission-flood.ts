@@ -1,9 +1,10 @@
 /**
  * The flood of issue 13 item 6 against POST /admission: `clients` clients, each from its own
- * loopback address (127.0.1.N, so a per-address cap sees them apart), each posting 10 MB reviews
- * `concurrency` at a time, over and over until stopped. A quarter send no token with a
- * Content-Length, a quarter no token chunked (no length to judge by), a quarter the token with a
- * Content-Length, a quarter the token chunked. It runs in a worker thread, so its own work does
+ * loopback address (127.0.1.N, so a per-address cap sees them apart), each posting reviews
+ * `concurrency` at a time, over and over until stopped. Five kinds, by client number: 10 MB with
+ * no token and a Content-Length; 10 MB with no token, chunked (no length to judge by); 10 MB with
+ * the token and a Content-Length; 10 MB with the token, chunked; and 3 MB (under the limit) with
+ * the token, trickled slowly, holding its requests open (what the per-client cap is for). It runs in a worker thread, so its own work does
  * not sit on the event loop of the server it floods (the test's and the bench's).
  *
  * Also the normal review the API server sends, posted alone, with its latency.
@@ -35,20 +36,35 @@ function floodBody(bytes: number): Buffer {
   return Buffer.concat([Buffer.from(head), Buffer.alloc(Math.max(0, bytes - head.length - tail.length), 'x'), Buffer.from(tail)]);
 }
 
-/** One POST; resolves with the status, or 0 when the connection ended first. */
-function postOnce(o: FloodOptions, body: Buffer, client: number): Promise<number> {
+/** The flood's kinds of client, by client number modulo 5. */
+const KINDS = ['no token, Content-Length', 'no token, chunked', 'token, Content-Length', 'token, chunked', 'token, slow'] as const;
+
+/** Under the 3 MiB limit: the slow kind's declared length. */
+const SLOW_BYTES = 3_000_000;
+
+/**
+ * One POST; resolves with the status, or 0 when the connection ended first. The slow kind holds
+ * its request open, trickling 64 KiB every 20 ms of a body under the size limit (what the per-client
+ * cap is for): its body is not JSON, so one that gets through is a 400.
+ */
+function postOnce(o: FloodOptions, body: Buffer, client: number, stopped: () => boolean): Promise<number> {
   const u = new URL('/admission', o.url);
-  const withToken = client % 4 >= 2;
-  const chunked = client % 2 === 1;
+  const kind = KINDS[client % KINDS.length]!;
+  const withToken = kind.startsWith('token');
+  const chunked = kind.endsWith('chunked');
+  const slow = kind === 'token, slow';
+  const length = slow ? SLOW_BYTES : body.length;
   return new Promise((resolve) => {
     const req = request({
       host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false, localAddress: `127.0.1.${(client % 250) + 1}`,
-      headers: { 'content-type': 'application/json', ...(withToken ? { authorization: `Bearer ${o.token}` } : {}), ...(chunked ? {} : { 'content-length': String(body.length) }) },
+      headers: { 'content-type': 'application/json', ...(withToken ? { authorization: `Bearer ${o.token}` } : {}), ...(chunked ? {} : { 'content-length': String(length) }) },
     });
     let done = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (status: number): void => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       req.destroy();
       resolve(status);
     };
@@ -58,7 +74,19 @@ function postOnce(o: FloodOptions, body: Buffer, client: number): Promise<number
     });
     req.on('error', () => finish(0));
     req.on('close', () => finish(0));
-    if (!chunked) req.end(body);
+    if (slow) {
+      let sent = 0;
+      const step = (): void => {
+        if (done) return;
+        if (stopped()) return finish(0);
+        const n = Math.min(64 * 1024, length - sent);
+        req.write(Buffer.alloc(n, 'x'));
+        sent += n;
+        if (sent >= length) req.end();
+        else timer = setTimeout(step, 20);
+      };
+      step();
+    } else if (!chunked) req.end(body);
     else {
       // In 1 MiB chunks, as a streaming client would: the server cannot judge by a length.
       for (let off = 0; off < body.length; off += 1 << 20) req.write(body.subarray(off, off + (1 << 20)));
@@ -74,7 +102,7 @@ async function runFlood(o: FloodOptions, stopped: () => boolean, stats: FloodSta
     for (let k = 0; k < o.concurrency; k++) {
       loops.push((async () => {
         while (!stopped()) {
-          const status = await postOnce(o, body, c);
+          const status = await postOnce(o, body, c, stopped);
           if (status === 0) stats.resets++;
           else stats.statuses[status] = (stats.statuses[status] ?? 0) + 1;
         }
