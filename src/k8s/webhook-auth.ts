@@ -47,16 +47,11 @@ export function configuredWebToken(web: WebTokenConfig | undefined): string | un
   return web?.token_file ? readSecretFile(web.token_file, 'token_file') : undefined;
 }
 
-const ownOrWeb = (part: { token?: string; token_file?: string }, where: string, webToken: string | undefined): { token: string; key: string } | undefined => {
-  const own = resolveToken(part, where);
-  if (own) return { token: own, key: `${where}.token` };
-  return webToken ? { token: webToken, key: 'web.token' } : undefined;
-};
-
 /** The token /k8s-audit checks; throws WebhookAuthError when there is none. */
 export function auditCredential(audit: Pick<K8sAuditConfig, 'token' | 'token_file'>, webToken: string | undefined): { token: string; key: string } {
-  const c = ownOrWeb(audit, 'k8s.audit', webToken);
-  if (c) return c;
+  const own = resolveToken(audit, 'k8s.audit');
+  if (own) return { token: own, key: 'k8s.audit.token' };
+  if (webToken) return { token: webToken, key: 'web.token' };
   throw new WebhookAuthError(
     'k8s.audit.enabled: the audit webhook needs a token, since its events can drive cluster actions: set k8s.audit.token_file (or k8s.audit.token, or web.token) and give the same token to the API server in its --audit-webhook-config-file kubeconfig (deploy/k8s-audit-webhook.yaml)',
   );
@@ -70,8 +65,8 @@ export function admissionCredential(admission: Pick<K8sAdmissionConfig, 'token' 
   // dashboard's, and an API server that sends a certificate has no need of it.
   const own = resolveToken(admission, 'k8s.admission');
   if (clientCerts) return own ? { token: own, key: 'k8s.admission.token', clientCerts } : { token: undefined, key: 'k8s.admission.client_ca_file', clientCerts };
-  const c = ownOrWeb(admission, 'k8s.admission', webToken);
-  if (c) return c;
+  if (own) return { token: own, key: 'k8s.admission.token' };
+  if (webToken) return { token: webToken, key: 'web.token' };
   throw new WebhookAuthError(
     'k8s.admission.enabled: the admission webhook needs a token: set k8s.admission.token_file (or web.token) and give it to the API server in the kubeconfig of its --admission-control-config-file; where the API server cannot send one, set k8s.admission.allow_unauthenticated: true and admit only the API server to the port (the chart\'s NetworkPolicy)',
   );
