@@ -17,7 +17,7 @@ import type { RoutePlugin } from '../web/types.js';
 import { ADMISSION_TYPE, auditEvent } from './audit-event.js';
 import { DEFAULT_ADMISSION_MAX_BODY_BYTES, DEFAULT_ADMISSION_MAX_IN_FLIGHT } from './config.js';
 import { parseJsonBody, perClientCap, rawBodies, requireContentLength } from './http.js';
-import { type WebhookCredential, bearerHook } from './webhook-auth.js';
+import { type WebhookCredential, credentialHook } from './webhook-auth.js';
 import { type Obj, dig, isObj } from './workload.js';
 
 export type AdmissionMode = 'dryrun' | 'enforce';
@@ -102,7 +102,7 @@ export function admissionRoutes(opts: AdmissionOptions): RoutePlugin {
     rawBodies(app, maxBytes, 'AdmissionReview');
     // Both before the body is read: a caller without the token, or with too many reviews in
     // flight, costs a header parse. The token first, so strangers get 401 whatever their count.
-    app.addHook('onRequest', bearerHook(opts.credential));
+    app.addHook('onRequest', credentialHook(opts.credential));
     // A chunked body could only be measured by reading it: refused, as the API server never sends one.
     app.addHook('onRequest', requireContentLength('an AdmissionReview'));
     app.addHook('onRequest', perClientCap(opts.maxInFlightPerClient ?? DEFAULT_ADMISSION_MAX_IN_FLIGHT, 'admission reviews'));

@@ -11,7 +11,7 @@ import type { RoutePlugin, EventSink } from '../web/types.js';
 import { AuditDecodeError, auditEvent, auditEventsOf } from './audit-event.js';
 import { DEFAULT_MAX_BODY_BYTES } from './config.js';
 import { parseJsonBody, rawBodies } from './http.js';
-import { bearerHook } from './webhook-auth.js';
+import { credentialHook } from './webhook-auth.js';
 
 export interface AuditWebhookOptions {
   sink: EventSink;
@@ -35,7 +35,7 @@ export function auditWebhookRoutes(opts: AuditWebhookOptions, stats: AuditWebhoo
   return async (app) => {
     rawBodies(app, maxBytes, 'audit event');
     // Before the body is read.
-    app.addHook('onRequest', bearerHook({ token: opts.token, key: opts.tokenKey ?? 'k8s.audit.token' }));
+    app.addHook('onRequest', credentialHook({ token: opts.token, key: opts.tokenKey ?? 'k8s.audit.token' }));
     app.post(opts.path ?? '/k8s-audit', { config: { auth: 'own' }, bodyLimit: maxBytes }, async (req, reply) => {
       stats.requests++;
       const parsed = parseJsonBody(req.body, reply, 'an audit.k8s.io EventList or Event');

@@ -106,7 +106,7 @@ export function admissionAuthStatus(config: { k8s?: { admission?: Partial<K8sAdm
  * token costs a header parse, never a 10 MB upload parsed. The connection is closed with the 401
  * so the rest of a large body is not read either.
  */
-export function bearerHook(credential: WebhookCredential) {
+export function credentialHook(credential: WebhookCredential) {
   const want = credential.token === undefined ? undefined : new BearerToken(credential.token);
   const certs = credential.clientCerts;
   const open = !want && !certs;
