@@ -20,6 +20,8 @@ function templates(): Record<string, unknown>[] {
   return cases.map((c) => JSON.parse(readFileSync(FIXTURES + c.audit, 'utf8')) as Record<string, unknown>);
 }
 
+const BENCH_TOKEN = 'k8s-audit-bench-token';
+
 export async function k8sAuditBench(): Promise<void> {
   const tpl = templates();
   const engine = Engine.fromFiles(DEFAULT_RULES_FILES);
@@ -39,13 +41,13 @@ export async function k8sAuditBench(): Promise<void> {
 
   let received = 0;
   const app = Fastify({ logger: false });
-  await app.register(auditWebhookRoutes({ sink: (ev) => (received++, engine.process(ev), true) }));
+  await app.register(auditWebhookRoutes({ sink: (ev) => (received++, engine.process(ev), true), token: BENCH_TOKEN }));
   // The HTTP floor: a route that does nothing, through the same server and client.
   app.post('/empty', async () => ({ accepted: 1 }));
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `${baseUrl}/k8s-audit`;
   const post = (body: string, to = url): Promise<number> =>
-    fetch(to, { method: 'POST', body, headers: { 'content-type': 'application/json' } }).then(async (r) => (await r.arrayBuffer(), r.status));
+    fetch(to, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` } }).then(async (r) => (await r.arrayBuffer(), r.status));
 
   async function empty(requests: number, concurrency: number): Promise<number> {
     const body = JSON.stringify(items[0]);

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -114,7 +114,7 @@ function checkServiceMonitor(o: K8sObject): void {
   }
 }
 
-const KINDS_DEFAULT = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration'];
+const KINDS_DEFAULT = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'NetworkPolicy', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration'];
 
 test('every rendered object validates against the Kubernetes schemas (kubernetes-models)', async (t) => {
   const k = toolsOrSkip(t);
@@ -124,8 +124,10 @@ test('every rendered object validates against the Kubernetes schemas (kubernetes
     [CUSTOM, [...KINDS_DEFAULT, 'PersistentVolumeClaim', 'ServiceMonitor']],
     [NO_EBPF, KINDS_DEFAULT],
     [['--set', 'server.enabled=false'], ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'ServiceAccount']],
-    [['--set', 'agent.enabled=false'], ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
-    [EXISTING_SECRETS, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
+    [['--set', 'agent.enabled=false'], ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'NetworkPolicy', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
+    [EXISTING_SECRETS, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'NetworkPolicy', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
+    [['--set', 'server.admission.networkPolicy.enabled=false'], KINDS_DEFAULT.filter((k) => k !== 'NetworkPolicy')],
+    [['--set', 'server.admission.token=true', '--set', 'server.admission.clientCA.existingSecret=ca', '--set', 'server.admission.networkPolicy.apiServerCIDRs={203.0.113.10/32}'], KINDS_DEFAULT],
   ];
   for (const [args, kinds] of cases) {
     const objects = render(k, args);
@@ -547,7 +549,14 @@ test('admission webhook: failurePolicy Ignore, kube-system and the release names
     assert.equal(w.sideEffects, 'None');
     assert.deepEqual(w.admissionReviewVersions, ['v1']);
     const svc = one(objs, 'Service', `${FULL}-server`);
-    assert.deepEqual(w.clientConfig.service, { name: svc.metadata.name, namespace: NS, path: '/admission', port: svc.spec.ports[0].port });
+    // Its own port on the Service and in the pod, which the server's config listens on.
+    const admissionPort = svc.spec.ports.find((p: any) => p.name === 'admission');
+    assert.deepEqual(admissionPort, { name: 'admission', port: 443, targetPort: 'admission', protocol: 'TCP' });
+    assert.deepEqual(w.clientConfig.service, { name: svc.metadata.name, namespace: NS, path: '/admission', port: admissionPort.port });
+    const container = serverDeploy(objs).spec.template.spec.containers[0];
+    const containerPort = container.ports.find((p: any) => p.name === 'admission').containerPort;
+    assert.equal(serverConfig(objs).k8s.admission.listen, `0.0.0.0:${containerPort}`);
+    assert.notEqual(containerPort, container.ports.find((p: any) => p.name === 'https').containerPort, 'apart from the main port');
     const excluded = w.namespaceSelector.matchExpressions.find((e: any) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn');
     assert.ok(excluded, 'a NotIn on kubernetes.io/metadata.name');
     assert.ok(excluded.values.includes('kube-system') && excluded.values.includes(NS), `excluded: ${excluded.values}`);
@@ -575,6 +584,106 @@ test('admission webhook: failurePolicy Ignore, kube-system and the release names
   assert.equal(off.some((o) => o.kind === 'ValidatingWebhookConfiguration'), false);
   assert.equal(serverConfig(off).k8s.admission.enabled, false);
 });
+
+/**
+ * The chart's NOTES.txt as `helm install` prints it. `helm template` does not render NOTES, so a
+ * copy of the chart gets a template that renders the same text (tpl, with the same helpers).
+ */
+function renderNotes(k: KubeTools, args: string[] = []): string {
+  const dir = mkdtempSync(join(tmpdir(), 'minewatch-helm-notes-'));
+  try {
+    const copy = join(dir, 'minewatch');
+    cpSync(CHART, copy, { recursive: true });
+    mkdirSync(join(copy, 'files'), { recursive: true });
+    renameSync(join(copy, 'templates', 'NOTES.txt'), join(copy, 'files', 'notes.txt'));
+    writeFileSync(join(copy, 'templates', 'zz-notes.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | toJson }}\n');
+    const r = runTool(k, 'helm', ['template', RELEASE, copy, '--namespace', NS, '--show-only', 'templates/zz-notes.yaml', ...args]);
+    assert.equal(r.code, 0, `NOTES for ${args.join(' ')}:\n${r.err}`);
+    return (parse(r.out) as { data: { notes: string } }).data.notes;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('admission auth: no token by default (managed API servers cannot send one), said loudly in NOTES; server.admission.token makes one and the server requires it', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const def = render(k);
+  const adm = serverConfig(def).k8s.admission;
+  assert.equal(adm.allow_unauthenticated, true);
+  assert.equal(adm.token_file, undefined);
+  assert.equal(adm.max_in_flight_per_client, 16);
+  assert.ok(!('admission-token' in dataOf(one(def, 'Secret', `${FULL}-auth`))));
+  const notes = renderNotes(k);
+  assert.match(notes, /WARNING: the admission webhook runs UNAUTHENTICATED/);
+  assert.match(notes, /The NetworkPolicy mw-minewatch-server admits only the API server to it/);
+  assert.match(notes, /WARNING: NetworkPolicy: the API server's addresses are unknown .* the admission port is open to every pod/s, 'helm template cannot look up the endpoints');
+
+  const withToken = ['--set', 'server.admission.token=true'];
+  const objs = render(k, withToken);
+  const cfg = serverConfig(objs).k8s.admission;
+  assert.equal(cfg.token_file, '/etc/minewatch/secrets/admission-token');
+  assert.equal(cfg.allow_unauthenticated, undefined);
+  const auth = dataOf(one(objs, 'Secret', `${FULL}-auth`));
+  assert.match(auth['admission-token']!, /^[A-Za-z0-9]{48}$/);
+  assert.equal(new Set(Object.values(auth)).size, Object.keys(auth).length, 'its own token, not the agents\' or the audit one');
+  const dep = serverDeploy(objs);
+  assertMountedFile(objs, dep.spec.template.spec, dep.spec.template.spec.containers[0], cfg.token_file, 'server k8s.admission.token_file');
+  const tokenNotes = renderNotes(k, withToken);
+  assert.doesNotMatch(tokenNotes, /UNAUTHENTICATED/);
+  assert.match(tokenNotes, /--admission-control-config-file/);
+  assert.match(tokenNotes, /jsonpath='\{\.data\.admission-token\}'/);
+  assert.match(tokenNotes, /mw-minewatch-server\.minewatch\.svc:443/);
+  // The rendered configs load, and the server would start its admission route: with a token, or explicitly open.
+  loadRendered(t, serverConfig(objs), 'server.yaml');
+  loadRendered(t, serverConfig(def), 'server.yaml');
+
+  // mTLS: the CA Secret is mounted and named in the config; no warning about running open.
+  const mtls = ['--set', 'server.admission.clientCA.existingSecret=apiserver-webhook-ca', '--set', 'server.admission.clientCA.names={kube-apiserver}'];
+  const m = render(k, mtls);
+  const mcfg = serverConfig(m).k8s.admission;
+  assert.equal(mcfg.client_ca_file, '/etc/minewatch/admission-client-ca/ca.crt');
+  assert.deepEqual(mcfg.client_names, ['kube-apiserver']);
+  assert.equal(mcfg.allow_unauthenticated, undefined);
+  assert.equal(mcfg.token_file, undefined);
+  const mpod = serverDeploy(m).spec.template.spec;
+  assert.deepEqual(mountsOf(mpod, mpod.containers[0]).find((x) => x.mountPath === '/etc/minewatch/admission-client-ca'),
+    { mountPath: '/etc/minewatch/admission-client-ca', readOnly: true, source: 'secret:apiserver-webhook-ca[ca.crt]' });
+  loadRendered(t, serverConfig(m), 'server.yaml');
+  const mnotes = renderNotes(k, mtls);
+  assert.doesNotMatch(mnotes, /UNAUTHENTICATED/);
+  assert.match(mnotes, /a client certificate signed by the ca\.crt of Secret apiserver-webhook-ca/);
+  assert.match(mnotes, /CN or DNS name one of kube-apiserver/);
+});
+
+test('NetworkPolicy: the admission port admits only the API server\'s CIDRs; the main port stays open', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const cidrs = ['--set', 'server.admission.networkPolicy.apiServerCIDRs={203.0.113.10/32,198.51.100.0/28}'];
+  const objs = render(k, cidrs);
+  const np = one(objs, 'NetworkPolicy', `${FULL}-server`);
+  const pod = serverDeploy(objs).spec.template;
+  assert.ok(selects(np.spec.podSelector, pod.metadata.labels), 'selects the server pod');
+  assert.ok(!selects(np.spec.podSelector, agentDs(objs).spec.template.metadata.labels), 'not the agents');
+  assert.deepEqual(np.spec.policyTypes, ['Ingress']);
+  const names = new Set(pod.spec.containers[0].ports.map((p: any) => p.name));
+  const byPort = new Map<string, any>(np.spec.ingress.map((r: any) => [r.ports[0].port, r]));
+  assert.deepEqual([...byPort.keys()].sort(), ['admission', 'https']);
+  for (const port of byPort.keys()) assert.ok(names.has(port), `port ${port} is a named container port`);
+  assert.equal(byPort.get('https').from, undefined, 'agents, the dashboard and the audit webhook still reach the main port');
+  assert.deepEqual(byPort.get('admission').from, [{ ipBlock: { cidr: '203.0.113.10/32' } }, { ipBlock: { cidr: '198.51.100.0/28' } }]);
+  const notes = renderNotes(k, cidrs);
+  assert.match(notes, /NetworkPolicy: the admission port admits only 203\.0\.113\.10\/32, 198\.51\.100\.0\/28 \(the API server\)/);
+  assert.doesNotMatch(notes, /addresses are unknown/);
+  // Admission off: no policy, no admission port.
+  const off = render(k, ['--set', 'server.admission.enabled=false']);
+  assert.equal(off.some((o) => o.kind === 'NetworkPolicy'), false);
+  assert.equal(one(off, 'Service', `${FULL}-server`).spec.ports.length, 1);
+  assert.match(renderNotes(k, ['--set', 'server.admission.networkPolicy.enabled=false']), /No NetworkPolicy guards the port/);
+});
+
+/** A matchLabels selector against labels. */
+const selects = (sel: { matchLabels: Record<string, string> }, labels: Record<string, string>): boolean => Object.entries(sel.matchLabels).every(([k, v]) => labels[k] === v);
 
 test('tokens and keys: agents get only their token and the CA; the server gets the tokens and its key, runs non-root with no capabilities', (t) => {
   const k = toolsOrSkip(t);

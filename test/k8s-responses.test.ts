@@ -50,21 +50,27 @@ describe('k8s response actions', () => {
   const made = (): RecordedRequest[] => s.requests.slice(from);
   const lines = (): string[] => made().map(requestLine);
 
-  test('delete_pod: DELETE with gracePeriodSeconds 0 and a uid precondition', async () => {
-    const off = s.on('DELETE', `/api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q`, (_r, res) => sendJson(res, 200, pod()));
+  test('delete_pod: reads the pod (it must still run the process\'s container), then DELETE with gracePeriodSeconds 0 and a uid precondition', async () => {
+    const offs = [
+      s.on('GET', `/api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q`, (_r, res) => sendJson(res, 200, pod())),
+      s.on('DELETE', `/api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q`, (_r, res) => sendJson(res, 200, pod())),
+    ];
     const a = new DeletePodAction({ client });
     const r = await a.run(request('enforce', 'delete_pod'));
-    off();
+    offs.forEach((f) => f());
     assert.equal(r.outcome, 'done', r.reason);
-    assert.deepEqual(lines(), [`DELETE /api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q?gracePeriodSeconds=0`]);
-    assert.deepEqual(made()[0]!.body, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: POD_UID } });
+    assert.deepEqual(lines(), [`GET /api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q`, `DELETE /api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q?gracePeriodSeconds=0`]);
+    assert.deepEqual(made()[1]!.body, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: POD_UID } });
     assert.match(r.reason ?? '', /deleted pod shop\/miner-7d4b9c8f5-x2x9q \(uid 5f1e2d3c-.*\) with grace period 0/);
   });
 
-  test('delete_pod: dry run, allow-listed and own namespaces send nothing; a replaced pod is missed; a 403 names the rule', async () => {
+  test('delete_pod: dry run only reads; allow-listed and own namespaces send nothing; a replaced pod is missed; a 403 names the rule', async () => {
+    const offGet = s.on('GET', `/api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q`, (_r, res) => sendJson(res, 200, pod()));
     const dry = await new DeletePodAction({ client }).run(request('dryrun', 'delete_pod'));
     assert.equal(dry.outcome, 'dryrun');
     assert.match(dry.reason ?? '', /kubectl delete pod -n shop miner-7d4b9c8f5-x2x9q --grace-period=0 --force/);
+    assert.deepEqual(lines(), [`GET /api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q`], 'a dry run reads the pod, nothing more');
+    from = s.requests.length;
     const allowed = await new DeletePodAction({ client, allow: new AllowList({ namespaces: ['sh*'] }) }).run(request('enforce', 'delete_pod'));
     assert.equal(allowed.outcome, 'spared');
     assert.match(allowed.reason ?? '', /allow-listed namespace shop/);
@@ -81,8 +87,24 @@ describe('k8s response actions', () => {
     const off2 = s.on('DELETE', /\/pods\//, (_r, res) => sendForbidden(res, 'delete', 'pods', '', NS));
     const denied = await new DeletePodAction({ client }).run(request('enforce', 'delete_pod'));
     off2();
+    offGet();
     assert.equal(denied.outcome, 'failed');
     assert.match(denied.reason ?? '', /forbidden to delete pods in namespace shop: grant .* \{apiGroups: \[""\], resources: \["pods"\], verbs: \["delete"\]\}/);
+  });
+
+  test('cluster actions on a process match: a pod that no longer runs the process\'s container is spared, with why, and nothing is changed', async () => {
+    const restarted = podObject({ name: 'miner-7d4b9c8f5-x2x9q', namespace: NS, uid: POD_UID, node: 'node-a', labels: { app: 'miner' }, containers: [{ name: 'xmrig', image: 'metal3d/xmrig:latest', containerID: `containerd://${'d1'.repeat(32)}` }] });
+    const off = s.on('GET', `/api/v1/namespaces/${NS}/pods/miner-7d4b9c8f5-x2x9q`, (_r, res) => sendJson(res, 200, restarted));
+    const outcomes = [];
+    for (const a of [new DeletePodAction({ client }), new QuarantineWorkloadAction({ client }), new IsolatePodAction({ client })]) {
+      outcomes.push(await a.run(request('enforce', a.name)));
+    }
+    off();
+    for (const r of outcomes) {
+      assert.equal(r.outcome, 'spared', `${r.request.action}: ${r.reason}`);
+      assert.match(r.reason ?? '', /^live object no longer matches: Pod shop\/miner-7d4b9c8f5-x2x9q no longer runs container c0c0c0c0c0c0 \(the process's\); it runs d1d1d1d1d1d1/);
+    }
+    assert.ok(made().every((r) => r.method === 'GET'), `only reads: ${lines().join(', ')}`);
   });
 
   test('quarantine_workload: a Deployment (through its ReplicaSet) is annotated and scaled to 0 in one merge patch', async () => {
@@ -263,14 +285,14 @@ describe('k8s response actions', () => {
   });
 
   test('every outcome is recorded as an alert through the dispatcher', async () => {
-    const off = s.on('DELETE', /\/pods\//, (_r, res) => sendJson(res, 200, pod()));
+    const offs = [s.on('GET', /\/pods\//, (_r, res) => sendJson(res, 200, pod())), s.on('DELETE', /\/pods\//, (_r, res) => sendJson(res, 200, pod()))];
     const alerts: Match[] = [];
     const cfg = { mode: 'enforce' as const, actions: [{ rules: ['Miner'], tags: [], do: ['delete_pod' as const, 'isolate_pod' as const] }], allow: { exe_paths: [], images: [], namespaces: [] }, block_ttl_s: 60 };
     const d = new ResponseDispatcher(cfg, { delete_pod: new DeletePodAction({ client }) }, (m) => alerts.push(m), 'node-a');
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: 1n, proc: { pid: 4242, name: 'xmrig' }, container: { id: 'c0c0c0c0c0c0' }, k8s: { ns_name: NS, pod_name: 'miner-7d4b9c8f5-x2x9q', pod_uid: POD_UID } };
     d.onMatch({ rule: 'Miner', priority: 'CRITICAL', source: 'syscall', tags: [], output: 'x', outputFields: {}, time: 1n, hostname: 'node-a', event: ev } as Match);
     for (let i = 0; i < 100 && alerts.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
-    off();
+    offs.forEach((f) => f());
     const byAction = Object.fromEntries(alerts.map((a) => [a.outputFields['mw.response.action'], a]));
     assert.equal(byAction.delete_pod?.rule, 'minewatch response: delete_pod');
     assert.equal(byAction.delete_pod?.outputFields['mw.response.outcome'], 'done');

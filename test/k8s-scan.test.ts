@@ -91,13 +91,13 @@ test('config: the k8s section has defaults, takes its keys and refuses wrong one
   const api = { kubeconfig: '', node_name: '', enrich: { enabled: 'auto', resync_interval_s: 300 } };
   assert.deepEqual(defaultConfig().k8s, {
     audit: { enabled: false, max_body_bytes: 12 * 1024 * 1024 },
-    admission: { enabled: false, mode: 'dryrun', max_body_bytes: 12 * 1024 * 1024 },
+    admission: { enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: 3 * 1024 * 1024, max_in_flight_per_client: 16 },
     api,
   });
   const { config } = parseConfig('k8s:\n  audit:\n    enabled: true\n    token_file: /run/secrets/audit-token\n    log_path: /var/log/kube-audit.log\n  admission:\n    enabled: true\n    mode: enforce\n', 'c.yaml');
   assert.deepEqual(config.k8s, {
     audit: { enabled: true, token_file: '/run/secrets/audit-token', log_path: '/var/log/kube-audit.log', max_body_bytes: 12 * 1024 * 1024 },
-    admission: { enabled: true, mode: 'enforce', max_body_bytes: 12 * 1024 * 1024 },
+    admission: { enabled: true, mode: 'enforce', allow_unauthenticated: false, client_names: [], max_body_bytes: 3 * 1024 * 1024, max_in_flight_per_client: 16 },
     api,
   });
   for (const [text, where] of [

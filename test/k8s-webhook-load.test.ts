@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_RULES_FILES, Engine } from '../src/engine/index.js';
 import type { PluginEvent } from '../src/events.js';
 import { auditWebhookRoutes } from '../src/k8s/audit-webhook.js';
-import { K8S_CASES, fixtureText, post, serve } from './helpers/k8s.js';
+import { HOOK_AUTH, HOOK_TOKEN, K8S_CASES, fixtureText, post, serve } from './helpers/k8s.js';
 
 const RATE = 1000;
 const SECONDS = 30;
@@ -25,6 +25,7 @@ test(`audit webhook: ${RATE} events/s for ${SECONDS} s loses nothing, and answer
   const alerts = new Map<string, number>();
   const { app, url } = await serve(auditWebhookRoutes({
     maxBodyBytes: MAX_BODY,
+    token: HOOK_TOKEN,
     sink: (ev) => {
       const id = ((ev as PluginEvent).payload as { auditID: string }).auditID;
       seen.set(id, (seen.get(id) ?? 0) + 1);
@@ -53,7 +54,7 @@ test(`audit webhook: ${RATE} events/s for ${SECONDS} s loses nothing, and answer
   const statuses = new Map<string, number[]>([['batch', []], ['oversized', []], ['garbage', []]]);
   const inflight = new Set<Promise<void>>();
   const send = (kind: string, body: string): void => {
-    const p = post(`${url}/k8s-audit`, body).then((r) => { statuses.get(kind)!.push(r.status); }, (e) => { statuses.get(kind)!.push(-1); void e; });
+    const p = post(`${url}/k8s-audit`, body, HOOK_AUTH).then((r) => { statuses.get(kind)!.push(r.status); }, (e) => { statuses.get(kind)!.push(-1); void e; });
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   };

@@ -13,22 +13,22 @@ import type { Event } from '../src/events.js';
 import { admissionEngine, admissionRoutes } from '../src/k8s/admission.js';
 import { auditWebhookRoutes } from '../src/k8s/audit-webhook.js';
 import { k8sRoutes } from '../src/k8s/routes.js';
-import { K8S_CASES, fixtureText, post, serve } from './helpers/k8s.js';
+import { HOOK_AUTH, HOOK_TOKEN, K8S_CASES, OPEN_ADMISSION, fixtureText, post, serve } from './helpers/k8s.js';
 import { K8S_AUDIT_CORPUS } from './helpers/paths.js';
 
 const recorded = (f: string): Record<string, unknown> => JSON.parse(readFileSync(K8S_AUDIT_CORPUS + f, 'utf8'));
 
 test('audit webhook: an EventList, a single Event, v1beta1 or no apiVersion, all reach the sink in order', async (t) => {
   const got: Event[] = [];
-  const { app, url } = await serve(auditWebhookRoutes({ sink: (ev) => (got.push(ev), true) }));
+  const { app, url } = await serve(auditWebhookRoutes({ sink: (ev) => (got.push(ev), true), token: HOOK_TOKEN }));
   t.after(() => app.close());
   const a = recorded('exec_pod.json');
   const b = recorded('create_deployment.json');
-  let r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [a, b] }));
+  let r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: [a, b] }), HOOK_AUTH);
   assert.deepEqual([r.status, r.json], [200, { accepted: 2 }]);
-  r = await post(`${url}/k8s-audit`, JSON.stringify(recorded('anonymous_creates_namespace_foo.json')));
+  r = await post(`${url}/k8s-audit`, JSON.stringify(recorded('anonymous_creates_namespace_foo.json')), HOOK_AUTH);
   assert.equal(r.status, 200, 'a single v1beta1 Event');
-  r = await post(`${url}/k8s-audit`, JSON.stringify(a), { 'content-type': 'text/plain' });
+  r = await post(`${url}/k8s-audit`, JSON.stringify(a), { 'content-type': 'text/plain', ...HOOK_AUTH });
   assert.equal(r.status, 200, 'no apiVersion, any content type');
   assert.deepEqual(got.map((e) => (e as { payload: { auditID: string } }).payload.auditID), [a.auditID, b.auditID, '841d3e6d-90d2-43df-8da4-684738bee3d5', a.auditID]);
   assert.ok(got.every((e) => e.source === 'k8s_audit' && e.type === 'Event'));
@@ -38,22 +38,22 @@ test('audit webhook: an EventList, a single Event, v1beta1 or no apiVersion, all
 test('audit webhook: 400 for garbage or non-audit JSON, 413 over the size limit, 503 when the queue refuses', async (t) => {
   let room = 1;
   const got: Event[] = [];
-  const { app, url } = await serve(auditWebhookRoutes({ sink: (ev) => (room-- > 0 ? (got.push(ev), true) : false), maxBodyBytes: 4096 }));
+  const { app, url } = await serve(auditWebhookRoutes({ sink: (ev) => (room-- > 0 ? (got.push(ev), true) : false), maxBodyBytes: 4096, token: HOOK_TOKEN }));
   t.after(() => app.close());
-  let r = await post(`${url}/k8s-audit`, '{"kind": "EventList", "items": [');
+  let r = await post(`${url}/k8s-audit`, '{"kind": "EventList", "items": [', HOOK_AUTH);
   assert.equal(r.status, 400);
   assert.match(r.json.error, /not valid JSON/);
-  r = await post(`${url}/k8s-audit`, '');
+  r = await post(`${url}/k8s-audit`, '', HOOK_AUTH);
   assert.equal(r.status, 400);
-  r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'Pod', apiVersion: 'v1' }));
+  r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'Pod', apiVersion: 'v1' }), HOOK_AUTH);
   assert.equal(r.status, 400);
   assert.match(r.json.error, /not an audit Event or EventList/);
-  r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', items: Array(40).fill(recorded('exec_pod.json')) }));
+  r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', items: Array(40).fill(recorded('exec_pod.json')) }), HOOK_AUTH);
   assert.equal(r.status, 413);
   assert.match(r.json.error, /larger than 4096 bytes/);
   assert.equal(got.length, 0, 'nothing from a refused body');
   const a = recorded('exec_pod.json');
-  r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', items: [a, a] }));
+  r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', items: [a, a] }), HOOK_AUTH);
   assert.equal(r.status, 503);
   assert.equal(r.json.accepted, 1);
   assert.equal(got.length, 1);
@@ -76,14 +76,14 @@ test('audit webhook: with a token, a missing or wrong bearer token is 401 and th
 test('every fixture through the audit webhook into the engine fires exactly its rules; ordinary and refused ones none', async (t) => {
   const engine = Engine.fromFiles(DEFAULT_RULES_FILES, { ruleMatching: 'all' });
   let matches: Match[] = [];
-  const { app, url } = await serve(auditWebhookRoutes({ sink: (ev) => (matches.push(...engine.process(ev)), true) }));
+  const { app, url } = await serve(auditWebhookRoutes({ sink: (ev) => (matches.push(...engine.process(ev)), true), token: HOOK_TOKEN }));
   t.after(() => app.close());
   assert.ok(K8S_CASES.filter((c) => c.rules.length).length >= 12);
   for (const c of K8S_CASES) {
     matches = [];
     // As the API server sends them: wrapped in an EventList.
     const item = JSON.parse(fixtureText(c.audit));
-    const r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [item] }));
+    const r = await post(`${url}/k8s-audit`, JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', items: [item] }), HOOK_AUTH);
     assert.equal(r.status, 200);
     assert.deepEqual(matches.map((m) => m.rule).sort(), [...c.rules].sort(), c.name);
     for (const m of matches) {
@@ -97,14 +97,14 @@ test('admission webhook, dryrun: every fixture allowed, with a warning and an al
   const alerts: Array<{ rules: string[]; allowed: boolean }> = [];
   const engine = admissionEngine();
   const { app, url } = await serve(admissionRoutes({
-    mode: 'dryrun', evaluate: (ev) => engine.process(ev),
+    mode: 'dryrun', evaluate: (ev) => engine.process(ev), credential: { token: HOOK_TOKEN, key: 'k8s.admission.token' },
     onMatch: (ms, d) => alerts.push({ rules: ms.map((m) => m.rule), allowed: d.allowed }),
   }));
   t.after(() => app.close());
   for (const c of K8S_CASES.filter((x) => x.admission)) {
     alerts.length = 0;
     const review = JSON.parse(fixtureText(c.admission!));
-    const r = await post(`${url}/admission`, JSON.stringify(review));
+    const r = await post(`${url}/admission`, JSON.stringify(review), HOOK_AUTH);
     assert.equal(r.status, 200, c.name);
     assert.equal(r.json.apiVersion, 'admission.k8s.io/v1');
     assert.equal(r.json.kind, 'AdmissionReview');
@@ -119,7 +119,7 @@ test('admission webhook, dryrun: every fixture allowed, with a warning and an al
 
 test('admission webhook, enforce: miners denied with the rule output as the reason; ordinary workloads allowed', async (t) => {
   const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev) }));
+  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: OPEN_ADMISSION }));
   t.after(() => app.close());
   for (const c of K8S_CASES.filter((x) => x.admission)) {
     const r = await post(`${url}/admission`, fixtureText(c.admission!));
@@ -141,7 +141,7 @@ test('admission webhook, enforce: miners denied with the rule output as the reas
 
 test('admission webhook: 400 for what is not an admission.k8s.io/v1 AdmissionReview, 413 and tokens as the audit route', async (t) => {
   const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), token: 'tok', maxBodyBytes: 2048 }));
+  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: { token: 'tok', key: 'k8s.admission.token' }, maxBodyBytes: 2048 }));
   t.after(() => app.close());
   const auth = { authorization: 'Bearer tok' };
   const review = JSON.parse(fixtureText('admission/deployment-nginx-with-limits.json'));
@@ -169,7 +169,7 @@ test('k8sRoutes: the config mounts what is enabled, with the token from token_fi
   writeFileSync(`${dir}/token`, 'from-a-file\n');
   const got: Event[] = [];
   const routes = k8sRoutes(
-    { audit: { enabled: true, token_file: `${dir}/token`, max_body_bytes: 1 << 20 }, admission: { enabled: false, mode: 'dryrun', max_body_bytes: 1 << 20 } },
+    { audit: { enabled: true, token_file: `${dir}/token`, max_body_bytes: 1 << 20 }, admission: { enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: 1 << 20, max_in_flight_per_client: 16 } },
     { sink: (ev) => (got.push(ev), true) },
   );
   assert.equal(routes.length, 1);
@@ -181,7 +181,7 @@ test('k8sRoutes: the config mounts what is enabled, with the token from token_fi
   assert.equal((await post(`${url}/admission`, body)).status, 404, 'admission is off');
   assert.equal(got.length, 1);
   assert.throws(
-    () => k8sRoutes({ audit: { enabled: true, token_file: `${dir}/nope`, max_body_bytes: 1024 }, admission: { enabled: false, mode: 'dryrun', max_body_bytes: 1024 } }, { sink: () => true }),
+    () => k8sRoutes({ audit: { enabled: true, token_file: `${dir}/nope`, max_body_bytes: 1024 }, admission: { enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: 1024, max_in_flight_per_client: 16 } }, { sink: () => true }),
     /k8s\.audit\.token_file: cannot read .*nope \(ENOENT\)/,
   );
 });

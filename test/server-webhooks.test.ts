@@ -52,7 +52,9 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
     assert.equal(alert.source, 'k8s_audit');
     assert.match(alert.output, /metal3d\/xmrig/);
 
-    const review = await (await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), {})).json() as { response: { allowed: boolean; status?: { message?: string } } };
+    // No token of its own: the admission webhook takes web.token, and never runs open.
+    assert.equal((await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), {})).status, 401);
+    const review = await (await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), auth)).json() as { response: { allowed: boolean; status?: { message?: string } } };
     assert.equal(review.response.allowed, false);
     assert.match(review.response.status?.message ?? '', /miner/i);
     await eventually(async () => {
@@ -61,8 +63,61 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
     });
     // The GitHub webhook is mounted too, and refuses what is not signed with its secret.
     assert.equal((await post('/github', { zen: 'hi' }, { 'x-github-event': 'ping', 'x-github-delivery': 'd-1' })).status, 401);
-    const ok = await (await post('/admission', fixture('admission/deployment-nginx-with-limits.json'), {})).json() as { response: { allowed: boolean } };
+    const ok = await (await post('/admission', fixture('admission/deployment-nginx-with-limits.json'), auth)).json() as { response: { allowed: boolean } };
     assert.equal(ok.response.allowed, true);
     await server.stop();
+  });
+
+  it('admission on a port of its own (k8s.admission.listen) with its own token; unauthenticated only when asked, with a warning in the log', async () => {
+    const admToken = randomToken(16);
+    const webToken = randomToken(16);
+    const cfg = writeConfig(join(dir, 'server-adm.yaml'), {
+      outputs: { stdout: { enabled: false } },
+      web: { token: webToken },
+      k8s: { admission: { enabled: true, mode: 'enforce', listen: '127.0.0.1:0', token: admToken } },
+    });
+    const server = new AgentRun(cfg, { command: 'server' });
+    runs.push(server);
+    const base = await server.webUrl();
+    const adm = (await server.waitLog((l) => l.msg === 'admission webhook listening', 20_000, 'admission listener')).url as string;
+    assert.notEqual(adm, base);
+    const post = (url: string, headers: Record<string, string>) =>
+      fetch(`${url}/admission`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(fixture('admission/pod-kubectl-run-miner.json')) });
+    assert.equal((await post(base, { authorization: `Bearer ${webToken}` })).status, 404, 'not on the web server\'s port');
+    assert.equal((await post(adm, {})).status, 401);
+    const r = await post(adm, { authorization: `Bearer ${admToken}` });
+    assert.equal(r.status, 200);
+    assert.equal(((await r.json()) as { response: { allowed: boolean } }).response.allowed, false);
+    assert.equal((await fetch(`${adm}/api/alerts`)).status, 404, 'the admission port serves /admission only');
+    assert.ok(!server.logs.some((l) => /UNAUTHENTICATED|takes reviews with no credential/.test(String(l.msg))));
+    await server.stop();
+
+    const openCfg = writeConfig(join(dir, 'server-adm-open.yaml'), {
+      outputs: { stdout: { enabled: false } },
+      web: { token: randomToken(16) },
+      k8s: { admission: { enabled: true, listen: '127.0.0.1:0', allow_unauthenticated: true } },
+    });
+    const open = new AgentRun(openCfg, { command: 'server' });
+    runs.push(open);
+    await open.webUrl();
+    const warned = await open.waitLog((l) => /takes reviews with no credential/.test(String(l.msg)), 20_000, 'the unauthenticated warning');
+    assert.equal(warned.level, 40, 'a warning');
+    const openAdm = (await open.waitLog((l) => l.msg === 'admission webhook listening', 20_000, 'admission listener')).url as string;
+    assert.equal((await post(openAdm, {})).status, 200);
+    await open.stop();
+  });
+
+  it('refuses to start when /k8s-audit or /admission would run open, naming the keys to set', async () => {
+    for (const [name, k8s, key] of [
+      ['audit', { audit: { enabled: true } }, /k8s\.audit\.token_file/],
+      ['admission', { admission: { enabled: true } }, /k8s\.admission\.token_file .*allow_unauthenticated/],
+    ] as const) {
+      const cfg = writeConfig(join(dir, `server-open-${name}.yaml`), { outputs: { stdout: { enabled: false } }, k8s });
+      const server = new AgentRun(cfg, { command: 'server' });
+      runs.push(server);
+      const exit = await server.exited;
+      assert.equal(exit.code, 1, `${name}: exit status`);
+      assert.match(server.rawErr.join('\n') + server.tail(), key);
+    }
   });
 });

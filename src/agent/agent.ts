@@ -323,7 +323,8 @@ export class Agent {
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
     const host = this.hooks.hostSources !== false;
-    this.k8s = await agentK8s(this.config, this.log, this.allow, process.env, { podContext: host });
+    // The rules as they run at action time (a reload replaces the engine).
+    this.k8s = await agentK8s(this.config, this.log, this.allow, process.env, { podContext: host, recheck: (rule, ev) => this.rules.engine.recheck(rule, ev) });
     Object.assign(this.actions, this.k8s.actions);
     this.actionsReady = true;
     this.kick();

@@ -33,6 +33,8 @@ export interface AlertingOptions {
   metrics?: MetricsSources;
   /** Other modules' routes (webhook sources, admission). */
   routes?: RoutePlugin[];
+  /** Listeners of their own that come and go with the web server (the admission webhook's port). */
+  listeners?: { start(): Promise<string>; close(): Promise<void> }[];
   /**
    * `server`: a web server that cannot listen is fatal (it is the whole point). The agent goes on
    * detecting and stopping miners without it, and says so.
@@ -106,8 +108,10 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
       });
       for (const r of opts.routes ?? []) web.register(r);
       url = await web.start();
+      for (const l of opts.listeners ?? []) await l.start();
       announce(url, tok, log);
     } catch (err) {
+      for (const l of opts.listeners ?? []) await l.close().catch(() => undefined);
       await web?.close().catch(() => undefined);
       web = undefined;
       if (opts.webRequired) {
@@ -122,6 +126,7 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
     web,
     url,
     async stop() {
+      for (const l of web ? opts.listeners ?? [] : []) await l.close().catch((err) => log.warn({ err: String(err) }, 'admission listener did not close cleanly'));
       await web?.close().catch((err) => log.warn({ err: String(err) }, 'web server did not close cleanly'));
       await pipeline.stop();
     },

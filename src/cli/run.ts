@@ -9,7 +9,7 @@ import { ebpfPrecheck } from '../sources/driver-check.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
-import { webhookRoutes } from './webhooks.js';
+import { type Webhooks, webhooks } from './webhooks.js';
 
 interface RunOpts {
   config?: string;
@@ -39,8 +39,8 @@ export function registerRun(program: Command): void {
  * The webhook inputs the config turns on, when web.inputs.enabled allows inputs at all; those it
  * does not allow are named in the log with the key that would.
  */
-function agentInputs(config: Config, log: Logger, routes: () => ReturnType<typeof webhookRoutes>): ReturnType<typeof webhookRoutes> {
-  if (config.web.inputs.enabled === true) return routes();
+function agentInputs(config: Config, log: Logger, hooks: () => Webhooks): Webhooks {
+  if (config.web.inputs.enabled === true) return hooks();
   const k8s = config.k8s as { audit?: { enabled?: boolean }; admission?: { enabled?: boolean } } | undefined;
   const wanted = [
     k8s?.audit?.enabled ? 'k8s.audit (POST /k8s-audit)' : '',
@@ -48,7 +48,7 @@ function agentInputs(config: Config, log: Logger, routes: () => ReturnType<typeo
     (config.github as { enabled?: boolean } | undefined)?.enabled ? 'github (POST /github)' : '',
   ].filter(Boolean);
   if (wanted.length) log.warn({ inputs: wanted }, 'these inputs are enabled but web.inputs.enabled is false, so the agent does not mount them: set web.inputs.enabled: true (the agent then takes input from whoever holds a token)');
-  return [];
+  return { routes: [], listeners: [] };
 }
 
 async function run(opts: RunOpts): Promise<number> {
@@ -92,7 +92,7 @@ async function run(opts: RunOpts): Promise<number> {
     alerting = await startAlerting(config, log, {
       webRequired: false,
       inputs: config.web.inputs.enabled === true,
-      routes: agentInputs(config, log, () => webhookRoutes(config, agent, (m) => onMatch(m), log)),
+      ...agentInputs(config, log, () => webhooks(config, agent, (m) => onMatch(m), log)),
       metrics: {
         events: () => agent.eventCounts.entries(),
         drops: () => {

@@ -10,7 +10,7 @@ import { Agent } from '../agent/agent.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
-import { webhookRoutes } from './webhooks.js';
+import { webhooks } from './webhooks.js';
 
 interface ServerOpts {
   config?: string;
@@ -56,7 +56,7 @@ async function serve(opts: ServerOpts): Promise<number> {
     alerting = await startAlerting(config, log, {
       webRequired: true,
       inputs: true,
-      routes: webhookRoutes(config, agent, (m) => onMatch(m), log),
+      ...webhooks(config, agent, (m) => onMatch(m), log),
       metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
     });
     const pipeline = alerting.pipeline;

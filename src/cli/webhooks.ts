@@ -1,7 +1,8 @@
 /**
  * The webhook sources' routes for the web server, from the config: the k8s audit webhook and the
  * admission webhook (k8s section), the GitHub webhook (github section). Their events go to the
- * agent's queue; admission decisions are recorded as alerts.
+ * agent's queue; admission decisions are recorded as alerts. The admission webhook may have a
+ * listener of its own (k8s.admission.listen): then it is in `listeners`, not in `routes`.
  */
 import type { Agent } from '../agent/agent.js';
 import type { Logger } from '../agent/logger.js';
@@ -9,22 +10,38 @@ import type { Config } from '../config/sections.js';
 import { resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
 import { type GithubConfig, githubRoutesFor } from '../github/config.js';
+import { type AdmissionListener, admissionListener } from '../k8s/admission-server.js';
 import type { K8sConfig } from '../k8s/config.js';
-import { k8sRoutes } from '../k8s/routes.js';
+import { type K8sRouteDeps, k8sAdmissionRoutes, k8sRoutes } from '../k8s/routes.js';
+import { admissionAuthStatus, configuredWebToken } from '../k8s/webhook-auth.js';
 import type { RoutePlugin } from '../web/types.js';
 
-export function webhookRoutes(config: Config, agent: Agent, onMatch: (m: Match) => void, log: Logger): RoutePlugin[] {
+export interface Webhooks {
+  routes: RoutePlugin[];
+  listeners: AdmissionListener[];
+}
+
+/** Throws naming the config key at fault (a webhook without a token, an unreadable token file, …). */
+export function webhooks(config: Config, agent: Agent, onMatch: (m: Match) => void, log: Logger): Webhooks {
   const k8s = config.k8s as K8sConfig;
   const github = config.github as GithubConfig;
-  return [
-    ...k8sRoutes(k8s, {
-      sink: agent.sink,
-      rules: resolveRulesPaths(config.rules_files),
-      onAdmission: (matches, decision) => {
-        log.info({ uid: decision.uid, allowed: decision.allowed, mode: decision.mode, rules: matches.map((m) => m.rule) }, 'admission review matched');
-        for (const m of matches) onMatch(m);
-      },
-    }),
-    ...(github.enabled ? [githubRoutesFor(github, agent.sink, log)] : []),
-  ];
+  const deps: K8sRouteDeps = {
+    sink: agent.sink,
+    rules: resolveRulesPaths(config.rules_files),
+    webToken: k8s.audit.enabled || k8s.admission.enabled ? configuredWebToken(config.web) : undefined,
+    onAdmission: (matches, decision) => {
+      log.info({ uid: decision.uid, allowed: decision.allowed, mode: decision.mode, rules: matches.map((m) => m.rule) }, 'admission review matched');
+      for (const m of matches) onMatch(m);
+    },
+  };
+  const status = admissionAuthStatus({ k8s, web: config.web });
+  if (status.unauthenticated) log.warn({ key: 'k8s.admission.allow_unauthenticated' }, status.message);
+  const listeners: AdmissionListener[] = [];
+  if (k8s.admission.enabled && k8s.admission.listen) {
+    listeners.push(admissionListener({ listen: k8s.admission.listen, tls: config.web.tls, clientCaFile: k8s.admission.client_ca_file, routes: k8sAdmissionRoutes(k8s, deps), logger: log }));
+  }
+  return {
+    routes: [...k8sRoutes(k8s, deps), ...(github.enabled ? [githubRoutesFor(github, agent.sink, log)] : [])],
+    listeners,
+  };
 }

@@ -160,6 +160,23 @@ export class RulesEngine {
     return plan;
   }
 
+  /**
+   * Whether the active rule `name` matches `ev` now: for acting on a match only while what it
+   * matched still holds (a cluster object re-read before a cluster action). Undefined when no
+   * active rule has that name (reloaded away). A predicate that throws counts as not matching.
+   */
+  recheck(name: string, ev: Event): boolean | undefined {
+    const r = this.active.find((x) => x.def.name === name);
+    if (!r) return undefined;
+    if (r.def.source !== ev.source || (r.evttypes ? !r.evttypes.has(ev.type) : r.excludedTypes?.has(ev.type))) return false;
+    nextEvent();
+    try {
+      return r.pred(ev);
+    } catch {
+      return false;
+    }
+  }
+
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
   process(ev: Event): Match[] {
     nextEvent();

@@ -4,14 +4,20 @@
  * would make; in dryrun a match allows the request with a warning (and an alert), in enforce it
  * denies it with the rule's output as the reason. Falco sees a miner only after it was admitted;
  * this refuses it.
+ *
+ * What a flood of large reviews must not do is push the API server's own reviews past their
+ * timeout (failurePolicy Ignore then admits unseen): the token, a Content-Length (411 without)
+ * and a per-client cap are checked before any body is read, and bodies are limited to what an
+ * AdmissionReview can be (413 from the Content-Length alone).
  */
 import { Engine, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
 import type { PluginEvent } from '../events.js';
 import type { RoutePlugin } from '../web/types.js';
 import { ADMISSION_TYPE, auditEvent } from './audit-event.js';
-import { DEFAULT_MAX_BODY_BYTES } from './config.js';
-import { checkToken, parseJsonBody, rawBodies } from './http.js';
+import { DEFAULT_ADMISSION_MAX_BODY_BYTES, DEFAULT_ADMISSION_MAX_IN_FLIGHT } from './config.js';
+import { parseJsonBody, perClientCap, rawBodies, requireContentLength } from './http.js';
+import { type WebhookCredential, credentialHook } from './webhook-auth.js';
 import { type Obj, dig, isObj } from './workload.js';
 
 export type AdmissionMode = 'dryrun' | 'enforce';
@@ -22,8 +28,12 @@ export interface AdmissionOptions {
   mode: AdmissionMode;
   /** Every match, in both modes, with the decision taken: the alert. */
   onMatch?: (matches: Match[], decision: { allowed: boolean; mode: AdmissionMode; uid: string }) => void;
-  token?: string;
+  /** What callers must show (webhook-auth.ts admissionCredential): a bearer token, or explicitly nothing. */
+  credential: WebhookCredential;
+  /** Default 3 MiB: the API server's own request limit, with room for an update's old object. */
   maxBodyBytes?: number;
+  /** Reviews in flight per client address before 429 (default 16). */
+  maxInFlightPerClient?: number;
   path?: string;
 }
 
@@ -87,11 +97,16 @@ export function admissionAuditEvent(req: Obj, now?: () => bigint): PluginEvent {
 const warningText = (m: Match): string => `minewatch: ${m.rule}: ${m.output}`.replace(/\s+/g, ' ').slice(0, 256);
 
 export function admissionRoutes(opts: AdmissionOptions): RoutePlugin {
-  const maxBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBytes = opts.maxBodyBytes ?? DEFAULT_ADMISSION_MAX_BODY_BYTES;
   return async (app) => {
     rawBodies(app, maxBytes, 'AdmissionReview');
+    // Both before the body is read: a caller without the token, or with too many reviews in
+    // flight, costs a header parse. The token first, so strangers get 401 whatever their count.
+    app.addHook('onRequest', credentialHook(opts.credential));
+    // A chunked body could only be measured by reading it: refused, as the API server never sends one.
+    app.addHook('onRequest', requireContentLength('an AdmissionReview'));
+    app.addHook('onRequest', perClientCap(opts.maxInFlightPerClient ?? DEFAULT_ADMISSION_MAX_IN_FLIGHT, 'admission reviews'));
     app.post(opts.path ?? '/admission', { config: { auth: 'own' }, bodyLimit: maxBytes }, async (req, reply) => {
-      if (!checkToken(req, reply, opts.token)) return reply;
       const parsed = parseJsonBody(req.body, reply, 'an admission.k8s.io/v1 AdmissionReview');
       if (!parsed) return reply;
       let request: Obj;

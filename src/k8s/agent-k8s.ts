@@ -8,6 +8,7 @@
 import type { Logger } from '../agent/logger.js';
 import type { PodWatcher } from '../enrich/pods.js';
 import type { AllowList } from '../response/safety.js';
+import type { Recheck } from '../response/k8s/live-check.js';
 import type { ActionName, ResponseAction } from '../response/types.js';
 import { K8S_API_DEFAULT, type K8sApiConfig, clientOptions, enrichEnabled, k8sApiSchema, nodeName } from './api-config.js';
 import type { K8sClient } from './client.js';
@@ -32,6 +33,11 @@ export interface AgentK8sOptions {
    * k8s_audit matches.
    */
   podContext?: boolean;
+  /**
+   * The running rules' condition check (RulesEngine.recheck): the cluster actions run the matched
+   * rule again on the object as the API has it before acting on what an audit event named.
+   */
+  recheck?: Recheck;
 }
 
 export async function agentK8s(config: Record<string, unknown>, log: Logger, allow: AllowList, env: NodeJS.ProcessEnv = process.env, options: AgentK8sOptions = {}): Promise<AgentK8s> {
@@ -52,7 +58,7 @@ export async function agentK8s(config: Record<string, unknown>, log: Logger, all
     log.error({ err: (e as Error).message }, 'Kubernetes API client unavailable: no pod context, no cluster responses');
     return { actions: {} };
   }
-  const opts = { client, allow, selfNamespace: env.POD_NAMESPACE || undefined };
+  const opts = { client, allow, selfNamespace: env.POD_NAMESPACE || undefined, recheck: options.recheck };
   const actions: AgentK8s['actions'] = {
     delete_pod: new DeletePodAction(opts),
     quarantine_workload: new QuarantineWorkloadAction(opts),

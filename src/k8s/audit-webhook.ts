@@ -3,18 +3,22 @@
  * Takes an EventList (what the API server posts) or a single Event, audit.k8s.io v1 or v1beta1,
  * with or without apiVersion; hands each event to the agent's queue.
  *
+ * The bearer token is checked before the body is read (onRequest), and there is always one.
  * Answers: 200 all taken; 400 not JSON or not audit events (nothing taken); 401 wrong token;
  * 413 body over the limit; 503 the queue refused (the API server retries the batch).
  */
 import type { RoutePlugin, EventSink } from '../web/types.js';
 import { AuditDecodeError, auditEvent, auditEventsOf } from './audit-event.js';
 import { DEFAULT_MAX_BODY_BYTES } from './config.js';
-import { checkToken, parseJsonBody, rawBodies } from './http.js';
+import { parseJsonBody, rawBodies } from './http.js';
+import { credentialHook } from './webhook-auth.js';
 
 export interface AuditWebhookOptions {
   sink: EventSink;
-  /** Bearer token; undefined: no token is asked for. */
-  token?: string;
+  /** Bearer token, always required (webhook-auth.ts picks it: k8s.audit.token, else web.token). */
+  token: string;
+  /** The config key the token comes from, named in 401 answers. */
+  tokenKey?: string;
   maxBodyBytes?: number;
   path?: string;
 }
@@ -30,9 +34,10 @@ export function auditWebhookRoutes(opts: AuditWebhookOptions, stats: AuditWebhoo
   const maxBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   return async (app) => {
     rawBodies(app, maxBytes, 'audit event');
+    // Before the body is read.
+    app.addHook('onRequest', credentialHook({ token: opts.token, key: opts.tokenKey ?? 'k8s.audit.token' }));
     app.post(opts.path ?? '/k8s-audit', { config: { auth: 'own' }, bodyLimit: maxBytes }, async (req, reply) => {
       stats.requests++;
-      if (!checkToken(req, reply, opts.token)) return reply;
       const parsed = parseJsonBody(req.body, reply, 'an audit.k8s.io EventList or Event');
       if (!parsed) {
         stats.rejected++;

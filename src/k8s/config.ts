@@ -10,10 +10,21 @@ import { K8S_API_SHAPE } from './api-config.js';
 /** Falco's k8saudit plugin takes batches up to 12 MiB (its webhookMaxBatchSize); so do we. */
 export const DEFAULT_MAX_BODY_BYTES = 12 * 1024 * 1024;
 
+/**
+ * An AdmissionReview carries one object (and its old version on updates); the API server itself
+ * refuses request bodies over 3 MiB, so no honest review is larger than about twice that.
+ */
+export const DEFAULT_ADMISSION_MAX_BODY_BYTES = 3 * 1024 * 1024;
+/** Reviews one client address may have in flight at once before it is answered 429. */
+export const DEFAULT_ADMISSION_MAX_IN_FLIGHT = 16;
+
 export const k8sAuditSchema = z.strictObject({
   /** Serve POST /k8s-audit on the web server. */
   enabled: z.boolean().default(false),
-  /** Bearer token the API server's webhook kubeconfig sends; none: the route takes any caller. */
+  /**
+   * Bearer token the API server's webhook kubeconfig sends. None: web.token. The route never runs
+   * without one: its events drive cluster actions.
+   */
   token: z.string().min(1).optional(),
   /** A file holding the token (a mounted Secret); read at start. */
   token_file: z.string().min(1).optional(),
@@ -27,15 +38,42 @@ export const k8sAdmissionSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** dryrun: allow with a warning and an alert; enforce: deny with the rule's output as the reason. */
   mode: z.enum(['dryrun', 'enforce']).default('dryrun'),
+  /**
+   * Bearer token the API server sends (a `token` user for the webhook's host in the kubeconfig of
+   * its --admission-control-config-file). None: web.token.
+   */
   token: z.string().min(1).optional(),
   token_file: z.string().min(1).optional(),
-  max_body_bytes: z.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
-}).refine((a) => !(a.token && a.token_file), { message: 'set token or token_file, not both' });
+  /**
+   * For clusters whose API server cannot be given credentials for webhooks (most managed ones):
+   * take reviews with no token. Anyone who reaches the port can then read verdicts and plant
+   * admission alerts; keep it behind a NetworkPolicy admitting only the API server (the chart's).
+   */
+  allow_unauthenticated: z.boolean().default(false),
+  /** Its own HOST:PORT (the chart's NetworkPolicy opens it to the API server only); none: on the web server. */
+  listen: z.string().min(1).optional(),
+  /**
+   * mTLS: a PEM CA; a client certificate it signed is accepted instead of the token (the API
+   * server sends one when its admission kubeconfig gives client-certificate/client-key for the
+   * webhook). Needs `listen` and web.tls: the listener asks for client certificates.
+   */
+  client_ca_file: z.string().min(1).optional(),
+  /** With client_ca_file: the certificate's CN or a DNS name must be one of these (empty: any the CA signed). */
+  client_names: z.array(z.string().min(1)).default([]),
+  max_body_bytes: z.number().int().min(1024).default(DEFAULT_ADMISSION_MAX_BODY_BYTES),
+  /** Reviews in flight per client address; past it, 429 (one global cap would turn away the API server's own). */
+  max_in_flight_per_client: z.number().int().min(1).default(DEFAULT_ADMISSION_MAX_IN_FLIGHT),
+})
+  .refine((a) => !(a.token && a.token_file), { message: 'set token or token_file, not both' })
+  .refine((a) => !(a.allow_unauthenticated && (a.token || a.token_file || a.client_ca_file)), { message: 'allow_unauthenticated with a token or client_ca_file: choose one (remove allow_unauthenticated to require the credential)' })
+  .refine((a) => !a.client_ca_file || a.listen, { message: 'client_ca_file needs listen: client certificates are asked for on the admission webhook\'s own TLS listener' });
 
 /** The section's keys: other Kubernetes parts add theirs here. */
 export const K8S_SECTION_SHAPE = {
   audit: k8sAuditSchema.default({ enabled: false, max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
-  admission: k8sAdmissionSchema.default({ enabled: false, mode: 'dryrun', max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
+  admission: k8sAdmissionSchema.default({
+    enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: DEFAULT_ADMISSION_MAX_BODY_BYTES, max_in_flight_per_client: DEFAULT_ADMISSION_MAX_IN_FLIGHT,
+  }),
   ...K8S_API_SHAPE,
 };
 

@@ -1,29 +1,52 @@
 /**
- * What the audit and admission routes share: a bearer-token check in constant time, and a body
+ * What the audit and admission routes share: a cap on requests in flight per client, and a body
  * read as raw bytes under a size limit, so that a body too large is a 413 and text that is not JSON
- * is a 400 saying so, both before any work is done.
+ * is a 400 saying so, both before any work is done. (Their tokens: webhook-auth.ts.)
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-
 /**
- * Does the request carry `Authorization: Bearer <token>`? Both sides are hashed first, so the
- * comparison takes the same time whatever the length or content of the guess.
+ * An onRequest hook capping the requests each client address has in flight (its body being read
+ * or its answer being worked out): past `max`, 429 at once, before the body is read. Per address,
+ * so a flood from a few hosts does not turn away the API server's own requests, as one global cap
+ * would. The count drops when the answer is sent or the connection goes.
  */
-export function bearerMatches(req: FastifyRequest, token: string): boolean {
-  const h = req.headers.authorization;
-  const m = typeof h === 'string' ? /^Bearer\s+(.+)$/i.exec(h.trim()) : null;
-  const given = m ? m[1]! : '';
-  return timingSafeEqual(digest(given), digest(token)) && given !== '';
+export function perClientCap(max: number, what: string) {
+  const inFlight = new Map<string, number>();
+  const hook = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    // The socket's peer, never X-Forwarded-For: a client must not choose whose quota it spends.
+    const who = req.socket.remoteAddress ?? '?';
+    const n = inFlight.get(who) ?? 0;
+    if (n >= max) {
+      await reply.code(429).header('retry-after', '1').header('connection', 'close')
+        .send({ error: `too many ${what} in flight from ${who} (${max} at once): wait for the answers, or raise max_in_flight_per_client` });
+      return;
+    }
+    inFlight.set(who, n + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      const left = (inFlight.get(who) ?? 1) - 1;
+      if (left > 0) inFlight.set(who, left);
+      else inFlight.delete(who);
+    };
+    reply.raw.once('finish', release);
+    reply.raw.once('close', release);
+  };
+  return Object.assign(hook, { inFlight });
 }
 
-/** 401 unless the token is unset or matches. Returns false when it answered. */
-export function checkToken(req: FastifyRequest, reply: FastifyReply, token: string | undefined): boolean {
-  if (token === undefined || bearerMatches(req, token)) return true;
-  void reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token: set the token the agent is configured with (k8s.*.token)' });
-  return false;
+/**
+ * An onRequest hook refusing a body of unknown length (chunked) with 411: it could only be judged
+ * against the size limit after reading it. For clients that always send Content-Length (the API
+ * server posts AdmissionReviews from a byte buffer), so a body is accepted or refused by its header.
+ */
+export function requireContentLength(what: string) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (req.headers['content-length'] !== undefined) return;
+    await reply.code(411).header('connection', 'close').send({ error: `${what} without Content-Length: send the body with its length (the API server does)` });
+  };
 }
 
 /**
@@ -35,7 +58,8 @@ export function rawBodies(app: FastifyInstance, maxBytes: number, what: string):
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
     if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ error: `request body larger than ${maxBytes} bytes: send smaller ${what} batches or raise max_body_bytes` });
+      // Close: the rest of an oversized body is not read.
+      return reply.code(413).header('connection', 'close').send({ error: `request body larger than ${maxBytes} bytes: send smaller ${what} batches or raise max_body_bytes` });
     }
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     return reply.code(code).send({ error: code === 500 ? `internal error handling ${what}` : err.message });

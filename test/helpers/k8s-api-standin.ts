@@ -255,7 +255,7 @@ export interface PodSpecLite {
   node: string;
   labels?: Record<string, string>;
   /** Each container: name, image, and its runtime id with prefix ("containerd://<64 hex>"). */
-  containers: Array<{ name: string; image: string; containerID?: string }>;
+  containers: Array<{ name: string; image: string; containerID?: string; command?: string[] }>;
   owner?: { apiVersion: string; kind: string; name: string; uid: string };
   serviceAccount?: string;
   podIP?: string;
@@ -277,7 +277,7 @@ export function podObject(p: PodSpecLite): Record<string, unknown> {
     },
     spec: {
       containers: p.containers.map((c) => ({
-        name: c.name, image: c.image, resources: {}, terminationMessagePath: '/dev/termination-log',
+        name: c.name, image: c.image, ...(c.command ? { command: c.command } : {}), resources: {}, terminationMessagePath: '/dev/termination-log',
         terminationMessagePolicy: 'File', imagePullPolicy: 'IfNotPresent',
       })),
       restartPolicy: 'Always',

@@ -20,6 +20,11 @@ export const K8S_CASES: K8sCase[] = JSON.parse(readFileSync(`${K8S_FIXTURES}case
 
 export const fixtureText = (rel: string): string => readFileSync(K8S_FIXTURES + rel, 'utf8');
 
+/** The token the webhook tests give the routes (they never run open), and the header that sends it. */
+export const HOOK_TOKEN = 'k8s-webhook-test-token';
+export const HOOK_AUTH = { authorization: `Bearer ${HOOK_TOKEN}` };
+export const OPEN_ADMISSION = { token: undefined, key: 'k8s.admission.allow_unauthenticated' } as const;
+
 /** A fastify server on 127.0.0.1, an ephemeral port, with these routes. */
 export async function serve(...plugins: RoutePlugin[]): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify({ logger: false });

@@ -9,6 +9,7 @@ import type { K8sClient } from '../../k8s/client.js';
 import { type ApiCall, K8sApiError, callApi } from '../../k8s/client.js';
 import type { AllowList } from '../safety.js';
 import type { ActionOutcome, ActionRequest, ActionResult } from '../types.js';
+import { type Recheck, liveMismatch } from './live-check.js';
 
 export interface K8sActionOptions {
   client: K8sClient;
@@ -18,6 +19,11 @@ export interface K8sActionOptions {
   selfNamespace?: string;
   /** Namespaces whose workloads quarantine_workload never scales down or deletes (default kube-system, kube-public, kube-node-lease). */
   protectedNamespaces?: readonly string[];
+  /**
+   * Runs a rule's condition again (the agent's engine): before acting on what an audit event
+   * named, on the object as the API returns it now. Without it, images and commands are compared.
+   */
+  recheck?: Recheck;
 }
 
 export const DEFAULT_PROTECTED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -70,6 +76,15 @@ export function podTarget(req: ActionRequest, opts: K8sActionOptions, workloadLe
   const details: Details = { namespace: pod.namespace, pod: pod.name, ...extra(pod) };
   const spare = spareReason(req, pod, opts, workloadLevel);
   return spare ? result(req, 'spared', spare, details) : { pod, details };
+}
+
+/**
+ * The `spared` result that ends an action when the object just read from the API no longer
+ * matches what the rule matched (live-check.ts), with why; undefined when it still does.
+ */
+export function unlessStillMatching(req: ActionRequest, opts: K8sActionOptions, live: unknown, kind: string, details?: Details): ActionResult | undefined {
+  const why = liveMismatch(req, live, kind, opts.recheck);
+  return why ? result(req, 'spared', why, details) : undefined;
 }
 
 /** A failed API call as an outcome: the object gone (404) or replaced (409) is a lost race. */

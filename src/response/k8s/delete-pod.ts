@@ -1,12 +1,13 @@
 /**
  * `delete_pod`: delete the matched pod at once (gracePeriodSeconds 0, as incident responders run
  * `kubectl delete pod --grace-period=0 --force`), with a uid precondition so a pod that has
- * already been replaced under the same name (a StatefulSet's) is left alone. A controller
+ * already been replaced under the same name (a StatefulSet's) is left alone. The pod is read
+ * first and must still be what the rule matched (live-check.ts). A controller
  * recreates the pod: pair it with quarantine_workload to stop that.
  */
 import { callApi } from '../../k8s/client.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../types.js';
-import { type K8sActionOptions, failureResult, podTarget, result, shq } from './common.js';
+import { type K8sActionOptions, failureResult, podTarget, readPod, result, shq, unlessStillMatching } from './common.js';
 
 export class DeletePodAction implements ResponseAction {
   readonly name = 'delete_pod' as const;
@@ -17,8 +18,11 @@ export class DeletePodAction implements ResponseAction {
     if ('outcome' in t) return t;
     const { pod, details } = t;
     const cmd = `kubectl delete pod -n ${shq(pod.namespace)} ${shq(pod.name)} --grace-period=0 --force`;
-    if (req.mode !== 'enforce') return result(req, 'dryrun', `would delete pod ${pod.namespace}/${pod.name} with grace period 0 (${cmd})`, details);
     try {
+      // The pod as it is now, in dry run too: it must still be what the rule matched.
+      const refused = unlessStillMatching(req, this.opts, await readPod(this.opts.client, pod), 'Pod', details);
+      if (refused) return refused;
+      if (req.mode !== 'enforce') return result(req, 'dryrun', `would delete pod ${pod.namespace}/${pod.name} with grace period 0 (${cmd})`, details);
       await callApi({ verb: 'delete', resource: 'pods', group: '', namespace: pod.namespace }, () => this.opts.client.core.deleteNamespacedPod({
         name: pod.name,
         namespace: pod.namespace,

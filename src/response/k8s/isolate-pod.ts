@@ -13,12 +13,15 @@
  * The labels select every pod that shares them (the workload's other replicas run the same image).
  * For a workload a k8s_audit match names (a Deployment created with a miner image), the policy
  * selects its pod template's labels, so it holds every pod the workload runs, now and later.
+ * The pod or workload is read first: it must still be what the rule matched (live-check.ts), and
+ * the labels are the live object's, never those an event claims.
  */
 import { callApi } from '../../k8s/client.js';
 import type { ActionRequest, ActionResult, K8sObjectTarget, ResponseAction } from '../types.js';
 import { describeRequest, stringLabels, templateOf } from './audit-target.js';
 import {
   ANNOTATION_PREFIX, type Details, type K8sActionOptions, MANAGED_BY, failureResult, obj, podTarget, readPod, readWorkload, result, shq, spareReason, str,
+  unlessStillMatching,
 } from './common.js';
 
 export const CNI_NOTE = 'a NetworkPolicy only takes effect with a CNI that enforces policies (Calico, Cilium, Antrea, kube-router, …)';
@@ -68,14 +71,17 @@ export class IsolatePodAction implements ResponseAction {
     return o && o.kind !== 'Pod' ? this.runOnWorkload(req, o) : this.runOnPod(req);
   }
 
-  /** The matched pod's labels: from the audit event's pod when it carries them, else read from the API. */
+  /** The matched pod's labels, as the API has them now (never an event's claim: they choose what is cut off). */
   private async runOnPod(req: ActionRequest): Promise<ActionResult> {
     const t = podTarget(req, this.opts, false, (p) => ({ policy: isolationPolicyName(p.name), note: CNI_NOTE }));
     if ('outcome' in t) return t;
     const { pod, details } = t;
     const o = req.target.object;
     try {
-      const labels = o?.labels ?? stringLabels(obj((await readPod(this.opts.client, pod)).metadata)?.labels);
+      const live = await readPod(this.opts.client, pod);
+      const refused = unlessStillMatching(req, this.opts, live, 'Pod', details);
+      if (refused) return refused;
+      const labels = stringLabels(obj(live.metadata)?.labels);
       const why = o ? describeRequest(o) : `pod ${pod.namespace}/${pod.name}${req.target.cmdline ? ` ran ${req.target.cmdline}` : ''}`;
       return await this.isolate(req, details, { ns: pod.namespace, name: isolationPolicyName(pod.name), labels, what: `pod ${pod.namespace}/${pod.name}`, labelKey: 'isolated-pod', labelValue: pod.name, why });
     } catch (e) {
@@ -91,8 +97,11 @@ export class IsolatePodAction implements ResponseAction {
     const spare = spareReason(req, { namespace: ns, name: o.name }, this.opts, false);
     if (spare) return result(req, 'spared', spare, details);
     try {
-      // A patch carries no whole object: the template's labels are then read from the API.
-      const labels = o.templateLabels ?? stringLabels(obj(templateOf(await readWorkload(this.opts.client, o.kind, ns, o.name, o.uid), o.kind)?.metadata)?.labels);
+      // The workload as it is now: it must still match, and its template's labels (not the event's) choose the pods.
+      const live = await readWorkload(this.opts.client, o.kind, ns, o.name, o.uid);
+      const refused = unlessStillMatching(req, this.opts, live, o.kind, details);
+      if (refused) return refused;
+      const labels = stringLabels(obj(templateOf(live, o.kind)?.metadata)?.labels);
       return await this.isolate(req, details, { ns, name, labels, what: `the pods of ${o.kind} ${ns}/${o.name}`, labelKey: 'isolated-workload', labelValue: `${o.kind}.${o.name}`, why: describeRequest(o) });
     } catch (e) {
       return failureResult(req, e, details);

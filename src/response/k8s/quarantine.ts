@@ -12,6 +12,9 @@
  * A k8s_audit match names the object itself (the Deployment an attacker created through the API):
  * that object is acted on the same way, through its owner when a controller made it; a bare Pod is
  * deleted (annotated first, its manifest in the alert), since no controller would bring it back.
+ *
+ * The object is read first and must still be what the rule matched (live-check.ts): otherwise the
+ * outcome is `spared`, saying the live object no longer matches.
  */
 import { type ApiCall, K8sApiError, callApi, mergePatch } from '../../k8s/client.js';
 import type { V1DeleteOptions } from '@kubernetes/client-node';
@@ -19,6 +22,7 @@ import type { ActionRequest, ActionResult, K8sObjectTarget, ResponseAction } fro
 import { describeRequest } from './audit-target.js';
 import {
   ANNOTATION_PREFIX, type Details, type K8sActionOptions, type OwnerRef, failureResult, obj, ownerChain, podTarget, readPod, readWorkload, result, shq, spareReason, str,
+  unlessStillMatching,
 } from './common.js';
 
 type Op = 'scale' | 'suspend' | 'delete';
@@ -108,6 +112,8 @@ export class QuarantineWorkloadAction implements ResponseAction {
     try {
       // Read-only steps run in dry run too, so the dry run says exactly what enforce would do.
       const live = await readPod(this.opts.client, pod);
+      const refused = unlessStillMatching(req, this.opts, live, 'Pod', details);
+      if (refused) return refused;
       const chain = await ownerChain(this.opts.client, ns, live);
       const top = chain[chain.length - 1];
       if (top) return await this.quarantine(req, details, ns, top, chain, why);
@@ -131,6 +137,9 @@ export class QuarantineWorkloadAction implements ResponseAction {
     if (spare) return result(req, 'spared', spare, details);
     try {
       const live = await readWorkload(this.opts.client, o.kind, ns, o.name, o.uid);
+      // A forged or stale event must not scale down what it only claims runs a miner.
+      const refused = unlessStillMatching(req, this.opts, live, o.kind, details);
+      if (refused) return refused;
       const uid = str(obj(live.metadata)?.uid);
       const self: OwnerRef = { kind: o.kind, name: o.name, uid: uid ?? o.uid };
       const chain = [self, ...(await ownerChain(this.opts.client, ns, live))];

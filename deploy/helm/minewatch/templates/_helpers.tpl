@@ -57,6 +57,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "minewatch.tokenAudience" -}}minewatch{{- end }}
 {{- define "minewatch.tlsDir" -}}/etc/minewatch/tls{{- end }}
 {{- define "minewatch.stateDir" -}}/var/lib/minewatch{{- end }}
+{{- define "minewatch.admissionClientCADir" -}}/etc/minewatch/admission-client-ca{{- end }}
+
+{{/* "true" when the admission webhook requires a credential (a token or a client certificate). */}}
+{{- define "minewatch.admissionAuthenticated" -}}
+{{- if or .Values.server.admission.token .Values.server.admission.clientCA.existingSecret }}true{{ end }}
+{{- end }}
 
 {{/* rules_files: rulesFiles, then each customRules file by name. Fails on a name a ConfigMap key cannot carry. */}}
 {{- define "minewatch.rulesFiles" -}}
@@ -136,6 +142,33 @@ app.kubernetes.io/component: {{ .component }}
 {{- toYaml (mergeOverwrite $cfg (deepCopy .Values.agent.extraConfig)) }}
 {{- end }}
 
+{{/* The server's k8s.admission section: its own port, and a token or, when the API server cannot send one, explicitly none. */}}
+{{- define "minewatch.admissionConfig" -}}
+{{- $a := .Values.server.admission }}
+{{- $out := dict "enabled" $a.enabled "mode" $a.mode "listen" (printf "0.0.0.0:%v" $a.containerPort) "max_in_flight_per_client" $a.maxInFlightPerClient }}
+{{- if $a.token }}
+{{- $_ := set $out "token_file" (printf "%s/admission-token" (include "minewatch.secretsDir" .)) }}
+{{- end }}
+{{- if $a.clientCA.existingSecret }}
+{{- $_ := set $out "client_ca_file" (printf "%s/ca.crt" (include "minewatch.admissionClientCADir" .)) }}
+{{- $_ := set $out "client_names" ($a.clientCA.names | default list) }}
+{{- end }}
+{{- if not (include "minewatch.admissionAuthenticated" .) }}
+{{- $_ := set $out "allow_unauthenticated" true }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* The API server's addresses as NetworkPolicy ipBlock CIDRs: the values', else the `kubernetes` Service's endpoints (empty under helm template). */}}
+{{- define "minewatch.apiServerCIDRs" -}}
+{{- $cidrs := .Values.server.admission.networkPolicy.apiServerCIDRs | default list }}
+{{- if not $cidrs }}
+{{- $ep := lookup "v1" "Endpoints" "default" "kubernetes" }}
+{{- range ($ep.subsets | default list) }}{{ range (.addresses | default list) }}{{ $cidrs = append $cidrs (printf "%s/%s" .ip (ternary "128" "32" (contains ":" .ip))) }}{{ end }}{{ end }}
+{{- end }}
+{{- toJson $cidrs }}
+{{- end }}
+
 {{/* The server's config file (minewatch server --config /etc/minewatch/server.yaml). */}}
 {{- define "minewatch.serverConfig" -}}
 {{- $secrets := include "minewatch.secretsDir" . }}
@@ -149,7 +182,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- $k8s := dict
   "audit" (dict "enabled" .Values.server.audit.enabled "token_file" (printf "%s/audit-token" $secrets))
-  "admission" (dict "enabled" .Values.server.admission.enabled "mode" .Values.server.admission.mode)
+  "admission" (include "minewatch.admissionConfig" . | fromJson)
   "api" (dict "enrich" (dict "enabled" false))
 }}
 {{- $cfg := dict
