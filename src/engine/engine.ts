@@ -160,6 +160,22 @@ export class RulesEngine {
     return plan;
   }
 
+  /**
+   * Whether the active rule `name` of the event's source matches `ev`: a match checked again
+   * against a changed copy of its event (the response stage asks whether it still holds without
+   * a name learned from DNS). False for a rule that is not active, or whose predicate throws.
+   */
+  matches(name: string, ev: Event): boolean {
+    const r = this.active.find((x) => x.def.name === name && x.def.source === ev.source);
+    if (!r || (r.evttypes && !r.evttypes.has(ev.type))) return false;
+    nextEvent();
+    try {
+      return r.pred(ev);
+    } catch {
+      return false;
+    }
+  }
+
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
   process(ev: Event): Match[] {
     nextEvent();
