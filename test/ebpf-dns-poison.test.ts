@@ -34,6 +34,8 @@ const POOL_NAME = 'pool.supportxmr.com';
 const PORT = 3333;
 const DEADLINE = 15_000;
 const POOL_RULE = 'Outbound Connection to a Mining Pool';
+const DNS_SERVER = '198.51.100.9';
+const REAL_POOL_NAME = 'xmr-eu1.nanopool.org';
 
 const addon = loadEbpfAddon();
 const HOST_RESOLVER = existsSync('/etc/resolv.conf') ? parseResolvConf(readFileSync('/etc/resolv.conf', 'utf8')).find((ip) => !ip.includes(':')) : undefined;
@@ -144,10 +146,17 @@ describe('DNS poisoning cannot steer alerts, kills or blocks (root, BTF, user na
     writeFileSync(join(WORK, 'marker.yaml'), markerRules(`\n- rule: ${POOL_RULE}\n  output: pid=%proc.pid\n  override:\n    output: append\n`));
     chmodSync(join(WORK, 'marker.yaml'), 0o644);
     marker = new Marker(WORK, miner);
-    nets = makeNetnsPair('dp', '198.51.100.1', [POISONED]);
+    nets = makeNetnsPair('dp', '198.51.100.1', [POISONED, DNS_SERVER]);
     const listener = startListener(nets.b, [PORT]);
     children.push(listener.child);
     await listener.ready;
+    // A resolver for the last test: every question gets POISONED.
+    const dns = spawnIn(nets.b, process.execPath, ['-e', `${ANSWER_FN}
+const s = require('node:dgram').createSocket('udp4');
+s.on('message', (q, r) => s.send(answerTo(q, '${POISONED}'), r.port, r.address));
+s.bind(53, '${DNS_SERVER}', () => console.log(JSON.stringify({ listening: true })));`]);
+    children.push(dns);
+    await firstLine(dns, 'the DNS server');
     agent = new AgentRun(writeConfig(join(WORK, 'agent.yaml'), {
       rules_files: ['default', join(WORK, 'marker.yaml')],
       engine: { rule_matching: 'all' },
@@ -206,6 +215,23 @@ describe('DNS poisoning cannot steer alerts, kills or blocks (root, BTF, user na
       /* no table: nothing blocked */
     }
     assert.equal(hostSet.includes(POISONED), false, 'the address is not blocked on the host');
+  });
+
+  test('a real lookup through glibc (getent: A and AAAA in one sendmmsg) to the namespace\'s resolver names the address; the kill stays a dry run', async () => {
+    const resolv = join(WORK, 'resolv.conf');
+    writeFileSync(resolv, `nameserver ${DNS_SERVER}\noptions attempts:1 timeout:2\n`);
+    chmodSync(resolv, 0o644);
+    // Its own mount namespace with that resolv.conf; then a connection to what the lookup gave.
+    const script = `const c = require('node:net').connect(${PORT}, '${POISONED}', () => { console.log(JSON.stringify({ ok: true })); setInterval(() => {}, 1000); }); c.on('error', (e) => { console.error(e.message); process.exit(3); });`;
+    const r = spawnIn(nets!.a, 'unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && getent ahosts "$1" >/dev/null && exec "$2" -e "$3"', resolv, REAL_POOL_NAME, process.execPath, script]);
+    children.push(r);
+    assert.deepEqual(await firstLine(r, 'getent, then connect'), { ok: true });
+    const a = await agent.waitAlert((x) => x.rule === POOL_RULE && x.output_fields['proc.pid'] === r.pid, DEADLINE, 'the pool alert named through glibc\'s lookup');
+    assert.equal(a.output_fields['fd.sip.name'], REAL_POOL_NAME);
+    const kill = await agent.waitAlert((x) => x.rule === 'minewatch response: kill' && x.output_fields['proc.pid'] === r.pid, DEADLINE, 'the kill outcome');
+    assert.equal(kill.output_fields['mw.response.outcome'], 'dryrun');
+    assert.match(String(kill.output_fields['mw.response.reason']), new RegExp(`^${DNS_ONLY_DRYRUN}`));
+    assert.equal(r.exitCode, null, 'not killed');
   });
 });
 

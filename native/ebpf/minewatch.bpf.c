@@ -568,6 +568,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
       bpf_probe_read_user(&len, sizeof len, (void *)(st.args[1] + sizeof(struct user_msghdr)));
       n = len;
     }
+    u64 sent_bytes = n;
     if (n > MW_BUF_MAX) n = MW_BUF_MAX;
     if (nr == NR_write || nr == NR_sendto) {
       n &= 2047;
@@ -586,7 +587,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
     }
     e->buf_len = n;
     pos = n;
-    u32 now = before + (u32)(n > 65535 ? 65535 : (n ? n : 1));
+    u32 now = before + (u32)(sent_bytes > 65535 ? 65535 : sent_bytes);
     bpf_map_update_elem(&sent, &key, &now, BPF_ANY);
     break;
   }
