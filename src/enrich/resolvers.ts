@@ -14,6 +14,14 @@ import { canonicalIp } from './dns.js';
 /** The host's files: the stub's, and systemd-resolved's upstreams (what 127.0.0.53 asks). */
 export const HOST_RESOLV_FILES: readonly string[] = ['/etc/resolv.conf', '/run/systemd/resolve/resolv.conf'];
 
+/**
+ * The host's files as the agent sees them and as the host's init sees them (/proc/1/root): in a
+ * Kubernetes pod with hostPID (the chart's agent) the first are the pod's, the second the node's.
+ */
+export function hostResolvFiles(procRoot = '/proc'): string[] {
+  return [...HOST_RESOLV_FILES, processResolvFile(procRoot, 1), `${procRoot}/1/root/run/systemd/resolve/resolv.conf`];
+}
+
 /** The canonical addresses of a resolv.conf's `nameserver` lines (comments, junk and zones dropped). */
 export function parseResolvConf(text: string): string[] {
   const out: string[] = [];
@@ -26,7 +34,7 @@ export function parseResolvConf(text: string): string[] {
   return out;
 }
 
-/** The nameservers of the first of `files` that can be read, merged over all of them; [] when none. */
+/** The nameservers of every file of `files` that can be read, merged; [] when none. */
 export function readResolvers(files: readonly string[]): string[] {
   const out = new Set<string>();
   for (const f of files) {
@@ -55,7 +63,7 @@ export function netnsInode(link = '/proc/self/ns/net'): number | undefined {
  * /etc/resolv.conf as a process sees it, through /proc/PID/root. An absolute symlink there would be
  * followed in the agent's root, not the process's: it is resolved by hand, one level.
  */
-function processResolvFile(procRoot: string, pid: number): string {
+export function processResolvFile(procRoot: string, pid: number): string {
   const root = `${procRoot}/${pid}/root`;
   const path = `${root}/etc/resolv.conf`;
   try {
@@ -72,7 +80,7 @@ function processResolvFile(procRoot: string, pid: number): string {
 export interface ResolverSetsOptions {
   /** The host's network namespace (default: the agent's own). */
   hostNetns?: number;
-  /** The host's resolv.conf files (default HOST_RESOLV_FILES). */
+  /** The host's resolv.conf files (default hostResolvFiles()). */
   hostFiles?: readonly string[];
   /** Where /proc is (tests). */
   procRoot?: string;
@@ -99,7 +107,7 @@ export class ResolverSets {
 
   constructor(opts: ResolverSetsOptions = {}) {
     this.hostNetns = opts.hostNetns ?? netnsInode();
-    this.hostFiles = opts.hostFiles ?? HOST_RESOLV_FILES;
+    this.hostFiles = opts.hostFiles ?? hostResolvFiles(opts.procRoot);
     this.procRoot = opts.procRoot ?? '/proc';
     this.cacheMs = opts.cacheMs ?? 10_000;
     this.now = opts.now ?? Date.now;

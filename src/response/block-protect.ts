@@ -24,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { canonicalIp } from '../enrich/dns.js';
-import { HOST_RESOLV_FILES, readResolvers } from '../enrich/resolvers.js';
+import { hostResolvFiles, readResolvers } from '../enrich/resolvers.js';
 import { type IpNet, netContains, parseIp, parseNet } from '../engine/ip.js';
 
 export interface ProtectedNet {
@@ -46,7 +46,7 @@ export interface BlockProtectOptions {
   /** The addresses of the `kubernetes` endpoints, when there is a client (may reject: then none). */
   kubeEndpoints?: () => Promise<string[]>;
   env?: NodeJS.ProcessEnv;
-  /** The host's resolv.conf files (default HOST_RESOLV_FILES). */
+  /** The host's resolv.conf files (default hostResolvFiles(): the agent's and the host init's). */
   resolvFiles?: readonly string[];
   /** Where /proc/net is (tests). */
   procNet?: string;
@@ -170,15 +170,11 @@ export class BlockProtect {
     const ns = this.opts.netns;
 
     // Resolvers.
-    const resolv = ns ? [`/etc/netns/${ns}/resolv.conf`] : [...(this.opts.resolvFiles ?? HOST_RESOLV_FILES)];
-    let resolvers = readResolvers(resolv);
-    let resolvWhere = resolv[0]!;
-    if (ns && resolvers.length === 0) {
-      // `ip netns exec` gives a namespace without its own file the host's.
-      resolvers = readResolvers(this.opts.resolvFiles ?? HOST_RESOLV_FILES);
-      resolvWhere = (this.opts.resolvFiles ?? HOST_RESOLV_FILES)[0]!;
-    }
-    for (const r of resolvers) add(r, `a DNS resolver (${resolvWhere})`);
+    const hostFiles = this.opts.resolvFiles ?? hostResolvFiles();
+    // `ip netns exec` gives a namespace without a file of its own the host's.
+    const own = ns ? readResolvers([`/etc/netns/${ns}/resolv.conf`]) : [];
+    if (own.length > 0) for (const r of own) add(r, `a DNS resolver (/etc/netns/${ns}/resolv.conf)`);
+    else for (const f of hostFiles) for (const r of readResolvers([f])) add(r, `a DNS resolver (${f})`);
 
     // Gateways and the node's own addresses.
     try {
