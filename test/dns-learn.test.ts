@@ -14,7 +14,7 @@ import type { SyscallEvent } from '../src/events.js';
 import { DnsCache } from '../src/enrich/dns.js';
 import { parseDnsQueries } from '../src/enrich/dns-answer.js';
 import { type DnsPacket, DnsLearner } from '../src/enrich/dns-learner.js';
-import { ResolverSets, parseResolvConf } from '../src/enrich/resolvers.js';
+import { ResolverSets, hostResolvFiles, parseResolvConf } from '../src/enrich/resolvers.js';
 import type { Match } from '../src/engine/types.js';
 import { DEFAULT_RULES_FILES, Engine } from '../src/engine/index.js';
 import { DNS_ONLY_DRYRUN, ResponseDispatcher } from '../src/response/dispatcher.js';
@@ -204,26 +204,33 @@ describe('resolvers: the resolv.conf a namespace uses', () => {
     assert.deepEqual(parseResolvConf('# x\nnameserver 10.0.0.2\n  nameserver\t2001:DB8::53 # c\nsearch a.example\nnameserver 10.0.0.2\nnameserver bogus\noptions ndots:5\n'), ['10.0.0.2', '2001:db8::53']);
   });
 
-  test('the host namespace: the host\'s files only; another: the process\'s root (an absolute symlink followed there)', () => {
+  test('the host namespace: the host\'s files and the host init\'s (an absolute symlink followed in its root); another namespace: any', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mw-resolv-'));
     try {
       writeFileSync(join(dir, 'host.conf'), 'nameserver 10.255.255.53\n');
-      // /proc/50/root/etc/resolv.conf -> /run/resolv (absolute: inside that root)
-      mkdirSync(join(dir, 'proc/50/root/etc'), { recursive: true });
-      mkdirSync(join(dir, 'proc/50/root/run'), { recursive: true });
-      writeFileSync(join(dir, 'proc/50/root/run/resolv'), 'nameserver 10.96.0.10\n');
-      symlinkSync('/run/resolv', join(dir, 'proc/50/root/etc/resolv.conf'));
-      mkdirSync(join(dir, 'proc/60/root/etc'), { recursive: true });
-      writeFileSync(join(dir, 'proc/60/root/etc/resolv.conf'), 'nameserver 198.51.100.53\n');
-      const sets = new ResolverSets({ hostNetns: 1, hostFiles: [join(dir, 'host.conf'), join(dir, 'absent')], procRoot: join(dir, 'proc') });
-      assert.deepEqual([...sets.forProcess(1, 60)], ['10.255.255.53'], 'a host-namespace process\'s own file does not count');
-      assert.deepEqual([...sets.forProcess(7, 50)], ['10.96.0.10']);
-      assert.deepEqual([...sets.forProcess(8, 60)], ['198.51.100.53']);
-      assert.deepEqual([...sets.forProcess(7, 999)], ['10.96.0.10'], 'a process gone: its namespace\'s last known');
-      assert.deepEqual([...sets.forProcess(9, 999)], [], 'nothing known: no resolver');
+      // /proc/1/root/etc/resolv.conf -> /run/resolv (absolute: inside that root), as on a node
+      // seen from a hostPID pod.
+      mkdirSync(join(dir, 'proc/1/root/etc'), { recursive: true });
+      mkdirSync(join(dir, 'proc/1/root/run'), { recursive: true });
+      writeFileSync(join(dir, 'proc/1/root/run/resolv'), 'nameserver 10.0.0.2\n');
+      symlinkSync('/run/resolv', join(dir, 'proc/1/root/etc/resolv.conf'));
+      const files = hostResolvFiles(join(dir, 'proc'));
+      const sets = new ResolverSets({ hostNetns: 1, hostFiles: [join(dir, 'host.conf'), join(dir, 'absent'), ...files.slice(2)] });
+      assert.deepEqual([...sets.forNetns(1)!], ['10.255.255.53', '10.0.0.2']);
+      assert.equal(sets.forNetns(7), undefined, 'another namespace: the resolver each query went to');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('in a namespace without a resolver list, the answer must still come from where the query went', () => {
+    const dns = new DnsCache();
+    const learner = new DnsLearner({ dns, resolvers: () => undefined });
+    const p = { pid: 50, ts: T0, netns: 7, sock: 1, lport: 40001, peer: '198.51.100.53', peerPort: 53 };
+    learner.onQuery({ ...p, payload: query(9, 'a.example') });
+    assert.equal(learner.onAnswer({ ...p, peer: '198.51.100.54', payload: answer(9, 'a.example', '198.51.100.1') })?.verdict, 'unsolicited');
+    assert.equal(learner.onAnswer({ ...p, payload: answer(9, 'a.example', '198.51.100.1') })?.verdict, 'learned');
+    assert.deepEqual(dns.learnedNamesFor(7, '198.51.100.1', T0), ['a.example']);
   });
 });
 

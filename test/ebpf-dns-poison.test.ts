@@ -221,7 +221,8 @@ s.bind(53, '${DNS_SERVER}', () => console.log(JSON.stringify({ listening: true }
     const resolv = join(WORK, 'resolv.conf');
     writeFileSync(resolv, `nameserver ${DNS_SERVER}\noptions attempts:1 timeout:2\n`);
     chmodSync(resolv, 0o644);
-    // Its own mount namespace with that resolv.conf; then a connection to what the lookup gave.
+    // glibc asks what /etc/resolv.conf names: a mount namespace of its own with that file; then a
+    // connection to what the lookup gave.
     const script = `const c = require('node:net').connect(${PORT}, '${POISONED}', () => { console.log(JSON.stringify({ ok: true })); setInterval(() => {}, 1000); }); c.on('error', (e) => { console.error(e.message); process.exit(3); });`;
     const r = spawnIn(nets!.a, 'unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && getent ahosts "$1" >/dev/null && exec "$2" -e "$3"', resolv, REAL_POOL_NAME, process.execPath, script]);
     children.push(r);

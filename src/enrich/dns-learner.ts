@@ -2,9 +2,10 @@
  * Decides which DNS answers the eBPF driver saw may name addresses (DnsCache.learn): only an
  * answer to a query the same socket sent — same network namespace and socket (its inode), same
  * local port, same transaction id, same question — coming from the address and port the query was
- * sent to, within `timeoutMs`, where that address is one of the resolvers the process's namespace
- * uses (ResolverSets). Anything else (an answer nobody asked for, one from another address, a
- * query to a resolver of the process's own choosing in the host's namespace) teaches nothing.
+ * sent to, within `timeoutMs`, and, in the host's network namespace, only where that address is
+ * one of the host's resolvers (ResolverSets). Anything else (an answer nobody asked for, one from
+ * another address, a query to a resolver of the process's own choosing in the host's namespace)
+ * teaches nothing.
  *
  * Pending queries are bounded (oldest dropped first), and each is answered once.
  */
@@ -36,8 +37,8 @@ interface Pending {
 
 export interface DnsLearnerOptions {
   dns: DnsCache;
-  /** The resolvers a process in a namespace may learn from (ResolverSets.forProcess). */
-  resolvers: (netns: number, pid: number) => ReadonlySet<string>;
+  /** The resolvers a namespace may learn from; undefined: the one each query went to (ResolverSets.forNetns). */
+  resolvers: (netns: number) => ReadonlySet<string> | undefined;
   /** How long a query waits for its answer, ms (default 10,000: glibc's 5 s timeout, twice). */
   timeoutMs?: number;
   /** Pending queries kept (default 16,384). */
@@ -66,7 +67,8 @@ export class DnsLearner {
     const queries = parseDnsQueries(p.payload);
     if (queries.length === 0) return;
     this.counts.queries += queries.length;
-    if (!this.opts.resolvers(p.netns, p.pid).has(peer)) {
+    const allowed = this.opts.resolvers(p.netns);
+    if (allowed && !allowed.has(peer)) {
       this.counts.queriesToOtherResolvers += queries.length;
       return;
     }

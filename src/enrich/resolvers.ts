@@ -1,10 +1,14 @@
 /**
- * Which DNS resolvers a process may learn names from: the `nameserver` lines of the resolv.conf it
- * uses. For the host's network namespace that is the host's own files (what the agent itself
- * reads): a process there may have a private mount namespace with a resolv.conf of its own
- * choosing, and whatever it learns would name addresses for every process on the host. For any
- * other network namespace (a container, a pod, `unshare -n`), the files of the querying process's
- * root (/proc/PID/root/etc/resolv.conf): what it learns stays in that namespace.
+ * Which DNS resolvers a process may learn names from. For the host's network namespace: the
+ * `nameserver` lines of the host's own files (the agent's, and the host init's through
+ * /proc/1/root): a process there may have a private mount namespace with a resolv.conf of its own
+ * choosing, and what it learned would name addresses for every process on the host.
+ *
+ * For any other network namespace (a container, a pod, `unshare -n`): whatever resolver the query
+ * went to (the learner still requires the answer to come from there). Its processes' own
+ * resolv.conf is deliberately not read: whoever owns that namespace owns that file too, and can
+ * make it a FIFO or a file on a FUSE mount that never answers, and a read would hang the agent.
+ * What is learned there names addresses only there, and never drives an action for real.
  *
  * The same module reads the host's resolvers for block_destination's protect list.
  */
@@ -84,55 +88,32 @@ export interface ResolverSetsOptions {
   hostFiles?: readonly string[];
   /** Where /proc is (tests). */
   procRoot?: string;
-  /** How long a read is reused, ms (default 10 s): a query burst reads each file once. */
+  /** How long a read is reused, ms (default 10 s): a query burst reads the files once. */
   cacheMs?: number;
   now?: () => number;
-}
-
-interface Cached {
-  at: number;
-  ips: ReadonlySet<string>;
 }
 
 export class ResolverSets {
   readonly hostNetns: number | undefined;
   private readonly hostFiles: readonly string[];
-  private readonly procRoot: string;
   private readonly cacheMs: number;
   private readonly now: () => number;
-  private host: Cached | undefined;
-  /** By pid and by namespace: a process gone before its query was read uses its namespace's last. */
-  private readonly byPid = new Map<number, Cached>();
-  private readonly byNetns = new Map<number, Cached>();
+  private host: { at: number; ips: ReadonlySet<string> } | undefined;
 
   constructor(opts: ResolverSetsOptions = {}) {
     this.hostNetns = opts.hostNetns ?? netnsInode();
     this.hostFiles = opts.hostFiles ?? hostResolvFiles(opts.procRoot);
-    this.procRoot = opts.procRoot ?? '/proc';
     this.cacheMs = opts.cacheMs ?? 10_000;
     this.now = opts.now ?? Date.now;
   }
 
-  /** The resolvers a process in `netns` may learn from. */
-  forProcess(netns: number, pid: number): ReadonlySet<string> {
+  /**
+   * The resolvers a process in `netns` may learn from; undefined: any (the one its query went to).
+   */
+  forNetns(netns: number): ReadonlySet<string> | undefined {
+    if (netns !== this.hostNetns) return undefined;
     const t = this.now();
-    if (netns === this.hostNetns) {
-      if (!this.host || t - this.host.at > this.cacheMs) this.host = { at: t, ips: new Set(readResolvers(this.hostFiles)) };
-      return this.host.ips;
-    }
-    const hit = this.byPid.get(pid);
-    if (hit && t - hit.at <= this.cacheMs) return hit.ips;
-    const ips = readResolvers([processResolvFile(this.procRoot, pid)]);
-    if (ips.length === 0) return this.byNetns.get(netns)?.ips ?? new Set();
-    const c: Cached = { at: t, ips: new Set(ips) };
-    bounded(this.byPid, pid, c);
-    bounded(this.byNetns, netns, c);
-    return c.ips;
+    if (!this.host || t - this.host.at > this.cacheMs) this.host = { at: t, ips: new Set(readResolvers(this.hostFiles)) };
+    return this.host.ips;
   }
-}
-
-function bounded<K>(m: Map<K, Cached>, k: K, v: Cached): void {
-  m.delete(k);
-  m.set(k, v);
-  if (m.size > 4096) m.delete(m.keys().next().value!);
 }

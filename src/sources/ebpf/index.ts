@@ -30,8 +30,8 @@ export interface EbpfSourceOptions {
   userName?: (uid: number) => string | undefined;
   /** Learns the addresses of each DNS answer a socket receives for a query it sent (dns-learner.ts). */
   dns?: DnsCache;
-  /** The resolvers a process may learn from (default: ResolverSets, from the resolv.conf files). */
-  resolvers?: (netns: number, pid: number) => ReadonlySet<string>;
+  /** The resolvers a namespace may learn from (default: ResolverSets: the host's resolv.conf in its namespace). */
+  resolvers?: (netns: number) => ReadonlySet<string> | undefined;
   /** The RandomX detector (detectors.monero.enabled). */
   fpu?: boolean;
   /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 16). */
@@ -131,7 +131,7 @@ export class EbpfSource implements ProcNoticeSource {
   constructor(private readonly opts: EbpfSourceOptions) {
     if (opts.dns) {
       const sets = opts.resolvers ? undefined : new ResolverSets();
-      this.dnsLearner = new DnsLearner({ dns: opts.dns, resolvers: opts.resolvers ?? ((netns, pid) => sets!.forProcess(netns, pid)) });
+      this.dnsLearner = new DnsLearner({ dns: opts.dns, resolvers: opts.resolvers ?? ((netns) => sets!.forNetns(netns)) });
     }
   }
 
