@@ -45,7 +45,6 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define NR_sendmsg 46
 #define NR_recvmsg 47
 #define NR_execve 59
-#define NR_sendmmsg 307
 #define NR_creat 85
 #define NR_chmod 90
 #define NR_fchmod 91
@@ -54,6 +53,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define NR_setresuid 117
 #define NR_openat 257
 #define NR_fchmodat 268
+#define NR_sendmmsg 307
 #define NR_memfd_create 319
 #define NR_execveat 322
 #define NR_openat2 437
@@ -279,8 +279,8 @@ static __always_inline u16 user_sockaddr(const void *uaddr, struct mw_sys *e) {
   return bpf_ntohs(sa.port);
 }
 
-/* The destination port (host order) a send names in its own arguments: the sockaddr of sendto,
- * the msg_name of sendmsg or of sendmmsg's first message; 0 when none. */
+/* The destination a send names in its own arguments (a user pointer): the sockaddr of sendto, the
+ * msg_name of sendmsg or of sendmmsg's first message; NULL when none. */
 static __always_inline const void *send_sockaddr(u32 nr, const u64 *args) {
   if (nr == NR_sendto) return (const void *)args[4];
   if (nr == NR_sendmsg || nr == NR_sendmmsg) {
