@@ -199,7 +199,7 @@ export class BlockDestinationAction implements ResponseAction {
     const a = normalizeAddress(ip);
     if (!a) throw new Error(`not an IP address: ${ip}`);
     const why = await this.protectedReason(a.ip);
-    if (why) throw new Error(`refusing to block ${why}`);
+    if (why) throw new Error(`not blocked: ${why}`);
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new Error(`the TTL must be a positive number of seconds, not ${ttlSeconds}`);
     const set = a.v6 ? 'blocked6' : 'blocked4';
     const el = `inet ${this.table} ${set} { ${a.ip} timeout ${ttlSeconds}s }`;
