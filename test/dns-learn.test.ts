@@ -187,9 +187,20 @@ describe('DnsLearner: only answers to the socket\'s own queries, from its resolv
     assert.deepEqual(parseDnsQueries(answer(1, 'b.example', '198.51.100.1')), [], 'an answer is not a query');
   });
 
+  test('a namespace flooding queries pushes out only its own pending ones', () => {
+    const dns = new DnsCache();
+    const learner = new DnsLearner({ dns, resolvers: () => undefined, maxPendingPerNetns: 100, maxPending: 1000 });
+    learner.onQuery(pkt(query(7, 'victim.example'), { netns: 1 }));
+    for (let i = 0; i < 5000; i++) learner.onQuery(pkt(query(i & 0xffff, `f${i}.example`), { netns: 2, sock: 1 + (i >> 16) }));
+    assert.equal(learner.pendingCount, 101);
+    assert.equal(learner.onAnswer(pkt(answer(7, 'victim.example', '198.51.100.7'), { netns: 1 }))?.verdict, 'learned');
+    assert.equal(learner.onAnswer(pkt(answer(4999, 'f4999.example', '198.51.100.8'), { netns: 2, sock: 1 }))?.verdict, 'learned');
+    assert.equal(learner.onAnswer(pkt(answer(0, 'f0.example', '198.51.100.9'), { netns: 2, sock: 1 }))?.verdict, 'unsolicited', 'its oldest went');
+  });
+
   test('pending queries are bounded', () => {
     const dns = new DnsCache();
-    const learner = new DnsLearner({ dns, resolvers: () => new Set([RESOLVER]), maxPending: 10 });
+    const learner = new DnsLearner({ dns, resolvers: () => new Set([RESOLVER]), maxPending: 10, maxPendingPerNetns: 10 });
     for (let i = 0; i < 50; i++) learner.onQuery(pkt(query(i, `q${i}.example`)));
     assert.equal(learner.pendingCount, 10);
     assert.equal(learner.onAnswer(pkt(answer(0, 'q0.example', '198.51.100.1')))?.verdict, 'unsolicited', 'the oldest went');

@@ -7,10 +7,12 @@
  * another address, a query to a resolver of the process's own choosing in the host's namespace)
  * teaches nothing.
  *
- * Pending queries are bounded (oldest dropped first), and each is answered once.
+ * Pending queries are bounded per network namespace and in all (oldest dropped first: a namespace
+ * that floods queries pushes out only its own), and each is answered once.
  */
 import { canonicalIp, type DnsCache } from './dns.js';
 import { type DnsAnswer, parseDnsAnswer, parseDnsQueries } from './dns-answer.js';
+import { NetnsTable } from './netns-table.js';
 
 /** A UDP send to port 53 or a receive from it, as the driver reports it. */
 export interface DnsPacket {
@@ -41,22 +43,22 @@ export interface DnsLearnerOptions {
   resolvers: (netns: number) => ReadonlySet<string> | undefined;
   /** How long a query waits for its answer, ms (default 10,000: glibc's 5 s timeout, twice). */
   timeoutMs?: number;
-  /** Pending queries kept (default 16,384). */
+  /** Pending queries kept (default 16,384), and per network namespace (default 1,024). */
   maxPending?: number;
+  maxPendingPerNetns?: number;
 }
 
 export type AnswerVerdict = 'learned' | 'unsolicited' | 'not-an-answer';
 
 export class DnsLearner {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending: NetnsTable<Pending>;
   private readonly timeoutNs: bigint;
-  private readonly maxPending: number;
   /** Why queries and answers were turned away (tests, metrics). */
   readonly counts = { queries: 0, queriesToOtherResolvers: 0, answers: 0, learned: 0, unsolicited: 0 };
 
   constructor(private readonly opts: DnsLearnerOptions) {
     this.timeoutNs = BigInt(opts.timeoutMs ?? 10_000) * 1_000_000n;
-    this.maxPending = opts.maxPending ?? 16_384;
+    this.pending = new NetnsTable(opts.maxPendingPerNetns ?? 1_024, opts.maxPending ?? 16_384);
   }
 
   /** A query sent: remembered when it went to one of the namespace's resolvers. */
@@ -72,12 +74,7 @@ export class DnsLearner {
       this.counts.queriesToOtherResolvers += queries.length;
       return;
     }
-    for (const q of queries) {
-      const k = key(p, q.txid);
-      this.pending.delete(k);
-      this.pending.set(k, { name: q.name, peer, peerPort: p.peerPort, ts: p.ts });
-      if (this.pending.size > this.maxPending) this.pending.delete(this.pending.keys().next().value!);
-    }
+    for (const q of queries) this.pending.set(p.netns, key(p, q.txid), { name: q.name, peer, peerPort: p.peerPort, ts: p.ts });
   }
 
   /**
@@ -89,14 +86,14 @@ export class DnsLearner {
     if (!answer) return undefined;
     this.counts.answers++;
     const k = key(p, answer.txid);
-    const q = this.pending.get(k);
+    const q = this.pending.get(p.netns, k);
     const peer = canonicalIp(p.peer);
     const ok = q !== undefined && q.name === answer.query && q.peer === peer && q.peerPort === p.peerPort && p.ts >= q.ts && p.ts - q.ts <= this.timeoutNs;
     if (!ok) {
       this.counts.unsolicited++;
       return { answer, verdict: 'unsolicited' };
     }
-    this.pending.delete(k);
+    this.pending.delete(p.netns, k);
     this.counts.learned++;
     for (const r of answer.records) this.opts.dns.learn(p.netns, answer.query, r.addr, r.ttl, p.ts);
     return { answer, verdict: 'learned' };
@@ -107,6 +104,7 @@ export class DnsLearner {
   }
 }
 
+/** A query's key within its namespace: the socket, its local port, the transaction id. */
 function key(p: DnsPacket, txid: number): string {
-  return `${p.netns}:${p.sock}:${p.lport}:${txid}`;
+  return `${p.sock}:${p.lport}:${txid}`;
 }

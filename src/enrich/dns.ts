@@ -19,6 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Event, SyscallEvent } from '../events.js';
+import { NetnsTable } from './netns-table.js';
 
 /** Canonical text of an IP address, or undefined when `text` is not one. */
 export function canonicalIp(text: string): string | undefined {
@@ -84,43 +85,6 @@ interface Learned {
   names: string[];
   /** ns since the epoch (the answer's time + its TTL). */
   expires: bigint;
-  /** When it was last learned (a counter): queue items with another are stale. */
-  seq: number;
-}
-
-/**
- * Learning order as a queue with lazy deletion: an item whose entry is gone or was learned again
- * since (another seq) is skipped. (A Map's first key is no queue: V8 keeps deleted entries as holes
- * at its front, and finding the first live one after many evictions scans them all.)
- */
-class OrderQueue<T extends { seq: number }> {
-  private items: T[] = [];
-  private head = 0;
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  /** The oldest item for which `live` holds, taken out; undefined when none. */
-  shift(live: (item: T) => boolean): T | undefined {
-    while (this.head < this.items.length) {
-      const item = this.items[this.head++]!;
-      if (live(item)) return item;
-    }
-    return undefined;
-  }
-
-  /** Drop consumed and stale items once they outnumber the live ones (`size`). */
-  compact(size: number, live: (item: T) => boolean): void {
-    if (this.items.length - this.head <= 2 * size + 1024 && this.head <= 4096) return;
-    this.items = this.items.slice(this.head).filter(live);
-    this.head = 0;
-  }
-}
-
-interface NetnsTable {
-  byIp: Map<string, Learned>;
-  queue: OrderQueue<{ ip: string; seq: number }>;
 }
 
 const NAMES_PER_ADDRESS = 8;
@@ -128,18 +92,18 @@ const NAMES_PER_ADDRESS = 8;
 export class DnsCache {
   /** Canonical address → names, in the order they became known; the first is the one shown. */
   private readonly byIp = new Map<string, string[]>();
-  /** Network namespace → its learned addresses and their learning order. */
-  private readonly learned = new Map<number, NetnsTable>();
-  /** Every learned entry's learning order over all namespaces: the whole table's eviction order. */
-  private readonly order = new OrderQueue<{ netns: number; ip: string; seq: number }>();
-  private total = 0;
-  private seq = 0;
+  /** Network namespace → address → learned names, with quotas and eviction (netns-table.ts). */
+  private readonly learned: NetnsTable<Learned>;
   private readonly limits: Required<DnsLearnLimits>;
-  /** Learned entries dropped to make room (tests, metrics). */
-  evicted = 0;
 
   constructor(limits: DnsLearnLimits = {}) {
     this.limits = { max: limits.max ?? 200_000, perNetns: limits.perNetns ?? 20_000, maxTtlS: limits.maxTtlS ?? 86_400, minTtlS: limits.minTtlS ?? 1 };
+    this.learned = new NetnsTable(this.limits.perNetns, this.limits.max);
+  }
+
+  /** Learned entries dropped to make room (tests, metrics). */
+  get evicted(): number {
+    return this.learned.evicted;
   }
 
   /**
@@ -187,42 +151,13 @@ export class DnsCache {
     if (!key || !n || /\s/.test(n) || !Number.isInteger(netns) || netns <= 0) return false;
     const ttl = Math.min(this.limits.maxTtlS, Math.max(this.limits.minTtlS, Number.isFinite(ttlS) ? ttlS : 0));
     const expires = ts + BigInt(Math.round(ttl * 1000)) * 1_000_000n;
-    let t = this.learned.get(netns);
-    if (!t) this.learned.set(netns, (t = { byIp: new Map(), queue: new OrderQueue() }));
-    const seq = ++this.seq;
-    const old = t.byIp.get(key);
-    if (old) {
-      // Learned again: newest name first, and to the young end of both orders.
-      const lower = n.toLowerCase();
-      old.names = [n, ...old.names.filter((x) => x.toLowerCase() !== lower)].slice(0, NAMES_PER_ADDRESS);
-      if (expires > old.expires) old.expires = expires;
-      old.seq = seq;
-      this.enqueue(netns, t, key, seq);
-      return false;
-    }
-    // Room: this namespace's oldest first (its own quota), then the whole table's oldest.
-    while (t.byIp.size >= this.limits.perNetns) {
-      const item = t.queue.shift((x) => t!.byIp.get(x.ip)?.seq === x.seq);
-      if (!item) break;
-      this.forget(netns, item.ip);
-    }
-    while (this.total >= this.limits.max) {
-      const item = this.order.shift((x) => this.learned.get(x.netns)?.byIp.get(x.ip)?.seq === x.seq);
-      if (!item) break;
-      this.forget(item.netns, item.ip);
-    }
-    if (!this.learned.has(netns)) this.learned.set(netns, t);
-    t.byIp.set(key, { names: [n], expires, seq });
-    this.total++;
-    this.enqueue(netns, t, key, seq);
-    return true;
-  }
-
-  private enqueue(netns: number, t: NetnsTable, ip: string, seq: number): void {
-    t.queue.push({ ip, seq });
-    this.order.push({ netns, ip, seq });
-    t.queue.compact(t.byIp.size, (x) => t.byIp.get(x.ip)?.seq === x.seq);
-    this.order.compact(this.total, (x) => this.learned.get(x.netns)?.byIp.get(x.ip)?.seq === x.seq);
+    const old = this.learned.get(netns, key);
+    if (!old) return this.learned.set(netns, key, { names: [n], expires });
+    // Learned again: newest name first, and the youngest entry again.
+    const lower = n.toLowerCase();
+    const names = [n, ...old.names.filter((x) => x.toLowerCase() !== lower)].slice(0, NAMES_PER_ADDRESS);
+    this.learned.set(netns, key, { names, expires: expires > old.expires ? expires : old.expires });
+    return false;
   }
 
   /**
@@ -231,26 +166,18 @@ export class DnsCache {
    */
   learnedNamesFor(netns: number, ip: string, ts: bigint = BigInt(Date.now()) * 1_000_000n): string[] {
     const key = canonicalIp(ip);
-    const e = key ? this.learned.get(netns)?.byIp.get(key) : undefined;
+    const e = key ? this.learned.get(netns, key) : undefined;
     return e && e.expires >= ts ? [...e.names] : [];
   }
 
   /** Learned addresses held, over all namespaces (expired ones until they are pushed out). */
   get learnedSize(): number {
-    return this.total;
+    return this.learned.size;
   }
 
   /** Learned addresses held for one network namespace. */
   learnedIn(netns: number): number {
-    return this.learned.get(netns)?.byIp.size ?? 0;
-  }
-
-  private forget(netns: number, ip: string): void {
-    const t = this.learned.get(netns);
-    if (!t?.byIp.delete(ip)) return;
-    this.evicted++;
-    this.total--;
-    if (t.byIp.size === 0) this.learned.delete(netns);
+    return this.learned.sizeIn(netns);
   }
 
   /** Every static name known for the address, first-known first; [] when none (or not an address). */
@@ -305,10 +232,9 @@ export class DnsCache {
   }
 
   private learnedName(netns: number | undefined, ip: string, ts: bigint | undefined): string | undefined {
-    const t = netns === undefined ? undefined : this.learned.get(netns);
-    if (!t) return undefined;
+    if (netns === undefined || this.learned.size === 0) return undefined;
     const key = canonicalIp(ip);
-    const e = key === undefined ? undefined : t.byIp.get(key);
+    const e = key === undefined ? undefined : this.learned.get(netns, key);
     return e && e.expires >= (typeof ts === 'bigint' ? ts : BigInt(Date.now()) * 1_000_000n) ? e.names[0] : undefined;
   }
 
