@@ -108,6 +108,14 @@ export interface FdInfo {
   /** Names for the addresses, set by the DNS enricher (fd.sip.name, fd.cip.name, …). */
   sip_name?: string;
   cip_name?: string;
+  /**
+   * True when that name came only from a DNS answer the host received (not from a hosts file or
+   * the config): an answer can be forged, so responses acting on it alone stay dry runs.
+   */
+  sip_name_dns?: boolean;
+  cip_name_dns?: boolean;
+  /** Sockets (eBPF driver): the inode number of the network namespace the socket lives in. */
+  netns?: number;
   dev?: number;
   ino?: number;
 }

@@ -206,7 +206,10 @@ describe('the RandomX rule', () => {
 
 describe('DNS answers', () => {
   test('the question and every A and AAAA address', () => {
-    assert.deepEqual(parseDnsAnswer(dnsResponse('Pool.SupportXMR.com')), { query: 'pool.supportxmr.com', addrs: ['198.51.100.7', '2001:db8:0:0:0:0:0:7'] });
+    assert.deepEqual(parseDnsAnswer(dnsResponse('Pool.SupportXMR.com')), {
+      txid: 0x1234, query: 'pool.supportxmr.com', addrs: ['198.51.100.7', '2001:db8:0:0:0:0:0:7'],
+      records: [{ addr: '198.51.100.7', ttl: 60 }, { addr: '2001:db8:0:0:0:0:0:7', ttl: 60 }],
+    });
   });
 
   test('queries, truncated and looping messages give nothing or what was readable', () => {
@@ -232,12 +235,13 @@ describe('DNS answers', () => {
     assert.deepEqual(recv('xmr-eu1.nanopool.org', 5353), [], 'not from port 53: not a DNS answer');
   });
 
-  test('learned names name the address for fd.sip.name, in canonical form', () => {
+  test('learned names name the address in their namespace, in canonical form', () => {
     const dns = new DnsCache();
     const a = parseDnsAnswer(dnsResponse('pool.supportxmr.com'))!;
-    for (const ip of a.addrs) assert.equal(dns.learn(a.query, ip), true);
-    assert.deepEqual(dns.namesFor('2001:db8::7'), ['pool.supportxmr.com']);
-    assert.equal(dns.learn('x.example', 'not-an-ip'), false);
-    assert.equal(dns.learn('y.example', '198.51.100.8', 1), false, 'past the bound, new addresses are not learned');
+    for (const r of a.records) assert.equal(dns.learn(7, a.query, r.addr, r.ttl), true);
+    assert.deepEqual(dns.learnedNamesFor(7, '2001:db8::7'), ['pool.supportxmr.com']);
+    assert.deepEqual(dns.learnedNamesFor(8, '2001:db8::7'), [], 'another namespace');
+    assert.deepEqual(dns.namesFor('2001:db8::7'), [], 'not a static name');
+    assert.equal(dns.learn(7, 'x.example', 'not-an-ip', 60), false);
   });
 });

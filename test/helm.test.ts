@@ -499,7 +499,7 @@ function grants(role: K8sObject): Map<string, Set<string>> {
 const WRITE_VERBS = ['create', 'update', 'patch', 'delete', 'deletecollection', '*'];
 const writes = (g: Map<string, Set<string>>) => [...g].flatMap(([res, verbs]) => [...verbs].filter((v) => WRITE_VERBS.includes(v)).map((v) => `${v} ${res}`)).sort();
 
-test('response.mode reaches both configs; the agent reads pods only; the server writes only for the cluster actions enabled in enforce', (t) => {
+test('response.mode reaches both configs; the agent reads pods (and the kubernetes endpoints, never blocked); the server writes only for the cluster actions enabled in enforce', (t) => {
   const k = toolsOrSkip(t);
   if (!k) return;
   const def = render(k);
@@ -512,7 +512,9 @@ test('response.mode reaches both configs; the agent reads pods only; the server 
 
   for (const objs of [def, custom]) {
     const agent = grants(one(objs, 'ClusterRole', `${FULL}-agent`));
-    assert.deepEqual([...agent].map(([r, v]) => `${r}: ${[...v].sort().join(',')}`), ['pods: get,list,watch']);
+    assert.deepEqual([...agent].map(([r, v]) => `${r}: ${[...v].sort().join(',')}`), ['pods: get,list,watch', 'endpoints: get']);
+    const ep = (one(objs, 'ClusterRole', `${FULL}-agent`).rules as Array<{ resources: string[]; resourceNames?: string[] }>).find((r) => r.resources.includes('endpoints'));
+    assert.deepEqual(ep?.resourceNames, ['kubernetes'], 'only the kubernetes endpoints');
     const binding = one(objs, 'ClusterRoleBinding', `${FULL}-agent`);
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: agentDs(objs).spec.template.spec.serviceAccountName, namespace: NS }]);
   }

@@ -53,6 +53,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define NR_setresuid 117
 #define NR_openat 257
 #define NR_fchmodat 268
+#define NR_sendmmsg 307
 #define NR_memfd_create 319
 #define NR_execveat 322
 #define NR_openat2 437
@@ -92,7 +93,7 @@ struct stash {
   u64 args[6];
   u64 sk;
   u32 nr;
-  u32 pad;
+  u32 dns; /* a send on a UDP socket to port 53: a DNS query */
 };
 
 struct {
@@ -220,6 +221,10 @@ static __always_inline struct sock *file_sock(struct file *f) {
 
 static __always_inline void sock_tuple(struct sock *sk, struct mw_sys *e) {
   u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+  /* Which namespace's addresses these are, and which socket (its inode, as socket:[ino] shows it):
+     DNS answers are learned per network namespace, and only by the socket that asked. */
+  e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+  e->ino = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
   e->family = (u8)fam;
   e->proto = (u8)BPF_CORE_READ(sk, sk_protocol);
   e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -272,6 +277,31 @@ static __always_inline u16 user_sockaddr(const void *uaddr, struct mw_sys *e) {
     return 0;
   }
   return bpf_ntohs(sa.port);
+}
+
+/* The destination a send names in its own arguments (a user pointer): the sockaddr of sendto, the
+ * msg_name of sendmsg or of sendmmsg's first message; NULL when none. */
+static __always_inline const void *send_sockaddr(u32 nr, const u64 *args) {
+  if (nr == NR_sendto) return (const void *)args[4];
+  if (nr == NR_sendmsg || nr == NR_sendmmsg) {
+    struct user_msghdr m = {};
+    if (bpf_probe_read_user(&m, sizeof m, (void *)args[1])) return NULL;
+    return m.msg_name;
+  }
+  return NULL;
+}
+
+/* True for a send on a UDP socket to port 53, connected there or naming it in the call. */
+static __always_inline int udp_to_dns(struct sock *sk, u32 nr, const u64 *args) {
+  u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (dport) return dport == 53;
+  const void *ua = send_sockaddr(nr, args);
+  struct {
+    u16 family;
+    u16 port;
+  } sa = {};
+  if (!ua || bpf_probe_read_user(&sa, sizeof sa, ua)) return 0;
+  return (sa.family == AF_INET || sa.family == AF_INET6) && bpf_ntohs(sa.port) == 53;
 }
 
 /* Copy up to `max` bytes of an iovec array (at most 4 entries) to data[pos..]; returns bytes. */
@@ -399,7 +429,11 @@ int BPF_PROG(mw_sys_enter, struct pt_regs *regs, long id) {
     u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
     if (fam != AF_INET && fam != AF_INET6) return 0;
     u16 proto = BPF_CORE_READ(sk, sk_protocol);
-    if (fl & MW_SYS_SOCK_SEND) {
+    if ((fl & MW_SYS_SOCK_SEND) && proto == IPPROTO_UDP) {
+      /* A DNS query: user space matches each answer to the query its socket sent. */
+      if (!udp_to_dns(sk, id, st.args)) return 0;
+      st.dns = 1;
+    } else if (fl & MW_SYS_SOCK_SEND) {
       if (proto != IPPROTO_TCP || peer_is_local(sk)) return 0;
       u64 key = (u64)sk;
       u32 *done = bpf_map_lookup_elem(&sent, &key);
@@ -486,15 +520,55 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
   case NR_write:
   case NR_sendto:
   case NR_writev:
-  case NR_sendmsg: {
+  case NR_sendmsg:
+  case NR_sendmmsg: {
     if (ret <= 0 || !st.sk) return 0;
     struct sock *sk = (void *)st.sk;
     sock_tuple(sk, e);
+    if (st.dns) {
+      /* A DNS query: every one, whole (to MW_DNS_MAX), sendmmsg's first two messages one after
+         the other (glibc sends the A and AAAA questions together). */
+      if (!e->dport) e->dport = user_sockaddr(send_sockaddr(nr, st.args), e);
+      if (e->dport != 53) return 0;
+      u64 n = (u64)ret;
+      if (nr == NR_write || nr == NR_sendto) {
+        if (n > MW_DNS_MAX) n = MW_DNS_MAX;
+        n &= 2047;
+        if (n > MW_DNS_MAX) n = MW_DNS_MAX;
+        if (bpf_probe_read_user(data, n, (void *)st.args[1])) n = 0;
+      } else if (nr == NR_writev) {
+        n = put_iov(data, 0, (void *)st.args[1], st.args[2], n, MW_DNS_MAX);
+      } else if (nr == NR_sendmsg) {
+        struct user_msghdr m = {};
+        bpf_probe_read_user(&m, sizeof m, (void *)st.args[1]);
+        n = put_iov(data, 0, m.msg_iov, m.msg_iovlen, n, MW_DNS_MAX);
+      } else {
+        struct {
+          struct user_msghdr m;
+          u32 len;
+          u32 pad;
+        } mm[2] = {};
+        n = 0;
+        if (bpf_probe_read_user(&mm[0], sizeof mm[0], (void *)st.args[1]) == 0) n = put_iov(data, 0, mm[0].m.msg_iov, mm[0].m.msg_iovlen, mm[0].len, MW_DNS_MAX);
+        if (ret > 1 && n < MW_DNS_MAX && bpf_probe_read_user(&mm[1], sizeof mm[1], (void *)(st.args[1] + sizeof mm[0])) == 0)
+          n += put_iov(data, n, mm[1].m.msg_iov, mm[1].m.msg_iovlen, mm[1].len, MW_DNS_MAX);
+      }
+      e->buf_len = n;
+      pos = n;
+      break;
+    }
     u64 key = st.sk;
     u32 *done = bpf_map_lookup_elem(&sent, &key);
     u32 before = done ? *done : 0;
     if (before >= MW_BUF_MAX) return 0;
     u64 n = (u64)ret;
+    if (nr == NR_sendmmsg) {
+      /* ret counts messages: the first message's length is what it sent. */
+      u32 len = 0;
+      bpf_probe_read_user(&len, sizeof len, (void *)(st.args[1] + sizeof(struct user_msghdr)));
+      n = len;
+    }
+    u64 sent_bytes = n;
     if (n > MW_BUF_MAX) n = MW_BUF_MAX;
     if (nr == NR_write || nr == NR_sendto) {
       n &= 2047;
@@ -503,7 +577,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
     } else {
       const struct iovec *iov = (void *)st.args[1];
       u64 cnt = st.args[2];
-      if (nr == NR_sendmsg) {
+      if (nr == NR_sendmsg || nr == NR_sendmmsg) {
         struct user_msghdr m = {};
         bpf_probe_read_user(&m, sizeof m, (void *)st.args[1]);
         iov = m.msg_iov;
@@ -513,7 +587,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
     }
     e->buf_len = n;
     pos = n;
-    u32 now = before + (u32)(ret > 65535 ? 65535 : ret);
+    u32 now = before + (u32)(sent_bytes > 65535 ? 65535 : sent_bytes);
     bpf_map_update_elem(&sent, &key, &now, BPF_ANY);
     break;
   }
@@ -539,7 +613,9 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
     if (iov) {
       n = put_iov(data, 0, iov, cnt, n, MW_DNS_MAX);
     } else {
-      n &= 1023;
+      /* Clamp first, then mask (for the verifier): masking first read a 1,030-byte answer as 6. */
+      if (n > MW_DNS_MAX) n = MW_DNS_MAX;
+      n &= 2047;
       if (n > MW_DNS_MAX) n = MW_DNS_MAX;
       if (bpf_probe_read_user(data, n, buf)) n = 0;
     }

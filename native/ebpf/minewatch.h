@@ -19,11 +19,12 @@
 #define MW_PATH_MAX 1024   /* a resolved path: its components, leaf first, NUL separated */
 #define MW_PATH_DEPTH 24   /* components walked */
 #define MW_BUF_MAX 1024    /* payload bytes captured from one send or write */
-#define MW_DNS_MAX 512     /* bytes of a DNS answer */
+#define MW_DNS_MAX 1024    /* bytes of a DNS answer or query (each message of a sendmmsg) */
 
 /* Per-syscall flags (the `sys_flags` array, indexed by x86-64 syscall number). */
 #define MW_SYS_ON 1          /* report it */
-#define MW_SYS_SOCK_SEND 2   /* only on TCP sockets to non-loopback peers, first KiB per socket */
+#define MW_SYS_SOCK_SEND 2   /* TCP sockets to non-loopback peers, first KiB per socket; and DNS
+                                queries: UDP to port 53, every one (the answers are matched to them) */
 #define MW_SYS_SOCK_DNS 4    /* only on UDP sockets, answers from port 53 */
 #define MW_SYS_OPEN 8        /* open family: only with write/create flags unless open_read */
 #define MW_SYS_EXEC 16       /* execve/execveat: remembered for sched_process_exec */
@@ -89,8 +90,8 @@ struct mw_sys {
   unsigned char saddr[16];
   unsigned char daddr[16];
   unsigned int dev;
-  unsigned int pad;
-  unsigned long long ino;
+  unsigned int netns;  /* sockets: the network namespace's inode number */
+  unsigned long long ino; /* files: the inode; sockets: the socket's inode (socket:[ino]) */
   unsigned int ruid, euid; /* after the call (setuid family) */
 };
 

@@ -23,6 +23,7 @@ import { BoundedQueue } from './queue.js';
 import { RulesManager } from './rules-manager.js';
 import type { Match } from '../engine/types.js';
 import { BlockDestinationAction } from '../response/block-destination.js';
+import { BlockProtect, outputDestinations } from '../response/block-protect.js';
 import { ResponseDispatcher } from '../response/dispatcher.js';
 import { KillContainerAction } from '../response/kill-container.js';
 import { KillAction } from '../response/kill.js';
@@ -154,12 +155,12 @@ export class Agent {
     this.actions = {
       kill: new KillAction({ safety }),
       kill_container: new KillContainerAction({ safety }),
-      block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s }),
+      block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s, protectList: this.blockProtect(config, log) }),
     };
     this.response = new ResponseDispatcher(config.response, this.actions, (m) => {
       this.counters.alerts++;
       this.hooks.onMatch?.(m);
-    });
+    }, undefined, { stillMatches: (rule, ev) => this.rules.engine.matches(rule, ev) });
     this.setDetectors(config.detectors);
   }
 
@@ -429,6 +430,31 @@ export class Agent {
     this.enqueue(ev);
     return this.queue.dropped === before;
   };
+
+  /**
+   * What block_destination never blocks (block-protect.ts): the host's resolvers, gateways and
+   * addresses, the Kubernetes API (once the client is up), where the alerts go, and
+   * response.block_protect.
+   */
+  private blockProtect(config: Config, log: Logger): BlockProtect {
+    const warned = new Set<string>();
+    return new BlockProtect({
+      cidrs: config.response.block_protect ?? [],
+      outputs: outputDestinations(config.outputs as unknown as Record<string, unknown>),
+      kubeApiServer: () => this.k8s.client?.server,
+      kubeEndpoints: async () => {
+        const c = this.k8s.client;
+        if (!c) return [];
+        const ep = await c.core.readNamespacedEndpoints({ name: 'kubernetes', namespace: 'default' });
+        return (ep.subsets ?? []).flatMap((s) => (s.addresses ?? []).map((a) => a.ip));
+      },
+      onError: (what, err) => {
+        if (warned.has(what)) return;
+        warned.add(what);
+        log.warn({ err }, `block_destination: cannot read ${what}; it is not protected from blocks until it can be read`);
+      },
+    });
+  }
 
   /** Whether the current rules can use an event type. */
   private wantedBy(): (type: string) => boolean {

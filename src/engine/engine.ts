@@ -177,6 +177,14 @@ export class RulesEngine {
     }
   }
 
+  /**
+   * recheck() as a yes or no: a match checked again against a changed copy of its event (the
+   * response stage asks whether it still holds without a name learned from DNS).
+   */
+  matches(name: string, ev: Event): boolean {
+    return this.recheck(name, ev) === true;
+  }
+
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
   process(ev: Event): Match[] {
     nextEvent();

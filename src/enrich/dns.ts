@@ -1,15 +1,25 @@
 /**
  * The one IP → name table behind fd.sip.name, fd.cip.name, fd.lip.name and fd.rip.name.
  *
- * It is filled only from static sources (the hosts file, names given in the config) and never
- * queries a resolver: enrichment runs on the event path, and a lookup there would stall it and
- * would let a watched host steer our traffic. Addresses are stored in canonical form, so
+ * Two kinds of names, kept apart:
+ * - static: the hosts file and names given in the config; host-wide, trusted, never expire.
+ * - learned: DNS answers the eBPF driver saw a process receive for a query its own socket sent
+ *   (dns-learner.ts). An answer can be forged by whoever controls the resolver or the namespace, so
+ *   these are kept per network namespace (a name learned in a container names nothing outside
+ *   it), expire with their TTL, and each namespace has a quota of addresses (its oldest go first,
+ *   and the whole table's oldest once it is full): no one can fill the table for everyone, or
+ *   freeze it. An event named only by a learned name carries fd.sip_name_dns, and the responses
+ *   stay dry runs on it (ResponseDispatcher).
+ *
+ * It never queries a resolver: enrichment runs on the event path, and a lookup there would stall
+ * it and would let a watched host steer our traffic. Addresses are stored in canonical form, so
  * "2001:DB8:0::1", "2001:db8::1" and "[2001:db8::1]" are one key, and an IPv4-mapped IPv6 address
  * is the IPv4 address it maps.
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Event, SyscallEvent } from '../events.js';
+import { NetnsTable } from './netns-table.js';
 
 /** Canonical text of an IP address, or undefined when `text` is not one. */
 export function canonicalIp(text: string): string | undefined {
@@ -55,9 +65,46 @@ export function parseHosts(text: string): HostsEntry[] {
   return out;
 }
 
+/** Bounds of the learned table (see DnsCache). */
+export interface DnsLearnLimits {
+  /** Addresses over all network namespaces (default 200,000); past it the oldest go. */
+  max?: number;
+  /** Addresses per network namespace (default 20,000); past it that namespace's oldest go. */
+  perNetns?: number;
+  /** Longest a learned name is kept, whatever its TTL says (default 86,400 s). */
+  maxTtlS?: number;
+  /**
+   * Shortest, s (default 1): a TTL of 0 still names the address for the connection the lookup
+   * was made for, which follows within microseconds.
+   */
+  minTtlS?: number;
+}
+
+interface Learned {
+  /** Most recent first. */
+  names: string[];
+  /** ns since the epoch (the answer's time + its TTL). */
+  expires: bigint;
+}
+
+const NAMES_PER_ADDRESS = 8;
+
 export class DnsCache {
   /** Canonical address → names, in the order they became known; the first is the one shown. */
   private readonly byIp = new Map<string, string[]>();
+  /** Network namespace → address → learned names, with quotas and eviction (netns-table.ts). */
+  private readonly learned: NetnsTable<Learned>;
+  private readonly limits: Required<DnsLearnLimits>;
+
+  constructor(limits: DnsLearnLimits = {}) {
+    this.limits = { max: limits.max ?? 200_000, perNetns: limits.perNetns ?? 20_000, maxTtlS: limits.maxTtlS ?? 86_400, minTtlS: limits.minTtlS ?? 1 };
+    this.learned = new NetnsTable(this.limits.perNetns, this.limits.max);
+  }
+
+  /** Learned entries dropped to make room (tests, metrics). */
+  get evicted(): number {
+    return this.learned.evicted;
+  }
 
   /**
    * Add every name of a hosts file. A missing file adds nothing (minimal containers have none);
@@ -93,19 +140,47 @@ export class DnsCache {
   }
 
   /**
-   * A name the host itself resolved (an answer the eBPF driver saw). Unlike addStatic it never
-   * throws: the answer came off the wire. Answers stop being learned past `max` addresses, so a
-   * host resolving endless names cannot grow the table without bound. Returns true when new.
+   * A name a process in network namespace `netns` resolved: an answer to its own query (see
+   * dns-learner.ts), received at `ts` (ns since the epoch) with `ttlS`. Unlike addStatic it never
+   * throws: the answer came off the wire. The newest name of an address is the one shown.
+   * Returns true when the address was new in that namespace.
    */
-  learn(name: string, ip: string, max = 200_000): boolean {
+  learn(netns: number, name: string, ip: string, ttlS: number, ts: bigint = BigInt(Date.now()) * 1_000_000n): boolean {
     const key = canonicalIp(ip);
     const n = name.trim();
-    if (!key || !n || /\s/.test(n)) return false;
-    if (!this.byIp.has(key) && this.byIp.size >= max) return false;
-    return this.addName(key, n);
+    if (!key || !n || /\s/.test(n) || !Number.isInteger(netns) || netns <= 0) return false;
+    const ttl = Math.min(this.limits.maxTtlS, Math.max(this.limits.minTtlS, Number.isFinite(ttlS) ? ttlS : 0));
+    const expires = ts + BigInt(Math.round(ttl * 1000)) * 1_000_000n;
+    const old = this.learned.get(netns, key);
+    if (!old) return this.learned.set(netns, key, { names: [n], expires });
+    // Learned again: newest name first, and the youngest entry again.
+    const lower = n.toLowerCase();
+    const names = [n, ...old.names.filter((x) => x.toLowerCase() !== lower)].slice(0, NAMES_PER_ADDRESS);
+    this.learned.set(netns, key, { names, expires: expires > old.expires ? expires : old.expires });
+    return false;
   }
 
-  /** Every name known for the address, first-known first; [] when none (or not an address). */
+  /**
+   * Names learned from DNS for an address in a network namespace, newest first, still valid at
+   * `ts` (ns since the epoch); [] when none.
+   */
+  learnedNamesFor(netns: number, ip: string, ts: bigint = BigInt(Date.now()) * 1_000_000n): string[] {
+    const key = canonicalIp(ip);
+    const e = key ? this.learned.get(netns, key) : undefined;
+    return e && e.expires >= ts ? [...e.names] : [];
+  }
+
+  /** Learned addresses held, over all namespaces (expired ones until they are pushed out). */
+  get learnedSize(): number {
+    return this.learned.size;
+  }
+
+  /** Learned addresses held for one network namespace. */
+  learnedIn(netns: number): number {
+    return this.learned.sizeIn(netns);
+  }
+
+  /** Every static name known for the address, first-known first; [] when none (or not an address). */
   namesFor(ip: string): string[] {
     const key = canonicalIp(ip);
     return key ? [...(this.byIp.get(key) ?? [])] : [];
@@ -118,7 +193,9 @@ export class DnsCache {
 
   /**
    * Fill fd.sip_name and fd.cip_name of a socket event from the table, leaving any name the
-   * source already set. Other events pass through untouched.
+   * source already set: a static name first; else, for a socket whose network namespace the
+   * source knows (fd.netns), a name learned there that has not expired at the event's time, marked
+   * fd.sip_name_dns / fd.cip_name_dns. Other events pass through untouched.
    */
   enrich<E extends Event>(ev: E): E {
     if (ev.source !== 'syscall') return ev;
@@ -127,10 +204,24 @@ export class DnsCache {
     if (fd.sip !== undefined && fd.sip_name === undefined) {
       const n = this.firstName(fd.sip);
       if (n !== undefined) fd.sip_name = n;
+      else {
+        const l = this.learnedName(fd.netns, fd.sip, ev.ts);
+        if (l !== undefined) {
+          fd.sip_name = l;
+          fd.sip_name_dns = true;
+        }
+      }
     }
     if (fd.cip !== undefined && fd.cip_name === undefined) {
       const n = this.firstName(fd.cip);
       if (n !== undefined) fd.cip_name = n;
+      else {
+        const l = this.learnedName(fd.netns, fd.cip, ev.ts);
+        if (l !== undefined) {
+          fd.cip_name = l;
+          fd.cip_name_dns = true;
+        }
+      }
     }
     return ev;
   }
@@ -138,6 +229,13 @@ export class DnsCache {
   private firstName(ip: string): string | undefined {
     const key = canonicalIp(ip);
     return key ? this.byIp.get(key)?.[0] : undefined;
+  }
+
+  private learnedName(netns: number | undefined, ip: string, ts: bigint | undefined): string | undefined {
+    if (netns === undefined || this.learned.size === 0) return undefined;
+    const key = canonicalIp(ip);
+    const e = key === undefined ? undefined : this.learned.get(netns, key);
+    return e && e.expires >= (typeof ts === 'bigint' ? ts : BigInt(Date.now()) * 1_000_000n) ? e.names[0] : undefined;
   }
 
   /** Names compare case-insensitively (DNS does); the first spelling seen is kept. */
@@ -150,3 +248,4 @@ export class DnsCache {
     return true;
   }
 }
+

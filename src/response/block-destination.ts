@@ -23,6 +23,7 @@
  */
 import { spawn } from 'node:child_process';
 import { netContains, parseIp, parseNet, type IpNet } from '../engine/ip.js';
+import { BlockProtect } from './block-protect.js';
 import { Safety } from './safety.js';
 import type { ActionOutcome, ActionRequest, ActionResult, ResponseAction } from './types.js';
 
@@ -44,8 +45,15 @@ export interface BlockDestinationOptions {
   netns?: string;
   /** The table's name in the inet family (default 'minewatch'). */
   table?: string;
-  /** Extra CIDRs never to block (the API server, DNS resolvers, the monitoring host …). */
+  /** Extra CIDRs never to block (checked at construction, like NEVER_BLOCK_CIDRS). */
   protect?: readonly string[];
+  /**
+   * What else is never blocked, computed from the host (resolvers, gateways, the node's addresses,
+   * the Kubernetes API, the alert outputs, response.block_protect): default, the host's (or the
+   * `netns` namespace's) without config. `false`: none (tests that block documentation addresses
+   * only).
+   */
+  protectList?: BlockProtect | false;
   /** Safety checks on the process that asked (allow-list, the agent): default no allow-list. */
   safety?: Safety;
   /** Kill an nft command that takes longer than this (default 10000 ms). */
@@ -101,6 +109,7 @@ export class BlockDestinationAction implements ResponseAction {
   private readonly never: Array<{ cidr: string; net: IpNet }>;
   private readonly safety: Safety;
   private readonly timeoutMs: number;
+  private readonly protect: BlockProtect | undefined;
   private ensured = false;
 
   constructor(opts: BlockDestinationOptions = {}) {
@@ -117,6 +126,7 @@ export class BlockDestinationAction implements ResponseAction {
     });
     this.safety = opts.safety ?? new Safety();
     this.timeoutMs = opts.commandTimeoutMs ?? 10_000;
+    this.protect = opts.protectList === false ? undefined : (opts.protectList ?? new BlockProtect({ netns: opts.netns }));
   }
 
   /** Run nft with args, feeding stdin; resolves with stdout. */
@@ -176,12 +186,20 @@ export class BlockDestinationAction implements ResponseAction {
     return hit ? `${ip} is in a range never blocked (${hit.cidr})` : undefined;
   }
 
+  /**
+   * Why an address must not be blocked, the computed list included (a resolver, a gateway, …), if
+   * it must not.
+   */
+  async protectedReason(ip: string): Promise<string | undefined> {
+    return this.refusal(ip) ?? (await this.protect?.refusal(ip));
+  }
+
   /** Block an address for ttlSeconds (restarting its TTL when it is already blocked). */
   async block(ip: string, ttlSeconds = this.ttlSeconds): Promise<{ ip: string; set: string; ttlSeconds: number }> {
     const a = normalizeAddress(ip);
     if (!a) throw new Error(`not an IP address: ${ip}`);
-    const why = this.refusal(a.ip);
-    if (why) throw new Error(`refusing to block ${why}`);
+    const why = await this.protectedReason(a.ip);
+    if (why) throw new Error(`not blocked: ${why}`);
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new Error(`the TTL must be a positive number of seconds, not ${ttlSeconds}`);
     const set = a.v6 ? 'blocked6' : 'blocked4';
     const el = `inet ${this.table} ${set} { ${a.ip} timeout ${ttlSeconds}s }`;
@@ -247,7 +265,7 @@ export class BlockDestinationAction implements ResponseAction {
     if (!remote?.ip) return result('failed', 'no destination address in the request');
     const a = normalizeAddress(remote.ip);
     if (!a) return result('failed', `not an IP address: ${remote.ip}`);
-    const never = this.refusal(a.ip);
+    const never = await this.protectedReason(a.ip);
     if (never) return result('spared', never);
     // The process may be long gone (it only had to connect): what applies to it is checked if it
     // is still there, the request's own facts (allow-listed image, namespace, exe) either way.

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
+import { parseProtectCidrs } from './block-protect.js';
 
 const actionName = z.enum(['kill', 'kill_container', 'block_destination', 'delete_pod', 'isolate_pod', 'quarantine_workload', 'suggest_revoke']);
 
@@ -25,6 +26,19 @@ export const responseSection = z.strictObject({
   }).default({ exe_paths: [], images: [], namespaces: [] }),
   /** How long block_destination keeps an address blocked. */
   block_ttl_s: z.number().int().positive().default(3600),
+  /**
+   * CIDRs (or addresses) block_destination never blocks, on top of what it finds itself (the
+   * resolvers, default gateways, the node's addresses, the Kubernetes API, the alert outputs).
+   */
+  block_protect: z.array(z.string()).optional().superRefine((list, ctx) => {
+    (list ?? []).forEach((c, i) => {
+      try {
+        parseProtectCidrs([c]);
+      } catch {
+        ctx.addIssue({ code: 'custom', path: [i], message: `${JSON.stringify(c)} is not a CIDR or an IP address (e.g. 10.96.0.0/12, 2001:db8::/32, 192.0.2.10)` });
+      }
+    });
+  }),
 });
 
 export type ResponseConfig = z.infer<typeof responseSection>;

@@ -79,6 +79,32 @@ export function resultToMatch(r: ActionResult, host: string): Match {
   };
 }
 
+/** What the outcome alert says when enforce mode was lowered to a dry run for a learned name. */
+export const DNS_ONLY_DRYRUN = 'dry run: destination named only by a DNS answer';
+
+/**
+ * The event without the names that came only from DNS answers (fd.sip_name_dns, fd.cip_name_dns),
+ * or undefined when it has none: what a match must still match for an action to run for real.
+ */
+export function withoutLearnedNames(ev: SyscallEvent): SyscallEvent | undefined {
+  const fd = ev.fd;
+  if (!fd || (!fd.sip_name_dns && !fd.cip_name_dns)) return undefined;
+  const copy = { ...fd };
+  if (copy.sip_name_dns) delete copy.sip_name;
+  if (copy.cip_name_dns) delete copy.cip_name;
+  delete copy.sip_name_dns;
+  delete copy.cip_name_dns;
+  return { ...ev, fd: copy };
+}
+
+export interface ResponseDispatcherOptions {
+  /**
+   * Whether a rule still matches an event (the rules engine's `matches`). Without it, any match on
+   * an event named by a DNS answer runs as a dry run.
+   */
+  stillMatches?: (rule: string, ev: SyscallEvent) => boolean;
+}
+
 export class ResponseDispatcher {
   readonly stats: DispatcherStats = { requested: 0, byOutcome: { done: 0, dryrun: 0, spared: 0, missed: 0, failed: 0, skipped: 0 } };
   private readonly host: string;
@@ -89,6 +115,7 @@ export class ResponseDispatcher {
     /** Where the outcome alerts go (the alert pipeline). */
     private readonly emit: (m: Match) => void,
     host?: string,
+    private readonly opts: ResponseDispatcherOptions = {},
   ) {
     this.host = host ?? osHostname();
   }
@@ -117,7 +144,28 @@ export class ResponseDispatcher {
     const names = this.actionsFor(m);
     if (names.length === 0) return;
     const target = targetOf(ev as SyscallEvent);
-    for (const action of names) this.request({ action, target, trigger: m.rule, mode: this.cfg.mode, event: ev, match: m });
+    // A name from a DNS answer can be forged (by whoever runs the resolver a namespace uses, or
+    // owns the namespace): when the match holds only because of one, nothing is done for real.
+    let mode = this.cfg.mode;
+    let details: ActionRequest['details'];
+    if (mode === 'enforce' && this.learnedNameOnly(m, ev as SyscallEvent)) {
+      mode = 'dryrun';
+      details = { note: DNS_ONLY_DRYRUN };
+    }
+    for (const action of names) this.request({ action, target, trigger: m.rule, mode, event: ev, match: m, ...(details ? { details } : {}) });
+  }
+
+  /** True when the match no longer holds once the names learned from DNS are taken away. */
+  private learnedNameOnly(m: Match, ev: SyscallEvent): boolean {
+    const bare = withoutLearnedNames(ev);
+    if (!bare) return false;
+    const check = this.opts.stillMatches;
+    if (!check) return true;
+    try {
+      return !check(m.rule, bare);
+    } catch {
+      return true;
+    }
   }
 
   private onAuditMatch(m: Match, ev: PluginEvent): void {
@@ -154,6 +202,7 @@ export class ResponseDispatcher {
     const started = process.hrtime.bigint();
     const finish = (r: ActionResult): void => {
       r.decideNs ??= Number(process.hrtime.bigint() - started);
+      if (r.outcome === 'dryrun' && req.details?.note === DNS_ONLY_DRYRUN) r.reason = r.reason ? `${DNS_ONLY_DRYRUN}; ${r.reason}` : DNS_ONLY_DRYRUN;
       this.report(r);
     };
     if (!impl) {

@@ -81,7 +81,10 @@ export interface SysRecord extends Head {
   saddr: string;
   daddr: string;
   dev: number;
+  /** Files: the inode; sockets: the socket's inode (socket:[ino]). */
   ino: number;
+  /** Sockets: the inode number of the network namespace the socket lives in (0: not a socket). */
+  netns: number;
   ruid: number;
   euid: number;
 }
@@ -230,6 +233,7 @@ export class RecordDecoder {
           saddr: ip(b, o + 120, family),
           daddr: ip(b, o + 136, family),
           dev: b.readUInt32LE(o + 152),
+          netns: b.readUInt32LE(o + 156),
           ino: Number(b.readBigUInt64LE(o + 160)),
           ruid: b.readUInt32LE(o + 168),
           euid: b.readUInt32LE(o + 172),

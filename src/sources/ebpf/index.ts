@@ -18,7 +18,8 @@ import { exitCodeFromStatus } from '../proc-connector.js';
 import type { ProcNotice, ProcNoticeSource } from '../types.js';
 import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, loadEbpfAddon } from './addon.js';
 import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type SysRecord } from './decode.js';
-import { parseDnsAnswer } from '../../enrich/dns-answer.js';
+import { DnsLearner } from '../../enrich/dns-learner.js';
+import { ResolverSets } from '../../enrich/resolvers.js';
 import { sysFlags, toSyscallEvent } from './syscalls.js';
 
 export interface EbpfSourceOptions {
@@ -27,8 +28,10 @@ export interface EbpfSourceOptions {
   containerOf: (pid: number) => ContainerInfo | undefined;
   /** A uid's name on the host, for processes the table could not read (user.name). */
   userName?: (uid: number) => string | undefined;
-  /** Learns the addresses of every DNS answer the host receives. */
+  /** Learns the addresses of each DNS answer a socket receives for a query it sent (dns-learner.ts). */
   dns?: DnsCache;
+  /** The resolvers a namespace may learn from (default: ResolverSets: the host's resolv.conf in its namespace). */
+  resolvers?: (netns: number) => ReadonlySet<string> | undefined;
   /** The RandomX detector (detectors.monero.enabled). */
   fpu?: boolean;
   /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 16). */
@@ -133,6 +136,8 @@ export class EbpfSource implements ProcNoticeSource {
   private emit?: (ev: Event) => void;
   private decoder?: RecordDecoder;
   private readonly fpuGate = new FpuGate();
+  /** Matches DNS answers to the queries their sockets sent; undefined without a DnsCache. */
+  readonly dnsLearner?: DnsLearner;
   /**
    * Each recent exec as the kernel saw it, by pid: the process as syscall events name it until the
    * table has read it from /proc (or for good, when it was gone before that).
@@ -144,7 +149,12 @@ export class EbpfSource implements ProcNoticeSource {
   readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0 };
   error?: string;
 
-  constructor(private readonly opts: EbpfSourceOptions) {}
+  constructor(private readonly opts: EbpfSourceOptions) {
+    if (opts.dns) {
+      const sets = opts.resolvers ? undefined : new ResolverSets();
+      this.dnsLearner = new DnsLearner({ dns: opts.dns, resolvers: opts.resolvers ?? ((netns) => sets!.forNetns(netns)) });
+    }
+  }
 
   /** Where syscall and detector events go (the agent's queue); set before start(). */
   onEvents(emit: (ev: Event) => void): void {
@@ -264,11 +274,17 @@ export class EbpfSource implements ProcNoticeSource {
     if ((r.nr === 105 || r.nr === 117) && r.ret === 0) {
       notify({ kind: 'uid', pid: r.pid, tid: r.tid, ruid: r.ruid, euid: r.euid, ts: r.ts });
     }
-    if ((r.nr === 45 || r.nr === 47) && r.buf) {
-      const answer = parseDnsAnswer(r.buf);
-      if (answer) {
-        this.counts.dns++;
-        for (const ip of answer.addrs) this.opts.dns?.learn(answer.query, ip);
+    const learner = this.dnsLearner;
+    if (r.buf && r.proto === 17 && r.dport === 53) {
+      const packet = { pid: r.pid, ts: r.ts, netns: r.netns, sock: r.ino, lport: r.sport, peer: r.daddr, peerPort: r.dport, payload: r.buf };
+      if (r.nr === 45 || r.nr === 47) {
+        const seen = learner?.onAnswer(packet);
+        if (seen?.verdict === 'learned') this.counts.dns++;
+        // An answer to no query of this socket's is no lookup the process made: its payload does
+        // not reach the rules (mw.dns.query), whoever forged it.
+        else if (seen?.verdict === 'unsolicited') r.buf = undefined;
+      } else if (r.nr === 1 || r.nr === 20 || r.nr === 44 || r.nr === 46 || r.nr === 307) {
+        learner?.onQuery(packet);
       }
     }
     this.emitFor(r, (proc) => toSyscallEvent(r, proc));

@@ -42,6 +42,8 @@ export const SYSCALLS: readonly SyscallDef[] = [
   { nr: 20, type: 'writev', flags: SYS_ON | SYS_SOCK_SEND, always: true },
   { nr: 44, type: 'sendto', flags: SYS_ON | SYS_SOCK_SEND, always: true },
   { nr: 46, type: 'sendmsg', flags: SYS_ON | SYS_SOCK_SEND, always: true },
+  // glibc sends a lookup's A and AAAA questions in one sendmmsg: the DNS answers are matched to them.
+  { nr: 307, type: 'sendmmsg', flags: SYS_ON | SYS_SOCK_SEND, always: true },
   { nr: 45, type: 'recvfrom', flags: SYS_ON | SYS_SOCK_DNS, always: true },
   { nr: 47, type: 'recvmsg', flags: SYS_ON | SYS_SOCK_DNS, always: true },
   { nr: 101, type: 'ptrace', flags: SYS_ON },
@@ -89,6 +91,8 @@ function socketFd(r: SysRecord, num: number): FdInfo {
     sport: r.dport,
     connected: true,
   };
+  if (r.netns) fd.netns = r.netns;
+  if (r.ino) fd.ino = r.ino;
   return fd;
 }
 
@@ -159,7 +163,8 @@ export function toSyscallEvent(r: SysRecord, proc: ProcessInfo): SyscallEvent | 
     case 1: // write(fd, buf, size)
     case 20: // writev(fd, iov, cnt)
     case 44: // sendto(fd, buf, size, flags, addr, len)
-    case 46: { // sendmsg(fd, msg, flags)
+    case 46: // sendmsg(fd, msg, flags)
+    case 307: { // sendmmsg(fd, msgvec, vlen, flags): the driver captured the first messages
       const fd = socketFd(r, i32(a[0]!));
       ev.args = { res: r.ret, fd: fd.num!, size: r.nr === 1 || r.nr === 44 ? Number(a[2]!) : r.ret };
       ev.fd = fd;
