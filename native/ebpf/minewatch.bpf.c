@@ -110,12 +110,15 @@ struct {
   __type(value, u32);
 } sent SEC(".maps");
 
+/* Per process (tgid), from its first sighting away from round-to-nearest. */
 struct fpu_stat {
   u64 start;
   u64 first;
   u64 count;
   u64 changes;
+  u64 seen;
   u64 last_emit;
+  u32 modes[4];
   u32 last_mode;
   u32 pad;
 };
@@ -587,28 +590,38 @@ struct fpu___old {
 SEC("tp_btf/x86_fpu_regs_deactivated")
 int BPF_PROG(mw_fpu, struct fpu *fpu) {
   if (!cfg.fpu) return 0;
+  /* Every switch-out of every user thread comes here: the common case (a process never seen away
+     from round-to-nearest) costs two reads and one map lookup, nothing more. */
   u32 mxcsr;
   if (bpf_core_field_exists(fpu->fpstate))
     mxcsr = BPF_CORE_READ(fpu, fpstate, regs.xsave.i387.mxcsr);
   else
     mxcsr = BPF_CORE_READ((struct fpu___old *)fpu, state.xsave.i387.mxcsr);
   u32 mode = (mxcsr >> 13) & 3; /* RC: 0 nearest, 1 down, 2 up, 3 toward zero */
-  u64 pt = bpf_get_current_pid_tgid();
-  u32 tgid = pt >> 32;
+  u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!tgid) return 0;
   struct fpu_stat *st = bpf_map_lookup_elem(&fpu_stats, &tgid);
+  if (!st && !mode) return 0;
   struct task_struct *task = bpf_get_current_task_btf();
   u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
   u64 now = bpf_ktime_get_boot_ns();
   if (!st || st->start != start) {
-    /* Only processes seen away from round-to-nearest are followed. */
-    if (!mode) return 0;
-    struct fpu_stat n = {.start = start, .first = now, .count = 1, .last_mode = mode};
+    /* Only processes seen away from round-to-nearest are followed (a reused pid starts afresh). */
+    if (!mode) {
+      bpf_map_delete_elem(&fpu_stats, &tgid);
+      return 0;
+    }
+    struct fpu_stat n = {.start = start, .first = now, .count = 1, .seen = 1, .last_mode = mode};
+    n.modes[mode] = 1;
     bpf_map_update_elem(&fpu_stats, &tgid, &n, BPF_ANY);
     return 0;
   }
+  /* Threads of one process race here on several CPUs: the counters stay exact (atomic adds); the
+     last mode is whichever thread wrote it last, which is all "changes" needs. */
   if (mode != st->last_mode) __sync_fetch_and_add(&st->changes, 1);
   st->last_mode = mode;
+  __sync_fetch_and_add(&st->seen, 1);
+  __sync_fetch_and_add(&st->modes[mode & 3], 1);
   if (!mode) return 0;
   u64 c = __sync_fetch_and_add(&st->count, 1) + 1;
   if (c < cfg.fpu_min || now - st->last_emit < 1000000000ULL) return 0;
@@ -619,6 +632,12 @@ int BPF_PROG(mw_fpu, struct fpu *fpu) {
   r.count = c;
   r.changes = st->changes;
   r.first = st->first;
+  r.seen = st->seen;
+  for (int i = 0; i < 4; i++) r.modes[i] = st->modes[i];
+  r.runtime = BPF_CORE_READ(task, se.sum_exec_runtime);
+  r.run_delay = BPF_CORE_READ(task, sched_info.run_delay);
+  r.tstart = BPF_CORE_READ(task, start_boottime);
+  r.cpu = bpf_get_smp_processor_id();
   emit(&r, sizeof r);
   return 0;
 }

@@ -20,6 +20,7 @@ import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, lo
 import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type SysRecord } from './decode.js';
 import { parseDnsAnswer } from '../../enrich/dns-answer.js';
 import { sysFlags, toSyscallEvent } from './syscalls.js';
+import { FpuGate, fpuFigures } from './randomx.js';
 
 export interface EbpfSourceOptions {
   /** The process table's entry for a pid (without reading /proc). */
@@ -29,9 +30,9 @@ export interface EbpfSourceOptions {
   userName?: (uid: number) => string | undefined;
   /** Learns the addresses of every DNS answer the host receives. */
   dns?: DnsCache;
-  /** The RandomX detector (detectors.monero.enabled). */
+  /** The RandomX detector: attach x86_fpu_regs_deactivated (default false). */
   fpu?: boolean;
-  /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 16). */
+  /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 8). */
   fpuMin?: number;
   /** Report read-only opens too (default false: only opens that may write or create). */
   openRead?: boolean;
@@ -90,20 +91,6 @@ export function applyKernelExec(ev: SyscallEvent, k: NonNullable<ProcNotice['exe
   return ev;
 }
 
-/** mw_fpu_rounding events: the first for a process, then each time its count has doubled. */
-class FpuGate {
-  private readonly last = new Map<string, number>();
-
-  pass(r: FpuRecord): boolean {
-    const key = `${r.pid}:${r.start}`;
-    const prev = this.last.get(key);
-    if (prev !== undefined && r.count < prev * 2) return false;
-    if (this.last.size >= 10_000) this.last.clear();
-    this.last.set(key, r.count);
-    return true;
-  }
-}
-
 export class EbpfSource implements ProcNoticeSource {
   readonly name = 'ebpf';
   private addon?: EbpfAddon;
@@ -144,7 +131,7 @@ export class EbpfSource implements ProcNoticeSource {
         selfTgid: this.opts.selfPid ?? process.pid,
         fpu: this.opts.fpu ?? false,
         openRead: this.opts.openRead ?? false,
-        fpuMin: this.opts.fpuMin ?? 16,
+        fpuMin: this.opts.fpuMin ?? 8,
         sysFlags: sysFlags(this.opts.wanted),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error) => this.onBatch(batch, offset, error));
@@ -160,6 +147,14 @@ export class EbpfSource implements ProcNoticeSource {
    */
   setWanted(wanted: (type: string) => boolean): void {
     if (this.handle && this.addon) this.addon.setSysFlags(this.handle, sysFlags(wanted));
+  }
+
+  /**
+   * A rule matched a process's mw_fpu_rounding event (pid and start time as the event's proc has
+   * them): its further events come only as its count doubles.
+   */
+  fpuJudged(pid: number, start: bigint | undefined): void {
+    if (start !== undefined) this.fpuGate.judged(pid, start);
   }
 
   /** on, off, or missing (this kernel has no x86_fpu_regs_deactivated tracepoint). */
@@ -227,6 +222,7 @@ export class EbpfSource implements ProcNoticeSource {
         return;
       case 'exit':
         this.counts.exit++;
+        if (r.pid === r.tid) this.fpuGate.forget(r.pid, r.start);
         notify({ kind: 'exit', pid: r.pid, tid: r.tid, exitCode: exitCodeFromStatus(r.exitCode), ts: r.ts });
         return;
       case 'sys':
@@ -297,14 +293,5 @@ export class EbpfSource implements ProcNoticeSource {
 }
 
 function fpuEvent(r: FpuRecord, proc: ProcessInfo): SyscallEvent {
-  const secs = Number(r.ts - r.first) / 1e9;
-  return {
-    source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc,
-    fpu: {
-      rounding_count: r.count,
-      rounding_changes: r.changes,
-      // Sightings per second since the first; the first second counts as one.
-      rounding_rate: Math.round(r.count / Math.max(1, secs)),
-    },
-  };
+  return { source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc, fpu: fpuFigures(r) };
 }
