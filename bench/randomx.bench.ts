@@ -153,7 +153,11 @@ int main(int argc, char **argv) {
   if (pipe(ab) || pipe(ba)) return 1;
   pid_t child = fork();
   char c = 0;
-  if (child == 0) { for (;;) { if (read(ab[0], &c, 1) != 1) _exit(0); if (write(ba[1], &c, 1) != 1) _exit(0); } }
+  if (child == 0) {
+    close(ab[1]); close(ba[0]); /* the parent's ends: its close must reach us as end of file */
+    for (;;) { if (read(ab[0], &c, 1) != 1) _exit(0); if (write(ba[1], &c, 1) != 1) _exit(0); }
+  }
+  close(ab[0]); close(ba[1]);
   long trips = 0;
   double t0 = now(), end = t0 + secs;
   while (now() < end) {

@@ -13,7 +13,7 @@
  *       rescan_interval_s: 10   # ours: rescan running processes this often (0: off)
  *       default_list: true      # ours: include rules/execwhacker-banned.yaml's strings
  *     monero:
- *       enabled: false
+ *       enabled: false          # true: kill what the RandomX rule names (its alert is on regardless)
  *     tcpflowkiller:
  *       enabled: false
  *       config:
