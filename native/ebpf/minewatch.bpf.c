@@ -130,6 +130,17 @@ struct {
   __type(value, struct fpu_stat);
 } fpu_stats SEC(".maps");
 
+/*
+ * Processes followed now (entries put in fpu_stats, less those removed at exit or reuse; an LRU
+ * eviction leaves it high, which only costs a lookup). While it is 0 — a host where nothing has
+ * left round-to-nearest — a switch-out in round-to-nearest costs two loads and returns.
+ */
+u64 fpu_followed = 0;
+
+static __always_inline void fpu_forget(u32 tgid) {
+  if (bpf_map_delete_elem(&fpu_stats, &tgid) == 0) __sync_fetch_and_add(&fpu_followed, -1);
+}
+
 /* Room to build one record: a head, then variable parts at offsets masked below DATA_MASK. */
 #define SCRATCH 16384
 #define DATA_MASK 8191
@@ -368,7 +379,7 @@ int BPF_PROG(mw_exit, struct task_struct *p) {
   u32 tgid = BPF_CORE_READ(p, tgid), pid = BPF_CORE_READ(p, pid);
   bpf_map_delete_elem(&stash, &pid);
   if (tgid != pid) return 0; /* a thread */
-  bpf_map_delete_elem(&fpu_stats, &tgid);
+  fpu_forget(tgid);
   struct mw_task t = {};
   fill_hdr(&t.h, MW_EV_EXIT, p);
   t.ppid = BPF_CORE_READ(p, real_parent, tgid);
@@ -590,30 +601,31 @@ struct fpu___old {
 SEC("tp_btf/x86_fpu_regs_deactivated")
 int BPF_PROG(mw_fpu, struct fpu *fpu) {
   if (!cfg.fpu) return 0;
-  /* Every switch-out of every user thread comes here: the common case (a process never seen away
-     from round-to-nearest) costs two reads and one map lookup, nothing more. */
+  /* Every switch-out of every user thread comes here: plain loads through the BTF-typed
+     argument (no helper calls) and, for a process nobody follows, nothing else. */
   u32 mxcsr;
   if (bpf_core_field_exists(fpu->fpstate))
-    mxcsr = BPF_CORE_READ(fpu, fpstate, regs.xsave.i387.mxcsr);
+    mxcsr = fpu->fpstate->regs.xsave.i387.mxcsr;
   else
     mxcsr = BPF_CORE_READ((struct fpu___old *)fpu, state.xsave.i387.mxcsr);
   u32 mode = (mxcsr >> 13) & 3; /* RC: 0 nearest, 1 down, 2 up, 3 toward zero */
-  u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!mode && !fpu_followed) return 0;
+  struct task_struct *task = bpf_get_current_task_btf();
+  u32 tgid = task->tgid;
   if (!tgid) return 0;
   struct fpu_stat *st = bpf_map_lookup_elem(&fpu_stats, &tgid);
   if (!st && !mode) return 0;
-  struct task_struct *task = bpf_get_current_task_btf();
-  u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+  u64 start = task->group_leader->start_boottime;
   u64 now = bpf_ktime_get_boot_ns();
   if (!st || st->start != start) {
     /* Only processes seen away from round-to-nearest are followed (a reused pid starts afresh). */
     if (!mode) {
-      bpf_map_delete_elem(&fpu_stats, &tgid);
+      fpu_forget(tgid);
       return 0;
     }
     struct fpu_stat n = {.start = start, .first = now, .count = 1, .seen = 1, .last_mode = mode};
     n.modes[mode] = 1;
-    bpf_map_update_elem(&fpu_stats, &tgid, &n, BPF_ANY);
+    if (bpf_map_update_elem(&fpu_stats, &tgid, &n, st ? BPF_EXIST : BPF_NOEXIST) == 0 && !st) __sync_fetch_and_add(&fpu_followed, 1);
     return 0;
   }
   /* Threads of one process race here on several CPUs: the counters stay exact (atomic adds); the
@@ -634,9 +646,9 @@ int BPF_PROG(mw_fpu, struct fpu *fpu) {
   r.first = st->first;
   r.seen = st->seen;
   for (int i = 0; i < 4; i++) r.modes[i] = st->modes[i];
-  r.runtime = BPF_CORE_READ(task, se.sum_exec_runtime);
-  r.run_delay = BPF_CORE_READ(task, sched_info.run_delay);
-  r.tstart = BPF_CORE_READ(task, start_boottime);
+  r.runtime = task->se.sum_exec_runtime;
+  r.run_delay = task->sched_info.run_delay;
+  r.tstart = task->start_boottime;
   r.cpu = bpf_get_smp_processor_id();
   emit(&r, sizeof r);
   return 0;
