@@ -293,5 +293,7 @@ export class EbpfSource implements ProcNoticeSource {
 }
 
 function fpuEvent(r: FpuRecord, proc: ProcessInfo): SyscallEvent {
-  return { source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc, fpu: fpuFigures(r) };
+  // The kernel's start time names the process for an identity-checked kill, even where the table has none.
+  const p = proc.start_ts === undefined ? { ...proc, start_ts: r.start } : proc;
+  return { source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc: p, fpu: fpuFigures(r) };
 }
