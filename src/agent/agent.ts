@@ -375,7 +375,12 @@ export class Agent {
         await ebpf.start(onNotice);
         this.driver = 'ebpf';
         // New rules may name syscalls the kernel was told to keep: tell it again.
-        this.rules.onReload = () => ebpf.setWanted(this.wantedBy());
+        this.rules.onReload = () => {
+          ebpf.setWanted(this.wantedBy());
+          if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
+            this.log.warn({}, `the new rules read ${RANDOMX_EVENT} events, but the RandomX tracepoint was not attached at start; restart the agent to attach it`);
+          }
+        };
         this.ebpf = ebpf;
         this.log.info({ driver: 'ebpf', why: want === 'ebpf' ? 'asked for (--driver ebpf)' : 'the best driver this host offers', randomx: ebpf.fpuStatus }, 'driver chosen');
         return ebpf;
