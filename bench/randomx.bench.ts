@@ -322,10 +322,14 @@ export async function randomxSwitchCostBench(): Promise<void> {
       console.log(`switches ${unit}: no agent ${spread(per('none'), 0)}; agent ${spread(per('agent'), 0)}; agent without RandomX ${spread(per('agent-no-rx'), 0)}`);
       console.log(`  ratio agent/no agent ${median(ratio('agent', 'none')).toFixed(3)}x: the agent costs ${cost(ratio('agent', 'none'))}`);
       console.log(`  ratio agent/agent without RandomX ${median(ratio('agent', 'agent-no-rx')).toFixed(3)}x: the tracepoint costs ${cost(ratio('agent', 'agent-no-rx'))}`);
+      const tpRounds = ratio('agent', 'agent-no-rx');
+      const noise = (Math.max(...tpRounds) - Math.min(...tpRounds)) * 100;
       if (k === 'cpu') {
-        const tp = (1 - median(ratio('agent', 'agent-no-rx'))) * 100;
-        const all = (1 - median(ratio('agent', 'none'))) * 100;
-        console.log(`  target ≤ ${TARGET_COST}%: the tracepoint ${tp <= TARGET_COST ? 'MET' : 'NOT MET'}; the whole agent ${all <= TARGET_COST ? 'MET' : 'NOT MET'}`);
+        // A 3% effect cannot be read off rounds that spread wider than that: say so rather than judge.
+        const tp = (1 - median(tpRounds)) * 100;
+        console.log(noise <= TARGET_COST
+          ? `  target ≤ ${TARGET_COST}% from the ping-pong: the tracepoint ${tp <= TARGET_COST ? 'MET' : 'NOT MET'}`
+          : `  the rounds spread over ${noise.toFixed(1)} points (a shared machine): too noisy to judge ${TARGET_COST}% from; the kernel's clock below does`);
       }
     }
     if (fpuNs.length > 0) {
