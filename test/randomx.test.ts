@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type FpuRecord, RecordDecoder } from '../src/sources/ebpf/decode.js';
-import { FpuGate, fpuFigures } from '../src/sources/ebpf/randomx.js';
+import { FpuGate, fpuFigures, nudgeWorthy } from '../src/sources/ebpf/randomx.js';
 import { MoneroKiller, RANDOMX_RULE, randomxState } from '../src/agent/randomx.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import type { SyscallEvent } from '../src/events.js';
@@ -119,6 +119,18 @@ describe('which records become events', () => {
     assert.equal(g.pass(rec(50, 5)), false);
     assert.equal(g.pass(rec(16, 1, 8)), true);
     assert.equal(g.pass(rec(17, 2, 8)), true);
+  });
+
+  test('a busy thread not judged yet, in its first 20 s, is worth more looks (the nudge)', () => {
+    const g = new FpuGate();
+    const r = rec(16, 1);
+    g.pass(r);
+    const f = { rounding_count: 16, rounding_changes: 10, rounding_rate: 16, rounding_percent: 70, rounding_rarest: 2, seconds: 3, busy_percent: 100 };
+    assert.equal(g.unjudged(r) && nudgeWorthy(f), true);
+    assert.equal(nudgeWorthy({ ...f, busy_percent: 60 }), false, 'a thread that sleeps is switched out often enough by itself');
+    assert.equal(nudgeWorthy({ ...f, seconds: 20 }), false, 'not forever');
+    g.judged(7, 3n);
+    assert.equal(g.unjudged(r), false, 'judged: no more nudges');
   });
 
   test('a process that exited is forgotten: its pid under a new start time is judged afresh', () => {

@@ -20,7 +20,7 @@ import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, lo
 import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type SysRecord } from './decode.js';
 import { parseDnsAnswer } from '../../enrich/dns-answer.js';
 import { sysFlags, toSyscallEvent } from './syscalls.js';
-import { FpuGate, fpuFigures } from './randomx.js';
+import { FpuGate, type FpuFigures, fpuFigures, NUDGE, nudgeWorthy } from './randomx.js';
 
 export interface EbpfSourceOptions {
   /** The process table's entry for a pid (without reading /proc). */
@@ -32,7 +32,7 @@ export interface EbpfSourceOptions {
   dns?: DnsCache;
   /** The RandomX detector: attach x86_fpu_regs_deactivated (default false). */
   fpu?: boolean;
-  /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 8). */
+  /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 2). */
   fpuMin?: number;
   /** Report read-only opens too (default false: only opens that may write or create). */
   openRead?: boolean;
@@ -107,7 +107,7 @@ export class EbpfSource implements ProcNoticeSource {
   private dropsBefore = 0;
   private lastStats: EbpfStats | undefined;
   /** Records by kind since start (tests, the benchmark). */
-  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0 };
+  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0, nudges: 0 };
   error?: string;
 
   constructor(private readonly opts: EbpfSourceOptions) {}
@@ -131,7 +131,7 @@ export class EbpfSource implements ProcNoticeSource {
         selfTgid: this.opts.selfPid ?? process.pid,
         fpu: this.opts.fpu ?? false,
         openRead: this.opts.openRead ?? false,
-        fpuMin: this.opts.fpuMin ?? 8,
+        fpuMin: this.opts.fpuMin ?? 2,
         sysFlags: sysFlags(this.opts.wanted),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error) => this.onBatch(batch, offset, error));
@@ -228,10 +228,14 @@ export class EbpfSource implements ProcNoticeSource {
       case 'sys':
         this.counts.sys++;
         return this.onSyscall(r, notify);
-      case 'fpu':
+      case 'fpu': {
         this.counts.fpu++;
-        if (this.fpuGate.pass(r)) this.emitFor(r, (proc) => fpuEvent(r, proc));
+        if (!this.fpuGate.pass(r)) return;
+        const fig = fpuFigures(r);
+        if (this.fpuGate.unjudged(r) && nudgeWorthy(fig) && this.addon?.nudge?.(r.cpu, NUDGE.times, NUDGE.intervalMs)) this.counts.nudges++;
+        this.emitFor(r, (proc) => fpuEvent(r, fig, proc));
         return;
+      }
     }
   }
 
@@ -292,8 +296,8 @@ export class EbpfSource implements ProcNoticeSource {
   }
 }
 
-function fpuEvent(r: FpuRecord, proc: ProcessInfo): SyscallEvent {
+function fpuEvent(r: FpuRecord, fpu: FpuFigures, proc: ProcessInfo): SyscallEvent {
   // The kernel's start time names the process for an identity-checked kill, even where the table has none.
   const p = proc.start_ts === undefined ? { ...proc, start_ts: r.start } : proc;
-  return { source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc: p, fpu: fpuFigures(r) };
+  return { source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc: p, fpu };
 }

@@ -41,6 +41,19 @@ export function fpuFigures(r: FpuRecord): FpuFigures {
   };
 }
 
+/**
+ * A busy thread the rules have not judged yet, in its first 20 s: the kernel should look at it more
+ * often than the host's own switches would (idle: about twice a second). The source then wakes a
+ * thread of its own on that CPU ten times over the next second (EbpfAddon.nudge), so the rule's
+ * 16 sightings are there by its 10 s however quiet the host. A few wake-ups a second, for a few
+ * suspects at once (the addon runs at most four such threads).
+ */
+export const NUDGE = { busyPercent: 80, seconds: 20, times: 10, intervalMs: 100 } as const;
+
+export function nudgeWorthy(f: FpuFigures): boolean {
+  return f.busy_percent >= NUDGE.busyPercent && f.seconds < NUDGE.seconds;
+}
+
 /** How long every record of a process goes on (then only each doubling of its count). */
 const JUDGING_NS = 120_000_000_000n;
 const MAX_TRACKED = 10_000;
@@ -75,6 +88,11 @@ export class FpuGate {
     if (!judging && r.count < t.last * 2) return false;
     t.last = r.count;
     return true;
+  }
+
+  /** Whether no rule has matched this process's events yet. */
+  unjudged(r: FpuRecord): boolean {
+    return this.procs.get(`${r.pid}:${r.start}`)?.judged !== true;
   }
 
   /** A rule matched an event of this process (pid and start time, ns): doublings only from now on. */
