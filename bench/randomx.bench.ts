@@ -7,8 +7,9 @@
  *      rule's alert, ROUNDS hashers one after another under one agent with the default config:
  *      median, min–max. Baseline: when, in the same runs, cryptnono's criterion (64 sightings away
  *      from round-to-nearest, 16 changes: a test rule on the same events) was met. Also the
- *      hasher's switch-outs per second (/proc/PID/status): how many sightings this host gives a
- *      thread that never sleeps (an idle 2-core host: about two a second). Target: ≤ 30 s.
+ *      hasher's switch-outs per second (/proc/PID/status): the sightings this host gives a thread
+ *      that never sleeps (an idle 2-core host: about two a second, plus the agent's nudges: ten a
+ *      second while it judges). Target: ≤ 30 s.
  *
  *  randomxSwitchCostBench  what the tracepoint costs: a pipe ping-pong between two processes pinned
  *      to one CPU (every round trip is two context switches, each a run of the x86_fpu_regs_deactivated
@@ -33,6 +34,7 @@ const ROUNDS = Number(process.env.MW_BENCH_RX_ROUNDS ?? 5);
 const PINGPONG_S = Number(process.env.MW_BENCH_PINGPONG_S ?? 3);
 const RULE = 'RandomX Floating-Point Rounding Pattern';
 const BASELINE_RULE = 'Bench Cryptnono Criterion';
+const FIRST_RULE = 'Bench First Sighting';
 const TARGET_S = 30;
 const TARGET_COST = 3;
 
@@ -90,6 +92,13 @@ export async function randomxDetectionBench(): Promise<void> {
   output: cryptnono criterion met pid=%proc.pid
   priority: DEBUG
   tags: [bench]
+
+- rule: ${FIRST_RULE}
+  desc: bench only; the detector's first event for a process (its hashing has begun)
+  condition: evt.type = mw_fpu_rounding
+  output: first sighting pid=%proc.pid
+  priority: DEBUG
+  tags: [bench]
 `);
     chmodSync(join(dir, 'bench.yaml'), 0o644);
     agent = await startAgent(dir, 'detect', { rules_files: ['default', join(dir, 'bench.yaml')], engine: { rule_matching: 'all' } });
@@ -98,6 +107,7 @@ export async function randomxDetectionBench(): Promise<void> {
     await sleep(3000); // the agent's start-up work (hashing executables) is not the hasher's cost
     const alertS: number[] = [];
     const baseS: number[] = [];
+    const judgeS: number[] = [];
     const rates: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const seen = new Map<string, number>();
@@ -118,14 +128,16 @@ export async function randomxDetectionBench(): Promise<void> {
       if (!seen.has(RULE)) throw new Error(`no RandomX alert for the hasher (pid ${pid}) within 120 s\n${agent.tail()}`);
       alertS.push(seen.get(RULE)!);
       baseS.push(seen.get(BASELINE_RULE) ?? NaN);
+      judgeS.push(seen.get(RULE)! - (seen.get(FIRST_RULE) ?? 0));
       rates.push(switches / elapsed);
-      console.log(`hasher ${i + 1}/${ROUNDS}: RandomX alert after ${seen.get(RULE)!.toFixed(1)} s; cryptnono's criterion after ${(seen.get(BASELINE_RULE) ?? NaN).toFixed(1)} s; ${fmt(switches / elapsed, 1)} switch-outs/s`);
+      console.log(`hasher ${i + 1}/${ROUNDS}: RandomX alert after ${seen.get(RULE)!.toFixed(1)} s (first sighting after ${(seen.get(FIRST_RULE) ?? NaN).toFixed(1)} s: the hasher's RandomX set-up); cryptnono's criterion after ${(seen.get(BASELINE_RULE) ?? NaN).toFixed(1)} s; ${fmt(switches / elapsed, 1)} switch-outs/s`);
       await sleep(1000);
     }
     const med = median(alertS);
     console.log(`time to alert, single-threaded RandomX hasher (${ROUNDS} runs): ${spread(alertS)} s`);
+    console.log(`  of which from the first sighting to the alert (the rule's own wait): ${spread(judgeS)} s`);
     console.log(`baseline, same runs: cryptnono's criterion (64 sightings, 16 changes) ${spread(baseS.filter(Number.isFinite))} s; ratio ${(med / median(baseS.filter(Number.isFinite))).toFixed(2)}x`);
-    console.log(`hasher switch-outs per second on this host: ${spread(rates)} (the default rule needs 10 s and 16 sightings on a busy thread; at 2 switch-outs/s, ~70% away from nearest, 16 sightings take ~11 s)`);
+    console.log(`hasher switch-outs per second on this host: ${spread(rates)} (the agent's nudges add 10 a second while it judges; the default rule needs 10 s and 16 sightings on a busy thread)`);
     console.log(`target ≤ ${TARGET_S} s: ${med <= TARGET_S ? 'MET' : 'NOT MET'}`);
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
