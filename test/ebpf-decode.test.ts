@@ -186,24 +186,6 @@ function dnsResponse(name: string): Buffer {
   return Buffer.concat([hdr, q, rr(5, cname), rr(1, Buffer.from([198, 51, 100, 7])), rr(28, Buffer.from('20010db8000000000000000000000007', 'hex'))]);
 }
 
-describe('the RandomX rule', () => {
-  const engine = Engine.fromFiles(DEFAULT_RULES_FILES);
-  const fpu = (count: number, changes: number, name = 'nginx-worker') => engine.process({
-    source: 'syscall', type: 'mw_fpu_rounding', ts: 1n, res: 0, proc: { pid: 77, name },
-    fpu: { rounding_count: count, rounding_changes: changes, rounding_rate: count },
-  }).map((m) => `${m.rule}/${m.priority}/${String(m.outputFields['mw.fpu.rounding_count'])}`);
-
-  test('CRITICAL past the macro\'s figures (64 sightings, 16 changes of mode), whatever the name', () => {
-    assert.deepEqual(fpu(64, 16), ['RandomX Floating-Point Rounding Pattern/CRITICAL/64']);
-    assert.deepEqual(fpu(5000, 4000, 'java'), ['RandomX Floating-Point Rounding Pattern/CRITICAL/5000']);
-  });
-
-  test('below them, or a mode set once and kept (no changes), nothing', () => {
-    assert.deepEqual(fpu(63, 40), []);
-    assert.deepEqual(fpu(10_000, 1), []);
-  });
-});
-
 describe('DNS answers', () => {
   test('the question and every A and AAAA address', () => {
     assert.deepEqual(parseDnsAnswer(dnsResponse('Pool.SupportXMR.com')), {

@@ -18,6 +18,9 @@
  *       queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint)
  *   setSysFlags(handle, Uint8Array(512))   what to report from now on (the rules changed)
  *   close(handle)   detach, stop the reader, free. Idempotent.
+ *   nudge(cpu, times, intervalMs) -> boolean   the RandomX detector's sampler: a short-lived thread
+ *       wakes `times` times on `cpu`, so whatever runs there is switched out (and its rounding
+ *       mode read) that often; false when MAX_NUDGERS are already at work or cpu is not valid.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 6
@@ -27,6 +30,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -570,12 +574,73 @@ static napi_value js_set_sys_flags(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- nudge: more switch-outs of a suspect's CPU ----
+ * The RandomX program reads a thread's rounding mode when the thread leaves its CPU. A thread that
+ * never sleeps, on a host with little else to run, leaves it about twice a second: too seldom to
+ * judge it quickly. A thread of ours pinned to that CPU and waking there every intervalMs makes
+ * the scheduler switch the busy thread out each time. Only for suspects (the JS side decides),
+ * a few at once, each for a bounded number of wake-ups. */
+#define MAX_NUDGERS 4
+static atomic_int nudgers;
+
+typedef struct {
+  int cpu;
+  int times;
+  long interval_ns;
+} nudge_args;
+
+static void *nudge_thread(void *p) {
+  nudge_args a = *(nudge_args *)p;
+  free(p);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(a.cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) == 0) {
+    struct timespec t = {a.interval_ns / 1000000000L, a.interval_ns % 1000000000L};
+    for (int i = 0; i < a.times; i++) nanosleep(&t, NULL);
+  }
+  atomic_fetch_sub(&nudgers, 1);
+  return NULL;
+}
+
+static napi_value js_nudge(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t cpu = -1, times = 0, ms = 0;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &cpu) != napi_ok || napi_get_value_int32(env, argv[1], &times) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &ms) != napi_ok)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "nudge(cpu, times, intervalMs): expected three integers");
+  napi_value res;
+  bool ok = false;
+  if (cpu >= 0 && cpu < CPU_SETSIZE && times > 0 && times <= 1000 && ms >= 1 && ms <= 10000) {
+    if (atomic_fetch_add(&nudgers, 1) < MAX_NUDGERS) {
+      nudge_args *a = malloc(sizeof *a);
+      pthread_t th;
+      pthread_attr_t attr;
+      if (a) {
+        *a = (nudge_args){cpu, times, (long)ms * 1000000L};
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        ok = pthread_create(&th, &attr, nudge_thread, a) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok) free(a);
+      }
+    }
+    if (!ok) atomic_fetch_sub(&nudgers, 1);
+  }
+  napi_get_boolean(env, ok, &res);
+  return res;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setSysFlags", NULL, js_set_sys_flags, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nudge", NULL, js_nudge, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -111,12 +111,15 @@ struct {
   __type(value, u32);
 } sent SEC(".maps");
 
+/* Per process (tgid), from its first sighting away from round-to-nearest. */
 struct fpu_stat {
   u64 start;
   u64 first;
   u64 count;
   u64 changes;
+  u64 seen;
   u64 last_emit;
+  u32 modes[4];
   u32 last_mode;
   u32 pad;
 };
@@ -127,6 +130,17 @@ struct {
   __type(key, u32);
   __type(value, struct fpu_stat);
 } fpu_stats SEC(".maps");
+
+/*
+ * Processes followed now (entries put in fpu_stats, less those removed at exit or reuse; an LRU
+ * eviction leaves it high, which only costs a lookup). While it is 0 — a host where nothing has
+ * left round-to-nearest — a switch-out in round-to-nearest costs two loads and returns.
+ */
+u64 fpu_followed = 0;
+
+static __always_inline void fpu_forget(u32 tgid) {
+  if (bpf_map_delete_elem(&fpu_stats, &tgid) == 0) __sync_fetch_and_add(&fpu_followed, -1);
+}
 
 /* Room to build one record: a head, then variable parts at offsets masked below DATA_MASK. */
 #define SCRATCH 16384
@@ -395,7 +409,7 @@ int BPF_PROG(mw_exit, struct task_struct *p) {
   u32 tgid = BPF_CORE_READ(p, tgid), pid = BPF_CORE_READ(p, pid);
   bpf_map_delete_elem(&stash, &pid);
   if (tgid != pid) return 0; /* a thread */
-  bpf_map_delete_elem(&fpu_stats, &tgid);
+  fpu_forget(tgid);
   struct mw_task t = {};
   fill_hdr(&t.h, MW_EV_EXIT, p);
   t.ppid = BPF_CORE_READ(p, real_parent, tgid);
@@ -663,28 +677,39 @@ struct fpu___old {
 SEC("tp_btf/x86_fpu_regs_deactivated")
 int BPF_PROG(mw_fpu, struct fpu *fpu) {
   if (!cfg.fpu) return 0;
+  /* Every switch-out of every user thread comes here: plain loads through the BTF-typed
+     argument (no helper calls) and, for a process nobody follows, nothing else. */
   u32 mxcsr;
   if (bpf_core_field_exists(fpu->fpstate))
-    mxcsr = BPF_CORE_READ(fpu, fpstate, regs.xsave.i387.mxcsr);
+    mxcsr = fpu->fpstate->regs.xsave.i387.mxcsr;
   else
     mxcsr = BPF_CORE_READ((struct fpu___old *)fpu, state.xsave.i387.mxcsr);
   u32 mode = (mxcsr >> 13) & 3; /* RC: 0 nearest, 1 down, 2 up, 3 toward zero */
-  u64 pt = bpf_get_current_pid_tgid();
-  u32 tgid = pt >> 32;
+  if (!mode && !fpu_followed) return 0;
+  struct task_struct *task = bpf_get_current_task_btf();
+  u32 tgid = task->tgid;
   if (!tgid) return 0;
   struct fpu_stat *st = bpf_map_lookup_elem(&fpu_stats, &tgid);
-  struct task_struct *task = bpf_get_current_task_btf();
-  u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+  if (!st && !mode) return 0;
+  u64 start = task->group_leader->start_boottime;
   u64 now = bpf_ktime_get_boot_ns();
   if (!st || st->start != start) {
-    /* Only processes seen away from round-to-nearest are followed. */
-    if (!mode) return 0;
-    struct fpu_stat n = {.start = start, .first = now, .count = 1, .last_mode = mode};
-    bpf_map_update_elem(&fpu_stats, &tgid, &n, BPF_ANY);
+    /* Only processes seen away from round-to-nearest are followed (a reused pid starts afresh). */
+    if (!mode) {
+      fpu_forget(tgid);
+      return 0;
+    }
+    struct fpu_stat n = {.start = start, .first = now, .count = 1, .seen = 1, .last_mode = mode};
+    n.modes[mode] = 1;
+    if (bpf_map_update_elem(&fpu_stats, &tgid, &n, st ? BPF_EXIST : BPF_NOEXIST) == 0 && !st) __sync_fetch_and_add(&fpu_followed, 1);
     return 0;
   }
+  /* Threads of one process race here on several CPUs: the counters stay exact (atomic adds); the
+     last mode is whichever thread wrote it last, which is all "changes" needs. */
   if (mode != st->last_mode) __sync_fetch_and_add(&st->changes, 1);
   st->last_mode = mode;
+  __sync_fetch_and_add(&st->seen, 1);
+  __sync_fetch_and_add(&st->modes[mode & 3], 1);
   if (!mode) return 0;
   u64 c = __sync_fetch_and_add(&st->count, 1) + 1;
   if (c < cfg.fpu_min || now - st->last_emit < 1000000000ULL) return 0;
@@ -695,6 +720,12 @@ int BPF_PROG(mw_fpu, struct fpu *fpu) {
   r.count = c;
   r.changes = st->changes;
   r.first = st->first;
+  r.seen = st->seen;
+  for (int i = 0; i < 4; i++) r.modes[i] = st->modes[i];
+  r.runtime = task->se.sum_exec_runtime;
+  r.run_delay = task->sched_info.run_delay;
+  r.tstart = task->start_boottime;
+  r.cpu = bpf_get_smp_processor_id();
   emit(&r, sizeof r);
   return 0;
 }

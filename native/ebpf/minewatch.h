@@ -95,12 +95,20 @@ struct mw_sys {
   unsigned int ruid, euid; /* after the call (setuid family) */
 };
 
-/* MW_EV_FPU. 72 bytes. */
+/* MW_EV_FPU. 128 bytes. Counts are per process (tgid and start time) since it was first seen away
+ * from round-to-nearest; runtime and tstart are the switched-out thread's own. */
 struct mw_fpu {
   struct mw_hdr h;
   unsigned long long count;   /* deactivations seen with a non-default rounding mode */
   unsigned long long changes; /* deactivations whose rounding mode differed from the one before */
   unsigned long long first;   /* CLOCK_BOOTTIME ns of the first sighting */
+  unsigned long long seen;    /* deactivations seen since then, any mode */
+  unsigned int modes[4];      /* deactivations seen per mode: 0 nearest, 1 down, 2 up, 3 toward zero */
+  unsigned long long runtime; /* the thread's CPU time (se.sum_exec_runtime), ns */
+  unsigned long long run_delay; /* the thread's time runnable but waiting for a CPU (sched_info), ns */
+  unsigned long long tstart;  /* the thread's start, CLOCK_BOOTTIME ns */
+  unsigned int cpu;           /* the CPU it left */
+  unsigned int pad;
 };
 
 #endif

@@ -37,6 +37,7 @@ import type { DetectorsConfig } from '../config/detectors.js';
 import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
+import { MoneroKiller, RANDOMX_EVENT, RANDOMX_RULE, randomxState } from './randomx.js';
 import type { ActionName, ActionRequest, ResponseAction } from '../response/types.js';
 
 /**
@@ -98,6 +99,10 @@ export class Agent {
   /** detectors.execwhacker.spare_readers: spare system readers whose banned strings are operands. */
   private spareReaders = false;
   private flowKiller: TcpFlowKiller | undefined;
+  /** cryptnono's monero detector: kills what the RandomX rule names; undefined while it is off. */
+  private moneroKiller: MoneroKiller | undefined;
+  /** The eBPF driver, while it runs (the RandomX detector's events are judged through it). */
+  private ebpf: EbpfSource | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly rescanAsked = new Set<string>();
   readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0, reader: 0 } as Record<string, number>, rescans: 0 };
@@ -172,6 +177,11 @@ export class Agent {
   setDetectors(d: DetectorsConfig): void {
     this.whacker = d.execwhacker.enabled ? execMatcherFromConfig(d) : undefined;
     this.spareReaders = d.execwhacker.spare_readers;
+    // Keeps whom it has asked about across reloads: a miner already killed is not asked about again.
+    this.moneroKiller = d.monero.enabled ? (this.moneroKiller ?? new MoneroKiller()) : undefined;
+    if (d.monero.enabled && this.ebpf && this.ebpf.fpuStatus !== 'on') {
+      this.log.warn({}, 'detectors.monero.enabled: the RandomX tracepoint was not attached at start; restart the agent to attach it');
+    }
     this.flowKiller?.close();
     this.flowKiller = undefined;
     if (d.tcpflowkiller.enabled) {
@@ -338,7 +348,24 @@ export class Agent {
     for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
     this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
     this.dropTimer.unref();
+    if (host) this.logRandomx();
     this.log.info({ driver: this.driver, sources: this.sources.map((x) => x.name) }, 'agent started');
+  }
+
+  /** One line at start: is the RandomX detector attached (if not, why), and does it kill. */
+  private logRandomx(): void {
+    const rules = this.rules.engine.rulesFor('syscall', RANDOMX_EVENT);
+    const kills = rules.filter((r) => this.response.actionsFor({ rule: r.def.name, tags: r.def.tags, priority: r.def.priority }).includes('kill'));
+    const responseKill = kills.length > 0 ? this.config.response.mode : undefined;
+    const st = randomxState({
+      driver: this.driver,
+      tracepoint: this.ebpf?.fpuStatus,
+      moneroEnabled: this.config.detectors.monero.enabled,
+      responseKill,
+    });
+    const fields = { attached: st.attached, kill: st.kill, ...(st.why ? { why: st.why } : {}) };
+    if (st.attached) this.log.info(fields, 'RandomX detector attached');
+    else this.log.warn(fields, 'RandomX detector not attached');
   }
 
   /** The process table, the kernel's process notices, connections and CPU use of this host. */
@@ -386,12 +413,14 @@ export class Agent {
         await ebpf.start(onNotice);
         this.driver = 'ebpf';
         // New rules may name syscalls the kernel was told to keep: tell it again.
-        this.rules.onReload = () => ebpf.setWanted(this.wantedBy());
-        const fpu = ebpf.fpuStatus;
-        if (this.config.detectors.monero.enabled && fpu === 'missing') {
-          this.log.warn({}, 'RandomX detector off: this kernel has no x86_fpu:x86_fpu_regs_deactivated tracepoint (x86 only)');
-        }
-        this.log.info({ driver: 'ebpf', why: want === 'ebpf' ? 'asked for (--driver ebpf)' : 'the best driver this host offers', randomx: fpu }, 'driver chosen');
+        this.rules.onReload = () => {
+          ebpf.setWanted(this.wantedBy());
+          if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
+            this.log.warn({}, `the new rules read ${RANDOMX_EVENT} events, but the RandomX tracepoint was not attached at start; restart the agent to attach it`);
+          }
+        };
+        this.ebpf = ebpf;
+        this.log.info({ driver: 'ebpf', why: want === 'ebpf' ? 'asked for (--driver ebpf)' : 'the best driver this host offers', randomx: ebpf.fpuStatus }, 'driver chosen');
         return ebpf;
       } catch (err) {
         if (want === 'ebpf') throw err;
@@ -469,7 +498,8 @@ export class Agent {
       containerOf: (pid) => this.table.containerOf(pid),
       userName: (uid) => this.users.user(uid)?.name,
       dns: this.dns,
-      fpu: this.config.detectors.monero.enabled,
+      // The RandomX alert is on wherever a rule reads its events; killing is detectors.monero.enabled's.
+      fpu: this.config.detectors.monero.enabled || this.wantedBy()(RANDOMX_EVENT),
       openRead: this.config.sources.ebpf.open_read,
       ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
@@ -555,6 +585,7 @@ export class Agent {
         for (const m of engine.process(ev)) {
           // Response first, before anything else sees the match (ARCHITECTURE.md).
           this.response.onMatch(m);
+          if (m.rule === RANDOMX_RULE) this.onRandomxMatch(m, ev as SyscallEvent);
           this.counters.alerts++;
           this.hooks.onMatch?.(m);
         }
@@ -564,6 +595,13 @@ export class Agent {
     }
     if (this.queue.length > 0 && !this.stopped) setImmediate(() => this.drain());
     else this.draining = false;
+  }
+
+  /** The RandomX rule judged a process's FPU figures: fewer events of it from now on; and cryptnono's kill. */
+  private onRandomxMatch(m: Match, ev: SyscallEvent): void {
+    this.ebpf?.fpuJudged(ev.proc.pid, ev.proc.start_ts);
+    const req = this.moneroKiller?.requestFor(m);
+    if (req) this.response.request(req);
   }
 
   private reportDrops(): void {

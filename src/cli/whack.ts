@@ -191,7 +191,7 @@ export function registerWhack(program: Command): void {
           `${own.stats.distinctStrings} banned strings, ${own.stats.allowedPatterns} allowed patterns` +
           `${d.execwhacker.default_list ? `; with the shipped list: ${all.stats.distinctStrings} strings` : '; shipped list left out'}; ` +
           `rescan every ${d.execwhacker.rescan_interval_s} s${d.execwhacker.rescan_interval_s === 0 ? ' (off)' : ''}\n` +
-          `monero: ${on(d.monero.enabled)}\n` +
+          `monero: kill ${on(d.monero.enabled)} (the RandomX alert is on with the eBPF driver either way)\n` +
           `tcpflowkiller: ${on(d.tcpflowkiller.enabled)}; ${fk.banned_ipv4_file_globs.length} banned IPv4 file globs, ` +
           `more than ${fk.unique_destinations_threshold} destinations in ${fk.lookback_duration_seconds} s is a scan, ${d.tcpflowkiller.exempt_cidrs.length} exempt CIDRs\n`,
       );

@@ -14,7 +14,7 @@
  *       default_list: true      # ours: include rules/execwhacker-banned.yaml's strings
  *       spare_readers: false    # ours: spare grep/less/git log… whose banned strings are only operands
  *     monero:
- *       enabled: false
+ *       enabled: false          # true: kill what the RandomX rule names (its alert is on regardless)
  *     tcpflowkiller:
  *       enabled: false
  *       config:

@@ -8,7 +8,7 @@
  *   mw.stratum.method / .agent / .login  a mining protocol message in the first bytes a connection sent
  *   mw.dns.query                         the name a DNS answer the process received was for
  *   mw.cpu.percent / .limit_percent / .duration / .scope   figures set by the CPU sampler
- *   mw.fpu.rounding_count / .rounding_rate / .rounding_changes   figures set by the RandomX detector
+ *   mw.fpu.rounding_* / .seconds / .busy_percent   figures set by the RandomX detector
  *   mw.proc.exe_sha256                   SHA-256 of the executable (set by the process table)
  *
  * Several rules often ask for these on one event (a wallet rule, a stratum rule, a flags rule),
@@ -337,6 +337,18 @@ export const mwFields: FieldDef[] = [
   field('mw.fpu.rounding_count', 'uint64',
     "times the RandomX detector saw the process leave the CPU with a floating-point rounding mode other than round-to-nearest (MXCSR bits 13-14, at x86_fpu_regs_deactivated); cryptnono's monero detector kills at 64",
     (ev) => fpuValue(ev, 'rounding_count')),
+  field('mw.fpu.rounding_percent', 'uint64',
+    'mw.fpu.rounding_count in percent of all the times the process left the CPU since the first sighting (any rounding mode): RandomX is away from round-to-nearest most of the time, a program that sets another mode now and then is not',
+    (ev) => fpuValue(ev, 'rounding_percent')),
+  field('mw.fpu.rounding_rarest', 'uint64',
+    'times the process left the CPU in the rarest of the four rounding modes (nearest, down, up, toward zero) since the first sighting: RandomX uses all four alike, interval arithmetic never rounds toward zero',
+    (ev) => fpuValue(ev, 'rounding_rarest')),
+  field('mw.fpu.seconds', 'uint64',
+    'seconds since the RandomX detector first saw the process away from round-to-nearest',
+    (ev) => fpuValue(ev, 'seconds')),
+  field('mw.fpu.busy_percent', 'uint64',
+    "how much of its life the process's switched-out thread wanted a CPU (running, or runnable and waiting for one), in percent of the time since that thread started (the kernel's counts): a hashing thread never sleeps and shows ~100 however loaded the host",
+    (ev) => fpuValue(ev, 'busy_percent')),
   field('mw.fpu.rounding_rate', 'uint64',
     'mw.fpu.rounding_count per second since the first sighting for this process',
     (ev) => fpuValue(ev, 'rounding_rate')),

@@ -120,8 +120,8 @@ export class ResponseDispatcher {
     this.host = host ?? osHostname();
   }
 
-  /** The actions configured for a rule match, in the order they are listed, each once. */
-  actionsFor(m: Match): ActionName[] {
+  /** The actions configured for a rule match (or a rule), in the order they are listed, each once. */
+  actionsFor(m: Pick<Match, 'rule' | 'tags' | 'priority'>): ActionName[] {
     const out: ActionName[] = [];
     for (const entry of this.cfg.actions) {
       const min = entry.priority ? parsePriority(entry.priority) : undefined;

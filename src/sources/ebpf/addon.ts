@@ -47,6 +47,12 @@ export interface EbpfAddon {
   stats(handle: EbpfHandle): EbpfStats;
   /** What to report from now on (the rules changed); throws ERR_BPF_MAP. */
   setSysFlags(handle: EbpfHandle, flags: Uint8Array): void;
+  /**
+   * Wake a short-lived thread `times` times on `cpu`, every `intervalMs`: whatever runs there is
+   * switched out (its rounding mode read) that often. false: too many at work, or a bad cpu.
+   * Absent from builds before it (then the RandomX detector waits for the host's own switches).
+   */
+  nudge?(cpu: number, times: number, intervalMs: number): boolean;
 }
 
 /** Where the loader addon and the BPF object came from: built on this host, or shipped prebuilt. */

@@ -14,7 +14,7 @@ const HDR = 48;
 const EXEC_HEAD = 72;
 const TASK_SIZE = 56;
 const SYS_HEAD = 176;
-const FPU_SIZE = 72;
+const FPU_SIZE = 128;
 
 /** Converts the kernel's CLOCK_BOOTTIME stamps to what the rest of minewatch uses. */
 export interface Clock {
@@ -95,6 +95,18 @@ export interface FpuRecord extends Head {
   changes: number;
   /** ns since the epoch of the first sighting. */
   first: bigint;
+  /** Sightings since the first, any rounding mode. */
+  seen: number;
+  /** Sightings per rounding mode: [nearest, down, up, toward zero]. */
+  modes: [number, number, number, number];
+  /** CPU time of the thread that was switched out, ns. */
+  runtime: number;
+  /** Time that thread spent runnable, waiting for a CPU, ns (0 on kernels without CONFIG_SCHED_INFO). */
+  runDelay: number;
+  /** That thread's start, ns since the epoch. */
+  tstart: bigint;
+  /** The CPU it left. */
+  cpu: number;
 }
 
 export type EbpfRecord = ExecRecord | TaskRecord | SysRecord | FpuRecord;
@@ -246,6 +258,12 @@ export class RecordDecoder {
           count: Number(b.readBigUInt64LE(o + 48)),
           changes: Number(b.readBigUInt64LE(o + 56)),
           first: b.readBigUInt64LE(o + 64) + this.clock.offset,
+          seen: Number(b.readBigUInt64LE(o + 72)),
+          modes: [b.readUInt32LE(o + 80), b.readUInt32LE(o + 84), b.readUInt32LE(o + 88), b.readUInt32LE(o + 92)],
+          runtime: Number(b.readBigUInt64LE(o + 96)),
+          runDelay: Number(b.readBigUInt64LE(o + 104)),
+          tstart: b.readBigUInt64LE(o + 112) + this.clock.offset,
+          cpu: b.readUInt32LE(o + 120),
         };
       default:
         return undefined;

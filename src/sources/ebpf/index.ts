@@ -21,6 +21,7 @@ import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type S
 import { DnsLearner } from '../../enrich/dns-learner.js';
 import { ResolverSets } from '../../enrich/resolvers.js';
 import { sysFlags, toSyscallEvent } from './syscalls.js';
+import { FpuGate, type FpuFigures, fpuFigures, NUDGE, nudgeWorthy } from './randomx.js';
 
 export interface EbpfSourceOptions {
   /** The process table's entry for a pid (without reading /proc). */
@@ -32,9 +33,9 @@ export interface EbpfSourceOptions {
   dns?: DnsCache;
   /** The resolvers a namespace may learn from (default: ResolverSets: the host's resolv.conf in its namespace). */
   resolvers?: (netns: number) => ReadonlySet<string> | undefined;
-  /** The RandomX detector (detectors.monero.enabled). */
+  /** The RandomX detector: attach x86_fpu_regs_deactivated (default false). */
   fpu?: boolean;
-  /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 16). */
+  /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 2). */
   fpuMin?: number;
   /** Report read-only opens too (default false: only opens that may write or create). */
   openRead?: boolean;
@@ -114,20 +115,6 @@ export function applyKernelExec(ev: SyscallEvent, k: NonNullable<ProcNotice['exe
   return ev;
 }
 
-/** mw_fpu_rounding events: the first for a process, then each time its count has doubled. */
-class FpuGate {
-  private readonly last = new Map<string, number>();
-
-  pass(r: FpuRecord): boolean {
-    const key = `${r.pid}:${r.start}`;
-    const prev = this.last.get(key);
-    if (prev !== undefined && r.count < prev * 2) return false;
-    if (this.last.size >= 10_000) this.last.clear();
-    this.last.set(key, r.count);
-    return true;
-  }
-}
-
 export class EbpfSource implements ProcNoticeSource {
   readonly name = 'ebpf';
   private addon?: EbpfAddon;
@@ -146,7 +133,7 @@ export class EbpfSource implements ProcNoticeSource {
   private dropsBefore = 0;
   private lastStats: EbpfStats | undefined;
   /** Records by kind since start (tests, the benchmark). */
-  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0 };
+  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0, nudges: 0 };
   error?: string;
 
   constructor(private readonly opts: EbpfSourceOptions) {
@@ -175,7 +162,7 @@ export class EbpfSource implements ProcNoticeSource {
         selfTgid: this.opts.selfPid ?? process.pid,
         fpu: this.opts.fpu ?? false,
         openRead: this.opts.openRead ?? false,
-        fpuMin: this.opts.fpuMin ?? 16,
+        fpuMin: this.opts.fpuMin ?? 2,
         sysFlags: sysFlags(this.opts.wanted),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error) => this.onBatch(batch, offset, error));
@@ -191,6 +178,14 @@ export class EbpfSource implements ProcNoticeSource {
    */
   setWanted(wanted: (type: string) => boolean): void {
     if (this.handle && this.addon) this.addon.setSysFlags(this.handle, sysFlags(wanted));
+  }
+
+  /**
+   * A rule matched a process's mw_fpu_rounding event (pid and start time as the event's proc has
+   * them): its further events come only as its count doubles.
+   */
+  fpuJudged(pid: number, start: bigint | undefined): void {
+    if (start !== undefined) this.fpuGate.judged(pid, start);
   }
 
   /** on, off, or missing (this kernel has no x86_fpu_regs_deactivated tracepoint). */
@@ -258,15 +253,20 @@ export class EbpfSource implements ProcNoticeSource {
         return;
       case 'exit':
         this.counts.exit++;
+        if (r.pid === r.tid) this.fpuGate.forget(r.pid, r.start);
         notify({ kind: 'exit', pid: r.pid, tid: r.tid, exitCode: exitCodeFromStatus(r.exitCode), ts: r.ts });
         return;
       case 'sys':
         this.counts.sys++;
         return this.onSyscall(r, notify);
-      case 'fpu':
+      case 'fpu': {
         this.counts.fpu++;
-        if (this.fpuGate.pass(r)) this.emitFor(r, (proc) => fpuEvent(r, proc));
+        if (!this.fpuGate.pass(r)) return;
+        const fig = fpuFigures(r);
+        if (this.fpuGate.unjudged(r) && nudgeWorthy(fig) && this.addon?.nudge?.(r.cpu, NUDGE.times, NUDGE.intervalMs)) this.counts.nudges++;
+        this.emitFor(r, (proc) => fpuEvent(r, fig, proc));
         return;
+      }
     }
   }
 
@@ -333,15 +333,8 @@ export class EbpfSource implements ProcNoticeSource {
   }
 }
 
-function fpuEvent(r: FpuRecord, proc: ProcessInfo): SyscallEvent {
-  const secs = Number(r.ts - r.first) / 1e9;
-  return {
-    source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc,
-    fpu: {
-      rounding_count: r.count,
-      rounding_changes: r.changes,
-      // Sightings per second since the first; the first second counts as one.
-      rounding_rate: Math.round(r.count / Math.max(1, secs)),
-    },
-  };
+function fpuEvent(r: FpuRecord, fpu: FpuFigures, proc: ProcessInfo): SyscallEvent {
+  // The kernel's start time names the process for an identity-checked kill, even where the table has none.
+  const p = proc.start_ts === undefined ? { ...proc, start_ts: r.start } : proc;
+  return { source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc: p, fpu };
 }

@@ -1,0 +1,74 @@
+/**
+ * The RandomX (monero) detector in the agent: whether its tracepoint is attached, what the agent
+ * says about it at start, and cryptnono's kill.
+ *
+ * The alert is on wherever the eBPF driver runs: the tracepoint is attached whenever a loaded rule
+ * reads mw_fpu_rounding events (the default rules do) or `detectors.monero.enabled` is true.
+ * Killing is opt-in: `detectors.monero.enabled: true` kills the process the rule RandomX
+ * Floating-Point Rounding Pattern names, as cryptnono's monero detector kills what it catches
+ * (outside the response section's dry run, like the other detectors); or a response rule.
+ */
+import type { Match } from '../engine/types.js';
+import type { SyscallEvent } from '../events.js';
+import type { ActionRequest } from '../response/types.js';
+import { targetOf } from '../response/dispatcher.js';
+
+/** The default rule that judges mw_fpu_rounding events; detectors.monero.enabled kills on its matches. */
+export const RANDOMX_RULE = 'RandomX Floating-Point Rounding Pattern';
+export const RANDOMX_EVENT = 'mw_fpu_rounding';
+
+export interface RandomxState {
+  attached: boolean;
+  /** Why not, and what to do about it (when not attached). */
+  why?: string;
+  kill: 'on (detectors.monero.enabled)' | 'on (response rule, enforce)' | 'dry run (response rule)' | 'off';
+}
+
+/**
+ * What the agent logs at start. `tracepoint` is the eBPF driver's word on it (on, off, missing),
+ * undefined when another driver runs.
+ */
+export function randomxState(o: {
+  driver: string;
+  tracepoint: 'on' | 'off' | 'missing' | undefined;
+  moneroEnabled: boolean;
+  responseKill: 'enforce' | 'dryrun' | undefined;
+}): RandomxState {
+  const kill: RandomxState['kill'] = o.moneroEnabled ? 'on (detectors.monero.enabled)'
+    : o.responseKill === 'enforce' ? 'on (response rule, enforce)'
+      : o.responseKill === 'dryrun' ? 'dry run (response rule)' : 'off';
+  if (o.tracepoint === 'on') return { attached: true, kill };
+  let why: string;
+  if (o.driver !== 'ebpf') {
+    why = `the RandomX detector needs the eBPF driver (this agent runs the ${o.driver} driver; see the reason logged above for why eBPF is not running)`;
+  } else if (o.tracepoint === 'missing') {
+    why = 'this kernel has no x86_fpu:x86_fpu_regs_deactivated tracepoint (x86 only): no fix but another kernel';
+  } else {
+    why = `no loaded rule reads ${RANDOMX_EVENT} events (is "${RANDOMX_RULE}" disabled?) and detectors.monero.enabled is false: enable either and restart`;
+  }
+  return { attached: false, why, kill };
+}
+
+/**
+ * cryptnono's kill for RandomX: one request per process (pid and start time), whatever number of
+ * matches its events produce afterwards.
+ */
+export class MoneroKiller {
+  private readonly asked = new Set<string>();
+
+  /** The request for a match, or undefined (not the RandomX rule, or this process was asked about). */
+  requestFor(m: Match): ActionRequest | undefined {
+    if (m.rule !== RANDOMX_RULE) return undefined;
+    const ev = m.event as SyscallEvent;
+    if (ev.source !== 'syscall' || ev.type !== RANDOMX_EVENT || !ev.proc) return undefined;
+    const key = `${ev.proc.pid}:${ev.proc.start_ts ?? ''}`;
+    if (this.asked.has(key)) return undefined;
+    if (this.asked.size >= 10_000) this.asked.clear();
+    this.asked.add(key);
+    const f = ev.fpu ?? {};
+    return {
+      action: 'kill', target: targetOf(ev), trigger: 'monero', mode: 'enforce', event: ev, match: m,
+      details: { rounding_count: f.rounding_count ?? 0, rounding_changes: f.rounding_changes ?? 0, busy_percent: f.busy_percent ?? 0 },
+    };
+  }
+}
