@@ -98,10 +98,10 @@ export class Throttle {
     for (const name in c.outputFields) {
       const v = c.outputFields[name];
       const first = g.firstFields[name];
-      if (v === first) continue;
+      if (sameValue(v, first)) continue;
       let seen = g.changed[name];
       if (!seen) seen = g.changed[name] = first === undefined ? [] : [first];
-      if (seen.length < cap && !seen.includes(v)) seen.push(v);
+      if (seen.length < cap && !seen.some((x) => sameValue(x, v))) seen.push(v);
     }
     g.dirty = true;
   }
@@ -133,4 +133,12 @@ export class Throttle {
   get size(): number {
     return this.open.size;
   }
+}
+
+/** Output values compared by value: list fields are arrays. */
+function sameValue(a: OutputValue | undefined, b: OutputValue | undefined): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

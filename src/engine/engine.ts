@@ -9,10 +9,11 @@ import { hostname as osHostname } from 'node:os';
 import type { Event } from '../events.js';
 import { nextEvent } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
-import type { IR } from './compiler.js';
+import { CompileError, type IR } from './compiler.js';
+import { type AppendOutput, OutputFormat, appendFor, falcoTags } from './output.js';
 import { TypePlan } from './plan.js';
 import { type CompiledRule, type RulesFileInput, type Ruleset, loadRules } from './loader.js';
-import { type Match, type Priority, RulesLoadError, priorityRank } from './types.js';
+import { type Match, type Priority, type RuleProblem, RulesLoadError, priorityRank } from './types.js';
 import { BUILTIN_PLUGINS, type BuiltinPlugin } from './version.js';
 
 
@@ -32,6 +33,18 @@ export interface EngineOptions {
   disabledTags?: string[];
   /** Rules by name left out (Falco's -D takes a substring; so does this). */
   disabledRules?: string[];
+  /**
+   * Falco's append_output (falco.yaml): text appended to outputs, fields added to output_fields,
+   * the sources' suggested fields. None by default here; the config's default is Falco's,
+   * FALCO_DEFAULT_APPEND_OUTPUT.
+   */
+  appendOutput?: readonly AppendOutput[];
+}
+
+/** What a match of one rule carries besides the event's values. */
+interface RuleEmit {
+  output: OutputFormat;
+  tags: string[];
 }
 
 /** Expand directories into their YAML files (sorted, as Falco reads rules.d) and read them all. */
@@ -88,6 +101,8 @@ export class RulesEngine {
   private readonly index = new Map<string, SourceIndex>();
   private readonly matchAll: boolean;
   private readonly hostname: string;
+  /** Per active rule: its output with append_output applied, and its tags as Falco keeps them. */
+  private readonly emits = new Map<CompiledRule, RuleEmit>();
 
   constructor(files: RulesFileInput[], readonly options: EngineOptions) {
     const registry = options.registry;
@@ -104,6 +119,7 @@ export class RulesEngine {
       (!onTags || def.tags.some((t) => onTags.has(t))) &&
       !def.tags.some((t) => offTags.has(t)) &&
       !offNames.some((n) => def.name.includes(n)));
+    this.prepareOutputs(options.appendOutput ?? []);
     for (const r of this.active) {
       let si = this.index.get(r.def.source);
       if (!si) this.index.set(r.def.source, (si = { byType: new Map(), anyType: [], merged: new Map(), plans: new Map<string, TypePlan>() }));
@@ -118,6 +134,33 @@ export class RulesEngine {
 
   get warnings() {
     return this.ruleset.warnings;
+  }
+
+  /** Each active rule's output with append_output on top, and the warnings Falco gives for outputs. */
+  private prepareOutputs(append: readonly AppendOutput[]): void {
+    const errors: RuleProblem[] = [];
+    for (const r of this.active) {
+      const def = r.def;
+      if (def.output.includes('%container.info')) {
+        // Falco's loader drops %container.info with this warning (rule_loader_compiler.cpp).
+        this.ruleset.warnings.push({
+          pos: def.outputPos, item: def.name,
+          message: '%container.info is deprecated and expands to nothing (as in Falco); name the container fields you want, e.g. %container.id %container.name',
+        });
+      }
+      let output = r.output;
+      const extra = append.length ? appendFor(append, { name: def.name, source: def.source, tags: def.tags }, this.options.registry) : undefined;
+      if (extra && (extra.outputs.length || extra.fields.length)) {
+        try {
+          output = output.withExtras(extra.outputs, extra.fields, this.options.registry, def.source, () => def.outputPos);
+        } catch (e) {
+          if (!(e instanceof CompileError)) throw e;
+          errors.push({ pos: def.outputPos, item: def.name, message: `append_output: ${e.message}; fix append_output in the config`, snippet: e.snippet });
+        }
+      }
+      this.emits.set(r, { output, tags: falcoTags(def.tags) });
+    }
+    if (errors.length) throw new RulesLoadError(errors, this.ruleset.warnings);
   }
 
   /** The rules an event of this source and type meets, in load order. */
@@ -167,12 +210,13 @@ export class RulesEngine {
     let out: Match[] | undefined;
     for (let pos = plan.next(ev, 0); pos >= 0; pos = this.matchAll ? plan.next(ev, pos + 1) : -1) {
       const r = plan.rule(pos);
-      const { text, fields } = r.output.render(ev);
+      const emit = this.emits.get(r)!;
+      const { text, fields } = emit.output.render(ev);
       const m: Match = {
         rule: r.def.name,
         priority: r.def.priority,
         source: r.def.source,
-        tags: r.def.tags,
+        tags: emit.tags,
         output: text,
         outputFields: fields,
         time: ev.ts,

@@ -57,6 +57,13 @@ export class FieldRegistry {
     return out;
   }
 
+  /** The fields of `source` marked as suggested output, in their order. */
+  suggested(source: string): FieldDef[] {
+    const m = this.bySource.get(source);
+    if (!m) return [];
+    return [...m.values()].filter((f) => f.suggestedOutput !== undefined).sort((a, b) => a.suggestedOutput! - b.suggestedOutput!);
+  }
+
   /**
    * Resolve `name` (without brackets) and an optional bracket argument for `source`.
    * `evt.arg.mode` resolves to evt.arg with key "mode": the longest registered prefix that takes a

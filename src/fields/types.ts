@@ -50,6 +50,12 @@ export interface FieldDef {
    * they yield one value (proc.aname[2]), and compare as a single-valued field.
    */
   anyWhenNoArg?: boolean;
+  /**
+   * Appended to every rule output of its source as `name_with_underscores=%name` when Falco's
+   * append_output has `suggested_output: true` (libs' EPF_FORMAT_SUGGESTED; for syscalls, the
+   * container plugin's container and pod fields). The number orders them.
+   */
+  suggestedOutput?: number;
   /** Build the extractor once, at compile time, with the argument bound. */
   bind(arg: string | undefined): Extractor;
   /**

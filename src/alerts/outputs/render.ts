@@ -3,6 +3,7 @@
  * JSON alert. A summary (the repeats of a group when its throttle window closes) says so in text.
  */
 import type { AlertMessage } from '../types.js';
+import { toJsonText } from '../../engine/json.js';
 
 export type LineFormat = 'text' | 'json';
 
@@ -15,7 +16,7 @@ export function textLine(msg: AlertMessage): string {
 
 /** One line, without its newline. */
 export function renderLine(msg: AlertMessage, format: LineFormat): string {
-  return format === 'json' ? JSON.stringify(msg) : textLine(msg);
+  return format === 'json' ? toJsonText(msg) : textLine(msg);
 }
 
 /**
