@@ -102,7 +102,7 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
   const at = (path: (string | number)[]): { line: number; col: number } => {
     for (let n = path.length; n > 0; n--) {
       const alias = aliasOf.get(path.slice(0, n).join('.'));
-      if (alias) path = alias;
+      if (alias) path = [...alias, ...path.slice(n)];
     }
     for (let n = path.length; n >= 0; n--) {
       const node = (doc as Document).getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
