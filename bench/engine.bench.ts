@@ -11,6 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
+import { ConditionCompiler } from '../src/engine/compiler.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import type { Match } from '../src/engine/index.js';
 import type { ContainerInfo, Event, FdInfo, ProcessInfo, SyscallEvent } from '../src/events.js';
@@ -443,7 +444,7 @@ function benchThroughput(files: string[], name: string, detail: boolean): void {
     const evs = pool.filter((e) => e.type === type);
     for (const r of engine.rulesFor('syscall', type)) {
       const batch = fresh(evs, evs.length);
-      const pred = r.pred;
+      const pred = ConditionCompiler.build(ConditionCompiler.simplify(r.condition, r.evttypes));
       let hits = 0;
       t = performance.now();
       for (let i = 0; i < batch.length; i++) {

@@ -7,7 +7,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { Event } from '../events.js';
-import { nextEvent } from '../fields/memo.js';
+import { EventMemo } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
 import { CompileError, type IR } from './compiler.js';
 import { type AppendOutput, OutputFormat, appendFor, falcoTags } from './output.js';
@@ -101,13 +101,15 @@ export class RulesEngine {
   private readonly index = new Map<string, SourceIndex>();
   private readonly matchAll: boolean;
   private readonly hostname: string;
+  /** This engine's per-event cache: fields, transformers, macros and guards, once per event. */
+  private readonly memo = new EventMemo();
   /** Per active rule: its output with append_output applied, and its tags as Falco keeps them. */
   private readonly emits = new Map<CompiledRule, RuleEmit>();
 
   constructor(files: RulesFileInput[], readonly options: EngineOptions) {
     const registry = options.registry;
     const sources = new Set(options.sources ?? registry.sources());
-    this.ruleset = loadRules(files, { registry, sources, plugins: options.plugins ?? BUILTIN_PLUGINS });
+    this.ruleset = loadRules(files, { registry, sources, plugins: options.plugins ?? BUILTIN_PLUGINS, memo: this.memo });
     this.matchAll = options.ruleMatching === 'all';
     this.hostname = options.hostname ?? osHostname();
     const minRank = options.minPriority ? priorityRank(options.minPriority) : Infinity;
@@ -197,15 +199,15 @@ export class RulesEngine {
     const si = this.index.get(source)!;
     si.named ??= namedTypes(si);
     let plan: TypePlan;
-    if (si.named.has(type)) plan = new TypePlan(this.rulesFor(source, type), type);
-    else plan = si.otherPlan ??= new TypePlan(si.anyType, unnamed(si.named));
+    if (si.named.has(type)) plan = new TypePlan(this.rulesFor(source, type), type, this.memo);
+    else plan = si.otherPlan ??= new TypePlan(si.anyType, unnamed(si.named), this.memo);
     if (si.named.has(type) || si.plans.size < MAX_PLANS) si.plans.set(type, plan);
     return plan;
   }
 
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
   process(ev: Event): Match[] {
-    nextEvent();
+    this.memo.next();
     const plan = this.planFor(ev.source, ev.type);
     let out: Match[] | undefined;
     for (let pos = plan.next(ev, 0); pos >= 0; pos = this.matchAll ? plan.next(ev, pos + 1) : -1) {
@@ -256,4 +258,4 @@ function namedTypes(si: SourceIndex): Set<string> {
 }
 
 const NO_MATCHES: Match[] = Object.freeze([]) as unknown as Match[];
-const NO_PLAN = new TypePlan([], '');
+const NO_PLAN = new TypePlan([], '', new EventMemo());

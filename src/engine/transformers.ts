@@ -3,10 +3,9 @@
  * (`tolower(proc.name) = bash`) and outputs (`%toupper(proc.name)`).
  */
 import type { Extracted, FieldType } from '../fields/types.js';
+import { TRANSFORMERS, type Transformer as TransformerName } from './ast.js';
 
-export type TransformerName = 'tolower' | 'toupper' | 'b64' | 'basename' | 'len';
-
-export const TRANSFORMERS: readonly TransformerName[] = ['tolower', 'toupper', 'b64', 'basename', 'len'];
+export { TRANSFORMERS, type TransformerName };
 
 /** The text transformers, on one value. */
 const TEXT: Record<Exclude<TransformerName, 'len'>, (s: string) => string> = {

@@ -3,6 +3,7 @@
  * of FieldDefs; the compiler resolves a field name once, through the catalog, into an Extractor.
  */
 import type { Event } from '../events.js';
+import type { EventMemo } from './memo.js';
 
 /**
  * Falco's field types, folded to what comparisons need:
@@ -56,8 +57,11 @@ export interface FieldDef {
    * container plugin's container and pod fields). The number orders them.
    */
   suggestedOutput?: number;
-  /** Build the extractor once, at compile time, with the argument bound. */
-  bind(arg: string | undefined): Extractor;
+  /**
+   * Build the extractor once, at compile time, with the argument bound. `memo` is the engine's
+   * per-event cache, for fields that share a parse of the event (without one, each call parses).
+   */
+  bind(arg: string | undefined, memo?: EventMemo): Extractor;
   /**
    * For anyWhenNoArg fields used without an argument: an AnyOf over the same values the extractor
    * gives, so a comparison (any value satisfies it) allocates nothing.
