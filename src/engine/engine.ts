@@ -154,7 +154,7 @@ export class RulesEngine {
       const extra = append.length ? appendFor(append, { name: def.name, source: def.source, tags: def.tags }, this.options.registry) : undefined;
       if (extra && (extra.outputs.length || extra.fields.length)) {
         try {
-          output = output.withExtras(extra.outputs, extra.fields, this.options.registry, def.source, () => def.outputPos);
+          output = output.withExtras(extra.outputs, extra.fields, this.options.registry, def.source, () => def.outputPos, this.memo);
         } catch (e) {
           if (!(e instanceof CompileError)) throw e;
           errors.push({ pos: def.outputPos, item: def.name, message: `append_output: ${e.message}; fix append_output in the config`, snippet: e.snippet });

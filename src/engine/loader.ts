@@ -658,7 +658,7 @@ class Loader {
         let ir: IR = compiler.toIR(expr, locate);
         const exc = this.exceptionIR(r, compiler);
         if (exc.length) ir = { k: 'and', items: [ir, { k: 'not', x: { k: 'or', items: exc } }] };
-        const output = OutputFormat.compile(r.output, this.opts.registry, r.source, r.outputLocate);
+        const output = OutputFormat.compile(r.output, this.opts.registry, r.source, r.outputLocate, { memo: this.opts.memo });
         const { canTrue } = ConditionCompiler.types(ir);
         const evttypes = canTrue.neg ? undefined : new Set(canTrue.set);
         if (evttypes && evttypes.size === 0) {

@@ -13,6 +13,7 @@
  * - Falco's append_output (extra_output, extra_fields, suggested_output) on top of a rule's output.
  */
 import type { Event } from '../events.js';
+import type { EventMemo } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
 import { FieldResolveError } from '../fields/registry.js';
 import { timeOfDay } from '../fields/syscall.js';
@@ -29,6 +30,8 @@ const NA = '<NA>';
 interface FieldPart {
   /** The JSON key: the field as written, without transformers ("proc.aname[2]"). */
   key: string;
+  /** No transformer, no width, JSON value as extracted for text, numbers and booleans: render's short way. */
+  simple: boolean;
   get: Extractor;
   /** The value printed: the transformers applied to get's value, innermost first. */
   shown: (v: Extracted) => Extracted;
@@ -97,6 +100,8 @@ function internalized(key: string): string {
 export interface CompileOptions {
   /** Warnings found (%container.info), with where they are. */
   warn?: (message: string, pos: Position) => void;
+  /** The engine's per-event cache: fields that share a parse of the event (mw.*) reuse the conditions'. */
+  memo?: EventMemo;
 }
 
 export class OutputFormat {
@@ -170,7 +175,7 @@ export class OutputFormat {
       let type: FieldType;
       let fieldName: string;
       try {
-        const r = registry.resolve(source, name, arg);
+        const r = registry.resolve(source, name, arg, opts.memo);
         get = r.extract;
         type = r.def.type;
         fieldName = r.def.name;
@@ -182,7 +187,9 @@ export class OutputFormat {
       const shown = chain.length === 0 ? (v: Extracted) => v : (v: Extracted) => chain.reduce((x, f) => f(x), v);
       if (lit) parts.push(lit);
       lit = '';
-      parts.push({ key: internalized(token), get, shown, width, json: jsonOf(arg === undefined ? fieldName : token, type) });
+      const jsonName = arg === undefined ? fieldName : token;
+      const simple = fns.length === 0 && width === 0 && !EVENT_TIME_TEXT.has(jsonName) && !INTEGER_TYPES.has(type);
+      parts.push({ key: internalized(token), simple, get, shown, width, json: jsonOf(jsonName, type) });
       if (!names.includes(token)) names.push(token);
     }
     if (lit) parts.push(lit);
@@ -196,11 +203,12 @@ export class OutputFormat {
    */
   withExtras(
     extraOutputs: readonly string[], extraFields: readonly ExtraField[], registry: FieldRegistry, source: string, locate: Locator,
+    memo?: EventMemo,
   ): OutputFormat {
     let parts = this.parts;
     const names = [...this.fieldNames];
     for (const text of extraOutputs) {
-      const extra = OutputFormat.compile(text, registry, source, locate);
+      const extra = OutputFormat.compile(text, registry, source, locate, { memo });
       if (extra.fieldNames.length > 0 && extra.fieldNames.every((n) => names.includes(n))) continue;
       if (extra.parts.length === 0) continue;
       parts = [...parts, ' ', ...extra.parts];
@@ -209,10 +217,10 @@ export class OutputFormat {
     const extras = [...this.extras];
     for (const f of extraFields) {
       if (f.raw) {
-        const one = OutputFormat.compile(`%${f.key}`, registry, source, locate).parts[0] as FieldPart;
+        const one = OutputFormat.compile(`%${f.key}`, registry, source, locate, { memo }).parts[0] as FieldPart;
         extras.push({ key: f.key, value: (ev) => one.json(one.get(ev), ev) });
       } else {
-        const fmt = OutputFormat.compile(f.format ?? '', registry, source, locate);
+        const fmt = OutputFormat.compile(f.format ?? '', registry, source, locate, { memo });
         extras.push({ key: f.key, value: (ev) => fmt.render(ev).text });
       }
     }
@@ -233,6 +241,19 @@ export class OutputFormat {
       let shown: string;
       try {
         v = p.get(ev);
+        if (p.simple) {
+          // Most fields: text, a safe number or a boolean, printed and kept as they are.
+          if (typeof v === 'string') {
+            fields[p.key] = v;
+            text += v;
+            continue;
+          }
+          if (typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) {
+            fields[p.key] = v;
+            text += String(v);
+            continue;
+          }
+        }
         shown = textOf(p.shown(v)) ?? NA;
       } catch {
         v = undefined; // an extractor must never take the engine down with it
