@@ -138,9 +138,9 @@ export class ConditionCompiler {
     this.memo = ctx.memo ?? new EventMemo();
   }
 
-  /** An operand over `extract`: its value kept once per event. */
-  private slotted(extract: (ev: Event) => Extracted): Pick<Operandish, 'get' | 'slot'> {
-    const slot = fieldSlot<Event, Extracted>(this.memo, extract);
+  /** An operand over `extract`: its value kept once per event (`catches`: a throw is a missing value). */
+  private slotted(extract: (ev: Event) => Extracted, catches = false): Pick<Operandish, 'get' | 'slot'> {
+    const slot = fieldSlot<Event, Extracted>(this.memo, extract, catches);
     return { slot, get: (ev) => valueOf(slot, ev) };
   }
 
@@ -193,7 +193,7 @@ export class ConditionCompiler {
         const r = this.ctx.registry.resolve(this.ctx.source, f.name, f.arg, this.memo);
         const op: Operandish = {
           // One extractor per field for all rules, run once per event however many rules ask.
-          ...this.slotted(r.extract),
+          ...(r.unguarded ? this.slotted(r.unguarded, true) : this.slotted(r.extract)),
           type: r.def.type,
           multi: r.multi,
           anyOf: r.anyOf,

@@ -49,23 +49,32 @@ export function perEventOf<E extends object, V>(memo: EventMemo | undefined, fn:
 export interface FieldSlot<E extends object = object, V = unknown> {
   memo: EventMemo;
   get: (ev: E) => V;
+  /** A throw from `get` is a missing value (undefined): `get` is an extractor without its guard. */
+  catches: boolean;
   gen: number;
   ev: E | undefined;
   v: V | undefined;
 }
 
-export function fieldSlot<E extends object, V>(memo: EventMemo, get: (ev: E) => V): FieldSlot<E, V> {
-  return { memo, get, gen: -1, ev: undefined, v: undefined };
+export function fieldSlot<E extends object, V>(memo: EventMemo, get: (ev: E) => V, catches = false): FieldSlot<E, V> {
+  return { memo, get, catches, gen: -1, ev: undefined, v: undefined };
 }
 
-/** The slot's value for `ev`, extracted once per event. An extractor that throws throws here too. */
+/** The slot's value for `ev`, extracted once per event. An extractor that throws throws here too (unless the slot catches). */
 export function valueOf<E extends object, V>(s: FieldSlot<E, V>, ev: E): V | undefined {
   if (s.gen === s.memo.generation && s.ev === ev) return s.v;
   return fill(s, ev);
 }
 
 function fill<E extends object, V>(s: FieldSlot<E, V>, ev: E): V | undefined {
-  const v = s.get(ev);
+  let v: V | undefined;
+  if (s.catches) {
+    try {
+      v = s.get(ev);
+    } catch {
+      v = undefined; // as the extractor's own guard would answer
+    }
+  } else v = s.get(ev);
   s.v = v;
   s.gen = s.memo.generation;
   s.ev = ev;

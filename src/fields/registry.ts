@@ -15,6 +15,8 @@ export interface ResolvedField {
   /** Several values: a list field, except an anyWhenNoArg field given an index (proc.aname[2]). */
   multi: boolean;
   extract: Extractor;
+  /** extract without its guard, when the field has one (a throw means a missing value). */
+  unguarded?: Extractor;
   /** With anyOf, when the field has one: its values walked without an array. */
   any?: AnyOf;
 }
@@ -100,6 +102,6 @@ export class FieldRegistry {
     }
     const anyOf = !!def.anyWhenNoArg && arg === undefined;
     const multi = anyOf || (!!def.isList && !(def.anyWhenNoArg && arg !== undefined));
-    return { def, arg, text, anyOf, multi, extract: def.bind(arg, memo), any: anyOf && def.bindAny ? def.bindAny() : undefined };
+    return { def, arg, text, anyOf, multi, extract: def.bind(arg, memo), unguarded: def.bindUnguarded?.(arg, memo), any: anyOf && def.bindAny ? def.bindAny() : undefined };
   }
 }

@@ -46,7 +46,7 @@ function plain(
   get: Get,
   opts: { isList?: boolean; anyWhenNoArg?: boolean; bindAny?: () => AnyOf } = {},
 ): FieldDef {
-  return { name, type, desc, arg: 'none', ...opts, bind: () => safe(get) };
+  return { name, type, desc, arg: 'none', ...opts, bind: () => safe(get), bindUnguarded: () => get as Extractor };
 }
 
 /** Fields whose extractors run bare, without `safe` (see bare()). */
@@ -65,7 +65,7 @@ function bare(name: string, type: FieldType, desc: string, get: (ev: SyscallEven
 
 /** A field with an argument; `make` runs once at compile time with the argument bound. */
 function withArg(name: string, type: FieldType, desc: string, opts: ArgOpts, make: (arg: string | undefined) => Get): FieldDef {
-  return { name, type, desc, ...opts, bind: (arg) => safe(make(arg)) };
+  return { name, type, desc, ...opts, bind: (arg) => safe(make(arg)), bindUnguarded: (arg) => make(arg) as Extractor };
 }
 
 const isDigits = (s: string): boolean => /^\d+$/.test(s);
