@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI, FALCO_CORPUS } from './helpers/paths.js';
 
-function run(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input });
+function run(args: string[], input?: string, env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -97,7 +97,8 @@ test('replay --json prints Falco JSON alerts; a bad line is reported with file:l
     JSON.stringify({ source: 'syscall', type: 'execve', ts: '1764100000200000000', proc: { pid: 8, name: 'bash', args: [] } }),
     '',
   ].join('\n'));
-  const r = run(['replay', events, '--rules', GOOD, '--json']);
+  // The text time is local time, as Falco prints it: UTC here (TZ=UTC) so the line is known.
+  const r = run(['replay', events, '--rules', GOOD, '--json'], undefined, { TZ: 'UTC' });
   assert.equal(r.code, 0, r.err);
   const lines = r.out.trim().split('\n');
   assert.equal(lines.length, 1);
@@ -106,8 +107,15 @@ test('replay --json prints Falco JSON alerts; a bad line is reported with file:l
   assert.equal(alert.rule, 'Miner started');
   assert.equal(alert.priority, 'Critical');
   assert.equal(alert.time, '2025-11-25T19:46:40.123456789Z');
-  assert.equal(alert.output, '19:46:40.123456789: Critical miner xmrig started (cmd=xmrig -o x container=abc123abc123)');
-  assert.deepEqual(alert.output_fields, { 'proc.name': 'xmrig', 'proc.cmdline': 'xmrig -o x', 'container.id': 'abc123abc123' });
+  // Falco's default append_output: the container plugin's suggested fields (container.id is printed already).
+  assert.equal(alert.output, '19:46:40.123456789: Critical miner xmrig started (cmd=xmrig -o x container=abc123abc123) ' +
+    'container_name=<NA> container_image_repository=<NA> container_image_tag=<NA> k8s_pod_name=<NA> k8s_ns_name=<NA>');
+  assert.deepEqual(Object.keys(alert.output_fields), [
+    'container.id', 'container.image.repository', 'container.image.tag', 'container.name', 'evt.time', 'k8s.ns.name', 'k8s.pod.name', 'proc.cmdline', 'proc.name',
+  ]);
+  assert.equal(alert.output_fields['proc.cmdline'], 'xmrig -o x');
+  // evt.time is the event time in ns, every digit of it (past what a JSON reader's double keeps).
+  assert.match(lines[0]!, /"evt\.time":1764100000123456789,/);
   assert.match(r.err, new RegExp(`${events.replace(/[.]/g, '\\.')}:2: not valid JSON`));
   assert.match(r.err, /replayed 2 events .*: 1 alert\(s\) \(1 × Miner started\), 1 bad line\(s\) skipped/);
 });

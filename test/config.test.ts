@@ -55,3 +55,11 @@ test('invalid YAML and a non-mapping file are refused clearly', () => {
   assert.throws(() => parseConfig('sources: [1, 2\n', 'bad.yaml'), /bad\.yaml:\d+:\d+: invalid YAML/);
   assert.throws(() => parseConfig('- a\n- b\n', 'list.yaml'), /list\.yaml:1:1: the config file must be a YAML mapping/);
 });
+
+test("Falco's append_output is read (top level or under engine); its default is Falco's suggested_output", () => {
+  assert.deepEqual(parseConfig('', 'c.yaml').config.engine.append_output, [{ suggested_output: true }]);
+  const { config, warnings } = parseConfig('append_output:\n  - match: {source: syscall, tags: [T1496]}\n    extra_output: "on cpu %evt.cpu"\n    extra_fields:\n      - home: "${HOME}"\n      - evt.hostname\n', 'falco.yaml');
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.engine.append_output, [{ match: { source: 'syscall', tags: ['T1496'] }, extra_output: 'on cpu %evt.cpu', extra_fields: [{ home: '${HOME}' }, 'evt.hostname'] }]);
+  assert.throws(() => parseConfig('append_output:\n  - extra_outptu: x\n', 'falco.yaml'), /falco\.yaml:2:5: engine\.append_output\.0\.extra_outptu: unknown key/);
+});

@@ -130,7 +130,8 @@ function firstLine(child: ChildProcess, what: string): Promise<Record<string, un
       if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
     });
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => reject(new Error(`${what} exited (${code}): ${err}`)));
+    // 'close', not 'exit': a child that prints and exits at once may exit before its stdout is read.
+    child.on('close', (code) => reject(new Error(`${what} exited (${code}): ${err}`)));
   });
 }
 

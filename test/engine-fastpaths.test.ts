@@ -236,3 +236,17 @@ describe('transformers', () => {
     assert.equal(calls, 1);
   });
 });
+
+describe('per-event memo, owned by each engine', () => {
+  test('two engines interleaved, and an event changed and processed again, are answered afresh', () => {
+    const a = engineFor(['proc.name = xmrig']);
+    const b = engineFor(['proc.name = xmrig', 'proc.name = bash']);
+    const e = ev({ proc: { name: 'xmrig', pid: 1 } });
+    assert.deepEqual(a.process(e).map((m) => m.rule), ['R0']);
+    assert.deepEqual(b.process(e).map((m) => m.rule), ['R0']);
+    e.proc.name = 'bash'; // the same object, changed: a new event for both engines
+    assert.deepEqual(a.process(e).map((m) => m.rule), []);
+    assert.deepEqual(b.process(e).map((m) => m.rule), ['R1']);
+    assert.deepEqual(a.process(ev({ proc: { name: 'xmrig', pid: 2 } })).map((m) => m.rule), ['R0']);
+  });
+});

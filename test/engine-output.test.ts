@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import { AhoCorasick } from '../src/engine/aho.js';
 import { ConditionCompiler, type IR } from '../src/engine/compiler.js';
 import { netContains, parseIp, parseNet } from '../src/engine/ip.js';
-import { clockTime, formatText, isoTime, toFalcoJson } from '../src/engine/output.js';
+import { fromJsonText } from '../src/engine/json.js';
+import { clockTime, falcoJsonLine, formatText, isoTime, toFalcoJson } from '../src/engine/output.js';
 import { parseCondition } from '../src/engine/parser.js';
 import type { Match } from '../src/engine/types.js';
 import type { SyscallEvent } from '../src/events.js';
@@ -53,13 +54,21 @@ describe('output strings', () => {
     const e = ev({ ts: TS, type: 'openat', args: { w: 1 }, fd: { type: 'ipv4', name: '/x', sport: 3333 } });
     const m = only(outRule('"%fd.sport %evt.is_open_write %fd.types"'), e);
     assert.equal(m.output, '3333 true (ipv4,file)');
-    assert.deepEqual(m.outputFields, { 'fd.sport': 3333, 'evt.is_open_write': true, 'fd.types': '(ipv4,file)' });
+    // libs' tojson: a list field is a JSON array.
+    assert.deepEqual(m.outputFields, { 'fd.sport': 3333, 'evt.is_open_write': true, 'fd.types': ['ipv4', 'file'] });
   });
 
-  test('punctuation around fields, a field named twice, and a % that starts no field', () => {
-    const m = only(outRule('"100% sure: %proc.name, %proc.name. (%proc.pid)%"'), tree);
-    assert.equal(m.output, '100% sure: xmrig, xmrig. (300)%');
+  test('punctuation around fields and a field named twice', () => {
+    const m = only(outRule('"sure: %proc.name, %proc.name. (%proc.pid)"'), tree);
+    assert.equal(m.output, 'sure: xmrig, xmrig. (300)');
     assert.deepEqual(Object.keys(m.outputFields), ['proc.name', 'proc.pid']);
+  });
+
+  test('a % that starts no field is a load error, as in libs (invalid formatting token)', () => {
+    assertProblem(oneError(outRule('"100% sure: %proc.name"')), 'x.yaml:4:16', "'% sure:' is not a field");
+    assertProblem(oneError(outRule('"cpu at 100%"')), 'x.yaml:4:22', 'cannot end with a %');
+    assertProblem(oneError(outRule('"%20"')), 'x.yaml:4:12', 'cannot end with a width');
+    assertProblem(oneError(outRule('"%toupper(proc.name"')), 'x.yaml:4:30', "missing ')'");
   });
 
   test('an unknown field in an output is a load error at its line:col', () => {
@@ -95,16 +104,18 @@ describe('alert shapes', () => {
     assert.deepEqual(j, {
       hostname: 'testhost',
       output: '16:00:00.123456789: Critical miner xmrig <NA>',
-      output_fields: { 'proc.name': 'xmrig', 'fd.name': null },
+      // Falco's keys are sorted; its prefix adds evt.time, the event time in ns.
+      output_fields: { 'evt.time': TS, 'fd.name': null, 'proc.name': 'xmrig' },
       priority: 'Critical',
       rule: 'Out',
       source: 'syscall',
-      tags: ['mitre_execution', 'T1496'],
+      tags: ['T1496', 'mitre_execution'],
       time: '2025-11-24T16:00:00.123456789Z',
     });
     assert.match(j.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
-    // It survives JSON: no bigints, no undefined.
-    assert.deepEqual(JSON.parse(JSON.stringify(j)), j);
+    // The line keeps every digit of the ns time, past what a JS number holds.
+    assert.equal(falcoJsonLine(m), JSON.stringify(j, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)).replace('1764000000123456800', '1764000000123456789'));
+    assert.deepEqual(fromJsonText(falcoJsonLine(m)), j);
   });
 
   test('priority labels of every priority', () => {

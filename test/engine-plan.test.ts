@@ -1,13 +1,14 @@
 /**
  * What process() runs per event type (src/engine/plan.ts): conditions specialized to the type,
  * guards shared by rules that open with the same test, and the value index. None of it may change
- * an answer: process() must report exactly the rules whose own predicates (CompiledRule.pred, the
- * condition for all the rule's types) hold, in load order, with the same output.
+ * an answer: process() must report exactly the rules whose own predicates (the condition built
+ * for all the rule's types at once) hold, in load order, with the same output.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { Engine, RulesEngine } from '../src/engine/index.js';
+import { ConditionCompiler, type Pred } from '../src/engine/compiler.js';
+import { Engine, RulesEngine, type CompiledRule } from '../src/engine/index.js';
 import type { Match } from '../src/engine/types.js';
 import type { Event, ProcessInfo, SyscallEvent } from '../src/events.js';
 import { FieldRegistry } from '../src/fields/registry.js';
@@ -16,13 +17,21 @@ import { ev, testFields } from './helpers/catalog.js';
 import { FALCO_CORPUS, ROOT } from './helpers/paths.js';
 import { rule, y } from './helpers/rules.js';
 
+/** Each rule's own predicate: its condition for all its types, without the plans' guards and index. */
+const ownPreds = new WeakMap<CompiledRule, Pred>();
+function ownPred(r: CompiledRule): Pred {
+  let p = ownPreds.get(r);
+  if (!p) ownPreds.set(r, (p = ConditionCompiler.build(ConditionCompiler.simplify(r.condition, r.evttypes))));
+  return p;
+}
+
 /** The plain reading of the rules: every rule for the event's type, its own predicate, in order. */
 function reference(e: RulesEngine, event: Event, all: boolean): Array<{ rule: string; output: string; fields: unknown }> {
   const out: Array<{ rule: string; output: string; fields: unknown }> = [];
   for (const r of e.rulesFor(event.source, event.type)) {
     let hit = false;
     try {
-      hit = r.pred(event);
+      hit = ownPred(r)(event);
     } catch {
       hit = false;
     }

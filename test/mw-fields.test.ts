@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Event, SyscallEvent } from '../src/events.js';
 import { defaultRegistry } from '../src/fields/index.js';
+import { EventMemo } from '../src/fields/memo.js';
 import { cmdlineOf, hasMinerFlags, mwFields, parseStratumUrl } from '../src/fields/mw.js';
 import type { Extracted } from '../src/fields/types.js';
 
@@ -10,10 +11,13 @@ const XMR = '48edfHu7V9Z84YzzMa6fUueoELZ9ZRXq9VetWzYGzKt52XU5xvqgzYnDK9URnRoJMk1
 const BTC = 'bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4';
 const ETH = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
 
+/** The per-event cache an engine would own (one for the whole file, as one engine has one). */
+const memo = new EventMemo();
+
 function get(name: string, ev: Event): Extracted {
   const def = mwFields.find((f) => f.name === name);
   assert.ok(def, `field ${name} exists`);
-  return def.bind(undefined)(ev);
+  return def.bind(undefined, memo)(ev);
 }
 
 function ev(name: string, args: string[] = [], extra: Partial<SyscallEvent> & { env?: string[] } = {}): SyscallEvent {
@@ -64,6 +68,15 @@ test('per-event caching: one parse per event, a new event parses afresh', () => 
   assert.equal(get('mw.wallet.found', e), true);
   assert.equal(get('mw.stratum.url', e), 'stratum+tcp://pool.example.org:3333');
   assert.equal(get('mw.wallet.found', ev('xmrig', ['--version'])), false);
+  // The engine's next event (a new generation) parses afresh, even the same object.
+  memo.next();
+  assert.equal(get('mw.wallet.found', e), false);
+  // Without an engine's memo every read parses.
+  const url = mwFields.find((f) => f.name === 'mw.stratum.url')!.bind(undefined);
+  const e2 = ev('xmrig', ['-o', 'stratum+tcp://a.example:1']);
+  assert.equal(url(e2), 'stratum+tcp://a.example:1');
+  e2.proc.args = ['-o', 'stratum+tcp://b.example:2'];
+  assert.equal(url(e2), 'stratum+tcp://b.example:2');
 });
 
 test('mw.stratum.*: every scheme miners accept, with host and port', () => {

@@ -138,6 +138,7 @@ export class Agent {
       enabledTags: e.enabled_tags,
       disabledTags: e.disabled_tags,
       disabledRules: e.disabled_rules,
+      appendOutput: e.append_output,
     }, log);
     this.queue = new BoundedQueue<Event>(config.sources.queue_size);
     const c = config.sources.containers;

@@ -8,6 +8,7 @@ import type { Logger } from '../agent/logger.js';
 import type { DeliveryConfig } from './config.js';
 import type { AlertStore, PendingDelivery } from './store.js';
 import { PermanentDeliveryError, type AlertMessage, type Output } from './types.js';
+import { fromJsonText } from '../engine/json.js';
 
 class SendTimeout extends Error {}
 
@@ -70,7 +71,7 @@ export class DeliveryWorker {
   private async sendOne(d: PendingDelivery): Promise<'ok' | 'retry' | 'dead'> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      const msg = JSON.parse(d.payload) as AlertMessage;
+      const msg = fromJsonText(d.payload) as AlertMessage;
       await Promise.race([
         this.output.send(msg),
         new Promise<never>((_, reject) => {

@@ -7,7 +7,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../agent/logger.js';
 import type { SyscallEvent } from '../events.js';
-import { clockTime, isoTime, type OutputValue } from '../engine/output.js';
+import { falcoOutputFields, falcoTags, isoTime, localClockTime, type OutputValue } from '../engine/output.js';
+import { toJsonText } from '../engine/json.js';
 import { parsePriority, priorityLabel, type Match } from '../engine/types.js';
 import { storePath, type AlertsConfig } from './config.js';
 import { DeliveryWorker } from './delivery.js';
@@ -182,7 +183,7 @@ export class AlertPipeline implements AlertService {
     if (existing) {
       if (count <= existing.count && lastSeen <= existing.lastSeen) return existing; // a redelivery
       const u: GroupUpdate = { id: existing.id, count: Math.max(count, existing.count), lastSeen: lastSeen > existing.lastSeen ? lastSeen : existing.lastSeen, changed: mw.changed ?? existing.changed, windowEnd: null };
-      this.store.closeGroup(u, JSON.stringify({ ...a, minewatch: { ...mw, kind } }), this.outputNames);
+      this.store.closeGroup(u, toJsonText({ ...a, minewatch: { ...mw, kind } }), this.outputNames);
       const rec = { ...existing, ...u };
       this.afterWrite(rec, 'update');
       return rec;
@@ -193,7 +194,7 @@ export class AlertPipeline implements AlertService {
       hostname: a.hostname ?? '', output, outputFields: f, firstSeen, lastSeen, count, changed: mw.changed ?? {},
       namespace: str(f['k8s.ns.name']), pod: str(f['k8s.pod.name']), containerId: str(f['container.id']), containerName: str(f['container.name']),
       event: null, origin: 'input', windowEnd: null,
-    }, this.outputNames, JSON.stringify({ ...a, minewatch: { ...mw, kind } }));
+    }, this.outputNames, toJsonText({ ...a, minewatch: { ...mw, kind } }));
     this.counters.groups++;
     this.afterWrite(rec, 'new');
     return rec;
@@ -236,7 +237,7 @@ export class AlertPipeline implements AlertService {
     try {
       // Stored before anything forwards it; the first message is queued in the same transaction.
       const msg = this.message({ ...group, id: 0, event: null }, 'first');
-      rec = this.store.insertGroup({ ...group, event: c.event() }, this.outputNames, JSON.stringify(msg));
+      rec = this.store.insertGroup({ ...group, event: c.event() }, this.outputNames, toJsonText(msg));
     } catch (err) {
       this.counters.storeErrors++;
       this.log.error({ rule: c.rule, err: String(err) }, 'cannot store an alert; it is written to the log instead');
@@ -303,12 +304,12 @@ export class AlertPipeline implements AlertService {
     const repeated = kind === 'summary' ? ` (${rec.count} times from ${isoTime(rec.firstSeen)} to ${isoTime(rec.lastSeen)})` : '';
     return {
       hostname: rec.hostname,
-      output: `${clockTime(time)}: ${label} ${rec.output}${repeated}`,
-      output_fields: rec.outputFields,
+      output: `${localClockTime(time)}: ${label} ${rec.output}${repeated}`,
+      output_fields: falcoOutputFields(rec.outputFields, time),
       priority: label,
       rule: rec.rule,
       source: rec.source,
-      tags: rec.tags,
+      tags: falcoTags(rec.tags),
       time: isoTime(time),
       minewatch: {
         uuid: rec.uuid,
@@ -360,7 +361,7 @@ export class AlertPipeline implements AlertService {
         const rec = this.store.get(g.id);
         if (!rec) continue;
         const final = { ...rec, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: null };
-        this.store.closeGroup(this.toUpdate(g, false), JSON.stringify(this.message(final, 'summary')), this.outputNames);
+        this.store.closeGroup(this.toUpdate(g, false), toJsonText(this.message(final, 'summary')), this.outputNames);
         this.counters.summaries++;
         this.afterWrite(final, 'update');
       } catch (err) {

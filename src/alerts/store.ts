@@ -13,6 +13,7 @@ import { securePrivateFile } from '../agent/state.js';
 import type { OutputValue } from '../engine/output.js';
 import { PRIORITIES, priorityRank, type Priority } from '../engine/types.js';
 import type { AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
+import { fromJsonText, toJsonText } from '../engine/json.js';
 
 /** A group as the pipeline creates it: an AlertRecord before it has a row id. */
 export type NewGroup = Omit<AlertRecord, 'id' | 'event'> & { event: string | null };
@@ -130,7 +131,7 @@ function big(v: unknown): bigint {
 function parseJson<T>(text: unknown, fallback: T): T {
   if (typeof text !== 'string') return fallback;
   try {
-    return JSON.parse(text) as T;
+    return fromJsonText(text) as T;
   } catch {
     return fallback;
   }
@@ -255,8 +256,8 @@ export class AlertStore implements AlertReader {
         ...g,
         prank: priorityRank(g.priority),
         tags: JSON.stringify(g.tags),
-        outputFields: JSON.stringify(g.outputFields),
-        changed: JSON.stringify(g.changed),
+        outputFields: toJsonText(g.outputFields),
+        changed: toJsonText(g.changed),
         windowEnd: g.windowEnd,
       }).lastInsertRowid);
       if (payload !== null) this.enqueueIn(id, 'first', payload, outputs);
@@ -280,14 +281,14 @@ export class AlertStore implements AlertReader {
   updateGroups(updates: readonly GroupUpdate[]): void {
     if (updates.length === 0) return;
     this.atomic(() => {
-      for (const u of updates) this.st.updateAlert.run(u.count, u.lastSeen, JSON.stringify(u.changed), u.windowEnd, u.id);
+      for (const u of updates) this.st.updateAlert.run(u.count, u.lastSeen, toJsonText(u.changed), u.windowEnd, u.id);
     });
   }
 
   /** Close a group's window, writing its final counts and queueing its summary, atomically. */
   closeGroup(u: GroupUpdate, summary: string | null, outputs: readonly string[]): void {
     this.atomic(() => {
-      this.st.updateAlert.run(u.count, u.lastSeen, JSON.stringify(u.changed), null, u.id);
+      this.st.updateAlert.run(u.count, u.lastSeen, toJsonText(u.changed), null, u.id);
       if (summary !== null) this.enqueueIn(u.id, 'summary', summary, outputs);
     });
   }

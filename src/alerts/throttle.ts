@@ -295,10 +295,10 @@ export class Throttle {
   /** Keep a distinct value of a field that differs from the group's first (up to max_changed_values). */
   private note(g: OpenGroup, name: string, v: OutputValue): void {
     const first = g.firstFields[name];
-    if (v === first) return;
+    if (sameValue(v, first)) return;
     let seen = g.changed[name];
     if (!seen) seen = g.changed[name] = first === undefined ? [] : [first];
-    if (seen.length < this.cfg.max_changed_values && !seen.includes(v)) seen.push(v);
+    if (seen.length < this.cfg.max_changed_values && !seen.some((x) => sameValue(x, v))) seen.push(v);
   }
 
   /** Groups whose window has closed by `nowNs`, removed from tracking; places whose window closed are forgotten. */
@@ -333,4 +333,12 @@ export class Throttle {
   stats(): ThrottleStats {
     return { open: this.open.size, closedEarly: this.closedEarly, folded: this.folded, overflowGroups: this.overflowGroups };
   }
+}
+
+/** Output values compared by value: list fields are arrays. */
+function sameValue(a: OutputValue | undefined, b: OutputValue | undefined): boolean {
+  if (a === b) return true;
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DnsCache } from '../enrich/dns.js';
 import { Engine, parsePriority } from '../engine/index.js';
 import { escapeControl } from '../engine/escape.js';
-import { formatText, toFalcoJson } from '../engine/output.js';
+import { FALCO_DEFAULT_APPEND_OUTPUT, falcoJsonLine, formatText } from '../engine/output.js';
 import type { PluginEvent, SyscallEvent } from '../events.js';
 import { GithubApi } from '../github/api.js';
 import { GithubEnricher } from '../github/enrich.js';
@@ -53,7 +53,9 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
   }
   let engine: Engine;
   try {
-    engine = Engine.fromFiles(resolveRulesPaths(opts.rules), { ruleMatching: opts.allMatches ? 'all' : 'first', minPriority });
+    engine = Engine.fromFiles(resolveRulesPaths(opts.rules), {
+      ruleMatching: opts.allMatches ? 'all' : 'first', minPriority, appendOutput: FALCO_DEFAULT_APPEND_OUTPUT,
+    });
   } catch (e) {
     return printLoadError(e);
   }
@@ -87,7 +89,7 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
       for (const m of engine.process(ev)) {
         alerts++;
         byRule.set(m.rule, (byRule.get(m.rule) ?? 0) + 1);
-        process.stdout.write((opts.json ? JSON.stringify(toFalcoJson(m, { iso8601: opts.iso8601 })) : escapeControl(formatText(m, { iso8601: opts.iso8601 }))) + '\n');
+        process.stdout.write((opts.json ? falcoJsonLine(m, { iso8601: opts.iso8601 }) : escapeControl(formatText(m, { iso8601: opts.iso8601 }))) + '\n');
       }
       if (progress && events % 100_000 === 0) process.stderr.write(`\r${events.toLocaleString('en-US')} events, ${alerts} alerts`);
     }

@@ -35,7 +35,7 @@ const FALCO_IGNORED = new Set([
   'log_level', 'log_stderr', 'log_syslog', 'libs_logger', 'buffered_outputs', 'syscall_event_drops',
   'syscall_event_timeouts', 'metrics', 'watch_config_files', 'time_format_iso_8601', 'webserver', 'grpc', 'grpc_output',
   'syslog_output', 'load_plugins', 'plugins', 'engine_kind', 'base_syscalls', 'falco_libs', 'output_timeout',
-  'outputs_queue', 'config_files', 'rules_matching', 'append_output', 'static_fields', 'container_engines',
+  'outputs_queue', 'config_files', 'rules_matching', 'static_fields', 'container_engines',
   'json_include_output_property', 'json_include_tags_property', 'json_include_message_property',
   'json_include_output_fields_property', 'capture', 'plugins_hostinfo',
 ]);
@@ -102,7 +102,7 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
   const at = (path: (string | number)[]): { line: number; col: number } => {
     for (let n = path.length; n > 0; n--) {
       const alias = aliasOf.get(path.slice(0, n).join('.'));
-      if (alias) path = alias;
+      if (alias) path = [...alias, ...path.slice(n)];
     }
     for (let n = path.length; n >= 0; n--) {
       const node = (doc as Document).getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
@@ -173,11 +173,15 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
         falco = deepMerge(falco, { engine: { rule_matching: v } });
         aliasOf.set('engine.rule_matching', ['rule_matching']);
         break;
+      case 'append_output':
+        falco = deepMerge(falco, { engine: { append_output: v } });
+        aliasOf.set('engine.append_output', ['append_output']);
+        break;
       default:
         if (registry.get(k)) input[k] = v;
         else if (FALCO_IGNORED.has(k)) {
           problem(warnings, [k], `Falco setting '${k}' has no effect in minewatch yet; ignored`);
-        } else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, program_output, http_output, priority, rule_matching)`);
+        } else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, program_output, http_output, priority, rule_matching, append_output)`);
     }
   }
   input = deepMerge(falco, input);

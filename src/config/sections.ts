@@ -24,6 +24,18 @@ export const engineSection = z.strictObject({
   enabled_tags: z.array(z.string()).default([]),
   disabled_tags: z.array(z.string()).default([]),
   disabled_rules: z.array(z.string()).default([]),
+  /**
+   * Falco's append_output (also read at the top level, as in falco.yaml): per entry, rules it
+   * applies to (match: source, tags, rule), text appended to their outputs (extra_output), fields
+   * added to output_fields (extra_fields), the source's suggested fields (suggested_output).
+   * Default: Falco's, the suggested fields for every source (container and pod fields on syscalls).
+   */
+  append_output: z.array(z.strictObject({
+    match: z.strictObject({ source: z.string().optional(), tags: z.array(z.string()).optional(), rule: z.string().optional() }).optional(),
+    extra_output: z.string().optional(),
+    extra_fields: z.array(z.union([z.string().min(1), z.record(z.string(), z.string())])).optional(),
+    suggested_output: z.boolean().optional(),
+  })).default([{ suggested_output: true }]),
 });
 
 export const rulesFilesSection = z.array(z.string().min(1)).min(1).default(['default']);

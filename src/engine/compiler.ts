@@ -1,8 +1,10 @@
 /**
- * Conditions → predicate closures. Each field resolves once, through the catalog, to an extractor,
- * memoized per event; each comparison becomes one closure with its value parsed and typed up
- * front (sets for `in`, a prefix table for `pmatch`), and the same comparison written in many
- * rules is one closure. Inside an `or`, tests
+ * Conditions → predicate closures. Each field resolves once, through the catalog, to an extractor
+ * whose value is kept once per event in a slot (the engine's EventMemo); each comparison becomes
+ * one closure with its value parsed and typed up front (sets for `in`, a prefix table for
+ * `pmatch`), and the same comparison written in many rules is one closure. What an operator means
+ * is written once per value type (TEXT_OPS, NUMBER_OPS, BOOL_OPS, ADDRESS_OPS): the test on one
+ * value, from which both the single-valued closure and the list-field walk are built. Inside an `or`, tests
  * of one kind on one field fuse: equalities into one set, startswith/endswith/contains into one
  * pass (one Aho-Corasick automaton for many needles). `x in ()` folds to false. List fields that
  * can (proc.aname, fd.ip) are walked without building arrays (FieldDef.bindAny).
@@ -14,10 +16,11 @@ import type { FieldRegistry } from '../fields/registry.js';
 import { FieldResolveError } from '../fields/registry.js';
 import type { AnyOf, Extracted, FieldType, FieldValue } from '../fields/types.js';
 import type { Expr, FieldOperand, Literal, Op, Operand } from './ast.js';
-import { memoPerEvent } from '../fields/memo.js';
+import { EventMemo, type FieldSlot, fieldSlot, valueOf } from '../fields/memo.js';
 import { AhoCorasick } from './aho.js';
 import { ALL_TYPES, type TypeSet, covers, disjoint, except, intersect, only, union } from './evttypes.js';
 import { PathPrefixMatcher, globToRegExp } from './glob.js';
+import { TEXT_TYPES, transformedType, transformer } from './transformers.js';
 import { netContains, netContains4, parseIp, parseNet, parseV4Number, type IpNet } from './ip.js';
 import type { Position } from './types.js';
 
@@ -44,8 +47,8 @@ export type IR =
   | { k: 'or'; items: IR[] }
   | { k: 'not'; x: IR }
   | { k: 'const'; v: boolean }
-  /** A macro's expansion: kept as a node so each event evaluates a macro once for all rules. */
-  | { k: 'macro'; name: string; ir: IR }
+  /** A macro's expansion: kept as a node so each event evaluates a macro once for all rules (through memo). */
+  | { k: 'macro'; name: string; ir: IR; memo: EventMemo }
   | {
       k: 'leaf';
       test: Pred;
@@ -74,6 +77,7 @@ export interface Fuse {
   /** The values tested (icontains: lowercased). */
   values: string[];
   get: (ev: Event) => Extracted;
+  slot: FieldSlot<Event, Extracted>;
 }
 
 export interface MacroDef {
@@ -91,13 +95,18 @@ export interface CompileContext {
   /** Macros referenced while compiling (for "unused macro" warnings). */
   usedMacros?: Set<string>;
   usedLists?: Set<string>;
+  /** The engine's per-event cache (one of the compiler's own when none is given). */
+  memo?: EventMemo;
 }
 
 const NUMERIC: ReadonlySet<FieldType> = new Set(['int64', 'uint64', 'port', 'reltime', 'abstime']);
-const STRINGY: ReadonlySet<FieldType> = new Set(['charbuf', 'bytebuf', 'flags', 'mode']);
+const STRINGY = TEXT_TYPES;
 
 interface Operandish {
+  /** The value for an event, extracted once per event (reads the slot). */
   get: (ev: Event) => Extracted;
+  /** Where the value is kept for the current event: tests read it here without a call. */
+  slot: FieldSlot<Event, Extracted>;
   type: FieldType;
   /** Several values (list field, or a transformer over one). */
   multi: boolean;
@@ -123,8 +132,17 @@ export class ConditionCompiler {
   /** Comparisons already compiled, by field, operator and values: one closure for all their uses. */
   private readonly leaves = new Map<string, IR>();
   private readonly expanding = new Set<string>();
+  private readonly memo: EventMemo;
 
-  constructor(private readonly ctx: CompileContext) {}
+  constructor(private readonly ctx: CompileContext) {
+    this.memo = ctx.memo ?? new EventMemo();
+  }
+
+  /** An operand over `extract`: its value kept once per event (`catches`: a throw is a missing value). */
+  private slotted(extract: (ev: Event) => Extracted, catches = false): Pick<Operandish, 'get' | 'slot'> {
+    const slot = fieldSlot<Event, Extracted>(this.memo, extract, catches);
+    return { slot, get: (ev) => valueOf(slot, ev) };
+  }
 
   // ---- AST → IR ------------------------------------------------------------------------------
 
@@ -158,7 +176,7 @@ export class ConditionCompiler {
     this.ctx.usedMacros?.add(name);
     this.expanding.add(name);
     try {
-      const ir: IR = { k: 'macro', name, ir: this.toIR(def.expr, def.locate) };
+      const ir: IR = { k: 'macro', name, ir: this.toIR(def.expr, def.locate), memo: this.memo };
       this.macroIR.set(name, ir);
       return ir;
     } finally {
@@ -172,10 +190,10 @@ export class ConditionCompiler {
       const known = this.fields.get(key);
       if (known) return known;
       try {
-        const r = this.ctx.registry.resolve(this.ctx.source, f.name, f.arg);
+        const r = this.ctx.registry.resolve(this.ctx.source, f.name, f.arg, this.memo);
         const op: Operandish = {
           // One extractor per field for all rules, run once per event however many rules ask.
-          get: memoPerEvent(r.extract),
+          ...(r.unguarded ? this.slotted(r.unguarded, true) : this.slotted(r.extract)),
           type: r.def.type,
           multi: r.multi,
           anyOf: r.anyOf,
@@ -206,36 +224,19 @@ export class ConditionCompiler {
     return op;
   }
 
-  /** A transformer over an operand; memoized per event like a field. */
+  /** A transformer over an operand; kept once per event like a field. */
   private transform(f: Extract<FieldOperand, { kind: 'transform' }>, inner: Operandish, text: string, locate: Locator): Operandish {
-    if (f.fn === 'len') {
-      const g = inner.get;
-      return {
-        get: memoPerEvent((ev: Event): Extracted => {
-          const v = g(ev);
-          if (v === undefined) return undefined;
-          return Array.isArray(v) ? v.length : String(v).length;
-        }),
-        type: 'uint64', multi: false, anyOf: false, text,
-      };
-    }
-    if (!STRINGY.has(inner.type)) {
+    if (f.fn !== 'len' && !STRINGY.has(inner.type)) {
       throw new CompileError(`${f.fn}() applies to text fields; ${inner.text} is ${inner.type}`, locate(f.at), text);
     }
-    const fn: (s: string) => string =
-      f.fn === 'tolower' ? (s) => s.toLowerCase()
-      : f.fn === 'toupper' ? (s) => s.toUpperCase()
-      : f.fn === 'b64' ? (s) => Buffer.from(s, 'base64').toString('latin1')
-      : (s) => (s.endsWith('/') ? '' : s.slice(s.lastIndexOf('/') + 1));
+    const fn = transformer(f.fn);
     const g = inner.get;
     return {
-      get: memoPerEvent((ev: Event): Extracted => {
-        const v = g(ev);
-        if (v === undefined) return undefined;
-        return Array.isArray(v) ? v.map((x) => fn(String(x))) : fn(String(v));
-      }),
-      type: f.fn === 'b64' ? 'bytebuf' : 'charbuf',
-      multi: inner.multi, anyOf: inner.anyOf, text,
+      ...this.slotted((ev) => fn(g(ev))),
+      type: transformedType(f.fn),
+      multi: f.fn === 'len' ? false : inner.multi,
+      anyOf: f.fn === 'len' ? false : inner.anyOf,
+      text,
     };
   }
 
@@ -300,7 +301,7 @@ export class ConditionCompiler {
     if (!listOp && right.kind !== 'value') throw new CompileError(`operator '${op}' takes a single value`, opPos, op);
     const { values, at } = listOp ? this.listValues(right, locate) : { values: [(right as { lit: Literal }).lit.value], at: (right as { lit: Literal }).lit.at };
     const valuePos = locate(at);
-    const scalar = this.scalarTest(op, left, values, valuePos, opPos);
+    const one = this.valueTest(op, left, values, valuePos, opPos);
     // Nothing is in an empty list (Falco's user-overridable lists often are): the test is false
     // for every value, a missing one and every list, so it folds away with its branch.
     if (listOp && values.length === 0) return { k: 'leaf', test: no, text: `${left.text} ${op} ()`, known: false };
@@ -310,7 +311,7 @@ export class ConditionCompiler {
     if (known) return known;
     const leaf: Extract<IR, { k: 'leaf' }> = {
       k: 'leaf',
-      test: fastTest(op, left, values, scalar) ?? this.wrap(op, left, scalar),
+      test: fieldTest(op, left, one),
       text: `${left.text} ${op} ${values.length === 1 ? values[0] : `(${values.length > 4 ? `${values.slice(0, 4).join(',')},…${values.length}` : values.join(',')})`}`,
     };
     if (left.plain === 'evt.type') {
@@ -318,16 +319,16 @@ export class ConditionCompiler {
       else if (op === '!=') leaf.evtTypes = except(values);
     }
     if (!left.multi && STRINGY.has(left.type)) {
-      const g = left.get;
+      const fuse = (kind: FuseKind, vs: string[]): Fuse => ({ kind, field: left.text, values: vs, get: left.get, slot: left.slot });
       switch (op) {
         case '=': case '==': case 'in': case 'intersects':
-          leaf.fuse = { kind: 'eq', field: left.text, values, get: g };
+          leaf.fuse = fuse('eq', values);
           break;
         case 'contains': case 'startswith': case 'endswith':
-          leaf.fuse = { kind: op, field: left.text, values, get: g };
+          leaf.fuse = fuse(op, values);
           break;
         case 'icontains':
-          leaf.fuse = { kind: op, field: left.text, values: [values[0]!.toLowerCase()], get: g };
+          leaf.fuse = fuse(op, [values[0]!.toLowerCase()]);
           break;
       }
     }
@@ -335,78 +336,22 @@ export class ConditionCompiler {
     return leaf;
   }
 
-  /** Apply a scalar test to a field's value(s) with Falco's semantics for missing values and lists. */
-  private wrap(op: Op, left: Operandish, scalar: ScalarTest): Pred {
-    const g = left.get;
-    const one = scalar.one;
-    if (!left.multi) {
-      return (ev) => {
-        const v = g(ev);
-        return v !== undefined && !Array.isArray(v) && one(v);
-      };
-    }
-    if (op === 'in' && !left.anyOf) {
-      // A list field is `in` a set when every one of its values is.
-      return (ev) => {
-        const v = g(ev);
-        if (v === undefined) return false;
-        if (!Array.isArray(v)) return one(v);
-        return v.length > 0 && v.every(one);
-      };
-    }
-    const any = left.anyOf ? left.any : undefined;
-    if (any) return (ev) => any(ev, one);
-    return (ev) => {
-      const v = g(ev);
-      if (v === undefined) return false;
-      return Array.isArray(v) ? v.some(one) : one(v);
-    };
-  }
-
-  private scalarTest(op: Op, left: Operandish, values: string[], valuePos: Position, opPos: Position): ScalarTest {
+  /**
+   * The test on one value of the field, from its type's operator table, with the written values
+   * parsed as that type. The operator is checked before the values, so the message names the
+   * real mistake.
+   */
+  private valueTest(op: Op, left: Operandish, values: string[], valuePos: Position, opPos: Position): ValueTest {
     const t = left.type;
-    const bad = (what: string): never => {
-      throw new CompileError(`operator '${op}' ${what}; ${left.text} is ${t}`, opPos, op);
-    };
-    // The operator is checked before the value, so the message names the real mistake.
-    const family = NUMERIC.has(t) ? 'numbers' : t === 'bool' ? 'booleans' : t === 'ipaddr' || t === 'ipnet' ? 'addresses' : 'text';
-    if (!OPS_BY_FAMILY[family].has(op)) bad(`does not apply to ${family}`);
-    if (NUMERIC.has(t)) {
-      const nums = values.map((v) => {
-        const n = parseNumber(v);
-        if (n === undefined) throw new CompileError(`'${v}' is not a number, and ${left.text} is ${t}`, valuePos, v);
-        return n;
-      });
-      const test = numericTest(op, nums) ?? bad('does not apply to numbers');
-      return { ...test, nums };
-    }
-    if (t === 'bool') {
-      const bools = values.map((v) => {
-        const l = v.toLowerCase();
-        if (l === 'true') return true;
-        if (l === 'false') return false;
-        throw new CompileError(`'${v}' is not a boolean (true or false), and ${left.text} is bool`, valuePos, v);
-      });
-      switch (op) {
-        case '=': case '==': case 'in': case 'intersects': return { one: (v) => bools.includes(toBool(v)), bools };
-        case '!=': return { one: (v) => toBool(v) !== bools[0], bools };
-        default: return bad('does not apply to booleans');
-      }
-    }
-    if (t === 'ipaddr' || t === 'ipnet') {
-      const nets: IpNet[] = values.map((v) => {
-        const n = parseNet(v);
-        if (!n) throw new CompileError(`'${v}' is not an IP address or CIDR network, and ${left.text} is ${t}`, valuePos, v);
-        return n;
-      });
-      const inAny = inNets(nets);
-      switch (op) {
-        case '=': case '==': case 'in': case 'intersects': return { one: inAny, nets };
-        case '!=': return { one: (v) => !inAny(v), nets };
-        default: return bad('does not apply to addresses');
-      }
-    }
-    return stringTest(op, values, valuePos) ?? bad('does not apply to text');
+    const family = familyOf(t);
+    const table = TABLES[family];
+    if (!Object.hasOwn(table.ops, op)) throw new CompileError(`operator '${op}' does not apply to ${family}; ${left.text} is ${t}`, opPos, op);
+    const parsed = values.map((v) => {
+      const x = table.parse(v, op);
+      if (x === undefined) throw new CompileError(`'${v}' is not ${table.what}, and ${left.text} is ${t}`, valuePos, v);
+      return x;
+    });
+    return valueTestOf(family, op, parsed, valuePos);
   }
 
   // ---- IR → closure --------------------------------------------------------------------------
@@ -468,7 +413,7 @@ export class ConditionCompiler {
         let out = byTypes.get(key);
         if (!out) {
           const inner = ConditionCompiler.simplify(ir.ir, types);
-          out = inner.k === 'const' || inner.k === 'leaf' ? inner : { k: 'leaf', test: memoPerEvent(ConditionCompiler.build(inner)), text: `[${ir.name}]`, inner };
+          out = inner.k === 'const' || inner.k === 'leaf' ? inner : { k: 'leaf', test: ir.memo.perEvent(ConditionCompiler.build(inner)), text: `[${ir.name}]`, inner };
           byTypes.set(key, out);
         }
         return out;
@@ -584,7 +529,7 @@ function fuseOr(items: IR[]): IR[] {
         // gives the same answer in any order.
         if (!emitted.has(key)) {
           emitted.add(key);
-          out.push(fusedLeaf(it.fuse.kind, it.fuse.field, it.fuse.get, g.flatMap((l) => l.fuse!.values)));
+          out.push(fusedLeaf(it.fuse, g.flatMap((l) => l.fuse!.values)));
         }
         continue;
       }
@@ -594,96 +539,162 @@ function fuseOr(items: IR[]): IR[] {
   return out;
 }
 
-function fusedLeaf(kind: FuseKind, field: string, g: (ev: Event) => Extracted, values: string[]): IR {
+function fusedLeaf(first: Fuse, values: string[]): IR {
+  const { kind, field, get, slot } = first;
   const text = `${field} ${kind === 'eq' ? 'in' : kind} any of (${values.length > 4 ? `${values.slice(0, 4).join(',')},…${values.length}` : values.join(',')})`;
-  const fuse: Fuse = { kind, field, values, get: g };
+  const fuse: Fuse = { kind, field, values, get, slot };
   if (kind === 'eq') {
     // evt.type tests fused keep what they say about event types, so they still fold.
-    return { k: 'leaf', text, fuse, test: setTest(g, new Set(values)), ...(field === 'evt.type' ? { evtTypes: only(values) } : {}) };
+    return { k: 'leaf', text, fuse, test: textLeaf(slot, TEXT_OPS.ops.in!(values, NOWHERE)), ...(field === 'evt.type' ? { evtTypes: only(values) } : {}) };
   }
   const needles = [...new Set(values)];
   let one: (s: string) => boolean;
-  if (kind === 'startswith') one = (s) => someNeedle(needles, s, startsWith);
-  else if (kind === 'endswith') one = (s) => someNeedle(needles, s, endsWith);
-  else if (needles.length >= AC_MIN) {
+  if (kind !== 'startswith' && kind !== 'endswith' && needles.length >= AC_MIN) {
+    // Many `contains`: one pass of an automaton answers whether any needle is in the text.
     const ac = new AhoCorasick(needles);
     one = kind === 'icontains' ? (s) => ac.test(s.toLowerCase()) : (s) => ac.test(s);
-  } else one = kind === 'icontains' ? (s) => someNeedle(needles, s.toLowerCase(), includes) : (s) => someNeedle(needles, s, includes);
-  return { k: 'leaf', text, fuse, test: textTest(g, one) };
+  } else {
+    // icontains needles are lowercased already: the text is lowercased once, then `contains`.
+    const tests = needles.map((n) => TEXT_OPS.ops[kind === 'icontains' ? 'contains' : kind]!([n], NOWHERE));
+    const any = (s: string): boolean => {
+      for (let i = 0; i < tests.length; i++) if (tests[i]!(s)) return true;
+      return false;
+    };
+    one = kind === 'icontains' ? (s) => any(s.toLowerCase()) : any;
+  }
+  return { k: 'leaf', text, fuse, test: textLeaf(slot, one) };
 }
 
-const startsWith = (s: string, n: string): boolean => s.startsWith(n);
-const endsWith = (s: string, n: string): boolean => s.endsWith(n);
-const includes = (s: string, n: string): boolean => s.includes(n);
+/** Text operators on values known at compile time cannot fail at a position. */
+const NOWHERE: Position = { file: '', line: 0, col: 0 };
 
-function someNeedle(needles: string[], s: string, has: (s: string, n: string) => boolean): boolean {
-  for (let i = 0; i < needles.length; i++) if (has(s, needles[i]!)) return true;
-  return false;
-}
-
-// ---- single closures for the common leaf shapes ---------------------------------------------------
+// ---- what operators mean, once per value type ------------------------------------------------
 //
-// Each does in one closure what wrap() does in three (extract, unwrap, test): they run in nearly
-// every rule, so the calls saved add up. Same semantics as wrap() over the scalar tests below: a
-// missing value or a list never satisfies a test on a single-valued field.
+// A family's table: how a written value is parsed, and per operator the test on one value of the
+// field (already normalized: text as a string, numbers as a number, booleans as a boolean). Both
+// the single-valued closure (fieldTest) and the list walks are built from these tests, so an
+// operator's meaning is written once.
 
 const yes = (): boolean => true;
 const no = (): boolean => false;
 
-/** A single value as text (String(v) for numbers and the like), undefined when missing or a list. */
-export function asText(v: Extracted): string | undefined {
-  return v === undefined || Array.isArray(v) ? undefined : String(v);
+type Family = 'text' | 'numbers' | 'booleans' | 'addresses';
+
+interface Table<T, V> {
+  /** What a written value must be, for messages ("a number"). */
+  what: string;
+  /** A written value, parsed; undefined when it is not one. */
+  parse(v: string, op: Op): T | undefined;
+  /** A field value (present, not a list) as the tests take it. */
+  norm(v: FieldValue): V;
+  /** Per operator: the test on one normalized value, given the parsed values. */
+  ops: Record<string, (values: T[], pos: Position) => (v: V) => boolean>;
 }
 
-/** `test` on a single-valued text field's value. */
-function textTest(g: (ev: Event) => Extracted, test: (s: string) => boolean): Pred {
-  return (ev) => {
-    const v = g(ev);
-    if (typeof v === 'string') return test(v);
-    const t = asText(v);
-    return t !== undefined && test(t);
-  };
+function decodeHex(hex: string, pos: Position): string {
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new CompileError(`'${hex}' is not an even-length hexadecimal byte string`, pos, hex);
+  return Buffer.from(hex, 'hex').toString('latin1');
 }
 
-function setTest(g: (ev: Event) => Extracted, set: ReadonlySet<string>): Pred {
-  return (ev) => {
-    const v = g(ev);
-    if (typeof v === 'string') return set.has(v);
-    const t = asText(v);
-    return t !== undefined && set.has(t);
-  };
+const TEXT_OPS: Table<string, string> = {
+  what: 'text',
+  parse: (v) => v,
+  norm: (v) => (typeof v === 'string' ? v : String(v)),
+  ops: {
+    '=': ([s0]) => (s) => s === s0,
+    '==': ([s0]) => (s) => s === s0,
+    '!=': ([s0]) => (s) => s !== s0,
+    in: (values) => {
+      const set = new Set(values);
+      return (s) => set.has(s);
+    },
+    intersects: (values) => {
+      const set = new Set(values);
+      return (s) => set.has(s);
+    },
+    contains: ([s0]) => (s) => s.includes(s0!),
+    icontains: ([s0]) => {
+      const l = s0!.toLowerCase();
+      return (s) => s.toLowerCase().includes(l);
+    },
+    startswith: ([s0]) => (s) => s.startsWith(s0!),
+    endswith: ([s0]) => (s) => s.endsWith(s0!),
+    bcontains: ([hex], pos) => {
+      const b = decodeHex(hex!, pos);
+      return (s) => s.includes(b);
+    },
+    bstartswith: ([hex], pos) => {
+      const b = decodeHex(hex!, pos);
+      return (s) => s.startsWith(b);
+    },
+    glob: ([s0]) => {
+      const re = globToRegExp(s0!);
+      return (s) => re.test(s);
+    },
+    iglob: ([s0]) => {
+      const re = globToRegExp(s0!, true);
+      return (s) => re.test(s);
+    },
+    regex: ([s0], pos) => {
+      let re: RegExp;
+      try {
+        re = new RegExp(`^(?:${s0})$`, 's');
+      } catch (e) {
+        throw new CompileError(`invalid regular expression: ${(e as Error).message}`, pos, s0);
+      }
+      return (s) => re.test(s);
+    },
+    pmatch: (values) => {
+      const m = new PathPrefixMatcher(values);
+      return (s) => m.test(s);
+    },
+  },
+};
+
+export function parseNumber(s: string): number | undefined {
+  const t = s.trim();
+  if (/^[+-]?0[xX][0-9a-fA-F]+$/.test(t)) return Number.parseInt(t, 16);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
+  return Number(t);
 }
 
-function fastTest(op: Op, left: Operandish, values: string[], scalar: ScalarTest): Pred | undefined {
-  if (left.multi) {
-    // proc.aname, fd.ip…: any value satisfying the test is enough; walk them without an array.
-    const any = left.anyOf ? left.any : undefined;
-    if (!any) return undefined;
-    const one = scalar.one;
-    return (ev) => any(ev, one);
-  }
-  const g = left.get;
-  if (STRINGY.has(left.type)) return fastTextTest(op, g, values, scalar);
-  if (NUMERIC.has(left.type) && scalar.nums) return fastNumericTest(op, g, scalar.nums);
-  if (left.type === 'bool' && scalar.bools && scalar.bools.length === 1 && (op === '=' || op === '==' || op === 'in' || op === 'intersects' || op === '!=')) {
-    const b = scalar.bools[0]!;
-    const eq = op !== '!=';
-    return (ev) => {
-      const v = g(ev);
-      if (v === true || v === false) return (v === b) === eq;
-      return v !== undefined && !Array.isArray(v) && (toBool(v) === b) === eq;
-    };
-  }
-  if (scalar.nets) {
-    // Only the scalar test differs from wrap(): one closure less is not worth more code here.
-    const one = scalar.one;
-    return (ev) => {
-      const v = g(ev);
-      return v !== undefined && !Array.isArray(v) && one(v);
-    };
-  }
-  return undefined;
+const numberSet = (values: number[]): ((n: number) => boolean) => {
+  const set = new Set(values);
+  return (n) => set.has(n);
+};
+
+const NUMBER_OPS: Table<number, number> = {
+  what: 'a number',
+  parse: parseNumber,
+  norm: (v) => (typeof v === 'number' ? v : Number(v)),
+  ops: {
+    '=': ([n0]) => (n) => n === n0,
+    '==': ([n0]) => (n) => n === n0,
+    '!=': ([n0]) => (n) => n !== n0,
+    '<': ([n0]) => (n) => n < n0!,
+    '<=': ([n0]) => (n) => n <= n0!,
+    '>': ([n0]) => (n) => n > n0!,
+    '>=': ([n0]) => (n) => n >= n0!,
+    in: numberSet,
+    intersects: numberSet,
+  },
+};
+
+function toBool(v: FieldValue): boolean {
+  return typeof v === 'boolean' ? v : v === 'true' || v === 1 || v === 1n;
 }
+
+const anyBool = (values: boolean[]): ((b: boolean) => boolean) => (b) => values.includes(b);
+
+const BOOL_OPS: Table<boolean, boolean> = {
+  what: 'a boolean (true or false)',
+  parse: (v) => {
+    const l = v.toLowerCase();
+    return l === 'true' ? true : l === 'false' ? false : undefined;
+  },
+  norm: toBool,
+  ops: { '=': anyBool, '==': anyBool, in: anyBool, intersects: anyBool, '!=': ([b0]) => (b) => b !== b0 },
+};
 
 /**
  * Is an address inside one of `nets`? Dotted-quad IPv4 text, the common case, is parsed on the
@@ -706,231 +717,125 @@ function inNets(nets: IpNet[]): (v: FieldValue) => boolean {
   };
 }
 
-function fastTextTest(op: Op, g: (ev: Event) => Extracted, values: string[], scalar: ScalarTest): Pred {
-  const s0 = values[0]!;
-  switch (op) {
-    case '=': case '==':
-      return (ev) => {
-        const v = g(ev);
-        return typeof v === 'string' ? v === s0 : asText(v) === s0;
-      };
-    case '!=':
-      return (ev) => {
-        const v = g(ev);
-        if (typeof v === 'string') return v !== s0;
-        const t = asText(v);
-        return t !== undefined && t !== s0;
-      };
-    case 'in': case 'intersects':
-      return setTest(g, new Set(values));
-    case 'contains':
-      return (ev) => {
-        const v = g(ev);
-        if (typeof v === 'string') return v.includes(s0);
-        const t = asText(v);
-        return t !== undefined && t.includes(s0);
-      };
-    case 'startswith':
-      return (ev) => {
-        const v = g(ev);
-        if (typeof v === 'string') return v.startsWith(s0);
-        const t = asText(v);
-        return t !== undefined && t.startsWith(s0);
-      };
-    case 'endswith':
-      return (ev) => {
-        const v = g(ev);
-        if (typeof v === 'string') return v.endsWith(s0);
-        const t = asText(v);
-        return t !== undefined && t.endsWith(s0);
-      };
-    default: {
-      // icontains, glob, regex, pmatch, bcontains…: the scalar test on the text.
-      const one = scalar.one;
-      return (ev) => {
-        const v = g(ev);
-        return v !== undefined && !Array.isArray(v) && one(v);
-      };
-    }
-  }
+const ADDRESS_OPS: Table<IpNet, FieldValue> = {
+  what: 'an IP address or CIDR network',
+  parse: (v) => parseNet(v),
+  norm: (v) => v,
+  ops: {
+    '=': inNets, '==': inNets, in: inNets, intersects: inNets,
+    '!=': (nets) => {
+      const inAny = inNets(nets);
+      return (v) => !inAny(v);
+    },
+  },
+};
+
+const TABLES = { text: TEXT_OPS, numbers: NUMBER_OPS, booleans: BOOL_OPS, addresses: ADDRESS_OPS } as const;
+
+function familyOf(t: FieldType): Family {
+  return NUMERIC.has(t) ? 'numbers' : t === 'bool' ? 'booleans' : t === 'ipaddr' || t === 'ipnet' ? 'addresses' : 'text';
 }
 
-function fastNumericTest(op: Op, g: (ev: Event) => Extracted, nums: number[]): Pred | undefined {
-  const n0 = nums[0]!;
-  // Number(v) as numericTest's num() does for what is not a number already (bigint, text).
-  const num = (v: Extracted): number => (v === undefined || Array.isArray(v) ? NaN : Number(v));
-  const miss = (v: Extracted): boolean => v === undefined || Array.isArray(v);
-  switch (op) {
-    case '=': case '==':
+/** A test on one present value of a field, with the family it normalizes the value for. */
+interface ValueTest {
+  family: Family;
+  /** The test on a normalized value. */
+  test: (v: never) => boolean;
+  /** The test on any present value (normalizes it first): the list walks use this one. */
+  one: (v: FieldValue) => boolean;
+}
+
+function valueTestOf(family: Family, op: Op, parsed: unknown[], pos: Position): ValueTest {
+  const table = TABLES[family] as Table<unknown, unknown>;
+  const test = table.ops[op]!(parsed, pos);
+  const norm = table.norm;
+  return { family, test, one: (v) => test(norm(v)) };
+}
+
+/** A single value as text (String(v) for numbers and the like), undefined when missing or a list. */
+export function asText(v: Extracted): string | undefined {
+  return v === undefined || Array.isArray(v) ? undefined : String(v);
+}
+
+/**
+ * The closure for `field op values`, with Falco's semantics for missing values and lists: a
+ * missing value satisfies no test; a single-valued field tests its value; a list field `in` a
+ * set when every one of its values is, and any other test when one of its values passes (proc.aname
+ * and fd.ip walk their values without an array).
+ */
+function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
+  const one = vt.one;
+  if (left.multi) {
+    const any = left.anyOf ? left.any : undefined;
+    if (any) return (ev) => any(ev, one);
+    const g = left.get;
+    if (op === 'in' && !left.anyOf) {
       return (ev) => {
         const v = g(ev);
-        return typeof v === 'number' ? v === n0 : !miss(v) && num(v) === n0;
+        if (v === undefined) return false;
+        if (!Array.isArray(v)) return one(v);
+        return v.length > 0 && v.every(one);
       };
-    case '!=':
+    }
+    return (ev) => {
+      const v = g(ev);
+      if (v === undefined) return false;
+      return Array.isArray(v) ? v.some(one) : one(v);
+    };
+  }
+  // Single-valued: the value read from the field's slot, normalized for the family, then tested;
+  // the common case (text that is a string, a number that is a number) skips normalizing.
+  const slot = left.slot;
+  switch (vt.family) {
+    case 'text':
+      return textLeaf(slot, vt.test as (s: string) => boolean);
+    case 'numbers': {
+      const test = vt.test as (n: number) => boolean;
       return (ev) => {
-        const v = g(ev);
-        return typeof v === 'number' ? v !== n0 : !miss(v) && num(v) !== n0;
-      };
-    case '<':
-      return (ev) => {
-        const v = g(ev);
-        return typeof v === 'number' ? v < n0 : !miss(v) && num(v) < n0;
-      };
-    case '<=':
-      return (ev) => {
-        const v = g(ev);
-        return typeof v === 'number' ? v <= n0 : !miss(v) && num(v) <= n0;
-      };
-    case '>':
-      return (ev) => {
-        const v = g(ev);
-        return typeof v === 'number' ? v > n0 : !miss(v) && num(v) > n0;
-      };
-    case '>=':
-      return (ev) => {
-        const v = g(ev);
-        return typeof v === 'number' ? v >= n0 : !miss(v) && num(v) >= n0;
-      };
-    case 'in': case 'intersects': {
-      const set = new Set(nums);
-      return (ev) => {
-        const v = g(ev);
-        return typeof v === 'number' ? set.has(v) : !miss(v) && set.has(num(v));
+        const v = valueOf(slot, ev);
+        if (typeof v === 'number') return test(v);
+        return v !== undefined && !Array.isArray(v) && test(Number(v));
       };
     }
     default:
-      return undefined;
+      return (ev) => {
+        const v = valueOf(slot, ev);
+        return v !== undefined && !Array.isArray(v) && one(v);
+      };
   }
 }
 
-const EQUALITY = ['=', '==', '!=', 'in', 'intersects'] as const;
-const OPS_BY_FAMILY: Record<'numbers' | 'booleans' | 'addresses' | 'text', ReadonlySet<string>> = {
-  numbers: new Set([...EQUALITY, '<', '<=', '>', '>=']),
-  booleans: new Set(EQUALITY),
-  addresses: new Set(EQUALITY),
-  text: new Set([...EQUALITY, 'contains', 'icontains', 'bcontains', 'startswith', 'bstartswith', 'endswith', 'glob', 'iglob', 'regex', 'pmatch']),
-};
-
-interface ScalarTest {
-  one: (v: FieldValue) => boolean;
-  /** The values as parsed for the field's type, for the single-closure tests. */
-  nums?: number[];
-  bools?: boolean[];
-  nets?: IpNet[];
+/** A text test on a single-valued field's value, read from its slot. */
+function textLeaf(slot: FieldSlot<Event, Extracted>, test: (s: string) => boolean): Pred {
+  return (ev) => {
+    const v = valueOf(slot, ev);
+    if (typeof v === 'string') return test(v);
+    return v !== undefined && !Array.isArray(v) && test(String(v));
+  };
 }
 
-function toBool(v: FieldValue): boolean {
-  return typeof v === 'boolean' ? v : v === 'true' || v === 1 || v === 1n;
-}
-
-export function parseNumber(s: string): number | undefined {
-  const t = s.trim();
-  if (/^[+-]?0[xX][0-9a-fA-F]+$/.test(t)) return Number.parseInt(t, 16);
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
-  return Number(t);
-}
-
-function numericTest(op: Op, nums: number[]): ScalarTest | undefined {
-  const n0 = nums[0]!;
-  const num = (v: FieldValue): number => (typeof v === 'number' ? v : Number(v));
-  switch (op) {
-    case '=': case '==': return { one: (v) => num(v) === n0 };
-    case '!=': return { one: (v) => num(v) !== n0 };
-    case '<': return { one: (v) => num(v) < n0 };
-    case '<=': return { one: (v) => num(v) <= n0 };
-    case '>': return { one: (v) => num(v) > n0 };
-    case '>=': return { one: (v) => num(v) >= n0 };
-    case 'in': case 'intersects': {
-      const set = new Set(nums);
-      return { one: (v) => set.has(num(v)) };
-    }
-    default: return undefined;
-  }
-}
-
-function decodeHex(hex: string, pos: Position): string {
-  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new CompileError(`'${hex}' is not an even-length hexadecimal byte string`, pos, hex);
-  return Buffer.from(hex, 'hex').toString('latin1');
-}
-
-function stringTest(op: Op, values: string[], pos: Position): ScalarTest | undefined {
-  const s0 = values[0]!;
-  const str = (v: FieldValue): string => (typeof v === 'string' ? v : String(v));
-  switch (op) {
-    case '=': case '==': return { one: (v) => str(v) === s0 };
-    case '!=': return { one: (v) => str(v) !== s0 };
-    case 'contains': return { one: (v) => str(v).includes(s0) };
-    case 'icontains': {
-      const l = s0.toLowerCase();
-      return { one: (v) => str(v).toLowerCase().includes(l) };
-    }
-    case 'startswith': return { one: (v) => str(v).startsWith(s0) };
-    case 'endswith': return { one: (v) => str(v).endsWith(s0) };
-    case 'bcontains': {
-      const b = decodeHex(s0, pos);
-      return { one: (v) => str(v).includes(b) };
-    }
-    case 'bstartswith': {
-      const b = decodeHex(s0, pos);
-      return { one: (v) => str(v).startsWith(b) };
-    }
-    case 'glob': case 'iglob': {
-      const re = globToRegExp(s0, op === 'iglob');
-      return { one: (v) => re.test(str(v)) };
-    }
-    case 'regex': {
-      let re: RegExp;
-      try {
-        re = new RegExp(`^(?:${s0})$`, 's');
-      } catch (e) {
-        throw new CompileError(`invalid regular expression: ${(e as Error).message}`, pos, s0);
-      }
-      return { one: (v) => re.test(str(v)) };
-    }
-    case 'in': case 'intersects': {
-      const set = new Set(values);
-      return { one: (v) => set.has(str(v)) };
-    }
-    case 'pmatch': {
-      const m = new PathPrefixMatcher(values);
-      return { one: (v) => m.test(str(v)) };
-    }
-    default: return undefined;
-  }
-}
-
-/** `field op val(other)`: both sides known only at run time. */
+/** `field op val(other)`: both sides known only at run time, tested with the same tables. */
 function dynamicCompare(op: Op, left: Operandish, right: Operandish): Pred {
-  const numeric = NUMERIC.has(left.type) || left.type === 'uint64';
+  const family = familyOf(left.type);
+  const table = TABLES[family] as Table<unknown, unknown>;
+  // regex takes no val(): its pattern would come from event data.
+  const make = op === 'regex' ? undefined : table.ops[op];
   const lg = left.get;
   const rg = right.get;
+  const none: Position = { file: '', line: 0, col: 0 };
   const one = (a: FieldValue, b: FieldValue): boolean => {
-    if (numeric) {
-      const x = Number(a), y = Number(b);
-      switch (op) {
-        case '=': case '==': case 'in': case 'intersects': return x === y;
-        case '!=': return x !== y;
-        case '<': return x < y;
-        case '<=': return x <= y;
-        case '>': return x > y;
-        case '>=': return x >= y;
-        default: return false;
-      }
+    if (!make) return false;
+    // The other field's value is taken as written: text as is (no hex decoding for b*), a
+    // number, an address; one that does not parse as the family's value matches nothing.
+    const bv = family === 'text' ? String(b) : family === 'numbers' ? table.norm(b) : table.parse(String(b), op);
+    if (bv === undefined) return false;
+    let test: (v: unknown) => boolean;
+    try {
+      test = op === 'bcontains' ? (s) => String(s).includes(String(bv)) : op === 'bstartswith' ? (s) => String(s).startsWith(String(bv)) : make([bv], none);
+    } catch {
+      return false; // a regex that does not compile
     }
-    const x = String(a), y = String(b);
-    switch (op) {
-      case '=': case '==': case 'in': case 'intersects': return x === y;
-      case '!=': return x !== y;
-      case 'contains': return x.includes(y);
-      case 'icontains': return x.toLowerCase().includes(y.toLowerCase());
-      case 'startswith': case 'bstartswith': return x.startsWith(y);
-      case 'endswith': return x.endsWith(y);
-      case 'bcontains': return x.includes(y);
-      case 'glob': return globToRegExp(y).test(x);
-      case 'iglob': return globToRegExp(y, true).test(x);
-      case 'pmatch': return new PathPrefixMatcher([y]).test(x);
-      default: return false;
-    }
+    return test(table.norm(a));
   };
   return (ev) => {
     const a = lg(ev), b = rg(ev);

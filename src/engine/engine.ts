@@ -7,12 +7,13 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { Event } from '../events.js';
-import { nextEvent } from '../fields/memo.js';
+import { EventMemo } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
-import type { IR } from './compiler.js';
+import { CompileError, type IR } from './compiler.js';
+import { type AppendOutput, OutputFormat, appendFor, falcoTags } from './output.js';
 import { TypePlan } from './plan.js';
 import { type CompiledRule, type RulesFileInput, type Ruleset, loadRules } from './loader.js';
-import { type Match, type Priority, RulesLoadError, priorityRank } from './types.js';
+import { type Match, type Priority, type RuleProblem, RulesLoadError, priorityRank } from './types.js';
 import { BUILTIN_PLUGINS, type BuiltinPlugin } from './version.js';
 
 
@@ -32,6 +33,18 @@ export interface EngineOptions {
   disabledTags?: string[];
   /** Rules by name left out (Falco's -D takes a substring; so does this). */
   disabledRules?: string[];
+  /**
+   * Falco's append_output (falco.yaml): text appended to outputs, fields added to output_fields,
+   * the sources' suggested fields. None by default here; the config's default is Falco's,
+   * FALCO_DEFAULT_APPEND_OUTPUT.
+   */
+  appendOutput?: readonly AppendOutput[];
+}
+
+/** What a match of one rule carries besides the event's values. */
+interface RuleEmit {
+  output: OutputFormat;
+  tags: string[];
 }
 
 /** Expand directories into their YAML files (sorted, as Falco reads rules.d) and read them all. */
@@ -88,11 +101,15 @@ export class RulesEngine {
   private readonly index = new Map<string, SourceIndex>();
   private readonly matchAll: boolean;
   private readonly hostname: string;
+  /** This engine's per-event cache: fields, transformers, macros and guards, once per event. */
+  private readonly memo = new EventMemo();
+  /** Per active rule: its output with append_output applied, and its tags as Falco keeps them. */
+  private readonly emits = new Map<CompiledRule, RuleEmit>();
 
   constructor(files: RulesFileInput[], readonly options: EngineOptions) {
     const registry = options.registry;
     const sources = new Set(options.sources ?? registry.sources());
-    this.ruleset = loadRules(files, { registry, sources, plugins: options.plugins ?? BUILTIN_PLUGINS });
+    this.ruleset = loadRules(files, { registry, sources, plugins: options.plugins ?? BUILTIN_PLUGINS, memo: this.memo });
     this.matchAll = options.ruleMatching === 'all';
     this.hostname = options.hostname ?? osHostname();
     const minRank = options.minPriority ? priorityRank(options.minPriority) : Infinity;
@@ -104,6 +121,7 @@ export class RulesEngine {
       (!onTags || def.tags.some((t) => onTags.has(t))) &&
       !def.tags.some((t) => offTags.has(t)) &&
       !offNames.some((n) => def.name.includes(n)));
+    this.prepareOutputs(options.appendOutput ?? []);
     for (const r of this.active) {
       let si = this.index.get(r.def.source);
       if (!si) this.index.set(r.def.source, (si = { byType: new Map(), anyType: [], merged: new Map(), plans: new Map<string, TypePlan>() }));
@@ -118,6 +136,33 @@ export class RulesEngine {
 
   get warnings() {
     return this.ruleset.warnings;
+  }
+
+  /** Each active rule's output with append_output on top, and the warnings Falco gives for outputs. */
+  private prepareOutputs(append: readonly AppendOutput[]): void {
+    const errors: RuleProblem[] = [];
+    for (const r of this.active) {
+      const def = r.def;
+      if (def.output.includes('%container.info')) {
+        // Falco's loader drops %container.info with this warning (rule_loader_compiler.cpp).
+        this.ruleset.warnings.push({
+          pos: def.outputPos, item: def.name,
+          message: '%container.info is deprecated and expands to nothing (as in Falco); name the container fields you want, e.g. %container.id %container.name',
+        });
+      }
+      let output = r.output;
+      const extra = append.length ? appendFor(append, { name: def.name, source: def.source, tags: def.tags }, this.options.registry) : undefined;
+      if (extra && (extra.outputs.length || extra.fields.length)) {
+        try {
+          output = output.withExtras(extra.outputs, extra.fields, this.options.registry, def.source, () => def.outputPos, this.memo);
+        } catch (e) {
+          if (!(e instanceof CompileError)) throw e;
+          errors.push({ pos: def.outputPos, item: def.name, message: `append_output: ${e.message}; fix append_output in the config`, snippet: e.snippet });
+        }
+      }
+      this.emits.set(r, { output, tags: falcoTags(def.tags) });
+    }
+    if (errors.length) throw new RulesLoadError(errors, this.ruleset.warnings);
   }
 
   /** The rules an event of this source and type meets, in load order. */
@@ -154,8 +199,8 @@ export class RulesEngine {
     const si = this.index.get(source)!;
     si.named ??= namedTypes(si);
     let plan: TypePlan;
-    if (si.named.has(type)) plan = new TypePlan(this.rulesFor(source, type), type);
-    else plan = si.otherPlan ??= new TypePlan(si.anyType, unnamed(si.named));
+    if (si.named.has(type)) plan = new TypePlan(this.rulesFor(source, type), type, this.memo);
+    else plan = si.otherPlan ??= new TypePlan(si.anyType, unnamed(si.named), this.memo);
     if (si.named.has(type) || si.plans.size < MAX_PLANS) si.plans.set(type, plan);
     return plan;
   }
@@ -169,12 +214,14 @@ export class RulesEngine {
     const r = this.active.find((x) => x.def.name === name);
     if (!r) return undefined;
     if (r.def.source !== ev.source || (r.evttypes ? !r.evttypes.has(ev.type) : r.excludedTypes?.has(ev.type))) return false;
-    nextEvent();
-    try {
-      return r.pred(ev);
-    } catch {
-      return false;
+    // The event's plan runs every rule up to this one (the plan throws nothing: a predicate that
+    // throws is a non-match there). Rare (an action about to run), so no plan of its own.
+    this.memo.next();
+    const plan = this.planFor(ev.source, ev.type);
+    for (let pos = plan.next(ev, 0); pos >= 0; pos = plan.next(ev, pos + 1)) {
+      if (plan.rule(pos) === r) return true;
     }
+    return false;
   }
 
   /**
@@ -187,17 +234,18 @@ export class RulesEngine {
 
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */
   process(ev: Event): Match[] {
-    nextEvent();
+    this.memo.next();
     const plan = this.planFor(ev.source, ev.type);
     let out: Match[] | undefined;
     for (let pos = plan.next(ev, 0); pos >= 0; pos = this.matchAll ? plan.next(ev, pos + 1) : -1) {
       const r = plan.rule(pos);
-      const { text, fields } = r.output.render(ev);
+      const emit = this.emits.get(r)!;
+      const { text, fields } = emit.output.render(ev);
       const m: Match = {
         rule: r.def.name,
         priority: r.def.priority,
         source: r.def.source,
-        tags: r.def.tags,
+        tags: emit.tags,
         output: text,
         outputFields: fields,
         time: ev.ts,
@@ -237,4 +285,4 @@ function namedTypes(si: SourceIndex): Set<string> {
 }
 
 const NO_MATCHES: Match[] = Object.freeze([]) as unknown as Match[];
-const NO_PLAN = new TypePlan([], '');
+const NO_PLAN = new TypePlan([], '', new EventMemo());

@@ -4,10 +4,11 @@
  * Every problem carries file:line:col; any error fails the whole load (never a half-loaded set).
  */
 import { type Document, LineCounter, YAMLMap, YAMLSeq, isAlias, isMap, isScalar, isSeq, parseDocument, type Node as YNode } from 'yaml';
+import type { EventMemo } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
 import type { Expr, FieldOperand, Literal, Op } from './ast.js';
 import { LIST_OPS, NUM_OPS, STR_OPS } from './ast.js';
-import { CompileError, ConditionCompiler, type IR, type Locator, type MacroDef, type Pred } from './compiler.js';
+import { CompileError, ConditionCompiler, type IR, type Locator, type MacroDef } from './compiler.js';
 import { OutputFormat } from './output.js';
 import { ConditionSyntaxError, parseCondition, parseFieldName } from './parser.js';
 import { type Position, type Priority, type RuleProblem, RulesLoadError, parsePriority } from './types.js';
@@ -23,6 +24,8 @@ export interface LoadOptions {
   /** Event sources that are loaded; rules of other sources are skipped with a warning. */
   sources: ReadonlySet<string>;
   plugins: readonly BuiltinPlugin[];
+  /** The engine's per-event cache, which compiled conditions read their fields through. */
+  memo?: EventMemo;
 }
 
 /** A piece of condition text and where it came from (appends add pieces from other files). */
@@ -62,7 +65,6 @@ export interface CompiledRule {
   evttypes: Set<string> | undefined;
   /** When `evttypes` is undefined: types the rule can never match (`not evt.type = execve`). */
   excludedTypes?: Set<string>;
-  pred: Pred;
   /**
    * The condition (with exceptions) before simplification: the engine specializes it per event
    * type (ConditionCompiler.simplify with that one type), folding its evt.type tests away.
@@ -630,7 +632,7 @@ class Loader {
     const compilerFor = (source: string): ConditionCompiler => {
       let c = compilers.get(source);
       if (!c) {
-        c = new ConditionCompiler({ registry: this.opts.registry, source, macros, lists, usedMacros, usedLists });
+        c = new ConditionCompiler({ registry: this.opts.registry, source, macros, lists, usedMacros, usedLists, memo: this.opts.memo });
         compilers.set(source, c);
       }
       return c;
@@ -656,7 +658,7 @@ class Loader {
         let ir: IR = compiler.toIR(expr, locate);
         const exc = this.exceptionIR(r, compiler);
         if (exc.length) ir = { k: 'and', items: [ir, { k: 'not', x: { k: 'or', items: exc } }] };
-        const output = OutputFormat.compile(r.output, this.opts.registry, r.source, r.outputLocate);
+        const output = OutputFormat.compile(r.output, this.opts.registry, r.source, r.outputLocate, { memo: this.opts.memo });
         const { canTrue } = ConditionCompiler.types(ir);
         const evttypes = canTrue.neg ? undefined : new Set(canTrue.set);
         if (evttypes && evttypes.size === 0) {
@@ -664,9 +666,8 @@ class Loader {
         } else if (!evttypes && r.warnEvttypes && r.source === 'syscall') {
           this.warn(r.pos, `rule '${r.name}' matches too many event types: it is evaluated for every event (add an evt.type test)`, undefined, r.name);
         }
-        const pred = ConditionCompiler.build(ConditionCompiler.simplify(ir, evttypes));
         const excludedTypes = canTrue.neg && canTrue.set.size ? new Set(canTrue.set) : undefined;
-        if (r.enabled) compiled.push({ def: r, evttypes, excludedTypes, pred, condition: ir, output });
+        if (r.enabled) compiled.push({ def: r, evttypes, excludedTypes, condition: ir, output });
       } catch (e) {
         if (e instanceof RangeError) {
           // A blown stack (macros nested thousands deep): an error in this rule, not a crash.

@@ -17,7 +17,7 @@
  *   after them: the same tests in the same order as the whole condition.
  */
 import type { Event } from '../events.js';
-import { currentGeneration } from '../fields/memo.js';
+import type { EventMemo } from '../fields/memo.js';
 import type { Extracted } from '../fields/types.js';
 import { ConditionCompiler, asText, type IR, type Pred } from './compiler.js';
 import type { CompiledRule } from './loader.js';
@@ -59,7 +59,7 @@ export class TypePlan {
   /** Rule indices to run for the current event (set when next() starts an event). */
   private current: Int32Array;
 
-  constructor(candidates: readonly CompiledRule[], type: string) {
+  constructor(candidates: readonly CompiledRule[], type: string, private readonly memo: EventMemo) {
     const types = new Set([type]);
     const leads: Lead[][] = [];
     const conjuncts: IR[][] = [];
@@ -147,12 +147,12 @@ export class TypePlan {
 
   /**
    * The position of the first rule at or after position `from` that matches `ev`, or -1; `from`
-   * 0 starts an event. Runs inside the engine's process(), after nextEvent(): guard values and the
+   * 0 starts an event. Runs inside the engine's process(), after its memo's next(): guard values and the
    * rules to run are kept for the current event only.
    */
   next(ev: Event, from: number): number {
     if (from === 0) this.current = this.candidates(ev);
-    const gen = currentGeneration();
+    const gen = this.memo.generation;
     const { current, preds, guardStart, guardIds, guards, stamp, value } = this;
     for (let pos = from; pos < current.length; pos++) {
       const i = current[pos]!;

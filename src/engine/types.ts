@@ -57,16 +57,25 @@ export class RulesLoadError extends Error {
   }
 }
 
+/** One value in an alert's output_fields: bigint only past 2^53 (nanosecond times). */
+export type OutputScalar = string | number | bigint | boolean;
+/** A field's value in Falco's JSON: a scalar, an array for list fields, null when missing. */
+export type OutputValue = OutputScalar | OutputScalar[] | null;
+
 /** What the engine emits for every event a rule matches (ARCHITECTURE.md, "Matches, alerts, actions"). */
 export interface Match {
   rule: string;
   priority: Priority;
   source: string;
+  /** The rule's tags, sorted and each once (as Falco keeps them). */
   tags: string[];
   /** The rule's output string with its fields filled in (no time or priority prefix). */
   output: string;
-  /** Every field the output names, by its name as written, null where missing. */
-  outputFields: Record<string, string | number | boolean | null>;
+  /**
+   * Every field the output names, by its name as written (without transformers), null where
+   * missing, typed as Falco's JSON types it; plus append_output's extra_fields.
+   */
+  outputFields: Record<string, OutputValue>;
   /** Event time, ns since the epoch. */
   time: bigint;
   hostname: string;

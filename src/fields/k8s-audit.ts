@@ -18,7 +18,7 @@ import {
   type ContainerResources, type ImageRef, type Obj, allContainers, commandOf, dig, isObj, kindOfResource, mainContainers,
   parseImage, podSpecOf, resourcesOf,
 } from '../k8s/workload.js';
-import { memoPerEvent } from './memo.js';
+import { type EventMemo, perEventOf } from './memo.js';
 import { hasMinerFlags, parseStratumUrl } from './mw.js';
 import { clock, dateOf, day, iso8601, localHostname, nsPart } from './syscall.js';
 import type { Extracted, FieldDef, FieldType, FieldValue } from './types.js';
@@ -51,10 +51,10 @@ interface Opts {
   argOptional?: boolean;
 }
 
-function field(name: string, type: FieldType, desc: string, make: (arg: string | undefined) => Get, opts: Opts = {}): FieldDef {
+function field(name: string, type: FieldType, desc: string, make: (arg: string | undefined, memo?: EventMemo) => Get, opts: Opts = {}): FieldDef {
   return {
     name, type, desc, arg: opts.arg ?? 'none', argOptional: opts.argOptional, isList: opts.isList,
-    bind: (arg) => safe(make(arg)),
+    bind: (arg, memo) => safe(make(arg, memo)),
   };
 }
 
@@ -63,8 +63,8 @@ const plain = (name: string, type: FieldType, desc: string, get: Get, isList = f
   field(name, type, desc, () => get, { isList });
 
 /** A list field that takes an optional [N] to keep one item. */
-const indexed = (name: string, desc: string, make: (index: number | undefined) => Get, type: FieldType = 'charbuf'): FieldDef =>
-  field(name, type, desc, (arg) => make(arg === undefined ? undefined : Number(arg)), { isList: true, arg: 'index', argOptional: true });
+const indexed = (name: string, desc: string, make: (index: number | undefined, memo?: EventMemo) => Get, type: FieldType = 'charbuf'): FieldDef =>
+  field(name, type, desc, (arg, memo) => make(arg === undefined ? undefined : Number(arg), memo), { isList: true, arg: 'index', argOptional: true });
 
 /** A JSON value as the plugins render it: strings as they are, anything else as compact JSON. */
 export function jsonText(v: unknown): string | undefined {
@@ -394,28 +394,35 @@ export function workloadView(p: Obj): View {
   return new View(obj, kind, podSpecOf(obj, obj && typeof obj.kind === 'string' ? undefined : kind));
 }
 
-const view = memoPerEvent((ev: Event): View | undefined => {
+/** The workload an audit event is about, built once per event for all mw.k8s.* fields (through the engine's memo). */
+const viewOf = (ev: Event): View | undefined => {
   const p = payloadOf(ev);
   return p ? workloadView(p) : undefined;
-});
+};
 
 type ViewGet = (v: View, ev: PluginEvent) => Extracted;
 const mw = (name: string, type: FieldType, desc: string, get: ViewGet, isList = false): FieldDef =>
-  plain(name, type, desc, (_p, ev) => {
-    const v = view(ev);
-    return v && get(v, ev);
-  }, isList);
+  field(name, type, desc, (_arg, memo) => {
+    const view = perEventOf(memo, viewOf);
+    return (_p, ev) => {
+      const v = view(ev);
+      return v && get(v, ev);
+    };
+  }, { isList });
 
 function mwIndexed(name: string, type: FieldType, desc: string, values: (v: View) => (FieldValue | undefined)[]): FieldDef {
-  return indexed(name, desc, (i) => (_p, ev) => {
-    const v = view(ev);
-    if (!v || v.containers.length === 0) return undefined;
-    let xs = values(v);
-    if (i !== undefined) {
-      if (i >= xs.length) return undefined;
-      xs = [xs[i]];
-    }
-    return xs.filter((x): x is FieldValue => x !== undefined);
+  return indexed(name, desc, (i, memo) => {
+    const view = perEventOf(memo, viewOf);
+    return (_p, ev) => {
+      const v = view(ev);
+      if (!v || v.containers.length === 0) return undefined;
+      let xs = values(v);
+      if (i !== undefined) {
+        if (i >= xs.length) return undefined;
+        xs = [xs[i]];
+      }
+      return xs.filter((x): x is FieldValue => x !== undefined);
+    };
   }, type);
 }
 

@@ -17,7 +17,7 @@
  */
 import type { Event, SyscallEvent } from '../events.js';
 import type { Extracted, FieldDef, FieldType } from './types.js';
-import { memoPerEvent } from './memo.js';
+import { perEventOf } from './memo.js';
 import { findWallets, mayHoldWallet, type WalletMatch, type WalletType } from './wallets.js';
 import { parseStratumPayload, type StratumMessage } from './stratum-wire.js';
 import { parseDnsAnswer } from '../enrich/dns-answer.js';
@@ -44,7 +44,9 @@ interface Parsed {
   dnsQuery?: string | null;
 }
 
-const parsed: (ev: Event) => Parsed = memoPerEvent((_ev: Event): Parsed => ({}));
+/** Where one event's derived values are kept: per event through the engine's memo, else fresh per call. */
+type Scratch = (ev: Event) => Parsed;
+const newParsed: Scratch = () => ({});
 
 function procOf(ev: Event): SyscallEvent['proc'] | undefined {
   const proc = (ev as Partial<SyscallEvent>).proc;
@@ -55,7 +57,7 @@ function procOf(ev: Event): SyscallEvent['proc'] | undefined {
  * proc.cmdline exactly as Falco builds it: the comm (proc.name), then each argument after one
  * space. argv[0] is not repeated: Falco's args are argv[1..].
  */
-export function cmdlineOf(ev: Event): string | undefined {
+export function cmdlineOf(ev: Event, parsed: Scratch = newParsed): string | undefined {
   const proc = procOf(ev);
   if (!proc) return undefined;
   const p = parsed(ev);
@@ -71,8 +73,8 @@ export function cmdlineOf(ev: Event): string | undefined {
 /** An environment entry is normally a string; anything else is looked at as its text, as join() does. */
 const mayHoldEnvWallet = (e: unknown): boolean => mayHoldWallet(typeof e === 'string' ? e : `${e as string}`);
 
-function walletsOf(ev: Event): WalletMatch[] | undefined {
-  const cmd = cmdlineOf(ev);
+function walletsOf(ev: Event, parsed: Scratch = newParsed): WalletMatch[] | undefined {
+  const cmd = cmdlineOf(ev, parsed);
   if (cmd === undefined) return undefined;
   const p = parsed(ev);
   if (!p.wallets) {
@@ -126,8 +128,8 @@ export function parseStratumUrl(text: string): StratumUrl | undefined {
   return { url: m[0], scheme, host: host.toLowerCase(), port: port !== undefined && port > 0 && port < 65536 ? port : undefined };
 }
 
-function stratumOf(ev: Event): StratumUrl | undefined {
-  const cmd = cmdlineOf(ev);
+function stratumOf(ev: Event, parsed: Scratch = newParsed): StratumUrl | undefined {
+  const cmd = cmdlineOf(ev, parsed);
   if (cmd === undefined) return undefined;
   const p = parsed(ev);
   if (p.stratum === undefined) p.stratum = parseStratumUrl(cmd) ?? null;
@@ -236,7 +238,7 @@ export function hasMinerFlags(args: readonly string[] | undefined): boolean {
   return false;
 }
 
-function minerFlagsOf(ev: Event): boolean | undefined {
+function minerFlagsOf(ev: Event, parsed: Scratch = newParsed): boolean | undefined {
   const proc = procOf(ev);
   if (!proc) return undefined;
   const p = parsed(ev);
@@ -246,7 +248,7 @@ function minerFlagsOf(ev: Event): boolean | undefined {
 
 // ---- stratum on the wire ---------------------------------------------------------------------
 
-function wireOf(ev: Event): StratumMessage | undefined {
+function wireOf(ev: Event, parsed: Scratch = newParsed): StratumMessage | undefined {
   const buffer = (ev as Partial<SyscallEvent>).buffer;
   if (typeof buffer !== 'string') return undefined;
   const p = parsed(ev);
@@ -258,7 +260,7 @@ function wireOf(ev: Event): StratumMessage | undefined {
 
 const RECV_TYPES = new Set(['recvfrom', 'recvmsg', 'read', 'recv']);
 
-function dnsQueryOf(ev: Event): string | undefined {
+function dnsQueryOf(ev: Event, parsed: Scratch = newParsed): string | undefined {
   const e = ev as Partial<SyscallEvent>;
   if (typeof e.buffer !== 'string' || !RECV_TYPES.has(ev.type) || e.fd?.sport !== 53) return undefined;
   const p = parsed(ev);
@@ -289,48 +291,54 @@ function cpuValue(ev: Event, key: string, numeric: boolean): Extracted {
 
 // ---- the catalog -------------------------------------------------------------------------------
 
-function field(name: string, type: FieldType, desc: string, get: (ev: Event) => Extracted, isList = false): FieldDef {
-  return { name, type, desc, arg: 'none', isList, bind: () => get };
+function field(name: string, type: FieldType, desc: string, get: (ev: Event, parsed: Scratch) => Extracted, isList = false): FieldDef {
+  return {
+    name, type, desc, arg: 'none', isList,
+    bind: (_arg, memo) => {
+      const parsed = perEventOf(memo, newParsed);
+      return (ev) => get(ev, parsed);
+    },
+  };
 }
 
 export const mwFields: FieldDef[] = [
   field('mw.wallet.found', 'bool',
     'true when proc.cmdline or the process environment holds a valid cryptocurrency wallet address (Monero, Bitcoin, Ethereum; format and checksum verified)',
-    (ev) => {
-      const w = walletsOf(ev);
+    (ev, parsed) => {
+      const w = walletsOf(ev, parsed);
       return w === undefined ? undefined : w.length > 0;
     }),
   field('mw.wallet.type', 'charbuf',
     'the wallet families found in proc.cmdline and the environment (monero, bitcoin, ethereum), each once, in order of appearance',
-    (ev) => {
-      const w = walletsOf(ev);
+    (ev, parsed) => {
+      const w = walletsOf(ev, parsed);
       if (!w || w.length === 0) return undefined;
       return [...new Set<WalletType>(w.map((x) => x.type))];
     }, true),
   field('mw.wallet.address', 'charbuf',
     'the first valid wallet address in proc.cmdline, else in the environment',
-    (ev) => walletsOf(ev)?.[0]?.address),
+    (ev, parsed) => walletsOf(ev, parsed)?.[0]?.address),
   field('mw.stratum.url', 'charbuf',
     'the first mining-pool URL of the stratum family in proc.cmdline (stratum+tcp://, stratum+ssl://, stratum2+tcp://, stratums://, ethproxy+tcp://, …)',
-    (ev) => stratumOf(ev)?.url),
+    (ev, parsed) => stratumOf(ev, parsed)?.url),
   field('mw.stratum.scheme', 'charbuf',
     'the scheme of mw.stratum.url, lowercased, e.g. stratum+tcp',
-    (ev) => stratumOf(ev)?.scheme),
+    (ev, parsed) => stratumOf(ev, parsed)?.scheme),
   field('mw.stratum.host', 'charbuf',
     'the host of mw.stratum.url, lowercased, without user info or port',
-    (ev) => stratumOf(ev)?.host),
+    (ev, parsed) => stratumOf(ev, parsed)?.host),
   field('mw.stratum.port', 'port',
     'the port of mw.stratum.url, when it names one',
-    (ev) => stratumOf(ev)?.port),
+    (ev, parsed) => stratumOf(ev, parsed)?.port),
   field('mw.stratum.method', 'charbuf',
     'the mining protocol method in the first bytes a connection sent (evt.buffer of the eBPF driver\'s write/send events): mining.subscribe, mining.authorize, mining.notify, … (stratum v1), login with an agent (XMRig and its forks), eth_submitLogin (eth-proxy); a message cut short still counts',
-    (ev) => wireOf(ev)?.method),
+    (ev, parsed) => wireOf(ev, parsed)?.method),
   field('mw.stratum.agent', 'charbuf',
     "the miner's user agent in that message: XMRig's params.agent (\"XMRig/6.21.0 …\"), or mining.subscribe's first parameter",
-    (ev) => wireOf(ev)?.agent),
+    (ev, parsed) => wireOf(ev, parsed)?.agent),
   field('mw.stratum.login', 'charbuf',
     'the account the miner logs in as in that message (a wallet, or wallet.worker): XMRig login params.login, mining.authorize\'s first parameter',
-    (ev) => wireOf(ev)?.login),
+    (ev, parsed) => wireOf(ev, parsed)?.login),
   field('mw.dns.query', 'charbuf',
     'the name (lowercased) a DNS answer was for, on the eBPF driver\'s recvfrom/recvmsg events from port 53: a lookup of a pool domain is an event of its own',
     dnsQueryOf),

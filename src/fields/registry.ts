@@ -2,6 +2,7 @@
  * Looks up field names across the catalogs of the loaded sources. Knows the two ways Falco
  * spells an argument: `name[arg]` and `name.arg` (evt.arg.flags is evt.arg with key "flags").
  */
+import type { EventMemo } from './memo.js';
 import type { AnyOf, FieldCatalog, FieldDef, Extractor } from './types.js';
 
 export interface ResolvedField {
@@ -14,6 +15,8 @@ export interface ResolvedField {
   /** Several values: a list field, except an anyWhenNoArg field given an index (proc.aname[2]). */
   multi: boolean;
   extract: Extractor;
+  /** extract without its guard, when the field has one (a throw means a missing value). */
+  unguarded?: Extractor;
   /** With anyOf, when the field has one: its values walked without an array. */
   any?: AnyOf;
 }
@@ -57,12 +60,20 @@ export class FieldRegistry {
     return out;
   }
 
+  /** The fields of `source` marked as suggested output, in their order. */
+  suggested(source: string): FieldDef[] {
+    const m = this.bySource.get(source);
+    if (!m) return [];
+    return [...m.values()].filter((f) => f.suggestedOutput !== undefined).sort((a, b) => a.suggestedOutput! - b.suggestedOutput!);
+  }
+
   /**
    * Resolve `name` (without brackets) and an optional bracket argument for `source`.
    * `evt.arg.mode` resolves to evt.arg with key "mode": the longest registered prefix that takes a
-   * key wins. Throws FieldResolveError with a message that names the field.
+   * key wins. Throws FieldResolveError with a message that names the field. `memo` (the engine's)
+   * lets fields that share a parse of the event do it once per event.
    */
-  resolve(source: string, name: string, bracketArg?: string): ResolvedField {
+  resolve(source: string, name: string, bracketArg?: string, memo?: EventMemo): ResolvedField {
     const m = this.bySource.get(source);
     if (!m) throw new FieldResolveError(`no fields are known for source '${source}'`);
     let def = m.get(name);
@@ -91,6 +102,6 @@ export class FieldRegistry {
     }
     const anyOf = !!def.anyWhenNoArg && arg === undefined;
     const multi = anyOf || (!!def.isList && !(def.anyWhenNoArg && arg !== undefined));
-    return { def, arg, text, anyOf, multi, extract: def.bind(arg), any: anyOf && def.bindAny ? def.bindAny() : undefined };
+    return { def, arg, text, anyOf, multi, extract: def.bind(arg, memo), unguarded: def.bindUnguarded?.(arg, memo), any: anyOf && def.bindAny ? def.bindAny() : undefined };
   }
 }

@@ -46,7 +46,7 @@ function plain(
   get: Get,
   opts: { isList?: boolean; anyWhenNoArg?: boolean; bindAny?: () => AnyOf } = {},
 ): FieldDef {
-  return { name, type, desc, arg: 'none', ...opts, bind: () => safe(get) };
+  return { name, type, desc, arg: 'none', ...opts, bind: () => safe(get), bindUnguarded: () => get as Extractor };
 }
 
 /** Fields whose extractors run bare, without `safe` (see bare()). */
@@ -65,7 +65,7 @@ function bare(name: string, type: FieldType, desc: string, get: (ev: SyscallEven
 
 /** A field with an argument; `make` runs once at compile time with the argument bound. */
 function withArg(name: string, type: FieldType, desc: string, opts: ArgOpts, make: (arg: string | undefined) => Get): FieldDef {
-  return { name, type, desc, ...opts, bind: (arg) => safe(make(arg)) };
+  return { name, type, desc, ...opts, bind: (arg) => safe(make(arg)), bindUnguarded: (arg) => make(arg) as Extractor };
 }
 
 const isDigits = (s: string): boolean => /^\d+$/.test(s);
@@ -104,9 +104,15 @@ export const dateOf = (ts: bigint): Date => new Date(Number(ts / 1_000_000n));
 /** HH:MM:SS in local time, as Falco prints evt.time. */
 export const clock = (d: Date): string => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 export const day = (d: Date): string => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+/** "2025-11-24T16:00:00.123456789+0000": UTC with nanoseconds, as libs' ts_to_iso_8601 prints evt.time.iso8601. */
 export function iso8601(ts: bigint): string {
   const d = dateOf(ts);
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${nsPart(ts)}Z`;
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${nsPart(ts)}+0000`;
+}
+
+/** "16:00:00.123456789" in local time: evt.time, and the time that opens Falco's text alert. */
+export function timeOfDay(ts: bigint): string {
+  return `${clock(dateOf(ts))}.${nsPart(ts)}`;
 }
 
 /** Text of one argument as evt.arg shows it: the resolved form when there is one, else the raw one. */
@@ -166,7 +172,7 @@ function allArgs(ev: SyscallEvent): string | undefined {
 
 const eventFields: FieldDef[] = [
   bare('evt.num', 'uint64', 'Sequence number the source gave the event.', (ev) => ev.num),
-  plain('evt.time', 'charbuf', 'Event time of day (local time) with nanoseconds, HH:MM:SS.nnnnnnnnn.', (ev) => `${clock(dateOf(ev.ts))}.${nsPart(ev.ts)}`),
+  plain('evt.time', 'charbuf', 'Event time of day (local time) with nanoseconds, HH:MM:SS.nnnnnnnnn.', (ev) => timeOfDay(ev.ts)),
   plain('evt.time.s', 'charbuf', 'Event time of day (local time) without nanoseconds.', (ev) => clock(dateOf(ev.ts))),
   plain('evt.time.iso8601', 'charbuf', 'Event time in ISO 8601, UTC, with nanoseconds.', (ev) => iso8601(ev.ts)),
   plain('evt.datetime', 'charbuf', 'Event date and time (local time) with nanoseconds.', (ev) => {
@@ -761,3 +767,10 @@ export const syscallFields: FieldDef[] = [
   ...containerFields,
   ...k8sFields,
 ];
+
+/**
+ * The fields Falco 0.42's container plugin (0.4) marks as suggested output, in its order: Falco
+ * appends them to every syscall rule's output by default (append_output: suggested_output).
+ */
+const SUGGESTED = ['container.id', 'container.name', 'container.image.repository', 'container.image.tag', 'k8s.pod.name', 'k8s.ns.name'];
+SUGGESTED.forEach((name, i) => (syscallFields.find((f) => f.name === name)!.suggestedOutput = i + 1));

@@ -3,6 +3,7 @@
  * of FieldDefs; the compiler resolves a field name once, through the catalog, into an Extractor.
  */
 import type { Event } from '../events.js';
+import type { EventMemo } from './memo.js';
 
 /**
  * Falco's field types, folded to what comparisons need:
@@ -50,8 +51,22 @@ export interface FieldDef {
    * they yield one value (proc.aname[2]), and compare as a single-valued field.
    */
   anyWhenNoArg?: boolean;
-  /** Build the extractor once, at compile time, with the argument bound. */
-  bind(arg: string | undefined): Extractor;
+  /**
+   * Appended to every rule output of its source as `name_with_underscores=%name` when Falco's
+   * append_output has `suggested_output: true` (libs' EPF_FORMAT_SUGGESTED; for syscalls, the
+   * container plugin's container and pod fields). The number orders them.
+   */
+  suggestedOutput?: number;
+  /**
+   * Build the extractor once, at compile time, with the argument bound. `memo` is the engine's
+   * per-event cache, for fields that share a parse of the event (without one, each call parses).
+   */
+  bind(arg: string | undefined, memo?: EventMemo): Extractor;
+  /**
+   * The same extractor without its guard against malformed events, for a caller that takes a
+   * throw as a missing value itself (the engine's field slots): one call less per extraction.
+   */
+  bindUnguarded?(arg: string | undefined, memo?: EventMemo): Extractor;
   /**
    * For anyWhenNoArg fields used without an argument: an AnyOf over the same values the extractor
    * gives, so a comparison (any value satisfies it) allocates nothing.

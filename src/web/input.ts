@@ -17,11 +17,13 @@ export class AlertShapeError extends Error {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Falco's list values arrive as arrays in some versions: kept as Falco's text form `(a,b)`. */
+/** Falco's list fields are JSON arrays (of scalars); other shapes are kept as their JSON text. */
 function outputValue(v: unknown): OutputValue {
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
   if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
-  if (Array.isArray(v)) return v.length ? `(${v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(',')})` : null;
+  if (Array.isArray(v)) {
+    return v.length ? v.map((x) => (typeof x === 'string' || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x)) ? x : JSON.stringify(x))) : null;
+  }
   return JSON.stringify(v);
 }
 

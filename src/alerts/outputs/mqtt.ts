@@ -10,6 +10,7 @@ import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
 import { LiveClient } from './live-client.js';
 import { fillTemplate } from './render.js';
+import { toJsonText } from '../../engine/json.js';
 
 export interface MqttOutputOptions extends OutputOptions {
   url: string;
@@ -50,7 +51,7 @@ export class MqttOutput extends FilteredOutput {
     const topic = fillTemplate(this.opts.topic, msg, mqttLevel);
     let id: number | undefined;
     const acked = new Promise<void>((resolve, reject) => {
-      client.publish(topic, JSON.stringify(msg), { qos: 1, retain: false }, (err) => (err ? reject(err) : resolve()));
+      client.publish(topic, toJsonText(msg), { qos: 1, retain: false }, (err) => (err ? reject(err) : resolve()));
       id = client.getLastMessageId();
     });
     try {

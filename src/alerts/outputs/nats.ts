@@ -9,6 +9,7 @@ import { type ConnectionOptions, type JetStreamClient, type NatsConnection, conn
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, withDeadline } from './base.js';
 import { fillTemplate } from './render.js';
+import { toJsonText } from '../../engine/json.js';
 
 export interface NatsOutputOptions extends OutputOptions {
   url: string;
@@ -127,7 +128,7 @@ export class NatsOutput extends FilteredOutput {
         this.streamChecked = true;
       }
       const uuid = msg.minewatch?.uuid;
-      const ack = await withDeadline(js.publish(subject, JSON.stringify(msg), {
+      const ack = await withDeadline(js.publish(subject, toJsonText(msg), {
         timeout: o.timeoutMs,
         ...(uuid ? { msgID: `${uuid}:${msg.minewatch.kind}` } : {}),
       }), o.timeoutMs + 1000, `${this.where}: the PubAck from ${o.url}`);

@@ -8,6 +8,7 @@ import { type RedisClientType, createClient } from 'redis';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
 import { LiveClient } from './live-client.js';
+import { toJsonText } from '../../engine/json.js';
 
 export interface RedisOutputOptions extends OutputOptions {
   url: string;
@@ -49,7 +50,7 @@ export class RedisOutput extends FilteredOutput {
     const o = this.opts;
     const mw = msg.minewatch;
     const fields: Record<string, string> = {
-      alert: JSON.stringify(msg),
+      alert: toJsonText(msg),
       rule: msg.rule,
       priority: msg.priority,
       hostname: msg.hostname,

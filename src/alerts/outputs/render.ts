@@ -4,6 +4,7 @@
  */
 import { escapeControl } from '../../engine/escape.js';
 import type { AlertMessage } from '../types.js';
+import { toJsonText } from '../../engine/json.js';
 
 export type LineFormat = 'text' | 'json';
 
@@ -19,7 +20,7 @@ export function textLine(msg: AlertMessage): string {
 
 /** One line, without its newline. */
 export function renderLine(msg: AlertMessage, format: LineFormat): string {
-  return format === 'json' ? JSON.stringify(msg) : textLine(msg);
+  return format === 'json' ? toJsonText(msg) : textLine(msg);
 }
 
 /**

@@ -7,6 +7,7 @@ import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions } from './base.js';
 import { BearerToken, HttpTarget } from './http.js';
 import { packageVersion } from '../../cli/version.js';
+import { toJsonText } from '../../engine/json.js';
 
 export interface WebhookOptions extends OutputOptions {
   url: string;
@@ -42,7 +43,7 @@ export class WebhookOutput extends FilteredOutput {
   }
 
   protected async deliver(msg: AlertMessage): Promise<void> {
-    await this.target.post(JSON.stringify(msg), await this.token.header());
+    await this.target.post(toJsonText(msg), await this.token.header());
   }
 
   async close(): Promise<void> {
