@@ -40,6 +40,10 @@ export interface RuleProblem {
   snippet?: string;
   /** The rule, macro or list the problem belongs to. */
   item?: string;
+  /** Falco's load code (LOAD_ERR_COMPILE_CONDITION, LOAD_UNUSED_MACRO, …): see engine/load/codes.ts. */
+  code?: string;
+  /** The kind of item the problem is in (rule, macro condition, exception, …), as Falco names it. */
+  itemType?: string;
 }
 
 export function formatProblem(p: RuleProblem, kind: 'error' | 'warning' = 'error'): string {
