@@ -205,7 +205,15 @@ export class Collector {
     }
     if (u.desc !== undefined) prev.desc = u.desc;
     if (u.tags) prev.tags = sortedTags(u.tags);
-    if (u.exceptions) prev.exceptions = u.exceptions;
+    if (u.exceptions) {
+      // Falco takes replaced exceptions unchecked (and then writes `field  (value)` for missing
+      // comps): they get the same checks and defaults as defined ones instead.
+      for (const ex of u.exceptions) {
+        if (!ex.fields) fail('Rule exception item must have fields property with a list of fields', ex.pos, ex.name);
+        this.validateException(prev.unknownSource ? undefined : prev.source, ex);
+      }
+      prev.exceptions = u.exceptions;
+    }
     if (u.priority) prev.priority = u.priority;
     if (u.enabled !== undefined) prev.enabled = u.enabled;
     if (u.warnEvttypes !== undefined) prev.warnEvttypes = u.warnEvttypes;
