@@ -86,14 +86,15 @@ export class Reader {
         continue;
       }
       for (const node of root.items) {
-        const n = this.deref(src, node as YNode | null);
-        // Falco skips null items (the k8saudit plugin's rules file 0.6.0 holds one).
-        if (n === null || (isScalar(n) && n.value === null)) continue;
+        let n: YNode | null = null;
         try {
+          n = this.deref(src, node as YNode | null);
+          // Falco skips null items (the k8saudit plugin's rules file 0.6.0 holds one).
+          if (n === null || (isScalar(n) && n.value === null)) continue;
           this.item(src, n, stats);
         } catch (e) {
           if (!(e instanceof LoadFailure)) throw e;
-          this.problems.error(e.code, e.pos, e.message, { snippet: e.snippet, item: itemName(src, n), itemType: e.itemType });
+          this.problems.error(e.code, e.pos, e.message, { snippet: e.snippet, item: n ? itemName(n) : undefined, itemType: e.itemType });
           ok = false;
         }
       }
@@ -101,8 +102,13 @@ export class Reader {
     return ok;
   }
 
+  /** A node, through its alias if it is one; an alias with no anchor is a YAML error, as in yaml-cpp. */
   private deref(src: Src, v: unknown): YNode | null {
-    if (isAlias(v)) return (v.resolve(src.doc) as YNode | undefined) ?? null;
+    if (isAlias(v)) {
+      const target = v.resolve(src.doc) as YNode | undefined;
+      if (!target) throw new LoadFailure('LOAD_ERR_YAML_PARSE', `invalid YAML: Unresolved alias *${v.source}`, this.posOf(src, v as unknown as YNode), `*${v.source}`, 'rules content');
+      return target;
+    }
     return (v as YNode | null | undefined) ?? null;
   }
 
@@ -248,7 +254,12 @@ export class Reader {
       const e = this.deref(it.src, x as YNode | null);
       const at = this.posOf(it.src, e ?? node);
       if (!isMap(e)) throw new LoadFailure('LOAD_ERR_YAML_VALIDATE', 'Plugin version must be a mapping', at, undefined, 'required plugin versions entry');
-      const req = e.toJS(it.src.doc) as Record<string, unknown>;
+      let req: Record<string, unknown>;
+      try {
+        req = e.toJS(it.src.doc, { maxAliasCount: 1000 }) as Record<string, unknown>;
+      } catch (err) {
+        throw new LoadFailure('LOAD_ERR_YAML_PARSE', `invalid YAML: ${(err as Error).message}`, at, undefined, 'required plugin versions entry');
+      }
       if (typeof req.name !== 'string' || req.name === '') throw new LoadFailure('LOAD_ERR_YAML_VALIDATE', "Item has no mapping for key 'name'", at, undefined, 'required plugin versions entry');
       if (req.version === undefined || req.version === null || req.version === '') throw new LoadFailure('LOAD_ERR_YAML_VALIDATE', "Item has no mapping for key 'version'", at, req.name, 'required plugin versions entry');
       const alts = [{ name: req.name, version: String(req.version) }];
@@ -458,13 +469,12 @@ export class Reader {
 }
 
 /** The name of a rule, macro or list item, for problems that stop it. */
-function itemName(src: Src, n: YNode): string | undefined {
+function itemName(n: YNode): string | undefined {
   if (!isMap(n)) return undefined;
   for (const pair of n.items) {
     const k = isScalar(pair.key) ? String(pair.key.value) : '';
     if ((k === 'rule' || k === 'macro' || k === 'list') && isScalar(pair.value)) return String(pair.value.value);
   }
-  void src;
   return undefined;
 }
 
