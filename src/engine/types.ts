@@ -50,7 +50,8 @@ export function formatProblem(p: RuleProblem, kind: 'error' | 'warning' = 'error
   const at = `${p.pos.file}:${p.pos.line}:${p.pos.col}`;
   const what = p.item ? ` (${p.item})` : '';
   const snip = p.snippet !== undefined ? `: '${p.snippet}'` : '';
-  return `${at}: ${kind}${what}: ${p.message}${snip}`;
+  const code = p.code ? ` [${p.code}]` : '';
+  return `${at}: ${kind}${what}: ${p.message}${snip}${code}`;
 }
 
 /** Thrown by the loader when any file fails: the load is all or nothing. */
