@@ -59,6 +59,7 @@ export class RuleCompiler {
   ) {}
 
   compile(): Compiled {
+    const errorsBefore = this.problems.errors.length;
     const usedLists = new Set<string>();
     const lists = this.compileLists(usedLists);
     const listOrder = [...lists];
@@ -125,6 +126,8 @@ export class RuleCompiler {
       }
     }
 
+    // As Falco, which stops compiling at an error: no unused warnings from a failed compile.
+    if (this.problems.errors.length > errorsBefore) return { compiled, macros, lists };
     for (const m of this.col.macros.values()) {
       if (!usedMacros.has(m.name)) this.problems.warn('LOAD_UNUSED_MACRO', m.pos, 'Macro not referred to by any other rule/macro', { snippet: m.name, item: m.name, itemType: 'macro' });
     }
