@@ -56,8 +56,11 @@ export class RulesLoader {
     this.collector = new Collector(opts.registry, opts.sources, new Problems());
   }
 
-  /** Read one file, then compile everything read so far. */
-  addFile(f: RulesFileInput): FileResult {
+  /**
+   * Read one file, then compile everything read so far. `last` false: more files follow, so the
+   * compile checks everything but builds no predicates.
+   */
+  addFile(f: RulesFileInput, last = true): FileResult {
     const problems = new Problems();
     const stats: FileStats = { path: f.path, rules: 0, macros: 0, lists: 0 };
     this.files.push(stats);
@@ -65,7 +68,7 @@ export class RulesLoader {
     const read = new Reader(this.collector, problems, this.opts.plugins).read(f, stats);
     if (read) {
       const readWarnings = problems.warnings.length;
-      const compiled = new RuleCompiler(this.collector, this.opts.registry, problems, this.cache).compile();
+      const compiled = new RuleCompiler(this.collector, this.opts.registry, problems, this.cache, last).compile();
       this.last = { compiled, warnings: problems.warnings.slice(readWarnings) };
     }
     return { path: f.path, successful: problems.errors.length === 0, errors: problems.errors, warnings: problems.warnings };
@@ -105,8 +108,8 @@ export function loadRules(files: RulesFileInput[], opts: LoadOptions): Ruleset {
   const errors: LoadProblem[] = [];
   const readerWarnings: LoadProblem[] = [];
   let lastWarnings: LoadProblem[] = [];
-  for (const f of files) {
-    const r = loader.addFile(f);
+  for (const [i, f] of files.entries()) {
+    const r = loader.addFile(f, i === files.length - 1);
     errors.push(...r.errors);
     lastWarnings = r.warnings;
     // Warnings of reading stay; compile warnings are those of the last compile (the final rules).

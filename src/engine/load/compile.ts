@@ -43,6 +43,8 @@ export type ParseCache = Map<string, Expr | ConditionSyntaxError>;
 
 /** Falco's libs parser refuses nesting deeper than this in rules (parser.set_max_depth(1000)). */
 const LIST_OPS = new Set(['in', 'intersects', 'pmatch']);
+/** Falco's resolve_list delimiters: a list name is replaced only between these (or the ends). */
+const DELIM_RUN = /[ \t\n\r(),=]+/;
 /** More event types than this and Falco warns that the rule runs for nearly every event. */
 const MAX_EVTTYPES = 100;
 
@@ -56,21 +58,30 @@ export class RuleCompiler {
     private readonly registry: FieldRegistry,
     private readonly problems: Problems,
     private readonly cache: ParseCache,
+    /**
+     * False for the compile after a file that is not the last: it finds every problem the final
+     * one would, but builds no predicates (nothing runs them).
+     */
+    private readonly final = true,
   ) {}
 
   compile(): Compiled {
     const errorsBefore = this.problems.errors.length;
     const usedLists = new Set<string>();
     const lists = this.compileLists(usedLists);
-    const listOrder = [...lists];
+    const listOrder = [...lists].map(([name, items]) => ({ name, items, delimited: DELIM_RUN.test(name) }));
+    // A name can only be replaced where it stands between delimiters, that is where it is a whole
+    // word of the text: look words up in a set instead of searching the text for every list.
     const substitute = (t: MappedText): MappedText => {
       let cur = t;
-      for (const [name, items] of listOrder) {
-        if (!cur.text.includes(name)) continue;
-        const next = substituteList(cur, name, items);
+      const words = new Set(cur.text.split(DELIM_RUN));
+      for (const l of listOrder) {
+        if (l.delimited ? !cur.text.includes(l.name) : !words.has(l.name)) continue;
+        const next = substituteList(cur, l.name, l.items);
         if (next) {
-          usedLists.add(name);
+          usedLists.add(l.name);
           cur = next;
+          for (const item of l.items) for (const w of item.split(DELIM_RUN)) words.add(w);
         }
       }
       return cur;
@@ -249,6 +260,7 @@ export class RuleCompiler {
         const why = evttypes?.size === 0 ? 'its condition excludes every event type, so it can never match' : 'it is evaluated for nearly every event (add an evt.type test)';
         this.problems.warn('LOAD_NO_EVTTYPE', r.pos, `Rule matches too many evt.type values: ${why}`, { item: r.name, itemType: 'rule' });
       }
+      if (!this.final) return undefined;
       const pred = ConditionCompiler.build(ConditionCompiler.simplify(ir, evttypes));
       const excludedTypes = canTrue.neg && canTrue.set.size ? new Set(canTrue.set) : undefined;
       return { def: r, evttypes, excludedTypes, pred, condition: ir, output };
