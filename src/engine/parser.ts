@@ -16,7 +16,12 @@ export class ConditionSyntaxError extends Error {
   }
 }
 
-const MAX_DEPTH = 100;
+/**
+ * Falco parses rules with libs' parser at max depth 1000 (rule_loader_compiler.cpp, set_max_depth),
+ * which counts five levels per parenthesis where this parser counts three: 600 allows as deep a
+ * nesting (some 200 parentheses).
+ */
+const MAX_DEPTH = 600;
 /** libs' lex_blank: space, tab, backspace, CR, LF (not form feed or vertical tab). */
 const BLANK = /[ \t\b\r\n]/;
 const FIELD_NAME = /[a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z][a-zA-Z0-9_]*)+/y;

@@ -11,7 +11,6 @@ import type { Expr } from '../ast.js';
 import { CompileError, ConditionCompiler, type IR, type Locator, type MacroDef, type Pred } from '../compiler.js';
 import { OutputFormat } from '../output.js';
 import { ConditionSyntaxError, parseCondition } from '../parser.js';
-import type { Position } from '../types.js';
 import { LoadFailure, type Problems } from './codes.js';
 import type { Collector, ExceptionDef, RuleDef } from './collector.js';
 import { MappedText, quoteItem, substituteList } from './text.js';
@@ -41,7 +40,7 @@ export interface Compiled {
 /** Parsed conditions by their text: later files' compiles reparse only what changed. */
 export type ParseCache = Map<string, Expr | ConditionSyntaxError>;
 
-/** Falco's libs parser refuses nesting deeper than this in rules (parser.set_max_depth(1000)). */
+/** Operators whose single exception value gets parentheses (Falco's is_operator_for_list). */
 const LIST_OPS = new Set(['in', 'intersects', 'pmatch']);
 /** Falco's resolve_list delimiters: a list name is replaced only between these (or the ends). */
 const DELIM_RUN = /[ \t\n\r(),=]+/;
@@ -322,4 +321,3 @@ function exceptionText(ex: ExceptionDef): string {
   return tuples.length ? `(${tuples.join(' or ')})` : '';
 }
 
-export type { Position };
