@@ -43,6 +43,8 @@ export interface FileResult {
   successful: boolean;
   errors: LoadProblem[];
   warnings: LoadProblem[];
+  /** Those of `warnings` the compile found (the rest are the reader's and the collector's). */
+  compileWarnings: LoadProblem[];
 }
 
 /** Loads files one after the other into one collector, compiling after each, as Falco does. */
@@ -66,12 +68,14 @@ export class RulesLoader {
     this.files.push(stats);
     this.collector.problems = problems;
     const read = new Reader(this.collector, problems, this.opts.plugins).read(f, stats);
+    let compileWarnings: LoadProblem[] = [];
     if (read) {
       const readWarnings = problems.warnings.length;
       const compiled = new RuleCompiler(this.collector, this.opts.registry, problems, this.cache, last).compile();
-      this.last = { compiled, warnings: problems.warnings.slice(readWarnings) };
+      compileWarnings = problems.warnings.slice(readWarnings);
+      this.last = { compiled, warnings: compileWarnings };
     }
-    return { path: f.path, successful: problems.errors.length === 0, errors: problems.errors, warnings: problems.warnings };
+    return { path: f.path, successful: problems.errors.length === 0, errors: problems.errors, warnings: problems.warnings, compileWarnings };
   }
 
   /** The rules as the last compile left them. */
@@ -111,12 +115,11 @@ export function loadRules(files: RulesFileInput[], opts: LoadOptions): Ruleset {
   for (const [i, f] of files.entries()) {
     const r = loader.addFile(f, i === files.length - 1);
     errors.push(...r.errors);
-    lastWarnings = r.warnings;
     // Warnings of reading stay; compile warnings are those of the last compile (the final rules).
-    readerWarnings.push(...r.warnings.filter((w) => !COMPILE_WARNINGS.has(w.code)));
+    const fromCompile = new Set(r.compileWarnings);
+    readerWarnings.push(...r.warnings.filter((w) => !fromCompile.has(w)));
+    lastWarnings = r.compileWarnings;
   }
-  if (errors.length) throw new RulesLoadError(dedupe(errors), dedupe([...readerWarnings, ...lastWarnings.filter((w) => COMPILE_WARNINGS.has(w.code))]));
+  if (errors.length) throw new RulesLoadError(dedupe(errors), dedupe([...readerWarnings, ...lastWarnings]));
   return loader.ruleset(readerWarnings);
 }
-
-const COMPILE_WARNINGS: ReadonlySet<string> = new Set(['LOAD_UNKNOWN_FILTER', 'LOAD_NO_EVTTYPE', 'LOAD_UNUSED_MACRO', 'LOAD_UNUSED_LIST', 'LOAD_COMPILE_CONDITION']);

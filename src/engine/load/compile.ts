@@ -241,6 +241,10 @@ export class RuleCompiler {
       throw new LoadFailure('LOAD_ERR_COMPILE_OUTPUT', e.message, e.pos, e.snippet, 'rule output');
     }
 
+    // check_deprecated_fields_in_output
+    if (r.output.includes('evt.dir')) {
+      this.problems.warn('LOAD_DEPRECATED_ITEM', r.outputPos, "usage of deprecated field 'evt.dir' has been detected in the rule output", { snippet: 'evt.dir', item: r.name, itemType: 'rule output' });
+    }
     const text = substitute(r.exceptions.length ? withExceptions(r.condition, r.exceptions) : r.condition);
     const expr = this.parse(text, r.name, 'rule condition');
     if (!expr) return undefined;
@@ -250,6 +254,10 @@ export class RuleCompiler {
       if (e instanceof Silent) return undefined; // its macro's error is already reported
       throw e;
     }
+    // filter_warning_resolver: found before the condition compiles, kept whatever comes next.
+    const w = checker.warnings(expr);
+    if (w.unsafeNa) this.problems.warn('LOAD_UNSAFE_NA_CHECK', r.pos, 'a ka.* or jevt.* field compared with <NA>: use the exists operator to test for the field', { item: r.name, itemType: 'rule condition' });
+    if (w.evtDir) this.problems.warn('LOAD_DEPRECATED_ITEM', r.pos, "evt.dir is deprecated: every event is an exit event, so 'evt.dir = <' is always true and 'evt.dir = >' always false", { snippet: 'evt.dir', item: r.name, itemType: 'rule condition' });
     try {
       checker.check(expr, text.locate, r.source);
       const ir = compiler.toIR(expr, text.locate);

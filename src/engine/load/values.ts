@@ -51,9 +51,20 @@ interface Typed {
   name?: string;
 }
 
+/** What Falco's filter_warning_resolver finds in a rule's condition, macros expanded. */
+export interface ConditionWarnings {
+  /** A ka.* or jevt.* field compared for equality with "<NA>" (LOAD_UNSAFE_NA_CHECK). */
+  unsafeNa: boolean;
+  /** evt.dir named: deprecated, every event is an exit event (LOAD_DEPRECATED_ITEM). */
+  evtDir: boolean;
+}
+
+const EQUALITY_OPS = new Set(['==', '=', '!=', 'in', 'intersects', 'pmatch']);
+
 export class ConditionChecker {
   /** Macros already checked for a source: each is walked once, however many rules use it. */
   private readonly done = new Set<string>();
+  private readonly macroWarnings = new Map<string, ConditionWarnings>();
 
   constructor(
     private readonly registry: FieldRegistry,
@@ -80,6 +91,48 @@ export class ConditionChecker {
       case 'cmp':
         this.cmp(e, locate, source);
     }
+  }
+
+  /** filter_warning_resolver over the condition, through its macros. */
+  warnings(e: Expr, path: string[] = []): ConditionWarnings {
+    const out: ConditionWarnings = { unsafeNa: false, evtDir: false };
+    const add = (w: ConditionWarnings): void => {
+      out.unsafeNa ||= w.unsafeNa;
+      out.evtDir ||= w.evtDir;
+    };
+    const fieldNames = (f: FieldOperand): string[] => (f.kind === 'field' ? [f.name] : fieldNames(f.arg));
+    const walk = (x: Expr): void => {
+      switch (x.kind) {
+        case 'and': case 'or':
+          for (const y of x.items) walk(y);
+          return;
+        case 'not':
+          walk(x.expr);
+          return;
+        case 'ref': {
+          const m = this.macros.get(x.name);
+          if (!m || path.includes(x.name)) return;
+          let w = this.macroWarnings.get(x.name);
+          if (!w) {
+            w = this.warnings(m.expr, [...path, x.name]);
+            this.macroWarnings.set(x.name, w);
+          }
+          add(w);
+          return;
+        }
+        case 'cmp': {
+          const names = [...fieldNames(x.left), ...(x.right?.kind === 'fieldval' ? fieldNames(x.right.field) : [])];
+          if (names.includes('evt.dir')) out.evtDir = true;
+          const unsafe = x.left.kind === 'field' && (x.left.name.startsWith('ka.') || x.left.name.startsWith('jevt.'));
+          if (unsafe && EQUALITY_OPS.has(x.op) && x.right) {
+            const lits = x.right.kind === 'value' ? [x.right.lit] : x.right.kind === 'list' ? x.right.items : [];
+            if (lits.some((l) => l.value === '<NA>')) out.unsafeNa = true;
+          }
+        }
+      }
+    };
+    walk(e);
+    return out;
   }
 
   private typed(f: FieldOperand, source: string): Typed | undefined {
