@@ -48,10 +48,6 @@ const DELIM_RUN = /[ \t\n\r(),=]+/;
 const MAX_EVTTYPES = 100;
 
 export class RuleCompiler {
-  /** Macros whose whole expansion resolved, by name and visibility. */
-  private readonly resolved = new Set<string>();
-  private macroDefs = new Map<string, MacroDef>();
-
   constructor(
     private readonly col: Collector,
     private readonly registry: FieldRegistry,
@@ -95,19 +91,8 @@ export class RuleCompiler {
       if (expr) macros.set(m.name, { name: m.name, expr, locate: text.locate });
       else broken.add(m.name);
     }
-    this.macroDefs = macros;
     const usedMacros = new Set<string>();
-    for (const m of this.col.macros.values()) {
-      const def = macros.get(m.name);
-      if (!def) continue;
-      try {
-        this.resolve(def.expr, def.locate, m.visibility, [m.name], broken, usedMacros);
-      } catch (e) {
-        if (e instanceof LoadFailure) this.problems.error(e.code, e.pos, e.message, { snippet: e.snippet, item: m.name, itemType: 'macro condition' });
-        else if (!(e instanceof Silent)) throw e;
-        broken.add(m.name);
-      }
-    }
+    this.resolveMacros(macros, broken, usedMacros);
 
     const checker = new ConditionChecker(this.registry, macros);
     const compilers = new Map<string, ConditionCompiler>();
@@ -186,38 +171,72 @@ export class RuleCompiler {
   }
 
   /**
-   * filter_macro_resolver: every macro named must be defined before the item that names it
-   * (visibility), and no macro may reach itself. Marks what it reaches as used.
+   * filter_macro_resolver over every macro, in definition order: each macro it names must be
+   * defined before it (visibility), and no macro may reach itself (a loop needs an append). One
+   * pass over the graph of names, without recursion, so thousands of macros deep cost nothing
+   * special. A macro that fails, or reaches one that does, is `broken`.
    */
-  private resolve(e: Expr, locate: Locator, visibility: number, path: string[], broken: Set<string>, used: Set<string>): void {
-    switch (e.kind) {
-      case 'and': case 'or':
-        for (const x of e.items) this.resolve(x, locate, visibility, path, broken, used);
-        return;
-      case 'not':
-        this.resolve(e.expr, locate, visibility, path, broken, used);
-        return;
-      case 'cmp':
-        return;
-      case 'ref': {
-        const info = this.col.macros.get(e.name);
-        if (path.includes(e.name) && info && info.index < visibility) {
-          throw new LoadFailure('LOAD_ERR_VALIDATE', `reference loop in macro '${e.name}'`, locate(e.at), e.name, 'condition expression');
+  private resolveMacros(macros: Map<string, MacroDef>, broken: Set<string>, used: Set<string>): void {
+    const edges = new Map<string, string[]>();
+    for (const m of this.col.macros.values()) {
+      const def = macros.get(m.name);
+      if (!def) continue;
+      const to: string[] = [];
+      edges.set(m.name, to);
+      for (const ref of refsOf(def.expr)) {
+        const info = this.col.macros.get(ref.name);
+        if (!info || info.index >= m.visibility) {
+          this.problems.error('LOAD_ERR_VALIDATE', def.locate(ref.at), undefinedMacro(ref.name, this.col.lists.has(ref.name)), { snippet: ref.name, item: m.name, itemType: 'macro condition' });
+          broken.add(m.name);
+          continue;
         }
-        if (!info || info.index >= visibility) {
-          const hint = this.col.lists.has(e.name) ? ` ('${e.name}' is a list: use it inside in (...))` : '';
-          throw new LoadFailure('LOAD_ERR_VALIDATE', `Undefined macro '${e.name}' used in filter.${hint}`, locate(e.at), e.name, 'condition expression');
-        }
-        used.add(e.name);
-        if (broken.has(e.name)) throw new Silent();
-        const key = `${e.name}\u0000${visibility}`;
-        if (this.resolved.has(key)) return;
-        const def = this.macroDefs.get(e.name);
-        if (def) this.resolve(def.expr, def.locate, visibility, [...path, e.name], broken, used);
-        this.resolved.add(key);
-        return;
+        used.add(ref.name);
+        to.push(ref.name);
       }
     }
+    // Depth-first over the names, with an explicit stack: grey on the way down, black when done.
+    const color = new Map<string, 1 | 2>();
+    for (const start of edges.keys()) {
+      if (color.has(start)) continue;
+      const stack: { name: string; next: number }[] = [{ name: start, next: 0 }];
+      color.set(start, 1);
+      while (stack.length) {
+        const top = stack[stack.length - 1]!;
+        const to = edges.get(top.name) ?? [];
+        if (top.next < to.length) {
+          const n = to[top.next++]!;
+          const c = color.get(n);
+          if (c === 1) {
+            const def = macros.get(top.name)!;
+            const at = refsOf(def.expr).find((x) => x.name === n)!;
+            this.problems.error('LOAD_ERR_VALIDATE', def.locate(at.at), `reference loop in macro '${n}'`, { snippet: n, item: top.name, itemType: 'macro condition' });
+            broken.add(top.name);
+            broken.add(n);
+          } else if (c === undefined) {
+            color.set(n, 1);
+            stack.push({ name: n, next: 0 });
+          }
+          continue;
+        }
+        // Done with its names: broken when one of them is.
+        if (to.some((n) => broken.has(n))) broken.add(top.name);
+        color.set(top.name, 2);
+        stack.pop();
+      }
+    }
+  }
+
+  /** The macros a rule names must exist; true when one of them is broken (its error is reported). */
+  private resolveRule(expr: Expr, locate: Locator, broken: Set<string>, used: Set<string>): boolean {
+    let silent = false;
+    for (const ref of refsOf(expr)) {
+      if (!this.col.macros.has(ref.name)) {
+        throw new LoadFailure('LOAD_ERR_VALIDATE', undefinedMacro(ref.name, this.col.lists.has(ref.name)), locate(ref.at), ref.name, 'condition expression');
+      }
+      used.add(ref.name);
+      if (broken.has(ref.name)) silent = true;
+    }
+    return silent;
   }
 
   private rule(
@@ -248,12 +267,7 @@ export class RuleCompiler {
     const text = substitute(r.exceptions.length ? withExceptions(r.condition, r.exceptions) : r.condition);
     const expr = this.parse(text, r.name, 'rule condition');
     if (!expr) return undefined;
-    try {
-      this.resolve(expr, text.locate, Number.MAX_SAFE_INTEGER, [], broken, usedMacros);
-    } catch (e) {
-      if (e instanceof Silent) return undefined; // its macro's error is already reported
-      throw e;
-    }
+    if (this.resolveRule(expr, text.locate, broken, usedMacros)) return undefined; // its macro's error is already reported
     // filter_warning_resolver: found before the condition compiles, kept whatever comes next.
     const w = checker.warnings(expr);
     if (w.unsafeNa) this.problems.warn('LOAD_UNSAFE_NA_CHECK', r.pos, 'a ka.* or jevt.* field compared with <NA>: use the exists operator to test for the field', { item: r.name, itemType: 'rule condition' });
@@ -282,8 +296,22 @@ export class RuleCompiler {
   }
 }
 
-/** A rule whose macro failed: its error is already reported. */
-class Silent extends Error {}
+/** The macros an expression names itself (not through other macros), in order. */
+function refsOf(e: Expr): { name: string; at: number }[] {
+  const out: { name: string; at: number }[] = [];
+  const stack: Expr[] = [e];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (x.kind === 'ref') out.push({ name: x.name, at: x.at });
+    else if (x.kind === 'not') stack.push(x.expr);
+    else if (x.kind === 'and' || x.kind === 'or') for (let i = x.items.length - 1; i >= 0; i--) stack.push(x.items[i]!);
+  }
+  return out;
+}
+
+function undefinedMacro(name: string, isList: boolean): string {
+  return `Undefined macro '${name}' used in filter.${isList ? ` ('${name}' is a list: use it inside in (...))` : ''}`;
+}
 
 /**
  * build_rule_exception_infos: `(condition) and not (…)` per exception, written as text. Values go

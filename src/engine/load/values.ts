@@ -72,19 +72,21 @@ export class ConditionChecker {
   ) {}
 
   /** Throws CompileError (unknownField for an unknown event type) on the first refusal. */
-  check(e: Expr, locate: Locator, source: string, path: string[] = []): void {
+  check(e: Expr, locate: Locator, source: string, open = new Set<string>()): void {
     switch (e.kind) {
       case 'and': case 'or':
-        for (const x of e.items) this.check(x, locate, source, path);
+        for (const x of e.items) this.check(x, locate, source, open);
         return;
       case 'not':
-        this.check(e.expr, locate, source, path);
+        this.check(e.expr, locate, source, open);
         return;
       case 'ref': {
         const key = `${source}\u0000${e.name}`;
         const m = this.macros.get(e.name);
-        if (!m || this.done.has(key) || path.includes(e.name)) return;
-        this.check(m.expr, m.locate, source, [...path, e.name]);
+        if (!m || this.done.has(key) || open.has(e.name)) return;
+        open.add(e.name);
+        this.check(m.expr, m.locate, source, open);
+        open.delete(e.name);
         this.done.add(key);
         return;
       }
@@ -94,7 +96,7 @@ export class ConditionChecker {
   }
 
   /** filter_warning_resolver over the condition, through its macros. */
-  warnings(e: Expr, path: string[] = []): ConditionWarnings {
+  warnings(e: Expr, open = new Set<string>()): ConditionWarnings {
     const out: ConditionWarnings = { unsafeNa: false, evtDir: false };
     const add = (w: ConditionWarnings): void => {
       out.unsafeNa ||= w.unsafeNa;
@@ -111,10 +113,12 @@ export class ConditionChecker {
           return;
         case 'ref': {
           const m = this.macros.get(x.name);
-          if (!m || path.includes(x.name)) return;
+          if (!m || open.has(x.name)) return;
           let w = this.macroWarnings.get(x.name);
           if (!w) {
-            w = this.warnings(m.expr, [...path, x.name]);
+            open.add(x.name);
+            w = this.warnings(m.expr, open);
+            open.delete(x.name);
             this.macroWarnings.set(x.name, w);
           }
           add(w);
