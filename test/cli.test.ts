@@ -52,9 +52,14 @@ test('rules validate: an error names file:line:col, shows the line, exits 1', ()
   assert.match(r.err, /1 error\(s\): the rules were not loaded/);
   const j = run(['rules', 'validate', '--json', bad]);
   assert.equal(j.code, 1);
-  const parsed = JSON.parse(j.out);
-  assert.equal(parsed.valid, false);
-  assert.deepEqual({ line: parsed.errors[0].line, col: parsed.errors[0].col }, { line: 7, col: 21 });
+  // Falco's -V JSON: one result per file, positions 0-based as yaml-cpp marks are.
+  const [res] = JSON.parse(j.out).falco_load_results;
+  assert.equal(res.name, bad);
+  assert.equal(res.successful, false);
+  assert.equal(res.errors[0].code, 'LOAD_ERR_COMPILE_CONDITION');
+  const at = res.errors[0].context.locations.at(-1).position;
+  assert.deepEqual({ line: at.line, column: at.column }, { line: 6, column: 20 });
+  assert.equal(res.errors[0].context.snippet, '    and proc.name = "unterminated\n                    ^\n');
 });
 
 test('rules validate: Falco\'s three files in order, then ours ("default")', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Event } from '../src/events.js';
 import { ev } from './helpers/catalog.js';
-import { assertProblem, fired, load, loadFail, oneError, rule, show, y } from './helpers/rules.js';
+import { assertProblem, codes, fired, load, loadFail, oneError, rule, show, y } from './helpers/rules.js';
 
 const bash = ev({ proc: { name: 'bash', pid: 100 } });
 const head = (name = 'R') => ['- rule: ' + name, '  desc: d'];
@@ -16,23 +16,23 @@ describe('errors: YAML and file shape', () => {
   test('a YAML syntax error', () => {
     // The flow sequence opened on line 4 is still open where line 5 begins.
     const p = oneError(y('- list: a', '  items: [x]', '- rule: R', '  desc: [unclosed', '  output: o'));
-    assertProblem(p, 'x.yaml:5:3', 'invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]');
+    assertProblem(p, 'x.yaml:5:3', 'LOAD_ERR_YAML_PARSE');
   });
 
   test('an unterminated YAML quote is found where the document ends', () => {
     // The yaml parser only notices the missing quote at the end of the text (see the report).
     const p = oneError(y('- rule: R', '  desc: d', '  condition: "unterminated', '  output: o'));
-    assertProblem(p, 'x.yaml:5:1', 'invalid YAML: Missing closing "quote');
+    assertProblem(p, 'x.yaml:5:1', 'LOAD_ERR_YAML_PARSE');
   });
 
   test('the top level must be a sequence', () => {
     const p = oneError(y('rule: R', 'desc: d'));
-    assertProblem(p, 'x.yaml:1:1', 'a rules file must be a YAML sequence');
+    assertProblem(p, 'x.yaml:1:1', 'LOAD_ERR_YAML_VALIDATE');
   });
 
   test('each item must be a mapping', () => {
     const p = oneError(y('- list: a', '  items: [x]', '- just a string', '- list: b', '  items: [y]'));
-    assertProblem(p, 'x.yaml:3:3', 'each item of a rules file must be a mapping');
+    assertProblem(p, 'x.yaml:3:3', 'LOAD_ERR_YAML_VALIDATE');
   });
 
   test('an empty file loads, with nothing in it', () => {
@@ -45,7 +45,7 @@ describe('errors: YAML and file shape', () => {
 describe('errors: condition syntax, placed through YAML folding', () => {
   test('an unterminated quote on the 2nd line of a folded condition', () => {
     const p = oneError(y(...head(), '  condition: >', '    evt.type = execve', '    and proc.name = "bash', ...tail));
-    assertProblem(p, 'x.yaml:5:21', 'unterminated string', '"bash');
+    assertProblem(p, 'x.yaml:5:21', 'LOAD_ERR_COMPILE_CONDITION', '"bash');
     assert.equal(p.item, 'R');
   });
 
@@ -59,157 +59,159 @@ describe('errors: condition syntax, placed through YAML folding', () => {
 
   test('an unknown operator on the 3rd line', () => {
     const p = oneError(y(...head(), '  condition: >', '    evt.type = execve and', '    proc.name = bash and', '    fd.name like /tmp', ...tail));
-    assertProblem(p, 'x.yaml:6:13', "unknown operator after 'fd.name'", 'like');
+    assertProblem(p, 'x.yaml:6:13', 'LOAD_ERR_COMPILE_CONDITION', 'like');
   });
 
   test('trailing text after a complete expression', () => {
     const p = oneError(y(...head(), '  condition: >', '    evt.type = execve and', '    proc.name = bash)', ...tail));
-    assertProblem(p, 'x.yaml:5:21', 'unexpected text after a complete expression', ')');
+    assertProblem(p, 'x.yaml:5:21', 'LOAD_ERR_COMPILE_CONDITION', ')');
   });
 
   test('an error in a more-indented line of a folded scalar (its newline is kept)', () => {
     const p = oneError(y(...head(), '  condition: >', '    evt.type = execve and', '      (proc.name = bash', '    or proc.name = "x', ...tail));
-    assertProblem(p, 'x.yaml:6:20', 'unterminated string', '"x');
+    assertProblem(p, 'x.yaml:6:20', 'LOAD_ERR_COMPILE_CONDITION', '"x');
   });
 
   test('an error in a plain multi-line scalar', () => {
     const p = oneError(y(...head(), '  condition: evt.type = execve', '    and proc.name ~ bash', ...tail));
-    assertProblem(p, 'x.yaml:4:19', "unknown operator after 'proc.name'", '~');
+    assertProblem(p, 'x.yaml:4:19', 'LOAD_ERR_COMPILE_CONDITION', '~');
   });
 
   test('an error in a double-quoted scalar with escapes before it', () => {
     const p = oneError(y(...head(), '  condition: "proc.name = \\"x\\" and and"', ...tail));
     // The two escaped quotes before it shift the column by two.
-    assertProblem(p, 'x.yaml:3:37', "'and' needs an expression before it", 'and');
+    assertProblem(p, 'x.yaml:3:37', 'LOAD_ERR_COMPILE_CONDITION', 'and');
   });
 
-  test('an empty condition', () => {
+  test('an empty condition is refused by the reader (decode_val: "Value must be non-empty")', () => {
     const p = oneError(y(...head(), '  condition: ""', ...tail));
-    assert.match(p.message, /empty condition/);
-    assert.equal(`${p.pos.line}`, '3');
+    assertProblem(p, 'x.yaml:3:14', 'LOAD_ERR_YAML_VALIDATE');
   });
 
   // A macro that does not parse is also undefined for the rules using it: a second error follows.
   test('a syntax error in a macro names the macro and its place', () => {
     const { errors } = loadFail(y('- macro: m', '  condition: >', '    proc.name = bash and', '    (fd.name = x', rule('R', 'm')));
-    assertProblem(errors[0]!, 'x.yaml:4:17', "macro condition: expected ')' to close the '('", '<end>');
+    assertProblem(errors[0]!, 'x.yaml:4:17', 'LOAD_ERR_COMPILE_CONDITION', '<end>');
     assert.equal(errors[0]!.item, 'm');
-    // (Today a rule using the broken macro also reports it undefined; that follow-on error is tolerated, nothing else.)
-    assert.ok(errors.slice(1).every((e) => e.message === "undefined macro 'm'"), show(errors));
+    // The rule using the broken macro adds no error of its own.
+    assert.equal(errors.length, 1, show(errors));
   });
 
   test('a syntax error in a macro on the first line', () => {
     const { errors } = loadFail(y('- macro: m', '  condition: proc.name in (a, b', rule('R', 'm')));
-    assertProblem(errors[0]!, 'x.yaml:2:32', "macro condition: expected ',' or ')'", '<end>');
+    assertProblem(errors[0]!, 'x.yaml:2:32', 'LOAD_ERR_COMPILE_CONDITION', '<end>');
   });
 });
 
 describe('errors: names that do not resolve', () => {
   test('an unknown macro', () => {
     const p = oneError(rule('R', 'evt.type = execve and no_such_macro'));
-    assertProblem(p, 'x.yaml:4:27', "undefined macro 'no_such_macro'", 'no_such_macro');
+    assertProblem(p, 'x.yaml:4:27', 'LOAD_ERR_VALIDATE', 'no_such_macro');
   });
 
-  test('a list used as a macro gets a hint', () => {
+  test("a list named where a macro goes: Falco puts the list's items there (resolve_list), so they are the undefined macro", () => {
     const p = oneError(y('- list: shells', '  items: [sh]', rule('R', 'shells')));
-    assertProblem(p, 'x.yaml:6:5', "'shells' is a list", 'shells');
+    assertProblem(p, 'x.yaml:6:5', 'LOAD_ERR_VALIDATE', 'sh');
   });
 
-  test('an unknown list after in', () => {
-    const p = oneError(rule('R', 'evt.type = execve and proc.name in undefined_list'));
-    assertProblem(p, 'x.yaml:4:40', "undefined list 'undefined_list'", 'undefined_list');
+  test('a bare name after in that is no list is one value, as libs parses it', () => {
+    const e = load(rule('R', 'evt.type = execve and proc.name in undefined_list'));
+    assert.deepEqual(fired(e, ev({ type: 'execve', proc: { name: 'undefined_list', pid: 1 } })), ['R']);
+    assert.deepEqual(fired(e, ev({ type: 'execve', proc: { name: 'sh', pid: 1 } })), []);
   });
 
   test('an unknown field', () => {
     const p = oneError(rule('R', 'evt.type = execve and proc.nmae = bash'));
-    assertProblem(p, 'x.yaml:4:27', "unknown field 'proc.nmae'", 'proc.nmae');
+    assertProblem(p, 'x.yaml:4:27', 'LOAD_ERR_COMPILE_CONDITION', 'proc.nmae');
   });
 
   test('an unknown field inside a macro is placed in the macro', () => {
     const p = oneError(y('- macro: m', '  condition: proc.name = a or fd.nme = b', rule('R', 'evt.type = execve and m')));
-    assertProblem(p, 'x.yaml:2:31', "unknown field 'fd.nme'", 'fd.nme');
+    assertProblem(p, 'x.yaml:2:31', 'LOAD_ERR_COMPILE_CONDITION', 'fd.nme');
     assert.equal(p.item, 'R');
   });
 
   test('field argument errors', () => {
-    assertProblem(oneError(rule('R', 'proc.aname[x] = a')), 'x.yaml:4:5', "takes a numeric index, got '[x]'", 'proc.aname[x]');
-    assertProblem(oneError(rule('R', 'proc.name[1] = a')), 'x.yaml:4:5', "field 'proc.name' takes no argument", 'proc.name[1]');
-    assertProblem(oneError(rule('R', 'evt.type = execve and evt.arg = a')), 'x.yaml:4:27', "field 'evt.arg' needs an argument", 'evt.arg');
-    assertProblem(oneError(rule('R', 'proc.aname[] = a')), 'x.yaml:4:16', "empty argument for field 'proc.aname'");
-    assertProblem(oneError(rule('R', 'proc.aname[1 = a')), 'x.yaml:4:17', "expected ']'");
+    assertProblem(oneError(rule('R', 'proc.aname[x] = a')), 'x.yaml:4:5', 'LOAD_ERR_COMPILE_CONDITION', 'proc.aname[x]');
+    assertProblem(oneError(rule('R', 'proc.name[1] = a')), 'x.yaml:4:5', 'LOAD_ERR_COMPILE_CONDITION', 'proc.name[1]');
+    assertProblem(oneError(rule('R', 'evt.type = execve and evt.arg = a')), 'x.yaml:4:27', 'LOAD_ERR_COMPILE_CONDITION', 'evt.arg');
+    assertProblem(oneError(rule('R', 'proc.aname[] = a')), 'x.yaml:4:16', 'LOAD_ERR_COMPILE_CONDITION');
+    assertProblem(oneError(rule('R', 'proc.aname[1 = a')), 'x.yaml:4:17', 'LOAD_ERR_COMPILE_CONDITION');
   });
 });
 
 describe('errors: keys and values of a rule', () => {
   test('a bad priority', () => {
     const p = oneError(y(...head(), '  condition: proc.name = a', '  output: o', '  priority: SEVERE'));
-    assertProblem(p, 'x.yaml:5:13', "invalid priority 'SEVERE'", 'SEVERE');
+    assertProblem(p, 'x.yaml:5:13', 'LOAD_ERR_YAML_VALIDATE', 'SEVERE');
   });
 
-  test('priority spellings Falco accepts', () => {
-    const e = load(['info', 'Warn', 'CRIT', 'err', 'emerg', 'Informational', 'notice', 'debug', 'alert']
+  test('priority spellings Falco accepts (parse_priority: the eight names in any case, and info)', () => {
+    const e = load(['info', 'Warning', 'CRITICAL', 'error', 'emergency', 'Informational', 'notice', 'debug', 'alert']
       .map((p, i) => y(`- rule: R${i}`, '  desc: d', '  condition: proc.name = a', '  output: o', `  priority: ${p}`)).join(''));
     assert.deepEqual(e.ruleset.rules.map((r) => r.priority),
       ['INFORMATIONAL', 'WARNING', 'CRITICAL', 'ERROR', 'EMERGENCY', 'INFORMATIONAL', 'NOTICE', 'DEBUG', 'ALERT']);
+    for (const bad of ['Warn', 'CRIT', 'err', 'emerg', ' warning']) {
+      assert.equal(oneError(y('- rule: R', '  desc: d', '  condition: proc.name = a', '  output: o', `  priority: "${bad}"`)).code, 'LOAD_ERR_YAML_VALIDATE', bad);
+    }
   });
 
   test('a value of the wrong type for the field', () => {
-    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid = abc')), 'x.yaml:4:38', "'abc' is not a number", 'abc');
-    assertProblem(oneError(rule('R', 'evt.is_open_write = maybe')), 'x.yaml:4:25', "'maybe' is not a boolean", 'maybe');
-    assertProblem(oneError(rule('R', 'fd.net = notanip')), 'x.yaml:4:14', "'notanip' is not an IP address or CIDR network", 'notanip');
-    assertProblem(oneError(rule('R', 'fd.sip in (1.2.3.4, 300.1.1.1)')), 'x.yaml:4:15', "'300.1.1.1' is not an IP address", '300.1.1.1');
-    assertProblem(oneError(rule('R', 'fd.net = "10.0.0.0/33"')), 'x.yaml:4:14', 'is not an IP address or CIDR network', '10.0.0.0/33');
-    assertProblem(oneError(rule('R', 'fd.sport in (80, http)')), 'x.yaml:4:17', "'http' is not a number", 'http');
-    assertProblem(oneError(rule('R', 'evt.buffer bcontains 6g')), 'x.yaml:4:26', 'not an even-length hexadecimal', '6g');
-    assertProblem(oneError(rule('R', 'evt.buffer bcontains abc')), 'x.yaml:4:26', 'not an even-length hexadecimal', 'abc');
+    const CC = 'LOAD_ERR_COMPILE_CONDITION';
+    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid = abc')), 'x.yaml:4:38', CC, 'abc');
+    assertProblem(oneError(rule('R', 'evt.is_open_write = maybe')), 'x.yaml:4:25', CC, 'maybe');
+    assertProblem(oneError(rule('R', 'fd.net = notanip')), 'x.yaml:4:14', CC, 'notanip');
+    assertProblem(oneError(rule('R', 'fd.sip in (1.2.3.4, 300.1.1.1)')), 'x.yaml:4:25', CC, '300.1.1.1');
+    assertProblem(oneError(rule('R', 'fd.net = "10.0.0.0/33"')), 'x.yaml:4:14', CC, '10.0.0.0/33');
+    assertProblem(oneError(rule('R', 'fd.sport in (80, nosuchservice)')), 'x.yaml:4:22', CC, 'nosuchservice');
+    assertProblem(oneError(rule('R', 'evt.buffer bcontains 6g')), 'x.yaml:4:26', CC, '6g');
+    assertProblem(oneError(rule('R', 'evt.buffer bcontains abc')), 'x.yaml:4:26', CC, 'abc');
   });
 
   test('a numeric operator needs a number', () => {
-    assertProblem(oneError(rule('R', 'proc.pid > abc')), 'x.yaml:4:16', 'expected a number', 'abc');
+    assertProblem(oneError(rule('R', 'proc.pid > abc')), 'x.yaml:4:16', 'LOAD_ERR_COMPILE_CONDITION', 'abc');
   });
 
-  test('a rule with no condition, output, desc or priority: one error per missing key, at the rule', () => {
-    const { errors } = loadFail(y('- list: a', '  items: [x]', '- rule: Empty', '  enabled: true', '  tags: [t]'));
-    // With only `enabled`, this reads as a toggle of an unknown rule; give it a tag so it is a definition.
-    assert.deepEqual(errors.map((e) => `${e.pos.line}:${e.pos.col} ${e.message}`), [
-      "3:3 rule 'Empty' has no 'condition'",
-      "3:3 rule 'Empty' has no 'output'",
-      "3:3 rule 'Empty' has no 'desc'",
-      "3:3 rule 'Empty' has no 'priority'",
-    ]);
-    assert.ok(errors.every((e) => e.snippet === 'Empty'));
+  test('a rule with some of condition, output, desc, priority: the first missing key is the error (decode_val)', () => {
+    const { errors } = loadFail(y('- list: a', '  items: [x]', '- rule: Empty', '  enabled: true', '  desc: d'));
+    assert.deepEqual(codes(errors), ['LOAD_ERR_YAML_VALIDATE']);
+    assert.equal(`${errors[0]!.pos.line}:${errors[0]!.pos.col} ${errors[0]!.snippet}`, '3:3 condition');
   });
 
   test('a rule missing only its condition', () => {
     const p = oneError(y('- rule: R', '  desc: d', '  output: o', '  priority: INFO'));
-    assertProblem(p, 'x.yaml:1:3', "rule 'R' has no 'condition'", 'R');
+    assertProblem(p, 'x.yaml:1:3', 'LOAD_ERR_YAML_VALIDATE', 'condition');
   });
 
-  test('an operator that does not apply to the field type', () => {
-    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid contains 1')), 'x.yaml:4:36', "operator 'contains' does not apply to numbers", 'contains');
-    assertProblem(oneError(rule('R', 'evt.is_open_write startswith true')), 'x.yaml:4:23', "operator 'startswith' does not apply to booleans", 'startswith');
-    assertProblem(oneError(rule('R', 'fd.sip contains 10.0.0.1')), 'x.yaml:4:12', "operator 'contains' does not apply to addresses", 'contains');
-    assertProblem(oneError(rule('R', 'proc.pid glob 1')), 'x.yaml:4:14', "operator 'glob' does not apply to numbers", 'glob');
-    assertProblem(oneError(rule('R', 'tolower(proc.pid) = 1')), 'x.yaml:4:5', 'tolower() applies to text fields', 'tolower(proc.pid)');
+  test('an operator that does not apply to the field type (flt_is_comparable)', () => {
+    const CC = 'LOAD_ERR_COMPILE_CONDITION';
+    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid contains 1')), 'x.yaml:4:36', CC, 'contains');
+    assertProblem(oneError(rule('R', 'evt.is_open_write startswith true')), 'x.yaml:4:23', CC, 'startswith');
+    assertProblem(oneError(rule('R', 'fd.sip contains 10.0.0.1')), 'x.yaml:4:12', CC, 'contains');
+    assertProblem(oneError(rule('R', 'proc.pid glob 1')), 'x.yaml:4:14', CC, 'glob');
+    assertProblem(oneError(rule('R', 'tolower(proc.pid) = 1')), 'x.yaml:4:5', CC, 'tolower(proc.pid)');
   });
 
   test('an invalid regular expression', () => {
     const p = oneError(rule('R', 'evt.type = execve and proc.name regex "(("'));
-    assertProblem(p, 'x.yaml:4:43', 'invalid regular expression', '((');
+    assertProblem(p, 'x.yaml:4:43', 'LOAD_ERR_COMPILE_CONDITION', '((');
   });
 
-  test('a macro that refers to itself, directly or through another', () => {
+  test('a macro sees only macros defined before it: itself, or a later one, is undefined; an append can loop', () => {
     const self = oneError(y('- macro: a', '  condition: proc.name = x or a', rule('R', 'a')));
-    assertProblem(self, 'x.yaml:2:31', "macro 'a' refers to itself", 'a');
+    assertProblem(self, 'x.yaml:2:31', 'LOAD_ERR_VALIDATE', 'a');
     const { errors } = loadFail(y('- macro: a', '  condition: b', '- macro: b', '  condition: proc.name = x and a', rule('R', 'a')));
-    assert.equal(errors.length, 1, show(errors));
-    assert.match(errors[0]!.message, /refers to itself/);
-    assert.equal(`${errors[0]!.pos.line}:${errors[0]!.pos.col}`, '4:32');
+    assert.deepEqual(codes(errors), ['LOAD_ERR_VALIDATE'], show(errors));
+    assert.equal(`${errors[0]!.pos.line}:${errors[0]!.pos.col} ${errors[0]!.item}`, '2:14 a');
+    const loop = oneError(y('- macro: a', '  condition: proc.name = x', '- macro: a', '  condition: or a', '  override:', '    condition: append', rule('R', 'evt.type = execve and a')));
+    assertProblem(loop, 'x.yaml:4:17', 'LOAD_ERR_VALIDATE', 'a');
+    assert.match(loop.message, /reference loop in macro 'a'/);
   });
 
-  test('a list that contains itself, through another list', () => {
-    const p = oneError(y('- list: a', '  items: [x, b]', '- list: b', '  items: [a]', rule('R', 'proc.name in (a)')));
-    assertProblem(p, 'x.yaml:1:3', "list 'a' contains itself (through other lists)", 'a');
+  test('a list naming a list defined before it takes its items, one level deep (compile_list_infos)', () => {
+    const abc = load(y('- list: a', '  items: [x, b]', '- list: b', '  items: [a]', '- list: c', '  items: [b, z]') + rule('R', 'evt.type = execve and proc.name in (a, c)'));
+    // a names b, defined after it: b stays a name. b names a: its items. c names b: b's items as read, [a].
+    assert.deepEqual([abc.ruleset.lists.get('a'), abc.ruleset.lists.get('b'), abc.ruleset.lists.get('c')], [['x', 'b'], ['x', 'b'], ['a', 'z']]);
     // A list naming only itself is not a cycle: the name is an ordinary item.
     const e = load(y('- list: a', '  items: [x, a]') + rule('R', 'evt.type = execve and proc.name in (a)'));
     assert.deepEqual(e.ruleset.lists.get('a'), ['x', 'a']);
@@ -219,54 +221,54 @@ describe('errors: keys and values of a rule', () => {
 describe('errors: append and override', () => {
   test('append to a rule that does not exist', () => {
     const p = oneError(y('- rule: Ghost', '  condition: and proc.name = x', '  append: true'));
-    assertProblem(p, 'x.yaml:1:3', "rule 'Ghost' has 'append: true' but no rule by that name is defined before it", 'Ghost');
+    assertProblem(p, 'x.yaml:1:3', 'LOAD_ERR_VALIDATE', 'Ghost');
   });
 
   test('append to a list or macro that does not exist', () => {
-    assertProblem(oneError(y('- list: nol', '  items: [x]', '  append: true')), 'x.yaml:1:3', "list 'nol' has 'append: true'", 'nol');
-    assertProblem(oneError(y('- macro: nom', '  condition: or x', '  append: true')), 'x.yaml:1:3', "macro 'nom' has 'append: true'", 'nom');
+    assertProblem(oneError(y('- list: nol', '  items: [x]', '  append: true')), 'x.yaml:1:3', 'LOAD_ERR_VALIDATE', 'nol');
+    assertProblem(oneError(y('- macro: nom', '  condition: or x', '  append: true')), 'x.yaml:1:3', 'LOAD_ERR_VALIDATE', 'nom');
   });
 
   test('override of a rule that does not exist', () => {
     const p = oneError(y('- rule: Ghost', '  output: new', '  override:', '    output: replace'));
-    assertProblem(p, 'x.yaml:1:3', "rule 'Ghost' has an 'override' key but no rule by that name is defined before it", 'Ghost');
+    assertProblem(p, 'x.yaml:1:3', 'LOAD_ERR_VALIDATE', 'Ghost');
   });
 
   test('an appended item that comes before its definition (later in the same file) still fails', () => {
     const p = oneError(y('- rule: R', '  condition: and proc.name = x', '  append: true', rule('R', 'proc.name = y')));
-    assertProblem(p, 'x.yaml:1:3', "has 'append: true' but no rule by that name is defined before it");
+    assertProblem(p, 'x.yaml:1:3', 'LOAD_ERR_VALIDATE');
   });
 
   test('override and append together', () => {
     const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  condition: or proc.name = b', '  append: true', '  override:', '    condition: append'));
-    assertProblem(p, 'x.yaml:11:5', "'override' and 'append: true' cannot be used together", 'override');
+    assertProblem(p, 'x.yaml:7:3', 'LOAD_ERR_YAML_VALIDATE', 'override');
   });
 
   test('an override of a key that cannot be overridden that way', () => {
     const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  priority: ERROR', '  override:', '    priority: append'));
-    assertProblem(p, 'x.yaml:10:5', "'priority' cannot be overridden with append for a rule", 'priority');
+    assertProblem(p, 'x.yaml:10:5', 'LOAD_ERR_YAML_VALIDATE', 'priority');
     const l = oneError(y('- list: l', '  items: [a]', '- list: l', '  items: [b]', '  override:', '    desc: append'));
-    assertProblem(l, 'x.yaml:6:5', "'desc' cannot be overridden with append for a list", 'desc');
+    assertProblem(l, 'x.yaml:6:5', 'LOAD_ERR_YAML_VALIDATE', 'desc');
   });
 
   test('an override mode other than append or replace', () => {
     const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  output: x', '  override:', '    output: merge'));
-    assertProblem(p, 'x.yaml:10:5', "override of 'output' must be 'append' or 'replace', got 'merge'", 'merge');
+    assertProblem(p, 'x.yaml:10:13', 'LOAD_ERR_YAML_VALIDATE', 'merge');
   });
 
   test('an override naming a key the item does not have', () => {
     const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  output: x', '  override:', '    output: replace', '    condition: append'));
-    assertProblem(p, 'x.yaml:10:5', "override names 'condition' but the item has no 'condition' key", 'condition');
+    assertProblem(p, 'x.yaml:10:5', 'LOAD_ERR_YAML_VALIDATE', 'condition');
   });
 
   test('a key set beside override that override does not mention', () => {
     const p = oneError(rule('R', 'proc.name = a') + y('- rule: R', '  output: x', '  desc: new', '  override:', '    output: replace'));
-    assertProblem(p, 'x.yaml:9:9', "key 'desc' is set but 'override' does not say whether to append or replace it", 'desc');
+    assertProblem(p, 'x.yaml:9:9', 'LOAD_ERR_YAML_VALIDATE', 'desc');
   });
 
   test('an enabled-only toggle of an unknown rule', () => {
     const p = oneError(rule('R', 'proc.name = a') + y('- rule: Other', '  enabled: false'));
-    assertProblem(p, 'x.yaml:7:3', "rule 'Other' only sets 'enabled', but no rule by that name is defined before it", 'Other');
+    assertProblem(p, 'x.yaml:7:3', 'LOAD_ERR_VALIDATE', 'Other');
   });
 });
 
@@ -275,20 +277,20 @@ describe('errors: exceptions', () => {
 
   test('fields and comps of different lengths', () => {
     const p = oneError(withExc('- name: e', '  fields: [proc.name, fd.name]', '  comps: [=]', '  values: [[a, b]]'));
-    assertProblem(p, 'x.yaml:8:7', "exception 'e': has 2 fields but 1 comps");
+    assertProblem(p, 'x.yaml:8:7', 'LOAD_ERR_VALIDATE');
     assert.equal(p.item, 'R');
   });
 
   test('a value tuple of the wrong length', () => {
     const p = oneError(withExc('- name: e', '  fields: [proc.name, fd.name]', '  values: [[a, b], [c]]'));
-    assertProblem(p, 'x.yaml:8:7', "exception 'e': each value must be a list of 2 item(s), matching fields [proc.name, fd.name]", '["c"]');
+    assertProblem(p, 'x.yaml:8:7', 'LOAD_ERR_VALIDATE');
   });
 
   test('an unknown comparison operator, an unknown field, a missing name', () => {
-    assertProblem(oneError(withExc('- name: e', '  fields: [proc.name]', '  comps: [like]', '  values: [[a]]')), 'x.yaml:8:7', "unknown comparison operator 'like'", 'like');
-    assertProblem(oneError(withExc('- name: e', '  fields: [proc.nmae]', '  values: [[a]]')), 'x.yaml:8:7', "unknown field 'proc.nmae'", 'proc.nmae');
-    assertProblem(oneError(withExc('- fields: [proc.name]', '  values: [[a]]')), 'x.yaml:8:7', 'each exception needs a name');
-    assertProblem(oneError(withExc('- name: e', '  fields: proc.name', '  comps: "="', '  values: [a]')), 'x.yaml:8:7', 'with a single field, comps must be in, pmatch or intersects');
+    assertProblem(oneError(withExc('- name: e', '  fields: [proc.name]', '  comps: [like]', '  values: [[a]]')), 'x.yaml:8:7', 'LOAD_ERR_VALIDATE', 'like');
+    assertProblem(oneError(withExc('- name: e', '  fields: [proc.nmae]', '  values: [[a]]')), 'x.yaml:8:7', 'LOAD_ERR_VALIDATE', 'proc.nmae');
+    assertProblem(oneError(withExc('- fields: [proc.name]', '  values: [[a]]')), 'x.yaml:8:7', 'LOAD_ERR_YAML_VALIDATE', 'name');
+    assertProblem(oneError(withExc('- name: e', '  fields: proc.name', '  comps: "="', '  values: [a]')), 'x.yaml:8:7', 'LOAD_ERR_VALIDATE', '=');
   });
 });
 
@@ -301,10 +303,11 @@ describe('errors: engine and plugin requirements', () => {
 
   test('required_engine_version above ours fails, in both forms', () => {
     const semver = oneError(y('- list: a', '  items: [x]', '- required_engine_version: 0.99.0'));
-    assertProblem(semver, 'x.yaml:3:28', "rules require engine version 0.99.0, but minewatch's engine version is 0.57.0", '0.99.0');
+    assertProblem(semver, 'x.yaml:3:28', 'LOAD_ERR_VALIDATE', '0.99.0');
+    assert.match(semver.message, /require engine version 0\.99\.0, but engine version is 0\.57\.0/);
     const int = oneError(y('- required_engine_version: 58'));
-    assertProblem(int, 'x.yaml:1:28', 'rules require engine version 0.58.0', '58');
-    assertProblem(oneError(y('- required_engine_version: soon')), 'x.yaml:1:28', 'required_engine_version must be an integer', 'soon');
+    assertProblem(int, 'x.yaml:1:28', 'LOAD_ERR_VALIDATE', '58');
+    assertProblem(oneError(y('- required_engine_version: soon')), 'x.yaml:1:28', 'LOAD_ERR_YAML_VALIDATE', 'soon');
   });
 
   test('required_plugin_versions: one we lack, with alternatives', () => {
@@ -318,7 +321,9 @@ describe('errors: engine and plugin requirements', () => {
       '      - name: k8saudit-gke',
       '        version: 0.4.0',
     ));
+    // Falco's own words for this one (check_rules_plugin_requirements), which users search for.
     assertProblem(p, 'x.yaml:4:5', 'Plugin requirement not satisfied, must load one of: gcpaudit (>= 0.7.0), k8saudit-gke (>= 0.4.0)', 'gcpaudit');
+    assert.equal(p.code, 'LOAD_ERR_VALIDATE');
   });
 
   test('required_plugin_versions: a plugin we have, but too new a version or another major', () => {
@@ -339,7 +344,7 @@ describe('one error anywhere fails the whole load', () => {
     ];
     const { errors } = loadFail(files);
     assert.equal(errors.length, 1, show(errors));
-    assertProblem(errors[0]!, 'b.yaml:6:25', 'expression ends too early', '<end>');
+    assertProblem(errors[0]!, 'b.yaml:6:25', 'LOAD_ERR_COMPILE_CONDITION', '<end>');
   });
 
   test('every error of every file is reported, not only the first', () => {
@@ -360,17 +365,15 @@ describe('one error anywhere fails the whole load', () => {
 describe('warnings', () => {
   test('an unknown top-level item is a warning, not an error', () => {
     const e = load(y('- rule: R', '  desc: d', '  condition: evt.type = execve', '  output: o', '  priority: INFO', '- foo: bar', '  baz: 1'));
-    const w = e.warnings.find((x) => x.message.includes('unknown top-level item'));
+    const w = e.warnings.find((x) => x.code === 'LOAD_UNKNOWN_ITEM');
     assert.ok(w, show(e.warnings));
-    assertProblem(w, 'x.yaml:6:3', 'unknown top-level item with keys: foo, baz');
+    assertProblem(w, 'x.yaml:6:3', 'LOAD_UNKNOWN_ITEM');
     assert.equal(e.ruleset.rules.length, 1);
   });
 
-  test('an unknown key in a rule', () => {
+  test('an unknown key in a rule is read by nothing, as in Falco (its load result has no warning for it)', () => {
     const e = load(rule('R', 'evt.type = execve', ['colour: red']));
-    const w = e.warnings.find((x) => x.message.includes("unexpected key 'colour'"));
-    assert.ok(w, show(e.warnings));
-    assertProblem(w, 'x.yaml:7:11', "unexpected key 'colour' is ignored", 'colour');
+    assert.deepEqual(codes(e.warnings), [], show(e.warnings));
     assert.deepEqual(fired(e, bash), ['R']);
   });
 
@@ -378,7 +381,7 @@ describe('warnings', () => {
     const e = load(rule('K', 'ka.verb = create', ['source: k8s_audit']) + rule('R', 'evt.type = execve'));
     const w = e.warnings.find((x) => x.item === 'K');
     assert.ok(w, show(e.warnings));
-    assertProblem(w, 'x.yaml:1:3', "rule 'K' is for source 'k8s_audit', which is not loaded; it is skipped", 'k8s_audit');
+    assertProblem(w, 'x.yaml:1:3', 'LOAD_UNKNOWN_SOURCE', 'k8s_audit');
     assert.deepEqual(e.active.map((r) => r.def.name), ['R']);
   });
 
@@ -386,36 +389,36 @@ describe('warnings', () => {
     const e = load(rule('S', 'evt.type = execve and proc.future_field = 1', ['skip-if-unknown-filter: true']) + rule('R', 'evt.type = execve'));
     const w = e.warnings.find((x) => x.item === 'S');
     assert.ok(w, show(e.warnings));
-    assertProblem(w, 'x.yaml:4:27', "rule 'S' is skipped (skip-if-unknown-filter): unknown field 'proc.future_field'", 'proc.future_field');
+    assertProblem(w, 'x.yaml:4:27', 'LOAD_UNKNOWN_FILTER', 'proc.future_field');
     assert.deepEqual(fired(e, bash), ['R']);
     // Without the flag, the same rule fails the load.
-    assertProblem(oneError(rule('S', 'evt.type = execve and proc.future_field = 1')), 'x.yaml:4:27', "unknown field 'proc.future_field'");
+    assertProblem(oneError(rule('S', 'evt.type = execve and proc.future_field = 1')), 'x.yaml:4:27', 'LOAD_ERR_COMPILE_CONDITION');
   });
 
   test('skip-if-unknown-filter does not excuse other errors', () => {
     const p = oneError(rule('S', 'proc.pid = abc', ['skip-if-unknown-filter: true']));
-    assertProblem(p, 'x.yaml:4:16', "'abc' is not a number");
+    assertProblem(p, 'x.yaml:4:16', 'LOAD_ERR_COMPILE_CONDITION');
   });
 
   test('unused macros and lists', () => {
     const e = load(y('- list: used', '  items: [a]', '- list: unused_l', '  items: [b]', '- macro: unused_m', '  condition: proc.name = x',
       '- list: inner', '  items: [c]', '- list: outer', '  items: [inner]') + rule('R', 'evt.type = execve and proc.name in (used, outer)'));
-    const unused = e.warnings.filter((w) => /is not used/.test(w.message));
-    assert.deepEqual(unused.map((w) => `${w.pos.line}:${w.pos.col} ${w.message}`), [
-      "5:3 macro 'unused_m' is not used by any rule or macro",
-      "3:3 list 'unused_l' is not used by any rule, macro or list",
+    const unused = e.warnings.filter((w) => w.code === 'LOAD_UNUSED_MACRO' || w.code === 'LOAD_UNUSED_LIST');
+    assert.deepEqual(unused.map((w) => `${w.pos.line}:${w.pos.col} ${w.code} ${w.item}`), [
+      '5:3 LOAD_UNUSED_MACRO unused_m',
+      '3:3 LOAD_UNUSED_LIST unused_l',
     ]);
   });
 
   test('a rule with no evt.type test', () => {
     const e = load(rule('Wide', 'proc.name = xmrig') + rule('Narrow', 'evt.type = execve and proc.name = xmrig') + rule('Quiet', 'proc.name = x', ['warn_evttypes: false']));
-    const w = e.warnings.filter((x) => x.message.includes('matches too many event types'));
+    const w = e.warnings.filter((x) => x.code === 'LOAD_NO_EVTTYPE');
     assert.deepEqual(w.map((x) => `${x.pos.line}:${x.pos.col} ${x.item}`), ['1:3 Wide']);
   });
 
   test('warnings travel with a failed load too', () => {
     const { warnings } = loadFail(y('- foo: 1') + rule('R', 'proc.nope = 1'));
-    assert.ok(warnings.some((w) => w.message.includes('unknown top-level item')), show(warnings));
+    assert.ok(warnings.some((w) => w.code === 'LOAD_UNKNOWN_ITEM'), show(warnings));
   });
 });
 
@@ -508,12 +511,17 @@ describe('several files', () => {
     assert.deepEqual([m.output, m.priority, m.tags], ['new 100', 'CRITICAL', ['z']]);
   });
 
-  test('legacy append ignores output/priority with a warning', () => {
+  test('legacy append reads only condition and exceptions, and is deprecated (a warning)', () => {
     const e = load([f('a.yaml', rule('R', 'evt.type = execve')), f('b.yaml', y('- rule: R', '  condition: and proc.name = bash', '  priority: DEBUG', '  append: true'))]);
     assert.equal(e.ruleset.rules[0]!.priority, 'WARNING');
-    const w = e.warnings.find((x) => x.message.includes("'priority' is ignored with 'append: true'"));
+    const w = e.warnings.find((x) => x.code === 'LOAD_DEPRECATED_ITEM');
     assert.ok(w, show(e.warnings));
-    assertProblem(w, 'b.yaml:3:13', "'priority' is ignored", 'priority');
+    assertProblem(w, 'b.yaml:1:3', 'LOAD_DEPRECATED_ITEM');
+  });
+
+  test('append: true with neither condition nor exceptions is an error (collector::append)', () => {
+    const p = oneError([f('a.yaml', rule('R', 'evt.type = execve')), f('b.yaml', y('- rule: R', '  output: more', '  append: true'))]);
+    assertProblem(p, 'b.yaml:1:3', 'LOAD_ERR_VALIDATE', 'R');
   });
 
   test('override of enabled; an enabled-only item toggles; enabled: true re-enables', () => {
@@ -531,7 +539,7 @@ describe('several files', () => {
 
   test('a disabled rule is still compiled: its errors are reported', () => {
     const p = oneError(rule('R', 'proc.nope = 1', ['enabled: false']));
-    assertProblem(p, 'x.yaml:4:5', "unknown field 'proc.nope'");
+    assertProblem(p, 'x.yaml:4:5', 'LOAD_ERR_COMPILE_CONDITION', 'proc.nope');
   });
 
   test('redefining a rule without append replaces it in place', () => {
@@ -555,24 +563,24 @@ describe('several files', () => {
   test("errors in text appended by file 2 point at file 2's line and column", () => {
     const base = f('a.yaml', y('- list: pad', '  items: [x]'), rule('R', 'evt.type = execve and proc.name in (pad)'));
     const syntax = oneError([base, f('b.yaml', y('# comment', '- rule: R', '  condition: >', '    and proc.name', '    = "x', '  append: true'))]);
-    assertProblem(syntax, 'b.yaml:5:7', 'unterminated string', '"x');
+    assertProblem(syntax, 'b.yaml:5:7', 'LOAD_ERR_COMPILE_CONDITION', '"x');
     const field = oneError([base, f('b.yaml', y('- rule: R', '  condition: and fd.nope = 1', '  append: true'))]);
-    assertProblem(field, 'b.yaml:2:18', "unknown field 'fd.nope'", 'fd.nope');
+    assertProblem(field, 'b.yaml:2:18', 'LOAD_ERR_COMPILE_CONDITION', 'fd.nope');
     const macro = loadFail([f('a.yaml', y('- macro: m', '  condition: proc.name = a'), rule('R', 'evt.type = execve and m')),
       f('b.yaml', y('', '- macro: m', '  condition: or proc.name in (b', '  append: true'))]).errors[0]!;
-    assertProblem(macro, 'b.yaml:3:32', "macro condition: expected ',' or ')'", '<end>');
+    assertProblem(macro, 'b.yaml:3:32', 'LOAD_ERR_COMPILE_CONDITION', '<end>');
     // And an error in the base text still points at file 1.
     const first = oneError([f('a.yaml', rule('R', 'evt.type = execve and proc.nope = 1')), f('b.yaml', y('- rule: R', '  condition: and proc.name = x', '  append: true'))]);
-    assertProblem(first, 'a.yaml:4:27', "unknown field 'proc.nope'");
+    assertProblem(first, 'a.yaml:4:27', 'LOAD_ERR_COMPILE_CONDITION', 'proc.nope');
   });
 
   test('an unknown output field in an appended output points at file 2', () => {
     const p = oneError([f('a.yaml', rule('R', 'evt.type = execve')), f('b.yaml', y('- rule: R', '  output: x=%proc.nope', '  override:', '    output: append'))]);
-    assertProblem(p, 'b.yaml:2:14', "output: unknown field 'proc.nope'", 'proc.nope');
+    assertProblem(p, 'b.yaml:2:14', 'LOAD_ERR_COMPILE_OUTPUT', 'proc.nope');
     // And an unknown field in the first part still points at the first file.
     const q = oneError([f('a.yaml', y('- rule: R', '  desc: d', '  condition: evt.type = execve', '  output: x %fd.nope', '  priority: INFO')),
       f('b.yaml', y('- rule: R', '  output: more %proc.name', '  override:', '    output: append'))]);
-    assertProblem(q, 'a.yaml:4:14', "output: unknown field 'fd.nope'", 'fd.nope');
+    assertProblem(q, 'a.yaml:4:14', 'LOAD_ERR_COMPILE_OUTPUT', 'fd.nope');
   });
 });
 
@@ -590,13 +598,14 @@ describe('exceptions', () => {
     assert.deepEqual(fired(e, e1('bash', '/tmp/a/x')), ['R']);
   });
 
-  test('with the default comps (=), a value that names a list is just that text', () => {
-    const e = load(y('- list: shells', '  items: [bash]') + rule('R', 'evt.type = openat and not proc.name in (shells)', ex('- name: n', '  fields: [proc.name, fd.name]', '  values: [[shells, /x]]')));
-    assert.deepEqual(fired(e, e1('shells', '/x')), []);
-    assert.deepEqual(fired(e, e1('zsh', '/x')), ['R']);
-    // And a list value where = expects one value is an error at the exception.
+  test('with the default comps (=), a value that names a list becomes its items, as Falco writes exceptions out as text', () => {
+    // `proc.name = shells` with shells = [bash] reads `proc.name = bash` (resolve_list runs on the whole text).
+    const e = load(y('- list: shells', '  items: [bash]') + rule('R', 'evt.type = openat and not proc.name in (zsh)', ex('- name: n', '  fields: [proc.name, fd.name]', '  values: [[shells, /x]]')));
+    assert.deepEqual(fired(e, e1('bash', '/x')), []);
+    assert.deepEqual(fired(e, e1('shells', '/x')), ['R']);
+    // A list value where = expects one value writes `proc.name = (a, b)`, which does not parse.
     const p = oneError(rule('R', 'evt.type = openat', ex('- name: n', '  fields: [proc.name, fd.name]', '  values: [[[a, b], /x]]')));
-    assertProblem(p, 'x.yaml:8:7', "exception 'n': operator '=' takes a single value, got a list", '["a","b"]');
+    assertProblem(p, 'x.yaml:8:7', 'LOAD_ERR_COMPILE_CONDITION');
   });
 
   test('comps with in: inline lists and list names inside the tuple', () => {
@@ -609,7 +618,7 @@ describe('exceptions', () => {
     assert.deepEqual(fired(e, e1('perl', '/tmp/c')), []);
     assert.deepEqual(fired(e, e1('bash', '/tmp/c')), []);
     // A list used only by an exception is not reported unused.
-    assert.ok(!e.warnings.some((w) => w.message.includes("list 'shells' is not used")), show(e.warnings));
+    assert.ok(!e.warnings.some((w) => w.code === 'LOAD_UNUSED_LIST'), show(e.warnings));
   });
 
   test('single-field form: comps default to in, values are a flat list', () => {
@@ -754,6 +763,6 @@ describe('rule matching and selection', () => {
 
 test('an operator that does not fit the field type is named before its value is judged', () => {
   // `t` is no boolean either, but the operator is the mistake to report.
-  assertProblem(oneError(rule('R', 'evt.is_open_write startswith t')), 'x.yaml:4:23', "operator 'startswith' does not apply to booleans", 'startswith');
-  assertProblem(oneError(rule('R', 'proc.pid glob 1*')), 'x.yaml:4:14', "operator 'glob' does not apply to numbers", 'glob');
+  assertProblem(oneError(rule('R', 'evt.is_open_write startswith t')), 'x.yaml:4:23', 'LOAD_ERR_COMPILE_CONDITION', 'startswith');
+  assertProblem(oneError(rule('R', 'proc.pid glob 1*')), 'x.yaml:4:14', 'LOAD_ERR_COMPILE_CONDITION', 'glob');
 });

@@ -109,7 +109,7 @@ describe('alert shapes', () => {
       priority: 'Critical',
       rule: 'Out',
       source: 'syscall',
-      tags: ['T1496', 'mitre_execution'],
+      tags: ['T1496', 'mitre_execution'], // a set, as Falco keeps tags: sorted, each once
       time: '2025-11-24T16:00:00.123456789Z',
     });
     assert.match(j.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);

@@ -77,7 +77,10 @@ test('minewatch replay --source k8s_audit takes several --rules in order and pri
   assert.equal(quiet.status, 0, quiet.stderr);
   assert.equal(quiet.stdout, '');
   const wrongOrder = spawnSync(process.execPath, [CLI, 'replay', '--source', 'k8s_audit', '-r', f, '-r', RULES, K8S_AUDIT_CORPUS + 'exec_pod.json'], { encoding: 'utf8' });
-  assert.notEqual(wrongOrder.status, 0, 'overriding a macro not yet defined is an error');
+  // As in Falco, `override: replace` of a macro not yet defined defines it; Falco's file, read
+  // after it, defines it again, so its own condition wins and the exec alert is back.
+  assert.equal(wrongOrder.status, 0, wrongOrder.stderr);
+  assert.match(wrongOrder.stdout, /Attach\/Exec to pod/);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -42,10 +42,6 @@ export function printLoadError(e: unknown): number {
   throw e;
 }
 
-export function problemJson(p: RuleProblem) {
-  return { file: p.pos.file, line: p.pos.line, col: p.pos.col, message: p.message, snippet: p.snippet ?? null, item: p.item ?? null };
-}
-
 /** Run until SIGINT or SIGTERM, then `stop` (logged with the signal); resolves once it is done. */
 export function untilSignal(log: { info: (o: object, m: string) => void }, stop: () => Promise<void>): Promise<void> {
   return new Promise<void>((resolve) => {

@@ -71,6 +71,8 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
   }
   const github = opts.githubApi ? githubEnricher(opts.githubApi) : undefined;
   const byRule = new Map<string, number>();
+  /** Events read from the file, and of those the ones of the --source asked for. */
+  let readable = 0;
   let events = 0;
   let alerts = 0;
   let bad = 0;
@@ -81,8 +83,10 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
       process.stderr.write(`${err.message} (line skipped)\n`);
     };
     // k8s_audit files are audit logs as the API server writes them (one Event per line).
-    const stream = opts.source === 'k8s_audit' ? readAuditFile(file, onError) : readEventsFile(file, { source: opts.source, onError });
+    const stream = opts.source === 'k8s_audit' ? readAuditFile(file, onError) : readEventsFile(file, { onError });
     for await (const ev of stream) {
+      readable++;
+      if (opts.source && ev.source !== opts.source) continue;
       events++;
       if (ev.source === 'syscall') dns.enrich(ev as SyscallEvent);
       else if (ev.source === 'github' && github) await enrichGithub(github, ev as PluginEvent);
@@ -101,6 +105,13 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
     throw e;
   }
   if (progress && events >= 100_000) process.stderr.write('\n');
+  if (readable === 0) {
+    // Nothing to replay is a mistake (a wrong file, a wrong --source format), not an empty success.
+    const why = bad ? `none of its ${bad} line(s) is an event (see the lines above)` : 'it holds no event (it is empty, or only blank lines and # comments)';
+    const hint = opts.source === 'k8s_audit' ? 'a Kubernetes audit log, one audit Event per line' : 'JSON lines, one event each (see README, "Events")';
+    process.stderr.write(`${file}: nothing replayed: ${why}. Expected ${hint}.\n`);
+    return 1;
+  }
   const rules = [...byRule].map(([r, n]) => `${n} × ${r}`).join('; ');
   process.stderr.write(`replayed ${events} events from ${file}: ${alerts} alert(s)${rules ? ` (${rules})` : ''}${bad ? `, ${bad} bad line(s) skipped` : ''}\n`);
   return 0;

@@ -146,7 +146,7 @@ export class RulesEngine {
       if (def.output.includes('%container.info')) {
         // Falco's loader drops %container.info with this warning (rule_loader_compiler.cpp).
         this.ruleset.warnings.push({
-          pos: def.outputPos, item: def.name,
+          code: 'LOAD_DEPRECATED_ITEM', itemType: 'rule output', pos: def.outputPos, item: def.name,
           message: '%container.info is deprecated and expands to nothing (as in Falco); name the container fields you want, e.g. %container.id %container.name',
         });
       }

@@ -16,43 +16,61 @@ export class ConditionSyntaxError extends Error {
   }
 }
 
-const MAX_DEPTH = 100;
-const BLANK = /[ \t\n\r\b\f\v]/;
+/**
+ * Falco parses rules with libs' parser at max depth 1000 (rule_loader_compiler.cpp, set_max_depth),
+ * which counts five levels per parenthesis where this parser counts three: 600 allows as deep a
+ * nesting (some 200 parentheses).
+ */
+const MAX_DEPTH = 600;
+/** libs' lex_blank: space, tab, backspace, CR, LF (not form feed or vertical tab). */
+const BLANK = /[ \t\b\r\n]/;
 const FIELD_NAME = /[a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z][a-zA-Z0-9_]*)+/y;
 const IDENT = /[a-zA-Z][a-zA-Z0-9_]*/y;
-const FIELD_ARG_BARE = /[^ \b\t\n\r[\]"']+/y;
-const BARE_STR = /[^ \b\t\n\r(),="']+/y;
-const NUMBER = /(?:0[xX][0-9a-fA-F]+|[+-]?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)(?![^ \b\t\n\r(),])/y;
+/** libs' RGX_FIELDARGBARESTR and RGX_BARESTR; [[:space:]] is space, \t \n \v \f \r. */
+const FIELD_ARG_BARE = /[^\][\"' \t\n\v\f\r]+/y;
+const BARE_STR = /[^()"' \t\n\v\f\r=,]+/y;
+/** libs' RGX_HEXNUM, then RGX_NUMBER (an exponent needs its sign): the longest match is taken. */
+const NUMBER = /0[xX][0-9a-fA-F]+|[+-]?[0-9]+\.?[0-9]*(?:[eE][+-][0-9]+)?/y;
 const WORD_CHAR = /[a-zA-Z0-9_]/;
 
-/** Decode the escapes Falco accepts inside quoted strings. */
-export function unescapeQuoted(body: string): string {
+/** A quoted string's escape that libs refuses: the message, and the offset of its backslash in the body. */
+export class EscapeError extends Error {
+  constructor(message: string, readonly at: number) {
+    super(message);
+  }
+}
+
+/**
+ * Decode a quoted string's body as libs' unescape_str does (libsinsp filter/escaping.cpp):
+ * \\ \/ \b \f \n \r \t, the other quote's escape only inside its own kind of quotes, and
+ * "\ " as a lone backslash (kept by libs for rules written before escaping was strict, such as
+ * the sandbox rule "Sudo Potential Privilege Escalation"). Any other escape, \x included, is an
+ * error. A backslash at the very end is dropped.
+ */
+export function unescapeQuoted(body: string, quote: '"' | "'" = '"'): string {
   let out = '';
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
-    if (c !== '\\' || i + 1 >= body.length) {
+    if (c !== '\\') {
       out += c;
       continue;
     }
-    const n = body[++i]!;
+    if (++i >= body.length) break;
+    const n = body[i]!;
     switch (n) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
       case 'b': out += '\b'; break;
       case 'f': out += '\f'; break;
-      case '\\': out += '\\'; break;
-      case '"': out += '"'; break;
-      case "'": out += "'"; break;
-      case 'x': {
-        const hex = body.slice(i + 1, i + 3);
-        if (/^[0-9a-fA-F]{2}$/.test(hex)) {
-          out += String.fromCharCode(parseInt(hex, 16));
-          i += 2;
-        } else out += '\\x';
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case ' ': case '\\': out += '\\'; break;
+      case '/': out += '/'; break;
+      case '"': case "'":
+        if (n !== quote) throw new EscapeError(`invalid \\${n} escape in a ${quote}-quoted string`, i - 1);
+        out += n;
         break;
-      }
-      default: out += '\\' + n;
+      default:
+        throw new EscapeError(`unsupported string escape sequence: \\${n}`, i - 1);
     }
   }
   return out;
@@ -250,14 +268,15 @@ export class Parser {
     }
     for (const op of STR_OPS) {
       const symbolic = !/^[a-z]/.test(op);
-      if (symbolic ? this.src.startsWith(op, this.pos) : this.peekWord(op)) {
+      if (symbolic ? this.src.startsWith(op, this.pos) : this.src.startsWith(op, this.pos) && BLANK.test(this.src[this.pos + op.length] ?? '')) {
         this.pos += op.length;
         this.blanks();
         return { kind: 'cmp', left, op, right: this.strValueOrField(), at, opAt };
       }
     }
+    // List operators need no blank after them: `in(a, b)` is a list test, as in libs.
     for (const op of LIST_OPS) {
-      if (this.peekWord(op)) {
+      if (this.src.startsWith(op, this.pos)) {
         this.pos += op.length;
         this.blanks();
         return { kind: 'cmp', left, op, right: this.listValueOrField(), at, opAt };
@@ -268,18 +287,26 @@ export class Parser {
     this.fail(`unknown operator after '${name}'`, this.pos);
   }
 
+  /**
+   * A quoted string as libs' lex_quoted_str reads it: it ends at the first quote of its kind not
+   * right after a backslash (so "a\\\\" does not end at its last quote), then its escapes decode.
+   */
   private quoted(): Literal {
     const at = this.pos;
-    const q = this.src[this.pos]!;
+    const q = this.src[this.pos]! as '"' | "'";
     let i = this.pos + 1;
-    while (i < this.src.length && this.src[i] !== q) {
-      if (this.src[i] === '\\') i++;
-      i++;
-    }
+    while (i < this.src.length && !(this.src[i] === q && this.src[i - 1] !== '\\')) i++;
     if (i >= this.src.length) this.fail(`unterminated string: no closing ${q}`, at);
     const body = this.src.slice(this.pos + 1, i);
+    let value: string;
+    try {
+      value = unescapeQuoted(body, q);
+    } catch (e) {
+      if (!(e instanceof EscapeError)) throw e;
+      this.fail(e.message, this.pos + 1 + e.at);
+    }
     this.pos = i + 1;
-    return { value: unescapeQuoted(body), quoted: true, at };
+    return { value, quoted: true, at };
   }
 
   private tryFieldValue(): Operand | undefined {
@@ -303,11 +330,10 @@ export class Parser {
   private numValueOrField(): Operand {
     const fv = this.tryFieldValue();
     if (fv) return fv;
+    // libs takes only a number token after <, <=, > and >= (no quoted string).
     const at = this.pos;
-    const q = this.src[this.pos];
-    if (q === '"' || q === "'") return { kind: 'value', lit: this.quoted() };
     const n = this.match(NUMBER);
-    if (n === undefined) this.fail('expected a number', at);
+    if (n === undefined) this.fail('expected a number value', at);
     return { kind: 'value', lit: { value: n!, quoted: false, at } };
   }
 
@@ -355,8 +381,10 @@ export class Parser {
       }
       return { kind: 'list', items, at };
     }
+    // A bare name after `in`: the loader has already put every list's items in place of its
+    // name, so what is left is one value (libs parses it as a value, not a list).
     const ident = this.match(IDENT);
-    if (ident !== undefined) return { kind: 'listref', name: ident, at };
+    if (ident !== undefined) return { kind: 'list', items: [{ value: ident, quoted: false, at }], at };
     this.fail("expected a list of values in parentheses, e.g. (a, b), or a list name", at);
   }
 }

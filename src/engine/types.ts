@@ -40,13 +40,18 @@ export interface RuleProblem {
   snippet?: string;
   /** The rule, macro or list the problem belongs to. */
   item?: string;
+  /** Falco's load code (LOAD_ERR_COMPILE_CONDITION, LOAD_UNUSED_MACRO, …): see engine/load/codes.ts. */
+  code?: string;
+  /** The kind of item the problem is in (rule, macro condition, exception, …), as Falco names it. */
+  itemType?: string;
 }
 
 export function formatProblem(p: RuleProblem, kind: 'error' | 'warning' = 'error'): string {
   const at = `${p.pos.file}:${p.pos.line}:${p.pos.col}`;
   const what = p.item ? ` (${p.item})` : '';
   const snip = p.snippet !== undefined ? `: '${p.snippet}'` : '';
-  return `${at}: ${kind}${what}: ${p.message}${snip}`;
+  const code = p.code ? ` [${p.code}]` : '';
+  return `${at}: ${kind}${what}: ${p.message}${snip}${code}`;
 }
 
 /** Thrown by the loader when any file fails: the load is all or nothing. */

@@ -453,7 +453,9 @@ const mwK8sFields: FieldDef[] = [
   mwIndexed('mw.k8s.containers.image', 'charbuf', 'Images of every container of the pod or pod template, in any workload kind.', (v) => v.containers.map((c) => str(c.image))),
   mwIndexed('mw.k8s.containers.image.repository', 'charbuf', 'Image repositories without registry, tag or digest, lowercased (ghcr.io/metal3d/xmrig:latest → metal3d/xmrig; docker.io/library/nginx → nginx).', (v) => v.images.map((i) => i.repository)),
   mwIndexed('mw.k8s.containers.image.name', 'charbuf', 'Last path component of each image repository, lowercased (metal3d/xmrig → xmrig).', (v) => v.images.map((i) => i.name)),
-  mwIndexed('mw.k8s.containers.cmdline', 'charbuf', 'Command and args of each container joined by spaces (containers that set neither are left out).', (v) => v.cmdlines),
+  // Any container's command line satisfying a test is enough, as proc.aname tests any ancestor:
+  // so text operators (contains…) apply, which libs refuses on a list field.
+  { ...mwIndexed('mw.k8s.containers.cmdline', 'charbuf', 'Command and args of each container joined by spaces (containers that set neither are left out); without an index, a test holds when it holds for any of them.', (v) => v.cmdlines), anyWhenNoArg: true },
   mw('mw.k8s.containers.stratum_url', 'charbuf', 'Mining-pool URLs (stratum family) in the command lines of the containers.', (v) => {
     if (v.containers.length === 0) return undefined;
     return v.cmdlines.map((c) => parseStratumUrl(c)?.url).filter((u): u is string => u !== undefined);

@@ -44,10 +44,14 @@ export function oneError(files: Files, opts: Partial<EngineOptions> = {}): RuleP
   return errors[0]!;
 }
 
-/** Assert a problem's place ("x.yaml:3:7"), message (substring or pattern) and snippet. */
+/**
+ * Assert a problem's place ("x.yaml:3:7"), its Falco load code (a string such as
+ * 'LOAD_ERR_VALIDATE') or message (substring or pattern), and snippet.
+ */
 export function assertProblem(p: RuleProblem, where: string, message: string | RegExp, snippet?: string): void {
   assert.equal(`${p.pos.file}:${p.pos.line}:${p.pos.col}`, where, `place of: ${formatProblem(p)}`);
-  if (typeof message === 'string') assert.ok(p.message.includes(message), `message ${JSON.stringify(p.message)} should include ${JSON.stringify(message)}`);
+  if (typeof message === 'string' && /^LOAD_[A-Z_]+$/.test(message)) assert.equal(p.code, message, `code of: ${formatProblem(p)}`);
+  else if (typeof message === 'string') assert.ok(p.message.includes(message), `message ${JSON.stringify(p.message)} should include ${JSON.stringify(message)}`);
   else assert.match(p.message, message);
   if (snippet !== undefined) assert.equal(p.snippet, snippet, `snippet of: ${formatProblem(p)}`);
 }
@@ -66,4 +70,9 @@ export function fired(engine: RulesEngine, event: Event): string[] {
 export function predicate(condition: string, prelude = ''): (event: Event) => boolean {
   const e = load(prelude + rule('R', condition));
   return (event) => fired(e, event).includes('R');
+}
+
+/** The Falco load codes of problems, in order. */
+export function codes(ps: RuleProblem[]): string[] {
+  return ps.map((p) => p.code ?? '?');
 }
