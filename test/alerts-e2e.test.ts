@@ -10,26 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AgentRun, compileC, Marker, MARKER_RULE, markerRules, randomToken, writeConfig } from './helpers/agent-run.js';
+import { AgentRun, runScope, compileC, Marker, MARKER_RULE, markerRules, randomToken, writeConfig } from './helpers/agent-run.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { FIXTURES } from './helpers/paths.js';
 
-const dirs: string[] = [];
-const runs: AgentRun[] = [];
-after(() => {
-  for (const r of runs) r.kill();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'mw-alerts-e2e-'));
-  dirs.push(d);
-  return d;
-}
-function start(config: string | undefined, opts: ConstructorParameters<typeof AgentRun>[1]): AgentRun {
-  const r = new AgentRun(config, opts);
-  runs.push(r);
-  return r;
-}
+const { tmp, start } = runScope('mw-alerts-e2e-');
 
 /** Wait until `cond` holds, looking every 50 ms; the test's timeout bounds it. */
 async function eventually(cond: () => boolean | Promise<boolean>): Promise<void> {

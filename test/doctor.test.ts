@@ -76,6 +76,17 @@ describe('doctor', () => {
     assert.equal(r.report.asked, 'ebpf');
   });
 
+  test('an admission webhook that takes reviews without a credential is named, with the fix', () => {
+    const open = writeConfig(join(dir, 'adm-open.yaml'), { k8s: { admission: { enabled: true, allow_unauthenticated: true } } });
+    const openCheck = doctor(['--config', open, '--no-trial']).report.checks.find((c) => c.name === 'admission-auth');
+    assert.equal(openCheck?.ok, false);
+    assert.match(openCheck!.detail, /no credential/);
+    assert.match(openCheck!.fix!, /token_file/);
+    const tokened = writeConfig(join(dir, 'adm-token.yaml'), { k8s: { admission: { enabled: true, token: 'x'.repeat(32) } } });
+    assert.equal(doctor(['--config', tokened, '--no-trial']).report.checks.find((c) => c.name === 'admission-auth')?.ok, true);
+    assert.equal(doctor(['--no-trial']).report.checks.some((c) => c.name === 'admission-auth'), false, 'no webhook, no line');
+  });
+
   const live = isRoot() ? {} : { skip: 'needs root: doctor loads the drivers and the agent runs them' };
 
   test('with the default config, doctor names the driver run then chooses', live, async () => {

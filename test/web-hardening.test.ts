@@ -17,27 +17,13 @@ import { RulesEngine } from '../src/engine/engine.js';
 import type { SyscallEvent } from '../src/events.js';
 import { defaultRegistry } from '../src/fields/index.js';
 import { redactEnvText, redactOutput, scrubSecrets } from '../src/alerts/redact.js';
-import { AgentRun, compileC, writeConfig } from './helpers/agent-run.js';
+import { toJsonText } from '../src/engine/json.js';
+import { AgentRun, runScope, compileC, writeConfig } from './helpers/agent-run.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { CLI, FIXTURES } from './helpers/paths.js';
 import { call, falcoAlert, newAlertService, startWeb } from './helpers/web.js';
 
-const dirs: string[] = [];
-const runs: AgentRun[] = [];
-after(() => {
-  for (const r of runs) r.kill();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'mw-harden-'));
-  dirs.push(d);
-  return d;
-}
-function start(config: string | undefined, opts: ConstructorParameters<typeof AgentRun>[1]): AgentRun {
-  const r = new AgentRun(config, opts);
-  runs.push(r);
-  return r;
-}
+const { tmp, start } = runScope('mw-harden-');
 
 // Secrets as they look in the wild (made up): a GitHub token the secrets check knows, a password.
 const GITHUB_TOKEN = 'ghp_' + 'Zq8kR2mW4xT6vB1nY3pL5sD7fH9jK0aC2eG4';
@@ -233,7 +219,7 @@ describe('item 3: no environment beyond what a rule matched', () => {
       // The engine's event itself is untouched (responses still see the process as it was).
       assert.equal(ev.proc.env!.length, 7);
       await new Promise((res) => setTimeout(res, 300));
-      assertNoSecret(JSON.stringify(sent), 'what the outputs were given');
+      assertNoSecret(toJsonText(sent), 'what the outputs were given');
       assert.ok(sent.length >= 1, 'the output got the alert');
     } finally {
       await web.close();

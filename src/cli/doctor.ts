@@ -1,5 +1,7 @@
 /** `minewatch doctor`: which drivers and detectors can run on this host, why not, and the fix. */
 import type { Command } from 'commander';
+import type { K8sConfig } from '../k8s/config.js';
+import { admissionAuthStatus } from '../k8s/webhook-auth.js';
 import { type DriverName, doctor } from '../sources/driver-check.js';
 import { loadConfigWithFlags } from './common.js';
 
@@ -41,6 +43,7 @@ async function runDoctor(opts: DoctorOpts): Promise<number> {
     tcpflowkiller: d.tcpflowkiller.enabled,
     moneroKill: d.monero.enabled,
     responseMode: config.response.mode,
+    admission: admissionAuthStatus({ k8s: config.k8s as K8sConfig, web: config.web }),
   });
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

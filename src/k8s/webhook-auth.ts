@@ -79,6 +79,8 @@ export interface AdmissionAuthStatus {
   unauthenticated: boolean;
   /** One line for a person: what authenticates the webhook, or the risk and what to do. */
   message: string;
+  /** Set when the server refuses to start this way (no credential and no allow_unauthenticated). */
+  refused?: true;
 }
 
 /**
@@ -98,7 +100,7 @@ export function admissionAuthStatus(config: { k8s?: { admission?: Partial<K8sAdm
   if (a.client_ca_file) return { enabled: true, unauthenticated: false, message: `the admission webhook requires a client certificate signed by ${a.client_ca_file}${a.token || a.token_file ? ' or its bearer token (k8s.admission.token)' : ''}` };
   if (a.token || a.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires its own bearer token (k8s.admission.token)' };
   if (config.web?.token || config.web?.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires the server\'s bearer token (web.token): the API server must send it' };
-  return { enabled: true, unauthenticated: false, message: 'the admission webhook has no token and will not start: set k8s.admission.token_file, or allow_unauthenticated behind a NetworkPolicy' };
+  return { enabled: true, unauthenticated: false, refused: true, message: 'the admission webhook has no token and will not start: set k8s.admission.token_file, or allow_unauthenticated behind a NetworkPolicy' };
 }
 
 /**

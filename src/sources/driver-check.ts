@@ -45,6 +45,8 @@ export interface DoctorOptions {
   tcpflowkiller: boolean;
   moneroKill: boolean;
   responseMode: string;
+  /** The admission webhook's authentication (src/k8s/webhook-auth.ts), when the config has one. */
+  admission?: { enabled: boolean; unauthenticated: boolean; refused?: true; message: string };
 }
 
 const BTF_DEFAULT = '/sys/kernel/btf/vmlinux';
@@ -183,5 +185,11 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
   checks.push({ name: 'docker-api', kind: 'integration', ok: docker, detail: docker ? 'container names, images and labels from /var/run/docker.sock' : 'no /var/run/docker.sock: containers are named from cgroups only' });
   const k8s = Boolean(process.env.KUBERNETES_SERVICE_HOST) || existsSync(process.env.KUBECONFIG ?? join(process.env.HOME ?? '/root', '.kube', 'config'));
   checks.push({ name: 'kubernetes-api', kind: 'integration', ok: k8s, detail: k8s ? 'in-cluster service account or a kubeconfig: pod context and cluster actions (k8s.api)' : 'no in-cluster service account or kubeconfig: no pod context' });
+  const adm = opts.admission;
+  if (adm?.enabled) {
+    checks.push(adm.unauthenticated || adm.refused
+      ? { name: 'admission-auth', kind: 'integration', ok: false, detail: adm.message, fix: 'set k8s.admission.token_file (or client_ca_file) and give the API server that credential in its --admission-control-config-file kubeconfig' }
+      : { name: 'admission-auth', kind: 'integration', ok: true, detail: adm.message });
+  }
   return { chosen, asked: opts.driver, trial: opts.trial, checks };
 }

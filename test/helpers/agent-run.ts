@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { parseMountinfo } from '../../src/enrich/exe-identity.js';
 import { CLI } from './paths.js';
 import { run, tryRun } from './live.js';
@@ -686,4 +687,29 @@ export function dockerCgroupDirs(id: string, controllers: readonly string[], dri
   const rel = driver === 'systemd' ? join('system.slice', `docker-${id}.scope`) : join('docker', id);
   if (v1.length) return v1.map((p) => join(p, rel));
   return mounts.some((m) => m.fstype === 'cgroup2' && m.mountPoint === '/sys/fs/cgroup') ? [join('/sys/fs/cgroup', rel)] : [];
+}
+
+/**
+ * The temporary folders and agents one test file makes: `tmp()` a fresh folder, `start()` an agent
+ * (or server); all are killed and removed when the file's tests end.
+ */
+export function runScope(prefix: string): { tmp: () => string; start: (config: string | undefined, opts?: StartOptions) => AgentRun } {
+  const dirs: string[] = [];
+  const runs: AgentRun[] = [];
+  after(() => {
+    for (const r of runs) r.kill();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    tmp: () => {
+      const d = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(d);
+      return d;
+    },
+    start: (config, opts = {}) => {
+      const r = new AgentRun(config, opts);
+      runs.push(r);
+      return r;
+    },
+  };
 }
