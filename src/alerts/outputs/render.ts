@@ -1,6 +1,6 @@
 /**
  * The two line formats Falco users know: the text line ("<time>: <Priority> <output>") and the
- * JSON alert. A summary (the repeats of a group when its throttle window closes) says so in text.
+ * JSON alert.
  */
 import { escapeControl } from '../../engine/escape.js';
 import type { AlertMessage } from '../types.js';
@@ -9,13 +9,12 @@ import { toJsonText } from '../../engine/json.js';
 export type LineFormat = 'text' | 'json';
 
 /**
- * Falco's text line; a summary gets its count and time span appended. Control characters are
- * escaped (a newline in a command line must not start a forged line of its own).
+ * Falco's text line. A summary's output already ends with its count and time span (the pipeline
+ * writes them there, so JSON consumers see them too): nothing is added here. Control characters
+ * are escaped (a newline in a command line must not start a forged line of its own).
  */
 export function textLine(msg: AlertMessage): string {
-  const mw = msg.minewatch;
-  if (mw?.kind !== 'summary') return escapeControl(msg.output);
-  return escapeControl(`${msg.output} (repeated: ${mw.count} matches from ${mw.first_seen} to ${mw.last_seen})`);
+  return escapeControl(msg.output);
 }
 
 /** One line, without its newline. */
