@@ -452,7 +452,20 @@ export class ConditionCompiler {
     }
   }
 
+  /**
+   * The predicate for `ir`. A tree of and/or/not over tests becomes one generated function per
+   * call (see generated()); small trees, deep ones and lone tests are closures.
+   */
   static build(ir: IR): Pred {
+    if (ir.k === 'and' || ir.k === 'or' || ir.k === 'not' || ir.k === 'macro') {
+      const g = generated(ir);
+      if (g) return g;
+    }
+    return ConditionCompiler.buildClosures(ir);
+  }
+
+  /** The predicate for `ir` as closures over closures. */
+  static buildClosures(ir: IR): Pred {
     switch (ir.k) {
       case 'macro':
         return ConditionCompiler.build(ir.ir);
@@ -498,6 +511,56 @@ export class ConditionCompiler {
       }
     }
   }
+}
+
+/** Trees deeper or larger than this are built as closures: generated source stays small. */
+const GEN_MAX_DEPTH = 64;
+const GEN_MAX_NODES = 4096;
+
+/**
+ * `ir` as one generated function: its and/or/not as JavaScript operators, its tests as calls
+ * `t3(ev)` to the tests' closures. Why: the closures build() otherwise makes for and/or/not share
+ * their code across all rules, so V8 sees every call inside them go to many different functions
+ * (megamorphic: no inlining, a slow call each time). A function generated per condition has call
+ * sites of its own, each calling one test. The source holds only operators and slot numbers,
+ * never text from the rules, and gives the same results in the same order (&& and || short-cut
+ * as the closures do). Undefined when the tree is too deep or large.
+ */
+function generated(ir: IR): Pred | undefined {
+  const tests: Pred[] = [];
+  let nodes = 0;
+  const src = (x: IR, depth: number): string | undefined => {
+    if (++nodes > GEN_MAX_NODES || depth > GEN_MAX_DEPTH) return undefined;
+    switch (x.k) {
+      case 'macro':
+        return src(x.ir, depth + 1);
+      case 'const':
+        return x.v ? 'true' : 'false';
+      case 'leaf':
+        tests.push(x.test);
+        return `t${tests.length - 1}(ev)`;
+      case 'not': {
+        const a = src(x.x, depth + 1);
+        return a === undefined ? undefined : `!${a}`;
+      }
+      case 'and': case 'or': {
+        const parts: string[] = [];
+        for (const it of x.items) {
+          const a = src(it, depth + 1);
+          if (a === undefined) return undefined;
+          parts.push(a);
+        }
+        if (parts.length === 0) return x.k === 'and' ? 'true' : 'false';
+        return `(${parts.join(x.k === 'and' ? ' && ' : ' || ')})`;
+      }
+    }
+  };
+  const body = src(ir, 0);
+  if (body === undefined) return undefined;
+  const names = tests.map((_, i) => `t${i} = t[${i}]`);
+  const code = `'use strict';${names.length ? ` const ${names.join(', ')};` : ''} return function condition(ev) { return ${body}; };`;
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  return (new Function('t', code) as (t: Pred[]) => Pred)(tests);
 }
 
 /** Per macro expansion: its simplified, memoized predicate by the rule's event types. */
