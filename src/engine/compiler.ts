@@ -18,6 +18,7 @@ import type { AnyOf, Extracted, FieldType, FieldValue } from '../fields/types.js
 import type { Expr, FieldOperand, Literal, Op, Operand } from './ast.js';
 import { EventMemo, type FieldSlot, fieldSlot, valueOf } from '../fields/memo.js';
 import { AhoCorasick } from './aho.js';
+import { specialize } from './specialize.js';
 import { ALL_TYPES, type TypeSet, covers, disjoint, except, intersect, only, union } from './evttypes.js';
 import { PathPrefixMatcher, globToRegExp } from './glob.js';
 import { TEXT_TYPES, transformedType, transformer } from './transformers.js';
@@ -558,9 +559,7 @@ function generated(ir: IR): Pred | undefined {
   const body = src(ir, 0);
   if (body === undefined) return undefined;
   const names = tests.map((_, i) => `t${i} = t[${i}]`);
-  const code = `'use strict';${names.length ? ` const ${names.join(', ')};` : ''} return function condition(ev) { return ${body}; };`;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return (new Function('t', code) as (t: Pred[]) => Pred)(tests);
+  return specialize<Pred>(['t'], [tests], `${names.length ? `const ${names.join(', ')}; ` : ''}return function condition(ev) { return ${body}; };`);
 }
 
 /** Per macro expansion: its simplified, memoized predicate by the rule's event types. */
@@ -852,29 +851,33 @@ function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
   switch (vt.family) {
     case 'text':
       return textLeaf(slot, vt.test as (s: string) => boolean);
-    case 'numbers': {
-      const test = vt.test as (n: number) => boolean;
-      return (ev) => {
-        const v = valueOf(slot, ev);
-        if (typeof v === 'number') return test(v);
-        return v !== undefined && !Array.isArray(v) && test(Number(v));
-      };
-    }
+    case 'numbers':
+      return slotLeaf(slot, vt.test, `if (typeof v === 'number') return test(v);
+    return v !== undefined && !Array.isArray(v) && test(Number(v));`);
     default:
-      return (ev) => {
-        const v = valueOf(slot, ev);
-        return v !== undefined && !Array.isArray(v) && one(v);
-      };
+      return slotLeaf(slot, one, 'return v !== undefined && !Array.isArray(v) && test(v);');
   }
 }
 
 /** A text test on a single-valued field's value, read from its slot. */
 function textLeaf(slot: FieldSlot<Event, Extracted>, test: (s: string) => boolean): Pred {
-  return (ev) => {
-    const v = valueOf(slot, ev);
-    if (typeof v === 'string') return test(v);
-    return v !== undefined && !Array.isArray(v) && test(String(v));
-  };
+  return slotLeaf(slot, test, `if (typeof v === 'string') return test(v);
+    return v !== undefined && !Array.isArray(v) && test(String(v));`);
+}
+
+/**
+ * A test on a single-valued field's value `v`, read from its slot: valueOf() and fill() written
+ * out in a function of this leaf's own (specialize.ts), so its calls to the field's getter and to
+ * the test are each to one function. `tail` tests `v` with `test`.
+ */
+function slotLeaf(slot: FieldSlot<Event, Extracted>, test: (v: never) => boolean, tail: string): Pred {
+  const read = slot.catches ? 'try { v = get(ev); } catch { v = undefined; }' : 'v = get(ev);';
+  return specialize<Pred>(['slot', 'memo', 'get', 'test'], [slot, slot.memo, slot.get, test], `return function leaf(ev) {
+    let v;
+    if (slot.gen === memo.generation && slot.ev === ev) v = slot.v;
+    else { ${read} slot.v = v; slot.gen = memo.generation; slot.ev = ev; }
+    ${tail}
+  };`);
 }
 
 /** `field op val(other)`: both sides known only at run time, tested with the same tables. */
