@@ -414,7 +414,7 @@ export class ConditionCompiler {
         let out = byTypes.get(key);
         if (!out) {
           const inner = ConditionCompiler.simplify(ir.ir, types);
-          out = inner.k === 'const' || inner.k === 'leaf' ? inner : { k: 'leaf', test: ir.memo.perEvent(ConditionCompiler.build(inner)), text: `[${ir.name}]`, inner };
+          out = inner.k === 'const' || inner.k === 'leaf' ? inner : { k: 'leaf', test: memoized(ir.memo, ConditionCompiler.build(inner)), text: `[${ir.name}]`, inner };
           byTypes.set(key, out);
         }
         return out;
@@ -512,6 +512,21 @@ export class ConditionCompiler {
       }
     }
   }
+}
+
+/**
+ * `fn` run at most once per event, as EventMemo.perEvent, in a function of its own
+ * (specialize.ts): a macro's memo calls one predicate, not every macro's.
+ */
+function memoized(memo: EventMemo, fn: Pred): Pred {
+  return specialize<Pred>(['memo', 'fn'], [memo, fn], `let gen = -1, last, value;
+  return function macro(ev) {
+    if (gen === memo.generation && last === ev) return value;
+    value = fn(ev);
+    gen = memo.generation;
+    last = ev;
+    return value;
+  };`);
 }
 
 /** Trees deeper or larger than this are built as closures: generated source stays small. */
