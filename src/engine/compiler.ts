@@ -843,22 +843,16 @@ export function asText(v: Extracted): string | undefined {
 function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
   const one = vt.one;
   if (left.multi) {
+    // Each in a function of its own (specialize.ts): one getter and one test per call site.
     const any = left.anyOf ? left.any : undefined;
-    if (any) return (ev) => any(ev, one);
-    const g = left.get;
-    if (op === 'in' && !left.anyOf) {
-      return (ev) => {
-        const v = g(ev);
-        if (v === undefined) return false;
-        if (!Array.isArray(v)) return one(v);
-        return v.length > 0 && v.every(one);
-      };
-    }
-    return (ev) => {
-      const v = g(ev);
-      if (v === undefined) return false;
-      return Array.isArray(v) ? v.some(one) : one(v);
-    };
+    if (any) return specialize<Pred>(['any', 'one'], [any, one], 'return function anyOf(ev) { return any(ev, one); };');
+    const every = op === 'in' && !left.anyOf;
+    return specialize<Pred>(['g', 'one'], [left.get, one], `return function listLeaf(ev) {
+    const v = g(ev);
+    if (v === undefined) return false;
+    if (!Array.isArray(v)) return one(v);
+    ${every ? 'return v.length > 0 && v.every(one);' : 'return v.some(one);'}
+  };`);
   }
   // Single-valued: the value read from the field's slot, normalized for the family, then tested;
   // the common case (text that is a string, a number that is a number) skips normalizing.
