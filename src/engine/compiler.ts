@@ -465,11 +465,11 @@ export class ConditionCompiler {
     return ConditionCompiler.buildClosures(ir);
   }
 
-  /** The predicate for `ir` as closures over closures. */
+  /** The predicate for `ir` as closures over closures, all the way down (the plain reading, and where no code is generated). */
   static buildClosures(ir: IR): Pred {
     switch (ir.k) {
       case 'macro':
-        return ConditionCompiler.build(ir.ir);
+        return ConditionCompiler.buildClosures(ir.ir);
       case 'const': {
         const v = ir.v;
         return () => v;
@@ -477,11 +477,11 @@ export class ConditionCompiler {
       case 'leaf':
         return ir.test;
       case 'not': {
-        const x = ConditionCompiler.build(ir.x);
+        const x = ConditionCompiler.buildClosures(ir.x);
         return (ev) => !x(ev);
       }
       case 'and': {
-        const fs = ir.items.map(ConditionCompiler.build);
+        const fs = ir.items.map(ConditionCompiler.buildClosures);
         if (fs.length === 2) {
           const [a, b] = fs as [Pred, Pred];
           return (ev) => a(ev) && b(ev);
@@ -496,7 +496,7 @@ export class ConditionCompiler {
         };
       }
       case 'or': {
-        const fs = ir.items.map(ConditionCompiler.build);
+        const fs = ir.items.map(ConditionCompiler.buildClosures);
         if (fs.length === 2) {
           const [a, b] = fs as [Pred, Pred];
           return (ev) => a(ev) || b(ev);
@@ -526,7 +526,7 @@ function memoized(memo: EventMemo, fn: Pred): Pred {
     gen = memo.generation;
     last = ev;
     return value;
-  };`);
+  };`, () => memo.perEvent(fn));
 }
 
 /** Trees deeper or larger than this are built as closures: generated source stays small. */
@@ -574,7 +574,7 @@ function generated(ir: IR): Pred | undefined {
   const body = src(ir, 0);
   if (body === undefined) return undefined;
   const names = tests.map((_, i) => `t${i} = t[${i}]`);
-  return specialize<Pred>(['t'], [tests], `${names.length ? `const ${names.join(', ')}; ` : ''}return function condition(ev) { return ${body}; };`);
+  return specialize<Pred>(['t'], [tests], `${names.length ? `const ${names.join(', ')}; ` : ''}return function condition(ev) { return ${body}; };`, () => ConditionCompiler.buildClosures(ir));
 }
 
 /** Per macro expansion: its simplified, memoized predicate by the rule's event types. */
@@ -845,14 +845,22 @@ function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
   if (left.multi) {
     // Each in a function of its own (specialize.ts): one getter and one test per call site.
     const any = left.anyOf ? left.any : undefined;
-    if (any) return specialize<Pred>(['any', 'one'], [any, one], 'return function anyOf(ev) { return any(ev, one); };');
+    if (any) return specialize<Pred>(['any', 'one'], [any, one], 'return function anyOf(ev) { return any(ev, one); };', () => (ev) => any(ev, one));
     const every = op === 'in' && !left.anyOf;
     return specialize<Pred>(['g', 'one'], [left.get, one], `return function listLeaf(ev) {
     const v = g(ev);
     if (v === undefined) return false;
     if (!Array.isArray(v)) return one(v);
     ${every ? 'return v.length > 0 && v.every(one);' : 'return v.some(one);'}
-  };`);
+  };`, () => {
+      const g = left.get;
+      return (ev) => {
+        const v = g(ev);
+        if (v === undefined) return false;
+        if (!Array.isArray(v)) return one(v);
+        return every ? v.length > 0 && v.every(one) : v.some(one);
+      };
+    });
   }
   // Single-valued: the value read from the field's slot, normalized for the family, then tested;
   // the common case (text that is a string, a number that is a number) skips normalizing.
@@ -860,33 +868,46 @@ function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
   switch (vt.family) {
     case 'text':
       return textLeaf(slot, vt.test as (s: string) => boolean);
-    case 'numbers':
-      return slotLeaf(slot, vt.test, `if (typeof v === 'number') return test(v);
-    return v !== undefined && !Array.isArray(v) && test(Number(v));`);
+    case 'numbers': {
+      const test = vt.test as (n: number) => boolean;
+      return slotLeaf(slot, test, `if (typeof v === 'number') return test(v);
+    return v !== undefined && !Array.isArray(v) && test(Number(v));`, () => (ev) => {
+        const v = valueOf(slot, ev);
+        if (typeof v === 'number') return test(v);
+        return v !== undefined && !Array.isArray(v) && test(Number(v));
+      });
+    }
     default:
-      return slotLeaf(slot, one, 'return v !== undefined && !Array.isArray(v) && test(v);');
+      return slotLeaf(slot, one, 'return v !== undefined && !Array.isArray(v) && test(v);', () => (ev) => {
+        const v = valueOf(slot, ev);
+        return v !== undefined && !Array.isArray(v) && one(v);
+      });
   }
 }
 
 /** A text test on a single-valued field's value, read from its slot. */
 function textLeaf(slot: FieldSlot<Event, Extracted>, test: (s: string) => boolean): Pred {
   return slotLeaf(slot, test, `if (typeof v === 'string') return test(v);
-    return v !== undefined && !Array.isArray(v) && test(String(v));`);
+    return v !== undefined && !Array.isArray(v) && test(String(v));`, () => (ev) => {
+    const v = valueOf(slot, ev);
+    if (typeof v === 'string') return test(v);
+    return v !== undefined && !Array.isArray(v) && test(String(v));
+  });
 }
 
 /**
  * A test on a single-valued field's value `v`, read from its slot: valueOf() and fill() written
  * out in a function of this leaf's own (specialize.ts), so its calls to the field's getter and to
- * the test are each to one function. `tail` tests `v` with `test`.
+ * the test are each to one function. `tail` tests `v` with `test`; `fallback` is the same as a closure.
  */
-function slotLeaf(slot: FieldSlot<Event, Extracted>, test: (v: never) => boolean, tail: string): Pred {
+function slotLeaf(slot: FieldSlot<Event, Extracted>, test: (v: never) => boolean, tail: string, fallback: () => Pred): Pred {
   const read = slot.catches ? 'try { v = get(ev); } catch { v = undefined; }' : 'v = get(ev);';
   return specialize<Pred>(['slot', 'memo', 'get', 'test'], [slot, slot.memo, slot.get, test], `return function leaf(ev) {
     let v;
     if (slot.gen === memo.generation && slot.ev === ev) v = slot.v;
     else { ${read} slot.v = v; slot.gen = memo.generation; slot.ev = ev; }
     ${tail}
-  };`);
+  };`, fallback);
 }
 
 /** `field op val(other)`: both sides known only at run time, tested with the same tables. */

@@ -235,7 +235,7 @@ export class OutputFormat {
 
   render(ev: Event): { text: string; fields: Record<string, OutputValue> } {
     if (this.fast) return this.fast(ev);
-    if (++this.renders === SPECIALIZE_AFTER) this.fast = specialized(this.parts, this.extras);
+    if (++this.renders === SPECIALIZE_AFTER) this.fast = specialized(this.parts, this.extras, (ev) => this.renderLoop(ev));
     return this.renderLoop(ev);
   }
 
@@ -298,7 +298,11 @@ const SPECIALIZE_MAX_PARTS = 256;
  * every rule's format. Exactly the loop's steps per part, in order. The source holds only part
  * numbers: literals and keys are read from the parts.
  */
-function specialized(parts: readonly Part[], extras: readonly { key: string; value: (ev: Event) => OutputValue }[]): ((ev: Event) => { text: string; fields: Record<string, OutputValue> }) | undefined {
+function specialized(
+  parts: readonly Part[],
+  extras: readonly { key: string; value: (ev: Event) => OutputValue }[],
+  loop: (ev: Event) => { text: string; fields: Record<string, OutputValue> },
+): ((ev: Event) => { text: string; fields: Record<string, OutputValue> }) | undefined {
   if (parts.length > SPECIALIZE_MAX_PARTS) return undefined;
   const decl: string[] = [];
   const body: string[] = [];
@@ -339,7 +343,7 @@ function specialized(parts: readonly Part[], extras: readonly { key: string; val
       }
     }
     return { text, fields };
-  };`);
+  };`, () => loop);
 }
 
 function joinLiterals(parts: Part[]): Part[] {

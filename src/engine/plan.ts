@@ -107,7 +107,7 @@ export class TypePlan {
           ids.set(k, id);
           const t = lead[n]!.leaf.test;
           // A negated guard in a function of its own (specialize.ts): it calls one test.
-          this.guards.push(lead[n]!.neg ? specialize<Pred>(['t'], [t], 'return function notGuard(ev) { return !t(ev); };') : t);
+          this.guards.push(lead[n]!.neg ? specialize<Pred>(['t'], [t], 'return function notGuard(ev) { return !t(ev); };', () => (ev) => !t(ev)) : t);
         }
         flat.push(id);
         n++;
