@@ -18,7 +18,7 @@ import type { AnyOf, Extracted, FieldType, FieldValue } from '../fields/types.js
 import type { Expr, FieldOperand, Literal, Op, Operand } from './ast.js';
 import { EventMemo, type FieldSlot, fieldSlot, valueOf } from '../fields/memo.js';
 import { AhoCorasick } from './aho.js';
-import { specialize } from './specialize.js';
+import { ownFunction, specialize, specializeLater } from './specialize.js';
 import { ALL_TYPES, type TypeSet, covers, disjoint, except, intersect, only, union } from './evttypes.js';
 import { PathPrefixMatcher, globToRegExp } from './glob.js';
 import { TEXT_TYPES, transformedType, transformer } from './transformers.js';
@@ -455,13 +455,14 @@ export class ConditionCompiler {
 
   /**
    * The predicate for `ir`. A tree of and/or/not over tests becomes one generated function per
-   * call (see generated()); small trees, deep ones and lone tests are closures.
+   * call (see generated()), a lone test its own function (specializeLater); deep trees are closures.
    */
   static build(ir: IR): Pred {
     if (ir.k === 'and' || ir.k === 'or' || ir.k === 'not' || ir.k === 'macro') {
       const g = generated(ir);
       if (g) return g;
     }
+    if (ir.k === 'leaf') return ownFunction(ir.test);
     return ConditionCompiler.buildClosures(ir);
   }
 
@@ -553,7 +554,7 @@ function generated(ir: IR): Pred | undefined {
       case 'const':
         return x.v ? 'true' : 'false';
       case 'leaf':
-        tests.push(x.test);
+        tests.push(ownFunction(x.test));
         return `t${tests.length - 1}(ev)`;
       case 'not': {
         const a = src(x.x, depth + 1);
@@ -845,14 +846,12 @@ function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
   if (left.multi) {
     // Each in a function of its own (specialize.ts): one getter and one test per call site.
     const any = left.anyOf ? left.any : undefined;
-    if (any) return specialize<Pred>(['any', 'one'], [any, one], 'return function anyOf(ev) { return any(ev, one); };', () => (ev) => any(ev, one));
+    if (any) {
+      const closure = (): Pred => (ev) => any(ev, one);
+      return specializeLater(closure(), () => specialize<Pred>(['any', 'one'], [any, one], 'return function anyOf(ev) { return any(ev, one); };', closure));
+    }
     const every = op === 'in' && !left.anyOf;
-    return specialize<Pred>(['g', 'one'], [left.get, one], `return function listLeaf(ev) {
-    const v = g(ev);
-    if (v === undefined) return false;
-    if (!Array.isArray(v)) return one(v);
-    ${every ? 'return v.length > 0 && v.every(one);' : 'return v.some(one);'}
-  };`, () => {
+    const closure = (): Pred => {
       const g = left.get;
       return (ev) => {
         const v = g(ev);
@@ -860,7 +859,13 @@ function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
         if (!Array.isArray(v)) return one(v);
         return every ? v.length > 0 && v.every(one) : v.some(one);
       };
-    });
+    };
+    return specializeLater(closure(), () => specialize<Pred>(['g', 'one'], [left.get, one], `return function listLeaf(ev) {
+    const v = g(ev);
+    if (v === undefined) return false;
+    if (!Array.isArray(v)) return one(v);
+    ${every ? 'return v.length > 0 && v.every(one);' : 'return v.some(one);'}
+  };`, closure));
   }
   // Single-valued: the value read from the field's slot, normalized for the family, then tested;
   // the common case (text that is a string, a number that is a number) skips normalizing.
@@ -902,12 +907,12 @@ function textLeaf(slot: FieldSlot<Event, Extracted>, test: (s: string) => boolea
  */
 function slotLeaf(slot: FieldSlot<Event, Extracted>, test: (v: never) => boolean, tail: string, fallback: () => Pred): Pred {
   const read = slot.catches ? 'try { v = get(ev); } catch { v = undefined; }' : 'v = get(ev);';
-  return specialize<Pred>(['slot', 'memo', 'get', 'test'], [slot, slot.memo, slot.get, test], `return function leaf(ev) {
+  return specializeLater(fallback(), () => specialize<Pred>(['slot', 'memo', 'get', 'test'], [slot, slot.memo, slot.get, test], `return function leaf(ev) {
     let v;
     if (slot.gen === memo.generation && slot.ev === ev) v = slot.v;
     else { ${read} slot.v = v; slot.gen = memo.generation; slot.ev = ev; }
     ${tail}
-  };`, fallback);
+  };`, fallback));
 }
 
 /** `field op val(other)`: both sides known only at run time, tested with the same tables. */

@@ -32,3 +32,23 @@ export function specialize<T>(names: readonly string[], values: readonly unknown
 export function generateCode(on: boolean): void {
   refused = !on;
 }
+
+/**
+ * Specialized versions made on demand: a test is built as a closure (cheap, at load) and gets its
+ * function of its own only when a plan that runs it is built (on the first event of a type), so
+ * rules files load as fast as before and tests no event reaches cost no compiling.
+ */
+const later = new WeakMap<object, { make: () => unknown; made?: unknown }>();
+
+/** `closure`, with `make` to build its specialized version when ownFunction() asks for it. */
+export function specializeLater<T extends object>(closure: T, make: () => T): T {
+  later.set(closure, { make });
+  return closure;
+}
+
+/** The specialized version of `f` registered with specializeLater (built once), or `f` itself. */
+export function ownFunction<T extends object>(f: T): T {
+  const l = later.get(f);
+  if (!l) return f;
+  return (l.made ??= l.make()) as T;
+}
