@@ -50,6 +50,28 @@ describe('output strings', () => {
     assert.deepEqual(m.outputFields, { 'fd.name': null, 'fd.sport': null, 'proc.aname[5]': null, 'evt.is_open_write': null });
   });
 
+  test('a format rendered many times (its own render function after a few) renders as the first time', () => {
+    // Text, a number, a boolean, a list, a missing value, a width and a transformer, plus Falco's
+    // append_output fields, over two events in turn: renders 1-2 run the loop, later ones the
+    // format's own function (output.ts, specialized()).
+    const engine = load(outRule('"n=%proc.name p=%proc.pid w=%evt.is_open_write t=%fd.types gp=%proc.aname[5] pad=%8proc.name up=%toupper(proc.name) f=%fd.name"'));
+    const events = [
+      ev({ ts: TS, type: 'openat', args: { w: 1 }, fd: { type: 'ipv4', name: '/x', sport: 3333 }, proc: tree.proc }),
+      ev({ ts: TS + 1n, type: 'execve', proc: { name: 'a-rather-long-name', pid: 7 } }),
+    ];
+    const first = events.map((e) => engine.process(e)[0]!);
+    assert.equal(first[0]!.output, 'n=xmrig p=300 w=true t=(ipv4,file) gp=<NA> pad=xmrig    up=XMRIG f=/x');
+    assert.equal(first[1]!.output, 'n=a-rather-long-name p=7 w=<NA> t=<NA> gp=<NA> pad=a-rather up=A-RATHER-LONG-NAME f=<NA>');
+    for (let round = 0; round < 6; round++) {
+      events.forEach((e, i) => {
+        const m = engine.process(e)[0]!;
+        assert.equal(m.output, first[i]!.output, `round ${round}, event ${i}`);
+        assert.deepEqual(m.outputFields, first[i]!.outputFields, `round ${round}, event ${i}`);
+        assert.deepEqual(Object.keys(m.outputFields), Object.keys(first[i]!.outputFields), 'the keys in the same order');
+      });
+    }
+  });
+
   test('types of output values: numbers, booleans, lists', () => {
     const e = ev({ ts: TS, type: 'openat', args: { w: 1 }, fd: { type: 'ipv4', name: '/x', sport: 3333 } });
     const m = only(outRule('"%fd.sport %evt.is_open_write %fd.types"'), e);

@@ -5,10 +5,12 @@
  * for all the rule's types at once) hold, in load order, with the same output.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { ConditionCompiler, type Pred } from '../src/engine/compiler.js';
 import { Engine, RulesEngine, type CompiledRule } from '../src/engine/index.js';
+import { generateCode } from '../src/engine/specialize.js';
 import type { Match } from '../src/engine/types.js';
 import type { Event, ProcessInfo, SyscallEvent } from '../src/events.js';
 import { FieldRegistry } from '../src/fields/registry.js';
@@ -21,7 +23,8 @@ import { rule, y } from './helpers/rules.js';
 const ownPreds = new WeakMap<CompiledRule, Pred>();
 function ownPred(r: CompiledRule): Pred {
   let p = ownPreds.get(r);
-  if (!p) ownPreds.set(r, (p = ConditionCompiler.build(ConditionCompiler.simplify(r.condition, r.evttypes))));
+  // As closures (buildClosures), not the generated functions process() runs: the plain reading.
+  if (!p) ownPreds.set(r, (p = ConditionCompiler.buildClosures(ConditionCompiler.simplify(r.condition, r.evttypes))));
   return p;
 }
 
@@ -107,6 +110,40 @@ describe('process() agrees with the rules\' own predicates', () => {
       assert.ok(hits > 300, `the stream exercises the rules (${hits} matches)`);
     });
   }
+
+  test('without generated functions (Node run with --disallow-code-generation-from-strings) the answers are the same', () => {
+    generateCode(false);
+    let plain: Engine;
+    try {
+      plain = Engine.fromFiles(files, { ruleMatching: 'all', hostname: 'h' });
+    } finally {
+      generateCode(true);
+    }
+    const e = Engine.fromFiles(files, { ruleMatching: 'all', hostname: 'h' });
+    let hits = 0;
+    // Several rounds: outputs rendered often get their own render function in `e` only.
+    for (let round = 0; round < 3; round++) {
+      for (const event of events(e.ruleset.lists.values(), 2000, 3)) {
+        const got = brief(e.process(event));
+        hits += got.length;
+        assert.deepEqual(got, brief(plain.process(event)), `${event.type} #${event.num}`);
+      }
+    }
+    assert.ok(hits > 100, `the stream exercises the rules (${hits} matches)`);
+  });
+
+  test('Node run with --disallow-code-generation-from-strings still loads rules and matches', () => {
+    const engineUrl = new URL('../src/engine/index.js', import.meta.url).href;
+    const script = `import { Engine } from ${JSON.stringify(engineUrl)};
+      const e = Engine.fromFiles([${JSON.stringify(`${ROOT}rules/minewatch_rules.yaml`)}], { hostname: 'h' });
+      const ev = { source: 'syscall', type: 'execve', ts: 1n, num: 1, res: 0, args: {}, proc: { pid: 9, name: 'xmrig', exepath: '/tmp/xmrig', args: ['-o', 'stratum+tcp://198.51.100.1:3333'], env: [] } };
+      let rules = [];
+      for (let i = 0; i < 5; i++) rules = e.process(ev).map((m) => m.rule);
+      console.log(JSON.stringify(rules));`;
+    const out = execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const rules = JSON.parse(out) as string[];
+    assert.ok(rules.length > 0, `a miner launch matches a rule (${out.trim()})`);
+  });
 });
 
 // ---- guards and the value index on small, controlled rule sets ---------------------------------

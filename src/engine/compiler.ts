@@ -18,6 +18,7 @@ import type { AnyOf, Extracted, FieldType, FieldValue } from '../fields/types.js
 import type { Expr, FieldOperand, Literal, Op, Operand } from './ast.js';
 import { EventMemo, type FieldSlot, fieldSlot, valueOf } from '../fields/memo.js';
 import { AhoCorasick } from './aho.js';
+import { ownFunction, specialize, specializeLater } from './specialize.js';
 import { ALL_TYPES, type TypeSet, covers, disjoint, except, intersect, only, union } from './evttypes.js';
 import { PathPrefixMatcher, globToRegExp } from './glob.js';
 import { TEXT_TYPES, transformedType, transformer } from './transformers.js';
@@ -413,7 +414,7 @@ export class ConditionCompiler {
         let out = byTypes.get(key);
         if (!out) {
           const inner = ConditionCompiler.simplify(ir.ir, types);
-          out = inner.k === 'const' || inner.k === 'leaf' ? inner : { k: 'leaf', test: ir.memo.perEvent(ConditionCompiler.build(inner)), text: `[${ir.name}]`, inner };
+          out = inner.k === 'const' || inner.k === 'leaf' ? inner : { k: 'leaf', test: memoized(ir.memo, ConditionCompiler.build(inner)), text: `[${ir.name}]`, inner };
           byTypes.set(key, out);
         }
         return out;
@@ -452,10 +453,24 @@ export class ConditionCompiler {
     }
   }
 
+  /**
+   * The predicate for `ir`. A tree of and/or/not over tests becomes one generated function per
+   * call (see generated()), a lone test its own function (specializeLater); deep trees are closures.
+   */
   static build(ir: IR): Pred {
+    if (ir.k === 'and' || ir.k === 'or' || ir.k === 'not' || ir.k === 'macro') {
+      const g = generated(ir);
+      if (g) return g;
+    }
+    if (ir.k === 'leaf') return ownFunction(ir.test);
+    return ConditionCompiler.buildClosures(ir);
+  }
+
+  /** The predicate for `ir` as closures over closures, all the way down (the plain reading, and where no code is generated). */
+  static buildClosures(ir: IR): Pred {
     switch (ir.k) {
       case 'macro':
-        return ConditionCompiler.build(ir.ir);
+        return ConditionCompiler.buildClosures(ir.ir);
       case 'const': {
         const v = ir.v;
         return () => v;
@@ -463,11 +478,11 @@ export class ConditionCompiler {
       case 'leaf':
         return ir.test;
       case 'not': {
-        const x = ConditionCompiler.build(ir.x);
+        const x = ConditionCompiler.buildClosures(ir.x);
         return (ev) => !x(ev);
       }
       case 'and': {
-        const fs = ir.items.map(ConditionCompiler.build);
+        const fs = ir.items.map(ConditionCompiler.buildClosures);
         if (fs.length === 2) {
           const [a, b] = fs as [Pred, Pred];
           return (ev) => a(ev) && b(ev);
@@ -482,7 +497,7 @@ export class ConditionCompiler {
         };
       }
       case 'or': {
-        const fs = ir.items.map(ConditionCompiler.build);
+        const fs = ir.items.map(ConditionCompiler.buildClosures);
         if (fs.length === 2) {
           const [a, b] = fs as [Pred, Pred];
           return (ev) => a(ev) || b(ev);
@@ -498,6 +513,69 @@ export class ConditionCompiler {
       }
     }
   }
+}
+
+/**
+ * `fn` run at most once per event, as EventMemo.perEvent, in a function of its own
+ * (specialize.ts): a macro's memo calls one predicate, not every macro's.
+ */
+function memoized(memo: EventMemo, fn: Pred): Pred {
+  return specialize<Pred>(['memo', 'fn'], [memo, fn], `let gen = -1, last, value;
+  return function macro(ev) {
+    if (gen === memo.generation && last === ev) return value;
+    value = fn(ev);
+    gen = memo.generation;
+    last = ev;
+    return value;
+  };`, () => memo.perEvent(fn));
+}
+
+/** Trees deeper or larger than this are built as closures: generated source stays small. */
+const GEN_MAX_DEPTH = 64;
+const GEN_MAX_NODES = 4096;
+
+/**
+ * `ir` as one generated function: its and/or/not as JavaScript operators, its tests as calls
+ * `t3(ev)` to the tests' closures. Why: the closures build() otherwise makes for and/or/not share
+ * their code across all rules, so V8 sees every call inside them go to many different functions
+ * (megamorphic: no inlining, a slow call each time). A function generated per condition has call
+ * sites of its own, each calling one test. The source holds only operators and slot numbers,
+ * never text from the rules, and gives the same results in the same order (&& and || short-cut
+ * as the closures do). Undefined when the tree is too deep or large.
+ */
+function generated(ir: IR): Pred | undefined {
+  const tests: Pred[] = [];
+  let nodes = 0;
+  const src = (x: IR, depth: number): string | undefined => {
+    if (++nodes > GEN_MAX_NODES || depth > GEN_MAX_DEPTH) return undefined;
+    switch (x.k) {
+      case 'macro':
+        return src(x.ir, depth + 1);
+      case 'const':
+        return x.v ? 'true' : 'false';
+      case 'leaf':
+        tests.push(ownFunction(x.test));
+        return `t${tests.length - 1}(ev)`;
+      case 'not': {
+        const a = src(x.x, depth + 1);
+        return a === undefined ? undefined : `!${a}`;
+      }
+      case 'and': case 'or': {
+        const parts: string[] = [];
+        for (const it of x.items) {
+          const a = src(it, depth + 1);
+          if (a === undefined) return undefined;
+          parts.push(a);
+        }
+        if (parts.length === 0) return x.k === 'and' ? 'true' : 'false';
+        return `(${parts.join(x.k === 'and' ? ' && ' : ' || ')})`;
+      }
+    }
+  };
+  const body = src(ir, 0);
+  if (body === undefined) return undefined;
+  const names = tests.map((_, i) => `t${i} = t[${i}]`);
+  return specialize<Pred>(['t'], [tests], `${names.length ? `const ${names.join(', ')}; ` : ''}return function condition(ev) { return ${body}; };`, () => ConditionCompiler.buildClosures(ir));
 }
 
 /** Per macro expansion: its simplified, memoized predicate by the rule's event types. */
@@ -766,22 +844,28 @@ export function asText(v: Extracted): string | undefined {
 function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
   const one = vt.one;
   if (left.multi) {
+    // Each in a function of its own (specialize.ts): one getter and one test per call site.
     const any = left.anyOf ? left.any : undefined;
-    if (any) return (ev) => any(ev, one);
-    const g = left.get;
-    if (op === 'in' && !left.anyOf) {
+    if (any) {
+      const closure = (): Pred => (ev) => any(ev, one);
+      return specializeLater(closure(), () => specialize<Pred>(['any', 'one'], [any, one], 'return function anyOf(ev) { return any(ev, one); };', closure));
+    }
+    const every = op === 'in' && !left.anyOf;
+    const closure = (): Pred => {
+      const g = left.get;
       return (ev) => {
         const v = g(ev);
         if (v === undefined) return false;
         if (!Array.isArray(v)) return one(v);
-        return v.length > 0 && v.every(one);
+        return every ? v.length > 0 && v.every(one) : v.some(one);
       };
-    }
-    return (ev) => {
-      const v = g(ev);
-      if (v === undefined) return false;
-      return Array.isArray(v) ? v.some(one) : one(v);
     };
+    return specializeLater(closure(), () => specialize<Pred>(['g', 'one'], [left.get, one], `return function listLeaf(ev) {
+    const v = g(ev);
+    if (v === undefined) return false;
+    if (!Array.isArray(v)) return one(v);
+    ${every ? 'return v.length > 0 && v.every(one);' : 'return v.some(one);'}
+  };`, closure));
   }
   // Single-valued: the value read from the field's slot, normalized for the family, then tested;
   // the common case (text that is a string, a number that is a number) skips normalizing.
@@ -791,27 +875,44 @@ function fieldTest(op: Op, left: Operandish, vt: ValueTest): Pred {
       return textLeaf(slot, vt.test as (s: string) => boolean);
     case 'numbers': {
       const test = vt.test as (n: number) => boolean;
-      return (ev) => {
+      return slotLeaf(slot, test, `if (typeof v === 'number') return test(v);
+    return v !== undefined && !Array.isArray(v) && test(Number(v));`, () => (ev) => {
         const v = valueOf(slot, ev);
         if (typeof v === 'number') return test(v);
         return v !== undefined && !Array.isArray(v) && test(Number(v));
-      };
+      });
     }
     default:
-      return (ev) => {
+      return slotLeaf(slot, one, 'return v !== undefined && !Array.isArray(v) && test(v);', () => (ev) => {
         const v = valueOf(slot, ev);
         return v !== undefined && !Array.isArray(v) && one(v);
-      };
+      });
   }
 }
 
 /** A text test on a single-valued field's value, read from its slot. */
 function textLeaf(slot: FieldSlot<Event, Extracted>, test: (s: string) => boolean): Pred {
-  return (ev) => {
+  return slotLeaf(slot, test, `if (typeof v === 'string') return test(v);
+    return v !== undefined && !Array.isArray(v) && test(String(v));`, () => (ev) => {
     const v = valueOf(slot, ev);
     if (typeof v === 'string') return test(v);
     return v !== undefined && !Array.isArray(v) && test(String(v));
-  };
+  });
+}
+
+/**
+ * A test on a single-valued field's value `v`, read from its slot: valueOf() and fill() written
+ * out in a function of this leaf's own (specialize.ts), so its calls to the field's getter and to
+ * the test are each to one function. `tail` tests `v` with `test`; `fallback` is the same as a closure.
+ */
+function slotLeaf(slot: FieldSlot<Event, Extracted>, test: (v: never) => boolean, tail: string, fallback: () => Pred): Pred {
+  const read = slot.catches ? 'try { v = get(ev); } catch { v = undefined; }' : 'v = get(ev);';
+  return specializeLater(fallback(), () => specialize<Pred>(['slot', 'memo', 'get', 'test'], [slot, slot.memo, slot.get, test], `return function leaf(ev) {
+    let v;
+    if (slot.gen === memo.generation && slot.ev === ev) v = slot.v;
+    else { ${read} slot.v = v; slot.gen = memo.generation; slot.ev = ev; }
+    ${tail}
+  };`, fallback));
 }
 
 /** `field op val(other)`: both sides known only at run time, tested with the same tables. */

@@ -20,6 +20,7 @@ import { timeOfDay } from '../fields/syscall.js';
 import type { Extracted, Extractor, FieldType } from '../fields/types.js';
 import { CompileError, type Locator } from './compiler.js';
 import { toJsonText } from './json.js';
+import { specialize } from './specialize.js';
 import { TRANSFORMERS, type TransformerName, transformer } from './transformers.js';
 import { type Match, type OutputScalar, type OutputValue, type Position, priorityLabel } from './types.js';
 
@@ -227,7 +228,19 @@ export class OutputFormat {
     return new OutputFormat(joinLiterals(parts), names, extras);
   }
 
+  /** render() written out for this format (see specialized()), made on its first use. */
+  private fast: ((ev: Event) => { text: string; fields: Record<string, OutputValue> }) | undefined;
+  /** Formats rendered this many times get their own render function. */
+  private renders = 0;
+
   render(ev: Event): { text: string; fields: Record<string, OutputValue> } {
+    if (this.fast) return this.fast(ev);
+    if (++this.renders === SPECIALIZE_AFTER) this.fast = specialized(this.parts, this.extras, (ev) => this.renderLoop(ev));
+    return this.renderLoop(ev);
+  }
+
+  /** render() as a loop over the parts: for formats rendered once or twice, and for very long ones. */
+  private renderLoop(ev: Event): { text: string; fields: Record<string, OutputValue> } {
     let text = '';
     const fields: Record<string, OutputValue> = {};
     const parts = this.parts;
@@ -271,6 +284,66 @@ export class OutputFormat {
     }
     return { text, fields };
   }
+}
+
+/** Renders before a format gets a function of its own: most rules match rarely or never. */
+const SPECIALIZE_AFTER = 3;
+/** Formats with more parts than this keep the loop (a bounded generated source). */
+const SPECIALIZE_MAX_PARTS = 256;
+
+/**
+ * OutputFormat's render loop written out for one format, in a function of its own
+ * (specialize.ts): each field part has call sites of its own for its getter, its transformers
+ * and its JSON value, and a store to one key, instead of megamorphic calls in a loop shared by
+ * every rule's format. Exactly the loop's steps per part, in order. The source holds only part
+ * numbers: literals and keys are read from the parts.
+ */
+function specialized(
+  parts: readonly Part[],
+  extras: readonly { key: string; value: (ev: Event) => OutputValue }[],
+  loop: (ev: Event) => { text: string; fields: Record<string, OutputValue> },
+): ((ev: Event) => { text: string; fields: Record<string, OutputValue> }) | undefined {
+  if (parts.length > SPECIALIZE_MAX_PARTS) return undefined;
+  const decl: string[] = [];
+  const body: string[] = [];
+  parts.forEach((p, i) => {
+    decl.push(`const p${i} = parts[${i}];`);
+    if (typeof p === 'string') {
+      body.push(`text += p${i};`);
+      return;
+    }
+    decl.push(`const k${i} = p${i}.key, get${i} = p${i}.get, shown${i} = p${i}.shown, json${i} = p${i}.json, width${i} = p${i}.width;`);
+    const simple = p.simple
+      ? `if (typeof v === 'string') { fields[k${i}] = v; text += v; done = true; }
+      else if (typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) { fields[k${i}] = v; text += String(v); done = true; }
+      else `
+      : '';
+    body.push(`{
+    let v, shown, done = false;
+    try {
+      v = get${i}(ev);
+      ${simple}shown = textOf(shown${i}(v)) ?? NA;
+    } catch {
+      v = undefined;
+      shown = NA;
+    }
+    if (!done) { fields[k${i}] = json${i}(v, ev); text += width${i} === 0 ? shown : fit(shown, width${i}); }
+  }`);
+  });
+  return specialize(['parts', 'extras', 'textOf', 'fit', 'NA'], [parts, extras, textOf, fit, NA], `${decl.join('\n  ')}
+  return function render(ev) {
+    let text = '';
+    const fields = {};
+    ${body.join('\n    ')}
+    for (const x of extras) {
+      try {
+        fields[x.key] = x.value(ev);
+      } catch {
+        fields[x.key] = null;
+      }
+    }
+    return { text, fields };
+  };`, () => loop);
 }
 
 function joinLiterals(parts: Part[]): Part[] {

@@ -21,6 +21,7 @@ import type { EventMemo } from '../fields/memo.js';
 import type { Extracted } from '../fields/types.js';
 import { ConditionCompiler, asText, type IR, type Pred } from './compiler.js';
 import type { CompiledRule } from './loader.js';
+import { ownFunction, specialize } from './specialize.js';
 
 type Leaf = Extract<IR, { k: 'leaf' }>;
 
@@ -104,8 +105,9 @@ export class TypePlan {
         if (id === undefined) {
           id = this.guards.length;
           ids.set(k, id);
-          const t = lead[n]!.leaf.test;
-          this.guards.push(lead[n]!.neg ? (ev) => !t(ev) : t);
+          const t = ownFunction(lead[n]!.leaf.test);
+          // A negated guard in a function of its own (specialize.ts): it calls one test.
+          this.guards.push(lead[n]!.neg ? specialize<Pred>(['t'], [t], 'return function notGuard(ev) { return !t(ev); };', () => (ev) => !t(ev)) : t);
         }
         flat.push(id);
         n++;
