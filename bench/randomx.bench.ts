@@ -22,12 +22,11 @@
  *      Target: ≤ 3% fewer switches.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Alert, AgentRun, compileC, sleep, writeConfig } from '../test/helpers/agent-run.js';
-import { buildHasher, noRandomx } from '../test/helpers/randomx.js';
-import { loadEbpfAddon } from '../src/sources/ebpf/addon.js';
+import { type Alert, AgentRun, compileC, exitOf as exited, sleep, writeConfig } from '../test/helpers/agent-run.js';
+import { buildHasher, noLiveRandomx } from '../test/helpers/randomx.js';
 import { fmt, median } from './lib.js';
 
 const ROUNDS = Number(process.env.MW_BENCH_RX_ROUNDS ?? 5);
@@ -38,20 +37,19 @@ const FIRST_RULE = 'Bench First Sighting';
 const TARGET_S = 30;
 const TARGET_COST = 3;
 
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (loading BPF programs)';
-  const loaded = loadEbpfAddon();
-  if ('error' in loaded) return loaded.error;
-  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'this kernel has no BTF';
-  return noRandomx();
+/** A work directory the agent (root) and the hasher can read; undefined, with the reason printed, where the bench cannot run. */
+function workDir(prefix: string): string | undefined {
+  const skip = noLiveRandomx();
+  if (skip) {
+    console.log(`skipped: ${skip}`);
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
 }
 
 const spread = (xs: number[], digits = 1): string => `median ${median(xs).toFixed(digits)}, min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)}`;
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 /** Context switches of a process so far (all its threads' voluntary and involuntary ones). */
 function switchesOf(pid: number): number {
@@ -71,10 +69,8 @@ async function startAgent(dir: string, name: string, config: Record<string, unkn
 // ---- (a) time to alert ---------------------------------------------------------------------------
 
 export async function randomxDetectionBench(): Promise<void> {
-  const skip = skipReason();
-  if (skip) return console.log(`skipped: ${skip}`);
-  const dir = mkdtempSync(join(tmpdir(), 'mw-rx-bench-'));
-  chmodSync(dir, 0o755);
+  const dir = workDir('mw-rx-bench-');
+  if (!dir) return;
   let agent: AgentRun | undefined;
   const children: ChildProcess[] = [];
   try {
@@ -258,10 +254,8 @@ interface Rate {
 }
 
 export async function randomxSwitchCostBench(): Promise<void> {
-  const skip = skipReason();
-  if (skip) return console.log(`skipped: ${skip}`);
-  const dir = mkdtempSync(join(tmpdir(), 'mw-rx-cost-'));
-  chmodSync(dir, 0o755);
+  const dir = workDir('mw-rx-cost-');
+  if (!dir) return;
   let stats: ChildProcess | undefined;
   try {
     writeFileSync(join(dir, 'pingpong.c'), PINGPONG_C);

@@ -13,15 +13,14 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Alert, AgentRun, compileC, Marker, markerRules, sleep, writeConfig } from './helpers/agent-run.js';
-import { isRoot, killAll } from './helpers/live.js';
+import { type Alert, AgentRun, compileC, exitOf as exited, Marker, markerRules, sleep, writeConfig } from './helpers/agent-run.js';
+import { killAll } from './helpers/live.js';
 import { FIXTURES } from './helpers/paths.js';
-import { buildHasher, buildStandins, NODE_NUMERIC_LOOP, noRandomx } from './helpers/randomx.js';
-import { loadEbpfAddon } from '../src/sources/ebpf/addon.js';
+import { buildHasher, buildStandins, NODE_NUMERIC_LOOP, noLiveRandomx } from './helpers/randomx.js';
 
 const RULE = 'RandomX Floating-Point Rounding Pattern';
 /** The test-only rule that shows every mw_fpu_rounding event: proof the detector watched a stand-in. */
@@ -30,11 +29,7 @@ const SEEN_RULE = 'Test RandomX Detector Saw';
 const ALERT_WAIT = 90_000;
 const STANDIN_SECONDS = 33; // past the rule's 30 s for threads that do not hold a core
 
-const addon = loadEbpfAddon();
-const SKIP = (isRoot() ? undefined : 'needs root (loading BPF programs)')
-  ?? ('error' in addon ? `the eBPF driver is not built here: ${addon.error}` : undefined)
-  ?? (existsSync('/sys/kernel/btf/vmlinux') ? undefined : 'this kernel has no BTF (/sys/kernel/btf/vmlinux)')
-  ?? noRandomx();
+const SKIP = noLiveRandomx();
 
 let WORK = '';
 let HASHER = '';
@@ -72,9 +67,11 @@ after(() => {
 
 const byPid = (rule: string, pid: number | undefined) => (a: Alert): boolean => a.rule === rule && a.output_fields['proc.pid'] === pid;
 
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+/** Start a program, output ignored, among the children the describe's after() kills. */
+function startChild(children: ChildProcess[], cmd: string, args: string[]): ChildProcess {
+  const c = spawn(cmd, args, { stdio: 'ignore' });
+  children.push(c);
+  return c;
 }
 
 /** Start the agent; resolves with its "RandomX detector …" line, or skips the test when the tracepoint is missing. */
@@ -111,8 +108,7 @@ describe('RandomX detector with the default config (root, eBPF, librandomx)', { 
 
   test('a real RandomX hasher renamed systemd-journald-helper: the CRITICAL alert, and it keeps running', async (t) => {
     if (missing) return t.skip(missing);
-    const rx = spawn(HASHER, [], { stdio: 'ignore' });
-    children.push(rx);
+    const rx = startChild(children, HASHER, []);
     const a = await agent!.waitAlert(byPid(RULE, rx.pid), ALERT_WAIT, 'the RandomX alert');
     assert.equal(a.priority, 'Critical');
     assert.equal(a.output_fields['proc.name'], 'systemd-journal');
@@ -131,11 +127,7 @@ describe('RandomX detector with the default config (root, eBPF, librandomx)', { 
 
   test('interval arithmetic, a mode now and then, libm tests, a compile, node in a float loop: watched, no alert', async (t) => {
     if (missing) return t.skip(missing);
-    const start = (cmd: string, args: string[]): ChildProcess => {
-      const c = spawn(cmd, args, { stdio: 'ignore' });
-      children.push(c);
-      return c;
-    };
+    const start = (cmd: string, args: string[]): ChildProcess => startChild(children, cmd, args);
     const interval = start(STANDINS.interval, [String(STANDIN_SECONDS)]);
     const sometimes = start(STANDINS.sometimes, [String(STANDIN_SECONDS)]);
     const libm = start(STANDINS.libmTests, ['6']);
@@ -185,8 +177,7 @@ describe('RandomX detector with detectors.monero.enabled: cryptnono\'s kill (roo
 
   test('the hasher is killed, by pid and start time, and the kill is an alert', async (t) => {
     if (missing) return t.skip(missing);
-    const rx = spawn(HASHER, [], { stdio: 'ignore' });
-    children.push(rx);
+    const rx = startChild(children, HASHER, []);
     const gone = exited(rx);
     const k = await agent!.waitAlert((a) => a.rule === 'minewatch response: kill' && a.output_fields['proc.pid'] === rx.pid, ALERT_WAIT, 'the kill');
     assert.equal(k.output_fields['mw.response.trigger'], 'monero');

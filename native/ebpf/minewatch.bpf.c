@@ -318,6 +318,15 @@ static __always_inline int udp_to_dns(struct sock *sk, u32 nr, const u64 *args) 
   return (sa.family == AF_INET || sa.family == AF_INET6) && bpf_ntohs(sa.port) == 53;
 }
 
+/* Copy the first `n` bytes (at most `max`) of a user buffer to data[0..]; returns bytes copied. */
+static __always_inline u32 put_buf(u8 *data, const void *buf, u64 n, u32 max) {
+  /* The clamp alone is the verifier's bound: clang drops any mask or second clamp after it (the
+     object is the same with them), and a mask in its place cuts a 1,030-byte DNS answer to 6. */
+  if (n > max) n = max;
+  if (bpf_probe_read_user(data, n, buf)) return 0;
+  return n;
+}
+
 /* Copy up to `max` bytes of an iovec array (at most 4 entries) to data[pos..]; returns bytes. */
 static __always_inline u32 put_iov(u8 *data, u32 pos, const struct iovec *iov, u64 cnt, u64 total, u32 max) {
   u32 n = 0;
@@ -539,70 +548,49 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
     if (ret <= 0 || !st.sk) return 0;
     struct sock *sk = (void *)st.sk;
     sock_tuple(sk, e);
+    u64 key = st.sk;
+    u32 before = 0;
     if (st.dns) {
       /* A DNS query: every one, whole (to MW_DNS_MAX), sendmmsg's first two messages one after
          the other (glibc sends the A and AAAA questions together). */
       if (!e->dport) e->dport = user_sockaddr(send_sockaddr(nr, st.args), e);
       if (e->dport != 53) return 0;
-      u64 n = (u64)ret;
-      if (nr == NR_write || nr == NR_sendto) {
-        if (n > MW_DNS_MAX) n = MW_DNS_MAX;
-        n &= 2047;
-        if (n > MW_DNS_MAX) n = MW_DNS_MAX;
-        if (bpf_probe_read_user(data, n, (void *)st.args[1])) n = 0;
-      } else if (nr == NR_writev) {
-        n = put_iov(data, 0, (void *)st.args[1], st.args[2], n, MW_DNS_MAX);
-      } else if (nr == NR_sendmsg) {
-        struct user_msghdr m = {};
-        bpf_probe_read_user(&m, sizeof m, (void *)st.args[1]);
-        n = put_iov(data, 0, m.msg_iov, m.msg_iovlen, n, MW_DNS_MAX);
-      } else {
-        struct {
-          struct user_msghdr m;
-          u32 len;
-          u32 pad;
-        } mm[2] = {};
-        n = 0;
-        if (bpf_probe_read_user(&mm[0], sizeof mm[0], (void *)st.args[1]) == 0) n = put_iov(data, 0, mm[0].m.msg_iov, mm[0].m.msg_iovlen, mm[0].len, MW_DNS_MAX);
-        if (ret > 1 && n < MW_DNS_MAX && bpf_probe_read_user(&mm[1], sizeof mm[1], (void *)(st.args[1] + sizeof mm[0])) == 0)
-          n += put_iov(data, n, mm[1].m.msg_iov, mm[1].m.msg_iovlen, mm[1].len, MW_DNS_MAX);
-      }
-      e->buf_len = n;
-      pos = n;
-      break;
-    }
-    u64 key = st.sk;
-    u32 *done = bpf_map_lookup_elem(&sent, &key);
-    u32 before = done ? *done : 0;
-    if (before >= MW_BUF_MAX) return 0;
-    u64 n = (u64)ret;
-    if (nr == NR_sendmmsg) {
-      /* ret counts messages: the first message's length is what it sent. */
-      u32 len = 0;
-      bpf_probe_read_user(&len, sizeof len, (void *)(st.args[1] + sizeof(struct user_msghdr)));
-      n = len;
-    }
-    u64 sent_bytes = n;
-    if (n > MW_BUF_MAX) n = MW_BUF_MAX;
-    if (nr == NR_write || nr == NR_sendto) {
-      n &= 2047;
-      if (n > MW_BUF_MAX) n = MW_BUF_MAX;
-      if (bpf_probe_read_user(data, n, (void *)st.args[1])) n = 0;
     } else {
-      const struct iovec *iov = (void *)st.args[1];
-      u64 cnt = st.args[2];
-      if (nr == NR_sendmsg || nr == NR_sendmmsg) {
-        struct user_msghdr m = {};
-        bpf_probe_read_user(&m, sizeof m, (void *)st.args[1]);
-        iov = m.msg_iov;
-        cnt = m.msg_iovlen;
+      /* TCP: the first MW_BUF_MAX bytes each socket sends, over however many sends. */
+      u32 *done = bpf_map_lookup_elem(&sent, &key);
+      before = done ? *done : 0;
+      if (before >= MW_BUF_MAX) return 0;
+    }
+    const u32 max = st.dns ? MW_DNS_MAX : MW_BUF_MAX;
+    u64 sent_bytes = (u64)ret, n;
+    if (nr == NR_write || nr == NR_sendto) {
+      n = put_buf(data, (void *)st.args[1], sent_bytes, max);
+    } else if (nr == NR_writev) {
+      n = put_iov(data, 0, (void *)st.args[1], st.args[2], sent_bytes, max);
+    } else {
+      /* sendmsg's msghdr; or sendmmsg's first mmsghdr, whose len is what it sent (ret counts
+         messages). Unreadable: nothing captured. */
+      struct {
+        struct user_msghdr m;
+        u32 len;
+        u32 pad;
+      } mm[2] = {};
+      if (nr == NR_sendmmsg) {
+        bpf_probe_read_user(&mm[0], sizeof mm[0], (void *)st.args[1]);
+        sent_bytes = mm[0].len;
+      } else {
+        bpf_probe_read_user(&mm[0].m, sizeof mm[0].m, (void *)st.args[1]);
       }
-      n = put_iov(data, 0, iov, cnt, n, MW_BUF_MAX);
+      n = put_iov(data, 0, mm[0].m.msg_iov, mm[0].m.msg_iovlen, sent_bytes, max);
+      if (st.dns && nr == NR_sendmmsg && ret > 1 && n < MW_DNS_MAX && bpf_probe_read_user(&mm[1], sizeof mm[1], (void *)(st.args[1] + sizeof mm[0])) == 0)
+        n += put_iov(data, n, mm[1].m.msg_iov, mm[1].m.msg_iovlen, mm[1].len, MW_DNS_MAX);
     }
     e->buf_len = n;
     pos = n;
-    u32 now = before + (u32)(sent_bytes > 65535 ? 65535 : sent_bytes);
-    bpf_map_update_elem(&sent, &key, &now, BPF_ANY);
+    if (!st.dns) {
+      u32 now = before + (u32)(sent_bytes > 65535 ? 65535 : sent_bytes);
+      bpf_map_update_elem(&sent, &key, &now, BPF_ANY);
+    }
     break;
   }
   case NR_recvfrom:
@@ -627,11 +615,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
     if (iov) {
       n = put_iov(data, 0, iov, cnt, n, MW_DNS_MAX);
     } else {
-      /* Clamp first, then mask (for the verifier): masking first read a 1,030-byte answer as 6. */
-      if (n > MW_DNS_MAX) n = MW_DNS_MAX;
-      n &= 2047;
-      if (n > MW_DNS_MAX) n = MW_DNS_MAX;
-      if (bpf_probe_read_user(data, n, buf)) n = 0;
+      n = put_buf(data, buf, n, MW_DNS_MAX);
     }
     e->buf_len = n;
     pos = n;

@@ -12,10 +12,11 @@ import type { Match } from '../engine/types.js';
 import type { SyscallEvent } from '../events.js';
 import type { ActionRequest } from '../response/types.js';
 import { targetOf } from '../response/dispatcher.js';
+import { RANDOMX_EVENT } from '../sources/ebpf/randomx.js';
 
+export { RANDOMX_EVENT };
 /** The default rule that judges mw_fpu_rounding events; detectors.monero.enabled kills on its matches. */
 export const RANDOMX_RULE = 'RandomX Floating-Point Rounding Pattern';
-export const RANDOMX_EVENT = 'mw_fpu_rounding';
 
 export interface RandomxState {
   attached: boolean;

@@ -5,11 +5,19 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { haveCommand, run } from './live.js';
+import { haveCommand, isRoot, run } from './live.js';
 import { FIXTURES } from './paths.js';
+import { loadEbpfAddon } from '../../src/sources/ebpf/addon.js';
 
-/** Why the RandomX hasher cannot be built here, or undefined. */
-export function noRandomx(): string | undefined {
+/**
+ * Why the RandomX detector cannot be run live here against the real hasher (root, the eBPF
+ * driver, BTF, a compiler and librandomx-dev), or undefined.
+ */
+export function noLiveRandomx(): string | undefined {
+  if (!isRoot()) return 'needs root (loading BPF programs)';
+  const addon = loadEbpfAddon();
+  if ('error' in addon) return `the eBPF driver is not built here: ${addon.error}`;
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'this kernel has no BTF (/sys/kernel/btf/vmlinux)';
   if (!haveCommand('cc')) return 'needs cc (apt-get install gcc libc6-dev)';
   if (!existsSync('/usr/include/randomx.h')) return 'needs librandomx-dev (apt-get install librandomx-dev) for the real RandomX hasher';
   return undefined;

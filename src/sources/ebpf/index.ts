@@ -21,7 +21,7 @@ import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type S
 import { DnsLearner } from '../../enrich/dns-learner.js';
 import { ResolverSets } from '../../enrich/resolvers.js';
 import { sysFlags, toSyscallEvent } from './syscalls.js';
-import { FpuGate, type FpuFigures, fpuFigures, NUDGE, nudgeWorthy } from './randomx.js';
+import { FpuGate, type FpuFigures, fpuFigures, NUDGE, nudgeWorthy, RANDOMX_EVENT } from './randomx.js';
 
 export interface EbpfSourceOptions {
   /** The process table's entry for a pid (without reading /proc). */
@@ -275,16 +275,18 @@ export class EbpfSource implements ProcNoticeSource {
       notify({ kind: 'uid', pid: r.pid, tid: r.tid, ruid: r.ruid, euid: r.euid, ts: r.ts });
     }
     const learner = this.dnsLearner;
-    if (r.buf && r.proto === 17 && r.dport === 53) {
+    // The driver captures a UDP payload to or from port 53 only for DNS queries (the sends) and
+    // answers (recvfrom, recvmsg).
+    if (learner && r.buf && r.proto === 17 && r.dport === 53) {
       const packet = { pid: r.pid, ts: r.ts, netns: r.netns, sock: r.ino, lport: r.sport, peer: r.daddr, peerPort: r.dport, payload: r.buf };
       if (r.nr === 45 || r.nr === 47) {
-        const seen = learner?.onAnswer(packet);
+        const seen = learner.onAnswer(packet);
         if (seen?.verdict === 'learned') this.counts.dns++;
         // An answer to no query of this socket's is no lookup the process made: its payload does
         // not reach the rules (mw.dns.query), whoever forged it.
         else if (seen?.verdict === 'unsolicited') r.buf = undefined;
-      } else if (r.nr === 1 || r.nr === 20 || r.nr === 44 || r.nr === 46 || r.nr === 307) {
-        learner?.onQuery(packet);
+      } else {
+        learner.onQuery(packet);
       }
     }
     this.emitFor(r, (proc) => toSyscallEvent(r, proc));
@@ -336,5 +338,5 @@ export class EbpfSource implements ProcNoticeSource {
 function fpuEvent(r: FpuRecord, fpu: FpuFigures, proc: ProcessInfo): SyscallEvent {
   // The kernel's start time names the process for an identity-checked kill, even where the table has none.
   const p = proc.start_ts === undefined ? { ...proc, start_ts: r.start } : proc;
-  return { source: 'syscall', type: 'mw_fpu_rounding', ts: r.ts, res: 0, proc: p, fpu };
+  return { source: 'syscall', type: RANDOMX_EVENT, ts: r.ts, res: 0, proc: p, fpu };
 }

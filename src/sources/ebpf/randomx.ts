@@ -21,6 +21,9 @@
  */
 import type { FpuRecord } from './decode.js';
 
+/** The events this detector sends (the agent attaches the tracepoint where a rule reads them). */
+export const RANDOMX_EVENT = 'mw_fpu_rounding';
+
 export type FpuFigures = Record<
   'rounding_count' | 'rounding_changes' | 'rounding_rate' | 'rounding_percent' | 'rounding_rarest' | 'seconds' | 'busy_percent',
   number
@@ -101,8 +104,8 @@ export class FpuGate {
     if (t) t.judged = true;
   }
 
-  /** The process exited. */
+  /** The process exited (called for every exit: no key is built while nothing is followed). */
   forget(pid: number, start: bigint): void {
-    this.procs.delete(`${pid}:${start}`);
+    if (this.procs.size > 0) this.procs.delete(`${pid}:${start}`);
   }
 }
