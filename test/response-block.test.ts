@@ -46,7 +46,7 @@ describe('block_destination: addresses and nft output', () => {
   });
 
   test('never blocked: loopback, unspecified, link-local, multicast, and what the user protects; dry runs', async () => {
-    const a = new BlockDestinationAction({ protect: ['203.0.113.53/32'], nft: ['/nonexistent/nft'] });
+    const a = new BlockDestinationAction({ protectList: new BlockProtect({ cidrs: ['203.0.113.53/32'] }), nft: ['/nonexistent/nft'] });
     const r = (ip: string, mode: 'dryrun' | 'enforce' = 'enforce') => a.run({ action: 'block_destination', target: { pid: 0x3ffffff0, remote: { ip } }, trigger: 'test', mode });
     for (const ip of ['127.0.0.1', '0.0.0.0', '169.254.169.254', '224.0.0.251', '::1', 'fe80::1', '203.0.113.53']) {
       const x = await r(ip);

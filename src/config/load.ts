@@ -40,6 +40,9 @@ const FALCO_IGNORED = new Set([
   'json_include_output_fields_property', 'capture', 'plugins_hostinfo',
 ]);
 
+/** Falco's top-level keys that are settings of our engine section under the same name. */
+const FALCO_ENGINE_KEYS: readonly string[] = ['priority', 'rule_matching', 'append_output'];
+
 /** Falco's program_output and http_output keys → ours (outputs.program, outputs.webhook). */
 const FALCO_OUTPUT_KEYS: Record<string, Record<string, string>> = {
   program_output: { enabled: 'enabled', keep_alive: 'keep_alive', program: 'program' },
@@ -165,23 +168,14 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
         }
         break;
       }
-      case 'priority':
-        falco = deepMerge(falco, { engine: { priority: v } });
-        aliasOf.set('engine.priority', ['priority']);
-        break;
-      case 'rule_matching':
-        falco = deepMerge(falco, { engine: { rule_matching: v } });
-        aliasOf.set('engine.rule_matching', ['rule_matching']);
-        break;
-      case 'append_output':
-        falco = deepMerge(falco, { engine: { append_output: v } });
-        aliasOf.set('engine.append_output', ['append_output']);
-        break;
       default:
-        if (registry.get(k)) input[k] = v;
+        if (FALCO_ENGINE_KEYS.includes(k)) {
+          falco = deepMerge(falco, { engine: { [k]: v } });
+          aliasOf.set(`engine.${k}`, [k]);
+        } else if (registry.get(k)) input[k] = v;
         else if (FALCO_IGNORED.has(k)) {
           problem(warnings, [k], `Falco setting '${k}' has no effect in minewatch yet; ignored`);
-        } else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, program_output, http_output, priority, rule_matching, append_output)`);
+        } else problem(problems, [k], `unknown section; known sections: ${registry.names().join(', ')} (and Falco's json_output, stdout_output, file_output, program_output, http_output, ${FALCO_ENGINE_KEYS.join(', ')})`);
     }
   }
   input = deepMerge(falco, input);

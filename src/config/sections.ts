@@ -1,6 +1,7 @@
 /** The sections this build of minewatch understands, each owned by the module it configures. */
 import { alertsSection, type AlertsConfig } from '../alerts/config.js';
 import { z } from 'zod';
+import { FALCO_DEFAULT_APPEND_OUTPUT } from '../engine/output.js';
 import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
 import { type ResponseConfig, responseSection } from '../response/config.js';
@@ -35,7 +36,7 @@ export const engineSection = z.strictObject({
     extra_output: z.string().optional(),
     extra_fields: z.array(z.union([z.string().min(1), z.record(z.string(), z.string())])).optional(),
     suggested_output: z.boolean().optional(),
-  })).default([{ suggested_output: true }]),
+  })).default(() => FALCO_DEFAULT_APPEND_OUTPUT.map((e) => ({ ...e }))),
 });
 
 export const rulesFilesSection = z.array(z.string().min(1)).min(1).default(['default']);

@@ -35,6 +35,7 @@ export const NEVER_BLOCK_CIDRS: readonly string[] = [
   '0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '255.255.255.255/32',
   '::/128', '::1/128', 'fe80::/10', 'ff00::/8',
 ];
+const NEVER_BLOCK_NETS: ReadonlyArray<{ cidr: string; net: IpNet }> = NEVER_BLOCK_CIDRS.map((cidr) => ({ cidr, net: parseNet(cidr)! }));
 
 export interface BlockDestinationOptions {
   /** How long an address stays blocked (default 3600 s: the `response.block_ttl_s` setting). */
@@ -45,8 +46,6 @@ export interface BlockDestinationOptions {
   netns?: string;
   /** The table's name in the inet family (default 'minewatch'). */
   table?: string;
-  /** Extra CIDRs never to block (checked at construction, like NEVER_BLOCK_CIDRS). */
-  protect?: readonly string[];
   /**
    * What else is never blocked, computed from the host (resolvers, gateways, the node's addresses,
    * the Kubernetes API, the alert outputs, response.block_protect): default, the host's (or the
@@ -106,7 +105,6 @@ export class BlockDestinationAction implements ResponseAction {
   readonly ttlSeconds: number;
   readonly table: string;
   private readonly cmd: string[];
-  private readonly never: Array<{ cidr: string; net: IpNet }>;
   private readonly safety: Safety;
   private readonly timeoutMs: number;
   private readonly protect: BlockProtect | undefined;
@@ -119,11 +117,6 @@ export class BlockDestinationAction implements ResponseAction {
     if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(this.table)) throw new Error(`block_destination: not a table name: ${this.table}`);
     const nft = [...(opts.nft ?? ['nft'])];
     this.cmd = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...nft] : nft;
-    this.never = [...NEVER_BLOCK_CIDRS, ...(opts.protect ?? [])].map((c) => {
-      const n = parseNet(c);
-      if (!n) throw new Error(`block_destination: not a CIDR: ${c}`);
-      return { cidr: c, net: n };
-    });
     this.safety = opts.safety ?? new Safety();
     this.timeoutMs = opts.commandTimeoutMs ?? 10_000;
     this.protect = opts.protectList === false ? undefined : (opts.protectList ?? new BlockProtect({ netns: opts.netns }));
@@ -182,7 +175,7 @@ export class BlockDestinationAction implements ResponseAction {
   refusal(ip: string): string | undefined {
     const p = parseIp(ip);
     if (!p) return `not an IP address: ${ip}`;
-    const hit = this.never.find((n) => netContains(n.net, p));
+    const hit = NEVER_BLOCK_NETS.find((n) => netContains(n.net, p));
     return hit ? `${ip} is in a range never blocked (${hit.cidr})` : undefined;
   }
 

@@ -22,10 +22,10 @@ import { execFile } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { isIP } from 'node:net';
 import { canonicalIp } from '../enrich/dns.js';
 import { hostResolvFiles, readResolvers } from '../enrich/resolvers.js';
 import { type IpNet, netContains, parseIp, parseNet } from '../engine/ip.js';
+import { parseHexIp } from '../sources/connections.js';
 
 export interface ProtectedNet {
   cidr: string;
@@ -58,37 +58,46 @@ export interface BlockProtectOptions {
   onError?: (what: string, err: string) => void;
 }
 
+/** What is wrong with one `response.block_protect` entry (the config schema says it too). */
+export function notACidr(entry: string): string {
+  return `${JSON.stringify(entry)} is not a CIDR or an IP address (e.g. 10.96.0.0/12, 2001:db8::/32, 192.0.2.10)`;
+}
+
 /** The CIDRs of `response.block_protect`, checked: throws naming the entry at fault. */
 export function parseProtectCidrs(cidrs: readonly string[], where = 'response.block_protect'): ProtectedNet[] {
   return cidrs.map((c, i) => {
     const text = c.trim();
-    const net = parseNet(text.includes('/') ? text : `${text}/${isIP(text) === 6 ? 128 : 32}`);
-    if (!net) throw new Error(`${where}[${i}]: ${JSON.stringify(c)} is not a CIDR or an IP address (e.g. 10.96.0.0/12, 2001:db8::/32, 192.0.2.10)`);
+    const net = parseNet(text); // a bare address is its /32 or /128
+    if (!net) throw new Error(`${where}[${i}]: ${notACidr(c)}`);
     return { cidr: text, net, why: `in ${where}` };
   });
 }
 
-/** IPv4 default gateways of /proc/net/route text (addresses are little-endian hex). */
+/**
+ * IPv4 default gateways of /proc/net/route text. The kernel prints each address as /proc/net/tcp
+ * does (%08X of the in-memory word: byte-reversed on a little-endian host).
+ */
 export function parseProcNetRoute(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 8 || f[1] !== '00000000' || f[7] !== '00000000') continue;
-    const g = parseInt(f[2]!, 16);
-    if (!Number.isFinite(g) || g === 0) continue;
-    out.push([g & 255, (g >>> 8) & 255, (g >>> 16) & 255, g >>> 24].join('.'));
+    if (!/^[0-9A-Fa-f]{8}$/.test(f[2]!) || f[2] === '00000000') continue;
+    out.push(parseHexIp(f[2]!).ip);
   }
   return out;
 }
 
-/** IPv6 default gateways of /proc/net/ipv6_route text (destination ::/0, a next hop). */
+/**
+ * IPv6 default gateways of /proc/net/ipv6_route text (destination ::/0, a next hop). Addresses
+ * there are in network byte order (%pi6), never word-swapped.
+ */
 export function parseProcNetIpv6Route(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
-    if (f.length < 10 || !/^0{32}$/.test(f[0]!) || f[1] !== '00' || /^0{32}$/.test(f[4]!)) continue;
-    const ip = canonicalIp(f[4]!.match(/.{4}/g)!.join(':'));
-    if (ip) out.push(ip);
+    if (f.length < 10 || !/^0{32}$/.test(f[0]!) || f[1] !== '00' || !/^[0-9A-Fa-f]{32}$/.test(f[4]!) || /^0{32}$/.test(f[4]!)) continue;
+    out.push(parseHexIp(f[4]!, false).ip);
   }
   return out;
 }
@@ -156,7 +165,7 @@ export class BlockProtect {
     const add = (ip: string, why: string): void => {
       const c = canonicalIp(ip);
       if (!c) return;
-      const net = parseNet(`${c}/${isIP(c) === 6 ? 128 : 32}`);
+      const net = parseNet(c);
       if (net) out.push({ cidr: c, net, why });
     };
     const addHost = async (host: string, why: string): Promise<void> => {

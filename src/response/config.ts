@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
-import { parseProtectCidrs } from './block-protect.js';
+import { notACidr } from './block-protect.js';
+import { parseNet } from '../engine/ip.js';
 
 const actionName = z.enum(['kill', 'kill_container', 'block_destination', 'delete_pod', 'isolate_pod', 'quarantine_workload', 'suggest_revoke']);
 
@@ -32,11 +33,7 @@ export const responseSection = z.strictObject({
    */
   block_protect: z.array(z.string()).optional().superRefine((list, ctx) => {
     (list ?? []).forEach((c, i) => {
-      try {
-        parseProtectCidrs([c]);
-      } catch {
-        ctx.addIssue({ code: 'custom', path: [i], message: `${JSON.stringify(c)} is not a CIDR or an IP address (e.g. 10.96.0.0/12, 2001:db8::/32, 192.0.2.10)` });
-      }
+      if (!parseNet(c.trim())) ctx.addIssue({ code: 'custom', path: [i], message: notACidr(c) });
     });
   }),
 });

@@ -86,7 +86,7 @@ export const DNS_ONLY_DRYRUN = 'dry run: destination named only by a DNS answer'
  * The event without the names that came only from DNS answers (fd.sip_name_dns, fd.cip_name_dns),
  * or undefined when it has none: what a match must still match for an action to run for real.
  */
-export function withoutLearnedNames(ev: SyscallEvent): SyscallEvent | undefined {
+function withoutLearnedNames(ev: SyscallEvent): SyscallEvent | undefined {
   const fd = ev.fd;
   if (!fd || (!fd.sip_name_dns && !fd.cip_name_dns)) return undefined;
   const copy = { ...fd };

@@ -312,28 +312,16 @@ export function permittedArgs(spec: ReaderSpec, args: readonly string[]): Set<nu
 export function spareReader(p: ReaderProcess, banned: (argv: readonly string[], exepath?: string) => boolean, probe: ExeProbe = procExeProbe): ReaderDecision {
   const argv0 = p.argv[0];
   if (argv0 === undefined || !p.exepath) return { spared: false, reason: 'no argv[0] or executable path' };
-  let name = basename(argv0);
-  let args = p.argv.slice(1);
-  let toolPath = p.exepath;
-  const running = probe.running(p.pid);
-  // sh /usr/bin/egrep …: the script is the tool, the shell must be the system's too.
-  if (SHELLS.has(basename(p.exepath)) && args.length > 0 && SCRIPT_READERS.has(basename(args[0]!))) {
-    const shellBad = systemFile(probe, p.pid, p.exepath, running);
-    if (shellBad) return { spared: false, reason: shellBad };
-    toolPath = args[0]!;
-    name = basename(toolPath);
-    args = args.slice(1);
-  }
+  // sh /usr/bin/egrep …: the script is the tool (one of READERS), the shell must be the system's too.
+  const script = SHELLS.has(basename(p.exepath)) && p.argv.length > 1 && SCRIPT_READERS.has(basename(p.argv[1]!)) ? p.argv[1]! : undefined;
+  const name = basename(script ?? argv0);
+  const args = p.argv.slice(script ? 2 : 1);
   const spec = Object.hasOwn(READERS, name) ? READERS[name] : undefined;
   if (!spec) return { spared: false, reason: `'${name}' is not a reader spared by spare_readers` };
-  if (toolPath === p.exepath) {
-    if (!spec.exes.includes(basename(p.exepath))) return { spared: false, reason: `argv[0] says ${name} but the executable is ${p.exepath}` };
-    const bad = systemFile(probe, p.pid, p.exepath, running);
-    if (bad) return { spared: false, reason: bad };
-  } else {
-    const bad = systemFile(probe, p.pid, toolPath, undefined);
-    if (bad) return { spared: false, reason: bad };
-  }
+  if (!script && !spec.exes.includes(basename(p.exepath))) return { spared: false, reason: `argv[0] says ${name} but the executable is ${p.exepath}` };
+  // Only now, for a reader, the files themselves (a stat through /proc each).
+  const bad = systemFile(probe, p.pid, p.exepath, probe.running(p.pid)) ?? (script ? systemFile(probe, p.pid, script, undefined) : undefined);
+  if (bad) return { spared: false, reason: bad };
   if (!probe.hostMountNs(p.pid)) return { spared: false, reason: "the process runs in a container's mount namespace, where the image decides what a system path holds" };
   const where = permittedArgs(spec, args);
   if (typeof where === 'string') return { spared: false, reason: where };
