@@ -73,13 +73,13 @@ const SEP = '\u0001';
 const OVERFLOW = `${SEP}*`;
 
 /** The place part of a group key (the whole key for keys stored by older versions). */
-export function placeOfKey(key: string): string {
+function placeOfKey(key: string): string {
   const i = key.indexOf(SEP);
   return i < 0 ? key : key.slice(0, i);
 }
 
 /** Whether a stored group key is a place's overflow group. */
-export const isOverflowKey = (key: string): boolean => key.endsWith(OVERFLOW);
+const isOverflowKey = (key: string): boolean => key.endsWith(OVERFLOW);
 
 /** How one key's value is read from a candidate. */
 type Getter = (c: Candidate) => string | null;
@@ -140,10 +140,6 @@ export class Throttle {
 
   get enabled(): boolean {
     return this.windowNs > 0n;
-  }
-
-  get windowSeconds(): number {
-    return this.cfg.window_s;
   }
 
   /** The keys that split one place into groups for this source (proc.exepath by default). */
