@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { alertsSection, DEFAULT_GROUP_KEYS, type AlertsConfig } from '../src/alerts/config.js';
 import { AlertPipeline } from '../src/alerts/pipeline.js';
-import type { AlertMessage, Output } from '../src/alerts/types.js';
+import type { AlertMessage, AlertRecord, Output } from '../src/alerts/types.js';
 import { createLogger } from '../src/agent/logger.js';
 import type { Match } from '../src/engine/types.js';
 import type { Event, SyscallEvent } from '../src/events.js';
@@ -78,6 +78,16 @@ function pluginMatch(source: string, rule: string, event: Event): Match {
 }
 
 /** A create request as the API server audits it: the pod's name is only in the body. */
+/** The groups a fresh pipeline stores from one rule's matches on these plugin events. */
+async function groupsOf(source: string, rule: string, events: Event[]): Promise<AlertRecord[]> {
+  const p = new AlertPipeline({ config: config(), outputs: [], log, now: clock().now }).start();
+  for (const e of events) p.accept(pluginMatch(source, rule, e));
+  p.flush();
+  const groups = p.query({});
+  await p.stop();
+  return groups;
+}
+
 function createPod(ns: string, name: string, image = 'xmrig/xmrig'): Event {
   return auditEvent({
     kind: 'Event', apiVersion: 'audit.k8s.io/v1', stage: 'ResponseComplete', verb: 'create',
@@ -185,28 +195,17 @@ describe('grouping by what ran', () => {
   });
 
   it('k8s_audit: one group per object the request names (its name from the body on create), repeats counted', async () => {
-    const p = new AlertPipeline({ config: config(), outputs: [], log, now: clock().now }).start();
-    const r = 'Pod with a Miner Image';
-    p.accept(pluginMatch('k8s_audit', r, createPod('prod', 'api')));
-    p.accept(pluginMatch('k8s_audit', r, createPod('prod', 'api')));
-    p.accept(pluginMatch('k8s_audit', r, createPod('prod', 'worker')));
-    p.accept(pluginMatch('k8s_audit', r, createPod('dev', 'api')));
-    p.flush();
-    const keys = p.query({}).map((g) => [g.groupKey.includes('"prod"') ? 'prod' : 'dev', g.groupKey.includes('"api"') ? 'api' : 'worker', g.count]);
+    const groups = await groupsOf('k8s_audit', 'Pod with a Miner Image', [createPod('prod', 'api'), createPod('prod', 'api'), createPod('prod', 'worker'), createPod('dev', 'api')]);
+    const keys = groups.map((g) => [g.groupKey.includes('"prod"') ? 'prod' : 'dev', g.groupKey.includes('"api"') ? 'api' : 'worker', g.count]);
     assert.deepEqual(keys.sort(), [['dev', 'api', 1], ['prod', 'api', 2], ['prod', 'worker', 1]]);
-    await p.stop();
   });
 
   it('github: one group per repository and workflow file', async () => {
-    const p = new AlertPipeline({ config: config(), outputs: [], log, now: clock().now }).start();
-    const r = 'Miner in a GitHub Workflow';
-    p.accept(pluginMatch('github', r, workflowRun('acme/app', '.github/workflows/ci.yml')));
-    p.accept(pluginMatch('github', r, workflowRun('acme/app', '.github/workflows/ci.yml')));
-    p.accept(pluginMatch('github', r, workflowRun('acme/app', '.github/workflows/mine.yml')));
-    p.accept(pluginMatch('github', r, workflowRun('acme/lib', '.github/workflows/ci.yml')));
-    p.flush();
-    assert.deepEqual(p.query({}).map((g) => g.count).sort(), [1, 1, 2]);
-    await p.stop();
+    const groups = await groupsOf('github', 'Miner in a GitHub Workflow', [
+      workflowRun('acme/app', '.github/workflows/ci.yml'), workflowRun('acme/app', '.github/workflows/ci.yml'),
+      workflowRun('acme/app', '.github/workflows/mine.yml'), workflowRun('acme/lib', '.github/workflows/ci.yml'),
+    ]);
+    assert.deepEqual(groups.map((g) => g.count).sort(), [1, 1, 2]);
   });
 
   it('keys: a list applies to every source, lists by source merge over the defaults; a key no source knows is refused, naming it', () => {

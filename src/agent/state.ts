@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { stateDir } from '../alerts/config.js';
 
 /** The token file's name in the state folder. */
-export const TOKEN_FILE = 'token';
+const TOKEN_FILE = 'token';
 const MIN_TOKEN = 16;
 
 /** Private from here on: files this process creates are 0600, folders 0700. */
@@ -22,7 +22,7 @@ export function privateUmask(): void {
 }
 
 /** Create `dir` (0700) or take group and other access away from it; returns what it changed. */
-export function securePrivateDir(dir: string): 'created' | 'tightened' | 'ok' {
+function securePrivateDir(dir: string): 'created' | 'tightened' | 'ok' {
   let st;
   try {
     st = lstatSync(dir);

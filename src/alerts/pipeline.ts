@@ -462,7 +462,8 @@ export class AlertPipeline implements AlertService {
 /** An overflow group's first values of the keys that fold into it, so its list of them is complete. */
 function firstValues(at: Placement): Record<string, OutputValue[]> {
   const out: Record<string, OutputValue[]> = {};
-  for (const [k, v] of at.what) if (v !== null) out[k] = [v];
+  const { names, values } = at.what;
+  for (let i = 0; i < names.length; i++) if (values[i] !== null) out[names[i]!] = [values[i]!];
   return out;
 }
 

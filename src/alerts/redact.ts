@@ -25,13 +25,8 @@ const SECRET_RES = SECRET_KINDS.map((k) => ({ desc: k.desc, re: new RegExp(k.re.
 export function scrubSecrets(text: string): string {
   if (text.length < 16) return text;
   let out = text;
-  for (const s of SECRET_RES) {
-    s.re.lastIndex = 0;
-    if (s.re.test(out)) {
-      s.re.lastIndex = 0;
-      out = out.replace(s.re, `[redacted ${s.desc}]`);
-    }
-  }
+  // A global replace starts from 0 and returns the same string when nothing matches: one scan each.
+  for (const s of SECRET_RES) out = out.replace(s.re, `[redacted ${s.desc}]`);
   return out;
 }
 
@@ -48,7 +43,7 @@ function keptEntry(entry: string): string | undefined {
 }
 
 /** The entries of an environment an alert keeps, and how many were left out. */
-export function redactEnv(env: readonly string[]): { kept: string[]; dropped: number } {
+function redactEnv(env: readonly string[]): { kept: string[]; dropped: number } {
   const kept: string[] = [];
   for (const e of env) {
     const k = keptEntry(e);
@@ -89,7 +84,7 @@ function redactEnvVar(name: string, value: string): string {
 const ENV_FIELD = /^proc\.env(?:\[(.*)\])?$/;
 
 /** Whether any output field is an environment field (most alerts have none: nothing to do). */
-export function hasEnvFields(fields: Record<string, OutputValue>): boolean {
+function hasEnvFields(fields: Record<string, OutputValue>): boolean {
   for (const k in fields) if (k.startsWith('proc.env')) return true;
   return false;
 }
@@ -128,7 +123,7 @@ type Obj = Record<string, unknown>;
  * the environment entries above, and says how many it left out. Bigints become decimal strings, as
  * the event model's JSON has them.
  */
-export function eventReplacer(this: unknown, _k: string, v: unknown): unknown {
+function eventReplacer(this: unknown, _k: string, v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
   if (v !== null && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as Obj).env)) {
     const { kept, dropped } = redactEnv((v as Obj).env as string[]);

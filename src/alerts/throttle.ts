@@ -49,8 +49,11 @@ export interface OpenGroup {
   overflow: boolean;
 }
 
-/** The "what" part of a candidate's key: each key and its value. */
-export type WhatValues = [key: GroupKey, value: string | null][];
+/** The "what" part of a candidate's key: the keys (the plan's own list, shared) and their values. */
+export interface WhatValues {
+  names: readonly GroupKey[];
+  values: (string | null)[];
+}
 
 /** Where a candidate goes: into an open group, or into a new group under `key`. */
 export interface Placement {
@@ -70,13 +73,13 @@ const SEP = '\u0001';
 const OVERFLOW = `${SEP}*`;
 
 /** The place part of a group key (the whole key for keys stored by older versions). */
-export function placeOfKey(key: string): string {
+function placeOfKey(key: string): string {
   const i = key.indexOf(SEP);
   return i < 0 ? key : key.slice(0, i);
 }
 
 /** Whether a stored group key is a place's overflow group. */
-export const isOverflowKey = (key: string): boolean => key.endsWith(OVERFLOW);
+const isOverflowKey = (key: string): boolean => key.endsWith(OVERFLOW);
 
 /** How one key's value is read from a candidate. */
 type Getter = (c: Candidate) => string | null;
@@ -137,10 +140,6 @@ export class Throttle {
 
   get enabled(): boolean {
     return this.windowNs > 0n;
-  }
-
-  get windowSeconds(): number {
-    return this.cfg.window_s;
   }
 
   /** The keys that split one place into groups for this source (proc.exepath by default). */
@@ -204,13 +203,18 @@ export class Throttle {
   /** Where a candidate goes at `nowNs`: its open group, its place's overflow group, or a new group. */
   place(c: Candidate, nowNs: bigint): Placement {
     const plan = this.plan(c.source);
-    const place = JSON.stringify([c.source, c.rule, ...plan.place.map((g) => g(c))]);
-    const what: WhatValues = plan.what.map((g, i) => [plan.whatNames[i]!, g(c)]);
-    const key = place + SEP + JSON.stringify(what.map((w) => w[1]));
+    // Per match: one array per part, each serialized once (this runs for every repeat).
+    const placeValues: (string | null)[] = [c.source, c.rule];
+    for (const get of plan.place) placeValues.push(get(c));
+    const values: (string | null)[] = [];
+    for (const get of plan.what) values.push(get(c));
+    const place = JSON.stringify(placeValues);
+    const key = place + SEP + JSON.stringify(values);
+    const what: WhatValues = { names: plan.whatNames, values };
     const g = this.find(key, nowNs);
     if (g) return { group: g, key, overflow: g.overflow, what };
     const max = this.cfg.max_new_groups;
-    if (!this.enabled || max === 0 || what.length === 0) return { key, overflow: false, what };
+    if (!this.enabled || max === 0 || values.length === 0) return { key, overflow: false, what };
     const p = this.places.get(place);
     if (!p || p.windowEnd <= nowNs || p.started < max) return { key, overflow: false, what };
     // This place has opened its share of groups in this window: fold into its overflow group.
@@ -284,11 +288,16 @@ export class Throttle {
   }
 
   /** Count a repeat into its group: time, and the output fields (and, for an overflow group, the key values) that differ. */
-  count(g: OpenGroup, c: Candidate, what: WhatValues = []): void {
+  count(g: OpenGroup, c: Candidate, what?: WhatValues): void {
     g.count++;
     if (c.time > g.lastSeen) g.lastSeen = c.time;
     for (const name in c.outputFields) this.note(g, name, c.outputFields[name]!);
-    if (g.overflow) for (const [name, v] of what) if (v !== null) this.note(g, name, v);
+    if (g.overflow && what) {
+      for (let i = 0; i < what.names.length; i++) {
+        const v = what.values[i]!;
+        if (v !== null) this.note(g, what.names[i]!, v);
+      }
+    }
     g.dirty = true;
   }
 

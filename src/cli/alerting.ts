@@ -95,8 +95,7 @@ export async function startAlerting(config: Config, log: Logger, opts: AlertingO
         log.warn('every sender posts with the operator\'s token and the hostname each alert claims is stored as it is: give each agent its own token (web.inputs.agents) or ServiceAccount (web.inputs.service_accounts)');
       }
       web = createWebServer({
-        ...webServerOptions(config.web),
-        token: tok.token,
+        ...webServerOptions(config.web, tok.token),
         inputs,
         logger: log,
         alerts: pipeline,

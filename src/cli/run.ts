@@ -9,7 +9,7 @@ import { ebpfPrecheck } from '../sources/driver-check.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
-import { type Webhooks, webhooks } from './webhooks.js';
+import { enabledWebhooks, type Webhooks, webhooks } from './webhooks.js';
 
 interface RunOpts {
   config?: string;
@@ -41,12 +41,7 @@ export function registerRun(program: Command): void {
  */
 function agentInputs(config: Config, log: Logger, hooks: () => Webhooks): Webhooks {
   if (config.web.inputs.enabled === true) return hooks();
-  const k8s = config.k8s as { audit?: { enabled?: boolean }; admission?: { enabled?: boolean } } | undefined;
-  const wanted = [
-    k8s?.audit?.enabled ? 'k8s.audit (POST /k8s-audit)' : '',
-    k8s?.admission?.enabled ? 'k8s.admission (POST /admission)' : '',
-    (config.github as { enabled?: boolean } | undefined)?.enabled ? 'github (POST /github)' : '',
-  ].filter(Boolean);
+  const wanted = enabledWebhooks(config);
   if (wanted.length) log.warn({ inputs: wanted }, 'these inputs are enabled but web.inputs.enabled is false, so the agent does not mount them: set web.inputs.enabled: true (the agent then takes input from whoever holds a token)');
   return { routes: [], listeners: [] };
 }

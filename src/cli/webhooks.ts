@@ -21,6 +21,20 @@ export interface Webhooks {
   listeners: AdmissionListener[];
 }
 
+/**
+ * The webhook inputs the config turns on, each named by its key and route (for the log, where they
+ * are not mounted): the list to extend beside webhooks() when a webhook is added.
+ */
+export function enabledWebhooks(config: Config): string[] {
+  const k8s = config.k8s as Partial<K8sConfig> | undefined;
+  const github = config.github as Partial<GithubConfig> | undefined;
+  const on: string[] = [];
+  if (k8s?.audit?.enabled) on.push('k8s.audit (POST /k8s-audit)');
+  if (k8s?.admission?.enabled) on.push('k8s.admission (POST /admission)');
+  if (github?.enabled) on.push('github (POST /github)');
+  return on;
+}
+
 /** Throws naming the config key at fault (a webhook without a token, an unreadable token file, …). */
 export function webhooks(config: Config, agent: Agent, onMatch: (m: Match) => void, log: Logger): Webhooks {
   const k8s = config.k8s as K8sConfig;

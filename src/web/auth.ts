@@ -4,7 +4,7 @@
  * through response timing. Every route says how it authenticates (src/web/types.ts): the API and
  * dashboard data need the operator's token (web.token, else the generated <state>/token, even on
  * loopback), the inputs need a sender identity (src/web/input-auth.ts), and a route that checks
- * its own credentials (`own`) can use `checkBearer` below.
+ * its own credentials (`own`) compares with a BearerToken and `credentialOf` below.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -57,17 +57,6 @@ export function credentialOf(req: FastifyRequest): string | undefined {
   const pair = Buffer.from(basic[1]!, 'base64').toString('utf8');
   const colon = pair.indexOf(':');
   return colon < 0 ? undefined : pair.slice(colon + 1);
-}
-
-/**
- * For routes with `auth: 'own'`: true when the request carries `token`; otherwise answers 401
- * naming what to send (`what`, e.g. "the audit token (k8s.audit.token, else web.token)") and
- * returns false. A null token refuses everything: an input never runs open.
- */
-export function checkBearer(req: FastifyRequest, reply: FastifyReply, token: BearerToken | null, what: string): boolean {
-  if (token?.matches(credentialOf(req))) return true;
-  void reply.code(401).header('www-authenticate', 'Bearer realm="minewatch"').send({ error: `unauthorized: send ${what} as 'Authorization: Bearer <token>'` });
-  return false;
 }
 
 export interface AuthTokens {

@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../agent/logger.js';
+import { LruMap } from '../github/lru.js';
 import { TokenReviewError, type TokenReviewer } from '../k8s/token-review.js';
 import type { BearerToken } from './auth.js';
 import type { InputsConfig } from './config.js';
@@ -62,7 +63,7 @@ export function inputIdentities(o: InputIdentityOptions): InputIdentities {
   const audience = o.audience ?? 'minewatch';
   const ttlMs = (o.reviewCacheS ?? 60) * 1000;
   const now = o.now ?? Date.now;
-  const cache = new Map<string, { until: number; answer: Identified }>();
+  const cache = new LruMap<string, { until: number; answer: Identified }>(MAX_CACHED);
   const inFlight = new Map<string, Promise<Identified>>();
   if (accounts.size > 0 && !o.reviewer) throw new Error('web.inputs.service_accounts: no Kubernetes API to review tokens with; configure k8s.api (or run in a pod)');
 
@@ -100,7 +101,6 @@ export function inputIdentities(o: InputIdentityOptions): InputIdentities {
           inFlight.delete(d);
           // An unavailable API server is not remembered: the next post asks again.
           if (!('refused' in answer) || answer.refused === 401) {
-            if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
             cache.set(d, { until: now() + ('refused' in answer ? Math.min(ttlMs, NEGATIVE_CACHE_MS) : ttlMs), answer });
           }
           return answer;

@@ -1,7 +1,7 @@
 /** A bound on the distinct values of one metric label (issue 13: labels an attacker can choose). */
 
 /** What a label value beyond the cap is counted under. */
-export const OTHER_LABEL = 'other';
+const OTHER_LABEL = 'other';
 /** Distinct values a label keeps by default (web.metrics_max_label_values). */
 export const DEFAULT_MAX_LABEL_VALUES = 500;
 

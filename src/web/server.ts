@@ -61,10 +61,13 @@ export class WebConfigError extends Error {
   override name = 'WebConfigError';
 }
 
-/** Options from the `web` config section: token and TLS files are read here, errors name them. */
-export function webServerOptions(cfg: WebConfig): WebServerOptions {
+/**
+ * Options from the `web` config section: token and TLS files are read here, errors name them.
+ * `token`: the operator's token when the caller has it already (operatorToken: read once).
+ */
+export function webServerOptions(cfg: WebConfig, token?: string): WebServerOptions {
   const opts: WebServerOptions = { listen: cfg.listen, maxBodyBytes: cfg.max_body_bytes, metricsMaxLabelValues: cfg.metrics_max_label_values };
-  opts.token = cfg.token ?? (cfg.token_file ? readSecretFile(cfg.token_file, 'token_file') : null);
+  opts.token = token ?? cfg.token ?? (cfg.token_file ? readSecretFile(cfg.token_file, 'token_file') : null);
   opts.metricsToken = cfg.metrics_token ?? (cfg.metrics_token_file ? readSecretFile(cfg.metrics_token_file, 'metrics_token_file') : null);
   if (cfg.tls) {
     const read = (path: string, key: string): Buffer => {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { stateTokenPath } from '../../src/agent/state.js';
 import { parseMountinfo } from '../../src/enrich/exe-identity.js';
 import { CLI } from './paths.js';
 import { run, tryRun } from './live.js';
@@ -173,7 +174,7 @@ export class AgentRun {
    * one, and the API and inputs need it even on loopback). Read once it listens.
    */
   apiToken(): string {
-    return readFileSync(join(this.stateDir, 'token'), 'utf8').trim();
+    return readFileSync(stateTokenPath(this.stateDir), 'utf8').trim();
   }
 
   /** Wait for "agent started"; returns that line (driver, sources). */
