@@ -223,6 +223,14 @@ describe('grouping by what ran', () => {
     assert.match(junk.error!.issues[0]!.message, /'host name' is not a field name/);
   });
 
+  it('keys: a process environment field is refused (a group key is stored as it is, unredacted)', () => {
+    for (const k of ['proc.env', 'proc.env[GITHUB_TOKEN]']) {
+      const r = alertsSection.safeParse({ throttle: { keys: ['hostname', k] } });
+      assert.equal(r.success, false, k);
+      assert.match(r.error!.issues[0]!.message, /cannot be a group key: it would store a process's environment/);
+    }
+  });
+
   it('alerts received under any source name are grouped by their output fields, whatever the name', async () => {
     const p = new AlertPipeline({ config: config(), outputs: [], log, now: clock().now }).start();
     for (const source of ['constructor', '__proto__', 'toString', 'syscall']) {

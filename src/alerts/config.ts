@@ -65,6 +65,11 @@ function groupKeyProblem(k: string): string | undefined {
   const bracket = k.indexOf('[');
   const name = bracket < 0 ? k : k.slice(0, bracket);
   const arg = bracket < 0 ? undefined : k.slice(bracket + 1, -1);
+  // A group key is stored as it is (the group_key column, an overflow group's values): a process's
+  // environment must never get there unredacted (see "What alerts keep of a process's environment").
+  if (name === 'proc.env' || name.startsWith('proc.env.')) {
+    return `'${k}' cannot be a group key: it would store a process's environment (its user's secrets) with every group; group by proc.exepath, proc.name or user.name instead`;
+  }
   knownFields ??= defaultRegistry();
   const reg = knownFields;
   const errors: string[] = [];
