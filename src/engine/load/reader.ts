@@ -48,7 +48,7 @@ const MAX_VALUE_NODES = 1_000_000;
  * Falco's parse_priority: the eight names in any case, and "info" for Informational. Nothing
  * else (no WARN, no surrounding blanks).
  */
-export function parseRulePriority(s: string): Priority | undefined {
+function parseRulePriority(s: string): Priority | undefined {
   const u = s.toUpperCase();
   if (u === 'INFO') return 'INFORMATIONAL';
   return (PRIORITIES as readonly string[]).includes(u) ? (u as Priority) : undefined;
@@ -483,7 +483,7 @@ function itemName(n: YNode): string | undefined {
  * Map offsets in a scalar's value back into the file. YAML folding and quoting change only blanks,
  * quotes and escapes, so the value's characters are walked against the raw source in order.
  */
-export function scalarLocator(src: { path: string; text: string; lc: LineCounter }, node: YNode | null | undefined): Locator {
+function scalarLocator(src: { path: string; text: string; lc: LineCounter }, node: YNode | null | undefined): Locator {
   const start = node?.range?.[0] ?? 0;
   const end = node?.range?.[1] ?? start;
   let map: number[] | undefined;
