@@ -3,24 +3,12 @@
  * files with no readable event: real processes, real files, exit codes and output.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI, FALCO_CORPUS } from './helpers/paths.js';
+import { runCli, scratchDir } from './helpers/cli.js';
+import { FALCO_CORPUS } from './helpers/paths.js';
 
-function run(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'mw-fl-cli-'));
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
+const { dir, file } = scratchDir('mw-fl-cli-');
 
 const RULES = file('rules.yaml', `
 - macro: spawned
@@ -42,7 +30,7 @@ test('rules validate --json: one Falco load result per file, each compiled with 
   output: o
   priority: INFO
 `);
-  const r = run(['rules', 'validate', '--json', RULES, second]);
+  const r = runCli(['rules', 'validate', '--json', RULES, second]);
   assert.equal(r.code, 1, r.err);
   const doc = JSON.parse(r.out);
   assert.deepEqual(Object.keys(doc), ['falco_load_results']);
@@ -63,7 +51,7 @@ test('rules validate --json: one Falco load result per file, each compiled with 
 
 test("rules validate --json on Falco's five files in order: each successful, with no warning (as their own CI requires of falco -V)", () => {
   const files = ['falco_rules.yaml', 'falco-incubating_rules.yaml', 'falco-sandbox_rules.yaml', 'k8s_audit_rules.yaml', 'github.yaml'].map((f) => FALCO_CORPUS + f);
-  const r = run(['rules', 'validate', '--json', ...files]);
+  const r = runCli(['rules', 'validate', '--json', ...files]);
   assert.equal(r.code, 0, r.err);
   const results = JSON.parse(r.out).falco_load_results;
   assert.deepEqual(results.map((x: { name: string; successful: boolean; errors: unknown[]; warnings: unknown[] }) => [x.name, x.successful, x.errors.length, x.warnings.length]),
@@ -71,7 +59,7 @@ test("rules validate --json on Falco's five files in order: each successful, wit
 });
 
 test('rules validate --json: a file that cannot be read is LOAD_ERR_FILE_READ', () => {
-  const r = run(['rules', 'validate', '--json', join(dir, 'nope.yaml')]);
+  const r = runCli(['rules', 'validate', '--json', join(dir, 'nope.yaml')]);
   assert.equal(r.code, 1);
   const [res] = JSON.parse(r.out).falco_load_results;
   assert.deepEqual([res.successful, res.errors[0].code], [false, 'LOAD_ERR_FILE_READ']);
@@ -79,15 +67,15 @@ test('rules validate --json: a file that cannot be read is LOAD_ERR_FILE_READ', 
 
 test('replay of a file with no readable event exits 1 and says why', () => {
   const garbage = file('garbage.jsonl', '{ not json\nalso not json\n');
-  const r = run(['replay', garbage, '--rules', RULES]);
+  const r = runCli(['replay', garbage, '--rules', RULES]);
   assert.equal(r.code, 1);
   assert.match(r.err, /garbage\.jsonl:1: not valid JSON/);
   assert.match(r.err, /garbage\.jsonl: nothing replayed: none of its 2 line\(s\) is an event/);
   const empty = file('empty.jsonl', '\n# only a comment\n');
-  const e = run(['replay', empty, '--rules', RULES]);
+  const e = runCli(['replay', empty, '--rules', RULES]);
   assert.equal(e.code, 1);
   assert.match(e.err, /empty\.jsonl: nothing replayed: it holds no event/);
-  const audit = run(['replay', '--source', 'k8s_audit', garbage]);
+  const audit = runCli(['replay', '--source', 'k8s_audit', garbage]);
   assert.equal(audit.code, 1);
   assert.match(audit.err, /nothing replayed: .*Expected a Kubernetes audit log/);
 });
@@ -97,13 +85,13 @@ test('replay of a file with some bad lines goes on, reports them, exits 0', () =
     '{ not json',
     JSON.stringify({ source: 'syscall', type: 'execve', ts: '1764100000000000000', proc: { pid: 7, name: 'xmrig' } }),
   ].join('\n'));
-  const r = run(['replay', mixed, '--rules', RULES]);
+  const r = runCli(['replay', mixed, '--rules', RULES]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /Critical miner xmrig/);
   assert.match(r.err, /mixed\.jsonl:1: not valid JSON/);
   assert.match(r.err, /replayed 1 events .*1 bad line\(s\) skipped/);
   // Readable events all of another source: nothing to alert on, but the file was read (exit 0).
-  const other = run(['replay', mixed, '--rules', RULES, '--source', 'github']);
+  const other = runCli(['replay', mixed, '--rules', RULES, '--source', 'github']);
   assert.equal(other.code, 0, other.err);
   assert.match(other.err, /replayed 0 events/);
 });

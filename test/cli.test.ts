@@ -1,23 +1,11 @@
 /** The `minewatch` command as a user runs it: real processes, real files, exit codes and output. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI, FALCO_CORPUS } from './helpers/paths.js';
+import { runCli, scratchDir } from './helpers/cli.js';
+import { FALCO_CORPUS } from './helpers/paths.js';
 
-function run(args: string[], input?: string, env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, env: { ...process.env, ...env } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'minewatch-cli-'));
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
+const { dir, file } = scratchDir('minewatch-cli-');
 
 const GOOD = file('good.yaml', `
 - list: miners
@@ -31,7 +19,7 @@ const GOOD = file('good.yaml', `
 `);
 
 test('rules validate: Ok per file, exit 0', () => {
-  const r = run(['rules', 'validate', GOOD]);
+  const r = runCli(['rules', 'validate', GOOD]);
   assert.equal(r.code, 0, r.err);
   assert.equal(r.out, `${GOOD}: Ok (1 rules, 0 macros, 1 lists)\n`);
 });
@@ -45,12 +33,12 @@ test('rules validate: an error names file:line:col, shows the line, exits 1', ()
     evt.type = execve
     and proc.name = "unterminated
 `);
-  const r = run(['rules', 'validate', bad]);
+  const r = runCli(['rules', 'validate', bad]);
   assert.equal(r.code, 1);
   assert.match(r.err, new RegExp(`^${bad.replace(/[.]/g, '\\.')}:7:21: error \\(Bad\\): unterminated string: no closing "`, 'm'));
   assert.match(r.err, /\n {8}and proc\.name = "unterminated\n {24}\^\n/);
   assert.match(r.err, /1 error\(s\): the rules were not loaded/);
-  const j = run(['rules', 'validate', '--json', bad]);
+  const j = runCli(['rules', 'validate', '--json', bad]);
   assert.equal(j.code, 1);
   // Falco's -V JSON: one result per file, positions 0-based as yaml-cpp marks are.
   const [res] = JSON.parse(j.out).falco_load_results;
@@ -64,31 +52,31 @@ test('rules validate: an error names file:line:col, shows the line, exits 1', ()
 
 test('rules validate: Falco\'s three files in order, then ours ("default")', () => {
   const files = ['falco_rules.yaml', 'falco-incubating_rules.yaml', 'falco-sandbox_rules.yaml'].map((f) => FALCO_CORPUS + f);
-  const r = run(['rules', 'validate', '-q', ...files]);
+  const r = runCli(['rules', 'validate', '-q', ...files]);
   assert.equal(r.code, 0, r.err);
   assert.equal(r.out.split('\n').filter((l) => l.endsWith(')') && l.includes(': Ok (')).length, 3);
 });
 
 test('rules list --json gives name, source, priority, enabled, tags', () => {
-  const r = run(['rules', 'list', '--rules', GOOD, '--json']);
+  const r = runCli(['rules', 'list', '--rules', GOOD, '--json']);
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(JSON.parse(r.out), [{ name: 'Miner started', source: 'syscall', priority: 'CRITICAL', enabled: true, tags: ['mining'] }]);
 });
 
 test('fields --json lists the catalog with types; unknown source exits 1', () => {
-  const r = run(['fields', '--source', 'syscall', '--json']);
+  const r = runCli(['fields', '--source', 'syscall', '--json']);
   assert.equal(r.code, 0, r.err);
   const fields = JSON.parse(r.out) as { name: string; type: string }[];
   assert.equal(fields.find((f) => f.name === 'proc.name')?.type, 'charbuf');
   assert.equal(fields.find((f) => f.name === 'fd.net')?.type, 'ipnet');
   assert.ok(fields.some((f) => f.name.startsWith('mw.wallet.')));
-  const bad = run(['fields', '--source', 'nope']);
+  const bad = runCli(['fields', '--source', 'nope']);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /unknown source 'nope'/);
 });
 
 test('version --json names the engine version and the built-in plugins (container, k8saudit, json)', () => {
-  const r = run(['version', '--json']);
+  const r = runCli(['version', '--json']);
   assert.equal(r.code, 0, r.err);
   const v = JSON.parse(r.out);
   assert.equal(v.engine_version, '0.57.0');
@@ -103,7 +91,7 @@ test('replay --json prints Falco JSON alerts; a bad line is reported with file:l
     '',
   ].join('\n'));
   // The text time is local time, as Falco prints it: UTC here (TZ=UTC) so the line is known.
-  const r = run(['replay', events, '--rules', GOOD, '--json'], undefined, { TZ: 'UTC' });
+  const r = runCli(['replay', events, '--rules', GOOD, '--json'], undefined, { TZ: 'UTC' });
   assert.equal(r.code, 0, r.err);
   const lines = r.out.trim().split('\n');
   assert.equal(lines.length, 1);
@@ -126,17 +114,17 @@ test('replay --json prints Falco JSON alerts; a bad line is reported with file:l
 });
 
 test('replay reads standard input with "-"; a missing file is a clear error', () => {
-  const r = run(['replay', '-', '--rules', GOOD], JSON.stringify({ type: 'execve', ts: '1764100000000000000', proc: { pid: 1, name: 'minerd' } }) + '\n');
+  const r = runCli(['replay', '-', '--rules', GOOD], JSON.stringify({ type: 'execve', ts: '1764100000000000000', proc: { pid: 1, name: 'minerd' } }) + '\n');
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^\d\d:\d\d:\d\d\.\d{9}: Critical miner minerd started/);
-  const missing = run(['replay', join(dir, 'nope.jsonl'), '--rules', GOOD]);
+  const missing = runCli(['replay', join(dir, 'nope.jsonl'), '--rules', GOOD]);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /nope\.jsonl:0: cannot read events file: ENOENT/);
 });
 
 test('every command has --help', () => {
   for (const cmd of [[], ['replay'], ['rules'], ['rules', 'validate'], ['rules', 'list'], ['fields'], ['version']]) {
-    const r = run([...cmd, '--help']);
+    const r = runCli([...cmd, '--help']);
     assert.equal(r.code, 0, cmd.join(' '));
     assert.match(r.out, /^Usage: minewatch/);
   }

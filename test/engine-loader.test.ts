@@ -12,6 +12,11 @@ const bash = ev({ proc: { name: 'bash', pid: 100 } });
 const head = (name = 'R') => ['- rule: ' + name, '  desc: d'];
 const tail = ['  output: o', '  priority: WARNING'];
 
+/** A rule R with this condition fails to load with one LOAD_ERR_COMPILE_CONDITION, at `where`, on `snippet`. */
+function conditionError(condition: string, where: string, snippet?: string): void {
+  assertProblem(oneError(rule('R', condition)), where, 'LOAD_ERR_COMPILE_CONDITION', snippet);
+}
+
 describe('errors: YAML and file shape', () => {
   test('a YAML syntax error', () => {
     // The flow sequence opened on line 4 is still open where line 5 begins.
@@ -132,11 +137,11 @@ describe('errors: names that do not resolve', () => {
   });
 
   test('field argument errors', () => {
-    assertProblem(oneError(rule('R', 'proc.aname[x] = a')), 'x.yaml:4:5', 'LOAD_ERR_COMPILE_CONDITION', 'proc.aname[x]');
-    assertProblem(oneError(rule('R', 'proc.name[1] = a')), 'x.yaml:4:5', 'LOAD_ERR_COMPILE_CONDITION', 'proc.name[1]');
-    assertProblem(oneError(rule('R', 'evt.type = execve and evt.arg = a')), 'x.yaml:4:27', 'LOAD_ERR_COMPILE_CONDITION', 'evt.arg');
-    assertProblem(oneError(rule('R', 'proc.aname[] = a')), 'x.yaml:4:16', 'LOAD_ERR_COMPILE_CONDITION');
-    assertProblem(oneError(rule('R', 'proc.aname[1 = a')), 'x.yaml:4:17', 'LOAD_ERR_COMPILE_CONDITION');
+    conditionError('proc.aname[x] = a', 'x.yaml:4:5', 'proc.aname[x]');
+    conditionError('proc.name[1] = a', 'x.yaml:4:5', 'proc.name[1]');
+    conditionError('evt.type = execve and evt.arg = a', 'x.yaml:4:27', 'evt.arg');
+    conditionError('proc.aname[] = a', 'x.yaml:4:16');
+    conditionError('proc.aname[1 = a', 'x.yaml:4:17');
   });
 });
 
@@ -157,19 +162,18 @@ describe('errors: keys and values of a rule', () => {
   });
 
   test('a value of the wrong type for the field', () => {
-    const CC = 'LOAD_ERR_COMPILE_CONDITION';
-    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid = abc')), 'x.yaml:4:38', CC, 'abc');
-    assertProblem(oneError(rule('R', 'evt.is_open_write = maybe')), 'x.yaml:4:25', CC, 'maybe');
-    assertProblem(oneError(rule('R', 'fd.net = notanip')), 'x.yaml:4:14', CC, 'notanip');
-    assertProblem(oneError(rule('R', 'fd.sip in (1.2.3.4, 300.1.1.1)')), 'x.yaml:4:25', CC, '300.1.1.1');
-    assertProblem(oneError(rule('R', 'fd.net = "10.0.0.0/33"')), 'x.yaml:4:14', CC, '10.0.0.0/33');
-    assertProblem(oneError(rule('R', 'fd.sport in (80, nosuchservice)')), 'x.yaml:4:22', CC, 'nosuchservice');
-    assertProblem(oneError(rule('R', 'evt.buffer bcontains 6g')), 'x.yaml:4:26', CC, '6g');
-    assertProblem(oneError(rule('R', 'evt.buffer bcontains abc')), 'x.yaml:4:26', CC, 'abc');
+    conditionError('evt.type = execve and proc.pid = abc', 'x.yaml:4:38', 'abc');
+    conditionError('evt.is_open_write = maybe', 'x.yaml:4:25', 'maybe');
+    conditionError('fd.net = notanip', 'x.yaml:4:14', 'notanip');
+    conditionError('fd.sip in (1.2.3.4, 300.1.1.1)', 'x.yaml:4:25', '300.1.1.1');
+    conditionError('fd.net = "10.0.0.0/33"', 'x.yaml:4:14', '10.0.0.0/33');
+    conditionError('fd.sport in (80, nosuchservice)', 'x.yaml:4:22', 'nosuchservice');
+    conditionError('evt.buffer bcontains 6g', 'x.yaml:4:26', '6g');
+    conditionError('evt.buffer bcontains abc', 'x.yaml:4:26', 'abc');
   });
 
   test('a numeric operator needs a number', () => {
-    assertProblem(oneError(rule('R', 'proc.pid > abc')), 'x.yaml:4:16', 'LOAD_ERR_COMPILE_CONDITION', 'abc');
+    conditionError('proc.pid > abc', 'x.yaml:4:16', 'abc');
   });
 
   test('a rule with some of condition, output, desc, priority: the first missing key is the error (decode_val)', () => {
@@ -184,12 +188,11 @@ describe('errors: keys and values of a rule', () => {
   });
 
   test('an operator that does not apply to the field type (flt_is_comparable)', () => {
-    const CC = 'LOAD_ERR_COMPILE_CONDITION';
-    assertProblem(oneError(rule('R', 'evt.type = execve and proc.pid contains 1')), 'x.yaml:4:36', CC, 'contains');
-    assertProblem(oneError(rule('R', 'evt.is_open_write startswith true')), 'x.yaml:4:23', CC, 'startswith');
-    assertProblem(oneError(rule('R', 'fd.sip contains 10.0.0.1')), 'x.yaml:4:12', CC, 'contains');
-    assertProblem(oneError(rule('R', 'proc.pid glob 1')), 'x.yaml:4:14', CC, 'glob');
-    assertProblem(oneError(rule('R', 'tolower(proc.pid) = 1')), 'x.yaml:4:5', CC, 'tolower(proc.pid)');
+    conditionError('evt.type = execve and proc.pid contains 1', 'x.yaml:4:36', 'contains');
+    conditionError('evt.is_open_write startswith true', 'x.yaml:4:23', 'startswith');
+    conditionError('fd.sip contains 10.0.0.1', 'x.yaml:4:12', 'contains');
+    conditionError('proc.pid glob 1', 'x.yaml:4:14', 'glob');
+    conditionError('tolower(proc.pid) = 1', 'x.yaml:4:5', 'tolower(proc.pid)');
   });
 
   test('an invalid regular expression', () => {
@@ -763,6 +766,6 @@ describe('rule matching and selection', () => {
 
 test('an operator that does not fit the field type is named before its value is judged', () => {
   // `t` is no boolean either, but the operator is the mistake to report.
-  assertProblem(oneError(rule('R', 'evt.is_open_write startswith t')), 'x.yaml:4:23', 'LOAD_ERR_COMPILE_CONDITION', 'startswith');
-  assertProblem(oneError(rule('R', 'proc.pid glob 1*')), 'x.yaml:4:14', 'LOAD_ERR_COMPILE_CONDITION', 'glob');
+  conditionError('evt.is_open_write startswith t', 'x.yaml:4:23', 'startswith');
+  conditionError('proc.pid glob 1*', 'x.yaml:4:14', 'glob');
 });

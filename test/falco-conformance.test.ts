@@ -67,9 +67,11 @@ function run(c: Case): string[] {
 
 const suites = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
 const results: { file: string; name: string; wrong: string[] }[] = [];
+let total = 0;
 
 for (const file of suites) {
   const cases = parse(readFileSync(DIR + file, 'utf8')) as Case[];
+  total += cases.length;
   describe(`conformance: ${file}`, () => {
     for (const c of cases) {
       test(`${c.case} [${c.decided_by.split(' ')[0]}]`, () => {
@@ -83,7 +85,6 @@ for (const file of suites) {
 }
 
 test('conformance: the count', () => {
-  const total = suites.reduce((n, f) => n + (parse(readFileSync(DIR + f, 'utf8')) as Case[]).length, 0);
   const passed = results.filter((r) => r.wrong.length === 0).length;
   process.stdout.write(`# falco conformance: ${passed} of ${total} cases pass\n`);
   assert.ok(total >= 80, `${total} cases`);

@@ -10,7 +10,7 @@ import type { FieldRegistry } from '../fields/registry.js';
 import type { MacroDef } from './compiler.js';
 import { type LoadProblem, Problems } from './load/codes.js';
 import { Collector, type FileStats, type RuleDef } from './load/collector.js';
-import { type CompiledRule, type ParseCache, RuleCompiler } from './load/compile.js';
+import { type Compiled, type CompiledRule, type ParseCache, RuleCompiler } from './load/compile.js';
 import { Reader, type RulesFileInput } from './load/reader.js';
 import { RulesLoadError } from './types.js';
 import type { BuiltinPlugin } from './version.js';
@@ -46,8 +46,6 @@ export interface FileResult {
   successful: boolean;
   errors: LoadProblem[];
   warnings: LoadProblem[];
-  /** Those of `warnings` the compile found (the rest are the reader's and the collector's). */
-  compileWarnings: LoadProblem[];
 }
 
 /** Loads files one after the other into one collector, compiling after each, as Falco does. */
@@ -55,7 +53,11 @@ export class RulesLoader {
   private readonly collector: Collector;
   private readonly files: FileStats[] = [];
   private readonly cache: ParseCache = new Map();
-  private last?: { compiled: ReturnType<RuleCompiler['compile']>; warnings: LoadProblem[] };
+  /** Every file's warnings of reading and collecting: they stay whatever the compiles find. */
+  private readonly readWarnings: LoadProblem[] = [];
+  /** The last compile's warnings (those of the rules as they end up); none when its file failed to read. */
+  private compileWarnings: LoadProblem[] = [];
+  private compiled?: Compiled;
 
   constructor(private readonly opts: LoadOptions) {
     this.collector = new Collector(opts.registry, opts.sources, new Problems());
@@ -71,25 +73,30 @@ export class RulesLoader {
     this.files.push(stats);
     this.collector.problems = problems;
     const read = new Reader(this.collector, problems, this.opts.plugins).read(f, stats);
-    let compileWarnings: LoadProblem[] = [];
+    this.readWarnings.push(...problems.warnings);
+    this.compileWarnings = [];
     if (read) {
-      const readWarnings = problems.warnings.length;
-      const compiled = new RuleCompiler(this.collector, this.opts.registry, problems, this.cache, last, this.opts.memo).compile();
-      compileWarnings = problems.warnings.slice(readWarnings);
-      this.last = { compiled, warnings: compileWarnings };
+      const before = problems.warnings.length;
+      this.compiled = new RuleCompiler(this.collector, this.opts.registry, problems, this.cache, last, this.opts.memo).compile();
+      this.compileWarnings = problems.warnings.slice(before);
     }
-    return { path: f.path, successful: problems.errors.length === 0, errors: problems.errors, warnings: problems.warnings, compileWarnings };
+    return { path: f.path, successful: problems.errors.length === 0, errors: problems.errors, warnings: problems.warnings };
+  }
+
+  /** Warnings of the load so far: every file's reading, then the last compile's. */
+  warnings(): LoadProblem[] {
+    return [...this.readWarnings, ...this.compileWarnings];
   }
 
   /** The rules as the last compile left them. */
-  ruleset(readerWarnings: LoadProblem[]): Ruleset {
-    const c = this.last?.compiled ?? { compiled: [], macros: new Map(), lists: new Map() };
+  ruleset(): Ruleset {
+    const c = this.compiled ?? { compiled: [], macros: new Map(), lists: new Map() };
     return {
       rules: [...this.collector.rules.values()],
       compiled: c.compiled,
       macros: c.macros,
       lists: c.lists,
-      warnings: [...readerWarnings, ...(this.last?.warnings ?? [])],
+      warnings: this.warnings(),
       files: this.files,
     };
   }
@@ -113,16 +120,7 @@ function dedupe(ps: LoadProblem[]): LoadProblem[] {
 export function loadRules(files: RulesFileInput[], opts: LoadOptions): Ruleset {
   const loader = new RulesLoader(opts);
   const errors: LoadProblem[] = [];
-  const readerWarnings: LoadProblem[] = [];
-  let lastWarnings: LoadProblem[] = [];
-  for (const [i, f] of files.entries()) {
-    const r = loader.addFile(f, i === files.length - 1);
-    errors.push(...r.errors);
-    // Warnings of reading stay; compile warnings are those of the last compile (the final rules).
-    const fromCompile = new Set(r.compileWarnings);
-    readerWarnings.push(...r.warnings.filter((w) => !fromCompile.has(w)));
-    lastWarnings = r.compileWarnings;
-  }
-  if (errors.length) throw new RulesLoadError(dedupe(errors), dedupe([...readerWarnings, ...lastWarnings]));
-  return loader.ruleset(readerWarnings);
+  for (const [i, f] of files.entries()) errors.push(...loader.addFile(f, i === files.length - 1).errors);
+  if (errors.length) throw new RulesLoadError(dedupe(errors), dedupe(loader.warnings()));
+  return loader.ruleset();
 }

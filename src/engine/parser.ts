@@ -34,7 +34,7 @@ const NUMBER = /0[xX][0-9a-fA-F]+|[+-]?[0-9]+\.?[0-9]*(?:[eE][+-][0-9]+)?/y;
 const WORD_CHAR = /[a-zA-Z0-9_]/;
 
 /** A quoted string's escape that libs refuses: the message, and the offset of its backslash in the body. */
-export class EscapeError extends Error {
+class EscapeError extends Error {
   constructor(message: string, readonly at: number) {
     super(message);
   }
@@ -47,7 +47,7 @@ export class EscapeError extends Error {
  * the sandbox rule "Sudo Potential Privilege Escalation"). Any other escape, \x included, is an
  * error. A backslash at the very end is dropped.
  */
-export function unescapeQuoted(body: string, quote: '"' | "'" = '"'): string {
+function unescapeQuoted(body: string, quote: '"' | "'" = '"'): string {
   let out = '';
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;

@@ -4,7 +4,7 @@
  * A condition testing evt.type against any other name fails to load, as in Falco
  * (sinsp_filter_check_event::validate_filter_value).
  */
-export const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set(`
+const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set(`
 _llseek _newselect _sysctl accept accept4 access acct add_key adjtimex alarm arch_prctl
 asyncevent bdflush bind bpf brk cachestat capget capset chdir chmod chown chroot clock_adjtime
 clock_getres clock_gettime clock_nanosleep clock_settime clone clone3 close close_range connect
@@ -65,7 +65,7 @@ utimensat utimes vfork vhangup vm86 vmsplice wait4 waitid waitpid write writev
  * Event types minewatch's own detectors emit on the syscall source (the CPU sampler, the eBPF FPU
  * probe). Falco accepts the meta-event names its plugins declare the same way.
  */
-export const MINEWATCH_EVENT_TYPES: ReadonlySet<string> = new Set(['cpu_sustained', 'mw_fpu_rounding']);
+const MINEWATCH_EVENT_TYPES: ReadonlySet<string> = new Set(['cpu_sustained', 'mw_fpu_rounding']);
 
 export function isKnownEventType(name: string): boolean {
   return KNOWN_EVENT_TYPES.has(name) || MINEWATCH_EVENT_TYPES.has(name);

@@ -51,7 +51,7 @@ function offsetOf(text: string, line: number, col: number): number {
 }
 
 /** The line holding `pos` (cut to HALF_WIDTH characters each side), then a caret under the position. */
-export function snippetAt(text: string, pos: number): string {
+function snippetAt(text: string, pos: number): string {
   if (text === '') return '<No context available>\n';
   let p = Math.min(pos, text.length - 1);
   while (p > 0 && text[p] === '\n') p--;

@@ -48,7 +48,7 @@ const MAX_VALUE_NODES = 1_000_000;
  * Falco's parse_priority: the eight names in any case, and "info" for Informational. Nothing
  * else (no WARN, no surrounding blanks).
  */
-export function parseRulePriority(s: string): Priority | undefined {
+function parseRulePriority(s: string): Priority | undefined {
   const u = s.toUpperCase();
   if (u === 'INFO') return 'INFORMATIONAL';
   return (PRIORITIES as readonly string[]).includes(u) ? (u as Priority) : undefined;
@@ -121,6 +121,16 @@ export class Reader {
 
   private fail(it: Item, node: YNode | null | undefined, message: string, snippet?: string, itemType?: ItemType): never {
     throw new LoadFailure('LOAD_ERR_YAML_VALIDATE', message, node ? this.posOf(it.src, node) : it.pos, snippet, itemType);
+  }
+
+  /** A mapping's values by key, aliases resolved (a repeated key keeps its last value). */
+  private keysOf(src: Src, map: YAMLMap): Map<string, YNode | null> {
+    const keys = new Map<string, YNode | null>();
+    for (const pair of map.items) {
+      const k = this.deref(src, pair.key as YNode);
+      keys.set(isScalar(k) ? this.scalarText(k) : String(k), this.deref(src, pair.value as YNode | null));
+    }
+    return keys;
   }
 
   /** A scalar as text (numbers and booleans as written). */
@@ -208,17 +218,22 @@ export class Reader {
     return { append, replace };
   }
 
+  /** The deprecated `append: true` (warned about) and the override map: not both on one item. */
+  private appendOrOverride(it: Item, name: string, itemType: 'list' | 'macro' | 'rule', appendable: readonly string[], replaceable: readonly string[]): { legacyAppend: boolean; append: Set<string>; replace: Set<string> } {
+    const legacyAppend = this.bool(it, 'append') ?? false;
+    if (legacyAppend) this.problems.warn('LOAD_DEPRECATED_ITEM', it.pos, WARN_APPEND, { item: name, itemType });
+    const o = this.overrides(it, appendable, replaceable);
+    if (legacyAppend && (o.append.size || o.replace.size)) this.fail(it, null, ERR_OVERRIDE_APPEND, 'override', itemType);
+    return { legacyAppend, ...o };
+  }
+
   // ---- items -------------------------------------------------------------------------------
 
   private item(src: Src, n: YNode, stats: FileStats): void {
     if (!isMap(n)) {
       throw new LoadFailure('LOAD_ERR_YAML_VALIDATE', 'Unexpected element type. Each element should be a yaml associative array (such as "- rule: name").', this.posOf(src, n), undefined, 'rules content item');
     }
-    const keys = new Map<string, YNode | null>();
-    for (const pair of n.items) {
-      const key = this.deref(src, pair.key as YNode);
-      keys.set(isScalar(key) ? this.scalarText(key) : String(key), this.deref(src, pair.value as YNode | null));
-    }
+    const keys = this.keysOf(src, n);
     const it: Item = { src, map: n, pos: this.posOf(src, n), keys };
     if (keys.has('required_engine_version')) this.engineVersion(it, stats);
     else if (keys.has('required_plugin_versions')) this.pluginVersions(it);
@@ -283,11 +298,8 @@ export class Reader {
       this.problems.warn('LOAD_INVALID_LIST_NAME', it.pos, 'List has an invalid name. List names should match a regular expression: ([^()"\'[:space:]=,]+)', { snippet: name, item: name, itemType: 'list' });
     }
     const items = this.seq(it, 'items', false)!;
-    const append = this.bool(it, 'append') ?? false;
-    if (append) this.problems.warn('LOAD_DEPRECATED_ITEM', it.pos, WARN_APPEND, { item: name, itemType: 'list' });
-    const o = this.overrides(it, ['items'], ['items']);
-    if (append && (o.append.size || o.replace.size)) this.fail(it, null, ERR_OVERRIDE_APPEND, 'override', 'list');
-    if (append || o.append.has('items')) this.collector.appendList(name, items, it.pos);
+    const o = this.appendOrOverride(it, name, 'list', ['items'], ['items']);
+    if (o.legacyAppend || o.append.has('items')) this.collector.appendList(name, items, it.pos);
     else this.collector.defineList(name, items, it.pos);
   }
 
@@ -297,24 +309,17 @@ export class Reader {
       this.problems.warn('LOAD_INVALID_MACRO_NAME', it.pos, 'Macro has an invalid name. Macro names should match a regular expression: ([a-zA-Z]+[a-zA-Z0-9_]*)', { snippet: name, item: name, itemType: 'macro' });
     }
     const cond = this.text(it, 'condition', this.scalar(it, 'condition')!);
-    const append = this.bool(it, 'append') ?? false;
-    if (append) this.problems.warn('LOAD_DEPRECATED_ITEM', it.pos, WARN_APPEND, { item: name, itemType: 'macro' });
-    const o = this.overrides(it, ['condition'], ['condition']);
-    if (append && (o.append.size || o.replace.size)) this.fail(it, null, ERR_OVERRIDE_APPEND, 'override', 'macro');
-    if (append || o.append.has('condition')) this.collector.appendMacro(name, cond, it.pos);
+    const o = this.appendOrOverride(it, name, 'macro', ['condition'], ['condition']);
+    if (o.legacyAppend || o.append.has('condition')) this.collector.appendMacro(name, cond, it.pos);
     else this.collector.defineMacro(name, cond, it.pos);
   }
 
   private rule(it: Item): void {
     const name = this.scalar(it, 'rule')!;
     const source = this.scalar(it, 'source', { optional: true, canBeEmpty: true }) ?? '';
-    const legacyAppend = this.bool(it, 'append') ?? false;
-    if (legacyAppend) this.problems.warn('LOAD_DEPRECATED_ITEM', it.pos, WARN_APPEND, { item: name, itemType: 'rule' });
-    const o = this.overrides(it, RULE_APPEND_KEYS, RULE_REPLACE_KEYS);
-    const hasOverrides = o.append.size > 0 || o.replace.size > 0;
-    if (legacyAppend && hasOverrides) this.fail(it, null, ERR_OVERRIDE_APPEND, 'override', 'rule');
+    const o = this.appendOrOverride(it, name, 'rule', RULE_APPEND_KEYS, RULE_REPLACE_KEYS);
 
-    if (hasOverrides) {
+    if (o.append.size > 0 || o.replace.size > 0) {
       // Every overridable key present must be named under override, and the other way round.
       const expected = new Set([...RULE_APPEND_KEYS, ...RULE_REPLACE_KEYS].filter((k) => it.keys.has(k)));
       const take = (mode: 'append' | 'replace', set: Set<string>, key: string): boolean => {
@@ -346,7 +351,7 @@ export class Reader {
       }
       return;
     }
-    if (legacyAppend) {
+    if (o.legacyAppend) {
       // Only condition and exceptions append this way; other keys are read by nothing.
       const u: RuleUpdate = { name, source, pos: it.pos };
       if (it.keys.has('condition')) u.condition = this.text(it, 'condition', this.scalar(it, 'condition')!);
@@ -414,11 +419,7 @@ export class Reader {
       const e = this.deref(it.src, x as YNode | null);
       const pos = this.posOf(it.src, e ?? node);
       if (!isMap(e)) throw new LoadFailure('LOAD_ERR_YAML_VALIDATE', 'Rule exception must be a mapping', pos, undefined, 'exception');
-      const keys = new Map<string, YNode | null>();
-      for (const pair of e.items) {
-        const k = this.deref(it.src, pair.key as YNode);
-        keys.set(isScalar(k) ? this.scalarText(k) : String(k), this.deref(it.src, pair.value as YNode | null));
-      }
+      const keys = this.keysOf(it.src, e);
       const ex: Item = { src: it.src, map: e, pos, keys };
       const name = this.scalar(ex, 'name')!;
       if (out.some((o) => o.name === name)) {
@@ -482,7 +483,7 @@ function itemName(n: YNode): string | undefined {
  * Map offsets in a scalar's value back into the file. YAML folding and quoting change only blanks,
  * quotes and escapes, so the value's characters are walked against the raw source in order.
  */
-export function scalarLocator(src: { path: string; text: string; lc: LineCounter }, node: YNode | null | undefined): Locator {
+function scalarLocator(src: { path: string; text: string; lc: LineCounter }, node: YNode | null | undefined): Locator {
   const start = node?.range?.[0] ?? 0;
   const end = node?.range?.[1] ?? start;
   let map: number[] | undefined;

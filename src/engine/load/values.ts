@@ -203,7 +203,7 @@ export class ConditionChecker {
  * sscanf("%" PRId64 "%c") == 1: blanks, an optional sign and decimal digits, nothing after.
  * Unsigned fields take a negative number modulo 2^64, as strtoull does; past the range it saturates.
  */
-export function parseInteger(s: string, signed: boolean): string | undefined {
+function parseInteger(s: string, signed: boolean): string | undefined {
   const m = /^[ \t\n\v\f\r]*([+-]?)(\d+)$/.exec(s);
   if (!m) return undefined;
   let n = BigInt(m[2]!);
@@ -242,7 +242,7 @@ function serviceTable(): Map<string, number> {
 }
 
 /** A port as libs reads one: digits only (stoi, kept to 16 bits), empty as 0, or a service name. */
-export function parsePort(s: string): number | undefined {
+function parsePort(s: string): number | undefined {
   if (s === '') return 0;
   if (/^\d+$/.test(s)) return Number(BigInt(s) & 0xffffn);
   return serviceTable().get(s);
