@@ -923,7 +923,6 @@ function dynamicCompare(op: Op, left: Operandish, right: Operandish): Pred {
   const make = op === 'regex' ? undefined : table.ops[op];
   const lg = left.get;
   const rg = right.get;
-  const none: Position = { file: '', line: 0, col: 0 };
   const one = (a: FieldValue, b: FieldValue): boolean => {
     if (!make) return false;
     // The other field's value is taken as written: text as is (no hex decoding for b*), a
@@ -932,7 +931,7 @@ function dynamicCompare(op: Op, left: Operandish, right: Operandish): Pred {
     if (bv === undefined) return false;
     let test: (v: unknown) => boolean;
     try {
-      test = op === 'bcontains' ? (s) => String(s).includes(String(bv)) : op === 'bstartswith' ? (s) => String(s).startsWith(String(bv)) : make([bv], none);
+      test = op === 'bcontains' ? (s) => String(s).includes(String(bv)) : op === 'bstartswith' ? (s) => String(s).startsWith(String(bv)) : make([bv], NOWHERE);
     } catch {
       return false; // a regex that does not compile
     }
