@@ -166,7 +166,7 @@ export class Agent {
     this.response = new ResponseDispatcher(config.response, this.actions, (m) => {
       this.counters.alerts++;
       this.hooks.onMatch?.(m);
-    }, undefined, { stillMatches: (rule, ev) => this.rules.engine.matches(rule, ev) });
+    }, undefined, { stillMatches: (rule, ev) => this.rules.engine.recheck(rule, ev) });
     this.setDetectors(config.detectors);
   }
 

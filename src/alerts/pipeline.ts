@@ -7,9 +7,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../agent/logger.js';
 import type { SyscallEvent } from '../events.js';
-import { falcoOutputFields, falcoTags, isoTime, localClockTime, type OutputValue } from '../engine/output.js';
+import { isoTime, toFalcoJson, type OutputValue } from '../engine/output.js';
 import { toJsonText } from '../engine/json.js';
-import { parsePriority, priorityLabel, type Match } from '../engine/types.js';
+import { parsePriority, type Match } from '../engine/types.js';
 import { storePath, type AlertsConfig } from './config.js';
 import { DeliveryWorker } from './delivery.js';
 import { encodeRedactedEvent, redactChanged, redactOutput } from './redact.js';
@@ -300,17 +300,9 @@ export class AlertPipeline implements AlertService {
   /** Falco's JSON alert for a group, with the group data beside it. */
   message(rec: AlertRecord, kind: DeliveryKind): AlertMessage {
     const time = kind === 'first' ? rec.firstSeen : rec.lastSeen;
-    const label = priorityLabel(rec.priority);
     const repeated = kind === 'summary' ? ` (${rec.count} times from ${isoTime(rec.firstSeen)} to ${isoTime(rec.lastSeen)})` : '';
     return {
-      hostname: rec.hostname,
-      output: `${localClockTime(time)}: ${label} ${rec.output}${repeated}`,
-      output_fields: falcoOutputFields(rec.outputFields, time),
-      priority: label,
-      rule: rec.rule,
-      source: rec.source,
-      tags: falcoTags(rec.tags),
-      time: isoTime(time),
+      ...toFalcoJson({ ...rec, output: `${rec.output}${repeated}`, time }),
       minewatch: {
         uuid: rec.uuid,
         kind,

@@ -207,7 +207,8 @@ export class RulesEngine {
 
   /**
    * Whether the active rule `name` matches `ev` now: for acting on a match only while what it
-   * matched still holds (a cluster object re-read before a cluster action). Undefined when no
+   * matched still holds (a cluster object re-read before a cluster action, an event without the
+   * names learned from DNS before a kill). Undefined when no
    * active rule has that name (reloaded away). A predicate that throws counts as not matching.
    */
   recheck(name: string, ev: Event): boolean | undefined {
@@ -222,14 +223,6 @@ export class RulesEngine {
       if (plan.rule(pos) === r) return true;
     }
     return false;
-  }
-
-  /**
-   * recheck() as a yes or no: a match checked again against a changed copy of its event (the
-   * response stage asks whether it still holds without a name learned from DNS).
-   */
-  matches(name: string, ev: Event): boolean {
-    return this.recheck(name, ev) === true;
   }
 
   /** Evaluate one event. A predicate that throws is treated as not matching: bad data never stops the engine. */

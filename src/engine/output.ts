@@ -16,7 +16,7 @@ import type { Event } from '../events.js';
 import type { EventMemo } from '../fields/memo.js';
 import type { FieldRegistry } from '../fields/registry.js';
 import { FieldResolveError } from '../fields/registry.js';
-import { timeOfDay } from '../fields/syscall.js';
+import { iso8601, timeOfDay } from '../fields/syscall.js';
 import type { Extracted, Extractor, FieldType } from '../fields/types.js';
 import { CompileError, type Locator } from './compiler.js';
 import { toJsonText } from './json.js';
@@ -407,23 +407,27 @@ export function clockTime(ns: bigint): string {
   return isoTime(ns).slice(11, 29);
 }
 
-/** "20:16:35.123456789" in local time: how Falco's text alert opens (`*%evt.time`, time_format_iso_8601: false). */
-export function localClockTime(ns: bigint): string {
-  return timeOfDay(ns);
-}
-
 export interface TextOptions {
   /** Falco's time_format_iso_8601: the text alert opens with %evt.time.iso8601 instead of %evt.time. */
   iso8601?: boolean;
 }
 
-/** The time that opens a text alert: "HH:MM:SS.nnnnnnnnn" local, or ISO 8601 UTC with +0000. */
+/**
+ * The time that opens a text alert, as Falco prints it: its %evt.time ("HH:MM:SS.nnnnnnnnn",
+ * local), or with time_format_iso_8601 its %evt.time.iso8601 (UTC, +0000): the fields' own text.
+ */
 export function prefixTime(ns: bigint, opts: TextOptions = {}): string {
-  return opts.iso8601 ? isoTime(ns).replace('Z', '+0000') : localClockTime(ns);
+  return opts.iso8601 ? iso8601(ns) : timeOfDay(ns);
 }
 
+/**
+ * What an alert line is made of: a match, or a stored alert group at one of its times (the
+ * alerts pipeline writes its groups through the same functions).
+ */
+export type AlertParts = Pick<Match, 'hostname' | 'output' | 'outputFields' | 'priority' | 'rule' | 'source' | 'tags' | 'time'>;
+
 /** Falco's text line: "<time>: <Priority> <output>". */
-export function formatText(m: Match, opts: TextOptions = {}): string {
+export function formatText(m: Pick<AlertParts, 'time' | 'priority' | 'output'>, opts: TextOptions = {}): string {
   return `${prefixTime(m.time, opts)}: ${priorityLabel(m.priority)} ${m.output}`;
 }
 
@@ -459,7 +463,7 @@ export function falcoOutputFields(fields: Record<string, OutputValue>, time: big
   return out;
 }
 
-export function toFalcoJson(m: Match, opts: TextOptions = {}): FalcoJsonAlert {
+export function toFalcoJson(m: AlertParts, opts: TextOptions = {}): FalcoJsonAlert {
   return {
     hostname: m.hostname,
     output: formatText(m, opts),

@@ -15,18 +15,10 @@ export class EventMemo {
     this.generation++;
   }
 
-  /** `fn`, run at most once per event. */
+  /** `fn`, run at most once per event (its value kept in a slot, as a field's). */
   perEvent<E extends object, V>(fn: (ev: E) => V): (ev: E) => V {
-    let gen = -1;
-    let last: E | undefined;
-    let value: V;
-    return (ev: E): V => {
-      if (gen === this.generation && last === ev) return value;
-      value = fn(ev);
-      gen = this.generation;
-      last = ev;
-      return value;
-    };
+    const slot = fieldSlot(this, fn);
+    return (ev: E): V => valueOf(slot, ev) as V;
   }
 
   /** One memoized `fn` for every caller of this memo: field modules share a parse this way. */

@@ -99,10 +99,11 @@ function withoutLearnedNames(ev: SyscallEvent): SyscallEvent | undefined {
 
 export interface ResponseDispatcherOptions {
   /**
-   * Whether a rule still matches an event (the rules engine's `matches`). Without it, any match on
-   * an event named by a DNS answer runs as a dry run.
+   * Whether a rule still matches an event (the rules engine's `recheck`: undefined when the rule is
+   * no longer loaded, which counts as not matching). Without it, any match on an event named by a
+   * DNS answer runs as a dry run.
    */
-  stillMatches?: (rule: string, ev: SyscallEvent) => boolean;
+  stillMatches?: (rule: string, ev: SyscallEvent) => boolean | undefined;
 }
 
 export class ResponseDispatcher {
@@ -162,7 +163,7 @@ export class ResponseDispatcher {
     const check = this.opts.stillMatches;
     if (!check) return true;
     try {
-      return !check(m.rule, bare);
+      return check(m.rule, bare) !== true;
     } catch {
       return true;
     }
