@@ -131,7 +131,7 @@ describe('parseV4Number', () => {
 /** Leaves of a condition's IR once simplified (fusion happens in simplify). */
 function leafTexts(condition: string): string[] {
   const registry = new FieldRegistry([{ source: 'syscall', fields: [...testFields, ...probeFields()] }]);
-  const compiler = new ConditionCompiler({ registry, source: 'syscall', macros: new Map(), lists: new Map() });
+  const compiler = new ConditionCompiler({ registry, source: 'syscall', macros: new Map() });
   const ir = ConditionCompiler.simplify(compiler.toIR(parseCondition(condition), () => ({ file: 'c', line: 1, col: 1 })), undefined);
   const out: string[] = [];
   const walk = (x: IR): void => {

@@ -185,7 +185,7 @@ const cmdEvent = (cmd: string) => ev({ proc: { name: 'p', pid: 1, args: [cmd] } 
 
 /** Count the leaves of the compiled IR of a condition (to see that fusion happened). */
 function leaves(condition: string): number {
-  const compiler = new ConditionCompiler({ registry: testRegistry(), source: 'syscall', macros: new Map(), lists: new Map() });
+  const compiler = new ConditionCompiler({ registry: testRegistry(), source: 'syscall', macros: new Map() });
   const ir = ConditionCompiler.simplify(compiler.toIR(parseCondition(condition), () => ({ file: 'c', line: 1, col: 1 })), undefined);
   const count = (x: IR): number => (x.k === 'leaf' ? 1 : x.k === 'const' ? 0 : x.k === 'not' ? count(x.x) : x.k === 'macro' ? count(x.ir) : x.items.reduce((a, b) => a + count(b), 0));
   return count(ir);

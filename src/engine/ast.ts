@@ -37,7 +37,6 @@ export interface Literal {
 export type Operand =
   | { kind: 'value'; lit: Literal }
   | { kind: 'list'; items: Literal[]; at: number; loc?: unknown }
-  | { kind: 'listref'; name: string; at: number; loc?: unknown }
   /** val(field) or a transformer on the right-hand side: compare with another field. */
   | { kind: 'fieldval'; field: FieldOperand; at: number };
 

@@ -91,11 +91,8 @@ export interface CompileContext {
   registry: FieldRegistry;
   source: string;
   macros: Map<string, MacroDef>;
-  /** List name → fully expanded items. */
-  lists: Map<string, string[]>;
   /** Macros referenced while compiling (for "unused macro" warnings). */
   usedMacros?: Set<string>;
-  usedLists?: Set<string>;
   /** The engine's per-event cache (one of the compiler's own when none is given). */
   memo?: EventMemo;
 }
@@ -169,10 +166,7 @@ export class ConditionCompiler {
       return cached;
     }
     const def = this.ctx.macros.get(name);
-    if (!def) {
-      const hint = this.ctx.lists.has(name) ? ` ('${name}' is a list: use it inside in (...))` : '';
-      throw new CompileError(`undefined macro '${name}'${hint}`, at, name);
-    }
+    if (!def) throw new CompileError(`undefined macro '${name}'`, at, name);
     if (this.expanding.has(name)) throw new CompileError(`macro '${name}' refers to itself`, at, name);
     this.ctx.usedMacros?.add(name);
     this.expanding.add(name);
@@ -241,25 +235,12 @@ export class ConditionCompiler {
     };
   }
 
-  /** Expand a literal list, replacing unquoted list names by their items. */
-  private listValues(right: Operand, locate: Locator): { values: string[]; at: number } {
-    if (right.kind === 'listref') {
-      const items = this.ctx.lists.get(right.name);
-      if (!items) throw new CompileError(`undefined list '${right.name}'`, locate(right.at), right.name);
-      this.ctx.usedLists?.add(right.name);
-      return { values: items, at: right.at };
-    }
-    if (right.kind === 'list') {
-      const out: string[] = [];
-      for (const lit of right.items) {
-        const items = lit.quoted ? undefined : this.ctx.lists.get(lit.value);
-        if (items) {
-          this.ctx.usedLists?.add(lit.value);
-          for (const x of items) out.push(x); // not push(...items): a 100k-item list would overflow the stack
-        } else out.push(lit.value);
-      }
-      return { values: out, at: right.at };
-    }
+  /**
+   * The values on the right of a list operator. List names are already replaced by their items in
+   * the condition's text (load/compile.ts substitutes them as Falco does), so these are literals.
+   */
+  private listValues(right: Operand): { values: string[]; at: number } {
+    if (right.kind === 'list') return { values: right.items.map((lit) => lit.value), at: right.at };
     if (right.kind === 'value') return { values: [right.lit.value], at: right.lit.at };
     throw new Error('unreachable');
   }
@@ -300,7 +281,7 @@ export class ConditionCompiler {
 
     const listOp = op === 'in' || op === 'intersects' || op === 'pmatch';
     if (!listOp && right.kind !== 'value') throw new CompileError(`operator '${op}' takes a single value`, opPos, op);
-    const { values, at } = listOp ? this.listValues(right, locate) : { values: [(right as { lit: Literal }).lit.value], at: (right as { lit: Literal }).lit.at };
+    const { values, at } = listOp ? this.listValues(right) : { values: [(right as { lit: Literal }).lit.value], at: (right as { lit: Literal }).lit.at };
     const valuePos = locate(at);
     const one = this.valueTest(op, left, values, valuePos, opPos);
     // Nothing is in an empty list (Falco's user-overridable lists often are): the test is false

@@ -102,7 +102,7 @@ export class RuleCompiler {
       let c = compilers.get(source);
       if (!c) {
         // Lists are already in place in the text: the compiler gets none, so nothing is expanded twice.
-        c = new ConditionCompiler({ registry: this.registry, source, macros, lists: new Map(), memo: this.memo });
+        c = new ConditionCompiler({ registry: this.registry, source, macros, memo: this.memo });
         compilers.set(source, c);
       }
       return c;

@@ -163,7 +163,7 @@ export class ConditionChecker {
       throw new CompileError(`filter error: '${e.op}' operator not supported ${FAMILY_NAME[fam]}`, locate(e.opAt), e.op);
     }
     const r = e.right;
-    if (!r || r.kind === 'fieldval' || r.kind === 'listref') return;
+    if (!r || r.kind === 'fieldval') return;
     const lits: Literal[] = r.kind === 'value' ? [r.lit] : r.items;
     if (e.op === 'bcontains' || e.op === 'bstartswith') return; // hex strings: the compiler reads them
     for (const lit of lits) {
