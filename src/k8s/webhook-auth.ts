@@ -145,7 +145,7 @@ export function credentialHook(credential: WebhookCredential) {
  * Whether the connection presented a client certificate the listener's client CA verified
  * (`requestCert`, checked by TLS itself), with an accepted CN or DNS name.
  */
-export function clientCertAccepted(req: FastifyRequest, rule: ClientCertRule): boolean {
+function clientCertAccepted(req: FastifyRequest, rule: ClientCertRule): boolean {
   const sock = req.raw.socket as Partial<TLSSocket>;
   if (!sock.encrypted || sock.authorized !== true || typeof sock.getPeerCertificate !== 'function') return false;
   if (rule.names.length === 0) return true;

@@ -28,7 +28,7 @@ const plain = (o: unknown): Json => JSON.parse(JSON.stringify(o ?? {})) as Json;
  * The audit event as it would read if the request had made the object as it is now: same user,
  * verb and target, with the live object as both request and response object.
  */
-export function liveAuditEvent(ev: PluginEvent, live: unknown): PluginEvent {
+function liveAuditEvent(ev: PluginEvent, live: unknown): PluginEvent {
   const object = plain(live);
   const payload = { ...(isObj(ev.payload) ? ev.payload : {}), requestObject: object, responseObject: object };
   return { ...ev, payload };
