@@ -7,13 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { admissionEngine, admissionRoutes } from '../src/k8s/admission.js';
 import { postReview, startFlood } from './helpers/admission-flood.js';
-import { HOOK_TOKEN, fixtureText, serve } from './helpers/k8s.js';
+import { HOOK_TOKEN, fixtureText, serveAdmission } from './helpers/k8s.js';
 
 test('admission under a flood of 10 MB reviews from 20 clients: the flood gets 401/413/429, normal reviews are answered', { timeout: 180_000 }, async (t) => {
-  const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: { token: HOOK_TOKEN, key: 'k8s.admission.token' }, maxInFlightPerClient: 4 }));
+  const { app, url } = await serveAdmission({ maxInFlightPerClient: 4 });
   t.after(() => app.close());
   const flood = startFlood({ url, token: HOOK_TOKEN, clients: 20, concurrency: 6, bodyBytes: 10_000_000 });
   let stopped = false;

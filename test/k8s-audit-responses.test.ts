@@ -170,6 +170,25 @@ describe('cluster responses on k8s_audit matches', () => {
     assert.equal(i.outputFields['mw.response.reason'], 'would create NetworkPolicy default/minewatch-isolate-deployment-xmrig denying all egress of pods with labels app=xmrig');
   });
 
+  test('the actions of one match share their read of the object: the Deployment is read once for quarantine_workload and isolate_pod', async () => {
+    const deployment = '/apis/apps/v1/namespaces/default/deployments/xmrig';
+    const offs = [
+      s.on('GET', deployment, (_r, res) => sendJson(res, 200, xmrigDeployment())),
+      s.on('GET', '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies', (_r, res) => sendJson(res, 200, listObject('NetworkPolicyList', 'networking.k8s.io/v1', '9', []))),
+    ];
+    const alerts = await respond(fixture('deployment-metal3d-xmrig'), config('dryrun', 'K8s Workload With Miner Image', 'quarantine_workload', 'isolate_pod'));
+    offs.forEach((f) => f());
+    assert.equal(lines().filter((l) => l === `GET ${deployment}`).length, 1, lines().join(', '));
+    assert.equal(outcome(one(alerts, 'quarantine_workload')), 'dryrun');
+    assert.equal(outcome(one(alerts, 'isolate_pod')), 'dryrun');
+    // Nothing is kept once answered: the next match reads it again.
+    from = s.requests.length;
+    const again = [s.on('GET', deployment, (_r, res) => sendJson(res, 200, xmrigDeployment()))];
+    await respond(fixture('deployment-metal3d-xmrig'), config('dryrun', 'K8s Workload With Miner Image', 'quarantine_workload'));
+    again.forEach((f) => f());
+    assert.deepEqual(lines(), [`GET ${deployment}`]);
+  });
+
   test('a forged event naming a clean Deployment (issue 13): the live object no longer matches, nothing is scaled or isolated, the alert says why', async () => {
     const offs = [s.on('GET', '/apis/apps/v1/namespaces/prod/deployments/payments-api', (_r, res) => sendJson(res, 200, paymentsDeployment()))];
     const cfg = config('enforce', 'K8s Workload With Miner Image', 'quarantine_workload', 'isolate_pod');

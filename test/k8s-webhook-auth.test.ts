@@ -10,12 +10,12 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { test } from 'node:test';
-import { admissionEngine, admissionRoutes } from '../src/k8s/admission.js';
 import { type K8sConfig, k8sSection } from '../src/k8s/config.js';
 import { admissionListener } from '../src/k8s/admission-server.js';
 import { k8sAdmissionRoutes, k8sRoutes } from '../src/k8s/routes.js';
 import { WebhookAuthError, admissionAuthStatus } from '../src/k8s/webhook-auth.js';
-import { HOOK_AUTH, HOOK_TOKEN, fixtureText, post, serve } from './helpers/k8s.js';
+import { postReview } from './helpers/admission-flood.js';
+import { HOOK_AUTH, HOOK_TOKEN, fixtureText, post, serve, serveAdmission } from './helpers/k8s.js';
 import { FIXTURES } from './helpers/paths.js';
 
 const section = (k8s: Record<string, unknown>): Pick<K8sConfig, 'audit' | 'admission'> => k8sSection.parse(k8s);
@@ -93,23 +93,8 @@ function headersOnly(url: string, length: number | 'chunked', headers: Record<st
   return { status, abort: () => ((aborted = true), req.destroy()) };
 }
 
-export function postFrom(url: string, body: string, headers: Record<string, string>, localAddress: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', localAddress, agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 test('admission: no token → 401, an oversized body → 413, no Content-Length → 411, all before a byte of the body is read', { timeout: 20_000 }, async (t) => {
-  const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: { token: HOOK_TOKEN, key: 'k8s.admission.token' } }));
+  const { app, url } = await serveAdmission();
   t.after(() => app.close());
   const noToken = headersOnly(`${url}/admission`, 10_000_000, {});
   assert.equal(await noToken.status, 401);
@@ -131,8 +116,7 @@ test('admission: no token → 401, an oversized body → 413, no Content-Length 
 });
 
 test('admission: past max_in_flight_per_client a client gets 429 while another address is still answered', { timeout: 20_000 }, async (t) => {
-  const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: { token: HOOK_TOKEN, key: 'k8s.admission.token' }, maxInFlightPerClient: 3 }));
+  const { app, url } = await serveAdmission({ maxInFlightPerClient: 3 });
   t.after(() => app.close());
   // Three reviews from 127.0.0.2 whose bodies never come: they hold its three slots.
   const held = [0, 1, 2].map(() => headersOnly(`${url}/admission`, 5000, HOOK_AUTH, '127.0.0.2'));
@@ -141,15 +125,15 @@ test('admission: past max_in_flight_per_client a client gets 429 while another a
   assert.equal(await fourth.status, 429);
   fourth.abort();
   // Another client (the API server) is not turned away.
-  const other = await postFrom(`${url}/admission`, review, HOOK_AUTH, '127.0.0.3');
+  const other = await postReview(url, review, HOOK_TOKEN, '127.0.0.3');
   assert.equal(other.status, 200);
-  assert.equal(JSON.parse(other.body).response.allowed, true);
+  assert.equal(other.json.response?.allowed, true);
   // The slots come back when the held requests go away.
   for (const h of held) h.abort();
   let status = 0;
   for (let i = 0; i < 100 && status !== 200; i++) {
     await new Promise((r) => setTimeout(r, 20));
-    status = (await postFrom(`${url}/admission`, review, HOOK_AUTH, '127.0.0.2')).status;
+    status = (await postReview(url, review, HOOK_TOKEN, '127.0.0.2')).status;
   }
   assert.equal(status, 200, 'a client whose requests ended gets its slots back');
 });

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { DEFAULT_RULES_FILES, Engine, type Match } from '../src/engine/index.js';
 import type { Event } from '../src/events.js';
-import { admissionEngine, admissionRoutes } from '../src/k8s/admission.js';
 import { auditWebhookRoutes } from '../src/k8s/audit-webhook.js';
 import { k8sRoutes } from '../src/k8s/routes.js';
-import { HOOK_AUTH, HOOK_TOKEN, K8S_CASES, OPEN_ADMISSION, fixtureText, post, serve } from './helpers/k8s.js';
+import { HOOK_AUTH, HOOK_TOKEN, K8S_CASES, OPEN_ADMISSION, fixtureText, post, serve, serveAdmission } from './helpers/k8s.js';
 import { K8S_AUDIT_CORPUS } from './helpers/paths.js';
 
 const recorded = (f: string): Record<string, unknown> => JSON.parse(readFileSync(K8S_AUDIT_CORPUS + f, 'utf8'));
@@ -95,11 +94,7 @@ test('every fixture through the audit webhook into the engine fires exactly its 
 
 test('admission webhook, dryrun: every fixture allowed, with a warning and an alert per rule it fires', async (t) => {
   const alerts: Array<{ rules: string[]; allowed: boolean }> = [];
-  const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({
-    mode: 'dryrun', evaluate: (ev) => engine.process(ev), credential: { token: HOOK_TOKEN, key: 'k8s.admission.token' },
-    onMatch: (ms, d) => alerts.push({ rules: ms.map((m) => m.rule), allowed: d.allowed }),
-  }));
+  const { app, url } = await serveAdmission({ mode: 'dryrun', onMatch: (ms, d) => alerts.push({ rules: ms.map((m) => m.rule), allowed: d.allowed }) });
   t.after(() => app.close());
   for (const c of K8S_CASES.filter((x) => x.admission)) {
     alerts.length = 0;
@@ -118,8 +113,7 @@ test('admission webhook, dryrun: every fixture allowed, with a warning and an al
 });
 
 test('admission webhook, enforce: miners denied with the rule output as the reason; ordinary workloads allowed', async (t) => {
-  const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: OPEN_ADMISSION }));
+  const { app, url } = await serveAdmission({ credential: OPEN_ADMISSION });
   t.after(() => app.close());
   for (const c of K8S_CASES.filter((x) => x.admission)) {
     const r = await post(`${url}/admission`, fixtureText(c.admission!));
@@ -140,8 +134,7 @@ test('admission webhook, enforce: miners denied with the rule output as the reas
 });
 
 test('admission webhook: 400 for what is not an admission.k8s.io/v1 AdmissionReview, 413 and tokens as the audit route', async (t) => {
-  const engine = admissionEngine();
-  const { app, url } = await serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: { token: 'tok', key: 'k8s.admission.token' }, maxBodyBytes: 2048 }));
+  const { app, url } = await serveAdmission({ credential: { token: 'tok', key: 'k8s.admission.token' }, maxBodyBytes: 2048 });
   t.after(() => app.close());
   const auth = { authorization: 'Bearer tok' };
   const review = JSON.parse(fixtureText('admission/deployment-nginx-with-limits.json'));

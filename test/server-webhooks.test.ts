@@ -20,6 +20,13 @@ after(() => {
 
 const fixture = (p: string): unknown => JSON.parse(readFileSync(join(FIXTURES, 'k8s', p), 'utf8'));
 
+/** `minewatch server` on this config (stdout output off), killed after the file's tests. */
+function startServer(file: string, config: Record<string, unknown>): AgentRun {
+  const server = new AgentRun(writeConfig(join(dir, file), { outputs: { stdout: { enabled: false } }, ...config }), { command: 'server' });
+  runs.push(server);
+  return server;
+}
+
 async function eventually(cond: () => Promise<boolean>): Promise<void> {
   while (!(await cond())) await new Promise((r) => setTimeout(r, 50));
 }
@@ -28,14 +35,11 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
   it('a miner Deployment through the audit webhook is an alert in the server store; admission in enforce denies it and records the decision', async () => {
     const token = randomToken(16);
     const auditToken = randomToken(16);
-    const cfg = writeConfig(join(dir, 'server.yaml'), {
-      outputs: { stdout: { enabled: false } },
+    const server = startServer('server.yaml', {
       web: { token },
       k8s: { audit: { enabled: true, token: auditToken }, admission: { enabled: true, mode: 'enforce' } },
       github: { enabled: true, secret: randomToken(16) },
     });
-    const server = new AgentRun(cfg, { command: 'server' });
-    runs.push(server);
     const base = await server.webUrl();
     const auth = { authorization: `Bearer ${token}` };
 
@@ -71,13 +75,10 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
   it('admission on a port of its own (k8s.admission.listen) with its own token; unauthenticated only when asked, with a warning in the log', async () => {
     const admToken = randomToken(16);
     const webToken = randomToken(16);
-    const cfg = writeConfig(join(dir, 'server-adm.yaml'), {
-      outputs: { stdout: { enabled: false } },
+    const server = startServer('server-adm.yaml', {
       web: { token: webToken },
       k8s: { admission: { enabled: true, mode: 'enforce', listen: '127.0.0.1:0', token: admToken } },
     });
-    const server = new AgentRun(cfg, { command: 'server' });
-    runs.push(server);
     const base = await server.webUrl();
     const adm = (await server.waitLog((l) => l.msg === 'admission webhook listening', 20_000, 'admission listener')).url as string;
     assert.notEqual(adm, base);
@@ -92,13 +93,10 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
     assert.ok(!server.logs.some((l) => /UNAUTHENTICATED|takes reviews with no credential/.test(String(l.msg))));
     await server.stop();
 
-    const openCfg = writeConfig(join(dir, 'server-adm-open.yaml'), {
-      outputs: { stdout: { enabled: false } },
+    const open = startServer('server-adm-open.yaml', {
       web: { token: randomToken(16) },
       k8s: { admission: { enabled: true, listen: '127.0.0.1:0', allow_unauthenticated: true } },
     });
-    const open = new AgentRun(openCfg, { command: 'server' });
-    runs.push(open);
     await open.webUrl();
     const warned = await open.waitLog((l) => /takes reviews with no credential/.test(String(l.msg)), 20_000, 'the unauthenticated warning');
     assert.equal(warned.level, 40, 'a warning');
@@ -112,9 +110,7 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
       ['audit', { audit: { enabled: true } }, /k8s\.audit\.token_file/],
       ['admission', { admission: { enabled: true } }, /k8s\.admission\.token_file .*allow_unauthenticated/],
     ] as const) {
-      const cfg = writeConfig(join(dir, `server-open-${name}.yaml`), { outputs: { stdout: { enabled: false } }, k8s });
-      const server = new AgentRun(cfg, { command: 'server' });
-      runs.push(server);
+      const server = startServer(`server-open-${name}.yaml`, { k8s });
       const exit = await server.exited;
       assert.equal(exit.code, 1, `${name}: exit status`);
       assert.match(server.rawErr.join('\n') + server.tail(), key);

@@ -32,7 +32,7 @@ export const githubSection = z.strictObject({
   scan_workflows: z.boolean().default(true),
   /** Fetch the diff of push events and look for committed secrets. */
   scan_diffs: z.boolean().default(true),
-  /** Delivery ids remembered to drop GitHub's redeliveries. */
+  /** Deliveries (body digests, with their delivery ids) remembered to drop GitHub's redeliveries and replays. */
   dedup_size: z.number().int().min(16).max(1_000_000).default(10_000),
 }).superRefine((c, ctx) => {
   if (c.secret && c.secret_file) ctx.addIssue({ code: 'custom', path: ['secret_file'], message: 'give secret or secret_file, not both' });

@@ -7,9 +7,10 @@
  * garbage that is correctly signed gets 400. GitHub redelivers with the same X-GitHub-Delivery:
  * a delivery already taken is answered 200 and not handed on again. The same goes for a body
  * already taken under another delivery id: the id (and X-GitHub-Event) are not signed, so anyone
- * who saw one signed delivery could otherwise replay it as many "new" events as they like. Ids and
- * body digests are remembered in bounded LRUs (no expiry: forgetting by age would only reopen the
- * replay). Accepted events are enriched (workflow file, push diff) and handed to the sink; a full
+ * who saw one signed delivery could otherwise replay it as many "new" events as they like. So a
+ * delivery is known by its body's digest (GitHub redelivers the same body under the same id),
+ * remembered with the id it came under in a bounded LRU (no expiry: forgetting by age would only
+ * reopen the replay). Accepted events are enriched (workflow file, push diff) and handed to the sink; a full
  * queue answers 503 so GitHub's redelivery can bring the event back.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -31,7 +32,7 @@ export interface GithubWebhookOptions {
   enricher?: GithubEnricher;
   /** Largest body accepted, in bytes (GitHub caps payloads at 25 MB). */
   maxBodyBytes?: number;
-  /** Delivery ids, and body digests, remembered for de-duplication (each). */
+  /** Deliveries (body digests) remembered for de-duplication. */
   dedupSize?: number;
   log?: GithubWebhookLogger;
   /** Route path (default /github). */
@@ -83,12 +84,11 @@ export function githubWebhookRoutes(opts: GithubWebhookOptions): RoutePlugin {
   if (secrets.length === 0) throw new Error('github webhook: no secret configured (github.secret or github.secret_file); unsigned deliveries are never accepted');
   const bodyLimit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   /**
-   * Delivery id, and SHA-256 of the signed body, → 'done' once handed on, 'pending' while being
-   * enriched. A redelivery that arrives while the first is pending is answered as a duplicate; if
-   * the first then fails, both are forgotten so GitHub's next redelivery is taken.
+   * SHA-256 of a signed body taken → the delivery id it came under ('' for none), from the moment
+   * it is taken: a redelivery arriving while the first is still being enriched is a duplicate too.
+   * If the first then fails it is forgotten, so GitHub's next redelivery is taken.
    */
-  const byId = new LruMap<string, 'pending' | 'done'>(opts.dedupSize ?? 10_000);
-  const byBody = new LruMap<string, 'pending' | 'done'>(opts.dedupSize ?? 10_000);
+  const taken = new LruMap<string, string>(opts.dedupSize ?? 10_000);
   const log = opts.log;
 
   return async (app) => {
@@ -115,32 +115,25 @@ export function githubWebhookRoutes(opts: GithubWebhookOptions): RoutePlugin {
         return reply.code(400).send({ error: `${event} delivery ${delivery ?? '(no id)'}: ${(e as Error).message}` });
       }
       const digest = createHash('sha256').update(body).digest('hex');
-      if ((delivery !== undefined && byId.has(delivery)) || byBody.has(digest)) {
-        if (delivery !== undefined && !byId.has(delivery)) log?.warn({ remote: req.ip, delivery, event }, 'github webhook: a body already taken came again under a new delivery id (a replay?); not handed on');
+      const takenUnder = taken.get(digest);
+      if (takenUnder !== undefined) {
+        if (delivery !== undefined && delivery !== takenUnder) log?.warn({ remote: req.ip, delivery, event }, 'github webhook: a body already taken came again under a new delivery id (a replay?); not handed on');
         return reply.code(200).send({ status: 'duplicate', delivery: delivery ?? null });
       }
-      const remember = (state: 'pending' | 'done'): void => {
-        byBody.set(digest, state);
-        if (delivery !== undefined) byId.set(delivery, state);
-      };
-      remember('pending');
+      taken.set(digest, delivery ?? '');
       payload.webhook_type = event;
       const ev: PluginEvent = { source: 'github', type: event, ts: BigInt(Date.now()) * 1_000_000n, payload };
-      let taken = false;
+      let queued = false;
       try {
         if (opts.enricher) await opts.enricher.enrich(event, payload);
-        taken = opts.sink(ev);
+        queued = opts.sink(ev);
       } finally {
-        if (!taken) {
-          byBody.delete(digest);
-          if (delivery !== undefined) byId.delete(delivery);
-        }
+        if (!queued) taken.delete(digest);
       }
-      if (!taken) {
+      if (!queued) {
         // Forgotten above: GitHub's redelivery of this event must be taken.
         return reply.code(503).send({ error: 'event queue full; redeliver later' });
       }
-      remember('done');
       return reply.code(202).send({ status: 'accepted', delivery: delivery ?? null });
     });
   };

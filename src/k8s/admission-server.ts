@@ -32,26 +32,24 @@ export interface AdmissionListener {
 export function admissionListener(opts: AdmissionListenerOptions): AdmissionListener {
   const addr = parseListen(opts.listen);
   if (typeof addr === 'string') throw new Error(`k8s.admission.listen: ${addr}`);
-  const read = (path: string, key: string): Buffer => {
+  /** A PEM file, or an error naming its config key. */
+  const read = (path: string, key: string, why = ''): Buffer => {
     try {
       return readFileSync(path);
     } catch (e) {
-      throw new Error(`web.tls.${key}: cannot read ${path} for the admission listener: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path and its permissions`);
+      throw new Error(`${key}: cannot read ${path}${why}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path and its permissions`);
     }
   };
   if (opts.clientCaFile && !opts.tls) throw new Error('k8s.admission.client_ca_file: client certificates need TLS: set web.tls (cert_file, key_file)');
-  let ca: Buffer | undefined;
-  if (opts.clientCaFile) {
-    try {
-      ca = readFileSync(opts.clientCaFile);
-    } catch (e) {
-      throw new Error(`k8s.admission.client_ca_file: cannot read ${opts.clientCaFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; check the path and its permissions`);
-    }
-  }
+  const ca = opts.clientCaFile ? read(opts.clientCaFile, 'k8s.admission.client_ca_file') : undefined;
   // With a client CA, the certificate is asked for but not required by TLS: the route decides
   // (a token may do instead), and says why in a 401 rather than a failed handshake.
   const https = opts.tls
-    ? { cert: read(opts.tls.cert_file, 'cert_file'), key: read(opts.tls.key_file, 'key_file'), ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) }
+    ? {
+      cert: read(opts.tls.cert_file, 'web.tls.cert_file', ' for the admission listener'),
+      key: read(opts.tls.key_file, 'web.tls.key_file', ' for the admission listener'),
+      ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}),
+    }
     : undefined;
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),

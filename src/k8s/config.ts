@@ -70,10 +70,9 @@ export const k8sAdmissionSchema = z.strictObject({
 
 /** The section's keys: other Kubernetes parts add theirs here. */
 export const K8S_SECTION_SHAPE = {
-  audit: k8sAuditSchema.default({ enabled: false, max_body_bytes: DEFAULT_MAX_BODY_BYTES }),
-  admission: k8sAdmissionSchema.default({
-    enabled: false, mode: 'dryrun', allow_unauthenticated: false, client_names: [], max_body_bytes: DEFAULT_ADMISSION_MAX_BODY_BYTES, max_in_flight_per_client: DEFAULT_ADMISSION_MAX_IN_FLIGHT,
-  }),
+  // Absent: the schemas' own defaults (not spelt out again here, where they could drift).
+  audit: k8sAuditSchema.prefault({}),
+  admission: k8sAdmissionSchema.prefault({}),
   ...K8S_API_SHAPE,
 };
 

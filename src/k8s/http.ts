@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
  */
 export function perClientCap(max: number, what: string) {
   const inFlight = new Map<string, number>();
-  const hook = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     // The socket's peer, never X-Forwarded-For: a client must not choose whose quota it spends.
     const who = req.socket.remoteAddress ?? '?';
     const n = inFlight.get(who) ?? 0;
@@ -34,7 +34,6 @@ export function perClientCap(max: number, what: string) {
     reply.raw.once('finish', release);
     reply.raw.once('close', release);
   };
-  return Object.assign(hook, { inFlight });
 }
 
 /**

@@ -57,16 +57,33 @@ export function auditCredential(audit: Pick<K8sAuditConfig, 'token' | 'token_fil
   );
 }
 
+type AdmissionKeys = Pick<K8sAdmissionConfig, 'token' | 'token_file' | 'allow_unauthenticated' | 'client_ca_file'>;
+
+/**
+ * What /admission takes, from which keys are set (no file is read): one table for the route
+ * (admissionCredential) and for what doctor and the log say (admissionAuthStatus).
+ * With client certificates and no token of its own, the certificate alone: web.token is the
+ * dashboard's, and an API server that sends a certificate has no need of it.
+ */
+function admissionAuthBy(a: Partial<AdmissionKeys>, webTokenSet: boolean): 'nothing' | 'cert' | 'cert or own token' | 'own token' | 'web token' | 'refused' {
+  if (a.allow_unauthenticated) return 'nothing';
+  const own = Boolean(a.token || a.token_file);
+  if (a.client_ca_file) return own ? 'cert or own token' : 'cert';
+  if (own) return 'own token';
+  return webTokenSet ? 'web token' : 'refused';
+}
+
 /** What /admission checks; throws WebhookAuthError when nothing is set and running open was not chosen. */
-export function admissionCredential(admission: Pick<K8sAdmissionConfig, 'token' | 'token_file' | 'allow_unauthenticated' | 'client_ca_file' | 'client_names'>, webToken: string | undefined): WebhookCredential {
-  if (admission.allow_unauthenticated) return { token: undefined, key: 'k8s.admission.allow_unauthenticated' };
-  const clientCerts = admission.client_ca_file ? { names: admission.client_names ?? [] } : undefined;
-  // With client certificates and no token of its own, the certificate alone: web.token is the
-  // dashboard's, and an API server that sends a certificate has no need of it.
-  const own = resolveToken(admission, 'k8s.admission');
-  if (clientCerts) return own ? { token: own, key: 'k8s.admission.token', clientCerts } : { token: undefined, key: 'k8s.admission.client_ca_file', clientCerts };
-  if (own) return { token: own, key: 'k8s.admission.token' };
-  if (webToken) return { token: webToken, key: 'web.token' };
+export function admissionCredential(admission: AdmissionKeys & Pick<K8sAdmissionConfig, 'client_names'>, webToken: string | undefined): WebhookCredential {
+  const by = admissionAuthBy(admission, Boolean(webToken));
+  const clientCerts = { names: admission.client_names ?? [] };
+  // resolveToken returns the token whenever a token key is set (or throws naming the file).
+  const own = (): string => resolveToken(admission, 'k8s.admission')!;
+  if (by === 'nothing') return { token: undefined, key: 'k8s.admission.allow_unauthenticated' };
+  if (by === 'cert') return { token: undefined, key: 'k8s.admission.client_ca_file', clientCerts };
+  if (by === 'cert or own token') return { token: own(), key: 'k8s.admission.token', clientCerts };
+  if (by === 'own token') return { token: own(), key: 'k8s.admission.token' };
+  if (by === 'web token') return { token: webToken!, key: 'web.token' };
   throw new WebhookAuthError(
     'k8s.admission.enabled: the admission webhook needs a token: set k8s.admission.token_file (or web.token) and give it to the API server in the kubeconfig of its --admission-control-config-file; where the API server cannot send one, set k8s.admission.allow_unauthenticated: true and admit only the API server to the port (the chart\'s NetworkPolicy)',
   );
@@ -90,17 +107,20 @@ export interface AdmissionAuthStatus {
 export function admissionAuthStatus(config: { k8s?: { admission?: Partial<K8sAdmissionConfig> }; web?: WebTokenConfig }): AdmissionAuthStatus {
   const a = config.k8s?.admission;
   if (!a?.enabled) return { enabled: false, unauthenticated: false, message: 'admission webhook off (k8s.admission.enabled: false)' };
-  if (a.allow_unauthenticated) {
-    return {
-      enabled: true,
-      unauthenticated: true,
-      message: 'the admission webhook takes reviews with no credential (k8s.admission.allow_unauthenticated): anyone who reaches its port can read verdicts and plant admission alerts; admit only the API server to it (a NetworkPolicy) or give the API server a token (k8s.admission.token_file and its --admission-control-config-file kubeconfig)',
-    };
+  const on = { enabled: true, unauthenticated: false };
+  switch (admissionAuthBy(a, Boolean(config.web?.token || config.web?.token_file))) {
+    case 'nothing':
+      return {
+        enabled: true,
+        unauthenticated: true,
+        message: 'the admission webhook takes reviews with no credential (k8s.admission.allow_unauthenticated): anyone who reaches its port can read verdicts and plant admission alerts; admit only the API server to it (a NetworkPolicy) or give the API server a token (k8s.admission.token_file and its --admission-control-config-file kubeconfig)',
+      };
+    case 'cert': return { ...on, message: `the admission webhook requires a client certificate signed by ${a.client_ca_file}` };
+    case 'cert or own token': return { ...on, message: `the admission webhook requires a client certificate signed by ${a.client_ca_file} or its bearer token (k8s.admission.token)` };
+    case 'own token': return { ...on, message: 'the admission webhook requires its own bearer token (k8s.admission.token)' };
+    case 'web token': return { ...on, message: 'the admission webhook requires the server\'s bearer token (web.token): the API server must send it' };
+    case 'refused': return { ...on, refused: true, message: 'the admission webhook has no token and will not start: set k8s.admission.token_file, or allow_unauthenticated behind a NetworkPolicy' };
   }
-  if (a.client_ca_file) return { enabled: true, unauthenticated: false, message: `the admission webhook requires a client certificate signed by ${a.client_ca_file}${a.token || a.token_file ? ' or its bearer token (k8s.admission.token)' : ''}` };
-  if (a.token || a.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires its own bearer token (k8s.admission.token)' };
-  if (config.web?.token || config.web?.token_file) return { enabled: true, unauthenticated: false, message: 'the admission webhook requires the server\'s bearer token (web.token): the API server must send it' };
-  return { enabled: true, unauthenticated: false, refused: true, message: 'the admission webhook has no token and will not start: set k8s.admission.token_file, or allow_unauthenticated behind a NetworkPolicy' };
 }
 
 /**
@@ -125,7 +145,7 @@ export function credentialHook(credential: WebhookCredential) {
  * Whether the connection presented a client certificate the listener's client CA verified
  * (`requestCert`, checked by TLS itself), with an accepted CN or DNS name.
  */
-export function clientCertAccepted(req: FastifyRequest, rule: ClientCertRule): boolean {
+function clientCertAccepted(req: FastifyRequest, rule: ClientCertRule): boolean {
   const sock = req.raw.socket as Partial<TLSSocket>;
   if (!sock.encrypted || sock.authorized !== true || typeof sock.getPeerCertificate !== 'function') return false;
   if (rule.names.length === 0) return true;

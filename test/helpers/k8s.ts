@@ -1,6 +1,7 @@
 /** The k8s fixtures (test/fixtures/k8s, written by its generate.py) and small HTTP helpers for the webhook tests. */
 import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { type AdmissionOptions, admissionEngine, admissionRoutes } from '../../src/k8s/admission.js';
 import type { RoutePlugin } from '../../src/web/types.js';
 import { FIXTURES } from './paths.js';
 
@@ -31,6 +32,12 @@ export async function serve(...plugins: RoutePlugin[]): Promise<{ app: FastifyIn
   for (const p of plugins) await app.register(p);
   const addr = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url: addr };
+}
+
+/** POST /admission on `serve`: enforce mode, the default rules, HOOK_TOKEN required; `options` override. */
+export function serveAdmission(options: Partial<AdmissionOptions> = {}): Promise<{ app: FastifyInstance; url: string }> {
+  const engine = admissionEngine();
+  return serve(admissionRoutes({ mode: 'enforce', evaluate: (ev) => engine.process(ev), credential: { token: HOOK_TOKEN, key: 'k8s.admission.token' }, ...options }));
 }
 
 export async function post(url: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {

@@ -98,10 +98,37 @@ export function failureResult(req: ActionRequest, e: unknown, details?: Record<s
   return result(req, 'failed', e instanceof Error ? e.message : String(e), details);
 }
 
+/**
+ * GETs in flight, per client and object. The actions one match asks for start together and each
+ * reads the same object first (the pod, the workload): they share one GET, sent when the first of
+ * them asks, so none sees an older object than its own read would have shown, and the API server
+ * is asked once per match rather than once per action. An entry goes as soon as its answer comes:
+ * nothing is cached, a later action reads afresh.
+ */
+const inFlightGets = new WeakMap<K8sClient, Map<string, Promise<unknown>>>();
+
+function getsOf(client: K8sClient): Map<string, Promise<unknown>> {
+  let gets = inFlightGets.get(client);
+  if (!gets) inFlightGets.set(client, (gets = new Map()));
+  return gets;
+}
+
+function sharedGet(client: K8sClient, call: ApiCall, name: string, fn: () => Promise<unknown>): Promise<unknown> {
+  const gets = getsOf(client);
+  const key = `${call.group}/${call.resource}/${call.namespace ?? ''}/${name}`;
+  const pending = gets.get(key);
+  if (pending) return pending;
+  const p = callApi<unknown>(call, fn);
+  gets.set(key, p);
+  const forget = (): void => void gets.delete(key);
+  p.then(forget, forget);
+  return p;
+}
+
 /** Read the pod; its uid must be the matched one (a StatefulSet reuses names). */
 export async function readPod(client: K8sClient, pod: PodRef): Promise<Json> {
   const call: ApiCall = { verb: 'get', resource: 'pods', group: '', namespace: pod.namespace };
-  const p = obj(await callApi<unknown>(call, () => client.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace })));
+  const p = obj(await sharedGet(client, call, pod.name, () => client.core.readNamespacedPod({ name: pod.name, namespace: pod.namespace })));
   const uid = str(obj(p?.metadata)?.uid);
   if (pod.uid && uid && uid !== pod.uid) {
     throw new K8sApiError(call, { status: 409, reason: 'Conflict', message: `pod ${pod.namespace}/${pod.name} is now uid ${uid}, not the matched ${pod.uid}` });
@@ -123,7 +150,7 @@ export async function readWorkload(client: K8sClient, kind: string, namespace: s
   const r = readers[kind];
   if (!r) throw new Error(`${kind} is not a workload kind minewatch reads`);
   const call: ApiCall = { verb: 'get', resource: r[1], group: r[0], namespace };
-  const o = obj(await callApi<unknown>(call, r[2])) ?? {};
+  const o = obj(await sharedGet(client, call, name, r[2])) ?? {};
   const now = str(obj(o.metadata)?.uid);
   if (uid && now && now !== uid) throw new K8sApiError(call, { status: 409, reason: 'Conflict', message: `${kind} ${namespace}/${name} is now uid ${now}, not the matched ${uid}` });
   return o;
@@ -151,10 +178,11 @@ export async function ownerChain(client: K8sClient, namespace: string, pod: unkn
   while (cur && chain.length < 4) {
     chain.push(cur);
     let o: unknown;
+    const name = cur.name;
     if (cur.kind === 'ReplicaSet') {
-      o = await callApi<unknown>({ verb: 'get', resource: 'replicasets', group: 'apps', namespace }, () => client.apps.readNamespacedReplicaSet({ name: cur!.name, namespace }));
+      o = await sharedGet(client, { verb: 'get', resource: 'replicasets', group: 'apps', namespace }, name, () => client.apps.readNamespacedReplicaSet({ name, namespace }));
     } else if (cur.kind === 'Job') {
-      o = await callApi<unknown>({ verb: 'get', resource: 'jobs', group: 'batch', namespace }, () => client.batch.readNamespacedJob({ name: cur!.name, namespace }));
+      o = await sharedGet(client, { verb: 'get', resource: 'jobs', group: 'batch', namespace }, name, () => client.batch.readNamespacedJob({ name, namespace }));
     } else {
       break;
     }

@@ -28,7 +28,7 @@ const plain = (o: unknown): Json => JSON.parse(JSON.stringify(o ?? {})) as Json;
  * The audit event as it would read if the request had made the object as it is now: same user,
  * verb and target, with the live object as both request and response object.
  */
-export function liveAuditEvent(ev: PluginEvent, live: unknown): PluginEvent {
+function liveAuditEvent(ev: PluginEvent, live: unknown): PluginEvent {
   const object = plain(live);
   const payload = { ...(isObj(ev.payload) ? ev.payload : {}), requestObject: object, responseObject: object };
   return { ...ev, payload };
@@ -108,15 +108,15 @@ export function liveMismatch(req: ActionRequest, live: unknown, kind: string, re
   const meta = isObj(live) && isObj(live.metadata) ? live.metadata : {};
   const what = `${kind} ${String(meta.namespace ?? req.target.object?.namespace ?? '')}/${String(meta.name ?? req.target.object?.name ?? '')}`;
   if (ev?.source !== 'k8s_audit') return containerGone(req, live, what);
-  const now = shapeOf(live, kind);
   const rule = req.match?.rule ?? req.trigger;
   const payload = isObj((ev as PluginEvent).payload) ? ((ev as PluginEvent).payload as Json) : {};
   if (recheck) {
     const still = recheck(rule, liveAuditEvent(ev as PluginEvent, live));
     if (still === true) return notCreatedByRequest(payload, live, what);
     if (still === undefined) return `rule '${rule}' is no longer loaded: the live ${what} cannot be checked against it, so nothing is done`;
-    return `live object no longer matches: rule '${rule}' does not match ${what} as it is now (${describe(now)}); the audit event's copy is not what runs, so nothing is done`;
+    return `live object no longer matches: rule '${rule}' does not match ${what} as it is now (${describe(shapeOf(live, kind))}); the audit event's copy is not what runs, so nothing is done`;
   }
+  const now = shapeOf(live, kind);
   const claimed = shapeOf(claimedObject(payload), kind);
   if (claimed.images.length && !sameList(claimed.images, now.images)) {
     return `live object no longer matches: ${what} runs ${describe(now)}, not the ${claimed.images.join(', ')} of the audit event, so nothing is done`;

@@ -49,6 +49,25 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "minewatch.authSecret" -}}{{ default (printf "%s-auth" (include "minewatch.fullname" .)) .Values.auth.existingSecret }}{{- end }}
 {{- define "minewatch.tlsSecret" -}}{{ default (printf "%s-server-tls" (include "minewatch.fullname" .)) .Values.server.tls.existingSecret }}{{- end }}
 
+{{/* A ClusterRoleBinding of the server's ServiceAccount: call with (dict "ctx" $ "name" BINDING "role" CLUSTERROLE). */}}
+{{- define "minewatch.serverClusterRoleBinding" -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "minewatch.labels" .ctx | nindent 4 }}
+    app.kubernetes.io/component: server
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {{ .role }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "minewatch.serverServiceAccount" .ctx }}
+    namespace: {{ .ctx.Release.Namespace }}
+{{- end }}
+
 {{/* Where files land in the containers (the config files name them). */}}
 {{- define "minewatch.rulesDir" -}}/etc/minewatch/rules.d{{- end }}
 {{- define "minewatch.secretsDir" -}}/etc/minewatch/secrets{{- end }}
