@@ -38,7 +38,7 @@ import { readStartTs } from '../enrich/procfs.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
 import { MoneroKiller, RANDOMX_EVENT, RANDOMX_RULE, randomxState } from './randomx.js';
-import type { ActionName, ActionRequest, ResponseAction } from '../response/types.js';
+import type { ActionName, ActionRequest, ResponseAction, Target } from '../response/types.js';
 
 /**
  * For the eBPF driver's events: the table's entry replaces the kernel's view of the process only
@@ -83,6 +83,14 @@ export interface AgentHooks {
    * the engine only for what its webhooks and log files feed it (k8s_audit, github).
    */
   hostSources?: boolean;
+}
+
+/**
+ * The execwhacker's kill request for a match: asked for, or reported as spared or missed. `extra`
+ * adds to the details (why it was spared, that a rescan found it).
+ */
+function whackRequest(r: MatchResult, target: Target, extra: Record<string, string | boolean> = {}, event?: Event): ActionRequest {
+  return { action: 'kill', target, trigger: 'execwhacker', mode: 'enforce', ...(event ? { event } : {}), details: { config: r.config ?? '', banned: r.banned ?? '', ...extra } };
 }
 
 export class Agent {
@@ -213,17 +221,17 @@ export class Agent {
     if (this.whacker && (ev.type === 'execve' || ev.type === 'execveat')) {
       this.detectorStats.checked++;
       const r = this.whacker.matchProcess(ev.proc);
-      if (r.kill && this.readerSpared(this.whacker, ev.proc.pid, ev.proc.exepath, [ev.proc.exe ?? ev.proc.exepath ?? '', ...(ev.proc.args ?? [])], r, { target: targetOf(ev), event: ev })) {
-        // Spared and reported once: the rescan does not report it again.
-        if (ev.proc.start_ts !== undefined) this.rememberAsked(`reader:${ev.proc.pid}:${ev.proc.start_ts}`);
-      } else if (r.kill) {
-        this.detectorStats.kills++;
-        // Asked once: the rescan does not ask again about the same process (same start time).
-        if (ev.proc.start_ts !== undefined) this.rememberAsked(`${ev.proc.pid}:${ev.proc.start_ts}`);
-        this.response.request({
-          action: 'kill', target: targetOf(ev), trigger: 'execwhacker', mode: 'enforce', event: ev,
-          details: { config: r.config ?? '', banned: r.banned ?? '' },
-        });
+      if (r.kill) {
+        const target = targetOf(ev);
+        if (this.readerSpared(this.whacker, ev.proc.pid, ev.proc.exepath, [ev.proc.exe ?? ev.proc.exepath ?? '', ...(ev.proc.args ?? [])], r, target, ev)) {
+          // Spared and reported once: the rescan does not report it again.
+          if (ev.proc.start_ts !== undefined) this.rememberAsked(`reader:${ev.proc.pid}:${ev.proc.start_ts}`);
+        } else {
+          this.detectorStats.kills++;
+          // Asked once: the rescan does not ask again about the same process (same start time).
+          if (ev.proc.start_ts !== undefined) this.rememberAsked(`${ev.proc.pid}:${ev.proc.start_ts}`);
+          this.response.request(whackRequest(r, target, {}, ev));
+        }
       } else if (r.spared) {
         this.detectorStats.spared[r.spared] = (this.detectorStats.spared[r.spared] ?? 0) + 1;
         // A banned string matched and an allowed pattern spared the process: that is a decision
@@ -231,10 +239,7 @@ export class Agent {
         // no-match spares are not: nothing banned was there.
         if (r.spared === 'allowed') {
           this.response.report({
-            request: {
-              action: 'kill', target: targetOf(ev), trigger: 'execwhacker', mode: 'enforce', event: ev,
-              details: { config: r.config ?? '', banned: r.banned ?? '', allowed_by: r.allowedBy ?? '', allowed_config: r.allowedConfig ?? '' },
-            },
+            request: whackRequest(r, targetOf(ev), { allowed_by: r.allowedBy ?? '', allowed_config: r.allowedConfig ?? '' }, ev),
             outcome: 'spared',
             reason: `allowed pattern ${JSON.stringify(r.allowedBy ?? '')} of config ${r.allowedConfig ?? '?'}`,
           });
@@ -251,13 +256,13 @@ export class Agent {
    * spare_readers: a system reader (grep, less, git log…) whose banned strings are only operands
    * is spared, and the spare is reported as an outcome like an allowed pattern's.
    */
-  private readerSpared(m: ExecMatcher, pid: number, exepath: string | undefined, argv: string[], r: MatchResult, req: Pick<ActionRequest, 'target'> & Partial<Pick<ActionRequest, 'event'>>): boolean {
+  private readerSpared(m: ExecMatcher, pid: number, exepath: string | undefined, argv: string[], r: MatchResult, target: Target, event?: Event): boolean {
     if (!this.spareReaders) return false;
     const d = spareReader({ pid, exepath, argv }, (a, e) => m.bannedIn(a, e));
     if (!d.spared) return false;
     this.detectorStats.spared.reader = (this.detectorStats.spared.reader ?? 0) + 1;
     this.response.report({
-      request: { action: 'kill', trigger: 'execwhacker', mode: 'enforce', ...req, details: { config: r.config ?? '', banned: r.banned ?? '', spared_reader: d.tool } },
+      request: whackRequest(r, target, { spared_reader: d.tool }, event),
       outcome: 'spared',
       reason: `spare_readers: ${d.tool} is the system's own and the banned string ${JSON.stringify(r.banned ?? '')} is only in what it reads or searches for`,
     });
@@ -296,25 +301,23 @@ export class Agent {
       const exepath = this.table.get(pid)?.exepath;
       const r = m.matchProcess({ exe: utf8[0], exepath, args: utf8.slice(1) });
       if (!r.kill) continue;
+      // Read once: the key of the reader spare and the kill request both carry it.
+      const startTs = readStartTs(pid);
+      const target = (): Target => ({ pid, ...(startTs === undefined ? {} : { startTs }), cmdline: argv.join(' '), container: this.table.containerOf(pid) });
       if (this.spareReaders) {
-        const key = `reader:${pid}:${readStartTs(pid) ?? ''}`;
+        const key = `reader:${pid}:${startTs ?? ''}`;
         if (this.rescanAsked.has(key)) continue;
-        if (this.readerSpared(m, pid, exepath, utf8, r, { target: { pid, cmdline: argv.join(' '), container: this.table.containerOf(pid) } })) {
+        if (this.readerSpared(m, pid, exepath, utf8, r, target())) {
           this.rememberAsked(key);
           continue;
         }
       }
       // One request per process: one the safety rules spared is not asked about every rescan.
-      const startTs = readStartTs(pid);
       if (startTs === undefined) {
         // Gone between the two reads: a lost race, not a process whose identity cannot be
         // checked (the kill would report that as "spared").
         this.response.report({
-          request: {
-            action: 'kill', trigger: 'execwhacker', mode: 'enforce',
-            target: { pid, cmdline: argv.join(' '), container: this.table.containerOf(pid) },
-            details: { config: r.config ?? '', banned: r.banned ?? '', rescan: true },
-          },
+          request: whackRequest(r, target(), { rescan: true }),
           outcome: 'missed',
           reason: 'process gone before its start time could be read',
         });
@@ -324,11 +327,7 @@ export class Agent {
       if (this.rescanAsked.has(key)) continue;
       this.rememberAsked(key);
       this.detectorStats.kills++;
-      this.response.request({
-        action: 'kill', trigger: 'execwhacker', mode: 'enforce',
-        target: { pid, startTs, cmdline: argv.join(' '), container: this.table.containerOf(pid) },
-        details: { config: r.config ?? '', banned: r.banned ?? '', rescan: true },
-      });
+      this.response.request(whackRequest(r, target(), { rescan: true }));
     }
   }
 

@@ -166,8 +166,8 @@ export class DnsCache {
    */
   learnedNamesFor(netns: number, ip: string, ts: bigint = BigInt(Date.now()) * 1_000_000n): string[] {
     const key = canonicalIp(ip);
-    const e = key ? this.learned.get(netns, key) : undefined;
-    return e && e.expires >= ts ? [...e.names] : [];
+    const e = key === undefined ? undefined : this.learnedAt(netns, key, ts);
+    return e ? [...e.names] : [];
   }
 
   /** Learned addresses held, over all namespaces (expired ones until they are pushed out). */
@@ -202,40 +202,37 @@ export class DnsCache {
     const fd = (ev as unknown as SyscallEvent).fd;
     if (!fd) return ev;
     if (fd.sip !== undefined && fd.sip_name === undefined) {
-      const n = this.firstName(fd.sip);
-      if (n !== undefined) fd.sip_name = n;
-      else {
-        const l = this.learnedName(fd.netns, fd.sip, ev.ts);
-        if (l !== undefined) {
-          fd.sip_name = l;
-          fd.sip_name_dns = true;
-        }
+      const n = this.nameOf(fd.sip, fd.netns, ev.ts);
+      if (n !== undefined) {
+        fd.sip_name = n.name;
+        if (n.learned) fd.sip_name_dns = true;
       }
     }
     if (fd.cip !== undefined && fd.cip_name === undefined) {
-      const n = this.firstName(fd.cip);
-      if (n !== undefined) fd.cip_name = n;
-      else {
-        const l = this.learnedName(fd.netns, fd.cip, ev.ts);
-        if (l !== undefined) {
-          fd.cip_name = l;
-          fd.cip_name_dns = true;
-        }
+      const n = this.nameOf(fd.cip, fd.netns, ev.ts);
+      if (n !== undefined) {
+        fd.cip_name = n.name;
+        if (n.learned) fd.cip_name_dns = true;
       }
     }
     return ev;
   }
 
-  private firstName(ip: string): string | undefined {
+  /** The name an address shows: its first static name; else, in `netns`, its newest learned name valid at `ts`. */
+  private nameOf(ip: string, netns: number | undefined, ts: bigint | undefined): { name: string; learned: boolean } | undefined {
     const key = canonicalIp(ip);
-    return key ? this.byIp.get(key)?.[0] : undefined;
+    if (key === undefined) return undefined;
+    const first = this.byIp.get(key)?.[0];
+    if (first !== undefined) return { name: first, learned: false };
+    if (netns === undefined || this.learned.size === 0) return undefined;
+    const e = this.learnedAt(netns, key, typeof ts === 'bigint' ? ts : BigInt(Date.now()) * 1_000_000n);
+    return e ? { name: e.names[0]!, learned: true } : undefined;
   }
 
-  private learnedName(netns: number | undefined, ip: string, ts: bigint | undefined): string | undefined {
-    if (netns === undefined || this.learned.size === 0) return undefined;
-    const key = canonicalIp(ip);
-    const e = key === undefined ? undefined : this.learned.get(netns, key);
-    return e && e.expires >= (typeof ts === 'bigint' ? ts : BigInt(Date.now()) * 1_000_000n) ? e.names[0] : undefined;
+  /** The learned entry of a canonical address in `netns`, when it has not expired at `ts`. */
+  private learnedAt(netns: number, key: string, ts: bigint): Learned | undefined {
+    const e = this.learned.get(netns, key);
+    return e && e.expires >= ts ? e : undefined;
   }
 
   /** Names compare case-insensitively (DNS does); the first spelling seen is kept. */
@@ -248,4 +245,3 @@ export class DnsCache {
     return true;
   }
 }
-

@@ -61,36 +61,38 @@ export class NetnsTable<V> {
 
   /** Set an entry (a known one becomes the youngest); returns true when it is new. */
   set(netns: number, key: string, value: V): boolean {
-    let s = this.spaces.get(netns);
-    if (!s) this.spaces.set(netns, (s = { slots: new Map(), queue: new OrderQueue() }));
+    const space = this.spaces.get(netns) ?? { slots: new Map(), queue: new OrderQueue() };
+    // An item of a queue is live while its entry is there and was not set again since.
+    const liveHere = (x: { key: string; seq: number }): boolean => space.slots.get(x.key)?.seq === x.seq;
     const seq = ++this.seq;
-    const old = s.slots.get(key);
+    const old = space.slots.get(key);
     if (old) {
       old.value = value;
       old.seq = seq;
     } else {
-      const space = s;
       while (space.slots.size >= this.perNetns) {
-        const item = space.queue.shift((x) => space.slots.get(x.key)?.seq === x.seq);
+        const item = space.queue.shift(liveHere);
         if (!item) break;
         this.drop(netns, item.key, true);
       }
       while (this.total >= this.max) {
-        const item = this.order.shift((x) => this.spaces.get(x.netns)?.slots.get(x.key)?.seq === x.seq);
+        const item = this.order.shift(this.liveAnywhere);
         if (!item) break;
         this.drop(item.netns, item.key, true);
       }
-      this.spaces.set(netns, space); // dropping its last entry may have let it go
       space.slots.set(key, { value, seq });
       this.total++;
     }
-    s.queue.push({ key, seq });
+    // New, or emptied (and let go) by the evictions above.
+    this.spaces.set(netns, space);
+    space.queue.push({ key, seq });
     this.order.push({ netns, key, seq });
-    const space = s;
-    space.queue.compact(space.slots.size, (x) => space.slots.get(x.key)?.seq === x.seq);
-    this.order.compact(this.total, (x) => this.spaces.get(x.netns)?.slots.get(x.key)?.seq === x.seq);
+    space.queue.compact(space.slots.size, liveHere);
+    this.order.compact(this.total, this.liveAnywhere);
     return !old;
   }
+
+  private readonly liveAnywhere = (x: { netns: number; key: string; seq: number }): boolean => this.spaces.get(x.netns)?.slots.get(x.key)?.seq === x.seq;
 
   delete(netns: number, key: string): boolean {
     return this.drop(netns, key, false);

@@ -473,6 +473,8 @@ export async function readlinkQuietAsync(path: string): Promise<string | undefin
 interface ImageMark {
   key: string;
   comm?: string;
+  /** The stat text the mark was taken from: the one the read returns (undefined: the process is gone). */
+  stat?: string;
 }
 
 function markOf(exe: { dev: bigint; ino: bigint } | undefined, comm: string | undefined, stat: string | undefined): ImageMark {
@@ -480,7 +482,7 @@ function markOf(exe: { dev: bigint; ino: bigint } | undefined, comm: string | un
   const close = stat?.lastIndexOf(')') ?? -1;
   // Fields 26-28 (startcode, endcode, startstack) are rest[23..25] after the comm.
   const layout = stat && close > 0 ? stat.slice(close + 2).split(' ').slice(23, 26).join(',') : '-';
-  return { key: `${exe ? `${exe.dev}:${exe.ino}` : '-'}|${layout}|${comm ?? '-'}`, comm };
+  return { key: `${exe ? `${exe.dev}:${exe.ino}` : '-'}|${layout}|${comm ?? '-'}`, comm, stat };
 }
 
 function imageMarkSync(dir: string): ImageMark {
@@ -502,14 +504,16 @@ async function imageMark(dir: string): Promise<ImageMark> {
  * The files of one image: the image is marked before and after the other files are read; when
  * the marks differ the process exec'd in between (a chain of execs in one pid), and the files
  * could pair one image's comm with the next one's exe. Then it is read again, up to
- * MAX_IMAGE_REREADS times, and at last dropped (`unsettled`) and counted.
+ * MAX_IMAGE_REREADS times, and at last dropped (`unsettled`) and counted. The opening mark's comm
+ * and stat are the files' own (read once, not again between the marks).
  */
-type RestOfFiles = Omit<ProcFiles, 'pid' | 'comm'>;
+type RestOfFiles = Omit<ProcFiles, 'pid' | 'comm' | 'stat'>;
 
 /** After one read between two marks: the files to return, or undefined to read again. */
-function settle(pid: number, before: ImageMark, after: ImageMark, rest: RestOfFiles, attempt: number): ProcFiles | undefined {
-  if (rest.stat === undefined) return { pid };
-  if (after.key === before.key) return { pid, ...rest, comm: before.comm };
+function settle(pid: number, before: ImageMark & { stat: string }, after: ImageMark, rest: RestOfFiles, attempt: number): ProcFiles | undefined {
+  if (after.key === before.key) return { pid, stat: before.stat, ...rest, comm: before.comm };
+  // Gone in between: an exit, not an exec; a re-read would find nothing.
+  if (after.stat === undefined) return { pid };
   if (attempt === MAX_IMAGE_REREADS) {
     procReadStats.imageUnsettled++;
     return { pid, unsettled: true };
@@ -518,13 +522,17 @@ function settle(pid: number, before: ImageMark, after: ImageMark, rest: RestOfFi
   return undefined;
 }
 
+const hasStat = (m: ImageMark): m is ImageMark & { stat: string } => m.stat !== undefined;
+
 function settledSync(pid: number, opts: ReadOptions, readRest: (dir: string) => RestOfFiles): ProcFiles {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
   for (let attempt = 0; ; attempt++) {
     const before = imageMarkSync(dir);
+    // No stat: it is gone, and nothing else is worth reading.
+    if (!hasStat(before)) return { pid };
     const rest = readRest(dir);
-    if (rest.stat !== undefined) opts.betweenReads?.();
-    const done = settle(pid, before, rest.stat === undefined ? before : imageMarkSync(dir), rest, attempt);
+    opts.betweenReads?.();
+    const done = settle(pid, before, imageMarkSync(dir), rest, attempt);
     if (done) return done;
   }
 }
@@ -532,10 +540,12 @@ function settledSync(pid: number, opts: ReadOptions, readRest: (dir: string) => 
 async function settled(pid: number, opts: ReadOptions, readRest: (dir: string) => Promise<RestOfFiles>): Promise<ProcFiles> {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
   for (let attempt = 0; ; attempt++) {
+    // No stat: it is gone (most of a storm of short commands), and nothing else is worth reading.
     const before = await imageMark(dir);
+    if (!hasStat(before)) return { pid };
     const rest = await readRest(dir);
-    if (rest.stat !== undefined) opts.betweenReads?.();
-    const done = settle(pid, before, rest.stat === undefined ? before : await imageMark(dir), rest, attempt);
+    opts.betweenReads?.();
+    const done = settle(pid, before, await imageMark(dir), rest, attempt);
     if (done) return done;
   }
 }
@@ -543,33 +553,23 @@ async function settled(pid: number, opts: ReadOptions, readRest: (dir: string) =
 /** Gather the raw files of one process, synchronously. */
 export function fetchProcessSync(pid: number, opts: ReadOptions = {}): ProcFiles {
   const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
-  return settledSync(pid, opts, (dir) => {
-    // stat first: if it is gone, nothing else is worth reading.
-    const stat = readSmallSync(`${dir}/stat`);
-    if (stat === undefined) return {};
-    return {
-      stat,
-      status: readSmallSync(`${dir}/status`),
-      cmdline: readBytesSync(`${dir}/cmdline`, max),
-      exe: readlinkQuiet(`${dir}/exe`),
-      cwd: readlinkQuiet(`${dir}/cwd`),
-      root: readlinkQuiet(`${dir}/root`),
-      loginuid: readSmallSync(`${dir}/loginuid`),
-      environ: opts.env ? readBytesSync(`${dir}/environ`, max) : undefined,
-      cgroup: readSmallSync(`${dir}/cgroup`),
-      mntns: readlinkQuiet(`${dir}/ns/mnt`),
-    };
-  });
+  return settledSync(pid, opts, (dir) => ({
+    status: readSmallSync(`${dir}/status`),
+    cmdline: readBytesSync(`${dir}/cmdline`, max),
+    exe: readlinkQuiet(`${dir}/exe`),
+    cwd: readlinkQuiet(`${dir}/cwd`),
+    root: readlinkQuiet(`${dir}/root`),
+    loginuid: readSmallSync(`${dir}/loginuid`),
+    environ: opts.env ? readBytesSync(`${dir}/environ`, max) : undefined,
+    cgroup: readSmallSync(`${dir}/cgroup`),
+    mntns: readlinkQuiet(`${dir}/ns/mnt`),
+  }));
 }
 
-/** Gather the raw files of one process: stat, then the others in parallel, between two image marks. */
+/** Gather the raw files of one process: the image mark (stat), then the others in parallel, then the mark again. */
 export function fetchProcess(pid: number, opts: ReadOptions = {}): Promise<ProcFiles> {
   const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
   return settled(pid, opts, async (dir) => {
-    // stat first: a process already gone (most of a storm of short commands) costs one failed
-    // open, not eleven.
-    const stat = await readSmall(`${dir}/stat`);
-    if (stat === undefined) return {};
     const [status, cmdline, exe, cwd, root, loginuid, environ, cgroup, mntns] = await Promise.all([
       readSmall(`${dir}/status`),
       readBytesAsync(`${dir}/cmdline`, max),
@@ -581,7 +581,7 @@ export function fetchProcess(pid: number, opts: ReadOptions = {}): Promise<ProcF
       readSmall(`${dir}/cgroup`),
       readlinkQuietAsync(`${dir}/ns/mnt`),
     ]);
-    return { stat, status, cmdline, exe, cwd, root, loginuid, environ, cgroup, mntns };
+    return { status, cmdline, exe, cwd, root, loginuid, environ, cgroup, mntns };
   });
 }
 

@@ -16,7 +16,7 @@ import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { canonicalIp } from './dns.js';
 
 /** The host's files: the stub's, and systemd-resolved's upstreams (what 127.0.0.53 asks). */
-export const HOST_RESOLV_FILES: readonly string[] = ['/etc/resolv.conf', '/run/systemd/resolve/resolv.conf'];
+const HOST_RESOLV_FILES: readonly string[] = ['/etc/resolv.conf', '/run/systemd/resolve/resolv.conf'];
 
 /**
  * The host's files as the agent sees them and as the host's init sees them (/proc/1/root): in a
@@ -54,7 +54,7 @@ export function readResolvers(files: readonly string[]): string[] {
 }
 
 /** The inode number of a /proc/…/ns/net link ("net:[4026531840]"); undefined when unreadable. */
-export function netnsInode(link = '/proc/self/ns/net'): number | undefined {
+function netnsInode(link = '/proc/self/ns/net'): number | undefined {
   try {
     const m = /^net:\[(\d+)\]$/.exec(readlinkSync(link));
     return m ? Number(m[1]) : undefined;
@@ -67,7 +67,7 @@ export function netnsInode(link = '/proc/self/ns/net'): number | undefined {
  * /etc/resolv.conf as a process sees it, through /proc/PID/root. An absolute symlink there would be
  * followed in the agent's root, not the process's: it is resolved by hand, one level.
  */
-export function processResolvFile(procRoot: string, pid: number): string {
+function processResolvFile(procRoot: string, pid: number): string {
   const root = `${procRoot}/${pid}/root`;
   const path = `${root}/etc/resolv.conf`;
   try {
@@ -81,30 +81,24 @@ export function processResolvFile(procRoot: string, pid: number): string {
   return path;
 }
 
+/** How long a read of the host's files is reused, ms: a query burst reads them once. */
+const CACHE_MS = 10_000;
+
 export interface ResolverSetsOptions {
   /** The host's network namespace (default: the agent's own). */
   hostNetns?: number;
   /** The host's resolv.conf files (default hostResolvFiles()). */
   hostFiles?: readonly string[];
-  /** Where /proc is (tests). */
-  procRoot?: string;
-  /** How long a read is reused, ms (default 10 s): a query burst reads the files once. */
-  cacheMs?: number;
-  now?: () => number;
 }
 
 export class ResolverSets {
   readonly hostNetns: number | undefined;
   private readonly hostFiles: readonly string[];
-  private readonly cacheMs: number;
-  private readonly now: () => number;
   private host: { at: number; ips: ReadonlySet<string> } | undefined;
 
   constructor(opts: ResolverSetsOptions = {}) {
     this.hostNetns = opts.hostNetns ?? netnsInode();
-    this.hostFiles = opts.hostFiles ?? hostResolvFiles(opts.procRoot);
-    this.cacheMs = opts.cacheMs ?? 10_000;
-    this.now = opts.now ?? Date.now;
+    this.hostFiles = opts.hostFiles ?? hostResolvFiles();
   }
 
   /**
@@ -112,8 +106,8 @@ export class ResolverSets {
    */
   forNetns(netns: number): ReadonlySet<string> | undefined {
     if (netns !== this.hostNetns) return undefined;
-    const t = this.now();
-    if (!this.host || t - this.host.at > this.cacheMs) this.host = { at: t, ips: new Set(readResolvers(this.hostFiles)) };
+    const t = Date.now();
+    if (!this.host || t - this.host.at > CACHE_MS) this.host = { at: t, ips: new Set(readResolvers(this.hostFiles)) };
     return this.host.ips;
   }
 }

@@ -9,6 +9,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { hasCap, parseStatus, readSmallSync } from '../enrich/procfs.js';
 import { loadEbpfAddon } from './ebpf/addon.js';
 import { type EbpfError, EbpfSource } from './ebpf/index.js';
 import { ProcConnectorSource } from './proc-connector.js';
@@ -51,16 +52,10 @@ export interface DoctorOptions {
 
 const BTF_DEFAULT = '/sys/kernel/btf/vmlinux';
 
-/** Effective capabilities of this process (bit numbers as in linux/capability.h). */
+/** Whether this process holds every capability of `bits` in its effective set (bit numbers as in linux/capability.h). */
 function hasCaps(...bits: number[]): boolean {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (!m) return false;
-    const eff = BigInt(`0x${m[1]}`);
-    return bits.every((b) => (eff >> BigInt(b)) & 1n);
-  } catch {
-    return false;
-  }
+  const eff = parseStatus(readSmallSync('/proc/self/status') ?? '').capEff;
+  return bits.every((b) => hasCap(eff, b) === true);
 }
 const CAP_NET_ADMIN = 12;
 const CAP_SYS_ADMIN = 21;
@@ -119,8 +114,8 @@ async function tryEbpf(opts: DoctorOptions): Promise<{ check: Check; fpu?: 'on' 
 }
 
 async function tryProc(trial: boolean): Promise<Check> {
-  const src = new ProcConnectorSource({});
   if (!trial) return { name: 'proc', kind: 'driver', ok: true, detail: 'not started (--no-trial)' };
+  const src = new ProcConnectorSource({});
   try {
     await src.start(() => undefined);
     await src.stop();
