@@ -13,9 +13,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExecMatcher } from '../src/response/execwhacker/matcher.js';
-import { casefold } from '../src/response/execwhacker/casefold.js';
-import { shlexJoin } from '../src/response/execwhacker/shlex.js';
+import { ExecMatcher } from '../src/detectors/execwhacker/matcher.js';
+import { casefold } from '../src/detectors/execwhacker/casefold.js';
+import { shlexJoin } from '../src/detectors/execwhacker/shlex.js';
 import { prng } from '../test/helpers/prng.js';
 import { fmt, median } from './lib.js';
 

@@ -4,13 +4,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import {
-  DEFAULT_BANNED_CONFIG, DEFAULT_BANNED_FILE, DEFAULT_EXEMPT_CIDRS, type DetectorsConfig, effectiveExecConfigs, loadDetectorsFiles,
-} from '../src/config/detectors.js';
+import type { DetectorsConfig } from '../src/detectors/config.js';
+import { loadDetectorsFiles } from '../src/detectors/cryptnono-files.js';
+import { DEFAULT_BANNED_CONFIG, DEFAULT_BANNED_FILE, effectiveExecConfigs } from '../src/detectors/execwhacker/index.js';
+import { DEFAULT_EXEMPT_CIDRS, TcpFlowKiller } from '../src/detectors/tcpflowkiller/index.js';
+import { parseIp } from '../src/engine/ip.js';
 import { ConfigError, type ConfigProblem, defaultConfig, parseConfig } from '../src/config/load.js';
 import { defaultSections } from '../src/config/sections.js';
-import { ExecMatcher } from '../src/response/execwhacker/matcher.js';
-import { execMatcherFromConfig } from '../src/response/execwhacker/index.js';
+import { ExecMatcher } from '../src/detectors/execwhacker/matcher.js';
+import { execMatcherFromConfig } from '../src/detectors/execwhacker/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'minewatch-detectors-'));
 function file(name: string, text: string): string {
@@ -287,7 +289,10 @@ test('the shipped list kills miners and spares everyday command lines', () => {
   for (const argv of benign) assert.equal(m.match(argv).kill, false, argv.join(' '));
 });
 
-test('exempt_cidrs defaults to the very list tcpflowkiller uses when it is given none', async () => {
-  const tfk = (await import('../src/response/tcpflowkiller.js')) as { DEFAULT_EXEMPT_CIDRS?: readonly string[] };
-  assert.deepEqual(DEFAULT_EXEMPT_CIDRS, tfk.DEFAULT_EXEMPT_CIDRS);
+test('exempt_cidrs defaults to the very list tcpflowkiller uses when it is given none', () => {
+  assert.deepEqual(defaultConfig().detectors.tcpflowkiller.exempt_cidrs, DEFAULT_EXEMPT_CIDRS);
+  const k = new TcpFlowKiller({ watch: false, reloadIntervalMs: 0 });
+  for (const ip of ['10.1.2.3', '100.64.0.1', '198.51.100.7', 'fd00::1', 'fe80::1']) assert.equal(k.isExempt(parseIp(ip)!), true, ip);
+  assert.equal(k.isExempt(parseIp('1.1.1.1')!), false);
+  k.close();
 });

@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExecMatcher, type ExecConfigEntry, type MatchResult } from '../src/response/execwhacker/matcher.js';
-import { casefold } from '../src/response/execwhacker/casefold.js';
-import { compileAllowedPattern } from '../src/response/execwhacker/pyregex.js';
-import { shlexJoin } from '../src/response/execwhacker/shlex.js';
+import { ExecMatcher, type ExecConfigEntry, type MatchResult } from '../src/detectors/execwhacker/matcher.js';
+import { casefold } from '../src/detectors/execwhacker/casefold.js';
+import { compileAllowedPattern } from '../src/detectors/execwhacker/pyregex.js';
+import { shlexJoin } from '../src/detectors/execwhacker/shlex.js';
 import { prng } from './helpers/prng.js';
 
 // ---- the reference ------------------------------------------------------------------------------

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { casefold, casefoldWithOffsets, isWordCodePoint } from '../src/response/execwhacker/casefold.js';
-import { PyRegexError, compileAllowedPattern } from '../src/response/execwhacker/pyregex.js';
-import { shlexJoin, shlexQuote } from '../src/response/execwhacker/shlex.js';
+import { casefold, casefoldWithOffsets, isWordCodePoint } from '../src/detectors/execwhacker/casefold.js';
+import { PyRegexError, compileAllowedPattern } from '../src/detectors/execwhacker/pyregex.js';
+import { shlexJoin, shlexQuote } from '../src/detectors/execwhacker/shlex.js';
 import { prng } from './helpers/prng.js';
 
 const PYTHON = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import sys; assert sys.version_info >= (3, 8)']).status === 0);

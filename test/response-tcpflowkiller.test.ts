@@ -18,7 +18,7 @@ import { readStartTs } from '../src/enrich/procfs.js';
 import type { SyscallEvent } from '../src/events.js';
 import { KillAction } from '../src/response/kill.js';
 import { Safety } from '../src/response/safety.js';
-import { DEFAULT_EXEMPT_CIDRS, expandGlob, globBaseDir, parseBanList, TcpFlowKiller } from '../src/response/tcpflowkiller.js';
+import { DEFAULT_EXEMPT_CIDRS, expandGlob, globBaseDir, parseBanList, TcpFlowKiller } from '../src/detectors/tcpflowkiller/index.js';
 import type { ActionResult } from '../src/response/types.js';
 import { haveCommand, isRoot, killAll, run, sleep, tryRun } from './helpers/live.js';
 

@@ -28,17 +28,12 @@ import { ResponseDispatcher } from '../response/dispatcher.js';
 import { KillContainerAction } from '../response/kill-container.js';
 import { KillAction } from '../response/kill.js';
 import { AllowList, Safety } from '../response/safety.js';
-import { targetOf } from '../response/dispatcher.js';
-import { execMatcherFromConfig } from '../response/execwhacker/index.js';
-import type { ExecMatcher, MatchResult } from '../response/execwhacker/matcher.js';
-import { spareReader } from '../response/execwhacker/readers.js';
-import { TcpFlowKiller } from '../response/tcpflowkiller.js';
-import type { DetectorsConfig } from '../config/detectors.js';
-import { readStartTs } from '../enrich/procfs.js';
-import { readFileSync, readdirSync } from 'node:fs';
+import type { DetectorsConfig } from '../detectors/config.js';
+import { buildDetectors } from '../detectors/registry.js';
+import type { Detector, DetectorAnswer, DetectorStats } from '../detectors/types.js';
 import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
-import { MoneroKiller, RANDOMX_EVENT, RANDOMX_RULE, randomxState } from './randomx.js';
-import type { ActionName, ActionRequest, ResponseAction, Target } from '../response/types.js';
+import { RANDOMX_EVENT, randomxState } from './randomx.js';
+import type { ActionName, ResponseAction } from '../response/types.js';
 
 /**
  * For the eBPF driver's events: the table's entry replaces the kernel's view of the process only
@@ -85,14 +80,6 @@ export interface AgentHooks {
   hostSources?: boolean;
 }
 
-/**
- * The execwhacker's kill request for a match: asked for, or reported as spared or missed. `extra`
- * adds to the details (why it was spared, that a rescan found it).
- */
-function whackRequest(r: MatchResult, target: Target, extra: Record<string, string | boolean> = {}, event?: Event): ActionRequest {
-  return { action: 'kill', target, trigger: 'execwhacker', mode: 'enforce', ...(event ? { event } : {}), details: { config: r.config ?? '', banned: r.banned ?? '', ...extra } };
-}
-
 export class Agent {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
@@ -102,18 +89,12 @@ export class Agent {
   private readonly allow: AllowList;
   /** The dispatcher's actions; the cluster ones join at start(). */
   private readonly actions: Partial<Record<ActionName, ResponseAction>>;
-  /** cryptnono's execwhacker: undefined while it is off. Swapped whole on reload. */
-  private whacker: ExecMatcher | undefined;
-  /** detectors.execwhacker.spare_readers: spare system readers whose banned strings are operands. */
-  private spareReaders = false;
-  private flowKiller: TcpFlowKiller | undefined;
-  /** cryptnono's monero detector: kills what the RandomX rule names; undefined while it is off. */
-  private moneroKiller: MoneroKiller | undefined;
+  /** The detectors the config turns on (detectors/registry.ts): swapped whole on reload. */
+  private detectors: Detector[] = [];
+  /** One rescan timer per detector that rescans. */
+  private rescanTimers: NodeJS.Timeout[] = [];
   /** The eBPF driver, while it runs (the RandomX detector's events are judged through it). */
   private ebpf: EbpfSource | undefined;
-  private rescanTimer: NodeJS.Timeout | undefined;
-  private readonly rescanAsked = new Set<string>();
-  readonly detectorStats = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0, reader: 0 } as Record<string, number>, rescans: 0 };
   private readonly queue: BoundedQueue<Event>;
   private readonly dns = new DnsCache();
   /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
@@ -179,156 +160,51 @@ export class Agent {
   }
 
   /**
-   * (Re)build the detectors from their config section. The new matcher is built before it replaces
-   * the old one, so there is no moment without one. Detectors, once enabled, act (as cryptnono's do);
-   * their safety rules are the response stage's.
+   * (Re)build the detectors from their config section. The new ones are built before they replace
+   * the old ones, so there is no moment without them, and a config that cannot be built throws
+   * before anything changes. Detectors, once enabled, act (as cryptnono's do); their safety rules
+   * are the response stage's.
    */
   setDetectors(d: DetectorsConfig): void {
-    this.whacker = d.execwhacker.enabled ? execMatcherFromConfig(d) : undefined;
-    this.spareReaders = d.execwhacker.spare_readers;
-    // Keeps whom it has asked about across reloads: a miner already killed is not asked about again.
-    this.moneroKiller = d.monero.enabled ? (this.moneroKiller ?? new MoneroKiller()) : undefined;
+    const next = buildDetectors(d, {
+      isSelf: (pid) => this.table.isSelf(pid),
+      lookup: (pid) => this.table.get(pid),
+      containerOf: (pid) => this.table.containerOf(pid),
+      log: this.log,
+      fpuJudged: (pid, startTs) => this.ebpf?.fpuJudged(pid, startTs),
+    }, this.detectors);
     if (d.monero.enabled && this.ebpf && this.ebpf.fpuStatus !== 'on') {
       this.log.warn({}, 'detectors.monero.enabled: the RandomX tracepoint was not attached at start; restart the agent to attach it');
     }
-    this.flowKiller?.close();
-    this.flowKiller = undefined;
-    if (d.tcpflowkiller.enabled) {
-      const fk = d.tcpflowkiller.config.FlowKiller;
-      this.flowKiller = new TcpFlowKiller({
-        banned_ipv4_file_globs: fk.banned_ipv4_file_globs,
-        lookback_duration_seconds: fk.lookback_duration_seconds,
-        unique_destinations_threshold: fk.unique_destinations_threshold,
-        log_connects: fk.log_connects,
-        log_container_info: fk.log_container_info,
-        exempt_cidrs: d.tcpflowkiller.exempt_cidrs,
-        mode: 'enforce',
-        log: (level, msg, fields) => this.log[level](fields ?? {}, msg),
-      });
-      this.flowKiller.start();
-    }
-    clearInterval(this.rescanTimer);
-    this.rescanTimer = undefined;
-    if (this.whacker && d.execwhacker.rescan_interval_s > 0) {
-      // A process can rewrite its argv after exec: look at every running one again.
-      this.rescanTimer = setInterval(() => this.rescan(), d.execwhacker.rescan_interval_s * 1000);
-      this.rescanTimer.unref();
+    this.stopDetectors();
+    this.detectors = next;
+    for (const det of next) {
+      if (!det.rescan || !det.rescanIntervalMs) continue;
+      // The execwhacker's: a process can rewrite its argv after exec, so look at every running one again.
+      const timer = setInterval(() => this.answer(det.rescan!()), det.rescanIntervalMs);
+      timer.unref();
+      this.rescanTimers.push(timer);
     }
   }
 
-  /** The detectors read events directly, before the rules. */
-  private detect(ev: SyscallEvent): void {
-    if (this.whacker && (ev.type === 'execve' || ev.type === 'execveat')) {
-      this.detectorStats.checked++;
-      const r = this.whacker.matchProcess(ev.proc);
-      if (r.kill) {
-        const target = targetOf(ev);
-        if (this.readerSpared(this.whacker, ev.proc.pid, ev.proc.exepath, [ev.proc.exe ?? ev.proc.exepath ?? '', ...(ev.proc.args ?? [])], r, target, ev)) {
-          // Spared and reported once: the rescan does not report it again.
-          if (ev.proc.start_ts !== undefined) this.rememberAsked(`reader:${ev.proc.pid}:${ev.proc.start_ts}`);
-        } else {
-          this.detectorStats.kills++;
-          // Asked once: the rescan does not ask again about the same process (same start time).
-          if (ev.proc.start_ts !== undefined) this.rememberAsked(`${ev.proc.pid}:${ev.proc.start_ts}`);
-          this.response.request(whackRequest(r, target, {}, ev));
-        }
-      } else if (r.spared) {
-        this.detectorStats.spared[r.spared] = (this.detectorStats.spared[r.spared] ?? 0) + 1;
-        // A banned string matched and an allowed pattern spared the process: that is a decision
-        // the user wants to see (issue: every case shows up as an alert). Word-boundary and
-        // no-match spares are not: nothing banned was there.
-        if (r.spared === 'allowed') {
-          this.response.report({
-            request: whackRequest(r, targetOf(ev), { allowed_by: r.allowedBy ?? '', allowed_config: r.allowedConfig ?? '' }, ev),
-            outcome: 'spared',
-            reason: `allowed pattern ${JSON.stringify(r.allowedBy ?? '')} of config ${r.allowedConfig ?? '?'}`,
-          });
-        }
-      }
-    }
-    if (this.flowKiller && ev.type === 'connect') {
-      const req = this.flowKiller.decide(ev);
-      if (req) this.response.request(req);
+  /** The detectors' counters, by detector (/metrics, stats). */
+  get detectorStats(): Record<string, DetectorStats> {
+    return Object.fromEntries(this.detectors.map((det) => [det.name, det.stats()]));
+  }
+
+  /** A detector's answers to the response stage: it acts on requests and alerts on reports. */
+  private answer(answers: DetectorAnswer[] | undefined): void {
+    if (!answers) return;
+    for (const a of answers) {
+      if ('request' in a) this.response.request(a.request);
+      else this.response.report(a.report);
     }
   }
 
-  /**
-   * spare_readers: a system reader (grep, less, git log…) whose banned strings are only operands
-   * is spared, and the spare is reported as an outcome like an allowed pattern's.
-   */
-  private readerSpared(m: ExecMatcher, pid: number, exepath: string | undefined, argv: string[], r: MatchResult, target: Target, event?: Event): boolean {
-    if (!this.spareReaders) return false;
-    const d = spareReader({ pid, exepath, argv }, (a, e) => m.bannedIn(a, e));
-    if (!d.spared) return false;
-    this.detectorStats.spared.reader = (this.detectorStats.spared.reader ?? 0) + 1;
-    this.response.report({
-      request: whackRequest(r, target, { spared_reader: d.tool }, event),
-      outcome: 'spared',
-      reason: `spare_readers: ${d.tool} is the system's own and the banned string ${JSON.stringify(r.banned ?? '')} is only in what it reads or searches for`,
-    });
-    return true;
-  }
-
-  /** Remember a process (pid:start) the execwhacker has asked about, so it is asked about once. */
-  private rememberAsked(key: string): void {
-    if (this.rescanAsked.size > 10_000) this.rescanAsked.clear();
-    this.rescanAsked.add(key);
-  }
-
-  /** Every running process's current command line through the execwhacker. */
-  private rescan(): void {
-    const m = this.whacker;
-    if (!m) return;
-    this.detectorStats.rescans++;
-    let pids: string[];
-    try {
-      pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
-    } catch {
-      return;
-    }
-    for (const name of pids) {
-      const pid = Number(name);
-      if (this.table.isSelf(pid)) continue;
-      let argv: string[];
-      try {
-        argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-      } catch {
-        continue; // gone, or a kernel thread
-      }
-      if (argv.length && argv[argv.length - 1] === '') argv.pop();
-      if (argv.length === 0) continue;
-      const utf8 = argv.map((a) => Buffer.from(a, 'latin1').toString('utf8'));
-      const exepath = this.table.get(pid)?.exepath;
-      const r = m.matchProcess({ exe: utf8[0], exepath, args: utf8.slice(1) });
-      if (!r.kill) continue;
-      // Read once: the key of the reader spare and the kill request both carry it.
-      const startTs = readStartTs(pid);
-      const target = (): Target => ({ pid, ...(startTs === undefined ? {} : { startTs }), cmdline: argv.join(' '), container: this.table.containerOf(pid) });
-      if (this.spareReaders) {
-        const key = `reader:${pid}:${startTs ?? ''}`;
-        if (this.rescanAsked.has(key)) continue;
-        if (this.readerSpared(m, pid, exepath, utf8, r, target())) {
-          this.rememberAsked(key);
-          continue;
-        }
-      }
-      // One request per process: one the safety rules spared is not asked about every rescan.
-      if (startTs === undefined) {
-        // Gone between the two reads: a lost race, not a process whose identity cannot be
-        // checked (the kill would report that as "spared").
-        this.response.report({
-          request: whackRequest(r, target(), { rescan: true }),
-          outcome: 'missed',
-          reason: 'process gone before its start time could be read',
-        });
-        continue;
-      }
-      const key = `${pid}:${startTs}`;
-      if (this.rescanAsked.has(key)) continue;
-      this.rememberAsked(key);
-      this.detectorStats.kills++;
-      this.response.request(whackRequest(r, target(), { rescan: true }));
-    }
+  private stopDetectors(): void {
+    for (const t of this.rescanTimers) clearInterval(t);
+    this.rescanTimers = [];
+    for (const det of this.detectors) det.close?.();
   }
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
@@ -580,12 +456,13 @@ export class Agent {
         if (ev.source === 'syscall') {
           this.dns.enrich(ev as SyscallEvent);
           this.k8s.pods?.enrich(ev as SyscallEvent);
-          this.detect(ev as SyscallEvent);
+          // The detectors read events directly, before the rules.
+          for (const det of this.detectors) this.answer(det.onEvent(ev));
         }
         for (const m of engine.process(ev)) {
           // Response first, before anything else sees the match (ARCHITECTURE.md).
           this.response.onMatch(m);
-          if (m.rule === RANDOMX_RULE) this.onRandomxMatch(m, ev as SyscallEvent);
+          for (const det of this.detectors) if (det.onMatch) this.answer(det.onMatch(m, ev));
           this.counters.alerts++;
           this.hooks.onMatch?.(m);
         }
@@ -595,13 +472,6 @@ export class Agent {
     }
     if (this.queue.length > 0 && !this.stopped) setImmediate(() => this.drain());
     else this.draining = false;
-  }
-
-  /** The RandomX rule judged a process's FPU figures: fewer events of it from now on; and cryptnono's kill. */
-  private onRandomxMatch(m: Match, ev: SyscallEvent): void {
-    this.ebpf?.fpuJudged(ev.proc.pid, ev.proc.start_ts);
-    const req = this.moneroKiller?.requestFor(m);
-    if (req) this.response.request(req);
   }
 
   private reportDrops(): void {
@@ -637,8 +507,7 @@ export class Agent {
     while (this.queue.length > 0) this.drain();
     this.stopped = true;
     clearInterval(this.dropTimer);
-    clearInterval(this.rescanTimer);
-    this.flowKiller?.close();
+    this.stopDetectors();
     this.rules.close();
     this.table.close();
     this.log.info(this.stats(), 'agent stopped');

@@ -1,6 +1,6 @@
 /**
- * The RandomX (monero) detector in the agent: whether its tracepoint is attached, what the agent
- * says about it at start, and cryptnono's kill.
+ * The RandomX (monero) detector in the agent: whether its tracepoint is attached, and what the
+ * agent says about it at start. cryptnono's kill is detectors/monero's.
  *
  * The alert is on wherever the eBPF driver runs: the tracepoint is attached whenever a loaded rule
  * reads mw_fpu_rounding events (the default rules do) or `detectors.monero.enabled` is true.
@@ -8,15 +8,10 @@
  * Floating-Point Rounding Pattern names, as cryptnono's monero detector kills what it catches
  * (outside the response section's dry run, like the other detectors); or a response rule.
  */
-import type { Match } from '../engine/types.js';
-import type { SyscallEvent } from '../events.js';
-import type { ActionRequest } from '../response/types.js';
-import { targetOf } from '../response/dispatcher.js';
+import { RANDOMX_RULE } from '../detectors/monero/index.js';
 import { RANDOMX_EVENT } from '../sources/ebpf/randomx.js';
 
 export { RANDOMX_EVENT };
-/** The default rule that judges mw_fpu_rounding events; detectors.monero.enabled kills on its matches. */
-export const RANDOMX_RULE = 'RandomX Floating-Point Rounding Pattern';
 
 export interface RandomxState {
   attached: boolean;
@@ -48,28 +43,4 @@ export function randomxState(o: {
     why = `no loaded rule reads ${RANDOMX_EVENT} events (is "${RANDOMX_RULE}" disabled?) and detectors.monero.enabled is false: enable either and restart`;
   }
   return { attached: false, why, kill };
-}
-
-/**
- * cryptnono's kill for RandomX: one request per process (pid and start time), whatever number of
- * matches its events produce afterwards.
- */
-export class MoneroKiller {
-  private readonly asked = new Set<string>();
-
-  /** The request for a match, or undefined (not the RandomX rule, or this process was asked about). */
-  requestFor(m: Match): ActionRequest | undefined {
-    if (m.rule !== RANDOMX_RULE) return undefined;
-    const ev = m.event as SyscallEvent;
-    if (ev.source !== 'syscall' || ev.type !== RANDOMX_EVENT || !ev.proc) return undefined;
-    const key = `${ev.proc.pid}:${ev.proc.start_ts ?? ''}`;
-    if (this.asked.has(key)) return undefined;
-    if (this.asked.size >= 10_000) this.asked.clear();
-    this.asked.add(key);
-    const f = ev.fpu ?? {};
-    return {
-      action: 'kill', target: targetOf(ev), trigger: 'monero', mode: 'enforce', event: ev, match: m,
-      details: { rounding_count: f.rounding_count ?? 0, rounding_changes: f.rounding_changes ?? 0, busy_percent: f.busy_percent ?? 0 },
-    };
-  }
 }

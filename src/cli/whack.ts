@@ -1,11 +1,11 @@
 /** `minewatch whack test` and `minewatch whack check-config`: execwhacker's decision, without killing anything. */
 import type { Command } from 'commander';
 import { ConfigError, type ConfigProblem, formatConfigProblem } from '../config/load.js';
-import { DEFAULT_BANNED_CONFIG, type DetectorsConfig, type DetectorsFileKind, detectorsWithDefaults, effectiveExecConfigs, loadDetectorsFiles } from '../config/detectors.js';
+import { type DetectorsConfig, detectorsWithDefaults } from '../detectors/config.js';
+import { type DetectorsFileKind, loadDetectorsFiles } from '../detectors/cryptnono-files.js';
 import { defaultSections } from '../config/sections.js';
-import { ExecMatcher, type Explanation } from '../response/execwhacker/matcher.js';
-import { type ReaderDecision, asExecuted, pathProbe, spareReader } from '../response/execwhacker/readers.js';
-import { shlexJoin } from '../response/execwhacker/shlex.js';
+import { DEFAULT_BANNED_CONFIG, ExecMatcher, type Explanation, effectiveExecConfigs, shlexJoin } from '../detectors/execwhacker/index.js';
+import { type ReaderDecision, asExecuted, pathProbe, spareReader } from '../detectors/execwhacker/readers.js';
 import { collect } from './common.js';
 
 /** Exit codes: 0 spared, 1 would kill, 2 the config (or the command) is wrong. */

@@ -8,27 +8,9 @@ import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ConfigRegistry } from './registry.js';
 import { type Config, defaultSections } from './sections.js';
+import { ConfigError, type ConfigProblem } from './problems.js';
 
-export interface ConfigProblem {
-  /** Dotted path of the key at fault, e.g. "sources.cpu.threshold". */
-  path: string;
-  message: string;
-  file: string;
-  line: number;
-  col: number;
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatConfigProblem).join('\n'));
-    this.name = 'ConfigError';
-  }
-}
-
-export function formatConfigProblem(p: ConfigProblem): string {
-  const at = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : p.file;
-  return `${at}: ${p.path ? `${p.path}: ` : ''}${p.message}`;
-}
+export { ConfigError, type ConfigProblem, formatConfigProblem } from './problems.js';
 
 /** Falco keys with no meaning here: accepted with a warning, so a falco.yaml loads. */
 const FALCO_IGNORED = new Set([

@@ -5,7 +5,7 @@ import { FALCO_DEFAULT_APPEND_OUTPUT } from '../engine/output.js';
 import { parsePriority } from '../engine/types.js';
 import { ConfigRegistry } from './registry.js';
 import { type ResponseConfig, responseSection } from '../response/config.js';
-import { type DetectorsConfig, detectorsSection } from './detectors.js';
+import { type DetectorsConfig, detectorsSection } from '../detectors/config.js';
 import { type OutputsConfig, outputsSection } from '../alerts/outputs/config.js';
 
 export { type OutputsConfig, outputsSection };

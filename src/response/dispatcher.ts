@@ -10,6 +10,7 @@ import type { PluginEvent, SyscallEvent } from '../events.js';
 import type { ResponseConfig } from './config.js';
 import { auditSkipReason, auditTarget } from './k8s/audit-target.js';
 import type { ActionName, ActionOutcome, ActionRequest, ActionResult, ResponseAction, Target } from './types.js';
+import { targetOf } from '../detectors/target.js';
 
 export interface DispatcherStats {
   requested: number;
@@ -25,20 +26,7 @@ const OUTCOME_PRIORITY: Record<ActionOutcome, Priority> = {
   skipped: 'INFORMATIONAL',
 };
 
-/** The process and destination an event is about, with the identity the kill will check. */
-export function targetOf(ev: SyscallEvent): Target {
-  const p = ev.proc;
-  const remote = ev.fd?.sip !== undefined && !ev.fd.is_server ? { ip: ev.fd.sip, port: ev.fd.sport } : ev.fd?.cip !== undefined && ev.fd.is_server ? { ip: ev.fd.cip, port: ev.fd.cport } : undefined;
-  return {
-    pid: p.pid,
-    startTs: p.start_ts,
-    cmdline: [p.name, ...(p.args ?? [])].join(' '),
-    exepath: p.exepath,
-    container: ev.container,
-    k8s: ev.k8s,
-    remote,
-  };
-}
+export { targetOf };
 
 /** An action's outcome as an alert: its own rule name, the process, and what was done or why not. */
 export function resultToMatch(r: ActionResult, host: string): Match {

@@ -25,40 +25,22 @@
  */
 import { type FSWatcher, readFileSync, readdirSync, statSync, watch } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePath, sep } from 'node:path';
-import { globToRegExp } from '../engine/glob.js';
-import { type IpNet, netContains, parseIp, parseNet, type ParsedIp } from '../engine/ip.js';
-import type { Event, SyscallEvent } from '../events.js';
-import { targetOf } from './dispatcher.js';
-import type { ActionRequest, ActionResult, ResponseAction } from './types.js';
+import { globToRegExp } from '../../engine/glob.js';
+import { type IpNet, netContains, parseIp, parseNet, type ParsedIp } from '../../engine/ip.js';
+import type { Event, SyscallEvent } from '../../events.js';
+import type { ActionRequest, ActionResult, ResponseAction } from '../../response/types.js';
+import { targetOf } from '../target.js';
+import { DEFAULT_EXEMPT_CIDRS, type FlowKillerSettings } from './config.js';
+
 
 /**
- * Not counted towards a scan: RFC 1918, loopback, link-local, CGNAT, multicast, "this network",
- * IETF protocol assignments, the documentation and benchmarking ranges, reserved and broadcast;
- * for IPv6 the unspecified and loopback addresses, ULA, link-local, multicast, documentation,
- * discard-only, ORCHID and benchmarking ranges. (Python's `is_private`, which cryptnono uses, plus
- * 100.64.0.0/10 and multicast.)
+ * cryptnono's FlowKiller settings (config.ts, the same names, all optional here: the defaults are
+ * cryptnono's) and ours.
  */
-export const DEFAULT_EXEMPT_CIDRS: readonly string[] = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12',
-  '192.0.0.0/24', '192.0.2.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24',
-  '203.0.113.0/24', '224.0.0.0/4', '240.0.0.0/4', '255.255.255.255/32',
-  '::/128', '::1/128', '100::/64', '2001::/23', '2001:db8::/32', '2001:10::/28', 'fc00::/7',
-  'fe80::/10', 'ff00::/8',
-];
-
-export interface TcpFlowKillerOptions {
-  /** Globs of files of banned addresses, one per line ("/ban-config/*.txt"). */
+export interface TcpFlowKillerOptions extends Partial<Omit<FlowKillerSettings, 'banned_ipv4_file_globs' | 'debug'>> {
   banned_ipv4_file_globs?: readonly string[];
-  /** The scan window, s (default 30). */
-  lookback_duration_seconds?: number;
-  /** More distinct (address, port) destinations than this in the window is a scan (default 15). */
-  unique_destinations_threshold?: number;
   /** Destinations the scan count skips (default DEFAULT_EXEMPT_CIDRS). Banned addresses are killed in any range. */
   exempt_cidrs?: readonly string[];
-  /** Log every connect, not only kills. */
-  log_connects?: boolean;
-  /** Include the container in log lines (default true). */
-  log_container_info?: boolean;
   /** dryrun (default): say what would be killed; enforce: kill. */
   mode?: 'dryrun' | 'enforce';
   /** The kill action `handle` runs requests through (decide() alone needs none). */
