@@ -4,11 +4,11 @@
  * names the key's path and its file:line:col.
  */
 import { readFileSync } from 'node:fs';
-import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { ConfigRegistry } from './registry.js';
 import { type Config, defaultSections } from './sections.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
+import { YamlFile } from './yaml-file.js';
 
 export { ConfigError, type ConfigProblem, formatConfigProblem } from './problems.js';
 
@@ -78,8 +78,8 @@ export interface LoadedConfig {
 
 /** Parse config text. `file` names it in messages. Throws ConfigError listing every problem. */
 export function parseConfig(text: string, file: string, registry: ConfigRegistry = defaultSections()): LoadedConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const yf = new YamlFile(text, file);
+  const doc = yf.doc;
   const problems: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   // Falco keys translated into ours: report problems at the key the user wrote.
@@ -89,24 +89,12 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
       const alias = aliasOf.get(path.slice(0, n).join('.'));
       if (alias) path = [...alias, ...path.slice(n)];
     }
-    for (let n = path.length; n >= 0; n--) {
-      const node = (doc as Document).getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      const key = n > 0 && n === path.length ? findKeyNode(doc, path) : undefined;
-      const off = key?.range?.[0] ?? node?.range?.[0];
-      if (off !== undefined) return lc.linePos(off);
-    }
-    return { line: 1, col: 1 };
+    return yf.at(path);
   };
   const problem = (list: ConfigProblem[], path: (string | number)[], message: string): void => {
     list.push({ path: path.join('.'), message, file, ...at(path) });
   };
-  if (doc.errors.length) {
-    for (const e of doc.errors) {
-      const lp = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
-      problems.push({ path: '', message: `invalid YAML: ${e.message.split('\n')[0]}`, file, line: lp.line, col: lp.col });
-    }
-    throw new ConfigError(problems);
-  }
+  if (doc.errors.length) throw new ConfigError(yf.syntaxProblems('YAML'));
   const raw = (doc.toJSON() ?? {}) as unknown;
   if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) {
     throw new ConfigError([{ path: '', message: 'the config file must be a YAML mapping of sections (rules_files:, sources:, …)', file, line: 1, col: 1 }]);
@@ -183,14 +171,6 @@ export function parseConfig(text: string, file: string, registry: ConfigRegistry
     if (Array.isArray(notes)) for (const n of notes) problem(warnings, [name, ...n.path.split('.').filter(Boolean)], n.message);
   }
   return { config: config as Config, warnings };
-}
-
-function findKeyNode(doc: Document, path: (string | number)[]): { range?: [number, number, number] } | undefined {
-  const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
-  if (!isMap(parent)) return undefined;
-  const last = path[path.length - 1];
-  const pair = parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === last);
-  return (pair?.key ?? undefined) as { range?: [number, number, number] } | undefined;
 }
 
 export function loadConfigFile(path: string, registry?: ConfigRegistry): LoadedConfig {

@@ -16,7 +16,7 @@ import { type Raw, isObj } from './chart-keys.js';
 import { DETECTOR_NAMES, type DetectorsConfig, type DetectorsInput, detectorsInput, detectorsWithDefaults, dropNulls, mergeDetectorsInput } from './config.js';
 import { ENABLED_NOTE, EXEC_CONFIG_ENTRY_KEYS, execConfigEntryInput } from './execwhacker/config.js';
 import { detectorModules } from './registry.js';
-import { YamlFile } from './yaml-lines.js';
+import { YamlFile } from '../config/yaml-file.js';
 
 /** Top-level keys of cryptnono's chart values besides `detectors`: skipped with a note when a values file is loaded. */
 const CHART_KEYS = new Set([

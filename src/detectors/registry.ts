@@ -3,6 +3,9 @@
  * detectors (buildDetectors) are both made from this list: adding a detector is its folder
  * (config section, logic, a class implementing Detector; see module.ts) and one line here.
  * The order is the order of the config's notes and of the detectors on each event.
+ *
+ * The CPU sampler is not here: it is a source (sources/cpu-sampler.ts) whose cpu_sustained events
+ * the rules judge; it asks for no action itself.
  */
 import type { z } from 'zod';
 import type { SectionNotes } from './chart-keys.js';

@@ -25,6 +25,10 @@
  * Cost: one small read per process per sample (open/read/close with a shared buffer); a process's
  * /proc/PID/cgroup is read only while it uses CPU, and again at most every `cgroupRefreshMs`;
  * one usage read per container per sample; limits are cached for `limitRefreshMs`.
+ *
+ * A source, not a detector (src/detectors/): it turns /proc and cgroup figures into events and
+ * decides nothing; the rules judge its cpu_sustained events (mw.cpu.*) and the response section
+ * acts on their matches. A detector reads events and answers with action requests.
  */
 import { PollLoop } from './poll-loop.js';
 import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';

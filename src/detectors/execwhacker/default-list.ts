@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../config/problems.js';
-import { YamlFile } from '../yaml-lines.js';
+import { YamlFile } from '../../config/yaml-file.js';
 import { type ExecConfigEntry, type ExecwhackerSettings, execwhackerInput, execwhackerWithDefaults } from './config.js';
 
 /** The banned list minewatch ships. */

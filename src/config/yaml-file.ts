@@ -1,9 +1,10 @@
 /**
  * A YAML (or JSON) file kept with its line counter, so a problem found in the parsed value can
- * name the file, line and column of the key at fault.
+ * name the file, line and column of the key at fault. The config loader and the detectors' file
+ * reader (detectors/cryptnono-files.ts) both locate keys through it.
  */
 import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
-import type { ConfigProblem } from '../config/problems.js';
+import type { ConfigProblem } from './problems.js';
 
 export class YamlFile {
   readonly lc = new LineCounter();
@@ -35,11 +36,11 @@ export class YamlFile {
     return { path: path.join('.'), message, file: this.file, ...this.at(path) };
   }
 
-  /** The parser's own errors (not YAML, not JSON), one problem each. */
-  syntaxProblems(): ConfigProblem[] {
+  /** The parser's own errors, one problem each; `what` names what the file should have been. */
+  syntaxProblems(what = 'YAML/JSON'): ConfigProblem[] {
     return this.doc.errors.map((e) => {
       const lp = e.linePos?.[0] ?? this.lc.linePos(e.pos[0]);
-      return { path: '', message: `invalid YAML/JSON: ${e.message.split('\n')[0]}`, file: this.file, line: lp.line, col: lp.col };
+      return { path: '', message: `invalid ${what}: ${e.message.split('\n')[0]}`, file: this.file, line: lp.line, col: lp.col };
     });
   }
 }
