@@ -181,13 +181,19 @@ export class Agent {
     for (const det of next) {
       if (!det.rescan || !det.rescanIntervalMs) continue;
       // The execwhacker's: a process can rewrite its argv after exec, so look at every running one again.
-      const timer = setInterval(() => this.answer(det.rescan!()), det.rescanIntervalMs);
+      const timer = setInterval(() => {
+        try {
+          this.answer(det.rescan!());
+        } catch (err) {
+          this.log.error({ err: String(err), detector: det.name }, 'detector rescan failed; it runs again at its next interval');
+        }
+      }, det.rescanIntervalMs);
       timer.unref();
       this.rescanTimers.push(timer);
     }
   }
 
-  /** The detectors' counters, by detector (/metrics, stats). */
+  /** The detectors' counters, by detector name (each detector's stats()). */
   get detectorStats(): Record<string, DetectorStats> {
     return Object.fromEntries(this.detectors.map((det) => [det.name, det.stats()]));
   }
