@@ -189,8 +189,8 @@ function dnsResponse(name: string): Buffer {
 describe('DNS answers', () => {
   test('the question and every A and AAAA address', () => {
     assert.deepEqual(parseDnsAnswer(dnsResponse('Pool.SupportXMR.com')), {
-      txid: 0x1234, query: 'pool.supportxmr.com', addrs: ['198.51.100.7', '2001:db8:0:0:0:0:0:7'],
-      records: [{ addr: '198.51.100.7', ttl: 60 }, { addr: '2001:db8:0:0:0:0:0:7', ttl: 60 }],
+      txid: 0x1234, query: 'pool.supportxmr.com', addrs: ['198.51.100.7', '2001:db8::7'],
+      records: [{ addr: '198.51.100.7', ttl: 60 }, { addr: '2001:db8::7', ttl: 60 }],
     });
   });
 

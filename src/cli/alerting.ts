@@ -3,7 +3,7 @@
  * and the one web server in front of it, wired to the config. The agent adds its sources; the
  * server runs this alone.
  */
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import { createOutputs } from '../alerts/outputs/index.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
 import type { Config } from '../config/sections.js';

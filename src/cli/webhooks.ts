@@ -5,7 +5,7 @@
  * listener of its own (k8s.admission.listen): then it is in `listeners`, not in `routes`.
  */
 import type { Agent } from '../agent/agent.js';
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { Config } from '../config/sections.js';
 import { resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';

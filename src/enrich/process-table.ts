@@ -44,7 +44,7 @@ import {
   type ProcFiles,
   type ProcRead,
   type ProcStatus,
-} from './procfs.js';
+} from '../platform/procfs.js';
 import { UserDb, type UserScope } from './users.js';
 
 export interface ProcessTableOptions {

@@ -11,7 +11,7 @@
  * mw_github.fetch_error, and logs it.
  */
 import { GithubApi, GithubApiError, encodePath, pathSegment, repoPath } from './api.js';
-import { LruMap } from './lru.js';
+import { LruMap } from '../platform/lru.js';
 import { type MinerFinding, scanCiText } from './miners.js';
 import { type DiffFileSecrets, scanPatch } from './secrets.js';
 

@@ -18,7 +18,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PluginEvent } from '../events.js';
 import type { EventSink, RoutePlugin } from '../web/types.js';
 import type { GithubEnricher } from './enrich.js';
-import { LruMap } from './lru.js';
+import { LruMap } from '../platform/lru.js';
 
 export interface GithubWebhookLogger {
   warn(obj: object, msg: string): void;

@@ -5,7 +5,7 @@
  * client that cannot be built is logged, never fatal. @kubernetes/client-node takes a second or
  * two to load, so it is loaded only when there is an API server to talk to.
  */
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { PodWatcher } from '../enrich/pods.js';
 import type { AllowList } from '../response/safety.js';
 import type { Recheck } from '../response/k8s/live-check.js';

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { AlertService } from '../alerts/types.js';
 import { apiRoutes } from './api.js';
 import { authHook, BearerToken } from './auth.js';
