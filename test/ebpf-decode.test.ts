@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DnsCache } from '../src/enrich/dns.js';
 import { RecordDecoder, type SysRecord } from '../src/sources/ebpf/decode.js';
-import { parseDnsAnswer } from '../src/enrich/dns-answer.js';
+import { parseDnsAnswer } from '../src/platform/dns-answer.js';
 import { SYSCALLS, sysFlags, toSyscallEvent } from '../src/sources/ebpf/syscalls.js';
 import { applyKernelExec } from '../src/sources/ebpf/index.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';

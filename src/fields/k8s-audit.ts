@@ -19,10 +19,11 @@ import {
   parseImage, podSpecOf, resourcesOf,
 } from '../k8s/workload.js';
 import { type EventMemo, perEventOf } from './memo.js';
-import { hasMinerFlags, parseStratumUrl } from './mw.js';
+import { hasMinerFlags } from '../knowledge/miner-flags.js';
+import { parseStratumUrl } from '../knowledge/stratum-url.js';
 import { clock, dateOf, day, iso8601, localHostname, nsPart } from './syscall.js';
 import type { Extracted, FieldDef, FieldType, FieldValue } from './types.js';
-import { findWallets } from './wallets.js';
+import { findWallets } from '../knowledge/wallets.js';
 
 type Get = (p: Obj, ev: PluginEvent) => Extracted;
 

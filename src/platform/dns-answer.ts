@@ -3,7 +3,7 @@
  * DNS cache learns every name the host resolved without a lookup of our own. Tolerant and bounded:
  * a truncated or hostile message gives what was readable, never an exception or a loop.
  */
-import { formatIpv6 } from '../platform/ip.js';
+import { formatIpv6 } from './ip.js';
 
 export interface DnsAnswer {
   /** The message's transaction id: an answer carries its query's. */
