@@ -14,7 +14,7 @@ import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
 import { ProcfsPollerSource } from '../sources/procfs-poller.js';
 import { AuditLogFollower } from '../sources/k8s-audit-log.js';
-import type { K8sConfig } from '../k8s/config.js';
+import type { K8sConfig } from '../config/k8s.js';
 import { EbpfSource, applyKernelExec } from '../sources/ebpf/index.js';
 import type { ProcNoticeSource, Source } from '../sources/types.js';
 import type { Logger } from '../platform/logger.js';

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { readPrivateToken, stateTokenPath } from '../platform/state.js';
-import { parseListen, readSecretFile } from '../web/config.js';
+import { parseListen, readSecretFile } from '../config/web.js';
 import { loadConfigWithFlags } from './common.js';
 
 interface ClientOpts {

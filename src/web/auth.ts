@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ensureStateToken } from '../platform/state.js';
-import { readSecretFile, type WebConfig } from './config.js';
+import { readSecretFile, type WebConfig } from '../config/web.js';
 import type { InputIdentities, Sender } from './input-auth.js';
 import type { RouteAuth } from './types.js';
 
