@@ -12,7 +12,8 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BearerToken, credentialOf } from '../web/auth.js';
+import { BearerToken } from '../platform/bearer-token.js';
+import { credentialOf } from '../web/auth.js';
 import { readSecretFile } from '../config/web.js';
 import { type K8sAdmissionConfig, type K8sAuditConfig, resolveToken } from '../config/k8s.js';
 

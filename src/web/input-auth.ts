@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../platform/logger.js';
 import { LruMap } from '../platform/lru.js';
 import { TokenReviewError, type TokenReviewer } from '../k8s-api/token-review.js';
-import type { BearerToken } from './auth.js';
+import type { BearerToken } from '../platform/bearer-token.js';
 import type { InputsConfig } from '../config/web.js';
 
 export interface Sender {
