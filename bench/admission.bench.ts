@@ -15,7 +15,7 @@ import Fastify from 'fastify';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { admissionEngine, admissionRoutes } from '../src/k8s/admission.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../src/k8s/config.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../src/config/k8s.js';
 import { postReview, startFlood } from '../test/helpers/admission-flood.js';
 import { fmt, median } from './lib.js';
 

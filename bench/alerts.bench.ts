@@ -22,7 +22,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../src/agent/logger.js';
+import { createLogger } from '../src/platform/logger.js';
 import { alertsSection } from '../src/alerts/config.js';
 import { WebhookOutput } from '../src/alerts/outputs/webhook.js';
 import { AlertPipeline } from '../src/alerts/pipeline.js';

@@ -10,7 +10,7 @@
  *    against a namespace learning well within its quota.
  */
 import { DnsCache } from '../src/enrich/dns.js';
-import { parseDnsAnswer } from '../src/enrich/dns-answer.js';
+import { parseDnsAnswer } from '../src/platform/dns-answer.js';
 import { DnsLearner } from '../src/enrich/dns-learner.js';
 import type { SyscallEvent } from '../src/events.js';
 import { fmt, median } from './lib.js';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { DEFAULT_RULES_FILES, Engine } from '../src/engine/index.js';
-import { auditEvent } from '../src/k8s/audit-event.js';
+import { auditEvent } from '../src/k8s-api/audit-event.js';
 import { auditWebhookRoutes } from '../src/k8s/audit-webhook.js';
 import { fmt, median } from './lib.js';
 

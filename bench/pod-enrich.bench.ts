@@ -8,7 +8,7 @@
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import { PodWatcher } from '../src/enrich/pods.js';
 import type { SyscallEvent } from '../src/events.js';
-import { K8sClient } from '../src/k8s/client.js';
+import { K8sClient } from '../src/k8s-api/client.js';
 import { K8sApiStandin, listObject, podObject, sendJson } from '../test/helpers/k8s-api-standin.js';
 import { fmt, median } from './lib.js';
 

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readlink, readFile } from 'node:fs/promises';
-import { readProcess } from '../src/enrich/procfs.js';
+import { readProcess } from '../src/platform/procfs.js';
 import { fmt, median } from './lib.js';
 
 /** The files the reader takes, read once in parallel after stat: the baseline. */

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../src/agent/logger.js';
+import { createLogger } from '../src/platform/logger.js';
 import { AlertStore, type NewGroup } from '../src/alerts/store.js';
 import type { AlertQuery, AlertReader, AlertStats } from '../src/alerts/types.js';
 import type { AlertService } from '../src/alerts/types.js';

@@ -16,10 +16,10 @@ import { after, describe, it } from 'node:test';
 import { alertsSection, DEFAULT_GROUP_KEYS, type AlertsConfig } from '../src/alerts/config.js';
 import { AlertPipeline } from '../src/alerts/pipeline.js';
 import type { AlertMessage, AlertRecord, Output } from '../src/alerts/types.js';
-import { createLogger } from '../src/agent/logger.js';
+import { createLogger } from '../src/platform/logger.js';
 import type { Match } from '../src/engine/types.js';
 import type { Event, SyscallEvent } from '../src/events.js';
-import { auditEvent } from '../src/k8s/audit-event.js';
+import { auditEvent } from '../src/k8s-api/audit-event.js';
 import { metricsRegistry } from '../src/web/metrics.js';
 
 const log = createLogger('silent');

@@ -12,7 +12,7 @@ import { alertsSection, type AlertsConfig } from '../src/alerts/config.js';
 import { AlertPipeline, parseIsoNs } from '../src/alerts/pipeline.js';
 import { AlertStore } from '../src/alerts/store.js';
 import { PermanentDeliveryError, type AlertMessage, type Output } from '../src/alerts/types.js';
-import { createLogger } from '../src/agent/logger.js';
+import { createLogger } from '../src/platform/logger.js';
 import type { Match, Priority } from '../src/engine/types.js';
 import type { SyscallEvent } from '../src/events.js';
 

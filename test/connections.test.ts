@@ -14,8 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import type { Event, SyscallEvent } from '../src/events.js';
 import {
-  ConnectionsSource, formatIpv6, parseActiveOpens, parseHexIp, parseSockTable, readSeqFile, TcpState,
+  ConnectionsSource, parseActiveOpens, parseSockTable, readSeqFile, TcpState,
 } from '../src/sources/connections.js';
+import { formatIpv6, parseHexIp } from '../src/platform/ip.js';
 import {
   haveCommand, hostContainer, isRoot, killAll, makeNetns, nodeChild, procLookup, removeNetns, sleep,
   type TestNetns, waitForEvent,

@@ -19,7 +19,7 @@ import { buildDetectors } from '../src/detectors/registry.js';
 import { TcpFlowKillerDetector } from '../src/detectors/tcpflowkiller/index.js';
 import type { Detector, DetectorAnswer } from '../src/detectors/types.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
-import { readStartTs } from '../src/enrich/procfs.js';
+import { readStartTs } from '../src/platform/procfs.js';
 import type { SyscallEvent } from '../src/events.js';
 import type { ActionRequest, ActionResult } from '../src/response/types.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { SyscallEvent } from '../src/events.js';
 import { DnsCache } from '../src/enrich/dns.js';
-import { parseDnsQueries } from '../src/enrich/dns-answer.js';
+import { parseDnsQueries } from '../src/platform/dns-answer.js';
 import { type DnsPacket, DnsLearner } from '../src/enrich/dns-learner.js';
 import { ResolverSets, hostResolvFiles, parseResolvConf } from '../src/enrich/resolvers.js';
 import type { Match } from '../src/engine/types.js';

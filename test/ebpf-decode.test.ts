@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DnsCache } from '../src/enrich/dns.js';
 import { RecordDecoder, type SysRecord } from '../src/sources/ebpf/decode.js';
-import { parseDnsAnswer } from '../src/enrich/dns-answer.js';
+import { parseDnsAnswer } from '../src/platform/dns-answer.js';
 import { SYSCALLS, sysFlags, toSyscallEvent } from '../src/sources/ebpf/syscalls.js';
 import { applyKernelExec } from '../src/sources/ebpf/index.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
@@ -189,8 +189,8 @@ function dnsResponse(name: string): Buffer {
 describe('DNS answers', () => {
   test('the question and every A and AAAA address', () => {
     assert.deepEqual(parseDnsAnswer(dnsResponse('Pool.SupportXMR.com')), {
-      txid: 0x1234, query: 'pool.supportxmr.com', addrs: ['198.51.100.7', '2001:db8:0:0:0:0:0:7'],
-      records: [{ addr: '198.51.100.7', ttl: 60 }, { addr: '2001:db8:0:0:0:0:0:7', ttl: 60 }],
+      txid: 0x1234, query: 'pool.supportxmr.com', addrs: ['198.51.100.7', '2001:db8::7'],
+      records: [{ addr: '198.51.100.7', ttl: 60 }, { addr: '2001:db8::7', ttl: 60 }],
     });
   });
 

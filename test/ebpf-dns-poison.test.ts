@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { SyscallEvent } from '../src/events.js';
-import { parseDnsAnswer } from '../src/enrich/dns-answer.js';
+import { parseDnsAnswer } from '../src/platform/dns-answer.js';
 import { parseResolvConf } from '../src/enrich/resolvers.js';
 import { EbpfSource } from '../src/sources/ebpf/index.js';
 import { loadEbpfAddon } from '../src/sources/ebpf/addon.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConditionCompiler, type IR } from '../src/engine/compiler.js';
 import { RulesEngine } from '../src/engine/engine.js';
-import { netContains, parseIp, parseNet, parseV4Number } from '../src/engine/ip.js';
+import { netContains, parseIp, parseNet, parseV4Number } from '../src/platform/ip.js';
 import { parseCondition } from '../src/engine/parser.js';
 import type { Event, SyscallEvent } from '../src/events.js';
 import { FieldRegistry } from '../src/fields/registry.js';

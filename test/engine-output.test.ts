@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AhoCorasick } from '../src/engine/aho.js';
 import { ConditionCompiler, type IR } from '../src/engine/compiler.js';
-import { netContains, parseIp, parseNet } from '../src/engine/ip.js';
+import { netContains, parseIp, parseNet } from '../src/platform/ip.js';
 import { fromJsonText } from '../src/engine/json.js';
 import { clockTime, falcoJsonLine, formatText, isoTime, toFalcoJson } from '../src/engine/output.js';
 import { parseCondition } from '../src/engine/parser.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import {
   ExeIdentity, exeWritable, findMount, isOnUpperLayer, parseMountinfo, pathInFilesystem, superOption, unescapeMount,
 } from '../src/enrich/exe-identity.js';
-import { readProcessSync } from '../src/enrich/procfs.js';
+import { readProcessSync } from '../src/platform/procfs.js';
 import { ProcessTable } from '../src/enrich/process-table.js';
 import { defaultRegistry } from '../src/fields/index.js';
 import type { SyscallEvent } from '../src/events.js';

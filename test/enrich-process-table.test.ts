@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { SyscallEvent } from '../src/events.js';
 import { ContainerResolver, DockerClient } from '../src/enrich/containers.js';
 import { ProcessTable } from '../src/enrich/process-table.js';
-import { readProcessSync } from '../src/enrich/procfs.js';
+import { readProcessSync } from '../src/platform/procfs.js';
 import { UserDb } from '../src/enrich/users.js';
 import type { ProcNotice } from '../src/sources/types.js';
 import { defaultRegistry } from '../src/fields/index.js';

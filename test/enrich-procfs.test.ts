@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import {
   CAPABILITY_NAMES, capsToText, parseExeLink, parseLoginuid, parseStat, parseStatus, readProcess,
   readProcessSync, readStartTs, splitNul,
-} from '../src/enrich/procfs.js';
+} from '../src/platform/procfs.js';
 import { FAKE_BTIME, FakeProc, statLine } from './helpers/fakeproc.js';
 
 test('stat: fields counted from the last parenthesis', () => {

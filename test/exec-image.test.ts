@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { MAX_IMAGE_REREADS, fetchProcess, fetchProcessSync, procReadStats, readProcess, readProcessSync } from '../src/enrich/procfs.js';
+import { MAX_IMAGE_REREADS, fetchProcess, fetchProcessSync, procReadStats, readProcess, readProcessSync } from '../src/platform/procfs.js';
 import { applyKernelExec } from '../src/sources/ebpf/index.js';
 import type { SyscallEvent } from '../src/events.js';
 import { AgentRun, compileC, writeConfig } from './helpers/agent-run.js';

@@ -8,7 +8,7 @@ import type { DetectorsConfig } from '../src/detectors/config.js';
 import { loadDetectorsFiles } from '../src/detectors/cryptnono-files.js';
 import { DEFAULT_BANNED_CONFIG, DEFAULT_BANNED_FILE, effectiveExecConfigs } from '../src/detectors/execwhacker/index.js';
 import { DEFAULT_EXEMPT_CIDRS, TcpFlowKiller } from '../src/detectors/tcpflowkiller/index.js';
-import { parseIp } from '../src/engine/ip.js';
+import { parseIp } from '../src/platform/ip.js';
 import { ConfigError, type ConfigProblem, defaultConfig, parseConfig } from '../src/config/load.js';
 import { defaultSections } from '../src/config/sections.js';
 import { ExecMatcher } from '../src/detectors/execwhacker/matcher.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { GithubApi, GithubApiError, encodePath, pathSegment, repoPath } from '../src/github/api.js';
 import { GithubEnricher } from '../src/github/enrich.js';
-import { scanPatch, findSecrets } from '../src/github/secrets.js';
+import { scanPatch, findSecrets } from '../src/knowledge/secrets.js';
 import { HEAD_SHA, REPO, pushPayload, workflowRunPayload } from './helpers/github-payloads.js';
 import { GithubStandin } from './helpers/github-standin.js';
 

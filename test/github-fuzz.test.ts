@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Fastify from 'fastify';
 import { scanCiText } from '../src/github/miners.js';
-import { scanPatch } from '../src/github/secrets.js';
+import { scanPatch } from '../src/knowledge/secrets.js';
 import { githubWebhookRoutes } from '../src/github/webhook.js';
 import { sign } from './helpers/github-payloads.js';
 import { prng } from './helpers/prng.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { defaultSections } from '../src/config/sections.js';
-import { enrichEnabled, k8sApiSchema, nodeName } from '../src/k8s/api-config.js';
+import { enrichEnabled, k8sApiSchema, nodeName } from '../src/k8s-api/api-config.js';
 import { agentK8s, apiConfigOf } from '../src/k8s/agent-k8s.js';
 import { scanClientOptions } from '../src/k8s/cluster-scan.js';
 import { AllowList } from '../src/response/safety.js';

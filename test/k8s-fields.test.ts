@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Event, PluginEvent } from '../src/events.js';
 import { defaultRegistry } from '../src/fields/index.js';
-import { auditEvent, auditEventsOf, parseTimestamp } from '../src/k8s/audit-event.js';
-import { cpuMillicores, memoryBytes, parseQuantity } from '../src/k8s/quantity.js';
-import { parseImage } from '../src/k8s/workload.js';
+import { auditEvent, auditEventsOf, parseTimestamp } from '../src/k8s-api/audit-event.js';
+import { cpuMillicores, memoryBytes, parseQuantity } from '../src/k8s-api/quantity.js';
+import { parseImage } from '../src/k8s-api/workload.js';
 import { K8S_AUDIT_CORPUS } from './helpers/paths.js';
 
 const registry = defaultRegistry();

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Engine } from '../src/engine/index.js';
 import { PodWatcher, podInfo, stripRuntimePrefix } from '../src/enrich/pods.js';
 import type { SyscallEvent } from '../src/events.js';
-import { K8sClient } from '../src/k8s/client.js';
+import { K8sClient } from '../src/k8s-api/client.js';
 import { type Handler, K8sApiStandin, listObject, podObject, requestLine, sendForbidden, sendJson, sendStatus, workloadObject } from './helpers/k8s-api-standin.js';
 
 const NODE = 'node-a';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { Match } from '../src/engine/types.js';
 import type { SyscallEvent } from '../src/events.js';
-import { K8sClient } from '../src/k8s/client.js';
+import { K8sClient } from '../src/k8s-api/client.js';
 import { ResponseDispatcher } from '../src/response/dispatcher.js';
 import { DeletePodAction } from '../src/response/k8s/delete-pod.js';
 import { IsolatePodAction, isolationPolicyName, selectorMatches } from '../src/response/k8s/isolate-pod.js';

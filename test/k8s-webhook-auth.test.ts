@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { test } from 'node:test';
-import { type K8sConfig, k8sSection } from '../src/k8s/config.js';
+import { type K8sConfig, k8sSection } from '../src/config/k8s.js';
 import { admissionListener } from '../src/k8s/admission-server.js';
 import { k8sAdmissionRoutes, k8sRoutes } from '../src/k8s/routes.js';
 import { WebhookAuthError, admissionAuthStatus } from '../src/k8s/webhook-auth.js';

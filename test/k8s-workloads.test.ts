@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { K8sClient } from '../src/k8s/client.js';
+import { K8sClient } from '../src/k8s-api/client.js';
 import { listClusterWorkloads } from '../src/k8s/workloads.js';
 import { CLI } from './helpers/paths.js';
 import { K8sApiStandin, listObject, podObject, requestLine, sendForbidden, sendJson, sendStatus, workloadObject } from './helpers/k8s-api-standin.js';

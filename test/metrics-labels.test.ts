@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
-import { LabelCap } from '../src/web/label-cap.js';
+import { LabelCap } from '../src/platform/label-cap.js';
 import { metricsRegistry } from '../src/web/metrics.js';
 import { webServerOptions } from '../src/web/server.js';
 import { call, falcoAlert, newAlertService, startWeb } from './helpers/web.js';

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import type { Event, SyscallEvent } from '../src/events.js';
 import { defaultRegistry } from '../src/fields/index.js';
 import { EventMemo } from '../src/fields/memo.js';
-import { cmdlineOf, hasMinerFlags, mwFields, parseStratumUrl } from '../src/fields/mw.js';
+import { cmdlineOf, mwFields } from '../src/fields/mw.js';
+import { hasMinerFlags } from '../src/knowledge/miner-flags.js';
+import { parseStratumUrl } from '../src/knowledge/stratum-url.js';
 import type { Extracted } from '../src/fields/types.js';
 
 const XMR = '48edfHu7V9Z84YzzMa6fUueoELZ9ZRXq9VetWzYGzKt52XU5xvqgzYnDK9URnRoJMk1j8nLwEVsaSWJ4fhdUyZijBGUicoD';

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { ProcNotice } from '../src/sources/types.js';
 import { ProcConnectorSource, exitCodeFromStatus, toNotice } from '../src/sources/proc-connector.js';
-import { loadNativeAddon } from '../src/sources/native-addon.js';
+import { loadNativeAddon } from '../src/platform/native-addon.js';
 import { ROOT } from './helpers/paths.js';
 
 const MODULE = `${ROOT}dist/src/sources/proc-connector.js`;

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { readStartTs } from '../src/enrich/procfs.js';
+import { readStartTs } from '../src/platform/procfs.js';
 import { cgroupDir, cgroupMounts, KillContainerAction, parseCgroupFile } from '../src/response/kill-container.js';
 import { AllowList, Safety } from '../src/response/safety.js';
 import type { ActionRequest, Target } from '../src/response/types.js';

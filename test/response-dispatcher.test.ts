@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { readStartTs } from '../src/enrich/procfs.js';
+import { readStartTs } from '../src/platform/procfs.js';
 import type { Match } from '../src/engine/types.js';
 import type { SyscallEvent } from '../src/events.js';
 import { responseSection } from '../src/response/config.js';

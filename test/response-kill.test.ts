@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { clockTicks, readStartTs } from '../src/enrich/procfs.js';
+import { clockTicks, readStartTs } from '../src/platform/procfs.js';
 import { KillAction, nativePidfd } from '../src/response/kill.js';
 import { AllowList, imageRepositoryForms, INIT_PID_NS, isKernelThread, Safety, statFlags } from '../src/response/safety.js';
 import type { ActionRequest, Target } from '../src/response/types.js';

@@ -13,8 +13,8 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseIp } from '../src/engine/ip.js';
-import { readStartTs } from '../src/enrich/procfs.js';
+import { parseIp } from '../src/platform/ip.js';
+import { readStartTs } from '../src/platform/procfs.js';
 import type { SyscallEvent } from '../src/events.js';
 import { KillAction } from '../src/response/kill.js';
 import { Safety } from '../src/response/safety.js';

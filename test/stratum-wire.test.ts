@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import type { SyscallEvent } from '../src/events.js';
-import { parseStratumPayload } from '../src/fields/stratum-wire.js';
+import { parseStratumPayload } from '../src/knowledge/stratum-wire.js';
 
 const WALLET = '47G3GoGjMfaPvUEh9DmeZ8WmxrAsZ5uxc2jCSi4dHJTUMbz2VBYaXVkTQVwbRBLv9QZPfqsnEVfSaWzDDuiitAwSGsamcTK';
 

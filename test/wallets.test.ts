@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   findWallets, isValidBitcoinBase58, isValidBitcoinSegwit, isValidEthereum, isValidMonero, mayHoldWallet, moneroBase58Decode, walletType,
-} from '../src/fields/wallets.js';
+} from '../src/knowledge/wallets.js';
 
 const MONERO_VALID = [
   // XMRig's donation address (README): standard, mainnet.

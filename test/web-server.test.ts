@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { createWebServer, webServerOptions, WebConfigError } from '../src/web/server.js';
 import type { Output } from '../src/alerts/types.js';
-import { PairCounter } from '../src/web/metrics.js';
+import { PairCounter } from '../src/platform/pair-counter.js';
 import { call, falcoAlert, newAlertService, openStream, startWeb, type Running } from './helpers/web.js';
 import { FIXTURES } from './helpers/paths.js';
 

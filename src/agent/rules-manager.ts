@@ -5,7 +5,7 @@
 import { type FSWatcher, statSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Engine, type EngineOptions, RulesLoadError, formatProblem } from '../engine/index.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../platform/logger.js';
 
 export class RulesManager {
   engine: Engine;

@@ -1,20 +1,9 @@
 /** The `alerts` config section: throttling and grouping, the store, retention, delivery. */
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { stateDir } from '../platform/state.js';
 import { defaultRegistry } from '../fields/index.js';
 import type { FieldRegistry } from '../fields/registry.js';
-
-/**
- * Where minewatch keeps its state: $MINEWATCH_STATE_DIR, else /var/lib/minewatch as root (the
- * agent's normal case), else ~/.local/state/minewatch (a user trying it out).
- */
-export function stateDir(): string {
-  const env = process.env.MINEWATCH_STATE_DIR;
-  if (env) return env;
-  if (process.getuid?.() === 0) return '/var/lib/minewatch';
-  return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'minewatch');
-}
 
 /** The store's file: the configured path, or alerts.db in the state folder. */
 export function storePath(configured: string): string {

@@ -4,7 +4,7 @@
  * output, with exponential backoff; the messages stay in the store, so a restart resumes them.
  * Delivery is at least once: a send that timed out may still have arrived, and is sent again.
  */
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { DeliveryConfig } from './config.js';
 import type { AlertStore, PendingDelivery } from './store.js';
 import { PermanentDeliveryError, type AlertMessage, type Output } from './types.js';

@@ -5,7 +5,7 @@
  * actions never pass through here: they ran before the match reached us.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { SyscallEvent } from '../events.js';
 import { isoTime, toFalcoJson, type OutputValue } from '../engine/output.js';
 import { toJsonText } from '../engine/json.js';
@@ -15,7 +15,7 @@ import { DeliveryWorker } from './delivery.js';
 import { encodeRedactedEvent, redactChanged, redactOutput } from './redact.js';
 import { AlertStore, type GroupUpdate } from './store.js';
 import { Throttle, type Candidate, type OpenGroup, type Placement, type ThrottleStats } from './throttle.js';
-import { LabelCap } from '../web/label-cap.js';
+import { LabelCap } from '../platform/label-cap.js';
 import type {
   AlertListener, AlertMessage, AlertQuery, AlertRecord, AlertService, AlertStats, DeliveryKind, IncomingAlert, Output, OutputStats,
 } from './types.js';

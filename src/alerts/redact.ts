@@ -12,9 +12,9 @@
  * Everything else is left out and counted. Applied to every alert as it is stored (local matches
  * and alerts received on the inputs) and again when the API shows one (stores written before).
  */
-import { SECRET_KINDS } from '../github/secrets.js';
+import { SECRET_KINDS } from '../knowledge/secrets.js';
 import type { OutputValue } from '../engine/output.js';
-import { findWallets, mayHoldWallet } from '../fields/wallets.js';
+import { findWallets, mayHoldWallet } from '../knowledge/wallets.js';
 
 /** Variable names that say their value is a credential. */
 const SECRET_NAME = /(?:TOKEN|SECRET|PASSW|PASSPHRASE|PWD|_KEY|^KEY|APIKEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNATURE|DSN)/i;

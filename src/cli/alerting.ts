@@ -3,17 +3,18 @@
  * and the one web server in front of it, wired to the config. The agent adds its sources; the
  * server runs this alone.
  */
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import { createOutputs } from '../alerts/outputs/index.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
 import type { Config } from '../config/sections.js';
 import { priorityLabel, type Priority } from '../engine/types.js';
-import { clientOptions } from '../k8s/api-config.js';
-import { K8sClient } from '../k8s/client.js';
-import type { K8sConfig } from '../k8s/config.js';
-import { tokenReviewer } from '../k8s/token-review.js';
-import { BearerToken, operatorToken } from '../web/auth.js';
-import { isLoopback, parseListen, readSecretFile } from '../web/config.js';
+import { clientOptions } from '../k8s-api/api-config.js';
+import { K8sClient } from '../k8s-api/client.js';
+import type { K8sConfig } from '../config/k8s.js';
+import { tokenReviewer } from '../k8s-api/token-review.js';
+import { BearerToken } from '../platform/bearer-token.js';
+import { operatorToken } from '../web/auth.js';
+import { isLoopback, parseListen, readSecretFile } from '../config/web.js';
 import { inputIdentities, type InputIdentities } from '../web/input-auth.js';
 import type { MetricsSources } from '../web/metrics.js';
 import { createWebServer, WebConfigError, webServerOptions, type WebServer } from '../web/server.js';

@@ -5,8 +5,8 @@
  * as that user, e.g. with sudo for the system agent), or given with --token-file / MINEWATCH_TOKEN.
  */
 import type { Command } from 'commander';
-import { readPrivateToken, stateTokenPath } from '../agent/state.js';
-import { parseListen, readSecretFile } from '../web/config.js';
+import { readPrivateToken, stateTokenPath } from '../platform/state.js';
+import { parseListen, readSecretFile } from '../config/web.js';
 import { loadConfigWithFlags } from './common.js';
 
 interface ClientOpts {

@@ -1,6 +1,6 @@
 /** `minewatch doctor`: which drivers and detectors can run on this host, why not, and the fix. */
 import type { Command } from 'commander';
-import type { K8sConfig } from '../k8s/config.js';
+import type { K8sConfig } from '../config/k8s.js';
 import { admissionAuthStatus } from '../k8s/webhook-auth.js';
 import { type DriverName, doctor } from '../sources/driver-check.js';
 import { loadConfigWithFlags } from './common.js';

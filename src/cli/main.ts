@@ -11,7 +11,8 @@ import { registerResponse } from './response.js';
 import { registerRules } from './rules.js';
 import { registerRun } from './run.js';
 import { registerServer } from './server.js';
-import { packageVersion, registerVersion } from './version.js';
+import { packageVersion } from '../platform/version.js';
+import { registerVersion } from './version.js';
 import { registerWhack } from './whack.js';
 
 const program = new Command();

@@ -1,8 +1,8 @@
 /** `minewatch run`: the agent on this host. */
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent.js';
-import { createLogger, type Logger } from '../agent/logger.js';
-import { privateUmask } from '../agent/state.js';
+import { createLogger, type Logger } from '../platform/logger.js';
+import { privateUmask } from '../platform/state.js';
 import type { Config } from '../config/sections.js';
 import { loadConfigFile } from '../config/load.js';
 import { ebpfPrecheck } from '../sources/driver-check.js';

@@ -4,8 +4,8 @@
  * Falco itself (http_output), so a cluster has one alert history and one dashboard.
  */
 import type { Command } from 'commander';
-import { createLogger } from '../agent/logger.js';
-import { privateUmask } from '../agent/state.js';
+import { createLogger } from '../platform/logger.js';
+import { privateUmask } from '../platform/state.js';
 import { Agent } from '../agent/agent.js';
 import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';

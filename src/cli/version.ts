@@ -1,12 +1,7 @@
 /** `minewatch version`: the package, the rules-language engine version and the built-in plugins. */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BUILTIN_PLUGINS, ENGINE_VERSION } from '../engine/version.js';
-
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { packageVersion } from '../platform/version.js';
 
 export function registerVersion(program: Command): void {
   program

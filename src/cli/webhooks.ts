@@ -5,13 +5,14 @@
  * listener of its own (k8s.admission.listen): then it is in `listeners`, not in `routes`.
  */
 import type { Agent } from '../agent/agent.js';
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { Config } from '../config/sections.js';
 import { resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
-import { type GithubConfig, githubRoutesFor } from '../github/config.js';
+import type { GithubConfig } from '../config/github.js';
+import { githubRoutesFor } from '../github/config.js';
 import { type AdmissionListener, admissionListener } from '../k8s/admission-server.js';
-import type { K8sConfig } from '../k8s/config.js';
+import type { K8sConfig } from '../config/k8s.js';
 import { type K8sRouteDeps, k8sAdmissionRoutes, k8sRoutes } from '../k8s/routes.js';
 import { admissionAuthStatus, configuredWebToken } from '../k8s/webhook-auth.js';
 import type { RoutePlugin } from '../web/types.js';

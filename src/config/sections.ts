@@ -9,9 +9,9 @@ import { type DetectorsConfig, detectorsSection } from '../detectors/config.js';
 import { type OutputsConfig, outputsSection } from '../alerts/outputs/config.js';
 
 export { type OutputsConfig, outputsSection };
-import { type WebConfig, webSection } from '../web/config.js';
-import { k8sSection } from '../k8s/config.js';
-import { githubSection } from '../github/config.js';
+import { type WebConfig, webSection } from './web.js';
+import { k8sSection } from './k8s.js';
+import { githubSection } from './github.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',

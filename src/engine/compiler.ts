@@ -20,9 +20,9 @@ import { EventMemo, type FieldSlot, fieldSlot, valueOf } from '../fields/memo.js
 import { AhoCorasick } from './aho.js';
 import { ownFunction, specialize, specializeLater } from './specialize.js';
 import { ALL_TYPES, type TypeSet, covers, disjoint, except, intersect, only, union } from './evttypes.js';
-import { PathPrefixMatcher, globToRegExp } from './glob.js';
+import { PathPrefixMatcher, globToRegExp } from '../platform/glob.js';
 import { TEXT_TYPES, transformedType, transformer } from './transformers.js';
-import { netContains, netContains4, parseIp, parseNet, parseV4Number, type IpNet } from './ip.js';
+import { netContains, netContains4, parseIp, parseNet, parseV4Number, type IpNet } from '../platform/ip.js';
 import type { Position } from './types.js';
 
 export type Pred = (ev: Event) => boolean;

@@ -11,7 +11,7 @@
  * that floods queries pushes out only its own), and each is answered once.
  */
 import { canonicalIp, type DnsCache } from './dns.js';
-import { type DnsAnswer, parseDnsAnswer, parseDnsQueries } from './dns-answer.js';
+import { type DnsAnswer, parseDnsAnswer, parseDnsQueries } from '../platform/dns-answer.js';
 import { NetnsTable } from './netns-table.js';
 
 /** A UDP send to port 53 or a receive from it, as the driver reports it. */

@@ -21,7 +21,7 @@ import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { posix as posixPath } from 'node:path';
-import { CAP_DAC_OVERRIDE, hasCap } from './procfs.js';
+import { CAP_DAC_OVERRIDE, hasCap } from '../platform/procfs.js';
 
 // ---- mountinfo ------------------------------------------------------------------------------------
 

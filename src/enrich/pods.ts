@@ -20,7 +20,7 @@
  * through its own ownerReferences. Without the right to read it, the direct owner is kept.
  */
 import type { K8sInfo, SyscallEvent } from '../events.js';
-import { type ApiCall, K8sApiError, type K8sClient, apiFailure, callApi, describeFailure } from '../k8s/client.js';
+import { type ApiCall, K8sApiError, type K8sClient, apiFailure, callApi, describeFailure } from '../k8s-api/client.js';
 
 export interface PodWatcherLog {
   info(obj: object, msg: string): void;

@@ -24,7 +24,7 @@
  * event or lookup (`link`), which also follows reparenting to a reaper when a parent is gone.
  */
 import type { ContainerInfo, K8sInfo, ProcessInfo, SyscallEvent } from '../events.js';
-import type { ProcNotice } from '../sources/types.js';
+import type { ProcNotice } from '../events.js';
 import { ContainerResolver, hostContainer, type CgroupContainer } from './containers.js';
 import { ExeIdentity } from './exe-identity.js';
 import {
@@ -44,7 +44,7 @@ import {
   type ProcFiles,
   type ProcRead,
   type ProcStatus,
-} from './procfs.js';
+} from '../platform/procfs.js';
 import { UserDb, type UserScope } from './users.js';
 
 export interface ProcessTableOptions {

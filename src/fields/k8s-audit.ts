@@ -13,16 +13,17 @@
  * - An index argument (ka.req.pod.containers.image[0]) keeps that one item; past the end it is <NA>.
  */
 import type { Event, PluginEvent } from '../events.js';
-import { ADMISSION_TYPE } from '../k8s/audit-event.js';
+import { ADMISSION_TYPE } from '../k8s-api/audit-event.js';
 import {
   type ContainerResources, type ImageRef, type Obj, allContainers, commandOf, dig, isObj, kindOfResource, mainContainers,
   parseImage, podSpecOf, resourcesOf,
-} from '../k8s/workload.js';
+} from '../k8s-api/workload.js';
 import { type EventMemo, perEventOf } from './memo.js';
-import { hasMinerFlags, parseStratumUrl } from './mw.js';
+import { hasMinerFlags } from '../knowledge/miner-flags.js';
+import { parseStratumUrl } from '../knowledge/stratum-url.js';
 import { clock, dateOf, day, iso8601, localHostname, nsPart } from './syscall.js';
 import type { Extracted, FieldDef, FieldType, FieldValue } from './types.js';
-import { findWallets } from './wallets.js';
+import { findWallets } from '../knowledge/wallets.js';
 
 type Get = (p: Obj, ev: PluginEvent) => Extracted;
 

@@ -11,7 +11,7 @@
  *   yield every ancestor (not the process itself) and a comparison holds when any of them matches.
  */
 import { hostname as osHostname } from 'node:os';
-import { globToRegExp } from '../engine/glob.js';
+import { globToRegExp } from '../platform/glob.js';
 import { posix as posixPath } from 'node:path';
 import type { ContainerMount, Event, FdInfo, FdType, ProcessInfo, SyscallEvent } from '../events.js';
 import type { AnyOf, Extracted, Extractor, FieldDef, FieldType, FieldValue } from './types.js';

@@ -6,6 +6,7 @@
  * inside the timeout is waited out once. Every failure is a GithubApiError saying what happened;
  * callers turn it into <NA> fields and a log line, never a crash.
  */
+import { DEFAULT_API_URL } from '../config/github.js';
 
 export interface GithubApiOptions {
   /** https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server. */
@@ -25,8 +26,6 @@ export class GithubApiError extends Error {
     this.name = 'GithubApiError';
   }
 }
-
-export const DEFAULT_API_URL = 'https://api.github.com';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

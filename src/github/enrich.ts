@@ -11,9 +11,9 @@
  * mw_github.fetch_error, and logs it.
  */
 import { GithubApi, GithubApiError, encodePath, pathSegment, repoPath } from './api.js';
-import { LruMap } from './lru.js';
+import { LruMap } from '../platform/lru.js';
 import { type MinerFinding, scanCiText } from './miners.js';
-import { type DiffFileSecrets, scanPatch } from './secrets.js';
+import { type DiffFileSecrets, scanPatch } from '../knowledge/secrets.js';
 
 export interface EnrichLogger {
   warn(obj: object, msg: string): void;

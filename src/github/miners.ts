@@ -19,9 +19,10 @@
  *   up to MAX_DEPTH levels, so `echo … | base64 -d | sh` hides nothing.
  */
 import { LineCounter, type Node, parseDocument, isMap, isPair, isScalar, isSeq, visit, type Pair, type Scalar } from 'yaml';
-import { hasMinerFlags, parseStratumUrl } from '../fields/mw.js';
-import { findWallets, walletType } from '../fields/wallets.js';
-import { isPoolHost, type MinerIocs, minerIocs } from './ioc.js';
+import { hasMinerFlags } from '../knowledge/miner-flags.js';
+import { parseStratumUrl } from '../knowledge/stratum-url.js';
+import { findWallets, walletType } from '../knowledge/wallets.js';
+import { isPoolHost, type MinerIocs, minerIocs } from '../knowledge/miner-iocs.js';
 import { basename, effectiveArgv, inlineScript, splitCommands, type Word } from './shell.js';
 
 export interface MinerFinding {

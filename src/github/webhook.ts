@@ -18,7 +18,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PluginEvent } from '../events.js';
 import type { EventSink, RoutePlugin } from '../web/types.js';
 import type { GithubEnricher } from './enrich.js';
-import { LruMap } from './lru.js';
+import { LruMap } from '../platform/lru.js';
+import { DEFAULT_MAX_BODY } from '../config/github.js';
 
 export interface GithubWebhookLogger {
   warn(obj: object, msg: string): void;
@@ -39,7 +40,6 @@ export interface GithubWebhookOptions {
   path?: string;
 }
 
-export const DEFAULT_MAX_BODY = 5 * 1024 * 1024;
 const SIG_PREFIX = 'sha256=';
 const EVENT_NAME = /^[a-z_]{1,64}$/;
 const DELIVERY_ID = /^[A-Za-z0-9-]{1,80}$/;

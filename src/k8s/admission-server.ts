@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import type { Logger } from '../agent/logger.js';
-import { isLoopback, parseListen } from '../web/config.js';
+import type { Logger } from '../platform/logger.js';
+import { isLoopback, parseListen } from '../config/web.js';
 import type { RoutePlugin } from '../web/types.js';
 
 export interface AdmissionListenerOptions {

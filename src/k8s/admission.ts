@@ -14,11 +14,11 @@ import { Engine, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
 import type { PluginEvent } from '../events.js';
 import type { RoutePlugin } from '../web/types.js';
-import { ADMISSION_TYPE, auditEvent } from './audit-event.js';
-import { DEFAULT_ADMISSION_MAX_BODY_BYTES, DEFAULT_ADMISSION_MAX_IN_FLIGHT } from './config.js';
+import { ADMISSION_TYPE, auditEvent } from '../k8s-api/audit-event.js';
+import { DEFAULT_ADMISSION_MAX_BODY_BYTES, DEFAULT_ADMISSION_MAX_IN_FLIGHT } from '../config/k8s.js';
 import { parseJsonBody, perClientCap, rawBodies, requireContentLength } from './http.js';
 import { type WebhookCredential, credentialHook } from './webhook-auth.js';
-import { type Obj, dig, isObj } from './workload.js';
+import { type Obj, dig, isObj } from '../k8s-api/workload.js';
 
 export type AdmissionMode = 'dryrun' | 'enforce';
 

@@ -5,13 +5,13 @@
  * client that cannot be built is logged, never fatal. @kubernetes/client-node takes a second or
  * two to load, so it is loaded only when there is an API server to talk to.
  */
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { PodWatcher } from '../enrich/pods.js';
 import type { AllowList } from '../response/safety.js';
 import type { Recheck } from '../response/k8s/live-check.js';
 import type { ActionName, ResponseAction } from '../response/types.js';
-import { K8S_API_DEFAULT, type K8sApiConfig, clientOptions, enrichEnabled, k8sApiSchema, nodeName } from './api-config.js';
-import type { K8sClient } from './client.js';
+import { K8S_API_DEFAULT, type K8sApiConfig, clientOptions, enrichEnabled, k8sApiSchema, nodeName } from '../k8s-api/api-config.js';
+import type { K8sClient } from '../k8s-api/client.js';
 
 export interface AgentK8s {
   client?: K8sClient;
@@ -48,7 +48,7 @@ export async function agentK8s(config: Record<string, unknown>, log: Logger, all
     return { actions: {} };
   }
   const [{ K8sClient }, { PodWatcher }, { DeletePodAction }, { IsolatePodAction }, { QuarantineWorkloadAction }, { SuggestRevokeAction }] = await Promise.all([
-    import('./client.js'), import('../enrich/pods.js'), import('../response/k8s/delete-pod.js'), import('../response/k8s/isolate-pod.js'),
+    import('../k8s-api/client.js'), import('../enrich/pods.js'), import('../response/k8s/delete-pod.js'), import('../response/k8s/isolate-pod.js'),
     import('../response/k8s/quarantine.js'), import('../response/k8s/suggest-revoke.js'),
   ]);
   let client: K8sClient;

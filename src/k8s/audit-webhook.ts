@@ -8,8 +8,8 @@
  * 413 body over the limit; 503 the queue refused (the API server retries the batch).
  */
 import type { RoutePlugin, EventSink } from '../web/types.js';
-import { AuditDecodeError, auditEvent, auditEventsOf } from './audit-event.js';
-import { DEFAULT_MAX_BODY_BYTES } from './config.js';
+import { AuditDecodeError, auditEvent, auditEventsOf } from '../k8s-api/audit-event.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../config/k8s.js';
 import { parseJsonBody, rawBodies } from './http.js';
 import { credentialHook } from './webhook-auth.js';
 

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { K8sClientOptions } from './client.js';
+import type { K8sClientOptions } from '../k8s-api/client.js';
 import type { ListOptions, ListProblem, NamespaceSummary } from './workloads.js';
 
 export interface ClusterScanInput {
@@ -29,7 +29,7 @@ export function scanClientOptions(kubeconfig: string | undefined, env: NodeJS.Pr
 
 export async function clusterScanInput(client: K8sClientOptions, opts: ListOptions = {}): Promise<ClusterScanInput> {
   // Loaded here: the client takes a second or two to load and offline scans never need it.
-  const [{ K8sClient }, { listClusterWorkloads }] = await Promise.all([import('./client.js'), import('./workloads.js')]);
+  const [{ K8sClient }, { listClusterWorkloads }] = await Promise.all([import('../k8s-api/client.js'), import('./workloads.js')]);
   const c = new K8sClient(client);
   const listing = await listClusterWorkloads(c, opts);
   return {

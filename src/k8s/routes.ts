@@ -9,7 +9,7 @@ import type { Match } from '../engine/types.js';
 import type { EventSink, RoutePlugin } from '../web/types.js';
 import { type AdmissionMode, admissionEngine, admissionRoutes } from './admission.js';
 import { auditWebhookRoutes } from './audit-webhook.js';
-import type { K8sConfig } from './config.js';
+import type { K8sConfig } from '../config/k8s.js';
 import { admissionCredential, auditCredential } from './webhook-auth.js';
 
 export interface K8sRouteDeps {

@@ -9,7 +9,7 @@ import { LineCounter, parseAllDocuments } from 'yaml';
 import { Engine, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
 import { admissionAuditEvent } from './admission.js';
-import { type Obj, WORKLOAD_KINDS, dig, isObj } from './workload.js';
+import { type Obj, WORKLOAD_KINDS, dig, isObj } from '../k8s-api/workload.js';
 
 export interface Finding {
   /** The rule that matched, or "Namespace Without ResourceQuota" / "Namespace Without LimitRange". */

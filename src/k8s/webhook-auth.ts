@@ -12,9 +12,10 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { BearerToken, credentialOf } from '../web/auth.js';
-import { readSecretFile } from '../web/config.js';
-import { type K8sAdmissionConfig, type K8sAuditConfig, resolveToken } from './config.js';
+import { BearerToken } from '../platform/bearer-token.js';
+import { credentialOf } from '../web/auth.js';
+import { readSecretFile } from '../config/web.js';
+import { type K8sAdmissionConfig, type K8sAuditConfig, resolveToken } from '../config/k8s.js';
 
 /** Client certificates a route accepts: signed by the listener's client CA, with one of these names (empty: any). */
 export interface ClientCertRule {

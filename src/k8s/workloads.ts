@@ -9,7 +9,7 @@
  * to grant, and the scan goes on with the rest; a failure that may pass (a timeout, a 5xx) is
  * retried a few times, never forever.
  */
-import { type ApiCall, K8sApiError, type K8sClient, apiFailure, callApi, rbacRuleFor } from './client.js';
+import { type ApiCall, K8sApiError, type K8sClient, apiFailure, callApi, rbacRuleFor } from '../k8s-api/client.js';
 
 type Json = Record<string, unknown>;
 const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);

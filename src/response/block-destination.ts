@@ -22,7 +22,7 @@
  * namespace, which is how the tests stay off the host's firewall.
  */
 import { spawn } from 'node:child_process';
-import { netContains, parseIp, parseNet, type IpNet } from '../engine/ip.js';
+import { formatIpv6Bigint, netContains, parseIp, parseNet, type IpNet } from '../platform/ip.js';
 import { BlockProtect } from './block-protect.js';
 import { Safety } from './safety.js';
 import type { ActionOutcome, ActionRequest, ActionResult, ResponseAction } from './types.js';
@@ -81,23 +81,7 @@ export function normalizeAddress(ip: string): { ip: string; v6: boolean } | unde
   const p = parseIp(ip.trim());
   if (!p) return undefined;
   if (!p.v6) return { ip: [24, 16, 8, 0].map((s) => (p.n4 >>> s) & 255).join('.'), v6: false };
-  const groups: string[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(((p.n >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // RFC 5952: the longest run of two or more zero groups becomes '::'.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const text = best < 0 ? groups.join(':') : `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-  return { ip: text, v6: true };
+  return { ip: formatIpv6Bigint(p.n), v6: true };
 }
 
 export class BlockDestinationAction implements ResponseAction {

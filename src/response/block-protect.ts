@@ -24,8 +24,8 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { canonicalIp } from '../enrich/dns.js';
 import { hostResolvFiles, readResolvers } from '../enrich/resolvers.js';
-import { type IpNet, netContains, parseIp, parseNet } from '../engine/ip.js';
-import { parseHexIp } from '../sources/connections.js';
+import { type IpNet, netContains, parseIp, parseNet } from '../platform/ip.js';
+import { parseHexIp } from '../platform/ip.js';
 
 export interface ProtectedNet {
   cidr: string;

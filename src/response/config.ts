@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { parsePriority } from '../engine/types.js';
 import { notACidr } from './block-protect.js';
-import { parseNet } from '../engine/ip.js';
+import { parseNet } from '../platform/ip.js';
 
 const actionName = z.enum(['kill', 'kill_container', 'block_destination', 'delete_pod', 'isolate_pod', 'quarantine_workload', 'suggest_revoke']);
 

@@ -21,11 +21,11 @@
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSmallSync } from '../enrich/procfs.js';
+import { readSmallSync } from '../platform/procfs.js';
 import { type KillHooks, ProcessPinner } from './kill.js';
 import { isKernelThread, type Safety } from './safety.js';
 import type { ActionOutcome, ActionRequest, ActionResult, ResponseAction } from './types.js';
-import type { PidfdFunctions } from '../sources/native-addon.js';
+import type { PidfdFunctions } from '../platform/native-addon.js';
 
 export interface KillContainerOptions {
   safety?: Safety;

@@ -23,8 +23,8 @@
  * change hands at the worst moment.
  */
 import { constants as osConstants } from 'node:os';
-import { loadNativeAddon, type PidfdFunctions } from '../sources/native-addon.js';
-import { readStartTs } from '../enrich/procfs.js';
+import { loadNativeAddon, type PidfdFunctions } from '../platform/native-addon.js';
+import { readStartTs } from '../platform/procfs.js';
 import { type LiveProcess, Safety } from './safety.js';
 import type { ActionOutcome, ActionRequest, ActionResult, ResponseAction, Target } from './types.js';
 

@@ -17,9 +17,9 @@
  * kill runs it after it has pinned the process with a pidfd and checked its start time, so the
  * process examined is the one that will be signalled.
  */
-import { globToRegExp } from '../engine/glob.js';
+import { globToRegExp } from '../platform/glob.js';
 import { parseImageRef } from '../enrich/containers.js';
-import { bootTimeNs, clockTicks, parseStat, parseStatus, type ProcStat, readSmallSync, readlinkQuiet, startTsFromTicks } from '../enrich/procfs.js';
+import { bootTimeNs, clockTicks, parseStat, parseStatus, type ProcStat, readSmallSync, readlinkQuiet, startTsFromTicks } from '../platform/procfs.js';
 import type { Target } from './types.js';
 
 /** PF_KTHREAD from include/linux/sched.h: the task is a kernel thread. */

@@ -39,67 +39,12 @@
  */
 import { PollLoop } from './poll-loop.js';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
-import { endianness } from 'node:os';
 import type { ContainerInfo, Event, FdInfo, ProcessInfo, SyscallEvent } from '../events.js';
 import { NetnsIndex } from './netns.js';
+import { parseHexIp } from '../platform/ip.js';
 import type { Source } from './types.js';
 
 // ---- address parsing ---------------------------------------------------------------------------
-
-/**
- * The kernel prints each 32-bit word of an address with %08X of its in-memory value, so on a
- * little-endian host the bytes of each word come out reversed (127.0.0.1 is "0100007F").
- */
-const LITTLE_ENDIAN = endianness() === 'LE';
-
-function wordBytes(hex: string, off: number, out: number[], littleEndian: boolean): void {
-  const v = parseInt(hex.slice(off, off + 8), 16) >>> 0;
-  if (littleEndian) out.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
-  else out.push(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-}
-
-/** RFC 5952 text: lowercase, no leading zeros, the longest run (≥ 2) of zero groups as "::". */
-export function formatIpv6(bytes: readonly number[]): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
-}
-
-/**
- * An address from /proc/net/{tcp,udp}{,6}: 8 hex digits (IPv4) or 32 (IPv6, four words).
- * IPv4-mapped IPv6 (::ffff:a.b.c.d, what a dual-stack socket shows for IPv4 peers) becomes the
- * plain IPv4 address, as Falco reports it.
- */
-export function parseHexIp(hex: string, littleEndian = LITTLE_ENDIAN): { ip: string; v6: boolean } {
-  const b: number[] = [];
-  if (hex.length === 8) {
-    wordBytes(hex, 0, b, littleEndian);
-    return { ip: b.join('.'), v6: false };
-  }
-  if (hex.length !== 32) throw new Error(`bad socket address ${JSON.stringify(hex)}`);
-  for (let off = 0; off < 32; off += 8) wordBytes(hex, off, b, littleEndian);
-  let mapped = b[10] === 0xff && b[11] === 0xff;
-  for (let i = 0; mapped && i < 10; i++) if (b[i] !== 0) mapped = false;
-  if (mapped) return { ip: `${b[12]}.${b[13]}.${b[14]}.${b[15]}`, v6: false };
-  return { ip: formatIpv6(b), v6: true };
-}
 
 const isLoopback = (ip: string): boolean => ip.startsWith('127.') || ip === '::1';
 

@@ -9,7 +9,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { hasCap, parseStatus, readSmallSync } from '../enrich/procfs.js';
+import { hasCap, parseStatus, readSmallSync } from '../platform/procfs.js';
 import { loadEbpfAddon } from './ebpf/addon.js';
 import { type EbpfError, EbpfSource } from './ebpf/index.js';
 import { ProcConnectorSource } from './proc-connector.js';

@@ -7,8 +7,8 @@ import { closeSync, createReadStream, fstatSync, openSync, readSync, statSync } 
 import { createInterface } from 'node:readline';
 import { StringDecoder } from 'node:string_decoder';
 import { type Event, decodeEvent } from '../events.js';
-import { AuditDecodeError, auditEvent, auditEventsOf } from '../k8s/audit-event.js';
-import { isObj } from '../k8s/workload.js';
+import { AuditDecodeError, auditEvent, auditEventsOf } from '../k8s-api/audit-event.js';
+import { isObj } from '../k8s-api/workload.js';
 import { PollLoop } from './poll-loop.js';
 import type { Source } from './types.js';
 

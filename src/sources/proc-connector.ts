@@ -11,7 +11,7 @@ import {
   type NativeProcEvent,
   type ProcConnectorAddon,
   loadNativeAddon,
-} from './native-addon.js';
+} from '../platform/native-addon.js';
 
 export interface ProcConnectorOptions {
   /** Also report fork/exit/uid of threads, not only of processes (default false). */

@@ -4,30 +4,14 @@
  * through response timing. Every route says how it authenticates (src/web/types.ts): the API and
  * dashboard data need the operator's token (web.token, else the generated <state>/token, even on
  * loopback), the inputs need a sender identity (src/web/input-auth.ts), and a route that checks
- * its own credentials (`own`) compares with a BearerToken and `credentialOf` below.
+ * its own credentials (`own`) compares with a BearerToken (platform/bearer-token.ts) and `credentialOf` below.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ensureStateToken } from '../agent/state.js';
-import { readSecretFile, type WebConfig } from './config.js';
+import type { BearerToken } from '../platform/bearer-token.js';
+import { ensureStateToken } from '../platform/state.js';
+import { readSecretFile, type WebConfig } from '../config/web.js';
 import type { InputIdentities, Sender } from './input-auth.js';
 import type { RouteAuth } from './types.js';
-
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
-
-/** A token held as its digest; `matches` is constant-time in the candidate's content and length. */
-export class BearerToken {
-  private readonly want: Buffer;
-
-  constructor(token: string) {
-    this.want = digest(token);
-  }
-
-  matches(candidate: string | undefined): boolean {
-    if (candidate === undefined) return false;
-    return timingSafeEqual(digest(candidate), this.want);
-  }
-}
 
 /**
  * The operator's token: web.token, else the file web.token_file, else <state>/token (made, 0600,

@@ -10,11 +10,11 @@
  * unchecked token share one review, so a flood of posts is not a flood of TokenReviews.
  */
 import { createHash } from 'node:crypto';
-import type { Logger } from '../agent/logger.js';
-import { LruMap } from '../github/lru.js';
-import { TokenReviewError, type TokenReviewer } from '../k8s/token-review.js';
-import type { BearerToken } from './auth.js';
-import type { InputsConfig } from './config.js';
+import type { Logger } from '../platform/logger.js';
+import { LruMap } from '../platform/lru.js';
+import { TokenReviewError, type TokenReviewer } from '../k8s-api/token-review.js';
+import type { BearerToken } from '../platform/bearer-token.js';
+import type { InputsConfig } from '../config/web.js';
 
 export interface Sender {
   kind: 'operator' | 'agent' | 'service-account';

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { OutputStats } from '../alerts/types.js';
 import { parsePriority, priorityLabel } from '../engine/types.js';
-import { LabelCap } from './label-cap.js';
+import { LabelCap } from '../platform/label-cap.js';
 import type { RoutePlugin } from './types.js';
 
 /**
@@ -25,25 +25,6 @@ export interface MetricsSources {
   outputs?: () => OutputStats[];
   /** The throttle's groups (AlertPipeline.groupingStats). */
   grouping?: () => { open: number; closedEarly: number; folded: number };
-}
-
-/**
- * A counter keyed by two labels, cheap enough to bump per event (one Map lookup on a joined key);
- * its `entries` suit MetricsSources.alerts and .events.
- */
-export class PairCounter {
-  private readonly counts = new Map<string, { a: string; b: string; n: number }>();
-
-  inc(a: string, b: string, by = 1): void {
-    const key = `${a}\u0000${b}`;
-    const c = this.counts.get(key);
-    if (c) c.n += by;
-    else this.counts.set(key, { a, b, n: by });
-  }
-
-  *entries(): IterableIterator<[string, string, number]> {
-    for (const c of this.counts.values()) yield [c.a, c.b, c.n];
-  }
 }
 
 /** What the alert pipeline counts itself (AlertPipeline.matchCountsByRule). */

@@ -8,11 +8,12 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
-import type { Logger } from '../agent/logger.js';
+import type { Logger } from '../platform/logger.js';
 import type { AlertService } from '../alerts/types.js';
 import { apiRoutes } from './api.js';
-import { authHook, BearerToken } from './auth.js';
-import { DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, isLoopback, parseListen, readSecretFile, type WebConfig } from './config.js';
+import { BearerToken } from '../platform/bearer-token.js';
+import { authHook } from './auth.js';
+import { DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, isLoopback, parseListen, readSecretFile, type WebConfig } from '../config/web.js';
 import { dashboardRoutes } from './dashboard.js';
 import { inputRoutes } from './input.js';
 import type { InputIdentities } from './input-auth.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { stateTokenPath } from '../../src/agent/state.js';
+import { stateTokenPath } from '../../src/platform/state.js';
 import { parseMountinfo } from '../../src/enrich/exe-identity.js';
 import { CLI } from './paths.js';
 import { run, tryRun } from './live.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alertsSection } from '../../src/alerts/config.js';
 import { AlertPipeline } from '../../src/alerts/pipeline.js';
-import { createLogger } from '../../src/agent/logger.js';
+import { createLogger } from '../../src/platform/logger.js';
 
 export interface AlertSpec {
   rule?: string;

@@ -2,7 +2,7 @@
  * What every output shares: its name, its `minimum_priority` filter, and a deadline on each
  * delivery so a dead target fails the send (and the queue retries later) instead of hanging it.
  */
-import type { Logger } from '../../agent/logger.js';
+import type { Logger } from '../../platform/logger.js';
 import { type Priority, parsePriority, priorityRank } from '../../engine/types.js';
 import type { AlertMessage, Output } from '../types.js';
 

@@ -3,7 +3,7 @@
  * after its kind unless `name` says otherwise. A setting that cannot work (an unreadable CA file,
  * a subject template with no fixed prefix) is an error naming its config path.
  */
-import type { Logger } from '../../agent/logger.js';
+import type { Logger } from '../../platform/logger.js';
 import type { Output } from '../types.js';
 import type { OutputKind, OutputsConfig } from './config.js';
 import { FalcosidekickOutput } from './falcosidekick.js';

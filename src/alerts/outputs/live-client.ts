@@ -3,7 +3,7 @@
  * waits for it to be connected at most one timeout, so a dead broker fails deliveries promptly
  * instead of queueing them inside the client library; connection errors are logged once each.
  */
-import type { Logger } from '../../agent/logger.js';
+import type { Logger } from '../../platform/logger.js';
 import { RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
 
 /** What both broker clients (node-redis, mqtt.js) offer: events for errors and for readiness. */

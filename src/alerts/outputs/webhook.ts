@@ -6,7 +6,7 @@
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions } from './base.js';
 import { BearerToken, HttpTarget } from './http.js';
-import { packageVersion } from '../../cli/version.js';
+import { packageVersion } from '../../platform/version.js';
 import { toJsonText } from '../../engine/json.js';
 
 export interface WebhookOptions extends OutputOptions {

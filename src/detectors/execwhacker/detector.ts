@@ -5,7 +5,7 @@
  * an allowed pattern's, and a system reader's (spare_readers).
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { readStartTs } from '../../enrich/procfs.js';
+import { readStartTs } from '../../platform/procfs.js';
 import type { Event, SyscallEvent } from '../../events.js';
 import type { ActionRequest, Target } from '../../response/types.js';
 import type { DetectorContext } from '../module.js';

@@ -25,8 +25,8 @@
  */
 import { type FSWatcher, readFileSync, readdirSync, statSync, watch } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePath, sep } from 'node:path';
-import { globToRegExp } from '../../engine/glob.js';
-import { type IpNet, netContains, parseIp, parseNet, type ParsedIp } from '../../engine/ip.js';
+import { globToRegExp } from '../../platform/glob.js';
+import { type IpNet, netContains, parseIp, parseNet, type ParsedIp } from '../../platform/ip.js';
 import type { Event, SyscallEvent } from '../../events.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../../response/types.js';
 import { targetOf } from '../target.js';

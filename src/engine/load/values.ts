@@ -16,7 +16,7 @@ import type { FieldRegistry } from '../../fields/registry.js';
 import type { FieldType } from '../../fields/types.js';
 import type { Expr, FieldOperand, Literal } from '../ast.js';
 import { CompileError, type Locator } from '../compiler.js';
-import { parseIp } from '../ip.js';
+import { parseIp } from '../../platform/ip.js';
 import { isKnownEventType } from './event-types.js';
 
 /** Operators per value type (flt_is_comparable_*); `exists` applies to every field. */

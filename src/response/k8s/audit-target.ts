@@ -6,8 +6,8 @@
  * take (delete_pod on a Deployment). Nothing here calls the API.
  */
 import type { PluginEvent } from '../../events.js';
-import { ADMISSION_TYPE } from '../../k8s/audit-event.js';
-import { allContainers, isObj, kindOfResource, podSpecOf } from '../../k8s/workload.js';
+import { ADMISSION_TYPE } from '../../k8s-api/audit-event.js';
+import { allContainers, isObj, kindOfResource, podSpecOf } from '../../k8s-api/workload.js';
 import type { ActionName, K8sObjectTarget, Target } from '../types.js';
 
 // Not common.js's: that one loads the API client, which the dispatcher of an agent without a

@@ -5,8 +5,8 @@
  * and turning API failures into outcomes (gone or replaced is `missed`, the rest `failed`, a 403
  * naming the RBAC rule to grant).
  */
-import type { K8sClient } from '../../k8s/client.js';
-import { type ApiCall, K8sApiError, callApi } from '../../k8s/client.js';
+import type { K8sClient } from '../../k8s-api/client.js';
+import { type ApiCall, K8sApiError, callApi } from '../../k8s-api/client.js';
 import type { AllowList } from '../safety.js';
 import type { ActionOutcome, ActionRequest, ActionResult } from '../types.js';
 import { type Recheck, liveMismatch } from './live-check.js';

@@ -5,7 +5,7 @@
  * first and must still be what the rule matched (live-check.ts). A controller
  * recreates the pod: pair it with quarantine_workload to stop that.
  */
-import { callApi } from '../../k8s/client.js';
+import { callApi } from '../../k8s-api/client.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../types.js';
 import { type K8sActionOptions, failureResult, podTarget, readPod, result, shq, unlessStillMatching } from './common.js';
 

@@ -16,7 +16,7 @@
  * The pod or workload is read first: it must still be what the rule matched (live-check.ts), and
  * the labels are the live object's, never those an event claims.
  */
-import { callApi } from '../../k8s/client.js';
+import { callApi } from '../../k8s-api/client.js';
 import type { ActionRequest, ActionResult, K8sObjectTarget, ResponseAction } from '../types.js';
 import { describeRequest, stringLabels, templateOf } from './audit-target.js';
 import {

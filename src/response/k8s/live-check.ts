@@ -12,8 +12,8 @@
  * the agent found for it must still run the container the process ran in.
  */
 import type { Event, PluginEvent } from '../../events.js';
-import { parseTimestamp } from '../../k8s/audit-event.js';
-import { allContainers, commandOf, isObj, podSpecOf } from '../../k8s/workload.js';
+import { parseTimestamp } from '../../k8s-api/audit-event.js';
+import { allContainers, commandOf, isObj, podSpecOf } from '../../k8s-api/workload.js';
 import type { ActionRequest } from '../types.js';
 
 /** Runs the named rule's condition on an event: true or false, undefined when no such rule is loaded. */

@@ -16,7 +16,7 @@
  * The object is read first and must still be what the rule matched (live-check.ts): otherwise the
  * outcome is `spared`, saying the live object no longer matches.
  */
-import { type ApiCall, K8sApiError, callApi, mergePatch } from '../../k8s/client.js';
+import { type ApiCall, K8sApiError, callApi, mergePatch } from '../../k8s-api/client.js';
 import type { V1DeleteOptions } from '@kubernetes/client-node';
 import type { ActionRequest, ActionResult, K8sObjectTarget, ResponseAction } from '../types.js';
 import { describeRequest } from './audit-target.js';

@@ -8,7 +8,7 @@
  * user.username), else the pod's ServiceAccount: the credentials the miner's pod holds, which
  * stolen or over-granted are how workloads get created from inside a cluster.
  */
-import { callApi } from '../../k8s/client.js';
+import { callApi } from '../../k8s-api/client.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../types.js';
 import { type K8sActionOptions, failureResult, obj, podOfRequest, readPod, result, shq, str } from './common.js';
 

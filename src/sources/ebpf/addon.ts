@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../native-addon.js';
+import { PACKAGE_ROOT } from '../../platform/native-addon.js';
 
 export interface EbpfOpenOptions {
   /** The agent's own process: its syscalls are not reported. */

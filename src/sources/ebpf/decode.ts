@@ -3,6 +3,7 @@
  * change both together). The addon hands over a Buffer of whole records, each 8-byte aligned and
  * starting with its header; a record shorter than its layout says is skipped, never over-read.
  */
+import { formatIpv6 } from '../../platform/ip.js';
 
 export const EV_EXEC = 1;
 export const EV_FORK = 2;
@@ -136,26 +137,7 @@ function ip(b: Buffer, at: number, family: number): string {
   if (family !== 10) return '';
   // IPv4-mapped: shown as the IPv4 address, as Falco does.
   if (b.readBigUInt64BE(at) === 0n && b.readUInt32BE(at + 8) === 0xffff) return ip(b, at + 12, 2);
-  const groups: string[] = [];
-  for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(at + i * 2).toString(16));
-  // Compress the longest run of zero groups (RFC 5952).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  return formatIpv6(b.subarray(at, at + 16));
 }
 
 export class RecordDecoder {

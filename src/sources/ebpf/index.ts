@@ -13,7 +13,7 @@
  */
 import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../../events.js';
 import type { DnsCache } from '../../enrich/dns.js';
-import { bootTimeNs, clockTicks } from '../../enrich/procfs.js';
+import { bootTimeNs, clockTicks } from '../../platform/procfs.js';
 import { exitCodeFromStatus } from '../proc-connector.js';
 import type { ProcNotice, ProcNoticeSource } from '../types.js';
 import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, loadEbpfAddon } from './addon.js';

@@ -3,6 +3,7 @@
  * DNS cache learns every name the host resolved without a lookup of our own. Tolerant and bounded:
  * a truncated or hostile message gives what was readable, never an exception or a loop.
  */
+import { formatIpv6 } from './ip.js';
 
 export interface DnsAnswer {
   /** The message's transaction id: an answer carries its query's. */
@@ -52,12 +53,6 @@ function readName(b: Buffer, off: number): { name: string; next: number } | unde
   return { name: labels.join('.').toLowerCase(), next };
 }
 
-function ipv6(b: Buffer, at: number): string {
-  const g: string[] = [];
-  for (let i = 0; i < 8; i++) g.push(b.readUInt16BE(at + i * 2).toString(16));
-  return g.join(':');
-}
-
 /** The answer's question and addresses; undefined when it is not a response with a question. */
 export function parseDnsAnswer(b: Buffer): DnsAnswer | undefined {
   if (b.length < 12) return undefined;
@@ -87,7 +82,7 @@ export function parseDnsAnswer(b: Buffer): DnsAnswer | undefined {
     const rd = n.next + 10;
     if (rd + rdlen > b.length) break;
     if (type === 1 && rdlen === 4) records.push({ addr: `${b[rd]}.${b[rd + 1]}.${b[rd + 2]}.${b[rd + 3]}`, ttl });
-    else if (type === 28 && rdlen === 16) records.push({ addr: ipv6(b, rd), ttl });
+    else if (type === 28 && rdlen === 16) records.push({ addr: formatIpv6(b.subarray(rd, rd + 16)), ttl });
     o = rd + rdlen;
   }
   return answer();

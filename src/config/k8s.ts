@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { K8S_API_SHAPE } from './api-config.js';
+import { K8S_API_SHAPE } from '../k8s-api/api-config.js';
 
 /** Falco's k8saudit plugin takes batches up to 12 MiB (its webhookMaxBatchSize); so do we. */
 export const DEFAULT_MAX_BODY_BYTES = 12 * 1024 * 1024;

@@ -9,8 +9,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { stateDir } from '../alerts/config.js';
+
+/**
+ * Where minewatch keeps its state: $MINEWATCH_STATE_DIR, else /var/lib/minewatch as root (the
+ * agent's normal case), else ~/.local/state/minewatch (a user trying it out).
+ */
+export function stateDir(): string {
+  const env = process.env.MINEWATCH_STATE_DIR;
+  if (env) return env;
+  if (process.getuid?.() === 0) return '/var/lib/minewatch';
+  return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'minewatch');
+}
 
 /** The token file's name in the state folder. */
 const TOKEN_FILE = 'token';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { DEFAULT_MAX_LABEL_VALUES } from './label-cap.js';
+import { DEFAULT_MAX_LABEL_VALUES } from '../platform/label-cap.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8788';
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
