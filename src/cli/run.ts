@@ -9,7 +9,7 @@ import { reloadOnSighup } from '../app/reload.js';
 import type { Config } from '../config/sections.js';
 import { EventRecorder } from '../pipeline/recorder.js';
 import { ebpfPrecheck } from '../sources/driver-check.js';
-import { collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
+import { applyCommonFlags, collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 
 interface RunOpts {
   config?: string;
@@ -97,8 +97,7 @@ async function run(opts: RunOpts): Promise<number> {
   }
   if (recorder) log.info({ file: recorder.path }, 'recording the events the pipeline sees (JSON lines, the replay format)');
   reloadOnSighup(app, opts.config, log, (c) => {
-    if (opts.listen) c.web.listen = opts.listen;
-    if (opts.json) c.outputs.stdout.format = 'json';
+    applyCommonFlags(c, opts);
     applyRunFlags(c, opts);
   });
   rules.watchFiles();

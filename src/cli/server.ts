@@ -9,7 +9,8 @@ import { privateUmask } from '../agent/state.js';
 import type { RulesManager } from '../agent/rules-manager.js';
 import { type AgentApp, startAgentApp } from '../app/agent-app.js';
 import { rulesFromConfig } from '../app/compose.js';
-import { loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
+import { reloadOnSighup } from '../app/reload.js';
+import { applyCommonFlags, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 
 interface ServerOpts {
   config?: string;
@@ -58,7 +59,9 @@ async function serve(opts: ServerOpts): Promise<number> {
     return 1;
   }
   rules.watchFiles();
-  process.on('SIGHUP', () => rules.reload('SIGHUP'));
+  reloadOnSighup(app, opts.config, log, (c) => {
+    applyCommonFlags(c, opts);
+  });
   log.info({ url: app.alerting.url }, 'server started');
   await untilSignal(log, () => app.stop());
   return 0;
