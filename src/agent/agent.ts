@@ -1,14 +1,10 @@
 /**
- * The agent: live sources → process table and DNS enrichment → bounded queue → engine → alerts.
- * Sources never wait for the engine; what does not fit in the queue is dropped and counted.
+ * The agent: the host's sources (the kernel driver's process notices, connections, CPU use, the
+ * k8s audit log) feeding the event pipeline the composition root built (src/app/compose.ts), and
+ * the cluster context joining it at start. It keeps start, stop and stats.
  */
 import type { Config } from '../config/sections.js';
-import { DnsCache } from '../enrich/dns.js';
 import { UserDb } from '../enrich/users.js';
-import { ContainerResolver, DockerClient } from '../enrich/containers.js';
-import { ProcessTable } from '../enrich/process-table.js';
-import { type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
-import type { Event, ProcessInfo, SyscallEvent } from '../events.js';
 import { ConnectionsSource } from '../sources/connections.js';
 import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
@@ -16,42 +12,17 @@ import { ProcfsPollerSource } from '../sources/procfs-poller.js';
 import { AuditLogFollower } from '../sources/k8s-audit-log.js';
 import type { K8sConfig } from '../config/k8s.js';
 import { EbpfSource, applyKernelExec } from '../sources/ebpf/index.js';
-import type { ProcNoticeSource, Source } from '../sources/types.js';
+import { chooseDriver } from '../sources/choose-driver.js';
+import type { ProcNotice, ProcNoticeSource, Source } from '../sources/types.js';
 import type { Logger } from '../platform/logger.js';
-import { PairCounter } from '../platform/pair-counter.js';
-import { BoundedQueue } from './queue.js';
-import { RulesManager } from './rules-manager.js';
-import type { Match } from '../engine/types.js';
-import { BlockDestinationAction } from '../response/block-destination.js';
-import { BlockProtect, outputDestinations } from '../response/block-protect.js';
-import { ResponseDispatcher } from '../response/dispatcher.js';
-import { KillContainerAction } from '../response/kill-container.js';
-import { KillAction } from '../response/kill.js';
-import { AllowList, Safety } from '../response/safety.js';
-import type { DetectorsConfig } from '../detectors/config.js';
-import { buildDetectors } from '../detectors/registry.js';
-import type { Detector, DetectorAnswer, DetectorStats } from '../detectors/types.js';
-import { type AgentK8s, agentK8s } from '../k8s/agent-k8s.js';
+import { agentK8s } from '../k8s/agent-k8s.js';
 import { RANDOMX_EVENT, randomxState } from './randomx.js';
-import type { ActionName, ResponseAction } from '../response/types.js';
+import type { Core } from '../app/compose.js';
+import { NoticeSettler, preferKernelImage } from '../pipeline/settle.js';
+import type { RulesManager } from './rules-manager.js';
 
-/**
- * For the eBPF driver's events: the table's entry replaces the kernel's view of the process only
- * once the table has taken in the same exec (same comm), not while it still holds the forked image;
- * and a command line the table could not read (the process exited first) stays the kernel's.
- */
-function preferKernelImage(was: ProcessInfo, now: ProcessInfo): ProcessInfo {
-  if (was.name !== now.name) return was;
-  if (was.exepath !== undefined && now.exepath === undefined) return { ...now, exe: was.exe, args: was.args, exepath: was.exepath };
-  return now;
-}
-
-/** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
-const BATCH = 512;
 /** How often drop counters are checked and, when they moved, reported. */
 const DROP_REPORT_MS = 10_000;
-/** Longest a connection or CPU event waits for its process's pending notices (enqueueSettled). */
-const SETTLE_WAIT_MS = 2_000;
 
 export interface AgentStats {
   driver: string;
@@ -71,8 +42,6 @@ export interface AgentStats {
 }
 
 export interface AgentHooks {
-  /** Every match (rule matches after the response stage, and response outcomes): the alert pipeline takes them here. */
-  onMatch?: (m: Match) => void;
   /**
    * false: no sources of this host (process notices, connections, CPU): `minewatch server` runs
    * the engine only for what its webhooks and log files feed it (k8s_audit, github).
@@ -82,152 +51,41 @@ export interface AgentHooks {
 
 export class Agent {
   readonly rules: RulesManager;
-  readonly table: ProcessTable;
-  readonly response: ResponseDispatcher;
-  /** Pod context and cluster responses (set by start()); empty outside Kubernetes. */
-  k8s: AgentK8s = { actions: {} };
-  private readonly allow: AllowList;
-  /** The dispatcher's actions; the cluster ones join at start(). */
-  private readonly actions: Partial<Record<ActionName, ResponseAction>>;
-  /** The detectors the config turns on (detectors/registry.ts): swapped whole on reload. */
-  private detectors: Detector[] = [];
-  /** One rescan timer per detector that rescans. */
-  private rescanTimers: NodeJS.Timeout[] = [];
-  /** The eBPF driver, while it runs (the RandomX detector's events are judged through it). */
-  private ebpf: EbpfSource | undefined;
-  private readonly queue: BoundedQueue<Event>;
-  private readonly dns = new DnsCache();
   /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
   private readonly users = new UserDb();
+  private readonly settler: NoticeSettler;
   private notices: ProcNoticeSource | undefined;
   private readonly sources: Source[] = [];
   private driver = 'none';
-  private draining = false;
-  /**
-   * False until start() has the cluster actions: webhook routes take events before that (the web
-   * server listens first), and a match evaluated earlier would find quarantine_workload missing.
-   * Events wait in the queue meanwhile.
-   */
-  private actionsReady = false;
   private stopped = false;
   private dropTimer: NodeJS.Timeout | undefined;
   private lastDrops = 0;
-  private readonly counters = { processed: 0, alerts: 0, own: 0 };
-  /** Events evaluated, by source and type (for /metrics). */
-  readonly eventCounts = new PairCounter();
-  /** Per pid, the last process notice still being applied to the table (see enqueueSettled). */
-  private readonly applying = new Map<number, Promise<void>>();
 
-  constructor(private readonly config: Config, private readonly log: Logger, private readonly hooks: AgentHooks = {}) {
-    const e = config.engine;
-    const minPriority: Priority | undefined = parsePriority(e.priority);
-    this.rules = new RulesManager(resolveRulesPaths(config.rules_files), {
-      ruleMatching: e.rule_matching,
-      minPriority,
-      enabledTags: e.enabled_tags,
-      disabledTags: e.disabled_tags,
-      disabledRules: e.disabled_rules,
-      appendOutput: e.append_output,
-    }, log);
-    this.queue = new BoundedQueue<Event>(config.sources.queue_size);
-    const c = config.sources.containers;
-    this.table = new ProcessTable({
-      containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
-      containerWaitMs: c.lookup_timeout_ms,
-    });
-    for (const h of config.sources.dns.hosts_files) {
-      try {
-        this.dns.loadHostsFile(h);
-      } catch (err) {
-        log.warn({ path: h, err: (err as Error).message }, 'cannot read hosts file for fd.*.name');
-      }
-    }
-    for (const [name, ips] of Object.entries(config.sources.dns.static)) this.dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
-    // Response actions never touch the agent, its children, the host's init, kernel threads or
-    // the allow-list; each outcome is written as an alert of its own.
-    this.allow = new AllowList(config.response.allow);
-    const safety = new Safety({ allow: this.allow, isSelf: (pid) => this.table.isSelf(pid) });
-    this.actions = {
-      kill: new KillAction({ safety }),
-      kill_container: new KillContainerAction({ safety }),
-      block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s, protectList: this.blockProtect(config, log) }),
-    };
-    this.response = new ResponseDispatcher(config.response, this.actions, (m) => {
-      this.counters.alerts++;
-      this.hooks.onMatch?.(m);
-    }, undefined, { stillMatches: (rule, ev) => this.rules.engine.recheck(rule, ev) });
-    this.setDetectors(config.detectors);
+  constructor(private readonly config: Config, private readonly log: Logger, readonly core: Core & { rules: RulesManager }, private readonly hooks: AgentHooks = {}) {
+    this.rules = core.rules;
+    this.settler = new NoticeSettler(core.table, core.pipeline.accept);
   }
 
-  /**
-   * (Re)build the detectors from their config section. The new ones are built before they replace
-   * the old ones, so there is no moment without them, and a config that cannot be built throws
-   * before anything changes. Detectors, once enabled, act (as cryptnono's do); their safety rules
-   * are the response stage's.
-   */
-  setDetectors(d: DetectorsConfig): void {
-    const next = buildDetectors(d, {
-      isSelf: (pid) => this.table.isSelf(pid),
-      lookup: (pid) => this.table.get(pid),
-      containerOf: (pid) => this.table.containerOf(pid),
-      log: this.log,
-      fpuJudged: (pid, startTs) => this.ebpf?.fpuJudged(pid, startTs),
-    }, this.detectors);
-    if (d.monero.enabled && this.ebpf && this.ebpf.fpuStatus !== 'on') {
-      this.log.warn({}, 'detectors.monero.enabled: the RandomX tracepoint was not attached at start; restart the agent to attach it');
-    }
-    this.stopDetectors();
-    this.detectors = next;
-    for (const det of next) {
-      if (!det.rescan || !det.rescanIntervalMs) continue;
-      // The execwhacker's: a process can rewrite its argv after exec, so look at every running one again.
-      const timer = setInterval(() => {
-        try {
-          this.answer(det.rescan!());
-        } catch (err) {
-          this.log.error({ err: String(err), detector: det.name }, 'detector rescan failed; it runs again at its next interval');
-        }
-      }, det.rescanIntervalMs);
-      timer.unref();
-      this.rescanTimers.push(timer);
-    }
-  }
-
-  /** The detectors' counters, by detector name (each detector's stats()). */
-  get detectorStats(): Record<string, DetectorStats> {
-    return Object.fromEntries(this.detectors.map((det) => [det.name, det.stats()]));
-  }
-
-  /** A detector's answers to the response stage: it acts on requests and alerts on reports. */
-  private answer(answers: DetectorAnswer[] | undefined): void {
-    if (!answers) return;
-    for (const a of answers) {
-      if ('request' in a) this.response.request(a.request);
-      else this.response.report(a.report);
-    }
-  }
-
-  private stopDetectors(): void {
-    for (const t of this.rescanTimers) clearInterval(t);
-    this.rescanTimers = [];
-    for (const det of this.detectors) det.close?.();
+  /** The webhook sources' EventSink (the pipeline's). */
+  get sink(): (ev: import('../events.js').Event) => boolean {
+    return this.core.pipeline.sink;
   }
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */
   async start(): Promise<void> {
     const host = this.hooks.hostSources !== false;
+    const core = this.core;
     // The rules as they run at action time (a reload replaces the engine).
-    this.k8s = await agentK8s(this.config, this.log, this.allow, process.env, { podContext: host, recheck: (rule, ev) => this.rules.engine.recheck(rule, ev) });
-    Object.assign(this.actions, this.k8s.actions);
-    this.actionsReady = true;
-    this.kick();
-    this.k8s.pods?.start();
+    core.host.k8s = await agentK8s(this.config, this.log, core.allow, process.env, { podContext: host, recheck: (rule, ev) => this.rules.engine.recheck(rule, ev) });
+    Object.assign(core.actions, core.host.k8s.actions);
+    core.pipeline.start();
+    core.host.k8s.pods?.start();
     if (host) await this.startHostSources();
     const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
     if (auditLog) {
       this.sources.push(new AuditLogFollower(auditLog, { onError: (err) => this.log.warn({ err: err.message }, 'k8s audit log: line skipped') }));
     }
-    for (const src of this.sources) await src.start((ev) => this.enqueueSettled(ev));
+    for (const src of this.sources) await src.start((ev) => this.settler.settled(ev));
     this.dropTimer = setInterval(() => this.reportDrops(), DROP_REPORT_MS);
     this.dropTimer.unref();
     if (host) this.logRandomx();
@@ -237,11 +95,11 @@ export class Agent {
   /** One line at start: is the RandomX detector attached (if not, why), and does it kill. */
   private logRandomx(): void {
     const rules = this.rules.engine.rulesFor('syscall', RANDOMX_EVENT);
-    const kills = rules.filter((r) => this.response.actionsFor({ rule: r.def.name, tags: r.def.tags, priority: r.def.priority }).includes('kill'));
+    const kills = rules.filter((r) => this.core.response.actionsFor({ rule: r.def.name, tags: r.def.tags, priority: r.def.priority }).includes('kill'));
     const responseKill = kills.length > 0 ? this.config.response.mode : undefined;
     const st = randomxState({
       driver: this.driver,
-      tracepoint: this.ebpf?.fpuStatus,
+      tracepoint: this.core.host.ebpf?.fpuStatus,
       moneroEnabled: this.config.detectors.monero.enabled,
       responseKill,
     });
@@ -252,19 +110,20 @@ export class Agent {
 
   /** The process table, the kernel's process notices, connections and CPU use of this host. */
   private async startHostSources(): Promise<void> {
-    const seeded = this.table.seed();
+    const table = this.core.table;
+    const seeded = table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
     const s = this.config.sources;
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
     if (s.connections.enabled && this.driver !== 'ebpf') {
-      this.sources.push(new ConnectionsSource((pid) => this.table.get(pid), (pid) => this.table.containerOf(pid), {
+      this.sources.push(new ConnectionsSource((pid) => table.get(pid), (pid) => table.containerOf(pid), {
         intervalMs: s.connections.interval_ms,
         onError: (err) => this.log.warn({ err: String(err) }, 'connections source error'),
       }));
     }
     if (s.cpu.enabled) {
-      this.sources.push(new CpuSampler((pid) => this.table.get(pid), (pid) => this.table.containerOf(pid), {
+      this.sources.push(new CpuSampler((pid) => table.get(pid), (pid) => table.containerOf(pid), {
         intervalMs: s.cpu.interval_ms,
         threshold: s.cpu.threshold,
         durationMs: s.cpu.duration_s * 1000,
@@ -273,98 +132,42 @@ export class Agent {
     }
   }
 
+  /** The process notices into the table, and the events the table makes of them into the pipeline. */
   private async startNotices(): Promise<ProcNoticeSource> {
-    const want = this.config.sources.driver;
-    const onNotice = (n: Parameters<Parameters<ProcNoticeSource['start']>[0]>[0]): void => {
-      const done = this.table.onNotice(n).then(
+    const onNotice = (n: ProcNotice): void => {
+      const done = this.core.table.onNotice(n).then(
         (ev) => {
-          if (ev) this.enqueue(n.exec ? applyKernelExec(ev, n.exec) : ev);
+          if (ev) this.core.pipeline.accept(n.exec ? applyKernelExec(ev, n.exec) : ev);
         },
         (err: unknown) => this.log.warn({ err: String(err), pid: n.pid }, 'process event lost'),
       );
-      if (n.kind === 'exit') return;
-      // The table applies one pid's notices in order, so the last one pending settles them all.
-      const tracked: Promise<void> = done.finally(() => {
-        if (this.applying.get(n.pid) === tracked) this.applying.delete(n.pid);
-      });
-      this.applying.set(n.pid, tracked);
+      if (n.kind !== 'exit') this.settler.track(n.pid, done);
     };
-    if (want === 'auto' || want === 'ebpf') {
-      const ebpf = this.newEbpfSource();
-      try {
-        await ebpf.start(onNotice);
-        this.driver = 'ebpf';
-        // New rules may name syscalls the kernel was told to keep: tell it again.
-        this.rules.onReload = () => {
-          ebpf.setWanted(this.wantedBy());
-          if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
-            this.log.warn({}, `the new rules read ${RANDOMX_EVENT} events, but the RandomX tracepoint was not attached at start; restart the agent to attach it`);
-          }
-        };
-        this.ebpf = ebpf;
-        this.log.info({ driver: 'ebpf', why: want === 'ebpf' ? 'asked for (--driver ebpf)' : 'the best driver this host offers', randomx: ebpf.fpuStatus }, 'driver chosen');
-        return ebpf;
-      } catch (err) {
-        if (want === 'ebpf') throw err;
-        this.log.warn({ reason: (err as Error).message, fix: (err as { fix?: string }).fix }, 'eBPF driver unavailable; trying the proc connector');
-      }
-    }
-    if (want !== 'procfs') {
-      const conn = new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
-      try {
-        await conn.start(onNotice);
-        this.driver = 'proc';
-        this.log.info({ driver: 'proc', why: want === 'proc' ? 'asked for (--driver proc)' : 'the eBPF driver is unavailable' }, 'driver chosen');
-        return conn;
-      } catch (err) {
-        if (want === 'proc') throw err;
-        this.log.warn({ reason: (err as Error).message }, 'proc connector unavailable; falling back to the /proc poller');
-      }
-    }
-    const poller = new ProcfsPollerSource({
-      intervalMs: this.config.sources.procfs.interval_ms,
-      onError: (m) => this.log.warn({ err: m }, 'procfs poller error'),
+    const chosen = await chooseDriver(this.config.sources.driver, onNotice, {
+      ebpf: () => this.newEbpfSource(),
+      proc: () => new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') }),
+      procfs: () => new ProcfsPollerSource({
+        intervalMs: this.config.sources.procfs.interval_ms,
+        onError: (m) => this.log.warn({ err: m }, 'procfs poller error'),
+      }),
+    }, this.log, (driver, src) => {
+      if (driver !== 'ebpf') return {};
+      this.watchEbpfRules(src as EbpfSource);
+      return { randomx: (src as EbpfSource).fpuStatus };
     });
-    await poller.start(onNotice);
-    this.driver = 'procfs';
-    this.log.info({ driver: 'procfs', why: want === 'procfs' ? 'asked for (--driver procfs)' : 'neither eBPF nor the proc connector is available' }, 'driver chosen');
-    return poller;
+    this.driver = chosen.driver;
+    return chosen.source;
   }
 
-  /**
-   * The EventSink of webhook sources (POST /k8s-audit): false when the queue is full, so the
-   * route answers 503 and the sender retries.
-   */
-  readonly sink = (ev: Event): boolean => {
-    if (this.stopped) return false;
-    const before = this.queue.dropped;
-    this.enqueue(ev);
-    return this.queue.dropped === before;
-  };
-
-  /**
-   * What block_destination never blocks (block-protect.ts): the host's resolvers, gateways and
-   * addresses, the Kubernetes API (once the client is up), where the alerts go, and
-   * response.block_protect.
-   */
-  private blockProtect(config: Config, log: Logger): BlockProtect {
-    const warned = new Set<string>();
-    return new BlockProtect({
-      cidrs: config.response.block_protect ?? [],
-      outputs: outputDestinations(config.outputs as unknown as Record<string, unknown>),
-      kubeApiServer: () => this.k8s.client?.server,
-      kubeEndpoints: async () => {
-        const c = this.k8s.client;
-        if (!c) return [];
-        const ep = await c.core.readNamespacedEndpoints({ name: 'kubernetes', namespace: 'default' });
-        return (ep.subsets ?? []).flatMap((s) => (s.addresses ?? []).map((a) => a.ip));
-      },
-      onError: (what, err) => {
-        if (warned.has(what)) return;
-        warned.add(what);
-        log.warn({ err }, `block_destination: cannot read ${what}; it is not protected from blocks until it can be read`);
-      },
-    });
+  /** New rules may name syscalls the kernel was told to keep: tell it again. */
+  private watchEbpfRules(ebpf: EbpfSource): void {
+    this.rules.onReload = () => {
+      ebpf.setWanted(this.wantedBy());
+      if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
+        this.log.warn({}, `the new rules read ${RANDOMX_EVENT} events, but the RandomX tracepoint was not attached at start; restart the agent to attach it`);
+      }
+    };
+    this.core.host.ebpf = ebpf;
   }
 
   /** Whether the current rules can use an event type. */
@@ -373,13 +176,14 @@ export class Agent {
     return (type) => engine.rulesFor('syscall', type).length > 0;
   }
 
-  /** The eBPF driver, its syscall events into the queue like the other sources' (see enqueueSettled). */
+  /** The eBPF driver, its syscall events into the pipeline like the other sources' (see settle.ts). */
   private newEbpfSource(): EbpfSource {
+    const table = this.core.table;
     const src = new EbpfSource({
-      lookup: (pid) => this.table.get(pid),
-      containerOf: (pid) => this.table.containerOf(pid),
+      lookup: (pid) => table.get(pid),
+      containerOf: (pid) => table.containerOf(pid),
       userName: (uid) => this.users.user(uid)?.name,
-      dns: this.dns,
+      dns: this.core.dns,
       // The RandomX alert is on wherever a rule reads its events; killing is detectors.monero.enabled's.
       fpu: this.config.detectors.monero.enabled || this.wantedBy()(RANDOMX_EVENT),
       openRead: this.config.sources.ebpf.open_read,
@@ -388,116 +192,30 @@ export class Agent {
       wanted: this.wantedBy(),
       onError: (m) => this.log.error({ err: m }, 'eBPF driver stopped'),
     });
-    src.onEvents((ev) => this.enqueueSettled(ev, preferKernelImage, true));
+    src.onEvents((ev) => this.settler.settled(ev, preferKernelImage, true));
     return src;
   }
 
-  /** Take an event from a source: never blocks, never throws. */
-  private enqueue(ev: Event): void {
-    if (this.stopped) return;
-    const pid = (ev as SyscallEvent).proc?.pid;
-    if (pid !== undefined && this.table.isSelf(pid)) {
-      this.counters.own++;
-      return;
-    }
-    this.queue.push(ev);
-    this.kick();
-  }
-
-  private kick(): void {
-    if (!this.draining && this.actionsReady && this.queue.length > 0) {
-      this.draining = true;
-      setImmediate(() => this.drain());
-    }
-  }
-
-  /**
-   * Take an event that a source built from the process table (a connection, a CPU sample). It
-   * names the process as the table knew it when the source looked; a process that has just
-   * exec'd (a miner that starts and connects at once) may still be on its way through the table,
-   * and the event would name the image it was forked from (seen: a container's miner connected
-   * 8 ms after its exec, and the pool alert named `sh`). Such an event waits for its pid's
-   * pending notices and then takes the process afresh. setImmediate first: it runs after the
-   * event loop's poll phase, which delivers the proc connector's batches, so notices the kernel
-   * sent before the source looked are pending by then. An exec notice that was dropped (a burst
-   * past the connector's queue) is not recovered here: the event keeps the forked image.
-   */
-  private enqueueSettled(ev: Event, pick?: (was: ProcessInfo, now: ProcessInfo) => ProcessInfo, ordered = false): void {
-    const pid = (ev as SyscallEvent).proc?.pid;
-    if (pid === undefined) return this.enqueue(ev);
-    // A source whose notices and events come in one ordered stream (eBPF) has delivered every
-    // notice before the event already: nothing to wait for unless one is still being applied.
-    if (ordered && !this.applying.has(pid)) return this.enqueue(ev);
-    setImmediate(() => {
-      const pending = this.applying.get(pid);
-      if (!pending) return this.enqueue(ev);
-      // The table's notices always settle; the timer only bounds the wait should one not.
-      let timer: NodeJS.Timeout | undefined;
-      const bounded = Promise.race([pending, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
-      void bounded.then(() => {
-        clearTimeout(timer);
-        const sev = ev as SyscallEvent;
-        const now = this.table.get(pid);
-        const was = sev.proc!;
-        // Only the same process (same start time), never a new one under a reused pid.
-        // `pick` lets a source that knows better keep (some of) what it saw.
-        if (now && now !== was && (was.start_ts === undefined || now.start_ts === undefined || now.start_ts === was.start_ts)) {
-          sev.proc = pick ? pick(was, now) : now;
-          const c = this.table.containerOf(pid);
-          if (c) sev.container = c;
-        }
-        this.enqueue(ev);
-      });
-    });
-  }
-
-  private drain(): void {
-    const engine = this.rules.engine;
-    for (let i = 0; i < BATCH; i++) {
-      const ev = this.queue.shift();
-      if (!ev) break;
-      this.counters.processed++;
-      this.eventCounts.inc(ev.source, ev.type);
-      try {
-        if (ev.source === 'syscall') {
-          this.dns.enrich(ev as SyscallEvent);
-          this.k8s.pods?.enrich(ev as SyscallEvent);
-          // The detectors read events directly, before the rules.
-          for (const det of this.detectors) this.answer(det.onEvent(ev));
-        }
-        for (const m of engine.process(ev)) {
-          // Response first, before anything else sees the match (ARCHITECTURE.md).
-          this.response.onMatch(m);
-          for (const det of this.detectors) if (det.onMatch) this.answer(det.onMatch(m, ev));
-          this.counters.alerts++;
-          this.hooks.onMatch?.(m);
-        }
-      } catch (err) {
-        this.log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped');
-      }
-    }
-    if (this.queue.length > 0 && !this.stopped) setImmediate(() => this.drain());
-    else this.draining = false;
-  }
-
   private reportDrops(): void {
-    const total = this.queue.dropped + (this.notices?.drops ?? 0);
+    const queueDrops = this.core.pipeline.queueDrops;
+    const total = queueDrops + (this.notices?.drops ?? 0);
     if (total > this.lastDrops) {
-      this.log.warn({ queueDrops: this.queue.dropped, sourceDrops: this.notices?.drops ?? 0, sinceLast: total - this.lastDrops }, 'events dropped: the agent could not keep up');
+      this.log.warn({ queueDrops, sourceDrops: this.notices?.drops ?? 0, sinceLast: total - this.lastDrops }, 'events dropped: the agent could not keep up');
       this.lastDrops = total;
     }
   }
 
   stats(): AgentStats {
+    const p = this.core.pipeline.counts();
     return {
       driver: this.driver,
-      queued: this.queue.length,
-      processed: this.counters.processed,
-      alerts: this.counters.alerts,
-      queueDrops: this.queue.dropped,
+      queued: p.queued,
+      processed: p.processed,
+      alerts: this.core.sink.count,
+      queueDrops: p.queueDrops,
       sourceDrops: this.notices?.drops ?? 0,
-      own: this.counters.own,
-      unsettledExecs: this.table.stats.unsettled,
+      own: p.own,
+      unsettledExecs: this.core.table.stats.unsettled,
       ruleLoads: this.rules.loads,
       ruleReloadsRefused: this.rules.refused,
     };
@@ -507,15 +225,15 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     await this.notices?.stop().catch(() => undefined);
-    await this.k8s.pods?.stop();
+    await this.core.host.k8s.pods?.stop();
     for (const s of this.sources) await s.stop().catch(() => undefined);
     // Events already accepted are still evaluated: nothing the kernel told us is lost on shutdown.
-    while (this.queue.length > 0) this.drain();
+    this.core.pipeline.close();
     this.stopped = true;
     clearInterval(this.dropTimer);
-    this.stopDetectors();
+    this.core.detectors.close();
     this.rules.close();
-    this.table.close();
+    this.core.table.close();
     this.log.info(this.stats(), 'agent stopped');
   }
 }

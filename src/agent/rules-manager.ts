@@ -17,7 +17,7 @@ export class RulesManager {
   private timer: NodeJS.Timeout | undefined;
 
   /** Throws RulesLoadError when the first load fails: the agent cannot start without rules. */
-  constructor(private readonly paths: string[], private readonly opts: EngineOptions, private readonly log: Logger) {
+  constructor(private paths: string[], private opts: EngineOptions, private readonly log: Logger) {
     this.engine = Engine.fromFiles(paths, opts);
     this.logLoaded('loaded');
   }
@@ -47,6 +47,20 @@ export class RulesManager {
       this.log.error({ reason, errors: e.errors.length }, 'new rules refused; the running rules stay in force');
       return false;
     }
+  }
+
+  /**
+   * Load other files or options (a config reload changed rules_files or engine): they take over
+   * only when they load; else the running rules and their files stay.
+   */
+  retarget(paths: string[], opts: EngineOptions, reason: string): boolean {
+    const was = { paths: this.paths, opts: this.opts };
+    this.paths = paths;
+    this.opts = opts;
+    if (this.reload(reason)) return true;
+    this.paths = was.paths;
+    this.opts = was.opts;
+    return false;
   }
 
   /**

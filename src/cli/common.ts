@@ -59,6 +59,12 @@ export function untilSignal(log: { info: (o: object, m: string) => void }, stop:
  * (ARCHITECTURE.md, "One config file"); `adjust` applies a command's own flags. A config error is
  * printed with its file:line and comes back as exit code 1.
  */
+/** --listen and --json over a config (at start, and again on every SIGHUP reload). */
+export function applyCommonFlags(config: Config, flags: { listen?: string; json?: boolean }): void {
+  if (flags.listen) config.web.listen = flags.listen;
+  if (flags.json) config.outputs.stdout.format = 'json';
+}
+
 export function loadConfigWithFlags(path: string | undefined, flags: { listen?: string; json?: boolean }, adjust: (c: Config) => void = () => undefined): Config | number {
   try {
     let config: Config;
@@ -67,8 +73,7 @@ export function loadConfigWithFlags(path: string | undefined, flags: { listen?: 
       for (const w of warnings) process.stderr.write(`warning: ${formatConfigProblem(w)}\n`);
       config = c;
     } else config = defaultConfig();
-    if (flags.listen) config.web.listen = flags.listen;
-    if (flags.json) config.outputs.stdout.format = 'json';
+    applyCommonFlags(config, flags);
     adjust(config);
     return config;
   } catch (e) {

@@ -1,15 +1,17 @@
 /** `minewatch replay FILE`: feed recorded events through the rules and print the alerts. */
 import type { Command } from 'commander';
-import { DnsCache } from '../enrich/dns.js';
+import { createLogger } from '../platform/logger.js';
+import { composeCore } from '../app/compose.js';
+import type { Match } from '../engine/types.js';
 import { Engine, parsePriority } from '../engine/index.js';
 import { escapeControl } from '../engine/escape.js';
 import { FALCO_DEFAULT_APPEND_OUTPUT, falcoJsonLine, formatText } from '../engine/output.js';
-import type { PluginEvent, SyscallEvent } from '../events.js';
+import type { PluginEvent } from '../events.js';
 import { GithubApi } from '../github/api.js';
 import { GithubEnricher } from '../github/enrich.js';
 import { ReplayLineError, readEventsFile } from '../sources/replay.js';
 import { readAuditFile } from '../sources/k8s-audit-log.js';
-import { collect, printLoadError, resolveRulesPaths } from './common.js';
+import { collect, loadConfigWithFlags, printLoadError, resolveRulesPaths } from './common.js';
 
 interface ReplayOpts {
   rules?: string[];
@@ -21,7 +23,9 @@ interface ReplayOpts {
   dns?: string[];
   iso8601?: boolean;
   githubApi?: string;
+  config?: string;
 }
+
 
 export function registerReplay(program: Command): void {
   program
@@ -36,6 +40,7 @@ export function registerReplay(program: Command): void {
     .option('--hosts <file>', 'hosts file for fd.*.name lookups (repeatable)', collect)
     .option('--dns <name=ip[,ip]>', 'static DNS entry for fd.*.name lookups (repeatable)', collect)
     .option('--iso8601', 'ISO 8601 times in text alerts')
+    .option('-c, --config <file>', 'the config file whose detectors and response actions run too (actions only record what they would do: nothing is run)')
     .option('--github-api <url>', 'for github events not yet enriched: fetch workflow files and push diffs from this GitHub API (https://api.github.com, or https://HOST/api/v3); token from GITHUB_TOKEN')
     .action(async (file: string, opts: ReplayOpts) => {
       process.exitCode = await replay(file, opts);
@@ -59,7 +64,22 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
   } catch (e) {
     return printLoadError(e);
   }
-  const dns = new DnsCache();
+  // The config's detectors and response run as live (responses record only, see compose.ts).
+  const config = loadConfigWithFlags(opts.config, {});
+  if (typeof config === 'number') return config;
+  config.sources.dns.hosts_files = [];
+  config.sources.dns.static = {};
+  const byRule = new Map<string, number>();
+  let alerts = 0;
+  // Every match prints, ungrouped and unstored: no throttle, no store.
+  const print = (m: Match): void => {
+    alerts++;
+    byRule.set(m.rule, (byRule.get(m.rule) ?? 0) + 1);
+    process.stdout.write((opts.json ? falcoJsonLine(m, { iso8601: opts.iso8601 }) : escapeControl(formatText(m, { iso8601: opts.iso8601 }))) + '\n');
+  };
+  // The detectors' warnings only, on standard error (standard output is the alerts').
+  const core = composeCore(config, createLogger(process.env.MINEWATCH_LOG_LEVEL ?? 'warn'), { sink: print, rules: { engine }, replay: true });
+  const dns = core.dns;
   for (const h of opts.hosts ?? []) dns.loadHostsFile(h);
   for (const entry of opts.dns ?? []) {
     const eq = entry.indexOf('=');
@@ -70,11 +90,9 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
     dns.addStatic(entry.slice(0, eq), entry.slice(eq + 1).split(','));
   }
   const github = opts.githubApi ? githubEnricher(opts.githubApi) : undefined;
-  const byRule = new Map<string, number>();
   /** Events read from the file, and of those the ones of the --source asked for. */
   let readable = 0;
   let events = 0;
-  let alerts = 0;
   let bad = 0;
   const progress = process.stderr.isTTY;
   try {
@@ -88,13 +106,10 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
       readable++;
       if (opts.source && ev.source !== opts.source) continue;
       events++;
-      if (ev.source === 'syscall') dns.enrich(ev as SyscallEvent);
-      else if (ev.source === 'github' && github) await enrichGithub(github, ev as PluginEvent);
-      for (const m of engine.process(ev)) {
-        alerts++;
-        byRule.set(m.rule, (byRule.get(m.rule) ?? 0) + 1);
-        process.stdout.write((opts.json ? falcoJsonLine(m, { iso8601: opts.iso8601 }) : escapeControl(formatText(m, { iso8601: opts.iso8601 }))) + '\n');
-      }
+      if (ev.source === 'github' && github) await enrichGithub(github, ev as PluginEvent);
+      // One event at a time, to the end: a replay drops nothing and keeps the file's order.
+      core.pipeline.accept(ev);
+      core.pipeline.flush();
       if (progress && events % 100_000 === 0) process.stderr.write(`\r${events.toLocaleString('en-US')} events, ${alerts} alerts`);
     }
   } catch (e) {
@@ -103,6 +118,11 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
       return 1;
     }
     throw e;
+  } finally {
+    // The response outcomes (recorded only) arrive as alerts once their promises settle.
+    await new Promise((r) => setImmediate(r));
+    core.detectors.close();
+    core.table.close();
   }
   if (progress && events >= 100_000) process.stderr.write('\n');
   if (readable === 0) {

@@ -1,15 +1,15 @@
 /** `minewatch run`: the agent on this host. */
 import type { Command } from 'commander';
-import { Agent } from '../agent/agent.js';
-import { createLogger, type Logger } from '../platform/logger.js';
+import { createLogger } from '../platform/logger.js';
+import type { RulesManager } from '../agent/rules-manager.js';
 import { privateUmask } from '../platform/state.js';
+import { type AgentApp, AppStartError, startAgentApp } from '../app/agent-app.js';
+import { rulesFromConfig } from '../app/compose.js';
+import { reloadOnSighup } from '../app/reload.js';
 import type { Config } from '../config/sections.js';
-import { loadConfigFile } from '../config/load.js';
+import { EventRecorder } from '../pipeline/recorder.js';
 import { ebpfPrecheck } from '../sources/driver-check.js';
-import type { Match } from '../engine/types.js';
-import { type Alerting, startAlerting } from './alerting.js';
-import { collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
-import { enabledWebhooks, type Webhooks, webhooks } from './webhooks.js';
+import { applyCommonFlags, collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 
 interface RunOpts {
   config?: string;
@@ -18,6 +18,7 @@ interface RunOpts {
   driver?: 'auto' | 'ebpf' | 'proc' | 'procfs';
   json?: boolean;
   source?: string[];
+  record?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -30,20 +31,16 @@ export function registerRun(program: Command): void {
     .option('--source <source>', 'event source to run (repeatable; only syscall is available in this build)', collect)
     .option('--json', 'alerts as Falco JSON, one per line')
     .option('--listen <host:port>', 'the web server\'s address (overrides web.listen; default 127.0.0.1:8788)')
+    .option('--record <file>', 'write every event the pipeline evaluates, enriched, to this new file (JSON lines, mode 0600, no environment): `minewatch replay FILE` reads it')
     .action(async (opts: RunOpts) => {
       process.exitCode = await run(opts);
     });
 }
 
-/**
- * The webhook inputs the config turns on, when web.inputs.enabled allows inputs at all; those it
- * does not allow are named in the log with the key that would.
- */
-function agentInputs(config: Config, log: Logger, hooks: () => Webhooks): Webhooks {
-  if (config.web.inputs.enabled === true) return hooks();
-  const wanted = enabledWebhooks(config);
-  if (wanted.length) log.warn({ inputs: wanted }, 'these inputs are enabled but web.inputs.enabled is false, so the agent does not mount them: set web.inputs.enabled: true (the agent then takes input from whoever holds a token)');
-  return { routes: [], listeners: [] };
+/** The flags that override the config file (on start and again on every SIGHUP reload). */
+function applyRunFlags(c: Config, opts: RunOpts): void {
+  if (opts.rules?.length) c.rules_files = opts.rules;
+  if (opts.driver) c.sources.driver = opts.driver;
 }
 
 async function run(opts: RunOpts): Promise<number> {
@@ -59,10 +56,7 @@ async function run(opts: RunOpts): Promise<number> {
     return 2;
   }
   // Flags override the file (ARCHITECTURE.md, "One config file").
-  const config = loadConfigWithFlags(opts.config, opts, (c) => {
-    if (opts.rules?.length) c.rules_files = opts.rules;
-    if (opts.driver) c.sources.driver = opts.driver;
-  });
+  const config = loadConfigWithFlags(opts.config, opts, (c) => applyRunFlags(c, opts));
   if (typeof config === 'number') return config;
   const log = createLogger();
   // Before anything else: when the eBPF driver will not be there, the first thing a newcomer reads
@@ -73,57 +67,41 @@ async function run(opts: RunOpts): Promise<number> {
       log.warn({ missing: missing.why, fix: missing.fix }, `eBPF driver unavailable, falling back (no stratum-on-the-wire, DNS, RandomX or chmod events): ${missing.why}; fix: ${missing.fix}`);
     }
   }
-  // The agent and the alert pipeline meet through onMatch; the pipeline exists first, so not even
-  // the first match is lost, and the agent is built (rules loaded) before anything listens.
-  let onMatch: (m: Match) => void = () => undefined;
-  let agent: Agent;
+  let rules: RulesManager;
   try {
-    agent = new Agent(config, log, { onMatch: (m) => onMatch(m) });
+    rules = rulesFromConfig(config, log);
   } catch (e) {
     return printLoadError(e);
   }
-  let alerting: Alerting;
-  try {
-    alerting = await startAlerting(config, log, {
-      webRequired: false,
-      inputs: config.web.inputs.enabled === true,
-      ...agentInputs(config, log, () => webhooks(config, agent, (m) => onMatch(m), log)),
-      metrics: {
-        events: () => agent.eventCounts.entries(),
-        drops: () => {
-          const s = agent.stats();
-          return [['queue', s.queueDrops], ['source', s.sourceDrops], ['exec_image_unsettled', s.unsettledExecs]];
-        },
-        rulesLoaded: () => agent.rules.engine.active.length,
-      },
-    });
-  } catch (e) {
-    log.error({ err: (e as Error).message }, 'cannot start the alert pipeline');
-    process.stderr.write(`minewatch run: ${(e as Error).message}\n`);
-    return 1;
-  }
-  onMatch = (m) => alerting.pipeline.accept(m);
-  try {
-    await agent.start();
-  } catch (e) {
-    log.error({ err: (e as Error).message }, 'cannot start');
-    await agent.stop();
-    await alerting.stop();
-    return 1;
-  }
-  process.on('SIGHUP', () => {
-    agent.rules.reload('SIGHUP');
-    // The detectors' config lives in the config file: re-read it; a bad file leaves them as they are.
-    if (!opts.config) return;
+  let recorder: EventRecorder | undefined;
+  if (opts.record) {
     try {
-      agent.setDetectors(loadConfigFile(opts.config).config.detectors);
-      log.info({ config: opts.config }, 'detectors reloaded');
+      recorder = new EventRecorder(opts.record);
     } catch (e) {
-      log.error({ err: (e as Error).message }, 'config refused on reload; the running detectors stay');
+      rules.close();
+      process.stderr.write(`${(e as Error).message}\n`);
+      return 2;
     }
+  }
+  let app: AgentApp;
+  try {
+    app = await startAgentApp(config, log, { server: false, rules, record: recorder?.record });
+  } catch (e) {
+    recorder?.close();
+    const err = e instanceof AppStartError ? e : new AppStartError('agent', e as Error);
+    if (err.stage === 'alerting') {
+      log.error({ err: err.message }, 'cannot start the alert pipeline');
+      process.stderr.write(`minewatch run: ${err.message}\n`);
+    } else log.error({ err: err.message }, 'cannot start');
+    return 1;
+  }
+  if (recorder) log.info({ file: recorder.path }, 'recording the events the pipeline sees (JSON lines, the replay format)');
+  reloadOnSighup(app, opts.config, log, (c) => {
+    applyCommonFlags(c, opts);
+    applyRunFlags(c, opts);
   });
-  agent.rules.watchFiles();
+  rules.watchFiles();
   // The agent first: the events it still holds become alerts, stored before the pipeline stops.
-  await untilSignal(log, () => agent.stop().then(() => alerting.stop()));
+  await untilSignal(log, () => app.stop().then(() => recorder?.close()));
   return 0;
 }

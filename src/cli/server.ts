@@ -6,11 +6,11 @@
 import type { Command } from 'commander';
 import { createLogger } from '../platform/logger.js';
 import { privateUmask } from '../platform/state.js';
-import { Agent } from '../agent/agent.js';
-import type { Match } from '../engine/types.js';
-import { type Alerting, startAlerting } from './alerting.js';
-import { loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
-import { webhooks } from './webhooks.js';
+import type { RulesManager } from '../agent/rules-manager.js';
+import { type AgentApp, startAgentApp } from '../app/agent-app.js';
+import { rulesFromConfig } from '../app/compose.js';
+import { reloadOnSighup } from '../app/reload.js';
+import { applyCommonFlags, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 
 interface ServerOpts {
   config?: string;
@@ -44,35 +44,25 @@ async function serve(opts: ServerOpts): Promise<number> {
     return 2;
   }
   // The engine runs here only for what the webhooks and log files feed it (k8s_audit, github).
-  let onMatch: (m: Match) => void = () => undefined;
-  let agent: Agent;
+  let rules: RulesManager;
   try {
-    agent = new Agent(config, log, { onMatch: (m) => onMatch(m), hostSources: false });
+    rules = rulesFromConfig(config, log);
   } catch (e) {
     return printLoadError(e);
   }
-  let alerting: Alerting | undefined;
+  let app: AgentApp;
   try {
-    alerting = await startAlerting(config, log, {
-      webRequired: true,
-      inputs: true,
-      ...webhooks(config, agent, (m) => onMatch(m), log),
-      metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
-    });
-    const pipeline = alerting.pipeline;
-    onMatch = (m) => pipeline.accept(m);
-    await agent.start();
+    app = await startAgentApp(config, log, { server: true, rules });
   } catch (e) {
     log.error({ err: (e as Error).message }, 'cannot start');
     process.stderr.write(`minewatch server: ${(e as Error).message}\n`);
-    await agent.stop();
-    await alerting?.stop();
     return 1;
   }
-  const running = alerting;
-  agent.rules.watchFiles();
-  process.on('SIGHUP', () => agent.rules.reload('SIGHUP'));
-  log.info({ url: running.url }, 'server started');
-  await untilSignal(log, () => agent.stop().then(() => running.stop()));
+  rules.watchFiles();
+  reloadOnSighup(app, opts.config, log, (c) => {
+    applyCommonFlags(c, opts);
+  });
+  log.info({ url: app.alerting.url }, 'server started');
+  await untilSignal(log, () => app.stop());
   return 0;
 }

@@ -99,7 +99,7 @@ export class ResponseDispatcher {
   private readonly host: string;
 
   constructor(
-    private readonly cfg: ResponseConfig,
+    private cfg: ResponseConfig,
     private readonly actions: Partial<Record<ActionName, ResponseAction>>,
     /** Where the outcome alerts go (the alert pipeline). */
     private readonly emit: (m: Match) => void,
@@ -107,6 +107,11 @@ export class ResponseDispatcher {
     private readonly opts: ResponseDispatcherOptions = {},
   ) {
     this.host = host ?? osHostname();
+  }
+
+  /** A config reload: the new response.mode and actions apply to the next match. */
+  setConfig(cfg: ResponseConfig): void {
+    this.cfg = cfg;
   }
 
   /** The actions configured for a rule match (or a rule), in the order they are listed, each once. */

@@ -43,6 +43,16 @@ export interface AlertingOptions {
   webRequired: boolean;
   /** Mount the alert inputs (POST /, /falco): the server always, the agent when web.inputs.enabled. */
   inputs: boolean;
+  /** The alert pipeline, opened beforehand (openAlertPipeline) so the event pipeline can end in it. */
+  pipeline?: AlertPipeline;
+}
+
+/** The store, throttle and outputs, started: where every match ends. */
+export function openAlertPipeline(config: Config, log: Logger): AlertPipeline {
+  const outputs = createOutputs(config.outputs, log);
+  const pipeline = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
+  log.info({ store: pipeline.store.path, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
+  return pipeline;
 }
 
 /** Who may post alerts: the operator, and the agents the config names (their tokens read now). */
@@ -77,9 +87,7 @@ function announce(url: string, tok: ReturnType<typeof operatorToken>, log: Logge
 }
 
 export async function startAlerting(config: Config, log: Logger, opts: AlertingOptions): Promise<Alerting> {
-  const outputs = createOutputs(config.outputs, log);
-  const pipeline = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
-  log.info({ store: pipeline.store.path, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
+  const pipeline = opts.pipeline ?? openAlertPipeline(config, log);
   let web: WebServer | undefined;
   let url: string | undefined;
   if (config.web.enabled) {

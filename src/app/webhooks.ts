@@ -4,7 +4,6 @@
  * agent's queue; admission decisions are recorded as alerts. The admission webhook may have a
  * listener of its own (k8s.admission.listen): then it is in `listeners`, not in `routes`.
  */
-import type { Agent } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import type { Config } from '../config/sections.js';
 import { resolveRulesPaths } from '../engine/index.js';
@@ -16,6 +15,10 @@ import type { K8sConfig } from '../config/k8s.js';
 import { type K8sRouteDeps, k8sAdmissionRoutes, k8sRoutes } from '../k8s/routes.js';
 import { admissionAuthStatus, configuredWebToken } from '../k8s/webhook-auth.js';
 import type { RoutePlugin } from '../web/types.js';
+import type { Event } from '../events.js';
+
+/** Where the webhook sources' events go (the event pipeline's sink): false when it is full. */
+export type EventSink = (ev: Event) => boolean;
 
 export interface Webhooks {
   routes: RoutePlugin[];
@@ -37,11 +40,11 @@ export function enabledWebhooks(config: Config): string[] {
 }
 
 /** Throws naming the config key at fault (a webhook without a token, an unreadable token file, …). */
-export function webhooks(config: Config, agent: Agent, onMatch: (m: Match) => void, log: Logger): Webhooks {
+export function webhooks(config: Config, sink: EventSink, onMatch: (m: Match) => void, log: Logger): Webhooks {
   const k8s = config.k8s as K8sConfig;
   const github = config.github as GithubConfig;
   const deps: K8sRouteDeps = {
-    sink: agent.sink,
+    sink,
     rules: resolveRulesPaths(config.rules_files),
     webToken: k8s.audit.enabled || k8s.admission.enabled ? configuredWebToken(config.web) : undefined,
     onAdmission: (matches, decision) => {
@@ -56,7 +59,7 @@ export function webhooks(config: Config, agent: Agent, onMatch: (m: Match) => vo
     listeners.push(admissionListener({ listen: k8s.admission.listen, tls: config.web.tls, clientCaFile: k8s.admission.client_ca_file, routes: k8sAdmissionRoutes(k8s, deps), logger: log }));
   }
   return {
-    routes: [...k8sRoutes(k8s, deps), ...(github.enabled ? [githubRoutesFor(github, agent.sink, log)] : [])],
+    routes: [...k8sRoutes(k8s, deps), ...(github.enabled ? [githubRoutesFor(github, sink, log)] : [])],
     listeners,
   };
 }

@@ -1,0 +1,181 @@
+/**
+ * The composition root: the one place that builds the event pipeline and everything it runs —
+ * rules, process table, DNS, response dispatcher with its actions, detectors, alert sink — for
+ * `run`, `server` and `replay` alike. The alert sink is given first, so nothing is bound late.
+ */
+import type { Logger } from '../platform/logger.js';
+import { RulesManager } from '../agent/rules-manager.js';
+import type { Config } from '../config/sections.js';
+import { type Engine, type EngineOptions, type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
+import type { Match } from '../engine/types.js';
+import { ContainerResolver, DockerClient } from '../enrich/containers.js';
+import { DnsCache } from '../enrich/dns.js';
+import { ProcessTable } from '../enrich/process-table.js';
+import type { Event } from '../events.js';
+import type { DetectorsConfig } from '../detectors/config.js';
+import type { DetectorContext } from '../detectors/module.js';
+import { buildDetectors } from '../detectors/registry.js';
+import type { AgentK8s } from '../k8s/agent-k8s.js';
+import { CountingSink } from '../pipeline/alert-sink.js';
+import { DetectorSet } from '../pipeline/detector-set.js';
+import { SyscallEnricher } from '../pipeline/enrich.js';
+import { EventPipeline } from '../pipeline/event-pipeline.js';
+import { BlockDestinationAction } from '../response/block-destination.js';
+import { BlockProtect, outputDestinations } from '../response/block-protect.js';
+import { ResponseDispatcher } from '../response/dispatcher.js';
+import { KillContainerAction } from '../response/kill-container.js';
+import { KillAction } from '../response/kill.js';
+import { recordOnlyActions } from '../response/record-only.js';
+import { AllowList, Safety } from '../response/safety.js';
+import type { ActionName, ResponseAction } from '../response/types.js';
+import type { EbpfSource } from '../sources/ebpf/index.js';
+
+/** What the host's agent fills in as it starts (the cluster client and actions, the eBPF driver). */
+export interface HostState {
+  k8s: AgentK8s;
+  ebpf: EbpfSource | undefined;
+}
+
+export interface Core {
+  readonly config: Config;
+  readonly rules: { readonly engine: Engine };
+  readonly table: ProcessTable;
+  readonly dns: DnsCache;
+  readonly allow: AllowList;
+  /** The dispatcher's actions; the cluster ones join when the agent starts. */
+  readonly actions: Partial<Record<ActionName, ResponseAction>>;
+  readonly response: ResponseDispatcher;
+  readonly detectors: DetectorSet;
+  /** Build the detectors a `detectors` section turns on (start and SIGHUP), keeping what the running ones remember. */
+  readonly buildDetectors: (d: DetectorsConfig) => void;
+  readonly sink: CountingSink;
+  readonly pipeline: EventPipeline;
+  readonly host: HostState;
+}
+
+export interface ComposeOptions {
+  /** Where every match goes at the end: the alert pipeline (run, server), standard output (replay). */
+  sink: (m: Match) => void;
+  /** The rules: by default a RulesManager on config.rules_files and config.engine (reloads on SIGHUP). */
+  rules?: { readonly engine: Engine };
+  /** `replay`: every action only records what it would do, whatever response.mode says; no rescans of this host. */
+  replay?: boolean;
+  /** Every enriched event (`run --record`). */
+  record?: (ev: Event) => void;
+}
+
+/** The rules the config names, with its engine options. Throws LoadError naming the file and line at fault. */
+export function rulesFromConfig(config: Config, log: Logger): RulesManager {
+  return new RulesManager(resolveRulesPaths(config.rules_files), engineOptionsOf(config), log);
+}
+
+/** The engine's options from the config's engine section. */
+export function engineOptionsOf(config: Config): EngineOptions {
+  const e = config.engine;
+  const minPriority: Priority | undefined = parsePriority(e.priority);
+  return {
+    ruleMatching: e.rule_matching,
+    minPriority,
+    enabledTags: e.enabled_tags,
+    disabledTags: e.disabled_tags,
+    disabledRules: e.disabled_rules,
+    appendOutput: e.append_output,
+  };
+}
+
+/** The DNS names the config gives (hosts files, static entries) for fd.*.name. */
+export function dnsFromConfig(config: Config, log: Logger): DnsCache {
+  const dns = new DnsCache();
+  for (const h of config.sources.dns.hosts_files) {
+    try {
+      dns.loadHostsFile(h);
+    } catch (err) {
+      log.warn({ path: h, err: (err as Error).message }, 'cannot read hosts file for fd.*.name');
+    }
+  }
+  for (const [name, ips] of Object.entries(config.sources.dns.static)) dns.addStatic(name, Array.isArray(ips) ? ips : [ips]);
+  return dns;
+}
+
+/**
+ * What block_destination never blocks (block-protect.ts): the host's resolvers, gateways and
+ * addresses, the Kubernetes API (once the client is up), where the alerts go, and
+ * response.block_protect.
+ */
+function blockProtect(config: Config, log: Logger, host: HostState): BlockProtect {
+  const warned = new Set<string>();
+  return new BlockProtect({
+    cidrs: config.response.block_protect ?? [],
+    outputs: outputDestinations(config.outputs as unknown as Record<string, unknown>),
+    kubeApiServer: () => host.k8s.client?.server,
+    kubeEndpoints: async () => {
+      const c = host.k8s.client;
+      if (!c) return [];
+      const ep = await c.core.readNamespacedEndpoints({ name: 'kubernetes', namespace: 'default' });
+      return (ep.subsets ?? []).flatMap((s) => (s.addresses ?? []).map((a) => a.ip));
+    },
+    onError: (what, err) => {
+      if (warned.has(what)) return;
+      warned.add(what);
+      log.warn({ err }, `block_destination: cannot read ${what}; it is not protected from blocks until it can be read`);
+    },
+  });
+}
+
+export function composeCore(config: Config, log: Logger, o: ComposeOptions): Core {
+  const rules = o.rules ?? rulesFromConfig(config, log);
+  const c = config.sources.containers;
+  const table = new ProcessTable({
+    containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
+    containerWaitMs: c.lookup_timeout_ms,
+  });
+  const dns = dnsFromConfig(config, log);
+  const host: HostState = { k8s: { actions: {} }, ebpf: undefined };
+  // Response actions never touch the agent, its children, the host's init, kernel threads or
+  // the allow-list; each outcome is written as an alert of its own.
+  const allow = new AllowList(config.response.allow);
+  const safety = new Safety({ allow, isSelf: (pid) => table.isSelf(pid) });
+  const actions: Partial<Record<ActionName, ResponseAction>> = o.replay ? recordOnlyActions() : {
+    kill: new KillAction({ safety }),
+    kill_container: new KillContainerAction({ safety }),
+    block_destination: new BlockDestinationAction({ safety, ttlSeconds: config.response.block_ttl_s, protectList: blockProtect(config, log, host) }),
+  };
+  const sink = new CountingSink(o.sink);
+  const response = new ResponseDispatcher(config.response, actions, sink.accept, undefined, { stillMatches: (rule, ev) => rules.engine.recheck(rule, ev) });
+  const detectorCtx: DetectorContext = {
+    isSelf: (pid) => table.isSelf(pid),
+    lookup: (pid) => table.get(pid),
+    containerOf: (pid) => table.containerOf(pid),
+    log,
+    // The RandomX rule judged a process's FPU figures: fewer events of it from now on.
+    fpuJudged: (pid, startTs) => host.ebpf?.fpuJudged(pid, startTs),
+  };
+  const detectors = new DetectorSet(response, { rescans: !o.replay });
+  const build = (d: DetectorsConfig): void => {
+    // Built before they replace the running ones: a config that cannot be built throws first.
+    const next = buildDetectors(d, detectorCtx, detectors.current());
+    if (d.monero.enabled && host.ebpf && host.ebpf.fpuStatus !== 'on') {
+      log.warn({}, 'detectors.monero.enabled: the RandomX tracepoint was not attached at start; restart the agent to attach it');
+    }
+    detectors.replace(next);
+  };
+  build(config.detectors);
+  const pipeline = new EventPipeline({
+    queueSize: config.sources.queue_size,
+    engine: () => rules.engine,
+    enrich: new SyscallEnricher(dns, () => host.k8s.pods),
+    detectors: detectors.current,
+    response,
+    sink,
+    isSelf: o.replay ? undefined : (pid) => table.isSelf(pid),
+    record: o.record,
+    onError: (err, ev) => log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped'),
+  });
+  return { config, rules, table, dns, allow, actions, response, detectors, buildDetectors: build, sink, pipeline, host };
+}
+
+/** The host agent's core (`run`, `server`): the rules from the config, reloadable. */
+export function composeHostCore(config: Config, log: Logger, o: Omit<ComposeOptions, 'rules' | 'replay'> & { rules?: RulesManager }): Core & { rules: RulesManager } {
+  const rules = o.rules ?? rulesFromConfig(config, log);
+  return { ...composeCore(config, log, { ...o, rules }), rules };
+}

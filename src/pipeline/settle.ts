@@ -1,0 +1,86 @@
+/**
+ * Settling: an event a source built from the process table (a connection, a CPU sample, an eBPF
+ * syscall) may name a process that is still on its way through the table. Such an event waits for
+ * its pid's pending notices and then takes the process afresh (moved here from agent.ts).
+ */
+import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../events.js';
+
+/** Longest a connection or CPU event waits for its process's pending notices. */
+export const SETTLE_WAIT_MS = 2_000;
+
+/** What settling reads of the process table. */
+export interface SettleTable {
+  get(pid: number): ProcessInfo | undefined;
+  containerOf(pid: number): ContainerInfo | undefined;
+}
+
+/** Chooses between the process as the source saw it (`was`) and as the table has it now. */
+export type PickProcess = (was: ProcessInfo, now: ProcessInfo) => ProcessInfo;
+
+/**
+ * For the eBPF driver's events: the table's entry replaces the kernel's view of the process only
+ * once the table has taken in the same exec (same comm), not while it still holds the forked image;
+ * and a command line the table could not read (the process exited first) stays the kernel's.
+ */
+export function preferKernelImage(was: ProcessInfo, now: ProcessInfo): ProcessInfo {
+  if (was.name !== now.name) return was;
+  if (was.exepath !== undefined && now.exepath === undefined) return { ...now, exe: was.exe, args: was.args, exepath: was.exepath };
+  return now;
+}
+
+export class NoticeSettler {
+  /** Per pid, the last process notice still being applied to the table. */
+  private readonly applying = new Map<number, Promise<void>>();
+
+  constructor(private readonly table: SettleTable, private readonly forward: (ev: Event) => void) {}
+
+  /**
+   * A process notice is being applied to the table: events of its pid wait for it. The table
+   * applies one pid's notices in order, so the last one pending settles them all.
+   */
+  track(pid: number, done: Promise<void>): void {
+    const tracked: Promise<void> = done.finally(() => {
+      if (this.applying.get(pid) === tracked) this.applying.delete(pid);
+    });
+    this.applying.set(pid, tracked);
+  }
+
+  /**
+   * Take an event that names a process as the table knew it when the source looked; a process
+   * that has just exec'd (a miner that starts and connects at once) may still be on its way
+   * through the table, and the event would name the image it was forked from (seen: a container's
+   * miner connected 8 ms after its exec, and the pool alert named `sh`). setImmediate first: it
+   * runs after the event loop's poll phase, which delivers the proc connector's batches, so
+   * notices the kernel sent before the source looked are pending by then. An exec notice that was
+   * dropped (a burst past the connector's queue) is not recovered here: the event keeps the
+   * forked image. `ordered`: a source whose notices and events come in one ordered stream (eBPF)
+   * has delivered every notice before the event already: nothing to wait for unless one is still
+   * being applied.
+   */
+  settled(ev: Event, pick?: PickProcess, ordered = false): void {
+    const pid = (ev as SyscallEvent).proc?.pid;
+    if (pid === undefined) return this.forward(ev);
+    if (ordered && !this.applying.has(pid)) return this.forward(ev);
+    setImmediate(() => {
+      const pending = this.applying.get(pid);
+      if (!pending) return this.forward(ev);
+      // The table's notices always settle; the timer only bounds the wait should one not.
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = Promise.race([pending, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
+      void bounded.then(() => {
+        clearTimeout(timer);
+        const sev = ev as SyscallEvent;
+        const now = this.table.get(pid);
+        const was = sev.proc;
+        // Only the same process (same start time), never a new one under a reused pid.
+        // `pick` lets a source that knows better keep (some of) what it saw.
+        if (now && now !== was && (was.start_ts === undefined || now.start_ts === undefined || now.start_ts === was.start_ts)) {
+          sev.proc = pick ? pick(was, now) : now;
+          const c = this.table.containerOf(pid);
+          if (c) sev.container = c;
+        }
+        this.forward(ev);
+      });
+    });
+  }
+}
