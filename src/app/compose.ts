@@ -3,6 +3,7 @@
  * rules, process table, DNS, response dispatcher with its actions, detectors, alert sink — for
  * `run`, `server` and `replay` alike. The alert sink is given first, so nothing is bound late.
  */
+import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../agent/logger.js';
 import { LegacyDetectors } from '../agent/legacy-detectors.js';
 import { RANDOMX_RULE } from '../agent/randomx.js';
@@ -14,7 +15,6 @@ import { ContainerResolver, DockerClient } from '../enrich/containers.js';
 import { DnsCache } from '../enrich/dns.js';
 import { ProcessTable } from '../enrich/process-table.js';
 import type { Event, SyscallEvent } from '../events.js';
-import type { AgentK8s } from '../k8s/agent-k8s.js';
 import { CountingSink } from '../pipeline/alert-sink.js';
 import { DetectorSet } from '../pipeline/detector-set.js';
 import { SyscallEnricher } from '../pipeline/enrich.js';
@@ -27,13 +27,9 @@ import { KillAction } from '../response/kill.js';
 import { recordOnlyActions } from '../response/record-only.js';
 import { AllowList, Safety } from '../response/safety.js';
 import type { ActionName, ResponseAction } from '../response/types.js';
-import type { EbpfSource } from '../sources/ebpf/index.js';
 
 /** What the host's agent fills in as it starts (the cluster client and actions, the eBPF driver). */
-export interface HostState {
-  k8s: AgentK8s;
-  ebpf: EbpfSource | undefined;
-}
+export type HostState = AgentCore['host'];
 
 export interface Core {
   readonly config: Config;
