@@ -20,21 +20,31 @@ export const RESTART_SECTIONS = ['sources', 'web', 'alerts', 'outputs', 'k8s', '
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /**
- * Apply a new config to the running app. Returns the sections that changed but need a restart.
- * The rules load first: when they fail, nothing else changes either.
+ * Apply a new config to the running app. Returns the sections that changed but need a restart, or
+ * undefined when the new config was refused (nothing changed). The detectors are built first (a
+ * banned-list file that cannot be read throws before anything changes), then the rules load; when
+ * they fail, the detectors go back to the running config's.
  */
 export function applyConfig(app: AgentApp, running: Config, next: Config, log: Logger): string[] | undefined {
   const { core } = app;
+  try {
+    core.legacy.configure(next.detectors);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'config refused on reload: its detectors section cannot be built; nothing changed');
+    return undefined;
+  }
   const rulesChanged = !same(running.rules_files, next.rules_files) || !same(running.engine, next.engine);
   const ok = rulesChanged
     ? core.rules.retarget(resolveRulesPaths(next.rules_files), engineOptionsOf(next), 'SIGHUP')
     : core.rules.reload('SIGHUP');
-  if (!ok) return undefined;
-  core.legacy.configure(next.detectors);
+  if (!ok) {
+    core.legacy.configure(running.detectors);
+    log.error({}, 'config refused on reload: its rules do not load; nothing changed');
+    return undefined;
+  }
   core.detectors.replace([core.legacy]);
   core.response.setConfig(next.response);
-  const restart = RESTART_SECTIONS.filter((k) => !same((running as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k]));
-  return restart;
+  return RESTART_SECTIONS.filter((k) => !same((running as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k]));
 }
 
 export function reloadOnSighup(app: AgentApp, path: string | undefined, log: Logger, flags: (c: Config) => void): void {
@@ -55,11 +65,15 @@ export function reloadOnSighup(app: AgentApp, path: string | undefined, log: Log
       log.error({ config: path, err: where }, 'config refused on reload: nothing changed; fix the file and send SIGHUP again');
       return;
     }
-    const restart = applyConfig(app, running, next, log);
-    if (restart === undefined) {
-      log.error({ config: path }, 'config refused on reload: its rules do not load; nothing changed');
+    let restart: string[] | undefined;
+    try {
+      restart = applyConfig(app, running, next, log);
+    } catch (e) {
+      // A reload never takes the daemon down: what ran before goes on.
+      log.error({ config: path, err: (e as Error).message }, 'config reload failed');
       return;
     }
+    if (restart === undefined) return;
     log.info({ config: path, live: LIVE_SECTIONS }, 'config reloaded');
     log.info({ config: path }, 'detectors reloaded');
     if (restart.length) log.warn({ config: path, sections: restart }, `these sections changed but are read at start only: restart the agent to apply them (${restart.join(', ')})`);
