@@ -114,6 +114,15 @@ describe('SIGHUP reloads the whole config file', { skip: NO_CC ?? NO_ROOT }, () 
     assert.match(String(invalid.err), /response\.mode|mode/);
     await marker.fire(a, 'after the invalid file', DEADLINE, 'Reload Before');
 
+    // A file whose rules do not load (and whose response would differ): refused whole.
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, '- rule: Broken\n  desc: d\n  condition: evt.type = \n  output: o\n  priority: WARNING\n');
+    writeConfig(cfg, { ...base, rules_files: [broken], response: { mode: 'dryrun', actions: [{ rules: ['Reload Before'], do: ['kill'] }] } });
+    from = a.logs.length;
+    a.child.kill('SIGHUP');
+    await a.waitLog((l) => l.msg === 'config refused on reload: its rules do not load; nothing changed', DEADLINE, 'bad rules refused', from);
+    const still = await marker.fire(a, 'after the bad rules', DEADLINE, 'Reload Before');
+
     // A good file: other rules files (taken live), a response action for the new rule, and a
     // change to sources (read at start only: named in a warning).
     writeConfig(cfg, {
@@ -132,6 +141,8 @@ describe('SIGHUP reloads the whole config file', { skip: NO_CC ?? NO_ROOT }, () 
     const outcome = await a.waitAlert((x) => x.rule === 'minewatch response: kill' && x.output_fields['proc.pid'] === pid, DEADLINE, 'the dry-run kill the new response section asks for');
     assert.equal(outcome.output_fields['mw.response.outcome'], 'dryrun');
     assert.equal(a.alerts.filter((x) => x.rule === 'Reload Before' && x.time > alert.time).length, 0, 'the old rules file is no longer loaded');
+    // By now (a later marker and its outcome are in) an outcome for the earlier one would be too.
+    assert.equal(a.alerts.filter((x) => x.rule === 'minewatch response: kill' && x.output_fields['proc.pid'] === still.output_fields['proc.pid']).length, 0, 'the refused file\'s response section did not take over');
     await a.stop();
   });
 });

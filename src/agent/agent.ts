@@ -17,7 +17,15 @@ import type { ProcNotice, ProcNoticeSource, Source } from '../sources/types.js';
 import type { Logger } from '../platform/logger.js';
 import { agentK8s } from '../k8s/agent-k8s.js';
 import { RANDOMX_EVENT, randomxState } from './randomx.js';
-import type { Core } from '../app/compose.js';
+import type { DnsCache } from '../enrich/dns.js';
+import type { ProcessTable } from '../enrich/process-table.js';
+import type { AgentK8s } from '../k8s/agent-k8s.js';
+import type { CountingSink } from '../pipeline/alert-sink.js';
+import type { DetectorSet } from '../pipeline/detector-set.js';
+import type { EventPipeline } from '../pipeline/event-pipeline.js';
+import type { ResponseDispatcher } from '../response/dispatcher.js';
+import type { AllowList } from '../response/safety.js';
+import type { ActionName, ResponseAction } from '../response/types.js';
 import { NoticeSettler, preferKernelImage } from '../pipeline/settle.js';
 import type { RulesManager } from './rules-manager.js';
 
@@ -49,6 +57,22 @@ export interface AgentHooks {
   hostSources?: boolean;
 }
 
+/** What the composition root (src/app/compose.ts) built for the agent to run. */
+export interface AgentCore {
+  readonly rules: RulesManager;
+  readonly table: ProcessTable;
+  readonly dns: DnsCache;
+  readonly allow: AllowList;
+  /** The dispatcher's actions: the cluster ones join at start(). */
+  readonly actions: Partial<Record<ActionName, ResponseAction>>;
+  readonly response: ResponseDispatcher;
+  readonly detectors: DetectorSet;
+  readonly sink: CountingSink;
+  readonly pipeline: EventPipeline;
+  /** Filled in at start(): the cluster client and actions, the eBPF driver while it runs. */
+  readonly host: { k8s: AgentK8s; ebpf: EbpfSource | undefined };
+}
+
 export class Agent {
   readonly rules: RulesManager;
   /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
@@ -61,14 +85,9 @@ export class Agent {
   private dropTimer: NodeJS.Timeout | undefined;
   private lastDrops = 0;
 
-  constructor(private readonly config: Config, private readonly log: Logger, readonly core: Core & { rules: RulesManager }, private readonly hooks: AgentHooks = {}) {
+  constructor(private readonly config: Config, private readonly log: Logger, readonly core: AgentCore, private readonly hooks: AgentHooks = {}) {
     this.rules = core.rules;
     this.settler = new NoticeSettler(core.table, core.pipeline.accept);
-  }
-
-  /** The webhook sources' EventSink (the pipeline's). */
-  get sink(): (ev: import('../events.js').Event) => boolean {
-    return this.core.pipeline.sink;
   }
 
   /** Start every source; resolves once they listen. Throws when the configured driver cannot run. */

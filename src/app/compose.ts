@@ -3,6 +3,7 @@
  * rules, process table, DNS, response dispatcher with its actions, detectors, alert sink — for
  * `run`, `server` and `replay` alike. The alert sink is given first, so nothing is bound late.
  */
+import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import { RulesManager } from '../agent/rules-manager.js';
 import type { Config } from '../config/sections.js';
@@ -12,10 +13,10 @@ import { ContainerResolver, DockerClient } from '../enrich/containers.js';
 import { DnsCache } from '../enrich/dns.js';
 import { ProcessTable } from '../enrich/process-table.js';
 import type { Event } from '../events.js';
+import type { Detector } from '../detectors/types.js';
 import type { DetectorsConfig } from '../detectors/config.js';
 import type { DetectorContext } from '../detectors/module.js';
 import { buildDetectors } from '../detectors/registry.js';
-import type { AgentK8s } from '../k8s/agent-k8s.js';
 import { CountingSink } from '../pipeline/alert-sink.js';
 import { DetectorSet } from '../pipeline/detector-set.js';
 import { SyscallEnricher } from '../pipeline/enrich.js';
@@ -28,13 +29,9 @@ import { KillAction } from '../response/kill.js';
 import { recordOnlyActions } from '../response/record-only.js';
 import { AllowList, Safety } from '../response/safety.js';
 import type { ActionName, ResponseAction } from '../response/types.js';
-import type { EbpfSource } from '../sources/ebpf/index.js';
 
 /** What the host's agent fills in as it starts (the cluster client and actions, the eBPF driver). */
-export interface HostState {
-  k8s: AgentK8s;
-  ebpf: EbpfSource | undefined;
-}
+export type HostState = AgentCore['host'];
 
 export interface Core {
   readonly config: Config;
@@ -46,8 +43,12 @@ export interface Core {
   readonly actions: Partial<Record<ActionName, ResponseAction>>;
   readonly response: ResponseDispatcher;
   readonly detectors: DetectorSet;
-  /** Build the detectors a `detectors` section turns on (start and SIGHUP), keeping what the running ones remember. */
-  readonly buildDetectors: (d: DetectorsConfig) => void;
+  /**
+   * Build, without installing, the detectors a `detectors` section turns on (start and SIGHUP),
+   * keeping what the running ones remember. Throws when one cannot be built (a banned-list file
+   * that cannot be read): nothing has changed then. `detectors.replace()` installs them.
+   */
+  readonly prepareDetectors: (d: DetectorsConfig) => Detector[];
   readonly sink: CountingSink;
   readonly pipeline: EventPipeline;
   readonly host: HostState;
@@ -151,15 +152,14 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     fpuJudged: (pid, startTs) => host.ebpf?.fpuJudged(pid, startTs),
   };
   const detectors = new DetectorSet(response, { rescans: !o.replay });
-  const build = (d: DetectorsConfig): void => {
-    // Built before they replace the running ones: a config that cannot be built throws first.
+  const prepare = (d: DetectorsConfig): Detector[] => {
     const next = buildDetectors(d, detectorCtx, detectors.current());
     if (d.monero.enabled && host.ebpf && host.ebpf.fpuStatus !== 'on') {
       log.warn({}, 'detectors.monero.enabled: the RandomX tracepoint was not attached at start; restart the agent to attach it');
     }
-    detectors.replace(next);
+    return next;
   };
-  build(config.detectors);
+  detectors.replace(prepare(config.detectors));
   const pipeline = new EventPipeline({
     queueSize: config.sources.queue_size,
     engine: () => rules.engine,
@@ -171,7 +171,7 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     record: o.record,
     onError: (err, ev) => log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped'),
   });
-  return { config, rules, table, dns, allow, actions, response, detectors, buildDetectors: build, sink, pipeline, host };
+  return { config, rules, table, dns, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host };
 }
 
 /** The host agent's core (`run`, `server`): the rules from the config, reloadable. */

@@ -67,8 +67,11 @@ async function replay(file: string, opts: ReplayOpts): Promise<number> {
   // The config's detectors and response run as live (responses record only, see compose.ts).
   const config = loadConfigWithFlags(opts.config, {});
   if (typeof config === 'number') return config;
-  config.sources.dns.hosts_files = [];
-  config.sources.dns.static = {};
+  if (!opts.config) {
+    // Without a config file, names come from --hosts and --dns only (not this machine's /etc/hosts).
+    config.sources.dns.hosts_files = [];
+    config.sources.dns.static = {};
+  }
   const byRule = new Map<string, number>();
   let alerts = 0;
   // Every match prints, ungrouped and unstored: no throttle, no store.
