@@ -61,7 +61,10 @@ const LAYERS = [
     // The agent starts the k8s side of a node agent (k8s/agent-k8s.ts: pod watch, k8s actions).
     { name: 'agent', path: '^src/agent/', alsoMay: ['k8s'] },
   ],
-  // 10. Commands, and the package's public entry (the engine API).
+  // 10. The composition root (src/app/: run and server put together, reload): builds the
+  //     pipeline, the agent, the web server and the webhooks from one config.
+  [{ name: 'app', path: '^src/app/' }],
+  // 11. Commands, and the package's public entry (the engine API).
   [
     { name: 'cli', path: '^src/cli/' },
     { name: 'entry', path: '^src/index\\.ts$' },

@@ -244,7 +244,7 @@ export function decodeEvent(line: string): Event {
 
 /** Serialize an event to one JSON line, bigints as decimal strings. */
 export function encodeEvent(ev: Event): string {
-  return JSON.stringify(ev, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  return JSON.stringify(ev, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
 /**

@@ -13,13 +13,10 @@ import { after, describe, it } from 'node:test';
 import { AgentRun, runScope, compileC, Marker, MARKER_RULE, markerRules, randomToken, writeConfig } from './helpers/agent-run.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { FIXTURES } from './helpers/paths.js';
+import { until } from './helpers/wait.js';
 
 const { tmp, start } = runScope('mw-alerts-e2e-');
 
-/** Wait until `cond` holds, looking every 50 ms; the test's timeout bounds it. */
-async function eventually(cond: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, 50));
-}
 
 /** A loopback webhook target that records every JSON body it accepts. */
 class Receiver {
@@ -118,7 +115,7 @@ describe('minewatch server: store, throttle, forward', () => {
     }
     for (let i = 0; i < 10; i++) assert.equal(await post(`${base}/falco`, falcoAlert(i, 'bbbbbbbbbbbb'), token), 200);
     // Both firsts arrive at once; the summaries when the windows close.
-    await eventually(() => hook.got.length >= 4);
+    await until(() => hook.got.length >= 4);
     const groups = await allAlerts(base, token);
     assert.equal(groups.length, 2);
     const byContainer = Object.fromEntries(groups.map((g) => [g.container_id, g]));
@@ -127,7 +124,7 @@ describe('minewatch server: store, throttle, forward', () => {
     const forA = hook.got.filter((m) => m.output_fields['container.id'] === 'aaaaaaaaaaaa');
     assert.deepEqual(forA.map((m) => [m.minewatch.kind, m.minewatch.count]), [['first', 1], ['summary', 10_000]]);
     // Nothing else is on its way: the webhook's queue is empty and it got exactly four.
-    await eventually(async () => /minewatch_output_queue_depth\{output="webhook"\} 0\b/.test(await (await fetch(`${base}/metrics`)).text()));
+    await until(async () => /minewatch_output_queue_depth\{output="webhook"\} 0\b/.test(await (await fetch(`${base}/metrics`)).text()));
     assert.equal(hook.got.length, 4);
     await server.stop();
     await hook.close();
@@ -156,7 +153,7 @@ describe('minewatch server: store, throttle, forward', () => {
         }
       }
     })();
-    await eventually(() => acked.size >= 1000);
+    await until(() => acked.size >= 1000);
     s1.child.kill('SIGKILL');
     await sender;
     await s1.exited;
@@ -166,7 +163,7 @@ describe('minewatch server: store, throttle, forward', () => {
     const stored = new Set((await allAlerts(base2, token)).map((a) => a.output_fields.seq));
     for (const s of acked) assert.ok(stored.has(s), `acknowledged alert seq=${s} is not in the store after the restart`);
     await hook.listen(port);
-    await eventually(() => new Set(hook.got.map((m) => m.output_fields.seq)).size >= stored.size);
+    await until(() => new Set(hook.got.map((m) => m.output_fields.seq)).size >= stored.size);
     const delivered = new Set(hook.got.map((m) => m.output_fields.seq));
     for (const s of stored) assert.ok(delivered.has(s), `stored alert seq=${s} was never delivered`);
     await s2.stop();
@@ -218,7 +215,7 @@ describe('an agent forwarding to a central server', () => {
     await agent.started();
     const onServer = async (cmdlinePart: string): Promise<any> => {
       let found: any;
-      await eventually(async () => {
+      await until(async () => {
         found = (await allAlerts(base, token)).find((a) => String(a.output_fields['proc.cmdline'] ?? '').includes(cmdlinePart));
         return found !== undefined;
       });

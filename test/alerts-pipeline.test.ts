@@ -15,6 +15,7 @@ import { PermanentDeliveryError, type AlertMessage, type Output } from '../src/a
 import { createLogger } from '../src/platform/logger.js';
 import type { Match, Priority } from '../src/engine/types.js';
 import type { SyscallEvent } from '../src/events.js';
+import { until } from './helpers/wait.js';
 
 const log = createLogger('silent');
 const dirs: string[] = [];
@@ -25,10 +26,6 @@ function dbPath(): string {
   return join(d, 'alerts.db');
 }
 
-/** Wait until `cond` holds (each look after a short pause); the test's own timeout bounds it. */
-async function eventually(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
-}
 
 function config(over: Record<string, unknown> = {}): AlertsConfig {
   return alertsSection.parse({ delivery: { retry_initial_ms: 5, retry_max_ms: 20 }, ...over });
@@ -158,7 +155,7 @@ describe('delivery', () => {
     down = false;
     await flaky.until(30);
     assert.deepEqual(flaky.got.map((m) => m.output_fields['proc.pid']).sort((a, b) => Number(a) - Number(b)), [...Array(30).keys()]);
-    await eventually(() => p.outputStats().find((s) => s.name === 'flaky')!.pending === 0);
+    await until(() => p.outputStats().find((s) => s.name === 'flaky')!.pending === 0);
     const st = p.outputStats().find((s) => s.name === 'flaky')!;
     assert.equal(st.delivered, 30);
     assert.ok(st.failures > 0);
@@ -171,7 +168,7 @@ describe('delivery', () => {
     p.accept(match({ pid: 1 }));
     p.accept(match({ pid: 2 }));
     await out.until(1);
-    await eventually(() => p.store.counters('strict').dead === 1 && p.store.counters('strict').pending === 0);
+    await until(() => p.store.counters('strict').dead === 1 && p.store.counters('strict').pending === 0);
     assert.equal(out.attempts, 2);
     await p.stop();
   });

@@ -15,7 +15,8 @@ import { NatsOutput } from '../src/alerts/outputs/nats.js';
 import { RedisOutput } from '../src/alerts/outputs/redis.js';
 import { PermanentDeliveryError } from '../src/alerts/types.js';
 import type { AlertMessage } from '../src/alerts/types.js';
-import { alertMessage, eventually } from './helpers/alerts.js';
+import { alertMessage } from './helpers/alerts.js';
+import { eventually } from './helpers/wait.js';
 import { type Broker, type BrokerKind, brokerUnavailable, freePort, startBroker } from './helpers/brokers.js';
 
 const TIMEOUT = { timeout: 60_000 };

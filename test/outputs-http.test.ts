@@ -13,7 +13,8 @@ import { FalcosidekickOutput } from '../src/alerts/outputs/falcosidekick.js';
 import { SlackOutput, slackMessage } from '../src/alerts/outputs/slack.js';
 import { WebhookOutput } from '../src/alerts/outputs/webhook.js';
 import { PermanentDeliveryError } from '../src/alerts/types.js';
-import { Receiver, alertMessage, eventually } from './helpers/alerts.js';
+import { Receiver, alertMessage } from './helpers/alerts.js';
+import { eventually } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-http-outputs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

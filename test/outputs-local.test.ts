@@ -13,7 +13,8 @@ import { FileOutput } from '../src/alerts/outputs/file.js';
 import { ProgramOutput } from '../src/alerts/outputs/program.js';
 import { StdoutOutput } from '../src/alerts/outputs/stdout.js';
 import { PermanentDeliveryError } from '../src/alerts/types.js';
-import { alertMessage, eventually } from './helpers/alerts.js';
+import { alertMessage } from './helpers/alerts.js';
+import { eventually } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-outputs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

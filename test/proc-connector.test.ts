@@ -6,6 +6,7 @@ import type { ProcNotice } from '../src/sources/types.js';
 import { ProcConnectorSource, exitCodeFromStatus, toNotice } from '../src/sources/proc-connector.js';
 import { loadNativeAddon } from '../src/platform/native-addon.js';
 import { ROOT } from './helpers/paths.js';
+import { waitFor } from './helpers/wait.js';
 
 const MODULE = `${ROOT}dist/src/sources/proc-connector.js`;
 
@@ -52,17 +53,6 @@ async function skipped(t: TestContext): Promise<boolean> {
   return why !== undefined;
 }
 
-function waitFor(pred: () => boolean, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const tick = () => {
-      if (pred()) return resolve(true);
-      if (Date.now() - t0 > ms) return resolve(false);
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 function run(cmd: string, args: string[]): Promise<{ pid: number; code: number | null }> {
   const child = spawn(cmd, args, { stdio: 'ignore' });

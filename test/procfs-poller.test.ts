@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ProcNotice } from '../src/sources/types.js';
 import { ProcfsPollerSource, parseStat } from '../src/sources/procfs-poller.js';
 import { ROOT } from './helpers/paths.js';
+import { waitFor } from './helpers/wait.js';
 
 const PF_KTHREAD = 0x00200000;
 
@@ -194,17 +195,6 @@ test('fake proc root: a poll never holds more stat files than maxOpenFiles', asy
   }
 });
 
-function waitFor(pred: () => boolean, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const tick = () => {
-      if (pred()) return resolve(true);
-      if (Date.now() - t0 > ms) return resolve(false);
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 function exited(child: ReturnType<typeof spawn>): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));

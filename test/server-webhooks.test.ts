@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AgentRun, randomToken, writeConfig } from './helpers/agent-run.js';
 import { FIXTURES } from './helpers/paths.js';
+import { until } from './helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mw-server-hooks-'));
 const runs: AgentRun[] = [];
@@ -27,9 +28,6 @@ function startServer(file: string, config: Record<string, unknown>): AgentRun {
   return server;
 }
 
-async function eventually(cond: () => Promise<boolean>): Promise<void> {
-  while (!(await cond())) await new Promise((r) => setTimeout(r, 50));
-}
 
 describe('minewatch server: k8s audit and admission webhooks', () => {
   it('a miner Deployment through the audit webhook is an alert in the server store; admission in enforce denies it and records the decision', async () => {
@@ -48,7 +46,7 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
     assert.equal((await post('/k8s-audit', fixture('audit/deployment-metal3d-xmrig.json'), {})).status, 401);
     assert.equal((await post('/k8s-audit', fixture('audit/deployment-metal3d-xmrig.json'), { authorization: `Bearer ${auditToken}` })).status, 200);
     let alert: any;
-    await eventually(async () => {
+    await until(async () => {
       const r = await fetch(`${base}/api/alerts?source=k8s_audit`, { headers: auth });
       alert = ((await r.json()) as { alerts: any[] }).alerts.find((a) => a.rule === 'K8s Workload With Miner Image');
       return alert !== undefined;
@@ -61,7 +59,7 @@ describe('minewatch server: k8s audit and admission webhooks', () => {
     const review = await (await post('/admission', fixture('admission/pod-kubectl-run-miner.json'), auth)).json() as { response: { allowed: boolean; status?: { message?: string } } };
     assert.equal(review.response.allowed, false);
     assert.match(review.response.status?.message ?? '', /miner/i);
-    await eventually(async () => {
+    await until(async () => {
       const r = await fetch(`${base}/api/alerts?rule=${encodeURIComponent('K8s Workload Runs Miner Command')}`, { headers: auth });
       return ((await r.json()) as { alerts: unknown[] }).alerts.length > 0;
     });

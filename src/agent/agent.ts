@@ -10,7 +10,6 @@ import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
 import { ProcfsPollerSource } from '../sources/procfs-poller.js';
 import { AuditLogFollower } from '../sources/k8s-audit-log.js';
-import type { K8sConfig } from '../config/k8s.js';
 import { EbpfSource, applyKernelExec } from '../sources/ebpf/index.js';
 import { chooseDriver } from '../sources/choose-driver.js';
 import type { ProcNotice, ProcNoticeSource, Source } from '../sources/types.js';
@@ -100,7 +99,7 @@ export class Agent {
     core.pipeline.start();
     core.host.k8s.pods?.start();
     if (host) await this.startHostSources();
-    const auditLog = (this.config as { k8s?: K8sConfig }).k8s?.audit.log_path;
+    const auditLog = this.config.k8s.audit.log_path;
     if (auditLog) {
       this.sources.push(new AuditLogFollower(auditLog, { onError: (err) => this.log.warn({ err: err.message }, 'k8s audit log: line skipped') }));
     }

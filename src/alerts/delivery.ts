@@ -50,14 +50,14 @@ export class DeliveryWorker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const t = ms === undefined ? undefined : setTimeout(done, ms);
-      const self = this;
-      function done() {
+      let t: NodeJS.Timeout | undefined;
+      const done = (): void => {
         clearTimeout(t);
-        self.waker = undefined;
-        self.woken = false;
+        this.waker = undefined;
+        this.woken = false;
         resolve();
-      }
+      };
+      if (ms !== undefined) t = setTimeout(done, ms);
       this.waker = done;
     });
   }

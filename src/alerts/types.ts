@@ -39,7 +39,7 @@ export interface AlertRecord {
   containerId: string | null;
   containerName: string | null;
   /** The first event as the engine saw it (JSON of the event model), when the alert was local. */
-  event: unknown | null;
+  event: unknown;
   /** Where the alert came from: this process's engine, or an input (Falco, another agent). */
   origin: 'local' | 'input';
   /** When the throttle window for this group closes (ns); null once closed. */

@@ -10,7 +10,6 @@ import type { Config } from '../config/sections.js';
 import { priorityLabel, type Priority } from '../engine/types.js';
 import { clientOptions } from '../k8s-api/api-config.js';
 import { K8sClient } from '../k8s-api/client.js';
-import type { K8sConfig } from '../config/k8s.js';
 import { tokenReviewer } from '../k8s-api/token-review.js';
 import { BearerToken } from '../platform/bearer-token.js';
 import { operatorToken } from '../web/auth.js';
@@ -62,7 +61,7 @@ function senders(config: Config, operator: string, log: Logger): InputIdentities
   let reviewer;
   if (inp.service_accounts.length > 0) {
     try {
-      reviewer = tokenReviewer(new K8sClient(clientOptions((config.k8s as K8sConfig).api)));
+      reviewer = tokenReviewer(new K8sClient(clientOptions(config.k8s.api)));
     } catch (e) {
       throw new Error(`web.inputs.service_accounts: ${(e as Error).message}`);
     }

@@ -8,10 +8,8 @@ import type { Logger } from '../platform/logger.js';
 import type { Config } from '../config/sections.js';
 import { resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
-import type { GithubConfig } from '../config/github.js';
 import { githubRoutesFor } from '../github/config.js';
 import { type AdmissionListener, admissionListener } from '../k8s/admission-server.js';
-import type { K8sConfig } from '../config/k8s.js';
 import { type K8sRouteDeps, k8sAdmissionRoutes, k8sRoutes } from '../k8s/routes.js';
 import { admissionAuthStatus, configuredWebToken } from '../k8s/webhook-auth.js';
 import type { RoutePlugin } from '../web/types.js';
@@ -30,19 +28,16 @@ export interface Webhooks {
  * are not mounted): the list to extend beside webhooks() when a webhook is added.
  */
 export function enabledWebhooks(config: Config): string[] {
-  const k8s = config.k8s as Partial<K8sConfig> | undefined;
-  const github = config.github as Partial<GithubConfig> | undefined;
   const on: string[] = [];
-  if (k8s?.audit?.enabled) on.push('k8s.audit (POST /k8s-audit)');
-  if (k8s?.admission?.enabled) on.push('k8s.admission (POST /admission)');
-  if (github?.enabled) on.push('github (POST /github)');
+  if (config.k8s.audit.enabled) on.push('k8s.audit (POST /k8s-audit)');
+  if (config.k8s.admission.enabled) on.push('k8s.admission (POST /admission)');
+  if (config.github.enabled) on.push('github (POST /github)');
   return on;
 }
 
 /** Throws naming the config key at fault (a webhook without a token, an unreadable token file, …). */
 export function webhooks(config: Config, sink: EventSink, onMatch: (m: Match) => void, log: Logger): Webhooks {
-  const k8s = config.k8s as K8sConfig;
-  const github = config.github as GithubConfig;
+  const { k8s, github } = config;
   const deps: K8sRouteDeps = {
     sink,
     rules: resolveRulesPaths(config.rules_files),

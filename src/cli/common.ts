@@ -47,7 +47,11 @@ export function untilSignal(log: { info: (o: object, m: string) => void }, stop:
   return new Promise<void>((resolve) => {
     const done = (signal: string) => {
       log.info({ signal }, 'shutting down');
-      stop().finally(resolve);
+      // A failed stop still ends the wait; its error is logged, never an unhandled rejection.
+      stop().then(resolve, (err: unknown) => {
+        log.info({ err }, 'shutdown failed');
+        resolve();
+      });
     };
     process.once('SIGINT', () => done('SIGINT'));
     process.once('SIGTERM', () => done('SIGTERM'));

@@ -1,6 +1,5 @@
 /** `minewatch doctor`: which drivers and detectors can run on this host, why not, and the fix. */
 import type { Command } from 'commander';
-import type { K8sConfig } from '../config/k8s.js';
 import { admissionAuthStatus } from '../k8s/webhook-auth.js';
 import { type DriverName, doctor } from '../sources/driver-check.js';
 import { loadConfigWithFlags } from './common.js';
@@ -43,7 +42,7 @@ async function runDoctor(opts: DoctorOpts): Promise<number> {
     tcpflowkiller: d.tcpflowkiller.enabled,
     moneroKill: d.monero.enabled,
     responseMode: config.response.mode,
-    admission: admissionAuthStatus({ k8s: config.k8s as K8sConfig, web: config.web }),
+    admission: admissionAuthStatus(config),
   });
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -10,8 +10,8 @@ import { type OutputsConfig, outputsSection } from '../alerts/outputs/config.js'
 
 export { type OutputsConfig, outputsSection };
 import { type WebConfig, webSection } from './web.js';
-import { k8sSection } from './k8s.js';
-import { githubSection } from './github.js';
+import { type K8sConfig, k8sSection } from './k8s.js';
+import { type GithubConfig, githubSection } from './github.js';
 
 const priority = z.string().refine((s) => parsePriority(s) !== undefined, {
   message: 'not a priority: use emergency, alert, critical, error, warning, notice, informational or debug',
@@ -87,6 +87,8 @@ export interface Config {
   response: ResponseConfig;
   detectors: DetectorsConfig;
   web: WebConfig;
+  k8s: K8sConfig;
+  github: GithubConfig;
   [section: string]: unknown;
 }
 

@@ -4,7 +4,7 @@
  */
 export class AhoCorasick {
   // Trie as parallel arrays; goto edges in a Map per state keep memory small for large alphabets.
-  private readonly next: Map<number, number>[] = [new Map()];
+  private readonly next: Map<number, number>[] = [new Map<number, number>()];
   private readonly fail: number[] = [0];
   /** Needle ids ending at each state, including those reached by failure links (after build). */
   private readonly out: number[][] = [[]];

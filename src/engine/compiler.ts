@@ -356,14 +356,14 @@ export class ConditionCompiler {
       case 'macro':
         return ConditionCompiler.types(ir.ir);
       case 'and': {
-        const parts = ir.items.map(ConditionCompiler.types);
+        const parts = ir.items.map((i) => ConditionCompiler.types(i));
         return {
           canTrue: parts.map((p) => p.canTrue).reduce(intersect),
           canFalse: parts.map((p) => p.canFalse).reduce(union),
         };
       }
       case 'or': {
-        const parts = ir.items.map(ConditionCompiler.types);
+        const parts = ir.items.map((i) => ConditionCompiler.types(i));
         return {
           canTrue: parts.map((p) => p.canTrue).reduce(union),
           canFalse: parts.map((p) => p.canFalse).reduce(intersect),
@@ -391,7 +391,7 @@ export class ConditionCompiler {
         // Rules with the same event types share one memoized predicate per macro.
         const key = types ? JSON.stringify([...types].sort()) : '*';
         let byTypes = macroMemo.get(ir);
-        if (!byTypes) macroMemo.set(ir, (byTypes = new Map()));
+        if (!byTypes) macroMemo.set(ir, (byTypes = new Map<string, IR>()));
         let out = byTypes.get(key);
         if (!out) {
           const inner = ConditionCompiler.simplify(ir.ir, types);
@@ -463,7 +463,7 @@ export class ConditionCompiler {
         return (ev) => !x(ev);
       }
       case 'and': {
-        const fs = ir.items.map(ConditionCompiler.buildClosures);
+        const fs = ir.items.map((i) => ConditionCompiler.buildClosures(i));
         if (fs.length === 2) {
           const [a, b] = fs as [Pred, Pred];
           return (ev) => a(ev) && b(ev);
@@ -478,7 +478,7 @@ export class ConditionCompiler {
         };
       }
       case 'or': {
-        const fs = ir.items.map(ConditionCompiler.buildClosures);
+        const fs = ir.items.map((i) => ConditionCompiler.buildClosures(i));
         if (fs.length === 2) {
           const [a, b] = fs as [Pred, Pred];
           return (ev) => a(ev) || b(ev);
@@ -808,8 +808,7 @@ interface ValueTest {
 function valueTestOf(family: Family, op: Op, parsed: unknown[], pos: Position): ValueTest {
   const table = TABLES[family] as Table<unknown, unknown>;
   const test = table.ops[op]!(parsed, pos);
-  const norm = table.norm;
-  return { family, test, one: (v) => test(norm(v)) };
+  return { family, test, one: (v) => test(table.norm(v)) };
 }
 
 /** A single value as text (String(v) for numbers and the like), undefined when missing or a list. */

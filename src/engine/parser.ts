@@ -27,7 +27,7 @@ const BLANK = /[ \t\b\r\n]/;
 const FIELD_NAME = /[a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z][a-zA-Z0-9_]*)+/y;
 const IDENT = /[a-zA-Z][a-zA-Z0-9_]*/y;
 /** libs' RGX_FIELDARGBARESTR and RGX_BARESTR; [[:space:]] is space, \t \n \v \f \r. */
-const FIELD_ARG_BARE = /[^\][\"' \t\n\v\f\r]+/y;
+const FIELD_ARG_BARE = /[^\]["' \t\n\v\f\r]+/y;
 const BARE_STR = /[^()"' \t\n\v\f\r=,]+/y;
 /** libs' RGX_HEXNUM, then RGX_NUMBER (an exponent needs its sign): the longest match is taken. */
 const NUMBER = /0[xX][0-9a-fA-F]+|[+-]?[0-9]+\.?[0-9]*(?:[eE][+-][0-9]+)?/y;

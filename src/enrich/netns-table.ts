@@ -61,7 +61,7 @@ export class NetnsTable<V> {
 
   /** Set an entry (a known one becomes the youngest); returns true when it is new. */
   set(netns: number, key: string, value: V): boolean {
-    const space = this.spaces.get(netns) ?? { slots: new Map(), queue: new OrderQueue() };
+    const space: Space<V> = this.spaces.get(netns) ?? { slots: new Map<string, Slot<V>>(), queue: new OrderQueue<{ key: string; seq: number }>() };
     // An item of a queue is live while its entry is there and was not set again since.
     const liveHere = (x: { key: string; seq: number }): boolean => space.slots.get(x.key)?.seq === x.seq;
     const seq = ++this.seq;

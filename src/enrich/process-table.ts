@@ -608,6 +608,9 @@ export class ProcessTable {
         // The entry may hold a newer object for the same image (a uid change): give it the hash too.
         if (e.info !== info && e.info.exe_ino === h.ino && e.info.exe_sha256 === undefined) e.info.exe_sha256 = h.sha256;
       }
+    }, () => {
+      // A failed read leaves the hash unknown, to be tried again; never an unhandled rejection.
+      e.hashing = false;
     });
   }
 
@@ -653,7 +656,7 @@ export class ProcessTable {
       const e = await this.current(pid);
       if (!e) return undefined;
       await this.link(e);
-      this.ensureHash(e);
+      void this.ensureHash(e);
       return e.info;
     } catch {
       this.counters.errors++;
@@ -667,7 +670,7 @@ export class ProcessTable {
       const e = await this.current(pid);
       if (!e) return undefined;
       await this.link(e);
-      this.ensureHash(e);
+      void this.ensureHash(e);
       const ctx = await this.contextOf(e, containerWaitMs);
       return { proc: e.info, ...ctx };
     } catch {

@@ -86,8 +86,9 @@ const listAt = (...keys: string[]): Get => (p) => {
 function itemsAt(p: Obj, index: number | undefined, ...keys: string[]): unknown[] | undefined {
   const arr = dig(p, ...keys);
   if (!Array.isArray(arr)) return undefined;
-  if (index === undefined) return arr;
-  return index < arr.length ? [arr[index]] : undefined;
+  const items: unknown[] = arr;
+  if (index === undefined) return items;
+  return index < items.length ? [items[index]] : undefined;
 }
 
 /** One value (or several) per item, items where `pick` finds nothing left out. */

@@ -39,7 +39,7 @@ export class FieldRegistry {
 
   add(catalog: FieldCatalog): void {
     let m = this.bySource.get(catalog.source);
-    if (!m) this.bySource.set(catalog.source, (m = new Map()));
+    if (!m) this.bySource.set(catalog.source, (m = new Map<string, FieldDef>()));
     for (const f of catalog.fields) {
       m.set(f.name, f);
       this.classes.add(f.name.split('.')[0]!);

@@ -43,13 +43,19 @@ export function splitCommands(script: string): SimpleCommand[] {
         i += 2; // line continuation
         continue;
       }
-      if (!inWord) (inWord = true), (wordStart = i);
+      if (!inWord) {
+      inWord = true;
+      wordStart = i;
+    }
       word += script[i + 1] ?? '';
       i += 2;
       continue;
     }
     if (c === "'") {
-      if (!inWord) (inWord = true), (wordStart = i);
+      if (!inWord) {
+      inWord = true;
+      wordStart = i;
+    }
       const close = script.indexOf("'", i + 1);
       const stop = close < 0 ? n : close;
       word += script.slice(i + 1, stop);
@@ -57,7 +63,10 @@ export function splitCommands(script: string): SimpleCommand[] {
       continue;
     }
     if (c === '"') {
-      if (!inWord) (inWord = true), (wordStart = i);
+      if (!inWord) {
+      inWord = true;
+      wordStart = i;
+    }
       i++;
       while (i < n && script[i] !== '"') {
         if (script[i] === '\\' && i + 1 < n && '"\\$`\n'.includes(script[i + 1]!)) {
@@ -92,7 +101,10 @@ export function splitCommands(script: string): SimpleCommand[] {
       i++;
       continue;
     }
-    if (!inWord) (inWord = true), (wordStart = i);
+    if (!inWord) {
+      inWord = true;
+      wordStart = i;
+    }
     word += c;
     i++;
   }

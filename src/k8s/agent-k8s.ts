@@ -20,8 +20,8 @@ export interface AgentK8s {
 }
 
 /** The `k8s.api` part of a loaded config (defaults when the section or the part is absent). */
-export function apiConfigOf(config: Record<string, unknown>): K8sApiConfig {
-  const api = (config.k8s as { api?: unknown } | undefined)?.api;
+export function apiConfigOf(config: { k8s?: { api?: unknown } }): K8sApiConfig {
+  const api = config.k8s?.api;
   if (api === undefined) return K8S_API_DEFAULT;
   return k8sApiSchema.parse(api);
 }

@@ -39,7 +39,7 @@ export function flattenLists(objects: ScanObject[]): ScanObject[] {
   for (const o of objects) {
     const v = o.object;
     if (isObj(v) && typeof v.kind === 'string' && v.kind.endsWith('List') && Array.isArray(v.items)) {
-      out.push(...flattenLists(v.items.map((item, i) => ({ object: item, origin: o.origin ? `${o.origin}.items[${i}]` : undefined }))));
+      out.push(...flattenLists((v.items as unknown[]).map((item, i) => ({ object: item, origin: o.origin ? `${o.origin}.items[${i}]` : undefined }))));
     } else out.push(o);
   }
   return out;

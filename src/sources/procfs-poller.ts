@@ -153,7 +153,7 @@ export class ProcfsPollerSource implements ProcNoticeSource {
     try {
       readdirSync(this.procRoot);
     } catch (e) {
-      throw new Error(`procfs poller: cannot list ${this.procRoot} (${(e as NodeJS.ErrnoException).code ?? e}); is proc mounted there?`);
+      throw new Error(`procfs poller: cannot list ${this.procRoot} (${(e as NodeJS.ErrnoException).code ?? String(e)}); is proc mounted there?`);
     }
     this.forgetAll();
     this.running = true;
@@ -221,7 +221,7 @@ export class ProcfsPollerSource implements ProcNoticeSource {
       // EMFILE and friends: skip this round, say so once, keep the state for the next one.
       if (!this.listFailing) {
         this.listFailing = true;
-        const msg = `procfs poller: cannot list ${this.procRoot}: ${(e as NodeJS.ErrnoException).code ?? e}`;
+        const msg = `procfs poller: cannot list ${this.procRoot}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
         (this.opts.onError ?? ((m: string) => process.stderr.write(`minewatch: ${m}\n`)))(msg);
       }
       return 0;

@@ -118,7 +118,7 @@ export function parseBucket(s: string | undefined, q: AlertQuery, nowMs: number)
 }
 
 /** JSON for a value that may hold bigints (the event model's times). */
-export const jsonSafe = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
+export const jsonSafe = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
 /** One group as the API shows it (snake_case like Falco's JSON; times ISO, with ns beside them). */
 export function alertView(r: AlertRecord, withEvent: boolean): Record<string, unknown> {

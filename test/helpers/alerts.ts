@@ -34,20 +34,6 @@ export function alertMessage(over: Partial<AlertMessage> = {}, mw: Partial<Alert
   };
 }
 
-/** Call `fn` until it resolves (as the queue retries a failed delivery); the last error if it never does. */
-export async function eventually<T>(fn: () => Promise<T>, tries = 60, pauseMs = 250): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      last = e;
-      await new Promise((r) => setTimeout(r, pauseMs));
-    }
-  }
-  throw last;
-}
-
 export interface Received {
   method: string;
   url: string;

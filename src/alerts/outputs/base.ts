@@ -3,13 +3,14 @@
  * delivery so a dead target fails the send (and the queue retries later) instead of hanging it.
  */
 import type { Logger } from '../../platform/logger.js';
-import { type Priority, parsePriority, priorityRank } from '../../engine/types.js';
+import { parsePriority, priorityRank } from '../../engine/types.js';
 import type { AlertMessage, Output } from '../types.js';
 
 export interface OutputOptions {
   name: string;
   /** Alerts less severe than this are skipped (send resolves at once, nothing is delivered). */
-  minimumPriority?: Priority | string;
+  /** A priority name as the config gave it (any case, Falco's aliases): parsed by parsePriority. */
+  minimumPriority?: string;
   log?: Logger;
   /** Where this output is configured, for error messages: "outputs.webhook" by default from the name. */
   configPath?: string;

@@ -8,7 +8,11 @@ import { RetryableDeliveryError, describeError, redactUrl, withDeadline } from '
 
 /** What both broker clients (node-redis, mqtt.js) offer: events for errors and for readiness. */
 interface Emitter {
+  // Each library types its events and their listeners' arguments its own way: only `any` here lets
+  // both clients' overloads satisfy one interface (unknown/never reject one or the other).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: any, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   once(event: any, listener: (...args: any[]) => void): unknown;
 }
 

@@ -5,7 +5,7 @@
  * stream's de-duplication window instead of stored twice. The stream is created when missing if
  * configured to. While the client is reconnecting, sends fail at once instead of queueing.
  */
-import { type ConnectionOptions, type JetStreamClient, type NatsConnection, connect } from 'nats';
+import { type ConnectionOptions, Events, type JetStreamClient, type NatsConnection, connect } from 'nats';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, withDeadline } from './base.js';
 import { fillTemplate } from './render.js';
@@ -91,8 +91,8 @@ export class NatsOutput extends FilteredOutput {
     this.connected = true;
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.connected = false;
-        else if (s.type === 'reconnect') {
+        if (s.type === Events.Disconnect) this.connected = false;
+        else if (s.type === Events.Reconnect) {
           this.connected = true;
           this.streamChecked = false; // a restarted broker may have lost its streams
         }

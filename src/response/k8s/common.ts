@@ -109,7 +109,7 @@ const inFlightGets = new WeakMap<K8sClient, Map<string, Promise<unknown>>>();
 
 function getsOf(client: K8sClient): Map<string, Promise<unknown>> {
   let gets = inFlightGets.get(client);
-  if (!gets) inFlightGets.set(client, (gets = new Map()));
+  if (!gets) inFlightGets.set(client, (gets = new Map<string, Promise<unknown>>()));
   return gets;
 }
 
