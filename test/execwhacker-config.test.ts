@@ -9,8 +9,7 @@ import { loadDetectorsFiles } from '../src/detectors/cryptnono-files.js';
 import { DEFAULT_BANNED_CONFIG, DEFAULT_BANNED_FILE, effectiveExecConfigs } from '../src/detectors/execwhacker/index.js';
 import { DEFAULT_EXEMPT_CIDRS, TcpFlowKiller } from '../src/detectors/tcpflowkiller/index.js';
 import { parseIp } from '../src/platform/ip.js';
-import { ConfigError, type ConfigProblem, defaultConfig, parseConfig } from '../src/config/load.js';
-import { defaultSections } from '../src/config/sections.js';
+import { ConfigError, type ConfigProblem, defaultConfig, parseConfig, wholeConfigCheck } from '../src/config/load.js';
 import { ExecMatcher } from '../src/detectors/execwhacker/matcher.js';
 import { execMatcherFromConfig } from '../src/detectors/execwhacker/index.js';
 
@@ -249,10 +248,10 @@ test('a parent chart with cryptnono as a subchart; a minewatch config is checked
   assert.deepEqual(l.warnings.map((w) => `${w.line} ${w.path}`), ['1 grafana', '5 cryptnono.detectors.execwhacker.resources', '4 cryptnono.detectors.execwhacker']);
 
   const mw = file('minewatch.yaml', 'sources:\n  cpu:\n    threshold: -1\ndetectors:\n  execwhacker:\n    enabled: true\n');
-  const ps = problemsOf(() => loadDetectorsFiles([mw], defaultSections()));
+  const ps = problemsOf(() => loadDetectorsFiles([mw], wholeConfigCheck()));
   assert.deepEqual(ps.map((p) => `${p.line} ${p.path}`), ['3 sources.cpu.threshold']);
   const ok = file('minewatch-ok.yaml', 'rules_files: [default]\ndetectors:\n  execwhacker:\n    enabled: true\n');
-  assert.deepEqual(loadDetectorsFiles([ok], defaultSections()).files.map((f) => f.kind), ['minewatch-config']);
+  assert.deepEqual(loadDetectorsFiles([ok], wholeConfigCheck()).files.map((f) => f.kind), ['minewatch-config']);
   const junk = file('junk.yaml', 'hello: world\n');
   assert.match(problemsOf(() => loadDetectorsFiles([junk]))[0]!.message, /expected cryptnono's config\.json/);
 });

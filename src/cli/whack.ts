@@ -1,9 +1,8 @@
 /** `minewatch whack test` and `minewatch whack check-config`: execwhacker's decision, without killing anything. */
 import type { Command } from 'commander';
-import { ConfigError, type ConfigProblem, formatConfigProblem } from '../config/load.js';
+import { ConfigError, type ConfigProblem, formatConfigProblem, wholeConfigCheck } from '../config/load.js';
 import { type DetectorsConfig, detectorsWithDefaults } from '../detectors/config.js';
 import { type DetectorsFileKind, loadDetectorsFiles } from '../detectors/cryptnono-files.js';
-import { defaultSections } from '../config/sections.js';
 import { DEFAULT_BANNED_CONFIG, ExecMatcher, type Explanation, effectiveExecConfigs, shlexJoin } from '../detectors/execwhacker/index.js';
 import { type ReaderDecision, asExecuted, pathProbe, spareReader } from '../detectors/execwhacker/readers.js';
 import { collect } from './common.js';
@@ -19,7 +18,7 @@ function problemJson(p: ConfigProblem) {
 
 function load(files: string[] | undefined): { detectors: DetectorsConfig; warnings: ConfigProblem[]; files: { file: string; kind: DetectorsFileKind }[] } {
   if (!files || files.length === 0) return { detectors: detectorsWithDefaults({}), warnings: [], files: [] };
-  return loadDetectorsFiles(files, defaultSections());
+  return loadDetectorsFiles(files, wholeConfigCheck());
 }
 
 /** Quoted for display, as written (JSON.stringify would double every backslash of a regex). */
@@ -149,7 +148,7 @@ export function registerWhack(program: Command): void {
     .action((files: string[], opts: { json?: boolean; quiet?: boolean }) => {
       let loaded: ReturnType<typeof load>;
       try {
-        loaded = loadDetectorsFiles(files, defaultSections());
+        loaded = loadDetectorsFiles(files, wholeConfigCheck());
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         if (opts.json) process.stdout.write(JSON.stringify({ valid: false, errors: e.problems.map(problemJson), warnings: [] }, null, 2) + '\n');

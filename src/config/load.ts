@@ -3,6 +3,7 @@
  * Falco's own falco.yaml keys that mean the same thing are accepted and translated. Every problem
  * names the key's path and its file:line:col.
  */
+import type { WholeConfigCheck } from '../detectors/cryptnono-files.js';
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import type { ConfigRegistry } from './registry.js';
@@ -186,4 +187,9 @@ export function loadConfigFile(path: string, registry?: ConfigRegistry): LoadedC
 /** The configuration with every default, as when no --config is given. */
 export function defaultConfig(): Config {
   return parseConfig('{}', '<defaults>').config;
+}
+
+/** The whole-config check a detectors file that is a minewatch config goes through (detectors/cryptnono-files.ts). */
+export function wholeConfigCheck(registry: ConfigRegistry = defaultSections()): WholeConfigCheck {
+  return { names: () => registry.names(), parse: (text, file) => parseConfig(text, file, registry) };
 }

@@ -47,7 +47,7 @@ function mergeAt(a: unknown, b: unknown, path: string[]): unknown {
     for (const [k, v] of Object.entries(b)) out[k] = mergeAt(a[k], v, [...path, k]);
     return out;
   }
-  if (Array.isArray(a) && Array.isArray(b) && concatenates(path)) return [...new Set([...a, ...b])];
+  if (Array.isArray(a) && Array.isArray(b) && concatenates(path)) return [...new Set<unknown>([...(a as unknown[]), ...(b as unknown[])])];
   return b;
 }
 

@@ -10,8 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import type { z } from 'zod';
-import { ConfigError, type ConfigProblem, parseConfig } from '../config/load.js';
-import type { ConfigRegistry } from '../config/registry.js';
+import { ConfigError, type ConfigProblem } from '../config/problems.js';
 import { type Raw, isObj } from './chart-keys.js';
 import { DETECTOR_NAMES, type DetectorsConfig, type DetectorsInput, detectorsInput, detectorsWithDefaults, dropNulls, mergeDetectorsInput } from './config.js';
 import { ENABLED_NOTE, EXEC_CONFIG_ENTRY_KEYS, execConfigEntryInput } from './execwhacker/config.js';
@@ -19,6 +18,17 @@ import { detectorModules } from './registry.js';
 import { YamlFile } from '../config/yaml-file.js';
 
 /** Top-level keys of cryptnono's chart values besides `detectors`: skipped with a note when a values file is loaded. */
+/**
+ * How a whole minewatch config is checked when a detectors file turns out to be one (config/load.ts
+ * gives it: the config layer sits above the detectors, so it is handed down, not imported).
+ */
+export interface WholeConfigCheck {
+  /** The config's section names, to tell a minewatch config from cryptnono's files. */
+  names(): string[];
+  /** Parse and validate it all; throws ConfigError naming file and line. */
+  parse(text: string, file: string): { warnings: ConfigProblem[] };
+}
+
 const CHART_KEYS = new Set([
   'image', 'imagePullSecrets', 'nameOverride', 'fullnameOverride', 'podAnnotations', 'podLabels', 'podSecurityContext',
   'containerSecurityContext', 'nodeSelector', 'tolerations', 'affinity', 'priorityClassName', 'fetchKernelHeaders',
@@ -67,7 +77,7 @@ function zodProblems(ctx: YamlFile, issues: z.core.$ZodIssue[], prefix: (string 
 const MINEWATCH_ONLY_KEYS = new Set(['json_output', 'stdout_output', 'file_output', 'priority', 'rule_matching']);
 
 /** Parse one standalone file into a detectors input. Problems are pushed, not thrown. */
-function parseDetectorsFile(text: string, file: string, problems: ConfigProblem[], warnings: ConfigProblem[], registry?: ConfigRegistry): { input: DetectorsInput; kind: DetectorsFileKind } {
+function parseDetectorsFile(text: string, file: string, problems: ConfigProblem[], warnings: ConfigProblem[], registry?: WholeConfigCheck): { input: DetectorsInput; kind: DetectorsFileKind } {
   const ctx = new YamlFile(text, file);
   const none = { input: {}, kind: 'empty' as const };
   if (ctx.doc.errors.length) {
@@ -102,10 +112,9 @@ function parseDetectorsFile(text: string, file: string, problems: ConfigProblem[
     const sectionNames = new Set((registry?.names() ?? []).filter((n) => n !== 'detectors'));
     const minewatch = keys.some((k) => k !== 'detectors' && !CHART_KEYS.has(k) && (sectionNames.has(k) || MINEWATCH_ONLY_KEYS.has(k) || (!registry && k === 'rules_files')));
     if (minewatch) {
-      // A minewatch config: check all of it as `minewatch run` would.
+      // A minewatch config: check all of it as `minewatch run` would (when the caller can).
       try {
-        const loaded = parseConfig(text, file, registry);
-        warnings.push(...loaded.warnings);
+        if (registry) warnings.push(...registry.parse(text, file).warnings);
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         problems.push(...e.problems);
@@ -153,7 +162,7 @@ function parseDetectorsFile(text: string, file: string, problems: ConfigProblem[
  * of every file (file, key path, line:col). The default banned list is not added here: see
  * effectiveExecConfigs (execwhacker/default-list.ts).
  */
-export function loadDetectorsFiles(files: readonly string[], registry?: ConfigRegistry): LoadedDetectors {
+export function loadDetectorsFiles(files: readonly string[], registry?: WholeConfigCheck): LoadedDetectors {
   const problems: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const loaded: LoadedDetectors['files'] = [];

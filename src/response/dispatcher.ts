@@ -9,8 +9,8 @@ import { parsePriority, priorityRank } from '../engine/types.js';
 import type { PluginEvent, SyscallEvent } from '../events.js';
 import type { ResponseConfig } from './config.js';
 import { auditSkipReason, auditTarget } from './k8s/audit-target.js';
-import type { ActionName, ActionOutcome, ActionRequest, ActionResult, ResponseAction, Target } from './types.js';
-import { targetOf } from '../detectors/target.js';
+import type { ActionName, ActionOutcome, ActionRequest, ActionResult, ResponseAction } from './types.js';
+import { targetOf } from './target.js';
 
 export interface DispatcherStats {
   requested: number;

@@ -42,7 +42,8 @@ for (const entry of CASEFOLD_DATA.split(' ')) {
   }
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+// Any code unit past 0x7f (written as a range from 0x80 so no control character is in the pattern).
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Python's `s.casefold()`. Lone surrogates are kept as they are, as Python keeps them. */
 export function casefold(s: string): string {

@@ -9,7 +9,7 @@ import { parseExeLink, readlinkQuiet, readStartTs } from '../../platform/procfs.
 import type { Event, SyscallEvent } from '../../events.js';
 import type { ActionRequest, Target } from '../../response/types.js';
 import type { DetectorContext } from '../module.js';
-import { targetOf } from '../target.js';
+import { targetOf } from '../../response/target.js';
 import type { Detector, DetectorAnswer, DetectorStats } from '../types.js';
 import type { ExecwhackerSettings } from './config.js';
 import type { ExecMatcher, MatchResult } from './matcher.js';

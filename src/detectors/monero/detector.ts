@@ -13,7 +13,7 @@ import type { Event, SyscallEvent } from '../../events.js';
 import type { ActionRequest } from '../../response/types.js';
 import { RANDOMX_EVENT } from '../../sources/ebpf/randomx.js';
 import type { DetectorContext } from '../module.js';
-import { targetOf } from '../target.js';
+import { targetOf } from '../../response/target.js';
 import type { Detector, DetectorAnswer, DetectorStats } from '../types.js';
 
 /** The default rule that judges mw_fpu_rounding events; detectors.monero.enabled kills on its matches. */

@@ -29,7 +29,7 @@ import { globToRegExp } from '../../platform/glob.js';
 import { type IpNet, netContains, parseIp, parseNet, type ParsedIp } from '../../platform/ip.js';
 import type { Event, SyscallEvent } from '../../events.js';
 import type { ActionRequest, ActionResult, ResponseAction } from '../../response/types.js';
-import { targetOf } from '../target.js';
+import { targetOf } from '../../response/target.js';
 import { DEFAULT_EXEMPT_CIDRS, type FlowKillerSettings } from './config.js';
 
 

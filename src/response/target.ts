@@ -3,7 +3,7 @@
  * check) and its remote end. Detectors build requests with it; so does the dispatcher for rules.
  */
 import type { SyscallEvent } from '../events.js';
-import type { Target } from '../response/types.js';
+import type { Target } from './types.js';
 
 /** The process and destination an event is about, with the identity the kill will check. */
 export function targetOf(ev: SyscallEvent): Target {
