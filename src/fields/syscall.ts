@@ -293,8 +293,9 @@ const eventFields: FieldDef[] = [
       }
       return (ev) => {
         const v = argValue(ev, key);
-        // Text is shown as it is (renderArg renders numbers only): no rendering needed.
-        return typeof v === 'string' ? v : v === undefined ? undefined : argText(ev, key, v);
+        if (v === undefined) return undefined;
+        // Text is shown as it is, except a relative path, which libs makes absolute.
+        return typeof v === 'string' && (v.startsWith('/') || paramDef(ev.type, key)?.kind !== 'path') ? v : argText(ev, key, v);
       };
     }),
   withArg('evt.rawarg', 'int64', 'One argument by name as the source gave it, unrendered (numbers stay numbers).', { arg: 'key' }, (arg) => {
