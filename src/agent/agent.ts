@@ -7,6 +7,8 @@ import { DnsCache } from '../enrich/dns.js';
 import { UserDb } from '../enrich/users.js';
 import { ContainerResolver, DockerClient } from '../enrich/containers.js';
 import { ProcessTable } from '../enrich/process-table.js';
+import { FdTable } from '../enrich/fd-table.js';
+import { nameArgs } from '../enrich/arg-names.js';
 import { type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
 import type { Event, ProcessInfo, SyscallEvent } from '../events.js';
 import { ConnectionsSource } from '../sources/connections.js';
@@ -118,6 +120,8 @@ export class Agent {
   private readonly dns = new DnsCache();
   /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
   private readonly users = new UserDb();
+  /** Each process's open fds, so fd.* resolve on reads, writes and connects as in Falco. */
+  private readonly fds = new FdTable();
   private notices: ProcNoticeSource | undefined;
   private readonly sources: Source[] = [];
   private driver = 'none';
@@ -578,6 +582,7 @@ export class Agent {
       this.eventCounts.inc(ev.source, ev.type);
       try {
         if (ev.source === 'syscall') {
+          this.enrichArgs(ev as SyscallEvent);
           this.dns.enrich(ev as SyscallEvent);
           this.k8s.pods?.enrich(ev as SyscallEvent);
           this.detect(ev as SyscallEvent);
@@ -595,6 +600,16 @@ export class Agent {
     }
     if (this.queue.length > 0 && !this.stopped) setImmediate(() => this.drain());
     else this.draining = false;
+  }
+
+  /** fd.* from the process's fd table, and names for uid, gid and pid arguments, as libs gives them. */
+  private enrichArgs(ev: SyscallEvent): void {
+    this.fds.apply(ev);
+    nameArgs(ev, {
+      user: (uid) => this.users.user(uid)?.name,
+      group: (gid) => this.users.group(gid),
+      comm: (pid) => this.table.get(pid)?.name,
+    });
   }
 
   /** The RandomX rule judged a process's FPU figures: fewer events of it from now on; and cryptnono's kill. */
