@@ -129,3 +129,21 @@ test('chdir moves proc.cwd; uid and pid arguments get names', () => {
   nameArgs(pt, { user: () => undefined, group: () => undefined, comm: (pid) => (pid === 77 ? 'sleep' : undefined) });
   assert.equal(get('evt.arg.pid', pt), 'sleep');
 });
+
+test('an unconnected UDP socket: each send names its peer; fd.name_changed when the peer is new', () => {
+  const t = new FdTable();
+  const p = proc();
+  t.apply(ev(p, 'socket', 9, { fd: 9, domain: 2, type: 2, proto: 0 }));
+  const to = (port: number) => ev(p, 'sendto', 1, { res: 1, fd: 9, size: 1 }, { fd: { num: 9, type: 'ipv4', l4proto: 'udp', cip: '10.0.0.1', cport: 5000, sip: '198.51.100.7', sport: port, connected: true } });
+  const first = to(53);
+  t.apply(first);
+  assert.equal(get('fd.name_changed', first), true);
+  assert.equal(get('fd.connected', first), false, 'never connected, whatever the driver guessed');
+  const again = to(53);
+  t.apply(again);
+  assert.equal(get('fd.name_changed', again), false);
+  const other = to(9999);
+  t.apply(other);
+  assert.equal(get('fd.name_changed', other), true);
+  assert.equal(get('fd.sport', other), 9999);
+});

@@ -55,6 +55,8 @@ const DIR_FD_ARGS: Readonly<Record<string, readonly string[]>> = {
 };
 
 const OPEN_TYPES = new Set(['open', 'openat', 'openat2', 'creat']);
+/** Calls that carry a peer address of their own: on an unconnected socket, each may name a new peer. */
+const DATAGRAM_TYPES = new Set(['sendto', 'sendmsg', 'sendmmsg', 'recvfrom', 'recvmsg', 'recvmmsg']);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
@@ -137,8 +139,9 @@ export class FdTable {
     const n = num(a.fd);
     if (n !== undefined && n >= 0 && USES_FD.has(ev.type)) {
       const known = p.fds.get(n);
+      if (known && ev.fd && DATAGRAM_TYPES.has(ev.type) && known.info.connected !== true) this.peerOf(known, ev.fd);
       // What the driver saw at the call wins; the table adds what it could not see (a path).
-      if (known) ev.fd = ev.fd ? { ...known.info, ...ev.fd, num: n } : { ...known.info };
+      else if (known) ev.fd = ev.fd ? { ...known.info, ...ev.fd, num: n } : { ...known.info };
     }
     const dirArgs = Object.hasOwn(DIR_FD_ARGS, ev.type) ? DIR_FD_ARGS[ev.type]! : undefined;
     if (!dirArgs) return;
@@ -147,6 +150,9 @@ export class FdTable {
       const known = d !== undefined && d >= 0 ? p.fds.get(d) : undefined;
       if (known) (ev.argFds ??= {})[name] = { ...known.info };
     }
+    // A dup acts on its old fd: libs' fd.* on dup events describe it (a socket dup'd onto stdout).
+    const old = ev.argFds?.oldfd;
+    if (old && !ev.fd && ev.type.startsWith('dup')) ev.fd = { ...old };
   }
 
   private learn(ev: SyscallEvent, p: ProcFds, a: Record<string, string | number>): void {
@@ -231,6 +237,19 @@ export class FdTable {
         return;
       }
     }
+  }
+
+  /**
+   * A send or receive on a socket that was never connected (UDP sendto): the tuple is this
+   * datagram's, and fd.name_changed says whether the peer differs from the last one, as libs
+   * renames the fd on each new peer.
+   */
+  private peerOf(known: Entry, fd: FdInfo): void {
+    const tuple = (f: FdInfo) => (f.sip === undefined ? f.name : `${f.cip}:${f.cport}->${f.sip}:${f.sport}`);
+    const before = tuple(known.info);
+    Object.assign(fd, { ...known.info, ...fd, connected: false, name_changed: tuple(fd) !== before });
+    const { name_changed: _changed, ...keep } = fd;
+    known.info = keep;
   }
 
   private dup(p: ProcFds, from: number | undefined, to: number | undefined, cloexec: boolean): void {
