@@ -331,7 +331,8 @@ describe('Falco\'s stable and incubating rules fire live, one action per rule (r
         hit = await agent.waitAlert((al) => al.rule === a.rule && ofAction(sid)(al), DEADLINE, `${a.rule} for the action's session ${sid}`, from)
           .catch((e: Error) => {
             const seen = agent.alerts.slice(from).filter(ofAction(sid)).map((x) => x.rule);
-            if (attempt === 2) throw new Error(`${e.message} (second attempt)\nthe action's alerts: ${seen.join(', ') || 'none'}`);
+            const same = agent.alerts.slice(from).filter((x) => x.rule === a.rule).map((x) => x.output);
+            if (attempt === 2) throw new Error(`${e.message} (second attempt)\nthe action's alerts: ${seen.join(', ') || 'none'}\nthe rule's alerts for other processes: ${same.join('\n') || 'none'}`);
             t.diagnostic(`first attempt raised nothing (the action's alerts: ${seen.join(', ') || 'none'}); trying again`);
             retried.push(a.rule);
             return undefined;
