@@ -375,7 +375,8 @@ export class Agent {
     const seeded = this.table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
-    this.ebpf?.setReadFilter(this.logCoverage());
+    const readFilter = this.logCoverage();
+    this.ebpf?.setReadFilter(readFilter);
     if (!this.ebpf) this.rules.onReload = () => void this.logCoverage();
     const s = this.config.sources;
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.

@@ -25,7 +25,7 @@ export const OPEN_TYPES = ['open', 'openat', 'openat2'] as const;
  * `prefixes` or whose process's comm is one of `comms` (either is enough). Both empty: only the
  * opens the kernel ships because their text cannot be judged (relative, "/../" and the like).
  */
-export type ReadNeed = { k: 'none' } | { k: 'all'; why: string } | { k: 'some'; prefixes: Set<string>; comms: Set<string> };
+export type ReadNeed = { k: 'none' } | { k: 'all'; why: string; neutral?: true } | { k: 'some'; prefixes: Set<string>; comms: Set<string> };
 
 export interface ReadFilter {
   /** none: no read-only open is shipped; all: every one; prefix: those under `prefixes` or by `comms`. */
@@ -78,6 +78,10 @@ function fromLeaf(ir: Extract<IR, { k: 'leaf' }>): ReadNeed {
   if (glob) return some([glob[1]!.slice(0, PREFIX_MAX)]);
   // Read-only opens: is_open_write false, is_open_read true, no write flag.
   if (/^evt\.is_open_write (=|==) true$/.test(text) || /^evt\.is_open_read (=|==) false$/.test(text)) return NONE;
+  // Tests every read-only open of a file passes: they narrow nothing, and are no reason why not.
+  if (/^(evt\.is_open_read (=|==) true|evt\.is_open_write (=|==) false|fd\.typechar .*|fd\.num .*|evt\.(raw)?res .*)$/.test(text)) {
+    return { k: 'all', why: 'its condition names no path prefix or process name', neutral: true };
+  }
   const flags = /^evt\.arg(?:\.flags|\[(?:flags|2)\]) contains (\S+)$/.exec(text);
   if (flags && WRITE_FLAGS.has(flags[1]!)) return NONE;
   return all(`it tests ${text || 'a field'} and names no path prefix or process name`);
@@ -103,7 +107,7 @@ export function need(ir: IR): ReadNeed {
         if (n.k === 'none') return NONE;
         if (n.k === 'some') {
           if (!best || size(n) < size(best)) best = n;
-        } else loose ??= n;
+        } else if (!loose || (loose.k === 'all' && loose.neutral && !(n.k === 'all' && n.neutral))) loose = n;
       }
       return best ?? loose ?? all('an empty and');
     }
@@ -170,4 +174,17 @@ export function deriveReadFilter(rulesFor: (type: string) => readonly CompiledRu
   for (const p of sorted) if (!kept.some((q) => p.startsWith(q))) kept.push(p);
   const mode = unbounded.length > 0 ? 'all' : readers.length > 0 ? 'prefix' : 'none';
   return { mode, prefixes: mode === 'prefix' ? kept : [], comms: mode === 'prefix' ? [...comms].sort() : [], unbounded, readers };
+}
+
+/**
+ * Whether the kernel ships a read-only open of `path` by a process named `comm` under `filter`:
+ * the decision of read_wanted() in minewatch.bpf.c, for tests and tools that explain it.
+ */
+export function readShipped(filter: Pick<ReadFilter, 'mode' | 'prefixes' | 'comms'>, path: string, comm: string): boolean {
+  if (filter.mode !== 'prefix') return filter.mode === 'all';
+  if (filter.comms.includes(comm.slice(0, 15))) return true;
+  if (!path.startsWith('/')) return true;
+  const head = path.slice(0, PREFIX_MAX);
+  if (filter.prefixes.some((p) => head.startsWith(p))) return true;
+  return /\/\/|\/\.\.?(\/|$)/.test(head);
 }
