@@ -133,3 +133,34 @@ test('link, symlink, unlink, rename, mkdir, open-read, sockets, dup, setns, unsh
   assert.deepEqual(one('mount').args, { res: 0, dev: 'mwtest', dir: 'mnt', type: 'tmpfs', flags: 2 });
   assert.deepEqual(one('umount2').args, { res: 0, name: 'mnt', flags: 2 });
 });
+
+test('opens for reading by a process the rules name come, whatever the path; others do not', { skip: SKIP }, async () => {
+  const events: SyscallEvent[] = [];
+  const src = new EbpfSource({
+    lookup: () => undefined,
+    containerOf: () => undefined,
+    wanted: (t) => t === 'openat' || t === 'open',
+    openRead: 'auto',
+    onError: (m) => assert.fail(m),
+  });
+  src.onEvents((ev: Event) => {
+    if (ev.source === 'syscall') events.push(ev as SyscallEvent);
+  });
+  await src.start(() => undefined);
+  const plain = join(WORK, 'unwatched', 'plain');
+  const readers = (): string[] => events.filter((e) => e.args?.name === plain).map((e) => e.proc.name).sort();
+  try {
+    // No filter yet: nothing read is shipped.
+    execFileSync('cat', [plain]);
+    src.setReadFilter({ mode: 'prefix', prefixes: [], comms: ['cat'], unbounded: [], readers: ['test'] });
+    execFileSync('head', ['-c1', plain]);
+    execFileSync('cat', [plain]);
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && readers().length === 0) await sleep(50);
+    // Let a late record of head's (which must not come) arrive before judging.
+    await sleep(500);
+  } finally {
+    await src.stop();
+  }
+  assert.deepEqual(readers(), ['cat']);
+});
