@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import { coverageWarnings, deliveredTypes, ruleCoverage } from '../src/sources/coverage.js';
+import { spawnSync } from 'node:child_process';
 import { AgentRun, writeConfig } from './helpers/agent-run.js';
-import { FALCO_CORPUS } from './helpers/paths.js';
+import { CLI, FALCO_CORPUS } from './helpers/paths.js';
 import { y } from './helpers/rules.js';
 
 const RULES = y(
@@ -79,5 +80,25 @@ describe('the agent at load', () => {
     } finally {
       await agent.stop();
     }
+  });
+});
+
+describe('minewatch doctor', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-p17-doc-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('lists each loaded rule\'s coverage by the driver run would choose (--json)', () => {
+    writeFileSync(join(dir, 'rules.yaml'), RULES);
+    const r = spawnSync(process.execPath, [CLI, 'doctor', '--json', '--no-trial', '--driver', 'procfs', '-r', join(dir, 'rules.yaml')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { coverage: { driver: string; rules: Array<{ rule: string; status: string; missing: string[] }> } };
+    assert.equal(report.coverage.driver, 'procfs');
+    assert.deepEqual(report.coverage.rules.map((c) => [c.rule, c.status, c.missing]), [
+      ['Hard link made', 'none', ['link', 'linkat']],
+      ['Shell or symlink', 'partial', ['symlink']],
+      ['Any exec', 'full', []],
+    ]);
+    const text = spawnSync(process.execPath, [CLI, 'doctor', '--no-trial', '--driver', 'procfs', '-r', join(dir, 'rules.yaml')], { encoding: 'utf8', timeout: 60_000 }).stdout;
+    assert.match(text, /^none {2}Hard link made {2}\(link,linkat; not delivered: link,linkat\)$/m);
   });
 });
