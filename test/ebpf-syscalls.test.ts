@@ -92,6 +92,8 @@ test('link, symlink, unlink, rename, mkdir, open-read, sockets, dup, setns, unsh
   assert.deepEqual(one('unlink').args, { res: 0, path: 'hl1r' });
   assert.deepEqual(one('unlinkat').args, { res: 0, dirfd: -100, name: 'd2', flags: 0x200 });
   assert.deepEqual(one('rmdir').args, { res: 0, path: 'd1' });
+  // Relative paths come with the working directory they are relative to.
+  assert.equal(one('link').proc.cwd, WORK);
 
   // Opens for reading: the relative one and the one under the prefix come; the other does not.
   const reads = mine.filter((e) => (e.type === 'open' || e.type === 'openat') && typeof e.args?.name === 'string' && e.args.name.includes('watched/'));

@@ -606,6 +606,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
   u32 pos = 0;
   const char *upath = NULL;
   struct file *file = NULL;
+  int cwd = 0; /* the path region takes the working directory (MW_DESC_CWD) */
 
   switch (nr) {
   case NR_open:
@@ -743,6 +744,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
       pos = (pos + (u32)r) & DATA_MASK;
     }
     e->str_len = pos;
+    cwd = (d & MW_DESC_CWD) && pos > 1 && data[0] != '/';
     u32 sel = (d >> MW_DESC_FD_SHIFT) & 7;
     if (sel) {
       long long fd = sel == MW_DESC_FD_RET ? ret : (long long)(int)arg_at(&st, sel - 1);
@@ -764,12 +766,22 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
   }
   /* The file an open made, or the one fchmod changed: its full path, device and inode. */
   if ((nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat) && ret >= 0) file = fd_file(ret);
+  struct dentry *pd = NULL;
+  struct vfsmount *pm = NULL;
   if (file) {
-    u32 pl = put_path(data, pos, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
-    e->path_len = pl;
-    pos += pl;
+    pd = BPF_CORE_READ(file, f_path.dentry);
+    pm = BPF_CORE_READ(file, f_path.mnt);
     e->ino = BPF_CORE_READ(file, f_inode, i_ino);
     e->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+  } else if (cwd) {
+    struct fs_struct *fs = BPF_CORE_READ(task, fs);
+    pd = BPF_CORE_READ(fs, pwd.dentry);
+    pm = BPF_CORE_READ(fs, pwd.mnt);
+  }
+  if (pd) {
+    u32 pl = put_path(data, pos, pd, pm);
+    e->path_len = pl;
+    pos += pl;
   }
   e->h.size = sizeof(struct mw_sys) + (pos & DATA_MASK);
   emit(e, sizeof(struct mw_sys) + (pos & DATA_MASK));

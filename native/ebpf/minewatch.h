@@ -39,6 +39,8 @@
 #define MW_DESC_STR_MASK 0x3f   /* bit i: args[i] points to a NUL-terminated user string */
 #define MW_DESC_FD_SHIFT 8      /* 3 bits: 0 none, 1..6 args[n-1], 7 the return value */
 #define MW_DESC_FD_RET 7
+#define MW_DESC_CWD 0x1000      /* no fd: when the first string is a relative path, the path region
+                                   holds the caller's working directory (what it is relative to) */
 
 /* Opens for reading only (no write, create, truncate): the `read_policy` map's one value. */
 #define MW_READ_NONE 0      /* not reported */

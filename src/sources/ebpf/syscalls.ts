@@ -16,6 +16,7 @@ export const SYS_GENERIC = 32;
 /** The generic path's descriptor bits (MW_DESC_* in minewatch.h). */
 const DESC_FD_SHIFT = 8;
 const DESC_FD_RET = 7;
+const DESC_CWD = 0x1000;
 
 interface SyscallDef {
   nr: number;
@@ -190,6 +191,8 @@ export function sysDescriptors(): Uint32Array {
     let v = 0;
     for (const [, src] of d.params) if (src[0] === 's') v |= 1 << Number(src.slice(1));
     if (d.fd !== undefined) v |= (d.fd === 'r' ? DESC_FD_RET : d.fd + 1) << DESC_FD_SHIFT;
+    // Paths without an fd: the working directory a relative one is relative to (proc.cwd).
+    else if (v & 0x3f) v |= DESC_CWD;
     desc[d.nr] = v;
   }
   return desc;
@@ -349,7 +352,10 @@ export function toSyscallEvent(r: SysRecord, proc: ProcessInfo): SyscallEvent | 
 
 /** A generic syscall's event: its parameters by libs' names, raw, and the fd it acts on. */
 function genericEvent(d: GenericDef, r: SysRecord, proc: ProcessInfo): SyscallEvent {
-  const ev: SyscallEvent = { source: 'syscall', type: genericType(d), ts: r.ts, res: r.ret, proc };
+  // The kernel's working directory at the call (sent with a relative path): proc.cwd as it was
+  // then, for a process /proc may no longer show. A copy: the table's entry stays as it is.
+  const withCwd = d.fd === undefined && r.path && r.path !== proc.cwd ? { ...proc, cwd: r.path } : proc;
+  const ev: SyscallEvent = { source: 'syscall', type: genericType(d), ts: r.ts, res: r.ret, proc: withCwd };
   let fd: FdInfo | undefined;
   if (d.fd !== undefined) {
     const num = d.fd === 'r' ? r.ret : i32(r.args[d.fd]!);
