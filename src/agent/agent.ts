@@ -23,6 +23,8 @@ import type { Logger } from './logger.js';
 import { PairCounter } from '../web/metrics.js';
 import { BoundedQueue } from './queue.js';
 import { RulesManager } from './rules-manager.js';
+import { logRuleCoverage } from './rule-coverage.js';
+import type { ReadFilter } from '../sources/ebpf/read-filter.js';
 import type { Match } from '../engine/types.js';
 import { BlockDestinationAction } from '../response/block-destination.js';
 import { BlockProtect, outputDestinations } from '../response/block-protect.js';
@@ -377,6 +379,9 @@ export class Agent {
     const seeded = this.table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
+    const readFilter = this.logCoverage();
+    this.ebpf?.setReadFilter(readFilter);
+    if (!this.ebpf) this.rules.onReload = () => void this.logCoverage();
     const s = this.config.sources;
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
     if (s.connections.enabled && this.driver !== 'ebpf') {
@@ -419,6 +424,7 @@ export class Agent {
         // New rules may name syscalls the kernel was told to keep: tell it again.
         this.rules.onReload = () => {
           ebpf.setWanted(this.wantedBy());
+          ebpf.setReadFilter(this.logCoverage());
           if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
             this.log.warn({}, `the new rules read ${RANDOMX_EVENT} events, but the RandomX tracepoint was not attached at start; restart the agent to attach it`);
           }
@@ -487,6 +493,13 @@ export class Agent {
         log.warn({ err }, `block_destination: cannot read ${what}; it is not protected from blocks until it can be read`);
       },
     });
+  }
+
+  /** Names the rules this driver cannot feed; the read filter for the eBPF driver (rule-coverage.ts). */
+  private logCoverage(): ReadFilter {
+    const s = this.config.sources;
+    const driver = this.driver === 'ebpf' || this.driver === 'proc' ? this.driver : 'procfs';
+    return logRuleCoverage(this.rules.engine, { driver, side: { connections: s.connections.enabled && driver !== 'ebpf', cpu: s.cpu.enabled }, openRead: s.ebpf.open_read }, this.log);
   }
 
   /** Whether the current rules can use an event type. */
