@@ -121,7 +121,8 @@ function actions(work: string, home: string): Action[] {
     { rule: 'Read ssh information', what: 'read a known_hosts of its own under /home', prog: 'mwreader', args: () => ['read', join(home, '.ssh', 'known_hosts')], types: ['openat'] },
     { rule: 'DB program spawned process', what: 'a program named mysqld runs true', prog: 'mysqld', args: ['spawn', '/bin/true'], types: ['execve'] },
     { rule: 'Change thread namespace', what: 'setns into its own network namespace', prog: 'mwnsjoin', args: ['setns', '/proc/self/ns/net'], types: ['setns'] },
-    { rule: 'Change namespace privileges via unshare', what: 'nobody in the container calls unshare(CLONE_NEWUSER)', prog: 'mwunshare', args: ['unshare-user'], place: 'container', uid: 65534, types: ['unshare'] },
+    { rule: 'Change namespace privileges via unshare', what: 'nobody in the container calls unshare(CLONE_NEWUSER)', prog: 'mwunshare', args: ['unshare-user'], place: 'container', uid: 65534, types: ['unshare'],
+      todo: 'the process table keeps the capabilities a process had before it dropped to nobody and exec\'d: thread.cap_permitted still names CAP_SYS_ADMIN' },
     { rule: 'System procs network activity', what: `a program named cat connects to ${PEER}:4444`, prog: 'cat', args: ['connect-tcp', PEER, '4444'], place: 'netns', types: ['connect'] },
     { rule: 'Program run with disallowed http proxy env', what: 'curl started with HTTP_PROXY set', prog: 'curl', args: ['noop'], env: { HTTP_PROXY: `http://${PEER}:3128` }, types: ['execve'] },
     { rule: 'Unexpected UDP Traffic', what: `UDP to ${PEER}:9999`, prog: 'mwudp', args: ['connect-udp', PEER, '9999'], place: 'netns', types: ['connect'] },
@@ -248,7 +249,7 @@ describe('Falco\'s stable and incubating rules fire live, one action per rule (r
     agent = new AgentRun(writeConfig(join(work, 'agent.yaml'), {
       rules_files: [STABLE, INCUBATING, 'default', overrides],
       engine: { rule_matching: 'all' },
-      sources: { cpu: { enabled: false }, ebpf: { open_read: true }, containers: { docker_socket: api.socketPath } },
+      sources: { cpu: { enabled: false }, containers: { docker_socket: api.socketPath } },
     }), { args: ['--driver', 'ebpf'] });
     const started = await agent.started(30_000);
     assert.equal(started.driver, 'ebpf');
@@ -261,8 +262,10 @@ describe('Falco\'s stable and incubating rules fire live, one action per rule (r
     if (nets) removeNetnsPair(nets);
     for (const c of cleanups.reverse()) c();
     // The count, for the report (docs/falco-live.md keeps the table).
-    const raised = ran.filter((r) => r.outcome === 'raised');
-    process.stdout.write(`# falco-live: ${ran.length} actions run, ${raised.length} rules raised, ${ran.length - raised.length} skipped, ${Object.keys(NOT_HERE).length} rules cannot run here\n`);
+    const all = actions('', '');
+    const raised = ran.filter((r) => r.outcome === 'raised').length;
+    const skipped = ran.filter((r) => r.outcome === 'skipped').length;
+    process.stdout.write(`# falco-live: ${all.length} actions for ${new Set(all.map((a) => a.rule)).size} rules: ${raised} raised their rule, ${skipped} skipped, ${all.length - raised - skipped} did not; ${Object.keys(NOT_HERE).length} rules cannot run here\n`);
     for (const r of ran) if (r.others.length) process.stdout.write(`#   ${r.action.rule}: also ${r.others.join(', ')}\n`);
     if (retried.length) process.stdout.write(`# falco-live: raised only on a second attempt: ${retried.join(', ')}\n`);
   });
