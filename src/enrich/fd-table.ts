@@ -54,6 +54,8 @@ const DIR_FD_ARGS: Readonly<Record<string, readonly string[]>> = {
   dup: ['oldfd'], dup2: ['oldfd'], dup3: ['oldfd'],
 };
 
+/** An absolute path with no `.`, `..` or doubled slashes: already what normalize would give. */
+const CLEAN_PATH = /^(?:\/[^/.][^/]*|\/\.[^/.][^/]*)*\/?$/;
 const OPEN_TYPES = new Set(['open', 'openat', 'openat2', 'creat']);
 /** Calls that carry a peer address of their own: on an unconnected socket, each may name a new peer. */
 const DATAGRAM_TYPES = new Set(['sendto', 'sendmsg', 'sendmmsg', 'recvfrom', 'recvmsg', 'recvmmsg']);
@@ -85,6 +87,7 @@ export class FdTable {
   private readonly procs = new Map<number, ProcFds>();
   private readonly maxProcs: number;
   private readonly maxFds: number;
+  private lastPid = -1;
 
   constructor(opts: FdTableOptions = {}) {
     this.maxProcs = opts.maxProcs ?? 4096;
@@ -124,6 +127,9 @@ export class FdTable {
   private procFor(pid: number, start: bigint | undefined): ProcFds {
     let p = this.procs.get(pid);
     if (p && p.start !== undefined && start !== undefined && p.start !== start) p = undefined;
+    // The same process as the last event's (the common case): already the most recent.
+    if (p && pid === this.lastPid) return p;
+    this.lastPid = pid;
     if (p) {
       // Most recently seen last: the first key is the one to drop.
       this.procs.delete(pid);
@@ -266,7 +272,7 @@ export class FdTable {
 
   /** A path made absolute against the cwd or the directory fd, as libs names the opened file. */
   private absolute(ev: SyscallEvent, p: ProcFds, path: string, dirfd: number | undefined): string | undefined {
-    if (path.startsWith('/')) return posixPath.normalize(path);
+    if (path.startsWith('/')) return CLEAN_PATH.test(path) ? path : posixPath.normalize(path);
     const base = dirfd === undefined || dirfd === AT_FDCWD ? ev.proc.cwd : p.fds.get(dirfd)?.info.name;
     return base ? posixPath.resolve(base, path) : undefined;
   }
