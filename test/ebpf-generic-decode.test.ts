@@ -50,3 +50,13 @@ test('the kernel is told which arguments are strings and which fd to describe, a
   assert.equal(flags[265], SYS_ON | SYS_GENERIC);
   assert.equal(flags[86], 0, 'link: no rule names it, so it stays in the kernel');
 });
+
+test('minewatch\'s default rules keep today\'s kernel filter: no generic syscall, no open for reading', async () => {
+  const { Engine, DEFAULT_RULES_FILES } = await import('../src/engine/index.js');
+  const { GENERIC_SYSCALLS } = await import('../src/sources/ebpf/syscalls.js');
+  const { deriveReadFilter } = await import('../src/sources/ebpf/read-filter.js');
+  const e = Engine.fromFiles([...DEFAULT_RULES_FILES]);
+  const flags = sysFlags((t) => e.rulesFor('syscall', t).length > 0);
+  assert.deepEqual(GENERIC_SYSCALLS.filter((d) => flags[d.nr] !== 0).map((d) => d.type), []);
+  assert.equal(deriveReadFilter((t) => e.rulesFor('syscall', t)).mode, 'none');
+});
