@@ -212,6 +212,7 @@ const num = (v: bigint): number => Number(BigInt.asUintN(32, v));
 const AT_FDCWD = -100;
 
 const AF_UNIX = 1;
+const AF_INET = 2;
 const AF_INET6 = 10;
 
 /**
@@ -224,6 +225,8 @@ function socketFd(r: SysRecord, num: number, server = false): FdInfo {
     if (r.ino) fd.ino = r.ino;
     return fd;
   }
+  // Packet, netlink and the other families: the number and the inode, no addresses.
+  if (r.family !== AF_INET && r.family !== AF_INET6) return r.ino ? { num, ino: r.ino } : { num };
   const fd: FdInfo = {
     num,
     type: r.family === AF_INET6 ? 'ipv6' : 'ipv4',
