@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentRun, compileC, Marker, markerRules, sleep, writeConfig } from '../test/helpers/agent-run.js';
 import { loadEbpfAddon } from '../src/sources/ebpf/addon.js';
-import { fmt } from './lib.js';
+import { fmt, median } from './lib.js';
 
 const EXECS = Number(process.env.MW_BENCH_EXECS ?? 2_000);
 const OPENS = Number(process.env.MW_BENCH_OPENS ?? 98_000);
@@ -37,11 +37,13 @@ const STORM_C = `
 #include <unistd.h>
 extern char **environ;
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-/* storm EXECS OPENS RATE FILE: execs and opens interleaved, paced at RATE per second. */
+/* storm EXECS OPENS RATE FILE [READS READFILE...]: execs, opens for writing and opens for reading
+   (of the READFILEs in turn) interleaved, paced at RATE per second. */
 int main(int argc, char **argv) {
-  long execs = atol(argv[1]), opens = atol(argv[2]);
+  long execs = atol(argv[1]), opens = atol(argv[2]), reads = argc > 5 ? atol(argv[5]) : 0;
+  int nread = argc > 6 ? argc - 6 : 0;
   double rate = atof(argv[3]);
-  long total = execs + opens, every = execs ? total / execs : total + 1, done_e = 0;
+  long total = execs + opens + reads, every = execs ? total / execs : total + 1, done_e = 0, done_r = 0;
   double t0 = now();
   char *args[] = {"/bin/true", NULL};
   for (long i = 0; i < total; i++) {
@@ -49,6 +51,10 @@ int main(int argc, char **argv) {
       pid_t pid;
       if (posix_spawn(&pid, "/bin/true", NULL, NULL, args, environ) == 0) waitpid(pid, NULL, 0);
       done_e++;
+    } else if (nread && done_r < reads && (i & 1)) {
+      int fd = open(argv[6 + done_r % nread], O_RDONLY);
+      if (fd >= 0) close(fd);
+      done_r++;
     } else {
       int fd = open(argv[4], O_CREAT | O_WRONLY | O_TRUNC, 0644);
       if (fd >= 0) close(fd);
@@ -84,9 +90,18 @@ interface StormResult {
   cpuPercent: number;
 }
 
-async function storm(driver: 'ebpf' | 'proc', dir: string, bin: string, marker: Marker): Promise<StormResult> {
+interface StormPlan {
+  /** Rules files before the marker's (default: minewatch's own). */
+  rules?: string[];
+  /** Opens for reading, of these files in turn, interleaved with the rest. */
+  reads?: { count: number; files: string[] };
+  execs?: number;
+  opens?: number;
+}
+
+async function storm(driver: 'ebpf' | 'proc', dir: string, bin: string, marker: Marker, plan: StormPlan = {}): Promise<StormResult> {
   const agent = new AgentRun(writeConfig(join(dir, `${driver}.yaml`), {
-    rules_files: ['default', join(dir, 'marker.yaml')],
+    rules_files: [...(plan.rules ?? ['default']), join(dir, 'marker.yaml')],
     sources: { cpu: { enabled: false }, connections: { enabled: false }, queue_size: 100_000 },
   }), { args: ['--driver', driver], nodeArgs: AGENT_NODE_ARGS });
   try {
@@ -101,7 +116,8 @@ async function storm(driver: 'ebpf' | 'proc', dir: string, bin: string, marker: 
     // The storm writes in a folder of its own: the agent watches the folder of its rules files
     // (marker.yaml is in `dir`) for edits, and 98,000 truncations there would measure that watch
     // (an inotify read per open), not the driver.
-    const out = execFileSync(bin, [String(EXECS), String(OPENS), String(RATE), join(dir, 'writes', 'storm-file')], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const reads = plan.reads ? [String(plan.reads.count), ...plan.reads.files] : [];
+    const out = execFileSync(bin, [String(plan.execs ?? EXECS), String(plan.opens ?? OPENS), String(RATE), join(dir, 'writes', 'storm-file'), ...reads], { encoding: 'utf8', maxBuffer: 1 << 20 });
     await marker.fire(agent, 'after the storm', 120_000);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(agent.pid, hz) - cpu0;
@@ -121,11 +137,17 @@ async function storm(driver: 'ebpf' | 'proc', dir: string, bin: string, marker: 
   }
 }
 
-export async function ebpfStormBench(): Promise<void> {
-  if (process.getuid?.() !== 0) return console.log('skipped: needs root (loading BPF programs, the proc connector)');
+/** Why the storm benches cannot run here, or undefined. */
+function cannotStorm(): string | undefined {
+  if (process.getuid?.() !== 0) return 'skipped: needs root (loading BPF programs, the proc connector)';
   const loaded = loadEbpfAddon();
-  if ('error' in loaded) return console.log(`skipped: ${loaded.error}`);
-  if (!existsSync('/sys/kernel/btf/vmlinux')) return console.log('skipped: this kernel has no BTF');
+  if ('error' in loaded) return `skipped: ${loaded.error}`;
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'skipped: this kernel has no BTF';
+  return undefined;
+}
+
+/** A folder with the storm program, the fake miner and the marker's rules; removed after `fn`. */
+async function withStormDir(fn: (dir: string, bin: string, marker: Marker) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mw-ebpf-bench-'));
   chmodSync(dir, 0o755);
   mkdirSync(join(dir, 'writes'));
@@ -137,7 +159,16 @@ export async function ebpfStormBench(): Promise<void> {
     const miner = join(dir, 'fake-miner');
     compileC(join(process.cwd(), 'test/fixtures/agent/fake-miner.c'), miner);
     writeFileSync(join(dir, 'marker.yaml'), markerRules());
-    const marker = new Marker(dir, miner);
+    await fn(dir, bin, new Marker(dir, miner));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function ebpfStormBench(): Promise<void> {
+  const why = cannotStorm();
+  if (why) return console.log(why);
+  await withStormDir(async (dir, bin, marker) => {
     console.log(`storm: ${fmt(EXECS)} execs of /bin/true and ${fmt(OPENS)} opens for writing, paced at ${fmt(RATE)} events/s`);
     const base = await storm('proc', dir, bin, marker);
     const ebpf = await storm('ebpf', dir, bin, marker);
@@ -148,9 +179,56 @@ export async function ebpfStormBench(): Promise<void> {
     const achieved = (EXECS + OPENS) / ebpf.stormSeconds;
     console.log(`ratio ebpf/proc: events/s ${(ebpf.processed / ebpf.seconds / (base.processed / base.seconds)).toFixed(2)}x, CPU ${(ebpf.cpuPercent / Math.max(0.1, base.cpuPercent)).toFixed(2)}x`);
     console.log(`target at ${fmt(achieved)} storm events/s (asked ${fmt(RATE)}): no drops ${ebpf.drops === 0 ? 'MET' : 'NOT MET'}; agent CPU ≤ ${TARGET_CPU}% ${ebpf.cpuPercent <= TARGET_CPU ? 'MET' : 'NOT MET'}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
+}
+
+/** ../shared beside the checkout, as the tests find it (MINEWATCH_SHARED overrides). */
+const FALCO_DIR = `${(process.env.MINEWATCH_SHARED ?? join(process.cwd(), '..', '..', 'shared')).replace(/\/?$/, '/')}corpus/falco/`;
+const FALCO_FILES = ['falco_rules.yaml', 'falco-incubating_rules.yaml', 'falco-sandbox_rules.yaml'];
+const ROUNDS = Number(process.env.MW_BENCH_ROUNDS ?? 3);
+const TARGET_RATIO = 2;
+
+/**
+ * Falco's three rules files loaded (issue 17): the same eBPF storm, half of it opens for reading,
+ * with Falco's rules plus minewatch's against minewatch's alone (the baseline), in alternating
+ * rounds in this process. The reads are of a file no rule names (most of a busy host's) and, one
+ * in ten, of /proc/self/stat (under a prefix Falco's rules name, so shipped and evaluated).
+ * Target: no drops; agent CPU ≤ 2× the baseline's.
+ */
+export async function ebpfFalcoRulesBench(): Promise<void> {
+  const why = cannotStorm();
+  if (why) return console.log(why);
+  const files = FALCO_FILES.map((f) => FALCO_DIR + f);
+  const missing = files.filter((f) => !existsSync(f));
+  if (missing.length) return console.log(`skipped: Falco's rules not found (${missing.join(', ')}; set MINEWATCH_SHARED)`);
+  await withStormDir(async (dir, bin, marker) => {
+    const plain = join(dir, 'plain-file');
+    writeFileSync(plain, 'x');
+    const total = EXECS + OPENS;
+    const reads = Math.round(total / 2);
+    const plan = (rules: string[]): StormPlan => ({
+      rules, execs: EXECS, opens: total - EXECS - reads,
+      reads: { count: reads, files: [...Array<string>(9).fill(plain), '/proc/self/stat'] },
+    });
+    console.log(`storm: ${fmt(EXECS)} execs, ${fmt(total - EXECS - reads)} opens for writing, ${fmt(reads)} opens for reading (1 in 10 under /proc), paced at ${fmt(RATE)} events/s; ${ROUNDS} rounds`);
+    const base: StormResult[] = [];
+    const falco: StormResult[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      base.push(await storm('ebpf', dir, bin, marker, plan(['default'])));
+      falco.push(await storm('ebpf', dir, bin, marker, plan([...files, 'default'])));
+      console.log(`round ${i + 1}: defaults CPU ${base[i]!.cpuPercent.toFixed(1)}% (${fmt(base[i]!.processed)} events, drops ${base[i]!.drops}); ` +
+        `Falco+defaults CPU ${falco[i]!.cpuPercent.toFixed(1)}% (${fmt(falco[i]!.processed)} events, drops ${falco[i]!.drops}); ratio ${(falco[i]!.cpuPercent / Math.max(0.1, base[i]!.cpuPercent)).toFixed(2)}x`);
+    }
+    const cpu = (rs: StormResult[]): number[] => rs.map((r) => r.cpuPercent);
+    const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
+    const mb = median(cpu(base));
+    const mf = median(cpu(falco));
+    const ratios = falco.map((r, i) => r.cpuPercent / Math.max(0.1, base[i]!.cpuPercent));
+    const drops = falco.reduce((n, r) => n + r.drops, 0) + base.reduce((n, r) => n + r.drops, 0);
+    console.log(`agent CPU, median of ${ROUNDS}: defaults ${mb.toFixed(1)}% (spread ${spread(cpu(base))}), Falco+defaults ${mf.toFixed(1)}% (spread ${spread(cpu(falco))}) of one core`);
+    console.log(`ratio Falco+defaults/defaults: ${(mf / Math.max(0.1, mb)).toFixed(2)}x (per round ${ratios.map((r) => r.toFixed(2)).join(', ')}); events into the engine per round: defaults ${fmt(median(base.map((r) => r.processed)))}, Falco+defaults ${fmt(median(falco.map((r) => r.processed)))}`);
+    console.log(`target: no drops ${drops === 0 ? 'MET' : `NOT MET (${drops})`}; CPU ≤ ${TARGET_RATIO}x ${mf <= TARGET_RATIO * mb ? 'MET' : 'NOT MET'}`);
+  });
 }
 
 // The bench may run alone: `node dist/bench/ebpf.bench.js`.

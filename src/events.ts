@@ -170,6 +170,14 @@ export interface SyscallEvent extends BaseEvent {
   /** Return value (evt.rawres); negative errno on failure. */
   res?: number;
   args?: Record<string, string | number>;
+  /**
+   * What the event alone cannot say about an argument, from enrichment (libs resolves these from
+   * its fd, thread and user tables): the fd an fd-typed argument other than `fd` names (dirfd,
+   * olddirfd, linkdirfd, oldfd…), by argument name.
+   */
+  argFds?: Record<string, FdInfo>;
+  /** Names found for uid, gid and pid arguments (setuid's uid: "nobody"), by argument name. */
+  argNames?: Record<string, string>;
   /** Payload bytes seen by a read/write-family event (evt.buffer), as latin1 text. */
   buffer?: string;
   proc: ProcessInfo;

@@ -227,7 +227,7 @@ test('open flags render in Falco style and drive evt.is_open_*', () => {
   assert.equal(get('evt.arg[0]', wr), '<f>/etc/xmrig/miner.json', 'by position (0-based); an fd shows its name');
   assert.equal(get('evt.arg[2]', wr), 'miner.json');
   assert.equal(get('evt.arg[9]', wr), undefined);
-  assert.equal(get('evt.args', wr), 'fd=3(<f>/etc/xmrig/miner.json) dirfd=-100 name=miner.json flags=577(O_TRUNC|O_CREAT|O_WRONLY) mode=0644');
+  assert.equal(get('evt.args', wr), 'fd=3(<f>/etc/xmrig/miner.json) dirfd=-100(AT_FDCWD) name=miner.json flags=577(O_TRUNC|O_CREAT|O_WRONLY) mode=0644');
   assert.equal(get('evt.is_open_write', wr), true);
   assert.equal(get('evt.is_open_read', wr), false);
   assert.equal(get('evt.is_open_exec', wr), false);
@@ -246,7 +246,8 @@ test('open flags render in Falco style and drive evt.is_open_*', () => {
   assert.equal(get('evt.is_open_exec', hostEvent({ type: 'creat', args: { path: '/tmp/x', mode: 0o700 } })), true);
   // Not an open at all.
   assert.equal(get('evt.is_open_read', hostEvent({ type: 'read', args: { flags: 0 } })), false);
-  assert.equal(get('evt.arg.flags', hostEvent({ type: 'unlinkat', args: { flags: 512 } })), '512', 'no open-flag names on other events');
+  assert.equal(get('evt.arg.flags', hostEvent({ type: 'unlinkat', args: { flags: 512 } })), 'AT_REMOVEDIR', "unlinkat's flags by its own table, not open's");
+  assert.equal(get('evt.arg.flags', hostEvent({ type: 'fcntl', args: { flags: 512 } })), '512', 'no names for an event libs has no table for here');
 });
 
 test('chmod modes, socket domains, ptrace requests and bpf commands render as names', () => {

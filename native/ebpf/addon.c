@@ -5,7 +5,8 @@
  *
  * JS API
  *   open(objectPath, options, callback) -> handle
- *       options: { selfTgid, fpu, openRead, fpuMin, sysFlags: Uint8Array(512), ringBytes?, btfPath? }
+ *       options: { selfTgid, fpu, openRead, fpuMin, sysFlags: Uint8Array(512), sysDesc?: Uint32Array(512),
+ *                  ringBytes?, btfPath? }   sysDesc: the generic path's descriptors (MW_DESC_*)
  *       Every reason it cannot work is thrown now, with err.code:
  *         ERR_NO_BTF        the kernel has no BTF (/sys/kernel/btf/vmlinux), or btfPath is missing
  *         ERR_BPF_OBJECT    the object file is missing or not a BPF object
@@ -17,6 +18,9 @@
  *   stats(handle) -> { events, drops, queueDrops, fpu }   drops: the ring buffer was full (kernel),
  *       queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint)
  *   setSysFlags(handle, Uint8Array(512))   what to report from now on (the rules changed)
+ *   setReadPolicy(handle, mode, prefixes: string[], comms: string[])   opens for reading only:
+ *       MW_READ_NONE, _ALL or _PREFIX with these path prefixes (each at most MW_PREFIX_MAX bytes)
+ *       and process names (comm, at most 15 bytes); replaces the last ones
  *   close(handle)   detach, stop the reader, free. Idempotent.
  *   nudge(cpu, times, intervalMs) -> boolean   the RandomX detector's sampler: a short-lived thread
  *       wakes `times` times on `cpu`, so whatever runs there is switched out (and its rounding
@@ -73,6 +77,9 @@ typedef struct {
   struct ring_buffer *rb;
   int counters_fd;
   int flags_fd;
+  int read_policy_fd;
+  int read_prefixes_fd;
+  int read_comms_fd;
   int wake[2];
   pthread_t thread;
   int closed;
@@ -353,6 +360,24 @@ static int set_flags(mw_ebpf *c, const uint8_t flags[512]) {
   return 0;
 }
 
+/* A Uint8Array or Uint32Array option copied into `out` (at most `max` bytes); 0 when absent. */
+static size_t get_typed(napi_env env, napi_value opts, const char *name, napi_typedarray_type want, void *out, size_t max) {
+  napi_value v;
+  bool is_ta = false;
+  if (!get_prop(env, opts, name, &v) || napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  napi_typedarray_type tt;
+  size_t len;
+  void *data;
+  napi_value ab;
+  size_t off;
+  napi_get_typedarray_info(env, v, &tt, &len, &data, &ab, &off);
+  if (tt != want) return 0;
+  size_t bytes = len * (want == napi_uint32_array ? 4 : 1);
+  if (bytes > max) bytes = max;
+  memcpy(out, data, bytes);
+  return bytes;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], resource, handle;
@@ -384,6 +409,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     }
   }
   if (get_prop(env, opts, "btfPath", &v)) napi_get_value_string_utf8(env, v, btf_path, sizeof btf_path, &n);
+  uint32_t desc[512] = {0};
+  get_typed(env, opts, "sysDesc", napi_uint32_array, desc, sizeof desc);
 
   /* BTF first: without it nothing relocates, and libbpf's own message would be about the object. */
   const char *btf_file = btf_path[0] ? btf_path : "/sys/kernel/btf/vmlinux";
@@ -463,11 +490,21 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   break;
   }
   c->flags_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_flags");
-  if (c->flags_fd < 0 || set_flags(c, flags) != 0) {
+  c->read_policy_fd = bpf_object__find_map_fd_by_name(c->obj, "read_policy");
+  c->read_prefixes_fd = bpf_object__find_map_fd_by_name(c->obj, "read_prefixes");
+  c->read_comms_fd = bpf_object__find_map_fd_by_name(c->obj, "read_comms");
+  int desc_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_desc");
+  for (uint32_t nr = 0; desc_fd >= 0 && nr < 512; nr++) {
+    if (desc[nr] && bpf_map_update_elem(desc_fd, &nr, &desc[nr], BPF_ANY) != 0) {
+      desc_fd = -1;
+      break;
+    }
+  }
+  if (c->flags_fd < 0 || desc_fd < 0 || c->read_policy_fd < 0 || c->read_prefixes_fd < 0 || c->read_comms_fd < 0 || set_flags(c, flags) != 0) {
     err = errno;
     teardown(c);
     free(c);
-    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags map: %s (a stale build?)", path, strerror(err));
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags and sys_desc maps: %s (a stale build?)", path, strerror(err));
   }
   struct bpf_program *prog;
   bpf_object__for_each_program(prog, c->obj) {
@@ -574,6 +611,114 @@ static napi_value js_set_sys_flags(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The LPM trie's key: the prefix's length in bits, then its bytes (minewatch.bpf.c, prefix_key). */
+struct prefix_key {
+  uint32_t prefixlen;
+  uint8_t data[MW_PREFIX_MAX];
+};
+
+/* The comm set: the new names in, then the old ones not asked for again out. */
+static napi_value set_comms(napi_env env, mw_ebpf *c, napi_value arr) {
+  uint32_t count = 0, one = 1;
+  napi_get_array_length(env, arr, &count);
+  char(*keep)[16] = calloc(count ? count : 1, 16);
+  if (!keep) return throw_code(env, "ENOMEM", "setReadPolicy: out of memory");
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v;
+    size_t len = 0;
+    char text[64];
+    if (napi_get_element(env, arr, i, &v) != napi_ok || napi_get_value_string_utf8(env, v, text, sizeof text, &len) != napi_ok || len == 0 || len > 15) {
+      free(keep);
+      return throw_code(env, "ERR_INVALID_ARG_TYPE", "setReadPolicy: process name %u is not a string of 1 to 15 bytes", i);
+    }
+    memcpy(keep[i], text, len);
+    if (bpf_map_update_elem(c->read_comms_fd, keep[i], &one, BPF_ANY) != 0) {
+      free(keep);
+      return throw_code(env, "ERR_BPF_MAP", "cannot update the read_comms map: %s", strerror(errno));
+    }
+  }
+  char key[16], old[1024][16];
+  size_t nold = 0;
+  void *prev = NULL;
+  while (nold < 1024 && bpf_map_get_next_key(c->read_comms_fd, prev, key) == 0) {
+    memcpy(old[nold], key, 16);
+    prev = old[nold++];
+  }
+  for (size_t i = 0; i < nold; i++) {
+    int wanted = 0;
+    for (uint32_t j = 0; j < count && !wanted; j++) wanted = memcmp(old[i], keep[j], 16) == 0;
+    if (!wanted) bpf_map_delete_elem(c->read_comms_fd, old[i]);
+  }
+  free(keep);
+  return NULL;
+}
+
+/* setReadPolicy(handle, mode, prefixes, comms): which opens for reading only to report from now
+ * on. Each set takes its new entries before it loses its old ones, so a swap never lets through
+ * less than either the old or the new rules ask for. */
+static napi_value js_set_read_policy(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t mode = 0, count = 0;
+  bool is_arr = false, is_arr2 = false;
+  if (argc < 4 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data || napi_get_value_uint32(env, argv[1], &mode) != napi_ok ||
+      mode > MW_READ_PREFIX || napi_is_array(env, argv[2], &is_arr) != napi_ok || !is_arr || napi_is_array(env, argv[3], &is_arr2) != napi_ok || !is_arr2)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "setReadPolicy(handle, mode 0|1|2, prefixes: string[], comms: string[])");
+  mw_ebpf *c = data;
+  if (c->closed) return NULL;
+  bool pending = false;
+  set_comms(env, c, argv[3]);
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return NULL;
+  napi_get_array_length(env, argv[2], &count);
+  /* The new keys in first, then the old ones not asked for again out: no moment with neither. */
+  struct prefix_key key;
+  uint32_t one = 1;
+  struct prefix_key *keep = calloc(count ? count : 1, sizeof *keep);
+  if (!keep) return throw_code(env, "ENOMEM", "setReadPolicy: out of memory");
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value v;
+    size_t len = 0;
+    char text[MW_PREFIX_MAX + 1];
+    if (napi_get_element(env, argv[2], i, &v) != napi_ok || napi_get_value_string_utf8(env, v, text, sizeof text, &len) != napi_ok || len == 0) {
+      free(keep);
+      return throw_code(env, "ERR_INVALID_ARG_TYPE", "setReadPolicy: prefix %u is not a non-empty string", i);
+    }
+    memset(&keep[i], 0, sizeof keep[i]);
+    memcpy(keep[i].data, text, len);
+    keep[i].prefixlen = (uint32_t)len * 8;
+    if (bpf_map_update_elem(c->read_prefixes_fd, &keep[i], &one, BPF_ANY) != 0) {
+      free(keep);
+      return throw_code(env, "ERR_BPF_MAP", "cannot update the read_prefixes map (prefix %u): %s", i, strerror(errno));
+    }
+  }
+  /* Walk the old keys (into a list: deleting while walking restarts the walk) and drop the rest. */
+  size_t nold = 0, cap = 64;
+  struct prefix_key *old = malloc(cap * sizeof *old);
+  void *prev = NULL;
+  while (old && bpf_map_get_next_key(c->read_prefixes_fd, prev, &key) == 0) {
+    if (nold == cap) {
+      struct prefix_key *grown = realloc(old, (cap *= 2) * sizeof *old);
+      if (!grown) break;
+      old = grown;
+    }
+    old[nold] = key;
+    prev = &old[nold++];
+  }
+  for (size_t i = 0; old && i < nold; i++) {
+    int wanted = 0;
+    for (uint32_t j = 0; j < count && !wanted; j++) wanted = memcmp(&old[i], &keep[j], sizeof key) == 0;
+    if (!wanted) bpf_map_delete_elem(c->read_prefixes_fd, &old[i]);
+  }
+  free(old);
+  free(keep);
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(c->read_policy_fd, &zero, &mode, BPF_ANY) != 0)
+    return throw_code(env, "ERR_BPF_MAP", "cannot update the read_policy map: %s", strerror(errno));
+  return NULL;
+}
+
 /* ---- nudge: more switch-outs of a suspect's CPU ----
  * The RandomX program reads a thread's rounding mode when the thread leaves its CPU. A thread that
  * never sleeps, on a host with little else to run, leaves it about twice a second: too seldom to
@@ -637,6 +782,7 @@ static napi_value js_nudge(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setSysFlags", NULL, js_set_sys_flags, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setReadPolicy", NULL, js_set_read_policy, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},

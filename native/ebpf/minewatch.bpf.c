@@ -76,6 +76,58 @@ static __always_inline u32 sys_flag(u32 nr) {
   return f ? *f : 0;
 }
 
+/* The generic path's descriptors (MW_DESC_*), by syscall number: the loader fills them once. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, NR_MAX);
+  __type(key, u32);
+  __type(value, u32);
+} sys_desc SEC(".maps");
+
+/* Opens for reading only: which to report (MW_READ_*), set by the loader as the rules change. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u32);
+} read_policy SEC(".maps");
+
+/* The path prefixes the rules can match on a read (MW_READ_PREFIX): a longest-prefix-match trie
+ * over the path's bytes, so one lookup answers for all of them. */
+struct prefix_key {
+  u32 prefixlen; /* bits */
+  u8 data[MW_PREFIX_MAX];
+  u8 pad[4];     /* room to look two bytes past the last one compared (see read_wanted) */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 4096);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(key_size, 4 + MW_PREFIX_MAX);
+  __uint(value_size, 4);
+} read_prefixes SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, struct prefix_key);
+} prefix_scratch SEC(".maps");
+
+/* Process names (comm) whose opens for reading are all reported under MW_READ_PREFIX: rules that
+ * name the process (proc.name=sshd) rather than the file. */
+struct comm_key {
+  char comm[16];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, struct comm_key);
+  __type(value, u32);
+} read_comms SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 16 << 20);
@@ -430,6 +482,53 @@ int BPF_PROG(mw_exit, struct task_struct *p) {
 
 /* ---- syscalls ---- */
 
+/*
+ * Whether an open for reading only, of the user path `upath`, is reported. Under MW_READ_PREFIX one
+ * by a process the rules name is (read_comms); so is a path whose text starts with a prefix the
+ * rules name (read_prefixes); so is one whose text cannot be judged
+ * (relative, or with "/./", "/../" or "//" in it, which Falco's fd.name normalizes away).
+ */
+static __always_inline int read_wanted(const char *upath) {
+  u32 zero = 0;
+  u32 *pol = bpf_map_lookup_elem(&read_policy, &zero);
+  u32 p = pol ? *pol : MW_READ_NONE;
+  if (p == MW_READ_ALL) return 1;
+  if (p != MW_READ_PREFIX) return 0;
+  struct comm_key ck = {};
+  bpf_get_current_comm(ck.comm, sizeof ck.comm);
+  if (bpf_map_lookup_elem(&read_comms, &ck)) return 1;
+  struct prefix_key *k = bpf_map_lookup_elem(&prefix_scratch, &zero);
+  if (!k) return 1;
+  long n = bpf_probe_read_user_str(k->data, MW_PREFIX_MAX, upath);
+  if (n <= 1) return 0; /* unreadable or empty: the open fails */
+  if (k->data[0] != '/') return 1;
+  k->pad[0] = k->pad[1] = 0;
+  k->prefixlen = (u32)(n - 1) * 8;
+  if (bpf_map_lookup_elem(&read_prefixes, k)) return 1;
+  for (int i = 1; i < MW_PREFIX_MAX; i++) {
+    if (i >= n - 1) break;
+    u8 c = k->data[i];
+    if (k->data[i - 1] != '/') continue;
+    if (c == '/') return 1;
+    if (c != '.') continue;
+    u8 c1 = k->data[i + 1];
+    if (c1 == 0 || c1 == '/') return 1;
+    if (c1 == '.' && (k->data[i + 2] == 0 || k->data[i + 2] == '/')) return 1;
+  }
+  return 0;
+}
+
+static __always_inline u64 arg_at(const struct stash *st, u32 i) {
+  switch (i) {
+  case 0: return st->args[0];
+  case 1: return st->args[1];
+  case 2: return st->args[2];
+  case 3: return st->args[3];
+  case 4: return st->args[4];
+  default: return st->args[5];
+  }
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(mw_sys_enter, struct pt_regs *regs, long id) {
   if (id < 0 || id >= NR_MAX) return 0;
@@ -476,7 +575,8 @@ int BPF_PROG(mw_sys_enter, struct pt_regs *regs, long id) {
     else if (id == NR_openat) flags = st.args[2];
     else if (id == NR_openat2) bpf_probe_read_user(&flags, sizeof flags, (void *)st.args[2]);
     else flags = O_CREAT | 1; /* creat */
-    if (!(flags & (O_ACCMODE | O_CREAT | O_TRUNC | O_TMPFILE))) return 0;
+    if (!(flags & (O_ACCMODE | O_CREAT | O_TRUNC | O_TMPFILE)) && !read_wanted((const char *)(id == NR_open ? st.args[0] : st.args[1])))
+      return 0;
   }
   u32 tid = (u32)pt;
   bpf_map_update_elem(&stash, &tid, &st, BPF_ANY);
@@ -506,6 +606,7 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
   u32 pos = 0;
   const char *upath = NULL;
   struct file *file = NULL;
+  int cwd = 0; /* the path region takes the working directory (MW_DESC_CWD) */
 
   switch (nr) {
   case NR_open:
@@ -626,8 +727,34 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
     e->ruid = BPF_CORE_READ(task, cred, uid.val);
     e->euid = BPF_CORE_READ(task, cred, euid.val);
     break;
-  default:
+  default: {
+    /* The generic path: the user strings and the file descriptor its descriptor names. */
+    if (!(sys_flag(nr) & MW_SYS_GENERIC)) break;
+    u32 *dp = bpf_map_lookup_elem(&sys_desc, &nr);
+    u32 d = dp ? *dp : 0;
+    for (int i = 0; i < 6; i++) {
+      if (!(d & (1u << i))) continue;
+      long r = bpf_probe_read_user_str(data + (pos & DATA_MASK), MW_STR_MAX, (const char *)arg_at(&st, i));
+      if (r <= 0) { /* unreadable: an empty string keeps the others in their places */
+        data[pos & DATA_MASK] = 0;
+        r = 1;
+      }
+      /* Masked at once: every path through the loop leaves pos in the same range, so the verifier
+         prunes them instead of walking 2^6 of them into put_path. */
+      pos = (pos + (u32)r) & DATA_MASK;
+    }
+    e->str_len = pos;
+    cwd = (d & MW_DESC_CWD) && pos > 1 && data[0] != '/';
+    u32 sel = (d >> MW_DESC_FD_SHIFT) & 7;
+    if (sel) {
+      long long fd = sel == MW_DESC_FD_RET ? ret : (long long)(int)arg_at(&st, sel - 1);
+      struct file *f = fd >= 0 ? fd_file(fd) : NULL;
+      struct sock *sk = file_sock(f);
+      if (sk) sock_tuple(sk, e);
+      else file = f;
+    }
     break;
+  }
   }
 
   if (upath) {
@@ -639,12 +766,22 @@ int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
   }
   /* The file an open made, or the one fchmod changed: its full path, device and inode. */
   if ((nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat) && ret >= 0) file = fd_file(ret);
+  struct dentry *pd = NULL;
+  struct vfsmount *pm = NULL;
   if (file) {
-    u32 pl = put_path(data, pos, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
-    e->path_len = pl;
-    pos += pl;
+    pd = BPF_CORE_READ(file, f_path.dentry);
+    pm = BPF_CORE_READ(file, f_path.mnt);
     e->ino = BPF_CORE_READ(file, f_inode, i_ino);
     e->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+  } else if (cwd) {
+    struct fs_struct *fs = BPF_CORE_READ(task, fs);
+    pd = BPF_CORE_READ(fs, pwd.dentry);
+    pm = BPF_CORE_READ(fs, pwd.mnt);
+  }
+  if (pd) {
+    u32 pl = put_path(data, pos, pd, pm);
+    e->path_len = pl;
+    pos += pl;
   }
   e->h.size = sizeof(struct mw_sys) + (pos & DATA_MASK);
   emit(e, sizeof(struct mw_sys) + (pos & DATA_MASK));

@@ -28,6 +28,26 @@
 #define MW_SYS_SOCK_DNS 4    /* only on UDP sockets, answers from port 53 */
 #define MW_SYS_OPEN 8        /* open family: only with write/create flags unless open_read */
 #define MW_SYS_EXEC 16       /* execve/execveat: remembered for sched_process_exec */
+#define MW_SYS_GENERIC 32    /* the generic path: arguments as `sys_desc` describes them */
+
+/*
+ * A generic syscall's descriptor (the `sys_desc` array, by syscall number; the loader fills it from
+ * src/sources/ebpf/syscalls.ts): which arguments are user strings to copy at the exit, and which
+ * file descriptor the event acts on (described like an open's: path, device, inode; or a socket's
+ * addresses).
+ */
+#define MW_DESC_STR_MASK 0x3f   /* bit i: args[i] points to a NUL-terminated user string */
+#define MW_DESC_FD_SHIFT 8      /* 3 bits: 0 none, 1..6 args[n-1], 7 the return value */
+#define MW_DESC_FD_RET 7
+#define MW_DESC_CWD 0x1000      /* no fd: when the first string is a relative path, the path region
+                                   holds the caller's working directory (what it is relative to) */
+
+/* Opens for reading only (no write, create, truncate): the `read_policy` map's one value. */
+#define MW_READ_NONE 0      /* not reported */
+#define MW_READ_ALL 1       /* every one */
+#define MW_READ_PREFIX 2    /* those whose path starts with a prefix in `read_prefixes`, or cannot be judged
+                               from its text (relative, or with "/." or "//" in it) */
+#define MW_PREFIX_MAX 256   /* bytes of a prefix (and of the path compared with them) */
 
 /* Indexes of the per-CPU counters (the `counters` map). */
 #define MW_CNT_DROPS 0      /* records the ring buffer had no room for */

@@ -4,7 +4,9 @@
  * the cluster context joining it at start. It keeps start, stop and stats.
  */
 import type { Config } from '../config/sections.js';
-import { UserDb } from '../enrich/users.js';
+import type { UserDb } from '../enrich/users.js';
+import { logRuleCoverage } from './rule-coverage.js';
+import type { ReadFilter } from '../sources/ebpf/read-filter.js';
 import { ConnectionsSource } from '../sources/connections.js';
 import { CpuSampler } from '../sources/cpu-sampler.js';
 import { ProcConnectorSource } from '../sources/proc-connector.js';
@@ -61,6 +63,8 @@ export interface AgentCore {
   readonly rules: RulesManager;
   readonly table: ProcessTable;
   readonly dns: DnsCache;
+  /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
+  readonly users: UserDb;
   readonly allow: AllowList;
   /** The dispatcher's actions: the cluster ones join at start(). */
   readonly actions: Partial<Record<ActionName, ResponseAction>>;
@@ -74,8 +78,6 @@ export interface AgentCore {
 
 export class Agent {
   readonly rules: RulesManager;
-  /** Host user names for processes only the kernel saw (the eBPF driver's short-lived ones). */
-  private readonly users = new UserDb();
   private readonly settler: NoticeSettler;
   private notices: ProcNoticeSource | undefined;
   private readonly sources: Source[] = [];
@@ -132,6 +134,9 @@ export class Agent {
     const seeded = table.seed();
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
+    const readFilter = this.logCoverage();
+    this.core.host.ebpf?.setReadFilter(readFilter);
+    if (!this.core.host.ebpf) this.rules.onReload = () => void this.logCoverage();
     const s = this.config.sources;
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
     if (s.connections.enabled && this.driver !== 'ebpf') {
@@ -181,11 +186,19 @@ export class Agent {
   private watchEbpfRules(ebpf: EbpfSource): void {
     this.rules.onReload = () => {
       ebpf.setWanted(this.wantedBy());
+      ebpf.setReadFilter(this.logCoverage());
       if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
         this.log.warn({}, `the new rules read ${RANDOMX_EVENT} events, but the RandomX tracepoint was not attached at start; restart the agent to attach it`);
       }
     };
     this.core.host.ebpf = ebpf;
+  }
+
+  /** Names the rules this driver cannot feed; the read filter for the eBPF driver (rule-coverage.ts). */
+  private logCoverage(): ReadFilter {
+    const s = this.config.sources;
+    const driver = this.driver === 'ebpf' || this.driver === 'proc' ? this.driver : 'procfs';
+    return logRuleCoverage(this.rules.engine, { driver, side: { connections: s.connections.enabled && driver !== 'ebpf', cpu: s.cpu.enabled }, openRead: s.ebpf.open_read }, this.log);
   }
 
   /** Whether the current rules can use an event type. */
@@ -200,7 +213,7 @@ export class Agent {
     const src = new EbpfSource({
       lookup: (pid) => table.get(pid),
       containerOf: (pid) => table.containerOf(pid),
-      userName: (uid) => this.users.user(uid)?.name,
+      userName: (uid) => this.core.users.user(uid)?.name,
       dns: this.core.dns,
       // The RandomX alert is on wherever a rule reads its events; killing is detectors.monero.enabled's.
       fpu: this.config.detectors.monero.enabled || this.wantedBy()(RANDOMX_EVENT),

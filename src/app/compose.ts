@@ -12,6 +12,8 @@ import type { Match } from '../engine/types.js';
 import { ContainerResolver, DockerClient } from '../enrich/containers.js';
 import { DnsCache } from '../enrich/dns.js';
 import { ProcessTable } from '../enrich/process-table.js';
+import { FdTable } from '../enrich/fd-table.js';
+import { UserDb } from '../enrich/users.js';
 import type { Event } from '../events.js';
 import type { Detector } from '../detectors/types.js';
 import type { DetectorsConfig } from '../detectors/config.js';
@@ -38,6 +40,7 @@ export interface Core {
   readonly rules: { readonly engine: Engine };
   readonly table: ProcessTable;
   readonly dns: DnsCache;
+  readonly users: UserDb;
   readonly allow: AllowList;
   /** The dispatcher's actions; the cluster ones join when the agent starts. */
   readonly actions: Partial<Record<ActionName, ResponseAction>>;
@@ -131,6 +134,8 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     containerWaitMs: c.lookup_timeout_ms,
   });
   const dns = dnsFromConfig(config, log);
+  // Host user and group names: the eBPF driver's short-lived processes and the uid/gid arguments.
+  const users = new UserDb();
   const host: HostState = { k8s: { actions: {} }, ebpf: undefined };
   // Response actions never touch the agent, its children, the host's init, kernel threads or
   // the allow-list; each outcome is written as an alert of its own.
@@ -163,7 +168,7 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
   const pipeline = new EventPipeline({
     queueSize: config.sources.queue_size,
     engine: () => rules.engine,
-    enrich: new SyscallEnricher(dns, () => host.k8s.pods),
+    enrich: new SyscallEnricher(dns, () => host.k8s.pods, { fds: new FdTable(), users, table }),
     detectors: detectors.current,
     response,
     sink,
@@ -171,7 +176,7 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     record: o.record,
     onError: (err, ev) => log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped'),
   });
-  return { config, rules, table, dns, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host };
+  return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host };
 }
 
 /** The host agent's core (`run`, `server`): the rules from the config, reloadable. */

@@ -50,9 +50,13 @@ export const sourcesSection = z.strictObject({
   ebpf: z.strictObject({
     /** A BTF file for kernels that do not expose /sys/kernel/btf/vmlinux (e.g. one from BTFHub). */
     btf: z.string().min(1).optional(),
-    /** Report read-only opens too (many: off by default; opens that may write or create always come). */
-    open_read: z.boolean().default(false),
-  }).default({ open_read: false }),
+    /**
+     * Opens for reading only: auto (those the loaded rules can match, filtered in the kernel by the
+     * path prefixes and process names their conditions name), true (every one: many), false (none).
+     * Opens that may write or create always come when a rule names the open family.
+     */
+    open_read: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+  }).default({ open_read: 'auto' }),
   connections: z.strictObject({
     enabled: z.boolean().default(true),
     interval_ms: z.number().int().min(20).default(250),

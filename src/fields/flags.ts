@@ -337,3 +337,84 @@ export function renderArg(type: string, key: string, value: string | number): Re
 function optional(resolved: string): { resolved?: string } {
   return resolved ? { resolved } : {};
 }
+
+// ---------------------------------------------------------------------------------------------
+// The other flag and enumeration tables of libs' driver/flags_table.c that syscall rules can read.
+// Names and their order are libs'; the values are Linux's (the raw numbers our driver captures),
+// not libs' PPM encoding.
+
+/** A libs flag table: `exact` tables are enumerations (PT_ENUMFLAGS: every entry equal to the value). */
+export interface FlagTable {
+  readonly entries: readonly FlagEntry[];
+  readonly exact?: boolean;
+}
+
+/**
+ * libs' rendering of a flags value (sinsp_evt::get_param_as_str, PT_FLAGS and PT_ENUMFLAGS): for
+ * bit sets, each entry whose bits are all set is named and its bits cleared, an entry of value 0
+ * names only a zero value, and the walk stops once an entry equals the whole value; for
+ * enumerations, every entry equal to the value is named. '' when nothing matches.
+ */
+export function renderFlagTable(value: number, table: FlagTable): string {
+  const initial = value >>> 0;
+  const names: string[] = [];
+  if (table.exact) {
+    for (const [name, v] of table.entries) if (v >>> 0 === initial) names.push(name);
+    return names.join('|');
+  }
+  let rest = initial;
+  for (const [name, bits] of table.entries) {
+    const b = bits >>> 0;
+    if ((b === 0 && initial === 0) || (b !== 0 && rest !== 0 && (rest & b) >>> 0 === b)) {
+      names.push(name);
+      rest = (rest & ~b) >>> 0;
+      if (b === initial) break;
+    }
+  }
+  return names.join('|');
+}
+
+export const LINKAT_FLAGS: FlagTable = { entries: [['AT_SYMLINK_FOLLOW', 0x400], ['AT_EMPTY_PATH', 0x1000]] };
+export const UNLINKAT_FLAGS: FlagTable = { entries: [['AT_REMOVEDIR', 0x200]] };
+export const RENAMEAT2_FLAGS: FlagTable = { entries: [['RENAME_NOREPLACE', 1], ['RENAME_EXCHANGE', 2], ['RENAME_WHITEOUT', 4]] };
+export const MEMFD_CREATE_FLAGS: FlagTable = { entries: [['MFD_CLOEXEC', 1], ['MFD_ALLOW_SEALING', 2], ['MFD_HUGETLB', 4]] };
+export const EXECVEAT_FLAGS: FlagTable = { entries: [['AT_EMPTY_PATH', 0x1000], ['AT_SYMLINK_NOFOLLOW', 0x100]] };
+export const OPENAT2_RESOLVE_FLAGS: FlagTable = {
+  entries: [['RESOLVE_BENEATH', 0x08], ['RESOLVE_IN_ROOT', 0x10], ['RESOLVE_NO_MAGICLINKS', 0x02], ['RESOLVE_NO_SYMLINKS', 0x04], ['RESOLVE_NO_XDEV', 0x01], ['RESOLVE_CACHED', 0x20]],
+};
+export const FINIT_MODULE_FLAGS: FlagTable = {
+  entries: [['MODULE_INIT_IGNORE_MODVERSIONS', 1], ['MODULE_INIT_IGNORE_VERMAGIC', 2], ['MODULE_INIT_COMPRESSED_FILE', 4]],
+};
+export const UMOUNT_FLAGS: FlagTable = { entries: [['FORCE', 1], ['DETACH', 2], ['EXPIRE', 4], ['NOFOLLOW', 8]] };
+/** clone(2) flags, as setns's nstype and unshare's flags show them (libs' clone_flags, its own pseudo-flags left out). */
+export const CLONE_FLAGS: FlagTable = {
+  entries: [
+    ['CLONE_FILES', 0x400], ['CLONE_FS', 0x200], ['CLONE_IO', 0x80000000], ['CLONE_NEWIPC', 0x08000000],
+    ['CLONE_NEWNET', 0x40000000], ['CLONE_NEWNS', 0x20000], ['CLONE_NEWPID', 0x20000000], ['CLONE_NEWUTS', 0x04000000],
+    ['CLONE_PARENT', 0x8000], ['CLONE_PARENT_SETTID', 0x100000], ['CLONE_PTRACE', 0x2000], ['CLONE_SIGHAND', 0x800],
+    ['CLONE_SYSVSEM', 0x40000], ['CLONE_THREAD', 0x10000], ['CLONE_UNTRACED', 0x800000], ['CLONE_VM', 0x100],
+    ['CLONE_NEWUSER', 0x10000000], ['CLONE_CHILD_CLEARTID', 0x200000], ['CLONE_CHILD_SETTID', 0x01000000],
+    ['CLONE_SETTLS', 0x80000], ['CLONE_VFORK', 0x4000], ['CLONE_NEWCGROUP', 0x02000000],
+  ],
+};
+/** mount(2) flags: libs' names are the MS_ ones without the prefix. */
+export const MOUNT_FLAGS: FlagTable = {
+  entries: [
+    ['RDONLY', 1], ['NOSUID', 2], ['NODEV', 4], ['NOEXEC', 8], ['SYNCHRONOUS', 16], ['REMOUNT', 32], ['MANDLOCK', 64],
+    ['DIRSYNC', 128], ['NOATIME', 1024], ['NODIRATIME', 2048], ['BIND', 4096], ['MOVE', 8192], ['REC', 16384],
+    ['SILENT', 32768], ['POSIXACL', 1 << 16], ['UNBINDABLE', 1 << 17], ['PRIVATE', 1 << 18], ['SLAVE', 1 << 19],
+    ['SHARED', 1 << 20], ['RELATIME', 1 << 21], ['KERNMOUNT', 1 << 22], ['I_VERSION', 1 << 23], ['STRICTATIME', 1 << 24],
+    ['LAZYTIME', 1 << 25], ['NOSEC', 1 << 28], ['BORN', 1 << 29], ['ACTIVE', 1 << 30], ['NOUSER', 0x80000000],
+  ],
+};
+/** prctl(2) options libs names (PR_MCE_KILL is in its table twice, so it prints twice). */
+export const PRCTL_OPTIONS: FlagTable = {
+  exact: true,
+  entries: [
+    ['PR_GET_DUMPABLE', 3], ['PR_SET_DUMPABLE', 4], ['PR_GET_KEEPCAPS', 7], ['PR_SET_KEEPCAPS', 8], ['PR_SET_NAME', 15],
+    ['PR_GET_NAME', 16], ['PR_GET_SECCOMP', 21], ['PR_SET_SECCOMP', 22], ['PR_CAPBSET_READ', 23], ['PR_CAPBSET_DROP', 24],
+    ['PR_GET_SECUREBITS', 27], ['PR_SET_SECUREBITS', 28], ['PR_MCE_KILL', 33], ['PR_MCE_KILL', 33], ['PR_SET_MM', 35],
+    ['PR_SET_CHILD_SUBREAPER', 36], ['PR_GET_CHILD_SUBREAPER', 37], ['PR_SET_NO_NEW_PRIVS', 38], ['PR_GET_NO_NEW_PRIVS', 39],
+    ['PR_GET_TID_ADDRESS', 40], ['PR_SET_THP_DISABLE', 41], ['PR_GET_THP_DISABLE', 42], ['PR_CAP_AMBIENT', 47],
+  ],
+};

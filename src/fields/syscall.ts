@@ -15,7 +15,8 @@ import { globToRegExp } from '../platform/glob.js';
 import { posix as posixPath } from 'node:path';
 import type { ContainerMount, Event, FdInfo, FdType, ProcessInfo, SyscallEvent } from '../events.js';
 import type { AnyOf, Extracted, Extractor, FieldDef, FieldType, FieldValue } from './types.js';
-import { modeHasExec, openAccess, renderArg, renderResult } from './flags.js';
+import { errnoName, modeHasExec, openAccess, renderArg, type RenderedArg, renderFlagTable, renderOpenFlags, renderResult } from './flags.js';
+import { formatInt, type ParamDef, paramDef, paramsOf } from './event-params.js';
 
 type Get = (ev: SyscallEvent) => Extracted;
 
@@ -121,29 +122,98 @@ function argText(ev: SyscallEvent, key: string, value: string | number): string 
   return r.resolved ?? r.raw;
 }
 
-/** Argument names that hold a user or group id (uid, ruid, euid, suid; gid, …). */
+/** Argument names that hold a user or group id, for events libs' table does not describe. */
 const UID_KEYS = new Set(['uid', 'ruid', 'euid', 'suid']);
 const GID_KEYS = new Set(['gid', 'rgid', 'egid', 'sgid']);
+const AT_FDCWD = -100;
 
-/** renderArg plus the resolutions that need the event: an fd's name, a uid's user name. */
-function renderEventArg(ev: SyscallEvent, key: string, value: string | number): { raw: string; resolved?: string } {
+/** "<f>/etc/shadow", "<4t>10.0.0.1:40000->10.0.0.2:22": an fd as libs shows it resolved. */
+function fdText(fd: FdInfo, ev: SyscallEvent): string | undefined {
+  const probe: SyscallEvent = fd === ev.fd ? ev : { ...ev, fd };
+  const name = fdName(probe);
+  const tc = fdTypechar(probe);
+  if (name === undefined || tc === undefined) return undefined;
+  const proto = isSocketType(fdType(probe)) && fd.l4proto ? fd.l4proto[0] : '';
+  return `<${tc}${proto}>${name}`;
+}
+
+/** The FdInfo an fd-typed argument names: the event's own fd, or what enrichment found for it. */
+function argFd(ev: SyscallEvent, key: string, value: number): FdInfo | undefined {
+  if (ev.fd && ev.fd.num === value) return ev.fd;
+  const f = own(ev.argFds, key);
+  return f && (f.num === undefined || f.num === value) ? f : undefined;
+}
+
+/** A uid or gid argument: "-1"/<NONE>, the enricher's name for it, the caller's own name, else the number. */
+function idArg(ev: SyscallEvent, key: string, value: number, isUid: boolean): RenderedArg {
+  if (value === -1 || value === 4294967295) return { raw: '-1', resolved: '<NONE>' };
+  const known = own(ev.argNames, key);
+  if (known) return { raw: String(value), resolved: known };
+  const ownId = isUid ? ev.proc.uid : ev.proc.gid;
+  const name = isUid ? ev.proc.user : ev.proc.group;
+  // Without an enricher's answer only the event's own user is known by name.
+  if (ownId === value && name) return { raw: String(value), resolved: name };
+  return { raw: String(value) };
+}
+
+/** The directory a relative path argument is relative to (libs' get_base_dir): its dirfd's, else the cwd. */
+function baseDir(ev: SyscallEvent, p: ParamDef): string | undefined {
+  if (p.dirfd !== undefined) {
+    const d = argValue(ev, p.dirfd);
+    if (typeof d === 'number' && d !== AT_FDCWD) return d >= 0 ? argFd(ev, p.dirfd, d)?.name : undefined;
+  }
+  return ev.proc.cwd;
+}
+
+/** One argument by libs' parameter type (src/fields/event-params.ts). */
+function renderParam(ev: SyscallEvent, p: ParamDef, value: string | number): RenderedArg {
+  if (p.kind === 'path') {
+    const text = String(value);
+    if (text === '' || text.startsWith('/')) return { raw: text };
+    const base = baseDir(ev, p);
+    return base === undefined ? { raw: text } : { raw: text, resolved: posixPath.resolve(base, text) };
+  }
+  // Text a source already rendered passes through as it is.
+  if (typeof value !== 'number') return { raw: value };
+  const named = (resolved: string | undefined): RenderedArg => (resolved ? { raw: String(value), resolved } : { raw: String(value) });
+  switch (p.kind) {
+    case 'fd': {
+      if (value === AT_FDCWD) return { raw: String(value), resolved: 'AT_FDCWD' };
+      if (value < 0) return named(errnoName(value));
+      const f = argFd(ev, p.name, value);
+      return named(f ? fdText(f, ev) : undefined);
+    }
+    case 'errno':
+      return value < 0 ? named(errnoName(value)) : { raw: String(value) };
+    case 'openflags':
+      return named(renderOpenFlags(value));
+    case 'flags':
+    case 'enum': {
+      const t = p.table!;
+      return named(typeof t === 'function' ? t(value) : renderFlagTable(value, t));
+    }
+    case 'mode':
+      return renderArg('chmod', 'mode', value);
+    case 'uid':
+    case 'gid':
+      return idArg(ev, p.name, value, p.kind === 'uid');
+    case 'pid':
+      return named(own(ev.argNames, p.name));
+    case 'int':
+      return { raw: formatInt(value, p.fmt) };
+    default:
+      return { raw: String(value) };
+  }
+}
+
+/** How evt.arg shows argument `key`: by libs' table for the event type, else by the name alone. */
+function renderEventArg(ev: SyscallEvent, key: string, value: string | number): RenderedArg {
+  const p = paramDef(ev.type, key);
+  if (p) return renderParam(ev, p, value);
   if (typeof value === 'number') {
-    if (key === 'fd' && ev.fd && ev.fd.num === value) {
-      const name = fdName(ev);
-      const tc = fdTypechar(ev);
-      if (name !== undefined && tc !== undefined) {
-        const proto = isSocketType(fdType(ev)) && ev.fd.l4proto ? ev.fd.l4proto[0] : '';
-        return { raw: String(value), resolved: `<${tc}${proto}>${name}` };
-      }
-    }
+    if (key === 'fd') return renderParam(ev, { name: 'fd', kind: 'fd' }, value);
     const isUid = UID_KEYS.has(key);
-    if (isUid || GID_KEYS.has(key)) {
-      if (value === -1 || value === 4294967295) return { raw: '-1', resolved: '<NONE>' };
-      const ownId = isUid ? ev.proc.uid : ev.proc.gid;
-      const name = isUid ? ev.proc.user : ev.proc.group;
-      // Only the event's own user is known by name; another id is shown as the number.
-      if (ownId === value && name) return { raw: String(value), resolved: name };
-    }
+    if (isUid || GID_KEYS.has(key)) return idArg(ev, key, value, isUid);
   }
   return renderArg(ev.type, key, value);
 }
@@ -158,16 +228,36 @@ function argValue(ev: SyscallEvent, key: string): string | number | undefined {
   return v;
 }
 
+/** The arguments in libs' order for the type (those the event has), then any others it carries. */
+function argNames(ev: SyscallEvent): string[] {
+  const given = ev.args ? Object.keys(ev.args) : [];
+  const table = paramsOf(ev.type);
+  if (!table) return given;
+  const names = table.map((p) => p.name).filter((n) => argValue(ev, n) !== undefined);
+  for (const k of given) if (!names.includes(k)) names.push(k);
+  return names;
+}
+
 /** Falco's evt.args text: "k=raw" or "k=raw(resolved)" for each argument, in order. */
 function allArgs(ev: SyscallEvent): string | undefined {
   if (!ev.args) return undefined;
   const parts: string[] = [];
-  for (const [k, v] of Object.entries(ev.args)) {
+  for (const k of argNames(ev)) {
+    const v = argValue(ev, k);
     if (v === undefined || v === null) continue;
     const r = renderEventArg(ev, k, v);
     parts.push(r.resolved !== undefined ? `${k}=${r.raw}(${r.resolved})` : `${k}=${r.raw}`);
   }
   return parts.join(' ');
+}
+
+/** evt.arg[N]: the Nth parameter of libs' table for the type (0-based), else the Nth the event carries. */
+function argAt(ev: SyscallEvent, idx: number): string | undefined {
+  const table = paramsOf(ev.type);
+  const k = table ? table[idx]?.name : ev.args ? Object.keys(ev.args)[idx] : undefined;
+  if (k === undefined) return undefined;
+  const v = argValue(ev, k);
+  return v === undefined || v === null ? undefined : argText(ev, k, v);
 }
 
 const eventFields: FieldDef[] = [
@@ -199,17 +289,13 @@ const eventFields: FieldDef[] = [
       const key = arg ?? '';
       if (isDigits(key)) {
         const idx = Number(key);
-        return (ev) => {
-          if (!ev.args) return undefined;
-          const k = Object.keys(ev.args)[idx];
-          const v = k === undefined ? undefined : ev.args[k];
-          return k === undefined || v === undefined || v === null ? undefined : argText(ev, k, v);
-        };
+        return (ev) => argAt(ev, idx);
       }
       return (ev) => {
         const v = argValue(ev, key);
-        // Text is shown as it is (renderArg renders numbers only): no rendering needed.
-        return typeof v === 'string' ? v : v === undefined ? undefined : argText(ev, key, v);
+        if (v === undefined) return undefined;
+        // Text is shown as it is, except a relative path, which libs makes absolute.
+        return typeof v === 'string' && (v.startsWith('/') || paramDef(ev.type, key)?.kind !== 'path') ? v : argText(ev, key, v);
       };
     }),
   withArg('evt.rawarg', 'int64', 'One argument by name as the source gave it, unrendered (numbers stay numbers).', { arg: 'key' }, (arg) => {

@@ -156,7 +156,7 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
   const checks: Check[] = [ebpf.check, proc, procfs];
   checks.push(needEbpf('stratum-wire', 'the first KiB each TCP connection sends, parsed for stratum (mw.stratum.*)'));
   checks.push(needEbpf('dns-answers', 'DNS answers name addresses for fd.sip.name; mw.dns.query'));
-  checks.push(needEbpf('syscalls', 'chmod, open (write/create), ptrace, memfd_create, setuid as syscall events'));
+  checks.push(needEbpf('syscalls', 'every syscall the loaded rules name (link, rename, mount, socket, dup, …) with its parameters; opens for reading the rules can match'));
   const randomx = needEbpf('randomx', `MXCSR rounding per process (mw_fpu_rounding); kill: ${opts.moneroKill ? 'on (detectors.monero.enabled)' : 'off (detectors.monero.enabled: true turns it on)'}`);
   if (viaEbpf && opts.trial && ebpf.fpu === 'missing') {
     randomx.ok = false;

@@ -22,6 +22,8 @@ export interface EbpfOpenOptions {
   fpuMin: number;
   /** Per x86-64 syscall number, what to report (see sysFlags in syscalls.ts). */
   sysFlags: Uint8Array;
+  /** Per x86-64 syscall number, the generic path's descriptor (see sysDescriptors in syscalls.ts). */
+  sysDesc?: Uint32Array;
   ringBytes?: number;
   /** A BTF file to use instead of /sys/kernel/btf/vmlinux (tests: a missing one). */
   btfPath?: string;
@@ -47,6 +49,12 @@ export interface EbpfAddon {
   stats(handle: EbpfHandle): EbpfStats;
   /** What to report from now on (the rules changed); throws ERR_BPF_MAP. */
   setSysFlags(handle: EbpfHandle, flags: Uint8Array): void;
+  /**
+   * Which opens for reading only to report from now on: 0 none, 1 all, 2 those whose path starts
+   * with one of `prefixes` or whose process's comm is one of `comms` (read-filter.ts); throws
+   * ERR_BPF_MAP. Absent from builds before it.
+   */
+  setReadPolicy?(handle: EbpfHandle, mode: 0 | 1 | 2, prefixes: string[], comms: string[]): void;
   /**
    * Wake a short-lived thread `times` times on `cpu`, every `intervalMs`: whatever runs there is
    * switched out (its rounding mode read) that often. false: too many at work, or a bad cpu.

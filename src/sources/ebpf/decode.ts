@@ -71,6 +71,8 @@ export interface SysRecord extends Head {
   args: bigint[];
   /** The path or name argument (user memory), '' when none. */
   str: string;
+  /** Every string argument the driver copied, in argument order (the generic path copies several). */
+  strs: string[];
   /** The file the call acted on, resolved by the kernel. */
   path: string;
   /** Payload (first bytes sent, or a DNS answer). */
@@ -218,6 +220,7 @@ export class RecordDecoder {
           args,
           nr: b.readUInt32LE(o + 104),
           str: cstr(b, s, p),
+          strs: strLen > 0 ? b.toString('latin1', s, p).split('\0').slice(0, -1) : [],
           path: joinPath(b, p, q),
           buf: bufLen > 0 ? Buffer.from(b.subarray(q, Math.min(q + bufLen, end))) : undefined,
           family,

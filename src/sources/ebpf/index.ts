@@ -20,7 +20,8 @@ import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, lo
 import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type SysRecord } from './decode.js';
 import { DnsLearner } from '../../enrich/dns-learner.js';
 import { ResolverSets } from '../../enrich/resolvers.js';
-import { sysFlags, toSyscallEvent } from './syscalls.js';
+import { sysDescriptors, sysFlags, toSyscallEvent } from './syscalls.js';
+import type { ReadFilter } from './read-filter.js';
 import { FpuGate, type FpuFigures, fpuFigures, NUDGE, nudgeWorthy, RANDOMX_EVENT } from './randomx.js';
 
 export interface EbpfSourceOptions {
@@ -37,8 +38,14 @@ export interface EbpfSourceOptions {
   fpu?: boolean;
   /** Sightings of a non-default rounding mode before a process's first mw_fpu_rounding event (default 2). */
   fpuMin?: number;
-  /** Report read-only opens too (default false: only opens that may write or create). */
-  openRead?: boolean;
+  /**
+   * Opens for reading only: true reports every one, false none; 'auto' (the default) those the
+   * loaded rules can match (`readFilter`, filtered in the kernel). Opens that may write or create
+   * always come when a rule names the open family.
+   */
+  openRead?: boolean | 'auto';
+  /** Under openRead 'auto': which read-only opens the rules can match (read-filter.ts); none when absent. */
+  readFilter?: ReadFilter;
   /** Whether the loaded rules can use an event type; unwanted optional syscalls stay in the kernel. */
   wanted?: (type: string) => boolean;
   /** Called once if the reader stops on an unexpected error; default: one line on stderr. */
@@ -161,15 +168,30 @@ export class EbpfSource implements ProcNoticeSource {
       this.handle = this.addon.open(loaded.objectPath, {
         selfTgid: this.opts.selfPid ?? process.pid,
         fpu: this.opts.fpu ?? false,
-        openRead: this.opts.openRead ?? false,
+        openRead: this.opts.openRead === true,
         fpuMin: this.opts.fpuMin ?? 2,
         sysFlags: sysFlags(this.opts.wanted),
+        sysDesc: sysDescriptors(),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error) => this.onBatch(batch, offset, error));
     } catch (e) {
       this.notify = undefined;
       throw explainEbpfError(e);
     }
+    this.setReadFilter(this.opts.readFilter);
+  }
+
+  /**
+   * The rules changed: which opens for reading only to report (under openRead 'auto'; true and
+   * false stay as configured).
+   */
+  setReadFilter(filter: ReadFilter | undefined): void {
+    if (!this.handle || !this.addon?.setReadPolicy) return;
+    const mode = this.opts.openRead ?? 'auto';
+    if (mode === true) return this.addon.setReadPolicy(this.handle, 1, [], []);
+    if (mode === false || !filter || filter.mode === 'none') return this.addon.setReadPolicy(this.handle, 0, [], []);
+    if (filter.mode === 'all') return this.addon.setReadPolicy(this.handle, 1, [], []);
+    this.addon.setReadPolicy(this.handle, 2, filter.prefixes, filter.comms);
   }
 
   /**
