@@ -21,6 +21,7 @@ import type { Logger } from './logger.js';
 import { PairCounter } from '../web/metrics.js';
 import { BoundedQueue } from './queue.js';
 import { RulesManager } from './rules-manager.js';
+import { rulesReadField } from './rules-read.js';
 import type { Match } from '../engine/types.js';
 import { BlockDestinationAction } from '../response/block-destination.js';
 import { BlockProtect, outputDestinations } from '../response/block-protect.js';
@@ -153,6 +154,7 @@ export class Agent {
     this.table = new ProcessTable({
       containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
       containerWaitMs: c.lookup_timeout_ms,
+      wantCwd: rulesReadField(() => this.rules.engine, 'proc.cwd'),
     });
     for (const h of config.sources.dns.hosts_files) {
       try {

@@ -244,7 +244,7 @@ export class EbpfSource implements ProcNoticeSource {
         this.rememberExec(r);
         notify({
           kind: 'exec', pid: r.pid, tid: r.pid, ts: r.ts,
-          exec: { type: r.nr === 322 ? 'execveat' : 'execve', comm: r.comm, argv: r.argv, exepath: r.exepath, uid: r.uid, ppid: r.ppid, startTs: r.start },
+          exec: { type: r.nr === 322 ? 'execveat' : 'execve', comm: r.comm, argv: r.argv, exepath: r.exepath, uid: r.uid, ppid: r.ppid, startTs: r.start, facts: r.facts },
         });
         return;
       case 'fork':
