@@ -180,6 +180,8 @@ export interface SyscallEvent extends BaseEvent {
   cpu?: Record<string, number | string>;
   /** RandomX detector figures (mw.fpu.*), set on its mw_fpu_rounding events. */
   fpu?: Record<string, number>;
+  /** An exec the driver lost (a flood) and a later read of /proc found (mw.exec.recovered). */
+  recovered?: boolean;
 }
 
 /** Events of plugin sources (k8s_audit, github) carry their decoded JSON payload. */

@@ -22,6 +22,7 @@ import { PairCounter } from '../web/metrics.js';
 import { BoundedQueue } from './queue.js';
 import { RulesManager } from './rules-manager.js';
 import { rulesReadField } from './rules-read.js';
+import { type ExecRecovery, startRecovery } from './recovery-hook.js';
 import type { Match } from '../engine/types.js';
 import { BlockDestinationAction } from '../response/block-destination.js';
 import { BlockProtect, outputDestinations } from '../response/block-protect.js';
@@ -72,6 +73,8 @@ export interface AgentStats {
   own: number;
   /** Exec events dropped: the process exec'd again through every re-read of its /proc files. */
   unsettledExecs: number;
+  /** Exec events emitted for processes found in /proc after drops (mw.exec.recovered). */
+  recoveredExecs: number;
   ruleLoads: number;
   ruleReloadsRefused: number;
 }
@@ -135,6 +138,8 @@ export class Agent {
   private readonly counters = { processed: 0, alerts: 0, own: 0 };
   /** Events evaluated, by source and type (for /metrics). */
   readonly eventCounts = new PairCounter();
+  /** Re-reads /proc for the execs a flood hid (recovery.ts); undefined while off. */
+  private recovery: ExecRecovery | undefined;
   /** Per pid, the last process notice still being applied to the table (see enqueueSettled). */
   private readonly applying = new Map<number, Promise<void>>();
 
@@ -376,6 +381,7 @@ export class Agent {
     this.log.info({ processes: seeded }, 'process table seeded from /proc');
     this.notices = await this.startNotices();
     const s = this.config.sources;
+    if (s.recovery.enabled) this.recovery = startRecovery(this.table, s.recovery.check_ms, () => this.queue.dropped + (this.notices?.drops ?? 0), (ev) => this.enqueue(ev), this.log);
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
     if (s.connections.enabled && this.driver !== 'ebpf') {
       this.sources.push(new ConnectionsSource((pid) => this.table.get(pid), (pid) => this.table.containerOf(pid), {
@@ -430,7 +436,7 @@ export class Agent {
       }
     }
     if (want !== 'procfs') {
-      const conn = new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
+      const conn = new ProcConnectorSource({ queueSize: this.config.sources.proc.queue_size, onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
       try {
         await conn.start(onNotice);
         this.driver = 'proc';
@@ -503,6 +509,7 @@ export class Agent {
       // The RandomX alert is on wherever a rule reads its events; killing is detectors.monero.enabled's.
       fpu: this.config.detectors.monero.enabled || this.wantedBy()(RANDOMX_EVENT),
       openRead: this.config.sources.ebpf.open_read,
+      ringBytes: this.config.sources.ebpf.ring_buffer_kb * 1024,
       ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
       wanted: this.wantedBy(),
@@ -545,6 +552,11 @@ export class Agent {
   private enqueueSettled(ev: Event, pick?: (was: ProcessInfo, now: ProcessInfo) => ProcessInfo, ordered = false): void {
     const pid = (ev as SyscallEvent).proc?.pid;
     if (pid === undefined) return this.enqueue(ev);
+    // A process the table does not know (its exec was lost): read from /proc first, not sent on bare.
+    if (this.recovery && !this.table.get(pid) && ev.source === 'syscall') {
+      void this.recovery.fill(ev as SyscallEvent).finally(() => this.enqueue(ev));
+      return;
+    }
     // A source whose notices and events come in one ordered stream (eBPF) has delivered every
     // notice before the event already: nothing to wait for unless one is still being applied.
     if (ordered && !this.applying.has(pid)) return this.enqueue(ev);
@@ -624,6 +636,7 @@ export class Agent {
       sourceDrops: this.notices?.drops ?? 0,
       own: this.counters.own,
       unsettledExecs: this.table.stats.unsettled,
+      recoveredExecs: this.recovery?.stats.recovered ?? 0,
       ruleLoads: this.rules.loads,
       ruleReloadsRefused: this.rules.refused,
     };
@@ -640,6 +653,7 @@ export class Agent {
     this.stopped = true;
     clearInterval(this.dropTimer);
     clearInterval(this.rescanTimer);
+    this.recovery?.stop();
     this.flowKiller?.close();
     this.rules.close();
     this.table.close();

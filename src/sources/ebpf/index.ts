@@ -39,6 +39,8 @@ export interface EbpfSourceOptions {
   fpuMin?: number;
   /** Report read-only opens too (default false: only opens that may write or create). */
   openRead?: boolean;
+  /** Ring buffer bytes (a power of two; default 16 MiB). */
+  ringBytes?: number;
   /** Whether the loaded rules can use an event type; unwanted optional syscalls stay in the kernel. */
   wanted?: (type: string) => boolean;
   /** Called once if the reader stops on an unexpected error; default: one line on stderr. */
@@ -164,6 +166,7 @@ export class EbpfSource implements ProcNoticeSource {
         openRead: this.opts.openRead ?? false,
         fpuMin: this.opts.fpuMin ?? 2,
         sysFlags: sysFlags(this.opts.wanted),
+        ...(this.opts.ringBytes ? { ringBytes: this.opts.ringBytes } : {}),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error) => this.onBatch(batch, offset, error));
     } catch (e) {
