@@ -34,9 +34,10 @@ function execRecord(): Buffer {
   const fname = Buffer.from('/usr/bin/true\0');
   const path = Buffer.from('true\0bin\0usr\0'); // leaf first
   const cgroup = Buffer.from('docker-0123456789ab.scope\0system.slice\0'); // leaf first
+  const cgroup1 = Buffer.from('0123456789ab\0docker\0'); // the memory controller's v1 path, leaf first
   const env = Buffer.from('HOME=/root\0WALLET=4abc\0');
-  const head = Buffer.alloc(192);
-  const size = 192 + argv.length + fname.length + path.length + cgroup.length + env.length;
+  const head = Buffer.alloc(200);
+  const size = 200 + argv.length + fname.length + path.length + cgroup.length + cgroup1.length + env.length;
   header(head, 1, size, 4242, 'true');
   head.writeUInt32LE(1, 48); // ppid
   head.writeUInt32LE(322, 52); // execveat
@@ -55,7 +56,9 @@ function execRecord(): Buffer {
   head.writeUInt32LE(0o100755, 144);
   head.writeBigUInt64LE(9876n, 160); // cgroup id
   head.writeBigUInt64LE(1n << 21n, 168); // CAP_SYS_ADMIN effective
-  return pad8(Buffer.concat([head, argv, fname, path, cgroup, env]));
+  head.writeUInt16LE(cgroup1.length, 108);
+  head.writeBigUInt64LE(5n, 192); // v1 cgroup id
+  return pad8(Buffer.concat([head, argv, fname, path, cgroup, cgroup1, env]));
 }
 
 function sysRecord(nr: number, ret: number, args: bigint[], fill: (h: Buffer) => void, str = '', path = '', buf?: Buffer): Buffer {
@@ -103,6 +106,7 @@ describe('eBPF records', () => {
     assert.equal(f.cgroupId, 9876n);
     assert.equal(f.cgroupPath, '/system.slice/docker-0123456789ab.scope');
     assert.equal(f.capEff, 1n << 21n);
+    assert.deepEqual([f.cgroup1Id, f.cgroup1Path], [5n, '/docker/0123456789ab']);
     assert.deepEqual(f.env, ['HOME=/root', 'WALLET=4abc']);
   });
 

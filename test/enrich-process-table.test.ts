@@ -297,7 +297,7 @@ test('an exec the kernel described whole (eBPF facts) reads nothing from /proc',
       ruid: 1000, euid: 1000, rgid: 1000, egid: 1000, loginuid: undefined, vpid: 9, tty: 0x8801,
       exeFlags: EXE_KNOWN | EXE_OVERLAY | EXE_UPPER, exeDev: 0x2an, exeIno: 4242n, exeMtimeNs: 5n, exeCtimeNs: 6n, exeSize: 100n,
       exeMode: 0o100755, exeUid: 1000, exeGid: 1000,
-      cgroupId: 77n, cgroupPath: `/system.slice/docker-${NGINX_ID}.scope`,
+      cgroupId: 77n, cgroupPath: `/system.slice/docker-${NGINX_ID}.scope`, cgroup1Id: 0n, cgroup1Path: '',
       capEff: 0n, capPrm: 0n, capInh: 0n, env: ['HOME=/home/miner', 'POOL=x'],
     };
     const kernel = { type: 'execve' as const, comm: 'xmrig', argv: ['./xmrig', '-o', 'pool:3333'], exepath: '/tmp/xmrig', uid: 1000, ppid: 700, startTs, facts };
@@ -317,6 +317,12 @@ test('an exec the kernel described whole (eBPF facts) reads nothing from /proc',
     assert.equal(p.parent?.pid, 700);
     assert.equal(field('container.id', ev), NGINX_ID.slice(0, 12));
     assert.equal(table.stats.described, 1);
+    // A hybrid host: the v2 path is the root, the container is in the memory controller's v1 path.
+    await table.onNotice({ ...fork(801, 700), startTs, vpid: 10 });
+    const hybrid = await table.onNotice({ ...exec(801), exec: { ...kernel, facts: { ...facts, cgroupId: 1n, cgroupPath: '/', cgroup1Id: 5n, cgroup1Path: `/docker/${NGINX_ID}` } } });
+    assert.equal(hybrid && field('container.id', hybrid), NGINX_ID.slice(0, 12));
+    const host = await table.onNotice({ ...exec(801), exec: { ...kernel, facts: { ...facts, cgroupId: 1n, cgroupPath: '/', cgroup1Id: 0n, cgroup1Path: '' } } });
+    assert.equal(host && field('container.id', host), 'host');
   } finally {
     table.close();
     w.cleanup();

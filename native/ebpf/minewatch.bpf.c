@@ -495,12 +495,31 @@ int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
   e->path_len = pl;
   pos += pl;
   exe_facts(e, f);
-  struct kernfs_node *kn = BPF_CORE_READ(p, cgroups, dfl_cgrp, kn);
+  struct cgroup *dfl = BPF_CORE_READ(p, cgroups, dfl_cgrp);
+  struct kernfs_node *kn = BPF_CORE_READ(dfl, kn);
   if (kn) {
     e->cgroup_id = BPF_CORE_READ(kn, id);
     u32 gl = put_cgroup(data, pos, kn);
     e->cgroup_len = gl;
     pos += gl;
+  }
+  /* Hybrid and v1 hosts keep containers in the v1 hierarchies: the memory controller's cgroup,
+     when it is not the default hierarchy's. */
+  if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
+    int mid = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+    struct cgroup_subsys_state *css = NULL;
+    struct css_set *cs = BPF_CORE_READ(p, cgroups);
+    bpf_core_read(&css, sizeof css, &cs->subsys[mid & 15]);
+    struct cgroup *mc = BPF_CORE_READ(css, cgroup);
+    if (mc && mc != dfl) {
+      struct kernfs_node *mkn = BPF_CORE_READ(mc, kn);
+      if (mkn) {
+        e->cgroup1_id = BPF_CORE_READ(mkn, id);
+        u32 ml = put_cgroup(data, pos, mkn);
+        e->cgroup1_len = ml;
+        pos += ml;
+      }
+    }
   }
   /* The environment last (mw.wallet.* looks there), up to MW_ENV_MAX bytes. */
   u64 el = e->env_size;

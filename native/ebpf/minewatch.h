@@ -55,9 +55,11 @@ struct mw_hdr {
 
 /* MW_EV_EXEC: followed by argv (argv_len bytes), filename (fname_len, NUL included), exe path
  * components (path_len), cwd path components (cwd_len), cgroup path components (cgroup_len, leaf
- * first like the paths: the cgroup v2 hierarchy), environment (env_len, NUL separated). The head
+ * first like the paths: the cgroup v2 hierarchy), the memory controller's cgroup v1 path (cgroup1_len,
+ * likewise; hybrid and v1 hosts, where container runtimes put containers), environment (env_len,
+ * NUL separated). The head
  * describes the process as /proc would, so that user space need not read /proc at all (issue 16).
- * 192 bytes. */
+ * 200 bytes. */
 #define MW_EXE_UPPER 1     /* the exe is on an overlay's upper layer */
 #define MW_EXE_MEMFD 2     /* the exe is a memfd (memfd_create) */
 #define MW_EXE_DELETED 4   /* the exe has no links left */
@@ -84,7 +86,8 @@ struct mw_exec {
   unsigned int vpid;          /* the pid in the process's own pid namespace */
   unsigned int tty;           /* as /proc/PID/stat's tty_nr encodes it; 0: none */
   unsigned int exe_dev;       /* the superblock's dev_t, the kernel's encoding (major << 20 | minor) */
-  unsigned int pad0;
+  unsigned short cgroup1_len; /* the memory controller's cgroup v1 path, when it is on a v1 hierarchy */
+  unsigned short pad0;
   unsigned long long exe_ino;
   unsigned long long exe_mtime; /* ns since the epoch */
   unsigned long long exe_ctime;
@@ -92,6 +95,7 @@ struct mw_exec {
   unsigned int exe_mode, exe_uid, exe_gid, pad;
   unsigned long long cgroup_id; /* the cgroup v2 id (its kernfs inode number) */
   unsigned long long cap_eff, cap_prm, cap_inh;
+  unsigned long long cgroup1_id; /* that v1 cgroup's id; 0: none (pure cgroup v2, or no memory controller) */
 };
 
 /* MW_EV_FORK (pid/tid are the child's) and MW_EV_EXIT. 56 bytes. */

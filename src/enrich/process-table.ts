@@ -24,11 +24,11 @@
  * event or lookup (`link`), which also follows reparenting to a reaper when a parent is gone.
  */
 import type { ContainerInfo, K8sInfo, ProcessInfo, SyscallEvent } from '../events.js';
-import type { ProcNotice } from '../sources/types.js';
+import type { KernelExecFacts, ProcNotice } from '../sources/types.js';
 import { ContainerResolver, hostContainer, type CgroupContainer } from './containers.js';
 import { ExeIdentity } from './exe-identity.js';
 import { exeFileKey, infoFromKernelExec } from './kernel-exec.js';
-import { existsSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import {
   buildProcess,
   capsToText,
@@ -85,8 +85,7 @@ export interface ProcessTableOptions {
    */
   wantCwd?: () => boolean;
   /**
-   * Take an exec the kernel described whole (eBPF) without reading /proc (default: true where the
-   * host has the unified cgroup hierarchy, whose path the kernel record carries).
+   * Take an exec the kernel described whole (eBPF) without reading /proc (default true).
    */
   kernelExecs?: boolean;
 }
@@ -157,7 +156,7 @@ export class ProcessTable {
   private readonly wantCwd: () => boolean;
   private readonly kernelExecs: boolean;
   /** Container by cgroup id, for kernel-described execs (a cgroup's path never changes its container). */
-  private readonly cgroupIds = new Map<bigint, CgroupContainer | undefined>();
+  private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
 
   private readonly entries = new Map<number, Entry>();
   /** Per-pid tail of the notice queue. */
@@ -191,7 +190,7 @@ export class ProcessTable {
     this.verifyLookups = opts.verifyLookups ?? true;
     this.now = opts.now ?? Date.now;
     this.wantCwd = opts.wantCwd ?? (() => false);
-    this.kernelExecs = opts.kernelExecs ?? existsSync('/sys/fs/cgroup/cgroup.controllers');
+    this.kernelExecs = opts.kernelExecs ?? true;
   }
 
   get size(): number {
@@ -458,7 +457,7 @@ export class ProcessTable {
         // Gone already: the forked entry's stays.
       }
     }
-    const cgroup = this.cgroupOf(f.cgroupId, f.cgroupPath);
+    const cgroup = this.cgroupOf(f);
     const e: Entry = { info, cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns };
     this.nameUsers(info, this.scopeFor(n.pid, cgroup));
     const hash = this.exe?.cachedHash(exeFileKey(f));
@@ -473,13 +472,15 @@ export class ProcessTable {
     return ev;
   }
 
-  /** The container of a cgroup v2 path, cached by the cgroup's id. */
-  private cgroupOf(id: bigint, path: string): CgroupContainer | undefined {
-    if (id === 0n) return this.containers.identify(path ? [`0::${path}`] : undefined);
-    if (this.cgroupIds.has(id)) return this.cgroupIds.get(id);
-    const c = this.containers.identify([`0::${path}`]);
+  /** The container of the kernel's cgroup paths (v2, and v1 memory on hybrid hosts), cached by the cgroups' ids. */
+  private cgroupOf(f: KernelExecFacts): CgroupContainer | undefined {
+    const lines = f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:memory:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
+    if (f.cgroupId === 0n && f.cgroup1Id === 0n) return this.containers.identify(f.cgroupPath ? lines : undefined);
+    const key = `${f.cgroupId}:${f.cgroup1Id}`;
+    if (this.cgroupIds.has(key)) return this.cgroupIds.get(key);
+    const c = this.containers.identify(lines);
     if (this.cgroupIds.size >= 4096) this.cgroupIds.clear();
-    this.cgroupIds.set(id, c);
+    this.cgroupIds.set(key, c);
     return c;
   }
 

@@ -13,7 +13,7 @@ export const EV_SYSCALL = 4;
 export const EV_FPU = 5;
 
 const HDR = 48;
-const EXEC_HEAD = 192;
+const EXEC_HEAD = 200;
 const TASK_SIZE = 56;
 const SYS_HEAD = 176;
 const FPU_SIZE = 128;
@@ -216,14 +216,17 @@ export class RecordDecoder {
         const cwdLen = b.readUInt16LE(o + 68);
         const cgroupLen = b.readUInt16LE(o + 70);
         const envLen = b.readUInt16LE(o + 72);
+        const cgroup1Len = b.readUInt16LE(o + 108);
         const a = o + EXEC_HEAD;
         const f = Math.min(a + argvLen, end);
         const p = Math.min(f + fnameLen, end);
         const c = Math.min(p + pathLen, end);
         const g = Math.min(c + cwdLen, end);
-        const v = Math.min(g + cgroupLen, end);
+        const g1 = Math.min(g + cgroupLen, end);
+        const v = Math.min(g1 + cgroup1Len, end);
         const loginuid = b.readUInt32LE(o + 92);
-        const kn = cgroupLen > 0 ? joinPath(b, g, v) : '';
+        const kn = cgroupLen > 0 ? joinPath(b, g, g1) : '';
+        const cgroup1Id = b.readBigUInt64LE(o + 192);
         const facts: ExecFacts = {
           ruid: b.readUInt32LE(o + 76),
           euid: b.readUInt32LE(o + 80),
@@ -247,6 +250,8 @@ export class RecordDecoder {
           capEff: b.readBigUInt64LE(o + 168),
           capPrm: b.readBigUInt64LE(o + 176),
           capInh: b.readBigUInt64LE(o + 184),
+          cgroup1Id,
+          cgroup1Path: cgroup1Id === 0n ? '' : joinPath(b, g1, v) || '/',
           env: envLen > 0 ? splitNul(b, v, Math.min(v + envLen, end)) : undefined,
         };
         return {
