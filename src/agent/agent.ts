@@ -552,17 +552,12 @@ export class Agent {
   private enqueueSettled(ev: Event, pick?: (was: ProcessInfo, now: ProcessInfo) => ProcessInfo, ordered = false): void {
     const pid = (ev as SyscallEvent).proc?.pid;
     if (pid === undefined) return this.enqueue(ev);
-    // A process the table does not know (its exec was lost): read from /proc first, not sent on bare.
-    if (this.recovery && !this.table.get(pid) && ev.source === 'syscall') {
-      void this.recovery.fill(ev as SyscallEvent).finally(() => this.enqueue(ev));
-      return;
-    }
     // A source whose notices and events come in one ordered stream (eBPF) has delivered every
     // notice before the event already: nothing to wait for unless one is still being applied.
-    if (ordered && !this.applying.has(pid)) return this.enqueue(ev);
+    if (ordered && !this.applying.has(pid)) return this.enqueueKnown(ev, pid);
     setImmediate(() => {
       const pending = this.applying.get(pid);
-      if (!pending) return this.enqueue(ev);
+      if (!pending) return this.enqueueKnown(ev, pid);
       // The table's notices always settle; the timer only bounds the wait should one not.
       let timer: NodeJS.Timeout | undefined;
       const bounded = Promise.race([pending, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
@@ -578,9 +573,15 @@ export class Agent {
           const c = this.table.containerOf(pid);
           if (c) sev.container = c;
         }
-        this.enqueue(ev);
+        this.enqueueKnown(ev, pid);
       });
     });
+  }
+
+  /** Enqueue an event whose process's notices have settled; a process the table still does not know (its exec was lost) is read from /proc first, not sent on bare. */
+  private enqueueKnown(ev: Event, pid: number): void {
+    if (!this.recovery || ev.source !== 'syscall' || this.table.get(pid)) return this.enqueue(ev);
+    void this.recovery.fill(ev as SyscallEvent).finally(() => this.enqueue(ev));
   }
 
   private drain(): void {
