@@ -15,7 +15,7 @@
  * Targets from the issue: p99 ≤ 50 ms, idle CPU ≤ 1% of a core, RSS ≤ 120 MB.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { clockTicks, cpuSeconds, exited, fmt, isoToEpochMs, percentile, rssMb } from './lib.js';
+import { clockTicks, cpuSeconds, exited, fmt, isoToEpochMs, lastPid, percentile, pidsBetween, rssMb } from './lib.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,17 +32,6 @@ const TARGET_RSS_MB = 120;
 const BENCH_NAME = 'xmrig-bench';
 
 const met = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
-
-/** The last pid handed out on the host (/proc/loadavg), to count what started during a window. */
-function lastPid(): number {
-  return Number(readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/)[4]);
-}
-
-function pidsBetween(a: number, b: number): number {
-  if (b >= a) return b - a;
-  const max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
-  return max - a + b;
-}
 
 /** Spawn the bench program; resolves once it has exited. `release` decides when its stdin closes. */
 async function runOnce(bin: string, token: string, release: () => Promise<void>): Promise<void> {

@@ -109,3 +109,15 @@ export function spread(xs: number[], digits = 1, unit = ''): string {
   if (xs.length === 0) return 'n/a';
   return `${fmt(median(xs), digits)}${unit} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)}${unit} over ${xs.length})`;
 }
+
+/** The last pid handed out on the host (/proc/loadavg), to count what started during a window. */
+export function lastPid(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/)[4]);
+}
+
+/** Processes and threads started between two lastPid() readings (pids wrap at pid_max). */
+export function pidsBetween(a: number, b: number): number {
+  if (b >= a) return b - a;
+  const max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+  return max - a + b;
+}

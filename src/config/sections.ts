@@ -52,9 +52,13 @@ export const sourcesSection = z.strictObject({
     btf: z.string().min(1).optional(),
     /** Report read-only opens too (many: off by default; opens that may write or create always come). */
     open_read: z.boolean().default(false),
-    /** The kernel-to-agent ring buffer, KiB: a power of two, at least one page (4). Past it records are dropped and counted. */
-    ring_buffer_kb: z.number().int().min(4).max(1 << 20).refine((n) => (n & (n - 1)) === 0, { message: 'must be a power of two (4, 8, …, 16384)' }).default(16384),
-  }).default({ open_read: false, ring_buffer_kb: 16384 }),
+    /**
+     * The kernel-to-agent ring buffer, KiB: a power of two, at least one page (4). Past it records
+     * are dropped and counted (and lost execs recovered from /proc). It is mapped twice into the
+     * agent, so it counts double in its RSS: 4 MiB holds some 800 exec records.
+     */
+    ring_buffer_kb: z.number().int().min(4).max(1 << 20).refine((n) => (n & (n - 1)) === 0, { message: 'must be a power of two (4, 8, …, 4096, …)' }).default(4096),
+  }).default({ open_read: false, ring_buffer_kb: 4096 }),
   /** The proc connector: batches of notices waiting for the agent before new ones are dropped and counted. */
   proc: z.strictObject({ queue_size: z.number().int().min(1).default(256) }).default({ queue_size: 256 }),
   /**
