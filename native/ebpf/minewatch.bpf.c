@@ -388,6 +388,14 @@ static __always_inline u32 put_cgroup(u8 *data, u32 pos, struct kernfs_node *kn)
   return n;
 }
 
+/* A controller's cgroup of the task (its css_set's subsys[id]). */
+static __always_inline struct cgroup *css_cgroup(struct task_struct *p, int id) {
+  struct cgroup_subsys_state *css = NULL;
+  struct css_set *cs = BPF_CORE_READ(p, cgroups);
+  bpf_core_read(&css, sizeof css, &cs->subsys[id & 15]);
+  return BPF_CORE_READ(css, cgroup);
+}
+
 /* The exe's identity and what /proc would say about its file: device, inode, times, owner, layer. */
 static __always_inline void exe_facts(struct mw_exec *e, struct file *f) {
   if (!f) return;
@@ -503,23 +511,16 @@ int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
     e->cgroup_len = gl;
     pos += gl;
   }
-  /* Hybrid and v1 hosts keep containers in the v1 hierarchies: the memory controller's cgroup,
-     when it is not the default hierarchy's. */
-  if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
-    int mid = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-    struct cgroup_subsys_state *css = NULL;
-    struct css_set *cs = BPF_CORE_READ(p, cgroups);
-    bpf_core_read(&css, sizeof css, &cs->subsys[mid & 15]);
-    struct cgroup *mc = BPF_CORE_READ(css, cgroup);
-    if (mc && mc != dfl) {
-      struct kernfs_node *mkn = BPF_CORE_READ(mc, kn);
-      if (mkn) {
-        e->cgroup1_id = BPF_CORE_READ(mkn, id);
-        u32 ml = put_cgroup(data, pos, mkn);
-        e->cgroup1_len = ml;
-        pos += ml;
-      }
-    }
+  /* Hybrid and v1 hosts keep containers in the v1 hierarchies: the cpu controller's cgroup (the
+     memory controller's where cpu is on the default hierarchy), unless it is a hierarchy's root. */
+  struct cgroup *mc = css_cgroup(p, bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id));
+  if (!mc || mc == dfl) mc = css_cgroup(p, bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id));
+  struct kernfs_node *mkn = mc && mc != dfl ? BPF_CORE_READ(mc, kn) : NULL;
+  if (mkn && kn_parent(mkn)) {
+    e->cgroup1_id = BPF_CORE_READ(mkn, id);
+    u32 ml = put_cgroup(data, pos, mkn);
+    e->cgroup1_len = ml;
+    pos += ml;
   }
   /* The environment last (mw.wallet.* looks there), up to MW_ENV_MAX bytes. */
   u64 el = e->env_size;

@@ -55,8 +55,8 @@ struct mw_hdr {
 
 /* MW_EV_EXEC: followed by argv (argv_len bytes), filename (fname_len, NUL included), exe path
  * components (path_len), cwd path components (cwd_len), cgroup path components (cgroup_len, leaf
- * first like the paths: the cgroup v2 hierarchy), the memory controller's cgroup v1 path (cgroup1_len,
- * likewise; hybrid and v1 hosts, where container runtimes put containers), environment (env_len,
+ * first like the paths: the cgroup v2 hierarchy), the cpu (else memory) controller's cgroup v1 path
+ * (cgroup1_len, likewise; hybrid and v1 hosts, where container runtimes put containers), environment (env_len,
  * NUL separated). The head
  * describes the process as /proc would, so that user space need not read /proc at all (issue 16).
  * 200 bytes. */
@@ -86,7 +86,7 @@ struct mw_exec {
   unsigned int vpid;          /* the pid in the process's own pid namespace */
   unsigned int tty;           /* as /proc/PID/stat's tty_nr encodes it; 0: none */
   unsigned int exe_dev;       /* the superblock's dev_t, the kernel's encoding (major << 20 | minor) */
-  unsigned short cgroup1_len; /* the memory controller's cgroup v1 path, when it is on a v1 hierarchy */
+  unsigned short cgroup1_len; /* a v1 controller's cgroup path (cpu, else memory): hybrid and v1 hosts */
   unsigned short pad0;
   unsigned long long exe_ino;
   unsigned long long exe_mtime; /* ns since the epoch */
@@ -95,7 +95,7 @@ struct mw_exec {
   unsigned int exe_mode, exe_uid, exe_gid, pad;
   unsigned long long cgroup_id; /* the cgroup v2 id (its kernfs inode number) */
   unsigned long long cap_eff, cap_prm, cap_inh;
-  unsigned long long cgroup1_id; /* that v1 cgroup's id; 0: none (pure cgroup v2, or no memory controller) */
+  unsigned long long cgroup1_id; /* that v1 cgroup's id; 0: none (pure cgroup v2, or both at a root) */
 };
 
 /* MW_EV_FORK (pid/tid are the child's) and MW_EV_EXIT. 56 bytes. */

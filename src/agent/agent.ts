@@ -580,7 +580,15 @@ export class Agent {
 
   /** Enqueue an event whose process's notices have settled; a process the table still does not know (its exec was lost) is read from /proc first, not sent on bare. */
   private enqueueKnown(ev: Event, pid: number): void {
-    if (!this.recovery || ev.source !== 'syscall' || this.table.get(pid)) return this.enqueue(ev);
+    const now = this.table.get(pid);
+    const sev = ev as SyscallEvent;
+    // The container as the table has it now: a source may have looked while the table still held
+    // the forked image (the runtime's cgroup), and the exec that moved it in has landed since.
+    if (now && ev.source === 'syscall' && (sev.proc === now || (now.start_ts !== undefined && sev.proc.start_ts === now.start_ts))) {
+      const c = this.table.containerOf(pid);
+      if (c) sev.container = c;
+    }
+    if (!this.recovery || ev.source !== 'syscall' || now) return this.enqueue(ev);
     void this.recovery.fill(ev as SyscallEvent).finally(() => this.enqueue(ev));
   }
 

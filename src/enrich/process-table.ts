@@ -472,9 +472,9 @@ export class ProcessTable {
     return ev;
   }
 
-  /** The container of the kernel's cgroup paths (v2, and v1 memory on hybrid hosts), cached by the cgroups' ids. */
+  /** The container of the kernel's cgroup paths (v2, and a v1 controller's on hybrid hosts), cached by the cgroups' ids. */
   private cgroupOf(f: KernelExecFacts): CgroupContainer | undefined {
-    const lines = f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:memory:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
+    const lines = f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:v1:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
     if (f.cgroupId === 0n && f.cgroup1Id === 0n) return this.containers.identify(f.cgroupPath ? lines : undefined);
     const key = `${f.cgroupId}:${f.cgroup1Id}`;
     if (this.cgroupIds.has(key)) return this.cgroupIds.get(key);

@@ -92,7 +92,7 @@ export interface KernelExecFacts {
   /** The cgroup v2 id and path ('/' for the root); 0n and '' when the kernel had none. */
   cgroupId: bigint;
   cgroupPath: string;
-  /** The memory controller's cgroup v1 id and path where it is on a v1 hierarchy (hybrid and v1 hosts); 0n and '' otherwise. */
+  /** A v1 controller's cgroup (cpu, else memory) id and path, where one is not at its root (hybrid and v1 hosts); 0n and '' otherwise. */
   cgroup1Id: bigint;
   cgroup1Path: string;
   capEff: bigint;
