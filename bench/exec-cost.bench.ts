@@ -269,3 +269,49 @@ export async function execCostBench(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The process table's part of one exec, in this process (no other process's noise): the same
+ * live process's exec notice applied N times, read from /proc (the proc connector's way, and the
+ * eBPF driver's before issue 16) against described by the kernel's exec record (the eBPF driver
+ * now). CPU from process.cpuUsage (all threads, libuv's fs pool included), per exec, over rounds.
+ */
+export async function execPathBench(): Promise<void> {
+  const { ProcessTable } = await import('../src/enrich/process-table.js');
+  const N = 2000;
+  const ROUNDS = 5;
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+  try {
+    await sleep(300);
+    const pid = child.pid!;
+    const table = new ProcessTable({ hash: false });
+    table.seed();
+    const info = (await table.lookup(pid))!;
+    const facts = {
+      ruid: 0, euid: 0, rgid: 0, egid: 0, loginuid: undefined, vpid: pid, tty: 0, exeFlags: 32, exeDev: 1n, exeIno: 2n, exeMtimeNs: 3n, exeCtimeNs: 4n, exeSize: 5n,
+      exeMode: 0o100755, exeUid: 0, exeGid: 0, cgroupId: 1n, cgroupPath: '/', cgroup1Id: 0n, cgroup1Path: '', capEff: 0n, capPrm: 0n, capInh: 0n, env: ['HOME=/root', 'PATH=/usr/bin'],
+    };
+    const kernel = { type: 'execve' as const, comm: 'sleep', argv: ['sleep', '600'], exepath: '/usr/bin/sleep', uid: 0, ppid: process.pid, startTs: info.start_ts!, facts };
+    const run = async (described: boolean): Promise<number> => {
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < N; i++) {
+        await table.onNotice({ kind: 'exec', pid, tid: pid, ts: 1n, ...(described ? { exec: kernel } : {}) });
+      }
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / N;
+    };
+    await run(false);
+    await run(true);
+    const procRead: number[] = [];
+    const kernelDescribed: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      procRead.push(await run(false));
+      kernelDescribed.push(await run(true));
+    }
+    table.close();
+    const ratio = kernelDescribed.map((k, i) => procRead[i]! / k);
+    console.log(`exec_path.table  kernel-described exec ${spread(kernelDescribed, 1, ' µs')} of CPU, beside the same exec read from /proc ${spread(procRead, 1, ' µs')}: ${spread(ratio, 1, 'x')} less; ${N} execs a round; load average ${loadAvg()}`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
