@@ -15,6 +15,7 @@
  * Targets from the issue: p99 ≤ 50 ms, idle CPU ≤ 1% of a core, RSS ≤ 120 MB.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { clockTicks, cpuSeconds, exited, fmt, isoToEpochMs, lastPid, percentile, pidsBetween, rssMb } from './lib.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,60 +31,7 @@ const TARGET_IDLE_CPU = 0.01;
 const TARGET_RSS_MB = 120;
 const BENCH_NAME = 'xmrig-bench';
 
-const fmt = (n: number, digits = 1): string =>
-  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const met = (ok: boolean): string => (ok ? 'MET' : 'NOT MET');
-
-/** An alert's time ("…T21:20:55.346508572Z", ns) in ms since the epoch, sub-ms kept. */
-function isoToEpochMs(iso: string): number {
-  const m = /\.(\d+)Z$/.exec(iso);
-  const whole = Date.parse(m ? iso.slice(0, m.index) + 'Z' : iso);
-  return whole + (m ? Number(`0.${m[1]}`) * 1000 : 0);
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
-  return s[i]!;
-}
-
-function clockTicks(): number {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-}
-
-/** utime + stime (and, with children, cutime + cstime) of a process, in seconds. */
-function cpuSeconds(pid: number | 'self', hz: number, children = false): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // f[0] is field 3: utime is field 14, stime 15, cutime 16, cstime 17.
-  const own = Number(f[11]) + Number(f[12]);
-  return (children ? Number(f[13]) + Number(f[14]) : own) / hz;
-}
-
-/** The last pid handed out on the host (/proc/loadavg), to count what started during a window. */
-function lastPid(): number {
-  return Number(readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/)[4]);
-}
-
-function pidsBetween(a: number, b: number): number {
-  if (b >= a) return b - a;
-  const max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
-  return max - a + b;
-}
-
-function rssMb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 /** Spawn the bench program; resolves once it has exited. `release` decides when its stdin closes. */
 async function runOnce(bin: string, token: string, release: () => Promise<void>): Promise<void> {

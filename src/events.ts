@@ -188,6 +188,8 @@ export interface SyscallEvent extends BaseEvent {
   cpu?: Record<string, number | string>;
   /** RandomX detector figures (mw.fpu.*), set on its mw_fpu_rounding events. */
   fpu?: Record<string, number>;
+  /** An exec the driver lost (a flood) and a later read of /proc found (mw.exec.recovered). */
+  recovered?: boolean;
 }
 
 /** Events of plugin sources (k8s_audit, github) carry their decoded JSON payload. */
@@ -299,4 +301,52 @@ export interface KernelExec {
   ppid: number;
   /** Start time as the process table counts it (btime + clock ticks). */
   startTs: bigint;
+  /** Everything else /proc would have said (eBPF driver): the table then reads nothing. */
+  facts?: KernelExecFacts;
+}
+
+/** MW_EXE_* (minewatch.h). */
+export const EXE_UPPER = 1;
+export const EXE_MEMFD = 2;
+export const EXE_DELETED = 4;
+export const EXE_OVERLAY = 8;
+export const EXE_RDONLY = 16;
+export const EXE_KNOWN = 32;
+
+/**
+ * What the kernel says about a process at its exec (eBPF: native/ebpf/minewatch.h, struct mw_exec):
+ * all the process table needs, so that an exec costs no read of /proc (issue 16).
+ */
+export interface KernelExecFacts {
+  ruid: number;
+  euid: number;
+  rgid: number;
+  egid: number;
+  /** undefined: unset (the kernel's (u32)-1). */
+  loginuid: number | undefined;
+  vpid: number;
+  /** As /proc/PID/stat's tty_nr encodes it; 0: none. */
+  tty: number;
+  /** MW_EXE_* flags; EXE_KNOWN unset: nothing below about the file was read. */
+  exeFlags: number;
+  /** The file's device as stat() gives st_dev (user space's dev_t encoding). */
+  exeDev: bigint;
+  exeIno: bigint;
+  exeMtimeNs: bigint;
+  exeCtimeNs: bigint;
+  exeSize: bigint;
+  exeMode: number;
+  exeUid: number;
+  exeGid: number;
+  /** The cgroup v2 id and path ('/' for the root); 0n and '' when the kernel had none. */
+  cgroupId: bigint;
+  cgroupPath: string;
+  /** A v1 controller's cgroup (cpu, else memory) id and path, where one is not at its root (hybrid and v1 hosts); 0n and '' otherwise. */
+  cgroup1Id: bigint;
+  cgroup1Path: string;
+  capEff: bigint;
+  capPrm: bigint;
+  capInh: bigint;
+  /** The environment (first MW_ENV_MAX bytes); undefined when the kernel could not copy it. */
+  env: string[] | undefined;
 }

@@ -240,6 +240,33 @@ describe('cpu sampler: fake host, fake clock', () => {
     assert.equal(events[1]!.cpu!.duration, 3e9, 'duration counts from the new run');
   });
 
+  test('a sleeping process is read less and less often; a miner that wakes up is still reported', async () => {
+    const h = mk();
+    h.setProc(3100, 'sleeper', 0);
+    // durationMs 60 s at 1 s samples: passed over at most 12 samples (a fifth of the duration).
+    const { s, events, start } = h.sampler({ threshold: 0.9, durationMs: 60_000, intervalMs: 1000, scopes: ['process'] }, () => undefined, hostContainer);
+    await start();
+    let t = 0;
+    const before = s.stats.statReads;
+    for (let i = 0; i < 60; i++) {
+      h.now = BigInt(++t) * SEC;
+      s.sample();
+    }
+    const reads = s.stats.statReads - before;
+    assert.ok(reads >= 5 && reads <= 15, `read ${reads} times in 60 samples, not 60`);
+    assert.equal(s.stats.processes, 1, 'still counted while passed over');
+    // Now it burns a core for good: an event once it has run durationMs, late by at most the back-off.
+    let at = 0;
+    for (let i = 0; i < 100 && events.length === 0; i++) {
+      h.now = BigInt(++t) * SEC;
+      h.burn(3100, 1.0, 'sleeper');
+      s.sample();
+      at = i + 1;
+    }
+    assert.equal(events.length, 1, 'the woken process is reported');
+    assert.ok(at >= 60 && at <= 60 + 13, `reported after ${at} s of burning: its duration plus at most the back-off`);
+  });
+
   test('refuses to start, with the reason, when no process is readable', async () => {
     const h = mk();
     const { start } = h.sampler({}, () => undefined, hostContainer);

@@ -33,8 +33,11 @@ function execRecord(): Buffer {
   const argv = Buffer.from('/usr/bin/true\0--donate-level\x001\0', 'latin1');
   const fname = Buffer.from('/usr/bin/true\0');
   const path = Buffer.from('true\0bin\0usr\0'); // leaf first
-  const head = Buffer.alloc(72);
-  const size = 72 + argv.length + fname.length + path.length;
+  const cgroup = Buffer.from('docker-0123456789ab.scope\0system.slice\0'); // leaf first
+  const cgroup1 = Buffer.from('0123456789ab\0docker\0'); // the memory controller's v1 path, leaf first
+  const env = Buffer.from('HOME=/root\0WALLET=4abc\0');
+  const head = Buffer.alloc(200);
+  const size = 200 + argv.length + fname.length + path.length + cgroup.length + cgroup1.length + env.length;
   header(head, 1, size, 4242, 'true');
   head.writeUInt32LE(1, 48); // ppid
   head.writeUInt32LE(322, 52); // execveat
@@ -42,7 +45,20 @@ function execRecord(): Buffer {
   head.writeUInt16LE(argv.length, 60);
   head.writeUInt16LE(fname.length, 62);
   head.writeUInt16LE(path.length, 64);
-  return pad8(Buffer.concat([head, argv, fname, path]));
+  head.writeUInt16LE(cgroup.length, 70);
+  head.writeUInt16LE(env.length, 72);
+  head.writeUInt16LE(1 | 8 | 32, 74); // upper layer of an overlay, facts read
+  [1000, 1001, 100, 101, 0xffffffff, 7, (4 << 8) | 1, (8 << 20) | 1].forEach((v, i) => head.writeUInt32LE(v, 76 + i * 4));
+  head.writeBigUInt64LE(123456n, 112); // ino
+  head.writeBigUInt64LE(1_700_000_000_000_000_001n, 120); // mtime
+  head.writeBigUInt64LE(1_700_000_000_000_000_002n, 128); // ctime
+  head.writeBigUInt64LE(4096n, 136); // size
+  head.writeUInt32LE(0o100755, 144);
+  head.writeBigUInt64LE(9876n, 160); // cgroup id
+  head.writeBigUInt64LE(1n << 21n, 168); // CAP_SYS_ADMIN effective
+  head.writeUInt16LE(cgroup1.length, 108);
+  head.writeBigUInt64LE(5n, 192); // v1 cgroup id
+  return pad8(Buffer.concat([head, argv, fname, path, cgroup, cgroup1, env]));
 }
 
 function sysRecord(nr: number, ret: number, args: bigint[], fill: (h: Buffer) => void, str = '', path = '', buf?: Buffer): Buffer {
@@ -80,6 +96,18 @@ describe('eBPF records', () => {
     assert.equal(r.ts, 5_000_000_000n + OFFSET);
     // /proc/PID/stat counts 498 whole ticks of 10 ms: btime + 4.98 s.
     assert.equal(r.start, BTIME + 4_980_000_000n);
+    const f = r.facts;
+    assert.deepEqual([f.ruid, f.euid, f.rgid, f.egid, f.loginuid, f.vpid], [1000, 1001, 100, 101, undefined, 7]);
+    assert.equal(f.tty, (4 << 8) | 1, 'tty_nr as /proc/PID/stat encodes it (tty1)');
+    // The kernel's 8:1 (sda1) as stat() gives st_dev.
+    assert.equal(f.exeDev, 0x801n);
+    assert.deepEqual([f.exeIno, f.exeMtimeNs, f.exeCtimeNs, f.exeSize, f.exeMode], [123456n, 1_700_000_000_000_000_001n, 1_700_000_000_000_000_002n, 4096n, 0o100755]);
+    assert.equal(f.exeFlags, 1 | 8 | 32);
+    assert.equal(f.cgroupId, 9876n);
+    assert.equal(f.cgroupPath, '/system.slice/docker-0123456789ab.scope');
+    assert.equal(f.capEff, 1n << 21n);
+    assert.deepEqual([f.cgroup1Id, f.cgroup1Path], [5n, '/docker/0123456789ab']);
+    assert.deepEqual(f.env, ['HOME=/root', 'WALLET=4abc']);
   });
 
   test('fork and exit share a slot: the child\'s pid in its namespace, or the wait status', () => {

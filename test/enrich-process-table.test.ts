@@ -15,7 +15,7 @@ import { ContainerResolver, DockerClient } from '../src/enrich/containers.js';
 import { ProcessTable } from '../src/enrich/process-table.js';
 import { readProcessSync } from '../src/platform/procfs.js';
 import { UserDb } from '../src/enrich/users.js';
-import type { ProcNotice } from '../src/sources/types.js';
+import { EXE_KNOWN, EXE_OVERLAY, EXE_UPPER, type KernelExecFacts, type ProcNotice } from '../src/sources/types.js';
 import { defaultRegistry } from '../src/fields/index.js';
 import type { Extracted } from '../src/fields/types.js';
 import { FAKE_BTIME, FakeProc, statLine } from './helpers/fakeproc.js';
@@ -278,6 +278,51 @@ test('notices the kernel described (eBPF) are applied without reading /proc', as
     const live = await table.onNotice({ ...exec(801), exec: { ...kernel, ppid: 500 } });
     assert.equal(live?.proc.name, 'decoy');
     assert.equal(table.stats.vanished, 1);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('an exec the kernel described whole (eBPF facts) reads nothing from /proc', async () => {
+  const w = world();
+  const table = fakeTable(w, { kernelExecs: true });
+  try {
+    table.seed();
+    const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    await table.onNotice({ ...fork(800, 700), startTs, vpid: 9 });
+    // /proc/800 holds a decoy, alive: anything read from it would show.
+    w.fp.add({ pid: 800, ppid: 700, comm: 'decoy', argv: ['decoy'], exe: '/decoy', cwd: '/decoy', starttime: 999, cgroup: ['0::/'], nspid: [800, 42], root: w.ctrRoot });
+    const facts: KernelExecFacts = {
+      ruid: 1000, euid: 1000, rgid: 1000, egid: 1000, loginuid: undefined, vpid: 9, tty: 0x8801,
+      exeFlags: EXE_KNOWN | EXE_OVERLAY | EXE_UPPER, exeDev: 0x2an, exeIno: 4242n, exeMtimeNs: 5n, exeCtimeNs: 6n, exeSize: 100n,
+      exeMode: 0o100755, exeUid: 1000, exeGid: 1000,
+      cgroupId: 77n, cgroupPath: `/system.slice/docker-${NGINX_ID}.scope`, cgroup1Id: 0n, cgroup1Path: '',
+      capEff: 0n, capPrm: 0n, capInh: 0n, env: ['HOME=/home/miner', 'POOL=x'],
+    };
+    const kernel = { type: 'execve' as const, comm: 'xmrig', argv: ['./xmrig', '-o', 'pool:3333'], exepath: '/tmp/xmrig', uid: 1000, ppid: 700, startTs, facts };
+    const ev = await table.onNotice({ ...exec(800), exec: kernel });
+    assert.ok(ev);
+    const p = ev.proc;
+    assert.equal(p.name, 'xmrig');
+    assert.deepEqual([p.exe, p.args], ['./xmrig', ['-o', 'pool:3333']]);
+    assert.deepEqual([p.uid, p.gid, p.loginuid, p.vpid, p.tty], [1000, 1000, -1, 9, 0x8801]);
+    assert.equal(p.user, 'miner', "named in the container's /etc/passwd");
+    assert.equal(p.exe_upper_layer, true);
+    assert.equal(p.exe_writable, true, 'its own file');
+    assert.equal(p.exe_ino, 4242);
+    assert.deepEqual(p.env, ['HOME=/home/miner', 'POOL=x']);
+    assert.equal(p.cap_effective, '');
+    assert.equal(p.cwd, '/', "the forked entry's (its parent's), not the decoy's");
+    assert.equal(p.parent?.pid, 700);
+    assert.equal(field('container.id', ev), NGINX_ID.slice(0, 12));
+    assert.equal(table.stats.described, 1);
+    // A hybrid host: the v2 path is the root, the container is in the memory controller's v1 path.
+    await table.onNotice({ ...fork(801, 700), startTs, vpid: 10 });
+    const hybrid = await table.onNotice({ ...exec(801), exec: { ...kernel, facts: { ...facts, cgroupId: 1n, cgroupPath: '/', cgroup1Id: 5n, cgroup1Path: `/docker/${NGINX_ID}` } } });
+    assert.equal(hybrid && field('container.id', hybrid), NGINX_ID.slice(0, 12));
+    const host = await table.onNotice({ ...exec(801), exec: { ...kernel, facts: { ...facts, cgroupId: 1n, cgroupPath: '/', cgroup1Id: 0n, cgroup1Path: '' } } });
+    assert.equal(host && field('container.id', host), 'host');
   } finally {
     table.close();
     w.cleanup();

@@ -35,6 +35,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -470,7 +471,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (fpu_prog && !cfg.fpu) bpf_program__set_autoload(fpu_prog, false);
   memcpy(cfg_img, &cfg, sizeof cfg);
 
+  /* A profiler's SIGPROF (node --cpu-prof: every millisecond) interrupts the verifier, which then
+     gives up with EAGAIN every time: hold it until the programs are in. */
+  sigset_t prof, was;
+  sigemptyset(&prof);
+  sigaddset(&prof, SIGPROF);
+  pthread_sigmask(SIG_BLOCK, &prof, &was);
   err = bpf_object__load(c->obj);
+  pthread_sigmask(SIG_SETMASK, &was, NULL);
   if (err == -EAGAIN && attempt < 5) {
     teardown(c);
     log_clear();

@@ -399,6 +399,121 @@ static __always_inline u32 put_iov(u8 *data, u32 pos, const struct iovec *iov, u
 
 /* ---- processes ---- */
 
+/* ---- what the exec record says about the process (issue 16: user space reads nothing from /proc) ---- */
+
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define MNT_READONLY 0x40
+#define SB_RDONLY 1
+
+/* Older kernels' names for fields renamed since (CO-RE picks whichever this kernel has). */
+struct kernfs_node___old {
+  struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+struct inode___old { /* before 6.6: timespec64 times */
+  struct timespec64 i_mtime;
+  struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___v66 { /* 6.6: the ctime made private */
+  struct timespec64 i_mtime;
+  struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn) {
+  if (bpf_core_field_exists(kn->__parent)) return BPF_CORE_READ(kn, __parent);
+  return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* The cgroup v2 path's components, leaf first, NUL separated (the root's empty name left out). */
+static __always_inline u32 put_cgroup(u8 *data, u32 pos, struct kernfs_node *kn) {
+  u32 n = 0;
+  for (int i = 0; i < MW_CGROUP_DEPTH; i++) {
+    if (!kn) break;
+    struct kernfs_node *parent = kn_parent(kn);
+    if (!parent || n > 512 - 128) break;
+    long r = bpf_probe_read_kernel_str(data + ((pos + n) & DATA_MASK), 128, BPF_CORE_READ(kn, name));
+    if (r <= 0) break;
+    n += r;
+    kn = parent;
+  }
+  return n;
+}
+
+/* A controller's cgroup of the task (its css_set's subsys[id]). */
+static __always_inline struct cgroup *css_cgroup(struct task_struct *p, int id) {
+  struct cgroup_subsys_state *css = NULL;
+  struct css_set *cs = BPF_CORE_READ(p, cgroups);
+  bpf_core_read(&css, sizeof css, &cs->subsys[id & 15]);
+  return BPF_CORE_READ(css, cgroup);
+}
+
+/* The exe's identity and what /proc would say about its file: device, inode, times, owner, layer. */
+static __always_inline void exe_facts(struct mw_exec *e, struct file *f) {
+  if (!f) return;
+  struct inode *ino = BPF_CORE_READ(f, f_inode);
+  if (!ino) return;
+  struct super_block *sb = BPF_CORE_READ(ino, i_sb);
+  u16 fl = MW_EXE_KNOWN;
+  e->exe_dev = BPF_CORE_READ(sb, s_dev);
+  e->exe_ino = BPF_CORE_READ(ino, i_ino);
+  e->exe_size = BPF_CORE_READ(ino, i_size);
+  e->exe_mode = BPF_CORE_READ(ino, i_mode);
+  e->exe_uid = BPF_CORE_READ(ino, i_uid.val);
+  e->exe_gid = BPF_CORE_READ(ino, i_gid.val);
+  if (bpf_core_field_exists(ino->i_mtime_sec)) {
+    e->exe_mtime = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ULL + BPF_CORE_READ(ino, i_mtime_nsec);
+    e->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ULL + BPF_CORE_READ(ino, i_ctime_nsec);
+  } else if (bpf_core_field_exists(((struct inode___v66 *)ino)->__i_ctime)) {
+    struct inode___v66 *o = (void *)ino;
+    e->exe_mtime = BPF_CORE_READ(o, i_mtime.tv_sec) * 1000000000ULL + BPF_CORE_READ(o, i_mtime.tv_nsec);
+    e->exe_ctime = BPF_CORE_READ(o, __i_ctime.tv_sec) * 1000000000ULL + BPF_CORE_READ(o, __i_ctime.tv_nsec);
+  } else {
+    struct inode___old *o = (void *)ino;
+    e->exe_mtime = BPF_CORE_READ(o, i_mtime.tv_sec) * 1000000000ULL + BPF_CORE_READ(o, i_mtime.tv_nsec);
+    e->exe_ctime = BPF_CORE_READ(o, i_ctime.tv_sec) * 1000000000ULL + BPF_CORE_READ(o, i_ctime.tv_nsec);
+  }
+  if (BPF_CORE_READ(ino, i_nlink) == 0) fl |= MW_EXE_DELETED;
+  if ((BPF_CORE_READ(f, f_path.mnt, mnt_flags) & MNT_READONLY) || (BPF_CORE_READ(sb, s_flags) & SB_RDONLY)) fl |= MW_EXE_RDONLY;
+  if (BPF_CORE_READ(sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+    fl |= MW_EXE_OVERLAY;
+    /* An overlay inode (struct ovl_inode) keeps its upper dentry right after the VFS inode it
+       embeds; set once the file is on the upper layer (created there or copied up). */
+    struct dentry *upper = NULL;
+    bpf_probe_read_kernel(&upper, sizeof upper, (void *)ino + bpf_core_type_size(struct inode));
+    if (upper) fl |= MW_EXE_UPPER;
+  }
+  /* memfd_create names its files "memfd:NAME". */
+  char name[8] = {};
+  bpf_probe_read_kernel_str(name, sizeof name, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+  if (name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' && name[5] == ':') fl |= MW_EXE_MEMFD;
+  e->exe_flags = fl;
+}
+
+/* ids, pid in its namespace, tty, cgroup id, capabilities. */
+static __always_inline void proc_facts(struct mw_exec *e, struct task_struct *p) {
+  const struct cred *cr = BPF_CORE_READ(p, cred);
+  e->ruid = BPF_CORE_READ(cr, uid.val);
+  e->euid = BPF_CORE_READ(cr, euid.val);
+  e->rgid = BPF_CORE_READ(cr, gid.val);
+  e->egid = BPF_CORE_READ(cr, egid.val);
+  BPF_CORE_READ_INTO(&e->cap_eff, cr, cap_effective);
+  BPF_CORE_READ_INTO(&e->cap_prm, cr, cap_permitted);
+  BPF_CORE_READ_INTO(&e->cap_inh, cr, cap_inheritable);
+  e->loginuid = bpf_core_field_exists(p->loginuid) ? BPF_CORE_READ(p, loginuid.val) : (u32)-1;
+  struct pid *tp = BPF_CORE_READ(p, thread_pid);
+  unsigned int level = BPF_CORE_READ(tp, level);
+  struct upid up = {};
+  bpf_core_read(&up, sizeof up, &tp->numbers[level & 31]);
+  e->vpid = up.nr;
+  struct tty_struct *tty = BPF_CORE_READ(p, signal, tty);
+  if (tty) {
+    u32 major = BPF_CORE_READ(tty, driver, major);
+    u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+    e->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
+  }
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
   struct scratch *s = get_scratch();
@@ -412,6 +527,7 @@ int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
   struct stash *st = bpf_map_lookup_elem(&stash, &key);
   e->nr = st ? st->nr : NR_execve;
   if (st) bpf_map_delete_elem(&stash, &key);
+  proc_facts(e, p);
 
   struct mm_struct *mm = BPF_CORE_READ(p, mm);
   u64 as = BPF_CORE_READ(mm, arg_start), ae = BPF_CORE_READ(mm, arg_end);
@@ -438,8 +554,37 @@ int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
   u32 pl = put_path(data, pos, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
   e->path_len = pl;
   pos += pl;
+  exe_facts(e, f);
+  struct cgroup *dfl = BPF_CORE_READ(p, cgroups, dfl_cgrp);
+  struct kernfs_node *kn = BPF_CORE_READ(dfl, kn);
+  if (kn) {
+    e->cgroup_id = BPF_CORE_READ(kn, id);
+    u32 gl = put_cgroup(data, pos, kn);
+    e->cgroup_len = gl;
+    pos += gl;
+  }
+  /* Hybrid and v1 hosts keep containers in the v1 hierarchies: the cpu controller's cgroup (the
+     memory controller's where cpu is on the default hierarchy), unless it is a hierarchy's root. */
+  struct cgroup *mc = css_cgroup(p, bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id));
+  if (!mc || mc == dfl) mc = css_cgroup(p, bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id));
+  struct kernfs_node *mkn = mc && mc != dfl ? BPF_CORE_READ(mc, kn) : NULL;
+  if (mkn && kn_parent(mkn)) {
+    e->cgroup1_id = BPF_CORE_READ(mkn, id);
+    u32 ml = put_cgroup(data, pos, mkn);
+    e->cgroup1_len = ml;
+    pos += ml;
+  }
+  /* The environment last (mw.wallet.* looks there), up to MW_ENV_MAX bytes. */
+  u64 el = e->env_size;
+  if (el > MW_ENV_MAX) el = MW_ENV_MAX;
+  el &= (MW_ENV_MAX * 2 - 1);
+  if (el > MW_ENV_MAX) el = MW_ENV_MAX;
+  if (el && bpf_probe_read_user(data + (pos & DATA_MASK), el, (void *)es) == 0) {
+    e->env_len = el;
+    pos += el;
+  }
   e->h.size = sizeof(struct mw_exec) + pos;
-  emit(e, sizeof(struct mw_exec) + (pos & DATA_MASK));
+  emit(e, sizeof(struct mw_exec) + (pos & (SCRATCH - 1)));
   return 0;
 }
 

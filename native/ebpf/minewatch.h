@@ -74,7 +74,20 @@ struct mw_hdr {
 };
 
 /* MW_EV_EXEC: followed by argv (argv_len bytes), filename (fname_len, NUL included), exe path
- * components (path_len). 72 bytes. */
+ * components (path_len), cwd path components (cwd_len), cgroup path components (cgroup_len, leaf
+ * first like the paths: the cgroup v2 hierarchy), the cpu (else memory) controller's cgroup v1 path
+ * (cgroup1_len, likewise; hybrid and v1 hosts, where container runtimes put containers), environment (env_len,
+ * NUL separated). The head
+ * describes the process as /proc would, so that user space need not read /proc at all (issue 16).
+ * 200 bytes. */
+#define MW_EXE_UPPER 1     /* the exe is on an overlay's upper layer */
+#define MW_EXE_MEMFD 2     /* the exe is a memfd (memfd_create) */
+#define MW_EXE_DELETED 4   /* the exe has no links left */
+#define MW_EXE_OVERLAY 8   /* the exe is on an overlay */
+#define MW_EXE_RDONLY 16   /* the exe's mount or filesystem is read-only */
+#define MW_EXE_KNOWN 32    /* the exe facts below were read (bprm->file was there) */
+#define MW_ENV_MAX 4096    /* environment bytes copied */
+#define MW_CGROUP_DEPTH 12 /* cgroup path components walked */
 struct mw_exec {
   struct mw_hdr h;
   unsigned int ppid;
@@ -84,7 +97,25 @@ struct mw_exec {
   unsigned short fname_len;
   unsigned short path_len;
   unsigned short argv_truncated;
-  unsigned int pad;
+  unsigned short cwd_len;     /* 0 for now: a second path walk passes the verifier's budget */
+  unsigned short cgroup_len;
+  unsigned short env_len;
+  unsigned short exe_flags; /* MW_EXE_* */
+  unsigned int ruid, euid, rgid, egid;
+  unsigned int loginuid;      /* (u32)-1: unset */
+  unsigned int vpid;          /* the pid in the process's own pid namespace */
+  unsigned int tty;           /* as /proc/PID/stat's tty_nr encodes it; 0: none */
+  unsigned int exe_dev;       /* the superblock's dev_t, the kernel's encoding (major << 20 | minor) */
+  unsigned short cgroup1_len; /* a v1 controller's cgroup path (cpu, else memory): hybrid and v1 hosts */
+  unsigned short pad0;
+  unsigned long long exe_ino;
+  unsigned long long exe_mtime; /* ns since the epoch */
+  unsigned long long exe_ctime;
+  unsigned long long exe_size;
+  unsigned int exe_mode, exe_uid, exe_gid, pad;
+  unsigned long long cgroup_id; /* the cgroup v2 id (its kernfs inode number) */
+  unsigned long long cap_eff, cap_prm, cap_inh;
+  unsigned long long cgroup1_id; /* that v1 cgroup's id; 0: none (pure cgroup v2, or both at a root) */
 };
 
 /* MW_EV_FORK (pid/tid are the child's) and MW_EV_EXIT. 56 bytes. */

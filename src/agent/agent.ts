@@ -6,6 +6,7 @@
 import type { Config } from '../config/sections.js';
 import type { UserDb } from '../enrich/users.js';
 import { logRuleCoverage } from './rule-coverage.js';
+import { type ExecRecovery, startRecovery } from './recovery-hook.js';
 import type { ReadFilter } from '../sources/ebpf/read-filter.js';
 import { ConnectionsSource } from '../sources/connections.js';
 import { CpuSampler } from '../sources/cpu-sampler.js';
@@ -46,6 +47,8 @@ export interface AgentStats {
   own: number;
   /** Exec events dropped: the process exec'd again through every re-read of its /proc files. */
   unsettledExecs: number;
+  /** Exec events emitted for processes found in /proc after drops (mw.exec.recovered). */
+  recoveredExecs: number;
   ruleLoads: number;
   ruleReloadsRefused: number;
 }
@@ -80,6 +83,8 @@ export class Agent {
   readonly rules: RulesManager;
   private readonly settler: NoticeSettler;
   private notices: ProcNoticeSource | undefined;
+  /** Re-reads /proc for the execs a flood hid (enrich/recovery.ts); undefined while off. */
+  private recovery: ExecRecovery | undefined;
   private readonly sources: Source[] = [];
   private driver = 'none';
   private stopped = false;
@@ -138,6 +143,12 @@ export class Agent {
     this.core.host.ebpf?.setReadFilter(readFilter);
     if (!this.core.host.ebpf) this.rules.onReload = () => void this.logCoverage();
     const s = this.config.sources;
+    if (s.recovery.enabled) {
+      const pipeline = this.core.pipeline;
+      const recovery = startRecovery(table, s.recovery.check_ms, () => pipeline.queueDrops + (this.notices?.drops ?? 0), (ev) => pipeline.accept(ev), this.log);
+      this.recovery = recovery;
+      this.settler.fillUnknownWith((ev) => recovery.fill(ev));
+    }
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
     if (s.connections.enabled && this.driver !== 'ebpf') {
       this.sources.push(new ConnectionsSource((pid) => table.get(pid), (pid) => table.containerOf(pid), {
@@ -168,7 +179,7 @@ export class Agent {
     };
     const chosen = await chooseDriver(this.config.sources.driver, onNotice, {
       ebpf: () => this.newEbpfSource(),
-      proc: () => new ProcConnectorSource({ onError: (m) => this.log.error({ err: m }, 'proc connector stopped') }),
+      proc: () => new ProcConnectorSource({ queueSize: this.config.sources.proc.queue_size, onError: (m) => this.log.error({ err: m }, 'proc connector stopped') }),
       procfs: () => new ProcfsPollerSource({
         intervalMs: this.config.sources.procfs.interval_ms,
         onError: (m) => this.log.warn({ err: m }, 'procfs poller error'),
@@ -218,6 +229,7 @@ export class Agent {
       // The RandomX alert is on wherever a rule reads its events; killing is detectors.monero.enabled's.
       fpu: this.config.detectors.monero.enabled || this.wantedBy()(RANDOMX_EVENT),
       openRead: this.config.sources.ebpf.open_read,
+      ringBytes: this.config.sources.ebpf.ring_buffer_kb * 1024,
       ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
       wanted: this.wantedBy(),
@@ -247,6 +259,7 @@ export class Agent {
       sourceDrops: this.notices?.drops ?? 0,
       own: p.own,
       unsettledExecs: this.core.table.stats.unsettled,
+      recoveredExecs: this.recovery?.stats.recovered ?? 0,
       ruleLoads: this.rules.loads,
       ruleReloadsRefused: this.rules.refused,
     };
@@ -262,6 +275,8 @@ export class Agent {
     this.core.pipeline.close();
     this.stopped = true;
     clearInterval(this.dropTimer);
+    this.settler.fillUnknownWith(undefined);
+    this.recovery?.stop();
     this.core.detectors.close();
     this.rules.close();
     this.core.table.close();

@@ -323,10 +323,13 @@ export class AlertPipeline implements AlertService {
   /** Write counted repeats; close the windows that ended, queueing a summary where there were repeats. */
   private tick(): void {
     if (this.stopped) return;
-    this.begin();
     try {
       const dirty = this.throttle.takeDirty();
-      this.store.updateGroups(dirty.map((g) => this.toUpdate(g, true)));
+      // Nothing counted since the last tick: no transaction (an idle agent wakes here 5 times a second).
+      if (dirty.length > 0) {
+        this.begin();
+        this.store.updateGroups(dirty.map((g) => this.toUpdate(g, true)));
+      }
       for (const g of dirty) this.notifyUpdate(g.id);
       this.closeGroups(this.throttle.closeDue(this.now()));
     } catch (err) {

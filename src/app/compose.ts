@@ -6,6 +6,7 @@
 import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import { RulesManager } from '../agent/rules-manager.js';
+import { rulesReadField } from '../agent/rules-read.js';
 import type { Config } from '../config/sections.js';
 import { type Engine, type EngineOptions, type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
@@ -132,6 +133,8 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
   const table = new ProcessTable({
     containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
     containerWaitMs: c.lookup_timeout_ms,
+    // proc.cwd costs a /proc read per exec: only when a loaded rule reads it.
+    wantCwd: rulesReadField(() => rules.engine, 'proc.cwd'),
   });
   const dns = dnsFromConfig(config, log);
   // Host user and group names: the eBPF driver's short-lived processes and the uid/gid arguments.

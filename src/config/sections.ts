@@ -56,7 +56,23 @@ export const sourcesSection = z.strictObject({
      * Opens that may write or create always come when a rule names the open family.
      */
     open_read: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-  }).default({ open_read: 'auto' }),
+    /**
+     * The kernel-to-agent ring buffer, KiB: a power of two, at least one page (4). Past it records
+     * are dropped and counted (and lost execs recovered from /proc). It is mapped twice into the
+     * agent, so it counts double in its RSS: 4 MiB holds some 800 exec records.
+     */
+    ring_buffer_kb: z.number().int().min(4).max(1 << 20).refine((n) => (n & (n - 1)) === 0, { message: 'must be a power of two (4, 8, …, 4096, …)' }).default(4096),
+  }).default({ open_read: 'auto', ring_buffer_kb: 4096 }),
+  /** The proc connector: batches of notices waiting for the agent before new ones are dropped and counted. */
+  proc: z.strictObject({ queue_size: z.number().int().min(1).default(256) }).default({ queue_size: 256 }),
+  /**
+   * After notices or events are lost, read /proc for live processes the agent has not seen and
+   * emit the exec events they missed (mw.exec.recovered); check_ms: how often the drop counters are looked at.
+   */
+  recovery: z.strictObject({
+    enabled: z.boolean().default(true),
+    check_ms: z.number().int().min(50).default(500),
+  }).default({ enabled: true, check_ms: 500 }),
   connections: z.strictObject({
     enabled: z.boolean().default(true),
     interval_ms: z.number().int().min(20).default(250),

@@ -24,9 +24,11 @@
  * event or lookup (`link`), which also follows reparenting to a reaper when a parent is gone.
  */
 import type { ContainerInfo, K8sInfo, ProcessInfo, SyscallEvent } from '../events.js';
-import type { ProcNotice } from '../events.js';
+import type { KernelExecFacts, ProcNotice } from '../events.js';
 import { ContainerResolver, hostContainer, type CgroupContainer } from './containers.js';
 import { ExeIdentity } from './exe-identity.js';
+import { exeFileKey, infoFromKernelExec } from './kernel-exec.js';
+import { readlinkSync } from 'node:fs';
 import {
   buildProcess,
   capsToText,
@@ -77,6 +79,15 @@ export interface ProcessTableOptions {
   verifyLookups?: boolean;
   /** Clock in ms for the exit grace (default Date.now). */
   now?: () => number;
+  /**
+   * Whether events need proc.cwd fresh from /proc on an exec the kernel described (a rule reads
+   * it); otherwise the forked entry's is kept (an exec does not change it). Default: never.
+   */
+  wantCwd?: () => boolean;
+  /**
+   * Take an exec the kernel described whole (eBPF) without reading /proc (default true).
+   */
+  kernelExecs?: boolean;
 }
 
 /** A process with the container and pod it runs in: what an event needs besides the syscall. */
@@ -97,6 +108,8 @@ export interface ProcessTableStats {
   vanished: number;
   /** Execs dropped: the process exec'd again through every re-read of its /proc files. */
   unsettled: number;
+  /** Execs the kernel described whole: built without reading /proc. */
+  described: number;
   /** Pids found reused (a new start time under a known pid). */
   reused: number;
   /** Lookups that had to read /proc. */
@@ -140,6 +153,10 @@ export class ProcessTable {
   private readonly hashWaitMs: number;
   private readonly verifyLookups: boolean;
   private readonly now: () => number;
+  private readonly wantCwd: () => boolean;
+  private readonly kernelExecs: boolean;
+  /** Container by cgroup id, for kernel-described execs (a cgroup's path never changes its container). */
+  private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
 
   private readonly entries = new Map<number, Entry>();
   /** Per-pid tail of the notice queue. */
@@ -154,7 +171,7 @@ export class ProcessTable {
   private exiting: Array<{ pid: number; e: Entry }> = [];
   private exitHead = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, unsettled: 0, reused: 0, lookupMisses: 0, errors: 0 };
+  private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, unsettled: 0, described: 0, reused: 0, lookupMisses: 0, errors: 0 };
 
   constructor(opts: ProcessTableOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -172,6 +189,8 @@ export class ProcessTable {
     this.hashWaitMs = opts.hashWaitMs ?? 0;
     this.verifyLookups = opts.verifyLookups ?? true;
     this.now = opts.now ?? Date.now;
+    this.wantCwd = opts.wantCwd ?? (() => false);
+    this.kernelExecs = opts.kernelExecs ?? true;
   }
 
   get size(): number {
@@ -391,6 +410,7 @@ export class ProcessTable {
   private async onExec(n: ProcNotice, seq = 0): Promise<SyscallEvent | undefined> {
     this.counters.execs++;
     const prior = this.entries.get(n.pid);
+    if (n.exec?.facts && this.kernelExecs) return this.describedExec(n, seq, n.exec, n.exec.facts, prior);
     // An exec the kernel described (eBPF: argv, comm, exe path) of a process already gone: /proc
     // would give nothing more (at best a zombie's empty files), so it is not read.
     if (n.exec && this.exitedSince(n.pid, seq)) {
@@ -421,6 +441,47 @@ export class ProcessTable {
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: e.info, container: ctx.container };
     if (ctx.k8s) ev.k8s = ctx.k8s;
     return ev;
+  }
+
+  /**
+   * An exec the kernel described whole (kernel-exec.ts): no read of /proc unless a cache misses
+   * (a new exe version to hash, a parent the table lacks) or a rule wants proc.cwd fresh.
+   */
+  private async describedExec(n: ProcNotice, seq: number, k: NonNullable<ProcNotice['exec']>, f: NonNullable<NonNullable<ProcNotice['exec']>['facts']>, prior: Entry | undefined): Promise<SyscallEvent> {
+    this.counters.described++;
+    const info = infoFromKernelExec(n.pid, k, f, prior?.info, prior?.groups);
+    if (this.wantCwd()) {
+      try {
+        info.cwd = readlinkSync(`${this.procRoot}/${n.pid}/cwd`);
+      } catch {
+        // Gone already: the forked entry's stays.
+      }
+    }
+    const cgroup = this.cgroupOf(f);
+    const e: Entry = { info, cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns };
+    this.nameUsers(info, this.scopeFor(n.pid, cgroup));
+    const hash = this.exe?.cachedHash(exeFileKey(f));
+    if (hash !== undefined) info.exe_sha256 = hash;
+    this.put(n.pid, e);
+    await this.link(e);
+    // Process gone (a short-lived command) or hashed already: no read of its exe.
+    if (hash === undefined && !this.exitedSince(n.pid, seq)) this.ensureHash(e);
+    const ctx = await this.contextOf(e, this.containerWaitMs);
+    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
+    if (ctx.k8s) ev.k8s = ctx.k8s;
+    return ev;
+  }
+
+  /** The container of the kernel's cgroup paths (v2, and a v1 controller's on hybrid hosts), cached by the cgroups' ids. */
+  private cgroupOf(f: KernelExecFacts): CgroupContainer | undefined {
+    const lines = f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:v1:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
+    if (f.cgroupId === 0n && f.cgroup1Id === 0n) return this.containers.identify(f.cgroupPath ? lines : undefined);
+    const key = `${f.cgroupId}:${f.cgroup1Id}`;
+    if (this.cgroupIds.has(key)) return this.cgroupIds.get(key);
+    const c = this.containers.identify(lines);
+    if (this.cgroupIds.size >= 4096) this.cgroupIds.clear();
+    this.cgroupIds.set(key, c);
+    return c;
   }
 
   /**

@@ -10,6 +10,7 @@
  *   mw.cpu.percent / .limit_percent / .duration / .scope   figures set by the CPU sampler
  *   mw.fpu.rounding_* / .seconds / .busy_percent   figures set by the RandomX detector
  *   mw.proc.exe_sha256                   SHA-256 of the executable (set by the process table)
+ *   mw.exec.recovered                    an exec found by a read of /proc after notices were lost
  *
  * Several rules often ask for these on one event (a wallet rule, a stratum rule, a flags rule),
  * so the work that is not trivial is done once per event (src/fields/memo.ts): a fresh record
@@ -225,6 +226,9 @@ export const mwFields: FieldDef[] = [
   field('mw.proc.exe_sha256', 'charbuf',
     "SHA-256 (lowercase hex) of the process's executable file, read through /proc/PID/exe so deleted, memfd and container files are hashed too; computed in the background once per file version, so the first event of a new binary may not have it yet",
     (ev) => procOf(ev)?.exe_sha256),
+  field('mw.exec.recovered', 'bool',
+    "true on an exec event the driver never delivered (its ring buffer, the proc connector or the agent's queue overflowed, as in an exec flood) and that the agent found afterwards by reading /proc: the process is described as it is now, and evt.time is when it was found, not when it exec'd",
+    (ev) => (ev.type === 'execve' || ev.type === 'execveat' ? (ev as SyscallEvent).recovered === true : undefined)),
   cpuField('percent', 'int64',
     'CPU use of the process or container, in percent of one CPU (may exceed 100 on several CPUs), as measured by the CPU sampler'),
   cpuField('limit_percent', 'int64',

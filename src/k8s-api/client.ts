@@ -8,18 +8,29 @@
  * - `kubeconfig`: a kubeconfig file (its current context);
  * - in-cluster: the pod's service account token and the KUBERNETES_SERVICE_HOST/PORT env.
  */
-import {
-  ApiException,
+import type {
   AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
   NetworkingV1Api,
-  PatchStrategy,
   RbacAuthorizationV1Api,
   Watch,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { createRequire } from 'node:module';
+
+type ClientLib = typeof import('@kubernetes/client-node');
+let loaded: ClientLib | undefined;
+
+/**
+ * @kubernetes/client-node, loaded on first use: it costs some 70 MB of memory, which an agent that
+ * never talks to a cluster should not carry (issue 16). Node 20.19+ loads it synchronously.
+ */
+export function k8sLib(): ClientLib {
+  loaded ??= createRequire(import.meta.url)('@kubernetes/client-node') as ClientLib;
+  return loaded;
+}
 
 export interface K8sClientOptions {
   /** API server URL (https://host:port, or http://127.0.0.1:port for a loopback stand-in). */
@@ -35,7 +46,7 @@ export interface K8sClientOptions {
 }
 
 export function kubeConfigFor(opts: K8sClientOptions): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new (k8sLib().KubeConfig)();
   if (opts.server) {
     kc.loadFromOptions({
       // client-node refuses plain http unless TLS verification is off; http is only for loopback stand-ins.
@@ -70,12 +81,13 @@ export class K8sClient {
   readonly rbac: RbacAuthorizationV1Api;
 
   constructor(opts: K8sClientOptions | KubeConfig) {
-    this.kc = opts instanceof KubeConfig ? opts : kubeConfigFor(opts);
-    this.core = this.kc.makeApiClient(CoreV1Api);
-    this.apps = this.kc.makeApiClient(AppsV1Api);
-    this.batch = this.kc.makeApiClient(BatchV1Api);
-    this.net = this.kc.makeApiClient(NetworkingV1Api);
-    this.rbac = this.kc.makeApiClient(RbacAuthorizationV1Api);
+    const L = k8sLib();
+    this.kc = opts instanceof L.KubeConfig ? opts : kubeConfigFor(opts);
+    this.core = this.kc.makeApiClient(L.CoreV1Api);
+    this.apps = this.kc.makeApiClient(L.AppsV1Api);
+    this.batch = this.kc.makeApiClient(L.BatchV1Api);
+    this.net = this.kc.makeApiClient(L.NetworkingV1Api);
+    this.rbac = this.kc.makeApiClient(L.RbacAuthorizationV1Api);
   }
 
   get server(): string {
@@ -84,7 +96,7 @@ export class K8sClient {
 
   /** A watch with an inactivity timeout of `idleMs` (the server sends bookmarks well within it). */
   watcher(idleMs: number): Watch {
-    const w = new Watch(this.kc);
+    const w = new (k8sLib().Watch)(this.kc);
     // Private in the typings, public at run time: the default (30 s) is shorter than the gap
     // between an API server's bookmarks.
     (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = idleMs;
@@ -93,7 +105,7 @@ export class K8sClient {
 }
 
 /** Options that make a generated patch call send a JSON merge patch. */
-export const mergePatch = (): ReturnType<typeof setHeaderOptions> => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+export const mergePatch = (): ReturnType<typeof setHeaderOptions> => k8sLib().setHeaderOptions('Content-Type', k8sLib().PatchStrategy.MergePatch);
 
 /** What went wrong in an API call, as far as it can be told. */
 export interface ApiFailure {
@@ -105,7 +117,8 @@ export interface ApiFailure {
 }
 
 export function apiFailure(e: unknown): ApiFailure {
-  if (e instanceof ApiException) {
+  // Without the library loaded, no call was made and no ApiException exists.
+  if (loaded && e instanceof loaded.ApiException) {
     let body: Record<string, unknown> | undefined;
     if (typeof e.body === 'string') {
       try {

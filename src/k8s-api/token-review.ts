@@ -5,8 +5,8 @@
  * name it (an API server that ignores audiences would otherwise accept any token of the account,
  * e.g. one meant for the API server itself).
  */
-import { AuthenticationV1Api, type V1TokenReview } from '@kubernetes/client-node';
-import { apiFailure, K8sClient } from './client.js';
+import type { V1TokenReview } from '@kubernetes/client-node';
+import { apiFailure, K8sClient, k8sLib } from './client.js';
 
 export interface ReviewedToken {
   /** "system:serviceaccount:NAMESPACE:NAME" */
@@ -37,7 +37,7 @@ const first = (v: string[] | undefined): string | undefined => (v && v.length > 
 
 /** A TokenReviewer over the API server the client points at. */
 export function tokenReviewer(client: K8sClient): TokenReviewer {
-  const auth = client.kc.makeApiClient(AuthenticationV1Api);
+  const auth = client.kc.makeApiClient(k8sLib().AuthenticationV1Api);
   return {
     async review(token, audience) {
       let answer: V1TokenReview;

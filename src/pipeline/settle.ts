@@ -28,11 +28,39 @@ export function preferKernelImage(was: ProcessInfo, now: ProcessInfo): ProcessIn
   return now;
 }
 
+/** Fills in, from /proc, the process of an event the table does not know (its exec was lost: enrich/recovery.ts). */
+export type FillUnknown = (ev: SyscallEvent) => Promise<unknown>;
+
 export class NoticeSettler {
   /** Per pid, the last process notice still being applied to the table. */
   private readonly applying = new Map<number, Promise<void>>();
+  /** Set while exec recovery runs (sources.recovery.enabled). */
+  private fill: FillUnknown | undefined;
 
   constructor(private readonly table: SettleTable, private readonly forward: (ev: Event) => void) {}
+
+  /** From now on, an event of a process the table does not know is filled from /proc before it goes on. */
+  fillUnknownWith(fill: FillUnknown | undefined): void {
+    this.fill = fill;
+  }
+
+  /**
+   * Forward an event whose process's notices have settled. Its container is the table's now: a
+   * source may have looked while the table still held the forked image (the runtime's cgroup), and
+   * the exec that moved it in has landed since. A process the table still does not know (its exec
+   * was lost) is read from /proc first, not sent on bare.
+   */
+  private forwardKnown(ev: Event, pid: number): void {
+    const now = this.table.get(pid);
+    const sev = ev as SyscallEvent;
+    if (now && ev.source === 'syscall' && (sev.proc === now || (now.start_ts !== undefined && sev.proc.start_ts === now.start_ts))) {
+      const c = this.table.containerOf(pid);
+      if (c) sev.container = c;
+    }
+    const fill = this.fill;
+    if (!fill || ev.source !== 'syscall' || now) return this.forward(ev);
+    void fill(sev).finally(() => this.forward(ev));
+  }
 
   /**
    * A process notice is being applied to the table: events of its pid wait for it. The table
@@ -60,10 +88,10 @@ export class NoticeSettler {
   settled(ev: Event, pick?: PickProcess, ordered = false): void {
     const pid = (ev as SyscallEvent).proc?.pid;
     if (pid === undefined) return this.forward(ev);
-    if (ordered && !this.applying.has(pid)) return this.forward(ev);
+    if (ordered && !this.applying.has(pid)) return this.forwardKnown(ev, pid);
     setImmediate(() => {
       const pending = this.applying.get(pid);
-      if (!pending) return this.forward(ev);
+      if (!pending) return this.forwardKnown(ev, pid);
       // The table's notices always settle; the timer only bounds the wait should one not.
       let timer: NodeJS.Timeout | undefined;
       const bounded = Promise.race([pending, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
@@ -79,7 +107,7 @@ export class NoticeSettler {
           const c = this.table.containerOf(pid);
           if (c) sev.container = c;
         }
-        this.forward(ev);
+        this.forwardKnown(ev, pid);
       });
     });
   }

@@ -62,6 +62,12 @@ export interface CpuSamplerOptions {
   cgroupRefreshMs?: number;
   /** Monotonic clock in ns (tests drive time with it); default process.hrtime.bigint. */
   nowNs?: () => bigint;
+  /**
+   * Most samples a sleeping process (CPU time unchanged since the last read) is passed over
+   * before it is read again (default: a fifth of durationMs, at most 12 samples). Most processes
+   * on a host sleep: reading them every time was most of the agent's idle cost (issue 16).
+   */
+  quietCap?: number;
   /** Called with unexpected errors; the sampler keeps running. */
   onError?: (err: unknown) => void;
 }
@@ -75,6 +81,8 @@ export interface CpuSamplerStats {
   /** Duration of the last and of the slowest sample, ms. */
   lastSampleMs: number;
   maxSampleMs: number;
+  /** /proc/PID/stat files read since start (a sleeping process is read less and less often). */
+  statReads: number;
 }
 
 // ---- procfs and cgroup files -------------------------------------------------------------------
@@ -245,6 +253,10 @@ interface ProcState {
   cgAt?: bigint;
   /** Rate in the last interval, cores (undefined on the first sight). */
   rate?: number;
+  /** Reads in a row that found its CPU time unchanged (a sleeping process). */
+  quiet?: number;
+  /** Samples still to pass over before it is read again (see quietCap). */
+  skip?: number;
 }
 
 interface ContainerState {
@@ -280,6 +292,7 @@ export class CpuSampler implements Source {
   private readonly cgroupRefreshNs: bigint;
   private readonly nowNs: () => bigint;
   private readonly onError: (err: unknown) => void;
+  private readonly quietCap: number;
   private mounts?: CgroupMounts;
   private readonly procs = new Map<number, ProcState>();
   private readonly containers = new Map<string, ContainerState>();
@@ -287,7 +300,7 @@ export class CpuSampler implements Source {
   private emit?: (ev: Event) => void;
   private loop: PollLoop | undefined;
   private seq = 0;
-  readonly stats: CpuSamplerStats = { samples: 0, events: 0, processes: 0, containers: 0, lastSampleMs: 0, maxSampleMs: 0 };
+  readonly stats: CpuSamplerStats = { samples: 0, events: 0, processes: 0, containers: 0, lastSampleMs: 0, maxSampleMs: 0, statReads: 0 };
 
   constructor(
     private readonly lookup: (pid: number) => ProcessInfo | undefined,
@@ -308,6 +321,8 @@ export class CpuSampler implements Source {
     this.cgroupRefreshNs = BigInt(Math.round((opts.cgroupRefreshMs ?? 60_000) * 1e6));
     this.nowNs = opts.nowNs ?? (() => process.hrtime.bigint());
     this.onError = opts.onError ?? (() => {});
+    // Backing off delays the start of a run by at most the cap: keep that a small part of durationMs.
+    this.quietCap = Math.max(0, Math.floor(opts.quietCap ?? Math.min(12, (opts.durationMs ?? 300_000) / this.intervalMs / 5)));
     if (!(this.threshold > 0)) throw new RangeError(`cpu sampler threshold must be above 0 (got ${opts.threshold})`);
     if (this.rearm > this.threshold) throw new RangeError(`cpu sampler rearmThreshold (${this.rearm}) must not exceed threshold (${this.threshold})`);
   }
@@ -351,14 +366,28 @@ export class CpuSampler implements Source {
     let measured = 0;
 
     for (const pid of pids) {
+      let ps = this.procs.get(pid);
+      if (ps?.skip) {
+        // Asleep at its last reads: passed over this time (its membership still counts).
+        ps.skip--;
+        live.add(pid);
+        measured++;
+        this.group(groups, pid);
+        continue;
+      }
       const text = readSmall(`${this.procRoot}/${pid}/stat`);
+      this.stats.statReads++;
       const now = this.nowNs();
       if (text === undefined) continue;
       const st = parseProcStat(text);
       if (!st) continue;
       live.add(pid);
       measured++;
-      let ps = this.procs.get(pid);
+      if (ps && ps.starttime === st.starttime) {
+        // Unchanged CPU time: read it less and less often, up to quietCap samples apart.
+        ps.quiet = st.ticks === ps.ticks ? Math.min((ps.quiet ?? 0) + 1, this.quietCap) : 0;
+        ps.skip = ps.quiet;
+      }
       if (!ps || ps.starttime !== st.starttime) {
         // First sight, or the pid now names another process: start over.
         ps = { starttime: st.starttime, ticks: st.ticks, at: now, comm: st.comm, ppid: st.ppid, run: { armed: true } };
@@ -378,14 +407,7 @@ export class CpuSampler implements Source {
           if (dur !== undefined) this.report('process', pid, ps, ps.rate, limit, dur, this.safeContainerOf(pid));
         }
       }
-      if (this.watchContainer) {
-        const c = this.safeContainerOf(pid);
-        if (c && c.id !== 'host' && c.id !== '') {
-          let g = groups.get(c.id);
-          if (!g) groups.set(c.id, (g = { info: c, pids: [] }));
-          g.pids.push(pid);
-        }
-      }
+      this.group(groups, pid);
     }
     for (const pid of this.procs.keys()) if (!live.has(pid)) this.procs.delete(pid);
     this.stats.processes = measured;
@@ -399,6 +421,17 @@ export class CpuSampler implements Source {
     if (this.limits.size > 0 && this.stats.samples % 64 === 0) {
       const cutoff = this.nowNs() - 4n * this.limitRefreshNs;
       for (const [k, e] of this.limits) if (e.at < cutoff) this.limits.delete(k);
+    }
+  }
+
+  /** Count a process in its container's group for this sample. */
+  private group(groups: Map<string, { info: ContainerInfo; pids: number[] }>, pid: number): void {
+    if (!this.watchContainer) return;
+    const c = this.safeContainerOf(pid);
+    if (c && c.id !== 'host' && c.id !== '') {
+      let g = groups.get(c.id);
+      if (!g) groups.set(c.id, (g = { info: c, pids: [] }));
+      g.pids.push(pid);
     }
   }
 

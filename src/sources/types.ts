@@ -9,7 +9,8 @@ export interface Source {
 }
 
 // The notice shapes live with the other event shapes (events.ts); sources name them here too.
-export type { KernelExec, ProcNotice } from '../events.js';
+export type { KernelExec, KernelExecFacts, ProcNotice } from '../events.js';
+export { EXE_DELETED, EXE_KNOWN, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER } from '../events.js';
 
 /** A producer of ProcNotices (proc connector, procfs poller). */
 export interface ProcNoticeSource {

@@ -66,6 +66,8 @@ export interface StartOptions {
   stateDir?: string;
   /** Options for the agent's node (benchmarks: `--cpu-prof` to see where its time goes). */
   nodeArgs?: string[];
+  /** Another build's CLI (benchmarks: the baseline checkout run beside this one). */
+  cli?: string;
 }
 
 /** The agent as a child process, with everything it has said so far. */
@@ -85,7 +87,7 @@ export class AgentRun {
   private ownStateDir = false;
 
   constructor(configPath: string | undefined, opts: StartOptions = {}) {
-    const args = [...(opts.nodeArgs ?? []), CLI, opts.command ?? 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']),
+    const args = [...(opts.nodeArgs ?? []), opts.cli ?? CLI, opts.command ?? 'run', ...(configPath ? ['--config', configPath] : []), ...(opts.text ? [] : ['--json']),
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.args ?? [])];
     this.stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'mw-state-'));
     if (!opts.stateDir) this.ownStateDir = true;

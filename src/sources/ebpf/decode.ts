@@ -5,6 +5,8 @@
  */
 import { formatIpv6 } from '../../platform/ip.js';
 
+import type { KernelExecFacts } from '../types.js';
+
 export const EV_EXEC = 1;
 export const EV_FORK = 2;
 export const EV_EXIT = 3;
@@ -12,7 +14,7 @@ export const EV_SYSCALL = 4;
 export const EV_FPU = 5;
 
 const HDR = 48;
-const EXEC_HEAD = 72;
+const EXEC_HEAD = 200;
 const TASK_SIZE = 56;
 const SYS_HEAD = 176;
 const FPU_SIZE = 128;
@@ -54,6 +56,18 @@ export interface ExecRecord extends Head {
   filename: string;
   /** The executable's full path (in the process's mount namespace), '' when unknown. */
   exepath: string;
+  /** What /proc would say about the process and its executable, read by the kernel at the exec. */
+  facts: ExecFacts;
+}
+
+/** The exec record's description of the process (minewatch.h, struct mw_exec). */
+export type ExecFacts = KernelExecFacts;
+
+/** The kernel's dev_t (major << 20 | minor) as stat()'s st_dev (glibc's makedev). */
+export function userDev(kdev: number): bigint {
+  const major = BigInt(kdev >>> 20);
+  const minor = BigInt(kdev & 0xfffff);
+  return (minor & 0xffn) | ((major & 0xfffn) << 8n) | ((minor & ~0xffn) << 12n) | ((major & ~0xfffn) << 32n);
 }
 
 export interface TaskRecord extends Head {
@@ -183,9 +197,47 @@ export class RecordDecoder {
         const argvLen = b.readUInt16LE(o + 60);
         const fnameLen = b.readUInt16LE(o + 62);
         const pathLen = b.readUInt16LE(o + 64);
+        const cwdLen = b.readUInt16LE(o + 68);
+        const cgroupLen = b.readUInt16LE(o + 70);
+        const envLen = b.readUInt16LE(o + 72);
+        const cgroup1Len = b.readUInt16LE(o + 108);
         const a = o + EXEC_HEAD;
         const f = Math.min(a + argvLen, end);
         const p = Math.min(f + fnameLen, end);
+        const c = Math.min(p + pathLen, end);
+        const g = Math.min(c + cwdLen, end);
+        const g1 = Math.min(g + cgroupLen, end);
+        const v = Math.min(g1 + cgroup1Len, end);
+        const loginuid = b.readUInt32LE(o + 92);
+        const kn = cgroupLen > 0 ? joinPath(b, g, g1) : '';
+        const cgroup1Id = b.readBigUInt64LE(o + 192);
+        const facts: ExecFacts = {
+          ruid: b.readUInt32LE(o + 76),
+          euid: b.readUInt32LE(o + 80),
+          rgid: b.readUInt32LE(o + 84),
+          egid: b.readUInt32LE(o + 88),
+          loginuid: loginuid === 0xffffffff ? undefined : loginuid,
+          vpid: b.readUInt32LE(o + 96),
+          tty: b.readUInt32LE(o + 100),
+          exeFlags: b.readUInt16LE(o + 74),
+          exeDev: userDev(b.readUInt32LE(o + 104)),
+          exeIno: b.readBigUInt64LE(o + 112),
+          exeMtimeNs: b.readBigUInt64LE(o + 120),
+          exeCtimeNs: b.readBigUInt64LE(o + 128),
+          exeSize: b.readBigUInt64LE(o + 136),
+          exeMode: b.readUInt32LE(o + 144),
+          exeUid: b.readUInt32LE(o + 148),
+          exeGid: b.readUInt32LE(o + 152),
+          cgroupId: b.readBigUInt64LE(o + 160),
+          // The walk stops below the root, whose name is empty: a process in the root cgroup has none.
+          cgroupPath: kn === '' && b.readBigUInt64LE(o + 160) !== 0n ? '/' : kn,
+          capEff: b.readBigUInt64LE(o + 168),
+          capPrm: b.readBigUInt64LE(o + 176),
+          capInh: b.readBigUInt64LE(o + 184),
+          cgroup1Id,
+          cgroup1Path: cgroup1Id === 0n ? '' : joinPath(b, g1, v) || '/',
+          env: envLen > 0 ? splitNul(b, v, Math.min(v + envLen, end)) : undefined,
+        };
         return {
           kind: 'exec', ...this.head(b, o),
           ppid: b.readUInt32LE(o + 48),
@@ -194,7 +246,8 @@ export class RecordDecoder {
           argvTruncated: b.readUInt16LE(o + 66) !== 0,
           argv: splitNul(b, a, f),
           filename: cstr(b, f, p),
-          exepath: joinPath(b, p, Math.min(p + pathLen, end)),
+          exepath: joinPath(b, p, c),
+          facts,
         };
       }
       case EV_FORK:

@@ -46,6 +46,8 @@ export interface EbpfSourceOptions {
   openRead?: boolean | 'auto';
   /** Under openRead 'auto': which read-only opens the rules can match (read-filter.ts); none when absent. */
   readFilter?: ReadFilter;
+  /** Ring buffer bytes (a power of two; default 16 MiB). */
+  ringBytes?: number;
   /** Whether the loaded rules can use an event type; unwanted optional syscalls stay in the kernel. */
   wanted?: (type: string) => boolean;
   /** Called once if the reader stops on an unexpected error; default: one line on stderr. */
@@ -172,6 +174,7 @@ export class EbpfSource implements ProcNoticeSource {
         fpuMin: this.opts.fpuMin ?? 2,
         sysFlags: sysFlags(this.opts.wanted),
         sysDesc: sysDescriptors(),
+        ...(this.opts.ringBytes ? { ringBytes: this.opts.ringBytes } : {}),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error) => this.onBatch(batch, offset, error));
     } catch (e) {
@@ -266,7 +269,7 @@ export class EbpfSource implements ProcNoticeSource {
         this.rememberExec(r);
         notify({
           kind: 'exec', pid: r.pid, tid: r.pid, ts: r.ts,
-          exec: { type: r.nr === 322 ? 'execveat' : 'execve', comm: r.comm, argv: r.argv, exepath: r.exepath, uid: r.uid, ppid: r.ppid, startTs: r.start },
+          exec: { type: r.nr === 322 ? 'execveat' : 'execve', comm: r.comm, argv: r.argv, exepath: r.exepath, uid: r.uid, ppid: r.ppid, startTs: r.start, facts: r.facts },
         });
         return;
       case 'fork':

@@ -1,0 +1,317 @@
+/**
+ * What the live agent costs per exec, at idle and in memory, and how fast an exec becomes an alert
+ * (issue 16), for the eBPF and the proc connector drivers, with every figure beside its baseline
+ * from the same run (root only; skipped with a message otherwise):
+ *
+ *  - exec storm: EXECS execs of /bin/true at about RATE a second from a small C pacer (fork, exec,
+ *    wait). Agent CPU per exec (its whole process tree, from /proc) beside the CPU the storm itself
+ *    cost (the pacer and its children, from their rusage), and the storm's own CPU with the agent
+ *    against a storm run with no agent at all in the same round (BPF work is charged to the
+ *    process that execs: target ≤ 1.05×).
+ *  - idle: agent CPU over IDLE_S seconds with 1,000 sleeping processes on the host, beside an idle
+ *    bare node process over the same window.
+ *  - RSS after the runs, beside that bare node process.
+ *  - exec → alert latency: every tenth exec of a second storm at RATE is a program a bench rule
+ *    matches; from the kernel's exec timestamp (the alert's time) to the alert line on the agent's
+ *    stdout, grouping off.
+ *
+ * MW_BENCH_BASE=/path/to/other/checkout runs that checkout's agent (its dist/src/cli/main.js) in
+ * every round too, alternating with this one: the before and after of a change in one run.
+ * MW_BENCH_ROUNDS (default 2), MW_BENCH_IDLE_S (default 60), MW_BENCH_DRIVERS (default
+ * "ebpf,proc"), MW_BENCH_PROF=DIR writes each agent's --cpu-prof there.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentRun, compileC, sleep, writeConfig } from '../test/helpers/agent-run.js';
+import { clockTicks, cpuSeconds, fmt, isoToEpochMs, lastPid, loadAvg, percentile, pidsBetween, rssMb, spread, treeCpuSeconds } from './lib.js';
+
+const EXECS = 3000;
+const RATE = 1000;
+const LAT_EXECS = 2000;
+const LAT_EVERY = 10;
+const SLEEPERS = 1000;
+const MATCH_NAME = 'mwbench-match';
+const TARGETS = { ebpfUs: 40, procUs: 200, ownRatio: 1.05, idle: 0.005, rssMb: 100, p99Ms: 5 };
+
+const PACER_C = `#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+/* pacer RATE COUNT PROG [MATCH EVERY]: fork+exec PROG (every EVERYth one MATCH) COUNT times at
+   RATE a second, each waited for; prints the wall time and the CPU of itself and its children. */
+static double us(struct timeval t) { return t.tv_sec * 1e6 + t.tv_usec; }
+int main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  double rate = atof(argv[1]);
+  long count = atol(argv[2]);
+  const char *prog = argv[3], *match = argc > 5 ? argv[4] : NULL;
+  long every = argc > 5 ? atol(argv[5]) : 0;
+  struct timespec t0, t1, due;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (long i = 0; i < count; i++) {
+    long long ns = (long long)(i * 1e9 / rate);
+    due.tv_sec = t0.tv_sec + (t0.tv_nsec + ns) / 1000000000LL;
+    due.tv_nsec = (t0.tv_nsec + ns) % 1000000000LL;
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL);
+    const char *p = (match && every && i % every == 0) ? match : prog;
+    pid_t pid = fork();
+    if (pid == 0) { execl(p, p, (char *)NULL); _exit(127); }
+    if (pid > 0) waitpid(pid, NULL, 0);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  struct rusage self, kids;
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &kids);
+  printf("{\\"wall\\":%.6f,\\"self_us\\":%.0f,\\"kids_us\\":%.0f}\\n",
+         (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+         us(self.ru_utime) + us(self.ru_stime), us(kids.ru_utime) + us(kids.ru_stime));
+  return 0;
+}
+`;
+
+interface Storm {
+  wall: number;
+  /** CPU of the pacer (forks) and of the exec'd processes, µs. */
+  self_us: number;
+  kids_us: number;
+}
+
+function storm(pacer: string, count: number, prog: string, match?: string): Storm {
+  const args = [String(RATE), String(count), prog, ...(match ? [match, String(LAT_EVERY)] : [])];
+  return JSON.parse(execFileSync(pacer, args, { encoding: 'utf8' })) as Storm;
+}
+
+interface Figures {
+  perExecUs: number;
+  /** The storm's own CPU (the pacer's forks and the exec'd processes) per exec, µs. */
+  stormUs: number;
+  rate: number;
+  idle: number;
+  bareIdle: number;
+  /** Processes or threads the host started during the idle window. */
+  idleForks: number;
+  rss: number;
+  bareRss: number;
+  p50?: number;
+  p99?: number;
+  latN: number;
+  latMissed: number;
+  drops: string;
+  load: string;
+}
+
+const VARIANTS = ['this'] as string[];
+
+export async function execCostBench(): Promise<void> {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    console.log('exec_cost  skipped: needs root (the agent\'s drivers watch every process on the host)');
+    return;
+  }
+  try {
+    execFileSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' });
+  } catch {
+    console.log('exec_cost  skipped: needs a C compiler (cc) for the exec pacer');
+    return;
+  }
+  const rounds = Number(process.env.MW_BENCH_ROUNDS ?? 2) || 2;
+  const idleS = Number(process.env.MW_BENCH_IDLE_S ?? 60) || 60;
+  const drivers = (process.env.MW_BENCH_DRIVERS ?? 'ebpf,proc').split(',').map((d) => d.trim()).filter(Boolean);
+  const base = process.env.MW_BENCH_BASE;
+  const baseCli = base ? join(base, 'dist/src/cli/main.js') : undefined;
+  if (baseCli && !existsSync(baseCli)) {
+    console.log(`exec_cost  MW_BENCH_BASE=${base}: no ${baseCli}; build that checkout first (npx tsc -p tsconfig.json there)`);
+    return;
+  }
+  const variants = baseCli ? ['base', ...VARIANTS] : VARIANTS;
+  const profDir = process.env.MW_BENCH_PROF;
+  const dir = mkdtempSync(join(tmpdir(), 'mw-exec-cost-'));
+  const hz = clockTicks();
+  let sleepers: ChildProcess | undefined;
+  let bare: ChildProcess | undefined;
+  const results = new Map<string, Figures[]>();
+  const noAgent: Storm[] = [];
+  try {
+    writeFileSync(join(dir, 'pacer.c'), PACER_C);
+    const pacer = join(dir, 'pacer');
+    compileC(join(dir, 'pacer.c'), pacer);
+    const matchBin = join(dir, MATCH_NAME);
+    copyFileSync('/bin/true', matchBin);
+    chmodSync(matchBin, 0o755);
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'bench.yaml'), `- rule: Exec Cost Bench
+  desc: bench only; matches the bench's own program
+  condition: evt.type in (execve, execveat) and proc.name = ${MATCH_NAME}
+  output: bench exec (pid=%proc.pid)
+  priority: NOTICE
+  tags: [bench]
+`);
+    const config = writeConfig(join(dir, 'config.yaml'), { rules_files: ['default', join(dir, 'bench.yaml')] });
+    // The host's idle processes: 1,000 sleepers in one process group of their own.
+    sleepers = spawn('sh', ['-c', `i=0; while [ $i -lt ${SLEEPERS} ]; do sleep 7200 & i=$((i+1)); done; wait`], { stdio: 'ignore', detached: true });
+    bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
+    await sleep(3000);
+    console.log(`exec_cost  ${rounds} round(s), drivers ${drivers.join(', ')}, ${variants.join(' vs ')}; ${EXECS} execs at ${RATE}/s, idle ${idleS} s, ${SLEEPERS} sleepers; load average ${loadAvg()}`);
+
+    for (let round = 0; round < rounds; round++) {
+      // The storm's own cost with no agent at all: the yardstick of the agent-on storms.
+      noAgent.push(storm(pacer, EXECS, '/bin/true'));
+      for (const driver of drivers) {
+        for (const variant of variants) {
+          const key = `${variant}/${driver}`;
+          const nodeArgs: string[] = [];
+          if (profDir) {
+            const d = join(profDir, `${variant}-${driver}-${round}`);
+            mkdirSync(d, { recursive: true });
+            nodeArgs.push('--cpu-prof', '--cpu-prof-dir', d);
+          }
+          const agent = new AgentRun(config, { args: ['--driver', driver], nodeArgs, ...(variant === 'base' ? { cli: baseCli } : {}) });
+          try {
+            const started = await agent.started(60_000).catch((e: Error) => e);
+            if (started instanceof Error) {
+              console.log(`exec_cost.${key}  skipped: the agent did not start: ${started.message.split('\n').slice(-4).join(' | ')}`);
+              continue;
+            }
+            const apid = agent.pid;
+            await sleep(3000);
+            const load = loadAvg();
+            // ---- idle
+            const a0 = treeCpuSeconds(apid, hz);
+            const b0 = cpuSeconds(bare.pid!, hz);
+            const pid0 = lastPid();
+            const t0 = performance.now();
+            await sleep(idleS * 1000);
+            const idleWall = (performance.now() - t0) / 1000;
+            const idle = (treeCpuSeconds(apid, hz) - a0) / idleWall;
+            const bareIdle = (cpuSeconds(bare.pid!, hz) - b0) / idleWall;
+            // Idle is only idle if the host is: other processes' forks and execs are the agent's work.
+            const idleForks = pidsBetween(pid0, lastPid());
+            // ---- storm
+            const c0 = treeCpuSeconds(apid, hz);
+            const s = storm(pacer, EXECS, '/bin/true');
+            await sleep(1500); // what the storm queued
+            const agentUs = (treeCpuSeconds(apid, hz) - c0) * 1e6;
+            // ---- latency
+            const lat: number[] = [];
+            agent.onAlert = (al) => {
+              if (al.rule === 'Exec Cost Bench') lat.push(performance.timeOrigin + performance.now() - isoToEpochMs(al.time));
+            };
+            storm(pacer, LAT_EXECS, '/bin/true', matchBin);
+            await sleep(2000);
+            agent.onAlert = undefined;
+            const rss = rssMb(apid);
+            const bareRss = rssMb(bare.pid!);
+            await agent.stop();
+            const stats = agent.logs.find((l) => l.msg === 'agent stopped');
+            const wanted = Math.ceil(LAT_EXECS / LAT_EVERY);
+            const f: Figures = {
+              perExecUs: agentUs / EXECS,
+              stormUs: (s.self_us + s.kids_us) / EXECS,
+              rate: EXECS / s.wall,
+              idle,
+              bareIdle,
+              idleForks,
+              rss,
+              bareRss,
+              ...(lat.length ? { p50: percentile(lat, 50), p99: percentile(lat, 99) } : {}),
+              latN: lat.length,
+              latMissed: Math.max(0, wanted - lat.length),
+              drops: stats ? `queueDrops ${String(stats.queueDrops)}, sourceDrops ${String(stats.sourceDrops)}` : 'no stop line',
+              load,
+            };
+            const list = results.get(key) ?? [];
+            list.push(f);
+            results.set(key, list);
+            const na = noAgent[noAgent.length - 1]!;
+            const naUs = (na.self_us + na.kids_us) / EXECS;
+            console.log(
+              `exec_cost.${key}.round${round + 1}  agent ${fmt(f.perExecUs, 1)} µs/exec beside the storm's own ${fmt(f.stormUs, 1)} µs/exec ` +
+                `(${fmt(f.perExecUs / f.stormUs, 2)}x), storm ${fmt(f.stormUs / naUs, 3)}x its no-agent cost (${fmt(naUs, 1)} µs/exec) at ${fmt(f.rate, 0)} execs/s; ` +
+                `idle ${fmt(idle * 100, 2)}% of a core (bare node ${fmt(bareIdle * 100, 2)}%; ${idleForks} processes or threads started on the host meanwhile); RSS ${fmt(rss, 1)} MB (bare node ${fmt(bareRss, 1)} MB); ` +
+                `exec→alert ${f.p99 !== undefined ? `p50 ${fmt(f.p50!, 2)} ms, p99 ${fmt(f.p99, 2)} ms` : 'no alerts'} over ${f.latN}${f.latMissed ? ` (${f.latMissed} missed)` : ''}; ${f.drops}; load average ${load}`,
+            );
+          } finally {
+            agent.kill();
+          }
+        }
+      }
+    }
+
+    // ---- summary: medians and spread over rounds, each beside its baseline ----------------------
+    const naUs = noAgent.map((s) => (s.self_us + s.kids_us) / EXECS);
+    console.log(`exec_cost.no_agent  storm ${spread(naUs, 1, ' µs/exec')} at ${spread(noAgent.map((s) => EXECS / s.wall), 0, '/s')}`);
+    for (const [key, list] of results) {
+      const driver = key.split('/')[1]!;
+      const per = list.map((f) => f.perExecUs);
+      const ratio = list.map((f, i) => f.stormUs / naUs[i]!);
+      const p99s = list.filter((f) => f.p99 !== undefined).map((f) => f.p99!);
+      const target = driver === 'ebpf' ? TARGETS.ebpfUs : TARGETS.procUs;
+      console.log(`exec_cost.${key}.per_exec  ${spread(per, 1, ' µs')} agent CPU per exec, beside the storm's own ${spread(list.map((f) => f.stormUs), 1, ' µs')}; target ≤ ${target} µs`);
+      console.log(`exec_cost.${key}.storm_vs_no_agent  ${spread(ratio, 3, 'x')}; target ≤ ${TARGETS.ownRatio}x (eBPF)`);
+      console.log(`exec_cost.${key}.idle  ${spread(list.map((f) => f.idle * 100), 2, '%')} of a core, beside a bare node ${spread(list.map((f) => f.bareIdle * 100), 2, '%')}, with ${spread(list.map((f) => f.idleForks), 0)} processes or threads started on the host meanwhile (not idle: their execs are the agent's work); target ≤ ${TARGETS.idle * 100}%`);
+      console.log(`exec_cost.${key}.rss  ${spread(list.map((f) => f.rss), 1, ' MB')}, beside a bare node ${spread(list.map((f) => f.bareRss), 1, ' MB')}; target ≤ ${TARGETS.rssMb} MB`);
+      console.log(`exec_cost.${key}.exec_to_alert_p99  ${p99s.length ? spread(p99s, 2, ' ms') : 'no alerts'}${driver === 'ebpf' ? `; target ≤ ${TARGETS.p99Ms} ms` : ''}`);
+    }
+    console.log(`exec_cost  load average at the end ${loadAvg()}`);
+  } finally {
+    if (sleepers?.pid) {
+      try {
+        process.kill(-sleepers.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    if (bare && bare.exitCode === null) bare.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The process table's part of one exec, in this process (no other process's noise): the same
+ * live process's exec notice applied N times, read from /proc (the proc connector's way, and the
+ * eBPF driver's before issue 16) against described by the kernel's exec record (the eBPF driver
+ * now). CPU from process.cpuUsage (all threads, libuv's fs pool included), per exec, over rounds.
+ */
+export async function execPathBench(): Promise<void> {
+  const { ProcessTable } = await import('../src/enrich/process-table.js');
+  const N = 2000;
+  const ROUNDS = 5;
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+  try {
+    await sleep(300);
+    const pid = child.pid!;
+    const table = new ProcessTable({ hash: false });
+    table.seed();
+    const info = (await table.lookup(pid))!;
+    const facts = {
+      ruid: 0, euid: 0, rgid: 0, egid: 0, loginuid: undefined, vpid: pid, tty: 0, exeFlags: 32, exeDev: 1n, exeIno: 2n, exeMtimeNs: 3n, exeCtimeNs: 4n, exeSize: 5n,
+      exeMode: 0o100755, exeUid: 0, exeGid: 0, cgroupId: 1n, cgroupPath: '/', cgroup1Id: 0n, cgroup1Path: '', capEff: 0n, capPrm: 0n, capInh: 0n, env: ['HOME=/root', 'PATH=/usr/bin'],
+    };
+    const kernel = { type: 'execve' as const, comm: 'sleep', argv: ['sleep', '600'], exepath: '/usr/bin/sleep', uid: 0, ppid: process.pid, startTs: info.start_ts!, facts };
+    const run = async (described: boolean): Promise<number> => {
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < N; i++) {
+        await table.onNotice({ kind: 'exec', pid, tid: pid, ts: 1n, ...(described ? { exec: kernel } : {}) });
+      }
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / N;
+    };
+    await run(false);
+    await run(true);
+    const procRead: number[] = [];
+    const kernelDescribed: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      procRead.push(await run(false));
+      kernelDescribed.push(await run(true));
+    }
+    table.close();
+    const ratio = kernelDescribed.map((k, i) => procRead[i]! / k);
+    console.log(`exec_path.table  kernel-described exec ${spread(kernelDescribed, 1, ' µs')} of CPU, beside the same exec read from /proc ${spread(procRead, 1, ' µs')}: ${spread(ratio, 1, 'x')} less; ${N} execs a round; load average ${loadAvg()}`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}

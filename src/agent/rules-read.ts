@@ -1,0 +1,34 @@
+/**
+ * Whether the loaded rules read a field, so that a source can skip work no rule needs (the process
+ * table: proc.cwd fresh from /proc on each kernel-described exec). Judged from the compiled
+ * conditions (macros and lists expanded) and the outputs, once per engine: a reload builds a new
+ * engine, and the answer follows it.
+ */
+import type { Engine } from '../engine/index.js';
+
+function mentions(ruleset: Engine['ruleset'], field: string): boolean {
+  const re = new RegExp(`(^|[^\\w.])${field.replace(/\./g, '\\.')}(?![\\w.])`);
+  for (const c of ruleset.compiled) {
+    if (re.test(c.def.output)) return true;
+    try {
+      if (re.test(JSON.stringify(c.condition, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))) return true;
+    } catch {
+      return true; // Cannot tell: say yes, the safe side.
+    }
+  }
+  return false;
+}
+
+/** A function answering "do the current rules read `field`?", re-judged when the engine changes. */
+export function rulesReadField(engine: () => Engine, field: string): () => boolean {
+  let seen: Engine | undefined;
+  let answer = false;
+  return () => {
+    const e = engine();
+    if (e !== seen) {
+      seen = e;
+      answer = mentions(e.ruleset, field);
+    }
+    return answer;
+  };
+}

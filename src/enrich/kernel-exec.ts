@@ -1,0 +1,78 @@
+/**
+ * An exec the kernel described whole (the eBPF driver's exec record: ids, caps, tty, cgroup, the
+ * exe's file identity and layer, the environment) turned into what the process table keeps, with
+ * no read of /proc (issue 16). What the kernel record leaves out is what an exec does not change:
+ * the session, process group, supplementary groups, root and mount namespace stay the forked
+ * entry's (the process table's `prior`).
+ *
+ * The per-exec work is a few object fields; the costly parts are cached by what names them: the
+ * container by cgroup id, capability texts by mask, the exe hash by file version (exe-identity.ts),
+ * user names by uid (users.ts).
+ */
+import type { ProcessInfo } from '../events.js';
+import { EXE_DELETED, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER, type KernelExec, type KernelExecFacts } from '../events.js';
+import { exeWritable } from './exe-identity.js';
+import { capsToText } from '../platform/procfs.js';
+
+/** Capability masks seen over and over (every exec of every process): their texts, by mask. */
+const capTexts = new Map<bigint, string>();
+
+export function capsText(mask: bigint): string {
+  let t = capTexts.get(mask);
+  if (t === undefined) {
+    if (capTexts.size > 256) capTexts.clear();
+    t = capsToText(mask);
+    capTexts.set(mask, t);
+  }
+  return t;
+}
+
+/** The hash cache's key of the exe's file version (exe-identity.ts fileKey: dev:ino:mtime:size). */
+export function exeFileKey(f: KernelExecFacts): string {
+  return `${f.exeDev}:${f.exeIno}:${f.exeMtimeNs}:${f.exeSize}`;
+}
+
+/**
+ * The ProcessInfo of a kernel-described exec. `prior` is the table's entry for the pid (the forked
+ * image), `groups` its supplementary groups (exe writability).
+ */
+export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFacts, prior: ProcessInfo | undefined, groups: readonly number[] | undefined): ProcessInfo {
+  const info: ProcessInfo = {
+    pid,
+    tid: pid,
+    ppid: k.ppid,
+    vpid: f.vpid,
+    vtid: f.vpid,
+    sid: prior?.sid,
+    vpgid: prior?.vpgid,
+    name: k.comm,
+    tty: f.tty,
+    start_ts: k.startTs,
+    // An empty argv gives exe "" and no args, as /proc's empty cmdline does.
+    exe: k.argv[0] ?? '',
+    args: k.argv.slice(1),
+  };
+  if (k.exepath) {
+    info.exepath = k.exepath;
+    info.exe_deleted = (f.exeFlags & EXE_DELETED) !== 0;
+    info.exe_from_memfd = (f.exeFlags & EXE_MEMFD) !== 0;
+  }
+  // An exec keeps the working directory: the forked entry's (its parent's, read from /proc).
+  if (prior?.cwd !== undefined) info.cwd = prior.cwd;
+  if (f.env !== undefined) info.env = f.env;
+  info.uid = f.euid;
+  info.gid = f.egid;
+  info.loginuid = f.loginuid ?? -1;
+  info.cap_permitted = capsText(f.capPrm);
+  info.cap_effective = capsText(f.capEff);
+  info.cap_inheritable = capsText(f.capInh);
+  // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even for
+  // a deleted file, which /proc cannot tell.
+  info.exe_upper_layer = (f.exeFlags & EXE_MEMFD) === 0 && (f.exeFlags & EXE_OVERLAY) !== 0 && (f.exeFlags & EXE_UPPER) !== 0;
+  const w = exeWritable({ uid: f.exeUid, gid: f.exeGid, mode: f.exeMode }, { uid: f.euid, gid: f.egid, groups, capEff: f.capEff }, (f.exeFlags & EXE_RDONLY) !== 0);
+  if (w !== undefined) info.exe_writable = w;
+  info.exe_ino = Number(f.exeIno);
+  info.exe_ino_ctime = f.exeCtimeNs;
+  info.exe_ino_mtime = f.exeMtimeNs;
+  return info;
+}
