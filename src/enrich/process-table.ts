@@ -465,7 +465,7 @@ export class ProcessTable {
     this.put(n.pid, e);
     await this.link(e);
     // Process gone (a short-lived command) or hashed already: no read of its exe.
-    if (hash === undefined && !this.exitedSince(n.pid, seq)) this.ensureHash(e);
+    if (hash === undefined && !this.exitedSince(n.pid, seq)) void this.ensureHash(e);
     const ctx = await this.contextOf(e, this.containerWaitMs);
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
     if (ctx.k8s) ev.k8s = ctx.k8s;
