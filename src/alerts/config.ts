@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { defaultRegistry } from '../fields/index.js';
 import type { FieldRegistry } from '../fields/registry.js';
+import { consumeSchema, forwardSchema } from './fleet-config.js';
 
 /**
  * Where minewatch keeps its state: $MINEWATCH_STATE_DIR, else /var/lib/minewatch as root (the
@@ -153,6 +154,9 @@ export const alertsSection = z.strictObject({
   store: store.default(store.parse({})),
   retention: retention.default(retention.parse({})),
   delivery: delivery.default(delivery.parse({})),
+  /** Fleet mode (src/alerts/fleet-config.ts): an agent's JetStream forwarder, a server's consumer. */
+  forward: forwardSchema.optional(),
+  consume: consumeSchema.optional(),
 });
 
 export type AlertsConfig = z.infer<typeof alertsSection>;

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../agent/logger.js';
 import { createOutputs } from '../alerts/outputs/index.js';
+import { forwardOutput } from '../alerts/forward.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
 import type { Config } from '../config/sections.js';
 import { priorityLabel, type Priority } from '../engine/types.js';
@@ -77,6 +78,7 @@ function announce(url: string, tok: ReturnType<typeof operatorToken>, log: Logge
 
 export async function startAlerting(config: Config, log: Logger, opts: AlertingOptions): Promise<Alerting> {
   const outputs = createOutputs(config.outputs, log);
+  if (config.alerts.forward) outputs.push(forwardOutput(config.alerts.forward, log));
   const pipeline = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
   log.info({ store: pipeline.store.path, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
   let web: WebServer | undefined;

@@ -11,6 +11,9 @@ import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 import { webhooks } from './webhooks.js';
+import { FleetConsumer } from '../fleet/consumer.js';
+import { pipelineSink } from '../fleet/pipeline-sink.js';
+import { type ReadinessCheck, readinessRoute } from '../fleet/readiness.js';
 
 interface ServerOpts {
   config?: string;
@@ -52,20 +55,33 @@ async function serve(opts: ServerOpts): Promise<number> {
     return printLoadError(e);
   }
   let alerting: Alerting | undefined;
+  let consumer: FleetConsumer | undefined;
+  // /readyz: filled in as each part comes up (the store first, then the fleet consumer).
+  const checks: ReadinessCheck[] = [];
   try {
+    const hooks = webhooks(config, agent, (m) => onMatch(m), log);
     alerting = await startAlerting(config, log, {
       webRequired: true,
       inputs: true,
-      ...webhooks(config, agent, (m) => onMatch(m), log),
+      ...hooks,
+      routes: [...hooks.routes, readinessRoute(() => checks)],
       metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
     });
     const pipeline = alerting.pipeline;
     onMatch = (m) => pipeline.accept(m);
+    checks.push({ name: 'store', check: () => ({ ready: true, detail: 'open, migrations applied' }) });
+    if (config.alerts.consume) {
+      consumer = new FleetConsumer(config.alerts.consume, pipelineSink(pipeline), log.child({ component: 'fleet' }));
+      await consumer.start();
+      const c = consumer;
+      checks.push({ name: 'fleet_consumer', check: () => c.readiness() });
+    }
     await agent.start();
   } catch (e) {
     log.error({ err: (e as Error).message }, 'cannot start');
     process.stderr.write(`minewatch server: ${(e as Error).message}\n`);
     await agent.stop();
+    await consumer?.stop();
     await alerting?.stop();
     return 1;
   }
@@ -73,6 +89,7 @@ async function serve(opts: ServerOpts): Promise<number> {
   agent.rules.watchFiles();
   process.on('SIGHUP', () => agent.rules.reload('SIGHUP'));
   log.info({ url: running.url }, 'server started');
-  await untilSignal(log, () => agent.stop().then(() => running.stop()));
+  // The consumer first: what it took is committed and acked, or left to another replica.
+  await untilSignal(log, () => (consumer?.stop() ?? Promise.resolve()).then(() => agent.stop()).then(() => running.stop()));
   return 0;
 }
