@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { brokerBinary, freePort, waitForPort } from './brokers.js';
+import { brokerBinary, freePort, stopProcess, waitForPort } from './brokers.js';
 
 export interface NatsServer {
   url: string;
@@ -50,14 +50,8 @@ export async function startNatsServer(extraConfig = ''): Promise<NatsServer> {
   };
   const stop = async (): Promise<void> => {
     const c = child;
-    if (!c) return;
     child = undefined;
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(t);
+    await stopProcess(c);
   };
   await start();
   return {
