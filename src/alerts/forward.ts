@@ -16,7 +16,17 @@ import type { Output } from './types.js';
 /** The output name the forwarder's deliveries are kept under in the local store. */
 export const FORWARD_OUTPUT = 'forward';
 
-export function forwardOutput(cfg: ForwardConfig, log: Logger, host = osHostname()): Output {
+/**
+ * `{hostname}` in the user and the credential files' paths is this host's name: one config (a
+ * DaemonSet's) gives each node its own NATS user, e.g. creds_file: /etc/minewatch/nats/{hostname}.creds.
+ */
+function perHost(cfg: ForwardConfig, host: string): ForwardConfig {
+  const sub = <T extends string | undefined>(v: T): T => (v === undefined ? v : (v.replaceAll('{hostname}', host) as T));
+  return { ...cfg, user: sub(cfg.user), password_file: sub(cfg.password_file), token_file: sub(cfg.token_file), nkey_seed_file: sub(cfg.nkey_seed_file), creds_file: sub(cfg.creds_file) };
+}
+
+export function forwardOutput(config: ForwardConfig, log: Logger, host = osHostname()): Output {
+  const cfg = perHost(config, host);
   const subject = hostSubject(cfg.subject_prefix, host);
   log.info({ url: cfg.url, subject, stream: cfg.stream }, 'forwarding alerts to NATS JetStream');
   return new NatsOutput({
