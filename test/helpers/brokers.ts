@@ -195,7 +195,7 @@ async function relayedBroker(kind: BrokerKind, envUrl: string): Promise<Broker> 
 }
 
 /** Forwards loopback TCP connections to host:port until cut. */
-class TcpRelay {
+export class TcpRelay {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
 
