@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { securePrivateFile } from '../agent/state.js';
 import type { OutputValue } from '../engine/output.js';
 import { PRIORITIES, priorityRank, type Priority } from '../engine/types.js';
+import type { AlertBackend, RetentionLimits } from './backend.js';
 import type { AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
 import { fromJsonText, toJsonText } from '../engine/json.js';
 import { rollupPlan, TOP_N, type RollupRow } from './rollup.js';
@@ -121,7 +122,7 @@ CREATE TABLE IF NOT EXISTS output_counters (
 );
 `;
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
 function num(v: unknown): number {
   return typeof v === 'bigint' ? Number(v) : (v as number);
@@ -140,7 +141,8 @@ function parseJson<T>(text: unknown, fallback: T): T {
   }
 }
 
-function toRecord(r: Row): AlertRecord {
+/** A row of `alerts` (either store) as the record the pipeline and API use. */
+export function toRecord(r: Row): AlertRecord {
   return {
     id: num(r.id),
     uuid: r.uuid as string,
@@ -166,7 +168,8 @@ function toRecord(r: Row): AlertRecord {
   };
 }
 
-export class AlertStore implements AlertReader {
+export class AlertStore implements AlertReader, AlertBackend {
+  readonly kind = 'sqlite' as const;
   readonly db: Database.Database;
   readonly path: string;
   private readonly st: ReturnType<AlertStore['prepare']>;
@@ -349,6 +352,19 @@ export class AlertStore implements AlertReader {
     return this.st.pending.all(output, afterId, limit) as PendingDelivery[];
   }
 
+  /** One sender per SQLite store: the oldest pending messages. */
+  claim(output: string, limit: number): PendingDelivery[] {
+    return this.pending(output, 0, limit);
+  }
+
+  writing(): boolean {
+    return this.db.inTransaction;
+  }
+
+  get location(): string {
+    return this.path;
+  }
+
   delivered(output: string, d: PendingDelivery): void {
     this.atomic(() => {
       this.st.deleteDelivery.run(d.id);
@@ -447,7 +463,7 @@ export class AlertStore implements AlertReader {
    * waiting for an output, and groups whose window is open, are kept: retention never loses an
    * alert that has not been delivered. Returns how many were deleted.
    */
-  applyRetention(opts: { nowNs: bigint; maxAgeDays: number; maxAlerts: number; maxSizeMb: number }): number {
+  applyRetention(opts: RetentionLimits): number {
     const keep = 'window_end IS NULL AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.alert_id = alerts.id)';
     let deleted = 0;
     const delete_ = (cond: string, params: unknown[]) => {
