@@ -183,6 +183,33 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
     assert.equal(store.query({ limit: 100 }).filter((r) => r.uuid === uuid).length, 1);
   });
 
+  test('a message the store refuses for good is set aside alone; the rest of its batch is stored', async (t) => {
+    if (skip) return t.skip(skip);
+    await consumer.stop();
+    const store = pipeline();
+    t.after(() => store.stop());
+    const inner = pipelineSink(store);
+    const poison = Object.assign(new Error('invalid byte sequence'), { code: '22021' });
+    const c = new FleetConsumer(consume(), {
+      storeBatch: async (a) => {
+        if (a.some((x) => x.rule === 'POISON')) throw poison;
+        return inner.storeBatch(a);
+      },
+      transient: (e) => e !== poison,
+    }, log);
+    t.after(() => c.stop());
+    const agent = pipeline(':memory:', [forwardOutput(forward(agents[0]!), log, 'alpha')]);
+    t.after(() => agent.stop());
+    const good = [agent.ingest(localAlert('alpha'))!.uuid];
+    agent.ingest({ ...localAlert('alpha'), rule: 'POISON' });
+    good.push(agent.ingest(localAlert('alpha'))!.uuid);
+    await eventually(async () => assert.equal(agent.outputStats()[0]!.pending, 0));
+    await c.start();
+    await eventually(async () => assert.deepEqual(store.query({ limit: 100 }).map((r) => r.uuid).filter((u) => good.includes(u)).sort(), [...good].sort()), 120);
+    await eventually(async () => assert.equal(c.stats.refused, 1));
+    assert.equal(store.query({ limit: 100 }).filter((r) => r.rule === 'POISON').length, 0);
+  });
+
   test('the servers\' NATS user cannot publish alerts', async (t) => {
     if (skip) return t.skip(skip);
     const nc = await connect({ servers: nats.url, user: serverUser.user, pass: serverUser.password });

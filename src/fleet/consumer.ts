@@ -20,6 +20,11 @@ import { AlertShapeError, parseFalcoAlert } from '../web/input.js';
 /** Where a batch goes: resolves once it is committed to the store, rejects when it is not. */
 export interface BatchSink {
   storeBatch(alerts: IncomingAlert[]): Promise<void>;
+  /**
+   * Whether a failure may pass by itself (the store is away) rather than come back for these very
+   * messages (one the store refuses). Without it, every failure is taken as transient.
+   */
+  transient?(e: unknown): boolean;
 }
 
 export interface ConsumerStats {
@@ -167,6 +172,7 @@ export class FleetConsumer {
     try {
       await this.sink.storeBatch(alerts);
     } catch (e) {
+      if (this.sink.transient?.(e) === false) return this.oneByOne(good, alerts);
       this.stats.failedBatches++;
       this.log.error({ err: (e as Error).message, alerts: alerts.length }, 'cannot store a batch of fleet alerts; they stay in the stream and come back');
       for (const m of good) m.nak(STORE_RETRY_MS);
@@ -175,6 +181,30 @@ export class FleetConsumer {
     }
     this.stats.stored += alerts.length;
     for (const m of good) m.ack();
+  }
+
+  /**
+   * The store refused the batch for what is in it: each message alone, so one that the store will
+   * never take (an agent's malformed alert) is terminated and logged instead of holding up every
+   * batch after it. A transient failure on the way naks the rest.
+   */
+  private async oneByOne(msgs: JsMsg[], alerts: IncomingAlert[]): Promise<void> {
+    for (let i = 0; i < msgs.length; i++) {
+      try {
+        await this.sink.storeBatch([alerts[i]!]);
+        this.stats.stored++;
+        msgs[i]!.ack();
+      } catch (e) {
+        if (this.sink.transient?.(e) !== false) {
+          this.stats.failedBatches++;
+          for (const m of msgs.slice(i)) m.nak(STORE_RETRY_MS);
+          return;
+        }
+        this.stats.refused++;
+        this.log.error({ subject: msgs[i]!.subject, seq: msgs[i]!.seq, err: (e as Error).message }, 'the store refuses this fleet alert; it is dropped from the stream (the agent keeps its copy)');
+        msgs[i]!.term((e as Error).message.slice(0, 200));
+      }
+    }
   }
 
   /** The alert a message carries, under its subject's host; undefined (and the message terminated) when it is not one. */
