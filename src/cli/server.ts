@@ -11,6 +11,7 @@ import type { Match } from '../engine/types.js';
 import { type Alerting, startAlerting } from './alerting.js';
 import { loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 import { webhooks } from './webhooks.js';
+import { registerServerMigrate } from './server-migrate.js';
 
 interface ServerOpts {
   config?: string;
@@ -19,7 +20,7 @@ interface ServerOpts {
 }
 
 export function registerServer(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('the central alert store, dashboard, API and inputs (POST / and /falco take Falco JSON alerts from agents and Falco); no sources')
     .option('-c, --config <file>', 'the config file (alerts, outputs, web, k8s sections)')
@@ -28,6 +29,7 @@ export function registerServer(program: Command): void {
     .action(async (opts: ServerOpts) => {
       process.exitCode = await serve(opts);
     });
+  registerServerMigrate(server);
 }
 
 async function serve(opts: ServerOpts): Promise<number> {
@@ -56,6 +58,7 @@ async function serve(opts: ServerOpts): Promise<number> {
     alerting = await startAlerting(config, log, {
       webRequired: true,
       inputs: true,
+      sharedStore: true,
       ...webhooks(config, agent, (m) => onMatch(m), log),
       metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
     });
