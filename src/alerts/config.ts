@@ -126,6 +126,16 @@ const store = z.strictObject({
    * keeps nothing across restarts (replays, throwaway runs).
    */
   path: z.string().default(''),
+  /**
+   * `minewatch server` only: postgres://user@host:5432/database (libpq's URL, sslmode and
+   * sslrootcert included) keeps groups, output queues and retention in PostgreSQL, shared by any
+   * number of server replicas, instead of the SQLite file. Empty: SQLite.
+   */
+  url: z.string().default('').refine((u) => u === '' || /^postgres(ql)?:\/\//i.test(u), { message: "must be a postgres:// URL (postgres://user@host:5432/database) or ''" }),
+  /** A file holding the PostgreSQL password (a mounted secret); else the URL's or PGPASSWORD. */
+  password_file: z.string().optional(),
+  /** Connections each replica opens to PostgreSQL at most. */
+  pool_size: z.number().int().min(2).max(200).default(10),
 });
 
 const retention = z.strictObject({

@@ -14,7 +14,7 @@ import { DeliveryWorker } from './delivery.js';
 import { alertMessage, candidateFromMatch, forwardedCount, forwardedGroup, readIncoming, type Incoming } from './intake.js';
 import { AlertStore, type GroupUpdate } from './store.js';
 import { Throttle, type Candidate, type OpenGroup, type Placement, type ThrottleStats } from './throttle.js';
-import { LabelCap } from '../web/label-cap.js';
+import { MatchCounts, type MatchCount } from './match-counts.js';
 import type {
   AlertListener, AlertMessage, AlertQuery, AlertRecord, AlertService, AlertStats, DeliveryKind, IncomingAlert, Output, OutputStats,
 } from './types.js';
@@ -39,13 +39,7 @@ export interface PipelineOptions {
   maxLabelValues?: number;
 }
 
-/** A match count for /metrics: rule and priority. */
-export interface MatchCount {
-  rule: string;
-  priority: string;
-  source: string;
-  count: number;
-}
+export type { MatchCount } from './match-counts.js';
 
 export class AlertPipeline implements AlertService {
   readonly store: AlertStore;
@@ -60,9 +54,7 @@ export class AlertPipeline implements AlertService {
   private stopped = false;
   /** A write transaction is open (group commit: committed once per event-loop turn). */
   private txOpen = false;
-  private readonly matchCounts = new Map<string, MatchCount>();
-  private readonly ruleCap: LabelCap;
-  private readonly sourceCap: LabelCap;
+  private readonly matchCounts: MatchCounts;
   /** When groups closed early were last logged, and how many since. */
   private earlyLoggedAt = 0;
   private earlySinceLog = 0;
@@ -73,8 +65,7 @@ export class AlertPipeline implements AlertService {
     this.now = opts.now ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.store = opts.store ?? new AlertStore(storePath(opts.config.store.path));
     this.throttle = new Throttle(opts.config.throttle);
-    this.ruleCap = new LabelCap(opts.maxLabelValues);
-    this.sourceCap = new LabelCap(opts.maxLabelValues);
+    this.matchCounts = new MatchCounts(opts.maxLabelValues);
     const names = new Set<string>();
     for (const o of opts.outputs) {
       if (names.has(o.name)) throw new Error(`outputs: two outputs are named '${o.name}'; give each a unique name`);
@@ -157,13 +148,7 @@ export class AlertPipeline implements AlertService {
 
   private countMatch(ruleName: string, priority: string, sourceName: string, n: number): void {
     this.counters.matches += n;
-    // Bounded here, where the memory is held, not only on the /metrics page.
-    const rule = this.ruleCap.fold(ruleName);
-    const source = this.sourceCap.fold(sourceName);
-    const k = `${rule}\u0000${priority}\u0000${source}`;
-    const c = this.matchCounts.get(k);
-    if (c) c.count += n;
-    else this.matchCounts.set(k, { rule, priority, source, count: n });
+    this.matchCounts.add(ruleName, priority, sourceName, n);
   }
 
   private offer(c: Candidate): AlertRecord | undefined {
@@ -369,7 +354,7 @@ export class AlertPipeline implements AlertService {
 
   /** Matches counted so far, by rule, priority and source (for /metrics). */
   matchCountsByRule(): MatchCount[] {
-    return [...this.matchCounts.values()];
+    return this.matchCounts.list();
   }
 
   get openGroups(): number {

@@ -7,6 +7,8 @@ import type { Logger } from '../agent/logger.js';
 import { createOutputs } from '../alerts/outputs/index.js';
 import { forwardOutput } from '../alerts/forward.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
+import { PgAlertService } from '../alerts/pg/service.js';
+import type { AlertService } from '../alerts/types.js';
 import type { Config } from '../config/sections.js';
 import { priorityLabel, type Priority } from '../engine/types.js';
 import { clientOptions } from '../k8s/api-config.js';
@@ -20,8 +22,11 @@ import type { MetricsSources } from '../web/metrics.js';
 import { createWebServer, WebConfigError, webServerOptions, type WebServer } from '../web/server.js';
 import type { RoutePlugin } from '../web/types.js';
 
+/** The alert service either store gives: AlertPipeline (SQLite) or PgAlertService (PostgreSQL). */
+export type AlertIntake = AlertService & Pick<AlertPipeline, 'accept' | 'matchCountsByRule' | 'groupingStats' | 'stop'>;
+
 export interface Alerting {
-  readonly pipeline: AlertPipeline;
+  readonly pipeline: AlertIntake;
   /** The web server, when `web.enabled` and it could listen. */
   readonly web: WebServer | undefined;
   /** Its base URL, e.g. http://127.0.0.1:8788. */
@@ -43,6 +48,8 @@ export interface AlertingOptions {
   webRequired: boolean;
   /** Mount the alert inputs (POST /, /falco): the server always, the agent when web.inputs.enabled. */
   inputs: boolean;
+  /** alerts.store.url (PostgreSQL, shared by replicas) is allowed: the server only. */
+  sharedStore?: boolean;
 }
 
 /** Who may post alerts: the operator, and the agents the config names (their tokens read now). */
@@ -79,8 +86,19 @@ function announce(url: string, tok: ReturnType<typeof operatorToken>, log: Logge
 export async function startAlerting(config: Config, log: Logger, opts: AlertingOptions): Promise<Alerting> {
   const outputs = createOutputs(config.outputs, log);
   if (config.alerts.forward) outputs.push(forwardOutput(config.alerts.forward, log));
-  const pipeline = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
-  log.info({ store: pipeline.store.path, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
+  let pipeline: AlertIntake;
+  let store: string;
+  if (config.alerts.store.url) {
+    if (!opts.sharedStore) throw new Error('alerts.store.url (PostgreSQL) is for `minewatch server`: an agent keeps its alerts in SQLite (alerts.store.path) and forwards them; remove the key here');
+    const svc = await PgAlertService.start({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values });
+    pipeline = svc;
+    store = svc.store.location;
+  } else {
+    const p = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
+    pipeline = p;
+    store = p.store.path;
+  }
+  log.info({ store, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
   let web: WebServer | undefined;
   let url: string | undefined;
   if (config.web.enabled) {

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../agent/logger.js';
 import { privateUmask } from '../agent/state.js';
 import { FORWARD_OUTPUT } from '../alerts/forward.js';
+import type { AlertPipeline } from '../alerts/pipeline.js';
 import { Engine } from '../engine/index.js';
 import { FALCO_DEFAULT_APPEND_OUTPUT } from '../engine/output.js';
 import type { Event } from '../events.js';
@@ -97,7 +98,8 @@ async function replayLive(file: string, opts: ReplayLiveOpts): Promise<number> {
   }
   const log = createLogger();
   const alerting = await startAlerting(config, log, { webRequired: false, inputs: false });
-  const pipeline = alerting.pipeline;
+  // An agent's pipeline is always the SQLite one (alerts.store.url is refused off the server).
+  const pipeline = alerting.pipeline as AlertPipeline;
   let stop = false;
   process.once('SIGTERM', () => (stop = true));
   process.once('SIGINT', () => (stop = true));

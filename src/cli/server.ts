@@ -12,8 +12,9 @@ import { type Alerting, startAlerting } from './alerting.js';
 import { loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 import { webhooks } from './webhooks.js';
 import { FleetConsumer } from '../fleet/consumer.js';
-import { pipelineSink } from '../fleet/pipeline-sink.js';
+import { fleetSink } from '../fleet/server-sink.js';
 import { type ReadinessCheck, readinessRoute } from '../fleet/readiness.js';
+import { registerServerMigrate } from './server-migrate.js';
 
 interface ServerOpts {
   config?: string;
@@ -22,7 +23,7 @@ interface ServerOpts {
 }
 
 export function registerServer(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('the central alert store, dashboard, API and inputs (POST / and /falco take Falco JSON alerts from agents and Falco); no sources')
     .option('-c, --config <file>', 'the config file (alerts, outputs, web, k8s sections)')
@@ -31,6 +32,7 @@ export function registerServer(program: Command): void {
     .action(async (opts: ServerOpts) => {
       process.exitCode = await serve(opts);
     });
+  registerServerMigrate(server);
 }
 
 async function serve(opts: ServerOpts): Promise<number> {
@@ -63,6 +65,7 @@ async function serve(opts: ServerOpts): Promise<number> {
     alerting = await startAlerting(config, log, {
       webRequired: true,
       inputs: true,
+      sharedStore: true,
       ...hooks,
       routes: [...hooks.routes, readinessRoute(() => checks)],
       metrics: { events: () => agent.eventCounts.entries(), rulesLoaded: () => agent.rules.engine.active.length },
@@ -71,7 +74,7 @@ async function serve(opts: ServerOpts): Promise<number> {
     onMatch = (m) => pipeline.accept(m);
     checks.push({ name: 'store', check: () => ({ ready: true, detail: 'open, migrations applied' }) });
     if (config.alerts.consume) {
-      consumer = new FleetConsumer(config.alerts.consume, pipelineSink(pipeline), log.child({ component: 'fleet' }));
+      consumer = new FleetConsumer(config.alerts.consume, fleetSink(pipeline, log), log.child({ component: 'fleet' }));
       await consumer.start();
       const c = consumer;
       checks.push({ name: 'fleet_consumer', check: () => c.readiness() });
