@@ -24,6 +24,8 @@ import { PgAlertStore, type GroupWrite } from './store.js';
 /** How often the rollup deltas are folded, and the output counters re-read for /metrics. */
 const COMPACT_MS = 5_000;
 const COUNTERS_MS = 5_000;
+/** How often idle delivery workers look for deliveries whose lease ended (a dead replica's). */
+const LEASE_POLL_MS = 5_000;
 
 export interface PgServiceOptions {
   config: AlertsConfig;
@@ -96,6 +98,11 @@ export class PgAlertService implements AlertService {
     };
     every(COMPACT_MS, () => this.store.compactRollups(), 'cannot fold the rollup deltas; retrying');
     every(COUNTERS_MS, () => this.refreshCounters(), 'cannot read the output counters');
+    // A replica that died holding deliveries leaves them leased: look again after a while, and
+    // after a NOTIFY lost while PostgreSQL was away.
+    every(LEASE_POLL_MS, async () => {
+      for (const w of this.workers) w.wake();
+    }, 'cannot wake the delivery workers');
     const r = this.opts.config.retention;
     const retention = async () => {
       const n = await this.store.applyRetention({ nowNs: this.now(), maxAgeDays: r.max_age_days, maxAlerts: r.max_alerts, maxSizeMb: r.max_size_mb });
@@ -114,6 +121,10 @@ export class PgAlertService implements AlertService {
 
   /** Changes any replica committed: read the groups and tell this replica's listeners. */
   private announce(changes: { id: number; change: 'new' | 'update' }[]): void {
+    // Another replica's (or the fleet consumer's) writes queued messages: this replica's workers
+    // may take them (found in the fleet drill: workers woken only by their own commits left the
+    // consumer's deliveries unsent).
+    for (const w of this.workers) w.wake();
     if (this.listeners.size === 0) return;
     this.store.getMany(changes.map((c) => c.id)).then((recs) => {
       const byId = new Map(recs.map((r) => [r.id, r]));

@@ -109,6 +109,10 @@ export class PgAlertStore implements AlertBackend {
     this.replica = cfg.replica ?? `${osHostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     // An idle client's error (the server restarted) must not crash the process: the pool drops it.
     pool.on('error', () => undefined);
+    // Nor a checked-out client's, between two queries of a transaction (found in the fleet drill:
+    // PostgreSQL refusing connections crashed a replica with an unhandled 'error' event); the
+    // query in progress or the next one fails, and the caller retries.
+    pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   /** Connect (and, unless told not to, migrate). Errors name the URL (password masked). */
