@@ -59,6 +59,8 @@ export interface DrillReport {
   duplicateDeliveries: string[];
   /** Deliveries expected (a first per group, a summary per group counted more than once) and not seen. */
   undelivered: string[];
+  /** Firsts not sent because their group's summary was stored before them (it supersedes them). */
+  superseded: number;
   /** ms from an agent's match (the group's first_seen) to its arrival on replica 0's /api/stream. */
   streamLatencyMs: number[];
   faults: string[];
@@ -338,13 +340,18 @@ export async function runFleetDrill(o: DrillOptions): Promise<DrillReport> {
       const b = JSON.parse(r.body) as { hostname: string; minewatch: { uuid: string; kind: string } };
       return `${b.hostname}/${b.minewatch.uuid}:${b.minewatch.kind}`;
     }));
+    // A group's last word must reach the webhook: its summary when it had repeats, else its first
+    // message. A first that reached the store after its summary (redelivered late, e.g. nak'ed while
+    // PostgreSQL was away) brings nothing new and is not sent: counted in `superseded`.
     const undelivered: string[] = [];
+    let superseded = 0;
     for (const [k, c] of expected) {
-      if (!delivered.has(`${k}:first`)) undelivered.push(`${k}:first`);
       if (c > 1 && !delivered.has(`${k}:summary`)) undelivered.push(`${k}:summary`);
+      else if (c === 1 && !delivered.has(`${k}:first`)) undelivered.push(`${k}:first`);
+      else if (c > 1 && !delivered.has(`${k}:first`)) superseded++;
     }
     return {
-      agents: results, stored, storedRows, missing, wrongCount, extra, deliveries, duplicateDeliveries, undelivered,
+      agents: results, stored, storedRows, missing, wrongCount, extra, deliveries, duplicateDeliveries, undelivered, superseded,
       streamLatencyMs: latencies, faults, replicaLogs: replicas.map((r) => r.logTail), seconds: (Date.now() - t0) / 1000,
     };
   } finally {
