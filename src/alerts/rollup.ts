@@ -20,8 +20,14 @@ const HOUR_MS = 3_600_000;
 /** Longest top lists the stats return (AlertStats). */
 export const TOP_N = 50;
 
-/** The dimensions a rollup row counts under (the `dim` column). */
-export const DIMS = { rule: 'r', namespace: 'n', hostname: 'h' } as const;
+/**
+ * The dimensions a rollup row counts under (the `dim` column). Namespaces and hosts are counted
+ * per hour and per day too (their `hour` is the day's first hour): a month's top hosts read 30
+ * rows per host and priority, not 720.
+ */
+export const DIMS = { rule: 'r', namespace: 'n', hostname: 'h', namespaceDaily: 'N', hostnameDaily: 'H' } as const;
+/** The hour a daily row is counted under, from the group's hour (SQL over `hour`). */
+export const dayOfHour = (hourExpr: string) => `(${hourExpr}) / 24 * 24`;
 
 /** True when the rollups can answer this query (its filters are only time and priority). */
 export function rollupAnswers(q: AlertQuery): boolean {
@@ -57,11 +63,11 @@ export interface Sql {
 
 /** The rollup statements for the whole hours of a query (rows: k, g, n). */
 export function rollupQueries(table: string, q: AlertQuery, hours: NonNullable<RangeSplit['hours']>, bucketMs: number): Record<'prio' | 'rule' | 'namespace' | 'hostname' | 'timeline', Sql | undefined> {
-  const where = (dim: string): Sql => {
+  const where = (dim: string, from: bigint | undefined, to: bigint | undefined): Sql => {
     const parts = ['dim = ?'];
     const params: unknown[] = [dim];
-    if (hours.from !== undefined) { parts.push('hour >= ?'); params.push(hours.from); }
-    if (hours.to !== undefined) { parts.push('hour < ?'); params.push(hours.to); }
+    if (from !== undefined) { parts.push('hour >= ?'); params.push(from); }
+    if (to !== undefined) { parts.push('hour < ?'); params.push(to); }
     if (q.priority && q.priority.length > 0) {
       parts.push(`prank IN (${q.priority.map(() => '?').join(',')})`);
       params.push(...q.priority.map(priorityRank));
@@ -70,16 +76,29 @@ export function rollupQueries(table: string, q: AlertQuery, hours: NonNullable<R
     return { sql: ' WHERE ' + parts.join(' AND '), params };
   };
   const by = (dim: string, col: string, extra = ''): Sql => {
-    const w = where(dim);
+    const w = where(dim, hours.from, hours.to);
     return { sql: `SELECT ${col} AS k, SUM(n_groups) AS g, SUM(n_matches) AS n FROM ${table}${w.sql} GROUP BY ${col}${extra}`, params: w.params };
   };
+  /** Whole days from the daily rows, the hours either side of them from the hourly ones. */
+  const byDay = (hourly: string, daily: string): Sql => {
+    const d0 = hours.from === undefined ? undefined : ((hours.from + 23n) / 24n) * 24n;
+    const d1 = hours.to === undefined ? undefined : (hours.to / 24n) * 24n;
+    if (d0 !== undefined && d1 !== undefined && d0 >= d1) return by(hourly, 'value', ' HAVING SUM(n_matches) > 0');
+    const parts = [where(daily, d0, d1)];
+    if (d0 !== undefined && hours.from! < d0) parts.push(where(hourly, hours.from, d0));
+    if (d1 !== undefined && hours.to! > d1) parts.push(where(hourly, d1, hours.to));
+    return {
+      sql: `SELECT value AS k, SUM(n_groups) AS g, SUM(n_matches) AS n FROM (${parts.map((p) => `SELECT value, n_groups, n_matches FROM ${table}${p.sql}`).join(' UNION ALL ')}) AS x GROUP BY value HAVING SUM(n_matches) > 0`,
+      params: parts.flatMap((p) => p.params),
+    };
+  };
   const bucketHours = bucketMs % HOUR_MS === 0 ? bucketMs / HOUR_MS : undefined;
-  const r = where(DIMS.rule);
+  const r = where(DIMS.rule, hours.from, hours.to);
   return {
     prio: by(DIMS.rule, 'prank'),
     rule: by(DIMS.rule, 'value', ' HAVING SUM(n_matches) > 0'),
-    namespace: by(DIMS.namespace, 'value', ' HAVING SUM(n_matches) > 0'),
-    hostname: by(DIMS.hostname, 'value', ' HAVING SUM(n_matches) > 0'),
+    namespace: byDay(DIMS.namespace, DIMS.namespaceDaily),
+    hostname: byDay(DIMS.hostname, DIMS.hostnameDaily),
     // Buckets that are not whole hours come from the groups (short ranges only: the API picks
     // whole hours past two days).
     timeline: bucketHours === undefined ? undefined : { sql: `SELECT hour / ${bucketHours} AS k, SUM(n_groups) AS g, SUM(n_matches) AS n FROM ${table}${r.sql} GROUP BY hour / ${bucketHours}`, params: r.params },
