@@ -186,6 +186,12 @@ describe('PostgreSQL store', { skip }, () => {
       // The same uuid from another host is another group (a uuid names one host's group).
       assert.equal((await s.writeGroups([{ group: { ...g, hostname: 'elsewhere' }, kind: 'first', payload: null }], []))[0]!.change, 'new');
       assert.deepEqual(sortRows(await s.rollupRows()), recount(await s.query({ limit: 1000 })));
+      // A NUL in what a process controls (PostgreSQL text cannot hold it) is stored as U+FFFD.
+      const [nul] = await s.writeGroups([{ group: group(99, { output: 'xmrig\u0000--donate', pod: 'p\u0000', outputFields: { 'proc.cmdline': 'a\u0000b' } }), kind: 'first', payload: null }], []);
+      const back = await s.get(nul!.id);
+      assert.equal(back!.output, 'xmrig\uFFFD--donate');
+      assert.equal(back!.pod, 'p\uFFFD');
+      assert.equal(back!.outputFields['proc.cmdline'], 'a\u0000b', 'JSON keeps it, escaped');
     } finally {
       await s.close();
     }

@@ -64,10 +64,19 @@ export interface WriteResult {
 const COLUMNS = ['uuid', 'group_key', 'rule', 'priority', 'prank', 'source', 'tags', 'hostname', 'output', 'output_fields', 'first_seen', 'last_seen', 'count', 'changed',
   'namespace', 'pod', 'container_id', 'container_name', 'event', 'origin', 'window_end'] as const;
 
+/**
+ * PostgreSQL text cannot hold NUL, which a process's name or argv may: it becomes U+FFFD (the
+ * group key's own separator too). JSON columns escape it already.
+ */
+export function pgText<T extends string | null>(v: T): T {
+  return (typeof v === 'string' && v.includes('\u0000') ? v.replace(/\u0000/g, '\uFFFD') : v) as T;
+}
+
 /** The group's row values, in COLUMNS' order. */
 export function rowValues(g: NewGroup): unknown[] {
-  return [g.uuid, g.groupKey, g.rule, g.priority, priorityRank(g.priority), g.source, JSON.stringify(g.tags), g.hostname, g.output, toJsonText(g.outputFields),
-    g.firstSeen, g.lastSeen, g.count, toJsonText(g.changed), g.namespace, g.pod, g.containerId, g.containerName, g.event, g.origin, g.windowEnd];
+  const t = pgText;
+  return [t(g.uuid), t(g.groupKey), t(g.rule), g.priority, priorityRank(g.priority), t(g.source), JSON.stringify(g.tags), t(g.hostname), t(g.output), toJsonText(g.outputFields),
+    g.firstSeen, g.lastSeen, g.count, toJsonText(g.changed), t(g.namespace), t(g.pod), t(g.containerId), t(g.containerName), g.event, g.origin, g.windowEnd];
 }
 
 const n = COLUMNS.length;
@@ -332,6 +341,7 @@ export class PgAlertStore implements AlertBackend {
   async failed(output: string, d: PendingDelivery, error: string, permanent: boolean): Promise<void> {
     await this.tx(async (c) => {
       // Released at once: this replica's backoff decides when it tries again, another may sooner.
+      error = pgText(error);
       await c.query('UPDATE deliveries SET attempts = attempts + 1, last_error = $2, dead = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $1', [d.id, error, permanent]);
       await c.query(`INSERT INTO output_counters (name, failures, last_error) VALUES ($1, 1, $2)
         ON CONFLICT (name) DO UPDATE SET failures = output_counters.failures + 1, last_error = $2`, [output, error]);
