@@ -20,8 +20,14 @@ const HOUR_MS = 3_600_000;
 /** Longest top lists the stats return (AlertStats). */
 export const TOP_N = 50;
 
-/** The dimensions a rollup row counts under (the `dim` column). */
-export const DIMS = { rule: 'r', namespace: 'n', hostname: 'h' } as const;
+/**
+ * The dimensions a rollup row counts under (the `dim` column). Namespaces and hosts are counted
+ * per hour and per day too (their `hour` is the day's first hour): a month's top hosts read 30
+ * rows per host and priority, not 720.
+ */
+export const DIMS = { rule: 'r', namespace: 'n', hostname: 'h', namespaceDaily: 'N', hostnameDaily: 'H' } as const;
+/** The hour a daily row is counted under, from the group's hour (SQL over `hour`). */
+export const dayOfHour = (hourExpr: string) => `(${hourExpr}) / 24 * 24`;
 
 /** True when the rollups can answer this query (its filters are only time and priority). */
 export function rollupAnswers(q: AlertQuery): boolean {
@@ -56,12 +62,12 @@ export interface Sql {
 }
 
 /** The rollup statements for the whole hours of a query (rows: k, g, n). */
-export function rollupQueries(table: string, q: AlertQuery, hours: NonNullable<RangeSplit['hours']>, bucketMs: number): Record<'prio' | 'rule' | 'namespace' | 'hostname' | 'timeline', Sql | undefined> {
-  const where = (dim: string): Sql => {
+export function rollupQueries(table: string, q: AlertQuery, hours: NonNullable<RangeSplit['hours']>, bucketMs: number): { rule: Sql; namespace: Sql; hostname: Sql; wholeHourBuckets: boolean } {
+  const where = (dim: string, from: bigint | undefined, to: bigint | undefined): Sql => {
     const parts = ['dim = ?'];
     const params: unknown[] = [dim];
-    if (hours.from !== undefined) { parts.push('hour >= ?'); params.push(hours.from); }
-    if (hours.to !== undefined) { parts.push('hour < ?'); params.push(hours.to); }
+    if (from !== undefined) { parts.push('hour >= ?'); params.push(from); }
+    if (to !== undefined) { parts.push('hour < ?'); params.push(to); }
     if (q.priority && q.priority.length > 0) {
       parts.push(`prank IN (${q.priority.map(() => '?').join(',')})`);
       params.push(...q.priority.map(priorityRank));
@@ -70,19 +76,35 @@ export function rollupQueries(table: string, q: AlertQuery, hours: NonNullable<R
     return { sql: ' WHERE ' + parts.join(' AND '), params };
   };
   const by = (dim: string, col: string, extra = ''): Sql => {
-    const w = where(dim);
+    const w = where(dim, hours.from, hours.to);
     return { sql: `SELECT ${col} AS k, SUM(n_groups) AS g, SUM(n_matches) AS n FROM ${table}${w.sql} GROUP BY ${col}${extra}`, params: w.params };
   };
+  /** Whole days from the daily rows, the hours either side of them from the hourly ones. */
+  const byDay = (hourly: string, daily: string): Sql => {
+    const d0 = hours.from === undefined ? undefined : ((hours.from + 23n) / 24n) * 24n;
+    const d1 = hours.to === undefined ? undefined : (hours.to / 24n) * 24n;
+    if (d0 !== undefined && d1 !== undefined && d0 >= d1) return by(hourly, 'value', ' HAVING SUM(n_matches) > 0');
+    const parts = [where(daily, d0, d1)];
+    if (d0 !== undefined && hours.from! < d0) parts.push(where(hourly, hours.from, d0));
+    if (d1 !== undefined && hours.to! > d1) parts.push(where(hourly, d1, hours.to));
+    return {
+      sql: `SELECT value AS k, SUM(n_groups) AS g, SUM(n_matches) AS n FROM (${parts.map((p) => `SELECT value, n_groups, n_matches FROM ${table}${p.sql}`).join(' UNION ALL ')}) AS x GROUP BY value HAVING SUM(n_matches) > 0`,
+      params: parts.flatMap((p) => p.params),
+    };
+  };
   const bucketHours = bucketMs % HOUR_MS === 0 ? bucketMs / HOUR_MS : undefined;
-  const r = where(DIMS.rule);
+  const r = where(DIMS.rule, hours.from, hours.to);
   return {
-    prio: by(DIMS.rule, 'prank'),
-    rule: by(DIMS.rule, 'value', ' HAVING SUM(n_matches) > 0'),
-    namespace: by(DIMS.namespace, 'value', ' HAVING SUM(n_matches) > 0'),
-    hostname: by(DIMS.hostname, 'value', ' HAVING SUM(n_matches) > 0'),
-    // Buckets that are not whole hours come from the groups (short ranges only: the API picks
+    // One pass over the rule rows gives the totals, priorities, top rules and the timeline (its
+    // buckets, when whole hours; others come from the groups: short ranges only, the API picks
     // whole hours past two days).
-    timeline: bucketHours === undefined ? undefined : { sql: `SELECT hour / ${bucketHours} AS k, SUM(n_groups) AS g, SUM(n_matches) AS n FROM ${table}${r.sql} GROUP BY hour / ${bucketHours}`, params: r.params },
+    rule: {
+      sql: `SELECT ${bucketHours === undefined ? '0' : `hour / ${bucketHours}`} AS b, prank AS p, value AS k, SUM(n_groups) AS g, SUM(n_matches) AS n FROM ${table}${r.sql} GROUP BY 1, 2, 3`,
+      params: r.params,
+    },
+    namespace: byDay(DIMS.namespace, DIMS.namespaceDaily),
+    hostname: byDay(DIMS.hostname, DIMS.hostnameDaily),
+    wholeHourBuckets: bucketHours !== undefined,
   };
 }
 
@@ -92,27 +114,40 @@ export interface RollupRow {
   n: unknown;
 }
 
-/** Stats from the rows of rollupQueries (the timeline's keys are bucket numbers). */
-export function statsFromRollup(rows: Record<'prio' | 'rule' | 'namespace' | 'hostname', RollupRow[]> & { timeline?: RollupRow[] }, bucketMs: number): AlertStats {
+/** A rule row of rollupQueries: bucket, priority rank, rule, groups, matches. */
+export interface RuleRow extends RollupRow {
+  b: unknown;
+  p: unknown;
+}
+
+/** Stats from the rows of rollupQueries (`timeline`: the rule rows' buckets are the timeline's). */
+export function statsFromRollup(rows: { rule: RuleRow[]; namespace: RollupRow[]; hostname: RollupRow[] }, bucketMs: number, timeline: boolean): AlertStats {
   const byPriority: Record<string, number> = {};
   for (const p of PRIORITIES) byPriority[p] = 0;
   let groups = 0;
   let matches = 0;
-  for (const r of rows.prio) {
-    const p = PRIORITIES[Number(r.k)];
-    if (p) byPriority[p]! += Number(r.n);
+  const rules = new Map<string, number>();
+  const buckets = new Map<number, number>();
+  for (const r of rows.rule) {
+    const n = Number(r.n);
+    const p = PRIORITIES[Number(r.p)];
+    if (p) byPriority[p]! += n;
     groups += Number(r.g);
-    matches += Number(r.n);
+    matches += n;
+    const k = String(r.k);
+    rules.set(k, (rules.get(k) ?? 0) + n);
+    const b = Number(r.b);
+    buckets.set(b, (buckets.get(b) ?? 0) + n);
   }
   const top = (rs: RollupRow[]) => rs.map((r) => [String(r.k), Number(r.n)] as [string, number]);
   return {
     groups,
     matches,
     byPriority,
-    byRule: top(rows.rule),
+    byRule: [...rules].filter(([, n]) => n > 0),
     byNamespace: top(rows.namespace),
     byHostname: top(rows.hostname),
-    timeline: (rows.timeline ?? []).map((r) => ({ t: Number(r.k) * bucketMs, count: Number(r.n) })).filter((b) => b.count > 0),
+    timeline: timeline ? [...buckets].filter(([, n]) => n > 0).sort((x, y) => x[0] - y[0]).map(([b, count]) => ({ t: b * bucketMs, count })) : [],
   };
 }
 
@@ -165,14 +200,13 @@ export function rollupPlan(q: AlertQuery, bucketMs: number, table: string): Roll
   const split = rollupAnswers(q) ? splitRange(q.from, q.to) : undefined;
   if (!split?.hours) return undefined;
   const qs = rollupQueries(table, q, split.hours, bucketMs);
-  const statements = [qs.prio, qs.rule, qs.namespace, qs.hostname, ...(qs.timeline ? [qs.timeline] : [])] as Sql[];
   return {
-    statements,
+    statements: [qs.rule, qs.namespace, qs.hostname],
     edges: split.edges.map((e) => ({ ...q, from: e.from, to: e.to })),
-    rawTimeline: !qs.timeline,
+    rawTimeline: !qs.wholeHourBuckets,
     combine(rows, edges, timeline) {
-      const [prio, rule, namespace, hostname, tl] = rows as [RollupRow[], RollupRow[], RollupRow[], RollupRow[], RollupRow[] | undefined];
-      const merged = mergeStats([statsFromRollup({ prio, rule, namespace, hostname, timeline: tl }, bucketMs), ...edges]);
+      const [rule, namespace, hostname] = rows as [RuleRow[], RollupRow[], RollupRow[]];
+      const merged = mergeStats([statsFromRollup({ rule, namespace, hostname }, bucketMs, qs.wholeHourBuckets), ...edges]);
       if (timeline) merged.timeline = timeline;
       return merged;
     },

@@ -5,7 +5,7 @@
  * once released: a change is a new one.
  */
 import type pg from 'pg';
-import { DIMS } from '../rollup.js';
+import { dayOfHour, DIMS } from '../rollup.js';
 
 export interface Migration {
   version: number;
@@ -117,7 +117,9 @@ CREATE VIEW rollup_all AS
   SELECT dim, hour, prank, value, n_groups, n_matches FROM rollup_hourly
   UNION ALL SELECT '${DIMS.rule}', hour, prank, rule, n_groups, n_matches FROM rollup_delta
   UNION ALL SELECT '${DIMS.namespace}', hour, prank, namespace, n_groups, n_matches FROM rollup_delta WHERE namespace IS NOT NULL
-  UNION ALL SELECT '${DIMS.hostname}', hour, prank, hostname, n_groups, n_matches FROM rollup_delta;
+  UNION ALL SELECT '${DIMS.hostname}', hour, prank, hostname, n_groups, n_matches FROM rollup_delta
+  UNION ALL SELECT '${DIMS.namespaceDaily}', ${dayOfHour('hour')}, prank, namespace, n_groups, n_matches FROM rollup_delta WHERE namespace IS NOT NULL
+  UNION ALL SELECT '${DIMS.hostnameDaily}', ${dayOfHour('hour')}, prank, hostname, n_groups, n_matches FROM rollup_delta;
 CREATE FUNCTION alerts_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN

@@ -190,23 +190,26 @@ export class PgAlertService implements AlertService {
         const batch = this.queue;
         this.queue = [];
         try {
-          const results = await this.store.writeGroups(batch.map((p) => p.write), this.outputNames);
-          results.forEach((r, i) => {
-            const p = batch[i]!;
-            if (!r) return; // a redelivery: nothing changed
-            p.rec.id = r.id;
-            this.counters.matches += p.matches.n;
-            this.matchCounts.add(p.matches.rule, p.matches.priority, p.matches.source, p.matches.n);
-            if (r.change === 'new') this.counters.groups++;
-            else if (p.write.kind === 'summary') this.counters.summaries++;
-          });
+          await this.write(batch);
         } catch (err) {
-          this.counters.storeErrors++;
-          this.opts.log.error({ err: String(err), alerts: batch.length }, 'cannot write alerts to the PostgreSQL store');
-          for (const p of batch) {
-            if (p.write.group.origin === 'local') this.opts.log.error({ alert: { rule: p.rec.rule, priority: p.rec.priority, output: p.rec.output, hostname: p.rec.hostname } }, 'unstored alert');
+          if (!isDataError(err)) {
+            this.counters.storeErrors++;
+            this.opts.log.error({ err: String(err), alerts: batch.length }, 'cannot write alerts to the PostgreSQL store');
+            for (const p of batch) if (p.write.group.origin === 'local') this.unstored(p);
+            throw err;
           }
-          throw err;
+          // One alert the database refuses for what it holds (a value too large to index, a bad
+          // byte): the others are written one by one; it is logged in full, never retried forever.
+          for (const p of batch) {
+            try {
+              await this.write([p]);
+            } catch (e) {
+              if (!isDataError(e)) throw e;
+              this.counters.storeErrors++;
+              this.opts.log.error({ err: String(e) }, 'the PostgreSQL store refused an alert for what it holds; it is written to the log instead');
+              this.unstored(p);
+            }
+          }
         }
         for (const w of this.workers) w.wake();
       }
@@ -215,6 +218,24 @@ export class PgAlertService implements AlertService {
     const next = (this.flushing ?? Promise.resolve()).catch(() => undefined).then(run);
     this.flushing = next;
     return next;
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    const results = await this.store.writeGroups(batch.map((p) => p.write), this.outputNames);
+    results.forEach((r, i) => {
+      const p = batch[i]!;
+      if (!r) return; // a redelivery: nothing changed
+      p.rec.id = r.id;
+      this.counters.matches += p.matches.n;
+      this.matchCounts.add(p.matches.rule, p.matches.priority, p.matches.source, p.matches.n);
+      if (r.change === 'new') this.counters.groups++;
+      else if (p.write.kind === 'summary') this.counters.summaries++;
+    });
+  }
+
+  private unstored(p: Pending): void {
+    const r = p.rec;
+    this.opts.log.error({ alert: { uuid: r.uuid, rule: r.rule, priority: r.priority, output: r.output, hostname: r.hostname, count: r.count } }, 'unstored alert');
   }
 
   // ---- reads ----
@@ -263,4 +284,9 @@ export class PgAlertService implements AlertService {
     await this.stopListening?.();
     await this.store.close();
   }
+}
+
+/** The database refused the data itself (SQLSTATE class 22 data exception, 54 limit exceeded). */
+function isDataError(e: unknown): boolean {
+  return /^(22|54)/.test((e as { code?: string }).code ?? '');
 }
