@@ -1,8 +1,8 @@
 /**
  * The nats-server `authorization` block fleet mode needs: one user per agent, allowed to publish
  * only on its own subject and to read only its own inbox (its PubAcks), and one user for the
- * servers. Printed by `minewatch fleet nats-users` for operators, and used by the tests and the
- * bench to configure the real nats-server they start.
+ * servers (docs/fleet.md shows it), used by the tests and the bench to configure the real
+ * nats-server they start.
  */
 import { hostInboxPrefix, hostSubject } from '../alerts/fleet-nats.js';
 
