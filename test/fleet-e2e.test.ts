@@ -45,8 +45,10 @@ test('50 agents, 2 replicas, a replica SIGKILLed, nats-server restarted, Postgre
   assert.equal(rep.storedRows, groups, 'no group stored twice');
   assert.deepEqual(rep.undelivered, [], 'every group\'s last message (its summary, or its lone first) reached the webhook');
   t.diagnostic(`${rep.superseded} first message(s) superseded by their summary, stored before them`);
-  // A delivery in flight on the killed replica may be made again by the other once its lease ends
-  // (at least once): reported, and at most the killed replica's in-flight window.
-  if (rep.duplicateDeliveries.length) t.diagnostic(`delivered twice (in flight on the killed replica): ${rep.duplicateDeliveries.join(', ')}`);
-  assert.ok(rep.duplicateDeliveries.length <= 4, `at most the killed replica's in-flight deliveries repeat, got ${rep.duplicateDeliveries.length}`);
+  // At least once: a delivery in flight on the killed replica is made again by the other once its
+  // lease ends, and one sent while PostgreSQL refused its acknowledgement is sent again. Both are
+  // reported (the receiver dedupes on Idempotency-Key); each is bounded by the sends in flight
+  // (delivery.concurrency, 4) of one replica at one moment.
+  if (rep.duplicateDeliveries.length) t.diagnostic(`delivered twice (in flight on the killed replica, or acknowledged while PostgreSQL was away): ${rep.duplicateDeliveries.join(', ')}`);
+  assert.ok(rep.duplicateDeliveries.length <= 4 * 3, `repeats only what was in flight at the faults, got ${rep.duplicateDeliveries.length}`);
 });

@@ -138,19 +138,46 @@ export class FleetConsumer {
     return js.consumers.get(this.cfg.stream, this.cfg.consumer);
   }
 
+  /**
+   * A continuous pull (JetStream keeps up to two batches coming), stored as it arrives: whatever
+   * has arrived when the store is free is the next batch (up to `batch`). A trickle is stored at
+   * once, a flood in full batches, and fetching overlaps storing.
+   */
   private async pull(): Promise<void> {
-    let consumer: Consumer | undefined;
     while (!this.stopped) {
       try {
-        consumer ??= await this.consumer();
-        const iter = await consumer.fetch({ max_messages: this.cfg.batch, expires: 1000 });
+        const consumer = await this.consumer();
+        const messages = await consumer.consume({ max_messages: this.cfg.batch * 2, expires: 5000 });
         this.up = true;
-        const batch: JsMsg[] = [];
-        for await (const m of iter) batch.push(m);
-        if (batch.length) await this.handle(batch);
+        const buf: JsMsg[] = [];
+        let wake: (() => void) | undefined;
+        let ended = false;
+        const reader = (async () => {
+          for await (const m of messages) {
+            buf.push(m);
+            wake?.();
+          }
+        })().finally(() => {
+          ended = true;
+          wake?.();
+        });
+        reader.catch(() => undefined);
+        while (!this.stopped && !ended) {
+          if (!buf.length) {
+            await new Promise<void>((r) => {
+              wake = r;
+              setTimeout(r, 1000).unref();
+            });
+            wake = undefined;
+            continue;
+          }
+          await this.handle(buf.splice(0, this.cfg.batch));
+        }
+        messages.stop();
+        await reader.catch(() => undefined);
+        if (buf.length && !this.stopped) await this.handle(buf.splice(0));
       } catch (e) {
         if (this.stopped) break;
-        consumer = undefined;
         this.log.warn({ err: (e as Error).message }, 'fleet consumer: pull failed; retrying');
         await sleep(500);
       }
