@@ -58,6 +58,8 @@ const LAYERS = [
     // take its route types (web/types.ts) and its token check (web/auth.ts).
     { name: 'k8s', path: '^src/k8s/', alsoMay: ['web'] },
     { name: 'github', path: '^src/github/', alsoMay: ['web'] },
+    // Fleet mode's server side: the JetStream consumer into the store, and /readyz (a route on web's server).
+    { name: 'fleet', path: '^src/fleet/', alsoMay: ['web'] },
     // The agent starts the k8s side of a node agent (k8s/agent-k8s.ts: pod watch, k8s actions).
     { name: 'agent', path: '^src/agent/', alsoMay: ['k8s'] },
   ],

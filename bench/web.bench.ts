@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../src/platform/logger.js';
 import { AlertStore, type NewGroup } from '../src/alerts/store.js';
-import type { AlertQuery, AlertReader, AlertStats } from '../src/alerts/types.js';
+import type { AlertQuery, AlertReader } from '../src/alerts/types.js';
 import type { AlertService } from '../src/alerts/types.js';
 import type { Priority } from '../src/engine/types.js';
 import { createWebServer } from '../src/web/server.js';
@@ -125,7 +125,7 @@ function serviceOver(store: AlertStore): AlertService {
   return {
     query: (q: AlertQuery) => reader.query(q),
     get: (id: number) => reader.get(id),
-    stats: (q: AlertQuery, b: number): AlertStats => reader.stats(q, b),
+    stats: (q: AlertQuery, b: number) => reader.stats(q, b),
     ingest: () => {
       throw new Error('read-only bench service');
     },

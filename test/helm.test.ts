@@ -59,6 +59,11 @@ function render(k: KubeTools, args: string[] = []): K8sObject[] {
 
 const CUSTOM = ['-f', CUSTOM_VALUES];
 const NO_EBPF = ['--set', 'agent.ebpf.enabled=false'];
+/** Fleet mode: an existing NATS and PostgreSQL, three server replicas. */
+const FLEET = [
+  '--set', 'server.replicas=3', '--set', 'fleet.nats.url=nats://nats.nats.svc:4222', '--set', 'fleet.nats.server.existingSecret=mw-nats',
+  '--set', 'fleet.postgres.url=postgres://minewatch@pg.db.svc:5432/minewatch', '--set', 'fleet.postgres.existingSecret=mw-pg',
+];
 const EXISTING_SECRETS = ['--set', 'auth.existingSecret=my-auth', '--set', 'server.tls.existingSecret=my-tls', '--set', 'server.tls.caBundle=Zm9v'];
 
 function one(objects: K8sObject[], kind: string, name: string): K8sObject {
@@ -127,6 +132,7 @@ test('every rendered object validates against the Kubernetes schemas (kubernetes
     [['--set', 'agent.enabled=false'], ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'NetworkPolicy', 'Secret', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
     [EXISTING_SECRETS, ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Deployment', 'NetworkPolicy', 'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration']],
     [['--set', 'server.admission.networkPolicy.enabled=false'], KINDS_DEFAULT.filter((k) => k !== 'NetworkPolicy')],
+    [FLEET, [...KINDS_DEFAULT, 'PodDisruptionBudget']],
     [['--set', 'server.admission.token=true', '--set', 'server.admission.clientCA.existingSecret=ca', '--set', 'server.admission.networkPolicy.apiServerCIDRs={203.0.113.10/32}'], KINDS_DEFAULT],
   ];
   for (const [args, kinds] of cases) {
@@ -773,4 +779,79 @@ test('checksums roll the pods when their config changes', (t) => {
   assert.match(sum(agentDs(a)), /^[0-9a-f]{64}$/);
   assert.notEqual(sum(agentDs(a)), sum(agentDs(b)));
   assert.notEqual(sum(serverDeploy(a)), sum(serverDeploy(b)));
+});
+
+// ---- fleet mode: NATS JetStream and PostgreSQL ------------------------------------------------------
+
+test('server.replicas > 1 only with both fleet.nats.url and fleet.postgres.url: otherwise the template fails saying so', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const only = (args: string[]) => runTool(k, 'helm', ['template', RELEASE, CHART, '--namespace', NS, '--set', 'server.replicas=2', ...args]);
+  for (const args of [[], ['--set', 'fleet.nats.url=nats://n:4222', '--set', 'fleet.nats.server.existingSecret=s'], ['--set', 'fleet.postgres.url=postgres://u:p@pg/mw']]) {
+    const r = only(args);
+    assert.notEqual(r.code, 0, `replicas 2 with ${args.join(' ') || 'nothing'} must fail`);
+    assert.match(r.err, /server\.replicas is 2, but more than one server replica needs fleet\.nats\.url and fleet\.postgres\.url both set/);
+  }
+  const noPassword = runTool(k, 'helm', ['template', RELEASE, CHART, '--namespace', NS, '--set', 'fleet.postgres.url=postgres://u@pg/mw']);
+  assert.match(noPassword.err, /fleet\.postgres\.existingSecret/);
+  const noServerUser = runTool(k, 'helm', ['template', RELEASE, CHART, '--namespace', NS, '--set', 'fleet.nats.url=nats://n:4222']);
+  assert.match(noServerUser.err, /fleet\.nats\.server\.existingSecret/);
+  // One replica (the default): no budget, the SQLite store's Recreate strategy.
+  const def = render(k);
+  assert.equal(def.some((o) => o.kind === 'PodDisruptionBudget'), false);
+  assert.equal(serverDeploy(def).spec.replicas, 1);
+  assert.equal(serverDeploy(def).spec.strategy.type, 'Recreate');
+});
+
+test('fleet mode: replicas roll one by one behind a PodDisruptionBudget, ready only on /readyz', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const objs = render(k, FLEET);
+  const d = serverDeploy(objs);
+  assert.equal(d.spec.replicas, 3);
+  assert.deepEqual(d.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+  const c = d.spec.template.spec.containers[0];
+  assert.equal(c.readinessProbe.httpGet.path, '/readyz', 'ready once migrations ran and the consumer is up');
+  assert.equal(c.livenessProbe.httpGet.path, '/healthz');
+  const pdb = one(objs, 'PodDisruptionBudget', `${FULL}-server`);
+  assert.equal(pdb.spec.maxUnavailable, 1);
+  assert.deepEqual(pdb.spec.selector.matchLabels, d.spec.selector.matchLabels, 'the budget covers exactly the server pods');
+  // No SQLite volume claim with PostgreSQL, even with persistence on.
+  const withPvc = render(k, [...FLEET, '--set', 'server.persistence.enabled=true']);
+  assert.equal(withPvc.some((o) => o.kind === 'PersistentVolumeClaim'), false);
+});
+
+test('fleet mode: agents forward to NATS as their own node\'s user; the servers consume and store in PostgreSQL with mounted secrets', (t) => {
+  const k = toolsOrSkip(t);
+  if (!k) return;
+  const objs = render(k, FLEET);
+  const agentCfg = agentConfig(objs);
+  assert.deepEqual(agentCfg.alerts.forward, {
+    url: 'nats://nats.nats.svc:4222', stream: 'MINEWATCH_FLEET', subject_prefix: 'minewatch.alerts', user: 'agent-{hostname}', password_file: '/etc/minewatch/nats/password',
+  });
+  assert.equal(agentCfg.outputs.falcosidekick, undefined, 'no HTTP forwarding beside NATS');
+  const { pod, c } = agentContainer(objs);
+  const m = c.volumeMounts.find((x: any) => x.mountPath === '/etc/minewatch/nats');
+  assert.ok(m?.readOnly, 'the node\'s NATS credentials are mounted read-only');
+  assert.deepEqual(pod.volumes.find((v: any) => v.name === m.name).hostPath, { path: '/etc/minewatch/nats', type: 'Directory' }, 'from the node itself: no node holds another\'s');
+  const creds = agentConfig(render(k, [...FLEET, '--set', 'fleet.nats.agents.auth=creds'])).alerts.forward;
+  assert.equal(creds.creds_file, '/etc/minewatch/nats/agent.creds');
+  assert.equal(creds.user, undefined);
+
+  const serverCfg = serverConfig(objs);
+  assert.deepEqual(serverCfg.alerts.store, { url: 'postgres://minewatch@pg.db.svc:5432/minewatch', password_file: '/etc/minewatch/fleet/pg-password' });
+  assert.equal(serverCfg.alerts.consume.user, 'minewatch-server');
+  assert.equal(serverCfg.alerts.consume.password_file, '/etc/minewatch/fleet/nats-password');
+  const spec = serverDeploy(objs).spec.template.spec;
+  const fleetVol = spec.volumes.find((v: any) => v.name === 'fleet');
+  assert.deepEqual(fleetVol.projected.sources, [
+    { secret: { name: 'mw-pg', items: [{ key: 'password', path: 'pg-password' }] } },
+    { secret: { name: 'mw-nats', items: [{ key: 'password', path: 'nats-password' }] } },
+  ]);
+  assert.ok(spec.containers[0].volumeMounts.some((x: any) => x.name === 'fleet' && x.mountPath === '/etc/minewatch/fleet' && x.readOnly));
+  // Both configs load with minewatch's own schema.
+  const agent = loadRendered(t, agentCfg, 'minewatch.yaml').config;
+  assert.equal(agent.alerts.forward?.user, 'agent-{hostname}');
+  const server = loadRendered(t, serverCfg, 'server.yaml').config;
+  assert.equal(server.alerts.consume?.consumer, 'minewatch-server');
 });

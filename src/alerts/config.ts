@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { stateDir } from '../platform/state.js';
 import { defaultRegistry } from '../fields/index.js';
 import type { FieldRegistry } from '../fields/registry.js';
+import { consumeSchema, forwardSchema } from './fleet-config.js';
 
 /** The store's file: the configured path, or alerts.db in the state folder. */
 export function storePath(configured: string): string {
@@ -114,6 +115,16 @@ const store = z.strictObject({
    * keeps nothing across restarts (replays, throwaway runs).
    */
   path: z.string().default(''),
+  /**
+   * `minewatch server` only: postgres://user@host:5432/database (libpq's URL, sslmode and
+   * sslrootcert included) keeps groups, output queues and retention in PostgreSQL, shared by any
+   * number of server replicas, instead of the SQLite file. Empty: SQLite.
+   */
+  url: z.string().default('').refine((u) => u === '' || /^postgres(ql)?:\/\//i.test(u), { message: "must be a postgres:// URL (postgres://user@host:5432/database) or ''" }),
+  /** A file holding the PostgreSQL password (a mounted secret); else the URL's or PGPASSWORD. */
+  password_file: z.string().optional(),
+  /** Connections each replica opens to PostgreSQL at most. */
+  pool_size: z.number().int().min(2).max(200).default(10),
 });
 
 const retention = z.strictObject({
@@ -142,6 +153,9 @@ export const alertsSection = z.strictObject({
   store: store.default(store.parse({})),
   retention: retention.default(retention.parse({})),
   delivery: delivery.default(delivery.parse({})),
+  /** Fleet mode (src/alerts/fleet-config.ts): an agent's JetStream forwarder, a server's consumer. */
+  forward: forwardSchema.optional(),
+  consume: consumeSchema.optional(),
 });
 
 export type AlertsConfig = z.infer<typeof alertsSection>;

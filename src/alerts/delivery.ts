@@ -6,7 +6,8 @@
  */
 import type { Logger } from '../platform/logger.js';
 import type { DeliveryConfig } from './config.js';
-import type { AlertStore, PendingDelivery } from './store.js';
+import type { AlertBackend } from './backend.js';
+import type { PendingDelivery } from './store.js';
 import { PermanentDeliveryError, type AlertMessage, type Output } from './types.js';
 import { fromJsonText } from '../engine/json.js';
 
@@ -23,7 +24,7 @@ export class DeliveryWorker {
 
   constructor(
     readonly output: Output,
-    private readonly store: AlertStore,
+    private readonly store: AlertBackend,
     private readonly cfg: DeliveryConfig,
     private readonly log: Logger,
   ) {}
@@ -78,13 +79,19 @@ export class DeliveryWorker {
           timer = setTimeout(() => reject(new SendTimeout(`no answer in ${this.cfg.send_timeout_ms} ms`)), this.cfg.send_timeout_ms);
         }),
       ]);
-      this.store.delivered(this.output.name, d);
+      await this.store.delivered(this.output.name, d);
       return 'ok';
     } catch (err) {
       const permanent = err instanceof PermanentDeliveryError || err instanceof SyntaxError;
       const text = err instanceof Error ? err.message : String(err);
-      if (this.stopped && !this.store.db.open) return 'retry';
-      this.store.failed(this.output.name, d, text, permanent);
+      try {
+        await this.store.failed(this.output.name, d, text, permanent);
+      } catch (e) {
+        // The store is closed (a late send at stop) or unreachable: the delivery stays pending
+        // (a lease on it runs out).
+        if (!this.stopped) this.log.warn({ output: this.output.name, err: String(e) }, 'cannot record a failed delivery; it stays pending');
+        return 'retry';
+      }
       if (permanent) this.log.error({ output: this.output.name, alert: d.alertId, err: text }, 'output refused an alert for good; it is kept in the store, not retried');
       return permanent ? 'dead' : 'retry';
     } finally {
@@ -96,13 +103,13 @@ export class DeliveryWorker {
     while (!this.stopped) {
       // Messages written in a transaction not yet committed are not sent: what an output has is
       // always in the store too. The commit wakes this worker.
-      if (this.store.db.inTransaction) {
+      if (this.store.writing()) {
         await this.sleep(50);
         continue;
       }
       let batch: PendingDelivery[];
       try {
-        batch = this.store.pending(this.output.name, 0, this.cfg.concurrency);
+        batch = await this.store.claim(this.output.name, this.cfg.concurrency);
       } catch (err) {
         if (this.stopped) break;
         this.log.error({ output: this.output.name, err: String(err) }, 'cannot read pending deliveries');
@@ -114,13 +121,18 @@ export class DeliveryWorker {
         continue;
       }
       this.inFlight = batch.length;
-      const results = await Promise.all(batch.map((d) => this.sendOne(d)));
+      const results = await Promise.all(batch.map((d) => this.sendOne(d).catch((err) => {
+        // Sent, but the store did not take the acknowledgement: it is sent again (at least once).
+        this.log.warn({ output: this.output.name, err: String(err) }, 'cannot record a delivery; it will be sent again');
+        return 'retry' as const;
+      })));
       this.inFlight = 0;
       if (results.includes('retry')) {
         this.failuresInRow++;
         const wait = this.backoffMs();
         if (this.failuresInRow === 1 || this.failuresInRow % 10 === 0) {
-          this.log.warn({ output: this.output.name, failuresInRow: this.failuresInRow, retryInMs: wait, pending: this.store.counters(this.output.name).pending }, 'output is failing; alerts are kept and retried');
+          const pending = await Promise.resolve(this.store.counters(this.output.name)).then((c) => c.pending, () => undefined);
+          this.log.warn({ output: this.output.name, failuresInRow: this.failuresInRow, retryInMs: wait, pending }, 'output is failing; alerts are kept and retried');
         }
         // Only a timer ends a backoff: new alerts must not hammer a target that is down.
         this.woken = false;

@@ -6,16 +6,15 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../platform/logger.js';
-import type { SyscallEvent } from '../events.js';
-import { isoTime, toFalcoJson, type OutputValue } from '../engine/output.js';
+import type { OutputValue } from '../engine/output.js';
 import { toJsonText } from '../engine/json.js';
-import { parsePriority, type Match } from '../engine/types.js';
+import type { Match } from '../engine/types.js';
 import { storePath, type AlertsConfig } from './config.js';
 import { DeliveryWorker } from './delivery.js';
-import { encodeRedactedEvent, redactChanged, redactOutput } from './redact.js';
+import { alertMessage, candidateFromMatch, forwardedCount, forwardedGroup, readIncoming, type Incoming } from './intake.js';
 import { AlertStore, type GroupUpdate } from './store.js';
 import { Throttle, type Candidate, type OpenGroup, type Placement, type ThrottleStats } from './throttle.js';
-import { LabelCap } from '../platform/label-cap.js';
+import { MatchCounts, type MatchCount } from './match-counts.js';
 import type {
   AlertListener, AlertMessage, AlertQuery, AlertRecord, AlertService, AlertStats, DeliveryKind, IncomingAlert, Output, OutputStats,
 } from './types.js';
@@ -40,19 +39,7 @@ export interface PipelineOptions {
   maxLabelValues?: number;
 }
 
-/** A match count for /metrics: rule and priority. */
-export interface MatchCount {
-  rule: string;
-  priority: string;
-  source: string;
-  count: number;
-}
-
-function str(v: OutputValue | undefined): string | null {
-  return v === undefined || v === null || v === '' ? null : String(v);
-}
-
-const TEXT_PREFIX = /^\S+: (?:Emergency|Alert|Critical|Error|Warning|Notice|Informational|Debug) /;
+export type { MatchCount } from './match-counts.js';
 
 export class AlertPipeline implements AlertService {
   readonly store: AlertStore;
@@ -67,9 +54,7 @@ export class AlertPipeline implements AlertService {
   private stopped = false;
   /** A write transaction is open (group commit: committed once per event-loop turn). */
   private txOpen = false;
-  private readonly matchCounts = new Map<string, MatchCount>();
-  private readonly ruleCap: LabelCap;
-  private readonly sourceCap: LabelCap;
+  private readonly matchCounts: MatchCounts;
   /** When groups closed early were last logged, and how many since. */
   private earlyLoggedAt = 0;
   private earlySinceLog = 0;
@@ -80,8 +65,7 @@ export class AlertPipeline implements AlertService {
     this.now = opts.now ?? (() => BigInt(Date.now()) * 1_000_000n);
     this.store = opts.store ?? new AlertStore(storePath(opts.config.store.path));
     this.throttle = new Throttle(opts.config.throttle);
-    this.ruleCap = new LabelCap(opts.maxLabelValues);
-    this.sourceCap = new LabelCap(opts.maxLabelValues);
+    this.matchCounts = new MatchCounts(opts.maxLabelValues);
     const names = new Set<string>();
     for (const o of opts.outputs) {
       if (names.has(o.name)) throw new Error(`outputs: two outputs are named '${o.name}'; give each a unique name`);
@@ -119,53 +103,21 @@ export class AlertPipeline implements AlertService {
 
   /** A match from this process's engine. */
   accept(m: Match): AlertRecord | undefined {
-    const ev = m.event as Partial<SyscallEvent>;
-    // No environment beyond what the rule matched is stored (src/alerts/redact.ts).
-    const { output, fields: f } = redactOutput(m.output, m.outputFields);
-    return this.offer({
-      rule: m.rule,
-      priority: m.priority,
-      source: m.source,
-      tags: m.tags,
-      hostname: m.hostname,
-      output,
-      outputFields: f,
-      time: m.time,
-      namespace: ev.k8s?.ns_name ?? str(f['k8s.ns.name']),
-      pod: ev.k8s?.pod_name ?? str(f['k8s.pod.name']),
-      containerId: ev.container?.id ?? str(f['container.id']),
-      containerName: ev.container?.name ?? str(f['container.name']),
-      event: () => encodeRedactedEvent(m.event),
-      origin: 'local',
-      raw: m.event,
-    });
+    return this.offer(candidateFromMatch(m));
   }
 
   /** A Falco JSON alert received over HTTP (from Falco, or from another minewatch agent). */
   ingest(received: IncomingAlert): AlertRecord | undefined {
     this.counters.ingested++;
-    // The sender's environment values are redacted as a local match's are (src/alerts/redact.ts).
-    const redacted = redactOutput(received.output, received.output_fields ?? {});
-    const changed = received.minewatch?.changed;
-    const a: IncomingAlert = { ...received, output: redacted.output, output_fields: redacted.fields, ...(changed ? { minewatch: { ...received.minewatch, changed: redactChanged(changed) } } : {}) };
-    const priority = parsePriority(a.priority) ?? 'WARNING';
-    const f = a.output_fields ?? {};
-    const time = parseIsoNs(a.time) ?? this.now();
-    const output = a.output.replace(TEXT_PREFIX, '');
-    const mw = a.minewatch;
-    if (mw?.uuid) return this.ingestGroup(a, mw as AlertMessage['minewatch'], priority, output, time);
-    return this.offer({
-      rule: a.rule, priority, source: a.source ?? 'syscall', tags: a.tags ?? [], hostname: a.hostname ?? '', output, outputFields: f, time,
-      namespace: str(f['k8s.ns.name']), pod: str(f['k8s.pod.name']), containerId: str(f['container.id']), containerName: str(f['container.name']),
-      event: () => null, origin: 'input',
-    });
+    const x = readIncoming(received, this.now);
+    if (x.group) return this.ingestGroup(x, x.group);
+    return this.offer(x.candidate);
   }
 
   /** An agent's group, under the agent's uuid: created once, updated by its summary. */
-  private ingestGroup(a: IncomingAlert, mw: AlertMessage['minewatch'], priority: AlertRecord['priority'], output: string, time: bigint): AlertRecord {
-    const firstSeen = parseIsoNs(mw.first_seen) ?? time;
-    const lastSeen = parseIsoNs(mw.last_seen) ?? time;
-    const count = Math.max(1, Math.floor(Number(mw.count) || 1));
+  private ingestGroup(x: Incoming, mw: AlertMessage['minewatch']): AlertRecord {
+    const { a, priority } = x;
+    const count = forwardedCount(mw);
     this.begin();
     // A uuid names a group of one host (the inputs stamp each sender's hostname): another host's
     // alert under it goes to a uuid of its own host, derived from both, so it never updates the
@@ -179,22 +131,16 @@ export class AlertPipeline implements AlertService {
       if (existing?.uuid !== mw.uuid) existing = undefined;
     }
     this.countMatch(a.rule, priority, a.source ?? 'syscall', existing ? Math.max(0, count - existing.count) : count);
-    const kind: DeliveryKind = mw.kind === 'summary' ? 'summary' : 'first';
+    const { group, payload } = forwardedGroup(x, mw);
     if (existing) {
-      if (count <= existing.count && lastSeen <= existing.lastSeen) return existing; // a redelivery
-      const u: GroupUpdate = { id: existing.id, count: Math.max(count, existing.count), lastSeen: lastSeen > existing.lastSeen ? lastSeen : existing.lastSeen, changed: mw.changed ?? existing.changed, windowEnd: null };
-      this.store.closeGroup(u, toJsonText({ ...a, minewatch: { ...mw, kind } }), this.outputNames);
+      if (count <= existing.count && group.lastSeen <= existing.lastSeen) return existing; // a redelivery
+      const u: GroupUpdate = { id: existing.id, count: Math.max(count, existing.count), lastSeen: group.lastSeen > existing.lastSeen ? group.lastSeen : existing.lastSeen, changed: mw.changed ?? existing.changed, windowEnd: null };
+      this.store.closeGroup(u, payload, this.outputNames);
       const rec = { ...existing, ...u };
       this.afterWrite(rec, 'update');
       return rec;
     }
-    const f = a.output_fields ?? {};
-    const rec = this.store.insertGroup({
-      uuid: mw.uuid, groupKey: `${a.rule}\u0000${a.hostname ?? ''}`, rule: a.rule, priority, source: a.source ?? 'syscall', tags: a.tags ?? [],
-      hostname: a.hostname ?? '', output, outputFields: f, firstSeen, lastSeen, count, changed: mw.changed ?? {},
-      namespace: str(f['k8s.ns.name']), pod: str(f['k8s.pod.name']), containerId: str(f['container.id']), containerName: str(f['container.name']),
-      event: null, origin: 'input', windowEnd: null,
-    }, this.outputNames, toJsonText({ ...a, minewatch: { ...mw, kind } }));
+    const rec = this.store.insertGroup(group, this.outputNames, payload);
     this.counters.groups++;
     this.afterWrite(rec, 'new');
     return rec;
@@ -202,13 +148,7 @@ export class AlertPipeline implements AlertService {
 
   private countMatch(ruleName: string, priority: string, sourceName: string, n: number): void {
     this.counters.matches += n;
-    // Bounded here, where the memory is held, not only on the /metrics page.
-    const rule = this.ruleCap.fold(ruleName);
-    const source = this.sourceCap.fold(sourceName);
-    const k = `${rule}\u0000${priority}\u0000${source}`;
-    const c = this.matchCounts.get(k);
-    if (c) c.count += n;
-    else this.matchCounts.set(k, { rule, priority, source, count: n });
+    this.matchCounts.add(ruleName, priority, sourceName, n);
   }
 
   private offer(c: Candidate): AlertRecord | undefined {
@@ -299,19 +239,7 @@ export class AlertPipeline implements AlertService {
 
   /** Falco's JSON alert for a group, with the group data beside it. */
   message(rec: AlertRecord, kind: DeliveryKind): AlertMessage {
-    const time = kind === 'first' ? rec.firstSeen : rec.lastSeen;
-    const repeated = kind === 'summary' ? ` (${rec.count} times from ${isoTime(rec.firstSeen)} to ${isoTime(rec.lastSeen)})` : '';
-    return {
-      ...toFalcoJson({ ...rec, output: `${rec.output}${repeated}`, time }),
-      minewatch: {
-        uuid: rec.uuid,
-        kind,
-        count: rec.count,
-        first_seen: isoTime(rec.firstSeen),
-        last_seen: isoTime(rec.lastSeen),
-        ...(Object.keys(rec.changed).length > 0 ? { changed: rec.changed } : {}),
-      },
-    };
+    return alertMessage(rec, kind);
   }
 
   // ---- timers ----
@@ -429,7 +357,7 @@ export class AlertPipeline implements AlertService {
 
   /** Matches counted so far, by rule, priority and source (for /metrics). */
   matchCountsByRule(): MatchCount[] {
-    return [...this.matchCounts.values()];
+    return this.matchCounts.list();
   }
 
   get openGroups(): number {
@@ -462,12 +390,4 @@ function firstValues(at: Placement): Record<string, OutputValue[]> {
   return out;
 }
 
-/** "2026-11-25T20:16:35.123456789Z" (any fraction length, or an offset) → ns. */
-export function parseIsoNs(s: string | undefined): bigint | undefined {
-  if (typeof s !== 'string') return undefined;
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/.exec(s.trim());
-  if (!m) return undefined;
-  const ms = Date.parse(m[1] + (m[3] ? (m[3].length === 5 ? m[3].slice(0, 3) + ':' + m[3].slice(3) : m[3]) : 'Z'));
-  if (Number.isNaN(ms)) return undefined;
-  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0') || '0');
-}
+export { parseIsoNs } from './intake.js';

@@ -12,38 +12,14 @@ import { dirname } from 'node:path';
 import { securePrivateFile } from '../platform/state.js';
 import type { OutputValue } from '../engine/output.js';
 import { PRIORITIES, priorityRank, type Priority } from '../engine/types.js';
+import type { AlertBackend, GroupUpdate, NewGroup, OutputCounters, PendingDelivery, RetentionLimits } from './backend.js';
 import type { AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
 import { fromJsonText, toJsonText } from '../engine/json.js';
+import { rollupPlan, TOP_N, type RollupRow } from './rollup.js';
+import { likePattern, whereClause } from './query-sql.js';
+import { SQLITE_ROLLUP_SCHEMA, SQLITE_ROLLUP_REBUILD } from './rollup-sqlite.js';
 
-/** A group as the pipeline creates it: an AlertRecord before it has a row id. */
-export type NewGroup = Omit<AlertRecord, 'id' | 'event'> & { event: string | null };
-
-/** What a group's repeats change. */
-export interface GroupUpdate {
-  id: number;
-  count: number;
-  lastSeen: bigint;
-  changed: Record<string, OutputValue[]>;
-  windowEnd: bigint | null;
-}
-
-/** One message waiting for one output. */
-export interface PendingDelivery {
-  id: number;
-  messageId: number;
-  alertId: number;
-  kind: DeliveryKind;
-  payload: string;
-  attempts: number;
-}
-
-export interface OutputCounters {
-  pending: number;
-  dead: number;
-  delivered: number;
-  failures: number;
-  lastError: string | null;
-}
+export type { GroupUpdate, NewGroup, OutputCounters, PendingDelivery } from './backend.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS alerts (
@@ -118,7 +94,7 @@ CREATE TABLE IF NOT EXISTS output_counters (
 );
 `;
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
 function num(v: unknown): number {
   return typeof v === 'bigint' ? Number(v) : (v as number);
@@ -137,7 +113,8 @@ function parseJson<T>(text: unknown, fallback: T): T {
   }
 }
 
-function toRecord(r: Row): AlertRecord {
+/** A row of `alerts` (either store) as the record the pipeline and API use. */
+export function toRecord(r: Row): AlertRecord {
   return {
     id: num(r.id),
     uuid: r.uuid as string,
@@ -163,7 +140,8 @@ function toRecord(r: Row): AlertRecord {
   };
 }
 
-export class AlertStore implements AlertReader {
+export class AlertStore implements AlertReader, AlertBackend {
+  readonly kind = 'sqlite' as const;
   readonly db: Database.Database;
   readonly path: string;
   private readonly st: ReturnType<AlertStore['prepare']>;
@@ -194,6 +172,7 @@ export class AlertStore implements AlertReader {
     this.db.pragma('busy_timeout = 5000');
     this.migrateTextIndex();
     this.db.exec(SCHEMA);
+    this.migrateRollups();
     // No ANALYZE / PRAGMA optimize: statistics taken while the store is small (at its first open,
     // they say the full-text index is empty) make FTS5's own lookups pick scans as it grows, and
     // inserts slowed from 8,000/s to 1,700/s by 200k alerts. The queries are shaped so the plain
@@ -208,6 +187,36 @@ export class AlertStore implements AlertReader {
     this.db.exec('DROP TABLE alerts_text');
     this.db.exec(SCHEMA);
     this.db.exec("INSERT INTO alerts_text(alerts_text) VALUES ('rebuild')");
+  }
+
+  /** Stores made before the hourly rollups: count them once from the groups, then keep them up. */
+  private migrateRollups(): void {
+    const had = this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'rollup_hourly'").get() !== undefined;
+    this.db.transaction(() => {
+      this.db.exec(SQLITE_ROLLUP_SCHEMA);
+      if (!had) this.db.exec(SQLITE_ROLLUP_REBUILD);
+    })();
+  }
+
+  /**
+   * Load many groups at once (benches, imports): the rollup triggers are dropped for the load and
+   * the rollups recounted after it, in one transaction per `fn` call of the caller's batches.
+   */
+  bulkLoad(load: (insert: (g: NewGroup) => void) => void): void {
+    this.db.exec('DROP TRIGGER IF EXISTS alerts_rollup_ins');
+    try {
+      load((g) => this.insertGroup(g, [], null));
+    } finally {
+      this.db.transaction(() => {
+        this.db.exec(SQLITE_ROLLUP_SCHEMA);
+        this.db.exec(SQLITE_ROLLUP_REBUILD);
+      })();
+    }
+  }
+
+  /** The rollup rows (tests compare them with a recount from the groups). */
+  rollupRows(): { dim: string; hour: number; prank: number; value: string; groups: number; matches: number }[] {
+    return this.db.prepare('SELECT dim, hour, prank, value, n_groups AS groups, n_matches AS matches FROM rollup_hourly WHERE n_groups <> 0 OR n_matches <> 0 ORDER BY 1, 2, 3, 4').all() as never;
   }
 
   private prepare() {
@@ -315,6 +324,19 @@ export class AlertStore implements AlertReader {
     return this.st.pending.all(output, afterId, limit) as PendingDelivery[];
   }
 
+  /** One sender per SQLite store: the oldest pending messages. */
+  claim(output: string, limit: number): PendingDelivery[] {
+    return this.pending(output, 0, limit);
+  }
+
+  writing(): boolean {
+    return this.db.inTransaction;
+  }
+
+  get location(): string {
+    return this.path;
+  }
+
   delivered(output: string, d: PendingDelivery): void {
     this.atomic(() => {
       this.st.deleteDelivery.run(d.id);
@@ -347,44 +369,14 @@ export class AlertStore implements AlertReader {
   // ---- queries ----
 
   private where(q: AlertQuery): { sql: string; params: unknown[] } {
-    const parts: string[] = [];
-    const params: unknown[] = [];
-    const inList = (col: string, vals: readonly string[] | undefined) => {
-      if (!vals || vals.length === 0) return;
-      parts.push(`${col} IN (${vals.map(() => '?').join(',')})`);
-      params.push(...vals);
-    };
-    if (q.from !== undefined) { parts.push('last_seen >= ?'); params.push(q.from); }
-    if (q.to !== undefined) { parts.push('last_seen < ?'); params.push(q.to); }
-    inList('rule', q.rule);
-    inList('priority', q.priority);
-    if (q.minPriority !== undefined) { parts.push('prank <= ?'); params.push(priorityRank(q.minPriority)); }
-    inList('source', q.source);
-    inList('hostname', q.hostname);
-    inList('namespace', q.namespace);
-    inList('pod', q.pod);
-    if (q.container && q.container.length > 0) {
-      // A container is named by its id or its name.
-      const marks = q.container.map(() => '?').join(',');
-      parts.push(`(container_id IN (${marks}) OR container_name IN (${marks}))`);
-      params.push(...q.container, ...q.container);
-    }
-    const text = q.text?.trim();
-    if (text) {
+    return whereClause(q, (text) => {
       // Trigram FTS needs 3 characters; shorter searches scan (they are rarely selective anyway).
-      if ([...text].length >= 3) {
-        // The trigram index narrows LIKE to the rows holding every trigram of the text, but not
-        // with an ESCAPE clause: that is only added when the text holds % or _ itself.
-        const special = /[%_]/.test(text);
-        parts.push(`id IN (SELECT rowid FROM alerts_text WHERE output LIKE ?${special ? " ESCAPE '\\'" : ''})`);
-        params.push('%' + (special ? text.replace(/[\\%_]/g, (c) => '\\' + c) : text) + '%');
-      } else {
-        parts.push("output LIKE ? ESCAPE '\\'");
-        params.push('%' + text.replace(/[\\%_]/g, (c) => '\\' + c) + '%');
-      }
-    }
-    if (q.beforeId !== undefined) { parts.push('id < ?'); params.push(q.beforeId); }
-    return { sql: parts.length ? ' WHERE ' + parts.join(' AND ') : '', params };
+      if ([...text].length < 3) return { sql: "output LIKE ? ESCAPE '\\'", params: [likePattern(text)] };
+      // The trigram index narrows LIKE to the rows holding every trigram of the text, but not
+      // with an ESCAPE clause: that is only added when the text holds % or _ itself.
+      const special = /[%_]/.test(text);
+      return { sql: `id IN (SELECT rowid FROM alerts_text WHERE output LIKE ?${special ? " ESCAPE '\\'" : ''})`, params: [special ? likePattern(text) : `%${text}%`] };
+    });
   }
 
   query(q: AlertQuery): AlertRecord[] {
@@ -396,7 +388,20 @@ export class AlertStore implements AlertReader {
     return rows.map(toRecord);
   }
 
+  /**
+   * The dashboard's counts: whole hours from the hourly rollups (src/alerts/rollup.ts) where the
+   * filters allow, the rest from the groups.
+   */
   stats(q: AlertQuery, bucketMs: number): AlertStats {
+    const plan = rollupPlan(q, bucketMs, 'rollup_hourly');
+    if (!plan) return this.statsFromGroups(q, bucketMs);
+    const rows = plan.statements.map((s) => this.db.prepare(s.sql).all(...s.params) as RollupRow[]);
+    const edges = plan.edges.map((e) => this.statsFromGroups(e, bucketMs, true));
+    return plan.combine(rows, edges, plan.rawTimeline ? this.statsFromGroups(q, bucketMs).timeline : undefined);
+  }
+
+  /** The counts read from the groups themselves (`exact`: top lists not cut to 50, for merging). */
+  statsFromGroups(q: AlertQuery, bucketMs: number, exact = false): AlertStats {
     const { sql, params } = this.where({ ...q, beforeId: undefined });
     const all = (s: string) => this.db.prepare(s).all(...params) as { k: string | null; n: number }[];
     const total = this.db.prepare(`SELECT COUNT(*) AS g, COALESCE(SUM(count), 0) AS m FROM alerts${sql}`).get(...params) as { g: number; m: number };
@@ -406,7 +411,7 @@ export class AlertStore implements AlertReader {
     // index of `col` in order (no sort, but a table lookup per row: seconds at 1M rows).
     for (const r of all(`SELECT prank AS k, SUM(count) AS n FROM alerts${sql} GROUP BY +prank`)) byPriority[PRIORITIES[Number(r.k)]!] = r.n;
     const top = (col: string) =>
-      all(`SELECT ${col} AS k, SUM(count) AS n FROM alerts${sql}${sql ? ' AND' : ' WHERE'} +${col} IS NOT NULL GROUP BY +${col} ORDER BY n DESC LIMIT 50`).map(
+      all(`SELECT ${col} AS k, SUM(count) AS n FROM alerts${sql}${sql ? ' AND' : ' WHERE'} +${col} IS NOT NULL GROUP BY +${col} ORDER BY n DESC${exact ? '' : ` LIMIT ${TOP_N}`}`).map(
         (r) => [r.k as string, r.n] as [string, number],
       );
     const bucketNs = BigInt(Math.max(1000, Math.floor(bucketMs))) * 1_000_000n;
@@ -430,7 +435,7 @@ export class AlertStore implements AlertReader {
    * waiting for an output, and groups whose window is open, are kept: retention never loses an
    * alert that has not been delivered. Returns how many were deleted.
    */
-  applyRetention(opts: { nowNs: bigint; maxAgeDays: number; maxAlerts: number; maxSizeMb: number }): number {
+  applyRetention(opts: RetentionLimits): number {
     const keep = 'window_end IS NULL AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.alert_id = alerts.id)';
     let deleted = 0;
     const delete_ = (cond: string, params: unknown[]) => {
@@ -454,6 +459,8 @@ export class AlertStore implements AlertReader {
         if (deleted === before) break;
       }
     }
+    // Rows whose groups all moved to a later hour or were deleted hold zeros now.
+    this.db.prepare('DELETE FROM rollup_hourly WHERE n_groups <= 0 AND n_matches <= 0').run();
     return deleted;
   }
 

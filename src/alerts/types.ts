@@ -113,11 +113,14 @@ export interface AlertStats {
   timeline: { t: number; count: number }[];
 }
 
-/** What the web API reads (implemented by AlertStore in src/alerts/store.ts). */
+/**
+ * What the web API reads (implemented by both stores: SQLite answers at once, PostgreSQL with a
+ * promise; callers await either).
+ */
 export interface AlertReader {
-  query(q: AlertQuery): AlertRecord[];
-  get(id: number): AlertRecord | undefined;
-  stats(q: AlertQuery, bucketMs: number): AlertStats;
+  query(q: AlertQuery): AlertRecord[] | Promise<AlertRecord[]>;
+  get(id: number): AlertRecord | undefined | Promise<AlertRecord | undefined>;
+  stats(q: AlertQuery, bucketMs: number): AlertStats | Promise<AlertStats>;
 }
 
 /**
@@ -143,14 +146,16 @@ export interface OutputStats {
 export interface AlertService extends AlertReader {
   /**
    * Store (and forward) an alert received from Falco or an agent. Undefined when it was a repeat
-   * counted into an open group (no row of its own).
+   * counted into an open group (no row of its own). Its `id` is final once commit() has resolved
+   * (the PostgreSQL store writes at commit).
    */
   ingest(a: IncomingAlert): AlertRecord | undefined;
   /**
    * Make everything accepted so far durable (writes are committed in groups, once per event-loop
-   * turn): an input calls this before it acknowledges a request.
+   * turn): an input awaits this before it acknowledges a request. Rejects when the store did not
+   * take them (the sender keeps them and retries).
    */
-  commit(): void;
+  commit(): void | Promise<void>;
   subscribe(l: AlertListener): () => void;
   outputStats(): OutputStats[];
 }

@@ -6,8 +6,8 @@
 import { Agent } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import type { RulesManager } from '../agent/rules-manager.js';
-import type { AlertPipeline } from '../alerts/pipeline.js';
-import { type Alerting, openAlertPipeline, startAlerting } from './alerting.js';
+import { type AlertIntake, type Alerting, openAlertPipeline, startAlerting } from './alerting.js';
+import type { RoutePlugin } from '../web/types.js';
 import { enabledWebhooks, type Webhooks, webhooks } from './webhooks.js';
 import type { Config } from '../config/sections.js';
 import type { Event } from '../events.js';
@@ -28,6 +28,8 @@ export interface AgentAppOptions {
   rules: RulesManager;
   /** `run --record`: every enriched event. */
   record?: (ev: Event) => void;
+  /** More routes on the web server (the server's /readyz). */
+  routes?: RoutePlugin[];
 }
 
 /**
@@ -51,10 +53,15 @@ export class AppStartError extends Error {
 
 /** Throws AppStartError (the web server for `server`, the webhook config for `server`, the webhook config) with a message naming the key at fault. */
 export async function startAgentApp(config: Config, log: Logger, o: AgentAppOptions): Promise<AgentApp> {
-  const alerts: AlertPipeline = openAlertPipeline(config, log);
+  let alerts: AlertIntake;
+  try {
+    alerts = await openAlertPipeline(config, log, { sharedStore: o.server });
+  } catch (e) {
+    throw new AppStartError('alerting', e as Error);
+  }
   const core = composeHostCore(config, log, { sink: (m) => void alerts.accept(m), rules: o.rules, record: o.record });
   const agent = new Agent(config, log, core, { hostSources: !o.server });
-  const toAlerts = (m: Parameters<AlertPipeline['accept']>[0]): void => void alerts.accept(m);
+  const toAlerts = (m: Parameters<AlertIntake['accept']>[0]): void => void alerts.accept(m);
   let alerting: Alerting;
   try {
     const hooks = (): Webhooks => webhooks(config, core.pipeline.sink, toAlerts, log);
@@ -62,7 +69,11 @@ export async function startAgentApp(config: Config, log: Logger, o: AgentAppOpti
       pipeline: alerts,
       webRequired: o.server,
       inputs: o.server || config.web.inputs.enabled === true,
-      ...(o.server ? hooks() : agentInputs(config, log, hooks)),
+      sharedStore: o.server,
+      ...(() => {
+        const h = o.server ? hooks() : agentInputs(config, log, hooks);
+        return { ...h, routes: [...h.routes, ...(o.routes ?? [])] };
+      })(),
       metrics: o.server
         ? { events: () => core.pipeline.eventCounts.entries(), rulesLoaded: () => core.rules.engine.active.length }
         : {

@@ -5,7 +5,10 @@
  */
 import type { Logger } from '../platform/logger.js';
 import { createOutputs } from '../alerts/outputs/index.js';
+import { forwardOutput } from '../alerts/forward.js';
 import { AlertPipeline } from '../alerts/pipeline.js';
+import { PgAlertService } from '../alerts/pg/service.js';
+import type { AlertService } from '../alerts/types.js';
 import type { Config } from '../config/sections.js';
 import { priorityLabel, type Priority } from '../engine/types.js';
 import { clientOptions } from '../k8s-api/api-config.js';
@@ -19,8 +22,11 @@ import type { MetricsSources } from '../web/metrics.js';
 import { createWebServer, WebConfigError, webServerOptions, type WebServer } from '../web/server.js';
 import type { RoutePlugin } from '../web/types.js';
 
+/** The alert service either store gives: AlertPipeline (SQLite) or PgAlertService (PostgreSQL). */
+export type AlertIntake = AlertService & Pick<AlertPipeline, 'accept' | 'matchCountsByRule' | 'groupingStats' | 'stop'>;
+
 export interface Alerting {
-  readonly pipeline: AlertPipeline;
+  readonly pipeline: AlertIntake;
   /** The web server, when `web.enabled` and it could listen. */
   readonly web: WebServer | undefined;
   /** Its base URL, e.g. http://127.0.0.1:8788. */
@@ -43,14 +49,31 @@ export interface AlertingOptions {
   /** Mount the alert inputs (POST /, /falco): the server always, the agent when web.inputs.enabled. */
   inputs: boolean;
   /** The alert pipeline, opened beforehand (openAlertPipeline) so the event pipeline can end in it. */
-  pipeline?: AlertPipeline;
+  pipeline?: AlertIntake;
+  /** alerts.store.url (PostgreSQL, shared by replicas) is allowed: the server only. */
+  sharedStore?: boolean;
 }
 
-/** The store, throttle and outputs, started: where every match ends. */
-export function openAlertPipeline(config: Config, log: Logger): AlertPipeline {
+/**
+ * The store (SQLite, or PostgreSQL for the server's replicas), throttle and outputs (the fleet
+ * forwarder among them), started: where every match ends.
+ */
+export async function openAlertPipeline(config: Config, log: Logger, opts: { sharedStore?: boolean } = {}): Promise<AlertIntake> {
   const outputs = createOutputs(config.outputs, log);
-  const pipeline = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
-  log.info({ store: pipeline.store.path, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
+  if (config.alerts.forward) outputs.push(forwardOutput(config.alerts.forward, log));
+  let pipeline: AlertIntake;
+  let store: string;
+  if (config.alerts.store.url) {
+    if (!opts.sharedStore) throw new Error('alerts.store.url (PostgreSQL) is for `minewatch server`: an agent keeps its alerts in SQLite (alerts.store.path) and forwards them; remove the key here');
+    const svc = await PgAlertService.start({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values });
+    pipeline = svc;
+    store = svc.store.location;
+  } else {
+    const p = new AlertPipeline({ config: config.alerts, outputs, log, maxLabelValues: config.web.metrics_max_label_values }).start();
+    pipeline = p;
+    store = p.store.path;
+  }
+  log.info({ store, outputs: outputs.map((o) => o.name), throttleWindowS: config.alerts.throttle.window_s }, 'alert pipeline started');
   return pipeline;
 }
 
@@ -86,7 +109,7 @@ function announce(url: string, tok: ReturnType<typeof operatorToken>, log: Logge
 }
 
 export async function startAlerting(config: Config, log: Logger, opts: AlertingOptions): Promise<Alerting> {
-  const pipeline = opts.pipeline ?? openAlertPipeline(config, log);
+  const pipeline = opts.pipeline ?? await openAlertPipeline(config, log, opts);
   let web: WebServer | undefined;
   let url: string | undefined;
   if (config.web.enabled) {

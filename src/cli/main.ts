@@ -7,6 +7,7 @@ import { registerFields } from './fields.js';
 import { registerK8s } from './k8s.js';
 import { registerGithub } from './github.js';
 import { registerReplay } from './replay.js';
+import { registerReplayLive } from './replay-live.js';
 import { registerResponse } from './response.js';
 import { registerRules } from './rules.js';
 import { registerRun } from './run.js';
@@ -25,6 +26,7 @@ program
 registerRun(program);
 registerServer(program);
 registerReplay(program);
+registerReplayLive(program);
 registerRules(program);
 registerFields(program);
 registerResponse(program);

@@ -11,6 +11,10 @@ import { type AgentApp, startAgentApp } from '../app/agent-app.js';
 import { rulesFromConfig } from '../app/compose.js';
 import { reloadOnSighup } from '../app/reload.js';
 import { applyCommonFlags, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
+import { FleetConsumer } from '../fleet/consumer.js';
+import { fleetSink } from '../fleet/server-sink.js';
+import { type ReadinessCheck, readinessRoute } from '../fleet/readiness.js';
+import { registerServerMigrate } from './server-migrate.js';
 
 interface ServerOpts {
   config?: string;
@@ -19,7 +23,7 @@ interface ServerOpts {
 }
 
 export function registerServer(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('the central alert store, dashboard, API and inputs (POST / and /falco take Falco JSON alerts from agents and Falco); no sources')
     .option('-c, --config <file>', 'the config file (alerts, outputs, web, k8s sections)')
@@ -28,6 +32,7 @@ export function registerServer(program: Command): void {
     .action(async (opts: ServerOpts) => {
       process.exitCode = await serve(opts);
     });
+  registerServerMigrate(server);
 }
 
 async function serve(opts: ServerOpts): Promise<number> {
@@ -50,19 +55,38 @@ async function serve(opts: ServerOpts): Promise<number> {
   } catch (e) {
     return printLoadError(e);
   }
+  // /readyz: filled in as each part comes up (the store first, then the fleet consumer).
+  const checks: ReadinessCheck[] = [];
   let app: AgentApp;
   try {
-    app = await startAgentApp(config, log, { server: true, rules });
+    app = await startAgentApp(config, log, { server: true, rules, routes: [readinessRoute(() => checks)] });
   } catch (e) {
     log.error({ err: (e as Error).message }, 'cannot start');
     process.stderr.write(`minewatch server: ${(e as Error).message}\n`);
     return 1;
+  }
+  checks.push({ name: 'store', check: () => ({ ready: true, detail: 'open, migrations applied' }) });
+  let consumer: FleetConsumer | undefined;
+  if (config.alerts.consume) {
+    try {
+      consumer = new FleetConsumer(config.alerts.consume, fleetSink(app.alerting.pipeline, log), log.child({ component: 'fleet' }));
+      await consumer.start();
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'cannot start');
+      process.stderr.write(`minewatch server: ${(e as Error).message}\n`);
+      await consumer?.stop();
+      await app.stop();
+      return 1;
+    }
+    const c = consumer;
+    checks.push({ name: 'fleet_consumer', check: () => c.readiness() });
   }
   rules.watchFiles();
   reloadOnSighup(app, opts.config, log, (c) => {
     applyCommonFlags(c, opts);
   });
   log.info({ url: app.alerting.url }, 'server started');
-  await untilSignal(log, () => app.stop());
+  // The consumer first: what it took is committed and acked, or left to another replica.
+  await untilSignal(log, () => (consumer?.stop() ?? Promise.resolve()).then(() => app.stop()));
   return 0;
 }

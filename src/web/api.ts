@@ -189,7 +189,7 @@ export function apiRoutes(store: AlertReader, now: () => number = Date.now): Rou
       } catch (e) {
         return badRequest(reply, e);
       }
-      const rows = store.query(q);
+      const rows = await store.query(q);
       const next = rows.length === q.limit ? rows[rows.length - 1]!.id : null;
       return reply.type('application/json').send(jsonSafe({ alerts: rows.map((r) => alertView(r, false)), next_before_id: next }));
     });
@@ -197,7 +197,7 @@ export function apiRoutes(store: AlertReader, now: () => number = Date.now): Rou
     app.get('/api/alerts/:id', { config: { auth: 'token' } }, async (req, reply) => {
       const raw = (req.params as { id: string }).id;
       if (!/^\d{1,15}$/.test(raw)) return reply.code(400).send({ error: `id: '${raw.slice(0, 20)}' is not an alert id (a whole number)` });
-      const r = store.get(Number(raw));
+      const r = await store.get(Number(raw));
       if (!r) return reply.code(404).send({ error: `no alert with id ${raw} (it may have been removed by retention)` });
       return reply.type('application/json').send(jsonSafe(alertView(r, true)));
     });
@@ -212,7 +212,7 @@ export function apiRoutes(store: AlertReader, now: () => number = Date.now): Rou
       } catch (e) {
         return badRequest(reply, e);
       }
-      return reply.send(statsView(store.stats(q, bucket), bucket));
+      return reply.send(statsView(await store.stats(q, bucket), bucket));
     });
   };
 }

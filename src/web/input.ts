@@ -136,9 +136,15 @@ export function inputRoutes(alerts: AlertService): RoutePlugin {
         batch = batch.map((a) => ({ ...a, hostname: host }));
       }
       // null: counted into a group whose window is open (a repeat), so no new row.
-      const ids = batch.map((a) => alerts.ingest(a)?.id ?? null);
+      const stored = batch.map((a) => alerts.ingest(a));
       // Acknowledged means stored: the sender may forget these alerts once it has our 200.
-      alerts.commit();
+      try {
+        await alerts.commit();
+      } catch (e) {
+        req.log.error({ err: String(e) }, 'cannot store received alerts; the sender is told to retry');
+        return reply.code(503).header('retry-after', '5').send({ error: 'the alert store is unavailable; nothing was stored, retry later' });
+      }
+      const ids = stored.map((r) => r?.id ?? null);
       return reply.code(200).send({ accepted: ids.length, ids });
     };
     app.post('/', { config: { auth: 'input' } }, handler);

@@ -89,6 +89,16 @@ export async function waitForPort(host: string, port: number, ms: number, alive:
   }
 }
 
+/** Stop a server process: SIGTERM, then SIGKILL after 5 s; resolves once it has exited. */
+export async function stopProcess(c: ChildProcess | undefined): Promise<void> {
+  if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  const gone = new Promise<void>((r) => c.once('exit', () => r()));
+  c.kill('SIGTERM');
+  const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(t);
+}
+
 /** Start one broker (or wrap the one the environment names). */
 export async function startBroker(kind: BrokerKind): Promise<Broker> {
   const env = process.env[ENV[kind]];
@@ -142,14 +152,8 @@ async function ownBroker(kind: BrokerKind): Promise<Broker> {
 
   const stop = async (): Promise<void> => {
     const c = child;
-    if (!c) return;
     child = undefined;
-    if (c.exitCode !== null || c.signalCode !== null) return;
-    const gone = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
-    const t = setTimeout(() => c.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(t);
+    await stopProcess(c);
   };
 
   await start();
@@ -191,7 +195,7 @@ async function relayedBroker(kind: BrokerKind, envUrl: string): Promise<Broker> 
 }
 
 /** Forwards loopback TCP connections to host:port until cut. */
-class TcpRelay {
+export class TcpRelay {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
 

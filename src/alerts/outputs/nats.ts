@@ -21,6 +21,10 @@ export interface NatsOutputOptions extends OutputOptions {
   user?: string;
   password?: string;
   timeoutMs: number;
+  /** More connection options: credentials files, TLS, an inbox prefix (fleet mode's forwarder). */
+  connection?: Partial<ConnectionOptions>;
+  /** The JetStream message id of a message (default: the group's uuid and the delivery kind). */
+  msgId?: (msg: AlertMessage) => string | undefined;
 }
 
 /** A subject token: no dots, wildcards or spaces. */
@@ -76,6 +80,7 @@ export class NatsOutput extends FilteredOutput {
       pingInterval: 10_000,
       ...(o.token ? { token: o.token } : {}),
       ...(o.user ? { user: o.user, pass: o.password } : {}),
+      ...o.connection,
     };
     let nc: NatsConnection;
     try {
@@ -128,9 +133,10 @@ export class NatsOutput extends FilteredOutput {
         this.streamChecked = true;
       }
       const uuid = msg.minewatch?.uuid;
+      const msgID = o.msgId ? o.msgId(msg) : uuid ? `${uuid}:${msg.minewatch.kind}` : undefined;
       const ack = await withDeadline(js.publish(subject, toJsonText(msg), {
         timeout: o.timeoutMs,
-        ...(uuid ? { msgID: `${uuid}:${msg.minewatch.kind}` } : {}),
+        ...(msgID ? { msgID } : {}),
       }), o.timeoutMs + 1000, `${this.where}: the PubAck from ${o.url}`);
       if (ack.stream !== o.stream) this.log?.debug({ output: this.name, stream: ack.stream }, 'alert stored in another stream than the configured one');
     } catch (e) {

@@ -43,12 +43,22 @@ export class WebhookOutput extends FilteredOutput {
   }
 
   protected async deliver(msg: AlertMessage): Promise<void> {
-    await this.target.post(toJsonText(msg), await this.token.header());
+    await this.target.post(toJsonText(msg), { ...idempotencyHeader(msg), ...(await this.token.header()) });
   }
 
   async close(): Promise<void> {
     this.target.close();
   }
+}
+
+/**
+ * Delivery is at least once (a send that timed out is sent again, a replica that died mid-send is
+ * taken over): the group's uuid and message kind, the same key the NATS output gives JetStream,
+ * let a receiver drop a repeat. It is also in the body, under `minewatch`.
+ */
+export function idempotencyHeader(msg: AlertMessage): Record<string, string> {
+  const mw = msg.minewatch;
+  return mw?.uuid ? { 'idempotency-key': `${mw.uuid}:${mw.kind}` } : {};
 }
 
 function lowerCaseKeys(h: Record<string, string>): Record<string, string> {

@@ -136,6 +136,63 @@ subjects:
 {{- if or (dig "execwhacker" "enabled" false $d) (dig "tcpflowkiller" "enabled" false $d) (include "minewatch.enforces" (dict "ctx" . "action" "kill")) (include "minewatch.agentWritesCgroups" .) }}true{{ end }}
 {{- end }}
 
+{{/* Fleet mode's mount points, and "true" when each engine is configured. */}}
+{{- define "minewatch.fleetDir" -}}/etc/minewatch/fleet{{- end }}
+{{- define "minewatch.agentNatsDir" -}}/etc/minewatch/nats{{- end }}
+{{- define "minewatch.natsCADir" -}}/etc/minewatch/nats-ca{{- end }}
+{{- define "minewatch.fleetNats" -}}{{ if .Values.fleet.nats.url }}true{{ end }}{{- end }}
+{{- define "minewatch.fleetPostgres" -}}{{ if .Values.fleet.postgres.url }}true{{ end }}{{- end }}
+
+{{/* More than one server replica only on the shared engines: SQLite is one file with one writer. */}}
+{{- define "minewatch.checkReplicas" -}}
+{{- if gt (int .Values.server.replicas) 1 }}
+{{- if not (and .Values.fleet.nats.url .Values.fleet.postgres.url) }}
+{{- fail (printf "server.replicas is %v, but more than one server replica needs fleet.nats.url and fleet.postgres.url both set (the default SQLite store is one file with one writer): set both, or server.replicas: 1" .Values.server.replicas) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.fleet.postgres.url (not .Values.fleet.postgres.existingSecret) (not (regexMatch "^postgres(ql)?://[^/:@]+:[^@]+@" .Values.fleet.postgres.url)) }}
+{{- fail "fleet.postgres.url is set without a password: set fleet.postgres.existingSecret to a Secret holding it (key fleet.postgres.passwordKey)" }}
+{{- end }}
+{{- if and .Values.fleet.nats.url (not .Values.fleet.nats.server.existingSecret) }}
+{{- fail "fleet.nats.url is set but fleet.nats.server.existingSecret is not: the servers need their own NATS user (a Secret with its user and password; see docs/fleet.md)" }}
+{{- end }}
+{{- end }}
+
+{{/* alerts.forward of an agent (fleet.nats.url set). */}}
+{{- define "minewatch.agentForward" -}}
+{{- $n := .Values.fleet.nats }}
+{{- $dir := include "minewatch.agentNatsDir" . }}
+{{- $f := dict "url" $n.url "stream" $n.stream "subject_prefix" $n.subjectPrefix }}
+{{- if eq $n.agents.auth "creds" }}
+{{- $_ := set $f "creds_file" (printf "%s/agent.creds" $dir) }}
+{{- else if eq $n.agents.auth "password" }}
+{{- $_ := set $f "user" (printf "%s{hostname}" $n.agents.userPrefix) }}
+{{- $_ := set $f "password_file" (printf "%s/password" $dir) }}
+{{- else }}
+{{- fail (printf "fleet.nats.agents.auth: %q is not password or creds" $n.agents.auth) }}
+{{- end }}
+{{- if $n.caSecret }}{{ $_ := set $f "tls" (dict "ca_file" (printf "%s/ca.crt" (include "minewatch.natsCADir" .))) }}{{ end }}
+{{- toJson $f }}
+{{- end }}
+
+{{/* The server's alerts section: the fleet engines when set, else the SQLite file. */}}
+{{- define "minewatch.serverAlerts" -}}
+{{- $fleet := include "minewatch.fleetDir" . }}
+{{- $a := dict "store" (dict "path" (printf "%s/alerts.db" (include "minewatch.stateDir" .))) }}
+{{- if .Values.fleet.postgres.url }}
+{{- $store := dict "url" .Values.fleet.postgres.url }}
+{{- if .Values.fleet.postgres.existingSecret }}{{ $_ := set $store "password_file" (printf "%s/pg-password" $fleet) }}{{ end }}
+{{- $_ := set $a "store" $store }}
+{{- end }}
+{{- if .Values.fleet.nats.url }}
+{{- $n := .Values.fleet.nats }}
+{{- $c := dict "url" $n.url "stream" $n.stream "subject_prefix" $n.subjectPrefix "user" $n.server.user "password_file" (printf "%s/nats-password" $fleet) }}
+{{- if $n.caSecret }}{{ $_ := set $c "tls" (dict "ca_file" (printf "%s/ca.crt" (include "minewatch.natsCADir" .))) }}{{ end }}
+{{- $_ := set $a "consume" $c }}
+{{- end }}
+{{- toJson (mergeOverwrite $a (deepCopy .Values.server.alerts)) }}
+{{- end }}
+
 {{/* The agent's config file (minewatch run --config /etc/minewatch/minewatch.yaml). */}}
 {{- define "minewatch.agentConfig" -}}
 {{- $sources := mergeOverwrite (dict "driver" .Values.agent.driver) (deepCopy .Values.agent.sources) }}
@@ -144,7 +201,11 @@ subjects:
 {{- $_ := set $sources "containers" $containers }}
 {{- end }}
 {{- $outputs := dict "stdout" (dict "enabled" .Values.agent.stdout.enabled "format" .Values.agent.stdout.format) }}
-{{- if .Values.server.enabled }}
+{{- $alerts := dict "store" (dict "path" (printf "%s/alerts.db" (include "minewatch.stateDir" .))) }}
+{{- if .Values.fleet.nats.url }}
+{{- /* Fleet mode: alerts go to NATS JetStream (through the agent's store), not over HTTP. */}}
+{{- $_ := set $alerts "forward" (include "minewatch.agentForward" . | fromJson) }}
+{{- else if .Values.server.enabled }}
 {{- $_ := set $outputs "falcosidekick" (dict "enabled" true "url" (printf "https://%s:%v/" (include "minewatch.serverHost" .) .Values.server.service.port) "token_file" (printf "%s/token" (include "minewatch.identityDir" .)) "ca_file" (printf "%s/ca.crt" (include "minewatch.tlsDir" .))) }}
 {{- end }}
 {{- $cfg := dict
@@ -153,7 +214,7 @@ subjects:
   "sources" $sources
   "outputs" $outputs
   "web" (dict "listen" .Values.agent.web.listen)
-  "alerts" (dict "store" (dict "path" (printf "%s/alerts.db" (include "minewatch.stateDir" .))))
+  "alerts" $alerts
   "response" .Values.response
   "detectors" (include "minewatch.detectors" . | fromJson)
   "k8s" (dict "api" (dict "enrich" (dict "enabled" true)))
@@ -209,7 +270,7 @@ subjects:
   "engine" .Values.engine
   "outputs" (mergeOverwrite (dict "stdout" (dict "enabled" true "format" "json")) (deepCopy .Values.server.outputs))
   "web" $web
-  "alerts" (mergeOverwrite (dict "store" (dict "path" (printf "%s/alerts.db" (include "minewatch.stateDir" .)))) (deepCopy .Values.server.alerts))
+  "alerts" (include "minewatch.serverAlerts" . | fromJson)
   "response" .Values.response
   "k8s" $k8s
 }}
