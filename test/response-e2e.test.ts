@@ -263,7 +263,9 @@ function assertOutcome(a: Alert, want: { outcome: string; trigger: string; pid: 
 
 /** A cgroup named as docker's cgroupfs driver names a container's (v1 pids hierarchy, else the v2 root). */
 function makeContainerCgroup(id: string): string | undefined {
-  const dir = dockerCgroupDirs(id, ['pids'])[0];
+  // The cpu controller, where a runtime puts every container and the eBPF driver's exec record
+  // reads a v1 host's cgroup from (a pids-only cgroup would look like the host to it).
+  const dir = dockerCgroupDirs(id, ['cpu', 'cpuacct'])[0];
   if (!dir) return undefined;
   // The docker/ parent too, when this test makes it (removed after, if nobody else uses it by then).
   const parent = join(dir, '..');

@@ -9,7 +9,7 @@
  * user: an alert claiming another hostname is stored under the subject's host, and logged.
  */
 import {
-  AckPolicy, type Consumer, DeliverPolicy, type JetStreamManager, type JsMsg, type NatsConnection, RetentionPolicy, StorageType, connect, nanos,
+  AckPolicy, type Consumer, DeliverPolicy, type JetStreamManager, type JsMsg, type NatsConnection, RetentionPolicy, StorageType, Events, connect, nanos,
 } from 'nats';
 import type { Logger } from '../platform/logger.js';
 import type { ConsumeConfig } from '../alerts/fleet-config.js';
@@ -67,10 +67,10 @@ export class FleetConsumer {
     const nc = this.nc;
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') {
+        if (s.type === Events.Disconnect) {
           this.connected = false;
           this.log.warn({ url: c.url }, 'NATS connection lost; the agents keep their alerts until it is back');
-        } else if (s.type === 'reconnect') {
+        } else if (s.type === Events.Reconnect) {
           this.connected = true;
           this.log.info({ url: c.url }, 'NATS connection back');
         }

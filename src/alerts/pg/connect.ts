@@ -15,7 +15,8 @@ export interface PgStoreConfig {
 
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 ? (v: string) => BigInt(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    // INT8 columns as bigint (counts and ns times overflow a double); the rest as pg parses them.
+    oid === (pg.types.builtins.INT8 as number) ? (v: string) => BigInt(v) : (pg.types.getTypeParser(oid, format as 'text') as unknown)) as typeof pg.types.getTypeParser,
 };
 
 /** True when a store setting names PostgreSQL rather than a SQLite file. */

@@ -193,10 +193,10 @@ export async function migrate(client: pg.ClientBase, onStep?: (m: Migration) => 
 
 /** The newest version recorded, 0 for a database never migrated (readiness waits for the latest). */
 export async function schemaVersion(client: pg.ClientBase): Promise<number> {
-  const t = await client.query("SELECT to_regclass('minewatch_migrations') AS t");
-  if (!t.rows[0].t) return 0;
-  const r = await client.query('SELECT COALESCE(MAX(version), 0) AS v FROM minewatch_migrations');
-  return Number(r.rows[0].v);
+  const t = await client.query<{ t: string | null }>("SELECT to_regclass('minewatch_migrations') AS t");
+  if (!t.rows[0]?.t) return 0;
+  const r = await client.query<{ v: string | number }>('SELECT COALESCE(MAX(version), 0) AS v FROM minewatch_migrations');
+  return Number(r.rows[0]?.v ?? 0);
 }
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -69,7 +69,7 @@ const COLUMNS = ['uuid', 'group_key', 'rule', 'priority', 'prank', 'source', 'ta
  * group key's own separator too). JSON columns escape it already.
  */
 export function pgText<T extends string | null>(v: T): T {
-  return (typeof v === 'string' && v.includes('\u0000') ? v.replace(/\u0000/g, '\uFFFD') : v) as T;
+  return (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v) as T;
 }
 
 /** The group's row values, in COLUMNS' order. */
@@ -378,8 +378,8 @@ export class PgAlertStore implements AlertBackend {
    */
   async compactRollups(): Promise<boolean> {
     return this.tx(async (c) => {
-      const got = await c.query('SELECT pg_try_advisory_xact_lock($1) AS ok', [COMPACT_LOCK.toString()]);
-      if (!got.rows[0].ok) return false;
+      const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [COMPACT_LOCK.toString()]);
+      if (!got.rows[0]?.ok) return false;
       await c.query(`WITH d AS (DELETE FROM rollup_delta RETURNING *),
         x AS (
           SELECT '${DIMS.rule}' AS dim, hour, prank, rule AS value, n_groups, n_matches FROM d
@@ -460,8 +460,8 @@ export class PgAlertStore implements AlertBackend {
     const c = await this.pool.connect();
     let deleted = 0;
     try {
-      const got = await c.query('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK.toString()]);
-      if (!got.rows[0].ok) return 0;
+      const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RETENTION_LOCK.toString()]);
+      if (!got.rows[0]?.ok) return 0;
       try {
         const keep = 'window_end IS NULL AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.alert_id = alerts.id)';
         const batches = async (cond: string, params: unknown[], max = Infinity) => {
@@ -478,7 +478,7 @@ export class PgAlertStore implements AlertBackend {
           await batches('last_seen < ?', [cutoff]);
         }
         if (opts.maxAlerts > 0) {
-          const total = Number((await c.query('SELECT COUNT(*) AS n FROM alerts')).rows[0].n);
+          const total = Number((await c.query<{ n: string }>('SELECT COUNT(*) AS n FROM alerts')).rows[0]?.n ?? 0);
           if (total > opts.maxAlerts) await batches('true', [], deleted + (total - opts.maxAlerts));
         }
         await this.compactRollups();
@@ -524,7 +524,7 @@ export class PgAlertStore implements AlertBackend {
         if (stopped || this.closed) return;
         if (e) onError(e);
         clearTimeout(retry);
-        retry = setTimeout(() => connect().catch((err: Error) => again(err)), 1000);
+        retry = setTimeout(() => void connect().catch((err: Error) => again(err)), 1000);
         retry.unref();
       };
       c.on('error', (e) => again(e));
