@@ -12,7 +12,7 @@
 import type { ProcessInfo } from '../events.js';
 import { EXE_DELETED, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER, type KernelExec, type KernelExecFacts } from '../events.js';
 import { exeWritable } from './exe-identity.js';
-import { capsToText } from '../platform/procfs.js';
+import { capsToText, parseExeLink, readlinkQuiet } from '../platform/procfs.js';
 
 /** Capability masks seen over and over (every exec of every process): their texts, by mask. */
 const capTexts = new Map<bigint, string>();
@@ -52,11 +52,15 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     exe: k.argv[0] ?? '',
     args: k.argv.slice(1),
   };
-  if (k.exepath) {
-    info.exepath = k.exepath;
+  // The kernel's path walk names no file outside the mount tree (a memfd, an unlinked file's
+  // anonymous inode): then, and only then, ask /proc, as `proc.exepath` shows it (/memfd:NAME).
+  const exepath = k.exepath || exeLinkOf(pid);
+  if (exepath) {
+    info.exepath = exepath;
     info.exe_deleted = (f.exeFlags & EXE_DELETED) !== 0;
-    info.exe_from_memfd = (f.exeFlags & EXE_MEMFD) !== 0;
   }
+  // From the kernel's view of the file, whether or not it could be named.
+  info.exe_from_memfd = (f.exeFlags & EXE_MEMFD) !== 0;
   // An exec keeps the working directory: the forked entry's (its parent's, read from /proc).
   if (prior?.cwd !== undefined) info.cwd = prior.cwd;
   if (f.env !== undefined) info.env = f.env;
@@ -75,4 +79,10 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
   info.exe_ino_ctime = f.exeCtimeNs;
   info.exe_ino_mtime = f.exeMtimeNs;
   return info;
+}
+
+/** The executable's path as /proc names it; undefined when the process is gone. */
+function exeLinkOf(pid: number): string | undefined {
+  const link = readlinkQuiet(`/proc/${pid}/exe`);
+  return link === undefined ? undefined : parseExeLink(link).exepath;
 }

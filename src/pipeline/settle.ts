@@ -45,17 +45,24 @@ export class NoticeSettler {
   }
 
   /**
-   * Forward an event whose process's notices have settled. Its container is the table's now: a
-   * source may have looked while the table still held the forked image (the runtime's cgroup), and
-   * the exec that moved it in has landed since. A process the table still does not know (its exec
-   * was lost) is read from /proc first, not sent on bare.
+   * Forward an event whose process's notices have settled. It takes the process as the table has
+   * it now, when that is the same process (same start time, never a new one under a reused pid):
+   * the source may have looked while the table still held the forked image or had not yet taken
+   * in the exec, and the exec has landed since (seen: tar's open read as the kernel's bare view,
+   * without its tty, when its exec landed between the record and this). `pick` lets a source that
+   * knows better keep (some of) what it saw. The container too is the table's now. A process the
+   * table still does not know (its exec was lost) is read from /proc first, not sent on bare.
    */
-  private forwardKnown(ev: Event, pid: number): void {
+  private forwardKnown(ev: Event, pid: number, pick?: PickProcess): void {
     const now = this.table.get(pid);
     const sev = ev as SyscallEvent;
-    if (now && ev.source === 'syscall' && (sev.proc === now || (now.start_ts !== undefined && sev.proc.start_ts === now.start_ts))) {
-      const c = this.table.containerOf(pid);
-      if (c) sev.container = c;
+    if (now && ev.source === 'syscall') {
+      const was = sev.proc;
+      if (was === now || (was.start_ts === undefined || now.start_ts === undefined || now.start_ts === was.start_ts)) {
+        if (was !== now) sev.proc = pick ? pick(was, now) : now;
+        const c = this.table.containerOf(pid);
+        if (c) sev.container = c;
+      }
     }
     const fill = this.fill;
     if (!fill || ev.source !== 'syscall' || now) return this.forward(ev);
@@ -88,26 +95,16 @@ export class NoticeSettler {
   settled(ev: Event, pick?: PickProcess, ordered = false): void {
     const pid = (ev as SyscallEvent).proc?.pid;
     if (pid === undefined) return this.forward(ev);
-    if (ordered && !this.applying.has(pid)) return this.forwardKnown(ev, pid);
+    if (ordered && !this.applying.has(pid)) return this.forwardKnown(ev, pid, pick);
     setImmediate(() => {
       const pending = this.applying.get(pid);
-      if (!pending) return this.forwardKnown(ev, pid);
+      if (!pending) return this.forwardKnown(ev, pid, pick);
       // The table's notices always settle; the timer only bounds the wait should one not.
       let timer: NodeJS.Timeout | undefined;
       const bounded = Promise.race([pending, new Promise<void>((r) => (timer = setTimeout(r, SETTLE_WAIT_MS)))]);
       void bounded.then(() => {
         clearTimeout(timer);
-        const sev = ev as SyscallEvent;
-        const now = this.table.get(pid);
-        const was = sev.proc;
-        // Only the same process (same start time), never a new one under a reused pid.
-        // `pick` lets a source that knows better keep (some of) what it saw.
-        if (now && now !== was && (was.start_ts === undefined || now.start_ts === undefined || now.start_ts === was.start_ts)) {
-          sev.proc = pick ? pick(was, now) : now;
-          const c = this.table.containerOf(pid);
-          if (c) sev.container = c;
-        }
-        this.forwardKnown(ev, pid);
+        this.forwardKnown(ev, pid, pick);
       });
     });
   }
