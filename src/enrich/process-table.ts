@@ -711,6 +711,17 @@ export class ProcessTable {
     return e.cgroup ? this.containers.get(e.cgroup).container : hostContainer();
   }
 
+  /**
+   * The container of a pid the table knows, waiting up to `waitMs` for a runtime lookup in flight
+   * (a process seeded at start, or one whose container was first seen a moment ago): a rule that
+   * reads the image must not judge the container before the runtime has named it.
+   */
+  async containerSettled(pid: number, waitMs = this.containerWaitMs): Promise<ContainerInfo | undefined> {
+    const e = this.entries.get(pid);
+    if (!e) return undefined;
+    return e.cgroup ? (await this.containers.resolve(e.cgroup, waitMs)).container : hostContainer();
+  }
+
   /** The current ProcessInfo of a pid with its ancestry, reading /proc when the table lacks it. */
   async lookup(pid: number): Promise<ProcessInfo | undefined> {
     try {

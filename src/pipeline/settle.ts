@@ -12,6 +12,8 @@ export const SETTLE_WAIT_MS = 2_000;
 export interface SettleTable {
   get(pid: number): ProcessInfo | undefined;
   containerOf(pid: number): ContainerInfo | undefined;
+  /** The container once a runtime lookup in flight has answered (bounded wait). */
+  containerSettled?(pid: number, waitMs: number): Promise<ContainerInfo | undefined>;
 }
 
 /** Chooses between the process as the source saw it (`was`) and as the table has it now. */
@@ -80,6 +82,17 @@ export class NoticeSettler {
     this.applying.set(pid, tracked);
   }
 
+  /** What an event of this pid waits for: its pending notices, then a container lookup in flight. */
+  private waitFor(pid: number): Promise<void> | undefined {
+    const notices = this.applying.get(pid);
+    const table = this.table;
+    if (!table.containerSettled) return notices;
+    const c = table.containerOf(pid);
+    // Nothing to wait for on the host, or for a container the runtime has described already.
+    if (!notices && (!c || c.id === 'host' || c.image !== undefined)) return undefined;
+    return (notices ?? Promise.resolve()).then(() => table.containerSettled?.(pid, SETTLE_WAIT_MS)).then(() => undefined);
+  }
+
   /**
    * Take an event that names a process as the table knew it when the source looked; a process
    * that has just exec'd (a miner that starts and connects at once) may still be on its way
@@ -97,7 +110,9 @@ export class NoticeSettler {
     if (pid === undefined) return this.forward(ev);
     if (ordered && !this.applying.has(pid)) return this.forwardKnown(ev, pid, pick);
     setImmediate(() => {
-      const pending = this.applying.get(pid);
+      // A source that built its event from the table (connections, CPU use) may have looked while
+      // the runtime was still being asked about the process's container: wait for that answer too.
+      const pending = this.waitFor(pid);
       if (!pending) return this.forwardKnown(ev, pid, pick);
       // The table's notices always settle; the timer only bounds the wait should one not.
       let timer: NodeJS.Timeout | undefined;
