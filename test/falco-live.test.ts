@@ -26,10 +26,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import {
-  type Alert, AgentRun, compileC, type ContainerApi, dockerCgroupDirs, makeNetnsPair, type NetnsPair, removeNetnsPair,
-  startContainerApi, startListener, writeConfig,
-} from './helpers/agent-run.js';
+import { type Alert, AgentRun, compileC, type ContainerApi, dockerCgroupDirs, startContainerApi, writeConfig } from './helpers/agent-run.js';
+import { makeNetnsPair, type NetnsPair, removeNetnsPair, startListener } from './helpers/netns.js';
 import { nginxRecord } from './helpers/docker-standin.js';
 import { haveCommand, isRoot, killAll } from './helpers/live.js';
 import { FALCO_CORPUS, FIXTURES, ROOT } from './helpers/paths.js';
