@@ -256,9 +256,10 @@ export function spawnIn(netns: string, cmd: string, args: string[], opts: { env?
 }
 
 /**
- * A TCP listener inside a namespace: one server per bind, each accepting and holding its
- * connections. A bind is a port (on every address of the namespace) or { port, addr }; port 0
- * takes a free port. `ready` resolves with the ports listened on, in the order of the binds.
+ * A TCP listener inside a namespace (on the host's network when netns is undefined): one server
+ * per bind, each accepting and holding its connections. A bind is a port (on every address of the
+ * namespace) or { port, addr }; port 0 takes a free port. `ready` resolves with the ports listened
+ * on, in the order of the binds.
  */
 export interface ListenBind {
   port: number;
@@ -270,7 +271,7 @@ export interface Listener {
   ready: Promise<number[]>;
 }
 
-export function startListener(netns: string, binds: ReadonlyArray<number | ListenBind>): Listener {
+export function startListener(netns: string | undefined, binds: ReadonlyArray<number | ListenBind>): Listener {
   const specs = binds.map((b) => (typeof b === 'number' ? { port: b, addr: '0.0.0.0' } : { port: b.port, addr: b.addr ?? '0.0.0.0' }));
   const script = `
 const net = require('node:net');
@@ -285,7 +286,10 @@ specs.forEach(({ port, addr }, i) => {
     if (--left === 0) console.log(JSON.stringify({ listening: true, ports }));
   });
 });`;
-  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, '-e', script];
+  const child = netns === undefined
+    ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('nsenter', [`--net=/run/netns/${netns}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const ready = new Promise<number[]>((resolve, reject) => {
@@ -293,7 +297,7 @@ specs.forEach(({ port, addr }, i) => {
       const v = parseJson(l) as { listening?: boolean; ports?: number[] } | undefined;
       if (v?.listening) resolve(v.ports ?? []);
     });
-    child.on('exit', (code, sig) => reject(new Error(`listener in ${netns} exited (${code ?? sig}): ${err}`)));
+    child.on('exit', (code, sig) => reject(new Error(`listener in ${netns ?? 'the host network'} exited (${code ?? sig}): ${err}`)));
     child.on('error', reject);
   });
   ready.catch(() => {});
