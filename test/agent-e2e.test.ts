@@ -36,10 +36,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  type Alert, AgentRun, addContainerNetns, compileC, dockerCgroupDirs, type ContainerApi, makeEmptyNetns, makePoolNetns, Marker, markerRules,
-  MARKER_RULE, type PoolNetns, type PoolServer, removeNetns, removePoolNetns, sleep, startContainerApi, startPool, writeConfig,
-} from './helpers/agent-run.js';
+import { type Alert, AgentRun, compileC, dockerCgroupDirs, type ContainerApi, Marker, markerRules, MARKER_RULE, sleep, startContainerApi, writeConfig } from './helpers/agent-run.js';
+import { addContainerNetns, makeEmptyNetns, makePoolNetns, type PoolNetns, type PoolServer, removeNetns, removePoolNetns, startPool } from './helpers/netns.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { FIXTURES, ROOT } from './helpers/paths.js';
 

@@ -18,9 +18,9 @@ import {
 } from '../src/sources/connections.js';
 import { formatIpv6, parseHexIp } from '../src/platform/ip.js';
 import {
-  haveCommand, hostContainer, isRoot, killAll, makeNetns, nodeChild, procLookup, removeNetns, sleep,
-  type TestNetns, waitForEvent,
+  haveCommand, hostContainer, isRoot, killAll, nodeChild, procLookup, sleep, waitForEvent,
 } from './helpers/live.js';
+import { type HostNetns, makeHostNetns, removeHostNetns, startListener } from './helpers/netns.js';
 
 // ---- parsing -----------------------------------------------------------------------------------
 
@@ -526,7 +526,7 @@ const nsSkip = !isRoot()
     : false;
 
 describe('connections: network namespaces (root, iproute2)', { skip: nsSkip }, () => {
-  const created: TestNetns[] = [];
+  const created: HostNetns[] = [];
   const children: ChildProcess[] = [];
   const servers: Server[] = [];
   const accepted: Socket[] = [];
@@ -538,23 +538,22 @@ describe('connections: network namespaces (root, iproute2)', { skip: nsSkip }, (
     killAll(children);
     accepted.forEach((s) => s.destroy());
     servers.forEach((s) => s.close());
-    removeNetns(created);
+    removeHostNetns(created);
   });
 
   test('into a namespace, and out of another one (its own socket table)', async () => {
     // ns A: 198.51.100.7, host end 198.51.100.1. A listener inside; a host process connects in.
-    const a = makeNetns('a', '198.51.100.1', '198.51.100.7', created);
+    const a = makeHostNetns('a', '198.51.100.1', '198.51.100.7', created);
     // ns B: 203.0.113.7, host end 203.0.113.1. A listener on the host; a process inside B connects out.
-    const b = makeNetns('b', '203.0.113.1', '203.0.113.7', created);
+    const b = makeHostNetns('b', '203.0.113.1', '203.0.113.7', created);
 
     src = new ConnectionsSource(procLookup, hostContainer, { intervalMs: 250 });
     await src.start((ev) => events.push(ev));
 
-    const lsn = nodeChild(`const net = require('net');
-const keep = [];
-net.createServer((c) => keep.push(c)).listen(3333, '198.51.100.7', () => console.log(JSON.stringify({ pid: process.pid })));`, a.name);
+    const lsn = startListener(a.name, [{ port: 3333, addr: '198.51.100.7' }]);
     children.push(lsn.child);
-    const lsnInfo = await lsn.ready;
+    await lsn.ready;
+    const lsnInfo = { pid: lsn.child.pid };
 
     const hostServer = createServer((s) => accepted.push(s));
     servers.push(hostServer);

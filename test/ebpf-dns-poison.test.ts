@@ -25,7 +25,8 @@ import { parseResolvConf } from '../src/enrich/resolvers.js';
 import { EbpfSource } from '../src/sources/ebpf/index.js';
 import { loadEbpfAddon } from '../src/sources/ebpf/addon.js';
 import { DNS_ONLY_DRYRUN } from '../src/response/dispatcher.js';
-import { type Alert, AgentRun, compileC, makeNetnsPair, Marker, markerRules, type NetnsPair, spawnIn, startListener, writeConfig } from './helpers/agent-run.js';
+import { type Alert, AgentRun, compileC, Marker, markerRules, writeConfig } from './helpers/agent-run.js';
+import { makeNetnsPair, type NetnsPair, spawnIn, startListener } from './helpers/netns.js';
 import { haveCommand, isRoot, killAll, tryRun } from './helpers/live.js';
 import { FIXTURES, ROOT } from './helpers/paths.js';
 

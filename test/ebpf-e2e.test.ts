@@ -18,9 +18,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  type Alert, AgentRun, compileC, makeNetnsPair, Marker, markerRules, type NetnsPair, randomToken, removeNetnsPair, spawnIn, startListener, writeConfig,
-} from './helpers/agent-run.js';
+import { type Alert, AgentRun, compileC, Marker, markerRules, randomToken, writeConfig } from './helpers/agent-run.js';
+import { makeNetnsPair, type NetnsPair, removeNetnsPair, spawnIn, startListener } from './helpers/netns.js';
 import { haveCommand, isRoot, killAll } from './helpers/live.js';
 import { FIXTURES, ROOT } from './helpers/paths.js';
 import { EbpfError, EbpfSource } from '../src/sources/ebpf/index.js';

@@ -26,10 +26,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import {
-  type Alert, AgentRun, compileC, type ContainerApi, dockerCgroupDirs, makeNetnsPair, type NetnsPair, removeNetnsPair,
-  startContainerApi, startListener, writeConfig,
-} from './helpers/agent-run.js';
+import { type Alert, AgentRun, compileC, type ContainerApi, dockerCgroupDirs, startContainerApi, writeConfig } from './helpers/agent-run.js';
+import { makeNetnsPair, type NetnsPair, removeNetnsPair, startListener } from './helpers/netns.js';
 import { nginxRecord } from './helpers/docker-standin.js';
 import { haveCommand, isRoot, killAll } from './helpers/live.js';
 import { FALCO_CORPUS, FIXTURES, ROOT } from './helpers/paths.js';
@@ -231,12 +229,9 @@ describe('Falco\'s stable and incubating rules fire live, one action per rule (r
     const listener = startListener(nets.b, [4444]);
     children.push(listener.child);
     await listener.ready;
-    const lo = spawn(process.execPath, ['-e', `const s = require('node:net').createServer((c) => c.on('error', () => {})).listen(0, '127.0.0.1', () => console.log(s.address().port));`], { stdio: ['ignore', 'pipe', 'ignore'] });
-    children.push(lo);
-    loopbackPort = await new Promise<number>((resolve, reject) => {
-      lo.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
-      lo.once('exit', () => reject(new Error('the loopback listener exited')));
-    });
+    const lo = startListener(undefined, [{ port: 0, addr: '127.0.0.1' }]);
+    children.push(lo.child);
+    [loopbackPort] = (await lo.ready) as [number];
 
     const overrides = join(work, 'outputs.yaml');
     writeFileSync(overrides, outputOverrides([STABLE, INCUBATING, join(ROOT, 'rules/minewatch_rules.yaml')]));

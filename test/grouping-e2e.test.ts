@@ -28,7 +28,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmdirSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Alert, AgentRun, compileC, dockerCgroupDirs, makeEmptyNetns, removeNetns, sleep, writeConfig } from './helpers/agent-run.js';
+import { type Alert, AgentRun, compileC, dockerCgroupDirs, sleep, writeConfig } from './helpers/agent-run.js';
+import { makeEmptyNetns, removeNetns } from './helpers/netns.js';
 import { haveCommand, isRoot, run } from './helpers/live.js';
 import { FIXTURES } from './helpers/paths.js';
 

@@ -19,9 +19,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readStartTs } from '../src/platform/procfs.js';
 import { RECORD_ONLY_REASON } from '../src/response/record-only.js';
-import {
-  type Alert, AgentRun, compileC, makePoolNetns, Marker, markerRules, MARKER_RULE, type PoolNetns, type PoolServer, removePoolNetns, startPool, writeConfig,
-} from './helpers/agent-run.js';
+import { type Alert, AgentRun, compileC, Marker, markerRules, MARKER_RULE, writeConfig } from './helpers/agent-run.js';
+import { makePoolNetns, type PoolNetns, type PoolServer, removePoolNetns, startPool } from './helpers/netns.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { CLI, FIXTURES, ROOT } from './helpers/paths.js';
 

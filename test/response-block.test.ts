@@ -6,8 +6,7 @@
  * works again. Plus the nft set listing, TTLs, and what is never blocked.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +22,7 @@ import type { SyscallEvent } from '../src/events.js';
 import { AllowList, Safety } from '../src/response/safety.js';
 import type { ActionRequest, Target } from '../src/response/types.js';
 import { haveCommand, isRoot, killAll, run, tryRun } from './helpers/live.js';
+import { makeNetnsPair, type NetnsPair, probeConnect, removeNetnsPair, startListener } from './helpers/netns.js';
 
 // ---- unit ------------------------------------------------------------------------------------------
 
@@ -164,18 +164,10 @@ const skip = !isRoot()
       ? 'SKIPPED: block_destination tests need nft (`apt-get install nftables`)'
       : false;
 
-/** Try one TCP connection from inside a namespace; resolves 'ok' or the error code. */
-function connectFrom(ns: string, host: string, port: number, timeoutMs = 1000): Promise<string> {
-  const script = `const s = require('net').connect({ host: ${JSON.stringify(host)}, port: ${port} });
-s.setTimeout(${timeoutMs}, () => { console.log('ETIMEDOUT'); process.exit(0); });
-s.on('connect', () => { console.log('ok'); s.destroy(); process.exit(0); });
-s.on('error', (e) => { console.log(e.code || e.message); process.exit(0); });`;
-  return new Promise((resolve, reject) => {
-    execFile('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { timeout: timeoutMs + 5000 }, (err, stdout) => {
-      if (err) reject(err);
-      else resolve(stdout.trim());
-    });
-  });
+/** Try one TCP connection from inside a namespace; resolves 'ok', 'ETIMEDOUT' or the error code. */
+async function connectFrom(ns: string, host: string, port: number, timeoutMs = 1000): Promise<string> {
+  const r = await probeConnect(ns, host, port, timeoutMs);
+  return r.ok ? 'ok' : r.err === 'timeout' ? 'ETIMEDOUT' : (r.err ?? 'failed');
 }
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -189,47 +181,25 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 }
 
 describe('block_destination: nftables in a network namespace (root, iproute2, nftables)', { skip }, () => {
-  const id = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`.slice(-8);
-  const srv = `mwblk-s-${id}`;
-  const cln = `mwblk-c-${id}`;
+  let srv = '';
+  let cln = '';
+  let net: NetnsPair | undefined;
   const children: ChildProcess[] = [];
   let port = 0;
   let port6 = 0;
 
   before(async () => {
-    run('ip', ['netns', 'add', srv]);
-    run('ip', ['netns', 'add', cln]);
-    // A veth pair with one end in each namespace: nothing of this reaches the host's interfaces.
-    run('ip', ['-n', srv, 'link', 'add', `mws${id}`, 'type', 'veth', 'peer', 'name', `mwc${id}`, 'netns', cln]);
-    run('ip', ['-n', srv, 'addr', 'add', '198.51.100.7/24', 'dev', `mws${id}`]);
-    run('ip', ['-n', srv, 'addr', 'add', '2001:db8:51::7/64', 'dev', `mws${id}`, 'nodad']);
-    run('ip', ['-n', cln, 'addr', 'add', '198.51.100.2/24', 'dev', `mwc${id}`]);
-    run('ip', ['-n', cln, 'addr', 'add', '2001:db8:51::2/64', 'dev', `mwc${id}`, 'nodad']);
-    for (const ns of [srv, cln]) {
-      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      run('ip', ['-n', ns, 'link', 'set', ns === srv ? `mws${id}` : `mwc${id}`, 'up']);
-    }
-    const lsn = spawn('ip', ['netns', 'exec', srv, process.execPath, '-e', `const net = require('net');
-const a = net.createServer((c) => c.end()).listen(0, '198.51.100.7', () => {
-  const b = net.createServer((c) => c.end()).listen(0, '2001:db8:51::7', () => console.log(JSON.stringify({ port: a.address().port, port6: b.address().port })));
-});`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(lsn);
-    const ports = await new Promise<{ port: number; port6: number }>((resolve, reject) => {
-      let out = '';
-      lsn.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('\n')) resolve(JSON.parse(out) as { port: number; port6: number });
-      });
-      lsn.on('exit', (c) => reject(new Error(`listener exited (${c})`)));
-    });
-    ({ port, port6 } = ports);
+    // Server in b (198.51.100.7, 2001:db8:51::7), client in a: nothing of this reaches the host's interfaces.
+    net = makeNetnsPair('blk', '198.51.100.2', ['198.51.100.7'], 24, { a: '2001:db8:51::2', b: '2001:db8:51::7' });
+    ({ a: cln, b: srv } = net);
+    const lsn = startListener(srv, [{ port: 0, addr: '198.51.100.7' }, { port: 0, addr: '2001:db8:51::7' }]);
+    children.push(lsn.child);
+    [port, port6] = (await lsn.ready) as [number, number];
   });
 
   after(() => {
     killAll(children);
-    tryRun('ip', ['netns', 'exec', cln, 'nft', 'delete', 'table', 'inet', 'minewatch']);
-    tryRun('ip', ['netns', 'del', cln]);
-    tryRun('ip', ['netns', 'del', srv]);
+    if (net) removeNetnsPair(net);
   });
 
   const req = (ip: string, target: Partial<Target> = {}, mode: 'dryrun' | 'enforce' = 'enforce'): ActionRequest => ({

@@ -47,10 +47,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  type Alert, AgentRun, allExceptCidr, compileC, dockerCgroupDirs, type ContainerApi, exitOf, isRunning, type Listener, makeNetnsPair,
-  type NetnsPair, probeConnect, randomToken, removeNetnsPair, sleep, spawnIn, startContainerApi, startListener, writeConfig,
-} from './helpers/agent-run.js';
+import { type Alert, AgentRun, allExceptCidr, compileC, dockerCgroupDirs, type ContainerApi, exitOf, isRunning, randomToken, sleep, startContainerApi, writeConfig } from './helpers/agent-run.js';
+import { type Listener, makeNetnsPair, type NetnsPair, probeConnect, removeNetnsPair, spawnIn, startListener } from './helpers/netns.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { CLI, FIXTURES } from './helpers/paths.js';
 

@@ -7,8 +7,7 @@
  * `exempt_cidrs`, since it is a documentation range and exempt by default).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,8 @@ import { KillAction } from '../src/response/kill.js';
 import { Safety } from '../src/response/safety.js';
 import { DEFAULT_EXEMPT_CIDRS, expandGlob, globBaseDir, parseBanList, TcpFlowKiller } from '../src/detectors/tcpflowkiller/index.js';
 import type { ActionResult } from '../src/response/types.js';
-import { haveCommand, isRoot, killAll, run, sleep, tryRun } from './helpers/live.js';
+import { haveCommand, isRoot, killAll, sleep } from './helpers/live.js';
+import { makeNetnsPair, type NetnsPair, removeNetnsPair, spawnIn, startListener } from './helpers/netns.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mw-flowkiller-'));
 const killers: TcpFlowKiller[] = [];
@@ -218,39 +218,24 @@ const skip = !isRoot()
     : false;
 
 describe('tcpflowkiller: real processes connecting across network namespaces (root)', { skip }, () => {
-  const id = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`.slice(-8);
-  const srv = `mwtfk-s-${id}`;
-  const cln = `mwtfk-c-${id}`;
+  let srv = '';
+  let cln = '';
+  let net: NetnsPair | undefined;
   const children: ChildProcess[] = [];
   let port = 0;
 
   before(async () => {
-    run('ip', ['netns', 'add', srv]);
-    run('ip', ['netns', 'add', cln]);
-    run('ip', ['-n', srv, 'link', 'add', `mts${id}`, 'type', 'veth', 'peer', 'name', `mtc${id}`, 'netns', cln]);
-    run('ip', ['-n', srv, 'addr', 'add', '198.51.100.7/24', 'dev', `mts${id}`]);
-    run('ip', ['-n', cln, 'addr', 'add', '198.51.100.2/24', 'dev', `mtc${id}`]);
-    for (const [ns, dev] of [[srv, `mts${id}`], [cln, `mtc${id}`]] as const) {
-      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    }
-    const lsn = spawn('ip', ['netns', 'exec', srv, process.execPath, '-e', `const keep = [];
-const s = require('net').createServer((c) => keep.push(c)).listen(0, '198.51.100.7', () => console.log(JSON.stringify({ port: s.address().port })));`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(lsn);
-    port = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      lsn.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('\n')) resolve((JSON.parse(out) as { port: number }).port);
-      });
-      lsn.on('exit', (c) => reject(new Error(`listener exited (${c})`)));
-    });
+    // Server in b (198.51.100.7), client in a (198.51.100.2), joined by a veth pair off the host.
+    net = makeNetnsPair('tfk', '198.51.100.2', ['198.51.100.7']);
+    ({ a: cln, b: srv } = net);
+    const lsn = startListener(srv, [{ port: 0, addr: '198.51.100.7' }]);
+    children.push(lsn.child);
+    [port] = (await lsn.ready) as [number];
   });
 
   after(() => {
     killAll(children);
-    tryRun('ip', ['netns', 'del', cln]);
-    tryRun('ip', ['netns', 'del', srv]);
+    if (net) removeNetnsPair(net);
   });
 
   /**
@@ -272,7 +257,8 @@ const keep = [];
   }
   setInterval(() => {}, 1000);
 })();`;
-    const child = spawn('ip', ['netns', 'exec', cln, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawnIn(cln, process.execPath, ['-e', script]);
+    child.stderr!.pipe(process.stderr);
     children.push(child);
     const lines: Array<{ ip: string; port: number; ok: boolean; lport?: number }> = [];
     let buf = '';

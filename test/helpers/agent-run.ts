@@ -2,10 +2,10 @@
  * Helpers for tests and benchmarks that run the real agent (`minewatch run`) as a child process:
  * start it with a config, wait for its log lines (pino JSON on stderr) and its alerts (Falco JSON
  * on stdout, with --json), stop it with a signal, and small things around that (compiling the C
- * fixtures, a marker process that proves the agent has caught up, network namespaces for a
- * stand-in mining pool that never reach past this machine).
+ * fixtures, a marker process that proves the agent has caught up, a Docker API stand-in). Network
+ * namespaces, listeners and probes are in netns.ts.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import { after } from 'node:test';
 import { stateTokenPath } from '../../src/platform/state.js';
 import { parseMountinfo } from '../../src/enrich/exe-identity.js';
 import { CLI } from './paths.js';
-import { run, tryRun } from './live.js';
+import { lines, parseJson } from './json-lines.js';
+import { run } from './live.js';
 
 /** A Falco JSON alert as the agent writes it. */
 export interface Alert {
@@ -210,33 +211,6 @@ export class AgentRun {
   }
 }
 
-function parseJson(l: string): unknown {
-  if (!l.startsWith('{')) return undefined;
-  try {
-    return JSON.parse(l);
-  } catch {
-    return undefined;
-  }
-}
-
-function lines(stream: NodeJS.ReadableStream, onLine: (l: string) => void): void {
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d: string) => {
-    buf += d;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (l.trim() !== '') onLine(l);
-    }
-  });
-  stream.on('end', () => {
-    if (buf.trim() !== '') onLine(buf);
-    buf = '';
-  });
-}
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -318,151 +292,6 @@ export class Marker {
   }
 }
 
-// ---- a stand-in mining pool in its own network namespace ----------------------------------------
-
-/**
- * A network namespace holding the pool address (198.51.100.7/24), joined to the host by a veth
- * pair whose host end has 198.51.100.1/32: a /32 adds no route, so nothing on the host is routed
- * into the namespace (another test using the same documentation prefix keeps its routes), and a
- * connection reaches the pool only when its socket is bound to `hostIf` (SO_BINDTODEVICE: the
- * fake miner's FAKE_MINER_BIND_DEV), which the kernel then treats as on-link.
- */
-export interface PoolNetns {
-  name: string;
-  hostIf: string;
-  nsIf: string;
-  /** Extra veth pairs and namespaces made for containers, removed with the pool. */
-  extra: { netns: string[]; links: string[] };
-}
-
-/**
- * Run `ip ARGS` inside a named network namespace through nsenter, which joins only the network
- * namespace. `ip -n` and `ip netns exec` also make a short-lived mount namespace each time, and
- * the kernel reuses a dead namespace's inode number at once: the container's mount namespace
- * made right after would share its number with one the agent has just looked at (see the report
- * on ExeIdentity's mount table cache, keyed by that number).
- */
-function ipIn(ns: string, args: string[]): void {
-  run('nsenter', [`--net=/run/netns/${ns}`, 'ip', ...args]);
-}
-
-function uniqueId(tag: string): string {
-  return `${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}${tag}`.slice(-8);
-}
-
-export function makePoolNetns(tag: string, poolAddr = '198.51.100.7', hostAddr = '198.51.100.1'): PoolNetns {
-  const id = uniqueId(tag);
-  const ns: PoolNetns = { name: `mwpool-${id}`, hostIf: `mwph${id}`, nsIf: `mwpn${id}`, extra: { netns: [], links: [] } };
-  try {
-    run('ip', ['netns', 'add', ns.name]);
-    run('ip', ['link', 'add', ns.hostIf, 'type', 'veth', 'peer', 'name', ns.nsIf]);
-    run('ip', ['link', 'set', ns.nsIf, 'netns', ns.name]);
-    run('ip', ['addr', 'add', `${hostAddr}/32`, 'dev', ns.hostIf]);
-    run('ip', ['link', 'set', ns.hostIf, 'up']);
-    ipIn(ns.name, ['addr', 'add', `${poolAddr}/24`, 'dev', ns.nsIf]);
-    ipIn(ns.name, ['link', 'set', ns.nsIf, 'up']);
-    ipIn(ns.name, ['link', 'set', 'lo', 'up']);
-  } catch (e) {
-    removePoolNetns(ns);
-    throw e;
-  }
-  return ns;
-}
-
-/**
- * A second namespace (a container's network) with a veth straight into the pool's namespace:
- * 203.0.113.1/24 on the pool side, 203.0.113.2/24 inside, and a route to the pool's /24 through it.
- */
-export function addContainerNetns(pool: PoolNetns, tag: string): { name: string; addr: string } {
-  const id = uniqueId(tag);
-  const name = `mwctr-${id}`;
-  const a = `mwca${id}`;
-  const b = `mwcb${id}`;
-  pool.extra.netns.push(name);
-  run('ip', ['netns', 'add', name]);
-  run('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
-  run('ip', ['link', 'set', a, 'netns', pool.name]);
-  run('ip', ['link', 'set', b, 'netns', name]);
-  ipIn(pool.name, ['addr', 'add', '203.0.113.1/24', 'dev', a]);
-  ipIn(pool.name, ['link', 'set', a, 'up']);
-  ipIn(name, ['addr', 'add', '203.0.113.2/24', 'dev', b]);
-  ipIn(name, ['link', 'set', b, 'up']);
-  ipIn(name, ['link', 'set', 'lo', 'up']);
-  ipIn(name, ['route', 'add', '198.51.100.0/24', 'via', '203.0.113.1']);
-  return { name, addr: '203.0.113.2' };
-}
-
-/**
- * A network namespace of its own for a hand-made container, with nothing in it but loopback (up):
- * the container cannot reach anything, not even the host.
- */
-export function makeEmptyNetns(tag: string): string {
-  const name = `mwctr-${uniqueId(tag)}`;
-  run('ip', ['netns', 'add', name]);
-  try {
-    ipIn(name, ['link', 'set', 'lo', 'up']);
-  } catch (e) {
-    tryRun('ip', ['netns', 'del', name]);
-    throw e;
-  }
-  return name;
-}
-
-export function removeNetns(name: string): void {
-  tryRun('ip', ['netns', 'del', name]);
-}
-
-export function removePoolNetns(ns: PoolNetns): void {
-  for (const n of ns.extra.netns) tryRun('ip', ['netns', 'del', n]);
-  tryRun('ip', ['netns', 'del', ns.name]);
-  tryRun('ip', ['link', 'del', ns.hostIf]);
-}
-
-/**
- * A stratum listener inside the namespace: prints {"listening":true} when ready, then one JSON line
- * per line a client sends ({"got": "..."}). Runs until killed.
- */
-export interface PoolServer {
-  child: ChildProcess;
-  ready: Promise<void>;
-  received: string[];
-}
-
-export function startPool(ns: PoolNetns, addr = '198.51.100.7', port = 4444): PoolServer {
-  const script = `
-const net = require('node:net');
-const server = net.createServer((s) => {
-  let buf = '';
-  s.setEncoding('utf8');
-  s.on('error', () => {});
-  s.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\\n')) >= 0) {
-      console.log(JSON.stringify({ got: buf.slice(0, nl) }));
-      buf = buf.slice(nl + 1);
-      s.write('{"id":1,"jsonrpc":"2.0","error":null,"result":{"status":"OK"}}\\n');
-    }
-  });
-});
-server.listen(${port}, ${JSON.stringify(addr)}, () => console.log(JSON.stringify({ listening: true })));`;
-  const child = spawn('nsenter', [`--net=/run/netns/${ns.name}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const received: string[] = [];
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const ready = new Promise<void>((resolve, reject) => {
-    lines(child.stdout!, (l) => {
-      const v = parseJson(l) as { listening?: boolean; got?: string } | undefined;
-      if (v?.listening) resolve();
-      if (v?.got !== undefined) received.push(v.got);
-    });
-    child.on('exit', (code, sig) => reject(new Error(`pool listener exited (${code ?? sig}): ${err}`)));
-    child.on('error', reject);
-  });
-  ready.catch(() => {});
-  return { child, ready, received };
-}
-
 // ---- a Docker Engine API for the agent's containers -----------------------------------------------
 
 /**
@@ -540,112 +369,11 @@ export async function startContainerApi(
   };
 }
 
-// ---- for the response tests: namespaces that never touch the host, listeners, exits ---------------
+// ---- for the response tests: tokens, exits --------------------------------------------------------
 
 /** A random hex token: banned strings and names unique to one run, so nothing else on the host matches. */
 export function randomToken(bytes = 6): string {
   return randomBytes(bytes).toString('hex');
-}
-
-/**
- * Two network namespaces joined by a veth pair, with no leg on the host: nothing on the host is
- * routed into them and their addresses cannot clash with another test's (the same documentation
- * addresses may live in other namespaces). `a` gets aAddr/prefix, `b` gets bAddrs[0]/prefix and
- * the rest of bAddrs as /32s on the same link (answered on it: arp_ignore is 0 by default).
- */
-export interface NetnsPair {
-  a: string;
-  b: string;
-}
-
-export function makeNetnsPair(tag: string, aAddr: string, bAddrs: string[], prefix = 24): NetnsPair {
-  const id = uniqueId(tag);
-  const pair: NetnsPair = { a: `mwra-${id}`, b: `mwrb-${id}` };
-  const ia = `mwra${id}`;
-  const ib = `mwrb${id}`;
-  try {
-    run('ip', ['netns', 'add', pair.a]);
-    run('ip', ['netns', 'add', pair.b]);
-    // Made inside a, its peer moved to b: the pair never exists on the host.
-    ipIn(pair.a, ['link', 'add', ia, 'type', 'veth', 'peer', 'name', ib, 'netns', pair.b]);
-    ipIn(pair.a, ['addr', 'add', `${aAddr}/${prefix}`, 'dev', ia]);
-    ipIn(pair.a, ['link', 'set', ia, 'up']);
-    ipIn(pair.a, ['link', 'set', 'lo', 'up']);
-    bAddrs.forEach((addr, i) => ipIn(pair.b, ['addr', 'add', `${addr}/${i === 0 ? prefix : 32}`, 'dev', ib]));
-    ipIn(pair.b, ['link', 'set', ib, 'up']);
-    ipIn(pair.b, ['link', 'set', 'lo', 'up']);
-  } catch (e) {
-    removeNetnsPair(pair);
-    throw e;
-  }
-  return pair;
-}
-
-/** Delete both namespaces (the veth pair and any nftables table in them go too). */
-export function removeNetnsPair(pair: NetnsPair): void {
-  tryRun('ip', ['netns', 'del', pair.a]);
-  tryRun('ip', ['netns', 'del', pair.b]);
-}
-
-/** Spawn a command inside a named network namespace (nsenter execs it: the child's pid is the command's). */
-export function spawnIn(netns: string, cmd: string, args: string[], opts: { env?: Record<string, string>; stdio?: 'ignore' | 'pipe' } = {}): ChildProcess {
-  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', cmd, ...args], {
-    stdio: ['ignore', opts.stdio ?? 'pipe', opts.stdio ?? 'pipe'],
-    env: { ...process.env, ...opts.env },
-  });
-  child.on('error', () => {});
-  return child;
-}
-
-/**
- * A TCP listener inside a namespace on every port given (all addresses of the namespace): it
- * accepts and holds connections. Prints {"listening":true} when all ports listen.
- */
-export interface Listener {
-  child: ChildProcess;
-  ready: Promise<void>;
-}
-
-export function startListener(netns: string, ports: number[]): Listener {
-  const script = `
-const net = require('node:net');
-const held = [];
-let left = ${ports.length};
-for (const port of ${JSON.stringify(ports)}) {
-  const server = net.createServer((s) => { s.on('error', () => {}); held.push(s); });
-  server.listen(port, '0.0.0.0', () => { if (--left === 0) console.log(JSON.stringify({ listening: true })); });
-}`;
-  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const ready = new Promise<void>((resolve, reject) => {
-    lines(child.stdout!, (l) => {
-      if ((parseJson(l) as { listening?: boolean } | undefined)?.listening) resolve();
-    });
-    child.on('exit', (code, sig) => reject(new Error(`listener exited (${code ?? sig}): ${err}`)));
-    child.on('error', reject);
-  });
-  ready.catch(() => {});
-  return { child, ready };
-}
-
-/**
- * One TCP connection attempt from inside a namespace, given up after timeoutMs: whether it
- * connected, and the error otherwise.
- */
-export function probeConnect(netns: string, addr: string, port: number, timeoutMs = 1500): Promise<{ ok: boolean; err?: string }> {
-  const script = `
-const s = require('node:net').connect(${port}, ${JSON.stringify(addr)});
-const done = (r) => { console.log(JSON.stringify(r)); s.destroy(); process.exit(0); };
-s.setTimeout(${timeoutMs}, () => done({ ok: false, err: 'timeout' }));
-s.on('connect', () => done({ ok: true }));
-s.on('error', (e) => done({ ok: false, err: e.code || e.message }));`;
-  return new Promise((resolve) => {
-    execFile('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, '-e', script], { timeout: timeoutMs + 10_000 }, (err, stdout) => {
-      const v = parseJson(stdout.trim()) as { ok: boolean; err?: string } | undefined;
-      resolve(v ?? { ok: false, err: `probe failed: ${err?.message ?? stdout}` });
-    });
-  });
 }
 
 /** How a child ended: its exit code or the signal that killed it. */

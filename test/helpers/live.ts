@@ -115,37 +115,3 @@ export function tryRun(cmd: string, args: string[]): void {
     /* nothing to clean */
   }
 }
-
-/**
- * A network namespace joined to the host by a veth pair: the host end gets hostAddr/24, the
- * namespace end nsAddr/24. Names are unique per run (interface names stay within 15 characters).
- */
-export interface TestNetns {
-  name: string;
-  hostIf: string;
-  nsIf: string;
-}
-
-export function makeNetns(tag: string, hostAddr: string, nsAddr: string, created: TestNetns[]): TestNetns {
-  const id = `${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36)}${tag}`.slice(-9);
-  const ns: TestNetns = { name: `mwtest-${id}`, hostIf: `mwh${id}`, nsIf: `mwn${id}` };
-  created.push(ns);
-  run('ip', ['netns', 'add', ns.name]);
-  run('ip', ['link', 'add', ns.hostIf, 'type', 'veth', 'peer', 'name', ns.nsIf]);
-  run('ip', ['link', 'set', ns.nsIf, 'netns', ns.name]);
-  run('ip', ['addr', 'add', `${hostAddr}/24`, 'dev', ns.hostIf]);
-  run('ip', ['link', 'set', ns.hostIf, 'up']);
-  run('ip', ['-n', ns.name, 'addr', 'add', `${nsAddr}/24`, 'dev', ns.nsIf]);
-  run('ip', ['-n', ns.name, 'link', 'set', ns.nsIf, 'up']);
-  run('ip', ['-n', ns.name, 'link', 'set', 'lo', 'up']);
-  return ns;
-}
-
-/** Delete namespaces (which takes their veth ends, and so the pairs, with them). */
-export function removeNetns(created: TestNetns[]): void {
-  for (const ns of created) {
-    tryRun('ip', ['netns', 'del', ns.name]);
-    tryRun('ip', ['link', 'del', ns.hostIf]);
-  }
-  created.length = 0;
-}
