@@ -421,8 +421,16 @@ export interface ResolvedContainer {
 export interface ContainerResolverOptions {
   /** Runtimes to ask, in order; the first that knows the id answers. Default: none. */
   clients?: RuntimeClient[];
-  /** How long "no runtime knows this id" and errors are remembered (default 5000 ms). */
+  /** How long "no runtime knows this id" is remembered (default 5000 ms). */
   negativeTtlMs?: number;
+  /**
+   * How soon a lookup that failed (runtime unreachable, or no answer in time) is tried again
+   * (default 1000 ms). Short, because a miss is not always the runtime's: the agent's own event
+   * loop may have been busy past the request's timeout (the eBPF verifier runs for seconds while
+   * the table's first lookups are out), and the first events of those containers would be judged
+   * without their image.
+   */
+  failureRetryMs?: number;
   /** How long an answer is served before it is refreshed in the background (default 10 min). */
   positiveTtlMs?: number;
   /** Most containers remembered (default 4096); the least recently used go first. */
@@ -437,7 +445,12 @@ interface Record_ {
   /** When the current knowledge expires and a lookup is due again. 0: never looked up. */
   expires: number;
   inflight?: Promise<void>;
+  /** When the last lookup failed (unreachable, too slow); cleared by an answer. */
+  failedAt?: number;
 }
+
+/** A caller that waits for an answer asks again after a failure this old (not in a tight loop). */
+const WAITER_RETRY_MS = 200;
 
 export interface ContainerStats {
   /** Runtime lookups started. */
@@ -462,6 +475,7 @@ function baseInfo(ident: CgroupContainer): ResolvedContainer {
 export class ContainerResolver {
   private readonly clients: RuntimeClient[];
   private readonly negativeTtl: number;
+  private readonly failureRetry: number;
   private readonly positiveTtl: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -471,6 +485,7 @@ export class ContainerResolver {
   constructor(opts: ContainerResolverOptions = {}) {
     this.clients = opts.clients ?? [];
     this.negativeTtl = opts.negativeTtlMs ?? 5000;
+    this.failureRetry = opts.failureRetryMs ?? 1000;
     this.positiveTtl = opts.positiveTtlMs ?? 10 * 60_000;
     this.maxEntries = opts.maxEntries ?? 4096;
     this.now = opts.now ?? Date.now;
@@ -520,6 +535,9 @@ export class ContainerResolver {
    */
   async resolve(ident: CgroupContainer, timeoutMs: number): Promise<ResolvedContainer> {
     const r = this.record(ident);
+    // Someone is prepared to wait for the answer and the last try failed: try again now rather
+    // than at failureRetry, so the event waiting is judged with what the runtime says.
+    if (timeoutMs > 0 && !r.inflight && r.failedAt !== undefined && this.now() - r.failedAt >= WAITER_RETRY_MS) r.expires = 0;
     this.refresh(r);
     if (r.inflight && timeoutMs > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -573,18 +591,22 @@ export class ContainerResolver {
       const k8s = answer.k8s || base.k8s ? { ...base.k8s, ...answer.k8s } : undefined;
       r.resolved = { container, k8s, final: true };
       r.expires = this.now() + this.positiveTtl;
+      r.failedAt = undefined;
       return;
     }
     if (failed) {
       this.counters.errors++;
       // Keep a previous good answer through a runtime hiccup; else the cgroup's word, not final:
-      // the runtime is asked again once negativeTtl has passed.
+      // the runtime is asked again once failureRetry has passed.
       if (!(r.resolved.final && r.resolved.container.name !== undefined)) r.resolved = baseInfo(r.ident);
-    } else {
-      this.counters.missing++;
-      // Every runtime says it does not know the id: the cgroup's word is all there is.
-      r.resolved = { ...baseInfo(r.ident), final: true };
+      r.failedAt = this.now();
+      r.expires = r.failedAt + this.failureRetry;
+      return;
     }
+    r.failedAt = undefined;
+    this.counters.missing++;
+    // Every runtime says it does not know the id: the cgroup's word is all there is.
+    r.resolved = { ...baseInfo(r.ident), final: true };
     r.expires = this.now() + this.negativeTtl;
   }
 }
