@@ -36,26 +36,19 @@ import type { ActionName, ResponseAction } from '../response/types.js';
 /** What the host's agent fills in as it starts (the cluster client and actions, the eBPF driver). */
 export type HostState = AgentCore['host'];
 
-export interface Core {
+/**
+ * What composeCore builds: the agent's core (AgentCore, declared where it is used), with the
+ * rules as any engine holder (replay brings a fixed engine), the config, and the detector builder.
+ */
+export interface Core extends Omit<AgentCore, 'rules'> {
   readonly config: Config;
   readonly rules: { readonly engine: Engine };
-  readonly table: ProcessTable;
-  readonly dns: DnsCache;
-  readonly users: UserDb;
-  readonly allow: AllowList;
-  /** The dispatcher's actions; the cluster ones join when the agent starts. */
-  readonly actions: Partial<Record<ActionName, ResponseAction>>;
-  readonly response: ResponseDispatcher;
-  readonly detectors: DetectorSet;
   /**
    * Build, without installing, the detectors a `detectors` section turns on (start and SIGHUP),
    * keeping what the running ones remember. Throws when one cannot be built (a banned-list file
    * that cannot be read): nothing has changed then. `detectors.replace()` installs them.
    */
   readonly prepareDetectors: (d: DetectorsConfig) => Detector[];
-  readonly sink: CountingSink;
-  readonly pipeline: EventPipeline;
-  readonly host: HostState;
 }
 
 export interface ComposeOptions {

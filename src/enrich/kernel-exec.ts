@@ -12,7 +12,7 @@
 import type { ProcessInfo } from '../events.js';
 import { EXE_DELETED, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER, type KernelExec, type KernelExecFacts } from '../events.js';
 import { exeWritable } from './exe-identity.js';
-import { capsToText, parseExeLink, readlinkQuiet } from '../platform/procfs.js';
+import { capsToText, readExePath } from '../platform/procfs.js';
 
 /** Capability masks seen over and over (every exec of every process): their texts, by mask. */
 const capTexts = new Map<bigint, string>();
@@ -54,7 +54,7 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
   };
   // The kernel's path walk names no file outside the mount tree (a memfd, an unlinked file's
   // anonymous inode): then, and only then, ask /proc, as `proc.exepath` shows it (/memfd:NAME).
-  const exepath = k.exepath || exeLinkOf(pid);
+  const exepath = k.exepath || readExePath(pid);
   if (exepath) {
     info.exepath = exepath;
     info.exe_deleted = (f.exeFlags & EXE_DELETED) !== 0;
@@ -81,8 +81,3 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
   return info;
 }
 
-/** The executable's path as /proc names it; undefined when the process is gone. */
-function exeLinkOf(pid: number): string | undefined {
-  const link = readlinkQuiet(`/proc/${pid}/exe`);
-  return link === undefined ? undefined : parseExeLink(link).exepath;
-}

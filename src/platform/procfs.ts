@@ -455,6 +455,12 @@ export function readlinkQuiet(path: string): string | undefined {
   }
 }
 
+/** A process's executable path as /proc/PID/exe names it (/memfd:NAME for a memfd); undefined when it is gone. */
+export function readExePath(pid: number, procRoot = DEFAULT_PROC): string | undefined {
+  const link = readlinkQuiet(`${procRoot}/${pid}/exe`);
+  return link === undefined ? undefined : parseExeLink(link).exepath;
+}
+
 export async function readlinkQuietAsync(path: string): Promise<string | undefined> {
   try {
     return await readlinkAsync(path);

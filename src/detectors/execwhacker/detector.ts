@@ -5,7 +5,7 @@
  * an allowed pattern's, and a system reader's (spare_readers).
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { parseExeLink, readlinkQuiet, readStartTs } from '../../platform/procfs.js';
+import { readExePath, readStartTs } from '../../platform/procfs.js';
 import type { Event, SyscallEvent } from '../../events.js';
 import type { ActionRequest, Target } from '../../response/types.js';
 import type { DetectorContext } from '../module.js';
@@ -101,7 +101,7 @@ export class ExecwhackerDetector implements Detector {
       const utf8 = argv.map((a) => Buffer.from(a, 'latin1').toString('utf8'));
       // The table may not have taken in a process that has just exec'd (its notice still on the
       // way): read the executable's path itself, or a system reader would look like an impostor.
-      const exepath = this.ctx.lookup(pid)?.exepath ?? exeOf(pid);
+      const exepath = this.ctx.lookup(pid)?.exepath ?? readExePath(pid);
       const r = this.matcher.matchProcess({ exe: utf8[0], exepath, args: utf8.slice(1) });
       if (!r.kill) continue;
       // Read once: the key of the reader spare and the kill request both carry it.
@@ -162,8 +162,3 @@ export class ExecwhackerDetector implements Detector {
   }
 }
 
-/** The running executable's path from /proc (undefined when the process is gone or hides it). */
-function exeOf(pid: number): string | undefined {
-  const link = readlinkQuiet(`/proc/${pid}/exe`);
-  return link === undefined ? undefined : parseExeLink(link).exepath;
-}
