@@ -20,7 +20,7 @@
  * MW_BENCH_ROUNDS (default 2), MW_BENCH_IDLE_S (default 60), MW_BENCH_DRIVERS (default
  * "ebpf,proc"), MW_BENCH_PROF=DIR writes each agent's --cpu-prof there.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,9 +81,23 @@ interface Storm {
   kids_us: number;
 }
 
-function storm(pacer: string, count: number, prog: string, match?: string): Storm {
-  const args = [String(RATE), String(count), prog, ...(match ? [match, String(LAT_EVERY)] : [])];
-  return JSON.parse(execFileSync(pacer, args, { encoding: 'utf8' })) as Storm;
+function stormArgs(count: number, prog: string, match?: string): string[] {
+  return [String(RATE), String(count), prog, ...(match ? [match, String(LAT_EVERY)] : [])];
+}
+
+function storm(pacer: string, count: number, prog: string): Storm {
+  return JSON.parse(execFileSync(pacer, stormArgs(count, prog), { encoding: 'utf8' })) as Storm;
+}
+
+/**
+ * The latency storm runs beside the event loop, not blocking it: the agent's alert lines are read
+ * as they come (a blocking run had every line wait in the pipe until the storm ended, and the
+ * "latency" was the storm's own length).
+ */
+function stormAsync(pacer: string, count: number, prog: string, match: string): Promise<Storm> {
+  return new Promise((resolve, reject) => {
+    execFile(pacer, stormArgs(count, prog, match), { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(JSON.parse(out) as Storm)));
+  });
 }
 
 interface Figures {
@@ -200,7 +214,7 @@ export async function execCostBench(): Promise<void> {
             agent.onAlert = (al) => {
               if (al.rule === 'Exec Cost Bench') lat.push(performance.timeOrigin + performance.now() - isoToEpochMs(al.time));
             };
-            storm(pacer, LAT_EXECS, '/bin/true', matchBin);
+            await stormAsync(pacer, LAT_EXECS, '/bin/true', matchBin);
             await sleep(2000);
             agent.onAlert = undefined;
             const rss = rssMb(apid);

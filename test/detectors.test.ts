@@ -159,6 +159,36 @@ describe('execwhacker detector', () => {
       assert.equal(stats.rescans, 2);
       assert.ok((stats.kills as number) >= 1);
     });
+
+    test('the exec event arriving after a rescan already answered for the process (same pid, start, image) adds no second request or spare; another image is judged afresh', () => {
+      const tail = '/usr/bin/tail';
+      const log = join(tmp, `${marker}-log`);
+      writeFileSync(log, 'x\n');
+      const reader = spawn(tail, ['-f', log], { stdio: 'ignore' });
+      const miner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600000)', `${marker}-m`], { stdio: 'ignore' });
+      try {
+        const c = cfg({ spare_readers: true });
+        c.execwhacker.configs.p14det = { bannedCommandStrings: [marker], allowedCommandPatterns: [] };
+        const d = build(c);
+        const first = d.rescan!();
+        const mine = (a: DetectorAnswer[] | undefined, pid: number) => (a ?? []).filter((x) => ('request' in x ? x.request : x.report.request).target.pid === pid);
+        assert.equal(mine(first, reader.pid!).length, 1, 'the reader: one spare report');
+        assert.equal(reports(mine(first, reader.pid!))[0]!.outcome, 'spared');
+        assert.equal(requests(mine(first, miner.pid!)).length, 1, 'the other: one kill request');
+        const late = (pid: number, argv: string[], exepath: string): SyscallEvent => {
+          const e = exec(pid, argv, readStartTs(pid));
+          e.proc.exepath = exepath;
+          return e;
+        };
+        assert.equal(d.onEvent(late(reader.pid!, [tail, '-f', log], tail)), undefined, 'spare reported once');
+        assert.equal(d.onEvent(late(miner.pid!, [process.execPath, '-e', '…', `${marker}-m`], process.execPath)), undefined, 'asked once');
+        // The same pid and start time under another executable: it exec'd something else.
+        assert.equal(requests(d.onEvent(late(miner.pid!, ['/tmp/xm', `${marker}-m`], '/tmp/xm'))).length, 1);
+      } finally {
+        reader.kill('SIGKILL');
+        miner.kill('SIGKILL');
+      }
+    });
   });
 });
 

@@ -26,11 +26,20 @@ function whackRequest(r: MatchResult, target: Target, extra: Record<string, stri
   return { action: 'kill', target, trigger: 'execwhacker', mode: 'enforce', ...(event ? { event } : {}), details: { config: r.config ?? '', banned: r.banned ?? '', ...extra } };
 }
 
+/**
+ * What "the same process" means to the asked memory: pid and start time (a reused pid is another
+ * process) and the executable (a process that execs another program is judged afresh). The exec
+ * event and the rescan build it alike, so whichever sees a process first answers for both.
+ */
+function askedKey(pid: number, startTs: bigint | undefined, exepath: string | undefined): string {
+  return `${pid}:${startTs ?? ''}:${exepath ?? ''}`;
+}
+
 export class ExecwhackerDetector implements Detector {
   readonly name = 'execwhacker';
   readonly rescanIntervalMs: number;
   private readonly counts = { checked: 0, kills: 0, spared: { allowed: 0, word_boundary: 0, no_match: 0, reader: 0 } as Record<string, number>, rescans: 0 };
-  /** pid:start (and reader:pid:start) of processes already asked about or reported: kept across reloads. */
+  /** askedKey() (and reader:askedKey()) of processes already asked about or reported: kept across reloads. */
   private readonly asked: Set<string>;
 
   constructor(
@@ -50,16 +59,26 @@ export class ExecwhackerDetector implements Detector {
     this.counts.checked++;
     const r = this.matcher.matchProcess(proc);
     if (r.kill) {
+      // The same process (pid, start time, image) a rescan has already asked about or reported:
+      // the exec event came later (it may wait for the table or a container lookup), and a second
+      // request or report would say nothing new.
+      const key = proc.start_ts === undefined ? undefined : askedKey(proc.pid, proc.start_ts, proc.exepath);
       const target = targetOf(sev);
       const spare = this.readerSpare(proc.pid, proc.exepath, [proc.exe ?? proc.exepath ?? '', ...(proc.args ?? [])], r, target, ev);
       if (spare) {
         // Spared and reported once: the rescan does not report it again.
-        if (proc.start_ts !== undefined) this.remember(`reader:${proc.pid}:${proc.start_ts}`);
+        if (key !== undefined) {
+          if (this.asked.has(`reader:${key}`)) return undefined;
+          this.remember(`reader:${key}`);
+        }
         return [spare];
       }
+      if (key !== undefined) {
+        if (this.asked.has(key)) return undefined;
+        // Asked once: the rescan does not ask again about the same process.
+        this.remember(key);
+      }
       this.counts.kills++;
-      // Asked once: the rescan does not ask again about the same process (same start time).
-      if (proc.start_ts !== undefined) this.remember(`${proc.pid}:${proc.start_ts}`);
       return [{ request: whackRequest(r, target, {}, ev) }];
     }
     if (!r.spared) return undefined;
@@ -108,7 +127,7 @@ export class ExecwhackerDetector implements Detector {
       const startTs = readStartTs(pid);
       const target = (): Target => ({ pid, ...(startTs === undefined ? {} : { startTs }), cmdline: argv.join(' '), container: this.ctx.containerOf(pid) });
       if (this.settings.spare_readers) {
-        const key = `reader:${pid}:${startTs ?? ''}`;
+        const key = `reader:${askedKey(pid, startTs, exepath)}`;
         if (this.asked.has(key)) continue;
         const spare = this.readerSpare(pid, exepath, utf8, r, target());
         if (spare) {
@@ -124,7 +143,7 @@ export class ExecwhackerDetector implements Detector {
         out.push({ report: { request: whackRequest(r, target(), { rescan: true }), outcome: 'missed', reason: 'process gone before its start time could be read' } });
         continue;
       }
-      const key = `${pid}:${startTs}`;
+      const key = askedKey(pid, startTs, exepath);
       if (this.asked.has(key)) continue;
       this.remember(key);
       this.counts.kills++;
@@ -155,7 +174,7 @@ export class ExecwhackerDetector implements Detector {
     };
   }
 
-  /** Remember a process (pid:start) asked about, so it is asked about once. */
+  /** Remember a process (askedKey) asked about, so it is asked about once. */
   private remember(key: string): void {
     if (this.asked.size > MAX_ASKED) this.asked.clear();
     this.asked.add(key);
