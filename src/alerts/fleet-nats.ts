@@ -5,9 +5,13 @@
  * message id JetStream de-duplicates on.
  */
 import { readFileSync } from 'node:fs';
-import { type ConnectionOptions, credsAuthenticator, nkeyAuthenticator } from 'nats';
+import type { ConnectionOptions } from 'nats';
+import { lazyRequire } from '../platform/lazy-require.js';
 import type { NatsConnectionConfig } from './fleet-config.js';
 import type { AlertMessage } from './types.js';
+
+/** The nats client package, loaded by the first NATS connection (an agent that forwards nothing never loads it). */
+export const nats = lazyRequire<typeof import('nats')>('nats');
 
 /**
  * A hostname as one subject token, reversibly: letters, digits and "-" stay, "." becomes "_", any
@@ -83,12 +87,12 @@ export function natsConnectionOptions(c: NatsConnectionConfig, where: string): P
   if (c.nkey_seed_file) {
     const seed = readSecret(c.nkey_seed_file, `${where}.nkey_seed_file`);
     if (!/^SU[A-Z2-7]{50,}$/.test(seed)) throw new Error(`${where}.nkey_seed_file: ${c.nkey_seed_file} does not hold a user nkey seed (SU…); make one with \`nk -gen user\``);
-    o.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+    o.authenticator = nats().nkeyAuthenticator(new TextEncoder().encode(seed));
   }
   if (c.creds_file) {
     const creds = readSecret(c.creds_file, `${where}.creds_file`);
     if (!creds.includes('BEGIN NATS USER JWT')) throw new Error(`${where}.creds_file: ${c.creds_file} is not a NATS .creds file (no user JWT in it); make one with \`nsc generate creds\``);
-    o.authenticator = credsAuthenticator(new TextEncoder().encode(creds));
+    o.authenticator = nats().credsAuthenticator(new TextEncoder().encode(creds));
   }
   if (c.tls) {
     for (const k of ['ca_file', 'cert_file', 'key_file'] as const) {

@@ -4,8 +4,8 @@
  * same advisory lock, so running both is safe).
  */
 import type { Command } from 'commander';
-import pg from 'pg';
-import { clientConfig, redactUrl } from '../alerts/pg/connect.js';
+import type pg from 'pg';
+import { clientConfig, pgLib, redactUrl } from '../alerts/pg/connect.js';
 import { LATEST_VERSION, migrate, schemaVersion } from '../alerts/pg/migrations.js';
 import { loadConfigWithFlags } from './common.js';
 
@@ -41,7 +41,7 @@ async function runMigrate(opts: MigrateOpts): Promise<number> {
   const say = (line: string) => (opts.json ? process.stderr : process.stdout).write(line + '\n');
   let client: pg.Client;
   try {
-    client = new pg.Client(clientConfig({ url, password_file: opts.passwordFile ?? config.alerts.store.password_file }));
+    client = new (pgLib().Client)(clientConfig({ url, password_file: opts.passwordFile ?? config.alerts.store.password_file }));
   } catch (e) {
     process.stderr.write(`minewatch server migrate: ${(e as Error).message}\n`);
     return 2;

@@ -8,12 +8,10 @@
  * The host of an alert is the subject's last token, which the NATS permissions tie to one agent's
  * user: an alert claiming another hostname is stored under the subject's host, and logged.
  */
-import {
-  AckPolicy, type Consumer, DeliverPolicy, type JetStreamManager, type JsMsg, type NatsConnection, RetentionPolicy, StorageType, Events, connect, nanos,
-} from 'nats';
+import type { Consumer, JetStreamManager, JsMsg, NatsConnection } from 'nats';
 import type { Logger } from '../platform/logger.js';
 import type { ConsumeConfig } from '../alerts/fleet-config.js';
-import { natsConnectionOptions, tokenHost } from '../alerts/fleet-nats.js';
+import { nats, natsConnectionOptions, tokenHost } from '../alerts/fleet-nats.js';
 import type { IncomingAlert } from '../alerts/types.js';
 import { AlertShapeError, parseFalcoAlert } from '../web/input.js';
 
@@ -56,7 +54,7 @@ export class FleetConsumer {
   async start(): Promise<void> {
     const c = this.cfg;
     try {
-      this.nc = await connect({
+      this.nc = await nats().connect({
         servers: c.url, name: 'minewatch server', timeout: c.timeout_ms, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500,
         ...natsConnectionOptions(c, 'alerts.consume'),
       });
@@ -67,10 +65,10 @@ export class FleetConsumer {
     const nc = this.nc;
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === Events.Disconnect) {
+        if (s.type === nats().Events.Disconnect) {
           this.connected = false;
           this.log.warn({ url: c.url }, 'NATS connection lost; the agents keep their alerts until it is back');
-        } else if (s.type === Events.Reconnect) {
+        } else if (s.type === nats().Events.Reconnect) {
           this.connected = true;
           this.log.info({ url: c.url }, 'NATS connection back');
         }
@@ -99,8 +97,8 @@ export class FleetConsumer {
       // A work queue: a message is gone once a replica acked it, so the stream holds only what
       // is not stored yet; max_age bounds it when no server runs at all.
       await jsm.streams.add({
-        name: c.stream, subjects, retention: RetentionPolicy.Workqueue, storage: StorageType.File,
-        duplicate_window: nanos(c.duplicate_window_s * 1000), max_age: c.max_age_days > 0 ? nanos(c.max_age_days * 86_400_000) : 0,
+        name: c.stream, subjects, retention: nats().RetentionPolicy.Workqueue, storage: nats().StorageType.File,
+        duplicate_window: nats().nanos(c.duplicate_window_s * 1000), max_age: c.max_age_days > 0 ? nats().nanos(c.max_age_days * 86_400_000) : 0,
       });
       this.log.info({ stream: c.stream, subjects }, 'created the fleet JetStream stream');
     } catch (e) {
@@ -114,8 +112,8 @@ export class FleetConsumer {
   private async ensureConsumer(jsm: JetStreamManager): Promise<void> {
     const c = this.cfg;
     const want = {
-      durable_name: c.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: `${c.subject_prefix}.>`,
-      ack_wait: nanos(c.ack_wait_s * 1000), max_ack_pending: Math.max(1000, c.batch * 8), max_deliver: -1,
+      durable_name: c.consumer, ack_policy: nats().AckPolicy.Explicit, deliver_policy: nats().DeliverPolicy.All, filter_subject: `${c.subject_prefix}.>`,
+      ack_wait: nats().nanos(c.ack_wait_s * 1000), max_ack_pending: Math.max(1000, c.batch * 8), max_deliver: -1,
     };
     try {
       await jsm.consumers.info(c.stream, c.consumer);

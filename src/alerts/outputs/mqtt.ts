@@ -5,7 +5,8 @@
  * fails the send and withdraws the message, so the queue's retry is the only copy in flight.
  */
 import { randomBytes } from 'node:crypto';
-import { type MqttClient, connect } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { lazyRequire } from '../../platform/lazy-require.js';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
 import { LiveClient } from './live-client.js';
@@ -22,6 +23,8 @@ export interface MqttOutputOptions extends OutputOptions {
 }
 
 /** A topic level: no separators, wildcards or spaces. */
+const mqtt = lazyRequire<typeof import('mqtt')>('mqtt');
+
 export const mqttLevel = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
 
 export class MqttOutput extends FilteredOutput {
@@ -32,7 +35,7 @@ export class MqttOutput extends FilteredOutput {
     super(opts);
     this.opts = opts;
     this.live = new LiveClient(opts, this.where, {
-      create: () => connect(opts.url, {
+      create: () => mqtt().connect(opts.url, {
         clientId: opts.clientId ?? `minewatch-${randomBytes(6).toString('hex')}`,
         username: opts.username,
         password: opts.password,

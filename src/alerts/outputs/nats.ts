@@ -5,7 +5,8 @@
  * stream's de-duplication window instead of stored twice. The stream is created when missing if
  * configured to. While the client is reconnecting, sends fail at once instead of queueing.
  */
-import { type ConnectionOptions, Events, type JetStreamClient, type NatsConnection, connect } from 'nats';
+import type { ConnectionOptions, JetStreamClient, NatsConnection } from 'nats';
+import { nats } from '../fleet-nats.js';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, withDeadline } from './base.js';
 import { fillTemplate } from './render.js';
@@ -84,7 +85,7 @@ export class NatsOutput extends FilteredOutput {
     };
     let nc: NatsConnection;
     try {
-      nc = await connect(copts);
+      nc = await nats().connect(copts);
     } catch (e) {
       throw new RetryableDeliveryError(`${this.where}.url: cannot connect to ${o.url}: ${describeError(e)}`);
     }
@@ -96,8 +97,8 @@ export class NatsOutput extends FilteredOutput {
     this.connected = true;
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === Events.Disconnect) this.connected = false;
-        else if (s.type === Events.Reconnect) {
+        if (s.type === nats().Events.Disconnect) this.connected = false;
+        else if (s.type === nats().Events.Reconnect) {
           this.connected = true;
           this.streamChecked = false; // a restarted broker may have lost its streams
         }

@@ -4,7 +4,8 @@
  * entry id Redis answers. The client reconnects in the background; while it is not connected,
  * sends fail at once (no offline queue), so a dead Redis never holds a delivery.
  */
-import { type RedisClientType, createClient } from 'redis';
+import type { RedisClientType } from 'redis';
+import { lazyRequire } from '../../platform/lazy-require.js';
 import type { AlertMessage } from '../types.js';
 import { FilteredOutput, type OutputOptions, RetryableDeliveryError, describeError, redactUrl, withDeadline } from './base.js';
 import { LiveClient } from './live-client.js';
@@ -19,6 +20,7 @@ export interface RedisOutputOptions extends OutputOptions {
 
 /** Longest pause between reconnection attempts. */
 const MAX_RECONNECT_WAIT_MS = 1000;
+const redis = lazyRequire<typeof import('redis')>('redis');
 
 export class RedisOutput extends FilteredOutput {
   private readonly opts: RedisOutputOptions;
@@ -29,7 +31,7 @@ export class RedisOutput extends FilteredOutput {
     this.opts = opts;
     this.live = new LiveClient(opts, this.where, {
       create: () => {
-        const client = createClient({
+        const client = redis().createClient({
           url: opts.url,
           disableOfflineQueue: true,
           socket: {

@@ -5,7 +5,11 @@
  * ns since the epoch), never as strings or rounded numbers.
  */
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyRequire } from '../../platform/lazy-require.js';
+
+/** The pg package, loaded by the first PostgreSQL connection: an agent (SQLite) never loads it. */
+export const pgLib = lazyRequire<typeof pg>('pg');
 
 export interface PgStoreConfig {
   url: string;
@@ -16,7 +20,7 @@ export interface PgStoreConfig {
 const types = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     // INT8 columns as bigint (counts and ns times overflow a double); the rest as pg parses them.
-    oid === (pg.types.builtins.INT8 as number) ? (v: string) => BigInt(v) : (pg.types.getTypeParser(oid, format as 'text') as unknown)) as typeof pg.types.getTypeParser,
+    oid === (pgLib().types.builtins.INT8 as number) ? (v: string) => BigInt(v) : (pgLib().types.getTypeParser(oid, format as 'text') as unknown)) as typeof pg.types.getTypeParser,
 };
 
 /** True when a store setting names PostgreSQL rather than a SQLite file. */
@@ -49,5 +53,5 @@ export function clientConfig(cfg: PgStoreConfig): pg.ClientConfig {
 }
 
 export function createPool(cfg: PgStoreConfig): pg.Pool {
-  return new pg.Pool({ ...clientConfig(cfg), max: cfg.pool_size ?? 10, idleTimeoutMillis: 30_000 });
+  return new (pgLib().Pool)({ ...clientConfig(cfg), max: cfg.pool_size ?? 10, idleTimeoutMillis: 30_000 });
 }

@@ -14,7 +14,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { PRIORITIES, priorityRank } from '../../engine/types.js';
 import { toJsonText } from '../../engine/json.js';
 import type { AlertBackend, RetentionLimits } from '../backend.js';
@@ -22,7 +22,7 @@ import { likePattern, whereClause } from '../query-sql.js';
 import { dayOfHour, DIMS, numbered, rollupPlan, TOP_N, type RollupRow, type Sql } from '../rollup.js';
 import { toRecord, type GroupUpdate, type NewGroup, type OutputCounters, type PendingDelivery, type Row } from '../store.js';
 import type { AlertQuery, AlertRecord, AlertStats, DeliveryKind } from '../types.js';
-import { clientConfig, createPool, redactUrl, type PgStoreConfig } from './connect.js';
+import { clientConfig, createPool, pgLib, redactUrl, type PgStoreConfig } from './connect.js';
 import { migrate } from './migrations.js';
 
 /** The NOTIFY channel of stored changes; payload: JSON [[id, "n" | "u"], …]. */
@@ -503,7 +503,7 @@ export class PgAlertStore implements AlertBackend {
     let stopped = false;
     let retry: NodeJS.Timeout | undefined;
     const connect = async (): Promise<void> => {
-      const c = new pg.Client(clientConfig(this.cfg));
+      const c = new (pgLib().Client)(clientConfig(this.cfg));
       c.on('notification', (msg) => {
         if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
         try {
