@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `minewatch` command: parses flags and hands off to the modules that do the work. */
+// First, before anything else loads and allocates: the young generation's cap (issue 16, RSS).
+import './heap-setup.js';
 import { Command } from 'commander';
 import { registerDoctor } from './doctor.js';
 import { registerAlerts } from './alerts.js';

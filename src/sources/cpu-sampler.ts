@@ -65,7 +65,9 @@ export interface CpuSamplerOptions {
   /**
    * Most samples a sleeping process (CPU time unchanged since the last read) is passed over
    * before it is read again (default: a fifth of durationMs, at most 12 samples). Most processes
-   * on a host sleep: reading them every time was most of the agent's idle cost (issue 16).
+   * on a host sleep: reading them every time was most of the agent's idle cost (issue 16). A
+   * process found asleep is passed over between three quarters of this and all of it (by pid), so
+   * the re-reads of a host's sleepers spread over several samples instead of all falling in one.
    */
   quietCap?: number;
   /** Called with unexpected errors; the sampler keeps running. */
@@ -253,8 +255,6 @@ interface ProcState {
   cgAt?: bigint;
   /** Rate in the last interval, cores (undefined on the first sight). */
   rate?: number;
-  /** Reads in a row that found its CPU time unchanged (a sleeping process). */
-  quiet?: number;
   /** Samples still to pass over before it is read again (see quietCap). */
   skip?: number;
 }
@@ -293,6 +293,7 @@ export class CpuSampler implements Source {
   private readonly nowNs: () => bigint;
   private readonly onError: (err: unknown) => void;
   private readonly quietCap: number;
+  private readonly quietSpread: number;
   private mounts?: CgroupMounts;
   private readonly procs = new Map<number, ProcState>();
   private readonly containers = new Map<string, ContainerState>();
@@ -323,6 +324,7 @@ export class CpuSampler implements Source {
     this.onError = opts.onError ?? (() => {});
     // Backing off delays the start of a run by at most the cap: keep that a small part of durationMs.
     this.quietCap = Math.max(0, Math.floor(opts.quietCap ?? Math.min(12, (opts.durationMs ?? 300_000) / this.intervalMs / 5)));
+    this.quietSpread = Math.max(1, Math.ceil(this.quietCap / 4));
     if (!(this.threshold > 0)) throw new RangeError(`cpu sampler threshold must be above 0 (got ${opts.threshold})`);
     if (this.rearm > this.threshold) throw new RangeError(`cpu sampler rearmThreshold (${this.rearm}) must not exceed threshold (${this.threshold})`);
   }
@@ -384,9 +386,10 @@ export class CpuSampler implements Source {
       live.add(pid);
       measured++;
       if (ps && ps.starttime === st.starttime) {
-        // Unchanged CPU time: read it less and less often, up to quietCap samples apart.
-        ps.quiet = st.ticks === ps.ticks ? Math.min((ps.quiet ?? 0) + 1, this.quietCap) : 0;
-        ps.skip = ps.quiet;
+        // Unchanged CPU time: asleep, passed over for (about) quietCap samples at once. Backing
+        // off step by step read every sleeper four times in the agent's first minute, for nothing:
+        // the delay a waking miner can see is quietCap samples either way.
+        ps.skip = st.ticks === ps.ticks ? this.quietCap - (pid % this.quietSpread) : 0;
       }
       if (!ps || ps.starttime !== st.starttime) {
         // First sight, or the pid now names another process: start over.

@@ -1,0 +1,48 @@
+/**
+ * The young generation's cap (src/platform/young-generation.ts), in a child node process each: an
+ * allocation-heavy program with many survivors grows V8's new space past the cap without it, and
+ * stays at the cap with it; a young-generation flag given to node wins.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+
+const MODULE = new URL('../src/platform/young-generation.js', import.meta.url).href;
+const MB = 1024 * 1024;
+
+/** New space size (bytes) after the child allocated in batches, with the cap (capMb) or without. */
+function newSpaceAfterWork(capMb: number | undefined, nodeArgs: string[] = []): { size: number; capped: boolean | null } {
+  const program = `
+    import { capYoungGeneration } from ${JSON.stringify(MODULE)};
+    import { getHeapSpaceStatistics } from 'node:v8';
+    const capped = ${capMb === undefined ? 'null' : `capYoungGeneration(${capMb} * ${MB})`};
+    let keep = [];
+    // Batches with a turn of the event loop between them (as the agent's work comes: one ring
+    // buffer batch, one queue drain), each leaving many survivors: what makes V8 grow its new
+    // space. The cap is checked between batches, so one long synchronous burst could still take
+    // the new space a doubling past it.
+    for (let b = 0; b < 600; b++) {
+      for (let i = 0; i < 5000; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 40000) keep = []; }
+      await new Promise((r) => setImmediate(r));
+    }
+    const size = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+    console.log(JSON.stringify({ size, capped }));
+  `;
+  const out = execFileSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', program], { encoding: 'utf8' });
+  return JSON.parse(out) as { size: number; capped: boolean | null };
+}
+
+test('without the cap the new space grows past 4 MB; a 2 MB cap holds it within one doubling of that', () => {
+  const free = newSpaceAfterWork(undefined);
+  assert.ok(free.size > 4 * MB, `uncapped new space ${free.size / MB} MB: the workload must grow it past 4 MB for this test to mean anything`);
+  const held = newSpaceAfterWork(2);
+  assert.equal(held.capped, true);
+  // The check runs after the GC that grew it: a batch can take it one doubling past the cap.
+  assert.ok(held.size <= 4 * MB, `capped new space ${held.size / MB} MB, more than one doubling past the 2 MB cap`);
+});
+
+test("a young-generation flag given to node wins: the cap changes nothing", () => {
+  const r = newSpaceAfterWork(2, ['--max-semi-space-size=8']);
+  assert.equal(r.capped, false);
+  assert.ok(r.size > 4 * MB, `new space ${r.size / MB} MB: the user's --max-semi-space-size=8 should let it grow past 4 MB`);
+});
