@@ -161,6 +161,8 @@ export interface ExeFacts {
   size?: number;
   ctimeNs?: bigint;
   mtimeNs?: bigint;
+  /** fileKey() of the file: its hash may be in the cache already (cachedHash). */
+  key?: string;
 }
 
 export interface ExeSubject extends Credentials {
@@ -282,6 +284,7 @@ export class ExeIdentity {
       facts.size = Number(st.size);
       facts.ctimeNs = st.ctimeNs;
       facts.mtimeNs = st.mtimeNs;
+      facts.key = fileKey(st);
     }
     if (s.memfd) {
       // An in-memory file is on no layer of any image.
