@@ -164,6 +164,8 @@ export class ProcessTable {
   private noticeSeq = 0;
   /** Per pid, the number of the last exit notice that arrived and is not yet applied. */
   private readonly exitNoticed = new Map<number, number>();
+  /** Per pid, the number of the last exec notice that arrived and is not yet applied. */
+  private readonly execNoticed = new Map<number, number>();
   /** Exited entries in exit order, which is also the order their grace ends in. */
   private exiting: Array<{ pid: number; e: Entry }> = [];
   private exitHead = 0;
@@ -373,10 +375,16 @@ export class ProcessTable {
       if (this.exitNoticed.size >= 65536) this.exitNoticed.clear();
       this.exitNoticed.set(n.pid, seq);
     }
+    // Likewise an exec on its way makes a fork's read of the child redundant: the exec reads it whole.
+    if (n.kind === 'exec') {
+      if (this.execNoticed.size >= 65536) this.execNoticed.clear();
+      this.execNoticed.set(n.pid, seq);
+    }
     return this.serial(n.pid, async () => {
       try {
         switch (n.kind) {
           case 'exec':
+            if (this.execNoticed.get(n.pid) === seq) this.execNoticed.delete(n.pid);
             return await this.onExec(n, seq);
           case 'fork':
             await this.onFork(n, seq);
@@ -405,6 +413,12 @@ export class ProcessTable {
   private exitedSince(pid: number, seq: number): boolean {
     const exit = this.exitNoticed.get(pid);
     return exit !== undefined && exit > seq;
+  }
+
+  /** True when an exec notice of `pid` arrived after notice number `seq` and waits behind it. */
+  private execPending(pid: number, seq: number): boolean {
+    const exec = this.execNoticed.get(pid);
+    return exec !== undefined && exec > seq;
   }
 
   private async onExec(n: ProcNotice, seq = 0): Promise<SyscallEvent | undefined> {
@@ -442,7 +456,8 @@ export class ProcessTable {
     const e = this.entryFromRead(r);
     this.put(n.pid, e);
     await this.link(e);
-    const hash = this.ensureHash(e);
+    // No inode: its exe could not be stat'ed (gone since, or not ours to read), nor opened to hash.
+    const hash = e.info.exe_ino !== undefined ? this.ensureHash(e) : undefined;
     const ctx = await this.contextOf(e, this.containerWaitMs);
     if (hash && this.hashWaitMs > 0) await waitFor(hash, this.hashWaitMs);
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: e.info, container: ctx.container };
@@ -533,9 +548,11 @@ export class ProcessTable {
     const parent = this.entries.get(n.ppid) ?? this.load(n.ppid);
     // Nothing to read for a child already gone (it stays its parent's image), nor for one the
     // kernel described (eBPF: start time and pid in its namespace; sid, pgrp and tty are the
-    // parent's at fork, the tracepoint fires before the child first runs).
+    // parent's at fork, the tracepoint fires before the child first runs), nor for one whose exec
+    // is already noticed: that exec, applied right after this, reads stat and status itself (a
+    // fork, exec and exit of a short command often arrive together).
     const described = parent !== undefined && n.startTs !== undefined && n.vpid !== undefined;
-    const skipRead = described || this.exitedSince(n.pid, seq);
+    const skipRead = described || this.exitedSince(n.pid, seq) || (parent !== undefined && this.execPending(n.pid, seq));
     const dir = `${this.procRoot}/${n.pid}`;
     const statText = skipRead ? undefined : readSmallSync(`${dir}/stat`);
     const statusText = statText === undefined ? undefined : readSmallSync(`${dir}/status`);
