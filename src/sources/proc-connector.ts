@@ -88,6 +88,11 @@ export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
   }
 }
 
+/** Notices handed to the consumer in one event-loop turn (see ProcConnectorSource.onBatch). */
+const NOTICES_PER_TURN = 512;
+/** Notices waiting for the consumer before new ones are dropped and counted (~5 MB). */
+const MAX_PENDING = 32_768;
+
 export class ProcConnectorSource implements ProcNoticeSource {
   readonly name = 'proc-connector';
   private addon?: ProcConnectorAddon;
@@ -95,6 +100,12 @@ export class ProcConnectorSource implements ProcNoticeSource {
   private notify?: (n: ProcNotice) => void;
   /** Drops counted up to the last stop(), so `drops` still answers after it. */
   private dropsBefore = 0;
+  /** Notices taken from the addon and not yet handed on, from `head`. */
+  private pending: ProcNotice[] = [];
+  private head = 0;
+  private flushing?: NodeJS.Immediate;
+  /** Notices dropped because `pending` was full. */
+  private pendingDrops = 0;
   /** Set when the reader thread stopped on an error. */
   error?: string;
 
@@ -128,6 +139,10 @@ export class ProcConnectorSource implements ProcNoticeSource {
     // Batches the addon queued before close() still arrive afterwards: notify is cleared first
     // so nobody hears from a stopped source.
     this.notify = undefined;
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    this.pending = [];
+    this.head = 0;
     if (!this.handle || !this.addon) return;
     const s = this.addon.stats(this.handle);
     this.dropsBefore += s.drops + s.kernelDrops;
@@ -136,31 +151,63 @@ export class ProcConnectorSource implements ProcNoticeSource {
   }
 
   get drops(): number {
-    if (!this.handle || !this.addon) return this.dropsBefore;
+    if (!this.handle || !this.addon) return this.dropsBefore + this.pendingDrops;
     const s = this.addon.stats(this.handle);
-    return this.dropsBefore + s.drops + s.kernelDrops;
+    return this.dropsBefore + this.pendingDrops + s.drops + s.kernelDrops;
   }
 
+  /**
+   * The addon's batches are only queued here, and handed on once per event-loop turn
+   * (setImmediate). The consumer reads /proc for a notice right away, so a burst handed on as it
+   * comes would hold the loop while the addon's queue (a few hundred batches: one notice each when
+   * the host is quiet) fills and drops. Queued here, the addon's queue is emptied every turn, and
+   * the fork, exec and exit of a short command usually reach the consumer together: it then knows
+   * the process is gone before it reads, and reads once, not for each notice.
+   */
   private onBatch(events: NativeProcEvent[], error?: string): void {
-    const notify = this.notify;
-    if (notify) {
+    if (this.notify) {
       for (const e of events) {
         const n = toNotice(e);
         if (!n) continue;
-        try {
-          notify(n);
-        } catch (err) {
-          // A consumer's bug must surface as an ordinary uncaught exception, not be swallowed
-          // by Node-API's handling of exceptions in thread-safe function callbacks.
-          process.nextTick(() => {
-            throw err;
-          });
+        if (this.pending.length - this.head >= MAX_PENDING) {
+          this.pendingDrops++;
+          continue;
         }
+        this.pending.push(n);
       }
+      if (!this.flushing && this.pending.length > this.head) this.flushing = setImmediate(() => this.flush());
     }
     if (error) {
       this.error = error;
       (this.opts.onError ?? ((m: string) => process.stderr.write(`minewatch: ${m}\n`)))(error);
+    }
+  }
+
+  private flush(): void {
+    this.flushing = undefined;
+    const notify = this.notify;
+    if (!notify) return;
+    const end = Math.min(this.pending.length, this.head + NOTICES_PER_TURN);
+    for (let i = this.head; i < end; i++) {
+      try {
+        notify(this.pending[i]!);
+      } catch (err) {
+        // A consumer's bug must surface as an ordinary uncaught exception, not be swallowed.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+    this.head = end;
+    if (this.head === this.pending.length) {
+      this.pending = [];
+      this.head = 0;
+    } else {
+      if (this.head >= 4096) {
+        this.pending = this.pending.slice(this.head);
+        this.head = 0;
+      }
+      this.flushing = setImmediate(() => this.flush());
     }
   }
 }
