@@ -221,14 +221,21 @@ function hexMask(s: string): bigint | undefined {
   return /^[0-9a-fA-F]{1,16}$/.test(t) ? BigInt('0x' + t) : undefined;
 }
 
+const STATUS_KEYS = new Set(['Name', 'Tgid', 'PPid', 'Uid', 'Gid', 'Groups', 'NSpid', 'NStgid', 'NSpgid', 'NSsid', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']);
+
 /** Parse /proc/PID/status ("Key:\tvalue" lines); unknown or malformed lines are skipped. */
 export function parseStatus(text: string): ProcStatus {
   const out: ProcStatus = {};
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const key = line.slice(0, colon);
-    const val = line.slice(colon + 1);
+  // Line by line without splitting the whole text: only the values of the keys we use are cut out,
+  // and CapAmb is the last line we use (the kernel prints it after the others; on a kernel
+  // without it the scan simply runs to the end).
+  for (let pos = 0; pos < text.length; ) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    const colon = text.indexOf(':', pos);
+    const key = colon > pos && colon < end ? text.slice(pos, colon) : '';
+    const val = key === '' || !STATUS_KEYS.has(key) ? '' : text.slice(colon + 1, end);
+    pos = end + 1;
     switch (key) {
       case 'Name': out.name = val.trim(); break;
       case 'Tgid': { const n = ints(val); if (n.length) out.tgid = n[0]; break; }
@@ -244,7 +251,7 @@ export function parseStatus(text: string): ProcStatus {
       case 'CapPrm': out.capPrm = hexMask(val); break;
       case 'CapEff': out.capEff = hexMask(val); break;
       case 'CapBnd': out.capBnd = hexMask(val); break;
-      case 'CapAmb': out.capAmb = hexMask(val); break;
+      case 'CapAmb': out.capAmb = hexMask(val); return out;
       default: break;
     }
   }
@@ -298,17 +305,25 @@ export const CAPABILITY_NAMES: readonly string[] = [
 
 export const CAP_DAC_OVERRIDE = 1;
 
+/** capsToText's answers: a host has a handful of distinct sets, and every exec read asks for three. */
+const capTexts = new Map<bigint, string>();
+
 /**
  * A capability mask in Falco's text form: the names of the set bits, lowest bit first, separated
  * by single spaces ("" for the empty set). Bits newer than CAP_CHECKPOINT_RESTORE have no name
  * here and are left out, as Falco's own table leaves out what it does not know.
  */
 export function capsToText(mask: bigint): string {
+  const hit = capTexts.get(mask);
+  if (hit !== undefined) return hit;
   const names: string[] = [];
   for (let bit = 0; bit < CAPABILITY_NAMES.length; bit++) {
     if ((mask >> BigInt(bit)) & 1n) names.push(CAPABILITY_NAMES[bit]!);
   }
-  return names.join(' ');
+  const text = names.join(' ');
+  if (capTexts.size >= 256) capTexts.clear();
+  capTexts.set(mask, text);
+  return text;
 }
 
 export function hasCap(mask: bigint | undefined, bit: number): boolean | undefined {
