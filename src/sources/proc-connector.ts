@@ -89,7 +89,7 @@ export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
 }
 
 /** Notices handed to the consumer in one event-loop turn (see ProcConnectorSource.onBatch). */
-const NOTICES_PER_TURN = 512;
+const NOTICES_PER_TURN = 256;
 /** Notices waiting for the consumer before new ones are dropped and counted (~5 MB). */
 const MAX_PENDING = 32_768;
 
