@@ -135,6 +135,18 @@ test('notices wait in the agent, reach the consumer in order on a later turn, an
   assert.equal(src.drops, 40_000 - 32_768, 'the count survives stop()');
 });
 
+test('a small queue_size keeps what waits in JS small too: 128 notices per batch', async () => {
+  const fake = fakeAddon();
+  const src = new ProcConnectorSource({ addon: fake.load, queueSize: 1 });
+  const got: number[] = [];
+  await src.start((n) => got.push(n.pid));
+  fake.push(Array.from({ length: 200 }, (_, i) => execOf(i + 1)));
+  assert.equal(src.drops, 200 - 128);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 128);
+  await src.stop();
+});
+
 test('live: fork, exec and exit of real children, with their pids, parent and exit code', async (t) => {
   if (await skipped(t)) return;
   const got: ProcNotice[] = [];

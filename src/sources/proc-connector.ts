@@ -16,7 +16,10 @@ import {
 export interface ProcConnectorOptions {
   /** Also report fork/exit/uid of threads, not only of processes (default false). */
   threads?: boolean;
-  /** Batches queued for the JS thread before new ones are dropped and counted (default 256). */
+  /**
+   * Batches queued for the JS thread before new ones are dropped and counted (default 256); past
+   * them, 128 notices per batch wait in JS to be handed on.
+   */
   queueSize?: number;
   /** Called once if the reader thread stops on an unexpected error; default: one line on stderr. */
   onError?: (message: string) => void;
@@ -90,8 +93,11 @@ export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
 
 /** Notices handed to the consumer in one event-loop turn (see ProcConnectorSource.onBatch). */
 const NOTICES_PER_TURN = 256;
-/** Notices waiting for the consumer before new ones are dropped and counted (~5 MB). */
-const MAX_PENDING = 32_768;
+/**
+ * Notices that may wait for the consumer, per batch the addon may queue: 32,768 (~5 MB) with the
+ * default queue of 256; a small `queueSize` keeps the whole buffer small.
+ */
+const PENDING_PER_BATCH = 128;
 
 export class ProcConnectorSource implements ProcNoticeSource {
   readonly name = 'proc-connector';
@@ -106,10 +112,13 @@ export class ProcConnectorSource implements ProcNoticeSource {
   private flushing?: NodeJS.Immediate;
   /** Notices dropped because `pending` was full. */
   private pendingDrops = 0;
+  private readonly maxPending: number;
   /** Set when the reader thread stopped on an error. */
   error?: string;
 
-  constructor(private readonly opts: ProcConnectorOptions = {}) {}
+  constructor(private readonly opts: ProcConnectorOptions = {}) {
+    this.maxPending = Math.max(1, opts.queueSize ?? 256) * PENDING_PER_BATCH;
+  }
 
   async start(notify: (n: ProcNotice) => void): Promise<void> {
     if (this.handle) throw new ProcConnectorError('the proc connector is already started', 'ERR_ALREADY_STARTED');
@@ -169,7 +178,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
       for (const e of events) {
         const n = toNotice(e);
         if (!n) continue;
-        if (this.pending.length - this.head >= MAX_PENDING) {
+        if (this.pending.length - this.head >= this.maxPending) {
           this.pendingDrops++;
           continue;
         }
