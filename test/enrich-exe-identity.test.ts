@@ -240,3 +240,32 @@ test('a cached mount table is not reused once its namespace number may belong to
   assert.equal(exe.mounts(200, 'mnt:[4026532999]')?.[0]?.fstype, 'ext4');
   rmSync(root, { recursive: true });
 });
+
+test('the agent\'s own mount namespace: its table serves after the process that read it is gone', () => {
+  const root = mkdtempSync(join(tmpdir(), 'mw-mntns-self-'));
+  const proc = (pid: number | 'self', line: string): void => {
+    mkdirSync(join(root, String(pid), 'ns'), { recursive: true });
+    writeFileSync(join(root, String(pid), 'mountinfo'), line + '\n');
+    symlinkSync('mnt:[4026531841]', join(root, String(pid), 'ns', 'mnt'));
+    symlinkSync('/', join(root, String(pid), 'root'));
+  };
+  proc('self', '1 0 0:3 / / rw - xfs /dev/sdb1 rw');
+  proc(100, '1 0 0:1 / / rw - overlay overlay rw,upperdir=/u1');
+  proc(200, '1 0 0:2 / / rw - ext4 /dev/sda1 rw');
+  const exe = new ExeIdentity({ procRoot: root, mountCacheMs: 60_000 });
+  assert.equal(exe.mounts(100, 'mnt:[4026531841]', '/')?.[0]?.fstype, 'overlay');
+  // A short-lived command read it and is gone; the namespace is ours, so it is the same one.
+  rmSync(join(root, '100'), { recursive: true });
+  assert.equal(exe.mounts(200, 'mnt:[4026531841]', '/')?.[0]?.fstype, 'overlay', 'served from the cache');
+  // Another namespace whose reader is gone is still read again.
+  rmSync(join(root, '200', 'ns', 'mnt'));
+  symlinkSync('mnt:[4026532999]', join(root, '200', 'ns', 'mnt'));
+  mkdirSync(join(root, '300', 'ns'), { recursive: true });
+  writeFileSync(join(root, '300', 'mountinfo'), '1 0 0:4 / / rw - btrfs /dev/sdc1 rw\n');
+  symlinkSync('mnt:[4026532999]', join(root, '300', 'ns', 'mnt'));
+  symlinkSync('/', join(root, '300', 'root'));
+  assert.equal(exe.mounts(300, 'mnt:[4026532999]')?.[0]?.fstype, 'btrfs');
+  rmSync(join(root, '300'), { recursive: true });
+  assert.equal(exe.mounts(200, 'mnt:[4026532999]')?.[0]?.fstype, 'ext4', 'read again: its reader is gone');
+  rmSync(root, { recursive: true });
+});

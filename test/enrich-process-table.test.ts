@@ -237,6 +237,46 @@ test('a process gone before it was read: a minimal event, never a crash', async 
   }
 });
 
+test('fork, exec and exit handed over together (a short command): the exec is read whole if it is still there, and never lost', async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    table.seed();
+    // Still there when the table looks: the exec's own read names the image and the start time
+    // (the fork, its exec already noticed, reads nothing of its own).
+    w.fp.add({
+      pid: 800, ppid: 700, comm: 'xmrig', argv: ['./xmrig', '-o', 'pool.example:3333'], exe: '/tmp/.x/xmrig', starttime: 400,
+      cgroup: DOCKER_CGROUP, nspid: [800, 9], root: w.ctrRoot,
+    });
+    const [forked, execd] = [table.onNotice(fork(800, 700)), table.onNotice(exec(800))];
+    assert.equal(await forked, undefined);
+    const ev = await execd;
+    assert.ok(ev);
+    assert.equal(field('proc.name', ev), 'xmrig');
+    assert.equal(field('proc.cmdline', ev), 'xmrig -o pool.example:3333');
+    assert.equal(field('proc.pname', ev), 'sh');
+    assert.equal(field('proc.vpid', ev), 9);
+    assert.equal(field('proc.pid.ts', ev), BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n, 'the start time /proc gives');
+    assert.equal(field('container.id', ev), '3ad7b26ded6d');
+
+    // Gone before the table looked: all three together still give the exec event, with what the
+    // table knew (its parent, ancestry and container).
+    const [, gone] = [fork(801, 700), exec(801), exit(801)].map((n) => table.onNotice(n));
+    const ev2 = await gone;
+    assert.ok(ev2);
+    assert.equal(ev2.proc.pid, 801);
+    assert.equal(ev2.proc.name, '');
+    assert.equal(field('proc.pname', ev2), 'sh');
+    assert.equal(field('proc.aname[2]', ev2), 'bash');
+    assert.equal(field('container.id', ev2), '3ad7b26ded6d');
+    assert.equal(table.stats.execs, 2);
+    assert.equal(table.stats.vanished, 1);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
 test('notices the kernel described (eBPF) are applied without reading /proc', async () => {
   const w = world();
   const table = fakeTable(w);

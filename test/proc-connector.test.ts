@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { ProcNotice } from '../src/sources/types.js';
 import { ProcConnectorSource, exitCodeFromStatus, toNotice } from '../src/sources/proc-connector.js';
-import { loadNativeAddon } from '../src/platform/native-addon.js';
+import { type AddonLoad, type NativeHandle, type NativeProcEvent, type ProcConnectorAddon, loadNativeAddon } from '../src/platform/native-addon.js';
 import { ROOT } from './helpers/paths.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -80,6 +80,71 @@ test('a missing addon is a start() error that says how to build it', async () =>
     return true;
   });
   assert.equal(src.drops, 0);
+});
+
+/** An addon that hands the test the batch callback instead of reading a socket. */
+function fakeAddon(): { load: AddonLoad; push(events: NativeProcEvent[]): void; closed: () => boolean } {
+  let deliver: ((events: NativeProcEvent[], error?: string) => void) | undefined;
+  let closed = false;
+  const handle = {} as NativeHandle;
+  const addon: ProcConnectorAddon = {
+    open: (cb) => {
+      deliver = cb;
+      return handle;
+    },
+    close: () => {
+      closed = true;
+    },
+    stats: () => ({ events: 0, drops: 0, kernelDrops: 0, open: !closed }),
+  };
+  return { load: { addon }, push: (events) => deliver?.(events), closed: () => closed };
+}
+
+const execOf = (pid: number): NativeProcEvent => ({ kind: 'exec', pid, tid: pid, cpu: 0, ts: BigInt(pid) });
+
+test('notices wait in the agent, reach the consumer in order on a later turn, and past 32,768 waiting are dropped and counted', async () => {
+  const fake = fakeAddon();
+  const src = new ProcConnectorSource({ addon: fake.load });
+  const got: number[] = [];
+  await src.start((n) => got.push(n.pid));
+  fake.push([execOf(1), { kind: 'comm', pid: 1, tid: 1, cpu: 0, ts: 1n, comm: 'x' }, execOf(2)]);
+  assert.deepEqual(got, [], 'not inside the addon\'s callback');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, [1, 2], 'on the next turn, in order, kinds a notice does not carry left out');
+  assert.equal(src.drops, 0);
+
+  // A burst the consumer cannot take at once: the addon's batches are still all taken, the
+  // overflow beyond what may wait is counted, and the rest arrives over later turns.
+  got.length = 0;
+  const burst = Array.from({ length: 40_000 }, (_, i) => execOf(i + 10));
+  fake.push(burst.slice(0, 20_000));
+  fake.push(burst.slice(20_000));
+  assert.equal(src.drops, 40_000 - 32_768);
+  for (let i = 0; i < 200 && got.length < 32_768; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 32_768);
+  assert.deepEqual(got.slice(0, 3), [10, 11, 12]);
+  assert.equal(got[got.length - 1], 32_768 + 9, 'the first ones are kept, the last ones dropped');
+
+  // Nothing waiting is handed on after stop().
+  got.length = 0;
+  fake.push([execOf(5), execOf(6)]);
+  await src.stop();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, []);
+  assert.ok(fake.closed());
+  assert.equal(src.drops, 40_000 - 32_768, 'the count survives stop()');
+});
+
+test('a small queue_size keeps what waits in JS small too: 128 notices per batch', async () => {
+  const fake = fakeAddon();
+  const src = new ProcConnectorSource({ addon: fake.load, queueSize: 1 });
+  const got: number[] = [];
+  await src.start((n) => got.push(n.pid));
+  fake.push(Array.from({ length: 200 }, (_, i) => execOf(i + 1)));
+  assert.equal(src.drops, 200 - 128);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 128);
+  await src.stop();
 });
 
 test('live: fork, exec and exit of real children, with their pids, parent and exit code', async (t) => {

@@ -17,11 +17,11 @@
  * Hashing reads whole files, so it runs off the event path, at most `concurrency` at a time, and
  * once per file version: results are cached by (device, inode, mtime, size).
  */
-import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { posix as posixPath } from 'node:path';
-import { CAP_DAC_OVERRIDE, hasCap } from '../platform/procfs.js';
+import { CAP_DAC_OVERRIDE, hasCap, readlinkQuiet } from '../platform/procfs.js';
 
 // ---- mountinfo ------------------------------------------------------------------------------------
 
@@ -161,6 +161,8 @@ export interface ExeFacts {
   size?: number;
   ctimeNs?: bigint;
   mtimeNs?: bigint;
+  /** fileKey() of the file: its hash may be in the cache already (cachedHash). */
+  key?: string;
 }
 
 export interface ExeSubject extends Credentials {
@@ -209,6 +211,7 @@ export class ExeIdentity {
   private readonly cacheSize: number;
   private readonly now: () => number;
   private readonly mountCache = new Map<string, { at: number; mounts: MountEntry[]; pid: number }>();
+  private selfMntns: string | undefined;
   private readonly hashes = new Map<string, string>();
   private readonly inflight = new Map<string, Promise<string | undefined>>();
   private running = 0;
@@ -225,16 +228,21 @@ export class ExeIdentity {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The mount table as process `pid` sees it, shared by every process of its mount namespace. */
-  mounts(pid: number, mntns?: string): MountEntry[] | undefined {
+  /**
+   * The mount table as process `pid` sees it, shared by every process of its mount namespace.
+   * `root` is the process's /proc/PID/root link when the caller has just read it.
+   */
+  mounts(pid: number, mntns?: string, root?: string): MountEntry[] | undefined {
     const now = this.now();
     // The kernel hands a dead namespace's inode number to the next one at once (`ip netns exec`
     // makes short-lived ones), and a chroot sees another table in the same namespace: a cached
     // table counts only while the process that read it is still in that namespace, and per root.
-    const key = mntns ? `${mntns}|${this.link(`${this.procRoot}/${pid}/root`) ?? ''}` : undefined;
+    // Our own namespace lives as long as we do, so its number names it alone: a storm of
+    // short-lived commands on the host (each reader gone by the next exec) reads it once.
+    const key = mntns ? `${mntns}|${root ?? this.link(`${this.procRoot}/${pid}/root`) ?? ''}` : undefined;
     if (key) {
       const hit = this.mountCache.get(key);
-      if (hit && now - hit.at < this.mountCacheMs && this.link(`${this.procRoot}/${hit.pid}/ns/mnt`) === mntns) return hit.mounts;
+      if (hit && now - hit.at < this.mountCacheMs && (mntns === this.ownMntns() || this.link(`${this.procRoot}/${hit.pid}/ns/mnt`) === mntns)) return hit.mounts;
     }
     let text: string;
     try {
@@ -252,11 +260,13 @@ export class ExeIdentity {
   }
 
   private link(path: string): string | undefined {
-    try {
-      return readlinkSync(path);
-    } catch {
-      return undefined;
-    }
+    return readlinkQuiet(path);
+  }
+
+  /** The agent's own mount namespace (ns/mnt link text), read once. */
+  private ownMntns(): string | undefined {
+    if (this.selfMntns === undefined) this.selfMntns = this.link(`${this.procRoot}/self/ns/mnt`) ?? '';
+    return this.selfMntns || undefined;
   }
 
   /** The process's view of its exe path: a chroot within our namespace shows up in the link. */
@@ -282,13 +292,14 @@ export class ExeIdentity {
       facts.size = Number(st.size);
       facts.ctimeNs = st.ctimeNs;
       facts.mtimeNs = st.mtimeNs;
+      facts.key = fileKey(st);
     }
     if (s.memfd) {
       // An in-memory file is on no layer of any image.
       facts.upperLayer = false;
     }
     const view = s.memfd ? undefined : this.viewPath(s);
-    const mounts = view ? this.mounts(s.pid, s.mntns) : undefined;
+    const mounts = view ? this.mounts(s.pid, s.mntns, s.root) : undefined;
     if (view && mounts) {
       if (!s.deleted) {
         facts.upperLayer = isOnUpperLayer(mounts, view, this.hostRoot).upper;

@@ -32,13 +32,12 @@ import { readlinkSync } from 'node:fs';
 import {
   buildProcess,
   capsToText,
-  fetchProcess,
+  fetchProcessSync,
   listPidsSync,
   parseStat,
   parseStatus,
-  readProcess,
   readProcessSync,
-  readSmall,
+  readSmallSync,
   readStatSync,
   bootTimeNs,
   clockTicks,
@@ -165,8 +164,8 @@ export class ProcessTable {
   private noticeSeq = 0;
   /** Per pid, the number of the last exit notice that arrived and is not yet applied. */
   private readonly exitNoticed = new Map<number, number>();
-  /** Reads of /proc/PID in flight for lookups, shared by concurrent askers. */
-  private readonly loading = new Map<number, Promise<Entry | undefined>>();
+  /** Per pid, the number of the last exec notice that arrived and is not yet applied. */
+  private readonly execNoticed = new Map<number, number>();
   /** Exited entries in exit order, which is also the order their grace ends in. */
   private exiting: Array<{ pid: number; e: Entry }> = [];
   private exitHead = 0;
@@ -278,6 +277,9 @@ export class ProcessTable {
       if (f.ino !== undefined) info.exe_ino = f.ino;
       if (f.ctimeNs !== undefined) info.exe_ino_ctime = f.ctimeNs;
       if (f.mtimeNs !== undefined) info.exe_ino_mtime = f.mtimeNs;
+      // A file version hashed before needs no open of /proc/PID/exe to hash it again.
+      const hash = this.hashEnabled && f.key !== undefined ? this.exe.cachedHash(f.key) : undefined;
+      if (hash !== undefined) info.exe_sha256 = hash;
     }
     return entry;
   }
@@ -373,10 +375,16 @@ export class ProcessTable {
       if (this.exitNoticed.size >= 65536) this.exitNoticed.clear();
       this.exitNoticed.set(n.pid, seq);
     }
+    // Likewise an exec on its way makes a fork's read of the child redundant: the exec reads it whole.
+    if (n.kind === 'exec') {
+      if (this.execNoticed.size >= 65536) this.execNoticed.clear();
+      this.execNoticed.set(n.pid, seq);
+    }
     return this.serial(n.pid, async () => {
       try {
         switch (n.kind) {
           case 'exec':
+            if (this.execNoticed.get(n.pid) === seq) this.execNoticed.delete(n.pid);
             return await this.onExec(n, seq);
           case 'fork':
             await this.onFork(n, seq);
@@ -407,6 +415,12 @@ export class ProcessTable {
     return exit !== undefined && exit > seq;
   }
 
+  /** True when an exec notice of `pid` arrived after notice number `seq` and waits behind it. */
+  private execPending(pid: number, seq: number): boolean {
+    const exec = this.execNoticed.get(pid);
+    return exec !== undefined && exec > seq;
+  }
+
   private async onExec(n: ProcNotice, seq = 0): Promise<SyscallEvent | undefined> {
     this.counters.execs++;
     const prior = this.entries.get(n.pid);
@@ -418,7 +432,14 @@ export class ProcessTable {
       return this.vanishedExec(n, prior);
     }
     const opts = this.procOpts(this.readEnv);
-    const files = await fetchProcess(n.pid, opts).catch((): ProcFiles => ({ pid: n.pid }));
+    // Synchronous (see procfs.ts): a /proc read never waits on a disk, and a process already gone
+    // costs one failed open of its stat.
+    let files: ProcFiles;
+    try {
+      files = fetchProcessSync(n.pid, opts);
+    } catch {
+      files = { pid: n.pid };
+    }
     if (files.unsettled) {
       // It exec'd again through every re-read (procReadStats counts it): no event beats one that
       // pairs one image's comm with the next one's exe. Its next exec brings an event of its own;
@@ -435,7 +456,8 @@ export class ProcessTable {
     const e = this.entryFromRead(r);
     this.put(n.pid, e);
     await this.link(e);
-    const hash = this.ensureHash(e);
+    // No inode: its exe could not be stat'ed (gone since, or not ours to read), nor opened to hash.
+    const hash = e.info.exe_ino !== undefined ? this.ensureHash(e) : undefined;
     const ctx = await this.contextOf(e, this.containerWaitMs);
     if (hash && this.hashWaitMs > 0) await waitFor(hash, this.hashWaitMs);
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: e.info, container: ctx.container };
@@ -523,15 +545,17 @@ export class ProcessTable {
     if (n.tid !== n.pid || n.ppid === undefined || n.ppid === n.pid) return;
     this.counters.forks++;
     const prior = this.entries.get(n.pid);
-    const parent = this.entries.get(n.ppid) ?? (await this.load(n.ppid));
+    const parent = this.entries.get(n.ppid) ?? this.load(n.ppid);
     // Nothing to read for a child already gone (it stays its parent's image), nor for one the
     // kernel described (eBPF: start time and pid in its namespace; sid, pgrp and tty are the
-    // parent's at fork, the tracepoint fires before the child first runs).
+    // parent's at fork, the tracepoint fires before the child first runs), nor for one whose exec
+    // is already noticed: that exec, applied right after this, reads stat and status itself (a
+    // fork, exec and exit of a short command often arrive together).
     const described = parent !== undefined && n.startTs !== undefined && n.vpid !== undefined;
-    const skipRead = described || this.exitedSince(n.pid, seq);
+    const skipRead = described || this.exitedSince(n.pid, seq) || (parent !== undefined && this.execPending(n.pid, seq));
     const dir = `${this.procRoot}/${n.pid}`;
-    const statText = skipRead ? undefined : await readSmall(`${dir}/stat`);
-    const statusText = statText === undefined ? undefined : await readSmall(`${dir}/status`);
+    const statText = skipRead ? undefined : readSmallSync(`${dir}/stat`);
+    const statusText = statText === undefined ? undefined : readSmallSync(`${dir}/status`);
     const stat = statText === undefined ? undefined : parseStat(statText);
     const status = statusText === undefined ? undefined : parseStatus(statusText);
     const btime = bootTimeNs(this.procRoot);
@@ -542,7 +566,7 @@ export class ProcessTable {
 
     if (!parent) {
       // Parent unknown and unreadable: read the child as it is now, if it is still there.
-      const e = await this.load(n.pid, true);
+      const e = this.load(n.pid, true);
       if (!e) this.put(n.pid, { info: { pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.startTs ?? n.ts }, exactStart: n.startTs !== undefined });
       return;
     }
@@ -602,19 +626,13 @@ export class ProcessTable {
 
   // ---- lookups ---------------------------------------------------------------------------------
 
-  /** Read a process from /proc into the table (deduplicating concurrent reads of one pid). */
-  private load(pid: number, env = false): Promise<Entry | undefined> {
-    const pending = this.loading.get(pid);
-    if (pending) return pending;
-    const p = (async () => {
-      const r = await readProcess(pid, this.procOpts(env));
-      if (!r) return undefined;
-      const e = this.entryFromRead(r);
-      this.put(pid, e);
-      return e;
-    })().finally(() => this.loading.delete(pid));
-    this.loading.set(pid, p);
-    return p;
+  /** Read a process from /proc into the table, synchronously (see procfs.ts: no read is in flight to share). */
+  private load(pid: number, env = false): Entry | undefined {
+    const r = readProcessSync(pid, this.procOpts(env));
+    if (!r) return undefined;
+    const e = this.entryFromRead(r);
+    this.put(pid, e);
+    return e;
   }
 
   /** Point each ancestor's `parent` at the current entry of its parent pid, following reparenting. */
@@ -627,7 +645,7 @@ export class ProcessTable {
         if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
         return;
       }
-      let p: Entry | undefined = this.entries.get(ppid) ?? (await this.load(ppid));
+      let p: Entry | undefined = this.entries.get(ppid) ?? this.load(ppid);
       // A parent always started before its child: a later start means the parent pid was reused
       // by an unrelated process after the real parent died.
       if (p && startedAfter(p, cur)) p = undefined;
@@ -642,7 +660,7 @@ export class ProcessTable {
             cur.info.parent = undefined;
             return;
           }
-          p = this.entries.get(ppid) ?? (await this.load(ppid));
+          p = this.entries.get(ppid) ?? this.load(ppid);
           if (p && startedAfter(p, cur)) p = undefined;
         }
       }
@@ -694,7 +712,7 @@ export class ProcessTable {
     }
     if (!e) {
       this.counters.lookupMisses++;
-      e = await this.load(pid, this.readEnv);
+      e = this.load(pid, this.readEnv);
     }
     return e;
   }

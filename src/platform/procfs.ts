@@ -6,10 +6,14 @@
  * for an agent watching a whole host, so nothing here throws: a file that cannot be read is simply
  * missing from the result, and a process whose stat cannot be read at all is `undefined`.
  *
- * The work is split in two so the same parsers serve a synchronous reader (the start-up scan of
- * every process, where a few thousand tiny reads are fastest done in a row) and an asynchronous one
- * (the event path, where we must not stall the event loop): `fetch*` gather raw file contents,
- * `parse*` and `buildProcess` turn them into values.
+ * The work is split in two so the same parsers serve a synchronous reader and an asynchronous one:
+ * `fetch*` gather raw file contents, `parse*` and `buildProcess` turn them into values. The agent
+ * reads synchronously, at start and on the exec path alike: a /proc file is made by the kernel on
+ * the spot and never waits on a disk, and through fs/promises each file is an open, reads and a
+ * close, each a trip through libuv's thread pool. One process read that way cost ~960 µs of CPU,
+ * read synchronously into one scratch buffer ~150 µs (issue 16). The one read that can wait is
+ * cmdline or environ of a process whose memory map is locked (the kernel takes that lock to copy
+ * them out); the thread pool's four threads were no real shelter from that either.
  *
  * `procRoot` (default '/proc') lets tests point the reader at a fake tree in a temp dir.
  */
@@ -71,6 +75,7 @@ export interface ProcFiles {
   stat?: string;
   status?: string;
   cmdline?: Buffer;
+  /** /proc/PID/comm; the fetchers leave it out, stat names the same task (see ImageMark). */
   comm?: string;
   exe?: string;
   cwd?: string;
@@ -216,14 +221,21 @@ function hexMask(s: string): bigint | undefined {
   return /^[0-9a-fA-F]{1,16}$/.test(t) ? BigInt('0x' + t) : undefined;
 }
 
+const STATUS_KEYS = new Set(['Name', 'Tgid', 'PPid', 'Uid', 'Gid', 'Groups', 'NSpid', 'NStgid', 'NSpgid', 'NSsid', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']);
+
 /** Parse /proc/PID/status ("Key:\tvalue" lines); unknown or malformed lines are skipped. */
 export function parseStatus(text: string): ProcStatus {
   const out: ProcStatus = {};
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const key = line.slice(0, colon);
-    const val = line.slice(colon + 1);
+  // Line by line without splitting the whole text: only the values of the keys we use are cut out,
+  // and CapAmb is the last line we use (the kernel prints it after the others; on a kernel
+  // without it the scan simply runs to the end).
+  for (let pos = 0; pos < text.length; ) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    const colon = text.indexOf(':', pos);
+    const key = colon > pos && colon < end ? text.slice(pos, colon) : '';
+    const val = key === '' || !STATUS_KEYS.has(key) ? '' : text.slice(colon + 1, end);
+    pos = end + 1;
     switch (key) {
       case 'Name': out.name = val.trim(); break;
       case 'Tgid': { const n = ints(val); if (n.length) out.tgid = n[0]; break; }
@@ -239,7 +251,7 @@ export function parseStatus(text: string): ProcStatus {
       case 'CapPrm': out.capPrm = hexMask(val); break;
       case 'CapEff': out.capEff = hexMask(val); break;
       case 'CapBnd': out.capBnd = hexMask(val); break;
-      case 'CapAmb': out.capAmb = hexMask(val); break;
+      case 'CapAmb': out.capAmb = hexMask(val); return out;
       default: break;
     }
   }
@@ -293,17 +305,25 @@ export const CAPABILITY_NAMES: readonly string[] = [
 
 export const CAP_DAC_OVERRIDE = 1;
 
+/** capsToText's answers: a host has a handful of distinct sets, and every exec read asks for three. */
+const capTexts = new Map<bigint, string>();
+
 /**
  * A capability mask in Falco's text form: the names of the set bits, lowest bit first, separated
  * by single spaces ("" for the empty set). Bits newer than CAP_CHECKPOINT_RESTORE have no name
  * here and are left out, as Falco's own table leaves out what it does not know.
  */
 export function capsToText(mask: bigint): string {
+  const hit = capTexts.get(mask);
+  if (hit !== undefined) return hit;
   const names: string[] = [];
   for (let bit = 0; bit < CAPABILITY_NAMES.length; bit++) {
     if ((mask >> BigInt(bit)) & 1n) names.push(CAPABILITY_NAMES[bit]!);
   }
-  return names.join(' ');
+  const text = names.join(' ');
+  if (capTexts.size >= 256) capTexts.clear();
+  capTexts.set(mask, text);
+  return text;
 }
 
 export function hasCap(mask: bigint | undefined, bit: number): boolean | undefined {
@@ -379,24 +399,44 @@ const SCRATCH = Buffer.allocUnsafe(65536);
 /** First buffer of an asynchronous read: under Buffer.poolSize / 2, so it comes from the shared pool. */
 const FIRST_ASYNC_CHUNK = 4095;
 
-/** Read up to `max` bytes of a file (procfs files report size 0, so read until EOF). */
-function readBytesSync(path: string, max: number): Buffer | undefined {
-  let fd: number;
+/**
+ * `fn()`, or undefined when it throws. A failed open is the common case on the exec path (a
+ * short-lived command is gone before we look), and the error's stack trace, which nobody reads,
+ * is most of what it costs: it is not captured.
+ */
+function quietly<T>(fn: () => T): T | undefined {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
-    fd = openSync(path, 'r');
+    return fn();
   } catch {
     return undefined;
+  } finally {
+    Error.stackTraceLimit = limit;
   }
+}
+
+/**
+ * Read up to `max` bytes of a file into SCRATCH (a bigger buffer only past 64 KiB) and hand them
+ * to `take`, which must copy what it keeps. procfs files report size 0, so read until EOF.
+ */
+function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: number) => T): T | undefined {
+  const fd = quietly(() => openSync(path, 'r'));
+  if (fd === undefined) return undefined;
   try {
-    const chunks: Buffer[] = [];
+    let buf = SCRATCH;
     let total = 0;
     while (total < max) {
-      const n = readSync(fd, SCRATCH, 0, Math.min(SCRATCH.length, max - total), null);
+      if (total === buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 4, max));
+        buf.copy(bigger, 0, 0, total);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, total, Math.min(buf.length, max) - total, null);
       if (n <= 0) break;
-      chunks.push(Buffer.from(SCRATCH.subarray(0, n)));
       total += n;
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+    return take(buf, total);
   } catch {
     // ESRCH and friends mid-read: the process went away.
     return undefined;
@@ -407,6 +447,11 @@ function readBytesSync(path: string, max: number): Buffer | undefined {
       // already gone
     }
   }
+}
+
+/** Read up to `max` bytes of a file, synchronously. */
+function readBytesSync(path: string, max: number): Buffer | undefined {
+  return readSyncWith(path, max, (buf, n) => (buf === SCRATCH ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n)));
 }
 
 async function readBytesAsync(path: string, max: number): Promise<Buffer | undefined> {
@@ -440,7 +485,7 @@ async function readBytesAsync(path: string, max: number): Promise<Buffer | undef
 }
 
 export function readSmallSync(path: string): string | undefined {
-  return readBytesSync(path, SMALL_FILE)?.toString('utf8');
+  return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n));
 }
 
 export async function readSmall(path: string): Promise<string | undefined> {
@@ -448,11 +493,12 @@ export async function readSmall(path: string): Promise<string | undefined> {
 }
 
 export function readlinkQuiet(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
+  return quietly(() => readlinkSync(path));
+}
+
+/** The device and inode of the file a /proc/PID/exe link names; undefined when unreadable. */
+function exeIdSync(path: string): { dev: bigint; ino: bigint } | undefined {
+  return quietly(() => statSync(path, { bigint: true, throwIfNoEntry: false }));
 }
 
 /** A process's executable path as /proc/PID/exe names it (/memfd:NAME for a memfd); undefined when it is gone. */
@@ -474,50 +520,50 @@ export async function readlinkQuietAsync(path: string): Promise<string | undefin
  * follows the kernel's link to the very file), comm, and where the kernel mapped the image (stat
  * fields startcode, endcode, startstack). An exec keeps the pid and the start time, so nothing
  * else tells a read of one image from a read of the next; the addresses, randomised afresh by
- * every exec, also tell A → B → A apart from A (the same file and comm twice over).
+ * every exec, also tell A → B → A apart from A (the same file and comm twice over). Comm is the
+ * one in stat (the kernel prints the same task name there as in /proc/PID/comm), so a mark is two
+ * reads, and stat comes first: when it is missing the process is gone and nothing else is read.
  */
 interface ImageMark {
   key: string;
-  comm?: string;
   /** The stat text the mark was taken from: the one the read returns (undefined: the process is gone). */
   stat?: string;
 }
 
-function markOf(exe: { dev: bigint; ino: bigint } | undefined, comm: string | undefined, stat: string | undefined): ImageMark {
+const GONE: ImageMark = { key: '' };
+
+function markOf(exe: { dev: bigint; ino: bigint } | undefined, stat: string): ImageMark {
   // An unreadable exe (another user's process, a kernel thread) leaves comm and the addresses to tell.
-  const close = stat?.lastIndexOf(')') ?? -1;
+  const open = stat.indexOf('(');
+  const close = stat.lastIndexOf(')');
+  const comm = open >= 0 && close > open ? stat.slice(open + 1, close) : '-';
   // Fields 26-28 (startcode, endcode, startstack) are rest[23..25] after the comm.
-  const layout = stat && close > 0 ? stat.slice(close + 2).split(' ').slice(23, 26).join(',') : '-';
-  return { key: `${exe ? `${exe.dev}:${exe.ino}` : '-'}|${layout}|${comm ?? '-'}`, comm, stat };
+  const layout = close > 0 ? stat.slice(close + 2).split(' ').slice(23, 26).join(',') : '-';
+  return { key: `${exe ? `${exe.dev}:${exe.ino}` : '-'}|${layout}|${comm}`, stat };
 }
 
 function imageMarkSync(dir: string): ImageMark {
-  let exe: { dev: bigint; ino: bigint } | undefined;
-  try {
-    exe = statSync(`${dir}/exe`, { bigint: true });
-  } catch {
-    exe = undefined;
-  }
-  return markOf(exe, readSmallSync(`${dir}/comm`), readSmallSync(`${dir}/stat`));
+  const stat = readSmallSync(`${dir}/stat`);
+  return stat === undefined ? GONE : markOf(exeIdSync(`${dir}/exe`), stat);
 }
 
 async function imageMark(dir: string): Promise<ImageMark> {
-  const [exe, comm, stat] = await Promise.all([statAsync(`${dir}/exe`, { bigint: true }).catch(() => undefined), readSmall(`${dir}/comm`), readSmall(`${dir}/stat`)]);
-  return markOf(exe, comm, stat);
+  const stat = await readSmall(`${dir}/stat`);
+  return stat === undefined ? GONE : markOf(await statAsync(`${dir}/exe`, { bigint: true }).catch(() => undefined), stat);
 }
 
 /**
  * The files of one image: the image is marked before and after the other files are read; when
  * the marks differ the process exec'd in between (a chain of execs in one pid), and the files
  * could pair one image's comm with the next one's exe. Then it is read again, up to
- * MAX_IMAGE_REREADS times, and at last dropped (`unsettled`) and counted. The opening mark's comm
- * and stat are the files' own (read once, not again between the marks).
+ * MAX_IMAGE_REREADS times, and at last dropped (`unsettled`) and counted. The opening mark's stat
+ * is the files' own (read once, not again between the marks); comm is stat's.
  */
 type RestOfFiles = Omit<ProcFiles, 'pid' | 'comm' | 'stat'>;
 
 /** After one read between two marks: the files to return, or undefined to read again. */
 function settle(pid: number, before: ImageMark & { stat: string }, after: ImageMark, rest: RestOfFiles, attempt: number): ProcFiles | undefined {
-  if (after.key === before.key) return { pid, stat: before.stat, ...rest, comm: before.comm };
+  if (after.key === before.key) return { pid, stat: before.stat, ...rest };
   // Gone in between: an exit, not an exec; a re-read would find nothing.
   if (after.stat === undefined) return { pid };
   if (attempt === MAX_IMAGE_REREADS) {

@@ -16,7 +16,10 @@ import {
 export interface ProcConnectorOptions {
   /** Also report fork/exit/uid of threads, not only of processes (default false). */
   threads?: boolean;
-  /** Batches queued for the JS thread before new ones are dropped and counted (default 256). */
+  /**
+   * Batches queued for the JS thread before new ones are dropped and counted (default 256); past
+   * them, 128 notices per batch wait in JS to be handed on.
+   */
   queueSize?: number;
   /** Called once if the reader thread stops on an unexpected error; default: one line on stderr. */
   onError?: (message: string) => void;
@@ -88,6 +91,14 @@ export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
   }
 }
 
+/** Notices handed to the consumer in one event-loop turn (see ProcConnectorSource.onBatch). */
+const NOTICES_PER_TURN = 256;
+/**
+ * Notices that may wait for the consumer, per batch the addon may queue: 32,768 (~5 MB) with the
+ * default queue of 256; a small `queueSize` keeps the whole buffer small.
+ */
+const PENDING_PER_BATCH = 128;
+
 export class ProcConnectorSource implements ProcNoticeSource {
   readonly name = 'proc-connector';
   private addon?: ProcConnectorAddon;
@@ -95,10 +106,19 @@ export class ProcConnectorSource implements ProcNoticeSource {
   private notify?: (n: ProcNotice) => void;
   /** Drops counted up to the last stop(), so `drops` still answers after it. */
   private dropsBefore = 0;
+  /** Notices taken from the addon and not yet handed on, from `head`. */
+  private pending: ProcNotice[] = [];
+  private head = 0;
+  private flushing?: NodeJS.Immediate;
+  /** Notices dropped because `pending` was full. */
+  private pendingDrops = 0;
+  private readonly maxPending: number;
   /** Set when the reader thread stopped on an error. */
   error?: string;
 
-  constructor(private readonly opts: ProcConnectorOptions = {}) {}
+  constructor(private readonly opts: ProcConnectorOptions = {}) {
+    this.maxPending = Math.max(1, opts.queueSize ?? 256) * PENDING_PER_BATCH;
+  }
 
   async start(notify: (n: ProcNotice) => void): Promise<void> {
     if (this.handle) throw new ProcConnectorError('the proc connector is already started', 'ERR_ALREADY_STARTED');
@@ -128,6 +148,10 @@ export class ProcConnectorSource implements ProcNoticeSource {
     // Batches the addon queued before close() still arrive afterwards: notify is cleared first
     // so nobody hears from a stopped source.
     this.notify = undefined;
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    this.pending = [];
+    this.head = 0;
     if (!this.handle || !this.addon) return;
     const s = this.addon.stats(this.handle);
     this.dropsBefore += s.drops + s.kernelDrops;
@@ -136,31 +160,63 @@ export class ProcConnectorSource implements ProcNoticeSource {
   }
 
   get drops(): number {
-    if (!this.handle || !this.addon) return this.dropsBefore;
+    if (!this.handle || !this.addon) return this.dropsBefore + this.pendingDrops;
     const s = this.addon.stats(this.handle);
-    return this.dropsBefore + s.drops + s.kernelDrops;
+    return this.dropsBefore + this.pendingDrops + s.drops + s.kernelDrops;
   }
 
+  /**
+   * The addon's batches are only queued here, and handed on once per event-loop turn
+   * (setImmediate). The consumer reads /proc for a notice right away, so a burst handed on as it
+   * comes would hold the loop while the addon's queue (a few hundred batches: one notice each when
+   * the host is quiet) fills and drops. Queued here, the addon's queue is emptied every turn, and
+   * the fork, exec and exit of a short command usually reach the consumer together: it then knows
+   * the process is gone before it reads, and reads once, not for each notice.
+   */
   private onBatch(events: NativeProcEvent[], error?: string): void {
-    const notify = this.notify;
-    if (notify) {
+    if (this.notify) {
       for (const e of events) {
         const n = toNotice(e);
         if (!n) continue;
-        try {
-          notify(n);
-        } catch (err) {
-          // A consumer's bug must surface as an ordinary uncaught exception, not be swallowed
-          // by Node-API's handling of exceptions in thread-safe function callbacks.
-          process.nextTick(() => {
-            throw err;
-          });
+        if (this.pending.length - this.head >= this.maxPending) {
+          this.pendingDrops++;
+          continue;
         }
+        this.pending.push(n);
       }
+      if (!this.flushing && this.pending.length > this.head) this.flushing = setImmediate(() => this.flush());
     }
     if (error) {
       this.error = error;
       (this.opts.onError ?? ((m: string) => process.stderr.write(`minewatch: ${m}\n`)))(error);
+    }
+  }
+
+  private flush(): void {
+    this.flushing = undefined;
+    const notify = this.notify;
+    if (!notify) return;
+    const end = Math.min(this.pending.length, this.head + NOTICES_PER_TURN);
+    for (let i = this.head; i < end; i++) {
+      try {
+        notify(this.pending[i]!);
+      } catch (err) {
+        // A consumer's bug must surface as an ordinary uncaught exception, not be swallowed.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+    this.head = end;
+    if (this.head === this.pending.length) {
+      this.pending = [];
+      this.head = 0;
+    } else {
+      if (this.head >= 4096) {
+        this.pending = this.pending.slice(this.head);
+        this.head = 0;
+      }
+      this.flushing = setImmediate(() => this.flush());
     }
   }
 }
