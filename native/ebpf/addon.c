@@ -61,9 +61,9 @@
 #define LOG_BYTES 8192
 /* How long the reader lets records gather after a wake-up (latency added: at most this). It bounds
  * the wake-ups of the reader and of JS to one per gather at any rate, so the batches stay large
- * under a flood; 1 ms keeps the exec → alert latency under its 5 ms target (issue 16), where 4 ms
- * alone ate most of it. */
-#define GATHER_US_DEFAULT 1000
+ * under a flood. 4 ms alone ate most of the 5 ms exec → alert budget (issue 16); 1 ms cost a
+ * wake-up of both threads per exec at 1,000 execs/s. */
+#define GATHER_US_DEFAULT 2000
 #define GATHER_US_MAX 100000
 
 typedef struct {
@@ -241,8 +241,9 @@ static void *reader_main(void *arg) {
   int epfd = ring_buffer__epoll_fd(c->rb);
   for (;;) {
     struct pollfd p[2] = {{.fd = epfd, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
-    /* Records held for a busy JS thread go as soon as it has taken the last batch. */
-    int r = poll(p, 2, (c->batch && c->batch->len) ? 1 : 1000);
+    /* Records held for a busy JS thread go once it has taken the last batch (checked each gather). */
+    int held_ms = (int)((c->gather_ns + 999999) / 1000000);
+    int r = poll(p, 2, (c->batch && c->batch->len) ? (held_ms > 0 ? held_ms : 1) : 1000);
     if (r < 0) {
       if (errno == EINTR) continue;
       snprintf(error, sizeof error, "ebpf: poll failed: %s", strerror(errno));
