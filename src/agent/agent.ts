@@ -237,6 +237,7 @@ export class Agent {
       fpu: this.config.detectors.monero.enabled || this.wantedBy()(RANDOMX_EVENT),
       openRead: this.config.sources.ebpf.open_read,
       ringBytes: this.config.sources.ebpf.ring_buffer_kb * 1024,
+      gatherUs: Math.round(this.config.sources.ebpf.gather_ms * 1000),
       ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
       wanted: this.wantedBy(),

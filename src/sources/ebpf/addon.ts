@@ -26,7 +26,7 @@ export interface EbpfOpenOptions {
   sysDesc?: Uint32Array;
   ringBytes?: number;
   /**
-   * How long records gather in the reader after a wake-up, µs (default 2000): the latency it adds
+   * How long records gather in the reader after a wake-up, µs (default 4000): the latency it adds
    * at most, and at most one batch per this long whatever the rate.
    */
   gatherUs?: number;
