@@ -17,6 +17,18 @@ test('defaults fill in whatever a file leaves out', () => {
   assert.equal(config.sources.cpu.duration_s, 300);
   assert.equal(config.sources.driver, 'auto');
   assert.deepEqual(config.rules_files, ['default']);
+  assert.equal(config.sources.ebpf.gather_ms, 4);
+});
+
+test('sources.ebpf.gather_ms: a number of ms from 0 to 100, else refused naming the key', () => {
+  assert.equal(parseConfig('sources:\n  ebpf:\n    gather_ms: 0.5\n', 'c.yaml').config.sources.ebpf.gather_ms, 0.5);
+  for (const bad of ['-1', '101', 'soon']) {
+    assert.throws(() => parseConfig(`sources:\n  ebpf:\n    gather_ms: ${bad}\n`, 'c.yaml'), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.deepEqual(e.problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.path}`), ['c.yaml:3:5 sources.ebpf.gather_ms']);
+      return true;
+    });
+  }
 });
 
 test("Falco's keys are translated; Falco-only settings are warnings", () => {

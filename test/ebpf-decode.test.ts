@@ -29,13 +29,13 @@ function header(b: Buffer, kind: number, size: number, pid: number, comm: string
 
 const pad8 = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
 
-function execRecord(): Buffer {
+function execRecord(envText = 'HOME=/root\0WALLET=4abc\0'): Buffer {
   const argv = Buffer.from('/usr/bin/true\0--donate-level\x001\0', 'latin1');
   const fname = Buffer.from('/usr/bin/true\0');
   const path = Buffer.from('true\0bin\0usr\0'); // leaf first
   const cgroup = Buffer.from('docker-0123456789ab.scope\0system.slice\0'); // leaf first
   const cgroup1 = Buffer.from('0123456789ab\0docker\0'); // the memory controller's v1 path, leaf first
-  const env = Buffer.from('HOME=/root\0WALLET=4abc\0');
+  const env = Buffer.from(envText, 'latin1');
   const head = Buffer.alloc(200);
   const size = 200 + argv.length + fname.length + path.length + cgroup.length + cgroup1.length + env.length;
   header(head, 1, size, 4242, 'true');
@@ -108,6 +108,25 @@ describe('eBPF records', () => {
     assert.equal(f.capEff, 1n << 21n);
     assert.deepEqual([f.cgroup1Id, f.cgroup1Path], [5n, '/docker/0123456789ab']);
     assert.deepEqual(f.env, ['HOME=/root', 'WALLET=4abc']);
+  });
+
+  test('equal environments decode to one array (a storm from one shell shares it); any other is its own', () => {
+    const d = new RecordDecoder(clock());
+    const envOf = (text?: string): string[] | undefined => {
+      const [r] = [...d.records(execRecord(text))];
+      return r?.kind === 'exec' ? r.facts.env : undefined;
+    };
+    const a = envOf();
+    const b = envOf();
+    assert.deepEqual(a, ['HOME=/root', 'WALLET=4abc']);
+    assert.equal(b, a, 'the same array');
+    // Same length, other bytes: never the cached one.
+    const c = envOf('HOME=/root\0WALLET=4abd\0');
+    assert.deepEqual(c, ['HOME=/root', 'WALLET=4abd']);
+    assert.deepEqual(envOf(), ['HOME=/root', 'WALLET=4abc'], 'the first again, whole');
+    // Many environments of other lengths: each decoded as it is.
+    for (let i = 0; i < 100; i++) assert.deepEqual(envOf(`K=${'v'.repeat(i)}\0`), [`K=${'v'.repeat(i)}`]);
+    assert.deepEqual(envOf('HOME=/root\0WALLET=4abd\0'), ['HOME=/root', 'WALLET=4abd']);
   });
 
   test('fork and exit share a slot: the child\'s pid in its namespace, or the wait status', () => {

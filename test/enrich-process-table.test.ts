@@ -369,6 +369,65 @@ test('an exec the kernel described whole (eBPF facts) reads nothing from /proc',
   }
 });
 
+test('applyNow: described notices apply at once, as onNotice would, and wait their turn behind a pending one', async () => {
+  const w = world();
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
+  const twin = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
+  try {
+    table.seed();
+    twin.seed();
+    const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    const facts: KernelExecFacts = {
+      ruid: 1000, euid: 1000, rgid: 1000, egid: 1000, loginuid: 1000, vpid: 9, tty: 0x8801,
+      exeFlags: EXE_KNOWN, exeDev: 0x2an, exeIno: 4243n, exeMtimeNs: 5n, exeCtimeNs: 6n, exeSize: 100n,
+      exeMode: 0o100755, exeUid: 0, exeGid: 0,
+      cgroupId: 77n, cgroupPath: `/system.slice/docker-${NGINX_ID}.scope`, cgroup1Id: 0n, cgroup1Path: '',
+      capEff: 0n, capPrm: 0n, capInh: 0n, env: ['HOME=/home/miner'],
+    };
+    const kernel = { type: 'execveat' as const, comm: 'xmrig', argv: ['./xmrig', '-o', 'pool:3333'], exepath: '/tmp/xmrig', uid: 1000, ppid: 700, startTs, facts };
+    // /proc/800 holds a decoy: anything read from it would show.
+    w.fp.add({ pid: 800, ppid: 700, comm: 'decoy', argv: ['decoy'], exe: '/decoy', cwd: '/decoy', starttime: 999, cgroup: ['0::/'], nspid: [800, 42], root: w.ctrRoot });
+    const notices: ProcNotice[] = [{ ...fork(800, 700), startTs, vpid: 9 }, { ...exec(800), exec: kernel }, exit(800)];
+    const now = notices.map((n) => table.applyNow(n));
+    assert.equal(now[0], null, 'the fork applied');
+    assert.equal(now[2], null, 'the exit applied');
+    const ev = now[1];
+    assert.ok(ev, 'the exec applied, with its event');
+    // The same notices through onNotice, on a table of its own: the same event.
+    await twin.onNotice(notices[0]!);
+    const slow = await twin.onNotice(notices[1]!);
+    assert.ok(slow);
+    assert.equal(ev.type, 'execveat', 'the call the kernel saw');
+    for (const f of ['proc.name', 'proc.cmdline', 'proc.exepath', 'proc.pname', 'proc.aname[2]', 'proc.vpid', 'proc.tty', 'user.name', 'user.loginname', 'container.id', 'proc.env', 'proc.cwd']) {
+      assert.deepEqual(field(f, ev), field(f, slow), f);
+    }
+    assert.equal(field('user.name', ev), 'miner');
+    assert.equal(table.get(800), ev.proc, 'in the table');
+    assert.deepEqual([table.stats.forks, table.stats.execs, table.stats.described, table.stats.exits], [1, 1, 1, 1]);
+    // Exited, it stays resolvable through its grace.
+    assert.equal(table.get(800)?.name, 'xmrig');
+
+    // A notice of a pid with one still pending waits its turn: applyNow declines it.
+    w.fp.add({ pid: 810, ppid: 700, comm: 'sleep', argv: ['sleep', '9'], exe: '/usr/bin/sleep', starttime: 400 });
+    const pending = table.onNotice(exec(810));
+    assert.equal(table.applyNow(exit(810)), undefined, 'behind the exec being read');
+    await pending;
+    await new Promise(setImmediate); // the chain's own bookkeeping settles
+    assert.equal(table.applyNow(exit(810)), null, 'nothing pending any more');
+
+    // An exec whose parent the table lacks needs a read: declined, the table unchanged.
+    const orphan = { ...kernel, ppid: 4242 };
+    assert.equal(table.applyNow({ ...exec(811), exec: orphan }), undefined);
+    assert.equal(table.get(811), undefined);
+    // A fork the kernel did not describe (the proc connector's) is declined too.
+    assert.equal(table.applyNow(fork(812, 700)), undefined);
+  } finally {
+    table.close();
+    twin.close();
+    w.cleanup();
+  }
+});
+
 test('garbage in /proc gives undefined, not exceptions', async () => {
   const w = world();
   const table = fakeTable(w);

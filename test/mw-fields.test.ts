@@ -61,6 +61,18 @@ test('mw.wallet.*: command line first, then environment; families once each', ()
   assert.equal(get('mw.wallet.address', none), undefined);
 });
 
+test('mw.wallet.*: processes sharing one environment array each find its wallets, beside their own argv', () => {
+  const env = ['HOME=/root', `WALLET=${XMR}`];
+  const first = ev('a', [], { env });
+  const second = ev('b', ['--pay', ETH], { env });
+  const third = ev('c', [], { env: ['HOME=/root'] });
+  assert.deepEqual(get('mw.wallet.type', first), ['monero']);
+  assert.deepEqual(get('mw.wallet.type', second), ['ethereum', 'monero'], 'its argv first, then the shared environment');
+  assert.equal(get('mw.wallet.address', second), ETH);
+  assert.deepEqual(get('mw.wallet.type', ev('d', [], { env })), ['monero'], 'the shared one again, unchanged by the others');
+  assert.equal(get('mw.wallet.found', third), false);
+});
+
 test('per-event caching: one parse per event, a new event parses afresh', () => {
   const e = ev('xmrig', ['-u', XMR, '-o', 'stratum+tcp://pool.example.org:3333']);
   assert.equal(get('mw.wallet.address', e), XMR);

@@ -169,6 +169,13 @@ export class Agent {
   /** The process notices into the table, and the events the table makes of them into the pipeline. */
   private async startNotices(): Promise<ProcNoticeSource> {
     const onNotice = (n: ProcNotice): void => {
+      // Most notices apply at once (nothing of their pid pending, no /proc read): no promise. An
+      // exec applied so was built from the kernel's record alone: nothing to lay over it.
+      const now = this.core.table.applyNow(n);
+      if (now !== undefined) {
+        if (now) this.core.pipeline.accept(now);
+        return;
+      }
       const done = this.core.table.onNotice(n).then(
         (ev) => {
           if (ev) this.core.pipeline.accept(n.exec ? applyKernelExec(ev, n.exec) : ev);
@@ -230,6 +237,7 @@ export class Agent {
       fpu: this.config.detectors.monero.enabled || this.wantedBy()(RANDOMX_EVENT),
       openRead: this.config.sources.ebpf.open_read,
       ringBytes: this.config.sources.ebpf.ring_buffer_kb * 1024,
+      gatherUs: Math.round(this.config.sources.ebpf.gather_ms * 1000),
       ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
       wanted: this.wantedBy(),

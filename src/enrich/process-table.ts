@@ -24,7 +24,7 @@
  * event or lookup (`link`), which also follows reparenting to a reaper when a parent is gone.
  */
 import type { ContainerInfo, K8sInfo, ProcessInfo, SyscallEvent } from '../events.js';
-import type { KernelExecFacts, ProcNotice } from '../events.js';
+import type { KernelExec, KernelExecFacts, ProcNotice } from '../events.js';
 import { ContainerResolver, hostContainer, type CgroupContainer } from './containers.js';
 import { ExeIdentity } from './exe-identity.js';
 import { exeFileKey, infoFromKernelExec } from './kernel-exec.js';
@@ -44,6 +44,7 @@ import {
   startTsFromTicks,
   type ProcFiles,
   type ProcRead,
+  type ProcStat,
   type ProcStatus,
 } from '../platform/procfs.js';
 import { UserDb, type UserScope } from './users.js';
@@ -407,6 +408,64 @@ export class ProcessTable {
   }
 
   /**
+   * Apply a notice at once, with no promise and no turn of the event loop, when nothing of its pid
+   * is pending and it needs no read of /proc: an exit, a uid change, a fork or an exec the kernel
+   * described whole (eBPF) of a process whose ancestors the table has. That is every notice of an
+   * exec storm; a promise chain per notice was a large part of the agent's cost per exec (issue 16).
+   * Returns the exec event for an exec, null for the others, undefined when the notice must go
+   * through onNotice() instead (which orders it after what is pending). The exec event is the
+   * kernel's view already: its process was built from the exec record alone.
+   */
+  applyNow(n: ProcNotice): SyscallEvent | null | undefined {
+    if (this.chains.has(n.pid)) return undefined;
+    this.startSweeper();
+    if (this.exitHead < this.exiting.length) this.sweep(false);
+    try {
+      switch (n.kind) {
+        case 'exit':
+          this.noticeSeq++;
+          this.onExit(n);
+          return null;
+        case 'uid':
+          this.noticeSeq++;
+          this.onUid(n);
+          return null;
+        case 'fork':
+          if (!this.forkNow(n)) return undefined;
+          this.noticeSeq++;
+          return null;
+        case 'exec':
+          return this.execNow(n);
+        default:
+          return undefined;
+      }
+    } catch {
+      this.counters.errors++;
+      return null;
+    }
+  }
+
+  /** applyNow() of an exec: only one the kernel described, whose ancestry needs no read. */
+  private execNow(n: ProcNotice): SyscallEvent | undefined {
+    const k = n.exec;
+    if (!k?.facts || !this.kernelExecs || this.containerWaitMs > 0) return undefined;
+    const e = this.describedEntry(n.pid, k, k.facts, this.entries.get(n.pid));
+    if (!this.linkNow(e)) return undefined;
+    this.noticeSeq++;
+    this.counters.execs++;
+    this.counters.described++;
+    this.put(n.pid, e);
+    // A new version of the file: hash it unless the process is gone by the time the notices that
+    // came with this one are applied (a short-lived command: no read of its exe).
+    if (e.info.exe_sha256 === undefined && this.hashEnabled) {
+      setImmediate(() => {
+        if (e.exitAt === undefined) void this.ensureHash(e);
+      });
+    }
+    return this.execEvent(n, e.info, this.contextNow(e));
+  }
+
+  /**
    * True when the process that a notice (number `seq`) is about has exited since: the first exit
    * notice of its pid after it can only be its own (a pid is reused only after an exit).
    */
@@ -455,7 +514,7 @@ export class ProcessTable {
     if (prior?.exactStart && prior.info.start_ts !== undefined && prior.info.start_ts !== r.startTs) this.counters.reused++;
     const e = this.entryFromRead(r);
     this.put(n.pid, e);
-    await this.link(e);
+    this.link(e);
     // No inode: its exe could not be stat'ed (gone since, or not ours to read), nor opened to hash.
     const hash = e.info.exe_ino !== undefined ? this.ensureHash(e) : undefined;
     const ctx = await this.contextOf(e, this.containerWaitMs);
@@ -469,27 +528,37 @@ export class ProcessTable {
    * An exec the kernel described whole (kernel-exec.ts): no read of /proc unless a cache misses
    * (a new exe version to hash, a parent the table lacks) or a rule wants proc.cwd fresh.
    */
-  private async describedExec(n: ProcNotice, seq: number, k: NonNullable<ProcNotice['exec']>, f: NonNullable<NonNullable<ProcNotice['exec']>['facts']>, prior: Entry | undefined): Promise<SyscallEvent> {
+  private async describedExec(n: ProcNotice, seq: number, k: KernelExec, f: KernelExecFacts, prior: Entry | undefined): Promise<SyscallEvent> {
     this.counters.described++;
-    const info = infoFromKernelExec(n.pid, k, f, prior?.info, prior?.groups);
+    const e = this.describedEntry(n.pid, k, f, prior);
+    this.put(n.pid, e);
+    this.link(e);
+    // Process gone (a short-lived command) or hashed already: no read of its exe.
+    if (e.info.exe_sha256 === undefined && !this.exitedSince(n.pid, seq)) void this.ensureHash(e);
+    return this.execEvent(n, e.info, await this.contextOf(e, this.containerWaitMs));
+  }
+
+  /** The entry of a kernel-described exec; the table is not changed. */
+  private describedEntry(pid: number, k: KernelExec, f: KernelExecFacts, prior: Entry | undefined): Entry {
+    const info = infoFromKernelExec(pid, k, f, prior?.info, prior?.groups);
     if (this.wantCwd()) {
       try {
-        info.cwd = readlinkSync(`${this.procRoot}/${n.pid}/cwd`);
+        info.cwd = readlinkSync(`${this.procRoot}/${pid}/cwd`);
       } catch {
         // Gone already: the forked entry's stays.
       }
     }
     const cgroup = this.cgroupOf(f);
     const e: Entry = { info, cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns };
-    this.nameUsers(info, this.scopeFor(n.pid, cgroup));
+    this.nameUsers(info, this.scopeFor(pid, cgroup));
     const hash = this.exe?.cachedHash(exeFileKey(f));
     if (hash !== undefined) info.exe_sha256 = hash;
-    this.put(n.pid, e);
-    await this.link(e);
-    // Process gone (a short-lived command) or hashed already: no read of its exe.
-    if (hash === undefined && !this.exitedSince(n.pid, seq)) void this.ensureHash(e);
-    const ctx = await this.contextOf(e, this.containerWaitMs);
-    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
+    return e;
+  }
+
+  /** The exec event; a described exec's says which call (execve or execveat) the kernel saw. */
+  private execEvent(n: ProcNotice, proc: ProcessInfo, ctx: { container: ContainerInfo; k8s?: K8sInfo }): SyscallEvent {
+    const ev: SyscallEvent = { source: 'syscall', type: n.exec?.facts ? n.exec.type : 'execve', ts: n.ts, res: 0, proc, container: ctx.container };
     if (ctx.k8s) ev.k8s = ctx.k8s;
     return ev;
   }
@@ -518,7 +587,7 @@ export class ProcessTable {
     if (prior) {
       const p = prior.info;
       Object.assign(info, { ppid: p.ppid, vpid: p.vpid, sid: p.sid, vpgid: p.vpgid, start_ts: p.start_ts, uid: p.uid, gid: p.gid, user: p.user, group: p.group, loginuid: p.loginuid, loginname: p.loginname });
-      await this.link(prior);
+      this.link(prior);
       info.parent = prior.info.parent;
     }
     const k = n.exec;
@@ -570,13 +639,38 @@ export class ProcessTable {
       if (!e) this.put(n.pid, { info: { pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.startTs ?? n.ts }, exactStart: n.startTs !== undefined });
       return;
     }
+    this.putForked(n, n.ppid, parent, startTs, stat, status);
+  }
+
+  /** A kernel-described fork (start time, pid in its namespace) of a parent the table has: no read. */
+  private forkNow(n: ProcNotice): boolean {
+    if (n.tid !== n.pid || n.ppid === undefined || n.ppid === n.pid) return true;
+    const parent = this.entries.get(n.ppid);
+    if (!parent || n.startTs === undefined || n.vpid === undefined) return false;
+    this.counters.forks++;
+    const prior = this.entries.get(n.pid);
+    if (prior && prior.exactStart && prior.info.start_ts !== n.startTs) this.counters.reused++;
+    this.putForked(n, n.ppid, parent, n.startTs);
+    return true;
+  }
+
+  /** The forked child's entry: its parent's image, with what /proc said of the child where it was read. */
+  private putForked(n: ProcNotice, ppid: number, parent: Entry, startTs: bigint | undefined, stat?: ProcStat, status?: ProcStatus): void {
     const p = parent.info;
     // A forked child is its parent's image: same name, argv, cwd, exe and its facts, container.
-    const info: ProcessInfo = { ...p, pid: n.pid, tid: n.pid, ppid: n.ppid, parent: p, start_ts: startTs ?? n.ts };
-    delete info.is_sid_leader;
-    delete info.is_vpgid_leader;
-    delete info.session_leader;
-    delete info.vpgid_leader;
+    // A plain copy, then stores: a spread literal that redefines the keys it copied takes V8's slow
+    // path (CloneObjectIC_Slow, CreateDataProperty: the top of a profile under an exec storm).
+    // Keys that are someone else's to compute are deleted only where present.
+    const info: ProcessInfo = { ...p };
+    info.pid = n.pid;
+    info.tid = n.pid;
+    info.ppid = ppid;
+    info.parent = p;
+    info.start_ts = startTs ?? n.ts;
+    if (info.is_sid_leader !== undefined) delete info.is_sid_leader;
+    if (info.is_vpgid_leader !== undefined) delete info.is_vpgid_leader;
+    if (info.session_leader !== undefined) delete info.session_leader;
+    if (info.vpgid_leader !== undefined) delete info.vpgid_leader;
     if (stat) {
       info.sid = stat.session;
       info.tty = stat.tty_nr;
@@ -636,7 +730,24 @@ export class ProcessTable {
   }
 
   /** Point each ancestor's `parent` at the current entry of its parent pid, following reparenting. */
-  private async link(e: Entry): Promise<void> {
+  private link(e: Entry): void {
+    const walk = this.linkSteps(e);
+    for (let step = walk.next(); !step.done; step = walk.next(this.load(step.value)));
+  }
+
+  /**
+   * link() when it needs no read of /proc (every ancestor in the table): true once linked; false,
+   * the walk given up, when it would read (what it set so far is right, and link() does the rest).
+   */
+  private linkNow(e: Entry): boolean {
+    const walk = this.linkSteps(e);
+    if (walk.next().done) return true;
+    walk.return();
+    return false;
+  }
+
+  /** link()'s walk: yields each parent pid it must read from /proc, and is given what the read found. */
+  private *linkSteps(e: Entry): Generator<number, void, Entry | undefined> {
     let cur = e;
     const seen = new Set<number>([cur.info.pid]);
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
@@ -645,7 +756,7 @@ export class ProcessTable {
         if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
         return;
       }
-      let p: Entry | undefined = this.entries.get(ppid) ?? this.load(ppid);
+      let p: Entry | undefined = this.entries.get(ppid) ?? (yield ppid);
       // A parent always started before its child: a later start means the parent pid was reused
       // by an unrelated process after the real parent died.
       if (p && startedAfter(p, cur)) p = undefined;
@@ -660,7 +771,7 @@ export class ProcessTable {
             cur.info.parent = undefined;
             return;
           }
-          p = this.entries.get(ppid) ?? this.load(ppid);
+          p = this.entries.get(ppid) ?? (yield ppid);
           if (p && startedAfter(p, cur)) p = undefined;
         }
       }
@@ -694,8 +805,15 @@ export class ProcessTable {
   }
 
   private async contextOf(e: Entry, waitMs: number): Promise<{ container: ContainerInfo; k8s?: K8sInfo }> {
+    if (!e.cgroup || waitMs <= 0) return this.contextNow(e);
+    const r = await this.containers.resolve(e.cgroup, waitMs);
+    return r.k8s ? { container: r.container, k8s: r.k8s } : { container: r.container };
+  }
+
+  /** The container and pod as known now (no wait for the runtime). */
+  private contextNow(e: Entry): { container: ContainerInfo; k8s?: K8sInfo } {
     if (!e.cgroup) return { container: hostContainer() };
-    const r = waitMs > 0 ? await this.containers.resolve(e.cgroup, waitMs) : this.containers.get(e.cgroup);
+    const r = this.containers.get(e.cgroup);
     return r.k8s ? { container: r.container, k8s: r.k8s } : { container: r.container };
   }
 
@@ -745,7 +863,7 @@ export class ProcessTable {
     try {
       const e = await this.current(pid);
       if (!e) return undefined;
-      await this.link(e);
+      this.link(e);
       void this.ensureHash(e);
       return e.info;
     } catch {
@@ -759,7 +877,7 @@ export class ProcessTable {
     try {
       const e = await this.current(pid);
       if (!e) return undefined;
-      await this.link(e);
+      this.link(e);
       void this.ensureHash(e);
       const ctx = await this.contextOf(e, containerWaitMs);
       return { proc: e.info, ...ctx };

@@ -76,11 +76,30 @@ function walletsOf(ev: Event, parsed: Scratch = newParsed): WalletMatch[] | unde
     const env = procOf(ev)?.env;
     // Command line first, so mw.wallet.address prefers what the process was told on its argv.
     p.wallets = findWallets(cmd);
-    // Entries are joined by a newline, which no address spans: when no entry may hold one, the
-    // joined text cannot either, and is not built.
-    if (env && env.length > 0 && env.some(mayHoldEnvWallet)) p.wallets.push(...findWallets(env.join('\n')));
+    if (env && env.length > 0) {
+      const inEnv = envWallets(env);
+      if (inEnv.length > 0) p.wallets.push(...inEnv);
+    }
   }
   return p.wallets;
+}
+
+/**
+ * The wallets of an environment, by the array: processes share their environment's array (the
+ * eBPF decoder gives equal environments one array, a fork keeps its parent's), so a storm of
+ * commands started with one environment scans it once.
+ */
+const envWalletCache = new WeakMap<readonly unknown[], WalletMatch[]>();
+
+function envWallets(env: readonly unknown[]): WalletMatch[] {
+  let found = envWalletCache.get(env);
+  if (found === undefined) {
+    // Entries are joined by a newline, which no address spans: when no entry may hold one, the
+    // joined text cannot either, and is not built.
+    found = env.some(mayHoldEnvWallet) ? findWallets(env.join('\n')) : [];
+    envWalletCache.set(env, found);
+  }
+  return found;
 }
 
 // ---- stratum URLs ------------------------------------------------------------------------------

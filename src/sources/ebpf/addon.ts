@@ -25,6 +25,11 @@ export interface EbpfOpenOptions {
   /** Per x86-64 syscall number, the generic path's descriptor (see sysDescriptors in syscalls.ts). */
   sysDesc?: Uint32Array;
   ringBytes?: number;
+  /**
+   * How long records gather in the reader after a wake-up, µs (default 4000): the latency it adds
+   * at most, and at most one batch per this long whatever the rate.
+   */
+  gatherUs?: number;
   /** A BTF file to use instead of /sys/kernel/btf/vmlinux (tests: a missing one). */
   btfPath?: string;
 }

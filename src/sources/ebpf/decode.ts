@@ -148,6 +148,29 @@ function joinPath(b: Buffer, from: number, to: number): string {
   return comps.length === 0 ? (to > from ? '/' : '') : '/' + comps.reverse().join('/');
 }
 
+/** Environments kept by their bytes: most execs pass on their parent's environment unchanged. */
+const ENV_CACHE = 32;
+
+/**
+ * An environment block as its entries, the same array for the same bytes (a storm of commands
+ * from one shell shares one): no split per exec, and one copy where the process table keeps many
+ * processes. Entries are never changed in place (redaction copies), so sharing is safe.
+ */
+class EnvCache {
+  private readonly byLength = new Map<number, { bytes: Buffer; env: string[] }>();
+
+  get(b: Buffer, from: number, to: number): string[] {
+    const len = to - from;
+    const hit = this.byLength.get(len);
+    if (hit && b.compare(hit.bytes, 0, len, from, to) === 0) return hit.env;
+    const env = splitNul(b, from, to);
+    if (this.byLength.size >= ENV_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
+    this.byLength.delete(len);
+    this.byLength.set(len, { bytes: Buffer.from(b.subarray(from, to)), env });
+    return env;
+  }
+}
+
 function ip(b: Buffer, at: number, family: number): string {
   if (family === 2) return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
   if (family !== 10) return '';
@@ -157,6 +180,8 @@ function ip(b: Buffer, at: number, family: number): string {
 }
 
 export class RecordDecoder {
+  private readonly envs = new EnvCache();
+
   constructor(private readonly clock: Clock) {}
 
   setOffset(offset: bigint): void {
@@ -236,7 +261,7 @@ export class RecordDecoder {
           capInh: b.readBigUInt64LE(o + 184),
           cgroup1Id,
           cgroup1Path: cgroup1Id === 0n ? '' : joinPath(b, g1, v) || '/',
-          env: envLen > 0 ? splitNul(b, v, Math.min(v + envLen, end)) : undefined,
+          env: envLen > 0 ? this.envs.get(b, v, Math.min(v + envLen, end)) : undefined,
         };
         return {
           kind: 'exec', ...this.head(b, o),

@@ -48,6 +48,8 @@ export interface EbpfSourceOptions {
   readFilter?: ReadFilter;
   /** Ring buffer bytes (a power of two; default 16 MiB). */
   ringBytes?: number;
+  /** How long records gather after a wake-up, µs (default: the addon's, 4 ms). */
+  gatherUs?: number;
   /** Whether the loaded rules can use an event type; unwanted optional syscalls stay in the kernel. */
   wanted?: (type: string) => boolean;
   /** Called once if the reader stops on an unexpected error; default: one line on stderr. */
@@ -175,6 +177,7 @@ export class EbpfSource implements ProcNoticeSource {
         sysFlags: sysFlags(this.opts.wanted),
         sysDesc: sysDescriptors(),
         ...(this.opts.ringBytes ? { ringBytes: this.opts.ringBytes } : {}),
+        ...(this.opts.gatherUs !== undefined ? { gatherUs: this.opts.gatherUs } : {}),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error) => this.onBatch(batch, offset, error));
     } catch (e) {
@@ -278,7 +281,12 @@ export class EbpfSource implements ProcNoticeSource {
         return;
       case 'exit':
         this.counts.exit++;
-        if (r.pid === r.tid) this.fpuGate.forget(r.pid, r.start);
+        if (r.pid === r.tid) {
+          this.fpuGate.forget(r.pid, r.start);
+          // Its last record: what the kernel said of its exec is needed no longer (the table keeps
+          // the process through its exit grace), and kept it would outlive young-generation GCs.
+          if (this.execs.get(r.pid)?.start_ts === r.start) this.execs.delete(r.pid);
+        }
         notify({ kind: 'exit', pid: r.pid, tid: r.tid, exitCode: exitCodeFromStatus(r.exitCode), ts: r.ts });
         return;
       case 'sys':
