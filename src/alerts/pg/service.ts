@@ -19,7 +19,7 @@ import { alertMessage, candidateFromMatch, forwardedGroup, readIncoming } from '
 import { MatchCounts, type MatchCount } from '../match-counts.js';
 import type { Candidate, ThrottleStats } from '../throttle.js';
 import type { AlertListener, AlertQuery, AlertRecord, AlertService, AlertStats, IncomingAlert, Output, OutputStats } from '../types.js';
-import { PgAlertStore, type GroupWrite } from './store.js';
+import { PgAlertStore, type GroupWrite, type WriteResult } from './store.js';
 
 /** How often the rollup deltas are folded, and the output counters re-read for /metrics. */
 const COMPACT_MS = 5_000;
@@ -230,6 +230,29 @@ export class PgAlertService implements AlertService {
       this.matchCounts.add(p.matches.rule, p.matches.priority, p.matches.source, p.matches.n);
       if (r.change === 'new') this.counters.groups++;
       else if (p.write.kind === 'summary') this.counters.summaries++;
+    });
+  }
+
+  /**
+   * Groups written by another path of this replica (the fleet consumer's batches), counted for
+   * /metrics as this service's own writes are: only what a write changed, by the matches it added
+   * to what was stored, so a JetStream redelivery (which changes nothing) counts nothing, and a
+   * group's first message and its summary add up to its count.
+   */
+  countWritten(writes: readonly GroupWrite[], results: readonly (WriteResult | undefined)[]): void {
+    const fresh = new Set<number>();
+    results.forEach((r, i) => {
+      if (!r) return;
+      const g = writes[i]!.group;
+      const n = r.added ?? g.count;
+      this.counters.matches += n;
+      if (n > 0) this.matchCounts.add(g.rule, g.priority, g.source, n);
+      // A batch may hold a group's first and its summary: one new group.
+      if (r.change === 'new' && !fresh.has(r.id)) {
+        fresh.add(r.id);
+        this.counters.groups++;
+      }
+      if (writes[i]!.kind === 'summary') this.counters.summaries++;
     });
   }
 

@@ -59,6 +59,8 @@ export interface GroupWrite {
 export interface WriteResult {
   id: number;
   change: StoredChange;
+  /** Matches this write added to what was stored (its count less the stored one), when the writer knows it. */
+  added?: number;
 }
 
 const COLUMNS = ['uuid', 'group_key', 'rule', 'priority', 'prank', 'source', 'tags', 'hostname', 'output', 'output_fields', 'first_seen', 'last_seen', 'count', 'changed',
@@ -333,10 +335,15 @@ export class PgAlertStore implements AlertBackend {
       .sort((a, b) => a.id - b.id);
   }
 
+  /**
+   * Idempotent: the worker writes it again when it could not tell whether a commit went through
+   * (the connection broke under it), and only the write that removed the row counts a delivery.
+   */
   async delivered(output: string, d: PendingDelivery): Promise<void> {
     await this.tx(async (c) => {
-      await c.query('DELETE FROM deliveries WHERE id = $1', [d.id]);
+      const gone = await c.query('DELETE FROM deliveries WHERE id = $1', [d.id]);
       await c.query('DELETE FROM messages WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = $1)', [d.messageId]);
+      if (!gone.rowCount) return;
       await c.query(`INSERT INTO output_counters (name, delivered) VALUES ($1, 1)
         ON CONFLICT (name) DO UPDATE SET delivered = output_counters.delivered + 1, last_error = NULL`, [output]);
     });
