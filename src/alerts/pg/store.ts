@@ -106,6 +106,11 @@ WITH up AS (
 )
 SELECT id, inserted FROM up`;
 
+/** New groups remembered as announced (so a catch-up after a reconnect does not announce one twice). */
+const ANNOUNCED_KEPT = 20_000;
+/** At most this many groups announced after a reconnect (the streams' clients reload past that). */
+const CATCH_UP_MAX = 5_000;
+
 export class PgAlertStore implements AlertBackend {
   readonly kind = 'postgres' as const;
   readonly location: string;
@@ -509,13 +514,29 @@ export class PgAlertStore implements AlertBackend {
   async listen(onChanges: (changes: WriteResult[]) => void, onError: (e: Error) => void = () => undefined): Promise<() => Promise<void>> {
     let stopped = false;
     let retry: NodeJS.Timeout | undefined;
+    // Groups announced as new lately (a catch-up and a notification may name the same one), and
+    // the highest id announced: after a lost connection, the groups above it are announced.
+    const announced = new Set<number>();
+    let highest = 0;
+    let connects = 0;
+    const tell = (changes: WriteResult[]): void => {
+      const fresh = changes.filter((ch) => {
+        highest = Math.max(highest, ch.id);
+        if (ch.change !== 'new') return true;
+        if (announced.has(ch.id)) return false;
+        announced.add(ch.id);
+        if (announced.size > ANNOUNCED_KEPT) announced.delete(announced.values().next().value!);
+        return true;
+      });
+      if (fresh.length) onChanges(fresh);
+    };
     const connect = async (): Promise<void> => {
       const c = new pg.Client(clientConfig(this.cfg));
       c.on('notification', (msg) => {
         if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
         try {
           const list = JSON.parse(msg.payload) as [number, string][];
-          onChanges(list.map(([id, ch]) => ({ id: Number(id), change: ch === 'n' ? 'new' : 'update' })));
+          tell(list.map(([id, ch]) => ({ id: Number(id), change: ch === 'n' ? 'new' : 'update' })));
         } catch (e) {
           onError(e as Error);
         }
@@ -539,6 +560,17 @@ export class PgAlertStore implements AlertBackend {
       await c.connect();
       await c.query(`LISTEN ${CHANGES_CHANNEL}`);
       this.listener = c;
+      // Reconnected: what was committed while no one listened here (found in the fleet drill: the
+      // backlog stored right after PostgreSQL's outage, before this connection was back, never
+      // reached this replica's dashboard streams). New groups are announced; updates to groups
+      // the streams already show are not (a reload shows them).
+      if (connects++ === 0) {
+        const top = await c.query('SELECT COALESCE(max(id), 0) AS id FROM alerts');
+        highest = Math.max(highest, Number((top.rows[0] as { id: string | number }).id));
+      } else {
+        const missed = await c.query('SELECT id FROM alerts WHERE id > $1 ORDER BY id LIMIT $2', [highest, CATCH_UP_MAX]);
+        tell((missed.rows as { id: string | number }[]).map((r) => ({ id: Number(r.id), change: 'new' })));
+      }
     };
     await connect();
     return async () => {
