@@ -50,7 +50,7 @@ test('50 agents, 2 replicas, a replica SIGKILLed, nats-server restarted, Postgre
   // Match → dashboard stream, for the record (the bench measures it; no timing is asserted here).
   const lat = [...rep.streamLatencyMs].sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  t.diagnostic(`match → dashboard stream over ${lat.length} new groups: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms`);
+  t.diagnostic(`match → dashboard stream: ${lat.length} of ${groups} new groups seen on replica 0's stream; p50 ${q(0.5)} ms, p99 ${q(0.99)} ms`);
   // At least once: a delivery in flight on the killed replica (sent, not yet recorded) is made
   // again by a replica once its lease ends. Nothing else is repeated: a delivery sent while
   // PostgreSQL refused its acknowledgement is recorded when it is back, not sent again. So every
