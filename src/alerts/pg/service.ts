@@ -26,6 +26,8 @@ const COMPACT_MS = 5_000;
 const COUNTERS_MS = 5_000;
 /** How often idle delivery workers look for deliveries whose lease ended (a dead replica's). */
 const LEASE_POLL_MS = 5_000;
+/** How many times (a second apart) a change is read again for the streams while PostgreSQL is away. */
+const STREAM_READ_TRIES = 60;
 
 export interface PgServiceOptions {
   config: AlertsConfig;
@@ -126,7 +128,7 @@ export class PgAlertService implements AlertService {
     // consumer's deliveries unsent).
     for (const w of this.workers) w.wake();
     if (this.listeners.size === 0) return;
-    this.store.getMany(changes.map((c) => c.id)).then((recs) => {
+    this.readChanged(changes.map((c) => c.id), 0).then((recs) => {
       const byId = new Map(recs.map((r) => [r.id, r]));
       for (const c of changes) {
         const rec = byId.get(c.id);
@@ -140,6 +142,20 @@ export class PgAlertService implements AlertService {
         }
       }
     }, (err) => this.opts.log.warn({ err: String(err) }, 'cannot read changed alerts for the stream'));
+  }
+
+  /**
+   * The changed groups, read again while PostgreSQL is away (found in the fleet drill: a change
+   * announced just before an outage was lost to the streams when its read failed).
+   */
+  private async readChanged(ids: number[], attempt: number): Promise<AlertRecord[]> {
+    try {
+      return await this.store.getMany(ids);
+    } catch (err) {
+      if (this.stopped || attempt >= STREAM_READ_TRIES) throw err;
+      await new Promise((r) => setTimeout(r, 1000).unref());
+      return this.readChanged(ids, attempt + 1);
+    }
   }
 
   // ---- intake ----
