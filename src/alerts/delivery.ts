@@ -3,6 +3,13 @@
  * first, a few at a time, and deletes each once the target accepted it. A failure pauses only this
  * output, with exponential backoff; the messages stay in the store, so a restart resumes them.
  * Delivery is at least once: a send that timed out may still have arrived, and is sent again.
+ *
+ * A send the target accepted is never sent again by this worker: when the store cannot take the
+ * acknowledgement (PostgreSQL away), the delivery is kept here as sent and its acknowledgement is
+ * written once the store is back, before anything new is claimed. Meanwhile it stays leased to
+ * this replica, so no other replica sends it either (found in the fleet drill: each send in flight
+ * when PostgreSQL went away was recorded as failed, released, and sent again). What remains to
+ * repeat is a send in flight on a replica that dies, or on one whose outage outlasts the lease.
  */
 import type { Logger } from '../platform/logger.js';
 import type { DeliveryConfig } from './config.js';
@@ -21,6 +28,8 @@ export class DeliveryWorker {
   private failuresInRow = 0;
   /** Sends in flight right now (for stop). */
   private inFlight = 0;
+  /** Accepted by the target, acknowledgement not yet in the store: written before anything new is claimed. */
+  private readonly unrecorded = new Map<number, PendingDelivery>();
 
   constructor(
     readonly output: Output,
@@ -79,8 +88,6 @@ export class DeliveryWorker {
           timer = setTimeout(() => reject(new SendTimeout(`no answer in ${this.cfg.send_timeout_ms} ms`)), this.cfg.send_timeout_ms);
         }),
       ]);
-      await this.store.delivered(this.output.name, d);
-      return 'ok';
     } catch (err) {
       const permanent = err instanceof PermanentDeliveryError || err instanceof SyntaxError;
       const text = err instanceof Error ? err.message : String(err);
@@ -97,6 +104,46 @@ export class DeliveryWorker {
     } finally {
       clearTimeout(timer);
     }
+    // Sent: from here on it is only ever recorded, never sent again by this worker.
+    this.unrecorded.set(d.id, d);
+    return (await this.record(d)) ? 'ok' : 'retry';
+  }
+
+  /** Write one sent delivery's acknowledgement; false (and it stays kept as sent) when the store does not take it. */
+  private async record(d: PendingDelivery): Promise<boolean> {
+    try {
+      await this.store.delivered(this.output.name, d);
+      this.unrecorded.delete(d.id);
+      return true;
+    } catch (err) {
+      if (!this.stopped) this.log.warn({ output: this.output.name, alert: d.alertId, sentUnrecorded: this.unrecorded.size, err: String(err) }, 'cannot record a delivery the output accepted; it is kept as sent and recorded when the store is back (not sent again)');
+      return false;
+    }
+  }
+
+  /**
+   * Write the acknowledgements of what was sent and not yet recorded; false while the store does
+   * not take them (they stay here, leased to this replica, and are tried again after a backoff).
+   */
+  private async recordSent(): Promise<boolean> {
+    for (const d of [...this.unrecorded.values()]) if (!(await this.record(d))) return false;
+    return true;
+  }
+
+  /** After a failure: wait out the backoff, and say so now and then. Only a timer (or stop) ends it. */
+  private async backoff(): Promise<void> {
+    this.failuresInRow++;
+    const wait = this.backoffMs();
+    if (this.failuresInRow === 1 || this.failuresInRow % 10 === 0) {
+      const pending = await Promise.resolve(this.store.counters(this.output.name)).then((c) => c.pending, () => undefined);
+      this.log.warn({ output: this.output.name, failuresInRow: this.failuresInRow, retryInMs: wait, pending }, 'output is failing; alerts are kept and retried');
+    }
+    // New alerts must not hammer a target that is down.
+    this.woken = false;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { this.waker = undefined; resolve(); }, wait);
+      this.waker = () => { if (this.stopped) { clearTimeout(t); this.waker = undefined; resolve(); } };
+    });
   }
 
   private async loop(): Promise<void> {
@@ -105,6 +152,12 @@ export class DeliveryWorker {
       // always in the store too. The commit wakes this worker.
       if (this.store.writing()) {
         await this.sleep(50);
+        continue;
+      }
+      // What was sent while the store was away is recorded first: claimed again (its lease ended)
+      // it would be sent twice.
+      if (this.unrecorded.size > 0 && !(await this.recordSent())) {
+        await this.backoff();
         continue;
       }
       let batch: PendingDelivery[];
@@ -121,25 +174,10 @@ export class DeliveryWorker {
         continue;
       }
       this.inFlight = batch.length;
-      const results = await Promise.all(batch.map((d) => this.sendOne(d).catch((err) => {
-        // Sent, but the store did not take the acknowledgement: it is sent again (at least once).
-        this.log.warn({ output: this.output.name, err: String(err) }, 'cannot record a delivery; it will be sent again');
-        return 'retry' as const;
-      })));
+      const results = await Promise.all(batch.map((d) => this.sendOne(d)));
       this.inFlight = 0;
       if (results.includes('retry')) {
-        this.failuresInRow++;
-        const wait = this.backoffMs();
-        if (this.failuresInRow === 1 || this.failuresInRow % 10 === 0) {
-          const pending = await Promise.resolve(this.store.counters(this.output.name)).then((c) => c.pending, () => undefined);
-          this.log.warn({ output: this.output.name, failuresInRow: this.failuresInRow, retryInMs: wait, pending }, 'output is failing; alerts are kept and retried');
-        }
-        // Only a timer ends a backoff: new alerts must not hammer a target that is down.
-        this.woken = false;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => { this.waker = undefined; resolve(); }, wait);
-          this.waker = () => { if (this.stopped) { clearTimeout(t); this.waker = undefined; resolve(); } };
-        });
+        await this.backoff();
       } else if (this.failuresInRow > 0) {
         this.log.info({ output: this.output.name, afterFailures: this.failuresInRow }, 'output is delivering again');
         this.failuresInRow = 0;
@@ -155,6 +193,10 @@ export class DeliveryWorker {
       let t: NodeJS.Timeout | undefined;
       await Promise.race([this.running, new Promise<void>((r) => { t = setTimeout(r, graceMs); })]);
       clearTimeout(t);
+    }
+    if (this.unrecorded.size > 0 && !(await this.recordSent())) {
+      // Their leases run out and another replica (or this one, restarted) sends them again.
+      this.log.warn({ output: this.output.name, sentUnrecorded: [...this.unrecorded.values()].map((d) => d.alertId) }, 'stopping with deliveries sent but not recorded in the store; they will be sent again');
     }
     await this.output.close().catch((err) => this.log.warn({ output: this.output.name, err: String(err) }, 'output did not close cleanly'));
   }

@@ -70,6 +70,8 @@ export async function writeGroupBatch(c: pg.ClientBase, writes: readonly GroupWr
   }
   // In batch order: which inputs bring something new, and each group's newest state.
   const fresh: boolean[] = [];
+  // Matches each input adds to what is stored (for /metrics: counted once, never on a redelivery).
+  const added: number[] = [];
   const merged = new Map<string, NewGroup>();
   for (const w of writes) {
     const k = key(w.group);
@@ -77,6 +79,7 @@ export async function writeGroupBatch(c: pg.ClientBase, writes: readonly GroupWr
     const count = BigInt(w.group.count);
     const isNew = !was || count > was.count || w.group.lastSeen > was.lastSeen;
     fresh.push(isNew);
+    added.push(isNew && (!was || count > was.count) ? Number(count - (was?.count ?? 0n)) : 0);
     if (!isNew) continue;
     stored.set(k, { count: was && was.count > count ? was.count : count, lastSeen: was && was.lastSeen > w.group.lastSeen ? was.lastSeen : w.group.lastSeen });
     const prev = merged.get(k);
@@ -100,7 +103,10 @@ export async function writeGroupBatch(c: pg.ClientBase, writes: readonly GroupWr
     }
   }
   // Messages of the inputs that brought something new to a group this statement changed.
-  const results = writes.map((w, i) => (fresh[i] ? ids.get(key(w.group)) : undefined));
+  const results = writes.map((w, i) => {
+    const r = fresh[i] ? ids.get(key(w.group)) : undefined;
+    return r && { ...r, added: added[i]! };
+  });
   if (outputs.length) {
     const m: [number[], string[], number[], string[]] = [[], [], [], []];
     writes.forEach((w, i) => {

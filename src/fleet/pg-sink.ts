@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../platform/logger.js';
 import { forwardedGroup, loneGroup, readIncoming } from '../alerts/intake.js';
-import type { GroupWrite, PgAlertStore } from '../alerts/pg/store.js';
+import type { GroupWrite, PgAlertStore, WriteResult } from '../alerts/pg/store.js';
 import type { IncomingAlert } from '../alerts/types.js';
 import type { BatchSink } from './consumer.js';
 import { writeGroupBatch } from './pg-batch-write.js';
@@ -35,7 +35,10 @@ export function transientPgError(e: unknown): boolean {
   return /^(08|40|53|57|58)/.test(code);
 }
 
-export function pgBatchSink(store: PgAlertStore, outputs: readonly string[], log: Logger): BatchSink {
+/** Told of each batch once it is committed: every write, with what it changed (undefined: nothing, a redelivery). */
+export type CommittedBatch = (writes: readonly GroupWrite[], results: readonly (WriteResult | undefined)[]) => void;
+
+export function pgBatchSink(store: PgAlertStore, outputs: readonly string[], log: Logger, onCommitted?: CommittedBatch): BatchSink {
   return {
     async storeBatch(alerts: IncomingAlert[]): Promise<void> {
       const writes: GroupWrite[] = alerts.map(noNul).map((received) => {
@@ -51,6 +54,7 @@ export function pgBatchSink(store: PgAlertStore, outputs: readonly string[], log
         return { group: { ...group, groupKey: noNul(group.groupKey) }, kind: 'first', payload: JSON.stringify(received) };
       });
       const results = await store.tx((c) => writeGroupBatch(c, writes, outputs));
+      onCommitted?.(writes, results);
       const fresh = results.filter((r) => r?.change === 'new').length;
       log.debug({ alerts: alerts.length, new: fresh }, 'fleet batch committed');
     },

@@ -3,11 +3,14 @@
  * a real nats-server with JetStream and one NATS user per agent, a real PostgreSQL behind a
  * loopback relay (so it can be made to refuse connections), N agents as processes, each in its own
  * UTS namespace with its own hostname, replaying recorded miner activity at a steady rate through
- * `minewatch replay-live` (rules → alert pipeline → local SQLite store → alerts.forward), and
+ * `minewatch replay-live` (the event pipeline `run` composes: enrich → detectors → rules → response
+ * (recording only) → alert pipeline → local SQLite store → alerts.forward), and
  * server replicas (`minewatch server`, alerts.consume + PostgreSQL) delivering to a loopback
  * webhook receiver. Faults on a schedule: SIGKILL a replica and restart it, restart nats-server,
  * refuse PostgreSQL connections for a while. At the end it compares what the agents' stores say
- * they had acknowledged with what PostgreSQL holds, and counts webhook deliveries per key.
+ * they had acknowledged with what PostgreSQL holds, and counts webhook deliveries per key. Each
+ * replica life posts to a path of its own (/hook/<replica>.<life>), so a delivery made twice is
+ * traced to the replica that made it first.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -57,6 +60,10 @@ export interface DrillReport {
   /** Webhook deliveries by idempotency key, and the keys delivered more than once. */
   deliveries: Map<string, number>;
   duplicateDeliveries: string[];
+  /** Each key delivered more than once: how often, and which replica life sent it first (`<replica>.<life>`). */
+  repeated: { key: string; times: number; firstFrom: string }[];
+  /** The replica life that was SIGKILLed (`<replica>.<life>`), when the faults ran. */
+  killed: string | undefined;
   /** Deliveries expected (a first per group, a summary per group counted more than once) and not seen. */
   undelivered: string[];
   /** Firsts not sent because their group's summary was stored before them (it supersedes them). */
@@ -97,10 +104,17 @@ export function writeRecording(dir: string): string {
 class Replica {
   child: ChildProcess | undefined;
   logTail = '';
-  constructor(readonly n: number, readonly config: string, readonly url: string, readonly stateDir: string) {}
+  /** Starts so far; the webhook path of this life is /hook/<n>.<life>. */
+  life = -1;
+  constructor(readonly n: number, readonly config: (life: string) => string, readonly url: string, readonly stateDir: string) {}
+
+  get name(): string {
+    return `${this.n}.${this.life}`;
+  }
 
   start(): void {
-    this.child = spawn(process.execPath, [CLI, 'server', '-c', this.config], {
+    this.life++;
+    this.child = spawn(process.execPath, [CLI, 'server', '-c', this.config(this.name)], {
       env: { ...process.env, MINEWATCH_STATE_DIR: this.stateDir }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child.stderr!.on('data', (d: Buffer) => (this.logTail = (this.logTail + d.toString()).slice(-20_000)));
@@ -180,25 +194,30 @@ export async function runFleetDrill(o: DrillOptions): Promise<DrillReport> {
   const replicas: Replica[] = [];
   const children: ChildProcess[] = [];
   const latencies: number[] = [];
+  let killed: string | undefined;
   let unwatch = (): void => undefined;
   try {
     for (let n = 0; n < o.replicas; n++) {
       const port = await freePort();
-      const cfg = join(o.dir, `server-${n}.yaml`);
-      writeFileSync(cfg, JSON.stringify({
-        rules_files: ['default'],
-        web: { listen: `127.0.0.1:${port}`, token },
-        outputs: { stdout: { enabled: false }, webhook: { enabled: true, url: `${receiver.url}/hook`, timeout_ms: 5000 } },
-        alerts: {
-          store: { url: pgViaRelay.toString() },
-          throttle: { window_s: 2 },
-          delivery: { retry_initial_ms: 200, retry_max_ms: 2000, send_timeout_ms: 5000 },
-          consume: { url: nats.url, user: serverUser.user, password: serverUser.password, subject_prefix: prefix, batch: 256, ack_wait_s: 10 },
-        },
-      }));
+      // Each life of a replica posts to a webhook path of its own.
+      const config = (life: string): string => {
+        const cfg = join(o.dir, `server-${life}.yaml`);
+        writeFileSync(cfg, JSON.stringify({
+          rules_files: ['default'],
+          web: { listen: `127.0.0.1:${port}`, token },
+          outputs: { stdout: { enabled: false }, webhook: { enabled: true, url: `${receiver.url}/hook/${life}`, timeout_ms: 5000 } },
+          alerts: {
+            store: { url: pgViaRelay.toString() },
+            throttle: { window_s: 2 },
+            delivery: { retry_initial_ms: 200, retry_max_ms: 2000, send_timeout_ms: 5000 },
+            consume: { url: nats.url, user: serverUser.user, password: serverUser.password, subject_prefix: prefix, batch: 256, ack_wait_s: 10 },
+          },
+        }));
+        return cfg;
+      };
       const stateDir = join(o.dir, `server-${n}-state`);
       mkdirSync(stateDir, { recursive: true });
-      replicas.push(new Replica(n, cfg, `http://127.0.0.1:${port}`, stateDir));
+      replicas.push(new Replica(n, config, `http://127.0.0.1:${port}`, stateDir));
     }
     // The first replica migrates and makes the stream and the consumer; the others join it.
     replicas[0]!.start();
@@ -259,6 +278,7 @@ export async function runFleetDrill(o: DrillOptions): Promise<DrillReport> {
       const at = (frac: number) => sleep(Math.max(0, runStart + o.durationS * 1000 * frac - Date.now()));
       const victim = replicas[replicas.length - 1]!;
       await at(0.2);
+      killed = victim.name;
       victim.kill9();
       faults.push(`t+${((Date.now() - runStart) / 1000).toFixed(1)} s: SIGKILL replica ${victim.n}`);
       await sleep(1500);
@@ -336,6 +356,13 @@ export async function runFleetDrill(o: DrillOptions): Promise<DrillReport> {
       deliveries.set(key, (deliveries.get(key) ?? 0) + 1);
     }
     const duplicateDeliveries = [...deliveries].filter(([, n]) => n > 1).map(([k, n]) => `${k} ×${n}`);
+    const firstFrom = new Map<string, string>();
+    for (const r of receiver.requests) {
+      const body = JSON.parse(r.body) as { minewatch?: { uuid: string; kind: string } };
+      const key = String(r.headers['idempotency-key'] ?? `${body.minewatch?.uuid}:${body.minewatch?.kind}`);
+      if (!firstFrom.has(key)) firstFrom.set(key, r.url.replace(/^\/hook\//, ''));
+    }
+    const repeated = [...deliveries].filter(([, n]) => n > 1).map(([key, times]) => ({ key, times, firstFrom: firstFrom.get(key)! }));
     const delivered = new Set([...receiver.requests].map((r) => {
       const b = JSON.parse(r.body) as { hostname: string; minewatch: { uuid: string; kind: string } };
       return `${b.hostname}/${b.minewatch.uuid}:${b.minewatch.kind}`;
@@ -351,7 +378,7 @@ export async function runFleetDrill(o: DrillOptions): Promise<DrillReport> {
       else if (c > 1 && !delivered.has(`${k}:first`)) superseded++;
     }
     return {
-      agents: results, stored, storedRows, missing, wrongCount, extra, deliveries, duplicateDeliveries, undelivered, superseded,
+      agents: results, stored, storedRows, missing, wrongCount, extra, deliveries, duplicateDeliveries, repeated, killed, undelivered, superseded,
       streamLatencyMs: latencies, faults, replicaLogs: replicas.map((r) => r.logTail), seconds: (Date.now() - t0) / 1000,
     };
   } finally {

@@ -19,13 +19,15 @@ import { alertMessage, candidateFromMatch, forwardedGroup, readIncoming } from '
 import { MatchCounts, type MatchCount } from '../match-counts.js';
 import type { Candidate, ThrottleStats } from '../throttle.js';
 import type { AlertListener, AlertQuery, AlertRecord, AlertService, AlertStats, IncomingAlert, Output, OutputStats } from '../types.js';
-import { PgAlertStore, type GroupWrite } from './store.js';
+import { PgAlertStore, type GroupWrite, type WriteResult } from './store.js';
 
 /** How often the rollup deltas are folded, and the output counters re-read for /metrics. */
 const COMPACT_MS = 5_000;
 const COUNTERS_MS = 5_000;
 /** How often idle delivery workers look for deliveries whose lease ended (a dead replica's). */
 const LEASE_POLL_MS = 5_000;
+/** How many times (a second apart) a change is read again for the streams while PostgreSQL is away. */
+const STREAM_READ_TRIES = 60;
 
 export interface PgServiceOptions {
   config: AlertsConfig;
@@ -126,7 +128,7 @@ export class PgAlertService implements AlertService {
     // consumer's deliveries unsent).
     for (const w of this.workers) w.wake();
     if (this.listeners.size === 0) return;
-    this.store.getMany(changes.map((c) => c.id)).then((recs) => {
+    this.readChanged(changes.map((c) => c.id), 0).then((recs) => {
       const byId = new Map(recs.map((r) => [r.id, r]));
       for (const c of changes) {
         const rec = byId.get(c.id);
@@ -140,6 +142,20 @@ export class PgAlertService implements AlertService {
         }
       }
     }, (err) => this.opts.log.warn({ err: String(err) }, 'cannot read changed alerts for the stream'));
+  }
+
+  /**
+   * The changed groups, read again while PostgreSQL is away (found in the fleet drill: a change
+   * announced just before an outage was lost to the streams when its read failed).
+   */
+  private async readChanged(ids: number[], attempt: number): Promise<AlertRecord[]> {
+    try {
+      return await this.store.getMany(ids);
+    } catch (err) {
+      if (this.stopped || attempt >= STREAM_READ_TRIES) throw err;
+      await new Promise((r) => setTimeout(r, 1000).unref());
+      return this.readChanged(ids, attempt + 1);
+    }
   }
 
   // ---- intake ----
@@ -230,6 +246,29 @@ export class PgAlertService implements AlertService {
       this.matchCounts.add(p.matches.rule, p.matches.priority, p.matches.source, p.matches.n);
       if (r.change === 'new') this.counters.groups++;
       else if (p.write.kind === 'summary') this.counters.summaries++;
+    });
+  }
+
+  /**
+   * Groups written by another path of this replica (the fleet consumer's batches), counted for
+   * /metrics as this service's own writes are: only what a write changed, by the matches it added
+   * to what was stored, so a JetStream redelivery (which changes nothing) counts nothing, and a
+   * group's first message and its summary add up to its count.
+   */
+  countWritten(writes: readonly GroupWrite[], results: readonly (WriteResult | undefined)[]): void {
+    const fresh = new Set<number>();
+    results.forEach((r, i) => {
+      if (!r) return;
+      const g = writes[i]!.group;
+      const n = r.added ?? g.count;
+      this.counters.matches += n;
+      if (n > 0) this.matchCounts.add(g.rule, g.priority, g.source, n);
+      // A batch may hold a group's first and its summary: one new group.
+      if (r.change === 'new' && !fresh.has(r.id)) {
+        fresh.add(r.id);
+        this.counters.groups++;
+      }
+      if (writes[i]!.kind === 'summary') this.counters.summaries++;
     });
   }
 

@@ -59,6 +59,8 @@ export interface GroupWrite {
 export interface WriteResult {
   id: number;
   change: StoredChange;
+  /** Matches this write added to what was stored (its count less the stored one), when the writer knows it. */
+  added?: number;
 }
 
 const COLUMNS = ['uuid', 'group_key', 'rule', 'priority', 'prank', 'source', 'tags', 'hostname', 'output', 'output_fields', 'first_seen', 'last_seen', 'count', 'changed',
@@ -103,6 +105,11 @@ WITH up AS (
   INSERT INTO deliveries (message_id, output) SELECT msg.id, o FROM msg CROSS JOIN unnest($${n + 3}::text[]) AS o
 )
 SELECT id, inserted FROM up`;
+
+/** New groups remembered as announced (so a catch-up after a reconnect does not announce one twice). */
+const ANNOUNCED_KEPT = 20_000;
+/** At most this many groups announced after a reconnect (the streams' clients reload past that). */
+const CATCH_UP_MAX = 5_000;
 
 export class PgAlertStore implements AlertBackend {
   readonly kind = 'postgres' as const;
@@ -333,10 +340,15 @@ export class PgAlertStore implements AlertBackend {
       .sort((a, b) => a.id - b.id);
   }
 
+  /**
+   * Idempotent: the worker writes it again when it could not tell whether a commit went through
+   * (the connection broke under it), and only the write that removed the row counts a delivery.
+   */
   async delivered(output: string, d: PendingDelivery): Promise<void> {
     await this.tx(async (c) => {
-      await c.query('DELETE FROM deliveries WHERE id = $1', [d.id]);
+      const gone = await c.query('DELETE FROM deliveries WHERE id = $1', [d.id]);
       await c.query('DELETE FROM messages WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = $1)', [d.messageId]);
+      if (!gone.rowCount) return;
       await c.query(`INSERT INTO output_counters (name, delivered) VALUES ($1, 1)
         ON CONFLICT (name) DO UPDATE SET delivered = output_counters.delivered + 1, last_error = NULL`, [output]);
     });
@@ -502,13 +514,29 @@ export class PgAlertStore implements AlertBackend {
   async listen(onChanges: (changes: WriteResult[]) => void, onError: (e: Error) => void = () => undefined): Promise<() => Promise<void>> {
     let stopped = false;
     let retry: NodeJS.Timeout | undefined;
+    // Groups announced as new lately (a catch-up and a notification may name the same one), and
+    // the highest id announced: after a lost connection, the groups above it are announced.
+    const announced = new Set<number>();
+    let highest = 0;
+    let connects = 0;
+    const tell = (changes: WriteResult[]): void => {
+      const fresh = changes.filter((ch) => {
+        highest = Math.max(highest, ch.id);
+        if (ch.change !== 'new') return true;
+        if (announced.has(ch.id)) return false;
+        announced.add(ch.id);
+        if (announced.size > ANNOUNCED_KEPT) announced.delete(announced.values().next().value!);
+        return true;
+      });
+      if (fresh.length) onChanges(fresh);
+    };
     const connect = async (): Promise<void> => {
       const c = new (pgLib().Client)(clientConfig(this.cfg));
       c.on('notification', (msg) => {
         if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
         try {
           const list = JSON.parse(msg.payload) as [number, string][];
-          onChanges(list.map(([id, ch]) => ({ id: Number(id), change: ch === 'n' ? 'new' : 'update' })));
+          tell(list.map(([id, ch]) => ({ id: Number(id), change: ch === 'n' ? 'new' : 'update' })));
         } catch (e) {
           onError(e as Error);
         }
@@ -532,6 +560,17 @@ export class PgAlertStore implements AlertBackend {
       await c.connect();
       await c.query(`LISTEN ${CHANGES_CHANNEL}`);
       this.listener = c;
+      // Reconnected: what was committed while no one listened here (found in the fleet drill: the
+      // backlog stored right after PostgreSQL's outage, before this connection was back, never
+      // reached this replica's dashboard streams). New groups are announced; updates to groups
+      // the streams already show are not (a reload shows them).
+      if (connects++ === 0) {
+        const top = await c.query('SELECT COALESCE(max(id), 0) AS id FROM alerts');
+        highest = Math.max(highest, Number((top.rows[0] as { id: string | number }).id));
+      } else {
+        const missed = await c.query('SELECT id FROM alerts WHERE id > $1 ORDER BY id LIMIT $2', [highest, CATCH_UP_MAX]);
+        tell((missed.rows as { id: string | number }[]).map((r) => ({ id: Number(r.id), change: 'new' })));
+      }
     };
     await connect();
     return async () => {
