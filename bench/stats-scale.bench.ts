@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlertStore, type NewGroup } from '../src/alerts/store.js';
 import { PgAlertStore } from '../src/alerts/pg/store.js';
+import { ROLLUP_INSERT_TRIGGER } from '../src/alerts/pg/migrations.js';
 import type { AlertQuery, AlertStats } from '../src/alerts/types.js';
 import type { Priority } from '../src/engine/types.js';
 import { parseBucket } from '../src/web/api.js';
@@ -157,7 +158,7 @@ export async function postgresStatsBench(): Promise<void> {
     const nowMs = Date.now();
     const t0 = performance.now();
     const tell = progress('postgres', t0);
-    await store.pool.query('ALTER TABLE alerts DISABLE TRIGGER alerts_rollup_ins_del');
+    await store.pool.query(`ALTER TABLE alerts DISABLE TRIGGER ${ROLLUP_INSERT_TRIGGER}`);
     // COPY with the rollups off, so the searches "before" see no rollups; bulkLoad recounts them.
     const n = await store.bulkLoad(groups(N, BigInt(nowMs) * 1_000_000n), tell);
     const loadS = (performance.now() - t0) / 1000;

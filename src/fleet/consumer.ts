@@ -40,6 +40,14 @@ export interface ConsumerStats {
 
 /** How long a replica waits before it tries a batch again after the store refused it. */
 const STORE_RETRY_MS = 1000;
+/**
+ * Batches a replica stores at once, each in its own transaction: while one commits, the next is
+ * decoded and sent, so the store's round trips and commit do not leave both cores idle. Safe as two
+ * replicas are: the writes are idempotent upserts that lock the groups they touch, a first and its
+ * summary in two batches land in either order (a later first brings nothing new), and each batch
+ * is acked only after its own commit.
+ */
+const BATCHES_IN_FLIGHT = 2;
 
 export class FleetConsumer {
   readonly stats: ConsumerStats = { received: 0, stored: 0, failedBatches: 0, refused: 0, relabelled: 0 };
@@ -147,7 +155,7 @@ export class FleetConsumer {
     while (!this.stopped) {
       try {
         const consumer = await this.consumer();
-        const messages = await consumer.consume({ max_messages: this.cfg.batch * 2, expires: 5000 });
+        const messages = await consumer.consume({ max_messages: this.cfg.batch * (BATCHES_IN_FLIGHT + 1), expires: 5000 });
         this.up = true;
         const buf: JsMsg[] = [];
         let wake: (() => void) | undefined;
@@ -162,7 +170,19 @@ export class FleetConsumer {
           wake?.();
         });
         reader.catch(() => undefined);
+        const storing = new Set<Promise<void>>();
+        const store = (batch: JsMsg[]) => {
+          // An ack that throws (the connection closing) leaves the batch unacked: it is redelivered.
+          const p: Promise<void> = this.handle(batch)
+            .catch((e) => this.log.warn({ err: (e as Error).message }, 'fleet consumer: a batch was not acknowledged; it comes back'))
+            .finally(() => storing.delete(p));
+          storing.add(p);
+        };
         while (!this.stopped && !ended) {
+          if (storing.size >= BATCHES_IN_FLIGHT) {
+            await Promise.race(storing);
+            continue;
+          }
           if (!buf.length) {
             await new Promise<void>((r) => {
               wake = r;
@@ -171,11 +191,12 @@ export class FleetConsumer {
             wake = undefined;
             continue;
           }
-          await this.handle(buf.splice(0, this.cfg.batch));
+          store(buf.splice(0, this.cfg.batch));
         }
         messages.stop();
         await reader.catch(() => undefined);
-        if (buf.length && !this.stopped) await this.handle(buf.splice(0));
+        if (buf.length && !this.stopped) store(buf.splice(0));
+        await Promise.all(storing);
       } catch (e) {
         if (this.stopped) break;
         this.log.warn({ err: (e as Error).message }, 'fleet consumer: pull failed; retrying');

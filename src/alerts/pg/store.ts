@@ -23,7 +23,7 @@ import { dayOfHour, DIMS, numbered, rollupPlan, TOP_N, type RollupRow, type Sql 
 import { toRecord, type GroupUpdate, type NewGroup, type OutputCounters, type PendingDelivery, type Row } from '../store.js';
 import type { AlertQuery, AlertRecord, AlertStats, DeliveryKind } from '../types.js';
 import { clientConfig, createPool, redactUrl, type PgStoreConfig } from './connect.js';
-import { migrate } from './migrations.js';
+import { migrate, ROLLUP_INSERT_TRIGGER } from './migrations.js';
 
 /** The NOTIFY channel of stored changes; payload: JSON [[id, "n" | "u"], …]. */
 export const CHANGES_CHANNEL = 'minewatch_alerts';
@@ -413,7 +413,7 @@ export class PgAlertStore implements AlertBackend {
     const c = await this.pool.connect();
     let n = 0;
     try {
-      await c.query('ALTER TABLE alerts DISABLE TRIGGER alerts_rollup_ins_del');
+      await c.query(`ALTER TABLE alerts DISABLE TRIGGER ${ROLLUP_INSERT_TRIGGER}`);
       const copy = c.query(from(`COPY alerts (${COLUMNS.join(', ')}) FROM STDIN`));
       const done = new Promise<void>((resolve, reject) => {
         copy.on('finish', resolve);
@@ -434,7 +434,7 @@ export class PgAlertStore implements AlertBackend {
       await done;
       onProgress?.(n);
     } finally {
-      await c.query('ALTER TABLE alerts ENABLE TRIGGER alerts_rollup_ins_del').catch(() => undefined);
+      await c.query(`ALTER TABLE alerts ENABLE TRIGGER ${ROLLUP_INSERT_TRIGGER}`).catch(() => undefined);
       c.release();
     }
     await this.rebuildRollups();
