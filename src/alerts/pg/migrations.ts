@@ -196,6 +196,16 @@ DROP TRIGGER alerts_rollup_upd ON alerts;
 DROP FUNCTION alerts_rollup();
 ${STATEMENT_ROLLUPS}`,
   },
+  {
+    version: 5,
+    name: 'stats reads: a covering index for partial hours (index-only scans) in place of alerts_last_seen; no parallel scans of the rollups',
+    sql: `
+CREATE INDEX alerts_stats ON alerts (last_seen) INCLUDE (prank, rule, namespace, hostname, count);
+DROP INDEX alerts_last_seen;
+-- A stats read is tens of thousands of rollup rows: starting parallel workers for it cost more
+-- than the scan (measured: 96 ms with two workers, 40 ms of work in each), most of all on a busy host.
+ALTER TABLE rollup_hourly SET (parallel_workers = 0);`,
+  },
 ];
 
 export interface MigrationResult {

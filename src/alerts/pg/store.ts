@@ -104,6 +104,64 @@ WITH up AS (
 )
 SELECT id, inserted FROM up`;
 
+/** Add the deltas `source` gives (rows of rollup_delta's shape) to the hourly rows, under each dimension. */
+const foldRollups = (source: string) => `WITH d AS (${source}),
+  x AS (
+    SELECT '${DIMS.rule}' AS dim, hour, prank, rule AS value, n_groups, n_matches FROM d
+    UNION ALL SELECT '${DIMS.namespace}', hour, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
+    UNION ALL SELECT '${DIMS.hostname}', hour, prank, hostname, n_groups, n_matches FROM d
+    UNION ALL SELECT '${DIMS.namespaceDaily}', ${dayOfHour('hour')}, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
+    UNION ALL SELECT '${DIMS.hostnameDaily}', ${dayOfHour('hour')}, prank, hostname, n_groups, n_matches FROM d)
+  INSERT INTO rollup_hourly (dim, hour, prank, value, n_groups, n_matches)
+  SELECT dim, hour, prank, value, SUM(n_groups), SUM(n_matches) FROM x GROUP BY 1, 2, 3, 4
+  ON CONFLICT (dim, hour, prank, value) DO UPDATE SET n_groups = rollup_hourly.n_groups + EXCLUDED.n_groups, n_matches = rollup_hourly.n_matches + EXCLUDED.n_matches`;
+
+/** A row of edgeStats: `s` says which grouping set it counts (GROUPING's bits: prank, namespace, hostname, b). */
+interface EdgeRow {
+  s: number;
+  prank: number | null;
+  rule: string | null;
+  namespace: string | null;
+  hostname: string | null;
+  b: bigint | null;
+  g: bigint | string;
+  n: bigint | string;
+}
+
+const SET_RULE = 0b0111;
+const SET_NAMESPACE = 0b1011;
+const SET_HOSTNAME = 0b1101;
+const SET_BUCKET = 0b1110;
+
+function statsFromEdgeRows(rows: EdgeRow[], bucketNs: bigint): AlertStats {
+  const byPriority: Record<string, number> = {};
+  for (const p of PRIORITIES) byPriority[p] = 0;
+  const rules = new Map<string, number>();
+  const top = (set: number, col: 'namespace' | 'hostname') => rows
+    .filter((r) => Number(r.s) === set && r[col] !== null)
+    .map((r) => [r[col]!, Number(r.n)] as [string, number])
+    .sort((a, b) => b[1] - a[1]);
+  let groups = 0;
+  let matches = 0;
+  for (const r of rows) {
+    if (Number(r.s) !== SET_RULE) continue;
+    const n = Number(r.n);
+    groups += Number(r.g);
+    matches += n;
+    byPriority[PRIORITIES[Number(r.prank)]!] = (byPriority[PRIORITIES[Number(r.prank)]!] ?? 0) + n;
+    rules.set(r.rule!, (rules.get(r.rule!) ?? 0) + n);
+  }
+  return {
+    groups,
+    matches,
+    byPriority,
+    byRule: [...rules].sort((a, b) => b[1] - a[1]),
+    byNamespace: top(SET_NAMESPACE, 'namespace'),
+    byHostname: top(SET_HOSTNAME, 'hostname'),
+    timeline: rows.filter((r) => Number(r.s) === SET_BUCKET).map((r) => ({ t: Number((BigInt(r.b!) * bucketNs) / 1_000_000n), count: Number(r.n) })).sort((a, b) => a.t - b.t),
+  };
+}
+
 export class PgAlertStore implements AlertBackend {
   readonly kind = 'postgres' as const;
   readonly location: string;
@@ -283,10 +341,24 @@ export class PgAlertStore implements AlertBackend {
     if (!plan) return this.statsFromGroups(q, bucketMs);
     const [rows, edges, timeline] = await Promise.all([
       Promise.all(plan.statements.map((s) => this.rows<RollupRow>(s))),
-      Promise.all(plan.edges.map((e) => this.statsFromGroups(e, bucketMs, true))),
+      Promise.all(plan.edges.map((e) => this.edgeStats(e, bucketMs))),
       plan.rawTimeline ? this.statsFromGroups(q, bucketMs).then((s) => s.timeline) : undefined,
     ]);
     return plan.combine(rows, edges, timeline);
+  }
+
+  /**
+   * The exact counts of a partial hour at the end of a range (top lists not cut, for merging), in
+   * one statement: one pass over alerts_stats (an index-only scan of the hour's entries), every
+   * count at once as grouping sets.
+   */
+  async edgeStats(q: AlertQuery, bucketMs: number): Promise<AlertStats> {
+    const w = this.where({ ...q, beforeId: undefined });
+    const bucketNs = BigInt(Math.max(1000, Math.floor(bucketMs))) * 1_000_000n;
+    const rows = await this.rows<EdgeRow>(`SELECT GROUPING(prank, namespace, hostname, b) AS s, prank, rule, namespace, hostname, b, COUNT(*) AS g, SUM(count) AS n
+      FROM (SELECT prank, rule, namespace, hostname, last_seen / ?::bigint AS b, count FROM alerts${w.sql}) AS a
+      GROUP BY GROUPING SETS ((prank, rule), (namespace), (hostname), (b))`, [bucketNs, ...w.params]);
+    return statsFromEdgeRows(rows, bucketNs);
   }
 
   /** The counts read from the groups themselves (`exact`: top lists not cut, for merging). */
@@ -380,16 +452,7 @@ export class PgAlertStore implements AlertBackend {
     return this.tx(async (c) => {
       const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [COMPACT_LOCK.toString()]);
       if (!got.rows[0]?.ok) return false;
-      await c.query(`WITH d AS (DELETE FROM rollup_delta RETURNING *),
-        x AS (
-          SELECT '${DIMS.rule}' AS dim, hour, prank, rule AS value, n_groups, n_matches FROM d
-          UNION ALL SELECT '${DIMS.namespace}', hour, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
-          UNION ALL SELECT '${DIMS.hostname}', hour, prank, hostname, n_groups, n_matches FROM d
-          UNION ALL SELECT '${DIMS.namespaceDaily}', ${dayOfHour('hour')}, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
-          UNION ALL SELECT '${DIMS.hostnameDaily}', ${dayOfHour('hour')}, prank, hostname, n_groups, n_matches FROM d)
-        INSERT INTO rollup_hourly (dim, hour, prank, value, n_groups, n_matches)
-        SELECT dim, hour, prank, value, SUM(n_groups), SUM(n_matches) FROM x GROUP BY 1, 2, 3, 4
-        ON CONFLICT (dim, hour, prank, value) DO UPDATE SET n_groups = rollup_hourly.n_groups + EXCLUDED.n_groups, n_matches = rollup_hourly.n_matches + EXCLUDED.n_matches`);
+      await c.query(foldRollups('DELETE FROM rollup_delta RETURNING *'));
       return true;
     });
   }
@@ -399,9 +462,10 @@ export class PgAlertStore implements AlertBackend {
     await this.tx(async (c) => {
       await c.query('LOCK TABLE alerts IN SHARE MODE');
       await c.query('TRUNCATE rollup_delta, rollup_hourly');
-      await c.query(`INSERT INTO rollup_delta SELECT last_seen / 3600000000000, prank, rule, namespace, hostname, COUNT(*), SUM(count) FROM alerts GROUP BY 1, 2, 3, 4, 5`);
+      // Straight into the hourly rows: through rollup_delta, its millions of deleted rows would be
+      // scanned by every stats query (rollup_all) until a vacuum.
+      await c.query(foldRollups('SELECT last_seen / 3600000000000 AS hour, prank, rule, namespace, hostname, COUNT(*) AS n_groups, SUM(count) AS n_matches FROM alerts GROUP BY 1, 2, 3, 4, 5'));
     });
-    await this.compactRollups();
   }
 
   /**
