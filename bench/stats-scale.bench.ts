@@ -135,7 +135,7 @@ export function loadSqlite(store: AlertStore, nowNs: bigint): { loadS: number; r
       db.exec(d.sql);
       console.log(`load.sqlite  index ${d.name} built in ${fmt((performance.now() - t) / 1000, 1)} s`);
     }
-    let t = performance.now();
+    const t = performance.now();
     db.exec("INSERT INTO alerts_text(alerts_text) VALUES ('rebuild')");
     console.log(`load.sqlite  text index rebuilt in ${fmt((performance.now() - t) / 1000, 1)} s`);
     for (const d of defs.filter((x) => x.type === 'trigger' && !x.name.startsWith('alerts_rollup'))) db.exec(d.sql);
