@@ -1,7 +1,7 @@
 /**
- * A batch of forwarded groups written to PostgreSQL in a handful of statements instead of one round
- * trip per group (the fleet consumer's hot path: ~6x the per-row rate measured on a 2-core box,
- * bench/fleet.bench.ts). The same idempotency as the store's per-group upsert
+ * A batch of forwarded groups written to PostgreSQL in two statements (a locked read, then one
+ * statement that upserts, queues and announces) instead of one round trip per group: the fleet
+ * consumer's hot path (bench/fleet.bench.ts). The same idempotency as the store's per-group upsert
  * (src/alerts/pg/store.ts):
  *
  * - the batch's groups are locked (FOR UPDATE) and read first; an input counts only when it brings
@@ -10,7 +10,9 @@
  * - one multi-row upsert on (uuid, hostname) writes each group's newest state (a batch may carry a
  *   group's first message and its summary together: they are merged into one row);
  * - each input that brought something new queues its message for the outputs (messages unique on
- *   group, kind and count), and the changes are announced with NOTIFY at commit.
+ *   group, kind and count), and the changes are announced with NOTIFY at commit;
+ * - the rollups follow from the statement-level triggers (migration 4): one aggregated delta per
+ *   hour, rule, priority, namespace and host the batch touched.
  */
 import type pg from 'pg';
 import { priorityRank } from '../engine/types.js';
