@@ -94,6 +94,14 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
 
   const byHost = (h: string) => server.query({ hostname: [h], limit: 10_000 });
 
+  /** The shared replica leaves; a test's own store (and its sink, for the test to wrap) takes over. */
+  const takeOver = async (t: { after: (fn: () => unknown) => void }) => {
+    await consumer.stop();
+    const store = pipeline();
+    t.after(() => store.stop());
+    return { store, inner: pipelineSink(store) };
+  };
+
   test('an agent forwards through its store to its own subject; the server stores under the subject\'s host and acks', async (t) => {
     if (skip) return t.skip(skip);
     const agent = pipeline(':memory:', [forwardOutput(forward(agents[0]!), log, 'alpha')]);
@@ -186,10 +194,7 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
 
   test('a message the store refuses for good is set aside alone; the rest of its batch is stored', async (t) => {
     if (skip) return t.skip(skip);
-    await consumer.stop();
-    const store = pipeline();
-    t.after(() => store.stop());
-    const inner = pipelineSink(store);
+    const { store, inner } = await takeOver(t);
     const poison = Object.assign(new Error('invalid byte sequence'), { code: '22021' });
     const c = new FleetConsumer(consume(), {
       storeBatch: async (a) => {
@@ -213,10 +218,7 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
 
   test('batches are stored two at a time, but a group\'s messages never at once: its summary waits for the batch holding its first', async (t) => {
     if (skip) return t.skip(skip);
-    await consumer.stop();
-    const store = pipeline();
-    t.after(() => store.stop());
-    const inner = pipelineSink(store);
+    const { store, inner } = await takeOver(t);
     const active = new Map<string, number>();
     const overlaps: string[] = [];
     let calls = 0;
