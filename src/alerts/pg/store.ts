@@ -19,7 +19,7 @@ import { PRIORITIES, priorityRank } from '../../engine/types.js';
 import { toJsonText } from '../../engine/json.js';
 import type { AlertBackend, RetentionLimits } from '../backend.js';
 import { likePattern, whereClause } from '../query-sql.js';
-import { dayOfHour, DIMS, numbered, rollupPlan, TOP_N, type RollupRow, type Sql } from '../rollup.js';
+import { dayOfHour, DIMS, type EdgeRow, numbered, rollupPlan, statsFromEdgeRows, TOP_N, type RollupRow, type Sql } from '../rollup.js';
 import { toRecord, type GroupUpdate, type NewGroup, type OutputCounters, type PendingDelivery, type Row } from '../store.js';
 import type { AlertQuery, AlertRecord, AlertStats, DeliveryKind } from '../types.js';
 import { clientConfig, createPool, redactUrl, type PgStoreConfig } from './connect.js';
@@ -115,52 +115,6 @@ const foldRollups = (source: string) => `WITH d AS (${source}),
   INSERT INTO rollup_hourly (dim, hour, prank, value, n_groups, n_matches)
   SELECT dim, hour, prank, value, SUM(n_groups), SUM(n_matches) FROM x GROUP BY 1, 2, 3, 4
   ON CONFLICT (dim, hour, prank, value) DO UPDATE SET n_groups = rollup_hourly.n_groups + EXCLUDED.n_groups, n_matches = rollup_hourly.n_matches + EXCLUDED.n_matches`;
-
-/** A row of edgeStats: `s` says which grouping set it counts (GROUPING's bits: prank, namespace, hostname, b). */
-interface EdgeRow {
-  s: number;
-  prank: number | null;
-  rule: string | null;
-  namespace: string | null;
-  hostname: string | null;
-  b: bigint | null;
-  g: bigint | string;
-  n: bigint | string;
-}
-
-const SET_RULE = 0b0111;
-const SET_NAMESPACE = 0b1011;
-const SET_HOSTNAME = 0b1101;
-const SET_BUCKET = 0b1110;
-
-function statsFromEdgeRows(rows: EdgeRow[], bucketNs: bigint): AlertStats {
-  const byPriority: Record<string, number> = {};
-  for (const p of PRIORITIES) byPriority[p] = 0;
-  const rules = new Map<string, number>();
-  const top = (set: number, col: 'namespace' | 'hostname') => rows
-    .filter((r) => Number(r.s) === set && r[col] !== null)
-    .map((r) => [r[col]!, Number(r.n)] as [string, number])
-    .sort((a, b) => b[1] - a[1]);
-  let groups = 0;
-  let matches = 0;
-  for (const r of rows) {
-    if (Number(r.s) !== SET_RULE) continue;
-    const n = Number(r.n);
-    groups += Number(r.g);
-    matches += n;
-    byPriority[PRIORITIES[Number(r.prank)]!] = (byPriority[PRIORITIES[Number(r.prank)]!] ?? 0) + n;
-    rules.set(r.rule!, (rules.get(r.rule!) ?? 0) + n);
-  }
-  return {
-    groups,
-    matches,
-    byPriority,
-    byRule: [...rules].sort((a, b) => b[1] - a[1]),
-    byNamespace: top(SET_NAMESPACE, 'namespace'),
-    byHostname: top(SET_HOSTNAME, 'hostname'),
-    timeline: rows.filter((r) => Number(r.s) === SET_BUCKET).map((r) => ({ t: Number((BigInt(r.b!) * bucketNs) / 1_000_000n), count: Number(r.n) })).sort((a, b) => a.t - b.t),
-  };
-}
 
 export class PgAlertStore implements AlertBackend {
   readonly kind = 'postgres' as const;
