@@ -1,11 +1,12 @@
 /**
  * Dashboard stats at fleet scale, for each store: 10,000,000 small groups (MINEWATCH_BENCH_STATS_GROUPS
- * overrides) over 30 days, loaded fast (SQLite: one transaction per 100,000 rows; PostgreSQL:
- * COPY), then the dashboard's stats over 30 days read through the hourly rollups, beside the
- * baseline measured in the same run on the same data: the same stats read from the groups (the
- * query before the rollups). Text search is measured before the rollups are built and after, in the
- * same run. Each figure: median over rounds, with min and max.
- *
+ * overrides) over 30 days, made by the database itself (SQLite: a recursive CTE per million rows in
+ * one transaction; PostgreSQL: generate_series per million), the indexes and text index built after
+ * the load, progress shown. Then the dashboard's stats over 30 days through the hourly rollups,
+ * beside two baselines measured in the same run on the same data: the same stats read from the
+ * groups (the query before the rollups; its answer must equal the rollups') and the previous
+ * rollup path (each partial hour read by six statements). Text search beside the dashboard's plain
+ * first page. Each figure: median over rounds, with min and max. *
  * PostgreSQL comes from MINEWATCH_TEST_PG_URL or a private cluster (test/helpers/postgres.ts); it
  * is skipped with a message where neither can be had.
  */
