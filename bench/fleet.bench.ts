@@ -32,7 +32,7 @@ import { natsServerUnavailable, startNatsServer } from '../test/helpers/nats-fle
 import { postgresUnavailable, startPostgres } from '../test/helpers/postgres.js';
 import { fmt, median } from './lib.js';
 
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.MINEWATCH_BENCH_FLEET_ROUNDS ?? 3);
 const GROUPS = 20_000;
 const HOSTS = 50;
 const BATCH = 256;

@@ -94,6 +94,14 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
 
   const byHost = (h: string) => server.query({ hostname: [h], limit: 10_000 });
 
+  /** The shared replica leaves; a test's own store (and its sink, for the test to wrap) takes over. */
+  const takeOver = async (t: { after: (fn: () => unknown) => void }) => {
+    await consumer.stop();
+    const store = pipeline();
+    t.after(() => store.stop());
+    return { store, inner: pipelineSink(store) };
+  };
+
   test('an agent forwards through its store to its own subject; the server stores under the subject\'s host and acks', async (t) => {
     if (skip) return t.skip(skip);
     const agent = pipeline(':memory:', [forwardOutput(forward(agents[0]!), log, 'alpha')]);
@@ -186,10 +194,7 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
 
   test('a message the store refuses for good is set aside alone; the rest of its batch is stored', async (t) => {
     if (skip) return t.skip(skip);
-    await consumer.stop();
-    const store = pipeline();
-    t.after(() => store.stop());
-    const inner = pipelineSink(store);
+    const { store, inner } = await takeOver(t);
     const poison = Object.assign(new Error('invalid byte sequence'), { code: '22021' });
     const c = new FleetConsumer(consume(), {
       storeBatch: async (a) => {
@@ -209,6 +214,44 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
     await eventually(async () => assert.deepEqual(store.query({ limit: 100 }).map((r) => r.uuid).filter((u) => good.includes(u)).sort(), [...good].sort()), 120);
     await eventually(async () => assert.equal(c.stats.refused, 1));
     assert.equal(store.query({ limit: 100 }).filter((r) => r.rule === 'POISON').length, 0);
+  });
+
+  test('batches are stored two at a time, but a group\'s messages never at once: its summary waits for the batch holding its first', async (t) => {
+    if (skip) return t.skip(skip);
+    const { store, inner } = await takeOver(t);
+    const active = new Map<string, number>();
+    const overlaps: string[] = [];
+    let calls = 0;
+    const c = new FleetConsumer(consumeSchema.parse({ ...consume(), batch: 1 }), {
+      storeBatch: async (a) => {
+        calls++;
+        const ids = a.map((x) => x.minewatch?.uuid ?? '');
+        for (const id of ids) {
+          if (active.get(id)) overlaps.push(id);
+          active.set(id, (active.get(id) ?? 0) + 1);
+        }
+        // Slow enough that the next batch is taken while this one is in flight.
+        await new Promise((r) => setTimeout(r, 100));
+        await inner.storeBatch(a);
+        for (const id of ids) active.set(id, active.get(id)! - 1);
+      },
+    }, log);
+    t.after(() => c.stop());
+    // Firsts and their summaries, back to back in the stream (batches of one message).
+    const nc = await connect({ servers: nats.url, user: agents[0]!.user, pass: agents[0]!.password, inboxPrefix: `_INBOX_${hostToken('alpha')}` });
+    t.after(() => nc.close());
+    const js = nc.jetstream();
+    const uuids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const first = alertMessage({ hostname: 'alpha' });
+      const summary = alertMessage({ hostname: 'alpha' }, { uuid: first.minewatch.uuid, kind: 'summary', count: 3, last_seen: '2026-11-25T20:20:00Z' });
+      uuids.push(first.minewatch.uuid);
+      for (const m of [first, summary]) await js.publish(hostSubject(PREFIX, 'alpha'), JSON.stringify(m), { msgID: `${m.minewatch.uuid}:${m.minewatch.kind}` });
+    }
+    await c.start();
+    await eventually(async () => assert.deepEqual(store.query({ limit: 100 }).filter((r) => uuids.includes(r.uuid)).map((r) => r.count), [3, 3, 3, 3]), 120);
+    assert.equal(calls, 8, 'each message its own batch');
+    assert.deepEqual(overlaps, [], 'no group stored by two batches at once');
   });
 
   test('the servers\' NATS user cannot publish alerts', async (t) => {

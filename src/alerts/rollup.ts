@@ -151,6 +151,54 @@ export function statsFromRollup(rows: { rule: RuleRow[]; namespace: RollupRow[];
   };
 }
 
+/**
+ * A row of a store's edge statement (the exact counts of a partial hour, read from the groups in
+ * one statement): `s` says which count it is, as PostgreSQL's GROUPING(prank, namespace, hostname,
+ * b) numbers its grouping sets: by priority and rule, by namespace, by host, by timeline bucket.
+ */
+export interface EdgeRow {
+  s: number;
+  prank: number | null;
+  rule: string | null;
+  namespace: string | null;
+  hostname: string | null;
+  b: bigint | null;
+  g: bigint | string;
+  n: bigint | string;
+}
+
+export const EDGE_SETS = { rule: 0b0111, namespace: 0b1011, hostname: 0b1101, bucket: 0b1110 } as const;
+
+/** The stats of an edge's rows (top lists exact, not cut: for merging). */
+export function statsFromEdgeRows(rows: EdgeRow[], bucketNs: bigint): AlertStats {
+  const byPriority: Record<string, number> = {};
+  for (const p of PRIORITIES) byPriority[p] = 0;
+  const rules = new Map<string, number>();
+  const top = (set: number, col: 'namespace' | 'hostname') => rows
+    .filter((r) => Number(r.s) === set && r[col] !== null)
+    .map((r) => [r[col]!, Number(r.n)] as [string, number])
+    .sort((a, b) => b[1] - a[1]);
+  let groups = 0;
+  let matches = 0;
+  for (const r of rows) {
+    if (Number(r.s) !== EDGE_SETS.rule) continue;
+    const n = Number(r.n);
+    groups += Number(r.g);
+    matches += n;
+    byPriority[PRIORITIES[Number(r.prank)]!] = (byPriority[PRIORITIES[Number(r.prank)]!] ?? 0) + n;
+    rules.set(r.rule!, (rules.get(r.rule!) ?? 0) + n);
+  }
+  return {
+    groups,
+    matches,
+    byPriority,
+    byRule: [...rules].sort((a, b) => b[1] - a[1]),
+    byNamespace: top(EDGE_SETS.namespace, 'namespace'),
+    byHostname: top(EDGE_SETS.hostname, 'hostname'),
+    timeline: rows.filter((r) => Number(r.s) === EDGE_SETS.bucket).map((r) => ({ t: Number((BigInt(r.b!) * bucketNs) / 1_000_000n), count: Number(r.n) })).sort((a, b) => a.t - b.t),
+  };
+}
+
 /** One stats answer from parts over disjoint ranges: sums, top lists cut to TOP_N after merging. */
 export function mergeStats(parts: AlertStats[]): AlertStats {
   const byPriority: Record<string, number> = {};

@@ -15,7 +15,7 @@ import { PRIORITIES, priorityRank, type Priority } from '../engine/types.js';
 import type { AlertBackend, GroupUpdate, NewGroup, OutputCounters, PendingDelivery, RetentionLimits } from './backend.js';
 import type { AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
 import { fromJsonText, toJsonText } from '../engine/json.js';
-import { rollupPlan, TOP_N, type RollupRow } from './rollup.js';
+import { EDGE_SETS, type EdgeRow, rollupPlan, statsFromEdgeRows, TOP_N, type RollupRow } from './rollup.js';
 import { likePattern, whereClause } from './query-sql.js';
 import { SQLITE_ROLLUP_SCHEMA, SQLITE_ROLLUP_REBUILD } from './rollup-sqlite.js';
 
@@ -396,8 +396,26 @@ export class AlertStore implements AlertReader, AlertBackend {
     const plan = rollupPlan(q, bucketMs, 'rollup_hourly');
     if (!plan) return this.statsFromGroups(q, bucketMs);
     const rows = plan.statements.map((s) => this.db.prepare(s.sql).all(...s.params) as RollupRow[]);
-    const edges = plan.edges.map((e) => this.statsFromGroups(e, bucketMs, true));
+    const edges = plan.edges.map((e) => this.edgeStats(e, bucketMs));
     return plan.combine(rows, edges, plan.rawTimeline ? this.statsFromGroups(q, bucketMs).timeline : undefined);
+  }
+
+  /**
+   * The exact counts of a partial hour at the end of a range (top lists not cut, for merging), in
+   * one statement: each count a branch over the covering alerts_stats range, in the rows
+   * PostgreSQL's grouping sets give (src/alerts/rollup.ts, EdgeRow).
+   */
+  edgeStats(q: AlertQuery, bucketMs: number): AlertStats {
+    const { sql, params } = this.where({ ...q, beforeId: undefined });
+    const bucketNs = BigInt(Math.max(1000, Math.floor(bucketMs))) * 1_000_000n;
+    const set = (s: number, cols: string, by: string) => `SELECT ${s} AS s, ${cols}, COUNT(*) AS g, SUM(count) AS n FROM alerts${sql} GROUP BY ${by}`;
+    const rows = this.db.prepare([
+      set(EDGE_SETS.rule, 'prank, rule, NULL AS namespace, NULL AS hostname, NULL AS b', '+prank, +rule'),
+      set(EDGE_SETS.namespace, 'NULL, NULL, namespace, NULL, NULL', '+namespace'),
+      set(EDGE_SETS.hostname, 'NULL, NULL, NULL, hostname, NULL', '+hostname'),
+      set(EDGE_SETS.bucket, 'NULL, NULL, NULL, NULL, last_seen / ?', '6'),
+    ].join(' UNION ALL ')).safeIntegers(true).all(...params, ...params, ...params, bucketNs, ...params) as EdgeRow[];
+    return statsFromEdgeRows(rows, bucketNs);
   }
 
   /** The counts read from the groups themselves (`exact`: top lists not cut to 50, for merging). */

@@ -38,6 +38,18 @@ export interface ConsumerStats {
 
 /** How long a replica waits before it tries a batch again after the store refused it. */
 const STORE_RETRY_MS = 1000;
+/**
+ * Batches a replica stores at once, each in its own transaction: while one commits, the next is
+ * decoded and written, so the store's round trips and commit do not leave both cores idle. Safe as
+ * two replicas are (idempotent upserts that lock the groups they touch; each batch acked only after
+ * its own commit), and a group's messages still commit in stream order: a batch holding a group
+ * that a batch in flight holds waits for that one (else a first could commit after its summary and
+ * bring nothing new, its message never queued).
+ */
+const BATCHES_IN_FLIGHT = 2;
+
+/** The group an alert writes (undefined: one without a uuid, a group of its own). */
+const groupOf = (a: IncomingAlert) => (a.minewatch?.uuid ? `${a.minewatch.uuid}\u0000${a.hostname}` : undefined);
 
 export class FleetConsumer {
   readonly stats: ConsumerStats = { received: 0, stored: 0, failedBatches: 0, refused: 0, relabelled: 0 };
@@ -145,7 +157,7 @@ export class FleetConsumer {
     while (!this.stopped) {
       try {
         const consumer = await this.consumer();
-        const messages = await consumer.consume({ max_messages: this.cfg.batch * 2, expires: 5000 });
+        const messages = await consumer.consume({ max_messages: this.cfg.batch * (BATCHES_IN_FLIGHT + 1), expires: 5000 });
         this.up = true;
         const buf: JsMsg[] = [];
         let wake: (() => void) | undefined;
@@ -160,7 +172,24 @@ export class FleetConsumer {
           wake?.();
         });
         reader.catch(() => undefined);
+        /** Batches being stored, with the groups each holds. */
+        const storing = new Map<Promise<void>, Set<string>>();
+        const store = async (batch: JsMsg[]) => {
+          const { good, alerts } = this.decodeAll(batch);
+          if (!alerts.length) return;
+          const groups = new Set(alerts.map(groupOf).filter((g): g is string => g !== undefined));
+          await Promise.all([...storing].filter(([, held]) => [...groups].some((g) => held.has(g))).map(([p]) => p));
+          // An ack that throws (the connection closing) leaves the batch unacked: it is redelivered.
+          const p: Promise<void> = this.storeDecoded(good, alerts)
+            .catch((e) => this.log.warn({ err: (e as Error).message }, 'fleet consumer: a batch was not acknowledged; it comes back'))
+            .finally(() => storing.delete(p));
+          storing.set(p, groups);
+        };
         while (!this.stopped && !ended) {
+          if (storing.size >= BATCHES_IN_FLIGHT) {
+            await Promise.race(storing.keys());
+            continue;
+          }
           if (!buf.length) {
             await new Promise<void>((r) => {
               wake = r;
@@ -169,11 +198,12 @@ export class FleetConsumer {
             wake = undefined;
             continue;
           }
-          await this.handle(buf.splice(0, this.cfg.batch));
+          await store(buf.splice(0, this.cfg.batch));
         }
         messages.stop();
         await reader.catch(() => undefined);
-        if (buf.length && !this.stopped) await this.handle(buf.splice(0));
+        if (buf.length && !this.stopped) await store(buf.splice(0));
+        await Promise.all(storing.keys());
       } catch (e) {
         if (this.stopped) break;
         this.log.warn({ err: (e as Error).message }, 'fleet consumer: pull failed; retrying');
@@ -182,8 +212,8 @@ export class FleetConsumer {
     }
   }
 
-  /** Store one batch, then ack it; nak it when the store refused it, so it comes back. */
-  private async handle(msgs: JsMsg[]): Promise<void> {
+  /** The alerts of a batch's messages (those that are none are terminated). */
+  private decodeAll(msgs: JsMsg[]): { good: JsMsg[]; alerts: IncomingAlert[] } {
     this.stats.received += msgs.length;
     const good: JsMsg[] = [];
     const alerts: IncomingAlert[] = [];
@@ -193,7 +223,11 @@ export class FleetConsumer {
       good.push(m);
       alerts.push(a);
     }
-    if (!alerts.length) return;
+    return { good, alerts };
+  }
+
+  /** Store one batch, then ack it; nak it when the store refused it, so it comes back. */
+  private async storeDecoded(good: JsMsg[], alerts: IncomingAlert[]): Promise<void> {
     try {
       await this.sink.storeBatch(alerts);
     } catch (e) {

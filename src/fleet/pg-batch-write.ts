@@ -1,7 +1,7 @@
 /**
- * A batch of forwarded groups written to PostgreSQL in a handful of statements instead of one round
- * trip per group (the fleet consumer's hot path: ~6x the per-row rate measured on a 2-core box,
- * bench/fleet.bench.ts). The same idempotency as the store's per-group upsert
+ * A batch of forwarded groups written to PostgreSQL in two statements (a locked read, then one
+ * statement that upserts, queues and announces) instead of one round trip per group: the fleet
+ * consumer's hot path (bench/fleet.bench.ts). The same idempotency as the store's per-group upsert
  * (src/alerts/pg/store.ts):
  *
  * - the batch's groups are locked (FOR UPDATE) and read first; an input counts only when it brings
@@ -10,7 +10,9 @@
  * - one multi-row upsert on (uuid, hostname) writes each group's newest state (a batch may carry a
  *   group's first message and its summary together: they are merged into one row);
  * - each input that brought something new queues its message for the outputs (messages unique on
- *   group, kind and count), and the changes are announced with NOTIFY at commit.
+ *   group, kind and count), and the changes are announced with NOTIFY at commit;
+ * - the rollups follow from the statement-level triggers (migration 4): one aggregated delta per
+ *   hour, rule, priority, namespace and host the batch touched.
  */
 import type pg from 'pg';
 import { priorityRank } from '../engine/types.js';
@@ -25,28 +27,40 @@ const COLUMNS: [string, string][] = [
   ['window_end', 'bigint'],
 ];
 
-const UPSERT = `
-INSERT INTO alerts (${COLUMNS.map(([c]) => c).join(', ')})
-SELECT * FROM unnest(${COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
-ON CONFLICT ON CONSTRAINT alerts_group DO UPDATE SET
-  count = GREATEST(alerts.count, EXCLUDED.count),
-  last_seen = GREATEST(alerts.last_seen, EXCLUDED.last_seen),
-  changed = CASE WHEN EXCLUDED.changed <> '{}' THEN EXCLUDED.changed ELSE alerts.changed END,
-  window_end = EXCLUDED.window_end
-WHERE EXCLUDED.count > alerts.count OR EXCLUDED.last_seen > alerts.last_seen
-RETURNING id, uuid, hostname, (xmax = 0) AS inserted`;
-
-const ENQUEUE = `
-WITH msg AS (
-  INSERT INTO messages (alert_id, kind, seq, payload)
-  SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
-  ON CONFLICT ON CONSTRAINT messages_once DO NOTHING
-  RETURNING id
-)
-INSERT INTO deliveries (message_id, output) SELECT msg.id, o FROM msg CROSS JOIN unnest($5::text[]) AS o`;
-
 /** NOTIFY payloads are limited to 8000 bytes: ids go out in chunks (as the store does). */
 const NOTIFY_CHUNK = 300;
+
+const N = COLUMNS.length;
+/** The group columns ($1…$N) as arrays, then the messages' ($N+1…$N+5: uuid, host, kind, seq, payload) and the outputs ($N+6). */
+const WRITE = `
+WITH up AS (
+  INSERT INTO alerts (${COLUMNS.map(([c]) => c).join(', ')})
+  SELECT * FROM unnest(${COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
+  ON CONFLICT ON CONSTRAINT alerts_group DO UPDATE SET
+    count = GREATEST(alerts.count, EXCLUDED.count),
+    last_seen = GREATEST(alerts.last_seen, EXCLUDED.last_seen),
+    changed = CASE WHEN EXCLUDED.changed <> '{}' THEN EXCLUDED.changed ELSE alerts.changed END,
+    window_end = EXCLUDED.window_end
+  WHERE EXCLUDED.count > alerts.count OR EXCLUDED.last_seen > alerts.last_seen
+  RETURNING id, uuid, hostname, (xmax = 0) AS inserted
+), msg AS (
+  -- In batch order (message ids are the outputs' sending order), only for groups this statement changed.
+  INSERT INTO messages (alert_id, kind, seq, payload)
+  SELECT up.id, m.kind, m.seq, m.payload
+  FROM unnest($${N + 1}::text[], $${N + 2}::text[], $${N + 3}::text[], $${N + 4}::bigint[], $${N + 5}::text[]) WITH ORDINALITY AS m(uuid, hostname, kind, seq, payload, i)
+  JOIN up ON up.uuid = m.uuid AND up.hostname = m.hostname
+  ORDER BY m.i
+  ON CONFLICT ON CONSTRAINT messages_once DO NOTHING
+  RETURNING id
+), del AS (
+  INSERT INTO deliveries (message_id, output) SELECT msg.id, o FROM msg CROSS JOIN unnest($${N + 6}::text[]) AS o
+), note AS (
+  -- Sent at commit, like every NOTIFY; payloads are limited to 8000 bytes, so ids go in chunks.
+  SELECT pg_notify('${CHANGES_CHANNEL}', json_agg(json_build_array(id, CASE WHEN inserted THEN 'n' ELSE 'u' END))::text)
+  FROM (SELECT id, inserted, (row_number() OVER () - 1) / ${NOTIFY_CHUNK} AS chunk FROM up) AS c GROUP BY chunk
+)
+-- note is a plain SELECT: PostgreSQL runs it only when the statement reads it.
+SELECT up.id, up.uuid, up.hostname, up.inserted, (SELECT COUNT(*) FROM note) AS notified FROM up`;
 
 const key = (g: NewGroup) => `${g.uuid}\u0000${g.hostname}`;
 
@@ -93,36 +107,30 @@ export async function writeGroupBatch(c: pg.ClientBase, writes: readonly GroupWr
   }
   // In key order, so two replicas inserting overlapping batches take their locks in one order.
   const rows = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
-  const ids = new Map<string, WriteResult>();
-  if (rows.length) {
-    const cols = COLUMNS.map(() => [] as unknown[]);
-    for (const g of rows) values(g).forEach((v, i) => cols[i]!.push(v));
-    const up = await c.query(UPSERT, cols);
-    for (const r of up.rows as { id: bigint | string; uuid: string; hostname: string; inserted: boolean }[]) {
-      ids.set(`${r.uuid}\u0000${r.hostname}`, { id: Number(r.id), change: r.inserted ? 'new' : 'update' });
-    }
+  if (!rows.length) return writes.map(() => undefined);
+  const cols = COLUMNS.map(() => [] as unknown[]);
+  for (const g of rows) values(g).forEach((v, i) => cols[i]!.push(v));
+  // The messages of the inputs that brought something new; the statement keeps those of groups it changed.
+  const m: [string[], string[], string[], number[], string[]] = [[], [], [], [], []];
+  if (outputs.length) {
+    writes.forEach((w, i) => {
+      if (!fresh[i] || w.payload === null) return;
+      m[0].push(w.group.uuid);
+      m[1].push(w.group.hostname);
+      m[2].push(w.kind);
+      m[3].push(w.group.count);
+      m[4].push(w.payload);
+    });
   }
-  // Messages of the inputs that brought something new to a group this statement changed.
+  // One round trip: the upsert, the messages and deliveries, and the NOTIFY of the changes.
+  const up = await c.query(WRITE, [...cols, ...m, outputs]);
+  const ids = new Map<string, WriteResult>();
+  for (const r of up.rows as { id: bigint | string; uuid: string; hostname: string; inserted: boolean }[]) {
+    ids.set(`${r.uuid}\u0000${r.hostname}`, { id: Number(r.id), change: r.inserted ? 'new' : 'update' });
+  }
   const results = writes.map((w, i) => {
     const r = fresh[i] ? ids.get(key(w.group)) : undefined;
     return r && { ...r, added: added[i]! };
   });
-  if (outputs.length) {
-    const m: [number[], string[], number[], string[]] = [[], [], [], []];
-    writes.forEach((w, i) => {
-      const r = results[i];
-      if (!r || w.payload === null) return;
-      m[0].push(r.id);
-      m[1].push(w.kind);
-      m[2].push(w.group.count);
-      m[3].push(w.payload);
-    });
-    if (m[0].length) await c.query(ENQUEUE, [...m, outputs]);
-  }
-  const changes = [...ids.values()];
-  for (let i = 0; i < changes.length; i += NOTIFY_CHUNK) {
-    const payload = JSON.stringify(changes.slice(i, i + NOTIFY_CHUNK).map((r) => [r.id, r.change === 'new' ? 'n' : 'u']));
-    await c.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, payload]);
-  }
   return results;
 }

@@ -19,11 +19,11 @@ import { PRIORITIES, priorityRank } from '../../engine/types.js';
 import { toJsonText } from '../../engine/json.js';
 import type { AlertBackend, RetentionLimits } from '../backend.js';
 import { likePattern, whereClause } from '../query-sql.js';
-import { dayOfHour, DIMS, numbered, rollupPlan, TOP_N, type RollupRow, type Sql } from '../rollup.js';
+import { dayOfHour, DIMS, type EdgeRow, numbered, rollupPlan, statsFromEdgeRows, TOP_N, type RollupRow, type Sql } from '../rollup.js';
 import { toRecord, type GroupUpdate, type NewGroup, type OutputCounters, type PendingDelivery, type Row } from '../store.js';
 import type { AlertQuery, AlertRecord, AlertStats, DeliveryKind } from '../types.js';
 import { clientConfig, createPool, pgLib, redactUrl, type PgStoreConfig } from './connect.js';
-import { migrate } from './migrations.js';
+import { migrate, ROLLUP_INSERT_TRIGGER } from './migrations.js';
 
 /** The NOTIFY channel of stored changes; payload: JSON [[id, "n" | "u"], …]. */
 export const CHANGES_CHANNEL = 'minewatch_alerts';
@@ -110,6 +110,18 @@ SELECT id, inserted FROM up`;
 const ANNOUNCED_KEPT = 20_000;
 /** At most this many groups announced after a reconnect (the streams' clients reload past that). */
 const CATCH_UP_MAX = 5_000;
+
+/** Add the deltas `source` gives (rows of rollup_delta's shape) to the hourly rows, under each dimension. */
+const foldRollups = (source: string) => `WITH d AS (${source}),
+  x AS (
+    SELECT '${DIMS.rule}' AS dim, hour, prank, rule AS value, n_groups, n_matches FROM d
+    UNION ALL SELECT '${DIMS.namespace}', hour, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
+    UNION ALL SELECT '${DIMS.hostname}', hour, prank, hostname, n_groups, n_matches FROM d
+    UNION ALL SELECT '${DIMS.namespaceDaily}', ${dayOfHour('hour')}, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
+    UNION ALL SELECT '${DIMS.hostnameDaily}', ${dayOfHour('hour')}, prank, hostname, n_groups, n_matches FROM d)
+  INSERT INTO rollup_hourly (dim, hour, prank, value, n_groups, n_matches)
+  SELECT dim, hour, prank, value, SUM(n_groups), SUM(n_matches) FROM x GROUP BY 1, 2, 3, 4
+  ON CONFLICT (dim, hour, prank, value) DO UPDATE SET n_groups = rollup_hourly.n_groups + EXCLUDED.n_groups, n_matches = rollup_hourly.n_matches + EXCLUDED.n_matches`;
 
 export class PgAlertStore implements AlertBackend {
   readonly kind = 'postgres' as const;
@@ -290,10 +302,24 @@ export class PgAlertStore implements AlertBackend {
     if (!plan) return this.statsFromGroups(q, bucketMs);
     const [rows, edges, timeline] = await Promise.all([
       Promise.all(plan.statements.map((s) => this.rows<RollupRow>(s))),
-      Promise.all(plan.edges.map((e) => this.statsFromGroups(e, bucketMs, true))),
+      Promise.all(plan.edges.map((e) => this.edgeStats(e, bucketMs))),
       plan.rawTimeline ? this.statsFromGroups(q, bucketMs).then((s) => s.timeline) : undefined,
     ]);
     return plan.combine(rows, edges, timeline);
+  }
+
+  /**
+   * The exact counts of a partial hour at the end of a range (top lists not cut, for merging), in
+   * one statement: one pass over alerts_stats (an index-only scan of the hour's entries), every
+   * count at once as grouping sets.
+   */
+  async edgeStats(q: AlertQuery, bucketMs: number): Promise<AlertStats> {
+    const w = this.where({ ...q, beforeId: undefined });
+    const bucketNs = BigInt(Math.max(1000, Math.floor(bucketMs))) * 1_000_000n;
+    const rows = await this.rows<EdgeRow>(`SELECT GROUPING(prank, namespace, hostname, b) AS s, prank, rule, namespace, hostname, b, COUNT(*) AS g, SUM(count) AS n
+      FROM (SELECT prank, rule, namespace, hostname, last_seen / ?::bigint AS b, count FROM alerts${w.sql}) AS a
+      GROUP BY GROUPING SETS ((prank, rule), (namespace), (hostname), (b))`, [bucketNs, ...w.params]);
+    return statsFromEdgeRows(rows, bucketNs);
   }
 
   /** The counts read from the groups themselves (`exact`: top lists not cut, for merging). */
@@ -392,16 +418,7 @@ export class PgAlertStore implements AlertBackend {
     return this.tx(async (c) => {
       const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [COMPACT_LOCK.toString()]);
       if (!got.rows[0]?.ok) return false;
-      await c.query(`WITH d AS (DELETE FROM rollup_delta RETURNING *),
-        x AS (
-          SELECT '${DIMS.rule}' AS dim, hour, prank, rule AS value, n_groups, n_matches FROM d
-          UNION ALL SELECT '${DIMS.namespace}', hour, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
-          UNION ALL SELECT '${DIMS.hostname}', hour, prank, hostname, n_groups, n_matches FROM d
-          UNION ALL SELECT '${DIMS.namespaceDaily}', ${dayOfHour('hour')}, prank, namespace, n_groups, n_matches FROM d WHERE namespace IS NOT NULL
-          UNION ALL SELECT '${DIMS.hostnameDaily}', ${dayOfHour('hour')}, prank, hostname, n_groups, n_matches FROM d)
-        INSERT INTO rollup_hourly (dim, hour, prank, value, n_groups, n_matches)
-        SELECT dim, hour, prank, value, SUM(n_groups), SUM(n_matches) FROM x GROUP BY 1, 2, 3, 4
-        ON CONFLICT (dim, hour, prank, value) DO UPDATE SET n_groups = rollup_hourly.n_groups + EXCLUDED.n_groups, n_matches = rollup_hourly.n_matches + EXCLUDED.n_matches`);
+      await c.query(foldRollups('DELETE FROM rollup_delta RETURNING *'));
       return true;
     });
   }
@@ -411,9 +428,10 @@ export class PgAlertStore implements AlertBackend {
     await this.tx(async (c) => {
       await c.query('LOCK TABLE alerts IN SHARE MODE');
       await c.query('TRUNCATE rollup_delta, rollup_hourly');
-      await c.query(`INSERT INTO rollup_delta SELECT last_seen / 3600000000000, prank, rule, namespace, hostname, COUNT(*), SUM(count) FROM alerts GROUP BY 1, 2, 3, 4, 5`);
+      // Straight into the hourly rows: through rollup_delta, its millions of deleted rows would be
+      // scanned by every stats query (rollup_all) until a vacuum.
+      await c.query(foldRollups('SELECT last_seen / 3600000000000 AS hour, prank, rule, namespace, hostname, COUNT(*) AS n_groups, SUM(count) AS n_matches FROM alerts GROUP BY 1, 2, 3, 4, 5'));
     });
-    await this.compactRollups();
   }
 
   /**
@@ -425,7 +443,7 @@ export class PgAlertStore implements AlertBackend {
     const c = await this.pool.connect();
     let n = 0;
     try {
-      await c.query('ALTER TABLE alerts DISABLE TRIGGER alerts_rollup_ins_del');
+      await c.query(`ALTER TABLE alerts DISABLE TRIGGER ${ROLLUP_INSERT_TRIGGER}`);
       const copy = c.query(from(`COPY alerts (${COLUMNS.join(', ')}) FROM STDIN`));
       const done = new Promise<void>((resolve, reject) => {
         copy.on('finish', resolve);
@@ -446,7 +464,7 @@ export class PgAlertStore implements AlertBackend {
       await done;
       onProgress?.(n);
     } finally {
-      await c.query('ALTER TABLE alerts ENABLE TRIGGER alerts_rollup_ins_del').catch(() => undefined);
+      await c.query(`ALTER TABLE alerts ENABLE TRIGGER ${ROLLUP_INSERT_TRIGGER}`).catch(() => undefined);
       c.release();
     }
     await this.rebuildRollups();
