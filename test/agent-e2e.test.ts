@@ -40,23 +40,15 @@ import { type Alert, AgentRun, compileC, dockerCgroupDirs, type ContainerApi, Ma
 import { addContainerNetns, makeEmptyNetns, makePoolNetns, type PoolNetns, type PoolServer, removeNetns, removePoolNetns, startPool } from './helpers/netns.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { FIXTURES, ROOT } from './helpers/paths.js';
+import { MINER_RULES, WALLET } from './helpers/miner.js';
 
 // A Monero address from the miner fixture (its checksum is valid, so mw.wallet.* finds it).
-const WALLET = '47G3GoGjMfaPvUEh9DmeZ8WmxrAsZ5uxc2jCSi4dHJTUMbz2VBYaXVkTQVwbRBLv9QZPfqsnEVfSaWzDDuiitAwSGsamcTK';
 const POOL_NAME = 'pool.minexmr.com';
 const POOL_ADDR = '198.51.100.7';
 const POOL_PORT = 4444;
 const MINER_ARGS = ['-o', `stratum+tcp://${POOL_NAME}:${POOL_PORT}`, '-u', WALLET, '--donate-level', '1'];
 const NOBODY = { uid: 65534, gid: 65534 };
 
-/** Every miner rule the fake miner must set off (names as in rules/minewatch_rules.yaml). */
-const MINER_RULES = [
-  'Known Miner Program Launched',
-  'Mining Pool URL in Command Line',
-  'Miner Options in Command Line',
-  'Wallet Address in Command Line or Environment',
-  'Outbound Connection to a Mining Pool',
-] as const;
 
 const DEADLINE = 15_000;
 

@@ -24,8 +24,8 @@ import { haveCommand, isRoot, killAll } from './helpers/live.js';
 import { FIXTURES, ROOT } from './helpers/paths.js';
 import { EbpfError, EbpfSource } from '../src/sources/ebpf/index.js';
 import { loadEbpfAddon } from '../src/sources/ebpf/addon.js';
+import { WALLET } from './helpers/miner.js';
 
-const WALLET = '47G3GoGjMfaPvUEh9DmeZ8WmxrAsZ5uxc2jCSi4dHJTUMbz2VBYaXVkTQVwbRBLv9QZPfqsnEVfSaWzDDuiitAwSGsamcTK';
 const NOBODY = { uid: 65534, gid: 65534 };
 const DEADLINE = 15_000;
 const POOL_ADDR = '198.51.100.7';

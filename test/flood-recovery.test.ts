@@ -19,12 +19,12 @@ import { after, before, describe, test } from 'node:test';
 import { AgentRun, compileC, exitOf, sleep, writeConfig } from './helpers/agent-run.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { FIXTURES } from './helpers/paths.js';
+import { WALLET } from './helpers/miner.js';
 
 const FLOOD_S = 10;
 /** The flood's bound in execs, whatever the machine's speed. */
 const FLOOD_MAX = 400_000;
 const AFTER_FLOOD_MS = 5_000;
-const WALLET = '47G3GoGjMfaPvUEh9DmeZ8WmxrAsZ5uxc2jCSi4dHJTUMbz2VBYaXVkTQVwbRBLv9QZPfqsnEVfSaWzDDuiitAwSGsamcTK';
 
 const FLOOD_C = `#define _GNU_SOURCE
 #include <stdio.h>

@@ -32,8 +32,8 @@ import { type Alert, AgentRun, compileC, dockerCgroupDirs, sleep, writeConfig } 
 import { makeEmptyNetns, removeNetns } from './helpers/netns.js';
 import { haveCommand, isRoot, run } from './helpers/live.js';
 import { FIXTURES } from './helpers/paths.js';
+import { WALLET } from './helpers/miner.js';
 
-const WALLET = '47G3GoGjMfaPvUEh9DmeZ8WmxrAsZ5uxc2jCSi4dHJTUMbz2VBYaXVkTQVwbRBLv9QZPfqsnEVfSaWzDDuiitAwSGsamcTK';
 const WINDOW_S = 30;
 const DEADLINE = 20_000;
 const MARK_RULE = 'Grouping Test Marker';

@@ -23,19 +23,12 @@ import { type Alert, AgentRun, compileC, Marker, markerRules, MARKER_RULE, write
 import { makePoolNetns, type PoolNetns, type PoolServer, removePoolNetns, startPool } from './helpers/netns.js';
 import { haveCommand, isRoot } from './helpers/live.js';
 import { CLI, FIXTURES, ROOT } from './helpers/paths.js';
+import { MINER_RULES, WALLET } from './helpers/miner.js';
 
 const DEADLINE = 15_000;
-const WALLET = '47G3GoGjMfaPvUEh9DmeZ8WmxrAsZ5uxc2jCSi4dHJTUMbz2VBYaXVkTQVwbRBLv9QZPfqsnEVfSaWzDDuiitAwSGsamcTK';
 const POOL_NAME = 'pool.minexmr.com';
 const POOL_ADDR = '198.51.100.7';
 const POOL_PORT = 4444;
-const MINER_RULES = [
-  'Known Miner Program Launched',
-  'Mining Pool URL in Command Line',
-  'Miner Options in Command Line',
-  'Wallet Address in Command Line or Environment',
-  'Outbound Connection to a Mining Pool',
-];
 const NO_CC = haveCommand('cc') ? undefined : 'needs a C compiler (`cc`) for the fake miner fixture';
 const NO_ROOT = isRoot() ? undefined : 'needs root (the kernel drivers, network namespaces)';
 const NO_IP = haveCommand('ip') ? undefined : 'needs iproute2 (`ip`): apt-get install -y iproute2';

@@ -7,8 +7,8 @@ import { describe, test } from 'node:test';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import type { SyscallEvent } from '../src/events.js';
 import { parseStratumPayload } from '../src/knowledge/stratum-wire.js';
+import { WALLET } from './helpers/miner.js';
 
-const WALLET = '47G3GoGjMfaPvUEh9DmeZ8WmxrAsZ5uxc2jCSi4dHJTUMbz2VBYaXVkTQVwbRBLv9QZPfqsnEVfSaWzDDuiitAwSGsamcTK';
 
 // XMRig 6.x's first line to a pool (src/base/net/stratum/Client.cpp's login request, as sent).
 const XMRIG_LOGIN =

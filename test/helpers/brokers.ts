@@ -124,17 +124,17 @@ function commandLine(kind: BrokerKind, port: number, dir: string): string[] {
   }
 }
 
-async function ownBroker(kind: BrokerKind): Promise<Broker> {
-  const bin = brokerBinary(kind)!;
-  const dir = mkdtempSync(join(tmpdir(), `mw-${kind}-`));
-  const port = await freePort();
+/**
+ * A server process on a loopback port that can be stopped and started again (same command, same
+ * port): start() waits for the port, or fails with the process's last lines if it exits first.
+ */
+export function restartableServer(name: string, bin: string, args: string[], port: number): { start(): Promise<void>; stop(): Promise<void> } {
   let child: ChildProcess | undefined;
   let output = '';
-
   const start = async (): Promise<void> => {
     if (child) return;
     output = '';
-    const c = spawn(bin, commandLine(kind, port, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     const keep = (d: Buffer): void => {
       output = (output + d.toString()).slice(-4000);
@@ -143,19 +143,25 @@ async function ownBroker(kind: BrokerKind): Promise<Broker> {
     c.stderr!.on('data', keep);
     let exited: string | undefined;
     c.once('exit', (code, sig) => {
-      exited = `${BINARY[kind]} exited (${sig ?? code}) on port ${port}: ${output.trim().split('\n').slice(-5).join(' | ')}`;
+      exited = `${name} exited (${sig ?? code}) on port ${port}: ${output.trim().split('\n').slice(-5).join(' | ')}`;
       if (child === c) child = undefined;
     });
-    c.once('error', (e) => (exited = `${BINARY[kind]}: ${e.message}`));
+    c.once('error', (e) => (exited = `${name}: ${e.message}`));
     await waitForPort('127.0.0.1', port, 15_000, () => exited);
   };
-
   const stop = async (): Promise<void> => {
     const c = child;
     child = undefined;
     await stopProcess(c);
   };
+  return { start, stop };
+}
 
+async function ownBroker(kind: BrokerKind): Promise<Broker> {
+  const bin = brokerBinary(kind)!;
+  const dir = mkdtempSync(join(tmpdir(), `mw-${kind}-`));
+  const port = await freePort();
+  const { start, stop } = restartableServer(BINARY[kind], bin, commandLine(kind, port, dir), port);
   await start();
   return {
     kind,
