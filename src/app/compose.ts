@@ -54,8 +54,8 @@ export interface Core extends Omit<AgentCore, 'rules'> {
 export interface ComposeOptions {
   /** Where every match goes at the end: the alert pipeline (run, server), standard output (replay). */
   sink: (m: Match) => void;
-  /** The rules: by default a RulesManager on config.rules_files and config.engine (reloads on SIGHUP). */
-  rules?: { readonly engine: Engine };
+  /** The rules: a RulesManager on config.rules_files and config.engine (rulesFromConfig: reloads on SIGHUP), or replay's fixed engine. */
+  rules: { readonly engine: Engine };
   /** `replay`: every action only records what it would do, whatever response.mode says; no rescans of this host. */
   replay?: boolean;
   /** Every enriched event (`run --record`). */
@@ -121,7 +121,7 @@ function blockProtect(config: Config, log: Logger, host: HostState): BlockProtec
 }
 
 export function composeCore(config: Config, log: Logger, o: ComposeOptions): Core {
-  const rules = o.rules ?? rulesFromConfig(config, log);
+  const rules = o.rules;
   const c = config.sources.containers;
   const table = new ProcessTable({
     containers: new ContainerResolver({ clients: [new DockerClient({ socketPath: c.docker_socket })] }),
@@ -176,7 +176,6 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
 }
 
 /** The host agent's core (`run`, `server`): the rules from the config, reloadable. */
-export function composeHostCore(config: Config, log: Logger, o: Omit<ComposeOptions, 'rules' | 'replay'> & { rules?: RulesManager }): Core & { rules: RulesManager } {
-  const rules = o.rules ?? rulesFromConfig(config, log);
-  return { ...composeCore(config, log, { ...o, rules }), rules };
+export function composeHostCore(config: Config, log: Logger, o: Omit<ComposeOptions, 'rules' | 'replay'> & { rules: RulesManager }): Core & { rules: RulesManager } {
+  return { ...composeCore(config, log, o), rules: o.rules };
 }

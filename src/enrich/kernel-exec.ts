@@ -14,19 +14,6 @@ import { EXE_DELETED, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER, type Kernel
 import { exeWritable } from './exe-identity.js';
 import { capsToText, readExePath } from '../platform/procfs.js';
 
-/** Capability masks seen over and over (every exec of every process): their texts, by mask. */
-const capTexts = new Map<bigint, string>();
-
-export function capsText(mask: bigint): string {
-  let t = capTexts.get(mask);
-  if (t === undefined) {
-    if (capTexts.size > 256) capTexts.clear();
-    t = capsToText(mask);
-    capTexts.set(mask, t);
-  }
-  return t;
-}
-
 /** The hash cache's key of the exe's file version (exe-identity.ts fileKey: dev:ino:mtime:size). */
 export function exeFileKey(f: KernelExecFacts): string {
   return `${f.exeDev}:${f.exeIno}:${f.exeMtimeNs}:${f.exeSize}`;
@@ -67,9 +54,9 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
   info.uid = f.euid;
   info.gid = f.egid;
   info.loginuid = f.loginuid ?? -1;
-  info.cap_permitted = capsText(f.capPrm);
-  info.cap_effective = capsText(f.capEff);
-  info.cap_inheritable = capsText(f.capInh);
+  info.cap_permitted = capsToText(f.capPrm);
+  info.cap_effective = capsToText(f.capEff);
+  info.cap_inheritable = capsToText(f.capInh);
   // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even for
   // a deleted file, which /proc cannot tell.
   info.exe_upper_layer = (f.exeFlags & EXE_MEMFD) === 0 && (f.exeFlags & EXE_OVERLAY) !== 0 && (f.exeFlags & EXE_UPPER) !== 0;

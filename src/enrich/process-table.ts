@@ -28,7 +28,6 @@ import type { KernelExec, KernelExecFacts, ProcNotice } from '../events.js';
 import { ContainerResolver, hostContainer, type CgroupContainer } from './containers.js';
 import { ExeIdentity } from './exe-identity.js';
 import { exeFileKey, infoFromKernelExec } from './kernel-exec.js';
-import { readlinkSync } from 'node:fs';
 import {
   buildProcess,
   capsToText,
@@ -36,6 +35,7 @@ import {
   listPidsSync,
   parseStat,
   parseStatus,
+  readlinkQuiet,
   readProcessSync,
   readSmallSync,
   readStatSync,
@@ -542,11 +542,9 @@ export class ProcessTable {
   private describedEntry(pid: number, k: KernelExec, f: KernelExecFacts, prior: Entry | undefined): Entry {
     const info = infoFromKernelExec(pid, k, f, prior?.info, prior?.groups);
     if (this.wantCwd()) {
-      try {
-        info.cwd = readlinkSync(`${this.procRoot}/${pid}/cwd`);
-      } catch {
-        // Gone already: the forked entry's stays.
-      }
+      // Gone already: the forked entry's stays.
+      const cwd = readlinkQuiet(`${this.procRoot}/${pid}/cwd`);
+      if (cwd !== undefined) info.cwd = cwd;
     }
     const cgroup = this.cgroupOf(f);
     const e: Entry = { info, cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns };

@@ -15,17 +15,15 @@
  *   hour, rule, priority, namespace and host the batch touched.
  */
 import type pg from 'pg';
-import { priorityRank } from '../engine/types.js';
-import { toJsonText } from '../engine/json.js';
-import { CHANGES_CHANNEL, type GroupWrite, type WriteResult } from '../alerts/pg/store.js';
+import { CHANGES_CHANNEL, COLUMNS, type GroupWrite, rowValues, UPSERT_CONFLICT, type WriteResult } from '../alerts/pg/store.js';
 import type { NewGroup } from '../alerts/store.js';
 
-const COLUMNS: [string, string][] = [
-  ['uuid', 'text'], ['group_key', 'text'], ['rule', 'text'], ['priority', 'text'], ['prank', 'smallint'], ['source', 'text'], ['tags', 'text'],
-  ['hostname', 'text'], ['output', 'text'], ['output_fields', 'text'], ['first_seen', 'bigint'], ['last_seen', 'bigint'], ['count', 'bigint'],
-  ['changed', 'text'], ['namespace', 'text'], ['pod', 'text'], ['container_id', 'text'], ['container_name', 'text'], ['event', 'text'], ['origin', 'text'],
-  ['window_end', 'bigint'],
-];
+/** The PostgreSQL type of each of the store's COLUMNS, for the arrays unnest() reads. */
+const ARRAY_TYPE: Record<(typeof COLUMNS)[number], string> = {
+  uuid: 'text', group_key: 'text', rule: 'text', priority: 'text', prank: 'smallint', source: 'text', tags: 'text', hostname: 'text', output: 'text',
+  output_fields: 'text', first_seen: 'bigint', last_seen: 'bigint', count: 'bigint', changed: 'text', namespace: 'text', pod: 'text', container_id: 'text',
+  container_name: 'text', event: 'text', origin: 'text', window_end: 'bigint',
+};
 
 /** NOTIFY payloads are limited to 8000 bytes: ids go out in chunks (as the store does). */
 const NOTIFY_CHUNK = 300;
@@ -34,14 +32,9 @@ const N = COLUMNS.length;
 /** The group columns ($1…$N) as arrays, then the messages' ($N+1…$N+5: uuid, host, kind, seq, payload) and the outputs ($N+6). */
 const WRITE = `
 WITH up AS (
-  INSERT INTO alerts (${COLUMNS.map(([c]) => c).join(', ')})
-  SELECT * FROM unnest(${COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
-  ON CONFLICT ON CONSTRAINT alerts_group DO UPDATE SET
-    count = GREATEST(alerts.count, EXCLUDED.count),
-    last_seen = GREATEST(alerts.last_seen, EXCLUDED.last_seen),
-    changed = CASE WHEN EXCLUDED.changed <> '{}' THEN EXCLUDED.changed ELSE alerts.changed END,
-    window_end = EXCLUDED.window_end
-  WHERE EXCLUDED.count > alerts.count OR EXCLUDED.last_seen > alerts.last_seen
+  INSERT INTO alerts (${COLUMNS.join(', ')})
+  SELECT * FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${ARRAY_TYPE[c]}[]`).join(', ')})
+  ${UPSERT_CONFLICT}
   RETURNING id, uuid, hostname, (xmax = 0) AS inserted
 ), msg AS (
   -- In batch order (message ids are the outputs' sending order), only for groups this statement changed.
@@ -63,12 +56,6 @@ WITH up AS (
 SELECT up.id, up.uuid, up.hostname, up.inserted, (SELECT COUNT(*) FROM note) AS notified FROM up`;
 
 const key = (g: NewGroup) => `${g.uuid}\u0000${g.hostname}`;
-
-function values(g: NewGroup): unknown[] {
-  return [g.uuid, g.groupKey, g.rule, g.priority, priorityRank(g.priority), g.source, JSON.stringify(g.tags), g.hostname, g.output, toJsonText(g.outputFields),
-    g.firstSeen.toString(), g.lastSeen.toString(), g.count, toJsonText(g.changed), g.namespace, g.pod, g.containerId, g.containerName, g.event, g.origin,
-    g.windowEnd === null ? null : g.windowEnd.toString()];
-}
 
 /** Write `writes` inside the caller's transaction; one result per write (undefined: it changed nothing). */
 export async function writeGroupBatch(c: pg.ClientBase, writes: readonly GroupWrite[], outputs: readonly string[]): Promise<(WriteResult | undefined)[]> {
@@ -109,7 +96,7 @@ export async function writeGroupBatch(c: pg.ClientBase, writes: readonly GroupWr
   const rows = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
   if (!rows.length) return writes.map(() => undefined);
   const cols = COLUMNS.map(() => [] as unknown[]);
-  for (const g of rows) values(g).forEach((v, i) => cols[i]!.push(v));
+  for (const g of rows) rowValues(g).forEach((v, i) => cols[i]!.push(v));
   // The messages of the inputs that brought something new; the statement keeps those of groups it changed.
   const m: [string[], string[], string[], number[], string[]] = [[], [], [], [], []];
   if (outputs.length) {

@@ -4,7 +4,7 @@
  * and the pod of the event's container. (The process table's own enrichment runs before the
  * queue, where the notices arrive; see settle.ts.) None ever waits: all read caches.
  */
-import { nameArgs } from '../enrich/arg-names.js';
+import { type ArgNameLookups, nameArgs } from '../enrich/arg-names.js';
 import type { DnsCache } from '../enrich/dns.js';
 import type { FdTable } from '../enrich/fd-table.js';
 import type { PodWatcher } from '../enrich/pods.js';
@@ -29,18 +29,22 @@ export class SyscallEnricher implements EnrichStage {
     /** The pod watcher, once the cluster client is up (the agent starts it); undefined outside Kubernetes. */
     private readonly pods: () => PodWatcher | undefined = () => undefined,
     private readonly args?: ArgSources,
-  ) {}
+  ) {
+    // Built once: the lookups read the live table and user database, so they need no per-event copy.
+    this.lookups = args && {
+      user: (uid) => args.users.user(uid)?.name,
+      group: (gid) => args.users.group(gid),
+      comm: (pid) => args.table.get(pid)?.name,
+    };
+  }
+
+  private readonly lookups: ArgNameLookups | undefined;
 
   enrich(ev: Event): void {
     if (ev.source !== 'syscall') return;
-    const a = this.args;
-    if (a) {
-      a.fds.apply(ev as SyscallEvent);
-      nameArgs(ev as SyscallEvent, {
-        user: (uid) => a.users.user(uid)?.name,
-        group: (gid) => a.users.group(gid),
-        comm: (pid) => a.table.get(pid)?.name,
-      });
+    if (this.args && this.lookups) {
+      this.args.fds.apply(ev as SyscallEvent);
+      nameArgs(ev as SyscallEvent, this.lookups);
     }
     this.dns.enrich(ev as SyscallEvent);
     this.pods()?.enrich(ev as SyscallEvent);

@@ -8,7 +8,7 @@ import type { Event, SyscallEvent } from '../events.js';
 import type { CountingSink } from './alert-sink.js';
 import { DetectorStage, type AnswerTaker, type DetectorsProvider } from './detect.js';
 import type { EnrichStage } from './enrich.js';
-import { EventCounts } from './event-counts.js';
+import { PairCounter } from '../platform/pair-counter.js';
 import { BoundedQueue } from './queue.js';
 
 /** Events evaluated per turn of the event loop before yielding to I/O (sources keep reading). */
@@ -51,7 +51,7 @@ export interface PipelineCounts {
 
 export class EventPipeline {
   /** Events evaluated, by source and type (for /metrics). */
-  readonly eventCounts = new EventCounts();
+  readonly eventCounts = new PairCounter();
   private readonly queue: BoundedQueue<Event>;
   private readonly detect: DetectorStage;
   private processed = 0;

@@ -88,13 +88,16 @@ export function describeError(e: unknown): string {
   return parts.join(': ');
 }
 
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
+/**
+ * The URL without its password, for messages and logs. One that does not parse is shown as
+ * `unparsed` (itself by default; a caller whose URL may hide a password in any shape names it).
+ */
+export function redactUrl(url: string, unparsed = url): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
     return u.toString();
   } catch {
-    return url;
+    return unparsed;
   }
 }

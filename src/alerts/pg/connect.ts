@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 import { lazyRequire } from '../../platform/lazy-require.js';
+import { redactUrl as redactOutputUrl } from '../outputs/base.js';
 
 /** The pg package, loaded by the first PostgreSQL connection: an agent (SQLite) never loads it. */
 export const pgLib = lazyRequire<typeof pg>('pg');
@@ -28,15 +29,9 @@ export function isPgUrl(url: string | undefined): url is string {
   return typeof url === 'string' && /^postgres(ql)?:\/\//i.test(url);
 }
 
-/** The URL with its password masked (for logs and errors). */
+/** The URL with its password masked (for logs and errors); one that does not parse is not shown at all. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'the alerts.store.url';
-  }
+  return redactOutputUrl(url, 'the alerts.store.url');
 }
 
 export function clientConfig(cfg: PgStoreConfig): pg.ClientConfig {

@@ -63,7 +63,7 @@ export interface WriteResult {
   added?: number;
 }
 
-const COLUMNS = ['uuid', 'group_key', 'rule', 'priority', 'prank', 'source', 'tags', 'hostname', 'output', 'output_fields', 'first_seen', 'last_seen', 'count', 'changed',
+export const COLUMNS = ['uuid', 'group_key', 'rule', 'priority', 'prank', 'source', 'tags', 'hostname', 'output', 'output_fields', 'first_seen', 'last_seen', 'count', 'changed',
   'namespace', 'pod', 'container_id', 'container_name', 'event', 'origin', 'window_end'] as const;
 
 /**
@@ -81,6 +81,17 @@ export function rowValues(g: NewGroup): unknown[] {
     g.firstSeen, g.lastSeen, g.count, toJsonText(g.changed), t(g.namespace), t(g.pod), t(g.containerId), t(g.containerName), g.event, g.origin, g.windowEnd];
 }
 
+/**
+ * How an insert meets the stored group (one rule for the single and the batch write): the higher
+ * count and later last_seen win, and a repeat of what is stored updates no row.
+ */
+export const UPSERT_CONFLICT = `ON CONFLICT ON CONSTRAINT alerts_group DO UPDATE SET
+    count = GREATEST(alerts.count, EXCLUDED.count),
+    last_seen = GREATEST(alerts.last_seen, EXCLUDED.last_seen),
+    changed = CASE WHEN EXCLUDED.changed <> '{}' THEN EXCLUDED.changed ELSE alerts.changed END,
+    window_end = EXCLUDED.window_end
+  WHERE EXCLUDED.count > alerts.count OR EXCLUDED.last_seen > alerts.last_seen`;
+
 const n = COLUMNS.length;
 /**
  * One round trip per group: the upsert, its message and its deliveries. A repeat of what is stored
@@ -89,12 +100,7 @@ const n = COLUMNS.length;
 const UPSERT = `
 WITH up AS (
   INSERT INTO alerts (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
-  ON CONFLICT ON CONSTRAINT alerts_group DO UPDATE SET
-    count = GREATEST(alerts.count, EXCLUDED.count),
-    last_seen = GREATEST(alerts.last_seen, EXCLUDED.last_seen),
-    changed = CASE WHEN EXCLUDED.changed <> '{}' THEN EXCLUDED.changed ELSE alerts.changed END,
-    window_end = EXCLUDED.window_end
-  WHERE EXCLUDED.count > alerts.count OR EXCLUDED.last_seen > alerts.last_seen
+  ${UPSERT_CONFLICT}
   RETURNING id, count, (xmax = 0) AS inserted
 ), msg AS (
   INSERT INTO messages (alert_id, kind, seq, payload)

@@ -167,11 +167,16 @@ export const GENERIC_SYSCALLS: readonly GenericDef[] = [
 const BY_NR = new Map(SYSCALLS.map((d) => [d.nr, d]));
 const GENERIC_BY_NR = new Map(GENERIC_SYSCALLS.map((d) => [d.nr, d]));
 
+/** Per generic syscall, built once: argument number → its place among the record's user strings (they come in argument order, one per `sN` parameter). */
+const STR_INDEX = new Map(GENERIC_SYSCALLS.map((d) => {
+  const argNos = [...new Set(d.params.filter(([, src]) => src[0] === 's').map(([, src]) => Number(src.slice(1))))].sort((x, y) => x - y);
+  return [d.nr, new Map(argNos.map((n, k) => [n, k]))];
+}));
+
 /** A generic syscall's event type, as Falco's rules name it (libs names each syscall after itself). */
-const genericType = (d: GenericDef): string => d.type;
 
 /** Every event type the driver can produce (syscalls, and the detector's own). */
-export const EBPF_EVENT_TYPES: readonly string[] = [...new Set([...SYSCALLS.map((d) => d.type), ...GENERIC_SYSCALLS.map(genericType)]), 'mw_fpu_rounding'];
+export const EBPF_EVENT_TYPES: readonly string[] = [...new Set([...SYSCALLS.map((d) => d.type), ...GENERIC_SYSCALLS.map((d) => d.type)]), 'mw_fpu_rounding'];
 
 /**
  * The kernel-side filter: which syscalls to report. `wanted` says whether the loaded rules can use
@@ -180,7 +185,7 @@ export const EBPF_EVENT_TYPES: readonly string[] = [...new Set([...SYSCALLS.map(
 export function sysFlags(wanted: (type: string) => boolean = () => true): Uint8Array {
   const flags = new Uint8Array(512);
   for (const d of SYSCALLS) if (d.always || wanted(d.type)) flags[d.nr] = d.flags;
-  for (const d of GENERIC_SYSCALLS) if (wanted(genericType(d))) flags[d.nr] = SYS_ON | SYS_GENERIC;
+  for (const d of GENERIC_SYSCALLS) if (wanted(d.type)) flags[d.nr] = SYS_ON | SYS_GENERIC;
   return flags;
 }
 
@@ -198,10 +203,6 @@ export function sysDescriptors(): Uint32Array {
   return desc;
 }
 
-export function syscallType(nr: number): string | undefined {
-  const g = GENERIC_BY_NR.get(nr);
-  return g ? genericType(g) : BY_NR.get(nr)?.type;
-}
 
 /** A syscall argument as Falco shows it: a signed 32-bit int (fds, dirfd, ids where -1 matters). */
 const i32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
@@ -270,7 +271,7 @@ function absolute(path: string, cwd: string | undefined, dirfd?: number): string
 export function toSyscallEvent(r: SysRecord, proc: ProcessInfo): SyscallEvent | undefined {
   const g = GENERIC_BY_NR.get(r.nr);
   if (g) return genericEvent(g, r, proc);
-  const type = syscallType(r.nr);
+  const type = BY_NR.get(r.nr)?.type;
   if (!type) return undefined;
   const a = r.args;
   const ev: SyscallEvent = { source: 'syscall', type, ts: r.ts, res: r.ret, proc };
@@ -358,7 +359,7 @@ function genericEvent(d: GenericDef, r: SysRecord, proc: ProcessInfo): SyscallEv
   // The kernel's working directory at the call (sent with a relative path): proc.cwd as it was
   // then, for a process /proc may no longer show. A copy: the table's entry stays as it is.
   const withCwd = d.fd === undefined && r.path && r.path !== proc.cwd ? { ...proc, cwd: r.path } : proc;
-  const ev: SyscallEvent = { source: 'syscall', type: genericType(d), ts: r.ts, res: r.ret, proc: withCwd };
+  const ev: SyscallEvent = { source: 'syscall', type: d.type, ts: r.ts, res: r.ret, proc: withCwd };
   let fd: FdInfo | undefined;
   if (d.fd !== undefined) {
     const num = d.fd === 'r' ? r.ret : i32(r.args[d.fd]!);
@@ -366,10 +367,7 @@ function genericEvent(d: GenericDef, r: SysRecord, proc: ProcessInfo): SyscallEv
     else if (num >= 0 && (r.path || r.ino)) fd = fileFd(r, num, r.path);
     if (fd) ev.fd = fd;
   }
-  // The user strings come in argument order, one per `sN` parameter.
-  const strIndex = new Map<number, number>();
-  for (const [, src] of d.params) if (src[0] === 's') strIndex.set(Number(src.slice(1)), 0);
-  [...strIndex.keys()].sort((x, y) => x - y).forEach((argNo, k) => strIndex.set(argNo, k));
+  const strIndex = STR_INDEX.get(d.nr)!;
   const args: Record<string, string | number> = {};
   for (const [name, src] of d.params) {
     if (src === 'r') args[name] = r.ret;
