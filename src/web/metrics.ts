@@ -9,6 +9,13 @@ import { LabelCap } from '../platform/label-cap.js';
 import type { RoutePlugin } from './types.js';
 
 /**
+ * How often prom-client's event-loop-lag histogram samples the loop. Its default (10 ms) is a timer
+ * that wakes the agent 100 times a second with nothing to do: most of its idle CPU (issue 16). A
+ * stall still shows as one late sample.
+ */
+const EVENT_LOOP_SAMPLE_MS = 1000;
+
+/**
  * What /metrics reports, each read at scrape time. Every member is optional: a `minewatch server`
  * has no events, an agent without a store has no outputs. Counts are totals since the start.
  */
@@ -54,7 +61,7 @@ export interface MetricsOptions {
  */
 export function metricsRegistry(src: MetricsSources, opts: MetricsOptions = {}): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'minewatch_' });
+  collectDefaultMetrics({ register: registry, prefix: 'minewatch_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const counterOf = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: Pick<Counter<L>, 'inc'>) => void): void => {
     const caps = new Map(labelNames.map((l) => [l, new LabelCap(opts.maxLabelValues)]));
     new Counter<L>({
