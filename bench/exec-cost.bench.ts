@@ -18,7 +18,9 @@
  * MW_BENCH_BASE=/path/to/other/checkout runs that checkout's agent (its dist/src/cli/main.js) in
  * every round too, alternating with this one: the before and after of a change in one run.
  * MW_BENCH_ROUNDS (default 2), MW_BENCH_IDLE_S (default 60), MW_BENCH_DRIVERS (default
- * "ebpf,proc"), MW_BENCH_PROF=DIR writes each agent's --cpu-prof there.
+ * "ebpf,proc"), MW_BENCH_PROF=DIR writes each agent's --cpu-prof there. MW_BENCH_GATHER_MS=2[,1…]
+ * adds this checkout's eBPF agent with sources.ebpf.gather_ms at each value (variants gatherN):
+ * the ring reader's gather trades CPU per exec (one batch per gather) for exec → alert latency.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -96,7 +98,7 @@ function storm(pacer: string, count: number, prog: string): Storm {
  */
 function stormAsync(pacer: string, count: number, prog: string, match: string): Promise<Storm> {
   return new Promise((resolve, reject) => {
-    execFile(pacer, stormArgs(count, prog, match), { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(JSON.parse(out) as Storm)));
+    execFile(pacer, stormArgs(count, prog, match), { encoding: 'utf8' }, (err, out) => (err ? reject(err as Error) : resolve(JSON.parse(out) as Storm)));
   });
 }
 
@@ -121,6 +123,17 @@ interface Figures {
 
 const VARIANTS = ['this'] as string[];
 
+/** Extra variants of this checkout with another ring-buffer gather (eBPF only), from MW_BENCH_GATHER_MS. */
+function gatherVariants(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const v of (process.env.MW_BENCH_GATHER_MS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const ms = Number(v);
+    if (!Number.isFinite(ms) || ms < 0 || ms > 100) throw new Error(`MW_BENCH_GATHER_MS: ${v} is not a gather in ms (0–100)`);
+    out.set(`gather${v}`, ms);
+  }
+  return out;
+}
+
 export async function execCostBench(): Promise<void> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     console.log('exec_cost  skipped: needs root (the agent\'s drivers watch every process on the host)');
@@ -141,7 +154,8 @@ export async function execCostBench(): Promise<void> {
     console.log(`exec_cost  MW_BENCH_BASE=${base}: no ${baseCli}; build that checkout first (npx tsc -p tsconfig.json there)`);
     return;
   }
-  const variants = baseCli ? ['base', ...VARIANTS] : VARIANTS;
+  const gathers = gatherVariants();
+  const variants = [...(baseCli ? ['base'] : []), ...VARIANTS, ...gathers.keys()];
   const profDir = process.env.MW_BENCH_PROF;
   const dir = mkdtempSync(join(tmpdir(), 'mw-exec-cost-'));
   const hz = clockTicks();
@@ -164,7 +178,9 @@ export async function execCostBench(): Promise<void> {
   priority: NOTICE
   tags: [bench]
 `);
-    const config = writeConfig(join(dir, 'config.yaml'), { rules_files: ['default', join(dir, 'bench.yaml')] });
+    const rulesFiles = ['default', join(dir, 'bench.yaml')];
+    const config = writeConfig(join(dir, 'config.yaml'), { rules_files: rulesFiles });
+    const gatherConfigs = new Map([...gathers].map(([name, ms]) => [name, writeConfig(join(dir, `config-${name}.yaml`), { rules_files: rulesFiles, sources: { ebpf: { gather_ms: ms } } })]));
     // The host's idle processes: 1,000 sleepers in one process group of their own.
     sleepers = spawn('sh', ['-c', `i=0; while [ $i -lt ${SLEEPERS} ]; do sleep 7200 & i=$((i+1)); done; wait`], { stdio: 'ignore', detached: true });
     bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
@@ -176,6 +192,7 @@ export async function execCostBench(): Promise<void> {
       noAgent.push(storm(pacer, EXECS, '/bin/true'));
       for (const driver of drivers) {
         for (const variant of variants) {
+          if (gathers.has(variant) && driver !== 'ebpf') continue;
           const key = `${variant}/${driver}`;
           const nodeArgs: string[] = [];
           if (profDir) {
@@ -183,7 +200,7 @@ export async function execCostBench(): Promise<void> {
             mkdirSync(d, { recursive: true });
             nodeArgs.push('--cpu-prof', '--cpu-prof-dir', d);
           }
-          const agent = new AgentRun(config, { args: ['--driver', driver], nodeArgs, ...(variant === 'base' ? { cli: baseCli } : {}) });
+          const agent = new AgentRun(gatherConfigs.get(variant) ?? config, { args: ['--driver', driver], nodeArgs, ...(variant === 'base' ? { cli: baseCli } : {}) });
           try {
             const started = await agent.started(60_000).catch((e: Error) => e);
             if (started instanceof Error) {
