@@ -250,6 +250,11 @@ export class AlertPipeline implements AlertService {
    * The flush tick runs only while a group is open: with none, it has nothing to write or close,
    * and an idle agent woke 5 times a second for it (issue 16). It stops itself once all are closed.
    */
+  /** Whether the flush tick is running (only while a group is open). */
+  get ticking(): boolean {
+    return this.timer !== undefined;
+  }
+
   private armTick(): void {
     if (this.timer || this.stopped || this.throttle.idle) return;
     this.timer = setInterval(() => this.tick(), FLUSH_MS);
