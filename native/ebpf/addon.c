@@ -7,7 +7,7 @@
  *   open(objectPath, options, callback) -> handle
  *       options: { selfTgid, fpu, openRead, fpuMin, sysFlags: Uint8Array(512), sysDesc?: Uint32Array(512),
  *                  ringBytes?, gatherUs?, btfPath? }   sysDesc: the generic path's descriptors (MW_DESC_*);
- *                  gatherUs: how long records gather after a wake-up (default GATHER_US_DEFAULT)
+ *                  gatherUs: at most one batch per this long, from the last (default GATHER_US_DEFAULT)
  *       Every reason it cannot work is thrown now, with err.code:
  *         ERR_NO_BTF        the kernel has no BTF (/sys/kernel/btf/vmlinux), or btfPath is missing
  *         ERR_BPF_OBJECT    the object file is missing or not a BPF object
@@ -59,7 +59,7 @@
 /* Batches waiting for the JS thread before records are dropped (and counted). */
 #define DEFAULT_QUEUE 1024
 #define LOG_BYTES 8192
-/* How long the reader lets records gather after a wake-up (latency added: at most this). It bounds
+/* The least time between two batches, from the last one (latency added: at most this). It bounds
  * the wake-ups of the reader and of JS to one per gather at any rate, so the batches stay large
  * under a flood. The agent passes sources.ebpf.gather_ms: shorter is faster alerts for more CPU
  * (at 1,000 execs/s, 2 ms cost some 50 µs more per exec than 4 ms; issue 16). */
