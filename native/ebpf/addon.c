@@ -7,7 +7,7 @@
  *   open(objectPath, options, callback) -> handle
  *       options: { selfTgid, fpu, openRead, fpuMin, sysFlags: Uint8Array(512), sysDesc?: Uint32Array(512),
  *                  ringBytes?, gatherUs?, btfPath? }   sysDesc: the generic path's descriptors (MW_DESC_*);
- *                  gatherUs: at most one batch per this long, from the last (default GATHER_US_DEFAULT)
+ *                  gatherUs: how long records gather after a wake-up (default GATHER_US_DEFAULT)
  *       Every reason it cannot work is thrown now, with err.code:
  *         ERR_NO_BTF        the kernel has no BTF (/sys/kernel/btf/vmlinux), or btfPath is missing
  *         ERR_BPF_OBJECT    the object file is missing or not a BPF object
@@ -59,7 +59,7 @@
 /* Batches waiting for the JS thread before records are dropped (and counted). */
 #define DEFAULT_QUEUE 1024
 #define LOG_BYTES 8192
-/* The least time between two batches, from the last one (latency added: at most this). It bounds
+/* How long the reader lets records gather after a wake-up (latency added: at most this). It bounds
  * the wake-ups of the reader and of JS to one per gather at any rate, so the batches stay large
  * under a flood. The agent passes sources.ebpf.gather_ms: shorter is faster alerts for more CPU
  * (at 1,000 execs/s, 2 ms cost some 50 µs more per exec than 4 ms; issue 16). */
@@ -177,8 +177,7 @@ static mw_batch *batch_new(void) {
 
 /* Hand the batch to JS without blocking; on a full queue its records are dropped and counted.
  * `hold`: keep gathering instead while JS has not taken the last batch (it is busy: one larger
- * batch later costs it less than many small ones now). Returns 1 when a batch went to JS, 0 when
- * none did, -1 on failure. */
+ * batch later costs it less than many small ones now). */
 static int flush(mw_ebpf *c, int hold) {
   mw_batch *b = c->batch;
   if (!b || (b->len == 0 && !b->error[0])) return 0;
@@ -188,7 +187,7 @@ static int flush(mw_ebpf *c, int hold) {
   napi_status st = napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking);
   if (st == napi_ok) {
     c->batch = NULL;
-    return 1;
+    return 0;
   }
   atomic_fetch_sub(c->in_flight, 1);
   if (st == napi_queue_full) {
@@ -236,18 +235,10 @@ static int on_record(void *ctx, void *data, size_t size) {
   return 0;
 }
 
-static int64_t mono_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return ts_ns(&t);
-}
-
 static void *reader_main(void *arg) {
   mw_ebpf *c = arg;
   char error[200] = "";
   int epfd = ring_buffer__epoll_fd(c->rb);
-  /* When the last batch went to JS: the gather is counted from there, not from the wake-up. */
-  int64_t last_flush = 0;
   for (;;) {
     struct pollfd p[2] = {{.fd = epfd, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
     /* Records held for a busy JS thread go once it has taken the last batch (checked each gather). */
@@ -259,26 +250,18 @@ static void *reader_main(void *arg) {
       break;
     }
     if (p[1].revents) break;
-    /* Let a burst gather: at most one batch per gather, so one wake-up of JS per gather at any
-     * rate (one per record at 20,000 events/s was most of the agent's CPU). The gather runs from
-     * the last batch: a record after a quiet spell goes at once, and one in a burst waits for the
-     * rest of the gather, not a whole one (issue 16: exec → alert latency). */
-    if (r > 0 && c->gather_ns > 0) {
-      int64_t wait = last_flush + c->gather_ns - mono_ns();
-      if (wait > 0) {
-        struct timespec gather = {wait / 1000000000L, wait % 1000000000L};
-        nanosleep(&gather, NULL);
-      }
+    /* Let a burst gather: one wake-up of this thread and of JS per millisecond at most, instead of
+     * one per record (at 20,000 events/s that is most of the agent's CPU). */
+    if (r > 0) {
+      struct timespec gather = {c->gather_ns / 1000000000L, c->gather_ns % 1000000000L};
+      if (c->gather_ns > 0) nanosleep(&gather, NULL);
     }
     int n = ring_buffer__consume(c->rb);
     if (n < 0 && n != -EINTR) {
       snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-n));
       break;
     }
-    int sent = flush(c, 1);
-    if (sent < 0) goto out;
-    /* Sent, or held for a busy JS thread: either way the next records wait out a gather. */
-    if (sent > 0 || (c->batch && c->batch->len)) last_flush = mono_ns();
+    if (flush(c, 1) < 0) goto out;
   }
 out:
   if (error[0]) {

@@ -63,10 +63,9 @@ export const sourcesSection = z.strictObject({
      */
     ring_buffer_kb: z.number().int().min(4).max(1 << 20).refine((n) => (n & (n - 1)) === 0, { message: 'must be a power of two (4, 8, …, 4096, …)' }).default(4096),
     /**
-     * At most one batch of records per this long, ms, counted from the last batch (a record after
-     * a quiet spell goes at once): the most batching adds to an alert's latency, against one
-     * wake-up of the reader and of the agent per this long under load (at 1,000 execs/s, 2 ms
-     * cost some 50 µs more agent CPU per exec than 4 ms; issue 16).
+     * How long records gather after the reader wakes, ms: the most batching adds to an alert's
+     * latency, against one wake-up of the reader and of the agent per this long under load (at
+     * 1,000 execs/s, 2 ms cost some 50 µs more agent CPU per exec than 4 ms; issue 16).
      */
     gather_ms: z.number().min(0).max(100).default(4),
   }).default({ open_read: 'auto', ring_buffer_kb: 4096, gather_ms: 4 }),

@@ -26,8 +26,8 @@ export interface EbpfOpenOptions {
   sysDesc?: Uint32Array;
   ringBytes?: number;
   /**
-   * At most one batch per this long, µs (default 4000), counted from the last batch: the latency
-   * it adds at most (a record after a quiet spell goes at once), whatever the rate.
+   * How long records gather in the reader after a wake-up, µs (default 4000): the latency it adds
+   * at most, and at most one batch per this long whatever the rate.
    */
   gatherUs?: number;
   /** A BTF file to use instead of /sys/kernel/btf/vmlinux (tests: a missing one). */
