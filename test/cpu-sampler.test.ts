@@ -303,6 +303,31 @@ describe('cpu sampler: fake host, fake clock', () => {
     for (const k of ['processes', 'containers', 'statReads', 'samples'] as const) assert.equal(sliced.s.stats[k], whole.s.stats[k], k);
   });
 
+  test('/proc is listed again only when /proc/loadavg says a task was created or ended', async () => {
+    const h = mk();
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/120 6001\n');
+    h.setProc(6000, 'a', 0);
+    h.setProc(6001, 'b', 0);
+    const { s, start } = h.sampler({ scopes: ['process'] }, () => undefined, hostContainer);
+    await start();
+    assert.equal(s.stats.processes, 2);
+    // A new pid directory while the mark (task count, last pid) stands still: the listing is reused.
+    h.setProc(6002, 'c', 0);
+    h.now = 1n * SEC;
+    s.sample();
+    assert.equal(s.stats.processes, 2, 'same mark: same listing');
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/121 6002\n');
+    h.now = 2n * SEC;
+    await s.sampleSliced();
+    assert.equal(s.stats.processes, 3, 'a task was created: listed again');
+    // A process ended: the task count drops.
+    rmSync(join(h.proc, '6000'), { recursive: true });
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/120 6002\n');
+    h.now = 3n * SEC;
+    s.sample();
+    assert.equal(s.stats.processes, 2, 'a task ended: listed again');
+  });
+
   test('refuses to start, with the reason, when no process is readable', async () => {
     const h = mk();
     const { start } = h.sampler({}, () => undefined, hostContainer);

@@ -430,7 +430,9 @@ export class CpuSampler implements Source {
   }
 
   private keepPids(pids: number[]): number[] {
-    if (this.listing) this.listing.pids = pids;
+    // An empty listing (procfs unreadable for a moment) is never reused: it would forget every process.
+    if (pids.length === 0) this.listing = undefined;
+    else if (this.listing) this.listing.pids = pids;
     return pids;
   }
 
