@@ -105,6 +105,32 @@ describe('throttling and grouping', () => {
     assert.equal(out.got.length, 2);
   });
 
+  it('the flush tick runs only while a group is open: it closes the window by itself, then stops', async () => {
+    const out = new RecordingOutput('hook');
+    const c = clock();
+    const p = new AlertPipeline({ config: config({ store: { path: ':memory:' } }), outputs: [out], log, now: c.now }).start();
+    assert.equal(p.ticking, false, 'nothing open: no tick');
+    p.accept(match());
+    p.accept(match());
+    assert.equal(p.ticking, true, 'a group is open');
+    await out.until(1);
+    c.advance(301);
+    // No flush() here: the tick itself writes the count and queues the summary (its timer is
+    // unref'd, as in the agent, where other handles keep the loop alive: this one does here).
+    const hold = setInterval(() => {}, 1000);
+    await out.until(2).finally(() => clearInterval(hold));
+    assert.equal(out.got[1].minewatch.kind, 'summary');
+    assert.equal(out.got[1].minewatch.count, 2);
+    assert.equal(p.ticking, false, 'all closed: the tick stopped');
+    p.accept(match());
+    assert.equal(p.ticking, true, 'a new group starts it again');
+    await p.stop();
+    const off = new AlertPipeline({ config: config({ store: { path: ':memory:' }, throttle: { window_s: 0 } }), outputs: [], log }).start();
+    off.accept(match());
+    assert.equal(off.ticking, false, 'grouping off: never a tick');
+    await off.stop();
+  });
+
   it('two containers give two groups; after the window closes a new match starts a new group', async () => {
     const out = new RecordingOutput('hook');
     const c = clock();

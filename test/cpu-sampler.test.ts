@@ -267,6 +267,67 @@ describe('cpu sampler: fake host, fake clock', () => {
     assert.ok(at >= 60 && at <= 60 + 13, `reported after ${at} s of burning: its duration plus at most the back-off`);
   });
 
+  test('a sample walked in slices (a turn of the event loop between them) concludes exactly what one walk does', async () => {
+    // Two samplers over the same fake host and clock: one walks it at once, one in slices.
+    const h = mk();
+    const c1 = { id: 'c1', name: 'one' } as ContainerInfo;
+    h.file('cgroup.controllers', 'cpu\n');
+    h.file('c1/cpu.stat', 'usage_usec 0\n');
+    h.file('c1/cpu.max', '150000 100000\n');
+    for (let pid = 5000; pid < 5250; pid++) h.setProc(pid, `p${pid}`, 0, pid % 7 === 0 ? '0::/c1\n' : '0::/\n');
+    const containerOf = (pid: number): ContainerInfo => (pid % 7 === 0 ? c1 : { id: 'host' } as ContainerInfo);
+    const opts = { threshold: 0.5, durationMs: 3000, intervalMs: 1000, quietCap: 3 };
+    const whole = h.sampler(opts, () => undefined, containerOf);
+    const sliced = h.sampler(opts, () => undefined, containerOf);
+    await whole.start();
+    await sliced.start();
+    let usage = 0;
+    for (let i = 1; i <= 12; i++) {
+      h.now = BigInt(i) * SEC;
+      // A third of the processes burn a core from the fourth second on, a few stop at the ninth.
+      for (let pid = 5000; pid < 5250; pid += 3) if (i >= 4 && !(i >= 9 && pid % 2 === 0)) h.burn(pid, 1, `p${pid}`);
+      usage += 2_000_000;
+      h.file('c1/cpu.stat', `usage_usec ${usage}\n`);
+      whole.s.sample();
+      // The sliced walk gives the loop turns: something scheduled now runs before it ends.
+      let turned = false;
+      setImmediate(() => (turned = true));
+      const done = sliced.s.sampleSliced();
+      await done;
+      assert.ok(turned, 'the event loop turned during the sliced walk');
+    }
+    const view = (evs: SyscallEvent[]) => evs.map((e) => `${e.proc.pid} ${JSON.stringify(e.cpu)} ${e.container?.id ?? ''}`).sort();
+    assert.ok(whole.events.length > 10, `events: ${whole.events.length}`);
+    assert.ok(whole.events.some((e) => (e.cpu as { scope: string }).scope === 'container'), 'a container event too');
+    assert.deepEqual(view(sliced.events), view(whole.events));
+    for (const k of ['processes', 'containers', 'statReads', 'samples'] as const) assert.equal(sliced.s.stats[k], whole.s.stats[k], k);
+  });
+
+  test('/proc is listed again only when /proc/loadavg says a task was created or ended', async () => {
+    const h = mk();
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/120 6001\n');
+    h.setProc(6000, 'a', 0);
+    h.setProc(6001, 'b', 0);
+    const { s, start } = h.sampler({ scopes: ['process'] }, () => undefined, hostContainer);
+    await start();
+    assert.equal(s.stats.processes, 2);
+    // A new pid directory while the mark (task count, last pid) stands still: the listing is reused.
+    h.setProc(6002, 'c', 0);
+    h.now = 1n * SEC;
+    s.sample();
+    assert.equal(s.stats.processes, 2, 'same mark: same listing');
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/121 6002\n');
+    h.now = 2n * SEC;
+    await s.sampleSliced();
+    assert.equal(s.stats.processes, 3, 'a task was created: listed again');
+    // A process ended: the task count drops.
+    rmSync(join(h.proc, '6000'), { recursive: true });
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/120 6002\n');
+    h.now = 3n * SEC;
+    s.sample();
+    assert.equal(s.stats.processes, 2, 'a task ended: listed again');
+  });
+
   test('refuses to start, with the reason, when no process is readable', async () => {
     const h = mk();
     const { start } = h.sampler({}, () => undefined, hostContainer);

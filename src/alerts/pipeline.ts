@@ -89,8 +89,7 @@ export class AlertPipeline implements AlertService {
       }
     }
     this.tick();
-    this.timer = setInterval(() => this.tick(), FLUSH_MS);
-    this.timer.unref();
+    this.armTick();
     const r = this.opts.config.retention;
     this.runRetention();
     this.retentionTimer = setInterval(() => this.runRetention(), r.interval_s * 1000);
@@ -186,7 +185,10 @@ export class AlertPipeline implements AlertService {
     }
     this.counters.groups++;
     this.afterWrite(rec, 'new');
-    if (windowEnd !== null) this.closeGroups(this.throttle.start(key, rec, windowEnd, now), now);
+    if (windowEnd !== null) {
+      this.closeGroups(this.throttle.start(key, rec, windowEnd, now), now);
+      this.armTick();
+    }
     return rec;
   }
 
@@ -244,6 +246,21 @@ export class AlertPipeline implements AlertService {
 
   // ---- timers ----
 
+  /**
+   * The flush tick runs only while a group is open: with none, it has nothing to write or close,
+   * and an idle agent woke 5 times a second for it (issue 16). It stops itself once all are closed.
+   */
+  /** Whether the flush tick is running (only while a group is open). */
+  get ticking(): boolean {
+    return this.timer !== undefined;
+  }
+
+  private armTick(): void {
+    if (this.timer || this.stopped || this.throttle.idle) return;
+    this.timer = setInterval(() => this.tick(), FLUSH_MS);
+    this.timer.unref();
+  }
+
   private toUpdate(g: OpenGroup, open: boolean): GroupUpdate {
     return { id: g.id, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: open ? g.windowEnd : null };
   }
@@ -263,6 +280,11 @@ export class AlertPipeline implements AlertService {
     } catch (err) {
       this.counters.storeErrors++;
       this.log.error({ err: String(err) }, 'cannot write alert counts; retrying');
+      return;
+    }
+    if (this.timer && this.throttle.idle) {
+      clearInterval(this.timer);
+      this.timer = undefined;
     }
   }
 

@@ -339,6 +339,11 @@ export class Throttle {
     return this.open.size;
   }
 
+  /** Nothing open and no place counted: no window will ever end until something is started. */
+  get idle(): boolean {
+    return this.open.size === 0 && this.places.size === 0;
+  }
+
   stats(): ThrottleStats {
     return { open: this.open.size, closedEarly: this.closedEarly, folded: this.folded, overflowGroups: this.overflowGroups };
   }

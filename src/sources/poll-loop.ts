@@ -1,28 +1,43 @@
 /**
  * Run a piece of work now and then every interval, one run at a time, until stopped. The polling
- * sources (connections, CPU) share it: the next run is scheduled only after the last one ends, so
- * a slow poll never piles up behind itself.
+ * sources (connections, CPU) share it: the next run is scheduled only after the last one ends
+ * (for asynchronous work, once its promise settles), so a slow poll never piles up behind itself.
  */
+export interface PollLoopOptions {
+  /** Wait one interval before the first run instead of running at once (the caller ran it). */
+  delayFirst?: boolean;
+}
+
 export class PollLoop {
   private timer: NodeJS.Timeout | undefined;
   private active = false;
 
-  constructor(private readonly work: () => void, private readonly intervalMs: number) {}
+  constructor(
+    private readonly work: () => void | Promise<void>,
+    private readonly intervalMs: number,
+    private readonly opts: PollLoopOptions = {},
+  ) {}
 
   get running(): boolean {
     return this.active;
   }
 
-  /** Runs the work once at once, then every intervalMs. A second start while running does nothing. */
+  /** Runs the work once at once (or after one interval), then every intervalMs. A second start while running does nothing. */
   start(): void {
     if (this.active) return;
     this.active = true;
-    const tick = (): void => {
-      if (!this.active) return;
-      this.work();
+    const next = (): void => {
       if (this.active) this.timer = setTimeout(tick, this.intervalMs);
     };
-    tick();
+    const tick = (): void => {
+      if (!this.active) return;
+      const done = this.work();
+      // The work reports its own errors; a rejection must not stop the loop either.
+      if (done) done.then(next, next);
+      else next();
+    };
+    if (this.opts.delayFirst) next();
+    else tick();
   }
 
   stop(): void {
