@@ -1,7 +1,8 @@
 /**
  * The young generation's cap (src/platform/young-generation.ts), in a child node process each: an
  * allocation-heavy program with many survivors grows V8's new space past the cap without it, and
- * stays at the cap with it; a young-generation flag given to node wins.
+ * stays at the cap with it; a hold stops its growth through a long synchronous stretch, which the
+ * cap alone cannot; a young-generation flag given to node wins.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -45,4 +46,40 @@ test("a young-generation flag given to node wins: the cap changes nothing", () =
   const r = newSpaceAfterWork(2, ['--max-semi-space-size=8']);
   assert.equal(r.capped, false);
   assert.ok(r.size > 4 * MB, `new space ${r.size / MB} MB: the user's --max-semi-space-size=8 should let it grow past 4 MB`);
+});
+
+test('a hold keeps the new space from growing through a long synchronous stretch; released, it grows to the cap', () => {
+  const program = `
+    import { capYoungGeneration, holdYoungGeneration } from ${JSON.stringify(MODULE)};
+    import { getHeapSpaceStatistics } from 'node:v8';
+    const size = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+    const work = (n) => { let keep = []; for (let i = 0; i < n; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 40000) keep = []; } };
+    const before = size();
+    capYoungGeneration(${4 * MB});
+    // Without the hold, this one stretch (no turn of the event loop, so no check) grows it past the cap.
+    const release = holdYoungGeneration();
+    work(3e6);
+    const held = size();
+    release();
+    release(); // a second call changes nothing
+    for (let b = 0; b < 600; b++) { work(5000); await new Promise((r) => setImmediate(r)); }
+    console.log(JSON.stringify({ before, held, after: size() }));
+  `;
+  const r = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8' })) as { before: number; held: number; after: number };
+  // The start commits the second semi-space at the first scavenge (1 MB → 2 MB): no growth.
+  assert.ok(r.held <= 2 * r.before && r.held < 4 * MB, `held new space ${r.held / MB} MB grew from ${r.before / MB} MB`);
+  assert.ok(r.after > r.held, `released, the new space (${r.after / MB} MB) should grow again from ${r.held / MB} MB`);
+  assert.ok(r.after <= 8 * MB, `released new space ${r.after / MB} MB, more than one doubling past the 4 MB cap`);
+});
+
+test('the same stretch with no hold takes the new space past the cap (what the hold is for)', () => {
+  const program = `
+    import { capYoungGeneration } from ${JSON.stringify(MODULE)};
+    import { getHeapSpaceStatistics } from 'node:v8';
+    capYoungGeneration(${4 * MB});
+    let keep = []; for (let i = 0; i < 3e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 40000) keep = []; }
+    console.log(getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size);
+  `;
+  const size = Number(execFileSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8' }));
+  assert.ok(size > 4 * MB, `unheld new space ${size / MB} MB: the stretch must pass the cap for the hold's test to mean anything`);
 });

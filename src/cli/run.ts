@@ -10,6 +10,7 @@ import type { Config } from '../config/sections.js';
 import { EventRecorder } from '../pipeline/recorder.js';
 import { ebpfPrecheck } from '../sources/driver-check.js';
 import { applyCommonFlags, collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
+import { startDone } from './heap-setup.js';
 
 interface RunOpts {
   config?: string;
@@ -87,6 +88,7 @@ async function run(opts: RunOpts): Promise<number> {
   try {
     app = await startAgentApp(config, log, { server: false, rules, record: recorder?.record });
   } catch (e) {
+    startDone();
     recorder?.close();
     const err = e instanceof AppStartError ? e : new AppStartError('agent', e as Error);
     if (err.stage === 'alerting') {
@@ -95,6 +97,7 @@ async function run(opts: RunOpts): Promise<number> {
     } else log.error({ err: err.message }, 'cannot start');
     return 1;
   }
+  startDone();
   if (recorder) log.info({ file: recorder.path }, 'recording the events the pipeline sees (JSON lines, the replay format)');
   reloadOnSighup(app, opts.config, log, (c) => {
     applyCommonFlags(c, opts);

@@ -12,6 +12,7 @@
 import type { ProcessInfo } from '../events.js';
 import { EXE_DELETED, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER, type KernelExec, type KernelExecFacts } from '../events.js';
 import { exeWritable } from './exe-identity.js';
+import { sharedEnv } from './shared-env.js';
 import { capsToText, readExePath } from '../platform/procfs.js';
 
 /** The hash cache's key of the exe's file version (exe-identity.ts fileKey: dev:ino:mtime:size). */
@@ -50,7 +51,8 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
   info.exe_from_memfd = (f.exeFlags & EXE_MEMFD) !== 0;
   // An exec keeps the working directory: the forked entry's (its parent's, read from /proc).
   if (prior?.cwd !== undefined) info.cwd = prior.cwd;
-  if (f.env !== undefined) info.env = f.env;
+  // Mostly the forked image's environment unchanged: then its array, not a copy (shared-env.ts).
+  if (f.env !== undefined) info.env = sharedEnv(f.env, prior?.env);
   info.uid = f.euid;
   info.gid = f.egid;
   info.loginuid = f.loginuid ?? -1;

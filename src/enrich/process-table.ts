@@ -48,6 +48,7 @@ import {
   type ProcStatus,
 } from '../platform/procfs.js';
 import { UserDb, type UserScope } from './users.js';
+import { sharedEnv } from './shared-env.js';
 
 export interface ProcessTableOptions {
   /** Where procfs is mounted (default '/proc'). */
@@ -513,6 +514,7 @@ export class ProcessTable {
     }
     if (prior?.exactStart && prior.info.start_ts !== undefined && prior.info.start_ts !== r.startTs) this.counters.reused++;
     const e = this.entryFromRead(r);
+    if (e.info.env) e.info.env = sharedEnv(e.info.env, prior?.info.env);
     this.put(n.pid, e);
     this.link(e);
     // No inode: its exe could not be stat'ed (gone since, or not ours to read), nor opened to hash.
