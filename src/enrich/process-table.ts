@@ -157,6 +157,9 @@ export class ProcessTable {
   private readonly kernelExecs: boolean;
   /** Container by cgroup id, for kernel-described execs (a cgroup's path never changes its container). */
   private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
+  /** linkNow()'s pids seen (synchronous, so one array serves every call). */
+  private readonly seenScratch: number[] = [];
+  private lastCgroup: { id: bigint; id1: bigint; c: CgroupContainer | undefined } = { id: -1n, id1: -1n, c: undefined };
 
   private readonly entries = new Map<number, Entry>();
   /** Per-pid tail of the notice queue. */
@@ -563,10 +566,16 @@ export class ProcessTable {
 
   /** The container of the kernel's cgroup paths (v2, and a v1 controller's on hybrid hosts), cached by the cgroups' ids. */
   private cgroupOf(f: KernelExecFacts): CgroupContainer | undefined {
-    const lines = f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:v1:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
-    if (f.cgroupId === 0n && f.cgroup1Id === 0n) return this.containers.identify(f.cgroupPath ? lines : undefined);
+    if (f.cgroupId === 0n && f.cgroup1Id === 0n) return this.containers.identify(f.cgroupPath ? cgroupLines(f) : undefined);
+    // The last exec's cgroups again (a storm from one shell): no key to build.
+    if (f.cgroupId === this.lastCgroup.id && f.cgroup1Id === this.lastCgroup.id1) return this.lastCgroup.c;
     const key = `${f.cgroupId}:${f.cgroup1Id}`;
-    if (this.cgroupIds.has(key)) return this.cgroupIds.get(key);
+    const c = this.cgroupIds.has(key) ? this.cgroupIds.get(key) : this.identifyCgroups(key, cgroupLines(f));
+    this.lastCgroup = { id: f.cgroupId, id1: f.cgroup1Id, c };
+    return c;
+  }
+
+  private identifyCgroups(key: string, lines: string[]): CgroupContainer | undefined {
     const c = this.containers.identify(lines);
     if (this.cgroupIds.size >= 4096) this.cgroupIds.clear();
     this.cgroupIds.set(key, c);
@@ -738,10 +747,26 @@ export class ProcessTable {
    * the walk given up, when it would read (what it set so far is right, and link() does the rest).
    */
   private linkNow(e: Entry): boolean {
-    const walk = this.linkSteps(e);
-    if (walk.next().done) return true;
-    walk.return();
-    return false;
+    // linkSteps() up to its first read, without a generator and a Set per exec: the ancestry is a
+    // handful of pids, so a linear search of the few seen is cheaper. Kept in step with linkSteps.
+    let cur = e;
+    const seen = this.seenScratch;
+    seen.length = 0;
+    seen.push(cur.info.pid);
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const ppid = cur.info.ppid;
+      if (ppid === undefined || ppid <= 0 || seen.includes(ppid)) {
+        if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
+        return true;
+      }
+      const p = this.entries.get(ppid);
+      // Missing, or a reused pid (started after its child): linkSteps reads /proc here.
+      if (!p || startedAfter(p, cur)) return false;
+      if (cur.info.parent !== p.info) cur.info.parent = p.info;
+      seen.push(ppid);
+      cur = p;
+    }
+    return true;
   }
 
   /** link()'s walk: yields each parent pid it must read from /proc, and is given what the read found. */
@@ -901,6 +926,11 @@ export class ProcessTable {
     }
     return false;
   }
+}
+
+/** The kernel's cgroup paths as /proc/PID/cgroup lines (v2, and a v1 controller's on hybrid hosts). */
+function cgroupLines(f: KernelExecFacts): string[] {
+  return f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:v1:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
 }
 
 /** True when `a` started after `b`, judged only on start times both read from /proc. */

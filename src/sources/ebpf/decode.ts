@@ -148,6 +148,38 @@ function joinPath(b: Buffer, from: number, to: number): string {
   return comps.length === 0 ? (to > from ? '/' : '') : '/' + comps.reverse().join('/');
 }
 
+/** Paths kept per cache (a host runs few executables and has few cgroups). */
+const PATH_CACHE = 64;
+
+/**
+ * Decoded paths by their raw bytes: the same executable and cgroup come back exec after exec, so
+ * the bytes are compared (memcmp) instead of split, reversed and joined again into a new string.
+ */
+class PathCache {
+  private readonly byBytes = new Map<string, string>();
+  /** The last hit, checked first: a storm of one command repeats it. */
+  private lastBytes: Buffer | undefined;
+  private lastPath = '';
+
+  get(b: Buffer, from: number, to: number): string {
+    const len = to - from;
+    if (len <= 0) return '';
+    const lb = this.lastBytes;
+    if (lb !== undefined && lb.length === len && b.compare(lb, 0, len, from, to) === 0) return this.lastPath;
+    // latin1 maps each byte to one char: the key is the bytes themselves.
+    const key = b.toString('latin1', from, to);
+    let path = this.byBytes.get(key);
+    if (path === undefined) {
+      path = joinPath(b, from, to);
+      if (this.byBytes.size >= PATH_CACHE) this.byBytes.clear();
+      this.byBytes.set(key, path);
+    }
+    this.lastBytes = Buffer.from(b.subarray(from, to));
+    this.lastPath = path;
+    return path;
+  }
+}
+
 /** Environments kept by their bytes: most execs pass on their parent's environment unchanged. */
 const ENV_CACHE = 32;
 
@@ -181,24 +213,41 @@ function ip(b: Buffer, at: number, family: number): string {
 
 export class RecordDecoder {
   private readonly envs = new EnvCache();
+  private readonly exePaths = new PathCache();
+  private readonly cgroupPaths = new PathCache();
+  private readonly cgroup1Paths = new PathCache();
+  /** ns per USER_HZ tick. */
+  private readonly tick: bigint;
+  /** The last start time converted: a process's fork, exec and exit records carry the same one. */
+  private lastRawStart = -1n;
+  private lastStart = 0n;
+  private lastKdev = -1;
+  private lastDev = 0n;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(private readonly clock: Clock) {
+    this.tick = 1_000_000_000n / BigInt(clock.clkTck);
+  }
 
   setOffset(offset: bigint): void {
     this.clock.offset = offset;
   }
 
-  private head(b: Buffer, o: number): Head {
-    const tick = 1_000_000_000n / BigInt(this.clock.clkTck);
-    const start = b.readBigUInt64LE(o + 24);
-    return {
-      pid: b.readUInt32LE(o + 4),
-      tid: b.readUInt32LE(o + 8),
-      uid: b.readUInt32LE(o + 12),
-      ts: b.readBigUInt64LE(o + 16) + this.clock.offset,
-      start: this.clock.btimeNs + (start / tick) * tick,
-      comm: cstr(b, o + 32, o + 48),
-    };
+  /** The start time of the record at `o`, as the process table computes it (see Head.start). */
+  private start(b: Buffer, o: number): bigint {
+    const raw = b.readBigUInt64LE(o + 24);
+    if (raw !== this.lastRawStart) {
+      this.lastRawStart = raw;
+      this.lastStart = this.clock.btimeNs + (raw / this.tick) * this.tick;
+    }
+    return this.lastStart;
+  }
+
+  private dev(kdev: number): bigint {
+    if (kdev !== this.lastKdev) {
+      this.lastKdev = kdev;
+      this.lastDev = userDev(kdev);
+    }
+    return this.lastDev;
   }
 
   /** Every record of a batch, in order. */
@@ -214,6 +263,21 @@ export class RecordDecoder {
     }
   }
 
+  /** records() without a generator: `fn` gets each record of a batch, in order. */
+  forEach(b: Buffer, fn: (r: EbpfRecord) => void): void {
+    let o = 0;
+    while (o + HDR <= b.length) {
+      const kind = b.readUInt16LE(o);
+      const size = b.readUInt16LE(o + 2);
+      if (size < HDR || o + size > b.length) return;
+      const r = this.one(b, o, kind, size);
+      if (r) fn(r);
+      o += (size + 7) & ~7;
+    }
+  }
+
+  // Each record is one object literal with the header's fields written out (no spread of a header
+  // object: that is an extra object per record and V8's slow clone path).
   private one(b: Buffer, o: number, kind: number, size: number): EbpfRecord | undefined {
     const end = o + size;
     switch (kind) {
@@ -234,7 +298,8 @@ export class RecordDecoder {
         const g1 = Math.min(g + cgroupLen, end);
         const v = Math.min(g1 + cgroup1Len, end);
         const loginuid = b.readUInt32LE(o + 92);
-        const kn = cgroupLen > 0 ? joinPath(b, g, g1) : '';
+        const kn = cgroupLen > 0 ? this.cgroupPaths.get(b, g, g1) : '';
+        const cgroupId = b.readBigUInt64LE(o + 160);
         const cgroup1Id = b.readBigUInt64LE(o + 192);
         const facts: ExecFacts = {
           ruid: b.readUInt32LE(o + 76),
@@ -245,7 +310,7 @@ export class RecordDecoder {
           vpid: b.readUInt32LE(o + 96),
           tty: b.readUInt32LE(o + 100),
           exeFlags: b.readUInt16LE(o + 74),
-          exeDev: userDev(b.readUInt32LE(o + 104)),
+          exeDev: this.dev(b.readUInt32LE(o + 104)),
           exeIno: b.readBigUInt64LE(o + 112),
           exeMtimeNs: b.readBigUInt64LE(o + 120),
           exeCtimeNs: b.readBigUInt64LE(o + 128),
@@ -253,25 +318,26 @@ export class RecordDecoder {
           exeMode: b.readUInt32LE(o + 144),
           exeUid: b.readUInt32LE(o + 148),
           exeGid: b.readUInt32LE(o + 152),
-          cgroupId: b.readBigUInt64LE(o + 160),
+          cgroupId,
           // The walk stops below the root, whose name is empty: a process in the root cgroup has none.
-          cgroupPath: kn === '' && b.readBigUInt64LE(o + 160) !== 0n ? '/' : kn,
+          cgroupPath: kn === '' && cgroupId !== 0n ? '/' : kn,
           capEff: b.readBigUInt64LE(o + 168),
           capPrm: b.readBigUInt64LE(o + 176),
           capInh: b.readBigUInt64LE(o + 184),
           cgroup1Id,
-          cgroup1Path: cgroup1Id === 0n ? '' : joinPath(b, g1, v) || '/',
+          cgroup1Path: cgroup1Id === 0n ? '' : this.cgroup1Paths.get(b, g1, v) || '/',
           env: envLen > 0 ? this.envs.get(b, v, Math.min(v + envLen, end)) : undefined,
         };
         return {
-          kind: 'exec', ...this.head(b, o),
+          kind: 'exec',
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
           ppid: b.readUInt32LE(o + 48),
           nr: b.readUInt32LE(o + 52),
           envSize: b.readUInt32LE(o + 56),
           argvTruncated: b.readUInt16LE(o + 66) !== 0,
           argv: splitNul(b, a, f),
           filename: cstr(b, f, p),
-          exepath: joinPath(b, p, c),
+          exepath: this.exePaths.get(b, p, c),
           facts,
         };
       }
@@ -279,8 +345,8 @@ export class RecordDecoder {
       case EV_EXIT:
         if (size < TASK_SIZE) return undefined;
         // One slot, two meanings: an exit's wait status, a fork child's pid in its own namespace.
-        if (kind === EV_FORK) return { kind: 'fork', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
-        return { kind: 'exit', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
+        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
+        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
       case EV_SYSCALL: {
         if (size < SYS_HEAD) return undefined;
         const strLen = b.readUInt16LE(o + 108);
@@ -293,7 +359,8 @@ export class RecordDecoder {
         const args: bigint[] = [];
         for (let i = 0; i < 6; i++) args.push(b.readBigUInt64LE(o + 56 + i * 8));
         return {
-          kind: 'sys', ...this.head(b, o),
+          kind: 'sys',
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
           ret: Number(b.readBigInt64LE(o + 48)),
           args,
           nr: b.readUInt32LE(o + 104),
@@ -317,7 +384,8 @@ export class RecordDecoder {
       case EV_FPU:
         if (size < FPU_SIZE) return undefined;
         return {
-          kind: 'fpu', ...this.head(b, o),
+          kind: 'fpu',
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
           count: Number(b.readBigUInt64LE(o + 48)),
           changes: Number(b.readBigUInt64LE(o + 56)),
           first: b.readBigUInt64LE(o + 64) + this.clock.offset,
