@@ -451,8 +451,11 @@ export class ProcessTable {
   /** applyNow() of an exec: only one the kernel described, whose ancestry needs no read. */
   private execNow(n: ProcNotice): SyscallEvent | undefined {
     const k = n.exec;
-    if (!k?.facts || !this.kernelExecs || this.containerWaitMs > 0) return undefined;
+    if (!k?.facts || !this.kernelExecs) return undefined;
     const e = this.describedEntry(n.pid, k, k.facts, this.entries.get(n.pid));
+    // A host process has no container to wait for, nor has one the runtime already answered for:
+    // only an exec into a container whose lookup is in flight waits (containerWaitMs) on onNotice.
+    if (e.cgroup && !this.containers.answersNow(e.cgroup, this.containerWaitMs)) return undefined;
     if (!this.linkNow(e)) return undefined;
     this.noticeSeq++;
     this.counters.execs++;
