@@ -271,7 +271,7 @@ export class EbpfSource implements ProcNoticeSource {
     const notify = this.notify;
     if (!notify) return;
     switch (r.kind) {
-      case 'exec':
+      case 'exec': {
         this.counts.exec++;
         // The parent as the table has it before this exec's notice (a notice may change the table).
         const parent = this.opts.lookup(r.ppid);
@@ -281,6 +281,7 @@ export class EbpfSource implements ProcNoticeSource {
         });
         this.rememberExec(r, parent);
         return;
+      }
       case 'fork':
         this.counts.fork++;
         notify({ kind: 'fork', pid: r.pid, tid: r.tid, ppid: r.ppid, ts: r.ts, startTs: r.start, ...(r.vpid > 0 ? { vpid: r.vpid } : {}) });
