@@ -180,15 +180,16 @@ class PathCache {
   }
 }
 
-/** Environments kept by their bytes: most execs pass on their parent's environment unchanged. */
-const ENV_CACHE = 32;
+/** Lists kept by their bytes: most execs pass on their parent's environment unchanged. */
+const LIST_CACHE = 32;
 
 /**
- * An environment block as its entries, the same array for the same bytes (a storm of commands
- * from one shell shares one): no split per exec, and one copy where the process table keeps many
- * processes. Entries are never changed in place (redaction copies), so sharing is safe.
+ * A NUL-separated block (an environment, an argv) as its entries, the same array for the same
+ * bytes (a storm of commands from one shell shares one): no split per exec, and one copy where the
+ * process table keeps many processes. The arrays are never changed in place (readers slice, and
+ * redaction copies), so sharing is safe.
  */
-class EnvCache {
+class ListCache {
   private readonly byLength = new Map<number, { bytes: Buffer; env: string[] }>();
 
   get(b: Buffer, from: number, to: number): string[] {
@@ -196,7 +197,7 @@ class EnvCache {
     const hit = this.byLength.get(len);
     if (hit && b.compare(hit.bytes, 0, len, from, to) === 0) return hit.env;
     const env = splitNul(b, from, to);
-    if (this.byLength.size >= ENV_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
+    if (this.byLength.size >= LIST_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
     this.byLength.delete(len);
     this.byLength.set(len, { bytes: Buffer.from(b.subarray(from, to)), env });
     return env;
@@ -211,8 +212,50 @@ function ip(b: Buffer, at: number, family: number): string {
   return formatIpv6(b.subarray(at, at + 16));
 }
 
+/**
+ * A 64-bit field read as a bigint, the last value kept: the same process's records, and a storm's
+ * commands, repeat most of them (caps, cgroup ids, the exe's identity), and an unchanged one costs
+ * two 32-bit reads instead of a new bigint.
+ */
+class Big64 {
+  private lo = -1;
+  private hi = -1;
+  private v = 0n;
+
+  read(b: Buffer, at: number): bigint {
+    const lo = b.readUInt32LE(at);
+    const hi = b.readUInt32LE(at + 4);
+    if (lo !== this.lo || hi !== this.hi) {
+      this.lo = lo;
+      this.hi = hi;
+      this.v = b.readBigUInt64LE(at);
+    }
+    return this.v;
+  }
+}
+
+export interface DecoderOptions {
+  /**
+   * Leave out what the driver's source never reads (default false): a fork's or exit's comm
+   * (''), an exec's filename (''). Tests and tools that show records keep them.
+   */
+  lean?: boolean;
+}
+
 export class RecordDecoder {
-  private readonly envs = new EnvCache();
+  private readonly envs = new ListCache();
+  private readonly argvs = new ListCache();
+  private readonly lean: boolean;
+  private readonly startRaw = new Big64();
+  private readonly exeIno = new Big64();
+  private readonly exeMtime = new Big64();
+  private readonly exeCtime = new Big64();
+  private readonly exeSize = new Big64();
+  private readonly cgroupId = new Big64();
+  private readonly cgroup1Id = new Big64();
+  private readonly capEff = new Big64();
+  private readonly capPrm = new Big64();
+  private readonly capInh = new Big64();
   private readonly exePaths = new PathCache();
   private readonly cgroupPaths = new PathCache();
   private readonly cgroup1Paths = new PathCache();
@@ -224,8 +267,9 @@ export class RecordDecoder {
   private lastKdev = -1;
   private lastDev = 0n;
 
-  constructor(private readonly clock: Clock) {
+  constructor(private readonly clock: Clock, opts: DecoderOptions = {}) {
     this.tick = 1_000_000_000n / BigInt(clock.clkTck);
+    this.lean = opts.lean ?? false;
   }
 
   setOffset(offset: bigint): void {
@@ -234,7 +278,7 @@ export class RecordDecoder {
 
   /** The start time of the record at `o`, as the process table computes it (see Head.start). */
   private start(b: Buffer, o: number): bigint {
-    const raw = b.readBigUInt64LE(o + 24);
+    const raw = this.startRaw.read(b, o + 24);
     if (raw !== this.lastRawStart) {
       this.lastRawStart = raw;
       this.lastStart = this.clock.btimeNs + (raw / this.tick) * this.tick;
@@ -299,8 +343,8 @@ export class RecordDecoder {
         const v = Math.min(g1 + cgroup1Len, end);
         const loginuid = b.readUInt32LE(o + 92);
         const kn = cgroupLen > 0 ? this.cgroupPaths.get(b, g, g1) : '';
-        const cgroupId = b.readBigUInt64LE(o + 160);
-        const cgroup1Id = b.readBigUInt64LE(o + 192);
+        const cgroupId = this.cgroupId.read(b, o + 160);
+        const cgroup1Id = this.cgroup1Id.read(b, o + 192);
         const facts: ExecFacts = {
           ruid: b.readUInt32LE(o + 76),
           euid: b.readUInt32LE(o + 80),
@@ -311,19 +355,19 @@ export class RecordDecoder {
           tty: b.readUInt32LE(o + 100),
           exeFlags: b.readUInt16LE(o + 74),
           exeDev: this.dev(b.readUInt32LE(o + 104)),
-          exeIno: b.readBigUInt64LE(o + 112),
-          exeMtimeNs: b.readBigUInt64LE(o + 120),
-          exeCtimeNs: b.readBigUInt64LE(o + 128),
-          exeSize: b.readBigUInt64LE(o + 136),
+          exeIno: this.exeIno.read(b, o + 112),
+          exeMtimeNs: this.exeMtime.read(b, o + 120),
+          exeCtimeNs: this.exeCtime.read(b, o + 128),
+          exeSize: this.exeSize.read(b, o + 136),
           exeMode: b.readUInt32LE(o + 144),
           exeUid: b.readUInt32LE(o + 148),
           exeGid: b.readUInt32LE(o + 152),
           cgroupId,
           // The walk stops below the root, whose name is empty: a process in the root cgroup has none.
           cgroupPath: kn === '' && cgroupId !== 0n ? '/' : kn,
-          capEff: b.readBigUInt64LE(o + 168),
-          capPrm: b.readBigUInt64LE(o + 176),
-          capInh: b.readBigUInt64LE(o + 184),
+          capEff: this.capEff.read(b, o + 168),
+          capPrm: this.capPrm.read(b, o + 176),
+          capInh: this.capInh.read(b, o + 184),
           cgroup1Id,
           cgroup1Path: cgroup1Id === 0n ? '' : this.cgroup1Paths.get(b, g1, v) || '/',
           env: envLen > 0 ? this.envs.get(b, v, Math.min(v + envLen, end)) : undefined,
@@ -335,8 +379,8 @@ export class RecordDecoder {
           nr: b.readUInt32LE(o + 52),
           envSize: b.readUInt32LE(o + 56),
           argvTruncated: b.readUInt16LE(o + 66) !== 0,
-          argv: splitNul(b, a, f),
-          filename: cstr(b, f, p),
+          argv: this.argvs.get(b, a, f),
+          filename: this.lean ? '' : cstr(b, f, p),
           exepath: this.exePaths.get(b, p, c),
           facts,
         };
@@ -345,8 +389,8 @@ export class RecordDecoder {
       case EV_EXIT:
         if (size < TASK_SIZE) return undefined;
         // One slot, two meanings: an exit's wait status, a fork child's pid in its own namespace.
-        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
-        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
+        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
+        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
       case EV_SYSCALL: {
         if (size < SYS_HEAD) return undefined;
         const strLen = b.readUInt16LE(o + 108);

@@ -165,7 +165,7 @@ export class EbpfSource implements ProcNoticeSource {
     if ('error' in loaded) throw new EbpfError(`${loaded.error}; ${FALLBACK}`, loaded.code, loaded.fix);
     const btime = bootTimeNs();
     if (btime === undefined) throw new EbpfError(`cannot read the boot time from /proc/stat; ${FALLBACK}`, 'ERR_NO_PROC');
-    this.decoder = new RecordDecoder({ offset: 0n, btimeNs: btime, clkTck: clockTicks() });
+    this.decoder = new RecordDecoder({ offset: 0n, btimeNs: btime, clkTck: clockTicks() }, { lean: true });
     this.addon = loaded.addon;
     this.notify = notify;
     try {
