@@ -550,6 +550,35 @@ test('applyNow under a container wait: at once for a host process and an answere
   }
 });
 
+test('isSelf: the agent\'s tree, answered the same after an ancestor outside it is remembered, and a reused pid is a new process', async () => {
+  const w = world();
+  const table = fakeTable(w, { selfPid: 550, exitGraceMs: 0 });
+  try {
+    table.seed();
+    // /proc has no 550: the agent's children come from fork notices of the agent.
+    await table.onNotice(fork(551, 550));
+    await table.onNotice(fork(552, 551));
+    for (let i = 0; i < 3; i++) {
+      assert.equal(table.isSelf(700), false, 'a shell in a container');
+      assert.equal(table.isSelf(600), false);
+      assert.equal(table.isSelf(551), true, "the agent's child");
+      assert.equal(table.isSelf(552), true, "the agent's grandchild");
+      assert.equal(table.isSelf(550), true);
+    }
+    await table.onNotice(fork(801, 700));
+    assert.equal(table.isSelf(801), false, 'below the remembered ancestor');
+    // bash (600, the remembered parent of 700) exits and its pid goes to a child of the agent's:
+    // the new process is the agent's, and so, through it, is 700 as the table links it now.
+    await table.onNotice(exit(600));
+    await table.onNotice(fork(600, 552));
+    assert.equal(table.isSelf(600), true, 'a new process under the pid');
+    assert.equal(table.isSelf(700), true, 'its ancestry goes through the new process');
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
 // ---- the real /proc ------------------------------------------------------------------------------
 
 async function spawned(cmd: string, args: string[], cwd: string): Promise<ChildProcess> {

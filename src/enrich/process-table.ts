@@ -157,6 +157,8 @@ export class ProcessTable {
   private readonly kernelExecs: boolean;
   /** Container by cgroup id, for kernel-described execs (a cgroup's path never changes its container). */
   private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
+  /** The last ancestor isSelf() found outside the agent's tree (see there). */
+  private notSelf: Entry | undefined;
   /** linkNow()'s pids seen (synchronous, so one array serves every call). */
   private readonly seenScratch: number[] = [];
   private lastCgroup: { id: bigint; id1: bigint; c: CgroupContainer | undefined } = { id: -1n, id1: -1n, c: undefined };
@@ -920,13 +922,25 @@ export class ProcessTable {
   isSelf(pid: number): boolean {
     if (pid === this.selfPid) return true;
     let cur = pid;
+    let parent: Entry | undefined;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const ppid = this.entries.get(cur)?.info.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
-      if (ppid === undefined || ppid <= 0) return false;
+      const e = this.entries.get(cur);
+      // An ancestor found not to be ours before: nor is anything below it whose walk got here
+      // without meeting the agent (an exec storm's commands share their parent: a step, not the
+      // whole ancestry, per event).
+      if (e !== undefined && e === this.notSelf) return false;
+      if (depth === 1) parent = e;
+      const ppid = e?.info.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
+      // Unknown: a hole in the ancestry, nothing to remember.
+      if (ppid === undefined) return false;
+      if (ppid <= 0) break;
       if (ppid === this.selfPid) return true;
       if (ppid === cur) return false;
       cur = ppid;
     }
+    // Sound to remember: a process outside the agent's tree never enters it (the agent is no
+    // subreaper, so nothing is reparented to it), and a new process under the pid is a new Entry.
+    if (parent) this.notSelf = parent;
     return false;
   }
 }
