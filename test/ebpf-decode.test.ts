@@ -142,6 +142,54 @@ describe('eBPF records', () => {
     assert.deepEqual(exit && { kind: exit.kind, vpid: (exit as { vpid: number }).vpid, exitCode: (exit as { exitCode: number }).exitCode }, { kind: 'exit', vpid: 0, exitCode: 9 << 8 });
   });
 
+  test('one decoder, records that differ field by field: each decodes to its own values (the caches of the last value never leak)', () => {
+    const d = new RecordDecoder(clock());
+    const variant = (i: number): Buffer => {
+      const b = Buffer.from(execRecord());
+      b.writeBigUInt64LE(4_987_654_321n + BigInt(i) * 10_000_000n, 24); // start: one tick later each
+      b.writeBigUInt64LE(123456n + BigInt(i), 112);
+      b.writeBigUInt64LE(9876n + BigInt(i), 160);
+      b.writeBigUInt64LE(1_700_000_000_000_000_001n + (BigInt(i) << 32n), 120); // only the high half changes
+      b.writeBigUInt64LE((1n << 21n) << BigInt(i), 168);
+      b.writeUInt32LE((8 << 20) | (1 + i), 104);
+      // Same lengths, other bytes: argv[0] and the exe path's leaf.
+      b.write(i % 2 ? '/usr/bin/tru1' : '/usr/bin/true', 200, 'latin1');
+      const pathAt = 200 + b.readUInt16LE(60) + b.readUInt16LE(62);
+      b.write(i % 2 ? 'tru1' : 'true', pathAt, 'latin1');
+      return b;
+    };
+    for (const i of [0, 1, 1, 2, 0, 3]) {
+      const [r] = [...d.records(variant(i))];
+      assert.ok(r?.kind === 'exec');
+      if (r.kind !== 'exec') return;
+      assert.equal(r.start, BTIME + 4_980_000_000n + BigInt(i) * 10_000_000n, `start of variant ${i}`);
+      assert.equal(r.facts.exeIno, 123456n + BigInt(i));
+      assert.equal(r.facts.cgroupId, 9876n + BigInt(i));
+      assert.equal(r.facts.exeMtimeNs, 1_700_000_000_000_000_001n + (BigInt(i) << 32n));
+      assert.equal(r.facts.capEff, (1n << 21n) << BigInt(i));
+      assert.equal(r.facts.exeDev, BigInt(1 + i) | (8n << 8n));
+      assert.equal(r.argv[0], i % 2 ? '/usr/bin/tru1' : '/usr/bin/true');
+      assert.equal(r.exepath, i % 2 ? '/usr/bin/tru1' : '/usr/bin/true');
+      assert.equal(r.facts.cgroupPath, '/system.slice/docker-0123456789ab.scope');
+    }
+  });
+
+  test('the source\'s lean decoder leaves out only a fork\'s or exit\'s comm and an exec\'s filename', () => {
+    const task = (kind: number): Buffer => {
+      const b = Buffer.alloc(56);
+      header(b, kind, 56, 4300, 'sh');
+      b.writeUInt32LE(4242, 48);
+      return b;
+    };
+    const batch = Buffer.concat([task(2), execRecord(), task(3)]);
+    const full = [...new RecordDecoder(clock()).records(batch)];
+    const lean: unknown[] = [];
+    new RecordDecoder(clock(), { lean: true }).forEach(batch, (r) => lean.push(r));
+    assert.deepEqual(full.map((r) => r.comm), ['sh', 'true', 'sh']);
+    const [fork, exec, exit] = full as unknown as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
+    assert.deepEqual(lean, [{ ...fork, comm: '' }, { ...exec, filename: '' }, { ...exit, comm: '' }]);
+  });
+
   test('a record cut short or with a bad size is skipped, not over-read', () => {
     const whole = execRecord();
     assert.equal([...new RecordDecoder(clock()).records(whole.subarray(0, 60))].length, 0);

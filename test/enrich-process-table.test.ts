@@ -511,6 +511,74 @@ test('container name and image from a runtime that answers, awaited with a timeo
   }
 });
 
+test('applyNow under a container wait: at once for a host process and an answered container; behind the runtime\'s answer while it is on its way', async () => {
+  const api = await startDockerStandIn();
+  const w = world();
+  const containers = new ContainerResolver({ clients: [new DockerClient({ socketPath: api.socketPath, timeoutMs: 5000 })] });
+  const table = fakeTable(w, { containers, containerWaitMs: 10_000, kernelExecs: true });
+  try {
+    table.seed();
+    const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    const facts: KernelExecFacts = {
+      ruid: 0, euid: 0, rgid: 0, egid: 0, loginuid: undefined, vpid: 9, tty: 0,
+      exeFlags: EXE_KNOWN, exeDev: 0x2an, exeIno: 4244n, exeMtimeNs: 5n, exeCtimeNs: 6n, exeSize: 100n,
+      exeMode: 0o100755, exeUid: 0, exeGid: 0,
+      cgroupId: 1n, cgroupPath: '/', cgroup1Id: 0n, cgroup1Path: '',
+      capEff: 0n, capPrm: 0n, capInh: 0n, env: undefined,
+    };
+    const inDocker = { ...facts, cgroupId: 78n, cgroupPath: `/system.slice/docker-${NGINX_ID}.scope` };
+    const described = (pid: number, f: KernelExecFacts): ProcNotice => ({
+      ...exec(pid), exec: { type: 'execve', comm: 'curl', argv: ['curl', 'x'], exepath: '/usr/bin/curl', uid: 0, ppid: 700, startTs, facts: f },
+    });
+    const host = table.applyNow(described(820, facts));
+    assert.ok(host, 'a host process has no container to wait for');
+    assert.equal(field('container.id', host), 'host');
+    // The runtime has not answered for this container yet: the exec waits for it on onNotice.
+    assert.equal(table.applyNow(described(821, inDocker)), undefined, 'declined while the lookup is in flight');
+    assert.equal(table.get(821), undefined, 'the table unchanged');
+    const waited = await table.onNotice(described(821, inDocker));
+    assert.equal(waited && field('container.name', waited), 'web');
+    // Answered: the next exec into it applies at once, with the runtime's answer.
+    const now = table.applyNow(described(822, inDocker));
+    assert.ok(now, 'applied at once');
+    assert.equal(field('container.name', now), 'web');
+    assert.equal(field('container.image', now), 'nginx:1.25');
+  } finally {
+    table.close();
+    w.cleanup();
+    await api.close();
+  }
+});
+
+test('isSelf: the agent\'s tree, answered the same after an ancestor outside it is remembered, and a reused pid is a new process', async () => {
+  const w = world();
+  const table = fakeTable(w, { selfPid: 550, exitGraceMs: 0 });
+  try {
+    table.seed();
+    // /proc has no 550: the agent's children come from fork notices of the agent.
+    await table.onNotice(fork(551, 550));
+    await table.onNotice(fork(552, 551));
+    for (let i = 0; i < 3; i++) {
+      assert.equal(table.isSelf(700), false, 'a shell in a container');
+      assert.equal(table.isSelf(600), false);
+      assert.equal(table.isSelf(551), true, "the agent's child");
+      assert.equal(table.isSelf(552), true, "the agent's grandchild");
+      assert.equal(table.isSelf(550), true);
+    }
+    await table.onNotice(fork(801, 700));
+    assert.equal(table.isSelf(801), false, 'below the remembered ancestor');
+    // bash (600, the remembered parent of 700) exits and its pid goes to a child of the agent's:
+    // the new process is the agent's, and so, through it, is 700 as the table links it now.
+    await table.onNotice(exit(600));
+    await table.onNotice(fork(600, 552));
+    assert.equal(table.isSelf(600), true, 'a new process under the pid');
+    assert.equal(table.isSelf(700), true, 'its ancestry goes through the new process');
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
 // ---- the real /proc ------------------------------------------------------------------------------
 
 async function spawned(cmd: string, args: string[], cwd: string): Promise<ChildProcess> {

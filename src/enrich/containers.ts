@@ -534,11 +534,7 @@ export class ContainerResolver {
    * keeps going and fills the cache for later events.
    */
   async resolve(ident: CgroupContainer, timeoutMs: number): Promise<ResolvedContainer> {
-    const r = this.record(ident);
-    // Someone is prepared to wait for the answer and the last try failed: try again now rather
-    // than at failureRetry, so the event waiting is judged with what the runtime says.
-    if (timeoutMs > 0 && !r.inflight && r.failedAt !== undefined && this.now() - r.failedAt >= WAITER_RETRY_MS) r.expires = 0;
-    this.refresh(r);
+    const r = this.waiterRecord(ident, timeoutMs);
     if (r.inflight && timeoutMs > 0) {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -551,6 +547,25 @@ export class ContainerResolver {
       if (timedOut) this.counters.waitTimeouts++;
     }
     return r.resolved;
+  }
+
+  /**
+   * True when resolve(ident, timeoutMs) would answer at once, with what get() gives: no runtime
+   * lookup in flight once resolve's own checks have run (they run here, starting a lookup if one
+   * is due). The process table's synchronous exec path asks this before it skips the wait.
+   */
+  answersNow(ident: CgroupContainer, timeoutMs: number): boolean {
+    return timeoutMs <= 0 || this.waiterRecord(ident, timeoutMs).inflight === undefined;
+  }
+
+  /** The record, refreshed as for a caller prepared to wait `timeoutMs` (resolve, answersNow). */
+  private waiterRecord(ident: CgroupContainer, timeoutMs: number): Record_ {
+    const r = this.record(ident);
+    // Someone is prepared to wait for the answer and the last try failed: try again now rather
+    // than at failureRetry, so the event waiting is judged with what the runtime says.
+    if (timeoutMs > 0 && !r.inflight && r.failedAt !== undefined && this.now() - r.failedAt >= WAITER_RETRY_MS) r.expires = 0;
+    this.refresh(r);
+    return r;
   }
 
   /** Forget a container (it was removed). */

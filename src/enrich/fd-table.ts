@@ -59,6 +59,9 @@ const CLEAN_PATH = /^(?:\/[^/.][^/]*|\/\.[^/.][^/]*)*\/?$/;
 const OPEN_TYPES = new Set(['open', 'openat', 'openat2', 'creat']);
 /** Calls that carry a peer address of their own: on an unconnected socket, each may name a new peer. */
 const DATAGRAM_TYPES = new Set(['sendto', 'sendmsg', 'sendmmsg', 'recvfrom', 'recvmsg', 'recvmmsg']);
+/** Events that neither use nor make an fd, only drop them: with no fds known they change nothing. */
+const NO_NEW_FDS = new Set(['execve', 'execveat', 'procexit']);
+const NO_ARGS: Readonly<Record<string, string | number>> = Object.freeze({});
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
@@ -118,10 +121,24 @@ export class FdTable {
   apply(ev: SyscallEvent): void {
     const pid = ev.proc?.pid;
     if (typeof pid !== 'number') return;
-    const a = ev.args ?? {};
+    const a = ev.args ?? NO_ARGS;
+    // An exec or exit of a process with no fds known: nothing to fill or learn, and no entry to
+    // make (an exec storm's commands are mostly gone before any other event of theirs).
+    if (NO_NEW_FDS.has(ev.type) && !this.has(pid, ev.proc.start_ts)) return;
     const p = this.procFor(pid, ev.proc.start_ts);
     this.fill(ev, p, a);
     this.learn(ev, p, a);
+  }
+
+  /** Whether the table holds fds of this process (a stale entry of an earlier one under the pid goes). */
+  private has(pid: number, start: bigint | undefined): boolean {
+    const p = this.procs.get(pid);
+    if (!p) return false;
+    if (p.start !== undefined && start !== undefined && p.start !== start) {
+      this.procs.delete(pid);
+      return false;
+    }
+    return true;
   }
 
   private procFor(pid: number, start: bigint | undefined): ProcFds {

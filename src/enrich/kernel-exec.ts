@@ -17,8 +17,15 @@ import { capsToText, readExePath } from '../platform/procfs.js';
 
 /** The hash cache's key of the exe's file version (exe-identity.ts fileKey: dev:ino:mtime:size). */
 export function exeFileKey(f: KernelExecFacts): string {
-  return `${f.exeDev}:${f.exeIno}:${f.exeMtimeNs}:${f.exeSize}`;
+  const k = lastKey;
+  // The same file as the last exec's (a storm of one command): no four numbers to print again.
+  if (f.exeIno === k.ino && f.exeDev === k.dev && f.exeMtimeNs === k.mtime && f.exeSize === k.size) return k.key;
+  const key = `${f.exeDev}:${f.exeIno}:${f.exeMtimeNs}:${f.exeSize}`;
+  lastKey = { dev: f.exeDev, ino: f.exeIno, mtime: f.exeMtimeNs, size: f.exeSize, key };
+  return key;
 }
+
+let lastKey = { dev: -1n, ino: -1n, mtime: -1n, size: -1n, key: '' };
 
 /**
  * The ProcessInfo of a kernel-described exec. `prior` is the table's entry for the pid (the forked

@@ -158,6 +158,11 @@ export class ProcessTable {
   private readonly kernelExecs: boolean;
   /** Container by cgroup id, for kernel-described execs (a cgroup's path never changes its container). */
   private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
+  /** The last ancestor isSelf() found outside the agent's tree (see there). */
+  private notSelf: Entry | undefined;
+  /** linkNow()'s pids seen (synchronous, so one array serves every call). */
+  private readonly seenScratch: number[] = [];
+  private lastCgroup: { id: bigint; id1: bigint; c: CgroupContainer | undefined } = { id: -1n, id1: -1n, c: undefined };
 
   private readonly entries = new Map<number, Entry>();
   /** Per-pid tail of the notice queue. */
@@ -449,8 +454,11 @@ export class ProcessTable {
   /** applyNow() of an exec: only one the kernel described, whose ancestry needs no read. */
   private execNow(n: ProcNotice): SyscallEvent | undefined {
     const k = n.exec;
-    if (!k?.facts || !this.kernelExecs || this.containerWaitMs > 0) return undefined;
+    if (!k?.facts || !this.kernelExecs) return undefined;
     const e = this.describedEntry(n.pid, k, k.facts, this.entries.get(n.pid));
+    // A host process has no container to wait for, nor has one the runtime already answered for:
+    // only an exec into a container whose lookup is in flight waits (containerWaitMs) on onNotice.
+    if (e.cgroup && !this.containers.answersNow(e.cgroup, this.containerWaitMs)) return undefined;
     if (!this.linkNow(e)) return undefined;
     this.noticeSeq++;
     this.counters.execs++;
@@ -565,10 +573,16 @@ export class ProcessTable {
 
   /** The container of the kernel's cgroup paths (v2, and a v1 controller's on hybrid hosts), cached by the cgroups' ids. */
   private cgroupOf(f: KernelExecFacts): CgroupContainer | undefined {
-    const lines = f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:v1:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
-    if (f.cgroupId === 0n && f.cgroup1Id === 0n) return this.containers.identify(f.cgroupPath ? lines : undefined);
+    if (f.cgroupId === 0n && f.cgroup1Id === 0n) return this.containers.identify(f.cgroupPath ? cgroupLines(f) : undefined);
+    // The last exec's cgroups again (a storm from one shell): no key to build.
+    if (f.cgroupId === this.lastCgroup.id && f.cgroup1Id === this.lastCgroup.id1) return this.lastCgroup.c;
     const key = `${f.cgroupId}:${f.cgroup1Id}`;
-    if (this.cgroupIds.has(key)) return this.cgroupIds.get(key);
+    const c = this.cgroupIds.has(key) ? this.cgroupIds.get(key) : this.identifyCgroups(key, cgroupLines(f));
+    this.lastCgroup = { id: f.cgroupId, id1: f.cgroup1Id, c };
+    return c;
+  }
+
+  private identifyCgroups(key: string, lines: string[]): CgroupContainer | undefined {
     const c = this.containers.identify(lines);
     if (this.cgroupIds.size >= 4096) this.cgroupIds.clear();
     this.cgroupIds.set(key, c);
@@ -740,10 +754,26 @@ export class ProcessTable {
    * the walk given up, when it would read (what it set so far is right, and link() does the rest).
    */
   private linkNow(e: Entry): boolean {
-    const walk = this.linkSteps(e);
-    if (walk.next().done) return true;
-    walk.return();
-    return false;
+    // linkSteps() up to its first read, without a generator and a Set per exec: the ancestry is a
+    // handful of pids, so a linear search of the few seen is cheaper. Kept in step with linkSteps.
+    let cur = e;
+    const seen = this.seenScratch;
+    seen.length = 0;
+    seen.push(cur.info.pid);
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const ppid = cur.info.ppid;
+      if (ppid === undefined || ppid <= 0 || seen.includes(ppid)) {
+        if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
+        return true;
+      }
+      const p = this.entries.get(ppid);
+      // Missing, or a reused pid (started after its child): linkSteps reads /proc here.
+      if (!p || startedAfter(p, cur)) return false;
+      if (cur.info.parent !== p.info) cur.info.parent = p.info;
+      seen.push(ppid);
+      cur = p;
+    }
+    return true;
   }
 
   /** link()'s walk: yields each parent pid it must read from /proc, and is given what the read found. */
@@ -894,15 +924,32 @@ export class ProcessTable {
   isSelf(pid: number): boolean {
     if (pid === this.selfPid) return true;
     let cur = pid;
+    let parent: Entry | undefined;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const ppid = this.entries.get(cur)?.info.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
-      if (ppid === undefined || ppid <= 0) return false;
+      const e = this.entries.get(cur);
+      // An ancestor found not to be ours before: nor is anything below it whose walk got here
+      // without meeting the agent (an exec storm's commands share their parent: a step, not the
+      // whole ancestry, per event).
+      if (e !== undefined && e === this.notSelf) return false;
+      if (depth === 1) parent = e;
+      const ppid = e?.info.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
+      // Unknown: a hole in the ancestry, nothing to remember.
+      if (ppid === undefined) return false;
+      if (ppid <= 0) break;
       if (ppid === this.selfPid) return true;
       if (ppid === cur) return false;
       cur = ppid;
     }
+    // Sound to remember: a process outside the agent's tree never enters it (the agent is no
+    // subreaper, so nothing is reparented to it), and a new process under the pid is a new Entry.
+    if (parent) this.notSelf = parent;
     return false;
   }
+}
+
+/** The kernel's cgroup paths as /proc/PID/cgroup lines (v2, and a v1 controller's on hybrid hosts). */
+function cgroupLines(f: KernelExecFacts): string[] {
+  return f.cgroup1Id !== 0n ? [`0::${f.cgroupPath || '/'}`, `0:v1:${f.cgroup1Path}`] : [`0::${f.cgroupPath || '/'}`];
 }
 
 /** True when `a` started after `b`, judged only on start times both read from /proc. */

@@ -118,6 +118,8 @@ const newRootFiles = (): RootFiles => ({ passwd: new FileCache(parsePasswd), gro
 
 export class UserDb {
   private readonly hostRoot: string;
+  private readonly hostPasswdPath: string;
+  private readonly hostGroupPath: string;
   private readonly interval: number;
   private readonly maxContainers: number;
   private readonly now: () => number;
@@ -127,6 +129,9 @@ export class UserDb {
 
   constructor(opts: UserDbOptions = {}) {
     this.hostRoot = (opts.hostRoot ?? '/').replace(/\/+$/, '');
+    // Asked per exec: built once.
+    this.hostPasswdPath = `${this.hostRoot}/etc/passwd`;
+    this.hostGroupPath = `${this.hostRoot}/etc/group`;
     this.interval = opts.checkIntervalMs ?? 1000;
     this.maxContainers = opts.maxContainers ?? 256;
     this.now = opts.now ?? Date.now;
@@ -148,11 +153,11 @@ export class UserDb {
   }
 
   private hostPasswd(): Map<number, UserEntry> | null {
-    return this.host.passwd.get(`${this.hostRoot}/etc/passwd`, this.now(), this.interval);
+    return this.host.passwd.get(this.hostPasswdPath, this.now(), this.interval);
   }
 
   private hostGroup(): Map<number, string> | null {
-    return this.host.group.get(`${this.hostRoot}/etc/group`, this.now(), this.interval);
+    return this.host.group.get(this.hostGroupPath, this.now(), this.interval);
   }
 
   /**

@@ -124,8 +124,11 @@ export function paramDef(type: string, name: string): ParamDef | undefined {
 
 /** The parameters of a `type` event in libs' order, when the table has the type. */
 export function paramsOf(type: string): readonly ParamDef[] | undefined {
-  return Object.hasOwn(EXIT_PARAMS, type) ? EXIT_PARAMS[type] : undefined;
+  return PARAMS.get(type);
 }
+
+/** EXIT_PARAMS as a Map: asked per event, and a Map lookup beats hasOwn plus a keyed load. */
+const PARAMS = new Map<string, readonly ParamDef[]>(Object.entries(EXIT_PARAMS));
 
 /** A number as libs' print format shows it: %#o, %X or %d. */
 export function formatInt(n: number, fmt: ParamDef['fmt'] = 'dec'): string {

@@ -121,9 +121,12 @@ export class EventPipeline {
   private kick(): void {
     if (!this.draining && this.open && this.queue.length > 0) {
       this.draining = true;
-      setImmediate(() => this.drain(true));
+      setImmediate(this.drainLater);
     }
   }
+
+  /** drain() as the immediate's callback: one function, not a closure per batch. */
+  private readonly drainLater = (): void => this.drain(true);
 
   private drain(again: boolean): void {
     const o = this.o;
@@ -149,7 +152,7 @@ export class EventPipeline {
       }
     }
     if (!again) return;
-    if (this.queue.length > 0 && !this.closed) setImmediate(() => this.drain(true));
+    if (this.queue.length > 0 && !this.closed) setImmediate(this.drainLater);
     else this.draining = false;
   }
 }

@@ -148,15 +148,48 @@ function joinPath(b: Buffer, from: number, to: number): string {
   return comps.length === 0 ? (to > from ? '/' : '') : '/' + comps.reverse().join('/');
 }
 
-/** Environments kept by their bytes: most execs pass on their parent's environment unchanged. */
-const ENV_CACHE = 32;
+/** Paths kept per cache (a host runs few executables and has few cgroups). */
+const PATH_CACHE = 64;
 
 /**
- * An environment block as its entries, the same array for the same bytes (a storm of commands
- * from one shell shares one): no split per exec, and one copy where the process table keeps many
- * processes. Entries are never changed in place (redaction copies), so sharing is safe.
+ * Decoded paths by their raw bytes: the same executable and cgroup come back exec after exec, so
+ * the bytes are compared (memcmp) instead of split, reversed and joined again into a new string.
  */
-class EnvCache {
+class PathCache {
+  private readonly byBytes = new Map<string, string>();
+  /** The last hit, checked first: a storm of one command repeats it. */
+  private lastBytes: Buffer | undefined;
+  private lastPath = '';
+
+  get(b: Buffer, from: number, to: number): string {
+    const len = to - from;
+    if (len <= 0) return '';
+    const lb = this.lastBytes;
+    if (lb !== undefined && lb.length === len && b.compare(lb, 0, len, from, to) === 0) return this.lastPath;
+    // latin1 maps each byte to one char: the key is the bytes themselves.
+    const key = b.toString('latin1', from, to);
+    let path = this.byBytes.get(key);
+    if (path === undefined) {
+      path = joinPath(b, from, to);
+      if (this.byBytes.size >= PATH_CACHE) this.byBytes.clear();
+      this.byBytes.set(key, path);
+    }
+    this.lastBytes = Buffer.from(b.subarray(from, to));
+    this.lastPath = path;
+    return path;
+  }
+}
+
+/** Lists kept by their bytes: most execs pass on their parent's environment unchanged. */
+const LIST_CACHE = 32;
+
+/**
+ * A NUL-separated block (an environment, an argv) as its entries, the same array for the same
+ * bytes (a storm of commands from one shell shares one): no split per exec, and one copy where the
+ * process table keeps many processes. The arrays are never changed in place (readers slice, and
+ * redaction copies), so sharing is safe.
+ */
+class ListCache {
   private readonly byLength = new Map<number, { bytes: Buffer; env: string[] }>();
 
   get(b: Buffer, from: number, to: number): string[] {
@@ -164,7 +197,7 @@ class EnvCache {
     const hit = this.byLength.get(len);
     if (hit && b.compare(hit.bytes, 0, len, from, to) === 0) return hit.env;
     const env = splitNul(b, from, to);
-    if (this.byLength.size >= ENV_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
+    if (this.byLength.size >= LIST_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
     this.byLength.delete(len);
     this.byLength.set(len, { bytes: Buffer.from(b.subarray(from, to)), env });
     return env;
@@ -179,26 +212,86 @@ function ip(b: Buffer, at: number, family: number): string {
   return formatIpv6(b.subarray(at, at + 16));
 }
 
-export class RecordDecoder {
-  private readonly envs = new EnvCache();
+/**
+ * A 64-bit field read as a bigint, the last value kept: the same process's records, and a storm's
+ * commands, repeat most of them (caps, cgroup ids, the exe's identity), and an unchanged one costs
+ * two 32-bit reads instead of a new bigint.
+ */
+class Big64 {
+  private lo = -1;
+  private hi = -1;
+  private v = 0n;
 
-  constructor(private readonly clock: Clock) {}
+  read(b: Buffer, at: number): bigint {
+    const lo = b.readUInt32LE(at);
+    const hi = b.readUInt32LE(at + 4);
+    if (lo !== this.lo || hi !== this.hi) {
+      this.lo = lo;
+      this.hi = hi;
+      this.v = b.readBigUInt64LE(at);
+    }
+    return this.v;
+  }
+}
+
+export interface DecoderOptions {
+  /**
+   * Leave out what the driver's source never reads (default false): a fork's or exit's comm
+   * (''), an exec's filename (''). Tests and tools that show records keep them.
+   */
+  lean?: boolean;
+}
+
+export class RecordDecoder {
+  private readonly envs = new ListCache();
+  private readonly argvs = new ListCache();
+  private readonly lean: boolean;
+  private readonly startRaw = new Big64();
+  private readonly exeIno = new Big64();
+  private readonly exeMtime = new Big64();
+  private readonly exeCtime = new Big64();
+  private readonly exeSize = new Big64();
+  private readonly cgroupId = new Big64();
+  private readonly cgroup1Id = new Big64();
+  private readonly capEff = new Big64();
+  private readonly capPrm = new Big64();
+  private readonly capInh = new Big64();
+  private readonly exePaths = new PathCache();
+  private readonly cgroupPaths = new PathCache();
+  private readonly cgroup1Paths = new PathCache();
+  /** ns per USER_HZ tick. */
+  private readonly tick: bigint;
+  /** The last start time converted: a process's fork, exec and exit records carry the same one. */
+  private lastRawStart = -1n;
+  private lastStart = 0n;
+  private lastKdev = -1;
+  private lastDev = 0n;
+
+  constructor(private readonly clock: Clock, opts: DecoderOptions = {}) {
+    this.tick = 1_000_000_000n / BigInt(clock.clkTck);
+    this.lean = opts.lean ?? false;
+  }
 
   setOffset(offset: bigint): void {
     this.clock.offset = offset;
   }
 
-  private head(b: Buffer, o: number): Head {
-    const tick = 1_000_000_000n / BigInt(this.clock.clkTck);
-    const start = b.readBigUInt64LE(o + 24);
-    return {
-      pid: b.readUInt32LE(o + 4),
-      tid: b.readUInt32LE(o + 8),
-      uid: b.readUInt32LE(o + 12),
-      ts: b.readBigUInt64LE(o + 16) + this.clock.offset,
-      start: this.clock.btimeNs + (start / tick) * tick,
-      comm: cstr(b, o + 32, o + 48),
-    };
+  /** The start time of the record at `o`, as the process table computes it (see Head.start). */
+  private start(b: Buffer, o: number): bigint {
+    const raw = this.startRaw.read(b, o + 24);
+    if (raw !== this.lastRawStart) {
+      this.lastRawStart = raw;
+      this.lastStart = this.clock.btimeNs + (raw / this.tick) * this.tick;
+    }
+    return this.lastStart;
+  }
+
+  private dev(kdev: number): bigint {
+    if (kdev !== this.lastKdev) {
+      this.lastKdev = kdev;
+      this.lastDev = userDev(kdev);
+    }
+    return this.lastDev;
   }
 
   /** Every record of a batch, in order. */
@@ -214,6 +307,21 @@ export class RecordDecoder {
     }
   }
 
+  /** records() without a generator: `fn` gets each record of a batch, in order. */
+  forEach(b: Buffer, fn: (r: EbpfRecord) => void): void {
+    let o = 0;
+    while (o + HDR <= b.length) {
+      const kind = b.readUInt16LE(o);
+      const size = b.readUInt16LE(o + 2);
+      if (size < HDR || o + size > b.length) return;
+      const r = this.one(b, o, kind, size);
+      if (r) fn(r);
+      o += (size + 7) & ~7;
+    }
+  }
+
+  // Each record is one object literal with the header's fields written out (no spread of a header
+  // object: that is an extra object per record and V8's slow clone path).
   private one(b: Buffer, o: number, kind: number, size: number): EbpfRecord | undefined {
     const end = o + size;
     switch (kind) {
@@ -234,8 +342,9 @@ export class RecordDecoder {
         const g1 = Math.min(g + cgroupLen, end);
         const v = Math.min(g1 + cgroup1Len, end);
         const loginuid = b.readUInt32LE(o + 92);
-        const kn = cgroupLen > 0 ? joinPath(b, g, g1) : '';
-        const cgroup1Id = b.readBigUInt64LE(o + 192);
+        const kn = cgroupLen > 0 ? this.cgroupPaths.get(b, g, g1) : '';
+        const cgroupId = this.cgroupId.read(b, o + 160);
+        const cgroup1Id = this.cgroup1Id.read(b, o + 192);
         const facts: ExecFacts = {
           ruid: b.readUInt32LE(o + 76),
           euid: b.readUInt32LE(o + 80),
@@ -245,33 +354,34 @@ export class RecordDecoder {
           vpid: b.readUInt32LE(o + 96),
           tty: b.readUInt32LE(o + 100),
           exeFlags: b.readUInt16LE(o + 74),
-          exeDev: userDev(b.readUInt32LE(o + 104)),
-          exeIno: b.readBigUInt64LE(o + 112),
-          exeMtimeNs: b.readBigUInt64LE(o + 120),
-          exeCtimeNs: b.readBigUInt64LE(o + 128),
-          exeSize: b.readBigUInt64LE(o + 136),
+          exeDev: this.dev(b.readUInt32LE(o + 104)),
+          exeIno: this.exeIno.read(b, o + 112),
+          exeMtimeNs: this.exeMtime.read(b, o + 120),
+          exeCtimeNs: this.exeCtime.read(b, o + 128),
+          exeSize: this.exeSize.read(b, o + 136),
           exeMode: b.readUInt32LE(o + 144),
           exeUid: b.readUInt32LE(o + 148),
           exeGid: b.readUInt32LE(o + 152),
-          cgroupId: b.readBigUInt64LE(o + 160),
+          cgroupId,
           // The walk stops below the root, whose name is empty: a process in the root cgroup has none.
-          cgroupPath: kn === '' && b.readBigUInt64LE(o + 160) !== 0n ? '/' : kn,
-          capEff: b.readBigUInt64LE(o + 168),
-          capPrm: b.readBigUInt64LE(o + 176),
-          capInh: b.readBigUInt64LE(o + 184),
+          cgroupPath: kn === '' && cgroupId !== 0n ? '/' : kn,
+          capEff: this.capEff.read(b, o + 168),
+          capPrm: this.capPrm.read(b, o + 176),
+          capInh: this.capInh.read(b, o + 184),
           cgroup1Id,
-          cgroup1Path: cgroup1Id === 0n ? '' : joinPath(b, g1, v) || '/',
+          cgroup1Path: cgroup1Id === 0n ? '' : this.cgroup1Paths.get(b, g1, v) || '/',
           env: envLen > 0 ? this.envs.get(b, v, Math.min(v + envLen, end)) : undefined,
         };
         return {
-          kind: 'exec', ...this.head(b, o),
+          kind: 'exec',
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
           ppid: b.readUInt32LE(o + 48),
           nr: b.readUInt32LE(o + 52),
           envSize: b.readUInt32LE(o + 56),
           argvTruncated: b.readUInt16LE(o + 66) !== 0,
-          argv: splitNul(b, a, f),
-          filename: cstr(b, f, p),
-          exepath: joinPath(b, p, c),
+          argv: this.argvs.get(b, a, f),
+          filename: this.lean ? '' : cstr(b, f, p),
+          exepath: this.exePaths.get(b, p, c),
           facts,
         };
       }
@@ -279,8 +389,8 @@ export class RecordDecoder {
       case EV_EXIT:
         if (size < TASK_SIZE) return undefined;
         // One slot, two meanings: an exit's wait status, a fork child's pid in its own namespace.
-        if (kind === EV_FORK) return { kind: 'fork', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
-        return { kind: 'exit', ...this.head(b, o), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
+        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
+        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
       case EV_SYSCALL: {
         if (size < SYS_HEAD) return undefined;
         const strLen = b.readUInt16LE(o + 108);
@@ -293,7 +403,8 @@ export class RecordDecoder {
         const args: bigint[] = [];
         for (let i = 0; i < 6; i++) args.push(b.readBigUInt64LE(o + 56 + i * 8));
         return {
-          kind: 'sys', ...this.head(b, o),
+          kind: 'sys',
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
           ret: Number(b.readBigInt64LE(o + 48)),
           args,
           nr: b.readUInt32LE(o + 104),
@@ -317,7 +428,8 @@ export class RecordDecoder {
       case EV_FPU:
         if (size < FPU_SIZE) return undefined;
         return {
-          kind: 'fpu', ...this.head(b, o),
+          kind: 'fpu',
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
           count: Number(b.readBigUInt64LE(o + 48)),
           changes: Number(b.readBigUInt64LE(o + 56)),
           first: b.readBigUInt64LE(o + 64) + this.clock.offset,

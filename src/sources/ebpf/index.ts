@@ -165,7 +165,7 @@ export class EbpfSource implements ProcNoticeSource {
     if ('error' in loaded) throw new EbpfError(`${loaded.error}; ${FALLBACK}`, loaded.code, loaded.fix);
     const btime = bootTimeNs();
     if (btime === undefined) throw new EbpfError(`cannot read the boot time from /proc/stat; ${FALLBACK}`, 'ERR_NO_PROC');
-    this.decoder = new RecordDecoder({ offset: 0n, btimeNs: btime, clkTck: clockTicks() });
+    this.decoder = new RecordDecoder({ offset: 0n, btimeNs: btime, clkTck: clockTicks() }, { lean: true });
     this.addon = loaded.addon;
     this.notify = notify;
     try {
@@ -246,16 +246,8 @@ export class EbpfSource implements ProcNoticeSource {
     const d = this.decoder;
     if (d && this.notify) {
       d.setOffset(offset);
-      for (const r of d.records(batch)) {
-        try {
-          this.onRecord(r);
-        } catch (err) {
-          // A consumer's bug surfaces as an ordinary uncaught exception (see proc-connector.ts).
-          process.nextTick(() => {
-            throw err;
-          });
-        }
-      }
+      d.forEach(batch, this.takeRecord);
+
     }
     if (error) {
       this.error = error;
@@ -263,18 +255,33 @@ export class EbpfSource implements ProcNoticeSource {
     }
   }
 
+  /** onRecord for the decoder's loop: one function for every record, no closure per batch. */
+  private readonly takeRecord = (r: EbpfRecord): void => {
+    try {
+      this.onRecord(r);
+    } catch (err) {
+      // A consumer's bug surfaces as an ordinary uncaught exception (see proc-connector.ts).
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  };
+
   private onRecord(r: EbpfRecord): void {
     const notify = this.notify;
     if (!notify) return;
     switch (r.kind) {
-      case 'exec':
+      case 'exec': {
         this.counts.exec++;
-        this.rememberExec(r);
+        // The parent as the table has it before this exec's notice (a notice may change the table).
+        const parent = this.opts.lookup(r.ppid);
         notify({
           kind: 'exec', pid: r.pid, tid: r.pid, ts: r.ts,
           exec: { type: r.nr === 322 ? 'execveat' : 'execve', comm: r.comm, argv: r.argv, exepath: r.exepath, uid: r.uid, ppid: r.ppid, startTs: r.start, facts: r.facts },
         });
+        this.rememberExec(r, parent);
         return;
+      }
       case 'fork':
         this.counts.fork++;
         notify({ kind: 'fork', pid: r.pid, tid: r.tid, ppid: r.ppid, ts: r.ts, startTs: r.start, ...(r.vpid > 0 ? { vpid: r.vpid } : {}) });
@@ -325,8 +332,14 @@ export class EbpfSource implements ProcNoticeSource {
     this.emitFor(r, (proc) => toSyscallEvent(r, proc));
   }
 
-  private rememberExec(r: ExecRecord): void {
-    const parent = this.opts.lookup(r.ppid);
+  private rememberExec(r: ExecRecord, parent: ProcessInfo | undefined): void {
+    // The table took the exec in at once (the usual case under the eBPF driver): procOf() finds
+    // it there, and this process's kernel view would never be read.
+    const known = this.opts.lookup(r.pid);
+    if (known && known.start_ts === r.start && known.name === r.comm) {
+      this.execs.delete(r.pid);
+      return;
+    }
     const info: ProcessInfo = { pid: r.pid, tid: r.pid, ppid: r.ppid, name: r.comm, uid: r.uid, start_ts: r.start };
     const user = this.opts.userName?.(r.uid);
     if (user !== undefined) info.user = user;
