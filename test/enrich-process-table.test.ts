@@ -595,6 +595,9 @@ test('the real /proc: lookup on a miss reads the process; fork notices copy the 
     const t2 = new ProcessTable({ hash: false });
     await t2.onNotice({ kind: 'fork', pid, tid: pid, ppid: process.pid, ts: 1n });
     assert.equal(t2.get(pid)?.parent?.pid, process.pid);
+    // The child neither exec'd nor exited: its read, put off a moment (proc-fork.ts), is made.
+    await t2.forksRead();
+    assert.equal(t2.get(pid)?.parent?.pid, process.pid);
     assert.equal(t2.get(pid)?.start_ts, info?.start_ts, 'the exact start time from /proc, not the notice time');
     t2.close();
   } finally {
