@@ -434,7 +434,7 @@ export class ProcessTable {
           this.onUid(n);
           return null;
         case 'fork':
-          if (!this.forkNow(n)) return undefined;
+          if (!this.forkNow(n) && !this.forkLater(n, this.noticeSeq + 1, this.entries.get(n.pid))) return undefined;
           this.noticeSeq++;
           return null;
         case 'exec':
@@ -625,14 +625,7 @@ export class ProcessTable {
     // fork, exec and exit of a short command often arrive together).
     const described = parent !== undefined && n.startTs !== undefined && n.vpid !== undefined;
     const skipRead = described || this.exitedSince(n.pid, seq) || (parent !== undefined && this.execPending(n.pid, seq));
-    if (!skipRead && parent !== undefined) {
-      // Most children exec (or exit) a moment later, and their notices are on their way: the
-      // child is entered as its parent's image now and read later only if still needed (proc-fork.ts).
-      this.putForked(n, n.ppid, parent, undefined);
-      const forked = this.entries.get(n.pid);
-      this.forkReads = forkSettled().then(() => this.readForkLater(n, seq, parent, forked, prior));
-      return;
-    }
+    if (!skipRead && this.forkLater(n, seq, prior, false)) return;
     const dir = `${this.procRoot}/${n.pid}`;
     const statText = skipRead ? undefined : readSmallSync(`${dir}/stat`);
     const statusText = statText === undefined ? undefined : readSmallSync(`${dir}/status`);
@@ -651,6 +644,23 @@ export class ProcessTable {
       return;
     }
     this.putForked(n, n.ppid, parent, startTs, stat, status);
+  }
+
+  /**
+   * A fork of a parent the table has, whose read of the child is put off: most children exec (or
+   * exit) a moment later, and their notices are on their way. The child is entered as its
+   * parent's image now and read later only if still needed (proc-fork.ts). False when the parent
+   * is unknown (onFork reads it) or the kernel described the fork (forkNow). `count`: onFork
+   * counted it already.
+   */
+  private forkLater(n: ProcNotice, seq: number, prior: Entry | undefined, count = true): boolean {
+    const parent = n.ppid !== undefined ? this.entries.get(n.ppid) : undefined;
+    if (!parent || n.ppid === undefined || (n.startTs !== undefined && n.vpid !== undefined)) return false;
+    if (count) this.counters.forks++;
+    this.putForked(n, n.ppid, parent, undefined);
+    const forked = this.entries.get(n.pid);
+    this.forkReads = forkSettled().then(() => this.readForkLater(n, seq, parent, forked, prior));
+    return true;
   }
 
   /** Resolves once the fork reads put off so far are done (tests; see proc-fork.ts). */
