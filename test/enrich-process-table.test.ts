@@ -651,7 +651,16 @@ test("proc connector forks: the child's read waits for its exec or exit, and is 
     assert.equal(table.applyNow(exit(903)), null);
     await table.forksRead();
     assert.notEqual(table.get(903)?.sid, 88);
-    assert.equal(table.stats.forks, 3);
+    // A child that drops to another user during the wait keeps its own uid through the read.
+    w.fp.add({ pid: 904, ppid: 700, comm: 'sh', argv: ['sh'], exe: '/usr/bin/dash', starttime: 700, uid: 1000, gid: 1000, cgroup: DOCKER_CGROUP, root: w.ctrRoot });
+    assert.equal(table.applyNow(fork(904, 700)), null);
+    assert.equal(table.get(904)?.uid, 0);
+    assert.equal(table.applyNow({ kind: 'uid', pid: 904, tid: 904, ruid: 1000, euid: 1000, ts: 1n }), null);
+    await table.forksRead();
+    assert.equal(table.get(904)?.start_ts, startOf(700), 'read');
+    assert.equal(table.get(904)?.uid, 1000);
+    assert.equal(table.get(904)?.user, 'miner', "named in the container's passwd");
+    assert.equal(table.stats.forks, 4);
   } finally {
     table.close();
     w.cleanup();

@@ -687,6 +687,14 @@ export class ProcessTable {
       const startTs = startTsFromTicks(stat.starttime, btime, this.clkTck ?? clockTicks());
       if (prior && prior.exactStart && prior.info.start_ts !== startTs) this.counters.reused++;
       this.putForked(n, n.ppid, parent, startTs, stat, status);
+      // A uid change since the fork (onUid, a daemon dropping privileges) is the child's own, not
+      // its parent's: status says what it is now.
+      const e = this.entries.get(n.pid);
+      const euid = status?.uids?.[1];
+      if (e && euid !== undefined && e.info.uid !== euid) {
+        e.info.uid = euid;
+        this.nameUsers(e.info, this.scopeFor(n.pid, e.cgroup));
+      }
     } catch {
       this.counters.errors++;
     }
