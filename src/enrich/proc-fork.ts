@@ -6,10 +6,10 @@
  * time. Most children exec or exit a fraction of a millisecond after the fork, and then the read
  * is wasted: the exec reads the process whole, and an exited one has nothing left to say. The
  * proc connector hands the fork over often before the exec's notice has crossed from its reader
- * thread, so the table waits this long (one timer shared by every fork in the window) and reads
- * only a child that has neither exec'd nor exited by then. At 1,000 execs/s that spared a stat
- * and a status read (two of the costliest /proc files) per exec (issue 16). The child's own
- * notices wait behind its fork for at most this long.
+ * thread. So the table enters the child at once as its parent's image and reads it this long
+ * later (one timer shared by every fork in the window), only if it has neither exec'd nor exited
+ * by then: a stat and a status read (two of the costliest /proc files) spared for most forks
+ * (issue 16). Nothing waits for that read: the child's exec and exit apply as they come.
  */
 export const FORK_READ_DELAY_MS = 2;
 
