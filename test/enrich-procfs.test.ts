@@ -194,3 +194,39 @@ test('the real /proc: a child we spawned, read back', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the real /proc: an exited process (a zombie) read the short way gives what the full read gives', async () => {
+  // A child that has exited and that nobody has reaped yet: sh starts `sleep`, which exits at
+  // once, and sh sleeps on without waiting for it.
+  const parent = spawn('sh', ['-c', 'true & exec sleep 5'], { stdio: 'ignore' });
+  try {
+    await new Promise<void>((res, rej) => {
+      parent.once('spawn', () => res());
+      parent.once('error', rej);
+    });
+    let zombie: number | undefined;
+    for (let i = 0; i < 200 && zombie === undefined; i++) {
+      await new Promise((res) => setTimeout(res, 10));
+      const children = spawnSync('ps', ['-o', 'pid=,stat=', '--ppid', String(parent.pid)], { encoding: 'utf8' }).stdout;
+      const z = children.split('\n').map((l) => l.trim().split(/\s+/)).find(([, st]) => st?.startsWith('Z'));
+      if (z) zombie = Number(z[0]);
+    }
+    assert.ok(zombie, 'a zombie child to read');
+    const full = readProcessSync(zombie, { env: true });
+    const short = readProcessSync(zombie, { env: true, exited: true });
+    assert.ok(full && short);
+    assert.equal(short.comm, full.comm);
+    assert.equal(short.stat.state, 'Z');
+    assert.deepEqual(short.argv, full.argv, 'a zombie has no command line left');
+    assert.deepEqual(short.env, full.env);
+    assert.equal(full.exepath, undefined, 'nor an exe');
+    assert.equal(full.cwd, undefined, 'nor a cwd');
+    assert.deepEqual(short.status?.uids, full.status?.uids);
+    assert.equal(short.loginuid, full.loginuid);
+    assert.deepEqual(short.cgroups, full.cgroups);
+    assert.equal(short.startTs, full.startTs);
+    assert.equal(readProcessSync(4_000_000, { exited: true }), undefined, 'reaped: nothing');
+  } finally {
+    parent.kill('SIGKILL');
+  }
+});

@@ -21,7 +21,7 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { posix as posixPath } from 'node:path';
-import { CAP_DAC_OVERRIDE, hasCap, readlinkQuiet } from '../platform/procfs.js';
+import { CAP_DAC_OVERRIDE, hasCap, readlinkQuiet, type ExeStat } from '../platform/procfs.js';
 
 // ---- mountinfo ------------------------------------------------------------------------------------
 
@@ -175,6 +175,8 @@ export interface ExeSubject extends Credentials {
   root?: string;
   /** ns/mnt link text, the cache key for the mount table. */
   mntns?: string;
+  /** stat() of /proc/PID/exe when the caller has just taken it (the /proc read's image mark): not taken again. */
+  exeStat?: ExeStat;
 }
 
 export interface ExeIdentityOptions {
@@ -280,11 +282,13 @@ export class ExeIdentity {
   /** Upper layer, writability, inode and times. Synchronous: a stat or two and a cached table. */
   inspect(s: ExeSubject): ExeFacts {
     const facts: ExeFacts = {};
-    let st;
-    try {
-      st = statSync(`${this.procRoot}/${s.pid}/exe`, { bigint: true });
-    } catch {
-      st = undefined;
+    let st: ExeStat | undefined = s.exeStat;
+    if (st === undefined) {
+      try {
+        st = statSync(`${this.procRoot}/${s.pid}/exe`, { bigint: true });
+      } catch {
+        st = undefined;
+      }
     }
     if (st) {
       facts.ino = Number(st.ino);

@@ -49,6 +49,7 @@ import {
 } from '../platform/procfs.js';
 import { UserDb, type UserScope } from './users.js';
 import { sharedEnv } from './shared-env.js';
+import { forkSettled } from './proc-fork.js';
 
 export interface ProcessTableOptions {
   /** Where procfs is mounted (default '/proc'). */
@@ -163,6 +164,8 @@ export class ProcessTable {
   /** linkNow()'s pids seen (synchronous, so one array serves every call). */
   private readonly seenScratch: number[] = [];
   private lastCgroup: { id: bigint; id1: bigint; c: CgroupContainer | undefined } = { id: -1n, id1: -1n, c: undefined };
+  /** The last fork read put off (readForkLater): they run in order, so awaiting it awaits them all. */
+  private forkReads: Promise<void> | undefined;
 
   private readonly entries = new Map<number, Entry>();
   /** Per-pid tail of the notice queue. */
@@ -215,8 +218,8 @@ export class ProcessTable {
 
   // ---- building entries ------------------------------------------------------------------------
 
-  private procOpts(env: boolean) {
-    return { procRoot: this.procRoot, clkTck: this.clkTck, env };
+  private procOpts(env: boolean, exited = false) {
+    return { procRoot: this.procRoot, clkTck: this.clkTck, env, exited };
   }
 
   private scopeFor(pid: number, cgroup: CgroupContainer | undefined): UserScope | undefined {
@@ -276,7 +279,7 @@ export class ProcessTable {
     this.nameUsers(info, this.scopeFor(r.pid, cgroup));
     if (this.exe && r.exepath !== undefined) {
       const f = this.exe.inspect({
-        pid: r.pid, exepath: r.exepath, deleted: r.exeDeleted, memfd: r.exeFromMemfd, root: r.root, mntns: r.mntns,
+        pid: r.pid, exepath: r.exepath, deleted: r.exeDeleted, memfd: r.exeFromMemfd, root: r.root, mntns: r.mntns, exeStat: r.exeStat,
         uid: info.uid, gid: info.gid, groups: st.groups, capEff: st.capEff,
       });
       if (f.upperLayer !== undefined) info.exe_upper_layer = f.upperLayer;
@@ -437,7 +440,7 @@ export class ProcessTable {
           this.onUid(n);
           return null;
         case 'fork':
-          if (!this.forkNow(n)) return undefined;
+          if (!this.forkNow(n) && !this.forkLater(n, this.noticeSeq + 1, this.entries.get(n.pid))) return undefined;
           this.noticeSeq++;
           return null;
         case 'exec':
@@ -499,7 +502,9 @@ export class ProcessTable {
       this.counters.vanished++;
       return this.vanishedExec(n, prior);
     }
-    const opts = this.procOpts(this.readEnv);
+    // Exited already (its exit notice is queued behind this one): a zombie at best, of which only
+    // stat, status, loginuid and cgroup still say anything (procfs.ts ReadOptions.exited).
+    const opts = this.procOpts(this.readEnv, this.exitedSince(n.pid, seq));
     // Synchronous (see procfs.ts): a /proc read never waits on a disk, and a process already gone
     // costs one failed open of its stat.
     let files: ProcFiles;
@@ -636,6 +641,7 @@ export class ProcessTable {
     // fork, exec and exit of a short command often arrive together).
     const described = parent !== undefined && n.startTs !== undefined && n.vpid !== undefined;
     const skipRead = described || this.exitedSince(n.pid, seq) || (parent !== undefined && this.execPending(n.pid, seq));
+    if (!skipRead && this.forkLater(n, seq, prior, false)) return;
     const dir = `${this.procRoot}/${n.pid}`;
     const statText = skipRead ? undefined : readSmallSync(`${dir}/stat`);
     const statusText = statText === undefined ? undefined : readSmallSync(`${dir}/status`);
@@ -654,6 +660,60 @@ export class ProcessTable {
       return;
     }
     this.putForked(n, n.ppid, parent, startTs, stat, status);
+  }
+
+  /**
+   * A fork of a parent the table has, whose read of the child is put off: most children exec (or
+   * exit) a moment later, and their notices are on their way. The child is entered as its
+   * parent's image now and read later only if still needed (proc-fork.ts). False when the parent
+   * is unknown (onFork reads it) or the kernel described the fork (forkNow). `count`: onFork
+   * counted it already.
+   */
+  private forkLater(n: ProcNotice, seq: number, prior: Entry | undefined, count = true): boolean {
+    const parent = n.ppid !== undefined ? this.entries.get(n.ppid) : undefined;
+    if (!parent || n.ppid === undefined || (n.startTs !== undefined && n.vpid !== undefined)) return false;
+    if (count) this.counters.forks++;
+    this.putForked(n, n.ppid, parent, undefined);
+    const forked = this.entries.get(n.pid);
+    this.forkReads = forkSettled().then(() => this.readForkLater(n, seq, parent, forked, prior));
+    return true;
+  }
+
+  /** Resolves once the fork reads put off so far are done (tests; see proc-fork.ts). */
+  async forksRead(): Promise<void> {
+    await this.forkReads;
+  }
+
+  /**
+   * The read onFork() put off: stat and status of a forked child that has neither exec'd nor
+   * exited since (its entry is still the forked one), for its session, tty, group, pid in its
+   * namespace and exact start time.
+   */
+  private readForkLater(n: ProcNotice, seq: number, parent: Entry, forked: Entry | undefined, prior: Entry | undefined): void {
+    try {
+      if (!forked || this.entries.get(n.pid) !== forked || forked.exitAt !== undefined) return;
+      if (this.exitedSince(n.pid, seq) || this.execPending(n.pid, seq) || n.ppid === undefined) return;
+      const dir = `${this.procRoot}/${n.pid}`;
+      const statText = readSmallSync(`${dir}/stat`);
+      const stat = statText === undefined ? undefined : parseStat(statText);
+      const btime = bootTimeNs(this.procRoot);
+      if (!stat || stat.pid !== n.pid || btime === undefined) return;
+      const statusText = readSmallSync(`${dir}/status`);
+      const status = statusText === undefined ? undefined : parseStatus(statusText);
+      const startTs = startTsFromTicks(stat.starttime, btime, this.clkTck ?? clockTicks());
+      if (prior && prior.exactStart && prior.info.start_ts !== startTs) this.counters.reused++;
+      this.putForked(n, n.ppid, parent, startTs, stat, status);
+      // A uid change since the fork (onUid, a daemon dropping privileges) is the child's own, not
+      // its parent's: status says what it is now.
+      const e = this.entries.get(n.pid);
+      const euid = status?.uids?.[1];
+      if (e && euid !== undefined && e.info.uid !== euid) {
+        e.info.uid = euid;
+        this.nameUsers(e.info, this.scopeFor(n.pid, e.cgroup));
+      }
+    } catch {
+      this.counters.errors++;
+    }
   }
 
   /** A kernel-described fork (start time, pid in its namespace) of a parent the table has: no read. */

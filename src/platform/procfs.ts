@@ -85,6 +85,8 @@ export interface ProcFiles {
   cgroup?: string;
   /** readlink of ns/mnt, e.g. "mnt:[4026531841]": the key for per-namespace caches. */
   mntns?: string;
+  /** stat() of /proc/PID/exe taken by the closing image mark: ExeIdentity.inspect needs no stat of its own. */
+  exeStat?: ExeStat;
   /**
    * The process exec'd again during every re-read (see fetchProcess): nothing else is set, since
    * the files would mix two images.
@@ -114,8 +116,22 @@ export interface ProcRead {
   /** Lines of /proc/PID/cgroup ("hierarchy:controllers:path"). */
   cgroups?: string[];
   mntns?: string;
+  /** See ProcFiles.exeStat. */
+  exeStat?: ExeStat;
   /** Start time, ns since the epoch. */
   startTs: bigint;
+}
+
+/** What a stat() of /proc/PID/exe says of the executable (a BigIntStats has all of it). */
+export interface ExeStat {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mode: bigint;
+  uid: bigint;
+  gid: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
 export interface ReadOptions extends ProcfsOptions {
@@ -123,6 +139,13 @@ export interface ReadOptions extends ProcfsOptions {
   env?: boolean;
   /** Most bytes read from cmdline and environ each (default 1 MiB; ARG_MAX is typically 2 MiB). */
   maxArgBytes?: number;
+  /**
+   * The process has exited already (its exit notice came): it is a zombie at best, whose memory,
+   * files and namespaces the kernel has let go, so only stat, status, loginuid and cgroup can
+   * still say anything and only they are read (cmdline reads empty and environ not at all, as a
+   * zombie's do).
+   */
+  exited?: boolean;
   /** Tests: called after the files and before the closing image mark (a fake /proc execs here). */
   betweenReads?: () => void;
 }
@@ -384,6 +407,7 @@ export function buildProcess(files: ProcFiles, opts: ProcfsOptions = {}): ProcRe
   if (files.environ !== undefined) out.env = splitNul(files.environ);
   if (files.cgroup !== undefined) out.cgroups = files.cgroup.split('\n').filter((l) => l !== '');
   if (files.mntns !== undefined) out.mntns = files.mntns;
+  if (files.exeStat !== undefined) out.exeStat = files.exeStat;
   return out;
 }
 
@@ -418,9 +442,10 @@ function quietly<T>(fn: () => T): T | undefined {
 
 /**
  * Read up to `max` bytes of a file into SCRATCH (a bigger buffer only past 64 KiB) and hand them
- * to `take`, which must copy what it keeps. procfs files report size 0, so read until EOF.
+ * to `take`, which must copy what it keeps. procfs files report size 0, so read until EOF (or,
+ * `wholeAtOnce`, until a read leaves room in the buffer).
  */
-function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: number) => T): T | undefined {
+function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: number) => T, wholeAtOnce = false): T | undefined {
   const fd = quietly(() => openSync(path, 'r'));
   if (fd === undefined) return undefined;
   try {
@@ -432,9 +457,12 @@ function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: 
         buf.copy(bigger, 0, 0, total);
         buf = bigger;
       }
-      const n = readSync(fd, buf, total, Math.min(buf.length, max) - total, null);
+      const room = Math.min(buf.length, max) - total;
+      const n = readSync(fd, buf, total, room, null);
       if (n <= 0) break;
       total += n;
+      // A file printed whole on the first read (readRecordSync): room left means the end.
+      if (wholeAtOnce && n < room) break;
     }
     return take(buf, total);
   } catch {
@@ -488,6 +516,16 @@ export function readSmallSync(path: string): string | undefined {
   return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n));
 }
 
+/**
+ * readSmallSync() of a /proc/PID file the kernel prints whole on the first read (stat, status,
+ * cgroup, loginuid: single_open or a plain buffer): a read that leaves room in the buffer has
+ * reached the end, so no second read is made to find EOF. Not for multi-record files such as
+ * mountinfo, whose reads stop at a page.
+ */
+function readRecordSync(path: string): string | undefined {
+  return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n), true);
+}
+
 export async function readSmall(path: string): Promise<string | undefined> {
   return (await readBytesAsync(path, SMALL_FILE))?.toString('utf8');
 }
@@ -496,8 +534,8 @@ export function readlinkQuiet(path: string): string | undefined {
   return quietly(() => readlinkSync(path));
 }
 
-/** The device and inode of the file a /proc/PID/exe link names; undefined when unreadable. */
-function exeIdSync(path: string): { dev: bigint; ino: bigint } | undefined {
+/** stat() of the file a /proc/PID/exe link names; undefined when unreadable. */
+function exeIdSync(path: string): ExeStat | undefined {
   return quietly(() => statSync(path, { bigint: true, throwIfNoEntry: false }));
 }
 
@@ -526,13 +564,15 @@ export async function readlinkQuietAsync(path: string): Promise<string | undefin
  */
 interface ImageMark {
   key: string;
+  /** The exe's stat the key was made from (synchronous reads only). */
+  exe?: ExeStat;
   /** The stat text the mark was taken from: the one the read returns (undefined: the process is gone). */
   stat?: string;
 }
 
 const GONE: ImageMark = { key: '' };
 
-function markOf(exe: { dev: bigint; ino: bigint } | undefined, stat: string): ImageMark {
+function markOf(exe: ExeStat | { dev: bigint; ino: bigint } | undefined, stat: string): ImageMark {
   // An unreadable exe (another user's process, a kernel thread) leaves comm and the addresses to tell.
   const open = stat.indexOf('(');
   const close = stat.lastIndexOf(')');
@@ -543,8 +583,12 @@ function markOf(exe: { dev: bigint; ino: bigint } | undefined, stat: string): Im
 }
 
 function imageMarkSync(dir: string): ImageMark {
-  const stat = readSmallSync(`${dir}/stat`);
-  return stat === undefined ? GONE : markOf(exeIdSync(`${dir}/exe`), stat);
+  const stat = readRecordSync(`${dir}/stat`);
+  if (stat === undefined) return GONE;
+  const exe = exeIdSync(`${dir}/exe`);
+  const mark = markOf(exe, stat);
+  if (exe) mark.exe = exe;
+  return mark;
 }
 
 async function imageMark(dir: string): Promise<ImageMark> {
@@ -584,10 +628,35 @@ function settledSync(pid: number, opts: ReadOptions, readRest: (dir: string) => 
     if (!hasStat(before)) return { pid };
     const rest = readRest(dir);
     opts.betweenReads?.();
-    const done = settle(pid, before, imageMarkSync(dir), rest, attempt);
+    const after = imageMarkSync(dir);
+    const done = settle(pid, before, after, rest, attempt);
+    // The closing mark's stat of the exe is the freshest: the caller's inspection reuses it.
+    if (done && done.stat !== undefined && after.exe !== undefined) done.exeStat = after.exe;
     if (done) return done;
   }
 }
+
+/**
+ * The files of a process whose exit was noticed (ReadOptions.exited): no image marks, since a
+ * process that has exited cannot exec again, and nothing its exit took away (memory, exe, cwd,
+ * root, namespaces). Reaped already: one failed open of stat.
+ */
+function exitedSync(pid: number, opts: ReadOptions): ProcFiles {
+  const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
+  const stat = readRecordSync(`${dir}/stat`);
+  if (stat === undefined) return { pid };
+  return {
+    pid,
+    stat,
+    status: readRecordSync(`${dir}/status`),
+    cmdline: EMPTY,
+    loginuid: readRecordSync(`${dir}/loginuid`),
+    // A zombie's environ does not even open: it stays undefined, as the full read leaves it.
+    cgroup: readRecordSync(`${dir}/cgroup`),
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
 
 async function settled(pid: number, opts: ReadOptions, readRest: (dir: string) => Promise<RestOfFiles>): Promise<ProcFiles> {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
@@ -604,16 +673,17 @@ async function settled(pid: number, opts: ReadOptions, readRest: (dir: string) =
 
 /** Gather the raw files of one process, synchronously. */
 export function fetchProcessSync(pid: number, opts: ReadOptions = {}): ProcFiles {
+  if (opts.exited) return exitedSync(pid, opts);
   const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
   return settledSync(pid, opts, (dir) => ({
-    status: readSmallSync(`${dir}/status`),
+    status: readRecordSync(`${dir}/status`),
     cmdline: readBytesSync(`${dir}/cmdline`, max),
     exe: readlinkQuiet(`${dir}/exe`),
     cwd: readlinkQuiet(`${dir}/cwd`),
     root: readlinkQuiet(`${dir}/root`),
-    loginuid: readSmallSync(`${dir}/loginuid`),
+    loginuid: readRecordSync(`${dir}/loginuid`),
     environ: opts.env ? readBytesSync(`${dir}/environ`, max) : undefined,
-    cgroup: readSmallSync(`${dir}/cgroup`),
+    cgroup: readRecordSync(`${dir}/cgroup`),
     mntns: readlinkQuiet(`${dir}/ns/mnt`),
   }));
 }
