@@ -108,11 +108,14 @@ test('the detectors provider is read per event: a swapped list takes over', () =
 
 test('own processes are left out and counted; a full queue drops and counts; the webhook sink says so', () => {
   const { p } = pipeline({ queueSize: 2, isSelf: (pid) => pid === 1 });
+  const refused: number[] = [];
+  p.onDrop = (ev) => refused.push((ev as SyscallEvent).proc.pid);
   p.accept(exec(1, 'mwpipe'));
   assert.equal(p.sink(exec(2, 'a')), true);
   assert.equal(p.sink(exec(3, 'b')), true);
   assert.equal(p.sink(exec(4, 'c')), false);
   assert.deepEqual(p.counts(), { queued: 2, processed: 0, queueDrops: 1, own: 1 });
+  assert.deepEqual(refused, [4], 'the dropped event is handed to onDrop (exec recovery), the own one is not');
   p.close();
   assert.equal(p.counts().processed, 2);
   assert.equal(p.sink(exec(5, 'd')), false, 'closed: takes nothing more');

@@ -68,3 +68,35 @@ test('an event of a process the table does not know is filled from /proc, not se
     table.close();
   }
 });
+
+test('an exec the table took but the full queue dropped is evaluated by the next scan, once', async () => {
+  const table = new ProcessTable({ hash: false, selfPid: 999_999_999 });
+  const child = spawn('sleep', ['33'], { stdio: 'ignore' });
+  let drops = 0;
+  const got: SyscallEvent[] = [];
+  const r = new ExecRecovery(table, { drops: () => drops, emit: (ev) => got.push(ev), checkMs: 10_000 });
+  try {
+    await sleep(200);
+    // The table knows the process as it is (its exec notice was applied)...
+    const applied = await table.onNotice({ kind: 'exec', pid: child.pid!, tid: child.pid!, ts: 1n });
+    assert.ok(applied, 'the table read the child');
+    drops = 1;
+    await r.scan();
+    assert.equal(got.filter((e) => e.proc.pid === child.pid).length, 0, 'known as it is: not recovered');
+    // ...but the queue refused its event, so no rule saw it: the next scan evaluates it.
+    r.missed(applied);
+    // Another type, or another process under the pid, is not a missed exec of this one.
+    r.missed({ ...applied, type: 'connect' });
+    await r.scan();
+    const again = got.filter((e) => e.proc.pid === child.pid);
+    assert.equal(again.length, 1, 'recovered once');
+    assert.equal(again[0]!.recovered, true);
+    assert.equal(again[0]!.type, 'execve');
+    assert.deepEqual(again[0]!.proc.args, ['33']);
+    await r.scan();
+    assert.equal(got.filter((e) => e.proc.pid === child.pid).length, 1, 'and not again');
+  } finally {
+    child.kill('SIGKILL');
+    table.close();
+  }
+});

@@ -147,6 +147,7 @@ export class Agent {
       const pipeline = this.core.pipeline;
       const recovery = startRecovery(table, s.recovery.check_ms, () => pipeline.queueDrops + (this.notices?.drops ?? 0), (ev) => pipeline.accept(ev), this.log);
       this.recovery = recovery;
+      pipeline.onDrop = (ev) => recovery.missed(ev);
       this.settler.fillUnknownWith((ev) => recovery.fill(ev));
     }
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.

@@ -12,7 +12,7 @@
  * process whose exec was lost) is filled the same way, from /proc, before it goes on (`fill`).
  */
 import type { ProcessInfo, SyscallEvent } from '../events.js';
-import type { ProcNotice } from '../events.js';
+import type { Event, ProcNotice } from '../events.js';
 import type { ProcessContext } from './process-table.js';
 import { bootTimeNs, clockTicks, listPidsSync, parseStat, readSmallSync, startTsFromTicks } from '../platform/procfs.js';
 
@@ -46,6 +46,9 @@ export interface RecoveryStats {
   filled: number;
 }
 
+/** Dropped exec events remembered for the next scan, at most (the process table's own limit). */
+const MAX_UNEVALUATED = 16_384;
+
 export class ExecRecovery {
   readonly stats: RecoveryStats = { scans: 0, recovered: 0, filled: 0 };
   private readonly procRoot: string;
@@ -55,6 +58,11 @@ export class ExecRecovery {
   private seenDrops = 0;
   private scanning: Promise<number> | undefined;
   private again = false;
+  /**
+   * Execs the table took but the rules never saw (the agent's queue refused the event), by pid:
+   * the start time of that process. The next scan evaluates them though the table knows them.
+   */
+  private unevaluated = new Map<number, bigint | undefined>();
 
   constructor(private readonly table: RecoveryTable, private readonly opts: ExecRecoveryOptions) {
     this.procRoot = opts.procRoot ?? '/proc';
@@ -72,6 +80,21 @@ export class ExecRecovery {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * An exec event that never reached the rules (dropped after the table applied it): the next scan
+   * evaluates that process again, if it still runs. Bounded: past MAX_UNEVALUATED between two
+   * scans the oldest is forgotten (most of a flood's execs are gone by the scan).
+   */
+  missed(ev: Event): void {
+    if (ev.source !== 'syscall' || (ev.type !== 'execve' && ev.type !== 'execveat')) return;
+    const proc = (ev as SyscallEvent).proc;
+    const pid = proc?.pid;
+    if (pid === undefined) return;
+    this.unevaluated.delete(pid);
+    this.unevaluated.set(pid, proc.start_ts);
+    if (this.unevaluated.size > MAX_UNEVALUATED) this.unevaluated.delete(this.unevaluated.keys().next().value!);
   }
 
   /** Scan when the drop counters moved since the last look (the timer calls it; tests too). */
@@ -105,13 +128,21 @@ export class ExecRecovery {
     const btime = bootTimeNs(this.procRoot);
     const hz = this.opts.clkTck ?? clockTicks();
     let n = 0;
+    // Each scan takes the dropped execs known so far; one dropped during it waits for the next
+    // scan (its drop moved the counters), and a process not alive now has nothing to recover.
+    const missedExecs = this.unevaluated;
+    this.unevaluated = new Map();
     for (const pid of listPidsSync(this.procRoot)) {
       const text = readSmallSync(`${this.procRoot}/${pid}/stat`);
       const st = text === undefined ? undefined : parseStat(text);
       // Gone, or a kernel thread (kthreadd's children): nothing that execs.
       if (!st || st.pid !== pid || pid === 2 || st.ppid === 2 || btime === undefined) continue;
       const known = this.table.get(pid);
-      if (known && known.start_ts === startTsFromTicks(st.starttime, btime, hz) && known.name === st.comm) continue;
+      const start = startTsFromTicks(st.starttime, btime, hz);
+      // A process whose exec event was dropped is evaluated again, if it is that same process.
+      const missedStart = missedExecs.get(pid);
+      const missed = missedExecs.has(pid) && (missedStart === undefined || known?.start_ts === missedStart);
+      if (known && known.start_ts === start && known.name === st.comm && !missed) continue;
       if (this.table.isSelf(pid)) continue;
       const ev = await this.table.onNotice({ kind: 'exec', pid, tid: pid, ts: this.nowNs() });
       if (!ev) continue;

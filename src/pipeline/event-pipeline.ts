@@ -78,9 +78,16 @@ export class EventPipeline {
       this.own++;
       return;
     }
-    this.queue.push(ev);
+    if (!this.queue.push(ev)) this.onDrop?.(ev);
     this.kick();
   };
+
+  /**
+   * Told of each event the full queue refused. The process table has already taken a dropped
+   * exec (it is applied as it is read, before the queue), so without this the recovery scan would
+   * find the process known and never evaluate its exec (src/enrich/recovery.ts `missed`).
+   */
+  onDrop: ((ev: Event) => void) | undefined;
 
   /**
    * The EventSink of webhook sources (POST /k8s-audit): false when the queue is full, so the
