@@ -16,6 +16,7 @@ import { createLogger } from '../src/platform/logger.js';
 import type { Match, Priority } from '../src/engine/types.js';
 import type { SyscallEvent } from '../src/events.js';
 import { until } from './helpers/wait.js';
+import { toJsonText } from '../src/engine/json.js';
 
 const log = createLogger('silent');
 const dirs: string[] = [];
@@ -103,6 +104,22 @@ describe('throttling and grouping', () => {
     assert.equal(p.get(g.id)!.windowEnd, null);
     await p.stop();
     assert.equal(out.got.length, 2);
+  });
+
+  it('the record of a new group carries its stored event, read back only when asked, the same as the stored row', async () => {
+    const p = new AlertPipeline({ config: config({ store: { path: ':memory:' }, throttle: { window_s: 0 } }), outputs: [], log }).start();
+    const seen: Record<string, unknown>[] = [];
+    p.subscribe((r) => seen.push(r as unknown as Record<string, unknown>));
+    const rec = p.accept(match({ pid: 4242 }))!;
+    assert.ok(rec, 'stored');
+    const ev = rec.event as { proc?: { pid?: number } };
+    assert.equal(ev.proc?.pid, 4242);
+    assert.equal(rec.event, ev, 'parsed once: the same object on every read');
+    p.flush();
+    assert.deepEqual(rec.event, p.get(rec.id)!.event, 'what the store reads back');
+    assert.deepEqual({ ...rec }.event, ev, 'a spread copies it');
+    assert.equal((JSON.parse(toJsonText(seen[0])) as { event: { proc: { pid: number } } }).event.proc.pid, 4242, 'a listener serialises it');
+    await p.stop();
   });
 
   it('the flush tick runs only while a group is open: it closes the window by itself, then stops', async () => {

@@ -104,6 +104,33 @@ function big(v: unknown): bigint {
   return typeof v === 'bigint' ? v : BigInt(v as number);
 }
 
+/**
+ * The record of a group just written, its `event` parsed from the stored text only when something
+ * reads it (a dashboard's stream, a listener): parsing back the text just encoded was the largest
+ * item of an alert's write (issue 16: the exec → alert tail), and most alerts are never read back.
+ */
+function withLazyEvent(rec: AlertRecord, text: string | null): AlertRecord {
+  if (text === null) return rec;
+  let value: unknown;
+  let parsed = false;
+  Object.defineProperty(rec, 'event', {
+    enumerable: true,
+    configurable: true,
+    get(): unknown {
+      if (!parsed) {
+        value = parseJson<unknown>(text, null);
+        parsed = true;
+      }
+      return value;
+    },
+    set(v: unknown) {
+      value = v;
+      parsed = true;
+    },
+  });
+  return rec;
+}
+
 function parseJson<T>(text: unknown, fallback: T): T {
   if (typeof text !== 'string') return fallback;
   try {
@@ -272,7 +299,7 @@ export class AlertStore implements AlertReader, AlertBackend {
       if (payload !== null) this.enqueueIn(id, 'first', payload, outputs);
       return id;
     });
-    return { ...g, id, event: g.event === null ? null : parseJson<unknown>(g.event, null) };
+    return withLazyEvent({ ...g, id, event: null }, g.event);
   }
 
   private enqueueIn(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[]): void {
