@@ -8,11 +8,11 @@
  * beside a baseline in the same process: the checkout at MW_BENCH_BASE (its dist/, built) when
  * given, else the decoder alone on the same batches (the floor of the path).
  */
-import { existsSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fmt, median } from './lib.js';
+import { execRecord, recordHeader } from '../test/helpers/ebpf-records.js';
 
 const EXECS = Number(process.env.MW_BENCH_EXECS ?? 20_000);
 const ROUNDS = Number(process.env.MW_BENCH_ROUNDS ?? 3) || 3;
@@ -53,52 +53,35 @@ async function modulesOf(root: string): Promise<Modules> {
   } as unknown as Modules;
 }
 
-function header(b: Buffer, kind: number, size: number, pid: number, startNs: bigint, tsNs: bigint, comm: string): void {
-  b.writeUInt16LE(kind, 0);
-  b.writeUInt16LE(size, 2);
-  b.writeUInt32LE(pid, 4);
-  b.writeUInt32LE(pid, 8);
-  b.writeUInt32LE(0, 12);
-  b.writeBigUInt64LE(tsNs, 16);
-  b.writeBigUInt64LE(startNs, 24);
-  b.write(comm, 32, 'latin1');
-}
-
-const pad8 = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
-
 /** fork (by `ppid`), exec of /bin/true and exit of `pid`, as minewatch.h lays them out. */
 function command(pid: number, ppid: number, startNs: bigint, env: Buffer): Buffer {
+  const head = (tsNs: bigint, comm: string) => ({ pid, tid: pid, uid: 0, tsNs, startNs, comm });
   const fork = Buffer.alloc(56);
-  header(fork, 2, 56, pid, startNs, startNs, 'bash');
+  recordHeader(fork, 2, 56, head(startNs, 'bash'));
   fork.writeUInt32LE(ppid, 48);
   fork.writeInt32LE(pid, 52);
-  const argv = Buffer.from('/bin/true\0');
-  const fname = Buffer.from('/bin/true\0');
-  const path = Buffer.from('true\0bin\0usr\0');
-  const cgroup = Buffer.from('session-1.scope\0user-0.slice\0user.slice\0');
-  const head = Buffer.alloc(200);
-  header(head, 1, 200 + argv.length + fname.length + path.length + cgroup.length + env.length, pid, startNs, startNs + 300_000n, 'true');
-  head.writeUInt32LE(ppid, 48);
-  head.writeUInt32LE(59, 52);
-  head.writeUInt32LE(env.length, 56);
-  head.writeUInt16LE(argv.length, 60);
-  head.writeUInt16LE(fname.length, 62);
-  head.writeUInt16LE(path.length, 64);
-  head.writeUInt16LE(cgroup.length, 70);
-  head.writeUInt16LE(env.length, 72);
-  head.writeUInt16LE(32, 74); // facts read
-  [0, 0, 0, 0, 0xffffffff, pid, 0, (8 << 20) | 1].forEach((v, i) => head.writeUInt32LE(v, 76 + i * 4));
-  head.writeBigUInt64LE(1234567n, 112);
-  head.writeBigUInt64LE(1_700_000_000_000_000_001n, 120);
-  head.writeBigUInt64LE(1_700_000_000_000_000_002n, 128);
-  head.writeBigUInt64LE(35_000n, 136);
-  head.writeUInt32LE(0o100755, 144);
-  head.writeBigUInt64LE(4242n, 160);
-  head.writeBigUInt64LE(0x1ffffffffffn, 168);
-  head.writeBigUInt64LE(0x1ffffffffffn, 176);
-  const exec = pad8(Buffer.concat([head, argv, fname, path, cgroup, env]));
+  const exec = execRecord(head(startNs + 300_000n, 'true'), {
+    ppid,
+    nr: 59,
+    envSize: env.length,
+    argv: Buffer.from('/bin/true\0'),
+    fname: Buffer.from('/bin/true\0'),
+    path: Buffer.from('true\0bin\0usr\0'),
+    cgroup: Buffer.from('session-1.scope\0user-0.slice\0user.slice\0'),
+    env,
+    flags: 32, // facts read
+    ids: [0, 0, 0, 0, 0xffffffff, pid, 0, (8 << 20) | 1],
+    ino: 1234567n,
+    mtimeNs: 1_700_000_000_000_000_001n,
+    ctimeNs: 1_700_000_000_000_000_002n,
+    size: 35_000n,
+    mode: 0o100755,
+    cgroupId: 4242n,
+    capEff: 0x1ffffffffffn,
+    capPrm: 0x1ffffffffffn,
+  });
   const exit = Buffer.alloc(56);
-  header(exit, 3, 56, pid, startNs, startNs + 900_000n, 'true');
+  recordHeader(exit, 3, 56, head(startNs + 900_000n, 'true'));
   exit.writeUInt32LE(ppid, 48);
   return Buffer.concat([fork, exec, exit]);
 }

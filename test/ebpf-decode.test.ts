@@ -11,54 +11,39 @@ import { parseDnsAnswer } from '../src/platform/dns-answer.js';
 import { SYSCALLS, sysFlags, toSyscallEvent } from '../src/sources/ebpf/syscalls.js';
 import { applyKernelExec } from '../src/sources/ebpf/index.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
+import { execRecord as execRecordOf, pad8, recordHeader } from './helpers/ebpf-records.js';
 
 const BTIME = 1_795_000_000n * 1_000_000_000n;
 const OFFSET = BTIME + 123_456_789n; // REALTIME - BOOTTIME
 const clock = () => ({ offset: OFFSET, btimeNs: BTIME, clkTck: 100 });
 
+/** The test records' header: pid 4242-ish, tid pid+1, uid 1000, 5 s after boot, started 4.98… s after boot. */
 function header(b: Buffer, kind: number, size: number, pid: number, comm: string): void {
-  b.writeUInt16LE(kind, 0);
-  b.writeUInt16LE(size, 2);
-  b.writeUInt32LE(pid, 4);
-  b.writeUInt32LE(pid + 1, 8);
-  b.writeUInt32LE(1000, 12);
-  b.writeBigUInt64LE(5_000_000_000n, 16); // 5 s after boot
-  b.writeBigUInt64LE(4_987_654_321n, 24); // started 4.98… s after boot
-  b.write(comm, 32, 'latin1');
+  recordHeader(b, kind, size, { pid, tid: pid + 1, uid: 1000, tsNs: 5_000_000_000n, startNs: 4_987_654_321n, comm });
 }
 
-const pad8 = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((8 - (b.length % 8)) % 8)]);
-
 function execRecord(envText = 'HOME=/root\0WALLET=4abc\0'): Buffer {
-  const argv = Buffer.from('/usr/bin/true\0--donate-level\x001\0', 'latin1');
-  const fname = Buffer.from('/usr/bin/true\0');
-  const path = Buffer.from('true\0bin\0usr\0'); // leaf first
-  const cgroup = Buffer.from('docker-0123456789ab.scope\0system.slice\0'); // leaf first
-  const cgroup1 = Buffer.from('0123456789ab\0docker\0'); // the memory controller's v1 path, leaf first
-  const env = Buffer.from(envText, 'latin1');
-  const head = Buffer.alloc(200);
-  const size = 200 + argv.length + fname.length + path.length + cgroup.length + cgroup1.length + env.length;
-  header(head, 1, size, 4242, 'true');
-  head.writeUInt32LE(1, 48); // ppid
-  head.writeUInt32LE(322, 52); // execveat
-  head.writeUInt32LE(77, 56);
-  head.writeUInt16LE(argv.length, 60);
-  head.writeUInt16LE(fname.length, 62);
-  head.writeUInt16LE(path.length, 64);
-  head.writeUInt16LE(cgroup.length, 70);
-  head.writeUInt16LE(env.length, 72);
-  head.writeUInt16LE(1 | 8 | 32, 74); // upper layer of an overlay, facts read
-  [1000, 1001, 100, 101, 0xffffffff, 7, (4 << 8) | 1, (8 << 20) | 1].forEach((v, i) => head.writeUInt32LE(v, 76 + i * 4));
-  head.writeBigUInt64LE(123456n, 112); // ino
-  head.writeBigUInt64LE(1_700_000_000_000_000_001n, 120); // mtime
-  head.writeBigUInt64LE(1_700_000_000_000_000_002n, 128); // ctime
-  head.writeBigUInt64LE(4096n, 136); // size
-  head.writeUInt32LE(0o100755, 144);
-  head.writeBigUInt64LE(9876n, 160); // cgroup id
-  head.writeBigUInt64LE(1n << 21n, 168); // CAP_SYS_ADMIN effective
-  head.writeUInt16LE(cgroup1.length, 108);
-  head.writeBigUInt64LE(5n, 192); // v1 cgroup id
-  return pad8(Buffer.concat([head, argv, fname, path, cgroup, cgroup1, env]));
+  return execRecordOf({ pid: 4242, tid: 4243, uid: 1000, tsNs: 5_000_000_000n, startNs: 4_987_654_321n, comm: 'true' }, {
+    ppid: 1,
+    nr: 322, // execveat
+    envSize: 77,
+    argv: Buffer.from('/usr/bin/true\0--donate-level\x001\0', 'latin1'),
+    fname: Buffer.from('/usr/bin/true\0'),
+    path: Buffer.from('true\0bin\0usr\0'), // leaf first
+    cgroup: Buffer.from('docker-0123456789ab.scope\0system.slice\0'), // leaf first
+    cgroup1: Buffer.from('0123456789ab\0docker\0'), // the memory controller's v1 path, leaf first
+    env: Buffer.from(envText, 'latin1'),
+    flags: 1 | 8 | 32, // upper layer of an overlay, facts read
+    ids: [1000, 1001, 100, 101, 0xffffffff, 7, (4 << 8) | 1, (8 << 20) | 1],
+    ino: 123456n,
+    mtimeNs: 1_700_000_000_000_000_001n,
+    ctimeNs: 1_700_000_000_000_000_002n,
+    size: 4096n,
+    mode: 0o100755,
+    cgroupId: 9876n,
+    capEff: 1n << 21n, // CAP_SYS_ADMIN effective
+    cgroup1Id: 5n,
+  });
 }
 
 function sysRecord(nr: number, ret: number, args: bigint[], fill: (h: Buffer) => void, str = '', path = '', buf?: Buffer): Buffer {

@@ -161,7 +161,7 @@ export class ProcessTable {
   private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
   /** The last ancestor isSelf() found outside the agent's tree (see there). */
   private notSelf: Entry | undefined;
-  /** linkNow()'s pids seen (synchronous, so one array serves every call). */
+  /** walkAncestry()'s pids seen (synchronous, so one array serves every walk). */
   private readonly seenScratch: number[] = [];
   private lastCgroup: { id: bigint; id1: bigint; c: CgroupContainer | undefined } = { id: -1n, id1: -1n, c: undefined };
   /** The last fork read put off (readForkLater): they run in order, so awaiting it awaits them all. */
@@ -642,16 +642,9 @@ export class ProcessTable {
     const described = parent !== undefined && n.startTs !== undefined && n.vpid !== undefined;
     const skipRead = described || this.exitedSince(n.pid, seq) || (parent !== undefined && this.execPending(n.pid, seq));
     if (!skipRead && this.forkLater(n, seq, prior, false)) return;
-    const dir = `${this.procRoot}/${n.pid}`;
-    const statText = skipRead ? undefined : readSmallSync(`${dir}/stat`);
-    const statusText = statText === undefined ? undefined : readSmallSync(`${dir}/status`);
-    const stat = statText === undefined ? undefined : parseStat(statText);
-    const status = statusText === undefined ? undefined : parseStatus(statusText);
-    const btime = bootTimeNs(this.procRoot);
-    const startTs = stat && stat.pid === n.pid && btime !== undefined
-      ? startTsFromTicks(stat.starttime, btime, this.clkTck ?? clockTicks())
-      : n.startTs;
-    if (prior && prior.exactStart && startTs !== undefined && prior.info.start_ts !== startTs) this.counters.reused++;
+    const child = skipRead ? undefined : this.readForked(n.pid);
+    const startTs = child?.startTs ?? n.startTs;
+    this.countReuse(prior, startTs);
 
     if (!parent) {
       // Parent unknown and unreadable: read the child as it is now, if it is still there.
@@ -659,7 +652,24 @@ export class ProcessTable {
       if (!e) this.put(n.pid, { info: { pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.startTs ?? n.ts }, exactStart: n.startTs !== undefined });
       return;
     }
-    this.putForked(n, n.ppid, parent, startTs, stat, status);
+    this.putForked(n, n.ppid, parent, startTs, child?.stat, child?.status);
+  }
+
+  /** A forked child's stat and status, and its exact start time when stat names it (undefined: gone). */
+  private readForked(pid: number): { stat?: ProcStat; status?: ProcStatus; startTs?: bigint } | undefined {
+    const dir = `${this.procRoot}/${pid}`;
+    const statText = readSmallSync(`${dir}/stat`);
+    if (statText === undefined) return undefined;
+    const statusText = readSmallSync(`${dir}/status`);
+    const stat = parseStat(statText);
+    const btime = bootTimeNs(this.procRoot);
+    const startTs = stat && stat.pid === pid && btime !== undefined ? startTsFromTicks(stat.starttime, btime, this.clkTck ?? clockTicks()) : undefined;
+    return { stat, status: statusText === undefined ? undefined : parseStatus(statusText), startTs };
+  }
+
+  /** Count a pid reused: the table's entry for it is another process (an exact start that differs). */
+  private countReuse(prior: Entry | undefined, startTs: bigint | undefined): void {
+    if (prior && prior.exactStart && startTs !== undefined && prior.info.start_ts !== startTs) this.counters.reused++;
   }
 
   /**
@@ -693,16 +703,11 @@ export class ProcessTable {
     try {
       if (!forked || this.entries.get(n.pid) !== forked || forked.exitAt !== undefined) return;
       if (this.exitedSince(n.pid, seq) || this.execPending(n.pid, seq) || n.ppid === undefined) return;
-      const dir = `${this.procRoot}/${n.pid}`;
-      const statText = readSmallSync(`${dir}/stat`);
-      const stat = statText === undefined ? undefined : parseStat(statText);
-      const btime = bootTimeNs(this.procRoot);
-      if (!stat || stat.pid !== n.pid || btime === undefined) return;
-      const statusText = readSmallSync(`${dir}/status`);
-      const status = statusText === undefined ? undefined : parseStatus(statusText);
-      const startTs = startTsFromTicks(stat.starttime, btime, this.clkTck ?? clockTicks());
-      if (prior && prior.exactStart && prior.info.start_ts !== startTs) this.counters.reused++;
-      this.putForked(n, n.ppid, parent, startTs, stat, status);
+      const child = this.readForked(n.pid);
+      if (child?.startTs === undefined) return;
+      this.countReuse(prior, child.startTs);
+      const { status } = child;
+      this.putForked(n, n.ppid, parent, child.startTs, child.stat, status);
       // A uid change since the fork (onUid, a daemon dropping privileges) is the child's own, not
       // its parent's: status says what it is now.
       const e = this.entries.get(n.pid);
@@ -722,8 +727,7 @@ export class ProcessTable {
     const parent = this.entries.get(n.ppid);
     if (!parent || n.startTs === undefined || n.vpid === undefined) return false;
     this.counters.forks++;
-    const prior = this.entries.get(n.pid);
-    if (prior && prior.exactStart && prior.info.start_ts !== n.startTs) this.counters.reused++;
+    this.countReuse(this.entries.get(n.pid), n.startTs);
     this.putForked(n, n.ppid, parent, n.startTs);
     return true;
   }
@@ -805,8 +809,7 @@ export class ProcessTable {
 
   /** Point each ancestor's `parent` at the current entry of its parent pid, following reparenting. */
   private link(e: Entry): void {
-    const walk = this.linkSteps(e);
-    for (let step = walk.next(); !step.done; step = walk.next(this.load(step.value)));
+    this.walkAncestry(e, true);
   }
 
   /**
@@ -814,41 +817,31 @@ export class ProcessTable {
    * the walk given up, when it would read (what it set so far is right, and link() does the rest).
    */
   private linkNow(e: Entry): boolean {
-    // linkSteps() up to its first read, without a generator and a Set per exec: the ancestry is a
-    // handful of pids, so a linear search of the few seen is cheaper. Kept in step with linkSteps.
+    return this.walkAncestry(e, false);
+  }
+
+  /**
+   * The ancestry walk of link() and linkNow(). `read`: read an ancestor the table lacks (and a
+   * reparented child's stat) from /proc; without it, stop there and return false.
+   */
+  private walkAncestry(e: Entry, read: boolean): boolean {
     let cur = e;
+    // The ancestry is a handful of pids: a linear search of those seen is cheaper than a Set per
+    // exec. One array serves every walk (nothing in a walk starts another).
     const seen = this.seenScratch;
     seen.length = 0;
     seen.push(cur.info.pid);
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const ppid = cur.info.ppid;
+      let ppid = cur.info.ppid;
       if (ppid === undefined || ppid <= 0 || seen.includes(ppid)) {
         if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
         return true;
       }
-      const p = this.entries.get(ppid);
-      // Missing, or a reused pid (started after its child): linkSteps reads /proc here.
-      if (!p || startedAfter(p, cur)) return false;
-      if (cur.info.parent !== p.info) cur.info.parent = p.info;
-      seen.push(ppid);
-      cur = p;
-    }
-    return true;
-  }
-
-  /** link()'s walk: yields each parent pid it must read from /proc, and is given what the read found. */
-  private *linkSteps(e: Entry): Generator<number, void, Entry | undefined> {
-    let cur = e;
-    const seen = new Set<number>([cur.info.pid]);
-    for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      let ppid = cur.info.ppid;
-      if (ppid === undefined || ppid <= 0 || seen.has(ppid)) {
-        if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
-        return;
-      }
-      let p: Entry | undefined = this.entries.get(ppid) ?? (yield ppid);
+      let p = this.entries.get(ppid);
       // A parent always started before its child: a later start means the parent pid was reused
       // by an unrelated process after the real parent died.
+      if (!read && (!p || startedAfter(p, cur))) return false;
+      p ??= this.load(ppid);
       if (p && startedAfter(p, cur)) p = undefined;
       if (!p) {
         // The parent is gone: the kernel has reparented this process (to init or a subreaper),
@@ -857,22 +850,23 @@ export class ProcessTable {
         if (now && now.stat.ppid !== ppid) {
           ppid = now.stat.ppid;
           cur.info.ppid = ppid;
-          if (ppid <= 0 || seen.has(ppid)) {
+          if (ppid <= 0 || seen.includes(ppid)) {
             cur.info.parent = undefined;
-            return;
+            return true;
           }
-          p = this.entries.get(ppid) ?? (yield ppid);
+          p = this.entries.get(ppid) ?? this.load(ppid);
           if (p && startedAfter(p, cur)) p = undefined;
         }
       }
       if (!p) {
         cur.info.parent = undefined;
-        return;
+        return true;
       }
       if (cur.info.parent !== p.info) cur.info.parent = p.info;
-      seen.add(ppid);
+      seen.push(ppid);
       cur = p;
     }
+    return true;
   }
 
   /** Start hashing the executable unless its hash is known or on its way. */

@@ -34,8 +34,7 @@ import { PollLoop } from './poll-loop.js';
 import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../events.js';
-import { listPids, taskMark } from './netns.js';
-import { listPids as listPidsAsync } from '../platform/procfs.js';
+import { PidList } from './netns.js';
 import { setImmediate as turn } from 'node:timers/promises';
 import type { Source } from './types.js';
 
@@ -320,8 +319,8 @@ export class CpuSampler implements Source {
   private emit?: (ev: Event) => void;
   private loop: PollLoop | undefined;
   private seq = 0;
-  /** The last listing of /proc's pids, with the task mark taken before it (samePids). */
-  private listing: { mark: string; at: number; pids: number[] } | undefined;
+  /** /proc's pids, listed again only when the task mark moved (or PIDS_MAX_AGE_MS passed). */
+  private readonly pidList: PidList;
   /** Counts stop() calls: a sliced sample under way when the sampler stops is dropped. */
   private stops = 0;
   readonly stats: CpuSamplerStats = { samples: 0, events: 0, processes: 0, containers: 0, lastSampleMs: 0, maxSampleMs: 0, statReads: 0 };
@@ -337,6 +336,7 @@ export class CpuSampler implements Source {
     this.durationNs = BigInt(Math.round((opts.durationMs ?? 300_000) * 1e6));
     this.ticksPerSec = opts.clockTicks ?? 100;
     this.procRoot = opts.procRoot ?? '/proc';
+    this.pidList = new PidList(this.procRoot, PIDS_MAX_AGE_MS);
     this.cgroupRoot = opts.cgroupRoot ?? '/sys/fs/cgroup';
     const scopes = opts.scopes ?? ['process', 'container'];
     this.watchProcess = scopes.includes('process');
@@ -374,7 +374,7 @@ export class CpuSampler implements Source {
   sample(): void {
     const t0 = performance.now();
     try {
-      const walk = this.beginWalk(this.samePids() ?? this.keepPids(listPids(this.procRoot)));
+      const walk = this.beginWalk(this.pidList.get().pids);
       this.visit(walk, walk.pids.length);
       this.endWalk(walk);
     } catch (e) {
@@ -394,7 +394,7 @@ export class CpuSampler implements Source {
     let busy = 0;
     const stops = this.stops;
     try {
-      const pids = this.samePids() ?? this.keepPids(await listPidsAsync(this.procRoot));
+      const pids = await this.pidList.getAsync();
       if (this.stops !== stops) return;
       let t0 = performance.now();
       const walk = this.beginWalk(pids);
@@ -412,28 +412,6 @@ export class CpuSampler implements Source {
       this.onError(e);
     }
     this.finishStats(busy);
-  }
-
-  /**
-   * The last listing of /proc's pids when no task was created or ended since (taskMark), and it is
-   * less than PIDS_MAX_AGE_MS old: a quiet host's readdir of /proc is skipped (about 1 ms per
-   * 1,000 processes, every sample). Undefined when /proc must be listed again.
-   */
-  private samePids(): number[] | undefined {
-    const mark = taskMark(this.procRoot);
-    const listing = this.listing;
-    const now = performance.now();
-    if (mark !== undefined && listing && mark === listing.mark && now - listing.at < PIDS_MAX_AGE_MS) return listing.pids;
-    // Taken before the listing: a task created or ended while it runs moves the mark for next time.
-    this.listing = mark === undefined ? undefined : { mark, at: now, pids: [] };
-    return undefined;
-  }
-
-  private keepPids(pids: number[]): number[] {
-    // An empty listing (procfs unreadable for a moment) is never reused: it would forget every process.
-    if (pids.length === 0) this.listing = undefined;
-    else if (this.listing) this.listing.pids = pids;
-    return pids;
   }
 
   private finishStats(ms: number): void {

@@ -10,6 +10,7 @@
  * `revalidateMs` catches the few that do (setns, unshare) and pids reused between two refreshes.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { listPids as listPidsAsync } from '../platform/procfs.js';
 
 /** Numeric entries of /proc (processes; threads are not listed at the top level). */
 export function listPids(procRoot = '/proc'): number[] {
@@ -52,24 +53,43 @@ export function taskMark(procRoot = '/proc'): string | undefined {
 /**
  * /proc's pids, listed again only when a task was created or ended since the last listing
  * (taskMark), and at least every `maxAgeMs` whatever it says: on a quiet host most polls skip the
- * readdir of /proc (about 1 ms per 2,000 processes; issue 16's idle cost).
+ * readdir of /proc (about 1 ms per 2,000 processes; issue 16's idle cost). The connections poller
+ * and the CPU sampler each keep one.
  */
 export class PidList {
   private mark: string | undefined;
   private at = -Infinity;
   private pids: number[] = [];
+  /** Whether `pids` may be handed out again: an empty listing (procfs unreadable for a moment) never is. */
+  private reusable = false;
 
   constructor(private readonly procRoot = '/proc', private readonly maxAgeMs = 10_000, private readonly nowMs: () => number = () => performance.now()) {}
 
   /** The live pids, and whether they were listed anew (false: the same array as last time). */
   get(): { pids: number[]; listed: boolean } {
+    const same = this.reuse();
+    return same ? { pids: same, listed: false } : { pids: this.keep(listPids(this.procRoot)), listed: true };
+  }
+
+  /** get()'s pids, a new listing read off the event loop. */
+  async getAsync(): Promise<number[]> {
+    return this.reuse() ?? this.keep(await listPidsAsync(this.procRoot));
+  }
+
+  /** The last listing while it holds; else undefined, the mark taken now (before the new listing, so a task created or ended while it runs moves the mark for next time). */
+  private reuse(): number[] | undefined {
     const mark = taskMark(this.procRoot);
     const now = this.nowMs();
-    if (mark !== undefined && mark === this.mark && now - this.at < this.maxAgeMs) return { pids: this.pids, listed: false };
-    this.pids = listPids(this.procRoot);
+    if (this.reusable && mark !== undefined && mark === this.mark && now - this.at < this.maxAgeMs) return this.pids;
     this.mark = mark;
     this.at = now;
-    return { pids: this.pids, listed: true };
+    return undefined;
+  }
+
+  private keep(pids: number[]): number[] {
+    this.pids = pids;
+    this.reusable = pids.length > 0;
+    return pids;
   }
 }
 

@@ -148,59 +148,31 @@ function joinPath(b: Buffer, from: number, to: number): string {
   return comps.length === 0 ? (to > from ? '/' : '') : '/' + comps.reverse().join('/');
 }
 
-/** Paths kept per cache (a host runs few executables and has few cgroups). */
-const PATH_CACHE = 64;
+/** Values kept per cache: a host runs few executables, has few cgroups, and its shells pass on few environments. */
+const BYTES_CACHE = 64;
 
 /**
- * Decoded paths by their raw bytes: the same executable and cgroup come back exec after exec, so
- * the bytes are compared (memcmp) instead of split, reversed and joined again into a new string.
- */
-class PathCache {
-  private readonly byBytes = new Map<string, string>();
-  /** The last hit, checked first: a storm of one command repeats it. */
-  private lastBytes: Buffer | undefined;
-  private lastPath = '';
-
-  get(b: Buffer, from: number, to: number): string {
-    const len = to - from;
-    if (len <= 0) return '';
-    const lb = this.lastBytes;
-    if (lb !== undefined && lb.length === len && b.compare(lb, 0, len, from, to) === 0) return this.lastPath;
-    // latin1 maps each byte to one char: the key is the bytes themselves.
-    const key = b.toString('latin1', from, to);
-    let path = this.byBytes.get(key);
-    if (path === undefined) {
-      path = joinPath(b, from, to);
-      if (this.byBytes.size >= PATH_CACHE) this.byBytes.clear();
-      this.byBytes.set(key, path);
-    }
-    this.lastBytes = Buffer.from(b.subarray(from, to));
-    this.lastPath = path;
-    return path;
-  }
-}
-
-/** Lists kept by their bytes: most execs pass on their parent's environment unchanged. */
-const LIST_CACHE = 32;
-
-/**
- * A NUL-separated block (an environment, an argv) as its entries, the same array for the same
- * bytes (a storm of commands from one shell shares one): no split per exec, and one copy where the
- * process table keeps many processes. The arrays are never changed in place (readers slice, and
+ * Values decoded from a block of a record (a path, an environment, an argv), kept by the block's
+ * bytes, one per length: the same executable, cgroup and environment come back exec after exec,
+ * so the bytes are compared (memcmp) instead of split, reversed and joined again, and equal blocks
+ * give the same value (a storm of commands from one shell shares one array: one copy where the
+ * process table keeps many processes). Arrays are never changed in place (readers slice, and
  * redaction copies), so sharing is safe.
  */
-class ListCache {
-  private readonly byLength = new Map<number, { bytes: Buffer; env: string[] }>();
+class BytesCache<T> {
+  private readonly byLength = new Map<number, { bytes: Buffer; value: T }>();
 
-  get(b: Buffer, from: number, to: number): string[] {
-    const len = to - from;
+  constructor(private readonly decode: (b: Buffer, from: number, to: number) => T) {}
+
+  get(b: Buffer, from: number, to: number): T {
+    const len = Math.max(0, to - from);
     const hit = this.byLength.get(len);
-    if (hit && b.compare(hit.bytes, 0, len, from, to) === 0) return hit.env;
-    const env = splitNul(b, from, to);
-    if (this.byLength.size >= LIST_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
+    if (hit && b.compare(hit.bytes, 0, len, from, from + len) === 0) return hit.value;
+    const value = this.decode(b, from, from + len);
+    if (this.byLength.size >= BYTES_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
     this.byLength.delete(len);
-    this.byLength.set(len, { bytes: Buffer.from(b.subarray(from, to)), env });
-    return env;
+    this.byLength.set(len, { bytes: Buffer.from(b.subarray(from, from + len)), value });
+    return value;
   }
 }
 
@@ -243,8 +215,8 @@ export interface DecoderOptions {
 }
 
 export class RecordDecoder {
-  private readonly envs = new ListCache();
-  private readonly argvs = new ListCache();
+  private readonly envs = new BytesCache(splitNul);
+  private readonly argvs = new BytesCache(splitNul);
   private readonly lean: boolean;
   private readonly startRaw = new Big64();
   private readonly exeIno = new Big64();
@@ -256,9 +228,9 @@ export class RecordDecoder {
   private readonly capEff = new Big64();
   private readonly capPrm = new Big64();
   private readonly capInh = new Big64();
-  private readonly exePaths = new PathCache();
-  private readonly cgroupPaths = new PathCache();
-  private readonly cgroup1Paths = new PathCache();
+  private readonly exePaths = new BytesCache(joinPath);
+  private readonly cgroupPaths = new BytesCache(joinPath);
+  private readonly cgroup1Paths = new BytesCache(joinPath);
   /** ns per USER_HZ tick. */
   private readonly tick: bigint;
   /** The last start time converted: a process's fork, exec and exit records carry the same one. */
