@@ -191,7 +191,8 @@ struct {
 u64 fpu_followed = 0;
 
 static __always_inline void fpu_forget(u32 tgid) {
-  if (bpf_map_delete_elem(&fpu_stats, &tgid) == 0) __sync_fetch_and_add(&fpu_followed, -1);
+  /* Nothing followed (the usual host): no delete, whose bucket lock every exit would take. */
+  if (fpu_followed && bpf_map_delete_elem(&fpu_stats, &tgid) == 0) __sync_fetch_and_add(&fpu_followed, -1);
 }
 
 /* Room to build one record: a head, then variable parts at offsets masked below DATA_MASK. */
@@ -613,7 +614,9 @@ int BPF_PROG(mw_fork, struct task_struct *parent, struct task_struct *child) {
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(mw_exit, struct task_struct *p) {
   u32 tgid = BPF_CORE_READ(p, tgid), pid = BPF_CORE_READ(p, pid);
-  bpf_map_delete_elem(&stash, &pid);
+  /* A thread killed inside a reported syscall leaves its arguments: looked up first (lock-free),
+     so the usual exit, outside one, takes no bucket lock. */
+  if (bpf_map_lookup_elem(&stash, &pid)) bpf_map_delete_elem(&stash, &pid);
   if (tgid != pid) return 0; /* a thread */
   fpu_forget(tgid);
   struct mw_task t = {};
