@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +65,8 @@
  * under a flood. The agent passes sources.ebpf.gather_ms: shorter is faster alerts for more CPU
  * (at 1,000 execs/s, 2 ms cost some 50 µs more per exec than 4 ms; issue 16). */
 #define GATHER_US_DEFAULT 4000
+/* The reader's longest sleep with nothing to do (see reader_main). */
+#define IDLE_MS 1000
 #define GATHER_US_MAX 100000
 
 typedef struct {
@@ -104,6 +107,9 @@ typedef struct {
   long gather_ns;
   uint64_t last_ts; /* the newest record's CLOCK_BOOTTIME stamp (reader thread only) */
   atomic_int stop;  /* close() asked the reader to stop */
+  /* The reader_state map's value, mapped (MW_READER_*): whether the BPF programs wake the reader.
+   * NULL when it could not be mapped: the kernel's adaptive wake-up, as before. */
+  _Atomic uint32_t *state;
   /* The thread-safe function's context: freed with it, after its last batch (tsfn_finalize). */
   mw_shared *shared;
   atomic_uint_fast64_t queue_drops;
@@ -266,6 +272,11 @@ static int stopping(mw_ebpf *c) { return atomic_load_explicit(&c->stop, memory_o
  *     wake-up per gather under load instead of two;
  *   - a batch held for a busy JS thread is retried once per gather.
  */
+/* Tell the BPF programs whether a record must wake this thread (minewatch.h, MW_READER_*). */
+static void set_state(mw_ebpf *c, uint32_t s) {
+  if (c->state) atomic_store(c->state, s); /* sequentially consistent: a full barrier before the next look at the ring */
+}
+
 static void *reader_main(void *arg) {
   mw_ebpf *c = arg;
   char error[200] = "";
@@ -273,16 +284,33 @@ static void *reader_main(void *arg) {
   int held_ms = (int)((c->gather_ns + 999999) / 1000000);
   if (held_ms < 1) held_ms = 1;
   struct timespec gather = {c->gather_ns / 1000000000L, c->gather_ns % 1000000000L};
+  set_state(c, MW_READER_GATHER);
   while (!stopping(c)) {
     struct pollfd p[2] = {{.fd = epfd, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
-    /* Records held for a busy JS thread go once it has taken the last batch (checked each gather). */
-    int r = poll(p, 2, (c->batch && c->batch->len) ? held_ms : -1);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      snprintf(error, sizeof error, "ebpf: poll failed: %s", strerror(errno));
-      break;
+    /* Records held for a busy JS thread go once it has taken the last batch (checked each gather):
+     * meanwhile the kernel need not wake this thread. Else it sleeps until a record wakes it: once
+     * it has said so and looked at the ring a last time (see emit() in minewatch.bpf.c). */
+    int held = c->batch && c->batch->len;
+    int r = 0;
+    if (!held) {
+      set_state(c, MW_READER_WAIT);
+      r = ring_buffer__consume(c->rb);
+      if (r < 0 && r != -EINTR) {
+        snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-r));
+        break;
+      }
     }
-    if (p[1].revents) break;
+    if (r <= 0) {
+      /* The timeout only bounds what a missed wake-up could cost: the protocol leaves none. */
+      r = poll(p, 2, held ? held_ms : IDLE_MS);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        snprintf(error, sizeof error, "ebpf: poll failed: %s", strerror(errno));
+        break;
+      }
+      if (p[1].revents) break;
+    }
+    set_state(c, MW_READER_GATHER);
     int again = r > 0;
     do {
       /* Let a burst gather: one wake-up of this thread and of JS per gather at most, instead of
@@ -345,6 +373,8 @@ static void tsfn_finalize(napi_env env, void *data, void *hint) {
 }
 
 static void teardown(mw_ebpf *c) {
+  if (c->state) munmap((void *)c->state, (size_t)sysconf(_SC_PAGESIZE));
+  c->state = NULL;
   for (int i = 0; i < c->nlinks; i++) bpf_link__destroy(c->links[i]);
   c->nlinks = 0;
   if (c->rb) ring_buffer__free(c->rb);
@@ -597,6 +627,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     c->links[c->nlinks++] = l;
   }
   c->counters_fd = bpf_object__find_map_fd_by_name(c->obj, "counters");
+  int state_fd = bpf_object__find_map_fd_by_name(c->obj, "reader_state");
+  if (state_fd >= 0) {
+    void *m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
+    if (m != MAP_FAILED) c->state = m;
+  }
   c->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(c->obj, "events"), on_record, c, NULL);
   if (!c->rb || pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     err = errno;
