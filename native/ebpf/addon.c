@@ -16,8 +16,9 @@
  *         ERR_BPF_ATTACH    a tracepoint could not be attached
  *       callback(batch, offsetNs, error?) on the JS thread: batch is a Buffer of whole records
  *       (minewatch.h), offsetNs a bigint to add to their CLOCK_BOOTTIME stamps for epoch time.
- *   stats(handle) -> { events, drops, queueDrops, fpu }   drops: the ring buffer was full (kernel),
- *       queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint)
+ *   stats(handle) -> { events, drops, queueDrops, fpu, missedWakeups }   drops: the ring buffer was full
+ *       (kernel), queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint);
+ *       missedWakeups: times the reader's idle timeout found records no wake-up announced (a bug)
  *   setSysFlags(handle, Uint8Array(512))   what to report from now on (the rules changed)
  *   setReadPolicy(handle, mode, prefixes: string[], comms: string[])   opens for reading only:
  *       MW_READ_NONE, _ALL or _PREFIX with these path prefixes (each at most MW_PREFIX_MAX bytes)
@@ -113,6 +114,8 @@ typedef struct {
   /* The thread-safe function's context: freed with it, after its last batch (tsfn_finalize). */
   mw_shared *shared;
   atomic_uint_fast64_t queue_drops;
+  /* Records found by the idle timeout rather than a wake-up: the wake-up protocol failed (tests). */
+  atomic_uint_fast64_t missed_wakeups;
 } mw_ebpf;
 
 /* ---- libbpf's messages: kept, so a refusal can say why ---- */
@@ -311,6 +314,7 @@ static void *reader_main(void *arg) {
       if (p[1].revents) break;
     }
     set_state(c, MW_READER_GATHER);
+    int timed_out = r == 0 && !held;
     int again = r > 0;
     do {
       /* Let a burst gather: one wake-up of this thread and of JS per gather at most, instead of
@@ -322,6 +326,8 @@ static void *reader_main(void *arg) {
         snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-n));
         goto out;
       }
+      if (timed_out && n > 0) atomic_fetch_add(&c->missed_wakeups, 1);
+      timed_out = 0;
       if (flush(c, 1) < 0) goto out;
       again = n > 0 && c->gather_ns > 0 && boot_now_ns() - c->last_ts < (uint64_t)c->gather_ns / 2;
     } while (again);
@@ -707,6 +713,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "queueDrops", v);
   napi_create_string_utf8(env, c->fpu, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, o, "fpu", v);
+  napi_create_double(env, (double)atomic_load(&c->missed_wakeups), &v);
+  napi_set_named_property(env, o, "missedWakeups", v);
   return o;
 }
 
