@@ -97,6 +97,8 @@ typedef struct {
   struct ring_buffer *rb;
   int counters_fd;
   int flags_fd;
+  int stashed_fd;         /* sys_stashed: syscalls ever reported since load */
+  uint8_t stashed[512];   /* what it holds */
   int read_policy_fd;
   int read_prefixes_fd;
   int read_comms_fd;
@@ -455,8 +457,15 @@ static void *rodata_var(struct bpf_object *obj, struct bpf_map *rodata, const ch
 
 /* Write the per-syscall flags into the kernel's map: 0 on success, -1 with errno. */
 static int set_flags(mw_ebpf *c, const uint8_t flags[512]) {
+  uint32_t one = 1;
   for (uint32_t nr = 0; nr < 512; nr++) {
     uint32_t v = flags[nr];
+    /* Marked before it is reported, and never unmarked (the exit of a call begun under these
+     * flags must find its arguments whatever the next flags say). */
+    if (v && !c->stashed[nr]) {
+      if (bpf_map_update_elem(c->stashed_fd, &nr, &one, BPF_ANY) != 0) return -1;
+      c->stashed[nr] = 1;
+    }
     if (bpf_map_update_elem(c->flags_fd, &nr, &v, BPF_ANY) != 0) return -1;
   }
   return 0;
@@ -602,6 +611,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   break;
   }
   c->flags_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_flags");
+  c->stashed_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_stashed");
   c->read_policy_fd = bpf_object__find_map_fd_by_name(c->obj, "read_policy");
   c->read_prefixes_fd = bpf_object__find_map_fd_by_name(c->obj, "read_prefixes");
   c->read_comms_fd = bpf_object__find_map_fd_by_name(c->obj, "read_comms");
@@ -612,11 +622,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       break;
     }
   }
-  if (c->flags_fd < 0 || desc_fd < 0 || c->read_policy_fd < 0 || c->read_prefixes_fd < 0 || c->read_comms_fd < 0 || set_flags(c, flags) != 0) {
+  if (c->flags_fd < 0 || c->stashed_fd < 0 || desc_fd < 0 || c->read_policy_fd < 0 || c->read_prefixes_fd < 0 || c->read_comms_fd < 0 || set_flags(c, flags) != 0) {
     err = errno;
     teardown(c);
     free(c);
-    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags and sys_desc maps: %s (a stale build?)", path, strerror(err));
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags, sys_stashed and sys_desc maps: %s (a stale build?)", path, strerror(err));
   }
   struct bpf_program *prog;
   bpf_object__for_each_program(prog, c->obj) {

@@ -76,6 +76,18 @@ static __always_inline u32 sys_flag(u32 nr) {
   return f ? *f : 0;
 }
 
+/*
+ * Syscalls whose entry may have stashed arguments: every one reported at any time since load (the
+ * loader only ever sets these), so a call that began before the rules turned it off still finds
+ * its arguments at its exit. Any other exit, most of them, looks up nothing.
+ */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, NR_MAX);
+  __type(key, u32);
+  __type(value, u32);
+} sys_stashed SEC(".maps");
+
 /* The generic path's descriptors (MW_DESC_*), by syscall number: the loader fills them once. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -759,12 +771,20 @@ int BPF_PROG(mw_sys_enter, struct pt_regs *regs, long id) {
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
+  u64 nr_now = regs->orig_ax; /* the call this exit ends */
+  if (nr_now < NR_MAX) {
+    u32 k = nr_now;
+    u32 *stashed = bpf_map_lookup_elem(&sys_stashed, &k);
+    if (!stashed || !*stashed) return 0;
+  }
   u32 tid = (u32)bpf_get_current_pid_tgid();
   struct stash *sp = bpf_map_lookup_elem(&stash, &tid);
   if (!sp) return 0;
   struct stash st = *sp;
   bpf_map_delete_elem(&stash, &tid);
   u32 nr = st.nr;
+  /* Arguments of another call (a tracer changed the number under it): not this one's. */
+  if (nr != nr_now) return 0;
   if (nr >= NR_MAX || (sys_flag(nr) & MW_SYS_EXEC)) return 0; /* an exec that failed */
 
   struct scratch *s = get_scratch();
