@@ -159,6 +159,24 @@ describe('eBPF records', () => {
     }
   });
 
+  test('comms: each record its own name, through hits, near misses and more names than the decoder keeps', () => {
+    const d = new RecordDecoder(clock());
+    const task = (comm: string): Buffer => {
+      const b = Buffer.alloc(56);
+      header(b, 2, 56, 4300, comm);
+      return b;
+    };
+    // Names that differ in their first, middle or last byte, a 15-byte one, one with latin1 bytes;
+    // more distinct names than the decoder keeps, then the first ones again.
+    const names = ['sh', 'bash', 'sh', 'sh2', 'th', 'xmrig-worker-1', 'xmrig-worker-2', 'abcdefghijklmno', 'caf\xe9', 'sh', 'bash', 'xmrig-worker-1'];
+    const got = [...d.records(Buffer.concat(names.map(task)))].map((r) => r.comm);
+    assert.deepEqual(got, names);
+    // Bytes after the name's NUL are not part of it.
+    const junk = task('sh');
+    junk[40] = 0x41;
+    assert.equal([...d.records(junk)][0]?.comm, 'sh');
+  });
+
   test('the source\'s lean decoder leaves out only a fork\'s or exit\'s comm and an exec\'s filename', () => {
     const task = (kind: number): Buffer => {
       const b = Buffer.alloc(56);

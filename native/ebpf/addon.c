@@ -16,8 +16,9 @@
  *         ERR_BPF_ATTACH    a tracepoint could not be attached
  *       callback(batch, offsetNs, error?) on the JS thread: batch is a Buffer of whole records
  *       (minewatch.h), offsetNs a bigint to add to their CLOCK_BOOTTIME stamps for epoch time.
- *   stats(handle) -> { events, drops, queueDrops, fpu }   drops: the ring buffer was full (kernel),
- *       queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint)
+ *   stats(handle) -> { events, drops, queueDrops, fpu, missedWakeups }   drops: the ring buffer was full
+ *       (kernel), queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint);
+ *       missedWakeups: times the reader's idle timeout found records no wake-up announced (a bug)
  *   setSysFlags(handle, Uint8Array(512))   what to report from now on (the rules changed)
  *   setReadPolicy(handle, mode, prefixes: string[], comms: string[])   opens for reading only:
  *       MW_READ_NONE, _ALL or _PREFIX with these path prefixes (each at most MW_PREFIX_MAX bytes)
@@ -43,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +66,8 @@
  * under a flood. The agent passes sources.ebpf.gather_ms: shorter is faster alerts for more CPU
  * (at 1,000 execs/s, 2 ms cost some 50 µs more per exec than 4 ms; issue 16). */
 #define GATHER_US_DEFAULT 4000
+/* The reader's longest sleep with nothing to do (see reader_main). */
+#define IDLE_MS 1000
 #define GATHER_US_MAX 100000
 
 typedef struct {
@@ -74,6 +78,16 @@ typedef struct {
   uint8_t data[];
 } mw_batch;
 
+/* Shared by the reader and the JS thread, and outliving the handle (the thread-safe function's
+ * context, freed after its last batch). */
+typedef struct {
+  /* Batches handed to JS and not yet taken: while one is, the reader adds to the next instead of
+   * queueing another (a busy JS thread gets fewer, larger batches; an idle one gets them at once). */
+  atomic_int in_flight;
+  /* A batch JS is done with, kept for the reader's next one: no malloc and no growth per batch. */
+  _Atomic(mw_batch *) spare;
+} mw_shared;
+
 typedef struct {
   napi_env env;
   napi_threadsafe_function tsfn;
@@ -83,6 +97,8 @@ typedef struct {
   struct ring_buffer *rb;
   int counters_fd;
   int flags_fd;
+  int stashed_fd;         /* sys_stashed: syscalls ever reported since load */
+  uint8_t stashed[512];   /* what it holds */
   int read_policy_fd;
   int read_prefixes_fd;
   int read_comms_fd;
@@ -92,11 +108,16 @@ typedef struct {
   const char *fpu;
   mw_batch *batch; /* being filled by the ring buffer callback (reader thread only) */
   long gather_ns;
-  /* Batches handed to JS and not yet taken: while one is, the reader adds to the next instead of
-   * queueing another (a busy JS thread gets fewer, larger batches; an idle one gets them at once).
-   * The thread-safe function's context: freed with it, after its last batch (tsfn_finalize). */
-  atomic_int *in_flight;
+  uint64_t last_ts; /* the newest record's CLOCK_BOOTTIME stamp (reader thread only) */
+  atomic_int stop;  /* close() asked the reader to stop */
+  /* The reader_state map's value, mapped (MW_READER_*): whether the BPF programs wake the reader.
+   * NULL when it could not be mapped: the kernel's adaptive wake-up, as before. */
+  _Atomic uint32_t *state;
+  /* The thread-safe function's context: freed with it, after its last batch (tsfn_finalize). */
+  mw_shared *shared;
   atomic_uint_fast64_t queue_drops;
+  /* Records found by the idle timeout rather than a wake-up: the wake-up protocol failed (tests). */
+  atomic_uint_fast64_t missed_wakeups;
 } mw_ebpf;
 
 /* ---- libbpf's messages: kept, so a refusal can say why ---- */
@@ -165,11 +186,11 @@ static napi_value throw_code(napi_env env, const char *code, const char *fmt, ..
 
 /* ---- the reader thread ---- */
 
-static mw_batch *batch_new(void) {
-  mw_batch *b = malloc(sizeof(mw_batch) + BATCH_START);
+static mw_batch *batch_new(mw_shared *sh) {
+  mw_batch *b = sh ? atomic_exchange(&sh->spare, NULL) : NULL;
+  if (!b && (b = malloc(sizeof(mw_batch) + BATCH_START))) b->cap = BATCH_START;
   if (b) {
     b->len = 0;
-    b->cap = BATCH_START;
     b->error[0] = '\0';
   }
   return b;
@@ -181,15 +202,15 @@ static mw_batch *batch_new(void) {
 static int flush(mw_ebpf *c, int hold) {
   mw_batch *b = c->batch;
   if (!b || (b->len == 0 && !b->error[0])) return 0;
-  if (hold && !b->error[0] && atomic_load(c->in_flight) > 0) return 0;
+  if (hold && !b->error[0] && atomic_load(&c->shared->in_flight) > 0) return 0;
   b->offset = boot_offset();
-  atomic_fetch_add(c->in_flight, 1);
+  atomic_fetch_add(&c->shared->in_flight, 1);
   napi_status st = napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking);
   if (st == napi_ok) {
     c->batch = NULL;
     return 0;
   }
-  atomic_fetch_sub(c->in_flight, 1);
+  atomic_fetch_sub(&c->shared->in_flight, 1);
   if (st == napi_queue_full) {
     /* Count records, not bytes. */
     size_t n = 0;
@@ -211,7 +232,7 @@ static int on_record(void *ctx, void *data, size_t size) {
   if (size < sizeof(struct mw_hdr)) return 0;
   size_t padded = (size + 7) & ~(size_t)7; /* records stay 8-byte aligned for the JS decoder */
   if (c->batch && c->batch->len + padded > BATCH_BYTES && flush(c, 0) < 0) return -1;
-  if (!c->batch && !(c->batch = batch_new())) {
+  if (!c->batch && !(c->batch = batch_new(c->shared))) {
     atomic_fetch_add(&c->queue_drops, 1);
     return 0;
   }
@@ -230,47 +251,97 @@ static int on_record(void *ctx, void *data, size_t size) {
   memcpy(c->batch->data + c->batch->len, data, size);
   struct mw_hdr *h = (void *)(c->batch->data + c->batch->len);
   h->size = (unsigned short)size; /* the kernel's size, whatever the record claimed */
+  c->last_ts = h->ts;
   if (padded > size) memset(c->batch->data + c->batch->len + size, 0, padded - size);
   c->batch->len += padded;
   return 0;
+}
+
+static uint64_t boot_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_BOOTTIME, &t);
+  return (uint64_t)ts_ns(&t);
+}
+
+/* Whether close() has asked the reader to stop (checked between gathers without a syscall). */
+static int stopping(mw_ebpf *c) { return atomic_load_explicit(&c->stop, memory_order_acquire); }
+
+/*
+ * Wake-ups are most of the reader's cost (a context switch, and on a VM a timer's exits, cost far
+ * more than copying a gather's records), so it takes as few as it can:
+ *   - idle, it sleeps in poll until the kernel signals the first record (no timeout: close()
+ *     writes the wake pipe);
+ *   - then it gathers: sleeps `gather`, consumes, hands the batch on; while records are still
+ *     coming at the end of a gather (the newest younger than half a gather), it gathers again
+ *     straight away instead of waiting in poll for the next record and then sleeping as well: one
+ *     wake-up per gather under load instead of two;
+ *   - a batch held for a busy JS thread is retried once per gather.
+ */
+/* Tell the BPF programs whether a record must wake this thread (minewatch.h, MW_READER_*). */
+static void set_state(mw_ebpf *c, uint32_t s) {
+  if (c->state) atomic_store(c->state, s); /* sequentially consistent: a full barrier before the next look at the ring */
 }
 
 static void *reader_main(void *arg) {
   mw_ebpf *c = arg;
   char error[200] = "";
   int epfd = ring_buffer__epoll_fd(c->rb);
-  for (;;) {
+  int held_ms = (int)((c->gather_ns + 999999) / 1000000);
+  if (held_ms < 1) held_ms = 1;
+  struct timespec gather = {c->gather_ns / 1000000000L, c->gather_ns % 1000000000L};
+  set_state(c, MW_READER_GATHER);
+  while (!stopping(c)) {
     struct pollfd p[2] = {{.fd = epfd, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
-    /* Records held for a busy JS thread go once it has taken the last batch (checked each gather). */
-    int held_ms = (int)((c->gather_ns + 999999) / 1000000);
-    int r = poll(p, 2, (c->batch && c->batch->len) ? (held_ms > 0 ? held_ms : 1) : 1000);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      snprintf(error, sizeof error, "ebpf: poll failed: %s", strerror(errno));
-      break;
+    /* Records held for a busy JS thread go once it has taken the last batch (checked each gather):
+     * meanwhile the kernel need not wake this thread. Else it sleeps until a record wakes it: once
+     * it has said so and looked at the ring a last time (see emit() in minewatch.bpf.c). */
+    int held = c->batch && c->batch->len;
+    int r = 0;
+    if (!held) {
+      set_state(c, MW_READER_WAIT);
+      r = ring_buffer__consume(c->rb);
+      if (r < 0 && r != -EINTR) {
+        snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-r));
+        break;
+      }
     }
-    if (p[1].revents) break;
-    /* Let a burst gather: one wake-up of this thread and of JS per millisecond at most, instead of
-     * one per record (at 20,000 events/s that is most of the agent's CPU). */
-    if (r > 0) {
-      struct timespec gather = {c->gather_ns / 1000000000L, c->gather_ns % 1000000000L};
-      if (c->gather_ns > 0) nanosleep(&gather, NULL);
+    if (r <= 0) {
+      /* The timeout only bounds what a missed wake-up could cost: the protocol leaves none. */
+      r = poll(p, 2, held ? held_ms : IDLE_MS);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        snprintf(error, sizeof error, "ebpf: poll failed: %s", strerror(errno));
+        break;
+      }
+      if (p[1].revents) break;
     }
-    int n = ring_buffer__consume(c->rb);
-    if (n < 0 && n != -EINTR) {
-      snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-n));
-      break;
-    }
-    if (flush(c, 1) < 0) goto out;
+    set_state(c, MW_READER_GATHER);
+    int timed_out = r == 0 && !held;
+    int again = r > 0;
+    do {
+      /* Let a burst gather: one wake-up of this thread and of JS per gather at most, instead of
+       * one per record (at 20,000 events/s that is most of the agent's CPU). */
+      if (again && c->gather_ns > 0) nanosleep(&gather, NULL);
+      if (stopping(c)) goto out;
+      int n = ring_buffer__consume(c->rb);
+      if (n < 0 && n != -EINTR) {
+        snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-n));
+        goto out;
+      }
+      if (timed_out && n > 0) atomic_fetch_add(&c->missed_wakeups, 1);
+      timed_out = 0;
+      if (flush(c, 1) < 0) goto out;
+      again = n > 0 && c->gather_ns > 0 && boot_now_ns() - c->last_ts < (uint64_t)c->gather_ns / 2;
+    } while (again);
   }
 out:
   if (error[0]) {
-    if (!c->batch) c->batch = batch_new();
+    if (!c->batch) c->batch = batch_new(c->shared);
     if (c->batch) {
       snprintf(c->batch->error, sizeof c->batch->error, "%s", error);
-      atomic_fetch_add(c->in_flight, 1);
+      atomic_fetch_add(&c->shared->in_flight, 1);
       if (napi_call_threadsafe_function(c->tsfn, c->batch, napi_tsfn_nonblocking) == napi_ok) c->batch = NULL;
-      else atomic_fetch_sub(c->in_flight, 1);
+      else atomic_fetch_sub(&c->shared->in_flight, 1);
     }
   }
   free(c->batch);
@@ -281,9 +352,9 @@ out:
 /* ---- JS ---- */
 
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  atomic_int *in_flight = context;
+  mw_shared *sh = context;
   mw_batch *b = data;
-  atomic_fetch_sub(in_flight, 1);
+  atomic_fetch_sub(&sh->in_flight, 1);
   if (env && js_cb) {
     napi_value argv[3], undef;
     size_t argc = 2;
@@ -297,16 +368,21 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, js_cb, argc, argv, NULL);
   }
-  free(b);
+  /* Kept for the reader's next batch (one spare is enough: JS takes them one at a time). */
+  free(atomic_exchange(&sh->spare, b));
 }
 
 static void tsfn_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  free(data);
+  mw_shared *sh = data;
+  free(atomic_load(&sh->spare));
+  free(sh);
 }
 
 static void teardown(mw_ebpf *c) {
+  if (c->state) munmap((void *)c->state, (size_t)sysconf(_SC_PAGESIZE));
+  c->state = NULL;
   for (int i = 0; i < c->nlinks; i++) bpf_link__destroy(c->links[i]);
   c->nlinks = 0;
   if (c->rb) ring_buffer__free(c->rb);
@@ -320,6 +396,7 @@ static void cleanup_hook(void *arg);
 static void conn_close(mw_ebpf *c, int from_hook) {
   if (c->closed) return;
   c->closed = 1;
+  atomic_store_explicit(&c->stop, 1, memory_order_release);
   ssize_t w;
   do w = write(c->wake[1], "x", 1); while (w < 0 && errno == EINTR);
   pthread_join(c->thread, NULL);
@@ -380,8 +457,15 @@ static void *rodata_var(struct bpf_object *obj, struct bpf_map *rodata, const ch
 
 /* Write the per-syscall flags into the kernel's map: 0 on success, -1 with errno. */
 static int set_flags(mw_ebpf *c, const uint8_t flags[512]) {
+  uint32_t one = 1;
   for (uint32_t nr = 0; nr < 512; nr++) {
     uint32_t v = flags[nr];
+    /* Marked before it is reported, and never unmarked (the exit of a call begun under these
+     * flags must find its arguments whatever the next flags say). */
+    if (v && !c->stashed[nr]) {
+      if (bpf_map_update_elem(c->stashed_fd, &nr, &one, BPF_ANY) != 0) return -1;
+      c->stashed[nr] = 1;
+    }
     if (bpf_map_update_elem(c->flags_fd, &nr, &v, BPF_ANY) != 0) return -1;
   }
   return 0;
@@ -527,6 +611,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   break;
   }
   c->flags_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_flags");
+  c->stashed_fd = bpf_object__find_map_fd_by_name(c->obj, "sys_stashed");
   c->read_policy_fd = bpf_object__find_map_fd_by_name(c->obj, "read_policy");
   c->read_prefixes_fd = bpf_object__find_map_fd_by_name(c->obj, "read_prefixes");
   c->read_comms_fd = bpf_object__find_map_fd_by_name(c->obj, "read_comms");
@@ -537,11 +622,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       break;
     }
   }
-  if (c->flags_fd < 0 || desc_fd < 0 || c->read_policy_fd < 0 || c->read_prefixes_fd < 0 || c->read_comms_fd < 0 || set_flags(c, flags) != 0) {
+  if (c->flags_fd < 0 || c->stashed_fd < 0 || desc_fd < 0 || c->read_policy_fd < 0 || c->read_prefixes_fd < 0 || c->read_comms_fd < 0 || set_flags(c, flags) != 0) {
     err = errno;
     teardown(c);
     free(c);
-    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags and sys_desc maps: %s (a stale build?)", path, strerror(err));
+    return throw_code(env, "ERR_BPF_OBJECT", "%s: cannot fill the sys_flags, sys_stashed and sys_desc maps: %s (a stale build?)", path, strerror(err));
   }
   struct bpf_program *prog;
   bpf_object__for_each_program(prog, c->obj) {
@@ -558,6 +643,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     c->links[c->nlinks++] = l;
   }
   c->counters_fd = bpf_object__find_map_fd_by_name(c->obj, "counters");
+  int state_fd = bpf_object__find_map_fd_by_name(c->obj, "reader_state");
+  if (state_fd >= 0) {
+    void *m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
+    if (m != MAP_FAILED) c->state = m;
+  }
   c->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(c->obj, "events"), on_record, c, NULL);
   if (!c->rb || pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     err = errno;
@@ -566,10 +656,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_code(env, "ERR_BPF_ATTACH", "cannot set up the ring buffer reader: %s", strerror(err));
   }
   napi_create_string_utf8(env, "minewatch:ebpf", NAPI_AUTO_LENGTH, &resource);
-  c->in_flight = calloc(1, sizeof *c->in_flight);
-  if (!c->in_flight ||
-      napi_create_threadsafe_function(env, argv[2], NULL, resource, DEFAULT_QUEUE, 1, c->in_flight, tsfn_finalize, c->in_flight, call_js, &c->tsfn) != napi_ok) {
-    free(c->in_flight);
+  c->shared = calloc(1, sizeof *c->shared);
+  if (!c->shared ||
+      napi_create_threadsafe_function(env, argv[2], NULL, resource, DEFAULT_QUEUE, 1, c->shared, tsfn_finalize, c->shared, call_js, &c->tsfn) != napi_ok) {
+    free(c->shared);
     teardown(c);
     close(c->wake[0]);
     close(c->wake[1]);
@@ -577,13 +667,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_code(env, "ERR_BPF_ATTACH", "ebpf: cannot start the reader thread");
   }
   if (pthread_create(&c->thread, NULL, reader_main, c) != 0) {
-    napi_release_threadsafe_function(c->tsfn, napi_tsfn_release); /* frees in_flight */
+    napi_release_threadsafe_function(c->tsfn, napi_tsfn_release); /* frees shared */
     teardown(c);
     close(c->wake[0]);
     close(c->wake[1]);
     free(c);
     return throw_code(env, "ERR_BPF_ATTACH", "ebpf: cannot start the reader thread");
   }
+  pthread_setname_np(c->thread, "mw-ebpf-ring"); /* named in top -H and /proc/PID/task/TID/comm */
   napi_add_env_cleanup_hook(env, cleanup_hook, c);
   napi_create_external(env, c, handle_finalize, NULL, &handle);
   return handle;
@@ -632,6 +723,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "queueDrops", v);
   napi_create_string_utf8(env, c->fpu, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, o, "fpu", v);
+  napi_create_double(env, (double)atomic_load(&c->missed_wakeups), &v);
+  napi_set_named_property(env, o, "missedWakeups", v);
   return o;
 }
 

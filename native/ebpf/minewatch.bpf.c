@@ -76,6 +76,18 @@ static __always_inline u32 sys_flag(u32 nr) {
   return f ? *f : 0;
 }
 
+/*
+ * Syscalls whose entry may have stashed arguments: every one reported at any time since load (the
+ * loader only ever sets these), so a call that began before the rules turned it off still finds
+ * its arguments at its exit. Any other exit, most of them, looks up nothing.
+ */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, NR_MAX);
+  __type(key, u32);
+  __type(value, u32);
+} sys_stashed SEC(".maps");
+
 /* The generic path's descriptors (MW_DESC_*), by syscall number: the loader fills them once. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -132,6 +144,15 @@ struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 16 << 20);
 } events SEC(".maps");
+
+/* MW_READER_*: set by the reader thread through its mapping of this array. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u32);
+  __uint(map_flags, BPF_F_MMAPABLE);
+} reader_state SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -191,7 +212,8 @@ struct {
 u64 fpu_followed = 0;
 
 static __always_inline void fpu_forget(u32 tgid) {
-  if (bpf_map_delete_elem(&fpu_stats, &tgid) == 0) __sync_fetch_and_add(&fpu_followed, -1);
+  /* Nothing followed (the usual host): no delete, whose bucket lock every exit would take. */
+  if (fpu_followed && bpf_map_delete_elem(&fpu_stats, &tgid) == 0) __sync_fetch_and_add(&fpu_followed, -1);
 }
 
 /* Room to build one record: a head, then variable parts at offsets masked below DATA_MASK. */
@@ -213,12 +235,29 @@ static __always_inline void count(u32 idx) {
   if (c) *c += 1;
 }
 
+/*
+ * Wake the reader only when it sleeps (MW_READER_WAIT): while it gathers, a wake-up would be an
+ * interrupt for nobody on this CPU, charged to the process that execs (about 1 µs a record on
+ * average, measured; issue 16). The reader sets WAIT, then looks at the ring once more, then
+ * sleeps; this side writes its record, then reads the state again: of a record written while the
+ * reader was going to sleep, either the reader's last look sees it, or the second read here sees
+ * WAIT and an empty nudge record (too short for the loader to keep) wakes it.
+ */
 static __always_inline void emit(void *rec, u64 size) {
   if (size > SCRATCH - 1) size = SCRATCH - 1;
-  if (bpf_ringbuf_output(&events, rec, size, 0) == 0)
-    count(MW_CNT_EVENTS);
-  else
+  u32 zero = 0;
+  volatile u32 *state = bpf_map_lookup_elem(&reader_state, &zero);
+  u32 was = state ? *state : MW_READER_ANY;
+  u64 flags = was == MW_READER_GATHER ? BPF_RB_NO_WAKEUP : was == MW_READER_WAIT ? BPF_RB_FORCE_WAKEUP : 0;
+  if (bpf_ringbuf_output(&events, rec, size, flags) != 0) {
     count(MW_CNT_DROPS);
+    return;
+  }
+  count(MW_CNT_EVENTS);
+  if (was == MW_READER_GATHER && state && *state == MW_READER_WAIT) {
+    u64 nudge = 0;
+    bpf_ringbuf_output(&events, &nudge, sizeof nudge, BPF_RB_FORCE_WAKEUP);
+  }
 }
 
 static __always_inline struct scratch *get_scratch(void) {
@@ -613,7 +652,9 @@ int BPF_PROG(mw_fork, struct task_struct *parent, struct task_struct *child) {
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(mw_exit, struct task_struct *p) {
   u32 tgid = BPF_CORE_READ(p, tgid), pid = BPF_CORE_READ(p, pid);
-  bpf_map_delete_elem(&stash, &pid);
+  /* A thread killed inside a reported syscall leaves its arguments: looked up first (lock-free),
+     so the usual exit, outside one, takes no bucket lock. */
+  if (bpf_map_lookup_elem(&stash, &pid)) bpf_map_delete_elem(&stash, &pid);
   if (tgid != pid) return 0; /* a thread */
   fpu_forget(tgid);
   struct mw_task t = {};
@@ -730,12 +771,20 @@ int BPF_PROG(mw_sys_enter, struct pt_regs *regs, long id) {
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(mw_sys_exit, struct pt_regs *regs, long ret) {
+  u64 nr_now = regs->orig_ax; /* the call this exit ends */
+  if (nr_now < NR_MAX) {
+    u32 k = nr_now;
+    u32 *stashed = bpf_map_lookup_elem(&sys_stashed, &k);
+    if (!stashed || !*stashed) return 0;
+  }
   u32 tid = (u32)bpf_get_current_pid_tgid();
   struct stash *sp = bpf_map_lookup_elem(&stash, &tid);
   if (!sp) return 0;
   struct stash st = *sp;
   bpf_map_delete_elem(&stash, &tid);
   u32 nr = st.nr;
+  /* Arguments of another call (a tracer changed the number under it): not this one's. */
+  if (nr != nr_now) return 0;
   if (nr >= NR_MAX || (sys_flag(nr) & MW_SYS_EXEC)) return 0; /* an exec that failed */
 
   struct scratch *s = get_scratch();

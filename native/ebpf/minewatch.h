@@ -54,6 +54,13 @@
 #define MW_CNT_EVENTS 1     /* records written */
 #define MW_CNT_N 4
 
+/* The reader thread's state (the one value of the `reader_state` map, which the reader maps and
+ * writes): whether a record must wake it. A wake-up is an interrupt (irq_work) on the CPU of the
+ * process that execs, however nobody waits: only a reader asleep in poll is woken. */
+#define MW_READER_ANY 0      /* not told (a loader without the map mapped): the kernel's adaptive wake-up */
+#define MW_READER_GATHER 1   /* awake, gathering: no wake-up */
+#define MW_READER_WAIT 2     /* asleep in poll, or about to be: every record wakes it */
+
 struct mw_config {
   unsigned int self_tgid; /* the agent: its own syscalls are not reported */
   unsigned int fpu;       /* RandomX detector on */

@@ -43,6 +43,12 @@ export interface EbpfStats {
   queueDrops: number;
   /** The RandomX detector: on, off, or missing (no x86_fpu_regs_deactivated tracepoint). */
   fpu: 'on' | 'off' | 'missing';
+  /**
+   * Times the reader's idle timeout found records that no wake-up announced: the kernel wakes the
+   * reader only while it sleeps (minewatch.h, MW_READER_*), so anything but 0 is a bug. Absent
+   * from builds before it.
+   */
+  missedWakeups?: number;
 }
 
 export type EbpfHandle = { readonly __brand: 'minewatch_ebpf_handle' };

@@ -206,6 +206,40 @@ class Big64 {
   }
 }
 
+/** Names kept by CommCache: a storm's records repeat a handful of names (the shell, the command). */
+const COMMS = 4;
+
+/**
+ * A record's comm (16 bytes, NUL padded) as text, the last few kept by their bytes: four 32-bit
+ * compares instead of a search for the NUL and a new string per record, and equal names share one
+ * string.
+ */
+class CommCache {
+  private readonly words = new Int32Array(COMMS * 4);
+  private readonly texts: string[] = [];
+  private next = 0;
+
+  get(b: Buffer, at: number): string {
+    const w0 = b.readInt32LE(at);
+    const w1 = b.readInt32LE(at + 4);
+    const w2 = b.readInt32LE(at + 8);
+    const w3 = b.readInt32LE(at + 12);
+    const words = this.words;
+    for (let i = 0; i < this.texts.length; i++) {
+      const k = i * 4;
+      if (words[k] === w0 && words[k + 1] === w1 && words[k + 2] === w2 && words[k + 3] === w3) return this.texts[i]!;
+    }
+    const i = this.next;
+    this.next = (i + 1) % COMMS;
+    const k = i * 4;
+    words[k] = w0;
+    words[k + 1] = w1;
+    words[k + 2] = w2;
+    words[k + 3] = w3;
+    return (this.texts[i] = cstr(b, at, at + 16));
+  }
+}
+
 export interface DecoderOptions {
   /**
    * Leave out what the driver's source never reads (default false): a fork's or exit's comm
@@ -215,6 +249,7 @@ export interface DecoderOptions {
 }
 
 export class RecordDecoder {
+  private readonly comms = new CommCache();
   private readonly envs = new BytesCache(splitNul);
   private readonly argvs = new BytesCache(splitNul);
   private readonly lean: boolean;
@@ -346,7 +381,7 @@ export class RecordDecoder {
         };
         return {
           kind: 'exec',
-          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.comms.get(b, o + 32),
           ppid: b.readUInt32LE(o + 48),
           nr: b.readUInt32LE(o + 52),
           envSize: b.readUInt32LE(o + 56),
@@ -361,8 +396,8 @@ export class RecordDecoder {
       case EV_EXIT:
         if (size < TASK_SIZE) return undefined;
         // One slot, two meanings: an exit's wait status, a fork child's pid in its own namespace.
-        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
-        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : cstr(b, o + 32, o + 48), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
+        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : this.comms.get(b, o + 32), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
+        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : this.comms.get(b, o + 32), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
       case EV_SYSCALL: {
         if (size < SYS_HEAD) return undefined;
         const strLen = b.readUInt16LE(o + 108);
@@ -376,7 +411,7 @@ export class RecordDecoder {
         for (let i = 0; i < 6; i++) args.push(b.readBigUInt64LE(o + 56 + i * 8));
         return {
           kind: 'sys',
-          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.comms.get(b, o + 32),
           ret: Number(b.readBigInt64LE(o + 48)),
           args,
           nr: b.readUInt32LE(o + 104),
@@ -401,7 +436,7 @@ export class RecordDecoder {
         if (size < FPU_SIZE) return undefined;
         return {
           kind: 'fpu',
-          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: cstr(b, o + 32, o + 48),
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.comms.get(b, o + 32),
           count: Number(b.readBigUInt64LE(o + 48)),
           changes: Number(b.readBigUInt64LE(o + 56)),
           first: b.readBigUInt64LE(o + 64) + this.clock.offset,
