@@ -27,11 +27,14 @@ export function exeFileKey(f: KernelExecFacts): string {
 
 let lastKey = { dev: -1n, ino: -1n, mtime: -1n, size: -1n, key: '' };
 
+/** What an exec keeps of the process it replaces (the table's forked image: table-entry.ts execBase). */
+export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env'>;
+
 /**
- * The ProcessInfo of a kernel-described exec. `prior` is the table's entry for the pid (the forked
- * image), `groups` its supplementary groups (exe writability).
+ * The ProcessInfo of a kernel-described exec. `prior` is what the table's entry for the pid (the
+ * forked image) keeps through an exec, `groups` its supplementary groups (exe writability).
  */
-export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFacts, prior: ProcessInfo | undefined, groups: readonly number[] | undefined): ProcessInfo {
+export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFacts, prior: ExecBase | undefined, groups: readonly number[] | undefined): ProcessInfo {
   const info: ProcessInfo = {
     pid,
     tid: pid,
