@@ -541,10 +541,31 @@ test('ancestry: a walk that stops at an ancestor walked before still follows an 
     w.fp.add({ pid: 900, ppid: 1, comm: 'worker', argv: ['worker'], starttime: 500 });
     table.applyNow(exit(800));
     now += 5001;
-    table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    await table.onNotice({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
     assert.equal(table.get(800), undefined);
     const orphan = await table.lookup(900);
     assert.deepEqual([orphan?.ppid, orphan?.parent?.name], [1, 'systemd']);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('applyNow drops exited entries past their grace as notices keep coming, without the sweeper', () => {
+  const w = world();
+  let now = 10_000;
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 5000, now: () => now });
+  try {
+    table.seed();
+    const t0 = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    table.applyNow({ ...fork(800, 700), startTs: t0, vpid: 9 });
+    table.applyNow(exit(800));
+    now += 4999;
+    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    assert.equal(table.get(800)?.name, 'sh', 'in its grace');
+    now += 2;
+    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    assert.equal(table.get(800), undefined, 'gone after it');
   } finally {
     table.close();
     w.cleanup();
