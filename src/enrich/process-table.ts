@@ -123,6 +123,8 @@ export interface ProcessTableStats {
 }
 
 const MAX_DEPTH = 256;
+/** A host process's context: one object for every event (nothing writes to an event's container). */
+const HOST_CONTEXT: { readonly container: ContainerInfo } = Object.freeze({ container: Object.freeze(hostContainer()) });
 /** applyNow() sweeps exited entries past their grace once per this many notices. */
 const SWEEP_EVERY = 32;
 const last = (a: number[] | undefined): number | undefined => (a && a.length > 0 ? a[a.length - 1] : undefined);
@@ -842,6 +844,18 @@ export class ProcessTable {
   private walkAncestry(e: Entry, read: boolean): boolean {
     const epoch = this.linkEpoch;
     if (e.linkedAt === epoch) return true;
+    // The common case first: the parent walked whole already (the next command of a shell or a
+    // make), one step and no scratch arrays.
+    const first = e.info.ppid;
+    if (first !== undefined && first > 0 && first !== e.info.pid) {
+      const p = this.entries.get(first);
+      if (p !== undefined && p !== e && p.linkedAt === epoch && !startedAfter(p, e)) {
+        if (e.info.parent !== p.info) e.info.parent = p.info;
+        p.isParent = true;
+        e.linkedAt = epoch;
+        return true;
+      }
+    }
     let cur = e;
     // The ancestry is a handful of pids: a linear search of those seen is cheaper than a Set per
     // exec. One array serves every walk (nothing in a walk starts another).
@@ -934,7 +948,7 @@ export class ProcessTable {
 
   /** The container and pod as known now (no wait for the runtime). */
   private contextNow(e: Entry): { container: ContainerInfo; k8s?: K8sInfo } {
-    if (!e.cgroup) return { container: hostContainer() };
+    if (!e.cgroup) return HOST_CONTEXT;
     const r = this.containers.get(e.cgroup);
     return r.k8s ? { container: r.container, k8s: r.k8s } : { container: r.container };
   }
