@@ -27,6 +27,18 @@ export function exeFileKey(f: KernelExecFacts): string {
 
 let lastKey = { dev: -1n, ino: -1n, mtime: -1n, size: -1n, key: '' };
 
+/**
+ * argv[1..] of the last exec's argv, shared: the decoder gives the same command line one array
+ * (decode.ts BytesCache), and under a storm of one command each exec'd entry kept a copy of its own
+ * for its exit grace. Nothing writes to a ProcessInfo's args.
+ */
+function argsOf(argv: string[]): string[] {
+  if (argv !== lastArgv.argv) lastArgv = { argv, args: argv.slice(1) };
+  return lastArgv.args;
+}
+
+let lastArgv: { argv: string[]; args: string[] } = { argv: [], args: [] };
+
 /** What an exec keeps of the process it replaces (the table's forked image: table-entry.ts execBase). */
 export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env'>;
 
@@ -56,7 +68,7 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     start_ts: k.startTs,
     // An empty argv gives exe "" and no args, as /proc's empty cmdline does.
     exe: k.argv[0] ?? '',
-    args: k.argv.slice(1),
+    args: argsOf(k.argv),
     exepath: exepath || undefined,
     exe_deleted: exepath ? (flags & EXE_DELETED) !== 0 : undefined,
     // From the kernel's view of the file, whether or not it could be named.

@@ -176,7 +176,7 @@ export class ProcessTable {
   /** Per pid, the number of the last exec notice that arrived and is not yet applied. */
   private readonly execNoticed = new Map<number, number>();
   /** Exited entries in exit order, which is also the order their grace ends in. */
-  private exiting: Array<{ pid: number; e: Entry }> = [];
+  private exiting: Entry[] = [];
   private exitHead = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, unsettled: 0, described: 0, reused: 0, lookupMisses: 0, errors: 0 };
@@ -354,11 +354,12 @@ export class ProcessTable {
   private sweep(force: boolean): void {
     const now = this.now();
     while (this.exitHead < this.exiting.length) {
-      const x = this.exiting[this.exitHead]!;
-      if (!force && x.e.exitAt !== undefined && x.e.exitAt > now) break;
+      const e = this.exiting[this.exitHead]!;
+      if (!force && e.exitAt !== undefined && e.exitAt > now) break;
       this.exitHead++;
       // Unless the pid already belongs to a new process.
-      if (this.entries.get(x.pid) === x.e) this.drop(x.pid, x.e);
+      const pid = e.pid;
+      if (this.entries.get(pid) === e) this.drop(pid, e);
     }
     if (this.exitHead === this.exiting.length) {
       this.exiting = [];
@@ -800,7 +801,7 @@ export class ProcessTable {
       return;
     }
     e.exitAt = this.now() + this.grace;
-    this.exiting.push({ pid: n.pid, e });
+    this.exiting.push(e);
   }
 
   private onUid(n: ProcNotice): void {

@@ -98,6 +98,11 @@ export class Entry implements EntryFacts {
     this.fork = undefined;
   }
 
+  /** The pid, without building a forked child's image. */
+  get pid(): number {
+    return this.own !== undefined ? this.own.pid : this.fork!.pid;
+  }
+
   /** The start time, without building a forked child's image. */
   get startTs(): bigint | undefined {
     return this.own !== undefined ? this.own.start_ts : this.fork?.startTs;
