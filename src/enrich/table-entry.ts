@@ -12,9 +12,10 @@
  *
  * Sound because the table never changes a ProcessInfo's image in place: an exec or a uid change
  * gives the process a new object, so the parent's object at fork time is what the child copied.
- * The two in-place changes other code makes are covered: a hash set later is of the same file (the
- * child's too), and a chdir the fd table applies to the parent after the fork (fd-table.ts) is not
- * the child's: the cwd is kept from fork time. A child of a lazy child reads its parent's `info`,
+ * The in-place changes made to a ProcessInfo are covered: a hash set later is of the same file (the
+ * child's too), the ancestry walk's ppid and parent links are the child's own, and a chdir the fd
+ * table applies to the parent after the fork (fd-table.ts) is not the child's: the cwd is kept from
+ * fork time. A child of a lazy child reads its parent's `info`,
  * which builds it: a chain of forks never looks through more than one image.
  */
 import type { ProcessInfo } from '../events.js';
