@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { SyscallEvent } from '../src/events.js';
 import { ContainerResolver, DockerClient } from '../src/enrich/containers.js';
 import { ProcessTable } from '../src/enrich/process-table.js';
+import { FdTable } from '../src/enrich/fd-table.js';
 import { readProcessSync } from '../src/platform/procfs.js';
 import { UserDb } from '../src/enrich/users.js';
 import { EXE_KNOWN, EXE_OVERLAY, EXE_UPPER, type KernelExecFacts, type ProcNotice } from '../src/sources/types.js';
@@ -430,6 +431,143 @@ test('applyNow: described notices apply at once, as onNotice would, and wait the
   } finally {
     table.close();
     twin.close();
+    w.cleanup();
+  }
+});
+
+/** The eBPF exec record's facts of a plain host command, for the forked-image tests. */
+function hostFacts(vpid: number): KernelExecFacts {
+  return {
+    ruid: 0, euid: 0, rgid: 0, egid: 0, loginuid: undefined, vpid, tty: 0,
+    exeFlags: EXE_KNOWN, exeDev: 0x2an, exeIno: 5151n, exeMtimeNs: 5n, exeCtimeNs: 6n, exeSize: 100n,
+    exeMode: 0o100755, exeUid: 0, exeGid: 0,
+    cgroupId: 77n, cgroupPath: `/system.slice/docker-${NGINX_ID}.scope`, cgroup1Id: 0n, cgroup1Path: '',
+    capEff: 0n, capPrm: 0n, capInh: 0n, env: ['PATH=/bin'],
+  };
+}
+
+const described = (pid: number, ppid: number, comm: string, startTs: bigint): ProcNotice => ({
+  ...exec(pid),
+  exec: { type: 'execve', comm, argv: [comm, '--flag'], exepath: `/usr/bin/${comm}`, uid: 0, ppid, startTs, facts: hostFacts(pid) },
+});
+
+test('a forked child is its parent as at the fork: a later exec, uid change or chdir of the parent does not reach it', () => {
+  const w = world();
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
+  const eager = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
+  try {
+    table.seed();
+    eager.seed();
+    const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    // The twin table builds the child at once: what the lazy one must give when read later.
+    assert.equal(eager.applyNow({ ...fork(800, 700), startTs, vpid: 9 }), null);
+    const want = { ...eager.get(800)! };
+    assert.equal(table.applyNow({ ...fork(800, 700), startTs, vpid: 9 }), null);
+    const sh = table.get(700)!;
+    // After the fork the parent moves on: a chdir (the fd table sets proc.cwd in place), then an
+    // exec and a uid change (new ProcessInfo objects).
+    new FdTable().apply({ source: 'syscall', type: 'chdir', ts: 1n, res: 0, proc: sh, args: { res: 0, path: '/tmp' } } as SyscallEvent);
+    assert.equal(table.get(700)?.cwd, '/tmp');
+    assert.ok(table.applyNow(described(700, 600, 'xmrig', BigInt(FAKE_BTIME) * 1_000_000_000n + 3_000_000_000n)));
+    assert.equal(table.applyNow({ kind: 'uid', pid: 700, tid: 700, ruid: 1000, euid: 1000, ts: 3n }), null);
+    assert.equal(table.get(700)?.name, 'xmrig');
+
+    const child = table.get(800)!;
+    for (const k of ['name', 'exe', 'args', 'exepath', 'uid', 'user', 'gid', 'sid', 'vpgid', 'tty', 'env', 'pid', 'tid', 'ppid', 'vpid', 'vtid', 'start_ts'] as const) {
+      assert.deepEqual(child[k], want[k], k);
+    }
+    assert.deepEqual([child.name, child.uid, child.cwd, child.vpid, child.start_ts], ['sh', 0, '/', 9, startTs], 'as at the fork');
+    assert.equal(child.parent, sh, 'its parent as it was');
+    assert.equal(table.get(800), child, 'built once');
+    // Its own children: a chain of forks reads through one image at most.
+    assert.equal(table.applyNow({ ...fork(900, 800), startTs: startTs + 1n, vpid: 10 }), null);
+    assert.deepEqual([table.get(900)?.name, table.get(900)?.parent, table.get(900)?.parent?.parent], ['sh', child, sh]);
+    assert.equal(table.get(900)?.cwd, '/');
+  } finally {
+    table.close();
+    eager.close();
+    w.cleanup();
+  }
+});
+
+test("an exec replaces a forked child never read: the exec keeps the cwd and session of the fork, not the parent's later ones", () => {
+  const w = world();
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
+  try {
+    table.seed();
+    const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    assert.equal(table.applyNow({ ...fork(800, 700), startTs, vpid: 9 }), null);
+    const sh = table.get(700)!;
+    sh.cwd = '/tmp'; // the parent's chdir after the fork (fd-table.ts sets it in place)
+    const ev = table.applyNow(described(800, 700, 'curl', startTs));
+    assert.ok(ev);
+    assert.deepEqual([ev.proc.name, ev.proc.cwd, ev.proc.sid, ev.proc.vpgid, ev.proc.parent], ['curl', '/', sh.sid, sh.vpgid, sh]);
+    // A fork into a pid namespace of its own: the parent's group is not in its view.
+    assert.equal(table.applyNow({ ...fork(801, 700), startTs, vpid: 801 }), null);
+    const ns = table.applyNow(described(801, 700, 'curl', startTs));
+    assert.ok(ns);
+    assert.equal(ns.proc.vpgid, undefined);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('ancestry: a walk that stops at an ancestor walked before still follows an ancestor that exec\'d, changed uid or exited since', async () => {
+  const w = world();
+  let now = 10_000;
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 5000, now: () => now });
+  try {
+    table.seed();
+    const t0 = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    // sh(700) → loader(800) → worker(900): every walk goes up to systemd once.
+    table.applyNow({ ...fork(800, 700), startTs: t0, vpid: 9 });
+    assert.equal(table.applyNow(described(800, 700, 'loader', t0))?.proc.parent?.name, 'sh');
+    table.applyNow({ ...fork(900, 800), startTs: t0 + 1n, vpid: 10 });
+    const worker = table.applyNow(described(900, 800, 'worker', t0 + 1n));
+    assert.deepEqual([worker?.proc.parent?.name, worker?.proc.parent?.parent?.name, worker?.proc.parent?.parent?.parent?.name], ['loader', 'sh', 'bash']);
+    // Another command of the same loader: its walk stops at the loader, linked already.
+    table.applyNow({ ...fork(901, 800), startTs: t0 + 2n, vpid: 11 });
+    assert.equal(table.applyNow(described(901, 800, 'worker', t0 + 2n))?.proc.parent?.parent?.name, 'sh');
+    // The grandparent execs: the next walk through the loader finds its new image.
+    table.applyNow(described(700, 600, 'python3', BigInt(FAKE_BTIME) * 1_000_000_000n + 3_000_000_000n));
+    table.applyNow({ ...fork(902, 800), startTs: t0 + 3n, vpid: 12 });
+    assert.equal(table.applyNow(described(902, 800, 'worker', t0 + 3n))?.proc.parent?.parent?.name, 'python3');
+    assert.equal((await table.lookup(900))?.parent?.parent?.name, 'python3', 'an earlier child, looked up again');
+    // The loader changes uid: its children name the new one.
+    table.applyNow({ kind: 'uid', pid: 800, tid: 800, ruid: 1000, euid: 1000, ts: 3n });
+    assert.equal((await table.lookup(900))?.parent?.uid, 1000);
+    // The loader exits and its grace ends: the worker is reparented to init.
+    w.fp.add({ pid: 900, ppid: 1, comm: 'worker', argv: ['worker'], starttime: 500 });
+    table.applyNow(exit(800));
+    now += 5001;
+    await table.onNotice({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    assert.equal(table.get(800), undefined);
+    const orphan = await table.lookup(900);
+    assert.deepEqual([orphan?.ppid, orphan?.parent?.name], [1, 'systemd']);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('applyNow drops exited entries past their grace as notices keep coming, without the sweeper', () => {
+  const w = world();
+  let now = 10_000;
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 5000, now: () => now });
+  try {
+    table.seed();
+    const t0 = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    table.applyNow({ ...fork(800, 700), startTs: t0, vpid: 9 });
+    table.applyNow(exit(800));
+    now += 4999;
+    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    assert.equal(table.get(800)?.name, 'sh', 'in its grace');
+    now += 2;
+    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    assert.equal(table.get(800), undefined, 'gone after it');
+  } finally {
+    table.close();
     w.cleanup();
   }
 });

@@ -88,3 +88,31 @@ test('files are re-read when they change', () => {
     rmSync(t.root, { recursive: true, force: true });
   }
 });
+
+test("a container's files are read once for all its processes, and again when they change", () => {
+  const t = tree();
+  try {
+    let now = 1_000_000;
+    const db = new UserDb({ hostRoot: t.host, checkIntervalMs: 1000, now: () => now });
+    // Two processes of one container: two ways (/proc/PID/root) to one file. The second way's copy
+    // differs here only to tell a re-read from the cached answer.
+    const other = join(t.root, 'other-pid-root');
+    mkdirSync(join(other, 'etc'), { recursive: true });
+    writeFileSync(join(other, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/ash\nworker:x:101:101::/:/sbin/nologin\n');
+    writeFileSync(join(other, 'etc/group'), 'root:x:0:\nworkers:x:101:\n');
+    assert.equal(db.user(101, { key: 'abc', root: t.ctr })?.name, 'nginx');
+    assert.equal(db.group(101, { key: 'abc', root: t.ctr }), 'nginx');
+    assert.equal(db.user(101, { key: 'abc', root: other })?.name, 'nginx', "the container's file as read: no read for the next process");
+    assert.equal(db.group(101, { key: 'abc', root: other }), 'nginx');
+    // Checked again after the interval: through a process that has exited meanwhile, nothing is
+    // known of the file (still the names read); through a live one, the file changed: read again.
+    now += 1000;
+    assert.equal(db.user(101, { key: 'abc', root: join(t.root, 'exited-pid-root') })?.name, 'nginx');
+    assert.equal(db.user(101, { key: 'abc', root: other })?.name, 'worker');
+    assert.equal(db.group(101, { key: 'abc', root: other }), 'workers');
+    // Another container: its own files.
+    assert.equal(db.user(101, { key: 'def', root: t.distroless })?.name, 'systemd-resolve');
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
+  }
+});

@@ -13,7 +13,7 @@ import { Engine } from '../src/engine/index.js';
 import type { Match } from '../src/engine/types.js';
 import { decodeEvent, type Event, type SyscallEvent } from '../src/events.js';
 import { CountingSink } from '../src/pipeline/alert-sink.js';
-import { EventPipeline } from '../src/pipeline/event-pipeline.js';
+import { BATCH, EventPipeline } from '../src/pipeline/event-pipeline.js';
 import { EventRecorder } from '../src/pipeline/recorder.js';
 import type { ActionRequest, ActionResult } from '../src/response/types.js';
 import { chooseDriver, DriverUnavailableError } from '../src/sources/choose-driver.js';
@@ -75,6 +75,28 @@ test('stages run in order: enrich, detectors, engine, response, sink; the sink c
   assert.equal(sink.count, 1);
   assert.deepEqual(p.counts(), { queued: 0, processed: 1, queueDrops: 0, own: 0 });
   assert.deepEqual([...p.eventCounts.entries()], [['syscall', 'execve', 1]]);
+});
+
+test('a source callback\'s events are evaluated together once it returns, before the event loop turns; a long queue yields to I/O', async () => {
+  const { p, order } = pipeline({ queueSize: BATCH * 2 });
+  p.start();
+  // One source callback (a ring buffer batch): nothing is evaluated inside it.
+  for (let i = 0; i < 3; i++) p.accept(exec(10 + i, 'mwpipe'));
+  assert.equal(p.counts().processed, 0, 'not inside the callback');
+  let turned = false;
+  setImmediate(() => (turned = true));
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(p.counts().processed, 3, 'right after it');
+  assert.equal(turned, false, 'without waiting for the event loop');
+  assert.equal(order.filter((x) => x === 'enrich:execve').length, 3);
+  // More than a batch: the first BATCH now, the rest after I/O had its turn.
+  for (let i = 0; i < BATCH + 5; i++) p.accept(exec(100 + i, 'other'));
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(p.counts().processed, 3 + BATCH);
+  await new Promise(setImmediate);
+  assert.equal(p.counts().processed, 3 + BATCH + 5);
 });
 
 test('a detector\'s answers go to the dispatcher: request → request, report → report, on events and on matches', () => {

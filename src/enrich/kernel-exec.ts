@@ -28,11 +28,34 @@ export function exeFileKey(f: KernelExecFacts): string {
 let lastKey = { dev: -1n, ino: -1n, mtime: -1n, size: -1n, key: '' };
 
 /**
- * The ProcessInfo of a kernel-described exec. `prior` is the table's entry for the pid (the forked
- * image), `groups` its supplementary groups (exe writability).
+ * argv[1..] of the last exec's argv, shared: the decoder gives the same command line one array
+ * (decode.ts BytesCache), and under a storm of one command each exec'd entry kept a copy of its own
+ * for its exit grace. Nothing writes to a ProcessInfo's args.
  */
-export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFacts, prior: ProcessInfo | undefined, groups: readonly number[] | undefined): ProcessInfo {
-  const info: ProcessInfo = {
+function argsOf(argv: string[]): string[] {
+  if (argv !== lastArgv.argv) lastArgv = { argv, args: argv.slice(1) };
+  return lastArgv.args;
+}
+
+let lastArgv: { argv: string[]; args: string[] } = { argv: [], args: [] };
+
+/** What an exec keeps of the process it replaces (the table's forked image: table-entry.ts execBase). */
+export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env'>;
+
+/**
+ * The ProcessInfo of a kernel-described exec. `prior` is what the table's entry for the pid (the
+ * forked image) keeps through an exec, `groups` its supplementary groups (exe writability).
+ */
+export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFacts, prior: ExecBase | undefined, groups: readonly number[] | undefined): ProcessInfo {
+  // The kernel's path walk names no file outside the mount tree (a memfd, an unlinked file's
+  // anonymous inode): then, and only then, ask /proc, as `proc.exepath` shows it (/memfd:NAME).
+  const exepath = k.exepath || readExePath(pid);
+  const flags = f.exeFlags;
+  // Every key in one literal, those the table fills in later too (user names, hash, parent): one
+  // object of one shape per exec. Added one by one, the keys past the literal's went to a property
+  // array that grew, and was copied, several times per exec (garbage under an exec storm, issue
+  // 16). A key left undefined reads, and serializes, as one never set.
+  return {
     pid,
     tid: pid,
     ppid: k.ppid,
@@ -45,35 +68,35 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     start_ts: k.startTs,
     // An empty argv gives exe "" and no args, as /proc's empty cmdline does.
     exe: k.argv[0] ?? '',
-    args: k.argv.slice(1),
+    args: argsOf(k.argv),
+    exepath: exepath || undefined,
+    exe_deleted: exepath ? (flags & EXE_DELETED) !== 0 : undefined,
+    // From the kernel's view of the file, whether or not it could be named.
+    exe_from_memfd: (flags & EXE_MEMFD) !== 0,
+    // An exec keeps the working directory: the forked entry's (its parent's, read from /proc).
+    cwd: prior?.cwd,
+    // Mostly the forked image's environment unchanged: then its array, not a copy (shared-env.ts).
+    env: f.env !== undefined ? sharedEnv(f.env, prior?.env) : undefined,
+    uid: f.euid,
+    gid: f.egid,
+    loginuid: f.loginuid ?? -1,
+    user: undefined,
+    group: undefined,
+    loginname: undefined,
+    homedir: undefined,
+    shell: undefined,
+    cap_permitted: capsToText(f.capPrm),
+    cap_effective: capsToText(f.capEff),
+    cap_inheritable: capsToText(f.capInh),
+    // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even
+    // for a deleted file, which /proc cannot tell.
+    exe_upper_layer: (flags & EXE_MEMFD) === 0 && (flags & EXE_OVERLAY) !== 0 && (flags & EXE_UPPER) !== 0,
+    exe_writable: exeWritable({ uid: f.exeUid, gid: f.exeGid, mode: f.exeMode }, { uid: f.euid, gid: f.egid, groups, capEff: f.capEff }, (flags & EXE_RDONLY) !== 0),
+    exe_sha256: undefined,
+    exe_ino: Number(f.exeIno),
+    exe_ino_ctime: f.exeCtimeNs,
+    exe_ino_mtime: f.exeMtimeNs,
+    parent: undefined,
   };
-  // The kernel's path walk names no file outside the mount tree (a memfd, an unlinked file's
-  // anonymous inode): then, and only then, ask /proc, as `proc.exepath` shows it (/memfd:NAME).
-  const exepath = k.exepath || readExePath(pid);
-  if (exepath) {
-    info.exepath = exepath;
-    info.exe_deleted = (f.exeFlags & EXE_DELETED) !== 0;
-  }
-  // From the kernel's view of the file, whether or not it could be named.
-  info.exe_from_memfd = (f.exeFlags & EXE_MEMFD) !== 0;
-  // An exec keeps the working directory: the forked entry's (its parent's, read from /proc).
-  if (prior?.cwd !== undefined) info.cwd = prior.cwd;
-  // Mostly the forked image's environment unchanged: then its array, not a copy (shared-env.ts).
-  if (f.env !== undefined) info.env = sharedEnv(f.env, prior?.env);
-  info.uid = f.euid;
-  info.gid = f.egid;
-  info.loginuid = f.loginuid ?? -1;
-  info.cap_permitted = capsToText(f.capPrm);
-  info.cap_effective = capsToText(f.capEff);
-  info.cap_inheritable = capsToText(f.capInh);
-  // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even for
-  // a deleted file, which /proc cannot tell.
-  info.exe_upper_layer = (f.exeFlags & EXE_MEMFD) === 0 && (f.exeFlags & EXE_OVERLAY) !== 0 && (f.exeFlags & EXE_UPPER) !== 0;
-  const w = exeWritable({ uid: f.exeUid, gid: f.exeGid, mode: f.exeMode }, { uid: f.euid, gid: f.egid, groups, capEff: f.capEff }, (f.exeFlags & EXE_RDONLY) !== 0);
-  if (w !== undefined) info.exe_writable = w;
-  info.exe_ino = Number(f.exeIno);
-  info.exe_ino_ctime = f.exeCtimeNs;
-  info.exe_ino_mtime = f.exeMtimeNs;
-  return info;
 }
 

@@ -3,7 +3,8 @@
  * proc.pcmdline and friends work, plus each process's container and pod.
  *
  * It is seeded from all of /proc at start and then kept current by ProcNotices (proc connector or
- * poller): a fork adds the child as a copy of its parent (what a forked child is until it execs),
+ * poller): a fork adds the child as its parent's image (what a forked child is until it execs;
+ * built only if read before the exec replaces it: table-entry.ts),
  * an exec re-reads /proc/PID and yields the `execve` event, an exit removes the entry after a short
  * grace so the late lookups that follow a death (a connection or CPU sample of a process that just
  * ended) still resolve. Other sources ask `lookup(pid)` / `describe(pid)`, which read /proc on a
@@ -50,6 +51,7 @@ import {
 import { UserDb, type UserScope } from './users.js';
 import { sharedEnv } from './shared-env.js';
 import { forkSettled } from './proc-fork.js';
+import { clearLeaders, Entry } from './table-entry.js';
 
 export interface ProcessTableOptions {
   /** Where procfs is mounted (default '/proc'). */
@@ -120,23 +122,11 @@ export interface ProcessTableStats {
   errors: number;
 }
 
-interface Entry {
-  info: ProcessInfo;
-  /** Container per the cgroup path; undefined for a host process. */
-  cgroup?: CgroupContainer;
-  /** True when start_ts came from /proc (not estimated from a notice time). */
-  exactStart: boolean;
-  /** Supplementary groups and effective caps, for exe writability. */
-  groups?: number[];
-  capEff?: bigint;
-  root?: string;
-  mntns?: string;
-  /** When the exit grace ends (ms), for an exited process. */
-  exitAt?: number;
-  hashing?: boolean;
-}
-
 const MAX_DEPTH = 256;
+/** A host process's context: one object for every event (nothing writes to an event's container). */
+const HOST_CONTEXT: { readonly container: ContainerInfo } = Object.freeze({ container: Object.freeze(hostContainer()) });
+/** applyNow() sweeps exited entries past their grace once per this many notices. */
+const SWEEP_EVERY = 32;
 const last = (a: number[] | undefined): number | undefined => (a && a.length > 0 ? a[a.length - 1] : undefined);
 
 export class ProcessTable {
@@ -161,8 +151,17 @@ export class ProcessTable {
   private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
   /** The last ancestor isSelf() found outside the agent's tree (see there). */
   private notSelf: Entry | undefined;
-  /** walkAncestry()'s pids seen (synchronous, so one array serves every walk). */
+  /** walkAncestry()'s pids seen and entries linked (synchronous, so one array each serves every walk). */
   private readonly seenScratch: number[] = [];
+  private readonly pathScratch: Entry[] = [];
+  /**
+   * Changes whenever an entry some child was linked to leaves the table, gives way to another or
+   * takes a new ProcessInfo: an ancestry walked whole at the current epoch (Entry.linkedAt) is
+   * still right, and a walk that meets it stops there (an exec storm's commands share a parent).
+   */
+  private linkEpoch = 0;
+  /** Notices applyNow() took since it last swept (see there). */
+  private unswept = 0;
   private lastCgroup: { id: bigint; id1: bigint; c: CgroupContainer | undefined } = { id: -1n, id1: -1n, c: undefined };
   /** The last fork read put off (readForkLater): they run in order, so awaiting it awaits them all. */
   private forkReads: Promise<void> | undefined;
@@ -177,7 +176,7 @@ export class ProcessTable {
   /** Per pid, the number of the last exec notice that arrived and is not yet applied. */
   private readonly execNoticed = new Map<number, number>();
   /** Exited entries in exit order, which is also the order their grace ends in. */
-  private exiting: Array<{ pid: number; e: Entry }> = [];
+  private exiting: Entry[] = [];
   private exitHead = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, unsettled: 0, described: 0, reused: 0, lookupMisses: 0, errors: 0 };
@@ -275,7 +274,7 @@ export class ProcessTable {
     if (st.capInh !== undefined) info.cap_inheritable = capsToText(st.capInh);
 
     const cgroup = this.containers.identify(r.cgroups);
-    const entry: Entry = { info, cgroup, exactStart: true, groups: st.groups, capEff: st.capEff, root: r.root, mntns: r.mntns };
+    const entry = new Entry(info, { cgroup, exactStart: true, groups: st.groups, capEff: st.capEff, root: r.root, mntns: r.mntns });
     this.nameUsers(info, this.scopeFor(r.pid, cgroup));
     if (this.exe && r.exepath !== undefined) {
       const f = this.exe.inspect({
@@ -296,15 +295,31 @@ export class ProcessTable {
 
   /** Put an entry in the table, evicting the least recently set ones beyond maxEntries. */
   private put(pid: number, e: Entry): void {
-    this.entries.delete(pid);
+    const old = this.entries.get(pid);
+    if (old !== undefined) {
+      if (old !== e) this.unlinked(old);
+      this.entries.delete(pid);
+    }
     this.entries.set(pid, e);
     if (this.entries.size > this.maxEntries) this.sweep(true);
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined || oldest === pid) break;
+      this.unlinked(this.entries.get(oldest));
       this.entries.delete(oldest);
       this.counters.evictions++;
     }
+  }
+
+  /** Drop an entry from the table. */
+  private drop(pid: number, e: Entry): void {
+    this.unlinked(e);
+    this.entries.delete(pid);
+  }
+
+  /** `e` leaves the table, gives way to another entry or takes a new ProcessInfo (see linkEpoch). */
+  private unlinked(e: Entry | undefined): void {
+    if (e?.isParent) this.linkEpoch++;
   }
 
   // ---- seeding ---------------------------------------------------------------------------------
@@ -339,11 +354,12 @@ export class ProcessTable {
   private sweep(force: boolean): void {
     const now = this.now();
     while (this.exitHead < this.exiting.length) {
-      const x = this.exiting[this.exitHead]!;
-      if (!force && x.e.exitAt !== undefined && x.e.exitAt > now) break;
+      const e = this.exiting[this.exitHead]!;
+      if (!force && e.exitAt !== undefined && e.exitAt > now) break;
       this.exitHead++;
       // Unless the pid already belongs to a new process.
-      if (this.entries.get(x.pid) === x.e) this.entries.delete(x.pid);
+      const pid = e.pid;
+      if (this.entries.get(pid) === e) this.drop(pid, e);
     }
     if (this.exitHead === this.exiting.length) {
       this.exiting = [];
@@ -428,7 +444,13 @@ export class ProcessTable {
   applyNow(n: ProcNotice): SyscallEvent | null | undefined {
     if (this.chains.has(n.pid)) return undefined;
     this.startSweeper();
-    if (this.exitHead < this.exiting.length) this.sweep(false);
+    // A look at the clock every SWEEP_EVERY notices, not each: under an exec storm there is always
+    // an exited entry waiting out its grace, and reading the time was a visible part of a notice.
+    // Those past their grace go a few notices later (or at the sweeper's tick).
+    if (this.exitHead < this.exiting.length && ++this.unswept >= SWEEP_EVERY) {
+      this.unswept = 0;
+      this.sweep(false);
+    }
     try {
       switch (n.kind) {
         case 'exit':
@@ -525,7 +547,7 @@ export class ProcessTable {
       this.counters.vanished++;
       return this.vanishedExec(n, prior);
     }
-    if (prior?.exactStart && prior.info.start_ts !== undefined && prior.info.start_ts !== r.startTs) this.counters.reused++;
+    if (prior?.exactStart && prior.startTs !== undefined && prior.startTs !== r.startTs) this.counters.reused++;
     const e = this.entryFromRead(r);
     if (e.info.env) e.info.env = sharedEnv(e.info.env, prior?.info.env);
     this.put(n.pid, e);
@@ -555,14 +577,14 @@ export class ProcessTable {
 
   /** The entry of a kernel-described exec; the table is not changed. */
   private describedEntry(pid: number, k: KernelExec, f: KernelExecFacts, prior: Entry | undefined): Entry {
-    const info = infoFromKernelExec(pid, k, f, prior?.info, prior?.groups);
+    const info = infoFromKernelExec(pid, k, f, prior?.execBase(), prior?.groups);
     if (this.wantCwd()) {
       // Gone already: the forked entry's stays.
       const cwd = readlinkQuiet(`${this.procRoot}/${pid}/cwd`);
       if (cwd !== undefined) info.cwd = cwd;
     }
     const cgroup = this.cgroupOf(f);
-    const e: Entry = { info, cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns };
+    const e = new Entry(info, { cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns });
     this.nameUsers(info, this.scopeFor(pid, cgroup));
     const hash = this.exe?.cachedHash(exeFileKey(f));
     if (hash !== undefined) info.exe_sha256 = hash;
@@ -620,7 +642,7 @@ export class ProcessTable {
       info.ppid ??= k.ppid;
       info.uid ??= k.uid;
       info.start_ts = k.startTs;
-      this.put(n.pid, { ...prior, info, exactStart: true, exitAt: undefined, hashing: false });
+      this.put(n.pid, new Entry(info, { ...prior, exactStart: true }));
     }
     const ctx = prior ? await this.contextOf(prior, 0) : { container: hostContainer() };
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
@@ -649,7 +671,7 @@ export class ProcessTable {
     if (!parent) {
       // Parent unknown and unreadable: read the child as it is now, if it is still there.
       const e = this.load(n.pid, true);
-      if (!e) this.put(n.pid, { info: { pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.startTs ?? n.ts }, exactStart: n.startTs !== undefined });
+      if (!e) this.put(n.pid, new Entry({ pid: n.pid, tid: n.pid, ppid: n.ppid, name: '', start_ts: n.startTs ?? n.ts }, { exactStart: n.startTs !== undefined }));
       return;
     }
     this.putForked(n, n.ppid, parent, startTs, child?.stat, child?.status);
@@ -669,7 +691,7 @@ export class ProcessTable {
 
   /** Count a pid reused: the table's entry for it is another process (an exact start that differs). */
   private countReuse(prior: Entry | undefined, startTs: bigint | undefined): void {
-    if (prior && prior.exactStart && startTs !== undefined && prior.info.start_ts !== startTs) this.counters.reused++;
+    if (prior && prior.exactStart && startTs !== undefined && prior.startTs !== startTs) this.counters.reused++;
   }
 
   /**
@@ -732,23 +754,26 @@ export class ProcessTable {
     return true;
   }
 
-  /** The forked child's entry: its parent's image, with what /proc said of the child where it was read. */
+  /**
+   * The forked child's entry: its parent's image, with what /proc said of the child where it was
+   * read. Without a read, the image is built only when something reads it (table-entry.ts): most
+   * children exec first, and the exec replaces it.
+   */
   private putForked(n: ProcNotice, ppid: number, parent: Entry, startTs: bigint | undefined, stat?: ProcStat, status?: ProcStatus): void {
     const p = parent.info;
-    // A forked child is its parent's image: same name, argv, cwd, exe and its facts, container.
-    // A plain copy, then stores: a spread literal that redefines the keys it copied takes V8's slow
-    // path (CloneObjectIC_Slow, CreateDataProperty: the top of a profile under an exec storm).
-    // Keys that are someone else's to compute are deleted only where present.
+    if (!stat && !status) {
+      const image = { of: p, pid: n.pid, ppid, startTs: startTs ?? n.ts, vpid: n.vpid, cwd: p.cwd };
+      this.put(n.pid, Entry.forked(image, parent, startTs !== undefined));
+      return;
+    }
+    // A plain copy, then stores (see Entry's build()).
     const info: ProcessInfo = { ...p };
     info.pid = n.pid;
     info.tid = n.pid;
     info.ppid = ppid;
     info.parent = p;
     info.start_ts = startTs ?? n.ts;
-    if (info.is_sid_leader !== undefined) delete info.is_sid_leader;
-    if (info.is_vpgid_leader !== undefined) delete info.is_vpgid_leader;
-    if (info.session_leader !== undefined) delete info.session_leader;
-    if (info.vpgid_leader !== undefined) delete info.vpgid_leader;
+    clearLeaders(info);
     if (stat) {
       info.sid = stat.session;
       info.tty = stat.tty_nr;
@@ -763,15 +788,7 @@ export class ProcessTable {
       info.vpid = last(status?.nstgid) ?? (p.vpid === p.pid ? n.pid : undefined);
       info.vtid = last(status?.nspid) ?? info.vpid;
     }
-    this.put(n.pid, {
-      info,
-      cgroup: parent.cgroup,
-      exactStart: startTs !== undefined,
-      groups: parent.groups,
-      capEff: parent.capEff,
-      root: parent.root,
-      mntns: parent.mntns,
-    });
+    this.put(n.pid, new Entry(info, { ...parent, exactStart: startTs !== undefined }));
   }
 
   private onExit(n: ProcNotice): void {
@@ -780,11 +797,11 @@ export class ProcessTable {
     const e = this.entries.get(n.pid);
     if (!e || e.exitAt !== undefined) return;
     if (this.grace <= 0) {
-      this.entries.delete(n.pid);
+      this.drop(n.pid, e);
       return;
     }
     e.exitAt = this.now() + this.grace;
-    this.exiting.push({ pid: n.pid, e });
+    this.exiting.push(e);
   }
 
   private onUid(n: ProcNotice): void {
@@ -793,6 +810,7 @@ export class ProcessTable {
     // A new object: events already emitted keep the uid they happened under.
     const info: ProcessInfo = { ...e.info, uid: n.euid };
     this.nameUsers(info, this.scopeFor(n.pid, e.cgroup));
+    this.unlinked(e);
     e.info = info;
   }
 
@@ -825,16 +843,37 @@ export class ProcessTable {
    * reparented child's stat) from /proc; without it, stop there and return false.
    */
   private walkAncestry(e: Entry, read: boolean): boolean {
+    const epoch = this.linkEpoch;
+    if (e.linkedAt === epoch) return true;
+    // The common case first: the parent walked whole already (the next command of a shell or a
+    // make), one step and no scratch arrays.
+    const first = e.info.ppid;
+    if (first !== undefined && first > 0 && first !== e.info.pid) {
+      const p = this.entries.get(first);
+      if (p !== undefined && p !== e && p.linkedAt === epoch && !startedAfter(p, e)) {
+        if (e.info.parent !== p.info) e.info.parent = p.info;
+        p.isParent = true;
+        e.linkedAt = epoch;
+        return true;
+      }
+    }
     let cur = e;
     // The ancestry is a handful of pids: a linear search of those seen is cheaper than a Set per
     // exec. One array serves every walk (nothing in a walk starts another).
     const seen = this.seenScratch;
     seen.length = 0;
     seen.push(cur.info.pid);
+    const path = this.pathScratch;
+    path.length = 0;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
       let ppid = cur.info.ppid;
       if (ppid === undefined || ppid <= 0 || seen.includes(ppid)) {
-        if (cur.info.parent !== undefined && (ppid === undefined || ppid <= 0)) cur.info.parent = undefined;
+        if (ppid === undefined || ppid <= 0) {
+          if (cur.info.parent !== undefined) cur.info.parent = undefined;
+          // The root reached: every entry on the way is linked as the table stands.
+          path.push(cur);
+          this.stamp(path, epoch);
+        }
         return true;
       }
       let p = this.entries.get(ppid);
@@ -858,15 +897,29 @@ export class ProcessTable {
           if (p && startedAfter(p, cur)) p = undefined;
         }
       }
+      // Not stamped: a parent the table lacks may be entered later.
       if (!p) {
         cur.info.parent = undefined;
         return true;
       }
       if (cur.info.parent !== p.info) cur.info.parent = p.info;
+      p.isParent = true;
+      path.push(cur);
+      // The rest of the way was walked whole since the last change: nothing more to link.
+      if (p.linkedAt === epoch) {
+        this.stamp(path, epoch);
+        return true;
+      }
       seen.push(ppid);
       cur = p;
     }
     return true;
+  }
+
+  /** Mark the entries of a whole walk linked at `epoch`, unless the table changed during the walk (a read). */
+  private stamp(path: Entry[], epoch: number): void {
+    if (this.linkEpoch !== epoch) return;
+    for (let i = 0; i < path.length; i++) path[i]!.linkedAt = epoch;
   }
 
   /** Start hashing the executable unless its hash is known or on its way. */
@@ -896,7 +949,7 @@ export class ProcessTable {
 
   /** The container and pod as known now (no wait for the runtime). */
   private contextNow(e: Entry): { container: ContainerInfo; k8s?: K8sInfo } {
-    if (!e.cgroup) return { container: hostContainer() };
+    if (!e.cgroup) return HOST_CONTEXT;
     const r = this.containers.get(e.cgroup);
     return r.k8s ? { container: r.container, k8s: r.k8s } : { container: r.container };
   }
@@ -905,10 +958,10 @@ export class ProcessTable {
     let e = this.entries.get(pid);
     if (e && this.verifyLookups && e.exactStart && e.exitAt === undefined) {
       const now = readStatSync(pid, { procRoot: this.procRoot, clkTck: this.clkTck });
-      if (now && now.startTs !== e.info.start_ts) {
+      if (now && now.startTs !== e.startTs) {
         // A new process under an old pid: the old one's exit notice never came.
         this.counters.reused++;
-        this.entries.delete(pid);
+        this.drop(pid, e);
         e = undefined;
       }
     }
@@ -986,7 +1039,7 @@ export class ProcessTable {
       // whole ancestry, per event).
       if (e !== undefined && e === this.notSelf) return false;
       if (depth === 1) parent = e;
-      const ppid = e?.info.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
+      const ppid = e?.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
       // Unknown: a hole in the ancestry, nothing to remember.
       if (ppid === undefined) return false;
       if (ppid <= 0) break;
@@ -1008,8 +1061,8 @@ function cgroupLines(f: KernelExecFacts): string[] {
 
 /** True when `a` started after `b`, judged only on start times both read from /proc. */
 function startedAfter(a: Entry, b: Entry): boolean {
-  const x = a.info.start_ts;
-  const y = b.info.start_ts;
+  const x = a.startTs;
+  const y = b.startTs;
   return a.exactStart && b.exactStart && x !== undefined && y !== undefined && x > y;
 }
 

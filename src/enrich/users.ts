@@ -84,17 +84,31 @@ class FileCache<T> {
   private entry: CachedFile<T> | undefined;
   constructor(private readonly parse: (text: string) => T) {}
 
-  get(path: string, now: number, interval: number): T | null {
+  /**
+   * `anyPath`: the path is one of many ways to the same file, a container's /etc/passwd through
+   * each of its processes' /proc/PID/root. Then a fresh answer holds whichever way it is asked
+   * (each exec in a container came by a path of its own, and each re-read and re-parsed the file),
+   * the file is told changed by its inode, size and mtime, and a way that has gone (its process
+   * exited) says nothing about the file.
+   */
+  /** The data when checked less than `interval` ago (whatever the path), else undefined. */
+  fresh(now: number, interval: number): T | null | undefined {
     const e = this.entry;
-    if (e && e.path === path && now - e.checkedAt < interval) return e.data;
+    return e && now - e.checkedAt < interval ? e.data : undefined;
+  }
+
+  get(path: string, now: number, interval: number, anyPath = false): T | null {
+    const e = this.entry;
+    if (e && (anyPath || e.path === path) && now - e.checkedAt < interval) return e.data;
     let st;
     try {
       st = statSync(path);
     } catch {
+      if (anyPath) return e?.data ?? null;
       this.entry = { path, data: null, mtimeMs: 0, size: 0, ino: 0, checkedAt: now };
       return null;
     }
-    if (e && e.path === path && e.data !== null && e.mtimeMs === st.mtimeMs && e.size === st.size && e.ino === st.ino) {
+    if (e && (anyPath || e.path === path) && e.data !== null && e.mtimeMs === st.mtimeMs && e.size === st.size && e.ino === st.ino) {
       e.checkedAt = now;
       return e.data;
     }
@@ -168,7 +182,10 @@ export class UserDb {
     if (uid === undefined || uid < 0) return undefined;
     if (scope) {
       const files = this.filesFor(scope);
-      const map = files.passwd.get(`${scope.root.replace(/\/+$/, '')}/etc/passwd`, this.now(), this.interval);
+      const now = this.now();
+      // The path is built only when the container's file is due a check.
+      let map = files.passwd.fresh(now, this.interval);
+      if (map === undefined) map = files.passwd.get(`${scope.root.replace(/\/+$/, '')}/etc/passwd`, now, this.interval, true);
       // A readable container file is authoritative: a uid it lacks has no name in there, and
       // the host's user with the same number is somebody else.
       if (map !== null) return map.get(uid);
@@ -180,7 +197,9 @@ export class UserDb {
     if (gid === undefined || gid < 0) return undefined;
     if (scope) {
       const files = this.filesFor(scope);
-      const map = files.group.get(`${scope.root.replace(/\/+$/, '')}/etc/group`, this.now(), this.interval);
+      const now = this.now();
+      let map = files.group.fresh(now, this.interval);
+      if (map === undefined) map = files.group.get(`${scope.root.replace(/\/+$/, '')}/etc/group`, now, this.interval, true);
       if (map !== null) return map.get(gid);
     }
     return this.hostGroup()?.get(gid);
