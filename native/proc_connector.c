@@ -3,7 +3,7 @@
  * written against plain Node-API so one binary serves every Node version (prebuildify --napi).
  *
  * JS API
- *   open(callback, { threads?: boolean, queueSize?: number }) -> handle
+ *   open(callback, { threads?: boolean, queueSize?: number, packed?: boolean }) -> handle
  *       Subscribes (PROC_CN_MCAST_LISTEN) and waits for the kernel's acknowledgement, so every
  *       reason it cannot work here is thrown now, with err.code set:
  *         EPERM / EACCES           not root (no CAP_NET_ADMIN); kernels since 6.6 let anyone listen
@@ -13,6 +13,9 @@
  *       callback(events, error?) is called on the JS thread with a batch of events
  *       ({ kind, pid, tid, cpu, ts, ... }, ts a bigint of ns since the epoch); error is a
  *       string, given once, when the reader thread stops because of an unexpected failure.
+ *       packed: events come as one Uint32Array per batch instead, 8 words per event (what, pid,
+ *       tid, ppid, a, b, ts low, ts high; see packed_events), for a consumer that wants no
+ *       object per event.
  *   close(handle)            unsubscribes, stops the reader thread, lets Node exit. Idempotent.
  *   stats(handle) -> { events, drops, kernelDrops }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
@@ -69,6 +72,7 @@ typedef struct {
 
 typedef struct {
   size_t count;
+  int packed;      /* hand the batch to JS as a Uint32Array (see PACKED_WORDS), not as objects */
   char error[160]; /* non-empty: the reader stopped for this reason */
   mw_event ev[];
 } mw_batch;
@@ -81,6 +85,7 @@ typedef struct mw_conn {
   pthread_t thread;
   int closed;
   int threads;
+  int packed;
   atomic_uint_fast64_t events, drops, kernel_drops;
 } mw_conn;
 
@@ -97,10 +102,11 @@ static int64_t realtime_offset(void) {
   return ts_ns(&r) - (ts_ns(&m1) + (ts_ns(&m2) - ts_ns(&m1)) / 2);
 }
 
-static mw_batch *batch_new(void) {
+static mw_batch *batch_new(int packed) {
   mw_batch *b = malloc(sizeof(mw_batch) + BATCH_MAX * sizeof(mw_event));
   if (b) {
     b->count = 0;
+    b->packed = packed;
     b->error[0] = '\0';
   }
   return b;
@@ -227,9 +233,9 @@ static int parse_datagram(mw_conn *c, const char *buf, size_t n, int64_t offset,
   return got_ack;
 }
 
-/* Receive one datagram without blocking. Returns its size, 0 when there is nothing (or it did not
- * come from the kernel: anyone may unicast to our port id, and forged events must not count),
- * or -errno. */
+/* Receive one datagram without blocking. Returns its size, 0 when it did not come from the kernel
+ * (anyone may unicast to our port id, and forged events must not count), -EAGAIN when there is
+ * nothing, or another -errno. */
 static ssize_t recv_one(int sock, char *buf, size_t size) {
   struct sockaddr_nl from;
   socklen_t fl = sizeof from;
@@ -237,7 +243,7 @@ static ssize_t recv_one(int sock, char *buf, size_t size) {
     ssize_t n = recvfrom(sock, buf, size, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
     if (n >= 0) return (fl >= sizeof from && from.nl_pid == 0) ? n : 0;
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -EAGAIN;
     return -errno;
   }
 }
@@ -283,12 +289,12 @@ static void *reader_main(void *arg) {
 
     int64_t offset = realtime_offset();
     for (int i = 0; i < DRAIN_MAX; i++) {
-      if (!b && !(b = batch_new())) {
+      if (!b && !(b = batch_new(c->packed))) {
         snprintf(error, sizeof error, "proc connector: out of memory");
         goto out;
       }
       if (b->count >= BATCH_MAX && flush(c, &b) < 0) goto out;
-      if (!b && !(b = batch_new())) {
+      if (!b && !(b = batch_new(c->packed))) {
         snprintf(error, sizeof error, "proc connector: out of memory");
         goto out;
       }
@@ -298,23 +304,20 @@ static void *reader_main(void *arg) {
         atomic_fetch_add(&c->kernel_drops, 1);
         continue;
       }
+      /* Drained: back to poll (no poll of its own to find out, one syscall per wake-up less). */
+      if (n == -EAGAIN) break;
       if (n < 0) {
         snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror((int)-n));
         goto out;
       }
-      if (n == 0) {
-        /* Nothing, or a forged datagram: see whether more is waiting before sleeping. */
-        struct pollfd q = {.fd = c->sock, .events = POLLIN};
-        if (poll(&q, 1, 0) <= 0) break;
-        continue;
-      }
+      if (n == 0) continue; /* a forged datagram: dropped; see what else is waiting */
       parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
     }
     if (flush(c, &b) < 0) goto out;
   }
 out:
   if (error[0]) {
-    if (!b) b = batch_new();
+    if (!b) b = batch_new(c->packed);
     if (b) {
       snprintf(b->error, sizeof b->error, "%s", error);
       if (napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking) == napi_ok) b = NULL;
@@ -381,6 +384,32 @@ static napi_value event_object(napi_env env, const mw_event *e) {
   return o;
 }
 
+/* A batch as one Uint32Array of PACKED_WORDS words per event: what, pid, tid, ppid, a, b, ts low,
+ * ts high (the fields ProcNotice carries; a and b as in mw_event). One allocation per batch
+ * instead of an object and six to eight named properties per event, each property a lookup of its
+ * name in V8's string table: most of what an event cost the JS thread (issue 16). */
+#define PACKED_WORDS 8
+static napi_value packed_events(napi_env env, const mw_batch *b) {
+  napi_value ab, arr;
+  void *mem = NULL;
+  size_t words = b->count * PACKED_WORDS;
+  if (napi_create_arraybuffer(env, words * 4, &mem, &ab) != napi_ok) return NULL;
+  uint32_t *w = mem;
+  for (size_t i = 0; i < b->count; i++, w += PACKED_WORDS) {
+    const mw_event *e = &b->ev[i];
+    w[0] = e->what;
+    w[1] = (uint32_t)e->pid;
+    w[2] = (uint32_t)e->tid;
+    w[3] = (uint32_t)e->ppid;
+    w[4] = e->a;
+    w[5] = e->b;
+    w[6] = (uint32_t)(e->ts & 0xffffffffu);
+    w[7] = (uint32_t)(e->ts >> 32);
+  }
+  if (napi_create_typedarray(env, napi_uint32_array, words, ab, 0, &arr) != napi_ok) return NULL;
+  return arr;
+}
+
 /* Runs on the JS thread. env is NULL when the tsfn is being torn down with batches still queued:
  * then only free them. It never touches the mw_conn, which may already be gone. */
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -389,8 +418,12 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   if (env && js_cb) {
     napi_value arr, argv[2], undef;
     size_t argc = 1;
-    napi_create_array_with_length(env, b->count, &arr);
-    for (size_t i = 0; i < b->count; i++) napi_set_element(env, arr, (uint32_t)i, event_object(env, &b->ev[i]));
+    if (b->packed) {
+      arr = packed_events(env, b);
+    } else {
+      napi_create_array_with_length(env, b->count, &arr);
+      for (size_t i = 0; i < b->count; i++) napi_set_element(env, arr, (uint32_t)i, event_object(env, &b->ev[i]));
+    }
     argv[0] = arr;
     if (b->error[0]) {
       napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &argv[1]);
@@ -543,6 +576,7 @@ static napi_value subscribe(napi_env env, mw_conn *c, mw_batch *early) {
                         "with hostPID and hostNetwork)", ACK_TIMEOUT_MS);
     }
     ssize_t n = recv_one(c->sock, buf, CONNECTOR_MAX_MSG_SIZE);
+    if (n == -EAGAIN) continue;
     if (n == -ENOBUFS) {
       atomic_fetch_add(&c->kernel_drops, 1);
       continue;
@@ -569,10 +603,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
-  int threads = 0;
+  int threads = 0, packed = 0;
   uint32_t queue = DEFAULT_QUEUE;
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     threads = get_bool(env, argv[1], "threads", 0);
+    packed = get_bool(env, argv[1], "packed", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
   }
 
@@ -584,7 +619,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
                       ours, host);
 
   mw_conn *c = calloc(1, sizeof *c);
-  mw_batch *early = batch_new();
+  mw_batch *early = batch_new(packed);
   if (!c || !early) {
     free(c);
     free(early);
@@ -592,6 +627,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   c->env = env;
   c->threads = threads;
+  c->packed = packed;
   c->wake[0] = c->wake[1] = -1;
 
   c->sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);

@@ -10,6 +10,9 @@ import {
   type NativeHandle,
   type NativeProcEvent,
   type ProcConnectorAddon,
+  PACKED_EVENT_WORDS,
+  PackedWord,
+  ProcEventWhat,
   loadNativeAddon,
 } from '../platform/native-addon.js';
 
@@ -91,6 +94,30 @@ export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
   }
 }
 
+/**
+ * The notice of event `i` of a packed batch (NativeOpenOptions.packed), or undefined for kinds
+ * ProcNotice does not carry: what toNotice() makes of the same event as an object.
+ */
+export function packedNotice(w: Uint32Array, i: number): ProcNotice | undefined {
+  const o = i * PACKED_EVENT_WORDS;
+  const what = w[o + PackedWord.what]!;
+  if (what !== ProcEventWhat.exec && what !== ProcEventWhat.fork && what !== ProcEventWhat.exit && what !== ProcEventWhat.uid) return undefined;
+  // pids are positive int32s; `| 0` reads the word back as one.
+  const pid = w[o + PackedWord.pid]! | 0;
+  const tid = w[o + PackedWord.tid]! | 0;
+  const ts = (BigInt(w[o + PackedWord.tsHigh]!) << 32n) | BigInt(w[o + PackedWord.tsLow]!);
+  switch (what) {
+    case ProcEventWhat.exec:
+      return { kind: 'exec', pid, tid, ts };
+    case ProcEventWhat.fork:
+      return { kind: 'fork', pid, tid, ppid: w[o + PackedWord.ppid]! | 0, ts };
+    case ProcEventWhat.exit:
+      return { kind: 'exit', pid, tid, exitCode: exitCodeFromStatus(w[o + PackedWord.a]!), ts };
+    default:
+      return { kind: 'uid', pid, tid, ruid: w[o + PackedWord.a]!, euid: w[o + PackedWord.b]!, ts };
+  }
+}
+
 /** Notices handed to the consumer in one event-loop turn (see ProcConnectorSource.onBatch). */
 const NOTICES_PER_TURN = 256;
 /**
@@ -137,6 +164,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
       this.handle = this.addon.open((events, error) => this.onBatch(events, error), {
         threads: this.opts.threads ?? false,
         queueSize: this.opts.queueSize,
+        packed: true,
       });
     } catch (e) {
       this.notify = undefined;
@@ -173,10 +201,12 @@ export class ProcConnectorSource implements ProcNoticeSource {
    * the fork, exec and exit of a short command usually reach the consumer together: it then knows
    * the process is gone before it reads, and reads once, not for each notice.
    */
-  private onBatch(events: NativeProcEvent[], error?: string): void {
+  private onBatch(events: NativeProcEvent[] | Uint32Array, error?: string): void {
     if (this.notify) {
-      for (const e of events) {
-        const n = toNotice(e);
+      const packed = events instanceof Uint32Array;
+      const count = packed ? Math.floor(events.length / PACKED_EVENT_WORDS) : events.length;
+      for (let i = 0; i < count; i++) {
+        const n = packed ? packedNotice(events, i) : toNotice(events[i]!);
         if (!n) continue;
         if (this.pending.length - this.head >= this.maxPending) {
           this.pendingDrops++;
