@@ -17,6 +17,10 @@
  *       tid, ppid, a, b, ts low, ts high; see packed_events), for a consumer that wants no
  *       object per event.
  *   close(handle)            unsubscribes, stops the reader thread, lets Node exit. Idempotent.
+ *       readExecs (with packed): the reader thread reads /proc for each exec as it arrives
+ *       (proc_exec_read.c); callback(events, error, reads) then gets, where a batch has any, an
+ *       array of Buffers (undefined for events without) beside the events.
+ *   readExec(pid) -> Buffer | null   that read, on the calling thread (tests, tools)
  *   stats(handle) -> { events, drops, kernelDrops }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
  *       kernelDrops: ENOBUFS from recv: the socket buffer overflowed, one or more events lost
@@ -46,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_exec_read.h"
+
 /* Events per batch handed to JS; a burst (fork bomb, make -j) fills batches, a quiet host sends
  * one event per batch so latency stays at one wake-up. */
 #define BATCH_MAX 256
@@ -74,6 +80,7 @@ typedef struct {
   size_t count;
   int packed;      /* hand the batch to JS as a Uint32Array (see PACKED_WORDS), not as objects */
   char error[160]; /* non-empty: the reader stopped for this reason */
+  mw_exec_read *reads[BATCH_MAX]; /* per event: an exec's /proc files (readExecs), else NULL */
   mw_event ev[];
 } mw_batch;
 
@@ -86,6 +93,7 @@ typedef struct mw_conn {
   int closed;
   int threads;
   int packed;
+  int read_execs;
   atomic_uint_fast64_t events, drops, kernel_drops;
 } mw_conn;
 
@@ -110,6 +118,33 @@ static mw_batch *batch_new(int packed) {
     b->error[0] = '\0';
   }
   return b;
+}
+
+/* Forget the events of a batch (dropped, or the batch freed), with the /proc reads they hold. */
+static void batch_clear(mw_batch *b) {
+  for (size_t i = 0; i < b->count; i++) {
+    mw_exec_read_free(b->reads[i]);
+    b->reads[i] = NULL;
+  }
+  b->count = 0;
+}
+
+static void batch_free(mw_batch *b) {
+  if (!b) return;
+  batch_clear(b);
+  free(b);
+}
+
+/* Read /proc for the execs among events [from, count) of the batch (readExecs), unless the
+ * process's exit is already among the events after it: then there is nothing left to read. */
+static void read_execs(mw_batch *b, size_t from) {
+  for (size_t i = from; i < b->count; i++) {
+    if (b->ev[i].what != PROC_EVENT_EXEC) continue;
+    int gone = 0;
+    for (size_t j = i + 1; j < b->count && !gone; j++)
+      gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid;
+    if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid);
+  }
 }
 
 /* ---- messages to and from the kernel ---- */
@@ -167,6 +202,7 @@ static int decode(mw_conn *c, const struct cn_msg *cn, size_t avail, int64_t off
 
   mw_event *e = &b->ev[b->count];
   memset(e, 0, sizeof *e);
+  b->reads[b->count] = NULL;
   e->what = ev.what;
   e->cpu = ev.cpu;
   e->ts = (uint64_t)((int64_t)ev.timestamp_ns + offset);
@@ -263,7 +299,7 @@ static int flush(mw_conn *c, mw_batch **bp) {
   if (st == napi_queue_full) {
     if (b->count >= BATCH_MAX) {
       atomic_fetch_add(&c->drops, b->count);
-      b->count = 0;
+      batch_clear(b);
     }
     return 0;
   }
@@ -311,7 +347,9 @@ static void *reader_main(void *arg) {
         goto out;
       }
       if (n == 0) continue; /* a forged datagram: dropped; see what else is waiting */
+      size_t before = b->count;
       parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
+      if (c->read_execs) read_execs(b, before);
     }
     if (flush(c, &b) < 0) goto out;
   }
@@ -325,7 +363,7 @@ out:
   }
   if (b) {
     atomic_fetch_add(&c->drops, b->count);
-    free(b);
+    batch_free(b);
   }
   return NULL;
 }
@@ -410,29 +448,54 @@ static napi_value packed_events(napi_env env, const mw_batch *b) {
   return arr;
 }
 
+/* The batch's exec reads as an array of Buffers (undefined where an event has none), or NULL
+ * when it has none at all. */
+static napi_value exec_reads(napi_env env, const mw_batch *b) {
+  size_t i;
+  for (i = 0; i < b->count && !b->reads[i]; i++) {
+  }
+  if (i == b->count) return NULL;
+  napi_value arr, undef, buf;
+  napi_get_undefined(env, &undef);
+  if (napi_create_array_with_length(env, b->count, &arr) != napi_ok) return NULL;
+  for (i = 0; i < b->count; i++) {
+    const mw_exec_read *r = b->reads[i];
+    if (!r || napi_create_buffer_copy(env, r->len, r->data, NULL, &buf) != napi_ok) buf = undef;
+    napi_set_element(env, arr, (uint32_t)i, buf);
+  }
+  return arr;
+}
+
 /* Runs on the JS thread. env is NULL when the tsfn is being torn down with batches still queued:
  * then only free them. It never touches the mw_conn, which may already be gone. */
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)context;
   mw_batch *b = data;
   if (env && js_cb) {
-    napi_value arr, argv[2], undef;
+    napi_value arr, argv[3], undef;
     size_t argc = 1;
+    napi_value reads = NULL;
     if (b->packed) {
       arr = packed_events(env, b);
+      reads = exec_reads(env, b);
     } else {
       napi_create_array_with_length(env, b->count, &arr);
       for (size_t i = 0; i < b->count; i++) napi_set_element(env, arr, (uint32_t)i, event_object(env, &b->ev[i]));
     }
     argv[0] = arr;
+    napi_get_undefined(env, &undef);
     if (b->error[0]) {
       napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &argv[1]);
       argc = 2;
     }
-    napi_get_undefined(env, &undef);
+    if (reads) {
+      if (argc < 2) argv[1] = undef;
+      argv[2] = reads;
+      argc = 3;
+    }
     napi_call_function(env, undef, js_cb, argc, argv, NULL);
   }
-  free(b);
+  batch_free(b);
 }
 
 static void cleanup_hook(void *arg);
@@ -603,11 +666,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
-  int threads = 0, packed = 0;
+  int threads = 0, packed = 0, reads = 0;
   uint32_t queue = DEFAULT_QUEUE;
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     threads = get_bool(env, argv[1], "threads", 0);
     packed = get_bool(env, argv[1], "packed", 0);
+    reads = get_bool(env, argv[1], "readExecs", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
   }
 
@@ -628,6 +692,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   c->env = env;
   c->threads = threads;
   c->packed = packed;
+  /* Reads are handed over with packed batches only. */
+  c->read_execs = packed && reads;
   c->wake[0] = c->wake[1] = -1;
 
   c->sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
@@ -662,7 +728,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   /* Events that came in before the ack are real: deliver them first. */
   if (early->count > 0 && napi_call_threadsafe_function(c->tsfn, early, napi_tsfn_nonblocking) == napi_ok) early = NULL;
-  free(early);
+  batch_free(early);
   early = NULL;
   if (pthread_create(&c->thread, NULL, reader_main, c) != 0) {
     napi_release_threadsafe_function(c->tsfn, napi_tsfn_abort);
@@ -724,6 +790,26 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* readExec(pid) -> Buffer | null: the read the reader thread makes of an exec (readExecs), here on
+ * the calling thread; for tests and tools. */
+static napi_value js_read_exec(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int32_t pid = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid): pid must be a positive integer");
+  mw_exec_read *r = mw_read_exec(pid);
+  if (!r) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_status st = napi_create_buffer_copy(env, r->len, r->data, NULL, &out);
+  mw_exec_read_free(r);
+  if (st != napi_ok) napi_get_null(env, &out);
+  return out;
+}
+
 #else /* not Linux: the module loads, and open() says why it cannot work */
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -733,6 +819,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 static napi_value js_close(napi_env env, napi_callback_info info) { (void)env; (void)info; return NULL; }
 static napi_value js_stats(napi_env env, napi_callback_info info) { return js_open(env, info); }
+static napi_value js_read_exec(napi_env env, napi_callback_info info) { return js_open(env, info); }
 
 #endif
 
@@ -743,6 +830,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readExec", NULL, js_read_exec, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   mw_pidfd_register(env, exports);

@@ -45,6 +45,11 @@ export interface NativeOpenOptions {
    * option ignores it and sends objects: the callback must take both.
    */
   packed?: boolean;
+  /**
+   * With `packed`: the reader thread reads /proc for each exec the moment its notice arrives
+   * (native/proc_exec_read.c), and the callback's third argument holds the reads (default false).
+   */
+  readExecs?: boolean;
 }
 
 /** Words per event of a packed batch (native/proc_connector.c, packed_events). */
@@ -86,8 +91,17 @@ export interface PidfdFunctions {
 
 export interface ProcConnectorAddon extends Partial<PidfdFunctions> {
   /** Throws an Error with `code` (EPERM, EPROTONOSUPPORT, ERR_NOT_HOST_NETNS, ERR_NO_ACK, …). */
-  /** `events` is a Uint32Array when opened with `packed` (and the addon knows the option). */
-  open(callback: (events: NativeProcEvent[] | Uint32Array, error?: string) => void, options?: NativeOpenOptions): NativeHandle;
+  /**
+   * `events` is a Uint32Array when opened with `packed` (and the addon knows the option); `reads`,
+   * with `readExecs`, per event the /proc read of an exec (undefined for the others), or undefined
+   * when the batch has none.
+   */
+  open(
+    callback: (events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Array<Buffer | undefined>) => void,
+    options?: NativeOpenOptions,
+  ): NativeHandle;
+  /** The reader thread's read of an exec, on the calling thread (tests); null when gone or unsettled. Absent from older builds. */
+  readExec?(pid: number): Buffer | null;
   close(handle: NativeHandle): void;
   stats(handle: NativeHandle): NativeStats;
 }

@@ -5,6 +5,7 @@
  * also want root (CAP_NET_ADMIN), later ones let any user listen (6.18 here does).
  */
 import type { ProcNotice, ProcNoticeSource } from './types.js';
+import { type ExecReadContext, execFromRead, newExecReadContext } from './proc-exec-read.js';
 import {
   type AddonLoad,
   type NativeHandle,
@@ -28,6 +29,12 @@ export interface ProcConnectorOptions {
   onError?: (message: string) => void;
   /** The addon to use (tests); by default loadNativeAddon(). */
   addon?: AddonLoad;
+  /**
+   * Have the addon's reader thread read /proc for each exec as its notice arrives, and hand the
+   * process table the exec whole (proc-exec-read.ts), so the JS thread reads nothing for it
+   * (default true).
+   */
+  readExecs?: boolean;
 }
 
 /** A reason the connector cannot run here, phrased for the user; `code` for programs. */
@@ -142,6 +149,9 @@ export class ProcConnectorSource implements ProcNoticeSource {
   private readonly maxPending: number;
   /** Set when the reader thread stopped on an error. */
   error?: string;
+  private execReads?: ExecReadContext;
+  /** Execs the reader thread read whole (the table read nothing), and those it could not. */
+  readonly execReadStats = { whole: 0, partial: 0 };
 
   constructor(private readonly opts: ProcConnectorOptions = {}) {
     this.maxPending = Math.max(1, opts.queueSize ?? 256) * PENDING_PER_BATCH;
@@ -161,10 +171,13 @@ export class ProcConnectorSource implements ProcNoticeSource {
     this.notify = notify;
     this.error = undefined;
     try {
-      this.handle = this.addon.open((events, error) => this.onBatch(events, error), {
+      const readExecs = this.opts.readExecs ?? true;
+      if (readExecs) this.execReads ??= newExecReadContext();
+      this.handle = this.addon.open((events, error, reads) => this.onBatch(events, error, reads), {
         threads: this.opts.threads ?? false,
         queueSize: this.opts.queueSize,
         packed: true,
+        readExecs,
       });
     } catch (e) {
       this.notify = undefined;
@@ -201,13 +214,15 @@ export class ProcConnectorSource implements ProcNoticeSource {
    * the fork, exec and exit of a short command usually reach the consumer together: it then knows
    * the process is gone before it reads, and reads once, not for each notice.
    */
-  private onBatch(events: NativeProcEvent[] | Uint32Array, error?: string): void {
+  private onBatch(events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Array<Buffer | undefined>): void {
     if (this.notify) {
       const packed = events instanceof Uint32Array;
       const count = packed ? Math.floor(events.length / PACKED_EVENT_WORDS) : events.length;
       for (let i = 0; i < count; i++) {
         const n = packed ? packedNotice(events, i) : toNotice(events[i]!);
         if (!n) continue;
+        const read = reads?.[i];
+        if (read && n.kind === 'exec' && this.execReads) this.takeRead(n, read, this.execReads);
         if (this.pending.length - this.head >= this.maxPending) {
           this.pendingDrops++;
           continue;
@@ -219,6 +234,22 @@ export class ProcConnectorSource implements ProcNoticeSource {
     if (error) {
       this.error = error;
       (this.opts.onError ?? ((m: string) => process.stderr.write(`minewatch: ${m}\n`)))(error);
+    }
+  }
+
+  /** The exec whole from the reader thread's read; left to the table's own read when the read is not whole. */
+  private takeRead(n: ProcNotice, read: Buffer, ctx: ExecReadContext): void {
+    let exec;
+    try {
+      exec = execFromRead(n.pid, read, ctx);
+    } catch {
+      exec = undefined;
+    }
+    if (exec) {
+      n.exec = exec;
+      this.execReadStats.whole++;
+    } else {
+      this.execReadStats.partial++;
     }
   }
 
