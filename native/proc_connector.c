@@ -20,6 +20,9 @@
  *       readExecs (with packed): the reader thread reads /proc for each exec as it arrives
  *       (proc_exec_read.c); callback(events, error, reads) then gets, where a batch has any, an
  *       array of Buffers (undefined for events without) beside the events.
+ *       holdUs: a batch waits up to this long (at most 100 ms) for more events before it is handed
+ *       to JS (default 0: at once); the reader still takes every event (and reads every exec) as
+ *       it arrives.
  *   readExec(pid) -> Buffer | null   that read, on the calling thread (tests, tools)
  *   stats(handle) -> { events, drops, kernelDrops }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
@@ -94,6 +97,7 @@ typedef struct mw_conn {
   int threads;
   int packed;
   int read_execs;
+  int64_t hold_ns; /* how long a batch may wait for more events before it goes to JS */
   atomic_uint_fast64_t events, drops, kernel_drops;
 } mw_conn;
 
@@ -306,16 +310,37 @@ static int flush(mw_conn *c, mw_batch **bp) {
   return -1;
 }
 
+static int64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return ts_ns(&t);
+}
+
+/* Flush the batch when its oldest event has waited hold_ns (or it is half full), not after every
+ * wake-up: at a thousand execs a second each exec is three notices, each a datagram, and each
+ * batch a wake-up of the JS thread. The reader itself still wakes for every datagram, so an
+ * exec's /proc read (readExecs) is made the moment it arrives; only the hand-over waits. */
 static void *reader_main(void *arg) {
   mw_conn *c = arg;
   char buf[CONNECTOR_MAX_MSG_SIZE] __attribute__((aligned(8)));
   mw_batch *b = NULL;
   char error[160] = "";
+  int64_t first = 0;    /* when the oldest event of the batch arrived (CLOCK_MONOTONIC); 0: none */
+  int64_t retry_at = 0; /* a full queue held the batch back: offer it again no sooner than this */
 
   for (;;) {
     struct pollfd p[2] = {{.fd = c->sock, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
-    /* With a batch held back by a full queue, wake up soon to offer it again. */
-    int r = poll(p, 2, (b && b->count) ? 5 : -1);
+    struct timespec wait, *tp = NULL;
+    if (b && b->count) {
+      int64_t due = first + c->hold_ns;
+      if (retry_at > due) due = retry_at;
+      int64_t d = due - mono_ns();
+      if (d < 0) d = 0;
+      wait.tv_sec = d / 1000000000LL;
+      wait.tv_nsec = d % 1000000000LL;
+      tp = &wait;
+    }
+    int r = ppoll(p, 2, tp, NULL);
     if (r < 0) {
       if (errno == EINTR) continue;
       snprintf(error, sizeof error, "proc connector: poll failed: %s", strerror(errno));
@@ -323,35 +348,46 @@ static void *reader_main(void *arg) {
     }
     if (p[1].revents) break; /* close() asked us to stop */
 
-    int64_t offset = realtime_offset();
-    for (int i = 0; i < DRAIN_MAX; i++) {
-      if (!b && !(b = batch_new(c->packed))) {
-        snprintf(error, sizeof error, "proc connector: out of memory");
-        goto out;
+    if (p[0].revents) {
+      int64_t offset = realtime_offset();
+      for (int i = 0; i < DRAIN_MAX; i++) {
+        if (b && b->count >= BATCH_MAX) {
+          if (flush(c, &b) < 0) goto out;
+          if (!b || b->count == 0) first = 0;
+        }
+        if (!b && !(b = batch_new(c->packed))) {
+          snprintf(error, sizeof error, "proc connector: out of memory");
+          goto out;
+        }
+        ssize_t n = recv_one(c->sock, buf, sizeof buf);
+        if (n == -ENOBUFS) {
+          /* The socket buffer overflowed: the kernel dropped one or more events. */
+          atomic_fetch_add(&c->kernel_drops, 1);
+          continue;
+        }
+        /* Drained: back to poll (no poll of its own to find out, one syscall per wake-up less). */
+        if (n == -EAGAIN) break;
+        if (n < 0) {
+          snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror((int)-n));
+          goto out;
+        }
+        if (n == 0) continue; /* a forged datagram: dropped; see what else is waiting */
+        size_t before = b->count;
+        parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
+        if (c->read_execs) read_execs(b, before);
+        if (b->count > 0 && first == 0) first = mono_ns();
       }
-      if (b->count >= BATCH_MAX && flush(c, &b) < 0) goto out;
-      if (!b && !(b = batch_new(c->packed))) {
-        snprintf(error, sizeof error, "proc connector: out of memory");
-        goto out;
-      }
-      ssize_t n = recv_one(c->sock, buf, sizeof buf);
-      if (n == -ENOBUFS) {
-        /* The socket buffer overflowed: the kernel dropped one or more events. */
-        atomic_fetch_add(&c->kernel_drops, 1);
-        continue;
-      }
-      /* Drained: back to poll (no poll of its own to find out, one syscall per wake-up less). */
-      if (n == -EAGAIN) break;
-      if (n < 0) {
-        snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror((int)-n));
-        goto out;
-      }
-      if (n == 0) continue; /* a forged datagram: dropped; see what else is waiting */
-      size_t before = b->count;
-      parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
-      if (c->read_execs) read_execs(b, before);
     }
+    if (!b || b->count == 0) continue;
+    int64_t now = mono_ns();
+    if (now < retry_at || (now - first < c->hold_ns && b->count < BATCH_MAX / 2)) continue;
     if (flush(c, &b) < 0) goto out;
+    if (b && b->count) {
+      retry_at = now + 5000000LL; /* the queue is full: 5 ms */
+    } else {
+      first = 0;
+      retry_at = 0;
+    }
   }
 out:
   if (error[0]) {
@@ -667,11 +703,13 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
   int threads = 0, packed = 0, reads = 0;
+  uint32_t hold_us = 0;
   uint32_t queue = DEFAULT_QUEUE;
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     threads = get_bool(env, argv[1], "threads", 0);
     packed = get_bool(env, argv[1], "packed", 0);
     reads = get_bool(env, argv[1], "readExecs", 0);
+    hold_us = get_uint(env, argv[1], "holdUs", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
   }
 
@@ -694,6 +732,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   c->packed = packed;
   /* Reads are handed over with packed batches only. */
   c->read_execs = packed && reads;
+  c->hold_ns = (int64_t)(hold_us > 100000 ? 100000 : hold_us) * 1000;
   c->wake[0] = c->wake[1] = -1;
 
   c->sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);

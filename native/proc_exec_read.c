@@ -255,6 +255,9 @@ mw_exec_read *mw_read_exec(int pid) {
     if (n1 <= 0) break; /* gone */
     struct stat exe1, exe2;
     int have1 = fstatat(dirfd, "exe", &exe1, 0) == 0;
+    /* No exe: the process is exiting (its memory is gone, cmdline reads empty) or is a kernel
+     * thread; the JS thread's read handles that as before, nothing here would help it. */
+    if (!have1) break;
     mark_t m1, m2;
     if (make_mark(stat1, (size_t)n1, &exe1, have1, &m1) != 0) break;
     if (rec_bytes(&b, MW_REC_STAT, stat1, (size_t)n1) != 0) break;

@@ -50,6 +50,11 @@ export interface NativeOpenOptions {
    * (native/proc_exec_read.c), and the callback's third argument holds the reads (default false).
    */
   readExecs?: boolean;
+  /**
+   * How long (µs, at most 100,000) a batch may wait for more events before it is handed to JS
+   * (default 0: at once). The reader still takes each event, and reads each exec, as it arrives.
+   */
+  holdUs?: number;
 }
 
 /** Words per event of a packed batch (native/proc_connector.c, packed_events). */
