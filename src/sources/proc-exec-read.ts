@@ -69,6 +69,8 @@ export interface ExecReadContext {
   exe: ExeIdentity;
   /** Stable ids of cgroup paths: the table caches containers by them. */
   cgroupIds: Map<string, bigint>;
+  /** The last /proc/PID/cgroup text and what it gave (a storm from one shell repeats it). */
+  lastCgroup?: { text: string; v2: string; v1: string; id: bigint; id1: bigint };
 }
 
 export function newExecReadContext(): ExecReadContext {
@@ -88,6 +90,13 @@ function idOf(ctx: ExecReadContext, path: string): bigint {
 }
 
 const u64 = (b: Buffer, i: number): bigint => b.readBigUInt64LE(i * 8);
+
+function cgroupOf(ctx: ExecReadContext, text: string): NonNullable<ExecReadContext['lastCgroup']> {
+  if (ctx.lastCgroup?.text === text) return ctx.lastCgroup;
+  const { v2, v1 } = cgroupPaths(text);
+  ctx.lastCgroup = { text, v2, v1, id: v2 ? idOf(ctx, `2:${v2}`) : 0n, id1: v1 ? idOf(ctx, `1:${v1}`) : 0n };
+  return ctx.lastCgroup;
+}
 
 /** The status fields the addon parsed (MW_REC_STATUS_FIELDS): word index of each, and the mask word. */
 const SF = { ppid: 0, ruid: 1, euid: 2, rgid: 3, egid: 4, vpid: 5, capInh: 6, capPrm: 7, capEff: 8, found: 9 } as const;
@@ -132,7 +141,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): K
   const env = r.get(ExecRec.environ);
   const loginuid = r.get(ExecRec.loginuid);
   const lu = loginuid ? parseLoginuid(loginuid.toString('latin1')) : undefined;
-  const { v2, v1 } = cgroupPaths(cgroupB.toString('utf8'));
+  const cg = cgroupOf(ctx, cgroupB.toString('utf8'));
   const exeStat = { dev: u64(st, 0), ino: u64(st, 1), mode: u64(st, 2), uid: u64(st, 3), gid: u64(st, 4), size: u64(st, 5), mtimeNs: u64(st, 6), ctimeNs: u64(st, 7) };
   let flags = EXE_KNOWN;
   if (exe.deleted) flags |= EXE_DELETED;
@@ -170,10 +179,10 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): K
     exeMode: Number(exeStat.mode),
     exeUid: Number(exeStat.uid),
     exeGid: Number(exeStat.gid),
-    cgroupId: v2 ? idOf(ctx, `2:${v2}`) : 0n,
-    cgroupPath: v2,
-    cgroup1Id: v1 ? idOf(ctx, `1:${v1}`) : 0n,
-    cgroup1Path: v1,
+    cgroupId: cg.id,
+    cgroupPath: cg.v2,
+    cgroup1Id: cg.id1,
+    cgroup1Path: cg.v1,
     capEff: status.capEff,
     capPrm: status.capPrm,
     capInh: status.capInh,
