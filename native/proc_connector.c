@@ -390,6 +390,8 @@ static void *reader_main(void *arg) {
     }
   }
 out:
+  /* Stopping: a batch still held (holdUs) goes out like any other, not counted as dropped. */
+  if (!error[0] && b && b->count && napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking) == napi_ok) b = NULL;
   if (error[0]) {
     if (!b) b = batch_new(c->packed);
     if (b) {
