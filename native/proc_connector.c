@@ -3,7 +3,7 @@
  * written against plain Node-API so one binary serves every Node version (prebuildify --napi).
  *
  * JS API
- *   open(callback, { threads?: boolean, queueSize?: number }) -> handle
+ *   open(callback, { threads?: boolean, queueSize?: number, packed?: boolean }) -> handle
  *       Subscribes (PROC_CN_MCAST_LISTEN) and waits for the kernel's acknowledgement, so every
  *       reason it cannot work here is thrown now, with err.code set:
  *         EPERM / EACCES           not root (no CAP_NET_ADMIN); kernels since 6.6 let anyone listen
@@ -13,7 +13,17 @@
  *       callback(events, error?) is called on the JS thread with a batch of events
  *       ({ kind, pid, tid, cpu, ts, ... }, ts a bigint of ns since the epoch); error is a
  *       string, given once, when the reader thread stops because of an unexpected failure.
+ *       packed: events come as one Uint32Array per batch instead, 8 words per event (what, pid,
+ *       tid, ppid, a, b, ts low, ts high; see packed_events), for a consumer that wants no
+ *       object per event.
  *   close(handle)            unsubscribes, stops the reader thread, lets Node exit. Idempotent.
+ *       readExecs (with packed): the reader thread reads /proc for each exec as it arrives
+ *       (proc_exec_read.c); callback(events, error, reads) then gets, where a batch has any, an
+ *       array of Buffers (undefined for events without) beside the events.
+ *       holdUs: a batch waits up to this long (at most 100 ms) for more events before it is handed
+ *       to JS (default 0: at once); the reader still takes every event (and reads every exec) as
+ *       it arrives.
+ *   readExec(pid) -> Buffer | null   that read, on the calling thread (tests, tools)
  *   stats(handle) -> { events, drops, kernelDrops }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
  *       kernelDrops: ENOBUFS from recv: the socket buffer overflowed, one or more events lost
@@ -43,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_exec_read.h"
+
 /* Events per batch handed to JS; a burst (fork bomb, make -j) fills batches, a quiet host sends
  * one event per batch so latency stays at one wake-up. */
 #define BATCH_MAX 256
@@ -69,7 +81,9 @@ typedef struct {
 
 typedef struct {
   size_t count;
+  int packed;      /* hand the batch to JS as a Uint32Array (see PACKED_WORDS), not as objects */
   char error[160]; /* non-empty: the reader stopped for this reason */
+  mw_exec_read *reads[BATCH_MAX]; /* per event: an exec's /proc files (readExecs), else NULL */
   mw_event ev[];
 } mw_batch;
 
@@ -81,6 +95,9 @@ typedef struct mw_conn {
   pthread_t thread;
   int closed;
   int threads;
+  int packed;
+  int read_execs;
+  int64_t hold_ns; /* how long a batch may wait for more events before it goes to JS */
   atomic_uint_fast64_t events, drops, kernel_drops;
 } mw_conn;
 
@@ -97,13 +114,41 @@ static int64_t realtime_offset(void) {
   return ts_ns(&r) - (ts_ns(&m1) + (ts_ns(&m2) - ts_ns(&m1)) / 2);
 }
 
-static mw_batch *batch_new(void) {
+static mw_batch *batch_new(int packed) {
   mw_batch *b = malloc(sizeof(mw_batch) + BATCH_MAX * sizeof(mw_event));
   if (b) {
     b->count = 0;
+    b->packed = packed;
     b->error[0] = '\0';
   }
   return b;
+}
+
+/* Forget the events of a batch (dropped, or the batch freed), with the /proc reads they hold. */
+static void batch_clear(mw_batch *b) {
+  for (size_t i = 0; i < b->count; i++) {
+    mw_exec_read_free(b->reads[i]);
+    b->reads[i] = NULL;
+  }
+  b->count = 0;
+}
+
+static void batch_free(mw_batch *b) {
+  if (!b) return;
+  batch_clear(b);
+  free(b);
+}
+
+/* Read /proc for the execs among events [from, count) of the batch (readExecs), unless the
+ * process's exit is already among the events after it: then there is nothing left to read. */
+static void read_execs(mw_batch *b, size_t from) {
+  for (size_t i = from; i < b->count; i++) {
+    if (b->ev[i].what != PROC_EVENT_EXEC) continue;
+    int gone = 0;
+    for (size_t j = i + 1; j < b->count && !gone; j++)
+      gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid;
+    if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid);
+  }
 }
 
 /* ---- messages to and from the kernel ---- */
@@ -161,6 +206,7 @@ static int decode(mw_conn *c, const struct cn_msg *cn, size_t avail, int64_t off
 
   mw_event *e = &b->ev[b->count];
   memset(e, 0, sizeof *e);
+  b->reads[b->count] = NULL;
   e->what = ev.what;
   e->cpu = ev.cpu;
   e->ts = (uint64_t)((int64_t)ev.timestamp_ns + offset);
@@ -227,9 +273,9 @@ static int parse_datagram(mw_conn *c, const char *buf, size_t n, int64_t offset,
   return got_ack;
 }
 
-/* Receive one datagram without blocking. Returns its size, 0 when there is nothing (or it did not
- * come from the kernel: anyone may unicast to our port id, and forged events must not count),
- * or -errno. */
+/* Receive one datagram without blocking. Returns its size, 0 when it did not come from the kernel
+ * (anyone may unicast to our port id, and forged events must not count), -EAGAIN when there is
+ * nothing, or another -errno. */
 static ssize_t recv_one(int sock, char *buf, size_t size) {
   struct sockaddr_nl from;
   socklen_t fl = sizeof from;
@@ -237,7 +283,7 @@ static ssize_t recv_one(int sock, char *buf, size_t size) {
     ssize_t n = recvfrom(sock, buf, size, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
     if (n >= 0) return (fl >= sizeof from && from.nl_pid == 0) ? n : 0;
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -EAGAIN;
     return -errno;
   }
 }
@@ -257,23 +303,44 @@ static int flush(mw_conn *c, mw_batch **bp) {
   if (st == napi_queue_full) {
     if (b->count >= BATCH_MAX) {
       atomic_fetch_add(&c->drops, b->count);
-      b->count = 0;
+      batch_clear(b);
     }
     return 0;
   }
   return -1;
 }
 
+static int64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return ts_ns(&t);
+}
+
+/* Flush the batch when its oldest event has waited hold_ns (or it is half full), not after every
+ * wake-up: at a thousand execs a second each exec is three notices, each a datagram, and each
+ * batch a wake-up of the JS thread. The reader itself still wakes for every datagram, so an
+ * exec's /proc read (readExecs) is made the moment it arrives; only the hand-over waits. */
 static void *reader_main(void *arg) {
   mw_conn *c = arg;
   char buf[CONNECTOR_MAX_MSG_SIZE] __attribute__((aligned(8)));
   mw_batch *b = NULL;
   char error[160] = "";
+  int64_t first = 0;    /* when the oldest event of the batch arrived (CLOCK_MONOTONIC); 0: none */
+  int64_t retry_at = 0; /* a full queue held the batch back: offer it again no sooner than this */
 
   for (;;) {
     struct pollfd p[2] = {{.fd = c->sock, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
-    /* With a batch held back by a full queue, wake up soon to offer it again. */
-    int r = poll(p, 2, (b && b->count) ? 5 : -1);
+    struct timespec wait, *tp = NULL;
+    if (b && b->count) {
+      int64_t due = first + c->hold_ns;
+      if (retry_at > due) due = retry_at;
+      int64_t d = due - mono_ns();
+      if (d < 0) d = 0;
+      wait.tv_sec = d / 1000000000LL;
+      wait.tv_nsec = d % 1000000000LL;
+      tp = &wait;
+    }
+    int r = ppoll(p, 2, tp, NULL);
     if (r < 0) {
       if (errno == EINTR) continue;
       snprintf(error, sizeof error, "proc connector: poll failed: %s", strerror(errno));
@@ -281,40 +348,52 @@ static void *reader_main(void *arg) {
     }
     if (p[1].revents) break; /* close() asked us to stop */
 
-    int64_t offset = realtime_offset();
-    for (int i = 0; i < DRAIN_MAX; i++) {
-      if (!b && !(b = batch_new())) {
-        snprintf(error, sizeof error, "proc connector: out of memory");
-        goto out;
+    if (p[0].revents) {
+      int64_t offset = realtime_offset();
+      for (int i = 0; i < DRAIN_MAX; i++) {
+        if (b && b->count >= BATCH_MAX) {
+          if (flush(c, &b) < 0) goto out;
+          if (!b || b->count == 0) first = 0;
+        }
+        if (!b && !(b = batch_new(c->packed))) {
+          snprintf(error, sizeof error, "proc connector: out of memory");
+          goto out;
+        }
+        ssize_t n = recv_one(c->sock, buf, sizeof buf);
+        if (n == -ENOBUFS) {
+          /* The socket buffer overflowed: the kernel dropped one or more events. */
+          atomic_fetch_add(&c->kernel_drops, 1);
+          continue;
+        }
+        /* Drained: back to poll (no poll of its own to find out, one syscall per wake-up less). */
+        if (n == -EAGAIN) break;
+        if (n < 0) {
+          snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror((int)-n));
+          goto out;
+        }
+        if (n == 0) continue; /* a forged datagram: dropped; see what else is waiting */
+        size_t before = b->count;
+        parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
+        if (c->read_execs) read_execs(b, before);
+        if (b->count > 0 && first == 0) first = mono_ns();
       }
-      if (b->count >= BATCH_MAX && flush(c, &b) < 0) goto out;
-      if (!b && !(b = batch_new())) {
-        snprintf(error, sizeof error, "proc connector: out of memory");
-        goto out;
-      }
-      ssize_t n = recv_one(c->sock, buf, sizeof buf);
-      if (n == -ENOBUFS) {
-        /* The socket buffer overflowed: the kernel dropped one or more events. */
-        atomic_fetch_add(&c->kernel_drops, 1);
-        continue;
-      }
-      if (n < 0) {
-        snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror((int)-n));
-        goto out;
-      }
-      if (n == 0) {
-        /* Nothing, or a forged datagram: see whether more is waiting before sleeping. */
-        struct pollfd q = {.fd = c->sock, .events = POLLIN};
-        if (poll(&q, 1, 0) <= 0) break;
-        continue;
-      }
-      parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
     }
+    if (!b || b->count == 0) continue;
+    int64_t now = mono_ns();
+    if (now < retry_at || (now - first < c->hold_ns && b->count < BATCH_MAX / 2)) continue;
     if (flush(c, &b) < 0) goto out;
+    if (b && b->count) {
+      retry_at = now + 5000000LL; /* the queue is full: 5 ms */
+    } else {
+      first = 0;
+      retry_at = 0;
+    }
   }
 out:
+  /* Stopping: a batch still held (holdUs) goes out like any other, not counted as dropped. */
+  if (!error[0] && b && b->count && napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking) == napi_ok) b = NULL;
   if (error[0]) {
-    if (!b) b = batch_new();
+    if (!b) b = batch_new(c->packed);
     if (b) {
       snprintf(b->error, sizeof b->error, "%s", error);
       if (napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking) == napi_ok) b = NULL;
@@ -322,7 +401,7 @@ out:
   }
   if (b) {
     atomic_fetch_add(&c->drops, b->count);
-    free(b);
+    batch_free(b);
   }
   return NULL;
 }
@@ -381,25 +460,80 @@ static napi_value event_object(napi_env env, const mw_event *e) {
   return o;
 }
 
+/* A batch as one Uint32Array of PACKED_WORDS words per event: what, pid, tid, ppid, a, b, ts low,
+ * ts high (the fields ProcNotice carries; a and b as in mw_event). One allocation per batch
+ * instead of an object and six to eight named properties per event, each property a lookup of its
+ * name in V8's string table: most of what an event cost the JS thread (issue 16). */
+#define PACKED_WORDS 8
+static napi_value packed_events(napi_env env, const mw_batch *b) {
+  napi_value ab, arr;
+  void *mem = NULL;
+  size_t words = b->count * PACKED_WORDS;
+  if (napi_create_arraybuffer(env, words * 4, &mem, &ab) != napi_ok) return NULL;
+  uint32_t *w = mem;
+  for (size_t i = 0; i < b->count; i++, w += PACKED_WORDS) {
+    const mw_event *e = &b->ev[i];
+    w[0] = e->what;
+    w[1] = (uint32_t)e->pid;
+    w[2] = (uint32_t)e->tid;
+    w[3] = (uint32_t)e->ppid;
+    w[4] = e->a;
+    w[5] = e->b;
+    w[6] = (uint32_t)(e->ts & 0xffffffffu);
+    w[7] = (uint32_t)(e->ts >> 32);
+  }
+  if (napi_create_typedarray(env, napi_uint32_array, words, ab, 0, &arr) != napi_ok) return NULL;
+  return arr;
+}
+
+/* The batch's exec reads as an array of Buffers (undefined where an event has none), or NULL
+ * when it has none at all. */
+static napi_value exec_reads(napi_env env, const mw_batch *b) {
+  size_t i;
+  for (i = 0; i < b->count && !b->reads[i]; i++) {
+  }
+  if (i == b->count) return NULL;
+  napi_value arr, undef, buf;
+  napi_get_undefined(env, &undef);
+  if (napi_create_array_with_length(env, b->count, &arr) != napi_ok) return NULL;
+  for (i = 0; i < b->count; i++) {
+    const mw_exec_read *r = b->reads[i];
+    if (!r || napi_create_buffer_copy(env, r->len, r->data, NULL, &buf) != napi_ok) buf = undef;
+    napi_set_element(env, arr, (uint32_t)i, buf);
+  }
+  return arr;
+}
+
 /* Runs on the JS thread. env is NULL when the tsfn is being torn down with batches still queued:
  * then only free them. It never touches the mw_conn, which may already be gone. */
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)context;
   mw_batch *b = data;
   if (env && js_cb) {
-    napi_value arr, argv[2], undef;
+    napi_value arr, argv[3], undef;
     size_t argc = 1;
-    napi_create_array_with_length(env, b->count, &arr);
-    for (size_t i = 0; i < b->count; i++) napi_set_element(env, arr, (uint32_t)i, event_object(env, &b->ev[i]));
+    napi_value reads = NULL;
+    if (b->packed) {
+      arr = packed_events(env, b);
+      reads = exec_reads(env, b);
+    } else {
+      napi_create_array_with_length(env, b->count, &arr);
+      for (size_t i = 0; i < b->count; i++) napi_set_element(env, arr, (uint32_t)i, event_object(env, &b->ev[i]));
+    }
     argv[0] = arr;
+    napi_get_undefined(env, &undef);
     if (b->error[0]) {
       napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &argv[1]);
       argc = 2;
     }
-    napi_get_undefined(env, &undef);
+    if (reads) {
+      if (argc < 2) argv[1] = undef;
+      argv[2] = reads;
+      argc = 3;
+    }
     napi_call_function(env, undef, js_cb, argc, argv, NULL);
   }
-  free(b);
+  batch_free(b);
 }
 
 static void cleanup_hook(void *arg);
@@ -543,6 +677,7 @@ static napi_value subscribe(napi_env env, mw_conn *c, mw_batch *early) {
                         "with hostPID and hostNetwork)", ACK_TIMEOUT_MS);
     }
     ssize_t n = recv_one(c->sock, buf, CONNECTOR_MAX_MSG_SIZE);
+    if (n == -EAGAIN) continue;
     if (n == -ENOBUFS) {
       atomic_fetch_add(&c->kernel_drops, 1);
       continue;
@@ -569,10 +704,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
-  int threads = 0;
+  int threads = 0, packed = 0, reads = 0;
+  uint32_t hold_us = 0;
   uint32_t queue = DEFAULT_QUEUE;
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     threads = get_bool(env, argv[1], "threads", 0);
+    packed = get_bool(env, argv[1], "packed", 0);
+    reads = get_bool(env, argv[1], "readExecs", 0);
+    hold_us = get_uint(env, argv[1], "holdUs", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
   }
 
@@ -584,7 +723,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
                       ours, host);
 
   mw_conn *c = calloc(1, sizeof *c);
-  mw_batch *early = batch_new();
+  mw_batch *early = batch_new(packed);
   if (!c || !early) {
     free(c);
     free(early);
@@ -592,6 +731,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   c->env = env;
   c->threads = threads;
+  c->packed = packed;
+  /* Reads are handed over with packed batches only. */
+  c->read_execs = packed && reads;
+  c->hold_ns = (int64_t)(hold_us > 100000 ? 100000 : hold_us) * 1000;
   c->wake[0] = c->wake[1] = -1;
 
   c->sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
@@ -626,7 +769,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   /* Events that came in before the ack are real: deliver them first. */
   if (early->count > 0 && napi_call_threadsafe_function(c->tsfn, early, napi_tsfn_nonblocking) == napi_ok) early = NULL;
-  free(early);
+  batch_free(early);
   early = NULL;
   if (pthread_create(&c->thread, NULL, reader_main, c) != 0) {
     napi_release_threadsafe_function(c->tsfn, napi_tsfn_abort);
@@ -688,6 +831,26 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return o;
 }
 
+/* readExec(pid) -> Buffer | null: the read the reader thread makes of an exec (readExecs), here on
+ * the calling thread; for tests and tools. */
+static napi_value js_read_exec(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int32_t pid = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid): pid must be a positive integer");
+  mw_exec_read *r = mw_read_exec(pid);
+  if (!r) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_status st = napi_create_buffer_copy(env, r->len, r->data, NULL, &out);
+  mw_exec_read_free(r);
+  if (st != napi_ok) napi_get_null(env, &out);
+  return out;
+}
+
 #else /* not Linux: the module loads, and open() says why it cannot work */
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -697,6 +860,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 }
 static napi_value js_close(napi_env env, napi_callback_info info) { (void)env; (void)info; return NULL; }
 static napi_value js_stats(napi_env env, napi_callback_info info) { return js_open(env, info); }
+static napi_value js_read_exec(napi_env env, napi_callback_info info) { return js_open(env, info); }
 
 #endif
 
@@ -707,6 +871,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readExec", NULL, js_read_exec, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   mw_pidfd_register(env, exports);

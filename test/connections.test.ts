@@ -21,6 +21,7 @@ import {
   haveCommand, hostContainer, isRoot, killAll, nodeChild, procLookup, sleep, waitForEvent,
 } from './helpers/live.js';
 import { type HostNetns, makeHostNetns, removeHostNetns, startListener } from './helpers/netns.js';
+import { NetnsIndex } from '../src/sources/netns.js';
 
 // ---- parsing -----------------------------------------------------------------------------------
 
@@ -322,6 +323,58 @@ describe('connections: classification and attribution over a fake /proc', () => 
     try {
       assert.equal(events.length, 1);
       assert.equal(events[0]!.proc.pid, 501);
+    } finally {
+      await src.stop();
+    }
+  });
+});
+
+describe('connections: /proc listed only when something needs new pids', () => {
+  const fps: FakeProc[] = [];
+  after(() => fps.forEach((f) => f.remove()));
+
+  test('refresh(false) lists at most every listMinMs; refresh(true) and the full re-read list at once', () => {
+    const fp = new FakeProc();
+    fps.push(fp);
+    fp.addPid(600, '6666', 'a');
+    let now = 0;
+    const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 10_000 });
+    assert.deepEqual([...idx.refresh(false)], [['6666', [600]]]);
+    fp.addPid(601, '7777', 'b');
+    now = 500;
+    assert.equal(idx.refresh(false).has('7777'), false, 'within listMinMs: the last grouping');
+    assert.deepEqual(idx.refresh(true).get('7777'), [601], 'fresh: listed at once');
+    fp.addPid(602, '8888', 'c');
+    now = 1400;
+    assert.equal(idx.refresh(false).has('8888'), false, 'listed at 500: not again before 1500');
+    now = 1500;
+    assert.deepEqual(idx.refresh(false).get('8888'), [602]);
+    fp.addPid(603, '9999', 'd');
+    now = 10_000;
+    assert.deepEqual(idx.refresh(false).get('9999'), [603], 'the full re-read is never put off');
+  });
+
+  test('a socket of a process newer than the last listing is reported at the next poll, which lists /proc', async () => {
+    const fp = new FakeProc();
+    fps.push(fp);
+    fp.addPid(700, '7070', 'shell');
+    fp.table(700, 'tcp', []);
+    const { src, events, start } = fakeSource(fp, { listMinMs: 60_000 });
+    await start();
+    try {
+      assert.equal(events.length, 0);
+      // A new process connects out; the namespace's table (read through pid 700) shows the socket.
+      fp.addPid(701, '7070', 'xmrig');
+      fp.fd(701, 5, 'socket:[9700]');
+      const tcp = [row(hex4('10.0.0.2'), 42000, hex4('203.0.113.7'), 3333, TcpState.ESTABLISHED, 9700)];
+      fp.table(700, 'tcp', tcp);
+      fp.table(701, 'tcp', tcp);
+      src.poll();
+      assert.equal(events.length, 0, 'pid 701 is not in the last listing: its owner is not found yet');
+      src.poll();
+      assert.equal(events.length, 1, 'a socket awaits its owner: /proc is listed again at once');
+      assert.equal(events[0]!.proc.pid, 701);
+      assert.equal(events[0]!.fd?.sport, 3333);
     } finally {
       await src.stop();
     }

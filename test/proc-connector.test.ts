@@ -3,8 +3,16 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { ProcNotice } from '../src/sources/types.js';
-import { ProcConnectorSource, exitCodeFromStatus, toNotice } from '../src/sources/proc-connector.js';
-import { type AddonLoad, type NativeHandle, type NativeProcEvent, type ProcConnectorAddon, loadNativeAddon } from '../src/platform/native-addon.js';
+import { ProcConnectorSource, exitCodeFromStatus, packedNotice, toNotice } from '../src/sources/proc-connector.js';
+import {
+  type AddonLoad,
+  type NativeHandle,
+  type NativeProcEvent,
+  type ProcConnectorAddon,
+  PACKED_EVENT_WORDS,
+  ProcEventWhat,
+  loadNativeAddon,
+} from '../src/platform/native-addon.js';
 import { ROOT } from './helpers/paths.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -135,6 +143,50 @@ test('notices wait in the agent, reach the consumer in order on a later turn, an
   assert.equal(src.drops, 40_000 - 32_768, 'the count survives stop()');
 });
 
+/** Events packed as the addon packs them with `packed: true` (native/proc_connector.c, packed_events). */
+function pack(events: NativeProcEvent[]): Uint32Array {
+  const w = new Uint32Array(events.length * PACKED_EVENT_WORDS);
+  events.forEach((e, i) => {
+    const o = i * PACKED_EVENT_WORDS;
+    w[o] = ProcEventWhat[e.kind as keyof typeof ProcEventWhat] ?? 0x80;
+    w[o + 1] = e.pid;
+    w[o + 2] = e.tid;
+    w[o + 3] = e.ppid ?? 0;
+    w[o + 4] = e.status ?? e.ruid ?? 0;
+    w[o + 5] = e.exitSignal ?? e.euid ?? 0;
+    w[o + 6] = Number(e.ts & 0xffffffffn);
+    w[o + 7] = Number(e.ts >> 32n);
+  });
+  return w;
+}
+
+test('a packed batch gives the same notices as the events as objects', async () => {
+  const ts = 1_796_568_148_372_424_889n; // ns since the epoch: more than 32 bits
+  const events: NativeProcEvent[] = [
+    { kind: 'fork', pid: 4_000_001, tid: 4_000_001, ppid: 77, ptid: 78, cpu: 1, ts },
+    { kind: 'exec', pid: 4_000_001, tid: 4_000_001, cpu: 0, ts: ts + 1n },
+    { kind: 'uid', pid: 4_000_001, tid: 4_000_001, ruid: 1000, euid: 0, cpu: 0, ts: ts + 2n },
+    { kind: 'exit', pid: 4_000_001, tid: 4_000_001, status: 9 | 0x80, exitSignal: 17, ppid: 77, ptid: 77, cpu: 0, ts: ts + 3n },
+    { kind: 'sid' as NativeProcEvent['kind'], pid: 5, tid: 5, cpu: 0, ts },
+    { kind: 'comm', pid: 5, tid: 5, cpu: 0, ts, comm: 'x' },
+  ];
+  const w = pack(events);
+  events.forEach((e, i) => assert.deepEqual(packedNotice(w, i), toNotice(e), `${e.kind}`));
+  assert.equal(packedNotice(w, 3)?.kind === 'exit' && packedNotice(w, 3)?.exitCode, 128 + 9);
+
+  // Through the source: a packed batch and an object batch reach the consumer alike.
+  const fake = fakeAddon();
+  const src = new ProcConnectorSource({ addon: fake.load });
+  const got: ProcNotice[] = [];
+  await src.start((n) => got.push(n));
+  (fake.push as (e: NativeProcEvent[] | Uint32Array) => void)(w);
+  fake.push(events);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 8, 'four kinds a notice carries, twice; sid and comm left out');
+  assert.deepEqual(got.slice(0, 4), got.slice(4));
+  await src.stop();
+});
+
 test('a small queue_size keeps what waits in JS small too: 128 notices per batch', async () => {
   const fake = fakeAddon();
   const src = new ProcConnectorSource({ addon: fake.load, queueSize: 1 });
@@ -183,6 +235,33 @@ test('live: fork, exec and exit of real children, with their pids, parent and ex
   await run('/bin/true', []);
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(got.length, count, 'nothing is heard after stop()');
+});
+
+test('live: the addon opened packed hands over Uint32Arrays whose exec names the child', async (t) => {
+  if (await skipped(t)) return;
+  const loaded = loadNativeAddon();
+  assert.ok('addon' in loaded);
+  const batches: unknown[] = [];
+  const handle = loaded.addon.open((events) => batches.push(events), { packed: true });
+  try {
+    const before = BigInt(Date.now() - 1000) * 1_000_000n;
+    const { pid } = await run('/bin/true', []);
+    let exec: ProcNotice | undefined;
+    const seen = await waitFor(() => {
+      for (const b of batches) {
+        assert.ok(b instanceof Uint32Array, 'a Uint32Array, not an array of objects');
+        for (let i = 0; i < b.length / PACKED_EVENT_WORDS; i++) {
+          const n = packedNotice(b, i);
+          if (n?.kind === 'exec' && n.pid === pid) exec = n;
+        }
+      }
+      return exec !== undefined;
+    }, 5000);
+    assert.ok(seen, `the exec of /bin/true (pid ${pid}) arrived`);
+    assert.ok(exec && exec.ts > before && exec.ts < BigInt(Date.now() + 1000) * 1_000_000n, 'ts: ns since the epoch');
+  } finally {
+    loaded.addon.close(handle);
+  }
 });
 
 test('live: stop() lets the process exit (the reader thread ends, the tsfn is released)', async (t) => {

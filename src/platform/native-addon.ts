@@ -39,7 +39,32 @@ export interface NativeOpenOptions {
   threads?: boolean;
   /** Batches waiting for the JS thread before new ones are dropped and counted (default 256). */
   queueSize?: number;
+  /**
+   * Hand each batch over as one Uint32Array, PACKED_EVENT_WORDS words per event (see
+   * PackedWord), instead of an object per event (default false). An addon built before this
+   * option ignores it and sends objects: the callback must take both.
+   */
+  packed?: boolean;
+  /**
+   * With `packed`: the reader thread reads /proc for each exec the moment its notice arrives
+   * (native/proc_exec_read.c), and the callback's third argument holds the reads (default false).
+   */
+  readExecs?: boolean;
+  /**
+   * How long (µs, at most 100,000) a batch may wait for more events before it is handed to JS
+   * (default 0: at once). The reader still takes each event, and reads each exec, as it arrives.
+   */
+  holdUs?: number;
 }
+
+/** Words per event of a packed batch (native/proc_connector.c, packed_events). */
+export const PACKED_EVENT_WORDS = 8;
+
+/** Where each field sits in a packed event; `a` and `b` are the kind's two values (see NativeProcEvent). */
+export const PackedWord = { what: 0, pid: 1, tid: 2, ppid: 3, a: 4, b: 5, tsLow: 6, tsHigh: 7 } as const;
+
+/** The kernel's PROC_EVENT_* numbers (linux/cn_proc.h) of the kinds a packed batch carries. */
+export const ProcEventWhat = { fork: 0x1, exec: 0x2, uid: 0x4, gid: 0x40, comm: 0x200, coredump: 0x40000000, exit: 0x80000000 } as const;
 
 export interface NativeStats {
   /** Events decoded and queued for JS. */
@@ -71,7 +96,17 @@ export interface PidfdFunctions {
 
 export interface ProcConnectorAddon extends Partial<PidfdFunctions> {
   /** Throws an Error with `code` (EPERM, EPROTONOSUPPORT, ERR_NOT_HOST_NETNS, ERR_NO_ACK, …). */
-  open(callback: (events: NativeProcEvent[], error?: string) => void, options?: NativeOpenOptions): NativeHandle;
+  /**
+   * `events` is a Uint32Array when opened with `packed` (and the addon knows the option); `reads`,
+   * with `readExecs`, per event the /proc read of an exec (undefined for the others), or undefined
+   * when the batch has none.
+   */
+  open(
+    callback: (events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Array<Buffer | undefined>) => void,
+    options?: NativeOpenOptions,
+  ): NativeHandle;
+  /** The reader thread's read of an exec, on the calling thread (tests); null when gone or unsettled. Absent from older builds. */
+  readExec?(pid: number): Buffer | null;
   close(handle: NativeHandle): void;
   stats(handle: NativeHandle): NativeStats;
 }

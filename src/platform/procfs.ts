@@ -449,25 +449,7 @@ function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: 
   const fd = quietly(() => openSync(path, 'r'));
   if (fd === undefined) return undefined;
   try {
-    let buf = SCRATCH;
-    let total = 0;
-    while (total < max) {
-      if (total === buf.length) {
-        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 4, max));
-        buf.copy(bigger, 0, 0, total);
-        buf = bigger;
-      }
-      const room = Math.min(buf.length, max) - total;
-      const n = readSync(fd, buf, total, room, null);
-      if (n <= 0) break;
-      total += n;
-      // A file printed whole on the first read (readRecordSync): room left means the end.
-      if (wholeAtOnce && n < room) break;
-    }
-    return take(buf, total);
-  } catch {
-    // ESRCH and friends mid-read: the process went away.
-    return undefined;
+    return readFdWith(fd, max, take, wholeAtOnce, false);
   } finally {
     try {
       closeSync(fd);
@@ -477,9 +459,43 @@ function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: 
   }
 }
 
-/** Read up to `max` bytes of a file, synchronously. */
-function readBytesSync(path: string, max: number): Buffer | undefined {
-  return readSyncWith(path, max, (buf, n) => (buf === SCRATCH ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n)));
+/**
+ * readSyncWith() on an open fd: from its current position, or (`fromStart`) from offset 0 with
+ * pread, which makes a procfs file print itself afresh (a held /proc/PID/stat read again).
+ */
+function readFdWith<T>(fd: number, max: number, take: (buf: Buffer, length: number) => T, wholeAtOnce: boolean, fromStart: boolean): T | undefined {
+  try {
+    let buf = SCRATCH;
+    let total = 0;
+    while (total < max) {
+      if (total === buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 4, max));
+        buf.copy(bigger, 0, 0, total);
+        buf = bigger;
+      }
+      const room = Math.min(buf.length, max) - total;
+      const n = readSync(fd, buf, total, room, fromStart ? total : null);
+      if (n <= 0) break;
+      total += n;
+      // A file printed whole on the first read (readRecordSync): room left means the end.
+      if (wholeAtOnce && n < room) break;
+    }
+    return take(buf, total);
+  } catch {
+    // ESRCH and friends mid-read: the process went away.
+    return undefined;
+  }
+}
+
+const copyBytes = (buf: Buffer, n: number): Buffer => (buf === SCRATCH ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n));
+
+/**
+ * Up to `max` bytes of /proc/PID/cmdline or environ: the kernel copies out of the process's memory
+ * until the request is filled or the area ends (get_mm_cmdline, environ_read loop over pages), so
+ * a read that leaves room in the buffer has reached the end and no read is made to find EOF.
+ */
+function readArgAreaSync(path: string, max: number): Buffer | undefined {
+  return readSyncWith(path, max, copyBytes, true);
 }
 
 async function readBytesAsync(path: string, max: number): Promise<Buffer | undefined> {
@@ -582,8 +598,9 @@ function markOf(exe: ExeStat | { dev: bigint; ino: bigint } | undefined, stat: s
   return { key: `${exe ? `${exe.dev}:${exe.ino}` : '-'}|${layout}|${comm}`, stat };
 }
 
-function imageMarkSync(dir: string): ImageMark {
-  const stat = readRecordSync(`${dir}/stat`);
+/** The image mark through the process's held stat fd (see settledSync). */
+function imageMarkSync(dir: string, statFd: number): ImageMark {
+  const stat = readFdWith(statFd, SMALL_FILE, (buf, n) => (n > 0 ? buf.toString('utf8', 0, n) : undefined), true, true);
   if (stat === undefined) return GONE;
   const exe = exeIdSync(`${dir}/exe`);
   const mark = markOf(exe, stat);
@@ -620,19 +637,35 @@ function settle(pid: number, before: ImageMark & { stat: string }, after: ImageM
 
 const hasStat = (m: ImageMark): m is ImageMark & { stat: string } => m.stat !== undefined;
 
+/**
+ * Both marks read stat through one fd held for the whole read, at offset 0 (the kernel prints it
+ * afresh each time): the closing mark costs a read, not another lookup, open and close of a file
+ * of a pid just born (issue 16). The fd names the process, not the pid: once the process is
+ * reaped it reads ESRCH, never a newcomer under the same pid.
+ */
 function settledSync(pid: number, opts: ReadOptions, readRest: (dir: string) => RestOfFiles): ProcFiles {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
-  for (let attempt = 0; ; attempt++) {
-    const before = imageMarkSync(dir);
-    // No stat: it is gone, and nothing else is worth reading.
-    if (!hasStat(before)) return { pid };
-    const rest = readRest(dir);
-    opts.betweenReads?.();
-    const after = imageMarkSync(dir);
-    const done = settle(pid, before, after, rest, attempt);
-    // The closing mark's stat of the exe is the freshest: the caller's inspection reuses it.
-    if (done && done.stat !== undefined && after.exe !== undefined) done.exeStat = after.exe;
-    if (done) return done;
+  // No stat: it is gone, and nothing else is worth reading.
+  const statFd = quietly(() => openSync(`${dir}/stat`, 'r'));
+  if (statFd === undefined) return { pid };
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const before = imageMarkSync(dir, statFd);
+      if (!hasStat(before)) return { pid };
+      const rest = readRest(dir);
+      opts.betweenReads?.();
+      const after = imageMarkSync(dir, statFd);
+      const done = settle(pid, before, after, rest, attempt);
+      // The closing mark's stat of the exe is the freshest: the caller's inspection reuses it.
+      if (done && done.stat !== undefined && after.exe !== undefined) done.exeStat = after.exe;
+      if (done) return done;
+    }
+  } finally {
+    try {
+      closeSync(statFd);
+    } catch {
+      // already gone
+    }
   }
 }
 
@@ -677,12 +710,12 @@ export function fetchProcessSync(pid: number, opts: ReadOptions = {}): ProcFiles
   const max = opts.maxArgBytes ?? DEFAULT_MAX_ARG_BYTES;
   return settledSync(pid, opts, (dir) => ({
     status: readRecordSync(`${dir}/status`),
-    cmdline: readBytesSync(`${dir}/cmdline`, max),
+    cmdline: readArgAreaSync(`${dir}/cmdline`, max),
     exe: readlinkQuiet(`${dir}/exe`),
     cwd: readlinkQuiet(`${dir}/cwd`),
     root: readlinkQuiet(`${dir}/root`),
     loginuid: readRecordSync(`${dir}/loginuid`),
-    environ: opts.env ? readBytesSync(`${dir}/environ`, max) : undefined,
+    environ: opts.env ? readArgAreaSync(`${dir}/environ`, max) : undefined,
     cgroup: readRecordSync(`${dir}/cgroup`),
     mntns: readlinkQuiet(`${dir}/ns/mnt`),
   }));

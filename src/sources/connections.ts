@@ -174,6 +174,12 @@ export interface ConnectionsOptions {
   tcpFullReadMs?: number;
   /** Re-read every pid's network namespace this often, ms (default 10000; new pids are read at once). */
   netnsRevalidateMs?: number;
+  /**
+   * List /proc at most this often while no socket awaits its owner, ms (default 1000). A socket
+   * that does get the listing at its next poll; a network namespace new since the last listing
+   * is found up to this much later.
+   */
+  listMinMs?: number;
   /** Called with unexpected errors; the source keeps polling. */
   onError?: (err: unknown) => void;
 }
@@ -290,7 +296,7 @@ export class ConnectionsSource implements Source {
     this.giveUpPolls = opts.giveUpPolls ?? 20;
     this.tcpFullReadMs = opts.tcpFullReadMs ?? 30_000;
     this.onError = opts.onError ?? (() => {});
-    this.index = new NetnsIndex({ procRoot: this.procRoot, revalidateMs: opts.netnsRevalidateMs });
+    this.index = new NetnsIndex({ procRoot: this.procRoot, revalidateMs: opts.netnsRevalidateMs, listMinMs: opts.listMinMs });
   }
 
   /** Polls once at once (existing connections are reported), then every intervalMs. */
@@ -316,7 +322,10 @@ export class ConnectionsSource implements Source {
     this.budget = this.maxFdLinks;
     const linksBefore = this.stats.fdLinks;
     try {
-      const groups = this.index.refresh();
+      // Fresh pids only when a socket awaits its owner (a new process may hold it).
+      let awaiting = false;
+      for (const st of this.ns.values()) if (st.pending.size > 0) awaiting = true;
+      const groups = this.index.refresh(awaiting);
       /** Per namespace, which tables were read, and the inet inodes they hold. */
       const read = new Map<string, { tcp: boolean; udp: boolean; inodes: Set<number> }>();
       for (const [ns, pids] of groups) {

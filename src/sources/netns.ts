@@ -111,6 +111,11 @@ export interface NetnsIndexOptions {
   revalidateMs?: number;
   /** Monotonic clock in ms (tests). */
   nowMs?: () => number;
+  /**
+   * A refresh that needs no new pid now (`refresh(false)`) lists /proc at most this often, ms
+   * (default 1000; 0: whenever a task was created or ended).
+   */
+  listMinMs?: number;
 }
 
 export class NetnsIndex {
@@ -120,6 +125,8 @@ export class NetnsIndex {
   /** pid → namespace id; null when it could not be read (kept so it is not retried every poll). */
   private readonly nsByPid = new Map<number, string | null>();
   private lastFull = -Infinity;
+  private lastListed = -Infinity;
+  private readonly listMinMs: number;
   /** Pids that appeared in the last refresh (not known to the one before). */
   readonly newPids = new Set<number>();
   /** Namespace → its live pids, ascending, as of the last refresh. */
@@ -131,13 +138,25 @@ export class NetnsIndex {
     this.revalidateMs = opts.revalidateMs ?? 10_000;
     this.nowMs = opts.nowMs ?? (() => performance.now());
     this.pidList = new PidList(this.procRoot, this.revalidateMs, this.nowMs);
+    this.listMinMs = opts.listMinMs ?? 1000;
   }
 
-  /** Re-list /proc and regroup; returns the groups (also kept in `groups`). */
-  refresh(): Map<string, number[]> {
+  /**
+   * Re-list /proc and regroup; returns the groups (also kept in `groups`). `fresh` false: the
+   * caller can wait for pids new since the last listing (none of its sockets awaits an owner),
+   * and /proc is listed at most every `listMinMs`. On a host where some task starts every few
+   * hundred ms (that is, any host), listing ~1,000 pids at every poll was most of the poller's
+   * idle cost (issue 16); a namespace new since is then found up to listMinMs later.
+   */
+  refresh(fresh = true): Map<string, number[]> {
     const now = this.nowMs();
     const full = now - this.lastFull >= this.revalidateMs;
+    if (!fresh && !full && now - this.lastListed < this.listMinMs) {
+      this.newPids.clear();
+      return this.groups;
+    }
     if (full) this.lastFull = now;
+    this.lastListed = now;
     const { pids, listed } = this.pidList.get();
     // No task created or ended since the last refresh: the same pids in the same namespaces.
     if (!listed && !full) {

@@ -5,11 +5,15 @@
  * also want root (CAP_NET_ADMIN), later ones let any user listen (6.18 here does).
  */
 import type { ProcNotice, ProcNoticeSource } from './types.js';
+import { type ExecReadContext, execFromRead, newExecReadContext } from './proc-exec-read.js';
 import {
   type AddonLoad,
   type NativeHandle,
   type NativeProcEvent,
   type ProcConnectorAddon,
+  PACKED_EVENT_WORDS,
+  PackedWord,
+  ProcEventWhat,
   loadNativeAddon,
 } from '../platform/native-addon.js';
 
@@ -25,6 +29,20 @@ export interface ProcConnectorOptions {
   onError?: (message: string) => void;
   /** The addon to use (tests); by default loadNativeAddon(). */
   addon?: AddonLoad;
+  /**
+   * Have the addon's reader thread read /proc for each exec as its notice arrives, and hand the
+   * process table the exec whole (proc-exec-read.ts), so the JS thread reads nothing for it
+   * (default true).
+   */
+  readExecs?: boolean;
+  /**
+   * How long (µs) the addon may hold a batch for more notices before handing it over (default
+   * 1000). A thousand execs a second are three thousand notices, each a wake-up of the JS thread
+   * when handed on at once; held a millisecond, a short command's fork, exec and exit mostly come
+   * as one batch. Its /proc files were read on arrival all the same (readExecs), so the hold costs
+   * an event at most that much latency, and no detail.
+   */
+  holdUs?: number;
 }
 
 /** A reason the connector cannot run here, phrased for the user; `code` for programs. */
@@ -91,6 +109,30 @@ export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
   }
 }
 
+/**
+ * The notice of event `i` of a packed batch (NativeOpenOptions.packed), or undefined for kinds
+ * ProcNotice does not carry: what toNotice() makes of the same event as an object.
+ */
+export function packedNotice(w: Uint32Array, i: number): ProcNotice | undefined {
+  const o = i * PACKED_EVENT_WORDS;
+  const what = w[o + PackedWord.what]!;
+  if (what !== ProcEventWhat.exec && what !== ProcEventWhat.fork && what !== ProcEventWhat.exit && what !== ProcEventWhat.uid) return undefined;
+  // pids are positive int32s; `| 0` reads the word back as one.
+  const pid = w[o + PackedWord.pid]! | 0;
+  const tid = w[o + PackedWord.tid]! | 0;
+  const ts = (BigInt(w[o + PackedWord.tsHigh]!) << 32n) | BigInt(w[o + PackedWord.tsLow]!);
+  switch (what) {
+    case ProcEventWhat.exec:
+      return { kind: 'exec', pid, tid, ts };
+    case ProcEventWhat.fork:
+      return { kind: 'fork', pid, tid, ppid: w[o + PackedWord.ppid]! | 0, ts };
+    case ProcEventWhat.exit:
+      return { kind: 'exit', pid, tid, exitCode: exitCodeFromStatus(w[o + PackedWord.a]!), ts };
+    default:
+      return { kind: 'uid', pid, tid, ruid: w[o + PackedWord.a]!, euid: w[o + PackedWord.b]!, ts };
+  }
+}
+
 /** Notices handed to the consumer in one event-loop turn (see ProcConnectorSource.onBatch). */
 const NOTICES_PER_TURN = 256;
 /**
@@ -115,6 +157,9 @@ export class ProcConnectorSource implements ProcNoticeSource {
   private readonly maxPending: number;
   /** Set when the reader thread stopped on an error. */
   error?: string;
+  private execReads?: ExecReadContext;
+  /** Execs the reader thread read whole (the table read nothing), and those it could not. */
+  readonly execReadStats = { whole: 0, partial: 0 };
 
   constructor(private readonly opts: ProcConnectorOptions = {}) {
     this.maxPending = Math.max(1, opts.queueSize ?? 256) * PENDING_PER_BATCH;
@@ -134,9 +179,14 @@ export class ProcConnectorSource implements ProcNoticeSource {
     this.notify = notify;
     this.error = undefined;
     try {
-      this.handle = this.addon.open((events, error) => this.onBatch(events, error), {
+      const readExecs = this.opts.readExecs ?? true;
+      if (readExecs) this.execReads ??= newExecReadContext();
+      this.handle = this.addon.open((events, error, reads) => this.onBatch(events, error, reads), {
         threads: this.opts.threads ?? false,
         queueSize: this.opts.queueSize,
+        packed: true,
+        readExecs,
+        holdUs: this.opts.holdUs ?? 1000,
       });
     } catch (e) {
       this.notify = undefined;
@@ -173,11 +223,15 @@ export class ProcConnectorSource implements ProcNoticeSource {
    * the fork, exec and exit of a short command usually reach the consumer together: it then knows
    * the process is gone before it reads, and reads once, not for each notice.
    */
-  private onBatch(events: NativeProcEvent[], error?: string): void {
+  private onBatch(events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Array<Buffer | undefined>): void {
     if (this.notify) {
-      for (const e of events) {
-        const n = toNotice(e);
+      const packed = events instanceof Uint32Array;
+      const count = packed ? Math.floor(events.length / PACKED_EVENT_WORDS) : events.length;
+      for (let i = 0; i < count; i++) {
+        const n = packed ? packedNotice(events, i) : toNotice(events[i]!);
         if (!n) continue;
+        const read = reads?.[i];
+        if (read && n.kind === 'exec' && this.execReads) this.takeRead(n, read, this.execReads);
         if (this.pending.length - this.head >= this.maxPending) {
           this.pendingDrops++;
           continue;
@@ -189,6 +243,22 @@ export class ProcConnectorSource implements ProcNoticeSource {
     if (error) {
       this.error = error;
       (this.opts.onError ?? ((m: string) => process.stderr.write(`minewatch: ${m}\n`)))(error);
+    }
+  }
+
+  /** The exec whole from the reader thread's read; left to the table's own read when the read is not whole. */
+  private takeRead(n: ProcNotice, read: Buffer, ctx: ExecReadContext): void {
+    let exec;
+    try {
+      exec = execFromRead(n.pid, read, ctx);
+    } catch {
+      exec = undefined;
+    }
+    if (exec) {
+      n.exec = exec;
+      this.execReadStats.whole++;
+    } else {
+      this.execReadStats.partial++;
     }
   }
 

@@ -1,0 +1,330 @@
+/*
+ * minewatch_native: the /proc read of an exec, done by the proc connector's reader thread the
+ * moment the kernel's exec notice arrives (issue 16). The kernel tells only pid and tid of an
+ * exec; everything else comes from /proc/PID. Read here, in C and off the JS thread, it costs no
+ * JS call per file, the process is still there for all but the shortest commands, and the JS
+ * thread gets the files with the notice (src/sources/proc-exec-read.ts turns them into the
+ * process table's KernelExecFacts, so the table reads nothing).
+ *
+ * The read is framed by two image marks (comm, startcode/endcode/startstack from stat, the exe's
+ * device and inode), as src/platform/procfs.ts frames its own: when they differ the process
+ * exec'd again mid-read and the files could mix two images, so it is read again, up to
+ * MW_EXEC_REREADS times, then given up (no files: the JS thread reads /proc itself, as before).
+ * stat is opened once and read again at offset 0 for the closing mark.
+ *
+ * A blob is a run of records: u32 tag, u32 length, the bytes, zero-padded to 4. See MW_REC_*.
+ * What could not be read is left out. No blob (NULL) when the process was gone, unreadable at
+ * stat, or never settled.
+ *
+ * Reading cmdline or environ takes the target's mmap lock: a process holding it stalls this
+ * thread (and the notices behind it) as it stalled the JS thread before; the kernel then drops
+ * notices (counted), and the agent's drop recovery re-reads /proc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "proc_exec_read.h"
+
+#define MW_EXEC_REREADS 3
+#define OVERLAYFS_MAGIC 0x794c7630
+#define SMALL_MAX (64 * 1024)
+#define ARG_MAX_BYTES (1024 * 1024)
+
+typedef struct {
+  char *p;
+  size_t len, cap;
+} blob_t;
+
+static int blob_reserve(blob_t *b, size_t more) {
+  if (b->len + more <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + more) cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (!p) return -1;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+/* Start a record; returns the offset of its length word, or -1. */
+static long rec_begin(blob_t *b, uint32_t tag) {
+  if (blob_reserve(b, 8) != 0) return -1;
+  memcpy(b->p + b->len, &tag, 4);
+  uint32_t zero = 0;
+  memcpy(b->p + b->len + 4, &zero, 4);
+  b->len += 8;
+  return (long)b->len - 4;
+}
+
+static void rec_end(blob_t *b, long at, size_t n) {
+  uint32_t len = (uint32_t)n;
+  memcpy(b->p + at, &len, 4);
+  b->len += n;
+  while (b->len & 3) b->p[b->len++] = 0;
+}
+
+static int rec_bytes(blob_t *b, uint32_t tag, const void *data, size_t n) {
+  long at = rec_begin(b, tag);
+  if (at < 0 || blob_reserve(b, n + 3) != 0) return -1;
+  memcpy(b->p + b->len, data, n);
+  rec_end(b, at, n);
+  return 0;
+}
+
+/* Read the whole file at dirfd/name (up to max) into a record. A read that leaves room has
+ * reached the end (every file read here prints itself whole, or copies until the area ends).
+ * Returns 0, or -1 when the file cannot be read (the record is then dropped). */
+static int rec_file(blob_t *b, uint32_t tag, int dirfd, const char *name, size_t max) {
+  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long at = rec_begin(b, tag);
+  if (at < 0) {
+    close(fd);
+    return -1;
+  }
+  size_t got = 0, room = 4096;
+  for (;;) {
+    if (blob_reserve(b, got + room + 3) != 0) break;
+    ssize_t n = read(fd, b->p + b->len + got, room);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      close(fd);
+      b->len = (size_t)at - 4; /* drop the record */
+      return -1;
+    }
+    got += (size_t)n;
+    if ((size_t)n < room || got >= max) break;
+    room = got < max - got ? got : max - got; /* grow geometrically, never past max */
+    if (room == 0) break;
+  }
+  close(fd);
+  if (got > max) got = max;
+  rec_end(b, at, got);
+  return 0;
+}
+
+/* The mark of an image: comm and the code/stack addresses from a stat line, and the exe's file. */
+typedef struct {
+  char key[160];
+} mark_t;
+
+static int make_mark(const char *stat, size_t n, const struct stat *exe, int have_exe, mark_t *m) {
+  const char *open = memchr(stat, '(', n);
+  const char *close = NULL;
+  for (const char *q = stat + n; q > stat;) {
+    if (*--q == ')') {
+      close = q;
+      break;
+    }
+  }
+  if (!open || !close || close < open) return -1;
+  /* Fields 26-28 (startcode, endcode, startstack): the 24th to 26th after the one following ") ". */
+  const char *p = close + 2, *end = stat + n;
+  int field = 3;
+  const char *f26 = NULL, *f29 = NULL;
+  while (p < end && field < 29) {
+    if (field == 26) f26 = p;
+    while (p < end && *p != ' ' && *p != '\n') p++;
+    if (p < end) p++;
+    field++;
+  }
+  if (field == 29) f29 = p;
+  if (!f26 || !f29) return -1;
+  int commlen = (int)(close - open - 1);
+  int addrlen = (int)(f29 - f26);
+  snprintf(m->key, sizeof m->key, "%.*s|%.*s|%llx:%llx", commlen > 64 ? 64 : commlen, open + 1, addrlen > 64 ? 64 : addrlen, f26,
+           have_exe ? (unsigned long long)exe->st_dev : 0ULL, have_exe ? (unsigned long long)exe->st_ino : 0ULL);
+  return 0;
+}
+
+/* The status fields the JS side needs, parsed here: a status is ~1.4 KB of text of which a
+ * dozen numbers are used, and parsing them in JS (strings, splits) was its largest item. Each
+ * field is set where its line was found; `found` says which (bit i: field i). */
+enum { F_PPID, F_RUID, F_EUID, F_RGID, F_EGID, F_VPID, F_CAPINH, F_CAPPRM, F_CAPEFF, F_COUNT };
+
+static const char *skip_blank(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t')) p++;
+  return p;
+}
+
+static const char *read_uint(const char *p, const char *end, int base, uint64_t *out, int *ok) {
+  uint64_t v = 0;
+  int digits = 0;
+  for (; p < end; p++, digits++) {
+    int d;
+    if (*p >= '0' && *p <= '9') d = *p - '0';
+    else if (base == 16 && *p >= 'a' && *p <= 'f') d = *p - 'a' + 10;
+    else if (base == 16 && *p >= 'A' && *p <= 'F') d = *p - 'A' + 10;
+    else break;
+    v = v * (uint64_t)base + (uint64_t)d;
+  }
+  *out = v;
+  *ok = digits > 0;
+  return p;
+}
+
+static void parse_status(const char *s, size_t n, uint64_t *f, uint64_t *found) {
+  const char *end = s + n;
+  for (const char *line = s; line < end;) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    const char *eol = nl ? nl : end;
+    const char *colon = memchr(line, ':', (size_t)(eol - line));
+    if (colon) {
+      size_t klen = (size_t)(colon - line);
+      const char *p = skip_blank(colon + 1, eol);
+      uint64_t v[4];
+      int ok = 0, k = 0;
+#define KEY(lit) (klen == sizeof(lit) - 1 && memcmp(line, lit, klen) == 0)
+      if (KEY("PPid")) {
+        read_uint(p, eol, 10, &v[0], &ok);
+        if (ok) f[F_PPID] = v[0], *found |= 1u << F_PPID;
+      } else if (KEY("Uid") || KEY("Gid")) {
+        for (k = 0; k < 4; k++) {
+          p = skip_blank(read_uint(skip_blank(p, eol), eol, 10, &v[k], &ok), eol);
+          if (!ok) break;
+        }
+        if (k == 4) {
+          int g = line[0] == 'G';
+          f[g ? F_RGID : F_RUID] = v[0];
+          f[g ? F_EGID : F_EUID] = v[1];
+          *found |= (1u << (g ? F_RGID : F_RUID)) | (1u << (g ? F_EGID : F_EUID));
+        }
+      } else if (KEY("NStgid")) {
+        /* The last number: the id in the process's own pid namespace. */
+        for (;;) {
+          p = read_uint(skip_blank(p, eol), eol, 10, &v[0], &ok);
+          if (!ok) break;
+          f[F_VPID] = v[0];
+          *found |= 1u << F_VPID;
+        }
+      } else if (KEY("CapInh") || KEY("CapPrm") || KEY("CapEff")) {
+        int i = line[3] == 'I' ? F_CAPINH : line[3] == 'P' ? F_CAPPRM : F_CAPEFF;
+        read_uint(p, eol, 16, &v[0], &ok);
+        if (ok) f[i] = v[0], *found |= 1u << i;
+      }
+#undef KEY
+    }
+    line = eol + 1;
+  }
+}
+
+static ssize_t pread_all(int fd, char *buf, size_t size) {
+  for (;;) {
+    ssize_t n = pread(fd, buf, size, 0);
+    if (n < 0 && errno == EINTR) continue;
+    return n;
+  }
+}
+
+static void put_exe_stat(blob_t *b, const struct stat *st) {
+  uint64_t v[8] = {
+      (uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_mode, (uint64_t)st->st_uid, (uint64_t)st->st_gid,
+      (uint64_t)st->st_size,
+      (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec,
+      (uint64_t)st->st_ctim.tv_sec * 1000000000ULL + (uint64_t)st->st_ctim.tv_nsec,
+  };
+  rec_bytes(b, MW_REC_EXE_STAT, v, sizeof v);
+}
+
+mw_exec_read *mw_read_exec(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d", pid);
+  int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return NULL;
+  int statfd = openat(dirfd, "stat", O_RDONLY | O_CLOEXEC);
+  if (statfd < 0) {
+    close(dirfd);
+    return NULL;
+  }
+  char exe_path[80];
+  snprintf(exe_path, sizeof exe_path, "/proc/%d/exe", pid);
+  char stat1[1024], stat2[1024];
+  blob_t b = {0};
+  int ok = 0;
+  for (int attempt = 0; attempt <= MW_EXEC_REREADS && !ok; attempt++) {
+    b.len = 0;
+    ssize_t n1 = pread_all(statfd, stat1, sizeof stat1);
+    if (n1 <= 0) break; /* gone */
+    struct stat exe1, exe2;
+    int have1 = fstatat(dirfd, "exe", &exe1, 0) == 0;
+    /* No exe: the process is exiting (its memory is gone, cmdline reads empty) or is a kernel
+     * thread; the JS thread's read handles that as before, nothing here would help it. */
+    if (!have1) break;
+    mark_t m1, m2;
+    if (make_mark(stat1, (size_t)n1, &exe1, have1, &m1) != 0) break;
+    if (rec_bytes(&b, MW_REC_STAT, stat1, (size_t)n1) != 0) break;
+    char link[4096];
+    ssize_t ln = readlinkat(dirfd, "exe", link, sizeof link);
+    if (ln > 0) rec_bytes(&b, MW_REC_EXE_LINK, link, (size_t)ln);
+    struct statfs sf;
+    if (have1 && statfs(exe_path, &sf) == 0) {
+      uint64_t v[2] = {(uint64_t)sf.f_type, (uint64_t)sf.f_flags};
+      rec_bytes(&b, MW_REC_EXE_FS, v, sizeof v);
+      /* On an overlay (a container's image), which layer it is on takes the process's mount
+       * table: its root and mount namespace name it (the JS side reads and caches the table). */
+      if (sf.f_type == OVERLAYFS_MAGIC) {
+        ssize_t rn = readlinkat(dirfd, "root", link, sizeof link);
+        if (rn > 0) rec_bytes(&b, MW_REC_ROOT_LINK, link, (size_t)rn);
+        rn = readlinkat(dirfd, "ns/mnt", link, sizeof link);
+        if (rn > 0) rec_bytes(&b, MW_REC_MNTNS_LINK, link, (size_t)rn);
+      }
+    }
+    {
+      /* status, parsed: MW_REC_STATUS_FIELDS. */
+      char text[8192];
+      int sfd = openat(dirfd, "status", O_RDONLY | O_CLOEXEC);
+      ssize_t sn = -1;
+      if (sfd >= 0) {
+        do sn = read(sfd, text, sizeof text); while (sn < 0 && errno == EINTR);
+        close(sfd);
+      }
+      if (sn > 0) {
+        uint64_t f[F_COUNT + 1];
+        memset(f, 0, sizeof f);
+        parse_status(text, (size_t)sn, f, &f[F_COUNT]);
+        rec_bytes(&b, MW_REC_STATUS_FIELDS, f, sizeof f);
+      }
+    }
+    rec_file(&b, MW_REC_CMDLINE, dirfd, "cmdline", ARG_MAX_BYTES);
+    rec_file(&b, MW_REC_ENVIRON, dirfd, "environ", ARG_MAX_BYTES);
+    rec_file(&b, MW_REC_LOGINUID, dirfd, "loginuid", SMALL_MAX);
+    rec_file(&b, MW_REC_CGROUP, dirfd, "cgroup", SMALL_MAX);
+    ssize_t n2 = pread_all(statfd, stat2, sizeof stat2);
+    if (n2 <= 0) break; /* gone in between: an exit, not an exec, but nothing to vouch for the files */
+    int have2 = fstatat(dirfd, "exe", &exe2, 0) == 0;
+    if (make_mark(stat2, (size_t)n2, &exe2, have2, &m2) != 0) break;
+    if (strcmp(m1.key, m2.key) == 0) {
+      /* The closing stat of the exe is the freshest. */
+      if (have2) put_exe_stat(&b, &exe2);
+      ok = 1;
+    }
+  }
+  close(statfd);
+  close(dirfd);
+  if (!ok) {
+    free(b.p);
+    return NULL;
+  }
+  mw_exec_read *r = malloc(sizeof *r);
+  if (!r) {
+    free(b.p);
+    return NULL;
+  }
+  r->data = b.p;
+  r->len = b.len;
+  return r;
+}
+
+void mw_exec_read_free(mw_exec_read *r) {
+  if (!r) return;
+  free(r->data);
+  free(r);
+}

@@ -1,0 +1,32 @@
+/* The /proc read of an exec by the proc connector's reader thread: see proc_exec_read.c. */
+#ifndef MW_PROC_EXEC_READ_H
+#define MW_PROC_EXEC_READ_H
+#include <stddef.h>
+
+/* Record tags of a blob (src/sources/proc-exec-read.ts reads them). */
+enum {
+  MW_REC_STAT = 1,     /* /proc/PID/stat, the opening mark's */
+  MW_REC_STATUS_FIELDS = 2, /* from /proc/PID/status, 10 u64: ppid, ruid, euid, rgid, egid, vpid (last of
+                             * NStgid), CapInh, CapPrm, CapEff, and a mask of those found (bit i: field i) */
+  MW_REC_CMDLINE = 3,  /* /proc/PID/cmdline (at most 1 MiB) */
+  MW_REC_ENVIRON = 4,  /* /proc/PID/environ (at most 1 MiB) */
+  MW_REC_LOGINUID = 5, /* /proc/PID/loginuid */
+  MW_REC_CGROUP = 6,   /* /proc/PID/cgroup */
+  MW_REC_EXE_LINK = 7, /* readlink of /proc/PID/exe */
+  MW_REC_EXE_STAT = 8, /* stat of the exe: 8 u64 (dev, ino, mode, uid, gid, size, mtime ns, ctime ns) */
+  MW_REC_EXE_FS = 9,   /* statfs of the exe: 2 u64 (f_type, f_flags) */
+  MW_REC_ROOT_LINK = 10,  /* readlink of /proc/PID/root: an exe on an overlay only */
+  MW_REC_MNTNS_LINK = 11, /* readlink of /proc/PID/ns/mnt: an exe on an overlay only */
+};
+
+typedef struct {
+  char *data;
+  size_t len;
+} mw_exec_read;
+
+/* NULL: gone, unreadable, or never settled (see proc_exec_read.c). Blocking; not for the JS thread
+ * except in tests. */
+mw_exec_read *mw_read_exec(int pid);
+void mw_exec_read_free(mw_exec_read *r);
+
+#endif

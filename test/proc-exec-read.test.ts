@@ -1,0 +1,178 @@
+/**
+ * The proc connector's exec read (native/proc_exec_read.c, src/sources/proc-exec-read.ts): the
+ * addon's reader thread reads /proc for an exec as its notice arrives, and the process table
+ * takes the exec whole from it. What the table makes of it must be what its own read of /proc
+ * makes: nothing a rule reads may differ or go missing.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { test } from 'node:test';
+import { EXE_DELETED, EXE_KNOWN, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, type ProcessInfo } from '../src/events.js';
+import { ProcessTable } from '../src/enrich/process-table.js';
+import { loadNativeAddon } from '../src/platform/native-addon.js';
+import { ExecRec, cgroupPaths, execFromRead, newExecReadContext, splitRecords, statusFields } from '../src/sources/proc-exec-read.js';
+import { ProcConnectorSource } from '../src/sources/proc-connector.js';
+import type { ProcNotice } from '../src/sources/types.js';
+import { waitFor } from './helpers/wait.js';
+
+/** A read as the addon lays it out: u32 tag, u32 length, bytes padded to 4. */
+function blob(records: Array<[number, Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [tag, data] of records) {
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(tag, 0);
+    head.writeUInt32LE(data.length, 4);
+    parts.push(head, data, Buffer.alloc((4 - (data.length % 4)) % 4));
+  }
+  return Buffer.concat(parts);
+}
+
+const u64s = (...v: bigint[]): Buffer => {
+  const b = Buffer.alloc(v.length * 8);
+  v.forEach((x, i) => b.writeBigUInt64LE(x, i * 8));
+  return b;
+};
+
+const PID = 4242;
+/** Status fields: ppid, ruid, euid, rgid, egid, vpid, CapInh, CapPrm, CapEff, found mask. */
+const status = (found = 0x3ff): Buffer => u64s(1n, 1000n, 0n, 1000n, 0n, 17n, 0n, 0x1ffn, 0x1ffn, BigInt(found));
+const statLine = `${PID} (x mi)ner) S 1 ${PID} ${PID} 34817 ${PID} 4194304 0 0 0 0 0 0 0 0 20 0 1 0 12345 1000 100 18446744073709551615 1 2 3 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`;
+
+function fullRead(extra: Array<[number, Buffer]> = [], fsType = 0xef53n, fsFlags = 0n, link = '/usr/bin/xmrig'): Buffer {
+  return blob([
+    [ExecRec.stat, Buffer.from(statLine)],
+    [ExecRec.exeLink, Buffer.from(link)],
+    [ExecRec.exeFs, u64s(fsType, fsFlags)],
+    [ExecRec.statusFields, status()],
+    [ExecRec.cmdline, Buffer.from('xmrig\0-o\0pool.example:3333\0')],
+    [ExecRec.environ, Buffer.from('HOME=/root\0WALLET=44abc\0')],
+    [ExecRec.loginuid, Buffer.from('1000')],
+    [ExecRec.cgroup, Buffer.from('12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/system.slice/x.service\n')],
+    ...extra,
+    [ExecRec.exeStat, u64s(2049n, 777n, 0o100755n, 0n, 0n, 4096n, 11n, 22n)],
+  ]);
+}
+
+test('records, cgroup paths and status fields as the addon writes them', () => {
+  const r = splitRecords(fullRead());
+  assert.equal(r.get(ExecRec.exeLink)?.toString(), '/usr/bin/xmrig');
+  assert.equal(r.size, 9);
+  assert.deepEqual(splitRecords(Buffer.concat([fullRead(), Buffer.from([1, 0, 0, 0, 99, 0])])).size, 9, 'a torn record at the end is left out');
+  assert.deepEqual(cgroupPaths('12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/system.slice/x.service\n'), { v2: '/system.slice/x.service', v1: '/docker/abc' });
+  assert.deepEqual(cgroupPaths('0::/\n'), { v2: '/', v1: '' });
+  assert.deepEqual(cgroupPaths('4:memory:/kubepods/pod1/c1\n3:cpu:/\n'), { v2: '', v1: '/kubepods/pod1/c1' }, 'cpu at its root: memory names the container');
+  assert.equal(statusFields(status(0x3ff & ~(1 << 2)))?.euid, undefined, 'no Uid line: not usable');
+  assert.equal(statusFields(status(0x3ff & ~(1 << 5)))?.vpid, undefined, 'no NStgid (old kernel): the pid stands in');
+});
+
+test('a whole read is the exec the kernel would have described; a partial one is left to the table', () => {
+  const ctx = newExecReadContext();
+  const k = execFromRead(PID, fullRead(), ctx);
+  assert.ok(k?.facts);
+  assert.equal(k.comm, 'x mi)ner', 'comm up to the last parenthesis');
+  assert.deepEqual(k.argv, ['xmrig', '-o', 'pool.example:3333']);
+  assert.equal(k.exepath, '/usr/bin/xmrig');
+  assert.equal(k.uid, 0, 'the effective uid');
+  assert.equal(k.ppid, 1);
+  const f = k.facts;
+  assert.deepEqual([f.ruid, f.euid, f.rgid, f.egid, f.vpid, f.tty, f.loginuid], [1000, 0, 1000, 0, 17, 34817, 1000]);
+  assert.deepEqual(f.env, ['HOME=/root', 'WALLET=44abc']);
+  assert.equal(f.exeFlags, EXE_KNOWN);
+  assert.deepEqual([f.exeDev, f.exeIno, f.exeMode, f.exeSize, f.exeMtimeNs, f.exeCtimeNs], [2049n, 777n, 0o100755, 4096n, 11n, 22n]);
+  assert.equal(f.cgroupPath, '/system.slice/x.service');
+  assert.equal(f.cgroup1Path, '/docker/abc');
+  assert.notEqual(f.cgroupId, 0n, 'an id, so the table caches the container');
+  assert.equal(execFromRead(PID, fullRead(), ctx)?.facts?.cgroupId, f.cgroupId, 'the same path, the same id');
+  assert.equal(execFromRead(PID, fullRead([], 0xef53n, 1n), ctx)?.facts?.exeFlags, EXE_KNOWN | EXE_RDONLY, 'a read-only mount');
+  assert.equal(execFromRead(PID, fullRead([], 0xef53n, 0n, '/memfd:x (deleted)'), ctx)?.facts?.exeFlags, EXE_KNOWN | EXE_MEMFD | EXE_DELETED);
+  assert.equal(execFromRead(PID, fullRead([], 0xef53n, 0n, '/tmp/m (deleted)'), ctx)?.exepath, '/tmp/m');
+
+  // Each record the table cannot do without: its absence leaves the exec to the table's own read.
+  for (const tag of [ExecRec.stat, ExecRec.statusFields, ExecRec.cmdline, ExecRec.exeLink, ExecRec.exeStat, ExecRec.exeFs, ExecRec.cgroup]) {
+    const r = splitRecords(fullRead());
+    r.delete(tag);
+    assert.equal(execFromRead(PID, blob([...r]), ctx), undefined, `without record ${tag}`);
+  }
+  assert.equal(execFromRead(PID + 1, fullRead(), ctx), undefined, 'another pid\'s stat');
+  // An exe on an overlay whose layer cannot be told (no mount table to read here): left to the table.
+  const overlay = execFromRead(PID, fullRead([[ExecRec.rootLink, Buffer.from('/')], [ExecRec.mntnsLink, Buffer.from('mnt:[1]')]], 0x794c7630n), ctx);
+  assert.ok(overlay === undefined || (overlay.facts!.exeFlags & EXE_OVERLAY) !== 0);
+  assert.equal(execFromRead(PID, fullRead([], 0x794c7630n), ctx), undefined, 'overlay without root and namespace');
+});
+
+function whyNotLive(): string | undefined {
+  if (process.platform !== 'linux') return 'Linux only';
+  const l = loadNativeAddon();
+  if ('error' in l) return `the native addon is not built (${l.error}); build it with npm rebuild minewatch`;
+  if (!l.addon.readExec) return 'the native addon predates readExec; rebuild it (npm rebuild minewatch)';
+  return undefined;
+}
+
+const strip = (p: ProcessInfo): Record<string, unknown> => {
+  const o: Record<string, unknown> = { ...p };
+  delete o.parent;
+  return o;
+};
+
+test('live: the table makes of the addon\'s read exactly what it makes of its own read of /proc', async (t) => {
+  const why = whyNotLive();
+  if (why) return t.skip(why);
+  const l = loadNativeAddon();
+  assert.ok('addon' in l && l.addon.readExec);
+  const child: ChildProcess = spawn('/bin/sleep', ['30'], { stdio: 'ignore', cwd: '/tmp', env: { PATH: '/usr/bin:/bin', WALLET: '44example' } });
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    const pid = child.pid!;
+    const read = l.addon.readExec(pid);
+    assert.ok(read, 'a running process reads whole');
+    const k = execFromRead(pid, read, newExecReadContext());
+    assert.ok(k?.facts, 'and makes a whole exec');
+    const own = new ProcessTable({ hash: false });
+    const fed = new ProcessTable({ hash: false });
+    own.seed();
+    fed.seed();
+    const a = await own.onNotice({ kind: 'exec', pid, tid: pid, ts: 1n });
+    const b = await fed.onNotice({ kind: 'exec', pid, tid: pid, ts: 1n, exec: k });
+    own.close();
+    fed.close();
+    assert.ok(a && b);
+    assert.deepEqual(strip(b.proc), strip(a.proc));
+    assert.deepEqual(b.container, a.container);
+    assert.equal(b.proc.parent?.pid, a.proc.parent?.pid);
+    assert.ok(b.proc.env?.includes('WALLET=44example'));
+    assert.equal(fed.stats.described, 1, 'the table read nothing');
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.equal(l.addon.readExec(2 ** 30), null, 'no such process: null');
+});
+
+test('live: through the source, a real exec arrives whole, and one already gone still arrives', async (t) => {
+  const why = whyNotLive();
+  if (why) return t.skip(why);
+  const src = new ProcConnectorSource();
+  const got: ProcNotice[] = [];
+  try {
+    await src.start((n) => got.push(n));
+  } catch (e) {
+    return t.skip(`the proc connector cannot run here: ${(e as Error).message}`);
+  }
+  const long = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+  const short = spawn('/bin/true', [], { stdio: 'ignore' });
+  try {
+    const ok = await waitFor(() => got.some((n) => n.kind === 'exec' && n.pid === long.pid) && got.some((n) => n.kind === 'exit' && n.pid === short.pid), 5000);
+    assert.ok(ok, 'both execs noticed');
+    const exec = got.find((n) => n.kind === 'exec' && n.pid === long.pid)!;
+    assert.deepEqual(exec.exec?.argv, ['/bin/sleep', '30']);
+    assert.equal(exec.exec?.comm, 'sleep');
+    assert.ok(exec.exec?.facts, 'read whole on arrival');
+    // Gone before or while it was read: the notice comes all the same, whole or bare (the table then reads what is left).
+    const gone = got.find((n) => n.kind === 'exec' && n.pid === short.pid);
+    assert.ok(gone, 'the exec of a process already gone is not lost');
+    if (gone.exec) assert.deepEqual(gone.exec.argv, ['/bin/true']);
+    assert.ok(src.execReadStats.whole >= 1);
+  } finally {
+    long.kill('SIGKILL');
+    await src.stop();
+  }
+});
