@@ -108,9 +108,10 @@ function whyNotLive(): string | undefined {
   return undefined;
 }
 
+/** What a rule can read of the entry: its parent aside, and a key set to undefined the same as one left out. */
 const strip = (p: ProcessInfo): Record<string, unknown> => {
-  const o: Record<string, unknown> = { ...p };
-  delete o.parent;
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) if (k !== 'parent' && v !== undefined) o[k] = v;
   return o;
 };
 
