@@ -10,6 +10,7 @@ import type { OutputValue } from '../engine/output.js';
 import { toJsonText } from '../engine/json.js';
 import type { Match } from '../engine/types.js';
 import { storePath, type AlertsConfig } from './config.js';
+import { WalCheckpointer } from './checkpoint.js';
 import { DeliveryWorker } from './delivery.js';
 import { alertMessage, candidateFromMatch, forwardedCount, forwardedGroup, readIncoming, type Incoming } from './intake.js';
 import { AlertStore, type GroupUpdate } from './store.js';
@@ -55,6 +56,8 @@ export class AlertPipeline implements AlertService {
   /** A write transaction is open (group commit: committed once per event-loop turn). */
   private txOpen = false;
   private readonly matchCounts: MatchCounts;
+  /** WAL checkpoints after the lines, not inside the commit before them (none for a store in memory). */
+  private readonly checkpointer: WalCheckpointer | undefined;
   /** When groups closed early were last logged, and how many since. */
   private earlyLoggedAt = 0;
   private earlySinceLog = 0;
@@ -73,6 +76,7 @@ export class AlertPipeline implements AlertService {
     }
     this.outputNames = [...names];
     this.workers = opts.outputs.map((o) => new DeliveryWorker(o, this.store, opts.config.delivery, opts.log));
+    this.checkpointer = this.store.path === ':memory:' ? undefined : new WalCheckpointer(this.store.db, this.store.path, { log: opts.log });
   }
 
   /** Resume open groups and pending deliveries, start the timers and the outputs. */
@@ -227,6 +231,7 @@ export class AlertPipeline implements AlertService {
       return;
     }
     for (const w of this.workers) w.wake();
+    this.checkpointer?.committed();
   }
 
   private afterWrite(rec: AlertRecord, change: 'new' | 'update'): void {
@@ -400,6 +405,7 @@ export class AlertPipeline implements AlertService {
     clearInterval(this.timer);
     clearInterval(this.retentionTimer);
     await Promise.all(this.workers.map((w) => w.stop()));
+    this.checkpointer?.stop();
     if (!this.opts.store) this.store.close();
   }
 }
