@@ -76,6 +76,7 @@ export class AlertPipeline implements AlertService {
     }
     this.outputNames = [...names];
     this.workers = opts.outputs.map((o) => new DeliveryWorker(o, this.store, opts.config.delivery, opts.log));
+    this.store.keepsQueued = true;
     this.checkpointer = this.store.path === ':memory:' ? undefined : new WalCheckpointer(this.store.db, this.store.path, { log: opts.log });
   }
 
@@ -180,7 +181,7 @@ export class AlertPipeline implements AlertService {
     try {
       // Stored before anything forwards it; the first message is queued in the same transaction.
       const msg = this.message({ ...group, id: 0, event: null }, 'first');
-      rec = this.store.insertGroup({ ...group, event: c.event() }, this.outputNames, toJsonText(msg));
+      rec = this.store.insertGroup({ ...group, event: c.event() }, this.outputNames, toJsonText(msg), msg);
     } catch (err) {
       this.counters.storeErrors++;
       this.log.error({ rule: c.rule, err: String(err) }, 'cannot store an alert; it is written to the log instead');
@@ -228,9 +229,16 @@ export class AlertPipeline implements AlertService {
       } catch {
         /* already rolled back */
       }
+      this.store.takeQueued();
       return;
     }
-    for (const w of this.workers) w.wake();
+    // Committed: each output is handed its new messages as they are, and sends them now if it
+    // has nothing older to send (the exec → alert path reads nothing back, issue 16).
+    const queued = this.store.takeQueued();
+    for (const w of this.workers) {
+      if (queued.length > 0) w.handOff(this.workers.length === 1 ? queued : queued.filter((q) => q.output === w.output.name));
+      w.wake();
+    }
     this.checkpointer?.committed();
   }
 
@@ -311,7 +319,8 @@ export class AlertPipeline implements AlertService {
         const rec = this.store.get(g.id);
         if (!rec) continue;
         const final = { ...rec, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: null };
-        this.store.closeGroup(this.toUpdate(g, false), toJsonText(this.message(final, 'summary')), this.outputNames);
+        const summary = this.message(final, 'summary');
+        this.store.closeGroup(this.toUpdate(g, false), toJsonText(summary), this.outputNames, summary);
         this.counters.summaries++;
         this.afterWrite(final, 'update');
       } catch (err) {
