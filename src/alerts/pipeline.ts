@@ -56,7 +56,7 @@ export class AlertPipeline implements AlertService {
   /** A write transaction is open (group commit: committed once per event-loop turn). */
   private txOpen = false;
   private readonly matchCounts: MatchCounts;
-  /** WAL checkpoints after the lines, not inside the commit before them (none for a store in memory). */
+  /** WAL checkpoints after a commit's lines, not inside the commit before them (none for a store in memory). */
   private readonly checkpointer: WalCheckpointer | undefined;
   /** When groups closed early were last logged, and how many since. */
   private earlyLoggedAt = 0;
