@@ -205,15 +205,18 @@ export class AlertPipeline implements AlertService {
   }
 
   /**
-   * Open the write transaction for this event-loop turn, if none is. Every alert of a burst then
-   * shares one commit (and one full-text index flush) instead of paying for its own; the commit
-   * comes at the end of the turn, before any output is told of the new messages.
+   * Open the write transaction for this callback, if none is. Every alert of a burst (the event
+   * pipeline evaluates a batch of events in one callback) then shares one commit (and one full-text
+   * index flush) instead of paying for its own; the commit comes as the callback returns, before
+   * any output is told of the new messages. Not at the next turn's setImmediate: the poll phase
+   * before it (a ring buffer batch to decode, other I/O) held the line back by up to milliseconds
+   * (issue 16: exec → alert).
    */
   private begin(): void {
     if (this.txOpen || this.stopped) return;
     this.store.db.exec('BEGIN');
     this.txOpen = true;
-    setImmediate(() => this.commit());
+    queueMicrotask(() => this.commit());
   }
 
   commit(): void {
