@@ -359,6 +359,20 @@ describe('delivery at commit (issue 16: exec → alert)', () => {
     await p2.stop();
   });
 
+  it('alerts accepted in one callback share one commit, made as that callback returns (not a turn later)', async () => {
+    const { stream, lines } = lineSink();
+    const p = new AlertPipeline({ config: config({ store: { path: dbPath() }, throttle: { window_s: 0 } }), outputs: [new StdoutOutput({ name: 'stdout', format: 'json', stream })], log }).start();
+    await until(() => !p.store.writing());
+    await nextTurn();
+    p.accept(match({ pid: 1 }));
+    p.accept(match({ pid: 2 }));
+    assert.equal(p.store.writing(), true, 'one transaction open for both');
+    await Promise.resolve();
+    assert.equal(p.store.writing(), false, 'committed before the next turn of the event loop');
+    await until(() => lines.length === 2);
+    await p.stop();
+  });
+
   it('the store does not checkpoint inside the commit before an alert\'s line while the pipeline runs', async () => {
     const store = new AlertStore(dbPath());
     const p = new AlertPipeline({ config: config({ throttle: { window_s: 0 } }), outputs: [], log, store }).start();
