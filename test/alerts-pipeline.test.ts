@@ -7,10 +7,13 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { alertsSection, type AlertsConfig } from '../src/alerts/config.js';
 import { AlertPipeline, parseIsoNs } from '../src/alerts/pipeline.js';
 import { AlertStore } from '../src/alerts/store.js';
+import { StdoutOutput } from '../src/alerts/outputs/stdout.js';
+import { renderLine } from '../src/alerts/outputs/render.js';
 import { PermanentDeliveryError, type AlertMessage, type Output } from '../src/alerts/types.js';
 import { createLogger } from '../src/platform/logger.js';
 import type { Match, Priority } from '../src/engine/types.js';
@@ -237,6 +240,147 @@ describe('delivery', () => {
     await out.until(3);
     assert.equal(out.got[2].minewatch.count, 6);
     await p2.stop();
+  });
+});
+
+/** Lines written to a stdout output's stream. */
+function lineSink(): { stream: PassThrough; lines: string[] } {
+  const stream = new PassThrough();
+  const lines: string[] = [];
+  let rest = '';
+  stream.on('data', (d: Buffer) => {
+    const parts = (rest + d.toString()).split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+  });
+  return { stream, lines };
+}
+
+/** Count the store reads of pending deliveries (claims) of a pipeline's store. */
+function countClaims(p: AlertPipeline): { n: number } {
+  const count = { n: 0 };
+  const claim = p.store.claim.bind(p.store);
+  p.store.claim = (output: string, limit: number) => {
+    count.n++;
+    return claim(output, limit);
+  };
+  return count;
+}
+
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('delivery at commit (issue 16: exec → alert)', () => {
+  it('an idle output is handed each committed message as it is: no read back, one line each, delivered once, nothing again after a restart', async () => {
+    const path = dbPath();
+    const { stream, lines } = lineSink();
+    const p = new AlertPipeline({ config: config({ store: { path }, throttle: { window_s: 0 } }), outputs: [new StdoutOutput({ name: 'stdout', format: 'json', stream })], log });
+    const claims = countClaims(p);
+    p.start();
+    await until(() => claims.n === 1); // the start's look at the store: nothing pending
+    for (let i = 0; i < 5; i++) {
+      p.accept(match({ pid: 100 + i }));
+      await nextTurn();
+      await until(() => lines.length === i + 1);
+    }
+    // Sent from the message in hand: the store was not read again for any of them.
+    assert.equal(claims.n, 1);
+    const got = lines.map((l) => JSON.parse(l) as AlertMessage);
+    assert.deepEqual(got.map((m) => m.output_fields['proc.pid']), [100, 101, 102, 103, 104]);
+    // Each line is the message the store holds for its group.
+    for (const m of got) assert.equal(toJsonText(m), toJsonText(p.message(p.store.getByUuid(m.minewatch.uuid)!, 'first')));
+    await until(() => p.store.counters('stdout').delivered === 5);
+    assert.equal(p.store.counters('stdout').pending, 0);
+    await p.stop();
+
+    const again = lineSink();
+    const p2 = new AlertPipeline({ config: config({ store: { path }, throttle: { window_s: 0 } }), outputs: [new StdoutOutput({ name: 'stdout', format: 'json', stream: again.stream })], log });
+    const claims2 = countClaims(p2);
+    p2.start();
+    await until(() => claims2.n >= 1);
+    p2.accept(match({ pid: 200 }));
+    await until(() => again.lines.length === 1);
+    assert.equal((JSON.parse(again.lines[0]!) as AlertMessage).output_fields['proc.pid'], 200, 'nothing of the first run was written again');
+    await until(() => p2.store.counters('stdout').delivered === 6);
+    await p2.stop();
+  });
+
+  it('the line an output is handed is the line another output reads back from the store', async () => {
+    const handed = lineSink();
+    // Refuses its first message: it sends it later, read back from the store.
+    const stored: string[] = [];
+    const readBack = new RecordingOutput('b', (attempt) => (attempt === 1 ? new Error('ECONNREFUSED') : undefined));
+    const send = readBack.send.bind(readBack);
+    readBack.send = async (m) => { await send(m); stored.push(renderLine(m, 'json')); };
+    const p = new AlertPipeline({
+      config: config({ store: { path: dbPath() }, throttle: { window_s: 0 } }), log,
+      outputs: [new StdoutOutput({ name: 'a', format: 'json', stream: handed.stream }), readBack],
+    }).start();
+    await nextTurn();
+    p.accept({ ...match({ pid: 7 }), outputFields: { 'proc.pid': 7, 'container.id': 'c0ffee000001', 'evt.time': 1_764_000_000_123_456_789n, 'proc.args': 'a "quoted"\nline' } });
+    await until(() => handed.lines.length === 1 && stored.length === 1);
+    assert.equal(handed.lines[0], stored[0]);
+    assert.equal(p.store.counters('b').failures, 1);
+    await p.stop();
+  });
+
+  it('a failure in what was handed over sends the rest from the store, in order, each once', async () => {
+    const out = new RecordingOutput('hook', (attempt) => (attempt === 2 ? new Error('ECONNRESET') : undefined));
+    const p = new AlertPipeline({ config: config({ store: { path: dbPath() }, throttle: { window_s: 0 }, delivery: { retry_initial_ms: 5, retry_max_ms: 20, concurrency: 1 } }), outputs: [out], log }).start();
+    await nextTurn();
+    // One commit: three messages handed over at once.
+    for (let i = 0; i < 3; i++) p.accept(match({ pid: i }));
+    await until(() => p.store.counters('hook').delivered === 3);
+    assert.deepEqual(out.got.map((m) => m.output_fields['proc.pid']), [0, 1, 2]);
+    assert.equal(out.attempts, 4);
+    assert.equal(p.store.counters('hook').pending, 0);
+    await p.stop();
+  });
+
+  it('while stdout blocks nothing is recorded as delivered; stopped then, a restart writes every alert once', async () => {
+    const path = dbPath();
+    // A reader that takes nothing: the writes never complete (a send that times out meanwhile is
+    // a failure, which changes none of what is asserted).
+    const blocked = new Writable({ highWaterMark: 1, write(_c, _e, _cb) { /* never called back */ } });
+    const cfg = config({ store: { path }, throttle: { window_s: 0 }, delivery: { retry_initial_ms: 5, retry_max_ms: 20, send_timeout_ms: 2500 } });
+    const p = new AlertPipeline({ config: cfg, outputs: [new StdoutOutput({ name: 'stdout', format: 'json', stream: blocked })], log }).start();
+    await nextTurn();
+    for (let i = 0; i < 3; i++) {
+      p.accept(match({ pid: 300 + i }));
+      await nextTurn();
+    }
+    assert.equal(p.store.counters('stdout').delivered, 0);
+    assert.equal(p.store.counters('stdout').pending, 3);
+    await p.stop();
+    const again = lineSink();
+    const p2 = new AlertPipeline({ config: cfg, outputs: [new StdoutOutput({ name: 'stdout', format: 'json', stream: again.stream })], log }).start();
+    await until(() => p2.store.counters('stdout').pending === 0);
+    assert.deepEqual(again.lines.map((l) => (JSON.parse(l) as AlertMessage).output_fields['proc.pid']), [300, 301, 302]);
+    assert.equal(p2.store.counters('stdout').delivered, 3);
+    await p2.stop();
+  });
+
+  it('alerts accepted in one callback share one commit, made as that callback returns (not a turn later)', async () => {
+    const { stream, lines } = lineSink();
+    const p = new AlertPipeline({ config: config({ store: { path: dbPath() }, throttle: { window_s: 0 } }), outputs: [new StdoutOutput({ name: 'stdout', format: 'json', stream })], log }).start();
+    await until(() => !p.store.writing());
+    await nextTurn();
+    p.accept(match({ pid: 1 }));
+    p.accept(match({ pid: 2 }));
+    assert.equal(p.store.writing(), true, 'one transaction open for both');
+    await Promise.resolve();
+    assert.equal(p.store.writing(), false, 'committed before the next turn of the event loop');
+    await until(() => lines.length === 2);
+    await p.stop();
+  });
+
+  it('the store does not checkpoint inside the commit before an alert\'s line while the pipeline runs', async () => {
+    const store = new AlertStore(dbPath());
+    const p = new AlertPipeline({ config: config({ throttle: { window_s: 0 } }), outputs: [], log, store }).start();
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
+    await p.stop();
+    // SQLite's own checkpoint is back for whatever uses the store after.
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    store.close();
   });
 });
 

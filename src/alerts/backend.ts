@@ -4,7 +4,7 @@
  * asynchronous). A caller awaits every result; SQLite's come back at once.
  */
 import type { OutputValue } from '../engine/output.js';
-import type { AlertQuery, AlertRecord, AlertStats, DeliveryKind } from './types.js';
+import type { AlertMessage, AlertQuery, AlertRecord, AlertStats, DeliveryKind } from './types.js';
 
 /** A group as the pipeline creates it: an AlertRecord before it has a row id. */
 export type NewGroup = Omit<AlertRecord, 'id' | 'event'> & { event: string | null };
@@ -26,6 +26,11 @@ export interface PendingDelivery {
   kind: DeliveryKind;
   payload: string;
   attempts: number;
+  /**
+   * The message itself, when the writer handed it to the output as it committed (SQLite): sent
+   * as it is, not parsed back from `payload`.
+   */
+  message?: AlertMessage;
 }
 
 export interface OutputCounters {
@@ -77,6 +82,8 @@ export interface AlertBackend {
   claim(output: string, limit: number): Awaitable<PendingDelivery[]>;
   /** The output accepted it: dequeued, counted. */
   delivered(output: string, d: PendingDelivery): Awaitable<void>;
+  /** Many accepted at once, in one write (SQLite: one transaction for a batch, not one each). */
+  deliveredAll?(output: string, ds: readonly PendingDelivery[]): Awaitable<void>;
   /** A failed attempt: pending again (or, `permanent`, set aside as dead). */
   failed(output: string, d: PendingDelivery, error: string, permanent: boolean): Awaitable<void>;
   counters(output: string): Awaitable<OutputCounters>;

@@ -30,6 +30,13 @@ export class DeliveryWorker {
   private inFlight = 0;
   /** Accepted by the target, acknowledgement not yet in the store: written before anything new is claimed. */
   private readonly unrecorded = new Map<number, PendingDelivery>();
+  /**
+   * Waiting for new messages with none pending in the store: what the writer commits next is all
+   * there is to send, and it may hand it over (handOff) instead of the worker reading it back.
+   */
+  private idle = false;
+  /** Committed deliveries handed over while idle, oldest first: sent as they are, no claim. */
+  private handed: PendingDelivery[] = [];
 
   constructor(
     readonly output: Output,
@@ -45,6 +52,18 @@ export class DeliveryWorker {
         if (!this.stopped) this.log.error({ output: this.output.name, err: String(err) }, 'delivery worker stopped');
       });
     }
+  }
+
+  /**
+   * Deliveries of this output just committed, with their messages in hand. Taken only while the
+   * worker is idle (nothing else pending: these are the next to send, in order); otherwise they
+   * are read from the store in their turn. The exec → alert path then has no read back, no parse
+   * and one acknowledgement write per batch (issue 16). Call wake() after.
+   */
+  handOff(ds: readonly PendingDelivery[]): boolean {
+    if (!this.idle || this.stopped || ds.length === 0) return false;
+    for (const d of ds) this.handed.push(d);
+    return true;
   }
 
   /** New messages were queued: look now (unless backing off). */
@@ -78,10 +97,11 @@ export class DeliveryWorker {
     return Math.round(base * (0.8 + Math.random() * 0.4));
   }
 
-  private async sendOne(d: PendingDelivery): Promise<'ok' | 'retry' | 'dead'> {
+  /** Send one; 'sent' once the target accepted it (kept as sent until recordSent writes it). */
+  private async sendOne(d: PendingDelivery): Promise<'sent' | 'retry' | 'dead'> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      const msg = fromJsonText(d.payload) as AlertMessage;
+      const msg = d.message ?? (fromJsonText(d.payload) as AlertMessage);
       await Promise.race([
         this.output.send(msg),
         new Promise<never>((_, reject) => {
@@ -106,28 +126,39 @@ export class DeliveryWorker {
     }
     // Sent: from here on it is only ever recorded, never sent again by this worker.
     this.unrecorded.set(d.id, d);
-    return (await this.record(d)) ? 'ok' : 'retry';
+    return 'sent';
   }
 
-  /** Write one sent delivery's acknowledgement; false (and it stays kept as sent) when the store does not take it. */
-  private async record(d: PendingDelivery): Promise<boolean> {
+  /**
+   * Write the acknowledgements of what was sent and not yet recorded (in one write where the
+   * store can); false while the store does not take them (they stay here, leased to this
+   * replica, and are tried again after a backoff).
+   */
+  private async recordSent(): Promise<boolean> {
+    if (this.unrecorded.size === 0) return true;
+    const sent = [...this.unrecorded.values()];
     try {
-      await this.store.delivered(this.output.name, d);
-      this.unrecorded.delete(d.id);
+      if (this.store.deliveredAll) await this.store.deliveredAll(this.output.name, sent);
+      else for (const d of sent) {
+        await this.store.delivered(this.output.name, d);
+        this.unrecorded.delete(d.id);
+      }
+      this.unrecorded.clear();
       return true;
     } catch (err) {
-      if (!this.stopped) this.log.warn({ output: this.output.name, alert: d.alertId, sentUnrecorded: this.unrecorded.size, err: String(err) }, 'cannot record a delivery the output accepted; it is kept as sent and recorded when the store is back (not sent again)');
+      if (!this.stopped) this.log.warn({ output: this.output.name, alerts: sent.filter((d) => this.unrecorded.has(d.id)).map((d) => d.alertId), err: String(err) }, 'cannot record deliveries the output accepted; they are kept as sent and recorded when the store is back (not sent again)');
       return false;
     }
   }
 
-  /**
-   * Write the acknowledgements of what was sent and not yet recorded; false while the store does
-   * not take them (they stay here, leased to this replica, and are tried again after a backoff).
-   */
-  private async recordSent(): Promise<boolean> {
-    for (const d of [...this.unrecorded.values()]) if (!(await this.record(d))) return false;
-    return true;
+  /** Wait for new messages with nothing pending (a handOff may come meanwhile). */
+  private async idleWait(): Promise<void> {
+    this.idle = true;
+    try {
+      await this.sleep(undefined);
+    } finally {
+      this.idle = false;
+    }
   }
 
   /** After a failure: wait out the backoff, and say so now and then. Only a timer (or stop) ends it. */
@@ -149,8 +180,8 @@ export class DeliveryWorker {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       // Messages written in a transaction not yet committed are not sent: what an output has is
-      // always in the store too. The commit wakes this worker.
-      if (this.store.writing()) {
+      // always in the store too. The commit wakes this worker (what it hands over is committed).
+      if (this.handed.length === 0 && this.store.writing()) {
         await this.sleep(50);
         continue;
       }
@@ -160,28 +191,42 @@ export class DeliveryWorker {
         await this.backoff();
         continue;
       }
+      const handed = this.handed.length > 0;
       let batch: PendingDelivery[];
-      try {
-        batch = await this.store.claim(this.output.name, this.cfg.concurrency);
-      } catch (err) {
-        if (this.stopped) break;
-        this.log.error({ output: this.output.name, err: String(err) }, 'cannot read pending deliveries');
-        await this.sleep(1000);
-        continue;
-      }
-      if (batch.length === 0) {
-        await this.sleep(undefined);
-        continue;
+      if (handed) {
+        batch = this.handed.splice(0, this.cfg.concurrency);
+      } else {
+        try {
+          batch = await this.store.claim(this.output.name, this.cfg.concurrency);
+        } catch (err) {
+          if (this.stopped) break;
+          this.log.error({ output: this.output.name, err: String(err) }, 'cannot read pending deliveries');
+          await this.sleep(1000);
+          continue;
+        }
+        if (batch.length === 0) {
+          await this.idleWait();
+          continue;
+        }
       }
       this.inFlight = batch.length;
       const results = await Promise.all(batch.map((d) => this.sendOne(d)));
       this.inFlight = 0;
-      if (results.includes('retry')) {
+      const recorded = await this.recordSent();
+      if (!recorded || results.includes('retry')) {
+        // What failed is pending in the store, before what was handed after it: read them all
+        // from the store again, in order.
+        this.handed = [];
         await this.backoff();
-      } else if (this.failuresInRow > 0) {
+        continue;
+      }
+      if (this.failuresInRow > 0) {
         this.log.info({ output: this.output.name, afterFailures: this.failuresInRow }, 'output is delivering again');
         this.failuresInRow = 0;
       }
+      // The last of what was handed over is sent and nothing was committed since (no wake): the
+      // store holds nothing else for this output, so wait without reading it.
+      if (handed && this.handed.length === 0 && !this.woken) await this.idleWait();
     }
   }
 

@@ -10,6 +10,7 @@ import type { OutputValue } from '../engine/output.js';
 import { toJsonText } from '../engine/json.js';
 import type { Match } from '../engine/types.js';
 import { storePath, type AlertsConfig } from './config.js';
+import { WalCheckpointer } from './checkpoint.js';
 import { DeliveryWorker } from './delivery.js';
 import { alertMessage, candidateFromMatch, forwardedCount, forwardedGroup, readIncoming, type Incoming } from './intake.js';
 import { AlertStore, type GroupUpdate } from './store.js';
@@ -55,6 +56,8 @@ export class AlertPipeline implements AlertService {
   /** A write transaction is open (group commit: committed once per event-loop turn). */
   private txOpen = false;
   private readonly matchCounts: MatchCounts;
+  /** WAL checkpoints after a commit's lines, not inside the commit before them (none for a store in memory). */
+  private readonly checkpointer: WalCheckpointer | undefined;
   /** When groups closed early were last logged, and how many since. */
   private earlyLoggedAt = 0;
   private earlySinceLog = 0;
@@ -73,6 +76,8 @@ export class AlertPipeline implements AlertService {
     }
     this.outputNames = [...names];
     this.workers = opts.outputs.map((o) => new DeliveryWorker(o, this.store, opts.config.delivery, opts.log));
+    this.store.keepsQueued = true;
+    this.checkpointer = this.store.path === ':memory:' ? undefined : new WalCheckpointer(this.store.db, this.store.path, { log: opts.log });
   }
 
   /** Resume open groups and pending deliveries, start the timers and the outputs. */
@@ -176,7 +181,7 @@ export class AlertPipeline implements AlertService {
     try {
       // Stored before anything forwards it; the first message is queued in the same transaction.
       const msg = this.message({ ...group, id: 0, event: null }, 'first');
-      rec = this.store.insertGroup({ ...group, event: c.event() }, this.outputNames, toJsonText(msg));
+      rec = this.store.insertGroup({ ...group, event: c.event() }, this.outputNames, toJsonText(msg), msg);
     } catch (err) {
       this.counters.storeErrors++;
       this.log.error({ rule: c.rule, err: String(err) }, 'cannot store an alert; it is written to the log instead');
@@ -200,15 +205,18 @@ export class AlertPipeline implements AlertService {
   }
 
   /**
-   * Open the write transaction for this event-loop turn, if none is. Every alert of a burst then
-   * shares one commit (and one full-text index flush) instead of paying for its own; the commit
-   * comes at the end of the turn, before any output is told of the new messages.
+   * Open the write transaction for this callback, if none is. Every alert of a burst (the event
+   * pipeline evaluates a batch of events in one callback) then shares one commit (and one full-text
+   * index flush) instead of paying for its own; the commit comes as the callback returns, before
+   * any output is told of the new messages. Not at the next turn's setImmediate: the poll phase
+   * before it (a ring buffer batch to decode, other I/O) held the line back by up to milliseconds
+   * (issue 16: exec → alert).
    */
   private begin(): void {
     if (this.txOpen || this.stopped) return;
     this.store.db.exec('BEGIN');
     this.txOpen = true;
-    setImmediate(() => this.commit());
+    queueMicrotask(() => this.commit());
   }
 
   commit(): void {
@@ -224,9 +232,17 @@ export class AlertPipeline implements AlertService {
       } catch {
         /* already rolled back */
       }
+      this.store.takeQueued();
       return;
     }
-    for (const w of this.workers) w.wake();
+    // Committed: each output is handed its new messages as they are, and sends them now if it
+    // has nothing older to send (the exec → alert path reads nothing back, issue 16).
+    const queued = this.store.takeQueued();
+    for (const w of this.workers) {
+      if (queued.length > 0) w.handOff(this.workers.length === 1 ? queued : queued.filter((q) => q.output === w.output.name));
+      w.wake();
+    }
+    this.checkpointer?.committed();
   }
 
   private afterWrite(rec: AlertRecord, change: 'new' | 'update'): void {
@@ -306,7 +322,8 @@ export class AlertPipeline implements AlertService {
         const rec = this.store.get(g.id);
         if (!rec) continue;
         const final = { ...rec, count: g.count, lastSeen: g.lastSeen, changed: g.changed, windowEnd: null };
-        this.store.closeGroup(this.toUpdate(g, false), toJsonText(this.message(final, 'summary')), this.outputNames);
+        const summary = this.message(final, 'summary');
+        this.store.closeGroup(this.toUpdate(g, false), toJsonText(summary), this.outputNames, summary);
         this.counters.summaries++;
         this.afterWrite(final, 'update');
       } catch (err) {
@@ -400,6 +417,7 @@ export class AlertPipeline implements AlertService {
     clearInterval(this.timer);
     clearInterval(this.retentionTimer);
     await Promise.all(this.workers.map((w) => w.stop()));
+    this.checkpointer?.stop();
     if (!this.opts.store) this.store.close();
   }
 }

@@ -13,7 +13,7 @@ import { securePrivateFile } from '../platform/state.js';
 import type { OutputValue } from '../engine/output.js';
 import { PRIORITIES, priorityRank, type Priority } from '../engine/types.js';
 import type { AlertBackend, GroupUpdate, NewGroup, OutputCounters, PendingDelivery, RetentionLimits } from './backend.js';
-import type { AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
+import type { AlertMessage, AlertQuery, AlertReader, AlertRecord, AlertStats, DeliveryKind } from './types.js';
 import { fromJsonText, toJsonText } from '../engine/json.js';
 import { EDGE_SETS, type EdgeRow, rollupPlan, statsFromEdgeRows, TOP_N, type RollupRow } from './rollup.js';
 import { likePattern, whereClause } from './query-sql.js';
@@ -172,6 +172,13 @@ export class AlertStore implements AlertReader, AlertBackend {
   readonly db: Database.Database;
   readonly path: string;
   private readonly st: ReturnType<AlertStore['prepare']>;
+  /**
+   * Deliveries queued since the last takeQueued(), with their message in hand: the pipeline gives
+   * them to the outputs as it commits, so an idle output sends them without reading them back.
+   */
+  private queued: (PendingDelivery & { output: string })[] = [];
+  /** Whether to keep them (only a pipeline that takes them asks). */
+  keepsQueued = false;
 
   constructor(path: string) {
     this.path = path;
@@ -269,7 +276,7 @@ export class AlertStore implements AlertReader, AlertBackend {
       failDelivery: db.prepare('UPDATE deliveries SET attempts = attempts + 1, last_error = ? WHERE id = ?'),
       killDelivery: db.prepare('UPDATE deliveries SET attempts = attempts + 1, last_error = ?, dead = 1 WHERE id = ?'),
       counterEnsure: db.prepare('INSERT OR IGNORE INTO output_counters (name) VALUES (?)'),
-      counterDelivered: db.prepare('UPDATE output_counters SET delivered = delivered + 1, last_error = NULL WHERE name = ?'),
+      counterDelivered: db.prepare('UPDATE output_counters SET delivered = delivered + ?, last_error = NULL WHERE name = ?'),
       counterFailed: db.prepare('UPDATE output_counters SET failures = failures + 1, last_error = ? WHERE name = ?'),
       counters: db.prepare('SELECT delivered, failures, last_error AS lastError FROM output_counters WHERE name = ?'),
       pendingCount: db.prepare('SELECT SUM(dead = 0) AS pending, SUM(dead = 1) AS dead FROM deliveries WHERE output = ?'),
@@ -285,8 +292,12 @@ export class AlertStore implements AlertReader, AlertBackend {
     return this.db.inTransaction ? fn() : this.db.transaction(fn)();
   }
 
-  /** Store a new group, and queue its first message for the given outputs: one transaction. */
-  insertGroup(g: NewGroup, outputs: readonly string[], payload: string | null): AlertRecord {
+  /**
+   * Store a new group, and queue its first message for the given outputs: one transaction.
+   * `message` is the message `payload` encodes, handed on with it (takeQueued).
+   */
+  insertGroup(g: NewGroup, outputs: readonly string[], payload: string | null, message?: AlertMessage): AlertRecord {
+    const queued: (PendingDelivery & { output: string })[] = [];
     const id = this.atomic(() => {
       const id = Number(this.st.insertAlert.run({
         ...g,
@@ -296,21 +307,42 @@ export class AlertStore implements AlertReader, AlertBackend {
         changed: toJsonText(g.changed),
         windowEnd: g.windowEnd,
       }).lastInsertRowid);
-      if (payload !== null) this.enqueueIn(id, 'first', payload, outputs);
+      if (payload !== null) this.enqueueIn(id, 'first', payload, outputs, queued, message);
       return id;
     });
+    this.keepQueued(queued);
     return withLazyEvent({ ...g, id, event: null }, g.event);
   }
 
-  private enqueueIn(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[]): void {
+  /** Queue `payload` for `outputs`; the deliveries are added to `into` (kept once the write succeeded). */
+  private enqueueIn(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[], into: (PendingDelivery & { output: string })[], message?: AlertMessage): void {
     if (outputs.length === 0) return;
-    const mid = this.st.insertMessage.run(alertId, kind, payload).lastInsertRowid;
-    for (const o of outputs) this.st.insertDelivery.run(mid, o);
+    const messageId = Number(this.st.insertMessage.run(alertId, kind, payload).lastInsertRowid);
+    for (const output of outputs) {
+      const id = Number(this.st.insertDelivery.run(messageId, output).lastInsertRowid);
+      into.push({ id, messageId, alertId, kind, payload, attempts: 0, output, ...(message ? { message } : {}) });
+    }
+  }
+
+  private keepQueued(queued: (PendingDelivery & { output: string })[]): void {
+    if (this.keepsQueued) for (const q of queued) this.queued.push(q);
+  }
+
+  /**
+   * The deliveries queued since the last call, oldest first (the pipeline's commit hands them to
+   * the outputs; after a rollback it drops them).
+   */
+  takeQueued(): (PendingDelivery & { output: string })[] {
+    const q = this.queued;
+    if (q.length > 0) this.queued = [];
+    return q;
   }
 
   /** Queue one message (a summary, a forwarded update) for the given outputs. */
-  enqueue(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[]): void {
-    this.atomic(() => this.enqueueIn(alertId, kind, payload, outputs));
+  enqueue(alertId: number, kind: DeliveryKind, payload: string, outputs: readonly string[], message?: AlertMessage): void {
+    const queued: (PendingDelivery & { output: string })[] = [];
+    this.atomic(() => this.enqueueIn(alertId, kind, payload, outputs, queued, message));
+    this.keepQueued(queued);
   }
 
   /** Write the counts and changed values of many groups in one transaction. */
@@ -322,11 +354,13 @@ export class AlertStore implements AlertReader, AlertBackend {
   }
 
   /** Close a group's window, writing its final counts and queueing its summary, atomically. */
-  closeGroup(u: GroupUpdate, summary: string | null, outputs: readonly string[]): void {
+  closeGroup(u: GroupUpdate, summary: string | null, outputs: readonly string[], message?: AlertMessage): void {
+    const queued: (PendingDelivery & { output: string })[] = [];
     this.atomic(() => {
       this.st.updateAlert.run(u.count, u.lastSeen, toJsonText(u.changed), null, u.id);
-      if (summary !== null) this.enqueueIn(u.id, 'summary', summary, outputs);
+      if (summary !== null) this.enqueueIn(u.id, 'summary', summary, outputs, queued, message);
     });
+    this.keepQueued(queued);
   }
 
   /** Groups whose throttle window was still open when the store was last written. */
@@ -365,11 +399,19 @@ export class AlertStore implements AlertReader, AlertBackend {
   }
 
   delivered(output: string, d: PendingDelivery): void {
+    this.deliveredAll(output, [d]);
+  }
+
+  /** Many deliveries accepted: one transaction (or a part of the pipeline's open one). */
+  deliveredAll(output: string, ds: readonly PendingDelivery[]): void {
+    if (ds.length === 0) return;
     this.atomic(() => {
-      this.st.deleteDelivery.run(d.id);
-      this.st.deleteMessageIfDone.run(d.messageId, d.messageId);
+      for (const d of ds) {
+        this.st.deleteDelivery.run(d.id);
+        this.st.deleteMessageIfDone.run(d.messageId, d.messageId);
+      }
       this.st.counterEnsure.run(output);
-      this.st.counterDelivered.run(output);
+      this.st.counterDelivered.run(ds.length, output);
     });
   }
 
