@@ -1,6 +1,7 @@
 /**
- * Imported first by main.ts, so it runs before any other module loads: the young generation's cap
- * (src/platform/young-generation.ts) holds only if set before loading and the agent's start grow it.
+ * Imported first by main.ts, and alone (the program is imported once this has run), so it runs
+ * before any other module loads: the young generation's cap (src/platform/young-generation.ts)
+ * holds only if set before loading and the agent's start grow it.
  *
  * Loading the modules and the agent's start are long synchronous stretches that the cap's check
  * cannot see into: the new space does not grow at all until they are over. For `run` that is when
@@ -15,5 +16,3 @@ const release = holdYoungGeneration();
 export function startDone(): void {
   release();
 }
-
-if (process.argv[2] !== 'run') setImmediate(startDone);
