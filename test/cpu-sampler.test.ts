@@ -267,6 +267,48 @@ describe('cpu sampler: fake host, fake clock', () => {
     assert.ok(at >= 60 && at <= 60 + 13, `reported after ${at} s of burning: its duration plus at most the back-off`);
   });
 
+  test('a process first seen having slept nearly all its life is passed over from the start; a busy or young one is not', async () => {
+    const h = mk();
+    // A day since boot (procRoot/uptime); processes started 50 s after boot unless said otherwise.
+    writeFileSync(join(h.proc, 'uptime'), '86400.00 170000.00\n');
+    h.setProc(3200, 'sleeper', 10); // 0.1 s of CPU in a day
+    h.setProc(3201, 'busy', 7_771_500); // 0.9 of a core all its life
+    h.setProc(3202, 'young', 0, '0::/\n', 8_639_950); // started half a second ago
+    const { s, start } = h.sampler({ threshold: 0.9, durationMs: 60_000, intervalMs: 1000, scopes: ['process'] }, () => undefined, hostContainer);
+    await start();
+    const reads: number[] = [];
+    for (let t = 1; t <= 3; t++) {
+      const before = s.stats.statReads;
+      h.now = BigInt(t) * SEC;
+      h.burn(3201, 0.9, 'busy');
+      s.sample();
+      reads.push(s.stats.statReads - before);
+    }
+    // First sample: the busy and the young one (found asleep now: passed over from then on).
+    assert.deepEqual(reads, [2, 1, 1], 'the sleeper is not read again after its first sight; the busy one at every sample');
+    assert.equal(s.stats.processes, 3, 'a process passed over still counts');
+  });
+
+  test('passing over a process that slept all its life delays no report: one mining since its first sight is reported on time', async () => {
+    const reportedAt = async (withUptime: boolean): Promise<number> => {
+      const h = mk();
+      if (withUptime) writeFileSync(join(h.proc, 'uptime'), '86400.00 170000.00\n');
+      h.setProc(3300, 'quiet', 10);
+      const { s, events, start } = h.sampler({ threshold: 0.9, durationMs: 60_000, intervalMs: 1000, scopes: ['process'] }, () => undefined, hostContainer);
+      await start();
+      for (let t = 1; t <= 100; t++) {
+        h.now = BigInt(t) * SEC;
+        h.burn(3300, 1.0, 'quiet');
+        s.sample();
+        if (events.length) return t;
+      }
+      return -1;
+    };
+    const control = await reportedAt(false);
+    assert.equal(control, 60, 'without the first-sight pass-over: reported after durationMs');
+    assert.equal(await reportedAt(true), control, 'passed over from its first sight, reported at the same sample');
+  });
+
   test('a sample walked in slices (a turn of the event loop between them) concludes exactly what one walk does', async () => {
     // Two samplers over the same fake host and clock: one walks it at once, one in slices.
     const h = mk();

@@ -5,8 +5,13 @@
  * cap alone cannot; a young-generation flag given to node wins.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { CLI } from './helpers/paths.js';
 
 const MODULE = new URL('../src/platform/young-generation.js', import.meta.url).href;
 const MB = 1024 * 1024;
@@ -82,4 +87,26 @@ test('the same stretch with no hold takes the new space past the cap (what the h
   `;
   const size = Number(execFileSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8' }));
   assert.ok(size > 4 * MB, `unheld new space ${size / MB} MB: the stretch must pass the cap for the hold's test to mean anything`);
+});
+
+/** New space size (bytes) at the exit of `node SCRIPT version`: what loading the CLI's modules left. */
+function newSpaceAfterLoading(script: string): number {
+  const report = `process.on('exit', () => process.stderr.write('NEWSPACE ' + require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size + '\\n'));`;
+  const dir = mkdtempSync(join(tmpdir(), 'mw-young-'));
+  const preload = join(dir, 'report.cjs');
+  writeFileSync(preload, report);
+  const r = spawnSync(process.execPath, ['--require', preload, script, 'version'], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  const m = /NEWSPACE (\d+)/.exec(r.stderr);
+  assert.ok(m, `no new space figure from ${script}: ${r.stderr}`);
+  return Number(m[1]);
+}
+
+test("the CLI caps the young generation before its modules load: loading them alone used to grow the new space to V8's maximum", async () => {
+  const { YOUNG_GENERATION_CAP_BYTES } = await import('../src/platform/young-generation.js');
+  // The program's modules loaded without main.ts's cap first: the control, it must pass the cap.
+  const uncapped = newSpaceAfterLoading(fileURLToPath(new URL('../src/cli/program.js', import.meta.url)));
+  assert.ok(uncapped > YOUNG_GENERATION_CAP_BYTES, `loading the program without the cap left a ${uncapped / MB} MB new space: this test needs loading to pass the cap`);
+  const capped = newSpaceAfterLoading(CLI);
+  assert.ok(capped <= YOUNG_GENERATION_CAP_BYTES, `main.js left a ${capped / MB} MB new space after loading, past the ${YOUNG_GENERATION_CAP_BYTES / MB} MB cap: the cap must be in force before the modules load`);
 });

@@ -1,19 +1,27 @@
 /**
- * Imported first by main.ts, so it runs before any other module loads: the young generation's cap
- * (src/platform/young-generation.ts) holds only if set before loading and the agent's start grow it.
+ * Imported first by main.ts, and alone (the program is imported once this has run), so it runs
+ * before any other module loads: the young generation's cap (src/platform/young-generation.ts)
+ * holds only if set before loading and the agent's start grow it.
  *
- * Loading the modules and the agent's start are long synchronous stretches that the cap's check
- * cannot see into: the new space does not grow at all until they are over. For `run` that is when
- * the agent has started (run.ts calls startDone); for every other command, once loading is done.
+ * Loading the modules takes the new space to the cap and no further: it comes in many turns of
+ * the event loop (files are read asynchronously), and the cap is checked between them. Before it
+ * was set first, loading alone took the new space to V8's maximum (32 MB).
+ *
+ * The agent's start is one long synchronous stretch that the cap's check cannot see into, so
+ * `run` holds the new space where it is from startBegins() to startDone() (run.ts).
  */
 import { capYoungGeneration, holdYoungGeneration } from '../platform/young-generation.js';
 
 capYoungGeneration();
-const release = holdYoungGeneration();
+
+let release: (() => void) | undefined;
+
+/** A long start begins: the new space keeps its size until startDone(). */
+export function startBegins(): void {
+  release ??= holdYoungGeneration();
+}
 
 /** The start is over: the new space may grow again, up to the cap. */
 export function startDone(): void {
-  release();
+  release?.();
 }
-
-if (process.argv[2] !== 'run') setImmediate(startDone);

@@ -10,7 +10,7 @@ import type { Config } from '../config/sections.js';
 import { EventRecorder } from '../pipeline/recorder.js';
 import { ebpfPrecheck } from '../sources/driver-check.js';
 import { applyCommonFlags, collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
-import { startDone } from './heap-setup.js';
+import { startBegins, startDone } from './heap-setup.js';
 
 interface RunOpts {
   config?: string;
@@ -45,6 +45,8 @@ function applyRunFlags(c: Config, opts: RunOpts): void {
 }
 
 async function run(opts: RunOpts): Promise<number> {
+  // From here to the agent's start, one long stretch: the new space keeps its size (heap-setup.ts).
+  startBegins();
   // Everything the agent writes (the store, the token, outputs' files) is its user's alone.
   privateUmask();
   if (opts.driver && !['auto', 'ebpf', 'proc', 'procfs'].includes(opts.driver)) {

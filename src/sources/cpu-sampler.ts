@@ -69,6 +69,10 @@ export interface CpuSamplerOptions {
    * on a host sleep: reading them every time was most of the agent's idle cost (issue 16). A
    * process found asleep is passed over between three quarters of this and all of it (by pid), so
    * the re-reads of a host's sleepers spread over several samples instead of all falling in one.
+   * A process first seen having slept nearly all its life (under LIFE_ASLEEP of a core since it
+   * started, at least a second ago; procRoot/uptime says how long) is passed over from its first
+   * sight the same way: the sample after the agent's start read every sleeper of the host again
+   * only to learn it was still asleep (issue 16, the start's tail in the idle figure).
    */
   quietCap?: number;
   /** Called with unexpected errors; the sampler keeps running. */
@@ -274,6 +278,8 @@ interface Walk {
   pids: number[];
   /** Index of the next pid to measure. */
   next: number;
+  /** Seconds since boot (procRoot/uptime) at the walk's first first sight; null: not readable. */
+  uptime?: number | null;
   live: Set<number>;
   /** Container id → its members this sample. */
   groups: Map<string, { info: ContainerInfo; pids: number[] }>;
@@ -282,6 +288,15 @@ interface Walk {
 
 /** The longest a listing of /proc's pids is used again while the task mark says nothing changed. */
 const PIDS_MAX_AGE_MS = 30_000;
+
+/**
+ * A process first seen with less CPU than this (cores) on average since it started is taken for
+ * asleep (quietCap). Passing a process over never hides a run that was already going: when it is
+ * read again, its rate covers the whole time since its last read, and a run counts from there.
+ */
+const LIFE_ASLEEP = 0.01;
+/** ...and only if it started at least this long ago (s): a process's first second says little. */
+const LIFE_MIN_S = 1;
 
 /** Pids measured per turn of the event loop in a sliced sample (some 0.3 ms of work). */
 const SLICE = 100;
@@ -457,6 +472,7 @@ export class CpuSampler implements Source {
       if (!ps || ps.starttime !== st.starttime) {
         // First sight, or the pid now names another process: start over.
         ps = { starttime: st.starttime, ticks: st.ticks, at: now, comm: st.comm, ppid: st.ppid, run: { armed: true } };
+        if (this.quietCap > 0 && this.asleepAllAlong(walk, st)) ps.skip = this.quietCap - (pid % this.quietSpread);
         this.procs.set(pid, ps);
       } else {
         const dt = Number(now - ps.at) / 1e9;
@@ -475,6 +491,18 @@ export class CpuSampler implements Source {
       }
       this.group(groups, pid);
     }
+  }
+
+  /** At first sight: whether a process has used under LIFE_ASLEEP of a core since it started. */
+  private asleepAllAlong(walk: Walk, st: ProcStat): boolean {
+    if (walk.uptime === undefined) {
+      const text = readSmall(`${this.procRoot}/uptime`);
+      const up = text === undefined ? NaN : Number(text.slice(0, text.indexOf(' ')));
+      walk.uptime = Number.isFinite(up) && up > 0 ? up : null;
+    }
+    if (walk.uptime === null) return false;
+    const age = walk.uptime - st.starttime / this.ticksPerSec;
+    return age >= LIFE_MIN_S && st.ticks / this.ticksPerSec < LIFE_ASLEEP * age;
   }
 
   /** What follows the walk of every pid: the departed forgotten, the containers measured. */
