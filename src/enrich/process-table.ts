@@ -293,12 +293,15 @@ export class ProcessTable {
     return entry;
   }
 
-  /** Put an entry in the table, evicting the least recently set ones beyond maxEntries. */
+  /** Put an entry in the table, evicting the least recently set ones beyond maxEntries (an exec that replaces its fork's image counts as set at the fork). */
   private put(pid: number, e: Entry): void {
     const old = this.entries.get(pid);
     if (old !== undefined) {
       if (old !== e) this.unlinked(old);
-      this.entries.delete(pid);
+      // An exec that replaces the image its fork put (a moment ago, as a rule) keeps the fork's
+      // place: a delete and a set would take one more slot of the map's table per exec, which
+      // then grows and is rebuilt twice as often (garbage per exec, issue 16).
+      if (!old.unbuilt) this.entries.delete(pid);
     }
     this.entries.set(pid, e);
     if (this.entries.size > this.maxEntries) this.sweep(true);
