@@ -368,7 +368,13 @@ export class ProcessTable {
       this.exiting = [];
       this.exitHead = 0;
     } else if (this.exitHead > 1024) {
-      this.exiting = this.exiting.slice(this.exitHead);
+      // Moved down in place: a slice was a new array of those still waiting per 1,024 exits, and
+      // the pushes after it grew that array again (garbage under an exec storm, issue 16).
+      const a = this.exiting;
+      const h = this.exitHead;
+      const n = a.length - h;
+      for (let i = 0; i < n; i++) a[i] = a[i + h]!;
+      a.length = n;
       this.exitHead = 0;
     }
   }
