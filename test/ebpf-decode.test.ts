@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DnsCache } from '../src/enrich/dns.js';
-import { RecordDecoder, type SysRecord } from '../src/sources/ebpf/decode.js';
+import { RecordDecoder, type EbpfRecord, type RecordSink, type SysRecord } from '../src/sources/ebpf/decode.js';
 import { parseDnsAnswer } from '../src/platform/dns-answer.js';
 import { SYSCALLS, sysFlags, toSyscallEvent } from '../src/sources/ebpf/syscalls.js';
 import { applyKernelExec } from '../src/sources/ebpf/index.js';
@@ -191,6 +191,67 @@ describe('eBPF records', () => {
     assert.deepEqual(full.map((r) => r.comm), ['sh', 'true', 'sh']);
     const [fork, exec, exit] = full as unknown as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
     assert.deepEqual(lean, [{ ...fork, comm: '' }, { ...exec, filename: '' }, { ...exit, comm: '' }]);
+  });
+
+  test('the source\'s sink: a fork, an exec and an exit as their records say, other records whole, in order', () => {
+    const task = (kind: number, slot: number): Buffer => {
+      const b = Buffer.alloc(56);
+      header(b, kind, 56, 4300, 'sh');
+      b.writeUInt32LE(4242, 48);
+      b.writeInt32LE(slot, 52);
+      return b;
+    };
+    const sys = sysRecord(42, 0, [3n], (h) => {
+      h[114] = 2;
+      h[115] = 6;
+    });
+    const batch = Buffer.concat([task(2, 7), execRecord(), task(3, 9 << 8), sys, execRecord().subarray(0, 64)]);
+    const [fork, exec, exit, other] = [...new RecordDecoder(clock(), { lean: true }).records(batch)] as [EbpfRecord, EbpfRecord, EbpfRecord, EbpfRecord];
+    assert.ok(fork.kind === 'fork' && exec.kind === 'exec' && exit.kind === 'exit' && other.kind === 'sys');
+    const got: unknown[] = [];
+    const sink: RecordSink = {
+      exec: (pid, ts, k) => got.push(['exec', pid, ts, k]),
+      fork: (pid, tid, ppid, ts, start, vpid) => got.push(['fork', pid, tid, ppid, ts, start, vpid]),
+      exit: (pid, tid, ts, start, status) => got.push(['exit', pid, tid, ts, start, status]),
+      other: (r) => got.push(['other', r]),
+    };
+    new RecordDecoder(clock(), { lean: true }).forEachTo(batch, sink);
+    assert.deepEqual(got, [
+      ['fork', fork.pid, fork.tid, fork.ppid, fork.ts, fork.start, 7],
+      ['exec', exec.pid, exec.ts, { type: 'execveat', comm: 'true', argv: exec.argv, exepath: '/usr/bin/true', uid: 1000, ppid: 1, startTs: exec.start, facts: exec.facts }],
+      ['exit', exit.pid, exit.tid, exit.ts, exit.start, 9 << 8],
+      ['other', other],
+    ]);
+    assert.equal(exec.ts, OFFSET + 5_000_000_000n);
+    assert.equal(exec.start, BTIME + 4_980_000_000n);
+  });
+
+  test('stamps and start times are exact: across the clock\'s high half, a new offset, past 2^53 ns of uptime, a boot time off the tick', () => {
+    const task = (tsNs: bigint, startNs: bigint): Buffer => {
+      const b = Buffer.alloc(56);
+      recordHeader(b, 3, 56, { pid: 4300, tid: 4300, uid: 0, tsNs, startNs, comm: 'sh' });
+      return b;
+    };
+    const tick = 10_000_000n;
+    const big = 1n << 60n;
+    // A start 1 ns short of a tick at a tick count where a float division would round up.
+    const times: [bigint, bigint][] = [
+      [5_000_000_000n, 4_987_654_321n], [(1n << 32n) - 1n, 4_987_654_321n], [1n << 32n, 4_990_000_000n], [(1n << 32n) + 1n, 4_990_000_000n],
+      [(1n << 53n) + 3n, (1n << 53n) - 1n], [(1n << 53n) + 5n, 1n << 53n], [big + 7n, big + 12_345_678_901n], [big + 8n, 1_234_567_890n * tick - 1n],
+      [6_000_000_000n, 0n], [7_000_000_000n, 4_987_654_321n],
+    ];
+    for (const btimeNs of [BTIME, BTIME + 1n]) {
+      const d = new RecordDecoder({ offset: OFFSET, btimeNs, clkTck: 100 });
+      const seen: bigint[][] = [];
+      const sink: RecordSink = { exec: () => {}, fork: () => {}, exit: (_p, _t, ts, start) => seen.push([ts, start]), other: () => {} };
+      d.forEachTo(Buffer.concat(times.map(([t, s]) => task(t, s))), sink);
+      assert.deepEqual(seen, times.map(([t, s]) => [OFFSET + t, btimeNs + (s / tick) * tick]), `boot time ${btimeNs}`);
+      // The next batch's offset applies to the same high half.
+      d.setOffset(OFFSET + 1000n);
+      seen.length = 0;
+      d.forEachTo(task(5_000_000_001n, 4_987_654_321n), sink);
+      assert.deepEqual(seen, [[OFFSET + 1000n + 5_000_000_001n, btimeNs + 4_980_000_000n]]);
+    }
   });
 
   test('a record cut short or with a bad size is skipped, not over-read', () => {

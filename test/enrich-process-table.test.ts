@@ -872,3 +872,33 @@ test("proc connector forks: the child's read waits for its exec or exit, and is 
     w.cleanup();
   }
 });
+
+test('an exec storm\'s exits: each stays through its grace and goes after it, through the sweeps that compact the exit list', () => {
+  const fp = new FakeProc();
+  try {
+    fp.add({ pid: 1, ppid: 0, comm: 'init', starttime: 1 });
+    let now = 10_000;
+    const table = new ProcessTable({ procRoot: fp.root, clkTck: 100, users: false, exe: false, exitGraceMs: 1000, now: () => now });
+    table.seed();
+    const N = 3000;
+    const pid = (i: number): number => 5_000_000 + i;
+    for (let i = 0; i < N; i++) {
+      now = 10_000 + i;
+      const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + BigInt(i) * 10_000_000n;
+      assert.equal(table.applyNow({ kind: 'fork', pid: pid(i), tid: pid(i), ppid: 1, ts: startTs, startTs, vpid: pid(i) }), null);
+      assert.equal(table.applyNow({ kind: 'exit', pid: pid(i), tid: pid(i), exitCode: 0, ts: startTs }), null);
+    }
+    // Swept every few notices: gone are those whose grace ended a sweep ago, kept those still in it.
+    for (let i = 0; i < N; i++) {
+      if (i < N - 1000 - 40) assert.equal(table.get(pid(i)), undefined, `${i}: past its grace`);
+      if (i >= N - 1000) assert.equal(table.get(pid(i))?.pid, pid(i), `${i}: in its grace`);
+    }
+    now += 1000;
+    for (let i = 0; i < 40; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 1n });
+    assert.equal(table.size, 1, 'all gone but init');
+    assert.equal(table.stats.exits, N);
+    table.close();
+  } finally {
+    fp.cleanup();
+  }
+});

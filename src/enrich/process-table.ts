@@ -293,12 +293,15 @@ export class ProcessTable {
     return entry;
   }
 
-  /** Put an entry in the table, evicting the least recently set ones beyond maxEntries. */
+  /** Put an entry in the table, evicting the least recently set ones beyond maxEntries (an exec that replaces its fork's image counts as set at the fork). */
   private put(pid: number, e: Entry): void {
     const old = this.entries.get(pid);
     if (old !== undefined) {
       if (old !== e) this.unlinked(old);
-      this.entries.delete(pid);
+      // An exec that replaces the image its fork put (a moment ago, as a rule) keeps the fork's
+      // place: a delete and a set would take one more slot of the map's table per exec, which
+      // then grows and is rebuilt twice as often (garbage per exec, issue 16).
+      if (!old.unbuilt) this.entries.delete(pid);
     }
     this.entries.set(pid, e);
     if (this.entries.size > this.maxEntries) this.sweep(true);
@@ -365,7 +368,13 @@ export class ProcessTable {
       this.exiting = [];
       this.exitHead = 0;
     } else if (this.exitHead > 1024) {
-      this.exiting = this.exiting.slice(this.exitHead);
+      // Moved down in place: a slice was a new array of those still waiting per 1,024 exits, and
+      // the pushes after it grew that array again (garbage under an exec storm, issue 16).
+      const a = this.exiting;
+      const h = this.exitHead;
+      const n = a.length - h;
+      for (let i = 0; i < n; i++) a[i] = a[i + h]!;
+      a.length = n;
       this.exitHead = 0;
     }
   }

@@ -99,6 +99,11 @@ export class Entry implements EntryFacts {
     this.fork = undefined;
   }
 
+  /** A forked child whose image has not been built (nor replaced by an exec) yet. */
+  get unbuilt(): boolean {
+    return this.fork !== undefined;
+  }
+
   /** The pid, without building a forked child's image. */
   get pid(): number {
     return this.own !== undefined ? this.own.pid : this.fork!.pid;

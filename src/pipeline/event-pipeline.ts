@@ -18,7 +18,8 @@ const RESOLVED = Promise.resolve();
 
 /** What the pipeline needs of the rules engine (a reload replaces it: read it per batch). */
 export interface RulesStage {
-  process(ev: Event): Iterable<Match>;
+  /** The event's matches (an array: walked by index, no iterator object per event). */
+  process(ev: Event): readonly Match[];
 }
 
 /** What the pipeline needs of the response dispatcher. */
@@ -157,7 +158,9 @@ export class EventPipeline {
         o.enrich.enrich(ev);
         o.record?.(ev);
         this.detect.onEvent(ev);
-        for (const m of engine.process(ev)) {
+        const matches = engine.process(ev);
+        for (let j = 0; j < matches.length; j++) {
+          const m = matches[j]!;
           // Response first, before anything else sees the match (ARCHITECTURE.md).
           o.response.onMatch(m);
           this.detect.onMatch(m, ev);

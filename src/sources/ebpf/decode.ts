@@ -5,7 +5,7 @@
  */
 import { formatIpv6 } from '../../platform/ip.js';
 
-import type { KernelExecFacts } from '../types.js';
+import type { KernelExec, KernelExecFacts } from '../types.js';
 
 export const EV_EXEC = 1;
 export const EV_FORK = 2;
@@ -127,6 +127,21 @@ export interface FpuRecord extends Head {
 }
 
 export type EbpfRecord = ExecRecord | TaskRecord | SysRecord | FpuRecord;
+
+/**
+ * The driver source's receiver of a batch (RecordDecoder.forEachTo): an exec as the KernelExec the
+ * process table takes, a fork or an exit as plain numbers, no record object for any of them: an
+ * exec storm brings three such records per command, and each record object, read once and
+ * dropped, was a good part of the agent's garbage per exec (issue 16). Other records come whole.
+ */
+export interface RecordSink {
+  exec(pid: number, ts: bigint, k: KernelExec): void;
+  /** `vpid`: the child's pid in its own namespace (0 when the kernel could not tell). */
+  fork(pid: number, tid: number, ppid: number, ts: bigint, start: bigint, vpid: number): void;
+  /** `status`: the wait status. */
+  exit(pid: number, tid: number, ts: bigint, start: bigint, status: number): void;
+  other(r: SysRecord | FpuRecord): void;
+}
 
 /** Text up to the first NUL (latin1: bytes stay bytes, as Falco shows them). */
 function cstr(b: Buffer, from: number, to: number): string {
@@ -253,7 +268,6 @@ export class RecordDecoder {
   private readonly envs = new BytesCache(splitNul);
   private readonly argvs = new BytesCache(splitNul);
   private readonly lean: boolean;
-  private readonly startRaw = new Big64();
   private readonly exeIno = new Big64();
   private readonly exeMtime = new Big64();
   private readonly exeCtime = new Big64();
@@ -268,14 +282,25 @@ export class RecordDecoder {
   private readonly cgroup1Paths = new BytesCache(joinPath);
   /** ns per USER_HZ tick. */
   private readonly tick: bigint;
-  /** The last start time converted: a process's fork, exec and exit records carry the same one. */
-  private lastRawStart = -1n;
+  /** ns per tick as a number, and the boot time in ticks (-1: not a whole number of ticks). */
+  private readonly tickNs: number;
+  private readonly btimeTicks: number;
+  /** The last start time converted (start()), by its halves. */
+  private startLo = -1;
+  private startHi = -1;
   private lastStart = 0n;
+  /** ts(): the high half and offset last seen, and their sum. */
+  private tsHi = -1;
+  private tsOffset = -1n;
+  private tsBase = 0n;
   private lastKdev = -1;
   private lastDev = 0n;
 
   constructor(private readonly clock: Clock, opts: DecoderOptions = {}) {
     this.tick = 1_000_000_000n / BigInt(clock.clkTck);
+    this.tickNs = Number(this.tick);
+    const btimeTicks = clock.btimeNs / this.tick;
+    this.btimeTicks = btimeTicks * this.tick === clock.btimeNs && btimeTicks <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(btimeTicks) : -1;
     this.lean = opts.lean ?? false;
   }
 
@@ -283,13 +308,39 @@ export class RecordDecoder {
     this.clock.offset = offset;
   }
 
-  /** The start time of the record at `o`, as the process table computes it (see Head.start). */
-  private start(b: Buffer, o: number): bigint {
-    const raw = this.startRaw.read(b, o + 24);
-    if (raw !== this.lastRawStart) {
-      this.lastRawStart = raw;
-      this.lastStart = this.clock.btimeNs + (raw / this.tick) * this.tick;
+  /**
+   * The kernel's CLOCK_BOOTTIME stamp of the record at `o` on the epoch clock. The high half and
+   * the batch's offset change seldom (every 4.3 s, every batch): their sum is kept, and a stamp
+   * costs one bigint of its low half and one sum, not readBigUInt64LE's four bigints and a sum.
+   */
+  private ts(b: Buffer, o: number): bigint {
+    const hi = b.readUInt32LE(o + 20);
+    const offset = this.clock.offset;
+    if (hi !== this.tsHi || offset !== this.tsOffset) {
+      this.tsHi = hi;
+      this.tsOffset = offset;
+      this.tsBase = (BigInt(hi) << 32n) + offset;
     }
+    return this.tsBase + BigInt(b.readUInt32LE(o + 16));
+  }
+
+  /**
+   * The start time of the record at `o`, as the process table computes it (see Head.start): boot
+   * time plus whole clock ticks. A process's fork, exec and exit records carry the same one: the
+   * last is kept by its two halves. A new one is counted in ticks as a plain number (exact below
+   * 2^53 ns, 104 days of uptime; the bigint way past that) and made a bigint once.
+   */
+  private start(b: Buffer, o: number): bigint {
+    const lo = b.readUInt32LE(o + 24);
+    const hi = b.readUInt32LE(o + 28);
+    if (lo === this.startLo && hi === this.startHi) return this.lastStart;
+    this.startLo = lo;
+    this.startHi = hi;
+    const raw = hi * 4294967296 + lo;
+    const t = this.tickNs;
+    this.lastStart = this.btimeTicks >= 0 && raw <= Number.MAX_SAFE_INTEGER
+      ? BigInt(this.btimeTicks + (raw - (raw % t)) / t) * this.tick
+      : this.clock.btimeNs + (b.readBigUInt64LE(o + 24) / this.tick) * this.tick;
     return this.lastStart;
   }
 
@@ -327,77 +378,124 @@ export class RecordDecoder {
     }
   }
 
+  /** An exec record's KernelExec (the notice's `exec`), facts and all; undefined when too short. */
+  private kernelExec(b: Buffer, o: number, size: number): KernelExec | undefined {
+    if (size < EXEC_HEAD) return undefined;
+    const end = o + size;
+    const argvLen = b.readUInt16LE(o + 60);
+    const fnameLen = b.readUInt16LE(o + 62);
+    const pathLen = b.readUInt16LE(o + 64);
+    const cwdLen = b.readUInt16LE(o + 68);
+    const cgroupLen = b.readUInt16LE(o + 70);
+    const envLen = b.readUInt16LE(o + 72);
+    const cgroup1Len = b.readUInt16LE(o + 108);
+    const a = o + EXEC_HEAD;
+    const f = Math.min(a + argvLen, end);
+    const p = Math.min(f + fnameLen, end);
+    const c = Math.min(p + pathLen, end);
+    const g = Math.min(c + cwdLen, end);
+    const g1 = Math.min(g + cgroupLen, end);
+    const v = Math.min(g1 + cgroup1Len, end);
+    const loginuid = b.readUInt32LE(o + 92);
+    const kn = cgroupLen > 0 ? this.cgroupPaths.get(b, g, g1) : '';
+    const cgroupId = this.cgroupId.read(b, o + 160);
+    const cgroup1Id = this.cgroup1Id.read(b, o + 192);
+    const facts: ExecFacts = {
+      ruid: b.readUInt32LE(o + 76),
+      euid: b.readUInt32LE(o + 80),
+      rgid: b.readUInt32LE(o + 84),
+      egid: b.readUInt32LE(o + 88),
+      loginuid: loginuid === 0xffffffff ? undefined : loginuid,
+      vpid: b.readUInt32LE(o + 96),
+      tty: b.readUInt32LE(o + 100),
+      exeFlags: b.readUInt16LE(o + 74),
+      exeDev: this.dev(b.readUInt32LE(o + 104)),
+      exeIno: this.exeIno.read(b, o + 112),
+      exeMtimeNs: this.exeMtime.read(b, o + 120),
+      exeCtimeNs: this.exeCtime.read(b, o + 128),
+      exeSize: this.exeSize.read(b, o + 136),
+      exeMode: b.readUInt32LE(o + 144),
+      exeUid: b.readUInt32LE(o + 148),
+      exeGid: b.readUInt32LE(o + 152),
+      cgroupId,
+      // The walk stops below the root, whose name is empty: a process in the root cgroup has none.
+      cgroupPath: kn === '' && cgroupId !== 0n ? '/' : kn,
+      capEff: this.capEff.read(b, o + 168),
+      capPrm: this.capPrm.read(b, o + 176),
+      capInh: this.capInh.read(b, o + 184),
+      cgroup1Id,
+      cgroup1Path: cgroup1Id === 0n ? '' : this.cgroup1Paths.get(b, g1, v) || '/',
+      env: envLen > 0 ? this.envs.get(b, v, Math.min(v + envLen, end)) : undefined,
+    };
+    return {
+      type: b.readUInt32LE(o + 52) === 322 ? 'execveat' : 'execve',
+      comm: this.comms.get(b, o + 32),
+      argv: this.argvs.get(b, a, f),
+      exepath: this.exePaths.get(b, p, c),
+      uid: b.readUInt32LE(o + 12),
+      ppid: b.readUInt32LE(o + 48),
+      startTs: this.start(b, o),
+      facts,
+    };
+  }
+
+  /**
+   * forEach() for the driver's source: each record of a batch, in order, to `sink`, forks, exits
+   * and execs without a record object (see RecordSink).
+   */
+  forEachTo(b: Buffer, sink: RecordSink): void {
+    let o = 0;
+    while (o + HDR <= b.length) {
+      const kind = b.readUInt16LE(o);
+      const size = b.readUInt16LE(o + 2);
+      if (size < HDR || o + size > b.length) return;
+      if (kind === EV_EXEC) {
+        const k = this.kernelExec(b, o, size);
+        if (k) sink.exec(b.readUInt32LE(o + 4), this.ts(b, o), k);
+      } else if (kind === EV_FORK || kind === EV_EXIT) {
+        if (size >= TASK_SIZE) {
+          const pid = b.readUInt32LE(o + 4);
+          const tid = b.readUInt32LE(o + 8);
+          // One slot, two meanings: an exit's wait status, a fork child's pid in its own namespace.
+          if (kind === EV_FORK) sink.fork(pid, tid, b.readUInt32LE(o + 48), this.ts(b, o), this.start(b, o), b.readInt32LE(o + 52));
+          else sink.exit(pid, tid, this.ts(b, o), this.start(b, o), b.readInt32LE(o + 52));
+        }
+      } else {
+        const r = this.one(b, o, kind, size);
+        if (r) sink.other(r as SysRecord | FpuRecord);
+      }
+      o += (size + 7) & ~7;
+    }
+  }
+
   // Each record is one object literal with the header's fields written out (no spread of a header
   // object: that is an extra object per record and V8's slow clone path).
   private one(b: Buffer, o: number, kind: number, size: number): EbpfRecord | undefined {
     const end = o + size;
     switch (kind) {
       case EV_EXEC: {
-        if (size < EXEC_HEAD) return undefined;
-        const argvLen = b.readUInt16LE(o + 60);
-        const fnameLen = b.readUInt16LE(o + 62);
-        const pathLen = b.readUInt16LE(o + 64);
-        const cwdLen = b.readUInt16LE(o + 68);
-        const cgroupLen = b.readUInt16LE(o + 70);
-        const envLen = b.readUInt16LE(o + 72);
-        const cgroup1Len = b.readUInt16LE(o + 108);
-        const a = o + EXEC_HEAD;
-        const f = Math.min(a + argvLen, end);
-        const p = Math.min(f + fnameLen, end);
-        const c = Math.min(p + pathLen, end);
-        const g = Math.min(c + cwdLen, end);
-        const g1 = Math.min(g + cgroupLen, end);
-        const v = Math.min(g1 + cgroup1Len, end);
-        const loginuid = b.readUInt32LE(o + 92);
-        const kn = cgroupLen > 0 ? this.cgroupPaths.get(b, g, g1) : '';
-        const cgroupId = this.cgroupId.read(b, o + 160);
-        const cgroup1Id = this.cgroup1Id.read(b, o + 192);
-        const facts: ExecFacts = {
-          ruid: b.readUInt32LE(o + 76),
-          euid: b.readUInt32LE(o + 80),
-          rgid: b.readUInt32LE(o + 84),
-          egid: b.readUInt32LE(o + 88),
-          loginuid: loginuid === 0xffffffff ? undefined : loginuid,
-          vpid: b.readUInt32LE(o + 96),
-          tty: b.readUInt32LE(o + 100),
-          exeFlags: b.readUInt16LE(o + 74),
-          exeDev: this.dev(b.readUInt32LE(o + 104)),
-          exeIno: this.exeIno.read(b, o + 112),
-          exeMtimeNs: this.exeMtime.read(b, o + 120),
-          exeCtimeNs: this.exeCtime.read(b, o + 128),
-          exeSize: this.exeSize.read(b, o + 136),
-          exeMode: b.readUInt32LE(o + 144),
-          exeUid: b.readUInt32LE(o + 148),
-          exeGid: b.readUInt32LE(o + 152),
-          cgroupId,
-          // The walk stops below the root, whose name is empty: a process in the root cgroup has none.
-          cgroupPath: kn === '' && cgroupId !== 0n ? '/' : kn,
-          capEff: this.capEff.read(b, o + 168),
-          capPrm: this.capPrm.read(b, o + 176),
-          capInh: this.capInh.read(b, o + 184),
-          cgroup1Id,
-          cgroup1Path: cgroup1Id === 0n ? '' : this.cgroup1Paths.get(b, g1, v) || '/',
-          env: envLen > 0 ? this.envs.get(b, v, Math.min(v + envLen, end)) : undefined,
-        };
+        const k = this.kernelExec(b, o, size);
+        if (k === undefined) return undefined;
+        const f = Math.min(o + EXEC_HEAD + b.readUInt16LE(o + 60), end);
         return {
           kind: 'exec',
-          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.comms.get(b, o + 32),
-          ppid: b.readUInt32LE(o + 48),
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: k.uid, ts: this.ts(b, o), start: k.startTs, comm: k.comm,
+          ppid: k.ppid,
           nr: b.readUInt32LE(o + 52),
           envSize: b.readUInt32LE(o + 56),
           argvTruncated: b.readUInt16LE(o + 66) !== 0,
-          argv: this.argvs.get(b, a, f),
-          filename: this.lean ? '' : cstr(b, f, p),
-          exepath: this.exePaths.get(b, p, c),
-          facts,
+          argv: k.argv,
+          filename: this.lean ? '' : cstr(b, f, Math.min(f + b.readUInt16LE(o + 62), end)),
+          exepath: k.exepath,
+          facts: k.facts!,
         };
       }
       case EV_FORK:
       case EV_EXIT:
         if (size < TASK_SIZE) return undefined;
         // One slot, two meanings: an exit's wait status, a fork child's pid in its own namespace.
-        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : this.comms.get(b, o + 32), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
-        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.lean ? '' : this.comms.get(b, o + 32), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
+        if (kind === EV_FORK) return { kind: 'fork', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: this.ts(b, o), start: this.start(b, o), comm: this.lean ? '' : this.comms.get(b, o + 32), ppid: b.readUInt32LE(o + 48), exitCode: 0, vpid: b.readInt32LE(o + 52) };
+        return { kind: 'exit', pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: this.ts(b, o), start: this.start(b, o), comm: this.lean ? '' : this.comms.get(b, o + 32), ppid: b.readUInt32LE(o + 48), exitCode: b.readInt32LE(o + 52), vpid: 0 };
       case EV_SYSCALL: {
         if (size < SYS_HEAD) return undefined;
         const strLen = b.readUInt16LE(o + 108);
@@ -411,7 +509,7 @@ export class RecordDecoder {
         for (let i = 0; i < 6; i++) args.push(b.readBigUInt64LE(o + 56 + i * 8));
         return {
           kind: 'sys',
-          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.comms.get(b, o + 32),
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: this.ts(b, o), start: this.start(b, o), comm: this.comms.get(b, o + 32),
           ret: Number(b.readBigInt64LE(o + 48)),
           args,
           nr: b.readUInt32LE(o + 104),
@@ -436,7 +534,7 @@ export class RecordDecoder {
         if (size < FPU_SIZE) return undefined;
         return {
           kind: 'fpu',
-          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: b.readBigUInt64LE(o + 16) + this.clock.offset, start: this.start(b, o), comm: this.comms.get(b, o + 32),
+          pid: b.readUInt32LE(o + 4), tid: b.readUInt32LE(o + 8), uid: b.readUInt32LE(o + 12), ts: this.ts(b, o), start: this.start(b, o), comm: this.comms.get(b, o + 32),
           count: Number(b.readBigUInt64LE(o + 48)),
           changes: Number(b.readBigUInt64LE(o + 56)),
           first: b.readBigUInt64LE(o + 64) + this.clock.offset,

@@ -15,9 +15,9 @@ import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../../even
 import type { DnsCache } from '../../enrich/dns.js';
 import { bootTimeNs, clockTicks } from '../../platform/procfs.js';
 import { exitCodeFromStatus } from '../proc-connector.js';
-import type { ProcNotice, ProcNoticeSource } from '../types.js';
+import type { KernelExec, ProcNotice, ProcNoticeSource } from '../types.js';
 import { type EbpfAddon, type EbpfAddonLoad, type EbpfHandle, type EbpfStats, loadEbpfAddon } from './addon.js';
-import { type EbpfRecord, type ExecRecord, type FpuRecord, RecordDecoder, type SysRecord } from './decode.js';
+import { type FpuRecord, RecordDecoder, type RecordSink, type SysRecord } from './decode.js';
 import { DnsLearner } from '../../enrich/dns-learner.js';
 import { ResolverSets } from '../../enrich/resolvers.js';
 import { sysDescriptors, sysFlags, toSyscallEvent } from './syscalls.js';
@@ -246,8 +246,7 @@ export class EbpfSource implements ProcNoticeSource {
     const d = this.decoder;
     if (d && this.notify) {
       d.setOffset(offset);
-      d.forEach(batch, this.takeRecord);
-
+      d.forEachTo(batch, this.sink);
     }
     if (error) {
       this.error = error;
@@ -255,47 +254,77 @@ export class EbpfSource implements ProcNoticeSource {
     }
   }
 
-  /** onRecord for the decoder's loop: one function for every record, no closure per batch. */
-  private readonly takeRecord = (r: EbpfRecord): void => {
-    try {
-      this.onRecord(r);
-    } catch (err) {
-      // A consumer's bug surfaces as an ordinary uncaught exception (see proc-connector.ts).
-      process.nextTick(() => {
-        throw err;
-      });
-    }
+  /**
+   * The decoder's receiver (forEachTo): one object for every batch, no closure per batch. A
+   * consumer's bug surfaces as an ordinary uncaught exception (see proc-connector.ts).
+   */
+  private readonly sink: RecordSink = {
+    exec: (pid, ts, k) => {
+      try {
+        this.onExec(pid, ts, k);
+      } catch (err) {
+        throwLater(err);
+      }
+    },
+    fork: (pid, tid, ppid, ts, start, vpid) => {
+      try {
+        this.onFork(pid, tid, ppid, ts, start, vpid);
+      } catch (err) {
+        throwLater(err);
+      }
+    },
+    exit: (pid, tid, ts, start, status) => {
+      try {
+        this.onExit(pid, tid, ts, start, status);
+      } catch (err) {
+        throwLater(err);
+      }
+    },
+    other: (r) => {
+      try {
+        this.onRecord(r);
+      } catch (err) {
+        throwLater(err);
+      }
+    },
   };
 
-  private onRecord(r: EbpfRecord): void {
+  private onExec(pid: number, ts: bigint, k: KernelExec): void {
+    const notify = this.notify;
+    if (!notify) return;
+    this.counts.exec++;
+    // The parent as the table has it before this exec's notice (a notice may change the table).
+    const parent = this.opts.lookup(k.ppid);
+    // The decoder's KernelExec is the notice's own: nothing else holds it.
+    notify({ kind: 'exec', pid, tid: pid, ts, exec: k });
+    this.rememberExec(pid, k, parent);
+  }
+
+  private onFork(pid: number, tid: number, ppid: number, ts: bigint, startTs: bigint, vpid: number): void {
+    const notify = this.notify;
+    if (!notify) return;
+    this.counts.fork++;
+    // Two literals, not a spread of an optional vpid: no object besides the notice.
+    notify(vpid > 0 ? { kind: 'fork', pid, tid, ppid, ts, startTs, vpid } : { kind: 'fork', pid, tid, ppid, ts, startTs });
+  }
+
+  private onExit(pid: number, tid: number, ts: bigint, start: bigint, status: number): void {
+    const notify = this.notify;
+    if (!notify) return;
+    this.counts.exit++;
+    if (pid === tid) {
+      this.fpuGate.forget(pid, start);
+      // Its last record: what the kernel said of its exec is needed no longer (the table keeps
+      // the process through its exit grace), and kept it would outlive young-generation GCs.
+      if (this.execs.get(pid)?.start_ts === start) this.execs.delete(pid);
+    }
+    notify({ kind: 'exit', pid, tid, exitCode: exitCodeFromStatus(status), ts });
+  }
+
+  private onRecord(r: SysRecord | FpuRecord): void {
     const notify = this.notify;
     if (!notify) return;
     switch (r.kind) {
-      case 'exec': {
-        this.counts.exec++;
-        // The parent as the table has it before this exec's notice (a notice may change the table).
-        const parent = this.opts.lookup(r.ppid);
-        notify({
-          kind: 'exec', pid: r.pid, tid: r.pid, ts: r.ts,
-          exec: { type: r.nr === 322 ? 'execveat' : 'execve', comm: r.comm, argv: r.argv, exepath: r.exepath, uid: r.uid, ppid: r.ppid, startTs: r.start, facts: r.facts },
-        });
-        this.rememberExec(r, parent);
-        return;
-      }
-      case 'fork':
-        this.counts.fork++;
-        notify({ kind: 'fork', pid: r.pid, tid: r.tid, ppid: r.ppid, ts: r.ts, startTs: r.start, ...(r.vpid > 0 ? { vpid: r.vpid } : {}) });
-        return;
-      case 'exit':
-        this.counts.exit++;
-        if (r.pid === r.tid) {
-          this.fpuGate.forget(r.pid, r.start);
-          // Its last record: what the kernel said of its exec is needed no longer (the table keeps
-          // the process through its exit grace), and kept it would outlive young-generation GCs.
-          if (this.execs.get(r.pid)?.start_ts === r.start) this.execs.delete(r.pid);
-        }
-        notify({ kind: 'exit', pid: r.pid, tid: r.tid, exitCode: exitCodeFromStatus(r.exitCode), ts: r.ts });
-        return;
       case 'sys':
         this.counts.sys++;
         return this.onSyscall(r, notify);
@@ -332,25 +361,25 @@ export class EbpfSource implements ProcNoticeSource {
     this.emitFor(r, (proc) => toSyscallEvent(r, proc));
   }
 
-  private rememberExec(r: ExecRecord, parent: ProcessInfo | undefined): void {
+  private rememberExec(pid: number, k: KernelExec, parent: ProcessInfo | undefined): void {
     // The table took the exec in at once (the usual case under the eBPF driver): procOf() finds
     // it there, and this process's kernel view would never be read.
-    const known = this.opts.lookup(r.pid);
-    if (known && known.start_ts === r.start && known.name === r.comm) {
-      this.execs.delete(r.pid);
+    const known = this.opts.lookup(pid);
+    if (known && known.start_ts === k.startTs && known.name === k.comm) {
+      this.execs.delete(pid);
       return;
     }
-    const info: ProcessInfo = { pid: r.pid, tid: r.pid, ppid: r.ppid, name: r.comm, uid: r.uid, start_ts: r.start };
-    const user = this.opts.userName?.(r.uid);
+    const info: ProcessInfo = { pid, tid: pid, ppid: k.ppid, name: k.comm, uid: k.uid, start_ts: k.startTs };
+    const user = this.opts.userName?.(k.uid);
     if (user !== undefined) info.user = user;
-    if (r.argv.length > 0) {
-      info.exe = r.argv[0];
-      info.args = r.argv.slice(1);
+    if (k.argv.length > 0) {
+      info.exe = k.argv[0];
+      info.args = k.argv.slice(1);
     }
-    if (r.exepath) info.exepath = r.exepath;
+    if (k.exepath) info.exepath = k.exepath;
     if (parent) info.parent = parent;
-    this.execs.delete(r.pid);
-    this.execs.set(r.pid, info);
+    this.execs.delete(pid);
+    this.execs.set(pid, info);
     if (this.execs.size > 8192) this.execs.delete(this.execs.keys().next().value!);
   }
 
@@ -379,6 +408,13 @@ export class EbpfSource implements ProcNoticeSource {
     if (c) ev.container = c;
     emit(ev);
   }
+}
+
+/** Rethrown outside the decoder's loop, so one consumer's bug does not stop the batch. */
+function throwLater(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
 }
 
 function fpuEvent(r: FpuRecord, fpu: FpuFigures, proc: ProcessInfo): SyscallEvent {
