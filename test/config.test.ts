@@ -17,7 +17,7 @@ test('defaults fill in whatever a file leaves out', () => {
   assert.equal(config.sources.cpu.duration_s, 300);
   assert.equal(config.sources.driver, 'auto');
   assert.deepEqual(config.rules_files, ['default']);
-  assert.equal(config.sources.ebpf.gather_ms, 4);
+  assert.equal(config.sources.ebpf.gather_ms, 2);
 });
 
 test('sources.ebpf.gather_ms: a number of ms from 0 to 100, else refused naming the key', () => {

@@ -70,8 +70,8 @@ export const sourcesSection = z.strictObject({
      * latency, against one wake-up of the reader and of the agent per this long under load (at
      * 1,000 execs/s, 2 ms cost some 50 µs more agent CPU per exec than 4 ms; issue 16).
      */
-    gather_ms: z.number().min(0).max(100).default(4),
-  }).default({ open_read: 'auto', ring_buffer_kb: 1024, gather_ms: 4 }),
+    gather_ms: z.number().min(0).max(100).default(2),
+  }).default({ open_read: 'auto', ring_buffer_kb: 1024, gather_ms: 2 }),
   /** The proc connector: batches of notices waiting for the agent before new ones are dropped and counted. */
   proc: z.strictObject({ queue_size: z.number().int().min(1).default(256) }).default({ queue_size: 256 }),
   /**
