@@ -221,10 +221,12 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
     const { store, inner } = await takeOver(t);
     const active = new Map<string, number>();
     const overlaps: string[] = [];
-    let calls = 0;
+    const sizes: number[] = [];
+    const seen = new Set<string>();
     const c = new FleetConsumer(consumeSchema.parse({ ...consume(), batch: 1 }), {
       storeBatch: async (a) => {
-        calls++;
+        sizes.push(a.length);
+        for (const x of a) seen.add(`${x.minewatch?.uuid ?? ''}:${x.minewatch?.kind ?? ''}`);
         const ids = a.map((x) => x.minewatch?.uuid ?? '');
         for (const id of ids) {
           if (active.get(id)) overlaps.push(id);
@@ -250,7 +252,10 @@ describe('fleet transport against nats-server', TIMEOUT, () => {
     }
     await c.start();
     await eventually(async () => assert.deepEqual(store.query({ limit: 100 }).filter((r) => uuids.includes(r.uuid)).map((r) => r.count), [3, 3, 3, 3]), 120);
-    assert.equal(calls, 8, 'each message its own batch');
+    // Each message its own batch. A message whose ack wait ran out on a slow host comes back
+    // (at least once, by design), so what is counted is the distinct messages, not the calls.
+    assert.ok(sizes.every((n) => n === 1), `each message its own batch: ${sizes.join(',')}`);
+    assert.equal(seen.size, 8, 'all eight messages stored');
     assert.deepEqual(overlaps, [], 'no group stored by two batches at once');
   });
 
