@@ -65,6 +65,15 @@ function sysRecord(nr: number, ret: number, args: bigint[], fill: (h: Buffer) =>
 const decodeOne = <T>(b: Buffer): T => [...new RecordDecoder(clock()).records(b)][0] as T;
 const proc = { pid: 4242, name: 'sh', cwd: '/srv/app' };
 
+/** A fork or exit record of pid 4300 (comm sh): the child's pid 4242, then the slot they share. */
+function forkOrExit(kind: number, slot: number): Buffer {
+  const b = Buffer.alloc(56);
+  header(b, kind, 56, 4300, 'sh');
+  b.writeUInt32LE(4242, 48);
+  b.writeInt32LE(slot, 52);
+  return b;
+}
+
 describe('eBPF records', () => {
   test('an exec: argv, path, start time in the process table\'s ticks, epoch timestamps', () => {
     const recs = [...new RecordDecoder(clock()).records(Buffer.concat([execRecord(), execRecord()]))];
@@ -115,14 +124,7 @@ describe('eBPF records', () => {
   });
 
   test('fork and exit share a slot: the child\'s pid in its namespace, or the wait status', () => {
-    const task = (kind: number, slot: number): Buffer => {
-      const b = Buffer.alloc(56);
-      header(b, kind, 56, 4300, 'sh');
-      b.writeUInt32LE(4242, 48);
-      b.writeInt32LE(slot, 52);
-      return b;
-    };
-    const [fork, exit] = [...new RecordDecoder(clock()).records(Buffer.concat([task(2, 7), task(3, 9 << 8)]))];
+    const [fork, exit] = [...new RecordDecoder(clock()).records(Buffer.concat([forkOrExit(2, 7), forkOrExit(3, 9 << 8)]))];
     assert.deepEqual(fork && { kind: fork.kind, ppid: (fork as { ppid: number }).ppid, vpid: (fork as { vpid: number }).vpid, exitCode: (fork as { exitCode: number }).exitCode }, { kind: 'fork', ppid: 4242, vpid: 7, exitCode: 0 });
     assert.deepEqual(exit && { kind: exit.kind, vpid: (exit as { vpid: number }).vpid, exitCode: (exit as { exitCode: number }).exitCode }, { kind: 'exit', vpid: 0, exitCode: 9 << 8 });
   });
@@ -194,18 +196,11 @@ describe('eBPF records', () => {
   });
 
   test('the source\'s sink: a fork, an exec and an exit as their records say, other records whole, in order', () => {
-    const task = (kind: number, slot: number): Buffer => {
-      const b = Buffer.alloc(56);
-      header(b, kind, 56, 4300, 'sh');
-      b.writeUInt32LE(4242, 48);
-      b.writeInt32LE(slot, 52);
-      return b;
-    };
     const sys = sysRecord(42, 0, [3n], (h) => {
       h[114] = 2;
       h[115] = 6;
     });
-    const batch = Buffer.concat([task(2, 7), execRecord(), task(3, 9 << 8), sys, execRecord().subarray(0, 64)]);
+    const batch = Buffer.concat([forkOrExit(2, 7), execRecord(), forkOrExit(3, 9 << 8), sys, execRecord().subarray(0, 64)]);
     const [fork, exec, exit, other] = [...new RecordDecoder(clock(), { lean: true }).records(batch)] as [EbpfRecord, EbpfRecord, EbpfRecord, EbpfRecord];
     assert.ok(fork.kind === 'fork' && exec.kind === 'exec' && exit.kind === 'exit' && other.kind === 'sys');
     const got: unknown[] = [];
