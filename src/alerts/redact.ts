@@ -15,6 +15,7 @@
 import { SECRET_KINDS } from '../knowledge/secrets.js';
 import type { OutputValue } from '../engine/output.js';
 import { findWallets, mayHoldWallet } from '../knowledge/wallets.js';
+import { capsAsChild, expandAncestorCaps, withoutCaps } from './ancestor-caps.js';
 
 /** Variable names that say their value is a credential. */
 const SECRET_NAME = /(?:TOKEN|SECRET|PASSW|PASSPHRASE|PWD|_KEY|^KEY|APIKEY|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|SIGNATURE|DSN)/i;
@@ -118,31 +119,48 @@ function replaceWhole(text: string, value: string, by: string): string {
 
 type Obj = Record<string, unknown>;
 
+/** The process each copy the replacer made stands for (a copy's own capability sets may be gone). */
+const originals = new WeakMap<object, Obj>();
+
 /**
  * JSON.stringify replacer for an event: every process in it (the process, its parents) keeps only
- * the environment entries above, and says how many it left out. Bigints become decimal strings, as
- * the event model's JSON has them.
+ * the environment entries above, and says how many it left out; a parent whose capability sets are
+ * its child's keeps a marker instead of them (src/alerts/ancestor-caps.ts). Bigints become decimal
+ * strings, as the event model's JSON has them.
  */
-function eventReplacer(this: unknown, _k: string, v: unknown): unknown {
+function eventReplacer(this: unknown, k: string, v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
-  if (v !== null && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as Obj).env)) {
-    const { kept, dropped } = redactEnv((v as Obj).env as string[]);
-    const copy: Obj = { ...(v as Obj), env: kept };
-    if (dropped) copy.env_not_stored = dropped + (typeof (v as Obj).env_not_stored === 'number' ? ((v as Obj).env_not_stored as number) : 0);
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Obj;
+    let copy: Obj | undefined;
+    if (Array.isArray(o.env)) {
+      const { kept, dropped } = redactEnv(o.env as string[]);
+      copy = { ...o, env: kept };
+      if (dropped) copy.env_not_stored = dropped + (typeof o.env_not_stored === 'number' ? (o.env_not_stored as number) : 0);
+    }
+    // `this` is the child as the replacer returned it: its sets are those of the process it copies.
+    if (k === 'parent' && this !== null && typeof this === 'object' && capsAsChild(originals.get(this) ?? (this as Obj), o)) {
+      copy = withoutCaps(copy ?? o);
+    }
+    if (copy === undefined) return v;
+    originals.set(copy, o);
     return copy;
   }
   return v;
 }
 
-/** An event as JSON for the store, its environments redacted. */
+/** An event as JSON for the store, its environments redacted, its ancestors' capability sets once. */
 export function encodeRedactedEvent(ev: unknown): string {
   return JSON.stringify(ev, eventReplacer);
 }
 
-/** A stored event (parsed JSON) redacted again: for rows written before redaction existed. */
+/**
+ * A stored event (parsed JSON) as it is shown: redacted again (for rows written before redaction
+ * existed), its ancestors' capability sets written out.
+ */
 export function redactStoredEvent(ev: unknown): unknown {
   if (ev === null || typeof ev !== 'object') return ev;
-  return JSON.parse(JSON.stringify(ev, eventReplacer)) as unknown;
+  return expandAncestorCaps(JSON.parse(JSON.stringify(ev, eventReplacer)) as unknown);
 }
 
 /** The environment values an alert's group collected across its repeats, redacted. */
