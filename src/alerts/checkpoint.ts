@@ -8,25 +8,23 @@
  * its event's overflow pages, ten indexes, the text index, the rollups, its delivery), so at 100
  * alerts a second one alert in 30 waited for a checkpoint: most of the exec → alert p99 (issue 16).
  *
- * Here the commit that takes the WAL past CHECKPOINT_WAL_BYTES is committed and its lines written
+ * Here the commit that takes the WAL past the same size (4 MiB) is committed and its lines written
  * first; the checkpoint runs in the next turn of the event loop. The pages are as durable as
  * before: a checkpoint only moves committed pages from the WAL into the database file, and a crash
  * before it leaves them in the WAL, where SQLite finds them at the next open.
  *
- * That turn still holds the main thread for the whole checkpoint, and whatever arrives meanwhile
- * (the next exec to alert on) waits for it: its cost grows with the WAL it copies, about 2.8 ms per
- * MiB here, two thirds of it the fsyncs (11 ms at 4 MiB, 2.8 ms at 1 MiB; the same per MiB). At
- * 100 alerts a second (~120 KB of WAL each: the row, its indexes, the text index, the rollups, the
- * delivery and its acknowledgement) a 4 MiB checkpoint came 3 times a second, and the one or two
- * alerts that met it made the exec → alert p99 (issue 16). So it checkpoints at 1 MiB: four
- * times as often, each a quarter as long, the same work in all.
+ * That turn still holds the main thread for the whole checkpoint (~11 ms at 4 MiB, two thirds of
+ * it the two fsyncs), and an exec that comes meanwhile waits for it: at 100 alerts a second a
+ * checkpoint comes ~3 times a second, and the few alerts that meet one are the exec → alert p99.
+ * Checkpointing more often, smaller (1 MiB: 2.8 ms each on a quiet disk), was tried and made the
+ * p99 worse on a busy one, where each fsync costs about the same whatever its size (issue 16).
  */
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../platform/logger.js';
 
-/** The WAL size that calls for a checkpoint (SQLite's own is 1,000 pages of 4 KiB; see above). */
-export const CHECKPOINT_WAL_BYTES = 1024 * 1024;
+/** The WAL size that calls for a checkpoint: SQLite's own, 1,000 pages of 4 KiB. */
+export const CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024;
 
 export interface CheckpointOptions {
   walBytes?: number;
