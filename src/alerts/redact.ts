@@ -119,6 +119,24 @@ function replaceWhole(text: string, value: string, by: string): string {
 
 type Obj = Record<string, unknown>;
 
+/**
+ * What an environment array keeps, by array. The process table never edits an environment in
+ * place (a new one replaces it, and one unchanged since the fork is the parent's array:
+ * src/enrich/shared-env.ts), so an answer stays true for its array. An alert's ancestors, and most
+ * of its processes, are the same from one alert to the next: each of their 30-odd entries was
+ * checked for a wallet again per alert, half of its event's encoding (issue 16: exec → alert).
+ */
+const redactedEnvs = new WeakMap<readonly string[], { kept: string[]; dropped: number }>();
+
+function redactEnvOnce(env: string[]): { kept: string[]; dropped: number } {
+  let r = redactedEnvs.get(env);
+  if (r === undefined) {
+    r = redactEnv(env);
+    redactedEnvs.set(env, r);
+  }
+  return r;
+}
+
 /** The process each copy the replacer made stands for (a copy's own capability sets may be gone). */
 const originals = new WeakMap<object, Obj>();
 
@@ -134,7 +152,7 @@ function eventReplacer(this: unknown, k: string, v: unknown): unknown {
     const o = v as Obj;
     let copy: Obj | undefined;
     if (Array.isArray(o.env)) {
-      const { kept, dropped } = redactEnv(o.env as string[]);
+      const { kept, dropped } = redactEnvOnce(o.env as string[]);
       copy = { ...o, env: kept };
       if (dropped) copy.env_not_stored = dropped + (typeof o.env_not_stored === 'number' ? (o.env_not_stored as number) : 0);
     }
