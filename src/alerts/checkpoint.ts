@@ -9,24 +9,17 @@
  * alerts a second one alert in 30 waited for a checkpoint: most of the exec → alert p99 (issue 16).
  *
  * Here the commit that takes the WAL past the same size (4 MiB) is committed and its lines written
- * first; the checkpoint runs in a later turn of the event loop (below). The pages are as durable as
+ * first; the checkpoint runs in the next turn of the event loop. The pages are as durable as
  * before: a checkpoint only moves committed pages from the WAL into the database file, and a crash
  * before it leaves them in the WAL, where SQLite finds them at the next open.
  *
- * That turn holds the main thread for the whole checkpoint (~11 ms at 4 MiB, two thirds of
+ * That turn still holds the main thread for the whole checkpoint (~11 ms at 4 MiB, two thirds of
  * it the two fsyncs), and an exec that comes meanwhile waits for it: at 100 alerts a second a
  * checkpoint comes ~3 times a second, and the few alerts that meet one are the exec → alert p99.
  * Checkpointing more often, smaller (1 MiB: 2.8 ms each on a quiet disk), was tried and made the
  * p99 worse on a busy one, where each fsync costs about the same whatever its size (issue 16).
- *
- * So the WAL's own fsync, the larger one (4 MiB of frames that commits with synchronous=NORMAL
- * never synced), is done first off the main thread (fdatasync on libuv's pool), and the checkpoint
- * runs when it is done: SQLite's fsync of the WAL inside it then finds only the frames committed
- * since, and the main thread holds 3.5–8 ms instead of 11–17 (same machine, load 13). It changes
- * nothing of durability: an extra fsync only makes committed frames durable sooner, and SQLite
- * still syncs the WAL before it copies and the database after, as before.
  */
-import { close, fdatasync, open, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../platform/logger.js';
 
@@ -41,8 +34,7 @@ export interface CheckpointOptions {
 export class WalCheckpointer {
   private readonly walPath: string;
   private readonly limit: number;
-  /** The WAL is being synced ahead of a checkpoint (one at a time). */
-  private syncing = false;
+  private soon: NodeJS.Immediate | undefined;
   /** WAL size a checkpoint could not shrink (another connection reading): the next waits until it grew by `limit` again. */
   private floor = 0;
   private stopped = false;
@@ -65,22 +57,11 @@ export class WalCheckpointer {
 
   /** A write was committed; its lines are written in this turn of the event loop. */
   committed(): void {
-    if (this.stopped || this.syncing || this.walBytes() < this.floor + this.limit) return;
-    this.syncing = true;
-    const done = (): void => {
-      this.syncing = false;
+    if (this.stopped || this.soon || this.walBytes() < this.floor + this.limit) return;
+    this.soon = setImmediate(() => {
+      this.soon = undefined;
       this.checkpoint();
-    };
-    // Any failure here (the WAL gone at a close) only skips the head start: SQLite syncs anyway.
-    open(this.walPath, 'r', (err, fd) => {
-      if (err) return done();
-      fdatasync(fd, () => close(fd, () => done()));
     });
-  }
-
-  /** Whether a checkpoint is on its way (its WAL being synced first). */
-  get pending(): boolean {
-    return this.syncing;
   }
 
   /** Checkpoint now (PASSIVE: never waits for a reader of another connection). */
@@ -100,6 +81,8 @@ export class WalCheckpointer {
   /** Stop; SQLite's own checkpoint comes back for whatever uses the connection after. */
   stop(): void {
     this.stopped = true;
+    if (this.soon) clearImmediate(this.soon);
+    this.soon = undefined;
     if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
   }
 }
