@@ -26,9 +26,10 @@ function open(): { db: Database.Database; path: string } {
 
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-it('no checkpoint inside a commit: one in the turn after the commit that passes the size; every row kept', async () => {
+it('no checkpoint inside a commit: one in the turn after the commit that passes the hard size; every row kept', async () => {
   const { db, path } = open();
-  const cp = new WalCheckpointer(db, path, { walBytes: 256 * 1024 });
+  // No pause is waited for here: the size that calls for one at the next pause is the hard size.
+  const cp = new WalCheckpointer(db, path, { walBytes: 256 * 1024, hardWalBytes: 256 * 1024 });
   assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0);
   const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
   const body = 'x'.repeat(8000);
@@ -57,4 +58,61 @@ it('no checkpoint inside a commit: one in the turn after the commit that passes 
   const again = new Database(path, { readonly: true });
   assert.equal((again.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n, rows);
   again.close();
+});
+
+/** Insert rows until the WAL holds `bytes`; each commit told to the checkpointer. */
+async function fill(db: Database.Database, cp: WalCheckpointer, bytes: number): Promise<number> {
+  const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
+  let rows = 0;
+  while (cp.walBytes() < bytes) {
+    insert.run('y'.repeat(8000));
+    rows++;
+    cp.committed();
+    await nextTurn();
+  }
+  return rows;
+}
+
+async function until(what: string, ok: () => boolean): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!ok()) {
+    if (Date.now() > end) assert.fail(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+it('a WAL past the size waits for a pause in the commits: none while they keep coming, one after', async () => {
+  const { db, path } = open();
+  // A pause of a minute never comes while this test commits: the checkpoint must wait.
+  const waiting = new WalCheckpointer(db, path, { walBytes: 64 * 1024, quietMs: 60_000, hardWalBytes: 64 * 1024 * 1024 });
+  await fill(db, waiting, 256 * 1024);
+  for (let i = 0; i < 5; i++) await nextTurn();
+  assert.equal(waiting.count, 0, 'no checkpoint while the pause has not come');
+  assert.ok(waiting.walBytes() >= 256 * 1024);
+  waiting.stop();
+  // The same WAL with a short pause: the checkpoint comes once commits stop, and empties it.
+  const pausing = new WalCheckpointer(db, path, { walBytes: 64 * 1024, quietMs: 20, hardWalBytes: 64 * 1024 * 1024 });
+  pausing.committed();
+  await until('a checkpoint after the pause', () => pausing.count === 1);
+  db.prepare('INSERT INTO t (body) VALUES (?)').run('z');
+  assert.ok(pausing.walBytes() < 64 * 1024, `the WAL started again (${pausing.walBytes()} bytes)`);
+  pausing.stop();
+  db.close();
+});
+
+it('a stream of commits with no pause still checkpoints when the WAL passes the hard size', async () => {
+  const { db, path } = open();
+  const cp = new WalCheckpointer(db, path, { walBytes: 64 * 1024, quietMs: 60_000, hardWalBytes: 512 * 1024 });
+  const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
+  let maxWal = 0;
+  for (let i = 0; i < 400 && cp.count === 0; i++) {
+    insert.run('w'.repeat(8000));
+    cp.committed();
+    maxWal = Math.max(maxWal, cp.walBytes());
+    await nextTurn();
+  }
+  assert.equal(cp.count, 1, 'one checkpoint, at the hard size');
+  assert.ok(maxWal >= 512 * 1024 && maxWal < 1024 * 1024, `it came at the hard size, not before or long after (WAL peaked at ${maxWal} bytes)`);
+  cp.stop();
+  db.close();
 });

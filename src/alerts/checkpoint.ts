@@ -1,44 +1,58 @@
 /**
- * When the alert store's WAL is copied back into the database (a checkpoint): after the lines of
- * the commit that filled it, not inside that commit, before them.
+ * When the alert store's WAL is copied back into the database (a checkpoint): in a pause between
+ * commits, never inside a commit, never before the lines of the commit that filled the WAL.
  *
  * SQLite's own checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages: the pages
  * copied back and two fsyncs, 6–15 ms on the main thread here (180 ms seen on a busy disk), before
- * the line of the alert being committed could be written. A new alert writes ~28 pages (its row,
+ * the line of the alert being committed could be written. A new alert writes ~30 pages (its row,
  * its event's overflow pages, ten indexes, the text index, the rollups, its delivery), so at 100
- * alerts a second one alert in 30 waited for a checkpoint: most of the exec → alert p99 (issue 16).
+ * alerts a second a 4 MiB WAL fills ~3 times a second, and the alerts that met a checkpoint were
+ * the exec → alert p99 (issue 16): 8.3 ms median against 2.9 for the rest.
  *
- * Here the commit that takes the WAL past the same size (4 MiB) is committed and its lines written
- * first; the checkpoint runs in the next turn of the event loop. The pages are as durable as
- * before: a checkpoint only moves committed pages from the WAL into the database file, and a crash
- * before it leaves them in the WAL, where SQLite finds them at the next open.
+ * So once the WAL is past `walBytes` (4 MiB) the checkpoint waits for a pause: `quietMs` (250 ms)
+ * with no commit. Alerts come in bursts (a storm, a flood of one rule); in the gap after one the
+ * checkpoint holds the main thread while nothing waits for it. A stream that never pauses still
+ * gets one when the WAL passes `hardWalBytes` (64 MiB: ~5 s of 100 alerts a second), in the turn
+ * after the commit that passed it. The pages are as durable as before: a checkpoint only moves
+ * committed pages from the WAL into the database file, and a crash before it leaves them in the
+ * WAL, where SQLite finds them at the next open. A bigger WAL costs disk (truncated to nothing
+ * after the checkpoint) and a little more work per read; readers are the dashboard and the CLI.
  *
- * That turn still holds the main thread for the whole checkpoint (~11 ms at 4 MiB, two thirds of
- * it the two fsyncs), and an exec that comes meanwhile waits for it: at 100 alerts a second a
- * checkpoint comes ~3 times a second, and the few alerts that meet one are the exec → alert p99.
- * Checkpointing more often, smaller (1 MiB: 2.8 ms each on a quiet disk), was tried and made the
- * p99 worse on a busy one, where each fsync costs about the same whatever its size (issue 16).
- * So was syncing the WAL off the main thread first (fdatasync on libuv's pool, so SQLite's own sync
- * in the checkpoint found little): alone, the checkpoint then held the main thread 3.5–8 ms instead
- * of 11–17, but with the agent writing the WAL while the sync ran the exec → alert p99 was 97–222
- * ms in 4 of 4 rounds against 12–101 without it (same runs, load 8–18).
+ * Tried and worse (issue 16, same runs, busy disk): checkpointing more often and smaller (1 MiB:
+ * 2.8 ms each on a quiet disk) made the p99 worse, as each fsync costs about the same whatever its
+ * size; syncing the WAL off the main thread first (fdatasync on libuv's pool) cut the checkpoint's
+ * own hold to 3.5–8 ms but, with the agent writing the WAL meanwhile, the p99 was 97–222 ms in 4 of
+ * 4 rounds against 12–101 without it. A checkpoint in a worker thread would cost ~16 MB of RSS (a
+ * second SQLite and isolate), against the ≤ 100 MB target.
  */
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../platform/logger.js';
 
-/** The WAL size that calls for a checkpoint: SQLite's own, 1,000 pages of 4 KiB. */
+/** The WAL size that calls for a checkpoint at the next pause: SQLite's own, 1,000 pages of 4 KiB. */
 export const CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024;
+/** No commit for this long is a pause. */
+export const CHECKPOINT_QUIET_MS = 250;
+/** The WAL size that calls for a checkpoint in the next turn, pause or not. */
+export const CHECKPOINT_HARD_WAL_BYTES = 64 * 1024 * 1024;
 
 export interface CheckpointOptions {
   walBytes?: number;
+  quietMs?: number;
+  hardWalBytes?: number;
   log?: Logger;
 }
 
 export class WalCheckpointer {
   private readonly walPath: string;
   private readonly limit: number;
+  private readonly quietMs: number;
+  private readonly hard: number;
   private soon: NodeJS.Immediate | undefined;
+  /** Armed while a checkpoint waits for a pause. */
+  private quiet: NodeJS.Timeout | undefined;
+  /** performance.now() of the last commit. */
+  private lastCommit = 0;
   /** WAL size a checkpoint could not shrink (another connection reading): the next waits until it grew by `limit` again. */
   private floor = 0;
   private stopped = false;
@@ -48,6 +62,8 @@ export class WalCheckpointer {
   constructor(private readonly db: Database.Database, path: string, private readonly opts: CheckpointOptions = {}) {
     this.walPath = `${path}-wal`;
     this.limit = opts.walBytes ?? CHECKPOINT_WAL_BYTES;
+    this.quietMs = opts.quietMs ?? CHECKPOINT_QUIET_MS;
+    this.hard = Math.max(this.limit, opts.hardWalBytes ?? CHECKPOINT_HARD_WAL_BYTES);
     // No checkpoint inside a COMMIT; and a WAL that was checkpointed starts again at size 0, so
     // its file's size says how much waits to be checkpointed.
     db.pragma('wal_autocheckpoint = 0');
@@ -61,11 +77,34 @@ export class WalCheckpointer {
 
   /** A write was committed; its lines are written in this turn of the event loop. */
   committed(): void {
-    if (this.stopped || this.soon || this.walBytes() < this.floor + this.limit) return;
-    this.soon = setImmediate(() => {
-      this.soon = undefined;
-      this.checkpoint();
-    });
+    this.lastCommit = performance.now();
+    if (this.stopped || this.soon) return;
+    const wal = this.walBytes();
+    if (wal < this.floor + this.limit) return;
+    if (wal >= this.floor + this.hard) {
+      this.soon = setImmediate(() => {
+        this.soon = undefined;
+        this.checkpoint();
+      });
+      return;
+    }
+    this.quiet ??= this.afterPause(this.quietMs);
+  }
+
+  /** A timer that checkpoints once no commit came for quietMs, or waits out the rest of the pause. */
+  private afterPause(ms: number): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.quiet = undefined;
+      // Gone or done already (the hard size's checkpoint came first).
+      if (this.stopped || this.soon || this.walBytes() < this.floor + this.limit) return;
+      const since = performance.now() - this.lastCommit;
+      if (since >= this.quietMs) this.checkpoint();
+      else this.quiet = this.afterPause(this.quietMs - since);
+    }, Math.max(1, Math.ceil(ms)));
+    // The agent's lifetime is not this timer's: a store closed with a WAL still waiting is
+    // checkpointed by SQLite at close.
+    t.unref();
+    return t;
   }
 
   /** Checkpoint now (PASSIVE: never waits for a reader of another connection). */
@@ -87,6 +126,8 @@ export class WalCheckpointer {
     this.stopped = true;
     if (this.soon) clearImmediate(this.soon);
     this.soon = undefined;
+    if (this.quiet) clearTimeout(this.quiet);
+    this.quiet = undefined;
     if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
   }
 }
