@@ -14,11 +14,13 @@
  *         EPERM / EACCES    not privileged enough (CAP_BPF + CAP_PERFMON, or root)
  *         ERR_BPF_LOAD      the kernel refused a program (verifier); the message has libbpf's log
  *         ERR_BPF_ATTACH    a tracepoint could not be attached
- *       callback(batch, offsetNs, error?) on the JS thread: batch is a Buffer of whole records
- *       (minewatch.h), offsetNs a bigint to add to their CLOCK_BOOTTIME stamps for epoch time.
+ *       callback(batch, offsetNs, error?) from the JS thread's event loop (the reader has no thread
+ *       of its own): batch is a Buffer of whole records (minewatch.h), offsetNs a bigint to add to
+ *       their CLOCK_BOOTTIME stamps for epoch time. After an error no batch comes.
  *   stats(handle) -> { events, drops, queueDrops, fpu, missedWakeups }   drops: the ring buffer was full
- *       (kernel), queueDrops: JS did not keep up; fpu: "on" | "off" | "missing" (no such tracepoint);
- *       missedWakeups: times the reader's idle timeout found records no wake-up announced (a bug)
+ *       (kernel; while JS is busy the ring holds what comes), queueDrops: no memory for the batch;
+ *       fpu: "on" | "off" | "missing" (no such tracepoint); missedWakeups: times the reader's idle
+ *       timeout found records no wake-up announced (a bug)
  *   setSysFlags(handle, Uint8Array(512))   what to report from now on (the rules changed)
  *   setReadPolicy(handle, mode, prefixes: string[], comms: string[])   opens for reading only:
  *       MW_READ_NONE, _ALL or _PREFIX with these path prefixes (each at most MW_PREFIX_MAX bytes)
@@ -29,12 +31,11 @@
  *       mode read) that often; false when MAX_NUDGERS are already at work or cpu is not valid.
  */
 #define _GNU_SOURCE
-#define NAPI_VERSION 6
+#define NAPI_VERSION 8 /* async cleanup hooks: the loop closes our handles before an environment ends */
 #include <node_api.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -53,46 +54,39 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <uv.h>
 
 #include "minewatch.h"
 
-/* A batch grows to BATCH_BYTES; a quiet host sends small ones (one wake-up each). */
+/* The batch handed to JS grows to BATCH_BYTES at most (then it goes, and the rest of the ring
+ * follows in the next one); a quiet host sends small ones (one wake-up each). */
 #define BATCH_BYTES (256 * 1024)
-#define BATCH_START (16 * 1024)
-/* Batches waiting for the JS thread before records are dropped (and counted). */
-#define DEFAULT_QUEUE 1024
 #define LOG_BYTES 8192
-/* How long the reader lets records gather after a wake-up (latency added: at most this). It bounds
- * the wake-ups of the reader and of JS to one per gather at any rate, so the batches stay large
- * under a flood. The agent passes sources.ebpf.gather_ms: shorter is faster alerts for more CPU
- * when cold (at 1,000 execs/s a warm agent measured the same CPU per exec at 2 ms as at 4, once
- * the kernel woke the reader only while it sleeps; issue 16). */
+/* How long records gather after a wake-up (latency added: at most this, rounded up to libuv's
+ * millisecond timers). It bounds the agent's wake-ups to one per gather at any rate, so the
+ * batches stay large under a flood. The agent passes sources.ebpf.gather_ms: shorter is faster
+ * alerts for more CPU when cold (issue 16). */
 #define GATHER_US_DEFAULT 2000
-/* The reader's longest sleep with nothing to do (see reader_main). */
+/* The longest the reader waits with nothing to do before it looks at the ring anyway (see
+ * wait_for_records): what it then finds, no wake-up announced (missedWakeups). */
 #define IDLE_MS 1000
 #define GATHER_US_MAX 100000
 
+/* The reader's libuv handles: they outlive the handle until libuv has closed them (on_uv_closed). */
+typedef struct mw_ebpf mw_ebpf;
 typedef struct {
-  size_t len;
-  size_t cap;
-  int64_t offset;
-  char error[200];
-  uint8_t data[];
-} mw_batch;
+  uv_poll_t poll;     /* the ring buffer's fd: readable once a record woke it */
+  uv_timer_t gather;  /* the end of a gather */
+  uv_timer_t idle;    /* the bound on a missed wake-up's cost (IDLE_MS) */
+  int open;           /* handles not yet closed by libuv */
+  napi_async_cleanup_hook_handle hook; /* the environment's end waits for them (closed from its hook) */
+  mw_ebpf *c;         /* NULL once closed: no callback reaches a closed reader */
+} mw_uv;
 
-/* Shared by the reader and the JS thread, and outliving the handle (the thread-safe function's
- * context, freed after its last batch). */
-typedef struct {
-  /* Batches handed to JS and not yet taken: while one is, the reader adds to the next instead of
-   * queueing another (a busy JS thread gets fewer, larger batches; an idle one gets them at once). */
-  atomic_int in_flight;
-  /* A batch JS is done with, kept for the reader's next one: no malloc and no growth per batch. */
-  _Atomic(mw_batch *) spare;
-} mw_shared;
-
-typedef struct {
+struct mw_ebpf {
   napi_env env;
-  napi_threadsafe_function tsfn;
+  napi_ref callback;
+  napi_async_context async;
   struct bpf_object *obj;
   struct bpf_link *links[8];
   int nlinks;
@@ -104,23 +98,30 @@ typedef struct {
   int read_policy_fd;
   int read_prefixes_fd;
   int read_comms_fd;
-  int wake[2];
-  pthread_t thread;
   int closed;
+  int failed;             /* the ring could not be read: the error went to JS, the reader stopped */
+  int in_callback;        /* JS is running from a batch (it may close the handle meanwhile) */
+  int free_later;         /* the handle was finalized meanwhile: free it once JS returns */
   const char *fpu;
-  mw_batch *batch; /* being filled by the ring buffer callback (reader thread only) */
+  mw_uv *uv;
+  napi_async_cleanup_hook_handle cleanup; /* closes the reader when the environment ends */
+  uint8_t *batch;         /* records gathered, BATCH_BYTES (touched only as far as used) */
+  size_t len;
+  int full;               /* on_record stopped the ring's walk: the batch has no room left */
+  int more;               /* drain() left records for the loop's next turn */
+  int peek;               /* on_record only says a record is there (ring_has_records) */
+  int suspect;            /* the idle timeout saw records the poll has not reported yet */
+  uint64_t seen;          /* records the ring's walks have given (a nudge too) */
   long gather_ns;
-  uint64_t last_ts; /* the newest record's CLOCK_BOOTTIME stamp (reader thread only) */
-  atomic_int stop;  /* close() asked the reader to stop */
+  uint64_t gather_ms;
+  uint64_t last_ts;       /* the newest record's CLOCK_BOOTTIME stamp */
   /* The reader_state map's value, mapped (MW_READER_*): whether the BPF programs wake the reader.
    * NULL when it could not be mapped: the kernel's adaptive wake-up, as before. */
   _Atomic uint32_t *state;
-  /* The thread-safe function's context: freed with it, after its last batch (tsfn_finalize). */
-  mw_shared *shared;
-  atomic_uint_fast64_t queue_drops;
+  uint64_t queue_drops;
   /* Records found by the idle timeout rather than a wake-up: the wake-up protocol failed (tests). */
-  atomic_uint_fast64_t missed_wakeups;
-} mw_ebpf;
+  uint64_t missed_wakeups;
+};
 
 /* ---- libbpf's messages: kept, so a refusal can say why ---- */
 
@@ -186,76 +187,47 @@ static napi_value throw_code(napi_env env, const char *code, const char *fmt, ..
   return NULL;
 }
 
-/* ---- the reader thread ---- */
+/* ---- the reader, on the JS thread's event loop ----
+ * No thread of its own: a thread meant a sleep, a wake-up and a hand-off through a thread-safe
+ * function (a write to an eventfd, a futex) per gather, charged as system time to a second thread
+ * and then again to the JS thread that was woken (issue 16). Here libuv watches the ring buffer's
+ * fd with the agent's other fds, a timer ends each gather, and JS gets the batch straight from the
+ * timer's callback. While JS is busy the ring buffer itself holds what comes (ringBytes; the
+ * kernel counts what it cannot hold: drops, recovered from /proc by the agent).
+ * Wake-ups are most of the cost, so there are as few as can be:
+ *   - idle, the reader waits for the kernel to announce the first record (MW_READER_WAIT);
+ *   - then it gathers for `gather` (MW_READER_GATHER: the kernel wakes no one), consumes, calls
+ *     JS; while records are still coming at the end of a gather (the newest younger than half a
+ *     gather), it gathers again straight away: one wake-up per gather under load.
+ */
 
-static mw_batch *batch_new(mw_shared *sh) {
-  mw_batch *b = sh ? atomic_exchange(&sh->spare, NULL) : NULL;
-  if (!b && (b = malloc(sizeof(mw_batch) + BATCH_START))) b->cap = BATCH_START;
-  if (b) {
-    b->len = 0;
-    b->error[0] = '\0';
-  }
-  return b;
-}
-
-/* Hand the batch to JS without blocking; on a full queue its records are dropped and counted.
- * `hold`: keep gathering instead while JS has not taken the last batch (it is busy: one larger
- * batch later costs it less than many small ones now). */
-static int flush(mw_ebpf *c, int hold) {
-  mw_batch *b = c->batch;
-  if (!b || (b->len == 0 && !b->error[0])) return 0;
-  if (hold && !b->error[0] && atomic_load(&c->shared->in_flight) > 0) return 0;
-  b->offset = boot_offset();
-  atomic_fetch_add(&c->shared->in_flight, 1);
-  napi_status st = napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking);
-  if (st == napi_ok) {
-    c->batch = NULL;
-    return 0;
-  }
-  atomic_fetch_sub(&c->shared->in_flight, 1);
-  if (st == napi_queue_full) {
-    /* Count records, not bytes. */
-    size_t n = 0;
-    for (size_t off = 0; off + sizeof(struct mw_hdr) <= b->len;) {
-      const struct mw_hdr *h = (const void *)(b->data + off);
-      if (h->size < sizeof(struct mw_hdr)) break;
-      off += (h->size + 7) & ~7u;
-      n++;
-    }
-    atomic_fetch_add(&c->queue_drops, n);
-    b->len = 0;
-    return 0;
-  }
-  return -1;
+/* Tell the BPF programs whether a record must wake the reader (minewatch.h, MW_READER_*). */
+static void set_state(mw_ebpf *c, uint32_t s) {
+  if (c->state) atomic_store(c->state, s); /* sequentially consistent: a full barrier before the next look at the ring */
 }
 
 static int on_record(void *ctx, void *data, size_t size) {
   mw_ebpf *c = ctx;
+  if (c->peek) return -EAGAIN; /* libbpf stops before this record: it stays in the ring */
+  c->seen++;
   if (size < sizeof(struct mw_hdr)) return 0;
   size_t padded = (size + 7) & ~(size_t)7; /* records stay 8-byte aligned for the JS decoder */
-  if (c->batch && c->batch->len + padded > BATCH_BYTES && flush(c, 0) < 0) return -1;
-  if (!c->batch && !(c->batch = batch_new(c->shared))) {
-    atomic_fetch_add(&c->queue_drops, 1);
+  if (c->len + padded > BATCH_BYTES) {
+    /* Leave it in the ring (libbpf stops before it) until this batch has gone to JS. */
+    c->seen--;
+    c->full = 1;
+    return -ENOSPC;
+  }
+  if (!c->batch && !(c->batch = malloc(BATCH_BYTES))) {
+    c->queue_drops++;
     return 0;
   }
-  if (c->batch->len + padded > c->batch->cap) {
-    size_t cap = c->batch->cap * 2;
-    while (cap < c->batch->len + padded) cap *= 2;
-    if (cap > BATCH_BYTES) cap = BATCH_BYTES;
-    mw_batch *grown = realloc(c->batch, sizeof(mw_batch) + cap);
-    if (!grown) {
-      atomic_fetch_add(&c->queue_drops, 1);
-      return 0;
-    }
-    grown->cap = cap;
-    c->batch = grown;
-  }
-  memcpy(c->batch->data + c->batch->len, data, size);
-  struct mw_hdr *h = (void *)(c->batch->data + c->batch->len);
+  memcpy(c->batch + c->len, data, size);
+  struct mw_hdr *h = (void *)(c->batch + c->len);
   h->size = (unsigned short)size; /* the kernel's size, whatever the record claimed */
   c->last_ts = h->ts;
-  if (padded > size) memset(c->batch->data + c->batch->len + size, 0, padded - size);
-  c->batch->len += padded;
+  if (padded > size) memset(c->batch + c->len + size, 0, padded - size);
+  c->len += padded;
   return 0;
 }
 
@@ -265,121 +237,183 @@ static uint64_t boot_now_ns(void) {
   return (uint64_t)ts_ns(&t);
 }
 
-/* Whether close() has asked the reader to stop (checked between gathers without a syscall). */
-static int stopping(mw_ebpf *c) { return atomic_load_explicit(&c->stop, memory_order_acquire); }
-
-/*
- * Wake-ups are most of the reader's cost (a context switch, and on a VM a timer's exits, cost far
- * more than copying a gather's records), so it takes as few as it can:
- *   - idle, it sleeps in poll until the kernel signals the first record (no timeout: close()
- *     writes the wake pipe);
- *   - then it gathers: sleeps `gather`, consumes, hands the batch on; while records are still
- *     coming at the end of a gather (the newest younger than half a gather), it gathers again
- *     straight away instead of waiting in poll for the next record and then sleeping as well: one
- *     wake-up per gather under load instead of two;
- *   - a batch held for a busy JS thread is retried once per gather.
- */
-/* Tell the BPF programs whether a record must wake this thread (minewatch.h, MW_READER_*). */
-static void set_state(mw_ebpf *c, uint32_t s) {
-  if (c->state) atomic_store(c->state, s); /* sequentially consistent: a full barrier before the next look at the ring */
+/* Call JS with the batch (and the error, if any). 1: the handle was closed meanwhile (and maybe
+ * freed): the caller returns at once without touching it. */
+static int deliver(mw_ebpf *c, const char *error) {
+  if (c->len == 0 && !error) return 0;
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  napi_value cb, recv, argv[3];
+  size_t argc = 2;
+  void *dst;
+  int ok = napi_get_reference_value(env, c->callback, &cb) == napi_ok && cb &&
+           napi_create_buffer_copy(env, c->len, c->batch ? (void *)c->batch : (void *)"", &dst, &argv[0]) == napi_ok &&
+           napi_create_bigint_int64(env, boot_offset(), &argv[1]) == napi_ok && napi_get_global(env, &recv) == napi_ok;
+  c->len = 0;
+  if (ok && error) ok = napi_create_string_utf8(env, error, NAPI_AUTO_LENGTH, &argv[argc++]) == napi_ok;
+  if (ok) {
+    c->in_callback++;
+    /* make_callback: the agent's promise jobs and nextTicks run when it returns, as after any I/O. */
+    napi_status st = napi_make_callback(env, c->async, recv, cb, argc, argv, NULL);
+    c->in_callback--;
+    if (st == napi_pending_exception) {
+      napi_value e;
+      if (napi_get_and_clear_last_exception(env, &e) == napi_ok) napi_fatal_exception(env, e);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  if (c->free_later && !c->in_callback) {
+    free(c);
+    return 1;
+  }
+  return c->closed;
 }
 
-static void *reader_main(void *arg) {
-  mw_ebpf *c = arg;
-  char error[200] = "";
-  int epfd = ring_buffer__epoll_fd(c->rb);
-  int held_ms = (int)((c->gather_ns + 999999) / 1000000);
-  if (held_ms < 1) held_ms = 1;
-  struct timespec gather = {c->gather_ns / 1000000000L, c->gather_ns % 1000000000L};
+/* Consume what the ring holds, handing full batches to JS on the way. The records consumed (or
+ * -1: closed meanwhile, do not touch c; -2: the ring could not be read, JS was told). Under a
+ * flood it stops after DRAIN_BATCHES full batches, `more` set: the rest waits for the loop's next
+ * turn, so a flood never keeps the agent's other work (its API, its timers) from running. */
+#define DRAIN_BATCHES 4
+static int64_t drain(mw_ebpf *c) {
+  uint64_t before = c->seen;
+  c->more = 0;
+  for (int batches = 0;;) {
+    c->full = 0;
+    int n = ring_buffer__consume(c->rb);
+    if (c->full) {
+      if (deliver(c, NULL)) return -1;
+      if (++batches < DRAIN_BATCHES) continue;
+      c->more = 1;
+      return (int64_t)(c->seen - before);
+    }
+    if (n < 0 && n != -EINTR) {
+      char error[200];
+      snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-n));
+      c->failed = 1;
+      uv_poll_stop(&c->uv->poll);
+      uv_timer_stop(&c->uv->gather);
+      uv_timer_stop(&c->uv->idle);
+      if (deliver(c, error)) return -1;
+      return -2;
+    }
+    return (int64_t)(c->seen - before);
+  }
+}
+
+static void on_ring_ready(uv_poll_t *h, int status, int events);
+static void on_gather_end(uv_timer_t *t);
+static void on_idle(uv_timer_t *t);
+static void sleep_until_woken(mw_ebpf *c);
+
+static void start_gather(mw_ebpf *c) {
+  c->suspect = 0;
   set_state(c, MW_READER_GATHER);
-  while (!stopping(c)) {
-    struct pollfd p[2] = {{.fd = epfd, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
-    /* Records held for a busy JS thread go once it has taken the last batch (checked each gather):
-     * meanwhile the kernel need not wake this thread. Else it sleeps until a record wakes it: once
-     * it has said so and looked at the ring a last time (see emit() in minewatch.bpf.c). */
-    int held = c->batch && c->batch->len;
-    int r = 0;
-    if (!held) {
-      set_state(c, MW_READER_WAIT);
-      r = ring_buffer__consume(c->rb);
-      if (r < 0 && r != -EINTR) {
-        snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-r));
-        break;
-      }
-    }
-    if (r <= 0) {
-      /* The timeout only bounds what a missed wake-up could cost: the protocol leaves none. */
-      r = poll(p, 2, held ? held_ms : IDLE_MS);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        snprintf(error, sizeof error, "ebpf: poll failed: %s", strerror(errno));
-        break;
-      }
-      if (p[1].revents) break;
-    }
-    set_state(c, MW_READER_GATHER);
-    int timed_out = r == 0 && !held;
-    int again = r > 0;
-    do {
-      /* Let a burst gather: one wake-up of this thread and of JS per gather at most, instead of
-       * one per record (at 20,000 events/s that is most of the agent's CPU). */
-      if (again && c->gather_ns > 0) nanosleep(&gather, NULL);
-      if (stopping(c)) goto out;
-      int n = ring_buffer__consume(c->rb);
-      if (n < 0 && n != -EINTR) {
-        snprintf(error, sizeof error, "ebpf: reading the ring buffer failed: %s", strerror(-n));
-        goto out;
-      }
-      if (timed_out && n > 0) atomic_fetch_add(&c->missed_wakeups, 1);
-      timed_out = 0;
-      if (flush(c, 1) < 0) goto out;
-      again = n > 0 && c->gather_ns > 0 && boot_now_ns() - c->last_ts < (uint64_t)c->gather_ns / 2;
-    } while (again);
+  uv_update_time(c->uv->gather.loop); /* the loop's clock is from before this iteration's callbacks */
+  /* Left over from a flood: at the loop's next turn, after what else is due. */
+  uv_timer_start(&c->uv->gather, on_gather_end, c->more ? 0 : c->gather_ms, 0);
+}
+
+/* Sleep until the kernel announces a record: once the BPF programs know (WAIT) and the ring has
+ * been looked at a last time (see emit() in minewatch.bpf.c). */
+static void wait_for_records(mw_ebpf *c) {
+  set_state(c, MW_READER_WAIT);
+  int64_t n = drain(c);
+  if (n < 0) return;
+  if (n > 0) { /* came while the reader was going to sleep: gather as if woken */
+    start_gather(c);
+    return;
   }
-out:
-  if (error[0]) {
-    if (!c->batch) c->batch = batch_new(c->shared);
-    if (c->batch) {
-      snprintf(c->batch->error, sizeof c->batch->error, "%s", error);
-      atomic_fetch_add(&c->shared->in_flight, 1);
-      if (napi_call_threadsafe_function(c->tsfn, c->batch, napi_tsfn_nonblocking) == napi_ok) c->batch = NULL;
-      else atomic_fetch_sub(&c->shared->in_flight, 1);
-    }
+  sleep_until_woken(c);
+}
+
+/* Watch the ring until a record's wake-up makes it readable (libuv's epoll: level-triggered, so
+ * a record written before the watch starts makes it readable at once). */
+static void sleep_until_woken(mw_ebpf *c) {
+  int err = uv_poll_start(&c->uv->poll, UV_READABLE, on_ring_ready);
+  if (err) {
+    char error[200];
+    snprintf(error, sizeof error, "ebpf: cannot watch the ring buffer: %s", uv_strerror(err));
+    c->failed = 1;
+    deliver(c, error);
+    return;
   }
-  free(c->batch);
-  c->batch = NULL;
-  return NULL;
+  /* The timeout only bounds what a missed wake-up could cost: the protocol leaves none. */
+  uv_timer_start(&c->uv->idle, on_idle, IDLE_MS, IDLE_MS);
+}
+
+/* The end of a gather: consume, hand the batch to JS, then gather again or wait. */
+static void gathered(mw_ebpf *c) {
+  int64_t n = drain(c);
+  if (n < 0) return;
+  if (deliver(c, NULL)) return;
+  if (c->failed) return;
+  if (c->more || (n > 0 && c->gather_ns > 0 && boot_now_ns() - c->last_ts < (uint64_t)c->gather_ns / 2)) start_gather(c);
+  else wait_for_records(c);
+}
+
+static void on_ring_ready(uv_poll_t *h, int status, int events) {
+  (void)events;
+  mw_uv *u = h->data;
+  mw_ebpf *c = u->c;
+  if (!c || c->closed || c->failed) return;
+  uv_poll_stop(&u->poll);
+  uv_timer_stop(&u->idle);
+  c->suspect = 0;
+  if (status < 0) {
+    char error[200];
+    snprintf(error, sizeof error, "ebpf: watching the ring buffer failed: %s", uv_strerror(status));
+    c->failed = 1;
+    deliver(c, error);
+    return;
+  }
+  /* Let a burst gather: one wake-up of the agent per gather at most, instead of one per record
+   * (at 20,000 events/s that is most of its CPU). */
+  if (c->gather_ns > 0) start_gather(c);
+  else gathered(c);
+}
+
+static void on_gather_end(uv_timer_t *t) {
+  mw_uv *u = t->data;
+  if (u->c && !u->c->closed && !u->c->failed) gathered(u->c);
+}
+
+/* Whether the ring holds a record, consuming none: 1, 0, or -1 (cannot be read). */
+static int ring_has_records(mw_ebpf *c) {
+  c->peek = 1;
+  int n = ring_buffer__consume(c->rb);
+  c->peek = 0;
+  return n == -EAGAIN ? 1 : n < 0 && n != -EINTR ? -1 : 0;
+}
+
+/* The idle timeout, while the reader waits. Records in the ring now may have woken the poll
+ * already, its callback not yet run (the loop runs timers first, and JS may have kept it busy):
+ * they are a missed wake-up only if the poll still has not reported them a whole IDLE_MS later. */
+static void on_idle(uv_timer_t *t) {
+  mw_uv *u = t->data;
+  mw_ebpf *c = u->c;
+  if (!c || c->closed || c->failed) return;
+  if (!c->suspect) {
+    c->suspect = ring_has_records(c) > 0;
+    return;
+  }
+  c->suspect = 0;
+  int64_t n = drain(c);
+  if (n <= 0) return;
+  uv_poll_stop(&u->poll);
+  uv_timer_stop(&u->idle);
+  c->missed_wakeups++;
+  if (deliver(c, NULL)) return;
+  if (!c->failed) start_gather(c);
 }
 
 /* ---- JS ---- */
 
-static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  mw_shared *sh = context;
-  mw_batch *b = data;
-  atomic_fetch_sub(&sh->in_flight, 1);
-  if (env && js_cb) {
-    napi_value argv[3], undef;
-    size_t argc = 2;
-    void *dst;
-    napi_create_buffer_copy(env, b->len, b->data, &dst, &argv[0]);
-    napi_create_bigint_int64(env, b->offset, &argv[1]);
-    if (b->error[0]) {
-      napi_create_string_utf8(env, b->error, NAPI_AUTO_LENGTH, &argv[2]);
-      argc = 3;
-    }
-    napi_get_undefined(env, &undef);
-    napi_call_function(env, undef, js_cb, argc, argv, NULL);
-  }
-  /* Kept for the reader's next batch (one spare is enough: JS takes them one at a time). */
-  free(atomic_exchange(&sh->spare, b));
-}
-
-static void tsfn_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  mw_shared *sh = data;
-  free(atomic_load(&sh->spare));
-  free(sh);
+static void on_uv_closed(uv_handle_t *h) {
+  mw_uv *u = h->data;
+  if (--u->open > 0) return;
+  if (u->hook) napi_remove_async_cleanup_hook(u->hook); /* the environment may end now */
+  free(u);
 }
 
 static void teardown(mw_ebpf *c) {
@@ -393,30 +427,47 @@ static void teardown(mw_ebpf *c) {
   c->obj = NULL;
 }
 
-static void cleanup_hook(void *arg);
-
-static void conn_close(mw_ebpf *c, int from_hook) {
+/* `hook`: called from the environment's async cleanup hook (its handle, removed once libuv has
+ * closed our handles), else NULL. */
+static void conn_close(mw_ebpf *c, napi_async_cleanup_hook_handle hook) {
   if (c->closed) return;
   c->closed = 1;
-  atomic_store_explicit(&c->stop, 1, memory_order_release);
-  ssize_t w;
-  do w = write(c->wake[1], "x", 1); while (w < 0 && errno == EINTR);
-  pthread_join(c->thread, NULL);
+  if (c->uv) {
+    /* Closed first: libuv stops watching the fd (at once) before teardown closes it, and no
+     * callback comes after this. The handles' memory goes when libuv is done with them. */
+    c->uv->c = NULL;
+    c->uv->hook = hook;
+    uv_close((uv_handle_t *)&c->uv->poll, on_uv_closed);
+    uv_close((uv_handle_t *)&c->uv->gather, on_uv_closed);
+    uv_close((uv_handle_t *)&c->uv->idle, on_uv_closed);
+    c->uv = NULL;
+  } else if (hook) {
+    napi_remove_async_cleanup_hook(hook);
+  }
   /* Detach first: the kernel stops producing before the buffer goes away. */
   teardown(c);
-  close(c->wake[0]);
-  close(c->wake[1]);
-  napi_release_threadsafe_function(c->tsfn, napi_tsfn_release);
-  if (!from_hook) napi_remove_env_cleanup_hook(c->env, cleanup_hook, c);
+  free(c->batch);
+  c->batch = NULL;
+  c->len = 0;
+  if (!hook) {
+    if (c->callback) napi_delete_reference(c->env, c->callback);
+    if (c->async) napi_async_destroy(c->env, c->async);
+    if (c->cleanup) napi_remove_async_cleanup_hook(c->cleanup);
+  }
+  c->callback = NULL;
+  c->async = NULL;
+  c->cleanup = NULL;
 }
 
-static void cleanup_hook(void *arg) { conn_close(arg, 1); }
+static void cleanup_hook(napi_async_cleanup_hook_handle hook, void *arg) { conn_close(arg, hook); }
 
 static void handle_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  conn_close(data, 0);
-  free(data);
+  mw_ebpf *c = data;
+  conn_close(c, NULL);
+  if (c->in_callback) c->free_later = 1; /* freed by deliver() once JS returns */
+  else free(c);
 }
 
 static int get_prop(napi_env env, napi_value obj, const char *name, napi_value *out) {
@@ -543,8 +594,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   mw_ebpf *c = calloc(1, sizeof *c);
   if (!c) return throw_code(env, "ENOMEM", "ebpf: out of memory");
   c->env = env;
-  c->wake[0] = c->wake[1] = -1;
   c->gather_ns = (long)gather_us * 1000L;
+  c->gather_ms = (gather_us + 999) / 1000; /* libuv's timers count milliseconds */
   char tail[700];
 
   int err = 0;
@@ -650,35 +701,44 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     void *m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
     if (m != MAP_FAILED) c->state = m;
   }
-  c->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(c->obj, "events"), on_record, c, NULL);
-  if (!c->rb || pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+  int ring_fd = bpf_object__find_map_fd_by_name(c->obj, "events");
+  c->rb = ring_buffer__new(ring_fd, on_record, c, NULL);
+  if (!c->rb) {
     err = errno;
     teardown(c);
     free(c);
     return throw_code(env, "ERR_BPF_ATTACH", "cannot set up the ring buffer reader: %s", strerror(err));
   }
+  uv_loop_t *loop = NULL;
+  mw_uv *u = calloc(1, sizeof *u);
   napi_create_string_utf8(env, "minewatch:ebpf", NAPI_AUTO_LENGTH, &resource);
-  c->shared = calloc(1, sizeof *c->shared);
-  if (!c->shared ||
-      napi_create_threadsafe_function(env, argv[2], NULL, resource, DEFAULT_QUEUE, 1, c->shared, tsfn_finalize, c->shared, call_js, &c->tsfn) != napi_ok) {
-    free(c->shared);
+  int uerr = !u || napi_get_uv_event_loop(env, &loop) != napi_ok ? -ENOMEM : 0;
+  /* The ring's own fd (readable while it holds records); libbpf's epoll fd if libuv refuses it. */
+  if (!uerr && (uerr = uv_poll_init(loop, &u->poll, ring_fd)) != 0) uerr = uv_poll_init(loop, &u->poll, ring_buffer__epoll_fd(c->rb));
+  if (uerr || napi_create_reference(env, argv[2], 1, &c->callback) != napi_ok || napi_async_init(env, NULL, resource, &c->async) != napi_ok) {
+    if (c->callback) napi_delete_reference(env, c->callback);
+    if (u && !uerr) { /* the poll handle is the loop's now: freed when closed */
+      u->open = 1;
+      u->poll.data = u;
+      uv_close((uv_handle_t *)&u->poll, on_uv_closed);
+    } else free(u);
     teardown(c);
-    close(c->wake[0]);
-    close(c->wake[1]);
     free(c);
-    return throw_code(env, "ERR_BPF_ATTACH", "ebpf: cannot start the reader thread");
+    return throw_code(env, "ERR_BPF_ATTACH", "ebpf: cannot set up the ring buffer reader: %s", uerr ? uv_strerror(uerr) : "node-api");
   }
-  if (pthread_create(&c->thread, NULL, reader_main, c) != 0) {
-    napi_release_threadsafe_function(c->tsfn, napi_tsfn_release); /* frees shared */
-    teardown(c);
-    close(c->wake[0]);
-    close(c->wake[1]);
-    free(c);
-    return throw_code(env, "ERR_BPF_ATTACH", "ebpf: cannot start the reader thread");
-  }
-  pthread_setname_np(c->thread, "mw-ebpf-ring"); /* named in top -H and /proc/PID/task/TID/comm */
-  napi_add_env_cleanup_hook(env, cleanup_hook, c);
+  uv_timer_init(loop, &u->gather);
+  uv_timer_init(loop, &u->idle);
+  uv_unref((uv_handle_t *)&u->idle); /* the idle check alone keeps no process alive */
+  u->poll.data = u->gather.data = u->idle.data = u;
+  u->open = 3;
+  u->c = c;
+  c->uv = u;
+  napi_add_async_cleanup_hook(env, cleanup_hook, c, &c->cleanup);
   napi_create_external(env, c, handle_finalize, NULL, &handle);
+  /* Records written before this see WAIT or not: either way the poll finds them (no JS call from
+   * inside open()). */
+  set_state(c, MW_READER_WAIT);
+  sleep_until_woken(c);
   return handle;
 }
 
@@ -696,7 +756,7 @@ static mw_ebpf *get_handle(napi_env env, napi_callback_info info) {
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
   mw_ebpf *c = get_handle(env, info);
-  if (c) conn_close(c, 0);
+  if (c) conn_close(c, NULL);
   return NULL;
 }
 
@@ -721,11 +781,11 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "events", v);
   napi_create_double(env, (double)sums[MW_CNT_DROPS], &v);
   napi_set_named_property(env, o, "drops", v);
-  napi_create_double(env, (double)atomic_load(&c->queue_drops), &v);
+  napi_create_double(env, (double)c->queue_drops, &v);
   napi_set_named_property(env, o, "queueDrops", v);
   napi_create_string_utf8(env, c->fpu, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, o, "fpu", v);
-  napi_create_double(env, (double)atomic_load(&c->missed_wakeups), &v);
+  napi_create_double(env, (double)c->missed_wakeups, &v);
   napi_set_named_property(env, o, "missedWakeups", v);
   return o;
 }

@@ -59,16 +59,16 @@ export const sourcesSection = z.strictObject({
     /**
      * The kernel-to-agent ring buffer, KiB: a power of two, at least one page (4). Past it records
      * are dropped and counted (and lost execs recovered from /proc). It is mapped twice into the
-     * agent, so it counts double in its RSS: 1 MiB holds some 200 exec records. The reader thread
-     * empties it into its own batches at once, busy JS or not, so it only has to span the reader's
-     * gather and wake-up: 256 KiB dropped nothing under three parallel exec floods saturating two
-     * cores (about 1,400 execs/s), and 4 MiB cost 6 MB more RSS than 1 MiB (issue 16).
+     * agent, so it counts double in its RSS: 1 MiB holds some 200 exec records. The agent reads it
+     * on its event loop (no reader thread, issue 16), so it has to span the agent's longest busy
+     * stretch at the exec rate, not only a gather; 4 MiB cost 6 MB more RSS than 1 MiB.
      */
     ring_buffer_kb: z.number().int().min(4).max(1 << 20).refine((n) => (n & (n - 1)) === 0, { message: 'must be a power of two (4, 8, …, 4096, …)' }).default(1024),
     /**
-     * How long records gather after the reader wakes, ms: the most batching adds to an alert's
-     * latency, against one wake-up of the reader and of the agent per this long under load (at
-     * 1,000 execs/s, 2 ms cost some 50 µs more agent CPU per exec than 4 ms; issue 16).
+     * How long records gather after the reader wakes, ms (libuv rounds it up to whole ms): the most
+     * batching adds to an alert's latency, against one wake-up of the agent per this long under
+     * load (at 1,000 execs/s a warm agent took the same CPU per exec at 2 ms as at 4, and about
+     * twice as much at 1 ms in 2 of 3 rounds, reading on the event loop; issue 16).
      */
     gather_ms: z.number().min(0).max(100).default(2),
   }).default({ open_read: 'auto', ring_buffer_kb: 1024, gather_ms: 2 }),

@@ -26,8 +26,8 @@ export interface EbpfOpenOptions {
   sysDesc?: Uint32Array;
   ringBytes?: number;
   /**
-   * How long records gather in the reader after a wake-up, µs (default 4000): the latency it adds
-   * at most, and at most one batch per this long whatever the rate.
+   * How long records gather after a wake-up, µs (default 2000; libuv's timers round it up to whole
+   * milliseconds): the latency it adds at most, and at most one batch per this long whatever the rate.
    */
   gatherUs?: number;
   /** A BTF file to use instead of /sys/kernel/btf/vmlinux (tests: a missing one). */

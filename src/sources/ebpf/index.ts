@@ -48,7 +48,7 @@ export interface EbpfSourceOptions {
   readFilter?: ReadFilter;
   /** Ring buffer bytes (a power of two; default 16 MiB). */
   ringBytes?: number;
-  /** How long records gather after a wake-up, µs (default: the addon's, 4 ms). */
+  /** How long records gather after a wake-up, µs (default: the addon's, 2 ms). */
   gatherUs?: number;
   /** Whether the loaded rules can use an event type; unwanted optional syscalls stay in the kernel. */
   wanted?: (type: string) => boolean;
