@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { EBPF_PREBUILT_DIR, loadEbpfAddon, prebuiltMismatch } from '../src/sources/ebpf/addon.js';
+import { builtBeforeSources, EBPF_PREBUILT_DIR, loadEbpfAddon, prebuiltMismatch } from '../src/sources/ebpf/addon.js';
 import { EbpfSource } from '../src/sources/ebpf/index.js';
 import type { ProcNotice } from '../src/sources/types.js';
 import { isRoot } from './helpers/live.js';
@@ -30,6 +30,24 @@ test('a changed source makes the prebuilt parts refused, naming the file', () =>
     assert.match(prebuiltMismatch(root) ?? '', /built from another native\/ebpf\/minewatch\.h/);
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a part built here before its sources changed is named stale (the loader passes it over for matching prebuilt parts)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-stale-'));
+  try {
+    for (const f of ['addon.c', 'minewatch.bpf.c', 'minewatch.h']) writeFileSync(join(dir, f), '/* source */\n');
+    const part = join(dir, 'minewatch_ebpf.node');
+    writeFileSync(part, 'built');
+    const t = Date.now() / 1000;
+    for (const f of ['addon.c', 'minewatch.bpf.c', 'minewatch.h']) utimesSync(join(dir, f), t - 100, t - 100);
+    utimesSync(part, t - 50, t - 50);
+    assert.equal(builtBeforeSources(part, dir), undefined, 'built after every source: not stale');
+    utimesSync(join(dir, 'minewatch.h'), t, t);
+    assert.equal(builtBeforeSources(part, dir), 'minewatch.h', 'a source changed since the build');
+    assert.equal(builtBeforeSources(join(dir, 'absent.node'), dir), undefined, 'no part built here: nothing to call stale');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../platform/native-addon.js';
 
@@ -118,11 +118,26 @@ export function prebuiltMismatch(root = PACKAGE_ROOT): string | undefined {
   return checked === 3 ? undefined : `${sums} does not list the three sources (minewatch.bpf.c, minewatch.h, addon.c)`;
 }
 
+/** The sources every part is built from: the record layout is shared by all three. */
+const SOURCES = ['addon.c', 'minewatch.bpf.c', 'minewatch.h'];
+
+/**
+ * Whether a part built here is older than one of its sources (a checkout or pull changed them,
+ * no rebuild since): it would read records laid out another way, or lack what the JS side now
+ * asks of it. Such a part is passed over for the prebuilt one when that one matches the sources.
+ */
+export function builtBeforeSources(part: string, srcDir = SRC_DIR): string | undefined {
+  const built = statSync(part, { throwIfNoEntry: false })?.mtimeMs;
+  if (built === undefined) return undefined;
+  return SOURCES.find((f) => (statSync(join(srcDir, f), { throwIfNoEntry: false })?.mtimeMs ?? 0) > built);
+}
+
 let cached: EbpfAddonLoad | undefined;
 
 /**
- * The loader addon and the object, each built here if it was (from these sources, so newest),
- * else the prebuilt one. `prefer: 'prebuilt'` skips the local build (tests of the shipped parts).
+ * The loader addon and the object, each built here if it was and is not older than the sources
+ * (see builtBeforeSources), else the prebuilt one.
+ * `prefer: 'prebuilt'` skips the local build (tests of the shipped parts).
  */
 export function loadEbpfAddon(opts: { prefer?: 'prebuilt' } = {}): EbpfAddonLoad {
   if (opts.prefer) return load(opts.prefer);
@@ -133,8 +148,19 @@ export function loadEbpfAddon(opts: { prefer?: 'prebuilt' } = {}): EbpfAddonLoad
 function load(prefer?: 'prebuilt'): EbpfAddonLoad {
   if (process.platform !== 'linux') return { error: `eBPF exists only on Linux (this is ${process.platform})`, code: 'ERR_NOT_LINUX', fix: 'run --driver procfs' };
   if (process.arch !== 'x64') return { error: `the eBPF programs are built for x86-64 syscalls (this is ${process.arch})`, code: 'ERR_ARCH', fix: 'run --driver proc' };
-  const localAddon = prefer !== 'prebuilt' && existsSync(EBPF_ADDON_PATH);
-  const localObject = prefer !== 'prebuilt' && existsSync(EBPF_OBJECT_PATH);
+  let localAddon = prefer !== 'prebuilt' && existsSync(EBPF_ADDON_PATH);
+  let localObject = prefer !== 'prebuilt' && existsSync(EBPF_OBJECT_PATH);
+  const staleAddon = localAddon ? builtBeforeSources(EBPF_ADDON_PATH) : undefined;
+  const staleObject = localObject ? builtBeforeSources(EBPF_OBJECT_PATH) : undefined;
+  if (staleAddon !== undefined || staleObject !== undefined) {
+    const stale = staleAddon !== undefined ? `${EBPF_ADDON_PATH} is older than ${staleAddon}` : `${EBPF_OBJECT_PATH} is older than ${staleObject}`;
+    if (prebuiltMismatch() !== undefined) {
+      return { error: `the eBPF parts built here are stale (${stale}) and there are no prebuilt parts for these sources`, code: 'ERR_ADDON_MISSING', fix: `node ${join(PACKAGE_ROOT, 'scripts', 'build-ebpf.cjs')}` };
+    }
+    // The prebuilt pair matches these sources: use both, never a stale part beside a fresh one.
+    localAddon = false;
+    localObject = false;
+  }
   const mismatch = localAddon && localObject ? undefined : prebuiltMismatch();
   if (mismatch !== undefined) {
     const missing = [!localAddon && `the loader addon (${EBPF_ADDON_PATH})`, !localObject && `the BPF object (${EBPF_OBJECT_PATH})`].filter(Boolean).join(' and ');
