@@ -42,7 +42,9 @@ interface Parsed {
 
 /** Where one event's derived values are kept: per event through the engine's memo, else fresh per call. */
 type Scratch = (ev: Event) => Parsed;
-const newParsed: Scratch = () => ({});
+// Every key in the literal: one object of one shape per event, not one that changes its map (and
+// outgrows its in-object slots) as the rules ask for the fields one by one.
+const newParsed: Scratch = () => ({ cmdline: undefined, wallets: undefined, stratum: undefined, minerFlags: undefined, wire: undefined, dnsQuery: undefined });
 
 function procOf(ev: Event): SyscallEvent['proc'] | undefined {
   const proc = (ev as Partial<SyscallEvent>).proc;
