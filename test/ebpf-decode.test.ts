@@ -123,6 +123,31 @@ describe('eBPF records', () => {
     assert.deepEqual(envOf('HOME=/root\0WALLET=4abd\0'), ['HOME=/root', 'WALLET=4abd']);
   });
 
+  test('a block of the cached length with any byte changed, short (compared in JS) or long (memcmp), decodes anew', () => {
+    const d = new RecordDecoder(clock());
+    const execOf = (b: Buffer) => {
+      const [r] = [...d.records(b)];
+      assert.ok(r?.kind === 'exec');
+      return r;
+    };
+    const pathAt = (b: Buffer): number => 200 + b.readUInt16LE(60) + b.readUInt16LE(62);
+    // The exe path ('true\0bin\0usr\0', leaf first): its first byte, a middle one, its last
+    // name's last byte; each new file of the same length is the new path, then the old one again.
+    for (const [at, byte, want] of [[0, 'f', '/usr/bin/frue'], [6, 'x', '/usr/bxn/true'], [11, 'x', '/usx/bin/true']] as const) {
+      const b = Buffer.from(execRecord());
+      b.write(byte, pathAt(b) + at, 'latin1');
+      assert.equal(execOf(b).exepath, want);
+      assert.equal(execOf(execRecord()).exepath, '/usr/bin/true');
+    }
+    // An environment longer than the short-block bound: only its last byte differs.
+    const long = (last: string) => `HOME=/root\0PATH=${'/x'.repeat(100)}\0Z=${last}\0`;
+    assert.deepEqual(execOf(execRecord(long('a'))).facts.env?.at(-1), 'Z=a');
+    assert.deepEqual(execOf(execRecord(long('b'))).facts.env?.at(-1), 'Z=b');
+    assert.deepEqual(execOf(execRecord(long('a'))).facts.env?.at(-1), 'Z=a');
+    // A cached block one byte shorter or longer is another length: never compared as equal.
+    assert.deepEqual(execOf(execRecord(long('ab'))).facts.env?.at(-1), 'Z=ab');
+  });
+
   test('fork and exit share a slot: the child\'s pid in its namespace, or the wait status', () => {
     const [fork, exit] = [...new RecordDecoder(clock()).records(Buffer.concat([forkOrExit(2, 7), forkOrExit(3, 9 << 8)]))];
     assert.deepEqual(fork && { kind: fork.kind, ppid: (fork as { ppid: number }).ppid, vpid: (fork as { vpid: number }).vpid, exitCode: (fork as { exitCode: number }).exitCode }, { kind: 'fork', ppid: 4242, vpid: 7, exitCode: 0 });

@@ -211,6 +211,15 @@ describe('transformers', () => {
     ]);
   });
 
+  test('one compiled condition over a run of events: each transformed value is its event\'s, repeated or not', () => {
+    const base = predicate('basename(fd.name) = xmrig');
+    const lower = predicate('tolower(proc.name) = xmrig');
+    const seq: [string, boolean][] = [['/a/xmrig', true], ['/a/xmrig', true], ['/a/other', false], ['/b/xmrig', true], ['/b/xmrig/', false], ['/a/xmrig', true]];
+    assert.deepEqual(seq.map(([name]) => base(open(name))), seq.map(([, want]) => want));
+    const names: [string, boolean][] = [['XMRig', true], ['XMRig', true], ['bash', false], ['xmrig', true], ['XMRIG2', false], ['XMRIG', true]];
+    assert.deepEqual(names.map(([name]) => lower(ev({ proc: { name, pid: 1 } }))), names.map(([, want]) => want));
+  });
+
   test('len counts characters and compares as a number', () => {
     table([
       ['len(proc.name) = 4', bash, true],

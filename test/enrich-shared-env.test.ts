@@ -26,6 +26,19 @@ test('sharedEnv: the prior array for equal contents, the new one otherwise', () 
   assert.deepEqual(sharedEnv([], []), []);
 });
 
+test('sharedEnv: the same two arrays again give the same answer, each pair its own', () => {
+  const prior = ['HOME=/root', 'PATH=/usr/bin'];
+  const same = ['HOME=/root', 'PATH=/usr/bin'];
+  const other = ['HOME=/root', 'PATH=/usr/sbin'];
+  for (let i = 0; i < 2; i++) {
+    assert.equal(sharedEnv(same, prior), prior);
+    assert.equal(sharedEnv(other, prior), other, 'equal length, other contents: its own array');
+    assert.equal(sharedEnv(other, prior), other);
+    assert.equal(sharedEnv(same, prior), prior);
+    assert.equal(sharedEnv(same, other), same, 'the other prior: compared, not the last answer');
+  }
+});
+
 const ENV = ['HOME=/home/ci', 'PATH=/usr/bin:/bin', 'RUNNER=1'];
 const TS = 1_700_000_100_000_000_000n;
 const exec = (pid: number): ProcNotice => ({ kind: 'exec', pid, tid: pid, ts: TS });

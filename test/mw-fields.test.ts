@@ -73,6 +73,32 @@ test('mw.wallet.*: processes sharing one environment array each find its wallets
   assert.equal(get('mw.wallet.found', third), false);
 });
 
+test('events sharing one args array (a storm of one command) each get their own name, environment wallets and parses', () => {
+  const args = ['-u', XMR, '-o', 'stratum+tcp://pool.example.org:3333'];
+  const next = (name: string, env?: string[], a: string[] = args): SyscallEvent => {
+    memo.next();
+    return ev(name, a, env ? { env } : {});
+  };
+  assert.equal(cmdlineOf(next('xmrig')), `xmrig ${args.join(' ')}`);
+  assert.equal(cmdlineOf(next('other')), `other ${args.join(' ')}`, 'same array, another name: another command line');
+  let e = next('xmrig', ['HOME=/root', `B=${BTC}`]);
+  assert.deepEqual(get('mw.wallet.type', e), ['monero', 'bitcoin']);
+  e = next('xmrig', ['HOME=/root', `E=${ETH}`]);
+  assert.deepEqual(get('mw.wallet.type', e), ['monero', 'ethereum'], 'the last event\'s environment wallet is not kept');
+  e = next('xmrig');
+  assert.deepEqual(get('mw.wallet.type', e), ['monero'], 'the command line\'s wallets, nothing added to them');
+  assert.equal(get('mw.stratum.host', e), 'pool.example.org');
+  assert.equal(get('mw.miner.flags', e), true);
+  // Another array, equal text or not: parsed for what it holds.
+  e = next('xmrig', undefined, ['--version']);
+  assert.equal(get('mw.wallet.found', e), false);
+  assert.equal(get('mw.stratum.url', e), undefined);
+  assert.equal(get('mw.miner.flags', e), false);
+  e = next('xmrig', undefined, [...args]);
+  assert.equal(get('mw.stratum.port', e), 3333);
+  assert.equal(get('mw.miner.flags', e), true);
+});
+
 test('per-event caching: one parse per event, a new event parses afresh', () => {
   const e = ev('xmrig', ['-u', XMR, '-o', 'stratum+tcp://pool.example.org:3333']);
   assert.equal(get('mw.wallet.address', e), XMR);

@@ -29,5 +29,18 @@ export function transformer(fn: TransformerName): (v: Extracted) => Extracted {
     return (v) => (v === undefined ? undefined : Array.isArray(v) ? v.length : String(v).length);
   }
   const f = TEXT[fn];
-  return (v) => (v === undefined ? undefined : Array.isArray(v) ? v.map((x) => f(String(x))) : f(String(v)));
+  // The last value's result kept (each use of a transformer in the rules has its own): a storm's
+  // events repeat the same name and path, often the very same string, and the transformers are
+  // pure, so the text is not sliced or case-mapped again per event.
+  let lastIn: string | undefined;
+  let lastOut = '';
+  const one = (x: unknown): string => {
+    const s = String(x);
+    if (s !== lastIn) {
+      lastOut = f(s);
+      lastIn = s;
+    }
+    return lastOut;
+  };
+  return (v) => (v === undefined ? undefined : Array.isArray(v) ? v.map(one) : one(v));
 }

@@ -39,6 +39,27 @@ function argsOf(argv: string[]): string[] {
 
 let lastArgv: { argv: string[]; args: string[] } = { argv: [], args: [] };
 
+/**
+ * capsToText() with the last mask of each set kept: execs repeat the same three masks, and a
+ * bigint compare is cheaper than capsToText's map lookup (which hashes the bigint) three times an exec.
+ */
+interface LastCaps {
+  mask: bigint;
+  text: string;
+}
+
+function capText(mask: bigint, last: LastCaps): string {
+  if (mask !== last.mask) {
+    last.text = capsToText(mask);
+    last.mask = mask;
+  }
+  return last.text;
+}
+
+const lastPrm: LastCaps = { mask: -1n, text: '' };
+const lastEff: LastCaps = { mask: -1n, text: '' };
+const lastInh: LastCaps = { mask: -1n, text: '' };
+
 /** What an exec keeps of the process it replaces (the table's forked image: table-entry.ts execBase). */
 export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env'>;
 
@@ -85,9 +106,9 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     loginname: undefined,
     homedir: undefined,
     shell: undefined,
-    cap_permitted: capsToText(f.capPrm),
-    cap_effective: capsToText(f.capEff),
-    cap_inheritable: capsToText(f.capInh),
+    cap_permitted: capText(f.capPrm, lastPrm),
+    cap_effective: capText(f.capEff, lastEff),
+    cap_inheritable: capText(f.capInh, lastInh),
     // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even
     // for a deleted file, which /proc cannot tell.
     exe_upper_layer: (flags & EXE_MEMFD) === 0 && (flags & EXE_OVERLAY) !== 0 && (flags & EXE_UPPER) !== 0,

@@ -11,6 +11,20 @@
  */
 export function sharedEnv(env: string[], prior: readonly string[] | undefined): string[] {
   if (prior === undefined || prior === env || prior.length !== env.length) return env;
-  for (let i = 0; i < env.length; i++) if (env[i] !== prior[i]) return env;
-  return prior as string[];
+  // The same two arrays as the last call (a storm of commands from one shell: the decoder's one
+  // array for the environment, the shell's for the forked image): the same answer, without
+  // comparing every string again. Neither array changes once built, so the answer still holds.
+  const l = last;
+  if (env === l.env && prior === l.prior) return l.out;
+  let out = prior as string[];
+  for (let i = 0; i < env.length; i++) {
+    if (env[i] !== prior[i]) {
+      out = env;
+      break;
+    }
+  }
+  last = { env, prior, out };
+  return out;
 }
+
+let last: { env: readonly string[]; prior: readonly string[]; out: string[] } = { env: [], prior: [], out: [] };

@@ -29,7 +29,8 @@ import { parseDnsAnswer } from '../platform/dns-answer.js';
 
 interface Parsed {
   cmdline?: string;
-  wallets?: WalletMatch[];
+  /** Shared between events (LastParse, envWallets): never changed in place. */
+  wallets?: readonly WalletMatch[];
   /** null: looked, found none. */
   stratum?: StratumUrl | null;
   minerFlags?: boolean;
@@ -41,7 +42,9 @@ interface Parsed {
 
 /** Where one event's derived values are kept: per event through the engine's memo, else fresh per call. */
 type Scratch = (ev: Event) => Parsed;
-const newParsed: Scratch = () => ({});
+// Every key in the literal: one object of one shape per event, not one that changes its map (and
+// outgrows its in-object slots) as the rules ask for the fields one by one.
+const newParsed: Scratch = () => ({ cmdline: undefined, wallets: undefined, stratum: undefined, minerFlags: undefined, wire: undefined, dnsQuery: undefined });
 
 function procOf(ev: Event): SyscallEvent['proc'] | undefined {
   const proc = (ev as Partial<SyscallEvent>).proc;
@@ -58,9 +61,39 @@ export function cmdlineOf(ev: Event, parsed: Scratch = newParsed): string | unde
   const p = parsed(ev);
   if (p.cmdline === undefined) {
     const args = proc.args ?? [];
-    p.cmdline = args.length > 0 ? `${proc.name} ${args.join(' ')}` : proc.name;
+    if (args.length === 0) p.cmdline = proc.name;
+    else {
+      // The last command line again when built from the same name and the same args array (a
+      // storm of one command shares one argv: decode.ts BytesCache, kernel-exec.ts argsOf): one
+      // string, not a new join per event, and the parses below see the same string.
+      const l = lastCmdline;
+      if (args !== l.args || proc.name !== l.name) lastCmdline = { name: proc.name, args, text: `${proc.name} ${args.join(' ')}` };
+      p.cmdline = lastCmdline.text;
+    }
   }
   return p.cmdline;
+}
+
+/** cmdlineOf()'s last command line, by what it was built from (nothing changes an args array once built). */
+let lastCmdline: { name: string | undefined; args: readonly string[]; text: string } = { name: undefined, args: [], text: '' };
+
+/**
+ * `parse` of a command line, the last text's result kept: the engine asks each event's, and a
+ * storm's events repeat one command line. The results are read, never changed, so events share them.
+ */
+class LastParse<T> {
+  private text: string | undefined;
+  private value!: T;
+
+  constructor(private readonly parse: (text: string) => T) {}
+
+  of(text: string): T {
+    if (text !== this.text) {
+      this.value = this.parse(text);
+      this.text = text;
+    }
+    return this.value;
+  }
 }
 
 // ---- wallets -----------------------------------------------------------------------------------
@@ -68,21 +101,23 @@ export function cmdlineOf(ev: Event, parsed: Scratch = newParsed): string | unde
 /** An environment entry is normally a string; anything else is looked at as its text, as join() does. */
 const mayHoldEnvWallet = (e: unknown): boolean => mayHoldWallet(typeof e === 'string' ? e : `${e as string}`);
 
-function walletsOf(ev: Event, parsed: Scratch = newParsed): WalletMatch[] | undefined {
+function walletsOf(ev: Event, parsed: Scratch = newParsed): readonly WalletMatch[] | undefined {
   const cmd = cmdlineOf(ev, parsed);
   if (cmd === undefined) return undefined;
   const p = parsed(ev);
   if (!p.wallets) {
     const env = procOf(ev)?.env;
     // Command line first, so mw.wallet.address prefers what the process was told on its argv.
-    p.wallets = findWallets(cmd);
-    if (env && env.length > 0) {
-      const inEnv = envWallets(env);
-      if (inEnv.length > 0) p.wallets.push(...inEnv);
-    }
+    const inCmd = cmdWallets.of(cmd);
+    const inEnv = env && env.length > 0 ? envWallets(env) : NO_WALLETS;
+    // A new array only when both hold some: the cached ones are shared, never added to.
+    p.wallets = inEnv.length === 0 ? inCmd : inCmd.length === 0 ? inEnv : inCmd.concat(inEnv);
   }
   return p.wallets;
 }
+
+const NO_WALLETS: readonly WalletMatch[] = [];
+const cmdWallets = new LastParse(findWallets);
 
 /**
  * The wallets of an environment, by the array: processes share their environment's array (the
@@ -108,9 +143,11 @@ function stratumOf(ev: Event, parsed: Scratch = newParsed): StratumUrl | undefin
   const cmd = cmdlineOf(ev, parsed);
   if (cmd === undefined) return undefined;
   const p = parsed(ev);
-  if (p.stratum === undefined) p.stratum = parseStratumUrl(cmd) ?? null;
+  if (p.stratum === undefined) p.stratum = stratumUrls.of(cmd);
   return p.stratum ?? undefined;
 }
+
+const stratumUrls = new LastParse((cmd: string): StratumUrl | null => parseStratumUrl(cmd) ?? null);
 
 // ---- miner flags -------------------------------------------------------------------------------
 
@@ -118,9 +155,16 @@ function minerFlagsOf(ev: Event, parsed: Scratch = newParsed): boolean | undefin
   const proc = procOf(ev);
   if (!proc) return undefined;
   const p = parsed(ev);
-  if (p.minerFlags === undefined) p.minerFlags = hasMinerFlags(proc.args);
+  if (p.minerFlags === undefined) {
+    // The last args array's answer again (a storm of one command shares one array; arrays are never changed).
+    const args = proc.args;
+    if (args !== lastFlags.args) lastFlags = { args, found: hasMinerFlags(args) };
+    p.minerFlags = lastFlags.found;
+  }
   return p.minerFlags;
 }
+
+let lastFlags: { args: readonly string[] | undefined; found: boolean } = { args: undefined, found: false };
 
 // ---- stratum on the wire ---------------------------------------------------------------------
 

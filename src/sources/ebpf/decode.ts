@@ -182,13 +182,28 @@ class BytesCache<T> {
   get(b: Buffer, from: number, to: number): T {
     const len = Math.max(0, to - from);
     const hit = this.byLength.get(len);
-    if (hit && b.compare(hit.bytes, 0, len, from, from + len) === 0) return hit.value;
+    if (hit && sameBytes(b, from, hit.bytes, len)) return hit.value;
     const value = this.decode(b, from, from + len);
     if (this.byLength.size >= BYTES_CACHE && !hit) this.byLength.delete(this.byLength.keys().next().value!);
     this.byLength.delete(len);
     this.byLength.set(len, { bytes: Buffer.from(b.subarray(from, from + len)), value });
     return value;
   }
+}
+
+/** Blocks up to this many bytes are compared in JS (see sameBytes). */
+const SHORT_BLOCK = 128;
+
+/**
+ * True when `len` bytes of `b` from `from` equal `kept`'s first `len`. A short block (a path, a
+ * short argv) is compared byte by byte here: Buffer#compare validates its five arguments and
+ * crosses into C++ for a memcmp, which cost more than the comparison itself, four times an exec
+ * (issue 16). A long one (an environment) still goes to memcmp.
+ */
+function sameBytes(b: Buffer, from: number, kept: Buffer, len: number): boolean {
+  if (len > SHORT_BLOCK) return b.compare(kept, 0, len, from, from + len) === 0;
+  for (let i = 0; i < len; i++) if (b[from + i] !== kept[i]) return false;
+  return true;
 }
 
 function ip(b: Buffer, at: number, family: number): string {
