@@ -140,13 +140,17 @@ static void batch_free(mw_batch *b) {
 }
 
 /* Read /proc for the execs among events [from, count) of the batch (readExecs), unless the
- * process's exit is already among the events after it: then there is nothing left to read. */
+ * process's exit is already among the events after it: then there is nothing left to read (its
+ * exe is gone, so the read would stop at the first image mark after six syscalls, and the JS
+ * thread reads what a zombie still shows). The reader drains every datagram waiting before it
+ * reads (reader_main), so an exit that came in the same wake-up as its exec is seen here. Only the
+ * leader's exit (tid == pid) ends the process: with threads on, a thread's exit does not. */
 static void read_execs(mw_batch *b, size_t from) {
   for (size_t i = from; i < b->count; i++) {
     if (b->ev[i].what != PROC_EVENT_EXEC) continue;
     int gone = 0;
     for (size_t j = i + 1; j < b->count && !gone; j++)
-      gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid;
+      gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid && b->ev[j].tid == b->ev[j].pid;
     if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid);
   }
 }
@@ -350,10 +354,15 @@ static void *reader_main(void *arg) {
 
     if (p[0].revents) {
       int64_t offset = realtime_offset();
+      /* Events [unread, count) of the batch are not read yet (readExecs): every datagram waiting
+       * is taken first, so that read_execs() sees an exit that came with its exec. */
+      size_t unread = b ? b->count : 0;
       for (int i = 0; i < DRAIN_MAX; i++) {
         if (b && b->count >= BATCH_MAX) {
+          if (c->read_execs) read_execs(b, unread);
           if (flush(c, &b) < 0) goto out;
           if (!b || b->count == 0) first = 0;
+          unread = b ? b->count : 0;
         }
         if (!b && !(b = batch_new(c->packed))) {
           snprintf(error, sizeof error, "proc connector: out of memory");
@@ -372,11 +381,10 @@ static void *reader_main(void *arg) {
           goto out;
         }
         if (n == 0) continue; /* a forged datagram: dropped; see what else is waiting */
-        size_t before = b->count;
         parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
-        if (c->read_execs) read_execs(b, before);
         if (b->count > 0 && first == 0) first = mono_ns();
       }
+      if (c->read_execs && b) read_execs(b, unread);
     }
     if (!b || b->count == 0) continue;
     int64_t now = mono_ns();
