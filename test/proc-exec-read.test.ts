@@ -138,7 +138,7 @@ test('live: the table makes of the addon\'s read exactly what it makes of its ow
   const why = whyNotLive();
   if (why) return t.skip(why);
   const l = loadNativeAddon();
-  assert.ok('addon' in l && l.addon.readExec);
+  assert.ok('addon' in l && typeof l.addon.readExec === 'function');
   const child: ChildProcess = spawn('/bin/sleep', ['30'], { stdio: 'ignore', cwd: '/tmp', env: { PATH: '/usr/bin:/bin', WALLET: '44example' } });
   try {
     await new Promise((r) => setTimeout(r, 200));
