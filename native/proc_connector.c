@@ -140,13 +140,17 @@ static void batch_free(mw_batch *b) {
 }
 
 /* Read /proc for the execs among events [from, count) of the batch (readExecs), unless the
- * process's exit is already among the events after it: then there is nothing left to read. */
+ * process's exit is already among the events after it: then there is nothing left to read (its
+ * exe is gone, so the read would stop at the first image mark after six syscalls, and the JS
+ * thread reads what a zombie still shows). The reader drains every datagram waiting before it
+ * reads (reader_main), so an exit that came in the same wake-up as its exec is seen here. Only the
+ * leader's exit (tid == pid) ends the process: with threads on, a thread's exit does not. */
 static void read_execs(mw_batch *b, size_t from) {
   for (size_t i = from; i < b->count; i++) {
     if (b->ev[i].what != PROC_EVENT_EXEC) continue;
     int gone = 0;
     for (size_t j = i + 1; j < b->count && !gone; j++)
-      gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid;
+      gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid && b->ev[j].tid == b->ev[j].pid;
     if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid);
   }
 }
@@ -288,6 +292,43 @@ static ssize_t recv_one(int sock, char *buf, size_t size) {
   }
 }
 
+/* Datagrams taken per recvmmsg(): a wake-up with one waiting costs one call, not a recv and the
+ * recv that says EAGAIN; a burst costs one call per RECV_BURST. */
+#define RECV_BURST 8
+
+typedef struct {
+  struct mmsghdr mm[RECV_BURST];
+  struct iovec iov[RECV_BURST];
+  struct sockaddr_nl from[RECV_BURST];
+  char *bufs; /* RECV_BURST buffers of CONNECTOR_MAX_MSG_SIZE */
+} mw_recv;
+
+/* Take up to RECV_BURST waiting datagrams without blocking. Returns how many (their lengths in
+ * mm[i].msg_len; a length of 0 for one not from the kernel: a forged datagram, dropped), or
+ * -errno (-EAGAIN: none waiting). */
+static int recv_burst(int sock, mw_recv *r) {
+  for (int i = 0; i < RECV_BURST; i++) {
+    r->iov[i].iov_base = r->bufs + (size_t)i * CONNECTOR_MAX_MSG_SIZE;
+    r->iov[i].iov_len = CONNECTOR_MAX_MSG_SIZE;
+    memset(&r->mm[i].msg_hdr, 0, sizeof r->mm[i].msg_hdr);
+    r->mm[i].msg_hdr.msg_iov = &r->iov[i];
+    r->mm[i].msg_hdr.msg_iovlen = 1;
+    r->mm[i].msg_hdr.msg_name = &r->from[i];
+    r->mm[i].msg_hdr.msg_namelen = sizeof r->from[i];
+  }
+  for (;;) {
+    int n = recvmmsg(sock, r->mm, RECV_BURST, MSG_DONTWAIT, NULL);
+    if (n >= 0) {
+      for (int i = 0; i < n; i++)
+        if (r->mm[i].msg_hdr.msg_namelen < sizeof r->from[i] || r->from[i].nl_pid != 0) r->mm[i].msg_len = 0;
+      return n;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -EAGAIN;
+    return -errno;
+  }
+}
+
 /* ---- the reader thread ---- */
 
 /* Offer the batch to JS without blocking. On a full queue a partial batch is kept to retry (it
@@ -322,13 +363,15 @@ static int64_t mono_ns(void) {
  * exec's /proc read (readExecs) is made the moment it arrives; only the hand-over waits. */
 static void *reader_main(void *arg) {
   mw_conn *c = arg;
-  char buf[CONNECTOR_MAX_MSG_SIZE] __attribute__((aligned(8)));
+  mw_recv rx;
   mw_batch *b = NULL;
   char error[160] = "";
+  rx.bufs = malloc((size_t)RECV_BURST * CONNECTOR_MAX_MSG_SIZE);
   int64_t first = 0;    /* when the oldest event of the batch arrived (CLOCK_MONOTONIC); 0: none */
   int64_t retry_at = 0; /* a full queue held the batch back: offer it again no sooner than this */
 
-  for (;;) {
+  if (!rx.bufs) snprintf(error, sizeof error, "proc connector: out of memory");
+  while (rx.bufs) {
     struct pollfd p[2] = {{.fd = c->sock, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
     struct timespec wait, *tp = NULL;
     if (b && b->count) {
@@ -350,33 +393,42 @@ static void *reader_main(void *arg) {
 
     if (p[0].revents) {
       int64_t offset = realtime_offset();
-      for (int i = 0; i < DRAIN_MAX; i++) {
-        if (b && b->count >= BATCH_MAX) {
-          if (flush(c, &b) < 0) goto out;
-          if (!b || b->count == 0) first = 0;
-        }
-        if (!b && !(b = batch_new(c->packed))) {
-          snprintf(error, sizeof error, "proc connector: out of memory");
-          goto out;
-        }
-        ssize_t n = recv_one(c->sock, buf, sizeof buf);
-        if (n == -ENOBUFS) {
+      /* Events [unread, count) of the batch are not read yet (readExecs): every datagram waiting
+       * is taken first, so that read_execs() sees an exit that came with its exec. */
+      size_t unread = b ? b->count : 0;
+      int taken = 0;
+      for (int calls = 0; calls < DRAIN_MAX && taken < DRAIN_MAX; calls++) {
+        int m = recv_burst(c->sock, &rx);
+        if (m == -ENOBUFS) {
           /* The socket buffer overflowed: the kernel dropped one or more events. */
           atomic_fetch_add(&c->kernel_drops, 1);
           continue;
         }
-        /* Drained: back to poll (no poll of its own to find out, one syscall per wake-up less). */
-        if (n == -EAGAIN) break;
-        if (n < 0) {
-          snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror((int)-n));
+        if (m == -EAGAIN) break;
+        if (m < 0) {
+          snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror(-m));
           goto out;
         }
-        if (n == 0) continue; /* a forged datagram: dropped; see what else is waiting */
-        size_t before = b->count;
-        parse_datagram(c, buf, (size_t)n, offset, b, 0, NULL);
-        if (c->read_execs) read_execs(b, before);
-        if (b->count > 0 && first == 0) first = mono_ns();
+        for (int j = 0; j < m; j++) {
+          if (b && b->count >= BATCH_MAX) {
+            if (c->read_execs) read_execs(b, unread);
+            if (flush(c, &b) < 0) goto out;
+            if (!b || b->count == 0) first = 0;
+            unread = b ? b->count : 0;
+          }
+          if (!b && !(b = batch_new(c->packed))) {
+            snprintf(error, sizeof error, "proc connector: out of memory");
+            goto out;
+          }
+          if (rx.mm[j].msg_len == 0) continue; /* a forged datagram: dropped */
+          parse_datagram(c, rx.bufs + (size_t)j * CONNECTOR_MAX_MSG_SIZE, rx.mm[j].msg_len, offset, b, 0, NULL);
+          if (b->count > 0 && first == 0) first = mono_ns();
+        }
+        taken += m;
+        /* Fewer than asked for: drained, back to poll (no recv of its own to say EAGAIN). */
+        if (m < RECV_BURST) break;
       }
+      if (c->read_execs && b) read_execs(b, unread);
     }
     if (!b || b->count == 0) continue;
     int64_t now = mono_ns();
@@ -403,6 +455,7 @@ out:
     atomic_fetch_add(&c->drops, b->count);
     batch_free(b);
   }
+  free(rx.bufs);
   return NULL;
 }
 

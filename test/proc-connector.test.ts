@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { ProcNotice } from '../src/sources/types.js';
-import { ProcConnectorSource, exitCodeFromStatus, packedNotice, toNotice } from '../src/sources/proc-connector.js';
+import { ProcConnectorSource, exitCodeFromStatus, packedNotice, timestampsOf, toNotice } from '../src/sources/proc-connector.js';
 import {
   type AddonLoad,
   type NativeHandle,
@@ -172,6 +172,11 @@ test('a packed batch gives the same notices as the events as objects', async () 
   ];
   const w = pack(events);
   events.forEach((e, i) => assert.deepEqual(packedNotice(w, i), toNotice(e), `${e.kind}`));
+  // The timestamps read as 64-bit words: the same notices; a batch at an odd word has none to read.
+  const ts64 = timestampsOf(w);
+  assert.ok(ts64, 'a batch of its own buffer is aligned');
+  events.forEach((e, i) => assert.deepEqual(packedNotice(w, i, ts64), toNotice(e), `${e.kind}, 64-bit timestamps`));
+  assert.equal(timestampsOf(new Uint32Array(w.buffer, 4, 8)), undefined);
   assert.equal(packedNotice(w, 3)?.kind === 'exit' && packedNotice(w, 3)?.exitCode, 128 + 9);
 
   // Through the source: a packed batch and an object batch reach the consumer alike.

@@ -100,6 +100,25 @@ test('a whole read is the exec the kernel would have described; a partial one is
   assert.equal(execFromRead(PID, fullRead([], 0x794c7630n), ctx), undefined, 'overlay without root and namespace');
 });
 
+test('the same command line and environment again give the same arrays; other bytes give their own', () => {
+  const ctx = newExecReadContext();
+  const a = execFromRead(PID, fullRead(), ctx)!;
+  const b = execFromRead(PID, fullRead(), ctx)!;
+  assert.equal(b.argv, a.argv, 'one array for the same cmdline bytes');
+  assert.equal(b.facts!.env, a.facts!.env, 'one array for the same environ bytes');
+  const other = blob([...splitRecords(fullRead())].map(([tag, data]): [number, Buffer] =>
+    tag === ExecRec.cmdline ? [tag, Buffer.from('xmrig\0-o\0pool.example:4444\0')] : tag === ExecRec.environ ? [tag, Buffer.from('HOME=/root\0WALLET=55def\0')] : [tag, data]));
+  const c = execFromRead(PID, other, ctx)!;
+  assert.deepEqual(c.argv, ['xmrig', '-o', 'pool.example:4444']);
+  assert.deepEqual(c.facts!.env, ['HOME=/root', 'WALLET=55def']);
+  // The cache holds a copy: the addon's buffer changing under it does not change what it compares.
+  const reused = fullRead();
+  const d = execFromRead(PID, reused, ctx)!;
+  reused.fill(0);
+  assert.equal(execFromRead(PID, fullRead(), ctx)!.argv, d.argv, 'still a hit after the read it came from was overwritten');
+  assert.deepEqual(d.argv, ['xmrig', '-o', 'pool.example:3333']);
+});
+
 function whyNotLive(): string | undefined {
   if (process.platform !== 'linux') return 'Linux only';
   const l = loadNativeAddon();
@@ -119,7 +138,7 @@ test('live: the table makes of the addon\'s read exactly what it makes of its ow
   const why = whyNotLive();
   if (why) return t.skip(why);
   const l = loadNativeAddon();
-  assert.ok('addon' in l && l.addon.readExec);
+  assert.ok('addon' in l && typeof l.addon.readExec === 'function');
   const child: ChildProcess = spawn('/bin/sleep', ['30'], { stdio: 'ignore', cwd: '/tmp', env: { PATH: '/usr/bin:/bin', WALLET: '44example' } });
   try {
     await new Promise((r) => setTimeout(r, 200));

@@ -37,10 +37,12 @@ export interface ProcConnectorOptions {
   readExecs?: boolean;
   /**
    * How long (µs) the addon may hold a batch for more notices before handing it over (default
-   * 1000). A thousand execs a second are three thousand notices, each a wake-up of the JS thread
+   * 2000). A thousand execs a second are three thousand notices, each a wake-up of the JS thread
    * when handed on at once; held a millisecond, a short command's fork, exec and exit mostly come
    * as one batch. Its /proc files were read on arrival all the same (readExecs), so the hold costs
-   * an event at most that much latency, and no detail.
+   * an event at most that much latency, and no detail. 2 ms rather than 1 (issue 16): half the
+   * JS wake-ups under a storm, 5-12% less agent CPU per exec (0.927 median of 3 paired rounds, both
+   * agents watching the same storms), the eBPF driver's gather_ms default too.
    */
   holdUs?: number;
 }
@@ -109,18 +111,32 @@ export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The batch's words as 64-bit ones, where its buffer allows (an 8-byte aligned start): each
+ * event's timestamp (words tsLow, tsHigh: one little-endian u64) is then one BigInt made, not
+ * three (two words and the shift), for each of the ~3 notices of every exec.
+ */
+export function timestampsOf(w: Uint32Array): BigUint64Array | undefined {
+  return LITTLE_ENDIAN && w.byteOffset % 8 === 0 && PackedWord.tsLow % 2 === 0 && PackedWord.tsHigh === PackedWord.tsLow + 1
+    ? new BigUint64Array(w.buffer, w.byteOffset, w.length >> 1)
+    : undefined;
+}
+
 /**
  * The notice of event `i` of a packed batch (NativeOpenOptions.packed), or undefined for kinds
- * ProcNotice does not carry: what toNotice() makes of the same event as an object.
+ * ProcNotice does not carry: what toNotice() makes of the same event as an object. `ts64` is
+ * timestampsOf(w), when it has one.
  */
-export function packedNotice(w: Uint32Array, i: number): ProcNotice | undefined {
+export function packedNotice(w: Uint32Array, i: number, ts64?: BigUint64Array): ProcNotice | undefined {
   const o = i * PACKED_EVENT_WORDS;
   const what = w[o + PackedWord.what]!;
   if (what !== ProcEventWhat.exec && what !== ProcEventWhat.fork && what !== ProcEventWhat.exit && what !== ProcEventWhat.uid) return undefined;
   // pids are positive int32s; `| 0` reads the word back as one.
   const pid = w[o + PackedWord.pid]! | 0;
   const tid = w[o + PackedWord.tid]! | 0;
-  const ts = (BigInt(w[o + PackedWord.tsHigh]!) << 32n) | BigInt(w[o + PackedWord.tsLow]!);
+  const ts = ts64 !== undefined ? ts64[(o + PackedWord.tsLow) >> 1]! : (BigInt(w[o + PackedWord.tsHigh]!) << 32n) | BigInt(w[o + PackedWord.tsLow]!);
   switch (what) {
     case ProcEventWhat.exec:
       return { kind: 'exec', pid, tid, ts };
@@ -186,7 +202,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
         queueSize: this.opts.queueSize,
         packed: true,
         readExecs,
-        holdUs: this.opts.holdUs ?? 1000,
+        holdUs: this.opts.holdUs ?? 2000,
       });
     } catch (e) {
       this.notify = undefined;
@@ -227,8 +243,9 @@ export class ProcConnectorSource implements ProcNoticeSource {
     if (this.notify) {
       const packed = events instanceof Uint32Array;
       const count = packed ? Math.floor(events.length / PACKED_EVENT_WORDS) : events.length;
+      const ts64 = packed ? timestampsOf(events) : undefined;
       for (let i = 0; i < count; i++) {
-        const n = packed ? packedNotice(events, i) : toNotice(events[i]!);
+        const n = packed ? packedNotice(events, i, ts64) : toNotice(events[i]!);
         if (!n) continue;
         const read = reads?.[i];
         if (read && n.kind === 'exec' && this.execReads) this.takeRead(n, read, this.execReads);

@@ -71,6 +71,28 @@ export interface ExecReadContext {
   cgroupIds: Map<string, bigint>;
   /** The last /proc/PID/cgroup text and what it gave (a storm from one shell repeats it). */
   lastCgroup?: { text: string; v2: string; v1: string; id: bigint; id1: bigint };
+  /** The last cmdline and environ bytes and their split (see splitCached). */
+  lastArgv?: SplitCache;
+  lastEnv?: SplitCache;
+}
+
+/** A NUL-separated area's bytes (a copy: the read's buffer is the addon's) and its strings. */
+interface SplitCache {
+  bytes: Buffer;
+  parts: string[];
+}
+
+/**
+ * splitNul() of an area, or the last one's array when the bytes are the same: a storm of one
+ * command from one shell repeats both its command line and its environment, and the same array
+ * lets the table share them (kernel-exec.ts argsOf, shared-env.ts) instead of keeping a copy per
+ * exec. Nothing writes to a ProcessInfo's args or env, so one array may serve many.
+ */
+function splitCached(bytes: Buffer, last: SplitCache | undefined, keep: (c: SplitCache) => void): string[] {
+  if (last !== undefined && last.bytes.equals(bytes)) return last.parts;
+  const parts = splitNul(bytes);
+  keep({ bytes: Buffer.from(bytes), parts });
+  return parts;
 }
 
 export function newExecReadContext(): ExecReadContext {
@@ -161,7 +183,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): K
     if (f.upperLayer === undefined) return undefined;
     if (f.upperLayer) flags |= EXE_UPPER;
   }
-  const argv = splitNul(cmdline);
+  const argv = splitCached(cmdline, ctx.lastArgv, (c) => (ctx.lastArgv = c));
   const facts: KernelExecFacts = {
     ruid: status.ruid,
     euid: status.euid,
@@ -186,7 +208,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): K
     capEff: status.capEff,
     capPrm: status.capPrm,
     capInh: status.capInh,
-    env: env ? splitNul(env) : undefined,
+    env: env ? splitCached(env, ctx.lastEnv, (c) => (ctx.lastEnv = c)) : undefined,
   };
   return {
     type: 'execve',
