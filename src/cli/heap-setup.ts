@@ -9,10 +9,15 @@
  *
  * The agent's start is one long synchronous stretch that the cap's check cannot see into, so
  * `run` holds the new space where it is from startBegins() to startDone() (run.ts).
+ *
+ * glibc's malloc arenas are capped here too (src/platform/malloc-arenas.ts), before loading the
+ * modules sets V8's worker threads compiling: a thread keeps the arena it first malloced in.
  */
+import { limitMallocArenas } from '../platform/malloc-arenas.js';
 import { capYoungGeneration, holdYoungGeneration } from '../platform/young-generation.js';
 
 capYoungGeneration();
+limitMallocArenas();
 
 let release: (() => void) | undefined;
 
