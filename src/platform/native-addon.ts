@@ -94,7 +94,15 @@ export interface PidfdFunctions {
   closeFd(fd: number): void;
 }
 
-export interface ProcConnectorAddon extends Partial<PidfdFunctions> {
+/** glibc malloc settings (native/malloc_tune.c); absent from addons built before them. */
+export interface MallocFunctions {
+  /** mallopt(M_ARENA_MAX, n); false where the C library has no such setting (not glibc). */
+  mallocArenaMax(n: number): boolean;
+  /** malloc_trim(0); true when memory went back to the system. */
+  mallocTrim(): boolean;
+}
+
+export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<MallocFunctions> {
   /** Throws an Error with `code` (EPERM, EPROTONOSUPPORT, ERR_NOT_HOST_NETNS, ERR_NO_ACK, …). */
   /**
    * `events` is a Uint32Array when opened with `packed` (and the addon knows the option); `reads`,
