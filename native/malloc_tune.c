@@ -5,7 +5,7 @@
  * helpers, concurrent compilers) each malloc a few MB of short-lived memory in bursts (an exec
  * storm), free it, and their arenas keep most of it resident: after the bench's storms four such
  * arenas held 11–13 MB, of which under 0.3 MB was in use (malloc_stats), and malloc_trim gave
- * back little of it. With one arena for the whole process the same freed memory is reused by
+ * back little of it (and trimming costs the exec → alert latency: see src/platform/malloc-arenas.ts). With one arena for the whole process the same freed memory is reused by
  * the next burst instead: 8–10 MB less RSS after the storms (measured side by side).
  *
  * Set at run time rather than with MALLOC_ARENA_MAX, which only the environment of a new process
@@ -14,7 +14,6 @@
  *
  * JS API (registered on the same addon as the proc connector, by mw_malloc_register)
  *   mallocArenaMax(n) -> bool   mallopt(M_ARENA_MAX, n); false where the C library is not glibc
- *   mallocTrim() -> bool        malloc_trim(0): true when memory went back to the system
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 6
@@ -44,21 +43,9 @@ static napi_value js_malloc_arena_max(napi_env env, napi_callback_info info) {
   return res;
 }
 
-static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value res;
-  bool released = false;
-#ifdef __GLIBC__
-  released = malloc_trim(0) == 1;
-#endif
-  napi_get_boolean(env, released, &res);
-  return res;
-}
-
 void mw_malloc_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mallocArenaMax", NULL, js_malloc_arena_max, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -11,16 +11,13 @@
  * `run` holds the new space where it is from startBegins() to startDone() (run.ts).
  *
  * glibc's malloc arenas are capped here too (src/platform/malloc-arenas.ts), before loading the
- * modules sets V8's worker threads compiling: a thread keeps the arena it first malloced in. And
- * freed malloc memory goes back to the system when the process goes quiet after work
- * (trimMallocWhenQuiet: an unref'd timer, so one-shot commands exit as before).
+ * modules sets V8's worker threads compiling: a thread keeps the arena it first malloced in.
  */
-import { limitMallocArenas, trimMallocWhenQuiet } from '../platform/malloc-arenas.js';
+import { limitMallocArenas } from '../platform/malloc-arenas.js';
 import { capYoungGeneration, holdYoungGeneration } from '../platform/young-generation.js';
 
 capYoungGeneration();
 limitMallocArenas();
-trimMallocWhenQuiet();
 
 let release: (() => void) | undefined;
 

@@ -98,8 +98,6 @@ export interface PidfdFunctions {
 export interface MallocFunctions {
   /** mallopt(M_ARENA_MAX, n); false where the C library has no such setting (not glibc). */
   mallocArenaMax(n: number): boolean;
-  /** malloc_trim(0); true when memory went back to the system. */
-  mallocTrim(): boolean;
 }
 
 export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<MallocFunctions> {
