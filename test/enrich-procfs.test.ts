@@ -6,6 +6,7 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  forEachCgroupLine,
   CAPABILITY_NAMES, capsToText, parseExeLink, parseLoginuid, parseStat, parseStatus, readProcess,
   readProcessSync, readStartTs, splitNul,
 } from '../src/platform/procfs.js';
@@ -229,4 +230,15 @@ test('the real /proc: an exited process (a zombie) read the short way gives what
   } finally {
     parent.kill('SIGKILL');
   }
+});
+
+test('forEachCgroupLine: each line as hierarchy, controllers and the whole path (colons kept); lines without two colons skipped', () => {
+  const seen: string[][] = [];
+  const text = '12:cpu,cpuacct:/kubepods/pod1/abc\n0::/system.slice/a:b.scope\nnot a cgroup line\n3:name=systemd:/user.slice\n\n';
+  forEachCgroupLine(text, (h, c, p) => seen.push([h, c, p]));
+  assert.deepEqual(seen, [
+    ['12', 'cpu,cpuacct', '/kubepods/pod1/abc'],
+    ['0', '', '/system.slice/a:b.scope'],
+    ['3', 'name=systemd', '/user.slice'],
+  ]);
 });

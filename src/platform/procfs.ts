@@ -363,6 +363,21 @@ export function splitNul(buf: Buffer): string[] {
 }
 
 /** Split an exe link target into path and flags. */
+/**
+ * Each line of /proc/PID/cgroup ("hierarchy:controllers:path") handed to `visit` in order: the v2
+ * line is hierarchy "0" with no controllers, a v1 line names its controllers comma-separated. The
+ * path is everything after the second colon, as the kernel wrote it (it may hold colons); a line
+ * without two colons is skipped. One parser for every reader of the file, each picking its lines.
+ */
+export function forEachCgroupLine(text: string, visit: (hierarchy: string, controllers: string, path: string) => void): void {
+  for (const line of text.split('\n')) {
+    const a = line.indexOf(':');
+    const b = a < 0 ? -1 : line.indexOf(':', a + 1);
+    if (b < 0) continue;
+    visit(line.slice(0, a), line.slice(a + 1, b), line.slice(b + 1));
+  }
+}
+
 export function parseExeLink(target: string): { exepath: string; deleted: boolean; memfd: boolean } {
   const deleted = target.endsWith(' (deleted)');
   const exepath = deleted ? target.slice(0, -' (deleted)'.length) : target;

@@ -21,7 +21,7 @@
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSmallSync } from '../platform/procfs.js';
+import { forEachCgroupLine, readSmallSync } from '../platform/procfs.js';
 import { type KillHooks, ProcessPinner } from './kill.js';
 import { isKernelThread, type Safety } from './safety.js';
 import type { ActionOutcome, ActionRequest, ActionResult, ResponseAction } from './types.js';
@@ -80,16 +80,11 @@ export function cgroupDir(mount: CgroupMount, path: string): string | undefined 
 /** The v2 path ("0::/path") and the freezer path ("N:…freezer…:/path") of /proc/PID/cgroup. */
 export function parseCgroupFile(text: string): { v2?: string; freezer?: string } {
   const out: { v2?: string; freezer?: string } = {};
-  for (const line of text.split('\n')) {
-    const a = line.indexOf(':');
-    const b = a < 0 ? -1 : line.indexOf(':', a + 1);
-    if (b < 0) continue;
-    const id = line.slice(0, a);
-    const ctrls = line.slice(a + 1, b).split(',');
-    const path = line.slice(b + 1).trim();
-    if (id === '0' && ctrls.length === 1 && ctrls[0] === '') out.v2 = path;
-    else if (ctrls.includes('freezer')) out.freezer = path;
-  }
+  forEachCgroupLine(text, (id, controllers, raw) => {
+    const path = raw.trim();
+    if (id === '0' && controllers === '') out.v2 = path;
+    else if (controllers.split(',').includes('freezer')) out.freezer = path;
+  });
   return out;
 }
 

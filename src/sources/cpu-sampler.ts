@@ -37,6 +37,7 @@ import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../events.
 import { PidList } from './netns.js';
 import { setImmediate as turn } from 'node:timers/promises';
 import type { Source } from './types.js';
+import { forEachCgroupLine } from '../platform/procfs.js';
 
 export type CpuScope = 'process' | 'container';
 
@@ -162,22 +163,18 @@ export interface CgroupPaths {
 
 export function parseCgroupFile(text: string): CgroupPaths {
   const out: CgroupPaths = {};
-  for (const line of text.split('\n')) {
-    const a = line.indexOf(':');
-    const b = line.indexOf(':', a + 1);
-    if (a < 0 || b < 0) continue;
-    const controllers = line.slice(a + 1, b);
+  forEachCgroupLine(text, (id, controllers, raw) => {
     // A cgroup removed while the process lived in it shows as "/path (deleted)" on v2.
-    const path = line.slice(b + 1).replace(/ \(deleted\)$/, '');
-    if (line.slice(0, a) === '0' && controllers === '') {
+    const path = raw.replace(/ \(deleted\)$/, '');
+    if (id === '0' && controllers === '') {
       out.unified = path;
-      continue;
+      return;
     }
     for (const c of controllers.split(',')) {
       if (c === 'cpuacct') out.cpuacct = path;
       else if (c === 'cpu') out.cpu = path;
     }
-  }
+  });
   return out;
 }
 

@@ -16,6 +16,7 @@ import { ExeIdentity } from '../enrich/exe-identity.js';
 import {
   bootTimeNs,
   clockTicks,
+  forEachCgroupLine,
   parseExeLink,
   parseLoginuid,
   parseStat,
@@ -50,16 +51,11 @@ export function cgroupPaths(text: string): { v2: string; v1: string } {
   let v2 = '';
   let cpu = '';
   let memory = '';
-  for (const line of text.split('\n')) {
-    const a = line.indexOf(':');
-    const b = a < 0 ? -1 : line.indexOf(':', a + 1);
-    if (b < 0) continue;
-    const controllers = line.slice(a + 1, b);
-    const path = line.slice(b + 1);
-    if (line.startsWith('0::')) v2 = path;
+  forEachCgroupLine(text, (id, controllers, path) => {
+    if (id === '0' && controllers === '') v2 = path;
     else if (controllers.split(',').includes('cpu')) cpu = path;
     else if (controllers.split(',').includes('memory')) memory = path;
-  }
+  });
   const v1 = cpu && cpu !== '/' ? cpu : memory && memory !== '/' ? memory : '';
   return { v2, v1 };
 }
