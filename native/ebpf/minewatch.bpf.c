@@ -145,7 +145,7 @@ struct {
   __uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-/* MW_READER_*: set by the reader thread through its mapping of this array. */
+/* MW_READER_*: set by the ring reader (on the agent's event loop) through its mapping of this array. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);

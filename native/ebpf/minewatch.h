@@ -54,9 +54,9 @@
 #define MW_CNT_EVENTS 1     /* records written */
 #define MW_CNT_N 4
 
-/* The reader thread's state (the one value of the `reader_state` map, which the reader maps and
+/* The ring reader's state (the one value of the `reader_state` map, which the reader maps and
  * writes): whether a record must wake it. A wake-up is an interrupt (irq_work) on the CPU of the
- * process that execs, however nobody waits: only a reader asleep in poll is woken. */
+ * process that execs, however nobody waits: only a reader waiting on the ring's fd (the agent's event loop) is woken. */
 #define MW_READER_ANY 0      /* not told (a loader without the map mapped): the kernel's adaptive wake-up */
 #define MW_READER_GATHER 1   /* awake, gathering: no wake-up */
 #define MW_READER_WAIT 2     /* asleep in poll, or about to be: every record wakes it */
