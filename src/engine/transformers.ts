@@ -4,6 +4,7 @@
  */
 import type { Extracted, FieldType } from '../fields/types.js';
 import { TRANSFORMERS, type Transformer as TransformerName } from './ast.js';
+import { lastCall } from '../platform/last-call.js';
 
 export { TRANSFORMERS, type TransformerName };
 
@@ -32,15 +33,7 @@ export function transformer(fn: TransformerName): (v: Extracted) => Extracted {
   // The last value's result kept (each use of a transformer in the rules has its own): a storm's
   // events repeat the same name and path, often the very same string, and the transformers are
   // pure, so the text is not sliced or case-mapped again per event.
-  let lastIn: string | undefined;
-  let lastOut = '';
-  const one = (x: unknown): string => {
-    const s = String(x);
-    if (s !== lastIn) {
-      lastOut = f(s);
-      lastIn = s;
-    }
-    return lastOut;
-  };
+  const last = lastCall(f);
+  const one = (x: unknown): string => last(String(x));
   return (v) => (v === undefined ? undefined : Array.isArray(v) ? v.map(one) : one(v));
 }

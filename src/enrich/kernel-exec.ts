@@ -14,6 +14,7 @@ import { EXE_DELETED, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER, type Kernel
 import { exeWritable } from './exe-identity.js';
 import { sharedEnv } from './shared-env.js';
 import { capsToText, readExePath } from '../platform/procfs.js';
+import { lastCall } from '../platform/last-call.js';
 
 /** The hash cache's key of the exe's file version (exe-identity.ts fileKey: dev:ino:mtime:size). */
 export function exeFileKey(f: KernelExecFacts): string {
@@ -32,33 +33,15 @@ let lastKey = { dev: -1n, ino: -1n, mtime: -1n, size: -1n, key: '' };
  * (decode.ts BytesCache), and under a storm of one command each exec'd entry kept a copy of its own
  * for its exit grace. Nothing writes to a ProcessInfo's args.
  */
-function argsOf(argv: string[]): string[] {
-  if (argv !== lastArgv.argv) lastArgv = { argv, args: argv.slice(1) };
-  return lastArgv.args;
-}
-
-let lastArgv: { argv: string[]; args: string[] } = { argv: [], args: [] };
+const argsOf = lastCall((argv: string[]): string[] => argv.slice(1));
 
 /**
  * capsToText() with the last mask of each set kept: execs repeat the same three masks, and a
  * bigint compare is cheaper than capsToText's map lookup (which hashes the bigint) three times an exec.
  */
-interface LastCaps {
-  mask: bigint;
-  text: string;
-}
-
-function capText(mask: bigint, last: LastCaps): string {
-  if (mask !== last.mask) {
-    last.text = capsToText(mask);
-    last.mask = mask;
-  }
-  return last.text;
-}
-
-const lastPrm: LastCaps = { mask: -1n, text: '' };
-const lastEff: LastCaps = { mask: -1n, text: '' };
-const lastInh: LastCaps = { mask: -1n, text: '' };
+const permittedText = lastCall(capsToText);
+const effectiveText = lastCall(capsToText);
+const inheritableText = lastCall(capsToText);
 
 /** What an exec keeps of the process it replaces (the table's forked image: table-entry.ts execBase). */
 export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env'>;
@@ -106,9 +89,9 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     loginname: undefined,
     homedir: undefined,
     shell: undefined,
-    cap_permitted: capText(f.capPrm, lastPrm),
-    cap_effective: capText(f.capEff, lastEff),
-    cap_inheritable: capText(f.capInh, lastInh),
+    cap_permitted: permittedText(f.capPrm),
+    cap_effective: effectiveText(f.capEff),
+    cap_inheritable: inheritableText(f.capInh),
     // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even
     // for a deleted file, which /proc cannot tell.
     exe_upper_layer: (flags & EXE_MEMFD) === 0 && (flags & EXE_OVERLAY) !== 0 && (flags & EXE_UPPER) !== 0,

@@ -24,6 +24,7 @@ import { parseStratumPayload, type StratumMessage } from '../knowledge/stratum-w
 import { parseStratumUrl, type StratumUrl } from '../knowledge/stratum-url.js';
 import { hasMinerFlags } from '../knowledge/miner-flags.js';
 import { parseDnsAnswer } from '../platform/dns-answer.js';
+import { lastCall } from '../platform/last-call.js';
 
 // ---- per-event cache ---------------------------------------------------------------------------
 
@@ -77,25 +78,6 @@ export function cmdlineOf(ev: Event, parsed: Scratch = newParsed): string | unde
 /** cmdlineOf()'s last command line, by what it was built from (nothing changes an args array once built). */
 let lastCmdline: { name: string | undefined; args: readonly string[]; text: string } = { name: undefined, args: [], text: '' };
 
-/**
- * `parse` of a command line, the last text's result kept: the engine asks each event's, and a
- * storm's events repeat one command line. The results are read, never changed, so events share them.
- */
-class LastParse<T> {
-  private text: string | undefined;
-  private value!: T;
-
-  constructor(private readonly parse: (text: string) => T) {}
-
-  of(text: string): T {
-    if (text !== this.text) {
-      this.value = this.parse(text);
-      this.text = text;
-    }
-    return this.value;
-  }
-}
-
 // ---- wallets -----------------------------------------------------------------------------------
 
 /** An environment entry is normally a string; anything else is looked at as its text, as join() does. */
@@ -108,7 +90,7 @@ function walletsOf(ev: Event, parsed: Scratch = newParsed): readonly WalletMatch
   if (!p.wallets) {
     const env = procOf(ev)?.env;
     // Command line first, so mw.wallet.address prefers what the process was told on its argv.
-    const inCmd = cmdWallets.of(cmd);
+    const inCmd = cmdWallets(cmd);
     const inEnv = env && env.length > 0 ? envWallets(env) : NO_WALLETS;
     // A new array only when both hold some: the cached ones are shared, never added to.
     p.wallets = inEnv.length === 0 ? inCmd : inCmd.length === 0 ? inEnv : inCmd.concat(inEnv);
@@ -117,7 +99,12 @@ function walletsOf(ev: Event, parsed: Scratch = newParsed): readonly WalletMatch
 }
 
 const NO_WALLETS: readonly WalletMatch[] = [];
-const cmdWallets = new LastParse(findWallets);
+/**
+ * The parses of a command line below keep the last text's result (platform/last-call.ts): the
+ * engine asks each event's, and a storm's events repeat one command line. The results are read,
+ * never changed, so events share them.
+ */
+const cmdWallets = lastCall((cmd: string): readonly WalletMatch[] => findWallets(cmd));
 
 /**
  * The wallets of an environment, by the array: processes share their environment's array (the
@@ -143,11 +130,11 @@ function stratumOf(ev: Event, parsed: Scratch = newParsed): StratumUrl | undefin
   const cmd = cmdlineOf(ev, parsed);
   if (cmd === undefined) return undefined;
   const p = parsed(ev);
-  if (p.stratum === undefined) p.stratum = stratumUrls.of(cmd);
+  if (p.stratum === undefined) p.stratum = stratumUrls(cmd);
   return p.stratum ?? undefined;
 }
 
-const stratumUrls = new LastParse((cmd: string): StratumUrl | null => parseStratumUrl(cmd) ?? null);
+const stratumUrls = lastCall((cmd: string): StratumUrl | null => parseStratumUrl(cmd) ?? null);
 
 // ---- miner flags -------------------------------------------------------------------------------
 
@@ -155,16 +142,12 @@ function minerFlagsOf(ev: Event, parsed: Scratch = newParsed): boolean | undefin
   const proc = procOf(ev);
   if (!proc) return undefined;
   const p = parsed(ev);
-  if (p.minerFlags === undefined) {
-    // The last args array's answer again (a storm of one command shares one array; arrays are never changed).
-    const args = proc.args;
-    if (args !== lastFlags.args) lastFlags = { args, found: hasMinerFlags(args) };
-    p.minerFlags = lastFlags.found;
-  }
+  if (p.minerFlags === undefined) p.minerFlags = argsMinerFlags(proc.args);
   return p.minerFlags;
 }
 
-let lastFlags: { args: readonly string[] | undefined; found: boolean } = { args: undefined, found: false };
+/** The last args array's answer again (a storm of one command shares one array; arrays are never changed). */
+const argsMinerFlags = lastCall(hasMinerFlags);
 
 // ---- stratum on the wire ---------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
  */
 import { EXE_DELETED, EXE_KNOWN, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, EXE_UPPER, type KernelExec, type KernelExecFacts } from '../events.js';
 import { ExeIdentity } from '../enrich/exe-identity.js';
+import { BytesCache } from '../platform/bytes-cache.js';
 import {
   bootTimeNs,
   clockTicks,
@@ -67,32 +68,20 @@ export interface ExecReadContext {
   cgroupIds: Map<string, bigint>;
   /** The last /proc/PID/cgroup text and what it gave (a storm from one shell repeats it). */
   lastCgroup?: { text: string; v2: string; v1: string; id: bigint; id1: bigint };
-  /** The last cmdline and environ bytes and their split (see splitCached). */
-  lastArgv?: SplitCache;
-  lastEnv?: SplitCache;
+  /**
+   * cmdline and environ split, kept by their bytes (the eBPF decoder's cache): a storm of one
+   * command from one shell repeats both, and the same array lets the table share them
+   * (kernel-exec.ts argsOf, shared-env.ts) instead of keeping a copy per exec. Nothing writes to
+   * a ProcessInfo's args or env, so one array may serve many.
+   */
+  argvs: BytesCache<string[]>;
+  envs: BytesCache<string[]>;
 }
 
-/** A NUL-separated area's bytes (a copy: the read's buffer is the addon's) and its strings. */
-interface SplitCache {
-  bytes: Buffer;
-  parts: string[];
-}
-
-/**
- * splitNul() of an area, or the last one's array when the bytes are the same: a storm of one
- * command from one shell repeats both its command line and its environment, and the same array
- * lets the table share them (kernel-exec.ts argsOf, shared-env.ts) instead of keeping a copy per
- * exec. Nothing writes to a ProcessInfo's args or env, so one array may serve many.
- */
-function splitCached(bytes: Buffer, last: SplitCache | undefined, keep: (c: SplitCache) => void): string[] {
-  if (last !== undefined && last.bytes.equals(bytes)) return last.parts;
-  const parts = splitNul(bytes);
-  keep({ bytes: Buffer.from(bytes), parts });
-  return parts;
-}
+const splitArea = (b: Buffer, from: number, to: number): string[] => splitNul(b.subarray(from, to));
 
 export function newExecReadContext(): ExecReadContext {
-  return { exe: new ExeIdentity(), cgroupIds: new Map() };
+  return { exe: new ExeIdentity(), cgroupIds: new Map(), argvs: new BytesCache(splitArea), envs: new BytesCache(splitArea) };
 }
 
 /** A path's id: the table caches the container by (id, id1), and a path names one cgroup for as long as it exists. */
@@ -179,7 +168,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): K
     if (f.upperLayer === undefined) return undefined;
     if (f.upperLayer) flags |= EXE_UPPER;
   }
-  const argv = splitCached(cmdline, ctx.lastArgv, (c) => (ctx.lastArgv = c));
+  const argv = ctx.argvs.get(cmdline, 0, cmdline.length);
   const facts: KernelExecFacts = {
     ruid: status.ruid,
     euid: status.euid,
@@ -204,7 +193,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): K
     capEff: status.capEff,
     capPrm: status.capPrm,
     capInh: status.capInh,
-    env: env ? splitCached(env, ctx.lastEnv, (c) => (ctx.lastEnv = c)) : undefined,
+    env: env ? ctx.envs.get(env, 0, env.length) : undefined,
   };
   return {
     type: 'execve',
