@@ -25,8 +25,11 @@ const skip =
 
 /**
  * Arenas reserved in the child before and after 4 worker threads started and each malloced:
- * glibc reserves each thread arena as a 64 MB-aligned anonymous mapping (HEAP_MAX_SIZE), which
- * /proc/self/maps shows.
+ * glibc reserves each thread arena's heap as 64 MB of address space aligned on 64 MB
+ * (HEAP_MAX_SIZE), shown in /proc/self/maps as anonymous mappings that run from the aligned start
+ * to exactly 64 MB on (the part in use, then the PROT_NONE rest). An aligned start alone is not
+ * enough: V8's own reservations (a worker's isolate) land on a 64 MB boundary now and then, and
+ * were once counted as an arena.
  */
 function arenasAroundWorkers(cap: boolean, env: NodeJS.ProcessEnv = {}): { before: number; after: number; limit: unknown } {
   const program = `
@@ -34,10 +37,23 @@ function arenasAroundWorkers(cap: boolean, env: NodeJS.ProcessEnv = {}): { befor
     import { readFileSync } from 'node:fs';
     import { Worker } from 'node:worker_threads';
     const limit = ${cap ? 'limitMallocArenas()' : 'null'};
-    const arenas = () => readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) \\S+ 0+ 00:00 0\\s*$/.exec(l);
-      return m !== null && BigInt('0x' + m[1]) % (64n << 20n) === 0n;
-    }).length;
+    const HEAP = 64n << 20n;
+    const arenas = () => {
+      const anon = [];
+      for (const l of readFileSync('/proc/self/maps', 'utf8').split('\\n')) {
+        const m = /^([0-9a-f]+)-([0-9a-f]+) \\S+ 0+ 00:00 0\\s*$/.exec(l);
+        if (m) anon.push([BigInt('0x' + m[1]), BigInt('0x' + m[2])]);
+      }
+      let n = 0;
+      for (let i = 0; i < anon.length; i++) {
+        const start = anon[i][0];
+        if (start % HEAP !== 0n) continue;
+        let end = anon[i][1];
+        for (let j = i + 1; j < anon.length && anon[j][0] === end && end < start + HEAP; j++) end = anon[j][1];
+        if (end === start + HEAP) n++;
+      }
+      return n;
+    };
     const before = arenas();
     const workers = [];
     for (let i = 0; i < 4; i++) {
