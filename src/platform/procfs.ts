@@ -784,10 +784,26 @@ export function readStartTs(pid: number, opts: ProcfsOptions = {}): bigint | und
   return readStatSync(pid, opts)?.startTs;
 }
 
-/** Every pid under procRoot (numeric directory names), in no particular order. */
+/**
+ * The pids among /proc's entry names (numeric ones: processes; threads are not listed at the top
+ * level). A char-code test, not a regular expression: most of /proc's other entries start with a
+ * letter, and the CPU sampler and the connections poller list /proc often on a busy host.
+ */
+function pidsOf(names: string[]): number[] {
+  const out: number[] = [];
+  for (const n of names) {
+    const c = n.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const pid = Number(n);
+    if (Number.isInteger(pid) && pid > 0) out.push(pid);
+  }
+  return out;
+}
+
+/** Every pid under procRoot, in no particular order. */
 export function listPidsSync(procRoot = DEFAULT_PROC): number[] {
   try {
-    return readdirSync(procRoot).filter((n) => /^\d+$/.test(n)).map(Number);
+    return pidsOf(readdirSync(procRoot));
   } catch {
     return [];
   }
@@ -795,7 +811,7 @@ export function listPidsSync(procRoot = DEFAULT_PROC): number[] {
 
 export async function listPids(procRoot = DEFAULT_PROC): Promise<number[]> {
   try {
-    return (await readdirAsync(procRoot)).filter((n) => /^\d+$/.test(n)).map(Number);
+    return pidsOf(await readdirAsync(procRoot));
   } catch {
     return [];
   }

@@ -9,27 +9,8 @@
  * looked up, because a process almost never changes namespace; a full re-read every
  * `revalidateMs` catches the few that do (setns, unshare) and pids reused between two refreshes.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { listPids as listPidsAsync } from '../platform/procfs.js';
-
-/** Numeric entries of /proc (processes; threads are not listed at the top level). */
-export function listPids(procRoot = '/proc'): number[] {
-  const out: number[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(procRoot);
-  } catch {
-    return out;
-  }
-  for (const n of names) {
-    // charCode test first: most of /proc's non-pid entries start with a letter.
-    const c = n.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const pid = Number(n);
-    if (Number.isInteger(pid) && pid > 0) out.push(pid);
-  }
-  return out;
-}
+import { readFileSync, readlinkSync } from 'node:fs';
+import { listPids as listPidsAsync, listPidsSync } from '../platform/procfs.js';
 
 /**
  * What /proc/loadavg says of the tasks: their number and the last pid handed out ("1/2345 67890"
@@ -68,7 +49,7 @@ export class PidList {
   /** The live pids, and whether they were listed anew (false: the same array as last time). */
   get(): { pids: number[]; listed: boolean } {
     const same = this.reuse();
-    return same ? { pids: same, listed: false } : { pids: this.keep(listPids(this.procRoot)), listed: true };
+    return same ? { pids: same, listed: false } : { pids: this.keep(listPidsSync(this.procRoot)), listed: true };
   }
 
   /** get()'s pids, a new listing read off the event loop. */
