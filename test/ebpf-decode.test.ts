@@ -246,6 +246,53 @@ describe('eBPF records', () => {
     assert.equal(exec.start, BTIME + 4_980_000_000n);
   });
 
+  test('the addon\'s one batch memory, reused: only [0, length) is read, and nothing decoded changes when the next batch overwrites it', () => {
+    // The addon hands over the same Buffer each time (native/ebpf/addon.c deliver): a decoder that
+    // kept a view of it (a cache keyed by a subarray, a payload not copied) would see the next
+    // batch's bytes, or answer the next batch from them.
+    const arena = Buffer.alloc(1 << 18, 0xee);
+    const payload = Buffer.from('{"method":"login","params":{"login":"4abc"}}');
+    const send = () => sysRecord(44, payload.length, [3n], (h) => {
+      h[114] = 2;
+      h[115] = 6;
+    }, '', '', payload);
+    const first = Buffer.concat([forkOrExit(2, 7), execRecord('HOME=/root\0WALLET=4abc\0'), send(), forkOrExit(3, 0)]);
+    // At the same place, the same lengths, other bytes: a cache that kept a view would hit.
+    const second = Buffer.concat([forkOrExit(2, 7), execRecord('HOME=/root\0WALLET=4xyz\0')]);
+    const d = new RecordDecoder(clock(), { lean: true });
+    const got: unknown[][] = [];
+    const sink: RecordSink = {
+      exec: (pid, _ts, k) => got.push(['exec', pid, k.argv, k.facts?.env, k.exepath, k.facts?.cgroupPath]),
+      fork: (pid) => got.push(['fork', pid]),
+      exit: (pid) => got.push(['exit', pid]),
+      other: (r) => got.push(['other', (r as SysRecord).buf]),
+    };
+    first.copy(arena);
+    d.forEachTo(arena, sink, first.length);
+    const argv = ['/usr/bin/true', '--donate-level', '1'];
+    const firstWant = [
+      ['fork', 4300],
+      ['exec', 4242, argv, ['HOME=/root', 'WALLET=4abc'], '/usr/bin/true', '/system.slice/docker-0123456789ab.scope'],
+      ['other', payload],
+      ['exit', 4300],
+    ];
+    assert.deepEqual(got, firstWant);
+    // The next batch, shorter, over the same memory: the first batch's later records are still
+    // there past its length, and must not come again.
+    second.copy(arena);
+    d.forEachTo(arena, sink, second.length);
+    assert.deepEqual(got.slice(4), [['fork', 4300], ['exec', 4242, argv, ['HOME=/root', 'WALLET=4xyz'], '/usr/bin/true', '/system.slice/docker-0123456789ab.scope']]);
+    assert.deepEqual(got.slice(0, 4), firstWant, 'what the first batch gave is unchanged');
+    // And garbage over all of it changes nothing decoded either.
+    arena.fill(0x41);
+    assert.deepEqual(got.slice(0, 4), firstWant);
+    assert.deepEqual((got[5]![3] as string[])[1], 'WALLET=4xyz');
+    // No length (an addon build before it): the whole Buffer, as before.
+    got.length = 0;
+    d.forEachTo(first, sink);
+    assert.equal(got.length, 4);
+  });
+
   test('stamps and start times are exact: across the clock\'s high half, a new offset, past 2^53 ns of uptime, a boot time off the tick', () => {
     const task = (tsNs: bigint, startNs: bigint): Buffer => {
       const b = Buffer.alloc(56);
