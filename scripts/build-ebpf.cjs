@@ -37,6 +37,11 @@ function has(cmd) {
 }
 
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
+// The loader (src/sources/ebpf/addon.ts builtBeforeSources) calls a part built here stale when any
+// of these is newer than it, the record layout being shared by all three: each part is rebuilt on
+// the same terms, else a change to addon.c alone left a "stale" object the agent refused.
+const SOURCES = ['addon.c', 'minewatch.bpf.c', 'minewatch.h'].map((f) => join(SRC, f));
+const builtAfterSources = (part) => existsSync(part) && SOURCES.every((s) => mtime(s) <= mtime(part));
 
 // scripts/prebuild-ebpf.sh ships both parts prebuilt; the agent takes them where none is built here
 // (and checks they were made from these sources), so a missing tool then costs nothing.
@@ -45,9 +50,8 @@ const fallback = (part) => (existsSync(join(PREBUILT, part)) ? `the agent will u
 
 function buildObject() {
   const obj = join(OUT, 'minewatch.bpf.o');
-  const sources = ['minewatch.bpf.c', 'minewatch.h'].map((f) => join(SRC, f));
   const vmlinux = join(OUT, 'vmlinux.h');
-  if (existsSync(obj) && sources.every((s) => mtime(s) <= mtime(obj))) return;
+  if (builtAfterSources(obj)) return;
   const otherwise = fallback('minewatch.bpf.o');
   if (!has('clang')) return say(`eBPF object not built: clang is missing (apt-get install clang); ${otherwise}`);
   mkdirSync(OUT, { recursive: true });
@@ -84,7 +88,7 @@ function nodeGyp() {
 function buildAddon() {
   if (process.platform !== 'linux') return;
   const addon = join(SRC, 'build', 'Release', 'minewatch_ebpf.node');
-  if (existsSync(addon) && mtime(join(SRC, 'addon.c')) <= mtime(addon) && mtime(join(SRC, 'minewatch.h')) <= mtime(addon)) return;
+  if (builtAfterSources(addon)) return;
   // MINEWATCH_LIBBPF_H: where libbpf.h is looked for (tests point it at nothing).
   if (!existsSync(process.env.MINEWATCH_LIBBPF_H ?? '/usr/include/bpf/libbpf.h')) {
     return say(`eBPF loader not built: libbpf-dev is missing (apt-get install libbpf-dev, then npm rebuild minewatch); ${fallback('minewatch_ebpf.node')}`);

@@ -9,7 +9,9 @@ import { DnsCache } from '../src/enrich/dns.js';
 import { RecordDecoder, type EbpfRecord, type RecordSink, type SysRecord } from '../src/sources/ebpf/decode.js';
 import { parseDnsAnswer } from '../src/platform/dns-answer.js';
 import { SYSCALLS, sysFlags, toSyscallEvent } from '../src/sources/ebpf/syscalls.js';
-import { applyKernelExec } from '../src/sources/ebpf/index.js';
+import { applyKernelExec, EbpfSource } from '../src/sources/ebpf/index.js';
+import type { EbpfAddon } from '../src/sources/ebpf/addon.js';
+import type { ProcNotice } from '../src/sources/types.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
 import { execRecord as execRecordOf, pad8, recordHeader } from './helpers/ebpf-records.js';
 
@@ -244,6 +246,95 @@ describe('eBPF records', () => {
     ]);
     assert.equal(exec.ts, OFFSET + 5_000_000_000n);
     assert.equal(exec.start, BTIME + 4_980_000_000n);
+  });
+
+  test('the addon\'s one batch memory, reused: only [0, length) is read, and nothing decoded changes when the next batch overwrites it', () => {
+    // The addon hands over the same Buffer each time (native/ebpf/addon.c deliver): a decoder that
+    // kept a view of it (a cache keyed by a subarray, a payload not copied) would see the next
+    // batch's bytes, or answer the next batch from them.
+    const arena = Buffer.alloc(1 << 18, 0xee);
+    const payload = Buffer.from('{"method":"login","params":{"login":"4abc"}}');
+    const send = () => sysRecord(44, payload.length, [3n], (h) => {
+      h[114] = 2;
+      h[115] = 6;
+    }, '', '', payload);
+    const first = Buffer.concat([forkOrExit(2, 7), execRecord('HOME=/root\0WALLET=4abc\0'), send(), forkOrExit(3, 0)]);
+    // At the same place, the same lengths, other bytes: a cache that kept a view would hit.
+    const second = Buffer.concat([forkOrExit(2, 7), execRecord('HOME=/root\0WALLET=4xyz\0')]);
+    const d = new RecordDecoder(clock(), { lean: true });
+    const got: unknown[][] = [];
+    const sink: RecordSink = {
+      exec: (pid, _ts, k) => got.push(['exec', pid, k.argv, k.facts?.env, k.exepath, k.facts?.cgroupPath]),
+      fork: (pid) => got.push(['fork', pid]),
+      exit: (pid) => got.push(['exit', pid]),
+      other: (r) => got.push(['other', (r as SysRecord).buf]),
+    };
+    first.copy(arena);
+    d.forEachTo(arena, sink, first.length);
+    const argv = ['/usr/bin/true', '--donate-level', '1'];
+    const firstWant = [
+      ['fork', 4300],
+      ['exec', 4242, argv, ['HOME=/root', 'WALLET=4abc'], '/usr/bin/true', '/system.slice/docker-0123456789ab.scope'],
+      ['other', payload],
+      ['exit', 4300],
+    ];
+    assert.deepEqual(got, firstWant);
+    // The next batch, shorter, over the same memory: the first batch's later records are still
+    // there past its length, and must not come again.
+    second.copy(arena);
+    d.forEachTo(arena, sink, second.length);
+    assert.deepEqual(got.slice(4), [['fork', 4300], ['exec', 4242, argv, ['HOME=/root', 'WALLET=4xyz'], '/usr/bin/true', '/system.slice/docker-0123456789ab.scope']]);
+    assert.deepEqual(got.slice(0, 4), firstWant, 'what the first batch gave is unchanged');
+    // And garbage over all of it changes nothing decoded either.
+    arena.fill(0x41);
+    assert.deepEqual(got.slice(0, 4), firstWant);
+    assert.deepEqual((got[5]![3] as string[])[1], 'WALLET=4xyz');
+    // No length (an addon build before it): the whole Buffer, as before.
+    got.length = 0;
+    d.forEachTo(first, sink);
+    assert.equal(got.length, 4);
+  });
+
+  test('the source over the addon\'s protocol: one reused Buffer and a length, the offset only when it moved, an error with no records', async () => {
+    let deliver: ((batch: Buffer, offset: bigint | undefined, error?: string, length?: number) => void) | undefined;
+    const addon = {
+      open: (_o: string, _opts: unknown, cb: typeof deliver) => ((deliver = cb), {}),
+      close: () => undefined,
+      stats: () => ({ events: 0, drops: 0, queueDrops: 0, fpu: 'off' }),
+      setSysFlags: () => undefined,
+    } as unknown as EbpfAddon;
+    const errors: string[] = [];
+    const src = new EbpfSource({ addon: { addon, objectPath: 'none', parts: 'built here' }, lookup: () => undefined, containerOf: () => undefined, wanted: () => false, onError: (m) => errors.push(m) });
+    const notices: ProcNotice[] = [];
+    await src.start((n) => notices.push(n));
+    try {
+      const arena = Buffer.alloc(1 << 16, 0xee);
+      const exit = (pid: number) => {
+        const b = forkOrExit(3, 9 << 8);
+        b.writeUInt32LE(pid, 4);
+        return b;
+      };
+      const first = Buffer.concat([exit(10), exit(11)]);
+      first.copy(arena);
+      deliver!(arena, OFFSET, undefined, first.length);
+      exit(12).copy(arena); // the next batch, over the first one's memory
+      deliver!(arena, undefined, undefined, 56);
+      deliver!(arena, OFFSET + 5000n, undefined, 56);
+      deliver!(arena, undefined, 'ebpf: reading the ring buffer failed: Input/output error', 0);
+      deliver!(exit(13), OFFSET); // a build before the length: the whole Buffer
+      assert.deepEqual(notices.map((n) => [n.pid, n.ts]), [
+        [10, OFFSET + 5_000_000_000n],
+        [11, OFFSET + 5_000_000_000n],
+        [12, OFFSET + 5_000_000_000n], // the offset kept; the first batch's second record, still past the length, not again
+        [12, OFFSET + 5000n + 5_000_000_000n],
+        [13, OFFSET + 5_000_000_000n],
+      ]);
+      assert.deepEqual(errors, ['ebpf: reading the ring buffer failed: Input/output error']);
+      assert.equal(src.error, errors[0]);
+      assert.equal(src.counts.exit, 5);
+    } finally {
+      await src.stop();
+    }
   });
 
   test('stamps and start times are exact: across the clock\'s high half, a new offset, past 2^53 ns of uptime, a boot time off the tick', () => {

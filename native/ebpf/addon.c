@@ -14,9 +14,14 @@
  *         EPERM / EACCES    not privileged enough (CAP_BPF + CAP_PERFMON, or root)
  *         ERR_BPF_LOAD      the kernel refused a program (verifier); the message has libbpf's log
  *         ERR_BPF_ATTACH    a tracepoint could not be attached
- *       callback(batch, offsetNs, error?) from the JS thread's event loop (the reader has no thread
- *       of its own): batch is a Buffer of whole records (minewatch.h), offsetNs a bigint to add to
- *       their CLOCK_BOOTTIME stamps for epoch time. After an error no batch comes.
+ *       callback(batch, offsetNs, error, length) from the JS thread's event loop (the reader has no
+ *       thread of its own): batch[0, length) holds whole records (minewatch.h). batch is the same
+ *       Buffer every time, over the reader's own memory (no copy per batch, issue 16): it is
+ *       overwritten by the next batch, so JS must copy whatever it keeps past the call (a Buffer
+ *       of exactly `length` bytes, copied, where external buffers are not allowed). offsetNs: a
+ *       bigint to add to the records' CLOCK_BOOTTIME stamps for epoch time, undefined while it is
+ *       within OFFSET_SLACK_NS of the last one sent (keep using that). error: undefined, or why
+ *       the reader stopped; after an error no batch comes.
  *   stats(handle) -> { events, drops, queueDrops, fpu, missedWakeups }   drops: the ring buffer was full
  *       (kernel; while JS is busy the ring holds what comes), queueDrops: no memory for the batch;
  *       fpu: "on" | "off" | "missing" (no such tracepoint); missedWakeups: times the reader's idle
@@ -71,6 +76,10 @@
  * wait_for_records): what it then finds, no wake-up announced (missedWakeups). */
 #define IDLE_MS 1000
 #define GATHER_US_MAX 100000
+/* REALTIME - BOOTTIME moves only when the wall clock is stepped or the host resumes from suspend;
+ * each measure of it differs by some tens of ns. A new one goes to JS (a bigint to create) only
+ * when it moved by more than this. */
+#define OFFSET_SLACK_NS 1000
 
 /* The reader's libuv handles: they outlive the handle until libuv has closed them (on_uv_closed). */
 typedef struct mw_ebpf mw_ebpf;
@@ -106,6 +115,11 @@ struct mw_ebpf {
   mw_uv *uv;
   napi_async_cleanup_hook_handle cleanup; /* closes the reader when the environment ends */
   uint8_t *batch;         /* records gathered, BATCH_BYTES (touched only as far as used) */
+  /* JS's Buffer over `batch` (created once at open): then the Buffer owns the memory, freed by its
+   * finalizer once the reference is gone and no JS view is left. NULL: copy each batch instead. */
+  napi_ref batch_ref;
+  int64_t sent_offset;    /* the last boot offset JS was given */
+  int offset_sent;
   size_t len;
   int full;               /* on_record stopped the ring's walk: the batch has no room left */
   int more;               /* drain() left records for the loop's next turn */
@@ -244,18 +258,29 @@ static int deliver(mw_ebpf *c, const char *error) {
   napi_env env = c->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
-  napi_value cb, recv, argv[3];
-  size_t argc = 2;
+  napi_value cb, recv, argv[4];
   void *dst;
-  int ok = napi_get_reference_value(env, c->callback, &cb) == napi_ok && cb &&
-           napi_create_buffer_copy(env, c->len, c->batch ? (void *)c->batch : (void *)"", &dst, &argv[0]) == napi_ok &&
-           napi_create_bigint_int64(env, boot_offset(), &argv[1]) == napi_ok && napi_get_global(env, &recv) == napi_ok;
+  size_t len = c->len;
+  int ok = napi_get_reference_value(env, c->callback, &cb) == napi_ok && cb && napi_get_global(env, &recv) == napi_ok; /* make_callback wants an object */
   c->len = 0;
-  if (ok && error) ok = napi_create_string_utf8(env, error, NAPI_AUTO_LENGTH, &argv[argc++]) == napi_ok;
+  /* The batch: the one Buffer over our memory (a reference to fetch), else a copy (malloc, page
+   * faults, an ArrayBuffer and its prototype set up: some 4 µs an exec under a storm, issue 16). */
+  if (ok && c->batch_ref) ok = napi_get_reference_value(env, c->batch_ref, &argv[0]) == napi_ok && argv[0];
+  else if (ok) ok = napi_create_buffer_copy(env, len, c->batch ? (void *)c->batch : (void *)"", &dst, &argv[0]) == napi_ok;
+  int64_t offset = boot_offset();
+  int64_t moved = offset - c->sent_offset;
+  int new_offset = !c->offset_sent || moved > OFFSET_SLACK_NS || moved < -OFFSET_SLACK_NS;
+  if (ok) ok = new_offset ? napi_create_bigint_int64(env, offset, &argv[1]) == napi_ok : napi_get_undefined(env, &argv[1]) == napi_ok;
+  if (ok) ok = error ? napi_create_string_utf8(env, error, NAPI_AUTO_LENGTH, &argv[2]) == napi_ok : napi_get_undefined(env, &argv[2]) == napi_ok;
+  if (ok) ok = napi_create_uint32(env, (uint32_t)len, &argv[3]) == napi_ok;
   if (ok) {
+    if (new_offset) {
+      c->sent_offset = offset;
+      c->offset_sent = 1;
+    }
     c->in_callback++;
     /* make_callback: the agent's promise jobs and nextTicks run when it returns, as after any I/O. */
-    napi_status st = napi_make_callback(env, c->async, recv, cb, argc, argv, NULL);
+    napi_status st = napi_make_callback(env, c->async, recv, cb, 4, argv, NULL);
     c->in_callback--;
     if (st == napi_pending_exception) {
       napi_value e;
@@ -446,7 +471,14 @@ static void conn_close(mw_ebpf *c, napi_async_cleanup_hook_handle hook) {
   }
   /* Detach first: the kernel stops producing before the buffer goes away. */
   teardown(c);
-  free(c->batch);
+  /* JS's Buffer owns the memory: it goes with the Buffer, once no view of it is left (JS may be
+   * decoding it right now: close() from inside a batch). */
+  if (c->batch_ref) {
+    if (!hook) napi_delete_reference(c->env, c->batch_ref);
+  } else {
+    free(c->batch);
+  }
+  c->batch_ref = NULL;
   c->batch = NULL;
   c->len = 0;
   if (!hook) {
@@ -460,6 +492,26 @@ static void conn_close(mw_ebpf *c, napi_async_cleanup_hook_handle hook) {
 }
 
 static void cleanup_hook(napi_async_cleanup_hook_handle hook, void *arg) { conn_close(arg, hook); }
+
+static void batch_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* The batch's memory and JS's one Buffer over it (see deliver). Without memory now, on_record tries
+ * again (queueDrops while it cannot); where external buffers are not allowed, batches are copied. */
+static void share_batch(napi_env env, mw_ebpf *c) {
+  napi_value buf;
+  if (!(c->batch = malloc(BATCH_BYTES))) return;
+  napi_status st = napi_create_external_buffer(env, BATCH_BYTES, c->batch, batch_finalize, NULL, &buf);
+  if (st != napi_ok) return; /* still ours: copy mode */
+  /* The Buffer owns it now: without a reference, it is the garbage collector's, not ours to use. */
+  if (napi_create_reference(env, buf, 1, &c->batch_ref) != napi_ok) {
+    c->batch_ref = NULL;
+    c->batch = NULL;
+  }
+}
 
 static void handle_finalize(napi_env env, void *data, void *hint) {
   (void)env;
@@ -735,6 +787,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   c->uv = u;
   napi_add_async_cleanup_hook(env, cleanup_hook, c, &c->cleanup);
   napi_create_external(env, c, handle_finalize, NULL, &handle);
+  share_batch(env, c);
   /* Records written before this see WAIT or not: either way the poll finds them (no JS call from
    * inside open()). */
   set_state(c, MW_READER_WAIT);

@@ -55,7 +55,13 @@ export type EbpfHandle = { readonly __brand: 'minewatch_ebpf_handle' };
 
 export interface EbpfAddon {
   /** Throws an Error with `code`: ERR_NO_BTF, ERR_BPF_OBJECT, EPERM, EACCES, ERR_BPF_LOAD, ERR_BPF_ATTACH. */
-  open(objectPath: string, options: EbpfOpenOptions, callback: (batch: Buffer, offsetNs: bigint, error?: string) => void): EbpfHandle;
+  /**
+   * `callback(batch, offsetNs, error, length)`: the records are batch[0, length) (length undefined
+   * from builds before it: the whole Buffer). The addon hands over the same Buffer each time, over
+   * its own memory, overwritten by the next batch: nothing may keep a view of it past the call
+   * (decode.ts copies what it keeps). `offsetNs` undefined: unchanged since the last one given.
+   */
+  open(objectPath: string, options: EbpfOpenOptions, callback: (batch: Buffer, offsetNs: bigint | undefined, error?: string, length?: number) => void): EbpfHandle;
   close(handle: EbpfHandle): void;
   stats(handle: EbpfHandle): EbpfStats;
   /** What to report from now on (the rules changed); throws ERR_BPF_MAP. */

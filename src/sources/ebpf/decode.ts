@@ -22,7 +22,7 @@ const FPU_SIZE = 128;
 
 /** Converts the kernel's CLOCK_BOOTTIME stamps to what the rest of minewatch uses. */
 export interface Clock {
-  /** REALTIME - BOOTTIME, ns (from the addon, measured with each batch). */
+  /** REALTIME - BOOTTIME, ns (from the addon, measured with each batch, sent when it moved). */
   offset: bigint;
   /** Boot time as /proc/stat's btime gives it (whole seconds), ns since the epoch. */
   btimeNs: bigint;
@@ -413,15 +413,18 @@ export class RecordDecoder {
   }
 
   /**
-   * forEach() for the driver's source: each record of a batch, in order, to `sink`, forks, exits
-   * and execs without a record object (see RecordSink).
+   * forEach() for the driver's source: each record of b[0, length), in order, to `sink`, forks,
+   * exits and execs without a record object (see RecordSink). `b` may be the addon's own memory,
+   * reused for its next batch (addon.ts open): nothing decoded keeps a view of it (strings are
+   * copies, BytesCache and a syscall's payload copy their bytes).
    */
-  forEachTo(b: Buffer, sink: RecordSink): void {
+  forEachTo(b: Buffer, sink: RecordSink, length = b.length): void {
+    const end = Math.min(length, b.length);
     let o = 0;
-    while (o + HDR <= b.length) {
+    while (o + HDR <= end) {
       const kind = b.readUInt16LE(o);
       const size = b.readUInt16LE(o + 2);
-      if (size < HDR || o + size > b.length) return;
+      if (size < HDR || o + size > end) return;
       if (kind === EV_EXEC) {
         const k = this.kernelExec(b, o, size);
         if (k) sink.exec(b.readUInt32LE(o + 4), this.ts(b, o), k);

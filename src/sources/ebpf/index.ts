@@ -179,7 +179,7 @@ export class EbpfSource implements ProcNoticeSource {
         ...(this.opts.ringBytes ? { ringBytes: this.opts.ringBytes } : {}),
         ...(this.opts.gatherUs !== undefined ? { gatherUs: this.opts.gatherUs } : {}),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
-      }, (batch, offset, error) => this.onBatch(batch, offset, error));
+      }, (batch, offset, error, length) => this.onBatch(batch, offset, error, length));
     } catch (e) {
       this.notify = undefined;
       throw explainEbpfError(e);
@@ -242,11 +242,15 @@ export class EbpfSource implements ProcNoticeSource {
     return this.dropsBefore + s.drops + s.queueDrops;
   }
 
-  private onBatch(batch: Buffer, offset: bigint, error?: string): void {
+  /**
+   * `batch` is the addon's own memory, overwritten by its next batch: the decoder copies what it
+   * keeps (decode.ts), and nothing here keeps the Buffer or a view of it past this call.
+   */
+  private onBatch(batch: Buffer, offset: bigint | undefined, error?: string, length?: number): void {
     const d = this.decoder;
     if (d && this.notify) {
-      d.setOffset(offset);
-      d.forEachTo(batch, this.sink);
+      if (offset !== undefined) d.setOffset(offset);
+      d.forEachTo(batch, this.sink, length ?? batch.length);
     }
     if (error) {
       this.error = error;
