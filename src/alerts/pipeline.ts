@@ -95,6 +95,7 @@ export class AlertPipeline implements AlertService {
     }
     this.tick();
     this.armTick();
+    this.store.textIndex.start();
     const r = this.opts.config.retention;
     this.runRetention();
     this.retentionTimer = setInterval(() => this.runRetention(), r.interval_s * 1000);
@@ -242,6 +243,8 @@ export class AlertPipeline implements AlertService {
       if (queued.length > 0) w.handOff(this.workers.length === 1 ? queued : queued.filter((q) => q.output === w.output.name));
       w.wake();
     }
+    // The text index after (src/alerts/text-index.ts), then the checkpoint: both wait for a pause.
+    this.store.textIndex.committed();
     this.checkpointer?.committed();
   }
 
@@ -417,6 +420,8 @@ export class AlertPipeline implements AlertService {
     clearInterval(this.timer);
     clearInterval(this.retentionTimer);
     await Promise.all(this.workers.map((w) => w.stop()));
+    // Rows still waiting for the text index stay listed: the next open indexes them.
+    this.store.textIndex.stop();
     this.checkpointer?.stop();
     if (!this.opts.store) this.store.close();
   }
