@@ -187,3 +187,20 @@ process.kill(process.pid, 'SIGKILL');
   await p.stop();
   s.close();
 });
+
+it('a text search reads the waiting rows from their list, never by scanning every group', () => {
+  const s = new AlertStore(join(tempDir(), 'alerts.db'));
+  s.insertGroup(group('plan check: xmrig'), [], null);
+  const seen: string[] = [];
+  const prepare = s.db.prepare.bind(s.db);
+  s.db.prepare = ((sql: string) => { seen.push(sql); return prepare(sql); }) as typeof s.db.prepare;
+  assert.equal(found(s, 'xmrig').length, 1);
+  s.db.prepare = prepare;
+  const sql = seen.find((x) => x.includes('alerts_text_todo'));
+  assert.ok(sql, 'the search reads the waiting list');
+  const plan = (s.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('%xmrig%', '%xmrig%', 1000) as { detail: string }[]).map((r) => r.detail);
+  // The groups are only ever searched by id (the index's rows, the listed rows), never scanned.
+  assert.ok(!plan.some((d) => /^SCAN (a|alerts)\b/.test(d)), plan.join('\n'));
+  assert.ok(plan.some((d) => /^SCAN t\b/.test(d)), plan.join('\n'));
+  s.close();
+});

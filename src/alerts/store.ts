@@ -447,11 +447,13 @@ export class AlertStore implements AlertReader, AlertBackend {
       // The trigram index narrows LIKE to the rows holding every trigram of the text, but not
       // with an ESCAPE clause: that is only added when the text holds % or _ itself.
       const special = /[%_]/.test(text);
-      // Rows not yet in the index (src/alerts/text-index.ts) are matched from their own text.
+      // Rows not yet in the index (src/alerts/text-index.ts) are matched from their own text:
+      // the few listed rows first (CROSS JOIN keeps that order; with no statistics the planner
+      // scanned every group's text instead, 500 ms at 1M groups).
       const pattern = special ? likePattern(text) : `%${text}%`;
       const escape = special ? " ESCAPE '\\'" : '';
       return {
-        sql: `id IN (SELECT rowid FROM alerts_text WHERE output LIKE ?${escape} UNION ALL SELECT a.id FROM alerts_text_todo t JOIN alerts a ON a.id = t.id WHERE a.output LIKE ?${escape})`,
+        sql: `id IN (SELECT rowid FROM alerts_text WHERE output LIKE ?${escape} UNION ALL SELECT a.id FROM alerts_text_todo t CROSS JOIN alerts a ON a.id = t.id WHERE a.output LIKE ?${escape})`,
         params: [pattern, pattern],
       };
     });
