@@ -116,3 +116,19 @@ it('a stream of commits with no pause still checkpoints when the WAL passes the 
   cp.stop();
   db.close();
 });
+
+it('a pause timer that fires late (the event loop was held) waits a whole pause again before checkpointing', async () => {
+  const { db, path } = open();
+  const cp = new WalCheckpointer(db, path, { walBytes: 64 * 1024, quietMs: 40, hardWalBytes: 64 * 1024 * 1024 });
+  await fill(db, cp, 128 * 1024);
+  // The loop held for 10 pauses' worth right after the last commit: when the timer runs, no
+  // commit came "for a pause", but only because nothing could run.
+  const end = performance.now() + 400;
+  while (performance.now() < end) { /* held */ }
+  // Timers due are run in this turn's timer phase; the late one re-arms instead of checkpointing.
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(cp.count, 0, 'no checkpoint straight after the loop was held');
+  await until('a checkpoint after a real pause', () => cp.count === 1);
+  cp.stop();
+  db.close();
+});

@@ -91,16 +91,29 @@ export class WalCheckpointer {
     this.quiet ??= this.afterPause(this.quietMs);
   }
 
-  /** A timer that checkpoints once no commit came for quietMs, or waits out the rest of the pause. */
+  /**
+   * A timer that checkpoints once no commit came for quietMs, or waits out the rest of the pause.
+   * A timer that fires late (by a quarter of quietMs or more) says the event loop was held (the
+   * machine busy, a long task): the commits of that time may be events still waiting to be read,
+   * not a pause, so it waits a whole pause again. Seen once: a 33 ms checkpoint in the middle of
+   * an exec storm on a loaded host (issue 16).
+   */
   private afterPause(ms: number): NodeJS.Timeout {
+    const wait = Math.max(1, Math.ceil(ms));
+    const due = performance.now() + wait;
     const t = setTimeout(() => {
       this.quiet = undefined;
       // Gone or done already (the hard size's checkpoint came first).
       if (this.stopped || this.soon || this.walBytes() < this.floor + this.limit) return;
-      const since = performance.now() - this.lastCommit;
+      const now = performance.now();
+      if (now - due >= this.quietMs / 4) {
+        this.quiet = this.afterPause(this.quietMs);
+        return;
+      }
+      const since = now - this.lastCommit;
       if (since >= this.quietMs) this.checkpoint();
       else this.quiet = this.afterPause(this.quietMs - since);
-    }, Math.max(1, Math.ceil(ms)));
+    }, wait);
     // The agent's lifetime is not this timer's: a store closed with a WAL still waiting is
     // checkpointed by SQLite at close.
     t.unref();

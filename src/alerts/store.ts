@@ -18,6 +18,7 @@ import { fromJsonText, toJsonText } from '../engine/json.js';
 import { EDGE_SETS, type EdgeRow, rollupPlan, statsFromEdgeRows, TOP_N, type RollupRow } from './rollup.js';
 import { likePattern, whereClause } from './query-sql.js';
 import { SQLITE_ROLLUP_SCHEMA, SQLITE_ROLLUP_REBUILD } from './rollup-sqlite.js';
+import { DeferredTextIndex, migrateToDeferredTextIndex } from './text-index.js';
 
 export type { GroupUpdate, NewGroup, OutputCounters, PendingDelivery } from './backend.js';
 
@@ -62,13 +63,8 @@ CREATE INDEX IF NOT EXISTS alerts_open ON alerts(window_end) WHERE window_end IS
 -- detail=none: the trigram index answers LIKE '%text%' without positions. With positions (the
 -- default) every insert's cost grew with the index (3,000 rows/s at 50k rows, 370/s at 200k);
 -- without them it stays near 6,000/s at 300k.
+-- Written after the alert, in batches (src/alerts/text-index.ts keeps it and its todo list).
 CREATE VIRTUAL TABLE IF NOT EXISTS alerts_text USING fts5(output, content='alerts', content_rowid='id', tokenize='trigram', detail=none);
-CREATE TRIGGER IF NOT EXISTS alerts_text_ins AFTER INSERT ON alerts BEGIN
-  INSERT INTO alerts_text(rowid, output) VALUES (new.id, new.output);
-END;
-CREATE TRIGGER IF NOT EXISTS alerts_text_del AFTER DELETE ON alerts BEGIN
-  INSERT INTO alerts_text(alerts_text, rowid, output) VALUES ('delete', old.id, old.output);
-END;
 CREATE TABLE IF NOT EXISTS messages (
   id INTEGER PRIMARY KEY,
   alert_id INTEGER NOT NULL,
@@ -206,13 +202,18 @@ export class AlertStore implements AlertReader, AlertBackend {
     this.db.pragma('busy_timeout = 5000');
     this.migrateTextIndex();
     this.db.exec(SCHEMA);
+    migrateToDeferredTextIndex(this.db);
     this.migrateRollups();
     // No ANALYZE / PRAGMA optimize: statistics taken while the store is small (at its first open,
     // they say the full-text index is empty) make FTS5's own lookups pick scans as it grows, and
     // inserts slowed from 8,000/s to 1,700/s by 200k alerts. The queries are shaped so the plain
     // planner picks the right index (alerts_stats for ranges, ids first for pages).
     this.st = this.prepare();
+    this.textIndex = new DeferredTextIndex(this.db);
   }
+
+  /** The text index, written in batches after the alerts (the pipeline tells it of commits). */
+  readonly textIndex: DeferredTextIndex;
 
   /** Stores made before the text index dropped its positions: rebuild it once, the new way. */
   private migrateTextIndex(): void {
@@ -221,6 +222,8 @@ export class AlertStore implements AlertReader, AlertBackend {
     this.db.exec('DROP TABLE alerts_text');
     this.db.exec(SCHEMA);
     this.db.exec("INSERT INTO alerts_text(alerts_text) VALUES ('rebuild')");
+    // Every row is in the index now: none waits for it.
+    if (this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'alerts_text_todo'").get()) this.db.exec('DELETE FROM alerts_text_todo');
   }
 
   /** Stores made before the hourly rollups: count them once from the groups, then keep them up. */
@@ -444,7 +447,15 @@ export class AlertStore implements AlertReader, AlertBackend {
       // The trigram index narrows LIKE to the rows holding every trigram of the text, but not
       // with an ESCAPE clause: that is only added when the text holds % or _ itself.
       const special = /[%_]/.test(text);
-      return { sql: `id IN (SELECT rowid FROM alerts_text WHERE output LIKE ?${special ? " ESCAPE '\\'" : ''})`, params: [special ? likePattern(text) : `%${text}%`] };
+      // Rows not yet in the index (src/alerts/text-index.ts) are matched from their own text:
+      // the few listed rows first (CROSS JOIN keeps that order; with no statistics the planner
+      // scanned every group's text instead, 500 ms at 1M groups).
+      const pattern = special ? likePattern(text) : `%${text}%`;
+      const escape = special ? " ESCAPE '\\'" : '';
+      return {
+        sql: `id IN (SELECT rowid FROM alerts_text WHERE output LIKE ?${escape} UNION ALL SELECT a.id FROM alerts_text_todo t CROSS JOIN alerts a ON a.id = t.id WHERE a.output LIKE ?${escape})`,
+        params: [pattern, pattern],
+      };
     });
   }
 
@@ -560,6 +571,7 @@ export class AlertStore implements AlertReader, AlertBackend {
   }
 
   close(): void {
+    this.textIndex.stop();
     if (this.db.open) this.db.close();
   }
 }

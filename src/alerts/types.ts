@@ -90,6 +90,8 @@ export interface Output {
   /** Unique among the configured outputs: deliveries are kept per name. */
   readonly name: string;
   send(msg: AlertMessage): Promise<void>;
+  /** Do what sending `msg` would do, short of sending it (the pipeline warms its alert path at start). */
+  warm?(msg: AlertMessage): void;
   /** Release connections; pending deliveries stay in the store for the next start. */
   close(): Promise<void>;
 }

@@ -21,5 +21,10 @@ export class StdoutOutput extends FilteredOutput {
     });
   }
 
+  /** The line rendered and dropped (AlertPipeline.warm). */
+  warm(msg: AlertMessage): void {
+    if (this.wants(msg)) renderLine(msg, this.format);
+  }
+
   async close(): Promise<void> {}
 }
