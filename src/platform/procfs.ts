@@ -18,7 +18,7 @@
  * `procRoot` (default '/proc') lets tests point the reader at a fake tree in a temp dir.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync, readlinkSync, readSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readlinkSync, readSync, readdirSync, statSync } from 'node:fs';
 import { open as openAsync, readlink as readlinkAsync, readdir as readdirAsync, stat as statAsync } from 'node:fs/promises';
 
 export interface ProcfsOptions {
@@ -456,12 +456,22 @@ function quietly<T>(fn: () => T): T | undefined {
 }
 
 /**
+ * Open a file of a process that is likely gone already (its exit noticed): a failed openSync()
+ * costs the Error Node builds for it (~10 µs; under the proc connector, a storm of short commands
+ * makes one per exec whose exit came with it, issue 16), existsSync() does not throw. The process
+ * may still go between the two calls: openSync() stays guarded.
+ */
+function openIfThere(path: string): number | undefined {
+  return existsSync(path) ? quietly(() => openSync(path, 'r')) : undefined;
+}
+
+/**
  * Read up to `max` bytes of a file into SCRATCH (a bigger buffer only past 64 KiB) and hand them
  * to `take`, which must copy what it keeps. procfs files report size 0, so read until EOF (or,
  * `wholeAtOnce`, until a read leaves room in the buffer).
  */
-function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: number) => T, wholeAtOnce = false): T | undefined {
-  const fd = quietly(() => openSync(path, 'r'));
+function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: number) => T, wholeAtOnce = false, likelyGone = false): T | undefined {
+  const fd = likelyGone ? openIfThere(path) : quietly(() => openSync(path, 'r'));
   if (fd === undefined) return undefined;
   try {
     return readFdWith(fd, max, take, wholeAtOnce, false);
@@ -553,8 +563,8 @@ export function readSmallSync(path: string): string | undefined {
  * reached the end, so no second read is made to find EOF. Not for multi-record files such as
  * mountinfo, whose reads stop at a page.
  */
-function readRecordSync(path: string): string | undefined {
-  return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n), true);
+function readRecordSync(path: string, likelyGone = false): string | undefined {
+  return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n), true, likelyGone);
 }
 
 export async function readSmall(path: string): Promise<string | undefined> {
@@ -691,7 +701,8 @@ function settledSync(pid: number, opts: ReadOptions, readRest: (dir: string) => 
  */
 function exitedSync(pid: number, opts: ReadOptions): ProcFiles {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
-  const stat = readRecordSync(`${dir}/stat`);
+  // Most often reaped already: no Error built for it (openIfThere).
+  const stat = readRecordSync(`${dir}/stat`, true);
   if (stat === undefined) return { pid };
   return {
     pid,
