@@ -723,6 +723,40 @@ test('isSelf: the agent\'s tree, answered the same after an ancestor outside it 
   }
 });
 
+test('isSelf: ancestors outside the agent remembered each for itself (two busy parents), and a reused pid of either is a new process', async () => {
+  const w = world();
+  const table = fakeTable(w, { selfPid: 550, exitGraceMs: 0 });
+  try {
+    table.seed();
+    await table.onNotice(fork(551, 550));
+    await table.onNotice(fork(610, 1));
+    await table.onNotice(fork(611, 610));
+    await table.onNotice(fork(701, 600));
+    // Children of two parents outside the agent, in turns (two exec storms at once), and the agent's.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(table.isSelf(701), false, "bash's child");
+      assert.equal(table.isSelf(611), false, "the other shell's child");
+      assert.equal(table.isSelf(551), true, "the agent's child");
+      assert.equal(table.isSelf(610), false);
+      assert.equal(table.isSelf(600), false);
+    }
+    // Each remembered parent's pid goes to a child of the agent's: the new process is the agent's,
+    // and so, as the table links them, are the children of the pid; the other parent's stay outside.
+    await table.onNotice(exit(600));
+    await table.onNotice(fork(600, 551));
+    assert.equal(table.isSelf(600), true, 'a new process under the pid');
+    assert.equal(table.isSelf(701), true, 'its ancestry goes through the new process');
+    assert.equal(table.isSelf(611), false, 'the other parent is still remembered outside');
+    await table.onNotice(exit(610));
+    await table.onNotice(fork(610, 551));
+    assert.equal(table.isSelf(611), true);
+    assert.equal(table.isSelf(700), true, "bash's first child, through the new 600");
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
 // ---- the real /proc ------------------------------------------------------------------------------
 
 async function spawned(cmd: string, args: string[], cwd: string): Promise<ChildProcess> {

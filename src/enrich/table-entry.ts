@@ -66,6 +66,8 @@ export class Entry implements EntryFacts {
   linkedAt = -1;
   /** Some entry's `parent` pointed at this one's info: replacing or dropping it changes ancestries. */
   isParent = false;
+  /** isSelf() found this process outside the agent's tree (process-table.ts isSelf). */
+  outsideSelf = false;
   private own: ProcessInfo | undefined = undefined;
   private fork: ForkImage | undefined = undefined;
 
