@@ -52,6 +52,7 @@ import { UserDb, type UserScope } from './users.js';
 import { sharedEnv } from './shared-env.js';
 import { forkSettled } from './proc-fork.js';
 import { clearLeaders, Entry } from './table-entry.js';
+import { PidMap } from './pid-map.js';
 
 export interface ProcessTableOptions {
   /** Where procfs is mounted (default '/proc'). */
@@ -164,7 +165,8 @@ export class ProcessTable {
   /** The last fork read put off (readForkLater): they run in order, so awaiting it awaits them all. */
   private forkReads: Promise<void> | undefined;
 
-  private readonly entries = new Map<number, Entry>();
+  /** pid → Entry, with the pids looked up lately a slot away (pid-map.ts). */
+  private readonly entries = new PidMap<Entry>();
   /** Per-pid tail of the notice queue. */
   private readonly chains = new Map<number, Promise<void>>();
   /** Numbers the notices in arrival order (see exitedSince). */
