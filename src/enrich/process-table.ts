@@ -302,7 +302,10 @@ export class ProcessTable {
   /** put() when the caller has the pid's entry at hand (`old`, undefined: none): one lookup fewer per exec. */
   private replace(pid: number, e: Entry, old: Entry | undefined): void {
     if (old !== undefined) {
-      if (old !== e) this.unlinked(old);
+      if (old !== e) {
+        this.unlinked(old);
+        old.left = true;
+      }
       // An exec that replaces the image its fork put (a moment ago, as a rule) keeps the fork's
       // place: a delete and a set would take one more slot of the map's table per exec, which
       // then grows and is rebuilt twice as often (garbage per exec, issue 16).
@@ -313,7 +316,9 @@ export class ProcessTable {
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined || oldest === pid) break;
-      this.unlinked(this.entries.get(oldest));
+      const gone = this.entries.get(oldest);
+      this.unlinked(gone);
+      if (gone) gone.left = true;
       this.entries.delete(oldest);
       this.counters.evictions++;
     }
@@ -322,6 +327,7 @@ export class ProcessTable {
   /** Drop an entry from the table. */
   private drop(pid: number, e: Entry): void {
     this.unlinked(e);
+    e.left = true;
     this.entries.delete(pid);
   }
 
@@ -365,9 +371,9 @@ export class ProcessTable {
       const e = this.exiting[this.exitHead]!;
       if (!force && e.exitAt !== undefined && e.exitAt > now) break;
       this.exitHead++;
-      // Unless the pid already belongs to a new process.
-      const pid = e.pid;
-      if (this.entries.get(pid) === e) this.drop(pid, e);
+      // Unless the pid already belongs to a new process (`left`: no lookup of a pid last seen
+      // seconds ago, in a table of thousands).
+      if (!e.left) this.drop(e.pid, e);
     }
     if (this.exitHead === this.exiting.length) {
       this.exiting = [];

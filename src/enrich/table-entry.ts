@@ -68,6 +68,8 @@ export class Entry implements EntryFacts {
   isParent = false;
   /** isSelf() found this process outside the agent's tree (process-table.ts isSelf). */
   outsideSelf = false;
+  /** No longer the table's entry for its pid: replaced, dropped or evicted (process-table.ts). */
+  left = false;
   private own: ProcessInfo | undefined = undefined;
   private fork: ForkImage | undefined = undefined;
 
