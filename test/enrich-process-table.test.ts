@@ -572,6 +572,30 @@ test('applyNow drops exited entries past their grace as notices keep coming, wit
   }
 });
 
+test("an exited process's grace ends without taking the new process its pid went to", () => {
+  const w = world();
+  let now = 10_000;
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 5000, now: () => now });
+  try {
+    table.seed();
+    const t0 = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
+    table.applyNow({ ...fork(800, 700), startTs: t0, vpid: 9 });
+    table.applyNow({ ...fork(801, 700), startTs: t0, vpid: 10 });
+    table.applyNow(exit(800));
+    table.applyNow(exit(801));
+    // 800 goes to a new process during the old one's grace (pid_max wrapped); 801 does not.
+    table.applyNow({ ...fork(800, 600), startTs: t0 + 1_000_000_000n, vpid: 11 });
+    now += 5001;
+    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    assert.equal(table.get(801), undefined, 'the other exited process: gone after its grace');
+    assert.equal(table.get(800)?.ppid, 600, 'the new process under the pid stays');
+    assert.equal(table.get(800)?.start_ts, t0 + 1_000_000_000n);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
 test('garbage in /proc gives undefined, not exceptions', async () => {
   const w = world();
   const table = fakeTable(w);
@@ -717,6 +741,40 @@ test('isSelf: the agent\'s tree, answered the same after an ancestor outside it 
     await table.onNotice(fork(600, 552));
     assert.equal(table.isSelf(600), true, 'a new process under the pid');
     assert.equal(table.isSelf(700), true, 'its ancestry goes through the new process');
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('isSelf: ancestors outside the agent remembered each for itself (two busy parents), and a reused pid of either is a new process', async () => {
+  const w = world();
+  const table = fakeTable(w, { selfPid: 550, exitGraceMs: 0 });
+  try {
+    table.seed();
+    await table.onNotice(fork(551, 550));
+    await table.onNotice(fork(610, 1));
+    await table.onNotice(fork(611, 610));
+    await table.onNotice(fork(701, 600));
+    // Children of two parents outside the agent, in turns (two exec storms at once), and the agent's.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(table.isSelf(701), false, "bash's child");
+      assert.equal(table.isSelf(611), false, "the other shell's child");
+      assert.equal(table.isSelf(551), true, "the agent's child");
+      assert.equal(table.isSelf(610), false);
+      assert.equal(table.isSelf(600), false);
+    }
+    // Each remembered parent's pid goes to a child of the agent's: the new process is the agent's,
+    // and so, as the table links them, are the children of the pid; the other parent's stay outside.
+    await table.onNotice(exit(600));
+    await table.onNotice(fork(600, 551));
+    assert.equal(table.isSelf(600), true, 'a new process under the pid');
+    assert.equal(table.isSelf(701), true, 'its ancestry goes through the new process');
+    assert.equal(table.isSelf(611), false, 'the other parent is still remembered outside');
+    await table.onNotice(exit(610));
+    await table.onNotice(fork(610, 551));
+    assert.equal(table.isSelf(611), true);
+    assert.equal(table.isSelf(700), true, "bash's first child, through the new 600");
   } finally {
     table.close();
     w.cleanup();

@@ -116,3 +116,34 @@ test("a container's files are read once for all its processes, and again when th
     rmSync(t.root, { recursive: true, force: true });
   }
 });
+
+test("names(): a process's five names at once, as user() and group() give them, kept while the ids and files stay", () => {
+  const t = tree();
+  try {
+    let now = 1_000_000;
+    const db = new UserDb({ hostRoot: t.host, checkIntervalMs: 1000, now: () => now });
+    const alice = db.names(1000, 1000, 1000);
+    assert.deepEqual({ ...alice }, { user: 'alice', homedir: '/home/alice', shell: '/bin/zsh', group: 'alice', loginname: 'alice' });
+    assert.equal(db.names(1000, 1000, 1000), alice, 'the same ids again: the same answer');
+    assert.deepEqual({ ...db.names(0, 103, -1) }, { user: 'root', homedir: '/root', shell: '/bin/bash', group: 'systemd-resolve', loginname: undefined }, 'no login uid: no login name');
+    assert.deepEqual({ ...db.names(4242, 4242, 101) }, { user: undefined, homedir: undefined, shell: undefined, group: undefined, loginname: 'systemd-resolve' }, 'unknown ids, a known login uid');
+    assert.deepEqual({ ...db.names(undefined, undefined, undefined) }, { user: undefined, homedir: undefined, shell: undefined, group: undefined, loginname: undefined });
+    // In a container: its own files, the host's where it has none (as user()/group()).
+    const scope = { key: 'abc', root: t.ctr };
+    assert.deepEqual({ ...db.names(101, 101, 0, scope) }, { user: 'nginx', homedir: '/var/cache/nginx', shell: '/sbin/nologin', group: 'nginx', loginname: 'root' });
+    assert.equal(db.names(1000, 0, -1, scope).user, undefined, "the host's alice is not this container's uid 1000");
+    assert.equal(db.names(101, 0, -1, { key: 'def', root: t.distroless }).user, 'systemd-resolve', 'no /etc/passwd in the image');
+    // The same ids on the host again after the files changed: the new names, not the kept answer.
+    assert.equal(db.names(1000, 1000, 1000), db.names(1000, 1000, 1000));
+    writeFileSync(join(t.host, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob:/bin/sh\n');
+    writeFileSync(join(t.host, 'etc/group'), 'root:x:0:\nbobs:x:1000:\n');
+    utimesSync(join(t.host, 'etc/passwd'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    utimesSync(join(t.host, 'etc/group'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    assert.equal(db.names(1000, 1000, 1000).user, 'alice', 'not re-checked within the interval');
+    now += 1000;
+    assert.deepEqual({ ...db.names(1000, 1000, 1000) }, { user: 'bob', homedir: '/home/bob', shell: '/bin/sh', group: 'bobs', loginname: 'bob' });
+    assert.equal(db.user(1000)?.name, 'bob');
+  } finally {
+    rmSync(t.root, { recursive: true, force: true });
+  }
+});

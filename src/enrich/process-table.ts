@@ -52,6 +52,7 @@ import { UserDb, type UserScope } from './users.js';
 import { sharedEnv } from './shared-env.js';
 import { forkSettled } from './proc-fork.js';
 import { clearLeaders, Entry } from './table-entry.js';
+import { PidMap } from './pid-map.js';
 
 export interface ProcessTableOptions {
   /** Where procfs is mounted (default '/proc'). */
@@ -149,8 +150,6 @@ export class ProcessTable {
   private readonly kernelExecs: boolean;
   /** Container by cgroup id, for kernel-described execs (a cgroup's path never changes its container). */
   private readonly cgroupIds = new Map<string, CgroupContainer | undefined>();
-  /** The last ancestor isSelf() found outside the agent's tree (see there). */
-  private notSelf: Entry | undefined;
   /** walkAncestry()'s pids seen and entries linked (synchronous, so one array each serves every walk). */
   private readonly seenScratch: number[] = [];
   private readonly pathScratch: Entry[] = [];
@@ -166,7 +165,8 @@ export class ProcessTable {
   /** The last fork read put off (readForkLater): they run in order, so awaiting it awaits them all. */
   private forkReads: Promise<void> | undefined;
 
-  private readonly entries = new Map<number, Entry>();
+  /** pid → Entry, with the pids looked up lately a slot away (pid-map.ts). */
+  private readonly entries = new PidMap<Entry>();
   /** Per-pid tail of the notice queue. */
   private readonly chains = new Map<number, Promise<void>>();
   /** Numbers the notices in arrival order (see exitedSince). */
@@ -228,12 +228,13 @@ export class ProcessTable {
   /** user, group, homedir, shell, loginname from the ids on `info`, in the process's container. */
   private nameUsers(info: ProcessInfo, scope: UserScope | undefined): void {
     if (!this.users) return;
-    const u = this.users.user(info.uid, scope);
-    info.user = u?.name;
-    info.homedir = u?.home;
-    info.shell = u?.shell;
-    info.group = this.users.group(info.gid, scope);
-    info.loginname = info.loginuid !== undefined && info.loginuid >= 0 ? this.users.user(info.loginuid, scope)?.name : undefined;
+    // One answer for all five (users.ts names()): an exec storm's commands share it.
+    const n = this.users.names(info.uid, info.gid, info.loginuid, scope);
+    info.user = n.user;
+    info.homedir = n.homedir;
+    info.shell = n.shell;
+    info.group = n.group;
+    info.loginname = n.loginname;
   }
 
   /** A fresh entry from a full /proc read. */
@@ -295,9 +296,16 @@ export class ProcessTable {
 
   /** Put an entry in the table, evicting the least recently set ones beyond maxEntries (an exec that replaces its fork's image counts as set at the fork). */
   private put(pid: number, e: Entry): void {
-    const old = this.entries.get(pid);
+    this.replace(pid, e, this.entries.get(pid));
+  }
+
+  /** put() when the caller has the pid's entry at hand (`old`, undefined: none): one lookup fewer per exec. */
+  private replace(pid: number, e: Entry, old: Entry | undefined): void {
     if (old !== undefined) {
-      if (old !== e) this.unlinked(old);
+      if (old !== e) {
+        this.unlinked(old);
+        old.left = true;
+      }
       // An exec that replaces the image its fork put (a moment ago, as a rule) keeps the fork's
       // place: a delete and a set would take one more slot of the map's table per exec, which
       // then grows and is rebuilt twice as often (garbage per exec, issue 16).
@@ -308,7 +316,9 @@ export class ProcessTable {
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined || oldest === pid) break;
-      this.unlinked(this.entries.get(oldest));
+      const gone = this.entries.get(oldest);
+      this.unlinked(gone);
+      if (gone) gone.left = true;
       this.entries.delete(oldest);
       this.counters.evictions++;
     }
@@ -317,6 +327,7 @@ export class ProcessTable {
   /** Drop an entry from the table. */
   private drop(pid: number, e: Entry): void {
     this.unlinked(e);
+    e.left = true;
     this.entries.delete(pid);
   }
 
@@ -360,9 +371,9 @@ export class ProcessTable {
       const e = this.exiting[this.exitHead]!;
       if (!force && e.exitAt !== undefined && e.exitAt > now) break;
       this.exitHead++;
-      // Unless the pid already belongs to a new process.
-      const pid = e.pid;
-      if (this.entries.get(pid) === e) this.drop(pid, e);
+      // Unless the pid already belongs to a new process (`left`: no lookup of a pid last seen
+      // seconds ago, in a table of thousands).
+      if (!e.left) this.drop(e.pid, e);
     }
     if (this.exitHead === this.exiting.length) {
       this.exiting = [];
@@ -451,7 +462,8 @@ export class ProcessTable {
    * kernel's view already: its process was built from the exec record alone.
    */
   applyNow(n: ProcNotice): SyscallEvent | null | undefined {
-    if (this.chains.has(n.pid)) return undefined;
+    // (The size first: under an exec storm no pid has a notice pending, and a lookup per notice in an empty map is not free.)
+    if (this.chains.size !== 0 && this.chains.has(n.pid)) return undefined;
     this.startSweeper();
     // A look at the clock every SWEEP_EVERY notices, not each: under an exec storm there is always
     // an exited entry waiting out its grace, and reading the time was a visible part of a notice.
@@ -489,7 +501,8 @@ export class ProcessTable {
   private execNow(n: ProcNotice): SyscallEvent | undefined {
     const k = n.exec;
     if (!k?.facts || !this.kernelExecs) return undefined;
-    const e = this.describedEntry(n.pid, k, k.facts, this.entries.get(n.pid));
+    const prior = this.entries.get(n.pid);
+    const e = this.describedEntry(n.pid, k, k.facts, prior);
     // A host process has no container to wait for, nor has one the runtime already answered for:
     // only an exec into a container whose lookup is in flight waits (containerWaitMs) on onNotice.
     if (e.cgroup && !this.containers.answersNow(e.cgroup, this.containerWaitMs)) return undefined;
@@ -497,7 +510,8 @@ export class ProcessTable {
     this.noticeSeq++;
     this.counters.execs++;
     this.counters.described++;
-    this.put(n.pid, e);
+    // Nothing since the lookup above changed the table (linkNow reads nothing in).
+    this.replace(n.pid, e, prior);
     // A new version of the file: hash it unless the process is gone by the time the notices that
     // came with this one are applied (a short-lived command: no read of its exe).
     if (e.info.exe_sha256 === undefined && this.hashEnabled) {
@@ -758,8 +772,9 @@ export class ProcessTable {
     const parent = this.entries.get(n.ppid);
     if (!parent || n.startTs === undefined || n.vpid === undefined) return false;
     this.counters.forks++;
-    this.countReuse(this.entries.get(n.pid), n.startTs);
-    this.putForked(n, n.ppid, parent, n.startTs);
+    const prior = this.entries.get(n.pid);
+    this.countReuse(prior, n.startTs);
+    this.putForkImage(n, n.ppid, parent, n.startTs, prior);
     return true;
   }
 
@@ -769,12 +784,8 @@ export class ProcessTable {
    * children exec first, and the exec replaces it.
    */
   private putForked(n: ProcNotice, ppid: number, parent: Entry, startTs: bigint | undefined, stat?: ProcStat, status?: ProcStatus): void {
+    if (!stat && !status) return this.putForkImage(n, ppid, parent, startTs, this.entries.get(n.pid));
     const p = parent.info;
-    if (!stat && !status) {
-      const image = { of: p, pid: n.pid, ppid, startTs: startTs ?? n.ts, vpid: n.vpid, cwd: p.cwd };
-      this.put(n.pid, Entry.forked(image, parent, startTs !== undefined));
-      return;
-    }
     // A plain copy, then stores (see Entry's build()).
     const info: ProcessInfo = { ...p };
     info.pid = n.pid;
@@ -798,6 +809,13 @@ export class ProcessTable {
       info.vtid = last(status?.nspid) ?? info.vpid;
     }
     this.put(n.pid, new Entry(info, { ...parent, exactStart: startTs !== undefined }));
+  }
+
+  /** putForked() without a read of the child: its parent's image, built if ever read (table-entry.ts); `old` is the pid's entry now. */
+  private putForkImage(n: ProcNotice, ppid: number, parent: Entry, startTs: bigint | undefined, old: Entry | undefined): void {
+    const p = parent.info;
+    const image = { of: p, pid: n.pid, ppid, startTs: startTs ?? n.ts, vpid: n.vpid, cwd: p.cwd };
+    this.replace(n.pid, Entry.forked(image, parent, startTs !== undefined), old);
   }
 
   private onExit(n: ProcNotice): void {
@@ -1045,8 +1063,9 @@ export class ProcessTable {
       const e = this.entries.get(cur);
       // An ancestor found not to be ours before: nor is anything below it whose walk got here
       // without meeting the agent (an exec storm's commands share their parent: a step, not the
-      // whole ancestry, per event).
-      if (e !== undefined && e === this.notSelf) return false;
+      // whole ancestry, per event). Each parent remembers for itself: a host's several busy
+      // parents (shells, build tools, the storms of issue 16) do not take turns at one memo.
+      if (e !== undefined && e.outsideSelf) return false;
       if (depth === 1) parent = e;
       const ppid = e?.ppid ?? readStatSync(cur, { procRoot: this.procRoot, clkTck: this.clkTck })?.stat.ppid;
       // Unknown: a hole in the ancestry, nothing to remember.
@@ -1058,7 +1077,7 @@ export class ProcessTable {
     }
     // Sound to remember: a process outside the agent's tree never enters it (the agent is no
     // subreaper, so nothing is reparented to it), and a new process under the pid is a new Entry.
-    if (parent) this.notSelf = parent;
+    if (parent) parent.outsideSelf = true;
     return false;
   }
 }

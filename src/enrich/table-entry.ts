@@ -66,6 +66,10 @@ export class Entry implements EntryFacts {
   linkedAt = -1;
   /** Some entry's `parent` pointed at this one's info: replacing or dropping it changes ancestries. */
   isParent = false;
+  /** isSelf() found this process outside the agent's tree (process-table.ts isSelf). */
+  outsideSelf = false;
+  /** No longer the table's entry for its pid: replaced, dropped or evicted (process-table.ts). */
+  left = false;
   private own: ProcessInfo | undefined = undefined;
   private fork: ForkImage | undefined = undefined;
 

@@ -32,6 +32,15 @@ export interface UserDbOptions {
   now?: () => number;
 }
 
+/** The names of a process's ids (ProcessInfo's user, homedir, shell, group, loginname). */
+export interface ProcessNames {
+  readonly user?: string;
+  readonly homedir?: string;
+  readonly shell?: string;
+  readonly group?: string;
+  readonly loginname?: string;
+}
+
 /** Where to look: undefined for the host, else a container's root as seen from here. */
 export interface UserScope {
   /** Cache key for this root (the container id): many pids share one container's files. */
@@ -166,12 +175,26 @@ export class UserDb {
     return f;
   }
 
-  private hostPasswd(): Map<number, UserEntry> | null {
-    return this.host.passwd.get(this.hostPasswdPath, this.now(), this.interval);
+  /** The passwd map that answers for `files` (a container's; undefined: the host's), the host's when the container's cannot be read. */
+  private passwdOf(files: RootFiles | undefined, scope: UserScope | undefined, now: number): Map<number, UserEntry> | null {
+    if (files && scope) {
+      // The path is built only when the container's file is due a check.
+      let map = files.passwd.fresh(now, this.interval);
+      if (map === undefined) map = files.passwd.get(`${scope.root.replace(/\/+$/, '')}/etc/passwd`, now, this.interval, true);
+      // A readable container file is authoritative: a uid it lacks has no name in there, and
+      // the host's user with the same number is somebody else.
+      if (map !== null) return map;
+    }
+    return this.host.passwd.get(this.hostPasswdPath, now, this.interval);
   }
 
-  private hostGroup(): Map<number, string> | null {
-    return this.host.group.get(this.hostGroupPath, this.now(), this.interval);
+  private groupOf(files: RootFiles | undefined, scope: UserScope | undefined, now: number): Map<number, string> | null {
+    if (files && scope) {
+      let map = files.group.fresh(now, this.interval);
+      if (map === undefined) map = files.group.get(`${scope.root.replace(/\/+$/, '')}/etc/group`, now, this.interval, true);
+      if (map !== null) return map;
+    }
+    return this.host.group.get(this.hostGroupPath, now, this.interval);
   }
 
   /**
@@ -180,30 +203,48 @@ export class UserDb {
    */
   user(uid: number | undefined, scope?: UserScope): UserEntry | undefined {
     if (uid === undefined || uid < 0) return undefined;
-    if (scope) {
-      const files = this.filesFor(scope);
-      const now = this.now();
-      // The path is built only when the container's file is due a check.
-      let map = files.passwd.fresh(now, this.interval);
-      if (map === undefined) map = files.passwd.get(`${scope.root.replace(/\/+$/, '')}/etc/passwd`, now, this.interval, true);
-      // A readable container file is authoritative: a uid it lacks has no name in there, and
-      // the host's user with the same number is somebody else.
-      if (map !== null) return map.get(uid);
-    }
-    return this.hostPasswd()?.get(uid);
+    return this.passwdOf(scope && this.filesFor(scope), scope, this.now())?.get(uid);
   }
 
   group(gid: number | undefined, scope?: UserScope): string | undefined {
     if (gid === undefined || gid < 0) return undefined;
-    if (scope) {
-      const files = this.filesFor(scope);
-      const now = this.now();
-      let map = files.group.fresh(now, this.interval);
-      if (map === undefined) map = files.group.get(`${scope.root.replace(/\/+$/, '')}/etc/group`, now, this.interval, true);
-      if (map !== null) return map.get(gid);
-    }
-    return this.hostGroup()?.get(gid);
+    return this.groupOf(scope && this.filesFor(scope), scope, this.now())?.get(gid);
   }
+
+  /**
+   * Every name of a process at once (user(uid), its home and shell, group(gid), user(loginuid)'s
+   * name), as those give them: one look at the clock and the files, not three. The answer is kept
+   * and given again while the ids and the parsed files are the same (an exec storm's commands run
+   * as one user: issue 16); it is shared, never to be changed.
+   */
+  names(uid: number | undefined, gid: number | undefined, loginuid: number | undefined, scope?: UserScope): ProcessNames {
+    const files = scope && this.filesFor(scope);
+    const now = this.now();
+    const pw = this.passwdOf(files, scope, now);
+    const gr = this.groupOf(files, scope, now);
+    const l = this.lastNames;
+    if (l.pw === pw && l.gr === gr && l.uid === uid && l.gid === gid && l.loginuid === loginuid) return l.names;
+    const u = uid === undefined || uid < 0 ? undefined : pw?.get(uid);
+    const names: ProcessNames = Object.freeze({
+      user: u?.name,
+      homedir: u?.home,
+      shell: u?.shell,
+      group: gid === undefined || gid < 0 ? undefined : gr?.get(gid),
+      loginname: loginuid === undefined || loginuid < 0 ? undefined : pw?.get(loginuid)?.name,
+    });
+    this.lastNames = { pw, gr, uid, gid, loginuid, names };
+    return names;
+  }
+
+  /** names()'s last answer and what it was made from (maps by identity: a re-read file is a new map). */
+  private lastNames: {
+    pw: Map<number, UserEntry> | null | undefined;
+    gr: Map<number, string> | null | undefined;
+    uid: number | undefined;
+    gid: number | undefined;
+    loginuid: number | undefined;
+    names: ProcessNames;
+  } = { pw: undefined, gr: undefined, uid: undefined, gid: undefined, loginuid: undefined, names: Object.freeze({}) };
 
   /** Forget a container's files (it was removed). */
   forget(key: string): void {
