@@ -551,6 +551,11 @@ test('ancestry: a walk that stops at an ancestor walked before still follows an 
   }
 });
 
+/** Notices enough for applyNow() to sweep (it looks at the clock every few): uid changes of pid 1. */
+function moreNotices(table: ProcessTable): void {
+  for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+}
+
 test('applyNow drops exited entries past their grace as notices keep coming, without the sweeper', () => {
   const w = world();
   let now = 10_000;
@@ -561,10 +566,10 @@ test('applyNow drops exited entries past their grace as notices keep coming, wit
     table.applyNow({ ...fork(800, 700), startTs: t0, vpid: 9 });
     table.applyNow(exit(800));
     now += 4999;
-    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    moreNotices(table);
     assert.equal(table.get(800)?.name, 'sh', 'in its grace');
     now += 2;
-    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    moreNotices(table);
     assert.equal(table.get(800), undefined, 'gone after it');
   } finally {
     table.close();
@@ -586,7 +591,7 @@ test("an exited process's grace ends without taking the new process its pid went
     // 800 goes to a new process during the old one's grace (pid_max wrapped); 801 does not.
     table.applyNow({ ...fork(800, 600), startTs: t0 + 1_000_000_000n, vpid: 11 });
     now += 5001;
-    for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
+    moreNotices(table);
     assert.equal(table.get(801), undefined, 'the other exited process: gone after its grace');
     assert.equal(table.get(800)?.ppid, 600, 'the new process under the pid stays');
     assert.equal(table.get(800)?.start_ts, t0 + 1_000_000_000n);

@@ -72,6 +72,7 @@ export class DeferredTextIndex {
   /** performance.now() when the oldest row now waiting was committed (undefined: none known). */
   private oldest: number | undefined;
   private stopped = false;
+  private readonly log: Logger | undefined;
   /** Batches written (tests). */
   batches = 0;
 
@@ -88,8 +89,6 @@ export class DeferredTextIndex {
       waiting: db.prepare('SELECT COUNT(*) AS n FROM alerts_text_todo'),
     };
   }
-
-  private readonly log: Logger | undefined;
 
   /** Rows stored and not yet in the index. */
   waiting(): number {

@@ -302,10 +302,7 @@ export class ProcessTable {
   /** put() when the caller has the pid's entry at hand (`old`, undefined: none): one lookup fewer per exec. */
   private replace(pid: number, e: Entry, old: Entry | undefined): void {
     if (old !== undefined) {
-      if (old !== e) {
-        this.unlinked(old);
-        old.left = true;
-      }
+      if (old !== e) this.leaves(old);
       // An exec that replaces the image its fork put (a moment ago, as a rule) keeps the fork's
       // place: a delete and a set would take one more slot of the map's table per exec, which
       // then grows and is rebuilt twice as often (garbage per exec, issue 16).
@@ -317,8 +314,7 @@ export class ProcessTable {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined || oldest === pid) break;
       const gone = this.entries.get(oldest);
-      this.unlinked(gone);
-      if (gone) gone.left = true;
+      if (gone) this.leaves(gone);
       this.entries.delete(oldest);
       this.counters.evictions++;
     }
@@ -326,14 +322,19 @@ export class ProcessTable {
 
   /** Drop an entry from the table. */
   private drop(pid: number, e: Entry): void {
-    this.unlinked(e);
-    e.left = true;
+    this.leaves(e);
     this.entries.delete(pid);
   }
 
+  /** `e` is no longer the table's entry for its pid (replaced, dropped or evicted). */
+  private leaves(e: Entry): void {
+    this.unlinked(e);
+    e.left = true;
+  }
+
   /** `e` leaves the table, gives way to another entry or takes a new ProcessInfo (see linkEpoch). */
-  private unlinked(e: Entry | undefined): void {
-    if (e?.isParent) this.linkEpoch++;
+  private unlinked(e: Entry): void {
+    if (e.isParent) this.linkEpoch++;
   }
 
   // ---- seeding ---------------------------------------------------------------------------------

@@ -137,12 +137,14 @@ interface RootFiles {
   group: FileCache<Map<number, string>>;
 }
 
+/** What a RootFiles cache holds once parsed. */
+type FileData<K extends keyof RootFiles> = RootFiles[K] extends FileCache<infer T> ? T : never;
+
 const newRootFiles = (): RootFiles => ({ passwd: new FileCache(parsePasswd), group: new FileCache(parseGroup) });
 
 export class UserDb {
-  private readonly hostRoot: string;
-  private readonly hostPasswdPath: string;
-  private readonly hostGroupPath: string;
+  /** The host's files' paths (asked per exec: built once). */
+  private readonly hostPaths: Record<keyof RootFiles, string>;
   private readonly interval: number;
   private readonly maxContainers: number;
   private readonly now: () => number;
@@ -151,10 +153,8 @@ export class UserDb {
   private readonly containers = new Map<string, RootFiles>();
 
   constructor(opts: UserDbOptions = {}) {
-    this.hostRoot = (opts.hostRoot ?? '/').replace(/\/+$/, '');
-    // Asked per exec: built once.
-    this.hostPasswdPath = `${this.hostRoot}/etc/passwd`;
-    this.hostGroupPath = `${this.hostRoot}/etc/group`;
+    const root = (opts.hostRoot ?? '/').replace(/\/+$/, '');
+    this.hostPaths = { passwd: `${root}/etc/passwd`, group: `${root}/etc/group` };
     this.interval = opts.checkIntervalMs ?? 1000;
     this.maxContainers = opts.maxContainers ?? 256;
     this.now = opts.now ?? Date.now;
@@ -175,26 +175,21 @@ export class UserDb {
     return f;
   }
 
-  /** The passwd map that answers for `files` (a container's; undefined: the host's), the host's when the container's cannot be read. */
-  private passwdOf(files: RootFiles | undefined, scope: UserScope | undefined, now: number): Map<number, UserEntry> | null {
+  /**
+   * The parsed `which` file that answers for `files` (a container's; undefined: the host's), the
+   * host's when the container's cannot be read.
+   */
+  private fileOf<K extends keyof RootFiles>(which: K, files: RootFiles | undefined, scope: UserScope | undefined, now: number): FileData<K> | null {
     if (files && scope) {
+      const cache = files[which] as FileCache<FileData<K>>;
       // The path is built only when the container's file is due a check.
-      let map = files.passwd.fresh(now, this.interval);
-      if (map === undefined) map = files.passwd.get(`${scope.root.replace(/\/+$/, '')}/etc/passwd`, now, this.interval, true);
-      // A readable container file is authoritative: a uid it lacks has no name in there, and
-      // the host's user with the same number is somebody else.
+      let map = cache.fresh(now, this.interval);
+      if (map === undefined) map = cache.get(`${scope.root.replace(/\/+$/, '')}/etc/${which}`, now, this.interval, true);
+      // A readable container file is authoritative: an id it lacks has no name in there, and
+      // the host's with the same number is somebody else.
       if (map !== null) return map;
     }
-    return this.host.passwd.get(this.hostPasswdPath, now, this.interval);
-  }
-
-  private groupOf(files: RootFiles | undefined, scope: UserScope | undefined, now: number): Map<number, string> | null {
-    if (files && scope) {
-      let map = files.group.fresh(now, this.interval);
-      if (map === undefined) map = files.group.get(`${scope.root.replace(/\/+$/, '')}/etc/group`, now, this.interval, true);
-      if (map !== null) return map;
-    }
-    return this.host.group.get(this.hostGroupPath, now, this.interval);
+    return (this.host[which] as FileCache<FileData<K>>).get(this.hostPaths[which], now, this.interval);
   }
 
   /**
@@ -203,12 +198,12 @@ export class UserDb {
    */
   user(uid: number | undefined, scope?: UserScope): UserEntry | undefined {
     if (uid === undefined || uid < 0) return undefined;
-    return this.passwdOf(scope && this.filesFor(scope), scope, this.now())?.get(uid);
+    return this.fileOf('passwd', scope && this.filesFor(scope), scope, this.now())?.get(uid);
   }
 
   group(gid: number | undefined, scope?: UserScope): string | undefined {
     if (gid === undefined || gid < 0) return undefined;
-    return this.groupOf(scope && this.filesFor(scope), scope, this.now())?.get(gid);
+    return this.fileOf('group', scope && this.filesFor(scope), scope, this.now())?.get(gid);
   }
 
   /**
@@ -220,8 +215,8 @@ export class UserDb {
   names(uid: number | undefined, gid: number | undefined, loginuid: number | undefined, scope?: UserScope): ProcessNames {
     const files = scope && this.filesFor(scope);
     const now = this.now();
-    const pw = this.passwdOf(files, scope, now);
-    const gr = this.groupOf(files, scope, now);
+    const pw = this.fileOf('passwd', files, scope, now);
+    const gr = this.fileOf('group', files, scope, now);
     const l = this.lastNames;
     if (l.pw === pw && l.gr === gr && l.uid === uid && l.gid === gid && l.loginuid === loginuid) return l.names;
     const u = uid === undefined || uid < 0 ? undefined : pw?.get(uid);

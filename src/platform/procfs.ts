@@ -362,7 +362,6 @@ export function splitNul(buf: Buffer): string[] {
   return parts;
 }
 
-/** Split an exe link target into path and flags. */
 /**
  * Each line of /proc/PID/cgroup ("hierarchy:controllers:path") handed to `visit` in order: the v2
  * line is hierarchy "0" with no controllers, a v1 line names its controllers comma-separated. The
@@ -378,6 +377,7 @@ export function forEachCgroupLine(text: string, visit: (hierarchy: string, contr
   }
 }
 
+/** Split an exe link target into path and flags. */
 export function parseExeLink(target: string): { exepath: string; deleted: boolean; memfd: boolean } {
   const deleted = target.endsWith(' (deleted)');
   const exepath = deleted ? target.slice(0, -' (deleted)'.length) : target;
@@ -456,22 +456,12 @@ function quietly<T>(fn: () => T): T | undefined {
 }
 
 /**
- * Open a file of a process that is likely gone already (its exit noticed): a failed openSync()
- * costs the Error Node builds for it (~10 µs; under the proc connector, a storm of short commands
- * makes one per exec whose exit came with it, issue 16), existsSync() does not throw. The process
- * may still go between the two calls: openSync() stays guarded.
- */
-function openIfThere(path: string): number | undefined {
-  return existsSync(path) ? quietly(() => openSync(path, 'r')) : undefined;
-}
-
-/**
  * Read up to `max` bytes of a file into SCRATCH (a bigger buffer only past 64 KiB) and hand them
  * to `take`, which must copy what it keeps. procfs files report size 0, so read until EOF (or,
  * `wholeAtOnce`, until a read leaves room in the buffer).
  */
-function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: number) => T, wholeAtOnce = false, likelyGone = false): T | undefined {
-  const fd = likelyGone ? openIfThere(path) : quietly(() => openSync(path, 'r'));
+function readSyncWith<T>(path: string, max: number, take: (buf: Buffer, length: number) => T, wholeAtOnce = false): T | undefined {
+  const fd = quietly(() => openSync(path, 'r'));
   if (fd === undefined) return undefined;
   try {
     return readFdWith(fd, max, take, wholeAtOnce, false);
@@ -563,8 +553,8 @@ export function readSmallSync(path: string): string | undefined {
  * reached the end, so no second read is made to find EOF. Not for multi-record files such as
  * mountinfo, whose reads stop at a page.
  */
-function readRecordSync(path: string, likelyGone = false): string | undefined {
-  return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n), true, likelyGone);
+function readRecordSync(path: string): string | undefined {
+  return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n), true);
 }
 
 export async function readSmall(path: string): Promise<string | undefined> {
@@ -701,8 +691,11 @@ function settledSync(pid: number, opts: ReadOptions, readRest: (dir: string) => 
  */
 function exitedSync(pid: number, opts: ReadOptions): ProcFiles {
   const dir = `${opts.procRoot ?? DEFAULT_PROC}/${pid}`;
-  // Most often reaped already: no Error built for it (openIfThere).
-  const stat = readRecordSync(`${dir}/stat`, true);
+  // Most often reaped already. existsSync() does not throw: a failed openSync() costs the Error
+  // Node builds for it (~10 µs; under the proc connector, a storm of short commands makes one per
+  // exec whose exit came with it, issue 16). The process may still go after the check: the read
+  // stays guarded.
+  const stat = existsSync(`${dir}/stat`) ? readRecordSync(`${dir}/stat`) : undefined;
   if (stat === undefined) return { pid };
   return {
     pid,
