@@ -23,6 +23,8 @@
  *       holdUs: a batch waits up to this long (at most 100 ms) for more events before it is handed
  *       to JS (default 0: at once); the reader still takes every event (and reads every exec) as
  *       it arrives.
+ *       socketBufferKb: the netlink socket's receive buffer in KiB (default 8192, at least 64):
+ *       what the kernel holds while the reader is not reading; past it, ENOBUFS (kernelDrops).
  *   readExec(pid) -> Buffer | null   that read, on the calling thread (tests, tools)
  *   stats(handle) -> { events, drops, kernelDrops }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
@@ -760,13 +762,18 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   int threads = 0, packed = 0, reads = 0;
   uint32_t hold_us = 0;
   uint32_t queue = DEFAULT_QUEUE;
+  uint32_t rcvbuf_kb = RCVBUF_BYTES / 1024;
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
     threads = get_bool(env, argv[1], "threads", 0);
     packed = get_bool(env, argv[1], "packed", 0);
     reads = get_bool(env, argv[1], "readExecs", 0);
     hold_us = get_uint(env, argv[1], "holdUs", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
+    rcvbuf_kb = get_uint(env, argv[1], "socketBufferKb", rcvbuf_kb);
   }
+  /* Bounds that keep the int below from overflowing and the buffer from being useless. */
+  if (rcvbuf_kb < 64) rcvbuf_kb = 64;
+  if (rcvbuf_kb > 1024 * 1024) rcvbuf_kb = 1024 * 1024;
 
   unsigned long ours, host;
   if (other_netns(&ours, &host))
@@ -797,7 +804,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     free(early);
     return throw_errno(env, "proc connector: socket(AF_NETLINK, NETLINK_CONNECTOR)", err);
   }
-  int sz = RCVBUF_BYTES;
+  int sz = (int)(rcvbuf_kb * 1024);
   /* FORCE passes net.core.rmem_max when we are root; otherwise take what the sysctl allows. */
   if (setsockopt(c->sock, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) != 0)
     setsockopt(c->sock, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);

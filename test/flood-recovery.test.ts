@@ -1,11 +1,14 @@
 /**
  * Nothing hides behind a flood (issue 16), live: the agent runs with a tiny queue (and, for eBPF,
- * a 16 KiB ring buffer; for the proc connector a one-batch queue), a flooder execs /bin/true as
- * fast as this machine allows for 10 s from two processes (its rate is reported; it is bounded by
- * a count and a time, and killed by the test if it overruns), and halfway through a fake miner
- * starts. The agent must count the drops, and the miner must be alerted within 5 s after the
- * flood ends: if its exec was among the lost notices, the re-read of /proc after the drops
- * (src/enrich/recovery.ts) finds it and emits the exec it missed, flagged mw.exec.recovered.
+ * a 16 KiB ring buffer; for the proc connector a one-batch queue and a 64 KiB socket buffer), a
+ * flooder execs /bin/true as fast as this machine allows for 10 s from two processes (its rate is
+ * reported; it is bounded by a count and a time, and killed by the test if it overruns), and
+ * halfway through the agent is stopped (SIGSTOP) for 2 s, as a starved agent would be, and a fake
+ * miner starts while it is. A fast agent keeps up with the flood alone (a CI machine's proc
+ * connector agent did, with no drop at all), so the stop is what makes the overflow certain on
+ * any machine. The agent must count the drops, and the miner must be alerted within 5 s after the
+ * flood ends: its exec was most likely among the lost notices, so the re-read of /proc after the
+ * drops (src/enrich/recovery.ts) finds it and emits the exec it missed, flagged mw.exec.recovered.
  *
  * Needs root (both drivers watch the whole host) and `cc` for the fixtures; the eBPF part also
  * needs a kernel and build that can run the eBPF driver: each skips with the reason otherwise.
@@ -25,6 +28,8 @@ const FLOOD_S = 10;
 /** The flood's bound in execs, whatever the machine's speed. */
 const FLOOD_MAX = 400_000;
 const AFTER_FLOOD_MS = 5_000;
+/** How long the agent is stopped mid-flood: many times what the small buffers below hold. */
+const STALL_MS = 2_000;
 
 const FLOOD_C = `#define _GNU_SOURCE
 #include <stdio.h>
@@ -85,7 +90,7 @@ describe('an exec flood hides no miner', { skip }, () => {
         driver,
         queue_size: 16,
         ebpf: { ring_buffer_kb: 16 },
-        proc: { queue_size: 1 },
+        proc: { queue_size: 1, socket_buffer_kb: 64 },
         cpu: { enabled: false },
         connections: { enabled: false },
         recovery: { enabled: true, check_ms: 200 },
@@ -111,9 +116,13 @@ describe('an exec flood hides no miner', { skip }, () => {
         // Bounded by its own clock and count; stopped here should it overrun.
         const guard = setTimeout(() => flood.kill('SIGKILL'), (FLOOD_S + 20) * 1000);
         killers.push(() => flood.kill('SIGKILL'));
-        await sleep((FLOOD_S / 2) * 1000);
+        await sleep((FLOOD_S / 2) * 1000 - STALL_MS / 2);
+        process.kill(agent.pid, 'SIGSTOP');
+        // Should the test fail while the agent is stopped, the SIGKILL in `finally` ends it all the same.
         const m = spawn(miner, ['-o', 'stratum+tcp://pool.minexmr.com:4444', '-u', WALLET, '--donate-level', '1', '--hold-ms', '60000'], { stdio: 'ignore' });
         killers.push(() => m.kill('SIGKILL'));
+        await sleep(STALL_MS);
+        process.kill(agent.pid, 'SIGCONT');
         const floodExit = await exitOf(flood);
         clearTimeout(guard);
         const floodEnd = Date.now();

@@ -187,7 +187,7 @@ export class Agent {
     };
     const chosen = await chooseDriver(this.config.sources.driver, onNotice, {
       ebpf: () => this.newEbpfSource(),
-      proc: () => new ProcConnectorSource({ queueSize: this.config.sources.proc.queue_size, onError: (m) => this.log.error({ err: m }, 'proc connector stopped') }),
+      proc: () => new ProcConnectorSource({ queueSize: this.config.sources.proc.queue_size, socketBufferKb: this.config.sources.proc.socket_buffer_kb, onError: (m) => this.log.error({ err: m }, 'proc connector stopped') }),
       procfs: () => new ProcfsPollerSource({
         intervalMs: this.config.sources.procfs.interval_ms,
         onError: (m) => this.log.warn({ err: m }, 'procfs poller error'),

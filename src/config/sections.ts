@@ -72,8 +72,16 @@ export const sourcesSection = z.strictObject({
      */
     gather_ms: z.number().min(0).max(100).default(2),
   }).default({ open_read: 'auto', ring_buffer_kb: 1024, gather_ms: 2 }),
-  /** The proc connector: batches of notices waiting for the agent before new ones are dropped and counted. */
-  proc: z.strictObject({ queue_size: z.number().int().min(1).default(256) }).default({ queue_size: 256 }),
+  /**
+   * The proc connector: batches of notices waiting for the agent before new ones are dropped and
+   * counted, and the kernel's socket buffer (KiB) that holds notices while the agent is not reading.
+   */
+  proc: z
+    .strictObject({
+      queue_size: z.number().int().min(1).default(256),
+      socket_buffer_kb: z.number().int().min(64).max(1 << 20).default(8192),
+    })
+    .default({ queue_size: 256, socket_buffer_kb: 8192 }),
   /**
    * After notices or events are lost, read /proc for live processes the agent has not seen and
    * emit the exec events they missed (mw.exec.recovered); check_ms: how often the drop counters are looked at.

@@ -39,6 +39,8 @@ export interface NativeOpenOptions {
   threads?: boolean;
   /** Batches waiting for the JS thread before new ones are dropped and counted (default 256). */
   queueSize?: number;
+  /** The netlink socket's receive buffer in KiB (default 8192, 64 to 1048576): notices the kernel keeps while the reader is behind. */
+  socketBufferKb?: number;
   /**
    * Hand each batch over as one Uint32Array, PACKED_EVENT_WORDS words per event (see
    * PackedWord), instead of an object per event (default false). An addon built before this

@@ -25,6 +25,12 @@ export interface ProcConnectorOptions {
    * them, 128 notices per batch wait in JS to be handed on.
    */
   queueSize?: number;
+  /**
+   * The netlink socket's receive buffer in KiB (default 8192): what the kernel holds while the
+   * agent is not reading (a stalled or starved process). Past it the kernel drops notices and
+   * says so (ENOBUFS), which is counted, and the recovery sweep re-reads /proc.
+   */
+  socketBufferKb?: number;
   /** Called once if the reader thread stops on an unexpected error; default: one line on stderr. */
   onError?: (message: string) => void;
   /** The addon to use (tests); by default loadNativeAddon(). */
@@ -200,6 +206,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
       this.handle = this.addon.open((events, error, reads) => this.onBatch(events, error, reads), {
         threads: this.opts.threads ?? false,
         queueSize: this.opts.queueSize,
+        socketBufferKb: this.opts.socketBufferKb,
         packed: true,
         readExecs,
         holdUs: this.opts.holdUs ?? 2000,
