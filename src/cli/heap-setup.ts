@@ -12,12 +12,17 @@
  *
  * glibc's malloc arenas are capped here too (src/platform/malloc-arenas.ts), before loading the
  * modules sets V8's worker threads compiling: a thread keeps the arena it first malloced in.
+ *
+ * V8's memory reducer is held to one GC per run (src/platform/memory-reducer.ts): after every
+ * start it would otherwise spend 150–250 ms of an idle agent's CPU on three.
  */
 import { limitMallocArenas } from '../platform/malloc-arenas.js';
+import { limitMemoryReducer } from '../platform/memory-reducer.js';
 import { capYoungGeneration, holdYoungGeneration } from '../platform/young-generation.js';
 
 capYoungGeneration();
 limitMallocArenas();
+limitMemoryReducer();
 
 let release: (() => void) | undefined;
 
