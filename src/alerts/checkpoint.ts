@@ -28,6 +28,7 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../platform/logger.js';
+import { PauseTimer } from './pause-timer.js';
 
 /** The WAL size that calls for a checkpoint at the next pause: SQLite's own, 1,000 pages of 4 KiB. */
 export const CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024;
@@ -50,9 +51,7 @@ export class WalCheckpointer {
   private readonly hard: number;
   private soon: NodeJS.Immediate | undefined;
   /** Armed while a checkpoint waits for a pause. */
-  private quiet: NodeJS.Timeout | undefined;
-  /** performance.now() of the last commit. */
-  private lastCommit = 0;
+  private readonly pause: PauseTimer;
   /** WAL size a checkpoint could not shrink (another connection reading): the next waits until it grew by `limit` again. */
   private floor = 0;
   private stopped = false;
@@ -64,6 +63,10 @@ export class WalCheckpointer {
     this.limit = opts.walBytes ?? CHECKPOINT_WAL_BYTES;
     this.quietMs = opts.quietMs ?? CHECKPOINT_QUIET_MS;
     this.hard = Math.max(this.limit, opts.hardWalBytes ?? CHECKPOINT_HARD_WAL_BYTES);
+    this.pause = new PauseTimer({ quietMs: this.quietMs }, () => {
+      // Done already (the hard size's checkpoint came first).
+      if (!this.soon && this.walBytes() >= this.floor + this.limit) this.checkpoint();
+    });
     // No checkpoint inside a COMMIT; and a WAL that was checkpointed starts again at size 0, so
     // its file's size says how much waits to be checkpointed.
     db.pragma('wal_autocheckpoint = 0');
@@ -77,7 +80,7 @@ export class WalCheckpointer {
 
   /** A write was committed; its lines are written in this turn of the event loop. */
   committed(): void {
-    this.lastCommit = performance.now();
+    this.pause.commit();
     if (this.stopped || this.soon) return;
     const wal = this.walBytes();
     if (wal < this.floor + this.limit) return;
@@ -88,36 +91,8 @@ export class WalCheckpointer {
       });
       return;
     }
-    this.quiet ??= this.afterPause(this.quietMs);
-  }
-
-  /**
-   * A timer that checkpoints once no commit came for quietMs, or waits out the rest of the pause.
-   * A timer that fires late (by a quarter of quietMs or more) says the event loop was held (the
-   * machine busy, a long task): the commits of that time may be events still waiting to be read,
-   * not a pause, so it waits a whole pause again. Seen once: a 33 ms checkpoint in the middle of
-   * an exec storm on a loaded host (issue 16).
-   */
-  private afterPause(ms: number): NodeJS.Timeout {
-    const wait = Math.max(1, Math.ceil(ms));
-    const due = performance.now() + wait;
-    const t = setTimeout(() => {
-      this.quiet = undefined;
-      // Gone or done already (the hard size's checkpoint came first).
-      if (this.stopped || this.soon || this.walBytes() < this.floor + this.limit) return;
-      const now = performance.now();
-      if (now - due >= this.quietMs / 4) {
-        this.quiet = this.afterPause(this.quietMs);
-        return;
-      }
-      const since = now - this.lastCommit;
-      if (since >= this.quietMs) this.checkpoint();
-      else this.quiet = this.afterPause(this.quietMs - since);
-    }, wait);
-    // The agent's lifetime is not this timer's: a store closed with a WAL still waiting is
-    // checkpointed by SQLite at close.
-    t.unref();
-    return t;
+    // A store closed with a WAL still waiting is checkpointed by SQLite at close.
+    this.pause.arm();
   }
 
   /** Checkpoint now (PASSIVE: never waits for a reader of another connection). */
@@ -139,8 +114,7 @@ export class WalCheckpointer {
     this.stopped = true;
     if (this.soon) clearImmediate(this.soon);
     this.soon = undefined;
-    if (this.quiet) clearTimeout(this.quiet);
-    this.quiet = undefined;
+    this.pause.stop();
     if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
   }
 }

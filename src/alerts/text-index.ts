@@ -19,6 +19,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Logger } from '../platform/logger.js';
+import { PauseTimer } from './pause-timer.js';
 
 /** The todo list, its triggers, and the delete trigger that knows which rows are in the index. */
 export const TEXT_INDEX_SCHEMA = `
@@ -67,10 +68,8 @@ export class DeferredTextIndex {
   private readonly maxDelayMs: number;
   private readonly batch: number;
   private readonly st: { next: Database.Statement; index: Database.Statement; done: Database.Statement; waiting: Database.Statement };
-  private timer: NodeJS.Timeout | undefined;
-  private lastCommit = 0;
-  /** performance.now() when the oldest row now waiting was committed (undefined: none known). */
-  private oldest: number | undefined;
+  /** Armed from the first row waiting: a batch at the next pause, or maxDelayMs after that row. */
+  private readonly pause: PauseTimer;
   private stopped = false;
   private readonly log: Logger | undefined;
   /** Batches written (tests). */
@@ -81,6 +80,8 @@ export class DeferredTextIndex {
     this.maxDelayMs = Math.max(this.quietMs, opts.maxDelayMs ?? TEXT_INDEX_MAX_DELAY_MS);
     this.batch = Math.max(1, opts.batch ?? TEXT_INDEX_BATCH);
     this.log = opts.log;
+    // A store closed with rows waiting keeps them listed; the next open indexes them.
+    this.pause = new PauseTimer({ quietMs: this.quietMs, maxDelayMs: this.maxDelayMs }, () => this.due());
     this.st = {
       // The batch's last id: its rows are the todo's first `batch`.
       next: db.prepare('SELECT MAX(id) AS upto FROM (SELECT id FROM alerts_text_todo ORDER BY id LIMIT ?)'),
@@ -103,49 +104,25 @@ export class DeferredTextIndex {
   /** Alerts were committed (their todo rows with them). */
   committed(): void {
     if (this.stopped) return;
-    const now = performance.now();
-    this.lastCommit = now;
-    this.oldest ??= now;
-    this.timer ??= this.arm(this.quietMs);
-  }
-
-  private arm(ms: number): NodeJS.Timeout {
-    const t = setTimeout(() => {
-      this.timer = undefined;
-      this.due();
-    }, Math.max(1, Math.ceil(ms)));
-    // A store closed with rows waiting keeps them listed; the next open indexes them.
-    t.unref();
-    return t;
+    this.pause.commit();
+    this.pause.arm();
   }
 
   /** A pause, or the oldest row waited long enough: one batch now, the next in a later turn. */
   private due(): void {
     if (this.stopped || !this.db.open) return;
-    const now = performance.now();
-    const quietFor = now - this.lastCommit;
-    const waited = now - (this.oldest ?? now);
     // Inside someone's transaction (the pipeline's group commit is a microtask, so not normally).
-    if (this.db.inTransaction || (quietFor < this.quietMs && waited < this.maxDelayMs)) {
-      this.timer = this.arm(this.db.inTransaction ? 1 : Math.min(this.quietMs - quietFor, this.maxDelayMs - waited));
-      return;
-    }
+    if (this.db.inTransaction) return this.pause.arm();
     let more: boolean;
     try {
       more = this.indexBatch();
     } catch (err) {
       // The rows stay listed (still found by a search); tried again after the next commit.
       this.log?.warn({ err: String(err) }, 'alert text index: cannot index new alerts now; they stay searchable and are indexed later');
-      this.oldest = undefined;
       return;
     }
-    if (more) {
-      // The rest: a later turn, so alerts in between are not held behind the whole backlog.
-      this.oldest ??= now;
-      this.timer = this.arm(1);
-    } else {
-      this.oldest = undefined;
-    }
+    // The rest: a later turn, so alerts in between are not held behind the whole backlog.
+    if (more) this.pause.again();
   }
 
   /** Index up to one batch of waiting rows in one transaction; true when more are waiting. */
@@ -167,7 +144,6 @@ export class DeferredTextIndex {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.pause.stop();
   }
 }
