@@ -28,7 +28,7 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../platform/logger.js';
-import { PauseTimer } from './pause-timer.js';
+import { PauseTimer } from '../platform/pause-timer.js';
 
 /** The WAL size that calls for a checkpoint at the next pause: SQLite's own, 1,000 pages of 4 KiB. */
 export const CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024;

@@ -19,7 +19,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Logger } from '../platform/logger.js';
-import { PauseTimer } from './pause-timer.js';
+import { PauseTimer } from '../platform/pause-timer.js';
 
 /** The todo list, its triggers, and the delete trigger that knows which rows are in the index. */
 export const TEXT_INDEX_SCHEMA = `

@@ -43,6 +43,8 @@ export interface EventPipelineOptions {
   onRuleMatch?: (m: Match, ev: Event) => void;
   /** An event the stages threw on: logged, skipped. */
   onError: (err: unknown, ev: Event) => void;
+  /** After each drain that evaluated events, with their number (the malloc trimmer's clock). */
+  afterDrain?: (events: number) => void;
 }
 
 export interface PipelineCounts {
@@ -149,7 +151,8 @@ export class EventPipeline {
   private drain(again: boolean): void {
     const o = this.o;
     const engine = o.engine();
-    for (let i = 0; i < BATCH; i++) {
+    let n = 0;
+    for (; n < BATCH; n++) {
       const ev = this.queue.shift();
       if (!ev) break;
       this.processed++;
@@ -171,6 +174,7 @@ export class EventPipeline {
         o.onError(err, ev);
       }
     }
+    if (n > 0) o.afterDrain?.(n);
     if (!again) return;
     if (this.queue.length > 0 && !this.closed) setImmediate(this.drainLater);
     else this.draining = false;

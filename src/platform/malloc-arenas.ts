@@ -37,9 +37,6 @@ export function limitMallocArenas(arenas = MALLOC_ARENAS, env: NodeJS.ProcessEnv
 }
 
 /*
- * No malloc_trim here. A trim once the process went quiet after work (under 10% of a core for
- * 500 ms, after 100 ms of CPU) gave back ~1 MB at the end of the bench (97.5 against 98.5 MB,
- * 3 rounds), but an agent busy at 1,000 execs/s uses under 10% of a core: trims came during
- * the storm, and the exec → alert p99 went from 6.0 ms (5.5–6.0) to 9.8 (5.8–33.1) in the same
- * run (issue 16). The single arena above is the RSS that mattered (8–10 MB).
+ * What the single arena keeps free after a burst goes back to the kernel in malloc-trim.ts, once
+ * no event came for a second.
  */

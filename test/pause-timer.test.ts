@@ -1,12 +1,12 @@
 /**
- * The pause that the alert store's checkpoint and text index wait for (src/alerts/pause-timer.ts):
+ * The pause that the alert store's checkpoint and text index wait for (src/platform/pause-timer.ts):
  * it comes once commits stop for quietMs, at the latest maxDelayMs after the first commit, not
  * after a held event loop, and never after stop(). Real timers; what is asserted is the order of
  * commits and runs, not how long anything took.
  */
 import { strict as assert } from 'node:assert';
 import { it } from 'node:test';
-import { PauseTimer } from '../src/alerts/pause-timer.js';
+import { PauseTimer } from '../src/platform/pause-timer.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

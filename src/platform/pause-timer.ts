@@ -1,9 +1,10 @@
 /**
- * Work that waits for a pause in the alert store's commits: the WAL checkpoint (checkpoint.ts) and
- * the text index's batches (text-index.ts). Alerts come in bursts; in the gap after one, work on
- * the main thread holds up no alert line (issue 16: exec → alert latency).
+ * Work that waits for a pause in a stream of activity: the alert store's WAL checkpoint
+ * (src/alerts/checkpoint.ts) and text index batches (src/alerts/text-index.ts) after commits,
+ * malloc_trim after event bursts (malloc-trim.ts). Work comes in bursts; in the gap after one,
+ * work on the main thread holds up no event and no alert line (issue 16: exec → alert latency).
  *
- * A pause is `quietMs` with no commit. `maxDelayMs` after the first commit that armed it the work
+ * A pause is `quietMs` with no commit (activity). `maxDelayMs` after the first commit that armed it the work
  * runs, pause or not (a stream that never pauses). A timer that fires late, by a quarter of
  * quietMs or more, says the event loop was held (the machine busy, a long task): the commits of
  * that time may be events still waiting to be read, not a pause, so it waits a whole pause again,
