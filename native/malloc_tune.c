@@ -14,8 +14,6 @@
  *
  * JS API (registered on the same addon as the proc connector, by mw_malloc_register)
  *   mallocArenaMax(n) -> bool   mallopt(M_ARENA_MAX, n); false where the C library is not glibc
- *   mallocTrim() -> bool        malloc_trim(0): free pages inside the arenas go back to the kernel;
- *                               true when some did. Called after event bursts (src/platform/malloc-trim.ts).
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 6
@@ -45,21 +43,9 @@ static napi_value js_malloc_arena_max(napi_env env, napi_callback_info info) {
   return res;
 }
 
-static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
-  (void)info;
-  bool released = false;
-#ifdef __GLIBC__
-  released = malloc_trim(0) == 1;
-#endif
-  napi_value res;
-  napi_get_boolean(env, released, &res);
-  return res;
-}
-
 void mw_malloc_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mallocArenaMax", NULL, js_malloc_arena_max, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -3,7 +3,6 @@
  * rules, process table, DNS, response dispatcher with its actions, detectors, alert sink — for
  * `run`, `server` and `replay` alike. The alert sink is given first, so nothing is bound late.
  */
-import { mallocTrimmer } from '../platform/malloc-trim.js';
 import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import { RulesManager } from '../agent/rules-manager.js';
@@ -162,8 +161,6 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     return next;
   };
   detectors.replace(prepare(config.detectors));
-  // What a burst of events freed goes back to the kernel once they stop (not for a replay's short life).
-  const trimmer = o.replay ? undefined : mallocTrimmer();
   const pipeline = new EventPipeline({
     queueSize: config.sources.queue_size,
     engine: () => rules.engine,
@@ -174,7 +171,6 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     isSelf: o.replay ? undefined : (pid) => table.isSelf(pid),
     record: o.record,
     onError: (err, ev) => log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped'),
-    afterDrain: trimmer && ((n) => trimmer.busy(n)),
   });
   return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host };
 }

@@ -43,8 +43,6 @@ export interface EventPipelineOptions {
   onRuleMatch?: (m: Match, ev: Event) => void;
   /** An event the stages threw on: logged, skipped. */
   onError: (err: unknown, ev: Event) => void;
-  /** After each drain that evaluated events, with their number (the malloc trimmer's clock). */
-  afterDrain?: (events: number) => void;
 }
 
 export interface PipelineCounts {
@@ -151,8 +149,7 @@ export class EventPipeline {
   private drain(again: boolean): void {
     const o = this.o;
     const engine = o.engine();
-    let n = 0;
-    for (; n < BATCH; n++) {
+    for (let i = 0; i < BATCH; i++) {
       const ev = this.queue.shift();
       if (!ev) break;
       this.processed++;
@@ -174,7 +171,6 @@ export class EventPipeline {
         o.onError(err, ev);
       }
     }
-    if (n > 0) o.afterDrain?.(n);
     if (!again) return;
     if (this.queue.length > 0 && !this.closed) setImmediate(this.drainLater);
     else this.draining = false;

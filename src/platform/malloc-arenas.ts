@@ -37,6 +37,14 @@ export function limitMallocArenas(arenas = MALLOC_ARENAS, env: NodeJS.ProcessEnv
 }
 
 /*
- * What the single arena keeps free after a burst goes back to the kernel in malloc-trim.ts, once
- * no event came for a second.
+ * No malloc_trim here. Tried twice (issue 16):
+ *  - once the process went quiet after work (under 10% of a core for 500 ms, after 100 ms of
+ *    CPU): ~1 MB back at the end of the bench, but an agent busy at 1,000 execs/s uses under 10%
+ *    of a core, trims came during the storm, and the exec → alert p99 went from 6.0 ms to 9.8;
+ *  - once no event at all came for 1 s, after 1,000 or more: a live agent after 7 storms gave
+ *    back 3 MB (97.9 against 100.9 MB), the bench 1–2 MB (100.0 and 100.6 against 102.2 and
+ *    101.6), and the p99 of the latency storm that starts half a second after a trim was worse in
+ *    5 of 5 paired rounds (8.2–14.4 ms against 4.4–8.0), where the same code without the trim
+ *    was worse in 1 of 2. Its memory comes back within the next burst anyway.
+ * The single arena above is the RSS that mattered (8–10 MB).
  */

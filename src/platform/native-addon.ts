@@ -100,8 +100,6 @@ export interface PidfdFunctions {
 export interface MallocFunctions {
   /** mallopt(M_ARENA_MAX, n); false where the C library has no such setting (not glibc). */
   mallocArenaMax(n: number): boolean;
-  /** malloc_trim(0): free pages inside the arenas back to the kernel; true when some were. Missing from an addon built before it. */
-  mallocTrim?: () => boolean;
 }
 
 export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<MallocFunctions> {

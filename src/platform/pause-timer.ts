@@ -1,8 +1,8 @@
 /**
  * Work that waits for a pause in a stream of activity: the alert store's WAL checkpoint
- * (src/alerts/checkpoint.ts) and text index batches (src/alerts/text-index.ts) after commits,
- * malloc_trim after event bursts (malloc-trim.ts). Work comes in bursts; in the gap after one,
- * work on the main thread holds up no event and no alert line (issue 16: exec → alert latency).
+ * (src/alerts/checkpoint.ts) and text index batches (src/alerts/text-index.ts) after commits.
+ * Work comes in bursts; in the gap after one, work on the main thread holds up no event and no
+ * alert line (issue 16: exec → alert latency).
  *
  * A pause is `quietMs` with no commit (activity). `maxDelayMs` after the first commit that armed it the work
  * runs, pause or not (a stream that never pauses). A timer that fires late, by a quarter of
