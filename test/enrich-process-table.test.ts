@@ -556,48 +556,51 @@ function moreNotices(table: ProcessTable): void {
   for (let i = 0; i < 100; i++) table.applyNow({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 4n });
 }
 
-test('applyNow drops exited entries past their grace as notices keep coming, without the sweeper', () => {
+/** A seeded kernel-described table with a 5 s exit grace on a clock the test moves (`later`); `t0` a start time after seeding. */
+function graceTable(): { table: ProcessTable; t0: bigint; later: (ms: number) => void; done: () => void } {
   const w = world();
   let now = 10_000;
   const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 5000, now: () => now });
+  table.seed();
+  const done = (): void => {
+    table.close();
+    w.cleanup();
+  };
+  return { table, t0: BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n, later: (ms) => (now += ms), done };
+}
+
+test('applyNow drops exited entries past their grace as notices keep coming, without the sweeper', () => {
+  const { table, t0, later, done } = graceTable();
   try {
-    table.seed();
-    const t0 = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
     table.applyNow({ ...fork(800, 700), startTs: t0, vpid: 9 });
     table.applyNow(exit(800));
-    now += 4999;
+    later(4999);
     moreNotices(table);
     assert.equal(table.get(800)?.name, 'sh', 'in its grace');
-    now += 2;
+    later(2);
     moreNotices(table);
     assert.equal(table.get(800), undefined, 'gone after it');
   } finally {
-    table.close();
-    w.cleanup();
+    done();
   }
 });
 
 test("an exited process's grace ends without taking the new process its pid went to", () => {
-  const w = world();
-  let now = 10_000;
-  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 5000, now: () => now });
+  const { table, t0, later, done } = graceTable();
   try {
-    table.seed();
-    const t0 = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
     table.applyNow({ ...fork(800, 700), startTs: t0, vpid: 9 });
     table.applyNow({ ...fork(801, 700), startTs: t0, vpid: 10 });
     table.applyNow(exit(800));
     table.applyNow(exit(801));
     // 800 goes to a new process during the old one's grace (pid_max wrapped); 801 does not.
     table.applyNow({ ...fork(800, 600), startTs: t0 + 1_000_000_000n, vpid: 11 });
-    now += 5001;
+    later(5001);
     moreNotices(table);
     assert.equal(table.get(801), undefined, 'the other exited process: gone after its grace');
     assert.equal(table.get(800)?.ppid, 600, 'the new process under the pid stays');
     assert.equal(table.get(800)?.start_ts, t0 + 1_000_000_000n);
   } finally {
-    table.close();
-    w.cleanup();
+    done();
   }
 });
 

@@ -47,7 +47,6 @@ export interface CheckpointOptions {
 export class WalCheckpointer {
   private readonly walPath: string;
   private readonly limit: number;
-  private readonly quietMs: number;
   private readonly hard: number;
   private soon: NodeJS.Immediate | undefined;
   /** Armed while a checkpoint waits for a pause. */
@@ -61,9 +60,8 @@ export class WalCheckpointer {
   constructor(private readonly db: Database.Database, path: string, private readonly opts: CheckpointOptions = {}) {
     this.walPath = `${path}-wal`;
     this.limit = opts.walBytes ?? CHECKPOINT_WAL_BYTES;
-    this.quietMs = opts.quietMs ?? CHECKPOINT_QUIET_MS;
     this.hard = Math.max(this.limit, opts.hardWalBytes ?? CHECKPOINT_HARD_WAL_BYTES);
-    this.pause = new PauseTimer({ quietMs: this.quietMs }, () => {
+    this.pause = new PauseTimer({ quietMs: opts.quietMs ?? CHECKPOINT_QUIET_MS }, () => {
       // Done already (the hard size's checkpoint came first).
       if (!this.soon && this.walBytes() >= this.floor + this.limit) this.checkpoint();
     });

@@ -64,24 +64,21 @@ export interface TextIndexOptions {
 }
 
 export class DeferredTextIndex {
-  private readonly quietMs: number;
-  private readonly maxDelayMs: number;
   private readonly batch: number;
   private readonly st: { next: Database.Statement; index: Database.Statement; done: Database.Statement; waiting: Database.Statement };
   /** Armed from the first row waiting: a batch at the next pause, or maxDelayMs after that row. */
   private readonly pause: PauseTimer;
-  private stopped = false;
   private readonly log: Logger | undefined;
   /** Batches written (tests). */
   batches = 0;
 
   constructor(private readonly db: Database.Database, opts: TextIndexOptions = {}) {
-    this.quietMs = opts.quietMs ?? TEXT_INDEX_QUIET_MS;
-    this.maxDelayMs = Math.max(this.quietMs, opts.maxDelayMs ?? TEXT_INDEX_MAX_DELAY_MS);
     this.batch = Math.max(1, opts.batch ?? TEXT_INDEX_BATCH);
     this.log = opts.log;
-    // A store closed with rows waiting keeps them listed; the next open indexes them.
-    this.pause = new PauseTimer({ quietMs: this.quietMs, maxDelayMs: this.maxDelayMs }, () => this.due());
+    // A store closed with rows waiting keeps them listed; the next open indexes them. (PauseTimer
+    // holds maxDelayMs to at least quietMs.)
+    const quietMs = opts.quietMs ?? TEXT_INDEX_QUIET_MS;
+    this.pause = new PauseTimer({ quietMs, maxDelayMs: opts.maxDelayMs ?? TEXT_INDEX_MAX_DELAY_MS }, () => this.due());
     this.st = {
       // The batch's last id: its rows are the todo's first `batch`.
       next: db.prepare('SELECT MAX(id) AS upto FROM (SELECT id FROM alerts_text_todo ORDER BY id LIMIT ?)'),
@@ -103,14 +100,14 @@ export class DeferredTextIndex {
 
   /** Alerts were committed (their todo rows with them). */
   committed(): void {
-    if (this.stopped) return;
+    // A stopped index's timer arms no more (PauseTimer.stop).
     this.pause.commit();
     this.pause.arm();
   }
 
   /** A pause, or the oldest row waited long enough: one batch now, the next in a later turn. */
   private due(): void {
-    if (this.stopped || !this.db.open) return;
+    if (!this.db.open) return;
     // Inside someone's transaction (the pipeline's group commit is a microtask, so not normally).
     if (this.db.inTransaction) return this.pause.arm();
     let more: boolean;
@@ -143,7 +140,6 @@ export class DeferredTextIndex {
   }
 
   stop(): void {
-    this.stopped = true;
     this.pause.stop();
   }
 }

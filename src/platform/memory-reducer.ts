@@ -15,13 +15,9 @@
  * holds. A memory-reducer flag given to node (argv or NODE_OPTIONS) wins: nothing is changed then.
  */
 import { setFlagsFromString } from 'node:v8';
-
-function userChoseMemoryReducer(): boolean {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return given.some((a) => /^--(no-)?memory-reducer/.test(a.replace(/_/g, '-')));
-}
+import { userGaveNodeFlag } from './node-flags.js';
 
 /** One GC per memory-reducer run instead of two or three. */
 export function limitMemoryReducer(): void {
-  if (!userChoseMemoryReducer()) setFlagsFromString('--memory-reducer-single-gc');
+  if (!userGaveNodeFlag(/^--(no-)?memory-reducer/)) setFlagsFromString('--memory-reducer-single-gc');
 }

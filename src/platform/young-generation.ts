@@ -24,6 +24,7 @@
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { userGaveNodeFlag } from './node-flags.js';
 
 export const YOUNG_GENERATION_CAP_BYTES = 8 * 1024 * 1024;
 
@@ -32,8 +33,7 @@ const GROWTH_FLAG = '--semi-space-growth-factor';
 const GROWTH_DEFAULT = 2;
 
 function userChoseYoungGeneration(): boolean {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  return given.some((a) => /^--(max-semi-space-size|semi-space-growth-factor|max-young-generation-size)\b/.test(a.replace(/_/g, '-')));
+  return userGaveNodeFlag(/^--(max-semi-space-size|semi-space-growth-factor|max-young-generation-size)\b/);
 }
 
 function newSpaceBytes(): number {

@@ -250,7 +250,8 @@ export class EbpfSource implements ProcNoticeSource {
     const d = this.decoder;
     if (d && this.notify) {
       if (offset !== undefined) d.setOffset(offset);
-      d.forEachTo(batch, this.sink, length ?? batch.length);
+      // An addon built before the length gives none: the whole Buffer (forEachTo's default).
+      d.forEachTo(batch, this.sink, length);
     }
     if (error) {
       this.error = error;
