@@ -3,6 +3,7 @@
  * rules, process table, DNS, response dispatcher with its actions, detectors, alert sink — for
  * `run`, `server` and `replay` alike. The alert sink is given first, so nothing is bound late.
  */
+import { quietGc } from '../platform/quiet-gc.js';
 import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import { RulesManager } from '../agent/rules-manager.js';
@@ -171,6 +172,8 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     isSelf: o.replay ? undefined : (pid) => table.isSelf(pid),
     record: o.record,
     onError: (err, ev) => log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped'),
+    // V8's mark-compact in the quiet after a burst, not inside the next one (not for a replay's short life).
+    afterDrain: o.replay ? undefined : quietGc(),
   });
   return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host };
 }

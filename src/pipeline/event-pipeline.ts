@@ -43,6 +43,8 @@ export interface EventPipelineOptions {
   onRuleMatch?: (m: Match, ev: Event) => void;
   /** An event the stages threw on: logged, skipped. */
   onError: (err: unknown, ev: Event) => void;
+  /** Told of each drain's events, and stopped with the pipeline (the quiet-time GC, src/platform/quiet-gc.ts). */
+  afterDrain?: { busy(events: number): void; stop(): void };
 }
 
 export interface PipelineCounts {
@@ -118,6 +120,7 @@ export class EventPipeline {
   close(): void {
     this.flush();
     this.closed = true;
+    this.o.afterDrain?.stop();
   }
 
   get queueDrops(): number {
@@ -149,6 +152,7 @@ export class EventPipeline {
   private drain(again: boolean): void {
     const o = this.o;
     const engine = o.engine();
+    const before = this.processed;
     for (let i = 0; i < BATCH; i++) {
       const ev = this.queue.shift();
       if (!ev) break;
@@ -171,6 +175,7 @@ export class EventPipeline {
         o.onError(err, ev);
       }
     }
+    if (this.processed !== before) o.afterDrain?.busy(this.processed - before);
     if (!again) return;
     if (this.queue.length > 0 && !this.closed) setImmediate(this.drainLater);
     else this.draining = false;
