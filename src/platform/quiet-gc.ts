@@ -17,8 +17,8 @@
  * execs without pause gets V8's own schedule, as before).
  *
  * The collection is V8's `gc()`, which node exposes only under --expose-gc: the flag is set just
- * long enough to read `gc` from a fresh context, and cleared again, so the agent's own global
- * has no `gc`.
+ * long enough to call `gc` in a fresh context, and cleared again, so the agent's own global has
+ * no `gc`.
  */
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
@@ -106,19 +106,31 @@ export class QuietGc {
   }
 }
 
-/** V8's gc(), read from a context made while --expose-gc was on; undefined if that failed. */
+/** Run `code` in a fresh context made while --expose-gc is on (so it has `gc`); the flag is cleared again. */
+function withGcExposed(code: string): unknown {
+  setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext(code);
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/**
+ * V8's full GC, or undefined where it cannot be had. Node's own `gc` when it was started with
+ * --expose-gc; otherwise each call makes a fresh context that has one (under a millisecond, for a
+ * collection that runs once per burst): holding on to a context's `gc` would keep the whole
+ * context, some 200 KB of heap, alive for good.
+ */
 export function v8Gc(): (() => void) | undefined {
   const own = (globalThis as { gc?: unknown }).gc;
   if (typeof own === 'function') return own as () => void;
   try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
+    if (withGcExposed('typeof gc') !== 'function') return undefined;
   } catch {
     return undefined;
-  } finally {
-    setFlagsFromString('--no-expose-gc');
   }
+  return () => void withGcExposed('gc()');
 }
 
 /**
