@@ -14,8 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import type { Event, SyscallEvent } from '../src/events.js';
 import {
-  ConnectionsSource, parseActiveOpens, parseSockTable, readSeqFile, TcpState,
+  ConnectionsSource, parseActiveOpens, parseSockTable, TcpState,
 } from '../src/sources/connections.js';
+import { readSeqFile } from '../src/sources/netns-files.js';
 import { formatIpv6, parseHexIp } from '../src/platform/ip.js';
 import {
   haveCommand, hostContainer, isRoot, killAll, nodeChild, procLookup, sleep, waitForEvent,

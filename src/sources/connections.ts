@@ -29,7 +29,11 @@
  *    tables of a namespace are walked only when its Tcp ActiveOpens counter (/proc/PID/net/snmp,
  *    a few µs) has moved since the last walk — every connect(2) moves it — while one of its
  *    sockets still awaits an owner, and every `tcpFullReadMs` as a safety net. UDP tables are
- *    small and read every poll. Reads skip the seq_file's extra end-of-file walk (readSeqFile).
+ *    small and read every poll. Reads skip the seq_file's extra end-of-file walk (readSeqFd).
+ *  - Each namespace's files (snmp, tcp, tcp6, udp, udp6) are held open and re-read from offset 0
+ *    (netns-files.ts): opening a /proc/PID/net file anew costs as much as reading it, and the
+ *    held file needs no check that its pid is still in the namespace. They are reopened every
+ *    `tcpFullReadMs`, and closed once the namespace has no live pid left.
  *  - Finding a socket's owner means reading fd links. Owners are cached (inode → pid, fd) and
  *    checked with one readlink before use; a namespace's pids are scanned only for inodes not
  *    seen before, new pids first, then pids known to own sockets, then the least recently
@@ -38,9 +42,10 @@
  *    and dropped (e.g. a socket passed to a process in another namespace).
  */
 import { PollLoop } from './poll-loop.js';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { ContainerInfo, Event, FdInfo, ProcessInfo, SyscallEvent } from '../events.js';
 import { NetnsIndex } from './netns.js';
+import { NetnsFiles } from './netns-files.js';
 import { parseHexIp } from '../platform/ip.js';
 import type { Source } from './types.js';
 
@@ -104,33 +109,6 @@ export function parseSockTable(text: string, proto: 'tcp' | 'udp'): SockEntry[] 
   return out;
 }
 
-const CHUNK = Buffer.allocUnsafe(64 * 1024);
-
-/**
- * Read a seq_file such as /proc/net/tcp. Each read(2) of one runs the kernel's table walk from
- * where the last stopped, and a read past the end starts it again from the top: for TCP that walk
- * visits every bucket of the node-wide established hash (262144 here; every namespace shares it),
- * about 2 ms, so the usual read-until-0 costs two walks. A seq_file read returns at least a page
- * minus one record unless the walk has ended, so a read shorter than 3 KiB (records are under
- * 200 bytes) is the end, and the extra read is skipped. Regular files (tests) end the same way or
- * with a read of 0. Throws when the file cannot be opened.
- */
-export function readSeqFile(path: string): string {
-  const fd = openSync(path, 'r');
-  try {
-    let out = '';
-    for (;;) {
-      const n = readSync(fd, CHUNK, 0, CHUNK.length, null);
-      if (n <= 0) break;
-      out += CHUNK.toString('latin1', 0, n);
-      if (n < 3072) break;
-    }
-    return out;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Tcp ActiveOpens from /proc/PID/net/snmp: the namespace's count of connect(2) calls on TCP
  * sockets (IPv4 and IPv6 alike). It only grows, so an unchanged value means no new outbound TCP
@@ -169,10 +147,11 @@ export interface ConnectionsOptions {
   /**
    * A namespace's TCP tables are walked when its Tcp ActiveOpens counter moved, while one of its
    * sockets awaits an owner, and at least this often regardless, ms (default 30000: a safety net
-   * should the counter not be readable or not tell).
+   * should the counter not be readable or not tell). The namespace's held files are reopened as
+   * often.
    */
   tcpFullReadMs?: number;
-  /** Re-read every pid's network namespace this often, ms (default 10000; new pids are read at once). */
+  /** Re-read every pid's network namespace this often, ms (default 60000; new and reused pids are read at once). */
   netnsRevalidateMs?: number;
   /**
    * List /proc at most this often while no socket awaits its owner, ms (default 1000). A socket
@@ -222,8 +201,10 @@ interface Pending {
 }
 
 interface NsState {
-  /** The pid whose /proc/PID/net was read last time; tried first. */
+  /** The pid whose /proc/PID/net was opened last time; tried first. */
   rep?: number;
+  /** The namespace's tables, held open (netns-files.ts). */
+  files?: NetnsFiles;
   /** Final decisions per inode; sockets in no final state are re-examined each poll. */
   decided: Map<number, Decided>;
   pending: Map<number, Pending>;
@@ -313,6 +294,10 @@ export class ConnectionsSource implements Source {
 
   async stop(): Promise<void> {
     this.loop?.stop();
+    for (const st of this.ns.values()) {
+      st.files?.close();
+      st.files = undefined;
+    }
   }
 
   /** One poll: every namespace's tables, new outbound sockets, owners, events. Public for tests and tools. */
@@ -341,7 +326,12 @@ export class ConnectionsSource implements Source {
           this.onError(e);
         }
       }
-      for (const ns of this.ns.keys()) if (!groups.has(ns)) this.ns.delete(ns);
+      // A namespace with no live pid left: its files are all that keeps it alive.
+      for (const [ns, st] of this.ns) {
+        if (groups.has(ns)) continue;
+        st.files?.close();
+        this.ns.delete(ns);
+      }
       for (const [inode, o] of this.owners) {
         // Forget owners of sockets gone from a table read this poll, and of namespaces that are gone.
         const r = read.get(o.ns);
@@ -359,20 +349,16 @@ export class ConnectionsSource implements Source {
   }
 
   /**
-   * Read the namespace's tables through one of its pids: UDP always (its hash is small), TCP only
-   * when ActiveOpens says there may be something new (see tcpFullReadMs). The tables are taken
-   * only when the pid is still in that namespace after reading: a pid that exited, was reused or
-   * called setns in between would give another namespace's sockets, reported twice.
+   * Read the namespace's tables through its held files (netns-files.ts): UDP always (its hash is
+   * small), TCP only when ActiveOpens says there may be something new (see tcpFullReadMs).
    */
   private readTables(ns: string, st: NsState, pids: number[], nowMs: number): Tables | undefined {
-    const order = st.rep !== undefined && pids.includes(st.rep) ? [st.rep, ...pids.filter((p) => p !== st.rep)] : pids;
-    let tries = 0;
-    for (const pid of order) {
-      if (++tries > 8) break;
-      const base = `${this.procRoot}/${pid}/net/`;
+    const files = this.filesOf(ns, st, pids, nowMs);
+    if (!files) return undefined;
+    try {
       let opens: number | undefined;
       try {
-        opens = parseActiveOpens(readSeqFile(base + 'snmp'));
+        opens = parseActiveOpens(files.read('snmp'));
       } catch {
         opens = undefined;
       }
@@ -380,37 +366,11 @@ export class ConnectionsSource implements Source {
       for (const p of st.pending.values()) if (p.entry.proto === 'tcp') pendingTcp = true;
       const needTcp = opens === undefined || st.activeOpens === undefined || opens !== st.activeOpens || pendingTcp ||
         nowMs - st.lastTcpRead >= this.tcpFullReadMs;
-      // tcp6/udp6 are absent when IPv6 is disabled: empty, not an error. A pid gone half way is
-      // caught by the namespace check below.
-      const opt = (f: string): string => {
-        try {
-          return readSeqFile(base + f);
-        } catch {
-          return '';
-        }
-      };
-      let tcp = '';
-      let tcp6 = '';
-      if (needTcp) {
-        try {
-          tcp = readSeqFile(base + 'tcp');
-        } catch {
-          continue;
-        }
-        tcp6 = opt('tcp6');
-      }
-      const udp = this.udp ? opt('udp') : '';
-      const udp6 = this.udp ? opt('udp6') : '';
-      let link: string | undefined;
-      try {
-        link = readlinkSync(`${this.procRoot}/${pid}/ns/net`);
-      } catch {
-        link = undefined;
-      }
-      if (link !== `net:[${ns}]`) continue;
-      st.rep = pid;
       const entries: SockEntry[] = [];
       if (needTcp) {
+        // tcp6/udp6 are absent when IPv6 is disabled: read as empty.
+        const tcp = files.read('tcp');
+        const tcp6 = files.read('tcp6');
         st.activeOpens = opens;
         st.lastTcpRead = nowMs;
         this.stats.tcpReads++;
@@ -419,9 +379,39 @@ export class ConnectionsSource implements Source {
       } else {
         this.stats.tcpSkips++;
       }
-      for (const e of parseSockTable(udp, 'udp')) entries.push(e);
-      for (const e of parseSockTable(udp6, 'udp')) entries.push(e);
+      if (this.udp) {
+        for (const e of parseSockTable(files.read('udp'), 'udp')) entries.push(e);
+        for (const e of parseSockTable(files.read('udp6'), 'udp')) entries.push(e);
+      }
       return { entries, tcp: needTcp, udp: this.udp };
+    } catch (e) {
+      // A held file that fails to read: opened afresh at the next poll.
+      files.close();
+      st.files = undefined;
+      this.onError(e);
+      return undefined;
+    }
+  }
+
+  /**
+   * The namespace's held files, opened through one of its pids (the last one used first) when
+   * there are none yet, or when they are older than tcpFullReadMs (a pid that moved between
+   * namespaces while they were opened is then caught; see netns-files.ts).
+   */
+  private filesOf(ns: string, st: NsState, pids: number[], nowMs: number): NetnsFiles | undefined {
+    if (st.files && nowMs - st.files.openedAt < this.tcpFullReadMs) return st.files;
+    st.files?.close();
+    st.files = undefined;
+    const rep = st.rep;
+    const order = rep !== undefined && pids.includes(rep) ? [rep, ...pids.filter((p) => p !== rep)] : pids;
+    let tries = 0;
+    for (const pid of order) {
+      if (++tries > 8) break;
+      const files = NetnsFiles.open(this.procRoot, pid, ns, nowMs);
+      if (!files) continue;
+      st.rep = pid;
+      st.files = files;
+      return files;
     }
     return undefined;
   }

@@ -6,8 +6,11 @@
  * /proc/<pid>/net/tcp shows the tables of <pid>'s namespace, so one pid per namespace is enough
  * to see every socket on the node. This module groups pids by namespace (the inode of
  * /proc/PID/ns/net) and keeps the grouping cheap to refresh: only pids it has not seen before are
- * looked up, because a process almost never changes namespace; a full re-read every
- * `revalidateMs` catches the few that do (setns, unshare) and pids reused between two refreshes.
+ * looked up, because a process almost never changes namespace, and so are pids the kernel may
+ * have handed out again since the last listing: pids go out in a cycle, so /proc/loadavg's last
+ * pid before each listing bounds the ones that can be new processes (handedOutBetween). A full
+ * re-read every `revalidateMs` (a minute) catches the few processes that do move (setns,
+ * unshare); it was every 10 s, and 1,000 readlinks of a cold /proc took 16 ms each time (issue 16).
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { listPids as listPidsAsync, listPidsSync } from '../platform/procfs.js';
@@ -31,6 +34,21 @@ export function taskMark(procRoot = '/proc'): string | undefined {
   return `${f[3]!.slice(slash + 1)} ${f[4]}`;
 }
 
+/** The last pid handed out, from a taskMark ("2345 67890" → 67890). */
+export function lastPidOf(mark: string | undefined): number | undefined {
+  const v = mark === undefined ? NaN : Number(mark.slice(mark.indexOf(' ') + 1));
+  return Number.isInteger(v) && v >= 0 ? v : undefined;
+}
+
+/**
+ * Whether `pid` may have been handed out while the last pid handed out went from `from` to `to`.
+ * The kernel hands pids out in a cycle (each after the last, wrapping at pid_max), so only pids
+ * after `from`, up to `to`, can be new or reused since; none when they are equal.
+ */
+export function handedOutBetween(pid: number, from: number, to: number): boolean {
+  return to >= from ? pid > from && pid <= to : pid > from || pid <= to;
+}
+
 /**
  * /proc's pids, listed again only when a task was created or ended since the last listing
  * (taskMark), and at least every `maxAgeMs` whatever it says: on a quiet host most polls skip the
@@ -43,6 +61,12 @@ export class PidList {
   private pids: number[] = [];
   /** Whether `pids` may be handed out again: an empty listing (procfs unreadable for a moment) never is. */
   private reusable = false;
+  /**
+   * The last pids handed out before the listing before this one and before this one: pids
+   * outside that range (handedOutBetween) are the same processes as then. Undefined when a mark
+   * was missing.
+   */
+  handedOut: { from: number; to: number } | undefined;
 
   constructor(private readonly procRoot = '/proc', private readonly maxAgeMs = 10_000, private readonly nowMs: () => number = () => performance.now()) {}
 
@@ -62,6 +86,9 @@ export class PidList {
     const mark = taskMark(this.procRoot);
     const now = this.nowMs();
     if (this.reusable && mark !== undefined && mark === this.mark && now - this.at < this.maxAgeMs) return this.pids;
+    const from = lastPidOf(this.mark);
+    const to = lastPidOf(mark);
+    this.handedOut = from !== undefined && to !== undefined ? { from, to } : undefined;
     this.mark = mark;
     this.at = now;
     return undefined;
@@ -88,7 +115,10 @@ export function netnsOf(pid: number, procRoot = '/proc'): string | undefined {
 
 export interface NetnsIndexOptions {
   procRoot?: string;
-  /** Re-read every pid's namespace this often (ms); in between only new pids are read. */
+  /**
+   * Re-read every pid's namespace this often (ms; default 60000); in between only pids new or
+   * handed out again since the last listing are read.
+   */
   revalidateMs?: number;
   /** Monotonic clock in ms (tests). */
   nowMs?: () => number;
@@ -116,7 +146,7 @@ export class NetnsIndex {
 
   constructor(opts: NetnsIndexOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
-    this.revalidateMs = opts.revalidateMs ?? 10_000;
+    this.revalidateMs = opts.revalidateMs ?? 60_000;
     this.nowMs = opts.nowMs ?? (() => performance.now());
     this.pidList = new PidList(this.procRoot, this.revalidateMs, this.nowMs);
     this.listMinMs = opts.listMinMs ?? 1000;
@@ -147,11 +177,14 @@ export class NetnsIndex {
     const live = new Set(pids);
     for (const pid of this.nsByPid.keys()) if (!live.has(pid)) this.nsByPid.delete(pid);
     this.newPids.clear();
+    // Pids handed out since the last listing may belong to new processes that reused them.
+    const handedOut = listed && !full ? this.pidList.handedOut : undefined;
     const groups = new Map<string, number[]>();
     for (const pid of pids) {
       let ns = this.nsByPid.get(pid);
-      if (ns === undefined) this.newPids.add(pid);
-      if (ns === undefined || full) {
+      const reused = ns !== undefined && handedOut !== undefined && handedOutBetween(pid, handedOut.from, handedOut.to);
+      if (ns === undefined || reused) this.newPids.add(pid);
+      if (ns === undefined || full || reused) {
         ns = netnsOf(pid, this.procRoot) ?? null;
         this.nsByPid.set(pid, ns);
       }
