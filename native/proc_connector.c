@@ -926,6 +926,7 @@ static napi_value js_read_exec(napi_env env, napi_callback_info info) { return j
 
 void mw_pidfd_register(napi_env env, napi_value exports); /* native/pidfd.c */
 void mw_malloc_register(napi_env env, napi_value exports); /* native/malloc_tune.c */
+void mw_resident_register(napi_env env, napi_value exports); /* native/resident_pages.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -937,6 +938,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   mw_pidfd_register(env, exports);
   mw_malloc_register(env, exports);
+  mw_resident_register(env, exports);
   return exports;
 }
 

@@ -11,6 +11,7 @@ import { EventRecorder } from '../pipeline/recorder.js';
 import { ebpfPrecheck } from '../sources/driver-check.js';
 import { applyCommonFlags, collect, loadConfigWithFlags, printLoadError, untilSignal } from './common.js';
 import { startBegins, startDone } from './heap-setup.js';
+import { dropStartPagesSoon } from '../platform/start-pages.js';
 
 interface RunOpts {
   config?: string;
@@ -100,6 +101,10 @@ async function run(opts: RunOpts): Promise<number> {
     return 1;
   }
   startDone();
+  dropStartPagesSoon((r) => {
+    if (r.applied) log.debug({ mappings: r.mappings, mb: Math.round(r.bytes / 1e5) / 10 }, 'start-only program pages let go');
+    else log.debug({ reason: r.reason }, 'start-only program pages kept');
+  });
   if (recorder) log.info({ file: recorder.path }, 'recording the events the pipeline sees (JSON lines, the replay format)');
   reloadOnSighup(app, opts.config, log, (c) => {
     applyCommonFlags(c, opts);

@@ -102,7 +102,17 @@ export interface MallocFunctions {
   mallocArenaMax(n: number): boolean;
 }
 
-export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<MallocFunctions> {
+/** The program's clean file pages (native/resident_pages.c); absent from addons built before it. */
+export interface ResidentFunctions {
+  /**
+   * madvise(MADV_DONTNEED) on every private, never-written, file-backed mapping with pages
+   * resident (the node binary, shared libraries): how many mappings, and the bytes they had.
+   * Throws when /proc/self/smaps cannot be read.
+   */
+  dropCleanFilePages(): { mappings: number; bytes: number };
+}
+
+export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<MallocFunctions>, Partial<ResidentFunctions> {
   /** Throws an Error with `code` (EPERM, EPROTONOSUPPORT, ERR_NOT_HOST_NETNS, ERR_NO_ACK, …). */
   /**
    * `events` is a Uint32Array when opened with `packed` (and the addon knows the option); `reads`,

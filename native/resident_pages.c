@@ -1,0 +1,108 @@
+/*
+ * Unmap the start-only pages of the agent's program files (issue 16: the agent's RSS ≤ 100 MB).
+ *
+ * The node binary is some 100 MB of code and read-only data, mapped private. What the agent's
+ * start touches (the module loader, the compilers of its rules and config, the YAML and schema
+ * libraries, V8's parser) stays mapped after it, and the kernel maps the neighbours of each page
+ * it faults in too (fault-around, 64 KB): an agent after its start and an exec storm had 41 MB of
+ * the node binary resident, most of it code the steady state never runs again.
+ *
+ * madvise(MADV_DONTNEED) on a private file mapping that was never written drops its page-table
+ * entries and nothing else: the pages stay in the page cache (clean copies of the file, shared
+ * with every other node process), and a page used again faults back in from there, a minor fault
+ * of about a microsecond. So only what the agent goes on using is resident again, and the rest
+ * is left to the kernel to reclaim under pressure like any other clean page cache.
+ *
+ * What is never touched: a writable mapping; a mapping with anonymous pages (a private page that
+ * was written, such as a library's RELRO segment, relocated and then made read-only: dropping
+ * it would bring back the file's unrelocated bytes); shared mappings; anything not backed by a
+ * file (heap, stacks, V8's heap and code space, BPF maps, the ring buffer); and [vdso]/[vvar].
+ *
+ * JS API (registered on the same addon as the proc connector, by mw_resident_register)
+ *   dropCleanFilePages() -> { mappings, bytes }   or throws with errno's code
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 6
+#include <node_api.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+void mw_resident_register(napi_env env, napi_value exports);
+
+typedef struct {
+  uintptr_t start, end;
+  char perms[8];
+  unsigned long inode;
+  long rss_kb, anon_kb, locked_kb;
+  int have;
+} vma_t;
+
+/* Whether this mapping's resident pages may be dropped (see the file's comment). */
+static int droppable(const vma_t *v) {
+  return v->have && v->inode != 0 && v->perms[0] == 'r' && v->perms[1] == '-' && v->perms[3] == 'p' && v->anon_kb == 0 &&
+         v->locked_kb == 0 && v->rss_kb > 0 && v->end > v->start;
+}
+
+static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info) {
+  FILE *f = fopen("/proc/self/smaps", "re");
+  if (!f) {
+    napi_throw_error(env, errno == ENOENT ? "ENOENT" : "EIO", "cannot read /proc/self/smaps");
+    return NULL;
+  }
+  /* The whole list first, the madvise calls after: dropping pages while reading smaps would
+   * change what the later lines say. */
+  enum { MAX = 4096 };
+  static vma_t vmas[MAX];
+  int n = 0;
+  char line[4096];
+  vma_t cur = {0};
+  while (fgets(line, sizeof line, f)) {
+    uintptr_t s, e;
+    char perms[8];
+    unsigned long off, inode;
+    char dev[32];
+    if (sscanf(line, "%lx-%lx %7s %lx %31s %lu", &s, &e, perms, &off, dev, &inode) == 6) {
+      if (cur.have && n < MAX) vmas[n++] = cur;
+      memset(&cur, 0, sizeof cur);
+      cur.start = s;
+      cur.end = e;
+      memcpy(cur.perms, perms, sizeof cur.perms);
+      cur.inode = inode;
+      cur.have = 1;
+      continue;
+    }
+    long kb;
+    if (sscanf(line, "Rss: %ld kB", &kb) == 1) cur.rss_kb = kb;
+    else if (sscanf(line, "Anonymous: %ld kB", &kb) == 1) cur.anon_kb = kb;
+    else if (sscanf(line, "Locked: %ld kB", &kb) == 1) cur.locked_kb = kb;
+  }
+  if (cur.have && n < MAX) vmas[n++] = cur;
+  fclose(f);
+  double bytes = 0;
+  uint32_t mappings = 0;
+  for (int i = 0; i < n; i++) {
+    if (!droppable(&vmas[i])) continue;
+    if (madvise((void *)vmas[i].start, vmas[i].end - vmas[i].start, MADV_DONTNEED) == 0) {
+      bytes += (double)vmas[i].rss_kb * 1024;
+      mappings++;
+    }
+  }
+  napi_value res, v;
+  napi_create_object(env, &res);
+  napi_create_uint32(env, mappings, &v);
+  napi_set_named_property(env, res, "mappings", v);
+  napi_create_double(env, bytes, &v);
+  napi_set_named_property(env, res, "bytes", v);
+  return res;
+}
+
+void mw_resident_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"dropCleanFilePages", NULL, js_drop_clean_file_pages, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

@@ -1,0 +1,35 @@
+/**
+ * Let go of the program pages only the agent's start used (issue 16: the agent's RSS ≤ 100 MB).
+ *
+ * After its start an agent had 41 MB of the node binary resident, most of it code that ran once:
+ * the module loader, V8's parser and compilers working on every module, the rules compiler, the
+ * YAML and schema libraries. The native addon's dropCleanFilePages (native/resident_pages.c)
+ * unmaps the never-written private file mappings; the pages stay in the page cache, and those the
+ * agent goes on using fault back in (minor faults). Done once, a few seconds after the start, so
+ * that the start's asynchronous tail (driver attach, first GC, listeners) is over.
+ */
+import { loadNativeAddon } from './native-addon.js';
+
+/** How long after the start the pages are let go, ms. */
+export const START_PAGES_DELAY_MS = 3000;
+
+export type StartPagesDrop = { applied: true; mappings: number; bytes: number } | { applied: false; reason: string };
+
+/** Unmap the clean file pages now. Never throws: says why it did nothing instead. */
+export function dropStartPages(): StartPagesDrop {
+  const load = loadNativeAddon();
+  if ('error' in load) return { applied: false, reason: `native addon: ${load.error}` };
+  if (typeof load.addon.dropCleanFilePages !== 'function') return { applied: false, reason: 'native addon built before dropCleanFilePages (run `npm rebuild minewatch`)' };
+  try {
+    return { applied: true, ...load.addon.dropCleanFilePages() };
+  } catch (e) {
+    return { applied: false, reason: (e as Error).message };
+  }
+}
+
+/** dropStartPages() once, START_PAGES_DELAY_MS from now; the timer keeps no process alive. */
+export function dropStartPagesSoon(report: (r: StartPagesDrop) => void, delayMs = START_PAGES_DELAY_MS): () => void {
+  const t = setTimeout(() => report(dropStartPages()), delayMs);
+  t.unref();
+  return () => clearTimeout(t);
+}
