@@ -203,6 +203,31 @@ export function startTsFromTicks(ticks: number, btimeNs: bigint, clkTck: number)
 
 // ---- parsers --------------------------------------------------------------------------------------
 
+/** The last stat field parseStat reads (starttime). */
+const STAT_LAST_FIELD = 22;
+
+const isBlank = (c: number): boolean => c === 32 || c === 10 || c === 9 || c === 13;
+
+/**
+ * The first `count` whitespace-separated fields of `text` from `from`, or undefined when it has
+ * fewer. A scan rather than a split of the whole line: a stat line has 52 fields and parseStat
+ * wants the first 20 after the comm, once per exec under the proc connector (issue 16).
+ */
+function statFields(text: string, from: number, count: number): string[] | undefined {
+  const out = new Array<string>(count);
+  const len = text.length;
+  let pos = from;
+  for (let i = 0; i < count; i++) {
+    while (pos < len && isBlank(text.charCodeAt(pos))) pos++;
+    if (pos >= len) return undefined;
+    let end = pos + 1;
+    while (end < len && !isBlank(text.charCodeAt(end))) end++;
+    out[i] = text.slice(pos, end);
+    pos = end;
+  }
+  return out;
+}
+
 /**
  * Parse /proc/PID/stat. The comm sits in parentheses and may contain anything, ')' and spaces
  * included, so the fields are counted from the LAST ')'. Returns undefined when the text does not
@@ -213,9 +238,9 @@ export function parseStat(text: string): ProcStat | undefined {
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
   const pid = Number(text.slice(0, open).trim());
-  const rest = text.slice(close + 1).trim().split(/\s+/);
   // rest[0] is field 3 (state); field N is rest[N - 3]. We need up to field 22 (starttime).
-  if (!Number.isInteger(pid) || pid <= 0 || rest.length < 20) return undefined;
+  const rest = statFields(text, close + 1, STAT_LAST_FIELD - 2);
+  if (!Number.isInteger(pid) || pid <= 0 || rest === undefined) return undefined;
   const num = (field: number): number => Number(rest[field - 3]);
   const out: ProcStat = {
     pid,
