@@ -18,8 +18,13 @@
  * it would bring back the file's unrelocated bytes); shared mappings; anything not backed by a
  * file (heap, stacks, V8's heap and code space, BPF maps, the ring buffer); and [vdso]/[vvar].
  *
+ * Only the mappings of one file are dropped, the node binary as the agent calls it: the shared
+ * libraries and addons are a few MB between them, and the SQLite addon's pages (used at the
+ * start to open the store) would otherwise fault back in on the first alert's insert, where its
+ * latency counts.
+ *
  * JS API (registered on the same addon as the proc connector, by mw_resident_register)
- *   dropCleanFilePages() -> { mappings, bytes }   or throws with errno's code
+ *   dropCleanFilePages(path) -> { mappings, bytes }   or throws with errno's code
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 6
@@ -37,17 +42,27 @@ typedef struct {
   uintptr_t start, end;
   char perms[8];
   unsigned long inode;
+  int of_file; /* the mapping is of the file asked for */
   long rss_kb, anon_kb, locked_kb;
   int have;
 } vma_t;
 
 /* Whether this mapping's resident pages may be dropped (see the file's comment). */
 static int droppable(const vma_t *v) {
-  return v->have && v->inode != 0 && v->perms[0] == 'r' && v->perms[1] == '-' && v->perms[3] == 'p' && v->anon_kb == 0 &&
+  return v->have && v->of_file && v->inode != 0 && v->perms[0] == 'r' && v->perms[1] == '-' && v->perms[3] == 'p' && v->anon_kb == 0 &&
          v->locked_kb == 0 && v->rss_kb > 0 && v->end > v->start;
 }
 
 static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char want[4096];
+  size_t want_len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], want, sizeof want, &want_len) != napi_ok || want_len == 0 || want[0] != '/') {
+    napi_throw_type_error(env, "EINVAL", "dropCleanFilePages(path): the absolute path of the mapped file");
+    return NULL;
+  }
   FILE *f = fopen("/proc/self/smaps", "re");
   if (!f) {
     napi_throw_error(env, errno == ENOENT ? "ENOENT" : "EIO", "cannot read /proc/self/smaps");
@@ -65,7 +80,8 @@ static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info
     char perms[8];
     unsigned long off, inode;
     char dev[32];
-    if (sscanf(line, "%lx-%lx %7s %lx %31s %lu", &s, &e, perms, &off, dev, &inode) == 6) {
+    int at = 0;
+    if (sscanf(line, "%lx-%lx %7s %lx %31s %lu %n", &s, &e, perms, &off, dev, &inode, &at) == 6) {
       if (cur.have && n < MAX) vmas[n++] = cur;
       memset(&cur, 0, sizeof cur);
       cur.start = s;
@@ -73,6 +89,9 @@ static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info
       memcpy(cur.perms, perms, sizeof cur.perms);
       cur.inode = inode;
       cur.have = 1;
+      /* The path runs from `at` to the end of the line. */
+      size_t len = strcspn(line + at, "\n");
+      cur.of_file = len == want_len && memcmp(line + at, want, len) == 0;
       continue;
     }
     long kb;

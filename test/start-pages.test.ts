@@ -1,20 +1,22 @@
 /**
  * Letting go of the start-only program pages (src/platform/start-pages.ts,
  * native/resident_pages.c), in a child node process: the node binary's resident pages drop, the
- * process goes on running (its code and read-only data fault back in), and no mapping with
- * written private pages (the RELRO segments that hold relocated pointers) loses them; the agent
- * lets them go after its start.
+ * process goes on running (its code and read-only data fault back in), no other file's pages are
+ * dropped, and no mapping with written private pages (the RELRO segments that hold relocated
+ * pointers) loses them; the agent lets them go after its start.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { loadNativeAddon } from '../src/platform/native-addon.js';
 import { AgentRun, writeConfig } from './helpers/agent-run.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const MODULE = new URL('../src/platform/start-pages.js', import.meta.url).href;
+/** The node binary as /proc/self/smaps names it. */
+const NODE = realpathSync(process.execPath);
 
 const addon = loadNativeAddon();
 const skip =
@@ -70,9 +72,17 @@ test('the node binary\'s clean pages are let go, the process runs on, written pr
   const r = inChild();
   assert.equal(r.drop.applied, true, JSON.stringify(r.drop));
   assert.ok((r.drop.mappings ?? 0) > 0 && (r.drop.bytes ?? 0) > 0, JSON.stringify(r.drop));
-  const node = (ms: Mapping[]): number => ms.filter((m) => m.path === process.execPath).reduce((a, m) => a + m.rss, 0);
+  const node = (ms: Mapping[]): number => ms.filter((m) => m.path === NODE).reduce((a, m) => a + m.rss, 0);
   assert.ok(node(r.after) < node(r.before) / 2, `the node binary's resident kB: ${node(r.before)} before, ${node(r.after)} after`);
   assert.ok(r.same, 'the same work gives the same answer after the drop');
+  // Only the node binary's: every other file's mappings keep what they had (the SQLite addon's
+  // pages are the first alert's insert).
+  const others = r.before.filter((m) => m.path.startsWith('/') && m.path !== NODE && m.rss > 0);
+  assert.ok(others.some((m) => m.path.includes('libc')), 'the C library is mapped');
+  for (const m of others) {
+    const a = r.after.find((x) => x.range === m.range);
+    assert.ok(a && a.rss >= m.rss, `${m.path} ${m.range}: ${m.rss} kB resident before, ${a?.rss ?? 0} kB after`);
+  }
   // Every mapping with written private pages before still has them all after.
   const written = r.before.filter((m) => m.anon > 0 && m.path.startsWith('/'));
   assert.ok(written.length > 0, 'the node binary\'s RELRO segment, at least');
@@ -81,6 +91,12 @@ test('the node binary\'s clean pages are let go, the process runs on, written pr
     assert.ok(a, `${m.path} ${m.range} still mapped`);
     assert.ok(a.anon >= m.anon, `${m.path} ${m.range}: ${m.anon} kB written before, ${a.anon} kB after`);
   }
+});
+
+test('a path that is not absolute is refused before anything is dropped', { skip }, () => {
+  const a = (addon as { addon: { dropCleanFilePages: (p: string) => unknown } }).addon;
+  assert.throws(() => a.dropCleanFilePages('node'), /absolute path/);
+  assert.throws(() => a.dropCleanFilePages(''), /absolute path/);
 });
 
 test('the agent lets them go a few seconds after its start', { skip }, async () => {

@@ -105,11 +105,11 @@ export interface MallocFunctions {
 /** The program's clean file pages (native/resident_pages.c); absent from addons built before it. */
 export interface ResidentFunctions {
   /**
-   * madvise(MADV_DONTNEED) on every private, never-written, file-backed mapping with pages
-   * resident (the node binary, shared libraries): how many mappings, and the bytes they had.
-   * Throws when /proc/self/smaps cannot be read.
+   * madvise(MADV_DONTNEED) on every private, never-written mapping of the file at `path` (an
+   * absolute path, as /proc/self/smaps names it) with pages resident: how many mappings, and the
+   * bytes they had. Throws when /proc/self/smaps cannot be read or `path` is not absolute.
    */
-  dropCleanFilePages(): { mappings: number; bytes: number };
+  dropCleanFilePages(path: string): { mappings: number; bytes: number };
 }
 
 export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<MallocFunctions>, Partial<ResidentFunctions> {

@@ -4,10 +4,13 @@
  * After its start an agent had 41 MB of the node binary resident, most of it code that ran once:
  * the module loader, V8's parser and compilers working on every module, the rules compiler, the
  * YAML and schema libraries. The native addon's dropCleanFilePages (native/resident_pages.c)
- * unmaps the never-written private file mappings; the pages stay in the page cache, and those the
- * agent goes on using fault back in (minor faults). Done once, a few seconds after the start, so
+ * unmaps the node binary's never-written private mappings; the pages stay in the page cache, and
+ * those the agent goes on using fault back in (minor faults). The node binary only: the SQLite
+ * addon's pages, dropped too at first, came back on the first alert's insert and made it the
+ * slowest of the exec → alert latency storm (the bench's p99 8.2 ms against 4.5–6.6). Done once, a few seconds after the start, so
  * that the start's asynchronous tail (driver attach, first GC, listeners) is over.
  */
+import { realpathSync } from 'node:fs';
 import { loadNativeAddon } from './native-addon.js';
 
 /** How long after the start the pages are let go, ms. */
@@ -21,7 +24,7 @@ export function dropStartPages(): StartPagesDrop {
   if ('error' in load) return { applied: false, reason: `native addon: ${load.error}` };
   if (typeof load.addon.dropCleanFilePages !== 'function') return { applied: false, reason: 'native addon built before dropCleanFilePages (run `npm rebuild minewatch`)' };
   try {
-    return { applied: true, ...load.addon.dropCleanFilePages() };
+    return { applied: true, ...load.addon.dropCleanFilePages(realpathSync(process.execPath)) };
   } catch (e) {
     return { applied: false, reason: (e as Error).message };
   }
