@@ -573,12 +573,12 @@ export function readSmallSync(path: string): string | undefined {
 }
 
 /**
- * readSmallSync() of a /proc/PID file the kernel prints whole on the first read (stat, status,
- * cgroup, loginuid: single_open or a plain buffer): a read that leaves room in the buffer has
+ * readSmallSync() of a /proc file the kernel prints whole on the first read (stat, status,
+ * cgroup, loginuid, loadavg: single_open or a plain buffer): a read that leaves room in the buffer has
  * reached the end, so no second read is made to find EOF. Not for multi-record files such as
  * mountinfo, whose reads stop at a page.
  */
-function readRecordSync(path: string): string | undefined {
+export function readRecordSync(path: string): string | undefined {
   return readSyncWith(path, SMALL_FILE, (buf, n) => buf.toString('utf8', 0, n), true);
 }
 

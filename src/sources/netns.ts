@@ -12,8 +12,8 @@
  * re-read every `revalidateMs` (a minute) catches the few processes that do move (setns,
  * unshare); it was every 10 s, and 1,000 readlinks of a cold /proc took 16 ms each time (issue 16).
  */
-import { readFileSync, readlinkSync } from 'node:fs';
-import { listPids as listPidsAsync, listPidsSync } from '../platform/procfs.js';
+import { readlinkSync } from 'node:fs';
+import { listPids as listPidsAsync, listPidsSync, readRecordSync } from '../platform/procfs.js';
 
 /**
  * What /proc/loadavg says of the tasks: their number and the last pid handed out ("1/2345 67890"
@@ -22,12 +22,10 @@ import { listPids as listPidsAsync, listPidsSync } from '../platform/procfs.js';
  * the same pids. Undefined when the file cannot be read or parsed (a fake procfs in tests).
  */
 export function taskMark(procRoot = '/proc'): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`${procRoot}/loadavg`, 'latin1');
-  } catch {
-    return undefined;
-  }
+  // One open and one read into a shared buffer: readFileSync's fstat, its second read to find
+  // the end and its own buffer made this read a visible part of the idle poller (issue 16).
+  const text = readRecordSync(`${procRoot}/loadavg`);
+  if (text === undefined) return undefined;
   const f = text.trim().split(/\s+/);
   const slash = f[3]?.indexOf('/') ?? -1;
   if (f.length < 5 || slash < 0) return undefined;
