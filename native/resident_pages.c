@@ -44,12 +44,11 @@ typedef struct {
   unsigned long inode;
   int of_file; /* the mapping is of the file asked for */
   long rss_kb, anon_kb, locked_kb;
-  int have;
 } vma_t;
 
 /* Whether this mapping's resident pages may be dropped (see the file's comment). */
 static int droppable(const vma_t *v) {
-  return v->have && v->of_file && v->inode != 0 && v->perms[0] == 'r' && v->perms[1] == '-' && v->perms[3] == 'p' && v->anon_kb == 0 &&
+  return v->of_file && v->inode != 0 && v->perms[0] == 'r' && v->perms[1] == '-' && v->perms[3] == 'p' && v->anon_kb == 0 &&
          v->locked_kb == 0 && v->rss_kb > 0 && v->end > v->start;
 }
 
@@ -68,10 +67,10 @@ static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info
     napi_throw_error(env, errno == ENOENT ? "ENOENT" : "EIO", "cannot read /proc/self/smaps");
     return NULL;
   }
-  /* The whole list first, the madvise calls after: dropping pages while reading smaps would
-   * change what the later lines say. */
-  enum { MAX = 4096 };
-  static vma_t vmas[MAX];
+  /* The droppable mappings first (a file has a handful), the madvise calls after: dropping pages
+   * while reading smaps would change what the later lines say. */
+  enum { MAX = 64 };
+  vma_t vmas[MAX];
   int n = 0;
   char line[4096];
   vma_t cur = {0};
@@ -82,13 +81,12 @@ static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info
     char dev[32];
     int at = 0;
     if (sscanf(line, "%lx-%lx %7s %lx %31s %lu %n", &s, &e, perms, &off, dev, &inode, &at) == 6) {
-      if (cur.have && n < MAX) vmas[n++] = cur;
+      if (droppable(&cur) && n < MAX) vmas[n++] = cur;
       memset(&cur, 0, sizeof cur);
       cur.start = s;
       cur.end = e;
       memcpy(cur.perms, perms, sizeof cur.perms);
       cur.inode = inode;
-      cur.have = 1;
       /* The path runs from `at` to the end of the line. */
       size_t len = strcspn(line + at, "\n");
       cur.of_file = len == want_len && memcmp(line + at, want, len) == 0;
@@ -99,12 +97,11 @@ static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info
     else if (sscanf(line, "Anonymous: %ld kB", &kb) == 1) cur.anon_kb = kb;
     else if (sscanf(line, "Locked: %ld kB", &kb) == 1) cur.locked_kb = kb;
   }
-  if (cur.have && n < MAX) vmas[n++] = cur;
+  if (droppable(&cur) && n < MAX) vmas[n++] = cur;
   fclose(f);
   double bytes = 0;
   uint32_t mappings = 0;
   for (int i = 0; i < n; i++) {
-    if (!droppable(&vmas[i])) continue;
     if (madvise((void *)vmas[i].start, vmas[i].end - vmas[i].start, MADV_DONTNEED) == 0) {
       bytes += (double)vmas[i].rss_kb * 1024;
       mappings++;

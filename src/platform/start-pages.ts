@@ -31,8 +31,6 @@ export function dropStartPages(): StartPagesDrop {
 }
 
 /** dropStartPages() once, START_PAGES_DELAY_MS from now; the timer keeps no process alive. */
-export function dropStartPagesSoon(report: (r: StartPagesDrop) => void, delayMs = START_PAGES_DELAY_MS): () => void {
-  const t = setTimeout(() => report(dropStartPages()), delayMs);
-  t.unref();
-  return () => clearTimeout(t);
+export function dropStartPagesSoon(report: (r: StartPagesDrop) => void): void {
+  setTimeout(() => report(dropStartPages()), START_PAGES_DELAY_MS).unref();
 }

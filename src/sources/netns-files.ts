@@ -73,8 +73,6 @@ export class NetnsFiles {
     private readonly fds: Map<NetFile, number>,
     /** When they were opened (the caller's clock, ms). */
     readonly openedAt: number,
-    /** The pid they were opened through. */
-    readonly pid: number,
   ) {}
 
   /**
@@ -103,7 +101,7 @@ export class NetnsFiles {
       for (const fd of fds.values()) closeSync(fd);
       return undefined;
     }
-    return new NetnsFiles(fds, nowMs, pid);
+    return new NetnsFiles(fds, nowMs);
   }
 
   /** The file's text now; '' when it was not there at open. Throws when the read fails. */
