@@ -26,9 +26,11 @@
  *       socketBufferKb: the netlink socket's receive buffer in KiB (default 8192, at least 64):
  *       what the kernel holds while the reader is not reading; past it, ENOBUFS (kernelDrops).
  *   readExec(pid) -> Buffer | null   that read, on the calling thread (tests, tools)
- *   stats(handle) -> { events, drops, kernelDrops }
+ *   stats(handle) -> { events, drops, kernelDrops, open, lazySocket }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
  *       kernelDrops: ENOBUFS from recv: the socket buffer overflowed, one or more events lost
+ *       lazySocket:  forks and exits come on a socket of their own, read without waking the
+ *                    reader (see reader_main); false where the kernel would not filter
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 6
@@ -44,7 +46,9 @@
 
 #ifdef __linux__
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/cn_proc.h>
+#include <linux/filter.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
 #include <poll.h>
@@ -92,7 +96,8 @@ typedef struct {
 typedef struct mw_conn {
   napi_env env;
   napi_threadsafe_function tsfn;
-  int sock;
+  int sock;   /* every notice but fork and exit when `lazy` is open, else every notice */
+  int lazy;   /* fork and exit notices (socket_filter), read without a wake-up of their own; -1: none */
   int wake[2];
   pthread_t thread;
   int closed;
@@ -359,10 +364,72 @@ static int64_t mono_ns(void) {
   return ts_ns(&t);
 }
 
+/* How long fork and exit notices may wait on the lazy socket while execs keep the reader busy:
+ * each exec's wake-up takes them too, so this bounds only their delay after the last exec. */
+#define LAZY_NS (10 * 1000000LL)
+
+/* Take the datagrams waiting on `sock` into the batch without blocking, while it holds fewer than
+ * `limit` events and room for a whole burst (the caller makes the room: a wake-up's events stay
+ * in one batch so they can be put in order). Returns the events added, or -1 with `error` set;
+ * *more says the limit came before the socket ran dry. */
+static int drain_socket(mw_conn *c, int sock, mw_recv *rx, mw_batch *b, size_t limit, int64_t offset, int *more,
+                        char *error, size_t error_size) {
+  size_t before = b->count;
+  *more = 0;
+  for (int calls = 0; calls < DRAIN_MAX; calls++) {
+    if (b->count + RECV_BURST > limit) {
+      *more = 1;
+      break;
+    }
+    int m = recv_burst(sock, rx);
+    if (m == -ENOBUFS) {
+      /* The socket buffer overflowed: the kernel dropped one or more events. */
+      atomic_fetch_add(&c->kernel_drops, 1);
+      continue;
+    }
+    if (m == -EAGAIN) break;
+    if (m < 0) {
+      snprintf(error, error_size, "proc connector: recv failed: %s", strerror(-m));
+      return -1;
+    }
+    for (int j = 0; j < m; j++) {
+      if (rx->mm[j].msg_len == 0) continue; /* a forged datagram: dropped */
+      parse_datagram(c, rx->bufs + (size_t)j * CONNECTOR_MAX_MSG_SIZE, rx->mm[j].msg_len, offset, b, 0, NULL);
+    }
+    /* Fewer than asked for: drained (no recv of its own to say EAGAIN). */
+    if (m < RECV_BURST) break;
+    if (calls == DRAIN_MAX - 1) *more = 1;
+  }
+  return (int)(b->count - before);
+}
+
+/* Put events [from, count) of the batch in the kernel's order (their timestamps): the two sockets
+ * are read one after the other, so a fork read from the lazy socket may be older than the exec
+ * before it in the batch. Stable (equal stamps keep their order); a wake-up's few events. Run
+ * before read_execs, while reads[] are all NULL. */
+static void order_events(mw_batch *b, size_t from) {
+  for (size_t i = from + 1; i < b->count; i++) {
+    if (b->ev[i].ts >= b->ev[i - 1].ts) continue;
+    mw_event e = b->ev[i];
+    size_t j = i;
+    while (j > from && b->ev[j - 1].ts > e.ts) {
+      b->ev[j] = b->ev[j - 1];
+      j--;
+    }
+    b->ev[j] = e;
+  }
+}
+
 /* Flush the batch when its oldest event has waited hold_ns (or it is half full), not after every
- * wake-up: at a thousand execs a second each exec is three notices, each a datagram, and each
- * batch a wake-up of the JS thread. The reader itself still wakes for every datagram, so an
- * exec's /proc read (readExecs) is made the moment it arrives; only the hand-over waits. */
+ * wake-up: at a thousand execs a second each exec is three notices, and each batch a wake-up of
+ * the JS thread. The reader itself wakes for every exec, so its /proc read (readExecs) is made the
+ * moment it arrives; only the hand-over waits.
+ *
+ * Fork and exit notices come on the lazy socket (when open): they need no read of /proc, so they
+ * wake nobody while execs come (each exec's wake-up takes them first, in the kernel's order), and
+ * wait at most LAZY_NS after the last one. On a quiet host the lazy socket is in the poll set
+ * (armed), so a fork or exit with no exec around is taken at once. One wake-up per exec instead of
+ * three (fork, exec, exit) under an exec storm. */
 static void *reader_main(void *arg) {
   mw_conn *c = arg;
   mw_recv rx;
@@ -371,21 +438,28 @@ static void *reader_main(void *arg) {
   rx.bufs = malloc((size_t)RECV_BURST * CONNECTOR_MAX_MSG_SIZE);
   int64_t first = 0;    /* when the oldest event of the batch arrived (CLOCK_MONOTONIC); 0: none */
   int64_t retry_at = 0; /* a full queue held the batch back: offer it again no sooner than this */
+  int lazy_armed = 1;   /* the lazy socket is polled: its next datagram wakes the reader */
+  int64_t lazy_due = 0; /* not armed: when to take its datagrams at the latest */
 
   if (!rx.bufs) snprintf(error, sizeof error, "proc connector: out of memory");
   while (rx.bufs) {
-    struct pollfd p[2] = {{.fd = c->sock, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}};
-    struct timespec wait, *tp = NULL;
+    struct pollfd p[3] = {{.fd = c->sock, .events = POLLIN}, {.fd = c->wake[0], .events = POLLIN}, {.fd = c->lazy, .events = POLLIN}};
+    int lazy_polled = c->lazy >= 0 && lazy_armed;
+    int64_t due = INT64_MAX;
     if (b && b->count) {
-      int64_t due = first + c->hold_ns;
+      due = first + c->hold_ns;
       if (retry_at > due) due = retry_at;
+    }
+    if (c->lazy >= 0 && !lazy_armed && lazy_due < due) due = lazy_due;
+    struct timespec wait, *tp = NULL;
+    if (due != INT64_MAX) {
       int64_t d = due - mono_ns();
       if (d < 0) d = 0;
       wait.tv_sec = d / 1000000000LL;
       wait.tv_nsec = d % 1000000000LL;
       tp = &wait;
     }
-    int r = ppoll(p, 2, tp, NULL);
+    int r = ppoll(p, lazy_polled ? 3 : 2, tp, NULL);
     if (r < 0) {
       if (errno == EINTR) continue;
       snprintf(error, sizeof error, "proc connector: poll failed: %s", strerror(errno));
@@ -393,44 +467,46 @@ static void *reader_main(void *arg) {
     }
     if (p[1].revents) break; /* close() asked us to stop */
 
-    if (p[0].revents) {
+    int urgent = p[0].revents != 0;
+    int lazy = c->lazy >= 0 && (urgent || (lazy_polled && p[2].revents) || (!lazy_armed && mono_ns() >= lazy_due));
+    if (urgent || lazy) {
       int64_t offset = realtime_offset();
-      /* Events [unread, count) of the batch are not read yet (readExecs): every datagram waiting
-       * is taken first, so that read_execs() sees an exit that came with its exec. */
-      size_t unread = b ? b->count : 0;
-      int taken = 0;
-      for (int calls = 0; calls < DRAIN_MAX && taken < DRAIN_MAX; calls++) {
-        int m = recv_burst(c->sock, &rx);
-        if (m == -ENOBUFS) {
-          /* The socket buffer overflowed: the kernel dropped one or more events. */
-          atomic_fetch_add(&c->kernel_drops, 1);
-          continue;
+      /* Room for this wake-up's events in one batch, so they can be ordered together: a batch
+       * past half full goes first; a nearly full one the queue cannot take yet is dropped
+       * (counted), as a full one always was. */
+      if (b && b->count > BATCH_MAX / 2) {
+        if (flush(c, &b) < 0) goto out;
+        if (b && b->count > BATCH_MAX - 4 * RECV_BURST) {
+          atomic_fetch_add(&c->drops, b->count);
+          batch_clear(b);
         }
-        if (m == -EAGAIN) break;
-        if (m < 0) {
-          snprintf(error, sizeof error, "proc connector: recv failed: %s", strerror(-m));
-          goto out;
-        }
-        for (int j = 0; j < m; j++) {
-          if (b && b->count >= BATCH_MAX) {
-            if (c->read_execs) read_execs(b, unread);
-            if (flush(c, &b) < 0) goto out;
-            if (!b || b->count == 0) first = 0;
-            unread = b ? b->count : 0;
-          }
-          if (!b && !(b = batch_new(c->packed))) {
-            snprintf(error, sizeof error, "proc connector: out of memory");
-            goto out;
-          }
-          if (rx.mm[j].msg_len == 0) continue; /* a forged datagram: dropped */
-          parse_datagram(c, rx.bufs + (size_t)j * CONNECTOR_MAX_MSG_SIZE, rx.mm[j].msg_len, offset, b, 0, NULL);
-          if (b->count > 0 && first == 0) first = mono_ns();
-        }
-        taken += m;
-        /* Fewer than asked for: drained, back to poll (no recv of its own to say EAGAIN). */
-        if (m < RECV_BURST) break;
+        if (!b || b->count == 0) first = 0;
       }
-      if (c->read_execs && b) read_execs(b, unread);
+      if (!b && !(b = batch_new(c->packed))) {
+        snprintf(error, sizeof error, "proc connector: out of memory");
+        break;
+      }
+      size_t unread = b->count;
+      int more_urgent = 0, more_lazy = 0, got_urgent = 0;
+      /* Half the room for each socket: the lazy one's forks are older than the execs they precede. */
+      size_t half = b->count + (BATCH_MAX - b->count) / 2;
+      if (urgent && (got_urgent = drain_socket(c, c->sock, &rx, b, c->lazy >= 0 ? half : BATCH_MAX, offset, &more_urgent, error,
+                                               sizeof error)) < 0)
+        goto out;
+      if (lazy && drain_socket(c, c->lazy, &rx, b, BATCH_MAX, offset, &more_lazy, error, sizeof error) < 0) goto out;
+      order_events(b, unread);
+      if (b->count > unread && first == 0) first = mono_ns();
+      /* Execs keep the lazy socket unpolled (their wake-ups take it); once a look at it comes
+       * without one, it is polled again. */
+      if (lazy) {
+        if (got_urgent > 0 || more_lazy) {
+          lazy_due = more_lazy ? 0 : mono_ns() + LAZY_NS;
+          lazy_armed = 0;
+        } else {
+          lazy_armed = 1;
+        }
+      }
+      if (c->read_execs) read_execs(b, unread);
     }
     if (!b || b->count == 0) continue;
     int64_t now = mono_ns();
@@ -603,6 +679,10 @@ static void conn_close(mw_conn *c, int from_cleanup_hook) {
   /* Tell the kernel one listener fewer, so it stops building events once nobody listens. */
   send_mcast_op(c->sock, PROC_CN_MCAST_IGNORE, 0);
   close(c->sock);
+  if (c->lazy >= 0) {
+    send_mcast_op(c->lazy, PROC_CN_MCAST_IGNORE, 0);
+    close(c->lazy);
+  }
   close(c->wake[0]);
   close(c->wake[1]);
   /* release (not abort): batches already queued still reach JS, then the tsfn finalizes. */
@@ -704,14 +784,87 @@ static uint32_t get_uint(napi_env env, napi_value obj, const char *name, uint32_
   return v;
 }
 
-/* Subscribe and wait for the kernel's ack. Events that arrive first are kept in *early. */
-static napi_value subscribe(napi_env env, mw_conn *c, mw_batch *early) {
+static napi_value subscribe(napi_env env, mw_conn *c, int sock, mw_batch *early);
+
+/*
+ * Which notices a socket takes, filtered in the kernel (classic BPF on the first message's
+ * proc_event.what; a load reads big-endian, hence htonl). The lazy socket takes forks and exits,
+ * the other everything else; both take PROC_EVENT_NONE, the acknowledgement of their LISTEN.
+ */
+#define WHAT_OFFSET (NLMSG_HDRLEN + sizeof(struct cn_msg) + offsetof(struct proc_event, what))
+static struct sock_filter lazy_only[] = {
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, WHAT_OFFSET),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0), /* htonl(PROC_EVENT_FORK), set at run time */
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0), /* htonl(PROC_EVENT_EXIT) */
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), /* htonl(PROC_EVENT_NONE) */
+  BPF_STMT(BPF_RET | BPF_K, 0),
+  BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+};
+static struct sock_filter urgent_only[] = {
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, WHAT_OFFSET),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), /* htonl(PROC_EVENT_FORK) */
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1), /* htonl(PROC_EVENT_EXIT) */
+  BPF_STMT(BPF_RET | BPF_K, 0),
+  BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+};
+
+static int attach_filter(int sock, struct sock_filter *f, unsigned short n) {
+  f[1].k = htonl(PROC_EVENT_FORK);
+  f[2].k = htonl(PROC_EVENT_EXIT);
+  if (f == lazy_only) f[3].k = htonl(PROC_EVENT_NONE);
+  struct sock_fprog prog = {.len = n, .filter = f};
+  return setsockopt(sock, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+/* A NETLINK_CONNECTOR socket with the receive buffer asked for, bound to the proc events group;
+ * -errno on failure. `filter`: what it takes (NULL: everything), attached before the bind so that
+ * no notice it should not take is ever queued on it. */
+static int open_proc_socket(int rcvbuf_bytes, struct sock_filter *filter, unsigned short filter_len) {
+  int sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+  if (sock < 0) return -errno;
+  /* FORCE passes net.core.rmem_max when we are root; otherwise take what the sysctl allows. */
+  if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_bytes, sizeof rcvbuf_bytes) != 0)
+    setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
+  struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
+  if ((filter && attach_filter(sock, filter, filter_len) != 0) || bind(sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int err = errno;
+    close(sock);
+    return -err;
+  }
+  return sock;
+}
+
+/* The lazy socket, subscribed: forks and exits from now on go there, and the main socket (not
+ * yet subscribed) is given the filter that leaves them out. -1 where either cannot be had (the
+ * main socket then takes everything, as with one socket). */
+static int open_lazy(napi_env env, mw_conn *c, int rcvbuf_bytes, mw_batch *early) {
+  int lazy = open_proc_socket(rcvbuf_bytes, lazy_only, sizeof lazy_only / sizeof lazy_only[0]);
+  if (lazy < 0) return -1;
+  if (attach_filter(c->sock, urgent_only, sizeof urgent_only / sizeof urgent_only[0]) != 0) {
+    close(lazy);
+    return -1;
+  }
+  napi_value ok = subscribe(env, c, lazy, early);
+  if (!ok) {
+    /* Clear the error subscribe() threw: the main socket's own subscription will say what is wrong. */
+    napi_value ignored;
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+    setsockopt(c->sock, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+    close(lazy);
+    return -1;
+  }
+  return lazy;
+}
+
+/* Subscribe `sock` and wait for the kernel's ack. Events that arrive first are kept in *early. */
+static napi_value subscribe(napi_env env, mw_conn *c, int sock, mw_batch *early) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   /* A nonce to recognise our own ack among those of other listeners (acks are multicast). */
   uint32_t seq = ((uint32_t)getpid() * 2654435761u) ^ (uint32_t)t.tv_nsec ^ (uint32_t)(uintptr_t)c;
   if (seq == UINT32_MAX || seq == 0) seq = 1;
-  int err = send_mcast_op(c->sock, PROC_CN_MCAST_LISTEN, seq);
+  int err = send_mcast_op(sock, PROC_CN_MCAST_LISTEN, seq);
   if (err) return throw_errno(env, "proc connector: PROC_CN_MCAST_LISTEN", err);
 
   struct timespec start, now;
@@ -721,7 +874,7 @@ static napi_value subscribe(napi_env env, mw_conn *c, mw_batch *early) {
   for (;;) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     int left = ACK_TIMEOUT_MS - (int)((ts_ns(&now) - ts_ns(&start)) / 1000000);
-    struct pollfd p = {.fd = c->sock, .events = POLLIN};
+    struct pollfd p = {.fd = sock, .events = POLLIN};
     int r = left > 0 ? poll(&p, 1, left) : 0;
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
@@ -731,7 +884,7 @@ static napi_value subscribe(napi_env env, mw_conn *c, mw_batch *early) {
                         "only processes in the host's PID and user namespaces (run on the host, or in a container "
                         "with hostPID and hostNetwork)", ACK_TIMEOUT_MS);
     }
-    ssize_t n = recv_one(c->sock, buf, CONNECTOR_MAX_MSG_SIZE);
+    ssize_t n = recv_one(sock, buf, CONNECTOR_MAX_MSG_SIZE);
     if (n == -EAGAIN) continue;
     if (n == -ENOBUFS) {
       atomic_fetch_add(&c->kernel_drops, 1);
@@ -797,26 +950,24 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   c->hold_ns = (int64_t)(hold_us > 100000 ? 100000 : hold_us) * 1000;
   c->wake[0] = c->wake[1] = -1;
 
-  c->sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+  c->lazy = -1;
+  int sz = (int)(rcvbuf_kb * 1024);
+  /* Forks and exits on a socket of their own (see reader_main), where the kernel can filter: the
+   * main socket is bound with the filter that leaves them out, then the lazy one subscribed, then
+   * the main one. Both are bound before either subscribes, so no notice falls between them. */
+  c->sock = open_proc_socket(sz, urgent_only, sizeof urgent_only / sizeof urgent_only[0]);
+  if (c->sock < 0) c->sock = open_proc_socket(sz, NULL, 0);
   if (c->sock < 0) {
-    int err = errno;
+    int err = -c->sock;
     free(c);
     free(early);
-    return throw_errno(env, "proc connector: socket(AF_NETLINK, NETLINK_CONNECTOR)", err);
+    return throw_errno(env, "proc connector: socket(AF_NETLINK, NETLINK_CONNECTOR) bound to the CN_IDX_PROC group", err);
   }
-  int sz = (int)(rcvbuf_kb * 1024);
-  /* FORCE passes net.core.rmem_max when we are root; otherwise take what the sysctl allows. */
-  if (setsockopt(c->sock, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) != 0)
-    setsockopt(c->sock, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-
-  struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
-  napi_value ok = NULL;
-  if (bind(c->sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
-    throw_errno(env, "proc connector: bind to the CN_IDX_PROC group", errno);
-  } else {
-    ok = subscribe(env, c, early);
-  }
+  c->lazy = open_lazy(env, c, sz, early);
+  if (c->lazy < 0) setsockopt(c->sock, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+  napi_value ok = subscribe(env, c, c->sock, early);
   if (!ok) goto fail;
+  order_events(early, 0);
 
   if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
     throw_errno(env, "proc connector: pipe", errno);
@@ -847,6 +998,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 fail_listening:
   send_mcast_op(c->sock, PROC_CN_MCAST_IGNORE, 0);
 fail:
+  if (c->lazy >= 0) {
+    send_mcast_op(c->lazy, PROC_CN_MCAST_IGNORE, 0);
+    close(c->lazy);
+  }
   close(c->sock);
   if (c->wake[0] >= 0) close(c->wake[0]);
   if (c->wake[1] >= 0) close(c->wake[1]);
@@ -888,6 +1043,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "kernelDrops", v);
   napi_get_boolean(env, !c->closed, &v);
   napi_set_named_property(env, o, "open", v);
+  napi_get_boolean(env, c->lazy >= 0, &v);
+  napi_set_named_property(env, o, "lazySocket", v);
   return o;
 }
 

@@ -242,6 +242,52 @@ test('live: fork, exec and exit of real children, with their pids, parent and ex
   assert.equal(got.length, count, 'nothing is heard after stop()');
 });
 
+test('live: with forks and exits on their own socket, every child\'s notices still come fork, exec, exit, in that order, and a fork with no exec is heard too', async (t) => {
+  if (await skipped(t)) return;
+  const loaded = loadNativeAddon();
+  assert.ok('addon' in loaded);
+  const got: ProcNotice[] = [];
+  const handle = loaded.addon.open((events) => {
+    for (const e of events as NativeProcEvent[]) {
+      const n = toNotice(e);
+      if (n) got.push(n);
+    }
+  }, { holdUs: 2000 });
+  try {
+    assert.equal(loaded.addon.stats(handle).lazySocket, true, 'the kernel filters forks and exits onto the lazy socket here');
+    // 300 short children from one shell, as fast as it forks them: the lazy socket's forks and
+    // exits interleave with the main socket's execs within every wake-up of the reader.
+    const sh = await run('/bin/sh', ['-c', 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done; ( exit 0 ); echo $$ > /dev/null']);
+    assert.equal(sh.code, 0);
+    const kids = () => {
+      const byPid = new Map<number, string[]>();
+      for (const n of got) {
+        if (n.kind === 'fork' && n.ppid !== sh.pid) continue;
+        if (n.kind !== 'fork' && !byPid.has(n.pid)) continue;
+        if (n.kind === 'fork' || n.kind === 'exec' || n.kind === 'exit') {
+          const list = byPid.get(n.pid) ?? [];
+          list.push(n.kind);
+          byPid.set(n.pid, list);
+        }
+      }
+      return byPid;
+    };
+    const done = () => {
+      const k = kids();
+      return k.size >= 301 && [...k.values()].every((l) => l.at(-1) === 'exit');
+    };
+    assert.ok(await waitFor(done, 5000), `all 301 children of the shell ended (${kids().size} seen)`);
+    const orders = [...kids().values()].map((l) => l.join(','));
+    const execd = orders.filter((o) => o === 'fork,exec,exit').length;
+    const forkOnly = orders.filter((o) => o === 'fork,exit').length;
+    assert.equal(execd, 300, `300 children in the order fork, exec, exit (others: ${JSON.stringify(orders.filter((o) => o !== 'fork,exec,exit' && o !== 'fork,exit').slice(0, 5))})`);
+    assert.equal(forkOnly, 1, 'the subshell that never execs: its fork and exit, with no exec to take them');
+    assert.equal(loaded.addon.stats(handle).drops + loaded.addon.stats(handle).kernelDrops, 0);
+  } finally {
+    loaded.addon.close(handle);
+  }
+});
+
 test('live: the addon opened packed hands over Uint32Arrays whose exec names the child', async (t) => {
   if (await skipped(t)) return;
   const loaded = loadNativeAddon();

@@ -76,6 +76,12 @@ export interface NativeStats {
   /** ENOBUFS from recv: times the socket buffer overflowed (each loses one or more events). */
   kernelDrops: number;
   open: boolean;
+  /**
+   * Forks and exits come on a socket of their own, filtered in the kernel and read without a
+   * wake-up of their own (native/proc_connector.c, reader_main); false where it could not be had.
+   * Absent from an addon built before it.
+   */
+  lazySocket?: boolean;
 }
 
 /** An opaque handle returned by open(). */
