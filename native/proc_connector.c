@@ -46,7 +46,6 @@
 
 #ifdef __linux__
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <linux/cn_proc.h>
 #include <linux/filter.h>
 #include <linux/connector.h>
@@ -371,14 +370,14 @@ static int64_t mono_ns(void) {
 /* Take the datagrams waiting on `sock` into the batch without blocking, while it holds fewer than
  * `limit` events and room for a whole burst (the caller makes the room: a wake-up's events stay
  * in one batch so they can be put in order). Returns the events added, or -1 with `error` set;
- * *more says the limit came before the socket ran dry. */
+ * *more (when asked for) says the limit came before the socket ran dry. */
 static int drain_socket(mw_conn *c, int sock, mw_recv *rx, mw_batch *b, size_t limit, int64_t offset, int *more,
                         char *error, size_t error_size) {
   size_t before = b->count;
-  *more = 0;
+  int stopped = 0;
   for (int calls = 0; calls < DRAIN_MAX; calls++) {
     if (b->count + RECV_BURST > limit) {
-      *more = 1;
+      stopped = 1;
       break;
     }
     int m = recv_burst(sock, rx);
@@ -398,8 +397,9 @@ static int drain_socket(mw_conn *c, int sock, mw_recv *rx, mw_batch *b, size_t l
     }
     /* Fewer than asked for: drained (no recv of its own to say EAGAIN). */
     if (m < RECV_BURST) break;
-    if (calls == DRAIN_MAX - 1) *more = 1;
+    if (calls == DRAIN_MAX - 1) stopped = 1;
   }
+  if (more) *more = stopped;
   return (int)(b->count - before);
 }
 
@@ -467,8 +467,9 @@ static void *reader_main(void *arg) {
     }
     if (p[1].revents) break; /* close() asked us to stop */
 
+    int64_t now = mono_ns();
     int urgent = p[0].revents != 0;
-    int lazy = c->lazy >= 0 && (urgent || (lazy_polled && p[2].revents) || (!lazy_armed && mono_ns() >= lazy_due));
+    int lazy = c->lazy >= 0 && (urgent || (lazy_polled && p[2].revents) || (!lazy_armed && now >= lazy_due));
     if (urgent || lazy) {
       int64_t offset = realtime_offset();
       /* Room for this wake-up's events in one batch, so they can be ordered together: a batch
@@ -487,20 +488,20 @@ static void *reader_main(void *arg) {
         break;
       }
       size_t unread = b->count;
-      int more_urgent = 0, more_lazy = 0, got_urgent = 0;
+      int more_lazy = 0, got_urgent = 0;
       /* Half the room for each socket: the lazy one's forks are older than the execs they precede. */
       size_t half = b->count + (BATCH_MAX - b->count) / 2;
-      if (urgent && (got_urgent = drain_socket(c, c->sock, &rx, b, c->lazy >= 0 ? half : BATCH_MAX, offset, &more_urgent, error,
+      if (urgent && (got_urgent = drain_socket(c, c->sock, &rx, b, c->lazy >= 0 ? half : BATCH_MAX, offset, NULL, error,
                                                sizeof error)) < 0)
         goto out;
       if (lazy && drain_socket(c, c->lazy, &rx, b, BATCH_MAX, offset, &more_lazy, error, sizeof error) < 0) goto out;
       order_events(b, unread);
-      if (b->count > unread && first == 0) first = mono_ns();
+      if (b->count > unread && first == 0) first = now;
       /* Execs keep the lazy socket unpolled (their wake-ups take it); once a look at it comes
        * without one, it is polled again. */
       if (lazy) {
         if (got_urgent > 0 || more_lazy) {
-          lazy_due = more_lazy ? 0 : mono_ns() + LAZY_NS;
+          lazy_due = more_lazy ? 0 : now + LAZY_NS;
           lazy_armed = 0;
         } else {
           lazy_armed = 1;
@@ -509,7 +510,6 @@ static void *reader_main(void *arg) {
       if (c->read_execs) read_execs(b, unread);
     }
     if (!b || b->count == 0) continue;
-    int64_t now = mono_ns();
     if (now < retry_at || (now - first < c->hold_ns && b->count < BATCH_MAX / 2)) continue;
     if (flush(c, &b) < 0) goto out;
     if (b && b->count) {
@@ -784,79 +784,6 @@ static uint32_t get_uint(napi_env env, napi_value obj, const char *name, uint32_
   return v;
 }
 
-static napi_value subscribe(napi_env env, mw_conn *c, int sock, mw_batch *early);
-
-/*
- * Which notices a socket takes, filtered in the kernel (classic BPF on the first message's
- * proc_event.what; a load reads big-endian, hence htonl). The lazy socket takes forks and exits,
- * the other everything else; both take PROC_EVENT_NONE, the acknowledgement of their LISTEN.
- */
-#define WHAT_OFFSET (NLMSG_HDRLEN + sizeof(struct cn_msg) + offsetof(struct proc_event, what))
-static struct sock_filter lazy_only[] = {
-  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, WHAT_OFFSET),
-  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0), /* htonl(PROC_EVENT_FORK), set at run time */
-  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0), /* htonl(PROC_EVENT_EXIT) */
-  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), /* htonl(PROC_EVENT_NONE) */
-  BPF_STMT(BPF_RET | BPF_K, 0),
-  BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
-};
-static struct sock_filter urgent_only[] = {
-  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, WHAT_OFFSET),
-  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0), /* htonl(PROC_EVENT_FORK) */
-  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1), /* htonl(PROC_EVENT_EXIT) */
-  BPF_STMT(BPF_RET | BPF_K, 0),
-  BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
-};
-
-static int attach_filter(int sock, struct sock_filter *f, unsigned short n) {
-  f[1].k = htonl(PROC_EVENT_FORK);
-  f[2].k = htonl(PROC_EVENT_EXIT);
-  if (f == lazy_only) f[3].k = htonl(PROC_EVENT_NONE);
-  struct sock_fprog prog = {.len = n, .filter = f};
-  return setsockopt(sock, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
-}
-
-/* A NETLINK_CONNECTOR socket with the receive buffer asked for, bound to the proc events group;
- * -errno on failure. `filter`: what it takes (NULL: everything), attached before the bind so that
- * no notice it should not take is ever queued on it. */
-static int open_proc_socket(int rcvbuf_bytes, struct sock_filter *filter, unsigned short filter_len) {
-  int sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
-  if (sock < 0) return -errno;
-  /* FORCE passes net.core.rmem_max when we are root; otherwise take what the sysctl allows. */
-  if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_bytes, sizeof rcvbuf_bytes) != 0)
-    setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
-  struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
-  if ((filter && attach_filter(sock, filter, filter_len) != 0) || bind(sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
-    int err = errno;
-    close(sock);
-    return -err;
-  }
-  return sock;
-}
-
-/* The lazy socket, subscribed: forks and exits from now on go there, and the main socket (not
- * yet subscribed) is given the filter that leaves them out. -1 where either cannot be had (the
- * main socket then takes everything, as with one socket). */
-static int open_lazy(napi_env env, mw_conn *c, int rcvbuf_bytes, mw_batch *early) {
-  int lazy = open_proc_socket(rcvbuf_bytes, lazy_only, sizeof lazy_only / sizeof lazy_only[0]);
-  if (lazy < 0) return -1;
-  if (attach_filter(c->sock, urgent_only, sizeof urgent_only / sizeof urgent_only[0]) != 0) {
-    close(lazy);
-    return -1;
-  }
-  napi_value ok = subscribe(env, c, lazy, early);
-  if (!ok) {
-    /* Clear the error subscribe() threw: the main socket's own subscription will say what is wrong. */
-    napi_value ignored;
-    bool pending = false;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
-    setsockopt(c->sock, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
-    close(lazy);
-    return -1;
-  }
-  return lazy;
-}
-
 /* Subscribe `sock` and wait for the kernel's ack. Events that arrive first are kept in *early. */
 static napi_value subscribe(napi_env env, mw_conn *c, int sock, mw_batch *early) {
   struct timespec t;
@@ -903,6 +830,70 @@ static napi_value subscribe(napi_env env, mw_conn *c, int sock, mw_batch *early)
       return ok;
     }
   }
+}
+
+/*
+ * Which notices a socket takes, filtered in the kernel (classic BPF on the first message's
+ * proc_event.what). A load reads big-endian, so the constants are compared in that order. The
+ * lazy socket takes forks and exits, the main one everything else; both take PROC_EVENT_NONE,
+ * the acknowledgement of their LISTEN.
+ */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WHAT_K(v) __builtin_bswap32((uint32_t)(v))
+#else
+#define WHAT_K(v) ((uint32_t)(v))
+#endif
+#define WHAT_OFFSET (NLMSG_HDRLEN + sizeof(struct cn_msg) + offsetof(struct proc_event, what))
+static const struct sock_filter lazy_only[] = {
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, WHAT_OFFSET),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WHAT_K(PROC_EVENT_FORK), 3, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WHAT_K(PROC_EVENT_EXIT), 2, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WHAT_K(PROC_EVENT_NONE), 1, 0),
+  BPF_STMT(BPF_RET | BPF_K, 0),
+  BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+};
+static const struct sock_filter urgent_only[] = {
+  BPF_STMT(BPF_LD | BPF_W | BPF_ABS, WHAT_OFFSET),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WHAT_K(PROC_EVENT_FORK), 1, 0),
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, WHAT_K(PROC_EVENT_EXIT), 0, 1),
+  BPF_STMT(BPF_RET | BPF_K, 0),
+  BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+};
+#define FILTER(f) (&(const struct sock_fprog){.len = sizeof f / sizeof f[0], .filter = (struct sock_filter *)f})
+
+/* A NETLINK_CONNECTOR socket with the receive buffer asked for, bound to the proc events group;
+ * -errno on failure. `filter`: what it takes (NULL: everything), attached before the bind so that
+ * no notice it should not take is ever queued on it. */
+static int open_proc_socket(int rcvbuf_bytes, const struct sock_fprog *filter) {
+  int sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+  if (sock < 0) return -errno;
+  /* FORCE passes net.core.rmem_max when we are root; otherwise take what the sysctl allows. */
+  if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf_bytes, sizeof rcvbuf_bytes) != 0)
+    setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
+  struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC, .nl_pid = 0};
+  if ((filter && setsockopt(sock, SOL_SOCKET, SO_ATTACH_FILTER, filter, sizeof *filter) != 0) ||
+      bind(sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int err = errno;
+    close(sock);
+    return -err;
+  }
+  return sock;
+}
+
+/* The lazy socket, subscribed: forks and exits from now on go there. -1 where it cannot be had;
+ * the caller then lets the main socket take everything, as with one socket. An error subscribe()
+ * threw is cleared: the main socket's own subscription will say what is wrong. */
+static int open_lazy(napi_env env, mw_conn *c, int rcvbuf_bytes, mw_batch *early) {
+  int lazy = open_proc_socket(rcvbuf_bytes, FILTER(lazy_only));
+  if (lazy < 0) return -1;
+  if (!subscribe(env, c, lazy, early)) {
+    napi_value ignored;
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+    close(lazy);
+    return -1;
+  }
+  return lazy;
 }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
@@ -955,16 +946,17 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   /* Forks and exits on a socket of their own (see reader_main), where the kernel can filter: the
    * main socket is bound with the filter that leaves them out, then the lazy one subscribed, then
    * the main one. Both are bound before either subscribes, so no notice falls between them. */
-  c->sock = open_proc_socket(sz, urgent_only, sizeof urgent_only / sizeof urgent_only[0]);
-  if (c->sock < 0) c->sock = open_proc_socket(sz, NULL, 0);
+  c->sock = open_proc_socket(sz, FILTER(urgent_only));
+  int filtered = c->sock >= 0;
+  if (!filtered) c->sock = open_proc_socket(sz, NULL);
   if (c->sock < 0) {
     int err = -c->sock;
     free(c);
     free(early);
     return throw_errno(env, "proc connector: socket(AF_NETLINK, NETLINK_CONNECTOR) bound to the CN_IDX_PROC group", err);
   }
-  c->lazy = open_lazy(env, c, sz, early);
-  if (c->lazy < 0) setsockopt(c->sock, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+  if (filtered) c->lazy = open_lazy(env, c, sz, early);
+  if (filtered && c->lazy < 0) setsockopt(c->sock, SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
   napi_value ok = subscribe(env, c, c->sock, early);
   if (!ok) goto fail;
   order_events(early, 0);

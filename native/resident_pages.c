@@ -49,7 +49,7 @@ typedef struct {
 /* Whether this mapping's resident pages may be dropped (see the file's comment). */
 static int droppable(const vma_t *v) {
   return v->of_file && v->inode != 0 && v->perms[0] == 'r' && v->perms[1] == '-' && v->perms[3] == 'p' && v->anon_kb == 0 &&
-         v->locked_kb == 0 && v->rss_kb > 0 && v->end > v->start;
+         v->locked_kb == 0 && v->rss_kb > 0;
 }
 
 static napi_value js_drop_clean_file_pages(napi_env env, napi_callback_info info) {

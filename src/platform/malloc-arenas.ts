@@ -12,7 +12,7 @@
  * `node dist/src/cli/main.js run` gets this with no wrapper. A MALLOC_ARENA_MAX (or the tunable
  * glibc.malloc.arena_max in GLIBC_TUNABLES) given by the user wins: nothing is changed then.
  */
-import { loadNativeAddon } from './native-addon.js';
+import { addonFunction } from './native-addon.js';
 
 /** Arenas the process may use (glibc's default is 8 per core). */
 export const MALLOC_ARENAS = 1;
@@ -30,10 +30,9 @@ function userChoseArenas(env: NodeJS.ProcessEnv): boolean {
  */
 export function limitMallocArenas(arenas = MALLOC_ARENAS, env: NodeJS.ProcessEnv = process.env): ArenaLimit {
   if (userChoseArenas(env)) return { applied: false, reason: 'MALLOC_ARENA_MAX or GLIBC_TUNABLES set by the user' };
-  const load = loadNativeAddon();
-  if ('error' in load) return { applied: false, reason: `native addon: ${load.error}` };
-  if (typeof load.addon.mallocArenaMax !== 'function') return { applied: false, reason: 'native addon built before mallocArenaMax (run `npm rebuild minewatch`)' };
-  return load.addon.mallocArenaMax(arenas) ? { applied: true, arenas } : { applied: false, reason: 'the C library has no M_ARENA_MAX (not glibc)' };
+  const arenaMax = addonFunction('mallocArenaMax');
+  if (typeof arenaMax === 'string') return { applied: false, reason: arenaMax };
+  return arenaMax(arenas) ? { applied: true, arenas } : { applied: false, reason: 'the C library has no M_ARENA_MAX (not glibc)' };
 }
 
 /*

@@ -140,6 +140,21 @@ export type AddonLoad = { addon: ProcConnectorAddon } | { error: string };
 /** The package root: this file compiles to dist/src/sources/, three levels below it. */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
+/** The addon's functions that an older build may lack. */
+type LaterFunctions = MallocFunctions & ResidentFunctions;
+
+/**
+ * One of the addon's later functions, or why it cannot be had here (the reason a caller that
+ * does without it gives: no addon on this host, or one built before the function).
+ */
+export function addonFunction<K extends keyof LaterFunctions>(name: K): LaterFunctions[K] | string {
+  const load = loadNativeAddon();
+  if ('error' in load) return `native addon: ${load.error}`;
+  const fn = load.addon[name];
+  if (typeof fn !== 'function') return `native addon built before ${name} (run \`npm rebuild minewatch\`)`;
+  return fn.bind(load.addon) as LaterFunctions[K];
+}
+
 let cached: AddonLoad | undefined;
 
 /** Load the addon once; later calls return the same answer. */

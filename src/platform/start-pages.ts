@@ -11,7 +11,7 @@
  * that the start's asynchronous tail (driver attach, first GC, listeners) is over.
  */
 import { realpathSync } from 'node:fs';
-import { loadNativeAddon } from './native-addon.js';
+import { addonFunction } from './native-addon.js';
 
 /** How long after the start the pages are let go, ms. */
 export const START_PAGES_DELAY_MS = 3000;
@@ -20,11 +20,10 @@ export type StartPagesDrop = { applied: true; mappings: number; bytes: number } 
 
 /** Unmap the clean file pages now. Never throws: says why it did nothing instead. */
 export function dropStartPages(): StartPagesDrop {
-  const load = loadNativeAddon();
-  if ('error' in load) return { applied: false, reason: `native addon: ${load.error}` };
-  if (typeof load.addon.dropCleanFilePages !== 'function') return { applied: false, reason: 'native addon built before dropCleanFilePages (run `npm rebuild minewatch`)' };
+  const drop = addonFunction('dropCleanFilePages');
+  if (typeof drop === 'string') return { applied: false, reason: drop };
   try {
-    return { applied: true, ...load.addon.dropCleanFilePages(realpathSync(process.execPath)) };
+    return { applied: true, ...drop(realpathSync(process.execPath)) };
   } catch (e) {
     return { applied: false, reason: (e as Error).message };
   }
