@@ -190,6 +190,12 @@ export interface SyscallEvent extends BaseEvent {
   fpu?: Record<string, number>;
   /** An exec the driver lost (a flood) and a later read of /proc found (mw.exec.recovered). */
   recovered?: boolean;
+  /**
+   * An exec's signature (KernelExec.sig) the kernel does not yet count as quiet: when nothing comes
+   * of the event (no rule matches, no detector answers), the pipeline hands it back to the driver
+   * (EventPipelineOptions.onQuietExec), so that later execs like it need not wake the agent at once.
+   */
+  execSig?: number;
 }
 
 /** Events of plugin sources (k8s_audit, github) carry their decoded JSON payload. */
@@ -303,6 +309,14 @@ export interface KernelExec {
   startTs: bigint;
   /** Everything else /proc would have said (eBPF driver): the table then reads nothing. */
   facts?: KernelExecFacts;
+  /**
+   * The exec's signature (eBPF: struct mw_exec's sig, 53 bits): execs with the same one look alike
+   * to the rules, but for the pid and times. 0 or undefined: none (other drivers, or a kernel
+   * without bpf_loop).
+   */
+  sig?: number;
+  /** The kernel found the signature judged harmless before (minewatch.h, struct mw_reader): the agent need not say so again. */
+  quiet?: boolean;
 }
 
 /** MW_EXE_* (minewatch.h). */

@@ -18,6 +18,9 @@ test('defaults fill in whatever a file leaves out', () => {
   assert.equal(config.sources.driver, 'auto');
   assert.deepEqual(config.rules_files, ['default']);
   assert.equal(config.sources.ebpf.gather_ms, 2);
+  assert.equal(config.sources.ebpf.quiet_ms, 20);
+  assert.equal(parseConfig('sources:\n  ebpf:\n    quiet_ms: 0\n', 'c.yaml').config.sources.ebpf.quiet_ms, 0, 'off');
+  assert.throws(() => parseConfig('sources:\n  ebpf:\n    quiet_ms: 5000\n', 'c.yaml'), /quiet_ms/);
 });
 
 test('sources.ebpf.gather_ms: a number of ms from 0 to 100, else refused naming the key', () => {

@@ -13,7 +13,7 @@ import { applyKernelExec, EbpfSource } from '../src/sources/ebpf/index.js';
 import type { EbpfAddon } from '../src/sources/ebpf/addon.js';
 import type { ProcNotice } from '../src/sources/types.js';
 import { Engine, DEFAULT_RULES_FILES } from '../src/engine/index.js';
-import { execRecord as execRecordOf, pad8, recordHeader } from './helpers/ebpf-records.js';
+import { EXEC_HEAD, KIND_QUIET, execRecord as execRecordOf, pad8, recordHeader } from './helpers/ebpf-records.js';
 
 const BTIME = 1_795_000_000n * 1_000_000_000n;
 const OFFSET = BTIME + 123_456_789n; // REALTIME - BOOTTIME
@@ -132,7 +132,7 @@ describe('eBPF records', () => {
       assert.ok(r?.kind === 'exec');
       return r;
     };
-    const pathAt = (b: Buffer): number => 200 + b.readUInt16LE(60) + b.readUInt16LE(62);
+    const pathAt = (b: Buffer): number => EXEC_HEAD + b.readUInt16LE(60) + b.readUInt16LE(62);
     // The exe path ('true\0bin\0usr\0', leaf first): its first byte, a middle one, its last
     // name's last byte; each new file of the same length is the new path, then the old one again.
     for (const [at, byte, want] of [[0, 'f', '/usr/bin/frue'], [6, 'x', '/usr/bxn/true'], [11, 'x', '/usx/bin/true']] as const) {
@@ -167,8 +167,8 @@ describe('eBPF records', () => {
       b.writeBigUInt64LE((1n << 21n) << BigInt(i), 168);
       b.writeUInt32LE((8 << 20) | (1 + i), 104);
       // Same lengths, other bytes: argv[0] and the exe path's leaf.
-      b.write(i % 2 ? '/usr/bin/tru1' : '/usr/bin/true', 200, 'latin1');
-      const pathAt = 200 + b.readUInt16LE(60) + b.readUInt16LE(62);
+      b.write(i % 2 ? '/usr/bin/tru1' : '/usr/bin/true', EXEC_HEAD, 'latin1');
+      const pathAt = EXEC_HEAD + b.readUInt16LE(60) + b.readUInt16LE(62);
       b.write(i % 2 ? 'tru1' : 'true', pathAt, 'latin1');
       return b;
     };
@@ -240,7 +240,7 @@ describe('eBPF records', () => {
     new RecordDecoder(clock(), { lean: true }).forEachTo(batch, sink);
     assert.deepEqual(got, [
       ['fork', fork.pid, fork.tid, fork.ppid, fork.ts, fork.start, 7],
-      ['exec', exec.pid, exec.ts, { type: 'execveat', comm: 'true', argv: exec.argv, exepath: '/usr/bin/true', uid: 1000, ppid: 1, startTs: exec.start, facts: exec.facts }],
+      ['exec', exec.pid, exec.ts, { type: 'execveat', comm: 'true', argv: exec.argv, exepath: '/usr/bin/true', uid: 1000, ppid: 1, startTs: exec.start, facts: exec.facts, sig: 0, quiet: false }],
       ['exit', exit.pid, exit.tid, exit.ts, exit.start, 9 << 8],
       ['other', other],
     ]);
@@ -332,6 +332,71 @@ describe('eBPF records', () => {
       assert.deepEqual(errors, ['ebpf: reading the ring buffer failed: Input/output error']);
       assert.equal(src.error, errors[0]);
       assert.equal(src.counts.exit, 5);
+    } finally {
+      await src.stop();
+    }
+  });
+
+  test('quiet records: the kind bit is not the kind, an exec carries its signature (53 bits, exact) and whether the kernel found it quiet', () => {
+    const sig = (1n << 52n) + 0xdead_beefn; // above 2^32 and the JS Number's 2^52 step
+    const b = execRecordOf({ pid: 7, tid: 7, uid: 0, tsNs: 5_000_000_000n, startNs: 4_987_654_321n, comm: 'true' }, {
+      ppid: 1, nr: 59, envSize: 0, argv: Buffer.from('true\0'), fname: Buffer.from('/bin/true\0'), path: Buffer.from('true\0bin\0'),
+      cgroup: Buffer.alloc(0), env: Buffer.alloc(0), flags: 32, ids: [0, 0, 0, 0, 0, 7, 0, 0], ino: 1n, mtimeNs: 1n, ctimeNs: 1n, size: 1n,
+      mode: 0o100755, cgroupId: 0n, capEff: 0n, sig, quiet: true,
+    });
+    const loud = Buffer.from(b);
+    loud.writeUInt16LE(1, 0); // the same exec, not quiet
+    const fork = forkOrExit(2 | KIND_QUIET, 42);
+    const exit = forkOrExit(3 | KIND_QUIET, 9 << 8);
+    const got: unknown[][] = [];
+    const sink: RecordSink = {
+      exec: (pid, _ts, k) => got.push(['exec', pid, k.sig, k.quiet]),
+      fork: (pid, _tid, ppid, _ts, _start, vpid) => got.push(['fork', pid, ppid, vpid]),
+      exit: (pid, _tid, _ts, _start, status) => got.push(['exit', pid, status]),
+      other: (r) => got.push(['other', r.kind]),
+    };
+    new RecordDecoder(clock(), { lean: true }).forEachTo(Buffer.concat([fork, b, loud, exit]), sink);
+    assert.deepEqual(got, [
+      ['fork', 4300, 4242, 42],
+      ['exec', 7, Number(sig), true],
+      ['exec', 7, Number(sig), false],
+      ['exit', 4300, 9 << 8],
+    ]);
+    assert.equal(BigInt(got[1]![2] as number), sig, 'the signature survives as a number, exactly');
+    // The records' own reader too (replay, tests).
+    assert.deepEqual([...new RecordDecoder(clock()).records(Buffer.concat([fork, exit]))].map((r) => r.kind), ['fork', 'exit']);
+  });
+
+  test('the source tells the kernel an exec is quiet the second time nothing came of it, under the epoch in force; a reload starts a new one', async () => {
+    const calls: unknown[][] = [];
+    const addon = {
+      open: () => ({}),
+      close: () => undefined,
+      stats: () => ({ events: 0, drops: 0, queueDrops: 0, fpu: 'off' }),
+      setSysFlags: () => undefined,
+      setQuiet: (_h: unknown, epoch: number) => calls.push(['setQuiet', epoch]),
+      markQuiet: (_h: unknown, sig: number) => (calls.push(['markQuiet', sig]), true),
+    } as unknown as EbpfAddon;
+    const off = new EbpfSource({ addon: { addon, objectPath: 'none', parts: 'built here' }, lookup: () => undefined, containerOf: () => undefined, wanted: () => false });
+    await off.start(() => undefined);
+    off.execQuiet(5);
+    off.execQuiet(5);
+    assert.deepEqual(calls, [], 'quietUs not given: nothing is ever quiet');
+    await off.stop();
+    const src = new EbpfSource({ addon: { addon, objectPath: 'none', parts: 'built here' }, lookup: () => undefined, containerOf: () => undefined, wanted: () => false, quietUs: 20_000 });
+    await src.start(() => undefined);
+    try {
+      src.execQuiet(5);
+      src.execQuiet(6);
+      assert.deepEqual(calls, [['setQuiet', 1]], 'once: no system call (a storm of distinct command lines)');
+      src.execQuiet(5);
+      assert.deepEqual(calls, [['setQuiet', 1], ['markQuiet', 5]]);
+      assert.equal(src.counts.quietMarked, 1);
+      src.forgetQuiet();
+      src.execQuiet(6); // seen under the old epoch only: once again
+      assert.deepEqual(calls.slice(2), [['setQuiet', 2]]);
+      src.execQuiet(6);
+      assert.deepEqual(calls.slice(3), [['markQuiet', 6]]);
     } finally {
       await src.stop();
     }

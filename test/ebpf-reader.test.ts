@@ -37,6 +37,33 @@ function threadNames(): string[] {
   });
 }
 
+/**
+ * An EbpfSource with quiet records on (quietUs), and `run`: one command, alone, and what the kernel
+ * said of its exec once its exit has come too. `named`: every pid a notice named (another process's
+ * records may wake the reader too); `mine`: the commands' pids.
+ */
+async function quietSource(quietUs: number) {
+  const execs = new Map<number, { sig?: number; quiet?: boolean }>();
+  const exits = new Set<number>();
+  const named: number[] = [];
+  const mine: number[] = [];
+  const src = new EbpfSource({ lookup: () => undefined, containerOf: () => undefined, wanted: () => false, quietUs });
+  await src.start((n: ProcNotice) => {
+    named.push(n.pid);
+    if (n.kind === 'exec') execs.set(n.pid, { sig: n.exec?.sig, quiet: n.exec?.quiet });
+    if (n.kind === 'exit') exits.add(n.pid);
+  });
+  const run = async (arg: string) => {
+    const pid = spawn('/bin/true', [arg], { stdio: 'ignore' }).pid!;
+    mine.push(pid);
+    const deadline = Date.now() + DEADLINE;
+    while (!(execs.has(pid) && exits.has(pid)) && Date.now() < deadline) await sleep(2);
+    assert.ok(execs.has(pid) && exits.has(pid), `the exec and exit of ${arg} (pid ${pid}) arrived`);
+    return execs.get(pid)!;
+  };
+  return { src, run, named, mine };
+}
+
 describe('eBPF reader: woken by the kernel only while it sleeps, never missed', { skip: SKIP }, () => {
   test('lone commands each reach the source through a wake-up, read on the event loop (no reader thread)', async () => {
     const execs = new Set<number>();
@@ -61,6 +88,64 @@ describe('eBPF reader: woken by the kernel only while it sleeps, never missed', 
       const s = src.stats();
       assert.equal(s?.missedWakeups, 0, `no records were left for the idle timeout: ${JSON.stringify(s)}`);
       assert.equal(s?.queueDrops, 0);
+    } finally {
+      await src.stop();
+    }
+  });
+
+  test('quiet records: an exec like one judged harmless twice comes marked quiet, any other not, a new epoch forgets; nothing is lost', async () => {
+    const { src, run: runNow } = await quietSource(50_000);
+    const run = async (arg: string) => (await sleep(100), runNow(arg));
+    try {
+      const first = await run('mw-quiet');
+      assert.ok(first.sig! > 0 && Number.isSafeInteger(first.sig), `a signature: ${first.sig}`);
+      assert.equal(first.quiet, false, 'nothing judged yet');
+      const again = await run('mw-quiet');
+      assert.equal(again.sig, first.sig, 'the same command, the same parent and environment: the same signature');
+      src.execQuiet(first.sig!);
+      src.execQuiet(first.sig!);
+      assert.equal(src.counts.quietMarked, 1);
+      for (let i = 0; i < 3; i++) assert.deepEqual(await run('mw-quiet'), { sig: first.sig, quiet: true }, `run ${i} after it was marked`);
+      const other = await run('mw-loud');
+      assert.notEqual(other.sig, first.sig);
+      assert.equal(other.quiet, false, 'another command line');
+      src.forgetQuiet(); // the rules changed
+      assert.deepEqual(await run('mw-quiet'), { sig: first.sig, quiet: false }, 'judged again under the new epoch');
+      const s = src.stats();
+      assert.ok((s?.quietSleeps ?? 0) > 0, `the reader slept through quiet records: ${JSON.stringify(s)}`);
+      assert.equal(s?.missedWakeups, 0, JSON.stringify(s));
+      assert.equal(s?.drops, 0);
+    } finally {
+      await src.stop();
+    }
+  });
+
+  test('a reader sleeping through quiet records: a quiet command waits for its timer, any other wakes it', async (t) => {
+    // A long quiet sleep (1 s): each command below starts well inside the one before it began.
+    const { src, run, named, mine } = await quietSource(1_000_000);
+    try {
+      const a = await run('mw-q2');
+      const b = await run('mw-q2');
+      src.execQuiet(a.sig!);
+      src.execQuiet(b.sig!); // judged harmless twice: the kernel is told
+      await sleep(1200); // past any quiet sleep: the reader waits for a wake-up, which any record brings
+      assert.equal((await run('mw-q2')).quiet, true);
+      // Now it sleeps through quiet records (its batch had nothing else).
+      const w0 = src.stats()!.wakeups!;
+      const from = named.length;
+      assert.equal((await run('mw-q2')).quiet, true);
+      const w1 = src.stats()!.wakeups!;
+      assert.equal((await run('mw-loud2')).quiet, false);
+      const w2 = src.stats()!.wakeups!;
+      assert.equal(src.stats()!.missedWakeups, 0);
+      const others = named.slice(from).filter((pid) => !mine.includes(pid));
+      if (others.length > 0) {
+        // Wake-ups are the host's, not the test's: only a silent host tells which records woke it.
+        t.diagnostic(`other processes started or ended meanwhile (${others.length} notices): the wake-ups were not counted`);
+        return;
+      }
+      assert.equal(w1, w0, 'the quiet command woke no one: the timer took its records');
+      assert.equal(w2, w0 + 1, 'the other command woke the reader');
     } finally {
       await src.stop();
     }

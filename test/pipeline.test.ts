@@ -33,7 +33,7 @@ function exec(pid: number, name: string): SyscallEvent {
   return { source: 'syscall', type: 'execve', ts: 1n, proc: { pid, name, args: [], env: ['SECRET=1'], start_ts: 5n } };
 }
 
-function pipeline(o: { queueSize?: number; detectors?: Detector[]; isSelf?: (pid: number) => boolean; record?: (ev: Event) => void } = {}) {
+function pipeline(o: { queueSize?: number; detectors?: Detector[]; isSelf?: (pid: number) => boolean; record?: (ev: Event) => void; onQuietExec?: (sig: number) => void } = {}) {
   writeFileSync(join(work, 'r.yaml'), RULES);
   const engine = Engine.fromFiles([join(work, 'r.yaml')]);
   const order: string[] = [];
@@ -57,6 +57,7 @@ function pipeline(o: { queueSize?: number; detectors?: Detector[]; isSelf?: (pid
     sink,
     isSelf: o.isSelf,
     record: o.record,
+    onQuietExec: o.onQuietExec,
     onError: (err) => {
       throw err;
     },
@@ -112,6 +113,26 @@ test('a detector\'s answers go to the dispatcher: request â†’ request, report â†
   p.flush();
   assert.deepEqual(requests.map((r) => r.trigger), ['t', 'Pipeline Test']);
   assert.deepEqual(reports.map((r) => r.outcome), ['spared']);
+});
+
+test('an exec with a signature that nothing came of goes back to the driver as quiet; one a rule matched or a detector answered does not', () => {
+  const quiet: number[] = [];
+  let answer = false;
+  const det: Detector = {
+    name: 't',
+    onEvent: (ev) => (answer && (ev as SyscallEvent).proc.pid === 12 ? [{ report: { request: { action: 'kill', target: { pid: 12 }, trigger: 't', mode: 'dryrun' }, outcome: 'spared', reason: 'x' } }] : undefined),
+    stats: () => ({}),
+  };
+  const { p, sunk } = pipeline({ detectors: [det], onQuietExec: (sig) => quiet.push(sig) });
+  const withSig = (ev: SyscallEvent, sig: number): SyscallEvent => ((ev.execSig = sig), ev);
+  p.accept(withSig(exec(10, 'harmless'), 101)); // nothing: quiet
+  p.accept(withSig(exec(11, 'mwpipe'), 102)); // the rule matches
+  answer = true;
+  p.accept(withSig(exec(12, 'harmless'), 103)); // a detector answers (a dry-run report counts)
+  p.accept(exec(13, 'harmless')); // no signature (another driver): nothing to say
+  p.flush();
+  assert.deepEqual(quiet, [101]);
+  assert.deepEqual(sunk.map((m) => m.rule), ['Pipeline Test']);
 });
 
 test('the detectors provider is read per event: a swapped list takes over', () => {

@@ -6,8 +6,9 @@
  * JS API
  *   open(objectPath, options, callback) -> handle
  *       options: { selfTgid, fpu, openRead, fpuMin, sysFlags: Uint8Array(512), sysDesc?: Uint32Array(512),
- *                  ringBytes?, gatherUs?, btfPath? }   sysDesc: the generic path's descriptors (MW_DESC_*);
- *                  gatherUs: how long records gather after a wake-up (default GATHER_US_DEFAULT)
+ *                  ringBytes?, gatherUs?, quietUs?, btfPath? }   sysDesc: the generic path's descriptors (MW_DESC_*);
+ *                  gatherUs: how long records gather after a wake-up (default GATHER_US_DEFAULT);
+ *                  quietUs: how long quiet records may wait (MW_READER_QUIET; 0, the default: none is)
  *       Every reason it cannot work is thrown now, with err.code:
  *         ERR_NO_BTF        the kernel has no BTF (/sys/kernel/btf/vmlinux), or btfPath is missing
  *         ERR_BPF_OBJECT    the object file is missing or not a BPF object
@@ -22,7 +23,15 @@
  *       bigint to add to the records' CLOCK_BOOTTIME stamps for epoch time, undefined while it is
  *       within OFFSET_SLACK_NS of the last one sent (keep using that). error: undefined, or why
  *       the reader stopped; after an error no batch comes.
- *   stats(handle) -> { events, drops, queueDrops, fpu, missedWakeups }   drops: the ring buffer was full
+ *   setQuiet(handle, epoch)   records may be quiet from now on, exec signatures marked under this
+ *       epoch (a new one forgets those marked before: the rules changed); 0: none is quiet. Does
+ *       nothing unless opened with quietUs.
+ *   markQuiet(handle, sig)   execs of this signature (struct mw_exec's sig, a number) are quiet under
+ *       the epoch in force: the agent evaluated one and nothing came of it. false if it could not be
+ *       stored.
+ *   stats(handle) -> { events, drops, queueDrops, fpu, missedWakeups, wakeups, quietSleeps }
+ *       wakeups: the ring's records woke the reader; quietSleeps: quiet timers the reader slept on;
+ *       drops: the ring buffer was full
  *       (kernel; while JS is busy the ring holds what comes), queueDrops: no memory for the batch;
  *       fpu: "on" | "off" | "missing" (no such tracepoint); missedWakeups: times the reader's idle
  *       timeout found records no wake-up announced (a bug)
@@ -76,6 +85,8 @@
  * wait_for_records): what it then finds, no wake-up announced (missedWakeups). */
 #define IDLE_MS 1000
 #define GATHER_US_MAX 100000
+/* The longest a quiet record may wait (quietUs is capped here). */
+#define QUIET_US_MAX 1000000
 /* REALTIME - BOOTTIME moves only when the wall clock is stepped or the host resumes from suspend;
  * each measure of it differs by some tens of ns. A new one goes to JS (a bigint to create) only
  * when it moved by more than this. */
@@ -85,7 +96,7 @@
 typedef struct mw_ebpf mw_ebpf;
 typedef struct {
   uv_poll_t poll;     /* the ring buffer's fd: readable once a record woke it */
-  uv_timer_t gather;  /* the end of a gather */
+  uv_timer_t gather;  /* the end of a gather, or of a quiet sleep */
   uv_timer_t idle;    /* the bound on a missed wake-up's cost (IDLE_MS) */
   int open;           /* handles not yet closed by libuv */
   napi_async_cleanup_hook_handle hook; /* the environment's end waits for them (closed from its hook) */
@@ -128,10 +139,17 @@ struct mw_ebpf {
   uint64_t seen;          /* records the ring's walks have given (a nudge too) */
   long gather_ns;
   uint64_t gather_ms;
-  uint64_t last_ts;       /* the newest record's CLOCK_BOOTTIME stamp */
-  /* The reader_state map's value, mapped (MW_READER_*): whether the BPF programs wake the reader.
-   * NULL when it could not be mapped: the kernel's adaptive wake-up, as before. */
+  uint64_t last_urgent_ts; /* the newest record's CLOCK_BOOTTIME stamp that was not quiet */
+  uint64_t quiet_ms;      /* how long quiet records wait (0: the reader never sleeps on them) */
+  uint32_t quiet_epoch;   /* setQuiet's, while records may be quiet; else 0 */
+  int quiet_fd;           /* the quiet_execs map */
+  uint64_t wakeups;       /* times the ring's records woke the reader (stats) */
+  uint64_t quiet_sleeps;  /* quiet timers slept on (stats) */
+  /* The reader_state map's value, mapped (struct mw_reader): state is whether the BPF programs
+   * wake the reader. NULL when it could not be mapped: the kernel's adaptive wake-up, as before,
+   * and no record is ever quiet. */
   _Atomic uint32_t *state;
+  _Atomic uint32_t *quiet_word; /* mw_reader.quiet_epoch */
   uint64_t queue_drops;
   /* Records found by the idle timeout rather than a wake-up: the wake-up protocol failed (tests). */
   uint64_t missed_wakeups;
@@ -211,8 +229,12 @@ static napi_value throw_code(napi_env env, const char *code, const char *fmt, ..
  * Wake-ups are most of the cost, so there are as few as can be:
  *   - idle, the reader waits for the kernel to announce the first record (MW_READER_WAIT);
  *   - then it gathers for `gather` (MW_READER_GATHER: the kernel wakes no one), consumes, calls
- *     JS; while records are still coming at the end of a gather (the newest younger than half a
- *     gather), it gathers again straight away: one wake-up per gather under load.
+ *     JS; while records that are not quiet are still coming at the end of a gather (the newest
+ *     younger than half a gather), it gathers again straight away: one wake-up per gather under load;
+ *   - when only quiet records came (minewatch.h, struct mw_reader: forks, exits, and execs of a
+ *     command the agent has judged harmless before: an exec storm of one command), it sleeps on a
+ *     timer of `quiet` instead (MW_READER_QUIET), and any other record wakes it at once. The storm
+ *     costs a wake-up per quiet timer rather than one per gather (issue 16: some 30 µs each here).
  */
 
 /* Tell the BPF programs whether a record must wake the reader (minewatch.h, MW_READER_*). */
@@ -225,6 +247,7 @@ static int on_record(void *ctx, void *data, size_t size) {
   if (c->peek) return -EAGAIN; /* libbpf stops before this record: it stays in the ring */
   c->seen++;
   if (size < sizeof(struct mw_hdr)) return 0;
+  if (!(((struct mw_hdr *)data)->kind & MW_KIND_QUIET)) c->last_urgent_ts = ((struct mw_hdr *)data)->ts;
   size_t padded = (size + 7) & ~(size_t)7; /* records stay 8-byte aligned for the JS decoder */
   if (c->len + padded > BATCH_BYTES) {
     /* Leave it in the ring (libbpf stops before it) until this batch has gone to JS. */
@@ -239,7 +262,6 @@ static int on_record(void *ctx, void *data, size_t size) {
   memcpy(c->batch + c->len, data, size);
   struct mw_hdr *h = (void *)(c->batch + c->len);
   h->size = (unsigned short)size; /* the kernel's size, whatever the record claimed */
-  c->last_ts = h->ts;
   if (padded > size) memset(c->batch + c->len + size, 0, padded - size);
   c->len += padded;
   return 0;
@@ -328,6 +350,7 @@ static int64_t drain(mw_ebpf *c) {
 
 static void on_ring_ready(uv_poll_t *h, int status, int events);
 static void on_gather_end(uv_timer_t *t);
+static void on_quiet_end(uv_timer_t *t);
 static void on_idle(uv_timer_t *t);
 static void sleep_until_woken(mw_ebpf *c);
 
@@ -352,29 +375,74 @@ static void wait_for_records(mw_ebpf *c) {
   sleep_until_woken(c);
 }
 
-/* Watch the ring until a record's wake-up makes it readable (libuv's epoll: level-triggered, so
- * a record written before the watch starts makes it readable at once). */
-static void sleep_until_woken(mw_ebpf *c) {
+/* Watch the ring's fd for a record's wake-up (libuv's epoll: level-triggered, so a record written
+ * before the watch starts makes it readable at once). 0, or -1: the reader failed, JS was told. */
+static int watch_ring(mw_ebpf *c) {
   int err = uv_poll_start(&c->uv->poll, UV_READABLE, on_ring_ready);
-  if (err) {
-    char error[200];
-    snprintf(error, sizeof error, "ebpf: cannot watch the ring buffer: %s", uv_strerror(err));
-    c->failed = 1;
-    deliver(c, error);
-    return;
-  }
+  if (!err) return 0;
+  char error[200];
+  snprintf(error, sizeof error, "ebpf: cannot watch the ring buffer: %s", uv_strerror(err));
+  c->failed = 1;
+  deliver(c, error);
+  return -1;
+}
+
+/* Watch the ring until a record's wake-up makes it readable. */
+static void sleep_until_woken(mw_ebpf *c) {
+  if (watch_ring(c)) return;
   /* The timeout only bounds what a missed wake-up could cost: the protocol leaves none. */
   uv_timer_start(&c->uv->idle, on_idle, IDLE_MS, IDLE_MS);
 }
 
-/* The end of a gather: consume, hand the batch to JS, then gather again or wait. */
+/* Sleep through quiet records for quiet_ms, woken at once by any other (MW_READER_QUIET). The
+ * ring's fd stays watched from one quiet sleep to the next: watching it anew makes the kernel look
+ * at it, and quiet records waiting there would wake the reader at once. */
+static void sleep_quiet(mw_ebpf *c) {
+  set_state(c, MW_READER_QUIET);
+  /* What came before the state changed (a record that is not quiet among it would wake no one). */
+  int64_t n = drain(c);
+  if (n < 0) return;
+  if (n > 0 && deliver(c, NULL)) return;
+  if (c->failed) return;
+  if (c->more) {
+    start_gather(c);
+    return;
+  }
+  uv_timer_stop(&c->uv->idle);
+  if (!uv_is_active((uv_handle_t *)&c->uv->poll) && watch_ring(c)) return;
+  c->quiet_sleeps++;
+  uv_update_time(c->uv->gather.loop);
+  uv_timer_start(&c->uv->gather, on_quiet_end, c->quiet_ms, 0);
+}
+
+/* Records that are not quiet are still coming: gather again at once (as many wake-ups as gathers).
+ * Only quiet ones came: sleep through them. Nothing came: wait for the next. */
+static void after_batch(mw_ebpf *c, int64_t n) {
+  if (c->more || (n > 0 && c->gather_ns > 0 && boot_now_ns() - c->last_urgent_ts < (uint64_t)c->gather_ns / 2)) start_gather(c);
+  else if (n > 0 && c->quiet_epoch && c->quiet_ms) sleep_quiet(c);
+  else wait_for_records(c);
+}
+
+/* The end of a gather: consume, hand the batch to JS, then gather again, sleep quietly or wait. */
 static void gathered(mw_ebpf *c) {
   int64_t n = drain(c);
   if (n < 0) return;
   if (deliver(c, NULL)) return;
   if (c->failed) return;
-  if (c->more || (n > 0 && c->gather_ns > 0 && boot_now_ns() - c->last_ts < (uint64_t)c->gather_ns / 2)) start_gather(c);
-  else wait_for_records(c);
+  after_batch(c, n);
+}
+
+/* The end of a quiet sleep no record cut short: what gathered goes to JS, as a gather's would. */
+static void on_quiet_end(uv_timer_t *t) {
+  mw_uv *u = t->data;
+  mw_ebpf *c = u->c;
+  if (!c || c->closed || c->failed) return;
+  int64_t n = drain(c);
+  if (n < 0) return;
+  if (deliver(c, NULL)) return;
+  if (c->failed) return;
+  if (c->more) uv_poll_stop(&u->poll); /* a flood: gather (the kernel wakes no one then) */
+  after_batch(c, n);
 }
 
 static void on_ring_ready(uv_poll_t *h, int status, int events) {
@@ -384,6 +452,8 @@ static void on_ring_ready(uv_poll_t *h, int status, int events) {
   if (!c || c->closed || c->failed) return;
   uv_poll_stop(&u->poll);
   uv_timer_stop(&u->idle);
+  uv_timer_stop(&u->gather); /* a quiet sleep's timer */
+  c->wakeups++;
   c->suspect = 0;
   if (status < 0) {
     char error[200];
@@ -614,6 +684,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   uint32_t ring = get_u32(env, opts, "ringBytes", 16u << 20);
   uint32_t gather_us = get_u32(env, opts, "gatherUs", GATHER_US_DEFAULT);
   if (gather_us > GATHER_US_MAX) gather_us = GATHER_US_MAX;
+  uint32_t quiet_us = get_u32(env, opts, "quietUs", 0);
+  if (quiet_us > QUIET_US_MAX) quiet_us = QUIET_US_MAX;
   uint8_t flags[512] = {0};
   if (get_prop(env, opts, "sysFlags", &v)) {
     bool is_ta = false;
@@ -648,6 +720,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   c->env = env;
   c->gather_ns = (long)gather_us * 1000L;
   c->gather_ms = (gather_us + 999) / 1000; /* libuv's timers count milliseconds */
+  c->quiet_ms = (quiet_us + 999) / 1000;
+  c->quiet_fd = -1;
   char tail[700];
 
   int err = 0;
@@ -751,8 +825,15 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   int state_fd = bpf_object__find_map_fd_by_name(c->obj, "reader_state");
   if (state_fd >= 0) {
     void *m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
-    if (m != MAP_FAILED) c->state = m;
+    if (m != MAP_FAILED) {
+      struct mw_reader *rd = m;
+      c->state = (_Atomic uint32_t *)&rd->state;
+      c->quiet_word = (_Atomic uint32_t *)&rd->quiet_epoch;
+      /* A quarter of the ring unread: a quiet record wakes the reader anyway, long before it fills. */
+      rd->quiet_fill = ring / 4;
+    }
   }
+  c->quiet_fd = bpf_object__find_map_fd_by_name(c->obj, "quiet_execs");
   int ring_fd = bpf_object__find_map_fd_by_name(c->obj, "events");
   c->rb = ring_buffer__new(ring_fd, on_record, c, NULL);
   if (!c->rb) {
@@ -840,7 +921,43 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "fpu", v);
   napi_create_double(env, (double)c->missed_wakeups, &v);
   napi_set_named_property(env, o, "missedWakeups", v);
+  napi_create_double(env, (double)c->wakeups, &v);
+  napi_set_named_property(env, o, "wakeups", v);
+  napi_create_double(env, (double)c->quiet_sleeps, &v);
+  napi_set_named_property(env, o, "quietSleeps", v);
   return o;
+}
+
+/* setQuiet(handle, epoch): records may be quiet from now on (0: none is). */
+static napi_value js_set_quiet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint32_t epoch = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  mw_ebpf *c = get_handle(env, info);
+  if (!c) return NULL;
+  if (argc < 2 || napi_get_value_uint32(env, argv[1], &epoch) != napi_ok)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "setQuiet(handle, epoch): epoch must be a number");
+  if (c->closed || !c->quiet_word || !c->quiet_ms || c->quiet_fd < 0) epoch = 0;
+  c->quiet_epoch = epoch;
+  if (c->quiet_word) atomic_store(c->quiet_word, epoch);
+  return NULL;
+}
+
+/* markQuiet(handle, sig) -> boolean: execs of this signature are quiet under the epoch in force. */
+static napi_value js_mark_quiet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], res;
+  int64_t sig = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  mw_ebpf *c = get_handle(env, info);
+  if (!c) return NULL;
+  if (argc < 2 || napi_get_value_int64(env, argv[1], &sig) != napi_ok)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "markQuiet(handle, sig): sig must be a number");
+  uint64_t key = (uint64_t)sig;
+  int ok = !c->closed && c->quiet_epoch && c->quiet_fd >= 0 && bpf_map_update_elem(c->quiet_fd, &key, &c->quiet_epoch, BPF_ANY) == 0;
+  napi_get_boolean(env, ok, &res);
+  return res;
 }
 
 /* setSysFlags(handle, Uint8Array(512)): what to report from now on (the rules changed). */
@@ -1048,6 +1165,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nudge", NULL, js_nudge, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setQuiet", NULL, js_set_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"markQuiet", NULL, js_mark_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -145,14 +145,23 @@ struct {
   __uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-/* MW_READER_*: set by the ring reader (on the agent's event loop) through its mapping of this array. */
+/* struct mw_reader: set by the ring reader (on the agent's event loop) through its mapping of this array. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
   __type(key, u32);
-  __type(value, u32);
+  __type(value, struct mw_reader);
   __uint(map_flags, BPF_F_MMAPABLE);
 } reader_state SEC(".maps");
+
+/* Exec signatures the agent evaluated and found nothing in, with the quiet epoch they hold under
+ * (mw_reader.quiet_epoch: a reload of the rules starts a new one). Least recently used go first. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, u64);
+  __type(value, u32);
+} quiet_execs SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -235,29 +244,48 @@ static __always_inline void count(u32 idx) {
   if (c) *c += 1;
 }
 
+static __always_inline volatile struct mw_reader *reader(void) {
+  u32 zero = 0;
+  return bpf_map_lookup_elem(&reader_state, &zero);
+}
+
+/* Whether a record wakes a reader in this state (MW_READER_ANY: the kernel's adaptive wake-up). */
+static __always_inline int wakes(u32 state, int quiet) {
+  return state == MW_READER_WAIT || (state == MW_READER_QUIET && !quiet);
+}
+
 /*
- * Wake the reader only when it sleeps (MW_READER_WAIT): while it gathers, a wake-up would be an
- * interrupt for nobody on this CPU, charged to the process that execs (about 1 µs a record on
- * average, measured; issue 16). The reader sets WAIT, then looks at the ring once more, then
- * sleeps; this side writes its record, then reads the state again: of a record written while the
- * reader was going to sleep, either the reader's last look sees it, or the second read here sees
- * WAIT and an empty nudge record (too short for the loader to keep) wakes it.
+ * Wake the reader only when it sleeps (MW_READER_WAIT), or sleeps through quiet records
+ * (MW_READER_QUIET) and this one is not: while it gathers, a wake-up would be an interrupt for
+ * nobody on this CPU, charged to the process that execs (about 1 µs a record on average, measured;
+ * issue 16). The reader sets its state, then looks at the ring once more, then sleeps; this side
+ * writes its record, then reads the state again: of a record written while the reader was going to
+ * sleep, either the reader's last look sees it, or the second read here sees a state that wants
+ * it woken and an empty nudge record (too short for the loader to keep) wakes it. A quiet record
+ * still wakes a quiet reader once the ring holds more than quiet_fill bytes, before it overflows.
  */
 static __always_inline void emit(void *rec, u64 size) {
   if (size > SCRATCH - 1) size = SCRATCH - 1;
-  u32 zero = 0;
-  volatile u32 *state = bpf_map_lookup_elem(&reader_state, &zero);
-  u32 was = state ? *state : MW_READER_ANY;
-  u64 flags = was == MW_READER_GATHER ? BPF_RB_NO_WAKEUP : was == MW_READER_WAIT ? BPF_RB_FORCE_WAKEUP : 0;
+  volatile struct mw_reader *rd = reader();
+  u32 was = rd ? rd->state : MW_READER_ANY;
+  int quiet = (((struct mw_hdr *)rec)->kind & MW_KIND_QUIET) != 0;
+  if (quiet && was == MW_READER_QUIET && rd && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > rd->quiet_fill) quiet = 0;
+  u64 flags = wakes(was, quiet) ? BPF_RB_FORCE_WAKEUP : was == MW_READER_ANY ? 0 : BPF_RB_NO_WAKEUP;
   if (bpf_ringbuf_output(&events, rec, size, flags) != 0) {
     count(MW_CNT_DROPS);
     return;
   }
   count(MW_CNT_EVENTS);
-  if (was == MW_READER_GATHER && state && *state == MW_READER_WAIT) {
+  if (rd && !wakes(was, quiet) && was != MW_READER_ANY && wakes(rd->state, quiet)) {
     u64 nudge = 0;
     bpf_ringbuf_output(&events, &nudge, sizeof nudge, BPF_RB_FORCE_WAKEUP);
   }
+}
+
+/* A fork or an exit: quiet whenever the reader lets records be (nothing but the table reads them). */
+static __always_inline u16 task_kind(u16 kind) {
+  volatile struct mw_reader *rd = reader();
+  return rd && rd->quiet_epoch ? kind | MW_KIND_QUIET : kind;
 }
 
 static __always_inline struct scratch *get_scratch(void) {
@@ -553,6 +581,64 @@ static __always_inline void proc_facts(struct mw_exec *e, struct task_struct *p)
   }
 }
 
+/* One 64-bit word into the signature (a multiply-xorshift mix: fast, and a collision only ever
+ * costs an alert the latency of the reader's quiet timer, never the alert). */
+static __always_inline u64 sig_mix(u64 h, u64 w) {
+  h ^= w;
+  h *= 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 29);
+}
+
+#define SIG_WORDS ((SCRATCH - sizeof(struct mw_exec)) / 8)
+
+/*
+ * The exec record's signature (struct mw_exec's sig) written into it, and MW_KIND_QUIET into its
+ * kind when the agent found nothing in an exec of this signature under the rules in force (no
+ * branch left for the caller: the exec program's verification would double after it). The signature
+ * hashes the head from ppid on, less the pid in its namespace (the process's own), the variable
+ * part's `len` bytes (argv, paths, cgroups, environment), and the parent's start time (a reused
+ * parent pid is another parent). A global function: the verifier checks it once, on its own budget
+ * (the exec program's is nearly spent on its path walks).
+ */
+__noinline int exec_classify(struct scratch *s, u32 len) {
+  if (!s) return 0;
+  struct mw_exec *e = (void *)s->b;
+  struct task_struct *p = bpf_get_current_task_btf();
+  u32 vpid = e->vpid;
+  e->vpid = 0;
+  u64 h = sig_mix(0, BPF_CORE_READ(p, real_parent, start_boottime));
+  for (u32 off = offsetof(struct mw_exec, ppid); off + 8 <= offsetof(struct mw_exec, sig); off += 8) h = sig_mix(h, *(u64 *)(s->b + off));
+  e->vpid = vpid;
+  for (u32 i = 0; i < SIG_WORDS; i++) {
+    u32 a = i * 8;
+    if (a >= len) break;
+    u64 w = *(u64 *)(s->b + ((sizeof(struct mw_exec) + a) & (SCRATCH - 8)));
+    /* The last word's bytes past len are another record's leftovers. */
+    if (len - a < 8) w &= (1ULL << ((len - a) * 8)) - 1;
+    h = sig_mix(h, w);
+  }
+  u64 sig = h & ((1ULL << MW_SIG_BITS) - 1);
+  if (!sig) sig = 1; /* 0: no signature */
+  e->sig = sig;
+  volatile struct mw_reader *rd = reader();
+  u32 epoch = rd ? rd->quiet_epoch : 0;
+  if (!epoch) return 0;
+  u32 *seen = bpf_map_lookup_elem(&quiet_execs, &sig);
+  if (seen && *seen == epoch) e->h.kind |= MW_KIND_QUIET;
+  return 0;
+}
+
+/*
+ * put_path() for the exec's exe, in the exec record's variable part: a global function, so the
+ * verifier walks the path loop once, on a budget of its own, not along every way through the exec
+ * program (which left that program no room for its signature, exec_classify). Pointers as numbers:
+ * a global function's arguments are scalars or memory of a known size.
+ */
+__noinline u32 exe_path(struct scratch *s, u32 pos, u64 dentry, u64 vfsmnt) {
+  if (!s) return 0;
+  return put_path(s->b + sizeof(struct mw_exec), pos, (struct dentry *)dentry, (struct vfsmount *)vfsmnt);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
   struct scratch *s = get_scratch();
@@ -590,7 +676,7 @@ int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
     pos += r;
   }
   struct file *f = BPF_CORE_READ(bprm, file);
-  u32 pl = put_path(data, pos, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+  u32 pl = exe_path(s, pos, (u64)BPF_CORE_READ(f, f_path.dentry), (u64)BPF_CORE_READ(f, f_path.mnt));
   e->path_len = pl;
   pos += pl;
   exe_facts(e, f);
@@ -623,6 +709,7 @@ int BPF_PROG(mw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
     pos += el;
   }
   e->h.size = sizeof(struct mw_exec) + pos;
+  exec_classify(s, pos);
   emit(e, sizeof(struct mw_exec) + (pos & (SCRATCH - 1)));
   return 0;
 }
@@ -632,7 +719,7 @@ int BPF_PROG(mw_fork, struct task_struct *parent, struct task_struct *child) {
   u32 tgid = BPF_CORE_READ(child, tgid), pid = BPF_CORE_READ(child, pid);
   if (tgid != pid) return 0; /* a new thread, not a process */
   struct mw_task t = {};
-  fill_hdr(&t.h, MW_EV_FORK, parent);
+  fill_hdr(&t.h, task_kind(MW_EV_FORK), parent);
   t.ppid = t.h.pid;
   t.h.pid = tgid;
   t.h.tid = pid;
@@ -658,7 +745,7 @@ int BPF_PROG(mw_exit, struct task_struct *p) {
   if (tgid != pid) return 0; /* a thread */
   fpu_forget(tgid);
   struct mw_task t = {};
-  fill_hdr(&t.h, MW_EV_EXIT, p);
+  fill_hdr(&t.h, task_kind(MW_EV_EXIT), p);
   t.ppid = BPF_CORE_READ(p, real_parent, tgid);
   t.exit_code = BPF_CORE_READ(p, exit_code);
   t.h.size = sizeof t;

@@ -60,6 +60,26 @@
 #define MW_READER_ANY 0      /* not told (a loader without the map mapped): the kernel's adaptive wake-up */
 #define MW_READER_GATHER 1   /* awake, gathering: no wake-up */
 #define MW_READER_WAIT 2     /* asleep in poll, or about to be: every record wakes it */
+#define MW_READER_QUIET 3    /* asleep in poll with a timer (a storm of quiet records): only a record
+                                that is not quiet wakes it, or a quiet one once the ring fills past
+                                quiet_fill */
+
+/* The reader_state map's one value. A record is quiet (hdr.kind | MW_KIND_QUIET) when nothing can
+ * come of it at once: a fork or an exit (the process table's alone, no rule sees them), or an exec
+ * whose signature (struct mw_exec's sig) the agent evaluated before and found nothing in, under
+ * the same rules (quiet_execs, this quiet_epoch). A quiet record waits for the reader's timer; any
+ * other wakes it as before. Nothing is quiet while quiet_epoch is 0 (issue 16: a wake-up costs
+ * some 30 µs of the agent's CPU on a VM, and an exec storm of one command woke it 500 times a
+ * second). */
+struct mw_reader {
+  unsigned int state;       /* MW_READER_*: set by the reader */
+  unsigned int quiet_epoch; /* set by the reader; 0: no record is quiet */
+  unsigned int quiet_fill;  /* ring bytes unread past which a quiet record wakes the reader anyway */
+  unsigned int pad;
+};
+#define MW_KIND_QUIET 0x100  /* in hdr.kind: the record need not wake a reader in MW_READER_QUIET */
+#define MW_KIND_MASK 0xff
+#define MW_SIG_BITS 53       /* an exec signature's width: exact as a JavaScript number */
 
 struct mw_config {
   unsigned int self_tgid; /* the agent: its own syscalls are not reported */
@@ -86,7 +106,7 @@ struct mw_hdr {
  * (cgroup1_len, likewise; hybrid and v1 hosts, where container runtimes put containers), environment (env_len,
  * NUL separated). The head
  * describes the process as /proc would, so that user space need not read /proc at all (issue 16).
- * 200 bytes. */
+ * 208 bytes. */
 #define MW_EXE_UPPER 1     /* the exe is on an overlay's upper layer */
 #define MW_EXE_MEMFD 2     /* the exe is a memfd (memfd_create) */
 #define MW_EXE_DELETED 4   /* the exe has no links left */
@@ -123,6 +143,10 @@ struct mw_exec {
   unsigned long long cgroup_id; /* the cgroup v2 id (its kernfs inode number) */
   unsigned long long cap_eff, cap_prm, cap_inh;
   unsigned long long cgroup1_id; /* that v1 cgroup's id; 0: none (pure cgroup v2, or both at a root) */
+  unsigned long long sig; /* a hash (MW_SIG_BITS) of everything above from ppid on but vpid, of the
+                             bytes that follow, and of the parent's start time: two execs with the
+                             same signature differ only in the process's own ids and times (or by
+                             a collision, which costs an alert quiet_ms of latency, never the alert) */
 };
 
 /* MW_EV_FORK (pid/tid are the child's) and MW_EV_EXIT. 56 bytes. */

@@ -204,6 +204,7 @@ export class Agent {
   /** New rules may name syscalls the kernel was told to keep: tell it again. */
   private watchEbpfRules(ebpf: EbpfSource): void {
     this.rules.onReload = () => {
+      ebpf.forgetQuiet();
       ebpf.setWanted(this.wantedBy());
       ebpf.setReadFilter(this.logCoverage());
       if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
@@ -239,6 +240,7 @@ export class Agent {
       openRead: this.config.sources.ebpf.open_read,
       ringBytes: this.config.sources.ebpf.ring_buffer_kb * 1024,
       gatherUs: Math.round(this.config.sources.ebpf.gather_ms * 1000),
+      quietUs: Math.round(this.config.sources.ebpf.quiet_ms * 1000),
       ...(this.config.sources.ebpf.btf ? { btfPath: this.config.sources.ebpf.btf } : {}),
       // Syscalls no loaded rule can use stay in the kernel (those the agent itself needs always come).
       wanted: this.wantedBy(),

@@ -46,6 +46,8 @@ export function applyConfig(app: AgentApp, running: Config, next: Config, log: L
     return undefined;
   }
   core.detectors.replace(detectors);
+  // Execs judged harmless under the old detectors are judged again.
+  core.host.ebpf?.forgetQuiet();
   core.response.setConfig(next.response);
   return RESTART_SECTIONS.filter((k) => !same((running as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k]));
 }

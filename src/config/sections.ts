@@ -71,7 +71,17 @@ export const sourcesSection = z.strictObject({
      * twice as much at 1 ms in 2 of 3 rounds, reading on the event loop; issue 16).
      */
     gather_ms: z.number().min(0).max(100).default(2),
-  }).default({ open_read: 'auto', ring_buffer_kb: 1024, gather_ms: 2 }),
+    /**
+     * How long quiet records may wait, ms: forks, exits, and execs like ones the agent evaluated
+     * before with nothing coming of them (same binary, command line, environment, user, cgroup and
+     * parent) do not wake the agent; a timer of this length takes them, and any other record wakes
+     * it as before. An exec storm of one command then costs some 50 wake-ups a second instead of
+     * 500 (issue 16: ~30 µs of CPU each on a VM). The longest a rule that would judge such an exec
+     * differently after all (a count, a container's metadata come since) waits. 0: every record
+     * wakes the agent.
+     */
+    quiet_ms: z.number().min(0).max(1000).default(20),
+  }).default({ open_read: 'auto', ring_buffer_kb: 1024, gather_ms: 2, quiet_ms: 20 }),
   /**
    * The proc connector: batches of notices waiting for the agent before new ones are dropped and
    * counted, and the kernel's socket buffer (KiB) that holds notices while the agent is not reading.

@@ -619,6 +619,7 @@ export class ProcessTable {
   private execEvent(n: ProcNotice, proc: ProcessInfo, ctx: { container: ContainerInfo; k8s?: K8sInfo }): SyscallEvent {
     const ev: SyscallEvent = { source: 'syscall', type: n.exec?.facts ? n.exec.type : 'execve', ts: n.ts, res: 0, proc, container: ctx.container };
     if (ctx.k8s) ev.k8s = ctx.k8s;
+    if (n.exec?.sig && !n.exec.quiet) ev.execSig = n.exec.sig;
     return ev;
   }
 

@@ -16,19 +16,24 @@ export interface AnswerTaker {
 /** The detectors as they run now: a reload swaps the list the provider returns. */
 export type DetectorsProvider = () => readonly Detector[];
 
-export function handAnswers(answers: readonly DetectorAnswer[] | undefined, to: AnswerTaker): void {
-  if (!answers) return;
+/** Hand a detector's answers on; true when there was any. */
+export function handAnswers(answers: readonly DetectorAnswer[] | undefined, to: AnswerTaker): boolean {
+  if (!answers || answers.length === 0) return false;
   for (const a of answers) {
     if ('request' in a) to.request(a.request);
     else to.report(a.report);
   }
+  return true;
 }
 
 export class DetectorStage {
   constructor(private readonly detectors: DetectorsProvider, private readonly to: AnswerTaker) {}
 
-  onEvent(ev: Event): void {
-    for (const d of this.detectors()) handAnswers(d.onEvent(ev), this.to);
+  /** True when a detector answered (a request or a report). */
+  onEvent(ev: Event): boolean {
+    let answered = false;
+    for (const d of this.detectors()) if (handAnswers(d.onEvent(ev), this.to)) answered = true;
+    return answered;
   }
 
   onMatch(m: Match, ev: Event): void {

@@ -41,6 +41,11 @@ export interface EventPipelineOptions {
   record?: (ev: Event) => void;
   /** Every rule match, after the response stage (the eBPF driver's RandomX feedback). */
   onRuleMatch?: (m: Match, ev: Event) => void;
+  /**
+   * An exec with a signature (SyscallEvent.execSig) that nothing came of: no rule matched and no
+   * detector answered (the eBPF driver's quiet records, EbpfSource.execQuiet).
+   */
+  onQuietExec?: (sig: number) => void;
   /** An event the stages threw on: logged, skipped. */
   onError: (err: unknown, ev: Event) => void;
   /** Told of each drain's events, and stopped with the pipeline (the quiet-time GC, src/platform/quiet-gc.ts). */
@@ -161,7 +166,7 @@ export class EventPipeline {
       try {
         o.enrich.enrich(ev);
         o.record?.(ev);
-        this.detect.onEvent(ev);
+        const answered = this.detect.onEvent(ev);
         const matches = engine.process(ev);
         for (let j = 0; j < matches.length; j++) {
           const m = matches[j]!;
@@ -171,6 +176,8 @@ export class EventPipeline {
           o.onRuleMatch?.(m, ev);
           o.sink.accept(m);
         }
+        const sig = (ev as SyscallEvent).execSig;
+        if (sig !== undefined && matches.length === 0 && !answered) o.onQuietExec?.(sig);
       } catch (err) {
         o.onError(err, ev);
       }

@@ -57,13 +57,22 @@ export interface ExecFields {
   capEff: bigint;
   capPrm?: bigint;
   cgroup1Id?: bigint;
+  /** The exec's signature (53 bits). */
+  sig?: bigint;
+  /** The kernel found the signature quiet (hdr.kind | MW_KIND_QUIET). */
+  quiet?: boolean;
 }
 
-/** An exec record (kind 1): the fixed 200-byte head, then argv, filename, path, cgroups and env. */
+/** minewatch.h: sizeof(struct mw_exec), the head before the variable part. */
+export const EXEC_HEAD = 208;
+/** minewatch.h MW_KIND_QUIET. */
+export const KIND_QUIET = 0x100;
+
+/** An exec record (kind 1): the fixed head (EXEC_HEAD), then argv, filename, path, cgroups and env. */
 export function execRecord(h: RecordHead, f: ExecFields): Buffer {
   const cgroup1 = f.cgroup1 ?? Buffer.alloc(0);
-  const head = Buffer.alloc(200);
-  recordHeader(head, 1, 200 + f.argv.length + f.fname.length + f.path.length + f.cgroup.length + cgroup1.length + f.env.length, h);
+  const head = Buffer.alloc(EXEC_HEAD);
+  recordHeader(head, f.quiet ? 1 | KIND_QUIET : 1, EXEC_HEAD + f.argv.length + f.fname.length + f.path.length + f.cgroup.length + cgroup1.length + f.env.length, h);
   head.writeUInt32LE(f.ppid, 48);
   head.writeUInt32LE(f.nr, 52);
   head.writeUInt32LE(f.envSize, 56);
@@ -84,5 +93,6 @@ export function execRecord(h: RecordHead, f: ExecFields): Buffer {
   head.writeBigUInt64LE(f.capEff, 168);
   if (f.capPrm !== undefined) head.writeBigUInt64LE(f.capPrm, 176);
   if (f.cgroup1Id !== undefined) head.writeBigUInt64LE(f.cgroup1Id, 192);
+  if (f.sig !== undefined) head.writeBigUInt64LE(f.sig, 200);
   return pad8(Buffer.concat([head, f.argv, f.fname, f.path, f.cgroup, cgroup1, f.env]));
 }

@@ -30,6 +30,12 @@ export interface EbpfOpenOptions {
    * milliseconds): the latency it adds at most, and at most one batch per this long whatever the rate.
    */
   gatherUs?: number;
+  /**
+   * How long quiet records may wait, µs (minewatch.h, struct mw_reader): forks, exits and execs
+   * like ones the agent judged harmless before (markQuiet) do not wake the reader, whose timer takes
+   * them; any other record wakes it as before. 0 or absent: every record wakes it as before.
+   */
+  quietUs?: number;
   /** A BTF file to use instead of /sys/kernel/btf/vmlinux (tests: a missing one). */
   btfPath?: string;
 }
@@ -49,6 +55,10 @@ export interface EbpfStats {
    * from builds before it.
    */
   missedWakeups?: number;
+  /** Times the ring's records woke the reader; absent from builds before quiet records. */
+  wakeups?: number;
+  /** Quiet timers the reader slept on (quietUs); absent from builds before them. */
+  quietSleeps?: number;
 }
 
 export type EbpfHandle = { readonly __brand: 'minewatch_ebpf_handle' };
@@ -78,6 +88,14 @@ export interface EbpfAddon {
    * Absent from builds before it (then the RandomX detector waits for the host's own switches).
    */
   nudge?(cpu: number, times: number, intervalMs: number): boolean;
+  /**
+   * Records may be quiet from now on, exec signatures counted under `epoch` (a new epoch forgets
+   * those marked before it); 0: none is. Nothing happens unless opened with quietUs. Absent from
+   * builds before quiet records.
+   */
+  setQuiet?(handle: EbpfHandle, epoch: number): void;
+  /** Execs of this signature (KernelExec.sig) are quiet under the epoch in force; false if not stored. */
+  markQuiet?(handle: EbpfHandle, sig: number): boolean;
 }
 
 /** Where the loader addon and the BPF object came from: built on this host, or shipped prebuilt. */

@@ -15,7 +15,10 @@ export const EV_SYSCALL = 4;
 export const EV_FPU = 5;
 
 const HDR = 48;
-const EXEC_HEAD = 200;
+const EXEC_HEAD = 208;
+/** hdr.kind's own bits, and the bit the kernel sets on a quiet record (minewatch.h MW_KIND_QUIET). */
+const KIND_MASK = 0xff;
+export const KIND_QUIET = 0x100;
 const TASK_SIZE = 56;
 const SYS_HEAD = 176;
 const FPU_SIZE = 128;
@@ -329,7 +332,7 @@ export class RecordDecoder {
   *records(b: Buffer): Generator<EbpfRecord> {
     let o = 0;
     while (o + HDR <= b.length) {
-      const kind = b.readUInt16LE(o);
+      const kind = b.readUInt16LE(o) & KIND_MASK;
       const size = b.readUInt16LE(o + 2);
       if (size < HDR || o + size > b.length) return;
       const r = this.one(b, o, kind, size);
@@ -342,7 +345,7 @@ export class RecordDecoder {
   forEach(b: Buffer, fn: (r: EbpfRecord) => void): void {
     let o = 0;
     while (o + HDR <= b.length) {
-      const kind = b.readUInt16LE(o);
+      const kind = b.readUInt16LE(o) & KIND_MASK;
       const size = b.readUInt16LE(o + 2);
       if (size < HDR || o + size > b.length) return;
       const r = this.one(b, o, kind, size);
@@ -402,6 +405,9 @@ export class RecordDecoder {
     };
     return {
       type: b.readUInt32LE(o + 52) === 322 ? 'execveat' : 'execve',
+      // MW_SIG_BITS (53) bits: a number, exact.
+      sig: b.readUInt32LE(o + 200) + (b.readUInt32LE(o + 204) & 0x1fffff) * 0x100000000,
+      quiet: (b.readUInt16LE(o) & KIND_QUIET) !== 0,
       comm: this.comms.get(b, o + 32),
       argv: this.argvs.get(b, a, f),
       exepath: this.exePaths.get(b, p, c),
@@ -422,7 +428,7 @@ export class RecordDecoder {
     const end = Math.min(length, b.length);
     let o = 0;
     while (o + HDR <= end) {
-      const kind = b.readUInt16LE(o);
+      const kind = b.readUInt16LE(o) & KIND_MASK;
       const size = b.readUInt16LE(o + 2);
       if (size < HDR || o + size > end) return;
       if (kind === EV_EXEC) {

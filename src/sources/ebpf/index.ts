@@ -50,6 +50,8 @@ export interface EbpfSourceOptions {
   ringBytes?: number;
   /** How long records gather after a wake-up, µs (default: the addon's, 2 ms). */
   gatherUs?: number;
+  /** How long quiet records may wait, µs (addon.ts EbpfOpenOptions.quietUs); 0 or absent: none is quiet. */
+  quietUs?: number;
   /** Whether the loaded rules can use an event type; unwanted optional syscalls stay in the kernel. */
   wanted?: (type: string) => boolean;
   /** Called once if the reader stops on an unexpected error; default: one line on stderr. */
@@ -68,6 +70,9 @@ export class EbpfError extends Error {
     this.name = 'EbpfError';
   }
 }
+
+/** Signatures remembered as found harmless once (execQuiet): cleared when full. */
+const QUIET_ONCE_MAX = 4096;
 
 const FALLBACK = 'or run with --driver proc (the proc connector: process events only)';
 
@@ -123,6 +128,7 @@ export function applyKernelExec(ev: SyscallEvent, k: NonNullable<ProcNotice['exe
   if (p.start_ts === undefined) p.start_ts = k.startTs;
   ev.proc = p;
   ev.type = k.type;
+  if (k.sig && !k.quiet) ev.execSig = k.sig;
   return ev;
 }
 
@@ -143,8 +149,12 @@ export class EbpfSource implements ProcNoticeSource {
   private readonly execs = new Map<number, ProcessInfo>();
   private dropsBefore = 0;
   private lastStats: EbpfStats | undefined;
-  /** Records by kind since start (tests, the benchmark). */
-  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0, nudges: 0 };
+  /** Records by kind since start (tests, the benchmark); quietMarked: exec signatures the kernel was told are quiet. */
+  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0, nudges: 0, quietMarked: 0 };
+  /** The quiet epoch in force (0: no record is quiet). */
+  private quietEpoch = 0;
+  /** Signatures found harmless once under this epoch: the second time, the kernel is told. */
+  private readonly quietOnce = new Set<number>();
   error?: string;
 
   constructor(private readonly opts: EbpfSourceOptions) {
@@ -178,6 +188,7 @@ export class EbpfSource implements ProcNoticeSource {
         sysDesc: sysDescriptors(),
         ...(this.opts.ringBytes ? { ringBytes: this.opts.ringBytes } : {}),
         ...(this.opts.gatherUs !== undefined ? { gatherUs: this.opts.gatherUs } : {}),
+        ...(this.opts.quietUs ? { quietUs: this.opts.quietUs } : {}),
         ...(this.opts.btfPath ? { btfPath: this.opts.btfPath } : {}),
       }, (batch, offset, error, length) => this.onBatch(batch, offset, error, length));
     } catch (e) {
@@ -185,6 +196,33 @@ export class EbpfSource implements ProcNoticeSource {
       throw explainEbpfError(e);
     }
     this.setReadFilter(this.opts.readFilter);
+    if (this.opts.quietUs) this.forgetQuiet();
+  }
+
+  /**
+   * Nothing came of an exec of this signature (no rule matched, no detector answered): once that
+   * has been so twice under the same rules, the kernel is told, and execs like it stop waking the
+   * agent at once (minewatch.h, struct mw_reader). Twice, so that a storm of distinct command lines
+   * costs no system call per exec. A rule that would judge a later one differently (a count, a
+   * container's metadata come since) still sees it, up to quietUs later.
+   */
+  execQuiet(sig: number): void {
+    if (this.quietEpoch === 0 || !this.handle || !this.addon?.markQuiet) return;
+    if (!this.quietOnce.has(sig)) {
+      if (this.quietOnce.size >= QUIET_ONCE_MAX) this.quietOnce.clear();
+      this.quietOnce.add(sig);
+      return;
+    }
+    this.quietOnce.delete(sig);
+    if (this.addon.markQuiet(this.handle, sig)) this.counts.quietMarked++;
+  }
+
+  /** The rules or detectors changed: no exec is quiet until judged again under them. */
+  forgetQuiet(): void {
+    if (!this.opts.quietUs || !this.handle || !this.addon?.setQuiet) return;
+    this.quietEpoch = this.quietEpoch >= 0xffffffff ? 1 : this.quietEpoch + 1;
+    this.quietOnce.clear();
+    this.addon.setQuiet(this.handle, this.quietEpoch);
   }
 
   /**
