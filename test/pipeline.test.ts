@@ -164,11 +164,12 @@ test('own processes are left out and counted; a full queue drops and counts; the
   assert.equal(p.sink(exec(5, 'd')), false, 'closed: takes nothing more');
 });
 
-test('the recorder writes what it is given, enriched, as replayable lines, without any process env', () => {
+test('the recorder writes what it is given, enriched, as replayable lines, without any process env or exec signature', () => {
   const path = join(work, 'rec.jsonl');
   const rec = new EventRecorder(path);
   const ev = exec(10, 'mwpipe');
   (ev.proc as { parent?: unknown }).parent = { pid: 9, name: 'sh', env: ['PARENT_SECRET=2'] };
+  ev.execSig = 123456789; // a hash of the environment among the rest: not written either
   const gh = { source: 'github', type: 'push', ts: 2n, payload: { env: ['kept: a workflow key, not a process'] } } as Event;
   const { p } = pipeline({ record: rec.record });
   p.accept(ev);
@@ -178,6 +179,7 @@ test('the recorder writes what it is given, enriched, as replayable lines, witho
   assert.equal(statSync(path).mode & 0o777, 0o600);
   const text = readFileSync(path, 'utf8');
   assert.doesNotMatch(text, /SECRET/);
+  assert.doesNotMatch(text, /execSig|123456789/);
   const lines = text.trim().split('\n').map(decodeEvent);
   assert.equal(lines.length, 2);
   assert.equal((lines[0] as SyscallEvent).proc.name, 'mwpipe');

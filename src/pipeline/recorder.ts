@@ -2,14 +2,16 @@
  * `minewatch run --record FILE`: the events the pipeline saw, enriched, as JSON lines in the replay
  * format (sources/replay.ts reads them back). The file is created 0600 (never chmod'ed after: no
  * moment where another user could open it) and holds no environment: processes' `env` is left out,
- * since it carries tokens and passwords.
+ * since it carries tokens and passwords, and so is an exec's `execSig`, a hash of it among the rest
+ * (the eBPF driver's quiet records: of no use to a replay).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Event } from '../events.js';
 
-/** Bigints as decimal strings (as encodeEvent does); a process's env dropped at any depth. */
+/** Bigints as decimal strings (as encodeEvent does); a process's env dropped at any depth, and an exec's signature. */
 function replacer(this: unknown, key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
+  if (key === 'execSig') return undefined;
   if (key === 'env' && Array.isArray(value) && this !== null && typeof this === 'object' && typeof (this as { pid?: unknown }).pid === 'number') return undefined;
   return value;
 }
