@@ -311,8 +311,8 @@ export interface KernelExec {
   facts?: KernelExecFacts;
   /**
    * The exec's signature (eBPF: struct mw_exec's sig, 53 bits): execs with the same one look alike
-   * to the rules, but for the pid and times. 0 or undefined: none (other drivers, or a kernel
-   * without bpf_loop).
+   * to the rules, but for the pid and times. 0 or undefined: none (other drivers). The table puts it
+   * on the exec's event (execEvent), which every kernel-described exec's goes through.
    */
   sig?: number;
   /** The kernel found the signature judged harmless before (minewatch.h, struct mw_reader): the agent need not say so again. */

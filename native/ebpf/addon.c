@@ -141,15 +141,13 @@ struct mw_ebpf {
   uint64_t gather_ms;
   uint64_t last_urgent_ts; /* the newest record's CLOCK_BOOTTIME stamp that was not quiet */
   uint64_t quiet_ms;      /* how long quiet records wait (0: the reader never sleeps on them) */
-  uint32_t quiet_epoch;   /* setQuiet's, while records may be quiet; else 0 */
   int quiet_fd;           /* the quiet_execs map */
   uint64_t wakeups;       /* times the ring's records woke the reader (stats) */
   uint64_t quiet_sleeps;  /* quiet timers slept on (stats) */
-  /* The reader_state map's value, mapped (struct mw_reader): state is whether the BPF programs
-   * wake the reader. NULL when it could not be mapped: the kernel's adaptive wake-up, as before,
-   * and no record is ever quiet. */
-  _Atomic uint32_t *state;
-  _Atomic uint32_t *quiet_word; /* mw_reader.quiet_epoch */
+  /* The reader_state map's value, mapped: its state says whether the BPF programs wake the reader,
+   * its quiet_epoch whether records may be quiet. NULL when it could not be mapped (or once torn
+   * down): the kernel's adaptive wake-up, as before, and no record is ever quiet. */
+  struct mw_reader *reader;
   uint64_t queue_drops;
   /* Records found by the idle timeout rather than a wake-up: the wake-up protocol failed (tests). */
   uint64_t missed_wakeups;
@@ -240,7 +238,17 @@ static napi_value throw_code(napi_env env, const char *code, const char *fmt, ..
 
 /* Tell the BPF programs whether a record must wake the reader (minewatch.h, MW_READER_*). */
 static void set_state(mw_ebpf *c, uint32_t s) {
-  if (c->state) atomic_store(c->state, s); /* sequentially consistent: a full barrier before the next look at the ring */
+  /* Sequentially consistent: a full barrier before the next look at the ring. */
+  if (c->reader) __atomic_store_n(&c->reader->state, s, __ATOMIC_SEQ_CST);
+}
+
+static uint32_t reader_state(mw_ebpf *c) {
+  return c->reader ? __atomic_load_n(&c->reader->state, __ATOMIC_SEQ_CST) : MW_READER_ANY;
+}
+
+/* The quiet epoch in force (setQuiet's), 0 while no record may be quiet. */
+static uint32_t quiet_epoch(mw_ebpf *c) {
+  return c->reader ? __atomic_load_n(&c->reader->quiet_epoch, __ATOMIC_RELAXED) : 0;
 }
 
 static int on_record(void *ctx, void *data, size_t size) {
@@ -351,12 +359,13 @@ static int64_t drain(mw_ebpf *c) {
 
 static void on_ring_ready(uv_poll_t *h, int status, int events);
 static void on_gather_end(uv_timer_t *t);
-static void on_quiet_end(uv_timer_t *t);
 static void on_idle(uv_timer_t *t);
 static void sleep_until_woken(mw_ebpf *c);
 
 static void start_gather(mw_ebpf *c) {
   c->suspect = 0;
+  /* Out of a quiet sleep (a flood): while gathering the kernel wakes no one, and the fd's level would. */
+  uv_poll_stop(&c->uv->poll);
   set_state(c, MW_READER_GATHER);
   uv_update_time(c->uv->gather.loop); /* the loop's clock is from before this iteration's callbacks */
   /* Left over from a flood: at the loop's next turn, after what else is due. */
@@ -413,18 +422,20 @@ static void sleep_quiet(mw_ebpf *c) {
   if (!uv_is_active((uv_handle_t *)&c->uv->poll) && watch_ring(c)) return;
   c->quiet_sleeps++;
   uv_update_time(c->uv->gather.loop);
-  uv_timer_start(&c->uv->gather, on_quiet_end, c->quiet_ms, 0);
+  /* Its end is a gather's: what came goes to JS. */
+  uv_timer_start(&c->uv->gather, on_gather_end, c->quiet_ms, 0);
 }
 
 /* Records that are not quiet are still coming: gather again at once (as many wake-ups as gathers).
  * Only quiet ones came: sleep through them. Nothing came: wait for the next. */
 static void after_batch(mw_ebpf *c, int64_t n) {
   if (c->more || (n > 0 && c->gather_ns > 0 && boot_now_ns() - c->last_urgent_ts < (uint64_t)c->gather_ns / 2)) start_gather(c);
-  else if (n > 0 && c->quiet_epoch && c->quiet_ms) sleep_quiet(c);
+  else if (n > 0 && c->quiet_ms && quiet_epoch(c)) sleep_quiet(c);
   else wait_for_records(c);
 }
 
-/* The end of a gather: consume, hand the batch to JS, then gather again, sleep quietly or wait. */
+/* The end of a gather or of a quiet sleep no record cut short: consume, hand the batch to JS, then
+ * gather again, sleep quietly or wait. */
 static void gathered(mw_ebpf *c) {
   int64_t n = drain(c);
   if (n < 0) return;
@@ -433,18 +444,6 @@ static void gathered(mw_ebpf *c) {
   after_batch(c, n);
 }
 
-/* The end of a quiet sleep no record cut short: what gathered goes to JS, as a gather's would. */
-static void on_quiet_end(uv_timer_t *t) {
-  mw_uv *u = t->data;
-  mw_ebpf *c = u->c;
-  if (!c || c->closed || c->failed) return;
-  int64_t n = drain(c);
-  if (n < 0) return;
-  if (deliver(c, NULL)) return;
-  if (c->failed) return;
-  if (c->more) uv_poll_stop(&u->poll); /* a flood: gather (the kernel wakes no one then) */
-  after_batch(c, n);
-}
 
 static void on_ring_ready(uv_poll_t *h, int status, int events) {
   (void)events;
@@ -467,8 +466,7 @@ static void on_ring_ready(uv_poll_t *h, int status, int events) {
    * meanwhile (an exec storm of one command): to JS at once, the alert's latency is what is left
    * (the gather after it takes what follows). Else let a burst gather: one wake-up of the agent per
    * gather at most, instead of one per record (at 20,000 events/s that is most of its CPU). */
-  int quiet = c->state && atomic_load(c->state) == MW_READER_QUIET;
-  if (c->gather_ns > 0 && !quiet) start_gather(c);
+  if (c->gather_ns > 0 && reader_state(c) != MW_READER_QUIET) start_gather(c);
   else {
     set_state(c, MW_READER_GATHER);
     gathered(c);
@@ -519,8 +517,8 @@ static void on_uv_closed(uv_handle_t *h) {
 }
 
 static void teardown(mw_ebpf *c) {
-  if (c->state) munmap((void *)c->state, (size_t)sysconf(_SC_PAGESIZE));
-  c->state = NULL;
+  if (c->reader) munmap(c->reader, (size_t)sysconf(_SC_PAGESIZE));
+  c->reader = NULL;
   for (int i = 0; i < c->nlinks; i++) bpf_link__destroy(c->links[i]);
   c->nlinks = 0;
   if (c->rb) ring_buffer__free(c->rb);
@@ -833,11 +831,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (state_fd >= 0) {
     void *m = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED, state_fd, 0);
     if (m != MAP_FAILED) {
-      struct mw_reader *rd = m;
-      c->state = (_Atomic uint32_t *)&rd->state;
-      c->quiet_word = (_Atomic uint32_t *)&rd->quiet_epoch;
+      c->reader = m;
       /* A quarter of the ring unread: a quiet record wakes the reader anyway, long before it fills. */
-      rd->quiet_fill = ring / 4;
+      c->reader->quiet_fill = ring / 4;
     }
   }
   c->quiet_fd = bpf_object__find_map_fd_by_name(c->obj, "quiet_execs");
@@ -935,35 +931,39 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return o;
 }
 
-/* setQuiet(handle, epoch): records may be quiet from now on (0: none is). */
-static napi_value js_set_quiet(napi_env env, napi_callback_info info) {
+/* The handle and the number after it, for name(handle, n); NULL once thrown (`usage` says why). */
+static mw_ebpf *handle_and_number(napi_env env, napi_callback_info info, const char *usage, int64_t *n) {
   size_t argc = 2;
   napi_value argv[2];
-  uint32_t epoch = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   mw_ebpf *c = get_handle(env, info);
   if (!c) return NULL;
-  if (argc < 2 || napi_get_value_uint32(env, argv[1], &epoch) != napi_ok)
-    return throw_code(env, "ERR_INVALID_ARG_TYPE", "setQuiet(handle, epoch): epoch must be a number");
-  if (c->closed || !c->quiet_word || !c->quiet_ms || c->quiet_fd < 0) epoch = 0;
-  c->quiet_epoch = epoch;
-  if (c->quiet_word) atomic_store(c->quiet_word, epoch);
+  if (argc < 2 || napi_get_value_int64(env, argv[1], n) != napi_ok) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "%s: expected a number", usage);
+    return NULL;
+  }
+  return c;
+}
+
+/* setQuiet(handle, epoch): records may be quiet from now on (0: none is). */
+static napi_value js_set_quiet(napi_env env, napi_callback_info info) {
+  int64_t epoch = 0;
+  mw_ebpf *c = handle_and_number(env, info, "setQuiet(handle, epoch)", &epoch);
+  if (!c) return NULL;
+  if (!c->reader || !c->quiet_ms || c->quiet_fd < 0 || epoch < 0 || epoch > UINT32_MAX) epoch = 0;
+  if (c->reader) __atomic_store_n(&c->reader->quiet_epoch, (uint32_t)epoch, __ATOMIC_RELAXED);
   return NULL;
 }
 
 /* markQuiet(handle, sig) -> boolean: execs of this signature are quiet under the epoch in force. */
 static napi_value js_mark_quiet(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], res;
   int64_t sig = 0;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  mw_ebpf *c = get_handle(env, info);
+  mw_ebpf *c = handle_and_number(env, info, "markQuiet(handle, sig)", &sig);
   if (!c) return NULL;
-  if (argc < 2 || napi_get_value_int64(env, argv[1], &sig) != napi_ok)
-    return throw_code(env, "ERR_INVALID_ARG_TYPE", "markQuiet(handle, sig): sig must be a number");
   uint64_t key = (uint64_t)sig;
-  int ok = !c->closed && c->quiet_epoch && c->quiet_fd >= 0 && bpf_map_update_elem(c->quiet_fd, &key, &c->quiet_epoch, BPF_ANY) == 0;
-  napi_get_boolean(env, ok, &res);
+  uint32_t epoch = quiet_epoch(c);
+  napi_value res;
+  napi_get_boolean(env, epoch && c->quiet_fd >= 0 && bpf_map_update_elem(c->quiet_fd, &key, &epoch, BPF_ANY) == 0, &res);
   return res;
 }
 

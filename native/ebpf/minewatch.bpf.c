@@ -590,6 +590,7 @@ static __always_inline u64 sig_mix(u64 h, u64 w) {
 }
 
 #define SIG_WORDS ((SCRATCH - sizeof(struct mw_exec)) / 8)
+_Static_assert(__builtin_offsetof(struct mw_exec, vpid) % 8 == 0, "exec_classify masks vpid as the low half of a word");
 
 /*
  * The exec record's signature (struct mw_exec's sig) written into it, and MW_KIND_QUIET into its
@@ -604,11 +605,13 @@ __noinline int exec_classify(struct scratch *s, u32 len) {
   if (!s) return 0;
   struct mw_exec *e = (void *)s->b;
   struct task_struct *p = bpf_get_current_task_btf();
-  u32 vpid = e->vpid;
-  e->vpid = 0;
   u64 h = sig_mix(0, BPF_CORE_READ(p, real_parent, start_boottime));
-  for (u32 off = offsetof(struct mw_exec, ppid); off + 8 <= offsetof(struct mw_exec, sig); off += 8) h = sig_mix(h, *(u64 *)(s->b + off));
-  e->vpid = vpid;
+  for (u32 off = offsetof(struct mw_exec, ppid); off + 8 <= offsetof(struct mw_exec, sig); off += 8) {
+    u64 w = *(u64 *)(s->b + off);
+    /* vpid is the word's low half (little-endian, 8-byte aligned): the process's own, left out. */
+    if (off == offsetof(struct mw_exec, vpid)) w &= ~0xffffffffULL;
+    h = sig_mix(h, w);
+  }
   for (u32 i = 0; i < SIG_WORDS; i++) {
     u32 a = i * 8;
     if (a >= len) break;

@@ -128,7 +128,6 @@ export function applyKernelExec(ev: SyscallEvent, k: NonNullable<ProcNotice['exe
   if (p.start_ts === undefined) p.start_ts = k.startTs;
   ev.proc = p;
   ev.type = k.type;
-  if (k.sig && !k.quiet) ev.execSig = k.sig;
   return ev;
 }
 
