@@ -25,12 +25,19 @@
  *       it arrives.
  *       socketBufferKb: the netlink socket's receive buffer in KiB (default 8192, at least 64):
  *       what the kernel holds while the reader is not reading; past it, ENOBUFS (kernelDrops).
+ *       quietUs: how long a batch of quiet notices only may wait (at most 1 s; at least holdUs):
+ *       forks, exits, and execs whose signature was marked quiet (exec_quiet.c). An exec's
+ *       signature comes in its packed a and b words: 53 bits, bit 31 of b set when found quiet.
+ *   setQuiet(handle, epoch)  quiet execs on (a new epoch forgets every signature) or off (0, the
+ *       start: every notice is loud until a first epoch is set)
+ *   markQuiet(handle, sig) -> boolean   execs of this signature are quiet until the next epoch
  *   readExec(pid) -> Buffer | null   that read, on the calling thread (tests, tools)
- *   stats(handle) -> { events, drops, kernelDrops, open, lazySocket }
+ *   stats(handle) -> { events, drops, kernelDrops, open, lazySocket, batches }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
  *       kernelDrops: ENOBUFS from recv: the socket buffer overflowed, one or more events lost
  *       lazySocket:  forks and exits come on a socket of their own, read without waking the
  *                    reader (see reader_main); false where the kernel would not filter
+ *       batches:     batches handed to JS (each a wake-up of the JS thread)
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 6
@@ -58,6 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec_quiet.h"
 #include "proc_exec_read.h"
 
 /* Events per batch handed to JS; a burst (fork bomb, make -j) fills batches, a quiet host sends
@@ -104,7 +112,9 @@ typedef struct mw_conn {
   int packed;
   int read_execs;
   int64_t hold_ns; /* how long a batch may wait for more events before it goes to JS */
-  atomic_uint_fast64_t events, drops, kernel_drops;
+  int64_t quiet_ns; /* how long a batch of quiet notices only may wait (exec_quiet.c); >= hold_ns */
+  mw_quiet_set quiet;
+  atomic_uint_fast64_t events, drops, kernel_drops, batches;
 } mw_conn;
 
 static int64_t ts_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
@@ -159,6 +169,30 @@ static void read_execs(mw_batch *b, size_t from) {
       gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid && b->ev[j].tid == b->ev[j].pid;
     if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid);
   }
+}
+
+/* Sign the execs read among events [from, count) (exec_quiet.c): the signature goes to JS in the
+ * exec's a and b words (53 bits; bit 31 of b: found quiet). Returns how many of the events are
+ * loud, the ones that end a batch's quiet hold: any but a fork, an exit and an exec whose
+ * signature is quiet. With quiet execs off (epoch 0) every event is loud, as before them. */
+static size_t sign_execs(mw_conn *c, mw_batch *b, size_t from) {
+  int on = mw_quiet_epoch(&c->quiet) != 0;
+  size_t loud = 0;
+  for (size_t i = from; i < b->count; i++) {
+    mw_event *e = &b->ev[i];
+    if (!on) {
+      loud++;
+    } else if (e->what == PROC_EVENT_EXEC) {
+      uint64_t sig = b->reads[i] ? mw_exec_signature(b->reads[i]) : 0;
+      int quiet = mw_quiet_has(&c->quiet, sig);
+      e->a = (uint32_t)sig;
+      e->b = (uint32_t)(sig >> 32) | (quiet ? 0x80000000u : 0);
+      if (!quiet) loud++;
+    } else if (e->what != PROC_EVENT_FORK && e->what != PROC_EVENT_EXIT) {
+      loud++;
+    }
+  }
+  return loud;
 }
 
 /* ---- messages to and from the kernel ---- */
@@ -345,6 +379,7 @@ static int flush(mw_conn *c, mw_batch **bp) {
   napi_status st = napi_call_threadsafe_function(c->tsfn, b, napi_tsfn_nonblocking);
   if (st == napi_ok) {
     *bp = NULL;
+    atomic_fetch_add(&c->batches, 1);
     return 0;
   }
   if (st == napi_queue_full) {
@@ -420,10 +455,12 @@ static void order_events(mw_batch *b, size_t from) {
   }
 }
 
-/* Flush the batch when its oldest event has waited hold_ns (or it is half full), not after every
- * wake-up: at a thousand execs a second each exec is three notices, and each batch a wake-up of
- * the JS thread. The reader itself wakes for every exec, so its /proc read (readExecs) is made the
- * moment it arrives; only the hand-over waits.
+/* Flush the batch when its oldest loud event has waited hold_ns (or it is half full), not after
+ * every wake-up: at a thousand execs a second each exec is three notices, and each batch a wake-up
+ * of the JS thread. The reader itself wakes for every exec, so its /proc read (readExecs) is made
+ * the moment it arrives; only the hand-over waits. A batch of quiet notices only (forks, exits,
+ * execs whose signature the agent marked quiet: exec_quiet.c) waits quiet_ns from its oldest event
+ * instead, and the first loud one to join it cuts that to hold_ns from its own arrival.
  *
  * Fork and exit notices come on the lazy socket (when open): they need no read of /proc, so they
  * wake nobody while execs come (each exec's wake-up takes them first, in the kernel's order), and
@@ -437,6 +474,7 @@ static void *reader_main(void *arg) {
   char error[160] = "";
   rx.bufs = malloc((size_t)RECV_BURST * CONNECTOR_MAX_MSG_SIZE);
   int64_t first = 0;    /* when the oldest event of the batch arrived (CLOCK_MONOTONIC); 0: none */
+  int64_t first_loud = 0; /* when its oldest loud event arrived (sign_execs); 0: none, a quiet hold */
   int64_t retry_at = 0; /* a full queue held the batch back: offer it again no sooner than this */
   int lazy_armed = 1;   /* the lazy socket is polled: its next datagram wakes the reader */
   int64_t lazy_due = 0; /* not armed: when to take its datagrams at the latest */
@@ -447,7 +485,7 @@ static void *reader_main(void *arg) {
     int lazy_polled = c->lazy >= 0 && lazy_armed;
     int64_t due = INT64_MAX;
     if (b && b->count) {
-      due = first + c->hold_ns;
+      due = first_loud ? first_loud + c->hold_ns : first + c->quiet_ns;
       if (retry_at > due) due = retry_at;
     }
     if (c->lazy >= 0 && !lazy_armed && lazy_due < due) due = lazy_due;
@@ -481,7 +519,7 @@ static void *reader_main(void *arg) {
           atomic_fetch_add(&c->drops, b->count);
           batch_clear(b);
         }
-        if (!b || b->count == 0) first = 0;
+        if (!b || b->count == 0) first = first_loud = 0;
       }
       if (!b && !(b = batch_new(c->packed))) {
         snprintf(error, sizeof error, "proc connector: out of memory");
@@ -508,14 +546,16 @@ static void *reader_main(void *arg) {
         }
       }
       if (c->read_execs) read_execs(b, unread);
+      if (sign_execs(c, b, unread) > 0 && first_loud == 0) first_loud = now;
     }
     if (!b || b->count == 0) continue;
-    if (now < retry_at || (now - first < c->hold_ns && b->count < BATCH_MAX / 2)) continue;
+    int held = first_loud ? now - first_loud < c->hold_ns : now - first < c->quiet_ns;
+    if (now < retry_at || (held && b->count < BATCH_MAX / 2)) continue;
     if (flush(c, &b) < 0) goto out;
     if (b && b->count) {
       retry_at = now + 5000000LL; /* the queue is full: 5 ms */
     } else {
-      first = 0;
+      first = first_loud = 0;
       retry_at = 0;
     }
   }
@@ -697,8 +737,10 @@ static void cleanup_hook(void *arg) { conn_close(arg, 1); }
 static void handle_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  conn_close(data, 0);
-  free(data);
+  mw_conn *c = data;
+  conn_close(c, 0);
+  mw_quiet_destroy(&c->quiet);
+  free(c);
 }
 
 static napi_value throw_code(napi_env env, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -904,7 +946,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
   int threads = 0, packed = 0, reads = 0;
-  uint32_t hold_us = 0;
+  uint32_t hold_us = 0, quiet_us = 0;
   uint32_t queue = DEFAULT_QUEUE;
   uint32_t rcvbuf_kb = RCVBUF_BYTES / 1024;
   if (argc >= 2 && napi_typeof(env, argv[1], &t) == napi_ok && t == napi_object) {
@@ -912,6 +954,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     packed = get_bool(env, argv[1], "packed", 0);
     reads = get_bool(env, argv[1], "readExecs", 0);
     hold_us = get_uint(env, argv[1], "holdUs", 0);
+    quiet_us = get_uint(env, argv[1], "quietUs", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
     rcvbuf_kb = get_uint(env, argv[1], "socketBufferKb", rcvbuf_kb);
   }
@@ -939,6 +982,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   /* Reads are handed over with packed batches only. */
   c->read_execs = packed && reads;
   c->hold_ns = (int64_t)(hold_us > 100000 ? 100000 : hold_us) * 1000;
+  c->quiet_ns = (int64_t)(quiet_us > 1000000 ? 1000000 : quiet_us) * 1000;
+  if (c->quiet_ns < c->hold_ns) c->quiet_ns = c->hold_ns;
+  mw_quiet_init(&c->quiet);
   c->wake[0] = c->wake[1] = -1;
 
   c->lazy = -1;
@@ -982,6 +1028,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_add_env_cleanup_hook(env, cleanup_hook, c);
   if (napi_create_external(env, c, handle_finalize, NULL, &handle) != napi_ok) {
     conn_close(c, 0);
+    mw_quiet_destroy(&c->quiet);
     free(c);
     return throw_code(env, "ERR_PROC_CONNECTOR", "proc connector: cannot create the handle");
   }
@@ -997,6 +1044,7 @@ fail:
   close(c->sock);
   if (c->wake[0] >= 0) close(c->wake[0]);
   if (c->wake[1] >= 0) close(c->wake[1]);
+  mw_quiet_destroy(&c->quiet);
   free(c);
   free(early);
   return NULL;
@@ -1037,7 +1085,44 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "open", v);
   napi_get_boolean(env, c->lazy >= 0, &v);
   napi_set_named_property(env, o, "lazySocket", v);
+  napi_create_double(env, (double)atomic_load(&c->batches), &v);
+  napi_set_named_property(env, o, "batches", v);
   return o;
+}
+
+/* The handle and a whole number in [0, 2^53) (setQuiet's epoch, markQuiet's signature). */
+static mw_conn *conn_and_number(napi_env env, napi_callback_info info, const char *usage, uint64_t max, uint64_t *out) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *data = NULL;
+  double d = -1;
+  napi_valuetype t;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external || napi_get_value_external(env, argv[0], &data) != napi_ok ||
+      !data || napi_get_value_double(env, argv[1], &d) != napi_ok || !(d >= 0) || d > (double)max || d != (double)(uint64_t)d) {
+    throw_code(env, "ERR_INVALID_ARG_TYPE", "%s", usage);
+    return NULL;
+  }
+  *out = (uint64_t)d;
+  return data;
+}
+
+/* setQuiet(handle, epoch): quiet execs on under a new epoch (every signature forgotten), or off (0). */
+static napi_value js_set_quiet(napi_env env, napi_callback_info info) {
+  uint64_t epoch;
+  mw_conn *c = conn_and_number(env, info, "setQuiet(handle, epoch): epoch must be a whole number up to 2^32 - 1", UINT32_MAX, &epoch);
+  if (c) mw_quiet_set_epoch(&c->quiet, (uint32_t)epoch);
+  return NULL;
+}
+
+/* markQuiet(handle, sig) -> boolean: execs of this signature are quiet until the next epoch (false: quiet execs are off). */
+static napi_value js_mark_quiet(napi_env env, napi_callback_info info) {
+  uint64_t sig;
+  napi_value out;
+  mw_conn *c = conn_and_number(env, info, "markQuiet(handle, sig): sig must be a whole number below 2^53", (1ULL << 53) - 1, &sig);
+  if (!c) return NULL;
+  napi_get_boolean(env, mw_quiet_mark(&c->quiet, sig), &out);
+  return out;
 }
 
 /* readExec(pid) -> Buffer | null: the read the reader thread makes of an exec (readExecs), here on
@@ -1070,6 +1155,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 static napi_value js_close(napi_env env, napi_callback_info info) { (void)env; (void)info; return NULL; }
 static napi_value js_stats(napi_env env, napi_callback_info info) { return js_open(env, info); }
 static napi_value js_read_exec(napi_env env, napi_callback_info info) { return js_open(env, info); }
+static napi_value js_set_quiet(napi_env env, napi_callback_info info) { return js_open(env, info); }
+static napi_value js_mark_quiet(napi_env env, napi_callback_info info) { return js_open(env, info); }
 
 #endif
 
@@ -1083,6 +1170,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readExec", NULL, js_read_exec, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setQuiet", NULL, js_set_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"markQuiet", NULL, js_mark_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   mw_pidfd_register(env, exports);

@@ -742,6 +742,27 @@ describe('agent end to end: drops under a burst', { skip: NO_CC ?? (isRoot() ? u
   });
 });
 
+describe('agent end to end: quiet execs', { skip: NO_CC ?? (isRoot() ? undefined : 'needs root: the proc connector, which older kernels give only to root') }, () => {
+  test('proc connector: a shell loop of one harmless command is marked quiet, and the miner the loop then starts still alerts', async () => {
+    const agent = new AgentRun(writeConfig(join(WORK, 'quiet.yaml'), agentConfig({ sources: { driver: 'proc' } })));
+    try {
+      assert.equal((await agent.started()).driver, 'proc');
+      // 200 execs of /bin/true from one shell look alike to the rules: the third is quiet.
+      const loop = start('sh', ['-c', 'for i in $(seq 200); do /bin/true; done; exec "$0" "$@"', MINER, ...MINER_ARGS], { env: { FAKE_MINER_HOLD_MS: '300' } });
+      const pid = loop.child.pid!;
+      await waitRules(agent, pid, ['Known Miner Program Launched', 'Mining Pool URL in Command Line'], 'the miner after a quiet storm');
+      assert.equal(await exitOf(loop.child), 0, loop.err());
+      const e = await agent.stop();
+      assert.deepEqual(e, { code: 0, signal: null }, agent.tail());
+      const stopped = agent.logs.find((l) => l.msg === 'agent stopped');
+      assert.ok(stopped, `agent stopped logged\n${agent.tail()}`);
+      assert.ok(Number(stopped.quietExecs) >= 1, `the loop's command was marked quiet: ${JSON.stringify(stopped)}`);
+    } finally {
+      agent.kill();
+    }
+  });
+});
+
 // ---- config and start-up errors ----------------------------------------------------------------------
 
 describe('agent end to end: start-up errors', () => {

@@ -21,6 +21,9 @@ test('defaults fill in whatever a file leaves out', () => {
   assert.equal(config.sources.ebpf.quiet_ms, 20);
   assert.equal(parseConfig('sources:\n  ebpf:\n    quiet_ms: 0\n', 'c.yaml').config.sources.ebpf.quiet_ms, 0, 'off');
   assert.throws(() => parseConfig('sources:\n  ebpf:\n    quiet_ms: 5000\n', 'c.yaml'), /quiet_ms/);
+  assert.equal(config.sources.proc.quiet_ms, 20, 'the proc connector has quiet execs too');
+  assert.equal(parseConfig('sources:\n  proc:\n    quiet_ms: 0\n', 'c.yaml').config.sources.proc.quiet_ms, 0);
+  assert.throws(() => parseConfig('sources:\n  proc:\n    quiet_ms: 5000\n', 'c.yaml'), /sources\.proc\.quiet_ms/);
 });
 
 test('sources.ebpf.gather_ms: a number of ms from 0 to 100, else refused naming the key', () => {

@@ -379,23 +379,23 @@ describe('eBPF records', () => {
     } as unknown as EbpfAddon;
     const off = new EbpfSource({ addon: { addon, objectPath: 'none', parts: 'built here' }, lookup: () => undefined, containerOf: () => undefined, wanted: () => false });
     await off.start(() => undefined);
-    off.execQuiet(5);
-    off.execQuiet(5);
+    off.quiet.execQuiet(5);
+    off.quiet.execQuiet(5);
     assert.deepEqual(calls, [], 'quietUs not given: nothing is ever quiet');
     await off.stop();
     const src = new EbpfSource({ addon: { addon, objectPath: 'none', parts: 'built here' }, lookup: () => undefined, containerOf: () => undefined, wanted: () => false, quietUs: 20_000 });
     await src.start(() => undefined);
     try {
-      src.execQuiet(5);
-      src.execQuiet(6);
+      src.quiet.execQuiet(5);
+      src.quiet.execQuiet(6);
       assert.deepEqual(calls, [['setQuiet', 1]], 'once: no system call (a storm of distinct command lines)');
-      src.execQuiet(5);
+      src.quiet.execQuiet(5);
       assert.deepEqual(calls, [['setQuiet', 1], ['markQuiet', 5]]);
-      assert.equal(src.counts.quietMarked, 1);
-      src.forgetQuiet();
-      src.execQuiet(6); // seen under the old epoch only: once again
+      assert.equal(src.quiet.marked, 1);
+      src.quiet.forgetQuiet();
+      src.quiet.execQuiet(6); // seen under the old epoch only: once again
       assert.deepEqual(calls.slice(2), [['setQuiet', 2]]);
-      src.execQuiet(6);
+      src.quiet.execQuiet(6);
       assert.deepEqual(calls.slice(3), [['markQuiet', 6]]);
     } finally {
       await src.stop();

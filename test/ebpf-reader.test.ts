@@ -102,14 +102,14 @@ describe('eBPF reader: woken by the kernel only while it sleeps, never missed', 
       assert.equal(first.quiet, false, 'nothing judged yet');
       const again = await run('mw-quiet');
       assert.equal(again.sig, first.sig, 'the same command, the same parent and environment: the same signature');
-      src.execQuiet(first.sig!);
-      src.execQuiet(first.sig!);
-      assert.equal(src.counts.quietMarked, 1);
+      src.quiet.execQuiet(first.sig!);
+      src.quiet.execQuiet(first.sig!);
+      assert.equal(src.quiet.marked, 1);
       for (let i = 0; i < 3; i++) assert.deepEqual(await run('mw-quiet'), { sig: first.sig, quiet: true }, `run ${i} after it was marked`);
       const other = await run('mw-loud');
       assert.notEqual(other.sig, first.sig);
       assert.equal(other.quiet, false, 'another command line');
-      src.forgetQuiet(); // the rules changed
+      src.quiet.forgetQuiet(); // the rules changed
       assert.deepEqual(await run('mw-quiet'), { sig: first.sig, quiet: false }, 'judged again under the new epoch');
       const s = src.stats();
       assert.ok((s?.quietSleeps ?? 0) > 0, `the reader slept through quiet records: ${JSON.stringify(s)}`);
@@ -126,8 +126,8 @@ describe('eBPF reader: woken by the kernel only while it sleeps, never missed', 
     try {
       const a = await run('mw-q2');
       const b = await run('mw-q2');
-      src.execQuiet(a.sig!);
-      src.execQuiet(b.sig!); // judged harmless twice: the kernel is told
+      src.quiet.execQuiet(a.sig!);
+      src.quiet.execQuiet(b.sig!); // judged harmless twice: the kernel is told
       await sleep(1200); // past any quiet sleep: the reader waits for a wake-up, which any record brings
       assert.equal((await run('mw-q2')).quiet, true);
       // Now it sleeps through quiet records (its batch had nothing else).

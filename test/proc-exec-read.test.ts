@@ -5,7 +5,10 @@
  * makes: nothing a rule reads may differ or go missing.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { EXE_DELETED, EXE_KNOWN, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, type ProcessInfo } from '../src/events.js';
 import { ProcessTable } from '../src/enrich/process-table.js';
@@ -14,6 +17,7 @@ import { ExecRec, cgroupPaths, execFromRead, newExecReadContext, splitRecords, s
 import { ProcConnectorSource } from '../src/sources/proc-connector.js';
 import type { ProcNotice } from '../src/sources/types.js';
 import { waitFor } from './helpers/wait.js';
+import { compileC } from './helpers/agent-run.js';
 
 /** A read as the addon lays it out: u32 tag, u32 length, bytes padded to 4. */
 function blob(records: Array<[number, Buffer]>): Buffer {
@@ -194,5 +198,48 @@ test('live: through the source, a real exec arrives whole, and one already gone 
   } finally {
     long.kill('SIGKILL');
     await src.stop();
+  }
+});
+
+/** A process that rewrites its whole argument area, the last NUL too, as setproctitle(3) does. */
+const RETITLE_C = `
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  char *end = argv[argc - 1] + strlen(argv[argc - 1]);
+  memset(argv[0], 'T', (size_t)(end - argv[0]) + 1);
+  write(1, "ready\\n", 6);
+  sleep(30);
+  return 0;
+}
+`;
+
+test('live: cmdline and environ as the read takes them (from the process\'s memory) are the bytes of the files; a process that rewrote its arguments is read as its cmdline file reads', async (t) => {
+  const why = whyNotLive();
+  if (why) return t.skip(why);
+  if (spawnSync('cc', ['--version']).status !== 0) return t.skip('no C compiler (cc) to build the test process');
+  const l = loadNativeAddon();
+  assert.ok('addon' in l && l.addon.readExec);
+  const dir = mkdtempSync(join(tmpdir(), 'mw-retitle-'));
+  writeFileSync(join(dir, 'retitle.c'), RETITLE_C);
+  compileC(join(dir, 'retitle.c'), join(dir, 'retitle'));
+  const plain = spawn('/bin/sleep', ['30'], { stdio: 'ignore', env: { PATH: '/usr/bin:/bin', BIG: 'x'.repeat(70_000), E: '' } });
+  const retitled = spawn(join(dir, 'retitle'), ['one', 'two'], { stdio: ['ignore', 'pipe', 'ignore'], env: { NEXT: 'env-after-args', X: 'y' } });
+  try {
+    await new Promise((r) => retitled.stdout!.once('data', r));
+    await waitFor(() => readFileSync(`/proc/${plain.pid}/cmdline`).length > 0, 2000);
+    for (const child of [plain, retitled]) {
+      const pid = child.pid!;
+      const read = l.addon.readExec(pid);
+      assert.ok(read, `pid ${pid} reads whole`);
+      const r = splitRecords(read);
+      assert.deepEqual(r.get(ExecRec.cmdline), readFileSync(`/proc/${pid}/cmdline`), `cmdline of pid ${pid}`);
+      assert.deepEqual(r.get(ExecRec.environ), readFileSync(`/proc/${pid}/environ`), `environ of pid ${pid}`);
+    }
+    assert.match(readFileSync(`/proc/${retitled.pid}/cmdline`, 'latin1'), /^T+NEXT=env-after-args\0$/, 'the kernel reads on into the environment');
+  } finally {
+    plain.kill('SIGKILL');
+    retitled.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   }
 });

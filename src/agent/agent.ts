@@ -30,6 +30,7 @@ import type { AllowList } from '../response/safety.js';
 import type { ActionName, ResponseAction } from '../response/types.js';
 import { NoticeSettler, preferKernelImage } from '../pipeline/settle.js';
 import type { RulesManager } from './rules-manager.js';
+import type { QuietExecs } from '../sources/quiet-execs.js';
 
 /** How often drop counters are checked and, when they moved, reported. */
 const DROP_REPORT_MS = 10_000;
@@ -49,6 +50,8 @@ export interface AgentStats {
   unsettledExecs: number;
   /** Exec events emitted for processes found in /proc after drops (mw.exec.recovered). */
   recoveredExecs: number;
+  /** Exec signatures the driver was told are quiet (quiet-execs.ts): they stop waking the agent at once. */
+  quietExecs: number;
   ruleLoads: number;
   ruleReloadsRefused: number;
 }
@@ -75,8 +78,11 @@ export interface AgentCore {
   readonly detectors: DetectorSet;
   readonly sink: CountingSink;
   readonly pipeline: EventPipeline;
-  /** Filled in at start(): the cluster client and actions, the eBPF driver while it runs. */
-  readonly host: { k8s: AgentK8s; ebpf: EbpfSource | undefined };
+  /**
+   * Filled in at start(): the cluster client and actions, the eBPF driver while it runs, and the
+   * driver whose execs can be quiet (the eBPF driver or the proc connector: quiet-execs.ts).
+   */
+  readonly host: { k8s: AgentK8s; ebpf: EbpfSource | undefined; quiet?: QuietExecs };
 }
 
 export class Agent {
@@ -141,7 +147,12 @@ export class Agent {
     this.notices = await this.startNotices();
     const readFilter = this.logCoverage();
     this.core.host.ebpf?.setReadFilter(readFilter);
-    if (!this.core.host.ebpf) this.rules.onReload = () => void this.logCoverage();
+    if (!this.core.host.ebpf) {
+      this.rules.onReload = () => {
+        this.core.host.quiet?.forgetQuiet();
+        this.logCoverage();
+      };
+    }
     const s = this.config.sources;
     if (s.recovery.enabled) {
       const pipeline = this.core.pipeline;
@@ -187,12 +198,16 @@ export class Agent {
     };
     const chosen = await chooseDriver(this.config.sources.driver, onNotice, {
       ebpf: () => this.newEbpfSource(),
-      proc: () => new ProcConnectorSource({ queueSize: this.config.sources.proc.queue_size, socketBufferKb: this.config.sources.proc.socket_buffer_kb, onError: (m) => this.log.error({ err: m }, 'proc connector stopped') }),
+      proc: () => {
+        const p = this.config.sources.proc;
+        return new ProcConnectorSource({ queueSize: p.queue_size, socketBufferKb: p.socket_buffer_kb, quietUs: p.quiet_ms * 1000, onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
+      },
       procfs: () => new ProcfsPollerSource({
         intervalMs: this.config.sources.procfs.interval_ms,
         onError: (m) => this.log.warn({ err: m }, 'procfs poller error'),
       }),
     }, this.log, (driver, src) => {
+      if (driver === 'proc') this.core.host.quiet = (src as ProcConnectorSource).quiet;
       if (driver !== 'ebpf') return {};
       this.watchEbpfRules(src as EbpfSource);
       return { randomx: (src as EbpfSource).fpuStatus };
@@ -204,7 +219,7 @@ export class Agent {
   /** New rules may name syscalls the kernel was told to keep: tell it again. */
   private watchEbpfRules(ebpf: EbpfSource): void {
     this.rules.onReload = () => {
-      ebpf.forgetQuiet();
+      ebpf.quiet.forgetQuiet();
       ebpf.setWanted(this.wantedBy());
       ebpf.setReadFilter(this.logCoverage());
       if (ebpf.fpuStatus === 'off' && this.wantedBy()(RANDOMX_EVENT)) {
@@ -212,6 +227,7 @@ export class Agent {
       }
     };
     this.core.host.ebpf = ebpf;
+    this.core.host.quiet = ebpf.quiet;
   }
 
   /** Names the rules this driver cannot feed; the read filter for the eBPF driver (rule-coverage.ts). */
@@ -271,6 +287,7 @@ export class Agent {
       own: p.own,
       unsettledExecs: this.core.table.stats.unsettled,
       recoveredExecs: this.recovery?.stats.recovered ?? 0,
+      quietExecs: this.core.host.quiet?.marked ?? 0,
       ruleLoads: this.rules.loads,
       ruleReloadsRefused: this.rules.refused,
     };

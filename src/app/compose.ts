@@ -172,8 +172,8 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     isSelf: o.replay ? undefined : (pid) => table.isSelf(pid),
     record: o.record,
     onError: (err, ev) => log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped'),
-    // Execs nothing came of: the eBPF driver stops waking the agent at once for ones like them.
-    onQuietExec: o.replay ? undefined : (sig) => host.ebpf?.execQuiet(sig),
+    // Execs nothing came of: the driver stops waking the agent at once for ones like them (quiet-execs.ts).
+    onQuietExec: o.replay ? undefined : (sig) => host.quiet?.execQuiet(sig),
     // V8's mark-compact in the quiet after a burst, not inside the next one (not for a replay's short life).
     afterDrain: o.replay ? undefined : quietGc(),
   });

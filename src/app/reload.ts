@@ -47,7 +47,7 @@ export function applyConfig(app: AgentApp, running: Config, next: Config, log: L
   }
   core.detectors.replace(detectors);
   // Execs judged harmless under the old detectors are judged again.
-  core.host.ebpf?.forgetQuiet();
+  core.host.quiet?.forgetQuiet();
   core.response.setConfig(next.response);
   return RESTART_SECTIONS.filter((k) => !same((running as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k]));
 }

@@ -90,8 +90,17 @@ export const sourcesSection = z.strictObject({
     .strictObject({
       queue_size: z.number().int().min(1).default(256),
       socket_buffer_kb: z.number().int().min(64).max(1 << 20).default(8192),
+      /**
+       * How long quiet notices may wait, ms, as the eBPF driver's quiet_ms: forks, exits, and execs
+       * like ones the agent evaluated twice with nothing coming of them (same binary, command line,
+       * environment, ids, cgroup and parent pid) are handed to the agent by a timer of this length,
+       * not within 2 ms. A storm of one command then wakes the agent a few dozen times a second
+       * instead of hundreds (issue 16). The /proc read of each exec is made as it arrives all the
+       * same. 0: every notice goes within 2 ms.
+       */
+      quiet_ms: z.number().min(0).max(1000).default(20),
     })
-    .default({ queue_size: 256, socket_buffer_kb: 8192 }),
+    .default({ queue_size: 256, socket_buffer_kb: 8192, quiet_ms: 20 }),
   /**
    * After notices or events are lost, read /proc for live processes the agent has not seen and
    * emit the exec events they missed (mw.exec.recovered); check_ms: how often the drop counters are looked at.

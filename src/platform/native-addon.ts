@@ -57,6 +57,12 @@ export interface NativeOpenOptions {
    * (default 0: at once). The reader still takes each event, and reads each exec, as it arrives.
    */
   holdUs?: number;
+  /**
+   * How long (µs, at most 1,000,000; at least holdUs) a batch of quiet notices only may wait:
+   * forks, exits, and execs whose signature was marked quiet (markQuiet; native/exec_quiet.c).
+   * Needs readExecs; nothing is quiet until setQuiet starts an epoch.
+   */
+  quietUs?: number;
 }
 
 /** Words per event of a packed batch (native/proc_connector.c, packed_events). */
@@ -82,6 +88,8 @@ export interface NativeStats {
    * Absent from an addon built before it.
    */
   lazySocket?: boolean;
+  /** Batches handed to the JS thread; absent from builds before quiet execs. */
+  batches?: number;
 }
 
 /** An opaque handle returned by open(). */
@@ -131,6 +139,10 @@ export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<Mal
   ): NativeHandle;
   /** The reader thread's read of an exec, on the calling thread (tests); null when gone or unsettled. Absent from older builds. */
   readExec?(pid: number): Buffer | null;
+  /** Quiet execs on under a new epoch (every signature forgotten), or off (0). Absent from builds before them. */
+  setQuiet?(handle: NativeHandle, epoch: number): void;
+  /** Execs of this signature (KernelExec.sig) are quiet until the next epoch; false when quiet execs are off. */
+  markQuiet?(handle: NativeHandle, sig: number): boolean;
   close(handle: NativeHandle): void;
   stats(handle: NativeHandle): NativeStats;
 }

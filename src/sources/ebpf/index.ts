@@ -23,6 +23,7 @@ import { ResolverSets } from '../../enrich/resolvers.js';
 import { sysDescriptors, sysFlags, toSyscallEvent } from './syscalls.js';
 import type { ReadFilter } from './read-filter.js';
 import { FpuGate, type FpuFigures, fpuFigures, NUDGE, nudgeWorthy, RANDOMX_EVENT } from './randomx.js';
+import { QuietExecs } from '../quiet-execs.js';
 
 export interface EbpfSourceOptions {
   /** The process table's entry for a pid (without reading /proc). */
@@ -70,9 +71,6 @@ export class EbpfError extends Error {
     this.name = 'EbpfError';
   }
 }
-
-/** Signatures remembered as found harmless once (execQuiet): cleared when full. */
-const QUIET_ONCE_MAX = 4096;
 
 const FALLBACK = 'or run with --driver proc (the proc connector: process events only)';
 
@@ -148,12 +146,14 @@ export class EbpfSource implements ProcNoticeSource {
   private readonly execs = new Map<number, ProcessInfo>();
   private dropsBefore = 0;
   private lastStats: EbpfStats | undefined;
-  /** Records by kind since start (tests, the benchmark); quietMarked: exec signatures the kernel was told are quiet. */
-  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0, nudges: 0, quietMarked: 0 };
-  /** The quiet epoch in force (0: no record is quiet). */
-  private quietEpoch = 0;
-  /** Signatures found harmless once under this epoch: the second time, the kernel is told. */
-  private readonly quietOnce = new Set<number>();
+  /** Records by kind since start (tests, the benchmark). */
+  readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0, nudges: 0 };
+  /** Exec signatures nothing came of, passed on to the kernel (minewatch.h, struct mw_reader). */
+  readonly quiet = new QuietExecs(() => {
+    const { handle, addon } = this;
+    if (!this.opts.quietUs || !handle || !addon?.setQuiet || !addon.markQuiet) return undefined;
+    return { setEpoch: (epoch) => addon.setQuiet!(handle, epoch), mark: (sig) => addon.markQuiet!(handle, sig) };
+  });
   error?: string;
 
   constructor(private readonly opts: EbpfSourceOptions) {
@@ -195,33 +195,7 @@ export class EbpfSource implements ProcNoticeSource {
       throw explainEbpfError(e);
     }
     this.setReadFilter(this.opts.readFilter);
-    if (this.opts.quietUs) this.forgetQuiet();
-  }
-
-  /**
-   * Nothing came of an exec of this signature (no rule matched, no detector answered): once that
-   * has been so twice under the same rules, the kernel is told, and execs like it stop waking the
-   * agent at once (minewatch.h, struct mw_reader). Twice, so that a storm of distinct command lines
-   * costs no system call per exec. A rule that would judge a later one differently (a count, a
-   * container's metadata come since) still sees it, up to quietUs later.
-   */
-  execQuiet(sig: number): void {
-    if (this.quietEpoch === 0 || !this.handle || !this.addon?.markQuiet) return;
-    if (!this.quietOnce.has(sig)) {
-      if (this.quietOnce.size >= QUIET_ONCE_MAX) this.quietOnce.clear();
-      this.quietOnce.add(sig);
-      return;
-    }
-    this.quietOnce.delete(sig);
-    if (this.addon.markQuiet(this.handle, sig)) this.counts.quietMarked++;
-  }
-
-  /** The rules or detectors changed: no exec is quiet until judged again under them. */
-  forgetQuiet(): void {
-    if (!this.opts.quietUs || !this.handle || !this.addon?.setQuiet) return;
-    this.quietEpoch = this.quietEpoch >= 0xffffffff ? 1 : this.quietEpoch + 1;
-    this.quietOnce.clear();
-    this.addon.setQuiet(this.handle, this.quietEpoch);
+    this.quiet.forgetQuiet();
   }
 
   /**
