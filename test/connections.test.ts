@@ -15,7 +15,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { Event, SyscallEvent } from '../src/events.js';
 import {
   ConnectionsSource, parseActiveOpens, parseSockTable, TcpState,
+  IDLE_AFTER_POLLS,
 } from '../src/sources/connections.js';
+import { PollLoop } from '../src/sources/poll-loop.js';
 import { readSeqFile } from '../src/sources/netns-files.js';
 import { formatIpv6, parseHexIp } from '../src/platform/ip.js';
 import {
@@ -165,9 +167,77 @@ function fakeSource(fp: FakeProc, opts: ConstructorParameters<typeof Connections
   return { src, events, start: () => src.start((ev) => events.push(ev as SyscallEvent)) };
 }
 
+test('PollLoop: a new interval applies from the next wait; hurry() cuts a long wait short', async () => {
+  let runs = 0;
+  const loop = new PollLoop(() => void runs++, 3_600_000);
+  loop.start();
+  assert.equal(runs, 1, 'the first run at once');
+  loop.hurry(5);
+  await waitUntil(() => runs === 2);
+  loop.setIntervalMs(5);
+  loop.hurry(3_600_000);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(runs, 2, 'the wait begun at an hour keeps its end (hurry never lengthens it)');
+  loop.hurry(1);
+  await waitUntil(() => runs >= 4);
+  loop.stop();
+  const after = runs;
+  loop.hurry(1);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(runs, after, 'stopped: hurry does nothing');
+});
+
+/** Resolves once `ok()` holds (the test's own timeout bounds it). */
+async function waitUntil(ok: () => boolean): Promise<void> {
+  while (!ok()) await new Promise((r) => setTimeout(r, 2));
+}
+
 describe('connections: classification and attribution over a fake /proc', () => {
   const fps: FakeProc[] = [];
   after(() => fps.forEach((f) => f.remove()));
+
+  test('idle pace: after polls that find nothing new the poller slows; a new socket, a connect counted, or an exec brings it back', async () => {
+    const fp = new FakeProc();
+    fps.push(fp);
+    fp.addPid(300, '3333', 'app');
+    fp.snmp(300, 10);
+    fp.fd(300, 4, 'socket:[7001]');
+    // An unconnected UDP socket (a resolver's, a DHCP client's) is looked at every poll, and is nothing new.
+    fp.table(300, 'udp', [row(hex4('0.0.0.0'), 68, hex4('0.0.0.0'), 0, TcpState.CLOSE, 7000)]);
+    const { src, events, start } = fakeSource(fp, { intervalMs: 1_000_000, idleIntervalMs: 2_000_000 });
+    await start();
+    try {
+      // The start's poll found nothing new either.
+      for (let i = 2; i < IDLE_AFTER_POLLS; i++) src.poll();
+      assert.equal(src.idle, false, `${IDLE_AFTER_POLLS - 1} quiet polls: not yet`);
+      src.poll();
+      assert.equal(src.idle, true);
+      src.poll();
+      assert.equal(src.stats.idlePolls, 1);
+      // A connection: found at the next poll, and the pace is back.
+      fp.table(300, 'tcp', [row(hex4('10.0.0.2'), 40000, hex4('198.51.100.7'), 3333, TcpState.ESTABLISHED, 7001)]);
+      fp.snmp(300, 11);
+      src.poll();
+      assert.equal(events.length, 1, 'the connection is reported');
+      assert.equal(src.idle, false);
+      for (let i = 0; i < IDLE_AFTER_POLLS; i++) src.poll();
+      assert.equal(src.idle, true, 'a reported socket is not new again');
+      fp.snmp(300, 12);
+      src.poll();
+      assert.equal(src.idle, false, 'a connect counted (ActiveOpens moved) is activity too');
+      for (let i = 0; i < IDLE_AFTER_POLLS; i++) src.poll();
+      assert.equal(src.idle, true);
+      src.activity();
+      assert.equal(src.idle, false, 'an exec on the host');
+    } finally {
+      await src.stop();
+    }
+    const never = fakeSource(fp, { intervalMs: 1_000_000, idleIntervalMs: 10 });
+    await never.start();
+    for (let i = 0; i < 2 * IDLE_AFTER_POLLS; i++) never.src.poll();
+    assert.equal(never.src.idle, false, 'an idle interval not above the interval: never idle');
+    await never.src.stop();
+  });
 
   test('outbound TCP/UDP reported once, per namespace; accepted sockets and listeners never', async () => {
     const fp = new FakeProc();

@@ -89,6 +89,8 @@ export class Agent {
   readonly rules: RulesManager;
   private readonly settler: NoticeSettler;
   private notices: ProcNoticeSource | undefined;
+  /** The socket poller (not with the eBPF driver), told of execs so it leaves its idle pace. */
+  private connections: ConnectionsSource | undefined;
   /** Re-reads /proc for the execs a flood hid (enrich/recovery.ts); undefined while off. */
   private recovery: ExecRecovery | undefined;
   private readonly sources: Source[] = [];
@@ -163,10 +165,12 @@ export class Agent {
     }
     // The eBPF driver sees every connect as it happens: polling the socket tables would repeat it.
     if (s.connections.enabled && this.driver !== 'ebpf') {
-      this.sources.push(new ConnectionsSource((pid) => table.get(pid), (pid) => table.containerOf(pid), {
+      this.connections = new ConnectionsSource((pid) => table.get(pid), (pid) => table.containerOf(pid), {
         intervalMs: s.connections.interval_ms,
+        idleIntervalMs: s.connections.idle_interval_ms,
         onError: (err) => this.log.warn({ err: String(err) }, 'connections source error'),
-      }));
+      });
+      this.sources.push(this.connections);
     }
     if (s.cpu.enabled) {
       this.sources.push(new CpuSampler((pid) => table.get(pid), (pid) => table.containerOf(pid), {
@@ -181,6 +185,8 @@ export class Agent {
   /** The process notices into the table, and the events the table makes of them into the pipeline. */
   private async startNotices(): Promise<ProcNoticeSource> {
     const onNotice = (n: ProcNotice): void => {
+      // Most connections begin with an exec: the socket poller, slowed at idle, picks up again.
+      if (n.kind === 'exec') this.connections?.activity();
       // Most notices apply at once (nothing of their pid pending, no /proc read): no promise. An
       // exec applied so was built from the kernel's record alone: nothing to lay over it.
       const now = this.core.table.applyNow(n);

@@ -112,7 +112,12 @@ export const sourcesSection = z.strictObject({
   connections: z.strictObject({
     enabled: z.boolean().default(true),
     interval_ms: z.number().int().min(20).default(250),
-  }).default({ enabled: true, interval_ms: 250 }),
+    /**
+     * The poll interval once 8 polls in a row found nothing new (no socket, no connect), ms; any
+     * finding, or an exec on the host, brings back interval_ms. Not above interval_ms: never idle.
+     */
+    idle_interval_ms: z.number().int().min(20).default(1000),
+  }).default({ enabled: true, interval_ms: 250, idle_interval_ms: 1000 }),
   cpu: z.strictObject({
     enabled: z.boolean().default(true),
     interval_ms: z.number().int().min(50).default(5000),

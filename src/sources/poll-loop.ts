@@ -11,12 +11,28 @@ export interface PollLoopOptions {
 export class PollLoop {
   private timer: NodeJS.Timeout | undefined;
   private active = false;
+  /** performance.now() when the waiting timer fires (undefined: none waits, a run is on). */
+  private dueAt: number | undefined;
+  private tick: (() => void) | undefined;
 
   constructor(
     private readonly work: () => void | Promise<void>,
-    private readonly intervalMs: number,
+    private intervalMs: number,
     private readonly opts: PollLoopOptions = {},
   ) {}
+
+  /** The wait between runs from the next one on; a wait already begun keeps its end. */
+  setIntervalMs(ms: number): void {
+    this.intervalMs = ms;
+  }
+
+  /** The next run no later than `ms` from now (a shorter wait already begun stays). */
+  hurry(ms: number): void {
+    if (!this.active || this.dueAt === undefined || !this.tick || this.dueAt <= performance.now() + ms) return;
+    clearTimeout(this.timer);
+    this.dueAt = performance.now() + ms;
+    this.timer = setTimeout(this.tick, ms);
+  }
 
   get running(): boolean {
     return this.active;
@@ -27,15 +43,19 @@ export class PollLoop {
     if (this.active) return;
     this.active = true;
     const next = (): void => {
-      if (this.active) this.timer = setTimeout(tick, this.intervalMs);
+      if (!this.active) return;
+      this.dueAt = performance.now() + this.intervalMs;
+      this.timer = setTimeout(tick, this.intervalMs);
     };
     const tick = (): void => {
+      this.dueAt = undefined;
       if (!this.active) return;
       const done = this.work();
       // The work reports its own errors; a rejection must not stop the loop either.
       if (done) done.then(next, next);
       else next();
     };
+    this.tick = tick;
     if (this.opts.delayFirst) next();
     else tick();
   }
@@ -44,5 +64,6 @@ export class PollLoop {
     this.active = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.dueAt = undefined;
   }
 }
