@@ -6,7 +6,7 @@
  */
 import type { ProcNotice, ProcNoticeSource } from './types.js';
 import type { KernelExec } from '../events.js';
-import { QuietExecs } from './quiet-execs.js';
+import { addonQuietDriver, QuietExecs, type QuietExecDriver } from './quiet-execs.js';
 import { type ExecReadContext, execFromRead, newExecReadContext } from './proc-exec-read.js';
 import {
   type AddonLoad,
@@ -205,11 +205,9 @@ export class ProcConnectorSource implements ProcNoticeSource {
   /** Execs the reader thread read whole (the table read nothing), and those it could not. */
   readonly execReadStats = { whole: 0, partial: 0 };
   /** Exec signatures nothing came of, passed on to the addon (native/exec_quiet.c). */
-  readonly quiet = new QuietExecs(() => {
-    const { handle, addon } = this;
-    if (!this.opts.quietUs || !this.execReads || !handle || !addon?.setQuiet || !addon.markQuiet) return undefined;
-    return { setEpoch: (epoch) => addon.setQuiet!(handle, epoch), mark: (sig) => addon.markQuiet!(handle, sig) };
-  });
+  readonly quiet = new QuietExecs(() => this.quietDriver);
+  /** The addon's side of quiet execs while open with quietUs and readExecs (made once: execQuiet runs per exec). */
+  private quietDriver: QuietExecDriver | undefined;
 
   constructor(private readonly opts: ProcConnectorOptions = {}) {
     this.maxPending = Math.max(1, opts.queueSize ?? 256) * PENDING_PER_BATCH;
@@ -244,6 +242,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
       this.notify = undefined;
       throw explainOpenError(e);
     }
+    this.quietDriver = this.opts.quietUs && this.execReads ? addonQuietDriver(this.addon, this.handle) : undefined;
     this.quiet.forgetQuiet();
   }
 
@@ -260,6 +259,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
     this.dropsBefore += s.drops + s.kernelDrops;
     this.addon.close(this.handle);
     this.handle = undefined;
+    this.quietDriver = undefined;
   }
 
   get drops(): number {

@@ -16,6 +16,12 @@ export interface QuietExecDriver {
   mark(sig: number): boolean;
 }
 
+/** A driver addon's two calls on an open handle, as a QuietExecDriver; undefined when the addon has none. */
+export function addonQuietDriver<H>(addon: { setQuiet?(h: H, epoch: number): void; markQuiet?(h: H, sig: number): boolean }, handle: H): QuietExecDriver | undefined {
+  if (!addon.setQuiet || !addon.markQuiet) return undefined;
+  return { setEpoch: (epoch) => addon.setQuiet?.(handle, epoch), mark: (sig) => addon.markQuiet?.(handle, sig) === true };
+}
+
 /** Signatures remembered as found harmless once: cleared when full. */
 const ONCE_MAX = 4096;
 
