@@ -115,22 +115,11 @@ static uint64_t mix_bytes(uint64_t h, const void *data, size_t n) {
 /* From a stat line: comm, and fields 4 (ppid), 6 (session) and 7 (tty). Not the pid, process
  * group, times, sizes or addresses. */
 static uint64_t mix_stat(uint64_t h, const char *s, size_t n) {
-  const char *open = memchr(s, '(', n), *close = NULL;
-  for (const char *q = s + n; q > s;) {
-    if (*--q == ')') {
-      close = q;
-      break;
-    }
-  }
-  if (!open || !close || close < open) return mix_bytes(h, s, n);
-  h = mix_bytes(h, open + 1, (size_t)(close - open - 1));
-  const char *p = close + 2, *end = s + n;
-  for (int field = 3; p < end && field <= 7; field++) {
-    const char *f = p;
-    while (p < end && *p != ' ') p++;
-    if (field == 4 || field == 6 || field == 7) h = mix_bytes(h, f, (size_t)(p - f));
-    if (p < end) p++;
-  }
+  mw_stat_line l;
+  if (mw_stat_split(s, n, &l) != 0) return mix_bytes(h, s, n);
+  h = mix_bytes(h, l.comm, l.comm_len);
+  static const int fields[] = {4, 6, 7};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) h = mix_bytes(h, l.field[fields[i]] ? l.field[fields[i]] : "", mw_stat_len(&l, fields[i]));
   return h;
 }
 

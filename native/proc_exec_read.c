@@ -118,31 +118,42 @@ typedef struct {
   char key[160];
 } mark_t;
 
-static int make_mark(const char *stat, size_t n, const struct stat *exe, int have_exe, mark_t *m) {
-  const char *open = memchr(stat, '(', n);
-  const char *close = NULL;
-  for (const char *q = stat + n; q > stat;) {
+int mw_stat_split(const char *s, size_t n, mw_stat_line *out) {
+  memset(out, 0, sizeof *out);
+  const char *open = memchr(s, '(', n), *close = NULL;
+  for (const char *q = s + n; q > s;) {
     if (*--q == ')') {
       close = q;
       break;
     }
   }
   if (!open || !close || close < open) return -1;
-  /* Fields 26-28 (startcode, endcode, startstack): the 24th to 26th after the one following ") ". */
-  const char *p = close + 2, *end = stat + n;
-  int field = 3;
-  const char *f26 = NULL, *f29 = NULL;
-  while (p < end && field < 29) {
-    if (field == 26) f26 = p;
-    while (p < end && *p != ' ' && *p != '\n') p++;
-    if (p < end) p++;
-    field++;
+  out->comm = open + 1;
+  out->comm_len = (size_t)(close - open - 1);
+  out->end = s + n;
+  const char *p = close + 2;
+  for (int i = 3; i <= MW_STAT_LAST && p < out->end; i++) {
+    out->field[i] = p;
+    while (p < out->end && *p != ' ' && *p != '\n') p++;
+    if (p < out->end) p++;
   }
-  if (field == 29) f29 = p;
-  if (!f26 || !f29) return -1;
-  int commlen = (int)(close - open - 1);
-  int addrlen = (int)(f29 - f26);
-  snprintf(m->key, sizeof m->key, "%.*s|%.*s|%llx:%llx", commlen > 64 ? 64 : commlen, open + 1, addrlen > 64 ? 64 : addrlen, f26,
+  return 0;
+}
+
+size_t mw_stat_len(const mw_stat_line *l, int i) {
+  const char *p = l->field[i];
+  if (!p) return 0;
+  const char *q = p;
+  while (q < l->end && *q != ' ' && *q != '\n') q++;
+  return (size_t)(q - p);
+}
+
+/* Fields 26-28 (startcode, endcode, startstack) and comm, and the exe's device and inode. */
+static int make_mark(const mw_stat_line *l, const struct stat *exe, int have_exe, mark_t *m) {
+  if (!l->field[28]) return -1;
+  int commlen = (int)l->comm_len;
+  int addrlen = (int)(l->field[28] + mw_stat_len(l, 28) - l->field[26]);
+  snprintf(m->key, sizeof m->key, "%.*s|%.*s|%llx:%llx", commlen > 64 ? 64 : commlen, l->comm, addrlen > 64 ? 64 : addrlen, l->field[26],
            have_exe ? (unsigned long long)exe->st_dev : 0ULL, have_exe ? (unsigned long long)exe->st_ino : 0ULL);
   return 0;
 }
@@ -220,27 +231,13 @@ static void parse_status(const char *s, size_t n, uint64_t *f, uint64_t *found) 
 
 /* The argument and environment areas of a stat line (fields 48 to 51: arg_start, arg_end,
  * env_start, env_end), 0 when it has them; zero where the kernel did not say (no mm). */
-static int stat_areas(const char *stat, size_t n, uint64_t v[4]) {
-  const char *close = NULL;
-  for (const char *q = stat + n; q > stat;) {
-    if (*--q == ')') {
-      close = q;
-      break;
-    }
+static int stat_areas(const mw_stat_line *l, uint64_t v[4]) {
+  for (int i = 48; i <= 51; i++) {
+    int ok = 0;
+    if (l->field[i]) read_uint(l->field[i], l->end, 10, &v[i - 48], &ok);
+    if (!ok) return -1;
   }
-  if (!close || close + 2 > stat + n) return -1;
-  const char *p = close + 2, *end = stat + n;
-  for (int field = 3; field <= 51 && p < end; field++) {
-    if (field >= 48) {
-      int ok;
-      read_uint(p, end, 10, &v[field - 48], &ok);
-      if (!ok) return -1;
-      if (field == 51) return 0;
-    }
-    while (p < end && *p != ' ' && *p != '\n') p++;
-    if (p < end) p++;
-  }
-  return -1;
+  return 0;
 }
 
 /* process_vm_readv refused (a Yama ptrace_scope of 3, an LSM): read the files from then on. */
@@ -325,7 +322,8 @@ mw_exec_read *mw_read_exec(int pid) {
      * thread; the JS thread's read handles that as before, nothing here would help it. */
     if (!have1) break;
     mark_t m1, m2;
-    if (make_mark(stat1, (size_t)n1, &exe1, have1, &m1) != 0) break;
+    mw_stat_line l1, l2;
+    if (mw_stat_split(stat1, (size_t)n1, &l1) != 0 || make_mark(&l1, &exe1, have1, &m1) != 0) break;
     if (rec_bytes(&b, MW_REC_STAT, stat1, (size_t)n1) != 0) break;
     char link[4096];
     ssize_t ln = readlinkat(dirfd, "exe", link, sizeof link);
@@ -360,7 +358,7 @@ mw_exec_read *mw_read_exec(int pid) {
       }
     }
     uint64_t areas[4];
-    if (stat_areas(stat1, (size_t)n1, areas) != 0 || rec_areas(&b, pid, areas) != 0) {
+    if (stat_areas(&l1, areas) != 0 || rec_areas(&b, pid, areas) != 0) {
       rec_file(&b, MW_REC_CMDLINE, dirfd, "cmdline", ARG_MAX_BYTES);
       rec_file(&b, MW_REC_ENVIRON, dirfd, "environ", ARG_MAX_BYTES);
     }
@@ -369,7 +367,7 @@ mw_exec_read *mw_read_exec(int pid) {
     ssize_t n2 = pread_all(statfd, stat2, sizeof stat2);
     if (n2 <= 0) break; /* gone in between: an exit, not an exec, but nothing to vouch for the files */
     int have2 = fstatat(dirfd, "exe", &exe2, 0) == 0;
-    if (make_mark(stat2, (size_t)n2, &exe2, have2, &m2) != 0) break;
+    if (mw_stat_split(stat2, (size_t)n2, &l2) != 0 || make_mark(&l2, &exe2, have2, &m2) != 0) break;
     if (strcmp(m1.key, m2.key) == 0) {
       /* The closing stat of the exe is the freshest. */
       if (have2) put_exe_stat(&b, &exe2);

@@ -24,6 +24,21 @@ typedef struct {
   size_t len;
 } mw_exec_read;
 
+/* A /proc/PID/stat line split once: comm (from the first '(' to the last ')': a comm may hold
+ * both) and where each field from the 3rd to the 51st starts (NULL past the line's end). */
+#define MW_STAT_LAST 51
+typedef struct {
+  const char *comm;
+  size_t comm_len;
+  const char *end;
+  const char *field[MW_STAT_LAST + 1];
+} mw_stat_line;
+
+/* 0, or -1 when the line has no comm. */
+int mw_stat_split(const char *s, size_t n, mw_stat_line *out);
+/* Field i's length (0 when absent). */
+size_t mw_stat_len(const mw_stat_line *l, int i);
+
 /* NULL: gone, unreadable, or never settled (see proc_exec_read.c). Blocking; not for the JS thread
  * except in tests. */
 mw_exec_read *mw_read_exec(int pid);

@@ -339,18 +339,23 @@ export class ConnectionsSource implements Source {
     this.loop?.setIntervalMs(this.idle ? this.idleIntervalMs : this.intervalMs);
   }
 
+  /** Whether an outbound socket still awaits its owner in some namespace. */
+  private awaitingOwner(): boolean {
+    for (const st of this.ns.values()) if (st.pending.size > 0) return true;
+    return false;
+  }
+
   /** One poll: every namespace's tables, new outbound sockets, owners, events. Public for tests and tools. */
   poll(): void {
     const t0 = performance.now();
     this.pollNo++;
     this.fresh = 0;
     const eventsBefore = this.stats.events;
-    let awaiting = false;
     this.budget = this.maxFdLinks;
     const linksBefore = this.stats.fdLinks;
+    const awaiting = this.awaitingOwner();
     try {
       // Fresh pids only when a socket awaits its owner (a new process may hold it).
-      for (const st of this.ns.values()) if (st.pending.size > 0) awaiting = true;
       const groups = this.index.refresh(awaiting);
       /** Per namespace, which tables were read, and the inet inodes they hold. */
       const read = new Map<string, { tcp: boolean; udp: boolean; inodes: Set<number> }>();
@@ -383,9 +388,7 @@ export class ConnectionsSource implements Source {
       this.onError(e);
     }
     this.stats.polls++;
-    let pending = false;
-    for (const st of this.ns.values()) if (st.pending.size > 0) pending = true;
-    this.pace(awaiting || pending || this.fresh > 0 || this.stats.events > eventsBefore);
+    this.pace(awaiting || this.awaitingOwner() || this.fresh > 0 || this.stats.events > eventsBefore);
     this.stats.lastPollFdLinks = this.stats.fdLinks - linksBefore;
     const ms = performance.now() - t0;
     this.stats.lastPollMs = ms;

@@ -6,7 +6,7 @@
  */
 import type { ProcNotice, ProcNoticeSource } from './types.js';
 import type { KernelExec } from '../events.js';
-import { addonQuietDriver, QuietExecs, type QuietExecDriver } from './quiet-execs.js';
+import { addonQuietDriver, QuietExecs } from './quiet-execs.js';
 import { type ExecReadContext, execFromRead, newExecReadContext } from './proc-exec-read.js';
 import {
   type AddonLoad,
@@ -205,9 +205,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
   /** Execs the reader thread read whole (the table read nothing), and those it could not. */
   readonly execReadStats = { whole: 0, partial: 0 };
   /** Exec signatures nothing came of, passed on to the addon (native/exec_quiet.c). */
-  readonly quiet = new QuietExecs(() => this.quietDriver);
-  /** The addon's side of quiet execs while open with quietUs and readExecs (made once: execQuiet runs per exec). */
-  private quietDriver: QuietExecDriver | undefined;
+  readonly quiet = new QuietExecs();
 
   constructor(private readonly opts: ProcConnectorOptions = {}) {
     this.maxPending = Math.max(1, opts.queueSize ?? 256) * PENDING_PER_BATCH;
@@ -242,8 +240,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
       this.notify = undefined;
       throw explainOpenError(e);
     }
-    this.quietDriver = this.opts.quietUs && this.execReads ? addonQuietDriver(this.addon, this.handle) : undefined;
-    this.quiet.forgetQuiet();
+    this.quiet.attach(this.opts.quietUs && this.execReads ? addonQuietDriver(this.addon, this.handle) : undefined);
   }
 
   async stop(): Promise<void> {
@@ -259,7 +256,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
     this.dropsBefore += s.drops + s.kernelDrops;
     this.addon.close(this.handle);
     this.handle = undefined;
-    this.quietDriver = undefined;
+    this.quiet.attach(undefined);
   }
 
   get drops(): number {
@@ -285,7 +282,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
         const n = packed ? packedNotice(events, i, ts64) : toNotice(events[i]!);
         if (!n) continue;
         const read = reads?.[i];
-        if (read && n.kind === 'exec' && this.execReads && this.takeRead(n, read, this.execReads) && events instanceof Uint32Array) signPackedExec(events, i, n.exec!);
+        if (read && n.kind === 'exec' && this.execReads && this.takeRead(n, read, this.execReads) && packed) signPackedExec(events, i, n.exec!);
         if (this.pending.length - this.head >= this.maxPending) {
           this.pendingDrops++;
           continue;

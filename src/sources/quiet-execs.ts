@@ -31,13 +31,18 @@ export class QuietExecs {
   private readonly once = new Set<number>();
   /** Signatures the driver was told are quiet. */
   marked = 0;
+  /** undefined: quiet execs are off (nothing is remembered or passed on). */
+  private driver: QuietExecDriver | undefined;
 
-  /** `driver` undefined: quiet execs are off (nothing is remembered or passed on). */
-  constructor(private readonly driver: () => QuietExecDriver | undefined) {}
+  /** The driver opened (with quiet execs on) and starts from no quiet exec, or closed (undefined). */
+  attach(driver: QuietExecDriver | undefined): void {
+    this.driver = driver;
+    this.forgetQuiet();
+  }
 
   /** Nothing came of an exec of this signature (EventPipelineOptions.onQuietExec). */
   execQuiet(sig: number): void {
-    const d = this.epoch !== 0 ? this.driver() : undefined;
+    const d = this.epoch !== 0 ? this.driver : undefined;
     if (!d) return;
     if (!this.once.has(sig)) {
       if (this.once.size >= ONCE_MAX) this.once.clear();
@@ -50,7 +55,7 @@ export class QuietExecs {
 
   /** The rules or detectors changed (or the driver started): no exec is quiet until judged again under them. */
   forgetQuiet(): void {
-    const d = this.driver();
+    const d = this.driver;
     if (!d) return;
     this.epoch = this.epoch >= 0xffffffff ? 1 : this.epoch + 1;
     this.once.clear();

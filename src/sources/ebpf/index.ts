@@ -23,7 +23,7 @@ import { ResolverSets } from '../../enrich/resolvers.js';
 import { sysDescriptors, sysFlags, toSyscallEvent } from './syscalls.js';
 import type { ReadFilter } from './read-filter.js';
 import { FpuGate, type FpuFigures, fpuFigures, NUDGE, nudgeWorthy, RANDOMX_EVENT } from './randomx.js';
-import { addonQuietDriver, QuietExecs, type QuietExecDriver } from '../quiet-execs.js';
+import { addonQuietDriver, QuietExecs } from '../quiet-execs.js';
 
 export interface EbpfSourceOptions {
   /** The process table's entry for a pid (without reading /proc). */
@@ -149,9 +149,7 @@ export class EbpfSource implements ProcNoticeSource {
   /** Records by kind since start (tests, the benchmark). */
   readonly counts = { exec: 0, fork: 0, exit: 0, sys: 0, fpu: 0, dns: 0, nudges: 0 };
   /** Exec signatures nothing came of, passed on to the kernel (minewatch.h, struct mw_reader). */
-  readonly quiet = new QuietExecs(() => this.quietDriver);
-  /** The kernel's side of quiet execs while open with quietUs (made once: execQuiet runs per exec). */
-  private quietDriver: QuietExecDriver | undefined;
+  readonly quiet = new QuietExecs();
   error?: string;
 
   constructor(private readonly opts: EbpfSourceOptions) {
@@ -193,8 +191,7 @@ export class EbpfSource implements ProcNoticeSource {
       throw explainEbpfError(e);
     }
     this.setReadFilter(this.opts.readFilter);
-    this.quietDriver = this.opts.quietUs ? addonQuietDriver(this.addon, this.handle) : undefined;
-    this.quiet.forgetQuiet();
+    this.quiet.attach(this.opts.quietUs ? addonQuietDriver(this.addon, this.handle) : undefined);
   }
 
   /**
@@ -244,7 +241,7 @@ export class EbpfSource implements ProcNoticeSource {
     if (s) this.dropsBefore += s.drops + s.queueDrops;
     this.addon.close(this.handle);
     this.handle = undefined;
-    this.quietDriver = undefined;
+    this.quiet.attach(undefined);
   }
 
   get drops(): number {
