@@ -18,8 +18,9 @@
  *       object per event.
  *   close(handle)            unsubscribes, stops the reader thread, lets Node exit. Idempotent.
  *       readExecs (with packed): the reader thread reads /proc for each exec as it arrives
- *       (proc_exec_read.c); callback(events, error, reads) then gets, where a batch has any, an
- *       array of Buffers (undefined for events without) beside the events.
+ *       (proc_exec_read.c); callback(events, error, reads, readAt) then gets, where a batch has
+ *       any, the reads back to back in one Buffer, and a Uint32Array of two words per event: where
+ *       its read starts in the Buffer and how long it is (0: none).
  *       holdUs: a batch waits up to this long (at most 100 ms) for more events before it is handed
  *       to JS (default 0: at once); the reader still takes every event (and reads every exec) as
  *       it arrives.
@@ -31,7 +32,9 @@
  *   setQuiet(handle, epoch)  quiet execs on (a new epoch forgets every signature) or off (0, the
  *       start: every notice is loud until a first epoch is set)
  *   markQuiet(handle, sig) -> boolean   execs of this signature are quiet until the next epoch
- *   readExec(pid) -> Buffer | null   that read, on the calling thread (tests, tools)
+ *   readExec(pid, loginuid?) -> Buffer | null   that read, on the calling thread (tests, tools)
+ *   setReadLoginuid(handle, on)  whether reads take /proc/PID/loginuid from now on (open's
+ *       readLoginuid, default true)
  *   stats(handle) -> { events, drops, kernelDrops, open, lazySocket, batches }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
  *       kernelDrops: ENOBUFS from recv: the socket buffer overflowed, one or more events lost
@@ -111,6 +114,7 @@ typedef struct mw_conn {
   int threads;
   int packed;
   int read_execs;
+  atomic_int read_flags; /* MW_READ_* (proc_exec_read.h): what else each exec's read takes */
   int64_t hold_ns; /* how long a batch may wait for more events before it goes to JS */
   int64_t quiet_ns; /* how long a batch of quiet notices only may wait (exec_quiet.c); >= hold_ns */
   mw_quiet_set quiet;
@@ -161,13 +165,14 @@ static void batch_free(mw_batch *b) {
  * thread reads what a zombie still shows). The reader drains every datagram waiting before it
  * reads (reader_main), so an exit that came in the same wake-up as its exec is seen here. Only the
  * leader's exit (tid == pid) ends the process: with threads on, a thread's exit does not. */
-static void read_execs(mw_batch *b, size_t from) {
+static void read_execs(mw_conn *c, mw_batch *b, size_t from) {
+  int flags = atomic_load_explicit(&c->read_flags, memory_order_relaxed);
   for (size_t i = from; i < b->count; i++) {
     if (b->ev[i].what != PROC_EVENT_EXEC) continue;
     int gone = 0;
     for (size_t j = i + 1; j < b->count && !gone; j++)
       gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid && b->ev[j].tid == b->ev[j].pid;
-    if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid);
+    if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid, flags);
   }
 }
 
@@ -545,7 +550,7 @@ static void *reader_main(void *arg) {
           lazy_armed = 1;
         }
       }
-      if (c->read_execs) read_execs(b, unread);
+      if (c->read_execs) read_execs(c, b, unread);
       if (sign_execs(c, b, unread) > 0 && first_loud == 0) first_loud = now;
     }
     if (!b || b->count == 0) continue;
@@ -657,22 +662,31 @@ static napi_value packed_events(napi_env env, const mw_batch *b) {
   return arr;
 }
 
-/* The batch's exec reads as an array of Buffers (undefined where an event has none), or NULL
- * when it has none at all. */
-static napi_value exec_reads(napi_env env, const mw_batch *b) {
-  size_t i;
-  for (i = 0; i < b->count && !b->reads[i]; i++) {
-  }
-  if (i == b->count) return NULL;
-  napi_value arr, undef, buf;
-  napi_get_undefined(env, &undef);
-  if (napi_create_array_with_length(env, b->count, &arr) != napi_ok) return NULL;
+/* The batch's exec reads in one Buffer, each 8-aligned, and where each event's is (readAt: start
+ * and length per event, length 0 for none); 0 when the batch has none. One Buffer per batch, not
+ * one per exec: each Buffer is a backing store and two objects on the JS heap, and its bytes
+ * count as external memory, which V8 answers with collections (issue 16). */
+static int exec_reads(napi_env env, const mw_batch *b, napi_value *reads, napi_value *read_at) {
+  size_t total = 0, i;
+  for (i = 0; i < b->count; i++)
+    if (b->reads[i]) total += (b->reads[i]->len + 7) & ~(size_t)7;
+  if (total == 0) return 0;
+  void *data = NULL, *at_mem = NULL;
+  napi_value ab;
+  if (napi_create_buffer(env, total, &data, reads) != napi_ok) return 0;
+  if (napi_create_arraybuffer(env, b->count * 8, &at_mem, &ab) != napi_ok) return 0;
+  uint32_t *at = at_mem;
+  size_t o = 0;
   for (i = 0; i < b->count; i++) {
     const mw_exec_read *r = b->reads[i];
-    if (!r || napi_create_buffer_copy(env, r->len, r->data, NULL, &buf) != napi_ok) buf = undef;
-    napi_set_element(env, arr, (uint32_t)i, buf);
+    at[2 * i] = (uint32_t)o;
+    at[2 * i + 1] = r ? (uint32_t)r->len : 0;
+    if (!r) continue;
+    memcpy((char *)data + o, r->data, r->len);
+    memset((char *)data + o + r->len, 0, ((r->len + 7) & ~(size_t)7) - r->len);
+    o += (r->len + 7) & ~(size_t)7;
   }
-  return arr;
+  return napi_create_typedarray(env, napi_uint32_array, b->count * 2, ab, 0, read_at) == napi_ok;
 }
 
 /* Runs on the JS thread. env is NULL when the tsfn is being torn down with batches still queued:
@@ -681,12 +695,12 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)context;
   mw_batch *b = data;
   if (env && js_cb) {
-    napi_value arr, argv[3], undef;
+    napi_value arr, argv[4], undef;
     size_t argc = 1;
-    napi_value reads = NULL;
+    napi_value reads = NULL, read_at = NULL;
     if (b->packed) {
       arr = packed_events(env, b);
-      reads = exec_reads(env, b);
+      if (!exec_reads(env, b, &reads, &read_at)) reads = NULL;
     } else {
       napi_create_array_with_length(env, b->count, &arr);
       for (size_t i = 0; i < b->count; i++) napi_set_element(env, arr, (uint32_t)i, event_object(env, &b->ev[i]));
@@ -700,7 +714,8 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     if (reads) {
       if (argc < 2) argv[1] = undef;
       argv[2] = reads;
-      argc = 3;
+      argv[3] = read_at;
+      argc = 4;
     }
     napi_call_function(env, undef, js_cb, argc, argv, NULL);
   }
@@ -945,7 +960,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
-  int threads = 0, packed = 0, reads = 0;
+  int threads = 0, packed = 0, reads = 0, loginuid = 1;
   uint32_t hold_us = 0, quiet_us = 0;
   uint32_t queue = DEFAULT_QUEUE;
   uint32_t rcvbuf_kb = RCVBUF_BYTES / 1024;
@@ -953,6 +968,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     threads = get_bool(env, argv[1], "threads", 0);
     packed = get_bool(env, argv[1], "packed", 0);
     reads = get_bool(env, argv[1], "readExecs", 0);
+    loginuid = get_bool(env, argv[1], "readLoginuid", 1);
     hold_us = get_uint(env, argv[1], "holdUs", 0);
     quiet_us = get_uint(env, argv[1], "quietUs", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
@@ -981,6 +997,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   c->packed = packed;
   /* Reads are handed over with packed batches only. */
   c->read_execs = packed && reads;
+  atomic_init(&c->read_flags, loginuid ? MW_READ_LOGINUID : 0);
   c->hold_ns = (int64_t)(hold_us > 100000 ? 100000 : hold_us) * 1000;
   c->quiet_ns = (int64_t)(quiet_us > 1000000 ? 1000000 : quiet_us) * 1000;
   if (c->quiet_ns < c->hold_ns) c->quiet_ns = c->hold_ns;
@@ -1125,16 +1142,27 @@ static napi_value js_mark_quiet(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* readExec(pid) -> Buffer | null: the read the reader thread makes of an exec (readExecs), here on
- * the calling thread; for tests and tools. */
+/* setReadLoginuid(handle, on): whether the reads of execs from now on take loginuid. */
+static napi_value js_set_read_loginuid(napi_env env, napi_callback_info info) {
+  uint64_t on;
+  mw_conn *c = conn_and_number(env, info, "setReadLoginuid(handle, on): on must be 0 or 1", 1, &on);
+  if (c) atomic_store(&c->read_flags, on ? MW_READ_LOGINUID : 0);
+  return NULL;
+}
+
+/* readExec(pid, loginuid = true) -> Buffer | null: the read the reader thread makes of an exec
+ * (readExecs), here on the calling thread; for tests and tools. */
 static napi_value js_read_exec(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
+  size_t argc = 2;
+  napi_value argv[2], out;
   int32_t pid = 0;
+  bool loginuid = true;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0)
-    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid): pid must be a positive integer");
-  mw_exec_read *r = mw_read_exec(pid);
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?): pid must be a positive integer");
+  if (argc >= 2 && napi_get_value_bool(env, argv[1], &loginuid) != napi_ok)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?): loginuid must be a boolean");
+  mw_exec_read *r = mw_read_exec(pid, loginuid ? MW_READ_LOGINUID : 0);
   if (!r) {
     napi_get_null(env, &out);
     return out;
@@ -1157,6 +1185,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) { return js_op
 static napi_value js_read_exec(napi_env env, napi_callback_info info) { return js_open(env, info); }
 static napi_value js_set_quiet(napi_env env, napi_callback_info info) { return js_open(env, info); }
 static napi_value js_mark_quiet(napi_env env, napi_callback_info info) { return js_open(env, info); }
+static napi_value js_set_read_loginuid(napi_env env, napi_callback_info info) { return js_open(env, info); }
 
 #endif
 
@@ -1172,6 +1201,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readExec", NULL, js_read_exec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setQuiet", NULL, js_set_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"markQuiet", NULL, js_mark_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setReadLoginuid", NULL, js_set_read_loginuid, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   mw_pidfd_register(env, exports);

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
 #include <stdatomic.h>
@@ -115,7 +117,10 @@ static int rec_file(blob_t *b, uint32_t tag, int dirfd, const char *name, size_t
 
 /* The mark of an image: comm and the code/stack addresses from a stat line, and the exe's file. */
 typedef struct {
-  char key[160];
+  char comm[64];
+  char addrs[64];
+  size_t comm_len, addr_len;
+  uint64_t dev, ino;
 } mark_t;
 
 int mw_stat_split(const char *s, size_t n, mw_stat_line *out) {
@@ -148,14 +153,23 @@ size_t mw_stat_len(const mw_stat_line *l, int i) {
   return (size_t)(q - p);
 }
 
-/* Fields 26-28 (startcode, endcode, startstack) and comm, and the exe's device and inode. */
-static int make_mark(const mw_stat_line *l, const struct stat *exe, int have_exe, mark_t *m) {
+/* Fields 26-28 (startcode, endcode, startstack) and comm, and the exe's device and inode (0 and 0
+ * when it could not be stat'ed). Compared field by field (same_mark): no formatted key. */
+static int make_mark(const mw_stat_line *l, const struct statx *exe, int have_exe, mark_t *m) {
   if (!l->field[28]) return -1;
-  int commlen = (int)l->comm_len;
-  int addrlen = (int)(l->field[28] + mw_stat_len(l, 28) - l->field[26]);
-  snprintf(m->key, sizeof m->key, "%.*s|%.*s|%llx:%llx", commlen > 64 ? 64 : commlen, l->comm, addrlen > 64 ? 64 : addrlen, l->field[26],
-           have_exe ? (unsigned long long)exe->st_dev : 0ULL, have_exe ? (unsigned long long)exe->st_ino : 0ULL);
+  m->comm_len = l->comm_len > sizeof m->comm ? sizeof m->comm : l->comm_len;
+  memcpy(m->comm, l->comm, m->comm_len);
+  size_t addrlen = (size_t)(l->field[28] + mw_stat_len(l, 28) - l->field[26]);
+  m->addr_len = addrlen > sizeof m->addrs ? sizeof m->addrs : addrlen;
+  memcpy(m->addrs, l->field[26], m->addr_len);
+  m->dev = have_exe ? ((uint64_t)exe->stx_dev_major << 32) | exe->stx_dev_minor : 0;
+  m->ino = have_exe ? exe->stx_ino : 0;
   return 0;
+}
+
+static int same_mark(const mark_t *a, const mark_t *b) {
+  return a->comm_len == b->comm_len && a->addr_len == b->addr_len && a->dev == b->dev && a->ino == b->ino &&
+         memcmp(a->comm, b->comm, a->comm_len) == 0 && memcmp(a->addrs, b->addrs, a->addr_len) == 0;
 }
 
 /* The status fields the JS side needs, parsed here: a status is ~1.4 KB of text of which a
@@ -287,17 +301,69 @@ static ssize_t pread_all(int fd, char *buf, size_t size) {
   }
 }
 
-static void put_exe_stat(blob_t *b, const struct stat *st) {
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+
+/* stat of /proc/PID/exe, with the mount's id (which keys the filesystem cache below). */
+static int exe_statx(int dirfd, struct statx *sx) {
+  return statx(dirfd, "exe", 0, STATX_BASIC_STATS | STATX_MNT_ID, sx) == 0 && (sx->stx_mask & STATX_INO) ? 1 : 0;
+}
+
+static void put_exe_stat(blob_t *b, const struct statx *st) {
   uint64_t v[8] = {
-      (uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_mode, (uint64_t)st->st_uid, (uint64_t)st->st_gid,
-      (uint64_t)st->st_size,
-      (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec,
-      (uint64_t)st->st_ctim.tv_sec * 1000000000ULL + (uint64_t)st->st_ctim.tv_nsec,
+      (uint64_t)makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino, st->stx_mode, st->stx_uid, st->stx_gid, st->stx_size,
+      (uint64_t)st->stx_mtime.tv_sec * 1000000000ULL + st->stx_mtime.tv_nsec,
+      (uint64_t)st->stx_ctime.tv_sec * 1000000000ULL + st->stx_ctime.tv_nsec,
   };
   rec_bytes(b, MW_REC_EXE_STAT, v, sizeof v);
 }
 
-mw_exec_read *mw_read_exec(int pid) {
+/*
+ * The filesystem of an exe (statfs: its type, and the mount's flags), kept per mount and device
+ * for FS_CACHE_NS: an exec storm runs a few binaries from a few mounts, and a statfs costs a path
+ * walk through /proc/PID/exe and, on ext4, a sum of per-CPU counters the agent never reads (issue
+ * 16). A remount (rw to ro) shows within FS_CACHE_NS. Per thread: the reader's, and a test's.
+ */
+#define FS_CACHE_SLOTS 8
+#define FS_CACHE_NS 1000000000LL
+typedef struct {
+  uint64_t mnt, dev, type, flags;
+  int64_t at;
+} fs_slot;
+static __thread fs_slot fs_cache[FS_CACHE_SLOTS];
+static __thread unsigned fs_next;
+
+static int64_t coarse_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* 0 with type and flags set, or -1 (the exe could not be statfs'ed). */
+static int exe_fs(const char *exe_path, const struct statx *sx, uint64_t *type, uint64_t *flags) {
+  int keyed = (sx->stx_mask & STATX_MNT_ID) != 0;
+  uint64_t dev = ((uint64_t)sx->stx_dev_major << 32) | sx->stx_dev_minor;
+  int64_t now = keyed ? coarse_ns() : 0;
+  if (keyed) {
+    for (unsigned i = 0; i < FS_CACHE_SLOTS; i++) {
+      fs_slot *s = &fs_cache[i];
+      if (s->at && s->mnt == sx->stx_mnt_id && s->dev == dev && now - s->at < FS_CACHE_NS) {
+        *type = s->type;
+        *flags = s->flags;
+        return 0;
+      }
+    }
+  }
+  struct statfs sf;
+  if (statfs(exe_path, &sf) != 0) return -1;
+  *type = (uint64_t)sf.f_type;
+  *flags = (uint64_t)sf.f_flags;
+  if (keyed) fs_cache[fs_next++ % FS_CACHE_SLOTS] = (fs_slot){sx->stx_mnt_id, dev, *type, *flags, now ? now : 1};
+  return 0;
+}
+
+mw_exec_read *mw_read_exec(int pid, int flags) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d", pid);
   int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -316,8 +382,8 @@ mw_exec_read *mw_read_exec(int pid) {
     b.len = 0;
     ssize_t n1 = pread_all(statfd, stat1, sizeof stat1);
     if (n1 <= 0) break; /* gone */
-    struct stat exe1, exe2;
-    int have1 = fstatat(dirfd, "exe", &exe1, 0) == 0;
+    struct statx exe1, exe2;
+    int have1 = exe_statx(dirfd, &exe1);
     /* No exe: the process is exiting (its memory is gone, cmdline reads empty) or is a kernel
      * thread; the JS thread's read handles that as before, nothing here would help it. */
     if (!have1) break;
@@ -328,13 +394,12 @@ mw_exec_read *mw_read_exec(int pid) {
     char link[4096];
     ssize_t ln = readlinkat(dirfd, "exe", link, sizeof link);
     if (ln > 0) rec_bytes(&b, MW_REC_EXE_LINK, link, (size_t)ln);
-    struct statfs sf;
-    if (have1 && statfs(exe_path, &sf) == 0) {
-      uint64_t v[2] = {(uint64_t)sf.f_type, (uint64_t)sf.f_flags};
+    uint64_t v[2];
+    if (have1 && exe_fs(exe_path, &exe1, &v[0], &v[1]) == 0) {
       rec_bytes(&b, MW_REC_EXE_FS, v, sizeof v);
       /* On an overlay (a container's image), which layer it is on takes the process's mount
        * table: its root and mount namespace name it (the JS side reads and caches the table). */
-      if (sf.f_type == OVERLAYFS_MAGIC) {
+      if (v[0] == OVERLAYFS_MAGIC) {
         ssize_t rn = readlinkat(dirfd, "root", link, sizeof link);
         if (rn > 0) rec_bytes(&b, MW_REC_ROOT_LINK, link, (size_t)rn);
         rn = readlinkat(dirfd, "ns/mnt", link, sizeof link);
@@ -362,13 +427,15 @@ mw_exec_read *mw_read_exec(int pid) {
       rec_file(&b, MW_REC_CMDLINE, dirfd, "cmdline", ARG_MAX_BYTES);
       rec_file(&b, MW_REC_ENVIRON, dirfd, "environ", ARG_MAX_BYTES);
     }
-    rec_file(&b, MW_REC_LOGINUID, dirfd, "loginuid", SMALL_MAX);
+    /* Only when the rules read it (src/sources/proc-connector.ts): a fresh process's file costs
+     * an inode and a dentry, ~8 µs. Asked for, the record is there even when the file is not. */
+    if ((flags & MW_READ_LOGINUID) && rec_file(&b, MW_REC_LOGINUID, dirfd, "loginuid", SMALL_MAX) != 0) rec_bytes(&b, MW_REC_LOGINUID, "", 0);
     rec_file(&b, MW_REC_CGROUP, dirfd, "cgroup", SMALL_MAX);
     ssize_t n2 = pread_all(statfd, stat2, sizeof stat2);
     if (n2 <= 0) break; /* gone in between: an exit, not an exec, but nothing to vouch for the files */
-    int have2 = fstatat(dirfd, "exe", &exe2, 0) == 0;
+    int have2 = exe_statx(dirfd, &exe2);
     if (mw_stat_split(stat2, (size_t)n2, &l2) != 0 || make_mark(&l2, &exe2, have2, &m2) != 0) break;
-    if (strcmp(m1.key, m2.key) == 0) {
+    if (same_mark(&m1, &m2)) {
       /* The closing stat of the exe is the freshest. */
       if (have2) put_exe_stat(&b, &exe2);
       ok = 1;

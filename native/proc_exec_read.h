@@ -10,7 +10,7 @@ enum {
                              * NStgid), CapInh, CapPrm, CapEff, and a mask of those found (bit i: field i) */
   MW_REC_CMDLINE = 3,  /* /proc/PID/cmdline (at most 1 MiB) */
   MW_REC_ENVIRON = 4,  /* /proc/PID/environ (at most 1 MiB) */
-  MW_REC_LOGINUID = 5, /* /proc/PID/loginuid */
+  MW_REC_LOGINUID = 5, /* /proc/PID/loginuid (MW_READ_LOGINUID only; empty when unreadable) */
   MW_REC_CGROUP = 6,   /* /proc/PID/cgroup */
   MW_REC_EXE_LINK = 7, /* readlink of /proc/PID/exe */
   MW_REC_EXE_STAT = 8, /* stat of the exe: 8 u64 (dev, ino, mode, uid, gid, size, mtime ns, ctime ns) */
@@ -39,9 +39,14 @@ int mw_stat_split(const char *s, size_t n, mw_stat_line *out);
 /* Field i's length (0 when absent). */
 size_t mw_stat_len(const mw_stat_line *l, int i);
 
+/* What mw_read_exec reads besides what every exec needs (bits). */
+enum {
+  MW_READ_LOGINUID = 1, /* /proc/PID/loginuid: an empty MW_REC_LOGINUID when it cannot be read */
+};
+
 /* NULL: gone, unreadable, or never settled (see proc_exec_read.c). Blocking; not for the JS thread
  * except in tests. */
-mw_exec_read *mw_read_exec(int pid);
+mw_exec_read *mw_read_exec(int pid, int flags);
 void mw_exec_read_free(mw_exec_read *r);
 
 #endif

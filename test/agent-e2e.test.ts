@@ -763,6 +763,37 @@ describe('agent end to end: quiet execs', { skip: NO_CC ?? (isRoot() ? undefined
   });
 });
 
+describe('agent end to end: loginuid under the proc connector', { skip: NO_CC ?? (isRoot() ? undefined : 'needs root: the proc connector, and a process setting its loginuid') }, () => {
+  test('read with each exec only once the rules read it: a reload that names user.loginuid turns it on, and the alert says it', async (t) => {
+    const dir = mkdtempSync(join(WORK, 'loginuid-'));
+    chmodSync(dir, 0o755);
+    const rulesFile = join(dir, 'rules.yaml');
+    writeFileSync(rulesFile, markerRules());
+    const marker = new Marker(dir, MINER);
+    const agent = new AgentRun(writeConfig(join(dir, 'config.yaml'), agentConfig({ rules_files: [rulesFile], sources: { driver: 'proc' } })));
+    try {
+      assert.equal((await agent.started()).driver, 'proc');
+      await marker.fire(agent, 'rules that do not read loginuid', DEADLINE);
+      const fromLog = agent.logs.length;
+      writeFileSync(rulesFile, markerRules().replace('pid=%proc.pid)', 'pid=%proc.pid loginuid=%user.loginuid)'));
+      const on = await agent.waitLog((l) => l.msg.startsWith('the rules read loginuid'), DEADLINE, 'loginuid reads turned on', fromLog);
+      assert.ok(Number(on.processes) >= 0);
+      const token = `--mark=loginuid-${Date.now()}`;
+      const from = agent.alerts.length;
+      const child = spawn('sh', ['-c', 'echo 4245 > /proc/self/loginuid || exit 3; exec "$0" "$@"', marker.path, '--hold-ms', '400', token], { stdio: 'ignore' });
+      const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      const alert = await Promise.race([
+        agent.waitAlert((a) => a.rule === MARKER_RULE && String(a.output_fields['proc.cmdline'] ?? '').includes(token), DEADLINE, 'the marker with its loginuid', from),
+        exit.then((code) => (code === 3 ? undefined : new Promise<never>(() => {}))),
+      ]);
+      if (!alert) return t.skip('this host does not let a process set its loginuid (loginuid_immutable)');
+      assert.equal(alert.output_fields['user.loginuid'], 4245);
+    } finally {
+      agent.kill();
+    }
+  });
+});
+
 // ---- config and start-up errors ----------------------------------------------------------------------
 
 describe('agent end to end: start-up errors', () => {

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { EXE_DELETED, EXE_KNOWN, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, type ProcessInfo } from '../src/events.js';
 import { ProcessTable } from '../src/enrich/process-table.js';
 import { loadNativeAddon } from '../src/platform/native-addon.js';
-import { ExecRec, cgroupPaths, execFromRead, newExecReadContext, splitRecords, statusFields } from '../src/sources/proc-exec-read.js';
+import { ExecRec, cgroupPaths, execFromRead, newExecReadContext, newSpans, recordSpans, statHead, statusFields } from '../src/sources/proc-exec-read.js';
 import { ProcConnectorSource } from '../src/sources/proc-connector.js';
 import type { ProcNotice } from '../src/sources/types.js';
 import { waitFor } from './helpers/wait.js';
@@ -29,6 +29,14 @@ function blob(records: Array<[number, Buffer]>): Buffer {
     parts.push(head, data, Buffer.alloc((4 - (data.length % 4)) % 4));
   }
   return Buffer.concat(parts);
+}
+
+/** The records of a read by tag, as recordSpans finds them. */
+function splitRecords(b: Buffer): Map<number, Buffer> {
+  const { at, end } = recordSpans(b, 0, b.length, newSpans());
+  const out = new Map<number, Buffer>();
+  for (let tag = 0; tag < at.length; tag++) if (at[tag]! >= 0) out.set(tag, b.subarray(at[tag]!, end[tag]!));
+  return out;
 }
 
 const u64s = (...v: bigint[]): Buffer => {
@@ -123,6 +131,41 @@ test('the same command line and environment again give the same arrays; other by
   assert.deepEqual(d.argv, ['xmrig', '-o', 'pool.example:3333']);
 });
 
+test('a read in the middle of the batch buffer decodes as it does alone; each record\'s own bytes give its values', () => {
+  const ctx = newExecReadContext();
+  const alone = execFromRead(PID, fullRead(), ctx)!;
+  // The addon hands a batch's reads back to back in one Buffer.
+  const other = fullRead([], 0xef53n, 0n, '/usr/bin/other');
+  const batch = Buffer.concat([other, fullRead(), other]);
+  const mid = execFromRead(PID, batch, newExecReadContext(), other.length, other.length + fullRead().length)!;
+  assert.deepEqual({ ...mid, facts: { ...mid.facts } }, { ...alone, facts: { ...alone.facts } });
+  assert.equal(execFromRead(PID, batch, ctx, 0, other.length)?.exepath, '/usr/bin/other');
+  assert.equal(execFromRead(PID, batch, ctx, other.length, other.length + 40), undefined, 'a read cut short is not whole');
+
+  // The caches key on bytes: another exe stat, other capabilities, another loginuid give theirs.
+  const swap = (tag: number, data: Buffer): Buffer => blob([...splitRecords(fullRead())].map(([t, d]): [number, Buffer] => (t === tag ? [t, data] : [t, d])));
+  const st = execFromRead(PID, swap(ExecRec.exeStat, u64s(2050n, 778n, 0o100700n, 5n, 6n, 8192n, 33n, 44n)), ctx)!.facts!;
+  assert.deepEqual([st.exeDev, st.exeIno, st.exeMode, st.exeUid, st.exeGid, st.exeSize, st.exeMtimeNs, st.exeCtimeNs], [2050n, 778n, 0o100700, 5, 6, 8192n, 33n, 44n]);
+  const caps = execFromRead(PID, swap(ExecRec.statusFields, u64s(1n, 1000n, 0n, 1000n, 0n, 17n, 1n, 2n, 0x3fffffffffn, 0x3ffn)), ctx)!.facts!;
+  assert.deepEqual([caps.capInh, caps.capPrm, caps.capEff], [1n, 2n, 0x3fffffffffn]);
+  assert.equal(execFromRead(PID, swap(ExecRec.loginuid, Buffer.from('4294967295')), ctx)!.facts!.loginuid, undefined, 'unset');
+  assert.equal(execFromRead(PID, swap(ExecRec.loginuid, Buffer.from('0\n')), ctx)!.facts!.loginuid, 0);
+  assert.equal(execFromRead(PID, swap(ExecRec.loginuid, Buffer.from('x')), ctx)!.facts!.loginuid, undefined, 'not a number');
+});
+
+test('statHead reads pid, comm, ppid, tty and start time from the bytes of a stat line', () => {
+  const b = Buffer.from(`xx${statLine}yy`);
+  const h = statHead(b, 2, 2 + Buffer.byteLength(statLine));
+  assert.ok(h);
+  assert.deepEqual([h.pid, b.toString('utf8', h.commFrom, h.commTo), h.ppid, h.tty, h.starttime], [PID, 'x mi)ner', 1, 34817, 12345]);
+  const line = (s: string): ReturnType<typeof statHead> => statHead(Buffer.from(s), 0, Buffer.byteLength(s));
+  assert.equal(line('12 (sh) S 1 12 12 0'), undefined, 'cut before starttime');
+  assert.equal(line('12 sh S 1 12 12 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 77'), undefined, 'no comm');
+  assert.equal(line('x2 (sh) S 1 12 12 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 77'), undefined, 'no pid');
+  assert.equal(line('12 (sh) S 1 12 12 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 7x7')?.starttime, undefined, 'a start time that is not a number');
+  assert.equal(line('12 (sh) S 1 12 12 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 77\n')?.starttime, 77);
+});
+
 function whyNotLive(): string | undefined {
   if (process.platform !== 'linux') return 'Linux only';
   const l = loadNativeAddon();
@@ -198,6 +241,91 @@ test('live: through the source, a real exec arrives whole, and one already gone 
   } finally {
     long.kill('SIGKILL');
     await src.stop();
+  }
+});
+
+/** A shell that sets its own loginuid (needs CAP_AUDIT_CONTROL, and a loginuid not made immutable), then execs `sleep 30`. */
+function withLoginuid(uid: number): { child: ChildProcess; ready: Promise<boolean> } {
+  const child = spawn('/bin/sh', ['-c', `echo ${uid} > /proc/self/loginuid || exit 3; exec /bin/sleep 30`], { stdio: 'ignore' });
+  const ready = waitFor(() => {
+    try {
+      return readFileSync(`/proc/${child.pid}/cmdline`, 'latin1').startsWith('/bin/sleep');
+    } catch {
+      return false;
+    }
+  }, 5000);
+  return { child, ready };
+}
+
+test('live: loginuid is read with an exec only while asked for; asked for, a read made before is left to the table', async (t) => {
+  const why = whyNotLive();
+  if (why) return t.skip(why);
+  const src = new ProcConnectorSource({ readLoginuid: false });
+  const got: ProcNotice[] = [];
+  try {
+    await src.start((n) => got.push(n));
+  } catch (e) {
+    return t.skip(`the proc connector cannot run here: ${(e as Error).message}`);
+  }
+  const started: ChildProcess[] = [];
+  try {
+    const execOf = async (uid: number): Promise<ProcNotice | undefined> => {
+      const p = withLoginuid(uid);
+      started.push(p.child);
+      if (!(await p.ready)) return undefined;
+      await waitFor(() => got.some((n) => n.kind === 'exec' && n.pid === p.child.pid && n.exec?.argv[0] === '/bin/sleep'), 5000);
+      return got.find((n) => n.kind === 'exec' && n.pid === p.child.pid && n.exec?.argv[0] === '/bin/sleep');
+    };
+    const off = await execOf(4242);
+    if (!off) return t.skip('this process cannot set a loginuid (no CAP_AUDIT_CONTROL, or loginuid_immutable)');
+    assert.equal(src.readsLoginuid, false);
+    assert.ok(off.exec?.facts, 'read whole without it');
+    assert.equal(off.exec.facts.loginuid, undefined, 'not read: unset');
+    src.setReadLoginuid(true);
+    assert.equal(src.readsLoginuid, true);
+    const on = await execOf(4243);
+    assert.equal(on?.exec?.facts?.loginuid, 4243, 'read once asked for');
+
+    // The addon's read of the same process, with and without it.
+    const l = loadNativeAddon();
+    assert.ok(!('error' in l) && l.addon.readExec);
+    const pid = started[1]!.pid!;
+    assert.equal(splitRecords(l.addon.readExec(pid, false)!).has(ExecRec.loginuid), false);
+    assert.equal(splitRecords(l.addon.readExec(pid, true)!).get(ExecRec.loginuid)?.toString(), '4243');
+  } finally {
+    for (const c of started) c.kill('SIGKILL');
+    await src.stop();
+  }
+  // A read without the record while it is wanted (made before the switch): the table's own read takes over.
+  const ctx = newExecReadContext();
+  const without = blob([...splitRecords(fullRead())].filter(([tag]) => tag !== ExecRec.loginuid));
+  assert.equal(execFromRead(PID, without, ctx), undefined);
+  ctx.wantLoginuid = false;
+  assert.equal(execFromRead(PID, without, ctx)?.facts?.loginuid, undefined);
+  assert.equal(execFromRead(PID, blob([...splitRecords(fullRead())].map(([tag, d]): [number, Buffer] => [tag, tag === ExecRec.loginuid ? Buffer.alloc(0) : d])), newExecReadContext())?.facts?.loginuid, undefined, 'asked for but unreadable: an empty record, unset');
+});
+
+test('live: the table reads again the loginuid of every live process it entered without one', async (t) => {
+  const why = whyNotLive();
+  if (why) return t.skip(why);
+  const p = withLoginuid(4244);
+  try {
+    if (!(await p.ready)) return t.skip('this process cannot set a loginuid (no CAP_AUDIT_CONTROL, or loginuid_immutable)');
+    const pid = p.child.pid!;
+    const l = loadNativeAddon();
+    assert.ok(!('error' in l) && l.addon.readExec);
+    const ctx = newExecReadContext();
+    ctx.wantLoginuid = false;
+    const exec = execFromRead(pid, l.addon.readExec(pid, false)!, ctx);
+    assert.ok(exec?.facts);
+    const table = new ProcessTable({ kernelExecs: true });
+    table.seed();
+    await table.onNotice({ kind: 'exec', pid, tid: pid, ts: 1n, exec });
+    assert.equal(table.get(pid)?.loginuid, -1, 'entered from a read without loginuid');
+    assert.ok(table.refreshLoginuids() >= 1);
+    assert.equal(table.get(pid)?.loginuid, 4244);
+  } finally {
+    p.child.kill('SIGKILL');
   }
 });
 

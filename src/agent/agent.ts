@@ -83,6 +83,11 @@ export interface AgentCore {
    * driver whose execs can be quiet (the eBPF driver or the proc connector: quiet-execs.ts).
    */
   readonly host: { k8s: AgentK8s; ebpf: EbpfSource | undefined; quiet?: QuietExecs };
+  /**
+   * Whether anything reads a process's loginuid (a loaded rule naming user.loginuid or
+   * user.loginname, `run --record`): the proc connector reads it with each exec only then.
+   */
+  readonly wantLoginuid: () => boolean;
 }
 
 export class Agent {
@@ -152,6 +157,7 @@ export class Agent {
     if (!this.core.host.ebpf) {
       this.rules.onReload = () => {
         this.core.host.quiet?.forgetQuiet();
+        this.syncLoginuidReads();
         this.logCoverage();
       };
     }
@@ -206,7 +212,13 @@ export class Agent {
       ebpf: () => this.newEbpfSource(),
       proc: () => {
         const p = this.config.sources.proc;
-        return new ProcConnectorSource({ queueSize: p.queue_size, socketBufferKb: p.socket_buffer_kb, quietUs: p.quiet_ms * 1000, onError: (m) => this.log.error({ err: m }, 'proc connector stopped') });
+        return new ProcConnectorSource({
+          queueSize: p.queue_size,
+          socketBufferKb: p.socket_buffer_kb,
+          quietUs: p.quiet_ms * 1000,
+          readLoginuid: this.core.wantLoginuid(),
+          onError: (m) => this.log.error({ err: m }, 'proc connector stopped'),
+        });
       },
       procfs: () => new ProcfsPollerSource({
         intervalMs: this.config.sources.procfs.interval_ms,
@@ -220,6 +232,18 @@ export class Agent {
     });
     this.driver = chosen.driver;
     return chosen.source;
+  }
+
+  /**
+   * New rules may start or stop reading loginuid: the proc connector's reads follow, and when they
+   * start, the processes read meanwhile are read again (they say -1 until then).
+   */
+  private syncLoginuidReads(): void {
+    const src = this.notices instanceof ProcConnectorSource ? this.notices : undefined;
+    const want = this.core.wantLoginuid();
+    if (!src || src.readsLoginuid === want) return;
+    src.setReadLoginuid(want);
+    if (want) this.log.info({ processes: this.core.table.refreshLoginuids() }, 'the rules read loginuid: it is read with each exec from now on');
   }
 
   /** New rules may name syscalls the kernel was told to keep: tell it again. */

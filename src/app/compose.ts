@@ -177,7 +177,11 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     // V8's mark-compact in the quiet after a burst, not inside the next one (not for a replay's short life).
     afterDrain: o.replay ? undefined : quietGc(),
   });
-  return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host };
+  // A recording keeps every field of every process; otherwise only rules read loginuid.
+  const loginuidRead = rulesReadField(() => rules.engine, 'user.loginuid');
+  const loginnameRead = rulesReadField(() => rules.engine, 'user.loginname');
+  const wantLoginuid = o.record ? () => true : () => loginuidRead() || loginnameRead();
+  return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host, wantLoginuid };
 }
 
 /** The host agent's core (`run`, `server`): the rules from the config, reloadable. */

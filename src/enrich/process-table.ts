@@ -34,6 +34,7 @@ import {
   capsToText,
   fetchProcessSync,
   listPidsSync,
+  parseLoginuid,
   parseStat,
   parseStatus,
   readlinkQuiet,
@@ -999,6 +1000,28 @@ export class ProcessTable {
       e = this.load(pid, this.readEnv);
     }
     return e;
+  }
+
+  /**
+   * Read each live process's loginuid again, for a source that read it with execs only while
+   * something wanted it (the proc connector: ProcConnectorSource.setReadLoginuid) and now must: the
+   * entries it made meanwhile say -1. Returns how many changed.
+   */
+  refreshLoginuids(): number {
+    let changed = 0;
+    for (const pid of this.entries.keys()) {
+      const e = this.entries.get(pid);
+      if (!e || e.exitAt !== undefined) continue;
+      const text = readSmallSync(`${this.procRoot}/${pid}/loginuid`);
+      const l = text === undefined ? undefined : parseLoginuid(text);
+      if (l === undefined) continue;
+      const info = e.info;
+      if (info.loginuid === l) continue;
+      info.loginuid = l;
+      this.nameUsers(info, this.scopeFor(pid, e.cgroup));
+      changed++;
+    }
+    return changed;
   }
 
   /** The table's entry for a pid, without reading /proc (undefined when unknown). */

@@ -57,6 +57,8 @@ export interface NativeOpenOptions {
    * (default 0: at once). The reader still takes each event, and reads each exec, as it arrives.
    */
   holdUs?: number;
+  /** With `readExecs`: the reads take /proc/PID/loginuid (default true); setReadLoginuid() changes it. */
+  readLoginuid?: boolean;
   /**
    * How long (µs, at most 1,000,000; at least holdUs) a batch of quiet notices only may wait:
    * forks, exits, and execs whose signature was marked quiet (markQuiet; native/exec_quiet.c).
@@ -129,16 +131,19 @@ export interface ResidentFunctions {
 export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<MallocFunctions>, Partial<ResidentFunctions> {
   /** Throws an Error with `code` (EPERM, EPROTONOSUPPORT, ERR_NOT_HOST_NETNS, ERR_NO_ACK, …). */
   /**
-   * `events` is a Uint32Array when opened with `packed` (and the addon knows the option); `reads`,
-   * with `readExecs`, per event the /proc read of an exec (undefined for the others), or undefined
+   * `events` is a Uint32Array when opened with `packed` (and the addon knows the option). With
+   * `readExecs`, `reads` holds the batch's /proc reads of execs back to back, and `readAt` two
+   * words per event: where its read starts in `reads`, and its length (0: none); both undefined
    * when the batch has none.
    */
   open(
-    callback: (events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Array<Buffer | undefined>) => void,
+    callback: (events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Buffer, readAt?: Uint32Array) => void,
     options?: NativeOpenOptions,
   ): NativeHandle;
   /** The reader thread's read of an exec, on the calling thread (tests); null when gone or unsettled. Absent from older builds. */
-  readExec?(pid: number): Buffer | null;
+  readExec?(pid: number, loginuid?: boolean): Buffer | null;
+  /** Whether the reads of execs take loginuid from now on (1) or not (0). Absent from older builds. */
+  setReadLoginuid?(handle: NativeHandle, on: number): void;
   /** Quiet execs on under a new epoch (every signature forgotten), or off (0). Absent from builds before them. */
   setQuiet?(handle: NativeHandle, epoch: number): void;
   /** Execs of this signature (KernelExec.sig) are quiet until the next epoch; false when quiet execs are off. */

@@ -60,6 +60,13 @@ export interface ProcConnectorOptions {
    * of CPU on a VM (issue 16). 0 or absent: off, every batch goes after holdUs. Needs readExecs.
    */
   quietUs?: number;
+  /**
+   * Whether the reads of execs (readExecs) take /proc/PID/loginuid (default true). Off, a fresh
+   * process costs one /proc file fewer (an inode and a dentry, ~8 µs, issue 16) and its exec says
+   * loginuid unset; for when nothing reads it (no rule names user.loginuid or user.loginname).
+   * setReadLoginuid() changes it.
+   */
+  readLoginuid?: boolean;
 }
 
 /** A reason the connector cannot run here, phrased for the user; `code` for programs. */
@@ -227,13 +234,15 @@ export class ProcConnectorSource implements ProcNoticeSource {
     try {
       const readExecs = this.opts.readExecs ?? true;
       if (readExecs) this.execReads ??= newExecReadContext();
-      this.handle = this.addon.open((events, error, reads) => this.onBatch(events, error, reads), {
+      if (this.execReads) this.execReads.wantLoginuid = this.opts.readLoginuid ?? true;
+      this.handle = this.addon.open((events, error, reads, readAt) => this.onBatch(events, error, reads, readAt), {
         threads: this.opts.threads ?? false,
         queueSize: this.opts.queueSize,
         socketBufferKb: this.opts.socketBufferKb,
         packed: true,
         readExecs,
         holdUs: this.opts.holdUs ?? 2000,
+        readLoginuid: this.opts.readLoginuid ?? true,
         ...(this.opts.quietUs ? { quietUs: this.opts.quietUs } : {}),
       });
     } catch (e) {
@@ -259,6 +268,22 @@ export class ProcConnectorSource implements ProcNoticeSource {
     this.quiet.attach(undefined);
   }
 
+  /** Whether the reads of execs take loginuid (ProcConnectorOptions.readLoginuid). */
+  get readsLoginuid(): boolean {
+    return this.execReads?.wantLoginuid ?? false;
+  }
+
+  /**
+   * Take loginuid with the reads of execs from now on, or stop. Reads made before the change and
+   * not yet handed over are left to the table's own read when it is turned on; the table's entries
+   * made while it was off say -1 until ProcessTable.refreshLoginuids().
+   */
+  setReadLoginuid(on: boolean): void {
+    if (!this.execReads || !this.handle || !this.addon?.setReadLoginuid) return;
+    this.addon.setReadLoginuid(this.handle, on ? 1 : 0);
+    this.execReads.wantLoginuid = on;
+  }
+
   get drops(): number {
     if (!this.handle || !this.addon) return this.dropsBefore + this.pendingDrops;
     const s = this.addon.stats(this.handle);
@@ -273,7 +298,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
    * the fork, exec and exit of a short command usually reach the consumer together: it then knows
    * the process is gone before it reads, and reads once, not for each notice.
    */
-  private onBatch(events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Array<Buffer | undefined>): void {
+  private onBatch(events: NativeProcEvent[] | Uint32Array, error?: string, reads?: Buffer, readAt?: Uint32Array): void {
     if (this.notify) {
       const packed = events instanceof Uint32Array;
       const count = packed ? Math.floor(events.length / PACKED_EVENT_WORDS) : events.length;
@@ -281,8 +306,11 @@ export class ProcConnectorSource implements ProcNoticeSource {
       for (let i = 0; i < count; i++) {
         const n = packed ? packedNotice(events, i, ts64) : toNotice(events[i]!);
         if (!n) continue;
-        const read = reads?.[i];
-        if (read && n.kind === 'exec' && this.execReads && this.takeRead(n, read, this.execReads) && packed) signPackedExec(events, i, n.exec!);
+        const readLen = readAt !== undefined && 2 * i + 1 < readAt.length ? readAt[2 * i + 1]! : 0;
+        if (reads && readLen > 0 && n.kind === 'exec' && this.execReads) {
+          const from = readAt![2 * i]!;
+          if (this.takeRead(n, reads, from, from + readLen, this.execReads) && packed) signPackedExec(events, i, n.exec!);
+        }
         if (this.pending.length - this.head >= this.maxPending) {
           this.pendingDrops++;
           continue;
@@ -298,10 +326,10 @@ export class ProcConnectorSource implements ProcNoticeSource {
   }
 
   /** The exec whole from the reader thread's read; left to the table's own read when the read is not whole. True: whole. */
-  private takeRead(n: ProcNotice, read: Buffer, ctx: ExecReadContext): boolean {
+  private takeRead(n: ProcNotice, reads: Buffer, from: number, to: number, ctx: ExecReadContext): boolean {
     let exec;
     try {
-      exec = execFromRead(n.pid, read, ctx);
+      exec = to <= reads.length ? execFromRead(n.pid, reads, ctx, from, to) : undefined;
     } catch {
       exec = undefined;
     }

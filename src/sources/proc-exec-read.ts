@@ -19,8 +19,6 @@ import {
   clockTicks,
   forEachCgroupLine,
   parseExeLink,
-  parseLoginuid,
-  parseStat,
   splitNul,
   startTsFromTicks,
 } from '../platform/procfs.js';
@@ -31,20 +29,41 @@ export const ExecRec = {
 } as const;
 
 /** statfs f_type of overlayfs, and the read-only mount flag (ST_RDONLY) of f_flags. */
-const OVERLAYFS_MAGIC = 0x794c7630n;
-const ST_RDONLY = 1n;
+const OVERLAYFS_MAGIC = 0x794c7630;
+const ST_RDONLY = 1;
 
-/** The records of a read, by tag (the bytes are views into the read). */
-export function splitRecords(blob: Buffer): Map<number, Buffer> {
-  const out = new Map<number, Buffer>();
-  for (let o = 0; o + 8 <= blob.length; ) {
+/** The highest record tag recordSpans keeps. */
+const TAG_MAX = 15;
+
+/** Where each record of a read lies, by tag: its bytes from at[tag] to end[tag]; at[tag] -1 when absent. */
+export interface RecordSpans {
+  at: Int32Array;
+  end: Int32Array;
+}
+
+export function newSpans(): RecordSpans {
+  return { at: new Int32Array(TAG_MAX + 1), end: new Int32Array(TAG_MAX + 1) };
+}
+
+/**
+ * Where each record of the read in blob[from, to) lies (its bytes, without the head): a scan into
+ * reused arrays, not a Map and a view per record (those were the largest allocations of an exec
+ * under the proc connector, issue 16). A torn record at the end is left out; of two with one
+ * tag, the last counts.
+ */
+export function recordSpans(blob: Buffer, from: number, to: number, spans: RecordSpans): RecordSpans {
+  spans.at.fill(-1);
+  for (let o = from; o + 8 <= to; ) {
     const tag = blob.readUInt32LE(o);
     const len = blob.readUInt32LE(o + 4);
-    if (o + 8 + len > blob.length) break;
-    out.set(tag, blob.subarray(o + 8, o + 8 + len));
+    if (o + 8 + len > to) break;
+    if (tag <= TAG_MAX) {
+      spans.at[tag] = o + 8;
+      spans.end[tag] = o + 8 + len;
+    }
     o += 8 + ((len + 3) & ~3);
   }
-  return out;
+  return spans;
 }
 
 /** Container paths of /proc/PID/cgroup: the v2 one ("0::"), and a v1 cpu (else memory) controller's not at its root. */
@@ -61,27 +80,82 @@ export function cgroupPaths(text: string): { v2: string; v1: string } {
   return { v2, v1 };
 }
 
+/** What the table takes of a cgroup file: the container paths and their ids. */
+interface CgroupsRead {
+  v2: string;
+  v1: string;
+  id: bigint;
+  id1: bigint;
+}
+
+/** The exe's stat (MW_REC_EXE_STAT). */
+interface ExeStat {
+  dev: bigint;
+  ino: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
 export interface ExecReadContext {
   /** For the layer of an exe on an overlay (its mount table, cached per namespace and root). */
   exe: ExeIdentity;
   /** Stable ids of cgroup paths: the table caches containers by them. */
   cgroupIds: Map<string, bigint>;
-  /** The last /proc/PID/cgroup text and what it gave (a storm from one shell repeats it). */
-  lastCgroup?: { text: string; v2: string; v1: string; id: bigint; id1: bigint };
   /**
-   * cmdline and environ split, kept by their bytes (the eBPF decoder's cache): a storm of one
-   * command from one shell repeats both, and the same array lets the table share them
-   * (kernel-exec.ts argsOf, shared-env.ts) instead of keeping a copy per exec. Nothing writes to
-   * a ProcessInfo's args or env, so one array may serve many.
+   * Each record decoded once per distinct bytes (bytes-cache.ts): a storm of one command from one
+   * shell repeats all of them but the stat line, and equal bytes give the same value, so the
+   * table shares one array, string or bigint among the execs instead of a copy each. Nothing
+   * writes to a ProcessInfo's args or env, so one array may serve many.
    */
   argvs: BytesCache<string[]>;
   envs: BytesCache<string[]>;
+  comms: BytesCache<string>;
+  links: BytesCache<{ exepath: string; deleted: boolean; memfd: boolean }>;
+  cgroups: BytesCache<CgroupsRead>;
+  exeStats: BytesCache<ExeStat>;
+  /** The three capability sets (status words CapInh, CapPrm, CapEff). */
+  caps: BytesCache<readonly [bigint, bigint, bigint]>;
+  /** recordSpans' array, reused. */
+  spans: RecordSpans;
+  /**
+   * The reads take loginuid (the addon's readLoginuid): a read without it then is one made before
+   * (a batch in flight when it was turned on), and is left to the table's own read. While off, an
+   * exec's loginuid is left unset (ProcessTable.refreshLoginuids() when it is turned on).
+   */
+  wantLoginuid: boolean;
 }
 
 const splitArea = (b: Buffer, from: number, to: number): string[] => splitNul(b.subarray(from, to));
+const utf8 = (b: Buffer, from: number, to: number): string => b.toString('utf8', from, to);
+const u64At = (b: Buffer, at: number): bigint => b.readBigUInt64LE(at);
+/** A u64 word that holds an id or a mode, as a number (exact below 2^53). */
+const numAt = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32;
 
 export function newExecReadContext(): ExecReadContext {
-  return { exe: new ExeIdentity(), cgroupIds: new Map(), argvs: new BytesCache(splitArea), envs: new BytesCache(splitArea) };
+  const ctx: ExecReadContext = {
+    exe: new ExeIdentity(),
+    cgroupIds: new Map(),
+    argvs: new BytesCache(splitArea),
+    envs: new BytesCache(splitArea),
+    comms: new BytesCache(utf8),
+    links: new BytesCache((b, from, to) => parseExeLink(utf8(b, from, to))),
+    cgroups: new BytesCache((b, from, to) => {
+      const { v2, v1 } = cgroupPaths(utf8(b, from, to));
+      return { v2, v1, id: v2 ? idOf(ctx, `2:${v2}`) : 0n, id1: v1 ? idOf(ctx, `1:${v1}`) : 0n };
+    }),
+    exeStats: new BytesCache((b, at) => ({
+      dev: u64At(b, at), ino: u64At(b, at + 8), mode: numAt(b, at + 16), uid: numAt(b, at + 24), gid: numAt(b, at + 32),
+      size: u64At(b, at + 40), mtimeNs: u64At(b, at + 48), ctimeNs: u64At(b, at + 56),
+    })),
+    caps: new BytesCache((b, at) => [u64At(b, at), u64At(b, at + 8), u64At(b, at + 16)] as const),
+    spans: newSpans(),
+    wantLoginuid: true,
+  };
+  return ctx;
 }
 
 /** A path's id: the table caches the container by (id, id1), and a path names one cgroup for as long as it exists. */
@@ -96,96 +170,180 @@ function idOf(ctx: ExecReadContext, path: string): bigint {
   return id;
 }
 
-const u64 = (b: Buffer, i: number): bigint => b.readBigUInt64LE(i * 8);
-
-function cgroupOf(ctx: ExecReadContext, text: string): NonNullable<ExecReadContext['lastCgroup']> {
-  if (ctx.lastCgroup?.text === text) return ctx.lastCgroup;
-  const { v2, v1 } = cgroupPaths(text);
-  ctx.lastCgroup = { text, v2, v1, id: v2 ? idOf(ctx, `2:${v2}`) : 0n, id1: v1 ? idOf(ctx, `1:${v1}`) : 0n };
-  return ctx.lastCgroup;
-}
-
 /** The status fields the addon parsed (MW_REC_STATUS_FIELDS): word index of each, and the mask word. */
 const SF = { ppid: 0, ruid: 1, euid: 2, rgid: 3, egid: 4, vpid: 5, capInh: 6, capPrm: 7, capEff: 8, found: 9 } as const;
 /** Fields an exec cannot do without: the ids and the capability sets. */
 const SF_NEEDED = (1 << SF.ruid) | (1 << SF.euid) | (1 << SF.rgid) | (1 << SF.egid) | (1 << SF.capInh) | (1 << SF.capPrm) | (1 << SF.capEff);
 
-/** The parsed status fields, or undefined when one the exec needs is missing. */
-export function statusFields(b: Buffer | undefined): { ppid?: number; ruid: number; euid: number; rgid: number; egid: number; vpid?: number; capInh: bigint; capPrm: bigint; capEff: bigint } | undefined {
-  if (!b || b.length < 80) return undefined;
-  const found = Number(u64(b, SF.found));
+export interface StatusFields {
+  ppid?: number;
+  ruid: number;
+  euid: number;
+  rgid: number;
+  egid: number;
+  vpid?: number;
+  capInh: bigint;
+  capPrm: bigint;
+  capEff: bigint;
+}
+
+const capsUncached = (b: Buffer, at: number): readonly [bigint, bigint, bigint] => [u64At(b, at), u64At(b, at + 8), u64At(b, at + 16)];
+
+/** The parsed status fields in b[from, to), or undefined when one the exec needs is missing. */
+export function statusFields(b: Buffer | undefined, from = 0, to = b?.length ?? 0, caps?: BytesCache<readonly [bigint, bigint, bigint]>): StatusFields | undefined {
+  if (!b || to - from < 80) return undefined;
+  const found = b.readUInt32LE(from + SF.found * 8);
   if ((found & SF_NEEDED) !== SF_NEEDED) return undefined;
-  const num = (i: number): number => Number(u64(b, i));
+  const capAt = from + SF.capInh * 8;
+  const c = caps ? caps.get(b, capAt, capAt + 24) : capsUncached(b, capAt);
   return {
-    ppid: found & (1 << SF.ppid) ? num(SF.ppid) : undefined,
-    ruid: num(SF.ruid),
-    euid: num(SF.euid),
-    rgid: num(SF.rgid),
-    egid: num(SF.egid),
-    vpid: found & (1 << SF.vpid) ? num(SF.vpid) : undefined,
-    capInh: u64(b, SF.capInh),
-    capPrm: u64(b, SF.capPrm),
-    capEff: u64(b, SF.capEff),
+    ppid: found & (1 << SF.ppid) ? numAt(b, from + SF.ppid * 8) : undefined,
+    ruid: numAt(b, from + SF.ruid * 8),
+    euid: numAt(b, from + SF.euid * 8),
+    rgid: numAt(b, from + SF.rgid * 8),
+    egid: numAt(b, from + SF.egid * 8),
+    vpid: found & (1 << SF.vpid) ? numAt(b, from + SF.vpid * 8) : undefined,
+    capInh: c[0],
+    capPrm: c[1],
+    capEff: c[2],
   };
 }
 
-/** The exec of `pid` from the addon's read, or undefined when the read is not whole (see the top). */
-export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): KernelExec | undefined {
-  const r = splitRecords(blob);
-  const statB = r.get(ExecRec.stat);
-  const status = statusFields(r.get(ExecRec.statusFields));
-  const cmdline = r.get(ExecRec.cmdline);
-  const link = r.get(ExecRec.exeLink);
-  const st = r.get(ExecRec.exeStat);
-  const fs = r.get(ExecRec.exeFs);
-  const cgroupB = r.get(ExecRec.cgroup);
-  if (!statB || !status || !cmdline || !link || !st || st.length < 64 || !fs || fs.length < 16 || !cgroupB) return undefined;
-  const stat = parseStat(statB.toString('utf8'));
+/** What an exec takes of its stat line, parsed from its bytes (statHead). */
+export interface StatHead {
+  pid: number;
+  /** comm's bytes: from the first '(' to the last ')', both left out (a comm may hold either). */
+  commFrom: number;
+  commTo: number;
+  ppid: number;
+  tty: number;
+  starttime: number;
+}
+
+/** Stat fields statHead reads, by number (proc(5)): ppid, tty_nr, starttime. */
+const STAT_PPID = 4;
+const STAT_TTY = 7;
+const STAT_STARTTIME = 22;
+
+/**
+ * pid, comm, ppid, tty_nr and starttime of the stat line in b[from, to), read from the bytes:
+ * no string of the line and no array of its fields (parseStat's), once per exec (issue 16).
+ * Undefined when the line is not one (no comm, a field that is not a number).
+ */
+export function statHead(b: Buffer, from: number, to: number): StatHead | undefined {
+  const open = b.indexOf(0x28, from); // '('
+  if (open < 0 || open >= to) return undefined;
+  let close = to - 1;
+  while (close > open && b[close] !== 0x29) close--; // ')'
+  if (close <= open) return undefined;
+  let pid = 0;
+  let digits = 0;
+  for (let i = from; i < open; i++) {
+    const c = b[i]!;
+    if (c >= 0x30 && c <= 0x39) {
+      pid = pid * 10 + (c - 0x30);
+      digits++;
+    } else if (c !== 0x20) return undefined;
+  }
+  if (digits === 0 || pid <= 0) return undefined;
+  let ppid = -1;
+  let tty = -1;
+  let starttime = -1;
+  // Field 3 (state) starts after ") ".
+  let field = 3;
+  for (let i = close + 1; i < to && field <= STAT_STARTTIME; ) {
+    while (i < to && (b[i] === 0x20 || b[i] === 0x0a)) i++;
+    if (i >= to) break;
+    if (field === STAT_PPID || field === STAT_TTY || field === STAT_STARTTIME) {
+      let v = 0;
+      let n = 0;
+      for (; i < to && b[i]! >= 0x30 && b[i]! <= 0x39; i++, n++) v = v * 10 + (b[i]! - 0x30);
+      if (n === 0 || (i < to && b[i] !== 0x20 && b[i] !== 0x0a)) return undefined;
+      if (field === STAT_PPID) ppid = v;
+      else if (field === STAT_TTY) tty = v;
+      else starttime = v;
+    } else {
+      while (i < to && b[i] !== 0x20 && b[i] !== 0x0a) i++;
+    }
+    field++;
+  }
+  if (starttime < 0 || !Number.isSafeInteger(starttime)) return undefined;
+  return { pid, commFrom: open + 1, commTo: close, ppid, tty, starttime };
+}
+
+/** loginuid's bytes as a number; undefined when unset ((uid_t)-1) or not a number. */
+function loginuidAt(b: Buffer, from: number, to: number): number | undefined {
+  let v = 0;
+  let n = 0;
+  let i = from;
+  for (; i < to && b[i]! >= 0x30 && b[i]! <= 0x39; i++, n++) v = v * 10 + (b[i]! - 0x30);
+  for (; i < to; i++) if (b[i] !== 0x0a && b[i] !== 0x20) return undefined;
+  return n === 0 || n > 10 || v === 4294967295 ? undefined : v;
+}
+
+/** The start time (ns since the epoch) of stat's starttime: one BigInt where the tick is a whole number of ns. */
+function startTsOf(ticks: number, btime: bigint): bigint {
+  const clk = clockTicks();
+  const nsPerTick = 1e9 / clk;
+  const ns = ticks * nsPerTick;
+  return Number.isInteger(nsPerTick) && Number.isSafeInteger(ns) ? btime + BigInt(ns) : startTsFromTicks(ticks, btime, clk);
+}
+
+/**
+ * The exec of `pid` from the addon's read in blob[from, to) (the whole buffer by default), or
+ * undefined when the read is not whole (see the top).
+ */
+export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, from = 0, to = blob.length): KernelExec | undefined {
+  const { at, end } = recordSpans(blob, from, to, ctx.spans);
+  if (at[ExecRec.stat]! < 0 || at[ExecRec.cmdline]! < 0 || at[ExecRec.exeLink]! < 0 || at[ExecRec.cgroup]! < 0) return undefined;
+  if (ctx.wantLoginuid && at[ExecRec.loginuid]! < 0) return undefined;
+  if (at[ExecRec.exeStat]! < 0 || end[ExecRec.exeStat]! - at[ExecRec.exeStat]! < 64 || at[ExecRec.exeFs]! < 0 || end[ExecRec.exeFs]! - at[ExecRec.exeFs]! < 16) return undefined;
+  const status = at[ExecRec.statusFields]! < 0 ? undefined : statusFields(blob, at[ExecRec.statusFields]!, end[ExecRec.statusFields]!, ctx.caps);
+  if (!status) return undefined;
+  const stat = statHead(blob, at[ExecRec.stat]!, end[ExecRec.stat]!);
   if (!stat || stat.pid !== pid) return undefined;
   const btime = bootTimeNs();
   if (btime === undefined) return undefined;
-  const exe = parseExeLink(link.toString('utf8'));
-  const env = r.get(ExecRec.environ);
-  const loginuid = r.get(ExecRec.loginuid);
-  const lu = loginuid ? parseLoginuid(loginuid.toString('latin1')) : undefined;
-  const cg = cgroupOf(ctx, cgroupB.toString('utf8'));
-  const exeStat = { dev: u64(st, 0), ino: u64(st, 1), mode: u64(st, 2), uid: u64(st, 3), gid: u64(st, 4), size: u64(st, 5), mtimeNs: u64(st, 6), ctimeNs: u64(st, 7) };
+  const exe = ctx.links.get(blob, at[ExecRec.exeLink]!, end[ExecRec.exeLink]!);
+  const cg = ctx.cgroups.get(blob, at[ExecRec.cgroup]!, end[ExecRec.cgroup]!);
+  const exeStat = ctx.exeStats.get(blob, at[ExecRec.exeStat]!, at[ExecRec.exeStat]! + 64);
+  const fsAt = at[ExecRec.exeFs]!;
   let flags = EXE_KNOWN;
   if (exe.deleted) flags |= EXE_DELETED;
   if (exe.memfd) flags |= EXE_MEMFD;
-  if ((u64(fs, 1) & ST_RDONLY) !== 0n) flags |= EXE_RDONLY;
-  if (u64(fs, 0) === OVERLAYFS_MAGIC && !exe.memfd) {
+  if ((blob.readUInt32LE(fsAt + 8) & ST_RDONLY) !== 0) flags |= EXE_RDONLY;
+  if (blob.readUInt32LE(fsAt) === OVERLAYFS_MAGIC && blob.readUInt32LE(fsAt + 4) === 0 && !exe.memfd) {
     flags |= EXE_OVERLAY;
     // Which layer: as the table's own read decides it (exe-identity.ts), from the mount table.
-    const root = r.get(ExecRec.rootLink)?.toString('utf8');
-    const mntns = r.get(ExecRec.mntnsLink)?.toString('utf8');
-    if (root === undefined || mntns === undefined) return undefined;
+    if (at[ExecRec.rootLink]! < 0 || at[ExecRec.mntnsLink]! < 0) return undefined;
+    const root = utf8(blob, at[ExecRec.rootLink]!, end[ExecRec.rootLink]!);
+    const mntns = utf8(blob, at[ExecRec.mntnsLink]!, end[ExecRec.mntnsLink]!);
     const f = ctx.exe.inspect({
-      pid, exepath: exe.exepath, deleted: exe.deleted, memfd: exe.memfd, root, mntns, exeStat,
+      pid, exepath: exe.exepath, deleted: exe.deleted, memfd: exe.memfd, root, mntns,
+      exeStat: { ...exeStat, mode: BigInt(exeStat.mode), uid: BigInt(exeStat.uid), gid: BigInt(exeStat.gid) },
       uid: status.euid, gid: status.egid, capEff: status.capEff,
     });
     // Unknown (a deleted file on an overlay, an unreadable mount table): the table's read would not know either.
     if (f.upperLayer === undefined) return undefined;
     if (f.upperLayer) flags |= EXE_UPPER;
   }
-  const argv = ctx.argvs.get(cmdline, 0, cmdline.length);
   const facts: KernelExecFacts = {
     ruid: status.ruid,
     euid: status.euid,
     rgid: status.rgid,
     egid: status.egid,
-    loginuid: lu === undefined || lu < 0 ? undefined : lu,
+    loginuid: at[ExecRec.loginuid]! < 0 ? undefined : loginuidAt(blob, at[ExecRec.loginuid]!, end[ExecRec.loginuid]!),
     vpid: status.vpid ?? pid,
-    tty: stat.tty_nr,
+    tty: stat.tty,
     exeFlags: flags,
     exeDev: exeStat.dev,
     exeIno: exeStat.ino,
     exeMtimeNs: exeStat.mtimeNs,
     exeCtimeNs: exeStat.ctimeNs,
     exeSize: exeStat.size,
-    exeMode: Number(exeStat.mode),
-    exeUid: Number(exeStat.uid),
-    exeGid: Number(exeStat.gid),
+    exeMode: exeStat.mode,
+    exeUid: exeStat.uid,
+    exeGid: exeStat.gid,
     cgroupId: cg.id,
     cgroupPath: cg.v2,
     cgroup1Id: cg.id1,
@@ -193,16 +351,16 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext): K
     capEff: status.capEff,
     capPrm: status.capPrm,
     capInh: status.capInh,
-    env: env ? ctx.envs.get(env, 0, env.length) : undefined,
+    env: at[ExecRec.environ]! < 0 ? undefined : ctx.envs.get(blob, at[ExecRec.environ]!, end[ExecRec.environ]!),
   };
   return {
     type: 'execve',
-    comm: stat.comm,
-    argv,
+    comm: ctx.comms.get(blob, stat.commFrom, stat.commTo),
+    argv: ctx.argvs.get(blob, at[ExecRec.cmdline]!, end[ExecRec.cmdline]!),
     exepath: exe.exepath,
     uid: status.euid,
     ppid: status.ppid ?? stat.ppid,
-    startTs: startTsFromTicks(stat.starttime, btime, clockTicks()),
+    startTs: startTsOf(stat.starttime, btime),
     facts,
   };
 }
