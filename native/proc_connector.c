@@ -672,9 +672,13 @@ static int exec_reads(napi_env env, const mw_batch *b, napi_value *reads, napi_v
     if (b->reads[i]) total += (b->reads[i]->len + 7) & ~(size_t)7;
   if (total == 0) return 0;
   void *data = NULL, *at_mem = NULL;
-  napi_value ab;
-  if (napi_create_buffer(env, total, &data, reads) != napi_ok) return 0;
-  if (napi_create_arraybuffer(env, b->count * 8, &at_mem, &ab) != napi_ok) return 0;
+  napi_value ab, pending;
+  if (napi_create_buffer(env, total, &data, reads) != napi_ok || napi_create_arraybuffer(env, b->count * 8, &at_mem, &ab) != napi_ok) {
+    /* Out of memory: the events still go, without their reads (the table reads /proc itself). A
+     * pending exception would make the callback's call fail and lose the whole batch. */
+    napi_get_and_clear_last_exception(env, &pending);
+    return 0;
+  }
   uint32_t *at = at_mem;
   size_t o = 0;
   for (i = 0; i < b->count; i++) {
@@ -686,7 +690,9 @@ static int exec_reads(napi_env env, const mw_batch *b, napi_value *reads, napi_v
     memset((char *)data + o + r->len, 0, ((r->len + 7) & ~(size_t)7) - r->len);
     o += (r->len + 7) & ~(size_t)7;
   }
-  return napi_create_typedarray(env, napi_uint32_array, b->count * 2, ab, 0, read_at) == napi_ok;
+  if (napi_create_typedarray(env, napi_uint32_array, b->count * 2, ab, 0, read_at) == napi_ok) return 1;
+  napi_get_and_clear_last_exception(env, &pending);
+  return 0;
 }
 
 /* Runs on the JS thread. env is NULL when the tsfn is being torn down with batches still queued:
@@ -1160,7 +1166,9 @@ static napi_value js_read_exec(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?): pid must be a positive integer");
-  if (argc >= 2 && napi_get_value_bool(env, argv[1], &loginuid) != napi_ok)
+  napi_valuetype t = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &t);
+  if (t != napi_undefined && napi_get_value_bool(env, argv[1], &loginuid) != napi_ok)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?): loginuid must be a boolean");
   mw_exec_read *r = mw_read_exec(pid, loginuid ? MW_READ_LOGINUID : 0);
   if (!r) {

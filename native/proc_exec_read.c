@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <sys/statfs.h>
@@ -115,6 +116,13 @@ static int rec_file(blob_t *b, uint32_t tag, int dirfd, const char *name, size_t
   return 0;
 }
 
+/* What the read takes of the exe's stat (exe_stat). */
+typedef struct {
+  uint64_t dev, ino, mode, uid, gid, size, mtime_ns, ctime_ns;
+  uint64_t mnt;  /* the mount's id */
+  int has_mnt;   /* statx gave the mount's id (Linux 5.8+): the filesystem cache may key on it */
+} exe_id;
+
 /* The mark of an image: comm and the code/stack addresses from a stat line, and the exe's file. */
 typedef struct {
   char comm[64];
@@ -155,15 +163,15 @@ size_t mw_stat_len(const mw_stat_line *l, int i) {
 
 /* Fields 26-28 (startcode, endcode, startstack) and comm, and the exe's device and inode (0 and 0
  * when it could not be stat'ed). Compared field by field (same_mark): no formatted key. */
-static int make_mark(const mw_stat_line *l, const struct statx *exe, int have_exe, mark_t *m) {
+static int make_mark(const mw_stat_line *l, const exe_id *exe, int have_exe, mark_t *m) {
   if (!l->field[28]) return -1;
   m->comm_len = l->comm_len > sizeof m->comm ? sizeof m->comm : l->comm_len;
   memcpy(m->comm, l->comm, m->comm_len);
   size_t addrlen = (size_t)(l->field[28] + mw_stat_len(l, 28) - l->field[26]);
   m->addr_len = addrlen > sizeof m->addrs ? sizeof m->addrs : addrlen;
   memcpy(m->addrs, l->field[26], m->addr_len);
-  m->dev = have_exe ? ((uint64_t)exe->stx_dev_major << 32) | exe->stx_dev_minor : 0;
-  m->ino = have_exe ? exe->stx_ino : 0;
+  m->dev = have_exe ? exe->dev : 0;
+  m->ino = have_exe ? exe->ino : 0;
   return 0;
 }
 
@@ -301,21 +309,63 @@ static ssize_t pread_all(int fd, char *buf, size_t size) {
   }
 }
 
-#ifndef STATX_MNT_ID
-#define STATX_MNT_ID 0x00001000U
-#endif
+/* struct statx as the kernel lays it out (linux/stat.h: 256 bytes since 4.11, stx_mnt_id since
+ * 5.8), declared here and called through syscall(): glibc before 2.28 has no statx(), and headers
+ * before 5.8 no stx_mnt_id. */
+struct mw_statx_ts {
+  int64_t sec;
+  uint32_t nsec;
+  int32_t reserved;
+};
+struct mw_statx {
+  uint32_t mask, blksize;
+  uint64_t attributes;
+  uint32_t nlink, uid, gid;
+  uint16_t mode, spare0;
+  uint64_t ino, size, blocks, attributes_mask;
+  struct mw_statx_ts atime, btime, ctime, mtime;
+  uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+  uint64_t mnt_id;
+  uint64_t spare[13];
+};
+_Static_assert(sizeof(struct mw_statx) == 256, "struct statx is 256 bytes");
+#define MW_STATX_BASIC 0x7ffU  /* STATX_BASIC_STATS */
+#define MW_STATX_INO 0x100U
+#define MW_STATX_MNT_ID 0x1000U
+#define MW_STATX_MNT_ID_UNIQUE 0x4000U /* Linux 6.8: an id never reused (the plain one is, after an unmount) */
 
-/* stat of /proc/PID/exe, with the mount's id (which keys the filesystem cache below). */
-static int exe_statx(int dirfd, struct statx *sx) {
-  return statx(dirfd, "exe", 0, STATX_BASIC_STATS | STATX_MNT_ID, sx) == 0 && (sx->stx_mask & STATX_INO) ? 1 : 0;
+/* statx refused (ENOSYS, or EPERM from an old seccomp profile): fstatat from then on. */
+static atomic_int statx_refused;
+
+/* stat of /proc/PID/exe: 1 with `out` set, 0 when it cannot be stat'ed. */
+static int exe_stat(int dirfd, exe_id *out) {
+#ifdef SYS_statx
+  if (!atomic_load_explicit(&statx_refused, memory_order_relaxed)) {
+    struct mw_statx sx;
+    if (syscall(SYS_statx, dirfd, "exe", 0, MW_STATX_BASIC | MW_STATX_MNT_ID | MW_STATX_MNT_ID_UNIQUE, &sx) == 0 && (sx.mask & MW_STATX_INO)) {
+      *out = (exe_id){
+          (uint64_t)makedev(sx.dev_major, sx.dev_minor), sx.ino, sx.mode, sx.uid, sx.gid, sx.size,
+          (uint64_t)sx.mtime.sec * 1000000000ULL + sx.mtime.nsec, (uint64_t)sx.ctime.sec * 1000000000ULL + sx.ctime.nsec,
+          sx.mnt_id, (sx.mask & (MW_STATX_MNT_ID | MW_STATX_MNT_ID_UNIQUE)) != 0,
+      };
+      return 1;
+    }
+    if (errno != ENOSYS && errno != EPERM) return 0;
+    atomic_store(&statx_refused, 1);
+  }
+#endif
+  struct stat st;
+  if (fstatat(dirfd, "exe", &st, 0) != 0) return 0;
+  *out = (exe_id){
+      (uint64_t)st.st_dev, (uint64_t)st.st_ino, st.st_mode, st.st_uid, st.st_gid, (uint64_t)st.st_size,
+      (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec,
+      (uint64_t)st.st_ctim.tv_sec * 1000000000ULL + (uint64_t)st.st_ctim.tv_nsec, 0, 0,
+  };
+  return 1;
 }
 
-static void put_exe_stat(blob_t *b, const struct statx *st) {
-  uint64_t v[8] = {
-      (uint64_t)makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino, st->stx_mode, st->stx_uid, st->stx_gid, st->stx_size,
-      (uint64_t)st->stx_mtime.tv_sec * 1000000000ULL + st->stx_mtime.tv_nsec,
-      (uint64_t)st->stx_ctime.tv_sec * 1000000000ULL + st->stx_ctime.tv_nsec,
-  };
+static void put_exe_stat(blob_t *b, const exe_id *e) {
+  uint64_t v[8] = {e->dev, e->ino, e->mode, e->uid, e->gid, e->size, e->mtime_ns, e->ctime_ns};
   rec_bytes(b, MW_REC_EXE_STAT, v, sizeof v);
 }
 
@@ -341,14 +391,14 @@ static int64_t coarse_ns(void) {
 }
 
 /* 0 with type and flags set, or -1 (the exe could not be statfs'ed). */
-static int exe_fs(const char *exe_path, const struct statx *sx, uint64_t *type, uint64_t *flags) {
-  int keyed = (sx->stx_mask & STATX_MNT_ID) != 0;
-  uint64_t dev = ((uint64_t)sx->stx_dev_major << 32) | sx->stx_dev_minor;
+static int exe_fs(const char *exe_path, const exe_id *e, uint64_t *type, uint64_t *flags) {
+  int keyed = e->has_mnt;
+  uint64_t dev = e->dev;
   int64_t now = keyed ? coarse_ns() : 0;
   if (keyed) {
     for (unsigned i = 0; i < FS_CACHE_SLOTS; i++) {
       fs_slot *s = &fs_cache[i];
-      if (s->at && s->mnt == sx->stx_mnt_id && s->dev == dev && now - s->at < FS_CACHE_NS) {
+      if (s->at && s->mnt == e->mnt && s->dev == dev && now - s->at < FS_CACHE_NS) {
         *type = s->type;
         *flags = s->flags;
         return 0;
@@ -359,7 +409,7 @@ static int exe_fs(const char *exe_path, const struct statx *sx, uint64_t *type, 
   if (statfs(exe_path, &sf) != 0) return -1;
   *type = (uint64_t)sf.f_type;
   *flags = (uint64_t)sf.f_flags;
-  if (keyed) fs_cache[fs_next++ % FS_CACHE_SLOTS] = (fs_slot){sx->stx_mnt_id, dev, *type, *flags, now ? now : 1};
+  if (keyed) fs_cache[fs_next++ % FS_CACHE_SLOTS] = (fs_slot){e->mnt, dev, *type, *flags, now ? now : 1};
   return 0;
 }
 
@@ -382,8 +432,8 @@ mw_exec_read *mw_read_exec(int pid, int flags) {
     b.len = 0;
     ssize_t n1 = pread_all(statfd, stat1, sizeof stat1);
     if (n1 <= 0) break; /* gone */
-    struct statx exe1, exe2;
-    int have1 = exe_statx(dirfd, &exe1);
+    exe_id exe1, exe2;
+    int have1 = exe_stat(dirfd, &exe1);
     /* No exe: the process is exiting (its memory is gone, cmdline reads empty) or is a kernel
      * thread; the JS thread's read handles that as before, nothing here would help it. */
     if (!have1) break;
@@ -433,7 +483,7 @@ mw_exec_read *mw_read_exec(int pid, int flags) {
     rec_file(&b, MW_REC_CGROUP, dirfd, "cgroup", SMALL_MAX);
     ssize_t n2 = pread_all(statfd, stat2, sizeof stat2);
     if (n2 <= 0) break; /* gone in between: an exit, not an exec, but nothing to vouch for the files */
-    int have2 = exe_statx(dirfd, &exe2);
+    int have2 = exe_stat(dirfd, &exe2);
     if (mw_stat_split(stat2, (size_t)n2, &l2) != 0 || make_mark(&l2, &exe2, have2, &m2) != 0) break;
     if (same_mark(&m1, &m2)) {
       /* The closing stat of the exe is the freshest. */

@@ -338,6 +338,11 @@ export interface KernelExecFacts {
   egid: number;
   /** undefined: unset (the kernel's (u32)-1). */
   loginuid: number | undefined;
+  /**
+   * True: loginuid was not read (the proc connector, while nothing reads it): the process keeps
+   * the forked entry's, which an exec does not change.
+   */
+  loginuidUnread?: boolean;
   vpid: number;
   /** As /proc/PID/stat's tty_nr encodes it; 0: none. */
   tty: number;

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -153,6 +153,18 @@ test('a read in the middle of the batch buffer decodes as it does alone; each re
   assert.equal(execFromRead(PID, swap(ExecRec.loginuid, Buffer.from('x')), ctx)!.facts!.loginuid, undefined, 'not a number');
 });
 
+test('a cgroup path gets an id no other path ever had, even once the ids are forgotten', () => {
+  const ctx = newExecReadContext();
+  const withCgroup = (text: string): Buffer => blob([...splitRecords(fullRead())].map(([tag, d]): [number, Buffer] => [tag, tag === ExecRec.cgroup ? Buffer.from(text) : d]));
+  const victim = execFromRead(PID, withCgroup('0::/system.slice/victim.service\n'), ctx)!.facts!.cgroupId;
+  // The map is full: the next new path clears it.
+  for (let i = ctx.cgroupIds.size; i < 65536; i++) ctx.cgroupIds.set(`2:/filler/${i}`, BigInt(-1 - i));
+  const other = execFromRead(PID, withCgroup('0::/system.slice/other.service\n'), ctx)!.facts!.cgroupId;
+  assert.equal(ctx.cgroupIds.size, 1, 'cleared');
+  assert.notEqual(other, victim);
+  assert.equal(execFromRead(PID, withCgroup('0::/system.slice/victim.service\n'), ctx)!.facts!.cgroupId, victim, 'still cached by its bytes');
+});
+
 test('statHead reads pid, comm, ppid, tty and start time from the bytes of a stat line', () => {
   const b = Buffer.from(`xx${statLine}yy`);
   const h = statHead(b, 2, 2 + Buffer.byteLength(statLine));
@@ -269,22 +281,25 @@ test('live: loginuid is read with an exec only while asked for; asked for, a rea
   }
   const started: ChildProcess[] = [];
   try {
-    const execOf = async (uid: number): Promise<ProcNotice | undefined> => {
+    /** The sleep's exec as the source hands it on; null when the shell could not set its loginuid. */
+    const execOf = async (uid: number): Promise<ProcNotice | null> => {
       const p = withLoginuid(uid);
       started.push(p.child);
-      if (!(await p.ready)) return undefined;
-      await waitFor(() => got.some((n) => n.kind === 'exec' && n.pid === p.child.pid && n.exec?.argv[0] === '/bin/sleep'), 5000);
-      return got.find((n) => n.kind === 'exec' && n.pid === p.child.pid && n.exec?.argv[0] === '/bin/sleep');
+      if (!(await p.ready)) return null;
+      const mine = (n: ProcNotice): boolean => n.kind === 'exec' && n.pid === p.child.pid && n.exec?.argv[0] === '/bin/sleep';
+      assert.ok(await waitFor(() => got.some(mine), 5000), `the exec of pid ${p.child.pid} arrives whole`);
+      return got.find(mine)!;
     };
     const off = await execOf(4242);
-    if (!off) return t.skip('this process cannot set a loginuid (no CAP_AUDIT_CONTROL, or loginuid_immutable)');
+    if (off === null) return t.skip('this process cannot set a loginuid (no CAP_AUDIT_CONTROL, or loginuid_immutable)');
     assert.equal(src.readsLoginuid, false);
     assert.ok(off.exec?.facts, 'read whole without it');
-    assert.equal(off.exec.facts.loginuid, undefined, 'not read: unset');
+    assert.equal(off.exec.facts.loginuidUnread, true, 'not read');
     src.setReadLoginuid(true);
     assert.equal(src.readsLoginuid, true);
     const on = await execOf(4243);
     assert.equal(on?.exec?.facts?.loginuid, 4243, 'read once asked for');
+    assert.equal(on.exec.facts.loginuidUnread, false);
 
     // The addon's read of the same process, with and without it.
     const l = loadNativeAddon();
@@ -318,14 +333,55 @@ test('live: the table reads again the loginuid of every live process it entered 
     ctx.wantLoginuid = false;
     const exec = execFromRead(pid, l.addon.readExec(pid, false)!, ctx);
     assert.ok(exec?.facts);
+    assert.equal(exec.facts.loginuidUnread, true);
+    // Not seeded: the table has no forked entry to take it from.
     const table = new ProcessTable({ kernelExecs: true });
-    table.seed();
     await table.onNotice({ kind: 'exec', pid, tid: pid, ts: 1n, exec });
-    assert.equal(table.get(pid)?.loginuid, -1, 'entered from a read without loginuid');
+    const before = table.get(pid);
+    assert.equal(before?.loginuid, -1, 'entered from a read without loginuid, and no parent entry to take it from');
     assert.ok(table.refreshLoginuids() >= 1);
     assert.equal(table.get(pid)?.loginuid, 4244);
+    assert.equal(before.loginuid, -1, 'a new object: what was handed out before keeps its value');
   } finally {
     p.child.kill('SIGKILL');
+  }
+});
+
+test('live: the exe\'s filesystem is told per mount: the same file through a read-only bind mount reads read-only', async (t) => {
+  const why = whyNotLive() ?? (process.getuid?.() === 0 ? undefined : 'needs root to bind-mount');
+  if (why) return t.skip(why);
+  const dir = mkdtempSync(join(tmpdir(), 'mw-fs-'));
+  const rw = join(dir, 'rw');
+  const ro = join(dir, 'ro');
+  mkdirSync(rw);
+  mkdirSync(ro);
+  copyFileSync('/bin/sleep', join(rw, 'sleepy'));
+  const mount = (args: string[]): boolean => spawnSync('mount', args, { stdio: 'ignore' }).status === 0;
+  if (!mount(['--bind', rw, ro])) {
+    rmSync(dir, { recursive: true, force: true });
+    return t.skip('mount --bind is not allowed here');
+  }
+  const kids: ChildProcess[] = [];
+  try {
+    assert.ok(mount(['-o', 'remount,bind,ro', ro]), 'remount read-only');
+    const l = loadNativeAddon();
+    assert.ok(!('error' in l) && l.addon.readExec);
+    const flagsOf = async (path: string): Promise<number | undefined> => {
+      const c = spawn(path, ['30'], { stdio: 'ignore' });
+      kids.push(c);
+      assert.ok(await waitFor(() => readFileSync(`/proc/${c.pid}/cmdline`, 'latin1').startsWith(path), 5000));
+      return execFromRead(c.pid!, l.addon.readExec!(c.pid!)!, newExecReadContext())?.facts?.exeFlags;
+    };
+    // Alternately, within the cache's second: each mount keeps its own answer.
+    for (let i = 0; i < 2; i++) {
+      assert.equal(((await flagsOf(join(rw, 'sleepy'))) ?? 0) & EXE_RDONLY, 0, 'through the writable mount');
+      assert.equal(((await flagsOf(join(ro, 'sleepy'))) ?? 0) & EXE_RDONLY, EXE_RDONLY, 'through the read-only mount');
+    }
+  } finally {
+    for (const c of kids) c.kill('SIGKILL');
+    await Promise.all(kids.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once('exit', r)))));
+    spawnSync('umount', [ro], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

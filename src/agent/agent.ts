@@ -236,13 +236,12 @@ export class Agent {
 
   /**
    * New rules may start or stop reading loginuid: the proc connector's reads follow, and when they
-   * start, the processes read meanwhile are read again (they say -1 until then).
+   * start, the processes entered meanwhile (with their parent's) are read again.
    */
   private syncLoginuidReads(): void {
     const src = this.notices instanceof ProcConnectorSource ? this.notices : undefined;
     const want = this.core.wantLoginuid();
-    if (!src || src.readsLoginuid === want) return;
-    src.setReadLoginuid(want);
+    if (!src || src.readsLoginuid === want || !src.setReadLoginuid(want)) return;
     if (want) this.log.info({ processes: this.core.table.refreshLoginuids() }, 'the rules read loginuid: it is read with each exec from now on');
   }
 

@@ -1,14 +1,16 @@
 /**
  * Whether the loaded rules read a field, so that a source can skip work no rule needs (the process
- * table: proc.cwd fresh from /proc on each kernel-described exec). Judged from the compiled
- * conditions (macros and lists expanded) and the outputs, once per engine: a reload builds a new
- * engine, and the answer follows it.
+ * table: proc.cwd fresh from /proc on each kernel-described exec; the proc connector: loginuid).
+ * Judged from the compiled conditions (macros and lists expanded), the outputs and the config's
+ * append_output, once per engine: a reload builds a new engine, and the answer follows it.
  */
 import type { Engine } from '../engine/index.js';
 
-function mentions(ruleset: Engine['ruleset'], field: string): boolean {
+function mentions(engine: Engine, field: string): boolean {
   const re = new RegExp(`(^|[^\\w.])${field.replace(/\./g, '\\.')}(?![\\w.])`);
-  for (const c of ruleset.compiled) {
+  // The config's append_output adds fields to every output it matches.
+  if (re.test(JSON.stringify(engine.options.appendOutput ?? []))) return true;
+  for (const c of engine.ruleset.compiled) {
     if (re.test(c.def.output)) return true;
     try {
       if (re.test(JSON.stringify(c.condition, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))) return true;
@@ -27,7 +29,7 @@ export function rulesReadField(engine: () => Engine, field: string): () => boole
     const e = engine();
     if (e !== seen) {
       seen = e;
-      answer = mentions(e.ruleset, field);
+      answer = mentions(e, field);
     }
     return answer;
   };

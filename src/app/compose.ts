@@ -177,10 +177,12 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     // V8's mark-compact in the quiet after a burst, not inside the next one (not for a replay's short life).
     afterDrain: o.replay ? undefined : quietGc(),
   });
-  // A recording keeps every field of every process; otherwise only rules read loginuid.
+  // A recording keeps every field of every process, and alerts grouped by it read it; otherwise
+  // only the rules (and append_output) do.
   const loginuidRead = rulesReadField(() => rules.engine, 'user.loginuid');
   const loginnameRead = rulesReadField(() => rules.engine, 'user.loginname');
-  const wantLoginuid = o.record ? () => true : () => loginuidRead() || loginnameRead();
+  const grouped = /(^|[^\w.])user\.login(uid|name)(?![\w.])/.test(JSON.stringify(config.alerts ?? {}));
+  const wantLoginuid = o.record || grouped ? () => true : () => loginuidRead() || loginnameRead();
   return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host, wantLoginuid };
 }
 

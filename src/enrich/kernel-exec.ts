@@ -44,7 +44,7 @@ const effectiveText = lastCall(capsToText);
 const inheritableText = lastCall(capsToText);
 
 /** What an exec keeps of the process it replaces (the table's forked image: table-entry.ts execBase). */
-export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env'>;
+export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env' | 'loginuid'>;
 
 /**
  * The ProcessInfo of a kernel-described exec. `prior` is what the table's entry for the pid (the
@@ -83,7 +83,8 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     env: f.env !== undefined ? sharedEnv(f.env, prior?.env) : undefined,
     uid: f.euid,
     gid: f.egid,
-    loginuid: f.loginuid ?? -1,
+    // Not read (KernelExecFacts.loginuidUnread): the forked entry's, as an exec leaves it.
+    loginuid: f.loginuidUnread ? (prior?.loginuid ?? -1) : (f.loginuid ?? -1),
     user: undefined,
     group: undefined,
     loginname: undefined,

@@ -1005,7 +1005,9 @@ export class ProcessTable {
   /**
    * Read each live process's loginuid again, for a source that read it with execs only while
    * something wanted it (the proc connector: ProcConnectorSource.setReadLoginuid) and now must: the
-   * entries it made meanwhile say -1. Returns how many changed.
+   * entries made meanwhile kept their forked parent's, which a login since may have changed.
+   * Returns how many changed. Each changed process gets a new ProcessInfo, as a uid change does:
+   * events already emitted keep what they happened under.
    */
   refreshLoginuids(): number {
     let changed = 0;
@@ -1015,10 +1017,11 @@ export class ProcessTable {
       const text = readSmallSync(`${this.procRoot}/${pid}/loginuid`);
       const l = text === undefined ? undefined : parseLoginuid(text);
       if (l === undefined) continue;
-      const info = e.info;
-      if (info.loginuid === l) continue;
-      info.loginuid = l;
+      if (e.info.loginuid === l) continue;
+      const info: ProcessInfo = { ...e.info, loginuid: l };
       this.nameUsers(info, this.scopeFor(pid, e.cgroup));
+      this.unlinked(e);
+      e.info = info;
       changed++;
     }
     return changed;

@@ -276,12 +276,14 @@ export class ProcConnectorSource implements ProcNoticeSource {
   /**
    * Take loginuid with the reads of execs from now on, or stop. Reads made before the change and
    * not yet handed over are left to the table's own read when it is turned on; the table's entries
-   * made while it was off say -1 until ProcessTable.refreshLoginuids().
+   * made while it was off kept their forked parent's (ProcessTable.refreshLoginuids() reads them
+   * again). False when it could not be changed (not started, no reads of execs, an addon without it).
    */
-  setReadLoginuid(on: boolean): void {
-    if (!this.execReads || !this.handle || !this.addon?.setReadLoginuid) return;
+  setReadLoginuid(on: boolean): boolean {
+    if (!this.execReads || !this.handle || !this.addon?.setReadLoginuid) return false;
     this.addon.setReadLoginuid(this.handle, on ? 1 : 0);
     this.execReads.wantLoginuid = on;
+    return true;
   }
 
   get drops(): number {

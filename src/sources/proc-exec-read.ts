@@ -105,6 +105,8 @@ export interface ExecReadContext {
   exe: ExeIdentity;
   /** Stable ids of cgroup paths: the table caches containers by them. */
   cgroupIds: Map<string, bigint>;
+  /** The last id idOf handed out. */
+  lastCgroupId: number;
   /**
    * Each record decoded once per distinct bytes (bytes-cache.ts): a storm of one command from one
    * shell repeats all of them but the stat line, and equal bytes give the same value, so the
@@ -124,7 +126,8 @@ export interface ExecReadContext {
   /**
    * The reads take loginuid (the addon's readLoginuid): a read without it then is one made before
    * (a batch in flight when it was turned on), and is left to the table's own read. While off, an
-   * exec's loginuid is left unset (ProcessTable.refreshLoginuids() when it is turned on).
+   * exec's loginuid is not read (KernelExecFacts.loginuidRead false): the table keeps the forked
+   * entry's, as an exec does.
    */
   wantLoginuid: boolean;
 }
@@ -139,6 +142,7 @@ export function newExecReadContext(): ExecReadContext {
   const ctx: ExecReadContext = {
     exe: new ExeIdentity(),
     cgroupIds: new Map(),
+    lastCgroupId: 0,
     argvs: new BytesCache(splitArea),
     envs: new BytesCache(splitArea),
     comms: new BytesCache(utf8),
@@ -158,13 +162,18 @@ export function newExecReadContext(): ExecReadContext {
   return ctx;
 }
 
-/** A path's id: the table caches the container by (id, id1), and a path names one cgroup for as long as it exists. */
+/**
+ * A path's id: the table caches the container by (id, id1), and a path names one cgroup for as long
+ * as it exists. Ids are never handed out twice, even after the map is cleared: the table's cache
+ * and ctx.cgroups still hold the old ones, and a reused id would give one cgroup another's
+ * container (a user able to make many cgroups could borrow an allow-listed one).
+ */
 function idOf(ctx: ExecReadContext, path: string): bigint {
   let id = ctx.cgroupIds.get(path);
   if (id === undefined) {
     if (ctx.cgroupIds.size >= 65536) ctx.cgroupIds.clear();
     // Never 0n: the table takes 0n for "no id" and then identifies the container on every exec.
-    id = BigInt(ctx.cgroupIds.size + 1) | (1n << 62n);
+    id = BigInt(++ctx.lastCgroupId) | (1n << 62n);
     ctx.cgroupIds.set(path, id);
   }
   return id;
@@ -231,8 +240,9 @@ const STAT_STARTTIME = 22;
  * Undefined when the line is not one (no comm, a field that is not a number).
  */
 export function statHead(b: Buffer, from: number, to: number): StatHead | undefined {
-  const open = b.indexOf(0x28, from); // '('
-  if (open < 0 || open >= to) return undefined;
+  let open = from;
+  while (open < to && b[open] !== 0x28) open++; // '('
+  if (open >= to) return undefined;
   let close = to - 1;
   while (close > open && b[close] !== 0x29) close--; // ')'
   if (close <= open) return undefined;
@@ -333,6 +343,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
     rgid: status.rgid,
     egid: status.egid,
     loginuid: at[ExecRec.loginuid]! < 0 ? undefined : loginuidAt(blob, at[ExecRec.loginuid]!, end[ExecRec.loginuid]!),
+    loginuidUnread: at[ExecRec.loginuid]! < 0,
     vpid: status.vpid ?? pid,
     tty: stat.tty,
     exeFlags: flags,
