@@ -28,7 +28,8 @@
  *       what the kernel holds while the reader is not reading; past it, ENOBUFS (kernelDrops).
  *       quietUs: how long a batch of quiet notices only may wait (at most 1 s; at least holdUs):
  *       forks, exits, and execs whose signature was marked quiet (exec_quiet.c). An exec's
- *       signature comes in its packed a and b words: 53 bits, bit 31 of b set when found quiet.
+ *       signature comes in its packed a and b words: 53 bits, bit 31 of b set when found quiet;
+ *       bit 30 of b: the process was reaped before it could be read (nothing left in /proc).
  *   setQuiet(handle, epoch)  quiet execs on (a new epoch forgets every signature) or off (0, the
  *       start: every notice is loud until a first epoch is set)
  *   markQuiet(handle, sig) -> boolean   execs of this signature are quiet until the next epoch
@@ -165,6 +166,9 @@ static void batch_free(mw_batch *b) {
  * thread reads what a zombie still shows). The reader drains every datagram waiting before it
  * reads (reader_main), so an exit that came in the same wake-up as its exec is seen here. Only the
  * leader's exit (tid == pid) ends the process: with threads on, a thread's exit does not. */
+/* An exec's b word: its process was reaped before it could be read (read_execs). */
+#define MW_EXEC_REAPED 0x40000000u
+
 static void read_execs(mw_conn *c, mw_batch *b, size_t from) {
   int flags = atomic_load_explicit(&c->read_flags, memory_order_relaxed);
   for (size_t i = from; i < b->count; i++) {
@@ -172,7 +176,11 @@ static void read_execs(mw_conn *c, mw_batch *b, size_t from) {
     int gone = 0;
     for (size_t j = i + 1; j < b->count && !gone; j++)
       gone = b->ev[j].what == PROC_EVENT_EXIT && b->ev[j].pid == b->ev[i].pid && b->ev[j].tid == b->ev[j].pid;
-    if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid, flags);
+    int reaped = 0;
+    if (!gone) b->reads[i] = mw_read_exec(b->ev[i].pid, flags, &reaped);
+    else reaped = mw_proc_reaped(b->ev[i].pid);
+    /* Nothing left for the JS thread to read either (a zombie it would still read). */
+    if (reaped) b->ev[i].b |= MW_EXEC_REAPED;
   }
 }
 
@@ -191,7 +199,7 @@ static size_t sign_execs(mw_conn *c, mw_batch *b, size_t from) {
       uint64_t sig = b->reads[i] ? mw_exec_signature(b->reads[i]) : 0;
       int quiet = mw_quiet_has(&c->quiet, sig);
       e->a = (uint32_t)sig;
-      e->b = (uint32_t)(sig >> 32) | (quiet ? 0x80000000u : 0);
+      e->b = (e->b & MW_EXEC_REAPED) | (uint32_t)(sig >> 32) | (quiet ? 0x80000000u : 0);
       if (!quiet) loud++;
     } else if (e->what != PROC_EVENT_FORK && e->what != PROC_EVENT_EXIT) {
       loud++;
@@ -1170,7 +1178,7 @@ static napi_value js_read_exec(napi_env env, napi_callback_info info) {
   if (argc >= 2) napi_typeof(env, argv[1], &t);
   if (t != napi_undefined && napi_get_value_bool(env, argv[1], &loginuid) != napi_ok)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?): loginuid must be a boolean");
-  mw_exec_read *r = mw_read_exec(pid, loginuid ? MW_READ_LOGINUID : 0);
+  mw_exec_read *r = mw_read_exec(pid, loginuid ? MW_READ_LOGINUID : 0, NULL);
   if (!r) {
     napi_get_null(env, &out);
     return out;

@@ -413,13 +413,24 @@ static int exe_fs(const char *exe_path, const exe_id *e, uint64_t *type, uint64_
   return 0;
 }
 
-mw_exec_read *mw_read_exec(int pid, int flags) {
+int mw_proc_reaped(int pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d", pid);
+  return faccessat(AT_FDCWD, path, F_OK, 0) != 0 && (errno == ENOENT || errno == ESRCH);
+}
+
+mw_exec_read *mw_read_exec(int pid, int flags, int *reaped) {
+  char path[64];
+  if (reaped) *reaped = 0;
+  snprintf(path, sizeof path, "/proc/%d", pid);
   int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd < 0) return NULL;
+  if (dirfd < 0) {
+    if (reaped) *reaped = errno == ENOENT || errno == ESRCH;
+    return NULL;
+  }
   int statfd = openat(dirfd, "stat", O_RDONLY | O_CLOEXEC);
   if (statfd < 0) {
+    if (reaped) *reaped = errno == ENOENT || errno == ESRCH;
     close(dirfd);
     return NULL;
   }

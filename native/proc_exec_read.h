@@ -44,9 +44,12 @@ enum {
   MW_READ_LOGINUID = 1, /* /proc/PID/loginuid: an empty MW_REC_LOGINUID when it cannot be read */
 };
 
-/* NULL: gone, unreadable, or never settled (see proc_exec_read.c). Blocking; not for the JS thread
+/* NULL: gone, unreadable, or never settled (see proc_exec_read.c); then *reaped (when not NULL)
+ * says whether /proc/PID was already gone (a zombie still has it). Blocking; not for the JS thread
  * except in tests. */
-mw_exec_read *mw_read_exec(int pid, int flags);
+mw_exec_read *mw_read_exec(int pid, int flags, int *reaped);
+/* 1 when /proc/PID is gone: the process exited and was reaped. */
+int mw_proc_reaped(int pid);
 void mw_exec_read_free(mw_exec_read *r);
 
 #endif

@@ -293,6 +293,11 @@ export interface ProcNotice {
    * before /proc can be read; these make its event whole anyway (see applyKernelExec).
    */
   exec?: KernelExec;
+  /**
+   * For exec, from the proc connector: the process was reaped before its /proc could be read
+   * (native/proc_connector.c MW_EXEC_REAPED): the table has nothing to read either.
+   */
+  reaped?: boolean;
 }
 
 /** An exec as the kernel saw it (src/sources/ebpf). */

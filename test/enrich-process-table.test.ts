@@ -435,6 +435,34 @@ test('applyNow: described notices apply at once, as onNotice would, and wait the
   }
 });
 
+test('applyNow: an exec the driver found reaped applies at once, as the read that finds nothing would', async () => {
+  const w = world();
+  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
+  const twin = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
+  try {
+    table.seed();
+    twin.seed();
+    // A fork of a known parent, then its exec, whose process was gone (reaped) before any read.
+    for (const t of [table, twin]) assert.equal(t.applyNow(fork(820, 700)), null);
+    const ev = table.applyNow({ ...exec(820), reaped: true });
+    assert.ok(ev, 'applied at once, with its event');
+    assert.equal(table.stats.vanished, 1);
+    // The same exec without the driver's word: through onNotice, whose read of /proc finds nothing.
+    const slow = await twin.onNotice(exec(820));
+    assert.ok(slow);
+    for (const f of ['proc.pid', 'proc.ppid', 'proc.pname', 'user.uid', 'user.name', 'container.id', 'proc.name']) assert.deepEqual(field(f, ev), field(f, slow), f);
+    // Not reaped (a zombie may still say something): left to onNotice's read.
+    assert.equal(table.applyNow(fork(821, 700)), null);
+    assert.equal(table.applyNow({ ...exec(821), reaped: false }), undefined);
+    await table.forksRead();
+    await twin.forksRead();
+  } finally {
+    table.close();
+    twin.close();
+    w.cleanup();
+  }
+});
+
 /** The eBPF exec record's facts of a plain host command, for the forked-image tests. */
 function hostFacts(vpid: number): KernelExecFacts {
   return {

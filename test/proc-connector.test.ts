@@ -180,6 +180,11 @@ test('a packed batch gives the same notices as the events as objects', async () 
   events.forEach((e, i) => assert.deepEqual(packedNotice(w, i, ts64), toNotice(e), `${e.kind}, 64-bit timestamps`));
   assert.equal(timestampsOf(new Uint32Array(w.buffer, 4, 8)), undefined);
   assert.equal(packedNotice(w, 3)?.kind === 'exit' && packedNotice(w, 3)?.exitCode, 128 + 9);
+  // Bit 30 of an exec's b word: the addon found the process reaped before it could read it.
+  assert.equal(packedNotice(w, 1)?.reaped, false);
+  w[1 * 8 + 5] = 0x40000000;
+  assert.equal(packedNotice(w, 1)?.reaped, true);
+  w[1 * 8 + 5] = 0;
 
   // Through the source: a packed batch and an object batch reach the consumer alike.
   const fake = fakeAddon();

@@ -489,6 +489,8 @@ export class ProcessTable {
           this.noticeSeq++;
           return null;
         case 'exec':
+          // Reaped before the driver could read it: nothing to read here either, no need to wait.
+          if (!n.exec && n.reaped) return this.reapedExec(n);
           return this.execNow(n);
         default:
           return undefined;
@@ -650,6 +652,28 @@ export class ProcessTable {
    * that children it forked before it went name it as their parent (`sh -c 'miner &'`).
    */
   private async vanishedExec(n: ProcNotice, prior: Entry | undefined): Promise<SyscallEvent> {
+    const info = this.vanishedInfo(n, prior);
+    const ctx = prior ? await this.contextOf(prior, 0) : { container: hostContainer() };
+    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
+    if (ctx.k8s) ev.k8s = ctx.k8s;
+    return ev;
+  }
+
+  /** applyNow() of an exec whose process was reaped before anything could read it: vanishedExec() at once. */
+  private reapedExec(n: ProcNotice): SyscallEvent {
+    this.noticeSeq++;
+    this.counters.execs++;
+    this.counters.vanished++;
+    const prior = this.entries.get(n.pid);
+    const info = this.vanishedInfo(n, prior);
+    const ctx: { container: ContainerInfo; k8s?: K8sInfo } = prior ? this.contextNow(prior) : HOST_CONTEXT;
+    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
+    if (ctx.k8s) ev.k8s = ctx.k8s;
+    return ev;
+  }
+
+  /** The ProcessInfo of a vanished exec (vanishedExec), entered in the table when the kernel described it. */
+  private vanishedInfo(n: ProcNotice, prior: Entry | undefined): ProcessInfo {
     const info: ProcessInfo = { pid: n.pid, tid: n.tid, name: '' };
     if (prior) {
       const p = prior.info;
@@ -670,10 +694,7 @@ export class ProcessTable {
       info.start_ts = k.startTs;
       this.put(n.pid, new Entry(info, { ...prior, exactStart: true }));
     }
-    const ctx = prior ? await this.contextOf(prior, 0) : { container: hostContainer() };
-    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
-    if (ctx.k8s) ev.k8s = ctx.k8s;
-    return ev;
+    return info;
   }
 
   private async onFork(n: ProcNotice, seq = 0): Promise<void> {

@@ -121,7 +121,7 @@ export function exitCodeFromStatus(status: number): number {
 export function toNotice(e: NativeProcEvent): ProcNotice | undefined {
   switch (e.kind) {
     case 'exec':
-      return { kind: 'exec', pid: e.pid, tid: e.tid, ts: e.ts };
+      return { kind: 'exec', pid: e.pid, tid: e.tid, ts: e.ts, reaped: false };
     case 'fork':
       return { kind: 'fork', pid: e.pid, tid: e.tid, ppid: e.ppid, ts: e.ts };
     case 'exit':
@@ -161,7 +161,7 @@ export function packedNotice(w: Uint32Array, i: number, ts64?: BigUint64Array): 
   const ts = ts64 !== undefined ? ts64[(o + PackedWord.tsLow) >> 1]! : (BigInt(w[o + PackedWord.tsHigh]!) << 32n) | BigInt(w[o + PackedWord.tsLow]!);
   switch (what) {
     case ProcEventWhat.exec:
-      return { kind: 'exec', pid, tid, ts };
+      return { kind: 'exec', pid, tid, ts, reaped: (w[o + PackedWord.b]! & EXEC_REAPED) !== 0 };
     case ProcEventWhat.fork:
       return { kind: 'fork', pid, tid, ppid: w[o + PackedWord.ppid]! | 0, ts };
     case ProcEventWhat.exit:
@@ -170,6 +170,9 @@ export function packedNotice(w: Uint32Array, i: number, ts64?: BigUint64Array): 
       return { kind: 'uid', pid, tid, ruid: w[o + PackedWord.a]!, euid: w[o + PackedWord.b]!, ts };
   }
 }
+
+/** Bit 30 of a packed exec's b word: reaped before it could be read (native/proc_connector.c MW_EXEC_REAPED). */
+const EXEC_REAPED = 0x40000000;
 
 /** Notices handed to the consumer in one event-loop turn (see ProcConnectorSource.onBatch). */
 const NOTICES_PER_TURN = 256;
