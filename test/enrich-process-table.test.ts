@@ -370,13 +370,27 @@ test('an exec the kernel described whole (eBPF facts) reads nothing from /proc',
   }
 });
 
-test('applyNow: described notices apply at once, as onNotice would, and wait their turn behind a pending one', async () => {
+/**
+ * Two seeded tables over one fake /proc: `table` takes notices through applyNow, `twin` the same
+ * notices through onNotice, and what each makes of them is compared.
+ */
+async function withTwinTables(fn: (w: ReturnType<typeof world>, table: ProcessTable, twin: ProcessTable) => Promise<void>): Promise<void> {
   const w = world();
   const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
   const twin = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
   try {
     table.seed();
     twin.seed();
+    await fn(w, table, twin);
+  } finally {
+    table.close();
+    twin.close();
+    w.cleanup();
+  }
+}
+
+test('applyNow: described notices apply at once, as onNotice would, and wait their turn behind a pending one', async () => {
+  await withTwinTables(async (w, table, twin) => {
     const startTs = BigInt(FAKE_BTIME) * 1_000_000_000n + 4_000_000_000n;
     const facts: KernelExecFacts = {
       ruid: 1000, euid: 1000, rgid: 1000, egid: 1000, loginuid: 1000, vpid: 9, tty: 0x8801,
@@ -428,20 +442,11 @@ test('applyNow: described notices apply at once, as onNotice would, and wait the
     assert.equal(table.applyNow(fork(813, 4243)), undefined);
     assert.equal(table.get(813), undefined);
     await table.forksRead();
-  } finally {
-    table.close();
-    twin.close();
-    w.cleanup();
-  }
+  });
 });
 
 test('applyNow: an exec the driver found reaped applies at once, as the read that finds nothing would', async () => {
-  const w = world();
-  const table = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
-  const twin = fakeTable(w, { kernelExecs: true, exitGraceMs: 60_000 });
-  try {
-    table.seed();
-    twin.seed();
+  await withTwinTables(async (_w, table, twin) => {
     // A fork of a known parent, then its exec, whose process was gone (reaped) before any read.
     for (const t of [table, twin]) assert.equal(t.applyNow(fork(820, 700)), null);
     const ev = table.applyNow({ ...exec(820), reaped: true });
@@ -456,11 +461,7 @@ test('applyNow: an exec the driver found reaped applies at once, as the read tha
     assert.equal(table.applyNow({ ...exec(821), reaped: false }), undefined);
     await table.forksRead();
     await twin.forksRead();
-  } finally {
-    table.close();
-    twin.close();
-    w.cleanup();
-  }
+  });
 });
 
 /** The eBPF exec record's facts of a plain host command, for the forked-image tests. */
