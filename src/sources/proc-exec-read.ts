@@ -121,8 +121,10 @@ export interface ExecReadContext {
   exeStats: BytesCache<ExeStat>;
   /** The three capability sets (status words CapInh, CapPrm, CapEff). */
   caps: BytesCache<readonly [bigint, bigint, bigint]>;
-  /** recordSpans' array, reused. */
+  /** recordSpans' arrays, and the parsed status and stat line, reused from exec to exec. */
   spans: RecordSpans;
+  status: StatusFields;
+  stat: StatHead;
   /**
    * The reads take loginuid (the addon's readLoginuid): a read without it then is one made before
    * (a batch in flight when it was turned on), and is left to the table's own read. While off, an
@@ -157,6 +159,8 @@ export function newExecReadContext(): ExecReadContext {
     })),
     caps: new BytesCache((b, at) => [u64At(b, at), u64At(b, at + 8), u64At(b, at + 16)] as const),
     spans: newSpans(),
+    status: { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n },
+    stat: { pid: 0, commFrom: 0, commTo: 0, ppid: 0, tty: 0, starttime: 0 },
     wantLoginuid: true,
   };
   return ctx;
@@ -198,24 +202,32 @@ export interface StatusFields {
 
 const capsUncached = (b: Buffer, at: number): readonly [bigint, bigint, bigint] => [u64At(b, at), u64At(b, at + 8), u64At(b, at + 16)];
 
-/** The parsed status fields in b[from, to), or undefined when one the exec needs is missing. */
-export function statusFields(b: Buffer | undefined, from = 0, to = b?.length ?? 0, caps?: BytesCache<readonly [bigint, bigint, bigint]>): StatusFields | undefined {
+/**
+ * The parsed status fields in b[from, to), or undefined when one the exec needs is missing. `out`,
+ * when given, is filled and returned instead of a new object (execFromRead's, reused per exec).
+ */
+export function statusFields(
+  b: Buffer | undefined,
+  from = 0,
+  to = b?.length ?? 0,
+  caps?: BytesCache<readonly [bigint, bigint, bigint]>,
+  out: StatusFields = { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n },
+): StatusFields | undefined {
   if (!b || to - from < 80) return undefined;
   const found = b.readUInt32LE(from + SF.found * 8);
   if ((found & SF_NEEDED) !== SF_NEEDED) return undefined;
   const capAt = from + SF.capInh * 8;
   const c = caps ? caps.get(b, capAt, capAt + 24) : capsUncached(b, capAt);
-  return {
-    ppid: found & (1 << SF.ppid) ? numAt(b, from + SF.ppid * 8) : undefined,
-    ruid: numAt(b, from + SF.ruid * 8),
-    euid: numAt(b, from + SF.euid * 8),
-    rgid: numAt(b, from + SF.rgid * 8),
-    egid: numAt(b, from + SF.egid * 8),
-    vpid: found & (1 << SF.vpid) ? numAt(b, from + SF.vpid * 8) : undefined,
-    capInh: c[0],
-    capPrm: c[1],
-    capEff: c[2],
-  };
+  out.ppid = found & (1 << SF.ppid) ? numAt(b, from + SF.ppid * 8) : undefined;
+  out.ruid = numAt(b, from + SF.ruid * 8);
+  out.euid = numAt(b, from + SF.euid * 8);
+  out.rgid = numAt(b, from + SF.rgid * 8);
+  out.egid = numAt(b, from + SF.egid * 8);
+  out.vpid = found & (1 << SF.vpid) ? numAt(b, from + SF.vpid * 8) : undefined;
+  out.capInh = c[0];
+  out.capPrm = c[1];
+  out.capEff = c[2];
+  return out;
 }
 
 /** What an exec takes of its stat line, parsed from its bytes (statHead). */
@@ -237,9 +249,10 @@ const STAT_STARTTIME = 22;
 /**
  * pid, comm, ppid, tty_nr and starttime of the stat line in b[from, to), read from the bytes:
  * no string of the line and no array of its fields (parseStat's), once per exec (issue 16).
- * Undefined when the line is not one (no comm, a field that is not a number).
+ * Undefined when the line is not one (no comm, a field that is not a number). `out`, when given, is
+ * filled and returned instead of a new object.
  */
-export function statHead(b: Buffer, from: number, to: number): StatHead | undefined {
+export function statHead(b: Buffer, from: number, to: number, out: StatHead = { pid: 0, commFrom: 0, commTo: 0, ppid: 0, tty: 0, starttime: 0 }): StatHead | undefined {
   let open = from;
   while (open < to && b[open] !== 0x28) open++; // '('
   if (open >= to) return undefined;
@@ -278,7 +291,13 @@ export function statHead(b: Buffer, from: number, to: number): StatHead | undefi
     field++;
   }
   if (starttime < 0 || !Number.isSafeInteger(starttime)) return undefined;
-  return { pid, commFrom: open + 1, commTo: close, ppid, tty, starttime };
+  out.pid = pid;
+  out.commFrom = open + 1;
+  out.commTo = close;
+  out.ppid = ppid;
+  out.tty = tty;
+  out.starttime = starttime;
+  return out;
 }
 
 /** loginuid's bytes as a number; undefined when unset ((uid_t)-1) or not a number. */
@@ -308,9 +327,10 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
   if (at[ExecRec.stat]! < 0 || at[ExecRec.cmdline]! < 0 || at[ExecRec.exeLink]! < 0 || at[ExecRec.cgroup]! < 0) return undefined;
   if (ctx.wantLoginuid && at[ExecRec.loginuid]! < 0) return undefined;
   if (at[ExecRec.exeStat]! < 0 || end[ExecRec.exeStat]! - at[ExecRec.exeStat]! < 64 || at[ExecRec.exeFs]! < 0 || end[ExecRec.exeFs]! - at[ExecRec.exeFs]! < 16) return undefined;
-  const status = at[ExecRec.statusFields]! < 0 ? undefined : statusFields(blob, at[ExecRec.statusFields]!, end[ExecRec.statusFields]!, ctx.caps);
+  // Into the context's objects, reused: only their values are taken from here on.
+  const status = at[ExecRec.statusFields]! < 0 ? undefined : statusFields(blob, at[ExecRec.statusFields]!, end[ExecRec.statusFields]!, ctx.caps, ctx.status);
   if (!status) return undefined;
-  const stat = statHead(blob, at[ExecRec.stat]!, end[ExecRec.stat]!);
+  const stat = statHead(blob, at[ExecRec.stat]!, end[ExecRec.stat]!, ctx.stat);
   if (!stat || stat.pid !== pid) return undefined;
   const btime = bootTimeNs();
   if (btime === undefined) return undefined;
