@@ -21,7 +21,7 @@ test('defaults fill in whatever a file leaves out', () => {
   assert.equal(config.sources.ebpf.quiet_ms, 20);
   assert.equal(parseConfig('sources:\n  ebpf:\n    quiet_ms: 0\n', 'c.yaml').config.sources.ebpf.quiet_ms, 0, 'off');
   assert.throws(() => parseConfig('sources:\n  ebpf:\n    quiet_ms: 5000\n', 'c.yaml'), /quiet_ms/);
-  assert.equal(config.sources.proc.quiet_ms, 20, 'the proc connector has quiet execs too');
+  assert.equal(config.sources.proc.quiet_ms, 50, 'the proc connector has quiet execs too');
   assert.equal(config.sources.connections.idle_interval_ms, 1000, 'the socket poller slows to 1 s at idle');
   assert.equal(parseConfig('sources:\n  proc:\n    quiet_ms: 0\n', 'c.yaml').config.sources.proc.quiet_ms, 0);
   assert.throws(() => parseConfig('sources:\n  proc:\n    quiet_ms: 5000\n', 'c.yaml'), /sources\.proc\.quiet_ms/);

@@ -96,11 +96,13 @@ export const sourcesSection = z.strictObject({
        * environment, ids, cgroup and parent pid) are handed to the agent by a timer of this length,
        * not within 2 ms. A storm of one command then wakes the agent a few dozen times a second
        * instead of hundreds (issue 16). The /proc read of each exec is made as it arrives all the
-       * same. 0: every notice goes within 2 ms.
+       * same. 0: every notice goes within 2 ms. 50, not the eBPF driver's 20: each wake-up of the
+       * agent here also walks a batch through the process table, and 50 cut the agent's CPU per
+       * exec by about 9% against 20 (the median of 6 paired storms' differences, 5 of them lower).
        */
-      quiet_ms: z.number().min(0).max(1000).default(20),
+      quiet_ms: z.number().min(0).max(1000).default(50),
     })
-    .default({ queue_size: 256, socket_buffer_kb: 8192, quiet_ms: 20 }),
+    .default({ queue_size: 256, socket_buffer_kb: 8192, quiet_ms: 50 }),
   /**
    * After notices or events are lost, read /proc for live processes the agent has not seen and
    * emit the exec events they missed (mw.exec.recovered); check_ms: how often the drop counters are looked at.
