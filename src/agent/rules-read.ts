@@ -6,8 +6,19 @@
  */
 import type { Engine } from '../engine/index.js';
 
+/** A field's name as a whole word: `user.loginuid`, not `user.loginuidx` or `x.user.loginuid`. */
+function fieldPattern(field: string): RegExp {
+  return new RegExp(`(^|[^\\w.])${field.replace(/\./g, '\\.')}(?![\\w.])`);
+}
+
+/** Whether a value (a config section: alert group keys, say) names any of these fields, by its JSON. */
+export function configNamesField(value: unknown, fields: readonly string[]): boolean {
+  const text = JSON.stringify(value ?? {});
+  return fields.some((f) => fieldPattern(f).test(text));
+}
+
 function mentions(engine: Engine, field: string): boolean {
-  const re = new RegExp(`(^|[^\\w.])${field.replace(/\./g, '\\.')}(?![\\w.])`);
+  const re = fieldPattern(field);
   // The config's append_output adds fields to every output it matches.
   if (re.test(JSON.stringify(engine.options.appendOutput ?? []))) return true;
   for (const c of engine.ruleset.compiled) {

@@ -7,7 +7,7 @@ import { quietGc } from '../platform/quiet-gc.js';
 import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import { RulesManager } from '../agent/rules-manager.js';
-import { rulesReadField } from '../agent/rules-read.js';
+import { configNamesField, rulesReadField } from '../agent/rules-read.js';
 import type { Config } from '../config/sections.js';
 import { type Engine, type EngineOptions, type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
@@ -181,7 +181,7 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
   // only the rules (and append_output) do.
   const loginuidRead = rulesReadField(() => rules.engine, 'user.loginuid');
   const loginnameRead = rulesReadField(() => rules.engine, 'user.loginname');
-  const grouped = /(^|[^\w.])user\.login(uid|name)(?![\w.])/.test(JSON.stringify(config.alerts ?? {}));
+  const grouped = configNamesField(config.alerts, ['user.loginuid', 'user.loginname']);
   const wantLoginuid = o.record || grouped ? () => true : () => loginuidRead() || loginnameRead();
   return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host, wantLoginuid };
 }

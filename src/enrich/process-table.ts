@@ -651,9 +651,10 @@ export class ProcessTable {
    * (eBPF), its view of the new image joins them and replaces the forked image in the table, so
    * that children it forked before it went name it as their parent (`sh -c 'miner &'`).
    */
-  private async vanishedExec(n: ProcNotice, prior: Entry | undefined): Promise<SyscallEvent> {
+  private vanishedExec(n: ProcNotice, prior: Entry | undefined): SyscallEvent {
     const info = this.vanishedInfo(n, prior);
-    const ctx = prior ? await this.contextOf(prior, 0) : { container: hostContainer() };
+    // As known now: a vanished exec never waited for the runtime.
+    const ctx: { container: ContainerInfo; k8s?: K8sInfo } = prior ? this.contextNow(prior) : HOST_CONTEXT;
     const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
     if (ctx.k8s) ev.k8s = ctx.k8s;
     return ev;
@@ -664,12 +665,7 @@ export class ProcessTable {
     this.noticeSeq++;
     this.counters.execs++;
     this.counters.vanished++;
-    const prior = this.entries.get(n.pid);
-    const info = this.vanishedInfo(n, prior);
-    const ctx: { container: ContainerInfo; k8s?: K8sInfo } = prior ? this.contextNow(prior) : HOST_CONTEXT;
-    const ev: SyscallEvent = { source: 'syscall', type: 'execve', ts: n.ts, res: 0, proc: info, container: ctx.container };
-    if (ctx.k8s) ev.k8s = ctx.k8s;
-    return ev;
+    return this.vanishedExec(n, this.entries.get(n.pid));
   }
 
   /** The ProcessInfo of a vanished exec (vanishedExec), entered in the table when the kernel described it. */

@@ -128,7 +128,7 @@ export interface ExecReadContext {
   /**
    * The reads take loginuid (the addon's readLoginuid): a read without it then is one made before
    * (a batch in flight when it was turned on), and is left to the table's own read. While off, an
-   * exec's loginuid is not read (KernelExecFacts.loginuidRead false): the table keeps the forked
+   * exec's loginuid is not read (KernelExecFacts.loginuidUnread): the table keeps the forked
    * entry's, as an exec does.
    */
   wantLoginuid: boolean;
@@ -139,6 +139,8 @@ const utf8 = (b: Buffer, from: number, to: number): string => b.toString('utf8',
 const u64At = (b: Buffer, at: number): bigint => b.readBigUInt64LE(at);
 /** A u64 word that holds an id or a mode, as a number (exact below 2^53). */
 const numAt = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32;
+/** The three capability sets from `at`: CapInh, CapPrm, CapEff. */
+const capsAt = (b: Buffer, at: number): readonly [bigint, bigint, bigint] => [u64At(b, at), u64At(b, at + 8), u64At(b, at + 16)];
 
 export function newExecReadContext(): ExecReadContext {
   const ctx: ExecReadContext = {
@@ -157,7 +159,7 @@ export function newExecReadContext(): ExecReadContext {
       dev: u64At(b, at), ino: u64At(b, at + 8), mode: numAt(b, at + 16), uid: numAt(b, at + 24), gid: numAt(b, at + 32),
       size: u64At(b, at + 40), mtimeNs: u64At(b, at + 48), ctimeNs: u64At(b, at + 56),
     })),
-    caps: new BytesCache((b, at) => [u64At(b, at), u64At(b, at + 8), u64At(b, at + 16)] as const),
+    caps: new BytesCache(capsAt),
     spans: newSpans(),
     status: { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n },
     stat: { pid: 0, commFrom: 0, commTo: 0, ppid: 0, tty: 0, starttime: 0 },
@@ -200,7 +202,7 @@ export interface StatusFields {
   capEff: bigint;
 }
 
-const capsUncached = (b: Buffer, at: number): readonly [bigint, bigint, bigint] => [u64At(b, at), u64At(b, at + 8), u64At(b, at + 16)];
+
 
 /**
  * The parsed status fields in b[from, to), or undefined when one the exec needs is missing. `out`,
@@ -217,7 +219,7 @@ export function statusFields(
   const found = b.readUInt32LE(from + SF.found * 8);
   if ((found & SF_NEEDED) !== SF_NEEDED) return undefined;
   const capAt = from + SF.capInh * 8;
-  const c = caps ? caps.get(b, capAt, capAt + 24) : capsUncached(b, capAt);
+  const c = caps ? caps.get(b, capAt, capAt + 24) : capsAt(b, capAt);
   out.ppid = found & (1 << SF.ppid) ? numAt(b, from + SF.ppid * 8) : undefined;
   out.ruid = numAt(b, from + SF.ruid * 8);
   out.euid = numAt(b, from + SF.euid * 8);
