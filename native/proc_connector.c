@@ -33,9 +33,11 @@
  *   setQuiet(handle, epoch)  quiet execs on (a new epoch forgets every signature) or off (0, the
  *       start: every notice is loud until a first epoch is set)
  *   markQuiet(handle, sig) -> boolean   execs of this signature are quiet until the next epoch
- *   readExec(pid, loginuid?) -> Buffer | null   that read, on the calling thread (tests, tools)
+ *   readExec(pid, loginuid?, status?) -> Buffer | null   that read, on the calling thread (tests, tools)
  *   setReadLoginuid(handle, on)  whether reads take /proc/PID/loginuid from now on (open's
  *       readLoginuid, default true)
+ *   setReadStatus(handle, on)  whether reads take /proc/PID/status (vpid, capabilities) from now
+ *       on, or only the ids from a stat of /proc/PID (open's readStatus, default true)
  *   stats(handle) -> { events, drops, kernelDrops, open, lazySocket, batches }
  *       drops:       events dropped because JS did not keep up (bounded queue, never blocks)
  *       kernelDrops: ENOBUFS from recv: the socket buffer overflowed, one or more events lost
@@ -974,7 +976,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
     return throw_code(env, "ERR_INVALID_ARG_TYPE", "open(callback, options?): callback must be a function");
-  int threads = 0, packed = 0, reads = 0, loginuid = 1;
+  int threads = 0, packed = 0, reads = 0, loginuid = 1, status = 1;
   uint32_t hold_us = 0, quiet_us = 0;
   uint32_t queue = DEFAULT_QUEUE;
   uint32_t rcvbuf_kb = RCVBUF_BYTES / 1024;
@@ -983,6 +985,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     packed = get_bool(env, argv[1], "packed", 0);
     reads = get_bool(env, argv[1], "readExecs", 0);
     loginuid = get_bool(env, argv[1], "readLoginuid", 1);
+    status = get_bool(env, argv[1], "readStatus", 1);
     hold_us = get_uint(env, argv[1], "holdUs", 0);
     quiet_us = get_uint(env, argv[1], "quietUs", 0);
     queue = get_uint(env, argv[1], "queueSize", DEFAULT_QUEUE);
@@ -1011,7 +1014,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   c->packed = packed;
   /* Reads are handed over with packed batches only. */
   c->read_execs = packed && reads;
-  atomic_init(&c->read_flags, loginuid ? MW_READ_LOGINUID : 0);
+  atomic_init(&c->read_flags, (loginuid ? MW_READ_LOGINUID : 0) | (status ? MW_READ_STATUS : 0));
   c->hold_ns = (int64_t)(hold_us > 100000 ? 100000 : hold_us) * 1000;
   c->quiet_ns = (int64_t)(quiet_us > 1000000 ? 1000000 : quiet_us) * 1000;
   if (c->quiet_ns < c->hold_ns) c->quiet_ns = c->hold_ns;
@@ -1156,29 +1159,48 @@ static napi_value js_mark_quiet(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* setReadLoginuid(handle, on): whether the reads of execs from now on take loginuid. */
-static napi_value js_set_read_loginuid(napi_env env, napi_callback_info info) {
+/* One bit of the reads' flags on or off, for the reads the reader thread makes from now on. */
+static napi_value set_read_flag(napi_env env, napi_callback_info info, int bit, const char *usage) {
   uint64_t on;
-  mw_conn *c = conn_and_number(env, info, "setReadLoginuid(handle, on): on must be 0 or 1", 1, &on);
-  if (c) atomic_store(&c->read_flags, on ? MW_READ_LOGINUID : 0);
+  mw_conn *c = conn_and_number(env, info, usage, 1, &on);
+  if (!c) return NULL;
+  if (on) atomic_fetch_or(&c->read_flags, bit);
+  else atomic_fetch_and(&c->read_flags, ~bit);
   return NULL;
 }
 
-/* readExec(pid, loginuid = true) -> Buffer | null: the read the reader thread makes of an exec
- * (readExecs), here on the calling thread; for tests and tools. */
+/* setReadLoginuid(handle, on): whether the reads of execs from now on take loginuid. */
+static napi_value js_set_read_loginuid(napi_env env, napi_callback_info info) {
+  return set_read_flag(env, info, MW_READ_LOGINUID, "setReadLoginuid(handle, on): on must be 0 or 1");
+}
+
+/* setReadStatus(handle, on): whether the reads of execs from now on take /proc/PID/status. */
+static napi_value js_set_read_status(napi_env env, napi_callback_info info) {
+  return set_read_flag(env, info, MW_READ_STATUS, "setReadStatus(handle, on): on must be 0 or 1");
+}
+
+/* An optional boolean argument (undefined: `dflt`); -1 when it is something else. */
+static int opt_bool(napi_env env, size_t argc, napi_value *argv, size_t i, int dflt) {
+  napi_valuetype t = napi_undefined;
+  if (argc > i) napi_typeof(env, argv[i], &t);
+  if (t == napi_undefined) return dflt;
+  bool v;
+  return napi_get_value_bool(env, argv[i], &v) == napi_ok ? v : -1;
+}
+
+/* readExec(pid, loginuid = true, status = true) -> Buffer | null: the read the reader thread
+ * makes of an exec (readExecs), here on the calling thread; for tests and tools. */
 static napi_value js_read_exec(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
+  size_t argc = 3;
+  napi_value argv[3], out;
   int32_t pid = 0;
-  bool loginuid = true;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0)
-    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?): pid must be a positive integer");
-  napi_valuetype t = napi_undefined;
-  if (argc >= 2) napi_typeof(env, argv[1], &t);
-  if (t != napi_undefined && napi_get_value_bool(env, argv[1], &loginuid) != napi_ok)
-    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?): loginuid must be a boolean");
-  mw_exec_read *r = mw_read_exec(pid, loginuid ? MW_READ_LOGINUID : 0, NULL);
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?, status?): pid must be a positive integer");
+  int loginuid = opt_bool(env, argc, argv, 1, 1), status = opt_bool(env, argc, argv, 2, 1);
+  if (loginuid < 0 || status < 0)
+    return throw_code(env, "ERR_INVALID_ARG_TYPE", "readExec(pid, loginuid?, status?): loginuid and status must be booleans");
+  mw_exec_read *r = mw_read_exec(pid, (loginuid ? MW_READ_LOGINUID : 0) | (status ? MW_READ_STATUS : 0), NULL);
   if (!r) {
     napi_get_null(env, &out);
     return out;
@@ -1202,6 +1224,7 @@ static napi_value js_read_exec(napi_env env, napi_callback_info info) { return j
 static napi_value js_set_quiet(napi_env env, napi_callback_info info) { return js_open(env, info); }
 static napi_value js_mark_quiet(napi_env env, napi_callback_info info) { return js_open(env, info); }
 static napi_value js_set_read_loginuid(napi_env env, napi_callback_info info) { return js_open(env, info); }
+static napi_value js_set_read_status(napi_env env, napi_callback_info info) { return js_open(env, info); }
 
 #endif
 
@@ -1218,6 +1241,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setQuiet", NULL, js_set_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"markQuiet", NULL, js_mark_quiet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setReadLoginuid", NULL, js_set_read_loginuid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setReadStatus", NULL, js_set_read_status, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   mw_pidfd_register(env, exports);

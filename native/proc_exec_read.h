@@ -7,7 +7,8 @@
 enum {
   MW_REC_STAT = 1,     /* /proc/PID/stat, the opening mark's */
   MW_REC_STATUS_FIELDS = 2, /* from /proc/PID/status, 10 u64: ppid, ruid, euid, rgid, egid, vpid (last of
-                             * NStgid), CapInh, CapPrm, CapEff, and a mask of those found (bit i: field i) */
+                             * NStgid), CapInh, CapPrm, CapEff, and a mask of those found (bit i: field i);
+                             * without MW_READ_STATUS only euid and egid, from a stat of /proc/PID */
   MW_REC_CMDLINE = 3,  /* /proc/PID/cmdline (at most 1 MiB) */
   MW_REC_ENVIRON = 4,  /* /proc/PID/environ (at most 1 MiB) */
   MW_REC_LOGINUID = 5, /* /proc/PID/loginuid (MW_READ_LOGINUID only; empty when unreadable) */
@@ -42,6 +43,8 @@ size_t mw_stat_len(const mw_stat_line *l, int i);
 /* What mw_read_exec reads besides what every exec needs (bits). */
 enum {
   MW_READ_LOGINUID = 1, /* /proc/PID/loginuid: an empty MW_REC_LOGINUID when it cannot be read */
+  MW_READ_STATUS = 2,   /* /proc/PID/status (vpid, capabilities); without it the ids come from a stat of
+                         * /proc/PID, which the kernel always gives the effective uid and gid */
 };
 
 /* NULL: gone, unreadable, or never settled (see proc_exec_read.c); then *reaped (when not NULL)

@@ -337,9 +337,10 @@ export const EXE_KNOWN = 32;
  * all the process table needs, so that an exec costs no read of /proc (issue 16).
  */
 export interface KernelExecFacts {
-  ruid: number;
+  /** undefined: not read (statusUnread). */
+  ruid: number | undefined;
   euid: number;
-  rgid: number;
+  rgid: number | undefined;
   egid: number;
   /** undefined: unset (the kernel's (u32)-1). */
   loginuid: number | undefined;
@@ -349,6 +350,13 @@ export interface KernelExecFacts {
    */
   loginuidUnread?: boolean;
   vpid: number;
+  /**
+   * True: /proc/PID/status was not read (the proc connector, while nothing reads the vpid or the
+   * capabilities: status-fields.ts): vpid is the pid and the three capability sets are 0n
+   * placeholders, not facts. The table then takes the vpid from the forked entry's namespace and
+   * leaves the capabilities unknown.
+   */
+  statusUnread?: boolean;
   /** As /proc/PID/stat's tty_nr encodes it; 0: none. */
   tty: number;
   /** MW_EXE_* flags; EXE_KNOWN unset: nothing below about the file was read. */

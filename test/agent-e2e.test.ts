@@ -763,21 +763,36 @@ describe('agent end to end: quiet execs', { skip: NO_CC ?? (isRoot() ? undefined
   });
 });
 
+/**
+ * An agent on the proc connector whose marker rule reads nothing extra, fired once; then a reload
+ * that adds `field` to the rule's output, and the log line (starting `logged`) that says the
+ * reads behind it turned on, which is logged only when they were off.
+ */
+async function procReadsTurnedOn(name: string, field: string, logged: string): Promise<{ agent: AgentRun; marker: Marker }> {
+  const dir = mkdtempSync(join(WORK, `${name}-`));
+  chmodSync(dir, 0o755);
+  const rulesFile = join(dir, 'rules.yaml');
+  writeFileSync(rulesFile, markerRules());
+  const marker = new Marker(dir, MINER);
+  const agent = new AgentRun(writeConfig(join(dir, 'config.yaml'), agentConfig({ rules_files: [rulesFile], sources: { driver: 'proc' } })));
+  try {
+    assert.equal((await agent.started()).driver, 'proc');
+    await marker.fire(agent, `rules that do not read ${name}`, DEADLINE);
+    const fromLog = agent.logs.length;
+    writeFileSync(rulesFile, markerRules().replace('pid=%proc.pid)', `pid=%proc.pid ${field})`));
+    const on = await agent.waitLog((l) => l.msg.startsWith(logged), DEADLINE, `${name} reads turned on`, fromLog);
+    assert.equal(typeof on.processes, 'number', 'how many running processes were read again');
+  } catch (e) {
+    agent.kill();
+    throw e;
+  }
+  return { agent, marker };
+}
+
 describe('agent end to end: loginuid under the proc connector', { skip: NO_CC ?? (isRoot() ? undefined : 'needs root: the proc connector, and a process setting its loginuid') }, () => {
   test('read with each exec only once the rules read it: a reload that names user.loginuid turns it on, and the alert says it', async (t) => {
-    const dir = mkdtempSync(join(WORK, 'loginuid-'));
-    chmodSync(dir, 0o755);
-    const rulesFile = join(dir, 'rules.yaml');
-    writeFileSync(rulesFile, markerRules());
-    const marker = new Marker(dir, MINER);
-    const agent = new AgentRun(writeConfig(join(dir, 'config.yaml'), agentConfig({ rules_files: [rulesFile], sources: { driver: 'proc' } })));
+    const { agent, marker } = await procReadsTurnedOn('loginuid', 'loginuid=%user.loginuid', 'the rules read loginuid');
     try {
-      assert.equal((await agent.started()).driver, 'proc');
-      await marker.fire(agent, 'rules that do not read loginuid', DEADLINE);
-      const fromLog = agent.logs.length;
-      writeFileSync(rulesFile, markerRules().replace('pid=%proc.pid)', 'pid=%proc.pid loginuid=%user.loginuid)'));
-      const on = await agent.waitLog((l) => l.msg.startsWith('the rules read loginuid'), DEADLINE, 'loginuid reads turned on', fromLog);
-      assert.equal(typeof on.processes, 'number', 'how many running processes were read again');
       const token = `--mark=loginuid-${Date.now()}`;
       const from = agent.alerts.length;
       const child = spawn('sh', ['-c', 'echo 4245 > /proc/self/loginuid || exit 3; exec "$0" "$@"', marker.path, '--hold-ms', '400', token], { stdio: 'ignore' });
@@ -788,6 +803,19 @@ describe('agent end to end: loginuid under the proc connector', { skip: NO_CC ??
       ]);
       if (!alert) return t.skip('this host does not let a process set its loginuid (loginuid_immutable)');
       assert.equal(alert.output_fields['user.loginuid'], 4245);
+    } finally {
+      agent.kill();
+    }
+  });
+});
+
+describe('agent end to end: /proc/PID/status under the proc connector', { skip: NO_CC ?? (isRoot() ? undefined : 'needs root: the proc connector') }, () => {
+  test('read with each exec only once the rules read a capability or the vpid: a reload that names thread.cap_effective turns it on, and the alert says it', async () => {
+    const { agent, marker } = await procReadsTurnedOn('status', 'caps=%thread.cap_effective', 'the rules read a vpid or capabilities');
+    try {
+      const alert = await marker.fire(agent, 'rules that read the effective capabilities', DEADLINE);
+      // The marker runs as root: its effective set names CAP_SYS_ADMIN among the rest.
+      assert.match(String(alert.output_fields['thread.cap_effective']), /\bCAP_SYS_ADMIN\b/);
     } finally {
       agent.kill();
     }

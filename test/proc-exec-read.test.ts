@@ -9,12 +9,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { EXE_DELETED, EXE_KNOWN, EXE_MEMFD, EXE_OVERLAY, EXE_RDONLY, type ProcessInfo } from '../src/events.js';
 import { ProcessTable } from '../src/enrich/process-table.js';
 import { loadNativeAddon } from '../src/platform/native-addon.js';
 import { ExecRec, cgroupPaths, execFromRead, newExecReadContext, newSpans, recordSpans, statHead, statusFields } from '../src/sources/proc-exec-read.js';
-import { ProcConnectorSource } from '../src/sources/proc-connector.js';
+import { ProcConnectorSource, type ProcConnectorOptions } from '../src/sources/proc-connector.js';
 import type { ProcNotice } from '../src/sources/types.js';
 import { waitFor } from './helpers/wait.js';
 import { compileC } from './helpers/agent-run.js';
@@ -186,6 +186,27 @@ function whyNotLive(): string | undefined {
   return undefined;
 }
 
+/**
+ * A started proc connector source with these options, and every notice it hands on; undefined,
+ * the test skipped with the reason, where it cannot run (or `more` says why not).
+ */
+async function liveSource(t: TestContext, opts: ProcConnectorOptions, more?: string): Promise<{ src: ProcConnectorSource; got: ProcNotice[] } | undefined> {
+  const why = whyNotLive() ?? more;
+  if (why) {
+    t.skip(why);
+    return undefined;
+  }
+  const src = new ProcConnectorSource(opts);
+  const got: ProcNotice[] = [];
+  try {
+    await src.start((n) => got.push(n));
+  } catch (e) {
+    t.skip(`the proc connector cannot run here: ${(e as Error).message}`);
+    return undefined;
+  }
+  return { src, got };
+}
+
 /** What a rule can read of the entry: its parent aside, and a key set to undefined the same as one left out. */
 const strip = (p: ProcessInfo): Record<string, unknown> => {
   const o: Record<string, unknown> = {};
@@ -227,15 +248,9 @@ test('live: the table makes of the addon\'s read exactly what it makes of its ow
 });
 
 test('live: through the source, a real exec arrives whole, and one already gone still arrives', async (t) => {
-  const why = whyNotLive();
-  if (why) return t.skip(why);
-  const src = new ProcConnectorSource();
-  const got: ProcNotice[] = [];
-  try {
-    await src.start((n) => got.push(n));
-  } catch (e) {
-    return t.skip(`the proc connector cannot run here: ${(e as Error).message}`);
-  }
+  const live = await liveSource(t, {});
+  if (!live) return;
+  const { src, got } = live;
   const long = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
   const short = spawn('/bin/true', [], { stdio: 'ignore' });
   try {
@@ -270,15 +285,9 @@ function withLoginuid(uid: number): { child: ChildProcess; ready: Promise<boolea
 }
 
 test('live: loginuid is read with an exec only while asked for; asked for, a read made before is left to the table', async (t) => {
-  const why = whyNotLive();
-  if (why) return t.skip(why);
-  const src = new ProcConnectorSource({ readLoginuid: false });
-  const got: ProcNotice[] = [];
-  try {
-    await src.start((n) => got.push(n));
-  } catch (e) {
-    return t.skip(`the proc connector cannot run here: ${(e as Error).message}`);
-  }
+  const live = await liveSource(t, { readLoginuid: false });
+  if (!live) return;
+  const { src, got } = live;
   const started: ChildProcess[] = [];
   try {
     /** The sleep's exec as the source hands it on; null when the shell could not set its loginuid. */
@@ -425,5 +434,67 @@ test('live: cmdline and environ as the read takes them (from the process\'s memo
     plain.kill('SIGKILL');
     retitled.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a read without status (the ids only, from a stat of /proc/PID) gives the ids and says the rest is unread; while status is wanted, such a read is left to the table', () => {
+  // ppid, ruid, euid, rgid, egid, vpid, CapInh, CapPrm, CapEff, found: euid and egid only.
+  const idsOnly = u64s(0n, 0n, 1001n, 0n, 1002n, 0n, 0n, 0n, 0n, BigInt((1 << 2) | (1 << 4)));
+  const read = blob([...splitRecords(fullRead())].map(([tag, d]): [number, Buffer] => [tag, tag === ExecRec.statusFields ? idsOnly : d]));
+  const ctx = newExecReadContext();
+  assert.equal(execFromRead(PID, read, ctx), undefined, 'wanted: a read made before the switch');
+  ctx.wantStatus = false;
+  const f = execFromRead(PID, read, ctx)?.facts;
+  assert.ok(f);
+  assert.deepEqual([f.euid, f.egid, f.ruid, f.rgid, f.statusUnread], [1001, 1002, undefined, undefined, true]);
+  assert.equal(execFromRead(PID, fullRead(), ctx)?.facts?.statusUnread, false, 'a whole status is taken whenever it comes');
+  // Part of status, not the ids-only record: broken, left to the table.
+  assert.equal(execFromRead(PID, blob([...splitRecords(fullRead())].map(([tag, d]): [number, Buffer] => [tag, tag === ExecRec.statusFields ? status(0x3ff & ~(1 << 6)) : d])), ctx), undefined);
+});
+
+test('live: without status, the reader takes the effective ids from /proc/PID (as status says them), the table leaves the capabilities unknown, guesses the vpid from the forked entry, and reads status again when asked', async (t) => {
+  const live = await liveSource(t, { readStatus: false }, process.getuid?.() === 0 ? undefined : 'needs root: a process of another uid');
+  if (!live) return;
+  const { src, got } = live;
+  const started: ChildProcess[] = [];
+  try {
+    /** A sleep of uid 65534 and gid 65533, and its exec as the source hands it on. */
+    const sleepOf = async (): Promise<{ pid: number; exec: ProcNotice }> => {
+      const child = spawn('/bin/sleep', ['30'], { stdio: 'ignore', uid: 65534, gid: 65533 });
+      started.push(child);
+      const mine = (n: ProcNotice): boolean => n.kind === 'exec' && n.pid === child.pid && n.exec?.argv[0] === '/bin/sleep';
+      assert.ok(await waitFor(() => got.some(mine), 5000), `the exec of pid ${child.pid} arrives whole`);
+      return { pid: child.pid!, exec: got.find(mine)! };
+    };
+    const off = await sleepOf();
+    assert.equal(src.readsStatus, false);
+    const f = off.exec.exec?.facts;
+    assert.ok(f);
+    assert.deepEqual([f.euid, f.egid, f.statusUnread], [65534, 65533, true]);
+    const text = readFileSync(`/proc/${off.pid}/status`, 'utf8');
+    assert.match(text, /^Uid:\s+65534\s+65534\s/m);
+    assert.match(text, /^Gid:\s+65533\s+65533\s/m);
+    assert.ok(src.setReadStatus(true));
+    assert.equal(src.readsStatus, true);
+    const on = await sleepOf();
+    assert.equal(on.exec.exec?.facts?.statusUnread, false, 'read once asked for');
+    assert.equal(on.exec.exec.facts.vpid, on.pid);
+
+    // The table: the process seeded from /proc, then its unread exec.
+    const table = new ProcessTable({ kernelExecs: true });
+    table.seed();
+    assert.ok(table.get(off.pid)?.cap_effective !== undefined, 'seeded from status');
+    await table.onNotice({ ...off.exec, kind: 'exec' } as ProcNotice);
+    const entered = table.get(off.pid);
+    assert.equal(entered?.uid, 65534);
+    assert.equal(entered.cap_effective, undefined, 'unknown, not "none"');
+    assert.equal(entered.vpid, off.pid, 'the seeded entry sees itself by its pid: so does its exec');
+    assert.ok(table.refreshStatus() >= 1);
+    assert.equal(table.get(off.pid)?.cap_effective, '', 'read again: uid 65534 holds no capability');
+    assert.equal(entered.cap_effective, undefined, 'a new object: what was handed out before keeps its value');
+    table.close();
+  } finally {
+    for (const c of started) c.kill('SIGKILL');
+    await src.stop();
   }
 });

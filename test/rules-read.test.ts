@@ -1,13 +1,14 @@
 /**
  * Whether the loaded rules read a field (src/agent/rules-read.ts): what lets the proc connector
- * skip loginuid and the table skip proc.cwd. A "no" that should be "yes" hides a field from a rule,
+ * skip loginuid and status, and the table skip proc.cwd. A "no" that should be "yes" hides a field from a rule,
  * so every place a rule can name one is tried: condition, macro, output, the config's append_output.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { Engine } from '../src/engine/index.js';
+import { DEFAULT_RULES_FILES, Engine } from '../src/engine/index.js';
 import type { AppendOutput } from '../src/engine/output.js';
-import { rulesReadField } from '../src/agent/rules-read.js';
+import { rulesReadField, STATUS_FIELDS } from '../src/agent/rules-read.js';
 
 const rule = (condition: string, output = 'seen (pid=%proc.pid)', extra = ''): string => `${extra}
 - rule: R
@@ -39,4 +40,18 @@ test('the answer follows the engine: a reload that starts naming the field says 
   assert.equal(read(), false);
   engine = new Engine([{ path: 'r.yaml', text: rule('evt.type = execve and user.loginuid = 0') }], {});
   assert.equal(read(), true);
+});
+
+test('the fields behind /proc/PID/status: any one of them named reads status; the default rules name none', () => {
+  const status = (text: string): boolean => rulesReadField(() => new Engine([{ path: 'r.yaml', text }], {}), STATUS_FIELDS)();
+  assert.equal(status(rule('evt.type = execve and proc.name = xmrig')), false);
+  assert.equal(status(rule('evt.type = execve and thread.cap_effective contains CAP_SYS_ADMIN')), true, 'a capability set');
+  assert.equal(status(rule('evt.type = execve and proc.vpid = 1')), true, 'the vpid');
+  assert.equal(status(rule('evt.type = execve', 'seen (writable=%proc.is_exe_writable)')), true, 'in an output');
+  assert.equal(status(rule('evt.type = execve and proc.is_vpgid_leader = true')), true, 'leadership compares the vpid');
+  // proc.vpgid comes from stat, not status; a longer name is another field.
+  assert.equal(status(rule('evt.type = execve and proc.vpgid = 1 and proc.name = vpid')), false);
+  const defaults = DEFAULT_RULES_FILES.map((path) => ({ path, text: readFileSync(path, 'utf8') }));
+  assert.ok(defaults.length >= 1);
+  assert.equal(rulesReadField(() => new Engine(defaults, {}), STATUS_FIELDS)(), false, 'the default rules: the proc connector skips status for them');
 });

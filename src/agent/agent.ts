@@ -88,6 +88,11 @@ export interface AgentCore {
    * user.loginname, `run --record`): the proc connector reads it with each exec only then.
    */
   readonly wantLoginuid: () => boolean;
+  /**
+   * Whether anything reads what only /proc/PID/status gives (the vpid, the capability sets:
+   * rules-read.ts STATUS_FIELDS): the proc connector reads that file with each exec only then.
+   */
+  readonly wantStatus: () => boolean;
 }
 
 export class Agent {
@@ -157,7 +162,7 @@ export class Agent {
     if (!this.core.host.ebpf) {
       this.rules.onReload = () => {
         this.core.host.quiet?.forgetQuiet();
-        this.syncLoginuidReads();
+        this.syncExecReads();
         this.logCoverage();
       };
     }
@@ -217,6 +222,7 @@ export class Agent {
           socketBufferKb: p.socket_buffer_kb,
           quietUs: p.quiet_ms * 1000,
           readLoginuid: this.core.wantLoginuid(),
+          readStatus: this.core.wantStatus(),
           onError: (m) => this.log.error({ err: m }, 'proc connector stopped'),
         });
       },
@@ -235,14 +241,22 @@ export class Agent {
   }
 
   /**
-   * New rules may start or stop reading loginuid: the proc connector's reads follow, and when they
-   * start, the processes entered meanwhile (with their parent's) are read again.
+   * New rules may start or stop reading loginuid, or the fields of status: the proc connector's
+   * reads follow, and when one starts, the processes entered meanwhile (with their parent's
+   * loginuid, with no capabilities) are read again.
    */
-  private syncLoginuidReads(): void {
+  private syncExecReads(): void {
     const src = this.notices instanceof ProcConnectorSource ? this.notices : undefined;
+    if (!src) return;
+    const table = this.core.table;
     const want = this.core.wantLoginuid();
-    if (!src || src.readsLoginuid === want || !src.setReadLoginuid(want)) return;
-    if (want) this.log.info({ processes: this.core.table.refreshLoginuids() }, 'the rules read loginuid: it is read with each exec from now on');
+    if (src.readsLoginuid !== want && src.setReadLoginuid(want) && want) {
+      this.log.info({ processes: table.refreshLoginuids() }, 'the rules read loginuid: it is read with each exec from now on');
+    }
+    const wantStatus = this.core.wantStatus();
+    if (src.readsStatus !== wantStatus && src.setReadStatus(wantStatus) && wantStatus) {
+      this.log.info({ processes: table.refreshStatus() }, 'the rules read a vpid or capabilities: /proc/PID/status is read with each exec from now on');
+    }
   }
 
   /** New rules may name syscalls the kernel was told to keep: tell it again. */

@@ -7,7 +7,7 @@ import { quietGc } from '../platform/quiet-gc.js';
 import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import { RulesManager } from '../agent/rules-manager.js';
-import { configNamesField, rulesReadField } from '../agent/rules-read.js';
+import { configNamesField, rulesReadField, STATUS_FIELDS } from '../agent/rules-read.js';
 import type { Config } from '../config/sections.js';
 import { type Engine, type EngineOptions, type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
@@ -101,6 +101,18 @@ export function dnsFromConfig(config: Config, log: Logger): DnsCache {
  * addresses, the Kubernetes API (once the client is up), where the alerts go, and
  * response.block_protect.
  */
+const LOGINUID_FIELDS = ['user.loginuid', 'user.loginname'] as const;
+
+/**
+ * Whether anything reads these fields, so that the proc connector's reads take the file behind
+ * them: always for a recording (it keeps every field of every process) and for alerts grouped by
+ * one; otherwise while the rules (or append_output) read one.
+ */
+function wantsFields(config: Config, o: ComposeOptions, engine: () => Engine, fields: readonly string[]): () => boolean {
+  if (o.record || configNamesField(config.alerts, fields)) return () => true;
+  return rulesReadField(engine, fields);
+}
+
 function blockProtect(config: Config, log: Logger, host: HostState): BlockProtect {
   const warned = new Set<string>();
   return new BlockProtect({
@@ -179,11 +191,9 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
   });
   // A recording keeps every field of every process, and alerts grouped by it read it; otherwise
   // only the rules (and append_output) do.
-  const loginuidRead = rulesReadField(() => rules.engine, 'user.loginuid');
-  const loginnameRead = rulesReadField(() => rules.engine, 'user.loginname');
-  const grouped = configNamesField(config.alerts, ['user.loginuid', 'user.loginname']);
-  const wantLoginuid = o.record || grouped ? () => true : () => loginuidRead() || loginnameRead();
-  return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host, wantLoginuid };
+  const wantLoginuid = wantsFields(config, o, () => rules.engine, LOGINUID_FIELDS);
+  const wantStatus = wantsFields(config, o, () => rules.engine, STATUS_FIELDS);
+  return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host, wantLoginuid, wantStatus };
 }
 
 /** The host agent's core (`run`, `server`): the rules from the config, reloadable. */

@@ -44,7 +44,16 @@ const effectiveText = lastCall(capsToText);
 const inheritableText = lastCall(capsToText);
 
 /** What an exec keeps of the process it replaces (the table's forked image: table-entry.ts execBase). */
-export type ExecBase = Pick<ProcessInfo, 'sid' | 'vpgid' | 'cwd' | 'env' | 'loginuid'>;
+export type ExecBase = Pick<ProcessInfo, 'pid' | 'vpid' | 'sid' | 'vpgid' | 'cwd' | 'env' | 'loginuid'>;
+
+/**
+ * The vpid of an exec whose status was not read (KernelExecFacts.statusUnread): its pid where the
+ * forked entry (or the parent it still shares its image with) sees itself by its own pid, the
+ * agent's pid namespace, which a fork keeps; unknown otherwise, or with no entry to go by.
+ */
+function guessedVpid(pid: number, prior: ExecBase | undefined): number | undefined {
+  return prior !== undefined && prior.vpid === prior.pid ? pid : undefined;
+}
 
 /**
  * The ProcessInfo of a kernel-described exec. `prior` is what the table's entry for the pid (the
@@ -63,8 +72,8 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     pid,
     tid: pid,
     ppid: k.ppid,
-    vpid: f.vpid,
-    vtid: f.vpid,
+    vpid: f.statusUnread ? guessedVpid(pid, prior) : f.vpid,
+    vtid: f.statusUnread ? guessedVpid(pid, prior) : f.vpid,
     sid: prior?.sid,
     vpgid: prior?.vpgid,
     name: k.comm,
@@ -90,13 +99,14 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     loginname: undefined,
     homedir: undefined,
     shell: undefined,
-    cap_permitted: permittedText(f.capPrm),
-    cap_effective: effectiveText(f.capEff),
-    cap_inheritable: inheritableText(f.capInh),
+    // Not read (statusUnread): unknown, not the placeholders' "none".
+    cap_permitted: f.statusUnread ? undefined : permittedText(f.capPrm),
+    cap_effective: f.statusUnread ? undefined : effectiveText(f.capEff),
+    cap_inheritable: f.statusUnread ? undefined : inheritableText(f.capInh),
     // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even
     // for a deleted file, which /proc cannot tell.
     exe_upper_layer: (flags & EXE_MEMFD) === 0 && (flags & EXE_OVERLAY) !== 0 && (flags & EXE_UPPER) !== 0,
-    exe_writable: exeWritable({ uid: f.exeUid, gid: f.exeGid, mode: f.exeMode }, { uid: f.euid, gid: f.egid, groups, capEff: f.capEff }, (flags & EXE_RDONLY) !== 0),
+    exe_writable: exeWritable({ uid: f.exeUid, gid: f.exeGid, mode: f.exeMode }, { uid: f.euid, gid: f.egid, groups, ...(f.statusUnread ? {} : { capEff: f.capEff }) }, (flags & EXE_RDONLY) !== 0),
     exe_sha256: undefined,
     exe_ino: Number(f.exeIno),
     exe_ino_ctime: f.exeCtimeNs,

@@ -611,7 +611,7 @@ export class ProcessTable {
       if (cwd !== undefined) info.cwd = cwd;
     }
     const cgroup = this.cgroupOf(f);
-    const e = new Entry(info, { cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns });
+    const e = new Entry(info, { cgroup, exactStart: true, groups: prior?.groups, capEff: f.statusUnread ? undefined : f.capEff, root: prior?.root, mntns: prior?.mntns });
     this.nameUsers(info, this.scopeFor(pid, cgroup));
     const hash = this.exe?.cachedHash(exeFileKey(f));
     if (hash !== undefined) info.exe_sha256 = hash;
@@ -1023,19 +1023,52 @@ export class ProcessTable {
    * Read each live process's loginuid again, for a source that read it with execs only while
    * something wanted it (the proc connector: ProcConnectorSource.setReadLoginuid) and now must: the
    * entries made meanwhile kept their forked parent's, which a login since may have changed.
-   * Returns how many changed. Each changed process gets a new ProcessInfo, as a uid change does:
-   * events already emitted keep what they happened under.
+   * Returns how many changed.
    */
   refreshLoginuids(): number {
+    return this.refreshEach('loginuid', (text, info) => {
+      const l = parseLoginuid(text);
+      return l === undefined || info.loginuid === l ? undefined : { loginuid: l };
+    });
+  }
+
+  /**
+   * Read each live process's status again (its vpid and capabilities), for a source that read it
+   * with execs only while something wanted it (the proc connector: ProcConnectorSource
+   * .setReadStatus): the entries made meanwhile have no capabilities and a guessed vpid. Returns
+   * how many changed.
+   */
+  refreshStatus(): number {
+    return this.refreshEach('status', (text, info, e) => {
+      const st = parseStatus(text);
+      const vpid = last(st.nstgid);
+      const vtid = last(st.nspid);
+      const fresh: Partial<ProcessInfo> = {
+        ...(vpid !== undefined && vpid !== info.vpid ? { vpid } : {}),
+        ...(vtid !== undefined && vtid !== info.vtid ? { vtid } : {}),
+        ...(st.capPrm !== undefined && info.cap_permitted === undefined ? { cap_permitted: capsToText(st.capPrm) } : {}),
+        ...(st.capEff !== undefined && info.cap_effective === undefined ? { cap_effective: capsToText(st.capEff) } : {}),
+        ...(st.capInh !== undefined && info.cap_inheritable === undefined ? { cap_inheritable: capsToText(st.capInh) } : {}),
+      };
+      if (st.capEff !== undefined) e.capEff ??= st.capEff;
+      return Object.keys(fresh).length > 0 ? fresh : undefined;
+    });
+  }
+
+  /**
+   * For each live process, /proc/PID/FILE given to `fresh`, whose answer (undefined: nothing
+   * changed) goes into a new ProcessInfo, as a uid change does: events already emitted keep what
+   * they happened under. Returns how many changed.
+   */
+  private refreshEach(file: string, fresh: (text: string, info: ProcessInfo, e: Entry) => Partial<ProcessInfo> | undefined): number {
     let changed = 0;
     for (const pid of this.entries.keys()) {
       const e = this.entries.get(pid);
       if (!e || e.exitAt !== undefined) continue;
-      const text = readSmallSync(`${this.procRoot}/${pid}/loginuid`);
-      const l = text === undefined ? undefined : parseLoginuid(text);
-      if (l === undefined) continue;
-      if (e.info.loginuid === l) continue;
-      const info: ProcessInfo = { ...e.info, loginuid: l };
+      const text = readSmallSync(`${this.procRoot}/${pid}/${file}`);
+      const f = text === undefined ? undefined : fresh(text, e.info, e);
+      if (f === undefined) continue;
+      const info: ProcessInfo = { ...e.info, ...f };
       this.nameUsers(info, this.scopeFor(pid, e.cgroup));
       this.unlinked(e);
       e.info = info;

@@ -60,6 +60,11 @@ export interface NativeOpenOptions {
   /** With `readExecs`: the reads take /proc/PID/loginuid (default true); setReadLoginuid() changes it. */
   readLoginuid?: boolean;
   /**
+   * With `readExecs`: the reads take /proc/PID/status (vpid, capabilities; default true), or only
+   * the effective ids from a stat of /proc/PID; setReadStatus() changes it.
+   */
+  readStatus?: boolean;
+  /**
    * How long (µs, at most 1,000,000; at least holdUs) a batch of quiet notices only may wait:
    * forks, exits, and execs whose signature was marked quiet (markQuiet; native/exec_quiet.c).
    * Needs readExecs; nothing is quiet until setQuiet starts an epoch.
@@ -141,9 +146,11 @@ export interface ProcConnectorAddon extends Partial<PidfdFunctions>, Partial<Mal
     options?: NativeOpenOptions,
   ): NativeHandle;
   /** The reader thread's read of an exec, on the calling thread (tests); null when gone or unsettled. Absent from older builds. */
-  readExec?(pid: number, loginuid?: boolean): Buffer | null;
+  readExec?(pid: number, loginuid?: boolean, status?: boolean): Buffer | null;
   /** Whether the reads of execs take loginuid from now on (1) or not (0). Absent from older builds. */
   setReadLoginuid?(handle: NativeHandle, on: number): void;
+  /** Whether the reads of execs take /proc/PID/status from now on (1) or not (0). Absent from older builds. */
+  setReadStatus?(handle: NativeHandle, on: number): void;
   /** Quiet execs on under a new epoch (every signature forgotten), or off (0). Absent from builds before them. */
   setQuiet?(handle: NativeHandle, epoch: number): void;
   /** Execs of this signature (KernelExec.sig) are quiet until the next epoch; false when quiet execs are off. */

@@ -67,6 +67,14 @@ export interface ProcConnectorOptions {
    * setReadLoginuid() changes it.
    */
   readLoginuid?: boolean;
+  /**
+   * Whether the reads of execs take /proc/PID/status (default true): the vpid and the capability
+   * sets. Off, the effective ids come from a stat of /proc/PID (no file opened: ~25-40 µs of the
+   * reader's time less per exec, issue 16), the exec's capabilities are unknown and its vpid is
+   * its forked parent's namespace's; for when no rule reads them (status-fields.ts).
+   * setReadStatus() changes it.
+   */
+  readStatus?: boolean;
 }
 
 /** A reason the connector cannot run here, phrased for the user; `code` for programs. */
@@ -237,7 +245,10 @@ export class ProcConnectorSource implements ProcNoticeSource {
     try {
       const readExecs = this.opts.readExecs ?? true;
       if (readExecs) this.execReads ??= newExecReadContext();
-      if (this.execReads) this.execReads.wantLoginuid = this.opts.readLoginuid ?? true;
+      if (this.execReads) {
+        this.execReads.wantLoginuid = this.opts.readLoginuid ?? true;
+        this.execReads.wantStatus = this.opts.readStatus ?? true;
+      }
       this.handle = this.addon.open((events, error, reads, readAt) => this.onBatch(events, error, reads, readAt), {
         threads: this.opts.threads ?? false,
         queueSize: this.opts.queueSize,
@@ -246,6 +257,7 @@ export class ProcConnectorSource implements ProcNoticeSource {
         readExecs,
         holdUs: this.opts.holdUs ?? 2000,
         readLoginuid: this.opts.readLoginuid ?? true,
+        readStatus: this.opts.readStatus ?? true,
         ...(this.opts.quietUs ? { quietUs: this.opts.quietUs } : {}),
       });
     } catch (e) {
@@ -283,9 +295,28 @@ export class ProcConnectorSource implements ProcNoticeSource {
    * again). False when it could not be changed (not started, no reads of execs, an addon without it).
    */
   setReadLoginuid(on: boolean): boolean {
-    if (!this.execReads || !this.handle || !this.addon?.setReadLoginuid) return false;
-    this.addon.setReadLoginuid(this.handle, on ? 1 : 0);
-    this.execReads.wantLoginuid = on;
+    return this.switchReads('setReadLoginuid', 'wantLoginuid', on);
+  }
+
+  /** Whether the reads of execs take /proc/PID/status (ProcConnectorOptions.readStatus). */
+  get readsStatus(): boolean {
+    return this.execReads?.wantStatus ?? false;
+  }
+
+  /**
+   * Take /proc/PID/status with the reads of execs from now on, or stop (as setReadLoginuid): the
+   * table's entries made while it was off have no capabilities, and their vpid is a guess from the
+   * parent (ProcessTable.refreshStatus() reads them again).
+   */
+  setReadStatus(on: boolean): boolean {
+    return this.switchReads('setReadStatus', 'wantStatus', on);
+  }
+
+  /** One of the reads' switches, in the addon and in the decoder's context alike. */
+  private switchReads(fn: 'setReadLoginuid' | 'setReadStatus', want: 'wantLoginuid' | 'wantStatus', on: boolean): boolean {
+    if (!this.execReads || !this.handle || !this.addon?.[fn]) return false;
+    this.addon[fn](this.handle, on ? 1 : 0);
+    this.execReads[want] = on;
     return true;
   }
 

@@ -132,6 +132,12 @@ export interface ExecReadContext {
    * entry's, as an exec does.
    */
   wantLoginuid: boolean;
+  /**
+   * The reads take /proc/PID/status (the addon's readStatus): as wantLoginuid, a read without it
+   * then is left to the table's own read. While off, an exec has no capabilities and its vpid is
+   * the table's guess from the forked entry (KernelExecFacts.statusUnread).
+   */
+  wantStatus: boolean;
 }
 
 const splitArea = (b: Buffer, from: number, to: number): string[] => splitNul(b.subarray(from, to));
@@ -161,9 +167,10 @@ export function newExecReadContext(): ExecReadContext {
     })),
     caps: new BytesCache(capsAt),
     spans: newSpans(),
-    status: { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n },
+    status: { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n, unread: false },
     stat: { pid: 0, commFrom: 0, commTo: 0, ppid: 0, tty: 0, starttime: 0 },
     wantLoginuid: true,
+    wantStatus: true,
   };
   return ctx;
 }
@@ -187,22 +194,28 @@ function idOf(ctx: ExecReadContext, path: string): bigint {
 
 /** The status fields the addon parsed (MW_REC_STATUS_FIELDS): word index of each, and the mask word. */
 const SF = { ppid: 0, ruid: 1, euid: 2, rgid: 3, egid: 4, vpid: 5, capInh: 6, capPrm: 7, capEff: 8, found: 9 } as const;
-/** Fields an exec cannot do without: the ids and the capability sets. */
-const SF_NEEDED = (1 << SF.ruid) | (1 << SF.euid) | (1 << SF.rgid) | (1 << SF.egid) | (1 << SF.capInh) | (1 << SF.capPrm) | (1 << SF.capEff);
+/** Fields an exec cannot do without: the effective ids, and the rest of status when it was read. */
+const SF_IDS = (1 << SF.euid) | (1 << SF.egid);
+const SF_STATUS = SF_IDS | (1 << SF.ruid) | (1 << SF.rgid) | (1 << SF.capInh) | (1 << SF.capPrm) | (1 << SF.capEff);
 
 export interface StatusFields {
   ppid?: number;
-  ruid: number;
+  /** undefined when status was not read. */
+  ruid: number | undefined;
   euid: number;
-  rgid: number;
+  rgid: number | undefined;
   egid: number;
   vpid?: number;
+  /** 0n placeholders when status was not read (`unread`): not facts. */
   capInh: bigint;
   capPrm: bigint;
   capEff: bigint;
+  /**
+   * True: the read took only the effective ids, from a stat of /proc/PID, not status (the
+   * addon's readStatus off: nothing reads the vpid or the capabilities).
+   */
+  unread: boolean;
 }
-
-
 
 /**
  * The parsed status fields in b[from, to), or undefined when one the exec needs is missing. `out`,
@@ -213,22 +226,30 @@ export function statusFields(
   from = 0,
   to = b?.length ?? 0,
   caps?: BytesCache<readonly [bigint, bigint, bigint]>,
-  out: StatusFields = { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n },
+  out: StatusFields = { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n, unread: false },
 ): StatusFields | undefined {
   if (!b || to - from < 80) return undefined;
   const found = b.readUInt32LE(from + SF.found * 8);
-  if ((found & SF_NEEDED) !== SF_NEEDED) return undefined;
-  const capAt = from + SF.capInh * 8;
-  const c = caps ? caps.get(b, capAt, capAt + 24) : capsAt(b, capAt);
+  if ((found & SF_IDS) !== SF_IDS) return undefined;
+  const read = (found & SF_STATUS) === SF_STATUS;
+  // Some of status but not all of what it always has: a broken read, not a choice.
+  if (!read && (found & ~SF_IDS) !== 0) return undefined;
+  out.unread = !read;
   out.ppid = found & (1 << SF.ppid) ? numAt(b, from + SF.ppid * 8) : undefined;
-  out.ruid = numAt(b, from + SF.ruid * 8);
+  out.ruid = read ? numAt(b, from + SF.ruid * 8) : undefined;
   out.euid = numAt(b, from + SF.euid * 8);
-  out.rgid = numAt(b, from + SF.rgid * 8);
+  out.rgid = read ? numAt(b, from + SF.rgid * 8) : undefined;
   out.egid = numAt(b, from + SF.egid * 8);
   out.vpid = found & (1 << SF.vpid) ? numAt(b, from + SF.vpid * 8) : undefined;
-  out.capInh = c[0];
-  out.capPrm = c[1];
-  out.capEff = c[2];
+  if (read) {
+    const capAt = from + SF.capInh * 8;
+    const c = caps ? caps.get(b, capAt, capAt + 24) : capsAt(b, capAt);
+    out.capInh = c[0];
+    out.capPrm = c[1];
+    out.capEff = c[2];
+  } else {
+    out.capInh = out.capPrm = out.capEff = 0n;
+  }
   return out;
 }
 
@@ -331,7 +352,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
   if (at[ExecRec.exeStat]! < 0 || end[ExecRec.exeStat]! - at[ExecRec.exeStat]! < 64 || at[ExecRec.exeFs]! < 0 || end[ExecRec.exeFs]! - at[ExecRec.exeFs]! < 16) return undefined;
   // Into the context's objects, reused: only their values are taken from here on.
   const status = at[ExecRec.statusFields]! < 0 ? undefined : statusFields(blob, at[ExecRec.statusFields]!, end[ExecRec.statusFields]!, ctx.caps, ctx.status);
-  if (!status) return undefined;
+  if (!status || (status.unread && ctx.wantStatus)) return undefined;
   const stat = statHead(blob, at[ExecRec.stat]!, end[ExecRec.stat]!, ctx.stat);
   if (!stat || stat.pid !== pid) return undefined;
   const btime = bootTimeNs();
@@ -353,7 +374,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
     const f = ctx.exe.inspect({
       pid, exepath: exe.exepath, deleted: exe.deleted, memfd: exe.memfd, root, mntns,
       exeStat: { ...exeStat, mode: BigInt(exeStat.mode), uid: BigInt(exeStat.uid), gid: BigInt(exeStat.gid) },
-      uid: status.euid, gid: status.egid, capEff: status.capEff,
+      uid: status.euid, gid: status.egid, ...(status.unread ? {} : { capEff: status.capEff }),
     });
     // Unknown (a deleted file on an overlay, an unreadable mount table): the table's read would not know either.
     if (f.upperLayer === undefined) return undefined;
@@ -367,6 +388,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
     loginuid: at[ExecRec.loginuid]! < 0 ? undefined : loginuidAt(blob, at[ExecRec.loginuid]!, end[ExecRec.loginuid]!),
     loginuidUnread: at[ExecRec.loginuid]! < 0,
     vpid: status.vpid ?? pid,
+    statusUnread: status.unread,
     tty: stat.tty,
     exeFlags: flags,
     exeDev: exeStat.dev,
