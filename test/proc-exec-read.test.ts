@@ -489,6 +489,18 @@ test('live: without status, the reader takes the effective ids from /proc/PID (a
     assert.equal(entered?.uid, 65534);
     assert.equal(entered.cap_effective, undefined, 'unknown, not "none"');
     assert.equal(entered.vpid, off.pid, 'the seeded entry sees itself by its pid: so does its exec');
+    // An alert's process: completed in place, for the stored event, while still the same process.
+    const alerted = new ProcessTable({ kernelExecs: true });
+    alerted.seed();
+    await alerted.onNotice({ ...off.exec, kind: 'exec' } as ProcNotice);
+    const info = alerted.get(off.pid)!;
+    assert.equal(info.cap_effective, undefined);
+    alerted.completeStatus(info);
+    assert.equal(info.cap_effective, '', 'uid 65534 holds no capability');
+    const gone = { ...info, cap_effective: undefined, start_ts: info.start_ts! + 1n };
+    alerted.completeStatus(gone);
+    assert.equal(gone.cap_effective, undefined, 'another start time: another process, left alone');
+    alerted.close();
     assert.ok(table.refreshStatus() >= 1);
     assert.equal(table.get(off.pid)?.cap_effective, '', 'read again: uid 65534 holds no capability');
     assert.equal(entered.cap_effective, undefined, 'a new object: what was handed out before keeps its value');

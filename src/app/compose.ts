@@ -16,7 +16,7 @@ import { DnsCache } from '../enrich/dns.js';
 import { ProcessTable } from '../enrich/process-table.js';
 import { FdTable } from '../enrich/fd-table.js';
 import { UserDb } from '../enrich/users.js';
-import type { Event } from '../events.js';
+import type { Event, SyscallEvent } from '../events.js';
 import type { Detector } from '../detectors/types.js';
 import type { DetectorsConfig } from '../detectors/config.js';
 import type { DetectorContext } from '../detectors/module.js';
@@ -184,6 +184,9 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     isSelf: o.replay ? undefined : (pid) => table.isSelf(pid),
     record: o.record,
     onError: (err, ev) => log.error({ err: String(err), type: ev.type }, 'event could not be evaluated; skipped'),
+    // An alert's process read without /proc/PID/status (the proc connector, while no rule reads
+    // what it gives): its stored event still shows its capabilities.
+    beforeMatches: o.replay ? undefined : (ev) => table.completeStatus((ev as SyscallEvent).proc),
     // Execs nothing came of: the driver stops waking the agent at once for ones like them (quiet-execs.ts).
     onQuietExec: o.replay ? undefined : (sig) => host.quiet?.execQuiet(sig),
     // V8's mark-compact in the quiet after a burst, not inside the next one (not for a replay's short life).

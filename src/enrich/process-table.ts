@@ -1056,6 +1056,32 @@ export class ProcessTable {
   }
 
   /**
+   * Fill in, in place, what an exec read without /proc/PID/status left unknown (the capability
+   * sets, the vpid: KernelExecFacts.statusUnread) for the process an alert is about and its
+   * ancestors, from their status now, where each is still the process it was: for the alert's
+   * stored event (API, dashboard). No rule read these (status would have been read with the exec),
+   * and a match is rare beside the execs the skipped file saves. Values are what the process holds
+   * now; a process that changed its capabilities since its exec shows the new ones.
+   */
+  completeStatus(info: ProcessInfo | undefined): void {
+    for (let p = info, depth = 0; p && depth < 64; p = p.parent, depth++) {
+      if (p.cap_effective !== undefined || p.start_ts === undefined) continue;
+      const text = readSmallSync(`${this.procRoot}/${p.pid}/status`);
+      // Read before the start time: a pid is not handed out again while its process lives, so a
+      // start time still the same after the read says the read was of this process.
+      const now = text === undefined ? undefined : readStatSync(p.pid, { procRoot: this.procRoot, clkTck: this.clkTck });
+      if (!text || !now || now.startTs !== p.start_ts) continue;
+      const st = parseStatus(text);
+      if (st.capEff === undefined) continue;
+      p.cap_permitted = st.capPrm === undefined ? undefined : capsToText(st.capPrm);
+      p.cap_effective = capsToText(st.capEff);
+      p.cap_inheritable = st.capInh === undefined ? undefined : capsToText(st.capInh);
+      p.vpid ??= last(st.nstgid);
+      p.vtid ??= last(st.nspid);
+    }
+  }
+
+  /**
    * For each live process, /proc/PID/FILE given to `fresh`, whose answer (undefined: nothing
    * changed) goes into a new ProcessInfo, as a uid change does: events already emitted keep what
    * they happened under. Returns how many changed.

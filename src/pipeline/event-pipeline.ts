@@ -39,6 +39,11 @@ export interface EventPipelineOptions {
   isSelf?: (pid: number) => boolean;
   /** Every event once enriched, before the detectors (`run --record`). */
   record?: (ev: Event) => void;
+  /**
+   * An event at least one rule matched, before anything sees its matches: what the stored alert
+   * shows of it may be completed here (the process table's completeStatus).
+   */
+  beforeMatches?: (ev: Event) => void;
   /** Every rule match, after the response stage (the eBPF driver's RandomX feedback). */
   onRuleMatch?: (m: Match, ev: Event) => void;
   /**
@@ -168,6 +173,7 @@ export class EventPipeline {
         o.record?.(ev);
         const answered = this.detect.onEvent(ev);
         const matches = engine.process(ev);
+        if (matches.length > 0) o.beforeMatches?.(ev);
         for (let j = 0; j < matches.length; j++) {
           const m = matches[j]!;
           // Response first, before anything else sees the match (ARCHITECTURE.md).
