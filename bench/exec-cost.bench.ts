@@ -19,6 +19,9 @@
  *  - exec → alert latency: every tenth exec of a second storm at RATE is a program a bench rule
  *    matches; from the kernel's exec timestamp (the alert's time) to the alert line on the agent's
  *    stdout, grouping off.
+ *  - steal: the share of the machine's CPU time the hypervisor took over each round, from
+ *    /proc/stat. On a VM of a busy host it reached 5% of a 25 s window, and the same agent then cost up
+ *    to twice as much per exec: read a round's figures beside its steal.
  *
  * MW_BENCH_BASE=/path/to/other/checkout runs that checkout's agent (its dist/src/cli/main.js) in
  * every round too, alternating with this one: the before and after of a change in one run.
@@ -32,7 +35,7 @@ import { copyFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentRun, compileC, sleep, writeConfig } from '../test/helpers/agent-run.js';
-import { clockTicks, cpuSeconds, fmt, isoToEpochMs, lastPid, loadAvg, percentile, pidsBetween, rssMb, spread, treeCpuSeconds } from './lib.js';
+import { clockTicks, cpuSeconds, cpuTicks, fmt, isoToEpochMs, lastPid, loadAvg, percentile, pidsBetween, rssMb, spread, stealPct, treeCpuSeconds } from './lib.js';
 
 const EXECS = 3000;
 const RATE = 1000;
@@ -137,6 +140,8 @@ interface Figures {
   latMissed: number;
   drops: string;
   load: string;
+  /** The share of the machine's CPU time the hypervisor stole over the round, %; undefined where unknown. */
+  steal: number | undefined;
 }
 
 const VARIANTS = ['this'] as string[];
@@ -215,6 +220,7 @@ export async function execCostBench(): Promise<void> {
             mkdirSync(d, { recursive: true });
             nodeArgs.push('--cpu-prof', '--cpu-prof-dir', d);
           }
+          const ticks0 = cpuTicks();
           // The storm's own cost with no agent at all, next to the agent's: the yardstick of its storms.
           const na = storm(pacer, EXECS, '/bin/true');
           const noAgentUs = (na.self_us + na.kids_us) / EXECS;
@@ -292,6 +298,7 @@ export async function execCostBench(): Promise<void> {
               ...(lat.length ? { p50: percentile(lat, 50), p99: percentile(lat, 99) } : {}),
               latN: lat.length,
               latMissed: Math.max(0, wanted - lat.length),
+              steal: stealPct(ticks0, cpuTicks()),
               drops: stats ? `queueDrops ${String(stats.queueDrops)}, sourceDrops ${String(stats.sourceDrops)}` : 'no stop line',
               load,
             };
@@ -302,7 +309,8 @@ export async function execCostBench(): Promise<void> {
               `exec_cost.${key}.round${round + 1}  agent ${fmt(f.perExecUs, 1)} µs/exec cold, ${fmt(f.warmPerExecUs, 1)} warm, ${fmt(f.steadyPerExecUs, 1)} steady, beside the storm's own ${fmt(f.stormUs, 1)}, ${fmt(f.warmStormUs, 1)} and ${fmt(f.steadyStormUs, 1)} µs/exec ` +
                 `(${fmt(f.stormUs / noAgentUs, 3)}x, ${fmt(f.warmStormUs / noAgentUs, 3)}x and ${fmt(f.steadyStormUs / noAgentUs, 3)}x its no-agent cost, ${fmt(noAgentUs, 1)} µs/exec) at ${fmt(f.rate, 0)} execs/s; ` +
                 `idle ${fmt(idle * 100, 2)}% of a core (bare node ${fmt(bareIdle * 100, 2)}%; ${idleForks} processes or threads started on the host meanwhile); RSS ${fmt(rss, 1)} MB (bare node ${fmt(bareRss, 1)} MB); ` +
-                `exec→alert ${f.p99 !== undefined ? `p50 ${fmt(f.p50!, 2)} ms, p99 ${fmt(f.p99, 2)} ms` : 'no alerts'} over ${f.latN}${f.latMissed ? ` (${f.latMissed} missed)` : ''}; ${f.drops}; load average ${load}`,
+                `exec→alert ${f.p99 !== undefined ? `p50 ${fmt(f.p50!, 2)} ms, p99 ${fmt(f.p99, 2)} ms` : 'no alerts'} over ${f.latN}${f.latMissed ? ` (${f.latMissed} missed)` : ''}; ${f.drops}; load average ${load}` +
+                `${f.steal !== undefined ? `; ${fmt(f.steal, 1)}% of the machine's CPU time stolen by the hypervisor` : ''}`,
             );
           } finally {
             agent.kill();
@@ -323,6 +331,8 @@ export async function execCostBench(): Promise<void> {
       console.log(`exec_cost.${key}.storm_vs_no_agent  cold ${spread(list.map((f) => f.stormUs / f.noAgentUs), 3, 'x')}, warm ${spread(list.map((f) => f.warmStormUs / f.noAgentUs), 3, 'x')}, steady ${spread(list.map((f) => f.steadyStormUs / f.noAgentUs), 3, 'x')}; target ≤ ${TARGETS.ownRatio}x (eBPF)`);
       console.log(`exec_cost.${key}.idle  ${spread(list.map((f) => f.idle * 100), 2, '%')} of a core, beside a bare node ${spread(list.map((f) => f.bareIdle * 100), 2, '%')}, with ${spread(list.map((f) => f.idleForks), 0)} processes or threads started on the host meanwhile (not idle: their execs are the agent's work); target ≤ ${TARGETS.idle * 100}%`);
       console.log(`exec_cost.${key}.rss  ${spread(list.map((f) => f.rss), 1, ' MB')}, beside a bare node ${spread(list.map((f) => f.bareRss), 1, ' MB')}; target ≤ ${TARGETS.rssMb} MB`);
+      const steals = list.filter((f) => f.steal !== undefined).map((f) => f.steal!);
+      if (steals.length) console.log(`exec_cost.${key}.steal  ${spread(steals, 1, '%')} of the machine's CPU time stolen by the hypervisor over each round (a busy host: rounds with much of it cost more, on either side)`);
       console.log(`exec_cost.${key}.exec_to_alert_p99  ${p99s.length ? spread(p99s, 2, ' ms') : 'no alerts'}${driver === 'ebpf' ? `; target ≤ ${TARGETS.p99Ms} ms` : ''}`);
     }
     console.log(`exec_cost  load average at the end ${loadAvg()}`);

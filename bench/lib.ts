@@ -96,6 +96,28 @@ export function exited(child: ChildProcess): Promise<void> {
 }
 
 /** The 1-, 5- and 15-minute load averages, as /proc/loadavg says them. */
+/**
+ * The machine's CPU time so far from /proc/stat's first line, in ticks: all of it, and the part
+ * stolen by the hypervisor (a VM's vCPU waiting on a busy host: figures from a window with much of
+ * it are not comparable with one without; undefined where the kernel does not say).
+ */
+export function cpuTicks(): { total: number; steal: number } | undefined {
+  try {
+    const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    if (v.length < 8 || v.some((x) => !Number.isFinite(x))) return undefined;
+    // user nice system idle iowait irq softirq steal [guest guest_nice: inside user and nice]
+    return { total: v.slice(0, 8).reduce((a, b) => a + b, 0), steal: v[7]! };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The share of the machine's CPU time stolen between two cpuTicks() readings, in percent; undefined where unknown. */
+export function stealPct(from: ReturnType<typeof cpuTicks>, to: ReturnType<typeof cpuTicks>): number | undefined {
+  if (!from || !to || to.total <= from.total) return undefined;
+  return ((to.steal - from.steal) / (to.total - from.total)) * 100;
+}
+
 export function loadAvg(): string {
   try {
     return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
