@@ -349,12 +349,12 @@ export interface KernelExecFacts {
    * the forked entry's, which an exec does not change.
    */
   loginuidUnread?: boolean;
-  vpid: number;
+  /** undefined: not read (statusUnread); the table then guesses it from the forked entry. */
+  vpid: number | undefined;
   /**
-   * True: /proc/PID/status was not read (the proc connector, while nothing reads the vpid or the
-   * capabilities: status-fields.ts): vpid is the pid and the three capability sets are 0n
-   * placeholders, not facts. The table then takes the vpid from the forked entry's namespace and
-   * leaves the capabilities unknown.
+   * True: /proc/PID/status was not read (the proc connector, while no rule reads the vpid or the
+   * capabilities: rules-read.ts STATUS_FIELDS): ruid, rgid, vpid and the capability sets are
+   * undefined.
    */
   statusUnread?: boolean;
   /** As /proc/PID/stat's tty_nr encodes it; 0: none. */
@@ -376,9 +376,10 @@ export interface KernelExecFacts {
   /** A v1 controller's cgroup (cpu, else memory) id and path, where one is not at its root (hybrid and v1 hosts); 0n and '' otherwise. */
   cgroup1Id: bigint;
   cgroup1Path: string;
-  capEff: bigint;
-  capPrm: bigint;
-  capInh: bigint;
+  /** undefined: not read (statusUnread). */
+  capEff: bigint | undefined;
+  capPrm: bigint | undefined;
+  capInh: bigint | undefined;
   /** The environment (first MW_ENV_MAX bytes); undefined when the kernel could not copy it. */
   env: string[] | undefined;
 }

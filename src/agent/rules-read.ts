@@ -13,6 +13,9 @@ function fieldPattern(fields: string | readonly string[]): RegExp {
   return new RegExp(`(^|[^\\w.])(${names.join('|')})(?![\\w.])`);
 }
 
+/** The fields behind /proc/PID/loginuid: the proc connector's reads skip it while no rule reads either. */
+export const LOGINUID_FIELDS = ['user.loginuid', 'user.loginname'] as const;
+
 /**
  * The fields only /proc/PID/status gives the proc connector (the vpid, and the capability sets
  * the exe's writability takes too): its reads skip that file while no rule reads any of them.

@@ -7,7 +7,7 @@ import { quietGc } from '../platform/quiet-gc.js';
 import type { AgentCore } from '../agent/agent.js';
 import type { Logger } from '../platform/logger.js';
 import { RulesManager } from '../agent/rules-manager.js';
-import { configNamesField, rulesReadField, STATUS_FIELDS } from '../agent/rules-read.js';
+import { configNamesField, LOGINUID_FIELDS, rulesReadField, STATUS_FIELDS } from '../agent/rules-read.js';
 import type { Config } from '../config/sections.js';
 import { type Engine, type EngineOptions, type Priority, parsePriority, resolveRulesPaths } from '../engine/index.js';
 import type { Match } from '../engine/types.js';
@@ -97,13 +97,6 @@ export function dnsFromConfig(config: Config, log: Logger): DnsCache {
 }
 
 /**
- * What block_destination never blocks (block-protect.ts): the host's resolvers, gateways and
- * addresses, the Kubernetes API (once the client is up), where the alerts go, and
- * response.block_protect.
- */
-const LOGINUID_FIELDS = ['user.loginuid', 'user.loginname'] as const;
-
-/**
  * Whether anything reads these fields, so that the proc connector's reads take the file behind
  * them: always for a recording (it keeps every field of every process) and for alerts grouped by
  * one; otherwise while the rules (or append_output) read one.
@@ -113,6 +106,11 @@ function wantsFields(config: Config, o: ComposeOptions, engine: () => Engine, fi
   return rulesReadField(engine, fields);
 }
 
+/**
+ * What block_destination never blocks (block-protect.ts): the host's resolvers, gateways and
+ * addresses, the Kubernetes API (once the client is up), where the alerts go, and
+ * response.block_protect.
+ */
 function blockProtect(config: Config, log: Logger, host: HostState): BlockProtect {
   const warned = new Set<string>();
   return new BlockProtect({
@@ -192,8 +190,6 @@ export function composeCore(config: Config, log: Logger, o: ComposeOptions): Cor
     // V8's mark-compact in the quiet after a burst, not inside the next one (not for a replay's short life).
     afterDrain: o.replay ? undefined : quietGc(),
   });
-  // A recording keeps every field of every process, and alerts grouped by it read it; otherwise
-  // only the rules (and append_output) do.
   const wantLoginuid = wantsFields(config, o, () => rules.engine, LOGINUID_FIELDS);
   const wantStatus = wantsFields(config, o, () => rules.engine, STATUS_FIELDS);
   return { config, rules, table, dns, users, allow, actions, response, detectors, prepareDetectors: prepare, sink, pipeline, host, wantLoginuid, wantStatus };

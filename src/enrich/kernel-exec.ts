@@ -47,7 +47,7 @@ const inheritableText = lastCall(capsToText);
 export type ExecBase = Pick<ProcessInfo, 'pid' | 'vpid' | 'sid' | 'vpgid' | 'cwd' | 'env' | 'loginuid'>;
 
 /**
- * The vpid of an exec whose status was not read (KernelExecFacts.statusUnread): its pid where the
+ * The vpid of an exec whose status was not read (KernelExecFacts.vpid undefined): its pid where the
  * forked entry (or the parent it still shares its image with) sees itself by its own pid, the
  * agent's pid namespace, which a fork keeps; unknown otherwise, or with no entry to go by.
  */
@@ -72,8 +72,8 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     pid,
     tid: pid,
     ppid: k.ppid,
-    vpid: f.statusUnread ? guessedVpid(pid, prior) : f.vpid,
-    vtid: f.statusUnread ? guessedVpid(pid, prior) : f.vpid,
+    vpid: f.vpid ?? guessedVpid(pid, prior),
+    vtid: f.vpid ?? guessedVpid(pid, prior),
     sid: prior?.sid,
     vpgid: prior?.vpgid,
     name: k.comm,
@@ -99,14 +99,14 @@ export function infoFromKernelExec(pid: number, k: KernelExec, f: KernelExecFact
     loginname: undefined,
     homedir: undefined,
     shell: undefined,
-    // Not read (statusUnread): unknown, not the placeholders' "none".
-    cap_permitted: f.statusUnread ? undefined : permittedText(f.capPrm),
-    cap_effective: f.statusUnread ? undefined : effectiveText(f.capEff),
-    cap_inheritable: f.statusUnread ? undefined : inheritableText(f.capInh),
+    // Not read (statusUnread): unknown.
+    cap_permitted: f.capPrm === undefined ? undefined : permittedText(f.capPrm),
+    cap_effective: f.capEff === undefined ? undefined : effectiveText(f.capEff),
+    cap_inheritable: f.capInh === undefined ? undefined : inheritableText(f.capInh),
     // The file: an in-memory one is on no layer; the kernel knows the overlay's upper dentry even
     // for a deleted file, which /proc cannot tell.
     exe_upper_layer: (flags & EXE_MEMFD) === 0 && (flags & EXE_OVERLAY) !== 0 && (flags & EXE_UPPER) !== 0,
-    exe_writable: exeWritable({ uid: f.exeUid, gid: f.exeGid, mode: f.exeMode }, { uid: f.euid, gid: f.egid, groups, ...(f.statusUnread ? {} : { capEff: f.capEff }) }, (flags & EXE_RDONLY) !== 0),
+    exe_writable: exeWritable({ uid: f.exeUid, gid: f.exeGid, mode: f.exeMode }, { uid: f.euid, gid: f.egid, groups, capEff: f.capEff }, (flags & EXE_RDONLY) !== 0),
     exe_sha256: undefined,
     exe_ino: Number(f.exeIno),
     exe_ino_ctime: f.exeCtimeNs,

@@ -131,6 +131,25 @@ const HOST_CONTEXT: { readonly container: ContainerInfo } = Object.freeze({ cont
 const SWEEP_EVERY = 32;
 const last = (a: number[] | undefined): number | undefined => (a && a.length > 0 ? a[a.length - 1] : undefined);
 
+/**
+ * What a process's status says that an exec read without it (KernelExecFacts.statusUnread) left
+ * unknown or guessed in `info`: the capability sets it lacks, and a vpid or vtid other than its
+ * guess. undefined when there is nothing new, or status names no capabilities.
+ */
+function statusNews(st: ProcStatus, info: ProcessInfo): Partial<ProcessInfo> | undefined {
+  if (st.capEff === undefined) return undefined;
+  const vpid = last(st.nstgid);
+  const vtid = last(st.nspid);
+  const news: Partial<ProcessInfo> = {
+    ...(vpid !== undefined && vpid !== info.vpid ? { vpid } : {}),
+    ...(vtid !== undefined && vtid !== info.vtid ? { vtid } : {}),
+    ...(info.cap_effective === undefined ? { cap_effective: capsToText(st.capEff) } : {}),
+    ...(st.capPrm !== undefined && info.cap_permitted === undefined ? { cap_permitted: capsToText(st.capPrm) } : {}),
+    ...(st.capInh !== undefined && info.cap_inheritable === undefined ? { cap_inheritable: capsToText(st.capInh) } : {}),
+  };
+  return Object.keys(news).length > 0 ? news : undefined;
+}
+
 export class ProcessTable {
   private readonly procRoot: string;
   private readonly clkTck: number | undefined;
@@ -611,7 +630,7 @@ export class ProcessTable {
       if (cwd !== undefined) info.cwd = cwd;
     }
     const cgroup = this.cgroupOf(f);
-    const e = new Entry(info, { cgroup, exactStart: true, groups: prior?.groups, capEff: f.statusUnread ? undefined : f.capEff, root: prior?.root, mntns: prior?.mntns });
+    const e = new Entry(info, { cgroup, exactStart: true, groups: prior?.groups, capEff: f.capEff, root: prior?.root, mntns: prior?.mntns });
     this.nameUsers(info, this.scopeFor(pid, cgroup));
     const hash = this.exe?.cachedHash(exeFileKey(f));
     if (hash !== undefined) info.exe_sha256 = hash;
@@ -1041,17 +1060,8 @@ export class ProcessTable {
   refreshStatus(): number {
     return this.refreshEach('status', (text, info, e) => {
       const st = parseStatus(text);
-      const vpid = last(st.nstgid);
-      const vtid = last(st.nspid);
-      const fresh: Partial<ProcessInfo> = {
-        ...(vpid !== undefined && vpid !== info.vpid ? { vpid } : {}),
-        ...(vtid !== undefined && vtid !== info.vtid ? { vtid } : {}),
-        ...(st.capPrm !== undefined && info.cap_permitted === undefined ? { cap_permitted: capsToText(st.capPrm) } : {}),
-        ...(st.capEff !== undefined && info.cap_effective === undefined ? { cap_effective: capsToText(st.capEff) } : {}),
-        ...(st.capInh !== undefined && info.cap_inheritable === undefined ? { cap_inheritable: capsToText(st.capInh) } : {}),
-      };
       if (st.capEff !== undefined) e.capEff ??= st.capEff;
-      return Object.keys(fresh).length > 0 ? fresh : undefined;
+      return statusNews(st, info);
     });
   }
 
@@ -1071,13 +1081,8 @@ export class ProcessTable {
       // start time still the same after the read says the read was of this process.
       const now = text === undefined ? undefined : readStatSync(p.pid, { procRoot: this.procRoot, clkTck: this.clkTck });
       if (!text || !now || now.startTs !== p.start_ts) continue;
-      const st = parseStatus(text);
-      if (st.capEff === undefined) continue;
-      p.cap_permitted = st.capPrm === undefined ? undefined : capsToText(st.capPrm);
-      p.cap_effective = capsToText(st.capEff);
-      p.cap_inheritable = st.capInh === undefined ? undefined : capsToText(st.capInh);
-      p.vpid ??= last(st.nstgid);
-      p.vtid ??= last(st.nspid);
+      const news = statusNews(parseStatus(text), p);
+      if (news) Object.assign(p, news);
     }
   }
 

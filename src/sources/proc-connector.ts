@@ -71,7 +71,7 @@ export interface ProcConnectorOptions {
    * Whether the reads of execs take /proc/PID/status (default true): the vpid and the capability
    * sets. Off, the effective ids come from a stat of /proc/PID (no file opened: ~25-40 µs of the
    * reader's time less per exec, issue 16), the exec's capabilities are unknown and its vpid is
-   * its forked parent's namespace's; for when no rule reads them (status-fields.ts).
+   * its forked parent's namespace's; for when no rule reads them (rules-read.ts STATUS_FIELDS).
    * setReadStatus() changes it.
    */
   readStatus?: boolean;

@@ -167,7 +167,7 @@ export function newExecReadContext(): ExecReadContext {
     })),
     caps: new BytesCache(capsAt),
     spans: newSpans(),
-    status: { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n, unread: false },
+    status: { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n },
     stat: { pid: 0, commFrom: 0, commTo: 0, ppid: 0, tty: 0, starttime: 0 },
     wantLoginuid: true,
     wantStatus: true,
@@ -206,15 +206,13 @@ export interface StatusFields {
   rgid: number | undefined;
   egid: number;
   vpid?: number;
-  /** 0n placeholders when status was not read (`unread`): not facts. */
-  capInh: bigint;
-  capPrm: bigint;
-  capEff: bigint;
   /**
-   * True: the read took only the effective ids, from a stat of /proc/PID, not status (the
-   * addon's readStatus off: nothing reads the vpid or the capabilities).
+   * undefined when status was not read: the read took only the effective ids, from a stat of
+   * /proc/PID (the addon's readStatus off: nothing reads the vpid or the capabilities).
    */
-  unread: boolean;
+  capInh: bigint | undefined;
+  capPrm: bigint | undefined;
+  capEff: bigint | undefined;
 }
 
 /**
@@ -226,7 +224,7 @@ export function statusFields(
   from = 0,
   to = b?.length ?? 0,
   caps?: BytesCache<readonly [bigint, bigint, bigint]>,
-  out: StatusFields = { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n, unread: false },
+  out: StatusFields = { ruid: 0, euid: 0, rgid: 0, egid: 0, capInh: 0n, capPrm: 0n, capEff: 0n },
 ): StatusFields | undefined {
   if (!b || to - from < 80) return undefined;
   const found = b.readUInt32LE(from + SF.found * 8);
@@ -234,7 +232,6 @@ export function statusFields(
   const read = (found & SF_STATUS) === SF_STATUS;
   // Some of status but not all of what it always has: a broken read, not a choice.
   if (!read && (found & ~SF_IDS) !== 0) return undefined;
-  out.unread = !read;
   out.ppid = found & (1 << SF.ppid) ? numAt(b, from + SF.ppid * 8) : undefined;
   out.ruid = read ? numAt(b, from + SF.ruid * 8) : undefined;
   out.euid = numAt(b, from + SF.euid * 8);
@@ -248,7 +245,7 @@ export function statusFields(
     out.capPrm = c[1];
     out.capEff = c[2];
   } else {
-    out.capInh = out.capPrm = out.capEff = 0n;
+    out.capInh = out.capPrm = out.capEff = undefined;
   }
   return out;
 }
@@ -352,7 +349,8 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
   if (at[ExecRec.exeStat]! < 0 || end[ExecRec.exeStat]! - at[ExecRec.exeStat]! < 64 || at[ExecRec.exeFs]! < 0 || end[ExecRec.exeFs]! - at[ExecRec.exeFs]! < 16) return undefined;
   // Into the context's objects, reused: only their values are taken from here on.
   const status = at[ExecRec.statusFields]! < 0 ? undefined : statusFields(blob, at[ExecRec.statusFields]!, end[ExecRec.statusFields]!, ctx.caps, ctx.status);
-  if (!status || (status.unread && ctx.wantStatus)) return undefined;
+  const unread = status?.capEff === undefined;
+  if (!status || (unread && ctx.wantStatus)) return undefined;
   const stat = statHead(blob, at[ExecRec.stat]!, end[ExecRec.stat]!, ctx.stat);
   if (!stat || stat.pid !== pid) return undefined;
   const btime = bootTimeNs();
@@ -374,7 +372,7 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
     const f = ctx.exe.inspect({
       pid, exepath: exe.exepath, deleted: exe.deleted, memfd: exe.memfd, root, mntns,
       exeStat: { ...exeStat, mode: BigInt(exeStat.mode), uid: BigInt(exeStat.uid), gid: BigInt(exeStat.gid) },
-      uid: status.euid, gid: status.egid, ...(status.unread ? {} : { capEff: status.capEff }),
+      uid: status.euid, gid: status.egid, capEff: status.capEff,
     });
     // Unknown (a deleted file on an overlay, an unreadable mount table): the table's read would not know either.
     if (f.upperLayer === undefined) return undefined;
@@ -387,8 +385,8 @@ export function execFromRead(pid: number, blob: Buffer, ctx: ExecReadContext, fr
     egid: status.egid,
     loginuid: at[ExecRec.loginuid]! < 0 ? undefined : loginuidAt(blob, at[ExecRec.loginuid]!, end[ExecRec.loginuid]!),
     loginuidUnread: at[ExecRec.loginuid]! < 0,
-    vpid: status.vpid ?? pid,
-    statusUnread: status.unread,
+    vpid: unread ? undefined : (status.vpid ?? pid),
+    statusUnread: unread,
     tty: stat.tty,
     exeFlags: flags,
     exeDev: exeStat.dev,
