@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../src/events.js';
 import {
-  CpuSampler, type CpuSamplerOptions, discoverCgroupMounts, parseCgroupFile, parseCpuMax, parseProcStat,
+  CpuSampler, type CpuSamplerOptions, discoverCgroupMounts, parseCgroupFile, parseCpuMax, parseMachineBusy, parseProcStat,
 } from '../src/sources/cpu-sampler.js';
 import { hostContainer, isRoot, killAll, procLookup, sleep, waitForEvent } from './helpers/live.js';
 
@@ -31,6 +31,13 @@ describe('cpu sampler: parsing', () => {
     });
     assert.deepEqual(parseCgroupFile('2:cpuacct:/a\n1:cpu:/b\n'), { cpuacct: '/a', cpu: '/b' });
     assert.deepEqual(parseCgroupFile('0::/system.slice/x.service (deleted)\n'), { unified: '/system.slice/x.service' });
+  });
+
+  test('/proc/stat: the machine\'s busy ticks are user + nice + system + irq + softirq', () => {
+    assert.equal(parseMachineBusy('cpu  657245 470 217122 1536964 6725 10 5584 20984 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n'), 657245 + 470 + 217122 + 10 + 5584);
+    assert.equal(parseMachineBusy('cpu0 1 2 3 4 5 6 7\n'), undefined, 'not the aggregate line');
+    assert.equal(parseMachineBusy('cpu  1 2 3\n'), undefined, 'too short');
+    assert.equal(parseMachineBusy('cpu  a b c d e f g\n'), undefined);
   });
 
   test('cpu.max', () => {
@@ -88,6 +95,10 @@ class FakeHost {
     const t = (this.ticks.get(pid) ?? 0) + Math.round(cpuSeconds * 100);
     this.ticks.set(pid, t);
     writeFileSync(join(this.proc, String(pid), 'stat'), `${pid} (${comm}) R 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 ${t} 0 0 0 20 0 1 0 5000 0 0\n`);
+  }
+  /** /proc/stat's first line: the machine's busy ticks so far (user; the rest idle). */
+  machine(busyTicks: number): void {
+    writeFileSync(join(this.proc, 'stat'), `cpu  ${busyTicks} 0 0 100000 0 0 0 0 0 0\ncpu0 ${busyTicks} 0 0 100000 0 0 0 0 0 0\n`);
   }
   file(rel: string, content: string): void {
     const p = join(this.cg, rel);
@@ -307,6 +318,80 @@ describe('cpu sampler: fake host, fake clock', () => {
     const control = await reportedAt(false);
     assert.equal(control, 60, 'without the first-sight pass-over: reported after durationMs');
     assert.equal(await reportedAt(true), control, 'passed over from its first sight, reported at the same sample');
+  });
+
+  test('a quiet machine: no known process is read; a miner that starts makes it busy and is reported', async () => {
+    const h = mk();
+    h.setProc(3400, 'idle', 0);
+    h.setProc(3401, 'later-miner', 0);
+    let busy = 1000;
+    h.machine(busy);
+    const { s, events, start } = h.sampler({ threshold: 0.9, durationMs: 10_000, intervalMs: 1000, scopes: ['process'] }, () => undefined, hostContainer);
+    await start();
+    const reads = s.stats.statReads;
+    let t = 0;
+    // 20 s with the whole machine at 0.05 of a core: below 0.9 of the smallest base (one core: no limits).
+    for (let i = 0; i < 20; i++) {
+      h.now = BigInt(++t) * SEC;
+      h.machine((busy += 5));
+      s.sample();
+    }
+    assert.equal(s.stats.quietSamples, 20);
+    assert.equal(s.stats.statReads, reads, 'no process read while the machine was quiet');
+    assert.equal(s.stats.processes, 2, 'both still counted');
+    assert.equal(s.stats.limitSurveys, 0, 'no cgroup hierarchy here: no limit anywhere, nothing to walk');
+    // A new process shows up: read at first sight, quiet machine or not.
+    h.setProc(3402, 'newcomer', 0);
+    h.now = BigInt(++t) * SEC;
+    h.machine((busy += 5));
+    s.sample();
+    assert.equal(s.stats.statReads, reads + 1, 'only the newcomer read');
+    assert.equal(s.stats.processes, 3);
+    // Now 3401 burns a core, and the machine with it.
+    let at = 0;
+    for (let i = 1; i <= 30 && events.length === 0; i++) {
+      h.now = BigInt(++t) * SEC;
+      h.burn(3401, 1.0, 'later-miner');
+      h.machine((busy += 102));
+      s.sample();
+      at = i;
+    }
+    assert.equal(events.length, 1, 'the miner is reported');
+    assert.equal(events[0]!.proc.pid, 3401);
+    // Read first after the quiet stretch, it is measured from there: durationMs plus one sample.
+    assert.ok(at >= 10 && at <= 11, `reported after ${at} s of burning`);
+  });
+
+  test('a quiet machine is quiet only below the smallest CPU limit of any cgroup: a process held to 0.2 of a core is read', async () => {
+    const h = mk();
+    h.file('cgroup.controllers', 'cpu memory\n');
+    h.file('kubepods/pod1/cpu.max', '20000 100000\n');
+    h.file('system.slice/cpu.max', 'max 100000\n');
+    h.setProc(3500, 'limited', 0, '0::/kubepods/pod1\n');
+    let busy = 1000;
+    h.machine(busy);
+    const { s, events, start } = h.sampler({ threshold: 0.9, durationMs: 10_000, intervalMs: 1000, scopes: ['process'] }, () => undefined, hostContainer);
+    await start();
+    // 0.1 of a core: below 0.9 × 0.2, quiet.
+    for (let t = 1; t <= 3; t++) {
+      h.now = BigInt(t) * SEC;
+      h.machine((busy += 10));
+      s.sample();
+    }
+    assert.equal(s.stats.quietSamples, 3);
+    assert.equal(s.stats.limitSurveys, 1, 'the hierarchy walked once (limitRefreshMs has not passed)');
+    // 0.2 of a core, all of it the limited process's: not quiet, and it is reported at 100% of its limit.
+    let at = 0;
+    for (let t = 4; t <= 40 && events.length === 0; t++) {
+      h.now = BigInt(t) * SEC;
+      h.burn(3500, 0.2, 'limited');
+      h.machine((busy += 20));
+      s.sample();
+      at = t;
+    }
+    assert.equal(s.stats.quietSamples, 3, 'never quiet at 0.2 of a core');
+    assert.equal(events.length, 1, `the process held to its limit is reported (at ${at} s)`);
+    assert.equal(events[0]!.cpu!.limit, 20);
   });
 
   test('a sample walked in slices (a turn of the event loop between them) concludes exactly what one walk does', async () => {

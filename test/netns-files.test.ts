@@ -70,6 +70,34 @@ describe('which pids may be new processes since the last listing', () => {
     assert.equal(lastPidOf('2345 x'), undefined);
   });
 
+  test('NetnsIndex re-reads the known pids a share at a time: all within revalidateMs, a moved one found, never all at once', () => {
+    const fp = new FakeProc();
+    try {
+      for (let pid = 700; pid < 720; pid++) fp.addPid(pid, '6666');
+      fp.loadavg(20, 719);
+      let now = 0;
+      const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 20_000 });
+      assert.deepEqual(idx.refresh(false).get('6666')?.length, 20);
+      assert.equal(idx.linkReads, 20, 'first sight: every pid read');
+      // A process moves (setns) while nothing is created or ended: loadavg says nothing.
+      fp.moveTo(713, '7777');
+      let foundAt = -1;
+      for (let i = 1; i <= 25 && foundAt < 0; i++) {
+        now = i * 1000;
+        const before: number = idx.linkReads;
+        const groups = idx.refresh(false);
+        // 20 pids over 20 s at one refresh a second: one re-read each time.
+        assert.equal(idx.linkReads - before, 1, `refresh at ${now} ms read ${idx.linkReads - before} links`);
+        if (groups.get('7777')?.includes(713)) foundAt = now;
+      }
+      assert.ok(foundAt > 0 && foundAt <= 20_000, `the moved pid found at ${foundAt} ms, within revalidateMs`);
+      assert.equal(idx.nsOf(713), '7777');
+      assert.equal(idx.groups.get('6666')?.includes(713), false);
+    } finally {
+      fp.remove();
+    }
+  });
+
   test('NetnsIndex re-reads the namespace of a pid handed out again, and only of those, between full re-reads', () => {
     const fp = new FakeProc();
     try {

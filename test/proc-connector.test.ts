@@ -322,6 +322,27 @@ test('live: the addon opened packed hands over Uint32Arrays whose exec names the
   }
 });
 
+test('live: drops() counts what stats() counts, lost batches included, without building its object', async (t) => {
+  if (await skipped(t)) return;
+  const loaded = loadNativeAddon();
+  assert.ok('addon' in loaded);
+  const { addon } = loaded;
+  assert.equal(typeof addon.drops, 'function', 'this build has drops()');
+  // A queue of one batch, and the JS thread held while children come and go: batches are dropped.
+  const handle = addon.open(() => {}, { queueSize: 1 });
+  try {
+    assert.equal(addon.drops!(handle), 0);
+    // Batches hold up to 256 notices (native/proc_connector.c BATCH_MAX): well over two batches' worth.
+    for (let i = 0; i < 400; i++) spawnSync('/bin/true');
+    await new Promise((r) => setTimeout(r, 100));
+    const s = addon.stats(handle);
+    assert.ok(s.drops + s.kernelDrops > 0, `the held JS thread made the addon drop (${JSON.stringify(s)})`);
+    assert.equal(addon.drops!(handle), s.drops + s.kernelDrops);
+  } finally {
+    addon.close(handle);
+  }
+});
+
 test('live: stop() lets the process exit (the reader thread ends, the tsfn is released)', async (t) => {
   if (await skipped(t)) return;
   const script = `

@@ -159,7 +159,7 @@ export interface ConnectionsOptions {
    * often.
    */
   tcpFullReadMs?: number;
-  /** Re-read every pid's network namespace this often, ms (default 60000; new and reused pids are read at once). */
+  /** Every pid's network namespace is read again within this long, a share at each poll, ms (default 300000; new and reused pids are read at once). */
   netnsRevalidateMs?: number;
   /**
    * List /proc at most this often while no socket awaits its owner, ms (default 1000). A socket

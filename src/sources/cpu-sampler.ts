@@ -24,14 +24,26 @@
  *
  * Cost: one small read per process per sample (open/read/close with a shared buffer); a process's
  * /proc/PID/cgroup is read only while it uses CPU, and again at most every `cgroupRefreshMs`;
- * one usage read per container per sample; limits are cached for `limitRefreshMs`.
+ * one usage read per container per sample; limits are cached for `limitRefreshMs`. A sample
+ * while the whole machine is quiet reads none of that (see "A quiet machine" below).
+ *
+ * A quiet machine: no process can use more CPU than the whole machine. So when /proc/stat says
+ * the machine's CPUs were busy less, over the interval, than `rearmThreshold` × the smallest
+ * base any process or container can have (one core, or the smallest CPU limit of any cgroup on
+ * the host, found by walking the hierarchy that holds the limits every `limitRefreshMs`), every
+ * run is broken and re-armed without reading a single process: only processes new since the
+ * last listing of /proc are read, to learn their start. A process read next after a quiet sample
+ * starts its measurement again (its CPU time over the quiet stretch says nothing of its rate
+ * now). Reading every process's stat, and every sleeper again once its back-off ran out, was
+ * most of the sampler's share of an idle agent (issue 16); a miner makes the machine busy, and
+ * from that sample on the processes are read as before.
  *
  * A source, not a detector (src/detectors/): it turns /proc and cgroup figures into events and
  * decides nothing; the rules judge its cpu_sustained events (mw.cpu.*) and the response section
  * acts on their matches. A detector reads events and answers with action requests.
  */
 import { PollLoop } from './poll-loop.js';
-import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync, type Dirent } from 'node:fs';
 import { posix } from 'node:path';
 import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../events.js';
 import { PidList } from './netns.js';
@@ -91,6 +103,10 @@ export interface CpuSamplerStats {
   maxSampleMs: number;
   /** /proc/PID/stat files read since start (a sleeping process is read less and less often). */
   statReads: number;
+  /** Samples that found the whole machine quiet and read no process they knew (see "A quiet machine"). */
+  quietSamples: number;
+  /** Walks of the cgroup hierarchy for its smallest CPU limit. */
+  limitSurveys: number;
 }
 
 // ---- procfs and cgroup files -------------------------------------------------------------------
@@ -102,9 +118,9 @@ const BUF = Buffer.allocUnsafe(64 * 1024);
  * per sample, and readFileSync's fstat, allocation and final empty read per call roughly double
  * the cost (measured: 14.5 vs 7.5 ms for 1000 /proc/PID/stat). These are seq_files: a read returns
  * a full page unless the output has ended, so a read shorter than 3 KiB is the end and the
- * read(2) that would return 0 is skipped.
+ * read(2) that would return 0 is skipped. At most `max` bytes (the head of a longer file).
  */
-function readSmall(path: string): string | undefined {
+function readSmall(path: string, max = BUF.length): string | undefined {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -114,10 +130,10 @@ function readSmall(path: string): string | undefined {
   try {
     let len = 0;
     for (;;) {
-      const n = readSync(fd, BUF, len, BUF.length - len, null);
+      const n = readSync(fd, BUF, len, max - len, null);
       if (n <= 0) break;
       len += n;
-      if (n < 3072 || len === BUF.length) break;
+      if (n < 3072 || len >= max) break;
     }
     return BUF.toString('latin1', 0, len);
   } catch {
@@ -125,6 +141,20 @@ function readSmall(path: string): string | undefined {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The machine's busy CPU time from the first line of /proc/stat, in clock ticks: user + nice +
+ * system + irq + softirq (guest time is inside user; idle, iowait and steal are not busy). Every
+ * process's utime + stime is a part of it. Undefined when the line is not there.
+ */
+export function parseMachineBusy(text: string): number | undefined {
+  if (!text.startsWith('cpu ')) return undefined;
+  const end = text.indexOf('\n');
+  const f = text.slice(4, end < 0 ? undefined : end).trim().split(/\s+/).map(Number);
+  if (f.length < 7) return undefined;
+  const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]!;
+  return Number.isFinite(busy) ? busy : undefined;
 }
 
 export interface ProcStat {
@@ -237,6 +267,29 @@ function commonAncestor(paths: string[]): string {
   return '/' + parts.join('/');
 }
 
+/** A cgroup's own CPU limit in cores (v1 cfs quota / period, v2 cpu.max), or null for none. */
+function ownLimit(kind: 'v1' | 'v2', dir: string): number | null {
+  if (kind === 'v2') {
+    const t = readSmall(`${dir}/cpu.max`);
+    return t === undefined ? null : parseCpuMax(t);
+  }
+  const q = readSmall(`${dir}/cpu.cfs_quota_us`);
+  const quota = q === undefined ? -1 : Number(q.trim());
+  // No quota (-1, the usual case): the period says nothing more.
+  if (!(quota > 0)) return null;
+  const p = readSmall(`${dir}/cpu.cfs_period_us`);
+  const period = p === undefined ? 0 : Number(p.trim());
+  return period > 0 ? quota / period : null;
+}
+
+/** A walk of the hierarchy that holds the CPU limits, for its smallest (see "A quiet machine"). */
+interface LimitSurvey {
+  kind: 'v1' | 'v2';
+  /** Cgroup directories still to read. */
+  dirs: string[];
+  smallest: number | null;
+}
+
 // ---- the sampler -------------------------------------------------------------------------------
 
 /** Above-threshold tracking for one process or container. */
@@ -259,6 +312,8 @@ interface ProcState {
   rate?: number;
   /** Samples still to pass over before it is read again (see quietCap). */
   skip?: number;
+  /** The sample (Walk.no) of its last read: one older than the last quiet sample starts over. */
+  readIn: number;
 }
 
 interface ContainerState {
@@ -272,6 +327,12 @@ interface ContainerState {
 
 /** One sample's walk over the pids listed at its start. */
 interface Walk {
+  /** This sample's number (counted from 1). */
+  no: number;
+  /** The whole machine was quiet over the interval: known processes are not read (see "A quiet machine"). */
+  quiet: boolean;
+  /** False when a quiet sample found the very listing of the last sample: no pid is visited. */
+  walked: boolean;
   pids: number[];
   /** Index of the next pid to measure. */
   next: number;
@@ -335,7 +396,19 @@ export class CpuSampler implements Source {
   private readonly pidList: PidList;
   /** Counts stop() calls: a sliced sample under way when the sampler stops is dropped. */
   private stops = 0;
-  readonly stats: CpuSamplerStats = { samples: 0, events: 0, processes: 0, containers: 0, lastSampleMs: 0, maxSampleMs: 0, statReads: 0 };
+  /** Samples begun, and the last that found the machine quiet (0: none). */
+  private walks = 0;
+  private lastQuiet = 0;
+  /** The pids the last sample walked: the same array again means /proc was not listed anew. */
+  private lastPids: number[] | undefined;
+  /** The machine's busy ticks (/proc/stat) at the last sample. */
+  private machine: { busy: number; at: bigint } | undefined;
+  /** The smallest CPU limit of any cgroup (null: none has one), and when it was found. */
+  private smallest: { cores: number | null; at: bigint } | undefined;
+  private survey: LimitSurvey | undefined;
+  readonly stats: CpuSamplerStats = {
+    samples: 0, events: 0, processes: 0, containers: 0, lastSampleMs: 0, maxSampleMs: 0, statReads: 0, quietSamples: 0, limitSurveys: 0,
+  };
 
   constructor(
     private readonly lookup: (pid: number) => ProcessInfo | undefined,
@@ -386,7 +459,12 @@ export class CpuSampler implements Source {
   sample(): void {
     const t0 = performance.now();
     try {
-      const walk = this.beginWalk(this.pidList.get().pids);
+      const pids = this.pidList.get().pids;
+      this.mounts ??= discoverCgroupMounts(this.cgroupRoot);
+      const now = this.nowNs();
+      const rate = this.machineRate(now);
+      if (this.surveyDue(rate, now)) this.surveyStep(now, Infinity);
+      const walk = this.beginWalk(pids, rate);
       this.visit(walk, walk.pids.length);
       this.endWalk(walk);
     } catch (e) {
@@ -399,8 +477,8 @@ export class CpuSampler implements Source {
    * The same sample as sample(), with the same results, but the pids listed off the event loop
    * and walked SLICE at a time with a turn of the loop between slices: one synchronous walk of a
    * host's thousand processes held every event behind it for 3–4 ms every interval (the tail of
-   * the exec → alert latency, issue 16). The time counted in the stats is the walk's own, not the
-   * turns between.
+   * the exec → alert latency, issue 16). The survey of the limits goes SLICE cgroups at a time the
+   * same way. The time counted in the stats is the walk's own, not the turns between.
    */
   async sampleSliced(): Promise<void> {
     let busy = 0;
@@ -409,7 +487,18 @@ export class CpuSampler implements Source {
       const pids = await this.pidList.getAsync();
       if (this.stops !== stops) return;
       let t0 = performance.now();
-      const walk = this.beginWalk(pids);
+      this.mounts ??= discoverCgroupMounts(this.cgroupRoot);
+      const now = this.nowNs();
+      const rate = this.machineRate(now);
+      if (this.surveyDue(rate, now)) {
+        while (!this.surveyStep(now, SLICE)) {
+          busy += performance.now() - t0;
+          await turn();
+          if (this.stops !== stops) return;
+          t0 = performance.now();
+        }
+      }
+      const walk = this.beginWalk(pids, rate);
       while (walk.next < walk.pids.length) {
         this.visit(walk, SLICE);
         if (walk.next >= walk.pids.length) break;
@@ -432,9 +521,81 @@ export class CpuSampler implements Source {
     if (ms > this.stats.maxSampleMs) this.stats.maxSampleMs = ms;
   }
 
-  private beginWalk(pids: number[]): Walk {
-    this.mounts ??= discoverCgroupMounts(this.cgroupRoot);
-    return { pids, next: 0, live: new Set<number>(), groups: new Map(), measured: 0 };
+  /** The machine's CPU use since the last sample, in cores; undefined on the first, or without /proc/stat. */
+  private machineRate(now: bigint): number | undefined {
+    // The first line is all it takes: the rest (a line per CPU, every interrupt's count) can run to tens of KB.
+    const text = readSmall(`${this.procRoot}/stat`, 1024);
+    const busy = text === undefined ? undefined : parseMachineBusy(text);
+    const prev = this.machine;
+    this.machine = busy === undefined ? undefined : { busy, at: now };
+    if (busy === undefined || prev === undefined) return undefined;
+    const dt = Number(now - prev.at) / 1e9;
+    return dt > 0 ? (busy - prev.busy) / this.ticksPerSec / dt : undefined;
+  }
+
+  /** Whether the smallest limit must be found (again) before a machine this busy can be called quiet. */
+  private surveyDue(rate: number | undefined, now: bigint): boolean {
+    if (rate === undefined || rate >= this.rearm) return false;
+    return this.smallest === undefined || now - this.smallest.at >= this.limitRefreshNs;
+  }
+
+  /**
+   * Walk on through the hierarchy that holds the limits (the one limitOf reads), `count` cgroups
+   * at most; true once the walk is over and `smallest` says what it found.
+   */
+  private surveyStep(now: bigint, count: number): boolean {
+    if (!this.survey) {
+      const m = this.mounts!;
+      const root = m.cpu ?? m.unified;
+      if (root === undefined) {
+        // No hierarchy, no limit anywhere (limitOf finds none either).
+        this.smallest = { cores: null, at: now };
+        return true;
+      }
+      this.survey = { kind: m.cpu !== undefined ? 'v1' : 'v2', dirs: [root], smallest: null };
+      this.stats.limitSurveys++;
+    }
+    const sv = this.survey;
+    for (let i = 0; i < count && sv.dirs.length > 0; i++) {
+      const dir = sv.dirs.pop()!;
+      const own = ownLimit(sv.kind, dir);
+      if (own !== null && (sv.smallest === null || own < sv.smallest)) sv.smallest = own;
+      let entries: Dirent[] = [];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        // Removed while the walk went on: nothing below it any more.
+      }
+      for (const e of entries) if (e.isDirectory()) sv.dirs.push(`${dir}/${e.name}`);
+    }
+    if (sv.dirs.length > 0) return false;
+    this.smallest = { cores: sv.smallest, at: now };
+    this.survey = undefined;
+    return true;
+  }
+
+  private beginWalk(pids: number[], machineRate: number | undefined): Walk {
+    const no = ++this.walks;
+    const same = pids === this.lastPids;
+    this.lastPids = pids;
+    let quiet = false;
+    if (machineRate !== undefined && this.smallest !== undefined) {
+      // The smallest base any process or container can have (one core, or a smaller limit).
+      const base = this.smallest.cores === null ? 1 : Math.min(1, this.smallest.cores);
+      quiet = machineRate < this.rearm * base;
+    }
+    if (quiet) {
+      // Every rate was below rearm × its base: every run is broken and re-armed.
+      this.lastQuiet = no;
+      this.stats.quietSamples++;
+      for (const ps of this.procs.values()) {
+        ps.run.since = undefined;
+        ps.run.armed = true;
+      }
+    }
+    // A quiet sample over the very listing of the last sample has no new process to read and no gone one to forget.
+    const walked = !(quiet && same);
+    return { no, quiet, walked, pids, next: walked ? 0 : pids.length, live: new Set<number>(), groups: new Map(), measured: walked ? 0 : this.procs.size };
   }
 
   /** Measure the walk's next `count` pids. */
@@ -444,6 +605,12 @@ export class CpuSampler implements Source {
     for (; walk.next < end; ) {
       const pid = pids[walk.next++]!;
       let ps = this.procs.get(pid);
+      if (ps && walk.quiet) {
+        // The machine was quiet, so was this process: not read (see "A quiet machine").
+        live.add(pid);
+        walk.measured++;
+        continue;
+      }
       if (ps?.skip) {
         // Asleep at its last reads: passed over this time (its membership still counts).
         ps.skip--;
@@ -468,9 +635,17 @@ export class CpuSampler implements Source {
       }
       if (!ps || ps.starttime !== st.starttime) {
         // First sight, or the pid now names another process: start over.
-        ps = { starttime: st.starttime, ticks: st.ticks, at: now, comm: st.comm, ppid: st.ppid, run: { armed: true } };
+        ps = { starttime: st.starttime, ticks: st.ticks, at: now, comm: st.comm, ppid: st.ppid, run: { armed: true }, readIn: walk.no };
         if (this.quietCap > 0 && this.asleepAllAlong(walk, st)) ps.skip = this.quietCap - (pid % this.quietSpread);
         this.procs.set(pid, ps);
+      } else if (ps.readIn < this.lastQuiet) {
+        // Read first since a quiet sample: its CPU time over the quiet stretch says nothing of its
+        // rate now. It is measured from here.
+        ps.ticks = st.ticks;
+        ps.at = now;
+        ps.comm = st.comm;
+        ps.rate = undefined;
+        ps.readIn = walk.no;
       } else {
         const dt = Number(now - ps.at) / 1e9;
         ps.rate = dt > 0 ? (st.ticks - ps.ticks) / this.ticksPerSec / dt : 0;
@@ -478,6 +653,7 @@ export class CpuSampler implements Source {
         ps.ticks = st.ticks;
         ps.at = now;
         ps.comm = st.comm;
+        ps.readIn = walk.no;
         if (ps.rate > 0) this.ensureCgroup(pid, ps, now);
         if (this.watchProcess) {
           const limit = ps.cg ? this.limitOf(ps.cg, now) : null;
@@ -486,7 +662,8 @@ export class CpuSampler implements Source {
           if (dur !== undefined) this.report('process', pid, ps, ps.rate, limit, dur, this.safeContainerOf(pid));
         }
       }
-      this.group(groups, pid);
+      // In a quiet sample no container is measured (see endWalk).
+      if (!walk.quiet) this.group(groups, pid);
     }
   }
 
@@ -505,10 +682,12 @@ export class CpuSampler implements Source {
   /** What follows the walk of every pid: the departed forgotten, the containers measured. */
   private endWalk(walk: Walk): void {
     const { live, groups } = walk;
-    for (const pid of this.procs.keys()) if (!live.has(pid)) this.procs.delete(pid);
+    if (walk.walked) for (const pid of this.procs.keys()) if (!live.has(pid)) this.procs.delete(pid);
     this.stats.processes = walk.measured;
 
     if (this.watchContainer) {
+      // A quiet sample measures no container: each is forgotten, and measured from the start when
+      // busy again (its usage over the quiet stretch says nothing of its rate then).
       for (const [id, g] of groups) this.sampleContainer(id, g.info, g.pids);
       for (const id of this.containers.keys()) if (!groups.has(id)) this.containers.delete(id);
       this.stats.containers = groups.size;
@@ -661,18 +840,7 @@ export class CpuSampler implements Source {
     const key = `${kind}:${mount}:${path}`;
     const hit = this.limits.get(key);
     if (hit && now - hit.at < this.limitRefreshNs) return hit.cores;
-    let own: number | null = null;
-    const dir = join(mount, path);
-    if (kind === 'v1') {
-      const q = readSmall(`${dir}/cpu.cfs_quota_us`);
-      const p = readSmall(`${dir}/cpu.cfs_period_us`);
-      const quota = q === undefined ? -1 : Number(q.trim());
-      const period = p === undefined ? 0 : Number(p.trim());
-      own = quota > 0 && period > 0 ? quota / period : null;
-    } else {
-      const t = readSmall(`${dir}/cpu.max`);
-      own = t === undefined ? null : parseCpuMax(t);
-    }
+    const own = ownLimit(kind, join(mount, path));
     const parent = path === '/' || path === '' ? null : this.limitAt(kind, mount, posix.dirname(path), now);
     const cores = own === null ? parent : parent === null ? own : Math.min(own, parent);
     this.limits.set(key, { cores, at: now });

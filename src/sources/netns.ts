@@ -8,9 +8,11 @@
  * /proc/PID/ns/net) and keeps the grouping cheap to refresh: only pids it has not seen before are
  * looked up, because a process almost never changes namespace, and so are pids the kernel may
  * have handed out again since the last listing: pids go out in a cycle, so /proc/loadavg's last
- * pid before each listing bounds the ones that can be new processes (handedOutBetween). A full
- * re-read every `revalidateMs` (a minute) catches the few processes that do move (setns,
- * unshare); it was every 10 s, and 1,000 readlinks of a cold /proc took 16 ms each time (issue 16).
+ * pid before each listing bounds the ones that can be new processes (handedOutBetween). The few
+ * processes that do move (setns, unshare) are caught by a rolling re-read: each refresh re-reads
+ * the next share of the known pids, so that every one is read again within `revalidateMs` (five
+ * minutes). It was a full re-read every 10 s, then every minute: 1,000 readlinks of a cold /proc
+ * took 16–28 ms each time, in one stall (issue 16); rolling, it is a few per poll.
  */
 import { readlinkSync } from 'node:fs';
 import { listPids as listPidsAsync, listPidsSync, readRecordSync } from '../platform/procfs.js';
@@ -114,8 +116,8 @@ export function netnsOf(pid: number, procRoot = '/proc'): string | undefined {
 export interface NetnsIndexOptions {
   procRoot?: string;
   /**
-   * Re-read every pid's namespace this often (ms; default 60000); in between only pids new or
-   * handed out again since the last listing are read.
+   * Every known pid's namespace is read again within this long (ms; default 300000), a share of
+   * them at each refresh; besides, only pids new or handed out again since the last listing are read.
    */
   revalidateMs?: number;
   /** Monotonic clock in ms (tests). */
@@ -133,18 +135,25 @@ export class NetnsIndex {
   private readonly nowMs: () => number;
   /** pid → namespace id; null when it could not be read (kept so it is not retried every poll). */
   private readonly nsByPid = new Map<number, string | null>();
-  private lastFull = -Infinity;
   private lastListed = -Infinity;
+  /** The pids of the last listing: the rolling re-read goes through them in turn from `cursor`. */
+  private order: number[] = [];
+  private cursor = 0;
+  /** Re-reads owed to the rolling re-read (a fraction carried over), and since when they are counted. */
+  private owed = 0;
+  private owedSince: number | undefined;
   private readonly listMinMs: number;
   /** Pids that appeared in the last refresh (not known to the one before). */
   readonly newPids = new Set<number>();
+  /** Namespace links read since start (new pids, reused ones, the rolling re-read). */
+  linkReads = 0;
   /** Namespace → its live pids, ascending, as of the last refresh. */
   groups = new Map<string, number[]>();
   private readonly pidList: PidList;
 
   constructor(opts: NetnsIndexOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
-    this.revalidateMs = opts.revalidateMs ?? 60_000;
+    this.revalidateMs = opts.revalidateMs ?? 300_000;
     this.nowMs = opts.nowMs ?? (() => performance.now());
     this.pidList = new PidList(this.procRoot, this.revalidateMs, this.nowMs);
     this.listMinMs = opts.listMinMs ?? 1000;
@@ -159,30 +168,31 @@ export class NetnsIndex {
    */
   refresh(fresh = true): Map<string, number[]> {
     const now = this.nowMs();
-    const full = now - this.lastFull >= this.revalidateMs;
-    if (!fresh && !full && now - this.lastListed < this.listMinMs) {
+    const moved = this.revalidateSome(now);
+    if (!fresh && !moved && now - this.lastListed < this.listMinMs) {
       this.newPids.clear();
       return this.groups;
     }
-    if (full) this.lastFull = now;
     this.lastListed = now;
     const { pids, listed } = this.pidList.get();
-    // No task created or ended since the last refresh: the same pids in the same namespaces.
-    if (!listed && !full) {
+    // No task created or ended since the last refresh, none moved: the same pids in the same namespaces.
+    if (!listed && !moved) {
       this.newPids.clear();
       return this.groups;
     }
+    this.order = pids;
     const live = new Set(pids);
     for (const pid of this.nsByPid.keys()) if (!live.has(pid)) this.nsByPid.delete(pid);
     this.newPids.clear();
     // Pids handed out since the last listing may belong to new processes that reused them.
-    const handedOut = listed && !full ? this.pidList.handedOut : undefined;
+    const handedOut = listed ? this.pidList.handedOut : undefined;
     const groups = new Map<string, number[]>();
     for (const pid of pids) {
       let ns = this.nsByPid.get(pid);
       const reused = ns !== undefined && handedOut !== undefined && handedOutBetween(pid, handedOut.from, handedOut.to);
-      if (ns === undefined || reused) this.newPids.add(pid);
-      if (ns === undefined || full || reused) {
+      if (ns === undefined || reused) {
+        this.newPids.add(pid);
+        this.linkReads++;
         ns = netnsOf(pid, this.procRoot) ?? null;
         this.nsByPid.set(pid, ns);
       }
@@ -193,6 +203,35 @@ export class NetnsIndex {
     }
     this.groups = groups;
     return groups;
+  }
+
+  /**
+   * The rolling re-read: the namespaces of the next known pids, as many as are owed for the time
+   * since the last refresh (all of them per revalidateMs). True when one changed (moved, or gone).
+   */
+  private revalidateSome(now: number): boolean {
+    const order = this.order;
+    if (this.owedSince === undefined || order.length === 0) {
+      this.owedSince = now;
+      return false;
+    }
+    this.owed = Math.min(order.length, this.owed + (order.length * (now - this.owedSince)) / this.revalidateMs);
+    this.owedSince = now;
+    let moved = false;
+    for (; this.owed >= 1; this.owed--) {
+      this.cursor %= order.length;
+      const pid = order[this.cursor++]!;
+      const was = this.nsByPid.get(pid);
+      // Forgotten since the listing (gone): nothing to re-read.
+      if (was === undefined) continue;
+      this.linkReads++;
+      const ns = netnsOf(pid, this.procRoot) ?? null;
+      if (ns !== was) {
+        this.nsByPid.set(pid, ns);
+        moved = true;
+      }
+    }
+    return moved;
   }
 
   /** The namespace of a pid as of the last refresh. */
