@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import type { ContainerInfo, Event, ProcessInfo, SyscallEvent } from '../src/events.js';
 import {
-  CpuSampler, type CpuSamplerOptions, discoverCgroupMounts, parseCgroupFile, parseCpuMax, parseMachineBusy, parseProcStat,
+  CpuSampler, type CpuSamplerOptions, discoverCgroupMounts, parseCgroupFile, parseCpuMax, parseMachineTimes, parseProcStat,
 } from '../src/sources/cpu-sampler.js';
 import { hostContainer, isRoot, killAll, procLookup, sleep, waitForEvent } from './helpers/live.js';
 
@@ -33,11 +33,13 @@ describe('cpu sampler: parsing', () => {
     assert.deepEqual(parseCgroupFile('0::/system.slice/x.service (deleted)\n'), { unified: '/system.slice/x.service' });
   });
 
-  test('/proc/stat: the machine\'s busy ticks are user + nice + system + irq + softirq', () => {
-    assert.equal(parseMachineBusy('cpu  657245 470 217122 1536964 6725 10 5584 20984 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n'), 657245 + 470 + 217122 + 10 + 5584);
-    assert.equal(parseMachineBusy('cpu0 1 2 3 4 5 6 7\n'), undefined, 'not the aggregate line');
-    assert.equal(parseMachineBusy('cpu  1 2 3\n'), undefined, 'too short');
-    assert.equal(parseMachineBusy('cpu  a b c d e f g\n'), undefined);
+  test('/proc/stat: busy (user + nice + system + irq + softirq), idle (idle + iowait) and the CPUs listed', () => {
+    assert.deepEqual(parseMachineTimes('cpu  657245 470 217122 1536964 6725 10 5584 20984 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\ncpu1 1 2 3 4 5 6 7 8 9 10\nintr 0\n'),
+      { busy: 657245 + 470 + 217122 + 10 + 5584, idle: 1536964 + 6725, cpus: 2 });
+    assert.equal(parseMachineTimes('cpu0 1 2 3 4 5 6 7\n'), undefined, 'not the aggregate line');
+    assert.equal(parseMachineTimes('cpu  1 2 3\ncpu0 1 2 3\n'), undefined, 'too short');
+    assert.equal(parseMachineTimes('cpu  a b c d e f g\ncpu0 1 2 3 4 5 6 7\n'), undefined);
+    assert.equal(parseMachineTimes('cpu  1 2 3 4 5 6 7\nintr 0\n'), undefined, 'no CPU listed');
   });
 
   test('cpu.max', () => {
@@ -96,9 +98,13 @@ class FakeHost {
     this.ticks.set(pid, t);
     writeFileSync(join(this.proc, String(pid), 'stat'), `${pid} (${comm}) R 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 ${t} 0 0 0 20 0 1 0 5000 0 0\n`);
   }
-  /** /proc/stat's first line: the machine's busy ticks so far (user; the rest idle). */
-  machine(busyTicks: number): void {
-    writeFileSync(join(this.proc, 'stat'), `cpu  ${busyTicks} 0 0 100000 0 0 0 0 0 0\ncpu0 ${busyTicks} 0 0 100000 0 0 0 0 0 0\n`);
+  /**
+   * /proc/stat of a one-CPU machine busy `busyTicks` so far (as user time), idle the rest of the
+   * fake clock's time; or idle `idleTicks` when given (a machine whose tick counts are not to be believed).
+   */
+  machine(busyTicks: number, idleTicks = 100_000 + Number(this.now / 10_000_000n) - busyTicks): void {
+    const line = `${busyTicks} 0 0 ${idleTicks} 0 0 0 0 0 0`;
+    writeFileSync(join(this.proc, 'stat'), `cpu  ${line}\ncpu0 ${line}\n`);
   }
   file(rel: string, content: string): void {
     const p = join(this.cg, rel);
@@ -324,6 +330,8 @@ describe('cpu sampler: fake host, fake clock', () => {
     const h = mk();
     h.setProc(3400, 'idle', 0);
     h.setProc(3401, 'later-miner', 0);
+    // A task mark that does not move: /proc's listing is used again, and a quiet sample walks no pid.
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/3 3401\n');
     let busy = 1000;
     h.machine(busy);
     const { s, events, start } = h.sampler({ threshold: 0.9, durationMs: 10_000, intervalMs: 1000, scopes: ['process'] }, () => undefined, hostContainer);
@@ -340,8 +348,15 @@ describe('cpu sampler: fake host, fake clock', () => {
     assert.equal(s.stats.statReads, reads, 'no process read while the machine was quiet');
     assert.equal(s.stats.processes, 2, 'both still counted');
     assert.equal(s.stats.limitSurveys, 0, 'no cgroup hierarchy here: no limit anywhere, nothing to walk');
-    // A new process shows up: read at first sight, quiet machine or not.
+    // The same in slices.
+    h.now = BigInt(++t) * SEC;
+    h.machine((busy += 5));
+    await s.sampleSliced();
+    assert.equal(s.stats.quietSamples, 21);
+    assert.equal(s.stats.statReads, reads);
+    // A new process shows up (the task mark moves): read at first sight, quiet machine or not.
     h.setProc(3402, 'newcomer', 0);
+    writeFileSync(join(h.proc, 'loadavg'), '0.00 0.00 0.00 1/4 3402\n');
     h.now = BigInt(++t) * SEC;
     h.machine((busy += 5));
     s.sample();
@@ -359,7 +374,27 @@ describe('cpu sampler: fake host, fake clock', () => {
     assert.equal(events.length, 1, 'the miner is reported');
     assert.equal(events[0]!.proc.pid, 3401);
     // Read first after the quiet stretch, it is measured from there: durationMs plus one sample.
-    assert.ok(at >= 10 && at <= 11, `reported after ${at} s of burning`);
+    assert.equal(at, 11, `reported after ${at} s of burning`);
+  });
+
+  test('a quiet machine is judged by its idle time too: tick counts that do not move (a process sleeping across every tick) do not make it quiet', async () => {
+    const h = mk();
+    h.setProc(3600, 'tick-dodger', 0);
+    const { s, events, start } = h.sampler({ threshold: 0.9, durationMs: 10_000, intervalMs: 1000, scopes: ['process'] }, () => undefined, hostContainer);
+    h.machine(1000, 50_000);
+    await start();
+    let at = 0;
+    for (let t = 1; t <= 30 && events.length === 0; t++) {
+      h.now = BigInt(t) * SEC;
+      // Its full second of CPU shows in its own stat, none of it in the busy ticks: the idle time stands still.
+      h.burn(3600, 1.0, 'tick-dodger');
+      h.machine(1000, 50_000);
+      s.sample();
+      at = t;
+    }
+    assert.equal(s.stats.quietSamples, 0, 'never quiet: the CPU was not idle');
+    assert.equal(events.length, 1, 'reported');
+    assert.equal(at, 10, 'read at every sample: reported after durationMs');
   });
 
   test('a quiet machine is quiet only below the smallest CPU limit of any cgroup: a process held to 0.2 of a core is read', async () => {

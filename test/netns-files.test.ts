@@ -98,6 +98,39 @@ describe('which pids may be new processes since the last listing', () => {
     }
   });
 
+  test('NetnsIndex\'s rolling re-read takes a new listing up after the pid it did last: pids gone below it skip none above', () => {
+    const fp = new FakeProc();
+    try {
+      for (let pid = 800; pid < 810; pid++) fp.addPid(pid, '6666');
+      fp.loadavg(10, 809);
+      let now = 0;
+      const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 10_000 });
+      idx.refresh(false);
+      // Five refreshes a second apart: 800..804 re-read.
+      for (let i = 1; i <= 5; i++) {
+        now = i * 1000;
+        idx.refresh(false);
+      }
+      // 800..803 end (the listing shrinks by four below the cursor) and 806 moves.
+      for (let pid = 800; pid < 804; pid++) rmSync(join(fp.root, String(pid)), { recursive: true });
+      fp.loadavg(6, 809);
+      fp.moveTo(806, '7777');
+      now = 6000;
+      idx.refresh(false); // lists anew (the mark moved); re-reads 805
+      assert.equal(idx.nsOf(806), '6666', 'not re-read yet');
+      // Six pids over 10 s: the next re-read is owed 1.7 s later.
+      now = 7000;
+      idx.refresh(false);
+      assert.equal(idx.nsOf(806), '6666', 'nothing owed yet');
+      now = 8000;
+      idx.refresh(false);
+      // An index kept into the old listing (6, wrapped to 0) would have re-read 804 here and left 806 for the next round.
+      assert.equal(idx.nsOf(806), '7777', 'the pid after the one done last is next');
+    } finally {
+      fp.remove();
+    }
+  });
+
   test('NetnsIndex re-reads the namespace of a pid handed out again, and only of those, between full re-reads', () => {
     const fp = new FakeProc();
     try {

@@ -27,16 +27,24 @@
  * one usage read per container per sample; limits are cached for `limitRefreshMs`. A sample
  * while the whole machine is quiet reads none of that (see "A quiet machine" below).
  *
- * A quiet machine: no process can use more CPU than the whole machine. So when /proc/stat says
- * the machine's CPUs were busy less, over the interval, than `rearmThreshold` × the smallest
- * base any process or container can have (one core, or the smallest CPU limit of any cgroup on
- * the host, found by walking the hierarchy that holds the limits every `limitRefreshMs`), every
- * run is broken and re-armed without reading a single process: only processes new since the
- * last listing of /proc are read, to learn their start. A process read next after a quiet sample
- * starts its measurement again (its CPU time over the quiet stretch says nothing of its rate
- * now). Reading every process's stat, and every sleeper again once its back-off ran out, was
- * most of the sampler's share of an idle agent (issue 16); a miner makes the machine busy, and
- * from that sample on the processes are read as before.
+ * A quiet machine: no process can use more CPU than all the machine's CPUs were busy. So when the
+ * machine was busy less, over the interval, than `rearmThreshold` × the smallest base any process
+ * or container can have (one core, or the smallest CPU limit of any cgroup on the host, found by
+ * walking the hierarchy that holds the limits every `limitRefreshMs`), every run is broken and
+ * re-armed without reading a single process: only processes new since the last listing of /proc
+ * are read, to learn their start. A process read next after a quiet sample starts its
+ * measurement again (its CPU time over the quiet stretch says nothing of its rate now), so a run
+ * that begins as the machine turns busy is counted from the second sample after. Reading every
+ * process's stat, and every sleeper again once its back-off ran out, was most of the sampler's
+ * share of an idle agent (issue 16).
+ *
+ * How busy the machine was must bound what /proc/PID/stat will say, which the kernel scales to
+ * each task's exact run time: so it is the largest of /proc/stat's busy ticks (user, nice,
+ * system, irq, softirq), the CPUs' time less their idle and iowait (exact where idle is
+ * accounted tickless, every mainstream kernel's default; steal counts as busy, as a task's time
+ * may include it), and the root's cpuacct.usage where cgroup v1 cpuacct is mounted (exact). A
+ * kernel booted with nohz=off and without cpuacct has only tick-sampled figures, which a process
+ * that sleeps across every tick would escape: there the machine is never taken for quiet.
  *
  * A source, not a detector (src/detectors/): it turns /proc and cgroup figures into events and
  * decides nothing; the rules judge its cpu_sustained events (mw.cpu.*) and the response section
@@ -143,18 +151,30 @@ function readSmall(path: string, max = BUF.length): string | undefined {
   }
 }
 
-/**
- * The machine's busy CPU time from the first line of /proc/stat, in clock ticks: user + nice +
- * system + irq + softirq (guest time is inside user; idle, iowait and steal are not busy). Every
- * process's utime + stime is a part of it. Undefined when the line is not there.
- */
-export function parseMachineBusy(text: string): number | undefined {
+/** What /proc/stat says of all the CPUs together, in clock ticks. */
+export interface MachineTimes {
+  /** user + nice + system + irq + softirq (guest time is inside user). */
+  busy: number;
+  /** idle + iowait. */
+  idle: number;
+  /** The CPUs it lists one by one (the online ones). */
+  cpus: number;
+}
+
+/** /proc/stat's aggregate line and its count of per-CPU lines; undefined when the line is not there. */
+export function parseMachineTimes(text: string): MachineTimes | undefined {
   if (!text.startsWith('cpu ')) return undefined;
   const end = text.indexOf('\n');
   const f = text.slice(4, end < 0 ? undefined : end).trim().split(/\s+/).map(Number);
   if (f.length < 7) return undefined;
   const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]!;
-  return Number.isFinite(busy) ? busy : undefined;
+  const idle = f[3]! + f[4]!;
+  let cpus = 0;
+  for (let at = text.indexOf('\ncpu'); at >= 0; at = text.indexOf('\ncpu', at + 4)) {
+    const c = text.charCodeAt(at + 4);
+    if (c >= 48 && c <= 57) cpus++;
+  }
+  return Number.isFinite(busy) && Number.isFinite(idle) && cpus > 0 ? { busy, idle, cpus } : undefined;
 }
 
 export interface ProcStat {
@@ -288,7 +308,15 @@ interface LimitSurvey {
   /** Cgroup directories still to read. */
   dirs: string[];
   smallest: number | null;
+  /** When the walk began, and the directories it has read. */
+  at: bigint;
+  seen: number;
 }
+
+/** Cgroups the walk of the limits reads in one sample at most (it goes on at the next). */
+const SURVEY_PER_SAMPLE = 2000;
+/** A hierarchy this large is not walked to its end: no sample is quiet then. */
+const SURVEY_MAX_DIRS = 100_000;
 
 // ---- the sampler -------------------------------------------------------------------------------
 
@@ -350,13 +378,14 @@ const PIDS_MAX_AGE_MS = 30_000;
 /**
  * A process first seen with less CPU than this (cores) on average since it started is taken for
  * asleep (quietCap). Passing a process over never hides a run that was already going: when it is
- * read again, its rate covers the whole time since its last read, and a run counts from there.
+ * read again, its rate covers the whole time since its last read (unless a quiet sample came
+ * between: then it is measured from that read), and a run counts from there.
  */
 const LIFE_ASLEEP = 0.01;
 /** ...and only if it started at least this long ago (s): a process's first second says little. */
 const LIFE_MIN_S = 1;
 
-/** Pids measured per turn of the event loop in a sliced sample (some 0.3 ms of work). */
+/** Pids measured (or cgroups surveyed) per turn of the event loop in a sliced sample (some 0.3 ms of work). */
 const SLICE = 100;
 
 interface LimitEntry {
@@ -401,9 +430,11 @@ export class CpuSampler implements Source {
   private lastQuiet = 0;
   /** The pids the last sample walked: the same array again means /proc was not listed anew. */
   private lastPids: number[] | undefined;
-  /** The machine's busy ticks (/proc/stat) at the last sample. */
-  private machine: { busy: number; at: bigint } | undefined;
-  /** The smallest CPU limit of any cgroup (null: none has one), and when it was found. */
+  /** What /proc/stat (and the root's cpuacct.usage, in ns, where mounted) said at the last sample. */
+  private machine: { times: MachineTimes; cpuacct: bigint | undefined; at: bigint } | undefined;
+  /** Only tick-sampled figures on this kernel (nohz=off, no cpuacct): never quiet. Read once. */
+  private ticksOnly: boolean | undefined;
+  /** The smallest CPU limit of any cgroup (null: none has one), and when its walk began. */
   private smallest: { cores: number | null; at: bigint } | undefined;
   private survey: LimitSurvey | undefined;
   readonly stats: CpuSamplerStats = {
@@ -453,6 +484,8 @@ export class CpuSampler implements Source {
   async stop(): Promise<void> {
     this.loop?.stop();
     this.stops++;
+    // A walk of the limits cut short is not finished later as if it were fresh.
+    this.survey = undefined;
   }
 
   /** Take one sample and emit what it concludes, in one go. Tests call it directly. */
@@ -463,8 +496,8 @@ export class CpuSampler implements Source {
       this.mounts ??= discoverCgroupMounts(this.cgroupRoot);
       const now = this.nowNs();
       const rate = this.machineRate(now);
-      if (this.surveyDue(rate, now)) this.surveyStep(now, Infinity);
-      const walk = this.beginWalk(pids, rate);
+      if (this.surveyDue(rate, now)) this.surveyStep(now, SURVEY_PER_SAMPLE);
+      const walk = this.beginWalk(pids, rate, now);
       this.visit(walk, walk.pids.length);
       this.endWalk(walk);
     } catch (e) {
@@ -491,14 +524,16 @@ export class CpuSampler implements Source {
       const now = this.nowNs();
       const rate = this.machineRate(now);
       if (this.surveyDue(rate, now)) {
-        while (!this.surveyStep(now, SLICE)) {
+        // At most SURVEY_PER_SAMPLE cgroups a sample: a hierarchy that keeps growing ahead of the
+        // walk holds up no sample (until the walk is over, no sample is quiet).
+        for (let done = 0; done < SURVEY_PER_SAMPLE && !this.surveyStep(now, SLICE); done += SLICE) {
           busy += performance.now() - t0;
           await turn();
           if (this.stops !== stops) return;
           t0 = performance.now();
         }
       }
-      const walk = this.beginWalk(pids, rate);
+      const walk = this.beginWalk(pids, rate, now);
       while (walk.next < walk.pids.length) {
         this.visit(walk, SLICE);
         if (walk.next >= walk.pids.length) break;
@@ -521,22 +556,38 @@ export class CpuSampler implements Source {
     if (ms > this.stats.maxSampleMs) this.stats.maxSampleMs = ms;
   }
 
-  /** The machine's CPU use since the last sample, in cores; undefined on the first, or without /proc/stat. */
+  /**
+   * How busy all the machine's CPUs were since the last sample, in cores: the largest of the
+   * figures that bound a process's own (see "A quiet machine"); undefined on the first sample,
+   * without /proc/stat, or on a kernel that has only tick-sampled figures.
+   */
   private machineRate(now: bigint): number | undefined {
-    // The first line is all it takes: the rest (a line per CPU, every interrupt's count) can run to tens of KB.
-    const text = readSmall(`${this.procRoot}/stat`, 1024);
-    const busy = text === undefined ? undefined : parseMachineBusy(text);
+    const text = readSmall(`${this.procRoot}/stat`);
+    const times = text === undefined ? undefined : parseMachineTimes(text);
+    const acct = this.mounts?.cpuacct !== undefined ? readSmall(`${this.mounts.cpuacct}/cpuacct.usage`) : undefined;
+    let cpuacct: bigint | undefined;
+    try {
+      cpuacct = acct === undefined ? undefined : BigInt(acct.trim());
+    } catch {
+      cpuacct = undefined;
+    }
     const prev = this.machine;
-    this.machine = busy === undefined ? undefined : { busy, at: now };
-    if (busy === undefined || prev === undefined) return undefined;
+    this.machine = times === undefined ? undefined : { times, cpuacct, at: now };
+    if (times === undefined || prev === undefined) return undefined;
+    this.ticksOnly ??= cpuacct === undefined && /(^|\s)nohz=off(\s|$)/.test(readSmall(`${this.procRoot}/cmdline`) ?? '');
+    if (this.ticksOnly) return undefined;
     const dt = Number(now - prev.at) / 1e9;
-    return dt > 0 ? (busy - prev.busy) / this.ticksPerSec / dt : undefined;
+    if (!(dt > 0)) return undefined;
+    const ticks = (times.busy - prev.times.busy) / this.ticksPerSec / dt;
+    const notIdle = Math.min(times.cpus, prev.times.cpus) - (times.idle - prev.times.idle) / this.ticksPerSec / dt;
+    const exact = cpuacct !== undefined && prev.cpuacct !== undefined ? Number(cpuacct - prev.cpuacct) / 1e9 / dt : 0;
+    return Math.max(ticks, notIdle, exact);
   }
 
-  /** Whether the smallest limit must be found (again) before a machine this busy can be called quiet. */
+  /** Whether the smallest limit must be found (again), or its walk go on, before a machine this busy can be called quiet. */
   private surveyDue(rate: number | undefined, now: bigint): boolean {
     if (rate === undefined || rate >= this.rearm) return false;
-    return this.smallest === undefined || now - this.smallest.at >= this.limitRefreshNs;
+    return this.survey !== undefined || this.smallest === undefined || now - this.smallest.at >= this.limitRefreshNs;
   }
 
   /**
@@ -552,11 +603,17 @@ export class CpuSampler implements Source {
         this.smallest = { cores: null, at: now };
         return true;
       }
-      this.survey = { kind: m.cpu !== undefined ? 'v1' : 'v2', dirs: [root], smallest: null };
+      this.survey = { kind: m.cpu !== undefined ? 'v1' : 'v2', dirs: [root], smallest: null, at: now, seen: 0 };
       this.stats.limitSurveys++;
     }
     const sv = this.survey;
     for (let i = 0; i < count && sv.dirs.length > 0; i++) {
+      if (++sv.seen > SURVEY_MAX_DIRS) {
+        // Past any real host's hierarchy: no smallest limit can be vouched for, so no sample is quiet until the next walk.
+        this.smallest = { cores: 0, at: sv.at };
+        this.survey = undefined;
+        return true;
+      }
       const dir = sv.dirs.pop()!;
       const own = ownLimit(sv.kind, dir);
       if (own !== null && (sv.smallest === null || own < sv.smallest)) sv.smallest = own;
@@ -569,17 +626,19 @@ export class CpuSampler implements Source {
       for (const e of entries) if (e.isDirectory()) sv.dirs.push(`${dir}/${e.name}`);
     }
     if (sv.dirs.length > 0) return false;
-    this.smallest = { cores: sv.smallest, at: now };
+    // Dated from the walk's start: a limit set since may have been passed by it.
+    this.smallest = { cores: sv.smallest, at: sv.at };
     this.survey = undefined;
     return true;
   }
 
-  private beginWalk(pids: number[], machineRate: number | undefined): Walk {
+  private beginWalk(pids: number[], machineRate: number | undefined, now: bigint): Walk {
     const no = ++this.walks;
     const same = pids === this.lastPids;
     this.lastPids = pids;
     let quiet = false;
-    if (machineRate !== undefined && this.smallest !== undefined) {
+    // Only with a finished walk of the limits, recent enough.
+    if (machineRate !== undefined && this.smallest !== undefined && this.survey === undefined && now - this.smallest.at < this.limitRefreshNs) {
       // The smallest base any process or container can have (one core, or a smaller limit).
       const base = this.smallest.cores === null ? 1 : Math.min(1, this.smallest.cores);
       quiet = machineRate < this.rearm * base;

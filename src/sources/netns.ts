@@ -101,6 +101,18 @@ export class PidList {
   }
 }
 
+/** The index of the first pid above `pid` in an ascending list (its length when none is). */
+function firstAbove(pids: number[], pid: number): number {
+  let lo = 0;
+  let hi = pids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (pids[mid]! > pid) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 /** "net:[4026531840]" → "4026531840"; undefined when the link cannot be read (gone, no access). */
 export function netnsOf(pid: number, procRoot = '/proc'): string | undefined {
   try {
@@ -112,6 +124,9 @@ export function netnsOf(pid: number, procRoot = '/proc'): string | undefined {
     return undefined;
   }
 }
+
+/** The longest a listing of /proc is used again while /proc/loadavg says nothing changed (a safety net). */
+const LIST_MAX_AGE_MS = 60_000;
 
 export interface NetnsIndexOptions {
   procRoot?: string;
@@ -136,9 +151,11 @@ export class NetnsIndex {
   /** pid → namespace id; null when it could not be read (kept so it is not retried every poll). */
   private readonly nsByPid = new Map<number, string | null>();
   private lastListed = -Infinity;
-  /** The pids of the last listing: the rolling re-read goes through them in turn from `cursor`. */
+  /** The pids of the last listing (ascending, as /proc lists them): the rolling re-read goes through them in turn. */
   private order: number[] = [];
   private cursor = 0;
+  /** The pid the rolling re-read did last: a new listing is taken up after it, not at the old index. */
+  private lastRead = 0;
   /** Re-reads owed to the rolling re-read (a fraction carried over), and since when they are counted. */
   private owed = 0;
   private owedSince: number | undefined;
@@ -155,7 +172,7 @@ export class NetnsIndex {
     this.procRoot = opts.procRoot ?? '/proc';
     this.revalidateMs = opts.revalidateMs ?? 300_000;
     this.nowMs = opts.nowMs ?? (() => performance.now());
-    this.pidList = new PidList(this.procRoot, this.revalidateMs, this.nowMs);
+    this.pidList = new PidList(this.procRoot, LIST_MAX_AGE_MS, this.nowMs);
     this.listMinMs = opts.listMinMs ?? 1000;
   }
 
@@ -180,7 +197,11 @@ export class NetnsIndex {
       this.newPids.clear();
       return this.groups;
     }
-    this.order = pids;
+    if (pids !== this.order) {
+      this.order = pids;
+      // Taken up after the pid done last: an index into the old listing would skip pids when lower ones are gone.
+      this.cursor = firstAbove(pids, this.lastRead);
+    }
     const live = new Set(pids);
     for (const pid of this.nsByPid.keys()) if (!live.has(pid)) this.nsByPid.delete(pid);
     this.newPids.clear();
@@ -221,6 +242,7 @@ export class NetnsIndex {
     for (; this.owed >= 1; this.owed--) {
       this.cursor %= order.length;
       const pid = order[this.cursor++]!;
+      this.lastRead = pid;
       const was = this.nsByPid.get(pid);
       // Forgotten since the listing (gone): nothing to re-read.
       if (was === undefined) continue;
