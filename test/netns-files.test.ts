@@ -43,6 +43,11 @@ class FakeProc {
     unlinkSync(join(this.root, String(pid), 'ns', 'net'));
     symlinkSync(`net:[${ns}]`, join(this.root, String(pid), 'ns', 'net'));
   }
+  /** `count` pids from `first` on, all in namespace `ns`, and a loadavg that counts them. */
+  addPids(first: number, count: number, ns: string): void {
+    for (let pid = first; pid < first + count; pid++) this.addPid(pid, ns);
+    this.loadavg(count, first + count - 1);
+  }
   /** /proc/loadavg with `tasks` tasks and `last` the last pid handed out. */
   loadavg(tasks: number, last: number): void {
     writeFileSync(join(this.root, 'loadavg'), `0.00 0.01 0.05 1/${tasks} ${last}\n`);
@@ -73,8 +78,7 @@ describe('which pids may be new processes since the last listing', () => {
   test('NetnsIndex re-reads the known pids a share at a time: all within revalidateMs, a moved one found, never all at once', () => {
     const fp = new FakeProc();
     try {
-      for (let pid = 700; pid < 720; pid++) fp.addPid(pid, '6666');
-      fp.loadavg(20, 719);
+      fp.addPids(700, 20, '6666');
       let now = 0;
       const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 20_000 });
       assert.deepEqual(idx.refresh(false).get('6666')?.length, 20);
@@ -101,8 +105,7 @@ describe('which pids may be new processes since the last listing', () => {
   test('NetnsIndex\'s rolling re-read takes a new listing up after the pid it did last: pids gone below it skip none above', () => {
     const fp = new FakeProc();
     try {
-      for (let pid = 800; pid < 810; pid++) fp.addPid(pid, '6666');
-      fp.loadavg(10, 809);
+      fp.addPids(800, 10, '6666');
       let now = 0;
       const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 10_000 });
       idx.refresh(false);

@@ -126,9 +126,9 @@ const BUF = Buffer.allocUnsafe(64 * 1024);
  * per sample, and readFileSync's fstat, allocation and final empty read per call roughly double
  * the cost (measured: 14.5 vs 7.5 ms for 1000 /proc/PID/stat). These are seq_files: a read returns
  * a full page unless the output has ended, so a read shorter than 3 KiB is the end and the
- * read(2) that would return 0 is skipped. At most `max` bytes (the head of a longer file).
+ * read(2) that would return 0 is skipped.
  */
-function readSmall(path: string, max = BUF.length): string | undefined {
+function readSmall(path: string): string | undefined {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -138,10 +138,10 @@ function readSmall(path: string, max = BUF.length): string | undefined {
   try {
     let len = 0;
     for (;;) {
-      const n = readSync(fd, BUF, len, max - len, null);
+      const n = readSync(fd, BUF, len, BUF.length - len, null);
       if (n <= 0) break;
       len += n;
-      if (n < 3072 || len >= max) break;
+      if (n < 3072 || len === BUF.length) break;
     }
     return BUF.toString('latin1', 0, len);
   } catch {
@@ -340,8 +340,8 @@ interface ProcState {
   rate?: number;
   /** Samples still to pass over before it is read again (see quietCap). */
   skip?: number;
-  /** The sample (Walk.no) of its last read: one older than the last quiet sample starts over. */
-  readIn: number;
+  /** A quiet sample came since its last read: it is measured again from its next read. */
+  stale?: boolean;
 }
 
 interface ContainerState {
@@ -355,8 +355,6 @@ interface ContainerState {
 
 /** One sample's walk over the pids listed at its start. */
 interface Walk {
-  /** This sample's number (counted from 1). */
-  no: number;
   /** The whole machine was quiet over the interval: known processes are not read (see "A quiet machine"). */
   quiet: boolean;
   /** False when a quiet sample found the very listing of the last sample: no pid is visited. */
@@ -425,9 +423,6 @@ export class CpuSampler implements Source {
   private readonly pidList: PidList;
   /** Counts stop() calls: a sliced sample under way when the sampler stops is dropped. */
   private stops = 0;
-  /** Samples begun, and the last that found the machine quiet (0: none). */
-  private walks = 0;
-  private lastQuiet = 0;
   /** The pids the last sample walked: the same array again means /proc was not listed anew. */
   private lastPids: number[] | undefined;
   /** What /proc/stat (and the root's cpuacct.usage, in ns, where mounted) said at the last sample. */
@@ -493,9 +488,7 @@ export class CpuSampler implements Source {
     const t0 = performance.now();
     try {
       const pids = this.pidList.get().pids;
-      this.mounts ??= discoverCgroupMounts(this.cgroupRoot);
-      const now = this.nowNs();
-      const rate = this.machineRate(now);
+      const { now, rate } = this.machineNow();
       if (this.surveyDue(rate, now)) this.surveyStep(now, SURVEY_PER_SAMPLE);
       const walk = this.beginWalk(pids, rate, now);
       this.visit(walk, walk.pids.length);
@@ -520,9 +513,7 @@ export class CpuSampler implements Source {
       const pids = await this.pidList.getAsync();
       if (this.stops !== stops) return;
       let t0 = performance.now();
-      this.mounts ??= discoverCgroupMounts(this.cgroupRoot);
-      const now = this.nowNs();
-      const rate = this.machineRate(now);
+      const { now, rate } = this.machineNow();
       if (this.surveyDue(rate, now)) {
         // At most SURVEY_PER_SAMPLE cgroups a sample: a hierarchy that keeps growing ahead of the
         // walk holds up no sample (until the walk is over, no sample is quiet).
@@ -554,6 +545,13 @@ export class CpuSampler implements Source {
     this.stats.samples++;
     this.stats.lastSampleMs = ms;
     if (ms > this.stats.maxSampleMs) this.stats.maxSampleMs = ms;
+  }
+
+  /** A sample's start: the clock, and how busy the machine was since the last (machineRate). */
+  private machineNow(): { now: bigint; rate: number | undefined } {
+    this.mounts ??= discoverCgroupMounts(this.cgroupRoot);
+    const now = this.nowNs();
+    return { now, rate: this.machineRate(now) };
   }
 
   /**
@@ -633,7 +631,6 @@ export class CpuSampler implements Source {
   }
 
   private beginWalk(pids: number[], machineRate: number | undefined, now: bigint): Walk {
-    const no = ++this.walks;
     const same = pids === this.lastPids;
     this.lastPids = pids;
     let quiet = false;
@@ -644,17 +641,18 @@ export class CpuSampler implements Source {
       quiet = machineRate < this.rearm * base;
     }
     if (quiet) {
-      // Every rate was below rearm × its base: every run is broken and re-armed.
-      this.lastQuiet = no;
+      // Every rate was below rearm × its base: every run is broken and re-armed, and each process
+      // is measured again from its next read.
       this.stats.quietSamples++;
       for (const ps of this.procs.values()) {
         ps.run.since = undefined;
         ps.run.armed = true;
+        ps.stale = true;
       }
     }
     // A quiet sample over the very listing of the last sample has no new process to read and no gone one to forget.
     const walked = !(quiet && same);
-    return { no, quiet, walked, pids, next: walked ? 0 : pids.length, live: new Set<number>(), groups: new Map(), measured: walked ? 0 : this.procs.size };
+    return { quiet, walked, pids, next: walked ? 0 : pids.length, live: new Set<number>(), groups: new Map(), measured: walked ? 0 : this.procs.size };
   }
 
   /** Measure the walk's next `count` pids. */
@@ -694,17 +692,17 @@ export class CpuSampler implements Source {
       }
       if (!ps || ps.starttime !== st.starttime) {
         // First sight, or the pid now names another process: start over.
-        ps = { starttime: st.starttime, ticks: st.ticks, at: now, comm: st.comm, ppid: st.ppid, run: { armed: true }, readIn: walk.no };
+        ps = { starttime: st.starttime, ticks: st.ticks, at: now, comm: st.comm, ppid: st.ppid, run: { armed: true } };
         if (this.quietCap > 0 && this.asleepAllAlong(walk, st)) ps.skip = this.quietCap - (pid % this.quietSpread);
         this.procs.set(pid, ps);
-      } else if (ps.readIn < this.lastQuiet) {
+      } else if (ps.stale) {
         // Read first since a quiet sample: its CPU time over the quiet stretch says nothing of its
         // rate now. It is measured from here.
         ps.ticks = st.ticks;
         ps.at = now;
         ps.comm = st.comm;
         ps.rate = undefined;
-        ps.readIn = walk.no;
+        ps.stale = false;
       } else {
         const dt = Number(now - ps.at) / 1e9;
         ps.rate = dt > 0 ? (st.ticks - ps.ticks) / this.ticksPerSec / dt : 0;
@@ -712,7 +710,6 @@ export class CpuSampler implements Source {
         ps.ticks = st.ticks;
         ps.at = now;
         ps.comm = st.comm;
-        ps.readIn = walk.no;
         if (ps.rate > 0) this.ensureCgroup(pid, ps, now);
         if (this.watchProcess) {
           const limit = ps.cg ? this.limitOf(ps.cg, now) : null;

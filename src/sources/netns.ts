@@ -153,8 +153,10 @@ export class NetnsIndex {
   private lastListed = -Infinity;
   /** The pids of the last listing (ascending, as /proc lists them): the rolling re-read goes through them in turn. */
   private order: number[] = [];
-  private cursor = 0;
-  /** The pid the rolling re-read did last: a new listing is taken up after it, not at the old index. */
+  /**
+   * The pid the rolling re-read did last: it goes on with the first pid above it, so a new listing
+   * (pids gone below it, new ones) skips none.
+   */
   private lastRead = 0;
   /** Re-reads owed to the rolling re-read (a fraction carried over), and since when they are counted. */
   private owed = 0;
@@ -197,11 +199,7 @@ export class NetnsIndex {
       this.newPids.clear();
       return this.groups;
     }
-    if (pids !== this.order) {
-      this.order = pids;
-      // Taken up after the pid done last: an index into the old listing would skip pids when lower ones are gone.
-      this.cursor = firstAbove(pids, this.lastRead);
-    }
+    this.order = pids;
     const live = new Set(pids);
     for (const pid of this.nsByPid.keys()) if (!live.has(pid)) this.nsByPid.delete(pid);
     this.newPids.clear();
@@ -240,8 +238,8 @@ export class NetnsIndex {
     this.owedSince = now;
     let moved = false;
     for (; this.owed >= 1; this.owed--) {
-      this.cursor %= order.length;
-      const pid = order[this.cursor++]!;
+      const next = firstAbove(order, this.lastRead);
+      const pid = order[next < order.length ? next : 0]!;
       this.lastRead = pid;
       const was = this.nsByPid.get(pid);
       // Forgotten since the listing (gone): nothing to re-read.
