@@ -34,6 +34,13 @@ const exec = (pid: number, ts = 1_700_000_100_000_000_000n): ProcNotice => ({ ki
 const fork = (pid: number, ppid: number, ts = 1_700_000_099_000_000_000n): ProcNotice => ({ kind: 'fork', pid, tid: pid, ppid, ts });
 const exit = (pid: number): ProcNotice => ({ kind: 'exit', pid, tid: pid, exitCode: 0, ts: 1_700_000_200_000_000_000n });
 
+/** A child forked by `ppid` and exec'd as `comm` (its /proc entry written between the two notices). */
+async function started(table: ProcessTable, fp: FakeProc, pid: number, ppid: number, comm: string, starttime: number): Promise<void> {
+  await table.onNotice(fork(pid, ppid));
+  fp.add({ pid, ppid, comm, argv: [comm], starttime });
+  await table.onNotice(exec(pid));
+}
+
 /** Host: systemd(1) → containerd-shim(500) → [container] bash(600) → sh(700); kthreadd(2). */
 function world(): { fp: FakeProc; etc: string; ctrRoot: string; cleanup: () => void } {
   const fp = new FakeProc();
@@ -157,12 +164,8 @@ test('exit: resolvable during the grace, gone after; children follow reparenting
   const table = fakeTable(w, { exitGraceMs: 5000, now: () => now });
   try {
     table.seed();
-    await table.onNotice(fork(800, 700));
-    w.fp.add({ pid: 800, ppid: 700, comm: 'loader', argv: ['loader'], starttime: 400 });
-    await table.onNotice(exec(800));
-    await table.onNotice(fork(900, 800));
-    w.fp.add({ pid: 900, ppid: 800, comm: 'kworkerds', argv: ['kworkerds'], starttime: 500 });
-    await table.onNotice(exec(900));
+    await started(table, w.fp, 800, 700, 'loader', 400);
+    await started(table, w.fp, 900, 800, 'kworkerds', 500);
     // The loader exits; the kernel reparents its child to init.
     w.fp.remove(800);
     w.fp.add({ pid: 900, ppid: 1, comm: 'kworkerds', argv: ['kworkerds'], starttime: 500 });
@@ -178,6 +181,42 @@ test('exit: resolvable during the grace, gone after; children follow reparenting
     assert.equal(orphan?.ppid, 1, 'reparented');
     assert.equal(orphan?.parent?.name, 'systemd');
     assert.equal(table.stats.exits, 1);
+  } finally {
+    table.close();
+    w.cleanup();
+  }
+});
+
+test('leaf grace: an exited process no child was linked to goes after the shorter grace, a parent after the full one', async () => {
+  const w = world();
+  let now = 10_000;
+  const table = fakeTable(w, { exitGraceMs: 5000, now: () => now });
+  table.setLeafGrace(1000);
+  const tick = () => table.onNotice({ kind: 'uid', pid: 1, tid: 1, ruid: 0, euid: 0, ts: 1n });
+  try {
+    table.seed();
+    // 800 (loader) forks 900 (kworkerds), linked to it; 810 (true) is a leaf.
+    await started(table, w.fp, 800, 700, 'loader', 400);
+    await started(table, w.fp, 900, 800, 'kworkerds', 500);
+    await started(table, w.fp, 810, 700, 'true', 410);
+    // 820 exits a leaf, and a child forked before its exit is linked to it only afterwards.
+    await started(table, w.fp, 820, 700, 'sh', 420);
+    for (const pid of [800, 810, 820]) await table.onNotice(exit(pid));
+    now += 900;
+    await tick();
+    assert.equal(table.get(810)?.name, 'true', 'a leaf still resolves within its grace');
+    w.fp.add({ pid: 830, ppid: 820, comm: 'late', argv: ['late'], starttime: 430 });
+    assert.equal((await table.lookup(830))?.parent?.name, 'sh', 'a child linked to an exited leaf');
+    now += 200;
+    await tick();
+    assert.equal(table.get(810), undefined, 'a leaf goes after the leaf grace');
+    assert.equal(table.get(800)?.name, 'loader', 'a parent stays for its child');
+    assert.equal(table.get(820)?.name, 'sh', 'a leaf that became a parent waits out the full grace');
+    now += 3950;
+    await tick();
+    assert.equal(table.get(800), undefined, 'the parent goes after the full grace');
+    assert.equal(table.get(820), undefined, 'and so does the late parent');
+    assert.equal((await table.lookup(900))?.name, 'kworkerds');
   } finally {
     table.close();
     w.cleanup();

@@ -34,6 +34,13 @@ import type { QuietExecs } from '../sources/quiet-execs.js';
 
 /** How often drop counters are checked and, when they moved, reported. */
 const DROP_REPORT_MS = 10_000;
+/**
+ * How long the eBPF driver's exited leaves stay resolvable (process-table.ts setLeafGrace): under
+ * an exec storm V8 scavenges every 1.5–3 s, and an entry that outlives two is promoted. An event
+ * still waiting for its container's runtime answer past this (SETTLE_WAIT_MS bounds it at 2 s)
+ * goes on with the container as its source saw it.
+ */
+const EBPF_LEAF_GRACE_MS = 1000;
 
 export interface AgentStats {
   driver: string;
@@ -233,6 +240,8 @@ export class Agent {
     }, this.log, (driver, src) => {
       if (driver === 'proc') this.core.host.quiet = (src as ProcConnectorSource).quiet;
       if (driver !== 'ebpf') return {};
+      // One ordered stream: no poller looks up an exited pid seconds later (process-table.ts setLeafGrace).
+      this.core.table.setLeafGrace(EBPF_LEAF_GRACE_MS);
       this.watchEbpfRules(src as EbpfSource);
       return { randomx: (src as EbpfSource).fpuStatus };
     });

@@ -53,6 +53,7 @@ import { UserDb, type UserScope } from './users.js';
 import { sharedEnv } from './shared-env.js';
 import { forkSettled } from './proc-fork.js';
 import { clearLeaders, Entry } from './table-entry.js';
+import { ExitQueue } from './exit-queue.js';
 import { PidMap } from './pid-map.js';
 
 export interface ProcessTableOptions {
@@ -195,9 +196,11 @@ export class ProcessTable {
   private readonly exitNoticed = new Map<number, number>();
   /** Per pid, the number of the last exec notice that arrived and is not yet applied. */
   private readonly execNoticed = new Map<number, number>();
-  /** Exited entries in exit order, which is also the order their grace ends in. */
-  private exiting: Entry[] = [];
-  private exitHead = 0;
+  /** Exited entries waiting out the full grace: parents (their children's ancestry), or every one. */
+  private readonly exiting = new ExitQueue<Entry>();
+  /** Exited entries no child was linked to, waiting out the leaf grace (setLeafGrace). */
+  private readonly leaving = new ExitQueue<Entry>();
+  private leafGrace: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly counters = { evictions: 0, execs: 0, forks: 0, exits: 0, vanished: 0, unsettled: 0, described: 0, reused: 0, lookupMisses: 0, errors: 0 };
 
@@ -206,6 +209,7 @@ export class ProcessTable {
     this.clkTck = opts.clkTck;
     this.maxEntries = Math.max(16, opts.maxEntries ?? 65536);
     this.grace = opts.exitGraceMs ?? 5000;
+    this.leafGrace = this.grace;
     this.selfPid = opts.selfPid ?? process.pid;
     this.users = opts.users === false ? undefined : (opts.users ?? new UserDb());
     this.containers = opts.containers ?? new ContainerResolver();
@@ -379,36 +383,52 @@ export class ProcessTable {
     return n;
   }
 
+  /**
+   * A shorter grace for an exited process no child was linked to (a leaf: an exec storm's
+   * commands), where every late lookup comes in one ordered stream with the exit (the eBPF
+   * driver's: no poller looks up a pid seconds later). Its entry then dies young: held the full
+   * 5 s, each of an exec storm's entries lived through two scavenges and went to V8's old
+   * generation, which then needed a full mark-compact every few thousand execs (issue 16). A leaf
+   * that becomes a parent meanwhile (a child linked to it late) waits out the full grace.
+   */
+  setLeafGrace(ms: number): void {
+    this.leafGrace = Math.max(0, Math.min(ms, this.grace));
+    if (this.sweepTimer) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      this.startSweeper();
+    }
+  }
+
   private startSweeper(): void {
     if (this.sweepTimer || this.grace <= 0) return;
-    this.sweepTimer = setInterval(() => this.sweep(false), Math.max(250, Math.min(this.grace, 5000)));
+    this.sweepTimer = setInterval(() => this.sweep(false), Math.max(250, Math.min(this.grace, this.leafGrace || this.grace, 5000)));
     this.sweepTimer.unref();
+  }
+
+  /** Whether an exited entry waits out a grace. */
+  private get anyExited(): boolean {
+    return this.leaving.waiting || this.exiting.waiting;
   }
 
   /** Drop exited entries whose grace is over (all exited ones when `force`, to make room). */
   private sweep(force: boolean): void {
     const now = this.now();
-    while (this.exitHead < this.exiting.length) {
-      const e = this.exiting[this.exitHead]!;
-      if (!force && e.exitAt !== undefined && e.exitAt > now) break;
-      this.exitHead++;
-      // Unless the pid already belongs to a new process (`left`: no lookup of a pid last seen
-      // seconds ago, in a table of thousands).
+    // Unless the pid already belongs to a new process (`left`: no lookup of a pid last seen
+    // seconds ago, in a table of thousands).
+    this.leaving.takeDue(now, force, (e) => {
+      if (e.left) return;
+      if (e.isParent && !force) {
+        // A child was linked to it since its exit: the rest of the full grace, for that child.
+        e.exitAt = (e.exitAt ?? now) + this.grace - this.leafGrace;
+        this.exiting.push(e);
+        return;
+      }
+      this.drop(e.pid, e);
+    });
+    this.exiting.takeDue(now, force, (e) => {
       if (!e.left) this.drop(e.pid, e);
-    }
-    if (this.exitHead === this.exiting.length) {
-      this.exiting = [];
-      this.exitHead = 0;
-    } else if (this.exitHead > 1024) {
-      // Moved down in place: a slice was a new array of those still waiting per 1,024 exits, and
-      // the pushes after it grew that array again (garbage under an exec storm, issue 16).
-      const a = this.exiting;
-      const h = this.exitHead;
-      const n = a.length - h;
-      for (let i = 0; i < n; i++) a[i] = a[i + h]!;
-      a.length = n;
-      this.exitHead = 0;
-    }
+    });
   }
 
   // ---- notices ---------------------------------------------------------------------------------
@@ -434,7 +454,7 @@ export class ProcessTable {
    */
   onNotice(n: ProcNotice): Promise<SyscallEvent | undefined> {
     this.startSweeper();
-    if (this.exitHead < this.exiting.length) this.sweep(false);
+    if (this.anyExited) this.sweep(false);
     const seq = ++this.noticeSeq;
     // Known at once, before the queue gets to it: an exec or fork still waiting can skip reading
     // /proc for a process that is already gone (a storm of short-lived commands).
@@ -489,7 +509,7 @@ export class ProcessTable {
     // A look at the clock every SWEEP_EVERY notices, not each: under an exec storm there is always
     // an exited entry waiting out its grace, and reading the time was a visible part of a notice.
     // Those past their grace go a few notices later (or at the sweeper's tick).
-    if (this.exitHead < this.exiting.length && ++this.unswept >= SWEEP_EVERY) {
+    if (this.anyExited && ++this.unswept >= SWEEP_EVERY) {
       this.unswept = 0;
       this.sweep(false);
     }
@@ -862,12 +882,14 @@ export class ProcessTable {
     this.counters.exits++;
     const e = this.entries.get(n.pid);
     if (!e || e.exitAt !== undefined) return;
-    if (this.grace <= 0) {
+    const leaf = !e.isParent && this.leafGrace < this.grace;
+    const grace = leaf ? this.leafGrace : this.grace;
+    if (grace <= 0) {
       this.drop(n.pid, e);
       return;
     }
-    e.exitAt = this.now() + this.grace;
-    this.exiting.push(e);
+    e.exitAt = this.now() + grace;
+    (leaf ? this.leaving : this.exiting).push(e);
   }
 
   private onUid(n: ProcNotice): void {
