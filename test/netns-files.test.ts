@@ -57,6 +57,12 @@ class FakeProc {
   }
 }
 
+/** A NetnsIndex over a fake /proc (listing it at most once a second), on a clock the test sets. */
+function clockedIndex(fp: FakeProc, revalidateMs: number): { idx: NetnsIndex; clock: { ms: number } } {
+  const clock = { ms: 0 };
+  return { idx: new NetnsIndex({ procRoot: fp.root, nowMs: () => clock.ms, listMinMs: 1000, revalidateMs }), clock };
+}
+
 describe('which pids may be new processes since the last listing', () => {
   test('handedOutBetween: after `from`, up to `to`, across the wrap at pid_max', () => {
     assert.equal(handedOutBetween(600, 590, 610), true);
@@ -79,20 +85,19 @@ describe('which pids may be new processes since the last listing', () => {
     const fp = new FakeProc();
     try {
       fp.addPids(700, 20, '6666');
-      let now = 0;
-      const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 20_000 });
+      const { idx, clock } = clockedIndex(fp, 20_000);
       assert.deepEqual(idx.refresh(false).get('6666')?.length, 20);
       assert.equal(idx.linkReads, 20, 'first sight: every pid read');
       // A process moves (setns) while nothing is created or ended: loadavg says nothing.
       fp.moveTo(713, '7777');
       let foundAt = -1;
       for (let i = 1; i <= 25 && foundAt < 0; i++) {
-        now = i * 1000;
+        clock.ms = i * 1000;
         const before: number = idx.linkReads;
         const groups = idx.refresh(false);
         // 20 pids over 20 s at one refresh a second: one re-read each time.
-        assert.equal(idx.linkReads - before, 1, `refresh at ${now} ms read ${idx.linkReads - before} links`);
-        if (groups.get('7777')?.includes(713)) foundAt = now;
+        assert.equal(idx.linkReads - before, 1, `refresh at ${clock.ms} ms read ${idx.linkReads - before} links`);
+        if (groups.get('7777')?.includes(713)) foundAt = clock.ms;
       }
       assert.ok(foundAt > 0 && foundAt <= 20_000, `the moved pid found at ${foundAt} ms, within revalidateMs`);
       assert.equal(idx.nsOf(713), '7777');
@@ -106,26 +111,25 @@ describe('which pids may be new processes since the last listing', () => {
     const fp = new FakeProc();
     try {
       fp.addPids(800, 10, '6666');
-      let now = 0;
-      const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 10_000 });
+      const { idx, clock } = clockedIndex(fp, 10_000);
       idx.refresh(false);
       // Five refreshes a second apart: 800..804 re-read.
       for (let i = 1; i <= 5; i++) {
-        now = i * 1000;
+        clock.ms = i * 1000;
         idx.refresh(false);
       }
       // 800..803 end (the listing shrinks by four below the cursor) and 806 moves.
       for (let pid = 800; pid < 804; pid++) rmSync(join(fp.root, String(pid)), { recursive: true });
       fp.loadavg(6, 809);
       fp.moveTo(806, '7777');
-      now = 6000;
+      clock.ms = 6000;
       idx.refresh(false); // lists anew (the mark moved); re-reads 805
       assert.equal(idx.nsOf(806), '6666', 'not re-read yet');
       // Six pids over 10 s: the next re-read is owed 1.7 s later.
-      now = 7000;
+      clock.ms = 7000;
       idx.refresh(false);
       assert.equal(idx.nsOf(806), '6666', 'nothing owed yet');
-      now = 8000;
+      clock.ms = 8000;
       idx.refresh(false);
       // An index kept into the old listing (6, wrapped to 0) would have re-read 804 here and left 806 for the next round.
       assert.equal(idx.nsOf(806), '7777', 'the pid after the one done last is next');
@@ -140,18 +144,17 @@ describe('which pids may be new processes since the last listing', () => {
       fp.addPid(600, '6666');
       fp.addPid(650, '6666');
       fp.loadavg(2, 650);
-      let now = 0;
-      const idx = new NetnsIndex({ procRoot: fp.root, nowMs: () => now, listMinMs: 1000, revalidateMs: 60_000 });
+      const { idx, clock } = clockedIndex(fp, 60_000);
       assert.deepEqual([...idx.refresh(false)], [['6666', [600, 650]]]);
       // pid 600 exits and a process in namespace 7777 gets its number: the last pid went round
       // from 650 to 605. pid 650 moved too (setns), which only a full re-read can know.
       fp.moveTo(600, '7777');
       fp.moveTo(650, '7777');
       fp.loadavg(2, 605);
-      now = 1500;
+      clock.ms = 1500;
       assert.deepEqual([...idx.refresh(false)].sort(), [['6666', [650]], ['7777', [600]]]);
       assert.deepEqual([...idx.newPids], [600], 'a reused pid counts as new (its fds are scanned first)');
-      now = 61_000;
+      clock.ms = 61_000;
       assert.deepEqual([...idx.refresh(false)], [['7777', [600, 650]]], 'the full re-read');
     } finally {
       fp.remove();

@@ -402,7 +402,8 @@ export class ProcessTable {
 
   private startSweeper(): void {
     if (this.sweepTimer || this.grace <= 0) return;
-    this.sweepTimer = setInterval(() => this.sweep(false), Math.max(250, Math.min(this.grace, this.leafGrace || this.grace, 5000)));
+    // The leaf grace is never longer than the grace (0: leaves go at their exit, nothing to tick for).
+    this.sweepTimer = setInterval(() => this.sweep(false), Math.max(250, Math.min(this.leafGrace || this.grace, 5000)));
     this.sweepTimer.unref();
   }
 
@@ -414,22 +415,25 @@ export class ProcessTable {
   /** Drop exited entries whose grace is over (all exited ones when `force`, to make room). */
   private sweep(force: boolean): void {
     const now = this.now();
-    // Unless the pid already belongs to a new process (`left`: no lookup of a pid last seen
-    // seconds ago, in a table of thousands).
-    this.leaving.takeDue(now, force, (e) => {
-      if (e.left) return;
-      if (e.isParent && !force) {
-        // A child was linked to it since its exit: the rest of the full grace, for that child.
-        e.exitAt = (e.exitAt ?? now) + this.grace - this.leafGrace;
-        this.exiting.push(e);
-        return;
-      }
-      this.drop(e.pid, e);
-    });
-    this.exiting.takeDue(now, force, (e) => {
-      if (!e.left) this.drop(e.pid, e);
-    });
+    this.leaving.takeDue(now, force, force ? this.dropExited : this.leafDue);
+    this.exiting.takeDue(now, force, this.dropExited);
   }
+
+  /**
+   * An exited entry's grace is over: dropped, unless the pid already belongs to a new process
+   * (`left`: no lookup of a pid last seen seconds ago, in a table of thousands). Made once, not a
+   * closure per sweep (one every SWEEP_EVERY notices under an exec storm).
+   */
+  private readonly dropExited = (e: Entry): void => {
+    if (!e.left) this.drop(e.pid, e);
+  };
+
+  /** A leaf's grace is over: dropped, or, if a child was linked to it since its exit, the rest of the full grace for that child. */
+  private readonly leafDue = (e: Entry): void => {
+    if (e.left || !e.isParent) return this.dropExited(e);
+    e.exitAt = e.exitAt! + this.grace - this.leafGrace;
+    this.exiting.push(e);
+  };
 
   // ---- notices ---------------------------------------------------------------------------------
 

@@ -321,10 +321,11 @@ export class ProcConnectorSource implements ProcNoticeSource {
   }
 
   get drops(): number {
-    if (!this.handle || !this.addon) return this.dropsBefore + this.pendingDrops;
-    if (this.addon.drops) return this.dropsBefore + this.pendingDrops + this.addon.drops(this.handle);
+    const known = this.dropsBefore + this.pendingDrops;
+    if (!this.handle || !this.addon) return known;
+    if (this.addon.drops) return known + this.addon.drops(this.handle);
     const s = this.addon.stats(this.handle);
-    return this.dropsBefore + this.pendingDrops + s.drops + s.kernelDrops;
+    return known + s.drops + s.kernelDrops;
   }
 
   /**
